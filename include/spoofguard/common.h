@@ -1,0 +1,52 @@
+/*
+ * spoofguard/common.h - error codes and small shared types.
+ *
+ * Every public function that can fail returns an int: 0 on success, a
+ * negative SG_E* code otherwise. A verification *outcome* (pass, fail,
+ * temperror...) is never an error return: it is data in a result struct.
+ */
+#ifndef SPOOFGUARD_COMMON_H
+#define SPOOFGUARD_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define SG_EXTERN __attribute__((visibility("default")))
+#define SG_WARN_UNUSED __attribute__((warn_unused_result))
+#else
+#define SG_EXTERN
+#define SG_WARN_UNUSED
+#endif
+
+typedef enum {
+    SG_OK = 0,
+    SG_ENOMEM = -1,   /* allocation failed */
+    SG_EINVAL = -2,   /* invalid argument (a caller bug) */
+    SG_ESYNTAX = -3,  /* input does not parse */
+    SG_ELIMIT = -4,   /* a configured hard limit was exceeded */
+    SG_EIO = -5,      /* a file or socket operation failed (see errno) */
+    SG_ENOTFOUND = -6,/* the thing asked for does not exist */
+    SG_ESTATE = -7,   /* call not valid in the object's current state */
+    SG_ECRYPTO = -8,  /* the crypto library reported an error */
+    SG_EPERM = -9,    /* refused for safety (e.g. key file permissions) */
+    SG_EEXIST = -10,  /* refusing to overwrite */
+    SG_ETIMEOUT = -11,/* an operation ran out of time */
+    SG_EDNS = -12,    /* resolver set-up failed */
+    SG_EUNSUPPORTED = -13,
+} sg_error;
+
+/* Short English description of an SG_E* code; never NULL. */
+SG_EXTERN const char *sg_strerror(int err);
+
+/* Library version string, e.g. "0.1.0". */
+SG_EXTERN const char *sg_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

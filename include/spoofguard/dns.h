@@ -1,0 +1,195 @@
+/*
+ * spoofguard/dns.h - one asynchronous resolver interface, two backends.
+ *
+ * A query names (name, type) and gets exactly one answer through a
+ * callback, unless it is cancelled first. Answers are never delivered from
+ * inside sg_resolver_query(): they arrive from sg_resolver_run() (or from
+ * the event loop that drives a network resolver), so a caller may issue
+ * queries from inside a callback without re-entrancy surprises.
+ *
+ * Backends:
+ *  - network (c-ares): real DNS, per-query timeout and retries, TTL cache
+ *    with negative caching;
+ *  - zone: an in-memory zone loaded from an RFC 1035 master file or a
+ *    conformance zone.tsv, with fault injection (TIMEOUT / SERVFAIL rows).
+ *
+ * Engines (SPF, DKIM, DMARC) only ever see sg_resolver.
+ */
+#ifndef SPOOFGUARD_DNS_H
+#define SPOOFGUARD_DNS_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* RR types we use (numeric values are the IANA ones). */
+typedef enum {
+    SG_DNS_A = 1,
+    SG_DNS_CNAME = 5,
+    SG_DNS_PTR = 12,
+    SG_DNS_MX = 15,
+    SG_DNS_TXT = 16,
+    SG_DNS_AAAA = 28,
+    SG_DNS_SPF = 99,
+    SG_DNS_ANY = 255, /* only meaningful in zone fault-injection rows */
+} sg_dns_type;
+
+typedef enum {
+    SG_DNS_NOERROR = 0, /* records present (count > 0) */
+    SG_DNS_NODATA,      /* name exists, no record of this type */
+    SG_DNS_NXDOMAIN,    /* name does not exist */
+    SG_DNS_SERVFAIL,    /* server failure / refused / malformed answer */
+    SG_DNS_TIMEOUT,     /* no answer in time (after retries) */
+    SG_DNS_EFAIL,       /* local failure (out of memory, cancelled resolver) */
+} sg_dns_status;
+
+typedef struct {
+    uint16_t type; /* sg_dns_type */
+    uint32_t ttl;
+    union {
+        uint8_t a[4];
+        uint8_t aaaa[16];
+        struct {
+            uint16_t pref;
+            const char *host; /* NUL-terminated, no trailing dot */
+        } mx;
+        const char *name; /* PTR, CNAME target, NUL-terminated, no trailing dot */
+        struct {
+            /* The record's character-strings concatenated with nothing
+             * between them (RFC 7208 3.3, RFC 6376 3.6.2.2). May contain
+             * NUL bytes: use len. data[len] is always NUL. */
+            const char *data;
+            size_t len;
+            uint16_t nstrings;
+        } txt;
+    } u;
+} sg_dns_rr;
+
+/* An answer. Valid only for the duration of the callback: copy what you
+ * keep. For NOERROR, records hold only RRs of the queried type (CNAMEs are
+ * followed by the backend); ttl is the smallest TTL among them. For
+ * NODATA/NXDOMAIN ttl is the negative-caching TTL. */
+typedef struct {
+    sg_dns_status status;
+    uint16_t qtype;
+    const char *qname; /* as asked */
+    uint32_t ttl;
+    size_t count;
+    const sg_dns_rr *rrs;
+} sg_dns_answer;
+
+typedef void (*sg_dns_cb)(const sg_dns_answer *answer, void *payload);
+
+typedef struct sg_resolver sg_resolver;
+typedef struct sg_dns_query sg_dns_query;
+typedef struct sg_zone sg_zone;
+
+/* --- network backend ------------------------------------------------- */
+
+#define SG_RESOLVER_OPTS_VERSION 1
+typedef struct {
+    unsigned version;     /* SG_RESOLVER_OPTS_VERSION */
+    const char *servers;  /* "HOST[:PORT][,HOST[:PORT]...]"; NULL: /etc/resolv.conf */
+    unsigned timeout_ms;  /* per try; 0: 2000 */
+    unsigned tries;       /* 0: 2 */
+    size_t cache_entries; /* 0: 10000 */
+    int no_cache;         /* 1: disable the TTL cache */
+    uint32_t max_ttl;     /* cap on cached TTLs, seconds; 0: 86400 */
+    uint32_t neg_ttl;     /* negative TTL when the server gives none; 0: 300 */
+} sg_resolver_opts;
+
+SG_EXTERN void sg_resolver_opts_init(sg_resolver_opts *opts);
+SG_EXTERN int sg_resolver_new_net(sg_resolver **out, const sg_resolver_opts *opts);
+
+/* --- zone backend ----------------------------------------------------- */
+
+/* The resolver borrows the zone: keep it alive until the resolver is
+ * freed. One zone may serve several resolvers. */
+SG_EXTERN int sg_resolver_new_zone(sg_resolver **out, const sg_zone *zone);
+
+/* --- common ----------------------------------------------------------- */
+
+SG_EXTERN void sg_resolver_free(sg_resolver *r);
+
+/* Start a query. name: a domain name with or without a trailing dot.
+ * On success *out (if out != NULL) is a handle valid until the callback
+ * runs or the query is cancelled. Names longer than 253 octets or with a
+ * label over 63 octets fail with SG_EINVAL. */
+SG_EXTERN int sg_resolver_query(sg_resolver *r, const char *name, uint16_t type, sg_dns_cb cb,
+                                void *payload, sg_dns_query **out);
+
+/* Cancel a pending query: its callback will not run. */
+SG_EXTERN void sg_resolver_cancel(sg_resolver *r, sg_dns_query *q);
+
+/* Deliver ready answers and do network I/O, waiting at most timeout_ms
+ * for I/O (0: do not wait, <0: wait until at least one answer or the
+ * next timeout). Returns the number of queries still pending (>= 0) or a
+ * negative SG_E* code. */
+SG_EXTERN int sg_resolver_run(sg_resolver *r, int timeout_ms);
+
+/* Number of queries started but not yet answered or cancelled. */
+SG_EXTERN size_t sg_resolver_pending(const sg_resolver *r);
+
+/* Event-loop integration for the network backend: the file descriptors to
+ * watch and how long until the next timeout. fds[] receives up to nfds
+ * descriptors; *want_write[i] says the socket also needs POLLOUT.
+ * Returns the number of descriptors, and *timeout_ms (-1: none). After
+ * readiness (or timeout) call sg_resolver_process_fd / _run(r, 0). */
+SG_EXTERN int sg_resolver_fds(sg_resolver *r, int *fds, int *want_write, int nfds, int *timeout_ms);
+SG_EXTERN void sg_resolver_process_fd(sg_resolver *r, int read_fd, int write_fd);
+
+/* --- synchronous wrapper (CLI only) ------------------------------------ */
+
+/* An answer copied out of the callback, owned by the caller. */
+typedef struct {
+    sg_dns_answer answer; /* answer.rrs / qname point into the owned block */
+    void *mem_;
+} sg_dns_result;
+
+/* Blocks: issues the query and runs the resolver until the answer
+ * arrives. Returns 0 and fills *out (free with sg_dns_result_free). */
+SG_EXTERN int sg_dns_lookup_sync(sg_resolver *r, const char *name, uint16_t type, sg_dns_result *out);
+SG_EXTERN void sg_dns_result_free(sg_dns_result *res);
+
+/* Copy an answer (e.g. inside a callback) into an owned sg_dns_result. */
+SG_EXTERN int sg_dns_answer_copy(const sg_dns_answer *in, sg_dns_result *out);
+
+/* --- zones -------------------------------------------------------------- */
+
+SG_EXTERN int sg_zone_new(sg_zone **out);
+SG_EXTERN void sg_zone_free(sg_zone *z);
+
+/* Parse an RFC 1035 master file (text) into the zone: owner names
+ * (relative and absolute, @, blank owner = previous), $ORIGIN, $TTL,
+ * optional TTL and class, A, AAAA, MX, TXT (several quoted strings,
+ * \DDD and \X escapes), PTR, CNAME, SPF, parentheses spanning lines,
+ * comments. Unknown types (SOA, NS...) are accepted and mark the name as
+ * existing. Fault injection: `name [ttl] [IN] TIMEOUT TYPE` or
+ * `name SERVFAIL TYPE` where TYPE is a type mnemonic or ANY.
+ * origin: initial $ORIGIN (NULL: root). On a syntax error returns
+ * SG_ESYNTAX and, if err_line != NULL, the 1-based line number. */
+SG_EXTERN int sg_zone_load_text(sg_zone *z, const char *text, size_t len, const char *origin,
+                                size_t *err_line);
+SG_EXTERN int sg_zone_load_file(sg_zone *z, const char *path, const char *origin, size_t *err_line);
+
+/* Load the conformance suites' flat zone.tsv format. If the file has a
+ * scenario column, only rows whose scenario equals `scenario` are loaded
+ * (scenario NULL: load rows of every scenario; use for files without the
+ * column). Special rows: NXDOMAIN, SERVFAIL, TIMEOUT, EXISTS. */
+SG_EXTERN int sg_zone_load_tsv(sg_zone *z, const char *path, const char *scenario, size_t *err_line);
+
+/* Add one record given as master-file text for the data part, e.g.
+ * sg_zone_add(z, "example.com", "TXT", "\"v=spf1 -all\"", 300). */
+SG_EXTERN int sg_zone_add(sg_zone *z, const char *name, const char *type, const char *data, uint32_t ttl);
+
+/* Type mnemonic <-> number; 0 / NULL when unknown. */
+SG_EXTERN uint16_t sg_dns_type_from_str(const char *s);
+SG_EXTERN const char *sg_dns_type_str(uint16_t type);
+SG_EXTERN const char *sg_dns_status_str(sg_dns_status st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

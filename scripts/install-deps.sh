@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install every build, test and benchmark dependency of spoofguard from
+# Debian's packages (Debian 12). Idempotent; starts no system service.
+set -euo pipefail
+
+# build
+PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
+      libssl-dev libc-ares-dev libuv1-dev libpsl-dev libcmocka-dev)
+# tests: DNS server, peers used as oracles, MTA for end-to-end tests
+PKGS+=(unbound bind9-dnsutils python3 python3-spf python3-dkim python3-nacl
+       libmail-dkim-perl libcryptx-perl opendkim opendkim-tools
+       postfix swaks sasl2-bin libsasl2-modules iproute2)
+# benchmarks: the peers' C libraries
+PKGS+=(libopendkim-dev libspf2-dev libmail-dmarc-perl)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#PKGS[@]} packages present"
+    exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+[ "$(id -u)" = 0 ] || { echo "install-deps: run as root" >&2; exit 1; }
+
+# Postfix must not write a live /etc/postfix config: tests run a private instance.
+echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
+
+# Debian's postinst scripts would start unbound, postfix and opendkim system
+# instances; policy-rc.d says no for the duration of the install.
+created_policy=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    created_policy=1
+fi
+trap '[ -z "$created_policy" ] || rm -f /usr/sbin/policy-rc.d' EXIT
+
+apt-get update -q >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef \
+    -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
+echo "install-deps: done"

@@ -1,0 +1,50 @@
+/*
+ * spoofguard - command-line front end. Dispatches to one function per
+ * subcommand; each lives in its own cmd_*.c file.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <spoofguard/common.h>
+
+#include "cli.h"
+
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    /* SUBCOMMAND TABLE: keep one line per command */
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: spoofguard COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; commands[i].name != NULL; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\nspoofguard COMMAND --help for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return SG_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return SG_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("spoofguard %s\n", sg_version());
+        return SG_EXIT_OK;
+    }
+    for (size_t i = 0; commands[i].name != NULL; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "spoofguard: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return SG_EXIT_USAGE;
+}

@@ -1,0 +1,56 @@
+#include "helpers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+const char *sg_test_conformance_dir(void)
+{
+    const char *d = getenv("SG_CONFORMANCE_DIR");
+    if (d == NULL || *d == '\0')
+        d = getenv("SG_CONFORMANCE_DEFAULT");
+    return d ? d : "../shared/conformance";
+}
+
+const char *sg_test_data_dir(void)
+{
+    const char *d = getenv("SG_TEST_DATA");
+    return d ? d : "tests/data";
+}
+
+const char *sg_test_path(const char *dir, const char *rel)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof(buf), "%s/%s", dir, rel);
+    return buf;
+}
+
+char *sg_test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0, r;
+    if (f == NULL)
+        return NULL;
+    for (;;) {
+        if (n + 65536 + 1 > cap) {
+            char *nb;
+            cap = (n + 65536 + 1) * 2;
+            nb = realloc(buf, cap);
+            if (nb == NULL) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+        }
+        r = fread(buf + n, 1, 65536, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}

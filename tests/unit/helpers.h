@@ -1,0 +1,17 @@
+/* Shared test helpers: fixture paths and file loading. */
+#ifndef SG_TEST_HELPERS_H
+#define SG_TEST_HELPERS_H
+
+#include <stddef.h>
+
+/* Directory of the shared conformance suites: $SG_CONFORMANCE_DIR, else
+ * the build's default ($SG_CONFORMANCE_DEFAULT). Never NULL. */
+const char *sg_test_conformance_dir(void);
+/* tests/data ($SG_TEST_DATA). */
+const char *sg_test_data_dir(void);
+/* Join dir + "/" + rel into a static buffer (one at a time). */
+const char *sg_test_path(const char *dir, const char *rel);
+/* Read a whole file (malloc'd, NUL-terminated); NULL on error. */
+char *sg_test_read_file(const char *path, size_t *len);
+
+#endif
