@@ -1,10 +1,10 @@
 /* Milter protocol codec: decoding what Postfix 3.7 sends, malformed and
  * truncated packets, and the exact bytes of our replies. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
 #include <string.h>
 
 #include "milter_proto.h"
