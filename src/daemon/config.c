@@ -1,0 +1,546 @@
+/*
+ * spoofguardd configuration, table-driven: see config.h.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum { T_STRING, T_UINT, T_SIZE, T_BOOL, T_DOMAINS, T_CIDRS, T_FAILSAFE } opt_type;
+
+typedef struct {
+    const char *name;
+    opt_type type;
+    size_t off;       /* offset of the field in sg_config */
+    size_t count_off; /* lists: offset of the count field */
+    const char *def;  /* default, in file syntax; NULL: unset */
+    uint64_t min, max;
+    int reloadable;
+    const char *doc;
+} opt_def;
+
+#define F(field) offsetof(sg_config, field)
+#define NOCOUNT 0
+
+/* The option table: validation, defaults, reload rules and the reference
+ * in docs/spoofguardd.conf.md all come from here. */
+static const opt_def options[] = {
+    {"listen", T_STRING, F(listen), NOCOUNT, "inet:127.0.0.1:8891", 0, 0, 0,
+     "Milter socket: `inet:HOST:PORT` or `unix:PATH`. Postfix: `smtpd_milters = inet:HOST:PORT`."},
+    {"authserv_id", T_STRING, F(authserv_id), NOCOUNT, NULL, 0, 0, 1,
+     "Our authserv-id in Authentication-Results (RFC 8601 2.5). Default: the host name. Every "
+     "incoming Authentication-Results field with this id is deleted."},
+    {"workers", T_UINT, F(workers), NOCOUNT, "0", 0, 64, 0, "Event-loop threads; 0: one per core."},
+    {"dns_servers", T_STRING, F(dns_servers), NOCOUNT, NULL, 0, 0, 1,
+     "`HOST[:PORT],...`; unset: /etc/resolv.conf."},
+    {"dns_timeout_ms", T_UINT, F(dns_timeout_ms), NOCOUNT, "2000", 50, 60000, 1,
+     "Per-try DNS timeout. A timed-out lookup is a temperror, never a pass."},
+    {"dns_tries", T_UINT, F(dns_tries), NOCOUNT, "2", 1, 10, 1, "DNS tries per query."},
+    {"internal_networks", T_CIDRS, F(internal_networks), F(n_internal_networks),
+     "127.0.0.1/32, ::1/128", 0, 0, 1,
+     "Clients in these networks are outbound (signed, not verified), like SMTP-authenticated "
+     "ones."},
+    {"protected_domains", T_DOMAINS, F(protected_domains), F(n_protected_domains), NULL, 0, 0, 1,
+     "Our own domains. Inbound mail whose From is one of them (or a subdomain) must pass DMARC "
+     "alignment, whatever policy is published."},
+    {"reject_protected_fail", T_BOOL, F(reject_protected_fail), NOCOUNT, "yes", 0, 0, 1,
+     "Reject inbound mail claiming a protected domain that does not pass (no: add headers only)."},
+    {"sender_map", T_STRING, F(sender_map), NOCOUNT, NULL, 0, 0, 1,
+     "File `login address[,address...]` (`@domain` wildcards allowed), like Postfix's "
+     "smtpd_sender_login_maps: an authenticated login may send only as these."},
+    {"signing_table", T_STRING, F(signing_table), NOCOUNT, NULL, 0, 0, 1,
+     "OpenDKIM-style SigningTable: `address-or-pattern keyname[,keyname...]`."},
+    {"key_table", T_STRING, F(key_table), NOCOUNT, NULL, 0, 0, 1,
+     "OpenDKIM-style KeyTable: `keyname domain:selector:/path/to/key`."},
+    {"dmarc_enforce", T_BOOL, F(dmarc_enforce), NOCOUNT, "yes", 0, 0, 1,
+     "Apply DMARC dispositions (reject, quarantine). no: monitor only."},
+    {"never_reject_domains", T_DOMAINS, F(never_reject_domains), F(n_never_reject_domains), NULL, 0,
+     0, 1, "From domains whose DMARC reject is downgraded to quarantine."},
+    {"failsafe", T_FAILSAFE, F(failsafe), NOCOUNT, "tempfail", 0, 0, 1,
+     "What to answer when we cannot decide (DNS timeout, internal error, overload): `tempfail` "
+     "or `accept`."},
+    {"max_connections", T_UINT, F(max_connections), NOCOUNT, "1000", 1, 100000, 1,
+     "Concurrent MTA connections; more get the fail-safe answer."},
+    {"max_message_size", T_SIZE, F(max_message_size), NOCOUNT, "64M", 1024, UINT64_C(1) << 40, 1,
+     "Bytes of a message that are checked; larger messages get the fail-safe answer."},
+    {"message_timeout_s", T_UINT, F(message_timeout_s), NOCOUNT, "60", 1, 3600, 1,
+     "Time budget for the checks of one message (RFC 7208 4.6.4 asks for at least 20 s of "
+     "SPF DNS time)."},
+    {"allow_group_readable_keys", T_BOOL, F(allow_group_readable_keys), NOCOUNT, "no", 0, 0, 1,
+     "Accept private keys readable by their group. World-readable keys are always refused."},
+    {"log_file", T_STRING, F(log_file), NOCOUNT, NULL, 0, 0, 0,
+     "Where the one-line-per-message log goes; unset: standard error."},
+};
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const opt_def *find_option(const char *name)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (!strcasecmp(options[i].name, name))
+            return &options[i];
+    return NULL;
+}
+
+int sg_cidr_parse(const char *s, sg_cidr *out)
+{
+    char buf[64];
+    const char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    unsigned maxp;
+    if (n == 0 || n >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *addr = buf;
+    if (addr[0] == '[' && addr[n - 1] == ']') {
+        addr[n - 1] = '\0';
+        addr++;
+    }
+    memset(out, 0, sizeof(*out));
+    struct in_addr a4;
+    if (inet_pton(AF_INET, addr, &a4) == 1) {
+        out->addr[10] = out->addr[11] = 0xff;
+        memcpy(out->addr + 12, &a4, 4);
+        maxp = 32;
+    } else if (inet_pton(AF_INET6, addr, out->addr) == 1) {
+        maxp = 128;
+    } else {
+        return -1;
+    }
+    unsigned p = maxp;
+    if (slash) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(slash + 1, &end, 10);
+        if (*end != '\0' || slash[1] == '\0' || errno || v > maxp)
+            return -1;
+        p = (unsigned)v;
+    }
+    out->prefix = maxp == 32 ? p + 96 : p;
+    return 0;
+}
+
+int sg_cidr_match(const sg_cidr *list, size_t n, const uint8_t addr[16])
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned bits = list[i].prefix, full = bits / 8, rest = bits % 8;
+        if (memcmp(list[i].addr, addr, full) != 0)
+            continue;
+        if (rest) {
+            uint8_t mask = (uint8_t)(0xff << (8 - rest));
+            if ((list[i].addr[full] & mask) != (addr[full] & mask))
+                continue;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* Split a list value on commas and whitespace. */
+static size_t split_list(char *v, char **items, size_t max)
+{
+    size_t n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(v, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
+        if (n == max)
+            return max + 1;
+        items[n++] = tok;
+    }
+    return n;
+}
+
+static int valid_domain(const char *d)
+{
+    size_t len = strlen(d), label = 0;
+    if (len == 0 || len > 253)
+        return 0;
+    for (const char *p = d; *p; p++) {
+        if (*p == '.') {
+            if (label == 0)
+                return 0;
+            label = 0;
+        } else if (isalnum((unsigned char)*p) || *p == '-' || *p == '_') {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return label > 0 || d[len - 1] == '.';
+}
+
+#define MAX_LIST 4096
+
+static int set_option(sg_config *c, const opt_def *o, const char *value, char *err, size_t errlen)
+{
+    char *base = (char *)c;
+    char *copy = strdup(value);
+    int rc = -1;
+    if (copy == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    switch (o->type) {
+    case T_STRING: {
+        char **f = (char **)(base + o->off);
+        free(*f);
+        *f = copy;
+        return 0;
+    }
+    case T_UINT:
+    case T_SIZE: {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(copy, &end, 10);
+        uint64_t mul = 1;
+        if (o->type == T_SIZE && *end) {
+            switch (toupper((unsigned char)*end)) {
+            case 'K':
+                mul = 1024;
+                end++;
+                break;
+            case 'M':
+                mul = 1024 * 1024;
+                end++;
+                break;
+            case 'G':
+                mul = 1024ull * 1024 * 1024;
+                end++;
+                break;
+            }
+        }
+        if (copy[0] == '-' || copy[0] == '\0' || *end || errno || v > UINT64_MAX / mul) {
+            snprintf(err, errlen, "%s: '%s' is not a number", o->name, value);
+            break;
+        }
+        v *= mul;
+        if (v < o->min || v > o->max) {
+            snprintf(err, errlen, "%s: %llu is out of range (%llu..%llu)", o->name, v,
+                     (unsigned long long)o->min, (unsigned long long)o->max);
+            break;
+        }
+        if (o->type == T_UINT)
+            *(unsigned *)(base + o->off) = (unsigned)v;
+        else
+            *(uint64_t *)(base + o->off) = v;
+        rc = 0;
+        break;
+    }
+    case T_BOOL:
+        if (!strcasecmp(copy, "yes") || !strcasecmp(copy, "true") || !strcmp(copy, "1"))
+            *(int *)(base + o->off) = 1, rc = 0;
+        else if (!strcasecmp(copy, "no") || !strcasecmp(copy, "false") || !strcmp(copy, "0"))
+            *(int *)(base + o->off) = 0, rc = 0;
+        else
+            snprintf(err, errlen, "%s: '%s' is not yes or no", o->name, value);
+        break;
+    case T_FAILSAFE:
+        if (!strcasecmp(copy, "tempfail"))
+            *(sg_failsafe *)(base + o->off) = SG_FAILSAFE_TEMPFAIL, rc = 0;
+        else if (!strcasecmp(copy, "accept"))
+            *(sg_failsafe *)(base + o->off) = SG_FAILSAFE_ACCEPT, rc = 0;
+        else
+            snprintf(err, errlen, "%s: '%s' is not tempfail or accept", o->name, value);
+        break;
+    case T_DOMAINS: {
+        static const size_t max = MAX_LIST;
+        char **items = malloc(sizeof(char *) * (max + 1));
+        size_t n;
+        if (items == NULL) {
+            snprintf(err, errlen, "out of memory");
+            break;
+        }
+        n = split_list(copy, items, max);
+        if (n > max) {
+            snprintf(err, errlen, "%s: more than %zu entries", o->name, max);
+            free(items);
+            break;
+        }
+        char ***f = (char ***)(base + o->off);
+        size_t *cnt = (size_t *)(base + o->count_off);
+        char **list = calloc(n ? n : 1, sizeof(char *));
+        size_t i;
+        for (i = 0; list != NULL && i < n; i++) {
+            size_t l = strlen(items[i]);
+            if (l && items[i][l - 1] == '.')
+                items[i][l - 1] = '\0';
+            for (char *p = items[i]; *p; p++)
+                *p = (char)tolower((unsigned char)*p);
+            if (!valid_domain(items[i])) {
+                snprintf(err, errlen, "%s: '%s' is not a domain name", o->name, items[i]);
+                break;
+            }
+            if ((list[i] = strdup(items[i])) == NULL)
+                break;
+        }
+        if (list == NULL || i < n) {
+            if (list && i == n)
+                snprintf(err, errlen, "out of memory");
+            for (size_t j = 0; list && j < i; j++)
+                free(list[j]);
+            free(list);
+            free(items);
+            break;
+        }
+        for (size_t j = 0; j < *cnt; j++)
+            free((*f)[j]);
+        free(*f);
+        *f = list;
+        *cnt = n;
+        free(items);
+        rc = 0;
+        break;
+    }
+    case T_CIDRS: {
+        char **items = malloc(sizeof(char *) * (MAX_LIST + 1));
+        size_t n;
+        if (items == NULL) {
+            snprintf(err, errlen, "out of memory");
+            break;
+        }
+        n = split_list(copy, items, MAX_LIST);
+        sg_cidr *list = n <= MAX_LIST ? calloc(n ? n : 1, sizeof(sg_cidr)) : NULL;
+        size_t i = 0;
+        if (n > MAX_LIST)
+            snprintf(err, errlen, "%s: more than %d entries", o->name, MAX_LIST);
+        for (; list != NULL && i < n; i++)
+            if (sg_cidr_parse(items[i], &list[i]) != 0) {
+                snprintf(err, errlen, "%s: '%s' is not an address or network", o->name, items[i]);
+                break;
+            }
+        free(items);
+        if (list == NULL || i < n) {
+            free(list);
+            break;
+        }
+        sg_cidr **f = (sg_cidr **)(base + o->off);
+        free(*f);
+        *f = list;
+        *(size_t *)(base + o->count_off) = n;
+        rc = 0;
+        break;
+    }
+    }
+    free(copy);
+    return rc;
+}
+
+int sg_config_defaults(sg_config *c)
+{
+    char err[256];
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (options[i].def && set_option(c, &options[i], options[i].def, err, sizeof(err)) != 0)
+            return -1;
+    return 0;
+}
+
+int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
+{
+    char msg[512];
+    FILE *f;
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t len;
+    unsigned char seen[NOPTIONS] = {0};
+
+    if (sg_config_defaults(c) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if ((f = fopen(path, "r")) == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        char *end = p + strlen(p);
+        while (end > p && isspace((unsigned char)end[-1]))
+            *--end = '\0';
+        if (*p == '\0')
+            continue;
+        char *name = p;
+        while (*p && !isspace((unsigned char)*p))
+            p++;
+        if (*p)
+            *p++ = '\0';
+        while (isspace((unsigned char)*p))
+            p++;
+        const opt_def *o = find_option(name);
+        if (o == NULL) {
+            snprintf(err, errlen, "%s:%zu: unknown option '%s'", path, lineno, name);
+            goto fail;
+        }
+        if (seen[o - options]++) {
+            snprintf(err, errlen, "%s:%zu: '%s' set twice", path, lineno, o->name);
+            goto fail;
+        }
+        if (*p == '\0' && o->type != T_DOMAINS && o->type != T_CIDRS) {
+            snprintf(err, errlen, "%s:%zu: '%s' needs a value", path, lineno, o->name);
+            goto fail;
+        }
+        if (set_option(c, o, p, msg, sizeof(msg)) != 0) {
+            snprintf(err, errlen, "%s:%zu: %s", path, lineno, msg);
+            goto fail;
+        }
+    }
+    free(line);
+    fclose(f);
+    if (strncmp(c->listen, "inet:", 5) != 0 && strncmp(c->listen, "unix:", 5) != 0) {
+        snprintf(err, errlen, "%s: listen: '%s' must start with inet: or unix:", path, c->listen);
+        sg_config_free(c);
+        return -1;
+    }
+    if ((c->signing_table == NULL) != (c->key_table == NULL)) {
+        snprintf(err, errlen, "%s: signing_table and key_table go together", path);
+        sg_config_free(c);
+        return -1;
+    }
+    return 0;
+fail:
+    free(line);
+    fclose(f);
+    sg_config_free(c);
+    return -1;
+}
+
+void sg_config_free(sg_config *c)
+{
+    char *base = (char *)c;
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const opt_def *o = &options[i];
+        if (o->type == T_STRING) {
+            free(*(char **)(base + o->off));
+        } else if (o->type == T_DOMAINS) {
+            char **list = *(char ***)(base + o->off);
+            size_t n = *(size_t *)(base + o->count_off);
+            for (size_t j = 0; j < n; j++)
+                free(list[j]);
+            free(list);
+        } else if (o->type == T_CIDRS) {
+            free(*(sg_cidr **)(base + o->off));
+        }
+    }
+    memset(c, 0, sizeof(*c));
+}
+
+const char *sg_config_reload_blocker(const sg_config *a, const sg_config *b)
+{
+    const char *pa = (const char *)a, *pb = (const char *)b;
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const opt_def *o = &options[i];
+        if (o->reloadable)
+            continue;
+        switch (o->type) {
+        case T_STRING: {
+            const char *x = *(char *const *)(pa + o->off), *y = *(char *const *)(pb + o->off);
+            if ((x == NULL) != (y == NULL) || (x && strcmp(x, y)))
+                return o->name;
+            break;
+        }
+        case T_UINT:
+            if (*(const unsigned *)(pa + o->off) != *(const unsigned *)(pb + o->off))
+                return o->name;
+            break;
+        default:
+            break; /* every list, size and bool option is reloadable */
+        }
+    }
+    return NULL;
+}
+
+static const char *type_name(opt_type t)
+{
+    switch (t) {
+    case T_STRING:
+        return "string";
+    case T_UINT:
+        return "number";
+    case T_SIZE:
+        return "size (K, M, G suffixes)";
+    case T_BOOL:
+        return "yes/no";
+    case T_DOMAINS:
+        return "list of domains";
+    case T_CIDRS:
+        return "list of addresses/networks";
+    case T_FAILSAFE:
+        return "tempfail/accept";
+    }
+    return "?";
+}
+
+void sg_config_print_reference(void *fp)
+{
+    FILE *f = fp;
+    fprintf(f, "| option | type | default | reload | meaning |\n|---|---|---|---|---|\n");
+    for (size_t i = 0; i < NOPTIONS; i++)
+        fprintf(f, "| `%s` | %s | %s | %s | %s |\n", options[i].name, type_name(options[i].type),
+                options[i].def ? options[i].def : "(unset)", options[i].reloadable ? "yes" : "no",
+                options[i].doc);
+}
+
+void sg_config_print(const sg_config *c, void *fp)
+{
+    FILE *f = fp;
+    const char *base = (const char *)c;
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const opt_def *o = &options[i];
+        fprintf(f, "%s ", o->name);
+        switch (o->type) {
+        case T_STRING: {
+            const char *s = *(char *const *)(base + o->off);
+            fprintf(f, "%s", s ? s : "");
+            break;
+        }
+        case T_UINT:
+            fprintf(f, "%u", *(const unsigned *)(base + o->off));
+            break;
+        case T_SIZE:
+            fprintf(f, "%llu", (unsigned long long)*(const uint64_t *)(base + o->off));
+            break;
+        case T_BOOL:
+            fprintf(f, "%s", *(const int *)(base + o->off) ? "yes" : "no");
+            break;
+        case T_FAILSAFE:
+            fprintf(f, "%s",
+                    *(const sg_failsafe *)(base + o->off) == SG_FAILSAFE_ACCEPT ? "accept"
+                                                                                : "tempfail");
+            break;
+        case T_DOMAINS: {
+            char *const *l = *(char **const *)(base + o->off);
+            size_t n = *(const size_t *)(base + o->count_off);
+            for (size_t j = 0; j < n; j++)
+                fprintf(f, "%s%s", j ? ", " : "", l[j]);
+            break;
+        }
+        case T_CIDRS: {
+            const sg_cidr *l = *(sg_cidr *const *)(base + o->off);
+            size_t n = *(const size_t *)(base + o->count_off);
+            for (size_t j = 0; j < n; j++) {
+                char buf[INET6_ADDRSTRLEN];
+                int v4 =
+                    l[j].prefix >= 96 && !memcmp(l[j].addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12);
+                if (v4)
+                    inet_ntop(AF_INET, l[j].addr + 12, buf, sizeof(buf));
+                else
+                    inet_ntop(AF_INET6, l[j].addr, buf, sizeof(buf));
+                fprintf(f, "%s%s/%u", j ? ", " : "", buf, v4 ? l[j].prefix - 96 : l[j].prefix);
+            }
+            break;
+        }
+        }
+        fputc('\n', f);
+    }
+}

@@ -1,0 +1,70 @@
+/*
+ * spoofguardd configuration: one declarative table of options (name,
+ * type, default, whether a SIGHUP reload may change it, documentation).
+ * Loading, validation, `spoofguardd -t`, reload and the option reference
+ * in docs/ all come from that table.
+ *
+ * File syntax: one `name value` per line; `#` starts a comment; list
+ * values are separated by commas and/or spaces.
+ */
+#ifndef SG_DAEMON_CONFIG_H
+#define SG_DAEMON_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { SG_FAILSAFE_TEMPFAIL = 0, SG_FAILSAFE_ACCEPT = 1 } sg_failsafe;
+
+typedef struct {
+    uint8_t addr[16]; /* IPv4 as ::ffff:a.b.c.d */
+    unsigned prefix;  /* 0..128, on the mapped form */
+} sg_cidr;
+
+typedef struct {
+    char *listen; /* inet:HOST:PORT or unix:PATH */
+    char *authserv_id;
+    unsigned workers;
+    char *dns_servers; /* NULL: /etc/resolv.conf */
+    unsigned dns_timeout_ms;
+    unsigned dns_tries;
+    sg_cidr *internal_networks;
+    size_t n_internal_networks;
+    char **protected_domains;
+    size_t n_protected_domains;
+    int reject_protected_fail;
+    char *sender_map;
+    char *signing_table;
+    char *key_table;
+    int dmarc_enforce; /* 0: monitor only, never reject/quarantine for DMARC */
+    char **never_reject_domains;
+    size_t n_never_reject_domains;
+    sg_failsafe failsafe;
+    unsigned max_connections;
+    uint64_t max_message_size;
+    unsigned message_timeout_s;
+    int allow_group_readable_keys; /* only for keys owned by a trusted group; default off */
+    char *log_file;                /* NULL: stderr */
+} sg_config;
+
+/* Load a file into *out (zeroed first; defaults applied). On error
+ * returns non-zero and writes "FILE:LINE: message" into err. */
+int sg_config_load(sg_config *out, const char *path, char *err, size_t errlen);
+/* Defaults only (no file). */
+int sg_config_defaults(sg_config *out);
+void sg_config_free(sg_config *c);
+
+/* Options a reload cannot change: returns the name of the first one
+ * that differs between a and b, or NULL. */
+const char *sg_config_reload_blocker(const sg_config *a, const sg_config *b);
+
+/* Print the option reference (Markdown) generated from the table. */
+void sg_config_print_reference(void *FILE_ptr);
+/* Print the effective configuration in file syntax. */
+void sg_config_print(const sg_config *c, void *FILE_ptr);
+
+/* 1 if the address (16-byte mapped form) is in one of the networks. */
+int sg_cidr_match(const sg_cidr *list, size_t n, const uint8_t addr[16]);
+/* Parse "1.2.3.4", "::1", "[::1]", with an optional /prefix. 0 or -1. */
+int sg_cidr_parse(const char *s, sg_cidr *out);
+
+#endif

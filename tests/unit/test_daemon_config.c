@@ -1,0 +1,130 @@
+/* spoofguardd configuration: defaults, parsing, validation errors with
+ * line numbers, network matching, reload rules. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char path[64];
+
+static void write_conf(const char *text)
+{
+    strcpy(path, "/tmp/sgconfXXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+static void defaults_are_safe(void **state)
+{
+    sg_config c;
+    assert_int_equal(sg_config_defaults(&c), 0);
+    assert_int_equal(c.failsafe, SG_FAILSAFE_TEMPFAIL);
+    assert_int_equal(c.dmarc_enforce, 1);
+    assert_int_equal(c.reject_protected_fail, 1);
+    assert_int_equal(c.allow_group_readable_keys, 0);
+    assert_string_equal(c.listen, "inet:127.0.0.1:8891");
+    assert_int_equal(c.max_message_size, 64u * 1024 * 1024);
+    sg_config_free(&c);
+}
+
+static void parses_a_full_file(void **state)
+{
+    sg_config c;
+    char err[256] = "";
+    write_conf("# sample\n"
+               "listen unix:/run/sg.sock\n"
+               "authserv_id mx.example.net   # trailing comment\n"
+               "protected_domains Example.COM, example.org.\n"
+               "internal_networks 10.0.0.0/8 192.168.1.7 2001:db8::/32\n"
+               "failsafe accept\n"
+               "max_message_size 10M\n"
+               "dmarc_enforce no\n");
+    assert_int_equal(sg_config_load(&c, path, err, sizeof(err)), 0);
+    assert_string_equal(c.listen, "unix:/run/sg.sock");
+    assert_string_equal(c.authserv_id, "mx.example.net");
+    assert_int_equal(c.n_protected_domains, 2);
+    assert_string_equal(c.protected_domains[0], "example.com");
+    assert_string_equal(c.protected_domains[1], "example.org");
+    assert_int_equal(c.failsafe, SG_FAILSAFE_ACCEPT);
+    assert_int_equal(c.max_message_size, 10u * 1024 * 1024);
+    assert_int_equal(c.dmarc_enforce, 0);
+    assert_int_equal(c.n_internal_networks, 3);
+
+    sg_cidr a;
+    assert_int_equal(sg_cidr_parse("10.200.3.4", &a), 0);
+    assert_true(sg_cidr_match(c.internal_networks, c.n_internal_networks, a.addr));
+    assert_int_equal(sg_cidr_parse("11.0.0.1", &a), 0);
+    assert_false(sg_cidr_match(c.internal_networks, c.n_internal_networks, a.addr));
+    assert_int_equal(sg_cidr_parse("192.168.1.7", &a), 0);
+    assert_true(sg_cidr_match(c.internal_networks, c.n_internal_networks, a.addr));
+    assert_int_equal(sg_cidr_parse("192.168.1.8", &a), 0);
+    assert_false(sg_cidr_match(c.internal_networks, c.n_internal_networks, a.addr));
+    assert_int_equal(sg_cidr_parse("[2001:db8:1::5]", &a), 0);
+    assert_true(sg_cidr_match(c.internal_networks, c.n_internal_networks, a.addr));
+    sg_config_free(&c);
+    unlink(path);
+}
+
+static void errors_name_file_and_line(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *want;
+    } cases[] = {
+        {"listen inet:1.2.3.4:1\nbogus 1\n", ":2: unknown option 'bogus'"},
+        {"dns_timeout_ms 10\n", ":1: dns_timeout_ms: 10 is out of range (50..60000)"},
+        {"dns_timeout_ms abc\n", ":1: dns_timeout_ms: 'abc' is not a number"},
+        {"dmarc_enforce maybe\n", ":1: dmarc_enforce: 'maybe' is not yes or no"},
+        {"failsafe reject\n", ":1: failsafe: 'reject' is not tempfail or accept"},
+        {"\n\ninternal_networks 10.0.0.0/33\n", ":3: internal_networks: '10.0.0.0/33' is not"},
+        {"protected_domains exa mple..com\n", "'mple..com' is not a domain name"},
+        {"authserv_id a\nauthserv_id b\n", ":2: 'authserv_id' set twice"},
+        {"authserv_id\n", ":1: 'authserv_id' needs a value"},
+        {"listen tcp:1\n", "must start with inet: or unix:"},
+        {"signing_table /x\n", "signing_table and key_table go together"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sg_config c;
+        char err[256] = "";
+        write_conf(cases[i].text);
+        assert_int_not_equal(sg_config_load(&c, path, err, sizeof(err)), 0);
+        if (strstr(err, cases[i].want) == NULL)
+            fail_msg("case %zu: got '%s', want '%s'", i, err, cases[i].want);
+        unlink(path);
+    }
+}
+
+static void reload_blockers(void **state)
+{
+    sg_config a, b;
+    sg_config_defaults(&a);
+    sg_config_defaults(&b);
+    assert_null(sg_config_reload_blocker(&a, &b));
+    b.dns_timeout_ms = 999; /* reloadable */
+    assert_null(sg_config_reload_blocker(&a, &b));
+    free(b.listen);
+    b.listen = strdup("unix:/x");
+    assert_string_equal(sg_config_reload_blocker(&a, &b), "listen");
+    sg_config_free(&a);
+    sg_config_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults_are_safe),
+        cmocka_unit_test(parses_a_full_file),
+        cmocka_unit_test(errors_name_file_and_line),
+        cmocka_unit_test(reload_blockers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
