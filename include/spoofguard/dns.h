@@ -106,7 +106,11 @@ SG_EXTERN int sg_resolver_new_net(sg_resolver **out, const sg_resolver_opts *opt
 /* --- zone backend ----------------------------------------------------- */
 
 /* The resolver borrows the zone: keep it alive until the resolver is
- * freed. One zone may serve several resolvers. */
+ * freed. One zone may serve several resolvers. Answers are delivered by
+ * sg_resolver_run() in query order; one run answers the queries pending
+ * when it started (a query made from a callback waits for the next run).
+ * CNAMEs are followed (at most 8 links; loops give SERVFAIL); TIMEOUT
+ * rows answer SG_DNS_TIMEOUT at once, without waiting. */
 SG_EXTERN int sg_resolver_new_zone(sg_resolver **out, const sg_zone *zone);
 
 /* --- common ----------------------------------------------------------- */
@@ -165,11 +169,17 @@ SG_EXTERN void sg_zone_free(sg_zone *z);
  * (relative and absolute, @, blank owner = previous), $ORIGIN, $TTL,
  * optional TTL and class, A, AAAA, MX, TXT (several quoted strings,
  * \DDD and \X escapes), PTR, CNAME, SPF, parentheses spanning lines,
- * comments. Unknown types (SOA, NS...) are accepted and mark the name as
- * existing. Fault injection: `name [ttl] [IN] TIMEOUT TYPE` or
+ * comments. Other registered types (SOA, NS, SRV... or TYPEnnn) are
+ * accepted and only mark the name as existing; a misspelt type is an
+ * error. Fault injection: `name [ttl] [IN] TIMEOUT TYPE` or
  * `name SERVFAIL TYPE` where TYPE is a type mnemonic or ANY.
+ * A query for a type the name has no record of gives NODATA if the name
+ * has any line (record, other type, fault row), NXDOMAIN otherwise.
  * origin: initial $ORIGIN (NULL: root). On a syntax error returns
- * SG_ESYNTAX and, if err_line != NULL, the 1-based line number. */
+ * SG_ESYNTAX and, if err_line != NULL, the 1-based line number;
+ * $INCLUDE and $GENERATE give SG_EUNSUPPORTED (with the line). A
+ * character-string over 255 octets is SG_ESYNTAX (RFC 1035 3.3). On error
+ * the records before the bad line stay in the zone. */
 SG_EXTERN int sg_zone_load_text(sg_zone *z, const char *text, size_t len, const char *origin,
                                 size_t *err_line);
 SG_EXTERN int sg_zone_load_file(sg_zone *z, const char *path, const char *origin, size_t *err_line);
@@ -177,11 +187,19 @@ SG_EXTERN int sg_zone_load_file(sg_zone *z, const char *path, const char *origin
 /* Load the conformance suites' flat zone.tsv format. If the file has a
  * scenario column, only rows whose scenario equals `scenario` are loaded
  * (scenario NULL: load rows of every scenario; use for files without the
- * column). Special rows: NXDOMAIN, SERVFAIL, TIMEOUT, EXISTS. */
+ * column, where `scenario` is ignored). The column is found from the '#'
+ * header line (the one not called name/type/value, e.g. "scenario" or
+ * "case"). Special rows: `name NXDOMAIN -`, `name SERVFAIL -`, `name
+ * TIMEOUT -` (every type), `name EXISTS -`, and `name TYPE TIMEOUT` (that
+ * type only). Values are master-file RDATA with absolute names; a TXT
+ * string over 255 octets is split as it would be on the wire. Records get
+ * TTL 300. err_line: the line of a bad row. */
 SG_EXTERN int sg_zone_load_tsv(sg_zone *z, const char *path, const char *scenario, size_t *err_line);
 
 /* Add one record given as master-file text for the data part, e.g.
- * sg_zone_add(z, "example.com", "TXT", "\"v=spf1 -all\"", 300). */
+ * sg_zone_add(z, "example.com", "TXT", "\"v=spf1 -all\"", 300). Takes the
+ * same rows as zone.tsv: type may be TIMEOUT/SERVFAIL/EXISTS/NXDOMAIN and
+ * data may be TIMEOUT/SERVFAIL (see sg_zone_load_tsv). name is absolute. */
 SG_EXTERN int sg_zone_add(sg_zone *z, const char *name, const char *type, const char *data, uint32_t ttl);
 
 /* Type mnemonic <-> number; 0 / NULL when unknown. */

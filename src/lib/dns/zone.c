@@ -1,0 +1,589 @@
+/*
+ * The in-memory zone: an open-addressing hash table of owner nodes keyed
+ * by the lower-cased name, each node holding its RRsets (one contiguous
+ * array per type, so an answer can point straight at it), its fault rows
+ * and an "exists" mark. Everything but the table itself lives in an arena.
+ */
+#include "dns/zone.h"
+
+#include <spoofguard/arena.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct rrset {
+    struct rrset *next;
+    uint16_t type;
+    size_t count, cap;
+    sg_dns_rr *rrs; /* grown by doubling in the arena; old arrays stay valid */
+};
+
+struct fault {
+    struct fault *next;
+    uint16_t type; /* or SG_DNS_ANY */
+    sg_dns_status status;
+};
+
+struct node {
+    char *name; /* lower-cased, no trailing dot */
+    uint32_t hash;
+    int exists;
+    struct rrset *sets;
+    struct fault *faults;
+};
+
+struct sg_zone {
+    sg_arena *arena;
+    struct node **tab; /* malloc'd; capacity is a power of two */
+    size_t cap, used;
+    size_t nrecords;
+};
+
+/* Initial table size; it doubles whenever it gets 70% full so probe
+ * sequences stay short (10^4 records load in well under a millisecond). */
+#define ZONE_INITIAL_BUCKETS 64
+
+static unsigned char lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+/* FNV-1a over the lower-cased octets. */
+static uint32_t name_hash(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u;
+    size_t i;
+    for (i = 0; i < len; i++) {
+        h ^= lower((unsigned char)s[i]);
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static int name_eq(const char *stored, const char *s, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++)
+        if ((unsigned char)stored[i] != lower((unsigned char)s[i]))
+            return 0;
+    return stored[len] == '\0';
+}
+
+int sg_zone_new(sg_zone **out)
+{
+    sg_zone *z;
+    if (out == NULL)
+        return SG_EINVAL;
+    *out = NULL;
+    z = calloc(1, sizeof(*z));
+    if (z == NULL)
+        return SG_ENOMEM;
+    if (sg_arena_new(&z->arena, 64 * 1024) != SG_OK)
+        goto oom;
+    z->tab = calloc(ZONE_INITIAL_BUCKETS, sizeof(*z->tab));
+    if (z->tab == NULL)
+        goto oom;
+    z->cap = ZONE_INITIAL_BUCKETS;
+    *out = z;
+    return SG_OK;
+oom:
+    sg_arena_free(z->arena);
+    free(z);
+    return SG_ENOMEM;
+}
+
+void sg_zone_free(sg_zone *z)
+{
+    if (z == NULL)
+        return;
+    sg_arena_free(z->arena);
+    free(z->tab);
+    free(z);
+}
+
+size_t sg_zone_count(const sg_zone *z)
+{
+    return z ? z->nrecords : 0;
+}
+
+static struct node *node_find(const sg_zone *z, const char *name, size_t len)
+{
+    uint32_t h = name_hash(name, len);
+    size_t i = h & (z->cap - 1);
+    for (;;) {
+        struct node *n = z->tab[i];
+        if (n == NULL)
+            return NULL;
+        if (n->hash == h && name_eq(n->name, name, len))
+            return n;
+        i = (i + 1) & (z->cap - 1);
+    }
+}
+
+static int grow(sg_zone *z)
+{
+    size_t ncap = z->cap * 2, i;
+    struct node **nt = calloc(ncap, sizeof(*nt));
+    if (nt == NULL)
+        return SG_ENOMEM;
+    for (i = 0; i < z->cap; i++) {
+        struct node *n = z->tab[i];
+        size_t j;
+        if (n == NULL)
+            continue;
+        j = n->hash & (ncap - 1);
+        while (nt[j] != NULL)
+            j = (j + 1) & (ncap - 1);
+        nt[j] = n;
+    }
+    free(z->tab);
+    z->tab = nt;
+    z->cap = ncap;
+    return SG_OK;
+}
+
+static struct node *node_get(sg_zone *z, const char *name)
+{
+    size_t len = strlen(name), i;
+    struct node *n;
+    uint32_t h;
+
+    if (len > 0 && name[len - 1] == '.')
+        len--;
+    n = node_find(z, name, len);
+    if (n != NULL)
+        return n;
+    if ((z->used + 1) * 10 > z->cap * 7 && grow(z) != SG_OK)
+        return NULL;
+    n = sg_arena_calloc(z->arena, 1, sizeof(*n));
+    if (n == NULL)
+        return NULL;
+    n->name = sg_arena_strndup(z->arena, name, len);
+    if (n->name == NULL)
+        return NULL;
+    for (i = 0; i < len; i++)
+        n->name[i] = (char)lower((unsigned char)n->name[i]);
+    h = name_hash(name, len);
+    n->hash = h;
+    i = h & (z->cap - 1);
+    while (z->tab[i] != NULL)
+        i = (i + 1) & (z->cap - 1);
+    z->tab[i] = n;
+    z->used++;
+    return n;
+}
+
+static struct rrset *set_find(const struct node *n, uint16_t type)
+{
+    struct rrset *s;
+    for (s = n->sets; s != NULL; s = s->next)
+        if (s->type == type)
+            return s;
+    return NULL;
+}
+
+int sg_zone_add_rr(sg_zone *z, const char *owner, const sg_dns_rr *rr)
+{
+    struct node *n;
+    struct rrset *s;
+    sg_dns_rr c;
+
+    if (z == NULL || owner == NULL || rr == NULL)
+        return SG_EINVAL;
+    c = *rr;
+    switch (rr->type) {
+    case SG_DNS_A:
+    case SG_DNS_AAAA:
+        break;
+    case SG_DNS_MX:
+        if (rr->u.mx.host == NULL)
+            return SG_EINVAL;
+        c.u.mx.host = sg_arena_strdup(z->arena, rr->u.mx.host);
+        if (c.u.mx.host == NULL)
+            return SG_ENOMEM;
+        break;
+    case SG_DNS_PTR:
+    case SG_DNS_CNAME:
+        if (rr->u.name == NULL)
+            return SG_EINVAL;
+        c.u.name = sg_arena_strdup(z->arena, rr->u.name);
+        if (c.u.name == NULL)
+            return SG_ENOMEM;
+        break;
+    case SG_DNS_TXT:
+    case SG_DNS_SPF:
+        if (rr->u.txt.data == NULL && rr->u.txt.len > 0)
+            return SG_EINVAL;
+        c.u.txt.data =
+            sg_arena_strndup(z->arena, rr->u.txt.data ? rr->u.txt.data : "", rr->u.txt.len);
+        if (c.u.txt.data == NULL)
+            return SG_ENOMEM;
+        break;
+    default:
+        return SG_EINVAL;
+    }
+    n = node_get(z, owner);
+    if (n == NULL)
+        return SG_ENOMEM;
+    s = set_find(n, rr->type);
+    if (s == NULL) {
+        s = sg_arena_calloc(z->arena, 1, sizeof(*s));
+        if (s == NULL)
+            return SG_ENOMEM;
+        s->type = rr->type;
+        /* append so sets keep the order they were first seen in */
+        if (n->sets == NULL) {
+            n->sets = s;
+        } else {
+            struct rrset *t = n->sets;
+            while (t->next)
+                t = t->next;
+            t->next = s;
+        }
+    }
+    if (s->count == s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 2;
+        sg_dns_rr *nr = sg_arena_calloc(z->arena, ncap, sizeof(*nr));
+        if (nr == NULL)
+            return SG_ENOMEM;
+        if (s->count)
+            memcpy(nr, s->rrs, s->count * sizeof(*nr));
+        s->rrs = nr;
+        s->cap = ncap;
+    }
+    s->rrs[s->count++] = c;
+    n->exists = 1;
+    z->nrecords++;
+    return SG_OK;
+}
+
+int sg_zone_mark_exists(sg_zone *z, const char *owner)
+{
+    struct node *n;
+    if (z == NULL || owner == NULL)
+        return SG_EINVAL;
+    n = node_get(z, owner);
+    if (n == NULL)
+        return SG_ENOMEM;
+    n->exists = 1;
+    return SG_OK;
+}
+
+int sg_zone_add_fault(sg_zone *z, const char *owner, uint16_t type, sg_dns_status st)
+{
+    struct node *n;
+    struct fault *f;
+    if (z == NULL || owner == NULL || type == 0 || (st != SG_DNS_TIMEOUT && st != SG_DNS_SERVFAIL))
+        return SG_EINVAL;
+    n = node_get(z, owner);
+    if (n == NULL)
+        return SG_ENOMEM;
+    /* "such a name still exists for all other types" */
+    n->exists = 1;
+    for (f = n->faults; f != NULL; f = f->next)
+        if (f->type == type) {
+            f->status = st; /* the later row wins */
+            return SG_OK;
+        }
+    f = sg_arena_calloc(z->arena, 1, sizeof(*f));
+    if (f == NULL)
+        return SG_ENOMEM;
+    f->type = type;
+    f->status = st;
+    f->next = n->faults;
+    n->faults = f;
+    return SG_OK;
+}
+
+/* A type-specific fault beats an ANY one. */
+static const struct fault *fault_find(const struct node *n, uint16_t qtype)
+{
+    const struct fault *f, *any = NULL;
+    for (f = n->faults; f != NULL; f = f->next) {
+        if (f->type == qtype)
+            return f;
+        if (f->type == SG_DNS_ANY)
+            any = f;
+    }
+    return any;
+}
+
+void sg_zone_resolve(const sg_zone *z, const char *name, uint16_t qtype, sg_zone_answer *out)
+{
+    const char *cur = name;
+    uint32_t ttl = UINT32_MAX;
+    unsigned hops = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (z == NULL || name == NULL) {
+        out->status = SG_DNS_EFAIL;
+        return;
+    }
+    for (;;) {
+        size_t len = strlen(cur);
+        const struct node *n;
+        const struct fault *f;
+        const struct rrset *s;
+
+        if (len > 0 && cur[len - 1] == '.')
+            len--;
+        n = node_find(z, cur, len);
+        out->cname_hops = hops;
+        if (n == NULL) {
+            out->status = SG_DNS_NXDOMAIN;
+            out->ttl = SG_ZONE_NEG_TTL;
+            return;
+        }
+        f = fault_find(n, qtype);
+        if (f != NULL) {
+            out->status = f->status;
+            out->ttl = 0;
+            return;
+        }
+        s = set_find(n, qtype);
+        if (s != NULL && s->count > 0) {
+            size_t i;
+            for (i = 0; i < s->count; i++)
+                if (s->rrs[i].ttl < ttl)
+                    ttl = s->rrs[i].ttl;
+            out->status = SG_DNS_NOERROR;
+            out->ttl = ttl;
+            out->count = s->count;
+            out->rrs = s->rrs;
+            return;
+        }
+        s = qtype != SG_DNS_CNAME ? set_find(n, SG_DNS_CNAME) : NULL;
+        if (s != NULL && s->count > 0) {
+            if (hops >= SG_ZONE_MAX_CNAME) {
+                out->status = SG_DNS_SERVFAIL; /* loop or over-long chain */
+                out->ttl = 0;
+                return;
+            }
+            /* The answer may be cached no longer than any link of the
+             * chain that produced it. */
+            if (s->rrs[0].ttl < ttl)
+                ttl = s->rrs[0].ttl;
+            cur = s->rrs[0].u.name;
+            hops++;
+            continue;
+        }
+        out->status = n->exists ? SG_DNS_NODATA : SG_DNS_NXDOMAIN;
+        out->ttl = SG_ZONE_NEG_TTL;
+        return;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Type column                                                        */
+/* ------------------------------------------------------------------ */
+
+static const struct {
+    const char *name;
+    uint32_t type;
+} ztypes[] = {
+    {"A", SG_DNS_A},
+    {"AAAA", SG_DNS_AAAA},
+    {"CNAME", SG_DNS_CNAME},
+    {"PTR", SG_DNS_PTR},
+    {"MX", SG_DNS_MX},
+    {"TXT", SG_DNS_TXT},
+    {"SPF", SG_DNS_SPF},
+    {"ANY", SG_DNS_ANY},
+    {"TIMEOUT", SG_ZONE_T_TIMEOUT},
+    {"SERVFAIL", SG_ZONE_T_SERVFAIL},
+    {"NXDOMAIN", SG_ZONE_T_NXDOMAIN},
+    {"EXISTS", SG_ZONE_T_EXISTS},
+};
+
+/* IANA "Resource Record (RR) TYPEs" registry: the ones seen in zones. */
+static const char *const other_types[] = {
+    "NS",       "MD",    "MF",   "SOA",      "MB",      "MG",      "MR",         "NULL",  "WKS",
+    "HINFO",    "MINFO", "RP",   "AFSDB",    "X25",     "ISDN",    "RT",         "NSAP",  "SIG",
+    "KEY",      "PX",    "GPOS", "LOC",      "NXT",     "EID",     "NIMLOC",     "SRV",   "ATMA",
+    "NAPTR",    "KX",    "CERT", "A6",       "DNAME",   "SINK",    "APL",        "DS",    "SSHFP",
+    "IPSECKEY", "RRSIG", "NSEC", "DNSKEY",   "DHCID",   "NSEC3",   "NSEC3PARAM", "TLSA",  "SMIMEA",
+    "HIP",      "NINFO", "RKEY", "TALINK",   "CDS",     "CDNSKEY", "OPENPGPKEY", "CSYNC", "ZONEMD",
+    "SVCB",     "HTTPS", "NID",  "L32",      "L64",     "LP",      "EUI48",      "EUI64", "URI",
+    "CAA",      "AVC",   "DOA",  "AMTRELAY", "RESINFO", "WALLET",  "TA",         "DLV",
+};
+
+uint32_t sg_zone_type_lookup(const char *s, size_t len)
+{
+    size_t i;
+    if (s == NULL || len == 0)
+        return 0;
+    for (i = 0; i < sizeof(ztypes) / sizeof(ztypes[0]); i++)
+        if (strlen(ztypes[i].name) == len && strncasecmp(s, ztypes[i].name, len) == 0)
+            return ztypes[i].type;
+    /* RFC 3597 5: TYPEnnn */
+    if (len > 4 && len <= 9 && strncasecmp(s, "TYPE", 4) == 0) {
+        unsigned long v = 0;
+        for (i = 4; i < len; i++) {
+            if (s[i] < '0' || s[i] > '9')
+                return 0;
+            v = v * 10 + (unsigned long)(s[i] - '0');
+        }
+        if (v == 0 || v > 65535)
+            return 0;
+        if (v == SG_DNS_A || v == SG_DNS_AAAA || v == SG_DNS_CNAME || v == SG_DNS_PTR ||
+            v == SG_DNS_MX || v == SG_DNS_TXT || v == SG_DNS_SPF)
+            return (uint32_t)v;
+        return SG_ZONE_T_UNKNOWN;
+    }
+    /* Types we do not store but accept, so that ordinary zone files
+     * load: they only mark the owner as existing. A closed list (not "any
+     * word") so that a typo in a type is an error, not a silent mark. */
+    for (i = 0; i < sizeof(other_types) / sizeof(other_types[0]); i++)
+        if (strlen(other_types[i]) == len && strncasecmp(s, other_types[i], len) == 0)
+            return SG_ZONE_T_UNKNOWN;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Row-wise adding (sg_zone_add, and every zone.tsv row)              */
+/* ------------------------------------------------------------------ */
+
+static int is_dash(const char *s)
+{
+    return s == NULL || s[0] == '\0' || strcmp(s, "-") == 0;
+}
+
+int sg_zone_add(sg_zone *z, const char *name, const char *type, const char *data, uint32_t ttl)
+{
+    uint32_t t;
+    size_t nlen;
+
+    if (z == NULL || name == NULL || type == NULL)
+        return SG_EINVAL;
+    nlen = strlen(name);
+    /* No lengths are enforced on zone names (the conformance zones hold
+     * deliberately over-long labels, which queries then cannot reach),
+     * but an empty label other than the root is not a name. */
+    if (nlen > 0 && (name[0] == '.' || strstr(name, "..") != NULL) && strcmp(name, ".") != 0)
+        return SG_ESYNTAX;
+    t = sg_zone_type_lookup(type, strlen(type));
+    switch (t) {
+    case 0:
+        return SG_ESYNTAX;
+    case SG_DNS_ANY:
+        return SG_ESYNTAX;
+    case SG_ZONE_T_NXDOMAIN:
+        /* A name with no row is NXDOMAIN already; the row documents it. */
+        return SG_OK;
+    case SG_ZONE_T_EXISTS:
+    case SG_ZONE_T_UNKNOWN:
+        return sg_zone_mark_exists(z, name);
+    case SG_ZONE_T_TIMEOUT:
+    case SG_ZONE_T_SERVFAIL: {
+        /* `name TIMEOUT -` (every type) or `name TIMEOUT TYPE` */
+        sg_dns_status st = t == SG_ZONE_T_TIMEOUT ? SG_DNS_TIMEOUT : SG_DNS_SERVFAIL;
+        uint32_t ft = SG_DNS_ANY;
+        if (!is_dash(data) && strcasecmp(data, "TIMEOUT") != 0) {
+            ft = sg_zone_type_lookup(data, strlen(data));
+            if (ft == 0 || ft > 0xffff)
+                return SG_ESYNTAX;
+        }
+        return sg_zone_add_fault(z, name, (uint16_t)ft, st);
+    }
+    default:
+        break;
+    }
+    if (t > 0xffff)
+        return SG_ESYNTAX;
+    if (data == NULL)
+        return SG_EINVAL;
+    /* `name TYPE TIMEOUT`: this (name, type) times out (conformance
+     * README, spf/flat rule 1); SERVFAIL likewise. */
+    if (strcmp(data, "TIMEOUT") == 0)
+        return sg_zone_add_fault(z, name, (uint16_t)t, SG_DNS_TIMEOUT);
+    if (strcmp(data, "SERVFAIL") == 0)
+        return sg_zone_add_fault(z, name, (uint16_t)t, SG_DNS_SERVFAIL);
+    if (ttl > SG_ZONE_MAX_TTL)
+        return SG_EINVAL;
+    return sg_zone_add_rdata_text(z, name, (uint16_t)t, data, strlen(data), "", ttl,
+                                  SG_ZONE_SPLIT_LONG | SG_ZONE_MX_EMPTY_OK);
+}
+
+/* ------------------------------------------------------------------ */
+/* Files                                                              */
+/* ------------------------------------------------------------------ */
+
+int sg_zone_read_file(const char *path, char **out, size_t *len)
+{
+    FILE *f;
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    int rc = SG_OK;
+
+    *out = NULL;
+    *len = 0;
+    f = fopen(path, "rb");
+    if (f == NULL)
+        return SG_EIO;
+    for (;;) {
+        size_t r;
+        if (cap - n < 4096 + 1) {
+            size_t ncap = cap ? cap * 2 : 65536;
+            char *nb;
+            if (ncap > (size_t)SG_ZONE_MAX_FILE + 4096 + 1)
+                ncap = (size_t)SG_ZONE_MAX_FILE + 4096 + 1;
+            if (ncap <= cap) {
+                rc = SG_ELIMIT;
+                break;
+            }
+            nb = realloc(buf, ncap);
+            if (nb == NULL) {
+                rc = SG_ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (n > SG_ZONE_MAX_FILE) {
+            rc = SG_ELIMIT;
+            break;
+        }
+        if (r == 0) {
+            if (ferror(f))
+                rc = SG_EIO;
+            break;
+        }
+    }
+    fclose(f);
+    if (rc != SG_OK) {
+        free(buf);
+        return rc;
+    }
+    if (buf == NULL) {
+        buf = malloc(1);
+        if (buf == NULL)
+            return SG_ENOMEM;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return SG_OK;
+}
+
+int sg_zone_load_file(sg_zone *z, const char *path, const char *origin, size_t *err_line)
+{
+    char *text;
+    size_t len;
+    int rc;
+
+    if (err_line != NULL)
+        *err_line = 0;
+    if (z == NULL || path == NULL)
+        return SG_EINVAL;
+    rc = sg_zone_read_file(path, &text, &len);
+    if (rc != SG_OK)
+        return rc;
+    rc = sg_zone_load_text(z, text, len, origin, err_line);
+    free(text);
+    return rc;
+}
