@@ -55,7 +55,7 @@ typedef struct {
 typedef struct {
     sg_mailbox *mailboxes;
     size_t count;
-    size_t ngroups;     /* number of groups seen (including empty ones) */
+    size_t ngroups;           /* number of groups seen (including empty ones) */
     const char **group_names; /* ngroups display names */
 } sg_addr_list;
 
@@ -71,8 +71,8 @@ typedef struct {
  * *err_pos set too), SG_EINVAL or SG_ENOMEM. An empty value, or one of
  * only whitespace and comments, parses to count == 0 (the caller decides
  * whether that is acceptable); a list of only commas is a syntax error. */
-SG_EXTERN int sg_addr_parse_list(sg_arena *arena, const char *value, size_t len,
-                                 sg_addr_list *out, size_t *err_pos);
+SG_EXTERN int sg_addr_parse_list(sg_arena *arena, const char *value, size_t len, sg_addr_list *out,
+                                 size_t *err_pos);
 
 /* Parse a single RFC 5321 path or bare address as found in MAIL FROM /
  * RCPT TO, without the verb or ESMTP parameters and without surrounding
