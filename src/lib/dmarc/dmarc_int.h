@@ -1,0 +1,25 @@
+/*
+ * Internal helpers shared by the DMARC files.
+ */
+#ifndef SG_DMARC_INT_H
+#define SG_DMARC_INT_H
+
+#include <spoofguard/dmarc.h>
+
+/* Maximum octets of a DNS name in text form without the trailing dot
+ * (RFC 1035 2.3.4: 255 on the wire = 253 in text). */
+#define SG_DMARC_MAX_NAME 253
+
+/* Number of labels of a normalised (dot-separated, no trailing dot) name. */
+size_t sg_dmarc_label_count(const char *name);
+/* Pointer to the suffix of `name` that has `keep` labels (keep >= 1). */
+const char *sg_dmarc_suffix(const char *name, size_t keep);
+/* 1 if `child` equals `parent` or is a subdomain of it (both normalised). */
+int sg_dmarc_under(const char *child, const char *parent);
+
+/* RFC 3492 Punycode: encode `n` code points into out (NUL-terminated,
+ * without "xn--"). Returns the length, or -1 if it would not fit in
+ * outsize-1 octets or on overflow. */
+int sg_dmarc_punycode_encode(const uint32_t *cp, size_t n, char *out, size_t outsize);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * Public suffix list (libpsl) for operators who want RFC 7489 3.2
+ * Organizational Domains instead of the RFC 9989 4.10 DNS Tree Walk.
+ */
+#include <spoofguard/dmarc.h>
+
+#include <libpsl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmarc_int.h"
+
+struct sg_dmarc_psl {
+    psl_ctx_t *ctx;
+    int owned; /* psl_builtin() must not be freed */
+};
+
+int sg_dmarc_psl_builtin(sg_dmarc_psl **out)
+{
+    sg_dmarc_psl *p;
+    const psl_ctx_t *b;
+    if (out == NULL)
+        return SG_EINVAL;
+    *out = NULL;
+    b = psl_builtin();
+    if (b == NULL)
+        return SG_EUNSUPPORTED;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return SG_ENOMEM;
+    p->ctx = (psl_ctx_t *)b;
+    p->owned = 0;
+    *out = p;
+    return 0;
+}
+
+int sg_dmarc_psl_load_file(sg_dmarc_psl **out, const char *path)
+{
+    sg_dmarc_psl *p;
+    if (out == NULL || path == NULL)
+        return SG_EINVAL;
+    *out = NULL;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return SG_ENOMEM;
+    p->ctx = psl_load_file(path);
+    if (p->ctx == NULL) {
+        free(p);
+        return SG_EIO;
+    }
+    p->owned = 1;
+    *out = p;
+    return 0;
+}
+
+void sg_dmarc_psl_free(sg_dmarc_psl *psl)
+{
+    if (psl == NULL)
+        return;
+    if (psl->owned)
+        psl_free(psl->ctx);
+    free(psl);
+}
+
+int sg_dmarc_psl_registrable(sg_arena *arena, const sg_dmarc_psl *psl, const char *domain,
+                             const char **out)
+{
+    char *lower = NULL;
+    const char *r;
+    if (arena == NULL || psl == NULL || domain == NULL || out == NULL)
+        return SG_EINVAL;
+    *out = NULL;
+    /* libpsl matches lower-case UTF-8 or A-labels (RFC 7489 3.2 compares
+     * case-insensitively); it does not lower-case by itself. */
+    if (psl_str_to_utf8lower(domain, "utf-8", NULL, &lower) != PSL_SUCCESS || lower == NULL)
+        return 0;
+    r = psl_registrable_domain(psl->ctx, lower);
+    if (r != NULL) {
+        *out = sg_arena_strdup(arena, r);
+        if (*out == NULL) {
+            psl_free_string(lower);
+            return SG_ENOMEM;
+        }
+    }
+    psl_free_string(lower);
+    return 0;
+}

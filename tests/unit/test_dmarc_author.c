@@ -1,0 +1,269 @@
+/*
+ * DMARC Author Domain (RFC 9989 5.3.1) and domain normalisation: the
+ * OpenDMARC from-domain table, our own From edge cases, Punycode vectors
+ * (RFC 3492 7.1 and the PSL test list's IDN pairs).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <spoofguard/dmarc.h>
+
+#include "dmarc/dmarc_int.h"
+#include "helpers.h"
+
+static sg_dmarc_author from(sg_arena *a, const char *v)
+{
+    sg_dmarc_author au;
+    assert_int_equal(sg_dmarc_author_from_value(a, v, strlen(v), &au), 0);
+    return au;
+}
+
+#define ASSERT_OK(a, v, dom)                                                                       \
+    do {                                                                                           \
+        sg_dmarc_author au_ = from(a, v);                                                          \
+        if (au_.status != SG_DMARC_AUTHOR_OK)                                                      \
+            fail_msg("%s: %s", v, sg_dmarc_author_status_str(au_.status));                         \
+        assert_string_equal(au_.domain, dom);                                                      \
+    } while (0)
+
+#define ASSERT_ST(a, v, st)                                                                        \
+    do {                                                                                           \
+        sg_dmarc_author au_ = from(a, v);                                                          \
+        if (au_.status != (st))                                                                    \
+            fail_msg("%s: got '%s'", v, sg_dmarc_author_status_str(au_.status));                   \
+        assert_null(au_.domain);                                                                   \
+    } while (0)
+
+/* --- OpenDMARC from-domain.tsv -------------------------------------------- */
+
+/* Our outcome per row. OpenDMARC extracts a domain from every row; where
+ * the strict RFC 5322 parser refuses (or RFC 9989 5.3.1 stops on several
+ * domains), the row is a deliberate deviation: DMARC must not guess. */
+static const struct {
+    int n;
+    sg_dmarc_author_status st;
+} FROM_EXPECT[] = {
+    {1, SG_DMARC_AUTHOR_OK},
+    {2, SG_DMARC_AUTHOR_SYNTAX}, /* quoted display name + bare addr-spec: not RFC 5322 */
+    {3, SG_DMARC_AUTHOR_OK},
+    {4, SG_DMARC_AUTHOR_OK},
+    {5, SG_DMARC_AUTHOR_OK},
+    {6, SG_DMARC_AUTHOR_SYNTAX},           /* "malformed; OpenDMARC is lenient" */
+    {7, SG_DMARC_AUTHOR_MULTIPLE_DOMAINS}, /* 5.3.1: more than one domain */
+    {8, SG_DMARC_AUTHOR_MULTIPLE_DOMAINS},
+    {9, SG_DMARC_AUTHOR_SYNTAX}, /* "Mail From:<...>": unterminated group */
+    {10, SG_DMARC_AUTHOR_OK},
+    {11, SG_DMARC_AUTHOR_OK},
+    {12, SG_DMARC_AUTHOR_SYNTAX}, /* like 2 */
+    {13, SG_DMARC_AUTHOR_SYNTAX}, /* includes the field name */
+};
+
+static void test_opendmarc_from_domain(void **state)
+{
+    char path[4096];
+    char *buf, *line, *save = NULL;
+    sg_arena *a;
+    size_t rows = 0, strict = 0;
+    (void)state;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    snprintf(path, sizeof(path), "%s/dmarc/opendmarc/from-domain.tsv", sg_test_conformance_dir());
+    buf = sg_test_read_file(path, NULL);
+    assert_non_null(buf);
+    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *c1, *c2, *c3;
+        int n;
+        size_t i;
+        sg_dmarc_author au;
+        if (line[0] == '#')
+            continue;
+        c1 = strchr(line, '\t');
+        assert_non_null(c1);
+        *c1++ = '\0';
+        c2 = strchr(c1, '\t');
+        assert_non_null(c2);
+        *c2++ = '\0';
+        c3 = strchr(c2, '\t');
+        if (c3)
+            *c3 = '\0';
+        n = atoi(line);
+        for (i = 0; i < sizeof(FROM_EXPECT) / sizeof(FROM_EXPECT[0]); i++)
+            if (FROM_EXPECT[i].n == n)
+                break;
+        assert_true(i < sizeof(FROM_EXPECT) / sizeof(FROM_EXPECT[0]));
+        au = from(a, c1);
+        if (au.status != FROM_EXPECT[i].st)
+            fail_msg("row %d '%s': got %s", n, c1, sg_dmarc_author_status_str(au.status));
+        if (au.status == SG_DMARC_AUTHOR_OK)
+            assert_string_equal(au.domain, c2); /* same domain as OpenDMARC */
+        else
+            strict++; /* OpenDMARC found c2; we refuse - never a pass */
+        rows++;
+    }
+    assert_int_equal(rows, 13);
+    assert_int_equal(strict, 7);
+    free(buf);
+    sg_arena_free(a);
+}
+
+/* --- our own edge cases --------------------------------------------------- */
+
+static void test_display_name_tricks(void **state)
+{
+    sg_arena *a;
+    (void)state;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    /* an address inside a quoted display name is text, not the author */
+    ASSERT_OK(a, "\"x <a@evil.example>\" <b@good.example>", "good.example");
+    ASSERT_OK(a, "\"a@evil.example\" <b@good.example>", "good.example");
+    ASSERT_OK(a, "b@good.example (a@evil.example)", "good.example");
+    ASSERT_OK(a, "(a@evil.example) <b@good.example>", "good.example");
+    ASSERT_OK(a, "=?utf-8?q?a=40evil.example?= <b@good.example>", "good.example");
+    ASSERT_OK(a, "\"a@evil.example\\\" <c@evil.example>\" <b@good.example>", "good.example");
+    /* two angle-addrs, nested brackets, two '@': refused */
+    ASSERT_ST(a, "x <a@evil.example> <b@good.example>", SG_DMARC_AUTHOR_SYNTAX);
+    ASSERT_ST(a, "<a@evil.example@good.example>", SG_DMARC_AUTHOR_SYNTAX);
+    ASSERT_ST(a, "<a@evil.example> b@good.example", SG_DMARC_AUTHOR_SYNTAX);
+    ASSERT_ST(a, "a@evil.example\r\nFrom: b@good.example", SG_DMARC_AUTHOR_SYNTAX);
+    sg_arena_free(a);
+}
+
+static void test_mailbox_counts(void **state)
+{
+    sg_arena *a;
+    sg_dmarc_author au;
+    (void)state;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    /* 5.3.1: several domains -> stop */
+    ASSERT_ST(a, "a@evil.example, b@good.example", SG_DMARC_AUTHOR_MULTIPLE_DOMAINS);
+    ASSERT_ST(a, "b@good.example, a@sub.good.example", SG_DMARC_AUTHOR_MULTIPLE_DOMAINS);
+    /* several mailboxes, one domain (case-insensitive, RFC 9989 4.4) */
+    au = from(a, "a@Good.Example, B <b@good.example>");
+    assert_int_equal(au.status, SG_DMARC_AUTHOR_OK);
+    assert_string_equal(au.domain, "good.example");
+    assert_int_equal(au.nmailboxes, 2);
+    /* zero mailboxes */
+    ASSERT_ST(a, "", SG_DMARC_AUTHOR_NO_MAILBOX);
+    ASSERT_ST(a, "   (just a comment) ", SG_DMARC_AUTHOR_NO_MAILBOX);
+    /* groups (RFC 6854) */
+    ASSERT_ST(a, "undisclosed-recipients:;", SG_DMARC_AUTHOR_GROUP);
+    ASSERT_ST(a, "friends: b@good.example;", SG_DMARC_AUTHOR_GROUP);
+    ASSERT_ST(a, "b@good.example, g: a@evil.example;", SG_DMARC_AUTHOR_GROUP);
+    /* no usable domain */
+    ASSERT_ST(a, "a@[192.0.2.1]", SG_DMARC_AUTHOR_LITERAL);
+    ASSERT_ST(a, "a@[IPv6:2001:db8::1]", SG_DMARC_AUTHOR_LITERAL);
+    ASSERT_ST(a, "joe", SG_DMARC_AUTHOR_SYNTAX);
+    ASSERT_ST(a, "joe@", SG_DMARC_AUTHOR_SYNTAX);
+    ASSERT_ST(a, "a@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example",
+              SG_DMARC_AUTHOR_BAD_DOMAIN);
+    sg_arena_free(a);
+}
+
+static sg_header hdr(const char *name, const char *value)
+{
+    sg_header h;
+    memset(&h, 0, sizeof(h));
+    h.name = name;
+    h.name_len = strlen(name);
+    h.value = value;
+    h.value_len = strlen(value);
+    return h;
+}
+
+static void test_from_fields(void **state)
+{
+    sg_arena *a;
+    sg_dmarc_author au;
+    sg_header h[4];
+    sg_dmarc_result r;
+    (void)state;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    h[0] = hdr("To", " x@example.net");
+    h[1] = hdr("Resent-From", " r@elsewhere.example");
+    assert_int_equal(sg_dmarc_author_domain(a, h, 2, &au), 0);
+    assert_int_equal(au.status, SG_DMARC_AUTHOR_NO_FROM);
+    h[2] = hdr("FROM", " Alice <alice@Example.COM>");
+    assert_int_equal(sg_dmarc_author_domain(a, h, 3, &au), 0);
+    assert_int_equal(au.status, SG_DMARC_AUTHOR_OK);
+    assert_string_equal(au.domain, "example.com");
+    h[3] = hdr("from", " alice@example.com");
+    assert_int_equal(sg_dmarc_author_domain(a, h, 4, &au), 0);
+    assert_int_equal(au.status, SG_DMARC_AUTHOR_MULTIPLE_FROM);
+    /* never a pass */
+    sg_dmarc_result_from_author(&r, &au);
+    assert_int_equal(r.result, SG_DMARC_RESULT_PERMERROR);
+    assert_string_equal(r.reason, "several From fields");
+    assert_int_equal(sg_dmarc_author_domain(a, NULL, 0, &au), 0);
+    assert_int_equal(au.status, SG_DMARC_AUTHOR_NO_FROM);
+    sg_arena_free(a);
+}
+
+/* --- IDN ------------------------------------------------------------------- */
+
+static void test_punycode_rfc3492(void **state)
+{
+    /* RFC 3492 7.1 sample strings (A), (B), (L) */
+    static const uint32_t arabic[] = {0x0644, 0x064A, 0x0647, 0x0645, 0x0627, 0x0628,
+                                      0x062A, 0x0643, 0x0644, 0x0645, 0x0648, 0x0634,
+                                      0x0639, 0x0631, 0x0628, 0x064A, 0x061F};
+    static const uint32_t chinese[] = {0x4ED6, 0x4EEC, 0x4E3A, 0x4EC0, 0x4E48,
+                                       0x4E0D, 0x8BF4, 0x4E2D, 0x6587};
+    static const uint32_t kinpachi[] = {0x0033, 0x5E74, 0x0042, 0x7D44,
+                                        0x91D1, 0x516B, 0x5148, 0x751F};
+    char out[128];
+    (void)state;
+    assert_true(sg_dmarc_punycode_encode(arabic, 17, out, sizeof(out)) > 0);
+    assert_string_equal(out, "egbpdaj6bu4bxfgehfvwxn");
+    assert_true(sg_dmarc_punycode_encode(chinese, 9, out, sizeof(out)) > 0);
+    assert_string_equal(out, "ihqwcrb4cv8a8dqg056pqjye");
+    assert_true(sg_dmarc_punycode_encode(kinpachi, 8, out, sizeof(out)) > 0);
+    assert_string_equal(out, "3B-ww4c5e180e575a65lsy2b");
+    assert_int_equal(sg_dmarc_punycode_encode(chinese, 9, out, 8), -1);
+}
+
+static void test_idn_normalise(void **state)
+{
+    sg_arena *a;
+    char *o;
+    /* the PSL test list gives each IDN case in both forms (lines 80-98) */
+    static const char *pairs[][2] = {
+        {"食狮.com.cn", "xn--85x722f.com.cn"},
+        {"食狮.公司.cn", "xn--85x722f.xn--55qx5d.cn"},
+        {"www.食狮.中国", "www.xn--85x722f.xn--fiqs8s"},
+        {"bücher.example", "xn--bcher-kva.example"},
+        {"BÜCHER.Example.", "xn--bcher-kva.example"},
+        {"München.DE", "xn--mnchen-3ya.de"},
+        {"XN--BCHER-KVA.example", "xn--bcher-kva.example"},
+    };
+    size_t i;
+    (void)state;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        assert_int_equal(sg_dmarc_domain_normalise(a, pairs[i][0], strlen(pairs[i][0]), &o), 0);
+        assert_string_equal(o, pairs[i][1]);
+    }
+    ASSERT_OK(a, "Ülrich <u@bücher.example>", "xn--bcher-kva.example");
+    assert_int_equal(sg_dmarc_domain_normalise(a, "a..b", 4, &o), SG_ESYNTAX);
+    assert_int_equal(sg_dmarc_domain_normalise(a, "", 0, &o), SG_ESYNTAX);
+    assert_int_equal(sg_dmarc_domain_normalise(a, "a b.c", 5, &o), SG_ESYNTAX);
+    assert_int_equal(sg_dmarc_domain_normalise(a, "\xc3(.com", 6, &o), SG_ESYNTAX);
+    assert_int_equal(sg_dmarc_domain_normalise(a, "\xed\xa0\x80.com", 7, &o), SG_ESYNTAX);
+    assert_int_equal(sg_dmarc_domain_normalise(a, "ex!ample.com", 12, &o), SG_ESYNTAX);
+    sg_arena_free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_opendmarc_from_domain), cmocka_unit_test(test_display_name_tricks),
+        cmocka_unit_test(test_mailbox_counts),        cmocka_unit_test(test_from_fields),
+        cmocka_unit_test(test_punycode_rfc3492),      cmocka_unit_test(test_idn_normalise),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
