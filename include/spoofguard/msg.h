@@ -34,10 +34,11 @@ typedef struct {
 #define SG_MSG_LIMITS_VERSION 1
 typedef struct {
     unsigned version;
-    size_t max_fields;       /* default 1000 */
-    size_t max_field_size;   /* raw bytes of one field; default 64 KiB */
-    size_t max_header_size;  /* raw bytes of the whole header; default 1 MiB */
+    size_t max_fields;      /* default 1000 */
+    size_t max_field_size;  /* raw bytes of one field; default 64 KiB */
+    size_t max_header_size; /* raw bytes of the whole header; default 1 MiB */
 } sg_msg_limits;
+/* A zero limit in a caller's struct means "the default". */
 
 SG_EXTERN void sg_msg_limits_init(sg_msg_limits *lim);
 
@@ -63,16 +64,27 @@ SG_EXTERN void sg_msg_parser_free(sg_msg_parser *p);
 SG_EXTERN void sg_msg_parser_reset(sg_msg_parser *p);
 
 /* Feed bytes. Returns 0, SG_ELIMIT (a header limit; the message is
- * unusable), SG_ESYNTAX (a header line with no colon that is not a
- * continuation; the message is unusable), SG_ESTATE (after finish), or a
- * callback's non-zero value. */
+ * unusable), SG_ESYNTAX (a header line that is not "name *WSP :" with an
+ * RFC 5322 ftext name and not a continuation, or a continuation with no
+ * field before it; the message is unusable), SG_ESTATE (after finish), or
+ * a callback's non-zero value. Errors are sticky: every later feed/finish
+ * returns the same value until reset.
+ * An mbox "From " separator line is not a header field and gives
+ * SG_ESYNTAX: callers reading mbox files must strip it first.
+ * NUL and other octets are kept in field values; value_len is
+ * authoritative (a NUL truncates C-string use of value). A CR not
+ * followed by LF is data, in the header and in the body. */
 SG_EXTERN int sg_msg_feed(sg_msg_parser *p, const char *data, size_t len);
-/* End of input. A message with no empty line is all header; a final line
- * without line ending is completed. Calls on_headers (if not yet), then
- * on_end. */
+/* End of input. A message with no empty line is all header; a final
+ * header line without line ending is completed with CRLF (a lone CR at
+ * EOF counts as that line ending). Body bytes are passed as they are (no
+ * CRLF is added: that is the canonicaliser's business). Calls on_headers
+ * (if not yet), then on_end. */
 SG_EXTERN int sg_msg_finish(sg_msg_parser *p);
 
-/* Header fields seen so far (complete fields only), in message order. */
+/* Header fields seen so far (complete fields only), in message order.
+ * While the header is still being fed, a later feed may move them; from
+ * on_headers on they stay put until the parser is freed or reset. */
 SG_EXTERN const sg_header *sg_msg_headers(const sg_msg_parser *p, size_t *count);
 /* Body bytes passed on so far (after normalisation). */
 SG_EXTERN uint64_t sg_msg_body_size(const sg_msg_parser *p);
@@ -83,8 +95,8 @@ SG_EXTERN int sg_msg_in_body(const sg_msg_parser *p);
 SG_EXTERN int sg_header_is(const sg_header *h, const char *name);
 /* First field with that name (case-insensitive), starting at index *pos
  * (NULL: from 0); on return *pos is the index after it. NULL if none. */
-SG_EXTERN const sg_header *sg_headers_find(const sg_header *fields, size_t count,
-                                           const char *name, size_t *pos);
+SG_EXTERN const sg_header *sg_headers_find(const sg_header *fields, size_t count, const char *name,
+                                           size_t *pos);
 
 #ifdef __cplusplus
 }
