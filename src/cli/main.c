@@ -9,13 +9,23 @@
 
 #include "cli.h"
 
+int cmd_spf(int argc, char **argv);
+int cmd_dkim_verify(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 
+int cmd_verify(int argc, char **argv);
 static const struct {
     const char *name;
     int (*fn)(int argc, char **argv);
     const char *help;
 } commands[] = {
     /* SUBCOMMAND TABLE: keep one line per command */
+    {"verify", cmd_verify, "one verdict per message: SPF, DKIM and DMARC, as Authentication-Results"},
+    {"spf", cmd_spf, "evaluate SPF (RFC 7208) for a client IP and MAIL FROM/HELO"},
+    {"dkim-verify", cmd_dkim_verify, "verify the DKIM signatures of a message (RFC 6376, 8463)"},
+    {"sign", cmd_sign, "add DKIM signatures (RSA and/or Ed25519) to a message"},
+    {"keygen", cmd_keygen, "make a DKIM key pair and print its DNS TXT record"},
     {NULL, NULL, NULL},
 };
 

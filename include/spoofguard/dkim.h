@@ -1,0 +1,219 @@
+/*
+ * spoofguard/dkim.h - DKIM verification and signing (RFC 6376), with
+ * ed25519-sha256 (RFC 8463) and the RFC 8301 algorithm and key-size rules.
+ *
+ * Both directions stream: header fields (as parsed by msg.h) first, then
+ * body chunks of any size, then finish. Nothing proportional to the body
+ * is ever held.
+ *
+ * Verification outcomes are data (sg_dkim_sig_result), never error
+ * returns: a function returns a negative SG_E* code only for caller bugs,
+ * out-of-memory or crypto-library failures.
+ */
+#ifndef SPOOFGUARD_DKIM_H
+#define SPOOFGUARD_DKIM_H
+
+#include "canon.h"
+#include "common.h"
+#include "dns.h"
+#include "msg.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* RFC 8601 2.7.1 result values for one signature. */
+typedef enum {
+    SG_DKIM_NONE = 0,  /* not evaluated */
+    SG_DKIM_PASS,      /* signature verified */
+    SG_DKIM_FAIL,      /* body hash or signature did not verify */
+    SG_DKIM_NEUTRAL,   /* reserved (not produced today) */
+    SG_DKIM_POLICY,    /* valid form but not acceptable: rsa-sha1, short RSA key,
+                          expired, timestamp in the future, over the signature cap */
+    SG_DKIM_TEMPERROR, /* key lookup failed temporarily (DNS timeout/SERVFAIL) */
+    SG_DKIM_PERMERROR, /* signature or key record unusable */
+} sg_dkim_result;
+
+SG_EXTERN const char *sg_dkim_result_str(sg_dkim_result r);
+
+typedef enum {
+    SG_DKIM_ALG_UNKNOWN = 0,
+    SG_DKIM_RSA_SHA256,
+    SG_DKIM_RSA_SHA1, /* recognised only to report it as policy (RFC 8301 3.1) */
+    SG_DKIM_ED25519_SHA256,
+} sg_dkim_alg;
+
+/* "rsa-sha256", "rsa-sha1", "ed25519-sha256", or "unknown". */
+SG_EXTERN const char *sg_dkim_alg_str(sg_dkim_alg alg);
+
+/* ---- key cache ---------------------------------------------------------
+ *
+ * Parsed public keys (EVP_PKEY plus the record's flags) keyed by the exact
+ * TXT record text, kept for the record's DNS TTL. Turning an RSA SPKI into
+ * a key object costs about 5x one verification, so a verifier that sees the
+ * same signers again skips that work. One cache may be shared by many
+ * verifiers; it has its own lock. */
+typedef struct sg_dkim_keycache sg_dkim_keycache;
+
+/* max_entries: 0 -> 4096. */
+SG_EXTERN int sg_dkim_keycache_new(sg_dkim_keycache **out, size_t max_entries);
+SG_EXTERN void sg_dkim_keycache_free(sg_dkim_keycache *c);
+/* Counters for tests and statistics. */
+SG_EXTERN void sg_dkim_keycache_stats(const sg_dkim_keycache *c, uint64_t *hits, uint64_t *misses,
+                                      size_t *entries);
+
+/* ---- verification ------------------------------------------------------ */
+
+#define SG_DKIM_VERIFY_OPTS_VERSION 1
+typedef struct {
+    unsigned version;         /* SG_DKIM_VERIFY_OPTS_VERSION */
+    int64_t now;              /* verification time, Unix seconds; 0: the clock */
+    uint32_t clock_skew;      /* allowance for t= and x=, seconds; default 300 */
+    size_t max_signatures;    /* signatures evaluated per message; default 10 */
+    int fail_on_partial_body; /* l= shorter than the body -> policy; default 0 */
+    unsigned min_rsa_bits;    /* RFC 8301 3.2: default (and floor) 1024 */
+} sg_dkim_verify_opts;
+
+SG_EXTERN void sg_dkim_verify_opts_init(sg_dkim_verify_opts *opts);
+
+typedef struct {
+    sg_dkim_result result;
+    const char *reason;    /* short English text; never NULL */
+    const char *domain;    /* d= (NULL if the field did not parse that far) */
+    const char *selector;  /* s= */
+    const char *identity;  /* i= decoded (default "@" d=) */
+    const char *algorithm; /* a= as written */
+    sg_dkim_alg alg;
+    const char *b_prefix; /* first 12 characters of b= (header.b, RFC 6008) */
+    int has_length;       /* l= present */
+    uint64_t length;      /* l= value */
+    uint64_t body_length; /* canonical body length seen (for l= reporting) */
+    unsigned key_bits;    /* size of the key used (0 if none) */
+    int testing;          /* key record has t=y */
+    size_t field_index;   /* index of the DKIM-Signature in the header array */
+} sg_dkim_sig_result;
+
+typedef struct sg_dkim_verifier sg_dkim_verifier;
+
+/* The verifier borrows resolver and cache (cache may be NULL: no caching);
+ * both must outlive it. opts NULL: defaults. One verifier checks one
+ * message at a time; sg_dkim_verifier_reset() readies it for the next. */
+SG_EXTERN int sg_dkim_verifier_new(sg_dkim_verifier **out, sg_resolver *resolver,
+                                   sg_dkim_keycache *cache, const sg_dkim_verify_opts *opts);
+SG_EXTERN void sg_dkim_verifier_free(sg_dkim_verifier *v);
+/* Cancels outstanding key queries and forgets the message. */
+SG_EXTERN void sg_dkim_verifier_reset(sg_dkim_verifier *v);
+
+/* Hand over the complete header. Parses every DKIM-Signature (up to the
+ * cap), hashes the signed header fields at once (so the array need not
+ * outlive this call) and starts the key queries. Call exactly once. */
+SG_EXTERN int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t count);
+/* Body bytes (CRLF, as msg.h delivers them), any chunking. */
+SG_EXTERN int sg_dkim_verify_body(sg_dkim_verifier *v, const char *data, size_t len);
+/* End of body. Verifies the signatures whose keys have arrived; returns
+ * the number still waiting for their key (>= 0). The rest are verified
+ * as their answers are delivered by sg_resolver_run() (or the event loop
+ * driving the resolver); sg_dkim_verify_pending() tells when done. */
+SG_EXTERN int sg_dkim_verify_finish(sg_dkim_verifier *v);
+SG_EXTERN size_t sg_dkim_verify_pending(const sg_dkim_verifier *v);
+/* For event-driven callers: cb runs (from the resolver's callback) when
+ * the last outstanding key of a finished message has been handled. It
+ * does not run from sg_dkim_verify_finish itself: check its return value
+ * (0: nothing outstanding). The verifier must not be freed inside cb. */
+SG_EXTERN void sg_dkim_verifier_set_done_cb(sg_dkim_verifier *v, void (*cb)(void *payload),
+                                            void *payload);
+/* Convenience: finish, then run the resolver until every key arrived. */
+SG_EXTERN int sg_dkim_verify_wait(sg_dkim_verifier *v);
+
+/* Results in header order (top first), one per DKIM-Signature field; valid
+ * until reset/free. Returns SG_ESTATE while keys are pending. A message
+ * without DKIM-Signature gives count 0 (the caller reports "none"). */
+SG_EXTERN int sg_dkim_verify_results(const sg_dkim_verifier *v, const sg_dkim_sig_result **out,
+                                     size_t *count);
+
+/* ---- signing keys -------------------------------------------------------- */
+
+typedef struct sg_dkim_signkey sg_dkim_signkey;
+
+/* Load a private key: PEM (PKCS#1 "RSA PRIVATE KEY" or PKCS#8 "PRIVATE
+ * KEY", RSA or Ed25519), or an Ed25519 seed as 32 raw bytes or as base64
+ * text. Refuses with SG_EPERM a file that its group or others may read
+ * (the message from sg_dkim_signkey_error() names the file and the fix)
+ * unless SG_DKIM_KEY_ALLOW_READABLE is given. */
+#define SG_DKIM_KEY_ALLOW_READABLE 0x1u
+SG_EXTERN int sg_dkim_signkey_load(sg_dkim_signkey **out, const char *path, unsigned flags,
+                                   char *errbuf, size_t errlen);
+SG_EXTERN int sg_dkim_signkey_from_mem(sg_dkim_signkey **out, const void *data, size_t len);
+SG_EXTERN int sg_dkim_signkey_from_ed25519_seed(sg_dkim_signkey **out, const uint8_t seed[32]);
+/* Generate a new key: SG_DKIM_RSA_SHA256 (bits 0 -> 2048; 1024..8192) or
+ * SG_DKIM_ED25519_SHA256. */
+SG_EXTERN int sg_dkim_signkey_generate(sg_dkim_signkey **out, sg_dkim_alg alg, unsigned bits);
+SG_EXTERN void sg_dkim_signkey_free(sg_dkim_signkey *k);
+SG_EXTERN sg_dkim_alg sg_dkim_signkey_alg(const sg_dkim_signkey *k);
+SG_EXTERN unsigned sg_dkim_signkey_bits(const sg_dkim_signkey *k);
+/* Write the key as PEM (PKCS#8; Ed25519 too) to a new file: mode 0600,
+ * O_EXCL (SG_EEXIST if it exists). */
+SG_EXTERN int sg_dkim_signkey_write(const sg_dkim_signkey *k, const char *path);
+/* The key record "v=DKIM1; k=rsa; p=..." (malloc'd; free()). */
+SG_EXTERN int sg_dkim_signkey_record(const sg_dkim_signkey *k, char **out);
+/* The record as a zone-file line:
+ *   S._domainkey.D. IN TXT ( "v=DKIM1; k=rsa; p=..." "..." )
+ * with character-strings of at most 255 bytes (RFC 1035 3.3). malloc'd. */
+SG_EXTERN int sg_dkim_zone_txt(char **out, const char *domain, const char *selector,
+                               const char *record);
+
+/* ---- signing ------------------------------------------------------------- */
+
+/* Emit q=dns/txt (the default value; some signers write it). */
+#define SG_DKIM_SIGN_Q_TAG 0x1u
+/* Separate h= names with " : " instead of ":" (dkimpy's style). */
+#define SG_DKIM_SIGN_H_SPACED 0x2u
+
+#define SG_DKIM_SIGN_OPTS_VERSION 1
+typedef struct {
+    unsigned version;           /* SG_DKIM_SIGN_OPTS_VERSION */
+    const char *domain;         /* d= (required) */
+    const char *selector;       /* s= (required) */
+    const sg_dkim_signkey *key; /* borrowed (required) */
+    sg_canon_mode header_canon; /* default relaxed */
+    sg_canon_mode body_canon;   /* default relaxed */
+    const char *identity;       /* i= (optional; must be within d=) */
+    /* Fields to sign, each instance present; NULL: From, To, Cc, Subject,
+     * Date, Reply-To, Content-Type, MIME-Version, Message-ID, In-Reply-To,
+     * References, Content-Transfer-Encoding. From is always signed. */
+    const char *const *headers;
+    size_t nheaders;
+    /* Fields signed once more than they occur, so none can be added
+     * (RFC 6376 8.15); NULL: From, To, Cc, Subject, Date, Reply-To,
+     * Content-Type, MIME-Version, Message-ID. noversign = 1 with
+     * oversign NULL disables it. */
+    const char *const *oversign;
+    size_t noversign;
+    int64_t timestamp;     /* t=: 0 -> now; -1 -> no t= */
+    uint32_t expire_after; /* x= = t + this; 0: no x= */
+    unsigned flags;        /* SG_DKIM_SIGN_* */
+} sg_dkim_sign_opts;
+
+SG_EXTERN void sg_dkim_sign_opts_init(sg_dkim_sign_opts *opts);
+
+typedef struct sg_dkim_signer sg_dkim_signer;
+
+/* One signer makes n signatures (e.g. RSA-2048 and Ed25519) in one pass.
+ * The options (and the strings and keys they point to) are copied except
+ * the keys, which are borrowed. */
+SG_EXTERN int sg_dkim_signer_new(sg_dkim_signer **out, const sg_dkim_sign_opts *opts, size_t n);
+SG_EXTERN void sg_dkim_signer_free(sg_dkim_signer *s);
+SG_EXTERN void sg_dkim_signer_reset(sg_dkim_signer *s);
+/* The header; hashed at once (the array need not outlive the call).
+ * SG_ENOTFOUND if the message has no From field (RFC 6376 5.4). */
+SG_EXTERN int sg_dkim_sign_headers(sg_dkim_signer *s, const sg_header *fields, size_t count);
+SG_EXTERN int sg_dkim_sign_body(sg_dkim_signer *s, const char *data, size_t len);
+/* End of body: *out is the DKIM-Signature field(s), CRLF-terminated and
+ * folded under 78 columns, to put on top of the message; valid until
+ * reset/free. */
+SG_EXTERN int sg_dkim_sign_finish(sg_dkim_signer *s, const char **out, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,146 @@
+/*
+ * Internal DKIM interfaces shared by the verifier, the signer, the tests
+ * and the fuzz harnesses: tag lists (RFC 6376 3.2), the DKIM-Signature
+ * field (3.5), key records (3.6.1), base64, header selection and hashing,
+ * and the two signature algorithms.
+ */
+#ifndef SG_DKIM_INT_H
+#define SG_DKIM_INT_H
+
+#include <spoofguard/arena.h>
+#include <spoofguard/dkim.h>
+
+#include <openssl/evp.h>
+
+/* ---- limits ------------------------------------------------------------ */
+
+/* Tags in one tag list. DKIM-Signature defines 14, key records 7; 64
+ * leaves room for extensions while bounding the duplicate check. */
+#define SG_DKIM_MAX_TAGS 64
+/* Names in h=. RFC 6376 sets no bound; real signers list < 40. Each name
+ * costs a scan of the header, so bound the work one signature can ask. */
+#define SG_DKIM_MAX_H 256
+/* Hard ceiling on max_signatures, whatever the caller asks. */
+#define SG_DKIM_MAX_SIGS_CEILING 64
+/* RSA keys above this are refused (verification cost grows as bits^2). */
+#define SG_DKIM_MAX_RSA_BITS 8192
+/* Signature bytes: 8192-bit RSA is 1024 bytes; Ed25519 64. */
+#define SG_DKIM_MAX_SIG_BYTES 1024
+
+/* ---- base64 ------------------------------------------------------------ */
+
+/* Decode base64, skipping whitespace (FWS is allowed inside b=, bh= and
+ * p=, RFC 6376 3.5 and 3.6.1). Strict about alphabet and padding. *out is
+ * allocated from the arena (or malloc'd if arena is NULL). Returns 0 or
+ * SG_ESYNTAX / SG_ENOMEM. */
+int sg_dkim_b64_decode(sg_arena *a, const char *s, size_t len, uint8_t **out, size_t *outlen);
+/* Encode into dst (size >= 4 * ((n + 2) / 3) + 1); returns the length. */
+size_t sg_dkim_b64_encode(const uint8_t *src, size_t n, char *dst);
+
+/* ---- tag lists (RFC 6376 3.2) --------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    size_t name_len;
+    const char *value; /* points into the input; FWS inside kept */
+    size_t value_len;  /* leading and trailing FWS excluded */
+    size_t value_off;  /* offset of value in the input */
+    size_t end_off;    /* offset of the ';' ending the spec (or len) */
+} sg_dkim_tag;
+
+/* Parse a tag list. Duplicate tag names, a spec without '=', a bad tag
+ * name or a value byte outside VALCHAR/WSP/FWS are errors (SG_ESYNTAX,
+ * *err says which). A trailing ';' and trailing whitespace are allowed. */
+int sg_dkim_taglist_parse(const char *s, size_t len, sg_dkim_tag *tags, size_t max, size_t *ntags,
+                          const char **err);
+
+/* A table entry mapping a tag name to an index. */
+typedef struct {
+    const char *name;
+    int id;
+} sg_dkim_tagdef;
+
+/* Index of the tag in defs, or -1 (unknown tags are ignored, 3.2). */
+int sg_dkim_tag_lookup(const sg_dkim_tagdef *defs, size_t ndefs, const char *name, size_t len);
+
+/* ---- DKIM-Signature (RFC 6376 3.5) ----------------------------------------- */
+
+typedef struct {
+    sg_dkim_alg alg;
+    const char *a; /* a= as written */
+    sg_canon_mode hcanon, bcanon;
+    const char *d, *s, *i; /* i= decoded from dkim-quoted-printable */
+    const char **h;        /* h= names, as written */
+    size_t nh;
+    uint8_t *b, *bh;
+    size_t blen, bhlen;
+    int has_l, has_t, has_x;
+    uint64_t l;
+    int64_t t, x;
+    size_t b_start, b_end; /* the b= value in raw (bytes to blank out) */
+    char b_prefix[13];
+} sg_dkim_sig;
+
+/* Parse and validate one DKIM-Signature field (raw bytes including the
+ * name, as in sg_header.raw). Fills what it can even on failure so the
+ * result can name domain and selector. Returns 0, SG_ESYNTAX (permerror;
+ * *reason set) or SG_ENOMEM. rsa-sha1 parses (alg SG_DKIM_RSA_SHA1):
+ * refusing it is policy, decided by the caller. */
+int sg_dkim_sig_parse(sg_arena *a, const char *raw, size_t raw_len, sg_dkim_sig *out,
+                      const char **reason);
+
+/* ---- key records (RFC 6376 3.6.1) ------------------------------------------ */
+
+enum { SG_DKIM_KEY_RSA = 1, SG_DKIM_KEY_ED25519 = 2 };
+enum { SG_DKIM_HASH_SHA1 = 1u, SG_DKIM_HASH_SHA256 = 2u };
+
+typedef struct {
+    int type;        /* SG_DKIM_KEY_* */
+    unsigned hashes; /* h=: SG_DKIM_HASH_* allowed (all if absent) */
+    int testing;     /* t=y */
+    int strict;      /* t=s: i= domain must equal d= */
+    unsigned bits;
+    EVP_PKEY *pkey; /* owned reference */
+} sg_dkim_key;
+
+/* Parse a key record and decode its key. Returns 0, SG_ESYNTAX
+ * (permerror: syntax, version, revoked, unusable key; *reason set) or
+ * SG_ENOMEM. */
+int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char **reason);
+void sg_dkim_key_clear(sg_dkim_key *k);
+
+/* Through the cache (c may be NULL): on return *out holds its own
+ * reference to the key. ttl: DNS TTL of the record; now: clock. A parse
+ * failure is cached too, with the same reason. */
+int sg_dkim_keycache_get(sg_dkim_keycache *c, const char *txt, size_t len, uint32_t ttl,
+                         int64_t now, sg_dkim_key *out, const char **reason);
+
+/* ---- hashing ---------------------------------------------------------------- */
+
+/* EVP_DigestUpdate as a canon sink (payload: EVP_MD_CTX *). */
+void sg_dkim_md_sink(const void *data, size_t len, void *payload);
+
+/* Hash the fields named in h (RFC 6376 5.4.2): for each name, the last
+ * not-yet-used instance, searching bottom-up; a name with no instance left
+ * contributes nothing. skip: index of a field never selected (the
+ * signature itself) or SIZE_MAX. used: scratch of count bytes. */
+void sg_dkim_hash_headers(EVP_MD_CTX *md, sg_canon_mode mode, const sg_header *fields, size_t count,
+                          const char *const *h, size_t nh, size_t skip, unsigned char *used);
+
+/* ---- crypto --------------------------------------------------------------- */
+
+/* Verify sig over the signed data whose SHA-256 is digest (RFC 8463 3:
+ * Ed25519 signs the digest itself; RSA PKCS#1 v1.5 with the DigestInfo of
+ * digest). Returns 1 good, 0 bad, SG_ECRYPTO. */
+int sg_dkim_crypto_verify(EVP_PKEY *key, const uint8_t digest[32], const uint8_t *sig,
+                          size_t siglen);
+/* Sign; sig must hold EVP_PKEY_get_size(key) bytes. */
+int sg_dkim_crypto_sign(EVP_PKEY *key, const uint8_t digest[32], uint8_t *sig, size_t *siglen);
+
+/* The signing key's EVP_PKEY (for tests). */
+EVP_PKEY *sg_dkim_signkey_pkey(const sg_dkim_signkey *k);
+
+/* Case-insensitive "is sub equal to or a subdomain of dom" (3.5 i=). */
+int sg_dkim_domain_within(const char *sub, const char *dom);
+
+#endif

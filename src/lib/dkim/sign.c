@@ -1,0 +1,467 @@
+/*
+ * Streaming DKIM signer (RFC 6376 5): one pass makes every configured
+ * signature. Header fields are hashed as soon as the header is complete;
+ * the body goes through one canonicaliser + SHA-256 per distinct body
+ * canonicalisation; finish writes bh=, hashes the new field and signs.
+ */
+#include "dkim_int.h"
+
+#include <spoofguard/canon.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* 5.4.1's recommended set, minus fields that relays legitimately change. */
+static const char *const default_headers[] = {
+    "from",       "to",          "cc",           "subject",
+    "date",       "reply-to",    "content-type", "mime-version",
+    "message-id", "in-reply-to", "references",   "content-transfer-encoding",
+};
+/* Signed once more than present so they cannot be added (8.15). */
+static const char *const default_oversign[] = {
+    "from", "to", "cc", "subject", "date", "reply-to", "content-type", "mime-version", "message-id",
+};
+
+/* Fold DKIM-Signature lines before this column (RFC 5322 2.1.1: SHOULD
+ * be under 78). */
+#define FOLD_COLUMN 76
+
+struct ssig {
+    sg_dkim_sign_opts o; /* strings point into the signer's config block */
+    char **headers;
+    size_t nheaders;
+    char **oversign;
+    size_t noversign;
+    EVP_MD_CTX *md; /* header hash in progress */
+    const char **h; /* this message's h= list */
+    size_t nh;
+    int hasher;
+};
+
+struct shasher {
+    sg_canon_mode mode;
+    EVP_MD_CTX *md;
+    sg_canon_body canon;
+    uint8_t digest[32];
+};
+
+struct sg_dkim_signer {
+    struct ssig *sigs;
+    size_t n;
+    struct shasher hashers[2]; /* one per body canonicalisation */
+    size_t nhashers;
+    sg_arena *cfg;   /* copied options: lives as long as the signer */
+    sg_arena *arena; /* per message */
+    int state;       /* 0 new, 1 headers seen, 2 finished */
+};
+
+void sg_dkim_sign_opts_init(sg_dkim_sign_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->version = SG_DKIM_SIGN_OPTS_VERSION;
+    o->header_canon = SG_CANON_RELAXED;
+    o->body_canon = SG_CANON_RELAXED;
+}
+
+static char **copy_list(sg_arena *a, const char *const *src, size_t n)
+{
+    char **l = sg_arena_calloc(a, n ? n : 1, sizeof(*l));
+    if (l == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if ((l[i] = sg_arena_strdup(a, src[i])) == NULL)
+            return NULL;
+    return l;
+}
+
+static int field_name_ok(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e || *s == ':')
+            return 0;
+    return 1;
+}
+
+static int text_ok(const char *s)
+{
+    /* d=, s=, i= end up inside the field: no ';', whitespace or controls */
+    if (s == NULL || *s == '\0')
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e || *s == ';')
+            return 0;
+    return 1;
+}
+
+void sg_dkim_signer_reset(sg_dkim_signer *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        EVP_MD_CTX_free(s->sigs[i].md);
+        s->sigs[i].md = NULL;
+        s->sigs[i].h = NULL;
+        s->sigs[i].nh = 0;
+    }
+    for (size_t i = 0; i < s->nhashers; i++) {
+        EVP_MD_CTX_free(s->hashers[i].md);
+        s->hashers[i].md = NULL;
+    }
+    s->nhashers = 0;
+    sg_arena_reset(s->arena);
+    s->state = 0;
+}
+
+void sg_dkim_signer_free(sg_dkim_signer *s)
+{
+    if (s == NULL)
+        return;
+    sg_dkim_signer_reset(s);
+    sg_arena_free(s->arena);
+    sg_arena_free(s->cfg);
+    free(s);
+}
+
+int sg_dkim_signer_new(sg_dkim_signer **out, const sg_dkim_sign_opts *opts, size_t n)
+{
+    sg_dkim_signer *s;
+    int rc = SG_ENOMEM;
+    if (out == NULL || opts == NULL || n == 0)
+        return SG_EINVAL;
+    *out = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const sg_dkim_sign_opts *o = &opts[i];
+        if (o->version != SG_DKIM_SIGN_OPTS_VERSION || o->key == NULL || !text_ok(o->domain) ||
+            !text_ok(o->selector))
+            return SG_EINVAL;
+        if (o->identity != NULL) {
+            const char *at = strrchr(o->identity, '@');
+            if (!text_ok(o->identity) || at == NULL || !sg_dkim_domain_within(at + 1, o->domain))
+                return SG_EINVAL; /* 3.5 i=: within d= */
+        }
+        for (size_t k = 0; o->headers && k < o->nheaders; k++)
+            if (!field_name_ok(o->headers[k]))
+                return SG_EINVAL;
+        for (size_t k = 0; o->oversign && k < o->noversign; k++)
+            if (!field_name_ok(o->oversign[k]))
+                return SG_EINVAL;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return SG_ENOMEM;
+    if (sg_arena_new(&s->cfg, 4096) != 0 || sg_arena_new(&s->arena, 4096) != 0)
+        goto fail;
+    s->sigs = sg_arena_calloc(s->cfg, n, sizeof(*s->sigs));
+    if (s->sigs == NULL)
+        goto fail;
+    s->n = n;
+    for (size_t i = 0; i < n; i++) {
+        struct ssig *g = &s->sigs[i];
+        const sg_dkim_sign_opts *o = &opts[i];
+        const char *const *hl = o->headers ? o->headers : default_headers;
+        size_t nhl = o->headers ? o->nheaders : sizeof(default_headers) / sizeof(*default_headers);
+        const char *const *ol = o->oversign ? o->oversign : default_oversign;
+        size_t nol = o->oversign ? o->noversign
+                                 : (o->noversign ? 0 : sizeof(default_oversign) / sizeof(*ol));
+        int has_from = 0;
+        g->o = *o;
+        if ((g->o.domain = sg_arena_strdup(s->cfg, o->domain)) == NULL ||
+            (g->o.selector = sg_arena_strdup(s->cfg, o->selector)) == NULL ||
+            (o->identity && (g->o.identity = sg_arena_strdup(s->cfg, o->identity)) == NULL))
+            goto fail;
+        for (size_t k = 0; k < nhl; k++)
+            if (!strcasecmp(hl[k], "from"))
+                has_from = 1;
+        /* From is mandatory (5.4): put it first if the list lacks it */
+        g->headers = sg_arena_calloc(s->cfg, nhl + 1, sizeof(char *));
+        if (g->headers == NULL)
+            goto fail;
+        if (!has_from && (g->headers[g->nheaders++] = sg_arena_strdup(s->cfg, "from")) == NULL)
+            goto fail;
+        for (size_t k = 0; k < nhl; k++)
+            if ((g->headers[g->nheaders++] = sg_arena_strdup(s->cfg, hl[k])) == NULL)
+                goto fail;
+        if ((g->oversign = copy_list(s->cfg, ol, nol)) == NULL)
+            goto fail;
+        g->noversign = nol;
+    }
+    *out = s;
+    return SG_OK;
+fail:
+    sg_dkim_signer_free(s);
+    return rc;
+}
+
+static size_t count_fields(const sg_header *f, size_t count, const char *name)
+{
+    size_t c = 0, n = strlen(name);
+    for (size_t i = 0; i < count; i++)
+        if (f[i].name_len == n && !strncasecmp(f[i].name, name, n))
+            c++;
+    return c;
+}
+
+int sg_dkim_sign_headers(sg_dkim_signer *s, const sg_header *fields, size_t count)
+{
+    unsigned char *used;
+    if (s == NULL || (fields == NULL && count > 0))
+        return SG_EINVAL;
+    if (s->state != 0)
+        return SG_ESTATE;
+    if (count_fields(fields, count, "from") == 0)
+        return SG_ENOTFOUND;
+    used = sg_arena_alloc(s->arena, count ? count : 1);
+    if (used == NULL)
+        return SG_ENOMEM;
+    for (size_t i = 0; i < s->n; i++) {
+        struct ssig *g = &s->sigs[i];
+        size_t cap = g->noversign, nh = 0;
+        int hi = -1;
+        for (size_t k = 0; k < g->nheaders; k++)
+            cap += count_fields(fields, count, g->headers[k]);
+        g->h = sg_arena_calloc(s->arena, cap ? cap : 1, sizeof(*g->h));
+        if (g->h == NULL)
+            return SG_ENOMEM;
+        /* every present instance, in the configured order... */
+        for (size_t k = 0; k < g->nheaders; k++) {
+            size_t c = count_fields(fields, count, g->headers[k]);
+            int dup = 0;
+            for (size_t j = 0; j < k; j++)
+                dup |= !strcasecmp(g->headers[j], g->headers[k]);
+            for (size_t j = 0; !dup && j < c; j++)
+                g->h[nh++] = g->headers[k];
+        }
+        /* ...then one more of each oversigned name: a field added later
+         * would be hashed in place of this null string and break the
+         * signature (RFC 6376 5.4.2, 8.15) */
+        for (size_t k = 0; k < g->noversign; k++) {
+            int dup = 0;
+            for (size_t j = 0; j < k; j++)
+                dup |= !strcasecmp(g->oversign[j], g->oversign[k]);
+            if (!dup)
+                g->h[nh++] = g->oversign[k];
+        }
+        g->nh = nh;
+        g->md = EVP_MD_CTX_new();
+        if (g->md == NULL || EVP_DigestInit_ex(g->md, EVP_sha256(), NULL) != 1)
+            return SG_ENOMEM;
+        sg_dkim_hash_headers(g->md, g->o.header_canon, fields, count, g->h, g->nh, SIZE_MAX, used);
+        for (size_t k = 0; k < s->nhashers; k++)
+            if (s->hashers[k].mode == g->o.body_canon)
+                hi = (int)k;
+        if (hi < 0) {
+            struct shasher *b = &s->hashers[s->nhashers];
+            b->mode = g->o.body_canon;
+            b->md = EVP_MD_CTX_new();
+            if (b->md == NULL || EVP_DigestInit_ex(b->md, EVP_sha256(), NULL) != 1)
+                return SG_ENOMEM;
+            sg_canon_body_init(&b->canon, b->mode, UINT64_MAX, sg_dkim_md_sink, b->md);
+            hi = (int)s->nhashers++;
+        }
+        g->hasher = hi;
+    }
+    s->state = 1;
+    return SG_OK;
+}
+
+int sg_dkim_sign_body(sg_dkim_signer *s, const char *data, size_t len)
+{
+    if (s == NULL)
+        return SG_EINVAL;
+    if (s->state != 1)
+        return SG_ESTATE;
+    for (size_t i = 0; i < s->nhashers; i++)
+        sg_canon_body_update(&s->hashers[i].canon, data, len);
+    return SG_OK;
+}
+
+/* ---- building the field -------------------------------------------------------- */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    size_t col;
+    int oom;
+} fbuf;
+
+static void fb_put(fbuf *f, const char *s, size_t n)
+{
+    if (f->oom)
+        return;
+    if (f->len + n + 1 > f->cap) {
+        size_t nc = (f->len + n + 1) * 2;
+        char *nb = realloc(f->buf, nc);
+        if (nb == NULL) {
+            f->oom = 1;
+            return;
+        }
+        f->buf = nb;
+        f->cap = nc;
+    }
+    memcpy(f->buf + f->len, s, n);
+    f->len += n;
+    f->buf[f->len] = '\0';
+    for (size_t i = 0; i < n; i++)
+        f->col = s[i] == '\n' ? 0 : f->col + 1;
+}
+
+static void fb_str(fbuf *f, const char *s)
+{
+    fb_put(f, s, strlen(s));
+}
+
+/* Start a tag: "; " on the same line if "tag=value" fits, else ";" and
+ * a folded line. */
+static void fb_tag(fbuf *f, const char *tag, size_t need, int first)
+{
+    if (!first) {
+        if (f->col + 2 + strlen(tag) + need > FOLD_COLUMN)
+            fb_str(f, ";\r\n ");
+        else
+            fb_str(f, "; ");
+    }
+    fb_str(f, tag);
+}
+
+static void fb_tagval(fbuf *f, const char *tag, const char *val)
+{
+    fb_tag(f, tag, strlen(val), 0);
+    fb_str(f, val);
+}
+
+/* A long value that may be folded anywhere (base64: 3.5 b=, bh=). */
+static void fb_wrapped(fbuf *f, const char *val)
+{
+    size_t n = strlen(val);
+    while (n > 0) {
+        size_t room = f->col < FOLD_COLUMN ? FOLD_COLUMN - f->col : 0;
+        if (room == 0) {
+            fb_str(f, "\r\n ");
+            continue;
+        }
+        if (room > n)
+            room = n;
+        fb_put(f, val, room);
+        val += room;
+        n -= room;
+    }
+}
+
+static void build_field(fbuf *f, const struct ssig *g, const uint8_t bh[32], int64_t t)
+{
+    char num[32], bh64[48];
+    const char *sep = g->o.flags & SG_DKIM_SIGN_H_SPACED ? " : " : ":";
+    fb_str(f, "DKIM-Signature: v=1");
+    fb_tagval(f, "a=", sg_dkim_alg_str(sg_dkim_signkey_alg(g->o.key)));
+    fb_tagval(f, "c=",
+              g->o.header_canon == SG_CANON_RELAXED
+                  ? (g->o.body_canon == SG_CANON_RELAXED ? "relaxed/relaxed" : "relaxed/simple")
+                  : (g->o.body_canon == SG_CANON_RELAXED ? "simple/relaxed" : "simple/simple"));
+    fb_tagval(f, "d=", g->o.domain);
+    if (g->o.identity)
+        fb_tagval(f, "i=", g->o.identity);
+    if (g->o.flags & SG_DKIM_SIGN_Q_TAG)
+        fb_tagval(f, "q=", "dns/txt");
+    fb_tagval(f, "s=", g->o.selector);
+    if (t >= 0) {
+        snprintf(num, sizeof(num), "%lld", (long long)t);
+        fb_tagval(f, "t=", num);
+        if (g->o.expire_after) {
+            snprintf(num, sizeof(num), "%lld", (long long)(t + (int64_t)g->o.expire_after));
+            fb_tagval(f, "x=", num);
+        }
+    }
+    /* h=: fold between names (FWS is allowed around ':', 3.5) */
+    fb_tag(f, "h=", strlen(g->h[0]), 0);
+    for (size_t k = 0; k < g->nh; k++) {
+        size_t need = strlen(g->h[k]) + (k + 1 < g->nh ? 1 : 0);
+        if (k > 0) {
+            if (f->col + strlen(sep) + need > FOLD_COLUMN) {
+                fb_str(f, sep[0] == ' ' ? " :\r\n " : ":\r\n ");
+            } else {
+                fb_str(f, sep);
+            }
+        }
+        fb_str(f, g->h[k]);
+    }
+    sg_dkim_b64_encode(bh, 32, bh64);
+    fb_tagval(f, "bh=", bh64);
+    /* b= goes last with its value right after '=', so every reading of
+     * "delete the b= value" (3.7) gives the same bytes */
+    fb_tag(f, "b=", 16, 0);
+}
+
+int sg_dkim_sign_finish(sg_dkim_signer *s, const char **out, size_t *len)
+{
+    fbuf all = {0};
+    int64_t t;
+    int rc = SG_OK;
+    if (s == NULL || out == NULL)
+        return SG_EINVAL;
+    if (s->state != 1)
+        return SG_ESTATE;
+    for (size_t i = 0; i < s->nhashers; i++) {
+        unsigned int dlen = 0;
+        sg_canon_body_final(&s->hashers[i].canon);
+        if (EVP_DigestFinal_ex(s->hashers[i].md, s->hashers[i].digest, &dlen) != 1)
+            return SG_ECRYPTO;
+    }
+    for (size_t i = 0; i < s->n && rc == SG_OK; i++) {
+        struct ssig *g = &s->sigs[i];
+        fbuf f = {0};
+        uint8_t digest[32], sig[SG_DKIM_MAX_SIG_BYTES];
+        char b64[4 * (SG_DKIM_MAX_SIG_BYTES / 3 + 1) + 1];
+        size_t siglen = sizeof(sig);
+        unsigned int dlen = 0;
+        EVP_PKEY *pk = sg_dkim_signkey_pkey(g->o.key);
+        t = g->o.timestamp == 0 ? (int64_t)time(NULL) : g->o.timestamp;
+        size_t col;
+        build_field(&f, g, s->hashers[g->hasher].digest, t < 0 ? -1 : t);
+        col = f.col;
+        fb_str(&f, "\r\n");
+        if (f.oom) {
+            free(f.buf);
+            rc = SG_ENOMEM;
+            break;
+        }
+        /* the new field, b= empty, without its CRLF, last (3.7) */
+        sg_canon_header(g->o.header_canon, f.buf, f.len, 1, sg_dkim_md_sink, g->md);
+        if (EVP_DigestFinal_ex(g->md, digest, &dlen) != 1 ||
+            (size_t)EVP_PKEY_get_size(pk) > sizeof(sig)) {
+            free(f.buf);
+            rc = SG_ECRYPTO;
+            break;
+        }
+        rc = sg_dkim_crypto_sign(pk, digest, sig, &siglen);
+        if (rc == SG_OK) {
+            f.len -= 2; /* drop the CRLF, append the value, end the field */
+            f.buf[f.len] = '\0';
+            f.col = col;
+            sg_dkim_b64_encode(sig, siglen, b64);
+            fb_wrapped(&f, b64);
+            fb_str(&f, "\r\n");
+            fb_put(&all, f.buf, f.len);
+            if (f.oom || all.oom)
+                rc = SG_ENOMEM;
+        }
+        free(f.buf);
+    }
+    if (rc == SG_OK) {
+        char *o = sg_arena_strndup(s->arena, all.buf ? all.buf : "", all.len);
+        if (o == NULL)
+            rc = SG_ENOMEM;
+        else {
+            *out = o;
+            if (len)
+                *len = all.len;
+            s->state = 2;
+        }
+    }
+    free(all.buf);
+    return rc;
+}

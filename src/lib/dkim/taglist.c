@@ -1,0 +1,254 @@
+/*
+ * Tag lists (RFC 6376 3.2) and base64 (RFC 2045 6.8 alphabet) for DKIM.
+ *
+ *   tag-list  =  tag-spec *( ";" tag-spec ) [ ";" ]
+ *   tag-spec  =  [FWS] tag-name [FWS] "=" [FWS] tag-value [FWS]
+ *   tag-name  =  ALPHA *ALNUMPUNC            ; ALNUMPUNC = ALPHA / DIGIT / "_"
+ *   tag-value =  [ tval *( 1*(WSP / FWS) tval ) ]
+ *   tval      =  1*VALCHAR                   ; VALCHAR = %x21-3A / %x3C-7E
+ *
+ * The parser is one pass over the bytes with a small state machine; it
+ * never allocates and never reads past len.
+ */
+#include "dkim_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- base64 ---------------------------------------------------------------- */
+
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+static int is_wsp_or_eol(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int sg_dkim_b64_decode(sg_arena *a, const char *s, size_t len, uint8_t **out, size_t *outlen)
+{
+    size_t cap = len / 4 * 3 + 3, n = 0, pad = 0;
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    uint8_t *buf = a ? sg_arena_alloc(a, cap ? cap : 1) : malloc(cap ? cap : 1);
+    *out = NULL;
+    *outlen = 0;
+    if (buf == NULL)
+        return SG_ENOMEM;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int v;
+        if (is_wsp_or_eol(c))
+            continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        if (pad > 0 || (v = b64val(c)) < 0)
+            goto bad; /* data after padding, or not base64 */
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[n++] = (uint8_t)(acc >> bits);
+        }
+    }
+    /* Leftover bits must be the zero fill of a final quantum, and the
+     * padding must complete it: 2 chars + "==", 3 chars + "=". */
+    if (bits >= 6 || (acc & ((1u << bits) - 1)) != 0)
+        goto bad;
+    if (pad > 2 || (pad > 0 && pad != bits / 2))
+        goto bad;
+    *out = buf;
+    *outlen = n;
+    return SG_OK;
+bad:
+    if (a == NULL)
+        free(buf);
+    return SG_ESYNTAX;
+}
+
+size_t sg_dkim_b64_encode(const uint8_t *src, size_t n, char *dst)
+{
+    size_t o = 0, i = 0;
+    for (; i + 2 < n; i += 3) {
+        uint32_t v = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 | src[i + 2];
+        dst[o++] = b64chars[v >> 18];
+        dst[o++] = b64chars[(v >> 12) & 63];
+        dst[o++] = b64chars[(v >> 6) & 63];
+        dst[o++] = b64chars[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)src[i] << 16 | (i + 1 < n ? (uint32_t)src[i + 1] << 8 : 0);
+        dst[o++] = b64chars[v >> 18];
+        dst[o++] = b64chars[(v >> 12) & 63];
+        dst[o++] = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
+        dst[o++] = '=';
+    }
+    dst[o] = '\0';
+    return o;
+}
+
+/* ---- tag lists ----------------------------------------------------------------- */
+
+static int is_wsp(unsigned char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static int is_alpha(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int is_alnumpunc(unsigned char c)
+{
+    return is_alpha(c) || (c >= '0' && c <= '9') || c == '_';
+}
+
+static int is_valchar(unsigned char c)
+{
+    return c >= 0x21 && c <= 0x7e && c != ';';
+}
+
+/* Skip FWS = [*WSP CRLF] 1*WSP, leniently: any run of WSP and CRLF where
+ * each CRLF is followed by WSP (a bare CRLF would end the field, which
+ * cannot happen inside a header field, so it is a syntax error). Returns
+ * the new position, or SIZE_MAX on a CRLF not followed by WSP. */
+static size_t skip_fws(const char *s, size_t len, size_t i)
+{
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        if (is_wsp(c)) {
+            i++;
+        } else if (c == '\r' && i + 1 < len && s[i + 1] == '\n') {
+            if (i + 2 >= len || !is_wsp((unsigned char)s[i + 2]))
+                return SIZE_MAX;
+            i += 2;
+        } else if (c == '\n') {
+            /* LF alone: tolerated as folding when followed by WSP (bare-LF
+             * input normalised elsewhere) */
+            if (i + 1 >= len || !is_wsp((unsigned char)s[i + 1]))
+                return SIZE_MAX;
+            i++;
+        } else {
+            break;
+        }
+    }
+    return i;
+}
+
+int sg_dkim_taglist_parse(const char *s, size_t len, sg_dkim_tag *tags, size_t max, size_t *ntags,
+                          const char **err)
+{
+    size_t i = 0, n = 0;
+    *ntags = 0;
+    for (;;) {
+        size_t name_start, name_end, val_start, val_end;
+        i = skip_fws(s, len, i);
+        if (i == SIZE_MAX)
+            goto bad_fws;
+        if (i == len)
+            break; /* empty list, or trailing ';' [FWS] */
+        name_start = i;
+        if (!is_alpha((unsigned char)s[i])) {
+            *err = s[i] == ';' ? "empty tag" : "bad tag name";
+            return SG_ESYNTAX;
+        }
+        while (i < len && is_alnumpunc((unsigned char)s[i]))
+            i++;
+        name_end = i;
+        i = skip_fws(s, len, i);
+        if (i == SIZE_MAX)
+            goto bad_fws;
+        if (i == len || s[i] != '=') {
+            *err = "tag without '='";
+            return SG_ESYNTAX;
+        }
+        i = skip_fws(s, len, i + 1);
+        if (i == SIZE_MAX)
+            goto bad_fws;
+        val_start = val_end = i;
+        while (i < len && s[i] != ';') {
+            unsigned char c = (unsigned char)s[i];
+            if (is_valchar(c)) {
+                i++;
+                val_end = i;
+            } else if (is_wsp(c) || c == '\r' || c == '\n') {
+                size_t j = skip_fws(s, len, i);
+                if (j == SIZE_MAX)
+                    goto bad_fws;
+                if (j == i) { /* a bare CR */
+                    *err = "invalid character in tag value";
+                    return SG_ESYNTAX;
+                }
+                i = j;
+            } else {
+                *err = "invalid character in tag value";
+                return SG_ESYNTAX;
+            }
+        }
+        for (size_t k = 0; k < n; k++)
+            if (tags[k].name_len == name_end - name_start &&
+                !memcmp(tags[k].name, s + name_start, name_end - name_start)) {
+                *err = "duplicate tag"; /* RFC 6376 3.2: the whole list is invalid */
+                return SG_ESYNTAX;
+            }
+        if (n == max) {
+            *err = "too many tags";
+            return SG_ESYNTAX;
+        }
+        tags[n].name = s + name_start;
+        tags[n].name_len = name_end - name_start;
+        tags[n].value = s + val_start;
+        tags[n].value_len = val_end - val_start;
+        tags[n].value_off = val_start;
+        tags[n].end_off = i;
+        n++;
+        if (i == len)
+            break;
+        i++; /* the ';' */
+    }
+    *ntags = n;
+    return SG_OK;
+bad_fws:
+    *err = "line break not followed by whitespace";
+    return SG_ESYNTAX;
+}
+
+int sg_dkim_tag_lookup(const sg_dkim_tagdef *defs, size_t ndefs, const char *name, size_t len)
+{
+    for (size_t k = 0; k < ndefs; k++)
+        if (strlen(defs[k].name) == len && !memcmp(defs[k].name, name, len))
+            return defs[k].id;
+    return -1;
+}
+
+int sg_dkim_domain_within(const char *sub, const char *dom)
+{
+    size_t ls = strlen(sub), ld = strlen(dom);
+    if (ld > 0 && dom[ld - 1] == '.')
+        ld--;
+    if (ls > 0 && sub[ls - 1] == '.')
+        ls--;
+    if (ls < ld || ld == 0)
+        return 0;
+    if (strncasecmp(sub + ls - ld, dom, ld) != 0)
+        return 0;
+    return ls == ld || sub[ls - ld - 1] == '.';
+}

@@ -1,0 +1,605 @@
+/*
+ * Streaming DKIM verifier (RFC 6376 6, RFC 8463, RFC 8301).
+ *
+ * Flow for one message:
+ *   headers -> parse every DKIM-Signature up to the cap, reject what the
+ *              field alone condemns, hash the signed header fields now
+ *              (the header need not be kept), start all key queries at
+ *              once, and set up one body hasher per distinct
+ *              (body canonicalisation, l=) pair;
+ *   body    -> each chunk goes through each hasher once, however many
+ *              signatures share it;
+ *   finish  -> each signature is decided when both its key and the body
+ *              hash are known, in whichever order they arrive.
+ *
+ * Only sha256 signatures are ever hashed: rsa-sha1 is decided (policy)
+ * from the field alone.
+ */
+#include "dkim_int.h"
+
+#include <spoofguard/canon.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* RFC 8301 3.2: verifiers MUST NOT consider RSA keys under 1024 bits. */
+#define DEFAULT_MIN_RSA_BITS 1024
+/* Clock skew tolerated for t= and x= (RFC 6376 3.5 leaves it to the
+ * verifier); 5 minutes covers unsynchronised but sane clocks. */
+#define DEFAULT_CLOCK_SKEW 300
+/* Signatures evaluated per message: each costs a DNS query and a public
+ * key operation, so an attacker must not be able to ask for thousands. */
+#define DEFAULT_MAX_SIGNATURES 10
+
+struct hasher {
+    sg_canon_mode mode;
+    uint64_t limit; /* l=, or UINT64_MAX */
+    uint64_t total; /* canonical body bytes seen (beyond l= too) */
+    EVP_MD_CTX *md;
+    sg_canon_body canon;
+    uint8_t digest[32];
+};
+
+enum { S_DONE, S_WAIT_KEY, S_HAVE_KEY };
+
+struct vsig {
+    sg_dkim_verifier *v;
+    sg_dkim_sig sig;
+    sg_dkim_sig_result *res;
+    int state;
+    int hasher;
+    uint8_t hdr_digest[32];
+    sg_dns_query *q;
+    sg_dkim_key key;
+    int key_rc;
+    const char *key_reason;
+};
+
+struct sg_dkim_verifier {
+    sg_resolver *resolver;
+    sg_dkim_keycache *cache;
+    sg_dkim_verify_opts opts;
+    sg_arena *arena;
+    int64_t now;
+    int have_headers, body_done;
+    struct vsig *sigs;
+    size_t nsigs;
+    struct hasher *hashers;
+    size_t nhashers;
+    size_t pending; /* signatures waiting for their key */
+    sg_dkim_sig_result *results;
+    size_t nresults;
+    void (*done_cb)(void *payload);
+    void *done_payload;
+};
+
+void sg_dkim_verifier_set_done_cb(sg_dkim_verifier *v, void (*cb)(void *payload), void *payload)
+{
+    v->done_cb = cb;
+    v->done_payload = payload;
+}
+
+const char *sg_dkim_result_str(sg_dkim_result r)
+{
+    switch (r) {
+    case SG_DKIM_NONE:
+        return "none";
+    case SG_DKIM_PASS:
+        return "pass";
+    case SG_DKIM_FAIL:
+        return "fail";
+    case SG_DKIM_NEUTRAL:
+        return "neutral";
+    case SG_DKIM_POLICY:
+        return "policy";
+    case SG_DKIM_TEMPERROR:
+        return "temperror";
+    case SG_DKIM_PERMERROR:
+        return "permerror";
+    }
+    return "none";
+}
+
+const char *sg_dkim_alg_str(sg_dkim_alg alg)
+{
+    switch (alg) {
+    case SG_DKIM_RSA_SHA256:
+        return "rsa-sha256";
+    case SG_DKIM_RSA_SHA1:
+        return "rsa-sha1";
+    case SG_DKIM_ED25519_SHA256:
+        return "ed25519-sha256";
+    case SG_DKIM_ALG_UNKNOWN:
+        break;
+    }
+    return "unknown";
+}
+
+void sg_dkim_verify_opts_init(sg_dkim_verify_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->version = SG_DKIM_VERIFY_OPTS_VERSION;
+    o->clock_skew = DEFAULT_CLOCK_SKEW;
+    o->max_signatures = DEFAULT_MAX_SIGNATURES;
+    o->min_rsa_bits = DEFAULT_MIN_RSA_BITS;
+}
+
+void sg_dkim_md_sink(const void *data, size_t len, void *payload)
+{
+    EVP_DigestUpdate((EVP_MD_CTX *)payload, data, len);
+}
+
+static int name_is(const sg_header *f, const char *name)
+{
+    size_t n = strlen(name);
+    return f->name_len == n && !strncasecmp(f->name, name, n);
+}
+
+void sg_dkim_hash_headers(EVP_MD_CTX *md, sg_canon_mode mode, const sg_header *fields, size_t count,
+                          const char *const *h, size_t nh, size_t skip, unsigned char *used)
+{
+    memset(used, 0, count);
+    for (size_t k = 0; k < nh; k++) {
+        /* 5.4.2: instances are used bottom-up; a name with none left (an
+         * oversigned field) contributes the null string. */
+        for (size_t j = count; j-- > 0;) {
+            if (used[j] || j == skip || !name_is(&fields[j], h[k]))
+                continue;
+            used[j] = 1;
+            sg_canon_header(mode, fields[j].raw, fields[j].raw_len, 0, sg_dkim_md_sink, md);
+            break;
+        }
+    }
+}
+
+/* ---- lifecycle --------------------------------------------------------------- */
+
+int sg_dkim_verifier_new(sg_dkim_verifier **out, sg_resolver *resolver, sg_dkim_keycache *cache,
+                         const sg_dkim_verify_opts *opts)
+{
+    sg_dkim_verifier *v;
+    int rc;
+    if (out == NULL || resolver == NULL)
+        return SG_EINVAL;
+    *out = NULL;
+    if (opts != NULL && opts->version != SG_DKIM_VERIFY_OPTS_VERSION)
+        return SG_EINVAL;
+    v = calloc(1, sizeof(*v));
+    if (v == NULL)
+        return SG_ENOMEM;
+    if (opts)
+        v->opts = *opts;
+    else
+        sg_dkim_verify_opts_init(&v->opts);
+    if (v->opts.max_signatures == 0)
+        v->opts.max_signatures = DEFAULT_MAX_SIGNATURES;
+    if (v->opts.max_signatures > SG_DKIM_MAX_SIGS_CEILING)
+        v->opts.max_signatures = SG_DKIM_MAX_SIGS_CEILING;
+    if (v->opts.min_rsa_bits < DEFAULT_MIN_RSA_BITS)
+        v->opts.min_rsa_bits = DEFAULT_MIN_RSA_BITS; /* RFC 8301: a floor, not a knob */
+    if ((rc = sg_arena_new(&v->arena, 16384)) != 0) {
+        free(v);
+        return rc;
+    }
+    v->resolver = resolver;
+    v->cache = cache;
+    *out = v;
+    return SG_OK;
+}
+
+void sg_dkim_verifier_reset(sg_dkim_verifier *v)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < v->nsigs; i++) {
+        if (v->sigs[i].q != NULL)
+            sg_resolver_cancel(v->resolver, v->sigs[i].q);
+        sg_dkim_key_clear(&v->sigs[i].key);
+    }
+    for (size_t i = 0; i < v->nhashers; i++)
+        EVP_MD_CTX_free(v->hashers[i].md);
+    sg_arena_reset(v->arena);
+    v->sigs = NULL;
+    v->hashers = NULL;
+    v->results = NULL;
+    v->nsigs = v->nhashers = v->nresults = v->pending = 0;
+    v->have_headers = v->body_done = 0;
+}
+
+void sg_dkim_verifier_free(sg_dkim_verifier *v)
+{
+    if (v == NULL)
+        return;
+    sg_dkim_verifier_reset(v);
+    sg_arena_free(v->arena);
+    free(v);
+}
+
+/* ---- deciding one signature ------------------------------------------------------ */
+
+static void decide(struct vsig *s, sg_dkim_result r, const char *reason)
+{
+    s->res->result = r;
+    s->res->reason = reason;
+    s->state = S_DONE;
+}
+
+/* Called when both key and body hash are known. */
+static void evaluate(struct vsig *s)
+{
+    sg_dkim_verifier *v = s->v;
+    const sg_dkim_sig *g = &s->sig;
+    const sg_dkim_key *k = &s->key;
+    const struct hasher *h = &v->hashers[s->hasher];
+    int ok;
+
+    s->res->body_length = h->total;
+    if (s->key_rc != 0) {
+        decide(s, SG_DKIM_PERMERROR, s->key_reason);
+        return;
+    }
+    s->res->key_bits = k->bits;
+    s->res->testing = k->testing;
+    if ((g->alg == SG_DKIM_ED25519_SHA256) != (k->type == SG_DKIM_KEY_ED25519)) {
+        decide(s, SG_DKIM_PERMERROR, "key type does not match the signature algorithm");
+        return;
+    }
+    if (!(k->hashes & SG_DKIM_HASH_SHA256)) {
+        decide(s, SG_DKIM_PERMERROR, "key h= does not allow sha256");
+        return;
+    }
+    if (k->strict) {
+        /* 3.6.1 t=s: the i= domain must be d= exactly, no subdomain */
+        const char *at = strrchr(g->i, '@');
+        if (at == NULL || strcasecmp(at + 1, g->d) != 0) {
+            decide(s, SG_DKIM_PERMERROR, "key t=s forbids an i= subdomain");
+            return;
+        }
+    }
+    if (k->type == SG_DKIM_KEY_RSA && k->bits < v->opts.min_rsa_bits) {
+        decide(s, SG_DKIM_POLICY, "RSA key shorter than 1024 bits (RFC 8301)");
+        return;
+    }
+    if (g->bhlen != 32 || memcmp(g->bh, h->digest, 32) != 0) {
+        decide(s, SG_DKIM_FAIL, "body hash did not verify");
+        return;
+    }
+    ok = sg_dkim_crypto_verify(k->pkey, s->hdr_digest, g->b, g->blen);
+    if (ok < 0) {
+        decide(s, SG_DKIM_TEMPERROR, "crypto library error");
+        return;
+    }
+    if (!ok) {
+        decide(s, SG_DKIM_FAIL, "signature did not verify");
+        return;
+    }
+    if (g->has_l && v->opts.fail_on_partial_body && h->total > g->l) {
+        decide(s, SG_DKIM_POLICY, "l= does not cover the whole body");
+        return;
+    }
+    decide(s, SG_DKIM_PASS,
+           g->has_l && h->total > g->l ? "good signature (l= covers part of "
+                                         "the body)"
+                                       : "good signature");
+}
+
+static void key_answer(const sg_dns_answer *ans, void *payload)
+{
+    struct vsig *s = payload;
+    sg_dkim_verifier *v = s->v;
+    s->q = NULL;
+    v->pending--;
+    switch (ans->status) {
+    case SG_DNS_NOERROR: {
+        /* 6.1.2: with several records, use the first that is a usable key */
+        int first = 1;
+        for (size_t i = 0; i < ans->count; i++) {
+            sg_dkim_key k;
+            const char *reason = NULL;
+            int rc;
+            if (ans->rrs[i].type != SG_DNS_TXT)
+                continue;
+            rc = sg_dkim_keycache_get(v->cache, ans->rrs[i].u.txt.data, ans->rrs[i].u.txt.len,
+                                      ans->rrs[i].ttl, v->now, &k, &reason);
+            if (rc == 0 || first) {
+                sg_dkim_key_clear(&s->key);
+                s->key = k;
+                s->key_rc = rc;
+                s->key_reason = rc == SG_ENOMEM ? "out of memory" : reason;
+                first = 0;
+            } else {
+                sg_dkim_key_clear(&k);
+            }
+            if (rc == 0)
+                break;
+        }
+        if (first) {
+            s->key_rc = SG_ENOTFOUND;
+            s->key_reason = "no key record";
+        }
+        break;
+    }
+    case SG_DNS_NODATA:
+    case SG_DNS_NXDOMAIN:
+        s->key_rc = SG_ENOTFOUND;
+        s->key_reason = "no key record";
+        break;
+    default:
+        decide(s, SG_DKIM_TEMPERROR,
+               ans->status == SG_DNS_TIMEOUT ? "key lookup timed out" : "key lookup failed");
+        return;
+    }
+    s->state = S_HAVE_KEY;
+    if (v->body_done)
+        evaluate(s);
+}
+
+/* Tell the owner when the last key of a finished message has been
+ * handled, so an event-driven caller need not poll. */
+static void key_cb(const sg_dns_answer *ans, void *payload)
+{
+    struct vsig *s = payload;
+    sg_dkim_verifier *v = s->v;
+    key_answer(ans, payload);
+    if (v->pending == 0 && v->body_done && v->done_cb)
+        v->done_cb(v->done_payload);
+}
+
+/* ---- headers -------------------------------------------------------------------- */
+
+static int find_hasher(sg_dkim_verifier *v, sg_canon_mode mode, uint64_t limit)
+{
+    struct hasher *h;
+    for (size_t i = 0; i < v->nhashers; i++)
+        if (v->hashers[i].mode == mode && v->hashers[i].limit == limit)
+            return (int)i;
+    h = &v->hashers[v->nhashers];
+    memset(h, 0, sizeof(*h));
+    h->mode = mode;
+    h->limit = limit;
+    h->md = EVP_MD_CTX_new();
+    if (h->md == NULL || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(h->md);
+        return SG_ENOMEM;
+    }
+    v->nhashers++;
+    return (int)(v->nhashers - 1);
+}
+
+static void body_sink(const void *data, size_t len, void *payload)
+{
+    struct hasher *h = payload;
+    if (h->total < h->limit) {
+        uint64_t room = h->limit - h->total;
+        EVP_DigestUpdate(h->md, data, len < room ? len : (size_t)room);
+    }
+    h->total += len;
+}
+
+/* Hash the signed header fields plus the signature field with b= blanked
+ * (RFC 6376 3.7). */
+static int header_digest(sg_dkim_verifier *v, struct vsig *s, const sg_header *fields, size_t count,
+                         size_t self, unsigned char *used)
+{
+    const sg_header *f = &fields[self];
+    size_t n1 = s->sig.b_start, n2 = f->raw_len - s->sig.b_end;
+    char *blank = sg_arena_alloc(v->arena, n1 + n2 + 1);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int dlen = 0;
+    int rc = SG_ECRYPTO;
+    if (blank == NULL || md == NULL) {
+        EVP_MD_CTX_free(md);
+        return SG_ENOMEM;
+    }
+    memcpy(blank, f->raw, n1);
+    memcpy(blank + n1, f->raw + s->sig.b_end, n2);
+    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
+        sg_dkim_hash_headers(md, s->sig.hcanon, fields, count, s->sig.h, s->sig.nh, self, used);
+        sg_canon_header(s->sig.hcanon, blank, n1 + n2, 1, sg_dkim_md_sink, md);
+        if (EVP_DigestFinal_ex(md, s->hdr_digest, &dlen) == 1 && dlen == 32)
+            rc = SG_OK;
+    }
+    EVP_MD_CTX_free(md);
+    return rc;
+}
+
+static char *key_name(sg_arena *a, const sg_dkim_sig *g)
+{
+    size_t n = strlen(g->s) + strlen(g->d) + sizeof("._domainkey.");
+    char *q = sg_arena_alloc(a, n);
+    if (q != NULL) {
+        strcpy(q, g->s);
+        strcat(q, "._domainkey.");
+        strcat(q, g->d);
+    }
+    return q;
+}
+
+int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t count)
+{
+    size_t nfields = 0, idx = 0;
+    unsigned char *used;
+    int rc;
+    if (v == NULL || (fields == NULL && count > 0))
+        return SG_EINVAL;
+    if (v->have_headers)
+        return SG_ESTATE;
+    v->have_headers = 1;
+    v->now = v->opts.now ? v->opts.now : (int64_t)time(NULL);
+    for (size_t i = 0; i < count; i++)
+        if (name_is(&fields[i], "DKIM-Signature"))
+            nfields++;
+    if (nfields == 0)
+        return SG_OK;
+    v->results = sg_arena_calloc(v->arena, nfields, sizeof(*v->results));
+    v->nsigs = nfields < v->opts.max_signatures ? nfields : v->opts.max_signatures;
+    v->sigs = sg_arena_calloc(v->arena, v->nsigs, sizeof(*v->sigs));
+    v->hashers = sg_arena_calloc(v->arena, v->nsigs, sizeof(*v->hashers));
+    used = sg_arena_alloc(v->arena, count);
+    if (v->results == NULL || v->sigs == NULL || v->hashers == NULL || used == NULL)
+        return SG_ENOMEM;
+    v->nresults = nfields;
+
+    for (size_t i = 0; i < count; i++) {
+        sg_dkim_sig_result *r;
+        struct vsig *s;
+        const char *reason = NULL;
+        if (!name_is(&fields[i], "DKIM-Signature"))
+            continue;
+        r = &v->results[idx];
+        r->field_index = i;
+        r->reason = "";
+        if (idx >= v->nsigs) {
+            /* Over the cap: report, never evaluate (no DNS, no crypto). */
+            sg_dkim_sig tmp;
+            (void)sg_dkim_sig_parse(v->arena, fields[i].raw, fields[i].raw_len, &tmp, &reason);
+            r->domain = tmp.d;
+            r->selector = tmp.s;
+            r->algorithm = tmp.a;
+            r->alg = tmp.alg;
+            r->b_prefix = sg_arena_strdup(v->arena, tmp.b_prefix);
+            r->result = SG_DKIM_POLICY;
+            r->reason = "not evaluated: too many signatures";
+            idx++;
+            continue;
+        }
+        s = &v->sigs[idx++];
+        s->v = v;
+        s->res = r;
+        s->state = S_DONE;
+        rc = sg_dkim_sig_parse(v->arena, fields[i].raw, fields[i].raw_len, &s->sig, &reason);
+        if (rc == SG_ENOMEM)
+            return rc;
+        r->domain = s->sig.d;
+        r->selector = s->sig.s;
+        r->algorithm = s->sig.a;
+        r->alg = s->sig.alg;
+        r->identity = s->sig.i;
+        r->b_prefix = s->sig.b_prefix;
+        r->has_length = s->sig.has_l;
+        r->length = s->sig.l;
+        if (rc != 0) {
+            decide(s, SG_DKIM_PERMERROR, reason);
+            continue;
+        }
+        if (s->sig.alg == SG_DKIM_RSA_SHA1) {
+            decide(s, SG_DKIM_POLICY, "rsa-sha1 is not acceptable (RFC 8301)");
+            continue;
+        }
+        /* Time: RFC 6376 3.5 and 6.1.1 let verifiers refuse expired
+         * signatures and ones from the future. The signature may be
+         * cryptographically sound; it is refused by local time policy, so
+         * the RFC 8601 result is "policy", not "fail" (which would suggest
+         * tampering). */
+        if (s->sig.has_x && s->sig.x + (int64_t)v->opts.clock_skew < v->now) {
+            decide(s, SG_DKIM_POLICY, "signature expired (x=)");
+            continue;
+        }
+        if (s->sig.has_t && s->sig.t > v->now + (int64_t)v->opts.clock_skew) {
+            decide(s, SG_DKIM_POLICY, "signature timestamp in the future (t=)");
+            continue;
+        }
+        if ((rc = header_digest(v, s, fields, count, i, used)) != 0)
+            return rc;
+        rc = find_hasher(v, s->sig.bcanon, s->sig.has_l ? s->sig.l : UINT64_MAX);
+        if (rc < 0)
+            return rc;
+        s->hasher = rc;
+        s->state = S_WAIT_KEY;
+    }
+    /* canonicalisers point into the hashers array: set up once it is final */
+    for (size_t i = 0; i < v->nhashers; i++)
+        sg_canon_body_init(&v->hashers[i].canon, v->hashers[i].mode, UINT64_MAX, body_sink,
+                           &v->hashers[i]);
+    /* All key queries at once: the answers come back in parallel. */
+    for (size_t i = 0; i < v->nsigs; i++) {
+        struct vsig *s = &v->sigs[i];
+        char *qname;
+        if (s->state != S_WAIT_KEY)
+            continue;
+        qname = key_name(v->arena, &s->sig);
+        if (qname == NULL)
+            return SG_ENOMEM;
+        v->pending++;
+        rc = sg_resolver_query(v->resolver, qname, SG_DNS_TXT, key_cb, s, &s->q);
+        if (rc != 0) {
+            v->pending--;
+            s->q = NULL;
+            if (rc == SG_ENOMEM)
+                return rc;
+            decide(s, SG_DKIM_PERMERROR, "bad key record name");
+        }
+    }
+    return SG_OK;
+}
+
+int sg_dkim_verify_body(sg_dkim_verifier *v, const char *data, size_t len)
+{
+    if (v == NULL)
+        return SG_EINVAL;
+    if (!v->have_headers || v->body_done)
+        return SG_ESTATE;
+    for (size_t i = 0; i < v->nhashers; i++)
+        sg_canon_body_update(&v->hashers[i].canon, data, len);
+    return SG_OK;
+}
+
+int sg_dkim_verify_finish(sg_dkim_verifier *v)
+{
+    if (v == NULL)
+        return SG_EINVAL;
+    if (!v->have_headers)
+        return SG_ESTATE;
+    if (!v->body_done) {
+        v->body_done = 1;
+        for (size_t i = 0; i < v->nhashers; i++) {
+            unsigned int dlen = 0;
+            sg_canon_body_final(&v->hashers[i].canon);
+            if (EVP_DigestFinal_ex(v->hashers[i].md, v->hashers[i].digest, &dlen) != 1)
+                return SG_ECRYPTO;
+        }
+        for (size_t i = 0; i < v->nsigs; i++)
+            if (v->sigs[i].state == S_HAVE_KEY)
+                evaluate(&v->sigs[i]);
+    }
+    return (int)v->pending;
+}
+
+size_t sg_dkim_verify_pending(const sg_dkim_verifier *v)
+{
+    return v ? v->pending : 0;
+}
+
+int sg_dkim_verify_wait(sg_dkim_verifier *v)
+{
+    int rc = sg_dkim_verify_finish(v);
+    while (rc > 0) {
+        rc = sg_resolver_run(v->resolver, -1);
+        if (rc < 0)
+            return rc;
+        if (rc == 0 && v->pending > 0) {
+            /* the resolver has nothing left for us: never hang */
+            for (size_t i = 0; i < v->nsigs; i++)
+                if (v->sigs[i].state == S_WAIT_KEY) {
+                    v->sigs[i].q = NULL;
+                    decide(&v->sigs[i], SG_DKIM_TEMPERROR, "key lookup got no answer");
+                }
+            v->pending = 0;
+        }
+        rc = (int)v->pending;
+    }
+    return rc;
+}
+
+int sg_dkim_verify_results(const sg_dkim_verifier *v, const sg_dkim_sig_result **out, size_t *count)
+{
+    if (v == NULL || out == NULL || count == NULL)
+        return SG_EINVAL;
+    if (v->pending > 0 || (v->nsigs > 0 && !v->body_done))
+        return SG_ESTATE;
+    *out = v->results;
+    *count = v->nresults;
+    return SG_OK;
+}

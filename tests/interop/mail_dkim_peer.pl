@@ -1,0 +1,67 @@
+#!/usr/bin/perl
+# Interop peer on Mail::DKIM (Debian libmail-dkim-perl 1.20230212: RSA
+# only), for tests/scripts/dkim_interop.sh.
+#
+#   mail_dkim_peer.pl sign rsa-sha256 CANON KEYFILE SELECTOR DOMAIN < MSG > SIGNED
+#   mail_dkim_peer.pl verify KEYS < MSG     (prints pass, fail, invalid...)
+#
+# KEYS: lines "selector._domainkey.domain record". Keys are served by a
+# stand-in resolver object given to Mail::DKIM::DNS::resolver(): no DNS.
+use strict;
+use warnings;
+use Mail::DKIM::Signer;
+use Mail::DKIM::Verifier;
+use Mail::DKIM::DNS;
+use Mail::DKIM::PrivateKey;
+use Net::DNS;
+
+package FileResolver;
+sub new { my ($c, $keys) = @_; return bless { keys => $keys, err => 'NOERROR' }, $c; }
+sub errorstring { return $_[0]{err}; }
+sub send {
+    my ($self, $name, $type) = @_;
+    my $p = Net::DNS::Packet->new($name, $type);
+    my $rec = $self->{keys}{lc $name};
+    if (!defined $rec) {
+        $p->header->rcode('NXDOMAIN');
+        return $p;
+    }
+    my @chunks = unpack('(A255)*', $rec);
+    $p->header->rcode('NOERROR');
+    $p->push(answer => Net::DNS::RR->new(name => $name, type => 'TXT', ttl => 300,
+                                         txtdata => [@chunks]));
+    return $p;
+}
+
+package main;
+
+binmode STDIN;
+binmode STDOUT;
+my $msg = do { local $/; <STDIN> };
+# Mail::DKIM wants CRLF line endings
+$msg =~ s/\r?\n/\r\n/g;
+my $cmd = shift @ARGV;
+if ($cmd eq 'sign') {
+    my ($alg, $canon, $keyfile, $sel, $dom) = @ARGV;
+    my $s = Mail::DKIM::Signer->new(Algorithm => $alg, Method => $canon, Domain => $dom,
+                                    Selector => $sel, KeyFile => $keyfile);
+    $s->PRINT($msg);
+    $s->CLOSE;
+    print $s->signature->as_string, "\r\n", $msg;
+} elsif ($cmd eq 'verify') {
+    my %keys;
+    open(my $fh, '<', $ARGV[0]) or die "$ARGV[0]: $!";
+    while (my $l = <$fh>) {
+        $l =~ s/\r?\n$//;
+        my ($n, $r) = split / /, $l, 2;
+        $n =~ s/\.$//;
+        $keys{lc $n} = $r;
+    }
+    Mail::DKIM::DNS::resolver(FileResolver->new(\%keys));
+    my $v = Mail::DKIM::Verifier->new();
+    $v->PRINT($msg);
+    $v->CLOSE;
+    print $v->result, "\n";
+} else {
+    exit 2;
+}

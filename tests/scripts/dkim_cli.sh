@@ -1,0 +1,101 @@
+#!/bin/bash
+# DKIM from the command line: keygen -> sign -> dkim-verify, the
+# published RFC 8463 example, tampering, key-file permissions, and the
+# streaming memory bound (a 50 MiB message signed and verified with a peak
+# RSS under 16 MiB).
+#
+# Env (set by ctest): SG_CLI, SG_CONFORMANCE_DEFAULT (or SG_CONFORMANCE_DIR).
+set -u
+CLI=${SG_CLI:?SG_CLI not set}
+CONF=${SG_CONFORMANCE_DIR:-${SG_CONFORMANCE_DEFAULT:?}}/dkim
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+expect_eq() { # what got want
+    if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got [$2] want [$3]"; fi
+}
+results() { "$CLI" dkim-verify "$@" | awk '{print $1}' | paste -sd, -; }
+
+# --- published vector -------------------------------------------------------
+expect_eq "rfc8463 verifies" \
+    "$(results --zone "$CONF/rfc8463/zone.tsv" --now 1528637909 "$CONF/rfc8463/signed.eml")" "pass,pass"
+expect_eq "rfc8463 from stdin" \
+    "$(results --zone "$CONF/rfc8463/zone.tsv" --now 1528637909 - < "$CONF/rfc8463/signed.eml")" "pass,pass"
+expect_eq "unsigned message" \
+    "$("$CLI" dkim-verify --zone "$CONF/rfc8463/zone.tsv" "$CONF/rfc8463/unsigned.eml")" \
+    "none (no DKIM signature)"
+json=$("$CLI" dkim-verify --json --zone "$CONF/rfc8463/zone.tsv" --now 1528637909 "$CONF/rfc8463/signed.eml")
+case $json in
+'[{"domain":"football.example.com","selector":"brisbane","algorithm":"ed25519-sha256","result":"pass"'*) ok "json" ;;
+*) bad "json: $json" ;;
+esac
+
+# --- keygen ---------------------------------------------------------------------
+"$CLI" keygen --domain example.com --selector rsa --out "$T" > "$T/zone.txt" 2>/dev/null || bad "keygen rsa"
+"$CLI" keygen --domain example.com --selector ed --type ed25519 --out "$T" >> "$T/zone.txt" 2>/dev/null || bad "keygen ed25519"
+expect_eq "key mode 0600" "$(stat -c %a "$T/rsa.private") $(stat -c %a "$T/ed.private")" "600 600"
+"$CLI" keygen --domain example.com --selector ed --type ed25519 --out "$T" > /dev/null 2>&1
+expect_eq "keygen refuses to overwrite" "$?" "3"
+awk -F'"' '{for (i = 2; i <= NF; i += 2) if (length($i) > 255) exit 1}' "$T/zone.txt" &&
+    ok "TXT strings <= 255 bytes" || bad "TXT string over 255 bytes"
+
+# --- sign + verify, tampering -------------------------------------------------
+MSG="$CONF/dkimpy/data/test.message"
+for c in relaxed/relaxed simple/simple relaxed/simple simple/relaxed; do
+    "$CLI" sign --domain example.com --selector rsa --key "$T/rsa.private" --selector ed \
+        --key "$T/ed.private" --canon $c "$MSG" > "$T/signed.eml" || bad "sign $c"
+    expect_eq "sign+verify $c" "$(results --zone "$T/zone.txt" "$T/signed.eml")" "pass,pass"
+    sed 's/This is a test/This is a tesT/' "$T/signed.eml" > "$T/t1.eml"
+    expect_eq "body byte $c" "$(results --zone "$T/zone.txt" "$T/t1.eml")" "fail,fail"
+    sed 's/^Subject: Testing/Subject: TestinG/' "$T/signed.eml" > "$T/t2.eml"
+    expect_eq "signed header $c" "$(results --zone "$T/zone.txt" "$T/t2.eml")" "fail,fail"
+done
+cat "$MSG" | "$CLI" sign --domain example.com --selector ed --key "$T/ed.private" > "$T/p.eml"
+expect_eq "sign from a pipe" "$(results --zone "$T/zone.txt" "$T/p.eml")" "pass"
+expect_eq "message kept byte for byte" "$(tail -c "$(stat -c %s "$MSG")" "$T/p.eml" | cmp - "$MSG" && echo same)" "same"
+
+# --- key permissions --------------------------------------------------------------
+cp "$T/ed.private" "$T/open.private"
+chmod 644 "$T/open.private"
+err=$("$CLI" sign --domain example.com --selector ed --key "$T/open.private" "$MSG" 2>&1 >/dev/null)
+rc=$?
+expect_eq "readable key refused" "$rc" "3"
+case $err in *"chmod 600"*) ok "refusal names the fix" ;; *) bad "refusal message: $err" ;; esac
+"$CLI" sign --insecure-key-permissions --domain example.com --selector ed --key "$T/open.private" \
+    "$MSG" > /dev/null
+expect_eq "explicit relaxation" "$?" "0"
+printf 'To: a@b\r\nSubject: x\r\n\r\nbody\r\n' | "$CLI" sign --domain example.com --selector ed \
+    --key "$T/ed.private" > /dev/null 2>&1
+expect_eq "no From: refused" "$?" "3"
+
+# --- streaming memory: 50 MiB ------------------------------------------------------
+python3 - "$T/big.eml" <<'PY'
+import sys
+line = b"0123456789 abcdefghijklmnopqrstuvwxyz  ABCDEFGHIJKLMNOPQRSTUVWXYZ \t trailing   \r\n"
+with open(sys.argv[1], "wb") as f:
+    f.write(b"From: big@example.com\r\nTo: x@example.org\r\nSubject: big\r\n\r\n")
+    n = 50 * 1024 * 1024 // len(line) + 1
+    chunk = line * 1000
+    for _ in range(n // 1000):
+        f.write(chunk)
+    f.write(line * (n % 1000))
+PY
+peak() { # command... -> prints max RSS in KiB
+    /usr/bin/time -f '%M' -o "$T/rss" "$@" > "$T/out" 2>/dev/null
+    cat "$T/rss"
+}
+limit=$((16 * 1024))
+rss=$(peak "$CLI" sign --domain example.com --selector rsa --key "$T/rsa.private" --selector ed \
+    --key "$T/ed.private" "$T/big.eml")
+mv "$T/out" "$T/bigsigned.eml"
+[ "$rss" -lt $limit ] && ok "sign 50 MiB file: peak RSS ${rss} KiB" || bad "sign 50 MiB: peak RSS ${rss} KiB"
+rss=$(peak sh -c "cat '$T/big.eml' | '$CLI' sign --domain example.com --selector ed --key '$T/ed.private'")
+[ "$rss" -lt $limit ] && ok "sign 50 MiB pipe: peak RSS ${rss} KiB" || bad "sign 50 MiB pipe: peak RSS ${rss} KiB"
+rss=$(peak "$CLI" dkim-verify --zone "$T/zone.txt" "$T/bigsigned.eml")
+expect_eq "50 MiB verifies" "$(awk '{print $1}' "$T/out" | paste -sd, -)" "pass,pass"
+[ "$rss" -lt $limit ] && ok "verify 50 MiB: peak RSS ${rss} KiB" || bad "verify 50 MiB: peak RSS ${rss} KiB"
+
+echo "$fails failure(s)"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,161 @@
+#!/bin/bash
+# DKIM interop, both directions, with three independent implementations:
+#   dkimpy      (Debian python3-dkim, tests/interop/dkimpy_peer.py)
+#   Mail::DKIM  (Debian libmail-dkim-perl 1.20230212, RSA only: that version
+#               has no Ed25519; tests/interop/mail_dkim_peer.pl)
+#   libopendkim (Debian libopendkim-dev 2.11, tests/interop/opendkim_peer.c,
+#               compiled here)
+# For rsa-sha256 and ed25519-sha256, simple/simple, relaxed/relaxed and
+# relaxed/simple, on three messages: every signer's output must verify as
+# pass with every verifier (spoofguard included), and a copy with one body
+# byte changed, or one signed header changed, must not pass with any.
+# Keys are made by `spoofguard keygen` and served to each peer through its
+# own DNS hook from one key file: no network.
+#
+# A peer that is not installed is reported as SKIPPED (not silently passed).
+# Env (set by ctest): SG_CLI, SG_SRC, SG_CONFORMANCE_DEFAULT.
+set -u
+CLI=${SG_CLI:?SG_CLI not set}
+SRC=${SG_SRC:?SG_SRC not set}
+CONF=${SG_CONFORMANCE_DIR:-${SG_CONFORMANCE_DEFAULT:?}}/dkim
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0 passes=0 known=0
+
+# --- peers ---------------------------------------------------------------------
+PY=/usr/bin/python3
+have_dkimpy=0 have_maildkim=0 have_opendkim=0
+$PY -c 'import dkim' 2>/dev/null && have_dkimpy=1
+perl -MMail::DKIM::Verifier -e 1 2>/dev/null && have_maildkim=1
+if pkg-config --exists opendkim 2>/dev/null &&
+    cc -o "$T/opendkim_peer" "$SRC/tests/interop/opendkim_peer.c" \
+        $(pkg-config --cflags --libs opendkim) 2>"$T/cc.log"; then
+    have_opendkim=1
+fi
+for p in dkimpy maildkim opendkim; do
+    v=have_$p
+    [ "${!v}" = 1 ] || echo "SKIPPED peer $p (not installed)"
+done
+
+# --- keys ---------------------------------------------------------------------------
+"$CLI" keygen --domain example.com --selector sgrsa --out "$T" > "$T/zone.txt" 2>/dev/null &&
+    "$CLI" keygen --domain example.com --selector sged --type ed25519 --out "$T" >> "$T/zone.txt" 2>/dev/null ||
+    { echo "FAIL keygen"; exit 1; }
+# the same keys in the peers' formats: PKCS#1 PEM for RSA, base64 seed for Ed25519
+openssl rsa -in "$T/sgrsa.private" -traditional -out "$T/rsa.pkcs1.pem" 2>/dev/null
+openssl pkey -in "$T/sged.private" -outform DER 2>/dev/null | tail -c 32 | base64 > "$T/ed.seed"
+chmod 600 "$T/rsa.pkcs1.pem" "$T/ed.seed"
+# "name record" lines from the zone-file output (strings joined)
+$PY - "$T/zone.txt" > "$T/keys.txt" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+for m in re.finditer(r'^(\S+)\s+IN\s+TXT\s+\((.*?)\)', text, re.M | re.S):
+    print(m.group(1).rstrip('.'), ''.join(re.findall(r'"([^"]*)"', m.group(2))))
+PY
+
+# --- messages (CRLF) ---------------------------------------------------------------------
+crlf() { $PY -c 'import sys; d=sys.stdin.buffer.read().replace(b"\r\n",b"\n").replace(b"\n",b"\r\n"); sys.stdout.buffer.write(d)'; }
+crlf < "$CONF/dkimpy/data/test.message" > "$T/m1.eml"
+crlf < "$CONF/rfc8463/unsigned.eml" > "$T/m2.eml"
+printf '%s\n' 'From: "Ann Example" <ann@example.com>' 'To: bob@example.org,' \
+    '   carol@example.org' 'Subject:   folded   and' '	spaced subject  ' \
+    'Date: Mon, 1 Jan 2024 10:00:00 +0000' 'Message-ID: <m3@example.com>' \
+    'MIME-Version: 1.0' 'Content-Type: text/plain; charset=utf-8' '' \
+    'Body line with trailing spaces   ' '	tab-led line' '' 'Line  with   inner  runs' \
+    '' '' '' | crlf > "$T/m3.eml"
+
+# --- signing and verifying with each implementation ------------------------------------------
+# sign IMPL ALG CANON MSG OUT ; verify IMPL MSG -> prints the result word
+sign() {
+    local impl=$1 alg=$2 canon=$3 msg=$4 out=$5 sel key
+    if [ "$alg" = rsa-sha256 ]; then sel=sgrsa; else sel=sged; fi
+    case $impl in
+    spoofguard) "$CLI" sign --domain example.com --selector $sel --key "$T/$sel.private" \
+        --canon "$canon" "$msg" > "$out" ;;
+    dkimpy)
+        if [ $sel = sgrsa ]; then key=$T/rsa.pkcs1.pem; else key=$T/ed.seed; fi
+        $PY "$SRC/tests/interop/dkimpy_peer.py" sign $alg "$canon" "$key" $sel example.com \
+            < "$msg" > "$out" ;;
+    maildkim) perl "$SRC/tests/interop/mail_dkim_peer.pl" sign $alg "$canon" "$T/rsa.pkcs1.pem" \
+        $sel example.com < "$msg" > "$out" ;;
+    opendkim) "$T/opendkim_peer" sign $alg "$canon" "$T/$sel.private" $sel example.com \
+        < "$msg" > "$out" ;;
+    esac
+}
+verify() {
+    local impl=$1 msg=$2
+    case $impl in
+    spoofguard) "$CLI" dkim-verify --zone "$T/zone.txt" "$msg" | head -n 1 | awk '{print $1}' ;;
+    dkimpy) $PY "$SRC/tests/interop/dkimpy_peer.py" verify "$T/keys.txt" < "$msg" 2>/dev/null ;;
+    maildkim) perl "$SRC/tests/interop/mail_dkim_peer.pl" verify "$T/keys.txt" < "$msg" 2>/dev/null ;;
+    opendkim) "$T/opendkim_peer" verify "$T/keys.txt" < "$msg" 2>/dev/null ;;
+    esac
+}
+available() { # impl alg
+    case $1 in
+    spoofguard) return 0 ;;
+    maildkim) [ $have_maildkim = 1 ] && [ "$2" = rsa-sha256 ] ;;
+    dkimpy) [ $have_dkimpy = 1 ] ;;
+    opendkim) [ $have_opendkim = 1 ] ;;
+    esac
+}
+# one body byte: the first letter of the body flips case; one signed
+# header: the first letter of the Subject value flips case
+tamper() { # kind in out
+    $PY - "$1" "$2" "$3" <<'PY'
+import re, sys
+kind, src, dst = sys.argv[1:]
+d = bytearray(open(src, "rb").read())
+end = d.index(b"\r\n\r\n") + 4
+if kind == "body":
+    m = re.compile(rb"[A-Za-z]").search(bytes(d), end)
+else:
+    m = re.compile(rb"(?im)^Subject:[ \t\r\n]*([A-Za-z])").search(bytes(d[:end]))
+i = m.start(1) if kind != "body" else m.start()
+d[i] ^= 0x20
+open(dst, "wb").write(d)
+PY
+}
+
+IMPLS="spoofguard dkimpy maildkim opendkim"
+for alg in rsa-sha256 ed25519-sha256; do
+    for canon in simple/simple relaxed/relaxed relaxed/simple; do
+        for signer in $IMPLS; do
+            available $signer $alg || continue
+            for m in m1 m2 m3; do
+                s=$T/$signer.$alg.${canon/\//-}.$m.eml
+                if ! sign $signer $alg $canon "$T/$m.eml" "$s" 2>"$T/sign.err" || [ ! -s "$s" ]; then
+                    echo "FAIL $signer could not sign $m $alg $canon: $(head -c 300 "$T/sign.err")"
+                    fails=$((fails + 1))
+                    continue
+                fi
+                tamper body "$s" "$s.body"
+                tamper header "$s" "$s.hdr"
+                for verifier in $IMPLS; do
+                    available $verifier $alg || continue
+                    r0=$(verify $verifier "$s") r1=$(verify $verifier "$s.body") r2=$(verify $verifier "$s.hdr")
+                    if [ "$r0" = pass ] && [ "$r1" != pass ] && [ "$r2" != pass ]; then
+                        passes=$((passes + 1))
+                    elif [ $signer = opendkim ] && [ $alg = ed25519-sha256 ] &&
+                        [ "${canon%/*}" = simple ] && [ "$r0" != pass ] &&
+                        [ "$(verify opendkim "$s")" != pass ]; then
+                        # Known libopendkim 2.11 defect: with simple header
+                        # canonicalisation its Ed25519 signatures sometimes
+                        # do not verify, with its own verifier either (the
+                        # field is folded differently when hashed and when
+                        # written). Not a spoofguard result: counted apart.
+                        echo "KNOWN $alg $canon $m signed by opendkim, rejected by $verifier" \
+                            "and by libopendkim itself (libopendkim signing defect)"
+                        known=$((known + 1))
+                    else
+                        echo "FAIL $alg $canon $m signed by $signer, verified by $verifier:" \
+                            "intact=$r0 body-changed=$r1 header-changed=$r2"
+                        fails=$((fails + 1))
+                    fi
+                done
+            done
+        done
+    done
+done
+echo "$passes signer/verifier/message combinations ok, $known known peer defects, $fails failure(s)"
+[ "$fails" -eq 0 ]

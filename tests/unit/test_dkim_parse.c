@@ -1,0 +1,315 @@
+/*
+ * DKIM parsers:
+ *   dkim::parse::base64     alphabet, padding, whitespace
+ *   dkim::parse::taglist    RFC 6376 3.2 grammar, duplicates, FWS
+ *   dkim::parse::signature  3.5 tags and 6.1.1 checks
+ *   dkim::parse::keyrecord  3.6.1 tags, revoked keys, PKCS#1, Ed25519 length
+ *   dkim::parse::keycache   eviction and expiry
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "dkim/dkim_int.h"
+#include "helpers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int b64(const char *s, const char *want)
+{
+    uint8_t *out;
+    size_t n;
+    int rc = sg_dkim_b64_decode(NULL, s, strlen(s), &out, &n);
+    if (rc == 0) {
+        assert_non_null(want);
+        assert_int_equal(n, strlen(want));
+        assert_memory_equal(out, want, n);
+        free(out);
+    }
+    return rc;
+}
+
+static void base64(void **state)
+{
+    char enc[64];
+    assert_int_equal(b64("", ""), 0);
+    assert_int_equal(b64("Zm9v", "foo"), 0);
+    assert_int_equal(b64("Zm9vYg==", "foob"), 0);
+    assert_int_equal(b64("Zm9vYmE=", "fooba"), 0);
+    assert_int_equal(b64(" Zm9v\r\n\tYmE = ", "fooba"), 0);
+    assert_int_equal(b64("Zm9vYg", "foob"), 0);          /* missing padding tolerated */
+    assert_int_equal(b64("Zm9vYg=", NULL), SG_ESYNTAX);  /* wrong padding */
+    assert_int_equal(b64("Zm9vY===", NULL), SG_ESYNTAX); /* 1 leftover char */
+    assert_int_equal(b64("Zm9v!", NULL), SG_ESYNTAX);    /* alphabet */
+    assert_int_equal(b64("Zg==Zg==", NULL), SG_ESYNTAX); /* data after padding */
+    assert_int_equal(b64("Zh==", NULL), SG_ESYNTAX);     /* non-zero fill bits */
+    assert_int_equal(sg_dkim_b64_encode((const uint8_t *)"fooba", 5, enc), 8);
+    assert_string_equal(enc, "Zm9vYmE=");
+    assert_int_equal(sg_dkim_b64_encode((const uint8_t *)"f", 1, enc), 4);
+    assert_string_equal(enc, "Zg==");
+}
+
+static int tl(const char *s, size_t *n, sg_dkim_tag *tags)
+{
+    const char *err = NULL;
+    return sg_dkim_taglist_parse(s, strlen(s), tags, SG_DKIM_MAX_TAGS, n, &err);
+}
+
+static void taglist(void **state)
+{
+    sg_dkim_tag t[SG_DKIM_MAX_TAGS];
+    size_t n;
+    assert_int_equal(tl("a=1; b = 2 ;c=\r\n 3 4;", &n, t), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(t[1].name_len, 1);
+    assert_memory_equal(t[1].value, "2", 1);
+    assert_int_equal(t[2].value_len, 3); /* leading FWS is not part of the value */
+    assert_memory_equal(t[2].value, "3 4", 3);
+    assert_int_equal(tl("a=1 \r\n\t2", &n, t), 0); /* a fold inside is kept */
+    assert_int_equal(t[0].value_len, 6);
+    assert_int_equal(tl("", &n, t), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(tl("  v=DKIM1; p= ; ", &n, t), 0); /* trailing ';' + WSP */
+    assert_int_equal(n, 2);
+    assert_int_equal(t[1].value_len, 0);
+    assert_int_equal(tl("x_1=a=b", &n, t), 0); /* '=' is a VALCHAR */
+    assert_int_equal(t[0].value_len, 3);
+    assert_int_equal(tl("a=1; a=2", &n, t), SG_ESYNTAX);   /* duplicate */
+    assert_int_equal(tl("zz=1; zz=2", &n, t), SG_ESYNTAX); /* unknown tags too */
+    assert_int_equal(tl("a=1; b", &n, t), SG_ESYNTAX);     /* no '=' */
+    assert_int_equal(tl("a=1;; b=2", &n, t), SG_ESYNTAX);  /* empty spec */
+    assert_int_equal(tl("1a=1", &n, t), SG_ESYNTAX);       /* tag-name starts ALPHA */
+    assert_int_equal(tl("a=\x80", &n, t), SG_ESYNTAX);     /* VALCHAR */
+    assert_int_equal(tl("a=1\r\nb=2", &n, t), SG_ESYNTAX); /* CRLF without WSP */
+    assert_int_equal(tl("a=1\r2", &n, t), SG_ESYNTAX);     /* bare CR (fuzz) */
+    assert_int_equal(tl("a=1 \r", &n, t), SG_ESYNTAX);
+    {
+        char many[1024] = "";
+        for (int i = 0; i < SG_DKIM_MAX_TAGS + 1; i++)
+            sprintf(many + strlen(many), "t%d=1;", i);
+        assert_int_equal(tl(many, &n, t), SG_ESYNTAX);
+    }
+}
+
+#define SIG_OK                                                                                     \
+    "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/simple; d=example.com;\r\n"                      \
+    " s=sel; t=100; x=200; h=From : To; bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n"      \
+    " b=AAAA\r\n BBBB ; z=x\r\n"
+
+static int sig(sg_arena *a, const char *raw, sg_dkim_sig *s, const char **reason)
+{
+    *reason = NULL;
+    return sg_dkim_sig_parse(a, raw, strlen(raw), s, reason);
+}
+
+static void sig_bad(sg_arena *a, const char *from, const char *to, const char *why)
+{
+    char buf[1024];
+    const char *p = strstr(SIG_OK, from), *reason;
+    sg_dkim_sig s;
+    assert_non_null(p);
+    snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(p - SIG_OK), SIG_OK, to, p + strlen(from));
+    if (sig(a, buf, &s, &reason) != SG_ESYNTAX)
+        fail_msg("accepted: %s", buf);
+    if (strstr(reason, why) == NULL)
+        fail_msg("reason '%s' lacks '%s' for %s", reason, why, buf);
+}
+
+static void signature(void **state)
+{
+    sg_arena *a;
+    sg_dkim_sig s;
+    const char *reason;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    assert_int_equal(sig(a, SIG_OK, &s, &reason), 0);
+    assert_int_equal(s.alg, SG_DKIM_RSA_SHA256);
+    assert_int_equal(s.hcanon, SG_CANON_RELAXED);
+    assert_int_equal(s.bcanon, SG_CANON_SIMPLE);
+    assert_string_equal(s.d, "example.com");
+    assert_string_equal(s.s, "sel");
+    assert_string_equal(s.i, "@example.com");
+    assert_int_equal(s.nh, 2);
+    assert_string_equal(s.h[0], "From");
+    assert_string_equal(s.h[1], "To");
+    assert_int_equal(s.blen, 6);
+    assert_int_equal(s.bhlen, 32);
+    assert_int_equal(s.t, 100);
+    assert_int_equal(s.x, 200);
+    assert_string_equal(s.b_prefix, "AAAABBBB");
+    /* the blanked region runs from after "b=" to the ';' */
+    {
+        const char *raw = SIG_OK;
+        assert_memory_equal(raw + s.b_start - 2, "b=AAAA\r\n BBBB ;", 15);
+        assert_int_equal(raw[s.b_end], ';');
+    }
+
+    sig_bad(a, "v=1", "v=2", "version");
+    sig_bad(a, "v=1; ", "", "v=");
+    sig_bad(a, "a=rsa-sha256", "a=rsa-md5", "algorithm");
+    sig_bad(a, "c=relaxed/simple", "c=relaxed/fancy", "canonicalization");
+    sig_bad(a, "h=From : To", "h=To", "From");
+    sig_bad(a, "h=From : To", "h=From :: To", "empty");
+    sig_bad(a, "d=example.com", "d=exa mple.com", "d=");
+    sig_bad(a, "d=example.com;", "", "missing");
+    sig_bad(a, "s=sel", "s=..", "selector");
+    sig_bad(a, "x=200", "x=99", "x=");
+    sig_bad(a, "t=100", "t=1234567890123", "t=");
+    sig_bad(a, "b=AAAA", "b=AA!A", "base64");
+    sig_bad(a, "bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=", "bh=AAAA", "bh=");
+    sig_bad(a, "s=sel;", "s=sel; i=joe@example.org;", "i=");
+    sig_bad(a, "s=sel;", "s=sel; i=joe@badexample.com;", "i=");
+    sig_bad(a, "s=sel;", "s=sel; q=http/x;", "query");
+    sig_bad(a, "s=sel;", "s=sel; l=12x;", "l=");
+    sig_bad(a, "s=sel;", "s=sel; s=sel2;", "duplicate");
+    /* accepted variants */
+    {
+        const char *ok[] = {
+            SIG_OK,
+            "DKIM-Signature: v=1; a=ed25519-sha256; d=Example.COM; s=a.b; h=from; q=dns/x:dns/txt;"
+            " i=joe=40x@sub.example.com; l=12; bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;"
+            " b=AAAA; future=tag\r\n",
+        };
+        assert_int_equal(sig(a, ok[1], &s, &reason), 0);
+        assert_string_equal(s.i, "joe@x@sub.example.com");
+        assert_int_equal(s.has_l, 1);
+        assert_int_equal(s.l, 12);
+        assert_int_equal(s.hcanon, SG_CANON_SIMPLE); /* c= default */
+    }
+    /* rsa-sha1 parses (the verifier turns it into policy) with a 20-byte bh */
+    assert_int_equal(sig(a,
+                         "DKIM-Signature: v=1; a=rsa-sha1; d=e.com; s=s; h=from; "
+                         "bh=AAAAAAAAAAAAAAAAAAAAAAAAAAA=;"
+                         " b=AAAA\r\n",
+                         &s, &reason),
+                     0);
+    assert_int_equal(s.alg, SG_DKIM_RSA_SHA1);
+    sg_arena_free(a);
+}
+
+#define RSA_P                                                                                      \
+    "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDkHlOQoBTzWRiGs5V6NpP3idY6Wk08a5qhdR6wy5bdOKb2jLQiY/"   \
+    "J16JYi0Qvx/byYzCNb3W91y3FutACDfzwQ/BC/e/"                                                     \
+    "8uBsCR+yz1Lxj+PL6lHvqMKrM3rG4hstT5QjvHO9PzoxZyVYLzBfO2"                                       \
+    "EeC3Ip3G+2kryOTIKT+l/K4w3QIDAQAB"
+#define ED_P "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+
+static int key(const char *txt, sg_dkim_key *k, const char **reason)
+{
+    *reason = NULL;
+    return sg_dkim_key_parse(txt, strlen(txt), k, reason);
+}
+
+static void key_bad(const char *txt, const char *why)
+{
+    sg_dkim_key k;
+    const char *reason;
+    if (key(txt, &k, &reason) != SG_ESYNTAX)
+        fail_msg("accepted: %s", txt);
+    if (strstr(reason, why) == NULL)
+        fail_msg("reason '%s' lacks '%s' for %s", reason, why, txt);
+    assert_null(k.pkey);
+}
+
+static void keyrecord(void **state)
+{
+    sg_dkim_key k;
+    const char *reason;
+    assert_int_equal(key("v=DKIM1; k=rsa; p=" RSA_P, &k, &reason), 0);
+    assert_int_equal(k.type, SG_DKIM_KEY_RSA);
+    assert_int_equal(k.bits, 1024);
+    assert_int_equal(k.hashes, SG_DKIM_HASH_SHA1 | SG_DKIM_HASH_SHA256);
+    sg_dkim_key_clear(&k);
+    /* k= defaults to rsa; v= optional; p= with whitespace (3.6.1) */
+    assert_int_equal(
+        key("p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQ KBgQDkHlOQoBTzWRiGs5V6NpP3idY6Wk08a5q"
+            "hdR6wy5bdOKb2jLQiY/J16JYi0Qvx/byYzCNb3W91y3FutACDfzwQ/BC/e/8uBsCR+yz1Lxj+"
+            "PL6lHvqMKrM3rG4hstT5QjvHO9PzoxZyVYLzBfO2EeC3Ip3G+2kryOTIKT+l/K4w3QIDAQAB;"
+            " t=y:s:q; h=sha256:md5; s=email:web; n=notes here",
+            &k, &reason),
+        0);
+    assert_int_equal(k.testing, 1);
+    assert_int_equal(k.strict, 1);
+    assert_int_equal(k.hashes, SG_DKIM_HASH_SHA256);
+    sg_dkim_key_clear(&k);
+    assert_int_equal(key("v=DKIM1; k=ed25519; p=" ED_P, &k, &reason), 0);
+    assert_int_equal(k.type, SG_DKIM_KEY_ED25519);
+    sg_dkim_key_clear(&k);
+    /* bare PKCS#1 RSAPublicKey (stalwart 002) */
+    assert_int_equal(
+        key("v=DKIM1; "
+            "p=MIGJAoGBALVI635dLK4cJJAH3Lx6upo3X/Lm1tQz3mezcWTA3BUBnyIsdnRf57aD5BtNmhPrYYDlW"
+            "lzw3UgnKisIxktkk5+iMQMlFtAS10JB8L3YadXNJY+JBcbeSi5TgJe4WFzNgW95FWDAuSTRXSWZfA/"
+            "8xjflbTLDx"
+            "0euFZOM7C4T0GwLAgMBAAE=",
+            &k, &reason),
+        0);
+    assert_int_equal(k.bits, 1024);
+    sg_dkim_key_clear(&k);
+
+    key_bad("v=DKIM1; k=rsa; p=", "revoked");
+    key_bad("v=DKIM1; p=   ", "revoked");
+    key_bad("k=rsa; v=DKIM1; p=" RSA_P, "v="); /* v= not first */
+    key_bad("v=DKIM2; p=" RSA_P, "v=");
+    key_bad("v=DKIM1: k=rsa; p=" RSA_P, "v="); /* dkimpy badversion.txt */
+    key_bad("k=foo; p=" RSA_P, "k=");
+    key_bad("k=ed25519-sha256; p=" RSA_P, "k="); /* dkimpy badk.txt */
+    key_bad("s=tlsrpt; p=" RSA_P, "email");
+    key_bad("k=rsa", "no p=");
+    key_bad("", "no p=");
+    key_bad("p=" RSA_P "; p=x", "syntax");    /* duplicate */
+    key_bad("k=ed25519; p=" RSA_P, "usable"); /* an SPKI is not a raw key */
+    key_bad("k=rsa; p=" ED_P, "usable");
+    key_bad("k=rsa; p=AAA!", "base64");
+    key_bad("k=rsa; p=" RSA_P "xx", "base64");
+}
+
+static void keycache(void **state)
+{
+    static const char rec[] = "v=DKIM1; k=ed25519; p=" ED_P;
+    static const char rec2[] = "v=DKIM1; k=rsa; p=" RSA_P;
+    sg_dkim_keycache *c;
+    sg_dkim_key k;
+    const char *reason;
+    uint64_t hits, misses;
+    size_t entries;
+    assert_int_equal(sg_dkim_keycache_new(&c, 2), 0);
+    assert_int_equal(sg_dkim_keycache_get(c, rec, strlen(rec), 3600, 1000, &k, &reason), 0);
+    sg_dkim_key_clear(&k);
+    assert_int_equal(sg_dkim_keycache_get(c, rec, strlen(rec), 3600, 2000, &k, &reason), 0);
+    assert_non_null(k.pkey);
+    sg_dkim_key_clear(&k);
+    /* failures are cached with their reason */
+    assert_int_equal(sg_dkim_keycache_get(c, "p=", 2, 3600, 1000, &k, &reason), SG_ESYNTAX);
+    assert_int_equal(sg_dkim_keycache_get(c, "p=", 2, 3600, 1000, &k, &reason), SG_ESYNTAX);
+    assert_non_null(strstr(reason, "revoked"));
+    sg_dkim_keycache_stats(c, &hits, &misses, &entries);
+    assert_int_equal(hits, 2);
+    assert_int_equal(misses, 2);
+    assert_int_equal(entries, 2);
+    /* a third record evicts the least recently used (rec) */
+    assert_int_equal(sg_dkim_keycache_get(c, rec2, strlen(rec2), 3600, 1000, &k, &reason), 0);
+    sg_dkim_key_clear(&k);
+    assert_int_equal(sg_dkim_keycache_get(c, rec, strlen(rec), 3600, 1000, &k, &reason), 0);
+    sg_dkim_key_clear(&k);
+    sg_dkim_keycache_stats(c, &hits, &misses, &entries);
+    assert_int_equal(misses, 4);
+    assert_int_equal(entries, 2);
+    /* expiry: TTL 100 is raised to the 60 s floor... then past it, a miss */
+    assert_int_equal(sg_dkim_keycache_get(c, rec, strlen(rec), 100, 1000 + 3601, &k, &reason), 0);
+    sg_dkim_key_clear(&k);
+    sg_dkim_keycache_stats(c, &hits, &misses, &entries);
+    assert_int_equal(misses, 5);
+    sg_dkim_keycache_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(base64),    cmocka_unit_test(taglist),  cmocka_unit_test(signature),
+        cmocka_unit_test(keyrecord), cmocka_unit_test(keycache),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
