@@ -36,11 +36,11 @@ static const opt_def options[] = {
      "Our authserv-id in Authentication-Results (RFC 8601 2.5). Default: the host name. Every "
      "incoming Authentication-Results field with this id is deleted."},
     {"workers", T_UINT, F(workers), NOCOUNT, "0", 0, 64, 0, "Event-loop threads; 0: one per core."},
-    {"dns_servers", T_STRING, F(dns_servers), NOCOUNT, NULL, 0, 0, 1,
+    {"dns_servers", T_STRING, F(dns_servers), NOCOUNT, NULL, 0, 0, 0,
      "`HOST[:PORT],...`; unset: /etc/resolv.conf."},
-    {"dns_timeout_ms", T_UINT, F(dns_timeout_ms), NOCOUNT, "2000", 50, 60000, 1,
+    {"dns_timeout_ms", T_UINT, F(dns_timeout_ms), NOCOUNT, "2000", 50, 60000, 0,
      "Per-try DNS timeout. A timed-out lookup is a temperror, never a pass."},
-    {"dns_tries", T_UINT, F(dns_tries), NOCOUNT, "2", 1, 10, 1, "DNS tries per query."},
+    {"dns_tries", T_UINT, F(dns_tries), NOCOUNT, "2", 1, 10, 0, "DNS tries per query."},
     {"internal_networks", T_CIDRS, F(internal_networks), F(n_internal_networks),
      "127.0.0.1/32, ::1/128", 0, 0, 1,
      "Clients in these networks are outbound (signed, not verified), like SMTP-authenticated "

@@ -1,0 +1,127 @@
+/*
+ * spoofguard/verdict.h - one verdict per message.
+ *
+ * Takes a message (streamed, in chunks of any size) plus the connection
+ * facts (client IP, HELO, MAIL FROM) and runs every check: SPF for the
+ * MAIL FROM and HELO identities, DKIM for every signature, DMARC for the
+ * author domain. All DNS work is asynchronous and overlaps: SPF starts
+ * with the envelope, DKIM key lookups and DMARC policy discovery start
+ * at the end of the header, so by the end of the body most answers are
+ * in. The outcome:
+ *
+ *   authentic   DMARC pass: the From domain is proven.
+ *   unverified  no policy, or no aligned identity, but nothing failed
+ *               hard (and the From domain is not one of ours).
+ *   forged      DMARC fail for a domain that publishes a policy, or a
+ *               From of a locally protected domain without an aligned
+ *               pass, whatever that domain publishes.
+ *
+ * A DNS failure never turns into a pass: `temporary` is set and the
+ * caller (the daemon) gives its fail-safe answer.
+ */
+#ifndef SPOOFGUARD_VERDICT_H
+#define SPOOFGUARD_VERDICT_H
+
+#include "common.h"
+#include "dkim.h"
+#include "dmarc.h"
+#include "dns.h"
+#include "msg.h"
+#include "spf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    SG_VERDICT_AUTHENTIC = 0,
+    SG_VERDICT_UNVERIFIED,
+    SG_VERDICT_FORGED,
+} sg_verdict_kind;
+
+SG_EXTERN const char *sg_verdict_kind_str(sg_verdict_kind k); /* "authentic"... */
+
+#define SG_VERDICT_OPTS_VERSION 1
+typedef struct {
+    unsigned version; /* SG_VERDICT_OPTS_VERSION */
+    /* Our authserv-id (RFC 8601 2.5) for the Authentication-Results field;
+     * NULL: "localhost". */
+    const char *authserv_id;
+    /* Domains we protect: a From in one of them (or a subdomain) that does
+     * not pass DMARC alignment is forged, even if the published policy is
+     * p=none or missing. */
+    const char *const *protected_domains;
+    size_t nprotected;
+    sg_dkim_keycache *keycache;      /* optional, borrowed */
+    sg_spf_cache *spf_cache;         /* optional, borrowed */
+    const sg_dkim_verify_opts *dkim; /* NULL: defaults */
+    const sg_dmarc_opts *dmarc;      /* NULL: defaults (RFC 9989 tree walk) */
+    const sg_msg_limits *limits;     /* NULL: defaults */
+    int64_t now;                     /* 0: the clock */
+    unsigned spf_budget_ms;          /* 0: SG_SPF_DEFAULT_BUDGET_MS */
+    int skip_helo;                   /* 1: do not check the HELO identity separately */
+} sg_verdict_opts;
+
+SG_EXTERN void sg_verdict_opts_init(sg_verdict_opts *opts);
+
+typedef struct {
+    const char *client_ip; /* required for SPF; NULL: SPF is "none" (not checked) */
+    const char *helo;      /* may be NULL */
+    const char *mail_from; /* reverse-path as given; "" or "<>" for the null sender */
+} sg_verdict_envelope;
+
+typedef struct {
+    sg_verdict_kind verdict;
+    const char *reason;      /* one sentence, never NULL */
+    int temporary;           /* a temporary DNS failure kept us from deciding */
+    int protected_domain;    /* the From domain is one of ours */
+    /* What to do: DMARC's requested disposition, raised to reject for a
+     * forged From of a protected domain. */
+    sg_dmarc_disposition disposition;
+
+    int spf_checked;         /* 0 when no client IP was given */
+    sg_spf_result spf;       /* the MAIL FROM identity (HELO when MAIL FROM is null) */
+    int spf_helo_checked;
+    sg_spf_result spf_helo;  /* the HELO identity, when checked separately */
+
+    const sg_dkim_sig_result *dkim;
+    size_t ndkim;
+
+    sg_dmarc_author author;
+    sg_dmarc_result dmarc;
+
+    /* Authentication-Results field value (after "Authentication-Results:"),
+     * folded with CRLF + TAB; and the same unfolded on one line. */
+    const char *authres;
+    const char *authres_line;
+} sg_verdict_result;
+
+typedef struct sg_verdict sg_verdict;
+typedef void (*sg_verdict_done_cb)(const sg_verdict_result *res, void *payload);
+
+/* The verdict borrows the resolver and everything opts points to. */
+SG_EXTERN int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opts *opts);
+SG_EXTERN void sg_verdict_free(sg_verdict *v);
+
+/* The connection facts; starts the SPF checks. Call before finish. */
+SG_EXTERN int sg_verdict_envelope_set(sg_verdict *v, const sg_verdict_envelope *env);
+/* Message bytes (header and body, CRLF or LF), any chunking. Returns 0,
+ * or the message parser's error (SG_ELIMIT, SG_ESYNTAX): the message is
+ * then unusable and the caller should refuse it. */
+SG_EXTERN int sg_verdict_feed(sg_verdict *v, const char *data, size_t len);
+/* End of message. `cb` runs once every check has completed: from
+ * sg_resolver_run() or the event loop driving the resolver, or before
+ * this call returns when no lookup is outstanding. */
+SG_EXTERN int sg_verdict_finish(sg_verdict *v, sg_verdict_done_cb cb, void *payload);
+/* The result once done, else NULL. Valid until sg_verdict_free. */
+SG_EXTERN const sg_verdict_result *sg_verdict_result_get(const sg_verdict *v);
+/* The header fields seen (for callers that edit the message). */
+SG_EXTERN const sg_header *sg_verdict_headers(const sg_verdict *v, size_t *count);
+
+/* Synchronous convenience: finish and drive the resolver until done. */
+SG_EXTERN int sg_verdict_finish_sync(sg_verdict *v, const sg_verdict_result **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,75 @@
+/*
+ * spoofguardd - the spoofguard milter for Postfix and Sendmail.
+ *
+ *   spoofguardd [-c FILE]        run (in the foreground; log to stderr or log_file)
+ *   spoofguardd -t [-c FILE]     test the configuration, tables and keys, then exit
+ *   spoofguardd --reference      print the option reference (Markdown)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "maps.h"
+#include "server.h"
+
+#define DEFAULT_CONFIG "/etc/spoofguard/spoofguardd.conf"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: spoofguardd [-c FILE] [-t] [--reference]\n"
+               "  -c FILE       configuration file (default " DEFAULT_CONFIG ")\n"
+               "  -t            check the configuration, tables and keys, then exit\n"
+               "  --reference   print the option reference\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = DEFAULT_CONFIG;
+    int test = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-c") && i + 1 < argc) {
+            path = argv[++i];
+        } else if (!strcmp(argv[i], "-t")) {
+            test = 1;
+        } else if (!strcmp(argv[i], "--reference")) {
+            sg_config_print_reference(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+
+    sg_config cfg;
+    char err[1024];
+    if (sg_config_load(&cfg, path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "spoofguardd: %s\n", err);
+        return 1;
+    }
+    if (test) {
+        sg_maps *maps;
+        if (sg_maps_load(&maps, &cfg, err, sizeof(err)) != 0) {
+            fprintf(stderr, "spoofguardd: %s\n", err);
+            sg_config_free(&cfg);
+            return 1;
+        }
+        sg_maps_free(maps);
+        sg_config_print(&cfg, stdout);
+        fprintf(stdout, "# %s: configuration OK\n", path);
+        sg_config_free(&cfg);
+        return 0;
+    }
+    sg_server *srv;
+    if (sg_server_new(&srv, &cfg, path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "spoofguardd: %s\n", err);
+        sg_config_free(&cfg);
+        return 1;
+    }
+    int rc = sg_server_run(srv);
+    sg_server_free(srv);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,345 @@
+/* spoofguardd lookup tables: see maps.h. */
+#include "maps.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+typedef struct {
+    char *login;
+    char **addrs;
+    size_t naddrs;
+} sender_entry;
+
+typedef struct {
+    char *pattern;
+    size_t *keys; /* indexes into maps->keys */
+    size_t nkeys;
+} signing_entry;
+
+struct sg_maps {
+    int have_sender_map;
+    sender_entry *senders;
+    size_t nsenders;
+    signing_entry *signing;
+    size_t nsigning;
+    sg_map_key *keys;
+    size_t nkeys;
+};
+
+/* Table sizes are bounded so a bad file cannot take the daemon's memory. */
+#define MAX_ENTRIES 1000000
+#define MAX_PER_LINE 256
+
+int sg_glob_match(const char *p, const char *s)
+{
+    const char *star = NULL, *mark = NULL;
+    while (*s) {
+        if (*p == '*') {
+            star = p++;
+            mark = s;
+        } else if (tolower((unsigned char)*p) == tolower((unsigned char)*s)) {
+            p++;
+            s++;
+        } else if (star) {
+            p = star + 1;
+            s = ++mark;
+        } else {
+            return 0;
+        }
+    }
+    while (*p == '*')
+        p++;
+    return *p == '\0';
+}
+
+/* Read a table file line by line: fields split on whitespace and commas,
+ * comments with '#'. The callback gets the fields of one line. */
+typedef int (*line_fn)(sg_maps *m, char **f, size_t n, char *err, size_t errlen);
+
+static int read_table(sg_maps *m, const char *path, line_fn fn, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "r");
+    char *line = NULL, msg[256];
+    size_t cap = 0, lineno = 0;
+    int rc = 0;
+    if (fp == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    while (getline(&line, &cap, fp) >= 0) {
+        char *fields[MAX_PER_LINE + 1], *save = NULL;
+        size_t n = 0;
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        for (char *t = strtok_r(line, " \t\r\n,", &save); t;
+             t = strtok_r(NULL, " \t\r\n,", &save)) {
+            if (n == MAX_PER_LINE) {
+                snprintf(err, errlen, "%s:%zu: more than %d fields", path, lineno, MAX_PER_LINE);
+                rc = -1;
+                goto out;
+            }
+            fields[n++] = t;
+        }
+        if (n == 0)
+            continue;
+        msg[0] = '\0';
+        if (fn(m, fields, n, msg, sizeof(msg)) != 0) {
+            snprintf(err, errlen, "%s:%zu: %s", path, lineno, msg);
+            rc = -1;
+            goto out;
+        }
+    }
+out:
+    free(line);
+    fclose(fp);
+    return rc;
+}
+
+static int grow(void **arr, size_t n, size_t size)
+{
+    /* grow by doubling at powers of two */
+    if (n >= MAX_ENTRIES)
+        return -1;
+    if (n == 0 || (n & (n - 1)) == 0) {
+        void *p = realloc(*arr, (n ? n * 2 : 4) * size);
+        if (p == NULL)
+            return -1;
+        *arr = p;
+    }
+    return 0;
+}
+
+static int sender_line(sg_maps *m, char **f, size_t n, char *err, size_t errlen)
+{
+    if (n < 2) {
+        snprintf(err, errlen, "'%s' has no addresses", f[0]);
+        return -1;
+    }
+    for (size_t i = 1; i < n; i++)
+        if (strchr(f[i], '@') == NULL) {
+            snprintf(err, errlen, "'%s' is not an address or @domain", f[i]);
+            return -1;
+        }
+    if (grow((void **)&m->senders, m->nsenders, sizeof(sender_entry)) != 0) {
+        snprintf(err, errlen, "too many entries or out of memory");
+        return -1;
+    }
+    sender_entry *e = &m->senders[m->nsenders];
+    memset(e, 0, sizeof(*e));
+    e->login = strdup(f[0]);
+    e->addrs = calloc(n - 1, sizeof(char *));
+    if (e->login == NULL || e->addrs == NULL)
+        goto oom;
+    m->nsenders++;
+    for (size_t i = 1; i < n; i++) {
+        if ((e->addrs[i - 1] = strdup(f[i])) == NULL)
+            goto oom;
+        e->naddrs++;
+    }
+    return 0;
+oom:
+    if (e->login && e->addrs == NULL) {
+        free(e->login);
+    }
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+static int key_line(sg_maps *m, char **f, size_t n, char *err, size_t errlen)
+{
+    char *d, *s, *p;
+    if (n != 2) {
+        snprintf(err, errlen, "expected 'keyname domain:selector:/path/to/key'");
+        return -1;
+    }
+    d = f[1];
+    s = strchr(d, ':');
+    p = s ? strchr(s + 1, ':') : NULL;
+    if (s == NULL || p == NULL || s == d || p == s + 1 || p[1] == '\0') {
+        snprintf(err, errlen, "'%s' is not domain:selector:/path/to/key", f[1]);
+        return -1;
+    }
+    *s++ = '\0';
+    *p++ = '\0';
+    for (size_t i = 0; i < m->nkeys; i++)
+        if (!strcmp(m->keys[i].name, f[0])) {
+            snprintf(err, errlen, "key name '%s' defined twice", f[0]);
+            return -1;
+        }
+    if (grow((void **)&m->keys, m->nkeys, sizeof(sg_map_key)) != 0) {
+        snprintf(err, errlen, "too many entries or out of memory");
+        return -1;
+    }
+    sg_map_key *k = &m->keys[m->nkeys];
+    memset(k, 0, sizeof(*k));
+    k->name = strdup(f[0]);
+    k->domain = strdup(d);
+    k->selector = strdup(s);
+    k->path = strdup(p);
+    m->nkeys++;
+    if (!k->name || !k->domain || !k->selector || !k->path) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int signing_line(sg_maps *m, char **f, size_t n, char *err, size_t errlen)
+{
+    if (n < 2) {
+        snprintf(err, errlen, "'%s' names no key", f[0]);
+        return -1;
+    }
+    if (grow((void **)&m->signing, m->nsigning, sizeof(signing_entry)) != 0) {
+        snprintf(err, errlen, "too many entries or out of memory");
+        return -1;
+    }
+    signing_entry *e = &m->signing[m->nsigning];
+    memset(e, 0, sizeof(*e));
+    e->pattern = strdup(f[0]);
+    e->keys = calloc(n - 1, sizeof(size_t));
+    m->nsigning++;
+    if (e->pattern == NULL || e->keys == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 1; i < n; i++) {
+        size_t k;
+        for (k = 0; k < m->nkeys; k++)
+            if (!strcmp(m->keys[k].name, f[i]))
+                break;
+        if (k == m->nkeys) {
+            snprintf(err, errlen, "key '%s' is not in the key table", f[i]);
+            return -1;
+        }
+        e->keys[e->nkeys++] = k;
+    }
+    return 0;
+}
+
+int sg_maps_load(sg_maps **out, const sg_config *cfg, char *err, size_t errlen)
+{
+    sg_maps *m = calloc(1, sizeof(*m));
+    *out = NULL;
+    if (m == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (cfg->sender_map) {
+        m->have_sender_map = 1;
+        if (read_table(m, cfg->sender_map, sender_line, err, errlen) != 0)
+            goto fail;
+    }
+    if (cfg->key_table) {
+        if (read_table(m, cfg->key_table, key_line, err, errlen) != 0)
+            goto fail;
+        for (size_t i = 0; i < m->nkeys; i++) {
+            char kerr[512] = "";
+            struct stat st;
+            /* Whatever allow_group_readable_keys says, a key any local user
+             * can read is no longer a secret. */
+            if (stat(m->keys[i].path, &st) == 0 && (st.st_mode & S_IROTH)) {
+                snprintf(err, errlen,
+                         "%s: key '%s': %s is readable by every user; fix: chmod 600 %s",
+                         cfg->key_table, m->keys[i].name, m->keys[i].path, m->keys[i].path);
+                goto fail;
+            }
+            unsigned flags = cfg->allow_group_readable_keys ? SG_DKIM_KEY_ALLOW_READABLE : 0;
+            int rc =
+                sg_dkim_signkey_load(&m->keys[i].key, m->keys[i].path, flags, kerr, sizeof(kerr));
+            if (rc != 0) {
+                snprintf(err, errlen, "%s: key '%s': %s", cfg->key_table, m->keys[i].name,
+                         kerr[0] ? kerr : sg_strerror(rc));
+                goto fail;
+            }
+        }
+    }
+    if (cfg->signing_table && read_table(m, cfg->signing_table, signing_line, err, errlen) != 0)
+        goto fail;
+    *out = m;
+    return 0;
+fail:
+    sg_maps_free(m);
+    return -1;
+}
+
+void sg_maps_free(sg_maps *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->nsenders; i++) {
+        for (size_t j = 0; j < m->senders[i].naddrs; j++)
+            free(m->senders[i].addrs[j]);
+        free(m->senders[i].addrs);
+        free(m->senders[i].login);
+    }
+    free(m->senders);
+    for (size_t i = 0; i < m->nsigning; i++) {
+        free(m->signing[i].pattern);
+        free(m->signing[i].keys);
+    }
+    free(m->signing);
+    for (size_t i = 0; i < m->nkeys; i++) {
+        free(m->keys[i].name);
+        free(m->keys[i].domain);
+        free(m->keys[i].selector);
+        free(m->keys[i].path);
+        sg_dkim_signkey_free(m->keys[i].key);
+    }
+    free(m->keys);
+    free(m);
+}
+
+int sg_maps_have_sender_map(const sg_maps *m)
+{
+    return m->have_sender_map;
+}
+
+int sg_maps_sender_allowed(const sg_maps *m, const char *login, const char *addr)
+{
+    const char *at = strrchr(addr, '@');
+    if (at == NULL || at == addr)
+        return 0;
+    for (size_t i = 0; i < m->nsenders; i++) {
+        if (strcasecmp(m->senders[i].login, login) != 0)
+            continue;
+        for (size_t j = 0; j < m->senders[i].naddrs; j++) {
+            const char *a = m->senders[i].addrs[j];
+            if (a[0] == '@' ? !strcasecmp(a + 1, at + 1) : !strcasecmp(a, addr))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+size_t sg_maps_signing_keys(const sg_maps *m, const char *addr, const sg_map_key **out, size_t max)
+{
+    const char *at = strrchr(addr, '@');
+    const char *domain = at ? at + 1 : addr;
+    const char *matched = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < m->nsigning; i++) {
+        const char *p = m->signing[i].pattern;
+        if (matched
+                ? strcmp(p, matched) != 0
+                : !(sg_glob_match(p, addr) || (strchr(p, '@') == NULL && sg_glob_match(p, domain))))
+            continue;
+        matched = p;
+        for (size_t k = 0; k < m->signing[i].nkeys && n < max; k++) {
+            const sg_map_key *key = &m->keys[m->signing[i].keys[k]];
+            int dup = 0;
+            for (size_t j = 0; j < n; j++)
+                dup |= out[j] == key;
+            if (!dup)
+                out[n++] = key;
+        }
+    }
+    return n;
+}

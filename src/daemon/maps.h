@@ -1,0 +1,48 @@
+/*
+ * Lookup tables of spoofguardd, loaded at start and on SIGHUP:
+ *  - the sender map: which addresses an authenticated login may use
+ *    (`login address[,address...]`, `@domain` wildcards), in the spirit
+ *    of Postfix's smtpd_sender_login_maps but keyed by login;
+ *  - OpenDKIM's SigningTable (`pattern keyname[,keyname...]`, `*` globs,
+ *    first matching pattern wins; several lines with the same pattern
+ *    add signatures) and KeyTable (`keyname domain:selector:/path/key`),
+ *    so an OpenDKIM installation's files work unchanged.
+ * Private keys are loaded here, once, with their permissions checked.
+ */
+#ifndef SG_DAEMON_MAPS_H
+#define SG_DAEMON_MAPS_H
+
+#include <stddef.h>
+
+#include <spoofguard/dkim.h>
+
+#include "config.h"
+
+typedef struct {
+    char *name;
+    char *domain;
+    char *selector;
+    char *path;
+    sg_dkim_signkey *key;
+} sg_map_key;
+
+typedef struct sg_maps sg_maps;
+
+/* Load every table the configuration names. On error returns non-zero
+ * with "FILE:LINE: problem" in err and leaves nothing behind. */
+int sg_maps_load(sg_maps **out, const sg_config *cfg, char *err, size_t errlen);
+void sg_maps_free(sg_maps *m);
+
+/* 1 if a sender map is configured. */
+int sg_maps_have_sender_map(const sg_maps *m);
+/* 1 if login may use addr (local@domain, compared case-insensitively).
+ * A login missing from the map may use nothing. */
+int sg_maps_sender_allowed(const sg_maps *m, const char *login, const char *addr);
+
+/* Keys to sign mail from addr with (up to max); returns the count. */
+size_t sg_maps_signing_keys(const sg_maps *m, const char *addr, const sg_map_key **out, size_t max);
+
+/* Glob match with '*' (case-insensitive); exposed for tests. */
+int sg_glob_match(const char *pattern, const char *s);
+
+#endif

@@ -1,0 +1,456 @@
+/*
+ * spoofguardd's server: the listening socket, the worker threads (one
+ * libuv loop each, so every core is used without a thread per
+ * connection), SIGHUP reload and SIGTERM drain.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <spoofguard/verdict.h>
+
+#include "worker.h"
+
+struct sg_server {
+    char *config_path;
+    pthread_mutex_t lock; /* guards policy */
+    sg_policy *policy;
+    int listen_fd;
+    int is_unix;
+    char unix_path[108];
+    sg_worker *workers;
+    unsigned nworkers;
+    uv_loop_t loop; /* the main thread's: signals only */
+    uv_signal_t sighup, sigterm, sigint;
+    int log_fd;
+    atomic_uint conns;
+    int draining;
+};
+
+/* ------------------------------------------------------------------------ */
+/* policy snapshots                                                          */
+
+sg_policy *sg_policy_ref(sg_policy *p)
+{
+    atomic_fetch_add(&p->refs, 1);
+    return p;
+}
+
+void sg_policy_unref(sg_policy *p)
+{
+    if (p == NULL || atomic_fetch_sub(&p->refs, 1) != 1)
+        return;
+    sg_maps_free(p->maps);
+    sg_config_free(&p->cfg);
+    free(p);
+}
+
+/* Takes over cfg's contents on success. */
+static int policy_build(sg_policy **out, sg_config *cfg, char *err, size_t errlen)
+{
+    sg_policy *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (sg_maps_load(&p->maps, cfg, err, errlen) != 0) {
+        free(p);
+        return -1;
+    }
+    p->cfg = *cfg;
+    memset(cfg, 0, sizeof(*cfg));
+    atomic_init(&p->refs, 1);
+    if (gethostname(p->hostname, sizeof(p->hostname) - 1) != 0)
+        strcpy(p->hostname, "localhost");
+    p->authserv_id = p->cfg.authserv_id ? p->cfg.authserv_id : p->hostname;
+    *out = p;
+    return 0;
+}
+
+sg_policy *sg_server_policy(sg_server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    sg_policy *p = sg_policy_ref(s->policy);
+    pthread_mutex_unlock(&s->lock);
+    return p;
+}
+
+int sg_server_is_unix(const sg_server *s)
+{
+    return s->is_unix;
+}
+
+unsigned sg_server_conn_add(sg_server *s, int delta)
+{
+    return delta > 0 ? atomic_fetch_add(&s->conns, 1) + 1 : atomic_fetch_sub(&s->conns, 1) - 1;
+}
+
+void sg_log(sg_server *s, const char *fmt, ...)
+{
+    char buf[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof(buf) - 2)
+        n = (int)sizeof(buf) - 2;
+    buf[n++] = '\n';
+    /* one write() per line: lines from different threads never interleave */
+    ssize_t w = write(s->log_fd, buf, (size_t)n);
+    (void)w;
+}
+
+/* ------------------------------------------------------------------------ */
+/* listening socket                                                          */
+
+static int open_listener(sg_server *s, const char *spec, char *err, size_t errlen)
+{
+    int fd = -1, one = 1;
+    if (!strncmp(spec, "unix:", 5)) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        const char *path = spec + 5;
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+            snprintf(err, errlen, "listen: socket path too long");
+            return -1;
+        }
+        strcpy(sa.sun_path, path);
+        strcpy(s->unix_path, path);
+        unlink(path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+            goto fail;
+        chmod(path, 0660);
+        s->is_unix = 1;
+    } else {
+        /* inet:HOST:PORT (HOST may be [v6]) */
+        char host[256];
+        const char *hp = spec + 5, *colon = strrchr(hp, ':');
+        if (colon == NULL || colon == hp || (size_t)(colon - hp) >= sizeof(host)) {
+            snprintf(err, errlen, "listen: '%s' is not inet:HOST:PORT", spec);
+            return -1;
+        }
+        memcpy(host, hp, (size_t)(colon - hp));
+        host[colon - hp] = '\0';
+        char *h = host;
+        if (h[0] == '[' && h[strlen(h) - 1] == ']') {
+            h[strlen(h) - 1] = '\0';
+            h++;
+        }
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE},
+                        *ai = NULL;
+        if (getaddrinfo(h, colon + 1, &hints, &ai) != 0 || ai == NULL) {
+            snprintf(err, errlen, "listen: '%s' is not a numeric address and port", spec);
+            return -1;
+        }
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+            freeaddrinfo(ai);
+            goto fail;
+        }
+        freeaddrinfo(ai);
+    }
+    if (listen(fd, 1024) != 0)
+        goto fail;
+    /* every worker's loop accepts on it: it must never block */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    s->listen_fd = fd;
+    return 0;
+fail:
+    snprintf(err, errlen, "listen %s: %s", spec, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* workers                                                                   */
+
+void sg_worker_defer_free(sg_worker *w, struct sg_verdict *v)
+{
+    if (v == NULL)
+        return;
+    if (w->ndead == w->capdead) {
+        size_t cap = w->capdead ? w->capdead * 2 : 16;
+        struct sg_verdict **d = realloc(w->dead, cap * sizeof(*d));
+        if (d == NULL) {
+            /* cannot defer: leak it rather than free it under its caller */
+            return;
+        }
+        w->dead = d;
+        w->capdead = cap;
+    }
+    w->dead[w->ndead++] = v;
+}
+
+static void on_reap(uv_check_t *c)
+{
+    sg_worker *w = c->data;
+    while (w->ndead > 0)
+        sg_verdict_free(w->dead[--w->ndead]);
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+    sg_worker *w = l->data;
+    if (status == 0 && !w->draining)
+        sg_session_accept(w);
+}
+
+/* Sessions that outlive the drain deadline are cut: the MTA then applies
+ * its own milter_default_action for them. */
+#define DRAIN_DEADLINE_MS 30000
+
+static void on_drain_deadline(uv_timer_t *t)
+{
+    sg_worker *w = t->data;
+    uv_stop(&w->loop);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    sg_worker *w = a->data;
+    if (!w->srv->draining || w->draining)
+        return;
+    w->draining = 1;
+    uv_timer_init(&w->loop, &w->drain_timer);
+    w->drain_timer.data = w;
+    uv_timer_start(&w->drain_timer, on_drain_deadline, DRAIN_DEADLINE_MS, 0);
+    if (w->listening) {
+        w->listening = 0;
+        uv_close(&w->listener.handle, NULL);
+    }
+    if (w->nsessions == 0)
+        uv_stop(&w->loop);
+}
+
+static void worker_main(void *arg)
+{
+    sg_worker *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+static int worker_init(sg_server *s, sg_worker *w, int index, char *err, size_t errlen)
+{
+    const sg_config *cfg = &s->policy->cfg;
+    sg_resolver_opts ro;
+    w->srv = s;
+    w->index = index;
+    if (uv_loop_init(&w->loop) != 0)
+        goto fail;
+    sg_resolver_opts_init(&ro);
+    ro.servers = cfg->dns_servers;
+    ro.timeout_ms = cfg->dns_timeout_ms;
+    ro.tries = cfg->dns_tries;
+    int rc = sg_resolver_new_net(&w->resolver, &ro);
+    if (rc != 0) {
+        snprintf(err, errlen, "DNS resolver: %s", sg_strerror(rc));
+        return -1;
+    }
+    if (sg_uvdns_new(&w->uvdns, &w->loop, w->resolver) != 0 ||
+        sg_dkim_keycache_new(&w->keycache, 0) != 0 || sg_spf_cache_new(&w->spf_cache, 0) != 0)
+        goto fail;
+    uv_async_init(&w->loop, &w->wake, on_wake);
+    w->wake.data = w;
+    uv_check_init(&w->loop, &w->reaper);
+    w->reaper.data = w;
+    uv_check_start(&w->reaper, on_reap);
+    uv_unref((uv_handle_t *)&w->reaper);
+
+    int fd = dup(s->listen_fd);
+    if (fd < 0)
+        goto fail;
+    if (s->is_unix) {
+        uv_pipe_init(&w->loop, &w->listener.pipe, 0);
+        rc = uv_pipe_open(&w->listener.pipe, fd);
+    } else {
+        uv_tcp_init(&w->loop, &w->listener.tcp);
+        rc = uv_tcp_open(&w->listener.tcp, fd);
+    }
+    w->listener.handle.data = w;
+    if (rc != 0 || uv_listen(&w->listener.stream, 1024, on_connection) != 0) {
+        snprintf(err, errlen, "listener: %s", uv_strerror(rc));
+        return -1;
+    }
+    w->listening = 1;
+    return 0;
+fail:
+    snprintf(err, errlen, "worker set-up failed (out of memory or descriptors)");
+    return -1;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void worker_destroy(sg_worker *w)
+{
+    if (w->srv == NULL)
+        return;
+    sg_uvdns_close(w->uvdns);
+    on_reap(&w->reaper);
+    uv_walk(&w->loop, close_walk, NULL);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&w->loop);
+    sg_resolver_free(w->resolver);
+    sg_dkim_keycache_free(w->keycache);
+    sg_spf_cache_free(w->spf_cache);
+    free(w->dead);
+}
+
+/* ------------------------------------------------------------------------ */
+/* signals                                                                   */
+
+static void on_hup(uv_signal_t *h, int sig)
+{
+    sg_server *s = h->data;
+    sg_config cfg;
+    sg_policy *p;
+    char err[1024];
+    if (sg_config_load(&cfg, s->config_path, err, sizeof(err)) != 0) {
+        sg_log(s, "{\"event\":\"reload_failed\",\"why\":\"%s\"}", err);
+        return;
+    }
+    const char *blocker = sg_config_reload_blocker(&s->policy->cfg, &cfg);
+    if (blocker) {
+        sg_log(s, "{\"event\":\"reload_failed\",\"why\":\"%s changes only with a restart\"}",
+               blocker);
+        sg_config_free(&cfg);
+        return;
+    }
+    if (policy_build(&p, &cfg, err, sizeof(err)) != 0) {
+        sg_log(s, "{\"event\":\"reload_failed\",\"why\":\"%s\"}", err);
+        sg_config_free(&cfg);
+        return;
+    }
+    /* Sessions keep the snapshot they hold; new ones get this one. */
+    pthread_mutex_lock(&s->lock);
+    sg_policy *old = s->policy;
+    s->policy = p;
+    pthread_mutex_unlock(&s->lock);
+    sg_policy_unref(old);
+    sg_log(s, "{\"event\":\"reloaded\"}");
+}
+
+static void on_term(uv_signal_t *h, int sig)
+{
+    sg_server *s = h->data;
+    if (s->draining)
+        return;
+    s->draining = 1;
+    sg_log(s, "{\"event\":\"draining\",\"signal\":%d}", sig);
+    for (unsigned i = 0; i < s->nworkers; i++)
+        uv_async_send(&s->workers[i].wake);
+    uv_signal_stop(&s->sighup);
+    uv_signal_stop(&s->sigterm);
+    uv_signal_stop(&s->sigint);
+    uv_stop(&s->loop);
+}
+
+/* ------------------------------------------------------------------------ */
+
+int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char *err,
+                  size_t errlen)
+{
+    sg_server *s = calloc(1, sizeof(*s));
+    *out = NULL;
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->listen_fd = -1;
+    s->log_fd = 2;
+    pthread_mutex_init(&s->lock, NULL);
+    s->config_path = config_path ? strdup(config_path) : NULL;
+    if (cfg->log_file) {
+        s->log_fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (s->log_fd < 0) {
+            snprintf(err, errlen, "log_file %s: %s", cfg->log_file, strerror(errno));
+            s->log_fd = 2;
+            goto fail;
+        }
+    }
+    if (open_listener(s, cfg->listen, err, errlen) != 0)
+        goto fail;
+    if (policy_build(&s->policy, cfg, err, errlen) != 0)
+        goto fail;
+    unsigned n = s->policy->cfg.workers;
+    if (n == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus > 0 ? (unsigned)cpus : 1;
+    }
+    s->workers = calloc(n, sizeof(sg_worker));
+    if (s->workers == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    s->nworkers = n;
+    for (unsigned i = 0; i < n; i++)
+        if (worker_init(s, &s->workers[i], (int)i, err, errlen) != 0)
+            goto fail;
+    *out = s;
+    return 0;
+fail:
+    sg_server_free(s);
+    return -1;
+}
+
+int sg_server_run(sg_server *s)
+{
+    uv_loop_init(&s->loop);
+    uv_signal_init(&s->loop, &s->sighup);
+    uv_signal_init(&s->loop, &s->sigterm);
+    uv_signal_init(&s->loop, &s->sigint);
+    s->sighup.data = s->sigterm.data = s->sigint.data = s;
+    uv_signal_start(&s->sighup, on_hup, SIGHUP);
+    uv_signal_start(&s->sigterm, on_term, SIGTERM);
+    uv_signal_start(&s->sigint, on_term, SIGINT);
+    signal(SIGPIPE, SIG_IGN);
+    for (unsigned i = 0; i < s->nworkers; i++)
+        uv_thread_create(&s->workers[i].thread, worker_main, &s->workers[i]);
+    sg_log(s, "{\"event\":\"started\",\"workers\":%u,\"listen\":\"%s\"}", s->nworkers,
+           s->policy->cfg.listen);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    for (unsigned i = 0; i < s->nworkers; i++)
+        uv_thread_join(&s->workers[i].thread);
+    uv_walk(&s->loop, close_walk, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s->loop);
+    sg_log(s, "{\"event\":\"stopped\"}");
+    return 0;
+}
+
+void sg_server_free(sg_server *s)
+{
+    if (s == NULL)
+        return;
+    for (unsigned i = 0; i < s->nworkers; i++)
+        worker_destroy(&s->workers[i]);
+    free(s->workers);
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    if (s->unix_path[0])
+        unlink(s->unix_path);
+    sg_policy_unref(s->policy);
+    if (s->log_fd > 2)
+        close(s->log_fd);
+    free(s->config_path);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}

@@ -1,0 +1,923 @@
+/*
+ * One milter session: the protocol state machine for one MTA connection.
+ *
+ * Outbound mail (SMTP-authenticated, or from an internal network) is
+ * checked for sender ownership and DKIM-signed. Inbound mail gets one
+ * verdict (SPF, DKIM, DMARC), one Authentication-Results field (after every
+ * earlier one carrying our authserv-id is deleted) and the disposition.
+ *
+ * Two tiers of failure (see OpenSMTPD): a malformed packet desyncs the
+ * protocol, so that one connection is closed; anything that goes wrong
+ * with a message (DNS timeout, a limit, out of memory) gives that message
+ * the configured fail-safe answer, and the session lives on.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <spoofguard/addr.h>
+#include <spoofguard/arena.h>
+#include <spoofguard/authres.h>
+#include <spoofguard/msg.h>
+#include <spoofguard/verdict.h>
+
+#include "milter_proto.h"
+#include "worker.h"
+
+#define MAX_SIGN_KEYS 8
+#define SMALL 256
+
+/* Protocol steps we want the MTA to skip or not wait for. Each avoided
+ * round trip is a wake-up less on both sides, which is most of what a
+ * milter costs (PERFORMANCE.md). */
+static const uint32_t WANT_PROTOCOL = SG_MP_NORCPT | SG_MP_NOUNKNOWN | SG_MP_NODATA |
+                                      SG_MP_NR_CONN | SG_MP_NR_HELO | SG_MP_NR_HDR | SG_MP_NR_EOH |
+                                      SG_MP_NR_BODY | SG_MP_HDR_LEADSPC;
+static const uint32_t WANT_ACTIONS =
+    SG_MF_ADDHDRS | SG_MF_CHGHDRS | SG_MF_QUARANTINE | SG_MF_SETSYMLIST;
+
+typedef enum { ACT_CONTINUE, ACT_ACCEPT, ACT_REJECT, ACT_TEMPFAIL, ACT_QUARANTINE } action;
+
+typedef struct session {
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_stream_t stream;
+        uv_handle_t handle;
+    } h;
+    sg_worker *w;
+    sg_policy *pol;
+    sg_milter_reader rd;
+    sg_milter_out out;
+    uint32_t proto;   /* negotiated protocol flags */
+    uint32_t actions; /* negotiated actions */
+    int negotiated;
+    int closing;
+    int overloaded; /* over max_connections: every message gets the fail-safe answer */
+    uv_timer_t timer;
+    int timer_live;
+
+    char client_ip[INET6_ADDRSTRLEN];
+    char client_name[SMALL];
+    char helo[SMALL];
+    int internal; /* client in internal_networks */
+
+    /* the current message */
+    int in_msg;
+    int outbound;
+    int waiting;       /* EOM seen, verdict pending */
+    int in_verdict_cb; /* inside the verdict's callback: it must not be freed now */
+    const char *fail;  /* why this message gets the fail-safe answer */
+    char *reject;      /* a 5xx reply decided early (sender ownership) */
+    char *mail_from;   /* reverse-path without <> */
+    char login[SMALL]; /* {auth_authen} */
+    char queue_id[64];
+    uint64_t size;
+    uint64_t t0;
+    sg_arena *arena;
+    sg_verdict *verdict;    /* inbound */
+    sg_msg_parser *parser;  /* outbound */
+    sg_dkim_signer *signer; /* outbound */
+    const sg_map_key *keys[MAX_SIGN_KEYS];
+    size_t nkeys;
+    char from_addr[SMALL]; /* header From (outbound) */
+} session;
+
+static void session_close(session *s);
+
+/* printf into a new heap string (the POSIX asprintf is a GNU extension). */
+static int fmt_alloc(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fmt_alloc(char **out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    *out = NULL;
+    if (n < 0 || (*out = malloc((size_t)n + 1)) == NULL)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(*out, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return n;
+}
+static void flush(session *s);
+static void message_reset(session *s);
+
+/* ------------------------------------------------------------------------ */
+/* logging                                                                   */
+
+/* JSON string escaping into a bounded buffer. */
+static void jstr(char *buf, size_t size, size_t *pos, const char *s)
+{
+    if (*pos + 2 >= size)
+        return;
+    if (s == NULL) {
+        *pos += (size_t)snprintf(buf + *pos, size - *pos, "null");
+        if (*pos > size)
+            *pos = size;
+        return;
+    }
+    buf[(*pos)++] = '"';
+    for (; *s && *pos + 8 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            buf[(*pos)++] = '\\';
+            buf[(*pos)++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            *pos += (size_t)snprintf(buf + *pos, size - *pos, "\\u%04x", c);
+        } else {
+            buf[(*pos)++] = (char)c;
+        }
+    }
+    buf[(*pos)++] = '"';
+    buf[*pos] = '\0';
+}
+
+static void jkv(char *buf, size_t size, size_t *pos, const char *key, const char *val)
+{
+    if (*pos + 4 >= size)
+        return;
+    if (*pos > 1)
+        buf[(*pos)++] = ',';
+    jstr(buf, size, pos, key);
+    if (*pos + 1 < size)
+        buf[(*pos)++] = ':';
+    jstr(buf, size, pos, val);
+}
+
+static void log_message(session *s, const char *act, const char *why, const sg_verdict_result *vr)
+{
+    char line[4096], tmp[64];
+    size_t pos = 0;
+    line[pos++] = '{';
+    line[pos] = '\0';
+    jkv(line, sizeof(line), &pos, "queue_id", s->queue_id[0] ? s->queue_id : NULL);
+    jkv(line, sizeof(line), &pos, "client", s->client_ip);
+    jkv(line, sizeof(line), &pos, "client_name", s->client_name);
+    jkv(line, sizeof(line), &pos, "helo", s->helo);
+    jkv(line, sizeof(line), &pos, "mail_from", s->mail_from ? s->mail_from : "");
+    jkv(line, sizeof(line), &pos, "direction", s->outbound ? "outbound" : "inbound");
+    if (s->login[0])
+        jkv(line, sizeof(line), &pos, "login", s->login);
+    if (s->outbound) {
+        jkv(line, sizeof(line), &pos, "from", s->from_addr);
+        snprintf(tmp, sizeof(tmp), "%zu", s->signer ? s->nkeys : (size_t)0);
+        jkv(line, sizeof(line), &pos, "signatures", tmp);
+    }
+    if (vr != NULL) {
+        jkv(line, sizeof(line), &pos, "verdict", sg_verdict_kind_str(vr->verdict));
+        jkv(line, sizeof(line), &pos, "spf",
+            vr->spf_checked ? sg_spf_result_str(vr->spf.result) : "none");
+        jkv(line, sizeof(line), &pos, "dmarc", sg_dmarc_result_str(vr->dmarc.result));
+        jkv(line, sizeof(line), &pos, "header_from", vr->dmarc.author_domain);
+        jkv(line, sizeof(line), &pos, "authres", vr->authres_line);
+    }
+    jkv(line, sizeof(line), &pos, "action", act);
+    jkv(line, sizeof(line), &pos, "why", why);
+    snprintf(tmp, sizeof(tmp), "%.3f", (double)(uv_hrtime() - s->t0) / 1e6);
+    jkv(line, sizeof(line), &pos, "ms", tmp);
+    if (pos + 2 < sizeof(line))
+        line[pos++] = '}';
+    line[pos] = '\0';
+    sg_log(s->w->srv, "%s", line);
+}
+
+/* ------------------------------------------------------------------------ */
+/* replies                                                                   */
+
+static void reply(session *s, char cmd)
+{
+    sg_milter_put_simple(&s->out, cmd);
+}
+
+/* The final answer to a message (EOM, or earlier for MAIL). */
+static void answer(session *s, action a, const char *smtp_reply)
+{
+    switch (a) {
+    case ACT_CONTINUE:
+        reply(s, SG_MR_CONTINUE);
+        break;
+    case ACT_ACCEPT:
+        reply(s, SG_MR_ACCEPT);
+        break;
+    case ACT_QUARANTINE:
+        reply(s, SG_MR_ACCEPT);
+        break;
+    case ACT_REJECT:
+        if (smtp_reply)
+            sg_milter_put_replycode(&s->out, smtp_reply);
+        else
+            reply(s, SG_MR_REJECT);
+        break;
+    case ACT_TEMPFAIL:
+        if (smtp_reply)
+            sg_milter_put_replycode(&s->out, smtp_reply);
+        else
+            reply(s, SG_MR_TEMPFAIL);
+        break;
+    }
+}
+
+static void failsafe(session *s, const char *why)
+{
+    int accept = s->pol->cfg.failsafe == SG_FAILSAFE_ACCEPT;
+    log_message(s, accept ? "accept" : "tempfail", why, NULL);
+    answer(s, accept ? ACT_CONTINUE : ACT_TEMPFAIL,
+           accept ? NULL : "451 4.7.1 Message cannot be checked now, try again later");
+}
+
+/* ------------------------------------------------------------------------ */
+/* outbound: sender ownership and signing                                    */
+
+static int on_out_headers(const sg_header *f, size_t n, void *payload)
+{
+    session *s = payload;
+    const sg_maps *maps = s->pol->maps;
+    const sg_header *from = NULL;
+    size_t nfrom = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (sg_header_is(&f[i], "From")) {
+            from = &f[i];
+            nfrom++;
+        }
+    if (nfrom != 1) {
+        if (fmt_alloc(&s->reject, "550 5.7.1 Message must have exactly one From field") < 0)
+            s->reject = NULL, s->fail = "out of memory";
+        return 0;
+    }
+    sg_addr_list list;
+    size_t errpos;
+    if (sg_addr_parse_list(s->arena, from->value, from->value_len, &list, &errpos) != 0 ||
+        list.count != 1) {
+        if (fmt_alloc(&s->reject, "550 5.7.1 From field must hold exactly one valid address") < 0)
+            s->reject = NULL, s->fail = "out of memory";
+        return 0;
+    }
+    snprintf(s->from_addr, sizeof(s->from_addr), "%s@%s", list.mailboxes[0].local_unquoted,
+             list.mailboxes[0].domain);
+
+    /* Sender ownership: an authenticated login may use, in From and
+     * Sender, only the addresses the sender map gives it. */
+    if (s->login[0] && sg_maps_have_sender_map(maps)) {
+        for (size_t i = 0; i < n; i++) {
+            if (!sg_header_is(&f[i], "From") && !sg_header_is(&f[i], "Sender"))
+                continue;
+            sg_addr_list l;
+            if (sg_addr_parse_list(s->arena, f[i].value, f[i].value_len, &l, &errpos) != 0) {
+                if (fmt_alloc(&s->reject, "550 5.7.1 Unparsable %.*s field", (int)f[i].name_len,
+                              f[i].name) < 0)
+                    s->reject = NULL, s->fail = "out of memory";
+                return 0;
+            }
+            for (size_t k = 0; k < l.count; k++) {
+                char addr[SMALL];
+                snprintf(addr, sizeof(addr), "%s@%s", l.mailboxes[k].local_unquoted,
+                         l.mailboxes[k].domain);
+                if (!sg_maps_sender_allowed(maps, s->login, addr)) {
+                    if (fmt_alloc(&s->reject, "550 5.7.1 %s is not allowed to send as <%s>",
+                                  s->login, addr) < 0)
+                        s->reject = NULL, s->fail = "out of memory";
+                    return 0;
+                }
+            }
+        }
+    }
+
+    s->nkeys = sg_maps_signing_keys(maps, s->from_addr, s->keys, MAX_SIGN_KEYS);
+    if (s->nkeys == 0)
+        return 0;
+    sg_dkim_sign_opts opts[MAX_SIGN_KEYS];
+    for (size_t k = 0; k < s->nkeys; k++) {
+        sg_dkim_sign_opts_init(&opts[k]);
+        opts[k].domain = s->keys[k]->domain;
+        opts[k].selector = s->keys[k]->selector;
+        opts[k].key = s->keys[k]->key;
+    }
+    if (sg_dkim_signer_new(&s->signer, opts, s->nkeys) != 0 ||
+        sg_dkim_sign_headers(s->signer, f, n) != 0) {
+        s->fail = "signing set-up failed";
+        sg_dkim_signer_free(s->signer);
+        s->signer = NULL;
+    }
+    return 0;
+}
+
+static int on_out_body(const char *data, size_t len, void *payload)
+{
+    session *s = payload;
+    if (s->signer && sg_dkim_sign_body(s->signer, data, len) != 0)
+        s->fail = "signing failed";
+    return 0;
+}
+
+/* Insert each DKIM-Signature field of the signer's output on top. */
+static int put_signatures(session *s, const char *sig, size_t len)
+{
+    /* The output is one or more "DKIM-Signature: value\r\n" fields;
+     * continuation lines start with whitespace. */
+    const char *end = sig + len, *p = sig;
+    char *fields[MAX_SIGN_KEYS];
+    size_t nf = 0;
+    while (p < end && nf < MAX_SIGN_KEYS) {
+        const char *q = p;
+        for (;;) {
+            const char *nl = memchr(q, '\n', (size_t)(end - q));
+            if (nl == NULL) {
+                q = end;
+                break;
+            }
+            q = nl + 1;
+            if (q >= end || (*q != ' ' && *q != '\t'))
+                break;
+        }
+        const char *colon = memchr(p, ':', (size_t)(q - p));
+        if (colon == NULL)
+            return -1;
+        const char *v = colon + 1;
+        while (v < q && (*v == ' ' || *v == '\t'))
+            v++;
+        size_t vl = (size_t)(q - v);
+        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
+            vl--;
+        /* Milter header values use bare LF between folded lines. */
+        char *val = malloc(vl + 2), *o = val;
+        if (val == NULL)
+            return -1;
+        if (s->proto & SG_MP_HDR_LEADSPC)
+            *o++ = ' ';
+        for (size_t i = 0; i < vl; i++)
+            if (v[i] != '\r')
+                *o++ = v[i];
+        *o = '\0';
+        fields[nf++] = val;
+        p = q;
+    }
+    /* Inserted at index 0 in reverse, so they end up in signer order. */
+    for (size_t i = nf; i-- > 0;) {
+        sg_milter_put_insheader(&s->out, 0, "DKIM-Signature", fields[i]);
+        free(fields[i]);
+    }
+    return 0;
+}
+
+static void outbound_eom(session *s)
+{
+    if (s->fail) {
+        failsafe(s, s->fail);
+        return;
+    }
+    if (s->reject) {
+        log_message(s, "reject", s->reject, NULL);
+        answer(s, ACT_REJECT, s->reject);
+        return;
+    }
+    if (s->signer) {
+        const char *sig;
+        size_t len;
+        if (sg_dkim_sign_finish(s->signer, &sig, &len) != 0 || put_signatures(s, sig, len) != 0) {
+            failsafe(s, "signing failed");
+            return;
+        }
+        log_message(s, "accept", "signed", NULL);
+    } else {
+        log_message(s, "accept", "no signing key for this sender", NULL);
+    }
+    answer(s, ACT_ACCEPT, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* inbound: verdict, Authentication-Results, disposition                     */
+
+static int domain_listed(char *const *list, size_t n, const char *domain)
+{
+    if (domain == NULL)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t dl = strlen(domain), ll = strlen(list[i]);
+        if (!strcasecmp(domain, list[i]) ||
+            (dl > ll && domain[dl - ll - 1] == '.' && !strcasecmp(domain + dl - ll, list[i])))
+            return 1;
+    }
+    return 0;
+}
+
+static void inbound_done(const sg_verdict_result *vr, void *payload)
+{
+    session *s = payload;
+    const sg_config *cfg = &s->pol->cfg;
+    s->waiting = 0;
+    s->in_verdict_cb = 1;
+    if (s->timer_live)
+        uv_timer_stop(&s->timer);
+
+    if (vr->temporary) {
+        int accept = cfg->failsafe == SG_FAILSAFE_ACCEPT;
+        log_message(s, accept ? "accept" : "tempfail", vr->reason, vr);
+        if (!accept) {
+            answer(s, ACT_TEMPFAIL, "451 4.7.1 Sender authentication is temporarily unavailable");
+            goto out;
+        }
+    }
+
+    /* Forged verdict headers from outside are never trusted: delete every
+     * Authentication-Results field that claims our authserv-id, last one
+     * first so the ordinals stay right. */
+    size_t nh = 0, nm = 0;
+    const sg_header *hs = sg_verdict_headers(s->verdict, &nh);
+    sg_authres_match *m = NULL;
+    if (sg_authres_find(&m, &nm, s->arena, hs, nh, s->pol->authserv_id) != 0) {
+        failsafe(s, "out of memory");
+        goto out;
+    }
+    for (size_t i = nm; i-- > 0;)
+        sg_milter_put_chgheader(&s->out, (uint32_t)m[i].ordinal, "Authentication-Results", "");
+
+    char *ar = NULL;
+    if (vr->authres) {
+        size_t l = strlen(vr->authres);
+        ar = malloc(l + 2);
+        if (ar == NULL) {
+            failsafe(s, "out of memory");
+            goto out;
+        }
+        char *o = ar;
+        if (s->proto & SG_MP_HDR_LEADSPC)
+            *o++ = ' ';
+        for (size_t i = 0; i < l; i++)
+            if (vr->authres[i] != '\r')
+                *o++ = vr->authres[i];
+        *o = '\0';
+        sg_milter_put_insheader(&s->out, 0, "Authentication-Results", ar);
+        free(ar);
+    }
+    if (vr->temporary) {
+        answer(s, ACT_CONTINUE, NULL);
+        goto out;
+    }
+
+    char msg[512];
+    action a = ACT_CONTINUE;
+    const char *why = vr->reason;
+    if (vr->protected_domain && vr->verdict == SG_VERDICT_FORGED && cfg->reject_protected_fail) {
+        a = ACT_REJECT;
+        snprintf(msg, sizeof(msg), "550 5.7.1 Message claims to be from %s but is not",
+                 vr->dmarc.author_domain ? vr->dmarc.author_domain : "our domain");
+        why = "protected domain failed authentication";
+    } else if (vr->disposition == SG_DMARC_DISP_REJECT && cfg->dmarc_enforce) {
+        if (domain_listed(cfg->never_reject_domains, cfg->n_never_reject_domains,
+                          vr->dmarc.author_domain)) {
+            a = ACT_QUARANTINE;
+            why = "DMARC reject downgraded to quarantine (never_reject_domains)";
+        } else {
+            a = ACT_REJECT;
+            snprintf(msg, sizeof(msg), "550 5.7.1 DMARC policy of %s rejects this message: %s",
+                     vr->dmarc.author_domain ? vr->dmarc.author_domain : "the sender", vr->reason);
+        }
+    } else if (vr->disposition == SG_DMARC_DISP_QUARANTINE && cfg->dmarc_enforce) {
+        a = ACT_QUARANTINE;
+    }
+    if (a == ACT_QUARANTINE && (s->actions & SG_MF_QUARANTINE))
+        sg_milter_put_quarantine(&s->out, why);
+    log_message(s,
+                a == ACT_REJECT       ? "reject"
+                : a == ACT_QUARANTINE ? "quarantine"
+                                      : "accept",
+                why, vr);
+    answer(s, a == ACT_QUARANTINE ? ACT_CONTINUE : a, a == ACT_REJECT ? msg : NULL);
+out:
+    message_reset(s);
+    s->in_verdict_cb = 0;
+    flush(s);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    session *s = t->data;
+    if (!s->waiting)
+        return;
+    s->waiting = 0;
+    failsafe(s, "message time budget exhausted");
+    message_reset(s);
+    flush(s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* message state                                                             */
+
+static void message_reset(session *s)
+{
+    if (s->in_verdict_cb)
+        sg_worker_defer_free(s->w, s->verdict);
+    else
+        sg_verdict_free(s->verdict);
+    s->verdict = NULL;
+    sg_msg_parser_free(s->parser);
+    s->parser = NULL;
+    sg_dkim_signer_free(s->signer);
+    s->signer = NULL;
+    sg_arena_free(s->arena);
+    s->arena = NULL;
+    free(s->mail_from);
+    s->mail_from = NULL;
+    free(s->reject);
+    s->reject = NULL;
+    s->fail = NULL;
+    s->in_msg = 0;
+    s->outbound = 0;
+    s->waiting = 0;
+    s->size = 0;
+    s->nkeys = 0;
+    s->from_addr[0] = '\0';
+    s->login[0] = '\0';
+    s->queue_id[0] = '\0';
+    if (s->timer_live)
+        uv_timer_stop(&s->timer);
+}
+
+static void message_start(session *s, const char *path)
+{
+    const sg_config *cfg = &s->pol->cfg;
+    s->in_msg = 1;
+    s->t0 = uv_hrtime();
+    if (sg_arena_new(&s->arena, 8192) != 0) {
+        s->fail = "out of memory";
+        return;
+    }
+    /* reverse-path: strip <> */
+    size_t l = strlen(path);
+    if (l >= 2 && path[0] == '<' && path[l - 1] == '>') {
+        path++;
+        l -= 2;
+    }
+    s->mail_from = strndup(path, l);
+    if (s->mail_from == NULL) {
+        s->fail = "out of memory";
+        return;
+    }
+    if (s->overloaded) {
+        s->fail = "too many connections";
+        return;
+    }
+    s->outbound = s->login[0] != '\0' || s->internal;
+    if (s->timer_live)
+        uv_timer_start(&s->timer, on_timeout, (uint64_t)cfg->message_timeout_s * 1000, 0);
+
+    if (s->outbound) {
+        if (s->login[0] && sg_maps_have_sender_map(s->pol->maps) && s->mail_from[0] &&
+            !sg_maps_sender_allowed(s->pol->maps, s->login, s->mail_from)) {
+            if (fmt_alloc(&s->reject, "550 5.7.1 %s is not allowed to send as <%s>", s->login,
+                          s->mail_from) < 0)
+                s->reject = NULL, s->fail = "out of memory";
+            return;
+        }
+        sg_msg_callbacks cbs = {.on_headers = on_out_headers, .on_body = on_out_body};
+        if (sg_msg_parser_new(&s->parser, NULL, &cbs, s) != 0)
+            s->fail = "out of memory";
+        return;
+    }
+
+    sg_verdict_opts o;
+    sg_verdict_opts_init(&o);
+    o.authserv_id = s->pol->authserv_id;
+    o.protected_domains = (const char *const *)cfg->protected_domains;
+    o.nprotected = cfg->n_protected_domains;
+    o.keycache = s->w->keycache;
+    o.spf_cache = s->w->spf_cache;
+    if (sg_verdict_new(&s->verdict, s->w->resolver, &o) != 0) {
+        s->fail = "out of memory";
+        return;
+    }
+    sg_verdict_envelope env = {
+        .client_ip = s->client_ip[0] ? s->client_ip : NULL,
+        .helo = s->helo[0] ? s->helo : NULL,
+        .mail_from = s->mail_from,
+    };
+    if (sg_verdict_envelope_set(s->verdict, &env) != 0)
+        s->fail = "SPF set-up failed";
+}
+
+/* Message bytes from the MTA (header lines rebuilt, body chunks). */
+static void message_feed(session *s, const char *data, size_t len)
+{
+    int rc = 0;
+    if (!s->in_msg || s->fail || s->reject)
+        return;
+    s->size += len;
+    if (s->size > s->pol->cfg.max_message_size) {
+        s->fail = "message larger than max_message_size";
+        return;
+    }
+    if (s->outbound)
+        rc = s->parser ? sg_msg_feed(s->parser, data, len) : 0;
+    else if (s->verdict)
+        rc = sg_verdict_feed(s->verdict, data, len);
+    if (rc != 0)
+        s->fail = rc == SG_ELIMIT ? "header over the size limits" : "malformed message header";
+}
+
+static void header_feed(session *s, const char *name, const char *value, size_t vlen)
+{
+    char stack[1024], *buf = stack;
+    size_t nl = strlen(name), need = nl + vlen + 4;
+    int lead = (s->proto & SG_MP_HDR_LEADSPC) != 0;
+    if (need > sizeof(stack) && (buf = malloc(need)) == NULL) {
+        s->fail = "out of memory";
+        return;
+    }
+    size_t p = 0;
+    memcpy(buf, name, nl);
+    p = nl;
+    buf[p++] = ':';
+    if (!lead)
+        buf[p++] = ' '; /* Postfix strips the space after the colon unless asked not to */
+    memcpy(buf + p, value, vlen);
+    p += vlen;
+    buf[p++] = '\r';
+    buf[p++] = '\n';
+    message_feed(s, buf, p);
+    if (buf != stack)
+        free(buf);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the protocol                                                              */
+
+static void macros(session *s, const sg_milter_cmd *c)
+{
+    for (size_t i = 0; i < c->u.macro.n; i++) {
+        const char *n = c->u.macro.name[i], *v = c->u.macro.value[i];
+        if (!strcmp(n, "i"))
+            snprintf(s->queue_id, sizeof(s->queue_id), "%s", v);
+        else if (!strcmp(n, "{auth_authen}"))
+            snprintf(s->login, sizeof(s->login), "%s", v);
+    }
+}
+
+static int parse_ip(const char *text, uint8_t out[16])
+{
+    struct in_addr a4;
+    memset(out, 0, 16);
+    if (inet_pton(AF_INET, text, &a4) == 1) {
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &a4, 4);
+        return 0;
+    }
+    return inet_pton(AF_INET6, text, out) == 1 ? 0 : -1;
+}
+
+/* Returns -1 to close the connection. */
+static int handle(session *s, const sg_milter_cmd *c)
+{
+    if (s->waiting && c->cmd != SG_MC_ABORT && c->cmd != SG_MC_QUIT && c->cmd != SG_MC_QUIT_NC &&
+        c->cmd != SG_MC_MACRO)
+        return -1; /* the MTA must wait for our EOM answer */
+
+    switch (c->cmd) {
+    case SG_MC_OPTNEG: {
+        if (c->u.optneg.version < 6)
+            return -1;
+        s->actions = c->u.optneg.actions & WANT_ACTIONS;
+        s->proto = c->u.optneg.protocol & WANT_PROTOCOL;
+        const char *sym[7] = {0};
+        if (s->actions & SG_MF_SETSYMLIST) {
+            sym[SG_MS_MAIL] = "{auth_authen} {mail_addr}";
+            sym[SG_MS_EOH] = "i";
+            sym[SG_MS_EOM] = "i";
+        }
+        sg_milter_put_optneg(&s->out, SG_MILTER_VERSION, s->actions, s->proto,
+                             (s->actions & SG_MF_SETSYMLIST) ? sym : NULL);
+        s->negotiated = 1;
+        return 0;
+    }
+    case SG_MC_MACRO:
+        macros(s, c);
+        return 0;
+    case SG_MC_CONNECT: {
+        snprintf(s->client_name, sizeof(s->client_name), "%s", c->u.connect.hostname);
+        s->client_ip[0] = '\0';
+        if (c->u.connect.family == '4' || c->u.connect.family == '6') {
+            const char *a = c->u.connect.address;
+            if (!strncasecmp(a, "IPv6:", 5))
+                a += 5;
+            uint8_t bin[16];
+            if (parse_ip(a, bin) == 0) {
+                snprintf(s->client_ip, sizeof(s->client_ip), "%s", a);
+                s->internal = sg_cidr_match(s->pol->cfg.internal_networks,
+                                            s->pol->cfg.n_internal_networks, bin);
+            }
+        } else if (c->u.connect.family == 'L') {
+            s->internal = 1; /* a local socket: a program on this host */
+        }
+        if (!(s->proto & SG_MP_NR_CONN))
+            reply(s, SG_MR_CONTINUE);
+        return 0;
+    }
+    case SG_MC_HELO:
+        snprintf(s->helo, sizeof(s->helo), "%s", c->u.helo.name);
+        if (!(s->proto & SG_MP_NR_HELO))
+            reply(s, SG_MR_CONTINUE);
+        return 0;
+    case SG_MC_MAIL:
+        message_start(s, c->u.args.argv[0]);
+        if (s->reject) {
+            /* refuse at MAIL already: nothing of the message is accepted */
+            log_message(s, "reject", s->reject, NULL);
+            answer(s, ACT_REJECT, s->reject);
+            message_reset(s);
+        } else {
+            reply(s, SG_MR_CONTINUE);
+        }
+        return 0;
+    case SG_MC_RCPT:
+        reply(s, SG_MR_CONTINUE);
+        return 0;
+    case SG_MC_DATA:
+    case SG_MC_UNKNOWN:
+        reply(s, SG_MR_CONTINUE);
+        return 0;
+    case SG_MC_HEADER:
+        header_feed(s, c->u.header.name, c->u.header.value, c->u.header.value_len);
+        if (!(s->proto & SG_MP_NR_HDR))
+            reply(s, SG_MR_CONTINUE);
+        return 0;
+    case SG_MC_EOH:
+        message_feed(s, "\r\n", 2);
+        if (!(s->proto & SG_MP_NR_EOH))
+            reply(s, SG_MR_CONTINUE);
+        return 0;
+    case SG_MC_BODY:
+        message_feed(s, c->u.body.data, c->u.body.len);
+        if (!(s->proto & SG_MP_NR_BODY))
+            reply(s, SG_MR_CONTINUE);
+        return 0;
+    case SG_MC_BODYEOB:
+        if (c->u.body.len)
+            message_feed(s, c->u.body.data, c->u.body.len);
+        if (!s->in_msg) {
+            /* MAIL was skipped or refused: nothing to judge */
+            reply(s, SG_MR_CONTINUE);
+            return 0;
+        }
+        if (s->fail || (s->outbound && s->reject) || s->outbound) {
+            if (!s->fail && s->parser && sg_msg_finish(s->parser) != 0)
+                s->fail = "malformed message";
+            if (s->outbound)
+                outbound_eom(s);
+            else
+                failsafe(s, s->fail);
+            message_reset(s);
+            return 0;
+        }
+        s->waiting = 1;
+        if (sg_verdict_finish(s->verdict, inbound_done, s) != 0 && s->waiting) {
+            s->waiting = 0;
+            failsafe(s, "verdict failed");
+            message_reset(s);
+        }
+        return 0;
+    case SG_MC_ABORT:
+        message_reset(s);
+        return 0;
+    case SG_MC_QUIT:
+    case SG_MC_QUIT_NC:
+        return c->cmd == SG_MC_QUIT ? -1 : (message_reset(s), 0);
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* I/O                                                                       */
+
+static void on_write(uv_write_t *req, int status)
+{
+    free(req);
+}
+
+static void flush(session *s)
+{
+    if (s->out.oom) {
+        session_close(s);
+        return;
+    }
+    if (s->out.len == 0 || s->closing)
+        return;
+    /* The write request and the bytes travel together in one block. */
+    uv_write_t *req = malloc(sizeof(*req) + s->out.len);
+    if (req == NULL) {
+        session_close(s);
+        return;
+    }
+    char *data = (char *)(req + 1);
+    memcpy(data, s->out.buf, s->out.len);
+    uv_buf_t b = uv_buf_init(data, (unsigned)s->out.len);
+    s->out.len = 0;
+    if (uv_write(req, &s->h.stream, &b, 1, on_write) != 0) {
+        free(req);
+        session_close(s);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    session *s = h->data;
+    *buf = uv_buf_init(s->w->readbuf, sizeof(s->w->readbuf));
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    session *s = st->data;
+    sg_milter_cmd c;
+    sg_milter_status rc;
+    if (n < 0) {
+        session_close(s);
+        return;
+    }
+    if (n == 0)
+        return;
+    if (sg_milter_feed(&s->rd, buf->base, (size_t)n) != SG_MILTER_OK) {
+        session_close(s);
+        return;
+    }
+    while ((rc = sg_milter_next(&s->rd, &c)) == SG_MILTER_OK) {
+        if (handle(s, &c) != 0) {
+            flush(s);
+            session_close(s);
+            return;
+        }
+    }
+    if (rc != SG_MILTER_NEED_MORE) {
+        sg_log(s->w->srv, "{\"event\":\"protocol_error\",\"client\":\"%s\"}", s->client_ip);
+        session_close(s);
+        return;
+    }
+    flush(s);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    session *s = h->data;
+    sg_worker *w = s->w;
+    if (s->timer_live) {
+        /* the timer closes next; it frees the session */
+        s->timer_live = 0;
+        uv_close((uv_handle_t *)&s->timer, on_closed);
+        return;
+    }
+    sg_milter_reader_free(&s->rd);
+    sg_milter_out_free(&s->out);
+    sg_policy_unref(s->pol);
+    free(s);
+    w->nsessions--;
+    sg_server_conn_add(w->srv, -1);
+    if (w->draining && w->nsessions == 0)
+        uv_stop(&w->loop);
+}
+
+static void session_close(session *s)
+{
+    if (s->closing)
+        return;
+    s->closing = 1;
+    if (s->waiting)
+        s->waiting = 0;
+    message_reset(s);
+    if (s->timer_live)
+        uv_timer_stop(&s->timer);
+    uv_close(&s->h.handle, on_closed);
+}
+
+void sg_session_accept(sg_worker *w)
+{
+    session *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return; /* the connection stays in the backlog; the MTA times out */
+    s->w = w;
+    s->pol = sg_server_policy(w->srv);
+    sg_milter_reader_init(&s->rd, SG_MILTER_MAX_PACKET);
+    if (sg_server_is_unix(w->srv))
+        uv_pipe_init(&w->loop, &s->h.pipe, 0);
+    else
+        uv_tcp_init(&w->loop, &s->h.tcp);
+    s->h.handle.data = s;
+    w->nsessions++;
+    unsigned total = sg_server_conn_add(w->srv, 1);
+    if (uv_accept(&w->listener.stream, &s->h.stream) != 0) {
+        s->closing = 1;
+        uv_close(&s->h.handle, on_closed);
+        return;
+    }
+    if (!sg_server_is_unix(w->srv))
+        uv_tcp_nodelay(&s->h.tcp, 1); /* Nagle vs delayed ACK stalls ~40 ms a packet */
+    if (uv_timer_init(&w->loop, &s->timer) == 0) {
+        s->timer.data = s;
+        s->timer_live = 1;
+    }
+    s->overloaded = total > s->pol->cfg.max_connections;
+    uv_read_start(&s->h.stream, on_alloc, on_read);
+}

@@ -1,0 +1,533 @@
+/*
+ * One verdict per message: SPF, DKIM and DMARC run together on one
+ * resolver, and their outcomes become a verdict and an
+ * Authentication-Results field. See spoofguard/verdict.h.
+ *
+ * Timeline of one message:
+ *   envelope   -> SPF (MAIL FROM, and HELO) starts
+ *   header end -> DKIM key queries and DMARC policy discovery start
+ *   body       -> DKIM body hashes, streamed
+ *   finish     -> once SPF and DKIM are done, DMARC gets their outcomes;
+ *                 once DMARC is done, the verdict is made.
+ */
+#include <spoofguard/arena.h>
+#include <spoofguard/authres.h>
+#include <spoofguard/verdict.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct sg_verdict {
+    sg_arena *arena;
+    sg_resolver *resolver;
+    sg_verdict_opts opts;
+    sg_msg_parser *parser;
+    sg_dkim_verifier *dkim;
+    sg_spf_check *spf, *spf_helo;
+    sg_dmarc_check *dmarc;
+    sg_dmarc_opts dmarc_opts;
+
+    char *mail_from; /* as given, or NULL */
+    char *helo;
+
+    int spf_pending, helo_pending;
+    int headers_seen;
+    int dmarc_started, dmarc_pending, dmarc_auth_given;
+    int dkim_finished; /* sg_dkim_verify_finish called */
+    int finished;      /* sg_verdict_finish called */
+    int done;
+    int in_step; /* >0 inside one of our own calls: the caller completes the step */
+
+    sg_verdict_result res;
+    sg_verdict_done_cb cb;
+    void *payload;
+};
+
+const char *sg_verdict_kind_str(sg_verdict_kind k)
+{
+    switch (k) {
+    case SG_VERDICT_AUTHENTIC:
+        return "authentic";
+    case SG_VERDICT_UNVERIFIED:
+        return "unverified";
+    case SG_VERDICT_FORGED:
+        return "forged";
+    }
+    return "unverified";
+}
+
+void sg_verdict_opts_init(sg_verdict_opts *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->version = SG_VERDICT_OPTS_VERSION;
+}
+
+static void try_complete(sg_verdict *v);
+
+/* ------------------------------------------------------------------------ */
+/* callbacks from the engines                                                */
+
+static void on_spf(const sg_spf_result *r, void *payload)
+{
+    sg_verdict *v = payload;
+    v->res.spf = *r;
+    v->spf_pending = 0;
+    try_complete(v);
+}
+
+static void on_spf_helo(const sg_spf_result *r, void *payload)
+{
+    sg_verdict *v = payload;
+    v->res.spf_helo = *r;
+    v->helo_pending = 0;
+    try_complete(v);
+}
+
+static void on_dmarc(const sg_dmarc_result *r, void *payload)
+{
+    sg_verdict *v = payload;
+    v->res.dmarc = *r;
+    v->dmarc_pending = 0;
+    try_complete(v);
+}
+
+static void on_dkim_done(void *payload)
+{
+    try_complete(payload);
+}
+
+static int on_headers(const sg_header *fields, size_t count, void *payload)
+{
+    sg_verdict *v = payload;
+    int rc;
+    v->headers_seen = 1;
+    if ((rc = sg_dkim_verify_headers(v->dkim, fields, count)) != 0)
+        return rc;
+    if ((rc = sg_dmarc_author_domain(v->arena, fields, count, &v->res.author)) != 0)
+        return rc;
+    if (v->res.author.status != SG_DMARC_AUTHOR_OK) {
+        sg_dmarc_result_from_author(&v->res.dmarc, &v->res.author);
+        return 0;
+    }
+    /* Discovery starts now, overlapping DKIM and SPF; their outcomes are
+     * handed over later with sg_dmarc_check_set_auth(). */
+    v->dmarc_started = 1;
+    v->dmarc_pending = 1;
+    rc = sg_dmarc_check_start(&v->dmarc, v->arena, v->resolver, &v->dmarc_opts,
+                              v->res.author.domain, NULL, on_dmarc, v);
+    if (rc != 0) {
+        v->dmarc_pending = 0;
+        v->dmarc_started = 0;
+        return rc;
+    }
+    return 0;
+}
+
+static int on_body(const char *data, size_t len, void *payload)
+{
+    sg_verdict *v = payload;
+    return sg_dkim_verify_body(v->dkim, data, len);
+}
+
+/* ------------------------------------------------------------------------ */
+
+int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opts *opts)
+{
+    sg_verdict *v;
+    sg_msg_callbacks cbs = {.on_headers = on_headers, .on_body = on_body};
+    int rc;
+    if (out == NULL || resolver == NULL)
+        return SG_EINVAL;
+    *out = NULL;
+    if ((v = calloc(1, sizeof(*v))) == NULL)
+        return SG_ENOMEM;
+    if (opts)
+        v->opts = *opts;
+    else
+        sg_verdict_opts_init(&v->opts);
+    if (v->opts.authserv_id == NULL)
+        v->opts.authserv_id = "localhost";
+    v->resolver = resolver;
+    if (v->opts.dmarc)
+        v->dmarc_opts = *v->opts.dmarc;
+    else
+        sg_dmarc_opts_init(&v->dmarc_opts);
+    if ((rc = sg_arena_new(&v->arena, 8192)) != 0 ||
+        (rc = sg_msg_parser_new(&v->parser, v->opts.limits, &cbs, v)) != 0 ||
+        (rc = sg_dkim_verifier_new(&v->dkim, resolver, v->opts.keycache, v->opts.dkim)) != 0) {
+        sg_verdict_free(v);
+        return rc;
+    }
+    sg_dkim_verifier_set_done_cb(v->dkim, on_dkim_done, v);
+    v->res.verdict = SG_VERDICT_UNVERIFIED;
+    v->res.reason = "not checked yet";
+    v->res.author.status = SG_DMARC_AUTHOR_NO_FROM;
+    *out = v;
+    return 0;
+}
+
+void sg_verdict_free(sg_verdict *v)
+{
+    if (v == NULL)
+        return;
+    if (v->dmarc)
+        sg_dmarc_check_cancel(v->dmarc);
+    sg_spf_check_free(v->spf);
+    sg_spf_check_free(v->spf_helo);
+    sg_dkim_verifier_free(v->dkim);
+    sg_msg_parser_free(v->parser);
+    sg_arena_free(v->arena);
+    free(v);
+}
+
+static void spf_request(sg_verdict *v, sg_spf_request *req, const sg_verdict_envelope *env)
+{
+    sg_spf_request_init(req);
+    req->ip = env->client_ip;
+    req->helo = env->helo;
+    req->mail_from = env->mail_from;
+    req->receiver = v->opts.authserv_id;
+    req->now = v->opts.now;
+    req->budget_ms = v->opts.spf_budget_ms;
+    req->cache = v->opts.spf_cache;
+}
+
+int sg_verdict_envelope_set(sg_verdict *v, const sg_verdict_envelope *env)
+{
+    sg_spf_request req;
+    int rc;
+    if (v == NULL || env == NULL || v->finished || v->spf || v->res.spf_checked)
+        return SG_EINVAL;
+    if (env->mail_from && (v->mail_from = sg_arena_strdup(v->arena, env->mail_from)) == NULL)
+        return SG_ENOMEM;
+    if (env->helo && (v->helo = sg_arena_strdup(v->arena, env->helo)) == NULL)
+        return SG_ENOMEM;
+    if (env->client_ip == NULL)
+        return 0;
+
+    const char *mf = env->mail_from ? env->mail_from : "";
+    int null_sender = mf[0] == '\0' || !strcmp(mf, "<>");
+    v->in_step++;
+    spf_request(v, &req, env);
+    req.identity = SG_SPF_ID_MAILFROM;
+    v->res.spf_checked = 1;
+    v->spf_pending = 1;
+    rc = sg_spf_check_start(&v->spf, v->resolver, &req, on_spf, v);
+    if (rc != 0) {
+        v->spf_pending = 0;
+        v->res.spf_checked = 0;
+        v->in_step--;
+        return rc;
+    }
+    /* The HELO identity is checked separately (RFC 7208 2.3) unless it is
+     * what the MAIL FROM check already used (null sender). */
+    if (!null_sender && env->helo && env->helo[0] && !v->opts.skip_helo) {
+        spf_request(v, &req, env);
+        req.identity = SG_SPF_ID_HELO;
+        v->res.spf_helo_checked = 1;
+        v->helo_pending = 1;
+        rc = sg_spf_check_start(&v->spf_helo, v->resolver, &req, on_spf_helo, v);
+        if (rc != 0) {
+            v->helo_pending = 0;
+            v->res.spf_helo_checked = 0;
+            v->in_step--;
+            return rc;
+        }
+    }
+    v->in_step--;
+    return 0;
+}
+
+int sg_verdict_feed(sg_verdict *v, const char *data, size_t len)
+{
+    if (v == NULL || v->finished)
+        return SG_ESTATE;
+    return sg_msg_feed(v->parser, data, len);
+}
+
+int sg_verdict_finish(sg_verdict *v, sg_verdict_done_cb cb, void *payload)
+{
+    int rc;
+    if (v == NULL || v->finished)
+        return SG_ESTATE;
+    v->cb = cb;
+    v->payload = payload;
+    if ((rc = sg_msg_finish(v->parser)) != 0)
+        return rc;
+    v->finished = 1;
+    v->in_step++;
+    rc = sg_dkim_verify_finish(v->dkim);
+    v->dkim_finished = 1;
+    v->in_step--;
+    if (rc < 0)
+        return rc;
+    try_complete(v);
+    return 0;
+}
+
+const sg_verdict_result *sg_verdict_result_get(const sg_verdict *v)
+{
+    return v && v->done ? &v->res : NULL;
+}
+
+const sg_header *sg_verdict_headers(const sg_verdict *v, size_t *count)
+{
+    return sg_msg_headers(v->parser, count);
+}
+
+static void sync_done(const sg_verdict_result *res, void *payload)
+{
+    *(const sg_verdict_result **)payload = res;
+}
+
+int sg_verdict_finish_sync(sg_verdict *v, const sg_verdict_result **out)
+{
+    const sg_verdict_result *res = NULL;
+    int rc = sg_verdict_finish(v, sync_done, &res);
+    if (rc != 0)
+        return rc;
+    while (!v->done) {
+        rc = sg_resolver_run(v->resolver, -1);
+        if (rc < 0)
+            return rc;
+        if (rc == 0 && !v->done) {
+            /* nothing pending in DNS, yet not done: give it one more turn */
+            rc = sg_resolver_run(v->resolver, 0);
+            if (!v->done && sg_resolver_pending(v->resolver) == 0)
+                return SG_ESTATE;
+        }
+    }
+    *out = &v->res;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the verdict                                                               */
+
+static int is_protected(const sg_verdict *v, const char *domain)
+{
+    if (domain == NULL)
+        return 0;
+    size_t dl = strlen(domain);
+    for (size_t i = 0; i < v->opts.nprotected; i++) {
+        const char *p = v->opts.protected_domains[i];
+        size_t pl = strlen(p);
+        if (pl && p[pl - 1] == '.')
+            pl--;
+        if ((dl == pl && !strncasecmp(domain, p, pl)) ||
+            (dl > pl && domain[dl - pl - 1] == '.' && !strncasecmp(domain + dl - pl, p, pl)))
+            return 1;
+    }
+    return 0;
+}
+
+static int any_dkim_temperror(const sg_verdict *v)
+{
+    for (size_t i = 0; i < v->res.ndkim; i++)
+        if (v->res.dkim[i].result == SG_DKIM_TEMPERROR)
+            return 1;
+    return 0;
+}
+
+static void decide(sg_verdict *v)
+{
+    sg_verdict_result *r = &v->res;
+    const char *from = r->dmarc.author_domain ? r->dmarc.author_domain : r->author.domain;
+    int spf_temp = r->spf_checked && r->spf.result == SG_SPF_TEMPERROR;
+    /* A temporary error may have hidden a pass: it must never let a
+     * reject or a "forged" through, and never becomes a pass either. */
+    int could_have_passed = spf_temp || any_dkim_temperror(v);
+
+    r->protected_domain = is_protected(v, from);
+    r->disposition = SG_DMARC_DISP_NONE;
+    r->temporary = 0;
+
+    if (r->author.status != SG_DMARC_AUTHOR_OK) {
+        r->verdict = SG_VERDICT_UNVERIFIED;
+        r->reason = r->dmarc.reason ? r->dmarc.reason : "the From field names no usable domain";
+        return;
+    }
+    switch (r->dmarc.result) {
+    case SG_DMARC_RESULT_PASS:
+        r->verdict = SG_VERDICT_AUTHENTIC;
+        r->reason = r->dmarc.dkim_align == SG_DMARC_ALIGN_RESULT_PASS
+                        ? "DMARC pass: an aligned DKIM signature proves the From domain"
+                        : "DMARC pass: an aligned SPF pass proves the From domain";
+        return;
+    case SG_DMARC_RESULT_TEMPERROR:
+        r->verdict = SG_VERDICT_UNVERIFIED;
+        r->temporary = 1;
+        r->reason = "DMARC policy lookup failed temporarily";
+        return;
+    case SG_DMARC_RESULT_FAIL:
+        if (could_have_passed) {
+            r->verdict = SG_VERDICT_UNVERIFIED;
+            r->temporary = 1;
+            r->reason = "DMARC fails, but a temporary DNS error may have hidden a pass";
+            return;
+        }
+        r->verdict = SG_VERDICT_FORGED;
+        r->disposition = r->dmarc.disposition;
+        r->reason = "DMARC fail: no aligned SPF or DKIM pass for a domain with a DMARC policy";
+        break;
+    case SG_DMARC_RESULT_NONE:
+    case SG_DMARC_RESULT_PERMERROR:
+        r->verdict = SG_VERDICT_UNVERIFIED;
+        r->reason = r->dmarc.result == SG_DMARC_RESULT_NONE
+                        ? "the From domain publishes no DMARC policy"
+                        : "the From domain's DMARC policy is unusable";
+        break;
+    }
+    if (r->protected_domain && r->verdict != SG_VERDICT_AUTHENTIC) {
+        if (could_have_passed) {
+            r->verdict = SG_VERDICT_UNVERIFIED;
+            r->temporary = 1;
+            r->reason = "claims a protected domain; a temporary DNS error kept us from checking";
+            return;
+        }
+        r->verdict = SG_VERDICT_FORGED;
+        r->disposition = SG_DMARC_DISP_REJECT;
+        r->reason = "claims a protected domain without an aligned SPF or DKIM pass";
+    }
+}
+
+static int add_authres(sg_verdict *v)
+{
+    sg_verdict_result *r = &v->res;
+    sg_authres ar;
+    sg_authres_entry *e;
+    sg_arena *a = v->arena;
+    int rc;
+    char comment[128];
+
+    sg_authres_init(&ar, v->opts.authserv_id);
+    if (r->spf_checked) {
+        if ((rc = sg_authres_add(&e, a, &ar, "spf", sg_spf_result_str(r->spf.result))) != 0)
+            return rc;
+        if (r->spf.identity == SG_SPF_ID_MAILFROM && v->mail_from && v->mail_from[0]) {
+            const char *mf = v->mail_from;
+            size_t l = strlen(mf);
+            if (l >= 2 && mf[0] == '<' && mf[l - 1] == '>')
+                mf = sg_arena_strndup(a, mf + 1, l - 2);
+            if (mf == NULL)
+                return SG_ENOMEM;
+            if ((rc = sg_authres_add_prop(a, e, "smtp", "mailfrom", mf)) != 0)
+                return rc;
+        } else if (v->helo && (rc = sg_authres_add_prop(a, e, "smtp", "helo", v->helo)) != 0) {
+            return rc; /* null sender: the MAIL FROM check used the HELO identity */
+        }
+    }
+    if (r->spf_helo_checked) {
+        if ((rc = sg_authres_add(&e, a, &ar, "spf", sg_spf_result_str(r->spf_helo.result))) != 0)
+            return rc;
+        if ((rc = sg_authres_add_prop(a, e, "smtp", "helo", v->helo)) != 0)
+            return rc;
+    }
+    if (r->ndkim == 0) {
+        if ((rc = sg_authres_add(&e, a, &ar, "dkim", "none")) != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < r->ndkim; i++) {
+        const sg_dkim_sig_result *d = &r->dkim[i];
+        if ((rc = sg_authres_add(&e, a, &ar, "dkim", sg_dkim_result_str(d->result))) != 0)
+            return rc;
+        if (d->result != SG_DKIM_PASS && d->reason)
+            e->reason = sg_arena_strdup(a, d->reason);
+        if (d->key_bits) {
+            snprintf(comment, sizeof(comment), "%u-bit key", d->key_bits);
+            e->comment = sg_arena_strdup(a, comment);
+        }
+        if (d->domain && (rc = sg_authres_add_prop(a, e, "header", "d", d->domain)) != 0)
+            return rc;
+        if (d->selector && (rc = sg_authres_add_prop(a, e, "header", "s", d->selector)) != 0)
+            return rc;
+        if (d->algorithm && (rc = sg_authres_add_prop(a, e, "header", "a", d->algorithm)) != 0)
+            return rc;
+        if (d->b_prefix && (rc = sg_authres_add_prop_n(a, e, "header", "b", d->b_prefix,
+                                                       SG_AUTHRES_HEADER_B_LEN)) != 0)
+            return rc;
+    }
+    if ((rc = sg_authres_add(&e, a, &ar, "dmarc", sg_dmarc_result_str(r->dmarc.result))) != 0)
+        return rc;
+    if (r->dmarc.record) {
+        snprintf(comment, sizeof(comment), "p=%s dis=%s", sg_dmarc_policy_str(r->dmarc.policy),
+                 sg_dmarc_disposition_str(r->disposition));
+        e->comment = sg_arena_strdup(a, comment);
+    }
+    if (r->author.domain &&
+        (rc = sg_authres_add_prop(a, e, "header", "from", r->author.domain)) != 0)
+        return rc;
+    if (r->dmarc.record && (rc = sg_authres_add_prop(a, e, "policy", "dmarc",
+                                                     sg_dmarc_policy_str(r->dmarc.policy))) != 0)
+        return rc;
+    char *folded, *line;
+    if ((rc = sg_authres_format_arena(&folded, NULL, a, &ar, SG_AUTHRES_FOLDED)) != 0 ||
+        (rc = sg_authres_format_arena(&line, NULL, a, &ar, SG_AUTHRES_UNFOLDED)) != 0)
+        return rc;
+    r->authres = folded;
+    r->authres_line = line;
+    return 0;
+}
+
+static void try_complete(sg_verdict *v)
+{
+    if (v->done || !v->finished)
+        return;
+    if (v->in_step)
+        return; /* called back from inside our own call, which goes on */
+    if (v->spf_pending || v->helo_pending)
+        return;
+    if (v->dkim_finished && sg_dkim_verify_pending(v->dkim) > 0)
+        return;
+    if (v->res.dkim == NULL) {
+        const sg_dkim_sig_result *d;
+        size_t n;
+        if (sg_dkim_verify_results(v->dkim, &d, &n) != 0)
+            return;
+        v->res.dkim = d;
+        v->res.ndkim = n;
+    }
+    if (v->dmarc_started && !v->dmarc_auth_given) {
+        sg_dmarc_dkim *dd = sg_arena_calloc(v->arena, v->res.ndkim ? v->res.ndkim : 1, sizeof(*dd));
+        sg_dmarc_auth auth = {0};
+        if (dd == NULL)
+            goto oom;
+        for (size_t i = 0; i < v->res.ndkim; i++) {
+            dd[i].d = v->res.dkim[i].domain;
+            dd[i].pass = v->res.dkim[i].result == SG_DKIM_PASS && v->res.dkim[i].domain;
+        }
+        auth.dkim = dd;
+        auth.ndkim = v->res.ndkim;
+        /* RFC 9989 uses the MAIL FROM identity, or HELO's for a null sender,
+         * which is what the first SPF check evaluated. */
+        if (v->res.spf_checked) {
+            auth.spf_pass = v->res.spf.result == SG_SPF_PASS;
+            auth.spf_domain = v->res.spf.domain;
+        }
+        v->dmarc_auth_given = 1;
+        v->in_step++;
+        int rc = sg_dmarc_check_set_auth(v->dmarc, &auth);
+        v->in_step--;
+        if (rc != 0)
+            goto oom;
+    }
+    if (v->dmarc_pending)
+        return;
+    decide(v);
+    if (add_authres(v) != 0)
+        goto oom;
+    v->done = 1;
+    if (v->cb)
+        v->cb(&v->res, v->payload);
+    return;
+oom:
+    /* Never a silent pass: a failure here is a temporary condition. */
+    v->res.verdict = SG_VERDICT_UNVERIFIED;
+    v->res.temporary = 1;
+    v->res.reason = "internal error while checking";
+    v->done = 1;
+    if (v->cb)
+        v->cb(&v->res, v->payload);
+}

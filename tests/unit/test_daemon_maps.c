@@ -1,0 +1,129 @@
+/* spoofguardd lookup tables: sender ownership, OpenDKIM-style signing and
+ * key tables, and refusal of readable private keys. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "maps.h"
+
+static char dir[64];
+
+static const char *file(const char *name, const char *text, mode_t mode)
+{
+    static char path[4][128];
+    static int turn;
+    char *p = path[turn++ % 4];
+    snprintf(p, 128, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    chmod(p, mode);
+    return p;
+}
+
+static int setup(void **state)
+{
+    strcpy(dir, "/tmp/sgmapsXXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd);
+}
+
+static void glob(void **state)
+{
+    assert_true(sg_glob_match("*@example.com", "Alice@EXAMPLE.com"));
+    assert_false(sg_glob_match("*@example.com", "alice@sub.example.com"));
+    assert_true(sg_glob_match("*.example.com", "sub.example.com"));
+    assert_true(sg_glob_match("*", ""));
+    assert_false(sg_glob_match("a*b", "acbd"));
+}
+
+static void sender_map(void **state)
+{
+    sg_config c;
+    sg_maps *m;
+    char err[256] = "";
+    sg_config_defaults(&c);
+    c.sender_map = strdup(file("senders",
+                               "# login  addresses\n"
+                               "alice@ourco.test  alice@ourco.test, a.smith@ourco.test\n"
+                               "postmaster        @ourco.test @ourco.example\n",
+                               0644));
+    assert_int_equal(sg_maps_load(&m, &c, err, sizeof(err)), 0);
+    assert_true(sg_maps_have_sender_map(m));
+    assert_true(sg_maps_sender_allowed(m, "alice@ourco.test", "alice@ourco.test"));
+    assert_true(sg_maps_sender_allowed(m, "ALICE@ourco.test", "A.Smith@OurCo.test"));
+    assert_false(sg_maps_sender_allowed(m, "alice@ourco.test", "bob@ourco.test"));
+    assert_false(sg_maps_sender_allowed(m, "alice@ourco.test", "alice@ourco.test.evil"));
+    assert_false(sg_maps_sender_allowed(m, "nobody", "nobody@ourco.test"));
+    assert_true(sg_maps_sender_allowed(m, "postmaster", "anyone@ourco.example"));
+    assert_false(sg_maps_sender_allowed(m, "postmaster", "anyone@sub.ourco.example"));
+    assert_false(sg_maps_sender_allowed(m, "postmaster", "@ourco.test"));
+    sg_maps_free(m);
+    sg_config_free(&c);
+}
+
+static const char ed_seed_b64[] = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=\n";
+
+static void signing_and_key_tables(void **state)
+{
+    sg_config c;
+    sg_maps *m;
+    char err[512] = "", text[512];
+    sg_config_defaults(&c);
+    file("ed.key", ed_seed_b64, 0600);
+    file("ed2.key", ed_seed_b64, 0600);
+    snprintf(text, sizeof(text),
+             "ed   ourco.test:ed2026:%s/ed.key\ned2  ourco.test:second:%s/ed2.key\n", dir, dir);
+    c.key_table = strdup(file("keytable", text, 0644));
+    c.signing_table = strdup(file("signingtable",
+                                  "*@ourco.test     ed\n"
+                                  "*@ourco.test     ed2\n"
+                                  "other.test       ed2\n",
+                                  0644));
+    assert_int_equal(sg_maps_load(&m, &c, err, sizeof(err)), 0);
+    const sg_map_key *keys[4];
+    assert_int_equal(sg_maps_signing_keys(m, "alice@ourco.test", keys, 4), 2);
+    assert_string_equal(keys[0]->selector, "ed2026");
+    assert_string_equal(keys[1]->selector, "second");
+    assert_int_equal(sg_maps_signing_keys(m, "x@other.test", keys, 4), 1);
+    assert_string_equal(keys[0]->name, "ed2");
+    assert_int_equal(sg_maps_signing_keys(m, "x@elsewhere.test", keys, 4), 0);
+    sg_maps_free(m);
+
+    /* a group- or world-readable key is refused, and the error names it */
+    file("ed.key", ed_seed_b64, 0644);
+    assert_int_not_equal(sg_maps_load(&m, &c, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "ed.key"));
+    assert_null(m);
+
+    /* an unknown key name in the signing table is an error with its line */
+    file("ed.key", ed_seed_b64, 0600);
+    file("signingtable", "*@ourco.test ed\n*@x.test nokey\n", 0644);
+    assert_int_not_equal(sg_maps_load(&m, &c, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "signingtable:2: key 'nokey' is not in the key table"));
+    sg_config_free(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(glob),
+        cmocka_unit_test_setup_teardown(sender_map, setup, teardown),
+        cmocka_unit_test_setup_teardown(signing_and_key_tables, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
