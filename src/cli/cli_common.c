@@ -1,6 +1,7 @@
 /* Shared helpers of the CLI: DNS options, input files, JSON strings. */
 #include "cli.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,7 @@ int sg_cli_dns_open(sg_cli_dns *d)
                     fprintf(stderr, "spoofguard: %s:%zu: %s\n", p, line, sg_strerror(rc));
                 else
                     fprintf(stderr, "spoofguard: %s: %s\n", p, sg_strerror(rc));
+                sg_cli_dns_close(d);
                 return SG_EXIT_INPUT;
             }
         }
@@ -72,6 +74,7 @@ int sg_cli_dns_open(sg_cli_dns *d)
         rc = sg_resolver_new_net(&d->resolver, &o);
     }
     if (rc != 0) {
+        sg_cli_dns_close(d);
         fprintf(stderr, "spoofguard: cannot set up DNS: %s\n", sg_strerror(rc));
         return rc == SG_EINVAL ? SG_EXIT_USAGE : SG_EXIT_INTERNAL;
     }
@@ -93,6 +96,36 @@ FILE *sg_cli_open_input(const char *path)
     return fopen(path, "rb");
 }
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len;
+    uint32_t cp;
+    if (s[0] < 0x80)
+        return 1;
+    if ((s[0] & 0xe0) == 0xc0)
+        len = 2, cp = s[0] & 0x1f;
+    else if ((s[0] & 0xf0) == 0xe0)
+        len = 3, cp = s[0] & 0x0f;
+    else if ((s[0] & 0xf8) == 0xf0)
+        len = 4, cp = s[0] & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    /* no overlong forms, no surrogates, nothing past U+10FFFF */
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        return 0;
+    return len;
+}
+
+/* JSON must be valid UTF-8: bytes that are not become U+FFFD. */
 void sg_cli_json_strn(FILE *f, const char *s, size_t len)
 {
     if (s == NULL) {
@@ -100,19 +133,40 @@ void sg_cli_json_strn(FILE *f, const char *s, size_t len)
         return;
     }
     fputc('"', f);
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)s[i];
+        size_t l;
         switch (c) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
-        default:
-            if (c < 0x20 || c == 0x7f)
-                fprintf(f, "\\u%04x", c);
-            else
-                fputc(c, f);
+        case '"':
+            fputs("\\\"", f);
+            i++;
+            continue;
+        case '\\':
+            fputs("\\\\", f);
+            i++;
+            continue;
+        case '\n':
+            fputs("\\n", f);
+            i++;
+            continue;
+        case '\r':
+            fputs("\\r", f);
+            i++;
+            continue;
+        case '\t':
+            fputs("\\t", f);
+            i++;
+            continue;
+        }
+        if (c < 0x20 || c == 0x7f) {
+            fprintf(f, "\\u%04x", c);
+            i++;
+        } else if ((l = utf8_len((const unsigned char *)s + i, len - i)) == 0) {
+            fputs("\\ufffd", f);
+            i++;
+        } else {
+            fwrite(s + i, 1, l, f);
+            i += l;
         }
     }
     fputc('"', f);
