@@ -14,8 +14,6 @@ while IFS=$'\t' read -r file ip helo from what; do
     echo
     echo "== $file: $what"
     echo "   connection: client $ip, HELO $helo, MAIL FROM <$from>"
-    printf '   SPF:  '
-    $sg spf --zone "$zone" --ip "$ip" --helo "$helo" --mail-from "$from" | head -1
-    echo "   DKIM:"
-    $sg dkim-verify --zone "$zone" "samples/$file" | sed 's/^/     /'
+    $sg verify --zone "$zone" --authserv-id mx.customer.example \
+        --ip "$ip" --helo "$helo" --mail-from "$from" "samples/$file" | sed 's/^/   /'
 done < samples/manifest.tsv

@@ -109,11 +109,15 @@ static void reload_blockers(void **state)
     sg_config_defaults(&a);
     sg_config_defaults(&b);
     assert_null(sg_config_reload_blocker(&a, &b));
-    b.dns_timeout_ms = 999; /* reloadable */
+    b.message_timeout_s = 999; /* reloadable */
     assert_null(sg_config_reload_blocker(&a, &b));
     free(b.listen);
     b.listen = strdup("unix:/x");
     assert_string_equal(sg_config_reload_blocker(&a, &b), "listen");
+    free(b.listen);
+    b.listen = strdup(a.listen);
+    b.dns_timeout_ms = 999; /* the resolvers are built once, at start */
+    assert_string_equal(sg_config_reload_blocker(&a, &b), "dns_timeout_ms");
     sg_config_free(&a);
     sg_config_free(&b);
 }

@@ -435,7 +435,7 @@ static int add_authres(sg_verdict *v)
             return rc;
         if (d->result != SG_DKIM_PASS && d->reason)
             e->reason = sg_arena_strdup(a, d->reason);
-        if (d->key_bits) {
+        if (d->key_bits && d->alg != SG_DKIM_ED25519_SHA256) {
             snprintf(comment, sizeof(comment), "%u-bit key", d->key_bits);
             e->comment = sg_arena_strdup(a, comment);
         }
