@@ -9,7 +9,7 @@ root=$PWD
 bash scripts/install-deps.sh
 bash scripts/build.sh "$@"
 dir=build
-[ "${1:-}" = --sanitize ] && dir=build-asan
+if [ "${1:-}" = --sanitize ]; then dir=build-asan; export SG_SANITIZED=1; fi
 
 # A private authoritative DNS server on loopback for the network-backend
 # tests; stopped whatever happens.

@@ -174,7 +174,7 @@ static int name_cmp(const void *a, const void *b)
 static void verify_dir(verify_ctx *c, const char *dir)
 {
     struct stat st;
-    char sub[4096], path[4096];
+    char path[4096], sub[sizeof(path) + 8];
     snprintf(path, sizeof(path), "%s", dir);
     for (size_t l = strlen(path); l > 1 && path[l - 1] == '/'; l--)
         path[l - 1] = '\0';
