@@ -11,10 +11,12 @@
  *
  *   authentic   DMARC pass: the From domain is proven.
  *   unverified  no policy, or no aligned identity, but nothing failed
- *               hard (and the From domain is not one of ours).
- *   forged      DMARC fail for a domain that publishes a policy, or a
- *               From of a locally protected domain without an aligned
- *               pass, whatever that domain publishes.
+ *               hard (and the From domain is not one of ours). A DMARC
+ *               fail under p=none is unverified: the owner says it is
+ *               still monitoring, so failures are not evidence.
+ *   forged      DMARC fail for a domain whose policy is quarantine or
+ *               reject, or a From of a locally protected domain without
+ *               an aligned pass, whatever that domain publishes.
  *
  * A DNS failure never turns into a pass: `temporary` is set and the
  * caller (the daemon) gives its fail-safe answer.

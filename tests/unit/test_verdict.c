@@ -49,6 +49,8 @@ static int setup(void **state)
     add_txt(f->zone, "_dmarc.slow.test", "v=DMARC1; p=reject");
     assert_int_equal(sg_zone_add(f->zone, "k1._domainkey.slow.test", "TIMEOUT", "TXT", 300), 0);
     add_txt(f->zone, "slow.test", "v=spf1 -all");
+    /* lax.test: p=none, not ours */
+    add_txt(f->zone, "_dmarc.lax.test", "v=DMARC1; p=none");
     /* quiet.test: publishes nothing */
     assert_int_equal(sg_zone_add(f->zone, "quiet.test", "A", "192.0.2.9", 300), 0);
     free(rec);
@@ -254,6 +256,20 @@ static void no_policy_is_unverified(void **state)
     free(m);
 }
 
+static void p_none_fail_is_unverified(void **state)
+{
+    fixture *f = *state;
+    sg_verdict *v;
+    char *m = make_message(f, "lax.test", NULL);
+    const sg_verdict_result *r = check(f, &v, m, "203.0.113.66", "x@lax.test");
+    assert_int_equal(r->dmarc.result, SG_DMARC_RESULT_FAIL);
+    assert_int_equal(r->verdict, SG_VERDICT_UNVERIFIED);
+    assert_int_equal(r->disposition, SG_DMARC_DISP_NONE);
+    assert_authres(r, "dmarc", "fail");
+    sg_verdict_free(v);
+    free(m);
+}
+
 static void key_timeout_is_never_a_reject(void **state)
 {
     fixture *f = *state;
@@ -314,6 +330,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(protected_domain_with_lax_policy_is_forged, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(no_policy_is_unverified, setup, teardown),
+        cmocka_unit_test_setup_teardown(p_none_fail_is_unverified, setup, teardown),
         cmocka_unit_test_setup_teardown(key_timeout_is_never_a_reject, setup, teardown),
         cmocka_unit_test_setup_teardown(from_problems_never_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(display_name_trick, setup, teardown),

@@ -368,9 +368,18 @@ static void decide(sg_verdict *v)
             r->reason = "DMARC fails, but a temporary DNS error may have hidden a pass";
             return;
         }
+        if (r->dmarc.policy == SG_DMARC_POLICY_NONE) {
+            /* p=none is a domain owner saying "I am still finding my
+             * senders": its failures are common and not evidence of a
+             * forgery. */
+            r->verdict = SG_VERDICT_UNVERIFIED;
+            r->reason = "DMARC fail, but the domain's policy is p=none (monitoring only)";
+            break;
+        }
         r->verdict = SG_VERDICT_FORGED;
         r->disposition = r->dmarc.disposition;
-        r->reason = "DMARC fail: no aligned SPF or DKIM pass for a domain with a DMARC policy";
+        r->reason = "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy asks "
+                    "receivers to refuse such mail";
         break;
     case SG_DMARC_RESULT_NONE:
     case SG_DMARC_RESULT_PERMERROR:
