@@ -244,14 +244,18 @@ static void worker_main(void *arg)
     uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 
+/* Parsed SPF records kept per worker: a busy MX sees a few thousand
+ * sending domains an hour. */
+#define SPF_CACHE_ENTRIES 10000
+
 static int worker_init(sg_server *s, sg_worker *w, int index, char *err, size_t errlen)
 {
     const sg_config *cfg = &s->policy->cfg;
     sg_resolver_opts ro;
-    w->srv = s;
     w->index = index;
     if (uv_loop_init(&w->loop) != 0)
         goto fail;
+    w->srv = s; /* from here on worker_destroy has a loop to clean up */
     sg_resolver_opts_init(&ro);
     ro.servers = cfg->dns_servers;
     ro.timeout_ms = cfg->dns_timeout_ms;
@@ -262,7 +266,8 @@ static int worker_init(sg_server *s, sg_worker *w, int index, char *err, size_t 
         return -1;
     }
     if (sg_uvdns_new(&w->uvdns, &w->loop, w->resolver) != 0 ||
-        sg_dkim_keycache_new(&w->keycache, 0) != 0 || sg_spf_cache_new(&w->spf_cache, 0) != 0)
+        sg_dkim_keycache_new(&w->keycache, 0) != 0 ||
+        sg_spf_cache_new(&w->spf_cache, SPF_CACHE_ENTRIES) != 0)
         goto fail;
     uv_async_init(&w->loop, &w->wake, on_wake);
     w->wake.data = w;
@@ -303,8 +308,10 @@ static void worker_destroy(sg_worker *w)
 {
     if (w->srv == NULL)
         return;
-    sg_uvdns_close(w->uvdns);
-    on_reap(&w->reaper);
+    if (w->uvdns)
+        sg_uvdns_close(w->uvdns);
+    while (w->ndead > 0)
+        sg_verdict_free(w->dead[--w->ndead]);
     uv_walk(&w->loop, close_walk, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
