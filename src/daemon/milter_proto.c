@@ -277,7 +277,24 @@ void sg_milter_put_optneg(sg_milter_out *o, uint32_t version, uint32_t actions, 
 
 void sg_milter_put_replycode(sg_milter_out *o, const char *smtp_reply)
 {
-    put_packet(o, SG_MR_REPLYCODE, NULL, smtp_reply, NULL, NULL);
+    /* MTAs read '%' in the text as a format character (Sendmail: printf;
+     * Postfix: "%%" -> "%"): double each one. */
+    size_t n = 0;
+    for (const char *p = smtp_reply; *p; p++)
+        n += *p == '%' ? 2 : 1;
+    char *esc = malloc(n + 1), *q = esc;
+    if (esc == NULL) {
+        o->oom = 1;
+        return;
+    }
+    for (const char *p = smtp_reply; *p; p++) {
+        *q++ = *p;
+        if (*p == '%')
+            *q++ = '%';
+    }
+    *q = '\0';
+    put_packet(o, SG_MR_REPLYCODE, NULL, esc, NULL, NULL);
+    free(esc);
 }
 
 void sg_milter_put_addheader(sg_milter_out *o, const char *name, const char *value)

@@ -324,14 +324,33 @@ static void worker_destroy(sg_worker *w)
 /* ------------------------------------------------------------------------ */
 /* signals                                                                   */
 
+/* err text may hold table contents: escape it for the JSON log line */
+static void json_escape(char *out, size_t size, const char *in)
+{
+    size_t o = 0;
+    for (; *in && o + 7 < size; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+}
+
 static void on_hup(uv_signal_t *h, int sig)
 {
     sg_server *s = h->data;
     sg_config cfg;
     sg_policy *p;
-    char err[1024];
+    char err[1024], esc[6 * 1024];
     if (sg_config_load(&cfg, s->config_path, err, sizeof(err)) != 0) {
-        sg_log(s, "{\"event\":\"reload_failed\",\"why\":\"%s\"}", err);
+        json_escape(esc, sizeof(esc), err);
+        sg_log(s, "{\"event\":\"reload_failed\",\"why\":\"%s\"}", esc);
         return;
     }
     const char *blocker = sg_config_reload_blocker(&s->policy->cfg, &cfg);
@@ -342,7 +361,8 @@ static void on_hup(uv_signal_t *h, int sig)
         return;
     }
     if (policy_build(&p, &cfg, err, sizeof(err)) != 0) {
-        sg_log(s, "{\"event\":\"reload_failed\",\"why\":\"%s\"}", err);
+        json_escape(esc, sizeof(esc), err);
+        sg_log(s, "{\"event\":\"reload_failed\",\"why\":\"%s\"}", esc);
         sg_config_free(&cfg);
         return;
     }
@@ -362,6 +382,12 @@ static void on_term(uv_signal_t *h, int sig)
         return;
     s->draining = 1;
     sg_log(s, "{\"event\":\"draining\",\"signal\":%d}", sig);
+    /* The workers close their dup()s of the listening socket; this one
+     * too, or the kernel keeps completing connections nobody accepts. */
+    if (s->listen_fd >= 0) {
+        close(s->listen_fd);
+        s->listen_fd = -1;
+    }
     for (unsigned i = 0; i < s->nworkers; i++)
         uv_async_send(&s->workers[i].wake);
     uv_signal_stop(&s->sighup);

@@ -377,7 +377,9 @@ static void outbound_eom(session *s)
         answer(s, ACT_REJECT, s->reject);
         return;
     }
-    if (s->signer) {
+    if (s->signer && !(s->actions & SG_MF_ADDHDRS)) {
+        log_message(s, "accept", "unsigned: the MTA does not let us add header fields", NULL);
+    } else if (s->signer) {
         const char *sig;
         size_t len;
         if (sg_dkim_sign_finish(s->signer, &sig, &len) != 0 || put_signatures(s, sig, len) != 0) {
@@ -435,11 +437,11 @@ static void inbound_done(const sg_verdict_result *vr, void *payload)
         failsafe(s, "out of memory");
         goto out;
     }
-    for (size_t i = nm; i-- > 0;)
+    for (size_t i = nm; (s->actions & SG_MF_CHGHDRS) && i-- > 0;)
         sg_milter_put_chgheader(&s->out, (uint32_t)m[i].ordinal, "Authentication-Results", "");
 
     char *ar = NULL;
-    if (vr->authres) {
+    if (vr->authres && (s->actions & SG_MF_ADDHDRS)) {
         size_t l = strlen(vr->authres);
         ar = malloc(l + 2);
         if (ar == NULL) {
@@ -701,6 +703,8 @@ static int handle(session *s, const sg_milter_cmd *c)
     case SG_MC_CONNECT: {
         snprintf(s->client_name, sizeof(s->client_name), "%s", c->u.connect.hostname);
         s->client_ip[0] = '\0';
+        s->helo[0] = '\0';
+        s->internal = 0; /* nothing carries over from before a QUIT_NC */
         if (c->u.connect.family == '4' || c->u.connect.family == '6') {
             const char *a = c->u.connect.address;
             if (!strncasecmp(a, "IPv6:", 5))
@@ -724,6 +728,14 @@ static int handle(session *s, const sg_milter_cmd *c)
             reply(s, SG_MR_CONTINUE);
         return 0;
     case SG_MC_MAIL:
+        if (s->in_msg) {
+            /* a new MAIL without ABORT: drop the old message, keep the
+             * login this MAIL's macros just set */
+            char login[SMALL];
+            memcpy(login, s->login, sizeof(login));
+            message_reset(s);
+            memcpy(s->login, login, sizeof(login));
+        }
         message_start(s, c->u.args.argv[0]);
         if (s->reject) {
             /* refuse at MAIL already: nothing of the message is accepted */

@@ -1,0 +1,348 @@
+#!/usr/bin/env bash
+# Black-box tests of the milter daemon spoofguardd, without an MTA: the test
+# plays Postfix 3.7 over the milter protocol (tests/interop/milter_client.py,
+# stdlib Python) against a real spoofguardd and a real DNS server (a private
+# unbound on a free loopback port serving tests/data/milter/test.zone.in with
+# DKIM keys made here), and asserts the daemon's exact replies:
+#   negotiation; inbound genuine (A-R with dkim=pass dmarc=pass); forged
+#   p=reject From (550 5.7.1 at EOM); our protected p=none domain from
+#   outside (550 5.7.1); quarantine and never_reject_domains; forged
+#   Authentication-Results with our authserv-id (deleted by chgheader);
+#   outbound sender ownership (at MAIL and at EOM) and signing, the
+#   signatures verified by `spoofguard dkim-verify` and dkimpy; DNS down
+#   (tempfail 451 4.7.1, then `failsafe accept` by SIGHUP); malformed and
+#   truncated packets, 200 connections at once, connections closed
+#   mid-message, messages after ABORT (each followed by a fresh normal
+#   session and a liveness check); SIGHUP with a new key table; SIGTERM
+#   drain (exit 0).
+# Prints "N passed, N failed"; exits non-zero on failure, 77 when a tool is
+# missing (unbound, dig). Works with the ASan/UBSan build: sanitizer
+# reports in the daemon's stderr fail the run.
+# Env (set by ctest): SG_CLI (spoofguardd is taken from the same directory),
+# SG_SRC, SG_TEST_DATA. Optional: SG_DAEMON (another spoofguardd), SG_KEEP=1
+# (keep the temporary directory: configs, zone, keys, the daemons' logs).
+# Each check is one function in milter_client.py (`milter_client.py list`).
+set -uo pipefail
+SG_SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+SG_CLI=${SG_CLI:-$SG_SRC/build/spoofguard}
+SGD=${SG_DAEMON:-$(dirname "$SG_CLI")/spoofguardd}
+DATA=${SG_TEST_DATA:-$SG_SRC/tests/data}/milter
+PY=/usr/bin/python3
+CLIENT=$SG_SRC/tests/interop/milter_client.py
+export SG_CLI
+
+for tool in unbound unbound-checkconf dig; do
+    command -v "$tool" >/dev/null || { echo "SKIPPED: $tool is not installed"; exit 77; }
+done
+[ -x "$SGD" ] || { echo "FAIL: no daemon at $SGD"; echo "0 passed, 1 failed"; exit 1; }
+[ -x "$SG_CLI" ] || { echo "FAIL: no CLI at $SG_CLI"; echo "0 passed, 1 failed"; exit 1; }
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/sg-milter.XXXXXX")
+chmod 700 "$T"
+export SG_DIR=$T
+MAIN_PID='' DOWN_PID='' BH_PID='' SLOW_PID=''
+passes=0 fails=0 t_start=$(date +%s)
+
+pid_alive() { # zombie-aware: a crashed child stays a zombie until waited for
+    local st
+    [ -n "${1:-}" ] && [ -d "/proc/$1" ] || return 1
+    st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ "$st" != Z ]
+}
+
+cleanup() {
+    local p d
+    for p in $MAIN_PID $DOWN_PID $SLOW_PID $BH_PID; do
+        pid_alive "$p" && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    done
+    for d in "$T/dns" "$T/dns2"; do
+        [ -f "$d/unbound.pid" ] || continue
+        p=$(tr -dc 0-9 <"$d/unbound.pid")
+        if pid_alive "$p" && tr '\0' ' ' <"/proc/$p/cmdline" | grep -qF "$d/unbound.conf"; then
+            kill "$p" 2>/dev/null
+        fi
+    done
+    wait 2>/dev/null
+    if [ -n "${SG_KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok() {
+    echo "PASS $1"
+    passes=$((passes + 1))
+}
+ko() {
+    echo "FAIL $1: $2"
+    fails=$((fails + 1))
+}
+fatal() {
+    ko "$1" "$2"
+    echo "$passes passed, $fails failed"
+    exit 1
+}
+
+# check NAME...: run milter_client checks against the daemon in $PORT/$PID
+check() {
+    local out line
+    out=$(SG_MILTER_PORT=$PORT SG_MILTER_PID=$PID SG_LOG_NAME=$NAME SG_CONF=$T/$NAME.conf \
+        timeout 40 "$PY" "$CLIENT" check "$@" 2>&1)
+    while IFS= read -r line; do
+        case "$line" in
+        PASS\ *) ok "${line#PASS }" ;;
+        FAIL\ *) ko "${line#FAIL }" "" ;;
+        *) [ -z "$line" ] || echo "  $line" ;;
+        esac
+    done <<<"$out"
+    # a check killed by timeout or a Python traceback prints no verdict
+    grep -qE '^(PASS|FAIL) ' <<<"$out" || ko "$*" "no verdict (hung or crashed)"
+}
+
+alive() { # NAME: the daemon in $PID still runs
+    if pid_alive "$PID"; then ok "$1"; else ko "$1" "spoofguardd (pid $PID) is gone: $(tail -n3 "$T/$NAME.err")"; fi
+}
+
+# --- keys, zone, messages -------------------------------------------------------
+mkdir -p "$T/keys" "$T/msgs" "$T/dns"
+chmod 700 "$T/keys"
+keygen() { # domain selector type
+    "$SG_CLI" keygen --domain "$1" --selector "$2" --type "$3" --out "$T/keys" \
+        >"$T/keys/$2.txt" 2>"$T/keys/$2.err" || fatal setup "keygen $1 $2: $(cat "$T/keys/$2.err")"
+}
+keygen remote.test r1 rsa
+keygen ourco.test rsa1 rsa
+keygen ourco.test ed1 ed25519
+keygen ourco.test new1 ed25519
+for k in "$T"/keys/*.private; do
+    [ "$(stat -c %a "$k")" = 600 ] || fatal setup "$k is not mode 0600"
+done
+{
+    sed '/@KEYS@/d' "$DATA/test.zone.in"
+    cat "$T"/keys/*.txt
+} >"$T/test.zone"
+
+"$SG_CLI" sign --canon simple/simple --domain remote.test --selector r1 --key "$T/keys/r1.private" \
+    "$DATA/msgs/genuine.eml" >"$T/msgs/genuine.signed.eml" 2>"$T/sign.err" ||
+    fatal setup "sign: $(cat "$T/sign.err")"
+cp "$DATA"/msgs/*.eml "$T/msgs/"
+# forged Authentication-Results on top of the genuine message: by another
+# host (kept), ours (deleted), by a host whose name merely starts with our
+# authserv-id (kept), ours with a version and a lower-case field name (deleted)
+{
+    printf 'Authentication-Results: mx.other.example; spf=pass smtp.mailfrom=remote.test\n'
+    printf 'Authentication-Results: mx.sgtest.example;\n\tdkim=pass header.d=remote.test;\n\tdmarc=pass\n'
+    printf 'Authentication-Results: mx.sgtest.example.evil.test; dkim=pass header.d=remote.test\n'
+    printf 'authentication-results: mx.sgtest.example 1; dmarc=pass header.from=remote.test\n'
+    cat "$T/msgs/genuine.signed.eml"
+} >"$T/msgs/forged-ar.eml"
+{
+    printf 'Authentication-Results: mx.sgtest.example; dkim=pass header.d=remote.test\n'
+    cat "$T/msgs/genuine.signed.eml"
+} >"$T/msgs/forged-ar1.eml"
+
+# --- DNS: a private unbound serving test.zone (the approach of
+# tests/env/dns-server.sh, which serves only its own zone) ---------------
+read -r DNS_PORT MAIN_PORT DOWN_PORT BH_PORT SLOW_PORT < <("$PY" "$CLIENT" freeport 5)
+start_unbound() { # DIR PORT
+    local d=$1 port=$2 i a
+    mkdir -p "$d"
+    cat >"$d/unbound.conf" <<EOF
+server:
+  username: ""
+  chroot: ""
+  directory: "$d"
+  pidfile: "$d/unbound.pid"
+  logfile: "$d/unbound.log"
+  use-syslog: no
+  do-daemonize: yes
+  verbosity: 1
+  num-threads: 1
+  so-reuseport: no
+  interface: 127.0.0.1@$port
+  port: $port
+  do-ip6: no
+  access-control: 127.0.0.0/8 allow
+  module-config: "iterator"
+  local-zone: "." static
+  # "test." is a built-in static local zone (RFC 6761), which would win
+  # over the auth-zone
+  local-zone: "test." transparent
+auth-zone:
+  name: "test."
+  zonefile: "$T/test.zone"
+  for-downstream: yes
+  for-upstream: yes
+  fallback-enabled: no
+remote-control:
+  control-enable: no
+EOF
+    unbound-checkconf "$d/unbound.conf" >/dev/null 2>&1 || fatal setup "unbound-checkconf failed"
+    unbound -c "$d/unbound.conf" 2>/dev/null || fatal setup "unbound: $(tail -n3 "$d/unbound.log")"
+    for ((i = 0; i < 100; i++)); do
+        a=$(dig +short +time=1 +tries=1 -p "$port" @127.0.0.1 TXT _dmarc.remote.test 2>/dev/null)
+        [ "$a" = '"v=DMARC1; p=reject"' ] && return 0
+        sleep 0.05
+    done
+    fatal setup "unbound does not serve test.zone: $(tail -n3 "$d/unbound.log")"
+}
+start_unbound "$T/dns" "$DNS_PORT"
+
+# --- tables and configurations ---------------------------------------------------
+cp "$DATA/senders" "$DATA/SigningTable" "$T/"
+sed -e "s|@DIR@|$T|g" -e "s|@ED_SELECTOR@|ed1|g" "$DATA/KeyTable.in" >"$T/KeyTable"
+sed -e "s|@DIR@|$T|g" -e "s|@ED_SELECTOR@|new1|g" "$DATA/KeyTable.in" >"$T/KeyTable.new"
+mkconf() { # name milter-port dns-port timeout-ms tries [extra lines]
+    sed -e "s|@DIR@|$T|g" -e "s|@NAME@|$1|g" -e "s|@MILTER_PORT@|$2|g" -e "s|@DNS_PORT@|$3|g" \
+        -e "s|@DNS_TIMEOUT_MS@|$4|g" -e "s|@DNS_TRIES@|$5|g" -e "s|@FAILSAFE@|tempfail|g" \
+        -e "s|@MAX_CONNECTIONS@|1000|g" "$DATA/spoofguardd.conf.in" >"$T/$1.conf"
+    local line
+    while IFS= read -r line; do # extra lines replace the template's
+        [ -n "$line" ] || continue
+        sed -i "/^${line%% *} /d" "$T/$1.conf"
+        printf '%s\n' "$line" >>"$T/$1.conf"
+    done <<<"${6:-}"
+}
+mkconf main "$MAIN_PORT" "$DNS_PORT" 1000 2
+mkconf down "$DOWN_PORT" "$BH_PORT" 200 1
+# time budget shorter than one DNS try; 3 connections; 100K messages
+mkconf slow "$SLOW_PORT" "$BH_PORT" 1500 1 \
+    "$(printf 'message_timeout_s 1\nmax_connections 3\nmax_message_size 100K')"
+
+if "$SGD" -t -c "$T/main.conf" >"$T/t.out" 2>&1 && grep -q 'configuration OK' "$T/t.out"; then
+    ok config_test
+else
+    ko config_test "spoofguardd -t: $(tail -n3 "$T/t.out")"
+fi
+
+# private keys readable by others are refused at load, naming file and fix
+badkey() { # mode name
+    local k=$T/keys/bad-$2.private
+    install -m "$1" "$T/keys/ed1.private" "$k"
+    sed "s|$T/keys/ed1.private|$k|" "$T/KeyTable" >"$T/KeyTable.$2"
+    sed "s|^key_table .*|key_table $T/KeyTable.$2|" "$T/main.conf" >"$T/$2.conf"
+    if "$SGD" -t -c "$T/$2.conf" >"$T/$2.out" 2>&1; then
+        ko "config_key_$2" "a key of mode $1 was accepted"
+    elif grep -qF "$k" "$T/$2.out" && grep -q "chmod" "$T/$2.out"; then
+        ok "config_key_$2"
+    else
+        ko "config_key_$2" "error does not name the file and the fix: $(head -c 300 "$T/$2.out")"
+    fi
+}
+badkey 644 world
+badkey 640 group
+
+# stop_daemon NAME PID CHECK: SIGTERM with no session open: exit 0 soon
+stop_daemon() {
+    local i rc
+    kill -TERM "$2"
+    for ((i = 0; i < 200; i++)); do pid_alive "$2" || break; sleep 0.025; done
+    if pid_alive "$2"; then
+        ko "$3" "still running 5 s after SIGTERM with no session"
+        kill -KILL "$2"
+        wait "$2" 2>/dev/null
+    else
+        wait "$2"
+        rc=$?
+        if [ "$rc" = 0 ]; then ok "$3"; else ko "$3" "exit status $rc: $(tail -n3 "$T/$1.err")"; fi
+    fi
+}
+
+# start NAME PORT: spoofguardd in the background, ready when it accepts
+start_daemon() {
+    local name=$1 port=$2 i
+    "$SGD" -c "$T/$name.conf" 2>"$T/$name.err" &
+    PID=$! NAME=$name PORT=$port
+    for ((i = 0; i < 200; i++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        pid_alive "$PID" || break
+        sleep 0.025
+    done
+    local how="still not accepting after 5 s"
+    if ! pid_alive "$PID"; then
+        wait "$PID"
+        i=$?
+        how="exited with status $i"
+        [ "$i" -le 128 ] || how="killed by signal $((i - 128))"
+        PID=''
+    fi
+    fatal "start_$name" "spoofguardd $how: $(tail -n5 "$T/$name.err")"
+}
+
+start_daemon main "$MAIN_PORT"
+MAIN_PID=$PID
+
+# --- 1-6: protocol and policy ------------------------------------------------
+check negotiate genuine genuine_plain_mta forged_reject protected quarantine never_reject
+check genuine_null_sender genuine_ipv6
+check forged_ar forged_ar1 actions_respected body_chunking
+check outbound_wrong_envelope outbound_wrong_from outbound_sender_field outbound_sign \
+    outbound_internal outbound_big_body outbound_case outbound_two_from \
+    outbound_display_names reply_percent
+alive alive_after_policy
+
+# --- 8: robustness: after each case the daemon is alive and serves a fresh
+# normal session correctly ---------------------------------------------------
+for c in rb_truncated rb_len0 rb_huge rb_garbage rb_header_nonul rb_many rb_close_mid \
+    rb_after_abort rb_quit_nc quit_nc_state rb_out_of_order rb_odd_headers; do
+    check "$c"
+    alive "alive_after_$c"
+    check sanity
+done
+
+# --- 9: SIGHUP with a new key table -----------------------------------------------
+check sighup sighup_storm
+alive alive_after_sighup
+check log_json
+
+# --- 7: DNS down: a port that takes queries and never answers ----------------------
+"$PY" "$CLIENT" blackhole "$BH_PORT" "$T/bh.ready" &
+BH_PID=$!
+for ((i = 0; i < 100; i++)); do [ -s "$T/bh.ready" ] && break; sleep 0.02; done
+start_daemon down "$DOWN_PORT"
+DOWN_PID=$PID
+check dns_down_tempfail dns_down_outbound dns_down_close_pending dns_down_abort_pending
+alive alive_dns_down
+check sighup_failsafe dns_down_accept
+alive alive_dns_down_accept
+
+# limits: time budget, message size, connections
+start_daemon slow "$SLOW_PORT"
+SLOW_PID=$PID
+check budget max_size overload
+alive alive_limits
+stop_daemon slow "$SLOW_PID" sigterm_slow
+SLOW_PID=''
+
+# DNS comes back (a real server on the dead port): normal verdicts again
+kill -TERM "$BH_PID" 2>/dev/null && wait "$BH_PID" 2>/dev/null
+BH_PID=''
+start_unbound "$T/dns2" "$BH_PORT"
+PID=$DOWN_PID NAME=down PORT=$DOWN_PORT
+check genuine forged_reject
+alive alive_dns_back
+stop_daemon down "$DOWN_PID" sigterm_idle
+DOWN_PID=''
+
+# --- 10: SIGTERM with a session open ---------------------------------------------------
+PID=$MAIN_PID NAME=main PORT=$MAIN_PORT
+check sigterm
+for ((i = 0; i < 200; i++)); do pid_alive "$MAIN_PID" || break; sleep 0.025; done
+if pid_alive "$MAIN_PID"; then
+    ko sigterm_exit "still running 5 s after its last session ended"
+else
+    wait "$MAIN_PID"
+    rc=$?
+    if [ "$rc" = 0 ]; then ok sigterm_exit; else ko sigterm_exit "exit status $rc: $(tail -n3 "$T/main.err")"; fi
+fi
+MAIN_PID=''
+
+# --- sanitizer reports (the ASan/UBSan build) ------------------------------------------
+if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/*.err >/dev/null 2>&1; then
+    ko sanitizers "$(grep -hE -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/*.err | head -40)"
+else
+    ok sanitizers
+fi
+
+echo "time $(($(date +%s) - t_start)) s"
+echo "$passes passed, $fails failed"
+[ "$fails" = 0 ]
