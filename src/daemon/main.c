@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <spoofguard/dns.h>
+
 #include "config.h"
 #include "maps.h"
 #include "server.h"
@@ -58,6 +60,20 @@ int main(int argc, char **argv)
             return 1;
         }
         sg_maps_free(maps);
+        /* the resolver settings are only checked by building one */
+        sg_resolver *r;
+        sg_resolver_opts ro;
+        sg_resolver_opts_init(&ro);
+        ro.servers = cfg.dns_servers;
+        ro.timeout_ms = cfg.dns_timeout_ms;
+        ro.tries = cfg.dns_tries;
+        int rc = sg_resolver_new_net(&r, &ro);
+        if (rc != 0) {
+            fprintf(stderr, "spoofguardd: %s: dns_servers: %s\n", path, sg_strerror(rc));
+            sg_config_free(&cfg);
+            return 1;
+        }
+        sg_resolver_free(r);
         sg_config_print(&cfg, stdout);
         fprintf(stdout, "# %s: configuration OK\n", path);
         sg_config_free(&cfg);
