@@ -17,8 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned hops = 0;
     sg_dns_ans *ans = NULL;
     sg_dns_ans_limits lim = {.max_ttl = 86400, .neg_ttl = 300};
-    if (sg_dns_ans_from_wire(&ans, data + 1, size - 1, "example.com", qtype, &lim, follow,
-                             &hops) == 0)
+    if (sg_dns_ans_from_wire(&ans, data + 1, size - 1, "example.com", qtype, &lim, follow, &hops) ==
+        0)
         sg_dns_ans_unref(ans);
     return 0;
 }

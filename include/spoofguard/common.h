@@ -25,18 +25,18 @@ extern "C" {
 
 typedef enum {
     SG_OK = 0,
-    SG_ENOMEM = -1,   /* allocation failed */
-    SG_EINVAL = -2,   /* invalid argument (a caller bug) */
-    SG_ESYNTAX = -3,  /* input does not parse */
-    SG_ELIMIT = -4,   /* a configured hard limit was exceeded */
-    SG_EIO = -5,      /* a file or socket operation failed (see errno) */
-    SG_ENOTFOUND = -6,/* the thing asked for does not exist */
-    SG_ESTATE = -7,   /* call not valid in the object's current state */
-    SG_ECRYPTO = -8,  /* the crypto library reported an error */
-    SG_EPERM = -9,    /* refused for safety (e.g. key file permissions) */
-    SG_EEXIST = -10,  /* refusing to overwrite */
-    SG_ETIMEOUT = -11,/* an operation ran out of time */
-    SG_EDNS = -12,    /* resolver set-up failed */
+    SG_ENOMEM = -1,    /* allocation failed */
+    SG_EINVAL = -2,    /* invalid argument (a caller bug) */
+    SG_ESYNTAX = -3,   /* input does not parse */
+    SG_ELIMIT = -4,    /* a configured hard limit was exceeded */
+    SG_EIO = -5,       /* a file or socket operation failed (see errno) */
+    SG_ENOTFOUND = -6, /* the thing asked for does not exist */
+    SG_ESTATE = -7,    /* call not valid in the object's current state */
+    SG_ECRYPTO = -8,   /* the crypto library reported an error */
+    SG_EPERM = -9,     /* refused for safety (e.g. key file permissions) */
+    SG_EEXIST = -10,   /* refusing to overwrite */
+    SG_ETIMEOUT = -11, /* an operation ran out of time */
+    SG_EDNS = -12,     /* resolver set-up failed */
     SG_EUNSUPPORTED = -13,
 } sg_error;
 

@@ -154,7 +154,8 @@ typedef struct {
 
 /* Blocks: issues the query and runs the resolver until the answer
  * arrives. Returns 0 and fills *out (free with sg_dns_result_free). */
-SG_EXTERN int sg_dns_lookup_sync(sg_resolver *r, const char *name, uint16_t type, sg_dns_result *out);
+SG_EXTERN int sg_dns_lookup_sync(sg_resolver *r, const char *name, uint16_t type,
+                                 sg_dns_result *out);
 SG_EXTERN void sg_dns_result_free(sg_dns_result *res);
 
 /* Copy an answer (e.g. inside a callback) into an owned sg_dns_result. */
@@ -194,13 +195,15 @@ SG_EXTERN int sg_zone_load_file(sg_zone *z, const char *path, const char *origin
  * type only). Values are master-file RDATA with absolute names; a TXT
  * string over 255 octets is split as it would be on the wire. Records get
  * TTL 300. err_line: the line of a bad row. */
-SG_EXTERN int sg_zone_load_tsv(sg_zone *z, const char *path, const char *scenario, size_t *err_line);
+SG_EXTERN int sg_zone_load_tsv(sg_zone *z, const char *path, const char *scenario,
+                               size_t *err_line);
 
 /* Add one record given as master-file text for the data part, e.g.
  * sg_zone_add(z, "example.com", "TXT", "\"v=spf1 -all\"", 300). Takes the
  * same rows as zone.tsv: type may be TIMEOUT/SERVFAIL/EXISTS/NXDOMAIN and
  * data may be TIMEOUT/SERVFAIL (see sg_zone_load_tsv). name is absolute. */
-SG_EXTERN int sg_zone_add(sg_zone *z, const char *name, const char *type, const char *data, uint32_t ttl);
+SG_EXTERN int sg_zone_add(sg_zone *z, const char *name, const char *type, const char *data,
+                          uint32_t ttl);
 
 /* Type mnemonic <-> number; 0 / NULL when unknown. */
 SG_EXTERN uint16_t sg_dns_type_from_str(const char *s);

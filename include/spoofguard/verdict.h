@@ -74,17 +74,17 @@ typedef struct {
 
 typedef struct {
     sg_verdict_kind verdict;
-    const char *reason;      /* one sentence, never NULL */
-    int temporary;           /* a temporary DNS failure kept us from deciding */
-    int protected_domain;    /* the From domain is one of ours */
+    const char *reason;   /* one sentence, never NULL */
+    int temporary;        /* a temporary DNS failure kept us from deciding */
+    int protected_domain; /* the From domain is one of ours */
     /* What to do: DMARC's requested disposition, raised to reject for a
      * forged From of a protected domain. */
     sg_dmarc_disposition disposition;
 
-    int spf_checked;         /* 0 when no client IP was given */
-    sg_spf_result spf;       /* the MAIL FROM identity (HELO when MAIL FROM is null) */
+    int spf_checked;   /* 0 when no client IP was given */
+    sg_spf_result spf; /* the MAIL FROM identity (HELO when MAIL FROM is null) */
     int spf_helo_checked;
-    sg_spf_result spf_helo;  /* the HELO identity, when checked separately */
+    sg_spf_result spf_helo; /* the HELO identity, when checked separately */
 
     const sg_dkim_sig_result *dkim;
     size_t ndkim;

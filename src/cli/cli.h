@@ -14,7 +14,13 @@
 #include <spoofguard/dns.h>
 #include <stdio.h>
 
-enum { SG_EXIT_OK = 0, SG_EXIT_FAIL = 1, SG_EXIT_USAGE = 2, SG_EXIT_INPUT = 3, SG_EXIT_INTERNAL = 4 };
+enum {
+    SG_EXIT_OK = 0,
+    SG_EXIT_FAIL = 1,
+    SG_EXIT_USAGE = 2,
+    SG_EXIT_INPUT = 3,
+    SG_EXIT_INTERNAL = 4
+};
 
 /* Resolver chosen by --zone FILE (repeatable) or --dns HOST[:PORT];
  * neither: the system resolver. */

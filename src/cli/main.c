@@ -21,7 +21,8 @@ static const struct {
     const char *help;
 } commands[] = {
     /* SUBCOMMAND TABLE: keep one line per command */
-    {"verify", cmd_verify, "one verdict per message: SPF, DKIM and DMARC, as Authentication-Results"},
+    {"verify", cmd_verify,
+     "one verdict per message: SPF, DKIM and DMARC, as Authentication-Results"},
     {"spf", cmd_spf, "evaluate SPF (RFC 7208) for a client IP and MAIL FROM/HELO"},
     {"dkim-verify", cmd_dkim_verify, "verify the DKIM signatures of a message (RFC 6376, 8463)"},
     {"sign", cmd_sign, "add DKIM signatures (RSA and/or Ed25519) to a message"},

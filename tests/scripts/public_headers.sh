@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every public header compiles on its own, as C11 and as C++, with strict
+# warnings: a user includes one header, never a particular order of them.
+# And the library exports only sg_* symbols.
+set -u
+SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+T=$(mktemp -d /tmp/sg-headers.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+for h in "$SRC"/include/spoofguard/*.h; do
+    name=$(basename "$h")
+    printf '#include <spoofguard/%s>\n#include <spoofguard/%s>\nint main(void){return 0;}\n' "$name" "$name" > "$T/t.c"
+    if cc -std=c11 -Wall -Wextra -Werror -pedantic -I"$SRC/include" -c "$T/t.c" -o "$T/t.o" 2> "$T/err"; then
+        pass=$((pass + 1))
+    else
+        echo "FAIL $name alone (C11):"; cat "$T/err"; fail=$((fail + 1))
+    fi
+    cp "$T/t.c" "$T/t.cc"
+    if c++ -std=c++17 -Wall -Wextra -Werror -I"$SRC/include" -c "$T/t.cc" -o "$T/t.o" 2> "$T/err"; then
+        pass=$((pass + 1))
+    else
+        echo "FAIL $name alone (C++):"; cat "$T/err"; fail=$((fail + 1))
+    fi
+done
+lib=$(dirname "${SG_CLI:-}")/libspoofguard.so
+if [ -f "$lib" ]; then
+    bad=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBR]$/ {print $3}' | grep -v '^sg_' | grep -v '^_' || true)
+    if [ -z "$bad" ]; then pass=$((pass + 1)); else echo "FAIL exported non-sg_ symbols: $bad"; fail=$((fail + 1)); fi
+fi
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
