@@ -72,13 +72,23 @@ typedef struct {
     const char *mail_from; /* reverse-path as given; "" or "<>" for the null sender */
 } sg_verdict_envelope;
 
+/* What decided the disposition. */
+typedef enum {
+    SG_VERDICT_RULE_NONE = 0,      /* nothing to enforce */
+    SG_VERDICT_RULE_DMARC,         /* the From domain's published DMARC policy */
+    SG_VERDICT_RULE_PROTECTED,     /* a From in one of our protected domains did not pass */
+    SG_VERDICT_RULE_MULTIPLE_FROM, /* several From fields or domains (RFC 5322 3.6, RFC 9989 11.5) */
+} sg_verdict_rule;
+
 typedef struct {
     sg_verdict_kind verdict;
+    sg_verdict_rule rule;    /* what set `disposition` */
     const char *reason;   /* one sentence, never NULL */
     int temporary;        /* a temporary DNS failure kept us from deciding */
     int protected_domain; /* the From domain is one of ours */
-    /* What to do: DMARC's requested disposition, raised to reject for a
-     * forged From of a protected domain. */
+    /* What to do: DMARC's requested disposition, or reject under a local
+     * rule (see `rule`): a forged From of a protected domain, or several
+     * From fields/domains, which mail readers show as one sender. */
     sg_dmarc_disposition disposition;
 
     int spf_checked;   /* 0 when no client IP was given */

@@ -302,18 +302,25 @@ int sg_maps_have_sender_map(const sg_maps *m)
     return m->have_sender_map;
 }
 
-int sg_maps_sender_allowed(const sg_maps *m, const char *login, const char *addr)
+int sg_maps_sender_allowed(const sg_maps *m, const char *login, const char *local,
+                           const char *domain)
 {
-    const char *at = strrchr(addr, '@');
-    if (at == NULL || at == addr)
+    if (local == NULL || domain == NULL || local[0] == '\0' || domain[0] == '\0')
         return 0;
+    size_t ll = strlen(local);
     for (size_t i = 0; i < m->nsenders; i++) {
         if (strcasecmp(m->senders[i].login, login) != 0)
             continue;
         for (size_t j = 0; j < m->senders[i].naddrs; j++) {
             const char *a = m->senders[i].addrs[j];
-            if (a[0] == '@' ? !strcasecmp(a + 1, at + 1) : !strcasecmp(a, addr))
+            const char *at = strrchr(a, '@');
+            if (a[0] == '@') {
+                if (!strcasecmp(a + 1, domain))
+                    return 1;
+            } else if ((size_t)(at - a) == ll && !strncasecmp(a, local, ll) &&
+                       !strcasecmp(at + 1, domain)) {
                 return 1;
+            }
         }
     }
     return 0;

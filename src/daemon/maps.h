@@ -35,9 +35,13 @@ void sg_maps_free(sg_maps *m);
 
 /* 1 if a sender map is configured. */
 int sg_maps_have_sender_map(const sg_maps *m);
-/* 1 if login may use addr (local@domain, compared case-insensitively).
- * A login missing from the map may use nothing. */
-int sg_maps_sender_allowed(const sg_maps *m, const char *login, const char *addr);
+/* 1 if login may use the address local@domain (parts as parsed, local
+ * part unquoted; compared case-insensitively). The parts are compared as
+ * they are, never through a rebuilt string, so no local part containing
+ * "@" can pass for another address. A login missing from the map may use
+ * nothing. */
+int sg_maps_sender_allowed(const sg_maps *m, const char *login, const char *local,
+                           const char *domain);
 
 /* Keys to sign mail from addr with (up to max); returns the count. */
 size_t sg_maps_signing_keys(const sg_maps *m, const char *addr, const sg_map_key **out, size_t max);

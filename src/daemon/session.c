@@ -84,7 +84,12 @@ typedef struct session {
     sg_dkim_signer *signer; /* outbound */
     const sg_map_key *keys[MAX_SIGN_KEYS];
     size_t nkeys;
-    char from_addr[SMALL]; /* header From (outbound) */
+    const char *from_addr; /* header From (outbound), in the arena */
+    /* Authentication-Results fields claiming our authserv-id, by ordinal
+     * among fields of that name: deleted on every path that accepts */
+    uint32_t ar_seen;
+    uint32_t *ar_ours;
+    size_t n_ar_ours, cap_ar_ours;
 } session;
 
 static void session_close(session *s);
@@ -165,7 +170,7 @@ static void log_message(session *s, const char *act, const char *why, const sg_v
     if (s->login[0])
         jkv(line, sizeof(line), &pos, "login", s->login);
     if (s->outbound) {
-        jkv(line, sizeof(line), &pos, "from", s->from_addr);
+        jkv(line, sizeof(line), &pos, "from", s->from_addr ? s->from_addr : "");
         snprintf(tmp, sizeof(tmp), "%zu", s->signer ? s->nkeys : (size_t)0);
         jkv(line, sizeof(line), &pos, "signatures", tmp);
     }
@@ -223,10 +228,23 @@ static void answer(session *s, action a, const char *smtp_reply)
     }
 }
 
+/* Forged verdict headers are never trusted: delete every
+ * Authentication-Results field claiming our authserv-id, last first so
+ * the ordinals stay right. */
+static void delete_forged_authres(session *s)
+{
+    if (!(s->actions & SG_MF_CHGHDRS))
+        return;
+    for (size_t i = s->n_ar_ours; i-- > 0;)
+        sg_milter_put_chgheader(&s->out, s->ar_ours[i], "Authentication-Results", "");
+}
+
 static void failsafe(session *s, const char *why)
 {
     int accept = s->pol->cfg.failsafe == SG_FAILSAFE_ACCEPT;
     log_message(s, accept ? "accept" : "tempfail", why, NULL);
+    if (accept)
+        delete_forged_authres(s);
     answer(s, accept ? ACT_CONTINUE : ACT_TEMPFAIL,
            accept ? NULL : "451 4.7.1 Message cannot be checked now, try again later");
 }
@@ -259,8 +277,18 @@ static int on_out_headers(const sg_header *f, size_t n, void *payload)
             s->reject = NULL, s->fail = "out of memory";
         return 0;
     }
-    snprintf(s->from_addr, sizeof(s->from_addr), "%s@%s", list.mailboxes[0].local_unquoted,
-             list.mailboxes[0].domain);
+    s->from_addr = sg_arena_strdup(s->arena, "");
+    {
+        const sg_mailbox *mb = &list.mailboxes[0];
+        size_t l = strlen(mb->local_unquoted) + strlen(mb->domain) + 2;
+        char *a = sg_arena_alloc(s->arena, l);
+        if (a == NULL) {
+            s->fail = "out of memory";
+            return 0;
+        }
+        snprintf(a, l, "%s@%s", mb->local_unquoted, mb->domain);
+        s->from_addr = a;
+    }
 
     /* Sender ownership: an authenticated login may use, in From and
      * Sender, only the addresses the sender map gives it. */
@@ -276,12 +304,10 @@ static int on_out_headers(const sg_header *f, size_t n, void *payload)
                 return 0;
             }
             for (size_t k = 0; k < l.count; k++) {
-                char addr[SMALL];
-                snprintf(addr, sizeof(addr), "%s@%s", l.mailboxes[k].local_unquoted,
-                         l.mailboxes[k].domain);
-                if (!sg_maps_sender_allowed(maps, s->login, addr)) {
-                    if (fmt_alloc(&s->reject, "550 5.7.1 %s is not allowed to send as <%s>",
-                                  s->login, addr) < 0)
+                const sg_mailbox *mb = &l.mailboxes[k];
+                if (!sg_maps_sender_allowed(maps, s->login, mb->local_unquoted, mb->domain)) {
+                    if (fmt_alloc(&s->reject, "550 5.7.1 %s is not allowed to send as <%s@%s>",
+                                  s->login, mb->local, mb->domain) < 0)
                         s->reject = NULL, s->fail = "out of memory";
                     return 0;
                 }
@@ -338,7 +364,7 @@ static int put_signatures(session *s, const char *sig, size_t len)
         }
         const char *colon = memchr(p, ':', (size_t)(q - p));
         if (colon == NULL)
-            return -1;
+            goto fail;
         const char *v = colon + 1;
         while (v < q && (*v == ' ' || *v == '\t'))
             v++;
@@ -348,7 +374,7 @@ static int put_signatures(session *s, const char *sig, size_t len)
         /* Milter header values use bare LF between folded lines. */
         char *val = malloc(vl + 2), *o = val;
         if (val == NULL)
-            return -1;
+            goto fail;
         if (s->proto & SG_MP_HDR_LEADSPC)
             *o++ = ' ';
         for (size_t i = 0; i < vl; i++)
@@ -364,6 +390,10 @@ static int put_signatures(session *s, const char *sig, size_t len)
         free(fields[i]);
     }
     return 0;
+fail:
+    while (nf > 0)
+        free(fields[--nf]);
+    return -1;
 }
 
 static void outbound_eom(session *s)
@@ -390,6 +420,7 @@ static void outbound_eom(session *s)
     } else {
         log_message(s, "accept", "no signing key for this sender", NULL);
     }
+    delete_forged_authres(s);
     answer(s, ACT_ACCEPT, NULL);
 }
 
@@ -413,37 +444,22 @@ static void inbound_done(const sg_verdict_result *vr, void *payload)
 {
     session *s = payload;
     const sg_config *cfg = &s->pol->cfg;
+    const char *from = vr->author.domain ? vr->author.domain : vr->dmarc.author_domain;
     s->waiting = 0;
     s->in_verdict_cb = 1;
     if (s->timer_live)
         uv_timer_stop(&s->timer);
 
-    if (vr->temporary) {
-        int accept = cfg->failsafe == SG_FAILSAFE_ACCEPT;
-        log_message(s, accept ? "accept" : "tempfail", vr->reason, vr);
-        if (!accept) {
-            answer(s, ACT_TEMPFAIL, "451 4.7.1 Sender authentication is temporarily unavailable");
-            goto out;
-        }
-    }
-
-    /* Forged verdict headers from outside are never trusted: delete every
-     * Authentication-Results field that claims our authserv-id, last one
-     * first so the ordinals stay right. */
-    size_t nh = 0, nm = 0;
-    const sg_header *hs = sg_verdict_headers(s->verdict, &nh);
-    sg_authres_match *m = NULL;
-    if (sg_authres_find(&m, &nm, s->arena, hs, nh, s->pol->authserv_id) != 0) {
-        failsafe(s, "out of memory");
+    if (vr->temporary && cfg->failsafe != SG_FAILSAFE_ACCEPT) {
+        log_message(s, "tempfail", vr->reason, vr);
+        answer(s, ACT_TEMPFAIL, "451 4.7.1 Sender authentication is temporarily unavailable");
         goto out;
     }
-    for (size_t i = nm; (s->actions & SG_MF_CHGHDRS) && i-- > 0;)
-        sg_milter_put_chgheader(&s->out, (uint32_t)m[i].ordinal, "Authentication-Results", "");
 
-    char *ar = NULL;
+    delete_forged_authres(s);
     if (vr->authres && (s->actions & SG_MF_ADDHDRS)) {
         size_t l = strlen(vr->authres);
-        ar = malloc(l + 2);
+        char *ar = malloc(l + 2);
         if (ar == NULL) {
             failsafe(s, "out of memory");
             goto out;
@@ -459,29 +475,36 @@ static void inbound_done(const sg_verdict_result *vr, void *payload)
         free(ar);
     }
     if (vr->temporary) {
+        log_message(s, "accept", vr->reason, vr);
         answer(s, ACT_CONTINUE, NULL);
         goto out;
     }
 
+    /* Local rules first (a forged protected domain, several From
+     * addresses), then what the From domain's DMARC policy asks. */
     char msg[512];
     action a = ACT_CONTINUE;
     const char *why = vr->reason;
-    if (vr->protected_domain && vr->verdict == SG_VERDICT_FORGED && cfg->reject_protected_fail) {
+    if (vr->rule == SG_VERDICT_RULE_PROTECTED && cfg->reject_protected_fail) {
         a = ACT_REJECT;
         snprintf(msg, sizeof(msg), "550 5.7.1 Message claims to be from %s but is not",
-                 vr->dmarc.author_domain ? vr->dmarc.author_domain : "our domain");
-        why = "protected domain failed authentication";
-    } else if (vr->disposition == SG_DMARC_DISP_REJECT && cfg->dmarc_enforce) {
-        if (domain_listed(cfg->never_reject_domains, cfg->n_never_reject_domains,
-                          vr->dmarc.author_domain)) {
+                 from ? from : "one of our domains");
+        why = vr->reason;
+    } else if (vr->rule == SG_VERDICT_RULE_MULTIPLE_FROM && cfg->dmarc_enforce) {
+        a = ACT_REJECT;
+        snprintf(msg, sizeof(msg), "550 5.7.1 Message must have exactly one author address");
+    } else if (vr->dmarc.result == SG_DMARC_RESULT_FAIL && cfg->dmarc_enforce &&
+               vr->dmarc.disposition == SG_DMARC_DISP_REJECT) {
+        if (domain_listed(cfg->never_reject_domains, cfg->n_never_reject_domains, from)) {
             a = ACT_QUARANTINE;
             why = "DMARC reject downgraded to quarantine (never_reject_domains)";
         } else {
             a = ACT_REJECT;
-            snprintf(msg, sizeof(msg), "550 5.7.1 DMARC policy of %s rejects this message: %s",
-                     vr->dmarc.author_domain ? vr->dmarc.author_domain : "the sender", vr->reason);
+            snprintf(msg, sizeof(msg), "550 5.7.1 DMARC policy of %s rejects this message",
+                     from ? from : "the sender");
         }
-    } else if (vr->disposition == SG_DMARC_DISP_QUARANTINE && cfg->dmarc_enforce) {
+    } else if (vr->dmarc.result == SG_DMARC_RESULT_FAIL && cfg->dmarc_enforce &&
+               vr->dmarc.disposition == SG_DMARC_DISP_QUARANTINE) {
         a = ACT_QUARANTINE;
     }
     if (a == ACT_QUARANTINE && (s->actions & SG_MF_QUARANTINE))
@@ -535,7 +558,9 @@ static void message_reset(session *s)
     s->waiting = 0;
     s->size = 0;
     s->nkeys = 0;
-    s->from_addr[0] = '\0';
+    s->from_addr = NULL;
+    s->ar_seen = 0;
+    s->n_ar_ours = 0;
     s->login[0] = '\0';
     s->queue_id[0] = '\0';
     if (s->timer_live)
@@ -571,12 +596,19 @@ static void message_start(session *s, const char *path)
         uv_timer_start(&s->timer, on_timeout, (uint64_t)cfg->message_timeout_s * 1000, 0);
 
     if (s->outbound) {
-        if (s->login[0] && sg_maps_have_sender_map(s->pol->maps) && s->mail_from[0] &&
-            !sg_maps_sender_allowed(s->pol->maps, s->login, s->mail_from)) {
-            if (fmt_alloc(&s->reject, "550 5.7.1 %s is not allowed to send as <%s>", s->login,
-                          s->mail_from) < 0)
-                s->reject = NULL, s->fail = "out of memory";
-            return;
+        if (s->login[0] && sg_maps_have_sender_map(s->pol->maps) && s->mail_from[0]) {
+            sg_mailbox mb;
+            if (sg_addr_parse_path(s->arena, s->mail_from, strlen(s->mail_from), &mb) != 0) {
+                if (fmt_alloc(&s->reject, "553 5.1.7 Malformed sender address") < 0)
+                    s->reject = NULL, s->fail = "out of memory";
+                return;
+            }
+            if (!sg_maps_sender_allowed(s->pol->maps, s->login, mb.local_unquoted, mb.domain)) {
+                if (fmt_alloc(&s->reject, "550 5.7.1 %s is not allowed to send as <%s>", s->login,
+                              s->mail_from) < 0)
+                    s->reject = NULL, s->fail = "out of memory";
+                return;
+            }
         }
         sg_msg_callbacks cbs = {.on_headers = on_out_headers, .on_body = on_out_body};
         if (sg_msg_parser_new(&s->parser, NULL, &cbs, s) != 0)
@@ -612,19 +644,44 @@ static void message_feed(session *s, const char *data, size_t len)
         return;
     s->size += len;
     if (s->size > s->pol->cfg.max_message_size) {
-        s->fail = "message larger than max_message_size";
+        /* the sender controls this: a permanent answer, so no fail-safe
+         * accept can be provoked this way */
+        if (fmt_alloc(&s->reject, "552 5.3.4 Message too big to be checked") < 0)
+            s->reject = NULL, s->fail = "out of memory";
         return;
     }
     if (s->outbound)
         rc = s->parser ? sg_msg_feed(s->parser, data, len) : 0;
     else if (s->verdict)
         rc = sg_verdict_feed(s->verdict, data, len);
-    if (rc != 0)
-        s->fail = rc == SG_ELIMIT ? "header over the size limits" : "malformed message header";
+    if (rc == SG_ELIMIT || rc == SG_ESYNTAX) {
+        if (fmt_alloc(&s->reject, "%s",
+                      rc == SG_ELIMIT ? "552 5.6.0 Message header exceeds our limits"
+                                      : "550 5.6.0 Malformed message header") < 0)
+            s->reject = NULL, s->fail = "out of memory";
+    } else if (rc != 0) {
+        s->fail = "message could not be processed";
+    }
 }
 
 static void header_feed(session *s, const char *name, const char *value, size_t vlen)
 {
+    if (s->in_msg && !strcasecmp(name, "Authentication-Results")) {
+        s->ar_seen++;
+        if (sg_authres_value_claims(value, vlen, s->pol->authserv_id)) {
+            if (s->n_ar_ours == s->cap_ar_ours) {
+                size_t cap = s->cap_ar_ours ? s->cap_ar_ours * 2 : 4;
+                uint32_t *n = realloc(s->ar_ours, cap * sizeof(*n));
+                if (n == NULL) {
+                    s->fail = "out of memory";
+                    return;
+                }
+                s->ar_ours = n;
+                s->cap_ar_ours = cap;
+            }
+            s->ar_ours[s->n_ar_ours++] = s->ar_seen;
+        }
+    }
     char stack[1024], *buf = stack;
     size_t nl = strlen(name), need = nl + vlen + 4;
     int lead = (s->proto & SG_MP_HDR_LEADSPC) != 0;
@@ -776,22 +833,29 @@ static int handle(session *s, const sg_milter_cmd *c)
             reply(s, SG_MR_CONTINUE);
             return 0;
         }
-        if (s->fail || (s->outbound && s->reject) || s->outbound) {
-            if (!s->fail && s->parser && sg_msg_finish(s->parser) != 0)
-                s->fail = "malformed message";
-            if (s->outbound)
-                outbound_eom(s);
-            else
-                failsafe(s, s->fail);
-            message_reset(s);
-            return 0;
+        if (s->outbound && !s->fail && !s->reject && s->parser && sg_msg_finish(s->parser) != 0 &&
+            !s->reject)
+            s->fail = "malformed message";
+        if (s->reject) {
+            log_message(s, "reject", s->reject, NULL);
+            answer(s, ACT_REJECT, s->reject);
+        } else if (s->fail) {
+            failsafe(s, s->fail);
+        } else if (s->outbound) {
+            outbound_eom(s);
+        } else {
+            s->waiting = 1;
+            if (s->timer_live)
+                uv_timer_start(&s->timer, on_timeout,
+                               (uint64_t)s->pol->cfg.message_timeout_s * 1000, 0);
+            if (sg_verdict_finish(s->verdict, inbound_done, s) != 0 && s->waiting) {
+                s->waiting = 0;
+                failsafe(s, "verdict failed");
+            } else {
+                return 0; /* inbound_done answers and resets */
+            }
         }
-        s->waiting = 1;
-        if (sg_verdict_finish(s->verdict, inbound_done, s) != 0 && s->waiting) {
-            s->waiting = 0;
-            failsafe(s, "verdict failed");
-            message_reset(s);
-        }
+        message_reset(s);
         return 0;
     case SG_MC_ABORT:
         message_reset(s);
@@ -883,6 +947,7 @@ static void on_closed(uv_handle_t *h)
     }
     sg_milter_reader_free(&s->rd);
     sg_milter_out_free(&s->out);
+    free(s->ar_ours);
     sg_policy_unref(s->pol);
     free(s);
     w->nsessions--;

@@ -49,6 +49,9 @@ static int setup(void **state)
     add_txt(f->zone, "_dmarc.slow.test", "v=DMARC1; p=reject");
     assert_int_equal(sg_zone_add(f->zone, "k1._domainkey.slow.test", "TIMEOUT", "TXT", 300), 0);
     add_txt(f->zone, "slow.test", "v=spf1 -all");
+    /* attacker.test: its key lookup fails; it can never align with others */
+    assert_int_equal(sg_zone_add(f->zone, "k1._domainkey.attacker.test", "SERVFAIL", "TXT", 300),
+                     0);
     /* lax.test: p=none, not ours */
     add_txt(f->zone, "_dmarc.lax.test", "v=DMARC1; p=none");
     /* quiet.test: publishes nothing */
@@ -307,6 +310,52 @@ static void from_problems_never_pass(void **state)
     }
 }
 
+static void from_tricks_on_protected_domains(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *from;
+        sg_verdict_rule rule;
+    } cases[] = {
+        /* a second From: readers show the first */
+        {"From: ceo@ourco.test\r\nFrom: me@attacker.test\r\n", SG_VERDICT_RULE_PROTECTED},
+        {"From: ceo@ourco.test, me@attacker.test\r\n", SG_VERDICT_RULE_PROTECTED},
+        {"From: Board: ceo@ourco.test;\r\n", SG_VERDICT_RULE_PROTECTED},
+        {"From: ceo@OURCO.TEST <me@[192.0.2.1]>\r\n", SG_VERDICT_RULE_PROTECTED},
+        /* the same tricks on a domain that is not ours */
+        {"From: a@remote.test\r\nFrom: me@attacker.test\r\n", SG_VERDICT_RULE_MULTIPLE_FROM},
+        {"From: a@remote.test, me@attacker.test\r\n", SG_VERDICT_RULE_MULTIPLE_FROM},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sg_verdict *v;
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%sSubject: pay now\r\n\r\nbody\r\n", cases[i].from);
+        const sg_verdict_result *r = check(f, &v, msg, "203.0.113.66", "me@attacker.test");
+        if (r->verdict != SG_VERDICT_FORGED || r->rule != cases[i].rule ||
+            r->disposition != SG_DMARC_DISP_REJECT)
+            fail_msg("case %zu: verdict %s rule %d (%s)", i, sg_verdict_kind_str(r->verdict),
+                     (int)r->rule, r->reason);
+        sg_verdict_free(v);
+    }
+}
+
+static void forgers_dns_error_is_not_temporary(void **state)
+{
+    fixture *f = *state;
+    sg_verdict *v;
+    /* a forgery of remote.test carrying a signature of the forger's own
+     * domain, whose key lookup fails: that could never have aligned */
+    char *m = make_message(f, "remote.test", "attacker.test");
+    const sg_verdict_result *r = check(f, &v, m, "203.0.113.66", "x@remote.test");
+    assert_int_equal(r->dkim[0].result, SG_DKIM_TEMPERROR);
+    assert_int_equal(r->temporary, 0);
+    assert_int_equal(r->verdict, SG_VERDICT_FORGED);
+    assert_int_equal(r->rule, SG_VERDICT_RULE_DMARC);
+    assert_int_equal(r->disposition, SG_DMARC_DISP_REJECT);
+    sg_verdict_free(v);
+    free(m);
+}
+
 static void display_name_trick(void **state)
 {
     fixture *f = *state;
@@ -334,6 +383,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(key_timeout_is_never_a_reject, setup, teardown),
         cmocka_unit_test_setup_teardown(from_problems_never_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(display_name_trick, setup, teardown),
+        cmocka_unit_test_setup_teardown(from_tricks_on_protected_domains, setup, teardown),
+        cmocka_unit_test_setup_teardown(forgers_dns_error_is_not_temporary, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

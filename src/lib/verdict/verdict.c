@@ -36,6 +36,8 @@ struct sg_verdict {
     int headers_seen;
     int dmarc_started, dmarc_pending, dmarc_auth_given;
     int dkim_finished; /* sg_dkim_verify_finish called */
+    sg_dkim_verify_opts dkim_opts;
+    int from_protected; /* some From field names a protected domain */
     int finished;      /* sg_verdict_finish called */
     int done;
     int in_step; /* >0 inside one of our own calls: the caller completes the step */
@@ -98,11 +100,39 @@ static void on_dkim_done(void *payload)
     try_complete(payload);
 }
 
+static int domain_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '.';
+}
+
+/* Does this From value name a protected domain anywhere ("@dom" or
+ * ".dom" at a name boundary)? Deliberately lax: it reads fields the strict
+ * parser refuses, because a mail reader may still show them. */
+static int mentions_protected(const sg_verdict *v, const char *s, size_t n)
+{
+    for (size_t k = 0; k < v->opts.nprotected; k++) {
+        const char *p = v->opts.protected_domains[k];
+        size_t pl = strlen(p);
+        if (pl && p[pl - 1] == '.')
+            pl--;
+        for (size_t i = 0; pl && i + 1 + pl <= n; i++)
+            if ((s[i] == '@' || s[i] == '.') && !strncasecmp(s + i + 1, p, pl) &&
+                (i + 1 + pl == n || !domain_char(s[i + 1 + pl])))
+                return 1;
+    }
+    return 0;
+}
+
 static int on_headers(const sg_header *fields, size_t count, void *payload)
 {
     sg_verdict *v = payload;
     int rc;
     v->headers_seen = 1;
+    for (size_t i = 0; i < count; i++)
+        if (sg_header_is(&fields[i], "From") &&
+            mentions_protected(v, fields[i].value, fields[i].value_len))
+            v->from_protected = 1;
     if ((rc = sg_dkim_verify_headers(v->dkim, fields, count)) != 0)
         return rc;
     if ((rc = sg_dmarc_author_domain(v->arena, fields, count, &v->res.author)) != 0)
@@ -150,6 +180,14 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
     if (v->opts.authserv_id == NULL)
         v->opts.authserv_id = "localhost";
     v->resolver = resolver;
+    /* Content appended after an l= limit is not authenticated: unless the
+     * caller says otherwise, such a signature does not count as a pass. */
+    if (v->opts.dkim == NULL) {
+        sg_dkim_verify_opts_init(&v->dkim_opts);
+        v->dkim_opts.now = v->opts.now;
+        v->dkim_opts.fail_on_partial_body = 1;
+        v->opts.dkim = &v->dkim_opts;
+    }
     if (v->opts.dmarc)
         v->dmarc_opts = *v->opts.dmarc;
     else
@@ -323,10 +361,33 @@ static int is_protected(const sg_verdict *v, const char *domain)
     return 0;
 }
 
-static int any_dkim_temperror(const sg_verdict *v)
+static int domain_within(const char *d, const char *org)
 {
-    for (size_t i = 0; i < v->res.ndkim; i++)
-        if (v->res.dkim[i].result == SG_DKIM_TEMPERROR)
+    size_t dl = strlen(d), ol = strlen(org);
+    return (dl == ol && !strcasecmp(d, org)) ||
+           (dl > ol && d[dl - ol - 1] == '.' && !strcasecmp(d + dl - ol, org));
+}
+
+/* Could a pass of identifier domain d have aligned with the author domain?
+ * Only then can its temporary error have hidden a DMARC pass; a forger's
+ * own broken DNS must not turn a forgery into "try again later". */
+static int could_align(const sg_verdict *v, const char *d)
+{
+    const char *org = v->res.dmarc.org_domain;
+    if (d == NULL)
+        return 0;
+    if (org == NULL)
+        return 1; /* organisational domain unknown: assume it could */
+    return domain_within(d, org);
+}
+
+static int temperror_could_hide_pass(const sg_verdict *v)
+{
+    const sg_verdict_result *r = &v->res;
+    if (r->spf_checked && r->spf.result == SG_SPF_TEMPERROR && could_align(v, r->spf.domain))
+        return 1;
+    for (size_t i = 0; i < r->ndkim; i++)
+        if (r->dkim[i].result == SG_DKIM_TEMPERROR && could_align(v, r->dkim[i].domain))
             return 1;
     return 0;
 }
@@ -335,18 +396,38 @@ static void decide(sg_verdict *v)
 {
     sg_verdict_result *r = &v->res;
     const char *from = r->dmarc.author_domain ? r->dmarc.author_domain : r->author.domain;
-    int spf_temp = r->spf_checked && r->spf.result == SG_SPF_TEMPERROR;
     /* A temporary error may have hidden a pass: it must never let a
      * reject or a "forged" through, and never becomes a pass either. */
-    int could_have_passed = spf_temp || any_dkim_temperror(v);
+    int could_have_passed = temperror_could_hide_pass(v);
 
-    r->protected_domain = is_protected(v, from);
+    /* With one parsable From, its domain decides; the lax scan only
+     * speaks when the From field cannot be read as one address. */
+    r->protected_domain = r->author.status == SG_DMARC_AUTHOR_OK ? is_protected(v, from)
+                                                                  : v->from_protected;
     r->disposition = SG_DMARC_DISP_NONE;
+    r->rule = SG_VERDICT_RULE_NONE;
     r->temporary = 0;
 
     if (r->author.status != SG_DMARC_AUTHOR_OK) {
-        r->verdict = SG_VERDICT_UNVERIFIED;
-        r->reason = r->dmarc.reason ? r->dmarc.reason : "the From field names no usable domain";
+        if (v->from_protected) {
+            r->verdict = SG_VERDICT_FORGED;
+            r->disposition = SG_DMARC_DISP_REJECT;
+            r->rule = SG_VERDICT_RULE_PROTECTED;
+            r->reason = "a From field names a protected domain, but the From is not one "
+                        "verifiable address";
+        } else if (r->author.status == SG_DMARC_AUTHOR_MULTIPLE_FROM ||
+                   r->author.status == SG_DMARC_AUTHOR_MULTIPLE_DOMAINS) {
+            /* Readers show one of them; none can be proven for the rest. */
+            r->verdict = SG_VERDICT_FORGED;
+            r->disposition = SG_DMARC_DISP_REJECT;
+            r->rule = SG_VERDICT_RULE_MULTIPLE_FROM;
+            r->reason = "several From fields or author domains: a message has one author "
+                        "domain to check (RFC 5322 3.6, RFC 9989 11.5)";
+        } else {
+            r->verdict = SG_VERDICT_UNVERIFIED;
+            r->reason =
+                r->dmarc.reason ? r->dmarc.reason : "the From field names no usable domain";
+        }
         return;
     }
     switch (r->dmarc.result) {
@@ -378,6 +459,7 @@ static void decide(sg_verdict *v)
         }
         r->verdict = SG_VERDICT_FORGED;
         r->disposition = r->dmarc.disposition;
+        r->rule = SG_VERDICT_RULE_DMARC;
         r->reason = "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy asks "
                     "receivers to refuse such mail";
         break;
@@ -393,11 +475,14 @@ static void decide(sg_verdict *v)
         if (could_have_passed) {
             r->verdict = SG_VERDICT_UNVERIFIED;
             r->temporary = 1;
+            r->disposition = SG_DMARC_DISP_NONE;
+            r->rule = SG_VERDICT_RULE_NONE;
             r->reason = "claims a protected domain; a temporary DNS error kept us from checking";
             return;
         }
         r->verdict = SG_VERDICT_FORGED;
         r->disposition = SG_DMARC_DISP_REJECT;
+        r->rule = SG_VERDICT_RULE_PROTECTED;
         r->reason = "claims a protected domain without an aligned SPF or DKIM pass";
     }
 }
@@ -462,7 +547,7 @@ static int add_authres(sg_verdict *v)
         return rc;
     if (r->dmarc.record) {
         snprintf(comment, sizeof(comment), "p=%s dis=%s", sg_dmarc_policy_str(r->dmarc.policy),
-                 sg_dmarc_disposition_str(r->disposition));
+                 sg_dmarc_disposition_str(r->dmarc.disposition));
         e->comment = sg_arena_strdup(a, comment);
     }
     if (r->author.domain &&
@@ -519,7 +604,9 @@ static void try_complete(sg_verdict *v)
         v->in_step++;
         int rc = sg_dmarc_check_set_auth(v->dmarc, &auth);
         v->in_step--;
-        if (rc != 0)
+        /* SG_ESTATE: the check already finished without needing them
+         * (e.g. an author domain that cannot be a DNS name) */
+        if (rc != 0 && rc != SG_ESTATE)
             goto oom;
     }
     if (v->dmarc_pending)
