@@ -77,12 +77,13 @@ typedef enum {
     SG_VERDICT_RULE_NONE = 0,      /* nothing to enforce */
     SG_VERDICT_RULE_DMARC,         /* the From domain's published DMARC policy */
     SG_VERDICT_RULE_PROTECTED,     /* a From in one of our protected domains did not pass */
-    SG_VERDICT_RULE_MULTIPLE_FROM, /* several From fields or domains (RFC 5322 3.6, RFC 9989 11.5) */
+    SG_VERDICT_RULE_MULTIPLE_FROM, /* several From fields or domains (RFC 5322 3.6, RFC 9989 11.5)
+                                    */
 } sg_verdict_rule;
 
 typedef struct {
     sg_verdict_kind verdict;
-    sg_verdict_rule rule;    /* what set `disposition` */
+    sg_verdict_rule rule; /* what set `disposition` */
     const char *reason;   /* one sentence, never NULL */
     int temporary;        /* a temporary DNS failure kept us from deciding */
     int protected_domain; /* the From domain is one of ours */

@@ -38,7 +38,7 @@ struct sg_verdict {
     int dkim_finished; /* sg_dkim_verify_finish called */
     sg_dkim_verify_opts dkim_opts;
     int from_protected; /* some From field names a protected domain */
-    int finished;      /* sg_verdict_finish called */
+    int finished;       /* sg_verdict_finish called */
     int done;
     int in_step; /* >0 inside one of our own calls: the caller completes the step */
 
@@ -102,8 +102,8 @@ static void on_dkim_done(void *payload)
 
 static int domain_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.';
 }
 
 /* Does this From value name a protected domain anywhere ("@dom" or
@@ -402,8 +402,8 @@ static void decide(sg_verdict *v)
 
     /* With one parsable From, its domain decides; the lax scan only
      * speaks when the From field cannot be read as one address. */
-    r->protected_domain = r->author.status == SG_DMARC_AUTHOR_OK ? is_protected(v, from)
-                                                                  : v->from_protected;
+    r->protected_domain =
+        r->author.status == SG_DMARC_AUTHOR_OK ? is_protected(v, from) : v->from_protected;
     r->disposition = SG_DMARC_DISP_NONE;
     r->rule = SG_VERDICT_RULE_NONE;
     r->temporary = 0;
@@ -425,8 +425,7 @@ static void decide(sg_verdict *v)
                         "domain to check (RFC 5322 3.6, RFC 9989 11.5)";
         } else {
             r->verdict = SG_VERDICT_UNVERIFIED;
-            r->reason =
-                r->dmarc.reason ? r->dmarc.reason : "the From field names no usable domain";
+            r->reason = r->dmarc.reason ? r->dmarc.reason : "the From field names no usable domain";
         }
         return;
     }
