@@ -31,7 +31,11 @@ typedef struct {
  * in docs/spoofguardd.conf.md all come from here. */
 static const opt_def options[] = {
     {"listen", T_STRING, F(listen), NOCOUNT, "inet:127.0.0.1:8891", 0, 0, 0,
-     "Milter socket: `inet:HOST:PORT` or `unix:PATH`. Postfix: `smtpd_milters = inet:HOST:PORT`."},
+     "Milter socket: `inet:HOST:PORT` or `unix:PATH`. Postfix: `smtpd_milters = inet:HOST:PORT`. "
+     "Prefer a unix socket: whoever can connect can ask for mail to be signed."},
+    {"listen_group", T_STRING, F(listen_group), NOCOUNT, NULL, 0, 0, 0,
+     "Group given to a unix socket (mode 0660), e.g. `postfix`, so the MTA and nobody else "
+     "can connect."},
     {"authserv_id", T_STRING, F(authserv_id), NOCOUNT, NULL, 0, 0, 1,
      "Our authserv-id in Authentication-Results (RFC 8601 2.5). Default: the host name. Every "
      "incoming Authentication-Results field with this id is deleted."},
@@ -67,7 +71,8 @@ static const opt_def options[] = {
     {"max_connections", T_UINT, F(max_connections), NOCOUNT, "1000", 1, 100000, 1,
      "Concurrent MTA connections; more get the fail-safe answer."},
     {"max_message_size", T_SIZE, F(max_message_size), NOCOUNT, "64M", 1024, UINT64_C(1) << 40, 1,
-     "Bytes of a message that are checked; larger messages get the fail-safe answer."},
+     "Largest message checked; a larger one is refused (552 5.3.4): its sender chose its size, "
+     "so it must not reach the fail-safe answer."},
     {"message_timeout_s", T_UINT, F(message_timeout_s), NOCOUNT, "60", 1, 3600, 1,
      "Time budget for the checks of one message (RFC 7208 4.6.4 asks for at least 20 s of "
      "SPF DNS time)."},

@@ -21,7 +21,8 @@ typedef struct {
 } sg_cidr;
 
 typedef struct {
-    char *listen; /* inet:HOST:PORT or unix:PATH */
+    char *listen;       /* inet:HOST:PORT or unix:PATH */
+    char *listen_group; /* group of a unix socket (the MTA's), or NULL */
     char *authserv_id;
     unsigned workers;
     char *dns_servers; /* NULL: /etc/resolv.conf */

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -28,6 +29,7 @@ struct sg_server {
     int listen_fd;
     int is_unix;
     char unix_path[108];
+    const char *listen_group;
     sg_worker *workers;
     unsigned nworkers;
     uv_loop_t loop; /* the main thread's: signals only */
@@ -131,7 +133,20 @@ static int open_listener(sg_server *s, const char *spec, char *err, size_t errle
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
             goto fail;
-        chmod(path, 0660);
+        /* Only root and the MTA's group may connect: a connection can ask
+         * for mail to be signed. */
+        if (chmod(path, 0660) != 0)
+            goto fail;
+        if (s->listen_group) {
+            struct group *g = getgrnam(s->listen_group);
+            if (g == NULL) {
+                snprintf(err, errlen, "listen_group: no group '%s'", s->listen_group);
+                close(fd);
+                return -1;
+            }
+            if (chown(path, (uid_t)-1, g->gr_gid) != 0)
+                goto fail;
+        }
         s->is_unix = 1;
     } else {
         /* inet:HOST:PORT (HOST may be [v6]) */
@@ -419,6 +434,7 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
             goto fail;
         }
     }
+    s->listen_group = cfg->listen_group;
     if (open_listener(s, cfg->listen, err, errlen) != 0)
         goto fail;
     if (policy_build(&s->policy, cfg, err, errlen) != 0)
