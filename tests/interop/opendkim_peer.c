@@ -11,8 +11,9 @@
  *       prints pass, fail or the library's status text for the message
  *
  * Keys are looked up only in KEYS: no DNS. The message is read whole (the
- * test messages are small) and given to dkim_chunk(), which takes CRLF
- * or LF.
+ * test messages are small) and given to dkim_chunk(). Give it CRLF
+ * input: libopendkim answers "Syntax error" for some LF-only messages
+ * with folded header fields (seen with delivered Maildir files).
  */
 #include <opendkim/dkim.h>
 #include <stdio.h>
