@@ -561,13 +561,15 @@ def check_negotiate():
     want_act = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST
     expect(act == want_act, 'actions 0x%x, want 0x%x' % (act, want_act))
     # it never needs RCPT, DATA or unknown commands, and answers only MAIL and EOM
-    want_proto = (P_NORCPT | P_NOUNKNOWN | P_NODATA | P_NR_CONN | P_NR_HELO | P_NR_HDR |
+    want_proto = (P_NORCPT | P_NOUNKNOWN | P_NODATA | P_NR_CONN | P_NR_HELO | P_NR_MAIL | P_NR_HDR |
                   P_NR_EOH | P_NR_BODY | P_HDR_LEADSPC)
     expect(proto == want_proto, 'protocol 0x%x, want 0x%x' % (proto, want_proto))
-    expect(syms.get(2, '').split() == ['{auth_authen}', '{mail_addr}'],
+    expect(syms.get(2, '').split() == ['{auth_authen}'],
            'mail-stage macro list %r' % syms.get(2))
-    expect(syms.get(5) == 'i' and syms.get(6) == 'i', 'eom/eoh macro lists %r' % syms)
-    expect(set(syms) == {2, 5, 6}, 'macro lists for stages %r' % sorted(syms))
+    # only the queue id, at end of message; every other stage's list is
+    # empty, so the MTA sends no macro packets we would only throw away
+    expect(syms == {0: '', 1: '', 2: '{auth_authen}', 3: '', 4: '', 5: 'i', 6: ''},
+           'macro lists %r' % syms)
     no_stray(m)
     m.quit()
     expect(m.closed_by_peer(), 'no close after QUIT')
@@ -799,10 +801,14 @@ def check_outbound_wrong_envelope():
     m = outbound_session('alice@ourco.test')
     stage, replies = m.send_message(data_msg('from-alice.eml'), sender='bob@ourco.test',
                                     login='alice@ourco.test')
-    expect(stage == 'M' and len(replies) == 1, 'want a reply at MAIL, got %s %s' % (stage, describe(replies)))
+    # with NR_MAIL negotiated the MTA does not wait at MAIL: the refusal
+    # decided there comes at end of data, and it is the only reply
+    want = 'E' if m.proto & P_NR_MAIL else 'M'
+    expect(stage == want and len(replies) == 1,
+           'want one reply at %s, got %s %s' % (want, stage, describe(replies)))
     r = replies[0]
     expect(r.cmd == 'y' and r.ok and r.text.startswith('550 5.7.1 '),
-           'MAIL answered %r, want y 550 5.7.1' % r)
+           'answered %r, want y 550 5.7.1' % r)
     expect('alice@ourco.test' in r.text and 'bob@ourco.test' in r.text,
            'reply %r should name the login and the address' % r.text)
     no_stray(m)
@@ -1054,7 +1060,7 @@ def check_rb_header_nonul():
     m.connect(GENUINE_IP, hostname=GENUINE_HELO)
     m.helo(GENUINE_HELO)
     r = m.mail('news@remote.test')
-    expect(r.cmd == 'c', 'MAIL %r' % r)
+    expect(r is None or r.cmd == 'c', 'MAIL %r' % r)
     m.send('L', b'Subject')  # no NUL at all
     expect(m.closed_by_peer(), 'a header without NUL did not close the connection')
     m.close()
@@ -1103,10 +1109,12 @@ def check_rb_many():
                 m.header(hn, hv)
             m.eoh()
             m.body(body)
-        # MAIL replies first (sent before our EOM), then the EOM answers
+        # MAIL replies first (sent before our EOM, unless NR_MAIL), then
+        # the EOM answers
         for m in conns:
-            r = m.recv()
-            expect(r.cmd == 'c', 'MAIL answered %r' % r)
+            if not m.proto & P_NR_MAIL:
+                r = m.recv()
+                expect(r.cmd == 'c', 'MAIL answered %r' % r)
         for m in conns:
             m._macros('E')
             m.send('E')
@@ -1302,7 +1310,7 @@ def check_rb_out_of_order():
     expect([x.cmd for x in r] == ['c'], 'EOM without MAIL: %s' % describe(r))
     # MAIL twice, no ABORT in between: the second message is the one judged
     r = m.mail('bounce@attacker.test')
-    expect(r.cmd == 'c', 'MAIL %r' % r)
+    expect(r is None or r.cmd == 'c', 'MAIL %r' % r)
     headers, body = split_message(data_msg('forged-remote.eml'))
     for n, v in headers:
         m.header(n, v)
@@ -1524,7 +1532,7 @@ def check_reply_percent():
     stage, replies = m.send_message(data_msg('from-alice.eml'), sender='bob%relay@ourco.test',
                                     login='alice@ourco.test')
     r = replies[-1]
-    expect(stage == 'M' and r.cmd == 'y' and r.text.startswith('550 5.7.1 '),
+    expect(stage in 'ME' and r.cmd == 'y' and r.text.startswith('550 5.7.1 '),
            'MAIL FROM bob%%relay: got %s %s' % (stage, describe(replies)))
     expect('%' not in r.text.replace('%%', ''),
            'a single %% in the reply text %r: Postfix shows it without the %%, Sendmail reads it '
@@ -1565,7 +1573,7 @@ def check_sighup():
     headers, body = split_message(msg)
     old = outbound_session('alice@ourco.test')
     r = old.mail('alice@ourco.test', login='alice@ourco.test')
-    expect(r.cmd == 'c', 'MAIL %r' % r)
+    expect(r is None or r.cmd == 'c', 'MAIL %r' % r)
     for n, v in headers[:2]:
         old.header(n, v)
     # the new key table (the script wrote it as KeyTable.new)
