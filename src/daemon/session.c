@@ -36,9 +36,9 @@
 /* Protocol steps we want the MTA to skip or not wait for. Each avoided
  * round trip is a wake-up less on both sides, which is most of what a
  * milter costs (PERFORMANCE.md). */
-static const uint32_t WANT_PROTOCOL = SG_MP_NORCPT | SG_MP_NOUNKNOWN | SG_MP_NODATA | SG_MP_NR_MAIL |
-                                      SG_MP_NR_CONN | SG_MP_NR_HELO | SG_MP_NR_HDR | SG_MP_NR_EOH |
-                                      SG_MP_NR_BODY | SG_MP_HDR_LEADSPC;
+static const uint32_t WANT_PROTOCOL = SG_MP_NORCPT | SG_MP_NOUNKNOWN | SG_MP_NODATA |
+                                      SG_MP_NR_MAIL | SG_MP_NR_CONN | SG_MP_NR_HELO | SG_MP_NR_HDR |
+                                      SG_MP_NR_EOH | SG_MP_NR_BODY | SG_MP_HDR_LEADSPC;
 static const uint32_t WANT_ACTIONS =
     SG_MF_ADDHDRS | SG_MF_CHGHDRS | SG_MF_QUARANTINE | SG_MF_SETSYMLIST;
 
