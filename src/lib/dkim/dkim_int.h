@@ -61,6 +61,14 @@ typedef struct {
 } sg_dkim_tagdef;
 
 /* Index of the tag in defs, or -1 (unknown tags are ignored, 3.2). */
+/* FWS bytes as tag-list values may carry them (RFC 6376 2.8). */
+int sg_dkim_is_fws(char c);
+/* Call fn on each element of a colon-separated list (h=, q=, the key
+ * record's h=, s=, t=), trimmed of FWS; empty elements included. A
+ * non-zero return from fn stops the walk and is returned. */
+int sg_dkim_list_each(const char *v, size_t n, int (*fn)(const char *s, size_t len, void *p),
+                      void *p);
+
 int sg_dkim_tag_lookup(const sg_dkim_tagdef *defs, size_t ndefs, const char *name, size_t len);
 
 /* ---- DKIM-Signature (RFC 6376 3.5) ----------------------------------------- */

@@ -17,32 +17,7 @@ static const sg_dkim_tagdef key_tags[] = {
     {"v", K_V}, {"h", K_H}, {"k", K_K}, {"n", K_N}, {"p", K_P}, {"s", K_S}, {"t", K_T},
 };
 
-static int is_fws_byte(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* Call fn on each colon-separated element of v, trimmed of FWS. */
-static void each_item(const char *v, size_t n, void (*fn)(const char *s, size_t n, void *p),
-                      void *p)
-{
-    size_t i = 0;
-    while (i <= n) {
-        size_t j = i, s0, e0;
-        while (j < n && v[j] != ':')
-            j++;
-        s0 = i;
-        e0 = j;
-        while (s0 < e0 && is_fws_byte(v[s0]))
-            s0++;
-        while (e0 > s0 && is_fws_byte(v[e0 - 1]))
-            e0--;
-        fn(v + s0, e0 - s0, p);
-        i = j + 1;
-    }
-}
-
-static void item_hash(const char *s, size_t n, void *p)
+static int item_hash(const char *s, size_t n, void *p)
 {
     unsigned *mask = p;
     if (n == 4 && !strncasecmp(s, "sha1", 4))
@@ -50,26 +25,29 @@ static void item_hash(const char *s, size_t n, void *p)
     else if (n == 6 && !strncasecmp(s, "sha256", 6))
         *mask |= SG_DKIM_HASH_SHA256;
     /* unrecognised algorithms are ignored (3.6.1 h=) */
+    return 0;
 }
 
-static void item_service(const char *s, size_t n, void *p)
+static int item_service(const char *s, size_t n, void *p)
 {
     int *ok = p;
     if ((n == 1 && s[0] == '*') || (n == 5 && !strncasecmp(s, "email", 5)))
         *ok = 1;
+    return 0;
 }
 
 struct flags {
     int y, s;
 };
 
-static void item_flag(const char *s, size_t n, void *p)
+static int item_flag(const char *s, size_t n, void *p)
 {
     struct flags *f = p;
     if (n == 1 && (s[0] == 'y' || s[0] == 'Y'))
         f->y = 1;
     else if (n == 1 && (s[0] == 's' || s[0] == 'S'))
         f->s = 1;
+    return 0;
 }
 
 void sg_dkim_key_clear(sg_dkim_key *k)
@@ -149,11 +127,11 @@ int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char 
     out->hashes = SG_DKIM_HASH_SHA1 | SG_DKIM_HASH_SHA256;
     if (tv[K_H] != NULL) {
         out->hashes = 0;
-        each_item(tv[K_H]->value, tv[K_H]->value_len, item_hash, &out->hashes);
+        sg_dkim_list_each(tv[K_H]->value, tv[K_H]->value_len, item_hash, &out->hashes);
     }
     if (tv[K_S] != NULL) {
         int ok = 0;
-        each_item(tv[K_S]->value, tv[K_S]->value_len, item_service, &ok);
+        sg_dkim_list_each(tv[K_S]->value, tv[K_S]->value_len, item_service, &ok);
         if (!ok) {
             *reason = "key record is not for email (s=)";
             return SG_ESYNTAX;
@@ -161,7 +139,7 @@ int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char 
     }
     if (tv[K_T] != NULL) {
         struct flags f = {0, 0};
-        each_item(tv[K_T]->value, tv[K_T]->value_len, item_flag, &f);
+        sg_dkim_list_each(tv[K_T]->value, tv[K_T]->value_len, item_flag, &f);
         out->testing = f.y;
         out->strict = f.s;
     }

@@ -25,11 +25,6 @@ static const struct {
     {"rsa-sha1", SG_DKIM_RSA_SHA1},
 };
 
-static int is_fws_byte(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 /* 1*maxdigits DIGIT into *out (saturating at UINT64_MAX). */
 static int parse_digits(const char *v, size_t n, size_t maxdigits, uint64_t *out)
 {
@@ -65,7 +60,7 @@ static char *decode_qp(sg_arena *a, const char *v, size_t n)
     if (o == NULL)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (is_fws_byte(v[i]))
+        if (sg_dkim_is_fws(v[i]))
             continue;
         if (v[i] == '=') {
             int hi, lo;
@@ -110,75 +105,71 @@ static int domain_ok(const char *d)
     return label > 0;
 }
 
+struct h_list {
+    sg_arena *a;
+    const char *names[SG_DKIM_MAX_H];
+    size_t nh;
+    int has_from;
+    const char *reason;
+};
+
+static int h_item(const char *s, size_t n, void *p)
+{
+    struct h_list *h = p;
+    if (n == 0) {
+        h->reason = "empty name in h=";
+        return SG_ESYNTAX;
+    }
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)s[k];
+        if (c < 0x21 || c > 0x7e) {
+            h->reason = "bad field name in h=";
+            return SG_ESYNTAX;
+        }
+    }
+    if (h->nh == SG_DKIM_MAX_H) {
+        h->reason = "too many names in h=";
+        return SG_ESYNTAX;
+    }
+    if ((h->names[h->nh] = sg_arena_strndup(h->a, s, n)) == NULL)
+        return SG_ENOMEM;
+    if (!strcasecmp(h->names[h->nh], "from"))
+        h->has_from = 1;
+    h->nh++;
+    return 0;
+}
+
 static int split_h(sg_arena *a, const char *v, size_t n, sg_dkim_sig *out, const char **reason)
 {
-    const char *names[SG_DKIM_MAX_H];
-    size_t nh = 0, i = 0;
-    int has_from = 0;
-    while (i <= n) {
-        size_t s0, e0, j = i;
-        while (j < n && v[j] != ':')
-            j++;
-        s0 = i;
-        e0 = j;
-        while (s0 < e0 && is_fws_byte(v[s0]))
-            s0++;
-        while (e0 > s0 && is_fws_byte(v[e0 - 1]))
-            e0--;
-        if (s0 == e0) {
-            *reason = "empty name in h=";
-            return SG_ESYNTAX;
-        }
-        for (size_t k = s0; k < e0; k++) {
-            unsigned char c = (unsigned char)v[k];
-            if (c < 0x21 || c > 0x7e) {
-                *reason = "bad field name in h=";
-                return SG_ESYNTAX;
-            }
-        }
-        if (nh == SG_DKIM_MAX_H) {
-            *reason = "too many names in h=";
-            return SG_ESYNTAX;
-        }
-        if ((names[nh] = sg_arena_strndup(a, v + s0, e0 - s0)) == NULL)
-            return SG_ENOMEM;
-        if (!strcasecmp(names[nh], "from"))
-            has_from = 1;
-        nh++;
-        i = j + 1;
+    struct h_list h = {.a = a};
+    int rc = sg_dkim_list_each(v, n, h_item, &h);
+    if (rc != 0) {
+        if (h.reason)
+            *reason = h.reason;
+        return rc;
     }
-    if (!has_from) {
+    if (!h.has_from) {
         *reason = "h= does not include From"; /* RFC 6376 5.4, 6.1.1 */
         return SG_ESYNTAX;
     }
-    out->h = sg_arena_alloc(a, nh * sizeof(*out->h));
+    out->h = sg_arena_alloc(a, h.nh * sizeof(*out->h));
     if (out->h == NULL)
         return SG_ENOMEM;
-    memcpy(out->h, names, nh * sizeof(*out->h));
-    out->nh = nh;
+    memcpy(out->h, h.names, h.nh * sizeof(*out->h));
+    out->nh = h.nh;
     return SG_OK;
+}
+
+/* "dns/txt" is the only query method defined (3.5 q=); others are
+ * skipped, and the signature is usable only if dns/txt is listed */
+static int q_item(const char *s, size_t n, void *p)
+{
+    return n == 7 && !strncasecmp(s, "dns/txt", 7);
 }
 
 static int q_ok(const char *v, size_t n)
 {
-    size_t i = 0;
-    while (i <= n) {
-        size_t j = i, s0, e0;
-        while (j < n && v[j] != ':')
-            j++;
-        s0 = i;
-        e0 = j;
-        while (s0 < e0 && is_fws_byte(v[s0]))
-            s0++;
-        while (e0 > s0 && is_fws_byte(v[e0 - 1]))
-            e0--;
-        /* "dns/txt" is the only query method defined (3.5 q=); others are
-         * skipped, and the signature is usable only if dns/txt is listed */
-        if (e0 - s0 == 7 && !strncasecmp(v + s0, "dns/txt", 7))
-            return 1;
-        i = j + 1;
-    }
-    return 0;
+    return sg_dkim_list_each(v, n, q_item, NULL) == 1;
 }
 
 int sg_dkim_sig_parse(sg_arena *a, const char *raw, size_t raw_len, sg_dkim_sig *out,
@@ -233,7 +224,7 @@ int sg_dkim_sig_parse(sg_arena *a, const char *raw, size_t raw_len, sg_dkim_sig 
     if (tv[T_B]) {
         size_t p = 0;
         for (size_t k = 0; k < tv[T_B]->value_len && p < sizeof(out->b_prefix) - 1; k++)
-            if (!is_fws_byte(tv[T_B]->value[k]))
+            if (!sg_dkim_is_fws(tv[T_B]->value[k]))
                 out->b_prefix[p++] = tv[T_B]->value[k];
         out->b_prefix[p] = '\0';
     }

@@ -252,3 +252,30 @@ int sg_dkim_domain_within(const char *sub, const char *dom)
         return 0;
     return ls == ld || sub[ls - ld - 1] == '.';
 }
+
+int sg_dkim_is_fws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int sg_dkim_list_each(const char *v, size_t n, int (*fn)(const char *s, size_t len, void *p),
+                      void *p)
+{
+    size_t i = 0;
+    while (i <= n) {
+        size_t j = i, s0, e0;
+        int rc;
+        while (j < n && v[j] != ':')
+            j++;
+        s0 = i;
+        e0 = j;
+        while (s0 < e0 && sg_dkim_is_fws(v[s0]))
+            s0++;
+        while (e0 > s0 && sg_dkim_is_fws(v[e0 - 1]))
+            e0--;
+        if ((rc = fn(v + s0, e0 - s0, p)) != 0)
+            return rc;
+        i = j + 1;
+    }
+    return 0;
+}
