@@ -78,6 +78,10 @@ static const opt_def options[] = {
      "SPF DNS time)."},
     {"allow_group_readable_keys", T_BOOL, F(allow_group_readable_keys), NOCOUNT, "no", 0, 0, 1,
      "Accept private keys readable by their group. World-readable keys are always refused."},
+    {"user", T_STRING, F(user), NOCOUNT, NULL, 0, 0, 0,
+     "Started as root, run as this user once the socket is bound and the log opened; its "
+     "private keys must then be readable by that user (mode 0600, owned by it), also for "
+     "SIGHUP reloads."},
     {"log_file", T_STRING, F(log_file), NOCOUNT, NULL, 0, 0, 0,
      "Where the one-line-per-message log goes; unset: standard error."},
 };

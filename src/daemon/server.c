@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -413,6 +414,40 @@ static void on_term(uv_signal_t *h, int sig)
 
 /* ------------------------------------------------------------------------ */
 
+/* Once the socket is bound and the log opened, nothing needs root: run
+ * as the configured user (groups first, then gid, then uid, so nothing
+ * of root's is kept). */
+static int drop_privileges(sg_server *s, const char *user, char *err, size_t errlen)
+{
+    if (user == NULL)
+        return 0;
+    struct passwd *pw = getpwnam(user);
+    if (pw == NULL) {
+        snprintf(err, errlen, "user: no user '%s'", user);
+        return -1;
+    }
+    if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid)
+        return 0;
+    if (geteuid() != 0) {
+        snprintf(err, errlen, "user: only root can switch to '%s'", user);
+        return -1;
+    }
+    if (s->unix_path[0] && chown(s->unix_path, pw->pw_uid, (gid_t)-1) != 0) {
+        snprintf(err, errlen, "user: chown %s: %s", s->unix_path, strerror(errno));
+        return -1;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+        setuid(pw->pw_uid) != 0) {
+        snprintf(err, errlen, "user: cannot become '%s': %s", user, strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0) { /* must be impossible now */
+        snprintf(err, errlen, "user: privileges not dropped");
+        return -1;
+    }
+    return 0;
+}
+
 int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char *err,
                   size_t errlen)
 {
@@ -438,6 +473,8 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
     if (open_listener(s, cfg->listen, err, errlen) != 0)
         goto fail;
     if (policy_build(&s->policy, cfg, err, errlen) != 0)
+        goto fail;
+    if (drop_privileges(s, s->policy->cfg.user, err, errlen) != 0)
         goto fail;
     unsigned n = s->policy->cfg.workers;
     if (n == 0) {
