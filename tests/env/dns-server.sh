@@ -6,7 +6,8 @@
 #   dns-server.sh stop DIR [PORT]  stop it (by the pidfile in DIR)
 #   dns-server.sh status DIR [PORT]
 #
-# Serves tests/data/dns/net-test.zone as the zone "nettest.test." and never
+# Serves tests/data/dns/net-test.zone as the zone "nettest.test." (or
+# $SG_DNS_ZONE_FILE as $SG_DNS_ZONE_NAME, whose SOA names hostmaster) and never
 # recurses: every other name is NXDOMAIN at once ("." is a static local
 # zone), so nothing leaves the machine. Config, pidfile, log and a copy of
 # the zone live in DIR (created if missing). Then run, for instance:
@@ -17,9 +18,10 @@
 # socket, no trust anchor, nothing outside DIR.
 set -euo pipefail
 
-ZONE_NAME=nettest.test
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ZONE_SRC=$HERE/../data/dns/net-test.zone
+# another zone: SG_DNS_ZONE_NAME=test SG_DNS_ZONE_FILE=my.zone dns-server.sh start ...
+ZONE_NAME=${SG_DNS_ZONE_NAME:-nettest.test}
+ZONE_SRC=${SG_DNS_ZONE_FILE:-$HERE/../data/dns/net-test.zone}
 
 die() { echo "dns-server.sh: $*" >&2; exit 1; }
 

@@ -140,50 +140,12 @@ cp "$DATA"/msgs/*.eml "$T/msgs/"
     cat "$T/msgs/genuine.signed.eml"
 } >"$T/msgs/forged-ar1.eml"
 
-# --- DNS: a private unbound serving test.zone (the approach of
-# tests/env/dns-server.sh, which serves only its own zone) ---------------
+# --- DNS: a private unbound serving test.zone ----------------------------
 read -r DNS_PORT MAIN_PORT DOWN_PORT BH_PORT SLOW_PORT < <("$PY" "$CLIENT" freeport 5)
 start_unbound() { # DIR PORT
-    local d=$1 port=$2 i a
-    mkdir -p "$d"
-    cat >"$d/unbound.conf" <<EOF
-server:
-  username: ""
-  chroot: ""
-  directory: "$d"
-  pidfile: "$d/unbound.pid"
-  logfile: "$d/unbound.log"
-  use-syslog: no
-  do-daemonize: yes
-  verbosity: 1
-  num-threads: 1
-  so-reuseport: no
-  interface: 127.0.0.1@$port
-  port: $port
-  do-ip6: no
-  access-control: 127.0.0.0/8 allow
-  module-config: "iterator"
-  local-zone: "." static
-  # "test." is a built-in static local zone (RFC 6761), which would win
-  # over the auth-zone
-  local-zone: "test." transparent
-auth-zone:
-  name: "test."
-  zonefile: "$T/test.zone"
-  for-downstream: yes
-  for-upstream: yes
-  fallback-enabled: no
-remote-control:
-  control-enable: no
-EOF
-    unbound-checkconf "$d/unbound.conf" >/dev/null 2>&1 || fatal setup "unbound-checkconf failed"
-    unbound -c "$d/unbound.conf" 2>/dev/null || fatal setup "unbound: $(tail -n3 "$d/unbound.log")"
-    for ((i = 0; i < 100; i++)); do
-        a=$(dig +short +time=1 +tries=1 -p "$port" @127.0.0.1 TXT _dmarc.remote.test 2>/dev/null)
-        [ "$a" = '"v=DMARC1; p=reject"' ] && return 0
-        sleep 0.05
-    done
-    fatal setup "unbound does not serve test.zone: $(tail -n3 "$d/unbound.log")"
+    SG_DNS_ZONE_NAME=test SG_DNS_ZONE_FILE="$T/test.zone" \
+        bash "$SG_SRC/tests/env/dns-server.sh" start "$1" "$2" >/dev/null ||
+        fatal setup "the test DNS did not start"
 }
 start_unbound "$T/dns" "$DNS_PORT"
 
