@@ -1,0 +1,430 @@
+/*
+ * ARC chain validation (RFC 8617 5.2) against published vectors:
+ *   - ValiMail's arc_test_suite validation cases (flat form, 171 cases);
+ *   - dkimpy's ARC vectors (derived messages with its test key);
+ *   - Stalwart mail-auth resources/arc 001 (pass) and 002 (ed25519 set).
+ *
+ * Time: every t= in the ValiMail suite is 12345..12347 (FORMAT.md shows
+ * t=12345), so any current clock is after all of them; the tests use a
+ * fixed now of 2026-01-01 (1767225600) so that they do not depend on the
+ * clock, which is later than every t= in all three sources.
+ */
+#include "helpers.h"
+
+#include <spoofguard/arc.h>
+#include <spoofguard/dns.h>
+#include <spoofguard/msg.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define TEST_NOW 1767225600
+
+static int on_headers(const sg_header *f, size_t n, void *p)
+{
+    return sg_arc_verify_headers(p, f, n);
+}
+
+static int on_body(const char *d, size_t n, void *p)
+{
+    return sg_arc_verify_body(p, d, n);
+}
+
+struct outcome {
+    sg_arc_cv cv;
+    unsigned instance, oldest_pass;
+    char reason[200];
+    char aar1[200];
+};
+
+/* Validate msg with a zone from `zone_rel` (scenario may be NULL), in
+ * chunks of `chunk` bytes (0: whole). */
+static void run(const char *zone_rel, const char *scenario, const char *msg, size_t len,
+                size_t chunk, struct outcome *o)
+{
+    sg_zone *z = NULL;
+    sg_resolver *r = NULL;
+    sg_arc_verifier *v = NULL;
+    sg_msg_parser *p = NULL;
+    sg_msg_callbacks cbs = {on_headers, on_body, NULL};
+    sg_arc_verify_opts opts;
+    const sg_arc_result *res;
+    size_t err_line = 0;
+
+    assert_int_equal(sg_zone_new(&z), 0);
+    assert_int_equal(
+        sg_zone_load_tsv(z, sg_test_path(sg_test_conformance_dir(), zone_rel), scenario, &err_line),
+        0);
+    assert_int_equal(sg_resolver_new_zone(&r, z), 0);
+    sg_arc_verify_opts_init(&opts);
+    opts.now = TEST_NOW;
+    assert_int_equal(sg_arc_verifier_new(&v, r, NULL, &opts), 0);
+    assert_int_equal(sg_msg_parser_new(&p, NULL, &cbs, v), 0);
+    if (chunk == 0)
+        chunk = len ? len : 1;
+    for (size_t off = 0; off < len; off += chunk)
+        assert_int_equal(sg_msg_feed(p, msg + off, len - off < chunk ? len - off : chunk), 0);
+    assert_int_equal(sg_msg_finish(p), 0);
+    if (len == 0) /* an empty message: the parser may not call on_headers */
+        (void)sg_arc_verify_headers(v, NULL, 0);
+    assert_int_equal(sg_arc_verify_wait(v), 0);
+    assert_int_equal(sg_arc_verify_result(v, &res), 0);
+    memset(o, 0, sizeof(*o));
+    o->cv = res->cv;
+    o->instance = res->instance;
+    o->oldest_pass = res->oldest_pass;
+    snprintf(o->reason, sizeof(o->reason), "%s", res->reason);
+    if (res->count > 0 && res->sets[0].aar != NULL)
+        snprintf(o->aar1, sizeof(o->aar1), "%s", res->sets[0].aar);
+    sg_msg_parser_free(p);
+    sg_arc_verifier_free(v);
+    sg_resolver_free(r);
+    sg_zone_free(z);
+}
+
+static void run_file(const char *zone_rel, const char *scenario, const char *msg_rel, size_t chunk,
+                     struct outcome *o)
+{
+    size_t len = 0;
+    char *msg = sg_test_read_file(sg_test_path(sg_test_conformance_dir(), msg_rel), &len);
+    assert_non_null(msg);
+    run(zone_rel, scenario, msg, len, chunk, o);
+    free(msg);
+}
+
+/* Cases of the ValiMail suite where we knowingly differ from the
+ * expectation, with the reason. Empty: we match all 171. Two cases pass
+ * only because ARC departs from DKIM parsing (see src/lib/arc/verify.c):
+ * ams_fields_c_na (no c= means relaxed/relaxed, not simple/simple) and
+ * ams_fields_h_mis_hdr ("to::date" in h=: the empty name selects
+ * nothing, where DKIM's ABNF would reject the signature). */
+static const struct {
+    const char *test_id;
+    const char *why;
+} deviations[] = {
+    {NULL, NULL},
+};
+
+static const char *deviation(const char *id)
+{
+    for (size_t k = 0; deviations[k].test_id != NULL; k++)
+        if (!strcmp(deviations[k].test_id, id))
+            return deviations[k].why;
+    return NULL;
+}
+
+#define VALIMAIL_TOTAL 171
+/* The exact number we reach; see deviations[] for the rest. */
+#define VALIMAIL_EXPECTED_PASS 171
+
+static void valimail(void **state)
+{
+    size_t len = 0, ok = 0, total = 0;
+    char *man = sg_test_read_file(
+        sg_test_path(sg_test_conformance_dir(), "arc/flat/validation/manifest.tsv"), &len);
+    char *line, *save = NULL;
+    (void)state;
+    assert_non_null(man);
+    for (line = strtok_r(man, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        char *col[7] = {0}, *c = line, path[512];
+        size_t k = 0;
+        struct outcome o;
+        sg_arc_cv want;
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        while (k < 7) {
+            col[k++] = c;
+            c = strchr(c, '\t');
+            if (c == NULL)
+                break;
+            *c++ = '\0';
+        }
+        assert_true(k >= 4);
+        /* expected_cv: Pass / Fail / None; empty means fail (README) */
+        want = !strcmp(col[3], "Pass")   ? SG_ARC_PASS
+               : !strcmp(col[3], "None") ? SG_ARC_NONE
+                                         : SG_ARC_FAIL;
+        snprintf(path, sizeof(path), "arc/flat/validation/%s", col[2]);
+        /* odd chunk size: the streaming body path is exercised too */
+        run_file("arc/flat/validation/zone.tsv", col[0], path, total % 2 ? 7 : 0, &o);
+        total++;
+        if (o.cv == want) {
+            ok++;
+            assert_null(deviation(col[1]));
+        } else {
+            const char *why = deviation(col[1]);
+            print_message("  %-32s want %-4s got %-4s (%s)%s%s\n", col[1], sg_arc_cv_str(want),
+                          sg_arc_cv_str(o.cv), o.reason, why ? " known: " : " UNEXPECTED",
+                          why ? why : "");
+        }
+    }
+    print_message("arc validation: %zu/%d\n", ok, VALIMAIL_TOTAL);
+    assert_int_equal(total, VALIMAIL_TOTAL);
+    assert_int_equal(ok, VALIMAIL_EXPECTED_PASS);
+    free(man);
+}
+
+/* A few structural facts of the suite, beyond cv. */
+static void valimail_details(void **state)
+{
+    struct outcome o;
+    (void)state;
+    run_file("arc/flat/validation/zone.tsv", "1", "arc/flat/validation/messages/cv_pass_i1_1.eml",
+             0, &o);
+    assert_int_equal(o.cv, SG_ARC_PASS);
+    assert_int_equal(o.instance, 1);
+    assert_int_equal(o.oldest_pass, 0);
+    assert_non_null(strstr(o.aar1, "lists.example.org;"));
+    assert_non_null(strstr(o.aar1, "spf=pass"));
+    assert_true(strncmp(o.aar1, "i=", 2) != 0);
+
+    /* i=2 chain whose first AMS is broken: pass, oldest-pass 2 */
+    run_file("arc/flat/validation/zone.tsv", "1",
+             "arc/flat/validation/messages/cv_pass_i2_1_ams1_invalid.eml", 0, &o);
+    assert_int_equal(o.cv, SG_ARC_PASS);
+    assert_int_equal(o.instance, 2);
+    assert_int_equal(o.oldest_pass, 2);
+
+    run_file("arc/flat/validation/zone.tsv", "1", "arc/flat/validation/messages/cv_pass_i5_1.eml",
+             1, &o);
+    assert_int_equal(o.cv, SG_ARC_PASS);
+    assert_int_equal(o.instance, 5);
+
+    run_file("arc/flat/validation/zone.tsv", "1", "arc/flat/validation/messages/cv_base1.eml", 0,
+             &o);
+    assert_int_equal(o.cv, SG_ARC_NONE);
+    assert_int_equal(o.instance, 0);
+}
+
+static void dkimpy(void **state)
+{
+    struct outcome o;
+    (void)state;
+    run_file("dkim/dkimpy/zone.tsv", NULL, "dkim/dkimpy/derived/arc-i1-pass.eml", 0, &o);
+    assert_int_equal(o.cv, SG_ARC_PASS);
+    assert_int_equal(o.instance, 1);
+    /* RFC 8617 4.1.3: an ARC-Seal with h= is invalid */
+    run_file("dkim/dkimpy/zone.tsv", NULL, "dkim/dkimpy/derived/arc-i1-h-in-seal.eml", 0, &o);
+    assert_int_equal(o.cv, SG_ARC_FAIL);
+}
+
+static void stalwart(void **state)
+{
+    struct outcome o;
+    (void)state;
+    run_file("arc/stalwart-mail-auth/zone.tsv", "001", "arc/stalwart-mail-auth/messages/001.eml", 0,
+             &o);
+    assert_int_equal(o.cv, SG_ARC_PASS);
+    /* 002's i=1 set is ed25519-sha256, which RFC 8617 does not define for
+     * ARC: a Stalwart extension. Like dkimpy we say fail (the source
+     * expects pass). */
+    run_file("arc/stalwart-mail-auth/zone.tsv", "002", "arc/stalwart-mail-auth/messages/002.eml", 0,
+             &o);
+    assert_int_equal(o.cv, SG_ARC_FAIL);
+    assert_non_null(strstr(o.reason, "ARC-Seal"));
+}
+
+/* Tampering with a passing message must break it. */
+static void tamper(void **state)
+{
+    size_t len = 0;
+    struct outcome o;
+    char *msg = sg_test_read_file(
+        sg_test_path(sg_test_conformance_dir(), "arc/flat/validation/messages/cv_pass_i1_1.eml"),
+        &len);
+    char *p;
+    (void)state;
+    assert_non_null(msg);
+    run("arc/flat/validation/zone.tsv", "1", msg, len, 0, &o);
+    assert_int_equal(o.cv, SG_ARC_PASS);
+    p = strstr(msg, "Hey gang");
+    assert_non_null(p);
+    p[0] = 'h';
+    run("arc/flat/validation/zone.tsv", "1", msg, len, 0, &o);
+    assert_int_equal(o.cv, SG_ARC_FAIL);
+    p[0] = 'H';
+    p = strstr(msg, "Subject: Example 1");
+    assert_non_null(p);
+    p[17] = '2';
+    run("arc/flat/validation/zone.tsv", "1", msg, len, 3, &o);
+    assert_int_equal(o.cv, SG_ARC_FAIL);
+    free(msg);
+}
+
+/* No keys in DNS at all: every AMS/AS lacks its key -> fail. */
+static void no_key(void **state)
+{
+    struct outcome o;
+    (void)state;
+    run_file("arc/flat/validation/zone.tsv", "no-such-scenario",
+             "arc/flat/validation/messages/cv_pass_i1_1.eml", 0, &o);
+    assert_int_equal(o.cv, SG_ARC_FAIL);
+}
+
+static void done_cb(void *payload)
+{
+    (*(int *)payload)++;
+}
+
+/* Event-driven use: finish reports the outstanding keys, the done
+ * callback fires once from the resolver, and a shared key cache is hit
+ * on the second message. Per-set details of a 3-hop chain. */
+static void async_and_cache(void **state)
+{
+    sg_zone *z = NULL;
+    sg_resolver *r = NULL;
+    sg_arc_verifier *v = NULL;
+    sg_dkim_keycache *cache = NULL;
+    sg_msg_parser *p = NULL;
+    sg_msg_callbacks cbs = {on_headers, on_body, NULL};
+    sg_arc_verify_opts opts;
+    const sg_arc_result *res;
+    size_t len = 0, err_line = 0, entries = 0;
+    uint64_t hits = 0, misses = 0;
+    int calls = 0, rc;
+    char *msg = sg_test_read_file(
+        sg_test_path(sg_test_conformance_dir(), "arc/flat/validation/messages/cv_pass_i3_1.eml"),
+        &len);
+    (void)state;
+    assert_non_null(msg);
+    assert_int_equal(sg_zone_new(&z), 0);
+    assert_int_equal(
+        sg_zone_load_tsv(z, sg_test_path(sg_test_conformance_dir(), "arc/flat/validation/zone.tsv"),
+                         "1", &err_line),
+        0);
+    assert_int_equal(sg_resolver_new_zone(&r, z), 0);
+    assert_int_equal(sg_dkim_keycache_new(&cache, 0), 0);
+    sg_arc_verify_opts_init(&opts);
+    opts.now = TEST_NOW;
+    assert_int_equal(sg_arc_verifier_new(&v, r, cache, &opts), 0);
+    sg_arc_verifier_set_done_cb(v, done_cb, &calls);
+    assert_int_equal(sg_msg_parser_new(&p, NULL, &cbs, v), 0);
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(sg_msg_feed(p, msg, len), 0);
+        assert_int_equal(sg_msg_finish(p), 0);
+        /* the zone resolver answers from sg_resolver_run, never inline:
+         * one distinct key name is outstanding */
+        rc = sg_arc_verify_finish(v);
+        assert_int_equal(rc, 1);
+        assert_int_equal(sg_arc_verify_result(v, &res), SG_ESTATE);
+        assert_int_equal(calls, round);
+        while (sg_arc_verify_pending(v) > 0)
+            assert_true(sg_resolver_run(r, 1000) >= 0);
+        assert_int_equal(calls, round + 1);
+        assert_int_equal(sg_arc_verify_result(v, &res), 0);
+        assert_int_equal(res->cv, SG_ARC_PASS);
+        assert_int_equal(res->instance, 3);
+        assert_int_equal(res->count, 3);
+        assert_int_equal(res->oldest_pass, 0);
+        for (size_t k = 0; k < 3; k++) {
+            const sg_arc_set_result *sr = &res->sets[k];
+            assert_int_equal(sr->instance, k + 1);
+            assert_string_equal(sr->ams_domain, "example.org");
+            assert_string_equal(sr->as_selector, "dummy");
+            assert_int_equal(sr->as_cv, k == 0 ? SG_ARC_NONE : SG_ARC_PASS);
+            assert_int_equal(sr->ams_result, SG_DKIM_PASS);
+            assert_int_equal(sr->as_result, SG_DKIM_PASS);
+            assert_non_null(sr->aar);
+            assert_non_null(strstr(sr->aar, "example.org"));
+        }
+        sg_arc_verifier_reset(v);
+        sg_msg_parser_reset(p);
+    }
+    sg_dkim_keycache_stats(cache, &hits, &misses, &entries);
+    assert_int_equal(entries, 1);
+    assert_true(hits >= 1);
+    sg_msg_parser_free(p);
+    sg_arc_verifier_free(v);
+    sg_dkim_keycache_free(cache);
+    sg_resolver_free(r);
+    sg_zone_free(z);
+    free(msg);
+}
+
+/* A DNS timeout for the key: the chain cannot be validated (fail), and
+ * the seal's result says temperror. */
+static void key_timeout(void **state)
+{
+    sg_zone *z = NULL;
+    sg_resolver *r = NULL;
+    sg_arc_verifier *v = NULL;
+    sg_msg_parser *p = NULL;
+    sg_msg_callbacks cbs = {on_headers, on_body, NULL};
+    sg_arc_verify_opts opts;
+    const sg_arc_result *res;
+    size_t len = 0;
+    char *msg = sg_test_read_file(
+        sg_test_path(sg_test_conformance_dir(), "arc/flat/validation/messages/cv_pass_i1_1.eml"),
+        &len);
+    (void)state;
+    assert_non_null(msg);
+    assert_int_equal(sg_zone_new(&z), 0);
+    assert_int_equal(sg_zone_add(z, "dummy._domainkey.example.org", "TXT", "TIMEOUT", 300), 0);
+    assert_int_equal(sg_resolver_new_zone(&r, z), 0);
+    sg_arc_verify_opts_init(&opts);
+    opts.now = TEST_NOW;
+    assert_int_equal(sg_arc_verifier_new(&v, r, NULL, &opts), 0);
+    assert_int_equal(sg_msg_parser_new(&p, NULL, &cbs, v), 0);
+    assert_int_equal(sg_msg_feed(p, msg, len), 0);
+    assert_int_equal(sg_msg_finish(p), 0);
+    assert_int_equal(sg_arc_verify_wait(v), 0);
+    assert_int_equal(sg_arc_verify_result(v, &res), 0);
+    assert_int_equal(res->cv, SG_ARC_FAIL);
+    assert_int_equal(res->sets[0].ams_result, SG_DKIM_TEMPERROR);
+    sg_msg_parser_free(p);
+    sg_arc_verifier_free(v);
+    sg_resolver_free(r);
+    sg_zone_free(z);
+    free(msg);
+}
+
+static void api_state(void **state)
+{
+    sg_zone *z = NULL;
+    sg_resolver *r = NULL;
+    sg_arc_verifier *v = NULL;
+    const sg_arc_result *res;
+    sg_arc_verify_opts o;
+    (void)state;
+    assert_int_equal(sg_zone_new(&z), 0);
+    assert_int_equal(sg_resolver_new_zone(&r, z), 0);
+    assert_int_equal(sg_arc_verifier_new(&v, NULL, NULL, NULL), SG_EINVAL);
+    sg_arc_verify_opts_init(&o);
+    o.version = 99;
+    assert_int_equal(sg_arc_verifier_new(&v, r, NULL, &o), SG_EINVAL);
+    assert_int_equal(sg_arc_verifier_new(&v, r, NULL, NULL), 0);
+    assert_int_equal(sg_arc_verify_result(v, &res), SG_ESTATE);
+    assert_int_equal(sg_arc_verify_body(v, "x", 1), SG_ESTATE);
+    assert_int_equal(sg_arc_verify_headers(v, NULL, 0), 0);
+    assert_int_equal(sg_arc_verify_headers(v, NULL, 0), SG_ESTATE);
+    assert_int_equal(sg_arc_verify_finish(v), 0);
+    assert_int_equal(sg_arc_verify_result(v, &res), 0);
+    assert_int_equal(res->cv, SG_ARC_NONE);
+    sg_arc_verifier_reset(v);
+    assert_int_equal(sg_arc_verify_result(v, &res), SG_ESTATE);
+    assert_string_equal(sg_arc_cv_str(SG_ARC_PASS), "pass");
+    assert_string_equal(sg_arc_cv_str(SG_ARC_FAIL), "fail");
+    assert_string_equal(sg_arc_cv_str(SG_ARC_NONE), "none");
+    sg_arc_verifier_free(v);
+    sg_resolver_free(r);
+    sg_zone_free(z);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(valimail),        cmocka_unit_test(valimail_details),
+        cmocka_unit_test(dkimpy),          cmocka_unit_test(stalwart),
+        cmocka_unit_test(tamper),          cmocka_unit_test(no_key),
+        cmocka_unit_test(async_and_cache), cmocka_unit_test(key_timeout),
+        cmocka_unit_test(api_state),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
