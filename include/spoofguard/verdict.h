@@ -24,6 +24,7 @@
 #ifndef SPOOFGUARD_VERDICT_H
 #define SPOOFGUARD_VERDICT_H
 
+#include "arc.h"
 #include "common.h"
 #include "dkim.h"
 #include "dmarc.h"
@@ -102,6 +103,10 @@ typedef struct {
 
     sg_dmarc_author author;
     sg_dmarc_result dmarc;
+
+    /* ARC chain (RFC 8617): reported, never used to override DMARC here
+     * (trusting a forwarder's seal is a local policy for the caller). */
+    const sg_arc_result *arc; /* NULL if it could not be evaluated */
 
     /* Authentication-Results field value (after "Authentication-Results:"),
      * folded with CRLF + TAB; and the same unfolded on one line. */

@@ -109,7 +109,18 @@ static void print_json(FILE *o, const char *name, const sg_verdict_result *r)
     sg_cli_json_str(o, r->dmarc.policy_domain);
     fputs(",\"reason\":", o);
     sg_cli_json_str(o, r->dmarc.reason);
-    fputs("},\"authentication_results\":", o);
+    fputs("},\"arc\":", o);
+    if (r->arc == NULL) {
+        fputs("null", o);
+    } else {
+        fputs("{\"result\":", o);
+        sg_cli_json_str(o, sg_arc_cv_str(r->arc->cv));
+        fprintf(o, ",\"instances\":%u,\"oldest_pass\":%u,\"reason\":", r->arc->instance,
+                r->arc->oldest_pass);
+        sg_cli_json_str(o, r->arc->reason);
+        fputc('}', o);
+    }
+    fputs(",\"authentication_results\":", o);
     sg_cli_json_str(o, r->authres_line);
     fputs("}\n", o);
 }

@@ -25,6 +25,8 @@ struct sg_verdict {
     sg_verdict_opts opts;
     sg_msg_parser *parser;
     sg_dkim_verifier *dkim;
+    sg_arc_verifier *arc;
+    int arc_ok; /* the ARC verifier took the message (else arc is not reported) */
     sg_spf_check *spf, *spf_helo;
     sg_dmarc_check *dmarc;
     sg_dmarc_opts dmarc_opts;
@@ -129,6 +131,9 @@ static int on_headers(const sg_header *fields, size_t count, void *payload)
     sg_verdict *v = payload;
     int rc;
     v->headers_seen = 1;
+    /* ARC is informative: if it cannot take the message, it is left out
+     * of the results rather than failing the verdict */
+    v->arc_ok = sg_arc_verify_headers(v->arc, fields, count) == 0;
     for (size_t i = 0; i < count; i++)
         if (sg_header_is(&fields[i], "From") &&
             mentions_protected(v, fields[i].value, fields[i].value_len))
@@ -158,6 +163,8 @@ static int on_headers(const sg_header *fields, size_t count, void *payload)
 static int on_body(const char *data, size_t len, void *payload)
 {
     sg_verdict *v = payload;
+    if (v->arc_ok && sg_arc_verify_body(v->arc, data, len) != 0)
+        v->arc_ok = 0;
     return sg_dkim_verify_body(v->dkim, data, len);
 }
 
@@ -198,7 +205,15 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
         sg_verdict_free(v);
         return rc;
     }
+    sg_arc_verify_opts ao;
+    sg_arc_verify_opts_init(&ao);
+    ao.now = v->opts.now;
+    if ((rc = sg_arc_verifier_new(&v->arc, resolver, v->opts.keycache, &ao)) != 0) {
+        sg_verdict_free(v);
+        return rc;
+    }
     sg_dkim_verifier_set_done_cb(v->dkim, on_dkim_done, v);
+    sg_arc_verifier_set_done_cb(v->arc, on_dkim_done, v);
     v->res.verdict = SG_VERDICT_UNVERIFIED;
     v->res.reason = "not checked yet";
     v->res.author.status = SG_DMARC_AUTHOR_NO_FROM;
@@ -215,6 +230,7 @@ void sg_verdict_free(sg_verdict *v)
     sg_spf_check_free(v->spf);
     sg_spf_check_free(v->spf_helo);
     sg_dkim_verifier_free(v->dkim);
+    sg_arc_verifier_free(v->arc);
     sg_msg_parser_free(v->parser);
     sg_arena_free(v->arena);
     free(v);
@@ -297,6 +313,8 @@ int sg_verdict_finish(sg_verdict *v, sg_verdict_done_cb cb, void *payload)
     v->finished = 1;
     v->in_step++;
     rc = sg_dkim_verify_finish(v->dkim);
+    if (v->arc_ok && sg_arc_verify_finish(v->arc) < 0)
+        v->arc_ok = 0;
     v->dkim_finished = 1;
     v->in_step--;
     if (rc < 0)
@@ -542,6 +560,20 @@ static int add_authres(sg_verdict *v)
                                                        SG_AUTHRES_HEADER_B_LEN)) != 0)
             return rc;
     }
+    if (r->arc && r->arc->instance > 0) {
+        /* RFC 8617 4.1.1 / 8601: arc=pass|fail|none, header.oldest-pass */
+        if ((rc = sg_authres_add(&e, a, &ar, "arc", sg_arc_cv_str(r->arc->cv))) != 0)
+            return rc;
+        snprintf(comment, sizeof(comment), "%u hop%s", r->arc->instance,
+                 r->arc->instance == 1 ? "" : "s");
+        e->comment = sg_arena_strdup(a, comment);
+        if (r->arc->cv == SG_ARC_PASS) {
+            char op[16];
+            snprintf(op, sizeof(op), "%u", r->arc->oldest_pass);
+            if ((rc = sg_authres_add_prop(a, e, "header", "oldest-pass", op)) != 0)
+                return rc;
+        }
+    }
     if ((rc = sg_authres_add(&e, a, &ar, "dmarc", sg_dmarc_result_str(r->dmarc.result))) != 0)
         return rc;
     if (r->dmarc.record) {
@@ -574,6 +606,10 @@ static void try_complete(sg_verdict *v)
         return;
     if (v->dkim_finished && sg_dkim_verify_pending(v->dkim) > 0)
         return;
+    if (v->dkim_finished && v->arc_ok && sg_arc_verify_pending(v->arc) > 0)
+        return;
+    if (v->arc_ok && v->res.arc == NULL && sg_arc_verify_result(v->arc, &v->res.arc) != 0)
+        v->res.arc = NULL;
     if (v->res.dkim == NULL) {
         const sg_dkim_sig_result *d;
         size_t n;
