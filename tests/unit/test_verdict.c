@@ -356,6 +356,25 @@ static void forgers_dns_error_is_not_temporary(void **state)
     free(m);
 }
 
+static void hostile_values_still_give_authres(void **state)
+{
+    fixture *f = *state;
+    sg_verdict *v;
+    /* found by fuzz_verdict: a broken signature whose a= value spans a
+     * folded line; its bytes end up in header.a and must not stop the
+     * Authentication-Results field (that was a forced tempfail) */
+    const char *m = "DKIM-Signature: v=1; a=ed25519-sha2bh=cyE7XEu\r\n"
+                    " Chjq; d=remote.test\r\n"
+                    "From: x@remote.test\r\n\r\nbody\r\n";
+    const sg_verdict_result *r = check(f, &v, m, "203.0.113.66", "x\x01y@remote.test");
+    assert_int_equal(r->temporary, 0);
+    assert_non_null(r->authres_line);
+    assert_int_equal(r->dkim[0].result, SG_DKIM_PERMERROR);
+    assert_authres(r, "dkim", "permerror");
+    assert_int_equal(r->verdict, SG_VERDICT_FORGED);
+    sg_verdict_free(v);
+}
+
 static void display_name_trick(void **state)
 {
     fixture *f = *state;
@@ -383,6 +402,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(key_timeout_is_never_a_reject, setup, teardown),
         cmocka_unit_test_setup_teardown(from_problems_never_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(display_name_trick, setup, teardown),
+        cmocka_unit_test_setup_teardown(hostile_values_still_give_authres, setup, teardown),
         cmocka_unit_test_setup_teardown(from_tricks_on_protected_domains, setup, teardown),
         cmocka_unit_test_setup_teardown(forgers_dns_error_is_not_temporary, setup, teardown),
     };

@@ -504,7 +504,43 @@ static void decide(sg_verdict *v)
     }
 }
 
-static int add_authres(sg_verdict *v)
+/* Values in an Authentication-Results field come from the message and
+ * the envelope, so from the sender: control characters are dropped and
+ * lengths capped, so that no crafted value can stop the field from being
+ * written (which would otherwise turn into a temporary failure). */
+#define AR_VALUE_MAX 256
+
+static const char *safe(sg_arena *a, const char *s, size_t max)
+{
+    size_t n = 0;
+    char *o;
+    if (s == NULL)
+        return NULL;
+    if ((o = sg_arena_alloc(a, max + 1)) == NULL)
+        return NULL;
+    for (; *s && n < max; s++)
+        if ((unsigned char)*s >= 0x20 && *s != 0x7f)
+            o[n++] = *s;
+    o[n] = '\0';
+    return o;
+}
+
+static int prop_n(sg_arena *a, sg_authres_entry *e, const char *ptype, const char *property,
+                  const char *value, size_t maxlen)
+{
+    const char *v = safe(a, value, maxlen);
+    if (v == NULL)
+        return SG_ENOMEM;
+    return v[0] ? sg_authres_add_prop(a, e, ptype, property, v) : 0;
+}
+
+static int prop(sg_arena *a, sg_authres_entry *e, const char *ptype, const char *property,
+                const char *value)
+{
+    return prop_n(a, e, ptype, property, value, AR_VALUE_MAX);
+}
+
+static int add_authres_full(sg_verdict *v)
 {
     sg_verdict_result *r = &v->res;
     sg_authres ar;
@@ -524,16 +560,16 @@ static int add_authres(sg_verdict *v)
                 mf = sg_arena_strndup(a, mf + 1, l - 2);
             if (mf == NULL)
                 return SG_ENOMEM;
-            if ((rc = sg_authres_add_prop(a, e, "smtp", "mailfrom", mf)) != 0)
+            if ((rc = prop(a, e, "smtp", "mailfrom", mf)) != 0)
                 return rc;
-        } else if (v->helo && (rc = sg_authres_add_prop(a, e, "smtp", "helo", v->helo)) != 0) {
+        } else if (v->helo && (rc = prop(a, e, "smtp", "helo", v->helo)) != 0) {
             return rc; /* null sender: the MAIL FROM check used the HELO identity */
         }
     }
     if (r->spf_helo_checked) {
         if ((rc = sg_authres_add(&e, a, &ar, "spf", sg_spf_result_str(r->spf_helo.result))) != 0)
             return rc;
-        if ((rc = sg_authres_add_prop(a, e, "smtp", "helo", v->helo)) != 0)
+        if ((rc = prop(a, e, "smtp", "helo", v->helo)) != 0)
             return rc;
     }
     if (r->ndkim == 0) {
@@ -545,19 +581,19 @@ static int add_authres(sg_verdict *v)
         if ((rc = sg_authres_add(&e, a, &ar, "dkim", sg_dkim_result_str(d->result))) != 0)
             return rc;
         if (d->result != SG_DKIM_PASS && d->reason)
-            e->reason = sg_arena_strdup(a, d->reason);
+            e->reason = safe(a, d->reason, 200);
         if (d->key_bits && d->alg != SG_DKIM_ED25519_SHA256) {
             snprintf(comment, sizeof(comment), "%u-bit key", d->key_bits);
             e->comment = sg_arena_strdup(a, comment);
         }
-        if (d->domain && (rc = sg_authres_add_prop(a, e, "header", "d", d->domain)) != 0)
+        if (d->domain && (rc = prop(a, e, "header", "d", d->domain)) != 0)
             return rc;
-        if (d->selector && (rc = sg_authres_add_prop(a, e, "header", "s", d->selector)) != 0)
+        if (d->selector && (rc = prop(a, e, "header", "s", d->selector)) != 0)
             return rc;
-        if (d->algorithm && (rc = sg_authres_add_prop(a, e, "header", "a", d->algorithm)) != 0)
+        if (d->algorithm && (rc = prop_n(a, e, "header", "a", d->algorithm, 32)) != 0)
             return rc;
-        if (d->b_prefix && (rc = sg_authres_add_prop_n(a, e, "header", "b", d->b_prefix,
-                                                       SG_AUTHRES_HEADER_B_LEN)) != 0)
+        if (d->b_prefix &&
+            (rc = prop_n(a, e, "header", "b", d->b_prefix, SG_AUTHRES_HEADER_B_LEN)) != 0)
             return rc;
     }
     if (r->arc && r->arc->instance > 0) {
@@ -570,7 +606,7 @@ static int add_authres(sg_verdict *v)
         if (r->arc->cv == SG_ARC_PASS) {
             char op[16];
             snprintf(op, sizeof(op), "%u", r->arc->oldest_pass);
-            if ((rc = sg_authres_add_prop(a, e, "header", "oldest-pass", op)) != 0)
+            if ((rc = prop(a, e, "header", "oldest-pass", op)) != 0)
                 return rc;
         }
     }
@@ -581,11 +617,10 @@ static int add_authres(sg_verdict *v)
                  sg_dmarc_disposition_str(r->dmarc.disposition));
         e->comment = sg_arena_strdup(a, comment);
     }
-    if (r->author.domain &&
-        (rc = sg_authres_add_prop(a, e, "header", "from", r->author.domain)) != 0)
+    if (r->author.domain && (rc = prop(a, e, "header", "from", r->author.domain)) != 0)
         return rc;
-    if (r->dmarc.record && (rc = sg_authres_add_prop(a, e, "policy", "dmarc",
-                                                     sg_dmarc_policy_str(r->dmarc.policy))) != 0)
+    if (r->dmarc.record &&
+        (rc = prop(a, e, "policy", "dmarc", sg_dmarc_policy_str(r->dmarc.policy))) != 0)
         return rc;
     char *folded, *line;
     if ((rc = sg_authres_format_arena(&folded, NULL, a, &ar, SG_AUTHRES_FOLDED)) != 0 ||
@@ -594,6 +629,39 @@ static int add_authres(sg_verdict *v)
     r->authres = folded;
     r->authres_line = line;
     return 0;
+}
+
+/* The results alone, no properties: what we write if the full field
+ * cannot be (it should not happen once values are cleaned; never a
+ * reason to give up on the message). */
+static int add_authres_minimal(sg_verdict *v)
+{
+    sg_verdict_result *r = &v->res;
+    sg_authres ar;
+    sg_arena *a = v->arena;
+    int rc;
+    char *folded, *line;
+    sg_authres_init(&ar, v->opts.authserv_id);
+    if (r->spf_checked &&
+        (rc = sg_authres_add(NULL, a, &ar, "spf", sg_spf_result_str(r->spf.result))) != 0)
+        return rc;
+    for (size_t i = 0; i < r->ndkim; i++)
+        if ((rc = sg_authres_add(NULL, a, &ar, "dkim", sg_dkim_result_str(r->dkim[i].result))) != 0)
+            return rc;
+    if ((rc = sg_authres_add(NULL, a, &ar, "dmarc", sg_dmarc_result_str(r->dmarc.result))) != 0)
+        return rc;
+    if ((rc = sg_authres_format_arena(&folded, NULL, a, &ar, SG_AUTHRES_FOLDED)) != 0 ||
+        (rc = sg_authres_format_arena(&line, NULL, a, &ar, SG_AUTHRES_UNFOLDED)) != 0)
+        return rc;
+    r->authres = folded;
+    r->authres_line = line;
+    return 0;
+}
+
+static int add_authres(sg_verdict *v)
+{
+    int rc = add_authres_full(v);
+    return rc == SG_EINVAL || rc == SG_ELIMIT ? add_authres_minimal(v) : rc;
 }
 
 static void try_complete(sg_verdict *v)
