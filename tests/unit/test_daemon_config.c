@@ -91,6 +91,7 @@ static void errors_name_file_and_line(void **state)
         {"authserv_id\n", ":1: 'authserv_id' needs a value"},
         {"listen tcp:1\n", "must start with inet: or unix:"},
         {"signing_table /x\n", "signing_table and key_table go together"},
+        {"authserv_id mx.example; dkim=pass\n", "authserv_id: 'mx.example; dkim=pass' is not"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         sg_config c;

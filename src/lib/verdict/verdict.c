@@ -186,6 +186,16 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
         sg_verdict_opts_init(&v->opts);
     if (v->opts.authserv_id == NULL)
         v->opts.authserv_id = "localhost";
+    {
+        /* an authserv-id we could not write would fail every message */
+        sg_authres probe;
+        char buf[512];
+        sg_authres_init(&probe, v->opts.authserv_id);
+        if (sg_authres_format(buf, sizeof(buf), NULL, &probe, SG_AUTHRES_UNFOLDED) != 0) {
+            free(v);
+            return SG_EINVAL;
+        }
+    }
     v->resolver = resolver;
     /* Content appended after an l= limit is not authenticated: unless the
      * caller says otherwise, such a signature does not count as a pass. */
