@@ -639,47 +639,7 @@ static void key_answer(const sg_dns_answer *ans, struct akey *k)
 {
     sg_arc_verifier *v = k->v;
     k->done = 1;
-    switch (ans->status) {
-    case SG_DNS_NOERROR: {
-        /* RFC 6376 6.1.2: with several records, the first usable key */
-        int first = 1;
-        for (size_t i = 0; i < ans->count; i++) {
-            sg_dkim_key key;
-            const char *reason = NULL;
-            int rc;
-            if (ans->rrs[i].type != SG_DNS_TXT)
-                continue;
-            rc = sg_dkim_keycache_get(v->cache, ans->rrs[i].u.txt.data, ans->rrs[i].u.txt.len,
-                                      ans->rrs[i].ttl, v->now, &key, &reason);
-            if (rc == 0 || first) {
-                sg_dkim_key_clear(&k->key);
-                k->key = key;
-                k->rc = rc;
-                k->reason = rc == SG_ENOMEM ? "out of memory" : reason;
-                first = 0;
-            } else {
-                sg_dkim_key_clear(&key);
-            }
-            if (rc == 0)
-                break;
-        }
-        if (first) {
-            k->rc = SG_ENOTFOUND;
-            k->reason = "no key record";
-        }
-        break;
-    }
-    case SG_DNS_NODATA:
-    case SG_DNS_NXDOMAIN:
-        k->rc = SG_ENOTFOUND;
-        k->reason = "no key record";
-        break;
-    default:
-        k->rc = SG_ETIMEOUT;
-        k->temp = 1;
-        k->reason = ans->status == SG_DNS_TIMEOUT ? "key lookup timed out" : "key lookup failed";
-        break;
-    }
+    k->rc = sg_dkim_key_from_answer(v->cache, ans, v->now, &k->key, &k->reason, &k->temp);
 }
 
 static void decide_chain(sg_arc_verifier *v);

@@ -123,6 +123,14 @@ void sg_dkim_key_clear(sg_dkim_key *k);
 int sg_dkim_keycache_get(sg_dkim_keycache *c, const char *txt, size_t len, uint32_t ttl,
                          int64_t now, sg_dkim_key *out, const char **reason);
 
+/* The key from a key-record lookup's answer (RFC 6376 6.1.2: the first
+ * usable record wins; else the first record's error). *key is replaced
+ * (the old one cleared) whenever a record was seen. Returns 0; a key
+ * record error with *reason; SG_ENOTFOUND for no record; or SG_ETIMEOUT
+ * with *temp = 1 when the lookup failed temporarily. */
+int sg_dkim_key_from_answer(sg_dkim_keycache *c, const sg_dns_answer *ans, int64_t now,
+                            sg_dkim_key *key, const char **reason, int *temp);
+
 /* ---- hashing ---------------------------------------------------------------- */
 
 /* EVP_DigestUpdate as a canon sink (payload: EVP_MD_CTX *). */

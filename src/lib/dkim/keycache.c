@@ -216,3 +216,44 @@ int sg_dkim_keycache_get(sg_dkim_keycache *c, const char *txt, size_t len, uint3
     pthread_mutex_unlock(&c->lock);
     return rc;
 }
+
+int sg_dkim_key_from_answer(sg_dkim_keycache *c, const sg_dns_answer *ans, int64_t now,
+                            sg_dkim_key *key, const char **reason, int *temp)
+{
+    *temp = 0;
+    switch (ans->status) {
+    case SG_DNS_NOERROR: {
+        int first = 1, result = SG_ENOTFOUND;
+        *reason = "no key record";
+        for (size_t i = 0; i < ans->count; i++) {
+            sg_dkim_key k;
+            const char *why = NULL;
+            int rc;
+            if (ans->rrs[i].type != SG_DNS_TXT)
+                continue;
+            rc = sg_dkim_keycache_get(c, ans->rrs[i].u.txt.data, ans->rrs[i].u.txt.len,
+                                      ans->rrs[i].ttl, now, &k, &why);
+            if (rc == 0 || first) {
+                sg_dkim_key_clear(key);
+                *key = k;
+                result = rc;
+                *reason = rc == SG_ENOMEM ? "out of memory" : why;
+                first = 0;
+            } else {
+                sg_dkim_key_clear(&k);
+            }
+            if (rc == 0)
+                break;
+        }
+        return result;
+    }
+    case SG_DNS_NODATA:
+    case SG_DNS_NXDOMAIN:
+        *reason = "no key record";
+        return SG_ENOTFOUND;
+    default:
+        *temp = 1;
+        *reason = ans->status == SG_DNS_TIMEOUT ? "key lookup timed out" : "key lookup failed";
+        return SG_ETIMEOUT;
+    }
+}

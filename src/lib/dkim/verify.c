@@ -289,46 +289,12 @@ static void key_answer(const sg_dns_answer *ans, void *payload)
 {
     struct vsig *s = payload;
     sg_dkim_verifier *v = s->v;
+    int temp;
     s->q = NULL;
     v->pending--;
-    switch (ans->status) {
-    case SG_DNS_NOERROR: {
-        /* 6.1.2: with several records, use the first that is a usable key */
-        int first = 1;
-        for (size_t i = 0; i < ans->count; i++) {
-            sg_dkim_key k;
-            const char *reason = NULL;
-            int rc;
-            if (ans->rrs[i].type != SG_DNS_TXT)
-                continue;
-            rc = sg_dkim_keycache_get(v->cache, ans->rrs[i].u.txt.data, ans->rrs[i].u.txt.len,
-                                      ans->rrs[i].ttl, v->now, &k, &reason);
-            if (rc == 0 || first) {
-                sg_dkim_key_clear(&s->key);
-                s->key = k;
-                s->key_rc = rc;
-                s->key_reason = rc == SG_ENOMEM ? "out of memory" : reason;
-                first = 0;
-            } else {
-                sg_dkim_key_clear(&k);
-            }
-            if (rc == 0)
-                break;
-        }
-        if (first) {
-            s->key_rc = SG_ENOTFOUND;
-            s->key_reason = "no key record";
-        }
-        break;
-    }
-    case SG_DNS_NODATA:
-    case SG_DNS_NXDOMAIN:
-        s->key_rc = SG_ENOTFOUND;
-        s->key_reason = "no key record";
-        break;
-    default:
-        decide(s, SG_DKIM_TEMPERROR,
-               ans->status == SG_DNS_TIMEOUT ? "key lookup timed out" : "key lookup failed");
+    s->key_rc = sg_dkim_key_from_answer(v->cache, ans, v->now, &s->key, &s->key_reason, &temp);
+    if (temp) {
+        decide(s, SG_DKIM_TEMPERROR, s->key_reason);
         return;
     }
     s->state = S_HAVE_KEY;
