@@ -297,30 +297,6 @@ static int parse_tags(const sg_header *f, struct parsed *p, const char **reason)
     return SG_OK;
 }
 
-/* Domain and selector syntax as for DKIM (static copy of the check in
- * dkim/sig.c, which is not exported): letters, digits, '-', '_'. */
-static int domain_ok(const char *d)
-{
-    size_t label = 0, n = strlen(d);
-    if (n == 0 || n > 253)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)d[i];
-        if (c == '.') {
-            if (label == 0)
-                return 0;
-            label = 0;
-        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   c == '-' || c == '_') {
-            if (++label > 63)
-                return 0;
-        } else {
-            return 0;
-        }
-    }
-    return label > 0;
-}
-
 static int digits_ok(const sg_dkim_tag *t, size_t maxdigits, uint64_t *out)
 {
     uint64_t x = 0;
@@ -430,11 +406,11 @@ static int parse_sig(sg_arc_verifier *v, const sg_header *f, int kind, struct pa
         s->reason = "unsupported algorithm (ARC allows rsa-sha256 only)";
         return SG_OK;
     }
-    if (!domain_ok(s->d)) {
+    if (!sg_dkim_domain_ok(s->d)) {
         s->reason = "bad d= domain";
         return SG_OK;
     }
-    if (!domain_ok(s->s)) {
+    if (!sg_dkim_domain_ok(s->s)) {
         s->reason = "bad s= selector";
         return SG_OK;
     }

@@ -157,6 +157,10 @@ int sg_dkim_crypto_sign(EVP_PKEY *key, const uint8_t digest[32], uint8_t *sig, s
 EVP_PKEY *sg_dkim_signkey_pkey(const sg_dkim_signkey *k);
 
 /* Case-insensitive "is sub equal to or a subdomain of dom" (3.5 i=). */
+/* A domain name as DKIM uses it (d=, s=, the i= domain): labels of
+ * letters, digits, '-' and '_' (selectors and some d= use '_'), no empty
+ * label, 63/253 octet limits. */
+int sg_dkim_domain_ok(const char *d);
 int sg_dkim_domain_within(const char *sub, const char *dom);
 
 #endif

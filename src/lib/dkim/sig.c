@@ -82,9 +82,7 @@ static char *decode_qp(sg_arena *a, const char *v, size_t n)
     return o;
 }
 
-/* A domain name as DKIM uses it (d=, the i= domain): labels of letters,
- * digits, '-' and '_' (selectors and some d= use '_'), no empty label. */
-static int domain_ok(const char *d)
+int sg_dkim_domain_ok(const char *d)
 {
     size_t label = 0, n = strlen(d);
     if (n == 0 || n > 253)
@@ -246,11 +244,11 @@ int sg_dkim_sig_parse(sg_arena *a, const char *raw, size_t raw_len, sg_dkim_sig 
         *reason = "unsupported algorithm";
         return SG_ESYNTAX;
     }
-    if (!domain_ok(out->d)) {
+    if (!sg_dkim_domain_ok(out->d)) {
         *reason = "bad d= domain";
         return SG_ESYNTAX;
     }
-    if (!domain_ok(out->s)) {
+    if (!sg_dkim_domain_ok(out->s)) {
         *reason = "bad s= selector";
         return SG_ESYNTAX;
     }
