@@ -5,11 +5,11 @@
 
 #include <spoofguard/authres.h>
 
+#include "util/text.h" /* RFC 5322 atext, dot-atom */
+
 /* RFC 2045 5.1 tspecials; a token is 1* of any printable US-ASCII
  * character (33..126) that is not one of these. */
 int sg_authres_is_tokenchar(unsigned char c);
-/* RFC 5322 3.2.3 atext (ASCII only). */
-int sg_authres_is_atext(unsigned char c);
 /* RFC 5321 Keyword (Ldh-str): ALPHA / DIGIT / "-", not ending in "-",
  * 1..SG_AUTHRES_MAX_KEYWORD long. */
 int sg_authres_is_keyword(const char *s, size_t n);

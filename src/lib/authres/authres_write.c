@@ -24,13 +24,6 @@ int sg_authres_is_tokenchar(unsigned char c)
     return strchr("()<>@,;:\\\"/[]?=", c) == NULL;
 }
 
-int sg_authres_is_atext(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
-    return c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
-}
-
 static int is_alnum(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -65,21 +58,6 @@ int sg_authres_is_domain(const char *s, size_t n)
     return 1;
 }
 
-static int is_dot_atom(const char *s, size_t n)
-{
-    if (n == 0 || s[0] == '.' || s[n - 1] == '.')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '.') {
-            if (s[i + 1] == '.')
-                return 0;
-        } else if (!sg_authres_is_atext((unsigned char)s[i])) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 int sg_authres_is_bare_value(const char *s, size_t n, int allow_at)
 {
     size_t i;
@@ -98,7 +76,7 @@ int sg_authres_is_bare_value(const char *s, size_t n, int allow_at)
     if (at == NULL)
         return 0;
     size_t ll = (size_t)(at - s);
-    if (ll > 0 && !is_dot_atom(s, ll))
+    if (ll > 0 && !sg_text_is_dot_atom(s, ll))
         return 0;
     return sg_authres_is_domain(at + 1, n - ll - 1);
 }

@@ -28,15 +28,9 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- character classes ------------------------------------------------ */
+#include "util/text.h"
 
-/* atext (RFC 5322 3.2.3): ALPHA / DIGIT / "!#$%&'*+-/=?^_`{|}~". */
-static int is_atext(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
-    return c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
-}
+/* ---- character classes ------------------------------------------------ */
 
 static int is_wsp(unsigned char c)
 {
@@ -283,10 +277,10 @@ static int lex(parser *p)
             tk->type = T_SPECIAL;
             tk->ch = (char)c;
             p->pos++;
-        } else if (is_atext(c) || c >= 0x80) {
+        } else if (sg_text_is_atext(c) || c >= 0x80) {
             size_t i = p->pos;
             while (i < p->len) {
-                if (is_atext(p->s[i]))
+                if (sg_text_is_atext(p->s[i]))
                     i++;
                 else if (p->s[i] >= 0x80 && (n = utf8_len(p->s + i, p->len - i)) != 0)
                     i += n;
@@ -881,7 +875,7 @@ int sg_addr_parse_path(sg_arena *arena, const char *str, size_t len, sg_mailbox 
         for (;;) {
             size_t a = i;
             while (i < end) {
-                if (is_atext(s[i]))
+                if (sg_text_is_atext(s[i]))
                     i++;
                 else if (s[i] >= 0x80 && (n = utf8_len(s + i, end - i)) != 0)
                     i += n;

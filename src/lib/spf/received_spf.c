@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/text.h"
+
 typedef struct {
     char *p;
     size_t len, cap;
@@ -67,34 +69,11 @@ static void put_comment_text(sbuf *b, const char *s)
     }
 }
 
-/* atext (RFC 5322 3.2.3) */
-static int is_atext(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
-}
-
-static int is_dot_atom(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || s[0] == '.' || s[n - 1] == '.')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '.') {
-            if (s[i + 1] == '.')
-                return 0;
-        } else if (!is_atext((unsigned char)s[i])) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 static void put_value(sbuf *b, const char *v)
 {
     if (v == NULL)
         v = "";
-    if (is_dot_atom(v)) {
+    if (sg_text_is_dot_atom(v, strlen(v))) {
         puts_(b, v);
         return;
     }
