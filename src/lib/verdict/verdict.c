@@ -550,6 +550,19 @@ static int prop(sg_arena *a, sg_authres_entry *e, const char *ptype, const char 
     return prop_n(a, e, ptype, property, value, AR_VALUE_MAX);
 }
 
+/* The field in both forms: folded for the header, one line for logs. */
+static int store_authres(sg_verdict *v, const sg_authres *ar)
+{
+    char *folded, *line;
+    int rc;
+    if ((rc = sg_authres_format_arena(&folded, NULL, v->arena, ar, SG_AUTHRES_FOLDED)) != 0 ||
+        (rc = sg_authres_format_arena(&line, NULL, v->arena, ar, SG_AUTHRES_UNFOLDED)) != 0)
+        return rc;
+    v->res.authres = folded;
+    v->res.authres_line = line;
+    return 0;
+}
+
 static int add_authres_full(sg_verdict *v)
 {
     sg_verdict_result *r = &v->res;
@@ -632,13 +645,7 @@ static int add_authres_full(sg_verdict *v)
     if (r->dmarc.record &&
         (rc = prop(a, e, "policy", "dmarc", sg_dmarc_policy_str(r->dmarc.policy))) != 0)
         return rc;
-    char *folded, *line;
-    if ((rc = sg_authres_format_arena(&folded, NULL, a, &ar, SG_AUTHRES_FOLDED)) != 0 ||
-        (rc = sg_authres_format_arena(&line, NULL, a, &ar, SG_AUTHRES_UNFOLDED)) != 0)
-        return rc;
-    r->authres = folded;
-    r->authres_line = line;
-    return 0;
+    return store_authres(v, &ar);
 }
 
 /* The results alone, no properties: what we write if the full field
@@ -650,7 +657,6 @@ static int add_authres_minimal(sg_verdict *v)
     sg_authres ar;
     sg_arena *a = v->arena;
     int rc;
-    char *folded, *line;
     sg_authres_init(&ar, v->opts.authserv_id);
     if (r->spf_checked &&
         (rc = sg_authres_add(NULL, a, &ar, "spf", sg_spf_result_str(r->spf.result))) != 0)
@@ -660,12 +666,7 @@ static int add_authres_minimal(sg_verdict *v)
             return rc;
     if ((rc = sg_authres_add(NULL, a, &ar, "dmarc", sg_dmarc_result_str(r->dmarc.result))) != 0)
         return rc;
-    if ((rc = sg_authres_format_arena(&folded, NULL, a, &ar, SG_AUTHRES_FOLDED)) != 0 ||
-        (rc = sg_authres_format_arena(&line, NULL, a, &ar, SG_AUTHRES_UNFOLDED)) != 0)
-        return rc;
-    r->authres = folded;
-    r->authres_line = line;
-    return 0;
+    return store_authres(v, &ar);
 }
 
 static int add_authres(sg_verdict *v)
