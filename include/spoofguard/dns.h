@@ -88,12 +88,17 @@ typedef struct sg_zone sg_zone;
 
 /* --- network backend ------------------------------------------------- */
 
+/* The defaults of every front end (the CLI's --dns, the daemon's
+ * dns_timeout_ms and dns_tries): one definition, so they cannot drift. */
+#define SG_DNS_DEFAULT_TIMEOUT_MS 2000
+#define SG_DNS_DEFAULT_TRIES 2
+
 #define SG_RESOLVER_OPTS_VERSION 1
 typedef struct {
     unsigned version;     /* SG_RESOLVER_OPTS_VERSION */
     const char *servers;  /* "HOST[:PORT][,HOST[:PORT]...]"; NULL: /etc/resolv.conf */
-    unsigned timeout_ms;  /* per try; 0: 2000 */
-    unsigned tries;       /* 0: 2 */
+    unsigned timeout_ms;  /* per try; 0: SG_DNS_DEFAULT_TIMEOUT_MS */
+    unsigned tries;       /* 0: SG_DNS_DEFAULT_TRIES */
     size_t cache_entries; /* 0: 10000 */
     int no_cache;         /* 1: disable the TTL cache */
     uint32_t max_ttl;     /* cap on cached TTLs, seconds; 0: 86400 */

@@ -57,7 +57,7 @@ typedef struct {
     size_t nprotected;
     sg_dkim_keycache *keycache;      /* optional, borrowed */
     sg_spf_cache *spf_cache;         /* optional, borrowed */
-    const sg_dkim_verify_opts *dkim; /* NULL: defaults */
+    const sg_dkim_verify_opts *dkim; /* NULL: sg_verdict_dkim_opts_init's */
     const sg_dmarc_opts *dmarc;      /* NULL: defaults (RFC 9989 tree walk) */
     const sg_msg_limits *limits;     /* NULL: defaults */
     int64_t now;                     /* 0: the clock */
@@ -65,7 +65,14 @@ typedef struct {
     int skip_helo;                   /* 1: do not check the HELO identity separately */
 } sg_verdict_opts;
 
+/* The defaults every front end starts from (the CLI and the daemon alike):
+ * set what differs, leave the rest. */
 SG_EXTERN void sg_verdict_opts_init(sg_verdict_opts *opts);
+/* The DKIM options a verdict uses when opts->dkim is NULL: the DKIM
+ * defaults, and a signature whose l= leaves body content uncovered does not
+ * pass (RFC 6376 8.2). A front end that must change a DKIM option starts
+ * from these, never from sg_dkim_verify_opts_init(). */
+SG_EXTERN void sg_verdict_dkim_opts_init(sg_dkim_verify_opts *opts);
 
 typedef struct {
     const char *client_ip; /* required for SPF; NULL: SPF is "none" (not checked) */

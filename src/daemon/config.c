@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <spoofguard/dns.h>
+
 typedef enum { T_STRING, T_UINT, T_SIZE, T_BOOL, T_DOMAINS, T_CIDRS, T_FAILSAFE } opt_type;
 
 typedef struct {
@@ -25,6 +27,9 @@ typedef struct {
 } opt_def;
 
 #define F(field) offsetof(sg_config, field)
+/* A library default as the table's text default. */
+#define STR_(x) #x
+#define LIBDEF(x) STR_(x)
 #define NOCOUNT 0
 
 /* The option table: validation, defaults, reload rules and the reference
@@ -42,9 +47,10 @@ static const opt_def options[] = {
     {"workers", T_UINT, F(workers), NOCOUNT, "0", 0, 64, 0, "Event-loop threads; 0: one per core."},
     {"dns_servers", T_STRING, F(dns_servers), NOCOUNT, NULL, 0, 0, 0,
      "`HOST[:PORT],...`; unset: /etc/resolv.conf."},
-    {"dns_timeout_ms", T_UINT, F(dns_timeout_ms), NOCOUNT, "2000", 50, 60000, 0,
-     "Per-try DNS timeout. A timed-out lookup is a temperror, never a pass."},
-    {"dns_tries", T_UINT, F(dns_tries), NOCOUNT, "2", 1, 10, 0, "DNS tries per query."},
+    {"dns_timeout_ms", T_UINT, F(dns_timeout_ms), NOCOUNT, LIBDEF(SG_DNS_DEFAULT_TIMEOUT_MS), 50,
+     60000, 0, "Per-try DNS timeout. A timed-out lookup is a temperror, never a pass."},
+    {"dns_tries", T_UINT, F(dns_tries), NOCOUNT, LIBDEF(SG_DNS_DEFAULT_TRIES), 1, 10, 0,
+     "DNS tries per query."},
     {"internal_networks", T_CIDRS, F(internal_networks), F(n_internal_networks),
      "127.0.0.1/32, ::1/128", 0, 0, 1,
      "Clients in these networks are outbound (signed, not verified), like SMTP-authenticated "

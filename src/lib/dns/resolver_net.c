@@ -27,8 +27,6 @@
 #include <string.h>
 
 /* Defaults (sg_resolver_opts documents them). */
-#define NET_DEFAULT_TIMEOUT_MS 2000
-#define NET_DEFAULT_TRIES 2
 #define NET_DEFAULT_CACHE 10000
 #define NET_DEFAULT_MAX_TTL 86400 /* one day, as most resolvers cap */
 #define NET_DEFAULT_NEG_TTL 300   /* RFC 2308 5 suggests 1-3 hours; mail wants fresher */
@@ -638,9 +636,9 @@ int sg_resolver_new_net(sg_resolver **out, const sg_resolver_opts *opts)
         o = *opts;
     }
     if (o.timeout_ms == 0)
-        o.timeout_ms = NET_DEFAULT_TIMEOUT_MS;
+        o.timeout_ms = SG_DNS_DEFAULT_TIMEOUT_MS;
     if (o.tries == 0)
-        o.tries = NET_DEFAULT_TRIES;
+        o.tries = SG_DNS_DEFAULT_TRIES;
     if (o.cache_entries == 0)
         o.cache_entries = NET_DEFAULT_CACHE;
     if (o.max_ttl == 0)

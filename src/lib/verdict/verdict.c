@@ -68,6 +68,15 @@ void sg_verdict_opts_init(sg_verdict_opts *opts)
     opts->version = SG_VERDICT_OPTS_VERSION;
 }
 
+/* Content appended after an l= limit is not authenticated (RFC 6376 8.2):
+ * in a verdict such a signature does not count as a pass. This is the one
+ * place that says so, for every front end. */
+void sg_verdict_dkim_opts_init(sg_dkim_verify_opts *opts)
+{
+    sg_dkim_verify_opts_init(opts);
+    opts->fail_on_partial_body = 1;
+}
+
 static void try_complete(sg_verdict *v);
 
 /* ------------------------------------------------------------------------ */
@@ -197,14 +206,15 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
         }
     }
     v->resolver = resolver;
-    /* Content appended after an l= limit is not authenticated: unless the
-     * caller says otherwise, such a signature does not count as a pass. */
-    if (v->opts.dkim == NULL) {
-        sg_dkim_verify_opts_init(&v->dkim_opts);
+    /* A copy, so the caller's options need not outlive this call; the
+     * verdict's clock unless the caller set the DKIM one. */
+    if (v->opts.dkim)
+        v->dkim_opts = *v->opts.dkim;
+    else
+        sg_verdict_dkim_opts_init(&v->dkim_opts);
+    if (v->dkim_opts.now == 0)
         v->dkim_opts.now = v->opts.now;
-        v->dkim_opts.fail_on_partial_body = 1;
-        v->opts.dkim = &v->dkim_opts;
-    }
+    v->opts.dkim = &v->dkim_opts;
     if (v->opts.dmarc)
         v->dmarc_opts = *v->opts.dmarc;
     else
