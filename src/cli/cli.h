@@ -22,24 +22,78 @@ enum {
     SG_EXIT_INTERNAL = 4
 };
 
-/* Resolver chosen by --zone FILE (repeatable) or --dns HOST[:PORT];
- * neither: the system resolver. */
+/*
+ * The option table of a command: getopt_long, the --help text and the
+ * common options (--help, --version, and the DNS options for commands that
+ * list them) all come from it, so every command reads and explains its
+ * options the same way. Options are long only (-h is the one short one).
+ */
 typedef struct {
-    const char *zone_files[16];
-    int nzones;
+    const char *name; /* without "--"; NULL ends the table */
+    const char *arg;  /* the value's name in --help ("FILE"); NULL: a flag */
+    int id;           /* what the command's handler switches on */
+    const char *help; /* one line */
+} sg_cli_opt;
+
+/* ids of the options the parser handles itself */
+enum { SG_CLI_OPT_ZONE = 1000, SG_CLI_OPT_DNS, SG_CLI_OPT_DNS_TIMEOUT };
+/* The DNS options, for a command's table (handled by sg_cli_parse). */
+#define SG_CLI_DNS_OPTS                                                                            \
+    {"zone", "FILE", SG_CLI_OPT_ZONE,                                                              \
+     "answer DNS from a zone file (RFC 1035, or .tsv); repeatable"},                               \
+        {"dns", "HOST[:PORT]", SG_CLI_OPT_DNS, "ask this DNS server (default: resolv.conf)"},      \
+    {                                                                                              \
+        "dns-timeout", "MS", SG_CLI_OPT_DNS_TIMEOUT, "per-try DNS timeout, 1..600000 ms"           \
+    }
+
+typedef struct {
+    const char *name;       /* "verify" */
+    const char *synopsis;   /* after "spoofguard NAME ": "[OPTIONS] [MSG|-]" */
+    const char *about;      /* printed after the options; may be NULL */
+    const sg_cli_opt *opts; /* ended by a NULL name */
+} sg_cli_cmd;
+
+/* Resolver chosen by --zone FILE (repeatable) or --dns HOST[:PORT];
+ * neither: the system resolver. Zero-initialise. */
+typedef struct {
+    const char **zone_files; /* grows as --zone is repeated */
+    size_t nzones;
     const char *dns;
-    unsigned timeout_ms;
+    unsigned timeout_ms; /* 0: the library's default */
     sg_zone *zone;
     sg_resolver *resolver;
 } sg_cli_dns;
 
-/* If argv[*i] is --zone/--dns/--dns-timeout (with its value), consume it
- * (advancing *i) and return 1; 0 if not a DNS option; -1 on a missing
- * value (message printed). */
-int sg_cli_dns_option(sg_cli_dns *d, int argc, char **argv, int *i);
+/* Returns SG_CLI_GO to go on, or the exit status to return now. */
+#define SG_CLI_GO (-1)
+typedef int (*sg_cli_opt_fn)(int id, const char *value, void *payload);
+
+/*
+ * Parse argv (argv[0] is the command name) with getopt_long from cmd's
+ * table: each option found goes to fn(id, value, payload), in order, except
+ * --help and --version (printed here: exit 0) and the DNS options (stored
+ * in dns, which may be NULL for commands without them). fn returns
+ * SG_CLI_GO or an exit status. On success *first is the index of the
+ * first operand (options and operands may be mixed; "--" ends options).
+ * Returns SG_CLI_GO or the exit status to return: 0 after --help or
+ * --version, SG_EXIT_USAGE after an unknown option or a missing value
+ * (message and usage on stderr).
+ */
+int sg_cli_parse(const sg_cli_cmd *cmd, int argc, char **argv, sg_cli_dns *dns, sg_cli_opt_fn fn,
+                 void *payload, int *first);
+/* The generated help of cmd (on stdout for --help, stderr for errors). */
+void sg_cli_usage(const sg_cli_cmd *cmd, FILE *f);
+/* "spoofguard CMD: --opt needs ..." style message on stderr; returns
+ * SG_EXIT_USAGE. */
+int sg_cli_usage_error(const sg_cli_cmd *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* A decimal integer in [lo, hi], nothing else; 0 or -1. */
+int sg_cli_parse_num(const char *s, long long lo, long long hi, long long *out);
+
 /* Create the resolver. Returns 0 or prints an error and returns an exit
  * status. */
 int sg_cli_dns_open(sg_cli_dns *d);
+/* Frees the resolver, the zone and the --zone list. */
 void sg_cli_dns_close(sg_cli_dns *d);
 
 /* Open a message source: path, or "-"/NULL for stdin. */

@@ -1,38 +1,157 @@
 /* Shared helpers of the CLI: DNS options, input files, JSON strings. */
 #include "cli.h"
 
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-int sg_cli_dns_option(sg_cli_dns *d, int argc, char **argv, int *i)
+/* ------------------------------------------------------------------------ */
+/* option tables                                                             */
+
+/* Options every command has, after its own. */
+static const sg_cli_opt common_opts[] = {
+    {"help", NULL, 'h', "print this help and exit"},
+    {"version", NULL, 'V', "print the version and exit"},
+    {NULL, NULL, 0, NULL},
+};
+
+static size_t count_opts(const sg_cli_opt *o)
 {
-    const char *opt = argv[*i];
-    if (strcmp(opt, "--zone") && strcmp(opt, "--dns") && strcmp(opt, "--dns-timeout"))
-        return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "spoofguard: %s needs a value\n", opt);
-        return -1;
+    size_t n = 0;
+    while (o[n].name != NULL)
+        n++;
+    return n;
+}
+
+static void usage_lines(FILE *f, const sg_cli_opt *o)
+{
+    for (; o->name != NULL; o++) {
+        char left[64];
+        snprintf(left, sizeof(left), "%s--%s%s%s", o->id == 'h' ? "-h, " : "    ", o->name,
+                 o->arg ? " " : "", o->arg ? o->arg : "");
+        if (strlen(left) > 26)
+            fprintf(f, "  %s\n  %-26s %s\n", left, "", o->help);
+        else
+            fprintf(f, "  %-26s %s\n", left, o->help);
     }
-    const char *val = argv[++*i];
-    if (!strcmp(opt, "--zone")) {
-        if (d->nzones == (int)(sizeof(d->zone_files) / sizeof(d->zone_files[0]))) {
-            fprintf(stderr, "spoofguard: too many --zone files\n");
-            return -1;
+}
+
+void sg_cli_usage(const sg_cli_cmd *cmd, FILE *f)
+{
+    fprintf(f, "usage: spoofguard %s %s\n\noptions:\n", cmd->name, cmd->synopsis);
+    usage_lines(f, cmd->opts);
+    usage_lines(f, common_opts);
+    if (cmd->about != NULL)
+        fprintf(f, "\n%s", cmd->about);
+}
+
+int sg_cli_usage_error(const sg_cli_cmd *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "spoofguard %s: ", cmd->name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(spoofguard %s --help lists the options)\n", cmd->name);
+    return SG_EXIT_USAGE;
+}
+
+int sg_cli_parse_num(const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    long long v;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int dns_option(const sg_cli_cmd *cmd, sg_cli_dns *d, int id, const char *val)
+{
+    long long ms;
+    if (id == SG_CLI_OPT_ZONE) {
+        const char **z = realloc(d->zone_files, (d->nzones + 1) * sizeof(*z));
+        if (z == NULL) {
+            fprintf(stderr, "spoofguard: out of memory\n");
+            return SG_EXIT_INTERNAL;
         }
+        d->zone_files = z;
         d->zone_files[d->nzones++] = val;
-    } else if (!strcmp(opt, "--dns")) {
+    } else if (id == SG_CLI_OPT_DNS) {
         d->dns = val;
     } else {
-        char *end;
-        unsigned long ms = strtoul(val, &end, 10);
-        if (*end != '\0' || ms == 0 || ms > 600000) {
-            fprintf(stderr, "spoofguard: --dns-timeout takes milliseconds (1..600000)\n");
-            return -1;
-        }
+        if (sg_cli_parse_num(val, 1, 600000, &ms) != 0)
+            return sg_cli_usage_error(cmd, "--dns-timeout takes milliseconds (1..600000)");
         d->timeout_ms = (unsigned)ms;
     }
-    return 1;
+    return SG_CLI_GO;
+}
+
+int sg_cli_parse(const sg_cli_cmd *cmd, int argc, char **argv, sg_cli_dns *dns, sg_cli_opt_fn fn,
+                 void *payload, int *first)
+{
+    size_t nown = count_opts(cmd->opts), ncommon = count_opts(common_opts);
+    /* getopt_long returns the index in this array through longindex */
+    struct option *lo = calloc(nown + ncommon + 1, sizeof(*lo));
+    const sg_cli_opt **by_index = calloc(nown + ncommon + 1, sizeof(*by_index));
+    int rc = SG_CLI_GO, c, idx;
+    if (lo == NULL || by_index == NULL) {
+        free(lo);
+        free(by_index);
+        fprintf(stderr, "spoofguard: out of memory\n");
+        return SG_EXIT_INTERNAL;
+    }
+    for (size_t i = 0; i < nown + ncommon; i++) {
+        const sg_cli_opt *o = i < nown ? &cmd->opts[i] : &common_opts[i - nown];
+        lo[i].name = o->name;
+        lo[i].has_arg = o->arg ? required_argument : no_argument;
+        lo[i].val = 0;
+        by_index[i] = o;
+    }
+    opterr = 0; /* our own messages, which name the command */
+    optind = 1;
+    while (rc == SG_CLI_GO && (c = getopt_long(argc, argv, ":h", lo, &idx)) != -1) {
+        const sg_cli_opt *o;
+        if (c == 'h') {
+            sg_cli_usage(cmd, stdout);
+            rc = SG_EXIT_OK;
+            break;
+        }
+        if (c == ':') {
+            rc = sg_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+            break;
+        }
+        if (c == '?') {
+            if (optopt)
+                rc = sg_cli_usage_error(cmd, "unknown option -%c", optopt);
+            else
+                rc = sg_cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+            break;
+        }
+        o = by_index[idx];
+        if (o->id == 'h') {
+            sg_cli_usage(cmd, stdout);
+            rc = SG_EXIT_OK;
+        } else if (o->id == 'V') {
+            printf("spoofguard %s\n", sg_version());
+            rc = SG_EXIT_OK;
+        } else if (o->id >= SG_CLI_OPT_ZONE && o->id <= SG_CLI_OPT_DNS_TIMEOUT && dns != NULL) {
+            rc = dns_option(cmd, dns, o->id, optarg);
+        } else {
+            rc = fn(o->id, optarg, payload);
+        }
+    }
+    free(lo);
+    free(by_index);
+    if (rc != SG_CLI_GO && dns != NULL)
+        sg_cli_dns_close(dns);
+    *first = optind;
+    return rc;
 }
 
 int sg_cli_dns_open(sg_cli_dns *d)
@@ -40,14 +159,16 @@ int sg_cli_dns_open(sg_cli_dns *d)
     int rc;
     if (d->nzones > 0 && d->dns != NULL) {
         fprintf(stderr, "spoofguard: --zone and --dns exclude each other\n");
+        sg_cli_dns_close(d);
         return SG_EXIT_USAGE;
     }
     if (d->nzones > 0) {
         if ((rc = sg_zone_new(&d->zone)) != 0) {
             fprintf(stderr, "spoofguard: %s\n", sg_strerror(rc));
+            sg_cli_dns_close(d);
             return SG_EXIT_INTERNAL;
         }
-        for (int i = 0; i < d->nzones; i++) {
+        for (size_t i = 0; i < d->nzones; i++) {
             size_t line = 0;
             const char *p = d->zone_files[i];
             size_t n = strlen(p);
@@ -85,8 +206,11 @@ void sg_cli_dns_close(sg_cli_dns *d)
 {
     sg_resolver_free(d->resolver);
     sg_zone_free(d->zone);
+    free(d->zone_files);
     d->resolver = NULL;
     d->zone = NULL;
+    d->zone_files = NULL;
+    d->nzones = 0;
 }
 
 FILE *sg_cli_open_input(const char *path)

@@ -32,12 +32,55 @@ int cmd_dkim_verify(int argc, char **argv);
  * keep the working set in cache. */
 #define READ_CHUNK (64 * 1024)
 
-static void dv_usage(FILE *f)
+enum { O_JSON = 1, O_NOW, O_MAX_SIGS, O_FAIL_PARTIAL };
+
+static const sg_cli_opt dv_opts[] = {
+    {"json", NULL, O_JSON, "print a JSON list of the signatures' results"},
+    {"now", "UNIX", O_NOW, "check signatures as of this time (Unix seconds)"},
+    {"max-signatures", "N", O_MAX_SIGS, "signatures evaluated, 1..64 (default 10)"},
+    {"fail-partial-body", NULL, O_FAIL_PARTIAL,
+     "an l= that leaves body content unsigned is a failure (as in verify)"},
+    SG_CLI_DNS_OPTS,
+    {NULL, NULL, 0, NULL},
+};
+
+static const sg_cli_cmd dv_cmd = {
+    "dkim-verify",
+    "[OPTIONS] [MSG|-]",
+    "Verifies every DKIM-Signature of one message (RFC 6376, 8463); no MSG or \"-\": stdin.\n"
+    "Exit status: 0 the check ran (whatever the results), 2 usage, 3 unreadable or\n"
+    "malformed message, 4 internal error.\n",
+    dv_opts,
+};
+
+typedef struct {
+    sg_dkim_verify_opts o;
+    int json;
+} dv_ctx;
+
+static int dv_option(int id, const char *val, void *payload)
 {
-    fprintf(f,
-            "usage: spoofguard dkim-verify [--zone FILE | --dns HOST[:PORT]] [--dns-timeout MS]\n"
-            "                              [--json] [--now UNIX] [--max-signatures N]\n"
-            "                              [--fail-partial-body] [MSG|-]\n");
+    dv_ctx *c = payload;
+    long long num;
+    switch (id) {
+    case O_JSON:
+        c->json = 1;
+        break;
+    case O_FAIL_PARTIAL:
+        c->o.fail_on_partial_body = 1;
+        break;
+    case O_NOW:
+        if (sg_cli_parse_num(val, 1, 253402300799LL, &num) != 0)
+            return sg_cli_usage_error(&dv_cmd, "--now takes Unix seconds");
+        c->o.now = num;
+        break;
+    case O_MAX_SIGS:
+        if (sg_cli_parse_num(val, 1, 64, &num) != 0)
+            return sg_cli_usage_error(&dv_cmd, "--max-signatures takes 1..64");
+        c->o.max_signatures = (size_t)num;
+        break;
+    }
+    return SG_CLI_GO;
 }
 
 static int on_headers(const sg_header *f, size_t n, void *p)
@@ -48,18 +91,6 @@ static int on_headers(const sg_header *f, size_t n, void *p)
 static int on_body(const char *d, size_t n, void *p)
 {
     return sg_dkim_verify_body(p, d, n);
-}
-
-static int parse_num(const char *s, long long lo, long long hi, long long *out)
-{
-    char *end;
-    long long v;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 static void print_json(const sg_dkim_sig_result *r, size_t n)
@@ -92,57 +123,31 @@ static void print_json(const sg_dkim_sig_result *r, size_t n)
 int cmd_dkim_verify(int argc, char **argv)
 {
     sg_cli_dns d = {0};
-    sg_dkim_verify_opts o;
+    dv_ctx c = {.json = 0};
     sg_dkim_verifier *v = NULL;
     sg_msg_parser *p = NULL;
     sg_msg_callbacks cbs = {on_headers, on_body, NULL};
     const sg_dkim_sig_result *res;
     const char *path = NULL;
     size_t n = 0;
-    int json = 0, rc, status = SG_EXIT_OK;
+    int first, rc, status = SG_EXIT_OK;
     FILE *in;
     char *buf;
 
-    sg_dkim_verify_opts_init(&o);
-    for (int i = 1; i < argc; i++) {
-        long long num;
-        int r = sg_cli_dns_option(&d, argc, argv, &i);
-        if (r < 0)
-            return SG_EXIT_USAGE;
-        if (r > 0)
-            continue;
-        if (!strcmp(argv[i], "--json")) {
-            json = 1;
-        } else if (!strcmp(argv[i], "--fail-partial-body")) {
-            o.fail_on_partial_body = 1;
-        } else if (!strcmp(argv[i], "--now") && i + 1 < argc) {
-            if (parse_num(argv[++i], 1, 253402300799LL, &num) != 0) {
-                fprintf(stderr, "spoofguard: --now takes Unix seconds\n");
-                return SG_EXIT_USAGE;
-            }
-            o.now = num;
-        } else if (!strcmp(argv[i], "--max-signatures") && i + 1 < argc) {
-            if (parse_num(argv[++i], 1, 64, &num) != 0) {
-                fprintf(stderr, "spoofguard: --max-signatures takes 1..64\n");
-                return SG_EXIT_USAGE;
-            }
-            o.max_signatures = (size_t)num;
-        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            dv_usage(stdout);
-            return SG_EXIT_OK;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            dv_usage(stderr);
-            return SG_EXIT_USAGE;
-        } else if (path == NULL) {
-            path = argv[i];
-        } else {
-            dv_usage(stderr);
-            return SG_EXIT_USAGE;
-        }
+    /* raw DKIM results: the library's DKIM defaults, not a verdict's */
+    sg_dkim_verify_opts_init(&c.o);
+    rc = sg_cli_parse(&dv_cmd, argc, argv, &d, dv_option, &c, &first);
+    if (rc != SG_CLI_GO)
+        return rc;
+    if (argc - first > 1) {
+        sg_cli_dns_close(&d);
+        return sg_cli_usage_error(&dv_cmd, "one message at a time");
     }
+    path = first < argc ? argv[first] : NULL;
     in = sg_cli_open_input(path);
     if (in == NULL) {
         fprintf(stderr, "spoofguard: %s: %s\n", path, strerror(errno));
+        sg_cli_dns_close(&d);
         return SG_EXIT_INPUT;
     }
     if ((rc = sg_cli_dns_open(&d)) != 0) {
@@ -151,7 +156,7 @@ int cmd_dkim_verify(int argc, char **argv)
         return rc;
     }
     buf = malloc(READ_CHUNK);
-    if (buf == NULL || sg_dkim_verifier_new(&v, d.resolver, NULL, &o) != 0 ||
+    if (buf == NULL || sg_dkim_verifier_new(&v, d.resolver, NULL, &c.o) != 0 ||
         sg_msg_parser_new(&p, NULL, &cbs, v) != 0) {
         fprintf(stderr, "spoofguard: out of memory\n");
         status = SG_EXIT_INTERNAL;
@@ -182,7 +187,7 @@ int cmd_dkim_verify(int argc, char **argv)
         status = SG_EXIT_INTERNAL;
         goto out;
     }
-    if (json) {
+    if (c.json) {
         print_json(res, n);
     } else if (n == 0) {
         printf("none (no DKIM signature)\n");

@@ -23,14 +23,57 @@
 
 int cmd_keygen(int argc, char **argv);
 
-static void keygen_usage(FILE *f)
+enum { O_DOMAIN = 1, O_SELECTOR, O_TYPE, O_BITS, O_OUT };
+
+static const sg_cli_opt keygen_opts[] = {
+    {"domain", "D", O_DOMAIN, "the signing domain (d=), for the DNS record (required)"},
+    {"selector", "S", O_SELECTOR, "the selector (s=): the key is DIR/S.private (required)"},
+    {"type", "rsa|ed25519", O_TYPE, "key type (default rsa)"},
+    {"bits", "N", O_BITS, "RSA key size, 1024..8192 (default 2048)"},
+    {"out", "DIR", O_OUT, "where to write the private key (default .)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static const sg_cli_cmd keygen_cmd = {
+    "keygen",
+    "--domain D --selector S [OPTIONS]",
+    "Writes DIR/S.private (mode 0600; never overwrites) and prints the TXT record.\n"
+    "Publishing an RSA and an Ed25519 key and signing with both is the recommended\n"
+    "set-up (RFC 8463 3).\n"
+    "Exit status: 0 done, 2 usage, 3 the key file exists or cannot be written,\n"
+    "4 internal error.\n",
+    keygen_opts,
+};
+
+typedef struct {
+    const char *domain, *selector, *dir, *type;
+    unsigned long bits;
+} keygen_ctx;
+
+static int keygen_option(int id, const char *val, void *payload)
 {
-    fprintf(f, "usage: spoofguard keygen --domain D --selector S [--type rsa|ed25519] [--bits N]\n"
-               "                         [--out DIR]\n"
-               "\n"
-               "Writes DIR/S.private (mode 0600; never overwrites) and prints the TXT record.\n"
-               "RSA: 2048 bits by default (1024..8192). Publishing an RSA and an Ed25519 key\n"
-               "and signing with both is the recommended set-up (RFC 8463 3).\n");
+    keygen_ctx *c = payload;
+    long long bits;
+    switch (id) {
+    case O_DOMAIN:
+        c->domain = val;
+        break;
+    case O_SELECTOR:
+        c->selector = val;
+        break;
+    case O_TYPE:
+        c->type = val;
+        break;
+    case O_OUT:
+        c->dir = val;
+        break;
+    case O_BITS:
+        if (sg_cli_parse_num(val, 1024, 8192, &bits) != 0)
+            return sg_cli_usage_error(&keygen_cmd, "--bits takes 1024..8192");
+        c->bits = (unsigned long)bits;
+        break;
+    }
+    return SG_CLI_GO;
 }
 
 int cmd_keygen(int argc, char **argv)
@@ -42,37 +85,18 @@ int cmd_keygen(int argc, char **argv)
     int rc, status = SG_EXIT_OK;
     size_t plen;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has = i + 1 < argc;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            keygen_usage(stdout);
-            return SG_EXIT_OK;
-        } else if (!strcmp(a, "--domain") && has) {
-            domain = argv[++i];
-        } else if (!strcmp(a, "--selector") && has) {
-            selector = argv[++i];
-        } else if (!strcmp(a, "--type") && has) {
-            type = argv[++i];
-        } else if (!strcmp(a, "--out") && has) {
-            dir = argv[++i];
-        } else if (!strcmp(a, "--bits") && has) {
-            char *end;
-            bits = strtoul(argv[++i], &end, 10);
-            if (*end || bits < 1024 || bits > 8192) {
-                fprintf(stderr, "spoofguard: --bits takes 1024..8192\n");
-                return SG_EXIT_USAGE;
-            }
-        } else {
-            keygen_usage(stderr);
-            return SG_EXIT_USAGE;
-        }
-    }
+    keygen_ctx c = {NULL, NULL, ".", "rsa", 0};
+    int first;
+    rc = sg_cli_parse(&keygen_cmd, argc, argv, NULL, keygen_option, &c, &first);
+    if (rc != SG_CLI_GO)
+        return rc;
+    if (first < argc)
+        return sg_cli_usage_error(&keygen_cmd, "unexpected argument '%s'", argv[first]);
+    domain = c.domain, selector = c.selector, dir = c.dir, type = c.type, bits = c.bits;
     if (domain == NULL || selector == NULL || (strcmp(type, "rsa") && strcmp(type, "ed25519")) ||
-        (bits && strcmp(type, "rsa")) || strchr(selector, '/') || !*selector || !*domain) {
-        keygen_usage(stderr);
-        return SG_EXIT_USAGE;
-    }
+        (bits && strcmp(type, "rsa")) || strchr(selector, '/') || !*selector || !*domain)
+        return sg_cli_usage_error(&keygen_cmd, "--domain and --selector (no '/') are required; "
+                                               "--type rsa or ed25519; --bits only for rsa");
     plen = strlen(dir) + strlen(selector) + sizeof("/.private");
     path = malloc(plen);
     if (path == NULL)

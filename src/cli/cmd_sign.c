@@ -34,16 +34,80 @@ int cmd_sign(int argc, char **argv);
 /* Signatures per run: RSA + Ed25519 is the usual pair; a few more allow
  * key rollover. */
 #define MAX_KEYS 8
+#define sign_usage_error(...) sg_cli_usage_error(&sign_cmd, __VA_ARGS__)
 
-static void sign_usage(FILE *f)
+enum { O_DOMAIN = 1, O_SELECTOR, O_KEY, O_IDENTITY, O_CANON, O_EXPIRE, O_TIMESTAMP, O_INSECURE };
+
+static const sg_cli_opt sign_opts[] = {
+    {"domain", "D", O_DOMAIN, "the signing domain, d= (required)"},
+    {"selector", "S", O_SELECTOR, "the selector, s= (required; once, or once per --key)"},
+    {"key", "FILE", O_KEY, "a private key; one signature per key (required, up to 8)"},
+    {"canon", "HEADER/BODY", O_CANON, "canonicalization, simple or relaxed (relaxed/relaxed)"},
+    {"identity", "I", O_IDENTITY, "the signing identity, i= (within the domain)"},
+    {"expire", "SECONDS", O_EXPIRE, "signatures expire this long after signing (x=)"},
+    {"timestamp", "UNIX", O_TIMESTAMP, "signing time, t= (default: now)"},
+    {"insecure-key-permissions", NULL, O_INSECURE, "accept a key file readable by others"},
+    {NULL, NULL, 0, NULL},
+};
+
+static const sg_cli_cmd sign_cmd = {
+    "sign",
+    "--domain D --selector S --key FILE [--key FILE ...] [OPTIONS] [MSG|-]",
+    "Keys: PEM (PKCS#1 or PKCS#8, RSA or Ed25519) or an Ed25519 seed (32 bytes, raw\n"
+    "or base64). Key files must not be readable by group or others (chmod 600).\n"
+    "Repeat --selector once per --key to give each key its own selector.\n"
+    "The signed message goes to stdout.\n"
+    "Exit status: 0 signed, 2 usage, 3 unreadable message or key, no From field or a\n"
+    "key file readable by others, 4 internal error.\n",
+    sign_opts,
+};
+
+typedef struct {
+    const char *domain, *identity, *canon;
+    const char *selectors[MAX_KEYS], *keyfiles[MAX_KEYS];
+    int nsel, nkeys, insecure;
+    long long expire, timestamp;
+} sign_ctx;
+
+static int sign_option(int id, const char *val, void *payload)
 {
-    fprintf(f, "usage: spoofguard sign --domain D --selector S --key FILE [--key FILE ...]\n"
-               "                       [--canon HEADER/BODY] [--identity I] [--expire SECONDS]\n"
-               "                       [--timestamp UNIX] [--insecure-key-permissions] [MSG|-]\n"
-               "\n"
-               "Keys: PEM (PKCS#1 or PKCS#8, RSA or Ed25519) or an Ed25519 seed (32 bytes, raw\n"
-               "or base64). Key files must not be readable by group or others (chmod 600).\n"
-               "Repeat --selector once per --key to give each key its own selector.\n");
+    sign_ctx *c = payload;
+    long long v;
+    switch (id) {
+    case O_DOMAIN:
+        c->domain = val;
+        break;
+    case O_SELECTOR:
+        if (c->nsel == MAX_KEYS)
+            return sign_usage_error("at most %d selectors", MAX_KEYS);
+        c->selectors[c->nsel++] = val;
+        break;
+    case O_KEY:
+        if (c->nkeys == MAX_KEYS)
+            return sign_usage_error("at most %d keys", MAX_KEYS);
+        c->keyfiles[c->nkeys++] = val;
+        break;
+    case O_IDENTITY:
+        c->identity = val;
+        break;
+    case O_CANON:
+        c->canon = val;
+        break;
+    case O_EXPIRE:
+    case O_TIMESTAMP:
+        if (sg_cli_parse_num(val, 1, 253402300799LL, &v) != 0)
+            return sign_usage_error("--%s takes a positive number of seconds",
+                                    id == O_EXPIRE ? "expire" : "timestamp");
+        if (id == O_EXPIRE)
+            c->expire = v;
+        else
+            c->timestamp = v;
+        break;
+    case O_INSECURE:
+        c->insecure = 1;
+        break;
+    }
+    return SG_CLI_GO;
 }
 
 static int on_headers(const sg_header *f, size_t n, void *p)
@@ -71,7 +135,6 @@ static void put_sig(const char *s, size_t n, int lf)
 int cmd_sign(int argc, char **argv)
 {
     const char *domain = NULL, *identity = NULL, *path = NULL, *canon = NULL;
-    const char *selectors[MAX_KEYS], *keyfiles[MAX_KEYS];
     int nsel = 0, nkeys = 0, insecure = 0, status = SG_EXIT_OK, rc, lf = -1;
     long long expire = 0, timestamp = 0;
     sg_dkim_signkey *keys[MAX_KEYS] = {0};
@@ -86,58 +149,31 @@ int cmd_sign(int argc, char **argv)
     const char *sig;
     size_t n, siglen;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has = i + 1 < argc;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            sign_usage(stdout);
-            return SG_EXIT_OK;
-        } else if (!strcmp(a, "--domain") && has) {
-            domain = argv[++i];
-        } else if (!strcmp(a, "--selector") && has && nsel < MAX_KEYS) {
-            selectors[nsel++] = argv[++i];
-        } else if (!strcmp(a, "--key") && has && nkeys < MAX_KEYS) {
-            keyfiles[nkeys++] = argv[++i];
-        } else if (!strcmp(a, "--identity") && has) {
-            identity = argv[++i];
-        } else if (!strcmp(a, "--canon") && has) {
-            canon = argv[++i];
-        } else if ((!strcmp(a, "--expire") || !strcmp(a, "--timestamp")) && has) {
-            char *end;
-            long long v = strtoll(argv[++i], &end, 10);
-            if (*end || v <= 0 || v > 253402300799LL) {
-                fprintf(stderr, "spoofguard: %s takes a positive number of seconds\n", a);
-                return SG_EXIT_USAGE;
-            }
-            if (a[2] == 'e')
-                expire = v;
-            else
-                timestamp = v;
-        } else if (!strcmp(a, "--insecure-key-permissions")) {
-            insecure = 1;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            sign_usage(stderr);
-            return SG_EXIT_USAGE;
-        } else if (path == NULL) {
-            path = a;
-        } else {
-            sign_usage(stderr);
-            return SG_EXIT_USAGE;
-        }
-    }
-    if (domain == NULL || nsel == 0 || nkeys == 0 || (nsel != 1 && nsel != nkeys) ||
-        expire > 0xffffffffLL) {
-        sign_usage(stderr);
-        return SG_EXIT_USAGE;
-    }
+    sign_ctx c;
+    int first;
+    memset(&c, 0, sizeof(c));
+    rc = sg_cli_parse(&sign_cmd, argc, argv, NULL, sign_option, &c, &first);
+    if (rc != SG_CLI_GO)
+        return rc;
+    if (argc - first > 1)
+        return sign_usage_error("one message at a time");
+    path = first < argc ? argv[first] : NULL;
+    domain = c.domain, identity = c.identity, canon = c.canon, insecure = c.insecure;
+    expire = c.expire, timestamp = c.timestamp, nsel = c.nsel, nkeys = c.nkeys;
+    if (domain == NULL || nsel == 0 || nkeys == 0)
+        return sign_usage_error("--domain, --selector and --key are required");
+    if (nsel != 1 && nsel != nkeys)
+        return sign_usage_error("give one --selector, or one per --key");
+    if (expire > 0xffffffffLL)
+        return sign_usage_error("--expire is at most 4294967295 seconds");
     if (canon != NULL && sg_canon_parse(canon, strlen(canon), &hc, &bc) != 0) {
         fprintf(stderr, "spoofguard: --canon takes simple or relaxed, e.g. relaxed/relaxed\n");
         return SG_EXIT_USAGE;
     }
     for (int k = 0; k < nkeys; k++) {
         char err[512];
-        rc = sg_dkim_signkey_load(&keys[k], keyfiles[k], insecure ? SG_DKIM_KEY_ALLOW_READABLE : 0,
-                                  err, sizeof(err));
+        rc = sg_dkim_signkey_load(&keys[k], c.keyfiles[k],
+                                  insecure ? SG_DKIM_KEY_ALLOW_READABLE : 0, err, sizeof(err));
         if (rc != 0) {
             fprintf(stderr, "spoofguard: %s\n", err[0] ? err : sg_strerror(rc));
             status = SG_EXIT_INPUT;
@@ -145,7 +181,7 @@ int cmd_sign(int argc, char **argv)
         }
         sg_dkim_sign_opts_init(&opts[k]);
         opts[k].domain = domain;
-        opts[k].selector = selectors[nsel == 1 ? 0 : k];
+        opts[k].selector = c.selectors[nsel == 1 ? 0 : k];
         opts[k].key = keys[k];
         opts[k].identity = identity;
         opts[k].header_canon = hc;

@@ -25,14 +25,54 @@
 
 int cmd_spf(int argc, char **argv);
 
-static void spf_usage(FILE *f)
+enum { O_IP = 1, O_MAIL_FROM, O_HELO, O_RECEIVER, O_JSON };
+
+static const sg_cli_opt spf_opts[] = {
+    {"ip", "ADDR", O_IP, "the client's IPv4 or IPv6 address (required)"},
+    {"mail-from", "ADDR", O_MAIL_FROM, "the MAIL FROM address (required; \"\" or \"<>\": null)"},
+    {"helo", "NAME", O_HELO, "the HELO/EHLO name (required with a null MAIL FROM)"},
+    {"receiver", "NAME", O_RECEIVER, "our host name, for %{r} and Received-SPF"},
+    {"json", NULL, O_JSON, "print one JSON object"},
+    SG_CLI_DNS_OPTS,
+    {NULL, NULL, 0, NULL},
+};
+
+static const sg_cli_cmd spf_cmd = {
+    "spf",
+    "--ip ADDR --mail-from ADDR [OPTIONS]",
+    "Checks the MAIL FROM identity (or the HELO identity when --mail-from is\n"
+    "empty or \"<>\") and prints the SPF result, and the explanation for fail.\n"
+    "Exit status: 0 the check ran (whatever the result), 2 usage, 3 bad address or\n"
+    "unreadable zone, 4 internal error.\n",
+    spf_opts,
+};
+
+typedef struct {
+    const char *ip, *mail_from, *helo, *receiver;
+    int json;
+} spf_ctx;
+
+static int spf_option(int id, const char *val, void *payload)
 {
-    fprintf(f, "usage: spoofguard spf --ip ADDR --mail-from ADDR [--helo NAME] [--receiver NAME]\n"
-               "                      [--zone FILE | --dns HOST[:PORT]] [--dns-timeout MS] "
-               "[--json]\n"
-               "\n"
-               "Checks the MAIL FROM identity (or the HELO identity when --mail-from is\n"
-               "empty or \"<>\") and prints the SPF result, and the explanation for fail.\n");
+    spf_ctx *c = payload;
+    switch (id) {
+    case O_IP:
+        c->ip = val;
+        break;
+    case O_MAIL_FROM:
+        c->mail_from = val;
+        break;
+    case O_HELO:
+        c->helo = val;
+        break;
+    case O_RECEIVER:
+        c->receiver = val;
+        break;
+    case O_JSON:
+        c->json = 1;
+        break;
+    }
+    return SG_CLI_GO;
 }
 
 static int run_check(sg_spf_result *out, sg_arena *arena, sg_resolver *res, const char *ip,
@@ -74,52 +114,29 @@ int cmd_spf(int argc, char **argv)
     int have_helo_res = 0;
     uint8_t tmp[16];
 
-    for (int i = 1; i < argc; i++) {
-        int r = sg_cli_dns_option(&d, argc, argv, &i);
-        if (r < 0)
-            return SG_EXIT_USAGE;
-        if (r > 0)
-            continue;
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            spf_usage(stdout);
-            return SG_EXIT_OK;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--ip") || !strcmp(a, "--mail-from") || !strcmp(a, "--helo") ||
-                   !strcmp(a, "--receiver")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "spoofguard spf: %s needs a value\n", a);
-                return SG_EXIT_USAGE;
-            }
-            const char *v = argv[++i];
-            if (!strcmp(a, "--ip"))
-                ip = v;
-            else if (!strcmp(a, "--mail-from"))
-                mail_from = v;
-            else if (!strcmp(a, "--helo"))
-                helo = v;
-            else
-                receiver = v;
-        } else {
-            fprintf(stderr, "spoofguard spf: unknown option '%s'\n", a);
-            spf_usage(stderr);
-            return SG_EXIT_USAGE;
-        }
+    spf_ctx c = {NULL, NULL, NULL, NULL, 0};
+    int first;
+    rc = sg_cli_parse(&spf_cmd, argc, argv, &d, spf_option, &c, &first);
+    if (rc != SG_CLI_GO)
+        return rc;
+    ip = c.ip, mail_from = c.mail_from, helo = c.helo, receiver = c.receiver, json = c.json;
+    if (first < argc) {
+        sg_cli_dns_close(&d);
+        return sg_cli_usage_error(&spf_cmd, "unexpected argument '%s'", argv[first]);
     }
     if (ip == NULL || mail_from == NULL) {
-        fprintf(stderr, "spoofguard spf: --ip and --mail-from are required\n");
-        spf_usage(stderr);
-        return SG_EXIT_USAGE;
+        sg_cli_dns_close(&d);
+        return sg_cli_usage_error(&spf_cmd, "--ip and --mail-from are required");
     }
     int null_sender = mail_from[0] == '\0' || !strcmp(mail_from, "<>");
     if (null_sender && (helo == NULL || helo[0] == '\0')) {
-        fprintf(stderr, "spoofguard spf: an empty --mail-from needs --helo (the HELO identity "
-                        "is checked)\n");
-        return SG_EXIT_USAGE;
+        sg_cli_dns_close(&d);
+        return sg_cli_usage_error(&spf_cmd, "an empty --mail-from needs --helo (the HELO "
+                                            "identity is checked)");
     }
     if (inet_pton(AF_INET, ip, tmp) != 1 && inet_pton(AF_INET6, ip, tmp) != 1) {
         fprintf(stderr, "spoofguard spf: '%s' is not an IPv4 or IPv6 address\n", ip);
+        sg_cli_dns_close(&d);
         return SG_EXIT_INPUT;
     }
     if ((rc = sg_cli_dns_open(&d)) != 0) {

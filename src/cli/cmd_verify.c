@@ -22,25 +22,42 @@
 
 #include "cli.h"
 
-#define MAX_PROTECT 64
-
 typedef struct {
     sg_cli_dns dns;
     sg_verdict_envelope env;
     sg_verdict_opts opts;
-    const char *protect[MAX_PROTECT];
+    const char **protect; /* grows with each --protect */
+    size_t nprotect;
     int json;
     int many; /* more than one message: name each */
     sg_dkim_keycache *keycache;
     int status;
 } verify_ctx;
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: spoofguard verify [--ip ADDR --helo NAME --mail-from ADDR]\n"
-               "         [--authserv-id ID] [--protect DOMAIN]... [--now UNIX]\n"
-               "         [--zone FILE | --dns HOST[:PORT]] [--json] [MSG|DIR|-]...\n");
-}
+enum { O_IP = 1, O_HELO, O_MAIL_FROM, O_AUTHSERV_ID, O_PROTECT, O_NOW, O_JSON };
+
+static const sg_cli_opt verify_opts[] = {
+    {"ip", "ADDR", O_IP, "client IP address; without it, no SPF check"},
+    {"helo", "NAME", O_HELO, "the name the client gave in HELO/EHLO"},
+    {"mail-from", "ADDR", O_MAIL_FROM, "the MAIL FROM address (\"\" or \"<>\": null sender)"},
+    {"authserv-id", "ID", O_AUTHSERV_ID, "our authserv-id in Authentication-Results (localhost)"},
+    {"protect", "DOMAIN", O_PROTECT, "our domain: must pass DMARC alignment (repeatable)"},
+    {"now", "UNIX", O_NOW, "check signatures as of this time (Unix seconds)"},
+    {"json", NULL, O_JSON, "one JSON object per message, one per line"},
+    SG_CLI_DNS_OPTS,
+    {NULL, NULL, 0, NULL},
+};
+
+static const sg_cli_cmd verify_cmd = {
+    "verify",
+    "[OPTIONS] [MSG|DIR|-]...",
+    "One verdict per message (authentic, unverified, forged) with SPF, DKIM and DMARC, and\n"
+    "its Authentication-Results field. Any number of files and folders; a folder is read as\n"
+    "a Maildir (cur/ and new/) or as a folder of message files; none or \"-\": stdin.\n"
+    "Exit status: 0 every check ran (whatever the verdicts), 2 usage, 3 a message could\n"
+    "not be read or is malformed, 4 internal error.\n",
+    verify_opts,
+};
 
 static void json_spf(FILE *o, const char *key, const sg_spf_result *r, int checked)
 {
@@ -251,81 +268,82 @@ static void verify_path(verify_ctx *c, const char *path)
         c->status = rc;
 }
 
+static int verify_option(int id, const char *val, void *payload)
+{
+    verify_ctx *c = payload;
+    long long now;
+    switch (id) {
+    case O_IP:
+        c->env.client_ip = val;
+        break;
+    case O_HELO:
+        c->env.helo = val;
+        break;
+    case O_MAIL_FROM:
+        c->env.mail_from = val;
+        break;
+    case O_AUTHSERV_ID:
+        c->opts.authserv_id = val;
+        break;
+    case O_NOW:
+        if (sg_cli_parse_num(val, 1, 253402300799LL, &now) != 0)
+            return sg_cli_usage_error(&verify_cmd, "--now takes Unix seconds");
+        c->opts.now = now;
+        break;
+    case O_JSON:
+        c->json = 1;
+        break;
+    case O_PROTECT: {
+        const char **p = realloc(c->protect, (c->nprotect + 1) * sizeof(*p));
+        if (p == NULL) {
+            fprintf(stderr, "spoofguard: out of memory\n");
+            return SG_EXIT_INTERNAL;
+        }
+        c->protect = p;
+        c->protect[c->nprotect++] = val;
+        break;
+    }
+    }
+    return SG_CLI_GO;
+}
+
 int cmd_verify(int argc, char **argv);
 int cmd_verify(int argc, char **argv)
 {
     verify_ctx c;
-    const char *files[256];
-    int nfiles = 0, nprotect = 0;
+    int first, rc;
     memset(&c, 0, sizeof(c));
+    /* The library's defaults, the daemon's too (l= included): set only
+     * what the command line says. */
     sg_verdict_opts_init(&c.opts);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int r = sg_cli_dns_option(&c.dns, argc, argv, &i);
-        if (r < 0)
-            return SG_EXIT_USAGE;
-        if (r > 0)
-            continue;
-        if (!strcmp(a, "--json")) {
-            c.json = 1;
-        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return SG_EXIT_OK;
-        } else if (!strcmp(a, "--ip") || !strcmp(a, "--helo") || !strcmp(a, "--mail-from") ||
-                   !strcmp(a, "--authserv-id") || !strcmp(a, "--protect") || !strcmp(a, "--now")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "spoofguard: %s needs a value\n", a);
-                return SG_EXIT_USAGE;
-            }
-            const char *val = argv[++i];
-            if (!strcmp(a, "--ip"))
-                c.env.client_ip = val;
-            else if (!strcmp(a, "--helo"))
-                c.env.helo = val;
-            else if (!strcmp(a, "--mail-from"))
-                c.env.mail_from = val;
-            else if (!strcmp(a, "--authserv-id"))
-                c.opts.authserv_id = val;
-            else if (!strcmp(a, "--now"))
-                c.opts.now = strtoll(val, NULL, 10);
-            else if (nprotect == MAX_PROTECT) {
-                fprintf(stderr, "spoofguard: too many --protect domains\n");
-                return SG_EXIT_USAGE;
-            } else
-                c.protect[nprotect++] = val;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "spoofguard: unknown option %s\n", a);
-            usage(stderr);
-            return SG_EXIT_USAGE;
-        } else if (nfiles == (int)(sizeof(files) / sizeof(files[0]))) {
-            fprintf(stderr, "spoofguard: too many files (give a folder instead)\n");
-            return SG_EXIT_USAGE;
-        } else {
-            files[nfiles++] = a;
-        }
+    rc = sg_cli_parse(&verify_cmd, argc, argv, &c.dns, verify_option, &c, &first);
+    if (rc != SG_CLI_GO) {
+        free(c.protect);
+        return rc;
     }
     if (c.env.client_ip == NULL && (c.env.helo || c.env.mail_from))
         fprintf(stderr, "spoofguard: note: without --ip, SPF is not checked\n");
-    int rc = sg_cli_dns_open(&c.dns);
-    if (rc != 0)
+    if ((rc = sg_cli_dns_open(&c.dns)) != 0) {
+        free(c.protect);
         return rc;
+    }
     if (sg_dkim_keycache_new(&c.keycache, 0) != 0) {
         sg_cli_dns_close(&c.dns);
+        free(c.protect);
         return SG_EXIT_INTERNAL;
     }
-    sg_dkim_verify_opts dk;
-    sg_dkim_verify_opts_init(&dk);
-    dk.now = c.opts.now;
-    c.opts.dkim = &dk;
     c.opts.keycache = c.keycache;
     c.opts.protected_domains = c.protect;
-    c.opts.nprotected = (size_t)nprotect;
-    c.many = nfiles > 1;
-    if (nfiles == 0)
+    c.opts.nprotected = c.nprotect;
+    /* Operands are read one at a time from argv: any number of them, in
+     * memory that does not grow with their count. */
+    c.many = argc - first > 1;
+    if (first == argc)
         verify_path(&c, NULL);
-    for (int i = 0; i < nfiles; i++)
-        verify_path(&c, files[i]);
+    for (int i = first; i < argc; i++)
+        verify_path(&c, argv[i]);
     sg_dkim_keycache_free(c.keycache);
     sg_cli_dns_close(&c.dns);
+    free(c.protect);
     return c.status;
 }
