@@ -32,7 +32,8 @@ static const struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: spoofguard COMMAND [OPTIONS]\n\ncommands:\n");
+    fprintf(f, "usage: spoofguard COMMAND [OPTIONS]\n"
+               "       spoofguard --help | --version\n\ncommands:\n");
     for (size_t i = 0; commands[i].name != NULL; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\nspoofguard COMMAND --help for a command's options.\n");
