@@ -32,8 +32,30 @@ typedef struct {
     int json;
     int many; /* more than one message: name each */
     sg_dkim_keycache *keycache;
+    sg_arena *names; /* the --protect domains in A-label form */
     int status;
 } verify_ctx;
+
+/* A --protect domain in the form the verdict compares the From domain in:
+ * A-labels, lower case (IDNA2008 + UTS #46, as the daemon's
+ * protected_domains). A name that is not one is refused loudly: silently
+ * protecting nothing is the failure this prevents. */
+static const char *protect_domain(verify_ctx *c, const char *val)
+{
+    char *norm;
+    int rc;
+    if (c->names == NULL && sg_arena_new(&c->names, 1024) != 0) {
+        fprintf(stderr, "spoofguard: out of memory\n");
+        return NULL;
+    }
+    rc = sg_dmarc_domain_normalise(c->names, val, strlen(val), &norm);
+    if (rc != 0) {
+        fprintf(stderr, "spoofguard: --protect %s: %s\n", val,
+                rc == SG_ESYNTAX ? "not a domain name (IDNA2008/UTS #46)" : sg_strerror(rc));
+        return NULL;
+    }
+    return norm;
+}
 
 static void usage(FILE *f)
 {
@@ -304,12 +326,20 @@ int cmd_verify(int argc, char **argv)
             files[nfiles++] = a;
         }
     }
+    for (int k = 0; k < nprotect; k++)
+        if ((c.protect[k] = protect_domain(&c, c.protect[k])) == NULL) {
+            sg_arena_free(c.names);
+            return SG_EXIT_USAGE;
+        }
     if (c.env.client_ip == NULL && (c.env.helo || c.env.mail_from))
         fprintf(stderr, "spoofguard: note: without --ip, SPF is not checked\n");
     int rc = sg_cli_dns_open(&c.dns);
-    if (rc != 0)
+    if (rc != 0) {
+        sg_arena_free(c.names);
         return rc;
+    }
     if (sg_dkim_keycache_new(&c.keycache, 0) != 0) {
+        sg_arena_free(c.names);
         sg_cli_dns_close(&c.dns);
         return SG_EXIT_INTERNAL;
     }
@@ -327,5 +357,6 @@ int cmd_verify(int argc, char **argv)
         verify_path(&c, files[i]);
     sg_dkim_keycache_free(c.keycache);
     sg_cli_dns_close(&c.dns);
+    sg_arena_free(c.names);
     return c.status;
 }

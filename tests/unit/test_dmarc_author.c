@@ -1,7 +1,7 @@
 /*
  * DMARC Author Domain (RFC 9989 5.3.1) and domain normalisation: the
- * OpenDMARC from-domain table, our own From edge cases, Punycode vectors
- * (RFC 3492 7.1 and the PSL test list's IDN pairs).
+ * OpenDMARC from-domain table, our own From edge cases, IDNA2008/UTS #46
+ * known answers and the PSL test list's IDN pairs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -206,25 +206,75 @@ static void test_from_fields(void **state)
 
 /* --- IDN ------------------------------------------------------------------- */
 
-static void test_punycode_rfc3492(void **state)
+/* IDNA2008 with the UTS #46 non-transitional mapping (issue 11 class 6).
+ * Known answers from Python's `idna` package (idna.encode(s, uts46=True,
+ * transitional=False)), an independent implementation. */
+static void test_idna_uts46(void **state)
 {
-    /* RFC 3492 7.1 sample strings (A), (B), (L) */
-    static const uint32_t arabic[] = {0x0644, 0x064A, 0x0647, 0x0645, 0x0627, 0x0628,
-                                      0x062A, 0x0643, 0x0644, 0x0645, 0x0648, 0x0634,
-                                      0x0639, 0x0631, 0x0628, 0x064A, 0x061F};
-    static const uint32_t chinese[] = {0x4ED6, 0x4EEC, 0x4E3A, 0x4EC0, 0x4E48,
-                                       0x4E0D, 0x8BF4, 0x4E2D, 0x6587};
-    static const uint32_t kinpachi[] = {0x0033, 0x5E74, 0x0042, 0x7D44,
-                                        0x91D1, 0x516B, 0x5148, 0x751F};
-    char out[128];
+    sg_arena *a;
+    char *o;
+    static const char *ok[][2] = {
+        /* full stops UTS #46 maps to '.' */
+        {"bank\xe3\x80\x82"
+         "example",
+         "bank.example"}, /* U+3002 ideographic */
+        {"bank\xef\xbc\x8e"
+         "example",
+         "bank.example"}, /* U+FF0E fullwidth */
+        {"bank\xef\xbd\xa1"
+         "example",
+         "bank.example"},                             /* U+FF61 halfwidth ideographic */
+        {"bank.example\xe3\x80\x82", "bank.example"}, /* as the root dot */
+        {"B\xc3\x9c"
+         "CHER.example",
+         "xn--bcher-kva.example"}, /* upper-case U-label */
+        {"stra\xc3\x9f"
+         "e.de",
+         "xn--strae-oqa.de"}, /* non-transitional: ß kept */
+        /* ZWJ where CONTEXTJ allows it (after a virama) */
+        {"\xe0\xa4\x95\xe0\xa5\x8d\xe2\x80\x8d\xe0\xa4\xb7.example", "xn--11b2ezcw70k.example"},
+        {"\xe0\xa4\x95\xe0\xa5\x8d\xe0\xa4\xb7.example", "xn--11b2ezc.example"},
+        /* A-labels: checked, lower-cased */
+        {"xn--bcher-kva.example", "xn--bcher-kva.example"},
+        {"XN--BCHER-KVA.EXAMPLE", "xn--bcher-kva.example"},
+        {"xn--11b2ezcw70k.example", "xn--11b2ezcw70k.example"},
+    };
+    static const char *bad[] = {
+        "ba\xe2\x80\x8dnk.example", /* ZWJ outside CONTEXTJ */
+        "ba\xe2\x80\x8cnk.example", /* ZWNJ outside CONTEXTJ */
+        "\xe2\x80\x8d"
+        "bank.example",   /* ZWJ alone at the start */
+        "xn--zz.example", /* not Punycode */
+        "xn--.example",   /* empty Punycode */
+        "xn--a.example",  /* decodes to a disallowed code point */
+        "bank.xn--.example",
+        "ab\xd8\xb9.example", /* Bidi rule (RTL after LTR in a label) */
+        "bank\xe3\x80\x82\xe3\x80\x82"
+        "example", /* two mapped dots: empty label */
+        "a\xe2\x81\x84"
+        "b.example", /* U+2044 fraction slash: disallowed */
+    };
     (void)state;
-    assert_true(sg_dmarc_punycode_encode(arabic, 17, out, sizeof(out)) > 0);
-    assert_string_equal(out, "egbpdaj6bu4bxfgehfvwxn");
-    assert_true(sg_dmarc_punycode_encode(chinese, 9, out, sizeof(out)) > 0);
-    assert_string_equal(out, "ihqwcrb4cv8a8dqg056pqjye");
-    assert_true(sg_dmarc_punycode_encode(kinpachi, 8, out, sizeof(out)) > 0);
-    assert_string_equal(out, "3B-ww4c5e180e575a65lsy2b");
-    assert_int_equal(sg_dmarc_punycode_encode(chinese, 9, out, 8), -1);
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        int rc = sg_dmarc_domain_normalise(a, ok[i][0], strlen(ok[i][0]), &o);
+        if (rc != 0)
+            fail_msg("%s: %d", ok[i][0], rc);
+        assert_string_equal(o, ok[i][1]);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (sg_dmarc_domain_normalise(a, bad[i], strlen(bad[i]), &o) != SG_ESYNTAX)
+            fail_msg("accepted %s as %s", bad[i], o);
+    /* The From field: an ideographic full stop is the dot the reader sees */
+    ASSERT_OK(a,
+              "ceo@bank\xe3\x80\x82"
+              "example",
+              "bank.example");
+    ASSERT_OK(a,
+              "CEO <ceo@bank\xef\xbc\x8e"
+              "example>",
+              "bank.example");
+    sg_arena_free(a);
 }
 
 static void test_idn_normalise(void **state)
@@ -261,9 +311,12 @@ static void test_idn_normalise(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_opendmarc_from_domain), cmocka_unit_test(test_display_name_tricks),
-        cmocka_unit_test(test_mailbox_counts),        cmocka_unit_test(test_from_fields),
-        cmocka_unit_test(test_punycode_rfc3492),      cmocka_unit_test(test_idn_normalise),
+        cmocka_unit_test(test_opendmarc_from_domain),
+        cmocka_unit_test(test_display_name_tricks),
+        cmocka_unit_test(test_mailbox_counts),
+        cmocka_unit_test(test_from_fields),
+        cmocka_unit_test(test_idna_uts46),
+        cmocka_unit_test(test_idn_normalise),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

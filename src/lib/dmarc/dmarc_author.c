@@ -26,7 +26,8 @@
 #include <spoofguard/addr.h>
 #include <spoofguard/dmarc.h>
 
-#include <libpsl.h>
+#include <idn2.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -70,82 +71,7 @@ int sg_dmarc_under(const char *child, const char *parent)
     return child[cl - pl - 1] == '.' && strcmp(child + cl - pl, parent) == 0;
 }
 
-/* --- RFC 3492 Punycode encoder ---------------------------------------------- */
-
-/* Bootstring parameters for Punycode, RFC 3492 5. */
-enum { PC_BASE = 36, PC_TMIN = 1, PC_TMAX = 26, PC_SKEW = 38, PC_DAMP = 700 };
-#define PC_INITIAL_BIAS 72u
-#define PC_INITIAL_N 0x80u
-
-static uint32_t pc_adapt(uint32_t delta, uint32_t numpoints, int first)
-{
-    uint32_t k = 0;
-    delta = first ? delta / PC_DAMP : delta / 2;
-    delta += delta / numpoints;
-    while (delta > ((PC_BASE - PC_TMIN) * PC_TMAX) / 2) {
-        delta /= PC_BASE - PC_TMIN;
-        k += PC_BASE;
-    }
-    return k + (PC_BASE - PC_TMIN + 1) * delta / (delta + PC_SKEW);
-}
-
-static char pc_digit(uint32_t d)
-{
-    return (char)(d < 26 ? 'a' + d : '0' + (d - 26));
-}
-
-int sg_dmarc_punycode_encode(const uint32_t *cp, size_t n, char *out, size_t outsize)
-{
-    uint32_t code = PC_INITIAL_N, delta = 0, bias = PC_INITIAL_BIAS, h, b;
-    size_t o = 0, i;
-
-#define PUT(ch)                                                                                    \
-    do {                                                                                           \
-        if (o + 1 >= outsize)                                                                      \
-            return -1;                                                                             \
-        out[o++] = (ch);                                                                           \
-    } while (0)
-
-    for (i = 0; i < n; i++)
-        if (cp[i] < 0x80)
-            PUT((char)cp[i]);
-    h = b = (uint32_t)o;
-    if (b > 0)
-        PUT('-');
-    while (h < n) {
-        uint32_t m = UINT32_MAX;
-        for (i = 0; i < n; i++)
-            if (cp[i] >= code && cp[i] < m)
-                m = cp[i];
-        if ((uint64_t)(m - code) * (h + 1) > UINT32_MAX - delta)
-            return -1;
-        delta += (m - code) * (h + 1);
-        code = m;
-        for (i = 0; i < n; i++) {
-            if (cp[i] < code && ++delta == 0)
-                return -1;
-            if (cp[i] == code) {
-                uint32_t q = delta, k;
-                for (k = PC_BASE;; k += PC_BASE) {
-                    uint32_t t = k <= bias ? PC_TMIN : k >= bias + PC_TMAX ? PC_TMAX : k - bias;
-                    if (q < t)
-                        break;
-                    PUT(pc_digit(t + (q - t) % (PC_BASE - t)));
-                    q = (q - t) / (PC_BASE - t);
-                }
-                PUT(pc_digit(q));
-                bias = pc_adapt(delta, h + 1, h == b);
-                delta = 0;
-                h++;
-            }
-        }
-        delta++;
-        code++;
-    }
-    out[o] = '\0';
-    return (int)o;
-#undef PUT
-}
+/* --- IDNA ---------------------------------------------------------------- */
 
 /* Decode one UTF-8 sequence; returns its length or 0 if malformed
  * (overlongs, surrogates and > U+10FFFF rejected, RFC 3629 3). */
@@ -190,16 +116,57 @@ static int ascii_label_char(char c)
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
-/* The longest label we will try to encode, in code points: a label is at
- * most 63 octets once encoded, and every code point takes at least one. */
-#define MAX_LABEL_CP 63
-
-int sg_dmarc_domain_normalise(sg_arena *arena, const char *in, size_t len, char **out)
+/* Does some label start with the ACE prefix "xn--" (any case)? Such a
+ * label must be a valid A-label (RFC 5891 5.4), which libidn2 checks. */
+static int has_ace_label(const char *s, size_t n)
 {
-    char *lower = NULL, *buf;
+    for (size_t i = 0; i + 4 <= n; i++)
+        if ((i == 0 || s[i - 1] == '.') && !strncasecmp(s + i, "xn--", 4))
+            return 1;
+    return 0;
+}
+
+/* IDNA2008 (RFC 5891) with the UTS #46 mapping, by libidn2. Strict mode
+ * is non-transitional processing, what current browsers and mail readers
+ * use: U+3002 and the fullwidth full stops map to '.', upper case to
+ * lower, and a label that fails validation (a ZWJ outside its CONTEXTJ
+ * rule, a disallowed code point, bad Bidi, an "xn--" label that is not
+ * valid Punycode) is refused. The reader's view (`transitional`) is what
+ * an older IDNA2003 reader looks up: ZWJ/ZWNJ are dropped and "ß" becomes
+ * "ss" - so `ba<ZWJ>nk.example` is judged as bank.example, the name such a
+ * reader resolves and every reader displays. */
+static int idna_to_ascii(sg_arena *arena, const char *in, size_t len, int transitional,
+                         const char **out)
+{
+    char *tmp, *res = NULL;
+    int flags = IDN2_NFC_INPUT | (transitional ? IDN2_TRANSITIONAL : IDN2_NONTRANSITIONAL);
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t sl = utf8_decode((const unsigned char *)in + i, len - i, &cp);
+        if (sl == 0)
+            return SG_ESYNTAX; /* a domain we cannot read must not become one */
+        i += sl;
+    }
+    if ((tmp = sg_arena_strndup(arena, in, len)) == NULL)
+        return SG_ENOMEM;
+    int rc = idn2_to_ascii_8z(tmp, &res, flags);
+    if (rc == IDN2_MALLOC)
+        return SG_ENOMEM;
+    if (rc != IDN2_OK || res == NULL) {
+        idn2_free(res);
+        return SG_ESYNTAX;
+    }
+    *out = sg_arena_strdup(arena, res);
+    idn2_free(res);
+    return *out ? 0 : SG_ENOMEM;
+}
+
+static int normalise(sg_arena *arena, const char *in, size_t len, int transitional, char **out)
+{
+    char *buf;
     const char *src;
     size_t srclen, i, o = 0, start;
-    int nonascii = 0;
+    int nonascii = 0, rc;
 
     if (arena == NULL || (in == NULL && len > 0) || out == NULL)
         return SG_EINVAL;
@@ -218,102 +185,48 @@ int sg_dmarc_domain_normalise(sg_arena *arena, const char *in, size_t len, char 
 
     src = in;
     srclen = len;
-    if (nonascii) {
-        /* Validate first: libpsl would silently turn malformed UTF-8 into
-         * U+FFFD, and a domain we cannot read must not become one. */
-        for (i = 0; i < len;) {
-            uint32_t cp;
-            size_t sl = utf8_decode((const unsigned char *)in + i, len - i, &cp);
-            if (sl == 0)
-                return SG_ESYNTAX;
-            i += sl;
-        }
-    }
-    if (nonascii) {
-        /* Lower-case U-labels with libpsl (ICU/libidn2 inside) - the only
-         * Unicode case mapping we have. IDNA2008 mapping/NFC validation is
-         * out of scope: the A-label we build is compared exactly. */
-        char *tmp = sg_arena_strndup(arena, in, len);
-        if (tmp == NULL)
-            return SG_ENOMEM;
-        if (psl_str_to_utf8lower(tmp, "utf-8", NULL, &lower) != PSL_SUCCESS || lower == NULL) {
-            /* Fall back to the bytes as given (ASCII is lowered below). */
-            lower = NULL;
-        } else {
-            src = lower;
-            srclen = strlen(lower);
-        }
+    if (nonascii || has_ace_label(in, len)) {
+        if ((rc = idna_to_ascii(arena, in, len, transitional, &src)) != 0)
+            return rc;
+        srclen = strlen(src);
+        /* a mapped root dot ("bank.example\u3002") */
+        if (srclen > 0 && src[srclen - 1] == '.')
+            srclen--;
     }
 
-    buf = sg_arena_alloc(arena, SG_DMARC_MAX_NAME + 1);
-    if (buf == NULL) {
-        psl_free_string(lower);
+    if ((buf = sg_arena_alloc(arena, SG_DMARC_MAX_NAME + 1)) == NULL)
         return SG_ENOMEM;
-    }
-
+    /* Every name, A-labels included, ends up here: LDH(+_) labels of 1-63
+     * octets, at most 253 octets (RFC 1035 2.3.4, RFC 5890 2.3.2.1). */
     start = 0;
     while (start <= srclen) {
-        size_t end = start, ll;
-        int lbl_nonascii = 0;
+        size_t end = start;
         while (end < srclen && src[end] != '.')
             end++;
-        ll = end - start;
-        if (ll == 0)
-            goto bad;
-        for (i = start; i < end; i++)
-            if ((unsigned char)src[i] >= 0x80)
-                lbl_nonascii = 1;
-        if (o > 0) {
-            if (o + 1 > SG_DMARC_MAX_NAME)
-                goto bad;
+        if (end == start || end - start > 63)
+            return SG_ESYNTAX;
+        if (o > 0)
             buf[o++] = '.';
-        }
-        if (!lbl_nonascii) {
-            if (ll > 63 || o + ll > SG_DMARC_MAX_NAME)
-                goto bad;
-            for (i = start; i < end; i++) {
-                char c = src[i];
-                if (c >= 'A' && c <= 'Z')
-                    c = (char)(c - 'A' + 'a');
-                if (!ascii_label_char(c))
-                    goto bad;
-                buf[o++] = c;
-            }
-        } else {
-            uint32_t cps[MAX_LABEL_CP];
-            size_t ncp = 0, k;
-            char enc[64];
-            int el;
-            for (i = start; i < end;) {
-                uint32_t cp;
-                size_t sl = utf8_decode((const unsigned char *)src + i, end - i, &cp);
-                if (sl == 0 || ncp == MAX_LABEL_CP)
-                    goto bad;
-                if (cp >= 'A' && cp <= 'Z')
-                    cp += 'a' - 'A';
-                if (cp < 0x80 && !ascii_label_char((char)cp))
-                    goto bad;
-                cps[ncp++] = cp;
-                i += sl;
-            }
-            /* "xn--" + encoding must fit in 63 octets (RFC 5890 2.3.2.1) */
-            el = sg_dmarc_punycode_encode(cps, ncp, enc, sizeof(enc) - 4);
-            if (el < 0 || o + 4 + (size_t)el > SG_DMARC_MAX_NAME)
-                goto bad;
-            memcpy(buf + o, "xn--", 4);
-            o += 4;
-            for (k = 0; k < (size_t)el; k++)
-                buf[o++] = enc[k];
+        if (o + (end - start) > SG_DMARC_MAX_NAME)
+            return SG_ESYNTAX;
+        for (i = start; i < end; i++) {
+            char c = src[i];
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c - 'A' + 'a');
+            if (!ascii_label_char(c))
+                return SG_ESYNTAX;
+            buf[o++] = c;
         }
         start = end + 1;
     }
     buf[o] = '\0';
-    psl_free_string(lower);
     *out = buf;
     return 0;
-bad:
-    psl_free_string(lower);
-    return SG_ESYNTAX;
+}
+
+int sg_dmarc_domain_normalise(sg_arena *arena, const char *in, size_t len, char **out)
+{
+    return normalise(arena, in, len, 0, out);
 }
 
 /* --- the Author Domain -------------------------------------------------- */
