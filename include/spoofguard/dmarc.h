@@ -152,6 +152,12 @@ typedef struct {
     const char *domain;
     const char *domain_raw; /* as written in the (first) mailbox, or NULL */
     size_t nmailboxes;      /* mailboxes in the field (0 if it did not parse) */
+    /* 1: the strict parser found no usable domain (strict_status says
+     * why), and status/domain are the reader's view of the field: the one
+     * domain (OK) or several (MULTIPLE_DOMAINS) a lenient mail reader
+     * shows. Never set when the strict reading gave a domain. */
+    int lenient;
+    sg_dmarc_author_status strict_status;
 } sg_dmarc_author;
 
 /* The Author Domain from a message's header fields. A problem with the

@@ -125,6 +125,8 @@ static void print_json(FILE *o, const char *name, const sg_verdict_result *r)
     sg_cli_json_str(o, sg_dmarc_disposition_str(r->disposition));
     fputs(",\"header_from\":", o);
     sg_cli_json_str(o, r->author.domain ? r->author.domain : r->dmarc.author_domain);
+    /* the From did not parse: header_from is the domain a reader shows */
+    fprintf(o, ",\"header_from_lenient\":%s", r->author.lenient ? "true" : "false");
     fputs(",\"org_domain\":", o);
     sg_cli_json_str(o, r->dmarc.org_domain);
     fputs(",\"policy_domain\":", o);
