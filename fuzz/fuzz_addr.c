@@ -7,9 +7,13 @@
  *   - a failure leaves err_pos inside the input;
  *   - the result does not depend on bytes after len (we parse a copy
  *     without a terminator, so ASan catches any read past the end);
- *   - the path parser only gives empty local/domain for "<>".
+ *   - the path parser only gives empty local/domain for "<>";
+ *   - the author domain (strict, or the reader's view when the strict
+ *     parse gives none) is a normalised A-label name or absent, and
+ *     normalising a normalised name gives it back.
  */
 #include <spoofguard/addr.h>
+#include <spoofguard/dmarc.h>
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,6 +30,52 @@ static void check_string(const char *s, int may_be_empty)
         if ((c < 0x20 && c != '\t') || c == 0x7F)
             abort();
     }
+}
+
+/* A name as sg_dmarc_domain_normalise gives it: LDH(+_) lower-case
+ * labels of 1..63 octets, at most 253 octets, and a fixed point. */
+static void check_norm(sg_arena *arena, const char *d)
+{
+    size_t n = strlen(d), label = 0;
+    char *again;
+    if (n == 0 || n > 253)
+        abort();
+    for (size_t i = 0; i <= n; i++) {
+        char c = d[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0 || label > 63)
+                abort();
+            label = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_') {
+            label++;
+        } else {
+            abort();
+        }
+    }
+    if (sg_dmarc_domain_normalise(arena, d, n, &again) == 0 && strcmp(again, d) != 0)
+        abort();
+}
+
+static void check_author(sg_arena *arena, const char *v, size_t n)
+{
+    sg_dmarc_author au;
+    char *norm;
+    int rc = sg_dmarc_author_from_value(arena, v, n, &au);
+    if (rc == SG_ENOMEM)
+        return;
+    if (rc != 0)
+        abort();
+    if ((au.status == SG_DMARC_AUTHOR_OK) != (au.domain != NULL))
+        abort();
+    if (au.domain)
+        check_norm(arena, au.domain);
+    if (au.lenient &&
+        (au.strict_status == SG_DMARC_AUTHOR_OK ||
+         au.strict_status == SG_DMARC_AUTHOR_MULTIPLE_DOMAINS ||
+         (au.status != SG_DMARC_AUTHOR_OK && au.status != SG_DMARC_AUTHOR_MULTIPLE_DOMAINS)))
+        abort();
+    if (n <= 1024 && sg_dmarc_domain_normalise(arena, v, n, &norm) == 0)
+        check_norm(arena, norm);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -82,6 +132,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (rc != SG_ENOMEM) {
         abort();
     }
+
+    check_author(arena, copy, size);
 
     rc = sg_addr_parse_path(arena, copy, size, &mb);
     if (rc == SG_OK) {

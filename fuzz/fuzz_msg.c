@@ -59,6 +59,14 @@ static int on_headers(const sg_header *f, size_t n, void *payload)
         if (memcmp(f[i].raw + f[i].raw_len - 2, "\r\n", 2) != 0)
             abort();
         check_crlf(f[i].raw, f[i].raw_len);
+        /* no bare CR and no NUL in the header (readers disagree on them:
+         * the parser refuses the message, issue 11 class 4) */
+        for (size_t k = 0; k < f[i].raw_len; k++)
+            if (f[i].raw[k] == '\0' || (f[i].raw[k] == '\r' && f[i].raw[k + 1] != '\n'))
+                abort();
+        for (size_t k = 0; k < f[i].value_len; k++)
+            if (f[i].value[k] == '\0' || f[i].value[k] == '\r' || f[i].value[k] == '\n')
+                abort();
         /* the unfolded value has no CRLF left */
         for (size_t k = 0; k + 1 < f[i].value_len; k++)
             if (f[i].value[k] == '\r' && f[i].value[k + 1] == '\n')

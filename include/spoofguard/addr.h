@@ -22,14 +22,15 @@ extern "C" {
  * is at most 998 octets per line (RFC 5322 2.1.1) but may be folded over
  * many lines; 64 KiB is far above any legitimate address list and bounds
  * the scratch memory of one parse. 10000 mailboxes is above any real
- * recipient list. Comments nest (RFC 5322 3.2.2); the parser does not
- * recurse, but depth is still capped at 64 so no counter or caller can be
- * driven to extremes. 5321 paths are at most 256 octets (RFC 5321
- * 4.5.3.1.3) but SRS/BATV rewriting exceeds that in the wild: 4 KiB. */
+ * recipient list. Comments nest (RFC 5322 3.2.2) without a limit in the
+ * grammar, and the parser counts depth instead of recursing, so any depth
+ * the input length allows is read: a cap would make a valid From
+ * unreadable to us while mail readers show it (issue 11 class 5). 5321 paths are at most 256 octets
+ * (RFC 5321 4.5.3.1.3) but SRS/BATV rewriting exceeds that in the wild: 4 KiB. */
 #define SG_ADDR_MAX_INPUT 65536
 #define SG_ADDR_MAX_MAILBOXES 10000
 #define SG_ADDR_MAX_GROUPS 10000
-#define SG_ADDR_MAX_COMMENT_DEPTH 64
+#define SG_ADDR_MAX_COMMENT_DEPTH SG_ADDR_MAX_INPUT
 #define SG_ADDR_MAX_PATH 4096
 
 typedef struct {

@@ -152,6 +152,12 @@ typedef struct {
     const char *domain;
     const char *domain_raw; /* as written in the (first) mailbox, or NULL */
     size_t nmailboxes;      /* mailboxes in the field (0 if it did not parse) */
+    /* 1: the strict parser found no usable domain (strict_status says
+     * why), and status/domain are the reader's view of the field: the one
+     * domain (OK) or several (MULTIPLE_DOMAINS) a lenient mail reader
+     * shows. Never set when the strict reading gave a domain. */
+    int lenient;
+    sg_dmarc_author_status strict_status;
 } sg_dmarc_author;
 
 /* The Author Domain from a message's header fields. A problem with the
@@ -166,11 +172,14 @@ SG_EXTERN int sg_dmarc_author_from_value(sg_arena *arena, const char *value, siz
 SG_EXTERN const char *sg_dmarc_author_status_str(sg_dmarc_author_status st);
 
 /* Domain name to the form DMARC compares (RFC 9989 4.4: case-insensitive;
- * 5.3.1: U-labels to A-labels): ASCII lower-cased, non-ASCII labels
- * lower-cased (libpsl/ICU when available) and Punycode-encoded (RFC 3492)
- * with "xn--". One trailing dot is dropped. Returns 0, SG_ESYNTAX (empty
- * label, label > 63 or name > 253 octets, bad UTF-8, control characters),
- * SG_EINVAL or SG_ENOMEM. */
+ * 5.3.1: U-labels to A-labels): IDNA2008 (RFC 5891) with the UTS #46
+ * non-transitional mapping, by libidn2 - so U+3002 and the fullwidth full
+ * stops are dots, upper case is lowered, and "xn--" labels are checked -
+ * then LDH(+'_') labels, lower case. One trailing (root) dot is dropped.
+ * Returns 0, SG_ESYNTAX (empty label, label > 63 or name > 253 octets,
+ * bad UTF-8, control characters, a name IDNA2008 refuses: a ZWJ/ZWNJ
+ * outside CONTEXTJ, a disallowed code point, the Bidi rule, bad
+ * Punycode), SG_EINVAL or SG_ENOMEM. */
 SG_EXTERN int sg_dmarc_domain_normalise(sg_arena *arena, const char *in, size_t len, char **out);
 
 /* --- public suffix list (RFC 7489 3.2 alternative) ---------------------- */

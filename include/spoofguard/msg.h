@@ -71,9 +71,11 @@ SG_EXTERN void sg_msg_parser_reset(sg_msg_parser *p);
  * returns the same value until reset.
  * An mbox "From " separator line is not a header field and gives
  * SG_ESYNTAX: callers reading mbox files must strip it first.
- * NUL and other octets are kept in field values; value_len is
- * authoritative (a NUL truncates C-string use of value). A CR not
- * followed by LF is data, in the header and in the body. */
+ * In the header a bare LF ends a line like CRLF, while a CR not followed
+ * by LF, or a NUL, is SG_ESYNTAX: readers disagree about where such a
+ * field ends, so no verdict on one reading is safe (message.c). Other
+ * octets are kept in field values (value_len is authoritative). In the
+ * body, a bare CR and a NUL are data. */
 SG_EXTERN int sg_msg_feed(sg_msg_parser *p, const char *data, size_t len);
 /* End of input. A message with no empty line is all header; a final
  * header line without line ending is completed with CRLF (a lone CR at

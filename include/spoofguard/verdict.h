@@ -52,7 +52,9 @@ typedef struct {
     const char *authserv_id;
     /* Domains we protect: a From in one of them (or a subdomain) that does
      * not pass DMARC alignment is forged, even if the published policy is
-     * p=none or missing. */
+     * p=none or missing. U-labels are converted to A-labels (IDNA2008,
+     * UTS #46); a name that is not a domain makes sg_verdict_new fail
+     * with SG_EINVAL. */
     const char *const *protected_domains;
     size_t nprotected;
     sg_dkim_keycache *keycache;      /* optional, borrowed */

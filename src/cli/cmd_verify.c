@@ -28,6 +28,7 @@ typedef struct {
     sg_verdict_opts opts;
     const char **protect; /* grows with each --protect */
     size_t nprotect;
+    sg_arena *names; /* the --protect domains in A-label form */
     int json;
     int many; /* more than one message: name each */
     sg_dkim_keycache *keycache;
@@ -120,6 +121,8 @@ static void print_json(FILE *o, const char *name, const sg_verdict_result *r)
     sg_cli_json_str(o, sg_dmarc_disposition_str(r->disposition));
     fputs(",\"header_from\":", o);
     sg_cli_json_str(o, r->author.domain ? r->author.domain : r->dmarc.author_domain);
+    /* the From did not parse: header_from is the domain a reader shows */
+    fprintf(o, ",\"header_from_lenient\":%s", r->author.lenient ? "true" : "false");
     fputs(",\"org_domain\":", o);
     sg_cli_json_str(o, r->dmarc.org_domain);
     fputs(",\"policy_domain\":", o);
@@ -268,6 +271,27 @@ static void verify_path(verify_ctx *c, const char *path)
         c->status = rc;
 }
 
+/* A --protect domain in the form the verdict compares the From domain in:
+ * A-labels, lower case (IDNA2008 + UTS #46, as the daemon's
+ * protected_domains). A name that is not one is refused loudly: silently
+ * protecting nothing is the failure this prevents. */
+static const char *protect_domain(verify_ctx *c, const char *val)
+{
+    char *norm;
+    int rc;
+    if (c->names == NULL && sg_arena_new(&c->names, 1024) != 0) {
+        fprintf(stderr, "spoofguard: out of memory\n");
+        return NULL;
+    }
+    rc = sg_dmarc_domain_normalise(c->names, val, strlen(val), &norm);
+    if (rc != 0) {
+        fprintf(stderr, "spoofguard: --protect %s: %s\n", val,
+                rc == SG_ESYNTAX ? "not a domain name (IDNA2008/UTS #46)" : sg_strerror(rc));
+        return NULL;
+    }
+    return norm;
+}
+
 static int verify_option(int id, const char *val, void *payload)
 {
     verify_ctx *c = payload;
@@ -300,7 +324,9 @@ static int verify_option(int id, const char *val, void *payload)
             return SG_EXIT_INTERNAL;
         }
         c->protect = p;
-        c->protect[c->nprotect++] = val;
+        if ((c->protect[c->nprotect] = protect_domain(c, val)) == NULL)
+            return SG_EXIT_USAGE;
+        c->nprotect++;
         break;
     }
     }
@@ -319,17 +345,20 @@ int cmd_verify(int argc, char **argv)
     rc = sg_cli_parse(&verify_cmd, argc, argv, &c.dns, verify_option, &c, &first);
     if (rc != SG_CLI_GO) {
         free(c.protect);
+        sg_arena_free(c.names);
         return rc;
     }
     if (c.env.client_ip == NULL && (c.env.helo || c.env.mail_from))
         fprintf(stderr, "spoofguard: note: without --ip, SPF is not checked\n");
     if ((rc = sg_cli_dns_open(&c.dns)) != 0) {
         free(c.protect);
+        sg_arena_free(c.names);
         return rc;
     }
     if (sg_dkim_keycache_new(&c.keycache, 0) != 0) {
         sg_cli_dns_close(&c.dns);
         free(c.protect);
+        sg_arena_free(c.names);
         return SG_EXIT_INTERNAL;
     }
     c.opts.keycache = c.keycache;
@@ -345,5 +374,6 @@ int cmd_verify(int argc, char **argv)
     sg_dkim_keycache_free(c.keycache);
     sg_cli_dns_close(&c.dns);
     free(c.protect);
+    sg_arena_free(c.names);
     return c.status;
 }

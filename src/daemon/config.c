@@ -2,6 +2,8 @@
  * spoofguardd configuration, table-driven: see config.h.
  */
 #include "config.h"
+#include <spoofguard/arena.h>
+#include <spoofguard/dmarc.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -169,26 +171,6 @@ static size_t split_list(char *v, char **items, size_t max)
     return n;
 }
 
-static int valid_domain(const char *d)
-{
-    size_t len = strlen(d), label = 0;
-    if (len == 0 || len > 253)
-        return 0;
-    for (const char *p = d; *p; p++) {
-        if (*p == '.') {
-            if (label == 0)
-                return 0;
-            label = 0;
-        } else if (isalnum((unsigned char)*p) || *p == '-' || *p == '_') {
-            if (++label > 63)
-                return 0;
-        } else {
-            return 0;
-        }
-    }
-    return label > 0 || d[len - 1] == '.';
-}
-
 #define MAX_LIST 4096
 
 static int set_option(sg_config *c, const opt_def *o, const char *value, char *err, size_t errlen)
@@ -280,19 +262,29 @@ static int set_option(sg_config *c, const opt_def *o, const char *value, char *e
         size_t *cnt = (size_t *)(base + o->count_off);
         char **list = calloc(n ? n : 1, sizeof(char *));
         size_t i;
+        /* Domains are compared in the form the verdict uses for the From
+         * domain: A-labels, lower case, no root dot (IDNA2008 + UTS #46 by
+         * libidn2, so a U-label protects what it names; the CLI's
+         * --protect goes through the same function). */
+        sg_arena *na = NULL;
+        if (sg_arena_new(&na, 1024) != 0) {
+            snprintf(err, errlen, "out of memory");
+            free(list);
+            free(items);
+            break;
+        }
         for (i = 0; list != NULL && i < n; i++) {
-            size_t l = strlen(items[i]);
-            if (l && items[i][l - 1] == '.')
-                items[i][l - 1] = '\0';
-            for (char *p = items[i]; *p; p++)
-                *p = (char)tolower((unsigned char)*p);
-            if (!valid_domain(items[i])) {
-                snprintf(err, errlen, "%s: '%s' is not a domain name", o->name, items[i]);
+            char *norm;
+            int nrc = sg_dmarc_domain_normalise(na, items[i], strlen(items[i]), &norm);
+            if (nrc != 0) {
+                snprintf(err, errlen, "%s: '%s' is not a domain name%s", o->name, items[i],
+                         nrc == SG_ESYNTAX ? " (IDNA2008/UTS #46)" : "");
                 break;
             }
-            if ((list[i] = strdup(items[i])) == NULL)
+            if ((list[i] = strdup(norm)) == NULL)
                 break;
         }
+        sg_arena_free(na);
         if (list == NULL || i < n) {
             if (list && i == n)
                 snprintf(err, errlen, "out of memory");

@@ -666,8 +666,32 @@ static void message_feed(session *s, const char *data, size_t len)
     }
 }
 
+/* Does a milter header value hold a line end that is not a fold? The MTA
+ * sends folded values with LF + WSP. A line end followed by anything else
+ * means the MTA took as one field what the message parser - and a reader
+ * of the stored message - takes as two: e.g. an Authentication-Results
+ * field hidden inside another field, which our by-index deletion of
+ * forged A-R fields would never reach. Such a message is refused like any
+ * other malformed header (the one line-end rule: message.c; a bare CR or
+ * NUL is refused by the parser itself). */
+static int value_splits_field(const char *v, size_t n)
+{
+    const char *p = v, *end = v + n;
+    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        p++;
+        if (p == end || (*p != ' ' && *p != '\t'))
+            return 1;
+    }
+    return 0;
+}
+
 static void header_feed(session *s, const char *name, const char *value, size_t vlen)
 {
+    if (s->in_msg && !s->fail && !s->reject && value_splits_field(value, vlen)) {
+        if (fmt_alloc(&s->reject, "550 5.6.0 Malformed message header") < 0)
+            s->reject = NULL, s->fail = "out of memory";
+        return;
+    }
     if (s->in_msg && !strcasecmp(name, "Authentication-Results")) {
         s->ar_seen++;
         if (sg_authres_value_claims(value, vlen, s->pol->authserv_id)) {

@@ -28,6 +28,7 @@ SG_MILTER_PID, SG_DIR (the test's temporary directory: zone file, keys,
 messages, the daemon's log), SG_LOG_NAME, SG_CONF, SG_CLI. The class MTA
 is usable on its own to drive any milter.
 """
+import json
 import os
 import re
 import select
@@ -1681,6 +1682,213 @@ def check_log_json():
             actions.add(o['action'])
     for want in ('reject', 'quarantine', 'accept'):
         expect(want in actions, 'no message logged with action %s (saw %r)' % (want, sorted(actions)))
+
+
+# ---------------------------------------------------------------------------
+# issue 11 classes 4-6: the daemon and `spoofguard verify` give the same,
+# known verdict on hostile headers (line ends, the author domain, IDN)
+
+def _raw_session(fields, body, ip, helo, sender):
+    """MAIL..EOM with header values sent exactly as given (bytes: bare CR,
+    bare LF, NUL and invalid UTF-8 reach the daemon as an MTA could pass
+    them). Returns 'reject-malformed', 'reject', 'quarantine', 'accept' or
+    'other: ...'."""
+    m = session()
+    m.connect(ip, hostname=helo)
+    m.helo(helo)
+    replies = None
+    for r in (m.mail(sender), m.rcpt('bob@rcpt.test'), m.data_cmd('4Xq1Rk2Zz9')):
+        if r is not None and r.cmd != 'c':
+            replies = [r]
+    if replies is None:
+        for name, value in fields:
+            r = m.header(name, b' ' + value)
+            if r is not None and r.cmd != 'c':
+                replies = [r]
+                break
+    if replies is None:
+        r = m.eoh()
+        if r is not None and r.cmd != 'c':
+            replies = [r]
+    if replies is None:
+        r = m.body(body)
+        replies = [r] if r is not None and r.cmd != 'c' else m.eom()
+    m.close()
+    final = replies[-1]
+    cmds = ''.join(r.cmd for r in replies)
+    if final.cmd == 'y' and final.text.startswith('550 5.6.0'):
+        return 'reject-malformed'
+    if final.cmd == 'y' and final.text.startswith('550 5.7.1'):
+        return 'reject'
+    if 'q' in cmds and final.cmd in 'ca':
+        return 'quarantine'
+    if final.cmd in 'ca':
+        return 'accept'
+    return 'other: ' + describe(replies)
+
+
+def _cli_outcome(raw, ip, helo, sender):
+    """The same message through `spoofguard verify` with the daemon's
+    settings (zone, authserv-id, protected domain)."""
+    import subprocess
+    import tempfile
+    with tempfile.NamedTemporaryFile(dir=tdir(), suffix='.eml', delete=False) as f:
+        f.write(raw)
+        path = f.name
+    try:
+        p = subprocess.run([env('SG_CLI'), 'verify', '--zone', os.path.join(tdir(), 'test.zone'),
+                            '--authserv-id', AUTHSERV, '--protect', 'ourco.test', '--ip', ip,
+                            '--helo', helo, '--mail-from', sender, '--json', path],
+                           capture_output=True, timeout=30)
+    finally:
+        os.unlink(path)
+    if p.returncode == 3 and b'malformed message header' in p.stderr:
+        return 'reject-malformed', None
+    if p.returncode != 0:
+        return 'other: exit %d %r' % (p.returncode, p.stderr[:200]), None
+    d = json.loads(p.stdout)
+    if d['verdict'] == 'forged' and d['dmarc']['disposition'] == 'reject':
+        return 'reject', d
+    if d['verdict'] == 'forged' and d['dmarc']['disposition'] == 'quarantine':
+        return 'quarantine', d
+    if d['verdict'] in ('authentic', 'unverified') and not d['temporary']:
+        return 'accept', d
+    return 'other: %s %s' % (d['verdict'], d['dmarc']['disposition']), d
+
+
+def _same_verdicts(cases):
+    """cases: (label, [(name, value bytes)], want, want_header_from or
+    None). Each message goes to the daemon and to the CLI; both must give
+    `want` (or want = (daemon's, CLI's) where an MTA's field boundaries
+    are part of the case), and the CLI's header_from must be the domain a
+    reader sees."""
+    bad = []
+    for label, fields, want, want_from in cases:
+        body = b'Hello.\r\n'
+        raw = b''.join(n.encode() + b': ' + v + b'\r\n' for n, v in fields) + b'\r\n' + body
+        ip, helo, sender = ATTACKER_IP, ATTACKER_HELO, 'bounce@attacker.test'
+        got_d = _raw_session(fields, body, ip, helo, sender)
+        got_c, d = _cli_outcome(raw, ip, helo, sender)
+        want_d, want_c = want if isinstance(want, tuple) else (want, want)
+        if got_d != want_d or got_c != want_c:
+            bad.append('%s: daemon %s, cli %s, want %s' % (label, got_d, got_c, want))
+        elif want_from is not None and (d is None or d['dmarc']['header_from'] != want_from):
+            bad.append('%s: header_from %r, want %r' % (label, d and d['dmarc']['header_from'],
+                                                        want_from))
+    expect(not bad, '; '.join(bad))
+
+
+def _base(frm=b'x@attacker.test'):
+    return [('From', frm), ('To', b'bob@rcpt.test'), ('Subject', b'hi'),
+            ('Date', b'Mon, 1 Jan 2024 00:00:00 +0000'), ('Message-ID', b'<1@attacker.test>')]
+
+
+def check_vparse_line_ends():
+    """Class 4: a bare CR or NUL anywhere in the header is refused for
+    good (550 5.6.0; CLI: malformed, exit 3); a bare LF ends the line, so
+    a From behind it is a second From (forged)."""
+    def with_field(i, name, value, frm=b'x@attacker.test'):
+        f = _base(frm)
+        f.insert(i, (name, value))
+        return f
+    cases = [
+        ('cr hides a From', with_field(2, 'Subject', b'hi\rFrom: ceo@remote.test'),
+         'reject-malformed', None),
+        ('cr in From', [('From', b'x@attacker.test\rceo@remote.test')] + _base()[1:],
+         'reject-malformed', None),
+        ('cr in To', with_field(1, 'Cc', b'a@rcpt.test\rFrom: ceo@remote.test'),
+         'reject-malformed', None),
+        ('cr in DKIM-Signature', with_field(0, 'DKIM-Signature',
+                                            b'v=1; a=rsa-sha256; d=remote.test;\r s=r1'),
+         'reject-malformed', None),
+        ('cr at end of a field', with_field(2, 'X-Note', b'hello\r'), 'reject-malformed', None),
+        ('cr cr', with_field(2, 'X-Note', b'a\r\rb'), 'reject-malformed', None),
+        ('nul hides a From', with_field(2, 'X-Note', b'hi\x00From: ceo@remote.test'),
+         'reject-malformed', None),
+        ('nul at end of From', [('From', b'ceo@attacker.test\x00')] + _base()[1:],
+         'reject-malformed', None),
+        # what Postfix itself sends: a bare LF ended the line, two fields
+        ('lf hides a From (split by the MTA)',
+         _base()[:2] + [('Subject', b'hi'), ('From', b'ceo@remote.test')] + _base()[3:],
+         'reject', None),
+        # an MTA that passes the LF inside the value: it took two fields
+        # for one (its by-index edits would miss the second), so the daemon
+        # refuses the header; the CLI, reading the stored bytes, sees two
+        # From fields: a permanent refusal either way
+        ('lf hides a From (inside the value)',
+         with_field(2, 'X-Note', b'hi\nFrom: ceo@remote.test'), ('reject-malformed', 'reject'),
+         None),
+        ('lf hides an A-R (inside the value)',
+         with_field(2, 'X-Note', b'hi\nAuthentication-Results: mx.sgtest.example; dmarc=pass'),
+         ('reject-malformed', 'accept'), None),
+        ('lf at the end of a value', with_field(2, 'X-Note', b'hi\n'),
+         ('reject-malformed', 'accept'), None),
+        # a bare LF followed by WSP is a fold: harmless
+        ('lf fold', with_field(2, 'X-Note', b'hi\n there'), 'accept', 'attacker.test'),
+        # neighbours: plain messages are unchanged
+        ('plain', _base(), 'accept', 'attacker.test'),
+        ('plain forged', _base(b'ceo@remote.test'), 'reject', 'remote.test'),
+    ]
+    _same_verdicts(cases)
+
+
+def check_vparse_author_domain():
+    """Class 5: the domain a reader shows is judged, never permerror."""
+    nest = lambda n: b'ceo@remote.test ' + b'(' * n + b')' * n
+    cases = [
+        ('trailing dot, p=reject', _base(b'ceo@remote.test.'), 'reject', 'remote.test'),
+        ('trailing dot, angle', _base(b'CEO <ceo@remote.test.>'), 'reject', 'remote.test'),
+        ('trailing dot, p=quarantine', _base(b'ceo@quar.test.'), 'quarantine', 'quar.test'),
+        ('trailing dot, protected', _base(b'ceo@ourco.test.'), 'reject', 'ourco.test'),
+        ('trailing dot, no DMARC', _base(b'x@attacker.test.'), 'accept', 'attacker.test'),
+        ('64 comments', _base(nest(64)), 'reject', 'remote.test'),
+        ('65 comments', _base(nest(65)), 'reject', 'remote.test'),
+        ('1000 comments', _base(nest(1000)), 'reject', 'remote.test'),
+        ('1000 comments, no DMARC', _base(b'x@attacker.test ' + b'(' * 1000 + b')' * 1000),
+         'accept', 'attacker.test'),
+        ('encoded word q, protected', _base(b'=?utf-8?q?ceo=40ourco.test?='), 'reject',
+         'ourco.test'),
+        ('encoded word b, protected', _base(b'=?utf-8?b?Y2VvQG91cmNvLnRlc3Q=?='), 'reject',
+         'ourco.test'),
+        ('encoded word q, p=reject', _base(b'=?utf-8?q?ceo=40remote.test?='), 'reject',
+         'remote.test'),
+        ('space after @, protected', _base(b'<ceo@ ourco.test>'), 'reject', 'ourco.test'),
+        ('space before @, protected', _base(b'<ceo @ourco.test>'), 'reject', 'ourco.test'),
+        ('spaces and dot, protected', _base(b'<ceo @ ourco . test .>'), 'reject', 'ourco.test'),
+        ('invalid UTF-8 name, p=reject', _base(b'"Billing \xc3\x28 Dept" <billing@remote.test>'),
+         'reject', 'remote.test'),
+        ('valid UTF-8 name, p=reject', _base(b'"Billing \xc3\xa9 Dept" <billing@remote.test>'),
+         'reject', 'remote.test'),
+        ('invalid UTF-8 name, p=quarantine', _base(b'"Billing \xc3\x28 Dept" <b@quar.test>'),
+         'quarantine', 'quar.test'),
+        ('invalid UTF-8 name, protected', _base(b'"Billing \xc3\x28 Dept" <b@ourco.test>'),
+         'reject', 'ourco.test'),
+        ('invalid UTF-8 name, no DMARC', _base(b'"Billing \xc3\x28 Dept" <b@attacker.test>'),
+         'accept', 'attacker.test'),
+        ('two names a reader may show', _base(b'ceo@remote.test. <x@attacker.test>'), 'reject',
+         None),
+    ]
+    _same_verdicts(cases)
+
+
+def check_vparse_idn():
+    """Class 6: IDNA2008 + UTS #46 in the daemon and the CLI alike."""
+    cases = [
+        ('ideographic full stop', _base('ceo@remote\u3002test'.encode()), 'reject',
+         'remote.test'),
+        ('fullwidth full stop, protected', _base('ceo@ourco\uff0etest'.encode()), 'reject',
+         'ourco.test'),
+        ('upper-case U-label', _base('ceo@REMOTE.TEST'.encode()), 'reject', 'remote.test'),
+        ('ZWJ, p=reject', _base('ceo@re\u200dmote.test'.encode()), 'reject', 'remote.test'),
+        ('ZWJ, protected', _base('ceo@our\u200dco.test'.encode()), 'reject', 'ourco.test'),
+        ('U-label, no DMARC', _base('x@b\u00fccher.attacker.test'.encode()), 'accept',
+         'xn--bcher-kva.attacker.test'),
+        ('A-label, no DMARC', _base(b'x@xn--bcher-kva.attacker.test'), 'accept',
+         'xn--bcher-kva.attacker.test'),
+        ('bad A-label, no DMARC', _base(b'x@xn--zz.attacker.test'), 'accept', None),
+        ('bad A-label, protected', _base(b'x@xn--zz.ourco.test'), 'reject', None),
+    ]
+    _same_verdicts(cases)
 
 
 CHECKS = {k[6:]: v for k, v in globals().items() if k.startswith('check_')}

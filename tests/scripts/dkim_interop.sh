@@ -63,6 +63,9 @@ printf '%s\n' 'From: "Ann Example" <ann@example.com>' 'To: bob@example.org,' \
     'MIME-Version: 1.0' 'Content-Type: text/plain; charset=utf-8' '' \
     'Body line with trailing spaces   ' '	tab-led line' '' 'Line  with   inner  runs' \
     '' '' '' | crlf > "$T/m3.eml"
+# issue 11 class 4: a NUL and a bare CR in the body are data to every
+# implementation (only the header refuses them)
+printf 'From: ann@example.com\r\nTo: bob@example.org\r\nSubject: nul\r\n\r\nbo\0dy\r\nbare\rcr\r\n' > "$T/m4.eml"
 
 # --- signing and verifying with each implementation ------------------------------------------
 # sign IMPL ALG CANON MSG OUT ; verify IMPL MSG -> prints the result word
@@ -122,7 +125,11 @@ for alg in rsa-sha256 ed25519-sha256; do
     for canon in simple/simple relaxed/relaxed relaxed/simple; do
         for signer in $IMPLS; do
             available $signer $alg || continue
-            for m in m1 m2 m3; do
+            for m in m1 m2 m3 m4; do
+                # libopendkim 2.11 hashes a relaxed body with a NUL or a bare
+                # CR differently from dkimpy, Mail::DKIM and us (who all
+                # agree); m4 is checked among those three
+                [ $m = m4 ] && [ $signer = opendkim ] && continue
                 s=$T/$signer.$alg.${canon/\//-}.$m.eml
                 if ! sign $signer $alg $canon "$T/$m.eml" "$s" 2>"$T/sign.err" || [ ! -s "$s" ]; then
                     echo "FAIL $signer could not sign $m $alg $canon: $(head -c 300 "$T/sign.err")"
@@ -133,6 +140,7 @@ for alg in rsa-sha256 ed25519-sha256; do
                 tamper header "$s" "$s.hdr"
                 for verifier in $IMPLS; do
                     available $verifier $alg || continue
+                    [ $m = m4 ] && [ $verifier = opendkim ] && continue
                     r0=$(verify $verifier "$s") r1=$(verify $verifier "$s.body") r2=$(verify $verifier "$s.hdr")
                     if [ "$r0" = pass ] && [ "$r1" != pass ] && [ "$r2" != pass ]; then
                         passes=$((passes + 1))

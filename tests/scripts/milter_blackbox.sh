@@ -237,6 +237,8 @@ MAIN_PID=$PID
 check negotiate genuine genuine_plain_mta forged_reject protected quarantine never_reject
 check genuine_null_sender genuine_ipv6
 check forged_ar forged_ar1 actions_respected body_chunking
+# issue 11 classes 4-6: the daemon and the CLI agree on hostile headers
+check vparse_line_ends vparse_author_domain vparse_idn
 check outbound_wrong_envelope outbound_wrong_from outbound_quoted_local outbound_sender_field outbound_sign \
     outbound_internal outbound_big_body outbound_case outbound_two_from \
     outbound_display_names reply_percent

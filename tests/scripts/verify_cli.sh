@@ -84,5 +84,49 @@ out=$("$CLI" verify --now 1767225600 --zone "$C/zone.tsv" --json "$C/derived/arc
 [ "$(echo "$out" | jget 'd["arc"]["result"]')" = fail ] && ok "arc: seal with h= fails" ||
     bad "arc fail: $out"
 
+# issue 11 class 6: --protect as a U-label protects its A-label; a name
+# IDNA2008 refuses is refused loudly (exit 2), never silently ignored
+printf 'From: x@xn--bcher-kva.example\r\nSubject: hi\r\n\r\nbody\r\n' >"$T/idn.eml"
+printf 'From: x@B\xc3\x9cCHER.example\r\nSubject: hi\r\n\r\nbody\r\n' >"$T/idn-u.eml"
+for prot in "bücher.example" "BÜCHER.example" "xn--bcher-kva.example" "b$(printf '\xc3\xbc')cher$(printf '\xe3\x80\x82')example"; do
+    for f in idn.eml idn-u.eml; do
+        out=$("$CLI" verify --zone "$zone" --json --protect "$prot" "$T/$f")
+        [ "$(echo "$out" | jget 'd["verdict"], d["protected_domain"], d["dmarc"]["header_from"]')" = "('forged', True, 'xn--bcher-kva.example')" ] &&
+            ok "--protect $prot covers $f" || bad "--protect $prot $f: $out"
+    done
+done
+out=$("$CLI" verify --zone "$zone" --json --protect other.example "$T/idn.eml")
+[ "$(echo "$out" | jget 'd["verdict"], d["protected_domain"]')" = "('unverified', False)" ] &&
+    ok "--protect other domain: not protected" || bad "--protect other: $out"
+for prot in "ba$(printf '\xe2\x80\x8d')nk.example" "xn--zz.example" "a..b" "bank example"; do
+    err=$("$CLI" verify --zone "$zone" --json --protect "$prot" "$T/idn.eml" 2>&1 >/dev/null)
+    rc=$?
+    [ $rc = 2 ] && echo "$err" | grep -q -- "--protect .*not a domain name" &&
+        ok "--protect '$prot' refused loudly" || bad "--protect '$prot': rc $rc $err"
+done
+
+# issue 11 class 5: the reader's view is flagged in the JSON (a key added)
+printf 'From: ceo@bank.example.\r\nSubject: hi\r\n\r\nbody\r\n' >"$T/dot.eml"
+out=$("$CLI" verify --zone "$zone" --json "$T/dot.eml")
+[ "$(echo "$out" | jget 'd["verdict"], d["dmarc"]["header_from"], d["dmarc"]["header_from_lenient"], d["dmarc"]["disposition"]')" = "('forged', 'bank.example', True, 'reject')" ] &&
+    ok "trailing dot: judged as bank.example (p=reject)" || bad "trailing dot: $out"
+out=$("$CLI" verify --zone "$zone" --json "$T/list.eml")
+[ "$(echo "$out" | jget 'd["dmarc"]["header_from_lenient"]')" = False ] &&
+    ok "header_from_lenient false for a From that parses" || bad "lenient key: $out"
+
+# issue 11 class 4: a bare CR or NUL in the header is a malformed header
+# (exit 3, as the daemon's 550 5.6.0); in the body they are data
+for m in 'Subject: hi\rFrom: ceo@bank.example\r\nFrom: x@list.example\r\n\r\nb\r\n' \
+    'From: x@list.example\r\nX: a\0b\r\n\r\nb\r\n' 'From: x@list.example\rFrom: ceo@bank.example\n\nb\n'; do
+    printf "$m" >"$T/m.eml"
+    "$CLI" verify --zone "$zone" --json "$T/m.eml" >/dev/null 2>"$T/m.err"
+    rc=$?
+    [ $rc = 3 ] && grep -q 'malformed message header' "$T/m.err" && ok "refused: $m" || bad "rc $rc for $m"
+done
+printf 'From: x@list.example\r\nSubject: hi\r\n\r\nbo\0dy\rx\r\n' >"$T/m.eml"
+out=$("$CLI" verify --zone "$zone" --json "$T/m.eml")
+[ "$(echo "$out" | jget 'd["verdict"]')" = unverified ] && ok "NUL and CR in the body: a verdict" ||
+    bad "body NUL: $out"
+
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -87,6 +87,9 @@ static void errors_name_file_and_line(void **state)
         {"failsafe reject\n", ":1: failsafe: 'reject' is not tempfail or accept"},
         {"\n\ninternal_networks 10.0.0.0/33\n", ":3: internal_networks: '10.0.0.0/33' is not"},
         {"protected_domains exa mple..com\n", "'mple..com' is not a domain name"},
+        /* IDNA2008 (issue 11 class 6): a ZWJ outside CONTEXTJ, bad Punycode */
+        {"protected_domains ba\xe2\x80\x8dnk.example\n", "is not a domain name (IDNA2008"},
+        {"protected_domains xn--zz.example\n", "'xn--zz.example' is not a domain name"},
         {"authserv_id a\nauthserv_id b\n", ":2: 'authserv_id' set twice"},
         {"authserv_id\n", ":1: 'authserv_id' needs a value"},
         {"listen tcp:1\n", "must start with inet: or unix:"},
@@ -102,6 +105,27 @@ static void errors_name_file_and_line(void **state)
             fail_msg("case %zu: got '%s', want '%s'", i, err, cases[i].want);
         unlink(path);
     }
+}
+
+/* protected_domains given as U-labels are stored as A-labels, the form the
+ * verdict compares (the CLI's --protect does the same; issue 11 class 6). */
+static void domains_as_a_labels(void **state)
+{
+    sg_config c;
+    char err[256] = "";
+    write_conf("protected_domains B\xc3\x9c"
+               "CHER.example, bank\xe3\x80\x82"
+               "example, "
+               "XN--11B2EZC.example., never\xef\xbc\x8e"
+               "example\n");
+    assert_int_equal(sg_config_load(&c, path, err, sizeof(err)), 0);
+    assert_int_equal(c.n_protected_domains, 4);
+    assert_string_equal(c.protected_domains[0], "xn--bcher-kva.example");
+    assert_string_equal(c.protected_domains[1], "bank.example");
+    assert_string_equal(c.protected_domains[2], "xn--11b2ezc.example");
+    assert_string_equal(c.protected_domains[3], "never.example");
+    sg_config_free(&c);
+    unlink(path);
 }
 
 static void reload_blockers(void **state)
@@ -126,9 +150,8 @@ static void reload_blockers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(defaults_are_safe),
-        cmocka_unit_test(parses_a_full_file),
-        cmocka_unit_test(errors_name_file_and_line),
+        cmocka_unit_test(defaults_are_safe),         cmocka_unit_test(parses_a_full_file),
+        cmocka_unit_test(errors_name_file_and_line), cmocka_unit_test(domains_as_a_labels),
         cmocka_unit_test(reload_blockers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

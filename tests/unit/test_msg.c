@@ -220,11 +220,25 @@ static void lf_normalised(void **state)
     result_free(&a);
     result_free(&b);
 
-    /* a lone CR is data, in the header and in the body */
-    assert_int_equal(parse_str("A: x\ry\r\n\r\na\rb\r\rc\n", &a), SG_OK);
-    assert_string_equal(a.fields[0].value, " x\ry");
-    assert_int_equal(a.fields[0].raw_len, 8);
+    /* a lone CR is data in the body */
+    assert_int_equal(parse_str("A: xy\r\n\r\na\rb\r\rc\n", &a), SG_OK);
     assert_string_equal(a.body.d, "a\rb\r\rc\r\n");
+    result_free(&a);
+
+    /* a bare LF inside a CRLF header ends the line: the field after it
+     * is a field of its own, as every reader sees it (issue 11 class 4) */
+    assert_int_equal(
+        parse_str("From: a@x.example\r\nSubject: hi\nFrom: ceo@bank.example\r\n\r\nb", &a), SG_OK);
+    assert_int_equal(a.nfields, 3);
+    assert_string_equal(a.fields[1].value, " hi");
+    assert_string_equal(a.fields[2].value, " ceo@bank.example");
+    assert_memory_equal(a.fields[1].raw, "Subject: hi\r\n", 13);
+    result_free(&a);
+    /* ... and a bare LF followed by WSP is a fold, stored as CRLF WSP */
+    assert_int_equal(parse_str("Subject: hi\n there\r\n\r\nb", &a), SG_OK);
+    assert_int_equal(a.nfields, 1);
+    assert_string_equal(a.fields[0].value, " hi there");
+    assert_memory_equal(a.fields[0].raw, "Subject: hi\r\n there\r\n", 21);
     result_free(&a);
 
     /* CRLF split across chunks must not become CRCRLF */
@@ -296,8 +310,23 @@ static void syntax_errors(void **state)
         "Na\0me: x\r\n\r\n",
         "A\r\n : folded before colon\r\n\r\n",
         "A b: space inside name\r\n\r\n",
+        /* issue 11 class 4: a bare CR anywhere in the header */
+        "Subject: hi\rFrom: ceo@bank.example\r\n\r\nb",    /* hides a From */
+        "From: ceo@bank.example\r\rX: 1\r\n\r\n",          /* CR CR LF */
+        "From: a@b\r\nSubject: hi\r\r\nFrom: c@d\r\n\r\n", /* CR at end of a field */
+        "From: ceo@bank.example\r\n\t\rx\r\n\r\n",         /* in a continuation */
+        "To: a@b\r, ceo@bank.example\n\n",                 /* in an LF-only file */
+        "Subject: hi\r From: x\r\n\r\n",                   /* CR then WSP */
+        "A: 1\r\nB\r: 2\r\n\r\n",                          /* in a name */
+        /* NUL anywhere in the header */
+        "X-Nul: a\0b\r\n\r\n",
+        "Subject: hi\0From: ceo@bank.example\r\n\r\n",
+        "From: ceo@bank.example\0\r\n\r\n",
+        "A: 1\r\n\0B: 2\r\n\r\n",
+        "A: 1\r\n \0\r\n\r\n",
     };
-    static const size_t badlen[] = {0, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0};
+    static const size_t badlen[] = {0, 0, 0, 0, 0, 0, 0,  0,  12, 0,  0, 0,
+                                    0, 0, 0, 0, 0, 0, 14, 38, 27, 15, 12};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         result r;
         size_t n = badlen[i] ? badlen[i] : strlen(bad[i]);
@@ -315,13 +344,12 @@ static void syntax_errors(void **state)
 
 static void nul_bytes(void **state)
 {
-    static const char m[] = "X-Nul: a\0b\r\n\r\nbo\0dy\r\n";
+    /* NUL in the body is data (DKIM hashes the bytes); in the header it is
+     * refused (syntax_errors) */
+    static const char m[] = "X-Nul: ab\r\n\r\nbo\0dy\r\n";
     result r;
     assert_int_equal(parse(m, sizeof(m) - 1, NULL, 0, NULL, &r, NULL), SG_OK);
     assert_int_equal(r.nfields, 1);
-    assert_int_equal(r.fields[0].value_len, 4); /* value_len is authoritative */
-    assert_memory_equal(r.fields[0].value, " a\0b", 5);
-    assert_int_equal(r.fields[0].raw_len, 12);
     assert_int_equal(r.body.n, 7);
     assert_memory_equal(r.body.d, "bo\0dy\r\n", 7);
     result_free(&r);

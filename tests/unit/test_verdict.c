@@ -388,6 +388,79 @@ static void display_name_trick(void **state)
     sg_verdict_free(v);
 }
 
+/* Issue 11 class 5 through the verdict: the domain a reader shows is
+ * judged by its policy; odd but legitimate From fields still pass. */
+static void reader_view_of_the_from(void **state)
+{
+    fixture *f = *state;
+    static char nest[160];
+    static const struct {
+        const char *from; /* after "someone@" */
+        const char *signer;
+        sg_verdict_kind want;
+        sg_verdict_rule rule;
+        int lenient;
+    } cases[] = {
+        {"remote.test.", "remote.test", SG_VERDICT_AUTHENTIC, SG_VERDICT_RULE_NONE, 1},
+        {"remote.test.", NULL, SG_VERDICT_FORGED, SG_VERDICT_RULE_DMARC, 1},
+        {"ourco.test.", NULL, SG_VERDICT_FORGED, SG_VERDICT_RULE_PROTECTED, 1},
+        {"ourco.test.", "ourco.test", SG_VERDICT_AUTHENTIC, SG_VERDICT_RULE_NONE, 1},
+        {"lax.test.", NULL, SG_VERDICT_UNVERIFIED, SG_VERDICT_RULE_NONE, 1},
+        {" remote . test .", NULL, SG_VERDICT_FORGED, SG_VERDICT_RULE_DMARC, 1},
+        {"remote\xe3\x80\x82test", NULL, SG_VERDICT_FORGED, SG_VERDICT_RULE_DMARC, 0},
+        {"re\xe2\x80\x8dmote.test", NULL, SG_VERDICT_FORGED, SG_VERDICT_RULE_DMARC, 1},
+        {"our\xe2\x80\x8d"
+         "co.test",
+         NULL, SG_VERDICT_FORGED, SG_VERDICT_RULE_PROTECTED, 1},
+        {nest, "remote.test", SG_VERDICT_AUTHENTIC, SG_VERDICT_RULE_NONE, 0},
+        {nest, NULL, SG_VERDICT_FORGED, SG_VERDICT_RULE_DMARC, 0},
+    };
+    memset(nest, 0, sizeof(nest));
+    strcpy(nest, "remote.test ");
+    memset(nest + 12, '(', 65);
+    memset(nest + 77, ')', 65);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sg_verdict *v;
+        char *msg = make_message(f, cases[i].from, cases[i].signer);
+        const sg_verdict_result *r = check(f, &v, msg, "203.0.113.66", "me@attacker.test");
+        if (r->verdict != cases[i].want || r->rule != cases[i].rule ||
+            r->author.lenient != cases[i].lenient)
+            fail_msg("case %zu (%s): verdict %s rule %d lenient %d (%s)", i, cases[i].from,
+                     sg_verdict_kind_str(r->verdict), (int)r->rule, r->author.lenient, r->reason);
+        if (r->verdict == SG_VERDICT_FORGED && r->disposition != SG_DMARC_DISP_REJECT)
+            fail_msg("case %zu: disposition %d", i, (int)r->disposition);
+        sg_verdict_free(v);
+        free(msg);
+    }
+}
+
+/* Protected domains given as U-labels protect their A-labels; a name that
+ * is not a domain is refused rather than silently protecting nothing. */
+static void protected_u_labels(void **state)
+{
+    fixture *f = *state;
+    sg_verdict *v;
+    sg_verdict_opts o;
+    const sg_verdict_result *r;
+    const char *good[] = {"OURCO\xe3\x80\x82test"};
+    const char *bad[] = {"ourco.test", "our\xe2\x80\x8d"
+                                       "co.test"};
+    static const char msg[] = "From: ceo@ourco.test\r\nSubject: x\r\n\r\nbody\r\n";
+    sg_verdict_opts_init(&o);
+    o.protected_domains = good;
+    o.nprotected = 1;
+    assert_int_equal(sg_verdict_new(&v, f->r, &o), 0);
+    assert_int_equal(sg_verdict_feed(v, msg, strlen(msg)), 0);
+    assert_int_equal(sg_verdict_finish_sync(v, &r), 0);
+    assert_int_equal(r->protected_domain, 1);
+    assert_int_equal(r->verdict, SG_VERDICT_FORGED);
+    sg_verdict_free(v);
+    o.protected_domains = bad;
+    o.nprotected = 2;
+    assert_int_equal(sg_verdict_new(&v, f->r, &o), SG_EINVAL);
+    assert_null(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +478,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(hostile_values_still_give_authres, setup, teardown),
         cmocka_unit_test_setup_teardown(from_tricks_on_protected_domains, setup, teardown),
         cmocka_unit_test_setup_teardown(forgers_dns_error_is_not_temporary, setup, teardown),
+        cmocka_unit_test_setup_teardown(reader_view_of_the_from, setup, teardown),
+        cmocka_unit_test_setup_teardown(protected_u_labels, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,11 +22,30 @@
  *    for it (5.3.1: no domain extracted).
  *  - a name that is not a valid DNS name or cannot be converted to an
  *    A-label (5.3.1 requires A-labels).
+ *
+ * None of these may soften the verdict for the domain a mail reader
+ * shows (issue 11 class 5): a trailing dot, 65 nested comments, an
+ * encoded word holding the whole address, a space after "@", one invalid
+ * UTF-8 byte in the display name, a ZWJ in a label - readers still
+ * display `ceo@bank.example`. So when the strict reading fails, the field
+ * is read again the way a lenient reader would (reader_view below):
+ * encoded words decoded, comments dropped, every "@" followed to the
+ * domain-looking text after it, with spaces around "@" and dots and any
+ * trailing dots removed, then IDNA-mapped (invisible joiners dropped as a
+ * fallback, then every name its ASCII parts spell). If that yields one
+ * domain, it is the author domain (`lenient` is set) and DMARC and the protected
+ * domains apply to it as to any other - a p=reject domain's forgery stays
+ * a reject, its own signed mail still passes; if it yields several, the
+ * field has several author domains (forged under the existing rule); if
+ * none, the strict outcome stands. A From that parses strictly is never
+ * read this way: the lenient reading only replaces outcomes that had no
+ * domain at all.
  */
 #include <spoofguard/addr.h>
 #include <spoofguard/dmarc.h>
 
-#include <libpsl.h>
+#include <idn2.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -70,82 +89,7 @@ int sg_dmarc_under(const char *child, const char *parent)
     return child[cl - pl - 1] == '.' && strcmp(child + cl - pl, parent) == 0;
 }
 
-/* --- RFC 3492 Punycode encoder ---------------------------------------------- */
-
-/* Bootstring parameters for Punycode, RFC 3492 5. */
-enum { PC_BASE = 36, PC_TMIN = 1, PC_TMAX = 26, PC_SKEW = 38, PC_DAMP = 700 };
-#define PC_INITIAL_BIAS 72u
-#define PC_INITIAL_N 0x80u
-
-static uint32_t pc_adapt(uint32_t delta, uint32_t numpoints, int first)
-{
-    uint32_t k = 0;
-    delta = first ? delta / PC_DAMP : delta / 2;
-    delta += delta / numpoints;
-    while (delta > ((PC_BASE - PC_TMIN) * PC_TMAX) / 2) {
-        delta /= PC_BASE - PC_TMIN;
-        k += PC_BASE;
-    }
-    return k + (PC_BASE - PC_TMIN + 1) * delta / (delta + PC_SKEW);
-}
-
-static char pc_digit(uint32_t d)
-{
-    return (char)(d < 26 ? 'a' + d : '0' + (d - 26));
-}
-
-int sg_dmarc_punycode_encode(const uint32_t *cp, size_t n, char *out, size_t outsize)
-{
-    uint32_t code = PC_INITIAL_N, delta = 0, bias = PC_INITIAL_BIAS, h, b;
-    size_t o = 0, i;
-
-#define PUT(ch)                                                                                    \
-    do {                                                                                           \
-        if (o + 1 >= outsize)                                                                      \
-            return -1;                                                                             \
-        out[o++] = (ch);                                                                           \
-    } while (0)
-
-    for (i = 0; i < n; i++)
-        if (cp[i] < 0x80)
-            PUT((char)cp[i]);
-    h = b = (uint32_t)o;
-    if (b > 0)
-        PUT('-');
-    while (h < n) {
-        uint32_t m = UINT32_MAX;
-        for (i = 0; i < n; i++)
-            if (cp[i] >= code && cp[i] < m)
-                m = cp[i];
-        if ((uint64_t)(m - code) * (h + 1) > UINT32_MAX - delta)
-            return -1;
-        delta += (m - code) * (h + 1);
-        code = m;
-        for (i = 0; i < n; i++) {
-            if (cp[i] < code && ++delta == 0)
-                return -1;
-            if (cp[i] == code) {
-                uint32_t q = delta, k;
-                for (k = PC_BASE;; k += PC_BASE) {
-                    uint32_t t = k <= bias ? PC_TMIN : k >= bias + PC_TMAX ? PC_TMAX : k - bias;
-                    if (q < t)
-                        break;
-                    PUT(pc_digit(t + (q - t) % (PC_BASE - t)));
-                    q = (q - t) / (PC_BASE - t);
-                }
-                PUT(pc_digit(q));
-                bias = pc_adapt(delta, h + 1, h == b);
-                delta = 0;
-                h++;
-            }
-        }
-        delta++;
-        code++;
-    }
-    out[o] = '\0';
-    return (int)o;
-#undef PUT
-}
+/* --- IDNA ---------------------------------------------------------------- */
 
 /* Decode one UTF-8 sequence; returns its length or 0 if malformed
  * (overlongs, surrogates and > U+10FFFF rejected, RFC 3629 3). */
@@ -190,16 +134,54 @@ static int ascii_label_char(char c)
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
-/* The longest label we will try to encode, in code points: a label is at
- * most 63 octets once encoded, and every code point takes at least one. */
-#define MAX_LABEL_CP 63
-
-int sg_dmarc_domain_normalise(sg_arena *arena, const char *in, size_t len, char **out)
+/* Does some label start with the ACE prefix "xn--" (any case)? Such a
+ * label must be a valid A-label (RFC 5891 5.4), which libidn2 checks. */
+static int has_ace_label(const char *s, size_t n)
 {
-    char *lower = NULL, *buf;
+    for (size_t i = 0; i + 4 <= n; i++)
+        if ((i == 0 || s[i - 1] == '.') && !strncasecmp(s + i, "xn--", 4))
+            return 1;
+    return 0;
+}
+
+/* IDNA2008 (RFC 5891) with the UTS #46 mapping, by libidn2, in
+ * non-transitional processing - what current browsers and mail readers
+ * use: U+3002 and the fullwidth full stops map to '.', upper case to
+ * lower, invisible code points like U+200B to nothing, and a label that
+ * fails validation (a ZWJ outside its CONTEXTJ rule, a disallowed code
+ * point, the Bidi rule, an "xn--" label that is not valid Punycode) is
+ * refused. */
+static int idna_to_ascii(sg_arena *arena, const char *in, size_t len, const char **out)
+{
+    char *tmp, *res = NULL;
+    int flags = IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t sl = utf8_decode((const unsigned char *)in + i, len - i, &cp);
+        if (sl == 0)
+            return SG_ESYNTAX; /* a domain we cannot read must not become one */
+        i += sl;
+    }
+    if ((tmp = sg_arena_strndup(arena, in, len)) == NULL)
+        return SG_ENOMEM;
+    int rc = idn2_to_ascii_8z(tmp, &res, flags);
+    if (rc == IDN2_MALLOC)
+        return SG_ENOMEM;
+    if (rc != IDN2_OK || res == NULL) {
+        idn2_free(res);
+        return SG_ESYNTAX;
+    }
+    *out = sg_arena_strdup(arena, res);
+    idn2_free(res);
+    return *out ? 0 : SG_ENOMEM;
+}
+
+static int normalise(sg_arena *arena, const char *in, size_t len, char **out)
+{
+    char *buf;
     const char *src;
     size_t srclen, i, o = 0, start;
-    int nonascii = 0;
+    int nonascii = 0, rc;
 
     if (arena == NULL || (in == NULL && len > 0) || out == NULL)
         return SG_EINVAL;
@@ -218,102 +200,48 @@ int sg_dmarc_domain_normalise(sg_arena *arena, const char *in, size_t len, char 
 
     src = in;
     srclen = len;
-    if (nonascii) {
-        /* Validate first: libpsl would silently turn malformed UTF-8 into
-         * U+FFFD, and a domain we cannot read must not become one. */
-        for (i = 0; i < len;) {
-            uint32_t cp;
-            size_t sl = utf8_decode((const unsigned char *)in + i, len - i, &cp);
-            if (sl == 0)
-                return SG_ESYNTAX;
-            i += sl;
-        }
-    }
-    if (nonascii) {
-        /* Lower-case U-labels with libpsl (ICU/libidn2 inside) - the only
-         * Unicode case mapping we have. IDNA2008 mapping/NFC validation is
-         * out of scope: the A-label we build is compared exactly. */
-        char *tmp = sg_arena_strndup(arena, in, len);
-        if (tmp == NULL)
-            return SG_ENOMEM;
-        if (psl_str_to_utf8lower(tmp, "utf-8", NULL, &lower) != PSL_SUCCESS || lower == NULL) {
-            /* Fall back to the bytes as given (ASCII is lowered below). */
-            lower = NULL;
-        } else {
-            src = lower;
-            srclen = strlen(lower);
-        }
+    if (nonascii || has_ace_label(in, len)) {
+        if ((rc = idna_to_ascii(arena, in, len, &src)) != 0)
+            return rc;
+        srclen = strlen(src);
+        /* a mapped root dot ("bank.example\u3002") */
+        if (srclen > 0 && src[srclen - 1] == '.')
+            srclen--;
     }
 
-    buf = sg_arena_alloc(arena, SG_DMARC_MAX_NAME + 1);
-    if (buf == NULL) {
-        psl_free_string(lower);
+    if ((buf = sg_arena_alloc(arena, SG_DMARC_MAX_NAME + 1)) == NULL)
         return SG_ENOMEM;
-    }
-
+    /* Every name, A-labels included, ends up here: LDH(+_) labels of 1-63
+     * octets, at most 253 octets (RFC 1035 2.3.4, RFC 5890 2.3.2.1). */
     start = 0;
     while (start <= srclen) {
-        size_t end = start, ll;
-        int lbl_nonascii = 0;
+        size_t end = start;
         while (end < srclen && src[end] != '.')
             end++;
-        ll = end - start;
-        if (ll == 0)
-            goto bad;
-        for (i = start; i < end; i++)
-            if ((unsigned char)src[i] >= 0x80)
-                lbl_nonascii = 1;
-        if (o > 0) {
-            if (o + 1 > SG_DMARC_MAX_NAME)
-                goto bad;
+        if (end == start || end - start > 63)
+            return SG_ESYNTAX;
+        if (o > 0)
             buf[o++] = '.';
-        }
-        if (!lbl_nonascii) {
-            if (ll > 63 || o + ll > SG_DMARC_MAX_NAME)
-                goto bad;
-            for (i = start; i < end; i++) {
-                char c = src[i];
-                if (c >= 'A' && c <= 'Z')
-                    c = (char)(c - 'A' + 'a');
-                if (!ascii_label_char(c))
-                    goto bad;
-                buf[o++] = c;
-            }
-        } else {
-            uint32_t cps[MAX_LABEL_CP];
-            size_t ncp = 0, k;
-            char enc[64];
-            int el;
-            for (i = start; i < end;) {
-                uint32_t cp;
-                size_t sl = utf8_decode((const unsigned char *)src + i, end - i, &cp);
-                if (sl == 0 || ncp == MAX_LABEL_CP)
-                    goto bad;
-                if (cp >= 'A' && cp <= 'Z')
-                    cp += 'a' - 'A';
-                if (cp < 0x80 && !ascii_label_char((char)cp))
-                    goto bad;
-                cps[ncp++] = cp;
-                i += sl;
-            }
-            /* "xn--" + encoding must fit in 63 octets (RFC 5890 2.3.2.1) */
-            el = sg_dmarc_punycode_encode(cps, ncp, enc, sizeof(enc) - 4);
-            if (el < 0 || o + 4 + (size_t)el > SG_DMARC_MAX_NAME)
-                goto bad;
-            memcpy(buf + o, "xn--", 4);
-            o += 4;
-            for (k = 0; k < (size_t)el; k++)
-                buf[o++] = enc[k];
+        if (o + (end - start) > SG_DMARC_MAX_NAME)
+            return SG_ESYNTAX;
+        for (i = start; i < end; i++) {
+            char c = src[i];
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c - 'A' + 'a');
+            if (!ascii_label_char(c))
+                return SG_ESYNTAX;
+            buf[o++] = c;
         }
         start = end + 1;
     }
     buf[o] = '\0';
-    psl_free_string(lower);
     *out = buf;
     return 0;
-bad:
-    psl_free_string(lower);
-    return SG_ESYNTAX;
+}
+
+int sg_dmarc_domain_normalise(sg_arena *arena, const char *in, size_t len, char **out)
+{
+    return normalise(arena, in, len, out);
 }
 
 /* --- the Author Domain -------------------------------------------------- */
@@ -343,7 +271,318 @@ const char *sg_dmarc_author_status_str(sg_dmarc_author_status st)
     return "?";
 }
 
-int sg_dmarc_author_from_value(sg_arena *arena, const char *value, size_t len, sg_dmarc_author *out)
+/* --- the reader's view ---------------------------------------------------- */
+
+/* Beyond this many distinct domains the field has "several" anyway. */
+#define READER_MAX_DOMAINS 16
+
+typedef struct {
+    const char *d[READER_MAX_DOMAINS];
+    size_t n;
+    int more; /* a further distinct domain did not fit */
+} domain_set;
+
+static void set_add(domain_set *ds, const char *d)
+{
+    for (size_t i = 0; i < ds->n; i++)
+        if (!strcmp(ds->d[i], d))
+            return;
+    if (ds->n == READER_MAX_DOMAINS)
+        ds->more = 1;
+    else
+        ds->d[ds->n++] = d;
+}
+
+static int hexval(unsigned char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+static int b64val(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z'   ? c - 'A'
+           : c >= 'a' && c <= 'z' ? c - 'a' + 26
+           : c >= '0' && c <= '9' ? c - '0' + 52
+           : c == '+'             ? 62
+           : c == '/'             ? 63
+                                  : -1;
+}
+
+/* An RFC 2047 encoded word "=?charset?Q|B?text?=" at s[i]: its decoded
+ * bytes are appended to out (never longer than the word) and the word's
+ * length returned; 0 if there is none. The charset is not applied: the
+ * characters that make an address are ASCII in every charset readers
+ * use, and other bytes only end a domain. */
+static size_t ew_decode(const char *s, size_t n, size_t i, char *out, size_t *o)
+{
+    size_t j = i + 2, k, e;
+    char enc;
+    if (i + 2 > n || s[i] != '=' || s[i + 1] != '?')
+        return 0;
+    while (j < n && s[j] != '?' && (unsigned char)s[j] > ' ')
+        j++;
+    if (j == i + 2 || j + 2 >= n || s[j] != '?' || s[j + 2] != '?')
+        return 0;
+    enc = (char)(s[j + 1] | 0x20);
+    if (enc != 'q' && enc != 'b')
+        return 0;
+    for (e = j + 3; e + 1 < n && !(s[e] == '?' && s[e + 1] == '='); e++)
+        if ((unsigned char)s[e] <= ' ')
+            return 0;
+    if (e + 1 >= n)
+        return 0;
+    if (enc == 'q') {
+        for (k = j + 3; k < e; k++) {
+            if (s[k] == '_') {
+                out[(*o)++] = ' ';
+            } else if (s[k] == '=' && k + 2 < e && hexval((unsigned char)s[k + 1]) >= 0 &&
+                       hexval((unsigned char)s[k + 2]) >= 0) {
+                out[(*o)++] =
+                    (char)(hexval((unsigned char)s[k + 1]) * 16 + hexval((unsigned char)s[k + 2]));
+                k += 2;
+            } else {
+                out[(*o)++] = s[k];
+            }
+        }
+    } else {
+        uint32_t acc = 0;
+        int bits = 0;
+        for (k = j + 3; k < e; k++) {
+            int v = b64val((unsigned char)s[k]);
+            if (v < 0)
+                continue; /* padding, or junk a reader skips */
+            acc = (acc << 6) | (uint32_t)v;
+            if ((bits += 6) >= 8) {
+                bits -= 8;
+                out[(*o)++] = (char)((acc >> bits) & 0xff);
+            }
+        }
+    }
+    return e + 2 - i;
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* End of a balanced comment (depth counted, quoted-pairs skipped) or
+ * quoted string starting at v[i], just past its closing character; 0 if
+ * it is not closed (then the opening character is just a character). */
+static size_t balanced_end(const char *v, size_t n, size_t i)
+{
+    size_t depth = 0, k;
+    if (v[i] == '"') {
+        for (k = i + 1; k < n; k++) {
+            if (v[k] == '\\' && k + 1 < n)
+                k++;
+            else if (v[k] == '"')
+                return k + 1;
+        }
+        return 0;
+    }
+    for (k = i; k < n; k++) {
+        if (v[k] == '\\' && k + 1 < n)
+            k++;
+        else if (v[k] == '(')
+            depth++;
+        else if (v[k] == ')' && --depth == 0)
+            return k + 1;
+    }
+    return 0;
+}
+
+/* The field's text as a lenient reader shows it: comments replaced by a
+ * space (any depth), quoted strings replaced by a space - or, with
+ * `quoted`, by their contents (readers show `"ceo@bank.example"` as that
+ * address) - encoded words decoded (white space between two of them
+ * dropped, RFC 2047 6.2), line breaks as spaces. Syntax is found in the
+ * raw field only: a decoded '"' or '(' is a character, as RFC 2047 5
+ * requires, so an encoded word cannot hide text from this reading. */
+static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, size_t *olen)
+{
+    char *out = sg_arena_alloc(arena, n + 1);
+    size_t i = 0, o = 0, w;
+    int after_ew = 0;
+    if (out == NULL)
+        return NULL;
+    while (i < n) {
+        if (v[i] == '=' && (w = ew_decode(v, n, i, out, &o)) != 0) {
+            i += w;
+            after_ew = 1;
+            continue;
+        }
+        if (after_ew && is_blank(v[i])) {
+            size_t k = i;
+            while (k < n && is_blank(v[k]))
+                k++;
+            if (k + 1 < n && v[k] == '=' && v[k + 1] == '?') {
+                i = k;
+                continue;
+            }
+        }
+        after_ew = 0;
+        if ((v[i] == '(' || v[i] == '"') && (w = balanced_end(v, n, i)) != 0) {
+            if (v[i] == '"' && quoted) {
+                /* many readers decode encoded words here too */
+                for (size_t k = i + 1, e; k + 1 < w; k++) {
+                    if (v[k] == '=' && (e = ew_decode(v, w - 1, k, out, &o)) != 0) {
+                        k += e - 1;
+                        continue;
+                    }
+                    if (v[k] == '\\' && k + 2 < w)
+                        k++;
+                    out[o++] = is_blank(v[k]) ? ' ' : v[k];
+                }
+            } else {
+                out[o++] = ' ';
+            }
+            i = w;
+            continue;
+        }
+        out[o++] = is_blank(v[i]) ? ' ' : v[i];
+        i++;
+    }
+    out[o] = '\0';
+    *olen = o;
+    return out;
+}
+
+static int domain_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+}
+
+/* Copy of c[0..n) without the bytes `drop` says to drop. */
+static char *filtered(sg_arena *arena, const char *c, size_t n, int joiners_only, size_t *olen)
+{
+    char *o = sg_arena_alloc(arena, n + 1);
+    size_t k = 0;
+    if (o == NULL)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t sl =
+            (unsigned char)c[i] < 0x80 ? 1 : utf8_decode((const unsigned char *)c + i, n - i, &cp);
+        if (sl == 0)
+            sl = 1, cp = 0xfffd;
+        else if (sl == 1)
+            cp = (unsigned char)c[i];
+        if (joiners_only ? !(cp == 0x200c || cp == 0x200d) : cp < 0x80)
+            memcpy(o + k, c + i, sl), k += sl;
+        i += sl;
+    }
+    o[k] = '\0';
+    *olen = k;
+    return o;
+}
+
+static int add_name(sg_arena *arena, const char *c, size_t n, domain_set *ds, int need_dot)
+{
+    char *norm;
+    int rc;
+    while (n > 0 && c[0] == '.')
+        c++, n--;
+    while (n > 0 && c[n - 1] == '.')
+        n--;
+    if (n == 0 || (need_dot && memchr(c, '.', n) == NULL))
+        return SG_ESYNTAX;
+    if ((rc = normalise(arena, c, n, &norm)) == 0)
+        set_add(ds, norm);
+    return rc;
+}
+
+/* One name as a reader shows it. IDNA2008/UTS #46 first (its mapping
+ * already drops most invisible characters: U+200B, U+00AD, U+2060...);
+ * then without ZWJ/ZWNJ, which are invisible and which older readers
+ * drop (IDNA2003 / UTS #46 transitional), so `ba<ZWJ>nk.example` is
+ * bank.example; a name IDNA refuses even then (a disallowed character
+ * such as U+2044 or U+180E inside it) names every domain it could be read
+ * as: its ASCII characters alone and each ASCII run with a dot -
+ * `bank.example<U+2044>x.evil.example` names bank.example and
+ * x.evil.example, so it has several author domains. */
+static int add_candidate(sg_arena *arena, const char *c, size_t n, domain_set *ds)
+{
+    char *f;
+    size_t fl;
+    int rc = add_name(arena, c, n, ds, 0);
+    if (rc != SG_ESYNTAX)
+        return rc;
+    if ((f = filtered(arena, c, n, 1, &fl)) == NULL)
+        return SG_ENOMEM;
+    if ((rc = add_name(arena, f, fl, ds, 0)) != SG_ESYNTAX)
+        return rc;
+    if ((f = filtered(arena, c, n, 0, &fl)) == NULL)
+        return SG_ENOMEM;
+    if (fl == n)
+        return 0; /* all ASCII, and not a name */
+    if ((rc = add_name(arena, f, fl, ds, 1)) == SG_ENOMEM)
+        return rc;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && domain_byte((unsigned char)c[j]))
+            j++;
+        if (j > i && add_name(arena, c + i, j - i, ds, 1) == SG_ENOMEM)
+            return SG_ENOMEM;
+        i = j + 1;
+    }
+    return 0;
+}
+
+/* The domains after each "@" in the reader's text of the field, white
+ * space around "@" and around dots skipped. */
+static int reader_scan(sg_arena *arena, const char *value, size_t len, int quoted, domain_set *ds)
+{
+    size_t n, i;
+    char *t = reader_text(arena, value, len, quoted, &n);
+    if (t == NULL)
+        return SG_ENOMEM;
+    for (i = 0; i < n; i++) {
+        size_t j = i + 1, start, o = 0;
+        char *cand;
+        int rc;
+        if (t[i] != '@')
+            continue;
+        while (j < n && t[j] == ' ')
+            j++;
+        start = j;
+        if ((cand = sg_arena_alloc(arena, n - start + 1)) == NULL)
+            return SG_ENOMEM;
+        while (j < n) {
+            unsigned char c = (unsigned char)t[j];
+            uint32_t cp;
+            size_t sl;
+            if (domain_byte(c)) {
+                cand[o++] = (char)c;
+                j++;
+            } else if (c >= 0x80 &&
+                       (sl = utf8_decode((const unsigned char *)t + j, n - j, &cp)) != 0) {
+                memcpy(cand + o, t + j, sl);
+                o += sl;
+                j += sl;
+            } else if (c == ' ') {
+                size_t k = j;
+                while (k < n && t[k] == ' ')
+                    k++;
+                if ((o > 0 && cand[o - 1] == '.') || (k < n && t[k] == '.'))
+                    j = k;
+                else
+                    break;
+            } else {
+                break;
+            }
+        }
+        if ((rc = add_candidate(arena, cand, o, ds)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int strict_author(sg_arena *arena, const char *value, size_t len, sg_dmarc_author *out)
 {
     sg_addr_list list;
     size_t i;
@@ -394,6 +633,41 @@ int sg_dmarc_author_from_value(sg_arena *arena, const char *value, size_t len, s
     }
     out->status = SG_DMARC_AUTHOR_OK;
     out->domain = first;
+    return 0;
+}
+
+/* Every domain a reader could show as an address in this From value.
+ * Text in a quoted display name is a name, not an address, when the field
+ * has an address elsewhere (as for a field that parses); only a field
+ * with none is read with its quoted strings as text. */
+static int reader_view(sg_arena *arena, const char *value, size_t len, domain_set *ds)
+{
+    int rc = reader_scan(arena, value, len, 0, ds);
+    if (rc == 0 && ds->n == 0)
+        rc = reader_scan(arena, value, len, 1, ds);
+    return rc;
+}
+
+int sg_dmarc_author_from_value(sg_arena *arena, const char *value, size_t len, sg_dmarc_author *out)
+{
+    domain_set ds = {{0}, 0, 0};
+    int rc = strict_author(arena, value, len, out);
+    if (rc != 0 || out->status == SG_DMARC_AUTHOR_OK ||
+        out->status == SG_DMARC_AUTHOR_MULTIPLE_DOMAINS)
+        return rc;
+    if ((rc = reader_view(arena, value ? value : "", len, &ds)) != 0)
+        return rc;
+    if (ds.n == 0)
+        return 0; /* no domain anywhere: the strict outcome stands */
+    out->strict_status = out->status;
+    out->lenient = 1;
+    if (ds.n == 1 && !ds.more) {
+        out->status = SG_DMARC_AUTHOR_OK;
+        out->domain = ds.d[0];
+    } else {
+        out->status = SG_DMARC_AUTHOR_MULTIPLE_DOMAINS;
+        out->domain = NULL;
+    }
     return 0;
 }
 

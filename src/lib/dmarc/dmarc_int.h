@@ -17,9 +17,4 @@ const char *sg_dmarc_suffix(const char *name, size_t keep);
 /* 1 if `child` equals `parent` or is a subdomain of it (both normalised). */
 int sg_dmarc_under(const char *child, const char *parent);
 
-/* RFC 3492 Punycode: encode `n` code points into out (NUL-terminated,
- * without "xn--"). Returns the length, or -1 if it would not fit in
- * outsize-1 octets or on overflow. */
-int sg_dmarc_punycode_encode(const uint32_t *cp, size_t n, char *out, size_t outsize);
-
 #endif

@@ -9,6 +9,24 @@
  * the buffer. A realloc re-points every entry, so pointers are stable once
  * the header is complete (no more appends after on_headers).
  *
+ * Line ends in the header (one rule for the library, the CLI and the
+ * daemon, which rebuilds the header from milter fields and feeds it here):
+ *  - CRLF ends a line; so does a bare LF, which every reader we know of
+ *    (Postfix, dkimpy, Python's email package, MUAs) treats as a line end,
+ *    and which LF-only files (mbox, Maildir) use throughout. It is stored
+ *    as CRLF, so DKIM canonicalisation and the signer see what a reader
+ *    sees.
+ *  - a bare CR (not followed by LF) or a NUL anywhere in the header is a
+ *    syntax error: the whole message is refused. Readers disagree about
+ *    them - Python's email package and several MUAs end a line at a bare
+ *    CR, Postfix and dkimpy keep it as data, C readers stop at a NUL - so
+ *    a field hidden behind one (`Subject: hi<CR>From: ceo@bank.example`)
+ *    is seen by some readers and not by others, and no single reading we
+ *    could pick is safe. RFC 5322 2.2/2.3 forbids both, and no signer can
+ *    sign such a field in a way every verifier reproduces.
+ * The body is not read by anyone for authorship: a bare CR or a NUL
+ * there stays data (DKIM hashes the bytes as sent; RFC 6376 3.4).
+ *
  * Body: never held. Each chunk is searched for a bare LF (SSE2 or memchr)
  * and passed to on_body in runs straight from the caller's buffer; only a
  * bare LF costs an extra one-byte "\r" call. A CR at the end of one chunk is
@@ -185,7 +203,7 @@ static int append_raw(sg_msg_parser *p, const char *data, size_t n)
 /* The current field is complete (raw ends with CRLF): append its unfolded
  * value and publish it. Inside one field every CRLF but the last precedes
  * WSP (that is how the field was delimited), so unfolding is removing all
- * CRLF pairs; lone CRs and NULs are data and stay. */
+ * CRLF pairs (the header holds no bare CR and no NUL, see above). */
 static int finish_field(sg_msg_parser *p)
 {
     size_t raw_len, vstart, vend, i, out;
@@ -292,13 +310,8 @@ static int header_bytes(sg_msg_parser *p, const char **pp, const char *end)
                     break;
                 continue;
             }
-            if (p->st == H_LINE_START) {
-                rc = SG_ESYNTAX; /* a line starting with a lone CR */
-                break;
-            }
-            if ((rc = append_raw(p, "\r", 1)) != SG_OK) /* lone CR: data */
-                break;
-            continue; /* look at ch again */
+            rc = SG_ESYNTAX; /* a bare CR: readers disagree on it (see above) */
+            break;
         }
 
         switch (p->st) {
@@ -368,7 +381,7 @@ static int header_bytes(sg_msg_parser *p, const char **pp, const char *end)
             break;
         case H_VALUE: {
             const char *r = s;
-            while (r < end && *r != '\r' && *r != '\n')
+            while (r < end && *r != '\r' && *r != '\n' && *r != '\0')
                 r++;
             if (r > s) {
                 rc = append_raw(p, s, (size_t)(r - s));
@@ -376,7 +389,9 @@ static int header_bytes(sg_msg_parser *p, const char **pp, const char *end)
             } else if (ch == '\r') {
                 p->pending_cr = 1;
                 s++;
-            } else { /* bare LF */
+            } else if (ch == '\0') {
+                rc = SG_ESYNTAX; /* NUL in a field: readers disagree on it */
+            } else {             /* bare LF */
                 s++;
                 rc = line_break(p);
             }

@@ -225,6 +225,28 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
         sg_verdict_free(v);
         return rc;
     }
+    if (v->opts.nprotected > 0) {
+        /* Compared with the From domain in its A-label form: a U-label
+         * from any caller protects what it names (IDNA2008 + UTS #46, as
+         * the CLI and the daemon convert theirs); a name that is not one
+         * would silently protect nothing, so it is refused. */
+        const char **pd = sg_arena_alloc(v->arena, v->opts.nprotected * sizeof(*pd));
+        if (pd == NULL) {
+            sg_verdict_free(v);
+            return SG_ENOMEM;
+        }
+        for (size_t i = 0; i < v->opts.nprotected; i++) {
+            const char *d = v->opts.protected_domains[i];
+            char *norm;
+            rc = d ? sg_dmarc_domain_normalise(v->arena, d, strlen(d), &norm) : SG_EINVAL;
+            if (rc != 0) {
+                sg_verdict_free(v);
+                return rc == SG_ENOMEM ? rc : SG_EINVAL;
+            }
+            pd[i] = norm;
+        }
+        v->opts.protected_domains = pd;
+    }
     sg_arc_verify_opts ao;
     sg_arc_verify_opts_init(&ao);
     ao.now = v->opts.now;
