@@ -277,37 +277,50 @@ static void respond_text(conn *c, const char *status, const char *text)
     respond(c, status, "text/plain; charset=utf-8", text, strlen(text));
 }
 
-/* The request header is complete in c->req[0..len): judge its first
- * line, "METHOD SP TARGET SP HTTP/1.x" (RFC 9112 3). */
-static void handle_request(conn *c, size_t len)
+/* Judge the request line, "METHOD SP TARGET SP HTTP/1.x" (RFC 9112 3),
+ * as soon as it is complete: garbage is answered at once. Returns NULL
+ * when it is GET /metrics, else the status to answer with. */
+static const char *request_line_status(const char *p, const char *eol)
 {
-    const char *p = c->req, *end = c->req + len;
-    const char *sp1 = memchr(p, ' ', (size_t)(end - p));
-    const char *eol = memchr(p, '\n', (size_t)(end - p));
-    if (sp1 == NULL || eol == NULL || sp1 > eol) {
-        respond_text(c, "400 Bad Request", "bad request\n");
-        return;
-    }
+    const char *sp1 = memchr(p, ' ', (size_t)(eol - p));
+    if (sp1 == NULL)
+        return "400 Bad Request";
     const char *target = sp1 + 1;
     const char *sp2 = memchr(target, ' ', (size_t)(eol - target));
-    size_t vlen = sp2 ? (size_t)(eol - sp2 - 1) : 0;
-    if (vlen && sp2[1 + vlen - 1] == '\r')
-        vlen--;
-    if (sp2 == NULL || vlen != 8 ||
-        (memcmp(sp2 + 1, "HTTP/1.0", 8) && memcmp(sp2 + 1, "HTTP/1.1", 8))) {
-        respond_text(c, "400 Bad Request", "bad request\n");
-        return;
-    }
+    if (sp2 == NULL)
+        return "400 Bad Request";
+    const char *v = sp2 + 1, *vend = eol;
+    if (vend > v && vend[-1] == '\r')
+        vend--;
+    if (vend - v != 8 || (memcmp(v, "HTTP/1.0", 8) != 0 && memcmp(v, "HTTP/1.1", 8) != 0))
+        return "400 Bad Request";
     size_t mlen = (size_t)(sp1 - p), tlen = (size_t)(sp2 - target);
-    if (mlen != 3 || memcmp(p, "GET", 3) != 0) {
-        respond_text(c, "405 Method Not Allowed", "only GET\n");
-        return;
-    }
+    if (mlen != 3 || memcmp(p, "GET", 3) != 0)
+        return "405 Method Not Allowed";
     /* /metrics, with or without a query string (Prometheus sends none) */
-    if (!(tlen >= 8 && !memcmp(target, "/metrics", 8) && (tlen == 8 || target[8] == '?'))) {
-        respond_text(c, "404 Not Found", "not found: try /metrics\n");
-        return;
-    }
+    if (!(tlen >= 8 && !memcmp(target, "/metrics", 8) && (tlen == 8 || target[8] == '?')))
+        return "404 Not Found";
+    return NULL;
+}
+
+static void respond_error(conn *c, const char *status)
+{
+    static const struct {
+        const char *status, *body;
+    } bodies[] = {
+        {"404 Not Found", "not found: try /metrics\n"},
+        {"405 Method Not Allowed", "only GET\n"},
+        {"431 Request Header Fields Too Large", "request too large\n"},
+    };
+    const char *body = "bad request\n";
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++)
+        if (!strcmp(status, bodies[i].status))
+            body = bodies[i].body;
+    respond_text(c, status, body);
+}
+
+static void serve_metrics(conn *c)
+{
     sg_mbuf b;
     sg_mbuf_init(&b, SG_MHTTP_MAX_RESPONSE);
     c->srv->render(&b, c->srv->payload);
@@ -342,20 +355,25 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     c->len += (size_t)n;
     c->req[c->len] = '\0';
-    /* the header ends with an empty line (CRLF CRLF; bare LF tolerated);
-     * NUL bytes cannot be part of a request */
+    /* NUL bytes cannot be part of a request */
     if (memchr(c->req, '\0', c->len) != NULL) {
-        respond_text(c, "400 Bad Request", "bad request\n");
+        respond_error(c, "400 Bad Request");
         return;
     }
-    char *e = strstr(c->req, "\r\n\r\n");
-    char *e2 = strstr(c->req, "\n\n");
-    if (e != NULL || e2 != NULL) {
-        handle_request(c, c->len);
+    const char *eol = strchr(c->req, '\n');
+    const char *status = eol ? request_line_status(c->req, eol) : NULL;
+    if (status != NULL) {
+        respond_error(c, status);
+        return;
+    }
+    /* answer once the header has ended with an empty line (CRLF CRLF;
+     * bare LF tolerated), so the scraper reads the answer in one piece */
+    if (eol && (strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n"))) {
+        serve_metrics(c);
         return;
     }
     if (c->len >= sizeof(c->req) - 1)
-        respond_text(c, "431 Request Header Fields Too Large", "request too large\n");
+        respond_error(c, "431 Request Header Fields Too Large");
 }
 
 static void on_connection(uv_stream_t *l, int status)
