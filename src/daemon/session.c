@@ -635,11 +635,11 @@ static void message_start(session *s, const char *path)
         s->fail = "out of memory";
         return;
     }
+    s->outbound = s->login[0] != '\0' || s->internal; /* also for an overload's log and metrics */
     if (s->overloaded) {
         s->fail = MSG_OVERLOAD;
         return;
     }
-    s->outbound = s->login[0] != '\0' || s->internal;
     if (s->timer_live)
         uv_timer_start(&s->timer, on_timeout, (uint64_t)cfg->message_timeout_s * 1000, 0);
 
