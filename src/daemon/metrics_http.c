@@ -303,6 +303,31 @@ static const char *request_line_status(const char *p, const char *eol)
     return NULL;
 }
 
+const char *sg_mhttp_judge(const char *req, size_t len, size_t max)
+{
+    /* NUL bytes cannot be part of a request */
+    if (memchr(req, '\0', len) != NULL)
+        return "400 Bad Request";
+    const char *eol = memchr(req, '\n', len);
+    if (eol == NULL)
+        return len >= max ? "431 Request Header Fields Too Large" : NULL;
+    const char *status = request_line_status(req, eol);
+    if (status != NULL)
+        return status;
+    /* answer once the header has ended with an empty line (CRLF CRLF;
+     * bare LF tolerated), so the scraper reads the answer in one piece */
+    for (const char *p = eol; p < req + len; p++) {
+        p = memchr(p, '\n', (size_t)(req + len - p));
+        if (p == NULL)
+            break;
+        if (p + 1 < req + len && p[1] == '\n')
+            return "200 OK";
+        if (p + 2 < req + len && p[1] == '\r' && p[2] == '\n')
+            return "200 OK";
+    }
+    return len >= max ? "431 Request Header Fields Too Large" : NULL;
+}
+
 static void respond_error(conn *c, const char *status)
 {
     static const struct {
@@ -355,25 +380,13 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     c->len += (size_t)n;
     c->req[c->len] = '\0';
-    /* NUL bytes cannot be part of a request */
-    if (memchr(c->req, '\0', c->len) != NULL) {
-        respond_error(c, "400 Bad Request");
+    const char *status = sg_mhttp_judge(c->req, c->len, sizeof(c->req) - 1);
+    if (status == NULL)
         return;
-    }
-    const char *eol = strchr(c->req, '\n');
-    const char *status = eol ? request_line_status(c->req, eol) : NULL;
-    if (status != NULL) {
-        respond_error(c, status);
-        return;
-    }
-    /* answer once the header has ended with an empty line (CRLF CRLF;
-     * bare LF tolerated), so the scraper reads the answer in one piece */
-    if (eol && (strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n"))) {
+    if (!strcmp(status, "200 OK"))
         serve_metrics(c);
-        return;
-    }
-    if (c->len >= sizeof(c->req) - 1)
-        respond_error(c, "431 Request Header Fields Too Large");
+    else
+        respond_error(c, status);
 }
 
 static void on_connection(uv_stream_t *l, int status)

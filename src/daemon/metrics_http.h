@@ -19,7 +19,7 @@
 #define SG_MHTTP_MAX_REQUEST 4096
 /* Whole life of one connection, from accept to close. */
 #define SG_MHTTP_TIMEOUT_MS 10000
-/* Largest response: far above the ~20 KB of the default series. */
+/* Largest response: far above the ~10 KB of the default series. */
 #define SG_MHTTP_MAX_RESPONSE (1024 * 1024)
 
 /* Check a metrics_listen value: `127.0.0.1:PORT`, `[::1]:PORT` (any
@@ -31,6 +31,13 @@ int sg_mhttp_check(const char *spec, char *err, size_t errlen);
 /* Bind and listen (before privileges are dropped). *unix_path gets the
  * socket path ("" for TCP; size >= 108). Returns the descriptor or -1. */
 int sg_mhttp_bind(const char *spec, char *unix_path, char *err, size_t errlen);
+
+/* What to answer to the request bytes read so far (len of them; max: the
+ * most we read): NULL while it is incomplete, else the status line:
+ * "200 OK" for a complete GET /metrics, 400 for what is not an HTTP/1.x
+ * request line (judged as soon as the line is complete), 404, 405, or
+ * 431 once max bytes hold no complete request. Pure, for tests. */
+const char *sg_mhttp_judge(const char *req, size_t len, size_t max);
 
 typedef struct sg_mhttp sg_mhttp;
 

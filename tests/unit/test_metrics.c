@@ -258,12 +258,56 @@ static void listen_address_check(void **state)
     }
 }
 
+/* The request judge: complete or not, and the status for each. */
+static void request_judge(void **state)
+{
+    static const struct {
+        const char *req, *want; /* want NULL: wait for more */
+    } cases[] = {
+        {"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", "200 OK"},
+        {"GET /metrics HTTP/1.0\r\n\r\n", "200 OK"},
+        {"GET /metrics HTTP/1.0\n\n", "200 OK"},
+        {"GET /metrics?name[]=x HTTP/1.1\r\n\r\n", "200 OK"},
+        {"GET /metrics HTTP/1.1\r\nHost: x\r\n", NULL},
+        {"GET /metrics HTTP/1.1\r\n", NULL},
+        {"GET /metr", NULL},
+        {"", NULL},
+        {"GET /metrics HTTP/1.1\r\nX: a\n\n", "200 OK"},
+        {"GET /metricsx HTTP/1.1\r\n", "404 Not Found"},
+        {"GET / HTTP/1.1\r\n", "404 Not Found"},
+        {"GET /METRICS HTTP/1.1\r\n", "404 Not Found"},
+        {"POST /metrics HTTP/1.1\r\n", "405 Method Not Allowed"},
+        {"get /metrics HTTP/1.1\r\n", "405 Method Not Allowed"},
+        {"GET /metrics HTTP/2.0\r\n", "400 Bad Request"},
+        {"GET /metrics\r\n", "400 Bad Request"},
+        {"GET /metrics HTTP/1.1 x\r\n", "400 Bad Request"},
+        {"hello\n", "400 Bad Request"},
+        {"\n", "400 Bad Request"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *got = sg_mhttp_judge(cases[i].req, strlen(cases[i].req), 4095);
+        if ((got == NULL) != (cases[i].want == NULL) || (got && strcmp(got, cases[i].want) != 0))
+            fail_msg("case %zu %s: got %s, want %s", i, cases[i].req, got ? got : "(more)",
+                     cases[i].want ? cases[i].want : "(more)");
+    }
+    /* a NUL byte anywhere, even before the line ends */
+    assert_string_equal(sg_mhttp_judge("GET \0/metrics", 14, 4095), "400 Bad Request");
+    /* the buffer full without a complete request */
+    char big[64];
+    memset(big, 'a', sizeof(big));
+    assert_string_equal(sg_mhttp_judge(big, 64, 64), "431 Request Header Fields Too Large");
+    assert_null(sg_mhttp_judge(big, 63, 64));
+    memcpy(big, "GET /metrics HTTP/1.1\r\n", 23);
+    assert_string_equal(sg_mhttp_judge(big, 64, 64), "431 Request Header Fields Too Large");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(text_format_exact),    cmocka_unit_test(histogram_observe_bounds),
         cmocka_unit_test(registry_sums_shards), cmocka_unit_test(key_slots_are_bounded),
         cmocka_unit_test(buffer_is_bounded),    cmocka_unit_test(listen_address_check),
+        cmocka_unit_test(request_judge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
