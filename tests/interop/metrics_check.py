@@ -12,6 +12,10 @@ Used by tests/scripts/metrics_scrape.sh, which starts the DNS, the daemon
     metrics_check.py failsafe METRICS_PORT
         (a daemon whose DNS never answers) one genuine message gets the
         fail-safe answer: failsafe{cause="dns"}, timeouts and tempfail +1
+    metrics_check.py limits METRICS_PORT
+        (message_timeout_s 1, max_connections 3, DNS that never answers)
+        the time budget and the overload answers: failsafe{timeout} and
+        failsafe{overload} +1 each, with their actions
     metrics_check.py garbage METRICS_PORT
         bad requests get 400/404/405/431 and a bounded answer; idle
         connections past the limit are refused; mail and scrapes go on
@@ -56,7 +60,8 @@ def check(name, cond, why):
 
 def http(port, request, timeout=5.0):
     """Send raw request bytes; return (status line, headers, body) or raise."""
-    s = socket.create_connection(('127.0.0.1', port), timeout=timeout)
+    s = socket.create_connection((os.environ.get('SG_METRICS_HOST', '127.0.0.1'), port),
+                                 timeout=timeout)
     s.sendall(request)
     data = b''
     while True:
@@ -327,6 +332,29 @@ def failsafe(port):
           '%+g answers under 100 ms though every one timed out' % fast)
 
 
+def limits(port):
+    s0 = scrape(port)
+    for name in ('budget', 'overload'):
+        try:
+            mc.CHECKS[name]()
+            ok('limits_' + name)
+        except mc.CheckFailed as e:
+            ko('limits_' + name, str(e))
+    s1 = wait_open(port, 0)
+    expect_deltas('failsafe_limits', s0, s1, dict([
+        W('spoofguard_failsafe_total', 1, cause='timeout'),
+        W('spoofguard_failsafe_total', 1, cause='overload'),
+        W('spoofguard_actions_total', 1, direction='inbound', action='tempfail'),
+        W('spoofguard_actions_total', 1, direction='outbound', action='tempfail'),
+        W('spoofguard_actions_total', 1, direction='outbound', action='accept'),
+        W('spoofguard_signatures_total', 1, domain='ourco.test', selector='rsa1'),
+        W('spoofguard_signatures_total', 1, domain='ourco.test', selector='ed1')]),
+        {'spoofguard_failsafe_total', 'spoofguard_actions_total', 'spoofguard_signatures_total'})
+    # one budget message, two overload-check messages, three idle sessions
+    check('limits_sessions', delta(s0, s1, 'spoofguard_milter_sessions_total') == 6,
+          'sessions %+g, want +6' % delta(s0, s1, 'spoofguard_milter_sessions_total'))
+
+
 def garbage(port):
     cases = [
         ('bad_method', b'POST /metrics HTTP/1.1\r\n\r\n', '405'),
@@ -420,6 +448,8 @@ def main(argv):
             flow(int(argv[1]), argv[2], argv[3])
         elif argv[0] == 'failsafe' and len(argv) == 2:
             failsafe(int(argv[1]))
+        elif argv[0] == 'limits' and len(argv) == 2:
+            limits(int(argv[1]))
         elif argv[0] == 'garbage' and len(argv) == 2:
             garbage(int(argv[1]))
         elif argv[0] == 'reload' and len(argv) == 4:

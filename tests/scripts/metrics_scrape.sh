@@ -11,7 +11,8 @@
 #     by key, message and DNS histograms), fewer than 200 series, every
 #     name documented in docs/metrics.md, key ages from the key files;
 #   - SIGHUP good and bad: reloads{ok,failed};
-#   - a daemon whose DNS never answers: failsafe{dns}, DNS timeouts;
+#   - a daemon whose DNS never answers: failsafe{dns}, DNS timeouts; the
+#     time budget and max_connections: failsafe{timeout,overload} ([::1]);
 #   - garbage, oversized, idle and excess HTTP connections: bounded
 #     answers, mail unaffected, daemon alive;
 #   - a unix-socket endpoint.
@@ -96,11 +97,17 @@ SG_DNS_ZONE_NAME=test SG_DNS_ZONE_FILE="$T/test.zone" \
     bash "$SG_SRC/tests/env/dns-server.sh" start "$T/dns" "$DNS_PORT" >/dev/null ||
     fatal setup "the test DNS did not start"
 
-mkconf() { # name milter-port dns-port timeout-ms tries metrics_listen
+mkconf() { # name milter-port dns-port timeout-ms tries metrics_listen [extra lines]
     sed -e "s|@DIR@|$T|g" -e "s|@NAME@|$1|g" -e "s|@MILTER_PORT@|$2|g" -e "s|@DNS_PORT@|$3|g" \
         -e "s|@DNS_TIMEOUT_MS@|$4|g" -e "s|@DNS_TRIES@|$5|g" -e "s|@FAILSAFE@|tempfail|g" \
         -e "s|@MAX_CONNECTIONS@|1000|g" "$DATA/spoofguardd.conf.in" >"$T/$1.conf"
     echo "metrics_listen $6" >>"$T/$1.conf"
+    local line
+    while IFS= read -r line; do # extra lines replace the template's
+        [ -n "$line" ] || continue
+        sed -i "/^${line%% *} /d" "$T/$1.conf"
+        printf '%s\n' "$line" >>"$T/$1.conf"
+    done <<<"${7:-}"
 }
 
 # --- the option: loopback only ------------------------------------------
@@ -172,6 +179,21 @@ start_daemon down "$DOWN_PORT"
 DOWN_PID=$PID
 SG_MILTER_PORT=$DOWN_PORT SG_LOG_NAME=down run_py failsafe "$DOWN_M"
 stop_daemon down "$DOWN_PID"
+
+# time budget shorter than one DNS try; 3 connections; metrics on [::1]
+mhost=::1
+if ! ip -6 addr show dev lo 2>/dev/null | grep -q 'inet6 ::1/'; then
+    echo "  no IPv6 loopback: the [::1] endpoint is not tried"
+    mhost=127.0.0.1
+fi
+mspec=$mhost
+[ "$mhost" = ::1 ] && mspec='[::1]'
+mkconf slow "$DOWN_PORT" "$BH_PORT" 1500 1 "$mspec:$DOWN_M" \
+    "$(printf 'message_timeout_s 1\nmax_connections 3')"
+start_daemon slow "$DOWN_PORT"
+SLOW_PID=$PID
+SG_MILTER_PORT=$DOWN_PORT SG_LOG_NAME=slow SG_METRICS_HOST=$mhost run_py limits "$DOWN_M"
+stop_daemon slow "$SLOW_PID"
 
 mkconf unix "$DOWN_PORT" "$DNS_PORT" 1000 2 "unix:$T/metrics.sock"
 start_daemon unix "$DOWN_PORT"
