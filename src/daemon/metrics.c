@@ -184,9 +184,11 @@ void sg_mhist_observe(sg_mhist *h, uint64_t us)
 int sg_metrics_init(sg_metrics *m, size_t nshards, const char *version, double start_time)
 {
     memset(m, 0, sizeof(*m));
-    m->shards = calloc(nshards ? nshards : 1, sizeof(sg_metrics_shard));
+    size_t n = nshards ? nshards : 1;
+    m->shards = aligned_alloc(_Alignof(sg_metrics_shard), n * sizeof(sg_metrics_shard));
     if (m->shards == NULL)
         return -1;
+    memset(m->shards, 0, n * sizeof(sg_metrics_shard));
     m->nshards = nshards;
     m->version = version;
     m->start_time = start_time;

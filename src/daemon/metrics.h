@@ -92,7 +92,9 @@ typedef enum {
 #define SG_METRICS_KEY_OTHER (SG_METRICS_MAX_KEYS - 1)
 
 typedef struct {
-    _Atomic uint64_t sessions_opened, sessions_closed;
+    /* a cache line of its own: workers never write the same line */
+    _Alignas(64) _Atomic uint64_t sessions_opened;
+    _Atomic uint64_t sessions_closed;
     _Atomic uint64_t verdicts[SG_M_VERDICT_N];
     _Atomic uint64_t actions[SG_MDIR_N][SG_MACT_N];
     _Atomic uint64_t spf[SG_M_SPF_N];
