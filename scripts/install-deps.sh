@@ -9,7 +9,8 @@ PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
 # tests: DNS server, peers used as oracles, MTA for end-to-end tests
 PKGS+=(unbound bind9-dnsutils python3 python3-spf python3-dkim python3-nacl
        libmail-dkim-perl libcryptx-perl opendkim opendkim-tools
-       postfix swaks sasl2-bin libsasl2-modules iproute2 openssl procps time)
+       postfix swaks sasl2-bin libsasl2-modules iproute2 openssl procps time
+       prometheus)
 # benchmarks: the peers' C libraries
 PKGS+=(libopendkim-dev libspf2-dev libmail-dmarc-perl opendmarc)
 

@@ -149,6 +149,15 @@ SG_EXTERN size_t sg_resolver_pending(const sg_resolver *r);
 SG_EXTERN int sg_resolver_fds(sg_resolver *r, int *fds, int *want_write, int nfds, int *timeout_ms);
 SG_EXTERN void sg_resolver_process_fd(sg_resolver *r, int read_fd, int write_fd);
 
+/* Observation, for a daemon's metrics: cb runs once for every answer a
+ * network resolver delivers, just before the query's own callback and on
+ * the thread that runs the resolver, with whether it came from the cache
+ * and the microseconds since sg_resolver_query(). It must not call into
+ * the resolver. cb NULL turns it off. SG_EINVAL for the zone backend. */
+typedef void (*sg_dns_observe_cb)(const sg_dns_answer *answer, int from_cache, uint64_t elapsed_us,
+                                  void *payload);
+SG_EXTERN int sg_resolver_observe(sg_resolver *r, sg_dns_observe_cb cb, void *payload);
+
 /* --- synchronous wrapper (CLI only) ------------------------------------ */
 
 /* An answer copied out of the callback, owned by the caller. */

@@ -2,6 +2,7 @@
  * spoofguardd configuration, table-driven: see config.h.
  */
 #include "config.h"
+#include "metrics_http.h"
 #include <spoofguard/arena.h>
 #include <spoofguard/dmarc.h>
 
@@ -92,6 +93,10 @@ static const opt_def options[] = {
      "SIGHUP reloads."},
     {"log_file", T_STRING, F(log_file), NOCOUNT, NULL, 0, 0, 0,
      "Where the one-line-per-message log goes; unset: standard error."},
+    {"metrics_listen", T_STRING, F(metrics_listen), NOCOUNT, NULL, 0, 0, 0,
+     "Serve Prometheus metrics (`GET /metrics`, docs/metrics.md) on `127.0.0.1:PORT`, "
+     "`[::1]:PORT` or a unix socket `/PATH`; unset: off. Loopback only: metrics have no "
+     "authentication."},
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -419,6 +424,11 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
                 sg_config_free(c);
                 return -1;
             }
+    }
+    if (c->metrics_listen && sg_mhttp_check(c->metrics_listen, msg, sizeof(msg)) != 0) {
+        snprintf(err, errlen, "%s: %s", path, msg);
+        sg_config_free(c);
+        return -1;
     }
     if ((c->signing_table == NULL) != (c->key_table == NULL)) {
         snprintf(err, errlen, "%s: signing_table and key_table go together", path);

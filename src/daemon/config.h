@@ -46,6 +46,7 @@ typedef struct {
     int allow_group_readable_keys; /* only for keys owned by a trusted group; default off */
     char *log_file;                /* NULL: stderr */
     char *user;                    /* run as this user after start-up, or NULL */
+    char *metrics_listen;          /* loopback HOST:PORT or a unix socket path, or NULL */
 } sg_config;
 
 /* Load a file into *out (zeroed first; defaults applied). On error

@@ -251,6 +251,7 @@ int sg_maps_load(sg_maps **out, const sg_config *cfg, char *err, size_t errlen)
                          cfg->key_table, m->keys[i].name, m->keys[i].path, m->keys[i].path);
                 goto fail;
             }
+            m->keys[i].mtime = stat(m->keys[i].path, &st) == 0 ? (int64_t)st.st_mtime : 0;
             unsigned flags = cfg->allow_group_readable_keys ? SG_DKIM_KEY_ALLOW_READABLE : 0;
             int rc =
                 sg_dkim_signkey_load(&m->keys[i].key, m->keys[i].path, flags, kerr, sizeof(kerr));
@@ -268,6 +269,12 @@ int sg_maps_load(sg_maps **out, const sg_config *cfg, char *err, size_t errlen)
 fail:
     sg_maps_free(m);
     return -1;
+}
+
+sg_map_key *sg_maps_keys(sg_maps *m, size_t *n)
+{
+    *n = m->nkeys;
+    return m->keys;
 }
 
 void sg_maps_free(sg_maps *m)

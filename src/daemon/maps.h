@@ -13,6 +13,7 @@
 #define SG_DAEMON_MAPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <spoofguard/dkim.h>
 
@@ -24,6 +25,8 @@ typedef struct {
     char *selector;
     char *path;
     sg_dkim_signkey *key;
+    int64_t mtime;   /* the key file's, when loaded (0: unknown) */
+    unsigned metric; /* label slot in the server's metrics */
 } sg_map_key;
 
 typedef struct sg_maps sg_maps;
@@ -45,6 +48,9 @@ int sg_maps_sender_allowed(const sg_maps *m, const char *login, const char *loca
 
 /* Keys to sign mail from addr with (up to max); returns the count. */
 size_t sg_maps_signing_keys(const sg_maps *m, const char *addr, const sg_map_key **out, size_t max);
+
+/* Every key of the key table (for metrics). */
+sg_map_key *sg_maps_keys(sg_maps *m, size_t *n);
 
 /* Glob match with '*' (case-insensitive); exposed for tests. */
 int sg_glob_match(const char *pattern, const char *s);

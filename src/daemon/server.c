@@ -17,10 +17,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <spoofguard/verdict.h>
 
+#include "metrics.h"
+#include "metrics_http.h"
 #include "worker.h"
 
 struct sg_server {
@@ -38,6 +41,10 @@ struct sg_server {
     int log_fd;
     atomic_uint conns;
     int draining;
+    sg_metrics metrics; /* shards: one per worker */
+    int metrics_fd;     /* bound in sg_server_new, served from the main loop */
+    char metrics_path[108];
+    sg_mhttp *mhttp;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -78,6 +85,46 @@ static int policy_build(sg_policy **out, sg_config *cfg, char *err, size_t errle
     p->authserv_id = p->cfg.authserv_id ? p->cfg.authserv_id : p->hostname;
     *out = p;
     return 0;
+}
+
+/* Give the policy's keys their metric label slots and publish their ages
+ * (main thread, before the policy is handed to the workers). */
+static void metrics_keys(sg_server *s, sg_policy *p)
+{
+    size_t n;
+    sg_map_key *keys = sg_maps_keys(p->maps, &n);
+    s->metrics.nlive = 0;
+    for (size_t i = 0; i < n; i++) {
+        keys[i].metric = sg_metrics_key_slot(&s->metrics, keys[i].domain, keys[i].selector);
+        if (keys[i].metric == SG_METRICS_KEY_OTHER)
+            continue;
+        size_t j;
+        for (j = 0; j < s->metrics.nlive; j++)
+            if (s->metrics.live[j].slot == keys[i].metric)
+                break; /* the same domain and selector twice: the first one counts */
+        if (j < s->metrics.nlive || s->metrics.nlive == SG_METRICS_MAX_KEYS)
+            continue;
+        s->metrics.live[j].slot = keys[i].metric;
+        s->metrics.live[j].mtime = keys[i].mtime ? keys[i].mtime : (int64_t)time(NULL);
+        s->metrics.nlive++;
+    }
+}
+
+static void metrics_render(sg_mbuf *b, void *payload)
+{
+    sg_server *s = payload;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    sg_metrics_render(&s->metrics, b, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+/* Every DNS answer a worker's checks get (its own thread). */
+static void on_dns_answer(const sg_dns_answer *a, int from_cache, uint64_t us, void *payload)
+{
+    sg_metrics_shard *m = payload;
+    SG_MC_INC_AT(m->dns[from_cache ? 1 : 0], a->status);
+    if (!from_cache)
+        sg_mhist_observe(&m->dns_latency, us);
 }
 
 sg_policy *sg_server_policy(sg_server *s)
@@ -281,6 +328,8 @@ static int worker_init(sg_server *s, sg_worker *w, int index, char *err, size_t 
         snprintf(err, errlen, "DNS resolver: %s", sg_strerror(rc));
         return -1;
     }
+    w->metrics = &s->metrics.shards[index];
+    (void)sg_resolver_observe(w->resolver, on_dns_answer, w->metrics);
     if (sg_uvdns_new(&w->uvdns, &w->loop, w->resolver) != 0 ||
         sg_dkim_keycache_new(&w->keycache, 0) != 0 ||
         sg_spf_cache_new(&w->spf_cache, SPF_CACHE_ENTRIES) != 0)
@@ -364,6 +413,7 @@ static void on_hup(uv_signal_t *h, int sig)
     sg_config cfg;
     sg_policy *p;
     char err[1024], esc[6 * 1024];
+    s->metrics.reloads_failed++; /* until it succeeds */
     if (sg_config_load(&cfg, s->config_path, err, sizeof(err)) != 0) {
         json_escape(esc, sizeof(esc), err);
         sg_log(s, "{\"event\":\"reload_failed\",\"why\":\"%s\"}", esc);
@@ -382,6 +432,9 @@ static void on_hup(uv_signal_t *h, int sig)
         sg_config_free(&cfg);
         return;
     }
+    s->metrics.reloads_failed--;
+    s->metrics.reloads_ok++;
+    metrics_keys(s, p);
     /* Sessions keep the snapshot they hold; new ones get this one. */
     pthread_mutex_lock(&s->lock);
     sg_policy *old = s->policy;
@@ -398,6 +451,8 @@ static void on_term(uv_signal_t *h, int sig)
         return;
     s->draining = 1;
     sg_log(s, "{\"event\":\"draining\",\"signal\":%d}", sig);
+    sg_mhttp_close(s->mhttp);
+    s->mhttp = NULL;
     /* The workers close their dup()s of the listening socket; this one
      * too, or the kernel keeps completing connections nobody accepts. */
     if (s->listen_fd >= 0) {
@@ -436,6 +491,10 @@ static int drop_privileges(sg_server *s, const char *user, char *err, size_t err
         snprintf(err, errlen, "user: chown %s: %s", s->unix_path, strerror(errno));
         return -1;
     }
+    if (s->metrics_path[0] && chown(s->metrics_path, pw->pw_uid, (gid_t)-1) != 0) {
+        snprintf(err, errlen, "user: chown %s: %s", s->metrics_path, strerror(errno));
+        return -1;
+    }
     if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
         setuid(pw->pw_uid) != 0) {
         snprintf(err, errlen, "user: cannot become '%s': %s", user, strerror(errno));
@@ -458,6 +517,7 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
         return -1;
     }
     s->listen_fd = -1;
+    s->metrics_fd = -1;
     s->log_fd = 2;
     pthread_mutex_init(&s->lock, NULL);
     s->config_path = config_path ? strdup(config_path) : NULL;
@@ -472,15 +532,23 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
     s->listen_group = cfg->listen_group;
     if (open_listener(s, cfg->listen, err, errlen) != 0)
         goto fail;
-    if (policy_build(&s->policy, cfg, err, errlen) != 0)
+    if (cfg->metrics_listen &&
+        (s->metrics_fd = sg_mhttp_bind(cfg->metrics_listen, s->metrics_path, err, errlen)) < 0)
         goto fail;
-    if (drop_privileges(s, s->policy->cfg.user, err, errlen) != 0)
-        goto fail;
-    unsigned n = s->policy->cfg.workers;
+    unsigned n = cfg->workers;
     if (n == 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         n = cpus > 0 ? (unsigned)cpus : 1;
     }
+    if (sg_metrics_init(&s->metrics, n, sg_version(), (double)time(NULL)) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (policy_build(&s->policy, cfg, err, errlen) != 0)
+        goto fail;
+    metrics_keys(s, s->policy);
+    if (drop_privileges(s, s->policy->cfg.user, err, errlen) != 0)
+        goto fail;
     s->workers = calloc(n, sizeof(sg_worker));
     if (s->workers == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -508,6 +576,14 @@ int sg_server_run(sg_server *s)
     uv_signal_start(&s->sigterm, on_term, SIGTERM);
     uv_signal_start(&s->sigint, on_term, SIGINT);
     signal(SIGPIPE, SIG_IGN);
+    if (s->metrics_fd >= 0) {
+        /* the main thread carries no mail: a scrape never delays a message */
+        if (sg_mhttp_start(&s->mhttp, &s->loop, s->metrics_fd, metrics_render, s,
+                           &s->metrics.http_refused) == 0)
+            s->metrics_fd = -1; /* the listener owns it now */
+        else
+            sg_log(s, "{\"event\":\"metrics_failed\"}");
+    }
     for (unsigned i = 0; i < s->nworkers; i++)
         uv_thread_create(&s->workers[i].thread, worker_main, &s->workers[i]);
     sg_log(s, "{\"event\":\"started\",\"workers\":%u,\"listen\":\"%s\"}", s->nworkers,
@@ -533,6 +609,11 @@ void sg_server_free(sg_server *s)
         close(s->listen_fd);
     if (s->unix_path[0])
         unlink(s->unix_path);
+    if (s->metrics_fd >= 0)
+        close(s->metrics_fd);
+    if (s->metrics_path[0])
+        unlink(s->metrics_path);
+    sg_metrics_free(&s->metrics);
     sg_policy_unref(s->policy);
     if (s->log_fd > 2)
         close(s->log_fd);

@@ -31,6 +31,9 @@
 #include "worker.h"
 
 #define MAX_SIGN_KEYS 8
+/* fail-safe causes the metrics tell apart (compared by address) */
+static const char MSG_TIMEOUT[] = "message time budget exhausted";
+static const char MSG_OVERLOAD[] = "too many connections";
 #define SMALL 256
 
 /* Protocol steps we want the MTA to skip or not wait for. Each avoided
@@ -62,6 +65,7 @@ typedef struct session {
     int overloaded; /* over max_connections: every message gets the fail-safe answer */
     uv_timer_t timer;
     int timer_live;
+    int counted; /* in sessions_opened: count it closed too */
 
     char client_ip[INET6_ADDRSTRLEN];
     char client_name[SMALL];
@@ -157,6 +161,39 @@ static void jkv(char *buf, size_t size, size_t *pos, const char *key, const char
     jstr(buf, size, pos, val);
 }
 
+/* ------------------------------------------------------------------------ */
+/* metrics: one call per message, with its answer                            */
+
+static void count_message(session *s, const char *act, const sg_verdict_result *vr,
+                          uint64_t elapsed_ns)
+{
+    sg_metrics_shard *m = s->w->metrics;
+    sg_mdir dir = s->outbound ? SG_MDIR_OUTBOUND : SG_MDIR_INBOUND;
+    /* act is one of our own four words */
+    sg_mact a = act[0] == 'r'   ? SG_MACT_REJECT
+                : act[0] == 'q' ? SG_MACT_QUARANTINE
+                : act[0] == 't' ? SG_MACT_TEMPFAIL
+                                : SG_MACT_ACCEPT;
+    sg_mc_inc(&m->actions[dir][a], 1);
+    sg_mhist_observe(&m->message_duration[dir], elapsed_ns / 1000);
+    if (vr == NULL)
+        return;
+    SG_MC_INC_AT(m->verdicts, vr->verdict);
+    SG_MC_INC_AT(m->spf, vr->spf_checked ? vr->spf.result : SG_SPF_NONE);
+    if (vr->ndkim == 0)
+        SG_MC_INC_AT(m->dkim, SG_DKIM_NONE);
+    for (size_t i = 0; i < vr->ndkim; i++)
+        SG_MC_INC_AT(m->dkim, vr->dkim[i].result);
+    SG_MC_INC_AT(m->dmarc, vr->dmarc.result);
+    if (vr->arc != NULL)
+        SG_MC_INC_AT(m->arc, vr->arc->cv);
+}
+
+static void count_failsafe(session *s, sg_mfs cause)
+{
+    sg_mc_inc(&s->w->metrics->failsafe[cause], 1);
+}
+
 static void log_message(session *s, const char *act, const char *why, const sg_verdict_result *vr)
 {
     char line[4096], tmp[64];
@@ -186,7 +223,9 @@ static void log_message(session *s, const char *act, const char *why, const sg_v
     }
     jkv(line, sizeof(line), &pos, "action", act);
     jkv(line, sizeof(line), &pos, "why", why);
-    snprintf(tmp, sizeof(tmp), "%.3f", (double)(uv_hrtime() - s->t0) / 1e6);
+    uint64_t elapsed = uv_hrtime() - s->t0;
+    count_message(s, act, vr, elapsed);
+    snprintf(tmp, sizeof(tmp), "%.3f", (double)elapsed / 1e6);
     jkv(line, sizeof(line), &pos, "ms", tmp);
     if (pos + 2 < sizeof(line))
         line[pos++] = '}';
@@ -244,6 +283,9 @@ static void delete_forged_authres(session *s)
 static void failsafe(session *s, const char *why)
 {
     int accept = s->pol->cfg.failsafe == SG_FAILSAFE_ACCEPT;
+    count_failsafe(s, why == MSG_TIMEOUT    ? SG_MFS_TIMEOUT
+                      : why == MSG_OVERLOAD ? SG_MFS_OVERLOAD
+                                            : SG_MFS_INTERNAL);
     log_message(s, accept ? "accept" : "tempfail", why, NULL);
     if (accept)
         delete_forged_authres(s);
@@ -418,6 +460,8 @@ static void outbound_eom(session *s)
             failsafe(s, "signing failed");
             return;
         }
+        for (size_t k = 0; k < s->nkeys; k++)
+            SG_MC_INC_AT(s->w->metrics->signatures, s->keys[k]->metric);
         log_message(s, "accept", "signed", NULL);
     } else {
         log_message(s, "accept", "no signing key for this sender", NULL);
@@ -453,6 +497,7 @@ static void inbound_done(const sg_verdict_result *vr, void *payload)
         uv_timer_stop(&s->timer);
 
     if (vr->temporary && cfg->failsafe != SG_FAILSAFE_ACCEPT) {
+        count_failsafe(s, SG_MFS_DNS);
         log_message(s, "tempfail", vr->reason, vr);
         answer(s, ACT_TEMPFAIL, "451 4.7.1 Sender authentication is temporarily unavailable");
         goto out;
@@ -477,6 +522,7 @@ static void inbound_done(const sg_verdict_result *vr, void *payload)
         free(ar);
     }
     if (vr->temporary) {
+        count_failsafe(s, SG_MFS_DNS);
         log_message(s, "accept", vr->reason, vr);
         answer(s, ACT_CONTINUE, NULL);
         goto out;
@@ -529,7 +575,7 @@ static void on_timeout(uv_timer_t *t)
     if (!s->waiting)
         return;
     s->waiting = 0;
-    failsafe(s, "message time budget exhausted");
+    failsafe(s, MSG_TIMEOUT);
     message_reset(s);
     flush(s);
 }
@@ -589,11 +635,11 @@ static void message_start(session *s, const char *path)
         s->fail = "out of memory";
         return;
     }
+    s->outbound = s->login[0] != '\0' || s->internal; /* also for an overload's log and metrics */
     if (s->overloaded) {
-        s->fail = "too many connections";
+        s->fail = MSG_OVERLOAD;
         return;
     }
-    s->outbound = s->login[0] != '\0' || s->internal;
     if (s->timer_live)
         uv_timer_start(&s->timer, on_timeout, (uint64_t)cfg->message_timeout_s * 1000, 0);
 
@@ -999,6 +1045,8 @@ static void on_closed(uv_handle_t *h)
     sg_milter_out_free(&s->out);
     free(s->ar_ours);
     sg_policy_unref(s->pol);
+    if (s->counted)
+        sg_mc_inc(&w->metrics->sessions_closed, 1);
     free(s);
     w->nsessions--;
     sg_server_conn_add(w->srv, -1);
@@ -1039,6 +1087,8 @@ void sg_session_accept(sg_worker *w)
         uv_close(&s->h.handle, on_closed);
         return;
     }
+    s->counted = 1;
+    sg_mc_inc(&w->metrics->sessions_opened, 1);
     if (!sg_server_is_unix(w->srv))
         uv_tcp_nodelay(&s->h.tcp, 1); /* Nagle vs delayed ACK stalls ~40 ms a packet */
     if (uv_timer_init(&w->loop, &s->timer) == 0) {

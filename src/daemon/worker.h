@@ -9,6 +9,7 @@
 #include <spoofguard/dns.h>
 #include <spoofguard/spf.h>
 
+#include "metrics.h"
 #include "server.h"
 #include "uvdns.h"
 
@@ -31,7 +32,8 @@ typedef struct sg_worker {
     sg_dkim_keycache *keycache;
     sg_spf_cache *spf_cache;
     unsigned nsessions;
-    uv_check_t reaper; /* frees deferred verdicts after each loop turn */
+    sg_metrics_shard *metrics; /* ours: this thread is its only writer */
+    uv_check_t reaper;         /* frees deferred verdicts after each loop turn */
     struct sg_verdict **dead;
     size_t ndead, capdead;
     int draining;

@@ -95,6 +95,8 @@ static void errors_name_file_and_line(void **state)
         {"listen tcp:1\n", "must start with inet: or unix:"},
         {"signing_table /x\n", "signing_table and key_table go together"},
         {"authserv_id mx.example; dkim=pass\n", "authserv_id: 'mx.example; dkim=pass' is not"},
+        {"metrics_listen 0.0.0.0:9100\n", "metrics_listen: 0.0.0.0 is not a loopback address"},
+        {"metrics_listen localhost:9100\n", "metrics_listen: 'localhost:9100' is not a numeric"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         sg_config c;

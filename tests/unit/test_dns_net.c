@@ -538,6 +538,54 @@ static void cname_chains(void **state)
     cap_free(&c);
 }
 
+typedef struct {
+    int calls[2][6]; /* [from_cache][status] */
+    uint64_t max_us[2];
+} seen;
+
+static void on_observe(const sg_dns_answer *a, int from_cache, uint64_t us, void *payload)
+{
+    seen *s = payload;
+    s->calls[from_cache ? 1 : 0][a->status]++;
+    if (us > s->max_us[from_cache ? 1 : 0])
+        s->max_us[from_cache ? 1 : 0] = us;
+}
+
+/* The observer (daemon metrics) sees every answer once, with its source
+ * and a time that covers the wait: a network answer, then the same from
+ * the cache, then a timeout after 2 tries of 200 ms. */
+static void observer_sees_every_answer(void **state)
+{
+    seen s = {0};
+    capture c = {0};
+    sg_resolver *r = mk(server(), 1000, 2, 0);
+    assert_int_equal(sg_resolver_observe(r, on_observe, &s), SG_OK);
+    ask(r, "split.nettest.test", SG_DNS_TXT, &c);
+    ask(r, "split.nettest.test", SG_DNS_TXT, &c);
+    ask(r, "nope.nettest.test", SG_DNS_A, &c);
+    assert_int_equal(s.calls[0][SG_DNS_NOERROR], 1);
+    assert_int_equal(s.calls[1][SG_DNS_NOERROR], 1);
+    assert_int_equal(s.calls[0][SG_DNS_NXDOMAIN], 1);
+    sg_resolver_free(r);
+
+    char servers[64];
+    int fd = udp_socket(servers, sizeof(servers)); /* bound, never read */
+    memset(&s, 0, sizeof(s));
+    r = mk(servers, 200, 2, 0);
+    assert_int_equal(sg_resolver_observe(r, on_observe, &s), SG_OK);
+    ask(r, "slow.example", SG_DNS_TXT, &c);
+    assert_int_equal(s.calls[0][SG_DNS_TIMEOUT], 1);
+    assert_true(s.max_us[0] >= 300000);
+    assert_true(s.max_us[0] < 1500000);
+    /* off again: nothing more is seen */
+    assert_int_equal(sg_resolver_observe(r, NULL, NULL), SG_OK);
+    ask(r, "slow.example", SG_DNS_TXT, &c);
+    assert_int_equal(s.calls[0][SG_DNS_TIMEOUT], 1);
+    sg_resolver_free(r);
+    close(fd);
+    cap_free(&c);
+}
+
 static void cache_serves_second_query(void **state)
 {
     sg_resolver *r = mk(server(), 1000, 2, 0);
@@ -728,6 +776,7 @@ int main(void)
         cmocka_unit_test(nxdomain_vs_nodata),
         cmocka_unit_test(cname_chains),
         cmocka_unit_test(cache_serves_second_query),
+        cmocka_unit_test(observer_sees_every_answer),
         cmocka_unit_test(coalesce_in_flight),
         cmocka_unit_test(fifty_at_once),
         cmocka_unit_test(cancel_in_flight_and_cached),

@@ -25,6 +25,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Defaults (sg_resolver_opts documents them). */
 #define NET_DEFAULT_CACHE 10000
@@ -51,6 +52,7 @@ struct sg_dns_query {
     uint64_t seq;              /* ready-queue order */
     uint32_t age, remaining;   /* cache hits: seconds since stored / left */
     int from_cache;
+    uint64_t t0_us; /* when asked, if observed */
     sg_dns_cb cb;
     void *payload;
     uint16_t type;
@@ -96,11 +98,20 @@ struct net_resolver {
     size_t cappfds;
     int destroying;
     sg_dns_net_stats stats;
+    sg_dns_observe_cb observe;
+    void *observe_payload;
 };
 
 static const sg_resolver_ops net_ops;
 
 /* ---- small helpers -------------------------------------------------- */
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 static void ql_append(qlist *l, sg_dns_query *q)
 {
@@ -358,6 +369,8 @@ static int net_query(sg_resolver *base, const char *name, uint16_t type, sg_dns_
     q->cb = cb;
     q->payload = payload;
     q->type = type;
+    if (r->observe != NULL)
+        q->t0_us = mono_us();
 
     /* 1. the cache: answered on the next run(), never from here */
     if (r->cache != NULL) {
@@ -473,6 +486,11 @@ static int deliver_ready(net_resolver *r)
                     a.rrs = aged;
                 }
             }
+        }
+        if (r->observe != NULL) {
+            uint64_t now = mono_us();
+            r->observe(&a, q->from_cache, q->t0_us && now > q->t0_us ? now - q->t0_us : 0,
+                       r->observe_payload);
         }
         q->cb(&a, q->payload);
         free(aged);
@@ -705,5 +723,14 @@ int sg_dns_net_stats_get(const sg_resolver *r, sg_dns_net_stats *out)
     if (r == NULL || out == NULL || r->ops != &net_ops)
         return SG_EINVAL;
     *out = ((const net_resolver *)r)->stats;
+    return SG_OK;
+}
+
+int sg_resolver_observe(sg_resolver *r, sg_dns_observe_cb cb, void *payload)
+{
+    if (r == NULL || r->ops != &net_ops)
+        return SG_EINVAL;
+    ((net_resolver *)r)->observe = cb;
+    ((net_resolver *)r)->observe_payload = payload;
     return SG_OK;
 }
