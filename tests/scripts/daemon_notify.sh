@@ -38,7 +38,7 @@ grep -q '"reloaded"' "$T/log" && ok "reloaded" || bad "no reload: $(cat "$T/log"
 kill -TERM "$pid"
 wait "$pid"; rc=$?; pid=
 [ $rc = 0 ] && ok "exit 0" || bad "exit $rc"
-grep -qx STOPPING=1 "$T/got" && ok "STOPPING=1" || bad "no STOPPING=1: $(cat "$T/got")"
+waitfor STOPPING=1 "$T/got" && ok "STOPPING=1" || bad "no STOPPING=1: $(cat "$T/got")"
 # without NOTIFY_SOCKET (no systemd) the daemon starts as before
 env -u NOTIFY_SOCKET WATCHDOG_USEC=400000 "$D" -c "$T/d.conf" 2> "$T/log2" &
 pid=$!
