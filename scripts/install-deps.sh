@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install every build, test and benchmark dependency of spoofguard from
 # Debian's packages (Debian 12). Idempotent; starts no system service.
+#   install-deps.sh [--package]   --package: also what building the .debs needs
 set -euo pipefail
 
 # build
@@ -12,6 +13,10 @@ PKGS+=(unbound bind9-dnsutils python3 python3-spf python3-dkim python3-nacl
        postfix swaks sasl2-bin libsasl2-modules iproute2 openssl procps time)
 # benchmarks: the peers' C libraries
 PKGS+=(libopendkim-dev libspf2-dev libmail-dmarc-perl opendmarc)
+# --package: build and check the Debian packages (scripts/package-test.sh)
+if [ "${1:-}" = --package ]; then
+    PKGS+=(debhelper dpkg-dev lintian systemd man-db)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
