@@ -1,9 +1,85 @@
 #!/usr/bin/python3
-"""Build docs/spoofguardd.8 from the option reference table on stdin."""
+"""Build docs/spoofguardd.8 (or, with --conf, docs/spoofguardd.conf.5) from
+the option reference table on stdin."""
 import re
 import sys
 
 rows = sys.stdin.read().splitlines()[2:]
+
+
+def options():
+    out = []
+    for r in rows:
+        c = [x.strip() for x in r.strip("|").split("|")]
+        name, typ, de, rel, doc = c[0].strip("`"), c[1], c[2], c[3], c[4]
+        doc = re.sub(r"`([^`]*)`", r"\\fB\1\\fR", doc).replace("-", "\\-")
+        out.append(".TP\n.B %s\n%s (%s; default %s; %s)" %
+                   (name, doc, typ, de, "reloadable" if rel == "yes" else "restart to change"))
+    return out
+
+
+if sys.argv[1:] == ["--conf"]:
+    out = [r""".TH SPOOFGUARDD.CONF 5 "2026-12-04" "spoofguard 0.1.0" "File Formats Manual"
+.SH NAME
+spoofguardd.conf \- configuration of the spoofguardd mail authentication milter
+.SH SYNOPSIS
+.I /etc/spoofguard/spoofguardd.conf
+.SH DESCRIPTION
+.BR spoofguardd (8)
+reads its settings from this file at start\-up and again on SIGHUP
+.RB ( "systemctl reload spoofguardd" ).
+A reload that fails (syntax error, unreadable table or key, or a change to
+an option marked "restart to change") is logged and the running settings
+are kept.
+.B spoofguardd \-t
+checks a file, its tables and its keys without starting.
+.PP
+One option per line:
+.I name value.
+Lists take commas or spaces.
+.B #
+starts a comment. An option may appear once. A relative path
+.RB ( sender_map ", " signing_table ", " key_table ", " log_file )
+names a file in the folder of the configuration file.
+.SH OPTIONS"""]
+    out += options()
+    out.append(r""".SH TABLES
+.TP
+.B sender_map
+One login per line, then the addresses it may send as
+.RB ( @domain :
+any address there).
+.TP
+.B signing_table
+OpenDKIM SigningTable syntax: an address pattern
+.RB ( * " globs)"
+and the key names to sign with.
+.TP
+.B key_table
+One key per line:
+.IR "name domain" : selector : /path/to/private.pem .
+Keys must not be readable by other users (mode 0600).
+.SH EXAMPLE
+.nf
+listen              unix:/run/spoofguard/milter.sock
+user                spoofguard
+protected_domains   example.org
+dmarc_enforce       yes
+failsafe            tempfail
+.fi
+.SH FILES
+.TP
+.I /etc/spoofguard/spoofguardd.conf
+the configuration read by default
+.TP
+.I /usr/share/doc/spoofguard/examples/
+a commented sample configuration and tables
+.SH SEE ALSO
+.BR spoofguardd (8),
+.BR spoofguard (1)""")
+    print("\n".join(out))
+    sys.exit(0)
+
 out = [r""".TH SPOOFGUARDD 8 "2026-11-29" "spoofguard 0.1.0" "System Manager's Manual"
 .SH NAME
 spoofguardd \- mail authentication milter for Postfix and Sendmail
@@ -37,12 +113,7 @@ One option per line:
 Lists take commas or spaces.
 .B #
 starts a comment."""]
-for r in rows:
-    c = [x.strip() for x in r.strip("|").split("|")]
-    name, typ, de, rel, doc = c[0].strip("`"), c[1], c[2], c[3], c[4]
-    doc = re.sub(r"`([^`]*)`", r"\\fB\1\\fR", doc).replace("-", "\\-")
-    out.append(".TP\n.B %s\n%s (%s; default %s; %s)" %
-               (name, doc, typ, de, "reloadable" if rel == "yes" else "restart to change"))
+out += options()
 out.append(r""".SH SIGNALS
 .TP
 .B SIGHUP
@@ -53,6 +124,7 @@ Stop accepting, let sessions finish (at most 30 seconds), exit.
 .SH FILES
 .I /etc/spoofguard/spoofguardd.conf
 .SH SEE ALSO
+.BR spoofguardd.conf (5),
 .BR spoofguard (1),
 .BR postconf (5)""")
 print("\n".join(out))

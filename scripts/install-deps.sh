@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install every build, test and benchmark dependency of spoofguard from
 # Debian's packages (Debian 12). Idempotent; starts no system service.
+#   install-deps.sh [--package]   --package: also what building the .debs needs
 set -euo pipefail
 
 # build
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
-      libssl-dev libc-ares-dev libuv1-dev libpsl-dev libidn2-dev libcmocka-dev)
+      libssl-dev libc-ares-dev libuv1-dev libpsl-dev libidn2-dev libcmocka-dev libsystemd-dev)
 # tests: DNS server, peers used as oracles, MTA for end-to-end tests
 PKGS+=(unbound bind9-dnsutils python3 python3-spf python3-dkim python3-nacl
        libmail-dkim-perl libcryptx-perl opendkim opendkim-tools
@@ -13,6 +14,10 @@ PKGS+=(unbound bind9-dnsutils python3 python3-spf python3-dkim python3-nacl
        prometheus)
 # benchmarks: the peers' C libraries
 PKGS+=(libopendkim-dev libspf2-dev libmail-dmarc-perl opendmarc)
+# --package: build and check the Debian packages (scripts/package-test.sh)
+if [ "${1:-}" = --package ]; then
+    PKGS+=(debhelper dpkg-dev lintian systemd man-db)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -352,6 +352,24 @@ int sg_config_defaults(sg_config *c)
     return 0;
 }
 
+/* *file becomes config_dir/file when it is relative and the
+ * configuration file sits in another folder. */
+static int resolve_beside(char **file, const char *config_path)
+{
+    const char *slash = strrchr(config_path, '/');
+    if (*file == NULL || (*file)[0] == '/' || slash == NULL)
+        return 0;
+    size_t dirlen = (size_t)(slash - config_path) + 1, n = dirlen + strlen(*file) + 1;
+    char *joined = malloc(n);
+    if (joined == NULL)
+        return -1;
+    memcpy(joined, config_path, dirlen);
+    strcpy(joined + dirlen, *file);
+    free(*file);
+    *file = joined;
+    return 0;
+}
+
 int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
 {
     char msg[512];
@@ -425,6 +443,15 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
                 return -1;
             }
     }
+    /* Relative table paths name files beside the configuration, so a
+     * configuration and its tables can be checked and moved as one. */
+    char **rel[] = {&c->sender_map, &c->signing_table, &c->key_table, &c->log_file};
+    for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++)
+        if (resolve_beside(rel[i], path) != 0) {
+            snprintf(err, errlen, "out of memory");
+            sg_config_free(c);
+            return -1;
+        }
     if (c->metrics_listen && sg_mhttp_check(c->metrics_listen, msg, sizeof(msg)) != 0) {
         snprintf(err, errlen, "%s: %s", path, msg);
         sg_config_free(c);

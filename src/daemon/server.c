@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <spoofguard/verdict.h>
+#include <systemd/sd-daemon.h>
 
 #include "metrics.h"
 #include "metrics_http.h"
@@ -38,6 +39,7 @@ struct sg_server {
     unsigned nworkers;
     uv_loop_t loop; /* the main thread's: signals only */
     uv_signal_t sighup, sigterm, sigint;
+    uv_timer_t watchdog; /* pings systemd's watchdog when the unit asks for one */
     int log_fd;
     atomic_uint conns;
     int draining;
@@ -407,9 +409,8 @@ static void json_escape(char *out, size_t size, const char *in)
     out[o] = '\0';
 }
 
-static void on_hup(uv_signal_t *h, int sig)
+static void reload(sg_server *s)
 {
-    sg_server *s = h->data;
     sg_config cfg;
     sg_policy *p;
     char err[1024], esc[6 * 1024];
@@ -444,12 +445,24 @@ static void on_hup(uv_signal_t *h, int sig)
     sg_log(s, "{\"event\":\"reloaded\"}");
 }
 
+static void on_hup(uv_signal_t *h, int sig)
+{
+    sg_server *s = h->data;
+    /* systemd shows the unit as reloading until READY=1; a failed reload
+     * keeps the old policy serving, so READY=1 either way. */
+    sd_notify(0, "RELOADING=1");
+    reload(s);
+    sd_notify(0, "READY=1");
+}
+
 static void on_term(uv_signal_t *h, int sig)
 {
     sg_server *s = h->data;
     if (s->draining)
         return;
     s->draining = 1;
+    sd_notify(0, "STOPPING=1");
+    uv_timer_stop(&s->watchdog);
     sg_log(s, "{\"event\":\"draining\",\"signal\":%d}", sig);
     sg_mhttp_close(s->mhttp);
     s->mhttp = NULL;
@@ -465,6 +478,13 @@ static void on_term(uv_signal_t *h, int sig)
     uv_signal_stop(&s->sigterm);
     uv_signal_stop(&s->sigint);
     uv_stop(&s->loop);
+}
+
+/* The ping comes from the main loop, so a wedged loop (or a stuck
+ * reload) stops the pings and systemd restarts us. */
+static void on_watchdog(uv_timer_t *t)
+{
+    sd_notify(0, "WATCHDOG=1");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -588,6 +608,15 @@ int sg_server_run(sg_server *s)
         uv_thread_create(&s->workers[i].thread, worker_main, &s->workers[i]);
     sg_log(s, "{\"event\":\"started\",\"workers\":%u,\"listen\":\"%s\"}", s->nworkers,
            s->policy->cfg.listen);
+    /* Under systemd (Type=notify): ready once the socket is bound and every
+     * worker accepts; watchdog pings at half the interval the unit sets. */
+    uint64_t wd_usec = 0;
+    uv_timer_init(&s->loop, &s->watchdog);
+    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000) {
+        uint64_t every_ms = wd_usec / 2000;
+        uv_timer_start(&s->watchdog, on_watchdog, 0, every_ms);
+    }
+    sd_notifyf(0, "READY=1\nMAINPID=%lu", (unsigned long)getpid());
     uv_run(&s->loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < s->nworkers; i++)
         uv_thread_join(&s->workers[i].thread);

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# spoofguardd under a systemd-style supervisor (Type=notify): READY=1 once
+# it accepts, WATCHDOG=1 at half of WATCHDOG_USEC, RELOADING=1 then READY=1
+# around a SIGHUP, STOPPING=1 on SIGTERM. The supervisor's socket is played
+# by tests/interop/notify_listener.py.
+set -u
+CLI=${SG_CLI:?}
+SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+D=$(dirname "$CLI")/spoofguardd
+T=$(mktemp -d /tmp/sg-notify.XXXXXX)
+pid= lpid=
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; [ -n "$lpid" ] && kill "$lpid" 2>/dev/null; rm -rf "$T"' EXIT
+pass=0 fail=0
+ok() { echo "PASS $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+waitfor() { for _ in $(seq 100); do grep -qx "$1" "$2" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+python3 "$SRC/tests/interop/notify_listener.py" "$T/notify" "$T/got" &
+lpid=$!
+for _ in $(seq 100); do [ -S "$T/notify" ] && break; sleep 0.05; done
+printf 'listen unix:%s/milter.sock\nworkers 1\ndns_servers 127.0.0.1:9\n' "$T" > "$T/d.conf"
+: > "$T/got"
+# 400 ms watchdog: a ping is due every 200 ms
+NOTIFY_SOCKET=$T/notify WATCHDOG_USEC=400000 "$D" -c "$T/d.conf" 2> "$T/log" &
+pid=$!
+waitfor READY=1 "$T/got" && ok "READY=1" || bad "no READY=1: $(cat "$T/got" "$T/log")"
+[ -S "$T/milter.sock" ] && ok "socket bound before READY=1" || bad "no socket at READY=1"
+grep -qx "MAINPID=$pid" "$T/got" && ok "MAINPID=$pid" || bad "MAINPID: $(cat "$T/got")"
+sleep 1
+n=$(grep -cx WATCHDOG=1 "$T/got")
+[ "$n" -ge 3 ] && [ "$n" -le 8 ] && ok "$n watchdog pings in ~1 s" || bad "$n watchdog pings in ~1 s"
+: > "$T/got"
+kill -HUP "$pid"
+waitfor READY=1 "$T/got" && grep -qx RELOADING=1 "$T/got" &&
+    [ "$(grep -nx RELOADING=1 "$T/got" | head -1 | cut -d: -f1)" -lt "$(grep -nx READY=1 "$T/got" | head -1 | cut -d: -f1)" ] &&
+    ok "SIGHUP: RELOADING=1 then READY=1" || bad "SIGHUP: $(cat "$T/got")"
+grep -q '"reloaded"' "$T/log" && ok "reloaded" || bad "no reload: $(cat "$T/log")"
+kill -TERM "$pid"
+wait "$pid"; rc=$?; pid=
+[ $rc = 0 ] && ok "exit 0" || bad "exit $rc"
+waitfor STOPPING=1 "$T/got" && ok "STOPPING=1" || bad "no STOPPING=1: $(cat "$T/got")"
+# without NOTIFY_SOCKET (no systemd) the daemon starts as before
+env -u NOTIFY_SOCKET WATCHDOG_USEC=400000 "$D" -c "$T/d.conf" 2> "$T/log2" &
+pid=$!
+for _ in $(seq 100); do grep -q '"started"' "$T/log2" && break; sleep 0.05; done
+grep -q '"started"' "$T/log2" && ok "starts without NOTIFY_SOCKET" || bad "$(cat "$T/log2")"
+kill -TERM "$pid"; wait "$pid"; pid=
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
