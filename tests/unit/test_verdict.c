@@ -84,15 +84,16 @@ static int teardown(void **state)
 }
 
 /* A message From from_domain, DKIM-signed for sign_domain (NULL: unsigned);
- * oversign 0 signs each listed name once, as many signers do. */
-static char *make_message_ex(fixture *f, const char *from_domain, const char *sign_domain,
-                             int oversign)
+ * oversign 0 signs each listed name once, as many signers do; extra: more
+ * header fields, signed with the rest. */
+static char *make_message_x(fixture *f, const char *from_domain, const char *sign_domain,
+                            int oversign, const char *extra)
 {
     char head[512];
     snprintf(head, sizeof(head),
-             "From: Someone <someone@%s>\r\nTo: you@rcpt.test\r\nSubject: report\r\n"
+             "%sFrom: Someone <someone@%s>\r\nTo: you@rcpt.test\r\nSubject: report\r\n"
              "Date: Sun, 29 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@%s>\r\n\r\n",
-             from_domain, from_domain);
+             extra, from_domain, from_domain);
     size_t hl = strlen(head), bl = strlen(body);
     char *msg = malloc(hl + bl + 4096);
     if (sign_domain == NULL) {
@@ -123,6 +124,12 @@ static char *make_message_ex(fixture *f, const char *from_domain, const char *si
     sg_dkim_signer_free(s);
     sg_msg_parser_free(p);
     return msg;
+}
+
+static char *make_message_ex(fixture *f, const char *from_domain, const char *sign_domain,
+                             int oversign)
+{
+    return make_message_x(f, from_domain, sign_domain, oversign, "");
 }
 
 static char *make_message(fixture *f, const char *from_domain, const char *sign_domain)
@@ -743,6 +750,18 @@ static void unsigned_duplicates(void **state)
         sg_verdict_free(v);
         free(m);
         free(signed_msg);
+    }
+    /* two Subject fields, both signed (the signer listed the name for
+     * each instance): nothing unsigned, the pass stands -- the rule is
+     * about what no signature covers, not about the count alone */
+    {
+        sg_verdict *v2;
+        char *m2 = make_message_x(f, "remote.test", "remote.test", 1, "Subject: first\r\n");
+        const sg_verdict_result *r2 = check(f, &v2, m2, "203.0.113.66", "x@other.test");
+        assert_int_equal(r2->verdict, SG_VERDICT_AUTHENTIC);
+        assert_false(listed(r2, "Subject"));
+        sg_verdict_free(v2);
+        free(m2);
     }
     /* unsigned: every displayed field present is listed */
     sg_verdict *v;
