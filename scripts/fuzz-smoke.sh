@@ -12,9 +12,11 @@ for f in fuzz/fuzz_*.c; do
     mkdir -p "$corpus"
     seeds=()
     [ -d "fuzz/seeds/$name" ] && seeds=("fuzz/seeds/$name")
+    dict=()
+    [ -f "fuzz/$name.dict" ] && dict=(-dict="fuzz/$name.dict")
     echo "fuzz-smoke: $name for ${secs}s"
     if ! "build-fuzz/$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-            -print_final_stats=0 "$corpus" "${seeds[@]}" >"build-fuzz/$name.log" 2>&1; then
+            -print_final_stats=0 "${dict[@]}" "$corpus" "${seeds[@]}" >"build-fuzz/$name.log" 2>&1; then
         echo "fuzz-smoke: $name FAILED"; tail -40 "build-fuzz/$name.log"; status=1
     else
         grep -E '^Done|#[0-9]+ *DONE' "build-fuzz/$name.log" | tail -1 || true

@@ -91,6 +91,14 @@ typedef struct {
     unsigned key_bits;    /* size of the key used (0 if none) */
     int testing;          /* key record has t=y */
     size_t field_index;   /* index of the DKIM-Signature in the header array */
+    /* Over the signature cap: reported (result policy), never evaluated. */
+    int skipped;
+    /* The header fields (indexes into the header array) this signature's
+     * h= covered: RFC 6376 5.4.2 instances, bottom-up, one per listed
+     * name. Set when the signed fields were hashed; a field counts as
+     * signed only if the signature passed. */
+    const size_t *covered;
+    size_t ncovered;
 } sg_dkim_sig_result;
 
 typedef struct sg_dkim_verifier sg_dkim_verifier;
@@ -103,6 +111,14 @@ SG_EXTERN int sg_dkim_verifier_new(sg_dkim_verifier **out, sg_resolver *resolver
 SG_EXTERN void sg_dkim_verifier_free(sg_dkim_verifier *v);
 /* Cancels outstanding key queries and forgets the message. */
 SG_EXTERN void sg_dkim_verifier_reset(sg_dkim_verifier *v);
+
+/* Signatures whose d= could align with this (author) domain are
+ * evaluated first when a message has more than max_signatures of them,
+ * the bottom-most of those first (the originator's signature is the
+ * oldest; fields added in transit are prepended above it). Call before
+ * sg_dkim_verify_headers; the string is borrowed until then. NULL: header
+ * order. */
+SG_EXTERN void sg_dkim_verifier_prefer_domain(sg_dkim_verifier *v, const char *domain);
 
 /* Hand over the complete header. Parses every DKIM-Signature (up to the
  * cap), hashes the signed header fields at once (so the array need not

@@ -121,6 +121,21 @@ typedef struct {
      * folded with CRLF + TAB; and the same unfolded on one line. */
     const char *authres;
     const char *authres_line;
+
+    /* DKIM signatures over the cap, reported but not evaluated (those
+     * with `skipped` set in dkim[]). Signatures that could align with the
+     * From domain are evaluated first. */
+    size_t ndkim_skipped;
+
+    /* Displayed header fields (From, Sender, Reply-To, To, Cc, Subject,
+     * Date, Message-ID) with an instance that no passing DKIM signature
+     * aligned with the From domain covers: what a reader shows there is
+     * not proven, whatever the verdict. Names as spelled here, each once,
+     * in that order. A message whose pass rests on DKIM alone and that
+     * carries a second, unsigned instance of one of these fields (RFC
+     * 5322 3.6 allows one) is not authentic: readers show the top one. */
+    const char *const *unsigned_fields;
+    size_t nunsigned_fields;
 } sg_verdict_result;
 
 typedef struct sg_verdict sg_verdict;

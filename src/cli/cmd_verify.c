@@ -111,7 +111,7 @@ static void print_json(FILE *o, const char *name, const sg_verdict_result *r)
         sg_cli_json_str(o, sg_dkim_result_str(d->result));
         fputs(",\"reason\":", o);
         sg_cli_json_str(o, d->reason);
-        fputc('}', o);
+        fputs(d->skipped ? ",\"skipped\":true}" : ",\"skipped\":false}", o);
     }
     fputs("],\"dmarc\":{\"result\":", o);
     sg_cli_json_str(o, sg_dmarc_result_str(r->dmarc.result));
@@ -140,6 +140,13 @@ static void print_json(FILE *o, const char *name, const sg_verdict_result *r)
         sg_cli_json_str(o, r->arc->reason);
         fputc('}', o);
     }
+    fprintf(o, ",\"dkim_skipped\":%zu,\"unsigned_fields\":[", r->ndkim_skipped);
+    for (size_t i = 0; i < r->nunsigned_fields; i++) {
+        if (i)
+            fputc(',', o);
+        sg_cli_json_str(o, r->unsigned_fields[i]);
+    }
+    fputc(']', o);
     fputs(",\"authentication_results\":", o);
     sg_cli_json_str(o, r->authres_line);
     fputs("}\n", o);

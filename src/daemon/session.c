@@ -931,7 +931,16 @@ static int handle(session *s, const sg_milter_cmd *c)
             if (s->timer_live)
                 uv_timer_start(&s->timer, on_timeout,
                                (uint64_t)s->pol->cfg.message_timeout_s * 1000, 0);
-            if (sg_verdict_finish(s->verdict, inbound_done, s) != 0 && s->waiting) {
+            int frc = sg_verdict_finish(s->verdict, inbound_done, s);
+            if ((frc == SG_ESYNTAX || frc == SG_ELIMIT) && s->waiting) {
+                /* the sender's header, judged at its end: refused for good
+                 * as at the feed, never the fail-safe answer */
+                const char *why = frc == SG_ELIMIT ? "552 5.6.0 Message header exceeds our limits"
+                                                   : "550 5.6.0 Malformed message header";
+                s->waiting = 0;
+                log_message(s, "reject", why, NULL);
+                answer(s, ACT_REJECT, why);
+            } else if (frc != 0 && s->waiting) {
                 s->waiting = 0;
                 failsafe(s, "verdict failed");
             } else {

@@ -646,6 +646,21 @@ def check_forged_reject():
     finish(m)
 
 
+def check_many_signatures():
+    """Issue 11 class 1: hundreds of `DKIM-Signature: x` fields above a
+    forgery of a p=reject domain get the definite 550 5.7.1, never the
+    fail-safe answer (451, or an unchecked accept)."""
+    forged = data_msg('forged-remote.eml')
+    for n in (254, 255, 256, 300, 900):
+        msg = b'DKIM-Signature: x\r\n' * n + forged
+        stage, replies, m = inbound(msg, ip=ATTACKER_IP, helo=ATTACKER_HELO,
+                                    sender='bounce@attacker.test')
+        final = replies[-1]
+        expect(stage == 'E' and final.cmd == 'y' and final.text.startswith('550 5.7.1 '),
+               '%d signatures: got %s %s' % (n, stage, describe(replies)))
+        finish(m)
+
+
 def check_protected():
     msg = data_msg('claims-ourco.eml')
     stage, replies, m = inbound(msg, ip='198.51.100.7', helo='mail.elsewhere.example',

@@ -234,7 +234,7 @@ start_daemon main "$MAIN_PORT"
 MAIN_PID=$PID
 
 # --- 1-6: protocol and policy ------------------------------------------------
-check negotiate genuine genuine_plain_mta forged_reject protected quarantine never_reject
+check negotiate genuine genuine_plain_mta forged_reject many_signatures protected quarantine never_reject
 check genuine_null_sender genuine_ipv6
 check forged_ar forged_ar1 actions_respected body_chunking
 # issue 11 classes 4-6: the daemon and the CLI agree on hostile headers

@@ -127,6 +127,22 @@ printf 'From: x@list.example\r\nSubject: hi\r\n\r\nbo\0dy\rx\r\n' >"$T/m.eml"
 out=$("$CLI" verify --zone "$zone" --json "$T/m.eml")
 [ "$(echo "$out" | jget 'd["verdict"]')" = unverified ] && ok "NUL and CR in the body: a verdict" ||
     bad "body NUL: $out"
+# issue 11: sender-controlled counts, DMARC temperror, unsigned fields (new keys only)
+{ cat "$zone"; printf 'k1._domainkey.slow IN TIMEOUT TXT\n_dmarc.slow IN TXT "v=DMARC1; p=reject"\nslow IN TXT "v=spf1 -all"\n'; } > "$T/z.zone"
+{ for i in $(seq 300); do printf 'DKIM-Signature: x\r\n'; done; printf 'From: ceo@bank.example\r\nSubject: pay\r\n\r\nbody\r\n'; } > "$T/many.eml"
+out=$("$CLI" verify --zone "$T/z.zone" --authserv-id mx.test --ip 203.0.113.66 --helo x.test --mail-from a@attacker.example --json "$T/many.eml")
+[ "$(echo "$out" | jget 'd["verdict"], d["temporary"], d["dkim_skipped"], len(d["dkim"]), sum(x["skipped"] for x in d["dkim"])')" = "('forged', False, 290, 300, 290)" ] &&
+    echo "$out" | jget 'd["authentication_results"]' | grep -q '284 more signatures not listed' &&
+    ok "300 signatures: forged, definite, 290 skipped, A-R written" || bad "many signatures: $out"
+printf 'DKIM-Signature: v=1; a=ed25519-sha256; d=slow.example; s=k1; h=from; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=dGVzdA==\r\nFrom: a@slow.example\r\n\r\n' > "$T/slow.eml"
+out=$("$CLI" verify --zone "$T/z.zone" --ip 203.0.113.66 --helo x.test --mail-from a@attacker.example --json "$T/slow.eml")
+[ "$(echo "$out" | jget 'd["verdict"], d["temporary"], d["dmarc"]["result"], d["dmarc"]["disposition"]')" = "('unverified', True, 'temperror', 'none')" ] &&
+    echo "$out" | jget 'd["authentication_results"]' | grep -q 'dmarc=temperror' &&
+    ok "aligned key timeout: dmarc temperror in JSON and A-R" || bad "temperror: $out"
+{ printf 'Reply-To: thief@attacker.example\r\n'; cat "$msgs/genuine.eml"; } > "$T/replyto.eml"
+out=$("$CLI" verify --zone "$zone" --ip 192.0.2.10 --helo mail.bank.example --mail-from alice@bank.example --json "$T/replyto.eml")
+[ "$(echo "$out" | jget 'd["verdict"], "Reply-To" in d["unsigned_fields"], "From" in d["unsigned_fields"]')" = "('authentic', True, False)" ] &&
+    ok "unsigned Reply-To reported, signed From not" || bad "unsigned_fields: $out"
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -52,6 +52,17 @@ static int setup(void **state)
     /* attacker.test: its key lookup fails; it can never align with others */
     assert_int_equal(sg_zone_add(f->zone, "k1._domainkey.attacker.test", "SERVFAIL", "TXT", 300),
                      0);
+    /* spfslow.test: p=reject, its SPF record lookup times out */
+    add_txt(f->zone, "_dmarc.spfslow.test", "v=DMARC1; p=reject");
+    assert_int_equal(sg_zone_add(f->zone, "spfslow.test", "TIMEOUT", "TXT", 300), 0);
+    /* dslow.test: its DMARC record lookup fails (and so does the walk up) */
+    assert_int_equal(sg_zone_add(f->zone, "_dmarc.dslow.test", "TIMEOUT", "TXT", 300), 0);
+    add_txt(f->zone, "k1._domainkey.dslow.test", rec);
+    add_txt(f->zone, "dslow.test", "v=spf1 -all");
+    /* ourslow.test: ours, p=none, and its key lookup times out */
+    add_txt(f->zone, "_dmarc.ourslow.test", "v=DMARC1; p=none");
+    assert_int_equal(sg_zone_add(f->zone, "k1._domainkey.ourslow.test", "TIMEOUT", "TXT", 300), 0);
+    add_txt(f->zone, "ourslow.test", "v=spf1 -all");
     /* lax.test: p=none, not ours */
     add_txt(f->zone, "_dmarc.lax.test", "v=DMARC1; p=none");
     /* quiet.test: publishes nothing */
@@ -72,14 +83,17 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A message From from_domain, DKIM-signed for sign_domain (NULL: unsigned). */
-static char *make_message(fixture *f, const char *from_domain, const char *sign_domain)
+/* A message From from_domain, DKIM-signed for sign_domain (NULL: unsigned);
+ * oversign 0 signs each listed name once, as many signers do; extra: more
+ * header fields, signed with the rest. */
+static char *make_message_x(fixture *f, const char *from_domain, const char *sign_domain,
+                            int oversign, const char *extra)
 {
     char head[512];
     snprintf(head, sizeof(head),
-             "From: Someone <someone@%s>\r\nTo: you@rcpt.test\r\nSubject: report\r\n"
+             "%sFrom: Someone <someone@%s>\r\nTo: you@rcpt.test\r\nSubject: report\r\n"
              "Date: Sun, 29 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@%s>\r\n\r\n",
-             from_domain, from_domain);
+             extra, from_domain, from_domain);
     size_t hl = strlen(head), bl = strlen(body);
     char *msg = malloc(hl + bl + 4096);
     if (sign_domain == NULL) {
@@ -93,6 +107,8 @@ static char *make_message(fixture *f, const char *from_domain, const char *sign_
     o.domain = sign_domain;
     o.selector = "k1";
     o.key = f->key;
+    if (!oversign)
+        o.noversign = 1;
     assert_int_equal(sg_dkim_signer_new(&s, &o, 1), 0);
     assert_int_equal(sg_msg_parser_new(&p, NULL, NULL, NULL), 0);
     assert_int_equal(sg_msg_feed(p, head, hl), 0);
@@ -110,16 +126,27 @@ static char *make_message(fixture *f, const char *from_domain, const char *sign_
     return msg;
 }
 
+static char *make_message_ex(fixture *f, const char *from_domain, const char *sign_domain,
+                             int oversign)
+{
+    return make_message_x(f, from_domain, sign_domain, oversign, "");
+}
+
+static char *make_message(fixture *f, const char *from_domain, const char *sign_domain)
+{
+    return make_message_ex(f, from_domain, sign_domain, 1);
+}
+
 static const sg_verdict_result *check(fixture *f, sg_verdict **v, const char *msg, const char *ip,
                                       const char *mail_from)
 {
     sg_verdict_opts o;
-    const char *protect[] = {"ourco.test"};
+    const char *protect[] = {"ourco.test", "ourslow.test"};
     const sg_verdict_result *r = NULL;
     sg_verdict_opts_init(&o);
     o.authserv_id = "mx.rcpt.test";
     o.protected_domains = protect;
-    o.nprotected = 1;
+    o.nprotected = 2;
     assert_int_equal(sg_verdict_new(v, f->r, &o), 0);
     sg_verdict_envelope env = {.client_ip = ip, .helo = "mail.example", .mail_from = mail_from};
     assert_int_equal(sg_verdict_envelope_set(*v, &env), 0);
@@ -461,6 +488,364 @@ static void protected_u_labels(void **state)
     assert_null(v);
 }
 
+/* ---- issue 11: the verdict under attack ------------------------------------ */
+
+/* The A-R field must round-trip through the strict parser; returns the
+ * number of dkim= results it holds. */
+static size_t authres_dkim_count(const sg_verdict_result *r)
+{
+    sg_arena *a;
+    sg_authres ar;
+    size_t n = 0;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    assert_non_null(r->authres_line);
+    assert_non_null(r->authres);
+    assert_int_equal(sg_authres_parse(&ar, a, r->authres, strlen(r->authres), NULL), 0);
+    assert_int_equal(sg_authres_parse(&ar, a, r->authres_line, strlen(r->authres_line), NULL), 0);
+    assert_string_equal(ar.authserv_id, "mx.rcpt.test");
+    for (size_t i = 0; i < ar.count; i++)
+        n += !strcmp(ar.entries[i].method, "dkim");
+    sg_arena_free(a);
+    return n;
+}
+
+/* Like check(), for messages that may be refused: the feed's return. */
+static int run(fixture *f, sg_verdict **v, const char *msg, size_t len, const char *ip,
+               const char *mail_from, const sg_verdict_result **out)
+{
+    sg_verdict_opts o;
+    const char *protect[] = {"ourco.test"};
+    int rc = 0;
+    sg_verdict_opts_init(&o);
+    o.authserv_id = "mx.rcpt.test";
+    o.protected_domains = protect;
+    o.nprotected = 1;
+    *out = NULL;
+    assert_int_equal(sg_verdict_new(v, f->r, &o), 0);
+    sg_verdict_envelope env = {.client_ip = ip, .helo = "mail.example", .mail_from = mail_from};
+    assert_int_equal(sg_verdict_envelope_set(*v, &env), 0);
+    for (size_t i = 0; i < len && rc == 0; i += 4096)
+        rc = sg_verdict_feed(*v, msg + i, len - i < 4096 ? len - i : 4096);
+    if (rc != 0)
+        return rc;
+    assert_int_equal(sg_verdict_finish_sync(*v, out), 0);
+    return 0;
+}
+
+/* n copies of line, then tail. */
+static char *repeat(const char *line, size_t n, const char *tail, size_t *len)
+{
+    size_t ll = strlen(line), tl = strlen(tail);
+    char *m = malloc(ll * n + tl + 1);
+    for (size_t i = 0; i < n; i++)
+        memcpy(m + i * ll, line, ll);
+    memcpy(m + ll * n, tail, tl + 1);
+    *len = ll * n + tl;
+    return m;
+}
+
+/* Class 1: however many fields of a kind the sender writes, the verdict
+ * is definite (here a forgery of remote.test: p=reject, unsigned, SPF
+ * fail) or the message is refused as over the header limits (SG_ELIMIT,
+ * a permanent refusal) -- never an internal error, never temporary. */
+static void sender_counts_never_internal_error(void **state)
+{
+    fixture *f = *state;
+    static const size_t counts[] = {0,   1,   9,   10,  11,  15,  16,   17,
+                                    254, 255, 256, 257, 990, 998, 1000, 10000};
+    static const struct {
+        const char *line;
+        sg_verdict_kind expect; /* when accepted */
+    } kinds[] = {
+        {"DKIM-Signature: x\r\n", SG_VERDICT_FORGED},
+        {"DKIM-Signature: v=1; a=ed25519-sha256; d=junk.test; s=k1; h=from; "
+         "bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=dGVzdA==\r\n",
+         SG_VERDICT_FORGED},
+        {"DKIM-Signature: v=1; a=ed25519-sha256; d=remote.test; s=k1; h=from; "
+         "bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=dGVzdA==\r\n",
+         SG_VERDICT_FORGED},
+        {"ARC-Seal: i=1; a=rsa-sha256; cv=none; d=a.test; s=s; b=dGVzdA==\r\n"
+         "ARC-Message-Signature: i=1; a=rsa-sha256; d=a.test; s=s; h=from; bh=dGVzdA==; "
+         "b=dGVzdA==\r\nARC-Authentication-Results: i=1; a.test; spf=pass\r\n",
+         SG_VERDICT_FORGED},
+        {"Authentication-Results: mx.rcpt.test; dmarc=pass header.from=remote.test\r\n",
+         SG_VERDICT_FORGED},
+        {"Received: from a by b; Sun, 29 Nov 2026 10:00:00 +0000\r\n", SG_VERDICT_FORGED},
+        {"To: a@b.test\r\n", SG_VERDICT_FORGED},
+        /* several From fields: forged by rule whatever the count */
+        {"From: x@remote.test\r\n", SG_VERDICT_FORGED},
+    };
+    const char *tail = "From: ceo@remote.test\r\nSubject: pay\r\n\r\nbody\r\n";
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+        for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+            size_t len;
+            sg_verdict *v;
+            const sg_verdict_result *r;
+            char *m = repeat(kinds[k].line, counts[c], tail, &len);
+            int rc = run(f, &v, m, len, "203.0.113.66", "x@remote.test", &r);
+            if (rc != 0) {
+                /* only the header limits may refuse it, and only past them */
+                if (rc != SG_ELIMIT || counts[c] < 250)
+                    fail_msg("kind %zu count %zu: feed %d", k, counts[c], rc);
+            } else {
+                if (r->temporary || r->verdict != kinds[k].expect)
+                    fail_msg("kind %zu count %zu: %s%s (%s)", k, counts[c],
+                             sg_verdict_kind_str(r->verdict), r->temporary ? " temporary" : "",
+                             r->reason);
+                size_t nd = authres_dkim_count(r);
+                assert_true(nd >= 1 && nd <= 16);
+                if (k < 3)
+                    assert_int_equal(r->ndkim, counts[c]);
+                if (k < 3 && counts[c] > 10)
+                    assert_int_equal(r->ndkim_skipped, counts[c] - 10);
+                if (k < 3 && counts[c] > 16)
+                    assert_non_null(strstr(r->authres_line, "more signatures not listed"));
+            }
+            sg_verdict_free(v);
+            free(m);
+        }
+}
+
+/* A genuine remote.test signature below or above n junk signatures. */
+static char *with_junk(fixture *f, const char *junk_fmt, size_t n, int junk_below, int *len)
+{
+    char *genuine = make_message(f, "remote.test", "remote.test");
+    size_t gl = strlen(genuine), cap = gl + n * 256 + 1, off = 0;
+    char *m = malloc(cap);
+    /* the signature is the first field of genuine: split it off */
+    char *head = strstr(genuine, "\r\nFrom:") + 2;
+    size_t sl = (size_t)(head - genuine);
+    if (!junk_below) {
+        for (size_t i = 0; i < n; i++)
+            off += (size_t)snprintf(m + off, cap - off, junk_fmt, i);
+        memcpy(m + off, genuine, gl);
+        off += gl;
+    } else {
+        memcpy(m + off, genuine, sl);
+        off += sl;
+        for (size_t i = 0; i < n; i++)
+            off += (size_t)snprintf(m + off, cap - off, junk_fmt, i);
+        memcpy(m + off, head, gl - sl);
+        off += gl - sl;
+    }
+    m[off] = '\0';
+    *len = (int)off;
+    free(genuine);
+    return m;
+}
+
+static const char junk_other[] =
+    "DKIM-Signature: v=1; a=ed25519-sha256; d=junk%zu.test; s=k1; h=from; "
+    "bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=dGVzdA==\r\n";
+static const char junk_broken[] = "DKIM-Signature: x%zu\r\n";
+static const char junk_aligned[] =
+    "DKIM-Signature: v=1; a=ed25519-sha256; d=remote.test; s=k1; h=from; "
+    "bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=dGVzdA%02zu\r\n";
+static const char junk_sub_aligned[] =
+    "DKIM-Signature: v=1; a=ed25519-sha256; d=s%zu.remote.test; s=k1; h=from; "
+    "bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=dGVzdA==\r\n";
+
+/* Class 2: junk above (or below) a genuine signature never pushes it out
+ * from under the cap, unless the junk itself could align -- and then
+ * only when the sender put it below the genuine one, which only the
+ * message's composer can do. */
+static void junk_signatures_do_not_push_out_the_genuine_one(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *fmt;
+        int below;
+        size_t n;
+        sg_verdict_kind expect;
+    } cases[] = {
+        {junk_other, 0, 9, SG_VERDICT_AUTHENTIC},
+        {junk_other, 0, 10, SG_VERDICT_AUTHENTIC},
+        {junk_other, 0, 11, SG_VERDICT_AUTHENTIC},
+        {junk_other, 0, 300, SG_VERDICT_AUTHENTIC},
+        {junk_other, 1, 10, SG_VERDICT_AUTHENTIC},
+        {junk_other, 1, 300, SG_VERDICT_AUTHENTIC},
+        {junk_broken, 0, 10, SG_VERDICT_AUTHENTIC},
+        {junk_broken, 0, 500, SG_VERDICT_AUTHENTIC},
+        /* aligned junk above: evaluated bottom-up, the genuine one first */
+        {junk_aligned, 0, 9, SG_VERDICT_AUTHENTIC},
+        {junk_aligned, 0, 10, SG_VERDICT_AUTHENTIC},
+        {junk_aligned, 0, 50, SG_VERDICT_AUTHENTIC},
+        {junk_sub_aligned, 0, 50, SG_VERDICT_AUTHENTIC},
+        /* aligned junk below it, within the cap: all evaluated */
+        {junk_aligned, 1, 9, SG_VERDICT_AUTHENTIC},
+        /* ten aligned bad signatures below the genuine one crowd it out:
+         * only the composer can place them there, and the message is his */
+        {junk_aligned, 1, 10, SG_VERDICT_FORGED},
+        {junk_aligned, 1, 50, SG_VERDICT_FORGED},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int len;
+        sg_verdict *v;
+        const sg_verdict_result *r;
+        char *m = with_junk(f, cases[i].fmt, cases[i].n, cases[i].below, &len);
+        assert_int_equal(run(f, &v, m, (size_t)len, "203.0.113.66", "x@other.test", &r), 0);
+        if (r->verdict != cases[i].expect || r->temporary) {
+            for (size_t k = 0; k < r->ndkim; k++)
+                if (!r->dkim[k].skipped)
+                    print_message("%zu %s %s %s\n", k, r->dkim[k].domain,
+                                  sg_dkim_result_str(r->dkim[k].result), r->dkim[k].reason);
+            fail_msg("case %zu: %s (%s)", i, sg_verdict_kind_str(r->verdict), r->reason);
+        }
+        assert_int_equal(r->ndkim, cases[i].n + 1);
+        size_t skipped = 0, pass = 0;
+        for (size_t k = 0; k < r->ndkim; k++) {
+            skipped += r->dkim[k].skipped != 0;
+            pass += r->dkim[k].result == SG_DKIM_PASS;
+            if (r->dkim[k].skipped)
+                assert_int_equal(r->dkim[k].result, SG_DKIM_POLICY);
+        }
+        assert_int_equal(skipped, r->ndkim_skipped);
+        assert_int_equal(skipped, cases[i].n + 1 > 10 ? cases[i].n + 1 - 10 : 0);
+        assert_int_equal(pass, cases[i].expect == SG_VERDICT_AUTHENTIC);
+        /* the A-R names the pass even when hundreds are listed after it */
+        if (cases[i].expect == SG_VERDICT_AUTHENTIC)
+            assert_authres(r, "dkim", "pass");
+        assert_authres(r, "dmarc", cases[i].expect == SG_VERDICT_AUTHENTIC ? "pass" : "fail");
+        sg_verdict_free(v);
+        free(m);
+    }
+}
+
+/* Class 7: a DMARC fail that a temporary error on an identifier that
+ * could align may have caused is a temperror, in the result and in the
+ * A-R; an error on an identifier that cannot align leaves it definite. */
+static void dmarc_temperror_is_consistent(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *from, *sign, *ip, *mail_from;
+        int temporary;
+        sg_dmarc_result_code dmarc;
+    } cases[] = {
+        /* aligned DKIM key lookup times out */
+        {"slow.test", "slow.test", "203.0.113.66", "x@other.test", 1, SG_DMARC_RESULT_TEMPERROR},
+        /* ... and the same From with the aligned signature failing for good */
+        {"slow.test", NULL, "203.0.113.66", "x@other.test", 0, SG_DMARC_RESULT_FAIL},
+        /* aligned SPF (MAIL FROM in the From domain) times out */
+        {"spfslow.test", NULL, "203.0.113.66", "x@spfslow.test", 1, SG_DMARC_RESULT_TEMPERROR},
+        /* the same SPF timeout on a MAIL FROM that cannot align */
+        {"remote.test", NULL, "203.0.113.66", "x@spfslow.test", 0, SG_DMARC_RESULT_FAIL},
+        /* a forger's own key lookup fails */
+        {"remote.test", "attacker.test", "203.0.113.66", "x@other.test", 0, SG_DMARC_RESULT_FAIL},
+        /* the DMARC record lookup itself times out */
+        {"dslow.test", NULL, "203.0.113.66", "x@other.test", 1, SG_DMARC_RESULT_TEMPERROR},
+        /* ours (p=none), aligned key times out: temperror, not forged */
+        {"ourslow.test", "ourslow.test", "203.0.113.66", "x@other.test", 1,
+         SG_DMARC_RESULT_TEMPERROR},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sg_verdict *v;
+        char *m = make_message(f, cases[i].from, cases[i].sign);
+        const sg_verdict_result *r = check(f, &v, m, cases[i].ip, cases[i].mail_from);
+        if (r->temporary != cases[i].temporary || r->dmarc.result != cases[i].dmarc)
+            fail_msg("case %zu: temporary %d dmarc %s (%s)", i, r->temporary,
+                     sg_dmarc_result_str(r->dmarc.result), r->reason);
+        assert_authres(r, "dmarc", sg_dmarc_result_str(cases[i].dmarc));
+        if (r->temporary) {
+            assert_int_equal(r->verdict, SG_VERDICT_UNVERIFIED);
+            assert_int_equal(r->disposition, SG_DMARC_DISP_NONE);
+            assert_int_equal(r->dmarc.disposition, SG_DMARC_DISP_NONE);
+            assert_null(strstr(r->authres_line, "dis=reject"));
+        } else {
+            assert_int_equal(r->verdict, SG_VERDICT_FORGED);
+            assert_int_equal(r->disposition, SG_DMARC_DISP_REJECT);
+        }
+        sg_verdict_free(v);
+        free(m);
+    }
+}
+
+static int listed(const sg_verdict_result *r, const char *name)
+{
+    for (size_t i = 0; i < r->nunsigned_fields; i++)
+        if (!strcmp(r->unsigned_fields[i], name))
+            return 1;
+    return 0;
+}
+
+/* Class 8: a second, unsigned instance of a displayed field above a
+ * signature that signs each name once. */
+static void unsigned_duplicates(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *extra; /* prepended above the signature */
+        int oversign;
+        const char *ip;
+        const char *name; /* expected in unsigned_fields, or NULL */
+        sg_verdict_kind expect;
+    } cases[] = {
+        {"", 0, "203.0.113.66", NULL, SG_VERDICT_AUTHENTIC},
+        {"Subject: urgent: new bank details\r\n", 0, "203.0.113.66", "Subject",
+         SG_VERDICT_UNVERIFIED},
+        {"To: victim@rcpt.test\r\n", 0, "203.0.113.66", "To", SG_VERDICT_UNVERIFIED},
+        {"Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n", 0, "203.0.113.66", "Date",
+         SG_VERDICT_UNVERIFIED},
+        {"Message-ID: <evil@x.test>\r\n", 0, "203.0.113.66", "Message-ID", SG_VERDICT_UNVERIFIED},
+        /* Reply-To and Cc are not in the message: one unsigned instance is
+         * reported, the verdict stands (the signer did not sign it) */
+        {"Reply-To: thief@attacker.test\r\n", 0, "203.0.113.66", "Reply-To", SG_VERDICT_AUTHENTIC},
+        {"Cc: x@attacker.test\r\n", 0, "203.0.113.66", "Cc", SG_VERDICT_AUTHENTIC},
+        /* a second From: several From fields, forged by rule */
+        {"From: boss@remote.test\r\n", 0, "203.0.113.66", "From", SG_VERDICT_FORGED},
+        /* an oversigning signer: the added field breaks the signature */
+        {"Subject: urgent\r\n", 1, "203.0.113.66", "Subject", SG_VERDICT_FORGED},
+        /* SPF aligns too: the domain's own server sent it all */
+        {"Subject: urgent\r\n", 0, "198.51.100.1", "Subject", SG_VERDICT_AUTHENTIC},
+        /* a field the signature does not list at all, once: reported only */
+        {"Sender: s@remote.test\r\n", 0, "203.0.113.66", "Sender", SG_VERDICT_AUTHENTIC},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sg_verdict *v;
+        char *signed_msg = make_message_ex(f, "remote.test", "remote.test", cases[i].oversign);
+        char *m = malloc(strlen(signed_msg) + strlen(cases[i].extra) + 1);
+        sprintf(m, "%s%s", cases[i].extra, signed_msg);
+        const char *mf = strcmp(cases[i].ip, "198.51.100.1") ? "x@other.test" : "x@remote.test";
+        const sg_verdict_result *r = check(f, &v, m, cases[i].ip, mf);
+        if (r->verdict != cases[i].expect)
+            fail_msg("case %zu: %s (%s)", i, sg_verdict_kind_str(r->verdict), r->reason);
+        assert_int_equal(r->temporary, 0);
+        if (cases[i].name)
+            assert_true(listed(r, cases[i].name));
+        /* the signed instances are never reported */
+        if (!cases[i].oversign && cases[i].expect != SG_VERDICT_FORGED) {
+            static const char *const signed_names[] = {"From", "To", "Subject", "Date",
+                                                       "Message-ID"};
+            for (size_t k = 0; k < 5; k++)
+                if (!cases[i].name || strcmp(cases[i].name, signed_names[k]))
+                    assert_false(listed(r, signed_names[k]));
+        }
+        sg_verdict_free(v);
+        free(m);
+        free(signed_msg);
+    }
+    /* two Subject fields, both signed (the signer listed the name for
+     * each instance): nothing unsigned, the pass stands -- the rule is
+     * about what no signature covers, not about the count alone */
+    {
+        sg_verdict *v2;
+        char *m2 = make_message_x(f, "remote.test", "remote.test", 1, "Subject: first\r\n");
+        const sg_verdict_result *r2 = check(f, &v2, m2, "203.0.113.66", "x@other.test");
+        assert_int_equal(r2->verdict, SG_VERDICT_AUTHENTIC);
+        assert_false(listed(r2, "Subject"));
+        sg_verdict_free(v2);
+        free(m2);
+    }
+    /* unsigned: every displayed field present is listed */
+    sg_verdict *v;
+    char *m = make_message(f, "remote.test", NULL);
+    const sg_verdict_result *r = check(f, &v, m, "198.51.100.1", "x@remote.test");
+    assert_int_equal(r->verdict, SG_VERDICT_AUTHENTIC);
+    assert_int_equal(r->nunsigned_fields, 5);
+    sg_verdict_free(v);
+    free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -480,6 +865,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(forgers_dns_error_is_not_temporary, setup, teardown),
         cmocka_unit_test_setup_teardown(reader_view_of_the_from, setup, teardown),
         cmocka_unit_test_setup_teardown(protected_u_labels, setup, teardown),
+        cmocka_unit_test_setup_teardown(sender_counts_never_internal_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(junk_signatures_do_not_push_out_the_genuine_one, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(dmarc_temperror_is_consistent, setup, teardown),
+        cmocka_unit_test_setup_teardown(unsigned_duplicates, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,7 +73,14 @@ struct sg_dkim_verifier {
     size_t nresults;
     void (*done_cb)(void *payload);
     void *done_payload;
+    const char *prefer; /* author domain: its signatures go first under the cap */
 };
+
+void sg_dkim_verifier_prefer_domain(sg_dkim_verifier *v, const char *domain)
+{
+    if (v != NULL)
+        v->prefer = domain;
+}
 
 void sg_dkim_verifier_set_done_cb(sg_dkim_verifier *v, void (*cb)(void *payload), void *payload)
 {
@@ -206,6 +213,7 @@ void sg_dkim_verifier_reset(sg_dkim_verifier *v)
     v->results = NULL;
     v->nsigs = v->nhashers = v->nresults = v->pending = 0;
     v->have_headers = v->body_done = 0;
+    v->prefer = NULL;
 }
 
 void sg_dkim_verifier_free(sg_dkim_verifier *v)
@@ -344,6 +352,25 @@ static void body_sink(const void *data, size_t len, void *payload)
     h->total += len;
 }
 
+/* Which fields the signature covers, for the caller's "unsigned field"
+ * report (at most nh of them). Out of memory leaves the list empty: a
+ * field then reads as unsigned, never the other way round. */
+static void record_covered(sg_dkim_verifier *v, struct vsig *s, const unsigned char *used,
+                           size_t count)
+{
+    size_t n = 0, *out;
+    for (size_t j = 0; j < count; j++)
+        n += used[j];
+    if (n == 0 || (out = sg_arena_alloc(v->arena, n * sizeof(*out))) == NULL)
+        return;
+    n = 0;
+    for (size_t j = 0; j < count; j++)
+        if (used[j])
+            out[n++] = j;
+    s->res->covered = out;
+    s->res->ncovered = n;
+}
+
 /* Hash the signed header fields plus the signature field with b= blanked
  * (RFC 6376 3.7). */
 static int header_digest(sg_dkim_verifier *v, struct vsig *s, const sg_header *fields, size_t count,
@@ -363,6 +390,7 @@ static int header_digest(sg_dkim_verifier *v, struct vsig *s, const sg_header *f
     memcpy(blank + n1, f->raw + s->sig.b_end, n2);
     if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
         sg_dkim_hash_headers(md, s->sig.hcanon, fields, count, s->sig.h, s->sig.nh, self, used);
+        record_covered(v, s, used, count);
         sg_canon_header(s->sig.hcanon, blank, n1 + n2, 1, sg_dkim_md_sink, md);
         if (EVP_DigestFinal_ex(md, s->hdr_digest, &dlen) == 1 && dlen == 32)
             rc = SG_OK;
@@ -383,10 +411,41 @@ static char *key_name(sg_arena *a, const sg_dkim_sig *g)
     return q;
 }
 
+/* The last two labels of a name ("example.com" of "a.b.example.com"), or
+ * the name itself. */
+static const char *last_two_labels(const char *d)
+{
+    const char *p = d + strlen(d), *dot = NULL;
+    int dots = 0;
+    while (p > d) {
+        p--;
+        if (*p == '.' && ++dots == 2) {
+            dot = p;
+            break;
+        }
+    }
+    return dot ? dot + 1 : d;
+}
+
+/* Could a pass for signing domain d align (relaxed, RFC 9989 4.4) with the
+ * author domain? At the end of the header the organisational domain is not
+ * known yet (the tree walk needs DNS), so this over-approximates it: both
+ * names share their last two labels. Used only to order evaluation, so
+ * erring towards "could" costs nothing but a place under the cap. */
+static int could_align(const char *d, const char *author)
+{
+    if (d == NULL || author == NULL)
+        return 0;
+    return strcasecmp(last_two_labels(d), last_two_labels(author)) == 0;
+}
+
 int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t count)
 {
-    size_t nfields = 0, idx = 0;
-    unsigned char *used;
+    size_t nfields = 0, idx = 0, si = 0, budget;
+    unsigned char *used, *eval;
+    sg_dkim_sig *parsed;
+    int *prc;
+    const char **preason;
     int rc;
     if (v == NULL || (fields == NULL && count > 0))
         return SG_EINVAL;
@@ -404,40 +463,76 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
     v->sigs = sg_arena_calloc(v->arena, v->nsigs, sizeof(*v->sigs));
     v->hashers = sg_arena_calloc(v->arena, v->nsigs, sizeof(*v->hashers));
     used = sg_arena_alloc(v->arena, count);
-    if (v->results == NULL || v->sigs == NULL || v->hashers == NULL || used == NULL)
+    eval = sg_arena_calloc(v->arena, nfields, 1);
+    parsed = sg_arena_calloc(v->arena, nfields, sizeof(*parsed));
+    prc = sg_arena_calloc(v->arena, nfields, sizeof(*prc));
+    preason = sg_arena_calloc(v->arena, nfields, sizeof(*preason));
+    if (v->results == NULL || v->sigs == NULL || v->hashers == NULL || used == NULL ||
+        eval == NULL || parsed == NULL || prc == NULL || preason == NULL)
         return SG_ENOMEM;
     v->nresults = nfields;
+
+    /* Which signatures are evaluated under the cap. A sender can put any
+     * number of junk signatures in front of a genuine one; the ones that
+     * could prove the From domain go first, bottom-up (the originator's
+     * signature is the oldest: signatures added later are prepended), then
+     * the rest in header order. A forger who writes many d=<author domain>
+     * signatures with bad b= can still crowd them out, but only from a
+     * message he composed himself, whose genuine signature (a replay)
+     * he could as well have left out. */
+    for (size_t i = 0, k = 0; i < count; i++) {
+        if (!name_is(&fields[i], "DKIM-Signature"))
+            continue;
+        prc[k] =
+            sg_dkim_sig_parse(v->arena, fields[i].raw, fields[i].raw_len, &parsed[k], &preason[k]);
+        if (prc[k] == SG_ENOMEM)
+            return SG_ENOMEM;
+        k++;
+    }
+    budget = v->nsigs;
+    if (v->prefer != NULL)
+        for (size_t k = nfields; k-- > 0 && budget > 0;)
+            if (prc[k] == 0 && could_align(parsed[k].d, v->prefer)) {
+                eval[k] = 1;
+                budget--;
+            }
+    for (size_t k = 0; k < nfields && budget > 0; k++)
+        if (!eval[k]) {
+            eval[k] = 1;
+            budget--;
+        }
 
     for (size_t i = 0; i < count; i++) {
         sg_dkim_sig_result *r;
         struct vsig *s;
-        const char *reason = NULL;
+        const char *reason;
         if (!name_is(&fields[i], "DKIM-Signature"))
             continue;
         r = &v->results[idx];
         r->field_index = i;
         r->reason = "";
-        if (idx >= v->nsigs) {
+        if (!eval[idx]) {
             /* Over the cap: report, never evaluate (no DNS, no crypto). */
-            sg_dkim_sig tmp;
-            (void)sg_dkim_sig_parse(v->arena, fields[i].raw, fields[i].raw_len, &tmp, &reason);
-            r->domain = tmp.d;
-            r->selector = tmp.s;
-            r->algorithm = tmp.a;
-            r->alg = tmp.alg;
-            r->b_prefix = sg_arena_strdup(v->arena, tmp.b_prefix);
+            const sg_dkim_sig *tmp = &parsed[idx];
+            r->domain = tmp->d;
+            r->selector = tmp->s;
+            r->algorithm = tmp->a;
+            r->alg = tmp->alg;
+            r->b_prefix = sg_arena_strdup(v->arena, tmp->b_prefix);
             r->result = SG_DKIM_POLICY;
             r->reason = "not evaluated: too many signatures";
+            r->skipped = 1;
             idx++;
             continue;
         }
-        s = &v->sigs[idx++];
+        s = &v->sigs[si++];
         s->v = v;
         s->res = r;
         s->state = S_DONE;
-        rc = sg_dkim_sig_parse(v->arena, fields[i].raw, fields[i].raw_len, &s->sig, &reason);
-        if (rc == SG_ENOMEM)
-            return rc;
+        s->sig = parsed[idx];
+        rc = prc[idx];
+        reason = preason[idx];
+        idx++;
         r->domain = s->sig.d;
         r->selector = s->sig.s;
         r->algorithm = s->sig.a;
@@ -475,6 +570,7 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
         s->hasher = rc;
         s->state = S_WAIT_KEY;
     }
+    v->nsigs = si;
     /* canonicalisers point into the hashers array: set up once it is final */
     for (size_t i = 0; i < v->nhashers; i++)
         sg_canon_body_init(&v->hashers[i].canon, v->hashers[i].mode, UINT64_MAX, body_sink,

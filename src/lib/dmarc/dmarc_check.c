@@ -609,6 +609,21 @@ static void advance(sg_dmarc_check *c)
 
 /* --- public entry points ---------------------------------------------------- */
 
+static int add_dkim_id(sg_dmarc_check *c, const sg_dmarc_dkim *k)
+{
+    char *d = NULL;
+    int rc = 0;
+    if (k->d != NULL)
+        rc = sg_dmarc_domain_normalise(c->arena, k->d, strlen(k->d), &d);
+    if (rc == SG_ENOMEM)
+        return rc;
+    c->ids[c->nids].domain = rc == 0 ? d : NULL;
+    c->ids[c->nids].pass = k->pass;
+    c->ids[c->nids].is_spf = 0;
+    c->nids++;
+    return 0;
+}
+
 static int copy_auth(sg_dmarc_check *c, const sg_dmarc_auth *auth)
 {
     size_t i;
@@ -628,18 +643,17 @@ static int copy_auth(sg_dmarc_check *c, const sg_dmarc_auth *auth)
         c->ids[c->nids].is_spf = 1;
         c->nids++;
     }
-    for (i = 0; i < auth->ndkim && i < SG_DMARC_MAX_DKIM; i++) {
-        char *d = NULL;
-        int rc = 0;
-        if (auth->dkim[i].d != NULL)
-            rc = sg_dmarc_domain_normalise(c->arena, auth->dkim[i].d, strlen(auth->dkim[i].d), &d);
-        if (rc == SG_ENOMEM)
-            return rc;
-        c->ids[c->nids].domain = rc == 0 ? d : NULL;
-        c->ids[c->nids].pass = auth->dkim[i].pass;
-        c->ids[c->nids].is_spf = 0;
-        c->nids++;
-    }
+    /* Only passing signatures can align (RFC 9989 4.4): they take the
+     * places under the cap first, so that failed signatures a sender put
+     * in front cannot crowd a pass out. */
+    for (int pass = 1; pass >= 0; pass--)
+        for (i = 0; i < auth->ndkim && c->nids < 1 + SG_DMARC_MAX_DKIM; i++) {
+            if ((auth->dkim[i].pass != 0) != pass)
+                continue;
+            int rc = add_dkim_id(c, &auth->dkim[i]);
+            if (rc != 0)
+                return rc;
+        }
     return 0;
 }
 

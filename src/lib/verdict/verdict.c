@@ -40,7 +40,10 @@ struct sg_verdict {
     int dkim_finished; /* sg_dkim_verify_finish called */
     sg_dkim_verify_opts dkim_opts;
     int from_protected; /* some From field names a protected domain */
-    int finished;       /* sg_verdict_finish called */
+    /* a displayed field that RFC 5322 3.6 allows once appears more than
+     * once, and an instance of it is not covered by an aligned pass */
+    const char *unsigned_duplicate;
+    int finished; /* sg_verdict_finish called */
     int done;
     int in_step; /* >0 inside one of our own calls: the caller completes the step */
 
@@ -147,9 +150,13 @@ static int on_headers(const sg_header *fields, size_t count, void *payload)
         if (sg_header_is(&fields[i], "From") &&
             mentions_protected(v, fields[i].value, fields[i].value_len))
             v->from_protected = 1;
-    if ((rc = sg_dkim_verify_headers(v->dkim, fields, count)) != 0)
-        return rc;
+    /* The author domain first: the DKIM verifier evaluates the
+     * signatures that could prove it before any others under its cap. */
     if ((rc = sg_dmarc_author_domain(v->arena, fields, count, &v->res.author)) != 0)
+        return rc;
+    if (v->res.author.status == SG_DMARC_AUTHOR_OK)
+        sg_dkim_verifier_prefer_domain(v->dkim, v->res.author.domain);
+    if ((rc = sg_dkim_verify_headers(v->dkim, fields, count)) != 0)
         return rc;
     if (v->res.author.status != SG_DMARC_AUTHOR_OK) {
         sg_dmarc_result_from_author(&v->res.dmarc, &v->res.author);
@@ -452,6 +459,18 @@ static int temperror_could_hide_pass(const sg_verdict *v)
     return 0;
 }
 
+/* The DMARC result says what we know: a fail that a temporary error may
+ * have caused is a temperror (RFC 9989 5.3.6, RFC 8601 2.7.1), so the
+ * result, the Authentication-Results field and the daemon's action agree
+ * and no reader takes our "fail ... dis=reject" for a definite one. */
+static void dmarc_temperror(sg_verdict_result *r)
+{
+    r->dmarc.result = SG_DMARC_RESULT_TEMPERROR;
+    r->dmarc.disposition = SG_DMARC_DISP_NONE;
+    r->dmarc.reason = "a temporary DNS error on an identifier that could align may have "
+                      "hidden a pass";
+}
+
 static void decide(sg_verdict *v)
 {
     sg_verdict_result *r = &v->res;
@@ -491,6 +510,18 @@ static void decide(sg_verdict *v)
     }
     switch (r->dmarc.result) {
     case SG_DMARC_RESULT_PASS:
+        if (v->unsigned_duplicate != NULL && r->dmarc.spf_align != SG_DMARC_ALIGN_RESULT_PASS) {
+            /* The signature is genuine, but readers show the top instance
+             * of a field RFC 5322 allows once, and that one is not signed:
+             * a replayed message dressed with the sender's own Subject
+             * (or To, Date...). The From domain is proven, the message as
+             * displayed is not: unverified, neither forged (the domain did
+             * send a message) nor temporary. */
+            r->verdict = SG_VERDICT_UNVERIFIED;
+            r->reason = "DMARC pass by DKIM alone, but a displayed field appears twice and an "
+                        "unsigned instance would be shown (RFC 5322 3.6)";
+            return;
+        }
         r->verdict = SG_VERDICT_AUTHENTIC;
         r->reason = r->dmarc.dkim_align == SG_DMARC_ALIGN_RESULT_PASS
                         ? "DMARC pass: an aligned DKIM signature proves the From domain"
@@ -503,6 +534,7 @@ static void decide(sg_verdict *v)
         return;
     case SG_DMARC_RESULT_FAIL:
         if (could_have_passed) {
+            dmarc_temperror(r);
             r->verdict = SG_VERDICT_UNVERIFIED;
             r->temporary = 1;
             r->reason = "DMARC fails, but a temporary DNS error may have hidden a pass";
@@ -532,6 +564,8 @@ static void decide(sg_verdict *v)
     }
     if (r->protected_domain && r->verdict != SG_VERDICT_AUTHENTIC) {
         if (could_have_passed) {
+            if (r->dmarc.result == SG_DMARC_RESULT_FAIL)
+                dmarc_temperror(r);
             r->verdict = SG_VERDICT_UNVERIFIED;
             r->temporary = 1;
             r->disposition = SG_DMARC_DISP_NONE;
@@ -551,6 +585,12 @@ static void decide(sg_verdict *v)
  * lengths capped, so that no crafted value can stop the field from being
  * written (which would otherwise turn into a temporary failure). */
 #define AR_VALUE_MAX 256
+/* dkim= results written into one field. The number of DKIM-Signature
+ * fields is the sender's to choose; the field must stay writable (RFC
+ * 8601 has no limit, our parser and SG_AUTHRES_MAX_ENTRIES do), so past
+ * this many the rest are counted in a comment. The evaluated signatures
+ * (at most the verifier's cap, 10 by default) come first. */
+#define AR_MAX_DKIM 16
 
 static const char *safe(sg_arena *a, const char *s, size_t max)
 {
@@ -595,6 +635,33 @@ static int store_authres(sg_verdict *v, const sg_authres *ar)
     return 0;
 }
 
+static int add_dkim_entry(sg_arena *a, sg_authres *ar, const sg_dkim_sig_result *d,
+                          sg_authres_entry **out)
+{
+    sg_authres_entry *e;
+    char comment[64];
+    int rc;
+    if ((rc = sg_authres_add(&e, a, ar, "dkim", sg_dkim_result_str(d->result))) != 0)
+        return rc;
+    *out = e;
+    if (d->result != SG_DKIM_PASS && d->reason)
+        e->reason = safe(a, d->reason, 200);
+    if (d->key_bits && d->alg != SG_DKIM_ED25519_SHA256) {
+        snprintf(comment, sizeof(comment), "%u-bit key", d->key_bits);
+        e->comment = sg_arena_strdup(a, comment);
+    }
+    if (d->domain && (rc = prop(a, e, "header", "d", d->domain)) != 0)
+        return rc;
+    if (d->selector && (rc = prop(a, e, "header", "s", d->selector)) != 0)
+        return rc;
+    if (d->algorithm && (rc = prop_n(a, e, "header", "a", d->algorithm, 32)) != 0)
+        return rc;
+    if (d->b_prefix &&
+        (rc = prop_n(a, e, "header", "b", d->b_prefix, SG_AUTHRES_HEADER_B_LEN)) != 0)
+        return rc;
+    return 0;
+}
+
 static int add_authres_full(sg_verdict *v)
 {
     sg_verdict_result *r = &v->res;
@@ -631,25 +698,23 @@ static int add_authres_full(sg_verdict *v)
         if ((rc = sg_authres_add(&e, a, &ar, "dkim", "none")) != 0)
             return rc;
     }
-    for (size_t i = 0; i < r->ndkim; i++) {
-        const sg_dkim_sig_result *d = &r->dkim[i];
-        if ((rc = sg_authres_add(&e, a, &ar, "dkim", sg_dkim_result_str(d->result))) != 0)
-            return rc;
-        if (d->result != SG_DKIM_PASS && d->reason)
-            e->reason = safe(a, d->reason, 200);
-        if (d->key_bits && d->alg != SG_DKIM_ED25519_SHA256) {
-            snprintf(comment, sizeof(comment), "%u-bit key", d->key_bits);
-            e->comment = sg_arena_strdup(a, comment);
+    size_t written = 0;
+    sg_authres_entry *last = NULL;
+    /* two passes: evaluated signatures, then the skipped ones, in header order */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < r->ndkim && written < AR_MAX_DKIM; i++) {
+            const sg_dkim_sig_result *d = &r->dkim[i];
+            if ((d->skipped != 0) != pass)
+                continue;
+            if ((rc = add_dkim_entry(a, &ar, d, &last)) != 0)
+                return rc;
+            written++;
         }
-        if (d->domain && (rc = prop(a, e, "header", "d", d->domain)) != 0)
-            return rc;
-        if (d->selector && (rc = prop(a, e, "header", "s", d->selector)) != 0)
-            return rc;
-        if (d->algorithm && (rc = prop_n(a, e, "header", "a", d->algorithm, 32)) != 0)
-            return rc;
-        if (d->b_prefix &&
-            (rc = prop_n(a, e, "header", "b", d->b_prefix, SG_AUTHRES_HEADER_B_LEN)) != 0)
-            return rc;
+    if (written < r->ndkim) {
+        /* the rest, counted: a comment on the last dkim= result */
+        snprintf(comment, sizeof(comment), "%s%s%zu more signatures not listed",
+                 last->comment ? last->comment : "", last->comment ? "; " : "", r->ndkim - written);
+        last->comment = sg_arena_strdup(a, comment);
     }
     if (r->arc && r->arc->instance > 0) {
         /* RFC 8617 4.1.1 / 8601: arc=pass|fail|none, header.oldest-pass */
@@ -683,7 +748,7 @@ static int add_authres_full(sg_verdict *v)
 /* The results alone, no properties: what we write if the full field
  * cannot be (it should not happen once values are cleaned; never a
  * reason to give up on the message). */
-static int add_authres_minimal(sg_verdict *v)
+static int add_authres_minimal(sg_verdict *v, int with_dkim)
 {
     sg_verdict_result *r = &v->res;
     sg_authres ar;
@@ -693,7 +758,7 @@ static int add_authres_minimal(sg_verdict *v)
     if (r->spf_checked &&
         (rc = sg_authres_add(NULL, a, &ar, "spf", sg_spf_result_str(r->spf.result))) != 0)
         return rc;
-    for (size_t i = 0; i < r->ndkim; i++)
+    for (size_t i = 0; with_dkim && i < r->ndkim && i < AR_MAX_DKIM; i++)
         if ((rc = sg_authres_add(NULL, a, &ar, "dkim", sg_dkim_result_str(r->dkim[i].result))) != 0)
             return rc;
     if ((rc = sg_authres_add(NULL, a, &ar, "dmarc", sg_dmarc_result_str(r->dmarc.result))) != 0)
@@ -701,10 +766,77 @@ static int add_authres_minimal(sg_verdict *v)
     return store_authres(v, &ar);
 }
 
+/* Whatever the message holds, a field is written: the full one, the
+ * results alone, and at the last the SPF and DMARC results. Only running
+ * out of memory is left as an error. */
 static int add_authres(sg_verdict *v)
 {
     int rc = add_authres_full(v);
-    return rc == SG_EINVAL || rc == SG_ELIMIT ? add_authres_minimal(v) : rc;
+    if (rc == SG_EINVAL || rc == SG_ELIMIT)
+        rc = add_authres_minimal(v, 1);
+    if (rc == SG_EINVAL || rc == SG_ELIMIT)
+        rc = add_authres_minimal(v, 0);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* displayed fields no aligned signature covers                             */
+
+/* What readers show, in the order reported; all of them may appear at
+ * most once (RFC 5322 3.6). */
+static const char *const displayed_fields[] = {"From", "Sender",  "Reply-To", "To",
+                                               "Cc",   "Subject", "Date",     "Message-ID"};
+#define NDISPLAYED (sizeof(displayed_fields) / sizeof(displayed_fields[0]))
+
+/* A passing signature that DMARC could count for the From domain
+ * (relaxed: within the organisational domain, or the author domain
+ * itself when that is unknown). */
+static int sig_proves_author(const sg_verdict *v, const sg_dkim_sig_result *d)
+{
+    const char *org = v->res.dmarc.org_domain, *author = v->res.author.domain;
+    if (d->result != SG_DKIM_PASS || d->domain == NULL)
+        return 0;
+    if (org != NULL)
+        return domain_within(d->domain, org);
+    return author != NULL && strcasecmp(d->domain, author) == 0;
+}
+
+static int find_unsigned(sg_verdict *v)
+{
+    size_t nh = 0, n = 0;
+    const sg_header *h = sg_msg_headers(v->parser, &nh);
+    unsigned char *cov;
+    const char **names;
+    if (h == NULL || nh == 0)
+        return 0;
+    if ((cov = sg_arena_calloc(v->arena, nh, 1)) == NULL ||
+        (names = sg_arena_calloc(v->arena, NDISPLAYED, sizeof(*names))) == NULL)
+        return SG_ENOMEM;
+    for (size_t i = 0; i < v->res.ndkim; i++) {
+        const sg_dkim_sig_result *d = &v->res.dkim[i];
+        if (!sig_proves_author(v, d))
+            continue;
+        for (size_t j = 0; j < d->ncovered; j++)
+            if (d->covered[j] < nh)
+                cov[d->covered[j]] = 1;
+    }
+    for (size_t k = 0; k < NDISPLAYED; k++) {
+        size_t seen = 0;
+        int bare = 0;
+        for (size_t i = 0; i < nh; i++)
+            if (sg_header_is(&h[i], displayed_fields[k])) {
+                seen++;
+                bare |= !cov[i];
+            }
+        if (!bare)
+            continue;
+        names[n++] = displayed_fields[k];
+        if (seen > 1 && v->unsigned_duplicate == NULL)
+            v->unsigned_duplicate = displayed_fields[k];
+    }
+    v->res.unsigned_fields = names;
+    v->res.nunsigned_fields = n;
+    return 0;
 }
 
 static void try_complete(sg_verdict *v)
@@ -757,6 +889,10 @@ static void try_complete(sg_verdict *v)
     }
     if (v->dmarc_pending)
         return;
+    for (size_t i = 0; i < v->res.ndkim; i++)
+        v->res.ndkim_skipped += v->res.dkim[i].skipped != 0;
+    if (find_unsigned(v) != 0)
+        goto oom;
     decide(v);
     if (add_authres(v) != 0)
         goto oom;
