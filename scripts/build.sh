@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=build
-args=()
+args=(-DSG_WERROR=ON) # development and CI: a new warning is an error
 for a in "$@"; do
     case "$a" in
         --sanitize) dir=build-asan; args+=(-DSG_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug) ;;

@@ -15,11 +15,6 @@ if dpkg-query -W -f='${Status}\n' spoofguard libspoofguard0 libspoofguard-dev 2>
     exit 1
 fi
 bash scripts/install-deps.sh --package
-# The package build runs the fast tests; their data: the tree's, or the
-# shared suites beside the checkout when the tree has none.
-if [ -z "${SG_CONFORMANCE_DIR:-}" ] && [ ! -d tests/conformance ] && [ -d ../shared/conformance ]; then
-    export SG_CONFORMANCE_DIR=$(cd ../shared/conformance && pwd)
-fi
 
 t0=$SECONDS
 stage() { echo "== package-test: $* (at $((SECONDS - t0)) s)"; }

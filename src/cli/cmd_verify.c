@@ -265,13 +265,14 @@ static void verify_path(verify_ctx *c, const char *path)
         verify_dir(c, path);
         return;
     }
+    const char *name = path && strcmp(path, "-") ? path : "-"; /* NULL is stdin */
     FILE *f = sg_cli_open_input(path);
     if (f == NULL) {
-        fprintf(stderr, "spoofguard: %s: cannot open\n", path);
+        fprintf(stderr, "spoofguard: %s: cannot open\n", name);
         c->status = SG_EXIT_INPUT;
         return;
     }
-    int rc = verify_stream(c, f, path && strcmp(path, "-") ? path : "-");
+    int rc = verify_stream(c, f, name);
     if (f != stdin)
         fclose(f);
     if (rc != 0 && c->status == 0)

@@ -4,10 +4,11 @@
 # streaming memory bound (a 50 MiB message signed and verified with a peak
 # RSS under 16 MiB).
 #
-# Env (set by ctest): SG_CLI, SG_CONFORMANCE_DEFAULT (or SG_CONFORMANCE_DIR).
+# Env (set by ctest): SG_CLI; SG_CONFORMANCE_DIR overrides tests/conformance.
 set -u
 CLI=${SG_CLI:?SG_CLI not set}
-CONF=${SG_CONFORMANCE_DIR:-${SG_CONFORMANCE_DEFAULT:?}}/dkim
+SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+CONF=${SG_CONFORMANCE_DIR:-${SG_CONFORMANCE_DEFAULT:-$SRC/tests/conformance}}/dkim
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fails=0

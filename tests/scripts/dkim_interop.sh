@@ -13,11 +13,11 @@
 # own DNS hook from one key file: no network.
 #
 # A peer that is not installed is reported as SKIPPED (not silently passed).
-# Env (set by ctest): SG_CLI, SG_SRC, SG_CONFORMANCE_DEFAULT.
+# Env (set by ctest): SG_CLI, SG_SRC; SG_CONFORMANCE_DIR overrides tests/conformance.
 set -u
 CLI=${SG_CLI:?SG_CLI not set}
 SRC=${SG_SRC:?SG_SRC not set}
-CONF=${SG_CONFORMANCE_DIR:-${SG_CONFORMANCE_DEFAULT:?}}/dkim
+CONF=${SG_CONFORMANCE_DIR:-${SG_CONFORMANCE_DEFAULT:-$SRC/tests/conformance}}/dkim
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fails=0 passes=0 known=0

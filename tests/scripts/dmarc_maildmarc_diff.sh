@@ -6,12 +6,12 @@
 # tests/interop/dmarc_maildmarc.pl, "explanations").
 #
 # Env (set by ctest): SG_SRC, SG_CLI (its directory is the build dir),
-# SG_CONFORMANCE_DEFAULT or SG_CONFORMANCE_DIR.
+# SG_CONFORMANCE_DIR (default: tests/conformance).
 set -euo pipefail
 
 SRC=${SG_SRC:?SG_SRC not set}
 BUILD=$(dirname "${SG_CLI:?SG_CLI not set}")
-CONF=${SG_CONFORMANCE_DIR:-${SG_CONFORMANCE_DEFAULT:?conformance dir not set}}
+CONF=${SG_CONFORMANCE_DIR:-${SG_CONFORMANCE_DEFAULT:-$SRC/tests/conformance}}
 DRIVER=$BUILD/test_dmarc_interop
 PSL=$CONF/dmarc/psl/public_suffix_list.dat
 PERL=/usr/bin/perl

@@ -156,7 +156,8 @@ bash "$E2E/with-env.sh" -- bash -c 'sleep 300 & echo $! >"$E2E_RUN/sleep.pid"; e
     tr -dc 0-9 <"$E2E_DIR/postfix/spool/pid/master.pid" >"$1/killed-master.pid";
     cp "$E2E_RUN/sleep.pid" "$1/killed-sleep.pid"; wait' sh "$RES" &
 envpid=$!
-for ((i = 0; i < 200; i++)); do [ -s "$RES/killed-sleep.pid" ] && break; sleep 0.05; done
+# up to 60 s: on a loaded 2-core machine unbound + Postfix take over 10 s to start
+for ((i = 0; i < 1200; i++)); do [ -s "$RES/killed-sleep.pid" ] && break; sleep 0.05; done
 {
     kill -9 "$envpid"
     wait "$envpid"

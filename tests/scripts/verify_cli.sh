@@ -75,7 +75,7 @@ printf 'no colon here\r\n\r\nbody\r\n' > "$T/bad.eml"
 "$CLI" verify --zone "$zone" - < "$msgs/forged.eml" | grep -q '^verdict: forged' && ok "stdin" || bad "stdin"
 
 # ARC (RFC 8617) is reported: dkimpy's one-hop vectors
-C=${SG_CONFORMANCE_DIR:-${SG_CONFORMANCE_DEFAULT:-$SRC/../shared/conformance}}/dkim/dkimpy
+C=${SG_CONFORMANCE_DIR:-${SG_CONFORMANCE_DEFAULT:-$SRC/tests/conformance}}/dkim/dkimpy
 out=$("$CLI" verify --now 1767225600 --zone "$C/zone.tsv" --json "$C/derived/arc-i1-pass.eml")
 [ "$(echo "$out" | jget 'd["arc"]["result"], d["arc"]["instances"]')" = "('pass', 1)" ] &&
     echo "$out" | jget 'd["authentication_results"]' | grep -q 'arc=pass' &&

@@ -4,8 +4,9 @@
 
 #include <stddef.h>
 
-/* Directory of the shared conformance suites: $SG_CONFORMANCE_DIR, else
- * the build's default ($SG_CONFORMANCE_DEFAULT). Never NULL. */
+/* Directory of the conformance suites: $SG_CONFORMANCE_DIR, else the
+ * tree's tests/conformance ($SG_CONFORMANCE_DEFAULT, or the path compiled
+ * in). Never NULL. */
 const char *sg_test_conformance_dir(void);
 /* tests/data ($SG_TEST_DATA). */
 const char *sg_test_data_dir(void);

@@ -26,7 +26,7 @@ typedef struct {
 
 static void sb_put(sbuf *b, const void *data, size_t len)
 {
-    if (b->n + len + 1 > b->cap) {
+    if (len >= b->cap - b->n) { /* room for len + NUL, without wrapping */
         b->cap = (b->n + len + 1) * 2;
         b->d = realloc(b->d, b->cap);
         assert_non_null(b->d);

@@ -62,7 +62,7 @@ static const exception rfc4408_exceptions[] = {
     {"15", "mx-limit", "RFC 7208 4.6.4: MX limit exceeded -> permerror", "permerror"},
 };
 
-/* Unescape \\ \t \n \r \xHH in place (conformance README). */
+/* Unescape \\ \t \n \r \xHH in place (tests/conformance/SOURCES.md). */
 static void unescape(char *s)
 {
     char *o = s;

@@ -495,8 +495,8 @@ int sg_zone_add(sg_zone *z, const char *name, const char *type, const char *data
         return SG_ESYNTAX;
     if (data == NULL)
         return SG_EINVAL;
-    /* `name TYPE TIMEOUT`: this (name, type) times out (conformance
-     * README, spf/flat rule 1); SERVFAIL likewise. */
+    /* `name TYPE TIMEOUT`: this (name, type) times out (the lookup
+     * order in tests/conformance/SOURCES.md); SERVFAIL likewise. */
     if (strcmp(data, "TIMEOUT") == 0)
         return sg_zone_add_fault(z, name, (uint16_t)t, SG_DNS_TIMEOUT);
     if (strcmp(data, "SERVFAIL") == 0)

@@ -50,8 +50,8 @@ typedef struct {
     unsigned cname_hops; /* CNAMEs followed to get here */
 } sg_zone_answer;
 
-/* Resolve (name, qtype) by the zone.tsv rules (conformance README,
- * spf/flat): a fault row for (name, qtype) or (name, ANY) first; then the
+/* Resolve (name, qtype) by the zone.tsv rules (tests/conformance/
+ * SOURCES.md): a fault row for (name, qtype) or (name, ANY) first; then the
  * records of qtype; then a CNAME (qtype != CNAME), followed at most
  * SG_ZONE_MAX_CNAME times (longer chains and loops: SERVFAIL); then
  * NODATA if the name exists, else NXDOMAIN. name: no trailing dot, any

@@ -1,6 +1,6 @@
 /*
- * The conformance suites' flat zone.tsv (conformance/README.md, "Common
- * conventions" and spf/flat): TAB-separated `[scenario] name type value`,
+ * The conformance suites' flat zone.tsv (tests/conformance/SOURCES.md,
+ * "The derived formats"): TAB-separated `[scenario] name type value`,
  * a '#' header naming the columns, '#' comment lines. Each row goes
  * through sg_zone_add(), which knows the special rows (NXDOMAIN, SERVFAIL,
  * TIMEOUT, EXISTS; `name TYPE TIMEOUT`) and parses the value as
