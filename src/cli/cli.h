@@ -49,4 +49,23 @@ FILE *sg_cli_open_input(const char *path);
 void sg_cli_json_str(FILE *f, const char *s);
 void sg_cli_json_strn(FILE *f, const char *s, size_t len);
 
+/* An output line built in memory and written with one fwrite: a result
+ * line is some 40 pieces, and stdio's per-call locking and bookkeeping
+ * cost more than the escaping. Reused across messages (len = 0). A failed
+ * allocation sets `oom` and drops further output. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+    int oom;
+} sg_cli_buf;
+
+void sg_cli_buf_put(sg_cli_buf *b, const char *s, size_t n);
+void sg_cli_buf_puts(sg_cli_buf *b, const char *s);
+void sg_cli_buf_putc(sg_cli_buf *b, char c);
+void sg_cli_buf_uint(sg_cli_buf *b, unsigned long v);
+/* A JSON string literal (quoted, escaped), or null for NULL. */
+void sg_cli_buf_json_str(sg_cli_buf *b, const char *s);
+void sg_cli_buf_json_strn(sg_cli_buf *b, const char *s, size_t len);
+void sg_cli_buf_free(sg_cli_buf *b);
+
 #endif

@@ -32,6 +32,7 @@ typedef struct {
     int json;
     int many; /* more than one message: name each */
     sg_dkim_keycache *keycache;
+    sg_cli_buf out; /* the current message's output, reused */
     int status;
 } verify_ctx;
 
@@ -42,96 +43,114 @@ static void usage(FILE *f)
                "         [--zone FILE | --dns HOST[:PORT]] [--json] [MSG|DIR|-]...\n");
 }
 
-static void json_spf(FILE *o, const char *key, const sg_spf_result *r, int checked)
+static void json_spf(sg_cli_buf *o, const char *key, const sg_spf_result *r, int checked)
 {
-    fprintf(o, "\"%s\":{\"result\":", key);
-    sg_cli_json_str(o, checked ? sg_spf_result_str(r->result) : "none");
+    sg_cli_buf_putc(o, '"');
+    sg_cli_buf_puts(o, key);
+    sg_cli_buf_puts(o, "\":{\"result\":");
+    sg_cli_buf_json_str(o, checked ? sg_spf_result_str(r->result) : "none");
     if (checked) {
-        fputs(",\"identity\":", o);
-        sg_cli_json_str(o, sg_spf_identity_str(r->identity));
-        fputs(",\"domain\":", o);
-        sg_cli_json_str(o, r->domain);
-        fputs(",\"explanation\":", o);
-        sg_cli_json_str(o, r->explanation);
-        fputs(",\"reason\":", o);
-        sg_cli_json_str(o, r->reason);
+        sg_cli_buf_puts(o, ",\"identity\":");
+        sg_cli_buf_json_str(o, sg_spf_identity_str(r->identity));
+        sg_cli_buf_puts(o, ",\"domain\":");
+        sg_cli_buf_json_str(o, r->domain);
+        sg_cli_buf_puts(o, ",\"explanation\":");
+        sg_cli_buf_json_str(o, r->explanation);
+        sg_cli_buf_puts(o, ",\"reason\":");
+        sg_cli_buf_json_str(o, r->reason);
     } else {
-        fputs(",\"reason\":\"no client IP given\"", o);
+        sg_cli_buf_puts(o, ",\"reason\":\"no client IP given\"");
     }
-    fputc('}', o);
+    sg_cli_buf_putc(o, '}');
 }
 
-static void print_json(FILE *o, const char *name, const sg_verdict_result *r)
+/* One JSON line into o (emptied first). */
+static void format_json(sg_cli_buf *o, const char *name, const sg_verdict_result *r)
 {
-    fputc('{', o);
+    o->len = 0;
+    sg_cli_buf_putc(o, '{');
     if (name) {
-        fputs("\"file\":", o);
-        sg_cli_json_str(o, name);
-        fputc(',', o);
+        sg_cli_buf_puts(o, "\"file\":");
+        sg_cli_buf_json_str(o, name);
+        sg_cli_buf_putc(o, ',');
     }
-    fputs("\"verdict\":", o);
-    sg_cli_json_str(o, sg_verdict_kind_str(r->verdict));
-    fputs(",\"reason\":", o);
-    sg_cli_json_str(o, r->reason);
-    fprintf(o, ",\"temporary\":%s,\"protected_domain\":%s,", r->temporary ? "true" : "false",
-            r->protected_domain ? "true" : "false");
+    sg_cli_buf_puts(o, "\"verdict\":");
+    sg_cli_buf_json_str(o, sg_verdict_kind_str(r->verdict));
+    sg_cli_buf_puts(o, ",\"reason\":");
+    sg_cli_buf_json_str(o, r->reason);
+    sg_cli_buf_puts(o, r->temporary ? ",\"temporary\":true" : ",\"temporary\":false");
+    sg_cli_buf_puts(o, r->protected_domain ? ",\"protected_domain\":true,"
+                                           : ",\"protected_domain\":false,");
     json_spf(o, "spf", &r->spf, r->spf_checked);
     if (r->spf_helo_checked) {
-        fputc(',', o);
+        sg_cli_buf_putc(o, ',');
         json_spf(o, "spf_helo", &r->spf_helo, 1);
     }
-    fputs(",\"dkim\":[", o);
+    sg_cli_buf_puts(o, ",\"dkim\":[");
     for (size_t i = 0; i < r->ndkim; i++) {
         const sg_dkim_sig_result *d = &r->dkim[i];
-        fputs(i ? ",{\"domain\":" : "{\"domain\":", o);
-        sg_cli_json_str(o, d->domain);
-        fputs(",\"selector\":", o);
-        sg_cli_json_str(o, d->selector);
-        fputs(",\"algorithm\":", o);
-        sg_cli_json_str(o, d->algorithm);
-        fputs(",\"result\":", o);
-        sg_cli_json_str(o, sg_dkim_result_str(d->result));
-        fputs(",\"reason\":", o);
-        sg_cli_json_str(o, d->reason);
-        fputc('}', o);
+        sg_cli_buf_puts(o, i ? ",{\"domain\":" : "{\"domain\":");
+        sg_cli_buf_json_str(o, d->domain);
+        sg_cli_buf_puts(o, ",\"selector\":");
+        sg_cli_buf_json_str(o, d->selector);
+        sg_cli_buf_puts(o, ",\"algorithm\":");
+        sg_cli_buf_json_str(o, d->algorithm);
+        sg_cli_buf_puts(o, ",\"result\":");
+        sg_cli_buf_json_str(o, sg_dkim_result_str(d->result));
+        sg_cli_buf_puts(o, ",\"reason\":");
+        sg_cli_buf_json_str(o, d->reason);
+        sg_cli_buf_putc(o, '}');
     }
-    fputs("],\"dmarc\":{\"result\":", o);
-    sg_cli_json_str(o, sg_dmarc_result_str(r->dmarc.result));
-    fputs(",\"policy\":", o);
-    sg_cli_json_str(o, r->dmarc.record ? sg_dmarc_policy_str(r->dmarc.policy) : NULL);
-    fputs(",\"disposition\":", o);
-    sg_cli_json_str(o, sg_dmarc_disposition_str(r->disposition));
-    fputs(",\"header_from\":", o);
-    sg_cli_json_str(o, r->author.domain ? r->author.domain : r->dmarc.author_domain);
-    fputs(",\"org_domain\":", o);
-    sg_cli_json_str(o, r->dmarc.org_domain);
-    fputs(",\"policy_domain\":", o);
-    sg_cli_json_str(o, r->dmarc.policy_domain);
-    fputs(",\"reason\":", o);
-    sg_cli_json_str(o, r->dmarc.reason);
-    fputs("},\"arc\":", o);
+    sg_cli_buf_puts(o, "],\"dmarc\":{\"result\":");
+    sg_cli_buf_json_str(o, sg_dmarc_result_str(r->dmarc.result));
+    sg_cli_buf_puts(o, ",\"policy\":");
+    sg_cli_buf_json_str(o, r->dmarc.record ? sg_dmarc_policy_str(r->dmarc.policy) : NULL);
+    sg_cli_buf_puts(o, ",\"disposition\":");
+    sg_cli_buf_json_str(o, sg_dmarc_disposition_str(r->disposition));
+    sg_cli_buf_puts(o, ",\"header_from\":");
+    sg_cli_buf_json_str(o, r->author.domain ? r->author.domain : r->dmarc.author_domain);
+    sg_cli_buf_puts(o, ",\"org_domain\":");
+    sg_cli_buf_json_str(o, r->dmarc.org_domain);
+    sg_cli_buf_puts(o, ",\"policy_domain\":");
+    sg_cli_buf_json_str(o, r->dmarc.policy_domain);
+    sg_cli_buf_puts(o, ",\"reason\":");
+    sg_cli_buf_json_str(o, r->dmarc.reason);
+    sg_cli_buf_puts(o, "},\"arc\":");
     if (r->arc == NULL) {
-        fputs("null", o);
+        sg_cli_buf_puts(o, "null");
     } else {
-        fputs("{\"result\":", o);
-        sg_cli_json_str(o, sg_arc_cv_str(r->arc->cv));
-        fprintf(o, ",\"instances\":%u,\"oldest_pass\":%u,\"reason\":", r->arc->instance,
-                r->arc->oldest_pass);
-        sg_cli_json_str(o, r->arc->reason);
-        fputc('}', o);
+        sg_cli_buf_puts(o, "{\"result\":");
+        sg_cli_buf_json_str(o, sg_arc_cv_str(r->arc->cv));
+        sg_cli_buf_puts(o, ",\"instances\":");
+        sg_cli_buf_uint(o, r->arc->instance);
+        sg_cli_buf_puts(o, ",\"oldest_pass\":");
+        sg_cli_buf_uint(o, r->arc->oldest_pass);
+        sg_cli_buf_puts(o, ",\"reason\":");
+        sg_cli_buf_json_str(o, r->arc->reason);
+        sg_cli_buf_putc(o, '}');
     }
-    fputs(",\"authentication_results\":", o);
-    sg_cli_json_str(o, r->authres_line);
-    fputs("}\n", o);
+    sg_cli_buf_puts(o, ",\"authentication_results\":");
+    sg_cli_buf_json_str(o, r->authres_line);
+    sg_cli_buf_puts(o, "}\n");
 }
 
-static void print_text(FILE *o, const char *name, const sg_verdict_result *r)
+static void format_text(sg_cli_buf *o, const char *name, const sg_verdict_result *r)
 {
-    if (name)
-        fprintf(o, "== %s\n", name);
-    fprintf(o, "Authentication-Results: %s\n", r->authres ? r->authres : "");
-    fprintf(o, "verdict: %s%s (%s)\n", sg_verdict_kind_str(r->verdict),
-            r->temporary ? ", temporary" : "", r->reason);
+    o->len = 0;
+    if (name) {
+        sg_cli_buf_puts(o, "== ");
+        sg_cli_buf_puts(o, name);
+        sg_cli_buf_putc(o, '\n');
+    }
+    sg_cli_buf_puts(o, "Authentication-Results: ");
+    sg_cli_buf_puts(o, r->authres ? r->authres : "");
+    sg_cli_buf_puts(o, "\nverdict: ");
+    sg_cli_buf_puts(o, sg_verdict_kind_str(r->verdict));
+    if (r->temporary)
+        sg_cli_buf_puts(o, ", temporary");
+    sg_cli_buf_puts(o, " (");
+    sg_cli_buf_puts(o, r->reason);
+    sg_cli_buf_puts(o, ")\n");
 }
 
 /* Check one message read from f. Returns 0 or an exit status. */
@@ -167,10 +186,15 @@ static int verify_stream(verify_ctx *c, FILE *f, const char *name)
         return SG_EXIT_INPUT;
     }
     if (c->json)
-        print_json(stdout, c->many ? name : NULL, r);
+        format_json(&c->out, c->many ? name : NULL, r);
     else
-        print_text(stdout, c->many ? name : NULL, r);
+        format_text(&c->out, c->many ? name : NULL, r);
     sg_verdict_free(v);
+    if (c->out.oom) {
+        fprintf(stderr, "spoofguard: %s\n", sg_strerror(SG_ENOMEM));
+        return SG_EXIT_INTERNAL;
+    }
+    fwrite(c->out.data, 1, c->out.len, stdout);
     return 0;
 }
 
@@ -325,6 +349,7 @@ int cmd_verify(int argc, char **argv)
         verify_path(&c, NULL);
     for (int i = 0; i < nfiles; i++)
         verify_path(&c, files[i]);
+    sg_cli_buf_free(&c.out);
     sg_dkim_keycache_free(c.keycache);
     sg_cli_dns_close(&c.dns);
     return c.status;
