@@ -12,10 +12,13 @@
  * verdicts; 2 for usage errors; 3 when a message could not be read.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <spoofguard/arena.h>
 #include <spoofguard/verdict.h>
@@ -153,13 +156,13 @@ static void format_text(sg_cli_buf *o, const char *name, const sg_verdict_result
     sg_cli_buf_puts(o, ")\n");
 }
 
-/* Check one message read from f. Returns 0 or an exit status. */
-static int verify_stream(verify_ctx *c, FILE *f, const char *name)
+/* Check one message read from fd. Returns 0 or an exit status. */
+static int verify_stream(verify_ctx *c, int fd, const char *name)
 {
     sg_verdict *v;
     const sg_verdict_result *r;
     char buf[65536];
-    size_t n;
+    ssize_t n;
     int rc = sg_verdict_new(&v, c->dns.resolver, &c->opts);
     if (rc != 0) {
         fprintf(stderr, "spoofguard: %s\n", sg_strerror(rc));
@@ -170,11 +173,18 @@ static int verify_stream(verify_ctx *c, FILE *f, const char *name)
         sg_verdict_free(v);
         return SG_EXIT_USAGE;
     }
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        if ((rc = sg_verdict_feed(v, buf, n)) != 0)
+    /* read(2), not stdio: a folder of small files is mostly open, read,
+     * close, and stdio would add an allocation and an fstat per file */
+    while ((n = read(fd, buf, sizeof(buf))) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = SG_EIO;
             break;
-    if (rc == 0 && ferror(f))
-        rc = SG_EIO;
+        }
+        if ((rc = sg_verdict_feed(v, buf, (size_t)n)) != 0)
+            break;
+    }
     if (rc == 0)
         rc = sg_verdict_finish_sync(v, &r);
     if (rc != 0) {
@@ -200,9 +210,31 @@ static int verify_stream(verify_ctx *c, FILE *f, const char *name)
 
 static void verify_path(verify_ctx *c, const char *path);
 
-static int name_cmp(const void *a, const void *b)
+/* One message file (or "-" / NULL: stdin). */
+static void verify_file(verify_ctx *c, const char *path)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    int stdin_ = path == NULL || !strcmp(path, "-");
+    int fd = stdin_ ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "spoofguard: %s: cannot open\n", path);
+        c->status = SG_EXIT_INPUT;
+        return;
+    }
+    int rc = verify_stream(c, fd, stdin_ ? "-" : path);
+    if (!stdin_)
+        close(fd);
+    if (rc != 0 && c->status == 0)
+        c->status = rc;
+}
+
+typedef struct {
+    char *path;
+    unsigned char type; /* d_type: DT_UNKNOWN (and links) need a stat */
+} dir_entry;
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const dir_entry *)a)->path, ((const dir_entry *)b)->path);
 }
 
 /* A folder: a Maildir's cur/ and new/, else its regular files, sorted. */
@@ -227,7 +259,7 @@ static void verify_dir(verify_ctx *c, const char *dir)
         c->status = SG_EXIT_INPUT;
         return;
     }
-    char **names = NULL;
+    dir_entry *ents = NULL;
     size_t n = 0, cap = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -235,23 +267,27 @@ static void verify_dir(verify_ctx *c, const char *dir)
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
-            char **nn = realloc(names, cap * sizeof(*nn));
-            if (nn == NULL)
+            dir_entry *ne = realloc(ents, cap * sizeof(*ne));
+            if (ne == NULL)
                 break;
-            names = nn;
+            ents = ne;
         }
-        if ((names[n] = malloc(strlen(path) + strlen(e->d_name) + 2)) == NULL)
+        if ((ents[n].path = malloc(strlen(path) + strlen(e->d_name) + 2)) == NULL)
             break;
-        sprintf(names[n++], "%s/%s", path, e->d_name);
+        sprintf(ents[n].path, "%s/%s", path, e->d_name);
+        ents[n++].type = e->d_type;
     }
     closedir(d);
-    qsort(names, n, sizeof(*names), name_cmp);
+    qsort(ents, n, sizeof(*ents), entry_cmp);
     for (size_t i = 0; i < n; i++) {
-        if (stat(names[i], &st) == 0 && S_ISREG(st.st_mode))
-            verify_path(c, names[i]);
-        free(names[i]);
+        int regular = ents[i].type == DT_REG;
+        if ((ents[i].type == DT_UNKNOWN || ents[i].type == DT_LNK) && stat(ents[i].path, &st) == 0)
+            regular = S_ISREG(st.st_mode);
+        if (regular)
+            verify_file(c, ents[i].path);
+        free(ents[i].path);
     }
-    free(names);
+    free(ents);
 }
 
 static void verify_path(verify_ctx *c, const char *path)
@@ -262,17 +298,7 @@ static void verify_path(verify_ctx *c, const char *path)
         verify_dir(c, path);
         return;
     }
-    FILE *f = sg_cli_open_input(path);
-    if (f == NULL) {
-        fprintf(stderr, "spoofguard: %s: cannot open\n", path);
-        c->status = SG_EXIT_INPUT;
-        return;
-    }
-    int rc = verify_stream(c, f, path && strcmp(path, "-") ? path : "-");
-    if (f != stdin)
-        fclose(f);
-    if (rc != 0 && c->status == 0)
-        c->status = rc;
+    verify_file(c, path);
 }
 
 int cmd_verify(int argc, char **argv);
@@ -345,6 +371,9 @@ int cmd_verify(int argc, char **argv)
     c.opts.protected_domains = c.protect;
     c.opts.nprotected = (size_t)nprotect;
     c.many = nfiles > 1;
+    /* results go out in large writes unless someone watches them */
+    if (!isatty(STDOUT_FILENO))
+        setvbuf(stdout, NULL, _IOFBF, 1 << 16);
     if (nfiles == 0)
         verify_path(&c, NULL);
     for (int i = 0; i < nfiles; i++)

@@ -21,7 +21,25 @@ int sg_authres_is_tokenchar(unsigned char c)
      * or tspecials> */
     if (c <= 32 || c >= 127)
         return 0;
-    return strchr("()<>@,;:\\\"/[]?=", c) == NULL;
+    switch (c) {
+    case '(':
+    case ')':
+    case '<':
+    case '>':
+    case '@':
+    case ',':
+    case ';':
+    case ':':
+    case '\\':
+    case '"':
+    case '/':
+    case '[':
+    case ']':
+    case '?':
+    case '=':
+        return 0;
+    }
+    return 1;
 }
 
 static int is_alnum(unsigned char c)
@@ -455,20 +473,30 @@ int sg_authres_format(char *buf, size_t size, size_t *out_len, const sg_authres 
 int sg_authres_format_arena(char **out, size_t *out_len, sg_arena *arena, const sg_authres *ar,
                             unsigned flags)
 {
-    size_t need = 0;
-    if (out == NULL || arena == NULL)
+    /* A verdict's field fits here: written once, then copied, instead of
+     * measured and written again. */
+    char local[2048];
+    if (out == NULL || arena == NULL || ar == NULL || (flags & ~(unsigned)SG_AUTHRES_FOLDED))
         return SG_EINVAL;
-    int rc = sg_authres_format(NULL, 0, &need, ar, flags);
-    if (rc != SG_OK && rc != SG_ELIMIT)
-        return rc;
-    if (need > SG_AUTHRES_MAX_INPUT)
-        return SG_ELIMIT;
-    char *buf = sg_arena_alloc(arena, need + 1);
-    if (buf == NULL)
-        return SG_ENOMEM;
-    rc = sg_authres_format(buf, need + 1, out_len, ar, flags);
+    int rc = validate(ar);
     if (rc != SG_OK)
         return rc;
+    sink s = {local, sizeof(local), 0};
+    write_all(&s, ar, (flags & SG_AUTHRES_FOLDED) != 0);
+    if (s.len > SG_AUTHRES_MAX_INPUT)
+        return SG_ELIMIT;
+    char *buf = sg_arena_alloc(arena, s.len + 1);
+    if (buf == NULL)
+        return SG_ENOMEM;
+    if (s.len <= sizeof(local)) {
+        memcpy(buf, local, s.len);
+    } else {
+        sink big = {buf, s.len, 0};
+        write_all(&big, ar, (flags & SG_AUTHRES_FOLDED) != 0);
+    }
+    buf[s.len] = '\0';
+    if (out_len != NULL)
+        *out_len = s.len;
     *out = buf;
     return SG_OK;
 }
