@@ -35,7 +35,8 @@ typedef struct {
     int json;
     int many; /* more than one message: name each */
     sg_dkim_keycache *keycache;
-    sg_cli_buf out; /* the current message's output, reused */
+    sg_spf_cache *spf_cache; /* parsed SPF records, shared by the messages */
+    sg_cli_buf out;          /* the current message's output, reused */
     int status;
 } verify_ctx;
 
@@ -359,7 +360,8 @@ int cmd_verify(int argc, char **argv)
     int rc = sg_cli_dns_open(&c.dns);
     if (rc != 0)
         return rc;
-    if (sg_dkim_keycache_new(&c.keycache, 0) != 0) {
+    if (sg_dkim_keycache_new(&c.keycache, 0) != 0 || sg_spf_cache_new(&c.spf_cache, 1000) != 0) {
+        sg_dkim_keycache_free(c.keycache);
         sg_cli_dns_close(&c.dns);
         return SG_EXIT_INTERNAL;
     }
@@ -368,6 +370,7 @@ int cmd_verify(int argc, char **argv)
     dk.now = c.opts.now;
     c.opts.dkim = &dk;
     c.opts.keycache = c.keycache;
+    c.opts.spf_cache = c.spf_cache;
     c.opts.protected_domains = c.protect;
     c.opts.nprotected = (size_t)nprotect;
     c.many = nfiles > 1;
@@ -379,6 +382,7 @@ int cmd_verify(int argc, char **argv)
     for (int i = 0; i < nfiles; i++)
         verify_path(&c, files[i]);
     sg_cli_buf_free(&c.out);
+    sg_spf_cache_free(c.spf_cache);
     sg_dkim_keycache_free(c.keycache);
     sg_cli_dns_close(&c.dns);
     return c.status;
