@@ -894,7 +894,7 @@ static void verify_sig(sg_arc_verifier *v, struct asig *s, int kind)
         s->reason = "body hash did not verify";
         return;
     }
-    ok = sg_dkim_crypto_verify(k->key.pkey, s->hdr_digest, s->b, s->blen);
+    ok = sg_dkim_key_verify(&k->key, s->hdr_digest, s->b, s->blen);
     if (ok < 0) {
         s->result = SG_DKIM_TEMPERROR;
         s->reason = "crypto library error";

@@ -14,6 +14,7 @@
  */
 #include "dkim_int.h"
 
+#include <openssl/err.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,10 @@ static void copy_out(const struct entry *e, sg_dkim_key *out, const char **reaso
     *out = e->key;
     if (out->pkey)
         EVP_PKEY_up_ref(out->pkey);
+    /* each user gets its own context, copied from the entry's (under the
+     * cache lock: the entry's is only ever read here) */
+    if (out->vctx && (out->vctx = EVP_PKEY_CTX_dup(out->vctx)) == NULL)
+        ERR_clear_error();
     *reason = e->reason;
 }
 
@@ -199,6 +204,9 @@ int sg_dkim_keycache_get(sg_dkim_keycache *c, const char *txt, size_t len, uint3
     e->key = *out;
     if (e->key.pkey)
         EVP_PKEY_up_ref(e->key.pkey);
+    /* the parsed context stays with the entry; the caller gets a copy */
+    if (out->vctx && (out->vctx = EVP_PKEY_CTX_dup(out->vctx)) == NULL)
+        ERR_clear_error();
     pthread_mutex_lock(&c->lock);
     /* another thread may have inserted it meanwhile: keep both briefly is
      * harmless, but keep the table tidy by dropping the older one */

@@ -266,7 +266,7 @@ static void evaluate(struct vsig *s)
         decide(s, SG_DKIM_FAIL, "body hash did not verify");
         return;
     }
-    ok = sg_dkim_crypto_verify(k->pkey, s->hdr_digest, g->b, g->blen);
+    ok = sg_dkim_key_verify(k, s->hdr_digest, g->b, g->blen);
     if (ok < 0) {
         decide(s, SG_DKIM_TEMPERROR, "crypto library error");
         return;
