@@ -142,10 +142,12 @@ void sg_dkim_hash_headers(EVP_MD_CTX *md, sg_canon_mode mode, const sg_header *f
 {
     memset(used, 0, count);
     for (size_t k = 0; k < nh; k++) {
+        size_t hl = strlen(h[k]);
         /* 5.4.2: instances are used bottom-up; a name with none left (an
          * oversigned field) contributes the null string. */
         for (size_t j = count; j-- > 0;) {
-            if (used[j] || j == skip || !name_is(&fields[j], h[k]))
+            if (used[j] || j == skip || fields[j].name_len != hl ||
+                strncasecmp(fields[j].name, h[k], hl) != 0)
                 continue;
             used[j] = 1;
             sg_canon_header(mode, fields[j].raw, fields[j].raw_len, 0, sg_dkim_md_sink, md);
