@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include <spoofguard/addr.h>
@@ -995,11 +996,14 @@ static void session_close(session *s)
     uv_close(&s->h.handle, on_closed);
 }
 
-void sg_session_accept(sg_worker *w)
+void sg_session_accept(sg_worker *w, int fd)
 {
     session *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return; /* the connection stays in the backlog; the MTA times out */
+    if (s == NULL) {
+        if (fd >= 0)
+            close(fd); /* the MTA applies its milter_default_action */
+        return;        /* the connection stays in the backlog; the MTA times out */
+    }
     s->w = w;
     s->pol = sg_server_policy(w->srv);
     sg_milter_reader_init(&s->rd, SG_MILTER_MAX_PACKET);
@@ -1010,7 +1014,12 @@ void sg_session_accept(sg_worker *w)
     s->h.handle.data = s;
     w->nsessions++;
     unsigned total = sg_server_conn_add(w->srv, 1);
-    if (uv_accept(&w->listener.stream, &s->h.stream) != 0) {
+    int rc = fd < 0                      ? uv_accept(&w->listener.stream, &s->h.stream)
+             : sg_server_is_unix(w->srv) ? uv_pipe_open(&s->h.pipe, fd)
+                                         : uv_tcp_open(&s->h.tcp, fd);
+    if (rc != 0) {
+        if (fd >= 0)
+            close(fd);
         s->closing = 1;
         uv_close(&s->h.handle, on_closed);
         return;

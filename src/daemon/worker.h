@@ -26,6 +26,13 @@ typedef struct sg_worker {
         uv_handle_t handle;
     } listener;
     int listening;
+    /* Linux: the listening socket is watched through a private epoll set
+     * holding it with EPOLLEXCLUSIVE, so a new connection wakes one idle
+     * worker instead of every worker (all but one would find nothing to
+     * accept). accept_ep < 0: libuv's own listener above is used. */
+    int accept_ep;
+    uv_poll_t accept_poll;
+    uv_timer_t accept_pause; /* out of descriptors: retry accepting later */
     sg_resolver *resolver;
     sg_uvdns *uvdns;
     sg_dkim_keycache *keycache;
@@ -50,7 +57,8 @@ unsigned sg_server_conn_add(sg_server *s, int delta);
 struct sg_verdict;
 void sg_worker_defer_free(sg_worker *w, struct sg_verdict *v);
 
-/* Accept one connection on the worker's listener and start its session. */
-void sg_session_accept(sg_worker *w);
+/* Start a session on fd, a connection the worker accepted itself, or
+ * (fd < 0) accept one on the worker's libuv listener. */
+void sg_session_accept(sg_worker *w, int fd);
 
 #endif
