@@ -211,11 +211,14 @@ static int verify_stream(verify_ctx *c, int fd, const char *name)
 
 static void verify_path(verify_ctx *c, const char *path);
 
-/* One message file (or "-" / NULL: stdin). */
-static void verify_file(verify_ctx *c, const char *path)
+/* One message file (or "-" / NULL: stdin); dirfd/name: the same file
+ * opened relative to its open folder (dirfd < 0: by path). */
+static void verify_file(verify_ctx *c, const char *path, int dirfd, const char *name)
 {
     int stdin_ = path == NULL || !strcmp(path, "-");
-    int fd = stdin_ ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    int fd = stdin_       ? STDIN_FILENO
+             : dirfd >= 0 ? openat(dirfd, name, O_RDONLY | O_CLOEXEC)
+                          : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         fprintf(stderr, "spoofguard: %s: cannot open\n", path);
         c->status = SG_EXIT_INPUT;
@@ -230,6 +233,7 @@ static void verify_file(verify_ctx *c, const char *path)
 
 typedef struct {
     char *path;
+    size_t name_off;    /* the file name within path */
     unsigned char type; /* d_type: DT_UNKNOWN (and links) need a stat */
 } dir_entry;
 
@@ -276,18 +280,21 @@ static void verify_dir(verify_ctx *c, const char *dir)
         if ((ents[n].path = malloc(strlen(path) + strlen(e->d_name) + 2)) == NULL)
             break;
         sprintf(ents[n].path, "%s/%s", path, e->d_name);
+        ents[n].name_off = strlen(path) + 1;
         ents[n++].type = e->d_type;
     }
-    closedir(d);
     qsort(ents, n, sizeof(*ents), entry_cmp);
+    /* files are opened relative to the open folder: no path walk each */
+    int dfd = dirfd(d);
     for (size_t i = 0; i < n; i++) {
         int regular = ents[i].type == DT_REG;
         if ((ents[i].type == DT_UNKNOWN || ents[i].type == DT_LNK) && stat(ents[i].path, &st) == 0)
             regular = S_ISREG(st.st_mode);
         if (regular)
-            verify_file(c, ents[i].path);
+            verify_file(c, ents[i].path, dfd, ents[i].path + ents[i].name_off);
         free(ents[i].path);
     }
+    closedir(d);
     free(ents);
 }
 
@@ -299,7 +306,7 @@ static void verify_path(verify_ctx *c, const char *path)
         verify_dir(c, path);
         return;
     }
-    verify_file(c, path);
+    verify_file(c, path, -1, NULL);
 }
 
 int cmd_verify(int argc, char **argv);
