@@ -36,6 +36,7 @@ typedef struct {
     int many; /* more than one message: name each */
     sg_dkim_keycache *keycache;
     sg_spf_cache *spf_cache; /* parsed SPF records, shared by the messages */
+    sg_verdict *verdict;     /* reused from message to message */
     sg_cli_buf out;          /* the current message's output, reused */
     int status;
 } verify_ctx;
@@ -160,18 +161,22 @@ static void format_text(sg_cli_buf *o, const char *name, const sg_verdict_result
 /* Check one message read from fd. Returns 0 or an exit status. */
 static int verify_stream(verify_ctx *c, int fd, const char *name)
 {
-    sg_verdict *v;
+    sg_verdict *v = c->verdict;
     const sg_verdict_result *r;
     char buf[65536];
     ssize_t n;
-    int rc = sg_verdict_new(&v, c->dns.resolver, &c->opts);
-    if (rc != 0) {
+    int rc = 0;
+    /* one verdict for the whole run, reset between messages: its buffers
+     * and verifiers are reused */
+    if (v != NULL)
+        sg_verdict_reset(v);
+    else if ((rc = sg_verdict_new(&v, c->dns.resolver, &c->opts)) != 0) {
         fprintf(stderr, "spoofguard: %s\n", sg_strerror(rc));
         return SG_EXIT_INTERNAL;
     }
+    c->verdict = v;
     if ((rc = sg_verdict_envelope_set(v, &c->env)) != 0) {
         fprintf(stderr, "spoofguard: bad envelope: %s\n", sg_strerror(rc));
-        sg_verdict_free(v);
         return SG_EXIT_USAGE;
     }
     /* read(2), not stdio: a folder of small files is mostly open, read,
@@ -193,14 +198,12 @@ static int verify_stream(verify_ctx *c, int fd, const char *name)
                 rc == SG_ELIMIT    ? "header exceeds the size limits"
                 : rc == SG_ESYNTAX ? "malformed message header"
                                    : sg_strerror(rc));
-        sg_verdict_free(v);
         return SG_EXIT_INPUT;
     }
     if (c->json)
         format_json(&c->out, c->many ? name : NULL, r);
     else
         format_text(&c->out, c->many ? name : NULL, r);
-    sg_verdict_free(v);
     if (c->out.oom) {
         fprintf(stderr, "spoofguard: %s\n", sg_strerror(SG_ENOMEM));
         return SG_EXIT_INTERNAL;
@@ -388,6 +391,7 @@ int cmd_verify(int argc, char **argv)
         verify_path(&c, NULL);
     for (int i = 0; i < nfiles; i++)
         verify_path(&c, files[i]);
+    sg_verdict_free(c.verdict);
     sg_cli_buf_free(&c.out);
     sg_spf_cache_free(c.spf_cache);
     sg_dkim_keycache_free(c.keycache);

@@ -170,6 +170,13 @@ static int on_body(const char *data, size_t len, void *payload)
 
 /* ------------------------------------------------------------------------ */
 
+static void result_init(sg_verdict *v)
+{
+    v->res.verdict = SG_VERDICT_UNVERIFIED;
+    v->res.reason = "not checked yet";
+    v->res.author.status = SG_DMARC_AUTHOR_NO_FROM;
+}
+
 int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opts *opts)
 {
     sg_verdict *v;
@@ -209,7 +216,9 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
         v->dmarc_opts = *v->opts.dmarc;
     else
         sg_dmarc_opts_init(&v->dmarc_opts);
-    if ((rc = sg_arena_new(&v->arena, 8192)) != 0 ||
+    /* one block holds a message's allocations (the DMARC check alone
+     * takes some 12 KiB), so a reset verdict allocates nothing */
+    if ((rc = sg_arena_new(&v->arena, 32768)) != 0 ||
         (rc = sg_msg_parser_new(&v->parser, v->opts.limits, &cbs, v)) != 0 ||
         (rc = sg_dkim_verifier_new(&v->dkim, resolver, v->opts.keycache, v->opts.dkim)) != 0) {
         sg_verdict_free(v);
@@ -224,11 +233,37 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
     }
     sg_dkim_verifier_set_done_cb(v->dkim, on_dkim_done, v);
     sg_arc_verifier_set_done_cb(v->arc, on_dkim_done, v);
-    v->res.verdict = SG_VERDICT_UNVERIFIED;
-    v->res.reason = "not checked yet";
-    v->res.author.status = SG_DMARC_AUTHOR_NO_FROM;
+    result_init(v);
     *out = v;
     return 0;
+}
+
+void sg_verdict_reset(sg_verdict *v)
+{
+    if (v == NULL)
+        return;
+    if (v->dmarc)
+        sg_dmarc_check_cancel(v->dmarc);
+    sg_spf_check_free(v->spf);
+    sg_spf_check_free(v->spf_helo);
+    sg_dkim_verifier_reset(v->dkim);
+    sg_arc_verifier_reset(v->arc);
+    sg_msg_parser_reset(v->parser);
+    sg_arena_reset(v->arena);
+    /* What sg_verdict_new sets up stays; every other member is state of
+     * one message and starts from zero, as after the calloc in new. A
+     * member added for the whole life of the verdict belongs here. */
+    sg_verdict keep = *v;
+    memset(v, 0, sizeof(*v));
+    v->arena = keep.arena;
+    v->resolver = keep.resolver;
+    v->opts = keep.opts;
+    v->parser = keep.parser;
+    v->dkim = keep.dkim;
+    v->arc = keep.arc;
+    v->dmarc_opts = keep.dmarc_opts;
+    v->dkim_opts = keep.dkim_opts; /* opts.dkim may point here: same address */
+    result_init(v);
 }
 
 void sg_verdict_free(sg_verdict *v)
