@@ -515,3 +515,23 @@ int sg_authres_format_arena(char **out, size_t *out_len, sg_arena *arena, const 
     *out = buf;
     return SG_OK;
 }
+
+char *sg_authres_unfold_arena(sg_arena *a, const char *folded, size_t len)
+{
+    char *o = sg_arena_alloc(a, len + 1);
+    size_t k = 0;
+    if (o == NULL)
+        return NULL;
+    for (size_t i = 0; i < len;) {
+        if (folded[i] == '\r' && i + 2 < len && folded[i + 1] == '\n' && folded[i + 2] == '\t') {
+            i += 3;
+            if (i + 1 < len && folded[i] == ' ' && folded[i + 1] == ' ')
+                i += 2;
+            o[k++] = ' ';
+        } else {
+            o[k++] = folded[i++];
+        }
+    }
+    o[k] = '\0';
+    return o;
+}

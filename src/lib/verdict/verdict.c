@@ -14,6 +14,8 @@
 #include <spoofguard/authres.h>
 #include <spoofguard/verdict.h>
 
+#include "authres/authres_int.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -589,10 +591,12 @@ static int prop(sg_arena *a, sg_authres_entry *e, const char *ptype, const char 
 static int store_authres(sg_verdict *v, const sg_authres *ar)
 {
     char *folded, *line;
+    size_t len;
     int rc;
-    if ((rc = sg_authres_format_arena(&folded, NULL, v->arena, ar, SG_AUTHRES_FOLDED)) != 0 ||
-        (rc = sg_authres_format_arena(&line, NULL, v->arena, ar, SG_AUTHRES_UNFOLDED)) != 0)
+    if ((rc = sg_authres_format_arena(&folded, &len, v->arena, ar, SG_AUTHRES_FOLDED)) != 0)
         return rc;
+    if ((line = sg_authres_unfold_arena(v->arena, folded, len)) == NULL)
+        return SG_ENOMEM;
     v->res.authres = folded;
     v->res.authres_line = line;
     return 0;
