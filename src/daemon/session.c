@@ -63,6 +63,7 @@ typedef struct session {
     int overloaded; /* over max_connections: every message gets the fail-safe answer */
     uv_timer_t timer;
     int timer_live;
+    int closing_handles; /* handles whose close callback is still due */
 
     char client_ip[INET6_ADDRSTRLEN];
     char client_name[SMALL];
@@ -983,12 +984,8 @@ static void on_closed(uv_handle_t *h)
 {
     session *s = h->data;
     sg_worker *w = s->w;
-    if (s->timer_live) {
-        /* the timer closes next; it frees the session */
-        s->timer_live = 0;
-        uv_close((uv_handle_t *)&s->timer, on_closed);
-        return;
-    }
+    if (--s->closing_handles > 0)
+        return; /* the last of the connection and its timer frees it */
     sg_milter_reader_free(&s->rd);
     sg_milter_out_free(&s->out);
     free(s->ar_ours);
@@ -1008,9 +1005,14 @@ static void session_close(session *s)
     if (s->waiting)
         s->waiting = 0;
     message_reset(s);
-    if (s->timer_live)
-        uv_timer_stop(&s->timer);
+    /* connection and timer close together: one loop turn, not two */
+    s->closing_handles = 1;
     uv_close(&s->h.handle, on_closed);
+    if (s->timer_live) {
+        s->timer_live = 0;
+        s->closing_handles++;
+        uv_close((uv_handle_t *)&s->timer, on_closed);
+    }
 }
 
 void sg_session_accept(sg_worker *w, int fd)
@@ -1038,6 +1040,7 @@ void sg_session_accept(sg_worker *w, int fd)
         if (fd >= 0)
             close(fd);
         s->closing = 1;
+        s->closing_handles = 1;
         uv_close(&s->h.handle, on_closed);
         return;
     }
