@@ -13,6 +13,7 @@
 
 #include <spoofguard/dns.h>
 #include <stdio.h>
+#include <string.h>
 
 enum {
     SG_EXIT_OK = 0,
@@ -60,7 +61,11 @@ typedef struct {
 } sg_cli_buf;
 
 void sg_cli_buf_put(sg_cli_buf *b, const char *s, size_t n);
-void sg_cli_buf_puts(sg_cli_buf *b, const char *s);
+/* inline, so that the length of a literal is known at compile time */
+static inline void sg_cli_buf_puts(sg_cli_buf *b, const char *s)
+{
+    sg_cli_buf_put(b, s, strlen(s));
+}
 void sg_cli_buf_putc(sg_cli_buf *b, char c);
 void sg_cli_buf_uint(sg_cli_buf *b, unsigned long v);
 /* A JSON string literal (quoted, escaped), or null for NULL. */

@@ -131,11 +131,6 @@ void sg_cli_buf_put(sg_cli_buf *b, const char *s, size_t n)
     }
 }
 
-void sg_cli_buf_puts(sg_cli_buf *b, const char *s)
-{
-    sg_cli_buf_put(b, s, strlen(s));
-}
-
 void sg_cli_buf_putc(sg_cli_buf *b, char c)
 {
     if (buf_reserve(b, 1))

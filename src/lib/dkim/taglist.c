@@ -205,7 +205,10 @@ int sg_dkim_taglist_parse(const char *s, size_t len, sg_dkim_tag *tags, size_t m
         while (i < len && s[i] != ';') {
             unsigned char c = (unsigned char)s[i];
             if (is_valchar(c)) {
-                i++;
+                /* a run of value characters (';' is not one) */
+                do
+                    i++;
+                while (i < len && is_valchar((unsigned char)s[i]));
                 val_end = i;
             } else if (is_wsp(c) || c == '\r' || c == '\n') {
                 size_t j = skip_fws(s, len, i);
