@@ -529,10 +529,10 @@ static int digest_final(EVP_MD_CTX *md, uint8_t out[32])
     return ok ? SG_OK : SG_ECRYPTO;
 }
 
-static EVP_MD_CTX *digest_new(void)
+static EVP_MD_CTX *digest_new(const sg_arc_verifier *v)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    if (md != NULL && EVP_DigestInit_ex(md, sg_dkim_sha256(v->cache), NULL) != 1) {
         EVP_MD_CTX_free(md);
         md = NULL;
     }
@@ -543,7 +543,7 @@ static EVP_MD_CTX *digest_new(void)
 static int ams_digest(sg_arc_verifier *v, struct asig *s, const sg_header *fields, size_t count,
                       size_t self, const struct parsed *p, unsigned char *used)
 {
-    EVP_MD_CTX *md = digest_new();
+    EVP_MD_CTX *md = digest_new(v);
     int rc;
     if (md == NULL)
         return SG_ENOMEM;
@@ -606,7 +606,7 @@ static int find_hasher(sg_arc_verifier *v, sg_canon_mode mode, uint64_t limit)
     memset(h, 0, sizeof(*h));
     h->mode = mode;
     h->limit = limit;
-    if ((h->md = digest_new()) == NULL)
+    if ((h->md = digest_new(v)) == NULL)
         return SG_ENOMEM;
     sg_canon_body_init(&h->canon, mode, limit, body_sink, h);
     v->nhashers++;
@@ -765,7 +765,7 @@ static int parse_sets(sg_arc_verifier *v, const sg_header *fields, size_t count,
     v->keys = sg_arena_alloc(v->arena, 2 * v->n * sizeof(*v->keys));
     if (v->hashers == NULL || v->keys == NULL)
         return SG_ENOMEM;
-    EVP_MD_CTX *chain = digest_new();
+    EVP_MD_CTX *chain = digest_new(v);
     int rc = SG_OK;
     if (chain == NULL)
         return SG_ENOMEM;

@@ -125,6 +125,10 @@ void sg_dkim_key_clear(sg_dkim_key *k);
 int sg_dkim_key_verify(const sg_dkim_key *k, const uint8_t digest[32], const uint8_t *sig,
                        size_t siglen);
 
+/* SHA-256 for EVP_DigestInit_ex: the cache's, fetched once (c may be
+ * NULL: EVP_sha256()). */
+const EVP_MD *sg_dkim_sha256(const sg_dkim_keycache *c);
+
 /* Through the cache (c may be NULL): on return *out holds its own
  * reference to the key. ttl: DNS TTL of the record; now: clock. A parse
  * failure is cached too, with the same reason. */

@@ -328,7 +328,7 @@ static int find_hasher(sg_dkim_verifier *v, sg_canon_mode mode, uint64_t limit)
     h->mode = mode;
     h->limit = limit;
     h->md = EVP_MD_CTX_new();
-    if (h->md == NULL || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1) {
+    if (h->md == NULL || EVP_DigestInit_ex(h->md, sg_dkim_sha256(v->cache), NULL) != 1) {
         EVP_MD_CTX_free(h->md);
         return SG_ENOMEM;
     }
@@ -363,7 +363,7 @@ static int header_digest(sg_dkim_verifier *v, struct vsig *s, const sg_header *f
     }
     memcpy(blank, f->raw, n1);
     memcpy(blank + n1, f->raw + s->sig.b_end, n2);
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
+    if (EVP_DigestInit_ex(md, sg_dkim_sha256(v->cache), NULL) == 1) {
         sg_dkim_hash_headers(md, s->sig.hcanon, fields, count, s->sig.h, s->sig.nh, self, used);
         sg_canon_header(s->sig.hcanon, blank, n1 + n2, 1, sg_dkim_md_sink, md);
         if (EVP_DigestFinal_ex(md, s->hdr_digest, &dlen) == 1 && dlen == 32)
