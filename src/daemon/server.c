@@ -201,13 +201,48 @@ fail:
 /* ------------------------------------------------------------------------ */
 /* workers                                                                   */
 
-void sg_worker_defer_free(sg_worker *w, struct sg_verdict *v)
+static void pool_drain(sg_worker *w)
+{
+    while (w->npool > 0)
+        sg_verdict_free(w->pool[--w->npool]);
+    if (w->pool_pol != NULL)
+        sg_policy_unref(w->pool_pol);
+    w->pool_pol = NULL;
+}
+
+/* Keep v (reset) for the next message, unless the pool is full. A reload
+ * empties the pool: verdicts hold pointers into the policy they were made
+ * for. */
+static void pool_put(sg_worker *w, struct sg_verdict *v, sg_policy *pol)
+{
+    if (pol != w->pool_pol) {
+        pool_drain(w);
+        w->pool_pol = sg_policy_ref(pol);
+    }
+    if (w->npool == sizeof(w->pool) / sizeof(w->pool[0])) {
+        sg_verdict_free(v);
+        return;
+    }
+    sg_verdict_reset(v);
+    w->pool[w->npool++] = v;
+}
+
+struct sg_verdict *sg_worker_verdict_get(sg_worker *w, const sg_policy *pol)
+{
+    return w->npool > 0 && pol == w->pool_pol ? w->pool[--w->npool] : NULL;
+}
+
+void sg_worker_verdict_done(sg_worker *w, struct sg_verdict *v, sg_policy *pol, int in_callback)
 {
     if (v == NULL)
         return;
+    if (!in_callback) {
+        pool_put(w, v, pol);
+        return;
+    }
     if (w->ndead == w->capdead) {
         size_t cap = w->capdead ? w->capdead * 2 : 16;
-        struct sg_verdict **d = realloc(w->dead, cap * sizeof(*d));
+        struct sg_dead *d = realloc(w->dead, cap * sizeof(*d));
         if (d == NULL) {
             /* cannot defer: leak it rather than free it under its caller */
             return;
@@ -215,14 +250,18 @@ void sg_worker_defer_free(sg_worker *w, struct sg_verdict *v)
         w->dead = d;
         w->capdead = cap;
     }
-    w->dead[w->ndead++] = v;
+    w->dead[w->ndead].v = v;
+    w->dead[w->ndead++].pol = sg_policy_ref(pol);
 }
 
 static void on_reap(uv_check_t *c)
 {
     sg_worker *w = c->data;
-    while (w->ndead > 0)
-        sg_verdict_free(w->dead[--w->ndead]);
+    while (w->ndead > 0) {
+        struct sg_dead d = w->dead[--w->ndead];
+        pool_put(w, d.v, d.pol);
+        sg_policy_unref(d.pol);
+    }
 }
 
 static void on_connection(uv_stream_t *l, int status)
@@ -394,8 +433,11 @@ static void worker_destroy(sg_worker *w)
         return;
     if (w->uvdns)
         sg_uvdns_close(w->uvdns);
-    while (w->ndead > 0)
-        sg_verdict_free(w->dead[--w->ndead]);
+    while (w->ndead > 0) {
+        sg_verdict_free(w->dead[--w->ndead].v);
+        sg_policy_unref(w->dead[w->ndead].pol);
+    }
+    pool_drain(w);
     uv_walk(&w->loop, close_walk, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);

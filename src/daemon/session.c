@@ -541,10 +541,7 @@ static void on_timeout(uv_timer_t *t)
 
 static void message_reset(session *s)
 {
-    if (s->in_verdict_cb)
-        sg_worker_defer_free(s->w, s->verdict);
-    else
-        sg_verdict_free(s->verdict);
+    sg_worker_verdict_done(s->w, s->verdict, s->pol, s->in_verdict_cb);
     s->verdict = NULL;
     sg_msg_parser_free(s->parser);
     s->parser = NULL;
@@ -627,7 +624,9 @@ static void message_start(session *s, const char *path)
     o.nprotected = cfg->n_protected_domains;
     o.keycache = s->w->keycache;
     o.spf_cache = s->w->spf_cache;
-    if (sg_verdict_new(&s->verdict, s->w->resolver, &o) != 0) {
+    /* a verdict of an earlier message, reset, when the worker has one */
+    if ((s->verdict = sg_worker_verdict_get(s->w, s->pol)) == NULL &&
+        sg_verdict_new(&s->verdict, s->w->resolver, &o) != 0) {
         s->fail = "out of memory";
         return;
     }
