@@ -327,10 +327,13 @@ static void run_measured(char *const *argv, const char *out_path, proc_cost *c)
         if (sig == SIGTRAP && event == PTRACE_EVENT_EXIT) {
             c->hwm_kb = proc_hwm_kb(pid);
             sig = 0;
+        } else if (sig == SIGTRAP && event == PTRACE_EVENT_EXEC) {
+            sig = 0; /* a further exec (valgrind starts its tool) */
         } else if (sig == SIGTRAP && event == 0 && c->hwm_kb == -1) {
-            /* the stop after exec: from now on, stop only at exit */
+            /* the stop after exec: from now on, stop only at exit (and
+             * at later execs, which would otherwise raise SIGTRAP) */
             ptrace(PTRACE_SETOPTIONS, pid, NULL,
-                   (void *)(long)(PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL));
+                   (void *)(long)(PTRACE_O_TRACEEXIT | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL));
             c->hwm_kb = -2;
             sig = 0;
         }
