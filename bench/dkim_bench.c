@@ -36,7 +36,7 @@
  *   dkim_bench [--seconds S] [--rounds R] [--stream-mib N] [--no-peers] [--keep]
  *   dkim_bench --profile-verify FILE DIR N   (verify FILE N times; for perf)
  */
-#include "bench_common.h"
+#include "bench_corpus.h"
 
 #include <spoofguard/dkim.h>
 #include <spoofguard/dns.h>
@@ -56,7 +56,7 @@
 
 #include <opendkim/dkim.h>
 
-#define DOMAIN "bench.example"
+#define DOMAIN BENCH_CORPUS_DOMAIN
 #define SEL_RSA "rsa"
 #define SEL_ED "ed"
 #define CHUNK 65536
@@ -65,113 +65,6 @@
 #define DEFAULT_STREAM_MIB 50
 /* RSS limit from issue 4 for the 50 MiB streamed verification */
 #define STREAM_RSS_LIMIT_KB (16 * 1024)
-
-/* ---- message generation ---------------------------------------------------- */
-
-static const char *const words[] = {
-    "the",       "quarterly", "report",   "shows",   "that",        "revenue",  "grew",
-    "by",        "twelve",    "percent",  "while",   "costs",       "remained", "flat",
-    "please",    "review",    "attached", "figures", "before",      "Thursday", "meeting",
-    "we",        "will",      "discuss",  "budget",  "for",         "next",     "year",
-    "and",       "hiring",    "plans",    "in",      "engineering", "sales",    "support",
-    "regards",   "thanks",    "Alice",    "Bob",     "schedule",    "update",   "server",
-    "migration", "completed", "without",  "errors",  "customers",   "reported", "no",
-    "downtime",  "latency",   "improved", "after",   "cache",       "changes",  "were",
-    "deployed",  "on",        "Monday",   "morning", "--",          "ok,",      "see",
-    "below.",
-};
-#define NWORDS (sizeof words / sizeof words[0])
-
-/* One body line with CRLF into out (at least 1100 bytes); returns its
- * length. About 6% blank, 3% long (200-990 bytes), 12% with trailing
- * whitespace, some with runs of blanks or tabs inside. */
-static size_t gen_line(bench_rng *r, char *out)
-{
-    uint32_t u = bench_rng_below(r, 100);
-    size_t n = 0, target;
-    if (u < 6) {
-        memcpy(out, "\r\n", 2);
-        return 2;
-    }
-    target = u < 9 ? 200 + bench_rng_below(r, 790) : 30 + bench_rng_below(r, 47);
-    while (n < target) {
-        const char *w = words[bench_rng_below(r, NWORDS)];
-        size_t wl = strlen(w);
-        if (n > 0) {
-            uint32_t s = bench_rng_below(r, 40);
-            if (s == 0)
-                out[n++] = '\t';
-            else if (s == 1) {
-                out[n++] = ' ';
-                out[n++] = ' ';
-            } else
-                out[n++] = ' ';
-        }
-        memcpy(out + n, w, wl);
-        n += wl;
-    }
-    if (bench_rng_below(r, 8) == 0) {
-        size_t k = 1 + bench_rng_below(r, 3);
-        while (k--)
-            out[n++] = bench_rng_below(r, 3) ? ' ' : '\t';
-    }
-    out[n++] = '\r';
-    out[n++] = '\n';
-    return n;
-}
-
-static char *gen_header(uint64_t seed)
-{
-    return bench_strf("Received: from mail.%s (mail.%s [192.0.2.25])\r\n"
-                      "\tby mx.receiver.example (Postfix) with ESMTPS id 4Zx%016llx\r\n"
-                      "\tfor <bob@receiver.example>; Sun, 29 Nov 2026 09:59:59 +0000 (UTC)\r\n"
-                      "Received: from [10.0.0.7] (unknown [10.0.0.7])\r\n"
-                      "\tby mail.%s (Postfix) with ESMTPSA id 7Q%08llx;\r\n"
-                      "\tSun, 29 Nov 2026 09:59:58 +0000 (UTC)\r\n"
-                      "From: \"Alice Example\" <alice@%s>\r\n"
-                      "To: Bob Receiver <bob@receiver.example>\r\n"
-                      "Cc: team@%s,\r\n"
-                      "  Carol <carol@receiver.example>\r\n"
-                      "Subject: Quarterly report and the   budget for next year (%llu)\r\n"
-                      "Date: Sun, 29 Nov 2026 09:59:57 +0000\r\n"
-                      "Message-ID: <%016llx.bench@%s>\r\n"
-                      "MIME-Version: 1.0\r\n"
-                      "Content-Type: text/plain; charset=utf-8; format=flowed\r\n"
-                      "Content-Transfer-Encoding: 8bit\r\n"
-                      "User-Agent: bench-mailer/1.0\r\n"
-                      "\r\n",
-                      DOMAIN, DOMAIN, (unsigned long long)seed, DOMAIN,
-                      (unsigned long long)(seed & 0xffffffff), DOMAIN, DOMAIN,
-                      (unsigned long long)seed, (unsigned long long)seed, DOMAIN);
-}
-
-/* A complete message of about `size` bytes (header included), ending
- * with two empty lines. */
-static char *gen_message(uint64_t seed, size_t size, size_t *len)
-{
-    bench_rng r;
-    char *hdr = gen_header(seed), *buf;
-    size_t hl = strlen(hdr), n, cap = size + 4096;
-    bench_rng_seed(&r, seed);
-    buf = malloc(cap);
-    if (buf == NULL)
-        bench_die("out of memory");
-    memcpy(buf, hdr, hl);
-    n = hl;
-    while (n + 4 < size) {
-        char line[1200];
-        size_t ll = gen_line(&r, line);
-        if (n + ll + 4 > cap)
-            break;
-        memcpy(buf + n, line, ll);
-        n += ll;
-    }
-    memcpy(buf + n, "\r\n\r\n", 4);
-    n += 4;
-    free(hdr);
-    *len = n;
-    return buf;
-}
 
 /* A message streamed in chunks (50 MiB test): the header, then lines until
  * the body reaches `size`. */
@@ -187,7 +80,7 @@ static void stream_init(msg_stream *s, uint64_t seed, uint64_t size)
 {
     memset(s, 0, sizeof *s);
     bench_rng_seed(&s->r, seed);
-    s->hdr = gen_header(seed);
+    s->hdr = bench_gen_header(seed);
     s->hdr_len = strlen(s->hdr);
     s->size = size;
 }
@@ -205,7 +98,7 @@ static size_t stream_next(msg_stream *s, char *buf, size_t cap)
         return n;
     }
     while (s->emitted < s->size && n + 1200 <= cap) {
-        size_t ll = gen_line(&s->r, buf + n);
+        size_t ll = bench_gen_line(&s->r, buf + n);
         n += ll;
         s->emitted += ll;
     }
@@ -1083,7 +976,7 @@ int main(int argc, char **argv)
         mcase *mc = &cases[i];
         const char *sig;
         size_t sl;
-        mc->plain = gen_message(mc->seed, mc->size, &mc->plain_len);
+        mc->plain = bench_gen_message(mc->seed, mc->size, &mc->plain_len);
         sig = sgs_sign(mc->ed ? &sgs_ed : &sgs_rsa, mc->plain, mc->plain_len, &sl);
         mc->signed_len = sl + mc->plain_len;
         mc->signed_msg = malloc(mc->signed_len);

@@ -20,7 +20,9 @@
 # all on 127.0.0.x). Needs /usr/bin/python3 with Debian's dkim module (the
 # load generator is stdlib-only; dkimpy signs the corpus), opendkim and
 # opendmarc (scripts/install-deps.sh). SPOOFGUARDD=path picks the daemon
-# binary (default build/spoofguardd), SG_WORKERS=N sets its `workers`. A run
+# binary (default build/spoofguardd), SG_WORKERS=N sets its `workers`,
+# MILTER_LOAD_PORT the first of three milter TCP ports (default 8891; the
+# SMTP port is tests/e2e's $E2E_SMTP_PORT). A run
 # of the defaults takes 40-50 s (5 rounds: ~70 s).
 #
 # Each message is its own SMTP session from 127.0.0.20 (an inbound MX's
@@ -101,7 +103,9 @@ RES=$B/results.jsonl
 T0=$(date +%s)
 say() { printf '[milter_load %s] %s\n' "$(date +%T)" "$*"; }
 
-SG_TCP_PORT=8891 DKIM_PORT=8892 DMARC_PORT=8893
+# MILTER_LOAD_PORT: first of the three milter TCP ports (others may be in use)
+: "${MILTER_LOAD_PORT:=8891}"
+SG_TCP_PORT=$MILTER_LOAD_PORT DKIM_PORT=$((MILTER_LOAD_PORT + 1)) DMARC_PORT=$((MILTER_LOAD_PORT + 2))
 SG_SOCK=$B/spoofguardd.sock
 
 # fill_template IN OUT: @NAME@ placeholders
@@ -221,6 +225,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         fi
         "$PY" "$HERE/milter_load.py" send --corpus "$B/corpus" --setup "$name" --tag "$s-r$r" \
             --round "$r" --messages "$MESSAGES" --clients "$CLIENTS" --warmup "$WARMUP" \
+            --port "$E2E_SMTP_PORT" \
             --expect "$expect" --maildir "$E2E_MAIL/$user" --rcpt "$user@$E2E_RCPT_DOMAIN" \
             --pids "$pids" --out "$RES" || rc=1
         if [ -n "$perf_pid" ]; then

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build with the benchmarks and run them all, then print a summary table.
+# Build with the benchmarks and run them all (SPF, DKIM, whole-process
+# verify), then print a summary table.
 #   scripts/bench.sh [--no-build] [--seconds S]   (S: CPU seconds per SPF run; DKIM uses 0.4 S)
 # Run by hand, never by CI (the machine must be otherwise idle for stable
 # numbers). The full output is kept in build/bench/bench-<date>.log.
@@ -24,7 +25,7 @@ if [ "$build" = 1 ]; then
 fi
 # SG_BENCH_BIN: where the binaries are (default build/bench, what build.sh makes)
 bin=${SG_BENCH_BIN:-build/bench}
-for b in spf_bench dkim_bench; do
+for b in spf_bench dkim_bench verify_whole; do
     if [ ! -x "$bin/$b" ]; then
         echo "bench.sh: $bin/$b missing (build with scripts/build.sh --bench)" >&2
         exit 1
@@ -50,6 +51,11 @@ if [ ${#seconds[@]} -gt 0 ]; then
     dkim_secs=(--seconds "$(awk -v s="${seconds[1]}" 'BEGIN { print s * 0.4 }')")
 fi
 "$bin/dkim_bench" "${dkim_secs[@]}" 2>&1 | tee -a "$log" || { status=1; echo "bench.sh: dkim_bench failed" | tee -a "$log"; }
+echo | tee -a "$log"
+echo "== verify, whole process ==" | tee -a "$log"
+# the spoofguard binary of the same build (build/bench/.. or $SG_BENCH_BIN/..)
+"$bin/verify_whole" --spoofguard "$bin/../spoofguard" 2>&1 | tee -a "$log" ||
+    { status=1; echo "bench.sh: verify_whole failed" | tee -a "$log"; }
 end=$(date +%s)
 
 echo

@@ -144,6 +144,11 @@ typedef void (*sg_verdict_done_cb)(const sg_verdict_result *res, void *payload);
 /* The verdict borrows the resolver and everything opts points to. */
 SG_EXTERN int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opts *opts);
 SG_EXTERN void sg_verdict_free(sg_verdict *v);
+/* Ready v for another message with the same resolver and options, as if
+ * just made by sg_verdict_new, but keeping its allocations (parser
+ * buffers, verifiers, arena): for callers that check many messages in a
+ * row. Results of the previous message become invalid. */
+SG_EXTERN void sg_verdict_reset(sg_verdict *v);
 
 /* The connection facts; starts the SPF checks. Call before finish. */
 SG_EXTERN int sg_verdict_envelope_set(sg_verdict *v, const sg_verdict_envelope *env);

@@ -13,6 +13,7 @@
 
 #include <spoofguard/dns.h>
 #include <stdio.h>
+#include <string.h>
 
 enum {
     SG_EXIT_OK = 0,
@@ -102,5 +103,28 @@ FILE *sg_cli_open_input(const char *path);
 /* Print a JSON string literal (with quotes, escaped) to f. */
 void sg_cli_json_str(FILE *f, const char *s);
 void sg_cli_json_strn(FILE *f, const char *s, size_t len);
+
+/* An output line built in memory and written with one fwrite: a result
+ * line is some 40 pieces, and stdio's per-call locking and bookkeeping
+ * cost more than the escaping. Reused across messages (len = 0). A failed
+ * allocation sets `oom` and drops further output. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+    int oom;
+} sg_cli_buf;
+
+void sg_cli_buf_put(sg_cli_buf *b, const char *s, size_t n);
+/* inline, so that the length of a literal is known at compile time */
+static inline void sg_cli_buf_puts(sg_cli_buf *b, const char *s)
+{
+    sg_cli_buf_put(b, s, strlen(s));
+}
+void sg_cli_buf_putc(sg_cli_buf *b, char c);
+void sg_cli_buf_uint(sg_cli_buf *b, unsigned long v);
+/* A JSON string literal (quoted, escaped), or null for NULL. */
+void sg_cli_buf_json_str(sg_cli_buf *b, const char *s);
+void sg_cli_buf_json_strn(sg_cli_buf *b, const char *s, size_t len);
+void sg_cli_buf_free(sg_cli_buf *b);
 
 #endif

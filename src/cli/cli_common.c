@@ -220,6 +220,66 @@ FILE *sg_cli_open_input(const char *path)
     return fopen(path, "rb");
 }
 
+/* ---- output buffer ---------------------------------------------------------------- */
+
+/* Room for n more bytes; 0 on failure (oom set). */
+static int buf_reserve(sg_cli_buf *b, size_t n)
+{
+    if (b->oom)
+        return 0;
+    if (b->cap - b->len >= n)
+        return 1;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len < n) {
+        if (cap > SIZE_MAX / 2) {
+            b->oom = 1;
+            return 0;
+        }
+        cap *= 2;
+    }
+    char *d = realloc(b->data, cap);
+    if (d == NULL) {
+        b->oom = 1;
+        return 0;
+    }
+    b->data = d;
+    b->cap = cap;
+    return 1;
+}
+
+void sg_cli_buf_put(sg_cli_buf *b, const char *s, size_t n)
+{
+    if (n && buf_reserve(b, n)) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+    }
+}
+
+void sg_cli_buf_putc(sg_cli_buf *b, char c)
+{
+    if (buf_reserve(b, 1))
+        b->data[b->len++] = c;
+}
+
+void sg_cli_buf_uint(sg_cli_buf *b, unsigned long v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    sg_cli_buf_put(b, tmp + i, sizeof(tmp) - i);
+}
+
+void sg_cli_buf_free(sg_cli_buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
+/* ---- JSON strings -------------------------------------------------------------------- */
+
 /* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
@@ -249,51 +309,90 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
-/* JSON must be valid UTF-8: bytes that are not become U+FFFD. */
-void sg_cli_json_strn(FILE *f, const char *s, size_t len)
+/* Printable ASCII other than the quote and the backslash: copied as is. */
+static int json_plain(unsigned char c)
 {
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+/* JSON must be valid UTF-8: bytes that are not become U+FFFD. */
+void sg_cli_buf_json_strn(sg_cli_buf *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
     if (s == NULL) {
-        fputs("null", f);
+        sg_cli_buf_put(b, "null", 4);
         return;
     }
-    fputc('"', f);
+    /* at most 6 output bytes per input byte ("\u00XX", "\ufffd"), plus quotes */
+    if (len > (SIZE_MAX - 2) / 6 || !buf_reserve(b, 6 * len + 2))
+        return;
+    char *o = b->data + b->len;
+    *o++ = '"';
     for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)s[i];
-        size_t l;
+        if (json_plain(c)) {
+            size_t j = i + 1;
+            while (j < len && json_plain((unsigned char)s[j]))
+                j++;
+            memcpy(o, s + i, j - i);
+            o += j - i;
+            i = j;
+            continue;
+        }
+        i++;
         switch (c) {
         case '"':
-            fputs("\\\"", f);
-            i++;
-            continue;
         case '\\':
-            fputs("\\\\", f);
-            i++;
+            o[0] = '\\';
+            o[1] = (char)c;
+            o += 2;
             continue;
         case '\n':
-            fputs("\\n", f);
-            i++;
+            memcpy(o, "\\n", 2);
+            o += 2;
             continue;
         case '\r':
-            fputs("\\r", f);
-            i++;
+            memcpy(o, "\\r", 2);
+            o += 2;
             continue;
         case '\t':
-            fputs("\\t", f);
-            i++;
+            memcpy(o, "\\t", 2);
+            o += 2;
             continue;
         }
-        if (c < 0x20 || c == 0x7f) {
-            fprintf(f, "\\u%04x", c);
-            i++;
-        } else if ((l = utf8_len((const unsigned char *)s + i, len - i)) == 0) {
-            fputs("\\ufffd", f);
-            i++;
+        if (c < 0x80) { /* the other control characters */
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
+            continue;
+        }
+        size_t l = utf8_len((const unsigned char *)s + i - 1, len - i + 1);
+        if (l == 0) {
+            memcpy(o, "\\ufffd", 6);
+            o += 6;
         } else {
-            fwrite(s + i, 1, l, f);
-            i += l;
+            memcpy(o, s + i - 1, l);
+            o += l;
+            i += l - 1;
         }
     }
-    fputc('"', f);
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+}
+
+void sg_cli_buf_json_str(sg_cli_buf *b, const char *s)
+{
+    sg_cli_buf_json_strn(b, s, s ? strlen(s) : 0);
+}
+
+void sg_cli_json_strn(FILE *f, const char *s, size_t len)
+{
+    sg_cli_buf b = {0};
+    sg_cli_buf_json_strn(&b, s, len);
+    if (!b.oom)
+        fwrite(b.data, 1, b.len, f);
+    sg_cli_buf_free(&b);
 }
 
 void sg_cli_json_str(FILE *f, const char *s)

@@ -12,10 +12,13 @@
  * verdicts; 2 for usage errors; 3 when a message could not be read.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <spoofguard/arena.h>
 #include <spoofguard/verdict.h>
@@ -32,6 +35,9 @@ typedef struct {
     int json;
     int many; /* more than one message: name each */
     sg_dkim_keycache *keycache;
+    sg_spf_cache *spf_cache; /* parsed SPF records, shared by the messages */
+    sg_verdict *verdict;     /* reused from message to message */
+    sg_cli_buf out;          /* the current message's output, reused */
     int status;
 } verify_ctx;
 
@@ -60,129 +66,161 @@ static const sg_cli_cmd verify_cmd = {
     verify_opts,
 };
 
-static void json_spf(FILE *o, const char *key, const sg_spf_result *r, int checked)
+static void json_spf(sg_cli_buf *o, const char *key, const sg_spf_result *r, int checked)
 {
-    fprintf(o, "\"%s\":{\"result\":", key);
-    sg_cli_json_str(o, checked ? sg_spf_result_str(r->result) : "none");
+    sg_cli_buf_putc(o, '"');
+    sg_cli_buf_puts(o, key);
+    sg_cli_buf_puts(o, "\":{\"result\":");
+    sg_cli_buf_json_str(o, checked ? sg_spf_result_str(r->result) : "none");
     if (checked) {
-        fputs(",\"identity\":", o);
-        sg_cli_json_str(o, sg_spf_identity_str(r->identity));
-        fputs(",\"domain\":", o);
-        sg_cli_json_str(o, r->domain);
-        fputs(",\"explanation\":", o);
-        sg_cli_json_str(o, r->explanation);
-        fputs(",\"reason\":", o);
-        sg_cli_json_str(o, r->reason);
+        sg_cli_buf_puts(o, ",\"identity\":");
+        sg_cli_buf_json_str(o, sg_spf_identity_str(r->identity));
+        sg_cli_buf_puts(o, ",\"domain\":");
+        sg_cli_buf_json_str(o, r->domain);
+        sg_cli_buf_puts(o, ",\"explanation\":");
+        sg_cli_buf_json_str(o, r->explanation);
+        sg_cli_buf_puts(o, ",\"reason\":");
+        sg_cli_buf_json_str(o, r->reason);
     } else {
-        fputs(",\"reason\":\"no client IP given\"", o);
+        sg_cli_buf_puts(o, ",\"reason\":\"no client IP given\"");
     }
-    fputc('}', o);
+    sg_cli_buf_putc(o, '}');
 }
 
-static void print_json(FILE *o, const char *name, const sg_verdict_result *r)
+/* One JSON line into o (emptied first). */
+static void format_json(sg_cli_buf *o, const char *name, const sg_verdict_result *r)
 {
-    fputc('{', o);
+    o->len = 0;
+    sg_cli_buf_putc(o, '{');
     if (name) {
-        fputs("\"file\":", o);
-        sg_cli_json_str(o, name);
-        fputc(',', o);
+        sg_cli_buf_puts(o, "\"file\":");
+        sg_cli_buf_json_str(o, name);
+        sg_cli_buf_putc(o, ',');
     }
-    fputs("\"verdict\":", o);
-    sg_cli_json_str(o, sg_verdict_kind_str(r->verdict));
-    fputs(",\"reason\":", o);
-    sg_cli_json_str(o, r->reason);
-    fprintf(o, ",\"temporary\":%s,\"protected_domain\":%s,", r->temporary ? "true" : "false",
-            r->protected_domain ? "true" : "false");
+    sg_cli_buf_puts(o, "\"verdict\":");
+    sg_cli_buf_json_str(o, sg_verdict_kind_str(r->verdict));
+    sg_cli_buf_puts(o, ",\"reason\":");
+    sg_cli_buf_json_str(o, r->reason);
+    sg_cli_buf_puts(o, r->temporary ? ",\"temporary\":true" : ",\"temporary\":false");
+    sg_cli_buf_puts(o, r->protected_domain ? ",\"protected_domain\":true,"
+                                           : ",\"protected_domain\":false,");
     json_spf(o, "spf", &r->spf, r->spf_checked);
     if (r->spf_helo_checked) {
-        fputc(',', o);
+        sg_cli_buf_putc(o, ',');
         json_spf(o, "spf_helo", &r->spf_helo, 1);
     }
-    fputs(",\"dkim\":[", o);
+    sg_cli_buf_puts(o, ",\"dkim\":[");
     for (size_t i = 0; i < r->ndkim; i++) {
         const sg_dkim_sig_result *d = &r->dkim[i];
-        fputs(i ? ",{\"domain\":" : "{\"domain\":", o);
-        sg_cli_json_str(o, d->domain);
-        fputs(",\"selector\":", o);
-        sg_cli_json_str(o, d->selector);
-        fputs(",\"algorithm\":", o);
-        sg_cli_json_str(o, d->algorithm);
-        fputs(",\"result\":", o);
-        sg_cli_json_str(o, sg_dkim_result_str(d->result));
-        fputs(",\"reason\":", o);
-        sg_cli_json_str(o, d->reason);
-        fputs(d->skipped ? ",\"skipped\":true}" : ",\"skipped\":false}", o);
+        sg_cli_buf_puts(o, i ? ",{\"domain\":" : "{\"domain\":");
+        sg_cli_buf_json_str(o, d->domain);
+        sg_cli_buf_puts(o, ",\"selector\":");
+        sg_cli_buf_json_str(o, d->selector);
+        sg_cli_buf_puts(o, ",\"algorithm\":");
+        sg_cli_buf_json_str(o, d->algorithm);
+        sg_cli_buf_puts(o, ",\"result\":");
+        sg_cli_buf_json_str(o, sg_dkim_result_str(d->result));
+        sg_cli_buf_puts(o, ",\"reason\":");
+        sg_cli_buf_json_str(o, d->reason);
+        sg_cli_buf_puts(o, d->skipped ? ",\"skipped\":true}" : ",\"skipped\":false}");
     }
-    fputs("],\"dmarc\":{\"result\":", o);
-    sg_cli_json_str(o, sg_dmarc_result_str(r->dmarc.result));
-    fputs(",\"policy\":", o);
-    sg_cli_json_str(o, r->dmarc.record ? sg_dmarc_policy_str(r->dmarc.policy) : NULL);
-    fputs(",\"disposition\":", o);
-    sg_cli_json_str(o, sg_dmarc_disposition_str(r->disposition));
-    fputs(",\"header_from\":", o);
-    sg_cli_json_str(o, r->author.domain ? r->author.domain : r->dmarc.author_domain);
+    sg_cli_buf_puts(o, "],\"dmarc\":{\"result\":");
+    sg_cli_buf_json_str(o, sg_dmarc_result_str(r->dmarc.result));
+    sg_cli_buf_puts(o, ",\"policy\":");
+    sg_cli_buf_json_str(o, r->dmarc.record ? sg_dmarc_policy_str(r->dmarc.policy) : NULL);
+    sg_cli_buf_puts(o, ",\"disposition\":");
+    sg_cli_buf_json_str(o, sg_dmarc_disposition_str(r->disposition));
+    sg_cli_buf_puts(o, ",\"header_from\":");
+    sg_cli_buf_json_str(o, r->author.domain ? r->author.domain : r->dmarc.author_domain);
     /* the From did not parse: header_from is the domain a reader shows */
-    fprintf(o, ",\"header_from_lenient\":%s", r->author.lenient ? "true" : "false");
-    fputs(",\"org_domain\":", o);
-    sg_cli_json_str(o, r->dmarc.org_domain);
-    fputs(",\"policy_domain\":", o);
-    sg_cli_json_str(o, r->dmarc.policy_domain);
-    fputs(",\"reason\":", o);
-    sg_cli_json_str(o, r->dmarc.reason);
-    fputs("},\"arc\":", o);
+    sg_cli_buf_puts(o, r->author.lenient ? ",\"header_from_lenient\":true"
+                                         : ",\"header_from_lenient\":false");
+    sg_cli_buf_puts(o, ",\"org_domain\":");
+    sg_cli_buf_json_str(o, r->dmarc.org_domain);
+    sg_cli_buf_puts(o, ",\"policy_domain\":");
+    sg_cli_buf_json_str(o, r->dmarc.policy_domain);
+    sg_cli_buf_puts(o, ",\"reason\":");
+    sg_cli_buf_json_str(o, r->dmarc.reason);
+    sg_cli_buf_puts(o, "},\"arc\":");
     if (r->arc == NULL) {
-        fputs("null", o);
+        sg_cli_buf_puts(o, "null");
     } else {
-        fputs("{\"result\":", o);
-        sg_cli_json_str(o, sg_arc_cv_str(r->arc->cv));
-        fprintf(o, ",\"instances\":%u,\"oldest_pass\":%u,\"reason\":", r->arc->instance,
-                r->arc->oldest_pass);
-        sg_cli_json_str(o, r->arc->reason);
-        fputc('}', o);
+        sg_cli_buf_puts(o, "{\"result\":");
+        sg_cli_buf_json_str(o, sg_arc_cv_str(r->arc->cv));
+        sg_cli_buf_puts(o, ",\"instances\":");
+        sg_cli_buf_uint(o, r->arc->instance);
+        sg_cli_buf_puts(o, ",\"oldest_pass\":");
+        sg_cli_buf_uint(o, r->arc->oldest_pass);
+        sg_cli_buf_puts(o, ",\"reason\":");
+        sg_cli_buf_json_str(o, r->arc->reason);
+        sg_cli_buf_putc(o, '}');
     }
-    fprintf(o, ",\"dkim_skipped\":%zu,\"unsigned_fields\":[", r->ndkim_skipped);
+    sg_cli_buf_puts(o, ",\"dkim_skipped\":");
+    sg_cli_buf_uint(o, r->ndkim_skipped);
+    sg_cli_buf_puts(o, ",\"unsigned_fields\":[");
     for (size_t i = 0; i < r->nunsigned_fields; i++) {
         if (i)
-            fputc(',', o);
-        sg_cli_json_str(o, r->unsigned_fields[i]);
+            sg_cli_buf_putc(o, ',');
+        sg_cli_buf_json_str(o, r->unsigned_fields[i]);
     }
-    fputc(']', o);
-    fputs(",\"authentication_results\":", o);
-    sg_cli_json_str(o, r->authres_line);
-    fputs("}\n", o);
+    sg_cli_buf_putc(o, ']');
+    sg_cli_buf_puts(o, ",\"authentication_results\":");
+    sg_cli_buf_json_str(o, r->authres_line);
+    sg_cli_buf_puts(o, "}\n");
 }
 
-static void print_text(FILE *o, const char *name, const sg_verdict_result *r)
+static void format_text(sg_cli_buf *o, const char *name, const sg_verdict_result *r)
 {
-    if (name)
-        fprintf(o, "== %s\n", name);
-    fprintf(o, "Authentication-Results: %s\n", r->authres ? r->authres : "");
-    fprintf(o, "verdict: %s%s (%s)\n", sg_verdict_kind_str(r->verdict),
-            r->temporary ? ", temporary" : "", r->reason);
+    o->len = 0;
+    if (name) {
+        sg_cli_buf_puts(o, "== ");
+        sg_cli_buf_puts(o, name);
+        sg_cli_buf_putc(o, '\n');
+    }
+    sg_cli_buf_puts(o, "Authentication-Results: ");
+    sg_cli_buf_puts(o, r->authres ? r->authres : "");
+    sg_cli_buf_puts(o, "\nverdict: ");
+    sg_cli_buf_puts(o, sg_verdict_kind_str(r->verdict));
+    if (r->temporary)
+        sg_cli_buf_puts(o, ", temporary");
+    sg_cli_buf_puts(o, " (");
+    sg_cli_buf_puts(o, r->reason);
+    sg_cli_buf_puts(o, ")\n");
 }
 
-/* Check one message read from f. Returns 0 or an exit status. */
-static int verify_stream(verify_ctx *c, FILE *f, const char *name)
+/* Check one message read from fd. Returns 0 or an exit status. */
+static int verify_stream(verify_ctx *c, int fd, const char *name)
 {
-    sg_verdict *v;
+    sg_verdict *v = c->verdict;
     const sg_verdict_result *r;
     char buf[65536];
-    size_t n;
-    int rc = sg_verdict_new(&v, c->dns.resolver, &c->opts);
-    if (rc != 0) {
+    ssize_t n;
+    int rc = 0;
+    /* one verdict for the whole run, reset between messages: its buffers
+     * and verifiers are reused */
+    if (v != NULL)
+        sg_verdict_reset(v);
+    else if ((rc = sg_verdict_new(&v, c->dns.resolver, &c->opts)) != 0) {
         fprintf(stderr, "spoofguard: %s\n", sg_strerror(rc));
         return SG_EXIT_INTERNAL;
     }
+    c->verdict = v;
     if ((rc = sg_verdict_envelope_set(v, &c->env)) != 0) {
         fprintf(stderr, "spoofguard: bad envelope: %s\n", sg_strerror(rc));
-        sg_verdict_free(v);
         return SG_EXIT_USAGE;
     }
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        if ((rc = sg_verdict_feed(v, buf, n)) != 0)
+    /* read(2), not stdio: a folder of small files is mostly open, read,
+     * close, and stdio would add an allocation and an fstat per file */
+    while ((n = read(fd, buf, sizeof(buf))) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = SG_EIO;
             break;
-    if (rc == 0 && ferror(f))
-        rc = SG_EIO;
+        }
+        if ((rc = sg_verdict_feed(v, buf, (size_t)n)) != 0)
+            break;
+    }
     if (rc == 0)
         rc = sg_verdict_finish_sync(v, &r);
     if (rc != 0) {
@@ -190,22 +228,51 @@ static int verify_stream(verify_ctx *c, FILE *f, const char *name)
                 rc == SG_ELIMIT    ? "header exceeds the size limits"
                 : rc == SG_ESYNTAX ? "malformed message header"
                                    : sg_strerror(rc));
-        sg_verdict_free(v);
         return SG_EXIT_INPUT;
     }
     if (c->json)
-        print_json(stdout, c->many ? name : NULL, r);
+        format_json(&c->out, c->many ? name : NULL, r);
     else
-        print_text(stdout, c->many ? name : NULL, r);
-    sg_verdict_free(v);
+        format_text(&c->out, c->many ? name : NULL, r);
+    if (c->out.oom) {
+        fprintf(stderr, "spoofguard: %s\n", sg_strerror(SG_ENOMEM));
+        return SG_EXIT_INTERNAL;
+    }
+    fwrite(c->out.data, 1, c->out.len, stdout);
     return 0;
 }
 
 static void verify_path(verify_ctx *c, const char *path);
 
-static int name_cmp(const void *a, const void *b)
+/* One message file (or "-" / NULL: stdin); dirfd/name: the same file
+ * opened relative to its open folder (dirfd < 0: by path). */
+static void verify_file(verify_ctx *c, const char *path, int dirfd, const char *name)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    int stdin_ = path == NULL || !strcmp(path, "-");
+    int fd = stdin_       ? STDIN_FILENO
+             : dirfd >= 0 ? openat(dirfd, name, O_RDONLY | O_CLOEXEC)
+                          : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "spoofguard: %s: cannot open\n", path);
+        c->status = SG_EXIT_INPUT;
+        return;
+    }
+    int rc = verify_stream(c, fd, stdin_ ? "-" : path);
+    if (!stdin_)
+        close(fd);
+    if (rc != 0 && c->status == 0)
+        c->status = rc;
+}
+
+typedef struct {
+    char *path;
+    size_t name_off;    /* the file name within path */
+    unsigned char type; /* d_type: DT_UNKNOWN (and links) need a stat */
+} dir_entry;
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const dir_entry *)a)->path, ((const dir_entry *)b)->path);
 }
 
 /* A folder: a Maildir's cur/ and new/, else its regular files, sorted. */
@@ -230,7 +297,7 @@ static void verify_dir(verify_ctx *c, const char *dir)
         c->status = SG_EXIT_INPUT;
         return;
     }
-    char **names = NULL;
+    dir_entry *ents = NULL;
     size_t n = 0, cap = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -238,23 +305,30 @@ static void verify_dir(verify_ctx *c, const char *dir)
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
-            char **nn = realloc(names, cap * sizeof(*nn));
-            if (nn == NULL)
+            dir_entry *ne = realloc(ents, cap * sizeof(*ne));
+            if (ne == NULL)
                 break;
-            names = nn;
+            ents = ne;
         }
-        if ((names[n] = malloc(strlen(path) + strlen(e->d_name) + 2)) == NULL)
+        if ((ents[n].path = malloc(strlen(path) + strlen(e->d_name) + 2)) == NULL)
             break;
-        sprintf(names[n++], "%s/%s", path, e->d_name);
+        sprintf(ents[n].path, "%s/%s", path, e->d_name);
+        ents[n].name_off = strlen(path) + 1;
+        ents[n++].type = e->d_type;
+    }
+    qsort(ents, n, sizeof(*ents), entry_cmp);
+    /* files are opened relative to the open folder: no path walk each */
+    int dfd = dirfd(d);
+    for (size_t i = 0; i < n; i++) {
+        int regular = ents[i].type == DT_REG;
+        if ((ents[i].type == DT_UNKNOWN || ents[i].type == DT_LNK) && stat(ents[i].path, &st) == 0)
+            regular = S_ISREG(st.st_mode);
+        if (regular)
+            verify_file(c, ents[i].path, dfd, ents[i].path + ents[i].name_off);
+        free(ents[i].path);
     }
     closedir(d);
-    qsort(names, n, sizeof(*names), name_cmp);
-    for (size_t i = 0; i < n; i++) {
-        if (stat(names[i], &st) == 0 && S_ISREG(st.st_mode))
-            verify_path(c, names[i]);
-        free(names[i]);
-    }
-    free(names);
+    free(ents);
 }
 
 static void verify_path(verify_ctx *c, const char *path)
@@ -265,18 +339,7 @@ static void verify_path(verify_ctx *c, const char *path)
         verify_dir(c, path);
         return;
     }
-    const char *name = path && strcmp(path, "-") ? path : "-"; /* NULL is stdin */
-    FILE *f = sg_cli_open_input(path);
-    if (f == NULL) {
-        fprintf(stderr, "spoofguard: %s: cannot open\n", name);
-        c->status = SG_EXIT_INPUT;
-        return;
-    }
-    int rc = verify_stream(c, f, name);
-    if (f != stdin)
-        fclose(f);
-    if (rc != 0 && c->status == 0)
-        c->status = rc;
+    verify_file(c, path, -1, NULL);
 }
 
 /* A --protect domain in the form the verdict compares the From domain in:
@@ -363,15 +426,20 @@ int cmd_verify(int argc, char **argv)
         sg_arena_free(c.names);
         return rc;
     }
-    if (sg_dkim_keycache_new(&c.keycache, 0) != 0) {
+    if (sg_dkim_keycache_new(&c.keycache, 0) != 0 || sg_spf_cache_new(&c.spf_cache, 1000) != 0) {
+        sg_dkim_keycache_free(c.keycache);
         sg_cli_dns_close(&c.dns);
         free(c.protect);
         sg_arena_free(c.names);
         return SG_EXIT_INTERNAL;
     }
     c.opts.keycache = c.keycache;
+    c.opts.spf_cache = c.spf_cache;
     c.opts.protected_domains = c.protect;
     c.opts.nprotected = c.nprotect;
+    /* results go out in large writes unless someone watches them */
+    if (!isatty(STDOUT_FILENO))
+        setvbuf(stdout, NULL, _IOFBF, 1 << 16);
     /* Operands are read one at a time from argv: any number of them, in
      * memory that does not grow with their count. */
     c.many = argc - first > 1;
@@ -379,6 +447,9 @@ int cmd_verify(int argc, char **argv)
         verify_path(&c, NULL);
     for (int i = first; i < argc; i++)
         verify_path(&c, argv[i]);
+    sg_verdict_free(c.verdict);
+    sg_cli_buf_free(&c.out);
+    sg_spf_cache_free(c.spf_cache);
     sg_dkim_keycache_free(c.keycache);
     sg_cli_dns_close(&c.dns);
     free(c.protect);

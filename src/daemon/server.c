@@ -3,6 +3,8 @@
  * libuv loop each, so every core is used without a thread per
  * connection), SIGHUP reload and SIGTERM drain.
  */
+/* accept4 */
+#define _GNU_SOURCE
 #include "server.h"
 
 #include <errno.h>
@@ -15,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#ifdef __linux__
+#include <sys/epoll.h>
+#endif
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -245,13 +250,48 @@ fail:
 /* ------------------------------------------------------------------------ */
 /* workers                                                                   */
 
-void sg_worker_defer_free(sg_worker *w, struct sg_verdict *v)
+static void pool_drain(sg_worker *w)
+{
+    while (w->npool > 0)
+        sg_verdict_free(w->pool[--w->npool]);
+    if (w->pool_pol != NULL)
+        sg_policy_unref(w->pool_pol);
+    w->pool_pol = NULL;
+}
+
+/* Keep v (reset) for the next message, unless the pool is full. A reload
+ * empties the pool: verdicts hold pointers into the policy they were made
+ * for. */
+static void pool_put(sg_worker *w, struct sg_verdict *v, sg_policy *pol)
+{
+    if (pol != w->pool_pol) {
+        pool_drain(w);
+        w->pool_pol = sg_policy_ref(pol);
+    }
+    if (w->npool == sizeof(w->pool) / sizeof(w->pool[0])) {
+        sg_verdict_free(v);
+        return;
+    }
+    sg_verdict_reset(v);
+    w->pool[w->npool++] = v;
+}
+
+struct sg_verdict *sg_worker_verdict_get(sg_worker *w, const sg_policy *pol)
+{
+    return w->npool > 0 && pol == w->pool_pol ? w->pool[--w->npool] : NULL;
+}
+
+void sg_worker_verdict_done(sg_worker *w, struct sg_verdict *v, sg_policy *pol, int in_callback)
 {
     if (v == NULL)
         return;
+    if (!in_callback) {
+        pool_put(w, v, pol);
+        return;
+    }
     if (w->ndead == w->capdead) {
         size_t cap = w->capdead ? w->capdead * 2 : 16;
-        struct sg_verdict **d = realloc(w->dead, cap * sizeof(*d));
+        struct sg_dead *d = realloc(w->dead, cap * sizeof(*d));
         if (d == NULL) {
             /* cannot defer: leak it rather than free it under its caller */
             return;
@@ -259,22 +299,77 @@ void sg_worker_defer_free(sg_worker *w, struct sg_verdict *v)
         w->dead = d;
         w->capdead = cap;
     }
-    w->dead[w->ndead++] = v;
+    w->dead[w->ndead].v = v;
+    w->dead[w->ndead++].pol = sg_policy_ref(pol);
 }
 
 static void on_reap(uv_check_t *c)
 {
     sg_worker *w = c->data;
-    while (w->ndead > 0)
-        sg_verdict_free(w->dead[--w->ndead]);
+    while (w->ndead > 0) {
+        struct sg_dead d = w->dead[--w->ndead];
+        pool_put(w, d.v, d.pol);
+        sg_policy_unref(d.pol);
+    }
 }
 
 static void on_connection(uv_stream_t *l, int status)
 {
     sg_worker *w = l->data;
     if (status == 0 && !w->draining)
-        sg_session_accept(w);
+        sg_session_accept(w, -1);
 }
+
+#ifdef EPOLLEXCLUSIVE
+static void on_accept_ready(uv_poll_t *p, int status, int events);
+
+static void on_accept_resume(uv_timer_t *t)
+{
+    sg_worker *w = t->data;
+    if (w->listening)
+        uv_poll_start(&w->accept_poll, UV_READABLE, on_accept_ready);
+}
+
+/* One accept per wake-up: the set is level-triggered, so a backlog brings
+ * us back, and the usual case costs no accept that finds nothing. */
+static void on_accept_ready(uv_poll_t *p, int status, int events)
+{
+    sg_worker *w = p->data;
+    (void)events;
+    if (status < 0 || w->draining)
+        return;
+    int fd = accept4(w->srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+        sg_session_accept(w, fd);
+    } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        /* the connection stays queued: poll again in a while rather than
+         * spin on a socket that stays readable */
+        uv_poll_stop(&w->accept_poll);
+        uv_timer_start(&w->accept_pause, on_accept_resume, 100, 0);
+    }
+}
+
+/* The exclusive listener; -1 (nothing changed) if the kernel refuses. */
+static int listen_exclusive(sg_server *s, sg_worker *w)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return -1;
+    ev.data.fd = s->listen_fd;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, s->listen_fd, &ev) != 0 ||
+        uv_poll_init(&w->loop, &w->accept_poll, ep) != 0) {
+        close(ep);
+        return -1;
+    }
+    w->accept_ep = ep;
+    w->accept_poll.data = w;
+    uv_timer_init(&w->loop, &w->accept_pause);
+    w->accept_pause.data = w;
+    uv_poll_start(&w->accept_poll, UV_READABLE, on_accept_ready);
+    return 0;
+}
+#endif
 
 /* Sessions that outlive the drain deadline are cut: the MTA then applies
  * its own milter_default_action for them. */
@@ -297,7 +392,12 @@ static void on_wake(uv_async_t *a)
     uv_timer_start(&w->drain_timer, on_drain_deadline, DRAIN_DEADLINE_MS, 0);
     if (w->listening) {
         w->listening = 0;
-        uv_close(&w->listener.handle, NULL);
+        if (w->accept_ep >= 0) {
+            uv_close((uv_handle_t *)&w->accept_poll, NULL);
+            uv_close((uv_handle_t *)&w->accept_pause, NULL);
+        } else {
+            uv_close(&w->listener.handle, NULL);
+        }
     }
     if (w->nsessions == 0)
         uv_stop(&w->loop);
@@ -318,6 +418,7 @@ static int worker_init(sg_server *s, sg_worker *w, int index, char *err, size_t 
     const sg_config *cfg = &s->policy->cfg;
     sg_resolver_opts ro;
     w->index = index;
+    w->accept_ep = -1;
     if (uv_loop_init(&w->loop) != 0)
         goto fail;
     w->srv = s; /* from here on worker_destroy has a loop to clean up */
@@ -343,6 +444,12 @@ static int worker_init(sg_server *s, sg_worker *w, int index, char *err, size_t 
     uv_check_start(&w->reaper, on_reap);
     uv_unref((uv_handle_t *)&w->reaper);
 
+#ifdef EPOLLEXCLUSIVE
+    if (listen_exclusive(s, w) == 0) {
+        w->listening = 1;
+        return 0;
+    }
+#endif
     int fd = dup(s->listen_fd);
     if (fd < 0)
         goto fail;
@@ -377,11 +484,16 @@ static void worker_destroy(sg_worker *w)
         return;
     if (w->uvdns)
         sg_uvdns_close(w->uvdns);
-    while (w->ndead > 0)
-        sg_verdict_free(w->dead[--w->ndead]);
+    while (w->ndead > 0) {
+        sg_verdict_free(w->dead[--w->ndead].v);
+        sg_policy_unref(w->dead[w->ndead].pol);
+    }
+    pool_drain(w);
     uv_walk(&w->loop, close_walk, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
+    if (w->accept_ep >= 0)
+        close(w->accept_ep); /* after its poll handle is closed */
     sg_resolver_free(w->resolver);
     sg_dkim_keycache_free(w->keycache);
     sg_spf_cache_free(w->spf_cache);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include <spoofguard/addr.h>
@@ -65,7 +66,8 @@ typedef struct session {
     int overloaded; /* over max_connections: every message gets the fail-safe answer */
     uv_timer_t timer;
     int timer_live;
-    int counted; /* in sessions_opened: count it closed too */
+    int counted;         /* in sessions_opened: count it closed too */
+    int closing_handles; /* handles whose close callback is still due */
 
     char client_ip[INET6_ADDRSTRLEN];
     char client_name[SMALL];
@@ -585,10 +587,7 @@ static void on_timeout(uv_timer_t *t)
 
 static void message_reset(session *s)
 {
-    if (s->in_verdict_cb)
-        sg_worker_defer_free(s->w, s->verdict);
-    else
-        sg_verdict_free(s->verdict);
+    sg_worker_verdict_done(s->w, s->verdict, s->pol, s->in_verdict_cb);
     s->verdict = NULL;
     sg_msg_parser_free(s->parser);
     s->parser = NULL;
@@ -671,7 +670,9 @@ static void message_start(session *s, const char *path)
     o.nprotected = cfg->n_protected_domains;
     o.keycache = s->w->keycache;
     o.spf_cache = s->w->spf_cache;
-    if (sg_verdict_new(&s->verdict, s->w->resolver, &o) != 0) {
+    /* a verdict of an earlier message, reset, when the worker has one */
+    if ((s->verdict = sg_worker_verdict_get(s->w, s->pol)) == NULL &&
+        sg_verdict_new(&s->verdict, s->w->resolver, &o) != 0) {
         s->fail = "out of memory";
         return;
     }
@@ -975,15 +976,32 @@ static void flush(session *s)
     }
     if (s->out.len == 0 || s->closing)
         return;
+    /* A reply is a few hundred bytes and the socket has room: written at
+     * once, it needs no request, no completion callback and no change of
+     * the poll set (uv_try_write refuses while an earlier write waits, so
+     * the order holds). Only what does not fit is queued. */
+    size_t off = 0;
+    uv_buf_t now = uv_buf_init((char *)s->out.buf, (unsigned)s->out.len);
+    int n = uv_try_write(&s->h.stream, &now, 1);
+    if (n >= 0)
+        off = (size_t)n;
+    else if (n != UV_EAGAIN) {
+        session_close(s);
+        return;
+    }
+    if (off == s->out.len) {
+        s->out.len = 0;
+        return;
+    }
     /* The write request and the bytes travel together in one block. */
-    uv_write_t *req = malloc(sizeof(*req) + s->out.len);
+    uv_write_t *req = malloc(sizeof(*req) + s->out.len - off);
     if (req == NULL) {
         session_close(s);
         return;
     }
     char *data = (char *)(req + 1);
-    memcpy(data, s->out.buf, s->out.len);
-    uv_buf_t b = uv_buf_init(data, (unsigned)s->out.len);
+    memcpy(data, s->out.buf + off, s->out.len - off);
+    uv_buf_t b = uv_buf_init(data, (unsigned)(s->out.len - off));
     s->out.len = 0;
     if (uv_write(req, &s->h.stream, &b, 1, on_write) != 0) {
         free(req);
@@ -1044,12 +1062,8 @@ static void on_closed(uv_handle_t *h)
 {
     session *s = h->data;
     sg_worker *w = s->w;
-    if (s->timer_live) {
-        /* the timer closes next; it frees the session */
-        s->timer_live = 0;
-        uv_close((uv_handle_t *)&s->timer, on_closed);
-        return;
-    }
+    if (--s->closing_handles > 0)
+        return; /* the last of the connection and its timer frees it */
     sg_milter_reader_free(&s->rd);
     sg_milter_out_free(&s->out);
     free(s->ar_ours);
@@ -1071,16 +1085,24 @@ static void session_close(session *s)
     if (s->waiting)
         s->waiting = 0;
     message_reset(s);
-    if (s->timer_live)
-        uv_timer_stop(&s->timer);
+    /* connection and timer close together: one loop turn, not two */
+    s->closing_handles = 1;
     uv_close(&s->h.handle, on_closed);
+    if (s->timer_live) {
+        s->timer_live = 0;
+        s->closing_handles++;
+        uv_close((uv_handle_t *)&s->timer, on_closed);
+    }
 }
 
-void sg_session_accept(sg_worker *w)
+void sg_session_accept(sg_worker *w, int fd)
 {
     session *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return; /* the connection stays in the backlog; the MTA times out */
+    if (s == NULL) {
+        if (fd >= 0)
+            close(fd); /* the MTA applies its milter_default_action */
+        return;        /* the connection stays in the backlog; the MTA times out */
+    }
     s->w = w;
     s->pol = sg_server_policy(w->srv);
     sg_milter_reader_init(&s->rd, SG_MILTER_MAX_PACKET);
@@ -1091,8 +1113,14 @@ void sg_session_accept(sg_worker *w)
     s->h.handle.data = s;
     w->nsessions++;
     unsigned total = sg_server_conn_add(w->srv, 1);
-    if (uv_accept(&w->listener.stream, &s->h.stream) != 0) {
+    int rc = fd < 0                      ? uv_accept(&w->listener.stream, &s->h.stream)
+             : sg_server_is_unix(w->srv) ? uv_pipe_open(&s->h.pipe, fd)
+                                         : uv_tcp_open(&s->h.tcp, fd);
+    if (rc != 0) {
+        if (fd >= 0)
+            close(fd);
         s->closing = 1;
+        s->closing_handles = 1;
         uv_close(&s->h.handle, on_closed);
         return;
     }

@@ -27,15 +27,30 @@ typedef struct sg_worker {
         uv_handle_t handle;
     } listener;
     int listening;
+    /* Linux: the listening socket is watched through a private epoll set
+     * holding it with EPOLLEXCLUSIVE, so a new connection wakes one idle
+     * worker instead of every worker (all but one would find nothing to
+     * accept). accept_ep < 0: libuv's own listener above is used. */
+    int accept_ep;
+    uv_poll_t accept_poll;
+    uv_timer_t accept_pause; /* out of descriptors: retry accepting later */
     sg_resolver *resolver;
     sg_uvdns *uvdns;
     sg_dkim_keycache *keycache;
     sg_spf_cache *spf_cache;
     unsigned nsessions;
     sg_metrics_shard *metrics; /* ours: this thread is its only writer */
-    uv_check_t reaper;         /* frees deferred verdicts after each loop turn */
-    struct sg_verdict **dead;
+    uv_check_t reaper;         /* recycles deferred verdicts after each loop turn */
+    struct sg_dead {
+        struct sg_verdict *v;
+        sg_policy *pol; /* a reference */
+    } * dead;
     size_t ndead, capdead;
+    /* Verdicts of finished messages, reset, for the next ones: all made for
+     * pool_pol (a reference), so their options still hold. */
+    struct sg_verdict *pool[8];
+    size_t npool;
+    sg_policy *pool_pol;
     int draining;
     char readbuf[65536]; /* reads are consumed before the next one */
 } sg_worker;
@@ -47,12 +62,17 @@ int sg_server_is_unix(const sg_server *s);
  * change. */
 unsigned sg_server_conn_add(sg_server *s, int delta);
 
-/* Free a verdict once the current callback chain has unwound (a verdict
- * must not be freed from inside its own callback). */
+/* A verdict made earlier for policy pol, reset for a new message; NULL if
+ * there is none (make one). */
 struct sg_verdict;
-void sg_worker_defer_free(sg_worker *w, struct sg_verdict *v);
+struct sg_verdict *sg_worker_verdict_get(sg_worker *w, const sg_policy *pol);
+/* The message of v (made for pol) is over: v is kept for a next message or
+ * freed. in_callback: we are inside v's own callback, so this happens once
+ * the callback chain has unwound. */
+void sg_worker_verdict_done(sg_worker *w, struct sg_verdict *v, sg_policy *pol, int in_callback);
 
-/* Accept one connection on the worker's listener and start its session. */
-void sg_session_accept(sg_worker *w);
+/* Start a session on fd, a connection the worker accepted itself, or
+ * (fd < 0) accept one on the worker's libuv listener. */
+void sg_session_accept(sg_worker *w, int fd);
 
 #endif

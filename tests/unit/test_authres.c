@@ -781,6 +781,64 @@ static void find_fields(void **state)
     assert_int_equal(sg_authres_value_claims(s, len, "mx.example.org"), 1);
 }
 
+/* The one-line form derived from the folded one (what the verdict stores)
+ * is the writer's own unfolded form, for fields that fold in every place:
+ * long values, comments and reasons with blanks, quotes and parentheses,
+ * many results and properties. */
+static void unfold_matches_writer(void **state)
+{
+    static const char alpha[] = "ab@.-_\"\\ ();=\txyz0  ";
+    uint32_t seed = 99;
+    char pool[48][400];
+    size_t np = 0;
+    (void)state;
+#define RND(n) ((seed = seed * 1103515245u + 12345u) >> 8) % (n)
+    for (int iter = 0; iter < 4000; iter++) {
+        sg_authres ar;
+        sg_authres_entry ents[8];
+        sg_authres_prop props[8][6];
+        sg_arena *a;
+        char *folded, *line, *want;
+        size_t fl, wl;
+        assert_int_equal(sg_arena_new(&a, 0), 0);
+        memset(ents, 0, sizeof(ents));
+        sg_authres_init(&ar, "mx.example.com");
+        ar.count = RND(8);
+        ar.entries = ents;
+        np = 0;
+        for (size_t i = 0; i < ar.count; i++) {
+            sg_authres_entry *e = &ents[i];
+            e->method = "dkim";
+            e->result = "pass";
+            e->method_version = -1;
+            e->nprops = RND(6);
+            e->props = props[i];
+            for (size_t j = 0; j <= e->nprops + 1 && np < 48; j++) {
+                size_t n = RND(4) ? RND(20) : RND(200);
+                for (size_t k = 0; k < n; k++)
+                    pool[np][k] = alpha[RND(sizeof(alpha) - 1)];
+                pool[np][n] = '\0';
+                if (j < e->nprops) {
+                    props[i][j].ptype = "header";
+                    props[i][j].property = "d";
+                    props[i][j].value = pool[np];
+                } else if (j == e->nprops) {
+                    e->comment = RND(2) ? pool[np] : NULL;
+                } else {
+                    e->reason = RND(2) ? pool[np] : NULL;
+                }
+                np++;
+            }
+        }
+        assert_int_equal(sg_authres_format_arena(&folded, &fl, a, &ar, SG_AUTHRES_FOLDED), 0);
+        assert_int_equal(sg_authres_format_arena(&want, &wl, a, &ar, SG_AUTHRES_UNFOLDED), 0);
+        assert_non_null(line = sg_authres_unfold_arena(a, folded, fl));
+        assert_string_equal(line, want);
+        sg_arena_free(a);
+    }
+#undef RND
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -796,6 +854,7 @@ int main(void)
         cmocka_unit_test(format_exact),
         cmocka_unit_test(format_errors),
         cmocka_unit_test(format_folding),
+        cmocka_unit_test(unfold_matches_writer),
         cmocka_unit_test(round_trip),
         cmocka_unit_test(reparse_stable),
         cmocka_unit_test(value_claims),

@@ -1,6 +1,8 @@
 /*
  * DKIM parsers:
  *   dkim::parse::base64     alphabet, padding, whitespace
+ *   dkim::parse::base64_peer  random data against OpenSSL's encoder, folded
+ *                           at random places, and single-byte corruptions
  *   dkim::parse::taglist    RFC 6376 3.2 grammar, duplicates, FWS
  *   dkim::parse::signature  3.5 tags and 6.1.1 checks
  *   dkim::parse::keyrecord  3.6.1 tags, revoked keys, PKCS#1, Ed25519 length
@@ -15,6 +17,7 @@
 #include "dkim/dkim_int.h"
 #include "helpers.h"
 
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -305,11 +308,57 @@ static void keycache(void **state)
     sg_dkim_keycache_free(c);
 }
 
+/* OpenSSL encodes (the peer); ours decodes it back with FWS inserted at
+ * random places, which must not change the bytes; a byte outside the
+ * alphabet anywhere must be refused. Covers every quantum alignment of
+ * the folds against the four-digit fast path. */
+static void base64_peer(void **state)
+{
+    static const char *const fws[] = {" ", "\t", "\r\n\t", "\r\n ", "  \r\n\t "};
+    uint32_t seed = 12345;
+    (void)state;
+    for (int iter = 0; iter < 3000; iter++) {
+        unsigned char raw[300], enc[420], folded[2000];
+        size_t n, el, fl = 0;
+        uint8_t *out;
+        size_t outlen;
+        seed = seed * 1103515245u + 12345u;
+        n = (seed >> 8) % sizeof(raw);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            raw[i] = (unsigned char)(seed >> 16);
+        }
+        el = (size_t)EVP_EncodeBlock(enc, raw, (int)n);
+        for (size_t i = 0; i < el; i++) {
+            seed = seed * 1103515245u + 12345u;
+            if ((seed >> 16) % 7 == 0) {
+                const char *w = fws[(seed >> 20) % 5];
+                memcpy(folded + fl, w, strlen(w));
+                fl += strlen(w);
+            }
+            folded[fl++] = enc[i];
+        }
+        assert_int_equal(sg_dkim_b64_decode(NULL, (const char *)folded, fl, &out, &outlen), 0);
+        assert_int_equal(outlen, n);
+        assert_memory_equal(out, raw, n);
+        free(out);
+        if (fl == 0)
+            continue;
+        /* one byte replaced by something outside the alphabet and FWS */
+        seed = seed * 1103515245u + 12345u;
+        size_t at = (seed >> 8) % fl;
+        static const char bad[] = "!*-.:@_~\x00\x80\xff\x0b";
+        folded[at] = (unsigned char)bad[(seed >> 20) % (sizeof(bad) - 1)];
+        assert_int_equal(sg_dkim_b64_decode(NULL, (const char *)folded, fl, &out, &outlen),
+                         SG_ESYNTAX);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(base64),    cmocka_unit_test(taglist),  cmocka_unit_test(signature),
-        cmocka_unit_test(keyrecord), cmocka_unit_test(keycache),
+        cmocka_unit_test(base64),    cmocka_unit_test(base64_peer), cmocka_unit_test(taglist),
+        cmocka_unit_test(signature), cmocka_unit_test(keyrecord),   cmocka_unit_test(keycache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

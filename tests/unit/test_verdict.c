@@ -846,10 +846,76 @@ static void unsigned_duplicates(void **state)
     free(m);
 }
 
+/* One verdict reset between messages gives, message after message, what
+ * a fresh verdict gives: a state left over from the previous message (a
+ * pass, a pending timeout, a broken header) must never leak into the next. */
+static void reset_verdict_equals_fresh(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *from, *sign, *ip, *mail_from;
+    } cases[] = {
+        {"remote.test", "remote.test", "203.0.113.5", "bounce@other.test"}, /* authentic */
+        {"remote.test", NULL, "203.0.113.5", "x@attacker.test"},            /* forged */
+        {"slow.test", "slow.test", "203.0.113.5", "x@slow.test"},           /* temporary */
+        {"ourco.test", NULL, "192.0.2.1", "a@ourco.test"},                  /* SPF aligned */
+        {"ourco.test", "attacker.test", "203.0.113.5", "x@attacker.test"},  /* protected */
+        {"remote.test", "remote.test", "198.51.100.1", "a@remote.test"},    /* both pass */
+        {"quiet.test", NULL, "203.0.113.5", "x@quiet.test"},                /* no policy */
+        {"remote.test.", NULL, "203.0.113.5", "x@attacker.test"},           /* lenient From */
+        {"remote.test.", "remote.test", "203.0.113.5", "x@attacker.test"},  /* lenient, signed */
+    };
+    const size_t n = sizeof(cases) / sizeof(cases[0]);
+    sg_verdict_opts o;
+    const char *protect[] = {"ourco.test"};
+    sg_verdict *reused;
+    sg_verdict_opts_init(&o);
+    o.authserv_id = "mx.rcpt.test";
+    o.protected_domains = protect;
+    o.nprotected = 1;
+    assert_int_equal(sg_verdict_new(&reused, f->r, &o), 0);
+    for (size_t round = 0; round < 3; round++) {
+        for (size_t k = 0; k < n; k++) {
+            /* every order: rotate the cases each round */
+            size_t i = (k * (round + 1) + round) % n;
+            char *m = make_message(f, cases[i].from, cases[i].sign);
+            sg_verdict *fresh;
+            const sg_verdict_result *a = check(f, &fresh, m, cases[i].ip, cases[i].mail_from), *b;
+            sg_verdict_envelope env = {
+                .client_ip = cases[i].ip, .helo = "mail.example", .mail_from = cases[i].mail_from};
+            sg_verdict_reset(reused);
+            assert_int_equal(sg_verdict_envelope_set(reused, &env), 0);
+            assert_int_equal(sg_verdict_feed(reused, m, strlen(m)), 0);
+            assert_int_equal(sg_verdict_finish_sync(reused, &b), 0);
+            assert_int_equal(a->verdict, b->verdict);
+            assert_int_equal(a->temporary, b->temporary);
+            assert_int_equal(a->disposition, b->disposition);
+            assert_int_equal(a->protected_domain, b->protected_domain);
+            assert_int_equal(a->ndkim, b->ndkim);
+            assert_int_equal(a->ndkim_skipped, b->ndkim_skipped);
+            assert_int_equal(a->nunsigned_fields, b->nunsigned_fields);
+            assert_int_equal(a->author.lenient, b->author.lenient);
+            assert_int_equal(a->spf.result, b->spf.result);
+            assert_int_equal(a->dmarc.result, b->dmarc.result);
+            assert_string_equal(a->reason, b->reason);
+            assert_string_equal(a->authres, b->authres);
+            assert_string_equal(a->authres_line, b->authres_line);
+            sg_verdict_free(fresh);
+            free(m);
+        }
+        /* a message the parser refuses, then the next must be clean */
+        static const char broken[] = "no colon here\r\n\r\nbody\r\n";
+        sg_verdict_reset(reused);
+        assert_int_not_equal(sg_verdict_feed(reused, broken, sizeof(broken) - 1), 0);
+    }
+    sg_verdict_free(reused);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(genuine_signed_is_authentic, setup, teardown),
+        cmocka_unit_test_setup_teardown(reset_verdict_equals_fresh, setup, teardown),
         cmocka_unit_test_setup_teardown(spf_alone_aligns, setup, teardown),
         cmocka_unit_test_setup_teardown(forged_strict_domain_is_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(tampered_signature_fails, setup, teardown),

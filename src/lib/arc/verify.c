@@ -97,9 +97,11 @@ struct sg_arc_verifier {
     int have_headers, body_done, decided;
     unsigned n; /* highest instance */
     struct aset *sets;
-    struct hasher hashers[SG_ARC_MAX_INSTANCES];
+    /* in the arena, sized for the chain once its length is known: at most
+     * one hasher per AMS and one key per AMS and AS */
+    struct hasher *hashers;
     size_t nhashers;
-    struct akey keys[2 * SG_ARC_MAX_INSTANCES];
+    struct akey *keys;
     size_t nkeys;
     size_t pending;
     const char *early_fail; /* structural failure found from the header */
@@ -180,6 +182,8 @@ void sg_arc_verifier_reset(sg_arc_verifier *v)
         EVP_MD_CTX_free(v->hashers[i].md);
     sg_arena_reset(v->arena);
     v->nkeys = v->nhashers = v->pending = 0;
+    v->hashers = NULL;
+    v->keys = NULL;
     v->sets = NULL;
     v->set_results = NULL;
     v->n = 0;
@@ -525,10 +529,10 @@ static int digest_final(EVP_MD_CTX *md, uint8_t out[32])
     return ok ? SG_OK : SG_ECRYPTO;
 }
 
-static EVP_MD_CTX *digest_new(void)
+static EVP_MD_CTX *digest_new(const sg_arc_verifier *v)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    if (md != NULL && EVP_DigestInit_ex(md, sg_dkim_sha256(v->cache), NULL) != 1) {
         EVP_MD_CTX_free(md);
         md = NULL;
     }
@@ -539,7 +543,7 @@ static EVP_MD_CTX *digest_new(void)
 static int ams_digest(sg_arc_verifier *v, struct asig *s, const sg_header *fields, size_t count,
                       size_t self, const struct parsed *p, unsigned char *used)
 {
-    EVP_MD_CTX *md = digest_new();
+    EVP_MD_CTX *md = digest_new(v);
     int rc;
     if (md == NULL)
         return SG_ENOMEM;
@@ -602,7 +606,7 @@ static int find_hasher(sg_arc_verifier *v, sg_canon_mode mode, uint64_t limit)
     memset(h, 0, sizeof(*h));
     h->mode = mode;
     h->limit = limit;
-    if ((h->md = digest_new()) == NULL)
+    if ((h->md = digest_new(v)) == NULL)
         return SG_ENOMEM;
     sg_canon_body_init(&h->canon, mode, limit, body_sink, h);
     v->nhashers++;
@@ -674,6 +678,13 @@ static int collect(sg_arc_verifier *v, const sg_header *fields, size_t count, st
     static const char *const dup[3] = {"duplicate ARC-Authentication-Results instance",
                                        "duplicate ARC-Message-Signature instance",
                                        "duplicate ARC-Seal instance"};
+    size_t i0 = 0;
+    /* Most mail has no ARC field at all: then there is nothing to set up
+     * (v->n stays 0, the chain is "none"). */
+    while (i0 < count && !(fields[i0].name_len > 4 && !strncasecmp(fields[i0].name, "ARC-", 4)))
+        i0++;
+    if (i0 == count)
+        return SG_OK;
     v->sets = sg_arena_alloc(v->arena, SG_ARC_MAX_INSTANCES * sizeof(*v->sets));
     if (v->sets == NULL)
         return SG_ENOMEM;
@@ -681,7 +692,7 @@ static int collect(sg_arc_verifier *v, const sg_header *fields, size_t count, st
         memset(&v->sets[k], 0, sizeof(v->sets[k]));
         v->sets[k].aar = v->sets[k].ams = v->sets[k].as = SIZE_MAX;
     }
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = i0; i < count; i++) {
         int kind = -1;
         unsigned inst;
         size_t *slot;
@@ -748,7 +759,13 @@ static int fill_set_results(sg_arc_verifier *v, const sg_header *fields)
 static int parse_sets(sg_arc_verifier *v, const sg_header *fields, size_t count, struct parsed *p,
                       unsigned char *used)
 {
-    EVP_MD_CTX *chain = digest_new();
+    if (v->n == 0)
+        return SG_OK;
+    v->hashers = sg_arena_alloc(v->arena, v->n * sizeof(*v->hashers));
+    v->keys = sg_arena_alloc(v->arena, 2 * v->n * sizeof(*v->keys));
+    if (v->hashers == NULL || v->keys == NULL)
+        return SG_ENOMEM;
+    EVP_MD_CTX *chain = digest_new(v);
     int rc = SG_OK;
     if (chain == NULL)
         return SG_ENOMEM;
@@ -877,7 +894,7 @@ static void verify_sig(sg_arc_verifier *v, struct asig *s, int kind)
         s->reason = "body hash did not verify";
         return;
     }
-    ok = sg_dkim_crypto_verify(k->key.pkey, s->hdr_digest, s->b, s->blen);
+    ok = sg_dkim_key_verify(&k->key, s->hdr_digest, s->b, s->blen);
     if (ok < 0) {
         s->result = SG_DKIM_TEMPERROR;
         s->reason = "crypto library error";

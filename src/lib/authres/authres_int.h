@@ -29,5 +29,11 @@ int sg_authres_check(const sg_authres *ar, size_t *folded_len);
 
 /* Deep structural equality (strings byte for byte, NULL != ""). */
 int sg_authres_equal(const sg_authres *a, const sg_authres *b);
+/* The one-line form of a field sg_authres_format wrote folded, without
+ * writing it again: the writer folds only as ";CRLF TAB" between results
+ * and "CRLF TAB SP SP" inside one, and no value may hold CR or LF, so
+ * each fold becomes one space exactly as SG_AUTHRES_UNFOLDED writes it.
+ * In the arena; NULL when out of memory. */
+char *sg_authres_unfold_arena(sg_arena *a, const char *folded, size_t len);
 
 #endif

@@ -21,7 +21,25 @@ int sg_authres_is_tokenchar(unsigned char c)
      * or tspecials> */
     if (c <= 32 || c >= 127)
         return 0;
-    return strchr("()<>@,;:\\\"/[]?=", c) == NULL;
+    switch (c) {
+    case '(':
+    case ')':
+    case '<':
+    case '>':
+    case '@':
+    case ',':
+    case ';':
+    case ':':
+    case '\\':
+    case '"':
+    case '/':
+    case '[':
+    case ']':
+    case '?':
+    case '=':
+        return 0;
+    }
+    return 1;
 }
 
 static int is_alnum(unsigned char c)
@@ -191,8 +209,9 @@ int sg_authres_add_prop(sg_arena *arena, sg_authres_entry *e, const char *ptype,
 
 typedef struct {
     char *buf;
-    size_t cap; /* bytes that may be stored (excluding the NUL) */
-    size_t len; /* bytes produced so far, stored or not */
+    size_t cap;    /* bytes that may be stored (excluding the NUL) */
+    size_t len;    /* bytes produced so far, stored or not */
+    size_t max_el; /* the longest element written (RFC 8601 limits each) */
 } sink;
 
 static void put(sink *s, const char *p, size_t n)
@@ -207,6 +226,21 @@ static void put(sink *s, const char *p, size_t n)
 static void puts_(sink *s, const char *p)
 {
     put(s, p, strlen(p));
+}
+
+/* Replace the one byte at `at` (already produced) by rep[0..n): how a
+ * space before an element becomes a fold once the element's length is
+ * known, without writing the element twice. */
+static void replace_byte(sink *s, size_t at, const char *rep, size_t n)
+{
+    size_t stored = s->len < s->cap ? s->len : s->cap;
+    if (at < stored) {
+        size_t dst = at + n, tail = stored - (at + 1);
+        if (dst < s->cap)
+            memmove(s->buf + dst, s->buf + at + 1, tail < s->cap - dst ? tail : s->cap - dst);
+        memcpy(s->buf + at, rep, n < s->cap - at ? n : s->cap - at);
+    }
+    s->len += n - 1;
 }
 
 static void put_int(sink *s, int v)
@@ -296,13 +330,6 @@ static void put_element(sink *s, const sg_authres_entry *e, size_t k)
     put_value(s, p->value, 1);
 }
 
-static size_t element_len(const sg_authres_entry *e, size_t k)
-{
-    sink m = {NULL, 0, 0};
-    put_element(&m, e, k);
-    return m.len;
-}
-
 static void put_id(sink *s, const sg_authres *ar)
 {
     put_value(s, ar->authserv_id, 0);
@@ -342,7 +369,7 @@ static int validate(const sg_authres *ar)
         return SG_ELIMIT;
     if (ar->count > 0 && ar->entries == NULL)
         return SG_EINVAL;
-    sink m = {NULL, 0, 0};
+    sink m = {NULL, 0, 0, 0};
     put_id(&m, ar);
     if (m.len > SG_AUTHRES_MAX_ELEMENT)
         return SG_ELIMIT;
@@ -364,10 +391,8 @@ static int validate(const sg_authres *ar)
             if (!kw_ok(p->ptype) || !kw_ok(p->property) || p->value == NULL || !text_ok(p->value))
                 return SG_EINVAL;
         }
-        for (size_t k = 0; k < entry_elements(e); k++)
-            if (element_len(e, k) > SG_AUTHRES_MAX_ELEMENT)
-                return SG_ELIMIT;
     }
+    /* element lengths are checked as they are written (sink.max_el) */
     return SG_OK;
 }
 
@@ -401,19 +426,22 @@ static void write_all(sink *s, const sg_authres *ar, int folded)
             puts_(s, "; ");
         }
         for (size_t k = 0; k < nel; k++) {
-            size_t el = element_len(e, k);
-            size_t need = el + (k + 1 == nel && !last_entry); /* its ";" */
-            if (k > 0) {
-                if (folded && col + 1 + need > SG_AUTHRES_LINE) {
-                    /* continuation lines indented one step more */
-                    puts_(s, "\r\n\t  ");
-                    col = TAB_COLS + 2;
-                } else {
-                    put(s, " ", 1);
-                    col++;
-                }
-            }
+            size_t space = s->len;
+            if (k > 0)
+                put(s, " ", 1);
+            size_t start = s->len;
             put_element(s, e, k);
+            size_t el = s->len - start;
+            size_t need = el + (k + 1 == nel && !last_entry); /* its ";" */
+            if (el > s->max_el)
+                s->max_el = el;
+            if (k > 0 && folded && col + 1 + need > SG_AUTHRES_LINE) {
+                /* continuation lines indented one step more */
+                replace_byte(s, space, "\r\n\t  ", 5);
+                col = TAB_COLS + 2;
+            } else if (k > 0) {
+                col++;
+            }
             col += el;
         }
     }
@@ -424,10 +452,10 @@ int sg_authres_check(const sg_authres *ar, size_t *folded_len)
     int rc = validate(ar);
     if (rc != SG_OK)
         return rc;
-    sink m = {NULL, 0, 0};
+    sink m = {NULL, 0, 0, 0};
     write_all(&m, ar, 1);
     *folded_len = m.len;
-    return m.len > SG_AUTHRES_MAX_INPUT ? SG_ELIMIT : SG_OK;
+    return m.len > SG_AUTHRES_MAX_INPUT || m.max_el > SG_AUTHRES_MAX_ELEMENT ? SG_ELIMIT : SG_OK;
 }
 
 int sg_authres_format(char *buf, size_t size, size_t *out_len, const sg_authres *ar, unsigned flags)
@@ -437,10 +465,15 @@ int sg_authres_format(char *buf, size_t size, size_t *out_len, const sg_authres 
     int rc = validate(ar);
     if (rc != SG_OK)
         return rc;
-    sink s = {buf, size > 0 ? size - 1 : 0, 0};
+    sink s = {buf, size > 0 ? size - 1 : 0, 0, 0};
     write_all(&s, ar, (flags & SG_AUTHRES_FOLDED) != 0);
     if (out_len != NULL)
         *out_len = s.len;
+    if (s.max_el > SG_AUTHRES_MAX_ELEMENT) {
+        if (size > 0)
+            buf[0] = '\0';
+        return SG_ELIMIT;
+    }
     if (s.len > SG_AUTHRES_MAX_INPUT)
         return SG_ELIMIT;
     if (size == 0 || s.len > size - 1) {
@@ -455,20 +488,50 @@ int sg_authres_format(char *buf, size_t size, size_t *out_len, const sg_authres 
 int sg_authres_format_arena(char **out, size_t *out_len, sg_arena *arena, const sg_authres *ar,
                             unsigned flags)
 {
-    size_t need = 0;
-    if (out == NULL || arena == NULL)
+    /* A verdict's field fits here: written once, then copied, instead of
+     * measured and written again. */
+    char local[2048];
+    if (out == NULL || arena == NULL || ar == NULL || (flags & ~(unsigned)SG_AUTHRES_FOLDED))
         return SG_EINVAL;
-    int rc = sg_authres_format(NULL, 0, &need, ar, flags);
-    if (rc != SG_OK && rc != SG_ELIMIT)
-        return rc;
-    if (need > SG_AUTHRES_MAX_INPUT)
-        return SG_ELIMIT;
-    char *buf = sg_arena_alloc(arena, need + 1);
-    if (buf == NULL)
-        return SG_ENOMEM;
-    rc = sg_authres_format(buf, need + 1, out_len, ar, flags);
+    int rc = validate(ar);
     if (rc != SG_OK)
         return rc;
+    sink s = {local, sizeof(local), 0, 0};
+    write_all(&s, ar, (flags & SG_AUTHRES_FOLDED) != 0);
+    if (s.len > SG_AUTHRES_MAX_INPUT || s.max_el > SG_AUTHRES_MAX_ELEMENT)
+        return SG_ELIMIT;
+    char *buf = sg_arena_alloc(arena, s.len + 1);
+    if (buf == NULL)
+        return SG_ENOMEM;
+    if (s.len <= sizeof(local)) {
+        memcpy(buf, local, s.len);
+    } else {
+        sink big = {buf, s.len, 0, 0};
+        write_all(&big, ar, (flags & SG_AUTHRES_FOLDED) != 0);
+    }
+    buf[s.len] = '\0';
+    if (out_len != NULL)
+        *out_len = s.len;
     *out = buf;
     return SG_OK;
+}
+
+char *sg_authres_unfold_arena(sg_arena *a, const char *folded, size_t len)
+{
+    char *o = sg_arena_alloc(a, len + 1);
+    size_t k = 0;
+    if (o == NULL)
+        return NULL;
+    for (size_t i = 0; i < len;) {
+        if (folded[i] == '\r' && i + 2 < len && folded[i + 1] == '\n' && folded[i + 2] == '\t') {
+            i += 3;
+            if (i + 1 < len && folded[i] == ' ' && folded[i + 1] == ' ')
+                i += 2;
+            o[k++] = ' ';
+        } else {
+            o[k++] = folded[i++];
+        }
+    }
+    o[k] = '\0';
+    return o;
 }

@@ -54,8 +54,23 @@ void sg_dkim_key_clear(sg_dkim_key *k)
 {
     if (k == NULL)
         return;
+    EVP_PKEY_CTX_free(k->vctx);
     EVP_PKEY_free(k->pkey);
     memset(k, 0, sizeof(*k));
+}
+
+/* RSASSA-PKCS1-v1_5 over the DigestInfo of a SHA-256 digest; NULL on
+ * failure. */
+static EVP_PKEY_CTX *rsa_verify_ctx(EVP_PKEY *key)
+{
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(key, NULL);
+    if (c != NULL &&
+        (EVP_PKEY_verify_init(c) != 1 || EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) != 1 ||
+         EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) != 1)) {
+        EVP_PKEY_CTX_free(c);
+        c = NULL;
+    }
+    return c;
 }
 
 static EVP_PKEY *decode_rsa(const uint8_t *der, size_t len)
@@ -168,8 +183,11 @@ int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char 
         out->bits = 256;
     } else {
         out->pkey = decode_rsa(der, derlen);
-        if (out->pkey != NULL)
+        if (out->pkey != NULL) {
             out->bits = (unsigned)EVP_PKEY_get_bits(out->pkey);
+            out->vctx = rsa_verify_ctx(out->pkey); /* NULL: set up per use */
+            ERR_clear_error();
+        }
         if (out->bits > SG_DKIM_MAX_RSA_BITS) {
             free(der);
             sg_dkim_key_clear(out);
@@ -203,16 +221,27 @@ int sg_dkim_crypto_verify(EVP_PKEY *key, const uint8_t digest[32], const uint8_t
         /* RSASSA-PKCS1-v1_5 over the DigestInfo of the SHA-256 digest, the
          * same as EVP_DigestVerify over the data, but it lets the header
          * hash be computed while the header is at hand. */
-        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(key, NULL);
-        if (c == NULL)
+        EVP_PKEY_CTX *c = rsa_verify_ctx(key);
+        if (c == NULL) {
+            ERR_clear_error();
             return SG_ENOMEM;
-        if (EVP_PKEY_verify_init(c) == 1 &&
-            EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) == 1 &&
-            EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) == 1)
-            ok = EVP_PKEY_verify(c, sig, siglen, digest, 32) == 1;
+        }
+        ok = EVP_PKEY_verify(c, sig, siglen, digest, 32) == 1;
         EVP_PKEY_CTX_free(c);
     }
     ERR_clear_error(); /* a bad signature leaves errors on the queue */
+    return ok;
+}
+
+int sg_dkim_key_verify(const sg_dkim_key *k, const uint8_t digest[32], const uint8_t *sig,
+                       size_t siglen)
+{
+    int ok;
+    if (k->vctx == NULL)
+        return sg_dkim_crypto_verify(k->pkey, digest, sig, siglen);
+    /* an RSA verification keeps no state in the context between calls */
+    ok = EVP_PKEY_verify(k->vctx, sig, siglen, digest, 32) == 1;
+    ERR_clear_error();
     return ok;
 }
 

@@ -14,6 +14,7 @@
  */
 #include "dkim_int.h"
 
+#include <openssl/err.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,10 @@ struct sg_dkim_keycache {
     size_t nbuckets, count, max;
     struct entry *head, *tail;
     uint64_t hits, misses;
+    /* SHA-256 fetched once: EVP_sha256() in EVP_DigestInit_ex looks the
+     * algorithm up in the provider store (under its lock) every time, and
+     * a message needs two or more digests */
+    EVP_MD *sha256;
 };
 
 static uint64_t fnv1a(const char *s, size_t n)
@@ -71,7 +76,10 @@ int sg_dkim_keycache_new(sg_dkim_keycache **out, size_t max_entries)
     while (c->nbuckets < c->max)
         c->nbuckets <<= 1;
     c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
+    c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL); /* NULL: EVP_sha256() per use */
+    ERR_clear_error();
     if (c->buckets == NULL || pthread_mutex_init(&c->lock, NULL) != 0) {
+        EVP_MD_free(c->sha256);
         free(c->buckets);
         free(c);
         return SG_ENOMEM;
@@ -123,6 +131,7 @@ void sg_dkim_keycache_free(sg_dkim_keycache *c)
     while (c->head)
         remove_entry(c, c->head);
     pthread_mutex_destroy(&c->lock);
+    EVP_MD_free(c->sha256);
     free(c->buckets);
     free(c);
 }
@@ -141,11 +150,20 @@ void sg_dkim_keycache_stats(const sg_dkim_keycache *c, uint64_t *hits, uint64_t 
     pthread_mutex_unlock(&m->lock);
 }
 
+const EVP_MD *sg_dkim_sha256(const sg_dkim_keycache *c)
+{
+    return c != NULL && c->sha256 != NULL ? c->sha256 : EVP_sha256();
+}
+
 static void copy_out(const struct entry *e, sg_dkim_key *out, const char **reason)
 {
     *out = e->key;
     if (out->pkey)
         EVP_PKEY_up_ref(out->pkey);
+    /* each user gets its own context, copied from the entry's (under the
+     * cache lock: the entry's is only ever read here) */
+    if (out->vctx && (out->vctx = EVP_PKEY_CTX_dup(out->vctx)) == NULL)
+        ERR_clear_error();
     *reason = e->reason;
 }
 
@@ -199,6 +217,9 @@ int sg_dkim_keycache_get(sg_dkim_keycache *c, const char *txt, size_t len, uint3
     e->key = *out;
     if (e->key.pkey)
         EVP_PKEY_up_ref(e->key.pkey);
+    /* the parsed context stays with the entry; the caller gets a copy */
+    if (out->vctx && (out->vctx = EVP_PKEY_CTX_dup(out->vctx)) == NULL)
+        ERR_clear_error();
     pthread_mutex_lock(&c->lock);
     /* another thread may have inserted it meanwhile: keep both briefly is
      * harmless, but keep the table tidy by dropping the older one */

@@ -20,29 +20,33 @@
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-static int is_wsp_or_eol(unsigned char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
+/* Decoding table: 0..63 the digit's value; WS: folding white space,
+ * skipped (RFC 6376 3.5 b=, bh= and p= may be folded); PD: '=' padding;
+ * XX: not base64. */
+enum { WS = 64, PD = 65, XX = 66 };
+static const uint8_t b64dec[256] = {
+    XX, XX, XX, XX, XX, XX, XX, XX, XX, WS, WS, XX, XX, WS, XX, XX, /* 00 */
+    XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, /* 10 */
+    WS, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, 62, XX, XX, XX, 63, /* 20 */
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, XX, XX, XX, PD, XX, XX, /* 30 */
+    XX, 0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, /* 40 */
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, XX, XX, XX, XX, XX, /* 50 */
+    XX, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, /* 60 */
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, XX, XX, XX, XX, XX, /* 70 */
+    XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, /* 80 */
+    XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, /* 90 */
+    XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, /* a0 */
+    XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, /* b0 */
+    XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, /* c0 */
+    XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, /* d0 */
+    XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, /* e0 */
+    XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, /* f0 */
+};
 
 int sg_dkim_b64_decode(sg_arena *a, const char *s, size_t len, uint8_t **out, size_t *outlen)
 {
-    size_t cap = len / 4 * 3 + 3, n = 0, pad = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t cap = len / 4 * 3 + 3, n = 0, pad = 0, i = 0;
     uint32_t acc = 0;
     unsigned bits = 0;
     uint8_t *buf = a ? sg_arena_alloc(a, cap ? cap : 1) : malloc(cap ? cap : 1);
@@ -50,18 +54,32 @@ int sg_dkim_b64_decode(sg_arena *a, const char *s, size_t len, uint8_t **out, si
     *outlen = 0;
     if (buf == NULL)
         return SG_ENOMEM;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        int v;
-        if (is_wsp_or_eol(c))
+    while (i < len) {
+        unsigned v = b64dec[u[i]];
+        /* Whole quanta of four digits, the common case, in one step. Only
+         * on a quantum boundary, so the bit accounting below still holds. */
+        if (bits == 0 && pad == 0 && i + 4 <= len) {
+            unsigned v1 = b64dec[u[i + 1]], v2 = b64dec[u[i + 2]], v3 = b64dec[u[i + 3]];
+            if ((v | v1 | v2 | v3) < 64) {
+                uint32_t q = v << 18 | v1 << 12 | v2 << 6 | v3;
+                buf[n] = (uint8_t)(q >> 16);
+                buf[n + 1] = (uint8_t)(q >> 8);
+                buf[n + 2] = (uint8_t)q;
+                n += 3;
+                i += 4;
+                continue;
+            }
+        }
+        i++;
+        if (v == WS)
             continue;
-        if (c == '=') {
+        if (v == PD) {
             pad++;
             continue;
         }
-        if (pad > 0 || (v = b64val(c)) < 0)
+        if (pad > 0 || v == XX)
             goto bad; /* data after padding, or not base64 */
-        acc = (acc << 6) | (uint32_t)v;
+        acc = (acc << 6) | v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
@@ -187,7 +205,10 @@ int sg_dkim_taglist_parse(const char *s, size_t len, sg_dkim_tag *tags, size_t m
         while (i < len && s[i] != ';') {
             unsigned char c = (unsigned char)s[i];
             if (is_valchar(c)) {
-                i++;
+                /* a run of value characters (';' is not one) */
+                do
+                    i++;
+                while (i < len && is_valchar((unsigned char)s[i]));
                 val_end = i;
             } else if (is_wsp(c) || c == '\r' || c == '\n') {
                 size_t j = skip_fws(s, len, i);

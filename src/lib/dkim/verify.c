@@ -149,10 +149,12 @@ void sg_dkim_hash_headers(EVP_MD_CTX *md, sg_canon_mode mode, const sg_header *f
 {
     memset(used, 0, count);
     for (size_t k = 0; k < nh; k++) {
+        size_t hl = strlen(h[k]);
         /* 5.4.2: instances are used bottom-up; a name with none left (an
          * oversigned field) contributes the null string. */
         for (size_t j = count; j-- > 0;) {
-            if (used[j] || j == skip || !name_is(&fields[j], h[k]))
+            if (used[j] || j == skip || fields[j].name_len != hl ||
+                strncasecmp(fields[j].name, h[k], hl) != 0)
                 continue;
             used[j] = 1;
             sg_canon_header(mode, fields[j].raw, fields[j].raw_len, 0, sg_dkim_md_sink, md);
@@ -274,7 +276,7 @@ static void evaluate(struct vsig *s)
         decide(s, SG_DKIM_FAIL, "body hash did not verify");
         return;
     }
-    ok = sg_dkim_crypto_verify(k->pkey, s->hdr_digest, g->b, g->blen);
+    ok = sg_dkim_key_verify(k, s->hdr_digest, g->b, g->blen);
     if (ok < 0) {
         decide(s, SG_DKIM_TEMPERROR, "crypto library error");
         return;
@@ -334,7 +336,7 @@ static int find_hasher(sg_dkim_verifier *v, sg_canon_mode mode, uint64_t limit)
     h->mode = mode;
     h->limit = limit;
     h->md = EVP_MD_CTX_new();
-    if (h->md == NULL || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1) {
+    if (h->md == NULL || EVP_DigestInit_ex(h->md, sg_dkim_sha256(v->cache), NULL) != 1) {
         EVP_MD_CTX_free(h->md);
         return SG_ENOMEM;
     }
@@ -388,7 +390,7 @@ static int header_digest(sg_dkim_verifier *v, struct vsig *s, const sg_header *f
     }
     memcpy(blank, f->raw, n1);
     memcpy(blank + n1, f->raw + s->sig.b_end, n2);
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
+    if (EVP_DigestInit_ex(md, sg_dkim_sha256(v->cache), NULL) == 1) {
         sg_dkim_hash_headers(md, s->sig.hcanon, fields, count, s->sig.h, s->sig.nh, self, used);
         record_covered(v, s, used, count);
         sg_canon_header(s->sig.hcanon, blank, n1 + n2, 1, sg_dkim_md_sink, md);

@@ -340,6 +340,21 @@ static void ob_put(outbuf *o, char ch)
     o->buf[o->n++] = ch;
 }
 
+static void ob_write(outbuf *o, const char *p, size_t n)
+{
+    while (n > 0) {
+        if (o->n == sizeof(o->buf))
+            ob_flush(o);
+        size_t k = sizeof(o->buf) - o->n;
+        if (k > n)
+            k = n;
+        memcpy(o->buf + o->n, p, k);
+        o->n += k;
+        p += k;
+        n -= k;
+    }
+}
+
 /* 3.4.2: lower-case the name, unfold, reduce WSP runs to one SP, drop WSP
  * at the end of the value and around the colon. A CR or LF that is not
  * part of a CRLF is data and kept. */
@@ -361,21 +376,27 @@ static void relaxed_header(const char *raw, size_t len, int strip_crlf, outbuf *
     }
     if (colon) {
         ob_put(o, ':');
-        for (p = colon + 1; p < end; p++) {
+        for (p = colon + 1; p < end;) {
             unsigned char ch = (unsigned char)*p;
             if (ch == '\r' && p + 1 < end && p[1] == '\n') {
-                p++; /* unfold; the final CRLF is re-added below */
+                p += 2; /* unfold; the final CRLF is re-added below */
                 continue;
             }
             if (is_wsp(ch)) {
                 wsp = 1;
+                p++;
                 continue;
             }
             if (wsp && started)
                 ob_put(o, ' ');
             wsp = 0;
             started = 1;
-            ob_put(o, (char)ch);
+            /* a run of data (a CR not before LF is data too) in one copy */
+            const char *q = p + 1;
+            while (q < end && !is_wsp((unsigned char)*q) && *q != '\r')
+                q++;
+            ob_write(o, p, (size_t)(q - p));
+            p = q;
         }
     }
     if (!strip_crlf) {

@@ -994,13 +994,38 @@ static int parse_ip(sg_spf_check *c, const sg_spf_request *req)
     return 0;
 }
 
+/* One byte in decimal at o; returns the digits written. */
+static size_t put_dec(char *o, unsigned v)
+{
+    size_t n = 0;
+    if (v >= 100)
+        o[n++] = (char)('0' + v / 100);
+    if (v >= 10)
+        o[n++] = (char)('0' + v / 10 % 10);
+    o[n++] = (char)('0' + v % 10);
+    return n;
+}
+
+/* a.b.c.d from ip[0..3] (step 1) or d.c.b.a (step -1, ip pointing at the
+ * last byte), NUL-terminated; returns the length. */
+static size_t put_quad(char *o, const uint8_t *ip, int step)
+{
+    size_t n = 0;
+    for (int i = 0; i < 4; i++, ip += step) {
+        if (i)
+            o[n++] = '.';
+        n += put_dec(o + n, *ip);
+    }
+    o[n] = '\0';
+    return n;
+}
+
 static int setup_ip_strings(sg_spf_check *c)
 {
     char buf[128], rev[128];
     if (!c->v6) {
-        snprintf(buf, sizeof(buf), "%u.%u.%u.%u", c->ip[0], c->ip[1], c->ip[2], c->ip[3]);
-        snprintf(rev, sizeof(rev), "%u.%u.%u.%u.in-addr.arpa", c->ip[3], c->ip[2], c->ip[1],
-                 c->ip[0]);
+        put_quad(buf, c->ip, 1);
+        memcpy(rev + put_quad(rev, c->ip + 3, -1), ".in-addr.arpa", sizeof(".in-addr.arpa"));
         c->mctx.ip_i = sg_arena_strdup(c->arena, buf);
         c->mctx.ip_c = c->mctx.ip_i;
     } else {

@@ -14,13 +14,16 @@
 #include <spoofguard/authres.h>
 #include <spoofguard/verdict.h>
 
+#include "authres/authres_int.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 struct sg_verdict {
-    sg_arena *arena;
+    sg_arena *arena; /* one message's allocations: emptied by sg_verdict_reset */
+    sg_arena *life;  /* the verdict's whole life: protected domains in A-label form */
     sg_resolver *resolver;
     sg_verdict_opts opts;
     sg_msg_parser *parser;
@@ -186,6 +189,13 @@ static int on_body(const char *data, size_t len, void *payload)
 
 /* ------------------------------------------------------------------------ */
 
+static void result_init(sg_verdict *v)
+{
+    v->res.verdict = SG_VERDICT_UNVERIFIED;
+    v->res.reason = "not checked yet";
+    v->res.author.status = SG_DMARC_AUTHOR_NO_FROM;
+}
+
 int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opts *opts)
 {
     sg_verdict *v;
@@ -226,7 +236,9 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
         v->dmarc_opts = *v->opts.dmarc;
     else
         sg_dmarc_opts_init(&v->dmarc_opts);
-    if ((rc = sg_arena_new(&v->arena, 8192)) != 0 ||
+    /* one block holds a message's allocations (the DMARC check alone
+     * takes some 12 KiB), so a reset verdict allocates nothing */
+    if ((rc = sg_arena_new(&v->arena, 32768)) != 0 ||
         (rc = sg_msg_parser_new(&v->parser, v->opts.limits, &cbs, v)) != 0 ||
         (rc = sg_dkim_verifier_new(&v->dkim, resolver, v->opts.keycache, v->opts.dkim)) != 0) {
         sg_verdict_free(v);
@@ -237,15 +249,16 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
          * from any caller protects what it names (IDNA2008 + UTS #46, as
          * the CLI and the daemon convert theirs); a name that is not one
          * would silently protect nothing, so it is refused. */
-        const char **pd = sg_arena_alloc(v->arena, v->opts.nprotected * sizeof(*pd));
-        if (pd == NULL) {
+        const char **pd;
+        if ((rc = sg_arena_new(&v->life, 512)) != 0 ||
+            (pd = sg_arena_alloc(v->life, v->opts.nprotected * sizeof(*pd))) == NULL) {
             sg_verdict_free(v);
             return SG_ENOMEM;
         }
         for (size_t i = 0; i < v->opts.nprotected; i++) {
             const char *d = v->opts.protected_domains[i];
             char *norm;
-            rc = d ? sg_dmarc_domain_normalise(v->arena, d, strlen(d), &norm) : SG_EINVAL;
+            rc = d ? sg_dmarc_domain_normalise(v->life, d, strlen(d), &norm) : SG_EINVAL;
             if (rc != 0) {
                 sg_verdict_free(v);
                 return rc == SG_ENOMEM ? rc : SG_EINVAL;
@@ -263,11 +276,38 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
     }
     sg_dkim_verifier_set_done_cb(v->dkim, on_dkim_done, v);
     sg_arc_verifier_set_done_cb(v->arc, on_dkim_done, v);
-    v->res.verdict = SG_VERDICT_UNVERIFIED;
-    v->res.reason = "not checked yet";
-    v->res.author.status = SG_DMARC_AUTHOR_NO_FROM;
+    result_init(v);
     *out = v;
     return 0;
+}
+
+void sg_verdict_reset(sg_verdict *v)
+{
+    if (v == NULL)
+        return;
+    if (v->dmarc)
+        sg_dmarc_check_cancel(v->dmarc);
+    sg_spf_check_free(v->spf);
+    sg_spf_check_free(v->spf_helo);
+    sg_dkim_verifier_reset(v->dkim);
+    sg_arc_verifier_reset(v->arc);
+    sg_msg_parser_reset(v->parser);
+    sg_arena_reset(v->arena);
+    /* What sg_verdict_new sets up stays; every other member is state of
+     * one message and starts from zero, as after the calloc in new. A
+     * member added for the whole life of the verdict belongs here. */
+    sg_verdict keep = *v;
+    memset(v, 0, sizeof(*v));
+    v->arena = keep.arena;
+    v->life = keep.life;
+    v->resolver = keep.resolver;
+    v->opts = keep.opts;
+    v->parser = keep.parser;
+    v->dkim = keep.dkim;
+    v->arc = keep.arc;
+    v->dmarc_opts = keep.dmarc_opts;
+    v->dkim_opts = keep.dkim_opts; /* opts.dkim may point here: same address */
+    result_init(v);
 }
 
 void sg_verdict_free(sg_verdict *v)
@@ -282,6 +322,7 @@ void sg_verdict_free(sg_verdict *v)
     sg_arc_verifier_free(v->arc);
     sg_msg_parser_free(v->parser);
     sg_arena_free(v->arena);
+    sg_arena_free(v->life);
     free(v);
 }
 
@@ -626,10 +667,12 @@ static int prop(sg_arena *a, sg_authres_entry *e, const char *ptype, const char 
 static int store_authres(sg_verdict *v, const sg_authres *ar)
 {
     char *folded, *line;
+    size_t len;
     int rc;
-    if ((rc = sg_authres_format_arena(&folded, NULL, v->arena, ar, SG_AUTHRES_FOLDED)) != 0 ||
-        (rc = sg_authres_format_arena(&line, NULL, v->arena, ar, SG_AUTHRES_UNFOLDED)) != 0)
+    if ((rc = sg_authres_format_arena(&folded, &len, v->arena, ar, SG_AUTHRES_FOLDED)) != 0)
         return rc;
+    if ((line = sg_authres_unfold_arena(v->arena, folded, len)) == NULL)
+        return SG_ENOMEM;
     v->res.authres = folded;
     v->res.authres_line = line;
     return 0;
