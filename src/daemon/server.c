@@ -12,6 +12,8 @@
 #include <grp.h>
 #include <pwd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -233,6 +235,15 @@ static int open_listener(sg_server *s, const char *spec, char *err, size_t errle
             goto fail;
         }
         freeaddrinfo(ai);
+#ifdef TCP_DEFER_ACCEPT
+        /* The MTA speaks first (OPTNEG) as soon as it is connected: wake a
+         * worker only when that packet is there, so the accept and its
+         * reply take one wake-up, not two (the session reads at once).
+         * A peer that sends nothing is still accepted after this many
+         * seconds. */
+        int defer = 5;
+        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
+#endif
     }
     if (listen(fd, 1024) != 0)
         goto fail;
