@@ -1109,14 +1109,16 @@ static void session_close(session *s)
     }
 }
 
-/* The MTA writes its option negotiation as soon as connect() returns, so
- * by the time the accept's wake-up runs it is usually there already: read
- * it now instead of one wake-up (a context switch on each side) later.
- * Nothing there yet costs one read that finds nothing. */
+/* The MTA speaks first (OPTNEG). Over TCP the listener wakes us only once
+ * that packet is there (TCP_DEFER_ACCEPT, server.c): read it now, in the
+ * accept's wake-up, not one wake-up (a context switch each side) later.
+ * Over a unix socket the accept usually wins the race with the MTA's first
+ * write (measured: the read found nothing nearly every time), so there the
+ * loop waits as usual. */
 static void read_now(session *s)
 {
     uv_os_fd_t fd;
-    if (s->closing || uv_fileno(&s->h.handle, &fd) != 0)
+    if (s->closing || sg_server_is_unix(s->w->srv) || uv_fileno(&s->h.handle, &fd) != 0)
         return;
     ssize_t n;
     do
