@@ -198,6 +198,19 @@ def proc_threads_ns(pid):
         return None
 
 
+def proc_threads_runs(pid):
+    """Times the threads of PID were put on a CPU (the third field of
+    schedstat): a milter's wake-ups, each a context switch."""
+    try:
+        n = 0
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                n += int(f.read().split()[2])
+        return n
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def cpu_delta(c0, c1, t0, t1):
     """CPU seconds between two samples: from schedstat when the same threads
     lived through the window (a thread that ended takes its time with it),
@@ -337,9 +350,11 @@ def cmd_send(a):
         run_batch(a, corpus, 1, a.warmup - 1, results)
     cpu0 = [proc_cpu(p) for p in pids]
     th0 = [proc_threads_ns(p) for p in pids]
+    runs0 = [proc_threads_runs(p) for p in pids]
     wall = run_batch(a, corpus, a.warmup, a.messages, results)
     cpu1 = [proc_cpu(p) for p in pids]
     th1 = [proc_threads_ns(p) for p in pids]
+    runs1 = [proc_threads_runs(p) for p in pids]
     hwm = [proc_hwm_kib(p) for p in pids]
 
     codes, wrong, errors = {}, {}, []
@@ -425,6 +440,7 @@ def cmd_send(a):
         "drain_s": drain,
         "cpu_s": cpu_s,
         "hwm_kib": hwm,
+        "runs": [None if r0 is None or r1 is None else r1 - r0 for r0, r1 in zip(runs0, runs1)],
         "errors": errors + ["lost: " + x for x in lost[:5]],
     }
     if a.out:
@@ -435,10 +451,11 @@ def cmd_send(a):
     cpu = sum(rec["cpu_s"])
     print(
         "%-16s round %d: %4d msgs in %5.2f s = %6.1f msg/s, p50 %5.1f ms p90 %5.1f ms max %6.1f ms;"
-        " milter CPU %.2f ms/msg; accepted %d delivered %d lost %d%s"
+        " milter CPU %.3f ms/msg, %.1f runs/msg; accepted %d delivered %d lost %d%s"
         % (
             a.setup, a.round, a.messages, wall, rec["rate"], rec["lat_ms_p50"],
             rec["lat_ms_p90"], rec["lat_ms_max"], 1000 * cpu / a.messages if pids else 0,
+            sum(r or 0 for r in rec["runs"]) / a.messages,
             len(accepted), len(found), len(lost), "" if ok else "  <-- NOT AS EXPECTED",
         ),
         flush=True,

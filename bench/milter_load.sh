@@ -4,7 +4,7 @@
 # OpenDMARC, on the same messages, in the same run.
 #
 #   bench/milter_load.sh [--messages N] [--clients C] [--rounds R] [--warmup W]
-#                        [--setups LIST] [--keep] [--results FILE] [--perf]
+#                        [--setups LIST] [--keep] [--results FILE] [--perf] [--strace]
 #
 #   --messages N   timed messages per setup and round (default 400)
 #   --clients C    concurrent SMTP clients (default 8)
@@ -15,6 +15,9 @@
 #   --results FILE copy the JSON lines (one per setup and round) to FILE
 #   --perf         perf record -g the milters during their last round; prints
 #                  the top of each profile (files: $E2E_DIR/bench/perf-*)
+#   --strace       strace -c -f the milters during their last round (warm-up
+#                  included); prints syscalls per message (timing is off then).
+#                  STRACE_ARGS replaces -c (e.g. '-tt -s 600': a trace to read)
 #
 # As root (tests/e2e/with-env.sh: mount namespace, unbound, private Postfix,
 # all on 127.0.0.x). Needs /usr/bin/python3 with Debian's dkim module (the
@@ -39,7 +42,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/.." && pwd)
 PY=/usr/bin/python3 # Debian's: has the dkim module
 
-MESSAGES=400 CLIENTS=8 ROUNDS=3 WARMUP='' SETUPS=none,sg-tcp,sg-unix,peers KEEP='' INNER='' RESULTS='' PERF=''
+MESSAGES=400 CLIENTS=8 ROUNDS=3 WARMUP='' SETUPS=none,sg-tcp,sg-unix,peers KEEP='' INNER='' RESULTS='' PERF='' STRACE=''
 while [ $# -gt 0 ]; do
     case "$1" in
     --messages) MESSAGES=$2; shift ;;
@@ -50,6 +53,7 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=1 ;;
     --results) RESULTS=$2; shift ;;
     --perf) PERF=1 ;;
+    --strace) STRACE=1 ;;
     --inner) INNER=1 ;;
     -h | --help)
         sed -n '2,/^set -e/{/^set -e/d;s/^# \{0,1\}//;p}' "$0"
@@ -89,7 +93,7 @@ if [ -z "$INNER" ]; then
     # fails under load shows up as 4xx, never as silently unchecked mail.
     exec env MILTER='' "$SRC/tests/e2e/with-env.sh" ${KEEP:+--keep} -- \
         bash "$0" --inner --messages "$MESSAGES" --clients "$CLIENTS" --rounds "$ROUNDS" \
-        --warmup "$WARMUP" --setups "$SETUPS" ${PERF:+--perf} ${RESULTS:+--results "$(realpath -m "$RESULTS")"}
+        --warmup "$WARMUP" --setups "$SETUPS" ${PERF:+--perf} ${STRACE:+--strace} ${RESULTS:+--results "$(realpath -m "$RESULTS")"}
 fi
 
 # ---------------------------------------------------------------- inside
@@ -223,11 +227,24 @@ for ((r = 1; r <= ROUNDS; r++)); do
             perf_pid=$!
             sleep 0.5
         fi
+        strace_pid=''
+        if [ -n "$STRACE" ] && [ "$r" = "$ROUNDS" ] && [ -n "$pids" ]; then
+            strace ${STRACE_ARGS:--c} -f -o "$B/strace-$s.txt" $(printf -- '-p %s ' ${pids//,/ }) 2>/dev/null &
+            strace_pid=$!
+            sleep 0.5
+        fi
         "$PY" "$HERE/milter_load.py" send --corpus "$B/corpus" --setup "$name" --tag "$s-r$r" \
             --round "$r" --messages "$MESSAGES" --clients "$CLIENTS" --warmup "$WARMUP" \
             --port "$E2E_SMTP_PORT" \
             --expect "$expect" --maildir "$E2E_MAIL/$user" --rcpt "$user@$E2E_RCPT_DOMAIN" \
             --pids "$pids" --out "$RES" || rc=1
+        if [ -n "$strace_pid" ]; then
+            kill -INT "$strace_pid" 2>/dev/null || true
+            wait "$strace_pid" 2>/dev/null || true
+            [ -n "${STRACE_ARGS:-}" ] || say "syscalls of $s per message ($((MESSAGES + WARMUP)) messages; $B/strace-$s.txt):"
+            [ -n "${STRACE_ARGS:-}" ] || awk -v m=$((MESSAGES + WARMUP)) '$1 ~ /^[0-9.]+$/ && NF >= 5 { n = $4; name = $NF;
+                printf "  %-16s %6.2f\n", name, n / m }' "$B/strace-$s.txt" | sort -k2 -rn
+        fi
         if [ -n "$perf_pid" ]; then
             kill -INT "$perf_pid" 2>/dev/null || true
             wait "$perf_pid" 2>/dev/null || true
