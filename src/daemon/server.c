@@ -36,10 +36,7 @@
 
 struct sg_server {
     char *config_path;
-    pthread_mutex_t lock; /* guards policy */
-    sg_policy *policy;
-    int listen_fd;
-    int is_unix;
+    sg_worker_shared sh; /* policy, log, listening socket, connection count */
     char unix_path[108];
     const char *listen_group;
     sg_worker *workers;
@@ -47,54 +44,12 @@ struct sg_server {
     uv_loop_t loop; /* the main thread's: signals only */
     uv_signal_t sighup, sigterm, sigint;
     uv_timer_t watchdog; /* pings systemd's watchdog when the unit asks for one */
-    int log_fd;
-    atomic_uint conns;
     int draining;
     sg_metrics metrics; /* shards: one per worker */
     int metrics_fd;     /* bound in sg_server_new, served from the main loop */
     char metrics_path[108];
     sg_mhttp *mhttp;
 };
-
-/* ------------------------------------------------------------------------ */
-/* policy snapshots                                                          */
-
-sg_policy *sg_policy_ref(sg_policy *p)
-{
-    atomic_fetch_add(&p->refs, 1);
-    return p;
-}
-
-void sg_policy_unref(sg_policy *p)
-{
-    if (p == NULL || atomic_fetch_sub(&p->refs, 1) != 1)
-        return;
-    sg_maps_free(p->maps);
-    sg_config_free(&p->cfg);
-    free(p);
-}
-
-/* Takes over cfg's contents on success. */
-static int policy_build(sg_policy **out, sg_config *cfg, char *err, size_t errlen)
-{
-    sg_policy *p = calloc(1, sizeof(*p));
-    if (p == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (sg_maps_load(&p->maps, cfg, err, errlen) != 0) {
-        free(p);
-        return -1;
-    }
-    p->cfg = *cfg;
-    memset(cfg, 0, sizeof(*cfg));
-    atomic_init(&p->refs, 1);
-    if (gethostname(p->hostname, sizeof(p->hostname) - 1) != 0)
-        strcpy(p->hostname, "localhost");
-    p->authserv_id = p->cfg.authserv_id ? p->cfg.authserv_id : p->hostname;
-    *out = p;
-    return 0;
-}
 
 /* Give the policy's keys their metric label slots and publish their ages
  * (main thread, before the policy is handed to the workers). */
@@ -125,50 +80,6 @@ static void metrics_render(sg_mbuf *b, void *payload)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     sg_metrics_render(&s->metrics, b, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
-}
-
-/* Every DNS answer a worker's checks get (its own thread). */
-static void on_dns_answer(const sg_dns_answer *a, int from_cache, uint64_t us, void *payload)
-{
-    sg_metrics_shard *m = payload;
-    SG_MC_INC_AT(m->dns[from_cache ? 1 : 0], a->status);
-    if (!from_cache)
-        sg_mhist_observe(&m->dns_latency, us);
-}
-
-sg_policy *sg_server_policy(sg_server *s)
-{
-    pthread_mutex_lock(&s->lock);
-    sg_policy *p = sg_policy_ref(s->policy);
-    pthread_mutex_unlock(&s->lock);
-    return p;
-}
-
-int sg_server_is_unix(const sg_server *s)
-{
-    return s->is_unix;
-}
-
-unsigned sg_server_conn_add(sg_server *s, int delta)
-{
-    return delta > 0 ? atomic_fetch_add(&s->conns, 1) + 1 : atomic_fetch_sub(&s->conns, 1) - 1;
-}
-
-void sg_log(sg_server *s, const char *fmt, ...)
-{
-    char buf[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n > sizeof(buf) - 2)
-        n = (int)sizeof(buf) - 2;
-    buf[n++] = '\n';
-    /* one write() per line: lines from different threads never interleave */
-    ssize_t w = write(s->log_fd, buf, (size_t)n);
-    (void)w;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -204,7 +115,7 @@ static int open_listener(sg_server *s, const char *spec, char *err, size_t errle
             if (chown(path, (uid_t)-1, g->gr_gid) != 0)
                 goto fail;
         }
-        s->is_unix = 1;
+        s->sh.is_unix = 1;
     } else {
         /* inet:HOST:PORT (HOST may be [v6]) */
         char host[256];
@@ -249,237 +160,12 @@ static int open_listener(sg_server *s, const char *spec, char *err, size_t errle
         goto fail;
     /* every worker's loop accepts on it: it must never block */
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    s->listen_fd = fd;
+    s->sh.listen_fd = fd;
     return 0;
 fail:
     snprintf(err, errlen, "listen %s: %s", spec, strerror(errno));
     if (fd >= 0)
         close(fd);
-    return -1;
-}
-
-/* ------------------------------------------------------------------------ */
-/* workers                                                                   */
-
-static void pool_drain(sg_worker *w)
-{
-    while (w->npool > 0)
-        sg_verdict_free(w->pool[--w->npool]);
-    if (w->pool_pol != NULL)
-        sg_policy_unref(w->pool_pol);
-    w->pool_pol = NULL;
-}
-
-/* Keep v (reset) for the next message, unless the pool is full. A reload
- * empties the pool: verdicts hold pointers into the policy they were made
- * for. */
-static void pool_put(sg_worker *w, struct sg_verdict *v, sg_policy *pol)
-{
-    if (pol != w->pool_pol) {
-        pool_drain(w);
-        w->pool_pol = sg_policy_ref(pol);
-    }
-    if (w->npool == sizeof(w->pool) / sizeof(w->pool[0])) {
-        sg_verdict_free(v);
-        return;
-    }
-    sg_verdict_reset(v);
-    w->pool[w->npool++] = v;
-}
-
-struct sg_verdict *sg_worker_verdict_get(sg_worker *w, const sg_policy *pol)
-{
-    return w->npool > 0 && pol == w->pool_pol ? w->pool[--w->npool] : NULL;
-}
-
-void sg_worker_verdict_done(sg_worker *w, struct sg_verdict *v, sg_policy *pol, int in_callback)
-{
-    if (v == NULL)
-        return;
-    if (!in_callback) {
-        pool_put(w, v, pol);
-        return;
-    }
-    if (w->ndead == w->capdead) {
-        size_t cap = w->capdead ? w->capdead * 2 : 16;
-        struct sg_dead *d = realloc(w->dead, cap * sizeof(*d));
-        if (d == NULL) {
-            /* cannot defer: leak it rather than free it under its caller */
-            return;
-        }
-        w->dead = d;
-        w->capdead = cap;
-    }
-    w->dead[w->ndead].v = v;
-    w->dead[w->ndead++].pol = sg_policy_ref(pol);
-}
-
-static void on_reap(uv_check_t *c)
-{
-    sg_worker *w = c->data;
-    while (w->ndead > 0) {
-        struct sg_dead d = w->dead[--w->ndead];
-        pool_put(w, d.v, d.pol);
-        sg_policy_unref(d.pol);
-    }
-}
-
-static void on_connection(uv_stream_t *l, int status)
-{
-    sg_worker *w = l->data;
-    if (status == 0 && !w->draining)
-        sg_session_accept(w, -1);
-}
-
-#ifdef EPOLLEXCLUSIVE
-static void on_accept_ready(uv_poll_t *p, int status, int events);
-
-static void on_accept_resume(uv_timer_t *t)
-{
-    sg_worker *w = t->data;
-    if (w->listening)
-        uv_poll_start(&w->accept_poll, UV_READABLE, on_accept_ready);
-}
-
-/* One accept per wake-up: the set is level-triggered, so a backlog brings
- * us back, and the usual case costs no accept that finds nothing. */
-static void on_accept_ready(uv_poll_t *p, int status, int events)
-{
-    sg_worker *w = p->data;
-    (void)events;
-    if (status < 0 || w->draining)
-        return;
-    int fd = accept4(w->srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) {
-        sg_session_accept(w, fd);
-    } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        /* the connection stays queued: poll again in a while rather than
-         * spin on a socket that stays readable */
-        uv_poll_stop(&w->accept_poll);
-        uv_timer_start(&w->accept_pause, on_accept_resume, 100, 0);
-    }
-}
-
-/* The exclusive listener; -1 (nothing changed) if the kernel refuses. */
-static int listen_exclusive(sg_server *s, sg_worker *w)
-{
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0)
-        return -1;
-    ev.data.fd = s->listen_fd;
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, s->listen_fd, &ev) != 0 ||
-        uv_poll_init(&w->loop, &w->accept_poll, ep) != 0) {
-        close(ep);
-        return -1;
-    }
-    w->accept_ep = ep;
-    w->accept_poll.data = w;
-    uv_timer_init(&w->loop, &w->accept_pause);
-    w->accept_pause.data = w;
-    uv_poll_start(&w->accept_poll, UV_READABLE, on_accept_ready);
-    return 0;
-}
-#endif
-
-/* Sessions that outlive the drain deadline are cut: the MTA then applies
- * its own milter_default_action for them. */
-#define DRAIN_DEADLINE_MS 30000
-
-static void on_drain_deadline(uv_timer_t *t)
-{
-    sg_worker *w = t->data;
-    uv_stop(&w->loop);
-}
-
-static void on_wake(uv_async_t *a)
-{
-    sg_worker *w = a->data;
-    if (!w->srv->draining || w->draining)
-        return;
-    w->draining = 1;
-    uv_timer_init(&w->loop, &w->drain_timer);
-    w->drain_timer.data = w;
-    uv_timer_start(&w->drain_timer, on_drain_deadline, DRAIN_DEADLINE_MS, 0);
-    if (w->listening) {
-        w->listening = 0;
-        if (w->accept_ep >= 0) {
-            uv_close((uv_handle_t *)&w->accept_poll, NULL);
-            uv_close((uv_handle_t *)&w->accept_pause, NULL);
-        } else {
-            uv_close(&w->listener.handle, NULL);
-        }
-    }
-    if (w->nsessions == 0)
-        uv_stop(&w->loop);
-}
-
-static void worker_main(void *arg)
-{
-    sg_worker *w = arg;
-    uv_run(&w->loop, UV_RUN_DEFAULT);
-}
-
-/* Parsed SPF records kept per worker: a busy MX sees a few thousand
- * sending domains an hour. */
-#define SPF_CACHE_ENTRIES 10000
-
-static int worker_init(sg_server *s, sg_worker *w, int index, char *err, size_t errlen)
-{
-    const sg_config *cfg = &s->policy->cfg;
-    sg_resolver_opts ro;
-    w->index = index;
-    w->accept_ep = -1;
-    if (uv_loop_init(&w->loop) != 0)
-        goto fail;
-    w->srv = s; /* from here on worker_destroy has a loop to clean up */
-    sg_resolver_opts_init(&ro);
-    ro.servers = cfg->dns_servers;
-    ro.timeout_ms = cfg->dns_timeout_ms;
-    ro.tries = cfg->dns_tries;
-    int rc = sg_resolver_new_net(&w->resolver, &ro);
-    if (rc != 0) {
-        snprintf(err, errlen, "DNS resolver: %s", sg_strerror(rc));
-        return -1;
-    }
-    w->metrics = &s->metrics.shards[index];
-    (void)sg_resolver_observe(w->resolver, on_dns_answer, w->metrics);
-    if (sg_uvdns_new(&w->uvdns, &w->loop, w->resolver) != 0 ||
-        sg_dkim_keycache_new(&w->keycache, 0) != 0 ||
-        sg_spf_cache_new(&w->spf_cache, SPF_CACHE_ENTRIES) != 0)
-        goto fail;
-    uv_async_init(&w->loop, &w->wake, on_wake);
-    w->wake.data = w;
-    uv_check_init(&w->loop, &w->reaper);
-    w->reaper.data = w;
-    uv_check_start(&w->reaper, on_reap);
-    uv_unref((uv_handle_t *)&w->reaper);
-
-#ifdef EPOLLEXCLUSIVE
-    if (listen_exclusive(s, w) == 0) {
-        w->listening = 1;
-        return 0;
-    }
-#endif
-    int fd = dup(s->listen_fd);
-    if (fd < 0)
-        goto fail;
-    if (s->is_unix) {
-        uv_pipe_init(&w->loop, &w->listener.pipe, 0);
-        rc = uv_pipe_open(&w->listener.pipe, fd);
-    } else {
-        uv_tcp_init(&w->loop, &w->listener.tcp);
-        rc = uv_tcp_open(&w->listener.tcp, fd);
-    }
-    w->listener.handle.data = w;
-    if (rc != 0 || uv_listen(&w->listener.stream, 1024, on_connection) != 0) {
-        snprintf(err, errlen, "listener: %s", uv_strerror(rc));
-        return -1;
-    }
-    w->listening = 1;
-    return 0;
-fail:
-    snprintf(err, errlen, "worker set-up failed (out of memory or descriptors)");
     return -1;
 }
 
@@ -489,48 +175,8 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-static void worker_destroy(sg_worker *w)
-{
-    if (w->srv == NULL)
-        return;
-    if (w->uvdns)
-        sg_uvdns_close(w->uvdns);
-    while (w->ndead > 0) {
-        sg_verdict_free(w->dead[--w->ndead].v);
-        sg_policy_unref(w->dead[w->ndead].pol);
-    }
-    pool_drain(w);
-    uv_walk(&w->loop, close_walk, NULL);
-    uv_run(&w->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&w->loop);
-    if (w->accept_ep >= 0)
-        close(w->accept_ep); /* after its poll handle is closed */
-    sg_resolver_free(w->resolver);
-    sg_dkim_keycache_free(w->keycache);
-    sg_spf_cache_free(w->spf_cache);
-    free(w->dead);
-}
-
 /* ------------------------------------------------------------------------ */
 /* signals                                                                   */
-
-/* err text may hold table contents: escape it for the JSON log line */
-static void json_escape(char *out, size_t size, const char *in)
-{
-    size_t o = 0;
-    for (; *in && o + 7 < size; in++) {
-        unsigned char c = (unsigned char)*in;
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20) {
-            o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o] = '\0';
-}
 
 static void reload(sg_server *s)
 {
@@ -539,20 +185,20 @@ static void reload(sg_server *s)
     char err[1024], esc[6 * 1024];
     s->metrics.reloads_failed++; /* until it succeeds */
     if (sg_config_load(&cfg, s->config_path, err, sizeof(err)) != 0) {
-        json_escape(esc, sizeof(esc), err);
-        sg_log(s, "{\"event\":\"reload_failed\",\"why\":\"%s\"}", esc);
+        sg_log_escape(esc, sizeof(esc), err);
+        sg_log(&s->sh.log, "{\"event\":\"reload_failed\",\"why\":\"%s\"}", esc);
         return;
     }
-    const char *blocker = sg_config_reload_blocker(&s->policy->cfg, &cfg);
+    const char *blocker = sg_config_reload_blocker(&s->sh.policy.cur->cfg, &cfg);
     if (blocker) {
-        sg_log(s, "{\"event\":\"reload_failed\",\"why\":\"%s changes only with a restart\"}",
-               blocker);
+        sg_log(&s->sh.log,
+               "{\"event\":\"reload_failed\",\"why\":\"%s changes only with a restart\"}", blocker);
         sg_config_free(&cfg);
         return;
     }
-    if (policy_build(&p, &cfg, err, sizeof(err)) != 0) {
-        json_escape(esc, sizeof(esc), err);
-        sg_log(s, "{\"event\":\"reload_failed\",\"why\":\"%s\"}", esc);
+    if (sg_policy_build(&p, &cfg, err, sizeof(err)) != 0) {
+        sg_log_escape(esc, sizeof(esc), err);
+        sg_log(&s->sh.log, "{\"event\":\"reload_failed\",\"why\":\"%s\"}", esc);
         sg_config_free(&cfg);
         return;
     }
@@ -560,12 +206,8 @@ static void reload(sg_server *s)
     s->metrics.reloads_ok++;
     metrics_keys(s, p);
     /* Sessions keep the snapshot they hold; new ones get this one. */
-    pthread_mutex_lock(&s->lock);
-    sg_policy *old = s->policy;
-    s->policy = p;
-    pthread_mutex_unlock(&s->lock);
-    sg_policy_unref(old);
-    sg_log(s, "{\"event\":\"reloaded\"}");
+    sg_policy_slot_swap(&s->sh.policy, p);
+    sg_log(&s->sh.log, "{\"event\":\"reloaded\"}");
 }
 
 static void on_hup(uv_signal_t *h, int sig)
@@ -584,19 +226,20 @@ static void on_term(uv_signal_t *h, int sig)
     if (s->draining)
         return;
     s->draining = 1;
+    atomic_store(&s->sh.draining, 1);
     sd_notify(0, "STOPPING=1");
     uv_timer_stop(&s->watchdog);
-    sg_log(s, "{\"event\":\"draining\",\"signal\":%d}", sig);
+    sg_log(&s->sh.log, "{\"event\":\"draining\",\"signal\":%d}", sig);
     sg_mhttp_close(s->mhttp);
     s->mhttp = NULL;
     /* The workers close their dup()s of the listening socket; this one
      * too, or the kernel keeps completing connections nobody accepts. */
-    if (s->listen_fd >= 0) {
-        close(s->listen_fd);
-        s->listen_fd = -1;
+    if (s->sh.listen_fd >= 0) {
+        close(s->sh.listen_fd);
+        s->sh.listen_fd = -1;
     }
     for (unsigned i = 0; i < s->nworkers; i++)
-        uv_async_send(&s->workers[i].wake);
+        sg_worker_drain(&s->workers[i]);
     uv_signal_stop(&s->sighup);
     uv_signal_stop(&s->sigterm);
     uv_signal_stop(&s->sigint);
@@ -659,16 +302,16 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    s->listen_fd = -1;
+    s->sh.listen_fd = -1;
     s->metrics_fd = -1;
-    s->log_fd = 2;
-    pthread_mutex_init(&s->lock, NULL);
+    s->sh.log.fd = 2;
+    sg_policy_slot_init(&s->sh.policy, NULL);
     s->config_path = config_path ? strdup(config_path) : NULL;
     if (cfg->log_file) {
-        s->log_fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (s->log_fd < 0) {
+        s->sh.log.fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (s->sh.log.fd < 0) {
             snprintf(err, errlen, "log_file %s: %s", cfg->log_file, strerror(errno));
-            s->log_fd = 2;
+            s->sh.log.fd = 2;
             goto fail;
         }
     }
@@ -687,10 +330,10 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (policy_build(&s->policy, cfg, err, errlen) != 0)
+    if (sg_policy_build(&s->sh.policy.cur, cfg, err, errlen) != 0)
         goto fail;
-    metrics_keys(s, s->policy);
-    if (drop_privileges(s, s->policy->cfg.user, err, errlen) != 0)
+    metrics_keys(s, s->sh.policy.cur);
+    if (drop_privileges(s, s->sh.policy.cur->cfg.user, err, errlen) != 0)
         goto fail;
     s->workers = calloc(n, sizeof(sg_worker));
     if (s->workers == NULL) {
@@ -699,7 +342,7 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
     }
     s->nworkers = n;
     for (unsigned i = 0; i < n; i++)
-        if (worker_init(s, &s->workers[i], (int)i, err, errlen) != 0)
+        if (sg_worker_init(&s->workers[i], &s->sh, &s->metrics.shards[i], (int)i, err, errlen) != 0)
             goto fail;
     *out = s;
     return 0;
@@ -725,12 +368,12 @@ int sg_server_run(sg_server *s)
                            &s->metrics.http_refused) == 0)
             s->metrics_fd = -1; /* the listener owns it now */
         else
-            sg_log(s, "{\"event\":\"metrics_failed\"}");
+            sg_log(&s->sh.log, "{\"event\":\"metrics_failed\"}");
     }
     for (unsigned i = 0; i < s->nworkers; i++)
-        uv_thread_create(&s->workers[i].thread, worker_main, &s->workers[i]);
-    sg_log(s, "{\"event\":\"started\",\"workers\":%u,\"listen\":\"%s\"}", s->nworkers,
-           s->policy->cfg.listen);
+        sg_worker_start(&s->workers[i]);
+    sg_log(&s->sh.log, "{\"event\":\"started\",\"workers\":%u,\"listen\":\"%s\"}", s->nworkers,
+           s->sh.policy.cur->cfg.listen);
     /* Under systemd (Type=notify): ready once the socket is bound and every
      * worker accepts; watchdog pings at half the interval the unit sets. */
     uint64_t wd_usec = 0;
@@ -742,11 +385,11 @@ int sg_server_run(sg_server *s)
     sd_notifyf(0, "READY=1\nMAINPID=%lu", (unsigned long)getpid());
     uv_run(&s->loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < s->nworkers; i++)
-        uv_thread_join(&s->workers[i].thread);
+        sg_worker_join(&s->workers[i]);
     uv_walk(&s->loop, close_walk, NULL);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     uv_loop_close(&s->loop);
-    sg_log(s, "{\"event\":\"stopped\"}");
+    sg_log(&s->sh.log, "{\"event\":\"stopped\"}");
     return 0;
 }
 
@@ -755,10 +398,10 @@ void sg_server_free(sg_server *s)
     if (s == NULL)
         return;
     for (unsigned i = 0; i < s->nworkers; i++)
-        worker_destroy(&s->workers[i]);
+        sg_worker_destroy(&s->workers[i]);
     free(s->workers);
-    if (s->listen_fd >= 0)
-        close(s->listen_fd);
+    if (s->sh.listen_fd >= 0)
+        close(s->sh.listen_fd);
     if (s->unix_path[0])
         unlink(s->unix_path);
     if (s->metrics_fd >= 0)
@@ -766,10 +409,9 @@ void sg_server_free(sg_server *s)
     if (s->metrics_path[0])
         unlink(s->metrics_path);
     sg_metrics_free(&s->metrics);
-    sg_policy_unref(s->policy);
-    if (s->log_fd > 2)
-        close(s->log_fd);
+    sg_policy_slot_destroy(&s->sh.policy);
+    if (s->sh.log.fd > 2)
+        close(s->sh.log.fd);
     free(s->config_path);
-    pthread_mutex_destroy(&s->lock);
     free(s);
 }

@@ -30,7 +30,7 @@
 #include <spoofguard/verdict.h>
 
 #include "milter_proto.h"
-#include "worker.h"
+#include "session.h"
 
 #define MAX_SIGN_KEYS 8
 /* fail-safe causes the metrics tell apart (compared by address) */
@@ -58,7 +58,7 @@ typedef struct session {
         uv_stream_t stream;
         uv_handle_t handle;
     } h;
-    sg_worker *w;
+    const sg_session_env *env;
     sg_policy *pol;
     sg_milter_reader rd;
     sg_milter_out out;
@@ -125,54 +125,12 @@ static void flush(session *s);
 static void message_reset(session *s);
 
 /* ------------------------------------------------------------------------ */
-/* logging                                                                   */
-
-/* JSON string escaping into a bounded buffer. */
-static void jstr(char *buf, size_t size, size_t *pos, const char *s)
-{
-    if (*pos + 2 >= size)
-        return;
-    if (s == NULL) {
-        *pos += (size_t)snprintf(buf + *pos, size - *pos, "null");
-        if (*pos > size)
-            *pos = size;
-        return;
-    }
-    buf[(*pos)++] = '"';
-    for (; *s && *pos + 8 < size; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            buf[(*pos)++] = '\\';
-            buf[(*pos)++] = (char)c;
-        } else if (c < 0x20 || c == 0x7f) {
-            *pos += (size_t)snprintf(buf + *pos, size - *pos, "\\u%04x", c);
-        } else {
-            buf[(*pos)++] = (char)c;
-        }
-    }
-    buf[(*pos)++] = '"';
-    buf[*pos] = '\0';
-}
-
-static void jkv(char *buf, size_t size, size_t *pos, const char *key, const char *val)
-{
-    if (*pos + 4 >= size)
-        return;
-    if (*pos > 1)
-        buf[(*pos)++] = ',';
-    jstr(buf, size, pos, key);
-    if (*pos + 1 < size)
-        buf[(*pos)++] = ':';
-    jstr(buf, size, pos, val);
-}
-
-/* ------------------------------------------------------------------------ */
 /* metrics: one call per message, with its answer                            */
 
 static void count_message(session *s, const char *act, const sg_verdict_result *vr,
                           uint64_t elapsed_ns)
 {
-    sg_metrics_shard *m = s->w->metrics;
+    sg_metrics_shard *m = s->env->metrics;
     sg_mdir dir = s->outbound ? SG_MDIR_OUTBOUND : SG_MDIR_INBOUND;
     /* act is one of our own four words */
     sg_mact a = act[0] == 'r'   ? SG_MACT_REJECT
@@ -196,46 +154,29 @@ static void count_message(session *s, const char *act, const sg_verdict_result *
 
 static void count_failsafe(session *s, sg_mfs cause)
 {
-    sg_mc_inc(&s->w->metrics->failsafe[cause], 1);
+    sg_mc_inc(&s->env->metrics->failsafe[cause], 1);
 }
 
 static void log_message(session *s, const char *act, const char *why, const sg_verdict_result *vr)
 {
-    char line[4096], tmp[64];
-    size_t pos = 0;
-    line[pos++] = '{';
-    line[pos] = '\0';
-    jkv(line, sizeof(line), &pos, "queue_id", s->queue_id[0] ? s->queue_id : NULL);
-    jkv(line, sizeof(line), &pos, "client", s->client_ip);
-    jkv(line, sizeof(line), &pos, "client_name", s->client_name);
-    jkv(line, sizeof(line), &pos, "helo", s->helo);
-    jkv(line, sizeof(line), &pos, "mail_from", s->mail_from ? s->mail_from : "");
-    jkv(line, sizeof(line), &pos, "direction", s->outbound ? "outbound" : "inbound");
-    if (s->login[0])
-        jkv(line, sizeof(line), &pos, "login", s->login);
-    if (s->outbound) {
-        jkv(line, sizeof(line), &pos, "from", s->from_addr ? s->from_addr : "");
-        snprintf(tmp, sizeof(tmp), "%zu", s->signer ? s->nkeys : (size_t)0);
-        jkv(line, sizeof(line), &pos, "signatures", tmp);
-    }
-    if (vr != NULL) {
-        jkv(line, sizeof(line), &pos, "verdict", sg_verdict_kind_str(vr->verdict));
-        jkv(line, sizeof(line), &pos, "spf",
-            vr->spf_checked ? sg_spf_result_str(vr->spf.result) : "none");
-        jkv(line, sizeof(line), &pos, "dmarc", sg_dmarc_result_str(vr->dmarc.result));
-        jkv(line, sizeof(line), &pos, "header_from", vr->dmarc.author_domain);
-        jkv(line, sizeof(line), &pos, "authres", vr->authres_line);
-    }
-    jkv(line, sizeof(line), &pos, "action", act);
-    jkv(line, sizeof(line), &pos, "why", why);
     uint64_t elapsed = uv_hrtime() - s->t0;
     count_message(s, act, vr, elapsed);
-    snprintf(tmp, sizeof(tmp), "%.3f", (double)elapsed / 1e6);
-    jkv(line, sizeof(line), &pos, "ms", tmp);
-    if (pos + 2 < sizeof(line))
-        line[pos++] = '}';
-    line[pos] = '\0';
-    sg_log(s->w->srv, "%s", line);
+    sg_log_msg m = {
+        .queue_id = s->queue_id[0] ? s->queue_id : NULL,
+        .client = s->client_ip,
+        .client_name = s->client_name,
+        .helo = s->helo,
+        .mail_from = s->mail_from,
+        .outbound = s->outbound,
+        .login = s->login,
+        .from = s->from_addr,
+        .signatures = s->signer ? s->nkeys : 0,
+        .vr = vr,
+        .action = act,
+        .why = why,
+        .ms = (double)elapsed / 1e6,
+    };
+    sg_log_message(s->env->log, &m);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -466,7 +407,7 @@ static void outbound_eom(session *s)
             return;
         }
         for (size_t k = 0; k < s->nkeys; k++)
-            SG_MC_INC_AT(s->w->metrics->signatures, s->keys[k]->metric);
+            SG_MC_INC_AT(s->env->metrics->signatures, s->keys[k]->metric);
         log_message(s, "accept", "signed", NULL);
     } else {
         log_message(s, "accept", "no signing key for this sender", NULL);
@@ -590,7 +531,7 @@ static void on_timeout(uv_timer_t *t)
 
 static void message_reset(session *s)
 {
-    sg_worker_verdict_done(s->w, s->verdict, s->pol, s->in_verdict_cb);
+    sg_vpool_done(s->env->vpool, s->verdict, s->pol, s->in_verdict_cb);
     s->verdict = NULL;
     sg_msg_parser_free(s->parser);
     s->parser = NULL;
@@ -671,11 +612,11 @@ static void message_start(session *s, const char *path)
     o.authserv_id = s->pol->authserv_id;
     o.protected_domains = (const char *const *)cfg->protected_domains;
     o.nprotected = cfg->n_protected_domains;
-    o.keycache = s->w->keycache;
-    o.spf_cache = s->w->spf_cache;
+    o.keycache = s->env->keycache;
+    o.spf_cache = s->env->spf_cache;
     /* a verdict of an earlier message, reset, when the worker has one */
-    if ((s->verdict = sg_worker_verdict_get(s->w, s->pol)) == NULL &&
-        sg_verdict_new(&s->verdict, s->w->resolver, &o) != 0) {
+    if ((s->verdict = sg_vpool_get(s->env->vpool, s->pol)) == NULL &&
+        sg_verdict_new(&s->verdict, s->env->resolver, &o) != 0) {
         s->fail = "out of memory";
         return;
     }
@@ -1019,7 +960,7 @@ static void flush(session *s)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     session *s = h->data;
-    *buf = uv_buf_init(s->w->readbuf, sizeof(s->w->readbuf));
+    *buf = uv_buf_init(s->env->readbuf, s->env->readbuf_size);
 }
 
 /* Postfix does not set TCP_NODELAY on its milter socket, and we ask it
@@ -1033,7 +974,7 @@ static void ack_now(session *s)
 #ifdef TCP_QUICKACK
     uv_os_fd_t fd;
     int one = 1;
-    if (!sg_server_is_unix(s->w->srv) && !s->closing && uv_fileno(&s->h.handle, &fd) == 0)
+    if (!s->env->is_unix && !s->closing && uv_fileno(&s->h.handle, &fd) == 0)
         setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 #else
     (void)s;
@@ -1063,7 +1004,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         }
     }
     if (rc != SG_MILTER_NEED_MORE) {
-        sg_log(s->w->srv, "{\"event\":\"protocol_error\",\"client\":\"%s\"}", s->client_ip);
+        sg_log(s->env->log, "{\"event\":\"protocol_error\",\"client\":\"%s\"}", s->client_ip);
         session_close(s);
         return;
     }
@@ -1075,7 +1016,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 static void on_closed(uv_handle_t *h)
 {
     session *s = h->data;
-    sg_worker *w = s->w;
+    const sg_session_env *env = s->env;
     if (--s->closing_handles > 0)
         return; /* the last of the connection and its timer frees it */
     sg_milter_reader_free(&s->rd);
@@ -1083,12 +1024,9 @@ static void on_closed(uv_handle_t *h)
     free(s->ar_ours);
     sg_policy_unref(s->pol);
     if (s->counted)
-        sg_mc_inc(&w->metrics->sessions_closed, 1);
+        sg_mc_inc(&env->metrics->sessions_closed, 1);
     free(s);
-    w->nsessions--;
-    sg_server_conn_add(w->srv, -1);
-    if (w->draining && w->nsessions == 0)
-        uv_stop(&w->loop);
+    env->closed(env->payload);
 }
 
 static void session_close(session *s)
@@ -1118,39 +1056,39 @@ static void session_close(session *s)
 static void read_now(session *s)
 {
     uv_os_fd_t fd;
-    if (s->closing || sg_server_is_unix(s->w->srv) || uv_fileno(&s->h.handle, &fd) != 0)
+    if (s->closing || s->env->is_unix || uv_fileno(&s->h.handle, &fd) != 0)
         return;
     ssize_t n;
     do
-        n = read(fd, s->w->readbuf, sizeof(s->w->readbuf));
+        n = read(fd, s->env->readbuf, s->env->readbuf_size);
     while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return;
-    uv_buf_t buf = uv_buf_init(s->w->readbuf, sizeof(s->w->readbuf));
+    uv_buf_t buf = uv_buf_init(s->env->readbuf, s->env->readbuf_size);
     on_read(&s->h.stream, n > 0 ? n : n == 0 ? UV_EOF : uv_translate_sys_error(errno), &buf);
 }
 
-void sg_session_accept(sg_worker *w, int fd)
+void sg_session_accept(const sg_session_env *env, sg_policy *pol, unsigned conns, int fd)
 {
     session *s = calloc(1, sizeof(*s));
     if (s == NULL) {
         if (fd >= 0)
             close(fd); /* the MTA applies its milter_default_action */
-        return;        /* the connection stays in the backlog; the MTA times out */
+        sg_policy_unref(pol);
+        env->closed(env->payload);
+        return; /* the connection stays in the backlog; the MTA times out */
     }
-    s->w = w;
-    s->pol = sg_server_policy(w->srv);
+    s->env = env;
+    s->pol = pol;
     sg_milter_reader_init(&s->rd, SG_MILTER_MAX_PACKET);
-    if (sg_server_is_unix(w->srv))
-        uv_pipe_init(&w->loop, &s->h.pipe, 0);
+    if (env->is_unix)
+        uv_pipe_init(env->loop, &s->h.pipe, 0);
     else
-        uv_tcp_init(&w->loop, &s->h.tcp);
+        uv_tcp_init(env->loop, &s->h.tcp);
     s->h.handle.data = s;
-    w->nsessions++;
-    unsigned total = sg_server_conn_add(w->srv, 1);
-    int rc = fd < 0                      ? uv_accept(&w->listener.stream, &s->h.stream)
-             : sg_server_is_unix(w->srv) ? uv_pipe_open(&s->h.pipe, fd)
-                                         : uv_tcp_open(&s->h.tcp, fd);
+    int rc = fd < 0         ? uv_accept(env->listener, &s->h.stream)
+             : env->is_unix ? uv_pipe_open(&s->h.pipe, fd)
+                            : uv_tcp_open(&s->h.tcp, fd);
     if (rc != 0) {
         if (fd >= 0)
             close(fd);
@@ -1160,14 +1098,14 @@ void sg_session_accept(sg_worker *w, int fd)
         return;
     }
     s->counted = 1;
-    sg_mc_inc(&w->metrics->sessions_opened, 1);
-    if (!sg_server_is_unix(w->srv))
+    sg_mc_inc(&env->metrics->sessions_opened, 1);
+    if (!env->is_unix)
         uv_tcp_nodelay(&s->h.tcp, 1); /* Nagle vs delayed ACK stalls ~40 ms a packet */
-    if (uv_timer_init(&w->loop, &s->timer) == 0) {
+    if (uv_timer_init(env->loop, &s->timer) == 0) {
         s->timer.data = s;
         s->timer_live = 1;
     }
-    s->overloaded = total > s->pol->cfg.max_connections;
+    s->overloaded = conns > s->pol->cfg.max_connections;
     uv_read_start(&s->h.stream, on_alloc, on_read);
     read_now(s);
 }

@@ -1,20 +1,37 @@
-/* Internal to the daemon: a worker thread's state, shared by server.c and
- * session.c. */
+/*
+ * A worker thread (worker.c): its own libuv loop, resolver and caches,
+ * accepting milter connections from the shared listening socket and
+ * draining on request. One connection is one session (session.c).
+ */
 #ifndef SG_DAEMON_WORKER_H
 #define SG_DAEMON_WORKER_H
 
+#include <stdatomic.h>
 #include <uv.h>
 
 #include <spoofguard/dkim.h>
 #include <spoofguard/dns.h>
 #include <spoofguard/spf.h>
 
+#include "log.h"
 #include "metrics.h"
-#include "server.h"
+#include "policy.h"
+#include "session.h"
 #include "uvdns.h"
+#include "verdict_pool.h"
+
+/* What the workers share, owned by the server (server.c). */
+typedef struct sg_worker_shared {
+    sg_policy_slot policy; /* the current snapshot */
+    sg_logger log;
+    int listen_fd;
+    int is_unix;
+    atomic_uint conns; /* open connections across workers */
+    atomic_int draining;
+} sg_worker_shared;
 
 typedef struct sg_worker {
-    sg_server *srv;
+    sg_worker_shared *sh;
     int index;
     uv_loop_t loop;
     uv_thread_t thread;
@@ -40,39 +57,22 @@ typedef struct sg_worker {
     sg_spf_cache *spf_cache;
     unsigned nsessions;
     sg_metrics_shard *metrics; /* ours: this thread is its only writer */
-    uv_check_t reaper;         /* recycles deferred verdicts after each loop turn */
-    struct sg_dead {
-        struct sg_verdict *v;
-        sg_policy *pol; /* a reference */
-    } * dead;
-    size_t ndead, capdead;
-    /* Verdicts of finished messages, reset, for the next ones: all made for
-     * pool_pol (a reference), so their options still hold. */
-    struct sg_verdict *pool[8];
-    size_t npool;
-    sg_policy *pool_pol;
+    sg_vpool vpool;
+    sg_session_env env; /* what each session gets at accept */
     int draining;
     char readbuf[65536]; /* reads are consumed before the next one */
 } sg_worker;
 
-/* Internal server accessors used by sessions. */
-sg_policy *sg_server_policy(sg_server *s); /* a new reference */
-int sg_server_is_unix(const sg_server *s);
-/* Global connection count across workers; returns the count after the
- * change. */
-unsigned sg_server_conn_add(sg_server *s, int delta);
-
-/* A verdict made earlier for policy pol, reset for a new message; NULL if
- * there is none (make one). */
-struct sg_verdict;
-struct sg_verdict *sg_worker_verdict_get(sg_worker *w, const sg_policy *pol);
-/* The message of v (made for pol) is over: v is kept for a next message or
- * freed. in_callback: we are inside v's own callback, so this happens once
- * the callback chain has unwound. */
-void sg_worker_verdict_done(sg_worker *w, struct sg_verdict *v, sg_policy *pol, int in_callback);
-
-/* Start a session on fd, a connection the worker accepted itself, or
- * (fd < 0) accept one on the worker's libuv listener. */
-void sg_session_accept(sg_worker *w, int fd);
+/* Sets up w (in place: sessions keep pointers into it) on the shared
+ * listening socket; on failure err says why and sg_worker_destroy cleans up. */
+int sg_worker_init(sg_worker *w, sg_worker_shared *sh, sg_metrics_shard *metrics, int index,
+                   char *err, size_t errlen);
+/* Runs the worker's loop on its own thread. */
+void sg_worker_start(sg_worker *w);
+/* From the main thread, once sh->draining is set: stop accepting, end once
+ * every session has (or after a deadline). */
+void sg_worker_drain(sg_worker *w);
+void sg_worker_join(sg_worker *w);
+void sg_worker_destroy(sg_worker *w);
 
 #endif

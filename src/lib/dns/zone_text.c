@@ -7,6 +7,10 @@
  * directive or `[owner] [ttl] [class] type rdata`, with the TTL and class
  * in either order (5.1). The input is untrusted (fuzzed): every token is
  * bounded by its input, every field length is checked, nothing recurses.
+ *
+ * Also the text entry points of the store (sg_zone_add, one row;
+ * sg_zone_load_file): they parse, then call down into zone.c, which never
+ * calls back up.
  */
 #include "dns/zone.h"
 
@@ -707,5 +711,92 @@ int sg_zone_load_text(sg_zone *z, const char *text, size_t len, const char *orig
     }
     free(l.toks);
     free(l.buf);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Row-wise adding (sg_zone_add, and every zone.tsv row)              */
+/* ------------------------------------------------------------------ */
+
+static int is_dash(const char *s)
+{
+    return s == NULL || s[0] == '\0' || strcmp(s, "-") == 0;
+}
+
+int sg_zone_add(sg_zone *z, const char *name, const char *type, const char *data, uint32_t ttl)
+{
+    uint32_t t;
+    size_t nlen;
+
+    if (z == NULL || name == NULL || type == NULL)
+        return SG_EINVAL;
+    nlen = strlen(name);
+    /* No lengths are enforced on zone names (the conformance zones hold
+     * deliberately over-long labels, which queries then cannot reach),
+     * but an empty label other than the root is not a name. */
+    if (nlen > 0 && (name[0] == '.' || strstr(name, "..") != NULL) && strcmp(name, ".") != 0)
+        return SG_ESYNTAX;
+    t = sg_zone_type_lookup(type, strlen(type));
+    switch (t) {
+    case 0:
+        return SG_ESYNTAX;
+    case SG_DNS_ANY:
+        return SG_ESYNTAX;
+    case SG_ZONE_T_NXDOMAIN:
+        /* A name with no row is NXDOMAIN already; the row documents it. */
+        return SG_OK;
+    case SG_ZONE_T_EXISTS:
+    case SG_ZONE_T_UNKNOWN:
+        return sg_zone_mark_exists(z, name);
+    case SG_ZONE_T_TIMEOUT:
+    case SG_ZONE_T_SERVFAIL: {
+        /* `name TIMEOUT -` (every type) or `name TIMEOUT TYPE` */
+        sg_dns_status st = t == SG_ZONE_T_TIMEOUT ? SG_DNS_TIMEOUT : SG_DNS_SERVFAIL;
+        uint32_t ft = SG_DNS_ANY;
+        if (!is_dash(data) && strcasecmp(data, "TIMEOUT") != 0) {
+            ft = sg_zone_type_lookup(data, strlen(data));
+            if (ft == 0 || ft > 0xffff)
+                return SG_ESYNTAX;
+        }
+        return sg_zone_add_fault(z, name, (uint16_t)ft, st);
+    }
+    default:
+        break;
+    }
+    if (t > 0xffff)
+        return SG_ESYNTAX;
+    if (data == NULL)
+        return SG_EINVAL;
+    /* `name TYPE TIMEOUT`: this (name, type) times out (the lookup
+     * order in tests/conformance/SOURCES.md); SERVFAIL likewise. */
+    if (strcmp(data, "TIMEOUT") == 0)
+        return sg_zone_add_fault(z, name, (uint16_t)t, SG_DNS_TIMEOUT);
+    if (strcmp(data, "SERVFAIL") == 0)
+        return sg_zone_add_fault(z, name, (uint16_t)t, SG_DNS_SERVFAIL);
+    if (ttl > SG_ZONE_MAX_TTL)
+        return SG_EINVAL;
+    return sg_zone_add_rdata_text(z, name, (uint16_t)t, data, strlen(data), "", ttl,
+                                  SG_ZONE_SPLIT_LONG | SG_ZONE_MX_EMPTY_OK);
+}
+
+/* ------------------------------------------------------------------ */
+/* Files                                                              */
+/* ------------------------------------------------------------------ */
+
+int sg_zone_load_file(sg_zone *z, const char *path, const char *origin, size_t *err_line)
+{
+    char *text;
+    size_t len;
+    int rc;
+
+    if (err_line != NULL)
+        *err_line = 0;
+    if (z == NULL || path == NULL)
+        return SG_EINVAL;
+    rc = sg_zone_read_file(path, &text, &len);
+    if (rc != SG_OK)
+        return rc;
+    rc = sg_zone_load_text(z, text, len, origin, err_line);
+    free(text);
     return rc;
 }

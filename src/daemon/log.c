@@ -1,0 +1,136 @@
+/*
+ * spoofguardd's log lines: the line writer and the one line per message.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+void sg_log(const sg_logger *l, const char *fmt, ...)
+{
+    char buf[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof(buf) - 2)
+        n = (int)sizeof(buf) - 2;
+    buf[n++] = '\n';
+    /* one write() per line: lines from different threads never interleave */
+    ssize_t w = write(l->fd, buf, (size_t)n);
+    (void)w;
+}
+
+/* err text may hold table contents: escape it for the JSON log line */
+void sg_log_escape(char *out, size_t size, const char *in)
+{
+    size_t o = 0;
+    for (; *in && o + 7 < size; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* JSON string escaping into a bounded buffer. */
+static void jstr(char *buf, size_t size, size_t *pos, const char *s)
+{
+    if (*pos + 2 >= size)
+        return;
+    if (s == NULL) {
+        *pos += (size_t)snprintf(buf + *pos, size - *pos, "null");
+        if (*pos > size)
+            *pos = size;
+        return;
+    }
+    buf[(*pos)++] = '"';
+    for (; *s && *pos + 8 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            buf[(*pos)++] = '\\';
+            buf[(*pos)++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            *pos += (size_t)snprintf(buf + *pos, size - *pos, "\\u%04x", c);
+        } else {
+            buf[(*pos)++] = (char)c;
+        }
+    }
+    buf[(*pos)++] = '"';
+    buf[*pos] = '\0';
+}
+
+static void jkv(char *buf, size_t size, size_t *pos, const char *key, const char *val)
+{
+    if (*pos + 4 >= size)
+        return;
+    if (*pos > 1)
+        buf[(*pos)++] = ',';
+    jstr(buf, size, pos, key);
+    if (*pos + 1 < size)
+        buf[(*pos)++] = ':';
+    jstr(buf, size, pos, val);
+}
+
+void sg_logline_start(sg_logline *l)
+{
+    l->pos = 0;
+    l->buf[l->pos++] = '{';
+    l->buf[l->pos] = '\0';
+}
+
+void sg_logline_kv(sg_logline *l, const char *key, const char *val)
+{
+    jkv(l->buf, sizeof(l->buf), &l->pos, key, val);
+}
+
+void sg_logline_emit(sg_logline *l, const sg_logger *log)
+{
+    if (l->pos + 2 < sizeof(l->buf))
+        l->buf[l->pos++] = '}';
+    l->buf[l->pos] = '\0';
+    sg_log(log, "%s", l->buf);
+}
+
+void sg_log_message(const sg_logger *log, const sg_log_msg *m)
+{
+    sg_logline l;
+    char tmp[64];
+    const sg_verdict_result *vr = m->vr;
+    sg_logline_start(&l);
+    sg_logline_kv(&l, "queue_id", m->queue_id);
+    sg_logline_kv(&l, "client", m->client);
+    sg_logline_kv(&l, "client_name", m->client_name);
+    sg_logline_kv(&l, "helo", m->helo);
+    sg_logline_kv(&l, "mail_from", m->mail_from ? m->mail_from : "");
+    sg_logline_kv(&l, "direction", m->outbound ? "outbound" : "inbound");
+    if (m->login && m->login[0])
+        sg_logline_kv(&l, "login", m->login);
+    if (m->outbound) {
+        sg_logline_kv(&l, "from", m->from ? m->from : "");
+        snprintf(tmp, sizeof(tmp), "%zu", m->signatures);
+        sg_logline_kv(&l, "signatures", tmp);
+    }
+    if (vr != NULL) {
+        sg_logline_kv(&l, "verdict", sg_verdict_kind_str(vr->verdict));
+        sg_logline_kv(&l, "spf", vr->spf_checked ? sg_spf_result_str(vr->spf.result) : "none");
+        sg_logline_kv(&l, "dmarc", sg_dmarc_result_str(vr->dmarc.result));
+        sg_logline_kv(&l, "header_from", vr->dmarc.author_domain);
+        sg_logline_kv(&l, "authres", vr->authres_line);
+    }
+    sg_logline_kv(&l, "action", m->action);
+    sg_logline_kv(&l, "why", m->why);
+    snprintf(tmp, sizeof(tmp), "%.3f", m->ms);
+    sg_logline_kv(&l, "ms", tmp);
+    sg_logline_emit(&l, log);
+}

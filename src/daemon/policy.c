@@ -1,0 +1,77 @@
+/*
+ * Policy snapshots: build, reference counting, and the slot that holds the
+ * current one (see policy.h).
+ */
+#include "policy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+sg_policy *sg_policy_ref(sg_policy *p)
+{
+    atomic_fetch_add(&p->refs, 1);
+    return p;
+}
+
+void sg_policy_unref(sg_policy *p)
+{
+    if (p == NULL || atomic_fetch_sub(&p->refs, 1) != 1)
+        return;
+    sg_maps_free(p->maps);
+    sg_config_free(&p->cfg);
+    free(p);
+}
+
+/* Takes over cfg's contents on success. */
+int sg_policy_build(sg_policy **out, sg_config *cfg, char *err, size_t errlen)
+{
+    sg_policy *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (sg_maps_load(&p->maps, cfg, err, errlen) != 0) {
+        free(p);
+        return -1;
+    }
+    p->cfg = *cfg;
+    memset(cfg, 0, sizeof(*cfg));
+    atomic_init(&p->refs, 1);
+    if (gethostname(p->hostname, sizeof(p->hostname) - 1) != 0)
+        strcpy(p->hostname, "localhost");
+    p->authserv_id = p->cfg.authserv_id ? p->cfg.authserv_id : p->hostname;
+    *out = p;
+    return 0;
+}
+
+void sg_policy_slot_init(sg_policy_slot *slot, sg_policy *p)
+{
+    pthread_mutex_init(&slot->lock, NULL);
+    slot->cur = p;
+}
+
+sg_policy *sg_policy_slot_get(sg_policy_slot *slot)
+{
+    pthread_mutex_lock(&slot->lock);
+    sg_policy *p = sg_policy_ref(slot->cur);
+    pthread_mutex_unlock(&slot->lock);
+    return p;
+}
+
+void sg_policy_slot_swap(sg_policy_slot *slot, sg_policy *p)
+{
+    pthread_mutex_lock(&slot->lock);
+    sg_policy *old = slot->cur;
+    slot->cur = p;
+    pthread_mutex_unlock(&slot->lock);
+    sg_policy_unref(old);
+}
+
+void sg_policy_slot_destroy(sg_policy_slot *slot)
+{
+    sg_policy_unref(slot->cur);
+    slot->cur = NULL;
+    pthread_mutex_destroy(&slot->lock);
+}

@@ -1,0 +1,43 @@
+/*
+ * The policy snapshot: the configuration and its tables, built once, shared
+ * read-only by every worker and swapped whole on SIGHUP. Sessions keep the
+ * snapshot they started with until they end (a reference each).
+ */
+#ifndef SG_DAEMON_POLICY_H
+#define SG_DAEMON_POLICY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "config.h"
+#include "maps.h"
+
+/* What a session needs of the configuration, swapped whole on SIGHUP;
+ * sessions keep the one they started with until they end. */
+typedef struct sg_policy {
+    atomic_int refs;
+    sg_config cfg;
+    sg_maps *maps;
+    const char *authserv_id; /* cfg.authserv_id or the host name */
+    char hostname[256];
+} sg_policy;
+
+/* Takes over cfg's contents on success. */
+int sg_policy_build(sg_policy **out, sg_config *cfg, char *err, size_t errlen);
+sg_policy *sg_policy_ref(sg_policy *p);
+void sg_policy_unref(sg_policy *p);
+
+/* The current snapshot, read by the workers at each accept and replaced
+ * by the main thread on reload. */
+typedef struct sg_policy_slot {
+    pthread_mutex_t lock;
+    sg_policy *cur; /* a reference */
+} sg_policy_slot;
+
+void sg_policy_slot_init(sg_policy_slot *slot, sg_policy *p); /* takes over p's reference */
+sg_policy *sg_policy_slot_get(sg_policy_slot *slot);          /* a new reference */
+/* Installs p (taking over its reference) and drops the old one. */
+void sg_policy_slot_swap(sg_policy_slot *slot, sg_policy *p);
+void sg_policy_slot_destroy(sg_policy_slot *slot);
+
+#endif

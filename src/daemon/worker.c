@@ -1,0 +1,263 @@
+/*
+ * A worker thread: one libuv loop with its own resolver and caches, so
+ * every core is used without a thread per connection. It accepts on the
+ * shared listening socket, hands each connection to a session with what
+ * the session needs, and drains on SIGTERM (see worker.h).
+ */
+/* accept4 */
+#define _GNU_SOURCE
+#include "worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#ifdef __linux__
+#include <sys/epoll.h>
+#endif
+#include <unistd.h>
+
+/* Every DNS answer a worker's checks get (its own thread). */
+static void on_dns_answer(const sg_dns_answer *a, int from_cache, uint64_t us, void *payload)
+{
+    sg_metrics_shard *m = payload;
+    SG_MC_INC_AT(m->dns[from_cache ? 1 : 0], a->status);
+    if (!from_cache)
+        sg_mhist_observe(&m->dns_latency, us);
+}
+
+/* ------------------------------------------------------------------------ */
+/* accept                                                                    */
+
+static void accept_one(sg_worker *w, int fd)
+{
+    w->nsessions++;
+    unsigned total = atomic_fetch_add(&w->sh->conns, 1) + 1;
+    sg_session_accept(&w->env, sg_policy_slot_get(&w->sh->policy), total, fd);
+}
+
+/* A session is over (sg_session_env.closed). */
+static void on_session_closed(void *payload)
+{
+    sg_worker *w = payload;
+    w->nsessions--;
+    atomic_fetch_sub(&w->sh->conns, 1);
+    if (w->draining && w->nsessions == 0)
+        uv_stop(&w->loop);
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+    sg_worker *w = l->data;
+    if (status == 0 && !w->draining)
+        accept_one(w, -1);
+}
+
+#ifdef EPOLLEXCLUSIVE
+static void on_accept_ready(uv_poll_t *p, int status, int events);
+
+static void on_accept_resume(uv_timer_t *t)
+{
+    sg_worker *w = t->data;
+    if (w->listening)
+        uv_poll_start(&w->accept_poll, UV_READABLE, on_accept_ready);
+}
+
+/* One accept per wake-up: the set is level-triggered, so a backlog brings
+ * us back, and the usual case costs no accept that finds nothing. */
+static void on_accept_ready(uv_poll_t *p, int status, int events)
+{
+    sg_worker *w = p->data;
+    (void)events;
+    if (status < 0 || w->draining)
+        return;
+    int fd = accept4(w->sh->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+        accept_one(w, fd);
+    } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        /* the connection stays queued: poll again in a while rather than
+         * spin on a socket that stays readable */
+        uv_poll_stop(&w->accept_poll);
+        uv_timer_start(&w->accept_pause, on_accept_resume, 100, 0);
+    }
+}
+
+/* The exclusive listener; -1 (nothing changed) if the kernel refuses. */
+static int listen_exclusive(sg_worker *w)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return -1;
+    ev.data.fd = w->sh->listen_fd;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, w->sh->listen_fd, &ev) != 0 ||
+        uv_poll_init(&w->loop, &w->accept_poll, ep) != 0) {
+        close(ep);
+        return -1;
+    }
+    w->accept_ep = ep;
+    w->accept_poll.data = w;
+    uv_timer_init(&w->loop, &w->accept_pause);
+    w->accept_pause.data = w;
+    uv_poll_start(&w->accept_poll, UV_READABLE, on_accept_ready);
+    return 0;
+}
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* drain                                                                     */
+
+/* Sessions that outlive the drain deadline are cut: the MTA then applies
+ * its own milter_default_action for them. */
+#define DRAIN_DEADLINE_MS 30000
+
+static void on_drain_deadline(uv_timer_t *t)
+{
+    sg_worker *w = t->data;
+    uv_stop(&w->loop);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    sg_worker *w = a->data;
+    if (!atomic_load(&w->sh->draining) || w->draining)
+        return;
+    w->draining = 1;
+    uv_timer_init(&w->loop, &w->drain_timer);
+    w->drain_timer.data = w;
+    uv_timer_start(&w->drain_timer, on_drain_deadline, DRAIN_DEADLINE_MS, 0);
+    if (w->listening) {
+        w->listening = 0;
+        if (w->accept_ep >= 0) {
+            uv_close((uv_handle_t *)&w->accept_poll, NULL);
+            uv_close((uv_handle_t *)&w->accept_pause, NULL);
+        } else {
+            uv_close(&w->listener.handle, NULL);
+        }
+    }
+    if (w->nsessions == 0)
+        uv_stop(&w->loop);
+}
+
+void sg_worker_drain(sg_worker *w)
+{
+    uv_async_send(&w->wake);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the worker                                                                */
+
+static void worker_main(void *arg)
+{
+    sg_worker *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+void sg_worker_start(sg_worker *w)
+{
+    uv_thread_create(&w->thread, worker_main, w);
+}
+
+void sg_worker_join(sg_worker *w)
+{
+    uv_thread_join(&w->thread);
+}
+
+/* Parsed SPF records kept per worker: a busy MX sees a few thousand
+ * sending domains an hour. */
+#define SPF_CACHE_ENTRIES 10000
+
+int sg_worker_init(sg_worker *w, sg_worker_shared *sh, sg_metrics_shard *metrics, int index,
+                   char *err, size_t errlen)
+{
+    const sg_config *cfg = &sh->policy.cur->cfg;
+    sg_resolver_opts ro;
+    w->index = index;
+    w->accept_ep = -1;
+    if (uv_loop_init(&w->loop) != 0)
+        goto fail;
+    w->sh = sh; /* from here on sg_worker_destroy has a loop to clean up */
+    sg_resolver_opts_init(&ro);
+    ro.servers = cfg->dns_servers;
+    ro.timeout_ms = cfg->dns_timeout_ms;
+    ro.tries = cfg->dns_tries;
+    int rc = sg_resolver_new_net(&w->resolver, &ro);
+    if (rc != 0) {
+        snprintf(err, errlen, "DNS resolver: %s", sg_strerror(rc));
+        return -1;
+    }
+    w->metrics = metrics;
+    (void)sg_resolver_observe(w->resolver, on_dns_answer, w->metrics);
+    if (sg_uvdns_new(&w->uvdns, &w->loop, w->resolver) != 0 ||
+        sg_dkim_keycache_new(&w->keycache, 0) != 0 ||
+        sg_spf_cache_new(&w->spf_cache, SPF_CACHE_ENTRIES) != 0)
+        goto fail;
+    uv_async_init(&w->loop, &w->wake, on_wake);
+    w->wake.data = w;
+    sg_vpool_init(&w->vpool, &w->loop);
+    w->env = (sg_session_env){
+        .loop = &w->loop,
+        .listener = &w->listener.stream,
+        .is_unix = sh->is_unix,
+        .log = &sh->log,
+        .metrics = w->metrics,
+        .resolver = w->resolver,
+        .keycache = w->keycache,
+        .spf_cache = w->spf_cache,
+        .vpool = &w->vpool,
+        .readbuf = w->readbuf,
+        .readbuf_size = sizeof(w->readbuf),
+        .closed = on_session_closed,
+        .payload = w,
+    };
+
+#ifdef EPOLLEXCLUSIVE
+    if (listen_exclusive(w) == 0) {
+        w->listening = 1;
+        return 0;
+    }
+#endif
+    int fd = dup(sh->listen_fd);
+    if (fd < 0)
+        goto fail;
+    if (sh->is_unix) {
+        uv_pipe_init(&w->loop, &w->listener.pipe, 0);
+        rc = uv_pipe_open(&w->listener.pipe, fd);
+    } else {
+        uv_tcp_init(&w->loop, &w->listener.tcp);
+        rc = uv_tcp_open(&w->listener.tcp, fd);
+    }
+    w->listener.handle.data = w;
+    if (rc != 0 || uv_listen(&w->listener.stream, 1024, on_connection) != 0) {
+        snprintf(err, errlen, "listener: %s", uv_strerror(rc));
+        return -1;
+    }
+    w->listening = 1;
+    return 0;
+fail:
+    snprintf(err, errlen, "worker set-up failed (out of memory or descriptors)");
+    return -1;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void sg_worker_destroy(sg_worker *w)
+{
+    if (w->sh == NULL)
+        return;
+    if (w->uvdns)
+        sg_uvdns_close(w->uvdns);
+    sg_vpool_destroy(&w->vpool);
+    uv_walk(&w->loop, close_walk, NULL);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&w->loop);
+    if (w->accept_ep >= 0)
+        close(w->accept_ep); /* after its poll handle is closed */
+    sg_resolver_free(w->resolver);
+    sg_dkim_keycache_free(w->keycache);
+    sg_spf_cache_free(w->spf_cache);
+}
