@@ -29,6 +29,7 @@
 #include <spoofguard/msg.h>
 #include <spoofguard/verdict.h>
 
+#include "disposition.h"
 #include "milter_proto.h"
 #include "session.h"
 
@@ -49,7 +50,13 @@ static const char NO_MACROS[] = "{spoofguard_none}";
 static const uint32_t WANT_ACTIONS =
     SG_MF_ADDHDRS | SG_MF_CHGHDRS | SG_MF_QUARANTINE | SG_MF_SETSYMLIST;
 
-typedef enum { ACT_CONTINUE, ACT_ACCEPT, ACT_REJECT, ACT_TEMPFAIL, ACT_QUARANTINE } action;
+/* Where the current message is. */
+typedef enum {
+    MSG_NONE,      /* no message (before MAIL, after the answer) */
+    MSG_OPEN,      /* MAIL seen: header and body come in */
+    MSG_WAITING,   /* EOM seen, the verdict is pending: the MTA waits for us */
+    MSG_ANSWERING, /* inside the verdict's callback: the verdict must not be freed now */
+} msg_state;
 
 typedef struct session {
     union {
@@ -78,10 +85,8 @@ typedef struct session {
     int internal; /* client in internal_networks */
 
     /* the current message */
-    int in_msg;
+    msg_state state;
     int outbound;
-    int waiting;       /* EOM seen, verdict pending */
-    int in_verdict_cb; /* inside the verdict's callback: it must not be freed now */
     const char *fail;  /* why this message gets the fail-safe answer */
     char *reject;      /* a 5xx reply decided early (sender ownership) */
     char *mail_from;   /* reverse-path without <> */
@@ -105,22 +110,6 @@ typedef struct session {
 
 static void session_close(session *s);
 
-/* printf into a new heap string (the POSIX asprintf is a GNU extension). */
-static int fmt_alloc(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fmt_alloc(char **out, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    *out = NULL;
-    if (n < 0 || (*out = malloc((size_t)n + 1)) == NULL)
-        return -1;
-    va_start(ap, fmt);
-    vsnprintf(*out, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return n;
-}
 static void flush(session *s);
 static void message_reset(session *s);
 
@@ -188,25 +177,22 @@ static void reply(session *s, char cmd)
 }
 
 /* The final answer to a message (EOM, or earlier for MAIL). */
-static void answer(session *s, action a, const char *smtp_reply)
+static void answer(session *s, sg_action a, const char *smtp_reply)
 {
     switch (a) {
-    case ACT_CONTINUE:
+    case SG_ACT_CONTINUE:
         reply(s, SG_MR_CONTINUE);
         break;
-    case ACT_ACCEPT:
+    case SG_ACT_ACCEPT:
         reply(s, SG_MR_ACCEPT);
         break;
-    case ACT_QUARANTINE:
-        reply(s, SG_MR_ACCEPT);
-        break;
-    case ACT_REJECT:
+    case SG_ACT_REJECT:
         if (smtp_reply)
             sg_milter_put_replycode(&s->out, smtp_reply);
         else
             reply(s, SG_MR_REJECT);
         break;
-    case ACT_TEMPFAIL:
+    case SG_ACT_TEMPFAIL:
         if (smtp_reply)
             sg_milter_put_replycode(&s->out, smtp_reply);
         else
@@ -226,17 +212,79 @@ static void delete_forged_authres(session *s)
         sg_milter_put_chgheader(&s->out, s->ar_ours[i], "Authentication-Results", "");
 }
 
+/* Our Authentication-Results field on top (milter values: bare LF). */
+static int put_authres(session *s, const char *authres)
+{
+    size_t l = strlen(authres);
+    char *ar = malloc(l + 2);
+    if (ar == NULL)
+        return -1;
+    char *o = ar;
+    if (s->proto & SG_MP_HDR_LEADSPC)
+        *o++ = ' ';
+    for (size_t i = 0; i < l; i++)
+        if (authres[i] != '\r')
+            *o++ = authres[i];
+    *o = '\0';
+    sg_milter_put_insheader(&s->out, 0, "Authentication-Results", ar);
+    free(ar);
+    return 0;
+}
+
+static void failsafe(session *s, const char *why);
+
+/* Gives the answer d decided (disposition.c): the header edits, the
+ * quarantine, the metrics, the log line and the reply. */
+static void apply(session *s, const sg_disposition *d, const sg_verdict_result *vr)
+{
+    if (d->delete_forged)
+        delete_forged_authres(s);
+    if (d->add_authres && vr != NULL && vr->authres && (s->actions & SG_MF_ADDHDRS) &&
+        put_authres(s, vr->authres) != 0) {
+        failsafe(s, "out of memory");
+        return;
+    }
+    if (d->failsafe)
+        count_failsafe(s, d->cause);
+    if (d->quarantine && (s->actions & SG_MF_QUARANTINE))
+        sg_milter_put_quarantine(&s->out, d->why);
+    log_message(s, d->log_action, d->why, vr);
+    answer(s, d->action, d->reply);
+}
+
 static void failsafe(session *s, const char *why)
 {
-    int accept = s->pol->cfg.failsafe == SG_FAILSAFE_ACCEPT;
-    count_failsafe(s, why == MSG_TIMEOUT    ? SG_MFS_TIMEOUT
-                      : why == MSG_OVERLOAD ? SG_MFS_OVERLOAD
-                                            : SG_MFS_INTERNAL);
-    log_message(s, accept ? "accept" : "tempfail", why, NULL);
-    if (accept)
-        delete_forged_authres(s);
-    answer(s, accept ? ACT_CONTINUE : ACT_TEMPFAIL,
-           accept ? NULL : "451 4.7.1 Message cannot be checked now, try again later");
+    sg_disposition d;
+    sg_disposition_failsafe(&s->pol->cfg, why,
+                            why == MSG_TIMEOUT    ? SG_MFS_TIMEOUT
+                            : why == MSG_OVERLOAD ? SG_MFS_OVERLOAD
+                                                  : SG_MFS_INTERNAL,
+                            &d);
+    apply(s, &d, NULL);
+}
+
+/* The message is refused with the reply decided while it came in. */
+static void refuse(session *s, const char *smtp_reply)
+{
+    sg_disposition d;
+    sg_disposition_reject(smtp_reply, &d);
+    apply(s, &d, NULL);
+}
+
+/* A refusal decided now, given at MAIL or at end of data. */
+static void set_reject(session *s, const char *smtp_reply)
+{
+    if ((s->reject = strdup(smtp_reply)) == NULL)
+        s->fail = "out of memory";
+}
+
+/* rc of an sg_sender_* rule: 1 refused (reply taken over), -1 no memory */
+static void sender_rule(session *s, int rc, char *smtp_reply)
+{
+    if (rc > 0)
+        s->reject = smtp_reply;
+    else if (rc < 0)
+        s->fail = "out of memory";
 }
 
 /* ------------------------------------------------------------------------ */
@@ -246,63 +294,11 @@ static int on_out_headers(const sg_header *f, size_t n, void *payload)
 {
     session *s = payload;
     const sg_maps *maps = s->pol->maps;
-    const sg_header *from = NULL;
-    size_t nfrom = 0;
-
-    for (size_t i = 0; i < n; i++)
-        if (sg_header_is(&f[i], "From")) {
-            from = &f[i];
-            nfrom++;
-        }
-    if (nfrom != 1) {
-        if (fmt_alloc(&s->reject, "550 5.7.1 Message must have exactly one From field") < 0)
-            s->reject = NULL, s->fail = "out of memory";
+    char *refusal;
+    int rc = sg_sender_headers(maps, s->arena, s->login, f, n, &s->from_addr, &refusal);
+    if (rc != 0) {
+        sender_rule(s, rc, refusal);
         return 0;
-    }
-    sg_addr_list list;
-    size_t errpos;
-    if (sg_addr_parse_list(s->arena, from->value, from->value_len, &list, &errpos) != 0 ||
-        list.count != 1) {
-        if (fmt_alloc(&s->reject, "550 5.7.1 From field must hold exactly one valid address") < 0)
-            s->reject = NULL, s->fail = "out of memory";
-        return 0;
-    }
-    s->from_addr = sg_arena_strdup(s->arena, "");
-    {
-        const sg_mailbox *mb = &list.mailboxes[0];
-        size_t l = strlen(mb->local_unquoted) + strlen(mb->domain) + 2;
-        char *a = sg_arena_alloc(s->arena, l);
-        if (a == NULL) {
-            s->fail = "out of memory";
-            return 0;
-        }
-        snprintf(a, l, "%s@%s", mb->local_unquoted, mb->domain);
-        s->from_addr = a;
-    }
-
-    /* Sender ownership: an authenticated login may use, in From and
-     * Sender, only the addresses the sender map gives it. */
-    if (s->login[0] && sg_maps_have_sender_map(maps)) {
-        for (size_t i = 0; i < n; i++) {
-            if (!sg_header_is(&f[i], "From") && !sg_header_is(&f[i], "Sender"))
-                continue;
-            sg_addr_list l;
-            if (sg_addr_parse_list(s->arena, f[i].value, f[i].value_len, &l, &errpos) != 0) {
-                if (fmt_alloc(&s->reject, "550 5.7.1 Unparsable %.*s field", (int)f[i].name_len,
-                              f[i].name) < 0)
-                    s->reject = NULL, s->fail = "out of memory";
-                return 0;
-            }
-            for (size_t k = 0; k < l.count; k++) {
-                const sg_mailbox *mb = &l.mailboxes[k];
-                if (!sg_maps_sender_allowed(maps, s->login, mb->local_unquoted, mb->domain)) {
-                    if (fmt_alloc(&s->reject, "550 5.7.1 %s is not allowed to send as <%s@%s>",
-                                  s->login, mb->local, mb->domain) < 0)
-                        s->reject = NULL, s->fail = "out of memory";
-                    return 0;
-                }
-            }
-        }
     }
 
     s->nkeys = sg_maps_signing_keys(maps, s->from_addr, s->keys, MAX_SIGN_KEYS);
@@ -393,8 +389,7 @@ static void outbound_eom(session *s)
         return;
     }
     if (s->reject) {
-        log_message(s, "reject", s->reject, NULL);
-        answer(s, ACT_REJECT, s->reject);
+        refuse(s, s->reject);
         return;
     }
     if (s->signer && !(s->actions & SG_MF_ADDHDRS)) {
@@ -413,114 +408,31 @@ static void outbound_eom(session *s)
         log_message(s, "accept", "no signing key for this sender", NULL);
     }
     delete_forged_authres(s);
-    answer(s, ACT_ACCEPT, NULL);
+    answer(s, SG_ACT_ACCEPT, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
 /* inbound: verdict, Authentication-Results, disposition                     */
 
-static int domain_listed(char *const *list, size_t n, const char *domain)
-{
-    if (domain == NULL)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t dl = strlen(domain), ll = strlen(list[i]);
-        if (!strcasecmp(domain, list[i]) ||
-            (dl > ll && domain[dl - ll - 1] == '.' && !strcasecmp(domain + dl - ll, list[i])))
-            return 1;
-    }
-    return 0;
-}
-
 static void inbound_done(const sg_verdict_result *vr, void *payload)
 {
     session *s = payload;
-    const sg_config *cfg = &s->pol->cfg;
-    const char *from = vr->author.domain ? vr->author.domain : vr->dmarc.author_domain;
-    s->waiting = 0;
-    s->in_verdict_cb = 1;
+    sg_disposition d;
+    s->state = MSG_ANSWERING;
     if (s->timer_live)
         uv_timer_stop(&s->timer);
-
-    if (vr->temporary && cfg->failsafe != SG_FAILSAFE_ACCEPT) {
-        count_failsafe(s, SG_MFS_DNS);
-        log_message(s, "tempfail", vr->reason, vr);
-        answer(s, ACT_TEMPFAIL, "451 4.7.1 Sender authentication is temporarily unavailable");
-        goto out;
-    }
-
-    delete_forged_authres(s);
-    if (vr->authres && (s->actions & SG_MF_ADDHDRS)) {
-        size_t l = strlen(vr->authres);
-        char *ar = malloc(l + 2);
-        if (ar == NULL) {
-            failsafe(s, "out of memory");
-            goto out;
-        }
-        char *o = ar;
-        if (s->proto & SG_MP_HDR_LEADSPC)
-            *o++ = ' ';
-        for (size_t i = 0; i < l; i++)
-            if (vr->authres[i] != '\r')
-                *o++ = vr->authres[i];
-        *o = '\0';
-        sg_milter_put_insheader(&s->out, 0, "Authentication-Results", ar);
-        free(ar);
-    }
-    if (vr->temporary) {
-        count_failsafe(s, SG_MFS_DNS);
-        log_message(s, "accept", vr->reason, vr);
-        answer(s, ACT_CONTINUE, NULL);
-        goto out;
-    }
-
-    /* Local rules first (a forged protected domain, several From
-     * addresses), then what the From domain's DMARC policy asks. */
-    char msg[512];
-    action a = ACT_CONTINUE;
-    const char *why = vr->reason;
-    if (vr->rule == SG_VERDICT_RULE_PROTECTED && cfg->reject_protected_fail) {
-        a = ACT_REJECT;
-        snprintf(msg, sizeof(msg), "550 5.7.1 Message claims to be from %s but is not",
-                 from ? from : "one of our domains");
-        why = vr->reason;
-    } else if (vr->rule == SG_VERDICT_RULE_MULTIPLE_FROM && cfg->dmarc_enforce) {
-        a = ACT_REJECT;
-        snprintf(msg, sizeof(msg), "550 5.7.1 Message must have exactly one author address");
-    } else if (vr->dmarc.result == SG_DMARC_RESULT_FAIL && cfg->dmarc_enforce &&
-               vr->dmarc.disposition == SG_DMARC_DISP_REJECT) {
-        if (domain_listed(cfg->never_reject_domains, cfg->n_never_reject_domains, from)) {
-            a = ACT_QUARANTINE;
-            why = "DMARC reject downgraded to quarantine (never_reject_domains)";
-        } else {
-            a = ACT_REJECT;
-            snprintf(msg, sizeof(msg), "550 5.7.1 DMARC policy of %s rejects this message",
-                     from ? from : "the sender");
-        }
-    } else if (vr->dmarc.result == SG_DMARC_RESULT_FAIL && cfg->dmarc_enforce &&
-               vr->dmarc.disposition == SG_DMARC_DISP_QUARANTINE) {
-        a = ACT_QUARANTINE;
-    }
-    if (a == ACT_QUARANTINE && (s->actions & SG_MF_QUARANTINE))
-        sg_milter_put_quarantine(&s->out, why);
-    log_message(s,
-                a == ACT_REJECT       ? "reject"
-                : a == ACT_QUARANTINE ? "quarantine"
-                                      : "accept",
-                why, vr);
-    answer(s, a == ACT_QUARANTINE ? ACT_CONTINUE : a, a == ACT_REJECT ? msg : NULL);
-out:
+    sg_disposition_inbound(&s->pol->cfg, vr, &d);
+    apply(s, &d, vr);
     message_reset(s);
-    s->in_verdict_cb = 0;
     flush(s);
 }
 
 static void on_timeout(uv_timer_t *t)
 {
     session *s = t->data;
-    if (!s->waiting)
+    if (s->state != MSG_WAITING)
         return;
-    s->waiting = 0;
+    s->state = MSG_OPEN;
     failsafe(s, MSG_TIMEOUT);
     message_reset(s);
     flush(s);
@@ -531,7 +443,7 @@ static void on_timeout(uv_timer_t *t)
 
 static void message_reset(session *s)
 {
-    sg_vpool_done(s->env->vpool, s->verdict, s->pol, s->in_verdict_cb);
+    sg_vpool_done(s->env->vpool, s->verdict, s->pol, s->state == MSG_ANSWERING);
     s->verdict = NULL;
     sg_msg_parser_free(s->parser);
     s->parser = NULL;
@@ -544,9 +456,8 @@ static void message_reset(session *s)
     free(s->reject);
     s->reject = NULL;
     s->fail = NULL;
-    s->in_msg = 0;
+    s->state = MSG_NONE;
     s->outbound = 0;
-    s->waiting = 0;
     s->size = 0;
     s->nkeys = 0;
     s->from_addr = NULL;
@@ -561,7 +472,7 @@ static void message_reset(session *s)
 static void message_start(session *s, const char *path)
 {
     const sg_config *cfg = &s->pol->cfg;
-    s->in_msg = 1;
+    s->state = MSG_OPEN;
     s->t0 = uv_hrtime();
     if (sg_arena_new(&s->arena, 8192) != 0) {
         s->fail = "out of memory";
@@ -587,19 +498,11 @@ static void message_start(session *s, const char *path)
         uv_timer_start(&s->timer, on_timeout, (uint64_t)cfg->message_timeout_s * 1000, 0);
 
     if (s->outbound) {
-        if (s->login[0] && sg_maps_have_sender_map(s->pol->maps) && s->mail_from[0]) {
-            sg_mailbox mb;
-            if (sg_addr_parse_path(s->arena, s->mail_from, strlen(s->mail_from), &mb) != 0) {
-                if (fmt_alloc(&s->reject, "553 5.1.7 Malformed sender address") < 0)
-                    s->reject = NULL, s->fail = "out of memory";
-                return;
-            }
-            if (!sg_maps_sender_allowed(s->pol->maps, s->login, mb.local_unquoted, mb.domain)) {
-                if (fmt_alloc(&s->reject, "550 5.7.1 %s is not allowed to send as <%s>", s->login,
-                              s->mail_from) < 0)
-                    s->reject = NULL, s->fail = "out of memory";
-                return;
-            }
+        char *refusal;
+        int rc = sg_sender_mail_from(s->pol->maps, s->arena, s->login, s->mail_from, &refusal);
+        if (rc != 0) {
+            sender_rule(s, rc, refusal);
+            return;
         }
         sg_msg_callbacks cbs = {.on_headers = on_out_headers, .on_body = on_out_body};
         if (sg_msg_parser_new(&s->parser, NULL, &cbs, s) != 0)
@@ -633,25 +536,21 @@ static void message_start(session *s, const char *path)
 static void message_feed(session *s, const char *data, size_t len)
 {
     int rc = 0;
-    if (!s->in_msg || s->fail || s->reject)
+    if (s->state == MSG_NONE || s->fail || s->reject)
         return;
     s->size += len;
     if (s->size > s->pol->cfg.max_message_size) {
         /* the sender controls this: a permanent answer, so no fail-safe
          * accept can be provoked this way */
-        if (fmt_alloc(&s->reject, "552 5.3.4 Message too big to be checked") < 0)
-            s->reject = NULL, s->fail = "out of memory";
+        set_reject(s, SG_REPLY_TOO_BIG);
         return;
     }
     if (s->outbound)
         rc = s->parser ? sg_msg_feed(s->parser, data, len) : 0;
     else if (s->verdict)
         rc = sg_verdict_feed(s->verdict, data, len);
-    if (rc == SG_ELIMIT || rc == SG_ESYNTAX) {
-        if (fmt_alloc(&s->reject, "%s",
-                      rc == SG_ELIMIT ? "552 5.6.0 Message header exceeds our limits"
-                                      : "550 5.6.0 Malformed message header") < 0)
-            s->reject = NULL, s->fail = "out of memory";
+    if (sg_disposition_header_reply(rc) != NULL) {
+        set_reject(s, sg_disposition_header_reply(rc));
     } else if (rc != 0) {
         s->fail = "message could not be processed";
     }
@@ -678,12 +577,11 @@ static int value_splits_field(const char *v, size_t n)
 
 static void header_feed(session *s, const char *name, const char *value, size_t vlen)
 {
-    if (s->in_msg && !s->fail && !s->reject && value_splits_field(value, vlen)) {
-        if (fmt_alloc(&s->reject, "550 5.6.0 Malformed message header") < 0)
-            s->reject = NULL, s->fail = "out of memory";
+    if (s->state != MSG_NONE && !s->fail && !s->reject && value_splits_field(value, vlen)) {
+        set_reject(s, sg_disposition_header_reply(SG_ESYNTAX));
         return;
     }
-    if (s->in_msg && !strcasecmp(name, "Authentication-Results")) {
+    if (s->state != MSG_NONE && !strcasecmp(name, "Authentication-Results")) {
         s->ar_seen++;
         if (sg_authres_value_claims(value, vlen, s->pol->authserv_id)) {
             if (s->n_ar_ours == s->cap_ar_ours) {
@@ -750,8 +648,8 @@ static int parse_ip(const char *text, uint8_t out[16])
 /* Returns -1 to close the connection. */
 static int handle(session *s, const sg_milter_cmd *c)
 {
-    if (s->waiting && c->cmd != SG_MC_ABORT && c->cmd != SG_MC_QUIT && c->cmd != SG_MC_QUIT_NC &&
-        c->cmd != SG_MC_MACRO)
+    if (s->state == MSG_WAITING && c->cmd != SG_MC_ABORT && c->cmd != SG_MC_QUIT &&
+        c->cmd != SG_MC_QUIT_NC && c->cmd != SG_MC_MACRO)
         return -1; /* the MTA must wait for our EOM answer */
 
     switch (c->cmd) {
@@ -812,7 +710,7 @@ static int handle(session *s, const sg_milter_cmd *c)
             reply(s, SG_MR_CONTINUE);
         return 0;
     case SG_MC_MAIL:
-        if (s->in_msg) {
+        if (s->state != MSG_NONE) {
             /* a new MAIL without ABORT: drop the old message, keep the
              * login this MAIL's macros just set */
             char login[SMALL];
@@ -828,8 +726,7 @@ static int handle(session *s, const sg_milter_cmd *c)
         }
         if (s->reject) {
             /* refuse at MAIL already: nothing of the message is accepted */
-            log_message(s, "reject", s->reject, NULL);
-            answer(s, ACT_REJECT, s->reject);
+            refuse(s, s->reject);
             message_reset(s);
         } else {
             reply(s, SG_MR_CONTINUE);
@@ -860,7 +757,7 @@ static int handle(session *s, const sg_milter_cmd *c)
     case SG_MC_BODYEOB:
         if (c->u.body.len)
             message_feed(s, c->u.body.data, c->u.body.len);
-        if (!s->in_msg) {
+        if (s->state == MSG_NONE) {
             /* MAIL was skipped or refused: nothing to judge */
             reply(s, SG_MR_CONTINUE);
             return 0;
@@ -869,28 +766,24 @@ static int handle(session *s, const sg_milter_cmd *c)
             !s->reject)
             s->fail = "malformed message";
         if (s->reject) {
-            log_message(s, "reject", s->reject, NULL);
-            answer(s, ACT_REJECT, s->reject);
+            refuse(s, s->reject);
         } else if (s->fail) {
             failsafe(s, s->fail);
         } else if (s->outbound) {
             outbound_eom(s);
         } else {
-            s->waiting = 1;
+            s->state = MSG_WAITING;
             if (s->timer_live)
                 uv_timer_start(&s->timer, on_timeout,
                                (uint64_t)s->pol->cfg.message_timeout_s * 1000, 0);
             int frc = sg_verdict_finish(s->verdict, inbound_done, s);
-            if ((frc == SG_ESYNTAX || frc == SG_ELIMIT) && s->waiting) {
+            if (sg_disposition_header_reply(frc) != NULL && s->state == MSG_WAITING) {
                 /* the sender's header, judged at its end: refused for good
                  * as at the feed, never the fail-safe answer */
-                const char *why = frc == SG_ELIMIT ? "552 5.6.0 Message header exceeds our limits"
-                                                   : "550 5.6.0 Malformed message header";
-                s->waiting = 0;
-                log_message(s, "reject", why, NULL);
-                answer(s, ACT_REJECT, why);
-            } else if (frc != 0 && s->waiting) {
-                s->waiting = 0;
+                s->state = MSG_OPEN;
+                refuse(s, sg_disposition_header_reply(frc));
+            } else if (frc != 0 && s->state == MSG_WAITING) {
+                s->state = MSG_OPEN;
                 failsafe(s, "verdict failed");
             } else {
                 return 0; /* inbound_done answers and resets */
@@ -1008,7 +901,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         session_close(s);
         return;
     }
-    if (s->out.len == 0 && !s->waiting) /* the MTA sends nothing while it waits for us */
+    if (s->out.len == 0 &&
+        s->state != MSG_WAITING) /* the MTA sends nothing while it waits for us */
         ack_now(s);
     flush(s);
 }
@@ -1034,8 +928,8 @@ static void session_close(session *s)
     if (s->closing)
         return;
     s->closing = 1;
-    if (s->waiting)
-        s->waiting = 0;
+    if (s->state == MSG_WAITING)
+        s->state = MSG_OPEN;
     message_reset(s);
     /* connection and timer close together: one loop turn, not two */
     s->closing_handles = 1;

@@ -1,0 +1,199 @@
+/*
+ * What spoofguardd answers for a message (see disposition.h). Pure: the
+ * same inputs give the same answer, and nothing here reads or writes
+ * anything but its arguments.
+ */
+#include "disposition.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <spoofguard/addr.h>
+
+const char SG_REPLY_TOO_BIG[] = "552 5.3.4 Message too big to be checked";
+
+/* printf into a new heap string (the POSIX asprintf is a GNU extension). */
+static int fmt_alloc(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fmt_alloc(char **out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    *out = NULL;
+    if (n < 0 || (*out = malloc((size_t)n + 1)) == NULL)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(*out, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+/* A refusal: 1, or -1 when the reply could not be allocated. */
+#define REFUSE(reply, ...) (fmt_alloc(reply, __VA_ARGS__) < 0 ? -1 : 1)
+
+static int domain_listed(char *const *list, size_t n, const char *domain)
+{
+    if (domain == NULL)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t dl = strlen(domain), ll = strlen(list[i]);
+        if (!strcasecmp(domain, list[i]) ||
+            (dl > ll && domain[dl - ll - 1] == '.' && !strcasecmp(domain + dl - ll, list[i])))
+            return 1;
+    }
+    return 0;
+}
+
+static void init(sg_disposition *d, sg_action a, const char *log_action, const char *why)
+{
+    memset(d, 0, sizeof(*d));
+    d->action = a;
+    d->log_action = log_action;
+    d->why = why;
+}
+
+void sg_disposition_inbound(const sg_config *cfg, const sg_verdict_result *vr, sg_disposition *d)
+{
+    const char *from = vr->author.domain ? vr->author.domain : vr->dmarc.author_domain;
+
+    if (vr->temporary) {
+        /* a DNS failure may hide a pass: never a reject, never our A-R */
+        if (cfg->failsafe != SG_FAILSAFE_ACCEPT) {
+            init(d, SG_ACT_TEMPFAIL, "tempfail", vr->reason);
+            d->reply = "451 4.7.1 Sender authentication is temporarily unavailable";
+        } else {
+            init(d, SG_ACT_CONTINUE, "accept", vr->reason);
+            d->delete_forged = d->add_authres = 1;
+        }
+        d->failsafe = 1;
+        d->cause = SG_MFS_DNS;
+        return;
+    }
+
+    init(d, SG_ACT_CONTINUE, "accept", vr->reason);
+    d->delete_forged = d->add_authres = 1;
+    /* Local rules first (a forged protected domain, several From
+     * addresses), then what the From domain's DMARC policy asks. */
+    if (vr->rule == SG_VERDICT_RULE_PROTECTED && cfg->reject_protected_fail) {
+        d->action = SG_ACT_REJECT;
+        snprintf(d->replybuf, sizeof(d->replybuf),
+                 "550 5.7.1 Message claims to be from %s but is not",
+                 from ? from : "one of our domains");
+    } else if (vr->rule == SG_VERDICT_RULE_MULTIPLE_FROM && cfg->dmarc_enforce) {
+        d->action = SG_ACT_REJECT;
+        snprintf(d->replybuf, sizeof(d->replybuf),
+                 "550 5.7.1 Message must have exactly one author address");
+    } else if (vr->dmarc.result == SG_DMARC_RESULT_FAIL && cfg->dmarc_enforce &&
+               vr->dmarc.disposition == SG_DMARC_DISP_REJECT) {
+        if (domain_listed(cfg->never_reject_domains, cfg->n_never_reject_domains, from)) {
+            d->quarantine = 1;
+            d->why = "DMARC reject downgraded to quarantine (never_reject_domains)";
+        } else {
+            d->action = SG_ACT_REJECT;
+            snprintf(d->replybuf, sizeof(d->replybuf),
+                     "550 5.7.1 DMARC policy of %s rejects this message",
+                     from ? from : "the sender");
+        }
+    } else if (vr->dmarc.result == SG_DMARC_RESULT_FAIL && cfg->dmarc_enforce &&
+               vr->dmarc.disposition == SG_DMARC_DISP_QUARANTINE) {
+        d->quarantine = 1;
+    }
+    if (d->action == SG_ACT_REJECT) {
+        d->log_action = "reject";
+        d->reply = d->replybuf;
+    } else if (d->quarantine)
+        d->log_action = "quarantine";
+}
+
+void sg_disposition_failsafe(const sg_config *cfg, const char *why, sg_mfs cause, sg_disposition *d)
+{
+    if (cfg->failsafe == SG_FAILSAFE_ACCEPT) {
+        init(d, SG_ACT_CONTINUE, "accept", why);
+        d->delete_forged = 1;
+    } else {
+        init(d, SG_ACT_TEMPFAIL, "tempfail", why);
+        d->reply = "451 4.7.1 Message cannot be checked now, try again later";
+    }
+    d->failsafe = 1;
+    d->cause = cause;
+}
+
+void sg_disposition_reject(const char *reply, sg_disposition *d)
+{
+    init(d, SG_ACT_REJECT, "reject", reply);
+    d->reply = reply;
+}
+
+const char *sg_disposition_header_reply(int rc)
+{
+    return rc == SG_ELIMIT    ? "552 5.6.0 Message header exceeds our limits"
+           : rc == SG_ESYNTAX ? "550 5.6.0 Malformed message header"
+                              : NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* outbound sender ownership                                                 */
+
+int sg_sender_mail_from(const sg_maps *maps, sg_arena *arena, const char *login,
+                        const char *mail_from, char **reply)
+{
+    *reply = NULL;
+    if (!login[0] || !sg_maps_have_sender_map(maps) || !mail_from[0])
+        return 0;
+    sg_mailbox mb;
+    if (sg_addr_parse_path(arena, mail_from, strlen(mail_from), &mb) != 0)
+        return REFUSE(reply, "553 5.1.7 Malformed sender address");
+    if (!sg_maps_sender_allowed(maps, login, mb.local_unquoted, mb.domain))
+        return REFUSE(reply, "550 5.7.1 %s is not allowed to send as <%s>", login, mail_from);
+    return 0;
+}
+
+int sg_sender_headers(const sg_maps *maps, sg_arena *arena, const char *login, const sg_header *f,
+                      size_t n, const char **from_addr, char **reply)
+{
+    const sg_header *from = NULL;
+    size_t nfrom = 0;
+
+    *reply = NULL;
+    *from_addr = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (sg_header_is(&f[i], "From")) {
+            from = &f[i];
+            nfrom++;
+        }
+    if (nfrom != 1)
+        return REFUSE(reply, "550 5.7.1 Message must have exactly one From field");
+    sg_addr_list list;
+    size_t errpos;
+    if (sg_addr_parse_list(arena, from->value, from->value_len, &list, &errpos) != 0 ||
+        list.count != 1)
+        return REFUSE(reply, "550 5.7.1 From field must hold exactly one valid address");
+    const sg_mailbox *mb = &list.mailboxes[0];
+    size_t l = strlen(mb->local_unquoted) + strlen(mb->domain) + 2;
+    char *a = sg_arena_alloc(arena, l);
+    if (a == NULL)
+        return -1;
+    snprintf(a, l, "%s@%s", mb->local_unquoted, mb->domain);
+    *from_addr = a;
+
+    if (!login[0] || !sg_maps_have_sender_map(maps))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!sg_header_is(&f[i], "From") && !sg_header_is(&f[i], "Sender"))
+            continue;
+        sg_addr_list al;
+        if (sg_addr_parse_list(arena, f[i].value, f[i].value_len, &al, &errpos) != 0)
+            return REFUSE(reply, "550 5.7.1 Unparsable %.*s field", (int)f[i].name_len, f[i].name);
+        for (size_t k = 0; k < al.count; k++) {
+            const sg_mailbox *m = &al.mailboxes[k];
+            if (!sg_maps_sender_allowed(maps, login, m->local_unquoted, m->domain))
+                return REFUSE(reply, "550 5.7.1 %s is not allowed to send as <%s@%s>", login,
+                              m->local, m->domain);
+        }
+    }
+    return 0;
+}
