@@ -1,6 +1,8 @@
 /* Shared helpers of the CLI: DNS options, input files, JSON strings. */
 #include "cli.h"
 
+#include "common/json.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -280,105 +282,14 @@ void sg_cli_buf_free(sg_cli_buf *b)
 
 /* ---- JSON strings -------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    uint32_t cp;
-    if (s[0] < 0x80)
-        return 1;
-    if ((s[0] & 0xe0) == 0xc0)
-        len = 2, cp = s[0] & 0x1f;
-    else if ((s[0] & 0xf0) == 0xe0)
-        len = 3, cp = s[0] & 0x0f;
-    else if ((s[0] & 0xf8) == 0xf0)
-        len = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    /* no overlong forms, no surrogates, nothing past U+10FFFF */
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-        return 0;
-    return len;
-}
-
-/* Printable ASCII other than the quote and the backslash: copied as is. */
-static int json_plain(unsigned char c)
-{
-    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
-}
-
-/* JSON must be valid UTF-8: bytes that are not become U+FFFD. */
+/* JSON must be valid UTF-8: bytes that are not become U+FFFD (the writer
+ * the daemon shares, src/common/json.c). */
 void sg_cli_buf_json_strn(sg_cli_buf *b, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
-    if (s == NULL) {
-        sg_cli_buf_put(b, "null", 4);
+    size_t need = s == NULL ? 4 : SGU_JSON_QUOTED_MAX(len);
+    if ((s != NULL && len > (SIZE_MAX - 2) / 6) || !buf_reserve(b, need))
         return;
-    }
-    /* at most 6 output bytes per input byte ("\u00XX", "\ufffd"), plus quotes */
-    if (len > (SIZE_MAX - 2) / 6 || !buf_reserve(b, 6 * len + 2))
-        return;
-    char *o = b->data + b->len;
-    *o++ = '"';
-    for (size_t i = 0; i < len;) {
-        unsigned char c = (unsigned char)s[i];
-        if (json_plain(c)) {
-            size_t j = i + 1;
-            while (j < len && json_plain((unsigned char)s[j]))
-                j++;
-            memcpy(o, s + i, j - i);
-            o += j - i;
-            i = j;
-            continue;
-        }
-        i++;
-        switch (c) {
-        case '"':
-        case '\\':
-            o[0] = '\\';
-            o[1] = (char)c;
-            o += 2;
-            continue;
-        case '\n':
-            memcpy(o, "\\n", 2);
-            o += 2;
-            continue;
-        case '\r':
-            memcpy(o, "\\r", 2);
-            o += 2;
-            continue;
-        case '\t':
-            memcpy(o, "\\t", 2);
-            o += 2;
-            continue;
-        }
-        if (c < 0x80) { /* the other control characters */
-            memcpy(o, "\\u00", 4);
-            o[4] = hex[c >> 4];
-            o[5] = hex[c & 15];
-            o += 6;
-            continue;
-        }
-        size_t l = utf8_len((const unsigned char *)s + i - 1, len - i + 1);
-        if (l == 0) {
-            memcpy(o, "\\ufffd", 6);
-            o += 6;
-        } else {
-            memcpy(o, s + i - 1, l);
-            o += l;
-            i += l - 1;
-        }
-    }
-    *o++ = '"';
-    b->len = (size_t)(o - b->data);
+    b->len += sgu_json_quote(b->data + b->len, need, s, len);
 }
 
 void sg_cli_buf_json_str(sg_cli_buf *b, const char *s)

@@ -3,6 +3,8 @@
  */
 #include "log.h"
 
+#include "common/json.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,48 +27,12 @@ void sg_log(const sg_logger *l, const char *fmt, ...)
     (void)w;
 }
 
-/* err text may hold table contents: escape it for the JSON log line */
-void sg_log_escape(char *out, size_t size, const char *in)
-{
-    size_t o = 0;
-    for (; *in && o + 7 < size; in++) {
-        unsigned char c = (unsigned char)*in;
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20) {
-            o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o] = '\0';
-}
-
-/* JSON string escaping into a bounded buffer. */
+/* A JSON string (or null) at *pos, cut to fit with room for the NUL. */
 static void jstr(char *buf, size_t size, size_t *pos, const char *s)
 {
     if (*pos + 2 >= size)
         return;
-    if (s == NULL) {
-        *pos += (size_t)snprintf(buf + *pos, size - *pos, "null");
-        if (*pos > size)
-            *pos = size;
-        return;
-    }
-    buf[(*pos)++] = '"';
-    for (; *s && *pos + 8 < size; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            buf[(*pos)++] = '\\';
-            buf[(*pos)++] = (char)c;
-        } else if (c < 0x20 || c == 0x7f) {
-            *pos += (size_t)snprintf(buf + *pos, size - *pos, "\\u%04x", c);
-        } else {
-            buf[(*pos)++] = (char)c;
-        }
-    }
-    buf[(*pos)++] = '"';
+    *pos += sgu_json_quote(buf + *pos, size - *pos - 1, s, s ? strlen(s) : 0);
     buf[*pos] = '\0';
 }
 

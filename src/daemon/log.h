@@ -45,7 +45,4 @@ typedef struct sg_log_msg {
 
 void sg_log_message(const sg_logger *log, const sg_log_msg *m);
 
-/* s as a JSON string body (no quotes) into out (size bytes, NUL ended). */
-void sg_log_escape(char *out, size_t size, const char *s);
-
 #endif

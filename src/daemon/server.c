@@ -178,15 +178,24 @@ static void close_walk(uv_handle_t *h, void *arg)
 /* ------------------------------------------------------------------------ */
 /* signals                                                                   */
 
+/* err may hold table contents: the writer escapes it */
+static void log_reload_failed(sg_server *s, const char *err)
+{
+    sg_logline l;
+    sg_logline_start(&l);
+    sg_logline_kv(&l, "event", "reload_failed");
+    sg_logline_kv(&l, "why", err);
+    sg_logline_emit(&l, &s->sh.log);
+}
+
 static void reload(sg_server *s)
 {
     sg_config cfg;
     sg_policy *p;
-    char err[1024], esc[6 * 1024];
+    char err[1024];
     s->metrics.reloads_failed++; /* until it succeeds */
     if (sg_config_load(&cfg, s->config_path, err, sizeof(err)) != 0) {
-        sg_log_escape(esc, sizeof(esc), err);
-        sg_log(&s->sh.log, "{\"event\":\"reload_failed\",\"why\":\"%s\"}", esc);
+        log_reload_failed(s, err);
         return;
     }
     const char *blocker = sg_config_reload_blocker(&s->sh.policy.cur->cfg, &cfg);
@@ -197,8 +206,7 @@ static void reload(sg_server *s)
         return;
     }
     if (sg_policy_build(&p, &cfg, err, sizeof(err)) != 0) {
-        sg_log_escape(esc, sizeof(esc), err);
-        sg_log(&s->sh.log, "{\"event\":\"reload_failed\",\"why\":\"%s\"}", esc);
+        log_reload_failed(s, err);
         sg_config_free(&cfg);
         return;
     }
