@@ -167,15 +167,16 @@ SG_EXTERN int sg_arc_sealer_new(sg_arc_sealer **out, const sg_arc_seal_opts *opt
 SG_EXTERN void sg_arc_sealer_free(sg_arc_sealer *s);
 /* Forget the message (cv and results stay as set). */
 SG_EXTERN void sg_arc_sealer_reset(sg_arc_sealer *s);
-/* The chain status for the next message (before sg_arc_seal_headers); it
- * stays until changed. */
+/* The chain status, any time before the first sg_arc_seal_digest (or
+ * finish): the verifier may read the same single pass over the message
+ * and give its result at the end. It stays for the next messages. */
 SG_EXTERN void sg_arc_sealer_set_cv(sg_arc_sealer *s, sg_arc_cv cv);
-/* The results for the next message (copied; same rules as opts.results). */
+/* The results (copied; same rules as opts.results), any time before the
+ * first digest. */
 SG_EXTERN int sg_arc_sealer_set_results(sg_arc_sealer *s, const char *results);
 
 /* The complete header, once (the array need not outlive the call).
- * SG_ENOTFOUND: no From field; SG_EINVAL: cv does not match the header
- * (none with ARC fields present, pass with an incomplete chain). */
+ * SG_ENOTFOUND: no From field. */
 SG_EXTERN int sg_arc_seal_headers(sg_arc_sealer *s, const sg_header *fields, size_t count);
 SG_EXTERN int sg_arc_seal_body(sg_arc_sealer *s, const char *data, size_t len);
 /* The instance being added (0: none will be; see reason). */
@@ -184,7 +185,9 @@ SG_EXTERN unsigned sg_arc_seal_instance(const sg_arc_sealer *s);
 SG_EXTERN const char *sg_arc_seal_skip_reason(const sg_arc_sealer *s);
 
 /* Split signing: after the body, the digest to sign next (first the
- * AMS's, then the AS's); SG_ESTATE when none is due (no set, or done). */
+ * AMS's, then the AS's); SG_ESTATE when none is due (no set, or done);
+ * SG_EINVAL when cv does not match the header (none with ARC fields,
+ * pass without a complete chain). */
 SG_EXTERN int sg_arc_seal_digest(sg_arc_sealer *s, uint8_t digest[32]);
 /* The signature of the digest just returned. */
 SG_EXTERN int sg_arc_seal_complete(sg_arc_sealer *s, const uint8_t *sig, size_t siglen);

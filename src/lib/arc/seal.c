@@ -47,6 +47,8 @@ struct sg_arc_sealer {
     /* per message */
     int state; /* 0 new, 1 header seen (body open), 2 body done */
     int step;
+    int any_arc;  /* the header has ARC fields */
+    int chain_ok; /* ...forming sets 1..n, hashed into as_md */
     unsigned instance;
     const char *skip;
     int64_t t;
@@ -117,6 +119,7 @@ void sg_arc_sealer_reset(sg_arc_sealer *s)
     s->state = 0;
     s->step = ST_AMS_DIGEST;
     s->instance = 0;
+    s->any_arc = s->chain_ok = 0;
     s->skip = NULL;
     s->h = NULL;
     s->nh = 0;
@@ -271,7 +274,7 @@ static unsigned field_instance(const sg_header *f, int kind, int *cv_fail)
 }
 
 /* The sets 1..n, each complete once, in order into the AS hash (5.1.1);
- * SG_EINVAL if the chain the caller called "pass" is not that. */
+ * SG_EINVAL if they are not that (then only a cv=fail seal can be made). */
 static int hash_chain(sg_arc_sealer *s, const sg_header *fields, size_t count, unsigned n)
 {
     size_t *slot = sg_arena_alloc(s->arena, 3 * (size_t)n * sizeof(*slot));
@@ -361,10 +364,7 @@ int sg_arc_seal_headers(sg_arc_sealer *s, const sg_header *fields, size_t count)
             top_as = inst;
         }
     }
-    /* cv=none is the verifier's word for "no ARC field"; anything else
-     * means the caller judged another message */
-    if ((s->cv == SG_ARC_NONE) == any_arc)
-        return SG_EINVAL;
+    s->any_arc = any_arc;
     s->state = 1;
     s->t = s->o.timestamp != 0 ? s->o.timestamp : (int64_t)time(NULL);
     if (top_as_fail && top_as == top) {
@@ -375,15 +375,20 @@ int sg_arc_seal_headers(sg_arc_sealer *s, const sg_header *fields, size_t count)
         s->skip = "the chain has 50 sets or more (RFC 8617 4.2.1)";
         return SG_OK;
     }
-    if (s->cv == SG_ARC_PASS && top == 0)
-        return SG_EINVAL;
     s->instance = top + 1;
     if ((s->ams_md = md_new()) == NULL || (s->as_md = md_new()) == NULL ||
         (s->body_md = md_new()) == NULL)
         return SG_ENOMEM;
-    /* 5.1.2: a failed chain's sets are not sealed, only the new one */
-    if (s->cv == SG_ARC_PASS && (rc = hash_chain(s, fields, count, top)) != SG_OK)
-        return rc;
+    /* The chain is hashed now, while the fields are there; whether the
+     * seal covers it (cv=pass) or not (cv=fail, 5.1.2: only the new set)
+     * is decided at the first digest, so that the verifier can read the
+     * same pass over the message. */
+    if (top > 0) {
+        rc = hash_chain(s, fields, count, top);
+        if (rc == SG_ENOMEM)
+            return rc;
+        s->chain_ok = rc == SG_OK;
+    }
     if ((rc = pick_headers(s, fields, count)) != SG_OK)
         return rc;
     if ((used = sg_arena_alloc(s->arena, count ? count : 1)) == NULL)
@@ -587,6 +592,13 @@ int sg_arc_seal_digest(sg_arc_sealer *s, uint8_t digest[32])
     if (s->step == ST_AMS_DIGEST) {
         uint8_t bh[32];
         unsigned int dlen = 0;
+        /* cv=none is the verifier's word for "no ARC field", and it says
+         * pass only for a well-formed chain: anything else means the
+         * caller judged another message */
+        if ((s->cv == SG_ARC_NONE) == s->any_arc || (s->cv == SG_ARC_PASS && !s->chain_ok))
+            return SG_EINVAL;
+        if (s->cv == SG_ARC_FAIL && EVP_DigestInit_ex(s->as_md, sg_dkim_sha256(NULL), NULL) != 1)
+            return SG_ECRYPTO;
         sg_canon_body_final(&s->canon);
         s->state = 2;
         if (EVP_DigestFinal_ex(s->body_md, bh, &dlen) != 1)
