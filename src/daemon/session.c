@@ -224,6 +224,10 @@ static void log_message(session *s, const char *act, const char *why, const sg_v
             vr->spf_checked ? sg_spf_result_str(vr->spf.result) : "none");
         jkv(line, sizeof(line), &pos, "dmarc", sg_dmarc_result_str(vr->dmarc.result));
         jkv(line, sizeof(line), &pos, "header_from", vr->dmarc.author_domain);
+        if (vr->policy_override) { /* a DMARC fail accepted by local policy */
+            jkv(line, sizeof(line), &pos, "policy_override", vr->policy_override);
+            jkv(line, sizeof(line), &pos, "arc_trusted_sealer", vr->arc_trusted_sealer);
+        }
         jkv(line, sizeof(line), &pos, "authres", vr->authres_line);
     }
     jkv(line, sizeof(line), &pos, "action", act);
@@ -671,6 +675,8 @@ static void message_start(session *s, const char *path)
     o.authserv_id = s->pol->authserv_id;
     o.protected_domains = (const char *const *)cfg->protected_domains;
     o.nprotected = cfg->n_protected_domains;
+    o.trusted_arc_sealers = (const char *const *)cfg->trusted_arc_sealers;
+    o.ntrusted_arc_sealers = cfg->n_trusted_arc_sealers;
     o.keycache = s->w->keycache;
     o.spf_cache = s->w->spf_cache;
     /* a verdict of an earlier message, reset, when the worker has one */

@@ -120,6 +120,38 @@ if [ $have_dkimpy = 1 ]; then
     check "dkimpy i=3 on spoofguard i=2" "$T/p3.eml" pass "$T/zone.txt" "$T/keys.txt"
 fi
 
+echo "verify --trusted-arc-sealer (local policy): a DMARC fail of example.com (p=reject)"
+printf '%s\n' '_dmarc.example.com. 300 IN TXT "v=DMARC1; p=reject"' \
+    'example.com. 300 IN TXT "v=spf1 -all"' >> "$T/zone.txt"
+"$CLI" arc-seal --domain seal.example --selector arc --key "$T/arc.private" \
+    --authserv-id mx.seal.example --now $((NOW - 100)) --zone "$T/zone.txt" \
+    --results "spf=pass smtp.mailfrom=example.com; dmarc=pass header.from=example.com" \
+    "$T/m1.eml" > "$T/t1.eml"
+# dmarc result, disposition, policy_override, verdict, and dmarc= in the A-R
+judge() { # msg [trusted...]
+    local m=$1 a=()
+    shift
+    for d in "$@"; do a+=(--trusted-arc-sealer "$d"); done
+    "$CLI" verify --json --now $NOW --zone "$T/zone.txt" --ip 203.0.113.5 \
+        --mail-from bounce@fwd.example "${a[@]}" "$m" 2>/dev/null |
+        $PY -c 'import json,sys,re; j=json.loads(sys.stdin.readline()); d=j["dmarc"]
+print(d["result"], d["disposition"], d["policy_override"], j["verdict"],
+      re.search(r"dmarc=\S+", j["authentication_results"]).group(0))'
+}
+expect() { # name got want
+    if [ "$2" = "$3" ]; then passes=$((passes + 1)); echo "  $1: $2"
+    else echo "FAIL $1: got '$2', want '$3'"; fails=$((fails + 1)); fi
+}
+expect "trusted sealer, passing chain" "$(judge "$T/t1.eml" seal.example)" \
+    "fail none trusted_forwarder unverified dmarc=fail"
+expect "no trusted sealer (default)" "$(judge "$T/t1.eml")" "fail reject None forged dmarc=fail"
+expect "another sealer trusted" "$(judge "$T/t1.eml" fwd.example)" "fail reject None forged dmarc=fail"
+sed 's/tab-led/tab-LED/' "$T/t1.eml" > "$T/t1.body"
+expect "trusted sealer, failing chain" "$(judge "$T/t1.body" seal.example)" \
+    "fail reject None forged dmarc=fail"
+"$CLI" verify --trusted-arc-sealer 'not a domain' "$T/t1.eml" >/dev/null 2>&1
+expect "--trusted-arc-sealer with a bad name: exit" "$?" 2
+
 echo "ValiMail signing suite messages, sealed by the CLI with the suite's key"
 S=$CONF/arc/flat/sign
 cp "$S/scenario1.private.pem" "$T/suite.pem" && chmod 600 "$T/suite.pem"
