@@ -14,7 +14,7 @@
  * value: the bytes hashed with b= empty are exactly the bytes sent minus
  * the value (RFC 6376 3.7).
  */
-#include "../dkim/dkim_int.h"
+#include "dkim/dkim_int.h"
 
 #include <spoofguard/arc.h>
 #include <spoofguard/canon.h>

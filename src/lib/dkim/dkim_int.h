@@ -175,8 +175,6 @@ void sg_dkim_fb_str(sg_dkim_fbuf *f, const char *s);
  * fit, else ";" and a folded line (first: no separator). */
 void sg_dkim_fb_tag(sg_dkim_fbuf *f, const char *tag, size_t need, int first);
 void sg_dkim_fb_tagval(sg_dkim_fbuf *f, const char *tag, const char *val);
-/* A value that may be folded anywhere (base64: 3.5 b=, bh=). */
-void sg_dkim_fb_wrapped(sg_dkim_fbuf *f, const char *val);
 /* "; h=" and the names (nh >= 1) joined by sep (":" or " : "), folded
  * between names. */
 void sg_dkim_fb_hlist(sg_dkim_fbuf *f, const char *const *h, size_t nh, const char *sep);

@@ -324,7 +324,7 @@ void sg_dkim_fb_tagval(sg_dkim_fbuf *f, const char *tag, const char *val)
 }
 
 /* A long value that may be folded anywhere (base64: 3.5 b=, bh=). */
-void sg_dkim_fb_wrapped(sg_dkim_fbuf *f, const char *val)
+static void fb_wrapped(sg_dkim_fbuf *f, const char *val)
 {
     size_t n = strlen(val);
     while (n > 0) {
@@ -438,7 +438,7 @@ int sg_dkim_sign_finish(sg_dkim_signer *s, const char **out, size_t *len)
             f.buf[f.len] = '\0';
             f.col = col;
             sg_dkim_b64_encode(sig, siglen, b64);
-            sg_dkim_fb_wrapped(&f, b64);
+            fb_wrapped(&f, b64);
             sg_dkim_fb_str(&f, "\r\n");
             sg_dkim_fb_put(&all, f.buf, f.len);
             if (f.oom || all.oom)
