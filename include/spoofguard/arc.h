@@ -144,7 +144,8 @@ typedef struct {
     const char *authserv_id;    /* required (RFC 8601 2.5) */
     /* The results after the authserv-id, as in an Authentication-Results
      * value: "spf=pass smtp.mailfrom=a.example; dkim=pass ...". Unfolded
-     * (no CR or LF); NULL or empty: "none". */
+     * (no CR or LF); may be NULL. An arc= result with cv is put first
+     * unless the results have one. */
     const char *results;
     sg_arc_cv cv; /* the chain as received, from the verifier */
     /* Fields the AMS signs, each instance present; NULL: From, To, Cc,

@@ -117,7 +117,7 @@ typedef struct {
     sg_arc_sealer *s;
     const char *authserv;
     char merged[MAX_RESULTS]; /* results of our own A-R fields */
-    int has_arc_result, seal_rc;
+    int seal_rc;
 } pass_ctx;
 
 /* The results after "ID;" of each Authentication-Results field that
@@ -146,21 +146,6 @@ static void merge_results(pass_ctx *c, const sg_header *f, size_t n)
         len += (size_t)(e - v);
     }
     c->merged[len] = '\0';
-}
-
-/* Is there an "arc=" result among the results (a method name starts the
- * text or follows a ';')? */
-static int has_arc(const char *r)
-{
-    for (const char *p = r; p != NULL && *p; p = strchr(p, ';')) {
-        if (*p == ';')
-            p++;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (!strncasecmp(p, "arc", 3) && (p[3] == '=' || p[3] == ' '))
-            return 1;
-    }
-    return 0;
 }
 
 static int on_headers(const sg_header *f, size_t n, void *p)
@@ -208,7 +193,7 @@ int cmd_arc_seal(int argc, char **argv)
     sg_msg_parser *p = NULL;
     sg_msg_callbacks cbs = {on_headers, on_body, NULL};
     const char *hnames[MAX_HEADERS], *path, *out = NULL;
-    char *hbuf = NULL, *buf = NULL, *results = NULL;
+    char *hbuf = NULL, *buf = NULL;
     size_t nh = 0, n, outlen = 0;
     const sg_arc_result *res;
     FILE *in = NULL, *spool = NULL, *src;
@@ -336,18 +321,8 @@ int cmd_arc_seal(int argc, char **argv)
     }
     sg_arc_sealer_set_cv(pc.s, res->cv);
     if (c.results == NULL) {
-        /* the chain's result belongs in the record (RFC 8617 4.1.1) */
-        const char *cv = sg_arc_cv_str(res->cv);
-        size_t need = strlen(pc.merged) + strlen(cv) + 8;
-        if ((results = malloc(need)) == NULL) {
-            status = SG_EXIT_INTERNAL;
-            goto out;
-        }
-        if (has_arc(pc.merged))
-            snprintf(results, need, "%s", pc.merged);
-        else
-            snprintf(results, need, "arc=%s%s%s", cv, pc.merged[0] ? "; " : "", pc.merged);
-        if (sg_arc_sealer_set_results(pc.s, results) != 0) {
+        /* (the library adds arc= when they have none) */
+        if (sg_arc_sealer_set_results(pc.s, pc.merged) != 0) {
             fprintf(stderr, "spoofguard: the message's Authentication-Results cannot be "
                             "copied (control characters); give --results\n");
             status = SG_EXIT_INPUT;
@@ -381,7 +356,6 @@ out:
     sg_arc_sealer_free(pc.s);
     sg_dkim_signkey_free(key);
     sg_cli_dns_close(&d);
-    free(results);
     free(hbuf);
     free(buf);
     if (spool)

@@ -470,18 +470,36 @@ static void put_results(sg_dkim_fbuf *f, const char *r)
     }
 }
 
+/* Is there an arc= result (a method name "arc" opening the text or
+ * following a ';')? */
+static int has_arc_result(const char *r)
+{
+    for (const char *p = r; p != NULL && *p; p = strchr(p, ';')) {
+        if (*p == ';')
+            p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!strncasecmp(p, "arc", 3) && (p[3] == '=' || p[3] == ' ' || p[3] == '\t'))
+            return 1;
+    }
+    return 0;
+}
+
 static int build_aar(sg_arc_sealer *s)
 {
     sg_dkim_fbuf f = {0};
-    char num[32];
+    char num[32], arc[16];
     snprintf(num, sizeof(num), "%u", s->instance);
     sg_dkim_fb_str(&f, "ARC-Authentication-Results: i=");
     sg_dkim_fb_str(&f, num);
     sg_dkim_fb_tag(&f, s->o.authserv_id, 0, 0);
-    if (s->results != NULL)
-        put_results(&f, s->results);
-    else
-        sg_dkim_fb_tag(&f, "none", 0, 0); /* RFC 8601 2.2: no results */
+    /* the record says what the chain was when we sealed it (RFC 8617
+     * 4.1.1, 5.1): arc=none/pass/fail unless the results already do */
+    if (!has_arc_result(s->results)) {
+        snprintf(arc, sizeof(arc), "arc=%s", sg_arc_cv_str(s->cv));
+        sg_dkim_fb_tag(&f, arc, 0, 0);
+    }
+    put_results(&f, s->results);
     sg_dkim_fb_str(&f, "\r\n");
     return (s->aar = fb_keep(s, &f)) ? SG_OK : SG_ENOMEM;
 }
