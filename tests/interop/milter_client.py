@@ -652,6 +652,41 @@ def check_forged_reject():
     finish(m)
 
 
+def check_arc_trusted_forwarder():
+    """forged-remote.eml (p=reject, DMARC fails) ARC-sealed by fwd.test,
+    which main trusts (trusted_arc_sealers) and whose set records
+    dmarc=pass: accepted by local policy, dmarc=fail kept in the A-R with
+    the override, and the log line says so."""
+    since = log_size()
+    msg = data_msg('arc-trusted.eml')
+    stage, replies, m = inbound(msg, ip=ATTACKER_IP, helo=ATTACKER_HELO,
+                                sender='bounce@attacker.test')
+    expect(stage == 'E', 'ended at stage %s: %s' % (stage, describe(replies)))
+    expect(len(replies) == 2, 'want [i(A-R), c], got %s' % describe(replies))
+    v = ar_value(replies[0])
+    for want in ('arc=pass', 'dmarc=fail', 'trusted_forwarder by local policy: ARC sealer fwd.test',
+                 'header.from=remote.test'):
+        expect(want in v, '%s missing from A-R: %r' % (want, v))
+    expect(replies[1].cmd in 'ca', 'final %r, want continue (local policy)' % replies[1])
+    expect(wait_log(r'"policy_override":"trusted_forwarder","arc_trusted_sealer":"fwd\.test"',
+                    since), 'the override is not in the log')
+    no_stray(m)
+    finish(m)
+
+
+def check_arc_untrusted_forwarder():
+    """The same, sealed by evil.test (not trusted): 550 as without ARC."""
+    msg = data_msg('arc-untrusted.eml')
+    stage, replies, m = inbound(msg, ip=ATTACKER_IP, helo=ATTACKER_HELO,
+                                sender='bounce@attacker.test')
+    expect(stage == 'E', 'ended at stage %s: %s' % (stage, describe(replies)))
+    final = replies[-1]
+    expect(final.cmd == 'y' and re.match(r'550 5\.7\.1 ', final.text),
+           'final %r, want 550 5.7.1' % final)
+    no_stray(m)
+    finish(m)
+
+
 def check_many_signatures():
     """Issue 11 class 1: hundreds of `DKIM-Signature: x` fields above a
     forgery of a p=reject domain get the definite 550 5.7.1, never the

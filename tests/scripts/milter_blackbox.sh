@@ -8,6 +8,9 @@
 #   p=reject From (550 5.7.1 at EOM); our protected p=none domain from
 #   outside (550 5.7.1); quarantine and never_reject_domains; forged
 #   Authentication-Results with our authserv-id (deleted by chgheader);
+#   trusted_arc_sealers (a forged p=reject From sealed by a trusted
+#   forwarder that recorded dmarc=pass: accepted, dmarc=fail kept, logged;
+#   by an untrusted one: 550);
 #   outbound sender ownership (at MAIL and at EOM) and signing, the
 #   signatures verified by `spoofguard dkim-verify` and dkimpy; DNS down
 #   (tempfail 451 4.7.1, then `failsafe accept` by SIGHUP); malformed and
@@ -113,6 +116,8 @@ keygen remote.test r1 rsa
 keygen ourco.test rsa1 rsa
 keygen ourco.test ed1 ed25519
 keygen ourco.test new1 ed25519
+keygen fwd.test arc1 rsa
+keygen evil.test arc9 rsa
 for k in "$T"/keys/*.private; do
     [ "$(stat -c %a "$k")" = 600 ] || fatal setup "$k is not mode 0600"
 done
@@ -139,6 +144,17 @@ cp "$DATA"/msgs/*.eml "$T/msgs/"
     printf 'Authentication-Results: mx.sgtest.example; dkim=pass header.d=remote.test\n'
     cat "$T/msgs/genuine.signed.eml"
 } >"$T/msgs/forged-ar1.eml"
+# the forged p=reject message, ARC-sealed by a forwarder that says it saw
+# dmarc=pass: fwd.test is in main's trusted_arc_sealers, evil.test is not
+arc_seal() { # domain selector out
+    "$SG_CLI" arc-seal --domain "$1" --selector "$2" --key "$T/keys/$2.private" \
+        --authserv-id "mx.$1" --zone "$T/test.zone" \
+        --results "spf=pass smtp.mailfrom=remote.test; dmarc=pass header.from=remote.test" \
+        "$DATA/msgs/forged-remote.eml" >"$3" 2>"$T/seal.err" ||
+        fatal setup "arc-seal $1: $(cat "$T/seal.err")"
+}
+arc_seal fwd.test arc1 "$T/msgs/arc-trusted.eml"
+arc_seal evil.test arc9 "$T/msgs/arc-untrusted.eml"
 
 # --- DNS: a private unbound serving test.zone ----------------------------
 read -r DNS_PORT MAIN_PORT DOWN_PORT BH_PORT SLOW_PORT < <("$PY" "$CLIENT" freeport 5)
@@ -164,7 +180,7 @@ mkconf() { # name milter-port dns-port timeout-ms tries [extra lines]
         printf '%s\n' "$line" >>"$T/$1.conf"
     done <<<"${6:-}"
 }
-mkconf main "$MAIN_PORT" "$DNS_PORT" 1000 2
+mkconf main "$MAIN_PORT" "$DNS_PORT" 1000 2 "trusted_arc_sealers fwd.test"
 mkconf down "$DOWN_PORT" "$BH_PORT" 200 1
 # time budget shorter than one DNS try; 3 connections; 100K messages
 mkconf slow "$SLOW_PORT" "$BH_PORT" 1500 1 \
@@ -237,6 +253,7 @@ MAIN_PID=$PID
 check negotiate genuine genuine_plain_mta forged_reject many_signatures protected quarantine never_reject
 check genuine_null_sender genuine_ipv6
 check forged_ar forged_ar1 actions_respected body_chunking
+check arc_trusted_forwarder arc_untrusted_forwarder
 # issue 11 classes 4-6: the daemon and the CLI agree on hostile headers
 check vparse_line_ends vparse_author_domain vparse_idn
 check outbound_wrong_envelope outbound_wrong_from outbound_quoted_local outbound_sender_field outbound_sign \
