@@ -81,6 +81,10 @@ static const opt_def options[] = {
      "set was sealed (ARC-Seal d=) by one of these domains and that set records dmarc=pass for "
      "the same From domain. dmarc= stays fail (policy_override trusted_forwarder in the log); "
      "never for protected_domains."},
+    {"arc_seal_key", T_STRING, F(arc_seal_key), NOCOUNT, NULL, 0, 0, 1,
+     "Name of a key_table key (RSA) with which to ARC-seal (RFC 8617) the inbound mail we pass "
+     "on, as a forwarder (a list, an alias expander) does: one ARC set recording our "
+     "Authentication-Results and the chain's result, on top; unset: no sealing."},
     {"failsafe", T_FAILSAFE, F(failsafe), NOCOUNT, "tempfail", 0, 0, 1,
      "What to answer when we cannot decide (DNS timeout, internal error, overload): `tempfail` "
      "or `accept`."},

@@ -41,6 +41,7 @@ typedef struct {
     size_t n_never_reject_domains;
     char **trusted_arc_sealers; /* local policy: ARC sealers whose dmarc=pass we take */
     size_t n_trusted_arc_sealers;
+    char *arc_seal_key; /* key_table name: ARC-seal inbound mail we pass on; NULL: off */
     sg_failsafe failsafe;
     unsigned max_connections;
     uint64_t max_message_size;

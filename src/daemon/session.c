@@ -29,6 +29,7 @@
 #include <spoofguard/msg.h>
 #include <spoofguard/verdict.h>
 
+#include "arcseal.h"
 #include "milter_proto.h"
 #include "worker.h"
 
@@ -91,6 +92,7 @@ typedef struct session {
     uint64_t t0;
     sg_arena *arena;
     sg_verdict *verdict;    /* inbound */
+    sg_arcseal *seal;       /* inbound, with arc_seal_key */
     sg_msg_parser *parser;  /* outbound */
     sg_dkim_signer *signer; /* outbound */
     const sg_map_key *keys[MAX_SIGN_KEYS];
@@ -495,6 +497,23 @@ static int domain_listed(char *const *list, size_t n, const char *domain)
     return 0;
 }
 
+/* As a forwarder (arc_seal_key): our ARC set on top of a message we pass
+ * on. A failure costs the set, never the message. */
+static void seal_message(session *s, const sg_verdict_result *vr)
+{
+    const char *names[3], *values[3];
+    size_t n = 0;
+    if (sg_arcseal_finish(s->seal, vr, names, values, &n) != 0)
+        sg_log(s->w->srv, "arc seal failed for %s", s->queue_id[0] ? s->queue_id : "a message");
+    for (size_t k = 0; k < n; k++) {
+        char *v = NULL;
+        if (fmt_alloc(&v, "%s%s", s->proto & SG_MP_HDR_LEADSPC ? " " : "", values[k]) < 0)
+            return;
+        sg_milter_put_insheader(&s->out, 0, names[k], v);
+        free(v);
+    }
+}
+
 static void inbound_done(const sg_verdict_result *vr, void *payload)
 {
     session *s = payload;
@@ -564,6 +583,8 @@ static void inbound_done(const sg_verdict_result *vr, void *payload)
                vr->dmarc.disposition == SG_DMARC_DISP_QUARANTINE) {
         a = ACT_QUARANTINE;
     }
+    if (a != ACT_REJECT && s->seal && (s->actions & SG_MF_ADDHDRS))
+        seal_message(s, vr);
     if (a == ACT_QUARANTINE && (s->actions & SG_MF_QUARANTINE))
         sg_milter_put_quarantine(&s->out, why);
     log_message(s,
@@ -600,6 +621,8 @@ static void message_reset(session *s)
     s->parser = NULL;
     sg_dkim_signer_free(s->signer);
     s->signer = NULL;
+    sg_arcseal_free(s->seal);
+    s->seal = NULL;
     sg_arena_free(s->arena);
     s->arena = NULL;
     free(s->mail_from);
@@ -692,6 +715,9 @@ static void message_start(session *s, const char *path)
     };
     if (sg_verdict_envelope_set(s->verdict, &env) != 0)
         s->fail = "SPF set-up failed";
+    const sg_map_key *ak = sg_maps_key_named(s->pol->maps, cfg->arc_seal_key);
+    if (ak && sg_arcseal_begin(&s->seal, ak, s->pol->authserv_id) != 0)
+        s->fail = "out of memory";
 }
 
 /* Message bytes from the MTA (header lines rebuilt, body chunks). */
@@ -712,6 +738,8 @@ static void message_feed(session *s, const char *data, size_t len)
         rc = s->parser ? sg_msg_feed(s->parser, data, len) : 0;
     else if (s->verdict)
         rc = sg_verdict_feed(s->verdict, data, len);
+    if (rc == 0 && s->seal)
+        rc = sg_arcseal_feed(s->seal, data, len);
     if (rc == SG_ELIMIT || rc == SG_ESYNTAX) {
         if (fmt_alloc(&s->reject, "%s",
                       rc == SG_ELIMIT ? "552 5.6.0 Message header exceeds our limits"
