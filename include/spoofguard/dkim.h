@@ -172,6 +172,14 @@ SG_EXTERN unsigned sg_dkim_signkey_bits(const sg_dkim_signkey *k);
 SG_EXTERN int sg_dkim_signkey_write(const sg_dkim_signkey *k, const char *path);
 /* The key record "v=DKIM1; k=rsa; p=..." (malloc'd; free()). */
 SG_EXTERN int sg_dkim_signkey_record(const sg_dkim_signkey *k, char **out);
+/* The one private-key operation of DKIM and ARC signing: sign the SHA-256
+ * digest of the signed data (RSA PKCS#1 v1.5 over its DigestInfo; Ed25519
+ * over the 32 bytes, RFC 8463 3). For callers that keep the key apart
+ * from the message (a signer process). *siglen: in, the room in sig
+ * (SG_EINVAL if below the key's size: 512 bytes fit RSA-4096); out, the
+ * signature's length. */
+SG_EXTERN int sg_dkim_signkey_sign_digest(const sg_dkim_signkey *k, const uint8_t digest[32],
+                                          uint8_t *sig, size_t *siglen);
 /* The record as a zone-file line:
  *   S._domainkey.D. IN TXT ( "v=DKIM1; k=rsa; p=..." "..." )
  * with character-strings of at most 255 bytes (RFC 1035 3.3). malloc'd. */

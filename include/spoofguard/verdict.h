@@ -65,6 +65,16 @@ typedef struct {
     int64_t now;                     /* 0: the clock */
     unsigned spf_budget_ms;          /* 0: SG_SPF_DEFAULT_BUDGET_MS */
     int skip_helo;                   /* 1: do not check the HELO identity separately */
+    /* Trusted ARC sealers (local policy, RFC 8617 7.2; empty by default).
+     * A DMARC fail whose policy asks quarantine or reject is overridden
+     * (disposition none, policy_override "trusted_forwarder") when the
+     * ARC chain passes, the newest set was sealed (ARC-Seal d=) by one of
+     * these domains, and that set's ARC-Authentication-Results record
+     * dmarc=pass for the same From domain. Never for a protected domain.
+     * dmarc= stays fail. Names as for protected_domains; a name that is
+     * not a domain makes sg_verdict_new fail with SG_EINVAL. */
+    const char *const *trusted_arc_sealers;
+    size_t ntrusted_arc_sealers;
 } sg_verdict_opts;
 
 /* The defaults every front end starts from (the CLI and the daemon alike):
@@ -89,6 +99,7 @@ typedef enum {
     SG_VERDICT_RULE_PROTECTED,     /* a From in one of our protected domains did not pass */
     SG_VERDICT_RULE_MULTIPLE_FROM, /* several From fields or domains (RFC 5322 3.6, RFC 9989 11.5)
                                     */
+    SG_VERDICT_RULE_TRUSTED_ARC,   /* a DMARC fail overridden: trusted ARC sealer (opts) */
 } sg_verdict_rule;
 
 typedef struct {
@@ -113,8 +124,9 @@ typedef struct {
     sg_dmarc_author author;
     sg_dmarc_result dmarc;
 
-    /* ARC chain (RFC 8617): reported, never used to override DMARC here
-     * (trusting a forwarder's seal is a local policy for the caller). */
+    /* ARC chain (RFC 8617): reported; it overrides a DMARC fail only
+     * under the caller's trusted_arc_sealers (local policy, off by
+     * default). */
     const sg_arc_result *arc; /* NULL if it could not be evaluated */
 
     /* Authentication-Results field value (after "Authentication-Results:"),
@@ -136,6 +148,13 @@ typedef struct {
      * 5322 3.6 allows one) is not authentic: readers show the top one. */
     const char *const *unsigned_fields;
     size_t nunsigned_fields;
+    /* A local policy changed DMARC's disposition to none (rule is
+     * SG_VERDICT_RULE_TRUSTED_ARC): "trusted_forwarder", as DMARC
+     * aggregate reports name it (PolicyOverrideType); NULL: none.
+     * dmarc.result stays fail; dmarc.disposition becomes none. */
+    const char *policy_override;
+    const char *arc_trusted_sealer; /* the sealer (ARC-Seal d=) trusted, or NULL */
+    sg_dmarc_disposition dmarc_disposition_evaluated; /* what DMARC asked before it */
 } sg_verdict_result;
 
 typedef struct sg_verdict sg_verdict;

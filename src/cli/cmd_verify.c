@@ -31,6 +31,8 @@ typedef struct {
     sg_verdict_opts opts;
     const char **protect; /* grows with each --protect */
     size_t nprotect;
+    const char **sealers; /* grows with each --trusted-arc-sealer */
+    size_t nsealers;
     sg_arena *names; /* the --protect domains in A-label form */
     int json;
     int many; /* more than one message: name each */
@@ -41,7 +43,7 @@ typedef struct {
     int status;
 } verify_ctx;
 
-enum { O_IP = 1, O_HELO, O_MAIL_FROM, O_AUTHSERV_ID, O_PROTECT, O_NOW, O_JSON };
+enum { O_IP = 1, O_HELO, O_MAIL_FROM, O_AUTHSERV_ID, O_PROTECT, O_NOW, O_JSON, O_TRUSTED_ARC };
 
 static const sg_cli_opt verify_opts[] = {
     {"ip", "ADDR", O_IP, "client IP address; without it, no SPF check"},
@@ -49,6 +51,8 @@ static const sg_cli_opt verify_opts[] = {
     {"mail-from", "ADDR", O_MAIL_FROM, "the MAIL FROM address (\"\" or \"<>\": null sender)"},
     {"authserv-id", "ID", O_AUTHSERV_ID, "our authserv-id in Authentication-Results (localhost)"},
     {"protect", "DOMAIN", O_PROTECT, "our domain: must pass DMARC alignment (repeatable)"},
+    {"trusted-arc-sealer", "DOMAIN", O_TRUSTED_ARC,
+     "a forwarder whose passing ARC seal over dmarc=pass overrides a DMARC fail (repeatable)"},
     {"now", "UNIX", O_NOW, "check signatures as of this time (Unix seconds)"},
     {"json", NULL, O_JSON, "one JSON object per message, one per line"},
     SG_CLI_DNS_OPTS,
@@ -141,6 +145,11 @@ static void format_json(sg_cli_buf *o, const char *name, const sg_verdict_result
     sg_cli_buf_json_str(o, r->dmarc.policy_domain);
     sg_cli_buf_puts(o, ",\"reason\":");
     sg_cli_buf_json_str(o, r->dmarc.reason);
+    /* local policy (trusted ARC sealers): the result stays fail */
+    sg_cli_buf_puts(o, ",\"policy_override\":");
+    sg_cli_buf_json_str(o, r->policy_override);
+    sg_cli_buf_puts(o, ",\"arc_trusted_sealer\":");
+    sg_cli_buf_json_str(o, r->arc_trusted_sealer);
     sg_cli_buf_puts(o, "},\"arc\":");
     if (r->arc == NULL) {
         sg_cli_buf_puts(o, "null");
@@ -346,7 +355,7 @@ static void verify_path(verify_ctx *c, const char *path)
  * A-labels, lower case (IDNA2008 + UTS #46, as the daemon's
  * protected_domains). A name that is not one is refused loudly: silently
  * protecting nothing is the failure this prevents. */
-static const char *protect_domain(verify_ctx *c, const char *val)
+static const char *protect_domain(verify_ctx *c, const char *opt, const char *val)
 {
     char *norm;
     int rc;
@@ -356,7 +365,7 @@ static const char *protect_domain(verify_ctx *c, const char *val)
     }
     rc = sg_dmarc_domain_normalise(c->names, val, strlen(val), &norm);
     if (rc != 0) {
-        fprintf(stderr, "spoofguard: --protect %s: %s\n", val,
+        fprintf(stderr, "spoofguard: --%s %s: %s\n", opt, val,
                 rc == SG_ESYNTAX ? "not a domain name (IDNA2008/UTS #46)" : sg_strerror(rc));
         return NULL;
     }
@@ -388,6 +397,19 @@ static int verify_option(int id, const char *val, void *payload)
     case O_JSON:
         c->json = 1;
         break;
+    case O_TRUSTED_ARC: {
+        const char **p = realloc(c->sealers, (c->nsealers + 1) * sizeof(*p));
+        if (p == NULL) {
+            fprintf(stderr, "spoofguard: out of memory\n");
+            return SG_EXIT_INTERNAL;
+        }
+        c->sealers = p;
+        /* checked as --protect is: a typo must not trust nothing silently */
+        if ((c->sealers[c->nsealers] = protect_domain(c, "trusted-arc-sealer", val)) == NULL)
+            return SG_EXIT_USAGE;
+        c->nsealers++;
+        break;
+    }
     case O_PROTECT: {
         const char **p = realloc(c->protect, (c->nprotect + 1) * sizeof(*p));
         if (p == NULL) {
@@ -395,7 +417,7 @@ static int verify_option(int id, const char *val, void *payload)
             return SG_EXIT_INTERNAL;
         }
         c->protect = p;
-        if ((c->protect[c->nprotect] = protect_domain(c, val)) == NULL)
+        if ((c->protect[c->nprotect] = protect_domain(c, "protect", val)) == NULL)
             return SG_EXIT_USAGE;
         c->nprotect++;
         break;
@@ -416,6 +438,7 @@ int cmd_verify(int argc, char **argv)
     rc = sg_cli_parse(&verify_cmd, argc, argv, &c.dns, verify_option, &c, &first);
     if (rc != SG_CLI_GO) {
         free(c.protect);
+        free(c.sealers);
         sg_arena_free(c.names);
         return rc;
     }
@@ -423,6 +446,7 @@ int cmd_verify(int argc, char **argv)
         fprintf(stderr, "spoofguard: note: without --ip, SPF is not checked\n");
     if ((rc = sg_cli_dns_open(&c.dns)) != 0) {
         free(c.protect);
+        free(c.sealers);
         sg_arena_free(c.names);
         return rc;
     }
@@ -430,6 +454,7 @@ int cmd_verify(int argc, char **argv)
         sg_dkim_keycache_free(c.keycache);
         sg_cli_dns_close(&c.dns);
         free(c.protect);
+        free(c.sealers);
         sg_arena_free(c.names);
         return SG_EXIT_INTERNAL;
     }
@@ -437,6 +462,8 @@ int cmd_verify(int argc, char **argv)
     c.opts.spf_cache = c.spf_cache;
     c.opts.protected_domains = c.protect;
     c.opts.nprotected = c.nprotect;
+    c.opts.trusted_arc_sealers = c.sealers;
+    c.opts.ntrusted_arc_sealers = c.nsealers;
     /* results go out in large writes unless someone watches them */
     if (!isatty(STDOUT_FILENO))
         setvbuf(stdout, NULL, _IOFBF, 1 << 16);
@@ -453,6 +480,7 @@ int cmd_verify(int argc, char **argv)
     sg_dkim_keycache_free(c.keycache);
     sg_cli_dns_close(&c.dns);
     free(c.protect);
+    free(c.sealers);
     sg_arena_free(c.names);
     return c.status;
 }

@@ -13,6 +13,7 @@ int cmd_spf(int argc, char **argv);
 int cmd_dkim_verify(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_arc_seal(int argc, char **argv);
 
 int cmd_verify(int argc, char **argv);
 static const struct {
@@ -27,6 +28,7 @@ static const struct {
     {"dkim-verify", cmd_dkim_verify, "verify the DKIM signatures of a message (RFC 6376, 8463)"},
     {"sign", cmd_sign, "add DKIM signatures (RSA and/or Ed25519) to a message"},
     {"keygen", cmd_keygen, "make a DKIM key pair and print its DNS TXT record"},
+    {"arc-seal", cmd_arc_seal, "verify the ARC chain and add a new ARC set (RFC 8617)"},
     {NULL, NULL, NULL},
 };
 

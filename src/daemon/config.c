@@ -74,6 +74,17 @@ static const opt_def options[] = {
      "Apply DMARC dispositions (reject, quarantine). no: monitor only."},
     {"never_reject_domains", T_DOMAINS, F(never_reject_domains), F(n_never_reject_domains), NULL, 0,
      0, 1, "From domains whose DMARC reject is downgraded to quarantine."},
+    {"trusted_arc_sealers", T_DOMAINS, F(trusted_arc_sealers), F(n_trusted_arc_sealers), NULL, 0, 0,
+     1,
+     "Forwarders (mailing lists, your own relays) whose ARC seal we trust (RFC 8617 7.2; local "
+     "policy, off when unset): a DMARC fail is accepted when the ARC chain passes, its newest "
+     "set was sealed (ARC-Seal d=) by one of these domains and that set records dmarc=pass for "
+     "the same From domain. dmarc= stays fail (policy_override trusted_forwarder in the log); "
+     "never for protected_domains."},
+    {"arc_seal_key", T_STRING, F(arc_seal_key), NOCOUNT, NULL, 0, 0, 1,
+     "Name of a key_table key (RSA) with which to ARC-seal (RFC 8617) the inbound mail we pass "
+     "on, as a forwarder (a list, an alias expander) does: one ARC set recording our "
+     "Authentication-Results and the chain's result, on top; unset: no sealing."},
     {"failsafe", T_FAILSAFE, F(failsafe), NOCOUNT, "tempfail", 0, 0, 1,
      "What to answer when we cannot decide (DNS timeout, internal error, overload): `tempfail` "
      "or `accept`."},

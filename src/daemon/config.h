@@ -39,6 +39,9 @@ typedef struct {
     int dmarc_enforce; /* 0: monitor only, never reject/quarantine for DMARC */
     char **never_reject_domains;
     size_t n_never_reject_domains;
+    char **trusted_arc_sealers; /* local policy: ARC sealers whose dmarc=pass we take */
+    size_t n_trusted_arc_sealers;
+    char *arc_seal_key; /* key_table name: ARC-seal inbound mail we pass on; NULL: off */
     sg_failsafe failsafe;
     unsigned max_connections;
     uint64_t max_message_size;

@@ -107,6 +107,7 @@ void sg_disposition_inbound(const sg_config *cfg, const sg_verdict_result *vr, s
         d->reply = d->replybuf;
     } else if (d->quarantine)
         d->log_action = "quarantine";
+    d->seal = d->action != SG_ACT_REJECT;
 }
 
 void sg_disposition_failsafe(const sg_config *cfg, const char *why, sg_mfs cause, sg_disposition *d)

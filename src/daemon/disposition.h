@@ -30,6 +30,8 @@ typedef struct sg_disposition {
     int quarantine;    /* ask the MTA to hold the message (reason: why) */
     int delete_forged; /* delete the A-R fields that claim our authserv-id */
     int add_authres;   /* insert our Authentication-Results field */
+    int seal;          /* the message goes on with a definite verdict: an ARC sealer
+                        * (arc_seal_key) adds its set */
     int failsafe;      /* the fail-safe answer, for the reason in cause */
     sg_mfs cause;
 } sg_disposition;

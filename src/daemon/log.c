@@ -92,6 +92,10 @@ void sg_log_message(const sg_logger *log, const sg_log_msg *m)
         sg_logline_kv(&l, "spf", vr->spf_checked ? sg_spf_result_str(vr->spf.result) : "none");
         sg_logline_kv(&l, "dmarc", sg_dmarc_result_str(vr->dmarc.result));
         sg_logline_kv(&l, "header_from", vr->dmarc.author_domain);
+        if (vr->policy_override) { /* a DMARC fail accepted by local policy */
+            sg_logline_kv(&l, "policy_override", vr->policy_override);
+            sg_logline_kv(&l, "arc_trusted_sealer", vr->arc_trusted_sealer);
+        }
         sg_logline_kv(&l, "authres", vr->authres_line);
     }
     sg_logline_kv(&l, "action", m->action);

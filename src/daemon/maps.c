@@ -264,11 +264,30 @@ int sg_maps_load(sg_maps **out, const sg_config *cfg, char *err, size_t errlen)
     }
     if (cfg->signing_table && read_table(m, cfg->signing_table, signing_line, err, errlen) != 0)
         goto fail;
+    if (cfg->arc_seal_key) {
+        /* checked here, so that -t and a SIGHUP refuse it, not a message */
+        const sg_map_key *k = sg_maps_key_named(m, cfg->arc_seal_key);
+        if (k == NULL || sg_dkim_signkey_alg(k->key) != SG_DKIM_RSA_SHA256) {
+            snprintf(err, errlen,
+                     k ? "arc_seal_key: key '%s' is not RSA (RFC 8617 defines rsa-sha256 only)"
+                       : "arc_seal_key: no key '%s' in key_table",
+                     cfg->arc_seal_key);
+            goto fail;
+        }
+    }
     *out = m;
     return 0;
 fail:
     sg_maps_free(m);
     return -1;
+}
+
+const sg_map_key *sg_maps_key_named(const sg_maps *m, const char *name)
+{
+    for (size_t i = 0; m != NULL && name != NULL && i < m->nkeys; i++)
+        if (!strcmp(m->keys[i].name, name))
+            return &m->keys[i];
+    return NULL;
 }
 
 sg_map_key *sg_maps_keys(sg_maps *m, size_t *n)

@@ -49,6 +49,9 @@ int sg_maps_sender_allowed(const sg_maps *m, const char *login, const char *loca
 /* Keys to sign mail from addr with (up to max); returns the count. */
 size_t sg_maps_signing_keys(const sg_maps *m, const char *addr, const sg_map_key **out, size_t max);
 
+/* The key table's key of that name, or NULL. */
+const sg_map_key *sg_maps_key_named(const sg_maps *m, const char *name);
+
 /* Every key of the key table (for metrics). */
 sg_map_key *sg_maps_keys(sg_maps *m, size_t *n);
 

@@ -29,6 +29,7 @@
 #include <spoofguard/msg.h>
 #include <spoofguard/verdict.h>
 
+#include "arcseal.h"
 #include "disposition.h"
 #include "milter_proto.h"
 #include "session.h"
@@ -96,6 +97,7 @@ typedef struct session {
     uint64_t t0;
     sg_arena *arena;
     sg_verdict *verdict;    /* inbound */
+    sg_arcseal *seal;       /* inbound, with arc_seal_key */
     sg_msg_parser *parser;  /* outbound */
     sg_dkim_signer *signer; /* outbound */
     const sg_map_key *keys[MAX_SIGN_KEYS];
@@ -235,6 +237,25 @@ static void failsafe(session *s, const char *why);
 
 /* Gives the answer d decided (disposition.c): the header edits, the
  * quarantine, the metrics, the log line and the reply. */
+/* As a forwarder (arc_seal_key): our ARC set on top of a message we pass
+ * on. A failure costs the set, never the message. */
+static void seal_message(session *s, const sg_verdict_result *vr)
+{
+    const char *names[3], *values[3];
+    size_t n = 0;
+    if (sg_arcseal_finish(s->seal, vr, names, values, &n) != 0)
+        sg_log(s->env->log, "arc seal failed for %s", s->queue_id[0] ? s->queue_id : "a message");
+    for (size_t k = 0; k < n; k++) {
+        char *v = NULL;
+        size_t vl = strlen(values[k]);
+        if ((v = malloc(vl + 2)) == NULL)
+            return;
+        snprintf(v, vl + 2, "%s%s", s->proto & SG_MP_HDR_LEADSPC ? " " : "", values[k]);
+        sg_milter_put_insheader(&s->out, 0, names[k], v);
+        free(v);
+    }
+}
+
 static void apply(session *s, const sg_disposition *d, const sg_verdict_result *vr)
 {
     if (d->delete_forged)
@@ -244,6 +265,8 @@ static void apply(session *s, const sg_disposition *d, const sg_verdict_result *
         failsafe(s, "out of memory");
         return;
     }
+    if (d->seal && vr != NULL && s->seal && (s->actions & SG_MF_ADDHDRS))
+        seal_message(s, vr);
     if (d->failsafe)
         count_failsafe(s, d->cause);
     if (d->quarantine && (s->actions & SG_MF_QUARANTINE))
@@ -449,6 +472,8 @@ static void message_reset(session *s)
     s->parser = NULL;
     sg_dkim_signer_free(s->signer);
     s->signer = NULL;
+    sg_arcseal_free(s->seal);
+    s->seal = NULL;
     sg_arena_free(s->arena);
     s->arena = NULL;
     free(s->mail_from);
@@ -515,6 +540,8 @@ static void message_start(session *s, const char *path)
     o.authserv_id = s->pol->authserv_id;
     o.protected_domains = (const char *const *)cfg->protected_domains;
     o.nprotected = cfg->n_protected_domains;
+    o.trusted_arc_sealers = (const char *const *)cfg->trusted_arc_sealers;
+    o.ntrusted_arc_sealers = cfg->n_trusted_arc_sealers;
     o.keycache = s->env->keycache;
     o.spf_cache = s->env->spf_cache;
     /* a verdict of an earlier message, reset, when the worker has one */
@@ -530,6 +557,9 @@ static void message_start(session *s, const char *path)
     };
     if (sg_verdict_envelope_set(s->verdict, &env) != 0)
         s->fail = "SPF set-up failed";
+    const sg_map_key *ak = sg_maps_key_named(s->pol->maps, cfg->arc_seal_key);
+    if (ak && sg_arcseal_begin(&s->seal, ak, s->pol->authserv_id) != 0)
+        s->fail = "out of memory";
 }
 
 /* Message bytes from the MTA (header lines rebuilt, body chunks). */
@@ -549,6 +579,8 @@ static void message_feed(session *s, const char *data, size_t len)
         rc = s->parser ? sg_msg_feed(s->parser, data, len) : 0;
     else if (s->verdict)
         rc = sg_verdict_feed(s->verdict, data, len);
+    if (rc == 0 && s->seal)
+        rc = sg_arcseal_feed(s->seal, data, len);
     if (sg_disposition_header_reply(rc) != NULL) {
         set_reject(s, sg_disposition_header_reply(rc));
     } else if (rc != 0) {

@@ -8,11 +8,33 @@
       KEYS: lines "selector._domainkey.domain record"; prints pass or fail
       for the first signature.
 
+  dkimpy_peer.py arc-sign KEYFILE SELECTOR DOMAIN SRV_ID T < MSG > SEALED
+      one ARC set (dkimpy takes cv= from the arc= result of the message's
+      Authentication-Results of SRV_ID; t= fixed to T)
+  dkimpy_peer.py arc-verify KEYS < MSG
+      prints the chain's cv (pass, fail, none) and dkimpy's reason; dkimpy's
+      None ("a chain that has ended": the newest seal says cv=fail) is
+      printed as fail, which is what RFC 8617 5.2 makes of it
+
 Keys come from KEYS through dkimpy's dnsfunc hook: no DNS.
 """
 import sys
 
 import dkim
+
+
+def load_keys(path):
+    keys = {}
+    for line in open(path, "rb"):
+        name, _, rec = line.rstrip(b"\r\n").partition(b" ")
+        keys[name.lower().rstrip(b".")] = rec.strip()
+
+    def dnsfunc(name, timeout=5):
+        if isinstance(name, str):
+            name = name.encode()
+        return keys.get(name.lower().rstrip(b"."))
+
+    return dnsfunc
 
 
 def main():
@@ -38,6 +60,15 @@ def main():
 
         ok = dkim.verify(msg, dnsfunc=dnsfunc)
         print("pass" if ok else "fail")
+    elif sys.argv[1] == "arc-sign":
+        keyfile, sel, dom, srv_id, t = sys.argv[2:7]
+        key = open(keyfile, "rb").read()
+        fields = dkim.arc_sign(msg, sel.encode(), dom.encode(), key, srv_id.encode(),
+                               timestamp=int(t))
+        sys.stdout.buffer.write(b"".join(fields) + msg)
+    elif sys.argv[1] == "arc-verify":
+        cv, _, reason = dkim.arc_verify(msg, dnsfunc=load_keys(sys.argv[2]))
+        print((cv or b"fail").decode(), reason)
     else:
         sys.exit(2)
 

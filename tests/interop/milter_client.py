@@ -652,6 +652,123 @@ def check_forged_reject():
     finish(m)
 
 
+def check_arc_trusted_forwarder():
+    """forged-remote.eml (p=reject, DMARC fails) ARC-sealed by fwd.test,
+    which main trusts (trusted_arc_sealers) and whose set records
+    dmarc=pass: accepted by local policy, dmarc=fail kept in the A-R with
+    the override, and the log line says so."""
+    since = log_size()
+    msg = data_msg('arc-trusted.eml')
+    stage, replies, m = inbound(msg, ip=ATTACKER_IP, helo=ATTACKER_HELO,
+                                sender='bounce@attacker.test')
+    expect(stage == 'E', 'ended at stage %s: %s' % (stage, describe(replies)))
+    expect(len(replies) == 2, 'want [i(A-R), c], got %s' % describe(replies))
+    v = ar_value(replies[0])
+    for want in ('arc=pass', 'dmarc=fail', 'trusted_forwarder by local policy: ARC sealer fwd.test',
+                 'header.from=remote.test'):
+        expect(want in v, '%s missing from A-R: %r' % (want, v))
+    expect(replies[1].cmd in 'ca', 'final %r, want continue (local policy)' % replies[1])
+    expect(wait_log(r'"policy_override":"trusted_forwarder","arc_trusted_sealer":"fwd\.test"',
+                    since), 'the override is not in the log')
+    no_stray(m)
+    finish(m)
+
+
+def check_arc_untrusted_forwarder():
+    """The same, sealed by evil.test (not trusted): 550 as without ARC."""
+    msg = data_msg('arc-untrusted.eml')
+    stage, replies, m = inbound(msg, ip=ATTACKER_IP, helo=ATTACKER_HELO,
+                                sender='bounce@attacker.test')
+    expect(stage == 'E', 'ended at stage %s: %s' % (stage, describe(replies)))
+    final = replies[-1]
+    expect(final.cmd == 'y' and re.match(r'550 5\.7\.1 ', final.text),
+           'final %r, want 550 5.7.1' % final)
+    no_stray(m)
+    finish(m)
+
+
+def arc_verify_both(path):
+    """The ARC chain of a delivered message by our verifier and by dkimpy
+    (keys from the test zone): (ours, instances, dkimpy)."""
+    import json
+    import subprocess
+    import dkim
+    zone = os.path.join(tdir(), 'test.zone')
+    out = subprocess.run([env('SG_CLI'), 'verify', '--json', '--zone', zone, path],
+                         capture_output=True, check=False).stdout
+    arc = json.loads(out.decode().splitlines()[0])['arc']
+    txt = {}
+    for m in re.finditer(r'^(\S+\.)\s+(?:\d+\s+)?IN\s+TXT\s+(\([^)]*\)|[^\n]*)', open(zone).read(),
+                         re.M):
+        txt[m.group(1).rstrip('.').lower()] = ''.join(re.findall(r'"([^"]*)"', m.group(2))).encode()
+
+    def dnsfunc(name, timeout=5):
+        n = name.decode() if isinstance(name, bytes) else name
+        return txt.get(n.rstrip('.').lower())
+    cv, _, _ = dkim.arc_verify(crlf(read(path)), dnsfunc=dnsfunc)
+    return arc['result'], arc['instances'], (cv or b'fail').decode()
+
+
+def sealed_ok(msg, replies, name, instance, cv):
+    """replies: A-R, then AAR, AMS, AS inserted at 0 (the seal on top), then
+    continue; the delivered message's chain passes with both verifiers."""
+    cmds = ''.join(r.cmd for r in replies)
+    expect(cmds in ('iiiic', 'iiiia'), 'want 4 insertions then continue, got %s' % describe(replies))
+    ar_value(replies[0])
+    for r, want in zip(replies[1:4], ('ARC-Authentication-Results', 'ARC-Message-Signature',
+                                      'ARC-Seal')):
+        expect(r.name == want and r.index == 0, 'want insheader(0, %s), got %r' % (want, r))
+        expect(r.value.startswith(' ') and '\r' not in r.value, 'value format %r' % r.value[:40])
+        expect(re.fullmatch(r'[^\n]*(\n[ \t][^\n]*)*', r.value) is not None,
+               'a folded line does not start with whitespace: %r' % r.value)
+    aar = unfold(replies[1].value)
+    expect(aar.startswith('i=%d; %s;' % (instance, AUTHSERV)) and
+           re.search(r'; arc=%s\b' % cv, aar) is not None,
+           'AAR %r, want i=%d; %s; ... arc=%s' % (aar, instance, AUTHSERV, cv))
+    expect('cv=%s' % cv in unfold(replies[3].value), 'seal %r, want cv=%s' % (replies[3].value, cv))
+    delivered = apply_mods(msg, replies)
+    path = os.path.join(tdir(), name + '.delivered.eml')
+    with open(path, 'wb') as f:
+        f.write(delivered)
+    got = arc_verify_both(path)
+    expect(got == ('pass', instance, 'pass'), 'ours/instances/dkimpy %r, want pass/%d/pass'
+           % (got, instance))
+
+
+def check_arc_seal_inbound():
+    """A genuine message passed on by a sealing forwarder: i=1, cv=none."""
+    msg = data_msg('genuine.signed.eml')
+    stage, replies, m = inbound(msg)
+    expect(stage == 'E', 'ended at stage %s: %s' % (stage, describe(replies)))
+    sealed_ok(msg, replies, 'arc-seal-genuine', 1, 'none')
+    no_stray(m)
+    finish(m)
+
+
+def check_arc_seal_on_chain():
+    """A message fwd.test sealed before (i=1) reaches the sealer again: the
+    chain passes, so the new set is i=2 with cv=pass."""
+    msg = data_msg('arc-trusted.eml')
+    stage, replies, m = inbound(msg, ip=GENUINE_IP, helo=GENUINE_HELO, sender='news@remote.test')
+    expect(stage == 'E', 'ended at stage %s: %s' % (stage, describe(replies)))
+    sealed_ok(msg, replies, 'arc-seal-chain', 2, 'pass')
+    no_stray(m)
+    finish(m)
+
+
+def check_arc_seal_not_rejected():
+    """A rejected message gets no set: nothing is passed on."""
+    msg = data_msg('forged-remote.eml')
+    stage, replies, m = inbound(msg, ip=ATTACKER_IP, helo=ATTACKER_HELO,
+                                sender='bounce@attacker.test')
+    expect(stage == 'E', 'ended at stage %s: %s' % (stage, describe(replies)))
+    expect(replies[-1].cmd == 'y', 'final %r, want 550' % replies[-1])
+    for r in replies:
+        expect(not (r.cmd == 'i' and r.name.startswith('ARC-')), 'an ARC field on a reject: %r' % r)
+    no_stray(m)
+    finish(m)
+
+
 def check_many_signatures():
     """Issue 11 class 1: hundreds of `DKIM-Signature: x` fields above a
     forgery of a p=reject domain get the definite 550 5.7.1, never the

@@ -21,7 +21,7 @@ version=$(sed -n 's/^project(spoofguard VERSION \([0-9.]*\).*/\1/p' "$SRC/CMakeL
 [ "$("$CLI" --version)" = "spoofguard $version" ] && ok "spoofguard --version" ||
     bad "--version: $("$CLI" --version)"
 
-for cmd in verify spf dkim-verify sign keygen; do
+for cmd in verify spf dkim-verify sign keygen arc-seal; do
     out=$("$CLI" $cmd --help); rc=$?
     [ $rc = 0 ] && [ "$(echo "$out" | head -1 | cut -d' ' -f1-3)" = "usage: spoofguard $cmd" ] &&
         echo "$out" | grep -qx 'options:' &&
@@ -44,7 +44,8 @@ for c in "verify --ip" "spf --ip" "dkim-verify --now" "sign --key" "keygen --dom
         bad "$c missing value: exit $rc $(cat "$T/err")"
 done
 for c in "verify --now soon" "verify --dns-timeout 0" "dkim-verify --max-signatures 65" \
-    "keygen --domain d --selector s --bits 512" "sign --domain d --selector s --key k --expire -1"; do
+    "keygen --domain d --selector s --bits 512" "sign --domain d --selector s --key k --expire -1" \
+    "arc-seal --domain d --selector s --key k --now soon" "arc-seal --domain d --selector s --key k"; do
     "$CLI" $c </dev/null >/dev/null 2>&1; rc=$?
     [ $rc = 2 ] && ok "$c: exit 2" || bad "$c: exit $rc"
 done

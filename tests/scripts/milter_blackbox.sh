@@ -8,6 +8,12 @@
 #   p=reject From (550 5.7.1 at EOM); our protected p=none domain from
 #   outside (550 5.7.1); quarantine and never_reject_domains; forged
 #   Authentication-Results with our authserv-id (deleted by chgheader);
+#   trusted_arc_sealers (a forged p=reject From sealed by a trusted
+#   forwarder that recorded dmarc=pass: accepted, dmarc=fail kept, logged;
+#   by an untrusted one: 550); arc_seal_key (a forwarder's ARC set on what
+#   it passes on, verified by `spoofguard verify` and dkimpy, also on top
+#   of an existing chain; none on a rejected message; -t refuses a missing
+#   or non-RSA key);
 #   outbound sender ownership (at MAIL and at EOM) and signing, the
 #   signatures verified by `spoofguard dkim-verify` and dkimpy; DNS down
 #   (tempfail 451 4.7.1, then `failsafe accept` by SIGHUP); malformed and
@@ -40,7 +46,7 @@ done
 T=$(mktemp -d "${TMPDIR:-/tmp}/sg-milter.XXXXXX")
 chmod 700 "$T"
 export SG_DIR=$T
-MAIN_PID='' DOWN_PID='' BH_PID='' SLOW_PID=''
+MAIN_PID='' DOWN_PID='' BH_PID='' SLOW_PID='' SEAL_PID=''
 passes=0 fails=0 t_start=$(date +%s)
 
 pid_alive() { # zombie-aware: a crashed child stays a zombie until waited for
@@ -52,7 +58,7 @@ pid_alive() { # zombie-aware: a crashed child stays a zombie until waited for
 
 cleanup() {
     local p d
-    for p in $MAIN_PID $DOWN_PID $SLOW_PID $BH_PID; do
+    for p in $MAIN_PID $DOWN_PID $SLOW_PID $SEAL_PID $BH_PID; do
         pid_alive "$p" && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
     for d in "$T/dns" "$T/dns2"; do
@@ -113,6 +119,8 @@ keygen remote.test r1 rsa
 keygen ourco.test rsa1 rsa
 keygen ourco.test ed1 ed25519
 keygen ourco.test new1 ed25519
+keygen fwd.test arc1 rsa
+keygen evil.test arc9 rsa
 for k in "$T"/keys/*.private; do
     [ "$(stat -c %a "$k")" = 600 ] || fatal setup "$k is not mode 0600"
 done
@@ -139,9 +147,20 @@ cp "$DATA"/msgs/*.eml "$T/msgs/"
     printf 'Authentication-Results: mx.sgtest.example; dkim=pass header.d=remote.test\n'
     cat "$T/msgs/genuine.signed.eml"
 } >"$T/msgs/forged-ar1.eml"
+# the forged p=reject message, ARC-sealed by a forwarder that says it saw
+# dmarc=pass: fwd.test is in main's trusted_arc_sealers, evil.test is not
+arc_seal() { # domain selector out
+    "$SG_CLI" arc-seal --domain "$1" --selector "$2" --key "$T/keys/$2.private" \
+        --authserv-id "mx.$1" --zone "$T/test.zone" \
+        --results "spf=pass smtp.mailfrom=remote.test; dmarc=pass header.from=remote.test" \
+        "$DATA/msgs/forged-remote.eml" >"$3" 2>"$T/seal.err" ||
+        fatal setup "arc-seal $1: $(cat "$T/seal.err")"
+}
+arc_seal fwd.test arc1 "$T/msgs/arc-trusted.eml"
+arc_seal evil.test arc9 "$T/msgs/arc-untrusted.eml"
 
 # --- DNS: a private unbound serving test.zone ----------------------------
-read -r DNS_PORT MAIN_PORT DOWN_PORT BH_PORT SLOW_PORT < <("$PY" "$CLIENT" freeport 5)
+read -r DNS_PORT MAIN_PORT DOWN_PORT BH_PORT SLOW_PORT SEAL_PORT < <("$PY" "$CLIENT" freeport 6)
 start_unbound() { # DIR PORT
     SG_DNS_ZONE_NAME=test SG_DNS_ZONE_FILE="$T/test.zone" \
         bash "$SG_SRC/tests/env/dns-server.sh" start "$1" "$2" >/dev/null ||
@@ -164,8 +183,14 @@ mkconf() { # name milter-port dns-port timeout-ms tries [extra lines]
         printf '%s\n' "$line" >>"$T/$1.conf"
     done <<<"${6:-}"
 }
-mkconf main "$MAIN_PORT" "$DNS_PORT" 1000 2
+mkconf main "$MAIN_PORT" "$DNS_PORT" 1000 2 "trusted_arc_sealers fwd.test"
 mkconf down "$DOWN_PORT" "$BH_PORT" 200 1
+# a forwarder that ARC-seals what it passes on, with fwd.test's key
+{
+    cat "$T/KeyTable"
+    printf 'fwd-arc fwd.test:arc1:%s/keys/arc1.private\n' "$T"
+} >"$T/KeyTable.seal"
+mkconf seal "$SEAL_PORT" "$DNS_PORT" 1000 2 "$(printf 'key_table %s\narc_seal_key fwd-arc' "$T/KeyTable.seal")"
 # time budget shorter than one DNS try; 3 connections; 100K messages
 mkconf slow "$SLOW_PORT" "$BH_PORT" 1500 1 \
     "$(printf 'message_timeout_s 1\nmax_connections 3\nmax_message_size 100K')"
@@ -192,6 +217,20 @@ badkey() { # mode name
 }
 badkey 644 world
 badkey 640 group
+
+# arc_seal_key must name an RSA key of the key table
+badseal() { # name key expected-error
+    sed "s|^arc_seal_key .*|arc_seal_key $2|" "$T/seal.conf" >"$T/seal-$1.conf"
+    if "$SGD" -t -c "$T/seal-$1.conf" >"$T/seal-$1.out" 2>&1; then
+        ko "config_arc_seal_$1" "arc_seal_key $2 was accepted"
+    elif grep -qF "$3" "$T/seal-$1.out"; then
+        ok "config_arc_seal_$1"
+    else
+        ko "config_arc_seal_$1" "error: $(head -c 300 "$T/seal-$1.out")"
+    fi
+}
+badseal missing no-such-key "no key 'no-such-key' in key_table"
+badseal ed25519 ourco-ed "is not RSA"
 
 # stop_daemon NAME PID CHECK: SIGTERM with no session open: exit 0 soon
 stop_daemon() {
@@ -237,6 +276,7 @@ MAIN_PID=$PID
 check negotiate genuine genuine_plain_mta forged_reject many_signatures protected quarantine never_reject
 check genuine_null_sender genuine_ipv6
 check forged_ar forged_ar1 actions_respected body_chunking
+check arc_trusted_forwarder arc_untrusted_forwarder
 # issue 11 classes 4-6: the daemon and the CLI agree on hostile headers
 check vparse_line_ends vparse_author_domain vparse_idn
 check outbound_wrong_envelope outbound_wrong_from outbound_quoted_local outbound_sender_field outbound_sign \
@@ -276,6 +316,14 @@ check budget max_size overload
 alive alive_limits
 stop_daemon slow "$SLOW_PID" sigterm_slow
 SLOW_PID=''
+
+# a forwarder sealing what it passes on (arc_seal_key)
+start_daemon seal "$SEAL_PORT"
+SEAL_PID=$PID
+check arc_seal_inbound arc_seal_on_chain arc_seal_not_rejected
+alive alive_arc_seal
+stop_daemon seal "$SEAL_PID" sigterm_seal
+SEAL_PID=''
 
 # DNS comes back (a real server on the dead port): normal verdicts again
 kill -TERM "$BH_PID" 2>/dev/null && wait "$BH_PID" 2>/dev/null

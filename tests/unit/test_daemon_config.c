@@ -47,8 +47,12 @@ static void parses_a_full_file(void **state)
                "internal_networks 10.0.0.0/8 192.168.1.7 2001:db8::/32\n"
                "failsafe accept\n"
                "max_message_size 10M\n"
-               "dmarc_enforce no\n");
+               "dmarc_enforce no\n"
+               "trusted_arc_sealers Lists.Example.NET., fwd.example\n");
     assert_int_equal(sg_config_load(&c, path, err, sizeof(err)), 0);
+    assert_int_equal(c.n_trusted_arc_sealers, 2);
+    assert_string_equal(c.trusted_arc_sealers[0], "lists.example.net");
+    assert_string_equal(c.trusted_arc_sealers[1], "fwd.example");
     assert_string_equal(c.listen, "unix:/run/sg.sock");
     assert_string_equal(c.authserv_id, "mx.example.net");
     assert_int_equal(c.n_protected_domains, 2);
@@ -138,6 +142,14 @@ static void reload_blockers(void **state)
     assert_null(sg_config_reload_blocker(&a, &b));
     b.message_timeout_s = 999; /* reloadable */
     assert_null(sg_config_reload_blocker(&a, &b));
+    {
+        char *sealers[] = {"lists.example.net"};
+        b.trusted_arc_sealers = sealers; /* reloadable: read per message */
+        b.n_trusted_arc_sealers = 1;
+        assert_null(sg_config_reload_blocker(&a, &b));
+        b.trusted_arc_sealers = NULL;
+        b.n_trusted_arc_sealers = 0;
+    }
     free(b.listen);
     b.listen = strdup("unix:/x");
     assert_string_equal(sg_config_reload_blocker(&a, &b), "listen");

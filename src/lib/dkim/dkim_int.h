@@ -155,6 +155,30 @@ void sg_dkim_md_sink(const void *data, size_t len, void *payload);
 void sg_dkim_hash_headers(EVP_MD_CTX *md, sg_canon_mode mode, const sg_header *fields, size_t count,
                           const char *const *h, size_t nh, size_t skip, unsigned char *used);
 
+/* ---- building signature fields (the signer's folding, shared with the ARC
+ * sealer) ------------------------------------------------------------------ */
+
+/* Fold lines before this column (RFC 5322 2.1.1: SHOULD be under 78). */
+#define SG_DKIM_FOLD_COLUMN 76
+
+/* A growing field text that tracks its column; oom sticks. */
+typedef struct {
+    char *buf; /* malloc'd, NUL-terminated */
+    size_t len, cap;
+    size_t col;
+    int oom;
+} sg_dkim_fbuf;
+
+void sg_dkim_fb_put(sg_dkim_fbuf *f, const char *s, size_t n);
+void sg_dkim_fb_str(sg_dkim_fbuf *f, const char *s);
+/* Start a tag: "; " then tag on this line if tag plus need more bytes
+ * fit, else ";" and a folded line (first: no separator). */
+void sg_dkim_fb_tag(sg_dkim_fbuf *f, const char *tag, size_t need, int first);
+void sg_dkim_fb_tagval(sg_dkim_fbuf *f, const char *tag, const char *val);
+/* "; h=" and the names (nh >= 1) joined by sep (":" or " : "), folded
+ * between names. */
+void sg_dkim_fb_hlist(sg_dkim_fbuf *f, const char *const *h, size_t nh, const char *sep);
+
 /* ---- crypto --------------------------------------------------------------- */
 
 /* Verify sig over the signed data whose SHA-256 is digest (RFC 8463 3:

@@ -25,10 +25,6 @@ static const char *const default_oversign[] = {
     "from", "to", "cc", "subject", "date", "reply-to", "content-type", "mime-version", "message-id",
 };
 
-/* Fold DKIM-Signature lines before this column (RFC 5322 2.1.1: SHOULD
- * be under 78). */
-#define FOLD_COLUMN 76
-
 struct ssig {
     sg_dkim_sign_opts o; /* strings point into the signer's config block */
     char **headers;
@@ -282,14 +278,7 @@ int sg_dkim_sign_body(sg_dkim_signer *s, const char *data, size_t len)
 
 /* ---- building the field -------------------------------------------------------- */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    size_t col;
-    int oom;
-} fbuf;
-
-static void fb_put(fbuf *f, const char *s, size_t n)
+void sg_dkim_fb_put(sg_dkim_fbuf *f, const char *s, size_t n)
 {
     if (f->oom)
         return;
@@ -310,95 +299,101 @@ static void fb_put(fbuf *f, const char *s, size_t n)
         f->col = s[i] == '\n' ? 0 : f->col + 1;
 }
 
-static void fb_str(fbuf *f, const char *s)
+void sg_dkim_fb_str(sg_dkim_fbuf *f, const char *s)
 {
-    fb_put(f, s, strlen(s));
+    sg_dkim_fb_put(f, s, strlen(s));
 }
 
 /* Start a tag: "; " on the same line if "tag=value" fits, else ";" and
  * a folded line. */
-static void fb_tag(fbuf *f, const char *tag, size_t need, int first)
+void sg_dkim_fb_tag(sg_dkim_fbuf *f, const char *tag, size_t need, int first)
 {
     if (!first) {
-        if (f->col + 2 + strlen(tag) + need > FOLD_COLUMN)
-            fb_str(f, ";\r\n ");
+        if (f->col + 2 + strlen(tag) + need > SG_DKIM_FOLD_COLUMN)
+            sg_dkim_fb_str(f, ";\r\n ");
         else
-            fb_str(f, "; ");
+            sg_dkim_fb_str(f, "; ");
     }
-    fb_str(f, tag);
+    sg_dkim_fb_str(f, tag);
 }
 
-static void fb_tagval(fbuf *f, const char *tag, const char *val)
+void sg_dkim_fb_tagval(sg_dkim_fbuf *f, const char *tag, const char *val)
 {
-    fb_tag(f, tag, strlen(val), 0);
-    fb_str(f, val);
+    sg_dkim_fb_tag(f, tag, strlen(val), 0);
+    sg_dkim_fb_str(f, val);
 }
 
 /* A long value that may be folded anywhere (base64: 3.5 b=, bh=). */
-static void fb_wrapped(fbuf *f, const char *val)
+static void fb_wrapped(sg_dkim_fbuf *f, const char *val)
 {
     size_t n = strlen(val);
     while (n > 0) {
-        size_t room = f->col < FOLD_COLUMN ? FOLD_COLUMN - f->col : 0;
+        size_t room = f->col < SG_DKIM_FOLD_COLUMN ? SG_DKIM_FOLD_COLUMN - f->col : 0;
         if (room == 0) {
-            fb_str(f, "\r\n ");
+            sg_dkim_fb_str(f, "\r\n ");
             continue;
         }
         if (room > n)
             room = n;
-        fb_put(f, val, room);
+        sg_dkim_fb_put(f, val, room);
         val += room;
         n -= room;
     }
 }
 
-static void build_field(fbuf *f, const struct ssig *g, const uint8_t bh[32], int64_t t)
+void sg_dkim_fb_hlist(sg_dkim_fbuf *f, const char *const *h, size_t nh, const char *sep)
+{
+    /* fold between names (FWS is allowed around ':', 3.5) */
+    sg_dkim_fb_tag(f, "h=", strlen(h[0]), 0);
+    for (size_t k = 0; k < nh; k++) {
+        size_t need = strlen(h[k]) + (k + 1 < nh ? 1 : 0);
+        if (k > 0) {
+            if (f->col + strlen(sep) + need > SG_DKIM_FOLD_COLUMN) {
+                sg_dkim_fb_str(f, sep[0] == ' ' ? " :\r\n " : ":\r\n ");
+            } else {
+                sg_dkim_fb_str(f, sep);
+            }
+        }
+        sg_dkim_fb_str(f, h[k]);
+    }
+}
+
+static void build_field(sg_dkim_fbuf *f, const struct ssig *g, const uint8_t bh[32], int64_t t)
 {
     char num[32], bh64[48];
     const char *sep = g->o.flags & SG_DKIM_SIGN_H_SPACED ? " : " : ":";
-    fb_str(f, "DKIM-Signature: v=1");
-    fb_tagval(f, "a=", sg_dkim_alg_str(sg_dkim_signkey_alg(g->o.key)));
-    fb_tagval(f, "c=",
-              g->o.header_canon == SG_CANON_RELAXED
-                  ? (g->o.body_canon == SG_CANON_RELAXED ? "relaxed/relaxed" : "relaxed/simple")
-                  : (g->o.body_canon == SG_CANON_RELAXED ? "simple/relaxed" : "simple/simple"));
-    fb_tagval(f, "d=", g->o.domain);
+    sg_dkim_fb_str(f, "DKIM-Signature: v=1");
+    sg_dkim_fb_tagval(f, "a=", sg_dkim_alg_str(sg_dkim_signkey_alg(g->o.key)));
+    sg_dkim_fb_tagval(
+        f, "c=",
+        g->o.header_canon == SG_CANON_RELAXED
+            ? (g->o.body_canon == SG_CANON_RELAXED ? "relaxed/relaxed" : "relaxed/simple")
+            : (g->o.body_canon == SG_CANON_RELAXED ? "simple/relaxed" : "simple/simple"));
+    sg_dkim_fb_tagval(f, "d=", g->o.domain);
     if (g->o.identity)
-        fb_tagval(f, "i=", g->o.identity);
+        sg_dkim_fb_tagval(f, "i=", g->o.identity);
     if (g->o.flags & SG_DKIM_SIGN_Q_TAG)
-        fb_tagval(f, "q=", "dns/txt");
-    fb_tagval(f, "s=", g->o.selector);
+        sg_dkim_fb_tagval(f, "q=", "dns/txt");
+    sg_dkim_fb_tagval(f, "s=", g->o.selector);
     if (t >= 0) {
         snprintf(num, sizeof(num), "%lld", (long long)t);
-        fb_tagval(f, "t=", num);
+        sg_dkim_fb_tagval(f, "t=", num);
         if (g->o.expire_after) {
             snprintf(num, sizeof(num), "%lld", (long long)(t + (int64_t)g->o.expire_after));
-            fb_tagval(f, "x=", num);
+            sg_dkim_fb_tagval(f, "x=", num);
         }
     }
-    /* h=: fold between names (FWS is allowed around ':', 3.5) */
-    fb_tag(f, "h=", strlen(g->h[0]), 0);
-    for (size_t k = 0; k < g->nh; k++) {
-        size_t need = strlen(g->h[k]) + (k + 1 < g->nh ? 1 : 0);
-        if (k > 0) {
-            if (f->col + strlen(sep) + need > FOLD_COLUMN) {
-                fb_str(f, sep[0] == ' ' ? " :\r\n " : ":\r\n ");
-            } else {
-                fb_str(f, sep);
-            }
-        }
-        fb_str(f, g->h[k]);
-    }
+    sg_dkim_fb_hlist(f, g->h, g->nh, sep);
     sg_dkim_b64_encode(bh, 32, bh64);
-    fb_tagval(f, "bh=", bh64);
+    sg_dkim_fb_tagval(f, "bh=", bh64);
     /* b= goes last with its value right after '=', so every reading of
      * "delete the b= value" (3.7) gives the same bytes */
-    fb_tag(f, "b=", 16, 0);
+    sg_dkim_fb_tag(f, "b=", 16, 0);
 }
 
 int sg_dkim_sign_finish(sg_dkim_signer *s, const char **out, size_t *len)
 {
-    fbuf all = {0};
+    sg_dkim_fbuf all = {0};
     int64_t t;
     int rc = SG_OK;
     if (s == NULL || out == NULL)
@@ -413,7 +408,7 @@ int sg_dkim_sign_finish(sg_dkim_signer *s, const char **out, size_t *len)
     }
     for (size_t i = 0; i < s->n && rc == SG_OK; i++) {
         struct ssig *g = &s->sigs[i];
-        fbuf f = {0};
+        sg_dkim_fbuf f = {0};
         uint8_t digest[32], sig[SG_DKIM_MAX_SIG_BYTES];
         char b64[4 * (SG_DKIM_MAX_SIG_BYTES / 3 + 1) + 1];
         size_t siglen = sizeof(sig);
@@ -423,7 +418,7 @@ int sg_dkim_sign_finish(sg_dkim_signer *s, const char **out, size_t *len)
         size_t col;
         build_field(&f, g, s->hashers[g->hasher].digest, t < 0 ? -1 : t);
         col = f.col;
-        fb_str(&f, "\r\n");
+        sg_dkim_fb_str(&f, "\r\n");
         if (f.oom) {
             free(f.buf);
             rc = SG_ENOMEM;
@@ -444,8 +439,8 @@ int sg_dkim_sign_finish(sg_dkim_signer *s, const char **out, size_t *len)
             f.col = col;
             sg_dkim_b64_encode(sig, siglen, b64);
             fb_wrapped(&f, b64);
-            fb_str(&f, "\r\n");
-            fb_put(&all, f.buf, f.len);
+            sg_dkim_fb_str(&f, "\r\n");
+            sg_dkim_fb_put(&all, f.buf, f.len);
             if (f.oom || all.oom)
                 rc = SG_ENOMEM;
         }

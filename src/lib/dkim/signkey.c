@@ -231,6 +231,15 @@ EVP_PKEY *sg_dkim_signkey_pkey(const sg_dkim_signkey *k)
     return k ? k->pkey : NULL;
 }
 
+int sg_dkim_signkey_sign_digest(const sg_dkim_signkey *k, const uint8_t digest[32], uint8_t *sig,
+                                size_t *siglen)
+{
+    if (k == NULL || k->pkey == NULL || digest == NULL || sig == NULL || siglen == NULL ||
+        *siglen < (size_t)EVP_PKEY_get_size(k->pkey))
+        return SG_EINVAL;
+    return sg_dkim_crypto_sign(k->pkey, digest, sig, siglen);
+}
+
 int sg_dkim_signkey_write(const sg_dkim_signkey *k, const char *path)
 {
     BIO *b;

@@ -267,6 +267,27 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
         }
         v->opts.protected_domains = pd;
     }
+    if (v->opts.ntrusted_arc_sealers > 0) {
+        /* the same names as protected_domains: A-labels, refused if not
+         * a domain (trusting nothing by a typo must not pass silently) */
+        const char **td;
+        if ((v->life == NULL && (rc = sg_arena_new(&v->life, 512)) != 0) ||
+            (td = sg_arena_alloc(v->life, v->opts.ntrusted_arc_sealers * sizeof(*td))) == NULL) {
+            sg_verdict_free(v);
+            return SG_ENOMEM;
+        }
+        for (size_t i = 0; i < v->opts.ntrusted_arc_sealers; i++) {
+            const char *d = v->opts.trusted_arc_sealers ? v->opts.trusted_arc_sealers[i] : NULL;
+            char *norm;
+            rc = d ? sg_dmarc_domain_normalise(v->life, d, strlen(d), &norm) : SG_EINVAL;
+            if (rc != 0) {
+                sg_verdict_free(v);
+                return rc == SG_ENOMEM ? rc : SG_EINVAL;
+            }
+            td[i] = norm;
+        }
+        v->opts.trusted_arc_sealers = td;
+    }
     sg_arc_verify_opts ao;
     sg_arc_verify_opts_init(&ao);
     ao.now = v->opts.now;
@@ -512,6 +533,66 @@ static void dmarc_temperror(sg_verdict_result *r)
                       "hidden a pass";
 }
 
+/* Same name, ASCII case and one trailing dot aside. */
+static int same_domain(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la && a[la - 1] == '.')
+        la--;
+    if (lb && b[lb - 1] == '.')
+        lb--;
+    return la == lb && !strncasecmp(a, b, la);
+}
+
+/*
+ * Trusted ARC sealers (local policy, RFC 8617 7.2). The newest set only:
+ * its sealer handed the message to us and vouches, with its seal over the
+ * whole chain, for what it saw. A set further down was followed by hops
+ * we do not trust, and any of them may have changed the message (the
+ * From included) and sealed again with a valid seal of its own: a forger
+ * adding his own set on top of a genuine forwarded message is exactly
+ * that, so an older trusted set must not count. And the seal alone is not
+ * enough: a forwarder seals what it forwards, forgeries too (rspamd
+ * trusts the sealer alone; authentication_milter re-runs DMARC with the
+ * trusted set's SPF and DKIM results). We ask that the trusted set's
+ * ARC-Authentication-Results say dmarc=pass for the From domain we judge,
+ * with no other dmarc= result for it. Returns the sealer, or NULL.
+ */
+static const char *trusted_arc_sealer(sg_verdict *v, const char *from)
+{
+    const sg_arc_result *a = v->res.arc;
+    const sg_arc_set_result *top;
+    sg_authres ar;
+    int pass = 0, other = 0, trusted = 0;
+    if (v->opts.ntrusted_arc_sealers == 0 || a == NULL || a->cv != SG_ARC_PASS || a->count == 0 ||
+        from == NULL)
+        return NULL;
+    top = &a->sets[a->count - 1];
+    if (top->as_domain == NULL || top->aar == NULL)
+        return NULL;
+    for (size_t i = 0; i < v->opts.ntrusted_arc_sealers; i++)
+        trusted |= same_domain(top->as_domain, v->opts.trusted_arc_sealers[i]);
+    if (!trusted || sg_authres_parse(&ar, v->arena, top->aar, strlen(top->aar), NULL) != 0)
+        return NULL;
+    for (size_t i = 0; i < ar.count; i++) {
+        const sg_authres_entry *e = &ar.entries[i];
+        int for_from = 0;
+        if (strcasecmp(e->method, "dmarc") != 0)
+            continue;
+        for (size_t k = 0; k < e->nprops; k++)
+            for_from |= !strcasecmp(e->props[k].ptype, "header") &&
+                        !strcasecmp(e->props[k].property, "from") &&
+                        same_domain(e->props[k].value, from);
+        if (!for_from)
+            continue;
+        if (!strcasecmp(e->result, "pass"))
+            pass = 1;
+        else
+            other = 1;
+    }
+    return pass && !other ? top->as_domain : NULL;
+}
+
 static void decide(sg_verdict *v)
 {
     sg_verdict_result *r = &v->res;
@@ -587,6 +668,18 @@ static void decide(sg_verdict *v)
              * forgery. */
             r->verdict = SG_VERDICT_UNVERIFIED;
             r->reason = "DMARC fail, but the domain's policy is p=none (monitoring only)";
+            break;
+        }
+        r->dmarc_disposition_evaluated = r->dmarc.disposition;
+        if (!r->protected_domain && (r->arc_trusted_sealer = trusted_arc_sealer(v, from)) != NULL) {
+            /* a local policy, not a pass: dmarc= stays fail */
+            r->verdict = SG_VERDICT_UNVERIFIED;
+            r->dmarc.disposition = SG_DMARC_DISP_NONE;
+            r->disposition = SG_DMARC_DISP_NONE;
+            r->rule = SG_VERDICT_RULE_TRUSTED_ARC;
+            r->policy_override = "trusted_forwarder";
+            r->reason = "DMARC fail, accepted by local policy: a passing ARC chain whose newest "
+                        "set, sealed by a trusted forwarder, records dmarc=pass";
             break;
         }
         r->verdict = SG_VERDICT_FORGED;
@@ -776,9 +869,16 @@ static int add_authres_full(sg_verdict *v)
     if ((rc = sg_authres_add(&e, a, &ar, "dmarc", sg_dmarc_result_str(r->dmarc.result))) != 0)
         return rc;
     if (r->dmarc.record) {
-        snprintf(comment, sizeof(comment), "p=%s dis=%s", sg_dmarc_policy_str(r->dmarc.policy),
-                 sg_dmarc_disposition_str(r->dmarc.disposition));
-        e->comment = sg_arena_strdup(a, comment);
+        char pc[400]; /* a sealer name is at most 253 characters */
+        if (r->policy_override != NULL)
+            snprintf(pc, sizeof(pc), "p=%s dis=%s, %s by local policy: ARC sealer %s",
+                     sg_dmarc_policy_str(r->dmarc.policy),
+                     sg_dmarc_disposition_str(r->dmarc.disposition), r->policy_override,
+                     r->arc_trusted_sealer);
+        else
+            snprintf(pc, sizeof(pc), "p=%s dis=%s", sg_dmarc_policy_str(r->dmarc.policy),
+                     sg_dmarc_disposition_str(r->dmarc.disposition));
+        e->comment = sg_arena_strdup(a, pc);
     }
     if (r->author.domain && (rc = prop(a, e, "header", "from", r->author.domain)) != 0)
         return rc;
