@@ -105,7 +105,7 @@ static void taglist(void **state)
 static int sig(sg_arena *a, const char *raw, sg_dkim_sig *s, const char **reason)
 {
     *reason = NULL;
-    return sg_dkim_sig_parse(a, raw, strlen(raw), s, reason);
+    return sg_dkim_sig_parse(a, SG_SIG_DKIM, raw, strlen(raw), s, reason);
 }
 
 static void sig_bad(sg_arena *a, const char *from, const char *to, const char *why)
