@@ -467,26 +467,10 @@ int sg_verdict_finish_sync(sg_verdict *v, const sg_verdict_result **out)
 
 static int is_protected(const sg_verdict *v, const char *domain)
 {
-    if (domain == NULL)
-        return 0;
-    size_t dl = strlen(domain);
-    for (size_t i = 0; i < v->opts.nprotected; i++) {
-        const char *p = v->opts.protected_domains[i];
-        size_t pl = strlen(p);
-        if (pl && p[pl - 1] == '.')
-            pl--;
-        if ((dl == pl && !strncasecmp(domain, p, pl)) ||
-            (dl > pl && domain[dl - pl - 1] == '.' && !strncasecmp(domain + dl - pl, p, pl)))
+    for (size_t i = 0; i < v->opts.nprotected; i++)
+        if (sg_domain_within(domain, v->opts.protected_domains[i]))
             return 1;
-    }
     return 0;
-}
-
-static int domain_within(const char *d, const char *org)
-{
-    size_t dl = strlen(d), ol = strlen(org);
-    return (dl == ol && !strcasecmp(d, org)) ||
-           (dl > ol && d[dl - ol - 1] == '.' && !strcasecmp(d + dl - ol, org));
 }
 
 /* Could a pass of identifier domain d have aligned with the author domain?
@@ -499,7 +483,7 @@ static int could_align(const sg_verdict *v, const char *d)
         return 0;
     if (org == NULL)
         return 1; /* organisational domain unknown: assume it could */
-    return domain_within(d, org);
+    return sg_domain_within(d, org);
 }
 
 static int temperror_could_hide_pass(const sg_verdict *v)
@@ -853,7 +837,7 @@ static int sig_proves_author(const sg_verdict *v, const sg_dkim_sig_result *d)
     if (d->result != SG_DKIM_PASS || d->domain == NULL)
         return 0;
     if (org != NULL)
-        return domain_within(d->domain, org);
+        return sg_domain_within(d->domain, org);
     return author != NULL && strcasecmp(d->domain, author) == 0;
 }
 
