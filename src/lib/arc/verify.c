@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 /* RFC 8301 3.2: verifiers MUST NOT consider RSA keys under 1024 bits. */
 #define DEFAULT_MIN_RSA_BITS 1024
@@ -66,27 +65,19 @@ struct akey {
 };
 
 struct sg_arc_verifier {
-    sg_resolver *resolver;
-    sg_dkim_keycache *cache;
+    sg_dkim_vcore c; /* pending: key queries out */
     sg_arc_verify_opts opts;
-    sg_arena *arena;
-    int64_t now;
-    int have_headers, body_done, decided;
+    int decided;
     unsigned n; /* highest instance */
     struct aset *sets;
-    sg_bodyhash_set own_bh; /* the body hashes when none is lent */
-    sg_bodyhash_set *bh;    /* &own_bh, or the owner's */
-    struct asig *tmp;       /* a field being collected */
+    struct asig *tmp; /* a field being collected */
     /* in the arena, sized for the chain once its length is known: at most
      * one key per AMS and AS */
     struct akey *keys;
     size_t nkeys;
-    size_t pending;
     const char *early_fail; /* structural failure found from the header */
     sg_arc_result result;
     sg_arc_set_result *set_results;
-    void (*done_cb)(void *payload);
-    void *done_payload;
 };
 
 const char *sg_arc_cv_str(sg_arc_cv cv)
@@ -112,8 +103,8 @@ void sg_arc_verify_opts_init(sg_arc_verify_opts *o)
 
 void sg_arc_verifier_set_done_cb(sg_arc_verifier *v, void (*cb)(void *payload), void *payload)
 {
-    v->done_cb = cb;
-    v->done_payload = payload;
+    v->c.done_cb = cb;
+    v->c.done_payload = payload;
 }
 
 /* ---- lifecycle ------------------------------------------------------------ */
@@ -137,21 +128,17 @@ int sg_arc_verifier_new(sg_arc_verifier **out, sg_resolver *resolver, sg_dkim_ke
         sg_arc_verify_opts_init(&v->opts);
     if (v->opts.min_rsa_bits < DEFAULT_MIN_RSA_BITS)
         v->opts.min_rsa_bits = DEFAULT_MIN_RSA_BITS; /* RFC 8301: a floor, not a knob */
-    if ((rc = sg_arena_new(&v->arena, 16384)) != 0) {
+    if ((rc = sg_dkim_vcore_init(&v->c, resolver, cache)) != 0) {
         free(v);
         return rc;
     }
-    v->resolver = resolver;
-    v->cache = cache;
-    sg_bodyhash_init(&v->own_bh, sg_dkim_sha256(cache));
-    v->bh = &v->own_bh;
     *out = v;
     return SG_OK;
 }
 
 void sg_arc_verifier_lend_bodyhash(sg_arc_verifier *v, sg_bodyhash_set *set)
 {
-    v->bh = set != NULL ? set : &v->own_bh;
+    v->c.bh = set != NULL ? set : &v->c.own_bh;
 }
 
 void sg_arc_verifier_reset(sg_arc_verifier *v)
@@ -160,19 +147,18 @@ void sg_arc_verifier_reset(sg_arc_verifier *v)
         return;
     for (size_t i = 0; i < v->nkeys; i++) {
         if (v->keys[i].q != NULL)
-            sg_resolver_cancel(v->resolver, v->keys[i].q);
+            sg_resolver_cancel(v->c.resolver, v->keys[i].q);
         sg_dkim_key_clear(&v->keys[i].key);
     }
-    sg_bodyhash_reset(&v->own_bh); /* a lent set is its owner's to reset */
-    sg_arena_reset(v->arena);
-    v->nkeys = v->pending = 0;
+    sg_dkim_vcore_reset(&v->c);
+    v->nkeys = 0;
     v->tmp = NULL;
     v->keys = NULL;
     v->sets = NULL;
     v->set_results = NULL;
     v->n = 0;
     v->early_fail = NULL;
-    v->have_headers = v->body_done = v->decided = 0;
+    v->decided = 0;
     memset(&v->result, 0, sizeof(v->result));
 }
 
@@ -181,8 +167,7 @@ void sg_arc_verifier_free(sg_arc_verifier *v)
     if (v == NULL)
         return;
     sg_arc_verifier_reset(v);
-    sg_bodyhash_free(&v->own_bh);
-    sg_arena_free(v->arena);
+    sg_dkim_vcore_free(&v->c);
     free(v);
 }
 
@@ -228,8 +213,8 @@ static unsigned aar_instance(const sg_header *f, const char **rest)
  * s->ok tells whether the field is usable, s->reason why not. */
 static int parse_sig(sg_arc_verifier *v, const sg_header *f, int kind, struct asig *s)
 {
-    int rc = sg_dkim_sig_parse(v->arena, kind == K_AMS ? SG_SIG_AMS : SG_SIG_AS, f->raw, f->raw_len,
-                               &s->sig, &s->reason);
+    int rc = sg_dkim_sig_parse(v->c.arena, kind == K_AMS ? SG_SIG_AMS : SG_SIG_AS, f->raw,
+                               f->raw_len, &s->sig, &s->reason);
     s->ok = 0;
     s->key = -1;
     s->result = SG_DKIM_PERMERROR;
@@ -237,7 +222,7 @@ static int parse_sig(sg_arc_verifier *v, const sg_header *f, int kind, struct as
         return rc;
     if (rc != 0)
         return SG_OK;
-    if (s->sig.has_t && s->sig.t > v->now + (int64_t)v->opts.clock_skew) {
+    if (s->sig.has_t && s->sig.t > v->c.now + (int64_t)v->opts.clock_skew) {
         s->reason = "timestamp in the future (t=)";
         return SG_OK;
     }
@@ -260,7 +245,7 @@ static int digest_final(EVP_MD_CTX *md, uint8_t out[32])
 static EVP_MD_CTX *digest_new(const sg_arc_verifier *v)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (md != NULL && EVP_DigestInit_ex(md, sg_dkim_sha256(v->cache), NULL) != 1) {
+    if (md != NULL && EVP_DigestInit_ex(md, sg_dkim_sha256(v->c.cache), NULL) != 1) {
         EVP_MD_CTX_free(md);
         md = NULL;
     }
@@ -294,7 +279,7 @@ static int as_digest(sg_arc_verifier *v, EVP_MD_CTX *chain, unsigned inst, const
         return SG_ECRYPTO;
     }
     hash_set(md, fields, a, 0);
-    rc = sg_dkim_hash_blanked(v->arena, md, SG_CANON_RELAXED, fields[a->as].raw,
+    rc = sg_dkim_hash_blanked(v->c.arena, md, SG_CANON_RELAXED, fields[a->as].raw,
                               fields[a->as].raw_len, &a->sig[K_AS].sig);
     if (rc != 0) {
         EVP_MD_CTX_free(md);
@@ -309,7 +294,7 @@ static void key_answer(const sg_dns_answer *ans, struct akey *k)
 {
     sg_arc_verifier *v = k->v;
     k->done = 1;
-    k->rc = sg_dkim_key_from_answer(v->cache, ans, v->now, &k->key, &k->reason, &k->temp);
+    k->rc = sg_dkim_key_from_answer(v->c.cache, ans, v->c.now, &k->key, &k->reason, &k->temp);
 }
 
 static void decide_chain(sg_arc_verifier *v);
@@ -320,18 +305,18 @@ static void key_cb(const sg_dns_answer *ans, void *payload)
     sg_arc_verifier *v = k->v;
     k->q = NULL;
     key_answer(ans, k);
-    v->pending--;
-    if (v->pending == 0 && v->body_done) {
+    v->c.pending--;
+    if (v->c.pending == 0 && v->c.body_done) {
         decide_chain(v);
-        if (v->done_cb)
-            v->done_cb(v->done_payload);
+        if (v->c.done_cb)
+            v->c.done_cb(v->c.done_payload);
     }
 }
 
 /* The key slot for s._domainkey.d (queries shared between sets). */
 static int key_slot(sg_arc_verifier *v, const struct asig *s)
 {
-    char *q = sg_dkim_key_qname(v->arena, &s->sig);
+    char *q = sg_dkim_key_qname(v->c.arena, &s->sig);
     if (q == NULL)
         return SG_ENOMEM;
     for (size_t i = 0; i < v->nkeys; i++)
@@ -371,8 +356,8 @@ static int collect(sg_arc_verifier *v, const sg_header *fields, size_t count)
         i0++;
     if (i0 == count)
         return SG_OK;
-    v->sets = sg_arena_alloc(v->arena, SG_ARC_MAX_INSTANCES * sizeof(*v->sets));
-    v->tmp = sg_arena_alloc(v->arena, sizeof(*v->tmp));
+    v->sets = sg_arena_alloc(v->c.arena, SG_ARC_MAX_INSTANCES * sizeof(*v->sets));
+    v->tmp = sg_arena_alloc(v->c.arena, sizeof(*v->tmp));
     if (v->sets == NULL || v->tmp == NULL)
         return SG_ENOMEM;
     for (size_t k = 0; k < SG_ARC_MAX_INSTANCES; k++) {
@@ -426,7 +411,7 @@ static int collect(sg_arc_verifier *v, const sg_header *fields, size_t count)
 
 static int fill_set_results(sg_arc_verifier *v, const sg_header *fields)
 {
-    v->set_results = sg_arena_calloc(v->arena, v->n ? v->n : 1, sizeof(*v->set_results));
+    v->set_results = sg_arena_calloc(v->c.arena, v->n ? v->n : 1, sizeof(*v->set_results));
     if (v->set_results == NULL)
         return SG_ENOMEM;
     for (unsigned j = 0; j < v->n; j++) {
@@ -441,7 +426,7 @@ static int fill_set_results(sg_arc_verifier *v, const sg_header *fields)
             e = f->value + f->value_len;
             while (e > rest && sg_dkim_is_fws(e[-1]))
                 e--;
-            if ((r->aar = sg_arena_strndup(v->arena, rest, (size_t)(e - rest))) == NULL)
+            if ((r->aar = sg_arena_strndup(v->c.arena, rest, (size_t)(e - rest))) == NULL)
                 return SG_ENOMEM;
         }
     }
@@ -453,7 +438,7 @@ static int hash_sets(sg_arc_verifier *v, const sg_header *fields, size_t count, 
 {
     if (v->n == 0)
         return SG_OK;
-    v->keys = sg_arena_alloc(v->arena, 2 * v->n * sizeof(*v->keys));
+    v->keys = sg_arena_alloc(v->c.arena, 2 * v->n * sizeof(*v->keys));
     if (v->keys == NULL)
         return SG_ENOMEM;
     EVP_MD_CTX *chain = digest_new(v);
@@ -468,9 +453,9 @@ static int hash_sets(sg_arc_verifier *v, const sg_header *fields, size_t count, 
                 continue;
             if (kind == K_AMS) {
                 /* AMS (RFC 8617 4.1.2): DKIM's header hash (RFC 6376 3.7) */
-                rc = sg_dkim_header_digest(v->arena, sg_dkim_sha256(v->cache), &s->sig, fields,
+                rc = sg_dkim_header_digest(v->c.arena, sg_dkim_sha256(v->c.cache), &s->sig, fields,
                                            count, a->ams, used, s->hdr_digest);
-                if (rc == 0 && (rc = sg_bodyhash_add(v->bh, s->sig.bcanon,
+                if (rc == 0 && (rc = sg_bodyhash_add(v->c.bh, s->sig.bcanon,
                                                      s->sig.has_l ? s->sig.l : UINT64_MAX)) >= 0) {
                     s->hasher = rc;
                     rc = 0;
@@ -495,11 +480,9 @@ int sg_arc_verify_headers(sg_arc_verifier *v, const sg_header *fields, size_t co
     int rc;
     if (v == NULL || (fields == NULL && count > 0))
         return SG_EINVAL;
-    if (v->have_headers)
-        return SG_ESTATE;
-    v->have_headers = 1;
-    v->now = v->opts.now ? v->opts.now : (int64_t)time(NULL);
-    used = sg_arena_alloc(v->arena, count ? count : 1);
+    if ((rc = sg_dkim_vcore_headers(&v->c, v->opts.now)) != 0)
+        return rc;
+    used = sg_arena_alloc(v->c.arena, count ? count : 1);
     if (used == NULL)
         return SG_ENOMEM;
     if ((rc = collect(v, fields, count)) != 0)
@@ -513,10 +496,10 @@ int sg_arc_verify_headers(sg_arc_verifier *v, const sg_header *fields, size_t co
     /* All key queries at once: the answers come back in parallel. */
     for (size_t i = 0; i < v->nkeys; i++) {
         struct akey *k = &v->keys[i];
-        v->pending++;
-        rc = sg_resolver_query(v->resolver, k->qname, SG_DNS_TXT, key_cb, k, &k->q);
+        v->c.pending++;
+        rc = sg_resolver_query(v->c.resolver, k->qname, SG_DNS_TXT, key_cb, k, &k->q);
         if (rc != 0) {
-            v->pending--;
+            v->c.pending--;
             k->q = NULL;
             if (rc == SG_ENOMEM)
                 return rc;
@@ -530,12 +513,7 @@ int sg_arc_verify_headers(sg_arc_verifier *v, const sg_header *fields, size_t co
 
 int sg_arc_verify_body(sg_arc_verifier *v, const char *data, size_t len)
 {
-    if (v == NULL || (data == NULL && len > 0))
-        return SG_EINVAL;
-    if (!v->have_headers || v->body_done || v->bh != &v->own_bh)
-        return SG_ESTATE;
-    sg_bodyhash_update(v->bh, data, len);
-    return SG_OK;
+    return v != NULL ? sg_dkim_vcore_body(&v->c, data, len) : SG_EINVAL;
 }
 
 /* ---- deciding ---------------------------------------------------------------------- */
@@ -554,7 +532,7 @@ static void verify_sig(sg_arc_verifier *v, struct asig *s, int kind)
     }
     ks = (sg_dkim_keystate){.temp = k->temp, .rc = k->rc, .reason = k->reason, .key = &k->key};
     s->result = sg_dkim_check_sig(&s->sig, &ks, v->opts.min_rsa_bits,
-                                  kind == K_AMS ? sg_bodyhash_digest(v->bh, s->hasher) : NULL,
+                                  kind == K_AMS ? sg_bodyhash_digest(v->c.bh, s->hasher) : NULL,
                                   s->hdr_digest, &s->reason);
 }
 
@@ -663,52 +641,41 @@ static void decide_chain(sg_arc_verifier *v)
 
 int sg_arc_verify_finish(sg_arc_verifier *v)
 {
+    int rc;
     if (v == NULL)
         return SG_EINVAL;
-    if (!v->have_headers)
-        return SG_ESTATE;
-    if (!v->body_done) {
-        int rc;
-        v->body_done = 1;
-        /* a lent set is final already when its owner finished the body;
-         * final is idempotent */
-        if ((rc = sg_bodyhash_final(v->bh)) != 0)
-            return rc;
-        if (v->pending == 0)
-            decide_chain(v);
-    }
-    return (int)v->pending;
+    if ((rc = sg_dkim_vcore_end_body(&v->c)) < 0)
+        return rc;
+    if (rc == 1 && v->c.pending == 0)
+        decide_chain(v);
+    return (int)v->c.pending;
 }
 
 size_t sg_arc_verify_pending(const sg_arc_verifier *v)
 {
-    return v ? v->pending : 0;
+    return v ? v->c.pending : 0;
+}
+
+static void give_up(void *self)
+{
+    sg_arc_verifier *v = self;
+    for (size_t i = 0; i < v->nkeys; i++)
+        v->keys[i].q = NULL;
+    v->c.pending = 0;
+    decide_chain(v);
 }
 
 int sg_arc_verify_wait(sg_arc_verifier *v)
 {
     int rc = sg_arc_verify_finish(v);
-    while (rc > 0) {
-        rc = sg_resolver_run(v->resolver, -1);
-        if (rc < 0)
-            return rc;
-        if (rc == 0 && v->pending > 0) {
-            /* the resolver has nothing left for us: never hang */
-            for (size_t i = 0; i < v->nkeys; i++)
-                v->keys[i].q = NULL;
-            v->pending = 0;
-            decide_chain(v);
-        }
-        rc = (int)v->pending;
-    }
-    return rc;
+    return v != NULL ? sg_dkim_vcore_wait(&v->c, rc, give_up, v) : rc;
 }
 
 int sg_arc_verify_result(sg_arc_verifier *v, const sg_arc_result **out)
 {
     if (v == NULL || out == NULL)
         return SG_EINVAL;
-    if (!v->have_headers || !v->body_done || v->pending > 0)
+    if (!v->c.have_headers || !v->c.body_done || v->c.pending > 0)
         return SG_ESTATE;
     decide_chain(v);
     *out = &v->result;

@@ -184,6 +184,43 @@ int sg_dkim_header_digest(sg_arena *a, const EVP_MD *sha256, const sg_dkim_sig *
 void sg_dkim_hash_headers(EVP_MD_CTX *md, sg_canon_mode mode, const sg_header *fields, size_t count,
                           const char *const *h, size_t nh, size_t skip, unsigned char *used);
 
+/* ---- what the DKIM and the ARC verifier share ------------------------------- */
+
+/* One message's state common to both verifiers: the resolver and key
+ * cache they borrow, the message's arena, its body hashes (their own or
+ * lent by the verdict), the clock, how far the message has come, and the
+ * key queries still out. */
+typedef struct {
+    sg_resolver *resolver;
+    sg_dkim_keycache *cache;
+    sg_arena *arena;
+    sg_bodyhash_set own_bh;
+    sg_bodyhash_set *bh; /* &own_bh, or the owner's */
+    int64_t now;
+    int have_headers, body_done;
+    size_t pending; /* key queries out */
+    void (*done_cb)(void *payload);
+    void *done_payload;
+} sg_dkim_vcore;
+
+int sg_dkim_vcore_init(sg_dkim_vcore *c, sg_resolver *resolver, sg_dkim_keycache *cache);
+/* Forget the message (the caller has cancelled its queries). */
+void sg_dkim_vcore_reset(sg_dkim_vcore *c);
+void sg_dkim_vcore_free(sg_dkim_vcore *c);
+/* The header, once (SG_ESTATE after); the clock is now, or time() if 0. */
+int sg_dkim_vcore_headers(sg_dkim_vcore *c, int64_t now);
+/* A body chunk into the verifier's own hashes; SG_ESTATE with a lent set
+ * (its owner feeds it), before the header or after the end. */
+int sg_dkim_vcore_body(sg_dkim_vcore *c, const char *data, size_t len);
+/* The end of the body: 1 the first time (the caller then decides what
+ * waited for the body hashes), 0 after; SG_ESTATE before the header;
+ * SG_ECRYPTO. */
+int sg_dkim_vcore_end_body(sg_dkim_vcore *c);
+/* Run the resolver until no key is pending; rc: what finish returned.
+ * When the resolver has nothing left while keys are still pending,
+ * give_up(self) decides them (never hang). */
+int sg_dkim_vcore_wait(sg_dkim_vcore *c, int rc, void (*give_up)(void *self), void *self);
+
 /* Lend the verifier the owner's body hashes (the verdict's, shared with
  * the ARC verifier): from then on the owner feeds the body and finals the
  * set, and sg_dkim_verify_body is refused. Call once, before any message;

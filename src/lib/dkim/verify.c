@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 /* RFC 8301 3.2: verifiers MUST NOT consider RSA keys under 1024 bits. */
 #define DEFAULT_MIN_RSA_BITS 1024
@@ -49,21 +48,12 @@ struct vsig {
 };
 
 struct sg_dkim_verifier {
-    sg_resolver *resolver;
-    sg_dkim_keycache *cache;
+    sg_dkim_vcore c; /* pending: signatures waiting for their key */
     sg_dkim_verify_opts opts;
-    sg_arena *arena;
-    int64_t now;
-    int have_headers, body_done;
     struct vsig *sigs;
     size_t nsigs;
-    sg_bodyhash_set own_bh; /* the body hashes when none is lent */
-    sg_bodyhash_set *bh;    /* &own_bh, or the owner's */
-    size_t pending;         /* signatures waiting for their key */
     sg_dkim_sig_result *results;
     size_t nresults;
-    void (*done_cb)(void *payload);
-    void *done_payload;
     const char *prefer; /* author domain: its signatures go first under the cap */
 };
 
@@ -75,8 +65,8 @@ void sg_dkim_verifier_prefer_domain(sg_dkim_verifier *v, const char *domain)
 
 void sg_dkim_verifier_set_done_cb(sg_dkim_verifier *v, void (*cb)(void *payload), void *payload)
 {
-    v->done_cb = cb;
-    v->done_payload = payload;
+    v->c.done_cb = cb;
+    v->c.done_payload = payload;
 }
 
 const char *sg_dkim_result_str(sg_dkim_result r)
@@ -155,21 +145,17 @@ int sg_dkim_verifier_new(sg_dkim_verifier **out, sg_resolver *resolver, sg_dkim_
         v->opts.max_signatures = SG_DKIM_MAX_SIGS_CEILING;
     if (v->opts.min_rsa_bits < DEFAULT_MIN_RSA_BITS)
         v->opts.min_rsa_bits = DEFAULT_MIN_RSA_BITS; /* RFC 8301: a floor, not a knob */
-    if ((rc = sg_arena_new(&v->arena, 16384)) != 0) {
+    if ((rc = sg_dkim_vcore_init(&v->c, resolver, cache)) != 0) {
         free(v);
         return rc;
     }
-    v->resolver = resolver;
-    v->cache = cache;
-    sg_bodyhash_init(&v->own_bh, sg_dkim_sha256(cache));
-    v->bh = &v->own_bh;
     *out = v;
     return SG_OK;
 }
 
 void sg_dkim_verifier_lend_bodyhash(sg_dkim_verifier *v, sg_bodyhash_set *set)
 {
-    v->bh = set != NULL ? set : &v->own_bh;
+    v->c.bh = set != NULL ? set : &v->c.own_bh;
 }
 
 void sg_dkim_verifier_reset(sg_dkim_verifier *v)
@@ -178,15 +164,13 @@ void sg_dkim_verifier_reset(sg_dkim_verifier *v)
         return;
     for (size_t i = 0; i < v->nsigs; i++) {
         if (v->sigs[i].q != NULL)
-            sg_resolver_cancel(v->resolver, v->sigs[i].q);
+            sg_resolver_cancel(v->c.resolver, v->sigs[i].q);
         sg_dkim_key_clear(&v->sigs[i].key);
     }
-    sg_bodyhash_reset(&v->own_bh); /* a lent set is its owner's to reset */
-    sg_arena_reset(v->arena);
+    sg_dkim_vcore_reset(&v->c);
     v->sigs = NULL;
     v->results = NULL;
-    v->nsigs = v->nresults = v->pending = 0;
-    v->have_headers = v->body_done = 0;
+    v->nsigs = v->nresults = 0;
     v->prefer = NULL;
 }
 
@@ -195,8 +179,7 @@ void sg_dkim_verifier_free(sg_dkim_verifier *v)
     if (v == NULL)
         return;
     sg_dkim_verifier_reset(v);
-    sg_bodyhash_free(&v->own_bh);
-    sg_arena_free(v->arena);
+    sg_dkim_vcore_free(&v->c);
     free(v);
 }
 
@@ -215,7 +198,7 @@ static void evaluate(struct vsig *s)
     sg_dkim_verifier *v = s->v;
     const sg_dkim_sig *g = &s->sig;
     sg_dkim_keystate ks = {.rc = s->key_rc, .reason = s->key_reason, .key = &s->key};
-    uint64_t total = sg_bodyhash_total(v->bh, s->hasher);
+    uint64_t total = sg_bodyhash_total(v->c.bh, s->hasher);
     const char *reason;
     sg_dkim_result r;
 
@@ -224,7 +207,7 @@ static void evaluate(struct vsig *s)
         s->res->key_bits = s->key.bits;
         s->res->testing = s->key.testing;
     }
-    r = sg_dkim_check_sig(g, &ks, v->opts.min_rsa_bits, sg_bodyhash_digest(v->bh, s->hasher),
+    r = sg_dkim_check_sig(g, &ks, v->opts.min_rsa_bits, sg_bodyhash_digest(v->c.bh, s->hasher),
                           s->hdr_digest, &reason);
     if (r != SG_DKIM_PASS) {
         decide(s, r, reason);
@@ -245,14 +228,14 @@ static void key_answer(const sg_dns_answer *ans, void *payload)
     sg_dkim_verifier *v = s->v;
     int temp;
     s->q = NULL;
-    v->pending--;
-    s->key_rc = sg_dkim_key_from_answer(v->cache, ans, v->now, &s->key, &s->key_reason, &temp);
+    v->c.pending--;
+    s->key_rc = sg_dkim_key_from_answer(v->c.cache, ans, v->c.now, &s->key, &s->key_reason, &temp);
     if (temp) {
         decide(s, SG_DKIM_TEMPERROR, s->key_reason);
         return;
     }
     s->state = S_HAVE_KEY;
-    if (v->body_done)
+    if (v->c.body_done)
         evaluate(s);
 }
 
@@ -263,8 +246,8 @@ static void key_cb(const sg_dns_answer *ans, void *payload)
     struct vsig *s = payload;
     sg_dkim_verifier *v = s->v;
     key_answer(ans, payload);
-    if (v->pending == 0 && v->body_done && v->done_cb)
-        v->done_cb(v->done_payload);
+    if (v->c.pending == 0 && v->c.body_done && v->c.done_cb)
+        v->c.done_cb(v->c.done_payload);
 }
 
 /* ---- headers -------------------------------------------------------------------- */
@@ -278,7 +261,7 @@ static void record_covered(sg_dkim_verifier *v, struct vsig *s, const unsigned c
     size_t n = 0, *out;
     for (size_t j = 0; j < count; j++)
         n += used[j];
-    if (n == 0 || (out = sg_arena_alloc(v->arena, n * sizeof(*out))) == NULL)
+    if (n == 0 || (out = sg_arena_alloc(v->c.arena, n * sizeof(*out))) == NULL)
         return;
     n = 0;
     for (size_t j = 0; j < count; j++)
@@ -326,23 +309,21 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
     int rc;
     if (v == NULL || (fields == NULL && count > 0))
         return SG_EINVAL;
-    if (v->have_headers)
-        return SG_ESTATE;
-    v->have_headers = 1;
-    v->now = v->opts.now ? v->opts.now : (int64_t)time(NULL);
+    if ((rc = sg_dkim_vcore_headers(&v->c, v->opts.now)) != 0)
+        return rc;
     for (size_t i = 0; i < count; i++)
         if (name_is(&fields[i], "DKIM-Signature"))
             nfields++;
     if (nfields == 0)
         return SG_OK;
-    v->results = sg_arena_calloc(v->arena, nfields, sizeof(*v->results));
+    v->results = sg_arena_calloc(v->c.arena, nfields, sizeof(*v->results));
     v->nsigs = nfields < v->opts.max_signatures ? nfields : v->opts.max_signatures;
-    v->sigs = sg_arena_calloc(v->arena, v->nsigs, sizeof(*v->sigs));
-    used = sg_arena_alloc(v->arena, count);
-    eval = sg_arena_calloc(v->arena, nfields, 1);
-    parsed = sg_arena_calloc(v->arena, nfields, sizeof(*parsed));
-    prc = sg_arena_calloc(v->arena, nfields, sizeof(*prc));
-    preason = sg_arena_calloc(v->arena, nfields, sizeof(*preason));
+    v->sigs = sg_arena_calloc(v->c.arena, v->nsigs, sizeof(*v->sigs));
+    used = sg_arena_alloc(v->c.arena, count);
+    eval = sg_arena_calloc(v->c.arena, nfields, 1);
+    parsed = sg_arena_calloc(v->c.arena, nfields, sizeof(*parsed));
+    prc = sg_arena_calloc(v->c.arena, nfields, sizeof(*prc));
+    preason = sg_arena_calloc(v->c.arena, nfields, sizeof(*preason));
     if (v->results == NULL || v->sigs == NULL || used == NULL || eval == NULL || parsed == NULL ||
         prc == NULL || preason == NULL)
         return SG_ENOMEM;
@@ -359,7 +340,7 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
     for (size_t i = 0, k = 0; i < count; i++) {
         if (!name_is(&fields[i], "DKIM-Signature"))
             continue;
-        prc[k] = sg_dkim_sig_parse(v->arena, SG_SIG_DKIM, fields[i].raw, fields[i].raw_len,
+        prc[k] = sg_dkim_sig_parse(v->c.arena, SG_SIG_DKIM, fields[i].raw, fields[i].raw_len,
                                    &parsed[k], &preason[k]);
         if (prc[k] == SG_ENOMEM)
             return SG_ENOMEM;
@@ -394,7 +375,7 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
             r->selector = tmp->s;
             r->algorithm = tmp->a;
             r->alg = tmp->alg;
-            r->b_prefix = sg_arena_strdup(v->arena, tmp->b_prefix);
+            r->b_prefix = sg_arena_strdup(v->c.arena, tmp->b_prefix);
             r->result = SG_DKIM_POLICY;
             r->reason = "not evaluated: too many signatures";
             r->skipped = 1;
@@ -430,20 +411,20 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
          * cryptographically sound; it is refused by local time policy, so
          * the RFC 8601 result is "policy", not "fail" (which would suggest
          * tampering). */
-        if (s->sig.has_x && s->sig.x + (int64_t)v->opts.clock_skew < v->now) {
+        if (s->sig.has_x && s->sig.x + (int64_t)v->opts.clock_skew < v->c.now) {
             decide(s, SG_DKIM_POLICY, "signature expired (x=)");
             continue;
         }
-        if (s->sig.has_t && s->sig.t > v->now + (int64_t)v->opts.clock_skew) {
+        if (s->sig.has_t && s->sig.t > v->c.now + (int64_t)v->opts.clock_skew) {
             decide(s, SG_DKIM_POLICY, "signature timestamp in the future (t=)");
             continue;
         }
-        rc = sg_dkim_header_digest(v->arena, sg_dkim_sha256(v->cache), &s->sig, fields, count, i,
-                                   used, s->hdr_digest);
+        rc = sg_dkim_header_digest(v->c.arena, sg_dkim_sha256(v->c.cache), &s->sig, fields, count,
+                                   i, used, s->hdr_digest);
         if (rc != 0)
             return rc;
         record_covered(v, s, used, count);
-        rc = sg_bodyhash_add(v->bh, s->sig.bcanon, s->sig.has_l ? s->sig.l : UINT64_MAX);
+        rc = sg_bodyhash_add(v->c.bh, s->sig.bcanon, s->sig.has_l ? s->sig.l : UINT64_MAX);
         if (rc < 0)
             return rc;
         s->hasher = rc;
@@ -456,13 +437,13 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
         char *qname;
         if (s->state != S_WAIT_KEY)
             continue;
-        qname = sg_dkim_key_qname(v->arena, &s->sig);
+        qname = sg_dkim_key_qname(v->c.arena, &s->sig);
         if (qname == NULL)
             return SG_ENOMEM;
-        v->pending++;
-        rc = sg_resolver_query(v->resolver, qname, SG_DNS_TXT, key_cb, s, &s->q);
+        v->c.pending++;
+        rc = sg_resolver_query(v->c.resolver, qname, SG_DNS_TXT, key_cb, s, &s->q);
         if (rc != 0) {
-            v->pending--;
+            v->c.pending--;
             s->q = NULL;
             if (rc == SG_ENOMEM)
                 return rc;
@@ -474,65 +455,49 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
 
 int sg_dkim_verify_body(sg_dkim_verifier *v, const char *data, size_t len)
 {
-    if (v == NULL)
-        return SG_EINVAL;
-    if (!v->have_headers || v->body_done || v->bh != &v->own_bh)
-        return SG_ESTATE;
-    sg_bodyhash_update(v->bh, data, len);
-    return SG_OK;
+    return v != NULL ? sg_dkim_vcore_body(&v->c, data, len) : SG_EINVAL;
 }
 
 int sg_dkim_verify_finish(sg_dkim_verifier *v)
 {
+    int rc;
     if (v == NULL)
         return SG_EINVAL;
-    if (!v->have_headers)
-        return SG_ESTATE;
-    if (!v->body_done) {
-        int rc;
-        v->body_done = 1;
-        /* a lent set is final already when its owner finished the body;
-         * final is idempotent */
-        if ((rc = sg_bodyhash_final(v->bh)) != 0)
-            return rc;
+    if ((rc = sg_dkim_vcore_end_body(&v->c)) < 0)
+        return rc;
+    if (rc == 1)
         for (size_t i = 0; i < v->nsigs; i++)
             if (v->sigs[i].state == S_HAVE_KEY)
                 evaluate(&v->sigs[i]);
-    }
-    return (int)v->pending;
+    return (int)v->c.pending;
 }
 
 size_t sg_dkim_verify_pending(const sg_dkim_verifier *v)
 {
-    return v ? v->pending : 0;
+    return v ? v->c.pending : 0;
+}
+
+static void give_up(void *self)
+{
+    sg_dkim_verifier *v = self;
+    for (size_t i = 0; i < v->nsigs; i++)
+        if (v->sigs[i].state == S_WAIT_KEY) {
+            v->sigs[i].q = NULL;
+            decide(&v->sigs[i], SG_DKIM_TEMPERROR, "key lookup got no answer");
+        }
 }
 
 int sg_dkim_verify_wait(sg_dkim_verifier *v)
 {
     int rc = sg_dkim_verify_finish(v);
-    while (rc > 0) {
-        rc = sg_resolver_run(v->resolver, -1);
-        if (rc < 0)
-            return rc;
-        if (rc == 0 && v->pending > 0) {
-            /* the resolver has nothing left for us: never hang */
-            for (size_t i = 0; i < v->nsigs; i++)
-                if (v->sigs[i].state == S_WAIT_KEY) {
-                    v->sigs[i].q = NULL;
-                    decide(&v->sigs[i], SG_DKIM_TEMPERROR, "key lookup got no answer");
-                }
-            v->pending = 0;
-        }
-        rc = (int)v->pending;
-    }
-    return rc;
+    return v != NULL ? sg_dkim_vcore_wait(&v->c, rc, give_up, v) : rc;
 }
 
 int sg_dkim_verify_results(const sg_dkim_verifier *v, const sg_dkim_sig_result **out, size_t *count)
 {
     if (v == NULL || out == NULL || count == NULL)
         return SG_EINVAL;
-    if (v->pending > 0 || (v->nsigs > 0 && !v->body_done))
+    if (v->c.pending > 0 || (v->nsigs > 0 && !v->c.body_done))
         return SG_ESTATE;
     *out = v->results;
     *count = v->nresults;

@@ -7,9 +7,33 @@
 #include <string.h>
 #include <strings.h>
 
+/* Octet classes: NUL is never part of a name; HOST: letters, digits,
+ * '-' and '_'; OTHER: any other octet (an SPF or DNS name may hold it). */
+enum { BAD = 0, OTHER = 1, HOST = 2, DOT = 3 };
+static const unsigned char cls[256] = {
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 00 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 10 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3, 1, /* 20 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, /* 30 */
+    1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 40 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 2, /* 50 */
+    1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 60 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, /* 70 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 80 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 90 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* a0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* b0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* c0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* d0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* e0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* f0 */
+};
+
 int sg_domain_syntax_ok(const char *d, size_t len, unsigned flags)
 {
-    size_t labels = 0, cur = 0;
+    const unsigned char *u = (const unsigned char *)d;
+    unsigned need = (flags & SG_DOMAIN_HOSTCHARS) ? HOST : OTHER;
+    size_t labels = 0, start = 0;
     if ((flags & SG_DOMAIN_ROOT_DOT) && len > 0 && d[len - 1] == '.')
         len--;
     if (len == 0)
@@ -17,22 +41,20 @@ int sg_domain_syntax_ok(const char *d, size_t len, unsigned flags)
     if (len > SG_DOMAIN_MAX)
         return 0;
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)d[i];
-        if (c == '.') {
-            if (cur == 0)
+        unsigned c = cls[u[i]];
+        if (c == DOT) {
+            if (i == start || i - start > SG_DOMAIN_MAX_LABEL)
                 return 0;
             labels++;
-            cur = 0;
-            continue;
+            start = i + 1;
+        } else if (c < need) {
+            return 0;
         }
-        if (c == '\0' || ++cur > SG_DOMAIN_MAX_LABEL)
-            return 0;
-        if ((flags & SG_DOMAIN_HOSTCHARS) && !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                                               (c >= '0' && c <= '9') || c == '-' || c == '_'))
-            return 0;
     }
-    if (cur == 0)
-        return 0; /* "a..", or "a." where the dot is not allowed */
+    /* the last label: "a.." (or "a." where the dot is not allowed) ends
+     * with an empty one */
+    if (len == start || len - start > SG_DOMAIN_MAX_LABEL)
+        return 0;
     return !(flags & SG_DOMAIN_TWO_LABELS) || labels >= 1;
 }
 
