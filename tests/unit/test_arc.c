@@ -11,6 +11,9 @@
  */
 #include "helpers.h"
 
+#include "arc/arc_int.h"
+#include "dkim/dkim_int.h"
+
 #include <spoofguard/arc.h>
 #include <spoofguard/dns.h>
 #include <spoofguard/msg.h>
@@ -417,6 +420,135 @@ static void api_state(void **state)
     sg_zone_free(z);
 }
 
+/* ---- the body hashed once for DKIM and ARC -------------------------------- */
+
+struct both {
+    sg_dkim_verifier *d;
+    sg_arc_verifier *a;
+    sg_bodyhash_set *set; /* NULL: each verifier hashes the body itself */
+};
+
+static int both_headers(const sg_header *f, size_t n, void *p)
+{
+    struct both *b = p;
+    int rc = sg_dkim_verify_headers(b->d, f, n);
+    return rc != 0 ? rc : sg_arc_verify_headers(b->a, f, n);
+}
+
+static int both_body(const char *d, size_t n, void *p)
+{
+    struct both *b = p;
+    int rc;
+    if (b->set != NULL) {
+        /* a lent set is fed by its owner; the verifiers refuse the body */
+        assert_int_equal(sg_dkim_verify_body(b->d, d, n), SG_ESTATE);
+        assert_int_equal(sg_arc_verify_body(b->a, d, n), SG_ESTATE);
+        sg_bodyhash_update(b->set, d, n);
+        return 0;
+    }
+    rc = sg_dkim_verify_body(b->d, d, n);
+    return rc != 0 ? rc : sg_arc_verify_body(b->a, d, n);
+}
+
+struct both_out {
+    sg_arc_cv cv;
+    size_t ndkim;
+    sg_dkim_result dkim[8];
+    char reason[8][120];
+};
+
+/* Stalwart's 001: an ARC set whose AMS is relaxed/relaxed, and three
+ * DKIM-Signatures, relaxed/simple (two) and relaxed/relaxed (one). */
+static void run_both(sg_bodyhash_set *set, struct both_out *o)
+{
+    sg_zone *z = NULL;
+    sg_resolver *r = NULL;
+    sg_msg_parser *p = NULL;
+    sg_dkim_verify_opts dopts;
+    sg_arc_verify_opts aopts;
+    struct both b = {.set = set};
+    sg_msg_callbacks cbs = {both_headers, both_body, NULL};
+    const sg_arc_result *ares;
+    const sg_dkim_sig_result *dres;
+    size_t len = 0, err_line = 0, n = 0;
+    char *msg = sg_test_read_file(
+        sg_test_path(sg_test_conformance_dir(), "arc/stalwart-mail-auth/messages/001.eml"), &len);
+    assert_non_null(msg);
+    assert_int_equal(sg_zone_new(&z), 0);
+    assert_int_equal(
+        sg_zone_load_tsv(z,
+                         sg_test_path(sg_test_conformance_dir(), "arc/stalwart-mail-auth/zone.tsv"),
+                         "001", &err_line),
+        0);
+    assert_int_equal(sg_resolver_new_zone(&r, z), 0);
+    sg_dkim_verify_opts_init(&dopts);
+    dopts.now = TEST_NOW;
+    sg_arc_verify_opts_init(&aopts);
+    aopts.now = TEST_NOW;
+    assert_int_equal(sg_dkim_verifier_new(&b.d, r, NULL, &dopts), 0);
+    assert_int_equal(sg_arc_verifier_new(&b.a, r, NULL, &aopts), 0);
+    if (set != NULL) {
+        sg_dkim_verifier_lend_bodyhash(b.d, set);
+        sg_arc_verifier_lend_bodyhash(b.a, set);
+    }
+    assert_int_equal(sg_msg_parser_new(&p, NULL, &cbs, &b), 0);
+    assert_int_equal(sg_msg_feed(p, msg, len), 0);
+    assert_int_equal(sg_msg_finish(p), 0);
+    if (set != NULL)
+        assert_int_equal(sg_bodyhash_final(set), 0);
+    assert_int_equal(sg_dkim_verify_wait(b.d), 0);
+    assert_int_equal(sg_arc_verify_wait(b.a), 0);
+    assert_int_equal(sg_arc_verify_result(b.a, &ares), 0);
+    assert_int_equal(sg_dkim_verify_results(b.d, &dres, &n), 0);
+    memset(o, 0, sizeof(*o));
+    o->cv = ares->cv;
+    o->ndkim = n;
+    assert_true(n <= 8);
+    for (size_t k = 0; k < n; k++) {
+        o->dkim[k] = dres[k].result;
+        snprintf(o->reason[k], sizeof(o->reason[k]), "%s", dres[k].reason);
+    }
+    sg_msg_parser_free(p);
+    sg_dkim_verifier_free(b.d);
+    sg_arc_verifier_free(b.a);
+    sg_resolver_free(r);
+    sg_zone_free(z);
+    free(msg);
+}
+
+/* The verdict lends one body-hash set to both verifiers: the body is
+ * hashed once per (c= body, l=) pair, not once per verifier, and every
+ * result is the one each verifier reaches on its own. */
+static void shared_body_hash(void **state)
+{
+    sg_bodyhash_set set;
+    struct both_out alone, shared;
+    (void)state;
+    run_both(NULL, &alone);
+    sg_bodyhash_init(&set, NULL);
+    run_both(&set, &shared);
+    /* relaxed (the AMS and one DKIM signature) and simple: two hashes,
+     * where the verifiers on their own compute three */
+    assert_int_equal(set.n, 2);
+    sg_bodyhash_free(&set);
+    assert_int_equal(alone.cv, SG_ARC_PASS);
+    assert_int_equal(shared.cv, alone.cv);
+    assert_int_equal(alone.ndkim, 3);
+    assert_int_equal(shared.ndkim, alone.ndkim);
+    for (size_t k = 0; k < alone.ndkim; k++) {
+        assert_int_equal(shared.dkim[k], alone.dkim[k]);
+        assert_string_equal(shared.reason[k], alone.reason[k]);
+    }
+    /* the relaxed/relaxed DKIM signature shares the AMS's hash and
+     * passes with it */
+    {
+        int pass = 0;
+        for (size_t k = 0; k < shared.ndkim; k++)
+            pass += shared.dkim[k] == SG_DKIM_PASS;
+        assert_true(pass >= 1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,7 +556,7 @@ int main(void)
         cmocka_unit_test(dkimpy),          cmocka_unit_test(stalwart),
         cmocka_unit_test(tamper),          cmocka_unit_test(no_key),
         cmocka_unit_test(async_and_cache), cmocka_unit_test(key_timeout),
-        cmocka_unit_test(api_state),
+        cmocka_unit_test(api_state),       cmocka_unit_test(shared_body_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
