@@ -58,9 +58,7 @@ struct akey {
     char *qname;
     sg_dns_query *q;
     int done;
-    int temp; /* lookup failed temporarily */
-    int rc;   /* 0: key usable */
-    const char *reason;
+    sg_dkim_keystate ks; /* ks.key: &key */
     sg_dkim_key key;
 };
 
@@ -172,12 +170,6 @@ void sg_arc_verifier_free(sg_arc_verifier *v)
 }
 
 /* ---- parsing ---------------------------------------------------------------- */
-
-static int name_is(const sg_header *f, const char *name)
-{
-    size_t n = strlen(name);
-    return f->name_len == n && !strncasecmp(f->name, name, n);
-}
 
 /* AAR (RFC 8617 4.1.1): "i=" instance ";" then an RFC 8601 payload. The
  * instance tag must come first. Returns the instance (0: malformed) and
@@ -294,7 +286,8 @@ static void key_answer(const sg_dns_answer *ans, struct akey *k)
 {
     sg_arc_verifier *v = k->v;
     k->done = 1;
-    k->rc = sg_dkim_key_from_answer(v->c.cache, ans, v->c.now, &k->key, &k->reason, &k->temp);
+    k->ks.rc =
+        sg_dkim_key_from_answer(v->c.cache, ans, v->c.now, &k->key, &k->ks.reason, &k->ks.temp);
 }
 
 static void decide_chain(sg_arc_verifier *v);
@@ -325,6 +318,7 @@ static int key_slot(sg_arc_verifier *v, const struct asig *s)
     memset(&v->keys[v->nkeys], 0, sizeof(v->keys[0]));
     v->keys[v->nkeys].v = v;
     v->keys[v->nkeys].qname = q;
+    v->keys[v->nkeys].ks.key = &v->keys[v->nkeys].key;
     v->nkeys++;
     return (int)(v->nkeys - 1);
 }
@@ -371,7 +365,7 @@ static int collect(sg_arc_verifier *v, const sg_header *fields, size_t count)
         const char *rest = NULL;
         int rc;
         for (int t = 0; t < 3; t++)
-            if (name_is(&fields[i], names[t]))
+            if (sg_header_is(&fields[i], names[t]))
                 kind = t;
         if (kind < 0)
             continue;
@@ -504,8 +498,8 @@ int sg_arc_verify_headers(sg_arc_verifier *v, const sg_header *fields, size_t co
             if (rc == SG_ENOMEM)
                 return rc;
             k->done = 1;
-            k->rc = SG_ESYNTAX;
-            k->reason = "bad key record name";
+            k->ks.rc = SG_ESYNTAX;
+            k->ks.reason = "bad key record name";
         }
     }
     return SG_OK;
@@ -522,7 +516,6 @@ int sg_arc_verify_body(sg_arc_verifier *v, const char *data, size_t len)
 static void verify_sig(sg_arc_verifier *v, struct asig *s, int kind)
 {
     const struct akey *k;
-    sg_dkim_keystate ks;
     if (!s->ok)
         return; /* permerror, reason from parsing */
     if (s->key < 0 || !(k = &v->keys[s->key])->done) {
@@ -530,8 +523,7 @@ static void verify_sig(sg_arc_verifier *v, struct asig *s, int kind)
         s->reason = "key lookup got no answer";
         return;
     }
-    ks = (sg_dkim_keystate){.temp = k->temp, .rc = k->rc, .reason = k->reason, .key = &k->key};
-    s->result = sg_dkim_check_sig(&s->sig, &ks, v->opts.min_rsa_bits,
+    s->result = sg_dkim_check_sig(&s->sig, &k->ks, v->opts.min_rsa_bits,
                                   kind == K_AMS ? sg_bodyhash_digest(v->c.bh, s->hasher) : NULL,
                                   s->hdr_digest, &s->reason);
 }

@@ -114,12 +114,6 @@ void sg_dkim_verify_opts_init(sg_dkim_verify_opts *o)
     o->min_rsa_bits = DEFAULT_MIN_RSA_BITS;
 }
 
-static int name_is(const sg_header *f, const char *name)
-{
-    size_t n = strlen(name);
-    return f->name_len == n && !strncasecmp(f->name, name, n);
-}
-
 /* ---- lifecycle --------------------------------------------------------------- */
 
 int sg_dkim_verifier_new(sg_dkim_verifier **out, sg_resolver *resolver, sg_dkim_keycache *cache,
@@ -312,7 +306,7 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
     if ((rc = sg_dkim_vcore_headers(&v->c, v->opts.now)) != 0)
         return rc;
     for (size_t i = 0; i < count; i++)
-        if (name_is(&fields[i], "DKIM-Signature"))
+        if (sg_header_is(&fields[i], "DKIM-Signature"))
             nfields++;
     if (nfields == 0)
         return SG_OK;
@@ -338,7 +332,7 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
      * message he composed himself, whose genuine signature (a replay)
      * he could as well have left out. */
     for (size_t i = 0, k = 0; i < count; i++) {
-        if (!name_is(&fields[i], "DKIM-Signature"))
+        if (!sg_header_is(&fields[i], "DKIM-Signature"))
             continue;
         prc[k] = sg_dkim_sig_parse(v->c.arena, SG_SIG_DKIM, fields[i].raw, fields[i].raw_len,
                                    &parsed[k], &preason[k]);
@@ -363,7 +357,7 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
         sg_dkim_sig_result *r;
         struct vsig *s;
         const char *reason;
-        if (!name_is(&fields[i], "DKIM-Signature"))
+        if (!sg_header_is(&fields[i], "DKIM-Signature"))
             continue;
         r = &v->results[idx];
         r->field_index = i;
