@@ -365,7 +365,7 @@ static int collect(sg_arc_verifier *v, const sg_header *fields, size_t count)
         const char *rest = NULL;
         int rc;
         for (int t = 0; t < 3; t++)
-            if (sg_header_is(&fields[i], names[t]))
+            if (sg_dkim_field_is(&fields[i], names[t]))
                 kind = t;
         if (kind < 0)
             continue;

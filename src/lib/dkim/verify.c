@@ -306,7 +306,7 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
     if ((rc = sg_dkim_vcore_headers(&v->c, v->opts.now)) != 0)
         return rc;
     for (size_t i = 0; i < count; i++)
-        if (sg_header_is(&fields[i], "DKIM-Signature"))
+        if (sg_dkim_field_is(&fields[i], "DKIM-Signature"))
             nfields++;
     if (nfields == 0)
         return SG_OK;
@@ -332,7 +332,7 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
      * message he composed himself, whose genuine signature (a replay)
      * he could as well have left out. */
     for (size_t i = 0, k = 0; i < count; i++) {
-        if (!sg_header_is(&fields[i], "DKIM-Signature"))
+        if (!sg_dkim_field_is(&fields[i], "DKIM-Signature"))
             continue;
         prc[k] = sg_dkim_sig_parse(v->c.arena, SG_SIG_DKIM, fields[i].raw, fields[i].raw_len,
                                    &parsed[k], &preason[k]);
@@ -357,7 +357,7 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
         sg_dkim_sig_result *r;
         struct vsig *s;
         const char *reason;
-        if (!sg_header_is(&fields[i], "DKIM-Signature"))
+        if (!sg_dkim_field_is(&fields[i], "DKIM-Signature"))
             continue;
         r = &v->results[idx];
         r->field_index = i;

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-/* Octet classes: NUL is never part of a name; HOST: letters, digits,
- * '-' and '_'; OTHER: any other octet (an SPF or DNS name may hold it). */
+/* Octet classes: HOST: letters, digits, '-' and '_' (a DKIM name);
+ * OTHER: any other octet an SPF or DNS name may hold; BAD: NUL. */
 enum { BAD = 0, OTHER = 1, HOST = 2, DOT = 3 };
 static const unsigned char cls[256] = {
     0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 00 */
@@ -29,33 +29,37 @@ static const unsigned char cls[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* f0 */
 };
 
+/* Labels of 1..63 octets between single dots in [d, e). Returns the
+ * number of labels, or 0. The common case (any octet allowed) hops from
+ * dot to dot with memchr, which scans a word at a time. */
+static size_t labels_ok(const char *d, const char *e, int host)
+{
+    size_t labels = 0;
+    for (const char *p = d;; labels++) {
+        const char *dot = memchr(p, '.', (size_t)(e - p)), *end = dot ? dot : e;
+        if (end == p || end - p > SG_DOMAIN_MAX_LABEL)
+            return 0; /* ".a", "a..b", or "a." where the root dot is not allowed */
+        if (host)
+            for (const char *q = p; q < end; q++)
+                if (cls[(unsigned char)*q] != HOST)
+                    return 0;
+        if (dot == NULL)
+            return labels + 1;
+        p = dot + 1;
+    }
+}
+
 int sg_domain_syntax_ok(const char *d, size_t len, unsigned flags)
 {
-    const unsigned char *u = (const unsigned char *)d;
-    unsigned need = (flags & SG_DOMAIN_HOSTCHARS) ? HOST : OTHER;
-    size_t labels = 0, start = 0;
+    size_t labels;
     if ((flags & SG_DOMAIN_ROOT_DOT) && len > 0 && d[len - 1] == '.')
         len--;
     if (len == 0)
         return (flags & SG_DOMAIN_EMPTY) != 0;
-    if (len > SG_DOMAIN_MAX)
+    if (len > SG_DOMAIN_MAX || memchr(d, '\0', len) != NULL)
         return 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned c = cls[u[i]];
-        if (c == DOT) {
-            if (i == start || i - start > SG_DOMAIN_MAX_LABEL)
-                return 0;
-            labels++;
-            start = i + 1;
-        } else if (c < need) {
-            return 0;
-        }
-    }
-    /* the last label: "a.." (or "a." where the dot is not allowed) ends
-     * with an empty one */
-    if (len == start || len - start > SG_DOMAIN_MAX_LABEL)
-        return 0;
-    return !(flags & SG_DOMAIN_TWO_LABELS) || labels >= 1;
+    labels = labels_ok(d, d + len, (flags & SG_DOMAIN_HOSTCHARS) != 0);
+    return labels >= ((flags & SG_DOMAIN_TWO_LABELS) ? 2u : 1u);
 }
 
 int sg_domain_within(const char *name, const char *domain)
