@@ -46,6 +46,13 @@ SG_EXTERN const char *sg_strerror(int err);
 /* Library version string, e.g. "0.1.0". */
 SG_EXTERN const char *sg_version(void);
 
+/* Is name equal to domain or a subdomain of it? ASCII case-insensitive;
+ * one trailing dot on either side is ignored; an empty domain contains
+ * nothing; NULL is never within. The one rule the library and the daemon
+ * use (DKIM i=, SPF, DMARC, protected and listed domains). Internationalised
+ * names compare in their A-label form. */
+SG_EXTERN int sg_domain_within(const char *name, const char *domain);
+
 #ifdef __cplusplus
 }
 #endif

@@ -37,14 +37,9 @@ static int fmt_alloc(char **out, const char *fmt, ...)
 
 static int domain_listed(char *const *list, size_t n, const char *domain)
 {
-    if (domain == NULL)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t dl = strlen(domain), ll = strlen(list[i]);
-        if (!strcasecmp(domain, list[i]) ||
-            (dl > ll && domain[dl - ll - 1] == '.' && !strcasecmp(domain + dl - ll, list[i])))
+    for (size_t i = 0; i < n; i++)
+        if (sg_domain_within(domain, list[i]))
             return 1;
-    }
     return 0;
 }
 

@@ -11,6 +11,11 @@
  */
 #include "helpers.h"
 
+#include "arc/arc_int.h"
+#include "dkim/dkim_int.h"
+
+#include <openssl/pem.h>
+
 #include <spoofguard/arc.h>
 #include <spoofguard/dns.h>
 #include <spoofguard/msg.h>
@@ -417,6 +422,279 @@ static void api_state(void **state)
     sg_zone_free(z);
 }
 
+/* ---- the body hashed once for DKIM and ARC -------------------------------- */
+
+struct both {
+    sg_dkim_verifier *d;
+    sg_arc_verifier *a;
+    sg_bodyhash_set *set; /* NULL: each verifier hashes the body itself */
+};
+
+static int both_headers(const sg_header *f, size_t n, void *p)
+{
+    struct both *b = p;
+    int rc = sg_dkim_verify_headers(b->d, f, n);
+    return rc != 0 ? rc : sg_arc_verify_headers(b->a, f, n);
+}
+
+static int both_body(const char *d, size_t n, void *p)
+{
+    struct both *b = p;
+    int rc;
+    if (b->set != NULL) {
+        /* a lent set is fed by its owner; the verifiers refuse the body */
+        assert_int_equal(sg_dkim_verify_body(b->d, d, n), SG_ESTATE);
+        assert_int_equal(sg_arc_verify_body(b->a, d, n), SG_ESTATE);
+        sg_bodyhash_update(b->set, d, n);
+        return 0;
+    }
+    rc = sg_dkim_verify_body(b->d, d, n);
+    return rc != 0 ? rc : sg_arc_verify_body(b->a, d, n);
+}
+
+struct both_out {
+    sg_arc_cv cv;
+    size_t ndkim;
+    sg_dkim_result dkim[8];
+    char reason[8][120];
+};
+
+/* Stalwart's 001: an ARC set whose AMS is relaxed/relaxed, and three
+ * DKIM-Signatures, relaxed/simple (two) and relaxed/relaxed (one). */
+static void run_both(sg_bodyhash_set *set, struct both_out *o)
+{
+    sg_zone *z = NULL;
+    sg_resolver *r = NULL;
+    sg_msg_parser *p = NULL;
+    sg_dkim_verify_opts dopts;
+    sg_arc_verify_opts aopts;
+    struct both b = {.set = set};
+    sg_msg_callbacks cbs = {both_headers, both_body, NULL};
+    const sg_arc_result *ares;
+    const sg_dkim_sig_result *dres;
+    size_t len = 0, err_line = 0, n = 0;
+    char *msg = sg_test_read_file(
+        sg_test_path(sg_test_conformance_dir(), "arc/stalwart-mail-auth/messages/001.eml"), &len);
+    assert_non_null(msg);
+    assert_int_equal(sg_zone_new(&z), 0);
+    assert_int_equal(
+        sg_zone_load_tsv(z,
+                         sg_test_path(sg_test_conformance_dir(), "arc/stalwart-mail-auth/zone.tsv"),
+                         "001", &err_line),
+        0);
+    assert_int_equal(sg_resolver_new_zone(&r, z), 0);
+    sg_dkim_verify_opts_init(&dopts);
+    dopts.now = TEST_NOW;
+    sg_arc_verify_opts_init(&aopts);
+    aopts.now = TEST_NOW;
+    assert_int_equal(sg_dkim_verifier_new(&b.d, r, NULL, &dopts), 0);
+    assert_int_equal(sg_arc_verifier_new(&b.a, r, NULL, &aopts), 0);
+    if (set != NULL) {
+        sg_dkim_verifier_lend_bodyhash(b.d, set);
+        sg_arc_verifier_lend_bodyhash(b.a, set);
+    }
+    assert_int_equal(sg_msg_parser_new(&p, NULL, &cbs, &b), 0);
+    assert_int_equal(sg_msg_feed(p, msg, len), 0);
+    assert_int_equal(sg_msg_finish(p), 0);
+    if (set != NULL)
+        assert_int_equal(sg_bodyhash_final(set), 0);
+    assert_int_equal(sg_dkim_verify_wait(b.d), 0);
+    assert_int_equal(sg_arc_verify_wait(b.a), 0);
+    assert_int_equal(sg_arc_verify_result(b.a, &ares), 0);
+    assert_int_equal(sg_dkim_verify_results(b.d, &dres, &n), 0);
+    memset(o, 0, sizeof(*o));
+    o->cv = ares->cv;
+    o->ndkim = n;
+    assert_true(n <= 8);
+    for (size_t k = 0; k < n; k++) {
+        o->dkim[k] = dres[k].result;
+        snprintf(o->reason[k], sizeof(o->reason[k]), "%s", dres[k].reason);
+    }
+    sg_msg_parser_free(p);
+    sg_dkim_verifier_free(b.d);
+    sg_arc_verifier_free(b.a);
+    sg_resolver_free(r);
+    sg_zone_free(z);
+    free(msg);
+}
+
+/* The verdict lends one body-hash set to both verifiers: the body is
+ * hashed once per (c= body, l=) pair, not once per verifier, and every
+ * result is the one each verifier reaches on its own. */
+static void shared_body_hash(void **state)
+{
+    sg_bodyhash_set set;
+    struct both_out alone, shared;
+    (void)state;
+    run_both(NULL, &alone);
+    sg_bodyhash_init(&set, NULL);
+    run_both(&set, &shared);
+    /* relaxed (the AMS and one DKIM signature) and simple: two hashes,
+     * where the verifiers on their own compute three */
+    assert_int_equal(set.n, 2);
+    sg_bodyhash_free(&set);
+    assert_int_equal(alone.cv, SG_ARC_PASS);
+    assert_int_equal(shared.cv, alone.cv);
+    assert_int_equal(alone.ndkim, 3);
+    assert_int_equal(shared.ndkim, alone.ndkim);
+    for (size_t k = 0; k < alone.ndkim; k++) {
+        assert_int_equal(shared.dkim[k], alone.dkim[k]);
+        assert_string_equal(shared.reason[k], alone.reason[k]);
+    }
+    /* the relaxed/relaxed DKIM signature shares the AMS's hash and
+     * passes with it */
+    {
+        int pass = 0;
+        for (size_t k = 0; k < shared.ndkim; k++)
+            pass += shared.dkim[k] == SG_DKIM_PASS;
+        assert_true(pass >= 1);
+    }
+}
+
+/* ---- one l= rule: an AMS with a long l= ------------------------------------ */
+
+/* What one ARC field of a message signs: the AMS's header hash, or the
+ * seal's chain hash (RFC 8617 5.1.1, one set: AAR, AMS, then the AS
+ * blanked). Computed with the DKIM core, as the verifier does. */
+struct seal_job {
+    sg_dkim_kind kind;
+    uint8_t digest[32];
+    int found;
+};
+
+static int seal_headers(const sg_header *f, size_t n, void *p)
+{
+    struct seal_job *j = p;
+    const char *name = j->kind == SG_SIG_AMS ? "ARC-Message-Signature" : "ARC-Seal";
+    unsigned char used[64];
+    sg_arena *a;
+    sg_dkim_sig sig;
+    const char *reason;
+    assert_true(n <= sizeof(used));
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    for (size_t i = 0; i < n; i++) {
+        if (!sg_header_is(&f[i], name))
+            continue;
+        assert_int_equal(sg_dkim_sig_parse(a, j->kind, f[i].raw, f[i].raw_len, &sig, &reason), 0);
+        if (j->kind == SG_SIG_AMS) {
+            assert_int_equal(sg_dkim_header_digest(a, EVP_sha256(), &sig, f, n, i, used, j->digest),
+                             0);
+        } else {
+            EVP_MD_CTX *md = EVP_MD_CTX_new();
+            unsigned int dlen = 0;
+            assert_non_null(md);
+            assert_int_equal(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
+            for (size_t k = 0; k < n; k++)
+                if (sg_header_is(&f[k], "ARC-Authentication-Results"))
+                    sg_canon_header(SG_CANON_RELAXED, f[k].raw, f[k].raw_len, 0, sg_dkim_md_sink,
+                                    md);
+            for (size_t k = 0; k < n; k++)
+                if (sg_header_is(&f[k], "ARC-Message-Signature"))
+                    sg_canon_header(SG_CANON_RELAXED, f[k].raw, f[k].raw_len, 0, sg_dkim_md_sink,
+                                    md);
+            assert_int_equal(
+                sg_dkim_hash_blanked(a, md, SG_CANON_RELAXED, f[i].raw, f[i].raw_len, &sig), 0);
+            assert_int_equal(EVP_DigestFinal_ex(md, j->digest, &dlen), 1);
+            EVP_MD_CTX_free(md);
+        }
+        j->found++;
+    }
+    sg_arena_free(a);
+    return 0;
+}
+
+/* Sign the AMS or the AS of msg (one set, its b= a placeholder "AAAA")
+ * with the suite's key, writing the signature in place of the
+ * placeholder. msg is reallocated. */
+static char *seal_field(char *msg, sg_dkim_kind kind, EVP_PKEY *key)
+{
+    struct seal_job j = {.kind = kind};
+    sg_msg_callbacks cbs = {seal_headers, NULL, NULL};
+    sg_msg_parser *p = NULL;
+    uint8_t sig[512];
+    size_t siglen = sizeof(sig);
+    char b64[800], *out, *at;
+    const char *mark = kind == SG_SIG_AMS ? "ARC-Message-Signature:" : "ARC-Seal:";
+    assert_int_equal(sg_msg_parser_new(&p, NULL, &cbs, &j), 0);
+    assert_int_equal(sg_msg_feed(p, msg, strlen(msg)), 0);
+    assert_int_equal(sg_msg_finish(p), 0);
+    sg_msg_parser_free(p);
+    assert_int_equal(j.found, 1);
+    assert_int_equal(sg_dkim_crypto_sign(key, j.digest, sig, &siglen), 0);
+    sg_dkim_b64_encode(sig, siglen, b64);
+    at = strstr(strstr(msg, mark), "; b=AAAA");
+    assert_non_null(at);
+    at += 4;
+    out = malloc(strlen(msg) + strlen(b64) + 1);
+    assert_non_null(out);
+    sprintf(out, "%.*s%s%s", (int)(at - msg), msg, b64, at + 4);
+    free(msg);
+    return out;
+}
+
+/* The AMS takes DKIM's l= (RFC 8617 4.1.2; RFC 6376 3.5: 1*76DIGIT). A
+ * sealer may write a length beyond any body; the ARC copy of the parser
+ * read at most 18 digits and failed such a chain, which DKIM's rule (the
+ * one rule now) passes: the length saturates and covers the whole body.
+ * The set of cv_pass_i1_1 is re-signed with the suite's key, the AMS
+ * carrying the l= under test. */
+static void ams_long_length(void **state)
+{
+    static const struct {
+        const char *l;
+        sg_arc_cv want;
+    } cases[] = {
+        {"1000000000000000000", SG_ARC_PASS},       /* 19 digits */
+        {"1234567890123456789012345", SG_ARC_PASS}, /* saturates */
+        {"100000000000000000000000000000000000000000000000000000000000000000000000000"
+         "00",
+         SG_ARC_FAIL}, /* 77 digits: beyond the ABNF, the newest AMS is malformed */
+    };
+    size_t len = 0;
+    char *orig = sg_test_read_file(
+        sg_test_path(sg_test_conformance_dir(), "arc/flat/validation/messages/cv_pass_i1_1.eml"),
+        &len);
+    FILE *kf =
+        fopen(sg_test_path(sg_test_conformance_dir(), "arc/flat/sign/scenario1.private.pem"), "r");
+    EVP_PKEY *key;
+    (void)state;
+    assert_non_null(orig);
+    assert_non_null(kf);
+    key = PEM_read_PrivateKey(kf, NULL, NULL, NULL);
+    fclose(kf);
+    assert_non_null(key);
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        /* the original set's AS (lines 3-7) and AMS (8-14) replaced */
+        const char *as = strstr(orig, "ARC-Seal:"),
+                   *aar = strstr(orig, "ARC-Authentication-Results:");
+        char *msg = malloc(len + 1024);
+        struct outcome o;
+        assert_non_null(as);
+        assert_non_null(aar);
+        assert_non_null(msg);
+        sprintf(msg,
+                "%.*sARC-Seal: a=rsa-sha256; cv=none; d=example.org; i=1; s=dummy; t=12345;"
+                " b=AAAA\r\n"
+                "ARC-Message-Signature: a=rsa-sha256; c=relaxed/relaxed; d=example.org;\r\n"
+                " h=from:to:date:subject:mime-version:arc-authentication-results; i=1;\r\n"
+                " s=dummy; t=12345; l=%s;\r\n"
+                " bh=KWSe46TZKCcDbH4klJPo+tjk5LWJnVRlP5pvjXFZYLQ=; b=AAAA\r\n%s",
+                (int)(as - orig), orig, cases[c].l, aar);
+        /* a valid seal either way; the AMS is signed when it parses */
+        if (cases[c].want == SG_ARC_PASS)
+            msg = seal_field(msg, SG_SIG_AMS, key);
+        msg = seal_field(msg, SG_SIG_AS, key);
+        run("arc/flat/validation/zone.tsv", "1", msg, strlen(msg), 0, &o);
+        if (o.cv != cases[c].want)
+            fail_msg("l=%s: cv %s (%s)", cases[c].l, sg_arc_cv_str(o.cv), o.reason);
+        if (o.cv == SG_ARC_FAIL)
+            assert_non_null(strstr(o.reason, "ARC-Message-Signature"));
+        free(msg);
+    }
+    EVP_PKEY_free(key);
+    free(orig);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,7 +702,8 @@ int main(void)
         cmocka_unit_test(dkimpy),          cmocka_unit_test(stalwart),
         cmocka_unit_test(tamper),          cmocka_unit_test(no_key),
         cmocka_unit_test(async_and_cache), cmocka_unit_test(key_timeout),
-        cmocka_unit_test(api_state),
+        cmocka_unit_test(api_state),       cmocka_unit_test(shared_body_hash),
+        cmocka_unit_test(ams_long_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,8 @@
 #include <cmocka.h>
 
 #include "dkim/dkim_int.h"
+
+#include <spoofguard/arc.h>
 #include "helpers.h"
 
 #include <openssl/evp.h>
@@ -105,7 +107,7 @@ static void taglist(void **state)
 static int sig(sg_arena *a, const char *raw, sg_dkim_sig *s, const char **reason)
 {
     *reason = NULL;
-    return sg_dkim_sig_parse(a, raw, strlen(raw), s, reason);
+    return sg_dkim_sig_parse(a, SG_SIG_DKIM, raw, strlen(raw), s, reason);
 }
 
 static void sig_bad(sg_arena *a, const char *from, const char *to, const char *why)
@@ -189,6 +191,154 @@ static void signature(void **state)
                          &s, &reason),
                      0);
     assert_int_equal(s.alg, SG_DKIM_RSA_SHA1);
+    sg_arena_free(a);
+}
+
+#define BH32 "2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8="
+#define AMS_OK                                                                                     \
+    "ARC-Message-Signature: i=2; a=rsa-sha256; d=example.com; s=sel;\r\n"                          \
+    " h=from:to; bh=" BH32 "; b=AAAA\r\n"
+#define AS_OK "ARC-Seal: i=2; a=rsa-sha256; cv=pass; d=example.com; s=sel; t=5; b=AAAA\r\n"
+
+/* Parse raw as kind; 0 or the error, with *reason. */
+static int sig_kind(sg_arena *a, sg_dkim_kind kind, const char *raw, sg_dkim_sig *s,
+                    const char **reason)
+{
+    *reason = NULL;
+    return sg_dkim_sig_parse(a, kind, raw, strlen(raw), s, reason);
+}
+
+/* The ARC kinds through the one parser (RFC 8617 4.1.2, 4.1.3), each rule
+ * against the DKIM-Signature rule it departs from. */
+static void signature_arc_kinds(void **state)
+{
+    static const struct {
+        sg_dkim_kind kind;
+        const char *raw;
+        const char *why; /* NULL: accepted */
+    } cases[] = {
+        {SG_SIG_AMS, AMS_OK, NULL},
+        {SG_SIG_AS, AS_OK, NULL},
+        /* no v= in ARC: a v= is an unknown tag, ignored */
+        {SG_SIG_AMS,
+         "ARC-Message-Signature: v=9; i=1; a=rsa-sha256; d=e.com; s=s; h=from; bh=" BH32
+         "; b=AAAA\r\n",
+         NULL},
+        /* i= is the instance: 1..50, no leading zero, required */
+        {SG_SIG_AMS,
+         "ARC-Message-Signature: i=51; a=rsa-sha256; d=e.com; s=s; h=from; bh=" BH32 "; b=AAAA\r\n",
+         "i="},
+        {SG_SIG_AMS,
+         "ARC-Message-Signature: i=01; a=rsa-sha256; d=e.com; s=s; h=from; bh=" BH32 "; b=AAAA\r\n",
+         "i="},
+        {SG_SIG_AS, "ARC-Seal: a=rsa-sha256; cv=none; d=e.com; s=s; b=AAAA\r\n", "missing"},
+        /* rsa-sha256 only */
+        {SG_SIG_AMS,
+         "ARC-Message-Signature: i=1; a=ed25519-sha256; d=e.com; s=s; h=from; bh=" BH32
+         "; b=AAAA\r\n",
+         "ed25519"},
+        {SG_SIG_AS, "ARC-Seal: i=1; a=rsa-sha1; cv=none; d=e.com; s=s; b=AAAA\r\n", "rsa-sha256"},
+        /* the AMS h= need not name From and may hold empty elements... */
+        {SG_SIG_AMS,
+         "ARC-Message-Signature: i=1; a=rsa-sha256; d=e.com; s=s; h=to::date; bh=" BH32
+         "; b=AAAA\r\n",
+         NULL},
+        {SG_SIG_AMS,
+         "ARC-Message-Signature: i=1; a=rsa-sha256; d=e.com; s=s; h=; bh=" BH32 "; b=AAAA\r\n",
+         NULL},
+        /* ...but must not name ARC-Seal; the AS has no h= at all */
+        {SG_SIG_AMS,
+         "ARC-Message-Signature: i=1; a=rsa-sha256; d=e.com; s=s; h=from:ARC-Seal; bh=" BH32
+         "; b=AAAA\r\n",
+         "ARC-Seal"},
+        {SG_SIG_AS, "ARC-Seal: i=1; a=rsa-sha256; cv=none; d=e.com; s=s; h=from; b=AAAA\r\n", "h="},
+        /* cv= on the seal: none, pass or fail, required */
+        {SG_SIG_AS, "ARC-Seal: i=1; a=rsa-sha256; cv=maybe; d=e.com; s=s; b=AAAA\r\n", "cv="},
+        {SG_SIG_AS, "ARC-Seal: i=1; a=rsa-sha256; d=e.com; s=s; b=AAAA\r\n", "missing"},
+        /* bh= is required of the AMS; the seal signs no body (AS_OK has none) */
+        {SG_SIG_AMS, "ARC-Message-Signature: i=1; a=rsa-sha256; d=e.com; s=s; h=from; b=AAAA\r\n",
+         "missing"},
+        /* the DKIM rules every kind shares */
+        {SG_SIG_AS, "ARC-Seal: i=1; a=rsa-sha256; cv=none; d=e..com; s=s; b=AAAA\r\n", "d="},
+        {SG_SIG_AS, "ARC-Seal: i=1; a=rsa-sha256; cv=none; d=e.com; s=s; b=AA!A\r\n", "base64"},
+        {SG_SIG_AS, "ARC-Seal: i=1; a=rsa-sha256; cv=none; d=e.com; s=s; t=1x; b=AAAA\r\n", "t="},
+    };
+    sg_arena *a;
+    sg_dkim_sig s;
+    const char *reason;
+    (void)state;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        int rc = sig_kind(a, cases[k].kind, cases[k].raw, &s, &reason);
+        if (cases[k].why == NULL && rc != 0)
+            fail_msg("case %zu refused (%s): %s", k, reason, cases[k].raw);
+        if (cases[k].why != NULL && (rc != SG_ESYNTAX || strstr(reason, cases[k].why) == NULL))
+            fail_msg("case %zu: rc %d reason '%s', want '%s'", k, rc, reason ? reason : "",
+                     cases[k].why);
+    }
+
+    /* the defaults the kinds differ in */
+    assert_int_equal(sig_kind(a, SG_SIG_AMS, AMS_OK, &s, &reason), 0);
+    assert_int_equal(s.kind, SG_SIG_AMS);
+    assert_int_equal(s.instance, 2);
+    assert_int_equal(s.hcanon, SG_CANON_RELAXED); /* no c=: relaxed/relaxed */
+    assert_int_equal(s.bcanon, SG_CANON_RELAXED);
+    assert_null(s.i); /* no identity */
+    assert_int_equal(s.nh, 2);
+    {
+        const char *raw = AMS_OK;
+        assert_memory_equal(raw + s.b_start, "AAAA", 4);
+    }
+    assert_int_equal(sig_kind(a, SG_SIG_AS, AS_OK, &s, &reason), 0);
+    assert_int_equal(s.instance, 2);
+    assert_int_equal(s.cv, SG_ARC_PASS);
+    assert_int_equal(s.hcanon, SG_CANON_RELAXED);
+    assert_int_equal(s.nh, 0);
+    assert_int_equal(s.t, 5);
+    /* a broken field still names its instance, domain and selector */
+    assert_int_equal(sig_kind(a, SG_SIG_AS,
+                              "ARC-Seal: i=3; a=rsa-sha256; cv=pass; d=e.com; s=s; b=!!\r\n", &s,
+                              &reason),
+                     SG_ESYNTAX);
+    assert_int_equal(s.instance, 3);
+    assert_string_equal(s.d, "e.com");
+    assert_string_equal(s.s, "s");
+    sg_arena_free(a);
+}
+
+/* One l= rule for every kind: 1*76DIGIT, saturating (RFC 6376 3.5; the
+ * AMS carries DKIM's l=, RFC 8617 4.1.2). The ARC copy read at most 18
+ * digits, so an AMS with a 19- to 76-digit l= (a length beyond any body:
+ * the whole body) made the chain fail where DKIM passed the same tag. */
+static void length_tag_all_kinds(void **state)
+{
+    static const char *const l25 = "1234567890123456789012345";
+    char raw[512];
+    sg_arena *a;
+    sg_dkim_sig s;
+    const char *reason;
+    (void)state;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    snprintf(raw, sizeof(raw),
+             "ARC-Message-Signature: i=1; a=rsa-sha256; d=e.com; s=s; h=from; l=%s; bh=" BH32
+             "; b=AAAA\r\n",
+             l25);
+    assert_int_equal(sig_kind(a, SG_SIG_AMS, raw, &s, &reason), 0);
+    assert_int_equal(s.has_l, 1);
+    assert_true(s.l == UINT64_MAX);
+    snprintf(raw, sizeof(raw),
+             "DKIM-Signature: v=1; a=rsa-sha256; d=e.com; s=s; h=from; l=%s; bh=" BH32
+             "; b=AAAA\r\n",
+             l25);
+    assert_int_equal(sig_kind(a, SG_SIG_DKIM, raw, &s, &reason), 0);
+    assert_true(s.l == UINT64_MAX);
+    /* 77 digits is beyond the ABNF for both */
+    snprintf(raw, sizeof(raw),
+             "ARC-Message-Signature: i=1; a=rsa-sha256; d=e.com; s=s; h=from; l=%077d; bh=" BH32
+             "; b=AAAA\r\n",
+             1);
+    assert_int_equal(sig_kind(a, SG_SIG_AMS, raw, &s, &reason), SG_ESYNTAX);
+    assert_non_null(strstr(reason, "l="));
     sg_arena_free(a);
 }
 
@@ -357,8 +507,14 @@ static void base64_peer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(base64),    cmocka_unit_test(base64_peer), cmocka_unit_test(taglist),
-        cmocka_unit_test(signature), cmocka_unit_test(keyrecord),   cmocka_unit_test(keycache),
+        cmocka_unit_test(base64),
+        cmocka_unit_test(base64_peer),
+        cmocka_unit_test(taglist),
+        cmocka_unit_test(signature),
+        cmocka_unit_test(signature_arc_kinds),
+        cmocka_unit_test(length_tag_all_kinds),
+        cmocka_unit_test(keyrecord),
+        cmocka_unit_test(keycache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

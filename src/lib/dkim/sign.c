@@ -37,21 +37,13 @@ struct ssig {
     int hasher;
 };
 
-struct shasher {
-    sg_canon_mode mode;
-    EVP_MD_CTX *md;
-    sg_canon_body canon;
-    uint8_t digest[32];
-};
-
 struct sg_dkim_signer {
     struct ssig *sigs;
     size_t n;
-    struct shasher hashers[2]; /* one per body canonicalisation */
-    size_t nhashers;
-    sg_arena *cfg;   /* copied options: lives as long as the signer */
-    sg_arena *arena; /* per message */
-    int state;       /* 0 new, 1 headers seen, 2 finished */
+    sg_bodyhash_set bh; /* one body hash per body canonicalisation */
+    sg_arena *cfg;      /* copied options: lives as long as the signer */
+    sg_arena *arena;    /* per message */
+    int state;          /* 0 new, 1 headers seen, 2 finished */
 };
 
 void sg_dkim_sign_opts_init(sg_dkim_sign_opts *o)
@@ -104,11 +96,7 @@ void sg_dkim_signer_reset(sg_dkim_signer *s)
         s->sigs[i].h = NULL;
         s->sigs[i].nh = 0;
     }
-    for (size_t i = 0; i < s->nhashers; i++) {
-        EVP_MD_CTX_free(s->hashers[i].md);
-        s->hashers[i].md = NULL;
-    }
-    s->nhashers = 0;
+    sg_bodyhash_reset(&s->bh);
     sg_arena_reset(s->arena);
     s->state = 0;
 }
@@ -118,6 +106,7 @@ void sg_dkim_signer_free(sg_dkim_signer *s)
     if (s == NULL)
         return;
     sg_dkim_signer_reset(s);
+    sg_bodyhash_free(&s->bh);
     sg_arena_free(s->arena);
     sg_arena_free(s->cfg);
     free(s);
@@ -137,7 +126,7 @@ int sg_dkim_signer_new(sg_dkim_signer **out, const sg_dkim_sign_opts *opts, size
             return SG_EINVAL;
         if (o->identity != NULL) {
             const char *at = strrchr(o->identity, '@');
-            if (!text_ok(o->identity) || at == NULL || !sg_dkim_domain_within(at + 1, o->domain))
+            if (!text_ok(o->identity) || at == NULL || !sg_domain_within(at + 1, o->domain))
                 return SG_EINVAL; /* 3.5 i=: within d= */
         }
         for (size_t k = 0; o->headers && k < o->nheaders; k++)
@@ -150,6 +139,7 @@ int sg_dkim_signer_new(sg_dkim_signer **out, const sg_dkim_sign_opts *opts, size
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return SG_ENOMEM;
+    sg_bodyhash_init(&s->bh, NULL);
     if (sg_arena_new(&s->cfg, 4096) != 0 || sg_arena_new(&s->arena, 4096) != 0)
         goto fail;
     s->sigs = sg_arena_calloc(s->cfg, n, sizeof(*s->sigs));
@@ -217,7 +207,7 @@ int sg_dkim_sign_headers(sg_dkim_signer *s, const sg_header *fields, size_t coun
     for (size_t i = 0; i < s->n; i++) {
         struct ssig *g = &s->sigs[i];
         size_t cap = g->noversign, nh = 0;
-        int hi = -1;
+        int hi;
         for (size_t k = 0; k < g->nheaders; k++)
             cap += count_fields(fields, count, g->headers[k]);
         g->h = sg_arena_calloc(s->arena, cap ? cap : 1, sizeof(*g->h));
@@ -247,18 +237,8 @@ int sg_dkim_sign_headers(sg_dkim_signer *s, const sg_header *fields, size_t coun
         if (g->md == NULL || EVP_DigestInit_ex(g->md, EVP_sha256(), NULL) != 1)
             return SG_ENOMEM;
         sg_dkim_hash_headers(g->md, g->o.header_canon, fields, count, g->h, g->nh, SIZE_MAX, used);
-        for (size_t k = 0; k < s->nhashers; k++)
-            if (s->hashers[k].mode == g->o.body_canon)
-                hi = (int)k;
-        if (hi < 0) {
-            struct shasher *b = &s->hashers[s->nhashers];
-            b->mode = g->o.body_canon;
-            b->md = EVP_MD_CTX_new();
-            if (b->md == NULL || EVP_DigestInit_ex(b->md, EVP_sha256(), NULL) != 1)
-                return SG_ENOMEM;
-            sg_canon_body_init(&b->canon, b->mode, UINT64_MAX, sg_dkim_md_sink, b->md);
-            hi = (int)s->nhashers++;
-        }
+        if ((hi = sg_bodyhash_add(&s->bh, g->o.body_canon, UINT64_MAX)) < 0)
+            return hi;
         g->hasher = hi;
     }
     s->state = 1;
@@ -271,8 +251,7 @@ int sg_dkim_sign_body(sg_dkim_signer *s, const char *data, size_t len)
         return SG_EINVAL;
     if (s->state != 1)
         return SG_ESTATE;
-    for (size_t i = 0; i < s->nhashers; i++)
-        sg_canon_body_update(&s->hashers[i].canon, data, len);
+    sg_bodyhash_update(&s->bh, data, len);
     return SG_OK;
 }
 
@@ -400,12 +379,8 @@ int sg_dkim_sign_finish(sg_dkim_signer *s, const char **out, size_t *len)
         return SG_EINVAL;
     if (s->state != 1)
         return SG_ESTATE;
-    for (size_t i = 0; i < s->nhashers; i++) {
-        unsigned int dlen = 0;
-        sg_canon_body_final(&s->hashers[i].canon);
-        if (EVP_DigestFinal_ex(s->hashers[i].md, s->hashers[i].digest, &dlen) != 1)
-            return SG_ECRYPTO;
-    }
+    if ((rc = sg_bodyhash_final(&s->bh)) != 0)
+        return rc;
     for (size_t i = 0; i < s->n && rc == SG_OK; i++) {
         struct ssig *g = &s->sigs[i];
         sg_dkim_fbuf f = {0};
@@ -416,7 +391,7 @@ int sg_dkim_sign_finish(sg_dkim_signer *s, const char **out, size_t *len)
         EVP_PKEY *pk = sg_dkim_signkey_pkey(g->o.key);
         t = g->o.timestamp == 0 ? (int64_t)time(NULL) : g->o.timestamp;
         size_t col;
-        build_field(&f, g, s->hashers[g->hasher].digest, t < 0 ? -1 : t);
+        build_field(&f, g, sg_bodyhash_digest(&s->bh, g->hasher), t < 0 ? -1 : t);
         col = f.col;
         sg_dkim_fb_str(&f, "\r\n");
         if (f.oom) {

@@ -260,20 +260,6 @@ int sg_dkim_tag_lookup(const sg_dkim_tagdef *defs, size_t ndefs, const char *nam
     return -1;
 }
 
-int sg_dkim_domain_within(const char *sub, const char *dom)
-{
-    size_t ls = strlen(sub), ld = strlen(dom);
-    if (ld > 0 && dom[ld - 1] == '.')
-        ld--;
-    if (ls > 0 && sub[ls - 1] == '.')
-        ls--;
-    if (ls < ld || ld == 0)
-        return 0;
-    if (strncasecmp(sub + ls - ld, dom, ld) != 0)
-        return 0;
-    return ls == ld || sub[ls - ld - 1] == '.';
-}
-
 int sg_dkim_is_fws(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';

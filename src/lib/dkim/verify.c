@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 /* RFC 8301 3.2: verifiers MUST NOT consider RSA keys under 1024 bits. */
 #define DEFAULT_MIN_RSA_BITS 1024
@@ -32,15 +31,6 @@
 /* Signatures evaluated per message: each costs a DNS query and a public
  * key operation, so an attacker must not be able to ask for thousands. */
 #define DEFAULT_MAX_SIGNATURES 10
-
-struct hasher {
-    sg_canon_mode mode;
-    uint64_t limit; /* l=, or UINT64_MAX */
-    uint64_t total; /* canonical body bytes seen (beyond l= too) */
-    EVP_MD_CTX *md;
-    sg_canon_body canon;
-    uint8_t digest[32];
-};
 
 enum { S_DONE, S_WAIT_KEY, S_HAVE_KEY };
 
@@ -58,21 +48,12 @@ struct vsig {
 };
 
 struct sg_dkim_verifier {
-    sg_resolver *resolver;
-    sg_dkim_keycache *cache;
+    sg_dkim_vcore c; /* pending: signatures waiting for their key */
     sg_dkim_verify_opts opts;
-    sg_arena *arena;
-    int64_t now;
-    int have_headers, body_done;
     struct vsig *sigs;
     size_t nsigs;
-    struct hasher *hashers;
-    size_t nhashers;
-    size_t pending; /* signatures waiting for their key */
     sg_dkim_sig_result *results;
     size_t nresults;
-    void (*done_cb)(void *payload);
-    void *done_payload;
     const char *prefer; /* author domain: its signatures go first under the cap */
 };
 
@@ -84,8 +65,8 @@ void sg_dkim_verifier_prefer_domain(sg_dkim_verifier *v, const char *domain)
 
 void sg_dkim_verifier_set_done_cb(sg_dkim_verifier *v, void (*cb)(void *payload), void *payload)
 {
-    v->done_cb = cb;
-    v->done_payload = payload;
+    v->c.done_cb = cb;
+    v->c.done_payload = payload;
 }
 
 const char *sg_dkim_result_str(sg_dkim_result r)
@@ -133,36 +114,6 @@ void sg_dkim_verify_opts_init(sg_dkim_verify_opts *o)
     o->min_rsa_bits = DEFAULT_MIN_RSA_BITS;
 }
 
-void sg_dkim_md_sink(const void *data, size_t len, void *payload)
-{
-    EVP_DigestUpdate((EVP_MD_CTX *)payload, data, len);
-}
-
-static int name_is(const sg_header *f, const char *name)
-{
-    size_t n = strlen(name);
-    return f->name_len == n && !strncasecmp(f->name, name, n);
-}
-
-void sg_dkim_hash_headers(EVP_MD_CTX *md, sg_canon_mode mode, const sg_header *fields, size_t count,
-                          const char *const *h, size_t nh, size_t skip, unsigned char *used)
-{
-    memset(used, 0, count);
-    for (size_t k = 0; k < nh; k++) {
-        size_t hl = strlen(h[k]);
-        /* 5.4.2: instances are used bottom-up; a name with none left (an
-         * oversigned field) contributes the null string. */
-        for (size_t j = count; j-- > 0;) {
-            if (used[j] || j == skip || fields[j].name_len != hl ||
-                strncasecmp(fields[j].name, h[k], hl) != 0)
-                continue;
-            used[j] = 1;
-            sg_canon_header(mode, fields[j].raw, fields[j].raw_len, 0, sg_dkim_md_sink, md);
-            break;
-        }
-    }
-}
-
 /* ---- lifecycle --------------------------------------------------------------- */
 
 int sg_dkim_verifier_new(sg_dkim_verifier **out, sg_resolver *resolver, sg_dkim_keycache *cache,
@@ -188,14 +139,17 @@ int sg_dkim_verifier_new(sg_dkim_verifier **out, sg_resolver *resolver, sg_dkim_
         v->opts.max_signatures = SG_DKIM_MAX_SIGS_CEILING;
     if (v->opts.min_rsa_bits < DEFAULT_MIN_RSA_BITS)
         v->opts.min_rsa_bits = DEFAULT_MIN_RSA_BITS; /* RFC 8301: a floor, not a knob */
-    if ((rc = sg_arena_new(&v->arena, 16384)) != 0) {
+    if ((rc = sg_dkim_vcore_init(&v->c, resolver, cache)) != 0) {
         free(v);
         return rc;
     }
-    v->resolver = resolver;
-    v->cache = cache;
     *out = v;
     return SG_OK;
+}
+
+void sg_dkim_verifier_lend_bodyhash(sg_dkim_verifier *v, sg_bodyhash_set *set)
+{
+    v->c.bh = set != NULL ? set : &v->c.own_bh;
 }
 
 void sg_dkim_verifier_reset(sg_dkim_verifier *v)
@@ -204,17 +158,13 @@ void sg_dkim_verifier_reset(sg_dkim_verifier *v)
         return;
     for (size_t i = 0; i < v->nsigs; i++) {
         if (v->sigs[i].q != NULL)
-            sg_resolver_cancel(v->resolver, v->sigs[i].q);
+            sg_resolver_cancel(v->c.resolver, v->sigs[i].q);
         sg_dkim_key_clear(&v->sigs[i].key);
     }
-    for (size_t i = 0; i < v->nhashers; i++)
-        EVP_MD_CTX_free(v->hashers[i].md);
-    sg_arena_reset(v->arena);
+    sg_dkim_vcore_reset(&v->c);
     v->sigs = NULL;
-    v->hashers = NULL;
     v->results = NULL;
-    v->nsigs = v->nhashers = v->nresults = v->pending = 0;
-    v->have_headers = v->body_done = 0;
+    v->nsigs = v->nresults = 0;
     v->prefer = NULL;
 }
 
@@ -223,7 +173,7 @@ void sg_dkim_verifier_free(sg_dkim_verifier *v)
     if (v == NULL)
         return;
     sg_dkim_verifier_reset(v);
-    sg_arena_free(v->arena);
+    sg_dkim_vcore_free(&v->c);
     free(v);
 }
 
@@ -241,58 +191,29 @@ static void evaluate(struct vsig *s)
 {
     sg_dkim_verifier *v = s->v;
     const sg_dkim_sig *g = &s->sig;
-    const sg_dkim_key *k = &s->key;
-    const struct hasher *h = &v->hashers[s->hasher];
-    int ok;
+    sg_dkim_keystate ks = {.rc = s->key_rc, .reason = s->key_reason, .key = &s->key};
+    uint64_t total = sg_bodyhash_total(v->c.bh, s->hasher);
+    const char *reason;
+    sg_dkim_result r;
 
-    s->res->body_length = h->total;
-    if (s->key_rc != 0) {
-        decide(s, SG_DKIM_PERMERROR, s->key_reason);
+    s->res->body_length = total;
+    if (s->key_rc == 0) {
+        s->res->key_bits = s->key.bits;
+        s->res->testing = s->key.testing;
+    }
+    r = sg_dkim_check_sig(g, &ks, v->opts.min_rsa_bits, sg_bodyhash_digest(v->c.bh, s->hasher),
+                          s->hdr_digest, &reason);
+    if (r != SG_DKIM_PASS) {
+        decide(s, r, reason);
         return;
     }
-    s->res->key_bits = k->bits;
-    s->res->testing = k->testing;
-    if ((g->alg == SG_DKIM_ED25519_SHA256) != (k->type == SG_DKIM_KEY_ED25519)) {
-        decide(s, SG_DKIM_PERMERROR, "key type does not match the signature algorithm");
-        return;
-    }
-    if (!(k->hashes & SG_DKIM_HASH_SHA256)) {
-        decide(s, SG_DKIM_PERMERROR, "key h= does not allow sha256");
-        return;
-    }
-    if (k->strict) {
-        /* 3.6.1 t=s: the i= domain must be d= exactly, no subdomain */
-        const char *at = strrchr(g->i, '@');
-        if (at == NULL || strcasecmp(at + 1, g->d) != 0) {
-            decide(s, SG_DKIM_PERMERROR, "key t=s forbids an i= subdomain");
-            return;
-        }
-    }
-    if (k->type == SG_DKIM_KEY_RSA && k->bits < v->opts.min_rsa_bits) {
-        decide(s, SG_DKIM_POLICY, "RSA key shorter than 1024 bits (RFC 8301)");
-        return;
-    }
-    if (g->bhlen != 32 || memcmp(g->bh, h->digest, 32) != 0) {
-        decide(s, SG_DKIM_FAIL, "body hash did not verify");
-        return;
-    }
-    ok = sg_dkim_key_verify(k, s->hdr_digest, g->b, g->blen);
-    if (ok < 0) {
-        decide(s, SG_DKIM_TEMPERROR, "crypto library error");
-        return;
-    }
-    if (!ok) {
-        decide(s, SG_DKIM_FAIL, "signature did not verify");
-        return;
-    }
-    if (g->has_l && v->opts.fail_on_partial_body && h->total > g->l) {
+    if (g->has_l && v->opts.fail_on_partial_body && total > g->l) {
         decide(s, SG_DKIM_POLICY, "l= does not cover the whole body");
         return;
     }
     decide(s, SG_DKIM_PASS,
-           g->has_l && h->total > g->l ? "good signature (l= covers part of "
-                                         "the body)"
-                                       : "good signature");
+           g->has_l && total > g->l ? "good signature (l= covers part of the body)"
+                                    : "good signature");
 }
 
 static void key_answer(const sg_dns_answer *ans, void *payload)
@@ -301,14 +222,14 @@ static void key_answer(const sg_dns_answer *ans, void *payload)
     sg_dkim_verifier *v = s->v;
     int temp;
     s->q = NULL;
-    v->pending--;
-    s->key_rc = sg_dkim_key_from_answer(v->cache, ans, v->now, &s->key, &s->key_reason, &temp);
+    v->c.pending--;
+    s->key_rc = sg_dkim_key_from_answer(v->c.cache, ans, v->c.now, &s->key, &s->key_reason, &temp);
     if (temp) {
         decide(s, SG_DKIM_TEMPERROR, s->key_reason);
         return;
     }
     s->state = S_HAVE_KEY;
-    if (v->body_done)
+    if (v->c.body_done)
         evaluate(s);
 }
 
@@ -319,40 +240,11 @@ static void key_cb(const sg_dns_answer *ans, void *payload)
     struct vsig *s = payload;
     sg_dkim_verifier *v = s->v;
     key_answer(ans, payload);
-    if (v->pending == 0 && v->body_done && v->done_cb)
-        v->done_cb(v->done_payload);
+    if (v->c.pending == 0 && v->c.body_done && v->c.done_cb)
+        v->c.done_cb(v->c.done_payload);
 }
 
 /* ---- headers -------------------------------------------------------------------- */
-
-static int find_hasher(sg_dkim_verifier *v, sg_canon_mode mode, uint64_t limit)
-{
-    struct hasher *h;
-    for (size_t i = 0; i < v->nhashers; i++)
-        if (v->hashers[i].mode == mode && v->hashers[i].limit == limit)
-            return (int)i;
-    h = &v->hashers[v->nhashers];
-    memset(h, 0, sizeof(*h));
-    h->mode = mode;
-    h->limit = limit;
-    h->md = EVP_MD_CTX_new();
-    if (h->md == NULL || EVP_DigestInit_ex(h->md, sg_dkim_sha256(v->cache), NULL) != 1) {
-        EVP_MD_CTX_free(h->md);
-        return SG_ENOMEM;
-    }
-    v->nhashers++;
-    return (int)(v->nhashers - 1);
-}
-
-static void body_sink(const void *data, size_t len, void *payload)
-{
-    struct hasher *h = payload;
-    if (h->total < h->limit) {
-        uint64_t room = h->limit - h->total;
-        EVP_DigestUpdate(h->md, data, len < room ? len : (size_t)room);
-    }
-    h->total += len;
-}
 
 /* Which fields the signature covers, for the caller's "unsigned field"
  * report (at most nh of them). Out of memory leaves the list empty: a
@@ -363,7 +255,7 @@ static void record_covered(sg_dkim_verifier *v, struct vsig *s, const unsigned c
     size_t n = 0, *out;
     for (size_t j = 0; j < count; j++)
         n += used[j];
-    if (n == 0 || (out = sg_arena_alloc(v->arena, n * sizeof(*out))) == NULL)
+    if (n == 0 || (out = sg_arena_alloc(v->c.arena, n * sizeof(*out))) == NULL)
         return;
     n = 0;
     for (size_t j = 0; j < count; j++)
@@ -371,46 +263,6 @@ static void record_covered(sg_dkim_verifier *v, struct vsig *s, const unsigned c
             out[n++] = j;
     s->res->covered = out;
     s->res->ncovered = n;
-}
-
-/* Hash the signed header fields plus the signature field with b= blanked
- * (RFC 6376 3.7). */
-static int header_digest(sg_dkim_verifier *v, struct vsig *s, const sg_header *fields, size_t count,
-                         size_t self, unsigned char *used)
-{
-    const sg_header *f = &fields[self];
-    size_t n1 = s->sig.b_start, n2 = f->raw_len - s->sig.b_end;
-    char *blank = sg_arena_alloc(v->arena, n1 + n2 + 1);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned int dlen = 0;
-    int rc = SG_ECRYPTO;
-    if (blank == NULL || md == NULL) {
-        EVP_MD_CTX_free(md);
-        return SG_ENOMEM;
-    }
-    memcpy(blank, f->raw, n1);
-    memcpy(blank + n1, f->raw + s->sig.b_end, n2);
-    if (EVP_DigestInit_ex(md, sg_dkim_sha256(v->cache), NULL) == 1) {
-        sg_dkim_hash_headers(md, s->sig.hcanon, fields, count, s->sig.h, s->sig.nh, self, used);
-        record_covered(v, s, used, count);
-        sg_canon_header(s->sig.hcanon, blank, n1 + n2, 1, sg_dkim_md_sink, md);
-        if (EVP_DigestFinal_ex(md, s->hdr_digest, &dlen) == 1 && dlen == 32)
-            rc = SG_OK;
-    }
-    EVP_MD_CTX_free(md);
-    return rc;
-}
-
-static char *key_name(sg_arena *a, const sg_dkim_sig *g)
-{
-    size_t n = strlen(g->s) + strlen(g->d) + sizeof("._domainkey.");
-    char *q = sg_arena_alloc(a, n);
-    if (q != NULL) {
-        strcpy(q, g->s);
-        strcat(q, "._domainkey.");
-        strcat(q, g->d);
-    }
-    return q;
 }
 
 /* The last two labels of a name ("example.com" of "a.b.example.com"), or
@@ -451,26 +303,23 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
     int rc;
     if (v == NULL || (fields == NULL && count > 0))
         return SG_EINVAL;
-    if (v->have_headers)
-        return SG_ESTATE;
-    v->have_headers = 1;
-    v->now = v->opts.now ? v->opts.now : (int64_t)time(NULL);
+    if ((rc = sg_dkim_vcore_headers(&v->c, v->opts.now)) != 0)
+        return rc;
     for (size_t i = 0; i < count; i++)
-        if (name_is(&fields[i], "DKIM-Signature"))
+        if (sg_dkim_field_is(&fields[i], "DKIM-Signature"))
             nfields++;
     if (nfields == 0)
         return SG_OK;
-    v->results = sg_arena_calloc(v->arena, nfields, sizeof(*v->results));
+    v->results = sg_arena_calloc(v->c.arena, nfields, sizeof(*v->results));
     v->nsigs = nfields < v->opts.max_signatures ? nfields : v->opts.max_signatures;
-    v->sigs = sg_arena_calloc(v->arena, v->nsigs, sizeof(*v->sigs));
-    v->hashers = sg_arena_calloc(v->arena, v->nsigs, sizeof(*v->hashers));
-    used = sg_arena_alloc(v->arena, count);
-    eval = sg_arena_calloc(v->arena, nfields, 1);
-    parsed = sg_arena_calloc(v->arena, nfields, sizeof(*parsed));
-    prc = sg_arena_calloc(v->arena, nfields, sizeof(*prc));
-    preason = sg_arena_calloc(v->arena, nfields, sizeof(*preason));
-    if (v->results == NULL || v->sigs == NULL || v->hashers == NULL || used == NULL ||
-        eval == NULL || parsed == NULL || prc == NULL || preason == NULL)
+    v->sigs = sg_arena_calloc(v->c.arena, v->nsigs, sizeof(*v->sigs));
+    used = sg_arena_alloc(v->c.arena, count);
+    eval = sg_arena_calloc(v->c.arena, nfields, 1);
+    parsed = sg_arena_calloc(v->c.arena, nfields, sizeof(*parsed));
+    prc = sg_arena_calloc(v->c.arena, nfields, sizeof(*prc));
+    preason = sg_arena_calloc(v->c.arena, nfields, sizeof(*preason));
+    if (v->results == NULL || v->sigs == NULL || used == NULL || eval == NULL || parsed == NULL ||
+        prc == NULL || preason == NULL)
         return SG_ENOMEM;
     v->nresults = nfields;
 
@@ -483,10 +332,10 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
      * message he composed himself, whose genuine signature (a replay)
      * he could as well have left out. */
     for (size_t i = 0, k = 0; i < count; i++) {
-        if (!name_is(&fields[i], "DKIM-Signature"))
+        if (!sg_dkim_field_is(&fields[i], "DKIM-Signature"))
             continue;
-        prc[k] =
-            sg_dkim_sig_parse(v->arena, fields[i].raw, fields[i].raw_len, &parsed[k], &preason[k]);
+        prc[k] = sg_dkim_sig_parse(v->c.arena, SG_SIG_DKIM, fields[i].raw, fields[i].raw_len,
+                                   &parsed[k], &preason[k]);
         if (prc[k] == SG_ENOMEM)
             return SG_ENOMEM;
         k++;
@@ -508,7 +357,7 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
         sg_dkim_sig_result *r;
         struct vsig *s;
         const char *reason;
-        if (!name_is(&fields[i], "DKIM-Signature"))
+        if (!sg_dkim_field_is(&fields[i], "DKIM-Signature"))
             continue;
         r = &v->results[idx];
         r->field_index = i;
@@ -520,7 +369,7 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
             r->selector = tmp->s;
             r->algorithm = tmp->a;
             r->alg = tmp->alg;
-            r->b_prefix = sg_arena_strdup(v->arena, tmp->b_prefix);
+            r->b_prefix = sg_arena_strdup(v->c.arena, tmp->b_prefix);
             r->result = SG_DKIM_POLICY;
             r->reason = "not evaluated: too many signatures";
             r->skipped = 1;
@@ -556,40 +405,39 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
          * cryptographically sound; it is refused by local time policy, so
          * the RFC 8601 result is "policy", not "fail" (which would suggest
          * tampering). */
-        if (s->sig.has_x && s->sig.x + (int64_t)v->opts.clock_skew < v->now) {
+        if (s->sig.has_x && s->sig.x + (int64_t)v->opts.clock_skew < v->c.now) {
             decide(s, SG_DKIM_POLICY, "signature expired (x=)");
             continue;
         }
-        if (s->sig.has_t && s->sig.t > v->now + (int64_t)v->opts.clock_skew) {
+        if (s->sig.has_t && s->sig.t > v->c.now + (int64_t)v->opts.clock_skew) {
             decide(s, SG_DKIM_POLICY, "signature timestamp in the future (t=)");
             continue;
         }
-        if ((rc = header_digest(v, s, fields, count, i, used)) != 0)
+        rc = sg_dkim_header_digest(v->c.arena, sg_dkim_sha256(v->c.cache), &s->sig, fields, count,
+                                   i, used, s->hdr_digest);
+        if (rc != 0)
             return rc;
-        rc = find_hasher(v, s->sig.bcanon, s->sig.has_l ? s->sig.l : UINT64_MAX);
+        record_covered(v, s, used, count);
+        rc = sg_bodyhash_add(v->c.bh, s->sig.bcanon, s->sig.has_l ? s->sig.l : UINT64_MAX);
         if (rc < 0)
             return rc;
         s->hasher = rc;
         s->state = S_WAIT_KEY;
     }
     v->nsigs = si;
-    /* canonicalisers point into the hashers array: set up once it is final */
-    for (size_t i = 0; i < v->nhashers; i++)
-        sg_canon_body_init(&v->hashers[i].canon, v->hashers[i].mode, UINT64_MAX, body_sink,
-                           &v->hashers[i]);
     /* All key queries at once: the answers come back in parallel. */
     for (size_t i = 0; i < v->nsigs; i++) {
         struct vsig *s = &v->sigs[i];
         char *qname;
         if (s->state != S_WAIT_KEY)
             continue;
-        qname = key_name(v->arena, &s->sig);
+        qname = sg_dkim_key_qname(v->c.arena, &s->sig);
         if (qname == NULL)
             return SG_ENOMEM;
-        v->pending++;
-        rc = sg_resolver_query(v->resolver, qname, SG_DNS_TXT, key_cb, s, &s->q);
+        v->c.pending++;
+        rc = sg_resolver_query(v->c.resolver, qname, SG_DNS_TXT, key_cb, s, &s->q);
         if (rc != 0) {
-            v->pending--;
+            v->c.pending--;
             s->q = NULL;
             if (rc == SG_ENOMEM)
                 return rc;
@@ -601,67 +449,49 @@ int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t 
 
 int sg_dkim_verify_body(sg_dkim_verifier *v, const char *data, size_t len)
 {
-    if (v == NULL)
-        return SG_EINVAL;
-    if (!v->have_headers || v->body_done)
-        return SG_ESTATE;
-    for (size_t i = 0; i < v->nhashers; i++)
-        sg_canon_body_update(&v->hashers[i].canon, data, len);
-    return SG_OK;
+    return v != NULL ? sg_dkim_vcore_body(&v->c, data, len) : SG_EINVAL;
 }
 
 int sg_dkim_verify_finish(sg_dkim_verifier *v)
 {
+    int rc;
     if (v == NULL)
         return SG_EINVAL;
-    if (!v->have_headers)
-        return SG_ESTATE;
-    if (!v->body_done) {
-        v->body_done = 1;
-        for (size_t i = 0; i < v->nhashers; i++) {
-            unsigned int dlen = 0;
-            sg_canon_body_final(&v->hashers[i].canon);
-            if (EVP_DigestFinal_ex(v->hashers[i].md, v->hashers[i].digest, &dlen) != 1)
-                return SG_ECRYPTO;
-        }
+    if ((rc = sg_dkim_vcore_end_body(&v->c)) < 0)
+        return rc;
+    if (rc == 1)
         for (size_t i = 0; i < v->nsigs; i++)
             if (v->sigs[i].state == S_HAVE_KEY)
                 evaluate(&v->sigs[i]);
-    }
-    return (int)v->pending;
+    return (int)v->c.pending;
 }
 
 size_t sg_dkim_verify_pending(const sg_dkim_verifier *v)
 {
-    return v ? v->pending : 0;
+    return v ? v->c.pending : 0;
+}
+
+static void give_up(void *self)
+{
+    sg_dkim_verifier *v = self;
+    for (size_t i = 0; i < v->nsigs; i++)
+        if (v->sigs[i].state == S_WAIT_KEY) {
+            v->sigs[i].q = NULL;
+            decide(&v->sigs[i], SG_DKIM_TEMPERROR, "key lookup got no answer");
+        }
 }
 
 int sg_dkim_verify_wait(sg_dkim_verifier *v)
 {
     int rc = sg_dkim_verify_finish(v);
-    while (rc > 0) {
-        rc = sg_resolver_run(v->resolver, -1);
-        if (rc < 0)
-            return rc;
-        if (rc == 0 && v->pending > 0) {
-            /* the resolver has nothing left for us: never hang */
-            for (size_t i = 0; i < v->nsigs; i++)
-                if (v->sigs[i].state == S_WAIT_KEY) {
-                    v->sigs[i].q = NULL;
-                    decide(&v->sigs[i], SG_DKIM_TEMPERROR, "key lookup got no answer");
-                }
-            v->pending = 0;
-        }
-        rc = (int)v->pending;
-    }
-    return rc;
+    return v != NULL ? sg_dkim_vcore_wait(&v->c, rc, give_up, v) : rc;
 }
 
 int sg_dkim_verify_results(const sg_dkim_verifier *v, const sg_dkim_sig_result **out, size_t *count)
 {
     if (v == NULL || out == NULL || count == NULL)
         return SG_EINVAL;
-    if (v->pending > 0 || (v->nsigs > 0 && !v->body_done))
+    if (v->c.pending > 0 || (v->nsigs > 0 && !v->c.body_done))
         return SG_ESTATE;
     *out = v->results;
     *count = v->nresults;

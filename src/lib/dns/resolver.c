@@ -5,15 +5,11 @@
  * mnemonic tables.
  */
 #include "dns/resolver_int.h"
+#include "util/domain.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* RFC 1035 2.3.4: 255 octets on the wire, which is 253 characters of text
- * without the trailing dot; 63 octets per label. */
-#define SG_DNS_MAX_NAME 253
-#define SG_DNS_MAX_LABEL 63
 
 /* ------------------------------------------------------------------ */
 /* Names                                                              */
@@ -27,25 +23,16 @@
  */
 int sg_dns_name_normalise(const char *name, char *buf, size_t bufsize)
 {
-    size_t len, label = 0, i;
+    size_t len;
 
     if (name == NULL || buf == NULL || bufsize == 0)
         return SG_EINVAL;
     len = strlen(name);
+    if (!sg_domain_syntax_ok(name, len, SG_DOMAIN_ROOT_DOT | SG_DOMAIN_EMPTY))
+        return SG_EINVAL;
     if (len > 0 && name[len - 1] == '.')
         len--;
-    if (len > SG_DNS_MAX_NAME || len + 1 > bufsize)
-        return SG_EINVAL;
-    for (i = 0; i < len; i++) {
-        if (name[i] == '.') {
-            if (label == 0)
-                return SG_EINVAL;
-            label = 0;
-        } else if (++label > SG_DNS_MAX_LABEL) {
-            return SG_EINVAL;
-        }
-    }
-    if (len > 0 && label == 0) /* "a.." : the stripped dot left an empty label */
+    if (len + 1 > bufsize)
         return SG_EINVAL;
     memcpy(buf, name, len);
     buf[len] = '\0';
@@ -65,7 +52,7 @@ void sg_resolver_free(sg_resolver *r)
 int sg_resolver_query(sg_resolver *r, const char *name, uint16_t type, sg_dns_cb cb, void *payload,
                       sg_dns_query **out)
 {
-    char buf[SG_DNS_MAX_NAME + 3];
+    char buf[SG_DOMAIN_MAX + 3];
 
     if (out != NULL)
         *out = NULL;

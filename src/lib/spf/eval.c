@@ -164,44 +164,16 @@ static int prefix_eq(const uint8_t *a, const uint8_t *b, int bits)
     return (a[full] & mask) == (b[full] & mask);
 }
 
-/* Is name equal to dom or a subdomain of it (case-insensitive, trailing
- * dots ignored)? */
-static int name_within(const char *name, const char *dom)
-{
-    size_t n = strlen(name), d = strlen(dom);
-    if (n > 0 && name[n - 1] == '.')
-        n--;
-    if (d > 0 && dom[d - 1] == '.')
-        d--;
-    if (n < d || strncasecmp(name + n - d, dom, d) != 0)
-        return 0;
-    return n == d || name[n - d - 1] == '.';
-}
-
 /* Can the resolver look this name up? Labels 1..63 octets, total <= 253
- * (RFC 1035 2.3.4); a single label is allowed here. */
+ * (RFC 1035 2.3.4); any octets, a single label and a root dot allowed. */
 static int queryable(const char *name)
 {
-    size_t n = strlen(name), cur = 0;
-    if (n > 0 && name[n - 1] == '.')
-        n--;
-    if (n == 0 || n > 253)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (name[i] == '.') {
-            if (cur == 0)
-                return 0;
-            cur = 0;
-        } else if (++cur > 63) {
-            return 0;
-        }
-    }
-    return cur > 0;
+    return sg_domain_syntax_ok(name, strlen(name), SG_DOMAIN_ROOT_DOT);
 }
 
 static int name_eq(const char *a, const char *b)
 {
-    return name_within(a, b) && name_within(b, a);
+    return sg_domain_within(a, b) && sg_domain_within(b, a);
 }
 
 static void cancel_batch(sg_spf_check *c)
@@ -429,7 +401,7 @@ static const char *ptr_macro_value(sg_spf_check *c, const char *domain)
         if (name_eq(c->valid[i], domain))
             return c->valid[i];
     for (size_t i = 0; i < c->nvalid; i++)
-        if (name_within(c->valid[i], domain))
+        if (sg_domain_within(c->valid[i], domain))
             return c->valid[i];
     return c->nvalid > 0 ? c->valid[0] : "unknown";
 }
@@ -550,7 +522,7 @@ static outcome eval_mech(sg_spf_check *c, struct frame *f, const sg_spf_mech *m)
         if (c->ptr_void && void_lookup(c))
             return perm(c, "more than 2 void lookups (RFC 7208 4.6.4)");
         for (size_t i = 0; i < c->nvalid; i++)
-            if (name_within(c->valid[i], target))
+            if (sg_domain_within(c->valid[i], target))
                 return O_MATCH;
         return O_NOMATCH;
     default:

@@ -426,27 +426,3 @@ int sg_spf_macro_expand(char **out, size_t *outlen, sg_arena *arena, const char 
         *outlen = n;
     return 0;
 }
-
-int sg_spf_domain_valid(const char *d, size_t len)
-{
-    size_t labels = 0, cur = 0;
-    if (len > 0 && d[len - 1] == '.')
-        len--;
-    if (len == 0 || len > 253)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        if (d[i] == '.') {
-            if (cur == 0)
-                return 0;
-            labels++;
-            cur = 0;
-        } else if (d[i] == '\0') {
-            return 0;
-        } else if (++cur > 63) {
-            return 0;
-        }
-    }
-    if (cur == 0)
-        return 0;
-    return labels + 1 >= 2;
-}

@@ -7,6 +7,8 @@
 
 #include <spoofguard/spf.h>
 
+#include "util/domain.h"
+
 /* Values of the macro letters (RFC 7208 7.3). Strings are NUL-terminated. */
 typedef struct {
     const char *sender;        /* s */
@@ -57,7 +59,11 @@ int sg_spf_macro_expand(char **out, size_t *outlen, sg_arena *arena, const char 
 
 /* RFC 7208 4.3 / RFC 1035: a syntactically valid multi-label domain:
  * 1..253 octets (one trailing dot allowed), labels 1..63 octets, at
- * least two labels. */
-int sg_spf_domain_valid(const char *d, size_t len);
+ * least two labels. Any octet but '.' and NUL: a macro-expanded name may
+ * hold what a DKIM d= may not (RFC 7208 7.3). */
+static inline int sg_spf_domain_valid(const char *d, size_t len)
+{
+    return sg_domain_syntax_ok(d, len, SG_DOMAIN_ROOT_DOT | SG_DOMAIN_TWO_LABELS);
+}
 
 #endif

@@ -14,7 +14,9 @@
 #include <spoofguard/authres.h>
 #include <spoofguard/verdict.h>
 
+#include "arc/arc_int.h"
 #include "authres/authres_int.h"
+#include "dkim/dkim_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,9 @@ struct sg_verdict {
     sg_dkim_verifier *dkim;
     sg_arc_verifier *arc;
     int arc_ok; /* the ARC verifier took the message (else arc is not reported) */
+    /* The body hashes of one message, lent to both verifiers: a DKIM
+     * signature and an AMS with the same c= and l= share one hash. */
+    sg_bodyhash_set bodyhash;
     sg_spf_check *spf, *spf_helo;
     sg_dmarc_check *dmarc;
     sg_dmarc_opts dmarc_opts;
@@ -182,9 +187,8 @@ static int on_headers(const sg_header *fields, size_t count, void *payload)
 static int on_body(const char *data, size_t len, void *payload)
 {
     sg_verdict *v = payload;
-    if (v->arc_ok && sg_arc_verify_body(v->arc, data, len) != 0)
-        v->arc_ok = 0;
-    return sg_dkim_verify_body(v->dkim, data, len);
+    sg_bodyhash_update(&v->bodyhash, data, len);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -223,6 +227,7 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
         }
     }
     v->resolver = resolver;
+    sg_bodyhash_init(&v->bodyhash, sg_dkim_sha256(v->opts.keycache));
     /* A copy, so the caller's options need not outlive this call; the
      * verdict's clock unless the caller set the DKIM one. */
     if (v->opts.dkim)
@@ -295,6 +300,8 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
         sg_verdict_free(v);
         return rc;
     }
+    sg_dkim_verifier_lend_bodyhash(v->dkim, &v->bodyhash);
+    sg_arc_verifier_lend_bodyhash(v->arc, &v->bodyhash);
     sg_dkim_verifier_set_done_cb(v->dkim, on_dkim_done, v);
     sg_arc_verifier_set_done_cb(v->arc, on_dkim_done, v);
     result_init(v);
@@ -312,6 +319,7 @@ void sg_verdict_reset(sg_verdict *v)
     sg_spf_check_free(v->spf_helo);
     sg_dkim_verifier_reset(v->dkim);
     sg_arc_verifier_reset(v->arc);
+    sg_bodyhash_reset(&v->bodyhash);
     sg_msg_parser_reset(v->parser);
     sg_arena_reset(v->arena);
     /* What sg_verdict_new sets up stays; every other member is state of
@@ -326,6 +334,7 @@ void sg_verdict_reset(sg_verdict *v)
     v->parser = keep.parser;
     v->dkim = keep.dkim;
     v->arc = keep.arc;
+    v->bodyhash = keep.bodyhash; /* the digest contexts, for the next message */
     v->dmarc_opts = keep.dmarc_opts;
     v->dkim_opts = keep.dkim_opts; /* opts.dkim may point here: same address */
     result_init(v);
@@ -341,6 +350,7 @@ void sg_verdict_free(sg_verdict *v)
     sg_spf_check_free(v->spf_helo);
     sg_dkim_verifier_free(v->dkim);
     sg_arc_verifier_free(v->arc);
+    sg_bodyhash_free(&v->bodyhash);
     sg_msg_parser_free(v->parser);
     sg_arena_free(v->arena);
     sg_arena_free(v->life);
@@ -423,7 +433,10 @@ int sg_verdict_finish(sg_verdict *v, sg_verdict_done_cb cb, void *payload)
         return rc;
     v->finished = 1;
     v->in_step++;
-    rc = sg_dkim_verify_finish(v->dkim);
+    /* both verifiers read the digests: the end of the body once */
+    rc = sg_bodyhash_final(&v->bodyhash);
+    if (rc == 0)
+        rc = sg_dkim_verify_finish(v->dkim);
     if (v->arc_ok && sg_arc_verify_finish(v->arc) < 0)
         v->arc_ok = 0;
     v->dkim_finished = 1;
@@ -475,26 +488,10 @@ int sg_verdict_finish_sync(sg_verdict *v, const sg_verdict_result **out)
 
 static int is_protected(const sg_verdict *v, const char *domain)
 {
-    if (domain == NULL)
-        return 0;
-    size_t dl = strlen(domain);
-    for (size_t i = 0; i < v->opts.nprotected; i++) {
-        const char *p = v->opts.protected_domains[i];
-        size_t pl = strlen(p);
-        if (pl && p[pl - 1] == '.')
-            pl--;
-        if ((dl == pl && !strncasecmp(domain, p, pl)) ||
-            (dl > pl && domain[dl - pl - 1] == '.' && !strncasecmp(domain + dl - pl, p, pl)))
+    for (size_t i = 0; i < v->opts.nprotected; i++)
+        if (sg_domain_within(domain, v->opts.protected_domains[i]))
             return 1;
-    }
     return 0;
-}
-
-static int domain_within(const char *d, const char *org)
-{
-    size_t dl = strlen(d), ol = strlen(org);
-    return (dl == ol && !strcasecmp(d, org)) ||
-           (dl > ol && d[dl - ol - 1] == '.' && !strcasecmp(d + dl - ol, org));
 }
 
 /* Could a pass of identifier domain d have aligned with the author domain?
@@ -507,7 +504,7 @@ static int could_align(const sg_verdict *v, const char *d)
         return 0;
     if (org == NULL)
         return 1; /* organisational domain unknown: assume it could */
-    return domain_within(d, org);
+    return sg_domain_within(d, org);
 }
 
 static int temperror_could_hide_pass(const sg_verdict *v)
@@ -940,7 +937,7 @@ static int sig_proves_author(const sg_verdict *v, const sg_dkim_sig_result *d)
     if (d->result != SG_DKIM_PASS || d->domain == NULL)
         return 0;
     if (org != NULL)
-        return domain_within(d->domain, org);
+        return sg_domain_within(d->domain, org);
     return author != NULL && strcasecmp(d->domain, author) == 0;
 }
 
