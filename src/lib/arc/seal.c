@@ -14,6 +14,7 @@
  * value: the bytes hashed with b= empty are exactly the bytes sent minus
  * the value (RFC 6376 3.7).
  */
+#include "dkim/bodyhash.h"
 #include "dkim/dkim_int.h"
 
 #include <spoofguard/arc.h>
@@ -54,8 +55,8 @@ struct sg_arc_sealer {
     int64_t t;
     const char **h;
     size_t nh;
-    EVP_MD_CTX *ams_md, *as_md, *body_md;
-    sg_canon_body canon;
+    EVP_MD_CTX *ams_md, *as_md;
+    sg_bodyhash_set body;          /* one hasher: c=relaxed, no l= */
     const char *aar;               /* whole field, CRLF-terminated */
     const char *ams_pre, *ams_suf; /* around the b= value */
     const char *as_pre, *as_suf;
@@ -113,8 +114,8 @@ void sg_arc_sealer_reset(sg_arc_sealer *s)
         return;
     EVP_MD_CTX_free(s->ams_md);
     EVP_MD_CTX_free(s->as_md);
-    EVP_MD_CTX_free(s->body_md);
-    s->ams_md = s->as_md = s->body_md = NULL;
+    s->ams_md = s->as_md = NULL;
+    sg_bodyhash_reset(&s->body);
     sg_arena_reset(s->arena);
     s->state = 0;
     s->step = ST_AMS_DIGEST;
@@ -131,6 +132,7 @@ void sg_arc_sealer_free(sg_arc_sealer *s)
     if (s == NULL)
         return;
     sg_arc_sealer_reset(s);
+    sg_bodyhash_free(&s->body);
     sg_arena_free(s->arena);
     sg_arena_free(s->cfg);
     free(s->results);
@@ -185,6 +187,7 @@ int sg_arc_sealer_new(sg_arc_sealer **out, const sg_arc_seal_opts *o)
         free(s);
         return SG_EINVAL;
     }
+    sg_bodyhash_init(&s->body, NULL);
     s->o = *o;
     s->cv = o->cv;
     s->step = ST_AMS_DIGEST;
@@ -376,8 +379,7 @@ int sg_arc_seal_headers(sg_arc_sealer *s, const sg_header *fields, size_t count)
         return SG_OK;
     }
     s->instance = top + 1;
-    if ((s->ams_md = md_new()) == NULL || (s->as_md = md_new()) == NULL ||
-        (s->body_md = md_new()) == NULL)
+    if ((s->ams_md = md_new()) == NULL || (s->as_md = md_new()) == NULL)
         return SG_ENOMEM;
     /* The chain is hashed now, while the fields are there; whether the
      * seal covers it (cv=pass) or not (cv=fail, 5.1.2: only the new set)
@@ -394,8 +396,8 @@ int sg_arc_seal_headers(sg_arc_sealer *s, const sg_header *fields, size_t count)
     if ((used = sg_arena_alloc(s->arena, count ? count : 1)) == NULL)
         return SG_ENOMEM;
     sg_dkim_hash_headers(s->ams_md, SG_CANON_RELAXED, fields, count, s->h, s->nh, SIZE_MAX, used);
-    sg_canon_body_init(&s->canon, SG_CANON_RELAXED, UINT64_MAX, sg_dkim_md_sink, s->body_md);
-    return SG_OK;
+    rc = sg_bodyhash_add(&s->body, SG_CANON_RELAXED, UINT64_MAX);
+    return rc < 0 ? rc : SG_OK;
 }
 
 int sg_arc_seal_body(sg_arc_sealer *s, const char *data, size_t len)
@@ -405,7 +407,7 @@ int sg_arc_seal_body(sg_arc_sealer *s, const char *data, size_t len)
     if (s->state != 1)
         return SG_ESTATE;
     if (s->instance != 0)
-        sg_canon_body_update(&s->canon, data, len);
+        sg_bodyhash_update(&s->body, data, len);
     return SG_OK;
 }
 
@@ -608,8 +610,6 @@ int sg_arc_seal_digest(sg_arc_sealer *s, uint8_t digest[32])
     if (s->state == 0 || s->instance == 0 || (s->step != ST_AMS_DIGEST && s->step != ST_AS_DIGEST))
         return SG_ESTATE;
     if (s->step == ST_AMS_DIGEST) {
-        uint8_t bh[32];
-        unsigned int dlen = 0;
         /* cv=none is the verifier's word for "no ARC field", and it says
          * pass only for a well-formed chain: anything else means the
          * caller judged another message */
@@ -617,11 +617,11 @@ int sg_arc_seal_digest(sg_arc_sealer *s, uint8_t digest[32])
             return SG_EINVAL;
         if (s->cv == SG_ARC_FAIL && EVP_DigestInit_ex(s->as_md, sg_dkim_sha256(NULL), NULL) != 1)
             return SG_ECRYPTO;
-        sg_canon_body_final(&s->canon);
         s->state = 2;
-        if (EVP_DigestFinal_ex(s->body_md, bh, &dlen) != 1)
-            return SG_ECRYPTO;
-        if ((rc = build_aar(s)) != SG_OK || (rc = build_ams_blank(s, bh)) != SG_OK ||
+        if ((rc = sg_bodyhash_final(&s->body)) != SG_OK)
+            return rc;
+        if ((rc = build_aar(s)) != SG_OK ||
+            (rc = build_ams_blank(s, sg_bodyhash_digest(&s->body, 0))) != SG_OK ||
             (rc = digest_blank(s, s->ams_md, s->ams_pre, s->ams_suf, digest)) != SG_OK)
             return rc;
         s->step = ST_AMS_SIG;
