@@ -523,7 +523,15 @@ char *sg_authres_unfold_arena(sg_arena *a, const char *folded, size_t len)
     if (o == NULL)
         return NULL;
     for (size_t i = 0; i < len;) {
-        if (folded[i] == '\r' && i + 2 < len && folded[i + 1] == '\n' && folded[i + 2] == '\t') {
+        /* the runs between CRs in one copy: a CR is rare (one per fold) */
+        const char *cr = memchr(folded + i, '\r', len - i);
+        size_t run = cr ? (size_t)(cr - (folded + i)) : len - i;
+        memcpy(o + k, folded + i, run);
+        k += run;
+        i += run;
+        if (i == len)
+            break;
+        if (i + 2 < len && folded[i + 1] == '\n' && folded[i + 2] == '\t') {
             i += 3;
             if (i + 1 < len && folded[i] == ' ' && folded[i + 1] == ' ')
                 i += 2;
