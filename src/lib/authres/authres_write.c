@@ -339,14 +339,28 @@ static void put_id(sink *s, const sg_authres *ar)
     }
 }
 
+/* The two checks below run for every element of every field: one pass
+ * over the NUL-terminated string, no strlen first. */
 static int text_ok(const char *s)
 {
-    return sg_authres_is_safe_text(s, strlen(s));
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c != '\t' && (c < 32 || c == 127))
+            return 0;
+    }
+    return 1;
 }
 
+/* sg_authres_is_keyword(s, strlen(s)) */
 static int kw_ok(const char *s)
 {
-    return s != NULL && sg_authres_is_keyword(s, strlen(s));
+    size_t i;
+    if (s == NULL)
+        return 0;
+    for (i = 0; s[i]; i++)
+        if (i == SG_AUTHRES_MAX_KEYWORD || (!is_alnum((unsigned char)s[i]) && s[i] != '-'))
+            return 0;
+    return i > 0 && s[i - 1] != '-';
 }
 
 static int validate(const sg_authres *ar)
