@@ -401,7 +401,10 @@ static int listen_exclusive(sg_server *s, sg_worker *w)
     if (tag < 0)
         return -1;
     w->accept_ep = tag;
-    if (uv_poll_init(&w->loop, &w->accept_poll, tag) != 0 || accept_arm(w, 1) != 0) {
+    /* armed first: a refused EPOLLEXCLUSIVE leaves no poll handle on a
+     * closed descriptor behind */
+    if (accept_arm(w, 1) != 0 || uv_poll_init(&w->loop, &w->accept_poll, tag) != 0) {
+        (void)accept_arm(w, 0);
         close(tag);
         w->accept_ep = -1;
         return -1;
