@@ -211,6 +211,23 @@ def proc_threads_runs(pid):
         return None
 
 
+def proc_threads_sleeps(pid):
+    """Voluntary context switches of the threads of PID (status's
+    voluntary_ctxt_switches): each is the milter going to sleep, then a
+    wake-up. Unlike runs (schedstat), preemption by other work on a busy
+    machine does not count."""
+    try:
+        n = 0
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        n += int(line.split()[1])
+        return n
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def cpu_delta(c0, c1, t0, t1):
     """CPU seconds between two samples: from schedstat when the same threads
     lived through the window (a thread that ended takes its time with it),
@@ -351,10 +368,12 @@ def cmd_send(a):
     cpu0 = [proc_cpu(p) for p in pids]
     th0 = [proc_threads_ns(p) for p in pids]
     runs0 = [proc_threads_runs(p) for p in pids]
+    sleeps0 = [proc_threads_sleeps(p) for p in pids]
     wall = run_batch(a, corpus, a.warmup, a.messages, results)
     cpu1 = [proc_cpu(p) for p in pids]
     th1 = [proc_threads_ns(p) for p in pids]
     runs1 = [proc_threads_runs(p) for p in pids]
+    sleeps1 = [proc_threads_sleeps(p) for p in pids]
     hwm = [proc_hwm_kib(p) for p in pids]
 
     codes, wrong, errors = {}, {}, []
@@ -441,6 +460,9 @@ def cmd_send(a):
         "cpu_s": cpu_s,
         "hwm_kib": hwm,
         "runs": [None if r0 is None or r1 is None else r1 - r0 for r0, r1 in zip(runs0, runs1)],
+        "sleeps": [
+            None if r0 is None or r1 is None else r1 - r0 for r0, r1 in zip(sleeps0, sleeps1)
+        ],
         "errors": errors + ["lost: " + x for x in lost[:5]],
     }
     if a.out:
@@ -451,11 +473,12 @@ def cmd_send(a):
     cpu = sum(rec["cpu_s"])
     print(
         "%-16s round %d: %4d msgs in %5.2f s = %6.1f msg/s, p50 %5.1f ms p90 %5.1f ms max %6.1f ms;"
-        " milter CPU %.3f ms/msg, %.1f runs/msg; accepted %d delivered %d lost %d%s"
+        " milter CPU %.3f ms/msg, %.1f runs/msg, %.2f sleeps/msg; accepted %d delivered %d lost %d%s"
         % (
             a.setup, a.round, a.messages, wall, rec["rate"], rec["lat_ms_p50"],
             rec["lat_ms_p90"], rec["lat_ms_max"], 1000 * cpu / a.messages if pids else 0,
             sum(r or 0 for r in rec["runs"]) / a.messages,
+            sum(r or 0 for r in rec["sleeps"]) / a.messages,
             len(accepted), len(found), len(lost), "" if ok else "  <-- NOT AS EXPECTED",
         ),
         flush=True,

@@ -464,9 +464,14 @@ int cmd_verify(int argc, char **argv)
     c.opts.nprotected = c.nprotect;
     c.opts.trusted_arc_sealers = c.sealers;
     c.opts.ntrusted_arc_sealers = c.nsealers;
-    /* results go out in large writes unless someone watches them */
+    /* Results go out in large writes unless someone watches them. The
+     * buffer is given: glibc ignores the size when it allocates one itself
+     * (it takes the file's block size, 4 KiB: 850 writes for 3 000
+     * messages instead of 53). Static: stdout is flushed at exit, after
+     * this function has returned. */
+    static char outbuf[1 << 16];
     if (!isatty(STDOUT_FILENO))
-        setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+        setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
     /* Operands are read one at a time from argv: any number of them, in
      * memory that does not grow with their count. */
     c.many = argc - first > 1;

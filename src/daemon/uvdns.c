@@ -10,6 +10,12 @@
  * its own dup() of the socket, never the socket itself: closing our
  * handle can never disturb whatever now owns that number, and a number
  * reused for a new socket is noticed by its inode changing.
+ *
+ * Answers the resolver has ready without asking (its cache) are delivered
+ * by a uv_check handle, right after the loop's poll phase in which the
+ * query was made: through the timer they cost one more loop turn (a
+ * zero-timeout epoll_wait) a round of queries. Never inside the query
+ * call itself: the caller is not ready for its callback there.
  */
 #include "uvdns.h"
 
@@ -33,6 +39,7 @@ struct sg_uvdns {
     uv_loop_t *loop;
     sg_resolver *r;
     uv_prepare_t prepare;
+    uv_check_t check;
     uv_timer_t timer;
     watch *w[MAX_SOCKETS];
     int nw;
@@ -84,6 +91,23 @@ static void on_timer(uv_timer_t *t)
 {
     struct sg_uvdns *d = t->data;
     sg_resolver_run(d->r, 0);
+}
+
+/* Rounds of ready answers delivered per check: an answer's callback may
+ * ask for more cached names (an SPF include chain); past this the timer
+ * takes over, so a callback that keeps asking cannot hold the loop. */
+#define CHECK_ROUNDS 16
+
+static void deliver_ready(uv_check_t *c)
+{
+    struct sg_uvdns *d = c->data;
+    for (int i = 0; i < CHECK_ROUNDS; i++) {
+        int timeout = -1;
+        if (sg_resolver_fds(d->r, NULL, NULL, 0, &timeout) < 0 || timeout != 0)
+            return;
+        /* no descriptor: deliver what is ready, expire what is due; no syscall */
+        sg_resolver_process_fd(d->r, -1, -1);
+    }
 }
 
 static void sync_watches(uv_prepare_t *p)
@@ -155,8 +179,12 @@ int sg_uvdns_new(sg_uvdns **out, uv_loop_t *loop, sg_resolver *resolver)
     d->prepare.data = d;
     d->timer.data = d;
     uv_prepare_start(&d->prepare, sync_watches);
-    /* the prepare handle alone must not keep the loop alive */
+    uv_check_init(loop, &d->check);
+    d->check.data = d;
+    uv_check_start(&d->check, deliver_ready);
+    /* the prepare and check handles alone must not keep the loop alive */
     uv_unref((uv_handle_t *)&d->prepare);
+    uv_unref((uv_handle_t *)&d->check);
     *out = d;
     return 0;
 }
@@ -169,8 +197,10 @@ void sg_uvdns_close(sg_uvdns *d)
     while (d->nw > 0)
         drop_watch(d, d->nw - 1);
     uv_prepare_stop(&d->prepare);
+    uv_check_stop(&d->check);
     uv_timer_stop(&d->timer);
-    d->pending_close += 2;
+    d->pending_close += 3;
     uv_close((uv_handle_t *)&d->prepare, on_handle_closed);
+    uv_close((uv_handle_t *)&d->check, on_handle_closed);
     uv_close((uv_handle_t *)&d->timer, on_handle_closed);
 }

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #ifdef __linux__
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #endif
 #include <unistd.h>
 
@@ -56,11 +57,32 @@ static void on_connection(uv_stream_t *l, int status)
 #ifdef EPOLLEXCLUSIVE
 static void on_accept_ready(uv_poll_t *p, int status, int events);
 
+/* Add (on) or remove the listener's entry in the loop's epoll set. It is
+ * tagged with accept_ep's number, which libuv watches through accept_poll,
+ * so libuv hands its events to on_accept_ready. It must be removed before
+ * accept_poll stops or closes: an event for a descriptor libuv no longer
+ * watches makes libuv delete that descriptor's entry, not ours, and a
+ * level-triggered entry left behind would fire at every loop turn. */
+static int accept_arm(sg_worker *w, int on)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+    if (w->accept_armed == on)
+        return 0;
+    ev.data.fd = w->accept_ep;
+    if (epoll_ctl(uv_backend_fd(&w->loop), on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->sh->listen_fd,
+                  &ev) != 0)
+        return -1;
+    w->accept_armed = on;
+    return 0;
+}
+
 static void on_accept_resume(uv_timer_t *t)
 {
     sg_worker *w = t->data;
-    if (w->listening)
+    if (w->listening) {
         uv_poll_start(&w->accept_poll, UV_READABLE, on_accept_ready);
+        (void)accept_arm(w, 1);
+    }
 }
 
 /* One accept per wake-up: the set is level-triggered, so a backlog brings
@@ -77,25 +99,37 @@ static void on_accept_ready(uv_poll_t *p, int status, int events)
     } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         /* the connection stays queued: poll again in a while rather than
          * spin on a socket that stays readable */
+        (void)accept_arm(w, 0);
         uv_poll_stop(&w->accept_poll);
         uv_timer_start(&w->accept_pause, on_accept_resume, 100, 0);
     }
 }
 
-/* The exclusive listener; -1 (nothing changed) if the kernel refuses. */
+/* The exclusive listener; -1 (nothing changed) if the kernel refuses.
+ * EPOLLEXCLUSIVE must be on the entry in the epoll set the thread sleeps
+ * in: the kernel stops waking at the first exclusive entry whose set has
+ * a thread waiting in epoll_wait. Through a set of its own nested in the
+ * loop's (how this was done before), no thread ever waits in the nested
+ * set itself, so every worker's loop was woken for every connection (0.6
+ * to 0.8 accept4 finding nothing a message, strace). libuv cannot add an
+ * entry that way, hence accept_arm() with an eventfd nobody writes
+ * standing for the listener in libuv's books. */
 static int listen_exclusive(sg_worker *w)
 {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0)
+    if (uv_backend_fd(&w->loop) < 0)
         return -1;
-    ev.data.fd = w->sh->listen_fd;
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, w->sh->listen_fd, &ev) != 0 ||
-        uv_poll_init(&w->loop, &w->accept_poll, ep) != 0) {
-        close(ep);
+    int tag = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (tag < 0)
+        return -1;
+    w->accept_ep = tag;
+    /* armed first: a refused EPOLLEXCLUSIVE leaves no poll handle on a
+     * closed descriptor behind */
+    if (accept_arm(w, 1) != 0 || uv_poll_init(&w->loop, &w->accept_poll, tag) != 0) {
+        (void)accept_arm(w, 0);
+        close(tag);
+        w->accept_ep = -1;
         return -1;
     }
-    w->accept_ep = ep;
     w->accept_poll.data = w;
     uv_timer_init(&w->loop, &w->accept_pause);
     w->accept_pause.data = w;
@@ -129,6 +163,7 @@ static void on_wake(uv_async_t *a)
     if (w->listening) {
         w->listening = 0;
         if (w->accept_ep >= 0) {
+            (void)accept_arm(w, 0);
             uv_close((uv_handle_t *)&w->accept_poll, NULL);
             uv_close((uv_handle_t *)&w->accept_pause, NULL);
         } else {
@@ -252,6 +287,10 @@ void sg_worker_destroy(sg_worker *w)
     if (w->uvdns)
         sg_uvdns_close(w->uvdns);
     sg_vpool_destroy(&w->vpool);
+#ifdef EPOLLEXCLUSIVE
+    if (w->accept_ep >= 0)
+        (void)accept_arm(w, 0); /* before accept_poll closes */
+#endif
     uv_walk(&w->loop, close_walk, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);

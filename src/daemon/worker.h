@@ -44,11 +44,14 @@ typedef struct sg_worker {
         uv_handle_t handle;
     } listener;
     int listening;
-    /* Linux: the listening socket is watched through a private epoll set
-     * holding it with EPOLLEXCLUSIVE, so a new connection wakes one idle
-     * worker instead of every worker (all but one would find nothing to
-     * accept). accept_ep < 0: libuv's own listener above is used. */
+    /* Linux: the listening socket sits in the loop's epoll set with
+     * EPOLLEXCLUSIVE, so a new connection wakes one idle worker instead of
+     * every worker (all but one would find nothing to accept). Its entry
+     * is tagged with accept_ep, an eventfd libuv watches (accept_poll) in
+     * its place (worker.c, listen_exclusive). accept_ep < 0: libuv's own
+     * listener above is used. */
     int accept_ep;
+    int accept_armed; /* the listener's entry is in the loop's set */
     uv_poll_t accept_poll;
     uv_timer_t accept_pause; /* out of descriptors: retry accepting later */
     sg_resolver *resolver;

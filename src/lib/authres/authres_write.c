@@ -339,14 +339,28 @@ static void put_id(sink *s, const sg_authres *ar)
     }
 }
 
+/* The two checks below run for every element of every field: one pass
+ * over the NUL-terminated string, no strlen first. */
 static int text_ok(const char *s)
 {
-    return sg_authres_is_safe_text(s, strlen(s));
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c != '\t' && (c < 32 || c == 127))
+            return 0;
+    }
+    return 1;
 }
 
+/* sg_authres_is_keyword(s, strlen(s)) */
 static int kw_ok(const char *s)
 {
-    return s != NULL && sg_authres_is_keyword(s, strlen(s));
+    size_t i;
+    if (s == NULL)
+        return 0;
+    for (i = 0; s[i]; i++)
+        if (i == SG_AUTHRES_MAX_KEYWORD || (!is_alnum((unsigned char)s[i]) && s[i] != '-'))
+            return 0;
+    return i > 0 && s[i - 1] != '-';
 }
 
 static int validate(const sg_authres *ar)
@@ -523,7 +537,15 @@ char *sg_authres_unfold_arena(sg_arena *a, const char *folded, size_t len)
     if (o == NULL)
         return NULL;
     for (size_t i = 0; i < len;) {
-        if (folded[i] == '\r' && i + 2 < len && folded[i + 1] == '\n' && folded[i + 2] == '\t') {
+        /* the runs between CRs in one copy: a CR is rare (one per fold) */
+        const char *cr = memchr(folded + i, '\r', len - i);
+        size_t run = cr ? (size_t)(cr - (folded + i)) : len - i;
+        memcpy(o + k, folded + i, run);
+        k += run;
+        i += run;
+        if (i == len)
+            break;
+        if (i + 2 < len && folded[i + 1] == '\n' && folded[i + 2] == '\t') {
             i += 3;
             if (i + 1 < len && folded[i] == ' ' && folded[i + 1] == ' ')
                 i += 2;

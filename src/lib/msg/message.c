@@ -227,13 +227,22 @@ static int finish_field(sg_msg_parser *p)
     }
     if ((rc = reserve(p, vend - vstart + 1)) != SG_OK)
         return rc;
+    /* copy the runs between CRLF pairs (the value holds no other CR) */
     out = p->buf_len;
-    for (i = vstart; i < vend; i++) {
-        if (p->buf[i] == '\r' && p->buf[i + 1] == '\n') {
-            i++;
-            continue;
+    for (i = vstart; i < vend;) {
+        const char *cr = memchr(p->buf + i, '\r', vend - i);
+        size_t run = cr ? (size_t)(cr - (p->buf + i)) : vend - i;
+        memcpy(p->buf + out, p->buf + i, run);
+        out += run;
+        i += run;
+        if (i < vend) {
+            if (p->buf[i + 1] == '\n') {
+                i += 2;
+            } else {
+                p->buf[out++] = '\r';
+                i++;
+            }
         }
-        p->buf[out++] = p->buf[i];
     }
     p->buf[out] = '\0';
 
@@ -263,6 +272,27 @@ static int is_ftext(unsigned char ch)
 static int is_wsp(unsigned char ch)
 {
     return ch == ' ' || ch == '\t';
+}
+
+/* The first CR, LF or NUL in [s, end), or end: the end of a run of field
+ * value bytes. 16 bytes at a time with SSE2. */
+static const char *value_run_end(const char *s, const char *end)
+{
+#if defined(__SSE2__)
+    const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n'), nul = _mm_setzero_si128();
+    while (end - s >= 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)s);
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(a, cr), _mm_cmpeq_epi8(a, lf)),
+                                   _mm_cmpeq_epi8(a, nul));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
+        if (m != 0)
+            return s + __builtin_ctz(m);
+        s += 16;
+    }
+#endif
+    while (s < end && *s != '\r' && *s != '\n' && *s != '\0')
+        s++;
+    return s;
 }
 
 static int fail(sg_msg_parser *p, int rc)
@@ -380,9 +410,7 @@ static int header_bytes(sg_msg_parser *p, const char **pp, const char *end)
             }
             break;
         case H_VALUE: {
-            const char *r = s;
-            while (r < end && *r != '\r' && *r != '\n' && *r != '\0')
-                r++;
+            const char *r = value_run_end(s, end);
             if (r > s) {
                 rc = append_raw(p, s, (size_t)(r - s));
                 s = r;

@@ -1067,11 +1067,14 @@ static int setup_identity(sg_spf_check *c, const sg_spf_request *req)
     }
     if (c->mctx.local == NULL || c->mctx.sender_domain == NULL)
         return SG_ENOMEM;
-    size_t sl = strlen(c->mctx.local) + strlen(c->mctx.sender_domain) + 2;
-    char *s = sg_arena_alloc(c->arena, sl);
+    size_t ll = strlen(c->mctx.local), dl = strlen(c->mctx.sender_domain);
+    char *s = sg_arena_alloc(c->arena, ll + dl + 2);
     if (s == NULL)
         return SG_ENOMEM;
-    snprintf(s, sl, "%s@%s", c->mctx.local, c->mctx.sender_domain);
+    /* local@domain, without snprintf's format interpreter (every check) */
+    memcpy(s, c->mctx.local, ll);
+    s[ll] = '@';
+    memcpy(s + ll + 1, c->mctx.sender_domain, dl + 1);
     c->mctx.sender = s;
     c->result.sender = s;
     c->result.domain = c->mctx.sender_domain;

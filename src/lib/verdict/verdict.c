@@ -961,10 +961,11 @@ static int find_unsigned(sg_verdict *v)
                 cov[d->covered[j]] = 1;
     }
     for (size_t k = 0; k < NDISPLAYED; k++) {
-        size_t seen = 0;
+        size_t seen = 0, len = strlen(displayed_fields[k]);
         int bare = 0;
+        /* sg_header_is() without its strlen per field: 8 names x every field */
         for (size_t i = 0; i < nh; i++)
-            if (sg_header_is(&h[i], displayed_fields[k])) {
+            if (h[i].name_len == len && strncasecmp(h[i].name, displayed_fields[k], len) == 0) {
                 seen++;
                 bare |= !cov[i];
             }
