@@ -79,16 +79,6 @@ const char *sg_dmarc_suffix(const char *name, size_t keep)
     return p;
 }
 
-int sg_dmarc_under(const char *child, const char *parent)
-{
-    size_t cl = strlen(child), pl = strlen(parent);
-    if (cl == pl)
-        return strcmp(child, parent) == 0;
-    if (cl < pl + 1)
-        return 0;
-    return child[cl - pl - 1] == '.' && strcmp(child + cl - pl, parent) == 0;
-}
-
 /* --- IDNA ---------------------------------------------------------------- */
 
 /* Decode one UTF-8 sequence; returns its length or 0 if malformed

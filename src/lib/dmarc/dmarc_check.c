@@ -445,7 +445,7 @@ static void align_start(sg_dmarc_check *c)
         }
         /* An Organizational Domain is always the name itself or one of its
          * ancestors, so an identifier outside the author's cannot align. */
-        if (!sg_dmarc_under(id->domain, c->org))
+        if (!sg_domain_within(id->domain, c->org))
             continue;
         if (walks == SG_DMARC_MAX_ID_WALKS)
             continue; /* beyond the cap: counted as not aligned */

@@ -14,7 +14,5 @@
 size_t sg_dmarc_label_count(const char *name);
 /* Pointer to the suffix of `name` that has `keep` labels (keep >= 1). */
 const char *sg_dmarc_suffix(const char *name, size_t keep);
-/* 1 if `child` equals `parent` or is a subdomain of it (both normalised). */
-int sg_dmarc_under(const char *child, const char *parent);
 
 #endif
