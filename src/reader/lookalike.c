@@ -74,6 +74,7 @@ typedef struct name_info {
 typedef struct ref {
     sgr_lookalike_source source;
     char *ascii, *unicode, *reg, *label, *label_u, *suffix, *skel_label, *skel_reg;
+    char *skel_reg_hy; /* skel_reg with '-' for '.': paypal-com */
     uint32_t *cp, *lcp;
     size_t ncp, nlcp, label_len;
 } ref;
@@ -224,8 +225,12 @@ static int analyse(const USpoofChecker *sc, const psl_ctx_t *psl, const char *in
     }
     memcpy(buf, in, len);
     buf[len] = '\0';
-    if (len > 1 && buf[len - 1] == '.') /* one root dot is allowed */
+    if (buf[len - 1] == '.') /* one root dot is allowed */
         buf[--len] = '\0';
+    if (len == 0) {
+        fmt(why, whylen, "an empty name");
+        return 1;
+    }
     for (int32_t i = 0; i < (int32_t)len;) {
         UChar32 c;
         U8_NEXT(buf, i, (int32_t)len, c);
@@ -371,6 +376,7 @@ static void ref_clear(ref *r)
     free(r->suffix);
     free(r->skel_label);
     free(r->skel_reg);
+    free(r->skel_reg_hy);
     free(r->cp);
     free(r->lcp);
     memset(r, 0, sizeof *r);
@@ -390,8 +396,10 @@ int sgr_lookalike_builder_add(sgr_lookalike_builder *b, const char *name, size_t
         free(ni);
         return rc < 0 ? rc : SGR_LOOKALIKE_EINVAL;
     }
+    /* every rule works on the registrable domain: mail.paypal.com and
+     * paypal.com are one reference */
     for (size_t i = 0; i < b->n; i++) {
-        if (strcmp(b->refs[i].ascii, ni->ascii) == 0) {
+        if (strcmp(b->refs[i].reg, ni->reg) == 0) {
             if (source < b->refs[i].source)
                 b->refs[i].source = source;
             free(ni);
@@ -419,17 +427,21 @@ int sgr_lookalike_builder_add(sgr_lookalike_builder *b, const char *name, size_t
     r->suffix = strdup(ni->suffix);
     r->skel_label = strdup(ni->skel_label);
     r->skel_reg = strdup(ni->skel_reg);
+    r->skel_reg_hy = strdup(ni->skel_reg);
     r->cp = malloc(ni->ncp * sizeof *r->cp);
     r->ncp = ni->ncp;
     r->lcp = malloc((ni->nlcp ? ni->nlcp : 1) * sizeof *r->lcp);
     r->nlcp = ni->nlcp;
     r->label_len = ni->label_len;
     if (!r->ascii || !r->unicode || !r->reg || !r->label || !r->label_u || !r->suffix ||
-        !r->skel_label || !r->skel_reg || !r->cp || !r->lcp) {
+        !r->skel_label || !r->skel_reg || !r->skel_reg_hy || !r->cp || !r->lcp) {
         ref_clear(r);
         free(ni);
         return SGR_LOOKALIKE_ENOMEM;
     }
+    for (char *p = r->skel_reg_hy; *p; p++)
+        if (*p == '.')
+            *p = '-';
     memcpy(r->cp, ni->cp, ni->ncp * sizeof *r->cp);
     memcpy(r->lcp, ni->lcp, ni->nlcp * sizeof *r->lcp);
     b->n++;
@@ -725,13 +737,8 @@ static int compare(const name_info *c, const ref *r, sgr_lookalike_hit *h)
             /* the reference's whole domain in front of another one:
              * paypal.com.evil.example, paypal.com-login.example,
              * paypal-com.example */
-            char hy[SKEL_MAX];
-            copy(hy, sizeof hy, r->skel_reg);
-            for (char *p = hy; *p; p++)
-                if (*p == '.')
-                    *p = '-';
             if (embedded_at_boundary(c->skel_host, r->skel_reg) ||
-                embedded_at_boundary(c->skel_host, hy)) {
+                embedded_at_boundary(c->skel_host, r->skel_reg_hy)) {
                 h->kind = SGR_LOOKALIKE_EMBEDDED;
                 fmt(why, sizeof why,
                     "it starts with the name %s, but the domain it belongs to is %s", r->unicode,

@@ -105,13 +105,15 @@ typedef struct sgr_lookalike sgr_lookalike;
 int sgr_lookalike_builder_new(sgr_lookalike_builder **out, const char *psl_file);
 
 /* Adds a reference name (U-label or A-label, any case, one trailing dot
- * allowed). A name added twice keeps its highest-priority source. Returns
+ * allowed). References are kept per registrable domain: a second name in
+ * the same one (mail.paypal.com after paypal.com) adds nothing but may
+ * raise the source's priority. Returns
  * SGR_LOOKALIKE_EINVAL for a name that is not a valid IDNA2008 domain name
  * of at least two labels (nothing is added), ENOMEM. */
 int sgr_lookalike_builder_add(sgr_lookalike_builder *b, const char *name, size_t len,
                               sgr_lookalike_source source);
 
-/* The number of distinct references added so far. */
+/* The number of distinct references (registrable domains) so far. */
 size_t sgr_lookalike_builder_count(const sgr_lookalike_builder *b);
 
 /* Turns the builder into an immutable checker and frees the builder
