@@ -104,12 +104,18 @@ static void fmt(char *out, size_t cap, const char *f, ...)
     va_end(ap);
     if (n < 0 && cap > 0)
         out[0] = '\0';
-    /* vsnprintf may cut inside a UTF-8 sequence: back up to a boundary */
+    /* vsnprintf may cut inside a UTF-8 sequence: end the text before it */
     if (n >= (int)cap && cap > 1) {
-        size_t e = cap - 1;
-        while (e > 0 && ((unsigned char)out[e] & 0xc0) == 0x80)
-            e--;
-        out[e] = '\0';
+        int32_t i = 0, len = (int32_t)strlen(out);
+        while (i < len) {
+            int32_t start = i;
+            UChar32 c;
+            U8_NEXT(out, i, len, c);
+            if (c < 0) {
+                out[start] = '\0';
+                break;
+            }
+        }
     }
 }
 

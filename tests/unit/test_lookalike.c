@@ -273,6 +273,44 @@ static void hostile_input(void **state)
     sgr_lookalike_free(lk);
 }
 
+/* a well-formed UTF-8 string (RFC 3629), no control characters */
+static int clean_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80         ? 1
+                   : (*p >> 5) == 6  ? 2
+                   : (*p >> 4) == 14 ? 3
+                   : (*p >> 3) == 30 ? 4
+                                     : 0;
+        if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f)))
+            return 0;
+        for (size_t i = 1; i < n; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+        p += n;
+    }
+    return 1;
+}
+
+/* A detail too long for its field is cut before a character, never in
+ * one (found by fuzz_lookalike: a U-label form of 180 bytes). */
+static void long_detail_cut_at_a_character(void **state)
+{
+    sgr_lookalike *lk = protected_checker();
+    const char *name = "xn--py-ur5ovpaylplccccccccccccccccccccccccccccccccccurcove."
+                       "cccccccccccccccpaypal-ycccccccccccccccccurcove."
+                       "cccccccccccccccpaypal-yccccccccccccccca.ecm";
+    const sgr_lookalike_result *r = check(lk, name);
+    assert_int_equal(r->verdict, SGR_LOOKALIKE_SUSPECT);
+    for (size_t i = 0; i < r->nhits; i++) {
+        assert_true(strlen(r->hits[i].detail) < sizeof r->hits[i].detail);
+        assert_true(clean_utf8(r->hits[i].detail));
+    }
+    assert_true(clean_utf8(r->unicode));
+    sgr_lookalike_free(lk);
+}
+
 /* Correspondents learned from the mailbox: the short-name rules are
  * stricter, and the source is reported. */
 static void correspondents(void **state)
@@ -670,11 +708,17 @@ static void threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(skeletons),     cmocka_unit_test(edit_distance),
-        cmocka_unit_test(other_suffix),  cmocka_unit_test(embedded),
-        cmocka_unit_test(idn),           cmocka_unit_test(neighbours_stay_quiet),
-        cmocka_unit_test(hostile_input), cmocka_unit_test(correspondents),
-        cmocka_unit_test(recall),        cmocka_unit_test(false_hits),
+        cmocka_unit_test(skeletons),
+        cmocka_unit_test(edit_distance),
+        cmocka_unit_test(other_suffix),
+        cmocka_unit_test(embedded),
+        cmocka_unit_test(idn),
+        cmocka_unit_test(neighbours_stay_quiet),
+        cmocka_unit_test(hostile_input),
+        cmocka_unit_test(long_detail_cut_at_a_character),
+        cmocka_unit_test(correspondents),
+        cmocka_unit_test(recall),
+        cmocka_unit_test(false_hits),
         cmocka_unit_test(threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
