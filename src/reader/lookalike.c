@@ -770,68 +770,108 @@ static int compare(const name_info *c, const ref *r, sgr_lookalike_hit *h)
     return 1;
 }
 
-/* UTS #39 Highly Restrictive, per label that is not plain ASCII. Returns 1
- * and fills *h for the first label that fails. */
+/* The scripts of a label, "Latin, Cyrillic" (Common and Inherited left
+ * out); *latin says whether Latin is among them. Returns how many. */
+static size_t label_scripts(const char *u, char *out, size_t cap, int *latin)
+{
+    UScriptCode seen[16];
+    size_t ns = 0;
+    int32_t i = 0, len = (int32_t)strlen(u);
+    out[0] = '\0';
+    *latin = 0;
+    while (i < len) {
+        UChar32 ch;
+        U8_NEXT(u, i, len, ch);
+        UErrorCode st = U_ZERO_ERROR;
+        UScriptCode sc = uscript_getScript(ch, &st);
+        if (U_FAILURE(st) || sc == USCRIPT_COMMON || sc == USCRIPT_INHERITED)
+            continue;
+        size_t k = 0;
+        while (k < ns && seen[k] != sc)
+            k++;
+        if (k == ns && ns < 16) {
+            seen[ns++] = sc;
+            if (sc == USCRIPT_LATIN)
+                *latin = 1;
+            size_t w = strlen(out);
+            fmt(out + w, cap - w, "%s%s", ns > 1 ? ", " : "", uscript_getName(sc));
+        }
+    }
+    return ns;
+}
+
+/* Every character reads as a Latin letter or digit: раура reads as
+ * "paypa". */
+static int reads_as_ascii(const char *skel)
+{
+    if (skel[0] == '\0')
+        return 0;
+    for (const char *p = skel; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+            return 0;
+    return 1;
+}
+
+/* Per label that is not plain ASCII: UTS #39 Highly Restrictive (and the
+ * invisible, mixed-number and hidden-overlay checks), then whole-script
+ * confusables the way browsers treat them: a label in one non-Latin
+ * script whose every character looks like a Latin letter, under an ASCII
+ * top-level domain, is shown as its A-label too (ICU no longer reports
+ * whole-script confusables in uspoof_check). Returns 1 and fills *h for
+ * the first label that fails. */
 static int idn_check(const USpoofChecker *sc, const name_info *c, sgr_lookalike_hit *h)
 {
+    const char *tld = strrchr(c->ascii, '.');
+    int ascii_tld = tld && strncmp(tld + 1, "xn--", 4) != 0;
     const char *p = c->ascii;
     while (*p) {
         const char *e = strchr(p, '.');
         size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n > 4 && strncmp(p, "xn--", 4) == 0 && n < 64) {
-            char a[64], u[SGR_LOOKALIKE_UNICODE_MAX];
+        char a[64], u[SGR_LOOKALIKE_UNICODE_MAX], why[SGR_LOOKALIKE_DETAIL_MAX];
+        why[0] = '\0';
+        if (n > 4 && strncmp(p, "xn--", 4) == 0 && n < sizeof a) {
             memcpy(a, p, n);
             a[n] = '\0';
             if (to_unicode(a, u, sizeof u) == 0) {
                 UErrorCode st = U_ZERO_ERROR;
                 int32_t res = uspoof_checkUTF8(sc, u, -1, NULL, &st);
-                if (U_SUCCESS(st) && res != 0) {
-                    char why[SGR_LOOKALIKE_DETAIL_MAX];
-                    if (res & USPOOF_RESTRICTION_LEVEL) {
-                        /* name the scripts that meet in the label */
-                        char scripts[256] = "";
-                        UScriptCode seen[16];
-                        size_t ns = 0;
-                        int32_t i = 0, len = (int32_t)strlen(u);
-                        while (i < len) {
-                            UChar32 ch;
-                            U8_NEXT(u, i, len, ch);
-                            UErrorCode s2 = U_ZERO_ERROR;
-                            UScriptCode sc2 = uscript_getScript(ch, &s2);
-                            if (U_FAILURE(s2) || sc2 == USCRIPT_COMMON || sc2 == USCRIPT_INHERITED)
-                                continue;
-                            size_t k = 0;
-                            while (k < ns && seen[k] != sc2)
-                                k++;
-                            if (k == ns && ns < 16) {
-                                seen[ns++] = sc2;
-                                size_t w = strlen(scripts);
-                                fmt(scripts + w, sizeof scripts - w, "%s%s", ns > 1 ? ", " : "",
-                                    uscript_getName(sc2));
-                            }
-                        }
+                char scripts[256];
+                int latin;
+                size_t ns = label_scripts(u, scripts, sizeof scripts, &latin);
+                if (U_FAILURE(st)) {
+                    res = 0;
+                }
+                if (res & USPOOF_RESTRICTION_LEVEL) {
+                    fmt(why, sizeof why,
+                        "the label \"%s\" mixes scripts (%s) in a way UTS #39 Highly Restrictive "
+                        "does not allow",
+                        u, scripts);
+                } else if (res & USPOOF_INVISIBLE) {
+                    fmt(why, sizeof why,
+                        "the label \"%s\" contains invisible or stacked combining marks", u);
+                } else if (res & USPOOF_MIXED_NUMBERS) {
+                    fmt(why, sizeof why,
+                        "the label \"%s\" mixes digits from different number systems", u);
+                } else if (res != 0) {
+                    fmt(why, sizeof why,
+                        "the label \"%s\" fails the UTS #39 checks (a hidden overlay)", u);
+                } else if (ascii_tld && ns == 1 && !latin) {
+                    char skel[SKEL_MAX];
+                    skeleton(sc, u, skel, sizeof skel);
+                    if (reads_as_ascii(skel))
                         fmt(why, sizeof why,
-                            "the label \"%s\" mixes scripts (%s) in a way UTS #39 Highly "
-                            "Restrictive does not allow",
-                            u, scripts);
-                    } else if (res & USPOOF_INVISIBLE) {
-                        fmt(why, sizeof why,
-                            "the label \"%s\" contains invisible or stacked combining marks", u);
-                    } else if (res & USPOOF_MIXED_NUMBERS) {
-                        fmt(why, sizeof why,
-                            "the label \"%s\" mixes digits from different number systems", u);
-                    } else {
-                        fmt(why, sizeof why,
-                            "the label \"%s\" fails the UTS #39 checks (a hidden overlay)", u);
-                    }
-                    h->kind = SGR_LOOKALIKE_IDN;
-                    h->source = SGR_LOOKALIKE_PROTECTED;
-                    h->reference[0] = h->reference_ascii[0] = '\0';
-                    fmt(h->detail, sizeof h->detail, "%s is shown as %s: %s", c->unicode, c->ascii,
-                        why);
-                    return 1;
+                            "every character of the %s label \"%s\" looks like a Latin letter "
+                            "(it reads as \"%s\")",
+                            scripts, u, skel);
                 }
             }
+        }
+        if (why[0]) {
+            h->kind = SGR_LOOKALIKE_IDN;
+            h->source = SGR_LOOKALIKE_PROTECTED;
+            h->reference[0] = h->reference_ascii[0] = '\0';
+            fmt(h->detail, sizeof h->detail, "%s is shown as %s: %s", c->unicode, c->ascii, why);
+            return 1;
         }
         if (!e)
             break;

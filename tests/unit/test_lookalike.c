@@ -186,6 +186,16 @@ static void idn(void **state)
     assert_int_equal(r->verdict, SGR_LOOKALIKE_SUSPECT);
     assert_int_equal(r->nhits, 1);
     assert_int_equal(r->hits[0].kind, SGR_LOOKALIKE_IDN);
+    /* one non-Latin script that reads as Latin, under .com: shown as the
+     * A-label (whole-script confusable), even with no reference near */
+    r = check(lk, "\xd1\x80\xd0\xb0\xd1\x83\xd1\x80\xd0\xb0.com"); /* Cyrillic "paypa" */
+    h = hit_of(r, SGR_LOOKALIKE_IDN);
+    assert_non_null(h);
+    assert_non_null(strstr(h->detail, "Cyrillic label"));
+    assert_non_null(strstr(h->detail, "reads as \"paypa\""));
+    /* the same script with letters that do not read as Latin: quiet */
+    expect_verdict(lk, "\xd0\xbc\xd0\xbe\xd1\x81\xd0\xba\xd0\xb2\xd0\xb0.com",
+                   SGR_LOOKALIKE_CLEAN); /* Cyrillic "moskva" */
     /* single-script IDNs pass Highly Restrictive: no hit */
     expect_verdict(lk, "m\xc3\xbcnchen.de", SGR_LOOKALIKE_CLEAN);
     expect_verdict(lk, "\xe6\x97\xa5\xe6\x9c\xac.jp", SGR_LOOKALIKE_CLEAN); /* Han */
