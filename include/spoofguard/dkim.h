@@ -159,6 +159,10 @@ typedef struct sg_dkim_signkey sg_dkim_signkey;
 #define SG_DKIM_KEY_ALLOW_READABLE 0x1u
 SG_EXTERN int sg_dkim_signkey_load(sg_dkim_signkey **out, const char *path, unsigned flags,
                                    char *errbuf, size_t errlen);
+/* The same, path relative to the directory dirfd (openat(2)); AT_FDCWD
+ * gives sg_dkim_signkey_load. */
+SG_EXTERN int sg_dkim_signkey_loadat(sg_dkim_signkey **out, int dirfd, const char *path,
+                                     unsigned flags, char *errbuf, size_t errlen);
 SG_EXTERN int sg_dkim_signkey_from_mem(sg_dkim_signkey **out, const void *data, size_t len);
 SG_EXTERN int sg_dkim_signkey_from_ed25519_seed(sg_dkim_signkey **out, const uint8_t seed[32]);
 /* Generate a new key: SG_DKIM_RSA_SHA256 (bits 0 -> 2048; 1024..8192) or
@@ -193,12 +197,15 @@ SG_EXTERN int sg_dkim_zone_txt(char **out, const char *domain, const char *selec
 /* Separate h= names with " : " instead of ":" (dkimpy's style). */
 #define SG_DKIM_SIGN_H_SPACED 0x2u
 
-#define SG_DKIM_SIGN_OPTS_VERSION 1
+/* Version 1 (without alg) is still accepted. */
+#define SG_DKIM_SIGN_OPTS_VERSION 2
 typedef struct {
-    unsigned version;           /* SG_DKIM_SIGN_OPTS_VERSION */
-    const char *domain;         /* d= (required) */
-    const char *selector;       /* s= (required) */
-    const sg_dkim_signkey *key; /* borrowed (required) */
+    unsigned version;     /* SG_DKIM_SIGN_OPTS_VERSION */
+    const char *domain;   /* d= (required) */
+    const char *selector; /* s= (required) */
+    /* borrowed; NULL: the key is held elsewhere (alg names it), and the
+     * signature is made with sg_dkim_sign_digests/_complete */
+    const sg_dkim_signkey *key;
     sg_canon_mode header_canon; /* default relaxed */
     sg_canon_mode body_canon;   /* default relaxed */
     const char *identity;       /* i= (optional; must be within d=) */
@@ -216,6 +223,7 @@ typedef struct {
     int64_t timestamp;     /* t=: 0 -> now; -1 -> no t= */
     uint32_t expire_after; /* x= = t + this; 0: no x= */
     unsigned flags;        /* SG_DKIM_SIGN_* */
+    sg_dkim_alg alg;       /* without key: the algorithm of the key that signs */
 } sg_dkim_sign_opts;
 
 SG_EXTERN void sg_dkim_sign_opts_init(sg_dkim_sign_opts *opts);
@@ -236,6 +244,17 @@ SG_EXTERN int sg_dkim_sign_body(sg_dkim_signer *s, const char *data, size_t len)
  * folded under 78 columns, to put on top of the message; valid until
  * reset/free. */
 SG_EXTERN int sg_dkim_sign_finish(sg_dkim_signer *s, const char **out, size_t *len);
+
+/* The same in two steps, for keys held by another process (spoofguardd's
+ * signer): at the end of the body, the SHA-256 header hash each signature's
+ * key must sign (n = sg_dkim_signer_count(); digests holds 32 * n bytes,
+ * in the order of the options)... */
+SG_EXTERN size_t sg_dkim_signer_count(const sg_dkim_signer *s);
+SG_EXTERN int sg_dkim_sign_digests(sg_dkim_signer *s, uint8_t *digests, size_t n);
+/* ...then the signatures of those digests (sg_dkim_signkey_sign_digest's), in
+ * the same order: *out as sg_dkim_sign_finish gives it. */
+SG_EXTERN int sg_dkim_sign_complete(sg_dkim_signer *s, const uint8_t *const *sigs,
+                                    const size_t *siglens, size_t n, const char **out, size_t *len);
 
 #ifdef __cplusplus
 }

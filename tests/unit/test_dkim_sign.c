@@ -5,6 +5,9 @@
  *   dkim::sign::dkimpy_roundtrip  dkimpy's sign-then-verify cases (roundtrip.tsv)
  *   dkim::sign::dual_generated    RSA-2048 + Ed25519 in one pass, all four
  *                                 canonicalisations, tamper -> fail
+ *   dkim::sign::split             digests signed apart (as spoofguardd's signer
+ *                                 process does) give the same bytes as the
+ *                                 in-process finish, and verify
  *   dkim::sign::key_files         PEM PKCS#1/PKCS#8, seeds, permission check,
  *                                 O_EXCL 0600 writes
  *   dkim::sign::zone_txt          TXT record split into <= 255-byte strings
@@ -21,6 +24,7 @@
 
 #include <spoofguard/canon.h>
 
+#include <ctype.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -469,6 +473,123 @@ static void dual_generated(void **state)
     free(msg);
 }
 
+/* ---- split signing -------------------------------------------------------------- */
+
+/* Sign msg with a signer whose keys are elsewhere: digests, then each
+ * digest signed by keys[i] as another process would, then complete. */
+static char *sign_split(sg_dkim_signer *s, sg_dkim_signkey *const *keys, const char *msg,
+                        size_t len, size_t *outlen)
+{
+    sg_msg_parser *p;
+    sg_msg_callbacks cbs = {sh_headers, sh_body, NULL};
+    size_t n = sg_dkim_signer_count(s), slen;
+    uint8_t digests[2 * 32], sigbuf[2][SG_DKIM_MAX_SIG_BYTES];
+    const uint8_t *sigs[2] = {sigbuf[0], sigbuf[1]};
+    size_t siglens[2] = {sizeof(sigbuf[0]), sizeof(sigbuf[1])};
+    const char *sig;
+    char *out;
+    assert_true(n >= 1 && n <= 2);
+    sg_dkim_signer_reset(s);
+    assert_int_equal(sg_msg_parser_new(&p, NULL, &cbs, s), 0);
+    assert_int_equal(sg_msg_feed(p, msg, len), 0);
+    assert_int_equal(sg_msg_finish(p), 0);
+    sg_msg_parser_free(p);
+    /* a keyless signer cannot finish in-process */
+    assert_int_equal(sg_dkim_sign_finish(s, &sig, &slen), SG_EINVAL);
+    assert_int_equal(sg_dkim_sign_digests(s, digests, n + 1), SG_EINVAL);
+    assert_int_equal(sg_dkim_sign_digests(s, digests, n), 0);
+    assert_int_equal(sg_dkim_sign_digests(s, digests, n), SG_ESTATE);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(
+            sg_dkim_signkey_sign_digest(keys[i], digests + 32 * i, sigbuf[i], &siglens[i]), 0);
+    assert_int_equal(sg_dkim_sign_complete(s, sigs, siglens, n - 1, &sig, &slen), SG_EINVAL);
+    assert_int_equal(sg_dkim_sign_complete(s, sigs, siglens, n, &sig, &slen), 0);
+    out = malloc(slen + len + 1);
+    memcpy(out, sig, slen);
+    memcpy(out + slen, msg, len);
+    out[slen + len] = '\0';
+    *outlen = slen + len;
+    return out;
+}
+
+static void split(void **state)
+{
+    sg_dkim_signkey *keys[2];
+    char *rec[2];
+    size_t len;
+    char *msg = read_conf("dkimpy/data/test.message", &len);
+    assert_int_equal(sg_dkim_signkey_generate(&keys[0], SG_DKIM_RSA_SHA256, 2048), 0);
+    assert_int_equal(sg_dkim_signkey_generate(&keys[1], SG_DKIM_ED25519_SHA256, 0), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(sg_dkim_signkey_record(keys[i], &rec[i]), 0);
+    for (int c = 0; c < 4; c++) {
+        sg_dkim_sign_opts o[2], ol[2];
+        sg_dkim_signer *in, *apart;
+        sg_zone *z;
+        sg_resolver *r;
+        sg_dkim_verify_opts vo;
+        char *a, *b, *got, *rs, *q;
+        size_t na, nb;
+        for (int i = 0; i < 2; i++) {
+            sg_dkim_sign_opts_init(&o[i]);
+            o[i].domain = "example.com";
+            o[i].selector = i ? "ed" : "rsa";
+            o[i].key = keys[i];
+            o[i].header_canon = c & 1 ? SG_CANON_RELAXED : SG_CANON_SIMPLE;
+            o[i].body_canon = c & 2 ? SG_CANON_RELAXED : SG_CANON_SIMPLE;
+            o[i].timestamp = 1700000000 + c; /* the same t= both ways */
+            ol[i] = o[i];
+            ol[i].key = NULL;
+            ol[i].alg = sg_dkim_signkey_alg(keys[i]);
+        }
+        ol[0].alg = SG_DKIM_ALG_UNKNOWN; /* without a key the algorithm is required */
+        assert_int_equal(sg_dkim_signer_new(&apart, ol, 2), SG_EINVAL);
+        ol[0].alg = SG_DKIM_RSA_SHA256;
+        assert_int_equal(sg_dkim_signer_new(&in, o, 2), 0);
+        assert_int_equal(sg_dkim_signer_new(&apart, ol, 2), 0);
+        a = sign_msg(in, msg, len, &na, NULL);
+        b = sign_split(apart, keys, msg, len, &nb);
+        assert_non_null(a);
+        /* RSASSA-PKCS1-v1_5 and Ed25519 are deterministic: the same bytes */
+        assert_int_equal(na, nb);
+        assert_memory_equal(a, b, na);
+        assert_int_equal(sg_zone_new(&z), 0);
+        q = quote_txt(rec[0]);
+        assert_int_equal(sg_zone_add(z, "rsa._domainkey.example.com", "TXT", q, 60), 0);
+        free(q);
+        q = quote_txt(rec[1]);
+        assert_int_equal(sg_zone_add(z, "ed._domainkey.example.com", "TXT", q, 60), 0);
+        free(q);
+        assert_int_equal(sg_resolver_new_zone(&r, z), 0);
+        sg_dkim_verify_opts_init(&vo);
+        vo.now = 1700000100;
+        got = tdk_verify(r, NULL, &vo, b, nb, 3, &rs);
+        assert_string_equal(got, "pass,pass");
+        free(got);
+        free(rs);
+        /* a wrong signature for the digest fails */
+        q = strstr(b, " b=") + 3;
+        while (!isalnum((unsigned char)*q))
+            q++;
+        *q = *q == 'A' ? 'B' : 'A';
+        got = tdk_verify(r, NULL, &vo, b, nb, 0, &rs);
+        assert_string_equal(got, "fail,pass");
+        free(got);
+        free(rs);
+        sg_resolver_free(r);
+        sg_zone_free(z);
+        sg_dkim_signer_free(in);
+        sg_dkim_signer_free(apart);
+        free(a);
+        free(b);
+    }
+    for (int i = 0; i < 2; i++) {
+        free(rec[i]);
+        sg_dkim_signkey_free(keys[i]);
+    }
+    free(msg);
+}
+
 /* ---- key files ---------------------------------------------------------------- */
 
 static void key_files(void **state)
@@ -706,8 +827,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rfc8463_resign), cmocka_unit_test(dkimpy_roundtrip),
-        cmocka_unit_test(dual_generated), cmocka_unit_test(key_files),
-        cmocka_unit_test(zone_txt),       cmocka_unit_test(key_rules),
+        cmocka_unit_test(dual_generated), cmocka_unit_test(split),
+        cmocka_unit_test(key_files),      cmocka_unit_test(zone_txt),
+        cmocka_unit_test(key_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

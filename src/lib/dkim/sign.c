@@ -8,6 +8,7 @@
 
 #include <spoofguard/canon.h>
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ static const char *const default_oversign[] = {
 
 struct ssig {
     sg_dkim_sign_opts o; /* strings point into the signer's config block */
+    sg_dkim_alg alg;     /* the key's, or o.alg for a key held elsewhere */
     char **headers;
     size_t nheaders;
     char **oversign;
@@ -43,7 +45,12 @@ struct sg_dkim_signer {
     sg_bodyhash_set bh; /* one body hash per body canonicalisation */
     sg_arena *cfg;      /* copied options: lives as long as the signer */
     sg_arena *arena;    /* per message */
-    int state;          /* 0 new, 1 headers seen, 2 finished */
+    int state;          /* 0 new, 1 headers seen, 2 finished, 3 digests handed out */
+    /* Between sg_dkim_sign_digests and sg_dkim_sign_complete: each field
+     * with an empty b=, without its CRLF (per message arena), and the
+     * column where b='s value starts. */
+    char **fields;
+    size_t *cols;
 };
 
 void sg_dkim_sign_opts_init(sg_dkim_sign_opts *o)
@@ -52,6 +59,14 @@ void sg_dkim_sign_opts_init(sg_dkim_sign_opts *o)
     o->version = SG_DKIM_SIGN_OPTS_VERSION;
     o->header_canon = SG_CANON_RELAXED;
     o->body_canon = SG_CANON_RELAXED;
+}
+
+/* Version 1 callers' struct ends before alg. */
+static void opts_copy(sg_dkim_sign_opts *dst, const sg_dkim_sign_opts *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    memcpy(dst, src,
+           src->version == 1 ? offsetof(sg_dkim_sign_opts, alg) : sizeof(sg_dkim_sign_opts));
 }
 
 static char **copy_list(sg_arena *a, const char *const *src, size_t n)
@@ -97,6 +112,8 @@ void sg_dkim_signer_reset(sg_dkim_signer *s)
         s->sigs[i].nh = 0;
     }
     sg_bodyhash_reset(&s->bh);
+    s->fields = NULL;
+    s->cols = NULL;
     sg_arena_reset(s->arena);
     s->state = 0;
 }
@@ -120,9 +137,15 @@ int sg_dkim_signer_new(sg_dkim_signer **out, const sg_dkim_sign_opts *opts, size
         return SG_EINVAL;
     *out = NULL;
     for (size_t i = 0; i < n; i++) {
-        const sg_dkim_sign_opts *o = &opts[i];
-        if (o->version != SG_DKIM_SIGN_OPTS_VERSION || o->key == NULL || !text_ok(o->domain) ||
-            !text_ok(o->selector))
+        sg_dkim_sign_opts oc;
+        const sg_dkim_sign_opts *o = &oc;
+        if (opts[i].version != 1 && opts[i].version != SG_DKIM_SIGN_OPTS_VERSION)
+            return SG_EINVAL;
+        opts_copy(&oc, &opts[i]);
+        if (!text_ok(o->domain) || !text_ok(o->selector))
+            return SG_EINVAL;
+        /* without a key, the caller names the algorithm its key uses */
+        if (o->key == NULL && o->alg != SG_DKIM_RSA_SHA256 && o->alg != SG_DKIM_ED25519_SHA256)
             return SG_EINVAL;
         if (o->identity != NULL) {
             const char *at = strrchr(o->identity, '@');
@@ -148,7 +171,9 @@ int sg_dkim_signer_new(sg_dkim_signer **out, const sg_dkim_sign_opts *opts, size
     s->n = n;
     for (size_t i = 0; i < n; i++) {
         struct ssig *g = &s->sigs[i];
-        const sg_dkim_sign_opts *o = &opts[i];
+        sg_dkim_sign_opts oc;
+        const sg_dkim_sign_opts *o = &oc;
+        opts_copy(&oc, &opts[i]);
         const char *const *hl = o->headers ? o->headers : default_headers;
         size_t nhl = o->headers ? o->nheaders : sizeof(default_headers) / sizeof(*default_headers);
         const char *const *ol = o->oversign ? o->oversign : default_oversign;
@@ -156,6 +181,7 @@ int sg_dkim_signer_new(sg_dkim_signer **out, const sg_dkim_sign_opts *opts, size
                                  : (o->noversign ? 0 : sizeof(default_oversign) / sizeof(*ol));
         int has_from = 0;
         g->o = *o;
+        g->alg = o->key ? sg_dkim_signkey_alg(o->key) : o->alg;
         if ((g->o.domain = sg_arena_strdup(s->cfg, o->domain)) == NULL ||
             (g->o.selector = sg_arena_strdup(s->cfg, o->selector)) == NULL ||
             (o->identity && (g->o.identity = sg_arena_strdup(s->cfg, o->identity)) == NULL))
@@ -342,7 +368,7 @@ static void build_field(sg_dkim_fbuf *f, const struct ssig *g, const uint8_t bh[
     char num[32], bh64[48];
     const char *sep = g->o.flags & SG_DKIM_SIGN_H_SPACED ? " : " : ":";
     sg_dkim_fb_str(f, "DKIM-Signature: v=1");
-    sg_dkim_fb_tagval(f, "a=", sg_dkim_alg_str(sg_dkim_signkey_alg(g->o.key)));
+    sg_dkim_fb_tagval(f, "a=", sg_dkim_alg_str(g->alg));
     sg_dkim_fb_tagval(
         f, "c=",
         g->o.header_canon == SG_CANON_RELAXED
@@ -370,68 +396,109 @@ static void build_field(sg_dkim_fbuf *f, const struct ssig *g, const uint8_t bh[
     sg_dkim_fb_tag(f, "b=", 16, 0);
 }
 
-int sg_dkim_sign_finish(sg_dkim_signer *s, const char **out, size_t *len)
+size_t sg_dkim_signer_count(const sg_dkim_signer *s)
+{
+    return s ? s->n : 0;
+}
+
+int sg_dkim_sign_digests(sg_dkim_signer *s, uint8_t *digests, size_t n)
+{
+    int rc;
+    if (s == NULL || digests == NULL || n != s->n)
+        return SG_EINVAL;
+    if (s->state != 1)
+        return SG_ESTATE;
+    s->fields = sg_arena_calloc(s->arena, s->n, sizeof(*s->fields));
+    s->cols = sg_arena_calloc(s->arena, s->n, sizeof(*s->cols));
+    if (s->fields == NULL || s->cols == NULL)
+        return SG_ENOMEM;
+    if ((rc = sg_bodyhash_final(&s->bh)) != 0)
+        return rc;
+    for (size_t i = 0; i < s->n; i++) {
+        struct ssig *g = &s->sigs[i];
+        sg_dkim_fbuf f = {0};
+        unsigned int dlen = 0;
+        int64_t t = g->o.timestamp == 0 ? (int64_t)time(NULL) : g->o.timestamp;
+        build_field(&f, g, sg_bodyhash_digest(&s->bh, g->hasher), t < 0 ? -1 : t);
+        if (f.oom || (s->fields[i] = sg_arena_strndup(s->arena, f.buf, f.len)) == NULL) {
+            free(f.buf);
+            return SG_ENOMEM;
+        }
+        s->cols[i] = f.col;
+        /* the new field, b= empty, without its CRLF, last (3.7) */
+        sg_canon_header(g->o.header_canon, f.buf, f.len, 1, sg_dkim_md_sink, g->md);
+        free(f.buf);
+        if (EVP_DigestFinal_ex(g->md, digests + 32 * i, &dlen) != 1)
+            return SG_ECRYPTO;
+    }
+    s->state = 3;
+    return SG_OK;
+}
+
+int sg_dkim_sign_complete(sg_dkim_signer *s, const uint8_t *const *sigs, const size_t *siglens,
+                          size_t n, const char **out, size_t *len)
 {
     sg_dkim_fbuf all = {0};
-    int64_t t;
-    int rc = SG_OK;
+    if (s == NULL || sigs == NULL || siglens == NULL || out == NULL || n != s->n)
+        return SG_EINVAL;
+    if (s->state != 3)
+        return SG_ESTATE;
+    for (size_t i = 0; i < s->n; i++)
+        if (sigs[i] == NULL || siglens[i] == 0 || siglens[i] > SG_DKIM_MAX_SIG_BYTES)
+            return SG_EINVAL;
+    for (size_t i = 0; i < s->n; i++) {
+        char b64[4 * (SG_DKIM_MAX_SIG_BYTES / 3 + 1) + 1];
+        sg_dkim_fbuf f = {0};
+        sg_dkim_fb_str(&f, s->fields[i]);
+        f.col = s->cols[i];
+        sg_dkim_b64_encode(sigs[i], siglens[i], b64);
+        fb_wrapped(&f, b64);
+        sg_dkim_fb_str(&f, "\r\n");
+        sg_dkim_fb_put(&all, f.buf ? f.buf : "", f.len);
+        free(f.buf);
+        if (f.oom)
+            all.oom = 1;
+    }
+    char *o = all.oom ? NULL : sg_arena_strndup(s->arena, all.buf ? all.buf : "", all.len);
+    free(all.buf);
+    if (o == NULL)
+        return SG_ENOMEM;
+    *out = o;
+    if (len)
+        *len = all.len;
+    s->state = 2;
+    return SG_OK;
+}
+
+/* The in-process convenience: the split above with the caller's keys. */
+int sg_dkim_sign_finish(sg_dkim_signer *s, const char **out, size_t *len)
+{
+    uint8_t *digests, *sigbuf;
+    const uint8_t **sigs;
+    size_t *siglens;
+    int rc;
     if (s == NULL || out == NULL)
         return SG_EINVAL;
     if (s->state != 1)
         return SG_ESTATE;
-    if ((rc = sg_bodyhash_final(&s->bh)) != 0)
+    for (size_t i = 0; i < s->n; i++)
+        if (s->sigs[i].o.key == NULL)
+            return SG_EINVAL; /* a key held elsewhere: use the split calls */
+    digests = sg_arena_alloc(s->arena, 32 * s->n);
+    sigbuf = sg_arena_alloc(s->arena, SG_DKIM_MAX_SIG_BYTES * s->n);
+    sigs = sg_arena_calloc(s->arena, s->n, sizeof(*sigs));
+    siglens = sg_arena_calloc(s->arena, s->n, sizeof(*siglens));
+    if (digests == NULL || sigbuf == NULL || sigs == NULL || siglens == NULL)
+        return SG_ENOMEM;
+    if ((rc = sg_dkim_sign_digests(s, digests, s->n)) != SG_OK)
         return rc;
-    for (size_t i = 0; i < s->n && rc == SG_OK; i++) {
-        struct ssig *g = &s->sigs[i];
-        sg_dkim_fbuf f = {0};
-        uint8_t digest[32], sig[SG_DKIM_MAX_SIG_BYTES];
-        char b64[4 * (SG_DKIM_MAX_SIG_BYTES / 3 + 1) + 1];
-        size_t siglen = sizeof(sig);
-        unsigned int dlen = 0;
-        EVP_PKEY *pk = sg_dkim_signkey_pkey(g->o.key);
-        t = g->o.timestamp == 0 ? (int64_t)time(NULL) : g->o.timestamp;
-        size_t col;
-        build_field(&f, g, sg_bodyhash_digest(&s->bh, g->hasher), t < 0 ? -1 : t);
-        col = f.col;
-        sg_dkim_fb_str(&f, "\r\n");
-        if (f.oom) {
-            free(f.buf);
-            rc = SG_ENOMEM;
-            break;
-        }
-        /* the new field, b= empty, without its CRLF, last (3.7) */
-        sg_canon_header(g->o.header_canon, f.buf, f.len, 1, sg_dkim_md_sink, g->md);
-        if (EVP_DigestFinal_ex(g->md, digest, &dlen) != 1 ||
-            (size_t)EVP_PKEY_get_size(pk) > sizeof(sig)) {
-            free(f.buf);
-            rc = SG_ECRYPTO;
-            break;
-        }
-        rc = sg_dkim_crypto_sign(pk, digest, sig, &siglen);
-        if (rc == SG_OK) {
-            f.len -= 2; /* drop the CRLF, append the value, end the field */
-            f.buf[f.len] = '\0';
-            f.col = col;
-            sg_dkim_b64_encode(sig, siglen, b64);
-            fb_wrapped(&f, b64);
-            sg_dkim_fb_str(&f, "\r\n");
-            sg_dkim_fb_put(&all, f.buf, f.len);
-            if (f.oom || all.oom)
-                rc = SG_ENOMEM;
-        }
-        free(f.buf);
+    for (size_t i = 0; i < s->n; i++) {
+        sigs[i] = sigbuf + SG_DKIM_MAX_SIG_BYTES * i;
+        siglens[i] = SG_DKIM_MAX_SIG_BYTES;
+        rc = sg_dkim_signkey_sign_digest(s->sigs[i].o.key, digests + 32 * i,
+                                         sigbuf + SG_DKIM_MAX_SIG_BYTES * i, &siglens[i]);
+        if (rc != SG_OK)
+            return rc;
     }
-    if (rc == SG_OK) {
-        char *o = sg_arena_strndup(s->arena, all.buf ? all.buf : "", all.len);
-        if (o == NULL)
-            rc = SG_ENOMEM;
-        else {
-            *out = o;
-            if (len)
-                *len = all.len;
-            s->state = 2;
-        }
-    }
-    free(all.buf);
-    return rc;
+    return sg_dkim_sign_complete(s, sigs, siglens, s->n, out, len);
 }

@@ -125,6 +125,12 @@ int sg_dkim_signkey_from_mem(sg_dkim_signkey **out, const void *data, size_t len
 int sg_dkim_signkey_load(sg_dkim_signkey **out, const char *path, unsigned flags, char *errbuf,
                          size_t errlen)
 {
+    return sg_dkim_signkey_loadat(out, AT_FDCWD, path, flags, errbuf, errlen);
+}
+
+int sg_dkim_signkey_loadat(sg_dkim_signkey **out, int dirfd, const char *path, unsigned flags,
+                           char *errbuf, size_t errlen)
+{
     struct stat st;
     char *buf;
     ssize_t r;
@@ -135,7 +141,7 @@ int sg_dkim_signkey_load(sg_dkim_signkey **out, const char *path, unsigned flags
     *out = NULL;
     if (errbuf && errlen)
         errbuf[0] = '\0';
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errbuf)
             snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
