@@ -12,6 +12,8 @@
 
 struct sg_arcseal {
     const sg_map_key *key;
+    sg_arcseal_sign_fn sign;
+    void *payload;
     sg_arc_sealer *s;
     sg_msg_parser *p;
     int rc;          /* the sealer's first error (a header without From...) */
@@ -33,7 +35,8 @@ static int on_body(const char *d, size_t n, void *p)
     return 0;
 }
 
-int sg_arcseal_begin(sg_arcseal **out, const sg_map_key *key, const char *authserv_id)
+int sg_arcseal_begin(sg_arcseal **out, const sg_map_key *key, const char *authserv_id,
+                     sg_arcseal_sign_fn sign, void *payload)
 {
     sg_arcseal *a = calloc(1, sizeof(*a));
     sg_msg_callbacks cbs = {on_headers, on_body, NULL};
@@ -48,6 +51,8 @@ int sg_arcseal_begin(sg_arcseal **out, const sg_map_key *key, const char *authse
     o.alg = SG_DKIM_RSA_SHA256;
     o.authserv_id = authserv_id; /* key stays NULL: signed by sign_digest() */
     a->key = key;
+    a->sign = sign;
+    a->payload = payload;
     if ((rc = sg_arc_sealer_new(&a->s, &o)) != 0 ||
         (rc = sg_msg_parser_new(&a->p, NULL, &cbs, a)) != 0) {
         sg_arcseal_free(a);
@@ -60,13 +65,6 @@ int sg_arcseal_begin(sg_arcseal **out, const sg_map_key *key, const char *authse
 int sg_arcseal_feed(sg_arcseal *a, const char *data, size_t len)
 {
     return sg_msg_feed(a->p, data, len);
-}
-
-/* The one private-key operation of sealing. A signer process (the key
- * out of the milter process) replaces this call by its request. */
-static int sign_digest(const sg_map_key *k, const uint8_t digest[32], uint8_t *sig, size_t *len)
-{
-    return sg_dkim_signkey_sign_digest(k->key, digest, sig, len);
 }
 
 /* A field of the sealer's output: the value after "Name: ", CRLF folds
@@ -117,7 +115,7 @@ int sg_arcseal_finish(sg_arcseal *a, const sg_verdict_result *vr, const char *na
         uint8_t digest[32], sig[1024];
         size_t siglen = sizeof(sig);
         if ((rc = sg_arc_seal_digest(a->s, digest)) != 0 ||
-            (rc = sign_digest(a->key, digest, sig, &siglen)) != 0 ||
+            (rc = a->sign(a->key, digest, sig, &siglen, a->payload)) != 0 ||
             (rc = sg_arc_seal_complete(a->s, sig, siglen)) != 0)
             return rc;
     }

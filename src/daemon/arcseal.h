@@ -6,13 +6,15 @@
  *
  * The message is read once: the session feeds the same bytes to the
  * verdict and to the sealer; the sealer learns cv= and the results from
- * the verdict. The private key is used in one place, sign_digest() in
- * arcseal.c: one "sign this SHA-256 digest" per signature (two per set).
+ * the verdict. The private key is the signer process's: the caller's
+ * sign function asks it, one "sign this SHA-256 digest" per signature
+ * (two per set).
  */
 #ifndef SG_DAEMON_ARCSEAL_H
 #define SG_DAEMON_ARCSEAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <spoofguard/verdict.h>
 
@@ -22,7 +24,12 @@ typedef struct sg_arcseal sg_arcseal;
 
 /* A sealer for one message with key (the key table's arc_seal_key, an
  * RSA key: sg_maps_load checks it), under our authserv_id. 0 or SG_E*. */
-int sg_arcseal_begin(sg_arcseal **out, const sg_map_key *key, const char *authserv_id);
+/* sign: the private-key operation, done elsewhere (the signer process):
+ * sign digest with key, as sg_dkim_signkey_sign_digest does. */
+typedef int (*sg_arcseal_sign_fn)(const sg_map_key *key, const uint8_t digest[32], uint8_t *sig,
+                                  size_t *len, void *payload);
+int sg_arcseal_begin(sg_arcseal **out, const sg_map_key *key, const char *authserv_id,
+                     sg_arcseal_sign_fn sign, void *payload);
 /* The message bytes as the verdict gets them. 0, or the parser's error
  * (the verdict refuses such a message anyway). */
 int sg_arcseal_feed(sg_arcseal *a, const char *data, size_t len);

@@ -99,9 +99,15 @@ static const opt_def options[] = {
     {"allow_group_readable_keys", T_BOOL, F(allow_group_readable_keys), NOCOUNT, "no", 0, 0, 1,
      "Accept private keys readable by their group. World-readable keys are always refused."},
     {"user", T_STRING, F(user), NOCOUNT, NULL, 0, 0, 0,
-     "Started as root, run as this user once the socket is bound and the log opened; its "
-     "private keys must then be readable by that user (mode 0600, owned by it), also for "
-     "SIGHUP reloads."},
+     "Run as this user once the socket is bound and the log opened. Started as root, "
+     "spoofguardd always drops root: unset means the system user `spoofguard` (start-up fails "
+     "if there is none), and `root` is refused. Started as root, this user never reads a "
+     "private key: the signer process holds them (see `signer_user`)."},
+    {"signer_user", T_STRING, F(signer_user), NOCOUNT, "nobody", 0, 0, 0,
+     "Started as root, the signer process (the only one that holds the private keys) runs as "
+     "this user, in an empty root folder and a seccomp filter. It reads the keys before it "
+     "drops root, and on SIGHUP re-reads keys of the folders it opened at start (a key in a "
+     "new folder needs a restart); the keys stay mode 0600, owned by root."},
     {"log_file", T_STRING, F(log_file), NOCOUNT, NULL, 0, 0, 0,
      "Where the one-line-per-message log goes; unset: standard error."},
     {"metrics_listen", T_STRING, F(metrics_listen), NOCOUNT, NULL, 0, 0, 0,

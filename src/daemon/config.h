@@ -49,6 +49,7 @@ typedef struct {
     int allow_group_readable_keys; /* only for keys owned by a trusted group; default off */
     char *log_file;                /* NULL: stderr */
     char *user;                    /* run as this user after start-up, or NULL */
+    char *signer_user;             /* the signer process's user (started as root) */
     char *metrics_listen;          /* loopback HOST:PORT or a unix socket path, or NULL */
 } sg_config;
 

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "maps.h"
 #include "server.h"
+#include "signer_client.h"
 
 #define DEFAULT_CONFIG "/etc/spoofguard/spoofguardd.conf"
 
@@ -59,6 +60,16 @@ int main(int argc, char **argv)
             sg_config_free(&cfg);
             return 1;
         }
+        /* the keys are checked where they will be read: in a signer */
+        int *fds;
+        pid_t pid;
+        if (sg_signer_start(&cfg, maps, 0, &fds, &pid, err, sizeof(err)) != 0) {
+            fprintf(stderr, "spoofguardd: %s\n", err);
+            sg_maps_free(maps);
+            sg_config_free(&cfg);
+            return 1;
+        }
+        sg_signer_stop(fds, 0, pid);
         sg_maps_free(maps);
         /* the resolver settings are only checked by building one */
         sg_resolver *r;

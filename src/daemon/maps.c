@@ -240,38 +240,19 @@ int sg_maps_load(sg_maps **out, const sg_config *cfg, char *err, size_t errlen)
     if (cfg->key_table) {
         if (read_table(m, cfg->key_table, key_line, err, errlen) != 0)
             goto fail;
+        /* The keys themselves are the signer process's (signer.c): this
+         * process never reads one. Their age, for the metrics. */
         for (size_t i = 0; i < m->nkeys; i++) {
-            char kerr[512] = "";
             struct stat st;
-            /* Whatever allow_group_readable_keys says, a key any local user
-             * can read is no longer a secret. */
-            if (stat(m->keys[i].path, &st) == 0 && (st.st_mode & S_IROTH)) {
-                snprintf(err, errlen,
-                         "%s: key '%s': %s is readable by every user; fix: chmod 600 %s",
-                         cfg->key_table, m->keys[i].name, m->keys[i].path, m->keys[i].path);
-                goto fail;
-            }
             m->keys[i].mtime = stat(m->keys[i].path, &st) == 0 ? (int64_t)st.st_mtime : 0;
-            unsigned flags = cfg->allow_group_readable_keys ? SG_DKIM_KEY_ALLOW_READABLE : 0;
-            int rc =
-                sg_dkim_signkey_load(&m->keys[i].key, m->keys[i].path, flags, kerr, sizeof(kerr));
-            if (rc != 0) {
-                snprintf(err, errlen, "%s: key '%s': %s", cfg->key_table, m->keys[i].name,
-                         kerr[0] ? kerr : sg_strerror(rc));
-                goto fail;
-            }
         }
     }
     if (cfg->signing_table && read_table(m, cfg->signing_table, signing_line, err, errlen) != 0)
         goto fail;
     if (cfg->arc_seal_key) {
         /* checked here, so that -t and a SIGHUP refuse it, not a message */
-        const sg_map_key *k = sg_maps_key_named(m, cfg->arc_seal_key);
-        if (k == NULL || sg_dkim_signkey_alg(k->key) != SG_DKIM_RSA_SHA256) {
-            snprintf(err, errlen,
-                     k ? "arc_seal_key: key '%s' is not RSA (RFC 8617 defines rsa-sha256 only)"
-                       : "arc_seal_key: no key '%s' in key_table",
-                     cfg->arc_seal_key);
+        if (sg_maps_key_named(m, cfg->arc_seal_key) == NULL) {
+            snprintf(err, errlen, "arc_seal_key: no key '%s' in key_table", cfg->arc_seal_key);
             goto fail;
         }
     }
@@ -317,7 +298,6 @@ void sg_maps_free(sg_maps *m)
         free(m->keys[i].domain);
         free(m->keys[i].selector);
         free(m->keys[i].path);
-        sg_dkim_signkey_free(m->keys[i].key);
     }
     free(m->keys);
     free(m);
@@ -375,4 +355,16 @@ size_t sg_maps_signing_keys(const sg_maps *m, const char *addr, const sg_map_key
         }
     }
     return n;
+}
+
+int sg_maps_check_algs(const sg_maps *m, const sg_config *cfg, char *err, size_t errlen)
+{
+    const sg_map_key *k = cfg->arc_seal_key ? sg_maps_key_named(m, cfg->arc_seal_key) : NULL;
+    if (k != NULL && k->alg != SG_DKIM_RSA_SHA256) {
+        snprintf(err, errlen,
+                 "arc_seal_key: key '%s' is not RSA (RFC 8617 defines rsa-sha256 only)",
+                 cfg->arc_seal_key);
+        return -1;
+    }
+    return 0;
 }

@@ -7,7 +7,8 @@
  *    first matching pattern wins; several lines with the same pattern
  *    add signatures) and KeyTable (`keyname domain:selector:/path/key`),
  *    so an OpenDKIM installation's files work unchanged.
- * Private keys are loaded here, once, with their permissions checked.
+ * The private keys are not loaded here: the signer process holds them
+ * (signer.h) and tells, for each key, its algorithm and size.
  */
 #ifndef SG_DAEMON_MAPS_H
 #define SG_DAEMON_MAPS_H
@@ -23,8 +24,9 @@ typedef struct {
     char *name;
     char *domain;
     char *selector;
-    char *path;
-    sg_dkim_signkey *key;
+    char *path;      /* the key's id in the signer */
+    sg_dkim_alg alg; /* filled from the signer (sg_signer_load_keys) */
+    unsigned bits;
     int64_t mtime;   /* the key file's, when loaded (0: unknown) */
     unsigned metric; /* label slot in the server's metrics */
 } sg_map_key;
@@ -51,6 +53,9 @@ size_t sg_maps_signing_keys(const sg_maps *m, const char *addr, const sg_map_key
 
 /* The key table's key of that name, or NULL. */
 const sg_map_key *sg_maps_key_named(const sg_maps *m, const char *name);
+/* Once the signer has said each key's algorithm (sg_signer_load_keys):
+ * arc_seal_key must be RSA. -1 with the reason in err. */
+int sg_maps_check_algs(const sg_maps *m, const sg_config *cfg, char *err, size_t errlen);
 
 /* Every key of the key table (for metrics). */
 sg_map_key *sg_maps_keys(sg_maps *m, size_t *n);

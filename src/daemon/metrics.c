@@ -251,7 +251,7 @@ static void hist_sum(const sg_metrics *m, size_t off, sg_hist_snap *out)
 
 static const char *const DIRECTION[SG_MDIR_N] = {"inbound", "outbound"};
 static const char *const ACTION[SG_MACT_N] = {"accept", "reject", "quarantine", "tempfail"};
-static const char *const FAILSAFE[SG_MFS_N] = {"dns", "timeout", "overload", "internal"};
+static const char *const FAILSAFE[SG_MFS_N] = {"dns", "timeout", "overload", "internal", "signer"};
 static const char *const DNS_STATUS[SG_M_DNS_N] = {"noerror",  "nodata",  "nxdomain",
                                                    "servfail", "timeout", "error"};
 

@@ -74,6 +74,7 @@ typedef enum {
     SG_MFS_TIMEOUT,  /* message_timeout_s ran out */
     SG_MFS_OVERLOAD, /* over max_connections */
     SG_MFS_INTERNAL, /* out of memory, signing or parsing set-up failed */
+    SG_MFS_SIGNER,   /* the signer process is gone or answered an error */
     SG_MFS_N
 } sg_mfs;
 

@@ -32,6 +32,7 @@
 
 #include "metrics.h"
 #include "metrics_http.h"
+#include "signer_client.h"
 #include "worker.h"
 
 struct sg_server {
@@ -48,6 +49,8 @@ struct sg_server {
     sg_metrics metrics; /* shards: one per worker */
     int metrics_fd;     /* bound in sg_server_new, served from the main loop */
     char metrics_path[108];
+    unsigned signer_nworkers; /* sh.signer_fds: the control channel and one per worker */
+    pid_t signer_pid;
     sg_mhttp *mhttp;
 };
 
@@ -210,6 +213,13 @@ static void reload(sg_server *s)
         sg_config_free(&cfg);
         return;
     }
+    if (sg_signer_load_keys(s->sh.signer_fds[0], p->maps, p->cfg.key_table, err, sizeof(err)) !=
+            0 ||
+        sg_maps_check_algs(p->maps, &p->cfg, err, sizeof(err)) != 0) {
+        log_reload_failed(s, err);
+        sg_policy_unref(p);
+        return;
+    }
     s->metrics.reloads_failed--;
     s->metrics.reloads_ok++;
     metrics_keys(s, p);
@@ -268,11 +278,20 @@ static void on_watchdog(uv_timer_t *t)
  * of root's is kept). */
 static int drop_privileges(sg_server *s, const char *user, char *err, size_t errlen)
 {
-    if (user == NULL)
+    /* root is never kept: the default user, which must exist */
+    if (user == NULL && geteuid() != 0)
         return 0;
-    struct passwd *pw = getpwnam(user);
+    struct passwd *pw = getpwnam(user ? user : "spoofguard");
     if (pw == NULL) {
-        snprintf(err, errlen, "user: no user '%s'", user);
+        snprintf(err, errlen,
+                 user ? "user: no user '%s'"
+                      : "user: started as root, spoofguardd runs as the user `user` names, or "
+                        "'%s' by default: create that system user or set `user`",
+                 user ? user : "spoofguard");
+        return -1;
+    }
+    if (pw->pw_uid == 0) {
+        snprintf(err, errlen, "user: '%s' is root: spoofguardd does not run as root", pw->pw_name);
         return -1;
     }
     if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid)
@@ -312,6 +331,7 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
     }
     s->sh.listen_fd = -1;
     s->metrics_fd = -1;
+    s->signer_pid = -1;
     s->sh.log.fd = 2;
     sg_policy_slot_init(&s->sh.policy, NULL);
     s->config_path = config_path ? strdup(config_path) : NULL;
@@ -340,6 +360,11 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
     }
     if (sg_policy_build(&s->sh.policy.cur, cfg, err, errlen) != 0)
         goto fail;
+    /* the keys go to the signer before the milter side drops root */
+    if (sg_signer_start(&s->sh.policy.cur->cfg, s->sh.policy.cur->maps, n, &s->sh.signer_fds,
+                        &s->signer_pid, err, errlen) != 0)
+        goto fail;
+    s->signer_nworkers = n;
     metrics_keys(s, s->sh.policy.cur);
     if (drop_privileges(s, s->sh.policy.cur->cfg.user, err, errlen) != 0)
         goto fail;
@@ -416,6 +441,7 @@ void sg_server_free(sg_server *s)
         close(s->metrics_fd);
     if (s->metrics_path[0])
         unlink(s->metrics_path);
+    sg_signer_stop(s->sh.signer_fds, s->signer_nworkers, s->signer_pid);
     sg_metrics_free(&s->metrics);
     sg_policy_slot_destroy(&s->sh.policy);
     if (s->sh.log.fd > 2)

@@ -32,9 +32,14 @@
 #include "arcseal.h"
 #include "disposition.h"
 #include "milter_proto.h"
+#include "signer_client.h"
 #include "session.h"
 
 #define MAX_SIGN_KEYS 8
+/* An ARC seal's signature waits for the signer at most this long (the
+ * loop waits with it); past it the message goes on without the set. */
+#define SEAL_SIGN_TIMEOUT_MS 2000
+_Static_assert(MAX_SIGN_KEYS <= SG_SP_MAX_ITEMS, "one signer request per message");
 /* fail-safe causes the metrics tell apart (compared by address) */
 static const char MSG_TIMEOUT[] = "message time budget exhausted";
 static const char MSG_OVERLOAD[] = "too many connections";
@@ -100,6 +105,7 @@ typedef struct session {
     sg_arcseal *seal;       /* inbound, with arc_seal_key */
     sg_msg_parser *parser;  /* outbound */
     sg_dkim_signer *signer; /* outbound */
+    uint32_t sign_req;      /* the signer's request, while waiting for it */
     const sg_map_key *keys[MAX_SIGN_KEYS];
     size_t nkeys;
     const char *from_addr; /* header From (outbound), in the arena */
@@ -275,15 +281,20 @@ static void apply(session *s, const sg_disposition *d, const sg_verdict_result *
     answer(s, d->action, d->reply);
 }
 
-static void failsafe(session *s, const char *why)
+static void failsafe_as(session *s, sg_mfs cause, const char *why)
 {
     sg_disposition d;
-    sg_disposition_failsafe(&s->pol->cfg, why,
-                            why == MSG_TIMEOUT    ? SG_MFS_TIMEOUT
-                            : why == MSG_OVERLOAD ? SG_MFS_OVERLOAD
-                                                  : SG_MFS_INTERNAL,
-                            &d);
+    sg_disposition_failsafe(&s->pol->cfg, why, cause, &d);
     apply(s, &d, NULL);
+}
+
+static void failsafe(session *s, const char *why)
+{
+    failsafe_as(s,
+                why == MSG_TIMEOUT    ? SG_MFS_TIMEOUT
+                : why == MSG_OVERLOAD ? SG_MFS_OVERLOAD
+                                      : SG_MFS_INTERNAL,
+                why);
 }
 
 /* The message is refused with the reply decided while it came in. */
@@ -332,7 +343,7 @@ static int on_out_headers(const sg_header *f, size_t n, void *payload)
         sg_dkim_sign_opts_init(&opts[k]);
         opts[k].domain = s->keys[k]->domain;
         opts[k].selector = s->keys[k]->selector;
-        opts[k].key = s->keys[k]->key;
+        opts[k].alg = s->keys[k]->alg; /* the key itself is the signer process's */
     }
     if (sg_dkim_signer_new(&s->signer, opts, s->nkeys) != 0 ||
         sg_dkim_sign_headers(s->signer, f, n) != 0) {
@@ -405,33 +416,80 @@ fail:
     return -1;
 }
 
-static void outbound_eom(session *s)
+static void on_timeout(uv_timer_t *t);
+
+/* The signer's answer (signer_client.h): the signatures complete the
+ * fields, or the message gets the fail-safe answer. */
+static void outbound_signed(int status, const uint8_t *const *sigs, const size_t *siglens, size_t n,
+                            void *payload)
+{
+    session *s = payload;
+    const char *sig;
+    size_t len;
+    s->sign_req = 0;
+    s->state = MSG_OPEN;
+    if (s->timer_live)
+        uv_timer_stop(&s->timer);
+    if (status != SG_SP_OK || n != s->nkeys) {
+        failsafe_as(s, SG_MFS_SIGNER, sg_signer_status_str(status));
+    } else if (sg_dkim_sign_complete(s->signer, sigs, siglens, n, &sig, &len) != 0 ||
+               put_signatures(s, sig, len) != 0) {
+        failsafe(s, "signing failed");
+    } else {
+        for (size_t k = 0; k < s->nkeys; k++)
+            SG_MC_INC_AT(s->env->metrics->signatures, s->keys[k]->metric);
+        log_message(s, "accept", "signed", NULL);
+        delete_forged_authres(s);
+        answer(s, SG_ACT_ACCEPT, NULL);
+    }
+    message_reset(s);
+    flush(s);
+}
+
+/* End of an outbound message. Returns 1 when the answer waits for the
+ * signer process (outbound_signed gives it), as inbound mail waits for
+ * its verdict. */
+static int outbound_eom(session *s)
 {
     if (s->fail) {
         failsafe(s, s->fail);
-        return;
+        return 0;
     }
     if (s->reject) {
         refuse(s, s->reject);
-        return;
+        return 0;
     }
     if (s->signer && !(s->actions & SG_MF_ADDHDRS)) {
         log_message(s, "accept", "unsigned: the MTA does not let us add header fields", NULL);
     } else if (s->signer) {
-        const char *sig;
-        size_t len;
-        if (sg_dkim_sign_finish(s->signer, &sig, &len) != 0 || put_signatures(s, sig, len) != 0) {
+        uint8_t digests[MAX_SIGN_KEYS * 32];
+        sg_sp_item items[MAX_SIGN_KEYS];
+        if (sg_dkim_sign_digests(s->signer, digests, s->nkeys) != 0) {
             failsafe(s, "signing failed");
-            return;
+            return 0;
         }
-        for (size_t k = 0; k < s->nkeys; k++)
-            SG_MC_INC_AT(s->env->metrics->signatures, s->keys[k]->metric);
-        log_message(s, "accept", "signed", NULL);
+        for (size_t k = 0; k < s->nkeys; k++) {
+            items[k].alg = (uint8_t)s->keys[k]->alg;
+            items[k].keyid = s->keys[k]->path;
+            items[k].keyid_len = strlen(s->keys[k]->path);
+            items[k].digest = digests + 32 * k;
+        }
+        s->sign_req = sg_signer_sign(s->env->signer, items, s->nkeys, outbound_signed, s);
+        if (s->sign_req == 0) {
+            failsafe_as(s, SG_MFS_SIGNER, sg_signer_status_str(SG_SIGNER_GONE));
+            return 0;
+        }
+        s->state = MSG_WAITING;
+        if (s->timer_live)
+            uv_timer_start(&s->timer, on_timeout, (uint64_t)s->pol->cfg.message_timeout_s * 1000,
+                           0);
+        return 1;
     } else {
         log_message(s, "accept", "no signing key for this sender", NULL);
     }
     delete_forged_authres(s);
     answer(s, SG_ACT_ACCEPT, NULL);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -470,6 +528,8 @@ static void message_reset(session *s)
     s->verdict = NULL;
     sg_msg_parser_free(s->parser);
     s->parser = NULL;
+    sg_signer_cancel(s->env->signer, s->sign_req);
+    s->sign_req = 0;
     sg_dkim_signer_free(s->signer);
     s->signer = NULL;
     sg_arcseal_free(s->seal);
@@ -492,6 +552,21 @@ static void message_reset(session *s)
     s->queue_id[0] = '\0';
     if (s->timer_live)
         uv_timer_stop(&s->timer);
+}
+
+/* ARC sealing's private-key operation (arcseal.h), in the signer. */
+static int seal_sign(const sg_map_key *key, const uint8_t digest[32], uint8_t *sig, size_t *len,
+                     void *payload)
+{
+    session *s = payload;
+    sg_sp_item it = {(uint8_t)key->alg, key->path, strlen(key->path), digest};
+    int st = sg_signer_sign_now(s->env->signer, &it, sig, len, SEAL_SIGN_TIMEOUT_MS);
+    if (st != SG_SP_OK) {
+        sg_log(s->env->log, "{\"event\":\"arc_seal_unsigned\",\"why\":\"%s\"}",
+               sg_signer_status_str(st));
+        return SG_ECRYPTO;
+    }
+    return 0;
 }
 
 static void message_start(session *s, const char *path)
@@ -558,7 +633,7 @@ static void message_start(session *s, const char *path)
     if (sg_verdict_envelope_set(s->verdict, &env) != 0)
         s->fail = "SPF set-up failed";
     const sg_map_key *ak = sg_maps_key_named(s->pol->maps, cfg->arc_seal_key);
-    if (ak && sg_arcseal_begin(&s->seal, ak, s->pol->authserv_id) != 0)
+    if (ak && sg_arcseal_begin(&s->seal, ak, s->pol->authserv_id, seal_sign, s) != 0)
         s->fail = "out of memory";
 }
 
@@ -802,7 +877,8 @@ static int handle(session *s, const sg_milter_cmd *c)
         } else if (s->fail) {
             failsafe(s, s->fail);
         } else if (s->outbound) {
-            outbound_eom(s);
+            if (outbound_eom(s))
+                return 0; /* outbound_signed answers and resets */
         } else {
             s->state = MSG_WAITING;
             if (s->timer_live)

@@ -28,7 +28,8 @@ typedef struct sg_session_env {
     sg_dkim_keycache *keycache;
     sg_spf_cache *spf_cache;
     sg_vpool *vpool;
-    char *readbuf; /* reads are consumed before the next one */
+    struct sg_signer_client *signer; /* the worker's channel to the signer */
+    char *readbuf;                   /* reads are consumed before the next one */
     size_t readbuf_size;
     /* called once per sg_session_accept, when that session (or the failed
      * accept) is over */

@@ -6,6 +6,7 @@
  */
 /* accept4 */
 #define _GNU_SOURCE
+#include "signer_client.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -222,6 +223,9 @@ int sg_worker_init(sg_worker *w, sg_worker_shared *sh, sg_metrics_shard *metrics
         return -1;
     }
     w->metrics = metrics;
+    if (sg_signer_client_new(&w->signer, &w->loop, sh->signer_fds[1 + index]) != 0)
+        goto fail;
+    sh->signer_fds[1 + index] = -1; /* the client's now */
     (void)sg_resolver_observe(w->resolver, on_dns_answer, w->metrics);
     if (sg_uvdns_new(&w->uvdns, &w->loop, w->resolver) != 0 ||
         sg_dkim_keycache_new(&w->keycache, 0) != 0 ||
@@ -240,6 +244,7 @@ int sg_worker_init(sg_worker *w, sg_worker_shared *sh, sg_metrics_shard *metrics
         .keycache = w->keycache,
         .spf_cache = w->spf_cache,
         .vpool = &w->vpool,
+        .signer = w->signer,
         .readbuf = w->readbuf,
         .readbuf_size = sizeof(w->readbuf),
         .closed = on_session_closed,
@@ -299,4 +304,5 @@ void sg_worker_destroy(sg_worker *w)
     sg_resolver_free(w->resolver);
     sg_dkim_keycache_free(w->keycache);
     sg_spf_cache_free(w->spf_cache);
+    sg_signer_client_free(w->signer);
 }

@@ -28,6 +28,7 @@ typedef struct sg_worker_shared {
     int is_unix;
     atomic_uint conns; /* open connections across workers */
     atomic_int draining;
+    int *signer_fds; /* [1 + i]: worker i's channel to the signer, until it takes it */
 } sg_worker_shared;
 
 typedef struct sg_worker {
@@ -59,7 +60,8 @@ typedef struct sg_worker {
     sg_dkim_keycache *keycache;
     sg_spf_cache *spf_cache;
     unsigned nsessions;
-    sg_metrics_shard *metrics; /* ours: this thread is its only writer */
+    sg_metrics_shard *metrics;       /* ours: this thread is its only writer */
+    struct sg_signer_client *signer; /* our channel to the signer process */
     sg_vpool vpool;
     sg_session_env env; /* what each session gets at accept */
     int draining;

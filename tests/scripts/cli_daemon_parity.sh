@@ -64,6 +64,8 @@ internal_networks   127.0.0.1/32
 protected_domains   ourco.test
 log_file            $T/sgd.log
 CONF
+# started as root, spoofguardd drops root: name a user every system has
+[ "$(id -u)" != 0 ] || echo "user                nobody" >>"$T/sgd.conf"
 "$SGD" -t -c "$T/sgd.conf" >"$T/t.out" 2>&1 || fatal "spoofguardd -t: $(tail -n3 "$T/t.out")"
 "$SGD" -c "$T/sgd.conf" 2>"$T/sgd.err" &
 DPID=$!

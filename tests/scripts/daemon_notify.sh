@@ -19,6 +19,13 @@ python3 "$SRC/tests/interop/notify_listener.py" "$T/notify" "$T/got" &
 lpid=$!
 for _ in $(seq 100); do [ -S "$T/notify" ] && break; sleep 0.05; done
 printf 'listen unix:%s/milter.sock\nworkers 1\ndns_servers 127.0.0.1:9\n' "$T" > "$T/d.conf"
+# Started as root, spoofguardd runs as nobody: it must reach its folder
+# (reload, socket removal) and the supervisor's socket, as under systemd.
+if [ "$(id -u)" = 0 ]; then
+    echo "user nobody" >>"$T/d.conf"
+    chown nobody "$T"
+    chmod 666 "$T/notify"
+fi
 : > "$T/got"
 # 400 ms watchdog: a ping is due every 200 ms
 NOTIFY_SOCKET=$T/notify WATCHDOG_USEC=400000 "$D" -c "$T/d.conf" 2> "$T/log" &

@@ -45,6 +45,10 @@ done
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/sg-milter.XXXXXX")
 chmod 700 "$T"
+# Started as root, spoofguardd runs as `user` (nobody here): the folder is
+# its own, so reloads re-read the configuration and tables and the unix
+# socket is removed at exit. The keys stay root's (the signer reads them).
+[ "$(id -u)" = 0 ] && chown nobody "$T"
 export SG_DIR=$T
 MAIN_PID='' DOWN_PID='' BH_PID='' SLOW_PID='' SEAL_PID=''
 passes=0 fails=0 t_start=$(date +%s)
@@ -176,6 +180,7 @@ mkconf() { # name milter-port dns-port timeout-ms tries [extra lines]
     sed -e "s|@DIR@|$T|g" -e "s|@NAME@|$1|g" -e "s|@MILTER_PORT@|$2|g" -e "s|@DNS_PORT@|$3|g" \
         -e "s|@DNS_TIMEOUT_MS@|$4|g" -e "s|@DNS_TRIES@|$5|g" -e "s|@FAILSAFE@|tempfail|g" \
         -e "s|@MAX_CONNECTIONS@|1000|g" "$DATA/spoofguardd.conf.in" >"$T/$1.conf"
+    [ "$(id -u)" != 0 ] || echo "user nobody" >>"$T/$1.conf"
     local line
     while IFS= read -r line; do # extra lines replace the template's
         [ -n "$line" ] || continue

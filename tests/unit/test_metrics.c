@@ -157,6 +157,7 @@ static void registry_sums_shards(void **state)
     has_line(t, "spoofguard_dmarc_results_total{result=\"permerror\"} 0");
     has_line(t, "spoofguard_arc_results_total{result=\"pass\"} 0");
     has_line(t, "spoofguard_failsafe_total{cause=\"overload\"} 0");
+    has_line(t, "spoofguard_failsafe_total{cause=\"signer\"} 0");
     has_line(t, "spoofguard_signatures_total{domain=\"example.com\",selector=\"s1\"} 0");
     has_line(t, "spoofguard_signatures_total{domain=\"example.org\",selector=\"ed\"} 1");
     has_line(t, "spoofguard_signing_key_age_seconds{domain=\"example.com\",selector=\"s1\"} "
@@ -176,8 +177,8 @@ static void registry_sums_shards(void **state)
     has_line(t, "spoofguard_scrape_connections_refused_total 0");
     /* every family is declared once, every series has a family */
     assert_non_null(strstr(t, "# TYPE spoofguard_dns_query_duration_seconds histogram\n"));
-    /* 112 series without keys, plus 2 + 1 for these keys */
-    assert_int_equal(count_series(t), 112 + 3);
+    /* 113 series without keys, plus 2 + 1 for these keys */
+    assert_int_equal(count_series(t), 113 + 3);
     sg_mbuf_free(&out);
     sg_metrics_free(&m);
 }
@@ -200,7 +201,7 @@ static void key_slots_are_bounded(void **state)
     has_line(out.data, "spoofguard_signatures_total{domain=\"_other\",selector=\"_other\"} 1");
     has_line(out.data, "spoofguard_signatures_total{domain=\"example.com\",selector=\"s30\"} 0");
     assert_null(strstr(out.data, "selector=\"s31\""));
-    assert_int_equal(count_series(out.data), 112 + SG_METRICS_KEY_OTHER + 1);
+    assert_int_equal(count_series(out.data), 113 + SG_METRICS_KEY_OTHER + 1);
     sg_mbuf_free(&out);
     sg_metrics_free(&m);
 }

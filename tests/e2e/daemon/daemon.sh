@@ -37,6 +37,8 @@ signing_table       $E2E_DIR/SigningTable
 key_table           $E2E_DIR/KeyTable
 log_file            $SGD_LOG
 EOF
+    # started as root, spoofguardd drops root: name a user every system has
+    [ "$(id -u)" != 0 ] || echo "user                nobody" >>"$SGD_CONF"
     printf 'alice@%s alice@%s\nbob@%s bob@%s\n' \
         "$E2E_OURDOMAIN" "$E2E_OURDOMAIN" "$E2E_OURDOMAIN" "$E2E_OURDOMAIN" >"$E2E_DIR/senders"
     # write-then-rename: a reload never sees a half-written table

@@ -1,0 +1,580 @@
+/*
+ * The signer process (signer.h): start-up, confinement, and the request
+ * loop. Nothing here reads network bytes: the only input is the daemon's
+ * requests, decoded by signer_proto.c.
+ */
+#define _GNU_SOURCE
+#include "signer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <spoofguard/dkim.h>
+
+#include "signer_proto.h"
+
+/* How long spawn waits for the signer's first message. */
+#define READY_TIMEOUT_MS 10000
+
+typedef struct {
+    char *path;
+    sg_dkim_signkey *key;
+} skey;
+
+typedef struct {
+    skey *v;
+    size_t n, cap;
+} ktable;
+
+typedef struct {
+    const sg_signer_spec *spec;
+    char **dirs; /* the folders opened at start, and their descriptors */
+    int *dirfds;
+    size_t ndirs;
+    /* serving: the last committed table; previous: the one before, for
+     * the sessions that began before a reload and still sign with it */
+    ktable serving, previous, next;
+    int building;          /* 'B' seen, 'C' not yet (control thread only) */
+    pthread_rwlock_t lock; /* serving and previous: signers read, 'C' writes */
+} signer;
+
+/* One thread per channel: a worker's requests never wait for another's. */
+typedef struct {
+    signer *g;
+    int fd;
+    int control;
+    pthread_barrier_t *started; /* the filter waits for every thread's start */
+} channel;
+
+/* ---- key folders ------------------------------------------------------------ */
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+char **sg_signer_dirs(const char *const *paths, size_t n, size_t *ndirs)
+{
+    char **d = calloc(n ? n : 1, sizeof(*d));
+    *ndirs = 0;
+    if (d == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        char *x = dir_of(paths[i]);
+        size_t k;
+        if (x == NULL) {
+            sg_signer_dirs_free(d, *ndirs);
+            return NULL;
+        }
+        for (k = 0; k < *ndirs && strcmp(d[k], x) != 0; k++)
+            ;
+        if (k < *ndirs)
+            free(x);
+        else
+            d[(*ndirs)++] = x;
+    }
+    return d;
+}
+
+void sg_signer_dirs_free(char **dirs, size_t n)
+{
+    for (size_t i = 0; dirs && i < n; i++)
+        free(dirs[i]);
+    free(dirs);
+}
+
+/* ---- key tables ----------------------------------------------------------------- */
+
+static void ktable_clear(ktable *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->v[i].path);
+        sg_dkim_signkey_free(t->v[i].key);
+    }
+    free(t->v);
+    memset(t, 0, sizeof(*t));
+}
+
+static const sg_dkim_signkey *ktable_find(const ktable *t, const char *id, size_t len)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strlen(t->v[i].path) == len && memcmp(t->v[i].path, id, len) == 0)
+            return t->v[i].key;
+    return NULL;
+}
+
+/* A reason for the log: printable ASCII, bounded. */
+static size_t reason(char *out, size_t cap, const char *in)
+{
+    size_t n = 0;
+    for (; in[n] && n + 1 < cap && n < SG_SP_MAX_REASON; n++)
+        out[n] = (unsigned char)in[n] >= 0x20 && (unsigned char)in[n] <= 0x7e ? in[n] : '?';
+    out[n] = '\0';
+    return n;
+}
+
+/* Load path into the table being built: through the descriptor of its
+ * folder, which must be one opened at start. */
+static uint8_t load(signer *g, const char *path, char *why, size_t whylen, sg_dkim_alg *alg,
+                    unsigned *bits)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = dir_of(path);
+    size_t k;
+    if (dir == NULL)
+        return SG_SP_ENOMEM;
+    for (k = 0; k < g->ndirs && strcmp(g->dirs[k], dir) != 0; k++)
+        ;
+    free(dir);
+    if (k == g->ndirs) {
+        snprintf(why, whylen,
+                 "%.300s: its folder was not open when spoofguardd started: restart it", path);
+        return SG_SP_EDIR;
+    }
+    if (*base == '\0' || !strcmp(base, ".") || !strcmp(base, "..")) {
+        snprintf(why, whylen, "%.300s: not a key file name", path);
+        return SG_SP_ELOAD;
+    }
+    if (g->next.n == g->next.cap) {
+        size_t nc = g->next.cap ? g->next.cap * 2 : 16;
+        skey *v = realloc(g->next.v, nc * sizeof(*v));
+        if (v == NULL)
+            return SG_SP_ENOMEM;
+        g->next.v = v;
+        g->next.cap = nc;
+    }
+    /* Whatever allow_group_readable_keys says, a key any local user can
+     * read is no longer a secret. */
+    struct stat st;
+    if (fstatat(g->dirfds[k], base, &st, 0) == 0 && (st.st_mode & S_IROTH)) {
+        snprintf(why, whylen, "%.300s is readable by every user; fix: chmod 600 %.300s", path,
+                 path);
+        return SG_SP_ELOAD;
+    }
+    sg_dkim_signkey *key = NULL;
+    char kerr[512] = "";
+    unsigned flags = g->spec->allow_group_readable ? SG_DKIM_KEY_ALLOW_READABLE : 0;
+    int rc = sg_dkim_signkey_loadat(&key, g->dirfds[k], base, flags, kerr, sizeof(kerr));
+    if (rc != 0) {
+        snprintf(why, whylen, "%.300s: %.300s", path, kerr[0] ? kerr : sg_strerror(rc));
+        return SG_SP_ELOAD;
+    }
+    char *p = strdup(path);
+    if (p == NULL) {
+        sg_dkim_signkey_free(key);
+        return SG_SP_ENOMEM;
+    }
+    g->next.v[g->next.n].path = p;
+    g->next.v[g->next.n].key = key;
+    g->next.n++;
+    *alg = sg_dkim_signkey_alg(key);
+    *bits = sg_dkim_signkey_bits(key);
+    return SG_SP_OK;
+}
+
+/* ---- requests ------------------------------------------------------------------- */
+
+/* Answer one request datagram into out; returns the answer's length. */
+static size_t handle(signer *g, int control, const uint8_t *in, size_t len, uint8_t *out,
+                     size_t cap)
+{
+    uint8_t sigs[SG_SP_MAX_ITEMS][SG_SP_MAX_SIG];
+    sg_sp_request rq;
+    sg_sp_answer a;
+    char why[SG_SP_MAX_REASON + 1] = "", path[SG_SP_MAX_KEYID + 1];
+    memset(&a, 0, sizeof(a));
+    /* key tables come from the control channel only, signing requests
+     * from the workers' */
+    if (sg_sp_decode_request(in, len, &rq) != 0 || (rq.type == SG_SP_SIGN) == control) {
+        /* an id we cannot trust: the daemon matches none and fails safe */
+        a.type = SG_SP_SIGNED;
+        a.id = len >= 5
+                   ? (uint32_t)in[1] << 24 | (uint32_t)in[2] << 16 | (uint32_t)in[3] << 8 | in[4]
+                   : 0;
+        a.status = SG_SP_EREQUEST;
+        return sg_sp_encode_answer(out, cap, &a);
+    }
+    a.type = (uint8_t)(rq.type - 'A' + 'a');
+    a.id = rq.id;
+    switch (rq.type) {
+    case SG_SP_SIGN:
+        a.n = rq.n;
+        pthread_rwlock_rdlock(&g->lock);
+        for (size_t i = 0; i < rq.n && a.status == SG_SP_OK; i++) {
+            const sg_sp_item *it = &rq.items[i];
+            const sg_dkim_signkey *k = ktable_find(&g->serving, it->keyid, it->keyid_len);
+            if (k == NULL)
+                k = ktable_find(&g->previous, it->keyid, it->keyid_len);
+            a.siglen[i] = sizeof(sigs[i]);
+            a.sig[i] = sigs[i];
+            if (k == NULL || (uint8_t)sg_dkim_signkey_alg(k) != it->alg)
+                a.status = SG_SP_ENOKEY;
+            else if (sg_dkim_signkey_sign_digest(k, it->digest, sigs[i], &a.siglen[i]) != 0)
+                a.status = SG_SP_ECRYPTO;
+        }
+        pthread_rwlock_unlock(&g->lock);
+        break;
+    case SG_SP_BEGIN:
+        ktable_clear(&g->next);
+        g->building = 1;
+        break;
+    case SG_SP_LOAD: {
+        sg_dkim_alg alg = SG_DKIM_ALG_UNKNOWN;
+        if (!g->building) {
+            a.status = SG_SP_ESTATE;
+            break;
+        }
+        memcpy(path, rq.items[0].keyid, rq.items[0].keyid_len);
+        path[rq.items[0].keyid_len] = '\0';
+        char full[1024];
+        a.status = load(g, path, full, sizeof(full), &alg, &a.bits);
+        a.alg = (uint8_t)alg;
+        if (a.status != SG_SP_OK) {
+            a.reason_len = reason(why, sizeof(why), full[0] ? full : "cannot load the key");
+            a.reason = why;
+        }
+        break;
+    }
+    case SG_SP_COMMIT:
+        if (!g->building) {
+            a.status = SG_SP_ESTATE;
+            break;
+        }
+        pthread_rwlock_wrlock(&g->lock);
+        ktable_clear(&g->previous);
+        g->previous = g->serving;
+        g->serving = g->next;
+        pthread_rwlock_unlock(&g->lock);
+        memset(&g->next, 0, sizeof(g->next));
+        g->building = 0;
+        break;
+    }
+    return sg_sp_encode_answer(out, cap, &a);
+}
+
+/* ---- confinement ---------------------------------------------------------------- */
+
+/* From here on the signer may read and write its sockets, poll them,
+ * allocate memory, and read a key file through a folder descriptor;
+ * any other system call kills it. */
+static int seccomp_on(char *err, size_t errlen)
+{
+    scmp_filter_ctx f = seccomp_init(SCMP_ACT_KILL_PROCESS);
+    static const int allow[] = {
+        /* its sockets */
+        SCMP_SYS(read),
+        SCMP_SYS(write),
+        SCMP_SYS(recvfrom),
+        SCMP_SYS(sendto),
+        SCMP_SYS(poll),
+        SCMP_SYS(ppoll),
+        SCMP_SYS(close),
+        /* memory, locks, randomness (OpenSSL), time */
+        SCMP_SYS(brk),
+        SCMP_SYS(munmap),
+        SCMP_SYS(mremap),
+        SCMP_SYS(madvise),
+        SCMP_SYS(futex),
+        SCMP_SYS(getrandom),
+        SCMP_SYS(clock_gettime),
+        SCMP_SYS(gettimeofday),
+        SCMP_SYS(getpid),
+        /* reading a key file through a folder descriptor */
+        SCMP_SYS(fstat),
+        SCMP_SYS(newfstatat),
+        SCMP_SYS(lseek),
+        /* ending a thread (a sanitizer's runtime drops its signal stack
+         * there) or the process */
+        SCMP_SYS(sigaltstack),
+        SCMP_SYS(exit),
+        SCMP_SYS(exit_group),
+        SCMP_SYS(rt_sigreturn),
+        SCMP_SYS(rt_sigprocmask),
+    };
+    int rc = f == NULL ? -ENOMEM : 0;
+    /* every thread (they exist already), not only this one */
+    if (rc == 0)
+        rc = seccomp_attr_set(f, SCMP_FLTATR_CTL_TSYNC, 1);
+    for (size_t i = 0; rc == 0 && i < sizeof(allow) / sizeof(*allow); i++)
+        rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, allow[i], 0);
+    /* memory, never executable */
+    if (rc == 0)
+        rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+                              SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+    if (rc == 0)
+        rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
+                              SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+    /* key files: read-only, never created */
+    if (rc == 0)
+        rc = seccomp_rule_add(
+            f, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+            SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE, 0));
+    if (rc == 0)
+        rc = seccomp_load(f);
+    if (f)
+        seccomp_release(f);
+    if (rc != 0)
+        snprintf(err, errlen, "signer: seccomp: %s", strerror(-rc));
+    return rc != 0 ? -1 : 0;
+}
+
+/* Keep only CAP_DAC_READ_SEARCH, to re-read the (root-only) keys of the
+ * folders it holds on SIGHUP. */
+static int keep_read_search(void)
+{
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof(d));
+    d[0].effective = d[0].permitted = 1u << CAP_DAC_READ_SEARCH;
+    return (int)syscall(SYS_capset, &h, d);
+}
+
+/* Root (when started as root) is an empty folder that no longer exists:
+ * nothing can be created in it, nothing is reachable through it. */
+static int confine_creds(signer *g, char *err, size_t errlen)
+{
+    if (geteuid() == 0) {
+        struct passwd *pw = getpwnam(g->spec->user ? g->spec->user : "nobody");
+        char tmpl[] = "/tmp/spoofguard-signer.XXXXXX";
+        if (pw == NULL || pw->pw_uid == 0) {
+            snprintf(err, errlen, "signer: no unprivileged user '%s'",
+                     g->spec->user ? g->spec->user : "nobody");
+            return -1;
+        }
+        if (mkdtemp(tmpl) == NULL || chdir(tmpl) != 0 || rmdir(tmpl) != 0 || chroot(".") != 0 ||
+            chdir("/") != 0) {
+            snprintf(err, errlen, "signer: empty root %s: %s", tmpl, strerror(errno));
+            return -1;
+        }
+        if (prctl(PR_SET_KEEPCAPS, 1) != 0 || setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
+            setuid(pw->pw_uid) != 0 || keep_read_search() != 0 || prctl(PR_SET_KEEPCAPS, 0) != 0) {
+            snprintf(err, errlen, "signer: cannot become '%s': %s", pw->pw_name, strerror(errno));
+            return -1;
+        }
+        if (setuid(0) == 0) {
+            snprintf(err, errlen, "signer: privileges not dropped");
+            return -1;
+        }
+    }
+    /* no ptrace, no /proc/PID/mem, no core file, even for its own uid */
+    if (prctl(PR_SET_DUMPABLE, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        snprintf(err, errlen, "signer: prctl: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the process ------------------------------------------------------------------ */
+
+static void send_ready(int fd, const char *err)
+{
+    uint8_t buf[512];
+    char why[SG_SP_MAX_REASON + 1];
+    sg_sp_answer a;
+    memset(&a, 0, sizeof(a));
+    a.type = SG_SP_READY;
+    if (err) {
+        a.status = SG_SP_ELOAD;
+        a.reason_len = reason(why, sizeof(why), err);
+        a.reason = why;
+    }
+    size_t n = sg_sp_encode_answer(buf, sizeof(buf), &a);
+    if (n)
+        (void)send(fd, buf, n, MSG_NOSIGNAL);
+}
+
+/* Close every descriptor but stdio and keep[] (the daemon's listening
+ * socket, log and metrics socket stay out of the signer). */
+static void close_others(const int *keep, size_t n)
+{
+    int lo = 3;
+    for (;;) {
+        int next = -1;
+        for (size_t i = 0; i < n; i++)
+            if (keep[i] >= lo && (next < 0 || keep[i] < next))
+                next = keep[i];
+        if (next < 0) {
+            close_range((unsigned)lo, ~0u, 0);
+            return;
+        }
+        if (next > lo)
+            close_range((unsigned)lo, (unsigned)next - 1, 0);
+        lo = next + 1;
+    }
+}
+
+/* A channel's requests, one at a time. A worker's channel closing ends
+ * its thread; the control channel closing (the daemon is gone) ends the
+ * process. */
+static void *serve(void *arg)
+{
+    channel *c = arg;
+    uint8_t in[SG_SP_MAX_MSG], out[SG_SP_MAX_MSG];
+    /* a new thread's own start-up calls (rseq, robust list, a sanitizer's
+     * signal stack...) are done: the filter may come */
+    if (!c->control)
+        pthread_barrier_wait(c->started);
+    for (;;) {
+        ssize_t r = recv(c->fd, in, sizeof(in), MSG_TRUNC);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        size_t n =
+            handle(c->g, c->control, in, (size_t)r > sizeof(in) ? 0 : (size_t)r, out, sizeof(out));
+        if (n && send(c->fd, out, n, MSG_NOSIGNAL) < 0)
+            break;
+    }
+    if (c->control)
+        _exit(0);
+    return NULL;
+}
+
+static void child(const sg_signer_spec *spec, const int *fds, size_t nchan)
+{
+    signer g;
+    char err[512];
+    memset(&g, 0, sizeof(g));
+    g.spec = spec;
+    /* the daemon's death ends us too; the signals meant for it (systemd
+     * sends SIGTERM to the whole unit, a terminal SIGINT to the group) do
+     * not: it drains its sessions, which may still need signatures, and
+     * its exit closes the control channel, which ends us */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    close_others(fds, nchan);
+    g.dirs = (char **)spec->dirs;
+    g.ndirs = spec->ndirs;
+    g.dirfds = calloc(g.ndirs ? g.ndirs : 1, sizeof(int));
+    if (g.dirfds == NULL) {
+        send_ready(fds[0], "signer: out of memory");
+        _exit(1);
+    }
+    for (size_t i = 0; i < g.ndirs; i++)
+        if ((g.dirfds[i] = open(g.dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+            snprintf(err, sizeof(err), "signer: key folder %s: %s", g.dirs[i], strerror(errno));
+            send_ready(fds[0], err);
+            _exit(1);
+        }
+    if (confine_creds(&g, err, sizeof(err)) != 0) {
+        send_ready(fds[0], err);
+        _exit(1);
+    }
+    /* the threads take the credentials set above; the filter, loaded
+     * after them, covers them all */
+    channel *ch = calloc(nchan, sizeof(*ch));
+    pthread_barrier_t started;
+    pthread_rwlock_init(&g.lock, NULL);
+    pthread_barrier_init(&started, NULL, (unsigned)nchan);
+    for (size_t i = 0; ch && i < nchan; i++)
+        ch[i] = (channel){&g, fds[i], i == 0, &started};
+    for (size_t i = 1; ch && i < nchan; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, serve, &ch[i]) != 0 || pthread_detach(t) != 0) {
+            send_ready(fds[0], "signer: cannot start its threads");
+            _exit(1);
+        }
+    }
+    if (ch != NULL)
+        pthread_barrier_wait(&started);
+    if (ch == NULL || seccomp_on(err, sizeof(err)) != 0) {
+        send_ready(fds[0], ch ? err : "signer: out of memory");
+        _exit(1);
+    }
+    send_ready(fds[0], NULL);
+    serve(&ch[0]);
+    _exit(0);
+}
+
+int sg_signer_spawn(const sg_signer_spec *spec, int *fds, size_t nchan, pid_t *pid, char *err,
+                    size_t errlen)
+{
+    int *theirs = calloc(nchan ? nchan : 1, sizeof(int));
+    size_t made = 0;
+    *pid = -1;
+    if (theirs == NULL || nchan == 0) {
+        free(theirs);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (; made < nchan; made++) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+            snprintf(err, errlen, "signer: socketpair: %s", strerror(errno));
+            goto fail;
+        }
+        fds[made] = sv[0];
+        theirs[made] = sv[1];
+    }
+    fflush(NULL);
+    *pid = fork();
+    if (*pid < 0) {
+        snprintf(err, errlen, "signer: fork: %s", strerror(errno));
+        goto fail;
+    }
+    if (*pid == 0) {
+        for (size_t i = 0; i < nchan; i++)
+            close(fds[i]);
+        child(spec, theirs, nchan);
+    }
+    for (size_t i = 0; i < nchan; i++)
+        close(theirs[i]);
+    free(theirs);
+    theirs = NULL;
+    made = nchan;
+
+    /* its first message: ready, or why not */
+    struct pollfd p = {fds[0], POLLIN, 0};
+    uint8_t buf[SG_SP_MAX_MSG];
+    sg_sp_answer a;
+    ssize_t r = poll(&p, 1, READY_TIMEOUT_MS) == 1 ? recv(fds[0], buf, sizeof(buf), 0) : -1;
+    if (r <= 0 || sg_sp_decode_answer(buf, (size_t)r, &a) != 0 || a.type != SG_SP_READY) {
+        snprintf(err, errlen, "signer: did not start");
+        goto fail;
+    }
+    if (a.status != SG_SP_OK) {
+        snprintf(err, errlen, "%.*s", (int)a.reason_len, a.reason);
+        goto fail;
+    }
+    return 0;
+fail:
+    if (*pid > 0) {
+        kill(*pid, SIGKILL);
+        waitpid(*pid, NULL, 0);
+        *pid = -1;
+    }
+    for (size_t i = 0; i < made; i++) {
+        close(fds[i]);
+        fds[i] = -1;
+        if (theirs)
+            close(theirs[i]);
+    }
+    free(theirs);
+    return -1;
+}

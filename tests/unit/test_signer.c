@@ -1,0 +1,305 @@
+/*
+ * spoofguardd's signer process (issue 12):
+ *   signer::proto_bytes    the wire layout, byte for byte; every malformed
+ *                          datagram refused
+ *   signer::process        a real signer (forked, confined: as root it
+ *                          chroots and runs as nobody): keys loaded from
+ *                          their folders, signatures equal to in-process
+ *                          ones and verifying, readable or unknown-folder
+ *                          keys refused with the reason, wrong algorithm
+ *                          refused, a dead signer fails every request
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "maps.h"
+#include "signer.h"
+#include "signer_client.h"
+#include "signer_proto.h"
+
+/* ---- the protocol -------------------------------------------------------------- */
+
+static void proto_bytes(void **state)
+{
+    uint8_t digest[32], buf[SG_SP_MAX_MSG];
+    memset(digest, 0xaa, sizeof(digest));
+    sg_sp_request rq, back;
+    memset(&rq, 0, sizeof(rq));
+    rq.type = SG_SP_SIGN;
+    rq.id = 0x01020304;
+    rq.n = 1;
+    rq.items[0] = (sg_sp_item){1, "a/k", 3, digest};
+    size_t n = sg_sp_encode_request(buf, sizeof(buf), &rq);
+    static const uint8_t want[] = {'S', 1, 2, 3, 4, 1, 1, 0, 3, 'a', '/', 'k'};
+    assert_int_equal(n, sizeof(want) + 32);
+    assert_memory_equal(buf, want, sizeof(want));
+    assert_memory_equal(buf + sizeof(want), digest, 32);
+    assert_int_equal(sg_sp_decode_request(buf, n, &back), 0);
+    assert_int_equal(back.id, 0x01020304);
+    assert_int_equal(back.n, 1);
+    assert_int_equal(back.items[0].keyid_len, 3);
+    assert_memory_equal(back.items[0].keyid, "a/k", 3);
+    assert_ptr_equal(back.items[0].digest, buf + sizeof(want));
+    /* one byte short, one byte more, n 0 and 9, a NUL in the key id, alg 0 */
+    assert_int_equal(sg_sp_decode_request(buf, n - 1, &back), -1);
+    buf[n] = 0;
+    assert_int_equal(sg_sp_decode_request(buf, n + 1, &back), -1);
+    buf[5] = 0;
+    assert_int_equal(sg_sp_decode_request(buf, n, &back), -1);
+    buf[5] = 9;
+    assert_int_equal(sg_sp_decode_request(buf, n, &back), -1);
+    buf[5] = 1;
+    buf[10] = '\0';
+    assert_int_equal(sg_sp_decode_request(buf, n, &back), -1);
+    buf[10] = '/';
+    buf[6] = 0;
+    assert_int_equal(sg_sp_decode_request(buf, n, &back), -1);
+    /* a key id length past the end */
+    buf[6] = 1;
+    buf[7] = 0xff;
+    assert_int_equal(sg_sp_decode_request(buf, n, &back), -1);
+    /* nine items do not encode */
+    rq.n = 9;
+    assert_int_equal(sg_sp_encode_request(buf, sizeof(buf), &rq), 0);
+
+    sg_sp_answer a, ab;
+    static const uint8_t sig[] = {1, 2};
+    memset(&a, 0, sizeof(a));
+    a.type = SG_SP_SIGNED;
+    a.id = 7;
+    a.n = 1;
+    a.sig[0] = sig;
+    a.siglen[0] = 2;
+    static const uint8_t awant[] = {'s', 0, 0, 0, 7, 0, 1, 0, 2, 1, 2};
+    n = sg_sp_encode_answer(buf, sizeof(buf), &a);
+    assert_int_equal(n, sizeof(awant));
+    assert_memory_equal(buf, awant, n);
+    assert_int_equal(sg_sp_decode_answer(buf, n, &ab), 0);
+    assert_int_equal(ab.siglen[0], 2);
+    assert_int_equal(sg_sp_decode_answer(buf, n - 1, &ab), -1);
+    /* a failed sign answer carries nothing more */
+    static const uint8_t fail[] = {'s', 0, 0, 0, 7, SG_SP_ENOKEY};
+    assert_int_equal(sg_sp_decode_answer(fail, sizeof(fail), &ab), 0);
+    assert_int_equal(ab.status, SG_SP_ENOKEY);
+    assert_int_equal(ab.n, 0);
+    static const uint8_t badstatus[] = {'s', 0, 0, 0, 7, SG_SP_NSTATUS};
+    assert_int_equal(sg_sp_decode_answer(badstatus, sizeof(badstatus), &ab), -1);
+    /* a load failure's reason: printable only */
+    static const uint8_t why[] = {'l', 0, 0, 0, 1, SG_SP_ELOAD, 0, 2, 'n', 'o'};
+    assert_int_equal(sg_sp_decode_answer(why, sizeof(why), &ab), 0);
+    assert_int_equal(ab.reason_len, 2);
+    static const uint8_t ctl[] = {'l', 0, 0, 0, 1, SG_SP_ELOAD, 0, 2, 'n', '\n'};
+    assert_int_equal(sg_sp_decode_answer(ctl, sizeof(ctl), &ab), -1);
+    static const uint8_t loaded[] = {'l', 0, 0, 0, 1, 0, 3, 0x01, 0x00};
+    assert_int_equal(sg_sp_decode_answer(loaded, sizeof(loaded), &ab), 0);
+    assert_int_equal(ab.alg, 3);
+    assert_int_equal(ab.bits, 256);
+}
+
+/* ---- a real signer ---------------------------------------------------------------- */
+
+static char dir[64];
+
+static void put(const char *path, const void *data, size_t len, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+typedef struct {
+    int calls, status;
+    size_t n;
+    uint8_t sig[2][SG_SP_MAX_SIG];
+    size_t siglen[2];
+} got;
+
+static void on_signed(int status, const uint8_t *const *sigs, const size_t *siglens, size_t n,
+                      void *payload)
+{
+    got *g = payload;
+    g->calls++;
+    g->status = status;
+    g->n = n;
+    for (size_t i = 0; i < n && i < 2; i++) {
+        memcpy(g->sig[i], sigs[i], siglens[i]);
+        g->siglen[i] = siglens[i];
+    }
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void wait_for(uv_loop_t *loop, got *g)
+{
+    for (int i = 0; i < 5000 && g->calls == 0; i++)
+        uv_run(loop, UV_RUN_NOWAIT), usleep(1000);
+    assert_int_equal(g->calls, 1);
+}
+
+static sg_maps *keytable(sg_config *c, const char *text)
+{
+    char path[128], err[512] = "";
+    sg_maps *m;
+    snprintf(path, sizeof(path), "%s/KeyTable", dir);
+    put(path, text, strlen(text), 0644);
+    free(c->key_table);
+    c->key_table = strdup(path);
+    assert_int_equal(sg_maps_load(&m, c, err, sizeof(err)), 0);
+    return m;
+}
+
+static void process(void **state)
+{
+    char path[160], text[1024], err[512];
+    sg_dkim_signkey *rsa, *ed;
+    uint8_t seed[32];
+    strcpy(dir, "/tmp/sgsignerXXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/keys", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/other", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    assert_int_equal(sg_dkim_signkey_generate(&rsa, SG_DKIM_RSA_SHA256, 2048), 0);
+    snprintf(path, sizeof(path), "%s/keys/rsa.pem", dir);
+    assert_int_equal(sg_dkim_signkey_write(rsa, path), 0);
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)(i * 7 + 1);
+    assert_int_equal(sg_dkim_signkey_from_ed25519_seed(&ed, seed), 0);
+    snprintf(path, sizeof(path), "%s/keys/ed.seed", dir);
+    put(path, seed, 32, 0600);
+    snprintf(path, sizeof(path), "%s/keys/open.seed", dir);
+    put(path, seed, 32, 0644);
+    snprintf(path, sizeof(path), "%s/other/ed.seed", dir);
+    put(path, seed, 32, 0600);
+
+    sg_config c;
+    sg_config_defaults(&c);
+    snprintf(text, sizeof(text), "rsa d.test:r:%s/keys/rsa.pem\ned d.test:e:%s/keys/ed.seed\n", dir,
+             dir);
+    sg_maps *m = keytable(&c, text);
+    int *fds;
+    pid_t pid;
+    assert_int_equal(sg_signer_start(&c, m, 1, &fds, &pid, err, sizeof(err)), 0);
+    size_t nk;
+    sg_map_key *k = sg_maps_keys(m, &nk);
+    assert_int_equal(nk, 2);
+    assert_int_equal(k[0].alg, SG_DKIM_RSA_SHA256);
+    assert_int_equal(k[0].bits, 2048);
+    assert_int_equal(k[1].alg, SG_DKIM_ED25519_SHA256);
+
+    uv_loop_t loop;
+    sg_signer_client *cl;
+    uv_loop_init(&loop);
+    assert_int_equal(sg_signer_client_new(&cl, &loop, fds[1]), 0);
+    fds[1] = -1;
+    uint8_t digest[32];
+    for (int i = 0; i < 32; i++)
+        digest[i] = (uint8_t)(0xf0 ^ i);
+    sg_sp_item items[2] = {{SG_DKIM_RSA_SHA256, k[0].path, strlen(k[0].path), digest},
+                           {SG_DKIM_ED25519_SHA256, k[1].path, strlen(k[1].path), digest}};
+    got g = {0};
+    assert_int_not_equal(sg_signer_sign(cl, items, 2, on_signed, &g), 0);
+    assert_int_equal(g.calls, 0); /* never inside the call */
+    wait_for(&loop, &g);
+    assert_int_equal(g.status, SG_SP_OK);
+    assert_int_equal(g.n, 2);
+    /* the same bytes as signing here (both schemes are deterministic) */
+    uint8_t mine[SG_SP_MAX_SIG];
+    size_t ml = sizeof(mine);
+    assert_int_equal(sg_dkim_signkey_sign_digest(rsa, digest, mine, &ml), 0);
+    assert_int_equal(g.siglen[0], 256);
+    assert_memory_equal(g.sig[0], mine, ml);
+    ml = sizeof(mine);
+    assert_int_equal(sg_dkim_signkey_sign_digest(ed, digest, mine, &ml), 0);
+    assert_int_equal(g.siglen[1], 64);
+    assert_memory_equal(g.sig[1], mine, 64);
+
+    /* the wrong algorithm for a key, an unknown key */
+    items[0].alg = SG_DKIM_ED25519_SHA256;
+    memset(&g, 0, sizeof(g));
+    assert_int_not_equal(sg_signer_sign(cl, items, 1, on_signed, &g), 0);
+    wait_for(&loop, &g);
+    assert_int_equal(g.status, SG_SP_ENOKEY);
+    items[0] = (sg_sp_item){SG_DKIM_RSA_SHA256, "/etc/shadow", 11, digest};
+    memset(&g, 0, sizeof(g));
+    assert_int_not_equal(sg_signer_sign(cl, items, 1, on_signed, &g), 0);
+    wait_for(&loop, &g);
+    assert_int_equal(g.status, SG_SP_ENOKEY);
+    /* a cancelled request never calls back */
+    memset(&g, 0, sizeof(g));
+    uint32_t id = sg_signer_sign(cl, items + 1, 1, on_signed, &g);
+    sg_signer_cancel(cl, id);
+    for (int i = 0; i < 50; i++)
+        uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
+    assert_int_equal(g.calls, 0);
+
+    /* reloads: a world-readable key, a key of a folder not open at start */
+    sg_maps *m2;
+    snprintf(text, sizeof(text), "o d.test:o:%s/keys/open.seed\n", dir);
+    m2 = keytable(&c, text);
+    assert_int_not_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "open.seed is readable by every user"));
+    sg_maps_free(m2);
+    snprintf(text, sizeof(text), "x d.test:x:%s/other/ed.seed\n", dir);
+    m2 = keytable(&c, text);
+    assert_int_not_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "KT: key 'x'"));
+    assert_non_null(strstr(err, "restart"));
+    sg_maps_free(m2);
+    /* the failed loads left the serving table alone */
+    items[0] = (sg_sp_item){SG_DKIM_ED25519_SHA256, k[1].path, strlen(k[1].path), digest};
+    memset(&g, 0, sizeof(g));
+    assert_int_not_equal(sg_signer_sign(cl, items, 1, on_signed, &g), 0);
+    wait_for(&loop, &g);
+    assert_int_equal(g.status, SG_SP_OK);
+
+    /* the signer gone: what waits fails, what comes is refused */
+    memset(&g, 0, sizeof(g));
+    assert_int_not_equal(sg_signer_sign(cl, items, 1, on_signed, &g), 0);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    wait_for(&loop, &g);
+    assert_true(g.status == SG_SIGNER_GONE || g.status == SG_SP_OK); /* it may have answered */
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(sg_signer_sign(cl, items, 1, on_signed, &g), 0);
+    for (int i = 0; i < 50; i++)
+        uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
+    assert_int_equal(g.calls, 0);
+
+    uv_walk(&loop, close_walk, NULL); /* as worker_destroy does */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    sg_signer_client_free(cl);
+    sg_signer_stop(fds, 1, -1);
+    sg_maps_free(m);
+    sg_config_free(&c);
+    sg_dkim_signkey_free(rsa);
+    sg_dkim_signkey_free(ed);
+    snprintf(text, sizeof(text), "rm -rf %s", dir);
+    assert_int_equal(system(text), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(proto_bytes),
+        cmocka_unit_test(process),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
