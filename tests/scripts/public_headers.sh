@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every public header compiles on its own, as C11 and as C++, with strict
 # warnings: a user includes one header, never a particular order of them.
-# And the library exports only sg_* symbols.
+# And the library exports only sg_* symbols, each listed in the Debian
+# symbols file (a symbol missing there breaks the package's dependencies).
 set -u
 SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 T=$(mktemp -d /tmp/sg-headers.XXXXXX)
@@ -26,6 +27,17 @@ lib=$(dirname "${SG_CLI:-}")/libspoofguard.so
 if [ -f "$lib" ]; then
     bad=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBR]$/ {print $3}' | grep -v '^sg_' | grep -v '^_' || true)
     if [ -z "$bad" ]; then pass=$((pass + 1)); else echo "FAIL exported non-sg_ symbols: $bad"; fail=$((fail + 1)); fi
+    syms=$SRC/debian/libspoofguard0.symbols
+    if [ -f "$syms" ]; then
+        nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBR]$/ && $3 ~ /^sg_/ {print $3}' | sort -u > "$T/exported"
+        sed -n 's/^ \(sg_[A-Za-z0-9_]*\)@.*/\1/p' "$syms" | sort -u > "$T/listed"
+        missing=$(comm -23 "$T/exported" "$T/listed" | tr '\n' ' ')
+        gone=$(comm -13 "$T/exported" "$T/listed" | tr '\n' ' ')
+        if [ -z "$missing$gone" ]; then pass=$((pass + 1)); else
+            echo "FAIL debian/libspoofguard0.symbols: not listed: ${missing:-none}; listed but not exported: ${gone:-none}"
+            fail=$((fail + 1))
+        fi
+    fi
 fi
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]
