@@ -11,12 +11,10 @@
 #include <spoofguard/msg.h>
 
 struct sg_arcseal {
-    const sg_map_key *key;
-    sg_arcseal_sign_fn sign;
-    void *payload;
     sg_arc_sealer *s;
     sg_msg_parser *p;
     int rc;          /* the sealer's first error (a header without From...) */
+    int round;       /* signatures taken (2: the set is complete) */
     char *fields[3]; /* values, LF-folded */
 };
 
@@ -35,8 +33,7 @@ static int on_body(const char *d, size_t n, void *p)
     return 0;
 }
 
-int sg_arcseal_begin(sg_arcseal **out, const sg_map_key *key, const char *authserv_id,
-                     sg_arcseal_sign_fn sign, void *payload)
+int sg_arcseal_begin(sg_arcseal **out, const sg_map_key *key, const char *authserv_id)
 {
     sg_arcseal *a = calloc(1, sizeof(*a));
     sg_msg_callbacks cbs = {on_headers, on_body, NULL};
@@ -49,10 +46,7 @@ int sg_arcseal_begin(sg_arcseal **out, const sg_map_key *key, const char *authse
     o.domain = key->domain;
     o.selector = key->selector;
     o.alg = SG_DKIM_RSA_SHA256;
-    o.authserv_id = authserv_id; /* key stays NULL: signed by sign_digest() */
-    a->key = key;
-    a->sign = sign;
-    a->payload = payload;
+    o.authserv_id = authserv_id; /* key stays NULL: the signer process signs */
     if ((rc = sg_arc_sealer_new(&a->s, &o)) != 0 ||
         (rc = sg_msg_parser_new(&a->p, NULL, &cbs, a)) != 0) {
         sg_arcseal_free(a);
@@ -90,15 +84,10 @@ static char *milter_value(const char *field, size_t len)
     return o;
 }
 
-int sg_arcseal_finish(sg_arcseal *a, const sg_verdict_result *vr, const char *names[3],
-                      const char *values[3], size_t *n)
+int sg_arcseal_prepare(sg_arcseal *a, const sg_verdict_result *vr, uint8_t digest[32])
 {
-    static const char *const order[3] = {"ARC-Authentication-Results", "ARC-Message-Signature",
-                                         "ARC-Seal"};
-    const char *results, *out, *semi;
-    size_t olen;
+    const char *results, *semi;
     int rc;
-    *n = 0;
     if (sg_msg_finish(a->p) != 0 || a->rc != 0 || vr->arc == NULL || vr->authres_line == NULL)
         return 0; /* nothing we can vouch for: no set */
     /* our own results, after our authserv-id */
@@ -111,18 +100,19 @@ int sg_arcseal_finish(sg_arcseal *a, const sg_verdict_result *vr, const char *na
         return rc;
     if (sg_arc_seal_instance(a->s) == 0)
         return 0;
-    for (int round = 0; round < 2; round++) {
-        uint8_t digest[32], sig[1024];
-        size_t siglen = sizeof(sig);
-        if ((rc = sg_arc_seal_digest(a->s, digest)) != 0 ||
-            (rc = a->sign(a->key, digest, sig, &siglen, a->payload)) != 0 ||
-            (rc = sg_arc_seal_complete(a->s, sig, siglen)) != 0)
-            return rc;
-    }
+    return (rc = sg_arc_seal_digest(a->s, digest)) != 0 ? rc : 1;
+}
+
+/* The sealer's output (ARC-Seal, ARC-Message-Signature,
+ * ARC-Authentication-Results, each ending in a CRLF not followed by a
+ * space) as milter values, in insertion order. */
+static int split_fields(sg_arcseal *a)
+{
+    const char *out;
+    size_t olen;
+    int rc;
     if ((rc = sg_arc_seal_finish(a->s, &out, &olen)) != 0)
         return rc;
-    /* out: ARC-Seal, ARC-Message-Signature, ARC-Authentication-Results,
-     * each ending in a CRLF not followed by a space */
     for (size_t start = 0, k = 0; start < olen && k < 3; k++) {
         size_t end = start;
         while (end + 2 < olen && !(out[end] == '\r' && out[end + 1] == '\n' && out[end + 2] != ' '))
@@ -132,12 +122,32 @@ int sg_arcseal_finish(sg_arcseal *a, const sg_verdict_result *vr, const char *na
             return SG_ENOMEM;
         start = end;
     }
+    return a->fields[0] && a->fields[1] && a->fields[2] ? 0 : SG_ESTATE;
+}
+
+int sg_arcseal_signed(sg_arcseal *a, const uint8_t *sig, size_t siglen, uint8_t digest[32])
+{
+    int rc;
+    if (a->round >= 2)
+        return SG_ESTATE;
+    if ((rc = sg_arc_seal_complete(a->s, sig, siglen)) != 0)
+        return rc;
+    if (++a->round < 2)
+        return (rc = sg_arc_seal_digest(a->s, digest)) != 0 ? rc : 1;
+    return split_fields(a);
+}
+
+size_t sg_arcseal_fields(const sg_arcseal *a, const char *names[3], const char *values[3])
+{
+    static const char *const order[3] = {"ARC-Authentication-Results", "ARC-Message-Signature",
+                                         "ARC-Seal"};
+    if (a->round < 2 || a->fields[2] == NULL)
+        return 0;
     for (int k = 0; k < 3; k++) {
         names[k] = order[k];
         values[k] = a->fields[k];
     }
-    *n = 3;
-    return 0;
+    return 3;
 }
 
 void sg_arcseal_free(sg_arcseal *a)

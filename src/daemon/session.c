@@ -36,9 +36,6 @@
 #include "session.h"
 
 #define MAX_SIGN_KEYS 8
-/* An ARC seal's signature waits for the signer at most this long (the
- * loop waits with it); past it the message goes on without the set. */
-#define SEAL_SIGN_TIMEOUT_MS 2000
 _Static_assert(MAX_SIGN_KEYS <= SG_SP_MAX_ITEMS, "one signer request per message");
 /* fail-safe causes the metrics tell apart (compared by address) */
 static const char MSG_TIMEOUT[] = "message time budget exhausted";
@@ -106,6 +103,11 @@ typedef struct session {
     sg_msg_parser *parser;  /* outbound */
     sg_dkim_signer *signer; /* outbound */
     uint32_t sign_req;      /* the signer's request, while waiting for it */
+    /* inbound, while our ARC set waits for the signer: the answer decided
+     * (given once the set is on, or without it if the signer fails) */
+    sg_disposition pend;
+    const sg_verdict_result *pend_vr;
+    int sealing;
     const sg_map_key *keys[MAX_SIGN_KEYS];
     size_t nkeys;
     const char *from_addr; /* header From (outbound), in the arena */
@@ -241,44 +243,108 @@ static int put_authres(session *s, const char *authres)
 
 static void failsafe(session *s, const char *why);
 
-/* Gives the answer d decided (disposition.c): the header edits, the
- * quarantine, the metrics, the log line and the reply. */
-/* As a forwarder (arc_seal_key): our ARC set on top of a message we pass
- * on. A failure costs the set, never the message. */
-static void seal_message(session *s, const sg_verdict_result *vr)
+/* The rest of the answer d decided: the metrics, the quarantine, the log
+ * line and the reply. */
+static void give(session *s, const sg_disposition *d, const sg_verdict_result *vr)
 {
-    const char *names[3], *values[3];
-    size_t n = 0;
-    if (sg_arcseal_finish(s->seal, vr, names, values, &n) != 0)
-        sg_log(s->env->log, "arc seal failed for %s", s->queue_id[0] ? s->queue_id : "a message");
-    for (size_t k = 0; k < n; k++) {
-        char *v = NULL;
-        size_t vl = strlen(values[k]);
-        if ((v = malloc(vl + 2)) == NULL)
-            return;
-        snprintf(v, vl + 2, "%s%s", s->proto & SG_MP_HDR_LEADSPC ? " " : "", values[k]);
-        sg_milter_put_insheader(&s->out, 0, names[k], v);
-        free(v);
-    }
-}
-
-static void apply(session *s, const sg_disposition *d, const sg_verdict_result *vr)
-{
-    if (d->delete_forged)
-        delete_forged_authres(s);
-    if (d->add_authres && vr != NULL && vr->authres && (s->actions & SG_MF_ADDHDRS) &&
-        put_authres(s, vr->authres) != 0) {
-        failsafe(s, "out of memory");
-        return;
-    }
-    if (d->seal && vr != NULL && s->seal && (s->actions & SG_MF_ADDHDRS))
-        seal_message(s, vr);
     if (d->failsafe)
         count_failsafe(s, d->cause);
     if (d->quarantine && (s->actions & SG_MF_QUARANTINE))
         sg_milter_put_quarantine(&s->out, d->why);
     log_message(s, d->log_action, d->why, vr);
     answer(s, d->action, d->reply);
+}
+
+static int seal_ask(session *s, const uint8_t digest[32]);
+
+/* The signer's answer to one of the seal's two signatures. A failure
+ * costs the set, never the message. */
+static void seal_signed(int status, const uint8_t *const *sigs, const size_t *siglens, size_t n,
+                        void *payload)
+{
+    session *s = payload;
+    uint8_t digest[32];
+    int rc = status == SG_SP_OK && n == 1 ? 1 : SG_ECRYPTO;
+    s->sign_req = 0;
+    if (rc == 1 && (rc = sg_arcseal_signed(s->seal, sigs[0], siglens[0], digest)) == 1 &&
+        seal_ask(s, digest) == 0)
+        return; /* the second signature */
+    if (rc == 0) {
+        const char *names[3], *values[3];
+        size_t k, nf = sg_arcseal_fields(s->seal, names, values);
+        for (k = 0; k < nf; k++) {
+            size_t vl = strlen(values[k]);
+            char *v = malloc(vl + 2);
+            if (v == NULL)
+                break;
+            snprintf(v, vl + 2, "%s%s", s->proto & SG_MP_HDR_LEADSPC ? " " : "", values[k]);
+            sg_milter_put_insheader(&s->out, 0, names[k], v);
+            free(v);
+        }
+    } else {
+        sg_log(s->env->log, "{\"event\":\"arc_seal_unsigned\",\"queue_id\":\"%s\",\"why\":\"%s\"}",
+               s->queue_id,
+               status != SG_SP_OK ? sg_signer_status_str(status)
+               : rc == 1          ? sg_signer_status_str(SG_SIGNER_GONE)
+                                  : sg_strerror(rc));
+    }
+    s->sealing = 0;
+    s->state = MSG_OPEN;
+    if (s->timer_live)
+        uv_timer_stop(&s->timer);
+    give(s, &s->pend, s->pend_vr);
+    message_reset(s);
+    flush(s);
+}
+
+/* Ask the signer for a signature of the seal; 0, or -1 if it is gone. */
+static int seal_ask(session *s, const uint8_t digest[32])
+{
+    const sg_map_key *k = sg_maps_key_named(s->pol->maps, s->pol->cfg.arc_seal_key);
+    sg_sp_item it = {(uint8_t)k->alg, k->path, strlen(k->path), digest};
+    s->sign_req = sg_signer_sign(s->env->signer, &it, 1, seal_signed, s);
+    return s->sign_req != 0 ? 0 : -1;
+}
+
+/* As a forwarder (arc_seal_key): start our ARC set on top of a message we
+ * pass on. Returns 1 when the answer waits for the signer (seal_signed
+ * gives it), 0 when there is no set to add. */
+static int seal_start(session *s, const sg_disposition *d, const sg_verdict_result *vr)
+{
+    uint8_t digest[32];
+    int rc = sg_arcseal_prepare(s->seal, vr, digest);
+    if (rc == 1 && seal_ask(s, digest) == 0) {
+        s->pend = *d;
+        if (d->reply == d->replybuf)
+            s->pend.reply = s->pend.replybuf;
+        s->pend_vr = vr;
+        s->sealing = 1;
+        return 1;
+    }
+    if (rc != 0)
+        sg_log(s->env->log, "{\"event\":\"arc_seal_unsigned\",\"queue_id\":\"%s\",\"why\":\"%s\"}",
+               s->queue_id, rc == 1 ? sg_signer_status_str(SG_SIGNER_GONE) : sg_strerror(rc));
+    return 0;
+}
+
+/* Gives the answer d decided (disposition.c): the header edits, our ARC
+ * set, the quarantine, the metrics, the log line and the reply. Returns 1
+ * when the answer waits for the signer (the ARC set's signatures). */
+static int apply(session *s, const sg_disposition *d, const sg_verdict_result *vr)
+{
+    if (d->delete_forged)
+        delete_forged_authres(s);
+    if (d->add_authres && vr != NULL && vr->authres && (s->actions & SG_MF_ADDHDRS) &&
+        put_authres(s, vr->authres) != 0) {
+        sg_disposition f;
+        sg_disposition_failsafe(&s->pol->cfg, "out of memory", SG_MFS_INTERNAL, &f);
+        give(s, &f, NULL);
+        return 0;
+    }
+    if (d->seal && vr != NULL && s->seal && (s->actions & SG_MF_ADDHDRS) && seal_start(s, d, vr))
+        return 1;
+    give(s, d, vr);
+    return 0;
 }
 
 static void failsafe_as(session *s, sg_mfs cause, const char *why)
@@ -503,7 +569,14 @@ static void inbound_done(const sg_verdict_result *vr, void *payload)
     if (s->timer_live)
         uv_timer_stop(&s->timer);
     sg_disposition_inbound(&s->pol->cfg, vr, &d);
-    apply(s, &d, vr);
+    if (apply(s, &d, vr)) {
+        /* our ARC set waits for the signer: the verdict (vr) stays */
+        s->state = MSG_WAITING;
+        if (s->timer_live)
+            uv_timer_start(&s->timer, on_timeout, (uint64_t)s->pol->cfg.message_timeout_s * 1000,
+                           0);
+        return;
+    }
     message_reset(s);
     flush(s);
 }
@@ -514,7 +587,14 @@ static void on_timeout(uv_timer_t *t)
     if (s->state != MSG_WAITING)
         return;
     s->state = MSG_OPEN;
-    failsafe(s, MSG_TIMEOUT);
+    if (s->sealing) { /* the verdict is known: it goes on without our set */
+        sg_log(s->env->log, "{\"event\":\"arc_seal_unsigned\",\"queue_id\":\"%s\",\"why\":\"%s\"}",
+               s->queue_id, MSG_TIMEOUT);
+        s->sealing = 0;
+        give(s, &s->pend, s->pend_vr);
+    } else {
+        failsafe(s, MSG_TIMEOUT);
+    }
     message_reset(s);
     flush(s);
 }
@@ -534,6 +614,8 @@ static void message_reset(session *s)
     s->signer = NULL;
     sg_arcseal_free(s->seal);
     s->seal = NULL;
+    s->sealing = 0;
+    s->pend_vr = NULL;
     sg_arena_free(s->arena);
     s->arena = NULL;
     free(s->mail_from);
@@ -552,21 +634,6 @@ static void message_reset(session *s)
     s->queue_id[0] = '\0';
     if (s->timer_live)
         uv_timer_stop(&s->timer);
-}
-
-/* ARC sealing's private-key operation (arcseal.h), in the signer. */
-static int seal_sign(const sg_map_key *key, const uint8_t digest[32], uint8_t *sig, size_t *len,
-                     void *payload)
-{
-    session *s = payload;
-    sg_sp_item it = {(uint8_t)key->alg, key->path, strlen(key->path), digest};
-    int st = sg_signer_sign_now(s->env->signer, &it, sig, len, SEAL_SIGN_TIMEOUT_MS);
-    if (st != SG_SP_OK) {
-        sg_log(s->env->log, "{\"event\":\"arc_seal_unsigned\",\"why\":\"%s\"}",
-               sg_signer_status_str(st));
-        return SG_ECRYPTO;
-    }
-    return 0;
 }
 
 static void message_start(session *s, const char *path)
@@ -633,7 +700,7 @@ static void message_start(session *s, const char *path)
     if (sg_verdict_envelope_set(s->verdict, &env) != 0)
         s->fail = "SPF set-up failed";
     const sg_map_key *ak = sg_maps_key_named(s->pol->maps, cfg->arc_seal_key);
-    if (ak && sg_arcseal_begin(&s->seal, ak, s->pol->authserv_id, seal_sign, s) != 0)
+    if (ak && sg_arcseal_begin(&s->seal, ak, s->pol->authserv_id) != 0)
         s->fail = "out of memory";
 }
 

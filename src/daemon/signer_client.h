@@ -59,13 +59,4 @@ uint32_t sg_signer_sign(sg_signer_client *c, const sg_sp_item *items, size_t n, 
 /* The requester is gone: its callback will not run. */
 void sg_signer_cancel(sg_signer_client *c, uint32_t id);
 
-/* One signature now, waiting up to timeout_ms: for ARC sealing, whose
- * second digest depends on the first signature (two short waits of the
- * worker's loop, as signing in this process cost the same CPU time
- * before). Answers to other requests that arrive meanwhile are delivered
- * to their callbacks. SG_SP_OK or an SG_SP_ status (SG_SIGNER_GONE on
- * timeout). */
-int sg_signer_sign_now(sg_signer_client *c, const sg_sp_item *item, uint8_t *sig, size_t *siglen,
-                       int timeout_ms);
-
 #endif
