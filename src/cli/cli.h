@@ -12,6 +12,7 @@
 #define SG_CLI_H
 
 #include <spoofguard/dns.h>
+#include <spoofguard/msg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -126,5 +127,24 @@ void sg_cli_buf_uint(sg_cli_buf *b, unsigned long v);
 void sg_cli_buf_json_str(sg_cli_buf *b, const char *s);
 void sg_cli_buf_json_strn(sg_cli_buf *b, const char *s, size_t len);
 void sg_cli_buf_free(sg_cli_buf *b);
+
+/* A message that a command puts new fields on top of (sign, arc-seal):
+ * read once through a parser, then written again after the new fields.
+ * A pipe is spooled to an unlinked temporary file meanwhile, so memory
+ * stays flat whatever the message's size. */
+typedef struct {
+    FILE *in, *spool;
+    int lf; /* 1: lines end in a bare LF (the new fields are written so) */
+    char *buf;
+} sg_cli_msg;
+
+/* Open path ("-"/NULL: stdin) and feed it to p up to sg_msg_finish.
+ * Returns an exit status for I/O trouble (said on stderr) or SG_EXIT_OK,
+ * with the parser's (and its callbacks') error in *rc. */
+int sg_cli_msg_read(sg_cli_msg *m, const char *path, sg_msg_parser *p, int *rc);
+/* fields (CRLF-terminated, as the library makes them), then the message
+ * exactly as it came. Returns an exit status. */
+int sg_cli_msg_write(sg_cli_msg *m, const char *fields, size_t len);
+void sg_cli_msg_close(sg_cli_msg *m);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ------------------------------------------------------------------------ */
 /* option tables                                                             */
@@ -309,4 +310,83 @@ void sg_cli_json_strn(FILE *f, const char *s, size_t len)
 void sg_cli_json_str(FILE *f, const char *s)
 {
     sg_cli_json_strn(f, s, s ? strlen(s) : 0);
+}
+
+/* ---- a message read once, written again under new fields ---------------- */
+
+#define MSG_CHUNK (64 * 1024)
+
+int sg_cli_msg_read(sg_cli_msg *m, const char *path, sg_msg_parser *p, int *rc)
+{
+    struct stat st;
+    size_t n;
+    memset(m, 0, sizeof(*m));
+    m->lf = -1;
+    *rc = 0;
+    if ((m->in = sg_cli_open_input(path)) == NULL) {
+        fprintf(stderr, "spoofguard: %s: %s\n", path ? path : "stdin", strerror(errno));
+        return SG_EXIT_INPUT;
+    }
+    if ((m->buf = malloc(MSG_CHUNK)) == NULL)
+        return SG_EXIT_INTERNAL;
+    /* not a regular file (a pipe): keep a copy on disk for the second pass */
+    if ((fstat(fileno(m->in), &st) != 0 || !S_ISREG(st.st_mode)) &&
+        (m->spool = tmpfile()) == NULL) {
+        fprintf(stderr, "spoofguard: cannot create a temporary file: %s\n", strerror(errno));
+        return SG_EXIT_INTERNAL;
+    }
+    while (*rc == 0 && (n = fread(m->buf, 1, MSG_CHUNK, m->in)) > 0) {
+        if (m->lf < 0) {
+            const char *nl = memchr(m->buf, '\n', n);
+            if (nl != NULL)
+                m->lf = !(nl > m->buf && nl[-1] == '\r');
+        }
+        if (m->spool && fwrite(m->buf, 1, n, m->spool) != n) {
+            fprintf(stderr, "spoofguard: temporary file: %s\n", strerror(errno));
+            return SG_EXIT_INTERNAL;
+        }
+        *rc = sg_msg_feed(p, m->buf, n);
+    }
+    if (*rc == 0 && ferror(m->in)) {
+        fprintf(stderr, "spoofguard: %s: read error\n", path ? path : "stdin");
+        return SG_EXIT_INPUT;
+    }
+    if (*rc == 0)
+        *rc = sg_msg_finish(p);
+    return SG_EXIT_OK;
+}
+
+int sg_cli_msg_write(sg_cli_msg *m, const char *fields, size_t len)
+{
+    FILE *src = m->spool ? m->spool : m->in;
+    size_t n;
+    if (fseek(src, 0, SEEK_SET) != 0) {
+        fprintf(stderr, "spoofguard: cannot re-read the message: %s\n", strerror(errno));
+        return SG_EXIT_INTERNAL;
+    }
+    if (m->lf != 1) {
+        fwrite(fields, 1, len, stdout);
+    } else {
+        for (size_t i = 0; i < len; i++)
+            if (!(fields[i] == '\r' && i + 1 < len && fields[i + 1] == '\n'))
+                fputc(fields[i], stdout);
+    }
+    while ((n = fread(m->buf, 1, MSG_CHUNK, src)) > 0)
+        if (fwrite(m->buf, 1, n, stdout) != n)
+            break;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "spoofguard: write error: %s\n", strerror(errno));
+        return SG_EXIT_INTERNAL;
+    }
+    return SG_EXIT_OK;
+}
+
+void sg_cli_msg_close(sg_cli_msg *m)
+{
+    free(m->buf);
+    if (m->spool)
+        fclose(m->spool);
+    if (m->in && m->in != stdin)
+        fclose(m->in);
+    memset(m, 0, sizeof(*m));
 }

@@ -35,7 +35,6 @@
 
 int cmd_arc_seal(int argc, char **argv);
 
-#define READ_CHUNK (64 * 1024)
 /* Names in --headers. */
 #define MAX_HEADERS 64
 /* Merged results copied from the message (the AAR is one field). */
@@ -170,18 +169,6 @@ static int on_body(const char *d, size_t n, void *p)
     return rc;
 }
 
-/* Write s to stdout converting CRLF to LF when the message uses LF. */
-static void put_fields(const char *s, size_t n, int lf)
-{
-    if (!lf) {
-        fwrite(s, 1, n, stdout);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (!(s[i] == '\r' && i + 1 < n && s[i + 1] == '\n'))
-            fputc(s[i], stdout);
-}
-
 int cmd_arc_seal(int argc, char **argv)
 {
     seal_ctx c;
@@ -193,12 +180,11 @@ int cmd_arc_seal(int argc, char **argv)
     sg_msg_parser *p = NULL;
     sg_msg_callbacks cbs = {on_headers, on_body, NULL};
     const char *hnames[MAX_HEADERS], *path, *out = NULL;
-    char *hbuf = NULL, *buf = NULL;
-    size_t nh = 0, n, outlen = 0;
+    char *hbuf = NULL;
+    size_t nh = 0, outlen = 0;
     const sg_arc_result *res;
-    FILE *in = NULL, *spool = NULL, *src;
-    struct stat st;
-    int first, rc, status = SG_EXIT_OK, lf = -1;
+    sg_cli_msg m = {0};
+    int first, rc, status = SG_EXIT_OK;
 
     memset(&c, 0, sizeof(c));
     memset(&pc, 0, sizeof(pc));
@@ -271,41 +257,12 @@ int cmd_arc_seal(int argc, char **argv)
     vo.now = c.now;
     pc.authserv = c.authserv;
     if (sg_arc_verifier_new(&pc.v, d.resolver, NULL, &vo) != 0 ||
-        sg_msg_parser_new(&p, NULL, &cbs, &pc) != 0 || (buf = malloc(READ_CHUNK)) == NULL) {
+        sg_msg_parser_new(&p, NULL, &cbs, &pc) != 0) {
         status = SG_EXIT_INTERNAL;
         goto out;
     }
-    if ((in = sg_cli_open_input(path)) == NULL) {
-        fprintf(stderr, "spoofguard: %s: %s\n", path, strerror(errno));
-        status = SG_EXIT_INPUT;
+    if ((status = sg_cli_msg_read(&m, path, p, &rc)) != SG_EXIT_OK)
         goto out;
-    }
-    if ((fstat(fileno(in), &st) != 0 || !S_ISREG(st.st_mode)) && (spool = tmpfile()) == NULL) {
-        fprintf(stderr, "spoofguard: cannot create a temporary file: %s\n", strerror(errno));
-        status = SG_EXIT_INTERNAL;
-        goto out;
-    }
-    rc = 0;
-    while (rc == 0 && (n = fread(buf, 1, READ_CHUNK, in)) > 0) {
-        if (lf < 0) {
-            const char *nl = memchr(buf, '\n', n);
-            if (nl != NULL)
-                lf = !(nl > buf && nl[-1] == '\r');
-        }
-        if (spool && fwrite(buf, 1, n, spool) != n) {
-            fprintf(stderr, "spoofguard: temporary file: %s\n", strerror(errno));
-            status = SG_EXIT_INTERNAL;
-            goto out;
-        }
-        rc = sg_msg_feed(p, buf, n);
-    }
-    if (rc == 0 && ferror(in)) {
-        fprintf(stderr, "spoofguard: %s: read error\n", path ? path : "stdin");
-        status = SG_EXIT_INPUT;
-        goto out;
-    }
-    if (rc == 0)
-        rc = sg_msg_finish(p);
     if (rc == 0)
         rc = pc.seal_rc;
     if (rc == 0 && (rc = sg_arc_verify_wait(pc.v)) >= 0)
@@ -336,20 +293,7 @@ int cmd_arc_seal(int argc, char **argv)
     }
     if (outlen == 0)
         fprintf(stderr, "spoofguard: no ARC set added: %s\n", sg_arc_seal_skip_reason(pc.s));
-    src = spool ? spool : in;
-    if (fseek(src, 0, SEEK_SET) != 0) {
-        fprintf(stderr, "spoofguard: cannot re-read the message: %s\n", strerror(errno));
-        status = SG_EXIT_INTERNAL;
-        goto out;
-    }
-    put_fields(out, outlen, lf == 1);
-    while ((n = fread(buf, 1, READ_CHUNK, src)) > 0)
-        if (fwrite(buf, 1, n, stdout) != n)
-            break;
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "spoofguard: write error: %s\n", strerror(errno));
-        status = SG_EXIT_INTERNAL;
-    }
+    status = sg_cli_msg_write(&m, out, outlen);
 out:
     sg_msg_parser_free(p);
     sg_arc_verifier_free(pc.v);
@@ -357,10 +301,6 @@ out:
     sg_dkim_signkey_free(key);
     sg_cli_dns_close(&d);
     free(hbuf);
-    free(buf);
-    if (spool)
-        fclose(spool);
-    if (in && in != stdin)
-        fclose(in);
+    sg_cli_msg_close(&m);
     return status;
 }

@@ -30,7 +30,6 @@
 
 int cmd_sign(int argc, char **argv);
 
-#define READ_CHUNK (64 * 1024)
 /* Signatures per run: RSA + Ed25519 is the usual pair; a few more allow
  * key rollover. */
 #define MAX_KEYS 8
@@ -120,22 +119,10 @@ static int on_body(const char *d, size_t n, void *p)
     return sg_dkim_sign_body(p, d, n);
 }
 
-/* Write s to stdout converting CRLF to LF when the message uses LF. */
-static void put_sig(const char *s, size_t n, int lf)
-{
-    if (!lf) {
-        fwrite(s, 1, n, stdout);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (!(s[i] == '\r' && i + 1 < n && s[i + 1] == '\n'))
-            fputc(s[i], stdout);
-}
-
 int cmd_sign(int argc, char **argv)
 {
     const char *domain = NULL, *identity = NULL, *path = NULL, *canon = NULL;
-    int nsel = 0, nkeys = 0, insecure = 0, status = SG_EXIT_OK, rc, lf = -1;
+    int nsel = 0, nkeys = 0, insecure = 0, status = SG_EXIT_OK, rc;
     long long expire = 0, timestamp = 0;
     sg_dkim_signkey *keys[MAX_KEYS] = {0};
     sg_dkim_sign_opts opts[MAX_KEYS];
@@ -143,11 +130,9 @@ int cmd_sign(int argc, char **argv)
     sg_dkim_signer *s = NULL;
     sg_msg_parser *p = NULL;
     sg_msg_callbacks cbs = {on_headers, on_body, NULL};
-    FILE *in = NULL, *spool = NULL, *src;
-    struct stat st;
-    char *buf = NULL;
+    sg_cli_msg m = {0};
     const char *sig;
-    size_t n, siglen;
+    size_t siglen;
 
     sign_ctx c;
     int first;
@@ -194,46 +179,12 @@ int cmd_sign(int argc, char **argv)
         status = SG_EXIT_USAGE;
         goto out;
     }
-    in = sg_cli_open_input(path);
-    if (in == NULL) {
-        fprintf(stderr, "spoofguard: %s: %s\n", path, strerror(errno));
-        status = SG_EXIT_INPUT;
-        goto out;
-    }
-    /* Not a regular file (a pipe): keep a copy on disk for the second pass. */
-    if (fstat(fileno(in), &st) != 0 || !S_ISREG(st.st_mode)) {
-        if ((spool = tmpfile()) == NULL) {
-            fprintf(stderr, "spoofguard: cannot create a temporary file: %s\n", strerror(errno));
-            status = SG_EXIT_INTERNAL;
-            goto out;
-        }
-    }
-    buf = malloc(READ_CHUNK);
-    if (buf == NULL || sg_msg_parser_new(&p, NULL, &cbs, s) != 0) {
+    if (sg_msg_parser_new(&p, NULL, &cbs, s) != 0) {
         status = SG_EXIT_INTERNAL;
         goto out;
     }
-    rc = 0;
-    while (rc == 0 && (n = fread(buf, 1, READ_CHUNK, in)) > 0) {
-        if (lf < 0) {
-            const char *nl = memchr(buf, '\n', n);
-            if (nl != NULL)
-                lf = !(nl > buf && nl[-1] == '\r');
-        }
-        if (spool && fwrite(buf, 1, n, spool) != n) {
-            fprintf(stderr, "spoofguard: temporary file: %s\n", strerror(errno));
-            status = SG_EXIT_INTERNAL;
-            goto out;
-        }
-        rc = sg_msg_feed(p, buf, n);
-    }
-    if (rc == 0 && ferror(in)) {
-        fprintf(stderr, "spoofguard: %s: read error\n", path ? path : "stdin");
-        status = SG_EXIT_INPUT;
+    if ((status = sg_cli_msg_read(&m, path, p, &rc)) != SG_EXIT_OK)
         goto out;
-    }
-    if (rc == 0)
-        rc = sg_msg_finish(p);
     if (rc == 0)
         rc = sg_dkim_sign_finish(s, &sig, &siglen);
     if (rc != 0) {
@@ -246,29 +197,12 @@ int cmd_sign(int argc, char **argv)
         goto out;
     }
     /* second pass: signatures, then the message exactly as it came */
-    src = spool ? spool : in;
-    if (fseek(src, 0, SEEK_SET) != 0) {
-        fprintf(stderr, "spoofguard: cannot re-read the message: %s\n", strerror(errno));
-        status = SG_EXIT_INTERNAL;
-        goto out;
-    }
-    put_sig(sig, siglen, lf == 1);
-    while ((n = fread(buf, 1, READ_CHUNK, src)) > 0)
-        if (fwrite(buf, 1, n, stdout) != n)
-            break;
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "spoofguard: write error: %s\n", strerror(errno));
-        status = SG_EXIT_INTERNAL;
-    }
+    status = sg_cli_msg_write(&m, sig, siglen);
 out:
     sg_msg_parser_free(p);
     sg_dkim_signer_free(s);
     for (int k = 0; k < nkeys; k++)
         sg_dkim_signkey_free(keys[k]);
-    free(buf);
-    if (spool)
-        fclose(spool);
-    if (in && in != stdin)
-        fclose(in);
+    sg_cli_msg_close(&m);
     return status;
 }
