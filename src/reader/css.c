@@ -11,6 +11,8 @@
  */
 #include "css.h"
 
+#include "common/json.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,10 +161,24 @@ static int is_space(int c)
  * #colours, %, the separators , / + -, an !important at the end, quoted
  * names (letters, digits, spaces, - _ ,), and allowed functions with
  * balanced parentheses. */
+/* Words old engines ran or loaded through, refused even inside a longer
+ * identifier or a selector: no reader of the output should have to ask. */
+static int has_bad_word(const char *v, size_t n)
+{
+    static const char *const words[] = {"expression", "javascript", "behavior", "binding"};
+    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++)
+        for (size_t k = 0; k + strlen(words[w]) <= n; k++)
+            if (in_list(&words[w], 1, v + k, strlen(words[w])))
+                return 1;
+    return 0;
+}
+
 static int value_ok(const char *v, size_t n)
 {
     int depth = 0;
     size_t i = 0;
+    if (has_bad_word(v, n))
+        return 0;
     while (i < n) {
         int c = (unsigned char)v[i];
         if (is_alnum(c) || c == '-' || c == '_') {
@@ -187,7 +203,14 @@ static int value_ok(const char *v, size_t n)
             size_t e = i + 1;
             while (e < n && v[e] != c) {
                 int q = (unsigned char)v[e];
-                if (!(is_alnum(q) || q == ' ' || q == '-' || q == '_' || q == ',' || q >= 0x80))
+                if (q >= 0x80) {
+                    size_t l = sgu_utf8_len((const unsigned char *)v + e, n - e);
+                    if (l == 0)
+                        return 0;
+                    e += l;
+                    continue;
+                }
+                if (!(is_alnum(q) || q == ' ' || q == '-' || q == '_' || q == ','))
                     return 0;
                 e++;
             }
@@ -300,16 +323,17 @@ int sgr_css_declarations(sgr_buf *out, const char *s, size_t n)
 }
 
 /* Plain selector syntax: element, class, id, attribute, pseudo-class and
- * combinator characters. Selectors naming our own sg- classes are refused,
+ * combinator characters; no functional pseudo-classes (no parentheses), so
+ * a selector never looks like a function call to any reader. Selectors naming our own sg- classes are refused,
  * so a message cannot restyle what the viewer adds (an inert link's
  * target). */
 static int selector_ok(const char *s, size_t n)
 {
-    if (n == 0)
+    if (n == 0 || has_bad_word(s, n))
         return 0;
     for (size_t i = 0; i < n; i++) {
         int c = (unsigned char)s[i];
-        if (!(is_alnum(c) || is_space(c) || strchr("-_.#,:>+~*[]=^$|\"'()", c) != NULL))
+        if (!(is_alnum(c) || is_space(c) || strchr("-_.#,:>+~*[]=^$|\"'", c) != NULL))
             return 0;
         if (c == 0)
             return 0;

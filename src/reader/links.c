@@ -20,6 +20,8 @@
 
 #include <spoofguard/common.h>
 
+#include "common/json.h"
+
 /* ---- small helpers ------------------------------------------------------ */
 
 static int is_alpha(int c)
@@ -58,6 +60,32 @@ static size_t utf8_trim_partial(const char *s, size_t n)
             return lead - 1;
     }
     return n;
+}
+
+/* A copy of s[0..n) in which every byte that does not start a valid
+ * UTF-8 sequence is U+FFFD: these strings go to a UTF-8 page and JSON. */
+static char *utf8_clean(sg_arena *a, const char *s, size_t n, size_t *outn)
+{
+    char *o = sg_arena_alloc(a, 3 * n + 1);
+    size_t k = 0;
+    if (o == NULL)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        size_t l = sgu_utf8_len((const unsigned char *)s + i, n - i);
+        if (l == 0 || s[i] == '\0') {
+            memcpy(o + k, "\xEF\xBF\xBD", 3);
+            k += 3;
+            i++;
+        } else {
+            memcpy(o + k, s + i, l);
+            k += l;
+            i += l;
+        }
+    }
+    o[k] = '\0';
+    if (outn != NULL)
+        *outn = k;
+    return o;
 }
 
 /* Percent-decodes s[0..n) into a new arena string, lower-casing ASCII. A
@@ -140,7 +168,9 @@ static int set_host(sgr_link *l, sg_arena *a, char *name)
         int rc = idn2_lookup_u8((const uint8_t *)name, (uint8_t **)&alabel,
                                 IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
         if (rc != IDN2_OK) {
-            l->host = name;
+            l->host = utf8_clean(a, name, n, NULL);
+            if (l->host == NULL)
+                return SG_ENOMEM;
             l->flags |= SGR_LINK_IDNA_INVALID;
             return 0;
         }
@@ -348,6 +378,9 @@ int sgr_link_describe(sgr_link *out, sg_arena *a, const char *target, size_t tar
     t[k] = '\0';
     if (k < target_len && cap < target_len)
         out->flags |= SGR_LINK_TRUNCATED;
+    t = utf8_clean(a, t, k, &k);
+    if (t == NULL)
+        return SG_ENOMEM;
     out->target = t;
 
     /* the text, whitespace runs collapsed to one space */
@@ -367,7 +400,9 @@ int sgr_link_describe(sgr_link *out, sg_arena *a, const char *target, size_t tar
     while (xn > 0 && x[xn - 1] == ' ')
         xn--;
     xn = utf8_trim_partial(x, xn);
-    x[xn] = '\0';
+    x = utf8_clean(a, x, xn, &xn);
+    if (x == NULL)
+        return SG_ENOMEM;
     out->text = x;
 
     int rc = describe_target(out, a, t, k);

@@ -30,6 +30,7 @@
 
 #include <spoofguard/common.h>
 
+#include "common/json.h"
 #include "css.h"
 
 /* ---- the allow-list ---------------------------------------------------------- */
@@ -239,7 +240,18 @@ static void put_escaped(ctx *c, const char *s, size_t n)
     size_t b = 0;
     for (size_t i = 0; i < n; i++) {
         const char *rep = NULL;
-        switch (s[i]) {
+        if ((unsigned char)s[i] >= 0x80) {
+            /* gumbo passes some invalid UTF-8 through (bytes F5..FF, code
+             * points past U+10FFFF); the page is UTF-8, so they become
+             * U+FFFD here */
+            size_t l = sgu_utf8_len((const unsigned char *)s + i, n - i);
+            if (l > 0) {
+                i += l - 1;
+                continue;
+            }
+            rep = "\xEF\xBF\xBD";
+        }
+        switch (rep ? 0 : s[i]) {
         case '&':
             rep = "&amp;";
             break;
@@ -259,7 +271,8 @@ static void put_escaped(ctx *c, const char *s, size_t n)
             rep = "\xEF\xBF\xBD";
             break;
         default:
-            continue;
+            if (rep == NULL)
+                continue;
         }
         put(c, s + b, i - b);
         puts_(c, rep);

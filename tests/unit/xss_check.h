@@ -66,9 +66,9 @@ static const char *const xss_denied_attrs[] = {
 
 static int xss_css_bad(const char *s)
 {
-    static const char *const bad[] = {"url(",    "expression", "@import",   "\\",      "behavior",
-                                      "binding", "javascript", "image-set", "<",       "@font-face",
-                                      "var(",    "attr(",      "src:",      "element("};
+    static const char *const bad[] = {"url(",    "expression", "@import",   "\\", "behavior",
+                                      "binding", "javascript", "image-set(", "<",  "@font-face",
+                                      "var(",    "attr(",      "element("};
     size_t n = strlen(s), k = 0;
     char *t = malloc(n + 1);
     if (t == NULL)
