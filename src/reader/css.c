@@ -324,9 +324,8 @@ int sgr_css_declarations(sgr_buf *out, const char *s, size_t n)
 
 /* Plain selector syntax: element, class, id, attribute, pseudo-class and
  * combinator characters; no functional pseudo-classes (no parentheses), so
- * a selector never looks like a function call to any reader. Selectors naming our own sg- classes are refused,
- * so a message cannot restyle what the viewer adds (an inert link's
- * target). */
+ * a selector never looks like a function call to any reader. Selectors naming our own sg- classes
+ * are refused, so a message cannot restyle what the viewer adds (an inert link's target). */
 static int selector_ok(const char *s, size_t n)
 {
     if (n == 0 || has_bad_word(s, n))

@@ -66,7 +66,7 @@ static const char *const xss_denied_attrs[] = {
 
 static int xss_css_bad(const char *s)
 {
-    static const char *const bad[] = {"url(",    "expression", "@import",   "\\", "behavior",
+    static const char *const bad[] = {"url(",    "expression", "@import",    "\\", "behavior",
                                       "binding", "javascript", "image-set(", "<",  "@font-face",
                                       "var(",    "attr(",      "element("};
     size_t n = strlen(s), k = 0;
