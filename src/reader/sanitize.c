@@ -25,6 +25,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <gumbo.h>
 
@@ -745,6 +746,125 @@ static void walk(ctx *c, const GumboNode *root)
     }
 }
 
+/* ---- nesting pre-scan ------------------------------------------------------------ */
+
+static int is_letter(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* The most elements the input's tags can hold open at once, counted the
+ * way the tokenizer sees tags: quoted attribute values and the text of
+ * raw-text elements hide their '<', an end tag closes only a name that is
+ * open, and void elements and elements whose end tag is implied (p, li,
+ * td...) do not count. Stops counting past limit. */
+static size_t prescan_nesting(const char *s, size_t n, size_t limit)
+{
+    unsigned open[GUMBO_TAG_LAST + 1] = {0};
+    size_t depth = 0, max = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '<' || i + 1 >= n)
+            continue;
+        if (s[i + 1] == '!') { /* comment or doctype */
+            const char *e = NULL;
+            if (i + 3 < n && s[i + 2] == '-' && s[i + 3] == '-') {
+                for (size_t k = i + 4; k + 2 < n && e == NULL; k++)
+                    if (s[k] == '-' && s[k + 1] == '-' && s[k + 2] == '>')
+                        e = s + k + 2;
+            } else {
+                e = memchr(s + i, '>', n - i);
+            }
+            if (e == NULL)
+                break;
+            i = (size_t)(e - s);
+            continue;
+        }
+        int end = s[i + 1] == '/';
+        size_t b = i + 1 + end, e = b;
+        if (e >= n || !is_letter((unsigned char)s[e]))
+            continue;
+        while (e < n && s[e] != '>' && s[e] != '/' && s[e] != ' ' && s[e] != '\t' && s[e] != '\n' &&
+               s[e] != '\r' && s[e] != '\f')
+            e++;
+        GumboTag t = gumbo_tagn_enum(s + b, (unsigned)(e - b));
+        /* to the end of the tag, quotes respected */
+        char q = 0;
+        while (e < n && (q || s[e] != '>')) {
+            if (q && s[e] == q)
+                q = 0;
+            else if (!q && (s[e] == '"' || s[e] == '\''))
+                q = s[e];
+            e++;
+        }
+        i = e;
+        switch (t) {
+        case GUMBO_TAG_AREA:
+        case GUMBO_TAG_BASE:
+        case GUMBO_TAG_BR:
+        case GUMBO_TAG_COL:
+        case GUMBO_TAG_EMBED:
+        case GUMBO_TAG_HR:
+        case GUMBO_TAG_IMG:
+        case GUMBO_TAG_INPUT:
+        case GUMBO_TAG_LINK:
+        case GUMBO_TAG_META:
+        case GUMBO_TAG_PARAM:
+        case GUMBO_TAG_SOURCE:
+        case GUMBO_TAG_TRACK:
+        case GUMBO_TAG_WBR:
+        case GUMBO_TAG_P:
+        case GUMBO_TAG_LI:
+        case GUMBO_TAG_DT:
+        case GUMBO_TAG_DD:
+        case GUMBO_TAG_OPTION:
+        case GUMBO_TAG_OPTGROUP:
+        case GUMBO_TAG_TR:
+        case GUMBO_TAG_TD:
+        case GUMBO_TAG_TH:
+        case GUMBO_TAG_TBODY:
+        case GUMBO_TAG_THEAD:
+        case GUMBO_TAG_TFOOT:
+        case GUMBO_TAG_RT:
+        case GUMBO_TAG_RP:
+        case GUMBO_TAG_COLGROUP:
+        case GUMBO_TAG_CAPTION:
+        case GUMBO_TAG_HTML:
+        case GUMBO_TAG_HEAD:
+        case GUMBO_TAG_BODY:
+        case GUMBO_TAG_IMAGE:
+        case GUMBO_TAG_KEYGEN:
+        case GUMBO_TAG_BGSOUND:
+            continue;
+        default:
+            break;
+        }
+        if (end) {
+            if (open[t] > 0) {
+                open[t]--;
+                depth--;
+            }
+            continue;
+        }
+        open[t]++;
+        if (++depth > max && (max = depth) > limit)
+            return max;
+        /* raw text: no tags until the element's own end tag */
+        if (t == GUMBO_TAG_SCRIPT || t == GUMBO_TAG_STYLE || t == GUMBO_TAG_TEXTAREA ||
+            t == GUMBO_TAG_TITLE || t == GUMBO_TAG_XMP || t == GUMBO_TAG_IFRAME ||
+            t == GUMBO_TAG_NOEMBED || t == GUMBO_TAG_NOFRAMES) {
+            const char *name = gumbo_normalized_tagname(t);
+            size_t nl = strlen(name), k;
+            for (k = i + 1; k + 2 + nl <= n; k++)
+                if (s[k] == '<' && s[k + 1] == '/' && strncasecmp(s + k + 2, name, nl) == 0)
+                    break;
+            i = k - 1;
+        } else if (t == GUMBO_TAG_PLAINTEXT) {
+            break;
+        }
+    }
+    return max;
+}
+
 /* ---- public --------------------------------------------------------------------------- */
 
 void sgr_sanitize_opts_init(sgr_sanitize_opts *o)
@@ -813,6 +933,10 @@ int sgr_sanitize_html(sgr_sanitize_result *out, const char *html, size_t len,
     if (rc != 0) {
         sgr_sanitize_result_free(out);
         return rc;
+    }
+    if (prescan_nesting(html, len, SGR_SANITIZE_MAX_NESTING) > SGR_SANITIZE_MAX_NESTING) {
+        sgr_sanitize_result_free(out);
+        return SG_ELIMIT;
     }
     sg_arena *ga = NULL;
     if (sg_arena_new(&ga, 1u << 16) != 0) {

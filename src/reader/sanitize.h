@@ -37,6 +37,12 @@
  * text stays): below the 512 at which Chromium's parser stops nesting, so
  * the browser builds the tree we wrote. */
 #define SGR_SANITIZE_MAX_DEPTH 256
+/* gumbo's tree builder scans the stack of open elements for every tag, so
+ * its time grows with nesting times tags (1 MB of <div> takes minutes).
+ * Input whose start tags can leave more elements open than this (a cheap
+ * pre-scan that never underestimates gumbo's depth by much) is refused
+ * with SG_ELIMIT before gumbo sees it. Real mail stays far below. */
+#define SGR_SANITIZE_MAX_NESTING 1000
 /* Longest URL written into src= (data:image URLs included). */
 #define SGR_SANITIZE_MAX_SRC (1u << 20)
 
