@@ -13,6 +13,8 @@ PKGS+=(unbound bind9-dnsutils python3 python3-spf python3-dkim python3-nacl
        libmail-dkim-perl libcryptx-perl opendkim opendkim-tools
        postfix swaks sasl2-bin libsasl2-modules iproute2 openssl procps time
        prometheus)
+# browser checks (tests/browser): headless Chromium driven by Selenium
+PKGS+=(chromium chromium-driver python3-selenium)
 # benchmarks: the peers' C libraries
 PKGS+=(libopendkim-dev libspf2-dev libmail-dmarc-perl opendmarc)
 # --package: build and check the Debian packages (scripts/package-test.sh)

@@ -144,6 +144,23 @@ static size_t unescape(char *s)
 
 static size_t n_cases, n_inert;
 
+/* SG_XSS_DUMP=DIR: every case's input and output as files, for the
+ * browser check (tests/browser/xss_chromium.py). */
+static void dump_case(const char *in, size_t n, const char *out, size_t on)
+{
+    const char *dir = getenv("SG_XSS_DUMP");
+    char path[4096];
+    if (dir == NULL)
+        return;
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/case%04zu.%s.html", dir, n_cases, k ? "out" : "in");
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(k ? out : in, 1, k ? on : n, f), k ? on : n);
+        fclose(f);
+    }
+}
+
 /* One case through both modes: interstitial links without remote images,
  * inert links with remote images allowed. */
 static void run_case(const char *file, const char *html, size_t n)
@@ -157,6 +174,8 @@ static void run_case(const char *file, const char *html, size_t n)
         if (rc != 0)
             fail_msg("%s: sanitize failed %d on %.*s", file, rc, (int)n, html);
         const char *w = xss_check(r.html, r.html_len, mode, why, sizeof why);
+        if (mode == 0)
+            dump_case(html, n, r.html, r.html_len);
         if (w != NULL)
             fail_msg("%s: NOT INERT (%s)\n  in:  %.*s\n  out: %s", file, w, (int)n, html, r.html);
         sgr_sanitize_result_free(&r);
