@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install every build, test and benchmark dependency of spoofguard from
 # Debian's packages (Debian 12). Idempotent; starts no system service.
-#   install-deps.sh [--package]   --package: also what building the .debs needs
+#   install-deps.sh [--package] [--browser]   --package: also what building the
+#   .debs needs; --browser: Chromium for tests/browser
 set -euo pipefail
 
 # build
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
       libssl-dev libc-ares-dev libuv1-dev libpsl-dev libidn2-dev libcmocka-dev libsystemd-dev
-      libicu-dev libseccomp-dev)
+      libicu-dev libseccomp-dev libgumbo-dev)
 # tests: DNS server, peers used as oracles, MTA for end-to-end tests
 PKGS+=(unbound bind9-dnsutils python3 python3-spf python3-dkim python3-authres python3-nacl
        libmail-dkim-perl libcryptx-perl opendkim opendkim-tools
@@ -15,10 +16,16 @@ PKGS+=(unbound bind9-dnsutils python3 python3-spf python3-dkim python3-authres p
        prometheus)
 # benchmarks: the peers' C libraries
 PKGS+=(libopendkim-dev libspf2-dev libmail-dmarc-perl opendmarc)
-# --package: build and check the Debian packages (scripts/package-test.sh)
-if [ "${1:-}" = --package ]; then
-    PKGS+=(debhelper dpkg-dev lintian systemd man-db)
-fi
+for opt in "$@"; do
+    case $opt in
+    # build and check the Debian packages (scripts/package-test.sh)
+    --package) PKGS+=(debhelper dpkg-dev lintian systemd man-db) ;;
+    # browser checks (tests/browser, by hand until the viewer's test joins
+    # the suite): headless Chromium driven by Selenium
+    --browser) PKGS+=(chromium chromium-driver python3-selenium) ;;
+    *) echo "install-deps: unknown option $opt" >&2; exit 2 ;;
+    esac
+done
 
 missing=()
 for p in "${PKGS[@]}"; do

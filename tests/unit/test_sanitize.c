@@ -1,0 +1,554 @@
+/*
+ * The reader's HTML sanitizer and link list (src/reader): the XSS corpus
+ * in tests/data/xss must come out 100% inert, judged by re-parsing the
+ * output with gumbo (xss_check.h); benign mail must survive with known
+ * output; links are listed with the targets a browser would follow.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <spoofguard/common.h>
+
+#include "helpers.h"
+#include "sanitize.h"
+#include "xss_check.h"
+
+/* ---- callbacks the viewer would supply ---------------------------------- */
+
+static int link_cb(char *buf, size_t cap, size_t index, const sgr_link *l, void *payload)
+{
+    snprintf(buf, cap, "/link/T/%zu", index);
+    return 0;
+}
+
+static int cid_cb(char *buf, size_t cap, const char *cid, size_t n, void *payload)
+{
+    /* the viewer serves parts by an id of its own; the test shows the cid */
+    size_t k = snprintf(buf, cap, "/cid/");
+    for (size_t i = 0; i < n && k + 4 < cap; i++) {
+        unsigned char c = (unsigned char)cid[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '.' || c == '@' || c == '-' || c == '_')
+            buf[k++] = (char)c;
+        else
+            k += snprintf(buf + k, cap - k, "%%%02X", c);
+    }
+    buf[k] = '\0';
+    return 0;
+}
+
+static void opts_for(sgr_sanitize_opts *o, int inert, int remote)
+{
+    sgr_sanitize_opts_init(o);
+    o->link_href = link_cb;
+    o->cid_src = cid_cb;
+    o->link_mode = inert ? SGR_LINKS_INERT : SGR_LINKS_INTERSTITIAL;
+    o->allow_remote_images = remote;
+}
+
+static char *san(const char *html, int inert, int remote, sgr_sanitize_result *r)
+{
+    sgr_sanitize_opts o;
+    opts_for(&o, inert, remote);
+    assert_int_equal(sgr_sanitize_html(r, html, strlen(html), &o), 0);
+    return r->html;
+}
+
+/* ---- the oracle can fail ---------------------------------------------------- */
+
+static void test_checker_detects(void **state)
+{
+    static const char *const bad[] = {
+        "<img src=x onerror=alert(1)>",
+        "<a href=\"javascript:alert(1)\">x</a>",
+        "<a href=\"https://evil.example/\">x</a>",
+        "<svg></svg>",
+        "<math></math>",
+        "<script>x</script>",
+        "<div style=\"background:url(x)\">x</div>",
+        "<style>p{background:u\\rl(x)}</style>",
+        "<img src=\"http://evil.example/t.gif\">",
+        "<meta http-equiv=refresh content=0>",
+        "<iframe srcdoc=x></iframe>",
+        "<form action=x></form>",
+        "<p ONCLICK=x>",
+        "<noscript>x</noscript>",
+        "<img src=\"data:image/svg+xml;base64,PHN2Zz4=\">",
+        "<x-custom>x</x-custom>",
+    };
+    char why[200];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *w = xss_check(bad[i], strlen(bad[i]), 0, why, sizeof why);
+        if (w == NULL)
+            fail_msg("oracle missed: %s", bad[i]);
+    }
+    const char *ok = "<p style=\"color:red\">x<a href=\"/link/T/0\">y</a>"
+                     "<img src=\"/cid/a@b\"><img src=\"data:image/png;base64,iVBO\"></p>";
+    assert_null(xss_check(ok, strlen(ok), 0, why, sizeof why));
+    const char *remote = "<img src=\"https://cdn.example/a.png\">";
+    assert_non_null(xss_check(remote, strlen(remote), 0, why, sizeof why));
+    assert_null(xss_check(remote, strlen(remote), 1, why, sizeof why));
+}
+
+/* ---- the corpus --------------------------------------------------------------- */
+
+static const char *corpus_dir(void)
+{
+    const char *d = getenv("SG_XSS_CORPUS");
+    static char buf[4096];
+    if (d != NULL)
+        return d;
+    snprintf(buf, sizeof buf, "%s/xss", sg_test_data_dir());
+    return buf;
+}
+
+/* Decodes the corpus escapes of one line in place; returns its length. */
+static size_t unescape(char *s)
+{
+    size_t k = 0;
+    for (size_t i = 0; s[i]; i++) {
+        if (s[i] != '\\' || s[i + 1] == '\0') {
+            s[k++] = s[i];
+            continue;
+        }
+        char c = s[++i];
+        if (c == 'n')
+            s[k++] = '\n';
+        else if (c == 'r')
+            s[k++] = '\r';
+        else if (c == 't')
+            s[k++] = '\t';
+        else if (c == '0')
+            s[k++] = '\0';
+        else if (c == '\\')
+            s[k++] = '\\';
+        else if (c == 'x' && s[i + 1] && s[i + 2]) {
+            char h[3] = {s[i + 1], s[i + 2], 0};
+            s[k++] = (char)strtol(h, NULL, 16);
+            i += 2;
+        } else {
+            s[k++] = '\\';
+            s[k++] = c;
+        }
+    }
+    s[k] = '\0';
+    return k;
+}
+
+static size_t n_cases, n_inert;
+
+/* SG_XSS_DUMP=DIR: every case's input and output as files, for the
+ * browser check (tests/browser/xss_chromium.py). */
+static void dump_case(const char *in, size_t n, const char *out, size_t on)
+{
+    const char *dir = getenv("SG_XSS_DUMP");
+    char path[4096];
+    if (dir == NULL)
+        return;
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/case%04zu.%s.html", dir, n_cases, k ? "out" : "in");
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(k ? out : in, 1, k ? on : n, f), k ? on : n);
+        fclose(f);
+    }
+}
+
+/* One case through both modes: interstitial links without remote images,
+ * inert links with remote images allowed. */
+static void run_case(const char *file, const char *html, size_t n)
+{
+    for (int mode = 0; mode < 2; mode++) {
+        sgr_sanitize_opts o;
+        sgr_sanitize_result r;
+        char why[256];
+        opts_for(&o, mode, mode);
+        int rc = sgr_sanitize_html(&r, html, n, &o);
+        if (rc != 0)
+            fail_msg("%s: sanitize failed %d on %.*s", file, rc, (int)n, html);
+        const char *w = xss_check(r.html, r.html_len, mode, why, sizeof why);
+        if (mode == 0)
+            dump_case(html, n, r.html, r.html_len);
+        if (w != NULL)
+            fail_msg("%s: NOT INERT (%s)\n  in:  %.*s\n  out: %s", file, w, (int)n, html, r.html);
+        sgr_sanitize_result_free(&r);
+    }
+    n_cases++;
+    n_inert++;
+}
+
+static void test_corpus(void **state)
+{
+    static const char *const files[] = {"script.txt",        "handlers.txt", "urls.txt",
+                                        "foreign.txt",       "mxss.txt",     "css.txt",
+                                        "meta-base-form.txt"};
+    char path[8192];
+    n_cases = n_inert = 0;
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        size_t len, before = n_cases;
+        snprintf(path, sizeof path, "%s/%s", corpus_dir(), files[f]);
+        char *text = sg_test_read_file(path, &len);
+        if (text == NULL)
+            fail_msg("cannot read %s", path);
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+            if (line[0] == '#' || line[0] == '\0')
+                continue;
+            size_t n = unescape(line);
+            run_case(files[f], line, n);
+        }
+        free(text);
+        printf("xss corpus: %-20s %3zu cases inert\n", files[f], n_cases - before);
+        assert_true(n_cases - before >= 20);
+    }
+
+    /* every event handler attribute, on several elements and spellings */
+    snprintf(path, sizeof path, "%s/event-handlers.txt", corpus_dir());
+    size_t len, names = 0, before = n_cases;
+    char *text = sg_test_read_file(path, &len);
+    assert_non_null(text);
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        char upper[64], mixed[64], html[512];
+        size_t i;
+        for (i = 0; line[i] && i < 63; i++) {
+            upper[i] = (char)(line[i] >= 'a' && line[i] <= 'z' ? line[i] - 32 : line[i]);
+            mixed[i] = (i % 2) ? upper[i] : line[i];
+        }
+        upper[i] = mixed[i] = '\0';
+        const char *forms[] = {
+            "<img src=x %s=alert(1)>",
+            "<div %s=\"alert(1)\" style=\"color:red\">x</div>",
+            "<body %s=alert(1)>x</body>",
+            "<svg %s=alert(1)><circle r=9 /></svg>",
+            "<a href=\"https://ok.example/\" %s=alert(1)>x</a>",
+            "<table><tr><td %s=alert(1)>x</td></tr></table>",
+        };
+        const char *spell[] = {line, upper, mixed, line, mixed, upper};
+        for (size_t k = 0; k < sizeof forms / sizeof forms[0]; k++) {
+            snprintf(html, sizeof html, forms[k], spell[k]);
+            run_case("event-handlers", html, strlen(html));
+        }
+        names++;
+    }
+    free(text);
+    printf("xss corpus: %-20s %3zu cases inert (%zu handler names x 6 forms)\n",
+           "event-handlers.txt", n_cases - before, names);
+    assert_true(names >= 100);
+    printf("xss corpus: %zu/%zu cases inert (100%%), each in interstitial and inert mode\n",
+           n_inert, n_cases);
+    assert_int_equal(n_inert, n_cases);
+}
+
+/* ---- benign content survives (known output) ----------------------------------- */
+
+static void expect(const char *in, const char *out)
+{
+    sgr_sanitize_result r;
+    san(in, 0, 0, &r);
+    if (strcmp(r.html, out) != 0)
+        fail_msg("in:   %s\nwant: %s\ngot:  %s", in, out, r.html);
+    sgr_sanitize_result_free(&r);
+}
+
+static void test_benign(void **state)
+{
+    expect("<p>Hello <b>world</b> &amp; <i>you</i></p>",
+           "<p>Hello <b>world</b> &amp; <i>you</i></p>");
+    expect("<html><head><title>T</title></head><body><h1>Hi</h1><p>x</p></body></html>",
+           "<h1>Hi</h1><p>x</p>");
+    expect("<table border=1 cellpadding=\"4\"><tr><td colspan=2 align=center>a</td></tr></table>",
+           "<table border=\"1\" cellpadding=\"4\"><tbody><tr><td colspan=\"2\" "
+           "align=\"center\">a</td></tr></tbody></table>");
+    expect("<ul><li>one<li>two</ul><ol start=3><li>three</ol>",
+           "<ul><li>one</li><li>two</li></ul><ol start=\"3\"><li>three</li></ol>");
+    expect("<p style=\"color: red; background: url(x); font-size:12px\">x</p>",
+           "<p style=\"color:red;font-size:12px;\">x</p>");
+    expect("<p style=\"font-family: 'Helvetica Neue', Arial; COLOR:#333 !important\">x</p>",
+           "<p style=\"font-family:&#39;Helvetica Neue&#39;, Arial;color:#333 !important;\">x</p>");
+    expect("<style>p { color: red } @import url(x); .a{background:url(x)} td{padding:2px}</style>"
+           "<p>x</p>",
+           "<style>p{color:red;}td{padding:2px;}</style><p>x</p>");
+    expect("<div>a<br>b<hr>c</div><pre>\nline</pre>", "<div>a<br>b<hr>c</div><pre>line</pre>");
+    expect("<pre>\n\nline</pre>", "<pre>\n\nline</pre>");
+    expect("<p>1 &lt; 2 &gt; 0 \"q\" 'a'</p>", "<p>1 &lt; 2 &gt; 0 &quot;q&quot; &#39;a&#39;</p>");
+    expect("<font face=Arial color=\"#f00\" size=2>x</font><center>c</center>",
+           "<font face=\"Arial\" color=\"#f00\" size=\"2\">x</font><center>c</center>");
+    expect("<o:p>office</o:p><custom-tag>t</custom-tag><form>in form</form>", "office"
+                                                                              "t"
+                                                                              "in form");
+    expect("<p class=\"a sg-link-target b\">x</p>", "<p class=\"a b\">x</p>");
+    expect("<blockquote type=cite>quoted</blockquote>",
+           "<blockquote type=\"cite\">quoted</blockquote>");
+    expect("caf\xc3\xa9 \xe2\x82\xac", "caf\xc3\xa9 \xe2\x82\xac");
+}
+
+static void test_images(void **state)
+{
+    sgr_sanitize_result r;
+    san("<img alt=Logo src=\"cid:logo%40mail.example\">", 0, 0, &r);
+    assert_string_equal(r.html, "<img alt=\"Logo\" src=\"/cid/logo@mail.example\">");
+    sgr_sanitize_result_free(&r);
+
+    san("<img src=\"https://cdn.example/p.png\" width=10>"
+        "<table background=\"http://cdn.example/b.gif\"><tr><td>x</td></tr></table>",
+        0, 0, &r);
+    assert_string_equal(r.html,
+                        "<img width=\"10\"><table><tbody><tr><td>x</td></tr></tbody></table>");
+    assert_int_equal(r.remote_images_blocked, 2);
+    sgr_sanitize_result_free(&r);
+
+    san("<img src=\" https://cdn.example/p.png\" width=10>", 0, 1, &r);
+    assert_string_equal(r.html, "<img src=\"https://cdn.example/p.png\" width=\"10\">");
+    assert_int_equal(r.remote_images_blocked, 0);
+    sgr_sanitize_result_free(&r);
+
+    san("<img src=\"data:image/png;base64,iVBORw0KGgo=\"><img "
+        "src=\"data:image/svg+xml;base64,AA\">",
+        0, 0, &r);
+    assert_string_equal(r.html, "<img src=\"data:image/png;base64,iVBORw0KGgo=\"><img>");
+    sgr_sanitize_result_free(&r);
+
+    /* without a cid callback, cid images go */
+    sgr_sanitize_opts o;
+    opts_for(&o, 0, 0);
+    o.cid_src = NULL;
+    o.allow_data_images = 0;
+    assert_int_equal(
+        sgr_sanitize_html(&r, "<img src=cid:a><img src=\"data:image/png;base64,AA\">", 52, &o), 0);
+    assert_string_equal(r.html, "<img><img>");
+    sgr_sanitize_result_free(&r);
+}
+
+/* ---- links ----------------------------------------------------------------------- */
+
+static void test_links_html(void **state)
+{
+    sgr_sanitize_result r;
+    const char *in =
+        "<p><a href=\"https://www.example.com/a?b=1\">Example</a> "
+        "<a href=\"https://evil.example/login\">www.paypal.com</a> "
+        "<a href=\"https://www.paypal.com/signin\">paypal.com</a> "
+        "<a href=\"http&#58;//ex&#97;mple.org/\n\">entity</a> "
+        "<a href=\"javascript:alert(1)\">js</a> "
+        "<a href=\"https://www.paypal.com@evil.example/\">x</a> "
+        "<a href=\"https://b\xc3\xbc"
+        "cher.example/\">idn</a> "
+        "<a href=\"https:\\\\evil.example\\x\">backslash</a> "
+        "<a href=\"mailto:support@bank.example\">support@evil.example</a> "
+        "<a href=\"http://0x7f.1/\">ip</a> "
+        "<a href=\"https://example.net/\"><img alt=\"Visit example.net\" src=cid:x></a></p>";
+    san(in, 0, 0, &r);
+    assert_int_equal(r.links.n, 11);
+    const sgr_link *l = r.links.v;
+
+    assert_string_equal(l[0].target, "https://www.example.com/a?b=1");
+    assert_string_equal(l[0].text, "Example");
+    assert_string_equal(l[0].scheme, "https");
+    assert_string_equal(l[0].host, "www.example.com");
+    assert_string_equal(l[0].registrable_domain, "example.com");
+    assert_int_equal(l[0].flags, 0);
+
+    assert_string_equal(l[1].host, "evil.example");
+    assert_string_equal(l[1].text_host, "www.paypal.com");
+    assert_true(l[1].flags & SGR_LINK_TEXT_MISMATCH);
+
+    assert_string_equal(l[2].text_host, "paypal.com");
+    assert_false(l[2].flags & SGR_LINK_TEXT_MISMATCH);
+
+    assert_string_equal(l[3].target, "http://example.org/");
+    assert_string_equal(l[3].host, "example.org");
+
+    assert_string_equal(l[4].scheme, "javascript");
+    assert_true(l[4].flags & SGR_LINK_BLOCKED);
+
+    assert_string_equal(l[5].host, "evil.example");
+    assert_true(l[5].flags & SGR_LINK_USERINFO);
+
+    assert_string_equal(l[6].host, "xn--bcher-kva.example");
+    assert_string_equal(l[6].host_unicode, "b\xc3\xbc"
+                                           "cher.example");
+
+    assert_string_equal(l[7].host, "evil.example");
+
+    assert_string_equal(l[8].scheme, "mailto");
+    assert_string_equal(l[8].host, "bank.example");
+    assert_true(l[8].flags & SGR_LINK_TEXT_MISMATCH);
+
+    assert_true(l[9].flags & SGR_LINK_IP_HOST);
+
+    assert_string_equal(l[10].text, "Visit example.net");
+    assert_false(l[10].flags & SGR_LINK_TEXT_MISMATCH);
+
+    /* the output has the interstitial hrefs, never a target */
+    assert_non_null(
+        strstr(r.html, "<a href=\"/link/T/0\" rel=\"noopener noreferrer\">Example</a>"));
+    assert_null(strstr(r.html, "href=\"http"));
+    assert_null(strstr(r.html, "href=\"mailto"));
+    assert_null(strstr(r.html, "href=\"javascript"));
+    assert_null(strstr(r.html, "/link/T/4")); /* javascript: is never navigable */
+    assert_non_null(strstr(r.html, "<span class=\"sg-inert-link\">js</span>"));
+    sgr_sanitize_result_free(&r);
+}
+
+static void test_links_inert(void **state)
+{
+    sgr_sanitize_result r;
+    san("<a href=\"https://x.example/p\" title=t>click <b>here</b></a>", 1, 0, &r);
+    assert_string_equal(r.html,
+                        "<span class=\"sg-inert-link\" title=\"t\">click <b>here</b></span>"
+                        "<span class=\"sg-link-target\" style=\"display:inline !important;"
+                        "font-size:small !important;color:#555 !important;"
+                        "background-color:#ffffe0 !important\"> [https://x.example/p]</span>");
+    assert_int_equal(r.links.n, 1);
+    assert_string_equal(r.links.v[0].text, "click here");
+    sgr_sanitize_result_free(&r);
+
+    sgr_sanitize_opts o;
+    opts_for(&o, 0, 0);
+    o.link_target = "_top";
+    assert_int_equal(sgr_sanitize_html(&r, "<a href=https://x.example/>x</a>", 31, &o), 0);
+    assert_string_equal(r.html,
+                        "<a href=\"/link/T/0\" rel=\"noopener noreferrer\" target=\"_top\">x</a>");
+    sgr_sanitize_result_free(&r);
+}
+
+static void test_links_text(void **state)
+{
+    sg_arena *a;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    sgr_link_list list = {0};
+    const char *t = "See https://example.com/a_(b) and (https://x.example/y). Or www.test.example, "
+                    "mailto:me@mail.example?subject=hi! not:http:// nor xhttp://no.example";
+    assert_int_equal(sgr_links_from_text(&list, a, t, strlen(t)), 0);
+    assert_int_equal(list.n, 4);
+    assert_string_equal(list.v[0].target, "https://example.com/a_(b)");
+    assert_string_equal(list.v[1].target, "https://x.example/y");
+    assert_string_equal(list.v[2].text, "www.test.example");
+    assert_string_equal(list.v[2].target, "http://www.test.example");
+    assert_string_equal(list.v[2].host, "www.test.example");
+    assert_string_equal(list.v[3].host, "mail.example");
+    for (size_t i = 0; i < list.n; i++)
+        assert_true(list.v[i].flags & SGR_LINK_FROM_TEXT);
+    sg_arena_free(a);
+
+    sgr_sanitize_result r;
+    sgr_sanitize_opts o;
+    opts_for(&o, 0, 0);
+    const char *plain = "Hi <you>,\nsee https://example.com/x & more";
+    assert_int_equal(sgr_text_to_html(&r, plain, strlen(plain), &o), 0);
+    assert_string_equal(r.html, "<div style=\"white-space:pre-wrap\">Hi &lt;you&gt;,\nsee "
+                                "<a href=\"/link/T/0\" rel=\"noopener noreferrer\">"
+                                "https://example.com/x</a> &amp; more</div>");
+    assert_int_equal(r.links.n, 1);
+    sgr_sanitize_result_free(&r);
+    o.link_mode = SGR_LINKS_INERT;
+    assert_int_equal(sgr_text_to_html(&r, plain, strlen(plain), &o), 0);
+    assert_non_null(strstr(r.html, "<span class=\"sg-inert-link\">https://example.com/x</span>"));
+    assert_null(strstr(r.html, "href"));
+    sgr_sanitize_result_free(&r);
+}
+
+/* ---- bounds -------------------------------------------------------------------------- */
+
+static void test_bounds(void **state)
+{
+    sgr_sanitize_opts o;
+    sgr_sanitize_result r;
+    opts_for(&o, 0, 0);
+
+    /* input */
+    o.max_input = 10;
+    assert_int_equal(sgr_sanitize_html(&r, "<p>0123456789</p>", 17, &o), SG_ELIMIT);
+    assert_null(r.html);
+    sgr_sanitize_result_free(&r);
+
+    /* output */
+    opts_for(&o, 0, 0);
+    o.max_output = 16;
+    assert_int_equal(sgr_sanitize_html(&r, "<p>0123456789abcdef</p>", 23, &o), SG_ELIMIT);
+    sgr_sanitize_result_free(&r);
+
+    /* no link callback in interstitial mode is a caller bug */
+    opts_for(&o, 0, 0);
+    o.link_href = NULL;
+    assert_int_equal(sgr_sanitize_html(&r, "x", 1, &o), SG_EINVAL);
+    sgr_sanitize_result_free(&r);
+
+    /* links past the bound are listed no more and not navigable */
+    opts_for(&o, 0, 0);
+    o.max_links = 2;
+    const char *three = "<a href=https://a.example/>a</a><a href=https://b.example/>b</a>"
+                        "<a href=https://c.example/>c</a>";
+    assert_int_equal(sgr_sanitize_html(&r, three, strlen(three), &o), 0);
+    assert_int_equal(r.links.n, 2);
+    assert_true(r.links.truncated);
+    assert_null(strstr(r.html, "/link/T/2"));
+    assert_non_null(strstr(r.html, "[https://c.example/]"));
+    sgr_sanitize_result_free(&r);
+
+    /* depth: 600 nested elements parse and walk without recursion; at
+     * most max_depth tags are open at once in the output */
+    size_t n = 600;
+    char *deep = malloc(200000 * 40);
+    assert_non_null(deep);
+    for (size_t i = 0; i < n; i++)
+        memcpy(deep + i * 5, "<div>", 5);
+    strcpy(deep + n * 5, "deep");
+    opts_for(&o, 0, 0);
+    assert_int_equal(sgr_sanitize_html(&r, deep, strlen(deep), &o), 0);
+    assert_true(r.depth_limited);
+    size_t divs = 0;
+    for (const char *p = r.html; (p = strstr(p, "<div>")) != NULL; p++)
+        divs++;
+    assert_int_equal(divs, SGR_SANITIZE_MAX_DEPTH);
+    assert_non_null(strstr(r.html, "deep"));
+    char why[200];
+    assert_null(xss_check(r.html, r.html_len, 0, why, sizeof why));
+    sgr_sanitize_result_free(&r);
+
+    /* deeper nesting is refused before gumbo (whose time grows with
+     * depth x tags), also when end tags hide in attribute values or raw
+     * text where the tokenizer does not see them; unclosed <p>, <li> and
+     * <td> close themselves and do not count */
+    static const char *const units[] = {"<div>", "<b id=1>x", "<div title=\"></div>\">",
+                                        "<div><script></div></script>", "<span><!-- </span> -->"};
+    for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
+        size_t k = 0, ul = strlen(units[u]);
+        for (size_t i = 0; i < 200000 && k + ul < 200000 * 40; i++, k += ul)
+            memcpy(deep + k, units[u], ul);
+        deep[k] = '\0';
+        assert_int_equal(sgr_sanitize_html(&r, deep, k, &o), SG_ELIMIT);
+        sgr_sanitize_result_free(&r);
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < 20000; i++, k += 14)
+        memcpy(deep + k, "<p>x<li>y<td>z", 14);
+    deep[k] = '\0';
+    assert_int_equal(sgr_sanitize_html(&r, deep, k, &o), 0);
+    sgr_sanitize_result_free(&r);
+    free(deep);
+
+    /* empty input is a valid, empty part */
+    assert_int_equal(sgr_sanitize_html(&r, "", 0, &o), 0);
+    assert_string_equal(r.html, "");
+    sgr_sanitize_result_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_checker_detects), cmocka_unit_test(test_corpus),
+        cmocka_unit_test(test_benign),          cmocka_unit_test(test_images),
+        cmocka_unit_test(test_links_html),      cmocka_unit_test(test_links_inert),
+        cmocka_unit_test(test_links_text),      cmocka_unit_test(test_bounds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
