@@ -200,6 +200,32 @@ static void result_init(sg_verdict *v)
     v->res.author.status = SG_DMARC_AUTHOR_NO_FROM;
 }
 
+/* *list (n names from the caller) replaced by their A-label forms, kept
+ * in the verdict's whole-life arena. 0, SG_ENOMEM, or SG_EINVAL for a
+ * name that is not a domain. */
+static int domain_list(sg_verdict *v, const char *const **list, size_t n)
+{
+    const char **out;
+    int rc;
+    if (n == 0)
+        return 0;
+    if (*list == NULL)
+        return SG_EINVAL;
+    if ((v->life == NULL && (rc = sg_arena_new(&v->life, 512)) != 0) ||
+        (out = sg_arena_alloc(v->life, n * sizeof(*out))) == NULL)
+        return SG_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const char *d = (*list)[i];
+        char *norm;
+        rc = d ? sg_dmarc_domain_normalise(v->life, d, strlen(d), &norm) : SG_EINVAL;
+        if (rc != 0)
+            return rc == SG_ENOMEM ? rc : SG_EINVAL;
+        out[i] = norm;
+    }
+    *list = out;
+    return 0;
+}
+
 int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opts *opts)
 {
     sg_verdict *v;
@@ -249,49 +275,15 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
         sg_verdict_free(v);
         return rc;
     }
-    if (v->opts.nprotected > 0) {
-        /* Compared with the From domain in its A-label form: a U-label
-         * from any caller protects what it names (IDNA2008 + UTS #46, as
-         * the CLI and the daemon convert theirs); a name that is not one
-         * would silently protect nothing, so it is refused. */
-        const char **pd;
-        if ((rc = sg_arena_new(&v->life, 512)) != 0 ||
-            (pd = sg_arena_alloc(v->life, v->opts.nprotected * sizeof(*pd))) == NULL) {
-            sg_verdict_free(v);
-            return SG_ENOMEM;
-        }
-        for (size_t i = 0; i < v->opts.nprotected; i++) {
-            const char *d = v->opts.protected_domains[i];
-            char *norm;
-            rc = d ? sg_dmarc_domain_normalise(v->life, d, strlen(d), &norm) : SG_EINVAL;
-            if (rc != 0) {
-                sg_verdict_free(v);
-                return rc == SG_ENOMEM ? rc : SG_EINVAL;
-            }
-            pd[i] = norm;
-        }
-        v->opts.protected_domains = pd;
-    }
-    if (v->opts.ntrusted_arc_sealers > 0) {
-        /* the same names as protected_domains: A-labels, refused if not
-         * a domain (trusting nothing by a typo must not pass silently) */
-        const char **td;
-        if ((v->life == NULL && (rc = sg_arena_new(&v->life, 512)) != 0) ||
-            (td = sg_arena_alloc(v->life, v->opts.ntrusted_arc_sealers * sizeof(*td))) == NULL) {
-            sg_verdict_free(v);
-            return SG_ENOMEM;
-        }
-        for (size_t i = 0; i < v->opts.ntrusted_arc_sealers; i++) {
-            const char *d = v->opts.trusted_arc_sealers ? v->opts.trusted_arc_sealers[i] : NULL;
-            char *norm;
-            rc = d ? sg_dmarc_domain_normalise(v->life, d, strlen(d), &norm) : SG_EINVAL;
-            if (rc != 0) {
-                sg_verdict_free(v);
-                return rc == SG_ENOMEM ? rc : SG_EINVAL;
-            }
-            td[i] = norm;
-        }
-        v->opts.trusted_arc_sealers = td;
+    /* Protected domains and trusted ARC sealers are compared with the From
+     * domain and the sealer's d= in their A-label form: a U-label from any
+     * caller names what it says (IDNA2008 + UTS #46, as the CLI and the
+     * daemon convert theirs); a name that is not a domain would silently
+     * protect or trust nothing, so it is refused. */
+    if ((rc = domain_list(v, &v->opts.protected_domains, v->opts.nprotected)) != 0 ||
+        (rc = domain_list(v, &v->opts.trusted_arc_sealers, v->opts.ntrusted_arc_sealers)) != 0) {
+        sg_verdict_free(v);
+        return rc;
     }
     sg_arc_verify_opts ao;
     sg_arc_verify_opts_init(&ao);
