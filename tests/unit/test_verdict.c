@@ -486,6 +486,10 @@ static void protected_u_labels(void **state)
     o.nprotected = 2;
     assert_int_equal(sg_verdict_new(&v, f->r, &o), SG_EINVAL);
     assert_null(v);
+    o.protected_domains = NULL; /* a count without a list */
+    o.nprotected = 1;
+    assert_int_equal(sg_verdict_new(&v, f->r, &o), SG_EINVAL);
+    assert_null(v);
 }
 
 /* ---- issue 11: the verdict under attack ------------------------------------ */
