@@ -74,15 +74,10 @@ void sg_arc_seal_opts_init(sg_arc_seal_opts *o)
 
 static int field_name_ok(const char *s)
 {
-    if (*s == '\0')
-        return 0;
     /* 4.1.2: ARC fields and Authentication-Results change downstream */
     if (!strncasecmp(s, "arc-", 4) || !strcasecmp(s, "authentication-results"))
         return 0;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e || *s == ':')
-            return 0;
-    return 1;
+    return sg_dkim_field_name_ok(s);
 }
 
 /* authserv-id (RFC 8601 2.2): a token here; no ';', space or control. */
@@ -517,22 +512,29 @@ static const char *field_pre(sg_arc_sealer *s, const char *name)
     return fb_keep(s, &f);
 }
 
+/* The tags both fields end with, in the suite's order: i=, s=, t=. */
+static void put_ist(const sg_arc_sealer *s, sg_dkim_fbuf *f)
+{
+    char num[32];
+    snprintf(num, sizeof(num), "%u", s->instance);
+    sg_dkim_fb_tagval(f, "i=", num);
+    sg_dkim_fb_tagval(f, "s=", s->o.selector);
+    snprintf(num, sizeof(num), "%lld", (long long)s->t);
+    sg_dkim_fb_tagval(f, "t=", num);
+    sg_dkim_fb_str(f, "\r\n");
+}
+
 static int build_ams_blank(sg_arc_sealer *s, const uint8_t bh[32])
 {
     sg_dkim_fbuf f = {0};
-    char num[32], bh64[48];
+    char bh64[48];
     sg_dkim_b64_encode(bh, 32, bh64);
     sg_dkim_fb_str(&f, ";\r\n bh=");
     sg_dkim_fb_str(&f, bh64);
     sg_dkim_fb_tagval(&f, "c=", "relaxed/relaxed");
     sg_dkim_fb_tagval(&f, "d=", s->o.domain);
     sg_dkim_fb_hlist(&f, s->h, s->nh, ":");
-    snprintf(num, sizeof(num), "%u", s->instance);
-    sg_dkim_fb_tagval(&f, "i=", num);
-    sg_dkim_fb_tagval(&f, "s=", s->o.selector);
-    snprintf(num, sizeof(num), "%lld", (long long)s->t);
-    sg_dkim_fb_tagval(&f, "t=", num);
-    sg_dkim_fb_str(&f, "\r\n");
+    put_ist(s, &f);
     s->ams_pre = field_pre(s, "ARC-Message-Signature");
     s->ams_suf = fb_keep(s, &f);
     return s->ams_pre && s->ams_suf ? SG_OK : SG_ENOMEM;
@@ -541,16 +543,10 @@ static int build_ams_blank(sg_arc_sealer *s, const uint8_t bh[32])
 static int build_as_blank(sg_arc_sealer *s)
 {
     sg_dkim_fbuf f = {0};
-    char num[32];
     sg_dkim_fb_str(&f, ";\r\n cv=");
     sg_dkim_fb_str(&f, sg_arc_cv_str(s->cv));
     sg_dkim_fb_tagval(&f, "d=", s->o.domain);
-    snprintf(num, sizeof(num), "%u", s->instance);
-    sg_dkim_fb_tagval(&f, "i=", num);
-    sg_dkim_fb_tagval(&f, "s=", s->o.selector);
-    snprintf(num, sizeof(num), "%lld", (long long)s->t);
-    sg_dkim_fb_tagval(&f, "t=", num);
-    sg_dkim_fb_str(&f, "\r\n");
+    put_ist(s, &f);
     s->as_pre = field_pre(s, "ARC-Seal");
     s->as_suf = fb_keep(s, &f);
     return s->as_pre && s->as_suf ? SG_OK : SG_ENOMEM;

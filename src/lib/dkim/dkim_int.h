@@ -217,6 +217,8 @@ void sg_dkim_fb_tag(sg_dkim_fbuf *f, const char *tag, size_t need, int first);
 void sg_dkim_fb_tagval(sg_dkim_fbuf *f, const char *tag, const char *val);
 /* "; h=" and the names (nh >= 1) joined by sep (":" or " : "), folded
  * between names. */
+/* A header field name for h= (RFC 5322 ftext: printable ASCII but a colon). */
+int sg_dkim_field_name_ok(const char *s);
 void sg_dkim_fb_hlist(sg_dkim_fbuf *f, const char *const *h, size_t nh, const char *sep);
 
 /* ---- what the DKIM and the ARC verifier share ------------------------------- */

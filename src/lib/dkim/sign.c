@@ -80,7 +80,7 @@ static char **copy_list(sg_arena *a, const char *const *src, size_t n)
     return l;
 }
 
-static int field_name_ok(const char *s)
+int sg_dkim_field_name_ok(const char *s)
 {
     if (*s == '\0')
         return 0;
@@ -153,10 +153,10 @@ int sg_dkim_signer_new(sg_dkim_signer **out, const sg_dkim_sign_opts *opts, size
                 return SG_EINVAL; /* 3.5 i=: within d= */
         }
         for (size_t k = 0; o->headers && k < o->nheaders; k++)
-            if (!field_name_ok(o->headers[k]))
+            if (!sg_dkim_field_name_ok(o->headers[k]))
                 return SG_EINVAL;
         for (size_t k = 0; o->oversign && k < o->noversign; k++)
-            if (!field_name_ok(o->oversign[k]))
+            if (!sg_dkim_field_name_ok(o->oversign[k]))
                 return SG_EINVAL;
     }
     s = calloc(1, sizeof(*s));
