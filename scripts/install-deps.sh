@@ -1,28 +1,28 @@
 #!/usr/bin/env bash
 # Install every build, test and benchmark dependency of spoofguard from
 # Debian's packages (Debian 12). Idempotent; starts no system service.
-#   install-deps.sh [--package] [--browser]   --package: also what building the
-#   .debs needs; --browser: Chromium for tests/browser
+#   install-deps.sh [--package]   --package: also what building the .debs needs
 set -euo pipefail
 
 # build
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
       libssl-dev libc-ares-dev libuv1-dev libpsl-dev libidn2-dev libcmocka-dev libsystemd-dev
-      libicu-dev libseccomp-dev libgumbo-dev)
+      libicu-dev libseccomp-dev libgumbo-dev libgmime-3.0-dev libmicrohttpd-dev libcrypt-dev)
 # tests: DNS server, peers used as oracles, MTA for end-to-end tests
 PKGS+=(unbound bind9-dnsutils python3 python3-spf python3-dkim python3-authres python3-nacl
        libmail-dkim-perl libcryptx-perl opendkim opendkim-tools
        postfix swaks sasl2-bin libsasl2-modules iproute2 openssl procps time
        prometheus)
+# the viewer's browser test (tests/browser): headless Chromium driven by Selenium
+PKGS+=(chromium chromium-driver python3-selenium)
 # benchmarks: the peers' C libraries
 PKGS+=(libopendkim-dev libspf2-dev libmail-dmarc-perl opendmarc)
 for opt in "$@"; do
     case $opt in
     # build and check the Debian packages (scripts/package-test.sh)
     --package) PKGS+=(debhelper dpkg-dev lintian systemd man-db) ;;
-    # browser checks (tests/browser, by hand until the viewer's test joins
-    # the suite): headless Chromium driven by Selenium
-    --browser) PKGS+=(chromium chromium-driver python3-selenium) ;;
+    # kept for old command lines: the browser packages are now always installed
+    --browser) ;;
     *) echo "install-deps: unknown option $opt" >&2; exit 2 ;;
     esac
 done
