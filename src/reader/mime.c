@@ -85,7 +85,7 @@ static int buf_reserve(buf *b, size_t more)
 
 static void buf_add(buf *b, const void *s, size_t n)
 {
-    if (buf_reserve(b, n) < 0)
+    if (n == 0 || buf_reserve(b, n) < 0)
         return;
     memcpy(b->p + b->n, s, n);
     b->n += n;
