@@ -334,6 +334,31 @@ static void subject_words_inline(void **state)
     }
 }
 
+static void dates(void **state)
+{
+    static const struct {
+        const char *raw, *shown;
+        long long unix_time;
+    } cases[] = {
+        {"Fri, 04 Dec 2026 10:00:00 +0000", "Fri, 04 Dec 2026 10:00:00 +0000", 1796378400LL},
+        {"4 Dec 2026 11:00:00 +0100", "4 Dec 2026 11:00:00 +0100", 1796378400LL},
+        {"Fri, 04 Dec 2026\n 10:00:00 -0000 (UTC)", "Fri, 04 Dec 2026 10:00:00 -0000 (UTC)",
+         1796378400LL},
+        {"  not a date at all  ", "not a date at all", 0},
+        {"", "", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "Date: %s\nSubject: d\n\nx\n", cases[i].raw);
+        sgr_mime *m = parse_str(msg);
+        const sgr_mime_view *v = sgr_mime_get(m);
+        assert_non_null(v->date);
+        if (strcmp(v->date, cases[i].shown) != 0 || v->date_unix != cases[i].unix_time)
+            fail_msg("case %zu: [%s] %lld", i, v->date, v->date_unix);
+        sgr_mime_free(m);
+    }
+}
+
 /* ---- attachment risk ------------------------------------------------------------- */
 
 static sgr_mime *one_attachment(const char *type, const char *name)
@@ -924,6 +949,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(latin1_is_windows_1252),
         cmocka_unit_test(subjects),
         cmocka_unit_test(subject_words_inline),
+        cmocka_unit_test(dates),
         cmocka_unit_test(risk_classes),
         cmocka_unit_test(risk_details),
         cmocka_unit_test(risk_names),
