@@ -22,7 +22,9 @@
  * that are not UTF-8 show as U+FFFD instead of as plausible but wrong
  * letters. iso-8859-1 is read as windows-1252, as browsers (WHATWG
  * Encoding) and mail readers do: mail labelled latin-1 with 0x80-0x9F
- * bytes is windows-1252 (smart quotes), never C1 controls.
+ * bytes is windows-1252 (smart quotes), never C1 controls. An html part
+ * with no MIME charset whose bytes are not UTF-8 is read in the charset
+ * its <meta> names, as a browser would read it.
  */
 #include <errno.h>
 #include <iconv.h>
@@ -336,10 +338,66 @@ done:
     return 0;
 }
 
+static int valid_utf8(const char *s, size_t n)
+{
+    size_t skip;
+    uint32_t cp;
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_seq((const unsigned char *)s + i, n - i, &skip, &cp);
+        if (len == 0)
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* An html part without a MIME charset that is not UTF-8: the charset its
+ * <meta> names in the first 1024 bytes (the WHATWG prescan, simplified:
+ * <meta charset=X> and <meta http-equiv content="...; charset=X">), as a
+ * browser would read the part on its own. Copied into out; 0 if none. */
+static int meta_charset(const char *s, size_t n, char *out, size_t cap)
+{
+    if (n > 1024)
+        n = 1024;
+    for (size_t i = 0; i + 5 < n; i++) {
+        if (g_ascii_strncasecmp(s + i, "<meta", 5) != 0)
+            continue;
+        size_t end = i + 5;
+        while (end < n && s[end] != '>')
+            end++;
+        for (size_t k = i + 5; k + 7 < end; k++) {
+            if (g_ascii_strncasecmp(s + k, "charset", 7) != 0)
+                continue;
+            size_t v = k + 7;
+            while (v < end && (s[v] == ' ' || s[v] == '\t' || s[v] == '\n'))
+                v++;
+            if (v >= end || s[v] != '=')
+                continue;
+            v++;
+            while (v < end && (s[v] == ' ' || s[v] == '"' || s[v] == '\''))
+                v++;
+            size_t l = 0;
+            while (v + l < end && l + 1 < cap &&
+                   (g_ascii_isalnum(s[v + l]) || strchr("-_.:", s[v + l]) != NULL))
+                l++;
+            if (l == 0)
+                continue;
+            memcpy(out, s + v, l);
+            out[l] = '\0';
+            return 1;
+        }
+        i = end;
+    }
+    return 0;
+}
+
 /* The body's text: CRLF to LF, the charset to UTF-8, then scrubbed; at
  * most max bytes, cut at a character boundary (*cut set). */
-static char *body_text(const char *cs, const char *in, size_t n, size_t max, int *cut)
+static char *body_text(const char *cs, int html, const char *in, size_t n, size_t max, int *cut)
 {
+    char meta[64];
+    if (cs == NULL && html && !valid_utf8(in, n) && meta_charset(in, n, meta, sizeof meta))
+        cs = meta;
     buf lf = {0}, conv = {0}, out = {0};
     if (buf_reserve(&lf, n) < 0)
         return NULL;
@@ -1181,8 +1239,8 @@ int sgr_mime_parse(sgr_mime **out, const char *data, size_t len, const sgr_mime_
             v->body_part = (int)j;
             v->body_is_html = body.html;
             int cut = 0;
-            char *b =
-                body_text(p->charset, (const char *)m->content[j], p->size, lim->max_body, &cut);
+            char *b = body_text(p->charset, body.html, (const char *)m->content[j], p->size,
+                                lim->max_body, &cut);
             if (b == NULL) {
                 rc = SGR_MIME_ENOMEM;
                 goto out;
@@ -1206,7 +1264,7 @@ int sgr_mime_parse(sgr_mime **out, const char *data, size_t len, const sgr_mime_
             n = text ? strlen(text) : 0;
         }
         if (text != NULL) {
-            char *b = body_text(NULL, text, n, lim->max_body, &cut);
+            char *b = body_text(NULL, 0, text, n, lim->max_body, &cut);
             if (b == NULL) {
                 rc = SGR_MIME_ENOMEM;
                 goto out;

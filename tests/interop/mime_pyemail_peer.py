@@ -23,10 +23,27 @@ LATIN1 = {"iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "l1", "iso-ir-100",
 UTF8 = {None, "", "utf-8", "utf8", "us-ascii", "ascii", "ansi_x3.4-1968", "us", "iso646-us"}
 
 
+META = re.compile(rb"<meta[^>]*?charset\s*=[\s\"']*([A-Za-z0-9_.:-]+)", re.I)
+
+
+def meta_charset(data):
+    """An html part without a MIME charset that is not UTF-8: the charset
+    its <meta> names in the first 1024 bytes (what a browser would use)."""
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        pass
+    m = META.search(data[:1024])
+    return m.group(1).decode().lower() if m else None
+
+
 def decode_text(part):
     data = part.get_payload(decode=True) or b""
     data = data.replace(b"\r\n", b"\n")
     cs = part.get_content_charset()
+    if cs is None and part.get_content_subtype() == "html":
+        cs = meta_charset(data)
     if cs in UTF8:
         cs = "utf-8"
     elif cs in LATIN1:

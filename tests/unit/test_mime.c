@@ -288,6 +288,26 @@ static void latin1_is_windows_1252(void **state)
     sgr_mime_free(m);
 }
 
+static void html_meta_charset(void **state)
+{
+    /* no MIME charset, not UTF-8: the <meta> decides, as in a browser */
+    sgr_mime *m = parse_file("cs_html_meta.eml");
+    assert_string_equal(sgr_mime_get(m)->body,
+                        "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; "
+                        "charset=windows-1252\"></head><body>\xE2\x80\x9C"
+                        "caf\xC3\xA9\xE2\x80\x9D</body></html>\n");
+    assert_null(part(m, 0)->charset);
+    sgr_mime_free(m);
+    /* valid UTF-8 stays UTF-8 whatever the <meta> claims */
+    m = parse_file("cs_html_meta_utf8.eml");
+    assert_string_equal(sgr_mime_get(m)->body, "<meta charset=\"iso-8859-1\"><p>caf\xC3\xA9</p>\n");
+    sgr_mime_free(m);
+    /* plain text has no <meta>: the same bytes as UTF-8 with replacement */
+    m = parse_str("Content-Type: text/plain\n\n<meta charset=windows-1252>\x93");
+    assert_string_equal(sgr_mime_get(m)->body, "<meta charset=windows-1252>\xEF\xBF\xBD");
+    sgr_mime_free(m);
+}
+
 /* ---- encoded words ------------------------------------------------------------ */
 
 static void subject_case(const char *file, const char *want)
@@ -947,6 +967,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(mixed_first_text_not_attachment),
         cmocka_unit_test(charsets),
         cmocka_unit_test(latin1_is_windows_1252),
+        cmocka_unit_test(html_meta_charset),
         cmocka_unit_test(subjects),
         cmocka_unit_test(subject_words_inline),
         cmocka_unit_test(dates),

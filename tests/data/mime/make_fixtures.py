@@ -303,3 +303,13 @@ Content-Type: text/html
 <p>a later inline part</p>
 --m--
 """)
+
+# an html part whose only charset is in its <meta> (not valid UTF-8)
+write("cs_html_meta", None, raw=(HDR.format(name="cs_html_meta") +
+      "Subject: meta charset\nContent-Type: text/html\n\n").encode()
+      + '<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1252">'
+        '</head><body>\u201ccaf\u00e9\u201d</body></html>\n'.encode("cp1252"))
+# the same <meta>, but the bytes are UTF-8: they are read as UTF-8
+write("cs_html_meta_utf8", None, raw=(HDR.format(name="cs_html_meta_utf8") +
+      "Subject: meta charset, UTF-8 bytes\nContent-Type: text/html\n\n").encode()
+      + '<meta charset="iso-8859-1"><p>caf\u00e9</p>\n'.encode("utf-8"))
