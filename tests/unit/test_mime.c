@@ -730,6 +730,56 @@ static void deep_nesting(void **state)
     free(msg);
 }
 
+static void structure_flood(void **state)
+{
+    /* 1 MB of empty parts (200,000) and 1 MB of header fields (200,000):
+     * GMime is handed only the first few thousand lines of structure */
+    size_t cap = 1u << 21, n = 0;
+    char *msg = malloc(cap);
+    assert_non_null(msg);
+    n += (size_t)sprintf(msg, "Subject: flood\nContent-Type: multipart/mixed; boundary=b\n\n");
+    while (n < (1u << 20))
+        n += (size_t)sprintf(msg + n, "--b\n\n");
+    sgr_mime *m = parse_mem(msg, n, NULL);
+    const sgr_mime_view *v = sgr_mime_get(m);
+    check_invariants(m, NULL);
+    assert_string_equal(v->subject, "flood");
+    assert_int_equal(v->nparts, SGR_MIME_MAX_PARTS);
+    assert_int_equal(v->truncated, 1);
+    sgr_mime_free(m);
+
+    n = (size_t)sprintf(msg, "Subject: many fields\n");
+    while (n < (1u << 20))
+        n += (size_t)sprintf(msg + n, "X: y\n");
+    n += (size_t)sprintf(msg + n, "\nthe body\n");
+    m = parse_mem(msg, n, NULL);
+    v = sgr_mime_get(m);
+    check_invariants(m, NULL);
+    assert_string_equal(v->subject, "many fields");
+    assert_int_equal(v->truncated, 1);
+    sgr_mime_free(m);
+
+    /* below the bound nothing is cut: 2,000 parts of real shape */
+    n = (size_t)sprintf(msg, "Content-Type: multipart/mixed; boundary=b\n\n");
+    for (int i = 0; i < 2000; i++)
+        n += (size_t)sprintf(msg + n,
+                             "--b\nContent-Type: application/pdf; name=p%d.pdf\n"
+                             "Content-Transfer-Encoding: base64\nContent-ID: <p%d@x>\n\nQUJD\n",
+                             i, i);
+    n += (size_t)sprintf(msg + n, "--b--\n");
+    sgr_mime_limits lim;
+    sgr_mime_limits_init(&lim);
+    lim.max_parts = 2000;
+    m = parse_mem(msg, n, &lim);
+    v = sgr_mime_get(m);
+    check_invariants(m, &lim);
+    assert_int_equal(v->nparts, 2000);
+    assert_int_equal(v->truncated, 0);
+    assert_string_equal(part(m, 1999)->filename, "p1999.pdf");
+    sgr_mime_free(m);
+    free(msg);
+}
+
 /* ---- bounds ---------------------------------------------------------------------------- */
 
 static void bound_parts(void **state)
@@ -982,6 +1032,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(truncated_encodings),
         cmocka_unit_test(megabyte_lines),
         cmocka_unit_test(deep_nesting),
+        cmocka_unit_test(structure_flood),
         cmocka_unit_test(bound_parts),
         cmocka_unit_test(bound_depth),
         cmocka_unit_test(bound_body),
