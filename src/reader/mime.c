@@ -962,15 +962,16 @@ static void describe(sgr_mime *m, sgr_mime_part *p, const leaf *l, int is_body)
 
 /* ---- parse ---------------------------------------------------------------------- */
 
-/* GMime builds an object for every part and every header field it meets
- * (about 1 KB and 10 us each), whatever our max_parts: 1 MB of "--b\n\n"
- * is 200,000 parts, 3 s and 270 MB. So before GMime sees the message we
- * count what it would build, roughly: lines that start with "--" (every
- * boundary does) and field lines in what looks like a header block (the
- * top one, after such a line, and one starting right after a header
- * block: an attached message). Past STRUCT_PER_PART per allowed part the
- * input is cut at that line and the view says truncated. Real mail uses a
- * few dozen such lines per part (8,192 for the default 256 parts). */
+/* GMime builds an object for every part, header field and parameter it
+ * meets (about 1 KB and 10 us each), whatever our max_parts: 1 MB of
+ * "--b\n\n" is 200,000 parts, 3 s and 270 MB. So before GMime sees the
+ * message we count what it would build, roughly: lines that start with
+ * "--" (every boundary does), and field lines and their parameters (";")
+ * in what looks like a header block (the top one, after such a line, and
+ * one starting right after a header block: an attached message). Past
+ * STRUCT_PER_PART per allowed part the input is cut at that line and the
+ * view says truncated. Real mail has a few dozen per part (the bound is
+ * 8,192 for the default 256 parts). */
 #define STRUCT_PER_PART 32
 #define STRUCT_MIN 1024
 
@@ -980,6 +981,15 @@ static int field_line(const char *s, size_t n)
     while (i < n && s[i] > 0x20 && s[i] < 0x7F && s[i] != ':')
         i++;
     return i > 0 && i < n && s[i] == ':';
+}
+
+/* Parameters (";") on a header line: GMime makes an object of each. */
+static size_t params(const char *s, size_t n)
+{
+    size_t k = 0;
+    for (const char *p = s; (p = memchr(p, ';', n - (size_t)(p - s))) != NULL; p++)
+        k++;
+    return k;
 }
 
 /* How many bytes of data GMime gets (len when the count stays below the
@@ -996,7 +1006,7 @@ static size_t structure_cut(const char *data, size_t len, size_t max_parts)
         size_t n = nl ? (size_t)(nl - (data + at)) : len - at;
         const char *l = data + at;
         int blank = n == 0 || (n == 1 && l[0] == '\r');
-        int counted = 0;
+        size_t counted = 0;
         if (n >= 2 && l[0] == '-' && l[1] == '-') {
             counted = 1;
             st = HEADER;
@@ -1004,15 +1014,16 @@ static size_t structure_cut(const char *data, size_t len, size_t max_parts)
             /* text */
         } else if (blank) {
             st = st == HEADER ? AFTER_HEADER : BODY;
-        } else if (l[0] == ' ' || l[0] == '\t') {
-            /* a continuation line: part of one field */
+        } else if ((l[0] == ' ' || l[0] == '\t') && st == HEADER) {
+            counted = params(l, n); /* a continuation of the field */
         } else if (field_line(l, n)) {
-            counted = 1;
+            counted = 1 + params(l, n);
             st = HEADER;
         } else {
             st = BODY;
         }
-        if (counted && ++count > limit)
+        count += counted;
+        if (count > limit)
             return at;
         at += n + 1;
     }

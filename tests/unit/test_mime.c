@@ -759,6 +759,18 @@ static void structure_flood(void **state)
     assert_int_equal(v->truncated, 1);
     sgr_mime_free(m);
 
+    /* 1 MB of parameters on one field */
+    n = (size_t)sprintf(msg, "Subject: params\nContent-Type: text/plain");
+    while (n < (1u << 20))
+        n += (size_t)sprintf(msg + n, "; a=b");
+    n += (size_t)sprintf(msg + n, "\n\nx\n");
+    m = parse_mem(msg, n, NULL);
+    v = sgr_mime_get(m);
+    check_invariants(m, NULL);
+    assert_string_equal(v->subject, "params");
+    assert_int_equal(v->truncated, 1);
+    sgr_mime_free(m);
+
     /* below the bound nothing is cut: 2,000 parts of real shape */
     n = (size_t)sprintf(msg, "Content-Type: multipart/mixed; boundary=b\n\n");
     for (int i = 0; i < 2000; i++)
