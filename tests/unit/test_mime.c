@@ -792,6 +792,76 @@ static void structure_flood(void **state)
     free(msg);
 }
 
+static void address_fields_left_alone(void **state)
+{
+    /* GMime's address parser recurses into groups: 100,000 nested ones
+     * overflow the stack; at the top (GMime builds no GMimeMessage for it)
+     * and in an attached message (the field is renamed first) */
+    size_t cap = 1u << 20, n = 0;
+    char *msg = malloc(cap);
+    assert_non_null(msg);
+    n += (size_t)sprintf(msg, "Subject: groups\nFrom: ");
+    for (int i = 0; i < 100000; i++)
+        n += (size_t)sprintf(msg + n, "g:");
+    n += (size_t)sprintf(msg + n, "a@b\n");
+    for (int i = 0; i < 5000; i++)
+        n += (size_t)sprintf(msg + n, "To: a@b\n");
+    size_t head = n;
+    n += (size_t)sprintf(msg + n, "\nbody\n");
+    sgr_mime *m = parse_mem(msg, n, NULL);
+    check_invariants(m, NULL);
+    assert_string_equal(sgr_mime_get(m)->subject, "groups");
+    assert_string_equal(sgr_mime_get(m)->body, "body\n");
+    sgr_mime_free(m);
+
+    static const char pre[] = "Content-Type: multipart/mixed; boundary=b\n\n--b\n\ntext\n"
+                              "--b\nContent-Type: message/rfc822\n\n";
+    char *msg2 = malloc(head + sizeof pre + 64);
+    assert_non_null(msg2);
+    memcpy(msg2, pre, sizeof pre - 1);
+    memcpy(msg2 + sizeof pre - 1, msg, head);
+    size_t n2 = sizeof pre - 1 + head;
+    n2 += (size_t)sprintf(msg2 + n2, "\ninner\n--b--\n");
+    m = parse_mem(msg2, n2, NULL);
+    const sgr_mime_view *v = sgr_mime_get(m);
+    check_invariants(m, NULL);
+    assert_string_equal(v->body, "text");
+    assert_int_equal(v->nparts, 2);
+    /* the attached message as GMime writes it back: the same bytes but
+     * for the hostile field's name, renamed so GMime leaves it alone */
+    assert_string_equal(part(m, 1)->content_type, "message/rfc822");
+    assert_int_equal(part(m, 1)->size, head + strlen("\ninner"));
+    unsigned char *c;
+    size_t cn;
+    assert_int_equal(sgr_mime_part_content(m, 1, &c, &cn), SGR_MIME_OK);
+    assert_memory_equal(c, "Subject: groups\nXrom: g:g:", 26);
+    assert_memory_equal(c + 17, msg + 17, head - 17);
+    free(c);
+    sgr_mime_free(m);
+
+    /* unterminated groups in a list, and a comment that hides the type
+     * from a naive look: still renamed, still no crash */
+    static const char *const heads[] = {
+        "Content-Type: message/rfc822\n\nTo: ",
+        "Content-Type: (x) message/rfc822\n\nCc : ",
+        "Content-Type: multipart/digest; boundary=b\n\n--b\n\nReply-To:\n ",
+    };
+    for (size_t h = 0; h < 3; h++) {
+        n = (size_t)sprintf(msg, "%s", heads[h]);
+        while (n < 400000)
+            n += (size_t)sprintf(msg + n, "g:a@b,");
+        n += (size_t)sprintf(msg + n, "\n\nx\n--b--\n");
+        m = parse_mem(msg, n, NULL);
+        v = sgr_mime_get(m);
+        check_invariants(m, NULL);
+        assert_int_equal(v->nparts, 1);
+        assert_string_equal(part(m, 0)->content_type, "message/rfc822");
+        sgr_mime_free(m);
+    }
+    free(msg2);
+    free(msg);
+}
+
 /* ---- bounds ---------------------------------------------------------------------------- */
 
 static void bound_parts(void **state)
@@ -1045,6 +1115,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(megabyte_lines),
         cmocka_unit_test(deep_nesting),
         cmocka_unit_test(structure_flood),
+        cmocka_unit_test(address_fields_left_alone),
         cmocka_unit_test(bound_parts),
         cmocka_unit_test(bound_depth),
         cmocka_unit_test(bound_body),
