@@ -5,6 +5,9 @@
  * several threads may read one (part_content, find_cid) at once.
  *
  * The walk, in order:
+ *   0. give GMime a copy it cannot be made to choke on (prepare: the
+ *      structure it would build is bounded, hostile address fields are
+ *      renamed) and have it parse the copy as one MIME entity;
  *   1. collect the leaf parts depth-first (bounded by max_parts, and by
  *      max_depth for the multiparts followed);
  *   2. choose the body (choose_body: alternative -> the last html, else
@@ -395,6 +398,12 @@ static int meta_charset(const char *s, size_t n, char *out, size_t cap)
  * most max bytes, cut at a character boundary (*cut set). */
 static char *body_text(const char *cs, int html, const char *in, size_t n, size_t max, int *cut)
 {
+    /* no common charset needs more than 4 bytes in for 1 out (UTF-32):
+     * what lies beyond cannot be shown, and need not be converted */
+    if (max < SIZE_MAX / 4 && n > max * 4) {
+        n = max * 4;
+        *cut = 1;
+    }
     char meta[64];
     if (cs == NULL && html && !valid_utf8(in, n) && meta_charset(in, n, meta, sizeof meta))
         cs = meta;
