@@ -629,6 +629,10 @@ static void body_case(const char *msg, size_t len, const char *want_body, int wa
 
 static void broken_structure(void **state)
 {
+    /* an mbox "From " line first (RFC 4155): skipped, as readers do */
+    BODY_CASE("From alice@example.com Fri Dec  4 10:00:00 2026\nSubject: x\n\nbody\n", "body\n", 0,
+              1);
+    BODY_CASE("From ", "", -1, 0);
     /* no Content-Type: text/plain (RFC 2045 5.2) */
     BODY_CASE("Subject: x\n\nplain text\n", "plain text\n", 0, 1);
     /* not a message at all: GMime gives up, the bytes are shown as text */
@@ -727,6 +731,138 @@ static void deep_nesting(void **state)
     assert_int_equal(v->truncated, 1);
     assert_string_equal(v->body, "");
     sgr_mime_free(m);
+    free(msg);
+}
+
+static void structure_flood(void **state)
+{
+    /* 1 MB of empty parts (200,000) and 1 MB of header fields (200,000):
+     * GMime is handed only the first few thousand lines of structure */
+    size_t cap = 1u << 21, n = 0;
+    char *msg = malloc(cap);
+    assert_non_null(msg);
+    n += (size_t)sprintf(msg, "Subject: flood\nContent-Type: multipart/mixed; boundary=b\n\n");
+    while (n < (1u << 20))
+        n += (size_t)sprintf(msg + n, "--b\n\n");
+    sgr_mime *m = parse_mem(msg, n, NULL);
+    const sgr_mime_view *v = sgr_mime_get(m);
+    check_invariants(m, NULL);
+    assert_string_equal(v->subject, "flood");
+    assert_int_equal(v->nparts, SGR_MIME_MAX_PARTS);
+    assert_int_equal(v->truncated, 1);
+    sgr_mime_free(m);
+
+    n = (size_t)sprintf(msg, "Subject: many fields\n");
+    while (n < (1u << 20))
+        n += (size_t)sprintf(msg + n, "X: y\n");
+    n += (size_t)sprintf(msg + n, "\nthe body\n");
+    m = parse_mem(msg, n, NULL);
+    v = sgr_mime_get(m);
+    check_invariants(m, NULL);
+    assert_string_equal(v->subject, "many fields");
+    assert_int_equal(v->truncated, 1);
+    sgr_mime_free(m);
+
+    /* 1 MB of parameters on one field */
+    n = (size_t)sprintf(msg, "Subject: params\nContent-Type: text/plain");
+    while (n < (1u << 20))
+        n += (size_t)sprintf(msg + n, "; a=b");
+    n += (size_t)sprintf(msg + n, "\n\nx\n");
+    m = parse_mem(msg, n, NULL);
+    v = sgr_mime_get(m);
+    check_invariants(m, NULL);
+    assert_string_equal(v->subject, "params");
+    assert_int_equal(v->truncated, 1);
+    sgr_mime_free(m);
+
+    /* below the bound nothing is cut: 2,000 parts of real shape */
+    n = (size_t)sprintf(msg, "Content-Type: multipart/mixed; boundary=b\n\n");
+    for (int i = 0; i < 2000; i++)
+        n += (size_t)sprintf(msg + n,
+                             "--b\nContent-Type: application/pdf; name=p%d.pdf\n"
+                             "Content-Transfer-Encoding: base64\nContent-ID: <p%d@x>\n\nQUJD\n",
+                             i, i);
+    n += (size_t)sprintf(msg + n, "--b--\n");
+    sgr_mime_limits lim;
+    sgr_mime_limits_init(&lim);
+    lim.max_parts = 2000;
+    m = parse_mem(msg, n, &lim);
+    v = sgr_mime_get(m);
+    check_invariants(m, &lim);
+    assert_int_equal(v->nparts, 2000);
+    assert_int_equal(v->truncated, 0);
+    assert_string_equal(part(m, 1999)->filename, "p1999.pdf");
+    sgr_mime_free(m);
+    free(msg);
+}
+
+static void address_fields_left_alone(void **state)
+{
+    /* GMime's address parser recurses into groups: 100,000 nested ones
+     * overflow the stack; at the top (GMime builds no GMimeMessage for it)
+     * and in an attached message (the field is renamed first) */
+    size_t cap = 1u << 20, n = 0;
+    char *msg = malloc(cap);
+    assert_non_null(msg);
+    n += (size_t)sprintf(msg, "Subject: groups\nFrom: ");
+    for (int i = 0; i < 100000; i++)
+        n += (size_t)sprintf(msg + n, "g:");
+    n += (size_t)sprintf(msg + n, "a@b\n");
+    for (int i = 0; i < 5000; i++)
+        n += (size_t)sprintf(msg + n, "To: a@b\n");
+    size_t head = n;
+    n += (size_t)sprintf(msg + n, "\nbody\n");
+    sgr_mime *m = parse_mem(msg, n, NULL);
+    check_invariants(m, NULL);
+    assert_string_equal(sgr_mime_get(m)->subject, "groups");
+    assert_string_equal(sgr_mime_get(m)->body, "body\n");
+    sgr_mime_free(m);
+
+    static const char pre[] = "Content-Type: multipart/mixed; boundary=b\n\n--b\n\ntext\n"
+                              "--b\nContent-Type: message/rfc822\n\n";
+    char *msg2 = malloc(head + sizeof pre + 64);
+    assert_non_null(msg2);
+    memcpy(msg2, pre, sizeof pre - 1);
+    memcpy(msg2 + sizeof pre - 1, msg, head);
+    size_t n2 = sizeof pre - 1 + head;
+    n2 += (size_t)sprintf(msg2 + n2, "\ninner\n--b--\n");
+    m = parse_mem(msg2, n2, NULL);
+    const sgr_mime_view *v = sgr_mime_get(m);
+    check_invariants(m, NULL);
+    assert_string_equal(v->body, "text");
+    assert_int_equal(v->nparts, 2);
+    /* the attached message as GMime writes it back: the same bytes but
+     * for the hostile field's name, renamed so GMime leaves it alone */
+    assert_string_equal(part(m, 1)->content_type, "message/rfc822");
+    assert_int_equal(part(m, 1)->size, head + strlen("\ninner"));
+    unsigned char *c;
+    size_t cn;
+    assert_int_equal(sgr_mime_part_content(m, 1, &c, &cn), SGR_MIME_OK);
+    assert_memory_equal(c, "Subject: groups\nXrom: g:g:", 26);
+    assert_memory_equal(c + 17, msg + 17, head - 17);
+    free(c);
+    sgr_mime_free(m);
+
+    /* unterminated groups in a list, and a comment that hides the type
+     * from a naive look: still renamed, still no crash */
+    static const char *const heads[] = {
+        "Content-Type: message/rfc822\n\nTo: ",
+        "Content-Type: (x) message/rfc822\n\nCc : ",
+        "Content-Type: multipart/digest; boundary=b\n\n--b\n\nReply-To:\n ",
+    };
+    for (size_t h = 0; h < 3; h++) {
+        n = (size_t)sprintf(msg, "%s", heads[h]);
+        while (n < 400000)
+            n += (size_t)sprintf(msg + n, "g:a@b,");
+        n += (size_t)sprintf(msg + n, "\n\nx\n--b--\n");
+        m = parse_mem(msg, n, NULL);
+        v = sgr_mime_get(m);
+        check_invariants(m, NULL);
+        assert_int_equal(v->nparts, 1);
+        assert_string_equal(part(m, 0)->content_type, "message/rfc822");
+        sgr_mime_free(m);
+    }
+    free(msg2);
     free(msg);
 }
 
@@ -946,6 +1082,12 @@ static int dump(int argc, char **argv)
                 json_str(v->parts[k].filename);
                 first = 0;
             }
+        printf("],\"parts\":[");
+        for (size_t k = 0; k < v->nparts; k++) {
+            printf("%s[", k ? "," : "");
+            json_str(v->parts[k].content_type);
+            printf(",%zu]", v->parts[k].size);
+        }
         printf("]}\n");
         sgr_mime_free(m);
         free(data);
@@ -982,6 +1124,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(truncated_encodings),
         cmocka_unit_test(megabyte_lines),
         cmocka_unit_test(deep_nesting),
+        cmocka_unit_test(structure_flood),
+        cmocka_unit_test(address_fields_left_alone),
         cmocka_unit_test(bound_parts),
         cmocka_unit_test(bound_depth),
         cmocka_unit_test(bound_body),
