@@ -197,6 +197,16 @@ static char *clean_text(explain_impl *x, const char *s, size_t len, size_t max)
     return o;
 }
 
+/* s lower-cased (ASCII), in the arena: the addresses the mailbox's
+ * callbacks compare (sgr_correspondents). */
+static const char *lower(explain_impl *x, const char *s)
+{
+    char *r = xstrdup(x, s);
+    for (char *p = r; p && *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return r;
+}
+
 static int ieq(const char *a, const char *b)
 {
     return a && b && strcasecmp(a, b) == 0;
@@ -347,8 +357,9 @@ int sgr_explain_trusts_authres(const char *msg, size_t len, const char *authserv
 /* ---- DKIM-Signature fields --------------------------------------------- */
 
 /* The value of tag `tag` in a tag-list (RFC 6376 3.2), whitespace removed,
- * into the arena; NULL when absent. */
-static char *dkim_tag(explain_impl *x, const char *v, size_t len, const char *tag)
+ * at most max bytes of it, into the arena; NULL when absent. The bound
+ * keeps a header of many large fields from costing memory per look-up. */
+static char *dkim_tag(explain_impl *x, const char *v, size_t len, const char *tag, size_t max)
 {
     size_t tl = strlen(tag);
     size_t i = 0;
@@ -369,13 +380,14 @@ static char *dkim_tag(explain_impl *x, const char *v, size_t len, const char *ta
         while (i < len && v[i] != ';')
             i++;
         if (ne - ns == tl && strncasecmp(v + ns, tag, tl) == 0) {
-            char *o = sg_arena_alloc(x->a, i - vs + 1);
+            size_t end = i - vs > max ? vs + max : i;
+            char *o = sg_arena_alloc(x->a, end - vs + 1);
             size_t n = 0;
             if (o == NULL) {
                 x->oom = 1;
                 return NULL;
             }
-            for (size_t k = vs; k < i; k++)
+            for (size_t k = vs; k < end; k++)
                 if (!isspace((unsigned char)v[k]))
                     o[n++] = v[k];
             o[n] = '\0';
@@ -392,11 +404,11 @@ static long find_signature(explain_impl *x, const char *d, const char *b_prefix)
     for (size_t i = 0; i < x->nh; i++) {
         if (!sg_header_is(&x->h[i], "DKIM-Signature"))
             continue;
-        const char *fd = dkim_tag(x, x->h[i].value, x->h[i].value_len, "d");
+        const char *fd = dkim_tag(x, x->h[i].value, x->h[i].value_len, "d", 256);
         if (!ieq(fd, d))
             continue;
         if (b_prefix) {
-            const char *fb = dkim_tag(x, x->h[i].value, x->h[i].value_len, "b");
+            const char *fb = dkim_tag(x, x->h[i].value, x->h[i].value_len, "b", 64);
             if (fb == NULL || strncmp(fb, b_prefix, strlen(b_prefix)) != 0)
                 continue;
         }
@@ -413,7 +425,7 @@ static void mark_covered(explain_impl *x, long field_index, unsigned char *cover
     if (field_index < 0 || (size_t)field_index >= x->nh)
         return;
     const sg_header *f = &x->h[field_index];
-    char *hl = dkim_tag(x, f->value, f->value_len, "h");
+    char *hl = dkim_tag(x, f->value, f->value_len, "h", f->value_len);
     if (hl == NULL)
         return;
     size_t *used = calloc(x->nh, sizeof(*used)); /* per field: taken */
@@ -692,12 +704,12 @@ static const char *arc_summary(explain_impl *x, const sg_verdict_result *v, cons
         for (size_t i = 0; i < x->nh; i++) {
             if (!sg_header_is(&x->h[i], "ARC-Seal"))
                 continue;
-            const char *is = dkim_tag(x, x->h[i].value, x->h[i].value_len, "i");
+            const char *is = dkim_tag(x, x->h[i].value, x->h[i].value_len, "i", 16);
             unsigned n = is ? (unsigned)strtoul(is, NULL, 10) : 0;
             if (n > inst || sealer == NULL) {
                 if (n > inst)
                     inst = n;
-                sealer = dkim_tag(x, x->h[i].value, x->h[i].value_len, "d");
+                sealer = dkim_tag(x, x->h[i].value, x->h[i].value_len, "d", 256);
             }
         }
     }
@@ -877,9 +889,8 @@ static int render_body(explain_impl *x, const sgr_explain_opts *o, int interstit
                 check_host(x, o, l->host, hc);
                 /* a suspect link host is a message-level warning too */
                 if (hc->lookalike)
-                    add_warning(
-                        x, SGR_WARN_LOOKALIKE, "link",
-                        xprintf(x, "A link goes to %.253s: %s", link_host(l), hc->lookalike));
+                    add_warning(x, SGR_WARN_LOOKALIKE, "link",
+                                xprintf(x, "Link: %s", hc->lookalike));
                 if (hc->idn)
                     add_warning(x, SGR_WARN_IDN, "link", xprintf(x, "Link: %s", hc->idn));
             }
@@ -1012,7 +1023,7 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         const char *sealer = NULL;
         for (size_t i = 0; i < x->nh && sealer == NULL; i++)
             if (sg_header_is(&x->h[i], "ARC-Seal"))
-                sealer = dkim_tag(x, x->h[i].value, x->h[i].value_len, "d");
+                sealer = dkim_tag(x, x->h[i].value, x->h[i].value_len, "d", 256);
         int best = -1, score = -1;
         for (size_t i = 0; i < f.nsigs; i++) {
             if (f.sigs[i].aligned)
@@ -1109,7 +1120,7 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
                                                    : "another domain"));
         const sgr_correspondents *c = opts->correspondents;
         const char *owner = c && c->name_owner && id->address
-                                ? c->name_owner(c->payload, id->display_name, id->address)
+                                ? c->name_owner(c->payload, id->display_name, lower(x, id->address))
                                 : NULL;
         if (owner && !ieq(owner, id->address))
             add_warning(x, SGR_WARN_DISPLAY_NAME, "from",
@@ -1119,11 +1130,8 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
                                 id->display_name, owner, id->address));
     }
     if (opts->correspondents && opts->correspondents->seen && id->address) {
-        char low[1024];
-        snprintf(low, sizeof(low), "%s", id->address);
-        for (char *p = low; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
-        if (opts->correspondents->seen(opts->correspondents->payload, low) == 0)
+        const char *low = lower(x, id->address);
+        if (low && opts->correspondents->seen(opts->correspondents->payload, low) == 0)
             add_warning(
                 x, SGR_WARN_FIRST_CONTACT, "from",
                 xprintf(x, "This is the first message from %.253s in this mailbox.", id->address));
@@ -1140,15 +1148,40 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
                                 id->registrable_domain ? id->registrable_domain : "(none)"));
     }
     if (h == SGR_HEADLINE_VERIFIED || h == SGR_HEADLINE_VERIFIED_THIRD_PARTY) {
-        int dup;
-        const char *un = uncovered_fields(x, &f, h == SGR_HEADLINE_VERIFIED, third, &dup);
+        /* the verdict's own list when it is the source (verdict.h
+         * unsigned_fields); from an A-R, or for a third party's signature,
+         * the same rule over the signatures' h= tags */
+        int dup, any = 0;
+        const char *un = NULL;
         const char *who = h == SGR_HEADLINE_VERIFIED ? from_domain : third;
-        if (un)
+        if (h == SGR_HEADLINE_VERIFIED && f.by == SGR_FROM_VERIFIED) {
+            char buf[256];
+            size_t n = 0;
+            buf[0] = '\0';
+            for (size_t i = 0; i < verdict->nunsigned_fields && n < sizeof(buf) - 1; i++) {
+                n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? ", " : "",
+                                      verdict->unsigned_fields[i]);
+                if (n >= sizeof(buf))
+                    n = sizeof(buf) - 1;
+            }
+            un = n ? xstrdup(x, buf) : NULL;
+        } else {
+            un = uncovered_fields(x, &f, h == SGR_HEADLINE_VERIFIED, third, &dup);
+        }
+        for (size_t i = 0; i < f.nsigs; i++)
+            any |= h == SGR_HEADLINE_VERIFIED ? f.sigs[i].aligned : ieq(f.sigs[i].domain, third);
+        if (un && any)
             add_warning(x, SGR_WARN_UNSIGNED_FIELD, "header",
                         xprintf(x,
                                 "%s %s not covered by %.253s's signature: what is shown there "
                                 "may have been changed.",
                                 un, strchr(un, ',') ? "are" : "is", who ? who : "the sender"));
+        else if (un)
+            add_warning(x, SGR_WARN_UNSIGNED_FIELD, "header",
+                        xprintf(x,
+                                "The sender is proven by SPF alone: no signature covers %s, so "
+                                "what is shown there may have been changed.",
+                                un));
     }
     const sgr_mime_view *mv = x->pub.mime;
     for (size_t i = 0; i < mv->nparts; i++)

@@ -290,6 +290,15 @@ static void headline_other_verdicts(void **state)
     assert_int_equal(b.e_ar->headline, SGR_HEADLINE_VERIFIED);
     assert_string_equal(b.e->identity.mailed_by, "shop.example");
     assert_string_equal(b.e_ar->identity.mailed_by, "shop.example");
+    /* nothing of the header is signed: said, the same from both paths */
+    const char *d1 = find_kind(b.e, SGR_WARN_UNSIGNED_FIELD);
+    const char *d2 = find_kind(b.e_ar, SGR_WARN_UNSIGNED_FIELD);
+    assert_non_null(d1);
+    assert_non_null(d2);
+    assert_string_equal(d1, "The sender is proven by SPF alone: no signature covers From, To, "
+                            "Subject, Date, Message-ID, so what is shown there may have been "
+                            "changed.");
+    assert_string_equal(d1, d2);
     free_both(&b);
 
     const char *variants[][2] = {{"slowdns.example", "unverified"},
