@@ -720,8 +720,12 @@ static const char *arc_summary(explain_impl *x, const sg_verdict_result *v, cons
 
 /* ---- warnings ----------------------------------------------------------- */
 
+/* own: the registrable domain of a verified sender, or NULL. A link in
+ * mail proven to come from github.com that resembles github.com
+ * (app.github.media) is the brand's own: only the brand can send it, so
+ * that hit is not a warning. */
 static void check_host(explain_impl *x, const sgr_explain_opts *o, const char *name,
-                       host_check *out)
+                       const char *own, host_check *out)
 {
     sgr_lookalike_result res;
     memset(out, 0, sizeof(*out));
@@ -739,7 +743,8 @@ static void check_host(explain_impl *x, const sgr_explain_opts *o, const char *n
         const sgr_lookalike_hit *h = &res.hits[i];
         if (h->kind == SGR_LOOKALIKE_IDN && out->idn == NULL)
             out->idn = xstrdup(x, h->detail);
-        else if (h->kind != SGR_LOOKALIKE_IDN && out->lookalike == NULL)
+        else if (h->kind != SGR_LOOKALIKE_IDN && out->lookalike == NULL &&
+                 !(own && ieq(h->reference_ascii, own)))
             out->lookalike = xstrdup(x, h->detail);
     }
 }
@@ -749,7 +754,7 @@ static host_check warn_domain(explain_impl *x, const sgr_explain_opts *o, const 
                               const char *fieldname, const char *domain)
 {
     host_check hc;
-    check_host(x, o, domain, &hc);
+    check_host(x, o, domain, NULL, &hc);
     /* the hit's own sentence names the domain and why: "From: paypa1.com
      * looks like paypal.com: '1' in place of 'l', which look the same" */
     if (hc.lookalike)
@@ -886,7 +891,11 @@ static int render_body(explain_impl *x, const sgr_explain_opts *o, int interstit
                     hc = &cache[k];
             if (hc == NULL && *ncache < MAX_HOST_CACHE) {
                 hc = &cache[(*ncache)++];
-                check_host(x, o, l->host, hc);
+                check_host(x, o, l->host,
+                           x->pub.headline == SGR_HEADLINE_VERIFIED
+                               ? x->pub.identity.registrable_domain
+                               : NULL,
+                           hc);
                 /* a suspect link host is a message-level warning too */
                 if (hc->lookalike)
                     add_warning(x, SGR_WARN_LOOKALIKE, "link",

@@ -543,6 +543,31 @@ static void warning_lookalike(void **state)
     e = explain_file(f, "unverified.eml", &o);
     assert_null(find_kind(e, SGR_WARN_LOOKALIKE));
     sgr_explain_free(e);
+    /* a link resembling the sender's own domain, in mail proven to come
+     * from that domain, is the brand's own; in any other mail it warns */
+    {
+        const char *body = "From: a@shop.example\r\nContent-Type: text/html\r\n\r\n"
+                           "<a href=\"https://www.sh0p.example/x\">x</a>";
+        size_t l;
+        char *ar = with_field("Authentication-Results",
+                              AUTHSERV "; dkim=pass header.d=shop.example; dmarc=pass "
+                                       "header.from=shop.example policy.dmarc=reject",
+                              body, strlen(body), &l);
+        sgr_explanation *e2;
+        assert_int_equal(sgr_explain(&e2, ar, l, NULL, &o), 0);
+        assert_int_equal(e2->headline, SGR_HEADLINE_VERIFIED);
+        assert_int_equal(e2->nlinks, 1);
+        assert_null(find_kind(e2, SGR_WARN_LOOKALIKE));
+        assert_int_equal(e2->links[0].nwarnings, 0);
+        sgr_explain_free(e2);
+        assert_int_equal(sgr_explain(&e2, body, strlen(body), NULL, &o), 0);
+        assert_int_equal(e2->headline, SGR_HEADLINE_UNVERIFIED);
+        assert_non_null(find_kind(e2, SGR_WARN_LOOKALIKE));
+        assert_int_equal(
+            count_kind(e2->links[0].warnings, e2->links[0].nwarnings, SGR_WARN_LOOKALIKE), 1);
+        sgr_explain_free(e2);
+        free(ar);
+    }
     /* without references, no lookalike warnings at all */
     o.lookalike = NULL;
     e = explain_file(f, "lookalike.eml", &o);
