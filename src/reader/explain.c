@@ -612,6 +612,16 @@ static void facts_from_authres(explain_impl *x, auth_facts *f, const sg_authres 
                          : "the From field names no usable domain";
         return;
     }
+    const char *hf = dmarc ? prop_value(dmarc, "header", "from") : NULL;
+    if (hf && author->domain && !ieq(hf, author->domain)) {
+        /* the field speaks of another From than the one shown now:
+         * nothing in it is about this message */
+        f->nsigs = 0;
+        f->mailed_by = NULL;
+        f->base = prot ? SGR_HEADLINE_FORGED : SGR_HEADLINE_UNVERIFIED;
+        f->reason = "the From field is not the one your mail server checked";
+        return;
+    }
     if (ieq(res, "temperror")) {
         f->temporary = 1;
         f->reason = "DMARC could not be checked: a temporary DNS error";
