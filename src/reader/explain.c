@@ -1218,7 +1218,7 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
     size_t ncache = 0;
     int interstitial = opts->link_href != NULL &&
                        (h == SGR_HEADLINE_VERIFIED || h == SGR_HEADLINE_VERIFIED_THIRD_PARTY);
-    if ((rc = render_body(x, opts, interstitial, cache, &ncache)) != 0)
+    if (!opts->skip_body && (rc = render_body(x, opts, interstitial, cache, &ncache)) != 0)
         goto fail;
     if (x->oom)
         goto oom;

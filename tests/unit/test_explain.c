@@ -797,6 +797,15 @@ static void links_by_headline(void **state)
                         "The link text names www.paypal.com, the link goes to evil.example.");
     sgr_explain_free(e);
 
+    /* a list of messages: no body, no links, the same headline */
+    o.skip_body = 1;
+    e = explain_file(f, "links.eml", &o);
+    assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+    assert_int_equal(e->nlinks, 0);
+    assert_null(e->html);
+    sgr_explain_free(e);
+    o.skip_body = 0;
+
     /* the CLI: no link_href, links listed, inert, no HTML */
     o.link_href = NULL;
     e = explain_file(f, "authentic_links.eml", &o);
