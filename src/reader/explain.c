@@ -11,6 +11,7 @@
  * its links, and the warnings. Everything the result points at lives in
  * its arena or in the MIME walk and sanitizer results it owns.
  */
+#define _GNU_SOURCE /* strcasestr */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -487,6 +488,20 @@ static const char *uncovered_fields(explain_impl *x, const auth_facts *f, int on
     }
     free(covered);
     return n ? xstrdup(x, buf) : NULL;
+}
+
+/* Does text name domain (or a name under it) as a whole name: "<talk.
+ * lists.example>" names lists.example, "notlists.example" does not. */
+static int names_domain(const char *text, const char *domain)
+{
+    size_t dl = strlen(domain);
+    for (const char *p = text; (p = strcasestr(p, domain)) != NULL; p++) {
+        char before = p == text ? ' ' : p[-1], after = p[dl];
+        if ((before == '.' || before == '<' || before == '@' || before == ' ') &&
+            !(isalnum((unsigned char)after) || after == '-' || after == '.'))
+            return 1;
+    }
+    return 0;
 }
 
 /* ---- the authentication facts ------------------------------------------ */
@@ -1049,7 +1064,7 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
                 continue;
             int s = 0;
             const char *rd = registrable(x, f.sigs[i].domain);
-            if (lid && rd && strstr(lid->value, rd))
+            if (lid && rd && names_domain(lid->value, rd))
                 s = 2;
             else if (sealer && rd && ieq(registrable(x, sealer), rd))
                 s = 1;
@@ -1074,7 +1089,6 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         sg_addr_list l;
         if (sg_addr_parse_list(x->a, from->value, from->value_len, &l, NULL) == 0 && l.count) {
             id->display_name = display_name(x, l.mailboxes[0].display);
-            id->address = clean_text(x, "", 0, 1);
             char buf[1024];
             int n =
                 snprintf(buf, sizeof(buf), "%s@%s", l.mailboxes[0].local, l.mailboxes[0].domain);

@@ -240,6 +240,9 @@ static const struct {
     {"protected.eml", SG_VERDICT_FORGED, SGR_HEADLINE_FORGED, NULL},
     {"multifrom.eml", SG_VERDICT_FORGED, SGR_HEADLINE_FORGED, NULL},
     {"thirdparty.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_VERIFIED_THIRD_PARTY, "lists.example"},
+    /* two third parties: the List-Id's, not the topmost signature's */
+    {"thirdparty_two.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_VERIFIED_THIRD_PARTY,
+     "lists.example"},
     {"unverified.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_UNVERIFIED, NULL},
     {"pnone.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_UNVERIFIED, NULL},
     /* a genuine signature, but an unsigned second Sender would be shown */
