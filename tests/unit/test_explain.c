@@ -243,6 +243,8 @@ static const struct {
     /* two third parties: the List-Id's, not the topmost signature's */
     {"thirdparty_two.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_VERIFIED_THIRD_PARTY,
      "lists.example"},
+    /* ... and without a List-Id, the ARC sealer's (ourco.example) */
+    {"arc_sealed.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_VERIFIED_THIRD_PARTY, "ourco.example"},
     {"unverified.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_UNVERIFIED, NULL},
     {"pnone.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_UNVERIFIED, NULL},
     /* a genuine signature, but an unsigned second Sender would be shown */
@@ -498,6 +500,17 @@ static void identity_panel(void **state)
         assert_string_equal(id->reply_to, "talk@lists.example");
         assert_string_equal(id->list_id, "Talk <talk.lists.example>");
     }
+    free_both(&b);
+
+    /* the ARC summary, from the verdict and from our A-R */
+    b = explain_both(f, "arc_sealed.eml", &o, NULL, NULL);
+    assert_string_equal(b.e->identity.arc, "pass by ourco.example (i=1)");
+    assert_string_equal(b.e_ar->identity.arc, "pass by ourco.example (i=1)");
+    assert_int_equal(b.e->identity.nsigned_by, 2);
+    free_both(&b);
+    b = explain_both(f, "authentic.eml", &o, NULL, NULL);
+    assert_null(b.e->identity.arc);
+    assert_null(b.e_ar->identity.arc);
     free_both(&b);
 
     /* RFC 2047 display name, decoded */
