@@ -87,6 +87,7 @@ typedef struct {
     char host[SGR_LOOKALIKE_ASCII_MAX];
     sgr_lookalike_verdict verdict;
     const char *lookalike; /* detail of the first non-idn hit, arena */
+    const char *ref;       /* that hit's reference (A-label), arena */
     const char *idn;       /* detail of the first idn hit, arena */
 } host_check;
 
@@ -769,8 +770,10 @@ static void check_host(explain_impl *x, const sgr_explain_opts *o, const char *n
         if (h->kind == SGR_LOOKALIKE_IDN && out->idn == NULL)
             out->idn = xstrdup(x, h->detail);
         else if (h->kind != SGR_LOOKALIKE_IDN && out->lookalike == NULL &&
-                 !(own && ieq(h->reference_ascii, own)))
+                 !(own && ieq(h->reference_ascii, own))) {
             out->lookalike = xstrdup(x, h->detail);
+            out->ref = xstrdup(x, h->reference_ascii);
+        }
     }
 }
 
@@ -793,7 +796,8 @@ static host_check warn_domain(explain_impl *x, const sgr_explain_opts *o, const 
  * "service@paypal.com". Only names under a real public suffix count
  * ("J. Smith" and "Dr.Who" name nothing). Returns the first whose
  * registrable domain differs from `real` (arena), else NULL. */
-static const char *name_names_other(explain_impl *x, const char *name, const char *real)
+static const char *name_names_other(explain_impl *x, const sgr_lookalike *lk, const char *name,
+                                    const char *real)
 {
     const char *p = name;
     while (*p) {
@@ -823,14 +827,63 @@ static const char *name_names_other(explain_impl *x, const char *name, const cha
         if (ascii == NULL)
             continue;
         const char *tld = strrchr(ascii, '.');
-        if (tld == NULL ||
-            !psl_is_public_suffix2(psl_builtin(), tld + 1, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE))
+        if (tld == NULL)
             continue;
+        /* a name under a real public suffix, or one of (or like one of)
+         * the references, whatever its suffix ("bank.example") */
+        if (!psl_is_public_suffix2(psl_builtin(), tld + 1, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE)) {
+            sgr_lookalike_result res;
+            if (lk == NULL || sgr_lookalike_check(lk, ascii, strlen(ascii), &res) != 0 ||
+                (res.verdict != SGR_LOOKALIKE_KNOWN && res.verdict != SGR_LOOKALIKE_SUSPECT))
+                continue;
+        }
         const char *rd = registrable(x, ascii);
         if (rd && (real == NULL || strcmp(rd, real) != 0))
             return xstrdup(x, tok);
     }
     return NULL;
+}
+
+/* ASCII letters and digits of s, lower case, into out (cap bytes). */
+static void letters(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *s && n + 1 < cap; s++)
+        if (isalnum((unsigned char)*s))
+            out[n++] = (char)tolower((unsigned char)*s);
+    out[n] = '\0';
+}
+
+/* Does the display name claim the reference domain ref by name: its
+ * letters contain all of ref's registrable domain ("Bank Example" and
+ * bank.example), or one of its words is ref's registrable label of at
+ * least 5 letters ("PayPal" and paypal.com; "Bank" alone is a word too
+ * common to count)? */
+static int name_claims(explain_impl *x, const char *name, const char *ref)
+{
+    const char *rd = registrable(x, ref);
+    char nl[MAX_NAME_BYTES + 1], rl[256], label[256];
+    if (rd == NULL)
+        return 0;
+    letters(name, nl, sizeof(nl));
+    letters(rd, rl, sizeof(rl));
+    if (rl[0] && strstr(nl, rl))
+        return 1;
+    size_t ll = strcspn(rd, ".");
+    if (ll < 5 || ll >= sizeof(label))
+        return 0;
+    memcpy(label, rd, ll);
+    label[ll] = '\0';
+    for (const char *p = name; *p;) {
+        while (*p && !isalnum((unsigned char)*p))
+            p++;
+        const char *w = p;
+        while (isalnum((unsigned char)*p))
+            p++;
+        if ((size_t)(p - w) == ll && strncasecmp(w, label, ll) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 /* ---- the body and its links ---------------------------------------------- */
@@ -1135,7 +1188,7 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         headline_sentence(x, &f, h, third, id->domain_unicode ? id->domain_unicode : from_domain);
 
     /* ---- warnings on the header ---- */
-    (void)warn_domain(x, opts, "From", "from", from_domain);
+    host_check from_hc = warn_domain(x, opts, "From", "from", from_domain);
     host_check rt_hc;
     memset(&rt_hc, 0, sizeof(rt_hc));
     if (id->reply_to && reply_dom && !ieq(reply_dom, from_domain))
@@ -1144,13 +1197,32 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         (void)warn_domain(x, opts, "Sender", "sender", sender_dom);
 
     if (id->display_name[0]) {
-        const char *other = name_names_other(x, id->display_name, id->registrable_domain);
+        const char *other =
+            name_names_other(x, opts->lookalike, id->display_name, id->registrable_domain);
         if (other)
             add_warning(x, SGR_WARN_DISPLAY_NAME, "from",
                         xprintf(x, "The name says %.253s, the address is at %.253s.", other,
                                 id->domain_unicode ? id->domain_unicode
                                 : from_domain      ? from_domain
                                                    : "another domain"));
+        /* the name of one of our domains, or of the reference the From
+         * domain resembles, on an address elsewhere */
+        const char *claimed = NULL;
+        for (size_t i = 0; !other && !claimed && i < opts->nprotected; i++) {
+            const char *p = alabel(x, opts->protected_domains[i]);
+            if (p && !ieq(registrable(x, p), id->registrable_domain) &&
+                name_claims(x, id->display_name, p))
+                claimed = p;
+        }
+        if (!other && !claimed && from_hc.ref && name_claims(x, id->display_name, from_hc.ref))
+            claimed = from_hc.ref;
+        if (claimed)
+            add_warning(x, SGR_WARN_DISPLAY_NAME, "from",
+                        xprintf(x,
+                                "The name says %.200s, like %.253s, but the address is at "
+                                "%.253s.",
+                                id->display_name, claimed,
+                                from_domain ? from_domain : "another domain"));
         const sgr_correspondents *c = opts->correspondents;
         const char *owner = c && c->name_owner && id->address
                                 ? c->name_owner(c->payload, id->display_name, lower(x, id->address))

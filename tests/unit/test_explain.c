@@ -645,6 +645,38 @@ static void warning_display_name(void **state)
             fail_msg("%s: %s", clean[i], find_kind(e, SGR_WARN_DISPLAY_NAME));
         sgr_explain_free(e);
     }
+    /* a reference under a suffix that is not public ("shop.example") */
+    e = explain_text("From: \"shop.example Security\" <alerts@random-mailer.example>\r\n\r\n", &o);
+    assert_string_equal(find_kind(e, SGR_WARN_DISPLAY_NAME),
+                        "The name says shop.example, the address is at random-mailer.example.");
+    sgr_explain_free(e);
+    /* a brand's name without its domain: ours (protected), or the one the
+     * From domain resembles */
+    e = explain_text("From: PayPal <service@paypa1-secure.example>\r\n\r\n", &o);
+    assert_string_equal(find_kind(e, SGR_WARN_DISPLAY_NAME),
+                        "The name says PayPal, like paypal.com, but the address is at "
+                        "paypa1-secure.example.");
+    sgr_explain_free(e);
+    e = explain_text("From: Ourco Example Team <x@elsewhere.example>\r\n\r\n", &o);
+    assert_string_equal(find_kind(e, SGR_WARN_DISPLAY_NAME),
+                        "The name says Ourco Example Team, like ourco.example, but the address "
+                        "is at elsewhere.example.");
+    sgr_explain_free(e);
+    e = explain_text("From: Ourco <x@elsewhere.example>\r\n\r\n", &o); /* the label alone */
+    assert_non_null(find_kind(e, SGR_WARN_DISPLAY_NAME));
+    sgr_explain_free(e);
+    static const char *clean2[] = {
+        "From: Ourco Example Team <x@ourco.example>\r\n\r\n", /* the real one */
+        "From: Ourco Example Team <x@mail.ourco.example>\r\n\r\n",
+        "From: Ourcompany News <x@elsewhere.example>\r\n\r\n", /* a longer word */
+        "From: PayPal Fan Club <x@elsewhere.example>\r\n\r\n", /* not ours, not alike */
+    };
+    for (size_t i = 0; i < sizeof(clean2) / sizeof(clean2[0]); i++) {
+        e = explain_text(clean2[i], &o);
+        if (find_kind(e, SGR_WARN_DISPLAY_NAME))
+            fail_msg("%s: %s", clean2[i], find_kind(e, SGR_WARN_DISPLAY_NAME));
+        sgr_explain_free(e);
+    }
     e = explain_text("From: \"PayPal (paypal.com)\" <x@paypa1-secure.example>\r\n\r\n", &o);
     assert_string_equal(find_kind(e, SGR_WARN_DISPLAY_NAME),
                         "The name says paypal.com, the address is at paypa1-secure.example.");
