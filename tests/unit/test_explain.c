@@ -915,18 +915,19 @@ static void hostile_input(void **state)
         size_t len;
     } cases[] = {
         {"", 0},
-        {"no header at all", 16},
-        {"Subject: no from\r\n\r\nbody", 24},
-        {"From: a@shop.example\r\nFrom: b@evil.example\r\n\r\n", 46},
+        {"no header at all", 0},
+        {"Subject: no from\r\n\r\nbody", 0},
+        {"From: a@shop.example\r\nFrom: b@evil.example\r\n\r\n", 0},
         {nul, sizeof(nul) - 1},
         {huge, 9 + big + 24},
         {"From: x@y.example\r\nContent-Type: multipart/mixed; boundary=\"\"\r\n\r\n--\r\n--\r\n",
-         70},
-        {"From: <>\r\n\r\n", 12},
-        {"From: \"\xff\xfe\x01\" <a@b.example>\r\n\r\n", 30},
-        {"From: =?x-unknown?b?////?= <a@b.example>\r\nReply-To: ,,,\r\n\r\n", 57},
-        {"From: a@b.example\r\nContent-Type: text/html\r\n\r\n<a href=\"java\tscript:x\">y", 73},
+         0},
+        {"From: <>\r\n\r\n", 0},
+        {"From: \"\xff\xfe\x01\" <a@b.example>\r\n\r\n", 0},
+        {"From: =?x-unknown?b?////?= <a@b.example>\r\nReply-To: ,,,\r\n\r\n", 0},
+        {"From: a@b.example\r\nContent-Type: text/html\r\n\r\n<a href=\"java\tscript:x\">y", 0},
     };
+    /* len 0: the literal's length (the empty message is "") */
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         sgr_explanation *e = NULL;
         size_t len = cases[i].len ? cases[i].len : strlen(cases[i].m);
