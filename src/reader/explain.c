@@ -334,7 +334,26 @@ static int trusted_authres(sg_authres *ar, sg_arena *a, const sg_header *h, size
             pl--;
         if (il && id[il - 1] == '.')
             il--;
-        return pl == il && strncasecmp(ar->authserv_id, id, il) == 0;
+        if (pl != il || strncasecmp(ar->authserv_id, id, il) != 0)
+            return 0;
+        /* and it must speak of the From shown now: a field about another
+         * author domain proves nothing about this message (a From that
+         * names no one domain is judged by the local rules) */
+        sg_dmarc_author author;
+        memset(&author, 0, sizeof(author));
+        if (sg_dmarc_author_domain(a, h, nh, &author) != 0)
+            return 0;
+        for (size_t k = 0; k < ar->count; k++) {
+            const sg_authres_entry *e = &ar->entries[k];
+            if (strcasecmp(e->method, "dmarc") != 0)
+                continue;
+            for (size_t j = 0; j < e->nprops; j++)
+                if (!strcasecmp(e->props[j].ptype, "header") &&
+                    !strcasecmp(e->props[j].property, "from") && author.domain &&
+                    strcasecmp(e->props[j].value, author.domain) != 0)
+                    return 0;
+        }
+        return 1;
     }
     return 0;
 }
@@ -628,6 +647,7 @@ static void facts_from_authres(explain_impl *x, auth_facts *f, const sg_authres 
                          : "the From field names no usable domain";
         return;
     }
+    /* trusted_authres refuses such a field; kept as a second wall */
     const char *hf = dmarc ? prop_value(dmarc, "header", "from") : NULL;
     if (hf && author->domain && !ieq(hf, author->domain)) {
         /* the field speaks of another From than the one shown now:

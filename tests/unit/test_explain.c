@@ -424,14 +424,20 @@ static void authres_trust(void **state)
         sgr_explain_free(e);
         free(a1);
     }
-    /* our field, but about another From than the one shown */
+    /* our field, but about another From than the one shown: not trusted,
+     * the caller verifies */
     a1 = with_field("Authentication-Results",
                     AUTHSERV "; dkim=pass header.d=other.example; dmarc=pass "
                              "header.from=other.example policy.dmarc=reject",
                     m, len, &l1);
+    assert_int_equal(sgr_explain_trusts_authres(a1, l1, AUTHSERV), 0);
     assert_int_equal(sgr_explain(&e, a1, l1, NULL, &o), 0);
-    assert_int_equal(e->verified_by, SGR_FROM_AUTHRES);
+    assert_int_equal(e->verified_by, SGR_FROM_NONE);
     assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+    sgr_explain_free(e);
+    assert_int_equal(sgr_explain(&e, a1, l1, r, &o), 0);
+    assert_int_equal(e->verified_by, SGR_FROM_VERIFIED);
+    assert_int_equal(e->headline, SGR_HEADLINE_FORGED);
     sgr_explain_free(e);
     free(a1);
     /* an ARC-Authentication-Results on top is not an A-R */
