@@ -983,12 +983,14 @@ static int render_body(explain_impl *x, const sgr_explain_opts *o, int interstit
                                             "before '@': it goes to %.253s.",
                                             l->host ? link_host(l) : "another host")};
         if (l->host && !(l->flags & SGR_LINK_IP_HOST)) {
-            host_check *hc = NULL;
+            host_check *hc = NULL, one;
             for (size_t k = 0; k < *ncache; k++)
                 if (!strcmp(cache[k].host, l->host))
                     hc = &cache[k];
-            if (hc == NULL && *ncache < MAX_HOST_CACHE) {
-                hc = &cache[(*ncache)++];
+            if (hc == NULL) {
+                /* past the cache every host is still checked: decoys
+                 * first cannot hide the lookalike after them */
+                hc = *ncache < MAX_HOST_CACHE ? &cache[(*ncache)++] : &one;
                 check_host(x, o, l->host,
                            x->pub.headline == SGR_HEADLINE_VERIFIED
                                ? x->pub.identity.registrable_domain

@@ -860,6 +860,25 @@ static void links_by_headline(void **state)
     sgr_explain_free(e);
     o.skip_body = 0;
 
+    /* a hundred decoy hosts first do not hide a lookalike host after them */
+    {
+        size_t cap = 16384, n = 0;
+        char *m = malloc(cap);
+        n += (size_t)snprintf(m + n, cap - n,
+                              "From: a@nopolicy.example\r\nContent-Type: text/html\r\n\r\n");
+        for (int i = 0; i < 100; i++)
+            n += (size_t)snprintf(m + n, cap - n, "<a href=\"https://h%d.decoy.example/\">%d</a>",
+                                  i, i);
+        n += (size_t)snprintf(m + n, cap - n, "<a href=\"https://www.paypa1.com/\">x</a>");
+        e = explain_text(m, &o);
+        assert_int_equal(e->nlinks, 101);
+        assert_int_equal(
+            count_kind(e->links[100].warnings, e->links[100].nwarnings, SGR_WARN_LOOKALIKE), 1);
+        assert_non_null(find_kind(e, SGR_WARN_LOOKALIKE));
+        sgr_explain_free(e);
+        free(m);
+    }
+
     /* the CLI: no link_href, links listed, inert, no HTML */
     o.link_href = NULL;
     e = explain_file(f, "authentic_links.eml", &o);
