@@ -600,6 +600,17 @@ static void warning_lookalike(void **state)
         sgr_explain_free(e2);
         free(ar);
     }
+    /* the Sender's domain too, and shown */
+    e = explain_text("From: a@nopolicy.example\r\nSender: x@paypa1.com\r\n\r\n", &o);
+    assert_string_equal(e->identity.sender, "x@paypa1.com");
+    assert_int_equal(e->nwarnings, 1);
+    assert_string_equal(e->warnings[0].kind, SGR_WARN_LOOKALIKE);
+    assert_string_equal(e->warnings[0].field, "sender");
+    sgr_explain_free(e);
+    e = explain_text("From: a@nopolicy.example\r\nSender: a@nopolicy.example\r\n\r\n", &o);
+    assert_null(e->identity.sender);
+    assert_int_equal(e->nwarnings, 0);
+    sgr_explain_free(e);
     /* without references, no lookalike warnings at all */
     o.lookalike = NULL;
     e = explain_file(f, "lookalike.eml", &o);
