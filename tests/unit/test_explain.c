@@ -90,8 +90,9 @@ static char *load(fixture *f, const char *name, size_t *len)
 
 /* The library's verdict of msg, as spoofguard verify gives it (the
  * defaults, our protected domain, a fixed time). ip/mail_from: SPF. */
-static const sg_verdict_result *verify(fixture *f, sg_verdict **v, const char *msg, size_t len,
-                                       const char *ip, const char *mail_from)
+static const sg_verdict_result *verify_sealer(fixture *f, sg_verdict **v, const char *msg,
+                                              size_t len, const char *ip, const char *mail_from,
+                                              const char *sealer)
 {
     sg_verdict_opts o;
     const sg_verdict_result *r = NULL;
@@ -100,12 +101,22 @@ static const sg_verdict_result *verify(fixture *f, sg_verdict **v, const char *m
     o.protected_domains = protect;
     o.nprotected = 1;
     o.now = NOW;
+    if (sealer) {
+        o.trusted_arc_sealers = &sealer;
+        o.ntrusted_arc_sealers = 1;
+    }
     assert_int_equal(sg_verdict_new(v, f->r, &o), 0);
     sg_verdict_envelope env = {.client_ip = ip, .helo = "mta.example", .mail_from = mail_from};
     assert_int_equal(sg_verdict_envelope_set(*v, &env), 0);
     assert_int_equal(sg_verdict_feed(*v, msg, len), 0);
     assert_int_equal(sg_verdict_finish_sync(*v, &r), 0);
     return r;
+}
+
+static const sg_verdict_result *verify(fixture *f, sg_verdict **v, const char *msg, size_t len,
+                                       const char *ip, const char *mail_from)
+{
+    return verify_sealer(f, v, msg, len, ip, mail_from, NULL);
 }
 
 static void base_opts(fixture *f, sgr_explain_opts *o)
@@ -245,6 +256,8 @@ static const struct {
      "lists.example"},
     /* ... and without a List-Id, the ARC sealer's (ourco.example) */
     {"arc_sealed.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_VERIFIED_THIRD_PARTY, "ourco.example"},
+    /* a forwarder's ARC seal over dmarc=pass, not trusted here */
+    {"forwarded.eml", SG_VERDICT_FORGED, SGR_HEADLINE_FORGED, NULL},
     {"unverified.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_UNVERIFIED, NULL},
     {"pnone.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_UNVERIFIED, NULL},
     /* a genuine signature, but an unsigned second Sender would be shown */
@@ -343,6 +356,27 @@ static void headline_trusted_forwarder_authres(void **state)
     sgr_explanation *e;
     size_t len, arlen;
     base_opts(f, &o);
+    {
+        /* the library's own verdict under the local policy, both paths */
+        sg_verdict *v;
+        char *m = load(f, "forwarded.eml", &len);
+        const sg_verdict_result *r = verify_sealer(f, &v, m, len, NULL, NULL, "ourco.example");
+        assert_int_equal(r->verdict, SG_VERDICT_UNVERIFIED);
+        assert_int_equal(r->rule, SG_VERDICT_RULE_TRUSTED_ARC);
+        assert_int_equal(sgr_explain(&e, m, len, r, &o), 0);
+        assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+        assert_string_equal(e->identity.arc, "pass by ourco.example (i=1)");
+        sgr_explain_free(e);
+        char *ar = with_field("Authentication-Results", r->authres, m, len, &arlen);
+        assert_non_null(strstr(r->authres_line, "trusted_forwarder"));
+        assert_int_equal(sgr_explain(&e, ar, arlen, NULL, &o), 0);
+        assert_int_equal(e->verified_by, SGR_FROM_AUTHRES);
+        assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+        sgr_explain_free(e);
+        free(ar);
+        sg_verdict_free(v);
+        free(m);
+    }
     char *m = load(f, "forged.eml", &len);
     char *ar = with_field("Authentication-Results",
                           AUTHSERV "; dkim=none; arc=pass (2 hops) header.oldest-pass=0; "

@@ -32,6 +32,12 @@ sign() { # DOMAIN < msg
 { hdr 'Carol <carol@nopolicy.example>' 'Forwarded' ; text 'Forwarded by ourco.'; } | sign ourco.example | sign lists.example |
     "$SG" arc-seal --domain ourco.example --selector k1 --key keys/ourco-k1.private --authserv-id mx.ourco.example \
         --results 'dkim=pass header.d=ourco.example; dmarc=none' --now $T --zone zone > msg/arc_sealed.eml
+# a forwarder (ourco.example) that recorded dmarc=pass before breaking DMARC: forged, unless its
+# seal is trusted (verify --trusted-arc-sealer ourco.example: unverified, trusted_forwarder)
+{ hdr 'CEO <ceo@shop.example>' 'Forwarded report'; text 'Forwarded.'; } |
+    "$SG" arc-seal --domain ourco.example --selector k1 --key keys/ourco-k1.private --authserv-id mx.ourco.example \
+        --results 'spf=pass smtp.mailfrom=ceo@shop.example; dkim=pass header.d=shop.example; dmarc=pass header.from=shop.example' \
+        --now $T --zone zone > msg/forwarded.eml
 { hdr 'Carol <carol@nopolicy.example>' 'Hello'; text 'Hi, long time no see.'; } > msg/unverified.eml
 { hdr 'Dan <dan@monitor.example>' 'Report'; text 'The report is attached.'; } > msg/pnone.eml
 { hdr 'Boss <boss@ourco.example>' 'Gift cards'; text 'Buy gift cards now.'; } > msg/protected.eml
