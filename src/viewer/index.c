@@ -165,6 +165,7 @@ typedef struct vview {
     char *data;
     size_t len; /* fallback: its own bytes */
     sgr_explanation *expl;
+    int images_req;     /* rendered with remote images asked for */
     sgr_mime *cid_mime; /* parsed lazily by the cid callback */
     struct vview *gc;
 } vview;
@@ -850,6 +851,9 @@ static void run_job(sgv_index *ix, int stage, job *j)
 
     pthread_mutex_lock(&ix->lock);
     msg *m = find(ix, j->id);
+    /* a first pass done meanwhile by a list request (sgv_index_refresh) */
+    if (m != NULL && stage == STAGE_FIRST && m->stage != STAGE_FIRST)
+        m = NULL;
     if (m != NULL && s != NULL) {
         summary_free(m->sum);
         m->sum = s;
@@ -889,6 +893,27 @@ static void run_job(sgv_index *ix, int stage, job *j)
     sgr_explain_free(e);
     sg_verdict_free(v);
     free(data);
+}
+
+/* The first pass of message id in the calling thread, unless done. */
+static void first_pass_now(sgv_index *ix, const char *id)
+{
+    job j;
+    pthread_mutex_lock(&ix->lock);
+    msg *m = find(ix, id);
+    int go = m != NULL && m->stage == STAGE_FIRST && (j.name = strdup(m->name)) != NULL;
+    if (go) {
+        memcpy(j.id, m->id, sizeof(j.id));
+        j.maildir = m->maildir;
+        j.sub = m->sub;
+        j.date_unix = 0;
+        j.mtime = m->mtime;
+    }
+    pthread_mutex_unlock(&ix->lock);
+    if (go) {
+        run_job(ix, STAGE_FIRST, &j);
+        free(j.name);
+    }
 }
 
 static void *worker(void *arg)
@@ -941,7 +966,8 @@ static int mtime_desc(const void *a, const void *b)
 }
 
 /* Merges a fresh scan of Maildir number md into the index (locked). */
-static void merge_scan(sgv_index *ix, unsigned md, sgv_mlist *l, garbage *g)
+static void merge_scan(sgv_index *ix, unsigned md, sgv_mlist *l, garbage *g,
+                       char (*added_ids)[SGV_ID_LEN + 1], size_t *nadded)
 {
     int added = 0;
     for (size_t i = 0; i < ix->nmsgs; i++)
@@ -986,6 +1012,9 @@ static void merge_scan(sgv_index *ix, unsigned md, sgv_mlist *l, garbage *g)
         }
         ix->msgs[ix->nmsgs++] = m;
         push(&ix->qa, &ix->qa_head, &ix->qa_n, &ix->qa_cap, m->id);
+        if (*nadded < SGV_REFRESH_INLINE)
+            memcpy(added_ids[*nadded], m->id, sizeof(m->id));
+        (*nadded)++;
         added = 1;
     }
     /* files gone */
@@ -1011,6 +1040,8 @@ static void merge_scan(sgv_index *ix, unsigned md, sgv_mlist *l, garbage *g)
 
 void sgv_index_refresh(sgv_index *ix)
 {
+    char added[SGV_REFRESH_INLINE][SGV_ID_LEN + 1];
+    size_t nadded = 0;
     pthread_mutex_lock(&ix->refresh_lock);
     for (unsigned md = 0; md < ix->cfg->nmaildirs; md++) {
         sgv_mstamp st;
@@ -1026,12 +1057,18 @@ void sgv_index_refresh(sgv_index *ix)
         }
         ix->stamps[md] = st;
         pthread_mutex_lock(&ix->lock);
-        merge_scan(ix, md, &l, &g);
+        merge_scan(ix, md, &l, &g, added, &nadded);
         pthread_mutex_unlock(&ix->lock);
         collect(&g);
         sgv_mlist_free(&l);
     }
     pthread_mutex_unlock(&ix->refresh_lock);
+    /* a few new messages (new mail while the viewer runs): their first
+     * pass now, in this thread, so the list that asked shows their From
+     * and Subject; it needs no DNS. Many (the first scan): the worker's. */
+    if (ix->started && nadded <= SGV_REFRESH_INLINE)
+        for (size_t i = 0; i < nadded; i++)
+            first_pass_now(ix, added[i]);
 }
 
 /* ---- listing ------------------------------------------------------------------------------ */
@@ -1145,6 +1182,7 @@ static vview *render(sgv_index *ix, const char *id, hot *h, char *data, size_t l
     v->pub.e = v->expl;
     v->pub.checking = checking && v->expl->verified_by != SGR_FROM_AUTHRES;
     v->pub.images_allowed = v->expl->remote_images_allowed;
+    v->images_req = images;
     return v;
 }
 
@@ -1187,7 +1225,7 @@ int sgv_index_open(sgv_index *ix, const char *id, sgv_view **out)
     if (m->hot != NULL) {
         hot *h = m->hot;
         int images = m->images;
-        if (h->view != NULL && h->view->pub.images_allowed == images) {
+        if (h->view != NULL && h->view->images_req == images) {
             h->view->refs++;
             *out = &h->view->pub;
             pthread_mutex_unlock(&ix->lock);
