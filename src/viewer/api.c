@@ -19,6 +19,8 @@ static void json_error(sgv_resp *r, int status, const char *msg)
 
 static void json_done(sgv_resp *r, sg_cli_buf *b)
 {
+    sg_cli_buf_putc(b, '\0'); /* a C string too (tests, logs); not sent */
+    b->len--;
     if (b->oom) {
         sg_cli_buf_free(b);
         json_error(r, 500, "out of memory");

@@ -77,6 +77,8 @@ static void puts_(sg_cli_buf *b, const char *s)
 
 static void finish(sgv_resp *r, sg_cli_buf *b, int status)
 {
+    sg_cli_buf_putc(b, '\0'); /* a C string too (tests, logs); not sent */
+    b->len--;
     if (b->oom) {
         sg_cli_buf_free(b);
         sgv_resp_set(r, 500, "text/plain; charset=utf-8", "out of memory\n", 14);
