@@ -720,6 +720,8 @@ static int explain(sgv_index *ix, sgr_explanation **out, const char *id, const c
     checker *c = checker_get(ix);
     sgr_explain_opts_init(&o);
     o.authserv_id = ix->cfg->authserv_id;
+    o.protected_domains = ix->cfg->protect;
+    o.nprotected = ix->cfg->nprotect;
     o.lookalike = c ? c->lk : NULL;
     o.correspondents = corr;
     if (render) {
