@@ -89,6 +89,12 @@ typedef struct {
     const char *link_target;            /* see sgr_sanitize_opts */
     int allow_remote_images;            /* honoured for verified mail only */
     const sgr_mime_limits *mime_limits; /* NULL: defaults */
+    /* Our protected domains, as given to sg_verdict_opts (added for the
+     * A-R path): a trusted A-R cannot say that a From in one of them was
+     * forged when the domain publishes no policy, so the verdict's rule is
+     * applied again here. NULL/0: none. */
+    const char *const *protected_domains;
+    size_t nprotected;
 } sgr_explain_opts;
 
 void sgr_explain_opts_init(sgr_explain_opts *o);
@@ -171,7 +177,9 @@ typedef struct {
  * carries our trusted A-R (sgr_explain_trusts_authres) or nothing could be
  * verified. Returns SGR_EXPLAIN_OK with *out set (free with
  * sgr_explain_free), ENOMEM or EINVAL. Hostile input never fails: it is
- * explained (unverified or forged). */
+ * explained (unverified or forged). The result copies what it shows: only
+ * its `verdict` member points at the caller's verdict (valid while that
+ * lives); msg may be freed after the call. */
 int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
                 const sg_verdict_result *verdict, const sgr_explain_opts *opts);
 

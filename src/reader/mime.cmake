@@ -1,2 +1,14 @@
-# src/reader/mime.cmake: filled in by the work of issue 13 (included from the top CMakeLists.txt
-# after the reader's other targets, the tests and the fuzz harnesses).
+# ---- reader: the MIME walk (issue 13 item 5) ------------------------------
+# Included from the top CMakeLists.txt after the tests and fuzz harnesses
+# are declared. sg_mime: GMime 3 stays in the reader's view (`spoofguard
+# explain`, spoofguard-view), out of libspoofguard and spoofguardd.
+pkg_check_modules(GMIME REQUIRED IMPORTED_TARGET gmime-3.0)
+add_library(sg_mime STATIC ${PROJECT_SOURCE_DIR}/src/reader/mime.c)
+target_include_directories(sg_mime PUBLIC ${PROJECT_SOURCE_DIR}/src/reader)
+target_link_libraries(sg_mime PUBLIC PkgConfig::GMIME)
+if(TARGET test_mime)
+  target_link_libraries(test_mime PRIVATE sg_mime)
+endif()
+if(TARGET fuzz_mime)
+  target_link_libraries(fuzz_mime PRIVATE sg_mime)
+endif()

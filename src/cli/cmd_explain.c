@@ -1,0 +1,573 @@
+/*
+ * spoofguard explain: what a reader should be told about a message (issue
+ * 13 item 7): the headline, the identity panel, the warnings and the links,
+ * as spoofguard-view shows them.
+ *
+ *   spoofguard explain [--zone FILE | --dns HOST] [--protect DOMAIN]...
+ *                      [--authserv-id ID] [--ip IP] [--helo NAME]
+ *                      [--mail-from ADDR] [--json] MSG...
+ *
+ * A message that carries our own Authentication-Results on top (the
+ * --authserv-id given) is explained from it; any other is verified here,
+ * with the defaults of `spoofguard verify` (sg_verdict_opts_init). --json:
+ * one object per message, one per line (sgr_explain_json's object; with
+ * several messages each starts with "file"). Exit status: 0 every message
+ * was explained (whatever the headlines: they are in the output), 2 usage,
+ * 3 a message could not be read, 4 internal error (cli.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spoofguard/arena.h>
+#include <spoofguard/verdict.h>
+
+#include "cli.h"
+#include "reader/explain.h"
+
+/* Largest message read (the MIME walk's whole-message bound). */
+#define EXPLAIN_MAX_MESSAGE (64u << 20)
+
+typedef struct {
+    sg_cli_dns dns;
+    sg_verdict_envelope env;
+    sg_verdict_opts opts;
+    const char **protect;
+    size_t nprotect;
+    const char **sealers;
+    size_t nsealers;
+    const char *operator_file;
+    const char *psl_file;
+    sg_arena *names;
+    int json;
+    int many;
+    sg_dkim_keycache *keycache;
+    sg_spf_cache *spf_cache;
+    sg_verdict *verdict;
+    sgr_lookalike *lookalike;
+    sg_cli_buf out;
+    int status;
+} explain_ctx;
+
+enum {
+    O_IP = 1,
+    O_HELO,
+    O_MAIL_FROM,
+    O_AUTHSERV_ID,
+    O_PROTECT,
+    O_NOW,
+    O_JSON,
+    O_TRUSTED_ARC,
+    O_OPERATOR,
+    O_PSL
+};
+
+static const sg_cli_opt explain_opts[] = {
+    {"ip", "ADDR", O_IP, "client IP address; without it, no SPF check"},
+    {"helo", "NAME", O_HELO, "the name the client gave in HELO/EHLO"},
+    {"mail-from", "ADDR", O_MAIL_FROM, "the MAIL FROM address (\"\" or \"<>\": null sender)"},
+    {"authserv-id", "ID", O_AUTHSERV_ID,
+     "our MTA's authserv-id: its Authentication-Results on top is trusted (default: none is)"},
+    {"protect", "DOMAIN", O_PROTECT,
+     "our domain: must pass DMARC alignment, and a reference for lookalikes (repeatable)"},
+    {"operator-domains", "FILE", O_OPERATOR,
+     "more lookalike references, one domain a line (# comments)"},
+    {"psl", "FILE", O_PSL, "public suffix list for the lookalike checks (default: the system's)"},
+    {"trusted-arc-sealer", "DOMAIN", O_TRUSTED_ARC,
+     "a forwarder whose passing ARC seal over dmarc=pass overrides a DMARC fail (repeatable)"},
+    {"now", "UNIX", O_NOW, "check signatures as of this time (Unix seconds)"},
+    {"json", NULL, O_JSON, "one JSON object per message, one per line"},
+    SG_CLI_DNS_OPTS,
+    {NULL, NULL, 0, NULL},
+};
+
+static const sg_cli_cmd explain_cmd = {
+    "explain",
+    "[OPTIONS] MSG...",
+    "What a reader should be told about each message: the headline (verified, verified\n"
+    "through a third party, unverified, forged), who sent it, warnings (lookalike domains,\n"
+    "display-name tricks, Reply-To, unsigned fields, risky attachments) and every link with\n"
+    "its real host. A message whose topmost Authentication-Results carries --authserv-id is\n"
+    "explained from it; any other is verified now, as `spoofguard verify` does (the keys may\n"
+    "have rotated since delivery). \"-\": stdin. Links are listed, never followed.\n"
+    "Exit status: 0 every message explained (whatever the headlines), 2 usage, 3 a message\n"
+    "could not be read, 4 internal error.\n",
+    explain_opts,
+};
+
+/* ---- text output ---------------------------------------------------------- */
+
+/* Text from a message, for a terminal: control characters (C0, DEL, C1)
+ * become '?', so no escape sequence reaches the screen. */
+static void put_safe(sg_cli_buf *o, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    for (; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            sg_cli_buf_putc(o, '?');
+        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            sg_cli_buf_putc(o, '?');
+            p++;
+        } else
+            sg_cli_buf_putc(o, (char)*p);
+    }
+}
+
+static void line(sg_cli_buf *o, const char *label, const char *v)
+{
+    if (v == NULL)
+        return;
+    sg_cli_buf_puts(o, label);
+    put_safe(o, v);
+    sg_cli_buf_putc(o, '\n');
+}
+
+static void warnings_text(sg_cli_buf *o, const char *indent, const sgr_warning *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sg_cli_buf_puts(o, indent);
+        sg_cli_buf_putc(o, '[');
+        sg_cli_buf_puts(o, w[i].kind);
+        sg_cli_buf_puts(o, "] ");
+        put_safe(o, w[i].detail);
+        sg_cli_buf_putc(o, '\n');
+    }
+}
+
+static void format_text(sg_cli_buf *o, const char *name, const sgr_explanation *e,
+                        const char *authserv_id)
+{
+    const sgr_identity *id = &e->identity;
+    o->len = 0;
+    if (name) {
+        sg_cli_buf_puts(o, "== ");
+        put_safe(o, name);
+        sg_cli_buf_putc(o, '\n');
+    }
+    sg_cli_buf_puts(o, sgr_headline_title(e->headline));
+    sg_cli_buf_puts(o, ": ");
+    put_safe(o, e->headline_detail);
+    sg_cli_buf_putc(o, '\n');
+    if (e->verified_by == SGR_FROM_AUTHRES) {
+        sg_cli_buf_puts(o, "  checked by your mail server (");
+        put_safe(o, authserv_id);
+        sg_cli_buf_puts(o, ")\n");
+    } else if (e->verified_by == SGR_FROM_VERIFIED) {
+        sg_cli_buf_puts(o, "  verified now by spoofguard (keys may have rotated since delivery)\n");
+    }
+    sg_cli_buf_puts(o, "From:        ");
+    if (id->display_name && id->display_name[0]) {
+        put_safe(o, id->display_name);
+        sg_cli_buf_puts(o, " ");
+    }
+    sg_cli_buf_putc(o, '<');
+    put_safe(o, id->address ? id->address : "(no address)");
+    sg_cli_buf_puts(o, ">\n");
+    if (id->domain) {
+        sg_cli_buf_puts(o, "Domain:      ");
+        put_safe(o, id->domain);
+        if (id->domain_unicode) {
+            sg_cli_buf_puts(o, " (");
+            put_safe(o, id->domain_unicode);
+            sg_cli_buf_putc(o, ')');
+        }
+        sg_cli_buf_puts(o, ", registrable domain ");
+        put_safe(o, id->registrable_domain ? id->registrable_domain : "(none)");
+        sg_cli_buf_putc(o, '\n');
+    }
+    for (size_t i = 0; i < id->nsigned_by; i++) {
+        const sgr_signed_by *s = &id->signed_by[i];
+        char bits[32] = "";
+        if (s->key_bits)
+            snprintf(bits, sizeof(bits), ", %u-bit key", s->key_bits);
+        sg_cli_buf_puts(o, "Signed by:   ");
+        put_safe(o, s->domain);
+        sg_cli_buf_puts(o, " (");
+        if (s->selector) {
+            sg_cli_buf_puts(o, "s=");
+            put_safe(o, s->selector);
+            sg_cli_buf_puts(o, ", ");
+        }
+        if (s->algorithm) {
+            put_safe(o, s->algorithm);
+        }
+        sg_cli_buf_puts(o, bits);
+        sg_cli_buf_puts(o, s->aligned ? ", aligned)\n" : ", not the sender's domain)\n");
+    }
+    line(o, "Mailed by:   ", id->mailed_by);
+    line(o, "Via:         ", id->via);
+    line(o, "Reply-To:    ", id->reply_to);
+    line(o, "Sender:      ", id->sender);
+    line(o, "List:        ", id->list_id);
+    line(o, "ARC:         ", id->arc);
+    if (e->mime) {
+        line(o, "Subject:     ", e->mime->subject);
+        line(o, "Date:        ", e->mime->date);
+    }
+    if (e->nwarnings) {
+        sg_cli_buf_puts(o, "Warnings:\n");
+        warnings_text(o, "  ", e->warnings, e->nwarnings);
+    }
+    if (e->nlinks) {
+        sg_cli_buf_puts(o, "Links:\n");
+        for (size_t i = 0; i < e->nlinks; i++) {
+            const sgr_link_view *v = &e->links[i];
+            sg_cli_buf_puts(o, "  ");
+            sg_cli_buf_uint(o, i + 1);
+            sg_cli_buf_puts(o, ". ");
+            put_safe(o, v->link->target);
+            sg_cli_buf_puts(o, v->inert ? "  [inert]\n" : "\n");
+            if (v->link->host) {
+                sg_cli_buf_puts(o, "     host ");
+                put_safe(o, v->link->host);
+                if (v->link->host_unicode) {
+                    sg_cli_buf_puts(o, " (");
+                    put_safe(o, v->link->host_unicode);
+                    sg_cli_buf_putc(o, ')');
+                }
+                sg_cli_buf_puts(o, ", registrable domain ");
+                put_safe(o, v->link->registrable_domain ? v->link->registrable_domain : "(none)");
+                sg_cli_buf_putc(o, '\n');
+            }
+            if (v->link->text && v->link->text[0] && strcmp(v->link->text, v->link->target)) {
+                sg_cli_buf_puts(o, "     text \"");
+                put_safe(o, v->link->text);
+                sg_cli_buf_puts(o, "\"\n");
+            }
+            warnings_text(o, "     ", v->warnings, v->nwarnings);
+        }
+        if (e->links_truncated)
+            sg_cli_buf_puts(o, "  (more links not listed)\n");
+    }
+    for (size_t i = 0; e->mime && i < e->mime->nparts; i++) {
+        const sgr_mime_part *p = &e->mime->parts[i];
+        if (p->role != SGR_PART_ATTACHMENT)
+            continue;
+        sg_cli_buf_puts(o, "Attachment:  ");
+        put_safe(o, p->filename ? p->filename : "(no name)");
+        sg_cli_buf_puts(o, " (");
+        put_safe(o, p->content_type);
+        sg_cli_buf_puts(o, ", ");
+        sg_cli_buf_uint(o, p->size);
+        sg_cli_buf_puts(o, " bytes)\n");
+    }
+}
+
+/* ---- one message ---------------------------------------------------------------- */
+
+/* The whole message from fd into *out (malloc'ed); 0 or SG_EIO/SG_ELIMIT/
+ * SG_ENOMEM. */
+static int read_all(int fd, char **out, size_t *len)
+{
+    size_t cap = 65536, n = 0;
+    char *b = malloc(cap);
+    if (b == NULL)
+        return SG_ENOMEM;
+    for (;;) {
+        if (n == cap) {
+            if (cap >= EXPLAIN_MAX_MESSAGE) {
+                free(b);
+                return SG_ELIMIT;
+            }
+            char *nb = realloc(b, cap * 2);
+            if (nb == NULL) {
+                free(b);
+                return SG_ENOMEM;
+            }
+            b = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, b + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            free(b);
+            return SG_EIO;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    *out = b;
+    *len = n;
+    return 0;
+}
+
+/* The library's verdict of msg, or NULL when it cannot give one (a header
+ * its parser refuses: explained from nothing, never trusted). */
+static int verify_msg(explain_ctx *c, const char *msg, size_t len, const sg_verdict_result **r)
+{
+    int rc;
+    *r = NULL;
+    if (c->verdict != NULL)
+        sg_verdict_reset(c->verdict);
+    else if ((rc = sg_verdict_new(&c->verdict, c->dns.resolver, &c->opts)) != 0)
+        return rc;
+    if ((rc = sg_verdict_envelope_set(c->verdict, &c->env)) != 0)
+        return rc;
+    rc = sg_verdict_feed(c->verdict, msg, len);
+    if (rc == SG_ELIMIT || rc == SG_ESYNTAX)
+        return 0;
+    if (rc != 0)
+        return rc;
+    return sg_verdict_finish_sync(c->verdict, r);
+}
+
+static int explain_one(explain_ctx *c, const char *path)
+{
+    int stdin_ = !strcmp(path, "-");
+    int fd = stdin_ ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    char *msg = NULL;
+    size_t len = 0;
+    int rc;
+    struct stat st;
+    if (fd < 0 || (!stdin_ && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)))) {
+        fprintf(stderr, "spoofguard: %s: cannot open\n", path);
+        if (fd >= 0)
+            close(fd);
+        return SG_EXIT_INPUT;
+    }
+    rc = read_all(fd, &msg, &len);
+    if (!stdin_)
+        close(fd);
+    if (rc != 0) {
+        fprintf(stderr, "spoofguard: %s: %s\n", path,
+                rc == SG_ELIMIT ? "message too large" : sg_strerror(rc));
+        return rc == SG_ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_INPUT;
+    }
+    const sg_verdict_result *r = NULL;
+    if (!(c->opts.authserv_id && sgr_explain_trusts_authres(msg, len, c->opts.authserv_id)) &&
+        (rc = verify_msg(c, msg, len, &r)) != 0) {
+        fprintf(stderr, "spoofguard: %s: %s\n", path, sg_strerror(rc));
+        free(msg);
+        return SG_EXIT_INTERNAL;
+    }
+    sgr_explain_opts eo;
+    sgr_explain_opts_init(&eo);
+    eo.authserv_id = c->opts.authserv_id;
+    eo.lookalike = c->lookalike;
+    eo.protected_domains = c->protect;
+    eo.nprotected = c->nprotect;
+    sgr_explanation *e;
+    if ((rc = sgr_explain(&e, msg, len, r, &eo)) != SGR_EXPLAIN_OK) {
+        fprintf(stderr, "spoofguard: %s: %s\n", path,
+                rc == SGR_EXPLAIN_ENOMEM ? "out of memory" : "cannot explain");
+        free(msg);
+        return SG_EXIT_INTERNAL;
+    }
+    if (c->json) {
+        char *j;
+        size_t jl;
+        c->out.len = 0;
+        if (sgr_explain_json(e, &j, &jl) != SGR_EXPLAIN_OK) {
+            sgr_explain_free(e);
+            free(msg);
+            return SG_EXIT_INTERNAL;
+        }
+        if (c->many) {
+            /* the file's name first, then the object's own keys */
+            sg_cli_buf_puts(&c->out, "{\"file\":");
+            sg_cli_buf_json_str(&c->out, path);
+            sg_cli_buf_putc(&c->out, ',');
+            sg_cli_buf_put(&c->out, j + 1, jl - 1);
+        } else {
+            sg_cli_buf_put(&c->out, j, jl);
+        }
+        sg_cli_buf_putc(&c->out, '\n');
+        free(j);
+    } else {
+        format_text(&c->out, c->many ? path : NULL, e, c->opts.authserv_id);
+        if (c->many)
+            sg_cli_buf_putc(&c->out, '\n');
+    }
+    sgr_explain_free(e);
+    free(msg);
+    if (c->out.oom)
+        return SG_EXIT_INTERNAL;
+    fwrite(c->out.data, 1, c->out.len, stdout);
+    return 0;
+}
+
+/* ---- options ------------------------------------------------------------------------ */
+
+static const char *domain_arg(explain_ctx *c, const char *opt, const char *val)
+{
+    char *norm;
+    int rc;
+    if (c->names == NULL && sg_arena_new(&c->names, 1024) != 0) {
+        fprintf(stderr, "spoofguard: out of memory\n");
+        return NULL;
+    }
+    rc = sg_dmarc_domain_normalise(c->names, val, strlen(val), &norm);
+    if (rc != 0) {
+        fprintf(stderr, "spoofguard: --%s %s: %s\n", opt, val,
+                rc == SG_ESYNTAX ? "not a domain name (IDNA2008/UTS #46)" : sg_strerror(rc));
+        return NULL;
+    }
+    return norm;
+}
+
+static int push(const char ***list, size_t *n, const char *v)
+{
+    const char **p = realloc(*list, (*n + 1) * sizeof(*p));
+    if (p == NULL)
+        return -1;
+    *list = p;
+    p[(*n)++] = v;
+    return 0;
+}
+
+static int explain_option(int id, const char *val, void *payload)
+{
+    explain_ctx *c = payload;
+    long long now;
+    const char *d;
+    switch (id) {
+    case O_IP:
+        c->env.client_ip = val;
+        break;
+    case O_HELO:
+        c->env.helo = val;
+        break;
+    case O_MAIL_FROM:
+        c->env.mail_from = val;
+        break;
+    case O_AUTHSERV_ID:
+        if (val[0] == '\0')
+            return sg_cli_usage_error(&explain_cmd, "--authserv-id must not be empty");
+        c->opts.authserv_id = val;
+        break;
+    case O_NOW:
+        if (sg_cli_parse_num(val, 1, 253402300799LL, &now) != 0)
+            return sg_cli_usage_error(&explain_cmd, "--now takes Unix seconds");
+        c->opts.now = now;
+        break;
+    case O_JSON:
+        c->json = 1;
+        break;
+    case O_OPERATOR:
+        c->operator_file = val;
+        break;
+    case O_PSL:
+        c->psl_file = val;
+        break;
+    case O_PROTECT:
+    case O_TRUSTED_ARC:
+        d = domain_arg(c, id == O_PROTECT ? "protect" : "trusted-arc-sealer", val);
+        if (d == NULL)
+            return SG_EXIT_USAGE;
+        if (push(id == O_PROTECT ? &c->protect : &c->sealers,
+                 id == O_PROTECT ? &c->nprotect : &c->nsealers, d) != 0) {
+            fprintf(stderr, "spoofguard: out of memory\n");
+            return SG_EXIT_INTERNAL;
+        }
+        break;
+    }
+    return SG_CLI_GO;
+}
+
+/* The lookalike references: --protect, then --operator-domains. */
+static int build_lookalike(explain_ctx *c)
+{
+    sgr_lookalike_builder *b;
+    int rc = sgr_lookalike_builder_new(&b, c->psl_file);
+    if (rc != SGR_LOOKALIKE_OK) {
+        fprintf(stderr, "spoofguard: %s\n",
+                rc == SGR_LOOKALIKE_EPSL ? "cannot load the public suffix list"
+                                         : "cannot start the lookalike checker");
+        return rc == SGR_LOOKALIKE_EPSL ? SG_EXIT_USAGE : SG_EXIT_INTERNAL;
+    }
+    for (size_t i = 0; i < c->nprotect; i++)
+        sgr_lookalike_builder_add(b, c->protect[i], strlen(c->protect[i]), SGR_LOOKALIKE_PROTECTED);
+    if (c->operator_file) {
+        FILE *f = fopen(c->operator_file, "r");
+        char ln[1100];
+        unsigned no = 0;
+        if (f == NULL) {
+            fprintf(stderr, "spoofguard: --operator-domains %s: cannot open\n", c->operator_file);
+            sgr_lookalike_builder_free(b);
+            return SG_EXIT_USAGE;
+        }
+        while (fgets(ln, sizeof(ln), f)) {
+            no++;
+            char *s = ln, *h = strchr(ln, '#');
+            if (h)
+                *h = '\0';
+            while (*s == ' ' || *s == '\t')
+                s++;
+            size_t l = strcspn(s, " \t\r\n");
+            if (l == 0)
+                continue;
+            if (sgr_lookalike_builder_add(b, s, l, SGR_LOOKALIKE_OPERATOR) == SGR_LOOKALIKE_EINVAL)
+                fprintf(stderr, "spoofguard: %s:%u: not a domain name, ignored\n", c->operator_file,
+                        no);
+        }
+        fclose(f);
+    }
+    rc = sgr_lookalike_build(&c->lookalike, b);
+    if (rc != SGR_LOOKALIKE_OK) {
+        fprintf(stderr, "spoofguard: cannot build the lookalike checker\n");
+        return SG_EXIT_INTERNAL;
+    }
+    return 0;
+}
+
+static void cleanup(explain_ctx *c)
+{
+    sg_verdict_free(c->verdict);
+    sgr_lookalike_free(c->lookalike);
+    sg_cli_buf_free(&c->out);
+    sg_spf_cache_free(c->spf_cache);
+    sg_dkim_keycache_free(c->keycache);
+    sg_cli_dns_close(&c->dns);
+    free(c->protect);
+    free(c->sealers);
+    sg_arena_free(c->names);
+}
+
+int cmd_explain(int argc, char **argv);
+int cmd_explain(int argc, char **argv)
+{
+    explain_ctx c;
+    int first, rc;
+    memset(&c, 0, sizeof(c));
+    /* one source of defaults: the library's, as verify and the daemon */
+    sg_verdict_opts_init(&c.opts);
+    rc = sg_cli_parse(&explain_cmd, argc, argv, &c.dns, explain_option, &c, &first);
+    if (rc != SG_CLI_GO) {
+        cleanup(&c);
+        return rc;
+    }
+    if (first == argc) {
+        cleanup(&c);
+        return sg_cli_usage_error(&explain_cmd, "no message given");
+    }
+    if (c.env.client_ip == NULL && (c.env.helo || c.env.mail_from))
+        fprintf(stderr, "spoofguard: note: without --ip, SPF is not checked\n");
+    if ((rc = build_lookalike(&c)) != 0 || (rc = sg_cli_dns_open(&c.dns)) != 0) {
+        cleanup(&c);
+        return rc;
+    }
+    if (sg_dkim_keycache_new(&c.keycache, 0) != 0 || sg_spf_cache_new(&c.spf_cache, 1000) != 0) {
+        cleanup(&c);
+        return SG_EXIT_INTERNAL;
+    }
+    c.opts.keycache = c.keycache;
+    c.opts.spf_cache = c.spf_cache;
+    c.opts.protected_domains = c.protect;
+    c.opts.nprotected = c.nprotect;
+    c.opts.trusted_arc_sealers = c.sealers;
+    c.opts.ntrusted_arc_sealers = c.nsealers;
+    c.many = argc - first > 1;
+    for (int i = first; i < argc; i++) {
+        rc = explain_one(&c, argv[i]);
+        if (rc != 0 && c.status == 0)
+            c.status = rc;
+    }
+    cleanup(&c);
+    return c.status;
+}

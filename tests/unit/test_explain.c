@@ -1,0 +1,889 @@
+/*
+ * What a reader is told (src/reader/explain.c): the headline from both
+ * paths (the caller's verdict, our own trusted Authentication-Results),
+ * the identity panel, each warning with a positive and a negative
+ * neighbour, links inert or not by headline, and hostile input.
+ *
+ * The fixtures are real signed messages (tests/data/explain/msg, signed
+ * by make.sh at t=1764000000 with the keys whose records are in
+ * tests/data/explain/zone); every verdict here comes from the library
+ * itself, verifying them at a fixed time.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <spoofguard/arena.h>
+#include <spoofguard/authres.h>
+#include <spoofguard/dns.h>
+#include <spoofguard/verdict.h>
+
+#include "common/json.h"
+#include "explain.h"
+#include "helpers.h"
+
+#define NOW 1764000100
+#define AUTHSERV "mx.mailbox.example"
+
+typedef struct {
+    sg_zone *zone;
+    sg_resolver *r;
+    sgr_lookalike *lk;
+    char dir[4096];
+} fixture;
+
+static const char *protect[] = {"ourco.example"};
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    size_t line = 0;
+    const char *d = getenv("SG_EXPLAIN_DATA");
+    snprintf(f->dir, sizeof(f->dir), "%s", d ? d : sg_test_path(sg_test_data_dir(), "explain"));
+    assert_int_equal(sg_zone_new(&f->zone), 0);
+    char zp[4200];
+    snprintf(zp, sizeof(zp), "%s/zone", f->dir);
+    assert_int_equal(sg_zone_load_file(f->zone, zp, NULL, &line), 0);
+    /* a policy lookup that fails: the temporary verdict */
+    assert_int_equal(sg_zone_add(f->zone, "_dmarc.slowdns.example", "SERVFAIL", "TXT", 300), 0);
+    assert_int_equal(
+        sg_zone_add(f->zone, "_dmarc.broken.example", "TXT", "\"v=DMARC1; p=bogus\"", 300), 0);
+    assert_int_equal(sg_resolver_new_zone(&f->r, f->zone), 0);
+    /* lookalike references: ours and the operator's */
+    sgr_lookalike_builder *b;
+    char psl[4096];
+    snprintf(psl, sizeof psl, "%s/dmarc/psl/public_suffix_list.dat", sg_test_conformance_dir());
+    assert_int_equal(sgr_lookalike_builder_new(&b, psl), SGR_LOOKALIKE_OK);
+    assert_int_equal(sgr_lookalike_builder_add(b, "ourco.example", 13, SGR_LOOKALIKE_PROTECTED), 0);
+    assert_int_equal(sgr_lookalike_builder_add(b, "paypal.com", 10, SGR_LOOKALIKE_OPERATOR), 0);
+    assert_int_equal(sgr_lookalike_builder_add(b, "shop.example", 12, SGR_LOOKALIKE_OPERATOR), 0);
+    assert_int_equal(sgr_lookalike_build(&f->lk, b), SGR_LOOKALIKE_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    sgr_lookalike_free(f->lk);
+    sg_resolver_free(f->r);
+    sg_zone_free(f->zone);
+    free(f);
+    return 0;
+}
+
+static char *load(fixture *f, const char *name, size_t *len)
+{
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/msg/%s", f->dir, name);
+    char *m = sg_test_read_file(p, len);
+    if (m == NULL)
+        fail_msg("cannot read %s", p);
+    return m;
+}
+
+/* The library's verdict of msg, as spoofguard verify gives it (the
+ * defaults, our protected domain, a fixed time). ip/mail_from: SPF. */
+static const sg_verdict_result *verify(fixture *f, sg_verdict **v, const char *msg, size_t len,
+                                       const char *ip, const char *mail_from)
+{
+    sg_verdict_opts o;
+    const sg_verdict_result *r = NULL;
+    sg_verdict_opts_init(&o);
+    o.authserv_id = AUTHSERV;
+    o.protected_domains = protect;
+    o.nprotected = 1;
+    o.now = NOW;
+    assert_int_equal(sg_verdict_new(v, f->r, &o), 0);
+    sg_verdict_envelope env = {.client_ip = ip, .helo = "mta.example", .mail_from = mail_from};
+    assert_int_equal(sg_verdict_envelope_set(*v, &env), 0);
+    assert_int_equal(sg_verdict_feed(*v, msg, len), 0);
+    assert_int_equal(sg_verdict_finish_sync(*v, &r), 0);
+    return r;
+}
+
+static void base_opts(fixture *f, sgr_explain_opts *o)
+{
+    sgr_explain_opts_init(o);
+    o->authserv_id = AUTHSERV;
+    o->lookalike = f->lk;
+    o->protected_domains = protect;
+    o->nprotected = 1;
+}
+
+/* "Authentication-Results: VALUE\r\n" + msg (malloc'ed). */
+static char *with_field(const char *name, const char *value, const char *msg, size_t len,
+                        size_t *outlen)
+{
+    size_t n = strlen(name) + strlen(value) + 4 + len;
+    char *m = malloc(n + 1);
+    int k = snprintf(m, n + 1, "%s: %s\r\n", name, value);
+    memcpy(m + k, msg, len);
+    m[k + len] = '\0';
+    *outlen = (size_t)k + len;
+    return m;
+}
+
+static size_t count_kind(const sgr_warning *w, size_t n, const char *kind)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += strcmp(w[i].kind, kind) == 0;
+    return c;
+}
+
+static const char *find_kind(const sgr_explanation *e, const char *kind)
+{
+    for (size_t i = 0; i < e->nwarnings; i++)
+        if (!strcmp(e->warnings[i].kind, kind))
+            return e->warnings[i].detail;
+    return NULL;
+}
+
+/* Every string of the JSON is valid UTF-8 and the contract's keys are
+ * there. */
+static void check_json(const sgr_explanation *e)
+{
+    char *j = NULL;
+    size_t len = 0;
+    assert_int_equal(sgr_explain_json(e, &j, &len), SGR_EXPLAIN_OK);
+    assert_int_equal(strlen(j), len);
+    for (size_t i = 0; i < len;) {
+        size_t l = sgu_utf8_len((const unsigned char *)j + i, len - i);
+        if (l == 0)
+            fail_msg("invalid UTF-8 at %zu in %s", i, j);
+        i += l;
+    }
+    static const char *keys[] = {"\"headline\":",
+                                 "\"identity\":{\"display_name\":",
+                                 "\"address\":",
+                                 "\"domain\":",
+                                 "\"registrable_domain\":",
+                                 "\"signed_by\":[",
+                                 "\"mailed_by\":",
+                                 "\"warnings\":[",
+                                 "\"links\":["};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (strstr(j, keys[i]) == NULL)
+            fail_msg("no %s in %s", keys[i], j);
+    assert_true(j[0] == '{' && j[len - 1] == '}');
+    /* every key has a value: a writer that drops one ("k":,) fails here */
+    assert_null(strstr(j, "\":,"));
+    assert_null(strstr(j, "\":}"));
+    free(j);
+}
+
+typedef struct {
+    sgr_explanation *e;    /* verdict path */
+    sgr_explanation *e_ar; /* our A-R path */
+    sg_verdict_kind kind;
+} both;
+
+/* Explains a fixture through the verdict, then the same bytes under the
+ * A-R that verdict wrote (as spoofguardd adds it) with no verdict. */
+static both explain_both(fixture *f, const char *name, const sgr_explain_opts *o, const char *ip,
+                         const char *mail_from)
+{
+    both b;
+    size_t len, arlen;
+    sg_verdict *v;
+    char *m = load(f, name, &len);
+    const sg_verdict_result *r = verify(f, &v, m, len, ip, mail_from);
+    b.kind = r->verdict;
+    assert_int_equal(sgr_explain(&b.e, m, len, r, o), SGR_EXPLAIN_OK);
+    assert_int_equal(b.e->verified_by, SGR_FROM_VERIFIED);
+    assert_ptr_equal(b.e->verdict, r);
+    check_json(b.e);
+    char *ar = with_field("Authentication-Results", r->authres, m, len, &arlen);
+    assert_int_equal(sgr_explain_trusts_authres(ar, arlen, AUTHSERV), 1);
+    assert_int_equal(sgr_explain(&b.e_ar, ar, arlen, NULL, o), SGR_EXPLAIN_OK);
+    assert_int_equal(b.e_ar->verified_by, SGR_FROM_AUTHRES);
+    check_json(b.e_ar);
+    free(ar);
+    /* the verdict is referenced by b.e only through e->verdict, which the
+     * checks below do not read after this point */
+    sg_verdict_free(v);
+    b.e->verdict = NULL;
+    free(m);
+    return b;
+}
+
+static void free_both(both *b)
+{
+    sgr_explain_free(b->e);
+    sgr_explain_free(b->e_ar);
+}
+
+/* ---- the headline from both paths ---------------------------------------- */
+
+static const struct {
+    const char *file;
+    sg_verdict_kind kind;
+    sgr_headline headline;
+    const char *third_party;
+} headlines[] = {
+    {"authentic.eml", SG_VERDICT_AUTHENTIC, SGR_HEADLINE_VERIFIED, NULL},
+    {"authentic_links.eml", SG_VERDICT_AUTHENTIC, SGR_HEADLINE_VERIFIED, NULL},
+    {"encoded_name.eml", SG_VERDICT_AUTHENTIC, SGR_HEADLINE_VERIFIED, NULL},
+    {"unsigned_sender.eml", SG_VERDICT_AUTHENTIC, SGR_HEADLINE_VERIFIED, NULL},
+    {"protected_signed.eml", SG_VERDICT_AUTHENTIC, SGR_HEADLINE_VERIFIED, NULL},
+    /* DMARC reject, no signature; and a list's signature cannot lift it */
+    {"forged.eml", SG_VERDICT_FORGED, SGR_HEADLINE_FORGED, NULL},
+    {"forged_thirdparty.eml", SG_VERDICT_FORGED, SGR_HEADLINE_FORGED, NULL},
+    /* a protected domain with p=none, and several From fields */
+    {"protected.eml", SG_VERDICT_FORGED, SGR_HEADLINE_FORGED, NULL},
+    {"multifrom.eml", SG_VERDICT_FORGED, SGR_HEADLINE_FORGED, NULL},
+    {"thirdparty.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_VERIFIED_THIRD_PARTY, "lists.example"},
+    {"unverified.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_UNVERIFIED, NULL},
+    {"pnone.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_UNVERIFIED, NULL},
+    /* a genuine signature, but an unsigned second Sender would be shown */
+    {"dupsender.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_UNVERIFIED, NULL},
+    {"lookalike.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_UNVERIFIED, NULL},
+    {"displayname.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_UNVERIFIED, NULL},
+    {"replyto.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_UNVERIFIED, NULL},
+    {"links.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_UNVERIFIED, NULL},
+    {"attachment.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_UNVERIFIED, NULL},
+};
+
+static void headline_both_paths(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    for (size_t i = 0; i < sizeof(headlines) / sizeof(headlines[0]); i++) {
+        both b = explain_both(f, headlines[i].file, &o, NULL, NULL);
+        if (b.kind != headlines[i].kind)
+            fail_msg("%s: verdict %s", headlines[i].file, sg_verdict_kind_str(b.kind));
+        if (b.e->headline != headlines[i].headline || b.e_ar->headline != headlines[i].headline)
+            fail_msg("%s: headline %s (verdict) / %s (A-R), want %s", headlines[i].file,
+                     sgr_headline_name(b.e->headline), sgr_headline_name(b.e_ar->headline),
+                     sgr_headline_name(headlines[i].headline));
+        if (headlines[i].third_party) {
+            assert_string_equal(b.e->third_party, headlines[i].third_party);
+            assert_string_equal(b.e_ar->third_party, headlines[i].third_party);
+        } else {
+            assert_null(b.e->third_party);
+            assert_null(b.e_ar->third_party);
+        }
+        assert_non_null(b.e->headline_detail);
+        free_both(&b);
+    }
+}
+
+/* The rest of the verdicts the library gives: SPF-aligned authentic, a
+ * temporary failure, an unusable policy. */
+static void headline_other_verdicts(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    /* unsigned, from the sender's own SPF-listed address */
+    both b = explain_both(f, "forged.eml", &o, "192.0.2.10", "ceo@shop.example");
+    assert_int_equal(b.kind, SG_VERDICT_AUTHENTIC);
+    assert_int_equal(b.e->headline, SGR_HEADLINE_VERIFIED);
+    assert_int_equal(b.e_ar->headline, SGR_HEADLINE_VERIFIED);
+    assert_string_equal(b.e->identity.mailed_by, "shop.example");
+    assert_string_equal(b.e_ar->identity.mailed_by, "shop.example");
+    free_both(&b);
+
+    const char *variants[][2] = {{"slowdns.example", "unverified"},
+                                 {"broken.example", "unverified"}};
+    for (size_t i = 0; i < 2; i++) {
+        size_t len, arlen;
+        sg_verdict *v;
+        char msg[512];
+        snprintf(msg, sizeof(msg),
+                 "From: x@%s\r\nSubject: t\r\nDate: Mon, 24 Nov 2025 16:00:00 +0000\r\n\r\nhi\r\n",
+                 variants[i][0]);
+        len = strlen(msg);
+        const sg_verdict_result *r = verify(f, &v, msg, len, NULL, NULL);
+        assert_int_equal(r->verdict, SG_VERDICT_UNVERIFIED);
+        if (i == 0)
+            assert_int_equal(r->temporary, 1);
+        sgr_explanation *e, *e2;
+        assert_int_equal(sgr_explain(&e, msg, len, r, &o), 0);
+        char *ar = with_field("Authentication-Results", r->authres, msg, len, &arlen);
+        assert_int_equal(sgr_explain(&e2, ar, arlen, NULL, &o), 0);
+        assert_string_equal(sgr_headline_name(e->headline), variants[i][1]);
+        assert_string_equal(sgr_headline_name(e2->headline), variants[i][1]);
+        sgr_explain_free(e);
+        sgr_explain_free(e2);
+        free(ar);
+        sg_verdict_free(v);
+    }
+}
+
+/* A DMARC fail a trusted forwarder's ARC chain overrode, as our A-R says
+ * it (verdict.c writes the override into the dmarc comment): unverified,
+ * never forged, never verified. */
+static void headline_trusted_forwarder_authres(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    sgr_explanation *e;
+    size_t len, arlen;
+    base_opts(f, &o);
+    char *m = load(f, "forged.eml", &len);
+    char *ar = with_field("Authentication-Results",
+                          AUTHSERV "; dkim=none; arc=pass (2 hops) header.oldest-pass=0; "
+                                   "dmarc=fail (p=reject dis=none, trusted_forwarder by local "
+                                   "policy: ARC sealer fwd.example) header.from=shop.example "
+                                   "policy.dmarc=reject",
+                          m, len, &arlen);
+    assert_int_equal(sgr_explain(&e, ar, arlen, NULL, &o), 0);
+    assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+    assert_int_equal(e->verified_by, SGR_FROM_AUTHRES);
+    sgr_explain_free(e);
+    free(ar);
+    /* the same without the override: forged */
+    ar = with_field("Authentication-Results",
+                    AUTHSERV "; dkim=none; dmarc=fail (p=reject dis=reject) "
+                             "header.from=shop.example policy.dmarc=reject",
+                    m, len, &arlen);
+    assert_int_equal(sgr_explain(&e, ar, arlen, NULL, &o), 0);
+    assert_int_equal(e->headline, SGR_HEADLINE_FORGED);
+    sgr_explain_free(e);
+    free(ar);
+    free(m);
+}
+
+/* Only the topmost A-R, and only ours, is trusted. */
+static void authres_trust(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    sgr_explanation *e;
+    size_t len, l1, l2;
+    base_opts(f, &o);
+    char *m = load(f, "forged.eml", &len);
+    const char *pass = AUTHSERV "; dkim=pass header.d=shop.example; dmarc=pass "
+                                "header.from=shop.example policy.dmarc=reject";
+
+    /* ours, forged by the sender below a foreign one: not trusted */
+    char *a1 = with_field("Authentication-Results", pass, m, len, &l1);
+    char *a2 = with_field("Authentication-Results", "mx.other.example; dmarc=none", a1, l1, &l2);
+    assert_int_equal(sgr_explain_trusts_authres(a2, l2, AUTHSERV), 0);
+    assert_int_equal(sgr_explain(&e, a2, l2, NULL, &o), 0);
+    assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+    assert_int_equal(e->verified_by, SGR_FROM_NONE);
+    sgr_explain_free(e);
+    free(a2);
+    /* the same message on its own: our A-R on top is trusted */
+    assert_int_equal(sgr_explain_trusts_authres(a1, l1, AUTHSERV), 1);
+    assert_int_equal(sgr_explain(&e, a1, l1, NULL, &o), 0);
+    assert_int_equal(e->headline, SGR_HEADLINE_VERIFIED);
+    sgr_explain_free(e);
+    /* ... but not under another authserv-id, nor with none configured */
+    o.authserv_id = "mx.someone-else.example";
+    assert_int_equal(sgr_explain_trusts_authres(a1, l1, o.authserv_id), 0);
+    assert_int_equal(sgr_explain(&e, a1, l1, NULL, &o), 0);
+    assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+    sgr_explain_free(e);
+    o.authserv_id = NULL;
+    assert_int_equal(sgr_explain(&e, a1, l1, NULL, &o), 0);
+    assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+    sgr_explain_free(e);
+    base_opts(f, &o);
+    free(a1);
+
+    /* a look-alike id, and ours malformed on top: nothing trusted, and the
+     * caller's verdict decides */
+    const char *bad[] = {AUTHSERV "x; dmarc=pass", AUTHSERV "; dmarc=pass (unterminated",
+                         AUTHSERV "; dmarc", "x." AUTHSERV "; dmarc=pass"};
+    sg_verdict *v;
+    const sg_verdict_result *r = verify(f, &v, m, len, NULL, NULL);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        a1 = with_field("Authentication-Results", bad[i], m, len, &l1);
+        assert_int_equal(sgr_explain_trusts_authres(a1, l1, AUTHSERV), 0);
+        assert_int_equal(sgr_explain(&e, a1, l1, NULL, &o), 0);
+        assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+        sgr_explain_free(e);
+        assert_int_equal(sgr_explain(&e, a1, l1, r, &o), 0);
+        assert_int_equal(e->headline, SGR_HEADLINE_FORGED);
+        assert_int_equal(e->verified_by, SGR_FROM_VERIFIED);
+        sgr_explain_free(e);
+        free(a1);
+    }
+    /* an ARC-Authentication-Results on top is not an A-R */
+    a1 = with_field("ARC-Authentication-Results", "i=1; " AUTHSERV "; dmarc=pass", m, len, &l1);
+    assert_int_equal(sgr_explain_trusts_authres(a1, l1, AUTHSERV), 0);
+    free(a1);
+    sg_verdict_free(v);
+    free(m);
+}
+
+/* A verdict-less explanation never says verified. */
+static void no_verdict_is_unverified(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    sgr_explanation *e;
+    size_t len;
+    base_opts(f, &o);
+    char *m = load(f, "authentic.eml", &len);
+    assert_int_equal(sgr_explain(&e, m, len, NULL, &o), 0);
+    assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+    assert_int_equal(e->verified_by, SGR_FROM_NONE);
+    assert_null(e->verdict);
+    assert_int_equal(e->identity.nsigned_by, 0);
+    sgr_explain_free(e);
+    free(m);
+}
+
+/* ---- identity ------------------------------------------------------------ */
+
+static void identity_panel(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    both b = explain_both(f, "authentic.eml", &o, NULL, NULL);
+    for (int k = 0; k < 2; k++) {
+        const sgr_identity *id = k ? &b.e_ar->identity : &b.e->identity;
+        assert_string_equal(id->display_name, "Alice Shop");
+        assert_string_equal(id->address, "alice@shop.example");
+        assert_string_equal(id->domain, "shop.example");
+        assert_null(id->domain_unicode);
+        assert_string_equal(id->registrable_domain, "shop.example");
+        assert_int_equal(id->nsigned_by, 1);
+        assert_string_equal(id->signed_by[0].domain, "shop.example");
+        assert_string_equal(id->signed_by[0].selector, "k1");
+        assert_string_equal(id->signed_by[0].algorithm, "rsa-sha256");
+        assert_int_equal(id->signed_by[0].key_bits, 2048);
+        assert_int_equal(id->signed_by[0].aligned, 1);
+        assert_null(id->via);
+        assert_null(id->reply_to);
+        assert_null(id->sender);
+        assert_null(id->mailed_by);
+    }
+    free_both(&b);
+
+    b = explain_both(f, "thirdparty.eml", &o, NULL, NULL);
+    for (int k = 0; k < 2; k++) {
+        const sgr_identity *id = k ? &b.e_ar->identity : &b.e->identity;
+        assert_string_equal(id->address, "bob@nopolicy.example");
+        assert_int_equal(id->nsigned_by, 1);
+        assert_string_equal(id->signed_by[0].domain, "lists.example");
+        assert_string_equal(id->signed_by[0].algorithm, "ed25519-sha256");
+        assert_int_equal(id->signed_by[0].aligned, 0);
+        assert_string_equal(id->via, "lists.example");
+        assert_string_equal(id->reply_to, "talk@lists.example");
+        assert_string_equal(id->list_id, "Talk <talk.lists.example>");
+    }
+    free_both(&b);
+
+    /* RFC 2047 display name, decoded */
+    b = explain_both(f, "encoded_name.eml", &o, NULL, NULL);
+    assert_string_equal(b.e->identity.display_name, "J\xc3\xbcrgen M\xc3\xbcller");
+    assert_string_equal(b.e->mime->subject, "Gr\xc3\xbc\xc3\x9f"
+                                            "e");
+    assert_int_equal(b.e->nwarnings, 0);
+    free_both(&b);
+}
+
+/* ---- warnings -------------------------------------------------------------- */
+
+static sgr_explanation *explain_file(fixture *f, const char *name, const sgr_explain_opts *o)
+{
+    size_t len;
+    sg_verdict *v;
+    sgr_explanation *e;
+    char *m = load(f, name, &len);
+    const sg_verdict_result *r = verify(f, &v, m, len, NULL, NULL);
+    assert_int_equal(sgr_explain(&e, m, len, r, o), SGR_EXPLAIN_OK);
+    e->verdict = NULL;
+    sg_verdict_free(v);
+    free(m);
+    check_json(e);
+    return e;
+}
+
+static sgr_explanation *explain_text(const char *msg, const sgr_explain_opts *o)
+{
+    sgr_explanation *e;
+    assert_int_equal(sgr_explain(&e, msg, strlen(msg), NULL, o), SGR_EXPLAIN_OK);
+    check_json(e);
+    return e;
+}
+
+static void warning_lookalike(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    sgr_explanation *e = explain_file(f, "lookalike.eml", &o);
+    const char *d = find_kind(e, SGR_WARN_LOOKALIKE);
+    assert_non_null(d);
+    assert_non_null(strstr(d, "paypa1.com"));
+    assert_non_null(strstr(d, "paypal.com"));
+    /* the link to the same host carries it too */
+    assert_true(e->nlinks >= 1);
+    assert_int_equal(count_kind(e->links[0].warnings, e->links[0].nwarnings, SGR_WARN_LOOKALIKE),
+                     1);
+    sgr_explain_free(e);
+    /* the genuine domain and an unrelated one: nothing */
+    e = explain_file(f, "authentic.eml", &o);
+    assert_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    sgr_explain_free(e);
+    e = explain_file(f, "unverified.eml", &o);
+    assert_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    sgr_explain_free(e);
+    /* without references, no lookalike warnings at all */
+    o.lookalike = NULL;
+    e = explain_file(f, "lookalike.eml", &o);
+    assert_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    sgr_explain_free(e);
+}
+
+static void warning_idn(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    /* Cyrillic a in a Latin name: fails Highly Restrictive */
+    sgr_explanation *e =
+        explain_text("From: x@p\xd0\xb0ypal-help.example\r\nSubject: s\r\n\r\nhi\r\n", &o);
+    assert_non_null(find_kind(e, SGR_WARN_IDN));
+    assert_string_equal(e->identity.domain, "xn--pypal-help-zqi.example");
+    assert_non_null(e->identity.domain_unicode);
+    sgr_explain_free(e);
+    /* a single-script IDN (German) is fine */
+    e = explain_text("From: x@m\xc3\xbcller-shop.example\r\nSubject: s\r\n\r\nhi\r\n", &o);
+    assert_null(find_kind(e, SGR_WARN_IDN));
+    assert_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    sgr_explain_free(e);
+}
+
+static void warning_display_name(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    sgr_explanation *e = explain_file(f, "displayname.eml", &o);
+    const char *d = find_kind(e, SGR_WARN_DISPLAY_NAME);
+    assert_non_null(d);
+    assert_string_equal(d, "The name says service@paypal.com, the address is at "
+                           "helpdesk-mail.example.");
+    sgr_explain_free(e);
+    static const char *clean[] = {
+        "From: Alice Shop <alice@shop.example>\r\n\r\n",
+        "From: \"shop.example Support\" <help@shop.example>\r\n\r\n",
+        "From: \"alice@shop.example\" <alice@shop.example>\r\n\r\n",
+        "From: \"J. R. R. Tolkien\" <jrr@shop.example>\r\n\r\n",
+        "From: \"Dr.Who\" <who@shop.example>\r\n\r\n",
+        "From: \"Support team (www.shop.example)\" <s@mail.shop.example>\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(clean) / sizeof(clean[0]); i++) {
+        e = explain_text(clean[i], &o);
+        if (find_kind(e, SGR_WARN_DISPLAY_NAME))
+            fail_msg("%s: %s", clean[i], find_kind(e, SGR_WARN_DISPLAY_NAME));
+        sgr_explain_free(e);
+    }
+    e = explain_text("From: \"PayPal (paypal.com)\" <x@paypa1-secure.example>\r\n\r\n", &o);
+    assert_string_equal(find_kind(e, SGR_WARN_DISPLAY_NAME),
+                        "The name says paypal.com, the address is at paypa1-secure.example.");
+    sgr_explain_free(e);
+}
+
+typedef struct {
+    int seen;
+    const char *owner_name, *owner_addr;
+} mailbox;
+
+static int mb_seen(void *p, const char *address)
+{
+    (void)address;
+    return ((mailbox *)p)->seen;
+}
+
+static const char *mb_owner(void *p, const char *name, const char *address)
+{
+    mailbox *m = p;
+    if (m->owner_name && !strcasecmp(name, m->owner_name) && strcasecmp(address, m->owner_addr))
+        return m->owner_addr;
+    return NULL;
+}
+
+static void warning_correspondents(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    mailbox mb = {0, "Alice Shop", "alice@shop.example"};
+    sgr_correspondents c = {mb_seen, mb_owner, &mb};
+    base_opts(f, &o);
+    o.correspondents = &c;
+    /* first contact */
+    sgr_explanation *e = explain_file(f, "authentic.eml", &o);
+    assert_non_null(find_kind(e, SGR_WARN_FIRST_CONTACT));
+    assert_null(find_kind(e, SGR_WARN_DISPLAY_NAME)); /* her own address */
+    sgr_explain_free(e);
+    mb.seen = 1;
+    e = explain_file(f, "authentic.eml", &o);
+    assert_null(find_kind(e, SGR_WARN_FIRST_CONTACT));
+    sgr_explain_free(e);
+    mb.seen = -1;
+    e = explain_file(f, "authentic.eml", &o);
+    assert_null(find_kind(e, SGR_WARN_FIRST_CONTACT));
+    sgr_explain_free(e);
+    /* her name on another address */
+    e = explain_text("From: Alice Shop <alice.shop@freemail.example>\r\n\r\n", &o);
+    const char *d = find_kind(e, SGR_WARN_DISPLAY_NAME);
+    assert_non_null(d);
+    assert_non_null(strstr(d, "alice@shop.example"));
+    sgr_explain_free(e);
+    e = explain_text("From: Bob Other <alice.shop@freemail.example>\r\n\r\n", &o);
+    assert_null(find_kind(e, SGR_WARN_DISPLAY_NAME));
+    sgr_explain_free(e);
+}
+
+static void warning_reply_to(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    sgr_explanation *e = explain_file(f, "replyto.eml", &o);
+    const char *d = find_kind(e, SGR_WARN_REPLY_TO);
+    assert_non_null(d);
+    assert_non_null(strstr(d, "billing@collect-payments.example"));
+    sgr_explain_free(e);
+    /* a list's Reply-To to itself, in mail the list signed */
+    e = explain_file(f, "thirdparty.eml", &o);
+    assert_null(find_kind(e, SGR_WARN_REPLY_TO));
+    sgr_explain_free(e);
+    /* the same domain */
+    e = explain_text("From: a@shop.example\r\nReply-To: b@help.shop.example\r\n\r\n", &o);
+    assert_null(find_kind(e, SGR_WARN_REPLY_TO));
+    sgr_explain_free(e);
+    /* a Reply-To that is a lookalike warns even beside the real From */
+    e = explain_text("From: a@nopolicy.example\r\nReply-To: b@paypa1.com\r\n\r\n", &o);
+    assert_non_null(find_kind(e, SGR_WARN_REPLY_TO));
+    assert_non_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    sgr_explain_free(e);
+}
+
+static void warning_unsigned_field(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    both b = explain_both(f, "unsigned_sender.eml", &o, NULL, NULL);
+    for (int k = 0; k < 2; k++) {
+        sgr_explanation *e = k ? b.e_ar : b.e;
+        assert_int_equal(e->headline, SGR_HEADLINE_VERIFIED);
+        const char *d = find_kind(e, SGR_WARN_UNSIGNED_FIELD);
+        assert_non_null(d);
+        assert_non_null(strstr(d, "Sender is not covered by shop.example's signature"));
+    }
+    free_both(&b);
+    b = explain_both(f, "authentic.eml", &o, NULL, NULL);
+    assert_null(find_kind(b.e, SGR_WARN_UNSIGNED_FIELD));
+    assert_null(find_kind(b.e_ar, SGR_WARN_UNSIGNED_FIELD));
+    free_both(&b);
+    /* unverified mail gets no such warning: nothing in it is proven */
+    sgr_explanation *e = explain_file(f, "unverified.eml", &o);
+    assert_null(find_kind(e, SGR_WARN_UNSIGNED_FIELD));
+    sgr_explain_free(e);
+}
+
+static void warning_attachment(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    sgr_explanation *e = explain_file(f, "attachment.eml", &o);
+    const char *d = find_kind(e, SGR_WARN_ATTACHMENT);
+    assert_non_null(d);
+    assert_non_null(strstr(d, "invoice.pdf.exe"));
+    sgr_explain_free(e);
+    e = explain_file(f, "attachment_safe.eml", &o);
+    assert_null(find_kind(e, SGR_WARN_ATTACHMENT));
+    sgr_explain_free(e);
+}
+
+/* ---- links ------------------------------------------------------------------ */
+
+static int href(char *buf, size_t cap, size_t index, const sgr_link *l, void *payload)
+{
+    (void)l;
+    (void)payload;
+    snprintf(buf, cap, "/link/M/%zu", index);
+    return 0;
+}
+
+static void links_by_headline(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    o.link_href = href;
+    o.link_target = "_top";
+    sgr_explanation *e = explain_file(f, "authentic_links.eml", &o);
+    assert_int_equal(e->headline, SGR_HEADLINE_VERIFIED);
+    assert_int_equal(e->nlinks, 2);
+    for (size_t i = 0; i < e->nlinks; i++) {
+        assert_int_equal(e->links[i].inert, 0);
+        assert_int_equal(e->links[i].nwarnings, 0);
+    }
+    assert_string_equal(e->links[0].link->host, "www.shop.example");
+    assert_non_null(e->html);
+    assert_non_null(strstr(e->html, "href=\"/link/M/0\""));
+    assert_null(strstr(e->html, "https://www.shop.example"));
+    sgr_explain_free(e);
+
+    e = explain_file(f, "links.eml", &o);
+    assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+    assert_int_equal(e->nlinks, 5);
+    for (size_t i = 0; i < e->nlinks; i++)
+        assert_int_equal(e->links[i].inert, 1);
+    assert_non_null(e->html);
+    assert_null(strstr(e->html, "href"));
+    /* each link its own warning */
+    const char *want[] = {"text_mismatch", "ip_host", "userinfo", "blocked_scheme",
+                          SGR_WARN_LOOKALIKE};
+    for (size_t i = 0; i < 5; i++)
+        if (count_kind(e->links[i].warnings, e->links[i].nwarnings, want[i]) != 1)
+            fail_msg("link %zu (%s): no %s", i, e->links[i].link->target, want[i]);
+    assert_string_equal(e->links[0].warnings[0].detail,
+                        "The link text names www.paypal.com, the link goes to evil.example.");
+    sgr_explain_free(e);
+
+    /* the CLI: no link_href, links listed, inert, no HTML */
+    o.link_href = NULL;
+    e = explain_file(f, "authentic_links.eml", &o);
+    assert_null(e->html);
+    assert_int_equal(e->nlinks, 2);
+    assert_int_equal(e->links[0].inert, 1);
+    sgr_explain_free(e);
+}
+
+static void remote_images_verified_only(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    size_t len, l2;
+    base_opts(f, &o);
+    o.link_href = href;
+    o.allow_remote_images = 1;
+    const char *img =
+        "Content-Type: text/html\r\n\r\n<p><img src=\"https://img.example/a.png\"></p>";
+    char *m = load(f, "authentic.eml", &len);
+    /* our A-R on a message with a remote image */
+    const char *pass = AUTHSERV "; dkim=pass header.d=shop.example; dmarc=pass "
+                                "header.from=shop.example policy.dmarc=reject";
+    char msg[1024];
+    snprintf(msg, sizeof(msg), "From: a@shop.example\r\nMIME-Version: 1.0\r\n%s\r\n", img);
+    char *ar = with_field("Authentication-Results", pass, msg, strlen(msg), &l2);
+    sgr_explanation *e;
+    assert_int_equal(sgr_explain(&e, ar, l2, NULL, &o), 0);
+    assert_int_equal(e->headline, SGR_HEADLINE_VERIFIED);
+    assert_int_equal(e->remote_images_allowed, 1);
+    assert_non_null(strstr(e->html, "https://img.example/a.png"));
+    sgr_explain_free(e);
+    assert_int_equal(sgr_explain(&e, msg, strlen(msg), NULL, &o), 0);
+    assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+    assert_int_equal(e->remote_images_allowed, 0);
+    assert_int_equal(e->remote_images_blocked, 1);
+    assert_null(strstr(e->html, "img.example"));
+    sgr_explain_free(e);
+    free(ar);
+    free(m);
+}
+
+/* ---- hostile input ------------------------------------------------------------- */
+
+static void hostile_input(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    o.link_href = href;
+    static const char nul[] = "From: a\0b@shop.example\r\nSubject: x\r\n\r\nbody";
+    size_t big = 300000;
+    char *huge = malloc(big + 64);
+    memcpy(huge, "Subject: ", 9);
+    memset(huge + 9, 'a', big);
+    memcpy(huge + 9 + big, "\r\nFrom: a@b.example\r\n\r\nx", 25);
+    struct {
+        const char *m;
+        size_t len;
+    } cases[] = {
+        {"", 0},
+        {"no header at all", 16},
+        {"Subject: no from\r\n\r\nbody", 24},
+        {"From: a@shop.example\r\nFrom: b@evil.example\r\n\r\n", 46},
+        {nul, sizeof(nul) - 1},
+        {huge, 9 + big + 24},
+        {"From: x@y.example\r\nContent-Type: multipart/mixed; boundary=\"\"\r\n\r\n--\r\n--\r\n",
+         70},
+        {"From: <>\r\n\r\n", 12},
+        {"From: \"\xff\xfe\x01\" <a@b.example>\r\n\r\n", 30},
+        {"From: =?x-unknown?b?////?= <a@b.example>\r\nReply-To: ,,,\r\n\r\n", 57},
+        {"From: a@b.example\r\nContent-Type: text/html\r\n\r\n<a href=\"java\tscript:x\">y", 73},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sgr_explanation *e = NULL;
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].m);
+        if (sgr_explain(&e, cases[i].m, len, NULL, &o) != SGR_EXPLAIN_OK)
+            fail_msg("case %zu failed", i);
+        assert_int_not_equal(e->headline, SGR_HEADLINE_VERIFIED);
+        assert_int_not_equal(e->headline, SGR_HEADLINE_VERIFIED_THIRD_PARTY);
+        check_json(e);
+        sgr_explain_free(e);
+    }
+    /* two From fields under a trusted pass: still forged */
+    size_t l;
+    const char *two = "From: a@shop.example\r\nFrom: b@evil.example\r\n\r\n";
+    char *ar = with_field("Authentication-Results",
+                          AUTHSERV "; dmarc=pass header.from=shop.example", two, strlen(two), &l);
+    sgr_explanation *e;
+    assert_int_equal(sgr_explain(&e, ar, l, NULL, &o), 0);
+    assert_int_equal(e->headline, SGR_HEADLINE_FORGED);
+    sgr_explain_free(e);
+    free(ar);
+    free(huge);
+    assert_int_equal(sgr_explain(NULL, "", 0, NULL, &o), SGR_EXPLAIN_EINVAL);
+    assert_int_equal(sgr_explain(&e, NULL, 5, NULL, &o), SGR_EXPLAIN_EINVAL);
+    assert_int_equal(sgr_explain_json(NULL, NULL, NULL), SGR_EXPLAIN_EINVAL);
+}
+
+static void names(void **state)
+{
+    (void)state;
+    assert_string_equal(sgr_headline_name(SGR_HEADLINE_VERIFIED), "verified");
+    assert_string_equal(sgr_headline_name(SGR_HEADLINE_VERIFIED_THIRD_PARTY),
+                        "verified_third_party");
+    assert_string_equal(sgr_headline_name(SGR_HEADLINE_UNVERIFIED), "unverified");
+    assert_string_equal(sgr_headline_name(SGR_HEADLINE_FORGED), "forged");
+    assert_string_equal(sgr_headline_title(SGR_HEADLINE_VERIFIED_THIRD_PARTY),
+                        "Verified through a third party");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(names),
+        cmocka_unit_test(headline_both_paths),
+        cmocka_unit_test(headline_other_verdicts),
+        cmocka_unit_test(headline_trusted_forwarder_authres),
+        cmocka_unit_test(authres_trust),
+        cmocka_unit_test(no_verdict_is_unverified),
+        cmocka_unit_test(identity_panel),
+        cmocka_unit_test(warning_lookalike),
+        cmocka_unit_test(warning_idn),
+        cmocka_unit_test(warning_display_name),
+        cmocka_unit_test(warning_correspondents),
+        cmocka_unit_test(warning_reply_to),
+        cmocka_unit_test(warning_unsigned_field),
+        cmocka_unit_test(warning_attachment),
+        cmocka_unit_test(links_by_headline),
+        cmocka_unit_test(remote_images_verified_only),
+        cmocka_unit_test(hostile_input),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
