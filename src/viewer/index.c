@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <libpsl.h>
+
 #include <spoofguard/dkim.h>
 #include <spoofguard/spf.h>
 #include <spoofguard/verdict.h>
@@ -218,6 +220,7 @@ struct sgv_index {
     strmap corr_domains; /* registrable domains of correspondents (val unused) */
     int checker_stale;
     checker *chk;
+    psl_ctx_t *psl;           /* --psl, else the system's newest list */
     long long first_index_ns; /* how long the first index took; 0 until done */
     struct timespec started_at;
 };
@@ -329,6 +332,12 @@ static summary *summary_make(const char *id, const sgr_explanation *e, int check
                      : NULL,
         s->row.headline_detail);
     for (size_t i = 0; e && i < e->nwarnings && s->row.nwarnings < SGV_ROW_WARNINGS_MAX; i++) {
+        /* the list shows each kind once (the page lists them all) */
+        int dup = 0;
+        for (size_t k = 0; k < i; k++)
+            dup |= !strcmp(e->warnings[k].kind, e->warnings[i].kind);
+        if (dup)
+            continue;
         sgv_warn *w = &s->warn[s->row.nwarnings++];
         ADD(e->warnings[i].kind, w->kind);
         ADD(e->warnings[i].detail, w->detail);
@@ -449,6 +458,15 @@ static int cb_seen(void *payload, const char *address)
     return seen;
 }
 
+/* The registrable domain of an address's domain (libpsl), or the domain. */
+static void addr_org(const psl_ctx_t *psl, const char *address, char *out, size_t cap)
+{
+    const char *at = strrchr(address, '@');
+    const char *dom = at ? at + 1 : address;
+    const char *rd = psl ? psl_registrable_domain(psl, dom) : NULL;
+    snprintf(out, cap, "%s", rd ? rd : dom);
+}
+
 static const char *cb_name_owner(void *payload, const char *name, const char *address)
 {
     sgv_seen_ctx *c = payload;
@@ -469,6 +487,15 @@ static const char *cb_name_owner(void *payload, const char *name, const char *ad
     addr_info *a = owner ? map_get(&c->ix->addrs, key) : NULL;
     if (a != NULL && a->name != NULL && !strcmp(a->name, folded))
         owner = NULL;
+    /* another address of the same organisation (news@ and support@ of one
+     * bank) is not someone impersonating it */
+    if (owner != NULL) {
+        char o1[256], o2[256];
+        addr_org(c->ix->psl, owner, o1, sizeof(o1));
+        addr_org(c->ix->psl, key, o2, sizeof(o2));
+        if (!strcmp(o1, o2))
+            owner = NULL;
+    }
     pthread_mutex_unlock(&c->ix->lock);
     return owner;
 }
@@ -1377,6 +1404,7 @@ int sgv_index_new(sgv_index **out, const sgv_config *cfg, sg_resolver *resolver,
         return -1;
     }
     ix->vopts.keycache = ix->keycache;
+    ix->psl = cfg->psl ? psl_load_file(cfg->psl) : psl_latest(NULL);
     ix->vopts.spf_cache = ix->spf_cache;
     if (cfg->operator_domains != NULL &&
         load_operator_domains(ix, cfg->operator_domains, err, errlen) != 0) {
@@ -1446,6 +1474,7 @@ void sgv_index_free(sgv_index *ix)
         sgr_lookalike_free(ix->chk->lk);
         free(ix->chk);
     }
+    psl_free(ix->psl);
     sg_dkim_keycache_free(ix->keycache);
     sg_spf_cache_free(ix->spf_cache);
     pthread_cond_destroy(&ix->wake);

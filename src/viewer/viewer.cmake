@@ -18,7 +18,8 @@ add_library(sg_viewer_core STATIC ${SG_VIEWER_CORE} ${PROJECT_SOURCE_DIR}/src/cl
 target_include_directories(sg_viewer_core PUBLIC ${PROJECT_SOURCE_DIR}/src/viewer
                            ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/src/reader)
 target_link_libraries(sg_viewer_core PUBLIC sg_explain sg_common spoofguard_static
-                      PkgConfig::MHD PkgConfig::LIBCRYPT PkgConfig::CRYPTO Threads::Threads)
+                      PkgConfig::MHD PkgConfig::LIBCRYPT PkgConfig::CRYPTO PkgConfig::PSL
+                      Threads::Threads)
 
 add_executable(spoofguard-view ${PROJECT_SOURCE_DIR}/src/viewer/main.c)
 target_link_libraries(spoofguard-view PRIVATE sg_viewer_core)
