@@ -21,7 +21,11 @@ struct sgv_http {
 
 /* ---- the routing table ---------------------------------------------------------- */
 
-enum { NO_AUTH = 0, PAGE_AUTH, API_AUTH };
+/* LINK_AUTH: a session, or the link's own token (pages.c checks it): a
+ * click in the sandboxed body comes from an opaque origin, so the browser
+ * sends no SameSite=Strict cookie with it. */
+enum { NO_AUTH = 0, PAGE_AUTH, API_AUTH, LINK_AUTH };
+/* csrf: 1 the session's token, 2 the login form's (cookie sg_login) */
 
 typedef struct {
     const char *method;
@@ -34,13 +38,13 @@ typedef struct {
 
 static const route routes[] = {
     {"GET", "/login", 0, NO_AUTH, 0, sgv_page_login_form},
-    {"POST", "/login", 0, NO_AUTH, 1, sgv_page_login_post},
+    {"POST", "/login", 0, NO_AUTH, 2, sgv_page_login_post},
     {"POST", "/logout", 0, PAGE_AUTH, 1, sgv_page_logout},
     {"GET", "/style.css", 0, NO_AUTH, 0, sgv_page_style},
     {"GET", "/", 0, PAGE_AUTH, 0, sgv_page_list},
     {"GET", "/m/", 1, PAGE_AUTH, 0, sgv_page_message},
     {"POST", "/m/", 1, PAGE_AUTH, 1, sgv_page_message_post},
-    {"GET", "/link/", 1, PAGE_AUTH, 0, sgv_page_link},
+    {"GET", "/link/", 1, LINK_AUTH, 0, sgv_page_link},
     {"GET", "/api/messages", 0, API_AUTH, 0, sgv_api_list},
     {"GET", "/api/messages/", 1, API_AUTH, 0, sgv_api_message},
 };
@@ -175,6 +179,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, sgv_resp *r)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_LOCATION, r->location);
     if (r->set_cookie)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
+    if (r->set_cookie2)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie2);
     if (r->disposition)
         MHD_add_response_header(mr, "Content-Disposition", r->disposition);
     if (r->allow)
@@ -260,7 +266,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     int known;
     const route *rt = route_find(method, url, &rest, &known);
     long long now = (long long)time(NULL);
-    const char *cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "sg_session");
+    const char *cookie = MHD_lookup_connection_value(
+        c, MHD_COOKIE_KIND, rt != NULL && rt->csrf == 2 ? "sg_login" : "sg_session");
     if (cookie != NULL && strlen(cookie) == SGV_TOKEN_HEX)
         memcpy(q.token, cookie, SGV_TOKEN_HEX + 1);
     q.has_session = sgv_auth_session(h->app->auth, q.token[0] ? q.token : NULL, now, &q.sess);
@@ -274,7 +281,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         } else {
             simple(&r, 404, "Not found");
         }
-    } else if (rt->auth != NO_AUTH && !(q.has_session && q.sess.authenticated)) {
+    } else if (rt->auth != NO_AUTH && rt->auth != LINK_AUTH &&
+               !(q.has_session && q.sess.authenticated)) {
         if (rt->auth == API_AUTH) {
             static const char j[] = "{\"error\":\"login required\"}";
             sgv_resp_set(&r, 401, "application/json", j, sizeof(j) - 1);
@@ -297,6 +305,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     free(r.body);
     free(r.location);
     free(r.set_cookie);
+    free(r.set_cookie2);
     free(r.disposition);
     return ret;
 }

@@ -39,8 +39,10 @@ typedef struct {
     const char *client; /* the peer's address, for throttling */
     sgv_session sess;   /* valid when has_session */
     int has_session;
-    char token[SGV_TOKEN_HEX + 1]; /* the session cookie's value, "" when none */
-    void *conn;                    /* struct MHD_Connection * */
+    /* the session cookie's value ("" when none): sg_session, or for POST
+     * /login the login form's sg_login */
+    char token[SGV_TOKEN_HEX + 1];
+    void *conn; /* struct MHD_Connection * */
 } sgv_req;
 
 typedef struct {
@@ -52,6 +54,7 @@ typedef struct {
     int frameable;     /* the body page: no X-Frame-Options DENY */
     char *location;    /* malloc'ed, for 30x */
     char *set_cookie;  /* malloc'ed */
+    char *set_cookie2; /* malloc'ed, a second Set-Cookie */
     char *disposition; /* malloc'ed Content-Disposition */
     const char *allow; /* for 405 */
     int retry_after;   /* seconds, for 429; 0 none */

@@ -10,6 +10,10 @@
 #include <time.h>
 
 #include <libpsl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sys/random.h>
 
 #include <spoofguard/dkim.h>
 #include <spoofguard/spf.h>
@@ -220,8 +224,9 @@ struct sgv_index {
     strmap corr_domains; /* registrable domains of correspondents (val unused) */
     int checker_stale;
     checker *chk;
-    psl_ctx_t *psl;           /* --psl, else the system's newest list */
-    long long first_index_ns; /* how long the first index took; 0 until done */
+    psl_ctx_t *psl;             /* --psl, else the system's newest list */
+    unsigned char link_key[32]; /* sgv_index_link_token */
+    long long first_index_ns;   /* how long the first index took; 0 until done */
     struct timespec started_at;
 };
 
@@ -707,16 +712,45 @@ static void lru_insert(sgv_index *ix, msg *m, hot *h, garbage *g)
 /* ---- explaining ------------------------------------------------------------------------- */
 
 typedef struct {
+    const sgv_index *ix;
     char id[SGV_ID_LEN + 1];
     const char *data;
     size_t len;
     sgr_mime **mime; /* parsed on the first cid: */
 } render_ctx;
 
+void sgv_index_link_token(const sgv_index *ix, const char *id, size_t n,
+                          char out[SGV_LINK_TOKEN_HEX + 1])
+{
+    char text[SGV_ID_LEN + 32];
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned maclen = 0;
+    int l = snprintf(text, sizeof(text), "%s/%zu", id, n);
+    if (HMAC(EVP_sha256(), ix->link_key, sizeof(ix->link_key), (const unsigned char *)text,
+             (size_t)l, mac, &maclen) == NULL)
+        memset(mac, 0, sizeof(mac)); /* OOM: a token that matches nothing we gave */
+    for (size_t i = 0; i < SGV_LINK_TOKEN_HEX / 2; i++) {
+        out[2 * i] = "0123456789abcdef"[mac[i] >> 4];
+        out[2 * i + 1] = "0123456789abcdef"[mac[i] & 15];
+    }
+    out[SGV_LINK_TOKEN_HEX] = '\0';
+}
+
+int sgv_index_link_token_ok(const sgv_index *ix, const char *id, size_t n, const char *given)
+{
+    char want[SGV_LINK_TOKEN_HEX + 1];
+    if (given == NULL || strlen(given) != SGV_LINK_TOKEN_HEX)
+        return 0;
+    sgv_index_link_token(ix, id, n, want);
+    return CRYPTO_memcmp(want, given, SGV_LINK_TOKEN_HEX) == 0;
+}
+
 static int cb_link_href(char *buf, size_t cap, size_t index, const sgr_link *link, void *payload)
 {
     render_ctx *r = payload;
-    int n = snprintf(buf, cap, "/link/%s/%zu", r->id, index);
+    char tok[SGV_LINK_TOKEN_HEX + 1];
+    sgv_index_link_token(r->ix, r->id, index, tok);
+    int n = snprintf(buf, cap, "/link/%s/%zu?k=%s", r->id, index, tok);
     return n < 0 || (size_t)n >= cap;
 }
 
@@ -753,6 +787,7 @@ static int explain(sgv_index *ix, sgr_explanation **out, const char *id, const c
     o.correspondents = corr;
     if (render) {
         memset(&rc, 0, sizeof(rc));
+        rc.ix = ix;
         snprintf(rc.id, sizeof(rc.id), "%s", id);
         rc.data = data;
         rc.len = len;
@@ -1405,6 +1440,11 @@ int sgv_index_new(sgv_index **out, const sgv_config *cfg, sg_resolver *resolver,
     }
     ix->vopts.keycache = ix->keycache;
     ix->psl = cfg->psl ? psl_load_file(cfg->psl) : psl_latest(NULL);
+    if (getrandom(ix->link_key, sizeof(ix->link_key), 0) != (ssize_t)sizeof(ix->link_key)) {
+        snprintf(err, errlen, "getrandom failed");
+        sgv_index_free(ix);
+        return -1;
+    }
     ix->vopts.spf_cache = ix->spf_cache;
     if (cfg->operator_domains != NULL &&
         load_operator_domains(ix, cfg->operator_domains, err, errlen) != 0) {

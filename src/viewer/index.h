@@ -103,6 +103,16 @@ struct sgv_view {
 int sgv_index_open(sgv_index *ix, const char *id, sgv_view **out);
 void sgv_view_release(sgv_index *ix, sgv_view *v);
 
+/* The token a body link carries (/link/ID/N?k=TOKEN): an HMAC of ID and
+ * N under a key drawn at start. A click in the sandboxed body comes from
+ * an opaque origin, so the browser sends no SameSite=Strict cookie with
+ * it; the token lets exactly that interstitial open. */
+#define SGV_LINK_TOKEN_HEX 32
+void sgv_index_link_token(const sgv_index *ix, const char *id, size_t n,
+                          char out[SGV_LINK_TOKEN_HEX + 1]);
+/* 1 if given is the token of (id, n), compared in constant time. */
+int sgv_index_link_token_ok(const sgv_index *ix, const char *id, size_t n, const char *given);
+
 /* Allows remote images for message id (in memory only). 0; -1 no such
  * message; -2 not verified (only verified mail may load them). */
 int sgv_index_allow_images(sgv_index *ix, const char *id);

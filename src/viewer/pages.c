@@ -313,11 +313,12 @@ void sgv_page_style(sgv_req *q, sgv_resp *r, const char *rest)
 
 /* ---- login ---------------------------------------------------------------------------------- */
 
-static char *session_cookie(const sgv_req *q, const char *token, int clear)
+/* sg_session (a logged-in session) or sg_login (the login form's). */
+static char *cookie(const sgv_req *q, const char *name, const char *token, int clear)
 {
     char *c = malloc(256);
     if (c != NULL)
-        snprintf(c, 256, "sg_session=%s; HttpOnly; SameSite=Strict; Path=/%s%s", clear ? "" : token,
+        snprintf(c, 256, "%s=%s; HttpOnly; SameSite=Strict; Path=/%s%s", name, clear ? "" : token,
                  clear ? "; Max-Age=0" : "", q->app->tls ? "; Secure" : "");
     return c;
 }
@@ -348,7 +349,7 @@ static void login_page(sgv_req *q, sgv_resp *r, int status, const char *error)
               "<button type=\"submit\">Log in</button></form>");
     page_end(&b);
     finish(r, &b, status);
-    r->set_cookie = session_cookie(q, token, 0);
+    r->set_cookie = cookie(q, "sg_login", token, 0);
 }
 
 void sgv_page_login_form(sgv_req *q, sgv_resp *r, const char *rest)
@@ -377,7 +378,8 @@ void sgv_page_login_post(sgv_req *q, sgv_resp *r, const char *rest)
     if (lr == SGV_LOGIN_OK) {
         sgv_auth_logout(q->app->auth, q->token); /* the login form's session */
         sgv_resp_redirect(r, 303, "/");
-        r->set_cookie = session_cookie(q, token, 0);
+        r->set_cookie = cookie(q, "sg_session", token, 0);
+        r->set_cookie2 = cookie(q, "sg_login", "", 1);
         return;
     }
     if (lr == SGV_LOGIN_THROTTLED) {
@@ -393,7 +395,7 @@ void sgv_page_logout(sgv_req *q, sgv_resp *r, const char *rest)
 {
     sgv_auth_logout(q->app->auth, q->token);
     sgv_resp_redirect(r, 303, sgv_auth_enabled(q->app->auth) ? "/login" : "/");
-    r->set_cookie = session_cookie(q, "", 1);
+    r->set_cookie = cookie(q, "sg_session", "", 1);
 }
 
 /* ---- the list ----------------------------------------------------------------------------------
@@ -619,7 +621,13 @@ static void message_page(sgv_req *q, sgv_resp *r, const sgv_view *v)
         size_text(&b, p->size);
         puts_(&b, "</span>");
         if (p->risk != 0) {
-            puts_(&b, " <span class=\"risk\" role=\"note\">&#9888; ");
+            puts_(&b, " <span class=\"risk warning\" data-kind=\"attachment\" data-risk=\"");
+            for (unsigned bit = 1, k = 0; bit != 0 && bit <= p->risk; bit <<= 1)
+                if (p->risk & bit) {
+                    puts_(&b, k++ ? " " : "");
+                    sgv_html_attr(&b, sgr_mime_risk_name(bit));
+                }
+            puts_(&b, "\" role=\"note\">&#9888; ");
             sgv_html_text(&b, p->risk_detail ? p->risk_detail : "A risky kind of file.");
             puts_(&b, "</span>");
         }
@@ -864,7 +872,7 @@ static void link_item(sg_cli_buf *b, const char *kind, const char *detail)
     puts_(b, "</li>");
 }
 
-static void interstitial(sgv_req *q, sgv_resp *r, const sgv_view *v, size_t n)
+static void interstitial(sgv_req *q, sgv_resp *r, const sgv_view *v, size_t n, const char *k)
 {
     const sgr_link_view *lv = &v->e->links[n];
     const sgr_link *l = lv->link;
@@ -938,7 +946,13 @@ static void interstitial(sgv_req *q, sgv_resp *r, const sgv_view *v, size_t n)
         sgv_html_attr(&b, v->id);
         puts_(&b, "/");
         puts_(&b, num);
-        puts_(&b, "/go\"><p><label><input type=\"checkbox\" id=\"confirm\" name=\"confirm\" "
+        puts_(&b, "/go\">");
+        if (k != NULL) {
+            puts_(&b, "<input type=\"hidden\" name=\"k\" value=\"");
+            sgv_html_attr(&b, k);
+            puts_(&b, "\">");
+        }
+        puts_(&b, "<p><label><input type=\"checkbox\" id=\"confirm\" name=\"confirm\" "
                   "required> The sender of this message is not verified. I checked where the "
                   "link goes and want to open it anyway.</label></p>"
                   "<button type=\"submit\" id=\"link-go\">Open the link</button></form>");
@@ -955,7 +969,7 @@ static void interstitial(sgv_req *q, sgv_resp *r, const sgv_view *v, size_t n)
 
 void sgv_page_link(sgv_req *q, sgv_resp *r, const char *rest)
 {
-    char id[SGV_ID_LEN + 1], back[96];
+    char id[SGV_ID_LEN + 1], back[128];
     sgv_view *v = NULL;
     const char *tail = take_id(rest, id);
     long n;
@@ -968,6 +982,13 @@ void sgv_page_link(sgv_req *q, sgv_resp *r, const char *rest)
         error_page(q, r, 404, "No such link");
         return;
     }
+    /* a session, or the token of this very link (a click in the body) */
+    const char *k = sgv_req_arg(q, "k");
+    int by_token = !(q->has_session && q->sess.authenticated);
+    if (by_token && !sgv_index_link_token_ok(q->app->index, id, (size_t)n, k)) {
+        sgv_resp_redirect(r, 303, "/login");
+        return;
+    }
     int rc = sgv_index_open(q->app->index, id, &v);
     if (rc != 0 || v->unreadable || v->e == NULL || (size_t)n >= v->e->nlinks) {
         error_page(q, r, rc == -2 ? 500 : 404, "No such link");
@@ -975,7 +996,7 @@ void sgv_page_link(sgv_req *q, sgv_resp *r, const char *rest)
         return;
     }
     if (*tail == '\0') {
-        interstitial(q, r, v, (size_t)n);
+        interstitial(q, r, v, (size_t)n, k);
     } else {
         const sgr_link *l = v->e->links[n].link;
         const char *confirm = sgv_req_arg(q, "confirm");
@@ -984,7 +1005,11 @@ void sgv_page_link(sgv_req *q, sgv_resp *r, const char *rest)
         if (ok) {
             sgv_resp_redirect(r, 303, l->target);
         } else {
-            snprintf(back, sizeof(back), "/link/%s/%ld", id, n);
+            if (k != NULL && strlen(k) == SGV_LINK_TOKEN_HEX &&
+                strspn(k, "0123456789abcdef") == SGV_LINK_TOKEN_HEX)
+                snprintf(back, sizeof(back), "/link/%s/%ld?k=%s", id, n, k);
+            else
+                snprintf(back, sizeof(back), "/link/%s/%ld", id, n);
             sgv_resp_redirect(r, 303, back);
         }
     }

@@ -129,6 +129,7 @@ r=$(curl -si -c "$J" -b "$J" --data-urlencode "user=reader" --data-urlencode "pa
     --data-urlencode "csrf=$csrf" "$B/login")
 expect_eq "wrong password is 401" "$(status "$r")" "401"
 expect_has "... with #login-error" "$r" 'id="login-error"'
+expect_not "... and no session cookie" "$r" "sg_session="
 csrf=$(csrf_of "$r")
 r=$(curl -si -c "$J" -b "$J" --data-urlencode "user=reader" --data-urlencode "password=$pw" \
     "$B/login")
@@ -142,12 +143,14 @@ r=$(curl -si -c "$J" -b "$J" --data-urlencode "user=reader" --data-urlencode "pa
     --data-urlencode "csrf=$csrf" "$B/login")
 expect_eq "login is 303" "$(status "$r")" "303"
 expect_eq "... to /" "$(header "$r" Location)" "/"
-cookie=$(header "$r" Set-Cookie)
+session_cookie() { tr -d '\r' <<<"$1" | grep -i '^set-cookie: sg_session='; }
+cookie=$(session_cookie "$r")
 expect_has "cookie sg_session" "$cookie" "sg_session="
 expect_has "cookie HttpOnly" "$cookie" "HttpOnly"
 expect_has "cookie SameSite=Strict" "$cookie" "SameSite=Strict"
 expect_has "cookie Path=/" "$cookie" "Path=/"
 expect_not "no Secure over plain HTTP" "$cookie" "Secure"
+expect_has "the login form's cookie is cleared" "$r" "sg_login=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
 C=(-b "$J" -c "$J")
 
 # wait until every message is checked
@@ -240,7 +243,17 @@ expect_eq "body Referrer-Policy" "$(header "$r" Referrer-Policy)" "no-referrer"
 expect_not "unverified body has no href" "$r" "href"
 expect_has "unverified body shows the target" "$r" "https://www.paypal.com.login.evil.example/x"
 r=$(curl -si "${C[@]}" "$B/m/$G/body")
-expect_has "verified body links to the interstitial" "$r" "href=\"/link/$G/0\""
+expect_has "verified body links to the interstitial" "$r" "href=\"/link/$G/0?k="
+# a click in the sandboxed body carries no SameSite=Strict cookie: the
+# link's own token opens that interstitial, and nothing else
+href=$(sed -n 's/.*href="\(\/link\/[^"]*\)".*/\1/p' <<<"$r" | head -1)
+r=$(curl -si "$B$href")
+expect_eq "the body link's token opens its interstitial without a cookie" "$(status "$r")" "200"
+expect_has "... showing the target" "$r" '<dd id="link-target">https://reports.example.com/q3</dd>'
+r=$(curl -si "$B/link/$G/0?k=$(printf '0%.0s' $(seq 32))")
+expect_eq "a wrong link token: login" "$(header "$r" Location)" "/login"
+r=$(curl -si "$B/link/$G/0")
+expect_eq "no token, no cookie: login" "$(header "$r" Location)" "/login"
 expect_not "verified body: remote image blocked" "$r" "images.example.com"
 
 # --- the interstitial ----------------------------------------------------------------
@@ -314,7 +327,7 @@ if openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.
         r=$(curl -si "${K[@]}" --data-urlencode "user=reader" --data-urlencode "password=$pw" \
             --data-urlencode "csrf=$(csrf_of "$page")" "$TB/login")
         expect_eq "https login 303" "$(status "$r")" "303"
-        expect_has "cookie Secure under TLS" "$(header "$r" Set-Cookie)" "; Secure"
+        expect_has "cookie Secure under TLS" "$(session_cookie "$r")" "; Secure"
         r=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$TLS_PORT/login")
         expect_not "plain HTTP is not served on the TLS port" "$r" "200"
     else
