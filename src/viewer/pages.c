@@ -704,8 +704,9 @@ const char *sgv_body_csp(int images)
 static void body_page(sgv_resp *r, const sgv_view *v)
 {
     sg_cli_buf b = {0};
-    puts_(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-              "<meta name=\"referrer\" content=\"no-referrer\"><style>body{font-family:system-ui,"
+    /* no <meta>: the charset and the referrer policy come as header fields,
+     * so the body holds no element the sanitizer would refuse */
+    puts_(&b, "<!DOCTYPE html>\n<html><head><style>body{font-family:system-ui,"
               "sans-serif;margin:.5rem;overflow-wrap:anywhere}img{max-width:100%;height:auto}"
               "</style></head><body>");
     if (v->e->html != NULL)
@@ -920,22 +921,14 @@ static void interstitial(sgv_req *q, sgv_resp *r, const sgv_view *v, size_t n, c
     }
     puts_(&b, "<dt>Link text</dt><dd id=\"link-text\">");
     sgv_html_text(&b, l->text && l->text[0] ? l->text : "(no text)");
-    if (l->flags & SGR_LINK_TEXT_MISMATCH) {
-        puts_(&b, " <span class=\"warning\" data-kind=\"text_mismatch\">&#9888; The text names ");
-        sgv_html_text(&b, l->text_host ? l->text_host : "another address");
-        puts_(&b, ", but the link goes to ");
-        sgv_html_text(&b, l->host ? l->host : l->target);
-        puts_(&b, ".</span>");
-    }
+    if (l->flags & SGR_LINK_TEXT_MISMATCH) /* the sentence is in #link-warnings */
+        puts_(&b, " <span class=\"warning\" data-kind=\"text_mismatch\">&#9888; names another "
+                  "address than the link's</span>");
     puts_(&b, "</dd></dl><ul id=\"link-warnings\">");
     for (size_t i = 0; i < lv->nwarnings; i++)
         link_item(&b, lv->warnings[i].kind, lv->warnings[i].detail);
-    if (l->flags & SGR_LINK_USERINFO)
-        link_item(&b, "userinfo",
-                  "The address hides a user name before the host (name@host): only the part "
-                  "after the @ is where it goes.");
-    if (l->flags & SGR_LINK_IP_HOST)
-        link_item(&b, "ip_host", "The link goes to a bare IP address, not to a named site.");
+    /* explain names text mismatches, IP hosts, user names and lookalikes;
+     * what it leaves out: */
     if (l->flags & SGR_LINK_IDNA_INVALID)
         link_item(&b, "idn", "The host is not a valid internationalised domain name.");
     if (l->flags & SGR_LINK_TRUNCATED)
