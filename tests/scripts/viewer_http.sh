@@ -70,6 +70,37 @@ Content-Type: text/html; charset=utf-8
 
 <p>Look at <a href="https://www.paypal.com.login.evil.example/x">www.paypal.com</a></p>
 EOF
+png=iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+hHgAHggJ/PchI7wAAAABJRU5ErkJggg==
+cat > "$T/md/new/1006.parts.host" <<EOF
+From: Dana <dana@unknown.example>
+To: reader@example.org
+Subject: Attachments
+Date: $(date -R -d @$((now - 7200)))
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="outer"
+
+--outer
+Content-Type: multipart/related; boundary="rel"
+
+--rel
+Content-Type: text/html; charset=utf-8
+
+<p>Logo: <img src="cid:logo@x" alt="logo"></p>
+--rel
+Content-Type: image/png
+Content-ID: <logo@x>
+Content-Transfer-Encoding: base64
+
+$png
+--rel--
+--outer
+Content-Type: application/octet-stream
+Content-Disposition: attachment; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf.exe
+Content-Transfer-Encoding: base64
+
+$(printf 'MZ fake executable' | base64)
+--outer--
+EOF
 # hostile entries: a link out of the Maildir, a dot file, a folder
 ln -s /etc/passwd "$T/md/new/1003.link.host"
 echo "From: hidden@x.example" > "$T/md/new/.1004.hidden"
@@ -169,7 +200,7 @@ for m in d["messages"]:
 print(" ".join(m["subject"].split()[0] + "=" + m["headline"] for m in d["messages"]))
 ' "$api") || bad "API list JSON: $api"
 expect_eq "API list: newest first, right headlines, hostile files skipped" "$verdicts" \
-    "<script>alert(1)</script>=unverified Urgent=forged Quarterly=verified"
+    "<script>alert(1)</script>=unverified Urgent=forged Quarterly=verified Attachments=unverified"
 id_of() { python3 -c '
 import json, sys
 for m in json.loads(sys.argv[1])["messages"]:
@@ -307,6 +338,49 @@ expect_eq "moved to cur/: same ID" "$(id_of Fresh)" "$N"
 rm "$T/md/cur/2000.new.host:2,S"
 api=$(curl -s "${C[@]}" "$B/api/messages")
 expect_not "deleted mail disappears" "$api" "Fresh mail"
+
+# --- parts: inline images and attachments -------------------------------------------------
+A=$(id_of Attachments)
+r=$(curl -s "${C[@]}" "$B/m/$A")
+expect_has "attachment listed" "$r" "résumé.pdf.exe"
+expect_has "... with its risk" "$r" 'data-risk="executable'
+part=$(sed -n "s/.*href=\"\/m\/$A\/part\/\([0-9]*\)\">Download.*/\1/p" <<<"$r" | head -1)
+r=$(curl -si "${C[@]}" "$B/m/$A/part/$part")
+expect_eq "download: 200" "$(status "$r")" "200"
+expect_eq "download: octet-stream" "$(header "$r" Content-Type)" "application/octet-stream"
+expect_eq "download: RFC 6266 name" "$(header "$r" Content-Disposition)" \
+    "attachment; filename=\"r__sum__.pdf.exe\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf.exe"
+expect_eq "download: nosniff" "$(header "$r" X-Content-Type-Options)" "nosniff"
+expect_has "download: the bytes" "$r" "MZ fake executable"
+b=$(curl -s "${C[@]}" "$B/m/$A/body")
+cid=$(sed -n "s/.*src=\"\/m\/$A\/cid\/\([0-9]*\)\".*/\1/p" <<<"$b" | head -1)
+[ -n "$cid" ] && ok "inline image served from the message" || bad "no cid image in the body: $b"
+r=$(curl -s "${C[@]}" -o "$T/logo.png" -w '%{http_code} %{content_type}' "$B/m/$A/cid/$cid")
+expect_eq "cid image: 200 image/png" "$r" "200 image/png"
+expect_eq "cid image: the part's bytes" "$(base64 -w0 < "$T/logo.png")" "$png"
+r=$(curl -s -o /dev/null -w '%{http_code}' "${C[@]}" "$B/m/$A/cid/$part")
+expect_eq "an attachment is no inline image: 404" "$r" "404"
+
+# --- bounds and methods ------------------------------------------------------------------
+big=$(head -c 20000 /dev/zero | tr '\0' a)
+r=$(curl -si "${C[@]}" --data "csrf=$scsrf&x=$big" "$B/m/$G/images")
+expect_eq "a POST body over 16 KiB: 413" "$(status "$r")" "413"
+r=$(curl -si "${C[@]}" -X DELETE "$B/")
+expect_eq "DELETE /: 405" "$(status "$r")" "405"
+r=$(curl -sI "${C[@]}" "$B/m/$G")
+expect_eq "HEAD /m/ID: 200" "$(status "$r")" "200"
+expect_eq "HEAD: the headers too" "$(header "$r" X-Frame-Options)" "DENY"
+r=$(curl -si "${C[@]}" "$B/nowhere")
+expect_eq "unknown path: 404" "$(status "$r")" "404"
+check_page_headers "404 page" "$r"
+r=$(curl -si "${C[@]}" "$B/m/../../etc/passwd")
+expect_not "no path escapes" "$r" "root:"
+r=$(curl -si "${C[@]}" "$B/m/${G}x")
+expect_eq "a malformed ID: 404" "$(status "$r")" "404"
+r=$(curl -si "${C[@]}" "$B/m/$G/part/99")
+expect_eq "no such part: 404" "$(status "$r")" "404"
+r=$(curl -si "${C[@]}" "$B/link/$G/99")
+expect_eq "no such link: 404" "$(status "$r")" "404"
 
 # --- logout --------------------------------------------------------------------------------------
 r=$(curl -si "${C[@]}" --data "csrf=$scsrf" "$B/logout")
