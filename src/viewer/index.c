@@ -1043,7 +1043,8 @@ static void merge_scan(sgv_index *ix, unsigned md, sgv_mlist *l, garbage *g,
         if (ix->msgs[i]->maildir == md)
             ix->msgs[i]->present = 0;
     /* newest files first into the queue: the top of the list fills first */
-    qsort(l->v, l->n, sizeof(*l->v), mtime_desc);
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof(*l->v), mtime_desc);
     for (size_t i = 0; i < l->n; i++) {
         sgv_mentry *e = &l->v[i];
         msg *m = find(ix, e->id);
@@ -1164,7 +1165,7 @@ static int list_cmp(const void *a, const void *b)
 size_t sgv_index_foreach(sgv_index *ix, sgv_row_cb cb, void *payload)
 {
     pthread_mutex_lock(&ix->lock);
-    if (ix->unsorted) {
+    if (ix->unsorted && ix->nmsgs > 1) {
         qsort(ix->msgs, ix->nmsgs, sizeof(*ix->msgs), list_cmp);
         ix->unsorted = 0;
     }
