@@ -101,6 +101,17 @@ Content-Transfer-Encoding: base64
 $(printf 'MZ fake executable' | base64)
 --outer--
 EOF
+cat > "$T/md/new/1007.operator.host" <<EOF
+From: PayPal Service <service@paypa1.example>
+To: reader@example.org
+Subject: Operator list lookalike
+Date: $(date -R -d @$((now - 10800)))
+
+Your account is limited.
+EOF
+printf '# brands we warn about
+paypal.example
+' > "$T/operator.txt"
 # hostile entries: a link out of the Maildir, a dot file, a folder
 ln -s /etc/passwd "$T/md/new/1003.link.host"
 echo "From: hidden@x.example" > "$T/md/new/.1004.hidden"
@@ -134,12 +145,19 @@ expect_has "the refusal says why" "$(cat "$T/refuse.log")" "beyond loopback with
 "$VIEW" --maildir "$T/md" --listen 0.0.0.0:$((PORT + 2)) --password-file "$T/passwd" \
     > "$T/refuse2.log" 2>&1
 expect_eq "0.0.0.0 with a password but no TLS refused" "$?" "2"
+printf 'paypal.example\nnot a domain!\n' > "$T/bad-operator.txt"
+"$VIEW" --maildir "$T/md" --listen 127.0.0.1:$((PORT + 2)) --operator-domains "$T/bad-operator.txt" \
+    > "$T/bad-op.log" 2>&1
+expect_eq "a bad --operator-domains name: exit 2" "$?" "2"
+expect_has "... named" "$(cat "$T/bad-op.log")" "not a domain name"
+"$VIEW" --maildir "$T/md" --listen 127.0.0.1:$((PORT + 2)) --protect "exa mple.com" > /dev/null 2>&1
+expect_eq "a bad --protect name: exit 2" "$?" "2"
 "$VIEW" --maildir "$T/nowhere" --listen 127.0.0.1:$((PORT + 2)) > /dev/null 2>&1
 expect_eq "a missing Maildir is an input error" "$?" "3"
 
 # --- the viewer -----------------------------------------------------------------------
 start "$T/view.log" --maildir "$T/md" --listen 127.0.0.1:$PORT --password-file "$T/passwd" \
-    --zone "$T/zone.txt" --protect example.com
+    --zone "$T/zone.txt" --protect example.com --operator-domains "$T/operator.txt"
 wait_up "$B/login" || { bad "viewer did not start: $(cat "$T/view.log")"; exit 1; }
 
 r=$(curl -si "$B/")
@@ -200,7 +218,7 @@ for m in d["messages"]:
 print(" ".join(m["subject"].split()[0] + "=" + m["headline"] for m in d["messages"]))
 ' "$api") || bad "API list JSON: $api"
 expect_eq "API list: newest first, right headlines, hostile files skipped" "$verdicts" \
-    "<script>alert(1)</script>=unverified Urgent=forged Quarterly=verified Attachments=unverified"
+    "<script>alert(1)</script>=unverified Urgent=forged Quarterly=verified Attachments=unverified Operator=unverified"
 id_of() { python3 -c '
 import json, sys
 for m in json.loads(sys.argv[1])["messages"]:
@@ -232,6 +250,15 @@ import json, sys
 d = json.loads(sys.argv[1])
 assert d["headline"] == "unverified" and d["links"] and all(l["inert"] for l in d["links"])
 ' "$one" && ok "API: links in unverified mail are inert" || bad "API unverified: $one"
+
+O=$(id_of Operator)
+python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+w = [x for x in d["warnings"] if x["kind"] == "lookalike"]
+assert w and "paypal.example" in w[0]["detail"], d["warnings"]
+' "$(curl -s "${C[@]}" "$B/api/messages/$O")" && ok "--operator-domains: a lookalike of paypal.example is named" ||
+    bad "no lookalike warning against the operator list"
 
 # --- pages and their headers -------------------------------------------------------
 check_page_headers() { # name response
