@@ -152,6 +152,14 @@ done
 [ $rc = 0 ] && [ "$(echo "$out" | head -1)" = "usage: spoofguard explain [OPTIONS] MSG..." ] &&
     [ -z "$missing" ] && ok "explain --help: every option of the contract" ||
     bad "explain --help (exit $rc, missing:$missing): $out"
+# the common format of every command's help (as cli_options.sh checks the others)
+echo "$out" | grep -qx 'options:' && echo "$out" | grep -qE '^  -h, --help +print this help and exit$' &&
+    echo "$out" | grep -qE '^      --version +print the version and exit$' &&
+    [ "$(echo "$out" | sed -n '/^options:/,/^$/p' | grep -cvE '^(options:|  (-h, |    )--[a-z-]+( [^ ]+)?( +[^ ].*)?|  +[^ -].*|)$')" = 0 ] &&
+    [ "$("$CLI" explain -h)" = "$out" ] && ok "explain --help: the common format" ||
+    bad "explain --help format: $out"
+"$CLI" --help | grep -qE '^  explain +what a reader should be told' && ok "listed in spoofguard --help" ||
+    bad "not in spoofguard --help"
 for o in operator-domains psl authserv-id mail-from; do
     grep -q "\\\\-\\\\-${o//-/\\\\-}" "$SRC/docs/spoofguard.1" || bad "man page: no --$o"
 done
