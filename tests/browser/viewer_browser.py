@@ -485,7 +485,7 @@ class Run:
                     self.drv.current_url == url and len(self.drv.window_handles) == handles,
                     (self.drv.current_url, len(self.drv.window_handles)))
             # the interstitial for it (reached from the API's link list, as a reader cannot click)
-            if n in ("forged", "unverified"):
+            if n in ("forged", "unverified", "lookalike-idn"):
                 self.confirm_interstitial(f)
 
     def confirm_interstitial(self, f):
@@ -516,6 +516,15 @@ class Run:
         c.check("%s: a confirmation form with a required checkbox" % n,
                 len(form) == 1 and bool(self.css("form#link-confirm input#confirm[name=confirm][required]")) and
                 bool(self.css("form#link-confirm button#link-go")))
+        if n == "lookalike-idn":
+            c.check("lookalike-idn: the interstitial shows the Unicode form b\u0430nk.example",
+                    "b\u0430nk.example" in (self.text("#link-unicode") or ""), self.text("#link-unicode"))
+            c.check("lookalike-idn: and the punycode form xn--bnk-6cd.example",
+                    "xn--bnk-6cd.example" in (self.text("#link-punycode") or ""), self.text("#link-punycode"))
+            kinds = [e.get_attribute("data-kind") for e in self.css("ul#link-warnings > li[data-kind]")]
+            c.check("lookalike-idn: the link's lookalike warning against bank.example",
+                    "lookalike" in kinds and "bank.example" in (self.text("ul#link-warnings") or ""), kinds)
+            self.shot("interstitial-lookalike")
         if n == "forged":
             lt = self.text("#link-text") or ""
             c.check("forged: #link-text shows the text naming another host", "online.bank.example" in lt, lt)
