@@ -371,8 +371,22 @@ class Run:
                 ck.get("httpOnly") is True and ck.get("sameSite") == "Strict" and ck.get("path") == "/", ck)
         return ok
 
+    def settled(self):
+        """The viewer verifies in the background: wait (at most 20 s) until the API says none is pending."""
+        for _ in range(80):
+            st, _, body = self.http("GET", "/api/messages")
+            try:
+                if st == 200 and not any(m.get("checking") for m in json.loads(body)["messages"]):
+                    return True
+            except (ValueError, KeyError, TypeError):
+                pass
+            time.sleep(0.25)
+        return False
+
     def message_list(self):
         c = self.c
+        c.check("the viewer has verified every message within 20 s", self.settled())
+        self.get("/", "the list")
         rows = self.css("table#messages tr.msg")
         c.check("the list has one row per fixture", len(rows) == len(self.fixtures),
                 "%d rows, %d fixtures" % (len(rows), len(self.fixtures)))
@@ -397,6 +411,9 @@ class Run:
                 c.check("list: %s shows a %s badge" % (f["name"], w), w in kinds, kinds)
             for w in f["not_warnings"]:
                 c.check("list: %s shows no %s badge" % (f["name"], w), w not in kinds, kinds)
+        order = [r.get_attribute("data-id") for r in rows]
+        want = [f.get("id") for f in reversed(self.fixtures)]  # the manifest is in date order, oldest first
+        c.check("the list is newest first", order == want, (order, want))
         ids = [f["id"] for f in self.fixtures if f.get("id")]
         c.check("message ids are unique and URL-safe", len(set(ids)) == len(ids) and
                 all(i and all(ch.isalnum() or ch in "-_" for ch in i) for i in ids), ids)
