@@ -11,6 +11,7 @@
  * its links, and the warnings. Everything the result points at lives in
  * its arena or in the MIME walk and sanitizer results it owns.
  */
+#define _GNU_SOURCE /* strcasestr */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -86,6 +87,7 @@ typedef struct {
     char host[SGR_LOOKALIKE_ASCII_MAX];
     sgr_lookalike_verdict verdict;
     const char *lookalike; /* detail of the first non-idn hit, arena */
+    const char *ref;       /* that hit's reference (A-label), arena */
     const char *idn;       /* detail of the first idn hit, arena */
 } host_check;
 
@@ -195,6 +197,16 @@ static char *clean_text(explain_impl *x, const char *s, size_t len, size_t max)
     }
     o[n] = '\0';
     return o;
+}
+
+/* s lower-cased (ASCII), in the arena: the addresses the mailbox's
+ * callbacks compare (sgr_correspondents). */
+static const char *lower(explain_impl *x, const char *s)
+{
+    char *r = xstrdup(x, s);
+    for (char *p = r; p && *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return r;
 }
 
 static int ieq(const char *a, const char *b)
@@ -347,8 +359,9 @@ int sgr_explain_trusts_authres(const char *msg, size_t len, const char *authserv
 /* ---- DKIM-Signature fields --------------------------------------------- */
 
 /* The value of tag `tag` in a tag-list (RFC 6376 3.2), whitespace removed,
- * into the arena; NULL when absent. */
-static char *dkim_tag(explain_impl *x, const char *v, size_t len, const char *tag)
+ * at most max bytes of it, into the arena; NULL when absent. The bound
+ * keeps a header of many large fields from costing memory per look-up. */
+static char *dkim_tag(explain_impl *x, const char *v, size_t len, const char *tag, size_t max)
 {
     size_t tl = strlen(tag);
     size_t i = 0;
@@ -369,13 +382,14 @@ static char *dkim_tag(explain_impl *x, const char *v, size_t len, const char *ta
         while (i < len && v[i] != ';')
             i++;
         if (ne - ns == tl && strncasecmp(v + ns, tag, tl) == 0) {
-            char *o = sg_arena_alloc(x->a, i - vs + 1);
+            size_t end = i - vs > max ? vs + max : i;
+            char *o = sg_arena_alloc(x->a, end - vs + 1);
             size_t n = 0;
             if (o == NULL) {
                 x->oom = 1;
                 return NULL;
             }
-            for (size_t k = vs; k < i; k++)
+            for (size_t k = vs; k < end; k++)
                 if (!isspace((unsigned char)v[k]))
                     o[n++] = v[k];
             o[n] = '\0';
@@ -392,11 +406,11 @@ static long find_signature(explain_impl *x, const char *d, const char *b_prefix)
     for (size_t i = 0; i < x->nh; i++) {
         if (!sg_header_is(&x->h[i], "DKIM-Signature"))
             continue;
-        const char *fd = dkim_tag(x, x->h[i].value, x->h[i].value_len, "d");
+        const char *fd = dkim_tag(x, x->h[i].value, x->h[i].value_len, "d", 256);
         if (!ieq(fd, d))
             continue;
         if (b_prefix) {
-            const char *fb = dkim_tag(x, x->h[i].value, x->h[i].value_len, "b");
+            const char *fb = dkim_tag(x, x->h[i].value, x->h[i].value_len, "b", 64);
             if (fb == NULL || strncmp(fb, b_prefix, strlen(b_prefix)) != 0)
                 continue;
         }
@@ -413,7 +427,7 @@ static void mark_covered(explain_impl *x, long field_index, unsigned char *cover
     if (field_index < 0 || (size_t)field_index >= x->nh)
         return;
     const sg_header *f = &x->h[field_index];
-    char *hl = dkim_tag(x, f->value, f->value_len, "h");
+    char *hl = dkim_tag(x, f->value, f->value_len, "h", f->value_len);
     if (hl == NULL)
         return;
     size_t *used = calloc(x->nh, sizeof(*used)); /* per field: taken */
@@ -475,6 +489,20 @@ static const char *uncovered_fields(explain_impl *x, const auth_facts *f, int on
     }
     free(covered);
     return n ? xstrdup(x, buf) : NULL;
+}
+
+/* Does text name domain (or a name under it) as a whole name: "<talk.
+ * lists.example>" names lists.example, "notlists.example" does not. */
+static int names_domain(const char *text, const char *domain)
+{
+    size_t dl = strlen(domain);
+    for (const char *p = text; (p = strcasestr(p, domain)) != NULL; p++) {
+        char before = p == text ? ' ' : p[-1], after = p[dl];
+        if ((before == '.' || before == '<' || before == '@' || before == ' ') &&
+            !(isalnum((unsigned char)after) || after == '-' || after == '.'))
+            return 1;
+    }
+    return 0;
 }
 
 /* ---- the authentication facts ------------------------------------------ */
@@ -600,6 +628,16 @@ static void facts_from_authres(explain_impl *x, auth_facts *f, const sg_authres 
                          : "the From field names no usable domain";
         return;
     }
+    const char *hf = dmarc ? prop_value(dmarc, "header", "from") : NULL;
+    if (hf && author->domain && !ieq(hf, author->domain)) {
+        /* the field speaks of another From than the one shown now:
+         * nothing in it is about this message */
+        f->nsigs = 0;
+        f->mailed_by = NULL;
+        f->base = prot ? SGR_HEADLINE_FORGED : SGR_HEADLINE_UNVERIFIED;
+        f->reason = "the From field is not the one your mail server checked";
+        return;
+    }
     if (ieq(res, "temperror")) {
         f->temporary = 1;
         f->reason = "DMARC could not be checked: a temporary DNS error";
@@ -692,12 +730,12 @@ static const char *arc_summary(explain_impl *x, const sg_verdict_result *v, cons
         for (size_t i = 0; i < x->nh; i++) {
             if (!sg_header_is(&x->h[i], "ARC-Seal"))
                 continue;
-            const char *is = dkim_tag(x, x->h[i].value, x->h[i].value_len, "i");
+            const char *is = dkim_tag(x, x->h[i].value, x->h[i].value_len, "i", 16);
             unsigned n = is ? (unsigned)strtoul(is, NULL, 10) : 0;
             if (n > inst || sealer == NULL) {
                 if (n > inst)
                     inst = n;
-                sealer = dkim_tag(x, x->h[i].value, x->h[i].value_len, "d");
+                sealer = dkim_tag(x, x->h[i].value, x->h[i].value_len, "d", 256);
             }
         }
     }
@@ -708,8 +746,12 @@ static const char *arc_summary(explain_impl *x, const sg_verdict_result *v, cons
 
 /* ---- warnings ----------------------------------------------------------- */
 
+/* own: the registrable domain of a verified sender, or NULL. A link in
+ * mail proven to come from github.com that resembles github.com
+ * (app.github.media) is the brand's own: only the brand can send it, so
+ * that hit is not a warning. */
 static void check_host(explain_impl *x, const sgr_explain_opts *o, const char *name,
-                       host_check *out)
+                       const char *own, host_check *out)
 {
     sgr_lookalike_result res;
     memset(out, 0, sizeof(*out));
@@ -727,8 +769,11 @@ static void check_host(explain_impl *x, const sgr_explain_opts *o, const char *n
         const sgr_lookalike_hit *h = &res.hits[i];
         if (h->kind == SGR_LOOKALIKE_IDN && out->idn == NULL)
             out->idn = xstrdup(x, h->detail);
-        else if (h->kind != SGR_LOOKALIKE_IDN && out->lookalike == NULL)
+        else if (h->kind != SGR_LOOKALIKE_IDN && out->lookalike == NULL &&
+                 !(own && ieq(h->reference_ascii, own))) {
             out->lookalike = xstrdup(x, h->detail);
+            out->ref = xstrdup(x, h->reference_ascii);
+        }
     }
 }
 
@@ -737,7 +782,7 @@ static host_check warn_domain(explain_impl *x, const sgr_explain_opts *o, const 
                               const char *fieldname, const char *domain)
 {
     host_check hc;
-    check_host(x, o, domain, &hc);
+    check_host(x, o, domain, NULL, &hc);
     /* the hit's own sentence names the domain and why: "From: paypa1.com
      * looks like paypal.com: '1' in place of 'l', which look the same" */
     if (hc.lookalike)
@@ -751,7 +796,8 @@ static host_check warn_domain(explain_impl *x, const sgr_explain_opts *o, const 
  * "service@paypal.com". Only names under a real public suffix count
  * ("J. Smith" and "Dr.Who" name nothing). Returns the first whose
  * registrable domain differs from `real` (arena), else NULL. */
-static const char *name_names_other(explain_impl *x, const char *name, const char *real)
+static const char *name_names_other(explain_impl *x, const sgr_lookalike *lk, const char *name,
+                                    const char *real)
 {
     const char *p = name;
     while (*p) {
@@ -781,14 +827,63 @@ static const char *name_names_other(explain_impl *x, const char *name, const cha
         if (ascii == NULL)
             continue;
         const char *tld = strrchr(ascii, '.');
-        if (tld == NULL ||
-            !psl_is_public_suffix2(psl_builtin(), tld + 1, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE))
+        if (tld == NULL)
             continue;
+        /* a name under a real public suffix, or one of (or like one of)
+         * the references, whatever its suffix ("bank.example") */
+        if (!psl_is_public_suffix2(psl_builtin(), tld + 1, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE)) {
+            sgr_lookalike_result res;
+            if (lk == NULL || sgr_lookalike_check(lk, ascii, strlen(ascii), &res) != 0 ||
+                (res.verdict != SGR_LOOKALIKE_KNOWN && res.verdict != SGR_LOOKALIKE_SUSPECT))
+                continue;
+        }
         const char *rd = registrable(x, ascii);
         if (rd && (real == NULL || strcmp(rd, real) != 0))
             return xstrdup(x, tok);
     }
     return NULL;
+}
+
+/* ASCII letters and digits of s, lower case, into out (cap bytes). */
+static void letters(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *s && n + 1 < cap; s++)
+        if (isalnum((unsigned char)*s))
+            out[n++] = (char)tolower((unsigned char)*s);
+    out[n] = '\0';
+}
+
+/* Does the display name claim the reference domain ref by name: its
+ * letters contain all of ref's registrable domain ("Bank Example" and
+ * bank.example), or one of its words is ref's registrable label of at
+ * least 5 letters ("PayPal" and paypal.com; "Bank" alone is a word too
+ * common to count)? */
+static int name_claims(explain_impl *x, const char *name, const char *ref)
+{
+    const char *rd = registrable(x, ref);
+    char nl[MAX_NAME_BYTES + 1], rl[256], label[256];
+    if (rd == NULL)
+        return 0;
+    letters(name, nl, sizeof(nl));
+    letters(rd, rl, sizeof(rl));
+    if (rl[0] && strstr(nl, rl))
+        return 1;
+    size_t ll = strcspn(rd, ".");
+    if (ll < 5 || ll >= sizeof(label))
+        return 0;
+    memcpy(label, rd, ll);
+    label[ll] = '\0';
+    for (const char *p = name; *p;) {
+        while (*p && !isalnum((unsigned char)*p))
+            p++;
+        const char *w = p;
+        while (isalnum((unsigned char)*p))
+            p++;
+        if ((size_t)(p - w) == ll && strncasecmp(w, label, ll) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 /* ---- the body and its links ---------------------------------------------- */
@@ -874,12 +969,15 @@ static int render_body(explain_impl *x, const sgr_explain_opts *o, int interstit
                     hc = &cache[k];
             if (hc == NULL && *ncache < MAX_HOST_CACHE) {
                 hc = &cache[(*ncache)++];
-                check_host(x, o, l->host, hc);
+                check_host(x, o, l->host,
+                           x->pub.headline == SGR_HEADLINE_VERIFIED
+                               ? x->pub.identity.registrable_domain
+                               : NULL,
+                           hc);
                 /* a suspect link host is a message-level warning too */
                 if (hc->lookalike)
-                    add_warning(
-                        x, SGR_WARN_LOOKALIKE, "link",
-                        xprintf(x, "A link goes to %.253s: %s", link_host(l), hc->lookalike));
+                    add_warning(x, SGR_WARN_LOOKALIKE, "link",
+                                xprintf(x, "Link: %s", hc->lookalike));
                 if (hc->idn)
                     add_warning(x, SGR_WARN_IDN, "link", xprintf(x, "Link: %s", hc->idn));
             }
@@ -1012,14 +1110,14 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         const char *sealer = NULL;
         for (size_t i = 0; i < x->nh && sealer == NULL; i++)
             if (sg_header_is(&x->h[i], "ARC-Seal"))
-                sealer = dkim_tag(x, x->h[i].value, x->h[i].value_len, "d");
+                sealer = dkim_tag(x, x->h[i].value, x->h[i].value_len, "d", 256);
         int best = -1, score = -1;
         for (size_t i = 0; i < f.nsigs; i++) {
             if (f.sigs[i].aligned)
                 continue;
             int s = 0;
             const char *rd = registrable(x, f.sigs[i].domain);
-            if (lid && rd && strstr(lid->value, rd))
+            if (lid && rd && names_domain(lid->value, rd))
                 s = 2;
             else if (sealer && rd && ieq(registrable(x, sealer), rd))
                 s = 1;
@@ -1044,7 +1142,6 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         sg_addr_list l;
         if (sg_addr_parse_list(x->a, from->value, from->value_len, &l, NULL) == 0 && l.count) {
             id->display_name = display_name(x, l.mailboxes[0].display);
-            id->address = clean_text(x, "", 0, 1);
             char buf[1024];
             int n =
                 snprintf(buf, sizeof(buf), "%s@%s", l.mailboxes[0].local, l.mailboxes[0].domain);
@@ -1091,7 +1188,7 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         headline_sentence(x, &f, h, third, id->domain_unicode ? id->domain_unicode : from_domain);
 
     /* ---- warnings on the header ---- */
-    (void)warn_domain(x, opts, "From", "from", from_domain);
+    host_check from_hc = warn_domain(x, opts, "From", "from", from_domain);
     host_check rt_hc;
     memset(&rt_hc, 0, sizeof(rt_hc));
     if (id->reply_to && reply_dom && !ieq(reply_dom, from_domain))
@@ -1100,16 +1197,35 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         (void)warn_domain(x, opts, "Sender", "sender", sender_dom);
 
     if (id->display_name[0]) {
-        const char *other = name_names_other(x, id->display_name, id->registrable_domain);
+        const char *other =
+            name_names_other(x, opts->lookalike, id->display_name, id->registrable_domain);
         if (other)
             add_warning(x, SGR_WARN_DISPLAY_NAME, "from",
                         xprintf(x, "The name says %.253s, the address is at %.253s.", other,
                                 id->domain_unicode ? id->domain_unicode
                                 : from_domain      ? from_domain
                                                    : "another domain"));
+        /* the name of one of our domains, or of the reference the From
+         * domain resembles, on an address elsewhere */
+        const char *claimed = NULL;
+        for (size_t i = 0; !other && !claimed && i < opts->nprotected; i++) {
+            const char *p = alabel(x, opts->protected_domains[i]);
+            if (p && !ieq(registrable(x, p), id->registrable_domain) &&
+                name_claims(x, id->display_name, p))
+                claimed = p;
+        }
+        if (!other && !claimed && from_hc.ref && name_claims(x, id->display_name, from_hc.ref))
+            claimed = from_hc.ref;
+        if (claimed)
+            add_warning(x, SGR_WARN_DISPLAY_NAME, "from",
+                        xprintf(x,
+                                "The name says %.200s, like %.253s, but the address is at "
+                                "%.253s.",
+                                id->display_name, claimed,
+                                from_domain ? from_domain : "another domain"));
         const sgr_correspondents *c = opts->correspondents;
         const char *owner = c && c->name_owner && id->address
-                                ? c->name_owner(c->payload, id->display_name, id->address)
+                                ? c->name_owner(c->payload, id->display_name, lower(x, id->address))
                                 : NULL;
         if (owner && !ieq(owner, id->address))
             add_warning(x, SGR_WARN_DISPLAY_NAME, "from",
@@ -1119,11 +1235,8 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
                                 id->display_name, owner, id->address));
     }
     if (opts->correspondents && opts->correspondents->seen && id->address) {
-        char low[1024];
-        snprintf(low, sizeof(low), "%s", id->address);
-        for (char *p = low; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
-        if (opts->correspondents->seen(opts->correspondents->payload, low) == 0)
+        const char *low = lower(x, id->address);
+        if (low && opts->correspondents->seen(opts->correspondents->payload, low) == 0)
             add_warning(
                 x, SGR_WARN_FIRST_CONTACT, "from",
                 xprintf(x, "This is the first message from %.253s in this mailbox.", id->address));
@@ -1140,15 +1253,40 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
                                 id->registrable_domain ? id->registrable_domain : "(none)"));
     }
     if (h == SGR_HEADLINE_VERIFIED || h == SGR_HEADLINE_VERIFIED_THIRD_PARTY) {
-        int dup;
-        const char *un = uncovered_fields(x, &f, h == SGR_HEADLINE_VERIFIED, third, &dup);
+        /* the verdict's own list when it is the source (verdict.h
+         * unsigned_fields); from an A-R, or for a third party's signature,
+         * the same rule over the signatures' h= tags */
+        int dup, any = 0;
+        const char *un = NULL;
         const char *who = h == SGR_HEADLINE_VERIFIED ? from_domain : third;
-        if (un)
+        if (h == SGR_HEADLINE_VERIFIED && f.by == SGR_FROM_VERIFIED) {
+            char buf[256];
+            size_t n = 0;
+            buf[0] = '\0';
+            for (size_t i = 0; i < verdict->nunsigned_fields && n < sizeof(buf) - 1; i++) {
+                n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? ", " : "",
+                                      verdict->unsigned_fields[i]);
+                if (n >= sizeof(buf))
+                    n = sizeof(buf) - 1;
+            }
+            un = n ? xstrdup(x, buf) : NULL;
+        } else {
+            un = uncovered_fields(x, &f, h == SGR_HEADLINE_VERIFIED, third, &dup);
+        }
+        for (size_t i = 0; i < f.nsigs; i++)
+            any |= h == SGR_HEADLINE_VERIFIED ? f.sigs[i].aligned : ieq(f.sigs[i].domain, third);
+        if (un && any)
             add_warning(x, SGR_WARN_UNSIGNED_FIELD, "header",
                         xprintf(x,
                                 "%s %s not covered by %.253s's signature: what is shown there "
                                 "may have been changed.",
                                 un, strchr(un, ',') ? "are" : "is", who ? who : "the sender"));
+        else if (un)
+            add_warning(x, SGR_WARN_UNSIGNED_FIELD, "header",
+                        xprintf(x,
+                                "The sender is proven by SPF alone: no signature covers %s, so "
+                                "what is shown there may have been changed.",
+                                un));
     }
     const sgr_mime_view *mv = x->pub.mime;
     for (size_t i = 0; i < mv->nparts; i++)
@@ -1166,7 +1304,7 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
     size_t ncache = 0;
     int interstitial = opts->link_href != NULL &&
                        (h == SGR_HEADLINE_VERIFIED || h == SGR_HEADLINE_VERIFIED_THIRD_PARTY);
-    if ((rc = render_body(x, opts, interstitial, cache, &ncache)) != 0)
+    if (!opts->skip_body && (rc = render_body(x, opts, interstitial, cache, &ncache)) != 0)
         goto fail;
     if (x->oom)
         goto oom;

@@ -95,6 +95,9 @@ typedef struct {
      * applied again here. NULL/0: none. */
     const char *const *protected_domains;
     size_t nprotected;
+    /* 1: no body rendering and no link list (added for lists of many
+     * messages): headline, identity, header and attachment warnings only. */
+    int skip_body;
 } sgr_explain_opts;
 
 void sgr_explain_opts_init(sgr_explain_opts *o);

@@ -5,6 +5,9 @@
  * several threads may read one (part_content, find_cid) at once.
  *
  * The walk, in order:
+ *   0. give GMime a copy it cannot be made to choke on (prepare: the
+ *      structure it would build is bounded, hostile address fields are
+ *      renamed) and have it parse the copy as one MIME entity;
  *   1. collect the leaf parts depth-first (bounded by max_parts, and by
  *      max_depth for the multiparts followed);
  *   2. choose the body (choose_body: alternative -> the last html, else
@@ -22,7 +25,9 @@
  * that are not UTF-8 show as U+FFFD instead of as plausible but wrong
  * letters. iso-8859-1 is read as windows-1252, as browsers (WHATWG
  * Encoding) and mail readers do: mail labelled latin-1 with 0x80-0x9F
- * bytes is windows-1252 (smart quotes), never C1 controls.
+ * bytes is windows-1252 (smart quotes), never C1 controls. An html part
+ * with no MIME charset whose bytes are not UTF-8 is read in the charset
+ * its <meta> names, as a browser would read it.
  */
 #include <errno.h>
 #include <iconv.h>
@@ -85,7 +90,7 @@ static int buf_reserve(buf *b, size_t more)
 
 static void buf_add(buf *b, const void *s, size_t n)
 {
-    if (buf_reserve(b, n) < 0)
+    if (n == 0 || buf_reserve(b, n) < 0)
         return;
     memcpy(b->p + b->n, s, n);
     b->n += n;
@@ -336,10 +341,72 @@ done:
     return 0;
 }
 
+static int valid_utf8(const char *s, size_t n)
+{
+    size_t skip;
+    uint32_t cp;
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_seq((const unsigned char *)s + i, n - i, &skip, &cp);
+        if (len == 0)
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* An html part without a MIME charset that is not UTF-8: the charset its
+ * <meta> names in the first 1024 bytes (the WHATWG prescan, simplified:
+ * <meta charset=X> and <meta http-equiv content="...; charset=X">), as a
+ * browser would read the part on its own. Copied into out; 0 if none. */
+static int meta_charset(const char *s, size_t n, char *out, size_t cap)
+{
+    if (n > 1024)
+        n = 1024;
+    for (size_t i = 0; i + 5 < n; i++) {
+        if (g_ascii_strncasecmp(s + i, "<meta", 5) != 0)
+            continue;
+        size_t end = i + 5;
+        while (end < n && s[end] != '>')
+            end++;
+        for (size_t k = i + 5; k + 7 < end; k++) {
+            if (g_ascii_strncasecmp(s + k, "charset", 7) != 0)
+                continue;
+            size_t v = k + 7;
+            while (v < end && (s[v] == ' ' || s[v] == '\t' || s[v] == '\n'))
+                v++;
+            if (v >= end || s[v] != '=')
+                continue;
+            v++;
+            while (v < end && (s[v] == ' ' || s[v] == '"' || s[v] == '\''))
+                v++;
+            size_t l = 0;
+            while (v + l < end && l + 1 < cap &&
+                   (g_ascii_isalnum(s[v + l]) || strchr("-_.:", s[v + l]) != NULL))
+                l++;
+            if (l == 0)
+                continue;
+            memcpy(out, s + v, l);
+            out[l] = '\0';
+            return 1;
+        }
+        i = end;
+    }
+    return 0;
+}
+
 /* The body's text: CRLF to LF, the charset to UTF-8, then scrubbed; at
  * most max bytes, cut at a character boundary (*cut set). */
-static char *body_text(const char *cs, const char *in, size_t n, size_t max, int *cut)
+static char *body_text(const char *cs, int html, const char *in, size_t n, size_t max, int *cut)
 {
+    /* no common charset needs more than 4 bytes in for 1 out (UTF-32):
+     * what lies beyond cannot be shown, and need not be converted */
+    if (max < SIZE_MAX / 4 && n > max * 4) {
+        n = max * 4;
+        *cut = 1;
+    }
+    char meta[64];
+    if (cs == NULL && html && !valid_utf8(in, n) && meta_charset(in, n, meta, sizeof meta))
+        cs = meta;
     buf lf = {0}, conv = {0}, out = {0};
     if (buf_reserve(&lf, n) < 0)
         return NULL;
@@ -904,12 +971,139 @@ static void describe(sgr_mime *m, sgr_mime_part *p, const leaf *l, int is_body)
 
 /* ---- parse ---------------------------------------------------------------------- */
 
-static GMimeMessage *gmime_parse(const char *data, size_t len)
+/* GMime builds an object for every part, header field and parameter it
+ * meets (about 1 KB and 10 us each), whatever our max_parts: 1 MB of
+ * "--b\n\n" is 200,000 parts, 3 s and 270 MB. So before GMime sees the
+ * message we count what it would build, roughly: lines that start with
+ * "--" (every boundary does), and field lines and their parameters (";")
+ * in what looks like a header block (the top one, after such a line, and
+ * one starting right after a header block: an attached message). Past
+ * STRUCT_PER_PART per allowed part the input is cut at that line and the
+ * view says truncated. Real mail has a few dozen per part (the bound is
+ * 8,192 for the default 256 parts). */
+#define STRUCT_PER_PART 32
+#define STRUCT_MIN 1024
+
+static int field_line(const char *s, size_t n)
 {
-    GMimeStream *s = g_mime_stream_mem_new_with_buffer(data, len);
+    size_t i = 0;
+    while (i < n && s[i] > 0x20 && s[i] < 0x7F && s[i] != ':')
+        i++;
+    return i > 0 && i < n && s[i] == ':';
+}
+
+/* Parameters (";") on a header line: GMime makes an object of each. */
+static size_t params(const char *s, size_t n)
+{
+    size_t k = 0;
+    for (const char *p = s; (p = memchr(p, ';', n - (size_t)(p - s))) != NULL; p++)
+        k++;
+    return k;
+}
+
+/* GMime parses the address fields of an attached message (From, To, Cc,
+ * Bcc, Sender, Reply-To) and recurses into each group it opens: "To:
+ * g:a@b,g:a@b,..." or "From: g:g:g:..." 100,000 deep overflows the stack.
+ * No real address field opens more than a few groups (or holds more than a
+ * few IPv6 literals), so a field with more than MAX_FIELD_COLONS colons is
+ * renamed (its first letter becomes 'X') in the copy GMime parses: GMime
+ * keeps it as an unknown field. Found anywhere a header could be, since
+ * GMime's idea of where an attached message starts need not be ours. */
+#define MAX_FIELD_COLONS 64
+
+static int address_field(const char *l, size_t n)
+{
+    static const char *const names[] = {"from", "to", "cc", "bcc", "sender", "reply-to"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t k = strlen(names[i]);
+        if (n <= k || g_ascii_strncasecmp(l, names[i], k) != 0)
+            continue;
+        while (k < n && (l[k] == ' ' || l[k] == '\t'))
+            k++;
+        if (k < n && l[k] == ':')
+            return 1;
+    }
+    return 0;
+}
+
+static size_t colons(const char *s, size_t n)
+{
+    size_t k = 0;
+    for (const char *p = s; (p = memchr(p, ':', n - (size_t)(p - s))) != NULL; p++)
+        k++;
+    return k;
+}
+
+/* What GMime is given: data[0..*given), with the offsets of the address
+ * fields to rename in *renames (a GArray of size_t). */
+static void prepare(const char *data, size_t len, size_t max_parts, size_t *given, GArray *renames)
+{
+    size_t limit = max_parts > SIZE_MAX / STRUCT_PER_PART ? SIZE_MAX : max_parts * STRUCT_PER_PART;
+    if (limit < STRUCT_MIN)
+        limit = STRUCT_MIN;
+    enum { HEADER, AFTER_HEADER, BODY } st = HEADER;
+    size_t count = 0, field_at = 0, field_colons = 0;
+    int in_field = 0;
+    *given = len;
+    for (size_t at = 0; at < len;) {
+        const char *nl = memchr(data + at, '\n', len - at);
+        size_t n = nl ? (size_t)(nl - (data + at)) : len - at;
+        const char *l = data + at;
+        int blank = n == 0 || (n == 1 && l[0] == '\r');
+        int cont = n > 0 && (l[0] == ' ' || l[0] == '\t');
+        /* address fields, wherever they are */
+        if (in_field && cont) {
+            field_colons += colons(l, n);
+        } else {
+            if (in_field && field_colons > MAX_FIELD_COLONS)
+                g_array_append_val(renames, field_at);
+            in_field = address_field(l, n);
+            field_at = at;
+            field_colons = in_field ? colons(l, n) - 1 : 0;
+        }
+        /* the structure GMime will build */
+        size_t counted = 0;
+        if (n >= 2 && l[0] == '-' && l[1] == '-') {
+            counted = 1;
+            st = HEADER;
+        } else if (st == BODY) {
+            /* text */
+        } else if (blank) {
+            st = st == HEADER ? AFTER_HEADER : BODY;
+        } else if (cont && st == HEADER) {
+            counted = params(l, n); /* a continuation of the field */
+        } else if (field_line(l, n)) {
+            counted = 1 + params(l, n);
+            st = HEADER;
+        } else {
+            st = BODY;
+        }
+        count += counted;
+        if (count > limit) {
+            *given = at;
+            break;
+        }
+        at += n + 1;
+    }
+    if (in_field && field_colons > MAX_FIELD_COLONS && field_at < *given)
+        g_array_append_val(renames, field_at);
+}
+
+/* The message as one MIME entity (its header and content), not as a
+ * GMimeMessage: that would parse From, To, Cc... as address lists on the
+ * way in (again over every earlier field of the name for each new one,
+ * and recursively for nested groups: "From: g:g:g:...", 100,000 deep,
+ * overflows the stack), and we read no address through GMime. */
+static GMimeObject *gmime_parse(const char *data, size_t len, const GArray *renames)
+{
+    GByteArray *copy = g_byte_array_sized_new(len ? (guint)len : 1);
+    g_byte_array_append(copy, (const guint8 *)data, (guint)len);
+    for (guint i = 0; i < renames->len; i++)
+        copy->data[g_array_index(renames, size_t, i)] = 'X';
+    GMimeStream *s = g_mime_stream_mem_new_with_byte_array(copy); /* takes it */
     GMimeParser *p = g_mime_parser_new_with_stream(s);
-    g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
-    GMimeMessage *msg = g_mime_parser_construct_message(p, NULL);
+    g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE); /* no mbox "From " lines */
+    GMimeObject *msg = g_mime_parser_construct_part(p, NULL);
     g_object_unref(p);
     g_object_unref(s);
     return msg;
@@ -1079,15 +1273,15 @@ static const char *raw_header(GMimeObject *o, const char *name)
     return h ? g_mime_header_get_raw_value(h) : NULL;
 }
 
-static int header_fields(sgr_mime *m, GMimeMessage *msg)
+static int header_fields(sgr_mime *m, GMimeObject *msg)
 {
     sgr_mime_view *v = &m->view;
-    const char *subj = msg ? raw_header(GMIME_OBJECT(msg), "Subject") : NULL;
+    const char *subj = msg ? raw_header(msg, "Subject") : NULL;
     char *s = decode_unstructured(subj ? subj : "");
     if (s == NULL)
         return -1;
     v->subject = keep(m, gdup_free(s));
-    const char *date = msg ? raw_header(GMIME_OBJECT(msg), "Date") : NULL;
+    const char *date = msg ? raw_header(msg, "Date") : NULL;
     if (date != NULL) {
         char *d = trim(scrub_dup(date, strlen(date), policy_line));
         if (d == NULL)
@@ -1121,15 +1315,20 @@ int sgr_mime_parse(sgr_mime **out, const char *data, size_t len, const sgr_mime_
     sgr_mime_view *v = &m->view;
     v->body_part = -1;
 
-    GMimeMessage *msg = gmime_parse(data ? data : "", len);
-    walk w = {lim, g_array_new(FALSE, TRUE, sizeof(leaf)), 0};
+    size_t given = 0;
+    GArray *renames = g_array_new(FALSE, FALSE, sizeof(size_t));
+    if (data != NULL)
+        prepare(data, len > G_MAXINT ? G_MAXINT : len, lim->max_parts, &given, renames);
+    GMimeObject *msg = gmime_parse(data ? data : "", given, renames);
+    g_array_free(renames, TRUE);
+    walk w = {lim, g_array_new(FALSE, TRUE, sizeof(leaf)), given < len};
     int rc = SGR_MIME_OK;
     if (header_fields(m, msg) < 0) {
         rc = SGR_MIME_ENOMEM;
         goto out;
     }
 
-    GMimeObject *top = msg ? g_mime_message_get_mime_part(msg) : NULL;
+    GMimeObject *top = msg;
     if (top != NULL)
         collect(&w, top, 0, 0);
     choice body = top ? choose_body(&w, top, 0) : (choice){-1, 0};
@@ -1181,8 +1380,8 @@ int sgr_mime_parse(sgr_mime **out, const char *data, size_t len, const sgr_mime_
             v->body_part = (int)j;
             v->body_is_html = body.html;
             int cut = 0;
-            char *b =
-                body_text(p->charset, (const char *)m->content[j], p->size, lim->max_body, &cut);
+            char *b = body_text(p->charset, body.html, (const char *)m->content[j], p->size,
+                                lim->max_body, &cut);
             if (b == NULL) {
                 rc = SGR_MIME_ENOMEM;
                 goto out;
@@ -1206,7 +1405,7 @@ int sgr_mime_parse(sgr_mime **out, const char *data, size_t len, const sgr_mime_
             n = text ? strlen(text) : 0;
         }
         if (text != NULL) {
-            char *b = body_text(NULL, text, n, lim->max_body, &cut);
+            char *b = body_text(NULL, 0, text, n, lim->max_body, &cut);
             if (b == NULL) {
                 rc = SGR_MIME_ENOMEM;
                 goto out;

@@ -79,7 +79,12 @@ typedef struct {
     /* The body shown: html when the message has a text/html alternative
      * (multipart/alternative: the last one we can show, RFC 2046 5.1.4),
      * else text/plain; charset converted to UTF-8 (invalid bytes become
-     * U+FFFD), NUL-terminated. body is "" when there is none. */
+     * U+FFFD), NUL-terminated. body is "" when there is none. Line
+     * ends are LF; NUL bytes become U+FFFD; no label, us-ascii and a
+     * label iconv does not know read as UTF-8, iso-8859-1 as
+     * windows-1252 (as browsers do). A multipart whose boundary never
+     * comes, or bytes GMime makes no message of, are shown as text/plain
+     * with body_part -1. */
     const char *body;
     size_t body_len;
     int body_is_html;

@@ -240,6 +240,11 @@ static const struct {
     {"protected.eml", SG_VERDICT_FORGED, SGR_HEADLINE_FORGED, NULL},
     {"multifrom.eml", SG_VERDICT_FORGED, SGR_HEADLINE_FORGED, NULL},
     {"thirdparty.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_VERIFIED_THIRD_PARTY, "lists.example"},
+    /* two third parties: the List-Id's, not the topmost signature's */
+    {"thirdparty_two.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_VERIFIED_THIRD_PARTY,
+     "lists.example"},
+    /* ... and without a List-Id, the ARC sealer's (ourco.example) */
+    {"arc_sealed.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_VERIFIED_THIRD_PARTY, "ourco.example"},
     {"unverified.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_UNVERIFIED, NULL},
     {"pnone.eml", SG_VERDICT_UNVERIFIED, SGR_HEADLINE_UNVERIFIED, NULL},
     /* a genuine signature, but an unsigned second Sender would be shown */
@@ -290,6 +295,15 @@ static void headline_other_verdicts(void **state)
     assert_int_equal(b.e_ar->headline, SGR_HEADLINE_VERIFIED);
     assert_string_equal(b.e->identity.mailed_by, "shop.example");
     assert_string_equal(b.e_ar->identity.mailed_by, "shop.example");
+    /* nothing of the header is signed: said, the same from both paths */
+    const char *d1 = find_kind(b.e, SGR_WARN_UNSIGNED_FIELD);
+    const char *d2 = find_kind(b.e_ar, SGR_WARN_UNSIGNED_FIELD);
+    assert_non_null(d1);
+    assert_non_null(d2);
+    assert_string_equal(d1, "The sender is proven by SPF alone: no signature covers From, To, "
+                            "Subject, Date, Message-ID, so what is shown there may have been "
+                            "changed.");
+    assert_string_equal(d1, d2);
     free_both(&b);
 
     const char *variants[][2] = {{"slowdns.example", "unverified"},
@@ -410,6 +424,16 @@ static void authres_trust(void **state)
         sgr_explain_free(e);
         free(a1);
     }
+    /* our field, but about another From than the one shown */
+    a1 = with_field("Authentication-Results",
+                    AUTHSERV "; dkim=pass header.d=other.example; dmarc=pass "
+                             "header.from=other.example policy.dmarc=reject",
+                    m, len, &l1);
+    assert_int_equal(sgr_explain(&e, a1, l1, NULL, &o), 0);
+    assert_int_equal(e->verified_by, SGR_FROM_AUTHRES);
+    assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+    sgr_explain_free(e);
+    free(a1);
     /* an ARC-Authentication-Results on top is not an A-R */
     a1 = with_field("ARC-Authentication-Results", "i=1; " AUTHSERV "; dmarc=pass", m, len, &l1);
     assert_int_equal(sgr_explain_trusts_authres(a1, l1, AUTHSERV), 0);
@@ -478,6 +502,17 @@ static void identity_panel(void **state)
     }
     free_both(&b);
 
+    /* the ARC summary, from the verdict and from our A-R */
+    b = explain_both(f, "arc_sealed.eml", &o, NULL, NULL);
+    assert_string_equal(b.e->identity.arc, "pass by ourco.example (i=1)");
+    assert_string_equal(b.e_ar->identity.arc, "pass by ourco.example (i=1)");
+    assert_int_equal(b.e->identity.nsigned_by, 2);
+    free_both(&b);
+    b = explain_both(f, "authentic.eml", &o, NULL, NULL);
+    assert_null(b.e->identity.arc);
+    assert_null(b.e_ar->identity.arc);
+    free_both(&b);
+
     /* RFC 2047 display name, decoded */
     b = explain_both(f, "encoded_name.eml", &o, NULL, NULL);
     assert_string_equal(b.e->identity.display_name, "J\xc3\xbcrgen M\xc3\xbcller");
@@ -534,6 +569,31 @@ static void warning_lookalike(void **state)
     e = explain_file(f, "unverified.eml", &o);
     assert_null(find_kind(e, SGR_WARN_LOOKALIKE));
     sgr_explain_free(e);
+    /* a link resembling the sender's own domain, in mail proven to come
+     * from that domain, is the brand's own; in any other mail it warns */
+    {
+        const char *body = "From: a@shop.example\r\nContent-Type: text/html\r\n\r\n"
+                           "<a href=\"https://www.sh0p.example/x\">x</a>";
+        size_t l;
+        char *ar = with_field("Authentication-Results",
+                              AUTHSERV "; dkim=pass header.d=shop.example; dmarc=pass "
+                                       "header.from=shop.example policy.dmarc=reject",
+                              body, strlen(body), &l);
+        sgr_explanation *e2;
+        assert_int_equal(sgr_explain(&e2, ar, l, NULL, &o), 0);
+        assert_int_equal(e2->headline, SGR_HEADLINE_VERIFIED);
+        assert_int_equal(e2->nlinks, 1);
+        assert_null(find_kind(e2, SGR_WARN_LOOKALIKE));
+        assert_int_equal(e2->links[0].nwarnings, 0);
+        sgr_explain_free(e2);
+        assert_int_equal(sgr_explain(&e2, body, strlen(body), NULL, &o), 0);
+        assert_int_equal(e2->headline, SGR_HEADLINE_UNVERIFIED);
+        assert_non_null(find_kind(e2, SGR_WARN_LOOKALIKE));
+        assert_int_equal(
+            count_kind(e2->links[0].warnings, e2->links[0].nwarnings, SGR_WARN_LOOKALIKE), 1);
+        sgr_explain_free(e2);
+        free(ar);
+    }
     /* without references, no lookalike warnings at all */
     o.lookalike = NULL;
     e = explain_file(f, "lookalike.eml", &o);
@@ -583,6 +643,38 @@ static void warning_display_name(void **state)
         e = explain_text(clean[i], &o);
         if (find_kind(e, SGR_WARN_DISPLAY_NAME))
             fail_msg("%s: %s", clean[i], find_kind(e, SGR_WARN_DISPLAY_NAME));
+        sgr_explain_free(e);
+    }
+    /* a reference under a suffix that is not public ("shop.example") */
+    e = explain_text("From: \"shop.example Security\" <alerts@random-mailer.example>\r\n\r\n", &o);
+    assert_string_equal(find_kind(e, SGR_WARN_DISPLAY_NAME),
+                        "The name says shop.example, the address is at random-mailer.example.");
+    sgr_explain_free(e);
+    /* a brand's name without its domain: ours (protected), or the one the
+     * From domain resembles */
+    e = explain_text("From: PayPal <service@paypa1-secure.example>\r\n\r\n", &o);
+    assert_string_equal(find_kind(e, SGR_WARN_DISPLAY_NAME),
+                        "The name says PayPal, like paypal.com, but the address is at "
+                        "paypa1-secure.example.");
+    sgr_explain_free(e);
+    e = explain_text("From: Ourco Example Team <x@elsewhere.example>\r\n\r\n", &o);
+    assert_string_equal(find_kind(e, SGR_WARN_DISPLAY_NAME),
+                        "The name says Ourco Example Team, like ourco.example, but the address "
+                        "is at elsewhere.example.");
+    sgr_explain_free(e);
+    e = explain_text("From: Ourco <x@elsewhere.example>\r\n\r\n", &o); /* the label alone */
+    assert_non_null(find_kind(e, SGR_WARN_DISPLAY_NAME));
+    sgr_explain_free(e);
+    static const char *clean2[] = {
+        "From: Ourco Example Team <x@ourco.example>\r\n\r\n", /* the real one */
+        "From: Ourco Example Team <x@mail.ourco.example>\r\n\r\n",
+        "From: Ourcompany News <x@elsewhere.example>\r\n\r\n", /* a longer word */
+        "From: PayPal Fan Club <x@elsewhere.example>\r\n\r\n", /* not ours, not alike */
+    };
+    for (size_t i = 0; i < sizeof(clean2) / sizeof(clean2[0]); i++) {
+        e = explain_text(clean2[i], &o);
+        if (find_kind(e, SGR_WARN_DISPLAY_NAME))
+            fail_msg("%s: %s", clean2[i], find_kind(e, SGR_WARN_DISPLAY_NAME));
         sgr_explain_free(e);
     }
     e = explain_text("From: \"PayPal (paypal.com)\" <x@paypa1-secure.example>\r\n\r\n", &o);
@@ -752,6 +844,15 @@ static void links_by_headline(void **state)
     assert_string_equal(e->links[0].warnings[0].detail,
                         "The link text names www.paypal.com, the link goes to evil.example.");
     sgr_explain_free(e);
+
+    /* a list of messages: no body, no links, the same headline */
+    o.skip_body = 1;
+    e = explain_file(f, "links.eml", &o);
+    assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+    assert_int_equal(e->nlinks, 0);
+    assert_null(e->html);
+    sgr_explain_free(e);
+    o.skip_body = 0;
 
     /* the CLI: no link_href, links listed, inert, no HTML */
     o.link_href = NULL;

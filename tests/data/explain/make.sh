@@ -26,6 +26,12 @@ sign() { # DOMAIN < msg
 { hdr 'CEO <ceo@shop.example>' 'Urgent wire'; text 'Please wire the money today: https://pay.evil.example/now'; } > msg/forged.eml
 { hdr 'CEO <ceo@shop.example>' 'Urgent wire' 'List-Id: <talk.lists.example>'; text 'Please wire the money today.'; } | sign lists.example > msg/forged_thirdparty.eml
 { hdr 'Bob <bob@nopolicy.example>' '[talk] meeting notes' 'List-Id: Talk <talk.lists.example>' 'Reply-To: talk@lists.example'; text 'Notes are at https://wiki.nopolicy.example/notes'; } | sign lists.example > msg/thirdparty.eml
+# two third parties: the one the List-Id names is the one to show, not the top one
+{ hdr 'Bob <bob@nopolicy.example>' '[talk] two signers' 'List-Id: Talk <talk.lists.example>'; text 'Relayed twice.'; } | sign lists.example | sign ourco.example > msg/thirdparty_two.eml
+# two third parties again, no List-Id: the ARC sealer's signature is named
+{ hdr 'Carol <carol@nopolicy.example>' 'Forwarded' ; text 'Forwarded by ourco.'; } | sign ourco.example | sign lists.example |
+    "$SG" arc-seal --domain ourco.example --selector k1 --key keys/ourco-k1.private --authserv-id mx.ourco.example \
+        --results 'dkim=pass header.d=ourco.example; dmarc=none' --now $T --zone zone > msg/arc_sealed.eml
 { hdr 'Carol <carol@nopolicy.example>' 'Hello'; text 'Hi, long time no see.'; } > msg/unverified.eml
 { hdr 'Dan <dan@monitor.example>' 'Report'; text 'The report is attached.'; } > msg/pnone.eml
 { hdr 'Boss <boss@ourco.example>' 'Gift cards'; text 'Buy gift cards now.'; } > msg/protected.eml

@@ -215,3 +215,101 @@ msg("subject_q", "Subject: =?iso-8859-1?q?caf=E9_cr=E8me?= and more\nContent-Typ
 msg("subject_split", "Subject: =?utf-8?B?Y2Fmww==?=\n =?utf-8?B?qSBiYXI=?=\nContent-Type: text/plain\n\nx\n")
 msg("subject_invalid", "Subject: =?utf-8?X?abc?= and =?utf-8?B?not base64!?= kept\n"
     "Content-Type: text/plain\n\nx\n")
+
+# ---- hostile and odd structures (also read by the Python oracle) -------------
+msg("hostile_no_content_type", "Subject: no Content-Type\n\nplain by default\n")
+msg("hostile_header_only", "Subject: only a header\n")
+msg("hostile_broken_boundary", """Subject: the boundary never comes
+Content-Type: multipart/mixed; boundary="declared"
+
+text before
+--other
+Content-Type: text/html
+
+<p>x</p>
+--other--
+""")
+msg("hostile_truncated_base64", """Subject: cut in the middle
+Content-Type: multipart/mixed; boundary="m"
+
+--m
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: base64
+
+aGVsbG8gd29y
+--m
+Content-Type: application/pdf; name="cut.pdf"
+Content-Transfer-Encoding: base64
+
+JVBERi0xLj""")
+write("hostile_nul_body", None, raw=(HDR.format(name="hostile_nul_body") +
+      "Subject: NUL bytes\nContent-Type: text/html; charset=utf-8\n\n").encode()
+      + b"<p>a\x00b</p>\x00\n")
+msg("names_encoded", """Subject: names in RFC 2047 and with a bidi override
+Content-Type: multipart/mixed; boundary="m"
+
+--m
+Content-Type: text/plain
+
+see attached
+--m
+Content-Type: application/pdf; name="=?utf-8?B?w6l0w6kucGRm?="
+Content-Disposition: attachment; filename="=?utf-8?B?w6l0w6kucGRm?="
+
+x
+--m
+Content-Type: application/octet-stream
+Content-Disposition: attachment; filename*=utf-8''invoice%E2%80%AEfdp.exe
+
+x
+--m
+Content-Type: message/rfc822
+Content-Disposition: attachment; filename="forwarded.eml"
+
+Subject: inner
+Content-Type: multipart/mixed; boundary="inner"
+
+--inner
+Content-Type: application/pdf; name="inner.pdf"
+
+x
+--inner--
+--m--
+""")
+# where the two readers part ways (see mime_pyemail_diff.sh)
+msg("diff_two_html", """Subject: two html alternatives
+Content-Type: multipart/alternative; boundary="a"
+
+--a
+Content-Type: text/html
+
+<p>older</p>
+--a
+Content-Type: text/html
+
+<p>richest, last</p>
+--a--
+""")
+msg("diff_mixed_inline_html", """Subject: plain first, inline html later
+Content-Type: multipart/mixed; boundary="m"
+
+--m
+Content-Type: text/plain
+
+the first text part
+--m
+Content-Type: text/html
+
+<p>a later inline part</p>
+--m--
+""")
+
+# an html part whose only charset is in its <meta> (not valid UTF-8)
+write("cs_html_meta", None, raw=(HDR.format(name="cs_html_meta") +
+      "Subject: meta charset\nContent-Type: text/html\n\n").encode()
+      + '<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1252">'
+        '</head><body>\u201ccaf\u00e9\u201d</body></html>\n'.encode("cp1252"))
+# the same <meta>, but the bytes are UTF-8: they are read as UTF-8
+write("cs_html_meta_utf8", None, raw=(HDR.format(name="cs_html_meta_utf8") +
+      "Subject: meta charset, UTF-8 bytes\nContent-Type: text/html\n\n").encode()
+      + '<meta charset="iso-8859-1"><p>caf\u00e9</p>\n'.encode("utf-8"))
