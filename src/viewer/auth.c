@@ -162,7 +162,8 @@ static int load_file(sgv_auth *a, const char *path, char *err, size_t errlen)
         if (na == NULL)
             goto oom;
         a->accounts = na;
-        snprintf(na[a->naccounts].user, SGV_USER_MAX, "%s", p);
+        /* the name's length is checked above: shorter than SGV_USER_MAX */
+        memcpy(na[a->naccounts].user, p, (size_t)(colon - p) + 1);
         if ((na[a->naccounts].hash = strdup(colon + 1)) == NULL)
             goto oom;
         a->naccounts++;

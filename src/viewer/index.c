@@ -218,6 +218,7 @@ struct sgv_index {
 
     hot *lru[SGV_HOT_MAX]; /* most recent first */
     size_t nlru;
+    size_t hot_bytes; /* message bytes held by the LRU */
 
     strmap addrs;        /* address -> addr_info* */
     strmap names;        /* folded display name -> owner address (char*, owned) */
@@ -683,6 +684,7 @@ static void lru_remove_locked(sgv_index *ix, hot *h, garbage *g)
         if (ix->lru[i] == h) {
             memmove(&ix->lru[i], &ix->lru[i + 1], (ix->nlru - i - 1) * sizeof(hot *));
             ix->nlru--;
+            ix->hot_bytes -= h->len;
             hot_retire_locked(h, g);
             return;
         }
@@ -696,7 +698,9 @@ static void lru_insert(sgv_index *ix, msg *m, hot *h, garbage *g)
         lru_remove_locked(ix, m->hot, g);
         m->hot = NULL;
     }
-    if (ix->nlru == SGV_HOT_MAX) {
+    /* by count, and by bytes: 32 messages of 32 MiB are not kept */
+    while (ix->nlru == SGV_HOT_MAX ||
+           (ix->nlru > 0 && ix->hot_bytes + h->len > SGV_HOT_MAX_BYTES)) {
         hot *ev = ix->lru[ix->nlru - 1];
         msg *em = find(ix, ev->id);
         if (em != NULL && em->hot == ev)
@@ -706,6 +710,7 @@ static void lru_insert(sgv_index *ix, msg *m, hot *h, garbage *g)
     memmove(&ix->lru[1], &ix->lru[0], ix->nlru * sizeof(hot *));
     ix->lru[0] = h;
     ix->nlru++;
+    ix->hot_bytes += h->len;
     m->hot = h;
 }
 
@@ -1038,7 +1043,8 @@ static void merge_scan(sgv_index *ix, unsigned md, sgv_mlist *l, garbage *g,
         if (ix->msgs[i]->maildir == md)
             ix->msgs[i]->present = 0;
     /* newest files first into the queue: the top of the list fills first */
-    qsort(l->v, l->n, sizeof(*l->v), mtime_desc);
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof(*l->v), mtime_desc);
     for (size_t i = 0; i < l->n; i++) {
         sgv_mentry *e = &l->v[i];
         msg *m = find(ix, e->id);
@@ -1159,7 +1165,7 @@ static int list_cmp(const void *a, const void *b)
 size_t sgv_index_foreach(sgv_index *ix, sgv_row_cb cb, void *payload)
 {
     pthread_mutex_lock(&ix->lock);
-    if (ix->unsorted) {
+    if (ix->unsorted && ix->nmsgs > 1) {
         qsort(ix->msgs, ix->nmsgs, sizeof(*ix->msgs), list_cmp);
         ix->unsorted = 0;
     }

@@ -31,9 +31,10 @@
 #include "maildir.h"
 #include "viewer.h"
 
-#define SGV_HOT_MAX 32         /* verdicts kept for message pages (LRU) */
-#define SGV_OPEN_WAIT_MS 2000  /* a page waits this long for a verification */
-#define SGV_ROW_WARNINGS_MAX 8 /* warnings kept per message for the list */
+#define SGV_HOT_MAX 32                /* verdicts kept for message pages (LRU) */
+#define SGV_HOT_MAX_BYTES (96u << 20) /* and the message bytes they hold, at most */
+#define SGV_OPEN_WAIT_MS 2000         /* a page waits this long for a verification */
+#define SGV_ROW_WARNINGS_MAX 8        /* warnings kept per message for the list */
 /* New messages a list request finds: up to this many get their first
  * pass at once (no DNS), so they show with From and Subject. */
 #define SGV_REFRESH_INLINE 32

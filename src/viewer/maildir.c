@@ -148,7 +148,8 @@ int sgv_maildir_scan(const char *root, unsigned index, sgv_mlist *out)
     out->n = 0;
     int a = scan_sub(root, index, SGV_SUB_NEW, out);
     int b = scan_sub(root, index, SGV_SUB_CUR, out);
-    qsort(out->v, out->n, sizeof(*out->v), id_cmp);
+    if (out->n > 1) /* qsort(NULL, 0) is undefined */
+        qsort(out->v, out->n, sizeof(*out->v), id_cmp);
     /* one entry per ID */
     size_t w = 0;
     for (size_t r = 0; r < out->n; r++) {

@@ -96,14 +96,45 @@ static void finish(sgv_resp *r, sg_cli_buf *b, int status)
     memset(b, 0, sizeof(*b));
 }
 
+/* The four states: words and an icon (an SVG with an aria-label; the
+ * shape differs, so colour is never the only sign). */
+static const char *const icons[4] = {
+    /* verified: a filled circle with a check mark */
+    "<circle cx=\"8\" cy=\"8\" r=\"7.5\" fill=\"currentColor\"/>"
+    "<path d=\"M4.2 8.4l2.6 2.6 5-5.4\" stroke=\"#fff\" stroke-width=\"2\" fill=\"none\"/>",
+    /* verified through a third party: a check mark in a square outline */
+    "<rect x=\"1\" y=\"1\" width=\"14\" height=\"14\" rx=\"3\" fill=\"none\" "
+    "stroke=\"currentColor\" stroke-width=\"2\"/>"
+    "<path d=\"M4.2 8.4l2.6 2.6 5-5.4\" stroke=\"currentColor\" stroke-width=\"2\" fill=\"none\"/>",
+    /* unverified: a question mark in a circle outline */
+    "<circle cx=\"8\" cy=\"8\" r=\"6.8\" fill=\"none\" stroke=\"currentColor\" "
+    "stroke-width=\"1.6\"/><path d=\"M5.8 6.2a2.2 2.2 0 1 1 3.2 2c-.7.4-1 .8-1 1.6\" "
+    "stroke=\"currentColor\" stroke-width=\"1.6\" fill=\"none\"/>"
+    "<circle cx=\"8\" cy=\"12\" r=\"1\" fill=\"currentColor\"/>",
+    /* forged: an exclamation mark in a filled triangle */
+    "<path d=\"M8 .8l7.4 14H.6z\" fill=\"currentColor\"/>"
+    "<path d=\"M8 5.5v4.5\" stroke=\"#fff\" stroke-width=\"2\"/>"
+    "<circle cx=\"8\" cy=\"12.4\" r=\"1.1\" fill=\"#fff\"/>",
+};
+
 static void page_start(sg_cli_buf *b, const sgv_req *q, const char *title)
 {
     puts_(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
              "<meta name=\"referrer\" content=\"no-referrer\"><title>");
     sgv_html_text(b, title);
-    puts_(b, " - spoofguard</title><link rel=\"stylesheet\" href=\"/style.css\"></head>\n<body>"
-             "<header class=\"top\"><a class=\"brand\" href=\"/\">spoofguard</a>");
+    puts_(b, " - spoofguard</title><link rel=\"stylesheet\" href=\"/style.css\"></head>\n<body>");
+    /* the icons once; each badge refers to one (<use>): a 10 000-row list
+     * stays small */
+    puts_(b, "<svg class=\"sprite\" aria-hidden=\"true\" focusable=\"false\">");
+    for (unsigned i = 0; i < 4; i++) {
+        puts_(b, "<symbol id=\"icon-");
+        puts_(b, sgr_headline_name((sgr_headline)i));
+        puts_(b, "\" viewBox=\"0 0 16 16\">");
+        puts_(b, icons[i]);
+        puts_(b, "</symbol>");
+    }
+    puts_(b, "</svg><header class=\"top\"><a class=\"brand\" href=\"/\">spoofguard</a>");
     if (q != NULL && q->has_session && q->sess.authenticated && sgv_auth_enabled(q->app->auth)) {
         puts_(b, "<form id=\"logout\" method=\"post\" action=\"/logout\">"
                  "<input type=\"hidden\" name=\"csrf\" value=\"");
@@ -131,27 +162,6 @@ static void error_page(sgv_req *q, sgv_resp *r, int status, const char *msg)
     finish(r, &b, status);
 }
 
-/* The four states: words and an icon (an SVG with an aria-label; the
- * shape differs, so colour is never the only sign). */
-static const char *const icons[4] = {
-    /* verified: a filled circle with a check mark */
-    "<circle cx=\"8\" cy=\"8\" r=\"7.5\" fill=\"currentColor\"/>"
-    "<path d=\"M4.2 8.4l2.6 2.6 5-5.4\" stroke=\"#fff\" stroke-width=\"2\" fill=\"none\"/>",
-    /* verified through a third party: a check mark in a square outline */
-    "<rect x=\"1\" y=\"1\" width=\"14\" height=\"14\" rx=\"3\" fill=\"none\" "
-    "stroke=\"currentColor\" stroke-width=\"2\"/>"
-    "<path d=\"M4.2 8.4l2.6 2.6 5-5.4\" stroke=\"currentColor\" stroke-width=\"2\" fill=\"none\"/>",
-    /* unverified: a question mark in a circle outline */
-    "<circle cx=\"8\" cy=\"8\" r=\"6.8\" fill=\"none\" stroke=\"currentColor\" "
-    "stroke-width=\"1.6\"/><path d=\"M5.8 6.2a2.2 2.2 0 1 1 3.2 2c-.7.4-1 .8-1 1.6\" "
-    "stroke=\"currentColor\" stroke-width=\"1.6\" fill=\"none\"/>"
-    "<circle cx=\"8\" cy=\"12\" r=\"1\" fill=\"currentColor\"/>",
-    /* forged: an exclamation mark in a filled triangle */
-    "<path d=\"M8 .8l7.4 14H.6z\" fill=\"currentColor\"/>"
-    "<path d=\"M8 5.5v4.5\" stroke=\"#fff\" stroke-width=\"2\"/>"
-    "<circle cx=\"8\" cy=\"12.4\" r=\"1.1\" fill=\"#fff\"/>",
-};
-
 static const char *headline_class(sgr_headline h)
 {
     return (unsigned)h < 4 ? sgr_headline_name(h) : "unverified";
@@ -164,9 +174,9 @@ static void headline_badge(sg_cli_buf *b, sgr_headline h)
     puts_(b, headline_class(h));
     puts_(b, "\"><svg class=\"icon\" role=\"img\" aria-label=\"");
     sgv_html_attr(b, sgr_headline_title(h));
-    puts_(b, "\" viewBox=\"0 0 16 16\" width=\"16\" height=\"16\">");
-    puts_(b, icons[i]);
-    puts_(b, "</svg> <span class=\"headline\">");
+    puts_(b, "\" viewBox=\"0 0 16 16\" width=\"16\" height=\"16\"><use href=\"#icon-");
+    puts_(b, sgr_headline_name((sgr_headline)i));
+    puts_(b, "\"/></svg> <span class=\"headline\">");
     sgv_html_text(b, sgr_headline_title(h));
     puts_(b, "</span></span>");
 }
@@ -282,6 +292,7 @@ static const char style_css[] =
     ".badge{display:inline-flex;align-items:center;gap:.25rem;font-weight:600;"
     "white-space:nowrap}\n"
     ".icon{width:1.1em;height:1.1em;flex:none}\n"
+    "svg.sprite{position:absolute;width:0;height:0;overflow:hidden}\n"
     ".hl-verified{color:var(--ok)}.hl-verified_third_party{color:var(--tp)}\n"
     ".hl-unverified{color:var(--unv)}.hl-forged{color:var(--bad)}\n"
     ".checking{display:block;font-size:.8em;color:var(--muted)}\n"
@@ -693,8 +704,9 @@ const char *sgv_body_csp(int images)
 static void body_page(sgv_resp *r, const sgv_view *v)
 {
     sg_cli_buf b = {0};
-    puts_(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-              "<meta name=\"referrer\" content=\"no-referrer\"><style>body{font-family:system-ui,"
+    /* no <meta>: the charset and the referrer policy come as header fields,
+     * so the body holds no element the sanitizer would refuse */
+    puts_(&b, "<!DOCTYPE html>\n<html><head><style>body{font-family:system-ui,"
               "sans-serif;margin:.5rem;overflow-wrap:anywhere}img{max-width:100%;height:auto}"
               "</style></head><body>");
     if (v->e->html != NULL)
@@ -909,22 +921,14 @@ static void interstitial(sgv_req *q, sgv_resp *r, const sgv_view *v, size_t n, c
     }
     puts_(&b, "<dt>Link text</dt><dd id=\"link-text\">");
     sgv_html_text(&b, l->text && l->text[0] ? l->text : "(no text)");
-    if (l->flags & SGR_LINK_TEXT_MISMATCH) {
-        puts_(&b, " <span class=\"warning\" data-kind=\"text_mismatch\">&#9888; The text names ");
-        sgv_html_text(&b, l->text_host ? l->text_host : "another address");
-        puts_(&b, ", but the link goes to ");
-        sgv_html_text(&b, l->host ? l->host : l->target);
-        puts_(&b, ".</span>");
-    }
+    if (l->flags & SGR_LINK_TEXT_MISMATCH) /* the sentence is in #link-warnings */
+        puts_(&b, " <span class=\"warning\" data-kind=\"text_mismatch\">&#9888; names another "
+                  "address than the link's</span>");
     puts_(&b, "</dd></dl><ul id=\"link-warnings\">");
     for (size_t i = 0; i < lv->nwarnings; i++)
         link_item(&b, lv->warnings[i].kind, lv->warnings[i].detail);
-    if (l->flags & SGR_LINK_USERINFO)
-        link_item(&b, "userinfo",
-                  "The address hides a user name before the host (name@host): only the part "
-                  "after the @ is where it goes.");
-    if (l->flags & SGR_LINK_IP_HOST)
-        link_item(&b, "ip_host", "The link goes to a bare IP address, not to a named site.");
+    /* explain names text mismatches, IP hosts, user names and lookalikes;
+     * what it leaves out: */
     if (l->flags & SGR_LINK_IDNA_INVALID)
         link_item(&b, "idn", "The host is not a valid internationalised domain name.");
     if (l->flags & SGR_LINK_TRUNCATED)

@@ -70,6 +70,48 @@ Content-Type: text/html; charset=utf-8
 
 <p>Look at <a href="https://www.paypal.com.login.evil.example/x">www.paypal.com</a></p>
 EOF
+png=iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+hHgAHggJ/PchI7wAAAABJRU5ErkJggg==
+cat > "$T/md/new/1006.parts.host" <<EOF
+From: Dana <dana@unknown.example>
+To: reader@example.org
+Subject: Attachments
+Date: $(date -R -d @$((now - 7200)))
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="outer"
+
+--outer
+Content-Type: multipart/related; boundary="rel"
+
+--rel
+Content-Type: text/html; charset=utf-8
+
+<p>Logo: <img src="cid:logo@x" alt="logo"></p>
+--rel
+Content-Type: image/png
+Content-ID: <logo@x>
+Content-Transfer-Encoding: base64
+
+$png
+--rel--
+--outer
+Content-Type: application/octet-stream
+Content-Disposition: attachment; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf.exe
+Content-Transfer-Encoding: base64
+
+$(printf 'MZ fake executable' | base64)
+--outer--
+EOF
+cat > "$T/md/new/1007.operator.host" <<EOF
+From: PayPal Service <service@paypa1.example>
+To: reader@example.org
+Subject: Operator list lookalike
+Date: $(date -R -d @$((now - 10800)))
+
+Your account is limited.
+EOF
+printf '# brands we warn about
+paypal.example
+' > "$T/operator.txt"
 # hostile entries: a link out of the Maildir, a dot file, a folder
 ln -s /etc/passwd "$T/md/new/1003.link.host"
 echo "From: hidden@x.example" > "$T/md/new/.1004.hidden"
@@ -103,12 +145,19 @@ expect_has "the refusal says why" "$(cat "$T/refuse.log")" "beyond loopback with
 "$VIEW" --maildir "$T/md" --listen 0.0.0.0:$((PORT + 2)) --password-file "$T/passwd" \
     > "$T/refuse2.log" 2>&1
 expect_eq "0.0.0.0 with a password but no TLS refused" "$?" "2"
+printf 'paypal.example\nnot a domain!\n' > "$T/bad-operator.txt"
+"$VIEW" --maildir "$T/md" --listen 127.0.0.1:$((PORT + 2)) --operator-domains "$T/bad-operator.txt" \
+    > "$T/bad-op.log" 2>&1
+expect_eq "a bad --operator-domains name: exit 2" "$?" "2"
+expect_has "... named" "$(cat "$T/bad-op.log")" "not a domain name"
+"$VIEW" --maildir "$T/md" --listen 127.0.0.1:$((PORT + 2)) --protect "exa mple.com" > /dev/null 2>&1
+expect_eq "a bad --protect name: exit 2" "$?" "2"
 "$VIEW" --maildir "$T/nowhere" --listen 127.0.0.1:$((PORT + 2)) > /dev/null 2>&1
 expect_eq "a missing Maildir is an input error" "$?" "3"
 
 # --- the viewer -----------------------------------------------------------------------
 start "$T/view.log" --maildir "$T/md" --listen 127.0.0.1:$PORT --password-file "$T/passwd" \
-    --zone "$T/zone.txt" --protect example.com
+    --zone "$T/zone.txt" --protect example.com --operator-domains "$T/operator.txt"
 wait_up "$B/login" || { bad "viewer did not start: $(cat "$T/view.log")"; exit 1; }
 
 r=$(curl -si "$B/")
@@ -169,7 +218,7 @@ for m in d["messages"]:
 print(" ".join(m["subject"].split()[0] + "=" + m["headline"] for m in d["messages"]))
 ' "$api") || bad "API list JSON: $api"
 expect_eq "API list: newest first, right headlines, hostile files skipped" "$verdicts" \
-    "<script>alert(1)</script>=unverified Urgent=forged Quarterly=verified"
+    "<script>alert(1)</script>=unverified Urgent=forged Quarterly=verified Attachments=unverified Operator=unverified"
 id_of() { python3 -c '
 import json, sys
 for m in json.loads(sys.argv[1])["messages"]:
@@ -201,6 +250,15 @@ import json, sys
 d = json.loads(sys.argv[1])
 assert d["headline"] == "unverified" and d["links"] and all(l["inert"] for l in d["links"])
 ' "$one" && ok "API: links in unverified mail are inert" || bad "API unverified: $one"
+
+O=$(id_of Operator)
+python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+w = [x for x in d["warnings"] if x["kind"] == "lookalike"]
+assert w and "paypal.example" in w[0]["detail"], d["warnings"]
+' "$(curl -s "${C[@]}" "$B/api/messages/$O")" && ok "--operator-domains: a lookalike of paypal.example is named" ||
+    bad "no lookalike warning against the operator list"
 
 # --- pages and their headers -------------------------------------------------------
 check_page_headers() { # name response
@@ -307,6 +365,49 @@ expect_eq "moved to cur/: same ID" "$(id_of Fresh)" "$N"
 rm "$T/md/cur/2000.new.host:2,S"
 api=$(curl -s "${C[@]}" "$B/api/messages")
 expect_not "deleted mail disappears" "$api" "Fresh mail"
+
+# --- parts: inline images and attachments -------------------------------------------------
+A=$(id_of Attachments)
+r=$(curl -s "${C[@]}" "$B/m/$A")
+expect_has "attachment listed" "$r" "résumé.pdf.exe"
+expect_has "... with its risk" "$r" 'data-risk="executable'
+part=$(sed -n "s/.*href=\"\/m\/$A\/part\/\([0-9]*\)\">Download.*/\1/p" <<<"$r" | head -1)
+r=$(curl -si "${C[@]}" "$B/m/$A/part/$part")
+expect_eq "download: 200" "$(status "$r")" "200"
+expect_eq "download: octet-stream" "$(header "$r" Content-Type)" "application/octet-stream"
+expect_eq "download: RFC 6266 name" "$(header "$r" Content-Disposition)" \
+    "attachment; filename=\"r__sum__.pdf.exe\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf.exe"
+expect_eq "download: nosniff" "$(header "$r" X-Content-Type-Options)" "nosniff"
+expect_has "download: the bytes" "$r" "MZ fake executable"
+b=$(curl -s "${C[@]}" "$B/m/$A/body")
+cid=$(sed -n "s/.*src=\"\/m\/$A\/cid\/\([0-9]*\)\".*/\1/p" <<<"$b" | head -1)
+[ -n "$cid" ] && ok "inline image served from the message" || bad "no cid image in the body: $b"
+r=$(curl -s "${C[@]}" -o "$T/logo.png" -w '%{http_code} %{content_type}' "$B/m/$A/cid/$cid")
+expect_eq "cid image: 200 image/png" "$r" "200 image/png"
+expect_eq "cid image: the part's bytes" "$(base64 -w0 < "$T/logo.png")" "$png"
+r=$(curl -s -o /dev/null -w '%{http_code}' "${C[@]}" "$B/m/$A/cid/$part")
+expect_eq "an attachment is no inline image: 404" "$r" "404"
+
+# --- bounds and methods ------------------------------------------------------------------
+big=$(head -c 20000 /dev/zero | tr '\0' a)
+r=$(curl -si "${C[@]}" --data "csrf=$scsrf&x=$big" "$B/m/$G/images")
+expect_eq "a POST body over 16 KiB: 413" "$(status "$r")" "413"
+r=$(curl -si "${C[@]}" -X DELETE "$B/")
+expect_eq "DELETE /: 405" "$(status "$r")" "405"
+r=$(curl -sI "${C[@]}" "$B/m/$G")
+expect_eq "HEAD /m/ID: 200" "$(status "$r")" "200"
+expect_eq "HEAD: the headers too" "$(header "$r" X-Frame-Options)" "DENY"
+r=$(curl -si "${C[@]}" "$B/nowhere")
+expect_eq "unknown path: 404" "$(status "$r")" "404"
+check_page_headers "404 page" "$r"
+r=$(curl -si "${C[@]}" "$B/m/../../etc/passwd")
+expect_not "no path escapes" "$r" "root:"
+r=$(curl -si "${C[@]}" "$B/m/${G}x")
+expect_eq "a malformed ID: 404" "$(status "$r")" "404"
+r=$(curl -si "${C[@]}" "$B/m/$G/part/99")
+expect_eq "no such part: 404" "$(status "$r")" "404"
+r=$(curl -si "${C[@]}" "$B/link/$G/99")
+expect_eq "no such link: 404" "$(status "$r")" "404"
 
 # --- logout --------------------------------------------------------------------------------------
 r=$(curl -si "${C[@]}" --data "csrf=$scsrf" "$B/logout")
