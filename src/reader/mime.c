@@ -1315,6 +1315,14 @@ int sgr_mime_parse(sgr_mime **out, const char *data, size_t len, const sgr_mime_
     sgr_mime_view *v = &m->view;
     v->body_part = -1;
 
+    /* a message saved from an mbox starts with its "From " line, which is
+     * no header field (RFC 4155); readers skip it */
+    if (data != NULL && len >= 5 && memcmp(data, "From ", 5) == 0) {
+        const char *nl = memchr(data, '\n', len);
+        size_t skip = nl ? (size_t)(nl - data) + 1 : len;
+        data += skip;
+        len -= skip;
+    }
     size_t given = 0;
     GArray *renames = g_array_new(FALSE, FALSE, sizeof(size_t));
     if (data != NULL)

@@ -10,7 +10,8 @@ readers' own differences remain: us-ascii (or no label) and unknown
 labels read as UTF-8, iso-8859-1 as windows-1252, invalid bytes as
 U+FFFD, CRLF as LF, NUL as U+FFFD; names with controls and bidi
 controls replaced by U+FFFD. Subjects and names come from email itself
-(policy.default: RFC 2047 and RFC 2231 decoding)."""
+(policy.default: RFC 2047 and RFC 2231 decoding); the leaf parts (not
+those of attached messages) with their type and decoded size."""
 import codecs
 import email
 import json
@@ -77,12 +78,17 @@ for path in sys.argv[1:]:
         msg = email.message_from_binary_file(f, policy=policy.default)
     subject = line(str(msg.get("subject", "")))
     body = msg.get_body(preferencelist=("html", "plain"))
-    names = []
+    names, parts = [], []
     for p in leaves(msg):
         n = p.get_filename()
         if n is not None:
             names.append(NAME_BAD.sub("\ufffd", n))
+        # an attached message's size depends on how it is written back
+        size = None if p.get_content_maintype() == "message" else \
+            len(p.get_payload(decode=True) or b"")
+        parts.append([p.get_content_type(), size])
     out = {"file": path, "subject": subject,
            "body_type": "none" if body is None else body.get_content_subtype(),
-           "body": "" if body is None else decode_text(body), "names": names}
+           "body": "" if body is None else decode_text(body), "names": names,
+           "parts": parts}
     print(json.dumps(out, ensure_ascii=False))

@@ -629,6 +629,10 @@ static void body_case(const char *msg, size_t len, const char *want_body, int wa
 
 static void broken_structure(void **state)
 {
+    /* an mbox "From " line first (RFC 4155): skipped, as readers do */
+    BODY_CASE("From alice@example.com Fri Dec  4 10:00:00 2026\nSubject: x\n\nbody\n", "body\n", 0,
+              1);
+    BODY_CASE("From ", "", -1, 0);
     /* no Content-Type: text/plain (RFC 2045 5.2) */
     BODY_CASE("Subject: x\n\nplain text\n", "plain text\n", 0, 1);
     /* not a message at all: GMime gives up, the bytes are shown as text */
@@ -1078,6 +1082,12 @@ static int dump(int argc, char **argv)
                 json_str(v->parts[k].filename);
                 first = 0;
             }
+        printf("],\"parts\":[");
+        for (size_t k = 0; k < v->nparts; k++) {
+            printf("%s[", k ? "," : "");
+            json_str(v->parts[k].content_type);
+            printf(",%zu]", v->parts[k].size);
+        }
         printf("]}\n");
         sgr_mime_free(m);
         free(data);
