@@ -30,8 +30,14 @@ What is proven, from the browser itself:
 
 Chromium resolves no name outside loopback (--host-resolver-rules), so a
 bug cannot send traffic off the machine; any attempt still shows in the log.
+Chromium puts a sandboxed iframe in a process of its own
+(IsolateSandboxedIframes), whose requests ChromeDriver's performance log
+does not see: the test turns that off, or the log would be blind to the
+message body (the sandbox flags and the CSP still apply; the run proves the
+log sees the body's requests once images are allowed).
 """
 import argparse
+import base64
 import http.client
 import http.server
 import json
@@ -50,6 +56,7 @@ try:
     from selenium.common.exceptions import NoAlertPresentException, UnexpectedAlertPresentException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 except ImportError as e:  # installed by scripts/install-deps.sh: missing is a failure, not a skip
     print("FAIL python3-selenium is missing (%s): run scripts/install-deps.sh" % e)
     print("0 passed, 1 failed")
@@ -63,13 +70,26 @@ TITLES = {"verified": "Verified", "verified_third_party": "Verified through a th
 SANDBOX_ALLOWED = {"allow-popups", "allow-popups-to-escape-sandbox", "allow-top-navigation-by-user-activation"}
 PASSWORD = "correct horse battery staple"
 
+# Checks that fail today for a reason outside this test, each with its owner. Such a check is
+# reported as KNOWN (not passed); the day it passes it FAILS, so this list cannot go stale.
+KNOWN_GAPS = {}  # "check name": "why, and whose code"
+
 
 class Checks:
     def __init__(self):
         self.passed = 0
         self.failed = 0
+        self.known = 0
 
     def check(self, name, cond, detail=""):
+        if name in KNOWN_GAPS:
+            if cond:
+                self.failed += 1
+                print("FAIL", name, "(passes now: remove it from KNOWN_GAPS)")
+            else:
+                self.known += 1
+                print("KNOWN", name, "(%s)" % KNOWN_GAPS[name])
+            return cond
         if cond:
             self.passed += 1
             print("PASS", name)
@@ -136,6 +156,7 @@ class Run:
         self.proc = None
         self.drv = None
         self.tracker = None
+        self.logins = 0
 
     # --- set-up ----------------------------------------------------------------------------
     def start(self):
@@ -152,7 +173,17 @@ class Run:
         pw = os.path.join(self.work, "passwd")
         with open(os.open(pw, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
             f.write("# viewer_browser.py\nreader:%s\n" % h.stdout.strip().splitlines()[-1])
-        self.tracker = Tracker()
+        # the fixtures name this port: a concurrent run (another checkout) holds it for a while
+        for i in range(240):
+            try:
+                self.tracker = Tracker()
+                break
+            except OSError:
+                if i == 0:
+                    print("waiting for 127.0.0.1:%d (another run of this test holds it)" % TRACK_PORT)
+                time.sleep(0.5)
+        if not self.c.check("the counting server listens on 127.0.0.1:%d" % TRACK_PORT, self.tracker is not None):
+            return False
         threading.Thread(target=self.tracker.serve_forever, daemon=True).start()
         self.port = self.a.port or free_port()
         self.base = "http://127.0.0.1:%d" % self.port
@@ -175,6 +206,7 @@ class Run:
         opts = webdriver.ChromeOptions()
         for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                   "--window-size=1280,1000", "--lang=en-US",
+                  "--disable-features=IsolateSandboxedIframes",
                   # no name resolves: a request that escapes cannot leave the machine (it is still logged)
                   "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
             opts.add_argument(a)
@@ -209,11 +241,23 @@ class Run:
             return
         os.makedirs(self.a.screenshots, exist_ok=True)
         path = os.path.join(self.a.screenshots, name + ".png")
-        h = self.drv.execute_script("return Math.max(document.body ? document.body.scrollHeight : 0, 600)")
-        self.drv.set_window_size(1280, min(max(int(h) + 40, 700), 2400))
-        self.drv.save_screenshot(path)
-        self.drv.set_window_size(1280, 1000)
+        # the whole page (up to 2400 px), not just the window
+        size = self.drv.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": max(int(size["width"]), 1024), "scale": 1,
+                "height": min(max(int(size["height"]), 600), 2400)}
+        png = self.drv.execute_cdp_cmd("Page.captureScreenshot",
+                                       {"format": "png", "captureBeyondViewport": True, "clip": clip})["data"]
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(png))
         self.shots.append(path)
+
+    def wait_for(self, cond, timeout=5.0):
+        """Until cond() is true (page loads after a click), at most timeout seconds."""
+        try:
+            WebDriverWait(self.drv, timeout, poll_frequency=0.05).until(lambda d: cond())
+            return True
+        except Exception:
+            return False
 
     def css(self, sel, root=None):
         return (root or self.drv).find_elements(By.CSS_SELECTOR, sel)
@@ -260,8 +304,25 @@ class Run:
         conn.close()
         return r.status, {k.lower(): v for k, v in r.getheaders()}, data
 
+    def get(self, path, what):
+        """Navigate; a session lost on the way is a failure, then the run logs in again and goes on."""
+        self.drv.get(self.base + path)
+        if self.drv.current_url.startswith(self.base + "/login"):
+            self.c.check("the session is still valid when opening %s" % what, False, self.drv.current_url)
+            self.relogin()
+            self.drv.get(self.base + path)
+
+    def relogin(self):
+        self.drv.delete_all_cookies()
+        self.drv.get(self.base + "/login")
+        self.css("input[name=user]")[0].send_keys("reader")
+        self.css("input[name=password]")[0].send_keys(PASSWORD)
+        self.css("form#login button[type=submit]")[0].click()
+        self.logins += 1
+        self.wait_for(lambda: self.css("table#messages"))
+
     def open_message(self, f):
-        self.drv.get(self.base + "/m/" + f["id"])
+        self.get("/m/" + f["id"], "message " + f["name"])
         time.sleep(0.3)  # the body iframe
 
     def body_frame(self):
@@ -286,8 +347,9 @@ class Run:
         self.css("input[name=user]")[0].send_keys("reader")
         self.css("input[name=password]")[0].send_keys("wrong password")
         self.css("form#login button[type=submit]")[0].click()
+        self.wait_for(lambda: self.css("#login-error") or self.css("table#messages"))
         c.check("a wrong password is refused (#login-error)", len(self.css("#login-error")) == 1 and
-                self.drv.get_cookie("sg_session") is None, self.drv.page_source[:300])
+                not self.css("table#messages"), self.drv.page_source[:300])
         if not self.css("form#login"):
             self.drv.get(self.base + "/login")
         self.css("input[name=user]")[0].clear()
@@ -295,6 +357,8 @@ class Run:
         self.css("input[name=password]")[0].clear()
         self.css("input[name=password]")[0].send_keys(PASSWORD)
         self.css("form#login button[type=submit]")[0].click()
+        self.logins += 1
+        self.wait_for(lambda: self.css("table#messages") or self.css("#login-error"))
         ok = c.check("login leads to the list", self.drv.current_url.rstrip("/") == self.base and
                      len(self.css("table#messages")) == 1, self.drv.current_url)
         ck = self.drv.get_cookie("sg_session") or {}
@@ -302,8 +366,22 @@ class Run:
                 ck.get("httpOnly") is True and ck.get("sameSite") == "Strict" and ck.get("path") == "/", ck)
         return ok
 
+    def settled(self):
+        """The viewer verifies in the background: wait (at most 20 s) until the API says none is pending."""
+        for _ in range(80):
+            st, _, body = self.http("GET", "/api/messages")
+            try:
+                if st == 200 and not any(m.get("checking") for m in json.loads(body)["messages"]):
+                    return True
+            except (ValueError, KeyError, TypeError):
+                pass
+            time.sleep(0.25)
+        return False
+
     def message_list(self):
         c = self.c
+        c.check("the viewer has verified every message within 20 s", self.settled())
+        self.get("/", "the list")
         rows = self.css("table#messages tr.msg")
         c.check("the list has one row per fixture", len(rows) == len(self.fixtures),
                 "%d rows, %d fixtures" % (len(rows), len(self.fixtures)))
@@ -328,6 +406,9 @@ class Run:
                 c.check("list: %s shows a %s badge" % (f["name"], w), w in kinds, kinds)
             for w in f["not_warnings"]:
                 c.check("list: %s shows no %s badge" % (f["name"], w), w not in kinds, kinds)
+        order = [r.get_attribute("data-id") for r in rows]
+        want = [f.get("id") for f in reversed(self.fixtures)]  # the manifest is in date order, oldest first
+        c.check("the list is newest first", order == want, (order, want))
         ids = [f["id"] for f in self.fixtures if f.get("id")]
         c.check("message ids are unique and URL-safe", len(set(ids)) == len(ids) and
                 all(i and all(ch.isalnum() or ch in "-_" for ch in i) for i in ids), ids)
@@ -386,6 +467,8 @@ class Run:
                 self.shot("headline-" + f["headline"])
             if n == "lookalike":
                 self.shot("warning-lookalike")
+            if n == "lookalike-idn":
+                self.shot("warning-idn")
             if n == "display-name":
                 self.shot("warning-display-name")
             if n == "attachment":
@@ -398,7 +481,7 @@ class Run:
                        [li.text for li in self.css("ul#attachments > li")]):
             return
         li = items[0]
-        risky = bool(self.css(".warning, [data-kind], [data-risk]", li)) or "execut" in li.text.lower()
+        risky = bool(self.css(".risk, .warning, [data-kind], [data-risk]", li))
         c.check("attachment: an executable warning", risky, li.text)
         links = [a.get_attribute("href") for a in self.css("a[href]", li)]
         parts = [u for u in links if u and ("/m/%s/part/" % f["id"]) in u]
@@ -440,7 +523,7 @@ class Run:
                     self.drv.current_url == url and len(self.drv.window_handles) == handles,
                     (self.drv.current_url, len(self.drv.window_handles)))
             # the interstitial for it (reached from the API's link list, as a reader cannot click)
-            if n in ("forged", "unverified"):
+            if n in ("forged", "unverified", "lookalike-idn"):
                 self.confirm_interstitial(f)
 
     def confirm_interstitial(self, f):
@@ -454,7 +537,7 @@ class Run:
             return
         c.check("%s: the API says its links are inert" % n, links and all(lk.get("inert") is True for lk in links),
                 links)
-        self.drv.get(self.base + "/link/%s/0" % f["id"])
+        self.get("/link/%s/0" % f["id"], "the interstitial of " + n)
         target = links[0]["target"]
         host = urllib.parse.urlsplit(target).hostname
         c.check("%s: interstitial #link-target is the real target" % n, (self.text("#link-target") or "") == target,
@@ -471,6 +554,15 @@ class Run:
         c.check("%s: a confirmation form with a required checkbox" % n,
                 len(form) == 1 and bool(self.css("form#link-confirm input#confirm[name=confirm][required]")) and
                 bool(self.css("form#link-confirm button#link-go")))
+        if n == "lookalike-idn":
+            c.check("lookalike-idn: the interstitial shows the Unicode form b\u0430nk.example",
+                    "b\u0430nk.example" in (self.text("#link-unicode") or ""), self.text("#link-unicode"))
+            c.check("lookalike-idn: and the punycode form xn--bnk-6cd.example",
+                    "xn--bnk-6cd.example" in (self.text("#link-punycode") or ""), self.text("#link-punycode"))
+            kinds = [e.get_attribute("data-kind") for e in self.css("ul#link-warnings > li[data-kind]")]
+            c.check("lookalike-idn: the link's lookalike warning against bank.example",
+                    "lookalike" in kinds and "bank.example" in (self.text("ul#link-warnings") or ""), kinds)
+            self.shot("interstitial-lookalike")
         if n == "forged":
             lt = self.text("#link-text") or ""
             c.check("forged: #link-text shows the text naming another host", "online.bank.example" in lt, lt)
@@ -485,8 +577,9 @@ class Run:
             c.check("forged: 'go' without the box ticked stays on the viewer",
                     self.drv.current_url.startswith(self.base + "/link/%s/0" % f["id"]), self.drv.current_url)
         st, hd, _ = self.http("GET", "/link/%s/0/go" % f["id"])
-        c.check("%s: /go without confirm does not lead to the target" % n,
-                not hd.get("location", "").startswith(target) and st != 200 or target not in hd.get("location", ""),
+        back = urllib.parse.urlsplit(hd.get("location", ""))
+        c.check("%s: /go without confirm leads back to the interstitial" % n,
+                st == 303 and back.path == "/link/%s/0" % f["id"] and back.netloc in ("", "127.0.0.1:%d" % self.port),
                 (st, hd.get("location")))
         st, hd, _ = self.http("GET", "/link/%s/0/go?confirm=on" % f["id"])
         c.check("%s: /go?confirm=on answers 303 to the target" % n, st == 303 and hd.get("location") == target,
@@ -514,14 +607,23 @@ class Run:
                 self.drv.switch_to.default_content()
                 continue
             first = anchors[0]
+            page = self.drv.current_url
             first.click()
-            time.sleep(0.5)
             self.drv.switch_to.default_content()
+            self.wait_for(lambda: self.drv.current_url != page and
+                          self.drv.execute_script("return document.readyState") == "complete")
             ok = c.check("%s: clicking the link opens the interstitial" % name,
-                         self.drv.current_url == hrefs[0] and bool(self.css("#link-host")),
+                         urllib.parse.urlsplit(self.drv.current_url).path == urllib.parse.urlsplit(hrefs[0]).path and
+                         self.drv.current_url.startswith(self.base + "/") and bool(self.css("#link-host")),
                          (self.drv.current_url, hrefs[0]))
-            if not ok:
-                continue
+            if not ok:  # the interstitial itself is still checked, reached from the viewer's own page
+                self.drv.get(self.base + "/")
+                lost = self.drv.current_url.startswith(self.base + "/login")
+                c.check("%s: a click on a link keeps the reader logged in" % name, not lost,
+                        "the click's request came without the session cookie; the reader was logged out")
+                if lost:
+                    self.relogin()
+                self.get(urllib.parse.urlsplit(hrefs[0]).path, "the interstitial of " + name)
             c.check("%s: #link-host names the real host %s" % (name, host), host in (self.text("#link-host") or ""),
                     self.text("#link-host"))
             r = self.css("#link-host strong.registrable")
@@ -563,7 +665,7 @@ class Run:
             c.check("xss: body frame", False)
         # the body alone as a page, with only its CSP between it and the browser
         try:
-            self.drv.get(self.base + "/m/%s/body" % f["id"])
+            self.get("/m/%s/body" % f["id"], "the xss body")
             time.sleep(1.0)
             ok, t = self.no_alert()
         except UnexpectedAlertPresentException as e:
@@ -575,6 +677,23 @@ class Run:
                 urls[:5])
         bad = self.foreign(urls)
         c.check("xss: no request outside the viewer's origin (Chromium's performance log)", not bad, bad[:10])
+        # a javascript: link is listed, but its interstitial offers no way to go
+        st, _, body = self.http("GET", "/api/messages/" + f["id"])
+        try:
+            links = json.loads(body)["links"]
+        except (ValueError, KeyError):
+            links = []
+        js = [i for i, lk in enumerate(links) if (lk.get("target") or "").lower().startswith("javascript:")]
+        if c.check("xss: the API lists its javascript: links", bool(js), [lk.get("target") for lk in links]):
+            self.get("/link/%s/%d" % (f["id"], js[0]), "the interstitial of a javascript: link")
+            c.check("xss: a javascript: link's interstitial has no continue link and no confirmation",
+                    bool(self.css("#link-target")) and not self.css("a#link-continue") and
+                    not self.css("form#link-confirm"), self.drv.current_url)
+            st, hd, _ = self.http("GET", "/link/%s/%d/go?confirm=on" % (f["id"], js[0]))
+            c.check("xss: /go?confirm=on never leads to javascript:",
+                    not hd.get("location", "").lower().startswith("javascript:"), (st, hd.get("location")))
+            ok, t = self.no_alert()
+            c.check("xss: no dialog on the javascript: link's interstitial", ok, t)
         st, hd, _ = self.http("GET", "/m/%s/body" % f["id"])
         csp = hd.get("content-security-policy", "")
         c.check("xss: body CSP default-src 'none', no script-src, frame-ancestors 'self'",
@@ -592,8 +711,8 @@ class Run:
         c.check("xss %s: no script-created DOM (payload markers absent)" % where, not markers, markers)
         bad = d.execute_script(
             "var out=[];document.querySelectorAll('*').forEach(function(e){var t=e.tagName.toLowerCase();"
-            "if(['script','iframe','object','embed','form','base','meta','link','frame','input','button'].indexOf(t)>=0)"
-            "out.push(t);for(var i=0;i<e.attributes.length;i++){var a=e.attributes[i];"
+            "if(['script','iframe','object','embed','form','base','link','frame','input','button'].indexOf(t)>=0||"
+            "t=='meta'&&e.hasAttribute('http-equiv'))out.push(t);for(var i=0;i<e.attributes.length;i++){var a=e.attributes[i];"
             "if(/^on/i.test(a.name)||/^\\s*(javascript|vbscript|data):/i.test(a.value)&&a.name!='src')"
             "out.push(t+'['+a.name+']');}});return out;")
         c.check("xss %s: no script, frame, form, meta, base, event handler or script URL survives" % where, not bad,
@@ -633,10 +752,13 @@ class Run:
         self.requests()
         self.css("form#load-images button, form#load-images [type=submit]")[0].click()
         time.sleep(1.0)
-        self.drv.get(self.base + "/m/" + ri["id"])
+        self.get("/m/" + ri["id"], "remote-image after loading images")
         time.sleep(1.0)
         c.check("once asked for, the verified message's image IS fetched (the counter works)",
                 "/track.png" in self.tracker.hits, self.tracker.hits)
+        seen = self.foreign(self.requests())
+        c.check("and Chromium's log shows that request as outside the origin (the XSS check's detector works)",
+                "http://127.0.0.1:%d/track.png" % TRACK_PORT in seen, seen)
         self.open_message(dn)
         time.sleep(0.5)
         c.check("the unverified message's image is still not fetched", "/spoof.png" not in self.tracker.hits,
@@ -684,7 +806,7 @@ class Run:
         with open(tmp, "wb") as f:
             f.write(data)
         os.rename(tmp, os.path.join(self.work, "maildir", "new", "1796250000.M99P1.late"))
-        self.drv.get(self.base + "/")
+        self.get("/", "the list with new mail")
         rows = [r for r in self.css("table#messages tr.msg") if "Arrived while the viewer ran" in r.text]
         c.check("new mail appears without a restart", len(rows) == 1)
         # its signed Subject changed: it must not be verified
@@ -694,14 +816,14 @@ class Run:
 
     def logout(self):
         c = self.c
-        self.drv.get(self.base + "/")
+        self.get("/", "the list before logout")
         st, _, _ = self.http("POST", "/logout", body={})
         c.check("POST /logout without a CSRF token: 403", st == 403, st)
         forms = self.css("form[action='/logout']")
         if not c.check("a logout form on the list", len(forms) == 1):
             return
         self.css("form[action='/logout'] button, form[action='/logout'] [type=submit]")[0].click()
-        time.sleep(0.3)
+        self.wait_for(lambda: self.drv.current_url.rstrip("/") != self.base or not self.css("table#messages"))
         self.drv.get(self.base + "/")
         c.check("after logout the list needs a login again", self.drv.current_url.startswith(self.base + "/login"),
                 self.drv.current_url)
@@ -747,6 +869,8 @@ def main():
         finally:
             r.stop()
     print("screenshots: %d%s" % (len(r.shots), (" in " + a.screenshots) if a.screenshots else ""))
+    if c.known:
+        print("known gaps (KNOWN above, see KNOWN_GAPS): %d" % c.known)
     print("viewer_browser: %d passed, %d failed" % (c.passed, c.failed))
     return 0 if c.failed == 0 and c.passed > 0 else 1
 

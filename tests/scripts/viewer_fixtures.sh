@@ -103,7 +103,26 @@ grep -q 'filename="invoice.pdf.exe"' "$D/maildir/$(file_of attachment)" && ok "a
     bad "attachment: no invoice.pdf.exe"
 case $(file_of attachment) in new/*) ok "attachment: delivered to new/" ;; *) bad "attachment not in new/" ;; esac
 
-# 3. dkimpy (an independent verifier) agrees with spoofguard on every signature, at the same time
+# 3. `spoofguard explain` (the viewer's explanation, from the terminal) gives the manifest's headline
+if "$CLI" explain --help >/dev/null 2>&1; then
+    while IFS=$'\t' read -r name file _ _ headline third _; do
+        case $name in '#'* | '') continue ;; esac
+        out=$("$CLI" explain --zone "$D/viewer.zone" --authserv-id mx.home.example --protect bank.example \
+            --now $NOW --json "$D/maildir/$file")
+        got=$(echo "$out" | jget 'd["headline"], d["third_party"] or "-"')
+        [ "$got" = "('$headline', '$third')" ] && ok "$name: explain says $headline${third#-}" ||
+            bad "$name: explain says $got, manifest ('$headline', '$third')"
+    done <"$D/manifest.tsv"
+    out=$("$CLI" explain --zone "$D/viewer.zone" --authserv-id mx.home.example --now $NOW --json \
+        "$D/maildir/$(file_of forged)" "$D/maildir/$(file_of unverified)")
+    [ "$(echo "$out" | $PY -c 'import json,sys; print([json.loads(l)["verified_by"] for l in sys.stdin])')" = \
+        "['authres', 'verified']" ] && ok "explain trusts our A-R (forged) and not the sender's (unverified)" ||
+        bad "explain verified_by: $out"
+else
+    bad "spoofguard explain is missing"
+fi
+
+# 4. dkimpy (an independent verifier) agrees with spoofguard on every signature, at the same time
 while IFS=$'\t' read -r name file _; do
     case $name in '#'* | '') continue ;; esac
     f=$D/maildir/$file
@@ -136,7 +155,7 @@ EOF
         bad "$name: spoofguard '$ours', dkimpy '$theirs'"
 done <"$D/manifest.tsv"
 
-# 4. the generator reproduces the committed fixtures byte for byte (deterministic signatures)
+# 5. the generator reproduces the committed fixtures byte for byte (deterministic signatures)
 if $PY "$D/make-fixtures.py" "$CLI" "$T" >"$T/gen.log" 2>&1; then
     diff -r "$T/maildir" "$D/maildir" >"$T/diff.log" 2>&1 && cmp -s "$T/viewer.zone" "$D/viewer.zone" &&
         ok "make-fixtures.py reproduces viewer.zone and the Maildir" || bad "regenerated fixtures differ: $(head -5 "$T/diff.log")"
