@@ -774,9 +774,16 @@ static int cb_cid_src(char *buf, size_t cap, const char *cid, size_t cid_len, vo
     return n < 0 || (size_t)n >= cap;
 }
 
-/* Explains data with the verdict res (NULL: none). render: with the body
- * (link and cid callbacks; the render context must outlive nothing: the
- * explanation copies what it keeps). corr: correspondents or NULL. */
+/* How much of a message an explanation covers. */
+enum {
+    EXPLAIN_HEADER = -1, /* the first pass: headline, identity, header warnings */
+    EXPLAIN_LINKS = 0,   /* the list's summary: the links' warnings too */
+    EXPLAIN_RENDER = 1,  /* a page: the body rendered (link and cid callbacks) */
+};
+
+/* Explains data with the verdict res (NULL: none), as much as `render`
+ * (EXPLAIN_*) says; the explanation copies what it keeps. corr:
+ * correspondents or NULL. */
 static int explain(sgv_index *ix, sgr_explanation **out, const char *id, const char *data,
                    size_t len, const sg_verdict_result *res, int render, int images,
                    const sgr_correspondents *corr, sgr_mime **cid_mime)
@@ -790,7 +797,8 @@ static int explain(sgv_index *ix, sgr_explanation **out, const char *id, const c
     o.nprotected = ix->cfg->nprotect;
     o.lookalike = c ? c->lk : NULL;
     o.correspondents = corr;
-    if (render) {
+    o.skip_body = render == EXPLAIN_HEADER;
+    if (render == EXPLAIN_RENDER) {
         memset(&rc, 0, sizeof(rc));
         rc.ix = ix;
         snprintf(rc.id, sizeof(rc.id), "%s", id);
@@ -891,7 +899,7 @@ static void run_job(sgv_index *ix, int stage, job *j)
     unreadable = sgv_maildir_read(ix->cfg->maildirs[j->maildir], j->sub, j->name, &data, &len,
                                   &truncated) != 0;
     if (!unreadable && stage == STAGE_FIRST) {
-        explain(ix, &e, j->id, data, len, NULL, 0, 0, NULL, NULL);
+        explain(ix, &e, j->id, data, len, NULL, EXPLAIN_HEADER, 0, NULL, NULL);
     } else if (!unreadable) {
         sgv_seen_ctx sc = {ix, j->date_unix, j->mtime, j->id};
         sgr_correspondents corr;
@@ -900,7 +908,7 @@ static void run_job(sgv_index *ix, int stage, job *j)
                   sgr_explain_trusts_authres(data, len, ix->cfg->authserv_id);
         if (!trusted)
             v = verify(ix, data, len, &res);
-        explain(ix, &e, j->id, data, len, res, 0, 0, &corr, NULL);
+        explain(ix, &e, j->id, data, len, res, EXPLAIN_LINKS, 0, &corr, NULL);
         if ((h = calloc(1, sizeof(*h))) != NULL) {
             h->refs = 1;
             memcpy(h->id, j->id, sizeof(h->id));
@@ -1238,8 +1246,8 @@ static vview *render(sgv_index *ix, const char *id, hot *h, char *data, size_t l
     sgv_seen_ctx sc = {ix, date_unix, mtime, v->pub.id};
     sgr_correspondents corr;
     sgv_index_correspondents(&sc, &corr);
-    if (explain(ix, &v->expl, v->pub.id, h ? h->data : data, h ? h->len : len, h ? h->res : NULL, 1,
-                images, &corr, &v->cid_mime) != SGR_EXPLAIN_OK) {
+    if (explain(ix, &v->expl, v->pub.id, h ? h->data : data, h ? h->len : len, h ? h->res : NULL,
+                EXPLAIN_RENDER, images, &corr, &v->cid_mime) != SGR_EXPLAIN_OK) {
         sgr_mime_free(v->cid_mime);
         free(v);
         return NULL;
