@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -220,6 +221,33 @@ static void client_addr(struct MHD_Connection *c, char *out, size_t cap)
         out[0] = '\0';
 }
 
+/* Without a login, anyone who reaches the port reads the mail, so a web
+ * page must not reach it through DNS rebinding (its own name pointed at
+ * 127.0.0.1 makes the viewer "same-origin" to it): the Host field must
+ * name the loopback address or localhost. With a login the session cookie
+ * belongs to our own origin and a rebound name never has it. */
+static int host_is_loopback(const char *host)
+{
+    char h[128];
+    size_t n;
+    if (host == NULL)
+        return 0;
+    if (host[0] == '[') { /* [::1]:port */
+        const char *close = strchr(host, ']');
+        return close != NULL && (size_t)(close - host) == 4 && !strncmp(host, "[::1]", 5) &&
+               (close[1] == '\0' || close[1] == ':');
+    }
+    n = strcspn(host, ":");
+    if (n == 0 || n >= sizeof(h))
+        return 0;
+    memcpy(h, host, n);
+    h[n] = '\0';
+    if (!strcasecmp(h, "localhost"))
+        return 1;
+    struct in_addr a;
+    return inet_pton(AF_INET, h, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -272,7 +300,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         memcpy(q.token, cookie, SGV_TOKEN_HEX + 1);
     q.has_session = sgv_auth_session(h->app->auth, q.token[0] ? q.token : NULL, now, &q.sess);
 
-    if (u->too_big) {
+    if (!sgv_auth_enabled(h->app->auth) &&
+        !host_is_loopback(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"))) {
+        simple(&r, 403, "Forbidden: this viewer answers to 127.0.0.1 and localhost only");
+    } else if (u->too_big) {
         simple(&r, 413, "Request too large");
     } else if (rt == NULL) {
         if (known) {

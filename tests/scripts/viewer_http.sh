@@ -415,6 +415,25 @@ expect_eq "logout 303" "$(status "$r")" "303"
 r=$(curl -si "${C[@]}" "$B/")
 expect_eq "after logout: back to login" "$(header "$r" Location)" "/login"
 
+# --- without a login: loopback names only (no DNS rebinding) ------------------------------
+NL=$((PORT + 2))
+start "$T/nologin.log" --maildir "$T/md" --listen 127.0.0.1:$NL --zone "$T/zone.txt"
+if wait_up "http://127.0.0.1:$NL/"; then
+    expect_has "no password file: the warning line" "$(cat "$T/nologin.log")" "without logging in"
+    r=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NL/api/messages")
+    expect_eq "no login: 127.0.0.1 is served" "$r" "200"
+    r=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: localhost:$NL" "http://127.0.0.1:$NL/")
+    expect_eq "no login: localhost is served" "$r" "200"
+    r=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: rebind.attacker.example:$NL" \
+        "http://127.0.0.1:$NL/api/messages")
+    expect_eq "no login: another Host name is refused (DNS rebinding)" "$r" "403"
+    r=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: 127.0.0.1.attacker.example" \
+        "http://127.0.0.1:$NL/")
+    expect_eq "no login: a name that starts like an address is refused" "$r" "403"
+else
+    bad "the viewer without a password file did not start: $(cat "$T/nologin.log")"
+fi
+
 # --- HTTPS with a self-signed certificate ------------------------------------------------------------
 if openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 \
     -subj "/CN=localhost" -addext "subjectAltName=IP:127.0.0.1" > /dev/null 2>&1; then
