@@ -31,6 +31,9 @@ foreach(t test_viewer_auth test_viewer_maildir test_viewer_pages test_viewer_ind
     target_link_libraries(${t} PRIVATE sg_viewer_core)
   endif()
 endforeach()
+if(TARGET fuzz_viewer)
+  target_link_libraries(fuzz_viewer PRIVATE sg_viewer_core)
+endif()
 # the black-box test starts the real binary
 if(TEST script_viewer_http)
   set_property(TEST script_viewer_http APPEND PROPERTY ENVIRONMENT
