@@ -1,0 +1,386 @@
+/* Password file, sessions, CSRF tokens and login throttling (see auth.h). */
+#include "auth.h"
+
+#include <crypt.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+typedef struct {
+    char user[SGV_USER_MAX];
+    char *hash;
+} account;
+
+typedef struct {
+    int used;
+    int authenticated;
+    char token[SGV_TOKEN_HEX + 1];
+    char csrf[SGV_TOKEN_HEX + 1];
+    char user[SGV_USER_MAX];
+    long long created, last;
+} session;
+
+typedef struct {
+    char client[64];
+    unsigned failures;
+    long long last_fail;
+} throttle;
+
+struct sgv_auth {
+    pthread_mutex_t lock;
+    account *accounts;
+    size_t naccounts;
+    session sessions[SGV_MAX_SESSIONS];
+    throttle throttles[SGV_THROTTLE_CLIENTS];
+    char local_csrf[SGV_TOKEN_HEX + 1]; /* no-login mode */
+    char dummy_hash[CRYPT_OUTPUT_SIZE]; /* hashed against for unknown users */
+};
+
+/* ---- random tokens --------------------------------------------------------- */
+
+static int random_hex(char out[SGV_TOKEN_HEX + 1])
+{
+    unsigned char raw[SGV_TOKEN_HEX / 2];
+    size_t got = 0;
+    while (got < sizeof(raw)) {
+        ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        out[2 * i] = "0123456789abcdef"[raw[i] >> 4];
+        out[2 * i + 1] = "0123456789abcdef"[raw[i] & 15];
+    }
+    out[SGV_TOKEN_HEX] = '\0';
+    return 0;
+}
+
+/* Constant time in the length of a (the secret side). */
+static int equal_ct(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char d = la != lb;
+    for (size_t i = 0; i < la; i++)
+        d |= (unsigned char)(a[i] ^ (i < lb ? b[i] : 0));
+    return d == 0;
+}
+
+int sgv_auth_csrf_ok(const char *expected, const char *given)
+{
+    if (expected == NULL || given == NULL || expected[0] == '\0')
+        return 0;
+    return equal_ct(expected, given);
+}
+
+/* ---- passwords ------------------------------------------------------------- */
+
+int sgv_hash_password(const char *pw, char *out, size_t cap)
+{
+    char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+    struct crypt_data *cd;
+    int rc = -1;
+    /* NULL random bytes: libxcrypt draws them from the system itself;
+     * count 0: its default cost for yescrypt */
+    if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) == NULL)
+        return -1;
+    if ((cd = calloc(1, sizeof(*cd))) == NULL)
+        return -1;
+    const char *h = crypt_r(pw, salt, cd);
+    if (h != NULL && h[0] == '$' && strlen(h) < cap) {
+        strcpy(out, h);
+        rc = 0;
+    }
+    explicit_bzero(cd, sizeof(*cd));
+    free(cd);
+    return rc;
+}
+
+int sgv_password_check(const char *pw, const char *hash)
+{
+    struct crypt_data *cd;
+    int ok = 0;
+    /* a failed crypt returns "*0" or "*1" (never equal to a real hash) */
+    if (pw == NULL || hash == NULL || hash[0] != '$' || (cd = calloc(1, sizeof(*cd))) == NULL)
+        return 0;
+    const char *h = crypt_r(pw, hash, cd);
+    if (h != NULL && h[0] == '$')
+        ok = equal_ct(hash, h);
+    explicit_bzero(cd, sizeof(*cd));
+    free(cd);
+    return ok;
+}
+
+/* ---- the password file --------------------------------------------------------- */
+
+static int load_file(sgv_auth *a, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    char line[1024];
+    size_t lineno = 0;
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        size_t n = strlen(line);
+        lineno++;
+        if (n == sizeof(line) - 1 && line[n - 1] != '\n') {
+            snprintf(err, errlen, "%s:%zu: line too long", path, lineno);
+            goto fail;
+        }
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
+            line[--n] = '\0';
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0' || *p == '#')
+            continue;
+        char *colon = strchr(p, ':');
+        if (colon == NULL || colon == p || (size_t)(colon - p) >= SGV_USER_MAX || colon[1] != '$') {
+            snprintf(err, errlen, "%s:%zu: expected user:HASH (a crypt(3) hash)", path, lineno);
+            goto fail;
+        }
+        *colon = '\0';
+        /* the hash must be one crypt(3) knows: check it now, not at login */
+        struct crypt_data *cd = calloc(1, sizeof(*cd));
+        const char *h = cd ? crypt_r("", colon + 1, cd) : NULL;
+        int known = h != NULL && h[0] == '$';
+        free(cd);
+        if (!known) {
+            snprintf(err, errlen, "%s:%zu: a hash this system's crypt(3) does not know", path,
+                     lineno);
+            goto fail;
+        }
+        account *na = realloc(a->accounts, (a->naccounts + 1) * sizeof(*na));
+        if (na == NULL)
+            goto oom;
+        a->accounts = na;
+        /* the name's length is checked above: shorter than SGV_USER_MAX */
+        memcpy(na[a->naccounts].user, p, (size_t)(colon - p) + 1);
+        if ((na[a->naccounts].hash = strdup(colon + 1)) == NULL)
+            goto oom;
+        a->naccounts++;
+    }
+    fclose(f);
+    if (a->naccounts == 0) {
+        snprintf(err, errlen, "%s: no user:HASH line", path);
+        return -1;
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+fail:
+    fclose(f);
+    return -1;
+}
+
+int sgv_auth_new(sgv_auth **out, const char *password_file, char *err, size_t errlen)
+{
+    sgv_auth *a = calloc(1, sizeof(*a));
+    *out = NULL;
+    if (a == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    pthread_mutex_init(&a->lock, NULL);
+    if (random_hex(a->local_csrf) != 0) {
+        snprintf(err, errlen, "getrandom failed");
+        sgv_auth_free(a);
+        return -1;
+    }
+    if (password_file != NULL) {
+        if (load_file(a, password_file, err, errlen) != 0 ||
+            sgv_hash_password("not a password", a->dummy_hash, sizeof(a->dummy_hash)) != 0) {
+            if (err[0] == '\0')
+                snprintf(err, errlen, "crypt(3) cannot make a yescrypt hash");
+            sgv_auth_free(a);
+            return -1;
+        }
+    }
+    *out = a;
+    return 0;
+}
+
+void sgv_auth_free(sgv_auth *a)
+{
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < a->naccounts; i++)
+        free(a->accounts[i].hash);
+    free(a->accounts);
+    pthread_mutex_destroy(&a->lock);
+    explicit_bzero(a, sizeof(*a));
+    free(a);
+}
+
+int sgv_auth_enabled(const sgv_auth *a)
+{
+    return a->naccounts > 0;
+}
+
+/* ---- sessions ---------------------------------------------------------------------- */
+
+static int session_live(const session *s, long long now)
+{
+    if (!s->used)
+        return 0;
+    if (!s->authenticated)
+        return now - s->created < SGV_PRESESSION_LIFETIME;
+    return now - s->created < SGV_SESSION_LIFETIME && now - s->last < SGV_SESSION_IDLE;
+}
+
+/* A free slot: an unused or dead one, else the least recently used
+ * unauthenticated one, else the least recently used of all. Locked. */
+static session *session_slot(sgv_auth *a, long long now)
+{
+    session *best = NULL;
+    for (size_t i = 0; i < SGV_MAX_SESSIONS; i++) {
+        session *s = &a->sessions[i];
+        if (!session_live(s, now))
+            return s;
+        if (best == NULL || (best->authenticated && !s->authenticated) ||
+            (best->authenticated == s->authenticated && s->last < best->last))
+            best = s;
+    }
+    return best;
+}
+
+static int session_new(sgv_auth *a, long long now, int authenticated, const char *user,
+                       char token[SGV_TOKEN_HEX + 1], sgv_session *info)
+{
+    session s = {0};
+    s.used = 1;
+    s.authenticated = authenticated;
+    s.created = s.last = now;
+    snprintf(s.user, sizeof(s.user), "%s", user ? user : "");
+    if (random_hex(s.token) != 0 || random_hex(s.csrf) != 0)
+        return -1;
+    pthread_mutex_lock(&a->lock);
+    *session_slot(a, now) = s;
+    pthread_mutex_unlock(&a->lock);
+    memcpy(token, s.token, sizeof(s.token));
+    if (info != NULL) {
+        info->authenticated = authenticated;
+        memcpy(info->user, s.user, sizeof(s.user));
+        memcpy(info->csrf, s.csrf, sizeof(s.csrf));
+    }
+    return 0;
+}
+
+int sgv_auth_presession(sgv_auth *a, long long now, char token[SGV_TOKEN_HEX + 1], sgv_session *out)
+{
+    return session_new(a, now, 0, NULL, token, out);
+}
+
+int sgv_auth_session(sgv_auth *a, const char *token, long long now, sgv_session *out)
+{
+    int found = 0;
+    memset(out, 0, sizeof(*out));
+    if (!sgv_auth_enabled(a)) {
+        out->authenticated = 1;
+        memcpy(out->csrf, a->local_csrf, sizeof(out->csrf));
+        return 1;
+    }
+    if (token == NULL || strlen(token) != SGV_TOKEN_HEX)
+        return 0;
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < SGV_MAX_SESSIONS; i++) {
+        session *s = &a->sessions[i];
+        /* every slot is compared, so the time says nothing of where */
+        int match = s->used && equal_ct(s->token, token);
+        if (match && session_live(s, now) && !found) {
+            found = 1;
+            s->last = now;
+            out->authenticated = s->authenticated;
+            memcpy(out->user, s->user, sizeof(out->user));
+            memcpy(out->csrf, s->csrf, sizeof(out->csrf));
+        } else if (match) {
+            memset(s, 0, sizeof(*s));
+        }
+    }
+    pthread_mutex_unlock(&a->lock);
+    return found;
+}
+
+void sgv_auth_logout(sgv_auth *a, const char *token)
+{
+    if (token == NULL || strlen(token) != SGV_TOKEN_HEX)
+        return;
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < SGV_MAX_SESSIONS; i++)
+        if (a->sessions[i].used && equal_ct(a->sessions[i].token, token))
+            memset(&a->sessions[i], 0, sizeof(a->sessions[i]));
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* ---- login and throttling -------------------------------------------------------- */
+
+/* The throttle entry of client (made if need be; the stalest is reused).
+ * Locked. */
+static throttle *throttle_of(sgv_auth *a, const char *client, long long now)
+{
+    throttle *free_slot = NULL, *oldest = &a->throttles[0];
+    for (size_t i = 0; i < SGV_THROTTLE_CLIENTS; i++) {
+        throttle *t = &a->throttles[i];
+        if (t->failures && now - t->last_fail >= SGV_THROTTLE_FORGET)
+            memset(t, 0, sizeof(*t));
+        if (t->failures && !strcmp(t->client, client))
+            return t;
+        if (!t->failures && free_slot == NULL)
+            free_slot = t;
+        if (t->last_fail < oldest->last_fail)
+            oldest = t;
+    }
+    throttle *t = free_slot ? free_slot : oldest;
+    memset(t, 0, sizeof(*t));
+    snprintf(t->client, sizeof(t->client), "%s", client);
+    return t;
+}
+
+static long long throttle_wait(const throttle *t)
+{
+    if (t->failures < SGV_THROTTLE_FREE)
+        return 0;
+    unsigned e = t->failures - SGV_THROTTLE_FREE;
+    return e >= 9 ? SGV_THROTTLE_MAX : (1LL << e) > SGV_THROTTLE_MAX ? SGV_THROTTLE_MAX : 1LL << e;
+}
+
+sgv_login_result sgv_auth_login(sgv_auth *a, const char *user, const char *pw, const char *client,
+                                long long now, char token[SGV_TOKEN_HEX + 1])
+{
+    const char *hash = NULL;
+    if (!sgv_auth_enabled(a))
+        return SGV_LOGIN_ERROR;
+    if (client == NULL)
+        client = "";
+    pthread_mutex_lock(&a->lock);
+    throttle *t = throttle_of(a, client, now);
+    int blocked = t->failures >= SGV_THROTTLE_FREE && now - t->last_fail < throttle_wait(t);
+    pthread_mutex_unlock(&a->lock);
+    if (blocked)
+        return SGV_LOGIN_THROTTLED;
+    for (size_t i = 0; user != NULL && i < a->naccounts; i++)
+        if (!strcmp(a->accounts[i].user, user))
+            hash = a->accounts[i].hash;
+    /* an unknown user costs one hashing too: the time does not tell */
+    int ok = sgv_password_check(pw ? pw : "", hash ? hash : a->dummy_hash) && hash != NULL;
+    pthread_mutex_lock(&a->lock);
+    t = throttle_of(a, client, now);
+    if (ok) {
+        memset(t, 0, sizeof(*t));
+    } else {
+        t->failures++;
+        t->last_fail = now;
+    }
+    pthread_mutex_unlock(&a->lock);
+    if (!ok)
+        return SGV_LOGIN_BAD;
+    return session_new(a, now, 1, user, token, NULL) == 0 ? SGV_LOGIN_OK : SGV_LOGIN_ERROR;
+}

@@ -1,0 +1,81 @@
+/*
+ * Who may read: the password file, sessions, CSRF tokens and login
+ * throttling of spoofguard-view.
+ *
+ * Password file lines are `user:HASH` with a crypt(3) hash (yescrypt,
+ * "$y$", made by `spoofguard-view --hash-password`); `#` starts a comment.
+ * A session is a 256-bit random token (getrandom) in the cookie
+ * `sg_session`, with its own 256-bit CSRF token that every state change
+ * must send back. Before login a session exists too, unauthenticated, so
+ * the login form itself carries a CSRF token; a successful login makes a
+ * new session (no fixation). Without a password file the viewer has no
+ * login: one implicit session whose CSRF token is random per process.
+ *
+ * Times are passed in (seconds), so the tests can move the clock. Thread
+ * safe: one mutex inside.
+ */
+#ifndef SG_VIEWER_AUTH_H
+#define SG_VIEWER_AUTH_H
+
+#include <stddef.h>
+
+#define SGV_TOKEN_HEX 64 /* 32 random bytes, hex */
+#define SGV_USER_MAX 64
+#define SGV_MAX_SESSIONS 256
+#define SGV_SESSION_LIFETIME (12 * 3600) /* absolute, seconds */
+#define SGV_SESSION_IDLE (2 * 3600)      /* without a request */
+#define SGV_PRESESSION_LIFETIME 900      /* a login form stays usable this long */
+/* Throttling: after SGV_THROTTLE_FREE failed logins from one client, each
+ * further attempt waits 2^(failures - FREE) seconds after the last
+ * failure, at most SGV_THROTTLE_MAX; a success or SGV_THROTTLE_FORGET
+ * quiet seconds reset the count. Refused attempts cost no hashing. */
+#define SGV_THROTTLE_FREE 5
+#define SGV_THROTTLE_MAX 300
+#define SGV_THROTTLE_FORGET 900
+#define SGV_THROTTLE_CLIENTS 128
+
+typedef struct sgv_auth sgv_auth;
+
+/* password_file NULL: no login (the caller allows this on loopback only).
+ * Returns 0, or -1 with a message in err (unreadable file, a line that is
+ * not user:HASH, a hash crypt(3) does not know, no user). */
+int sgv_auth_new(sgv_auth **out, const char *password_file, char *err, size_t errlen);
+void sgv_auth_free(sgv_auth *a);
+int sgv_auth_enabled(const sgv_auth *a);
+
+/* A yescrypt crypt(3) hash of pw into out (cap >= 128). Returns 0 or -1. */
+int sgv_hash_password(const char *pw, char *out, size_t cap);
+/* 1 if pw matches hash (crypt_r, constant-time comparison), else 0. */
+int sgv_password_check(const char *pw, const char *hash);
+
+typedef enum {
+    SGV_LOGIN_OK = 0,
+    SGV_LOGIN_BAD,
+    SGV_LOGIN_THROTTLED,
+    SGV_LOGIN_ERROR
+} sgv_login_result;
+
+/* Checks user/password for client (its address, for throttling). On
+ * success a new authenticated session's token goes to token. */
+sgv_login_result sgv_auth_login(sgv_auth *a, const char *user, const char *pw, const char *client,
+                                long long now, char token[SGV_TOKEN_HEX + 1]);
+
+typedef struct {
+    int authenticated;
+    char user[SGV_USER_MAX];
+    char csrf[SGV_TOKEN_HEX + 1];
+} sgv_session;
+
+/* The live session with this token (NULL or unknown: 0). Touches it. In
+ * no-login mode every request has the implicit authenticated session. */
+int sgv_auth_session(sgv_auth *a, const char *token, long long now, sgv_session *out);
+/* A new unauthenticated session for a login form. Returns 0 or -1. */
+int sgv_auth_presession(sgv_auth *a, long long now, char token[SGV_TOKEN_HEX + 1],
+                        sgv_session *out);
+void sgv_auth_logout(sgv_auth *a, const char *token);
+
+/* 1 if given equals expected (a CSRF token), compared in constant time;
+ * NULL or a different length: 0. */
+int sgv_auth_csrf_ok(const char *expected, const char *given);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * The HTML pages of spoofguard-view and their handlers: login, the
+ * message list, a message (headline, identity, warnings, attachments, the
+ * body in a sandboxed iframe), the body itself, inline images and
+ * attachment downloads, and the link interstitial.
+ *
+ * Every piece of text goes through sgv_html_text and every attribute
+ * value through sgv_html_attr (both also make the bytes valid UTF-8 and
+ * drop control characters): nothing from a message reaches the page
+ * unescaped. The pages carry no script at all; icons are inline SVG with
+ * an aria-label next to the words, never colour alone.
+ */
+#ifndef SG_VIEWER_PAGES_H
+#define SG_VIEWER_PAGES_H
+
+#include "cli/cli.h"
+#include "http.h"
+
+/* Appends s escaped as HTML text (& < > " ' escaped). NULL: nothing. */
+void sgv_html_text(sg_cli_buf *b, const char *s);
+/* Appends s escaped for a double-quoted attribute value (also ` = and
+ * every other ASCII punctuation a browser might mis-parse). */
+void sgv_html_attr(sg_cli_buf *b, const char *s);
+
+void sgv_page_login_form(sgv_req *q, sgv_resp *r, const char *rest);
+void sgv_page_login_post(sgv_req *q, sgv_resp *r, const char *rest);
+void sgv_page_logout(sgv_req *q, sgv_resp *r, const char *rest);
+void sgv_page_style(sgv_req *q, sgv_resp *r, const char *rest);
+void sgv_page_list(sgv_req *q, sgv_resp *r, const char *rest);
+/* /m/ID, /m/ID/body, /m/ID/cid/N, /m/ID/part/N */
+void sgv_page_message(sgv_req *q, sgv_resp *r, const char *rest);
+/* POST /m/ID/images */
+void sgv_page_message_post(sgv_req *q, sgv_resp *r, const char *rest);
+/* /link/ID/N and /link/ID/N/go */
+void sgv_page_link(sgv_req *q, sgv_resp *r, const char *rest);
+
+/* The CSP of /m/ID/body (images: remote images allowed). */
+const char *sgv_body_csp(int images);
+
+#endif

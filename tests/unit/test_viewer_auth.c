@@ -1,0 +1,224 @@
+/* spoofguard-view's access control (src/viewer/auth.c): yescrypt hashes
+ * through crypt_r, the password file, login throttling, session expiry
+ * and CSRF tokens. Times are passed in, so expiry is tested exactly. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+
+#define T0 1800000000LL
+
+static char *write_passwd(const char *content)
+{
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/sgv-passwd-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+    close(fd);
+    return path;
+}
+
+static sgv_auth *auth_with(const char *user, const char *pw)
+{
+    char hash[512], line[700], err[256] = "";
+    sgv_auth *a = NULL;
+    assert_int_equal(sgv_hash_password(pw, hash, sizeof(hash)), 0);
+    snprintf(line, sizeof(line), "# comment\n\n%s:%s\n", user, hash);
+    char *path = write_passwd(line);
+    assert_int_equal(sgv_auth_new(&a, path, err, sizeof(err)), 0);
+    unlink(path);
+    assert_true(sgv_auth_enabled(a));
+    return a;
+}
+
+static void hash_round_trip(void **state)
+{
+    char h1[512], h2[512];
+    assert_int_equal(sgv_hash_password("s3cret pass", h1, sizeof(h1)), 0);
+    assert_int_equal(sgv_hash_password("s3cret pass", h2, sizeof(h2)), 0);
+    assert_memory_equal(h1, "$y$", 3); /* yescrypt */
+    assert_string_not_equal(h1, h2);   /* a fresh salt each time */
+    assert_true(sgv_password_check("s3cret pass", h1));
+    assert_true(sgv_password_check("s3cret pass", h2));
+    assert_false(sgv_password_check("s3cret pasS", h1));
+    assert_false(sgv_password_check("", h1));
+    assert_false(sgv_password_check("s3cret pass", "*0"));
+    assert_false(sgv_password_check("s3cret pass", "$y$broken"));
+    assert_false(sgv_password_check(NULL, h1));
+    /* a hash from another scheme crypt(3) knows (SHA-512 crypt, the
+     * glibc test vector) verifies too: the file may hold older hashes */
+    assert_true(sgv_password_check(
+        "Hello world!", "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJu"
+                        "esI68u4OTLiBFdcbYEdFCoEOfaS35inz1"));
+}
+
+static void password_file_errors(void **state)
+{
+    static const char *const bad[] = {
+        "nocolon\n", "user:plaintext\n",  ":$y$j9T$abc$def\n", "# only a comment\n",
+        "",          "user:$unknown$x\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char err[256] = "";
+        sgv_auth *a = NULL;
+        char *path = write_passwd(bad[i]);
+        assert_int_equal(sgv_auth_new(&a, path, err, sizeof(err)), -1);
+        assert_null(a);
+        assert_true(err[0] != '\0');
+        unlink(path);
+    }
+    char err[256] = "";
+    sgv_auth *a = NULL;
+    assert_int_equal(sgv_auth_new(&a, "/nonexistent/passwd", err, sizeof(err)), -1);
+}
+
+static void login_and_sessions(void **state)
+{
+    sgv_auth *a = auth_with("reader", "right");
+    char token[SGV_TOKEN_HEX + 1], pre[SGV_TOKEN_HEX + 1];
+    sgv_session s, p;
+    assert_int_equal(sgv_auth_login(a, "reader", "wrong", "10.0.0.1", T0, token), SGV_LOGIN_BAD);
+    assert_int_equal(sgv_auth_login(a, "nobody", "right", "10.0.0.1", T0, token), SGV_LOGIN_BAD);
+    assert_int_equal(sgv_auth_presession(a, T0, pre, &p), 0);
+    assert_false(p.authenticated);
+    assert_int_equal(strlen(p.csrf), SGV_TOKEN_HEX);
+    assert_int_equal(sgv_auth_login(a, "reader", "right", "10.0.0.1", T0, token), SGV_LOGIN_OK);
+    assert_string_not_equal(token, pre); /* a new session: no fixation */
+    assert_int_equal(strlen(token), SGV_TOKEN_HEX);
+    assert_true(sgv_auth_session(a, token, T0 + 10, &s));
+    assert_true(s.authenticated);
+    assert_string_equal(s.user, "reader");
+    assert_string_not_equal(s.csrf, p.csrf);
+    /* the presession is unauthenticated and still there */
+    assert_true(sgv_auth_session(a, pre, T0 + 10, &p));
+    assert_false(p.authenticated);
+    /* unknown, malformed, missing tokens */
+    char other[SGV_TOKEN_HEX + 1];
+    memcpy(other, token, sizeof(other));
+    other[0] = other[0] == 'a' ? 'b' : 'a';
+    assert_false(sgv_auth_session(a, other, T0 + 10, &s));
+    assert_false(sgv_auth_session(a, "abc", T0 + 10, &s));
+    assert_false(sgv_auth_session(a, NULL, T0 + 10, &s));
+    /* logout ends it */
+    sgv_auth_logout(a, token);
+    assert_false(sgv_auth_session(a, token, T0 + 11, &s));
+    sgv_auth_free(a);
+}
+
+static void session_expiry(void **state)
+{
+    sgv_auth *a = auth_with("reader", "right");
+    char token[SGV_TOKEN_HEX + 1], pre[SGV_TOKEN_HEX + 1];
+    sgv_session s;
+    /* idle timeout */
+    assert_int_equal(sgv_auth_login(a, "reader", "right", "c", T0, token), SGV_LOGIN_OK);
+    assert_true(sgv_auth_session(a, token, T0 + SGV_SESSION_IDLE - 1, &s));
+    assert_false(sgv_auth_session(a, token, T0 + 2 * SGV_SESSION_IDLE, &s));
+    /* absolute lifetime, however busy */
+    assert_int_equal(sgv_auth_login(a, "reader", "right", "c", T0, token), SGV_LOGIN_OK);
+    long long t;
+    for (t = T0; t < T0 + SGV_SESSION_LIFETIME; t += 600)
+        assert_true(sgv_auth_session(a, token, t, &s));
+    assert_false(sgv_auth_session(a, token, T0 + SGV_SESSION_LIFETIME, &s));
+    /* a login form's session lives shorter */
+    assert_int_equal(sgv_auth_presession(a, T0, pre, &s), 0);
+    assert_true(sgv_auth_session(a, pre, T0 + SGV_PRESESSION_LIFETIME - 1, &s));
+    assert_false(sgv_auth_session(a, pre, T0 + SGV_PRESESSION_LIFETIME, &s));
+    sgv_auth_free(a);
+}
+
+static void throttling(void **state)
+{
+    sgv_auth *a = auth_with("reader", "right");
+    char token[SGV_TOKEN_HEX + 1];
+    long long t = T0;
+    for (int i = 0; i < SGV_THROTTLE_FREE; i++)
+        assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.9", t, token), SGV_LOGIN_BAD);
+    /* now even the right password waits, and costs no hashing */
+    assert_int_equal(sgv_auth_login(a, "reader", "right", "10.0.0.9", t, token),
+                     SGV_LOGIN_THROTTLED);
+    /* another client is not held up */
+    assert_int_equal(sgv_auth_login(a, "reader", "right", "10.0.0.10", t, token), SGV_LOGIN_OK);
+    /* after 2^0 s one more try; failing doubles the wait */
+    assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.9", t + 1, token), SGV_LOGIN_BAD);
+    assert_int_equal(sgv_auth_login(a, "reader", "right", "10.0.0.9", t + 2, token),
+                     SGV_LOGIN_THROTTLED);
+    assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.9", t + 3, token), SGV_LOGIN_BAD);
+    assert_int_equal(sgv_auth_login(a, "reader", "right", "10.0.0.9", t + 6, token),
+                     SGV_LOGIN_THROTTLED);
+    /* a success resets the count */
+    assert_int_equal(sgv_auth_login(a, "reader", "right", "10.0.0.9", t + 7, token), SGV_LOGIN_OK);
+    assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.9", t + 7, token), SGV_LOGIN_BAD);
+    assert_int_equal(sgv_auth_login(a, "reader", "right", "10.0.0.9", t + 7, token), SGV_LOGIN_OK);
+    /* a long quiet forgets the count: the next failure is the first */
+    long long t2 = t + 100;
+    for (int i = 0; i < SGV_THROTTLE_FREE; i++)
+        assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.11", t2, token), SGV_LOGIN_BAD);
+    assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.11", t2, token),
+                     SGV_LOGIN_THROTTLED);
+    assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.11", t2 + 1, token), SGV_LOGIN_BAD);
+    assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.11", t2 + 3, token), SGV_LOGIN_BAD);
+    t2 += 3 + SGV_THROTTLE_FORGET;
+    for (int i = 0; i < SGV_THROTTLE_FREE; i++)
+        assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.11", t2, token), SGV_LOGIN_BAD);
+    assert_int_equal(sgv_auth_login(a, "reader", "right", "10.0.0.11", t2, token),
+                     SGV_LOGIN_THROTTLED);
+    sgv_auth_free(a);
+}
+
+static void csrf(void **state)
+{
+    sgv_auth *a = auth_with("reader", "right");
+    char t1[SGV_TOKEN_HEX + 1], t2[SGV_TOKEN_HEX + 1];
+    sgv_session s1, s2;
+    assert_int_equal(sgv_auth_login(a, "reader", "right", "c", T0, t1), SGV_LOGIN_OK);
+    assert_int_equal(sgv_auth_login(a, "reader", "right", "c", T0, t2), SGV_LOGIN_OK);
+    assert_true(sgv_auth_session(a, t1, T0, &s1));
+    assert_true(sgv_auth_session(a, t2, T0, &s2));
+    assert_true(sgv_auth_csrf_ok(s1.csrf, s1.csrf));
+    assert_false(sgv_auth_csrf_ok(s1.csrf, s2.csrf)); /* another session's token */
+    char cut[SGV_TOKEN_HEX + 1];
+    memcpy(cut, s1.csrf, sizeof(cut));
+    cut[SGV_TOKEN_HEX - 1] = '\0';
+    assert_false(sgv_auth_csrf_ok(s1.csrf, cut));
+    assert_false(sgv_auth_csrf_ok(s1.csrf, ""));
+    assert_false(sgv_auth_csrf_ok(s1.csrf, NULL));
+    assert_false(sgv_auth_csrf_ok("", ""));
+    assert_false(sgv_auth_csrf_ok(NULL, s1.csrf));
+    sgv_auth_free(a);
+}
+
+static void no_login_mode(void **state)
+{
+    sgv_auth *a = NULL;
+    char err[64], token[SGV_TOKEN_HEX + 1];
+    sgv_session s1, s2;
+    assert_int_equal(sgv_auth_new(&a, NULL, err, sizeof(err)), 0);
+    assert_false(sgv_auth_enabled(a));
+    assert_true(sgv_auth_session(a, NULL, T0, &s1));
+    assert_true(s1.authenticated);
+    assert_int_equal(strlen(s1.csrf), SGV_TOKEN_HEX); /* state changes still need it */
+    assert_true(sgv_auth_session(a, "x", T0, &s2));
+    assert_string_equal(s1.csrf, s2.csrf);
+    assert_int_equal(sgv_auth_login(a, "u", "p", "c", T0, token), SGV_LOGIN_ERROR);
+    sgv_auth_free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(hash_round_trip),    cmocka_unit_test(password_file_errors),
+        cmocka_unit_test(login_and_sessions), cmocka_unit_test(session_expiry),
+        cmocka_unit_test(throttling),         cmocka_unit_test(csrf),
+        cmocka_unit_test(no_login_mode),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,233 @@
+/* spoofguard-view's index (src/viewer/index.c) over the viewer fixtures
+ * (tests/data/viewer, whose manifest.tsv says what each message must
+ * show): nothing is listed verified before it is proven, the headlines
+ * after verification, --now, "seen before" by Date, and the
+ * correspondents learned from verified mail only. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <spoofguard/dns.h>
+
+#include "helpers.h"
+#include "index.h"
+
+#define NOW 1796256000LL /* the fixtures' signatures are valid then */
+
+typedef struct {
+    char subject[128];
+    char headline[32];
+} expect;
+
+static expect manifest[16];
+static size_t nmanifest;
+static char root[64];
+
+static void load_manifest(void)
+{
+    char *m = sg_test_read_file(sg_test_path(sg_test_data_dir(), "viewer/manifest.tsv"), NULL);
+    assert_non_null(m);
+    nmanifest = 0;
+    for (char *line = strtok(m, "\n"); line; line = strtok(NULL, "\n")) {
+        char *f[10];
+        size_t n = 0;
+        if (line[0] == '#')
+            continue;
+        for (char *p = line; n < 10; n++) {
+            f[n] = p;
+            p = strchr(p, '\t');
+            if (p == NULL) {
+                n++;
+                break;
+            }
+            *p++ = '\0';
+        }
+        assert_true(n >= 5 && nmanifest < 16);
+        snprintf(manifest[nmanifest].subject, sizeof(manifest[0].subject), "%s", f[2]);
+        snprintf(manifest[nmanifest].headline, sizeof(manifest[0].headline), "%s", f[4]);
+        nmanifest++;
+    }
+    free(m);
+}
+
+static int setup(void **state)
+{
+    char cmd[1024];
+    load_manifest();
+    snprintf(root, sizeof(root), "/tmp/sgv-index-XXXXXX");
+    assert_non_null(mkdtemp(root));
+    snprintf(cmd, sizeof(cmd), "cp -r '%s/viewer/maildir/.' %s/ && mkdir -p %s/tmp %s/new %s/cur",
+             sg_test_data_dir(), root, root, root, root);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+typedef struct {
+    sgv_config cfg;
+    const char *maildirs[1];
+    const char *protect[1];
+    sg_zone *zone;
+    sg_resolver *res;
+    sgv_index *ix;
+} fixture;
+
+static void open_index(fixture *f, long long now)
+{
+    char err[256];
+    size_t line = 0;
+    memset(f, 0, sizeof(*f));
+    f->maildirs[0] = root;
+    f->protect[0] = "bank.example";
+    f->cfg.maildirs = f->maildirs;
+    f->cfg.nmaildirs = 1;
+    f->cfg.listen = "127.0.0.1:1";
+    f->cfg.authserv_id = "mx.home.example";
+    f->cfg.protect = f->protect;
+    f->cfg.nprotect = 1;
+    f->cfg.now = now;
+    assert_int_equal(sg_zone_new(&f->zone), 0);
+    assert_int_equal(sg_zone_load_file(f->zone,
+                                       sg_test_path(sg_test_data_dir(), "viewer/viewer.zone"), NULL,
+                                       &line),
+                     0);
+    assert_int_equal(sg_resolver_new_zone(&f->res, f->zone), 0);
+    assert_int_equal(sgv_index_new(&f->ix, &f->cfg, f->res, err, sizeof(err)), 0);
+}
+
+static void close_index(fixture *f)
+{
+    sgv_index_free(f->ix);
+    sg_resolver_free(f->res);
+    sg_zone_free(f->zone);
+}
+
+typedef struct {
+    size_t n, checking, verified;
+    char subjects[16][128];
+    char headlines[16][32];
+    char ids[16][SGV_ID_LEN + 1];
+} rows;
+
+static int collect(const sgv_row *r, void *payload)
+{
+    rows *c = payload;
+    if (c->n < 16) {
+        snprintf(c->subjects[c->n], 128, "%s", r->subject);
+        snprintf(c->headlines[c->n], 32, "%s", sgr_headline_name(r->headline));
+        snprintf(c->ids[c->n], SGV_ID_LEN + 1, "%s", r->id);
+    }
+    c->n++;
+    c->checking += r->checking != 0;
+    c->verified +=
+        r->headline == SGR_HEADLINE_VERIFIED || r->headline == SGR_HEADLINE_VERIFIED_THIRD_PARTY;
+    return 0;
+}
+
+static const char *headline_of(const rows *c, const char *subject)
+{
+    for (size_t i = 0; i < c->n && i < 16; i++)
+        if (!strcmp(c->subjects[i], subject))
+            return c->headlines[i];
+    return NULL;
+}
+
+static void never_verified_before_proven(void **state)
+{
+    fixture f;
+    rows c;
+    open_index(&f, NOW);
+    /* scanned, not checked (no thread yet): listed, unverified, checking */
+    sgv_index_refresh(f.ix);
+    memset(&c, 0, sizeof(c));
+    sgv_index_foreach(f.ix, collect, &c);
+    assert_int_equal(c.n, nmanifest);
+    assert_int_equal(c.checking, nmanifest);
+    assert_int_equal(c.verified, 0);
+    for (size_t i = 0; i < c.n; i++)
+        assert_string_equal(c.headlines[i], "unverified");
+    close_index(&f);
+}
+
+static void headlines_after_verification(void **state)
+{
+    fixture f;
+    rows c;
+    open_index(&f, NOW);
+    assert_int_equal(sgv_index_start(f.ix), 0);
+    assert_true(sgv_index_wait_idle(f.ix, 60000));
+    assert_true(sgv_index_first_index_ns(f.ix) > 0);
+    memset(&c, 0, sizeof(c));
+    sgv_index_foreach(f.ix, collect, &c);
+    assert_int_equal(c.n, nmanifest);
+    assert_int_equal(c.checking, 0);
+    for (size_t i = 0; i < nmanifest; i++) {
+        const char *h = headline_of(&c, manifest[i].subject);
+        assert_non_null(h);
+        if (strcmp(h, manifest[i].headline))
+            fail_msg("%s: %s, want %s", manifest[i].subject, h, manifest[i].headline);
+    }
+    /* newest first: the manifest lists them oldest first */
+    assert_string_equal(c.subjects[0], manifest[nmanifest - 1].subject);
+    assert_string_equal(c.subjects[nmanifest - 1], manifest[0].subject);
+
+    /* the correspondents: learned from verified mail only */
+    sgv_seen_ctx sc = {f.ix, NOW, 0, "ffffffffffffffffffffffff"};
+    sgr_correspondents corr;
+    sgv_index_correspondents(&sc, &corr);
+    assert_int_equal(corr.seen(corr.payload, "support@bank.example"), 1);
+    assert_int_equal(corr.seen(corr.payload, "SUPPORT@bank.example"), 1);
+    assert_int_equal(corr.seen(corr.payload, "nobody@bank.example"), 0);
+    /* nothing earlier than the oldest message */
+    sgv_seen_ctx early = {f.ix, 1700000000LL, 0, "ffffffffffffffffffffffff"};
+    sgv_index_correspondents(&early, &corr);
+    assert_int_equal(corr.seen(corr.payload, "support@bank.example"), 0);
+    sgv_index_correspondents(&sc, &corr);
+    /* "Bank Example" is a verified correspondent's name (bank.example):
+     * the same name from a look-alike domain is someone else */
+    const char *owner =
+        corr.name_owner(corr.payload, "Bank  example", "support@xn--bnk-6cd.example");
+    assert_non_null(owner);
+    assert_non_null(strstr(owner, "@bank.example"));
+    /* ... but another address of the same organisation is not */
+    assert_null(corr.name_owner(corr.payload, "Bank Example", "other@bank.example"));
+    /* a name only unverified mail used teaches nothing */
+    assert_null(corr.name_owner(corr.payload, "Harbor Deals", "x@elsewhere.example"));
+    close_index(&f);
+}
+
+static void now_matters(void **state)
+{
+    fixture f;
+    rows c;
+    /* 60 days later every signature has expired: nothing is verified */
+    open_index(&f, NOW + 60LL * 86400);
+    assert_int_equal(sgv_index_start(f.ix), 0);
+    assert_true(sgv_index_wait_idle(f.ix, 60000));
+    memset(&c, 0, sizeof(c));
+    sgv_index_foreach(f.ix, collect, &c);
+    assert_int_equal(c.n, nmanifest);
+    assert_int_equal(c.verified, 0);
+    close_index(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(never_verified_before_proven, setup, teardown),
+        cmocka_unit_test_setup_teardown(headlines_after_verification, setup, teardown),
+        cmocka_unit_test_setup_teardown(now_matters, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
