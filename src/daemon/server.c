@@ -142,8 +142,13 @@ static int open_listener(sg_server *s, const char *spec, char *err, size_t errle
             return -1;
         }
         fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0)
+        if (fd >= 0) {
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+            /* Nagle vs delayed ACK stalls ~40 ms a packet. Linux copies
+             * TCP_NODELAY to every accepted socket: set here once, not
+             * once a connection (session.c). */
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
         if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
             freeaddrinfo(ai);
             goto fail;

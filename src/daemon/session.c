@@ -1168,8 +1168,7 @@ void sg_session_accept(const sg_session_env *env, sg_policy *pol, unsigned conns
     }
     s->counted = 1;
     sg_mc_inc(&env->metrics->sessions_opened, 1);
-    if (!env->is_unix)
-        uv_tcp_nodelay(&s->h.tcp, 1); /* Nagle vs delayed ACK stalls ~40 ms a packet */
+    /* TCP_NODELAY: inherited from the listener (server.c) */
     if (uv_timer_init(env->loop, &s->timer) == 0) {
         s->timer.data = s;
         s->timer_live = 1;

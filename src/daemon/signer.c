@@ -289,6 +289,8 @@ static int seccomp_on(char *err, size_t errlen)
         SCMP_SYS(write),
         SCMP_SYS(recvfrom),
         SCMP_SYS(sendto),
+        SCMP_SYS(recvmmsg),
+        SCMP_SYS(sendmmsg),
         SCMP_SYS(poll),
         SCMP_SYS(ppoll),
         SCMP_SYS(close),
@@ -426,28 +428,78 @@ static void close_others(const int *keep, size_t n)
     }
 }
 
-/* A channel's requests, one at a time. A worker's channel closing ends
- * its thread; the control channel closing (the daemon is gone) ends the
- * process. */
+/* Datagrams per recvmmsg / sendmmsg: the requests a worker sent while
+ * this thread was signing are read, signed and answered in one pass, so
+ * the worker is woken once for them all. */
+#define BATCH 16
+
+typedef struct {
+    struct mmsghdr in[BATCH], out[BATCH];
+    struct iovec iin[BATCH], iout[BATCH];
+    uint8_t inb[BATCH][SG_SP_MAX_MSG], outb[BATCH][SG_SP_MAX_MSG];
+} batch;
+
+/* Send the answers out[0..n) in order; -1 if the channel broke. */
+static int send_all(int fd, batch *b, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        int w = sendmmsg(fd, b->out + done, (unsigned)(n - done), MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+/* A channel's requests, a batch at a time (whatever has come, at least
+ * one). A worker's channel closing ends its thread; the control channel
+ * closing (the daemon is gone) ends the process. */
 static void *serve(void *arg)
 {
     channel *c = arg;
-    uint8_t in[SG_SP_MAX_MSG], out[SG_SP_MAX_MSG];
+    batch *b = malloc(sizeof(*b));
     /* a new thread's own start-up calls (rseq, robust list, a sanitizer's
      * signal stack...) are done: the filter may come */
     if (!c->control)
         pthread_barrier_wait(c->started);
-    for (;;) {
-        ssize_t r = recv(c->fd, in, sizeof(in), MSG_TRUNC);
+    while (b != NULL) {
+        for (size_t i = 0; i < BATCH; i++) {
+            b->iin[i] = (struct iovec){b->inb[i], sizeof(b->inb[i])};
+            memset(&b->in[i], 0, sizeof(b->in[i]));
+            b->in[i].msg_hdr.msg_iov = &b->iin[i];
+            b->in[i].msg_hdr.msg_iovlen = 1;
+        }
+        int r = recvmmsg(c->fd, b->in, BATCH, MSG_WAITFORONE | MSG_TRUNC, NULL);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
             break;
-        size_t n =
-            handle(c->g, c->control, in, (size_t)r > sizeof(in) ? 0 : (size_t)r, out, sizeof(out));
-        if (n && send(c->fd, out, n, MSG_NOSIGNAL) < 0)
+        size_t n = 0;
+        int end = 0;
+        for (int i = 0; i < r; i++) {
+            size_t len = b->in[i].msg_len;
+            if (len == 0) { /* end of file */
+                end = 1;
+                break;
+            }
+            if (len > sizeof(b->inb[i]) || (b->in[i].msg_hdr.msg_flags & MSG_TRUNC))
+                len = 0; /* too long: answered as a bad request */
+            size_t a = handle(c->g, c->control, b->inb[i], len, b->outb[n], sizeof(b->outb[n]));
+            if (a == 0)
+                continue;
+            b->iout[n] = (struct iovec){b->outb[n], a};
+            memset(&b->out[n], 0, sizeof(b->out[n]));
+            b->out[n].msg_hdr.msg_iov = &b->iout[n];
+            b->out[n].msg_hdr.msg_iovlen = 1;
+            n++;
+        }
+        if (send_all(c->fd, b, n) != 0 || end)
             break;
     }
+    free(b);
     if (c->control)
         _exit(0);
     return NULL;

@@ -1376,6 +1376,52 @@ def check_rb_quit_nc():
     finish(m)
 
 
+def daemon_socket(pid, local_port):
+    """The daemon's end of our connection from local_port, as a descriptor
+    of ours (pidfd_getfd, Linux 5.6; as root), or None if not permitted."""
+    ino = None
+    with open('/proc/net/tcp') as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if int(fields[2].split(':')[1], 16) == local_port:  # its remote is our port
+                ino = fields[9]
+    expect(ino is not None, 'no socket of the daemon connected to port %d' % local_port)
+    fd = None
+    for name in os.listdir('/proc/%d/fd' % pid):
+        try:
+            if os.readlink('/proc/%d/fd/%s' % (pid, name)) == 'socket:[%s]' % ino:
+                fd = int(name)
+        except OSError:
+            pass
+    expect(fd is not None, 'socket inode %s not among the daemon\'s descriptors' % ino)
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        mine = libc.syscall(438, pidfd, fd, 0)  # pidfd_getfd
+        if mine < 0:
+            return None
+        return socket.socket(fileno=mine)
+    finally:
+        os.close(pidfd)
+
+
+def check_tcp_nodelay():
+    # Postfix does not set TCP_NODELAY on its side: without ours, Nagle and
+    # the delayed ACK stall a reply ~40 ms. The daemon sets it once on the
+    # listener and every accepted socket inherits it (server.c): check the
+    # daemon's own end of a live session.
+    m = session()
+    d = daemon_socket(int(env('SG_MILTER_PID')), m.sock.getsockname()[1])
+    if d is None:
+        print('  (pidfd_getfd not permitted: run as root to check the daemon\'s socket)')
+    else:
+        nodelay = d.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        d.close()
+        expect(nodelay != 0, "the daemon's end of a session has no TCP_NODELAY")
+    m.quit()
+
+
 def check_sanity():
     """A fresh normal session: inbound genuine message verified, outbound
     signed (run after every robustness case)."""

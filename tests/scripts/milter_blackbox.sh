@@ -4,7 +4,7 @@
 # stdlib Python) against a real spoofguardd and a real DNS server (a private
 # unbound on a free loopback port serving tests/data/milter/test.zone.in with
 # DKIM keys made here), and asserts the daemon's exact replies:
-#   negotiation; inbound genuine (A-R with dkim=pass dmarc=pass); forged
+#   negotiation; TCP_NODELAY on the daemon's end of a session; inbound genuine (A-R with dkim=pass dmarc=pass); forged
 #   p=reject From (550 5.7.1 at EOM); our protected p=none domain from
 #   outside (550 5.7.1); quarantine and never_reject_domains; forged
 #   Authentication-Results with our authserv-id (deleted by chgheader);
@@ -278,7 +278,7 @@ start_daemon main "$MAIN_PORT"
 MAIN_PID=$PID
 
 # --- 1-6: protocol and policy ------------------------------------------------
-check negotiate genuine genuine_plain_mta forged_reject many_signatures protected quarantine never_reject
+check negotiate tcp_nodelay genuine genuine_plain_mta forged_reject many_signatures protected quarantine never_reject
 check genuine_null_sender genuine_ipv6
 check forged_ar forged_ar1 actions_respected body_chunking
 check arc_trusted_forwarder arc_untrusted_forwarder

@@ -7,7 +7,9 @@
  *                          their folders, signatures equal to in-process
  *                          ones and verifying, readable or unknown-folder
  *                          keys refused with the reason, wrong algorithm
- *                          refused, a dead signer fails every request
+ *                          refused, many requests in one loop turn (more
+ *                          than a batch) each answered once with its own
+ *                          signature, a dead signer fails every request
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -248,6 +250,37 @@ static void process(void **state)
     for (int i = 0; i < 50; i++)
         uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
     assert_int_equal(g.calls, 0);
+
+    /* many requests in one loop turn (more than one batch each way), one
+     * cancelled among them: each of the others is answered once, with the
+     * signature of its own digest */
+    enum { MANY = 41 };
+    static got many[MANY];
+    static uint8_t dg[MANY][32];
+    uint32_t ids[MANY];
+    memset(many, 0, sizeof(many));
+    for (int j = 0; j < MANY; j++) {
+        for (int i = 0; i < 32; i++)
+            dg[j][i] = (uint8_t)(j * 31 + i);
+        sg_sp_item one = {SG_DKIM_ED25519_SHA256, k[1].path, strlen(k[1].path), dg[j]};
+        ids[j] = sg_signer_sign(cl, &one, 1, on_signed, &many[j]);
+        assert_int_not_equal(ids[j], 0);
+    }
+    sg_signer_cancel(cl, ids[17]);
+    for (int i = 0; i < 5000 && many[MANY - 1].calls == 0; i++)
+        uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
+    for (int i = 0; i < 20; i++) /* anything late or twice would show */
+        uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
+    for (int j = 0; j < MANY; j++) {
+        assert_int_equal(many[j].calls, j == 17 ? 0 : 1);
+        if (j == 17)
+            continue;
+        assert_int_equal(many[j].status, SG_SP_OK);
+        ml = sizeof(mine);
+        assert_int_equal(sg_dkim_signkey_sign_digest(ed, dg[j], mine, &ml), 0);
+        assert_int_equal(many[j].siglen[0], 64);
+        assert_memory_equal(many[j].sig[0], mine, 64);
+    }
 
     /* reloads: a world-readable key, a key of a folder not open at start */
     sg_maps *m2;
