@@ -470,7 +470,11 @@ static void addr_org(const psl_ctx_t *psl, const char *address, char *out, size_
     const char *at = strrchr(address, '@');
     const char *dom = at ? at + 1 : address;
     const char *rd = psl ? psl_registrable_domain(psl, dom) : NULL;
-    snprintf(out, cap, "%s", rd ? rd : dom);
+    /* a domain name is at most 253 bytes: cap (256) never cuts one */
+    const char *s = rd ? rd : dom;
+    size_t n = strnlen(s, cap - 1);
+    memcpy(out, s, n);
+    out[n] = '\0';
 }
 
 static const char *cb_name_owner(void *payload, const char *name, const char *address)

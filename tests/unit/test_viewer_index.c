@@ -34,7 +34,7 @@ static void load_manifest(void)
     assert_non_null(m);
     nmanifest = 0;
     for (char *line = strtok(m, "\n"); line; line = strtok(NULL, "\n")) {
-        char *f[10];
+        char *f[10] = {0};
         size_t n = 0;
         if (line[0] == '#')
             continue;
