@@ -1,0 +1,163 @@
+/*
+ * spoofguard/outbound.h - outbound abuse detection: the decision engine.
+ *
+ * Decides, for one outbound message of one sending account, whether to
+ * let it go (allow), refuse it for now (throttle: a 4xx), keep it in the
+ * MTA's hold queue (hold), or hold it and every later message of the
+ * account until an administrator releases it (block). Nothing is lost:
+ * throttled mail is retried by the client, held mail waits in the queue.
+ *
+ * The engine does no I/O and reads no clock: the caller passes the time
+ * of each event (the daemon its wall clock, `accounts replay` the time
+ * written in the events), so months of traffic replay in seconds through
+ * the same code the daemon runs.
+ *
+ * State is one record per account (and one per sending domain), of
+ * bounded size whatever the traffic, encoded to bytes so that any store
+ * (memory, LMDB, Redis) keeps it without knowing its layout. A store
+ * makes decide + charge atomic per record; the engine never sees it.
+ *
+ * Account keys: the SASL login as given, or "ip:" followed by the
+ * client address for a client in internal_networks without a login.
+ * Domain records use the key "@" followed by the lower-case domain.
+ */
+#ifndef SPOOFGUARD_OUTBOUND_H
+#define SPOOFGUARD_OUTBOUND_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    SG_OB_ALLOW = 0,
+    SG_OB_THROTTLE = 1, /* 4xx now; the client retries later */
+    SG_OB_HOLD = 2,     /* accepted into the hold queue (milter quarantine) */
+    SG_OB_BLOCK = 3,    /* hold, and the account stays blocked until released */
+} sg_ob_action;
+
+/* Reason codes, one bit each. Their names (sg_ob_reason_name) are a
+ * contract: they appear in logs, metrics, JSON and `accounts replay`
+ * output. Extend, never rename. */
+typedef enum {
+    SG_OBR_MSG_MINUTE = 1u << 0,       /* "messages_minute" */
+    SG_OBR_MSG_HOUR = 1u << 1,         /* "messages_hour" */
+    SG_OBR_MSG_DAY = 1u << 2,          /* "messages_day" */
+    SG_OBR_RCPT_DAY = 1u << 3,         /* "recipients_day" */
+    SG_OBR_RCPT_MESSAGE = 1u << 4,     /* "recipients_message" */
+    SG_OBR_BASELINE = 1u << 5,         /* "baseline_volume" */
+    SG_OBR_NEW_ACCOUNT = 1u << 6,      /* "new_account_ramp" */
+    SG_OBR_NEW_RCPT = 1u << 7,         /* "new_recipients" */
+    SG_OBR_EXTERNAL = 1u << 8,         /* "external_recipients" */
+    SG_OBR_SAME_BODY = 1u << 9,        /* "same_body" */
+    SG_OBR_OWNERSHIP = 1u << 10,       /* "ownership_refusals" */
+    SG_OBR_NEW_NETWORK = 1u << 11,     /* "new_network" */
+    SG_OBR_NETWORKS = 1u << 12,        /* "many_networks" */
+    SG_OBR_BOUNCES = 1u << 13,         /* "bounce_rate" */
+    SG_OBR_INTERNAL_FANOUT = 1u << 14, /* "internal_fanout" */
+    SG_OBR_DOMAIN = 1u << 15,          /* "domain_volume" */
+    SG_OBR_BLOCKED = 1u << 16,         /* "account_blocked" */
+} sg_ob_reason;
+
+/* Name of one reason bit, or NULL for a bit that is not a reason. */
+SG_EXTERN const char *sg_ob_reason_name(uint32_t bit);
+/* "allow", "throttle", "hold", "block". */
+SG_EXTERN const char *sg_ob_action_name(sg_ob_action a);
+
+/* ---- policy: limits, weights, classes, the organisation's domains ---- */
+
+typedef struct sg_ob_policy sg_ob_policy;
+
+/* The built-in defaults: the ones a fresh install gets. */
+SG_EXTERN int sg_ob_policy_new(sg_ob_policy **out) SG_WARN_UNUSED;
+SG_EXTERN void sg_ob_policy_free(sg_ob_policy *p);
+
+/* Set one option of an account class ("default" or a name the caller
+ * defines; a new name starts as a copy of "default"). Keys and their
+ * meaning are listed in docs/outbound.md. SG_EINVAL for an unknown key,
+ * SG_ESYNTAX for a value that does not parse or is out of range. */
+SG_EXTERN int sg_ob_policy_set(sg_ob_policy *p, const char *cls, const char *key,
+                               const char *value) SG_WARN_UNUSED;
+
+/* Put an account (exact key) into a class. */
+SG_EXTERN int sg_ob_policy_assign(sg_ob_policy *p, const char *account,
+                                  const char *cls) SG_WARN_UNUSED;
+
+/* A domain of the organisation: recipients there are internal. */
+SG_EXTERN int sg_ob_policy_add_internal_domain(sg_ob_policy *p, const char *domain) SG_WARN_UNUSED;
+
+/* ---- per-account state ---- */
+
+typedef struct sg_ob_account sg_ob_account;
+
+SG_EXTERN int sg_ob_account_new(sg_ob_account **out) SG_WARN_UNUSED;
+SG_EXTERN void sg_ob_account_free(sg_ob_account *a);
+
+/* Encoded size is bounded by SG_OB_ACCOUNT_MAX bytes. Decoding refuses
+ * (SG_ESYNTAX) anything it did not write itself: a wrong version, a wrong
+ * length, a bad checksum; the caller then starts the account afresh and
+ * says so, never trusting half a record. */
+#define SG_OB_ACCOUNT_MAX 16384
+SG_EXTERN int sg_ob_account_encode(const sg_ob_account *a, uint8_t *buf, size_t cap,
+                                   size_t *len) SG_WARN_UNUSED;
+SG_EXTERN int sg_ob_account_decode(sg_ob_account *a, const uint8_t *buf, size_t len) SG_WARN_UNUSED;
+
+/* Administrative state, kept in the record so that a block and a release
+ * go through the same atomic update as every decision. A release clears
+ * the evidence that tripped the block, so the next message is judged
+ * afresh rather than blocked again by the same counters. */
+SG_EXTERN void sg_ob_account_block(sg_ob_account *a, int64_t t, uint32_t reasons);
+SG_EXTERN void sg_ob_account_release(sg_ob_account *a, int64_t t);
+SG_EXTERN int sg_ob_account_blocked(const sg_ob_account *a, int64_t *since, uint32_t *reasons);
+
+/* ---- events ---- */
+
+typedef struct {
+    int64_t t;                /* Unix seconds */
+    const char *login;        /* account key (see above) */
+    const char *client_ip;    /* textual IPv4 or IPv6 */
+    const char *mail_from;    /* envelope sender; may be "" */
+    const char *const *rcpts; /* envelope recipients */
+    size_t nrcpts;
+    uint64_t size;            /* bytes */
+    const uint8_t *body_hash; /* optional content fingerprint */
+    size_t body_hash_len;
+} sg_ob_message;
+
+typedef struct {
+    sg_ob_action action;
+    uint32_t reasons; /* SG_OBR_* */
+    double score;
+    int tripped; /* this decision blocked the account (notify once) */
+} sg_ob_decision;
+
+/* Judge one message. acct is the sending account's record; dom the
+ * sending domain's record (NULL when the caller keeps none). Both are
+ * updated: a message that is allowed or held is charged (held mail is
+ * counted as not delivered), a throttled one is not; a trip blocks acct.
+ * Never fails on what a sender controls: any count ends in a decision. */
+SG_EXTERN int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
+                           const sg_ob_message *m, sg_ob_decision *out) SG_WARN_UNUSED;
+
+/* A sender-ownership refusal for this account (a MAIL FROM or From the
+ * login does not own). */
+SG_EXTERN void sg_ob_note_refusal(const sg_ob_policy *p, sg_ob_account *acct, int64_t t);
+
+/* A delivery-status report came back for one of the account's messages;
+ * status is the enhanced status code ("5.1.1"). Only permanent failures
+ * (5.x.x) count as hard bounces. The result may block the account (out
+ * says so; out may be NULL). */
+SG_EXTERN int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t t,
+                             const char *status, sg_ob_decision *out) SG_WARN_UNUSED;
+
+/* The account's state as one JSON object (counters per window, baseline,
+ * recipient history fill, networks, bounces, block), for `accounts show`
+ * and `accounts explain`. *json is malloc'd; the caller frees it. */
+SG_EXTERN int sg_ob_account_json(const sg_ob_policy *p, const sg_ob_account *a, int64_t now,
+                                 char **json) SG_WARN_UNUSED;
+
+#ifdef __cplusplus
+}
+#endif
+#endif
