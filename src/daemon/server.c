@@ -24,6 +24,7 @@
 #endif
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,9 +44,10 @@ struct sg_server {
     sg_worker *workers;
     unsigned nworkers;
     uv_loop_t loop; /* the main thread's: signals only */
-    uv_signal_t sighup, sigterm, sigint;
+    uv_signal_t sighup, sigterm, sigint, sigchld;
     uv_timer_t watchdog; /* pings systemd's watchdog when the unit asks for one */
     int draining;
+    int exit_status; /* 1 when the signer died: systemd restarts the unit */
     sg_metrics metrics; /* shards: one per worker */
     int metrics_fd;     /* bound in sg_server_new, served from the main loop */
     char metrics_path[108];
@@ -243,9 +245,8 @@ static void on_hup(uv_signal_t *h, int sig)
     sd_notify(0, "READY=1");
 }
 
-static void on_term(uv_signal_t *h, int sig)
+static void drain(sg_server *s, int sig)
 {
-    sg_server *s = h->data;
     if (s->draining)
         return;
     s->draining = 1;
@@ -266,7 +267,31 @@ static void on_term(uv_signal_t *h, int sig)
     uv_signal_stop(&s->sighup);
     uv_signal_stop(&s->sigterm);
     uv_signal_stop(&s->sigint);
+    uv_signal_stop(&s->sigchld);
     uv_stop(&s->loop);
+}
+
+static void on_term(uv_signal_t *h, int sig)
+{
+    drain(h->data, sig);
+}
+
+/* The milter side dropped root and cannot start a new signer with the
+ * keys: without one, every outbound message would get the fail-safe
+ * answer until someone noticed. Drain and exit non-zero instead, so the
+ * service manager (Restart=on-failure) starts a whole new daemon; the
+ * MTA's milter_default_action covers the seconds in between. */
+static void on_chld(uv_signal_t *h, int sig)
+{
+    sg_server *s = h->data;
+    int st;
+    if (s->signer_pid <= 0 || waitpid(s->signer_pid, &st, WNOHANG) != s->signer_pid)
+        return;
+    s->signer_pid = -1;
+    sg_log(&s->sh.log, "{\"event\":\"signer_died\",\"%s\":%d}",
+           WIFSIGNALED(st) ? "signal" : "status", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+    s->exit_status = 1;
+    drain(s, sig);
 }
 
 /* The ping comes from the main loop, so a wedged loop (or a stuck
@@ -395,10 +420,12 @@ int sg_server_run(sg_server *s)
     uv_signal_init(&s->loop, &s->sighup);
     uv_signal_init(&s->loop, &s->sigterm);
     uv_signal_init(&s->loop, &s->sigint);
-    s->sighup.data = s->sigterm.data = s->sigint.data = s;
+    uv_signal_init(&s->loop, &s->sigchld);
+    s->sighup.data = s->sigterm.data = s->sigint.data = s->sigchld.data = s;
     uv_signal_start(&s->sighup, on_hup, SIGHUP);
     uv_signal_start(&s->sigterm, on_term, SIGTERM);
     uv_signal_start(&s->sigint, on_term, SIGINT);
+    uv_signal_start(&s->sigchld, on_chld, SIGCHLD);
     signal(SIGPIPE, SIG_IGN);
     if (s->metrics_fd >= 0) {
         /* the main thread carries no mail: a scrape never delays a message */
@@ -428,7 +455,7 @@ int sg_server_run(sg_server *s)
     uv_run(&s->loop, UV_RUN_DEFAULT);
     uv_loop_close(&s->loop);
     sg_log(&s->sh.log, "{\"event\":\"stopped\"}");
-    return 0;
+    return s->exit_status;
 }
 
 void sg_server_free(sg_server *s)
