@@ -142,6 +142,8 @@ struct sgrep_xml {
     unsigned char stack[MAX_STACK];
     uint32_t names[MAX_STACK]; /* hash of each open element's local name */
     int mismatch;              /* libxml2 just said an end tag did not match */
+    int fed;                   /* bytes were fed already */
+    int utf16;                 /* the document starts with a UTF-16 byte order mark */
     uint32_t mismatch_name;    /* ... and this is the end tag's own name */
     unsigned depth;            /* open elements; stack[] holds the first MAX_STACK */
     int found;                 /* a <feedback> was opened */
@@ -617,6 +619,15 @@ sgrep_xml *sgrep_xml_new(const sgrep_limits *lim, const sgrep_sink *sink)
 
 int sgrep_xml_feed(sgrep_xml *x, const char *buf, size_t len)
 {
+    if (!x->fed && len >= 2) {
+        x->fed = 1;
+        x->utf16 = ((unsigned char)buf[0] == 0xff && (unsigned char)buf[1] == 0xfe) ||
+                   ((unsigned char)buf[0] == 0xfe && (unsigned char)buf[1] == 0xff);
+    }
+    /* XML has no NUL character (XML 1.0 2.2); libxml2's recovery would read
+     * past it, so a NUL is refused here, whatever else the bytes hold */
+    if (!x->utf16 && !x->failed && memchr(buf, 0, len))
+        fail(x, "a NUL byte in the XML");
     while (!x->failed && len) {
         int n = len > (1u << 20) ? 1 << 20 : (int)len;
         xmlParseChunk(x->ctxt, buf, n, 0);
