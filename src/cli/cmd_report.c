@@ -322,7 +322,8 @@ static const sg_cli_cmd parse_cmd = {
     "Reads DMARC aggregate reports (RFC 7489, RFC 9990) and failure reports (RFC 9991)\n"
     "from .xml, .gz, .zip or mail files, directories of them or Maildirs, bounded: at most\n"
     "32 MiB inflated, an inflation ratio of at most 100, 500,000 records, no DTD or entities.\n"
-    "Files are never moved or deleted. Exit 1 when a file was refused (its line says why).",
+    "Files are never moved or deleted. Exit 1 when a file was refused (its line says why),\n"
+    "4 when the store could not be opened or written.\n",
     parse_opts,
 };
 
@@ -405,7 +406,7 @@ static const sg_cli_cmd summary_cmd = {
     "[--json] [--store PATH] [--domain D] [--days N]",
     "Per policy domain and UTC day, the messages each source sent that passed DMARC (DKIM or\n"
     "SPF aligned pass, as the reporters evaluated them) and that failed, from the reports\n"
-    "in the store.",
+    "in the store.\n",
     summary_opts,
 };
 
@@ -456,7 +457,7 @@ static const sg_cli_cmd prune_cmd = {
     "report prune",
     "--days N [--store PATH]",
     "Deletes the received reports whose period ended more than N days ago (and that were\n"
-    "stored more than N days ago), with their records: the store's retention.",
+    "stored more than N days ago), with their records: the store's retention.\n",
     prune_opts,
 };
 

@@ -197,6 +197,10 @@ static void fail(sgrep_xml *x, const char *fmt, ...)
 /* Trimmed copy of the collected text into dst[cap]; lower: ASCII lower case. */
 static void keep(const sgrep_xml *x, char *dst, size_t cap, int lower)
 {
+    if (!x->text_len) { /* x->text may still be NULL */
+        dst[0] = 0;
+        return;
+    }
     const char *s = x->text, *e = x->text + x->text_len;
     while (s < e && isspace((unsigned char)*s))
         s++;
