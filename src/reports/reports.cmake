@@ -14,6 +14,14 @@ target_include_directories(sg_reports PUBLIC ${PROJECT_SOURCE_DIR}/src/reports $
 target_link_libraries(sg_reports PUBLIC sg_mime PkgConfig::XML2 PkgConfig::ZLIB PkgConfig::SQLITE3
                       PkgConfig::SG_REPORTS_GMIME)
 target_link_libraries(spoofguard PRIVATE sg_reports)
+# spoofguard-view's /reports page reads the store
+if(TARGET sg_viewer_core)
+  target_link_libraries(sg_viewer_core PUBLIC sg_reports)
+endif()
+if(TEST script_viewer_reports AND TARGET spoofguard-view)
+  set_property(TEST script_viewer_reports APPEND PROPERTY ENVIRONMENT
+               "SG_VIEW=$<TARGET_FILE:spoofguard-view>")
+endif()
 if(TARGET test_reports)
   target_link_libraries(test_reports PRIVATE sg_reports)
 endif()

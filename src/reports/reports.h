@@ -169,6 +169,9 @@ typedef struct sgrep_store sgrep_store;
 /* Opens (creating it and its schema when new) the SQLite store at path,
  * WAL mode. Returns NULL with err set on failure. */
 sgrep_store *sgrep_store_open(const char *path, char *err, size_t errlen);
+/* Opens an existing store read-only (the viewer): no schema is written;
+ * NULL with err set when it is missing or not a report store. */
+sgrep_store *sgrep_store_open_ro(const char *path, char *err, size_t errlen);
 void sgrep_store_close(sgrep_store *s);
 
 /* A sink that writes one report per transaction: begin opens it, end
@@ -196,5 +199,10 @@ typedef struct {
  * since: only days at or after it (0: all). Returns 0 or -1. */
 int sgrep_store_summary(sgrep_store *s, const char *domain, int64_t since,
                         int (*fn)(void *ctx, const sgrep_summary_row *row), void *ctx);
+
+/* The same, summed over the sources: one row per domain and day
+ * (source_ip NULL). */
+int sgrep_store_daily(sgrep_store *s, const char *domain, int64_t since,
+                      int (*fn)(void *ctx, const sgrep_summary_row *row), void *ctx);
 
 #endif

@@ -167,6 +167,37 @@ sgrep_store *sgrep_store_open(const char *path, char *err, size_t errlen)
     return s;
 }
 
+sgrep_store *sgrep_store_open_ro(const char *path, char *err, size_t errlen)
+{
+    sgrep_store *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
+        sgrep_store_close(s);
+        return NULL;
+    }
+    sqlite3_busy_timeout(s->db, 2000);
+    sqlite3_stmt *q;
+    int version = -1;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            version = sqlite3_column_int(q, 0);
+        sqlite3_finalize(q);
+    }
+    if (version < 1 || version > SCHEMA_VERSION) {
+        snprintf(err, errlen, "%s: %s", path,
+                 version < 0    ? sqlite3_errmsg(s->db)
+                 : version == 0 ? "not a report store (schema version 0)"
+                                : "schema newer than this program's");
+        sgrep_store_close(s);
+        return NULL;
+    }
+    return s;
+}
+
 void sgrep_store_close(sgrep_store *s)
 {
     if (!s)
@@ -422,4 +453,40 @@ int sgrep_store_summary(sgrep_store *s, const char *domain, int64_t since,
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : set_err(s, "summary");
+}
+
+int sgrep_store_daily(sgrep_store *s, const char *domain, int64_t since,
+                      int (*fn)(void *ctx, const sgrep_summary_row *row), void *ctx)
+{
+    static const char sql[] =
+        "SELECT r.policy_domain, (r.begin / 86400) * 86400 AS day,"
+        " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN c.count ELSE 0 END),"
+        " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN 0 ELSE c.count END)"
+        " FROM received_record c JOIN received_report r ON r.id = c.report"
+        " WHERE r.kind='aggregate' AND (?1 IS NULL OR r.policy_domain = ?1)"
+        " AND (r.begin / 86400) * 86400 >= ?2"
+        " GROUP BY r.policy_domain, day ORDER BY r.policy_domain, day";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return set_err(s, "daily");
+    bt(st, 1, domain);
+    sqlite3_bind_int64(st, 2, since);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        sgrep_summary_row row = {
+            .policy_domain = (const char *)sqlite3_column_text(st, 0),
+            .day = sqlite3_column_int64(st, 1),
+            .source_ip = NULL,
+            .pass = (uint64_t)sqlite3_column_int64(st, 2),
+            .fail = (uint64_t)sqlite3_column_int64(st, 3),
+        };
+        if (!row.policy_domain)
+            row.policy_domain = "";
+        if (fn(ctx, &row)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : set_err(s, "daily");
 }

@@ -151,6 +151,17 @@ static void page_end(sg_cli_buf *b)
     puts_(b, "</main></body></html>\n");
 }
 
+void sgv_page_open(sg_cli_buf *b, const sgv_req *q, const char *title)
+{
+    page_start(b, q, title);
+}
+
+void sgv_page_close(sgv_resp *r, sg_cli_buf *b, int status)
+{
+    page_end(b);
+    finish(r, b, status);
+}
+
 static void error_page(sgv_req *q, sgv_resp *r, int status, const char *msg)
 {
     sg_cli_buf b = {0};
@@ -457,6 +468,8 @@ void sgv_page_list(sgv_req *q, sgv_resp *r, const char *rest)
     sgv_index_refresh(q->app->index);
     page_start(&b, q, "Messages");
     puts_(&b, "<h1>Messages</h1>");
+    if (q->app->cfg->reports_db)
+        puts_(&b, "<p><a href=\"/reports\">DMARC reports</a></p>");
     sgv_index_progress(q->app->index, &total, &done);
     if (done < total) {
         char s[160];
