@@ -129,9 +129,8 @@ static void print_report(report_ctx *c, const char *source)
     }
     printf("{\"source\":");
     sg_cli_json_str(stdout, source);
-    printf(",\"kind\":\"%s\"", sgrep_kind_name(r->kind));
-    if (r->kind == SGREP_AGGREGATE)
-        printf(",\"namespace\":\"%s\"", sgrep_ns_name(r->ns));
+    /* a failure report has no XML: its namespace is "none" */
+    printf(",\"kind\":\"%s\",\"namespace\":\"%s\"", sgrep_kind_name(r->kind), sgrep_ns_name(r->ns));
     printf(",\"org_name\":");
     sg_cli_json_str(stdout, r->org_name);
     printf(",\"report_id\":");
@@ -410,10 +409,13 @@ static const sg_cli_cmd summary_cmd = {
     summary_opts,
 };
 
-static int open_store(report_ctx *c, const char *cmd)
+/* summary reads (a missing store is an error, never created), prune writes */
+static int open_store(report_ctx *c, const char *cmd, int write)
 {
     char err[512];
-    c->store = sgrep_store_open(c->store_path ? c->store_path : DEFAULT_STORE, err, sizeof err);
+    const char *path = c->store_path ? c->store_path : DEFAULT_STORE;
+    c->store = write ? sgrep_store_open(path, err, sizeof err)
+                     : sgrep_store_open_ro(path, err, sizeof err);
     if (!c->store) {
         fprintf(stderr, "spoofguard report %s: store %s\n", cmd, err);
         return -1;
@@ -430,7 +432,7 @@ static int report_summary(int argc, char **argv)
         return rc;
     if (first < argc)
         return sg_cli_usage_error(&summary_cmd, "unexpected operand '%s'", argv[first]);
-    if (open_store(&c, "summary"))
+    if (open_store(&c, "summary", 0))
         return SG_EXIT_INTERNAL;
     int64_t since = 0;
     if (c.have_days) {
@@ -472,7 +474,7 @@ static int report_prune(int argc, char **argv)
         return sg_cli_usage_error(&prune_cmd, "--days N is required");
     if (first < argc)
         return sg_cli_usage_error(&prune_cmd, "unexpected operand '%s'", argv[first]);
-    if (open_store(&c, "prune"))
+    if (open_store(&c, "prune", 1))
         return SG_EXIT_INTERNAL;
     long long n = sgrep_store_prune(c.store, (int64_t)time(NULL) - c.days * 86400);
     if (n < 0)

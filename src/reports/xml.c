@@ -660,6 +660,11 @@ int sgrep_xml_finish(sgrep_xml *x, char *err, size_t errlen)
                  x->err);
         snprintf(x->err, sizeof x->err, "%.*s", (int)sizeof x->err - 1, why);
     }
+    if (rc == SGREP_OK && x->rep.records == 0 && !x->rep.report_id[0]) {
+        /* nothing to read, and nothing to tell one copy from another by */
+        rc = SGREP_EREFUSED;
+        snprintf(x->err, sizeof x->err, "an empty <feedback> (no report_id, no record)");
+    }
     x->failed = x->failed || rc != SGREP_OK;
     if (rc == SGREP_OK && x->sink && x->sink->end) {
         x->sink_status = x->sink->end(x->sink->ctx, &x->rep);

@@ -221,6 +221,8 @@ enc = bytearray(zipped(rfc9990, zipfile.ZIP_STORED))
 enc[6] |= 1  # the encrypted flag
 write("encrypted.zip", bytes(enc), error="encrypted")
 write("empty.xml", b"", error="empty")
+write("empty-feedback.xml", b'<?xml version="1.0"?><feedback xmlns="urn:ietf:params:xml:ns:dmarc-2.0"/>',
+      error="an empty <feedback>")
 
 with open(os.path.join(out, "expected.jsonl"), "w") as f:
     for e in expected:
