@@ -16,6 +16,7 @@
  * (truncated) is refused.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -586,8 +587,17 @@ static void on_error(void *ctx, const xmlError *e)
         x->err[--n] = 0;
 }
 
+/* libxml2 sets up its globals on first use; done once here, so threads
+ * (spoofguardd later) never race to do it. */
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+static void xml_init(void)
+{
+    xmlInitParser();
+}
+
 sgrep_xml *sgrep_xml_new(const sgrep_limits *lim, const sgrep_sink *sink)
 {
+    pthread_once(&xml_once, xml_init);
     sgrep_xml *x = calloc(1, sizeof *x);
     if (!x)
         return NULL;
