@@ -326,7 +326,8 @@ static const char style_css[] =
     "strong.registrable{font-size:1.1em;text-decoration:underline}\n"
     "#link-continue,#link-go{display:inline-block;margin-top:1rem}\n"
     "#login-error{color:var(--bad);font-weight:600}\n"
-    "form#login{display:grid;gap:.5rem;max-width:20rem}\n";
+    "form#login{display:grid;gap:.5rem;max-width:20rem}\n"
+    "svg.chart{max-width:100%;height:auto;background:#fff;border:1px solid #ddd}\n";
 
 void sgv_page_style(sgv_req *q, sgv_resp *r, const char *rest)
 {
