@@ -5,6 +5,7 @@
  *                   [--password-file FILE] [--tls-cert FILE --tls-key FILE]
  *                   [--authserv-id ID] [--protect DOMAIN]... [--operator-domains FILE]
  *                   [--zone FILE | --dns HOST[:PORT]] [--psl FILE] [--now UNIX]
+ *                   [--reports-db PATH]
  *   spoofguard-view --hash-password
  */
 #include <errno.h>
@@ -39,6 +40,7 @@ enum {
     O_DNS,
     O_PSL,
     O_NOW,
+    O_REPORTS_DB,
     O_HASH,
     O_HELP,
     O_VERSION,
@@ -62,6 +64,7 @@ static const struct {
     {"dns", "HOST[:PORT]", "ask this DNS server (default: resolv.conf)", O_DNS},
     {"psl", "FILE", "the public suffix list (default: the system's)", O_PSL},
     {"now", "UNIX", "verify as of this time (Unix seconds)", O_NOW},
+    {"reports-db", "PATH", "the DMARC report store shown at /reports (read only)", O_REPORTS_DB},
     {"hash-password", NULL, "read a password on stdin, print its yescrypt hash", O_HASH},
     {"help", NULL, "print this help and exit", O_HELP},
     {"version", NULL, "print the version and exit", O_VERSION},
@@ -237,6 +240,9 @@ static int parse(args *a, int argc, char **argv)
             break;
         case O_PSL:
             a->cfg.psl = optarg;
+            break;
+        case O_REPORTS_DB:
+            a->cfg.reports_db = optarg;
             break;
         case O_NOW:
             if (sg_cli_parse_num(optarg, 1, 253402300799LL, &now) != 0)

@@ -151,6 +151,17 @@ static void page_end(sg_cli_buf *b)
     puts_(b, "</main></body></html>\n");
 }
 
+void sgv_page_open(sg_cli_buf *b, const sgv_req *q, const char *title)
+{
+    page_start(b, q, title);
+}
+
+void sgv_page_close(sgv_resp *r, sg_cli_buf *b, int status)
+{
+    page_end(b);
+    finish(r, b, status);
+}
+
 static void error_page(sgv_req *q, sgv_resp *r, int status, const char *msg)
 {
     sg_cli_buf b = {0};
@@ -315,7 +326,8 @@ static const char style_css[] =
     "strong.registrable{font-size:1.1em;text-decoration:underline}\n"
     "#link-continue,#link-go{display:inline-block;margin-top:1rem}\n"
     "#login-error{color:var(--bad);font-weight:600}\n"
-    "form#login{display:grid;gap:.5rem;max-width:20rem}\n";
+    "form#login{display:grid;gap:.5rem;max-width:20rem}\n"
+    "svg.chart{max-width:100%;height:auto;background:#fff;border:1px solid #ddd}\n";
 
 void sgv_page_style(sgv_req *q, sgv_resp *r, const char *rest)
 {
@@ -457,6 +469,8 @@ void sgv_page_list(sgv_req *q, sgv_resp *r, const char *rest)
     sgv_index_refresh(q->app->index);
     page_start(&b, q, "Messages");
     puts_(&b, "<h1>Messages</h1>");
+    if (q->app->cfg->reports_db)
+        puts_(&b, "<p><a href=\"/reports\">DMARC reports</a></p>");
     sgv_index_progress(q->app->index, &total, &done);
     if (done < total) {
         char s[160];

@@ -34,6 +34,13 @@ void sgv_page_message_post(sgv_req *q, sgv_resp *r, const char *rest);
 /* /link/ID/N and /link/ID/N/go */
 void sgv_page_link(sgv_req *q, sgv_resp *r, const char *rest);
 
+/* GET /reports (reports_page.c): the DMARC report store as a chart. */
+void sgv_page_reports(sgv_req *q, sgv_resp *r, const char *rest);
+/* A page's head and header (title escaped here), and its end: the buffer
+ * becomes the response body (for pages outside pages.c). */
+void sgv_page_open(sg_cli_buf *b, const sgv_req *q, const char *title);
+void sgv_page_close(sgv_resp *r, sg_cli_buf *b, int status);
+
 /* The CSP of /m/ID/body (images: remote images allowed). */
 const char *sgv_body_csp(int images);
 

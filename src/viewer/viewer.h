@@ -34,6 +34,7 @@ typedef struct {
     const char *operator_domains; /* a file, one domain a line */
     const char *psl;              /* a public suffix list file, or NULL */
     long long now;                /* --now: verification time; 0 the clock */
+    const char *reports_db;       /* --reports-db: the DMARC report store, or NULL */
 } sgv_config;
 
 struct sgv_auth;

@@ -1,0 +1,33 @@
+# ---- reports: DMARC reports read and stored (issue 16) --------------------
+# Included from the top CMakeLists.txt after the reader's targets (it uses
+# sg_mime for reports that come as mail), the tests and the fuzz harnesses.
+# sg_reports: an internal static library for the CLI now, spoofguardd and
+# spoofguard-view later; never libspoofguard's API.
+pkg_check_modules(XML2 REQUIRED IMPORTED_TARGET libxml-2.0)
+pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)
+pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
+pkg_check_modules(SG_REPORTS_GMIME REQUIRED IMPORTED_TARGET gmime-3.0)
+add_library(sg_reports STATIC ${PROJECT_SOURCE_DIR}/src/reports/xml.c
+            ${PROJECT_SOURCE_DIR}/src/reports/container.c ${PROJECT_SOURCE_DIR}/src/reports/mail.c
+            ${PROJECT_SOURCE_DIR}/src/reports/store.c)
+target_include_directories(sg_reports PUBLIC ${PROJECT_SOURCE_DIR}/src/reports ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(sg_reports PUBLIC sg_mime PkgConfig::XML2 PkgConfig::ZLIB PkgConfig::SQLITE3
+                      PkgConfig::SG_REPORTS_GMIME)
+target_link_libraries(spoofguard PRIVATE sg_reports)
+# spoofguard-view's /reports page reads the store
+if(TARGET sg_viewer_core)
+  target_link_libraries(sg_viewer_core PUBLIC sg_reports)
+endif()
+if(TEST script_viewer_reports AND TARGET spoofguard-view)
+  set_property(TEST script_viewer_reports APPEND PROPERTY ENVIRONMENT
+               "SG_VIEW=$<TARGET_FILE:spoofguard-view>")
+endif()
+if(TARGET test_reports)
+  target_link_libraries(test_reports PRIVATE sg_reports)
+endif()
+if(TARGET fuzz_report)
+  target_link_libraries(fuzz_report PRIVATE sg_reports)
+endif()
+if(TARGET report_parse_bench)
+  target_link_libraries(report_parse_bench PRIVATE sg_reports)
+endif()

@@ -1,0 +1,492 @@
+/*
+ * The report store: one SQLite file in WAL mode (readers, such as the
+ * viewer, never block the writer). Received reports (issue 16 item 3) are
+ * written one transaction per report, so a report is in the store whole or
+ * not at all; (org_name, report_id) is unique, so the same report read
+ * twice is stored once. The tables of the sending side (item 1: what the
+ * daemon saw, item 2: what was sent) are created here too, so both halves
+ * share one schema and one version number.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "reports.h"
+
+#define SCHEMA_VERSION 1
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS received_report("
+    " id INTEGER PRIMARY KEY,"
+    " kind TEXT NOT NULL CHECK(kind IN ('aggregate','failure')),"
+    " namespace TEXT, org_name TEXT, email TEXT, report_id TEXT, generator TEXT,"
+    " policy_domain TEXT, begin INTEGER, end INTEGER,"
+    " adkim TEXT, aspf TEXT, p TEXT, sp TEXT, np TEXT, pct TEXT, fo TEXT, testing TEXT,"
+    " discovery_method TEXT,"
+    " records INTEGER, messages INTEGER, dkim_aligned_pass INTEGER, spf_aligned_pass INTEGER,"
+    " source TEXT, stored_at INTEGER NOT NULL,"
+    " UNIQUE(org_name, report_id));"
+    "CREATE INDEX IF NOT EXISTS received_report_domain ON received_report(policy_domain, begin);"
+    "CREATE TABLE IF NOT EXISTS received_record("
+    " report INTEGER NOT NULL REFERENCES received_report(id) ON DELETE CASCADE,"
+    " source_ip TEXT, count INTEGER NOT NULL, disposition TEXT, dkim TEXT, spf TEXT,"
+    " reason_type TEXT, reason_comment TEXT,"
+    " header_from TEXT, envelope_from TEXT, envelope_to TEXT);"
+    "CREATE INDEX IF NOT EXISTS received_record_report ON received_record(report);"
+    /* one row per DKIM or SPF result of a record (rowid of received_record) */
+    "CREATE TABLE IF NOT EXISTS received_auth("
+    " record INTEGER NOT NULL, method TEXT NOT NULL CHECK(method IN ('dkim','spf')),"
+    " domain TEXT, selector TEXT, scope TEXT, result TEXT, human_result TEXT);"
+    "CREATE INDEX IF NOT EXISTS received_auth_record ON received_auth(record);"
+    "CREATE TABLE IF NOT EXISTS received_failure("
+    " report INTEGER NOT NULL REFERENCES received_report(id) ON DELETE CASCADE,"
+    " feedback_type TEXT, auth_failure TEXT, identity_alignment TEXT, source_ip TEXT,"
+    " arrival INTEGER, original_mail_from TEXT, original_rcpt_to TEXT, reporting_mta TEXT,"
+    " dkim_domain TEXT, dkim_selector TEXT, spf_dns TEXT, delivery_result TEXT);"
+    /* The sending side (issue 16 items 1 and 2; written by spoofguardd and
+     * `report send`): what inbound DMARC evaluations saw, grouped as RFC
+     * 9990 asks, one counter per group and UTC day ... */
+    "CREATE TABLE IF NOT EXISTS collected("
+    " day INTEGER NOT NULL, policy_domain TEXT NOT NULL, source_ip TEXT NOT NULL,"
+    " disposition TEXT NOT NULL, dkim_aligned TEXT NOT NULL, spf_aligned TEXT NOT NULL,"
+    " header_from TEXT NOT NULL, envelope_from TEXT NOT NULL, envelope_to TEXT NOT NULL,"
+    " dkim TEXT NOT NULL,"   /* domain/selector/result triples, as one canonical string */
+    " spf TEXT NOT NULL,"    /* domain/scope/result */
+    " policy TEXT NOT NULL," /* the published policy the evaluation used */
+    " count INTEGER NOT NULL,"
+    " PRIMARY KEY(day, policy_domain, source_ip, disposition, dkim_aligned, spf_aligned,"
+    "  header_from, envelope_from, envelope_to, dkim, spf, policy)) WITHOUT ROWID;"
+    /* ... and the reports made from them: marked sent only after the MTA
+     * accepted them; the Report-ID is kept so a re-send uses it again. */
+    "CREATE TABLE IF NOT EXISTS sent_report("
+    " policy_domain TEXT NOT NULL, day INTEGER NOT NULL, report_id TEXT NOT NULL,"
+    " rua TEXT NOT NULL, state TEXT NOT NULL CHECK(state IN ('pending','sent','failed')),"
+    " tries INTEGER NOT NULL DEFAULT 0, next_try INTEGER, sent_at INTEGER,"
+    " PRIMARY KEY(policy_domain, day, rua));";
+
+enum {
+    S_INSERT_REPORT,
+    S_UPDATE_REPORT,
+    S_INSERT_RECORD,
+    S_INSERT_AUTH,
+    S_INSERT_FAILURE,
+    S_FIND,
+    S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_INSERT_REPORT] = "INSERT INTO received_report(kind, source, stored_at) VALUES(?1, ?2, ?3)",
+    [S_UPDATE_REPORT] =
+        "UPDATE received_report SET kind=?2, namespace=?3, org_name=?4, email=?5, report_id=?6,"
+        " generator=?7, policy_domain=?8, begin=?9, end=?10, adkim=?11, aspf=?12, p=?13, sp=?14,"
+        " np=?15, pct=?16, fo=?17, testing=?18, discovery_method=?19, records=?20, messages=?21,"
+        " dkim_aligned_pass=?22, spf_aligned_pass=?23 WHERE id=?1",
+    [S_INSERT_RECORD] =
+        "INSERT INTO received_record(report, source_ip, count, disposition, dkim, spf,"
+        " reason_type, reason_comment, header_from, envelope_from, envelope_to)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [S_INSERT_AUTH] = "INSERT INTO received_auth(record, method, domain, selector, scope, result,"
+                      " human_result) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_INSERT_FAILURE] =
+        "INSERT INTO received_failure(report, feedback_type, auth_failure, identity_alignment,"
+        " source_ip, arrival, original_mail_from, original_rcpt_to, reporting_mta, dkim_domain,"
+        " dkim_selector, spf_dns, delivery_result)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [S_FIND] = "SELECT 1 FROM received_report WHERE org_name=?1 AND report_id=?2 AND id<>?3",
+};
+
+struct sgrep_store {
+    sqlite3 *db;
+    sqlite3_stmt *st[S_COUNT];
+    const char *source;
+    sqlite3_int64 report; /* the row of the report being written */
+    int in_txn;
+    int duplicate;
+    char err[256];
+};
+
+static int set_err(sgrep_store *s, const char *what)
+{
+    snprintf(s->err, sizeof s->err, "%s: %s", what, s->db ? sqlite3_errmsg(s->db) : "no store");
+    return -1;
+}
+
+sgrep_store *sgrep_store_open(const char *path, char *err, size_t errlen)
+{
+    sgrep_store *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
+        sgrep_store_close(s);
+        return NULL;
+    }
+    sqlite3_busy_timeout(s->db, 10000);
+    char *msg = NULL;
+    int version = 0;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            version = sqlite3_column_int(q, 0);
+        sqlite3_finalize(q);
+    }
+    if (version > SCHEMA_VERSION) {
+        snprintf(err, errlen, "%s: schema version %d is newer than this program's %d", path,
+                 version, SCHEMA_VERSION);
+        sgrep_store_close(s);
+        return NULL;
+    }
+    rc = sqlite3_exec(s->db,
+                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                      " PRAGMA foreign_keys=ON;",
+                      NULL, NULL, &msg);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "BEGIN", NULL, NULL, &msg);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "PRAGMA user_version=1; COMMIT", NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        sgrep_store_close(s);
+        return NULL;
+    }
+    for (int i = 0; i < S_COUNT; i++)
+        if (sqlite3_prepare_v2(s->db, stmt_sql[i], -1, &s->st[i], NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
+            sgrep_store_close(s);
+            return NULL;
+        }
+    return s;
+}
+
+sgrep_store *sgrep_store_open_ro(const char *path, char *err, size_t errlen)
+{
+    sgrep_store *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
+        sgrep_store_close(s);
+        return NULL;
+    }
+    sqlite3_busy_timeout(s->db, 2000);
+    sqlite3_stmt *q;
+    int version = -1;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            version = sqlite3_column_int(q, 0);
+        sqlite3_finalize(q);
+    }
+    if (version < 1 || version > SCHEMA_VERSION) {
+        snprintf(err, errlen, "%s: %s", path,
+                 version < 0    ? sqlite3_errmsg(s->db)
+                 : version == 0 ? "not a report store (schema version 0)"
+                                : "schema newer than this program's");
+        sgrep_store_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+void sgrep_store_close(sgrep_store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < S_COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    if (s->in_txn)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+const char *sgrep_store_error(const sgrep_store *s)
+{
+    return s->err;
+}
+
+int sgrep_store_last_duplicate(const sgrep_store *s)
+{
+    return s->duplicate;
+}
+
+/* Binds text; "" is stored as NULL (absent in the report). */
+static void bt(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v && *v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int step_done(sgrep_store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : set_err(s, what);
+}
+
+static int st_begin(void *ctx)
+{
+    sgrep_store *s = ctx;
+    s->duplicate = 0;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return set_err(s, "begin");
+    s->in_txn = 1;
+    sqlite3_stmt *st = s->st[S_INSERT_REPORT];
+    sqlite3_bind_text(st, 1, "aggregate", -1, SQLITE_STATIC);
+    bt(st, 2, s->source);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+    if (step_done(s, st, "insert report"))
+        return -1;
+    s->report = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+static int st_record(void *ctx, const sgrep_report *rep, const sgrep_record *rec)
+{
+    sgrep_store *s = ctx;
+    sqlite3_stmt *st = s->st[S_INSERT_RECORD];
+    sqlite3_bind_int64(st, 1, s->report);
+    bt(st, 2, rec->source_ip);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)rec->count);
+    bt(st, 4, rec->disposition);
+    bt(st, 5, rec->dkim);
+    bt(st, 6, rec->spf);
+    bt(st, 7, rec->reason_type);
+    bt(st, 8, rec->reason_comment);
+    bt(st, 9, rec->header_from);
+    bt(st, 10, rec->envelope_from);
+    bt(st, 11, rec->envelope_to);
+    if (step_done(s, st, "insert record"))
+        return -1;
+    sqlite3_int64 row = sqlite3_last_insert_rowid(s->db);
+    for (int m = 0; m < 2; m++) {
+        const sgrep_auth *a = m ? rec->spf_auth : rec->dkim_auth;
+        unsigned n = m ? rec->nspf : rec->ndkim;
+        for (unsigned i = 0; i < n && i < SGREP_MAX_AUTH; i++) {
+            st = s->st[S_INSERT_AUTH];
+            sqlite3_bind_int64(st, 1, row);
+            sqlite3_bind_text(st, 2, m ? "spf" : "dkim", -1, SQLITE_STATIC);
+            bt(st, 3, a[i].domain);
+            bt(st, 4, a[i].selector);
+            bt(st, 5, a[i].scope);
+            bt(st, 6, a[i].result);
+            bt(st, 7, a[i].human_result);
+            if (step_done(s, st, "insert auth result"))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static void st_abort(void *ctx)
+{
+    sgrep_store *s = ctx;
+    if (s->in_txn)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->in_txn = 0;
+}
+
+static int st_end(void *ctx, const sgrep_report *r)
+{
+    sgrep_store *s = ctx;
+    sqlite3_stmt *st = s->st[S_FIND];
+    bt(st, 1, r->org_name);
+    bt(st, 2, r->report_id);
+    sqlite3_bind_int64(st, 3, s->report);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (found) { /* stored before: this copy is dropped whole */
+        s->duplicate = 1;
+        st_abort(s);
+        return 0;
+    }
+    st = s->st[S_UPDATE_REPORT];
+    sqlite3_bind_int64(st, 1, s->report);
+    sqlite3_bind_text(st, 2, sgrep_kind_name(r->kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, sgrep_ns_name(r->ns), -1, SQLITE_STATIC);
+    bt(st, 4, r->org_name);
+    bt(st, 5, r->email);
+    bt(st, 6, r->report_id);
+    bt(st, 7, r->generator);
+    bt(st, 8, r->policy_domain);
+    sqlite3_bind_int64(st, 9, r->begin);
+    sqlite3_bind_int64(st, 10, r->end);
+    bt(st, 11, r->adkim);
+    bt(st, 12, r->aspf);
+    bt(st, 13, r->p);
+    bt(st, 14, r->sp);
+    bt(st, 15, r->np);
+    bt(st, 16, r->pct);
+    bt(st, 17, r->fo);
+    bt(st, 18, r->testing);
+    bt(st, 19, r->discovery_method);
+    sqlite3_bind_int64(st, 20, (sqlite3_int64)r->records);
+    sqlite3_bind_int64(st, 21, (sqlite3_int64)r->messages);
+    sqlite3_bind_int64(st, 22, (sqlite3_int64)r->dkim_aligned_pass);
+    sqlite3_bind_int64(st, 23, (sqlite3_int64)r->spf_aligned_pass);
+    if (step_done(s, st, "update report")) {
+        st_abort(s);
+        return -1;
+    }
+    if (r->kind == SGREP_FAILURE) {
+        st = s->st[S_INSERT_FAILURE];
+        sqlite3_bind_int64(st, 1, s->report);
+        bt(st, 2, r->feedback_type);
+        bt(st, 3, r->auth_failure);
+        bt(st, 4, r->identity_alignment);
+        bt(st, 5, r->source_ip);
+        sqlite3_bind_int64(st, 6, r->arrival);
+        bt(st, 7, r->original_mail_from);
+        bt(st, 8, r->original_rcpt_to);
+        bt(st, 9, r->reporting_mta);
+        bt(st, 10, r->dkim_domain);
+        bt(st, 11, r->dkim_selector);
+        bt(st, 12, r->spf_dns);
+        bt(st, 13, r->delivery_result);
+        if (step_done(s, st, "insert failure report")) {
+            st_abort(s);
+            return -1;
+        }
+    }
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        set_err(s, "commit");
+        st_abort(s);
+        return -1;
+    }
+    s->in_txn = 0;
+    return 0;
+}
+
+void sgrep_store_sink(sgrep_store *s, const char *source, sgrep_sink *out)
+{
+    s->source = source;
+    out->ctx = s;
+    out->begin = st_begin;
+    out->record = st_record;
+    out->end = st_end;
+    out->abort = st_abort;
+}
+
+long long sgrep_store_prune(sgrep_store *s, int64_t before)
+{
+    sqlite3_stmt *st;
+    /* received_auth has no foreign key (it hangs off record rowids) */
+    static const char *const sql[] = {
+        "DELETE FROM received_auth WHERE record IN (SELECT rowid FROM received_record WHERE "
+        "report IN (SELECT id FROM received_report WHERE coalesce(end, 0) < ?1 AND stored_at < "
+        "?1))",
+        "DELETE FROM received_report WHERE coalesce(end, 0) < ?1 AND stored_at < ?1",
+    };
+    long long n = 0;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return set_err(s, "begin");
+    for (int i = 0; i < 2; i++) {
+        if (sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL) != SQLITE_OK) {
+            set_err(s, "prune");
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+        sqlite3_bind_int64(st, 1, before);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+            set_err(s, "prune");
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+        n = sqlite3_changes(s->db);
+    }
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        return set_err(s, "commit");
+    return n;
+}
+
+int sgrep_store_summary(sgrep_store *s, const char *domain, int64_t since,
+                        int (*fn)(void *ctx, const sgrep_summary_row *row), void *ctx)
+{
+    /* A record's day is its report's begin, in UTC; DMARC pass is DKIM or
+     * SPF aligned pass as the reporter evaluated it. */
+    static const char sql[] =
+        "SELECT r.policy_domain, (r.begin / 86400) * 86400 AS day, c.source_ip,"
+        " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN c.count ELSE 0 END),"
+        " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN 0 ELSE c.count END)"
+        " FROM received_record c JOIN received_report r ON r.id = c.report"
+        " WHERE r.kind='aggregate' AND (?1 IS NULL OR r.policy_domain = ?1)"
+        " AND (r.begin / 86400) * 86400 >= ?2"
+        " GROUP BY r.policy_domain, day, c.source_ip ORDER BY r.policy_domain, day, c.source_ip";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return set_err(s, "summary");
+    bt(st, 1, domain);
+    sqlite3_bind_int64(st, 2, since);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        sgrep_summary_row row = {
+            .policy_domain = (const char *)sqlite3_column_text(st, 0),
+            .day = sqlite3_column_int64(st, 1),
+            .source_ip = (const char *)sqlite3_column_text(st, 2),
+            .pass = (uint64_t)sqlite3_column_int64(st, 3),
+            .fail = (uint64_t)sqlite3_column_int64(st, 4),
+        };
+        if (!row.policy_domain)
+            row.policy_domain = "";
+        if (!row.source_ip)
+            row.source_ip = "";
+        if (fn(ctx, &row)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : set_err(s, "summary");
+}
+
+int sgrep_store_daily(sgrep_store *s, const char *domain, int64_t since,
+                      int (*fn)(void *ctx, const sgrep_summary_row *row), void *ctx)
+{
+    static const char sql[] =
+        "SELECT r.policy_domain, (r.begin / 86400) * 86400 AS day,"
+        " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN c.count ELSE 0 END),"
+        " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN 0 ELSE c.count END)"
+        " FROM received_record c JOIN received_report r ON r.id = c.report"
+        " WHERE r.kind='aggregate' AND (?1 IS NULL OR r.policy_domain = ?1)"
+        " AND (r.begin / 86400) * 86400 >= ?2"
+        " GROUP BY r.policy_domain, day ORDER BY r.policy_domain, day";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return set_err(s, "daily");
+    bt(st, 1, domain);
+    sqlite3_bind_int64(st, 2, since);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        sgrep_summary_row row = {
+            .policy_domain = (const char *)sqlite3_column_text(st, 0),
+            .day = sqlite3_column_int64(st, 1),
+            .source_ip = NULL,
+            .pass = (uint64_t)sqlite3_column_int64(st, 2),
+            .fail = (uint64_t)sqlite3_column_int64(st, 3),
+        };
+        if (!row.policy_domain)
+            row.policy_domain = "";
+        if (fn(ctx, &row)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : set_err(s, "daily");
+}

@@ -1,0 +1,348 @@
+/*
+ * /reports: what the DMARC aggregate reports others sent say about our
+ * domains (issue 16 item 3), read from the report store (--reports-db,
+ * written by `spoofguard report parse --store`): per policy domain a chart
+ * of the messages that passed and failed DMARC each UTC day, an SVG drawn
+ * here (no script), and the sources that failed most.
+ *
+ *   GET /reports            the last 31 days that have reports, per domain
+ *   GET /reports?days=N     the last N days (1..366)
+ *
+ * Pass bars are solid, fail bars hatched and stacked on top, so the chart
+ * does not rely on colour alone; each day's group has a <title> with its
+ * numbers (a tooltip, and what a screen reader says). Every bar carries
+ * data-day and data-messages, which the tests read.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pages.h"
+#include "reports/reports.h"
+#include "viewer.h"
+
+#define MAX_DAYS 366
+#define TOP_SOURCES 5
+
+/* Chart geometry, in SVG user units. */
+#define CH_W 720
+#define CH_H 240
+#define CH_LEFT 64
+#define CH_RIGHT 12
+#define CH_TOP 16
+#define CH_BOTTOM 40
+
+typedef struct {
+    int64_t day;
+    uint64_t pass, fail;
+} day_row;
+
+typedef struct {
+    char domain[256];
+    day_row *days;
+    size_t ndays, cap;
+} domain_rows;
+
+typedef struct {
+    domain_rows *d;
+    size_t n, cap;
+    int oom;
+} all_rows;
+
+static int collect_day(void *ctx, const sgrep_summary_row *row)
+{
+    all_rows *a = ctx;
+    domain_rows *d = a->n ? &a->d[a->n - 1] : NULL;
+    if (!d || strcmp(d->domain, row->policy_domain)) {
+        if (a->n == a->cap) {
+            size_t cap = a->cap ? a->cap * 2 : 8;
+            domain_rows *nd = realloc(a->d, cap * sizeof *nd);
+            if (!nd) {
+                a->oom = 1;
+                return 1;
+            }
+            a->d = nd;
+            a->cap = cap;
+        }
+        d = &a->d[a->n++];
+        memset(d, 0, sizeof *d);
+        snprintf(d->domain, sizeof d->domain, "%s", row->policy_domain);
+    }
+    if (d->ndays == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 32;
+        day_row *nd = realloc(d->days, cap * sizeof *nd);
+        if (!nd) {
+            a->oom = 1;
+            return 1;
+        }
+        d->days = nd;
+        d->cap = cap;
+    }
+    d->days[d->ndays++] = (day_row){row->day, row->pass, row->fail};
+    return 0;
+}
+
+typedef struct {
+    char ip[64];
+    uint64_t pass, fail;
+} source_row;
+
+typedef struct {
+    source_row top[TOP_SOURCES];
+    size_t n;
+} top_sources;
+
+/* Keeps the TOP_SOURCES sources with the most failed messages (summed over
+ * the days: the rows come ordered by day, then source). */
+typedef struct {
+    source_row *s;
+    size_t n, cap;
+    int oom;
+} source_sums;
+
+static int collect_source(void *ctx, const sgrep_summary_row *row)
+{
+    source_sums *a = ctx;
+    for (size_t i = 0; i < a->n; i++)
+        if (!strcmp(a->s[i].ip, row->source_ip)) {
+            a->s[i].pass += row->pass;
+            a->s[i].fail += row->fail;
+            return 0;
+        }
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        source_row *ns = realloc(a->s, cap * sizeof *ns);
+        if (!ns) {
+            a->oom = 1;
+            return 1;
+        }
+        a->s = ns;
+        a->cap = cap;
+    }
+    source_row *s = &a->s[a->n++];
+    snprintf(s->ip, sizeof s->ip, "%s", row->source_ip);
+    s->pass = row->pass;
+    s->fail = row->fail;
+    return 0;
+}
+
+static int by_fail(const void *a, const void *b)
+{
+    const source_row *x = a, *y = b;
+    return x->fail < y->fail ? 1 : x->fail > y->fail ? -1 : strcmp(x->ip, y->ip);
+}
+
+static void day_text(int64_t day, char out[16])
+{
+    time_t t = (time_t)day;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
+/* 1, 2, 5 x 10^k at or above v: the top of the y axis. */
+static uint64_t nice_max(uint64_t v)
+{
+    uint64_t m = 1;
+    for (;;) {
+        if (v <= m)
+            return m;
+        if (v <= 2 * m)
+            return 2 * m;
+        if (v <= 5 * m)
+            return 5 * m;
+        if (m > UINT64_MAX / 10)
+            return v;
+        m *= 10;
+    }
+}
+
+static void putf(sg_cli_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(sg_cli_buf *b, const char *fmt, ...)
+{
+    char s[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(s, sizeof s, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        sg_cli_buf_put(b, s, (size_t)n < sizeof s ? (size_t)n : sizeof s - 1);
+}
+
+/* The chart of one domain over [first, last] (UTC days, Unix seconds). */
+static void chart(sg_cli_buf *b, const domain_rows *d, int64_t first, int64_t last, size_t idx)
+{
+    size_t ndays = (size_t)((last - first) / 86400) + 1;
+    uint64_t ymax = 0, pass = 0, fail = 0;
+    for (size_t i = 0; i < d->ndays; i++) {
+        if (d->days[i].day < first || d->days[i].day > last)
+            continue;
+        if (d->days[i].pass + d->days[i].fail > ymax)
+            ymax = d->days[i].pass + d->days[i].fail;
+        pass += d->days[i].pass;
+        fail += d->days[i].fail;
+    }
+    ymax = nice_max(ymax ? ymax : 1);
+    const double pw = CH_W - CH_LEFT - CH_RIGHT, ph = CH_H - CH_TOP - CH_BOTTOM;
+    const double slot = pw / (double)ndays, bw = slot > 3 ? slot * 0.8 : slot;
+    char d0[16], d1[16];
+    day_text(first, d0);
+    day_text(last, d1);
+    putf(b,
+         "<svg class=\"chart\" role=\"img\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
+         "aria-labelledby=\"chart-title-%zu\" data-domain=\"",
+         CH_W, CH_H, CH_W, CH_H, idx);
+    sgv_html_attr(b, d->domain);
+    putf(b, "\" data-ymax=\"%llu\" data-plot-height=\"%d\"><title id=\"chart-title-%zu\">",
+         (unsigned long long)ymax, (int)ph, idx);
+    putf(b, "DMARC pass and fail per day for ");
+    sgv_html_text(b, d->domain);
+    putf(b, ", %s to %s: %llu messages passed, %llu failed</title>", d0, d1,
+         (unsigned long long)pass, (unsigned long long)fail);
+    /* the hatch for failed messages: the shape differs, not only the colour */
+    putf(b,
+         "<defs><pattern id=\"hatch-%zu\" width=\"6\" height=\"6\" "
+         "patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">"
+         "<rect width=\"6\" height=\"6\" fill=\"#f3c4c4\"/>"
+         "<rect width=\"3\" height=\"6\" fill=\"#a4161a\"/></pattern></defs>",
+         idx);
+    /* y axis: 0, half, top, with grid lines */
+    for (int g = 0; g <= 2; g++) {
+        if (g == 1 && ymax % 2)
+            continue; /* a top of 1 has no whole half */
+        double y = CH_TOP + ph - ph * g / 2.0;
+        putf(b,
+             "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ccc\"/>"
+             "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\" fill=\"#555\">%llu"
+             "</text>",
+             CH_LEFT, CH_W - CH_RIGHT, y, y, CH_LEFT - 6, y + 4,
+             (unsigned long long)(ymax * (unsigned)g / 2));
+    }
+    /* the bars */
+    for (size_t i = 0; i < d->ndays; i++) {
+        const day_row *r = &d->days[i];
+        if (r->day < first || r->day > last)
+            continue;
+        size_t k = (size_t)((r->day - first) / 86400);
+        double x = CH_LEFT + slot * (double)k + (slot - bw) / 2;
+        double hp = ph * (double)r->pass / (double)ymax;
+        double hf = ph * (double)r->fail / (double)ymax;
+        char ds[16];
+        day_text(r->day, ds);
+        putf(b, "<g class=\"day\"><title>%s: %llu passed, %llu failed</title>", ds,
+             (unsigned long long)r->pass, (unsigned long long)r->fail);
+        putf(b,
+             "<rect class=\"pass\" data-day=\"%s\" data-messages=\"%llu\" x=\"%.1f\" y=\"%.1f\" "
+             "width=\"%.1f\" height=\"%.1f\" fill=\"#0a6b2f\"/>",
+             ds, (unsigned long long)r->pass, x, CH_TOP + ph - hp, bw, hp);
+        putf(b,
+             "<rect class=\"fail\" data-day=\"%s\" data-messages=\"%llu\" x=\"%.1f\" y=\"%.1f\" "
+             "width=\"%.1f\" height=\"%.1f\" fill=\"url(#hatch-%zu)\" stroke=\"#a4161a\" "
+             "stroke-width=\"%s\"/></g>",
+             ds, (unsigned long long)r->fail, x, CH_TOP + ph - hp - hf, bw, hf, idx,
+             r->fail ? "0.6" : "0");
+    }
+    /* x axis: the first and last day, and some between */
+    size_t step = ndays <= 8 ? 1 : ndays <= 31 ? 7 : 30;
+    for (size_t k = 0; k < ndays; k += step) {
+        char ds[16];
+        day_text(first + (int64_t)k * 86400, ds);
+        putf(b,
+             "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"11\" "
+             "fill=\"#555\">%s</text>",
+             CH_LEFT + slot * ((double)k + 0.5), CH_H - CH_BOTTOM + 16, ds + 5);
+    }
+    putf(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>", CH_LEFT,
+         CH_W - CH_RIGHT, CH_TOP + ph, CH_TOP + ph);
+    /* the legend, in words */
+    putf(b,
+         "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"#0a6b2f\"/>"
+         "<text x=\"%d\" y=\"%d\" font-size=\"12\">passed DMARC</text>"
+         "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"url(#hatch-%zu)\" "
+         "stroke=\"#a4161a\"/><text x=\"%d\" y=\"%d\" font-size=\"12\">failed</text></svg>",
+         CH_LEFT, CH_H - 14, CH_LEFT + 16, CH_H - 4, CH_LEFT + 130, CH_H - 14, idx, CH_LEFT + 146,
+         CH_H - 4);
+}
+
+static void top_list(sg_cli_buf *b, sgrep_store *st, const char *domain, int64_t since)
+{
+    source_sums s = {0};
+    if (sgrep_store_summary(st, domain, since, collect_source, &s) != 0 || s.n == 0) {
+        free(s.s);
+        return;
+    }
+    qsort(s.s, s.n, sizeof *s.s, by_fail);
+    if (s.s[0].fail) {
+        sg_cli_buf_puts(b, "<p>Sources that failed most:</p><ol class=\"sources\">");
+        for (size_t i = 0; i < s.n && i < TOP_SOURCES && s.s[i].fail; i++) {
+            sg_cli_buf_puts(b, "<li><code>");
+            sgv_html_text(b, s.s[i].ip);
+            putf(b, "</code>: %llu failed, %llu passed</li>", (unsigned long long)s.s[i].fail,
+                 (unsigned long long)s.s[i].pass);
+        }
+        sg_cli_buf_puts(b, "</ol>");
+    }
+    free(s.s);
+}
+
+void sgv_page_reports(sgv_req *q, sgv_resp *r, const char *rest)
+{
+    sg_cli_buf b = {0};
+    sgv_page_open(&b, q, "DMARC reports");
+    sg_cli_buf_puts(&b, "<h1>DMARC reports</h1>");
+    const char *path = q->app->cfg->reports_db;
+    if (!path) {
+        sg_cli_buf_puts(&b, "<p>No report store: start spoofguard-view with --reports-db PATH "
+                            "(the store `spoofguard report parse --store PATH` writes).</p>");
+        sgv_page_close(r, &b, 200);
+        return;
+    }
+    long days = 31;
+    const char *arg = sgv_req_arg(q, "days");
+    if (arg) {
+        char *end;
+        long v = strtol(arg, &end, 10);
+        if (*arg && !*end && v >= 1 && v <= MAX_DAYS)
+            days = v;
+    }
+    char err[512];
+    sgrep_store *st = sgrep_store_open_ro(path, err, sizeof err);
+    if (!st) {
+        sg_cli_buf_puts(&b, "<p>The report store cannot be read: ");
+        sgv_html_text(&b, err);
+        sg_cli_buf_puts(&b, "</p>");
+        sgv_page_close(r, &b, 200);
+        return;
+    }
+    all_rows a = {0};
+    if (sgrep_store_daily(st, NULL, 0, collect_day, &a) != 0 || a.oom) {
+        sg_cli_buf_puts(&b, "<p>The report store cannot be read: ");
+        sgv_html_text(&b, a.oom ? "out of memory" : sgrep_store_error(st));
+        sg_cli_buf_puts(&b, "</p>");
+    } else if (a.n == 0) {
+        sg_cli_buf_puts(&b, "<p>No aggregate report in the store yet.</p>");
+    } else {
+        putf(&b,
+             "<p>Messages that passed and failed DMARC per UTC day, as the receivers that "
+             "sent reports saw them (the last %ld days that have reports).</p>",
+             days);
+    }
+    for (size_t i = 0; i < a.n; i++) {
+        domain_rows *d = &a.d[i];
+        int64_t last = d->days[d->ndays - 1].day;
+        int64_t first = last - (int64_t)(days - 1) * 86400;
+        sg_cli_buf_puts(&b, "<section class=\"report-domain\"><h2>");
+        sgv_html_text(&b, d->domain);
+        sg_cli_buf_puts(&b, "</h2>");
+        chart(&b, d, first, last, i);
+        top_list(&b, st, d->domain, first);
+        sg_cli_buf_puts(&b, "</section>");
+        free(d->days);
+    }
+    free(a.d);
+    sgrep_store_close(st);
+    sgv_page_close(r, &b, 200);
+}

@@ -1,0 +1,100 @@
+#!/bin/bash
+# spoofguard-view's /reports page (issue 16): a store made by `spoofguard
+# report parse --store` from reports whose numbers are known, the real
+# viewer on loopback, and the SVG read back with Python: one pass and one
+# fail bar per day with data, of the day's messages and of the height they
+# must have on the chart's scale; the --days window; names escaped; no
+# store, and no --reports-db, said in words.
+#
+# Env (set by ctest): SG_VIEW, SG_CLI. Port: SG_VIEW_REPORTS_PORT (18140).
+set -u
+VIEW=${SG_VIEW:?SG_VIEW not set}
+CLI=${SG_CLI:?SG_CLI not set}
+PORT=${SG_VIEW_REPORTS_PORT:-18140}
+B=http://127.0.0.1:$PORT
+T=$(mktemp -d /tmp/sg-viewrep.XXXXXX)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+pass=0 fail=0
+ok() { echo "PASS $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+
+# --- reports with known numbers: example.com on 3 days (one day with two
+# reports from two organisations), and a domain whose name needs escaping
+report() { # org id domain begin records: "ip count dkim spf" ...
+    local org=$1 id=$2 dom=$3 begin=$4; shift 4
+    printf '<feedback xmlns="urn:ietf:params:xml:ns:dmarc-2.0"><report_metadata><org_name>%s</org_name><report_id>%s</report_id><date_range><begin>%s</begin><end>%s</end></date_range></report_metadata><policy_published><domain>%s</domain><p>reject</p></policy_published>' \
+        "$org" "$id" "$begin" $((begin + 86399)) "$dom"
+    for r in "$@"; do
+        set -- $r
+        printf '<record><row><source_ip>%s</source_ip><count>%s</count><policy_evaluated><disposition>none</disposition><dkim>%s</dkim><spf>%s</spf></policy_evaluated></row><identifiers><header_from>x</header_from></identifiers></record>' "$@"
+    done
+    printf '</feedback>\n'
+}
+D0=1767225600 # 2026-01-01
+mkdir -p "$T/in" "$T/md/new" "$T/md/cur" "$T/md/tmp"
+report google.com g1 example.com $D0 "192.0.2.1 100 pass pass" "198.51.100.9 7 fail fail" >"$T/in/1.xml"
+report yahoo.com y1 example.com $D0 "192.0.2.1 20 pass fail" "198.51.100.9 3 fail fail" >"$T/in/2.xml"
+report google.com g2 example.com $((D0 + 86400)) "192.0.2.1 50 fail pass" >"$T/in/3.xml"
+report google.com g3 example.com $((D0 + 3 * 86400)) "192.0.2.1 10 pass pass" "203.0.113.5 40 fail fail" >"$T/in/4.xml"
+report google.com g4 '&lt;b&gt;bold.example' $D0 "192.0.2.1 1 pass pass" >"$T/in/5.xml"
+"$CLI" report parse --store "$T/reports.db" "$T/in" >/dev/null && ok "store made" || bad "report parse --store"
+
+"$VIEW" --maildir "$T/md" --listen 127.0.0.1:$PORT --reports-db "$T/reports.db" >"$T/view.log" 2>&1 &
+pid=$!
+for _ in $(seq 50); do curl -s -o /dev/null "$B/reports" && break; sleep 0.1; done
+curl -s "$B/reports" >"$T/page.html"
+curl -s "$B/reports?days=2" >"$T/page2.html"
+curl -s "$B/" >"$T/list.html"
+
+python3 - "$T/page.html" "$T/page2.html" <<'PY' && ok "chart: bars per day with the known pass/fail and heights, --days window" || bad "chart"
+import re, sys
+html = open(sys.argv[1]).read()
+svgs = re.findall(r'<svg class="chart".*?</svg>', html, re.S)
+assert len(svgs) == 2, len(svgs)
+ex = next(s for s in svgs if 'data-domain="example.com"' in s)
+ymax = int(re.search(r'data-ymax="(\d+)"', ex).group(1))
+ph = int(re.search(r'data-plot-height="(\d+)"', ex).group(1))
+assert ymax == 200, ymax  # the busiest day: 130 messages, the axis's nice top 200
+bars = {}
+for cls, day, n, h in re.findall(r'<rect class="(pass|fail)" data-day="([\d-]+)" data-messages="(\d+)" x="[\d.]+" y="[\d.]+" width="[\d.]+" height="([\d.]+)"', ex):
+    bars[(day, cls)] = int(n)
+    assert abs(float(h) - ph * int(n) / ymax) < 0.06, (day, cls, n, h)
+want = {("2026-01-01", "pass"): 120, ("2026-01-01", "fail"): 10,
+        ("2026-01-02", "pass"): 50, ("2026-01-02", "fail"): 0,
+        ("2026-01-04", "pass"): 10, ("2026-01-04", "fail"): 40}
+assert bars == want, bars
+assert "2026-01-01: 120 passed, 10 failed" in ex
+assert "passed DMARC" in ex and "failed" in ex  # the legend, in words
+# the window ends at the domain's last day: 31 days by default, 2 with ?days=2
+html2 = open(sys.argv[2]).read()
+ex2 = next(s for s in re.findall(r'<svg class="chart".*?</svg>', html2, re.S) if 'data-domain="example.com"' in s)
+days2 = sorted(set(re.findall(r'data-day="([\d-]+)"', ex2)))
+assert days2 == ["2026-01-04"], days2
+# the sources that failed most, most first
+ol = re.search(r'<ol class="sources">(.*?)</ol>', html, re.S).group(1)
+assert ol.index("203.0.113.5") < ol.index("198.51.100.9"), ol
+assert "203.0.113.5</code>: 40 failed" in ol
+PY
+grep -q '<h2>&#60;b&#62;bold.example</h2>' "$T/page.html" && ! grep -q '<b>bold' "$T/page.html" &&
+    ok "a domain name is escaped" || bad "escaping"
+grep -q 'href="/reports"' "$T/list.html" && ok "the message list links to /reports" || bad "link from the list"
+grep -qi "content-security-policy: default-src 'self'; script-src 'none'" <(curl -si "$B/reports") &&
+    ok "the page's CSP allows no script" || bad "CSP"
+kill "$pid"; wait "$pid" 2>/dev/null; pid=
+
+# no store at that path, and no --reports-db at all
+"$VIEW" --maildir "$T/md" --listen 127.0.0.1:$PORT --reports-db "$T/missing.db" >"$T/view2.log" 2>&1 &
+pid=$!
+for _ in $(seq 50); do curl -s -o /dev/null "$B/reports" && break; sleep 0.1; done
+curl -s "$B/reports" | grep -q 'The report store cannot be read' && ok "missing store: said" || bad "missing store"
+[ ! -e "$T/missing.db" ] && ok "missing store: not created (read only)" || bad "the viewer created a store"
+kill "$pid"; wait "$pid" 2>/dev/null; pid=
+"$VIEW" --maildir "$T/md" --listen 127.0.0.1:$PORT >"$T/view3.log" 2>&1 &
+pid=$!
+for _ in $(seq 50); do curl -s -o /dev/null "$B/reports" && break; sleep 0.1; done
+curl -s "$B/reports" | grep -q 'No report store: start spoofguard-view with --reports-db' && ok "no --reports-db: said" || bad "no --reports-db"
+
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]

@@ -1,0 +1,328 @@
+/*
+ * The report reader and store through their C interface (src/reports):
+ * chunk boundaries do not change what is read (the gzip path feeds 64 KiB
+ * chunks, a mail's base64 anything); a report refused half-way reaches the
+ * sink as abort, never end, and leaves nothing in the store; the bounds
+ * (records, nesting, text, ratio with its floor) each refuse at their
+ * value and not below; the store refuses a newer schema and, read only, a
+ * missing file. The CLI and the corpora are tested in
+ * tests/scripts/reports_parse.sh.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <zlib.h>
+
+#include "reports.h"
+
+static const char report[] =
+    "<?xml version=\"1.0\"?>\n<feedback xmlns=\"urn:ietf:params:xml:ns:dmarc-2.0\">"
+    "<report_metadata><org_name>Org &amp; Co</org_name><report_id>r-1</report_id>"
+    "<date_range><begin>100</begin><end>200</end></date_range></report_metadata>"
+    "<policy_published><domain>Example.COM</domain><p>reject</p><np>none</np>"
+    "<testing>y</testing><discovery_method>psl</discovery_method></policy_published>"
+    "<record><row><source_ip>192.0.2.1</source_ip><count>5</count><policy_evaluated>"
+    "<disposition>none</disposition><dkim>PASS</dkim><spf>fail</spf></policy_evaluated></row>"
+    "<identifiers><header_from>example.com</header_from></identifiers><auth_results>"
+    "<dkim><domain>example.com</domain><selector>s1</selector><result>pass</result></dkim>"
+    "<dkim><domain>other.example</domain><selector>s2</selector><result>fail</result></dkim>"
+    "<spf><domain>bounce.example</domain><scope>mfrom</scope><result>fail</result></spf>"
+    "</auth_results></record>"
+    "<record><row><source_ip>2001:db8::1</source_ip><count>2</count><policy_evaluated>"
+    "<disposition>reject</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated>"
+    "</row></record></feedback>\n";
+
+typedef struct {
+    int begins, ends, aborts, records;
+    sgrep_report last;
+    sgrep_record first_rec;
+} tally;
+
+static int t_begin(void *c)
+{
+    ((tally *)c)->begins++;
+    return 0;
+}
+static int t_record(void *c, const sgrep_report *rep, const sgrep_record *rec)
+{
+    tally *t = c;
+    if (t->records++ == 0)
+        t->first_rec = *rec;
+    return 0;
+}
+static int t_end(void *c, const sgrep_report *rep)
+{
+    tally *t = c;
+    t->ends++;
+    t->last = *rep;
+    return 0;
+}
+static void t_abort(void *c)
+{
+    ((tally *)c)->aborts++;
+}
+
+static int feed_chunks(const char *xml, size_t len, size_t chunk, const sgrep_limits *lim, tally *t,
+                       char *err, size_t errlen)
+{
+    sgrep_sink sink = {t, t_begin, t_record, t_end, t_abort};
+    sgrep_xml *x = sgrep_xml_new(lim, &sink);
+    assert_non_null(x);
+    for (size_t i = 0; i < len; i += chunk)
+        sgrep_xml_feed(x, xml + i, len - i < chunk ? len - i : chunk);
+    int rc = sgrep_xml_finish(x, err, errlen);
+    sgrep_xml_free(x);
+    return rc;
+}
+
+static void reads_every_field(void **state)
+{
+    tally t = {0};
+    char err[256];
+    assert_int_equal(feed_chunks(report, strlen(report), 1 << 16, NULL, &t, err, sizeof err),
+                     SGREP_OK);
+    assert_int_equal(t.begins, 1);
+    assert_int_equal(t.ends, 1);
+    assert_int_equal(t.aborts, 0);
+    const sgrep_report *r = &t.last;
+    assert_int_equal(r->ns, SGREP_NS_RFC9990);
+    assert_string_equal(r->org_name, "Org & Co");
+    assert_string_equal(r->report_id, "r-1");
+    assert_string_equal(r->policy_domain, "example.com");
+    assert_string_equal(r->np, "none");
+    assert_string_equal(r->testing, "y");
+    assert_string_equal(r->discovery_method, "psl");
+    assert_int_equal(r->begin, 100);
+    assert_int_equal(r->end, 200);
+    assert_int_equal(r->records, 2);
+    assert_int_equal(r->messages, 7);
+    assert_int_equal(r->dkim_aligned_pass, 5);
+    assert_int_equal(r->spf_aligned_pass, 0);
+    assert_int_equal(r->ndisposition, 2);
+    assert_string_equal(r->disposition[0].name, "none");
+    assert_int_equal(r->disposition[0].messages, 5);
+    assert_string_equal(r->disposition[1].name, "reject");
+    assert_int_equal(r->disposition[1].messages, 2);
+    const sgrep_record *c = &t.first_rec;
+    assert_string_equal(c->source_ip, "192.0.2.1");
+    assert_string_equal(c->dkim, "pass");
+    assert_int_equal(c->ndkim, 2);
+    assert_string_equal(c->dkim_auth[1].domain, "other.example");
+    assert_string_equal(c->dkim_auth[1].selector, "s2");
+    assert_string_equal(c->dkim_auth[1].result, "fail");
+    assert_int_equal(c->nspf, 1);
+    assert_string_equal(c->spf_auth[0].scope, "mfrom");
+}
+
+/* Any chunking, down to one byte, reads the same report. */
+static void chunk_boundaries_do_not_matter(void **state)
+{
+    static const size_t chunks[] = {1, 2, 3, 7, 64, 1000};
+    for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++) {
+        tally t = {0};
+        char err[256];
+        assert_int_equal(feed_chunks(report, strlen(report), chunks[i], NULL, &t, err, sizeof err),
+                         SGREP_OK);
+        assert_string_equal(t.last.org_name, "Org & Co");
+        assert_int_equal(t.last.messages, 7);
+        assert_int_equal(t.last.dkim_aligned_pass, 5);
+        assert_string_equal(t.first_rec.dkim_auth[1].domain, "other.example");
+    }
+}
+
+/* Each bound refuses just past its value, and the sink hears abort. */
+static void bounds_refuse_at_their_value(void **state)
+{
+    sgrep_limits lim;
+    char err[256];
+    tally t;
+
+    sgrep_limits_init(&lim);
+    lim.max_records = 2; /* the report has 2: read */
+    memset(&t, 0, sizeof t);
+    assert_int_equal(feed_chunks(report, strlen(report), 4096, &lim, &t, err, sizeof err),
+                     SGREP_OK);
+    lim.max_records = 1;
+    memset(&t, 0, sizeof t);
+    assert_int_equal(feed_chunks(report, strlen(report), 4096, &lim, &t, err, sizeof err),
+                     SGREP_EREFUSED);
+    assert_string_equal(err, "more than 1 records");
+    assert_int_equal(t.ends, 0);
+    assert_int_equal(t.aborts, 1);
+
+    sgrep_limits_init(&lim);
+    lim.max_depth = 6; /* feedback/record/auth_results/dkim/domain is 5 deep */
+    memset(&t, 0, sizeof t);
+    assert_int_equal(feed_chunks(report, strlen(report), 4096, &lim, &t, err, sizeof err),
+                     SGREP_OK);
+    lim.max_depth = 4;
+    memset(&t, 0, sizeof t);
+    assert_int_equal(feed_chunks(report, strlen(report), 4096, &lim, &t, err, sizeof err),
+                     SGREP_EREFUSED);
+    assert_string_equal(err, "elements nested deeper than 4");
+
+    sgrep_limits_init(&lim);
+    lim.max_text = 14; /* "bounce.example" is the longest text: 14 bytes */
+    memset(&t, 0, sizeof t);
+    assert_int_equal(feed_chunks(report, strlen(report), 4096, &lim, &t, err, sizeof err),
+                     SGREP_OK);
+    lim.max_text = 13;
+    memset(&t, 0, sizeof t);
+    assert_int_equal(feed_chunks(report, strlen(report), 4096, &lim, &t, err, sizeof err),
+                     SGREP_EREFUSED);
+}
+
+static size_t gz(const char *in, size_t len, unsigned char *out, size_t cap)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (unsigned char *)in;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t n = z.total_out;
+    deflateEnd(&z);
+    return n;
+}
+
+/* A report padded with 400 KiB of empty elements compresses far beyond 100:1: read
+ * while under the floor (1 MiB out), refused with the floor lowered. */
+static void ratio_floor(void **state)
+{
+    size_t pad = 400u << 10, len = strlen(report);
+    char *xml = malloc(len + pad);
+    memcpy(xml, report, len - 12); /* before "</feedback>\n" */
+    for (size_t i = 0; i < pad; i += 4)
+        memcpy(xml + len - 12 + i, "<p/>", 4);
+    memcpy(xml + len - 12 + pad, report + len - 12, 12);
+    unsigned char *z = malloc(1 << 20);
+    size_t zl = gz(xml, len + pad, z, 1 << 20);
+    assert_true((len + pad) / zl > 100);
+    char err[256];
+    tally t = {0};
+    sgrep_sink sink = {&t, t_begin, t_record, t_end, t_abort};
+    assert_int_equal(sgrep_parse(z, zl, NULL, &sink, err, sizeof err), SGREP_OK);
+    assert_int_equal(t.last.messages, 7);
+    sgrep_limits lim;
+    sgrep_limits_init(&lim);
+    lim.ratio_floor = 64u << 10;
+    memset(&t, 0, sizeof t);
+    assert_int_equal(sgrep_parse(z, zl, &lim, &sink, err, sizeof err), SGREP_EREFUSED);
+    assert_non_null(strstr(err, "inflation ratio over 100"));
+    assert_int_equal(t.ends, 0);
+    assert_int_equal(t.aborts, 1);
+    free(z);
+    free(xml);
+}
+
+static char *tmpdb(void)
+{
+    char *p = strdup("/tmp/sg-test-reports.XXXXXX");
+    int fd = mkstemp(p);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(p);
+    return p;
+}
+
+static void rm_db(const char *p)
+{
+    char s[128];
+    unlink(p);
+    snprintf(s, sizeof s, "%s-wal", p);
+    unlink(s);
+    snprintf(s, sizeof s, "%s-shm", p);
+    unlink(s);
+}
+
+static long long count(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    long long n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return n;
+}
+
+/* Stored once whatever the container; a refused report leaves nothing. */
+static void store_dedup_and_rollback(void **state)
+{
+    char *db = tmpdb(), err[256];
+    sgrep_store *s = sgrep_store_open(db, err, sizeof err);
+    assert_non_null(s);
+    sgrep_sink sink;
+    sgrep_store_sink(s, "a.xml", &sink);
+    assert_int_equal(
+        sgrep_parse((const unsigned char *)report, strlen(report), NULL, &sink, err, sizeof err),
+        SGREP_OK);
+    assert_false(sgrep_store_last_duplicate(s));
+    unsigned char z[4096];
+    size_t zl = gz(report, strlen(report), z, sizeof z);
+    sgrep_store_sink(s, "a.xml.gz", &sink);
+    assert_int_equal(sgrep_parse(z, zl, NULL, &sink, err, sizeof err), SGREP_OK);
+    assert_true(sgrep_store_last_duplicate(s));
+    /* refused at the second record: the first must not stay */
+    sgrep_limits lim;
+    sgrep_limits_init(&lim);
+    lim.max_records = 1;
+    char *other = strdup(report);
+    memcpy(strstr(other, "r-1"), "r-2", 3);
+    sgrep_store_sink(s, "b.xml", &sink);
+    assert_int_equal(
+        sgrep_parse((const unsigned char *)other, strlen(other), &lim, &sink, err, sizeof err),
+        SGREP_EREFUSED);
+    sgrep_store_close(s);
+    assert_int_equal(count(db, "SELECT count(*) FROM received_report"), 1);
+    assert_int_equal(count(db, "SELECT count(*) FROM received_record"), 2);
+    assert_int_equal(count(db, "SELECT count(*) FROM received_auth"), 3);
+    assert_int_equal(count(db, "SELECT sum(count) FROM received_record"), 7);
+    /* and read only it opens, and sums the day */
+    s = sgrep_store_open_ro(db, err, sizeof err);
+    assert_non_null(s);
+    sgrep_store_close(s);
+    free(other);
+    rm_db(db);
+    free(db);
+}
+
+static void store_refuses_newer_schema_and_ro_missing(void **state)
+{
+    char *db = tmpdb(), err[256];
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    assert_null(sgrep_store_open(db, err, sizeof err));
+    assert_non_null(strstr(err, "newer"));
+    rm_db(db);
+    assert_null(sgrep_store_open_ro(db, err, sizeof err));
+    assert_int_equal(access(db, F_OK), -1); /* read only: not created */
+    free(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(reads_every_field),
+        cmocka_unit_test(chunk_boundaries_do_not_matter),
+        cmocka_unit_test(bounds_refuse_at_their_value),
+        cmocka_unit_test(ratio_floor),
+        cmocka_unit_test(store_dedup_and_rollback),
+        cmocka_unit_test(store_refuses_newer_schema_and_ro_missing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
