@@ -47,7 +47,7 @@ struct sg_server {
     uv_signal_t sighup, sigterm, sigint, sigchld;
     uv_timer_t watchdog; /* pings systemd's watchdog when the unit asks for one */
     int draining;
-    int exit_status; /* 1 when the signer died: systemd restarts the unit */
+    int exit_status;    /* 1 when the signer died: systemd restarts the unit */
     sg_metrics metrics; /* shards: one per worker */
     int metrics_fd;     /* bound in sg_server_new, served from the main loop */
     char metrics_path[108];
