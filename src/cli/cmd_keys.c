@@ -246,8 +246,9 @@ typedef struct {
     char *f[64]; /* fields (into a copy), comments removed */
     size_t nf;
     char *copy;
-    int changed;   /* 1: written back from the fields */
-    char *comment; /* "# ..." of a changed line, kept */
+    int changed;     /* 1: written back from the fields */
+    char *comment;   /* "# ..." of a changed line, kept */
+    char *owned[64]; /* fields set by tline_set */
 } tline;
 
 typedef struct {
@@ -259,10 +260,11 @@ typedef struct {
 
 static void table_free(table *t)
 {
-    /* fields set by tline_set are not freed: a short-lived CLI run */
     for (size_t i = 0; i < t->n; i++) {
         free(t->l[i].raw);
         free(t->l[i].copy);
+        for (size_t j = 0; j < 64; j++)
+            free(t->l[i].owned[j]);
     }
     free(t->l);
     t->l = NULL;
@@ -378,7 +380,8 @@ static int tline_set(tline *l, size_t j, const char *v)
         }
         l->nf = j + 1;
     }
-    l->f[j] = d; /* the old pointer is into copy, or leaked on purpose: a CLI run */
+    free(l->owned[j]);
+    l->f[j] = l->owned[j] = d;
     l->changed = 1;
     return 0;
 }
@@ -418,6 +421,7 @@ typedef struct {
     sgu_keys_state st;
     int64_t now;
     unsigned state_mode;
+    char doms[MAX_DOMAINS][SGU_KS_DOMAIN_MAX + 1];
 } ctx;
 
 static int64_t now_of(const ctx *c)
@@ -531,38 +535,33 @@ static int save_state(ctx *c)
 }
 
 /* The domains to work on: --domain, or every domain of the KeyTable and
- * the state. */
-static size_t domains(ctx *c, const char **out, size_t max)
+ * the state (copied: the state's records move as it grows). */
+static size_t domains(ctx *c, size_t max)
 {
     size_t n = 0;
-    if (c->o.domain) {
-        out[0] = c->o.domain;
-        return 1;
-    }
     for (size_t i = 0; i < c->kt.n + c->st.n && n < max; i++) {
         kt_entry e;
         const char *d;
-        if (i < c->kt.n) {
+        if (c->o.domain) {
+            d = c->o.domain;
+        } else if (i < c->kt.n) {
             if (!c->kt.l[i].nf || kt_parse(&c->kt.l[i], &e) != 0)
                 continue;
-            /* the domain part of the line's own copy: cut at the colon */
-            d = c->kt.l[i].f[1];
-            if (c->kt.l[i].changed)
-                continue;
-            c->kt.l[i].f[1][strcspn(d, ":")] = '\0';
-            char *dom = strdup(d);
-            c->kt.l[i].f[1][strlen(d)] = ':';
-            d = dom;
+            d = e.domain;
         } else {
             d = c->st.keys[i - c->kt.n].domain;
         }
         size_t j;
         for (j = 0; j < n; j++)
-            if (!strcasecmp(out[j], d))
+            if (!strcasecmp(c->doms[j], d))
                 break;
-        if (j == n && d)
-            out[n++] = d; /* a dup'ed domain lives as long as the run */
+        if (j == n && snprintf(c->doms[n], sizeof(c->doms[n]), "%s", d) < (int)sizeof(c->doms[n]))
+            n++;
+        if (c->o.domain)
+            break;
     }
+    if (c->o.domain && n == 0)
+        n = snprintf(c->doms[0], sizeof(c->doms[0]), "%s", c->o.domain) < (int)sizeof(c->doms[0]);
     return n;
 }
 
@@ -1421,6 +1420,16 @@ static int retire_domain(ctx *c, const char *domain)
 /* ------------------------------------------------------------------------ */
 /* status                                                                    */
 
+/* A Unix time as "2026-12-04 16:18Z" (UTC) for the text status. */
+static const char *when(int64_t t, char *buf, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%Y-%m-%d %H:%MZ", &tm) == 0)
+        snprintf(buf, cap, "%" PRId64, t);
+    return buf;
+}
+
 static int status_all(ctx *c, const char **doms, size_t nd)
 {
     ns_set ns;
@@ -1476,16 +1485,19 @@ static int status_all(ctx *c, const char **doms, size_t nd)
                     printf(",\"visible\":%s", visible ? "true" : "false");
                 printf("}");
             } else {
-                printf("  %-16s %-8s %-9s age %" PRId64 "d%s", k->selector, k->alg,
-                       sgu_ks_phase_str(k->phase), age / 86400,
+                char t1[32], t2[32];
+                printf("  %-16s %-8s %-9s created %s (%" PRId64 " d)%s", k->selector, k->alg,
+                       sgu_ks_phase_str(k->phase), when(k->created, t1, sizeof(t1)), age / 86400,
                        visible < 0 ? ""
-                       : visible   ? " visible at every server"
-                                   : " NOT visible");
+                       : visible   ? ", visible at every server"
+                                   : ", NOT visible");
                 if (k->phase == SGU_KS_RETIRING)
-                    printf(" retiring since %" PRId64 ", retire after %" PRId64 "%s",
-                           k->retiring_since, retire_after, c->now >= retire_after ? " (due)" : "");
+                    printf(", last used %s, retire after %s%s",
+                           when(k->retiring_since, t1, sizeof(t1)),
+                           when(retire_after, t2, sizeof(t2)),
+                           c->now >= retire_after ? " (due)" : "");
                 if (k->phase == SGU_KS_RETIRED)
-                    printf(" retired %" PRId64, k->retired);
+                    printf(", retired %s", when(k->retired, t1, sizeof(t1)));
                 printf("\n");
             }
             first = 0;
@@ -1530,13 +1542,16 @@ int cmd_keys(int argc, char **argv)
             return sg_cli_usage_error(&keys_cmd,
                                       "--grace below 5 days plus twice the TTL needs --force");
     }
+    int status = SG_EXIT_OK;
     if (ctx_open(&c, err, sizeof(err)) != 0) {
         fprintf(stderr, "spoofguard keys: %s\n", err);
-        return SG_EXIT_INPUT;
+        status = SG_EXIT_INPUT;
+        goto out;
     }
     const char *doms[MAX_DOMAINS];
-    size_t nd = domains(&c, doms, MAX_DOMAINS);
-    int status = SG_EXIT_OK;
+    size_t nd = domains(&c, MAX_DOMAINS);
+    for (size_t d = 0; d < nd; d++)
+        doms[d] = c.doms[d];
     if (is_status) {
         status = status_all(&c, doms, nd);
     } else {
@@ -1548,6 +1563,7 @@ int cmd_keys(int argc, char **argv)
                 status = r;
         }
     }
+out:
     table_free(&c.kt);
     table_free(&c.st_table);
     sgu_keys_state_free(&c.st);

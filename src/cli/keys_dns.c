@@ -150,7 +150,7 @@ static int read_name(const uint8_t *pkt, size_t len, size_t *off, char *out, siz
     return 0;
 }
 
-static int fail(kd_answer *a, const char *why)
+static int kd_fail(kd_answer *a, const char *why)
 {
     a->status = -1;
     snprintf(a->why, sizeof(a->why), "%s", why);
@@ -175,31 +175,31 @@ int kd_parse(const uint8_t *pkt, size_t len, uint16_t id, const char *name, uint
     memset(a, 0, offsetof(kd_answer, data));
     a->why[0] = '\0';
     if (len < 12)
-        return fail(a, "short answer");
+        return kd_fail(a, "short answer");
     if (((pkt[0] << 8) | pkt[1]) != id || !(pkt[2] & 0x80))
-        return fail(a, "not the answer to our question");
+        return kd_fail(a, "not the answer to our question");
     a->aa = !!(pkt[2] & 0x04);
     a->tc = !!(pkt[2] & 0x02);
     a->rcode = pkt[3] & 0x0F;
     unsigned qd = (unsigned)(pkt[4] << 8 | pkt[5]), an = (unsigned)(pkt[6] << 8 | pkt[7]);
     lower_copy(want, sizeof(want), name);
     if (qd != 1)
-        return fail(a, "answer without our question");
+        return kd_fail(a, "answer without our question");
     if (read_name(pkt, len, &off, qn, sizeof(qn)) != 0 || off + 4 > len)
-        return fail(a, "malformed question");
+        return kd_fail(a, "malformed question");
     if (strcmp(qn, want) != 0 || ((pkt[off] << 8) | pkt[off + 1]) != type)
-        return fail(a, "answer to another question");
+        return kd_fail(a, "answer to another question");
     off += 4;
     for (unsigned i = 0; i < an; i++) {
         if (read_name(pkt, len, &off, owner, sizeof(owner)) != 0 || off + 10 > len)
-            return fail(a, "malformed record");
+            return kd_fail(a, "malformed record");
         uint16_t rtype = (uint16_t)(pkt[off] << 8 | pkt[off + 1]);
         uint32_t ttl = (uint32_t)pkt[off + 4] << 24 | (uint32_t)pkt[off + 5] << 16 |
                        (uint32_t)pkt[off + 6] << 8 | pkt[off + 7];
         size_t rdlen = (size_t)(pkt[off + 8] << 8 | pkt[off + 9]);
         off += 10;
         if (off + rdlen > len)
-            return fail(a, "record past the end");
+            return kd_fail(a, "record past the end");
         size_t rd = off;
         off += rdlen;
         if (strcmp(owner, want) != 0)
@@ -208,7 +208,7 @@ int kd_parse(const uint8_t *pkt, size_t len, uint16_t id, const char *name, uint
             /* follow the chain inside the answer (records come in order) */
             size_t t = rd;
             if (read_name(pkt, len, &t, want, sizeof(want)) != 0)
-                return fail(a, "malformed CNAME");
+                return kd_fail(a, "malformed CNAME");
             continue;
         }
         if (rtype != type || a->n == KD_MAX_RRS)
@@ -219,9 +219,9 @@ int kd_parse(const uint8_t *pkt, size_t len, uint16_t id, const char *name, uint
             for (size_t p = rd; p < rd + rdlen;) {
                 size_t sl = pkt[p];
                 if (p + 1 + sl > rd + rdlen)
-                    return fail(a, "malformed TXT");
+                    return kd_fail(a, "malformed TXT");
                 if (dl + sl >= KD_RDATA_MAX)
-                    return fail(a, "TXT too long");
+                    return kd_fail(a, "TXT too long");
                 memcpy(d + dl, pkt + p + 1, sl);
                 dl += sl;
                 p += 1 + sl;
@@ -230,7 +230,7 @@ int kd_parse(const uint8_t *pkt, size_t len, uint16_t id, const char *name, uint
         } else if (type == KD_TYPE_NS) {
             size_t t = rd;
             if (read_name(pkt, len, &t, d, KD_RDATA_MAX) != 0 || t > rd + rdlen)
-                return fail(a, "malformed NS");
+                return kd_fail(a, "malformed NS");
             dl = strlen(d);
         } else if (type == KD_TYPE_A && rdlen == 4) {
             inet_ntop(AF_INET, pkt + rd, d, KD_RDATA_MAX);
@@ -291,7 +291,7 @@ void kd_query(const kd_server *s, const char *name, uint16_t type, int rd, int t
     q[5] = 1;
     nl = encode_name(q + 12, sizeof(q) - 16, name);
     if (nl < 0) {
-        fail(a, "bad name");
+        kd_fail(a, "bad name");
         return;
     }
     qlen = 12 + nl;
@@ -302,7 +302,7 @@ void kd_query(const kd_server *s, const char *name, uint16_t type, int rd, int t
     if (fd < 0 || connect(fd, (const struct sockaddr *)&s->addr, s->len) != 0) {
         if (fd >= 0)
             close(fd);
-        fail(a, strerror(errno));
+        kd_fail(a, strerror(errno));
         return;
     }
     int got = 0;
@@ -329,7 +329,7 @@ void kd_query(const kd_server *s, const char *name, uint16_t type, int rd, int t
     }
     close(fd);
     if (!got) {
-        fail(a, "no answer");
+        kd_fail(a, "no answer");
         return;
     }
     if (!a->tc)
@@ -337,25 +337,25 @@ void kd_query(const kd_server *s, const char *name, uint16_t type, int rd, int t
     /* truncated: the same question over TCP (RFC 7766) */
     fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
-        fail(a, strerror(errno));
+        kd_fail(a, strerror(errno));
         return;
     }
     if (connect(fd, (const struct sockaddr *)&s->addr, s->len) != 0 && errno != EINPROGRESS) {
         close(fd);
-        fail(a, "TCP connect failed");
+        kd_fail(a, "TCP connect failed");
         return;
     }
     uint8_t lenbuf[2] = {(uint8_t)(qlen >> 8), (uint8_t)qlen};
     if (io_all(fd, lenbuf, 2, 1, timeout_ms) != 0 || io_all(fd, q, (size_t)qlen, 1, timeout_ms) ||
         io_all(fd, lenbuf, 2, 0, timeout_ms) != 0) {
         close(fd);
-        fail(a, "no answer over TCP");
+        kd_fail(a, "no answer over TCP");
         return;
     }
     size_t rl = (size_t)(lenbuf[0] << 8 | lenbuf[1]);
     if (io_all(fd, resp, rl, 0, timeout_ms) != 0) {
         close(fd);
-        fail(a, "short answer over TCP");
+        kd_fail(a, "short answer over TCP");
         return;
     }
     close(fd);
