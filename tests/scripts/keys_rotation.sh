@@ -47,7 +47,8 @@ cleanup() {
     [ -n "$apid" ] && kill "$apid" 2>/dev/null
     for s in a b; do [ -f "$T/$s/unbound.pid" ] && kill "$(cat "$T/$s/unbound.pid")" 2>/dev/null; done
     wait 2>/dev/null
-    rm -rf "$T"
+    # SG_KEYS_KEEP=1 keeps the folder (the outputs in docs/keys.md come from it)
+    [ -n "${SG_KEYS_KEEP:-}" ] && echo "kept $T" || rm -rf "$T"
 }
 trap cleanup EXIT
 chmod 755 "$T"
@@ -200,6 +201,7 @@ import json, sys
 st = {k['selector']: k['state'] for d in json.load(open(sys.argv[1])) for k in d['keys']}
 assert st == {'old-r': 'active', 'old-e': 'active', sys.argv[2]: 'pending', sys.argv[3]: 'pending'}, st
 EOF
+$K status --now "$NOW0" >"$T/status0.txt"
 got=$(sign "$T/m1.eml")
 [ "$got" = "old-e old-r" ] && ok "after rotate, still signed with $got" || bad "after rotate: $got"
 
@@ -298,6 +300,7 @@ EOF
 
 # --- retire ----------------------------------------------------------------
 $K status --json >"$T/status1.json"
+$K status --check --dns $NS1:$PORT --ns-port $PORT >"$T/status1.txt"
 $PY - "$T/status1.json" "$R" "$E" <<'EOF' && ok "status: new keys active, old ones retiring" || bad "status: $(cat "$T/status1.json")"
 import json, sys
 st = {k['selector']: k['state'] for d in json.load(open(sys.argv[1])) for k in d['keys']}
