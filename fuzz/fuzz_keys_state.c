@@ -2,6 +2,8 @@
  * arbitrary bytes; what parses must format and parse back to the same
  * records. And, on a first byte of 'D', the DNS answer parser of
  * `spoofguard keys activate` (src/cli/keys_dns.c) on arbitrary packets. */
+/* keys_dns.c, compiled in below, needs it before any system header */
+#define _GNU_SOURCE
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

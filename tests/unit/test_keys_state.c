@@ -6,6 +6,8 @@
  * the atomic write leaves no temporary file, and hand-built DNS answers
  * (compression, CNAME, truncation, pointer loops) parse as they should.
  */
+/* keys_dns.c, compiled in below, needs it before any system header */
+#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -181,7 +183,8 @@ static size_t response(uint8_t *out, uint8_t flags, uint8_t rcode, const uint8_t
     uint8_t h[12] = {0x12, 0x34, flags, rcode, 0, 1, 0, (uint8_t)ancount, 0, 0, 0, 0};
     memcpy(out, h, 12);
     memcpy(out + 12, q, sizeof(q));
-    memcpy(out + 12 + sizeof(q), an, anlen);
+    if (anlen)
+        memcpy(out + 12 + sizeof(q), an, anlen);
     return 12 + sizeof(q) + anlen;
 }
 
