@@ -527,9 +527,14 @@ static int ctx_open(ctx *c, char *err, size_t errlen)
 static int save_state(ctx *c)
 {
     char err[512];
+    struct stat kt;
     if (sgu_keys_state_save(&c->st, c->state_path, c->state_mode, err, sizeof(err)) != 0) {
         fprintf(stderr, "spoofguard keys: %s\n", err);
         return -1;
+    }
+    /* the daemon reads the state as it reads the KeyTable (key ages) */
+    if (stat(c->key_table, &kt) == 0 && chown(c->state_path, kt.st_uid, kt.st_gid) != 0) {
+        /* not root: the file stays the writer's */
     }
     return 0;
 }

@@ -406,6 +406,13 @@ int sgu_write_atomic(const char *path, const char *data, size_t len, unsigned mo
         snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
         goto out;
     }
+    /* a replaced file keeps its owner and group (a KeyTable of
+     * root:spoofguard 0640 must stay readable by the daemon); without the
+     * right to chown, the writer's own */
+    struct stat old;
+    if (stat(path, &old) == 0 && fchown(fd, old.st_uid, old.st_gid) != 0) {
+        /* not root: the file becomes the writer's, as any editor makes it */
+    }
     /* the umask must not widen or narrow what the caller chose */
     if (fchmod(fd, (mode_t)mode) != 0)
         goto io;

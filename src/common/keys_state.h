@@ -83,7 +83,8 @@ void sgu_keys_state_free(sgu_keys_state *st);
 const char *sgu_ks_phase_str(sgu_ks_phase p);
 
 /* Write data[0..len) to path atomically (as sgu_keys_state_save): for the
- * tables and the files to publish. */
+ * tables and the files to publish. A file replaced keeps its owner and
+ * group when the writer may set them. */
 int sgu_write_atomic(const char *path, const char *data, size_t len, unsigned mode, char *err,
                      size_t errlen);
 

@@ -63,7 +63,9 @@ mkdir -m 755 "$T/a" "$T/b"
 printf '# our keys\nourco-rsa %s:old-r:%s/keys/old-r.private\nourco-ed %s:old-e:%s/keys/old-e.private\n' \
     $DOM "$T" $DOM "$T" >"$T/KeyTable"
 printf '*@%s ourco-rsa, ourco-ed\n' $DOM >"$T/SigningTable"
-chmod 644 "$T/KeyTable" "$T/SigningTable"
+# the tables as a packaged daemon has them: readable by its group only
+chgrp nogroup "$T/KeyTable" "$T/SigningTable"
+chmod 640 "$T/KeyTable" "$T/SigningTable"
 
 zone() { # FILE [EXTRA...]: the zone with the old keys and the extra records
     local f=$1
@@ -167,7 +169,9 @@ got=$(sign "$T/m0.eml")
 [ "$got" = "old-e old-r" ] && ok "before rotation: signed with $got" || bad "before rotation: $got"
 
 # --- rotate ----------------------------------------------------------------
-NOW0=$(date +%s)
+# the rotation happened (--now) ten days ago, so the key-age metric can
+# tell the state's creation time from the files' mtimes
+NOW0=$(($(date +%s) - 10 * 86400))
 cp "$T/KeyTable" "$T/KeyTable.before"
 cp "$T/SigningTable" "$T/SigningTable.before"
 $K rotate --now "$NOW0" >"$T/rotate.out" 2>"$T/rotate.err"
@@ -253,7 +257,9 @@ for _ in $(seq 50); do [ "$(reloads)" = 1 ] && break; sleep 0.1; done
 [ "$(reloads)" = 1 ] && ok "spoofguardd reloaded (SIGHUP by pid file)" || bad "reloads: $(reloads)"
 grep -q "^ourco-rsa $DOM:$R:$T/keys/$DOM.$R.private" "$T/KeyTable" &&
     grep -q "^ourco-ed $DOM:$E:$T/keys/$DOM.$E.private" "$T/KeyTable" && grep -q '^# our keys' "$T/KeyTable" &&
-    cmp -s "$T/SigningTable" "$T/SigningTable.before" && ok "KeyTable switched in place (comment kept), SigningTable unchanged" ||
+    cmp -s "$T/SigningTable" "$T/SigningTable.before" &&
+    [ "$(stat -c '%a %G' "$T/KeyTable" "$T/KeyTable.rotation" | sort -u)" = "640 nogroup" ] &&
+    ok "KeyTable switched in place (comment, mode 0640 and group kept; the state too), SigningTable unchanged" ||
     bad "tables: $(cat "$T/KeyTable" "$T/SigningTable")"
 got=$(sign "$T/m3.eml")
 [ "$got" = "$E $R" ] && ok "after activation: signed with $got" || bad "after activation: $got"
