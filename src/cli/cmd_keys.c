@@ -711,6 +711,15 @@ static int ensure_key(const sgu_ks_key *r, const struct stat *ref, sg_dkim_signk
         sg_dkim_signkey_free(*out);
         return -1;
     }
+    /* the rename is durable once the folder is: before the files to
+     * publish name this key */
+    char dir[SGU_KS_PATH_MAX + 1];
+    dir_of(dir, sizeof(dir), r->path);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
     return 0;
 }
 
