@@ -16,6 +16,7 @@ int cmd_keygen(int argc, char **argv);
 int cmd_arc_seal(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
 
 int cmd_verify(int argc, char **argv);
 static const struct {
@@ -31,6 +32,7 @@ static const struct {
     {"sign", cmd_sign, "add DKIM signatures (RSA and/or Ed25519) to a message"},
     {"keygen", cmd_keygen, "make a DKIM key pair and print its DNS TXT record"},
     {"arc-seal", cmd_arc_seal, "verify the ARC chain and add a new ARC set (RFC 8617)"},
+    {"keys", cmd_keys, "DKIM key rotation: status, rotate, activate (once published), retire"},
     {"explain", cmd_explain, "what a reader should be told: headline, sender, warnings, links"},
     {"report", cmd_report, "DMARC reports: read them (parse), summary, prune"},
     {NULL, NULL, NULL},

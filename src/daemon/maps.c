@@ -1,5 +1,6 @@
 /* spoofguardd lookup tables: see maps.h. */
 #include "maps.h"
+#include "common/keys_state.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -100,6 +101,27 @@ out:
     free(line);
     fclose(fp);
     return rc;
+}
+
+/* The keys' creation times from the rotation state beside the KeyTable
+ * (written by `spoofguard keys`), for spoofguard_dkim_key_age_seconds: a
+ * rotated key's age is its rotation's, whatever touched the file since.
+ * The state is advisory here: a missing or damaged file leaves the files'
+ * mtimes (a damaged one is said by `spoofguard keys`, which refuses it). */
+static void key_created(sg_maps *m, const char *key_table)
+{
+    char path[4096];
+    sgu_keys_state st = {0};
+    char err[256];
+    if ((size_t)snprintf(path, sizeof(path), "%s.rotation", key_table) >= sizeof(path))
+        return;
+    if (sgu_keys_state_load(&st, path, err, sizeof(err)) == 0)
+        for (size_t i = 0; i < m->nkeys; i++) {
+            const sgu_ks_key *k = sgu_keys_state_find(&st, m->keys[i].domain, m->keys[i].selector);
+            if (k != NULL && k->created > 0)
+                m->keys[i].created = k->created;
+        }
+    sgu_keys_state_free(&st);
 }
 
 static int grow(void **arr, size_t n, size_t size)
@@ -245,7 +267,9 @@ int sg_maps_load(sg_maps **out, const sg_config *cfg, char *err, size_t errlen)
         for (size_t i = 0; i < m->nkeys; i++) {
             struct stat st;
             m->keys[i].mtime = stat(m->keys[i].path, &st) == 0 ? (int64_t)st.st_mtime : 0;
+            m->keys[i].created = m->keys[i].mtime;
         }
+        key_created(m, cfg->key_table);
     }
     if (cfg->signing_table && read_table(m, cfg->signing_table, signing_line, err, errlen) != 0)
         goto fail;

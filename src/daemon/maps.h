@@ -28,6 +28,7 @@ typedef struct {
     sg_dkim_alg alg; /* filled from the signer (sg_signer_load_keys) */
     unsigned bits;
     int64_t mtime;   /* the key file's, when loaded (0: unknown) */
+    int64_t created; /* from KEYTABLE.rotation (spoofguard keys), else mtime */
     unsigned metric; /* label slot in the server's metrics */
 } sg_map_key;
 

@@ -371,6 +371,17 @@ void sg_metrics_render(const sg_metrics *m, sg_mbuf *b, double now)
         double age = now - (double)m->live[i].mtime;
         sg_prom_sample_f(b, "spoofguard_signing_key_age_seconds", l, 2, age > 0 ? age : 0);
     }
+    sg_prom_head(b, "spoofguard_dkim_key_age_seconds", "gauge",
+                 "Age of each DKIM key in use: now minus its creation time in the rotation state "
+                 "(spoofguard keys), else its file's modification time.");
+    for (size_t i = 0; i < m->nlive; i++) {
+        unsigned k = m->live[i].slot;
+        if (k >= m->nkeys)
+            continue;
+        const char *l[4] = {"domain", m->key_domain[k], "selector", m->key_selector[k]};
+        double age = now - (double)m->live[i].created;
+        sg_prom_sample_f(b, "spoofguard_dkim_key_age_seconds", l, 2, age > 0 ? age : 0);
+    }
 
     sg_prom_head(b, "spoofguard_dns_queries_total", "counter",
                  "DNS answers delivered to the checks, by source (cache or network) and status.");

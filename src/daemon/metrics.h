@@ -111,7 +111,8 @@ typedef struct {
 
 typedef struct {
     unsigned slot;
-    int64_t mtime; /* Unix seconds */
+    int64_t mtime;   /* Unix seconds */
+    int64_t created; /* from the rotation state, else mtime */
 } sg_metrics_live_key;
 
 /* Owned by the server. Shards are written by their worker; everything

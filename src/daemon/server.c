@@ -75,6 +75,7 @@ static void metrics_keys(sg_server *s, sg_policy *p)
             continue;
         s->metrics.live[j].slot = keys[i].metric;
         s->metrics.live[j].mtime = keys[i].mtime ? keys[i].mtime : (int64_t)time(NULL);
+        s->metrics.live[j].created = keys[i].created ? keys[i].created : s->metrics.live[j].mtime;
         s->metrics.nlive++;
     }
 }

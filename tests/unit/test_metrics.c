@@ -118,6 +118,7 @@ static void registry_sums_shards(void **state)
     assert_int_equal(sg_metrics_key_slot(&m, "example.com", "s1"), 0); /* the same pair */
     m.live[0].slot = 0;
     m.live[0].mtime = 1700000000 - 86400;
+    m.live[0].created = 1700000000 - 10 * 86400; /* from the rotation state */
     m.nlive = 1;
     sg_metrics_shard *a = &m.shards[0], *b = &m.shards[1];
     sg_mc_inc(&a->sessions_opened, 5);
@@ -162,6 +163,8 @@ static void registry_sums_shards(void **state)
     has_line(t, "spoofguard_signatures_total{domain=\"example.org\",selector=\"ed\"} 1");
     has_line(t, "spoofguard_signing_key_age_seconds{domain=\"example.com\",selector=\"s1\"} "
                 "86400.500");
+    has_line(t, "spoofguard_dkim_key_age_seconds{domain=\"example.com\",selector=\"s1\"} "
+                "864000.500");
     has_line(t, "spoofguard_dns_queries_total{source=\"network\",status=\"timeout\"} 1");
     has_line(t, "spoofguard_dns_queries_total{source=\"cache\",status=\"noerror\"} 1");
     has_line(t, "spoofguard_dns_timeouts_total 1");
@@ -177,8 +180,9 @@ static void registry_sums_shards(void **state)
     has_line(t, "spoofguard_scrape_connections_refused_total 0");
     /* every family is declared once, every series has a family */
     assert_non_null(strstr(t, "# TYPE spoofguard_dns_query_duration_seconds histogram\n"));
-    /* 113 series without keys, plus 2 + 1 for these keys */
-    assert_int_equal(count_series(t), 113 + 3);
+    /* 113 series without keys, plus 2 + 1 + 1 for these keys (two
+     * signature counters, the two ages of the live key) */
+    assert_int_equal(count_series(t), 113 + 4);
     sg_mbuf_free(&out);
     sg_metrics_free(&m);
 }
