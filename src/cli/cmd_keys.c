@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,17 @@
 #include "cli.h"
 #include "common/keys_state.h"
 #include "keys_dns.h"
+
+/* An error message, cut to fit: paths in it may be long, and a cut
+ * message is still the right one to show. */
+__attribute__((format(printf, 3, 4))) static void errf(char *err, size_t errlen, const char *fmt,
+                                                       ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
 
 int cmd_keys(int argc, char **argv);
 
@@ -301,7 +313,7 @@ static int table_load(table *t, const char *path, int missing_ok, char *err, siz
     if (fp == NULL) {
         if (errno == ENOENT && missing_ok)
             return 0;
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        errf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     if (fstat(fileno(fp), &st) == 0)
@@ -447,7 +459,7 @@ static int read_config(ctx *c, char *err, size_t errlen)
     FILE *fp = fopen(c->o.config, "r");
     char line[4096], dir[4096];
     if (fp == NULL) {
-        snprintf(err, errlen, "%s: %s", c->o.config, strerror(errno));
+        errf(err, errlen, "%s: %s", c->o.config, strerror(errno));
         return -1;
     }
     dir_of(dir, sizeof(dir), c->o.config);
@@ -483,16 +495,16 @@ static int ctx_open(ctx *c, char *err, size_t errlen)
             return -1;
     }
     if (!c->key_table[0] || !c->signing_table[0]) {
-        snprintf(err, errlen,
-                 "no key_table or signing_table (give --config, or --key-table and "
-                 "--signing-table)");
+        errf(err, errlen,
+             "no key_table or signing_table (give --config, or --key-table and "
+             "--signing-table)");
         return -1;
     }
     if (c->o.state)
         snprintf(c->state_path, sizeof(c->state_path), "%s", c->o.state);
     else if (snprintf(c->state_path, sizeof(c->state_path), "%s.rotation", c->key_table) >=
              (int)sizeof(c->state_path)) {
-        snprintf(err, errlen, "path too long");
+        errf(err, errlen, "path too long");
         return -1;
     }
     if (c->o.publish_dir)
@@ -502,7 +514,7 @@ static int ctx_open(ctx *c, char *err, size_t errlen)
         dir_of(d, sizeof(d), c->key_table);
         if (snprintf(c->publish_dir, sizeof(c->publish_dir), "%s/dkim-publish", d) >=
             (int)sizeof(c->publish_dir)) {
-            snprintf(err, errlen, "path too long");
+            errf(err, errlen, "path too long");
             return -1;
         }
     }
@@ -513,8 +525,8 @@ static int ctx_open(ctx *c, char *err, size_t errlen)
     for (size_t i = 0; i < c->kt.n; i++) {
         kt_entry e;
         if (c->kt.l[i].nf && kt_parse(&c->kt.l[i], &e) != 0) {
-            snprintf(err, errlen, "%s:%zu: expected 'keyname domain:selector:/path/to/key'",
-                     c->key_table, i + 1);
+            errf(err, errlen, "%s:%zu: expected 'keyname domain:selector:/path/to/key'",
+                 c->key_table, i + 1);
             return -1;
         }
     }
@@ -590,13 +602,13 @@ static int adopt(ctx *c, const char *domain, char *err, size_t errlen)
         sg_dkim_signkey *k = NULL;
         char kerr[256] = "";
         if (sg_dkim_signkey_load(&k, e.path, SG_DKIM_KEY_ALLOW_READABLE, kerr, sizeof(kerr)) != 0) {
-            snprintf(err, errlen, "%s: %s", e.path, kerr[0] ? kerr : "cannot read the key");
+            errf(err, errlen, "%s: %s", e.path, kerr[0] ? kerr : "cannot read the key");
             return -1;
         }
         sgu_ks_key *r = sgu_keys_state_add(&c->st);
         if (r == NULL) {
             sg_dkim_signkey_free(k);
-            snprintf(err, errlen, "out of memory");
+            errf(err, errlen, "out of memory");
             return -1;
         }
         struct stat sb;
@@ -675,11 +687,11 @@ static int ensure_key(const sgu_ks_key *r, const struct stat *ref, sg_dkim_signk
     int rc;
     if (access(r->path, F_OK) == 0) {
         if (sg_dkim_signkey_load(out, r->path, SG_DKIM_KEY_ALLOW_READABLE, kerr, sizeof(kerr))) {
-            snprintf(err, errlen, "%s: %s", r->path, kerr[0] ? kerr : "unreadable key");
+            errf(err, errlen, "%s: %s", r->path, kerr[0] ? kerr : "unreadable key");
             return -1;
         }
         if (strcmp(alg_of_key(*out), r->alg)) {
-            snprintf(err, errlen, "%s: not an %s key", r->path, r->alg);
+            errf(err, errlen, "%s: not an %s key", r->path, r->alg);
             sg_dkim_signkey_free(*out);
             return -1;
         }
@@ -692,7 +704,7 @@ static int ensure_key(const sgu_ks_key *r, const struct stat *ref, sg_dkim_signk
     if (rc == 0)
         rc = sg_dkim_signkey_write(*out, tmp);
     if (rc != 0) {
-        snprintf(err, errlen, "%s: %s", tmp, sg_strerror(rc));
+        errf(err, errlen, "%s: %s", tmp, sg_strerror(rc));
         sg_dkim_signkey_free(*out);
         return -1;
     }
@@ -707,7 +719,7 @@ static int ensure_key(const sgu_ks_key *r, const struct stat *ref, sg_dkim_signk
         close(fd);
     }
     if (rename(tmp, r->path) != 0) {
-        snprintf(err, errlen, "%s: %s", r->path, strerror(errno));
+        errf(err, errlen, "%s: %s", r->path, strerror(errno));
         sg_dkim_signkey_free(*out);
         return -1;
     }
@@ -960,31 +972,31 @@ static int find_ns(ctx *c, const char *domain, ns_set *out, char *err, size_t er
     int rc = -1;
     out->n = 0;
     if (!a || !b) {
-        snprintf(err, errlen, "out of memory");
+        errf(err, errlen, "out of memory");
         goto done;
     }
     if (c->o.resolver ? kd_server_parse(&res, c->o.resolver, err, errlen)
                       : kd_server_system(&res)) {
         if (!c->o.resolver)
-            snprintf(err, errlen, "no resolver");
+            errf(err, errlen, "no resolver");
         goto done;
     }
     const char *zone = domain;
     for (;;) {
         kd_query(&res, zone, KD_TYPE_NS, 1, 3000, a);
         if (a->status != 0) {
-            snprintf(err, errlen, "NS %s: %s", zone, a->why);
+            errf(err, errlen, "NS %s: %s", zone, a->why);
             goto done;
         }
         if (a->rcode == 0 && a->n > 0)
             break;
         const char *dot = strchr(zone, '.');
         if (a->rcode != 0 && a->rcode != 3) {
-            snprintf(err, errlen, "NS %s: rcode %d", zone, a->rcode);
+            errf(err, errlen, "NS %s: rcode %d", zone, a->rcode);
             goto done;
         }
         if (dot == NULL || dot[1] == '\0') {
-            snprintf(err, errlen, "no NS set found for %s", domain);
+            errf(err, errlen, "no NS set found for %s", domain);
             goto done;
         }
         zone = dot + 1;
@@ -1005,7 +1017,7 @@ static int find_ns(ctx *c, const char *domain, ns_set *out, char *err, size_t er
             }
         }
     if (out->n == 0) {
-        snprintf(err, errlen, "no address for the NS set of %s", zone);
+        errf(err, errlen, "no address for the NS set of %s", zone);
         goto done;
     }
     rc = 0;
@@ -1068,14 +1080,14 @@ static int local_p(const sgu_ks_key *k, char *out, size_t cap, char *err, size_t
     sg_dkim_signkey *sk = NULL;
     char *rec = NULL, kerr[256] = "";
     if (sg_dkim_signkey_load(&sk, k->path, SG_DKIM_KEY_ALLOW_READABLE, kerr, sizeof(kerr)) != 0) {
-        snprintf(err, errlen, "%s: %s", k->path, kerr[0] ? kerr : "unreadable key");
+        errf(err, errlen, "%s: %s", k->path, kerr[0] ? kerr : "unreadable key");
         return -1;
     }
     int rc = sg_dkim_signkey_record(sk, &rec);
     sg_dkim_signkey_free(sk);
     if (rc != 0 || !record_tag(rec, "p", out, cap)) {
         free(rec);
-        snprintf(err, errlen, "%s: no public key", k->path);
+        errf(err, errlen, "%s: no public key", k->path);
         return -1;
     }
     free(rec);
@@ -1164,7 +1176,7 @@ static int switch_tables(ctx *c, sgu_ks_key **pend, size_t np, sgu_ks_key **old,
                     at = l;
                 }
             if (at == c->kt.n) {
-                snprintf(err, errlen, "key '%s' is no longer in %s", old[i]->name, c->key_table);
+                errf(err, errlen, "key '%s' is no longer in %s", old[i]->name, c->key_table);
                 return -1;
             }
             snprintf(nk->name, sizeof(nk->name), "%s", old[i]->name);
@@ -1246,7 +1258,7 @@ static int switch_tables(ctx *c, sgu_ks_key **pend, size_t np, sgu_ks_key **old,
     }
     return 0;
 oom:
-    snprintf(err, errlen, "out of memory");
+    errf(err, errlen, "out of memory");
     return -1;
 }
 
