@@ -206,6 +206,19 @@ static void spf_query(spf_walk *w, const char *name, uint16_t type, sg_dns_resul
 
 static void spf_walk_domain(spf_walk *w, const char *domain, const char *via);
 
+/* A term whose domain-spec has macros depends on the message (RFC 7208
+ * 7): it counts as one DNS-querying term, but what it would look up is
+ * unknown, so it is not queried and cannot be void here. Returns 1 if so. */
+static int spf_macro_term(spf_walk *w, const char *domain, const sg_spf_mech *m)
+{
+    if (m->domain_spec == NULL || !has_macro(m->domain_spec))
+        return 0;
+    add(w->c, "spf.macro", SG_AUDIT_INFO, "RFC 7208 7", "",
+        "\"%s\" in the record of %s uses macros: counted as one lookup, not looked up", m->text,
+        domain);
+    return 1;
+}
+
 static int on_stack(const spf_walk *w, const char *d)
 {
     size_t i;
@@ -276,14 +289,14 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
             break;
         case SG_SPF_MECH_A:
             w->lookups++;
-            if (!has_macro(target)) {
+            if (!spf_macro_term(w, domain, m)) {
                 spf_query(w, target, SG_DNS_A, &res);
                 sg_dns_result_free(&res);
             }
             break;
         case SG_SPF_MECH_MX:
             w->lookups++;
-            if (has_macro(target))
+            if (spf_macro_term(w, domain, m))
                 break;
             spf_query(w, target, SG_DNS_MX, &res);
             if (res.answer.status == SG_DNS_NOERROR) {
@@ -321,7 +334,7 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
             break;
         case SG_SPF_MECH_EXISTS:
             w->lookups++;
-            if (!has_macro(target)) {
+            if (!spf_macro_term(w, domain, m)) {
                 spf_query(w, target, SG_DNS_A, &res);
                 sg_dns_result_free(&res);
             }
