@@ -132,6 +132,21 @@ expect 2 "bad --key-max-age" "$SG_CLI" audit "${Z[@]}" --key-max-age 0 clean.tes
 expect 3 "unreadable zone" "$SG_CLI" audit --zone "$T/none.zone" clean.test
 expect 3 "unreadable key table" "$SG_CLI" audit "${Z[@]}" --key-table "$T/none" clean.test
 expect 3 "not a domain" "$SG_CLI" audit "${Z[@]}" 'bad..name'
+# the broken sample domain of docs/audit.md: these findings, exit 1
+expect 1 "broken sample" "$SG_CLI" audit --zone "$DATA/broken.zone" --selector mail \
+    --selector legacy --json broken.example
+$PY - "$T/out" <<'PYEOF' || fail=1
+import json, sys
+o = json.load(open(sys.argv[1]))
+got = sorted("%s:%s" % (f["severity"], f["code"]) for f in o["findings"])
+want = sorted("""error:spf.include_missing warning:spf.ptr warning:spf.permissive_all
+error:spf.too_many_lookups error:spf.too_many_void error:mx.null_mixed warning:dkim.key_weak
+warning:dkim.testing warning:dkim.revoked warning:dmarc.p_none warning:dmarc.historic_tag
+warning:dmarc.historic_tag warning:dmarc.rua_unauthorised error:dmarc.rua_syntax
+error:mtasts.syntax error:tlsrpt.syntax""".split())
+if got != want or o["spf"] != {"lookups": 13, "void_lookups": 3}:
+    print("FAIL: broken sample:", got, o["spf"]); sys.exit(1)
+PYEOF
 # --key-max-age moves the threshold: 400 days is fine under 500
 expect 0 "key age under a longer period" "$SG_CLI" audit "${Z[@]}" --key-table "$T/KeyTable" \
     --key-max-age 500 dkim-old.test
