@@ -188,7 +188,9 @@ SG_EXTERN void sg_zone_free(sg_zone *z);
  * accepted and only mark the name as existing; a misspelt type is an
  * error. Fault injection: `name [ttl] [IN] TIMEOUT TYPE` or
  * `name SERVFAIL TYPE` where TYPE is a type mnemonic or ANY.
- * A query for a type the name has no record of gives NODATA if the name
+ * Wildcard owners (`*.example`) answer as RFC 4592 says, and names above
+ * a record exist (empty non-terminals). A query for a type the name has
+ * no record of gives NODATA if the name
  * has any line (record, other type, fault row), NXDOMAIN otherwise.
  * origin: initial $ORIGIN (NULL: root). On a syntax error returns
  * SG_ESYNTAX and, if err_line != NULL, the 1-based line number;

@@ -17,6 +17,7 @@ int cmd_arc_seal(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 int cmd_verify(int argc, char **argv);
 static const struct {
@@ -35,6 +36,7 @@ static const struct {
     {"keys", cmd_keys, "DKIM key rotation: status, rotate, activate (once published), retire"},
     {"explain", cmd_explain, "what a reader should be told: headline, sender, warnings, links"},
     {"report", cmd_report, "DMARC reports: read them (parse), summary, prune"},
+    {"audit", cmd_audit, "check a domain's SPF, DKIM, DMARC, MX, MTA-STS, TLS-RPT records"},
     {NULL, NULL, NULL},
 };
 

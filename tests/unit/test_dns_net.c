@@ -762,6 +762,146 @@ static void sync_wrapper(void **state)
     sg_resolver_free(r);
 }
 
+/* The zone backend answers as unbound does, serving the same file: every
+ * owner of net-test.zone, its parents, names below it and names below the
+ * wildcards (RFC 4592), for each type we store. Status and record data
+ * must agree (TTLs aside: the zone backend has no SOA for negative TTLs). */
+static void answer_text(const sg_dns_result *res, char *buf, size_t n)
+{
+    size_t i, off;
+    char recs[64][300];
+    size_t nrec = res->answer.count < 64 ? res->answer.count : 64;
+    off = (size_t)snprintf(buf, n, "%s", sg_dns_status_str(res->answer.status));
+    for (i = 0; i < nrec; i++) {
+        const sg_dns_rr *rr = &res->answer.rrs[i];
+        switch (rr->type) {
+        case SG_DNS_A:
+            snprintf(recs[i], sizeof(recs[i]), "A %u.%u.%u.%u", rr->u.a[0], rr->u.a[1], rr->u.a[2],
+                     rr->u.a[3]);
+            break;
+        case SG_DNS_AAAA:
+            snprintf(recs[i], sizeof(recs[i]), "AAAA %02x%02x..%02x", rr->u.aaaa[0], rr->u.aaaa[1],
+                     rr->u.aaaa[15]);
+            break;
+        case SG_DNS_MX:
+            snprintf(recs[i], sizeof(recs[i]), "MX %u %s", rr->u.mx.pref, rr->u.mx.host);
+            break;
+        case SG_DNS_TXT:
+        case SG_DNS_SPF:
+            snprintf(recs[i], sizeof(recs[i]), "TXT %zu %.200s", rr->u.txt.len, rr->u.txt.data);
+            break;
+        default:
+            snprintf(recs[i], sizeof(recs[i]), "%u %s", rr->type, rr->u.name);
+            break;
+        }
+    }
+    /* RRsets have no order on the wire: compare them sorted */
+    qsort(recs, nrec, sizeof(recs[0]), (int (*)(const void *, const void *))strcmp);
+    for (i = 0; i < nrec && off < n; i++)
+        off += (size_t)snprintf(buf + off, n - off, " | %s", recs[i]);
+}
+
+static void zone_backend_matches_unbound(void **state)
+{
+    static const char *const owners[] = {
+        "nettest.test",
+        "ns",
+        "mx1",
+        "ptr",
+        "split",
+        "bin",
+        "multi",
+        "empty",
+        "spf",
+        "big",
+        "txtonly",
+        "c1",
+        "c2",
+        "c3",
+        "end",
+        "dangling",
+        "loop1",
+        "*.wild",
+        "upper",
+        "ttl7",
+        "*.ex4592",
+        "sub.*.ex4592",
+        "host1.ex4592",
+        "_ssh._tcp.host1.ex4592",
+        "_ssh._tcp.host2.ex4592",
+        "*._report._dmarc.rep",
+        "*.cnw",
+        "deep.a.b.ent",
+    };
+    static const char *const extra[] = {
+        "host3.ex4592",
+        "foo.bar.ex4592",
+        "_telnet._tcp.host1.ex4592",
+        "ghost.*.ex4592",
+        "x.sub.*.ex4592",
+        "_tcp.host1.ex4592",
+        "ex4592",
+        "a.wild",
+        "a.b.wild",
+        "wild",
+        "example.com._report._dmarc.rep",
+        "_report._dmarc.rep",
+        "_dmarc.rep",
+        "x.cnw",
+        "a.b.ent",
+        "b.ent",
+        "x.b.ent",
+        "nothere",
+        "nope",
+        "x.txtonly",
+    };
+    static const uint16_t types[] = {SG_DNS_A,   SG_DNS_AAAA, SG_DNS_MX,
+                                     SG_DNS_TXT, SG_DNS_PTR,  SG_DNS_CNAME};
+    const char *data = getenv("SG_TEST_DATA");
+    char path[1024], name[300], a_txt[4096], b_txt[4096];
+    sg_zone *z;
+    sg_resolver *zr, *nr = mk(server(), 1000, 2, 1);
+    size_t i, k, asked = 0;
+    int suffix, pass;
+
+    assert_non_null(data);
+    snprintf(path, sizeof(path), "%s/dns/net-test.zone", data);
+    assert_int_equal(sg_zone_new(&z), SG_OK);
+    assert_int_equal(sg_zone_load_file(z, path, NULL, NULL), SG_OK);
+    assert_int_equal(sg_resolver_new_zone(&zr, z), SG_OK);
+    for (pass = 0; pass < 2; pass++) {
+        size_t nnames =
+            pass == 0 ? sizeof(owners) / sizeof(owners[0]) : sizeof(extra) / sizeof(extra[0]);
+        for (i = 0; i < nnames; i++) {
+            const char *o = pass == 0 ? owners[i] : extra[i];
+            /* the owner itself, and (for owners) a name just below it */
+            for (suffix = 0; suffix < (pass == 0 ? 2 : 1); suffix++) {
+                if (strcmp(o, "nettest.test") == 0)
+                    snprintf(name, sizeof(name), "%s%s", suffix ? "below." : "", o);
+                else
+                    snprintf(name, sizeof(name), "%s%s.nettest.test", suffix ? "below." : "", o);
+                for (k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+                    sg_dns_result ra, rb;
+                    assert_int_equal(sg_dns_lookup_sync(zr, name, types[k], &ra), SG_OK);
+                    assert_int_equal(sg_dns_lookup_sync(nr, name, types[k], &rb), SG_OK);
+                    answer_text(&ra, a_txt, sizeof(a_txt));
+                    answer_text(&rb, b_txt, sizeof(b_txt));
+                    if (strcmp(a_txt, b_txt) != 0)
+                        fail_msg("%s %s: zone backend \"%s\", unbound \"%s\"", name,
+                                 sg_dns_type_str(types[k]), a_txt, b_txt);
+                    sg_dns_result_free(&ra);
+                    sg_dns_result_free(&rb);
+                    asked++;
+                }
+            }
+        }
+    }
+    print_message("zone backend and unbound agree on %zu questions\n", asked);
+    sg_resolver_free(zr);
+    sg_resolver_free(nr);
+    sg_zone_free(z);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -782,6 +922,7 @@ int main(void)
         cmocka_unit_test(cancel_in_flight_and_cached),
         cmocka_unit_test(query_from_callback_and_event_loop),
         cmocka_unit_test(sync_wrapper),
+        cmocka_unit_test(zone_backend_matches_unbound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -139,8 +139,75 @@ static void nodata_vs_nxdomain(void **state)
     assert_int_equal(look_status(f->r, "soa.example.org", SG_DNS_TXT), SG_DNS_NODATA);
     /* a fault row for one type leaves the name existing for the others */
     assert_int_equal(look_status(f->r, "slow.example.org", SG_DNS_MX), SG_DNS_NODATA);
-    /* NXDOMAIN is not inherited by a parent: names are exact here */
-    assert_int_equal(look_status(f->r, "org", SG_DNS_A), SG_DNS_NXDOMAIN);
+    /* a name above a record is an empty non-terminal: it exists (RFC
+     * 4592 2.2.2, RFC 8020), as an authoritative server answers */
+    assert_int_equal(look_status(f->r, "org", SG_DNS_A), SG_DNS_NODATA);
+}
+
+/* RFC 4592 2.2.1's example zone and its answers (2.2.1 lists them), plus
+ * the DMARC external-destination pattern of RFC 9989 (9990 3.1.1). */
+static const char wild_zone[] = "$ORIGIN example.\n"
+                                "$TTL 3600\n"
+                                "@                  SOA ns.example.com. h 1 2 3 4 5\n"
+                                "@                  NS ns.example.com.\n"
+                                "*                  TXT \"this is a wildcard\"\n"
+                                "*                  MX 10 host1.example.\n"
+                                "sub.*              TXT \"this is not a wildcard\"\n"
+                                "host1              A 192.0.2.1\n"
+                                "_ssh._tcp.host1    SRV 0 0 22 host1\n"
+                                "_ssh._tcp.host2    SRV 0 0 22 host2\n"
+                                "*._report._dmarc   TXT \"v=DMARC1\"\n"
+                                "*.cn               CNAME host1\n";
+
+static void wildcards(void **state)
+{
+    sg_zone *z;
+    sg_resolver *r;
+    sg_dns_result res;
+    size_t line = 0;
+    (void)state;
+    assert_int_equal(sg_zone_new(&z), SG_OK);
+    assert_int_equal(sg_zone_load_text(z, wild_zone, strlen(wild_zone), NULL, &line), SG_OK);
+    assert_int_equal(sg_resolver_new_zone(&r, z), SG_OK);
+
+    /* synthesised from *.example */
+    assert_int_equal(look(r, "host3.example", SG_DNS_MX, &res), SG_DNS_NOERROR);
+    assert_int_equal(res.answer.count, 1);
+    assert_string_equal(res.answer.rrs[0].u.mx.host, "host1.example");
+    sg_dns_result_free(&res);
+    assert_int_equal(look(r, "foo.bar.example", SG_DNS_TXT, &res), SG_DNS_NOERROR);
+    assert_string_equal(res.answer.rrs[0].u.txt.data, "this is a wildcard");
+    sg_dns_result_free(&res);
+    /* the wildcard has no A: NODATA, not NXDOMAIN */
+    assert_int_equal(look_status(r, "host3.example", SG_DNS_A), SG_DNS_NODATA);
+    /* an existing name never takes the wildcard's types */
+    assert_int_equal(look_status(r, "host1.example", SG_DNS_MX), SG_DNS_NODATA);
+    assert_int_equal(look_status(r, "sub.*.example", SG_DNS_MX), SG_DNS_NODATA);
+    /* closest encloser host1.example has no wildcard of its own */
+    assert_int_equal(look_status(r, "_telnet._tcp.host1.example", SG_DNS_A), SG_DNS_NXDOMAIN);
+    /* closest encloser *.example; *.*.example does not exist */
+    assert_int_equal(look_status(r, "ghost.*.example", SG_DNS_MX), SG_DNS_NXDOMAIN);
+    /* empty non-terminals exist and block the wildcard */
+    assert_int_equal(look_status(r, "_tcp.host1.example", SG_DNS_TXT), SG_DNS_NODATA);
+    assert_int_equal(look_status(r, "host2.example", SG_DNS_TXT), SG_DNS_NODATA);
+    assert_int_equal(look_status(r, "_dmarc.example", SG_DNS_TXT), SG_DNS_NODATA);
+    /* the literal wildcard name is an ordinary name */
+    assert_int_equal(look(r, "*.example", SG_DNS_TXT, &res), SG_DNS_NOERROR);
+    sg_dns_result_free(&res);
+    /* RFC 9990 3.1.1 authorisation records */
+    assert_int_equal(look(r, "a.example.com._report._dmarc.example", SG_DNS_TXT, &res),
+                     SG_DNS_NOERROR);
+    assert_string_equal(res.answer.rrs[0].u.txt.data, "v=DMARC1");
+    sg_dns_result_free(&res);
+    assert_int_equal(look_status(r, "_report._dmarc.example", SG_DNS_TXT), SG_DNS_NODATA);
+    /* a wildcard CNAME is followed */
+    assert_int_equal(look(r, "x.cn.example", SG_DNS_A, &res), SG_DNS_NOERROR);
+    assert_int_equal(res.answer.rrs[0].u.a[3], 1);
+    sg_dns_result_free(&res);
+    /* outside every node: nothing encloses it */
+    assert_int_equal(look_status(r, "example.net", SG_DNS_A), SG_DNS_NXDOMAIN);
+    sg_resolver_free(r);
+    sg_zone_free(z);
 }
 
 static void cname_chain(void **state)
@@ -626,6 +693,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(answers_and_ttl, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(nodata_vs_nxdomain, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(cname_chain, fx_setup, fx_teardown),
+        cmocka_unit_test(wildcards),
         cmocka_unit_test(cname_chain_bound),
         cmocka_unit_test_setup_teardown(faults, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(no_callback_inside_query, fx_setup, fx_teardown),

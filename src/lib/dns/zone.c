@@ -31,6 +31,10 @@ struct node {
     char *name; /* lower-cased, no trailing dot */
     uint32_t hash;
     int exists;
+    /* An empty non-terminal: no records of its own, but a name below it
+     * has some, so it exists (RFC 4592 2.2.2, RFC 8020): NODATA, never
+     * NXDOMAIN, and a wildcard beside it does not match it. */
+    int ent;
     struct rrset *sets;
     struct fault *faults;
 };
@@ -176,6 +180,23 @@ static struct node *node_get(sg_zone *z, const char *name)
     return n;
 }
 
+/* Mark every ancestor of owner (below the root) as existing, as an
+ * authoritative server sees the names above a record: empty
+ * non-terminals. */
+static int mark_ancestors(sg_zone *z, const char *owner)
+{
+    const char *p;
+    for (p = strchr(owner, '.'); p != NULL && p[1] != '\0'; p = strchr(p + 1, '.')) {
+        struct node *a = node_get(z, p + 1);
+        if (a == NULL)
+            return SG_ENOMEM;
+        if (a->ent)
+            break; /* its ancestors were marked when it was */
+        a->ent = 1;
+    }
+    return SG_OK;
+}
+
 static struct rrset *set_find(const struct node *n, uint16_t type)
 {
     struct rrset *s;
@@ -257,7 +278,7 @@ int sg_zone_add_rr(sg_zone *z, const char *owner, const sg_dns_rr *rr)
     s->rrs[s->count++] = c;
     n->exists = 1;
     z->nrecords++;
-    return SG_OK;
+    return mark_ancestors(z, owner);
 }
 
 int sg_zone_mark_exists(sg_zone *z, const char *owner)
@@ -269,7 +290,7 @@ int sg_zone_mark_exists(sg_zone *z, const char *owner)
     if (n == NULL)
         return SG_ENOMEM;
     n->exists = 1;
-    return SG_OK;
+    return mark_ancestors(z, owner);
 }
 
 int sg_zone_add_fault(sg_zone *z, const char *owner, uint16_t type, sg_dns_status st)
@@ -283,6 +304,8 @@ int sg_zone_add_fault(sg_zone *z, const char *owner, uint16_t type, sg_dns_statu
         return SG_ENOMEM;
     /* "such a name still exists for all other types" */
     n->exists = 1;
+    if (mark_ancestors(z, owner) != SG_OK)
+        return SG_ENOMEM;
     for (f = n->faults; f != NULL; f = f->next)
         if (f->type == type) {
             f->status = st; /* the later row wins */
@@ -311,6 +334,40 @@ static const struct fault *fault_find(const struct node *n, uint16_t qtype)
     return any;
 }
 
+static int node_present(const struct node *n)
+{
+    return n != NULL && (n->exists || n->ent);
+}
+
+/* RFC 4592 3.3.1: for a name that does not exist, the closest encloser is
+ * its nearest existing ancestor; the answer is synthesised from
+ * "*.<closest encloser>" if that exists, else the name is NXDOMAIN. A
+ * wildcard never reaches past an existing name (empty non-terminals
+ * included), so only the closest encloser's wildcard is tried. */
+static const struct node *wildcard_find(const sg_zone *z, const char *name, size_t len)
+{
+    char buf[2 + 256];
+    size_t i;
+    for (i = 0; i < len; i++) {
+        const struct node *enc;
+        size_t rest;
+        if (name[i] != '.')
+            continue;
+        rest = len - i - 1;
+        enc = node_find(z, name + i + 1, rest);
+        if (!node_present(enc))
+            continue;
+        if (rest + 2 >= sizeof(buf))
+            return NULL;
+        buf[0] = '*';
+        buf[1] = '.';
+        memcpy(buf + 2, name + i + 1, rest);
+        enc = node_find(z, buf, rest + 2);
+        return node_present(enc) ? enc : NULL;
+    }
+    return NULL;
+}
+
 void sg_zone_resolve(const sg_zone *z, const char *name, uint16_t qtype, sg_zone_answer *out)
 {
     const char *cur = name;
@@ -331,6 +388,8 @@ void sg_zone_resolve(const sg_zone *z, const char *name, uint16_t qtype, sg_zone
         if (len > 0 && cur[len - 1] == '.')
             len--;
         n = node_find(z, cur, len);
+        if (!node_present(n))
+            n = wildcard_find(z, cur, len);
         out->cname_hops = hops;
         if (n == NULL) {
             out->status = SG_DNS_NXDOMAIN;
@@ -370,7 +429,7 @@ void sg_zone_resolve(const sg_zone *z, const char *name, uint16_t qtype, sg_zone
             hops++;
             continue;
         }
-        out->status = n->exists ? SG_DNS_NODATA : SG_DNS_NXDOMAIN;
+        out->status = node_present(n) ? SG_DNS_NODATA : SG_DNS_NXDOMAIN;
         out->ttl = SG_ZONE_NEG_TTL;
         return;
     }

@@ -1,0 +1,95 @@
+/*
+ * spoofguard/audit.h - what a domain publishes, checked: SPF, DKIM, DMARC,
+ * MX, MTA-STS and TLS-RPT, each problem a finding with its severity, the
+ * RFC section behind it and the record that fixes it.
+ *
+ * The engine does no I/O of its own: DNS goes through the resolver (zone
+ * file or network), and what it needs from local files (the private
+ * keys' public halves and ages) comes in the options. Finding codes are a
+ * contract (docs/audit.md): new ones may be added, none renamed.
+ */
+#ifndef SPOOFGUARD_AUDIT_H
+#define SPOOFGUARD_AUDIT_H
+
+#include "arena.h"
+#include "common.h"
+#include "dns.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    SG_AUDIT_INFO = 0,
+    SG_AUDIT_WARNING,
+    SG_AUDIT_ERROR,
+} sg_audit_severity;
+
+/* "info", "warning", "error" */
+SG_EXTERN const char *sg_audit_severity_str(sg_audit_severity s);
+
+typedef struct {
+    const char *code; /* "spf.too_many_lookups" */
+    sg_audit_severity severity;
+    const char *rfc;    /* "RFC 7208 4.6.4" */
+    const char *detail; /* what was found, in English */
+    const char *fix;    /* the record to publish (or the action), never NULL */
+} sg_audit_finding;
+
+/* A DKIM selector to check. local_record: the key record made from the
+ * local private key ("v=DKIM1; k=rsa; p=..."), NULL when there is none;
+ * local_error: why the local key could not be read (NULL: no problem);
+ * key_mtime: when the local key was made (seconds since the epoch, 0:
+ * unknown), for dkim.key_old. */
+typedef struct {
+    const char *selector;
+    const char *local_record;
+    const char *local_error;
+    const char *key_path; /* for messages; may be NULL */
+    int64_t key_mtime;
+} sg_audit_selector;
+
+#define SG_AUDIT_OPTS_VERSION 1
+/* Rotation period (M3AAWG DKIM Key Rotation BCP: at least every 6 months). */
+#define SG_AUDIT_DEFAULT_KEY_MAX_AGE_DAYS 180
+/* The whole SPF tree is counted past RFC 7208's limits, up to this many
+ * DNS-querying terms (a hostile tree is bounded all the same). */
+#define SG_AUDIT_SPF_MAX_WALK 1000
+/* Nesting depth walked (RFC 7208 sets none; 10 lookups imply <= 10). */
+#define SG_AUDIT_SPF_MAX_DEPTH 32
+
+typedef struct {
+    unsigned version; /* SG_AUDIT_OPTS_VERSION */
+    const sg_audit_selector *selectors;
+    size_t nselectors;
+    unsigned key_max_age_days; /* 0: SG_AUDIT_DEFAULT_KEY_MAX_AGE_DAYS */
+    int64_t now;               /* clock for key ages (seconds since the epoch) */
+} sg_audit_opts;
+
+SG_EXTERN void sg_audit_opts_init(sg_audit_opts *opts);
+
+typedef struct {
+    const char *domain; /* normalised (lower case, no trailing dot) */
+    sg_audit_finding *findings;
+    size_t nfindings;
+    /* SPF counts over the whole include/redirect tree (RFC 7208 4.6.4):
+     * DNS-querying terms and void lookups. */
+    unsigned spf_lookups, spf_void_lookups;
+    size_t nerrors, nwarnings;
+} sg_audit_report;
+
+/* Audit one domain. Everything in *out lives in arena. Returns 0 (the
+ * findings say what is wrong, DNS failures included), SG_EINVAL for a
+ * name that is no domain, or SG_ENOMEM. Synchronous: runs the resolver. */
+SG_EXTERN int sg_audit_domain(sg_audit_report *out, sg_arena *arena, sg_resolver *resolver,
+                              const sg_audit_opts *opts, const char *domain);
+
+/* Record checks shared with the fuzz harness: 0 when well-formed, else
+ * SG_ESYNTAX with *reason (static text). RFC 8461 3.1 and RFC 8460 3. */
+SG_EXTERN int sg_audit_mtasts_check(const char *txt, size_t len, const char **reason);
+SG_EXTERN int sg_audit_tlsrpt_check(const char *txt, size_t len, const char **reason);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,156 @@
+/*
+ * spoofguard audit's library side: the MTA-STS and TLS-RPT record checks
+ * against the RFCs' own examples and grammar edges, and engine cases the
+ * zone-file script test (tests/scripts/audit_cli.sh) does not reach: DNS
+ * failures, more than 10 MX hosts, CNAMEs inside the SPF tree, macros.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include <spoofguard/audit.h>
+
+static int ok_sts(const char *s)
+{
+    const char *why = NULL;
+    return sg_audit_mtasts_check(s, strlen(s), &why) == SG_OK;
+}
+
+static int ok_rpt(const char *s)
+{
+    const char *why = NULL;
+    return sg_audit_tlsrpt_check(s, strlen(s), &why) == SG_OK;
+}
+
+static void mtasts_records(void **state)
+{
+    (void)state;
+    /* RFC 8461 3.1's example */
+    assert_true(ok_sts("v=STSv1; id=20160831085700Z;"));
+    assert_true(ok_sts("v=STSv1;id=1"));
+    assert_true(ok_sts("v=STSv1; id=abc; ext-1.x=v!al"));
+    assert_true(ok_sts("v=STSv1; id=12345678901234567890123456789012")); /* 32 */
+    assert_false(ok_sts("v=STSv1; id=123456789012345678901234567890123"));
+    assert_false(ok_sts("v=STSv1"));              /* id= is required */
+    assert_false(ok_sts("v=stsv1; id=1"));        /* %s"v=STSv1": case-sensitive */
+    assert_false(ok_sts("v=STSv1 id=1"));         /* fields need ';' */
+    assert_false(ok_sts("v=STSv1; id=20-16"));    /* id is letters and digits */
+    assert_false(ok_sts("v=STSv1; id=1; id=2"));  /* twice */
+    assert_false(ok_sts("v=STSv1; id=1; _x=1"));  /* ext-name starts alnum */
+    assert_false(ok_sts("v=STSv1; id=1; x=a b")); /* no space in a value */
+    assert_false(ok_sts("id=1; v=STSv1"));        /* version first */
+}
+
+static void tlsrpt_records(void **state)
+{
+    (void)state;
+    /* RFC 8460 3.3's examples */
+    assert_true(ok_rpt("v=TLSRPTv1;rua=mailto:reports@example.com"));
+    assert_true(ok_rpt("v=TLSRPTv1; rua=https://reporting.example.com/v1/tlsrpt"));
+    assert_true(ok_rpt("v=TLSRPTv1; rua=mailto:a@example.com, https://r.example/x;"));
+    assert_false(ok_rpt("v=TLSRPTv1"));
+    assert_false(ok_rpt("v=TLSRPTv1; rua=ftp://r.example/x"));
+    assert_false(ok_rpt("v=TLSRPTv1; rua=mailto:"));
+    assert_false(ok_rpt("v=TLSRPTv1; rua=mailto:a@b.example,"));
+    assert_false(ok_rpt("v=TLSRPTv2; rua=mailto:a@b.example"));
+    assert_false(ok_rpt("v=TLSRPTv1; rua=mailto:a@b.example; rua=mailto:c@d.example"));
+}
+
+/* Audit dom on zone text; returns the report (arena owned by caller). */
+static sg_audit_report run(sg_arena *a, const char *zone_text, const char *dom)
+{
+    sg_zone *z;
+    sg_resolver *r;
+    sg_audit_report rep;
+    size_t line = 0;
+    assert_int_equal(sg_zone_new(&z), SG_OK);
+    assert_int_equal(sg_zone_load_text(z, zone_text, strlen(zone_text), NULL, &line), SG_OK);
+    assert_int_equal(sg_resolver_new_zone(&r, z), SG_OK);
+    assert_int_equal(sg_audit_domain(&rep, a, r, NULL, dom), SG_OK);
+    sg_resolver_free(r);
+    sg_zone_free(z);
+    return rep;
+}
+
+static const sg_audit_finding *find(const sg_audit_report *rep, const char *code)
+{
+    size_t i;
+    for (i = 0; i < rep->nfindings; i++)
+        if (strcmp(rep->findings[i].code, code) == 0)
+            return &rep->findings[i];
+    return NULL;
+}
+
+static void engine_edges(void **state)
+{
+    sg_arena *a;
+    sg_audit_report rep;
+    const sg_audit_finding *f;
+    (void)state;
+    assert_int_equal(sg_arena_new(&a, 0), SG_OK);
+
+    /* a timeout inside the tree is an error, never a clean bill */
+    rep = run(a,
+              "e.test. TXT \"v=spf1 include:slow.e.test -all\"\n"
+              "slow.e.test. TIMEOUT TXT\n",
+              "e.test");
+    f = find(&rep, "spf.dns_error");
+    assert_non_null(f);
+    assert_int_equal(f->severity, SG_AUDIT_ERROR);
+    assert_int_equal(rep.spf_lookups, 1);
+
+    /* 11 MX hosts: permerror (RFC 7208 4.6.4); only 10 are looked up, and
+     * the 3 without address records are void */
+    rep = run(a,
+              "m.test. TXT \"v=spf1 mx -all\"\n"
+              "m.test. MX 1 h1.m.test.\nm.test. MX 2 h2.m.test.\nm.test. MX 3 h3.m.test.\n"
+              "m.test. MX 4 h4.m.test.\nm.test. MX 5 h5.m.test.\nm.test. MX 6 h6.m.test.\n"
+              "m.test. MX 7 h7.m.test.\nm.test. MX 8 h8.m.test.\nm.test. MX 9 h9.m.test.\n"
+              "m.test. MX 10 h10.m.test.\nm.test. MX 11 h11.m.test.\n"
+              "h1.m.test. A 192.0.2.1\nh2.m.test. A 192.0.2.2\nh3.m.test. A 192.0.2.3\n"
+              "h4.m.test. A 192.0.2.4\nh5.m.test. A 192.0.2.5\nh6.m.test. A 192.0.2.6\n"
+              "h7.m.test. A 192.0.2.7\n",
+              "m.test");
+    assert_non_null(find(&rep, "spf.too_many_mx"));
+    assert_int_equal(rep.spf_lookups, 1);
+    assert_int_equal(rep.spf_void_lookups, 3);
+    assert_non_null(find(&rep, "spf.too_many_void"));
+
+    /* an include reached through a CNAME, and a macro that is not followed */
+    rep = run(a,
+              "c.test. TXT \"v=spf1 include:alias.c.test exists:%{i}.x.c.test -all\"\n"
+              "alias.c.test. CNAME real.c.test.\n"
+              "real.c.test. TXT \"v=spf1 a:real.c.test -all\"\n"
+              "real.c.test. A 192.0.2.9\n",
+              "c.test");
+    assert_int_equal(rep.spf_lookups, 3);
+    assert_int_equal(rep.spf_void_lookups, 0);
+    assert_null(find(&rep, "spf.include_missing"));
+    assert_non_null(find(&rep, "spf.macro"));
+
+    /* not a domain name */
+    {
+        sg_zone *z;
+        sg_resolver *r;
+        assert_int_equal(sg_zone_new(&z), SG_OK);
+        assert_int_equal(sg_resolver_new_zone(&r, z), SG_OK);
+        assert_int_equal(sg_audit_domain(&rep, a, r, NULL, "no_dots"), SG_EINVAL);
+        assert_int_equal(sg_audit_domain(&rep, a, r, NULL, "a..b"), SG_EINVAL);
+        sg_resolver_free(r);
+        sg_zone_free(z);
+    }
+    sg_arena_free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(mtasts_records),
+        cmocka_unit_test(tlsrpt_records),
+        cmocka_unit_test(engine_edges),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
