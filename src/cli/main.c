@@ -15,6 +15,7 @@ int cmd_sign(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_arc_seal(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
+int cmd_accounts(int argc, char **argv);
 
 int cmd_verify(int argc, char **argv);
 static const struct {
@@ -31,6 +32,7 @@ static const struct {
     {"keygen", cmd_keygen, "make a DKIM key pair and print its DNS TXT record"},
     {"arc-seal", cmd_arc_seal, "verify the ARC chain and add a new ARC set (RFC 8617)"},
     {"explain", cmd_explain, "what a reader should be told: headline, sender, warnings, links"},
+    {"accounts", cmd_accounts, "outbound accounts: replay events through the abuse engine"},
     {NULL, NULL, NULL},
 };
 
