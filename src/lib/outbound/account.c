@@ -139,8 +139,7 @@ static const struct {
     OB_FIELD(base_hours, 4),  OB_FIELD(bloom, 8),      OB_FIELD(bloom_n, 4),
     OB_FIELD(bloom_cur, 4),   OB_FIELD(net, 1),        OB_FIELD(net_first, 8),
     OB_FIELD(net_last, 8),    OB_FIELD(nnet, 4),       OB_FIELD(body, 8),
-    OB_FIELD(body_t, 8),      OB_FIELD(body_rcpts, 4), OB_FIELD(bounce_sent, 4),
-    OB_FIELD(bounce_hard, 4),
+    OB_FIELD(body_t, 8),      OB_FIELD(body_rcpts, 4),
 };
 
 #define OB_MAGIC "SGOB"
@@ -264,16 +263,14 @@ void sg_ob_account_release(sg_ob_account *a, int64_t t)
     a->block_reasons = 0;
     a->blocked_since = 0;
     a->released_at = t;
-    /* the evidence goes, what was learned stays: windows, bodies and the
-     * bounce sample are cleared; the baseline, the recipient history and
-     * the known networks are kept (networks seen before the release no
-     * longer count towards many_networks) */
+    /* the evidence goes, what was learned stays: the windows (with the
+     * bounces and refusals in them) and the bodies are cleared; the baseline, the recipient history
+     * and the known networks are kept (networks seen before the release no longer count towards
+     * many_networks) */
     ob_ring_clear(a);
     memset(a->body, 0, sizeof(a->body));
     memset(a->body_t, 0, sizeof(a->body_t));
     memset(a->body_rcpts, 0, sizeof(a->body_rcpts));
-    a->bounce_sent = 0;
-    a->bounce_hard = 0;
 }
 
 int sg_ob_account_blocked(const sg_ob_account *a, int64_t *since, uint32_t *reasons)
@@ -436,9 +433,12 @@ int sg_ob_account_json(const sg_ob_policy *p, const sg_ob_account *a, int64_t no
         n24 += a->net_last[i] >= floor_t;
     }
     jprintf(&b, "],\"networks_24h\":%u", n24);
-    jprintf(&b, ",\"bounces\":{\"recipients\":%.1f,\"hard\":%.1f,\"rate\":%.4f}",
-            a->bounce_sent / 1000.0, a->bounce_hard / 1000.0,
-            a->bounce_sent ? (double)a->bounce_hard / a->bounce_sent : 0.0);
+    {
+        uint32_t sent = ob_ring_sum(a, W_DAY, F_RCPT, now),
+                 hard = ob_ring_sum(a, W_DAY, F_BOUNCE, now);
+        jprintf(&b, ",\"bounces_24h\":{\"recipients\":%u,\"hard\":%u,\"rate\":%.4f}", sent, hard,
+                sent ? (double)hard / sent : 0.0);
+    }
     jprintf(&b, "}");
     if (b.oom) {
         free(b.s);

@@ -180,17 +180,22 @@ static const char *addr_domain(const char *addr)
     return at ? at + 1 : NULL;
 }
 
-static double bounce_rate(const sg_ob_account *a, const ob_class *cls)
+/* Hard bounces over the recipients of the last 24 hours. A window of
+ * time rather than of the last N messages: reports come back minutes to
+ * hours after a send, and a newsletter's 3,000 recipients would push the
+ * messages they bounce for out of any short message window. */
+static double bounce_rate(const sg_ob_account *a, const ob_class *cls, int64_t t)
 {
-    if (a->bounce_sent == 0 || a->bounce_sent / 1000.0 < V(OBK_BOUNCE_SAMPLE))
+    double sent = ob_ring_sum(a, W_DAY, F_RCPT, t);
+    if (sent < V(OBK_BOUNCE_SAMPLE) || sent <= 0)
         return 0;
-    return (double)a->bounce_hard / a->bounce_sent;
+    return ob_ring_sum(a, W_DAY, F_BOUNCE, t) / sent;
 }
 
-static double bounce_grade(const sg_ob_account *a, const ob_class *cls)
+static double bounce_grade(const sg_ob_account *a, const ob_class *cls, int64_t t)
 {
     double onset = V(OBK_BOUNCE_WARN) / V(OBK_BOUNCE_HOLD);
-    return grade(bounce_rate(a, cls), V(OBK_BOUNCE_HOLD), onset < 0.99 ? onset : 0.99,
+    return grade(bounce_rate(a, cls, t), V(OBK_BOUNCE_HOLD), onset < 0.99 ? onset : 0.99,
                  V(OBK_W_BOUNCES));
 }
 
@@ -254,7 +259,7 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
         const char *r = m->rcpts[i] ? m->rcpts[i] : "";
         int internal = ob_policy_internal(p, r, from_dom);
         int known = ob_bloom_has(acct, ob_hash(r, strlen(r), 1));
-        nnew += !known;
+        nnew += !internal && !known;
         next += !internal;
         nnewint += internal && !known;
     }
@@ -285,6 +290,7 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
                   onset, V(OBK_W_RAMP)));
     } else {
         double hour_rcpt = (double)ob_ring_sum(acct, W_HOUR, F_RCPT, m->t) + nrcpt;
+        double hour_ext = (double)ob_ring_sum(acct, W_HOUR, F_EXT, m->t) + next;
         double hour_new = (double)ob_ring_sum(acct, W_HOUR, F_NEW, m->t) + nnew;
         double hour_int = (double)ob_ring_sum(acct, W_HOUR, F_NEWINT, m->t) + nnewint;
         double lim;
@@ -292,7 +298,7 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
               V(OBK_BASE_FACTOR) * expected(acct->ewma_rcpt, acct->peak_rcpt, slot);
         add(&tl, SG_OBR_BASELINE, grade(hour_rcpt, lim, onset, V(OBK_W_BASELINE)));
         lim = V(OBK_NEW_FLOOR) + V(OBK_NEW_FACTOR) * expected(acct->ewma_new, acct->peak_new, slot);
-        if (hour_rcpt > 0 && hour_new / hour_rcpt >= V(OBK_NEW_SHARE))
+        if (hour_ext > 0 && hour_new / hour_ext >= V(OBK_NEW_SHARE))
             add(&tl, SG_OBR_NEW_RCPT, grade(hour_new, lim, onset, V(OBK_W_NEW)));
         lim = V(OBK_INT_FLOOR) + V(OBK_INT_FACTOR) * expected(acct->ewma_int, acct->peak_int, slot);
         add(&tl, SG_OBR_INTERNAL_FANOUT, grade(hour_int, lim, onset, V(OBK_W_INTERNAL)));
@@ -320,7 +326,7 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
             grade(networks_24h(acct, m->t, net), V(OBK_NETWORKS_DAY), onset, V(OBK_W_NETWORKS)));
     }
 
-    add(&tl, SG_OBR_BOUNCES, bounce_grade(acct, cls));
+    add(&tl, SG_OBR_BOUNCES, bounce_grade(acct, cls, m->t));
 
     if (dom != NULL) {
         add(&tl, SG_OBR_DOMAIN,
@@ -366,9 +372,7 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
         ob_ring_add(dom, F_EXT, m->t, next);
     }
     if (action == SG_OB_ALLOW) {
-        /* only delivered mail teaches: the history, the baseline and the
-         * bounce sample (held mail was not delivered) */
-        double win = V(OBK_BOUNCE_WINDOW) * 1000.0, sent = acct->bounce_sent + nrcpt * 1000.0;
+        /* only delivered mail teaches the history and the baseline */
         for (size_t i = 0; i < m->nrcpts; i++) {
             const char *r = m->rcpts[i] ? m->rcpts[i] : "";
             ob_bloom_add(acct, ob_hash(r, strlen(r), 1));
@@ -376,11 +380,6 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
         acct->cur[F_RCPT] += nrcpt;
         acct->cur[F_NEW] += nnew;
         acct->cur[F_NEWINT] += nnewint;
-        if (sent > win) {
-            acct->bounce_hard = (uint32_t)(acct->bounce_hard * (win / sent));
-            sent = win;
-        }
-        acct->bounce_sent = (uint32_t)sent;
         return SG_OK;
     }
     ob_ring_add(acct, F_HOLD, m->t, 1);
@@ -404,23 +403,20 @@ int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const 
     const ob_class *cls;
     if (out != NULL)
         memset(out, 0, sizeof(*out));
-    if (p == NULL || acct == NULL || status == NULL || t < 0)
+    if (p == NULL || acct == NULL || status == NULL || t < 0 || t > (int64_t)1 << 40)
         return SG_EINVAL;
     /* RFC 3463: class 5 is a permanent failure; 4 is transient */
     if (status[0] != '5' || status[1] != '.')
         return SG_OK;
     /* the report does not say which login's class applies: "default" */
     cls = &p->classes[0];
-    if (acct->bounce_hard + 1000 <= acct->bounce_sent)
-        acct->bounce_hard += 1000;
-    else
-        acct->bounce_hard = acct->bounce_sent;
-    if (!acct->blocked && V(OBK_W_BOUNCES) > 0 && bounce_rate(acct, cls) >= V(OBK_BOUNCE_HOLD)) {
+    ob_ring_add(acct, F_BOUNCE, t, 1);
+    if (!acct->blocked && V(OBK_W_BOUNCES) > 0 && bounce_rate(acct, cls, t) >= V(OBK_BOUNCE_HOLD)) {
         sg_ob_account_block(acct, t, SG_OBR_BOUNCES);
         if (out != NULL) {
             out->action = SG_OB_BLOCK;
             out->reasons = SG_OBR_BOUNCES;
-            out->score = bounce_grade(acct, cls);
+            out->score = bounce_grade(acct, cls, t);
             out->tripped = 1;
         }
     }

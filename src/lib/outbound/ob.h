@@ -30,7 +30,6 @@ enum {
     OBK_BODY_RCPTS,
     OBK_REFUSALS_HOUR,
     OBK_NETWORKS_DAY,
-    OBK_BOUNCE_WINDOW,
     OBK_BOUNCE_SAMPLE,
     OBK_BOUNCE_WARN,
     OBK_BOUNCE_HOLD,
@@ -95,7 +94,9 @@ int ob_policy_internal(const sg_ob_policy *p, const char *addr, const char *fall
 /* ---- the record ---- */
 
 /* Counters kept per time bucket. */
-enum { F_MSG, F_RCPT, F_NEW, F_EXT, F_NEWINT, F_REFUSE, F_HOLD, F_COUNT };
+/* F_NEW counts first-time external recipients, F_NEWINT first-time
+ * internal ones: a recipient feeds one signal, never two. */
+enum { F_MSG, F_RCPT, F_NEW, F_EXT, F_NEWINT, F_REFUSE, F_HOLD, F_BOUNCE, F_COUNT };
 
 /* Three sliding windows: a minute of 6 x 10 s, an hour of 12 x 5 min, a
  * day of 24 x 1 h. A bucket's stamp is its index in time plus one (0:
@@ -145,9 +146,6 @@ struct sg_ob_account {
     uint64_t body[OB_BODIES];
     int64_t body_t[OB_BODIES];
     uint32_t body_rcpts[OB_BODIES];
-
-    /* hard bounces over the last bounce_window recipients, x1000 */
-    uint32_t bounce_sent, bounce_hard;
 };
 
 /* Sum of counter f over the window w ending at time t. */
