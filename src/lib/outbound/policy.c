@@ -41,7 +41,7 @@ const ob_key ob_keys[OBK_COUNT] = {
                         "recipients of one body within an hour"},
     [OBK_REFUSALS_HOUR] = {"ownership_refusals_per_hour", 3, 0, 1e6, 1, "refusals an hour"},
     [OBK_NETWORKS_DAY] = {"networks_per_day", 10, 1, OB_NETS, 1, "networks in 24 hours"},
-    [OBK_BOUNCE_SAMPLE] = {"bounce_min_sample", 20, 1, 1e6, 1,
+    [OBK_BOUNCE_SAMPLE] = {"bounce_min_sample", 50, 1, 1e6, 1,
                            "recipients in 24 h before a rate counts"},
     [OBK_BOUNCE_WARN] = {"bounce_warn", 0.05, 0, 1, 0, "hard-bounce rate that starts to count"},
     [OBK_BOUNCE_HOLD] = {"bounce_hold", 0.10, 0.001, 1, 0, "hard-bounce rate that blocks"},
