@@ -548,6 +548,8 @@ static void ob_answer(session *s, const sg_obd_result *r, const char *why)
         return;
     }
     int hold = r->d.action == SG_OB_HOLD || r->d.action == SG_OB_BLOCK;
+    /* a block now, or a later message of a blocked account */
+    int blocked = r->d.action == SG_OB_BLOCK || (r->d.reasons & SG_OBR_BLOCKED);
     if (r->d.action == SG_OB_ALLOW) {
         log_message(s, "accept", why, NULL);
         delete_forged_authres(s);
@@ -556,7 +558,7 @@ static void ob_answer(session *s, const sg_obd_result *r, const char *why)
         /* accepted into the MTA's hold queue: nothing is lost, nothing
          * leaves until an administrator releases it (postsuper -H) */
         snprintf(text, sizeof(text), "spoofguard: %s for %s (%s)",
-                 r->d.action == SG_OB_BLOCK ? "account blocked" : "held", safe, reasons);
+                 blocked ? "account blocked" : "held", safe, reasons);
         sg_milter_put_quarantine(&s->out, text);
         log_message(s, "quarantine", text, NULL);
         delete_forged_authres(s);
@@ -566,7 +568,7 @@ static void ob_answer(session *s, const sg_obd_result *r, const char *why)
          * the client, who retries */
         snprintf(text, sizeof(text), "451 4.7.1 %s for %s; try later",
                  r->d.action == SG_OB_THROTTLE ? "sending rate limit"
-                 : r->d.action == SG_OB_BLOCK  ? "sending blocked"
+                 : blocked                     ? "sending blocked"
                                                : "sending held",
                  safe);
         log_message(s, "tempfail", text, NULL);
