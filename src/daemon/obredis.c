@@ -205,8 +205,9 @@ done:
 
 static int send_cas(sg_obredis *r, req *q)
 {
-    const char *argv[3 + SG_OBS_MAXKEYS * 3];
-    size_t argl[3 + SG_OBS_MAXKEYS * 3], a = 0;
+    /* EVAL, the script, n, the TTL; a key, a version and the bytes each */
+    const char *argv[4 + SG_OBS_MAXKEYS * 3];
+    size_t argl[4 + SG_OBS_MAXKEYS * 3], a = 0;
     char keys[SG_OBS_MAXKEYS][SG_OBS_KEY_MAX + 8], nk[16], ttl[16];
     argv[a] = "EVAL", argl[a++] = 4;
     argv[a] = sg_obs_redis_script, argl[a++] = strlen(sg_obs_redis_script);

@@ -238,8 +238,9 @@ static void tell(sg_obd *o, sg_obd_job *j, const sg_obd_result *res)
 
     char acct[SGU_JSON_QUOTED_MAX(SG_OBS_KEY_MAX + 1)], qid[SGU_JSON_QUOTED_MAX(64)], reasons[768],
         line[8192];
-    sgu_json_quote(acct, sizeof(acct), j->account, strlen(j->account));
-    sgu_json_quote(qid, sizeof(qid), j->queue_id, strlen(j->queue_id));
+    /* sgu_json_quote adds no NUL */
+    acct[sgu_json_quote(acct, sizeof(acct) - 1, j->account, strlen(j->account))] = '\0';
+    qid[sgu_json_quote(qid, sizeof(qid) - 1, j->queue_id, strlen(j->queue_id))] = '\0';
     reasons_json(res->d.reasons, reasons, sizeof(reasons));
     snprintf(line, sizeof(line),
              "{\"event\":\"outbound_decision\",\"queue_id\":%s,\"account\":%s,\"client\":\"%s\","
@@ -251,7 +252,8 @@ static void tell(sg_obd *o, sg_obd_job *j, const sg_obd_result *res)
     sg_log(o->log, "%s", line);
     if (res->d.tripped) {
         char host[SGU_JSON_QUOTED_MAX(256)];
-        sgu_json_quote(host, sizeof(host), o->sh->hostname, strlen(o->sh->hostname));
+        host[sgu_json_quote(host, sizeof(host) - 1, o->sh->hostname, strlen(o->sh->hostname))] =
+            '\0';
         snprintf(line, sizeof(line),
                  "{\"event\":\"outbound_block\",\"host\":%s,\"time\":%lld,\"account\":%s,"
                  "\"action\":\"%s\",\"reasons\":%s,\"score\":%.2f,\"queue_id\":%s,"

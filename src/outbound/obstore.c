@@ -360,8 +360,9 @@ static int redis_connect(sg_obs *s, char *err, size_t errlen)
 static int redis_cas(redisContext *rc, sg_obs_rec *r, size_t n, char ver[][24], unsigned ttl,
                      redisReply **keep, char *err, size_t errlen)
 {
-    const char *argv[3 + SG_OBS_MAXKEYS * 3];
-    size_t argl[3 + SG_OBS_MAXKEYS * 3], a = 0;
+    /* EVAL, the script, n, the TTL; a key, a version and the bytes each */
+    const char *argv[4 + SG_OBS_MAXKEYS * 3];
+    size_t argl[4 + SG_OBS_MAXKEYS * 3], a = 0;
     char keys[SG_OBS_MAXKEYS][SG_OBS_KEY_MAX + 8], nk[16], ttls[16];
     argv[a] = "EVAL", argl[a++] = 4;
     argv[a] = sg_obs_redis_script, argl[a++] = strlen(sg_obs_redis_script);
