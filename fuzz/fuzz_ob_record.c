@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size = len;
     }
     if (sg_ob_account_decode(a, data, size) == SG_OK) {
-        m.t = a->last_t > 0 && a->last_t < ((int64_t)1 << 40) ? a->last_t : m.t;
+        m.t = a->last_t > 0 && a->last_t <= SG_OB_TIME_MAX ? a->last_t : m.t;
         if (sg_ob_decide(p, a, NULL, &m, &d) != SG_OK)
             abort();
         if (sg_ob_note_dsn(p, a, m.t, "5.1.1", &d) != SG_OK)

@@ -122,6 +122,10 @@ SG_EXTERN int sg_ob_account_blocked(const sg_ob_account *a, int64_t *since, uint
 
 /* ---- events ---- */
 
+/* The latest time the engine accepts (its buckets count in 32 bits):
+ * 2106-02-07. Earlier than 0 or later than this is SG_EINVAL. */
+#define SG_OB_TIME_MAX INT64_C(4294967295)
+
 typedef struct {
     int64_t t;                /* Unix seconds */
     const char *login;        /* account key (see above) */

@@ -424,7 +424,7 @@ int sgu_ob_event_parse(sgu_ob_event *ev, const char *line, size_t len, char *err
                 goto bad;
             }
     }
-    if (num[K_T] > (UINT64_C(1) << 40)) {
+    if (num[K_T] > 4294967295u) {
         fail(&r, "\"t\" out of range");
         goto bad;
     }

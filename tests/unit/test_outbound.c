@@ -596,6 +596,9 @@ static void bad_arguments(void **state)
     sg_ob_message m = {-1, "a", "192.0.2.1", "", NULL, 0, 0, NULL, 0};
     assert_int_equal(sg_ob_account_new(&a), SG_OK);
     assert_int_equal(sg_ob_decide(p, a, NULL, &m, &d), SG_EINVAL);
+    m.t = SG_OB_TIME_MAX + 1;
+    assert_int_equal(sg_ob_decide(p, a, NULL, &m, &d), SG_EINVAL);
+    assert_int_equal(sg_ob_note_dsn(p, a, SG_OB_TIME_MAX + 1, "5.1.1", &d), SG_EINVAL);
     /* an unparsable client address and no recipients still decide */
     m.t = T0;
     m.client_ip = "not an address";
@@ -634,6 +637,7 @@ static void event_reader(void **state)
         {"{\"t\":1,\"dsn_for\":\"a\"}", "missing field \"status\""},
         {"{\"t\":-1,\"dsn_for\":\"a\",\"status\":\"5.0.0\"}", "whole number"},
         {"{\"t\":1.5,\"dsn_for\":\"a\",\"status\":\"5.0.0\"}", "whole number"},
+        {"{\"t\":4294967296,\"dsn_for\":\"a\",\"status\":\"5.0.0\"}", "out of range"},
         {"{\"t\":\"1\",\"dsn_for\":\"a\",\"status\":\"5.0.0\"}", "must be a number"},
         {"{\"t\":1,\"t\":2,\"dsn_for\":\"a\",\"status\":\"5.0.0\"}", "twice"},
         {"{\"t\":1,\"dsn_for\":\"a\",\"status\":\"5.0.0\"} x", "text after"},

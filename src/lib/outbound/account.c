@@ -4,6 +4,7 @@
  * bytes it holds, and half a record must never be trusted), block and
  * release, and its JSON view.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,7 +328,6 @@ typedef struct {
 
 static void jprintf(jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#include <stdarg.h>
 static void jprintf(jbuf *b, const char *fmt, ...)
 {
     va_list ap;
@@ -395,6 +395,10 @@ int sg_ob_account_json(const sg_ob_policy *p, const sg_ob_account *a, int64_t no
     if (p == NULL || a == NULL || json == NULL)
         return SG_EINVAL;
     *json = NULL;
+    b.cap = 4096;
+    b.s = malloc(b.cap);
+    if (b.s == NULL)
+        return SG_ENOMEM;
     jprintf(&b, "{\"created\":%lld,\"last\":%lld,\"blocked\":%s", (long long)a->created,
             (long long)a->last_t, a->blocked ? "true" : "false");
     if (a->blocked) {

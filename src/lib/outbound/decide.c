@@ -227,7 +227,7 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
     uint64_t bh = 0;
 
     if (p == NULL || acct == NULL || m == NULL || out == NULL || m->t < 0 ||
-        m->t > (int64_t)1 << 40 || (m->nrcpts > 0 && m->rcpts == NULL))
+        m->t > SG_OB_TIME_MAX || (m->nrcpts > 0 && m->rcpts == NULL))
         return SG_EINVAL;
     memset(out, 0, sizeof(*out));
     cls = ob_policy_class(p, m->login);
@@ -392,7 +392,7 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
 
 void sg_ob_note_refusal(const sg_ob_policy *p, sg_ob_account *acct, int64_t t)
 {
-    if (p == NULL || acct == NULL || t < 0 || t > (int64_t)1 << 40)
+    if (p == NULL || acct == NULL || t < 0 || t > SG_OB_TIME_MAX)
         return;
     ob_ring_add(acct, F_REFUSE, t, 1);
 }
@@ -403,7 +403,7 @@ int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const 
     const ob_class *cls;
     if (out != NULL)
         memset(out, 0, sizeof(*out));
-    if (p == NULL || acct == NULL || status == NULL || t < 0 || t > (int64_t)1 << 40)
+    if (p == NULL || acct == NULL || status == NULL || t < 0 || t > SG_OB_TIME_MAX)
         return SG_EINVAL;
     /* RFC 3463: class 5 is a permanent failure; 4 is transient */
     if (status[0] != '5' || status[1] != '.')
