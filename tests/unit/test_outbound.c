@@ -473,6 +473,8 @@ static void encode_round_trip_and_damage(void **state)
     assert_non_null(strstr(j1, "\"blocked\":true"));
     assert_non_null(strstr(j1, "\"block_reasons\":[\"new_recipients\"]"));
     assert_non_null(strstr(j1, "\"network\":\"192.0.2.0/24\""));
+    assert_non_null(strstr(j1, "\"hard_bounces\":0"));
+    assert_null(strstr(j1, "null"));
     free(j1);
     free(j2);
     /* any flipped bit, a short or long record, another version */

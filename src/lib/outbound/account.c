@@ -384,11 +384,12 @@ int sg_ob_account_json(const sg_ob_policy *p, const sg_ob_account *a, int64_t no
     static const char *const wname[W_COUNT] = {"minute", "hour", "day"};
     static const char *const fname[F_COUNT] = {"messages",
                                                "recipients",
-                                               "new_recipients",
+                                               "new_external_recipients",
                                                "external_recipients",
                                                "new_internal_recipients",
                                                "ownership_refusals",
-                                               "holds"};
+                                               "holds",
+                                               "hard_bounces"};
     jbuf b = {0};
     int64_t floor_t = now - 86400;
     uint32_t n24 = 0;
