@@ -8,8 +8,11 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
       libssl-dev libc-ares-dev libuv1-dev libpsl-dev libidn2-dev libcmocka-dev libsystemd-dev
       libicu-dev libseccomp-dev libgumbo-dev libgmime-3.0-dev libmicrohttpd-dev libcrypt-dev
-      libxml2-dev zlib1g-dev libsqlite3-dev)
+      libxml2-dev zlib1g-dev libsqlite3-dev
+      liblmdb-dev libhiredis-dev)
 # tests: DNS server, peers used as oracles, MTA for end-to-end tests
+# redis-server: the outbound store shared by two spoofguardd (tests, bench)
+PKGS+=(redis-server)
 PKGS+=(unbound bind9-dnsutils python3 python3-spf python3-dkim python3-authres python3-nacl
        libmail-dkim-perl libcryptx-perl opendkim opendkim-tools
        postfix swaks sasl2-bin libsasl2-modules iproute2 openssl procps time

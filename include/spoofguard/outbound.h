@@ -87,6 +87,15 @@ SG_EXTERN int sg_ob_policy_assign(sg_ob_policy *p, const char *account,
 /* A domain of the organisation: recipients there are internal. */
 SG_EXTERN int sg_ob_policy_add_internal_domain(sg_ob_policy *p, const char *domain) SG_WARN_UNUSED;
 
+/* One line of a configuration file, already split into its name and the
+ * rest: "outbound_limit" with "KEY VALUE" or "CLASS.KEY VALUE",
+ * "outbound_account" with "LOGIN CLASS", "outbound_internal_domain" with
+ * "DOMAIN[, DOMAIN...]". SG_ENOTFOUND for a name that is not one of these
+ * (the caller's own option), SG_ESYNTAX or SG_EINVAL for a bad value, and
+ * then the policy is unchanged. */
+SG_EXTERN int sg_ob_policy_directive(sg_ob_policy *p, const char *name,
+                                     const char *value) SG_WARN_UNUSED;
+
 /* ---- per-account state ---- */
 
 typedef struct sg_ob_account sg_ob_account;
@@ -112,6 +121,10 @@ SG_EXTERN void sg_ob_account_release(sg_ob_account *a, int64_t t);
 SG_EXTERN int sg_ob_account_blocked(const sg_ob_account *a, int64_t *since, uint32_t *reasons);
 
 /* ---- events ---- */
+
+/* The latest time the engine accepts (its buckets count in 32 bits):
+ * 2106-02-07. Earlier than 0 or later than this is SG_EINVAL. */
+#define SG_OB_TIME_MAX INT64_C(4294967295)
 
 typedef struct {
     int64_t t;                /* Unix seconds */

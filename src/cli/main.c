@@ -18,6 +18,7 @@ int cmd_explain(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_accounts(int argc, char **argv);
 
 int cmd_verify(int argc, char **argv);
 static const struct {
@@ -37,6 +38,7 @@ static const struct {
     {"explain", cmd_explain, "what a reader should be told: headline, sender, warnings, links"},
     {"report", cmd_report, "DMARC reports: read them (parse), summary, prune"},
     {"audit", cmd_audit, "check a domain's SPF, DKIM, DMARC, MX, MTA-STS, TLS-RPT records"},
+    {"accounts", cmd_accounts, "outbound accounts: replay events through the abuse engine"},
     {NULL, NULL, NULL},
 };
 

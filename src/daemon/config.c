@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include <spoofguard/dns.h>
+#include <spoofguard/outbound.h>
 
 typedef enum { T_STRING, T_UINT, T_SIZE, T_BOOL, T_DOMAINS, T_CIDRS, T_FAILSAFE } opt_type;
 
@@ -114,8 +115,45 @@ static const opt_def options[] = {
      "Serve Prometheus metrics (`GET /metrics`, docs/metrics.md) on `127.0.0.1:PORT`, "
      "`[::1]:PORT` or a unix socket `/PATH`; unset: off. Loopback only: metrics have no "
      "authentication."},
+    {"outbound", T_BOOL, F(outbound), NOCOUNT, "no", 0, 0, 0,
+     "Outbound abuse detection (docs/outbound-daemon.md): judge each accepted outbound message "
+     "(an SMTP-authenticated login, or a client in internal_networks as `ip:ADDR`) and "
+     "throttle (4xx), hold (the MTA's hold queue) or block the account. The engine's "
+     "limits: `outbound_limit [CLASS.]KEY VALUE`, `outbound_account LOGIN CLASS` and "
+     "`outbound_internal_domain DOMAIN,...` lines (docs/outbound.md), which may repeat."},
+    {"outbound_store", T_STRING, F(outbound_store), NOCOUNT, "/var/lib/spoofguard/outbound", 0, 0,
+     0,
+     "Where the outbound records live: a directory (LMDB, shared by the workers and "
+     "`spoofguard accounts`; writable by `user`), or `redis://HOST:PORT[/DB]` for several "
+     "hosts (no TLS: loopback or a private network)."},
+    {"outbound_store_map_size", T_SIZE, F(outbound_store_map_size), NOCOUNT, "1G", 1048576,
+     UINT64_C(1) << 40, 0,
+     "LMDB: the store's size bound (a sparse file). A full store refuses writes: decisions "
+     "are then counted in memory (spoofguard_outbound_store_fallback_total)."},
+    {"outbound_store_sync", T_BOOL, F(outbound_store_sync), NOCOUNT, "no", 0, 0, 0,
+     "LMDB: write each decision through to disk before answering. no: flushed every second "
+     "(a crash of the system may forget the last second of counts; a crash of spoofguardd "
+     "loses nothing)."},
+    {"outbound_redis_timeout_ms", T_UINT, F(outbound_redis_timeout_ms), NOCOUNT, "200", 10, 10000,
+     0,
+     "Redis: how long a decision waits for Redis before it is counted in memory instead "
+     "(mail keeps flowing; reconnection with backoff)."},
+    {"outbound_notify", T_STRING, F(outbound_notify), NOCOUNT, NULL, 0, 0, 1,
+     "A command (run by /bin/sh -c, as `user`) told of each account the engine blocks: one "
+     "JSON object on its standard input (docs/outbound-daemon.md). Unset: none."},
+    {"outbound_notify_interval", T_UINT, F(outbound_notify_interval), NOCOUNT, "60", 0, 86400, 1,
+     "At most one outbound_notify run per this many seconds (per daemon); the blocks in "
+     "between are in the log."},
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* The engine's own directives (sg_ob_policy_directive): they may repeat,
+ * and apply in file order. */
+static int is_ob_directive(const char *name)
+{
+    return !strcasecmp(name, "outbound_limit") || !strcasecmp(name, "outbound_account") ||
+           !strcasecmp(name, "outbound_internal_domain");
+}
 
 static const opt_def *find_option(const char *name)
 {
@@ -366,6 +404,8 @@ int sg_config_defaults(sg_config *c)
     for (size_t i = 0; i < NOPTIONS; i++)
         if (options[i].def && set_option(c, &options[i], options[i].def, err, sizeof(err)) != 0)
             return -1;
+    if (sg_ob_policy_new(&c->ob_policy) != 0)
+        return -1;
     return 0;
 }
 
@@ -424,6 +464,15 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
             *p++ = '\0';
         while (isspace((unsigned char)*p))
             p++;
+        if (is_ob_directive(name)) {
+            int drc = sg_ob_policy_directive(c->ob_policy, name, p);
+            if (drc != 0) {
+                snprintf(err, errlen, "%s:%zu: %s '%s': %s", path, lineno, name, p,
+                         drc == SG_ESYNTAX ? "bad value" : sg_strerror(drc));
+                goto fail;
+            }
+            continue;
+        }
         const opt_def *o = find_option(name);
         if (o == NULL) {
             snprintf(err, errlen, "%s:%zu: unknown option '%s'", path, lineno, name);
@@ -462,9 +511,11 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
     }
     /* Relative table paths name files beside the configuration, so a
      * configuration and its tables can be checked and moved as one. */
-    char **rel[] = {&c->sender_map, &c->signing_table, &c->key_table, &c->log_file};
+    char **rel[] = {&c->sender_map, &c->signing_table, &c->key_table, &c->log_file,
+                    &c->outbound_store};
     for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++)
-        if (resolve_beside(rel[i], path) != 0) {
+        if ((*rel[i] == NULL || strncmp(*rel[i], "redis://", 8) != 0) &&
+            resolve_beside(rel[i], path) != 0) {
             snprintf(err, errlen, "out of memory");
             sg_config_free(c);
             return -1;
@@ -504,6 +555,7 @@ void sg_config_free(sg_config *c)
             free(*(sg_cidr **)(base + o->off));
         }
     }
+    sg_ob_policy_free(c->ob_policy);
     memset(c, 0, sizeof(*c));
 }
 
@@ -525,8 +577,16 @@ const char *sg_config_reload_blocker(const sg_config *a, const sg_config *b)
             if (*(const unsigned *)(pa + o->off) != *(const unsigned *)(pb + o->off))
                 return o->name;
             break;
+        case T_BOOL:
+            if (*(const int *)(pa + o->off) != *(const int *)(pb + o->off))
+                return o->name;
+            break;
+        case T_SIZE:
+            if (*(const uint64_t *)(pa + o->off) != *(const uint64_t *)(pb + o->off))
+                return o->name;
+            break;
         default:
-            break; /* every list, size and bool option is reloadable */
+            break; /* every list option is reloadable */
         }
     }
     return NULL;

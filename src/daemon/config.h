@@ -51,6 +51,17 @@ typedef struct {
     char *user;                    /* run as this user after start-up, or NULL */
     char *signer_user;             /* the signer process's user (started as root) */
     char *metrics_listen;          /* loopback HOST:PORT or a unix socket path, or NULL */
+    /* outbound abuse detection (issue 14; docs/outbound-daemon.md) */
+    int outbound;
+    char *outbound_store; /* an LMDB directory or redis://HOST:PORT[/DB] */
+    uint64_t outbound_store_map_size;
+    int outbound_store_sync;
+    unsigned outbound_redis_timeout_ms;
+    char *outbound_notify;
+    unsigned outbound_notify_interval;
+    /* the engine's policy: built-in defaults, then the outbound_limit,
+     * outbound_account and outbound_internal_domain lines in file order */
+    struct sg_ob_policy *ob_policy;
 } sg_config;
 
 /* Load a file into *out (zeroed first; defaults applied). On error

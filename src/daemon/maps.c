@@ -356,6 +356,20 @@ int sg_maps_sender_allowed(const sg_maps *m, const char *login, const char *loca
     return 0;
 }
 
+const char *sg_maps_login_of(const sg_maps *m, const char *addr)
+{
+    const char *found = NULL;
+    for (size_t i = 0; i < m->nsenders; i++)
+        for (size_t j = 0; j < m->senders[i].naddrs; j++) {
+            if (m->senders[i].addrs[j][0] == '@' || strcasecmp(m->senders[i].addrs[j], addr) != 0)
+                continue;
+            if (found && strcasecmp(found, m->senders[i].login) != 0)
+                return NULL; /* two logins own it: no one account to charge */
+            found = m->senders[i].login;
+        }
+    return found;
+}
+
 size_t sg_maps_signing_keys(const sg_maps *m, const char *addr, const sg_map_key **out, size_t max)
 {
     const char *at = strrchr(addr, '@');

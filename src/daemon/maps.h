@@ -49,6 +49,12 @@ int sg_maps_have_sender_map(const sg_maps *m);
 int sg_maps_sender_allowed(const sg_maps *m, const char *login, const char *local,
                            const char *domain);
 
+/* The one login the sender map gives the exact address addr (compared
+ * case-insensitively; `@domain` wildcards do not count), or NULL when
+ * none or several do: whose mail a delivery-status report to addr is
+ * about. */
+const char *sg_maps_login_of(const sg_maps *m, const char *addr);
+
 /* Keys to sign mail from addr with (up to max); returns the count. */
 size_t sg_maps_signing_keys(const sg_maps *m, const char *addr, const sg_map_key **out, size_t max);
 

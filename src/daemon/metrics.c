@@ -17,6 +17,7 @@
 #include <spoofguard/dkim.h>
 #include <spoofguard/dmarc.h>
 #include <spoofguard/dns.h>
+#include <spoofguard/outbound.h>
 #include <spoofguard/spf.h>
 #include <spoofguard/verdict.h>
 
@@ -293,6 +294,61 @@ static const char *failsafe_str(int v)
 
 #define OFF(field) offsetof(sg_metrics_shard, field)
 
+static const char *ob_action_str(int v)
+{
+    return sg_ob_action_name((sg_ob_action)v);
+}
+static const char *const OB_NOTIFY[SG_M_OB_NOTIFY_N] = {"run", "suppressed", "failed"};
+static const char *ob_notify_str(int v)
+{
+    return OB_NOTIFY[v];
+}
+
+/* The outbound engine's decisions (issue 14). Reason labels are the
+ * engine's reason names: a fixed set, never what a sender writes. */
+static void render_outbound(const sg_metrics *m, sg_mbuf *b)
+{
+    sg_hist_snap h;
+    enum_family(b, m, "spoofguard_outbound_decisions_total",
+                "Outbound messages judged by the abuse engine, by action.", "action",
+                OFF(ob_decisions), SG_M_OB_ACTION_N, ob_action_str);
+    sg_prom_head(b, "spoofguard_outbound_reasons_total", "counter",
+                 "Reasons given by outbound decisions other than allow (one per reason).");
+    for (size_t i = 0; i < SG_M_OB_REASON_N; i++) {
+        const char *name = sg_ob_reason_name(1u << i);
+        if (name == NULL)
+            continue;
+        const char *l[2] = {"reason", name};
+        sg_prom_sample(b, "spoofguard_outbound_reasons_total", l, 1,
+                       sum_at(m, OFF(ob_reasons) + i * sizeof(_Atomic uint64_t)));
+    }
+    sg_prom_head(b, "spoofguard_outbound_decision_duration_seconds", "histogram",
+                 "Time one outbound decision took, store included.");
+    hist_sum(m, OFF(ob_latency), &h);
+    sg_prom_histogram(b, "spoofguard_outbound_decision_duration_seconds", NULL, 0, &h);
+    sg_prom_head(b, "spoofguard_outbound_store_fallback_total", "counter",
+                 "Outbound decisions counted in memory because the store (Redis, LMDB) failed.");
+    sg_prom_sample(b, "spoofguard_outbound_store_fallback_total", NULL, 0, SUM(m, ob_fallback));
+    sg_prom_head(b, "spoofguard_outbound_store_fallback", "gauge",
+                 "Workers counting outbound mail in memory now (Redis unreachable).");
+    sg_prom_sample(b, "spoofguard_outbound_store_fallback", NULL, 0,
+                   m->ob_fallback_active ? (uint64_t)atomic_load(m->ob_fallback_active) : 0);
+    sg_prom_head(b, "spoofguard_outbound_records_reset_total", "counter",
+                 "Stored outbound records that did not decode and started afresh.");
+    sg_prom_sample(b, "spoofguard_outbound_records_reset_total", NULL, 0, SUM(m, ob_fresh));
+    enum_family(b, m, "spoofguard_outbound_notify_total",
+                "Runs of the outbound_notify command on a trip, by result.", "result",
+                OFF(ob_notify), SG_M_OB_NOTIFY_N, ob_notify_str);
+    sg_prom_head(b, "spoofguard_outbound_events_total", "counter",
+                 "Evidence noted for outbound accounts besides messages, by kind.");
+    {
+        const char *r[2] = {"kind", "ownership_refusal"}, *d[2] = {"kind", "dsn"};
+        sg_prom_sample(b, "spoofguard_outbound_events_total", r, 1, sum_at(m, OFF(ob_events)));
+        sg_prom_sample(b, "spoofguard_outbound_events_total", d, 1,
+                       sum_at(m, OFF(ob_events) + sizeof(_Atomic uint64_t)));
+    }
+}
+
 void sg_metrics_render(const sg_metrics *m, sg_mbuf *b, double now)
 {
     sg_hist_snap h;
@@ -407,6 +463,8 @@ void sg_metrics_render(const sg_metrics *m, sg_mbuf *b, double now)
         hist_sum(m, OFF(message_duration) + d * sizeof(sg_mhist), &h);
         sg_prom_histogram(b, "spoofguard_message_duration_seconds", l, 1, &h);
     }
+
+    render_outbound(m, b);
 
     sg_prom_head(b, "spoofguard_reloads_total", "counter",
                  "Configuration reloads (SIGHUP), by result.");

@@ -87,6 +87,11 @@ typedef enum {
 #define SG_M_ARC_N 3
 #define SG_M_DNS_N 6
 
+/* Outbound: actions (sg_ob_action), reason bits, notify results. */
+#define SG_M_OB_ACTION_N 4
+#define SG_M_OB_REASON_N 32
+#define SG_M_OB_NOTIFY_N 3
+
 /* Distinct (domain, selector) label pairs for signing keys; keys beyond
  * share the last slot, labelled "_other", so the series stay bounded. */
 #define SG_METRICS_MAX_KEYS 32
@@ -107,6 +112,14 @@ typedef struct {
     _Atomic uint64_t dns[2][SG_M_DNS_N]; /* [from_cache][status] */
     sg_mhist dns_latency;                /* network answers only */
     sg_mhist message_duration[SG_MDIR_N];
+    /* outbound decisions (issue 14) */
+    _Atomic uint64_t ob_decisions[SG_M_OB_ACTION_N]; /* sg_ob_action */
+    _Atomic uint64_t ob_reasons[SG_M_OB_REASON_N];   /* by reason bit */
+    _Atomic uint64_t ob_fallback;                    /* decided in memory: the store failed */
+    _Atomic uint64_t ob_fresh;                       /* records that did not decode */
+    _Atomic uint64_t ob_notify[SG_M_OB_NOTIFY_N]; /* the notify command: run, suppressed, failed */
+    _Atomic uint64_t ob_events[2];                /* ownership refusals, DSNs noted */
+    sg_mhist ob_latency;
 } sg_metrics_shard;
 
 typedef struct {
@@ -130,6 +143,9 @@ typedef struct {
     sg_metrics_live_key live[SG_METRICS_MAX_KEYS];
     size_t nlive;
     uint64_t http_refused; /* scrape connections refused (over the limit) */
+    /* workers counting outbound mail in memory now (the store failed), or
+     * NULL without outbound (owned by the server) */
+    const atomic_int *ob_fallback_active;
 } sg_metrics;
 
 int sg_metrics_init(sg_metrics *m, size_t nshards, const char *version, double start_time);

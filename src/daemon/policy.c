@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <spoofguard/outbound.h>
+
 sg_policy *sg_policy_ref(sg_policy *p)
 {
     atomic_fetch_add(&p->refs, 1);
@@ -36,6 +38,17 @@ int sg_policy_build(sg_policy **out, sg_config *cfg, char *err, size_t errlen)
         free(p);
         return -1;
     }
+    /* The organisation's domains for the outbound engine: besides its
+     * own outbound_internal_domain list, every domain we protect or sign
+     * for (recipients there are internal). */
+    for (size_t i = 0; i < cfg->n_protected_domains; i++)
+        if (sg_ob_policy_add_internal_domain(cfg->ob_policy, cfg->protected_domains[i]) != 0)
+            goto oom;
+    size_t nk;
+    sg_map_key *keys = sg_maps_keys(p->maps, &nk);
+    for (size_t i = 0; i < nk; i++)
+        if (sg_ob_policy_add_internal_domain(cfg->ob_policy, keys[i].domain) != 0)
+            goto oom;
     p->cfg = *cfg;
     memset(cfg, 0, sizeof(*cfg));
     atomic_init(&p->refs, 1);
@@ -44,6 +57,11 @@ int sg_policy_build(sg_policy **out, sg_config *cfg, char *err, size_t errlen)
     p->authserv_id = p->cfg.authserv_id ? p->cfg.authserv_id : p->hostname;
     *out = p;
     return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    sg_maps_free(p->maps);
+    free(p);
+    return -1;
 }
 
 void sg_policy_slot_init(sg_policy_slot *slot, sg_policy *p)

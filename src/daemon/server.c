@@ -46,6 +46,7 @@ struct sg_server {
     uv_loop_t loop; /* the main thread's: signals only */
     uv_signal_t sighup, sigterm, sigint, sigchld;
     uv_timer_t watchdog; /* pings systemd's watchdog when the unit asks for one */
+    uv_timer_t ob_timer; /* outbound store upkeep, every second */
     int draining;
     int exit_status;    /* 1 when the signer died: systemd restarts the unit */
     sg_metrics metrics; /* shards: one per worker */
@@ -399,6 +400,11 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
     metrics_keys(s, s->sh.policy.cur);
     if (drop_privileges(s, s->sh.policy.cur->cfg.user, err, errlen) != 0)
         goto fail;
+    /* opened as the user that runs: the files stay its own, and
+     * `spoofguard accounts` (as that user or root) shares them */
+    if (sg_obd_shared_init(&s->sh.ob, &s->sh.policy.cur->cfg, err, errlen) != 0)
+        goto fail;
+    s->metrics.ob_fallback_active = &s->sh.ob.fallback_active;
     s->workers = calloc(n, sizeof(sg_worker));
     if (s->workers == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -413,6 +419,14 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
 fail:
     sg_server_free(s);
     return -1;
+}
+
+/* LMDB without outbound_store_sync: flushed here, once a second; the
+ * slots of dead readers (a killed CLI) cleared. */
+static void on_ob_timer(uv_timer_t *t)
+{
+    sg_server *s = t->data;
+    sg_obd_shared_maintain(&s->sh.ob);
 }
 
 int sg_server_run(sg_server *s)
@@ -448,6 +462,10 @@ int sg_server_run(sg_server *s)
         uint64_t every_ms = wd_usec / 2000;
         uv_timer_start(&s->watchdog, on_watchdog, 0, every_ms);
     }
+    uv_timer_init(&s->loop, &s->ob_timer);
+    s->ob_timer.data = s;
+    if (s->sh.ob.store)
+        uv_timer_start(&s->ob_timer, on_ob_timer, 1000, 1000);
     sd_notifyf(0, "READY=1\nMAINPID=%lu", (unsigned long)getpid());
     uv_run(&s->loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < s->nworkers; i++)
@@ -476,6 +494,7 @@ void sg_server_free(sg_server *s)
         unlink(s->metrics_path);
     sg_signer_stop(s->sh.signer_fds, s->signer_nworkers, s->signer_pid);
     sg_metrics_free(&s->metrics);
+    sg_obd_shared_free(&s->sh.ob);
     sg_policy_slot_destroy(&s->sh.policy);
     if (s->sh.log.fd > 2)
         close(s->sh.log.fd);

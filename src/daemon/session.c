@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <strings.h>
 
@@ -31,7 +32,9 @@
 
 #include "arcseal.h"
 #include "disposition.h"
+#include "dsn.h"
 #include "milter_proto.h"
+#include "outbound.h"
 #include "signer_client.h"
 #include "session.h"
 
@@ -45,9 +48,14 @@ static const char MSG_OVERLOAD[] = "too many connections";
 /* Protocol steps we want the MTA to skip or not wait for. Each avoided
  * round trip is a wake-up less on both sides, which is most of what a
  * milter costs (PERFORMANCE.md). */
-static const uint32_t WANT_PROTOCOL = SG_MP_NORCPT | SG_MP_NOUNKNOWN | SG_MP_NODATA |
-                                      SG_MP_NR_MAIL | SG_MP_NR_CONN | SG_MP_NR_HELO | SG_MP_NR_HDR |
+static const uint32_t WANT_PROTOCOL = SG_MP_NOUNKNOWN | SG_MP_NODATA | SG_MP_NR_MAIL |
+                                      SG_MP_NR_RCPT | SG_MP_NR_CONN | SG_MP_NR_HELO | SG_MP_NR_HDR |
                                       SG_MP_NR_EOH | SG_MP_NR_BODY | SG_MP_HDR_LEADSPC;
+/* Recipients kept per outbound message for the abuse engine; Postfix's
+ * smtpd_recipient_limit is 1000 by default. */
+#define MAX_RCPTS 5000
+/* A delivery-status report is read from its first bytes only. */
+#define DSN_MAX_BYTES (256u * 1024)
 /* a macro name no MTA defines (see SG_MC_OPTNEG) */
 static const char NO_MACROS[] = "{spoofguard_none}";
 static const uint32_t WANT_ACTIONS =
@@ -111,6 +119,17 @@ typedef struct session {
     const sg_map_key *keys[MAX_SIGN_KEYS];
     size_t nkeys;
     const char *from_addr; /* header From (outbound), in the arena */
+    /* outbound: the envelope recipients (in the arena) and the abuse
+     * engine's decision while it waits for Redis */
+    const char **rcpts;
+    size_t nrcpts, cap_rcpts;
+    sg_obd_job *ob_job;
+    const char *ob_why; /* the accept's reason, for the log line after the decision */
+    /* inbound with a null sender: the message, kept (bounded) in case it
+     * is a delivery-status report for one of our logins */
+    int dsn_on;
+    char *dsn;
+    size_t dsn_len, dsn_cap;
     /* Authentication-Results fields claiming our authserv-id, by ordinal
      * among fields of that name: deleted on every path that accepts */
     uint32_t ar_seen;
@@ -119,6 +138,8 @@ typedef struct session {
 } session;
 
 static void session_close(session *s);
+static const char *ob_account(session *s, char *buf, size_t cap);
+static void dsn_note(session *s, const sg_disposition *d, const sg_verdict_result *vr);
 
 static void flush(session *s);
 static void message_reset(session *s);
@@ -381,6 +402,10 @@ static void set_reject(session *s, const char *smtp_reply)
 /* rc of an sg_sender_* rule: 1 refused (reply taken over), -1 no memory */
 static void sender_rule(session *s, int rc, char *smtp_reply)
 {
+    if (rc > 0 && s->env->obd && s->pol->cfg.outbound) {
+        char acct[SMALL];
+        sg_obd_note(s->env->obd, s->pol, ob_account(s, acct, sizeof(acct)), NULL);
+    }
     if (rc > 0)
         s->reject = smtp_reply;
     else if (rc < 0)
@@ -484,6 +509,124 @@ fail:
 
 static void on_timeout(uv_timer_t *t);
 
+/* ------------------------------------------------------------------------ */
+/* outbound: abuse detection, last, on a message we would accept             */
+
+/* The account key: the login, or "ip:" and the address of an internal
+ * client without one. */
+static const char *ob_account(session *s, char *buf, size_t cap)
+{
+    if (s->login[0])
+        return s->login;
+    snprintf(buf, cap, "ip:%s", s->client_ip[0] ? s->client_ip : "local");
+    return buf;
+}
+
+/* The account's name as it may appear in an SMTP reply: printable,
+ * no characters a reply or a log reader would take for syntax. */
+static void reply_safe(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (; *in && o + 1 < cap && o < 96; in++)
+        out[o++] = (isalnum((unsigned char)*in) || strchr("@._+-:", *in)) ? *in : '?';
+    out[o] = '\0';
+}
+
+static void ob_answer(session *s, const sg_obd_result *r, const char *why)
+{
+    char acct[SMALL], safe[128], text[768], reasons[512];
+    size_t rp = 0;
+    reply_safe(ob_account(s, acct, sizeof(acct)), safe, sizeof(safe));
+    reasons[0] = '\0';
+    for (unsigned i = 0; i < 32; i++) {
+        const char *n = (r->d.reasons & (1u << i)) ? sg_ob_reason_name(1u << i) : NULL;
+        if (n && rp + strlen(n) + 2 < sizeof(reasons))
+            rp += (size_t)snprintf(reasons + rp, sizeof(reasons) - rp, "%s%s", rp ? "," : "", n);
+    }
+    if (r->failed) {
+        failsafe(s, "outbound store failed");
+        return;
+    }
+    int hold = r->d.action == SG_OB_HOLD || r->d.action == SG_OB_BLOCK;
+    /* a block now, or a later message of a blocked account */
+    int blocked = r->d.action == SG_OB_BLOCK || (r->d.reasons & SG_OBR_BLOCKED);
+    if (r->d.action == SG_OB_ALLOW) {
+        log_message(s, "accept", why, NULL);
+        delete_forged_authres(s);
+        answer(s, SG_ACT_ACCEPT, NULL);
+    } else if (hold && (s->actions & SG_MF_QUARANTINE)) {
+        /* accepted into the MTA's hold queue: nothing is lost, nothing
+         * leaves until an administrator releases it (postsuper -H) */
+        snprintf(text, sizeof(text), "spoofguard: %s for %s (%s)",
+                 blocked ? "account blocked" : "held", safe, reasons);
+        sg_milter_put_quarantine(&s->out, text);
+        log_message(s, "quarantine", text, NULL);
+        delete_forged_authres(s);
+        answer(s, SG_ACT_ACCEPT, NULL);
+    } else {
+        /* throttle; or a hold the MTA cannot take: a 4xx keeps it with
+         * the client, who retries */
+        snprintf(text, sizeof(text), "451 4.7.1 %s for %s; try later",
+                 r->d.action == SG_OB_THROTTLE ? "sending rate limit"
+                 : blocked                     ? "sending blocked"
+                                               : "sending held",
+                 safe);
+        log_message(s, "tempfail", text, NULL);
+        answer(s, SG_ACT_TEMPFAIL, text);
+    }
+}
+
+static void ob_decided(void *payload, const sg_obd_result *r)
+{
+    session *s = payload;
+    s->ob_job = NULL;
+    s->state = MSG_OPEN;
+    if (s->timer_live)
+        uv_timer_stop(&s->timer);
+    ob_answer(s, r, s->ob_why);
+    message_reset(s);
+    flush(s);
+}
+
+/* The message would be accepted (why: the log's reason). With outbound
+ * detection on, the engine decides first. Returns 1 when the decision
+ * waits for Redis (ob_decided answers and resets). */
+static int outbound_accept(session *s, const char *why)
+{
+    if (s->env->obd == NULL || !s->pol->cfg.outbound) {
+        log_message(s, "accept", why, NULL);
+        delete_forged_authres(s);
+        answer(s, SG_ACT_ACCEPT, NULL);
+        return 0;
+    }
+    char acct[SMALL];
+    sg_obd_ask ask = {
+        .cfg = &s->pol->cfg,
+        .account = ob_account(s, acct, sizeof(acct)),
+        .queue_id = s->queue_id[0] ? s->queue_id : NULL,
+        .msg =
+            {
+                .t = (int64_t)time(NULL),
+                .client_ip = s->client_ip,
+                .mail_from = s->mail_from ? s->mail_from : "",
+                .rcpts = s->rcpts,
+                .nrcpts = s->nrcpts,
+                .size = s->size,
+            },
+    };
+    sg_obd_result r;
+    if (sg_obd_decide(s->env->obd, &ask, ob_decided, s, &r, &s->ob_job) == 1) {
+        s->ob_why = why;
+        s->state = MSG_WAITING;
+        if (s->timer_live)
+            uv_timer_start(&s->timer, on_timeout, (uint64_t)s->pol->cfg.message_timeout_s * 1000,
+                           0);
+        return 1;
+    }
+    ob_answer(s, &r, why);
+    return 0;
+}
+
 /* The signer's answer (signer_client.h): the signatures complete the
  * fields, or the message gets the fail-safe answer. */
 static void outbound_signed(int status, const uint8_t *const *sigs, const size_t *siglens, size_t n,
@@ -504,9 +647,8 @@ static void outbound_signed(int status, const uint8_t *const *sigs, const size_t
     } else {
         for (size_t k = 0; k < s->nkeys; k++)
             SG_MC_INC_AT(s->env->metrics->signatures, s->keys[k]->metric);
-        log_message(s, "accept", "signed", NULL);
-        delete_forged_authres(s);
-        answer(s, SG_ACT_ACCEPT, NULL);
+        if (outbound_accept(s, "signed"))
+            return; /* ob_decided answers and resets */
     }
     message_reset(s);
     flush(s);
@@ -526,7 +668,7 @@ static int outbound_eom(session *s)
         return 0;
     }
     if (s->signer && !(s->actions & SG_MF_ADDHDRS)) {
-        log_message(s, "accept", "unsigned: the MTA does not let us add header fields", NULL);
+        return outbound_accept(s, "unsigned: the MTA does not let us add header fields");
     } else if (s->signer) {
         uint8_t digests[MAX_SIGN_KEYS * 32];
         sg_sp_item items[MAX_SIGN_KEYS];
@@ -550,12 +692,8 @@ static int outbound_eom(session *s)
             uv_timer_start(&s->timer, on_timeout, (uint64_t)s->pol->cfg.message_timeout_s * 1000,
                            0);
         return 1;
-    } else {
-        log_message(s, "accept", "no signing key for this sender", NULL);
     }
-    delete_forged_authres(s);
-    answer(s, SG_ACT_ACCEPT, NULL);
-    return 0;
+    return outbound_accept(s, "no signing key for this sender");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -569,6 +707,7 @@ static void inbound_done(const sg_verdict_result *vr, void *payload)
     if (s->timer_live)
         uv_timer_stop(&s->timer);
     sg_disposition_inbound(&s->pol->cfg, vr, &d);
+    dsn_note(s, &d, vr);
     if (apply(s, &d, vr)) {
         /* our ARC set waits for the signer: the verdict (vr) stays */
         s->state = MSG_WAITING;
@@ -610,6 +749,15 @@ static void message_reset(session *s)
     s->parser = NULL;
     sg_signer_cancel(s->env->signer, s->sign_req);
     s->sign_req = 0;
+    if (s->ob_job)
+        sg_obd_cancel(s->env->obd, s->ob_job);
+    s->ob_job = NULL;
+    s->rcpts = NULL; /* in the arena */
+    s->nrcpts = s->cap_rcpts = 0;
+    free(s->dsn);
+    s->dsn = NULL;
+    s->dsn_len = s->dsn_cap = 0;
+    s->dsn_on = 0;
     sg_dkim_signer_free(s->signer);
     s->signer = NULL;
     sg_arcseal_free(s->seal);
@@ -677,6 +825,9 @@ static void message_start(session *s, const char *path)
         return;
     }
 
+    /* a null sender: perhaps a report on our own mail (dsn.h) */
+    s->dsn_on = s->mail_from[0] == '\0' && s->env->obd && cfg->outbound &&
+                sg_maps_have_sender_map(s->pol->maps);
     sg_verdict_opts o;
     sg_verdict_opts_init(&o);
     o.authserv_id = s->pol->authserv_id;
@@ -704,6 +855,49 @@ static void message_start(session *s, const char *path)
         s->fail = "out of memory";
 }
 
+/* Keep the first DSN_MAX_BYTES of a null-sender message. */
+static void dsn_keep(session *s, const char *data, size_t len)
+{
+    if (len > DSN_MAX_BYTES - s->dsn_len)
+        len = DSN_MAX_BYTES - s->dsn_len;
+    if (s->dsn_len + len > s->dsn_cap) {
+        size_t cap = s->dsn_cap ? s->dsn_cap * 2 : 16384;
+        while (cap < s->dsn_len + len)
+            cap *= 2;
+        char *n = realloc(s->dsn, cap);
+        if (n == NULL) {
+            s->dsn_on = 0; /* a report not read costs nothing but its count */
+            return;
+        }
+        s->dsn = n;
+        s->dsn_cap = cap;
+    }
+    memcpy(s->dsn + s->dsn_len, data, len);
+    s->dsn_len += len;
+}
+
+/* An accepted, authentic delivery-status report: each failed recipient's
+ * status goes to the account that owns the address it came back to. A
+ * forged report could otherwise raise anyone's bounce rate, hence
+ * authentic only (our verdict: SPF or DKIM aligned with its From). */
+static void dsn_note(session *s, const sg_disposition *d, const sg_verdict_result *vr)
+{
+    char status[SG_DSN_MAX][16];
+    if (!s->dsn_on || s->dsn_len == 0 || vr == NULL || vr->verdict != SG_VERDICT_AUTHENTIC ||
+        d->action != SG_ACT_ACCEPT || d->failsafe)
+        return;
+    size_t n = sg_dsn_failed(s->dsn, s->dsn_len, status, SG_DSN_MAX);
+    for (size_t r = 0; n > 0 && r < s->nrcpts && r < 16; r++) {
+        const char *login = sg_maps_login_of(s->pol->maps, s->rcpts[r]);
+        if (login == NULL)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            sg_obd_note(s->env->obd, s->pol, login, status[i]);
+    }
+}
+
+static void message_feed(session *s, const char *data, size_t len);
+
 /* Message bytes from the MTA (header lines rebuilt, body chunks). */
 static void message_feed(session *s, const char *data, size_t len)
 {
@@ -717,6 +911,8 @@ static void message_feed(session *s, const char *data, size_t len)
         set_reject(s, SG_REPLY_TOO_BIG);
         return;
     }
+    if (s->dsn_on && s->dsn_len < DSN_MAX_BYTES)
+        dsn_keep(s, data, len);
     if (s->outbound)
         rc = s->parser ? sg_msg_feed(s->parser, data, len) : 0;
     else if (s->verdict)
@@ -819,6 +1015,32 @@ static int parse_ip(const char *text, uint8_t out[16])
     return inet_pton(AF_INET6, text, out) == 1 ? 0 : -1;
 }
 
+/* An envelope recipient of an outbound message, for the abuse engine
+ * (kept up to MAX_RCPTS; the MTA's own limit is lower). */
+static void add_rcpt(session *s, const char *path)
+{
+    size_t l = strlen(path);
+    if (l >= 2 && path[0] == '<' && path[l - 1] == '>') {
+        path++;
+        l -= 2;
+    }
+    if (s->nrcpts == s->cap_rcpts) {
+        size_t cap = s->cap_rcpts ? s->cap_rcpts * 2 : 16;
+        if (cap > MAX_RCPTS)
+            return;
+        const char **n = sg_arena_alloc(s->arena, cap * sizeof(*n));
+        if (n == NULL)
+            return;
+        if (s->nrcpts)
+            memcpy(n, s->rcpts, s->nrcpts * sizeof(*n));
+        s->rcpts = n;
+        s->cap_rcpts = cap;
+    }
+    const char *r = sg_arena_strndup(s->arena, path, l);
+    if (r != NULL)
+        s->rcpts[s->nrcpts++] = r;
+}
+
 /* Returns -1 to close the connection. */
 static int handle(session *s, const sg_milter_cmd *c)
 {
@@ -907,7 +1129,10 @@ static int handle(session *s, const sg_milter_cmd *c)
         }
         return 0;
     case SG_MC_RCPT:
-        reply(s, SG_MR_CONTINUE);
+        if (s->state == MSG_OPEN && (s->outbound || s->dsn_on) && s->arena && c->u.args.n > 0)
+            add_rcpt(s, c->u.args.argv[0]);
+        if (!(s->proto & SG_MP_NR_RCPT))
+            reply(s, SG_MR_CONTINUE);
         return 0;
     case SG_MC_DATA:
     case SG_MC_UNKNOWN:

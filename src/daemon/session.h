@@ -29,6 +29,7 @@ typedef struct sg_session_env {
     sg_spf_cache *spf_cache;
     sg_vpool *vpool;
     struct sg_signer_client *signer; /* the worker's channel to the signer */
+    struct sg_obd *obd;              /* outbound abuse detection, or NULL when off */
     char *readbuf;                   /* reads are consumed before the next one */
     size_t readbuf_size;
     /* called once per sg_session_accept, when that session (or the failed

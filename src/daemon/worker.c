@@ -231,6 +231,11 @@ int sg_worker_init(sg_worker *w, sg_worker_shared *sh, sg_metrics_shard *metrics
         sg_dkim_keycache_new(&w->keycache, 0) != 0 ||
         sg_spf_cache_new(&w->spf_cache, SPF_CACHE_ENTRIES) != 0)
         goto fail;
+    if (cfg->outbound) {
+        if (sg_obd_init(&w->obd, &sh->ob, &w->loop, &sh->log, w->metrics, err, errlen) != 0)
+            return -1;
+        w->obd_live = 1;
+    }
     uv_async_init(&w->loop, &w->wake, on_wake);
     w->wake.data = w;
     sg_vpool_init(&w->vpool, &w->loop);
@@ -245,6 +250,7 @@ int sg_worker_init(sg_worker *w, sg_worker_shared *sh, sg_metrics_shard *metrics
         .spf_cache = w->spf_cache,
         .vpool = &w->vpool,
         .signer = w->signer,
+        .obd = w->obd_live ? &w->obd : NULL,
         .readbuf = w->readbuf,
         .readbuf_size = sizeof(w->readbuf),
         .closed = on_session_closed,
@@ -292,6 +298,8 @@ void sg_worker_destroy(sg_worker *w)
     if (w->uvdns)
         sg_uvdns_close(w->uvdns);
     sg_vpool_destroy(&w->vpool);
+    if (w->obd_live)
+        sg_obd_close(&w->obd);
 #ifdef EPOLLEXCLUSIVE
     if (w->accept_ep >= 0)
         (void)accept_arm(w, 0); /* before accept_poll closes */
@@ -299,6 +307,8 @@ void sg_worker_destroy(sg_worker *w)
     uv_walk(&w->loop, close_walk, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
+    if (w->obd_live)
+        sg_obd_free(&w->obd);
     if (w->accept_ep >= 0)
         close(w->accept_ep); /* after its poll handle is closed */
     sg_resolver_free(w->resolver);

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "outbound.h"
 #include "policy.h"
 #include "session.h"
 #include "uvdns.h"
@@ -28,7 +29,8 @@ typedef struct sg_worker_shared {
     int is_unix;
     atomic_uint conns; /* open connections across workers */
     atomic_int draining;
-    int *signer_fds; /* [1 + i]: worker i's channel to the signer, until it takes it */
+    int *signer_fds;  /* [1 + i]: worker i's channel to the signer, until it takes it */
+    sg_obd_shared ob; /* outbound abuse detection: the store */
 } sg_worker_shared;
 
 typedef struct sg_worker {
@@ -63,6 +65,8 @@ typedef struct sg_worker {
     sg_metrics_shard *metrics;       /* ours: this thread is its only writer */
     struct sg_signer_client *signer; /* our channel to the signer process */
     sg_vpool vpool;
+    sg_obd obd; /* outbound abuse detection (obd_live: set up) */
+    int obd_live;
     sg_session_env env; /* what each session gets at accept */
     int draining;
     char readbuf[65536]; /* reads are consumed before the next one */

@@ -565,9 +565,10 @@ def check_negotiate():
     # what spoofguardd needs: add/change headers, quarantine, macro lists
     want_act = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST
     expect(act == want_act, 'actions 0x%x, want 0x%x' % (act, want_act))
-    # it never needs RCPT, DATA or unknown commands, and answers only MAIL and EOM
-    want_proto = (P_NORCPT | P_NOUNKNOWN | P_NODATA | P_NR_CONN | P_NR_HELO | P_NR_MAIL | P_NR_HDR |
-                  P_NR_EOH | P_NR_BODY | P_HDR_LEADSPC)
+    # it never needs DATA or unknown commands; RCPT it reads (the outbound
+    # engine counts recipients) without answering; it answers only EOM
+    want_proto = (P_NOUNKNOWN | P_NODATA | P_NR_CONN | P_NR_HELO | P_NR_MAIL | P_NR_RCPT |
+                  P_NR_HDR | P_NR_EOH | P_NR_BODY | P_HDR_LEADSPC)
     expect(proto == want_proto, 'protocol 0x%x, want 0x%x' % (proto, want_proto))
     expect(syms.get(2, '').split() == ['{auth_authen}'],
            'mail-stage macro list %r' % syms.get(2))

@@ -180,9 +180,10 @@ static void registry_sums_shards(void **state)
     has_line(t, "spoofguard_scrape_connections_refused_total 0");
     /* every family is declared once, every series has a family */
     assert_non_null(strstr(t, "# TYPE spoofguard_dns_query_duration_seconds histogram\n"));
-    /* 113 series without keys, plus 2 + 1 + 1 for these keys (two
-     * signature counters, the two ages of the live key) */
-    assert_int_equal(count_series(t), 113 + 4);
+    /* 160 series without keys (113 + 47 of outbound detection), plus
+     * 2 + 1 + 1 for these keys (two signature counters, the two ages of
+     * the live key) */
+    assert_int_equal(count_series(t), 160 + 4);
     sg_mbuf_free(&out);
     sg_metrics_free(&m);
 }
@@ -205,7 +206,7 @@ static void key_slots_are_bounded(void **state)
     has_line(out.data, "spoofguard_signatures_total{domain=\"_other\",selector=\"_other\"} 1");
     has_line(out.data, "spoofguard_signatures_total{domain=\"example.com\",selector=\"s30\"} 0");
     assert_null(strstr(out.data, "selector=\"s31\""));
-    assert_int_equal(count_series(out.data), 113 + SG_METRICS_KEY_OTHER + 1);
+    assert_int_equal(count_series(out.data), 160 + SG_METRICS_KEY_OTHER + 1);
     sg_mbuf_free(&out);
     sg_metrics_free(&m);
 }

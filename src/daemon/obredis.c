@@ -1,0 +1,438 @@
+/*
+ * The daemon's asynchronous Redis client for the outbound records
+ * (obredis.h).
+ */
+#include "obredis.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#define CACHE_N 1024u  /* direct-mapped: a miss costs one extra round trip */
+#define MAX_ATTEMPTS 8 /* decisions per update when the records keep changing */
+#define DOMAIN_TRIES 2 /* compare-and-set tries of the domain record */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+typedef struct {
+    char key[SG_OBS_KEY_MAX + 1];
+    char ver[24];
+    uint8_t *val;
+    size_t len;
+} cache_ent;
+
+typedef struct req {
+    struct req *prev, *next; /* in flight, oldest first */
+    sg_obredis *r;
+    uint64_t id;
+    uint64_t sent_ms;
+    sg_obs_rec *recs;
+    size_t n;
+    sg_obs_fn fn;
+    void *ctx;
+    sg_obredis_done done; /* NULL once answered or cancelled */
+    void *payload;
+    int attempts;
+    int cancelled; /* fn's data is gone: never decide again */
+    char ver[SG_OBS_MAXKEYS][24];
+} req;
+
+struct sg_obredis {
+    uv_loop_t *loop;
+    const sg_logger *log;
+    atomic_int *fallback_active;
+    char host[256];
+    int port, db;
+    unsigned timeout_ms, ttl_s;
+    redisAsyncContext *ac;
+    uint64_t connect_ms; /* when ac started connecting */
+    int up;              /* connected and answering */
+    int down;            /* counted in fallback_active */
+    unsigned backoff_ms;
+    uv_timer_t retry;    /* reconnect */
+    uv_timer_t watchdog; /* the oldest request's age */
+    req *head, *tail;
+    uint64_t next_id;
+    cache_ent *cache;
+    int closing;
+};
+
+static void connect_now(sg_obredis *r);
+
+static uint64_t now_ms(sg_obredis *r)
+{
+    return uv_now(r->loop);
+}
+
+static void set_down(sg_obredis *r, int down, const char *why)
+{
+    if (down == r->down)
+        return;
+    r->down = down;
+    atomic_fetch_add(r->fallback_active, down ? 1 : -1);
+    sg_logline l;
+    sg_logline_start(&l);
+    sg_logline_kv(&l, "event", down ? "outbound_store_down" : "outbound_store_up");
+    sg_logline_kv(&l, "store", "redis");
+    sg_logline_kv(&l, "why", why);
+    sg_logline_emit(&l, r->log);
+}
+
+static cache_ent *cache_slot(sg_obredis *r, const char *key)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return &r->cache[h % CACHE_N];
+}
+
+static void cache_put(sg_obredis *r, const char *key, const char *ver, size_t verlen,
+                      const uint8_t *val, size_t len)
+{
+    cache_ent *e = cache_slot(r, key);
+    uint8_t *v = malloc(len ? len : 1);
+    if (v == NULL || verlen >= sizeof(e->ver)) {
+        free(v);
+        e->key[0] = '\0'; /* forget it: the next update asks Redis */
+        return;
+    }
+    memcpy(v, val, len);
+    free(e->val);
+    e->val = v;
+    e->len = len;
+    snprintf(e->key, sizeof(e->key), "%s", key);
+    memcpy(e->ver, ver, verlen);
+    e->ver[verlen] = '\0';
+}
+
+static void unlink_req(sg_obredis *r, req *q)
+{
+    if (q->prev)
+        q->prev->next = q->next;
+    else if (r->head == q)
+        r->head = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    else if (r->tail == q)
+        r->tail = q->prev;
+    q->prev = q->next = NULL;
+}
+
+static void answer(req *q, int status)
+{
+    sg_obredis_done d = q->done;
+    q->done = NULL;
+    if (d)
+        d(q->payload, status);
+}
+
+/* Every request in flight gets its answer now (Redis failed). */
+static void fail_all(sg_obredis *r)
+{
+    for (req *q = r->head; q; q = q->next)
+        answer(q, -1);
+}
+
+static int send_cas(sg_obredis *r, req *q);
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    req *q = privdata;
+    sg_obredis *r = q->r;
+    redisReply *rep = reply;
+    (void)ac;
+    if (rep == NULL || q->done == NULL || q->cancelled) {
+        /* the connection went (the request failed), or the caller is gone */
+        answer(q, -1);
+        goto done;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+        rep->element[0]->type != REDIS_REPLY_INTEGER) {
+        sg_log(r->log, "{\"event\":\"outbound_store_error\",\"store\":\"redis\",\"why\":\"%s\"}",
+               rep->type == REDIS_REPLY_ERROR ? "script error" : "unexpected answer");
+        answer(q, -1);
+        goto done;
+    }
+    if (rep->element[0]->integer == 1 && rep->elements == 1 + q->n) {
+        for (size_t i = 0; i < q->n; i++) {
+            redisReply *v = rep->element[1 + i];
+            if (v->type == REDIS_REPLY_STRING)
+                cache_put(r, q->recs[i].key, v->str, v->len, q->recs[i].next, q->recs[i].nextlen);
+        }
+        answer(q, 0);
+        goto done;
+    }
+    if (rep->element[0]->integer != 0 || rep->elements != 1 + 2 * q->n) {
+        answer(q, -1);
+        goto done;
+    }
+    /* A conflict: decide again on the records as they are now. */
+    for (size_t i = 0; i < q->n; i++) {
+        redisReply *v = rep->element[1 + 2 * i], *d = rep->element[2 + 2 * i];
+        if (v->type != REDIS_REPLY_STRING || d->type != REDIS_REPLY_STRING ||
+            v->len >= sizeof(q->ver[i])) {
+            answer(q, -1);
+            goto done;
+        }
+        memcpy(q->ver[i], v->str, v->len);
+        q->ver[i][v->len] = '\0';
+        int absent = strcmp(q->ver[i], "0") == 0;
+        q->recs[i].cur = absent ? NULL : (const uint8_t *)d->str;
+        q->recs[i].curlen = absent ? 0 : d->len;
+        cache_put(r, q->recs[i].key, v->str, v->len, (const uint8_t *)d->str, d->len);
+    }
+    /* The sending domain's record is shared by every account of the
+     * domain, on every worker and host: after DOMAIN_TRIES conflicts it is
+     * written whatever its version (its counts may then miss the messages
+     * of that moment), so a busy domain never starves its accounts; the
+     * account's record stays exact. */
+    if (++q->attempts >= DOMAIN_TRIES)
+        for (size_t i = 1; i < q->n; i++)
+            strcpy(q->ver[i], "*");
+    if (q->attempts >= MAX_ATTEMPTS || q->fn(q->ctx, q->recs, q->n) != 0 || send_cas(r, q) != 0) {
+        answer(q, -1);
+        goto done;
+    }
+    return; /* the same request, sent again */
+done:
+    unlink_req(r, q);
+    free(q);
+}
+
+static int send_cas(sg_obredis *r, req *q)
+{
+    /* EVAL, the script, n, the TTL; a key, a version and the bytes each */
+    const char *argv[4 + SG_OBS_MAXKEYS * 3];
+    size_t argl[4 + SG_OBS_MAXKEYS * 3], a = 0;
+    char keys[SG_OBS_MAXKEYS][SG_OBS_KEY_MAX + 8], nk[16], ttl[16];
+    argv[a] = "EVAL", argl[a++] = 4;
+    argv[a] = sg_obs_redis_script, argl[a++] = strlen(sg_obs_redis_script);
+    snprintf(nk, sizeof(nk), "%zu", q->n);
+    argv[a] = nk, argl[a++] = strlen(nk);
+    for (size_t i = 0; i < q->n; i++) {
+        snprintf(keys[i], sizeof(keys[i]), SG_OBS_REDIS_PREFIX "%s", q->recs[i].key);
+        argv[a] = keys[i], argl[a++] = strlen(keys[i]);
+    }
+    snprintf(ttl, sizeof(ttl), "%u", r->ttl_s);
+    argv[a] = ttl, argl[a++] = strlen(ttl);
+    for (size_t i = 0; i < q->n; i++)
+        argv[a] = q->ver[i], argl[a++] = strlen(q->ver[i]);
+    for (size_t i = 0; i < q->n; i++)
+        argv[a] = (const char *)q->recs[i].next, argl[a++] = q->recs[i].nextlen;
+    q->sent_ms = now_ms(r);
+    return redisAsyncCommandArgv(r->ac, on_reply, q, (int)a, argv, argl) == REDIS_OK ? 0 : -1;
+}
+
+/* ---- connection ---------------------------------------------------------- */
+
+static void on_retry(uv_timer_t *t)
+{
+    connect_now(t->data);
+}
+
+static void schedule_retry(sg_obredis *r)
+{
+    if (r->closing)
+        return;
+    uv_timer_start(&r->retry, on_retry, r->backoff_ms, 0);
+    r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    sg_obredis *r = ac->data;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback */
+        r->ac = NULL;
+        r->up = 0;
+        fail_all(r);
+        set_down(r, 1, ac->errstr);
+        schedule_retry(r);
+        return;
+    }
+    r->up = 1;
+    r->backoff_ms = BACKOFF_MIN_MS;
+    set_down(r, 0, "connected");
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    sg_obredis *r = ac->data;
+    (void)status;
+    r->ac = NULL;
+    r->up = 0;
+    if (r->closing)
+        return; /* our own close: nothing to tell */
+    fail_all(r);
+    set_down(r, 1, ac->errstr[0] ? ac->errstr : "disconnected");
+    schedule_retry(r);
+}
+
+static void connect_now(sg_obredis *r)
+{
+    if (r->closing || r->ac)
+        return;
+    redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+    if (ac == NULL || ac->err) {
+        set_down(r, 1, ac ? ac->errstr : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        schedule_retry(r);
+        return;
+    }
+    ac->data = r;
+    if (redisLibuvAttach(ac, r->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        set_down(r, 1, "attach failed");
+        schedule_retry(r);
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    r->ac = ac;
+    r->connect_ms = now_ms(r);
+    if (r->db)
+        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", r->db);
+}
+
+/* A request older than the timeout: Redis is stuck or gone without a
+ * word. Every waiting decision is counted in memory, the connection is
+ * dropped and made again. Also a connection that does not complete: the
+ * libuv adapter of hiredis 0.14 drops a poll error (a refused connect)
+ * without telling hiredis, so the attempt would otherwise wait forever. */
+static void on_watchdog(uv_timer_t *t)
+{
+    sg_obredis *r = t->data;
+    if (r->ac == NULL)
+        return;
+    int stuck = r->head != NULL && now_ms(r) - r->head->sent_ms >= r->timeout_ms;
+    int no_connect = !r->up && now_ms(r) - r->connect_ms >= r->timeout_ms;
+    if (!stuck && !no_connect)
+        return;
+    redisAsyncContext *ac = r->ac;
+    int was_up = r->up;
+    fail_all(r);
+    set_down(r, 1, stuck ? "timeout" : "connect timeout");
+    /* calls on_reply (NULL) for each request, and on_disconnect when it
+     * was connected */
+    redisAsyncFree(ac);
+    r->ac = NULL;
+    r->up = 0;
+    if (!was_up || !uv_is_active((uv_handle_t *)&r->retry))
+        schedule_retry(r);
+}
+
+int sg_obredis_new(sg_obredis **out, uv_loop_t *loop, const char *url, unsigned timeout_ms,
+                   unsigned ttl_s, const sg_logger *log, atomic_int *fallback_active, char *err,
+                   size_t errlen)
+{
+    sg_obredis *r = calloc(1, sizeof(*r));
+    *out = NULL;
+    if (r == NULL || (r->cache = calloc(CACHE_N, sizeof(cache_ent))) == NULL) {
+        free(r);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (sg_obs_redis_url(url, r->host, sizeof(r->host), &r->port, &r->db, err, errlen) != 0) {
+        free(r->cache);
+        free(r);
+        return -1;
+    }
+    r->loop = loop;
+    r->log = log;
+    r->fallback_active = fallback_active;
+    r->timeout_ms = timeout_ms;
+    r->ttl_s = ttl_s;
+    r->backoff_ms = BACKOFF_MIN_MS;
+    r->next_id = 1;
+    uv_timer_init(loop, &r->retry);
+    uv_timer_init(loop, &r->watchdog);
+    r->retry.data = r->watchdog.data = r;
+    /* neither keeps the loop alive (the worker stops it when drained) */
+    uv_unref((uv_handle_t *)&r->retry);
+    uv_unref((uv_handle_t *)&r->watchdog);
+    unsigned tick = timeout_ms / 4 ? timeout_ms / 4 : 1;
+    uv_timer_start(&r->watchdog, on_watchdog, tick, tick);
+    connect_now(r);
+    *out = r;
+    return 0;
+}
+
+uint64_t sg_obredis_update(sg_obredis *r, sg_obs_rec *recs, size_t n, sg_obs_fn fn, void *ctx,
+                           sg_obredis_done done, void *payload)
+{
+    if (r->ac == NULL || !r->up || n == 0 || n > SG_OBS_MAXKEYS)
+        return 0;
+    req *q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return 0;
+    q->r = r;
+    q->recs = recs;
+    q->n = n;
+    q->fn = fn;
+    q->ctx = ctx;
+    q->done = done;
+    q->payload = payload;
+    /* Decide on what this worker saw last; Redis says if it changed. */
+    for (size_t i = 0; i < n; i++) {
+        cache_ent *e = cache_slot(r, recs[i].key);
+        int hit = strcmp(e->key, recs[i].key) == 0;
+        snprintf(q->ver[i], sizeof(q->ver[i]), "%s", hit ? e->ver : "0");
+        recs[i].cur = hit && strcmp(e->ver, "0") != 0 ? e->val : NULL;
+        recs[i].curlen = recs[i].cur ? e->len : 0;
+    }
+    if (fn(ctx, recs, n) != 0 || send_cas(r, q) != 0) {
+        free(q);
+        return 0;
+    }
+    q->id = r->next_id++;
+    q->prev = r->tail;
+    if (r->tail)
+        r->tail->next = q;
+    else
+        r->head = q;
+    r->tail = q;
+    return q->id;
+}
+
+void sg_obredis_cancel(sg_obredis *r, uint64_t id)
+{
+    for (req *q = r->head; q && id; q = q->next)
+        if (q->id == id) {
+            q->cancelled = 1;
+            return;
+        }
+}
+
+void sg_obredis_close(sg_obredis *r)
+{
+    if (r == NULL)
+        return;
+    r->closing = 1;
+    fail_all(r);
+    if (r->ac) {
+        redisAsyncContext *ac = r->ac;
+        r->ac = NULL;
+        redisAsyncFree(ac);
+    }
+    if (r->down) {
+        r->down = 0;
+        atomic_fetch_sub(r->fallback_active, 1);
+    }
+    uv_close((uv_handle_t *)&r->retry, NULL);
+    uv_close((uv_handle_t *)&r->watchdog, NULL);
+}
+
+void sg_obredis_free(sg_obredis *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < CACHE_N; i++)
+        free(r->cache[i].val);
+    free(r->cache);
+    free(r);
+}

@@ -1,0 +1,407 @@
+/*
+ * Outbound abuse detection in the daemon (outbound.h).
+ */
+#include "outbound.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "obops.h"
+
+struct sg_obd_job {
+    sg_obd *o;
+    sg_obd_cb cb;
+    void *payload;
+    uint64_t redis_id;
+    int cancelled;
+    uint64_t t0; /* uv_hrtime */
+    sg_obop op;
+    sg_ob_message msg;
+    const sg_config *cfg;
+    sg_policy *pol; /* notes: a reference, held until written */
+    char account[SG_OBS_KEY_MAX + 1];
+    char queue_id[64];
+    char client[64];
+    sg_obop_recs recs;
+};
+
+/* ------------------------------------------------------------------------ */
+/* shared                                                                    */
+
+int sg_obd_shared_init(sg_obd_shared *sh, const sg_config *cfg, char *err, size_t errlen)
+{
+    memset(sh, 0, sizeof(*sh));
+    atomic_init(&sh->fallback_active, 0);
+    atomic_init(&sh->last_notify, 0);
+    if (gethostname(sh->hostname, sizeof(sh->hostname) - 1) != 0)
+        strcpy(sh->hostname, "localhost");
+    if (!cfg->outbound)
+        return 0;
+    sg_obs_opts so;
+    sg_obs_opts_init(&so);
+    so.map_size = cfg->outbound_store_map_size;
+    so.sync = cfg->outbound_store_sync;
+    so.timeout_ms = cfg->outbound_redis_timeout_ms;
+    char e[256];
+    if (sg_obs_open(&sh->memory, "memory:", &so, e, sizeof(e)) != 0) {
+        snprintf(err, errlen, "outbound: %s", e);
+        return -1;
+    }
+    if (!strncmp(cfg->outbound_store, "redis://", 8)) {
+        char host[256];
+        int port, db;
+        if (sg_obs_redis_url(cfg->outbound_store, host, sizeof(host), &port, &db, e, sizeof(e)) !=
+                0 ||
+            (sh->redis = strdup(cfg->outbound_store)) == NULL) {
+            snprintf(err, errlen, "outbound_store: %s", e);
+            sg_obd_shared_free(sh);
+            return -1;
+        }
+        sh->redis_timeout_ms = cfg->outbound_redis_timeout_ms;
+        return 0;
+    }
+    if (sg_obs_open(&sh->store, cfg->outbound_store, &so, e, sizeof(e)) != 0) {
+        snprintf(err, errlen, "outbound_store: %s", e);
+        sg_obd_shared_free(sh);
+        return -1;
+    }
+    return 0;
+}
+
+void sg_obd_shared_free(sg_obd_shared *sh)
+{
+    sg_obs_close(sh->store);
+    sg_obs_close(sh->memory);
+    free(sh->redis);
+    sh->store = sh->memory = NULL;
+    sh->redis = NULL;
+}
+
+void sg_obd_shared_maintain(sg_obd_shared *sh)
+{
+    if (sh->store)
+        sg_obs_maintain(sh->store);
+}
+
+/* ------------------------------------------------------------------------ */
+/* per worker                                                                */
+
+int sg_obd_init(sg_obd *o, sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log,
+                sg_metrics_shard *m, char *err, size_t errlen)
+{
+    memset(o, 0, sizeof(*o));
+    o->sh = sh;
+    o->loop = loop;
+    o->log = log;
+    o->m = m;
+    if (sh->redis && sg_obredis_new(&o->redis, loop, sh->redis, sh->redis_timeout_ms, 90 * 86400,
+                                    log, &sh->fallback_active, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+void sg_obd_close(sg_obd *o)
+{
+    sg_obredis_close(o->redis);
+}
+
+void sg_obd_free(sg_obd *o)
+{
+    sg_obredis_free(o->redis);
+    o->redis = NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* telling of a decision                                                     */
+
+/* reasons as a JSON list of the engine's names */
+static void reasons_json(uint32_t reasons, char *out, size_t cap)
+{
+    size_t p = 0;
+    out[p++] = '[';
+    for (unsigned i = 0; i < 32; i++) {
+        const char *n = (reasons & (1u << i)) ? sg_ob_reason_name(1u << i) : NULL;
+        if (n == NULL)
+            continue;
+        int w = snprintf(out + p, cap - p, "%s\"%s\"", p > 1 ? "," : "", n);
+        if (w < 0 || (size_t)w >= cap - p - 2)
+            break;
+        p += (size_t)w;
+    }
+    out[p++] = ']';
+    out[p] = '\0';
+}
+
+typedef struct {
+    uv_process_t proc;
+    uv_pipe_t in;
+    uv_write_t wr;
+    char *buf;
+    int open; /* handles still to close */
+} notify_run;
+
+static void notify_closed(uv_handle_t *h)
+{
+    notify_run *n = h->data;
+    if (--n->open == 0) {
+        free(n->buf);
+        free(n);
+    }
+}
+
+static void notify_exited(uv_process_t *p, int64_t status, int sig)
+{
+    (void)status;
+    (void)sig;
+    uv_close((uv_handle_t *)p, notify_closed);
+}
+
+static void notify_written(uv_write_t *w, int status)
+{
+    notify_run *n = w->data;
+    (void)status;
+    uv_close((uv_handle_t *)&n->in, notify_closed);
+}
+
+/* The administrator's command, on a block: JSON on its standard input,
+ * at most once per outbound_notify_interval across the workers; never
+ * waited for. */
+static void notify(sg_obd *o, const sg_obd_job *j, const char *line)
+{
+    const sg_config *cfg = j->cfg;
+    if (cfg->outbound_notify == NULL)
+        return;
+    int64_t now = (int64_t)time(NULL), last = atomic_load(&o->sh->last_notify);
+    if ((last && now - last < (int64_t)cfg->outbound_notify_interval) ||
+        !atomic_compare_exchange_strong(&o->sh->last_notify, &last, now)) {
+        sg_mc_inc(&o->m->ob_notify[1], 1);
+        return;
+    }
+    notify_run *n = calloc(1, sizeof(*n));
+    size_t l = strlen(line);
+    if (n == NULL || (n->buf = malloc(l + 1)) == NULL) {
+        free(n);
+        sg_mc_inc(&o->m->ob_notify[2], 1);
+        return;
+    }
+    memcpy(n->buf, line, l);
+    n->buf[l] = '\n';
+    uv_pipe_init(o->loop, &n->in, 0);
+    n->in.data = n->proc.data = n->wr.data = n;
+    n->open = 1;
+    char *args[] = {"/bin/sh", "-c", cfg->outbound_notify, NULL};
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE, .data.stream = (uv_stream_t *)&n->in},
+        {.flags = UV_IGNORE},
+        {.flags = UV_IGNORE},
+    };
+    uv_process_options_t po = {
+        .exit_cb = notify_exited,
+        .file = "/bin/sh",
+        .args = args,
+        .stdio_count = 3,
+        .stdio = stdio,
+    };
+    int rc = uv_spawn(o->loop, &n->proc, &po);
+    if (rc != 0) {
+        sg_log(o->log, "{\"event\":\"outbound_notify_failed\",\"why\":\"%s\"}", uv_strerror(rc));
+        sg_mc_inc(&o->m->ob_notify[2], 1);
+        uv_close((uv_handle_t *)&n->proc, NULL); /* libuv: close even a failed spawn */
+        uv_close((uv_handle_t *)&n->in, notify_closed);
+        return;
+    }
+    n->open = 2;
+    uv_buf_t b = uv_buf_init(n->buf, (unsigned)(l + 1));
+    if (uv_write(&n->wr, (uv_stream_t *)&n->in, &b, 1, notify_written) != 0)
+        uv_close((uv_handle_t *)&n->in, notify_closed);
+    sg_mc_inc(&o->m->ob_notify[0], 1);
+}
+
+/* The metrics, the log line and, on a trip, the notification. */
+static void tell(sg_obd *o, sg_obd_job *j, const sg_obd_result *res)
+{
+    uint64_t us = (uv_hrtime() - j->t0) / 1000;
+    sg_mhist_observe(&o->m->ob_latency, us);
+    if (res->failed)
+        return;
+    SG_MC_INC_AT(o->m->ob_decisions, res->d.action);
+    if (res->d.action != SG_OB_ALLOW)
+        for (unsigned i = 0; i < SG_M_OB_REASON_N; i++)
+            if (res->d.reasons & (1u << i))
+                sg_mc_inc(&o->m->ob_reasons[i], 1);
+    if (j->op.fresh)
+        sg_mc_inc(&o->m->ob_fresh, 1);
+
+    char acct[SGU_JSON_QUOTED_MAX(SG_OBS_KEY_MAX + 1)], qid[SGU_JSON_QUOTED_MAX(64)], reasons[768],
+        line[8192];
+    /* sgu_json_quote adds no NUL */
+    acct[sgu_json_quote(acct, sizeof(acct) - 1, j->account, strlen(j->account))] = '\0';
+    qid[sgu_json_quote(qid, sizeof(qid) - 1, j->queue_id, strlen(j->queue_id))] = '\0';
+    reasons_json(res->d.reasons, reasons, sizeof(reasons));
+    snprintf(line, sizeof(line),
+             "{\"event\":\"outbound_decision\",\"queue_id\":%s,\"account\":%s,\"client\":\"%s\","
+             "\"rcpts\":%zu,\"action\":\"%s\",\"reasons\":%s,\"score\":%.2f,\"tripped\":%s,"
+             "\"store\":\"%s\"%s,\"us\":%llu}",
+             qid, acct, j->client, j->msg.nrcpts, sg_ob_action_name(res->d.action), reasons,
+             res->d.score, res->d.tripped ? "true" : "false", res->store,
+             j->op.fresh ? ",\"record_reset\":true" : "", (unsigned long long)us);
+    sg_log(o->log, "%s", line);
+    if (res->d.tripped) {
+        char host[SGU_JSON_QUOTED_MAX(256)];
+        host[sgu_json_quote(host, sizeof(host) - 1, o->sh->hostname, strlen(o->sh->hostname))] =
+            '\0';
+        snprintf(line, sizeof(line),
+                 "{\"event\":\"outbound_block\",\"host\":%s,\"time\":%lld,\"account\":%s,"
+                 "\"action\":\"%s\",\"reasons\":%s,\"score\":%.2f,\"queue_id\":%s,"
+                 "\"client\":\"%s\",\"release\":\"spoofguard accounts release %s\"}",
+                 host, (long long)j->msg.t, acct, sg_ob_action_name(res->d.action), reasons,
+                 res->d.score, qid, j->client, j->account);
+        notify(o, j, line);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* deciding                                                                  */
+
+static int decide_in_memory(sg_obd *o, sg_obd_job *j, sg_obd_result *res, const char *why)
+{
+    char e[256];
+    sg_mc_inc(&o->m->ob_fallback, 1);
+    res->store = "memory";
+    if (why)
+        sg_log(o->log, "{\"event\":\"outbound_store_error\",\"store\":\"%s\",\"why\":\"%s\"}",
+               o->sh->redis ? "redis" : "lmdb", why);
+    if (sg_obs_update(o->sh->memory, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e, sizeof(e)) !=
+        0) {
+        res->failed = 1;
+        return -1;
+    }
+    res->d = j->op.out;
+    return 0;
+}
+
+static void redis_done(void *payload, int status)
+{
+    sg_obd_job *j = payload;
+    sg_obd *o = j->o;
+    sg_obd_result res = {.store = "redis"};
+    j->redis_id = 0;
+    if (j->cancelled) { /* the message is gone: so is what it pointed to */
+        free(j);
+        return;
+    }
+    if (status == 0)
+        res.d = j->op.out;
+    else
+        decide_in_memory(o, j, &res, NULL);
+    tell(o, j, &res);
+    if (j->cb)
+        j->cb(j->payload, &res);
+    free(j);
+}
+
+int sg_obd_decide(sg_obd *o, const sg_obd_ask *ask, sg_obd_cb cb, void *payload, sg_obd_result *res,
+                  sg_obd_job **job)
+{
+    memset(res, 0, sizeof(*res));
+    *job = NULL;
+    sg_obd_job *j = malloc(sizeof(*j));
+    if (j == NULL) {
+        res->failed = 1;
+        res->store = "none";
+        return 0;
+    }
+    memset(j, 0, offsetof(sg_obd_job, recs));
+    j->o = o;
+    j->cb = cb;
+    j->payload = payload;
+    j->t0 = uv_hrtime();
+    j->cfg = ask->cfg;
+    j->msg = ask->msg;
+    j->msg.login = j->account;
+    snprintf(j->account, sizeof(j->account), "%s", ask->account);
+    snprintf(j->queue_id, sizeof(j->queue_id), "%s", ask->queue_id ? ask->queue_id : "");
+    snprintf(j->client, sizeof(j->client), "%s", ask->msg.client_ip ? ask->msg.client_ip : "");
+    j->op.kind = SG_OBOP_DECIDE;
+    j->op.pol = ask->cfg->ob_policy;
+    j->op.msg = &j->msg;
+    sg_obop_recs_init(&j->recs, j->account, ask->msg.mail_from);
+
+    if (o->redis) {
+        j->redis_id =
+            sg_obredis_update(o->redis, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, redis_done, j);
+        if (j->redis_id != 0) {
+            *job = j;
+            return 1;
+        }
+        decide_in_memory(o, j, res, NULL); /* down: logged when it went */
+    } else {
+        char e[256];
+        res->store = "lmdb";
+        if (sg_obs_update(o->sh->store, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e, sizeof(e)) ==
+            0)
+            res->d = j->op.out;
+        else
+            decide_in_memory(o, j, res, e);
+    }
+    tell(o, j, res);
+    free(j);
+    return 0;
+}
+
+void sg_obd_cancel(sg_obd *o, sg_obd_job *j)
+{
+    if (j == NULL)
+        return;
+    /* the answer still comes (and frees the job), to nobody */
+    j->cancelled = 1;
+    if (o->redis && j->redis_id)
+        sg_obredis_cancel(o->redis, j->redis_id);
+}
+
+static void note_done(void *payload, int status)
+{
+    sg_obd_job *j = payload;
+    char e[256];
+    if (status != 0 && !j->cancelled) {
+        sg_mc_inc(&j->o->m->ob_fallback, 1);
+        (void)sg_obs_update(j->o->sh->memory, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e,
+                            sizeof(e));
+    }
+    sg_policy_unref(j->pol);
+    free(j);
+}
+
+void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const char *status)
+{
+    const sg_config *cfg = &pol->cfg;
+    char e[256];
+    sg_obd_job *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return;
+    j->o = o;
+    j->pol = sg_policy_ref(pol);
+    j->op.kind = status ? SG_OBOP_DSN : SG_OBOP_REFUSAL;
+    j->op.pol = cfg->ob_policy;
+    j->op.t = (int64_t)time(NULL);
+    /* status is copied: the job may outlive the caller's string */
+    snprintf(j->queue_id, sizeof(j->queue_id), "%s", status ? status : "");
+    j->op.status = status ? j->queue_id : NULL;
+    snprintf(j->account, sizeof(j->account), "%s", account);
+    sg_obop_recs_init(&j->recs, j->account, NULL);
+    sg_mc_inc(&o->m->ob_events[status ? 1 : 0], 1);
+    if (o->redis &&
+        sg_obredis_update(o->redis, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, note_done, j))
+        return;
+    if (o->sh->store && sg_obs_update(o->sh->store, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e,
+                                      sizeof(e)) == 0) {
+        sg_policy_unref(j->pol);
+        free(j);
+        return;
+    }
+    note_done(j, -1);
+}

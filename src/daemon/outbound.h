@@ -1,0 +1,91 @@
+/*
+ * Outbound abuse detection in the daemon (issue 14; docs/outbound-daemon.md):
+ * runs the engine (include/spoofguard/outbound.h) on the store the
+ * configuration names, one decision per accepted outbound message, and
+ * tells of it: one log line, the metrics, and on a block the
+ * outbound_notify command.
+ *
+ * The store: LMDB (a synchronous write transaction of a few microseconds
+ * on the worker's thread), or Redis (asynchronous on the worker's loop,
+ * obredis.h). When the store fails (Redis away or silent, LMDB full or
+ * broken) the decision is counted in memory, shared by the workers, and
+ * mail keeps flowing; only if even that fails does the message get the
+ * configured fail-safe answer.
+ */
+#ifndef SG_DAEMON_OUTBOUND_H
+#define SG_DAEMON_OUTBOUND_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include <spoofguard/outbound.h>
+
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "obredis.h"
+#include "obstore.h"
+#include "policy.h"
+
+/* What the workers share (owned by the server). */
+typedef struct sg_obd_shared {
+    sg_obs *store;  /* LMDB; NULL with Redis */
+    sg_obs *memory; /* the fallback */
+    char *redis;    /* redis://..., or NULL */
+    unsigned redis_timeout_ms;
+    atomic_int fallback_active; /* workers whose Redis is down now (a gauge) */
+    _Atomic int64_t last_notify;
+    char hostname[256];
+} sg_obd_shared;
+
+/* With cfg->outbound off: nothing opened, every call is a no-op. */
+int sg_obd_shared_init(sg_obd_shared *sh, const sg_config *cfg, char *err, size_t errlen);
+void sg_obd_shared_free(sg_obd_shared *sh);
+/* Main thread, every second: flush LMDB, clear dead readers. */
+void sg_obd_shared_maintain(sg_obd_shared *sh);
+
+/* One worker's part. */
+typedef struct sg_obd {
+    sg_obd_shared *sh;
+    uv_loop_t *loop;
+    const sg_logger *log;
+    sg_metrics_shard *m;
+    sg_obredis *redis;
+} sg_obd;
+
+int sg_obd_init(sg_obd *o, sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log,
+                sg_metrics_shard *m, char *err, size_t errlen);
+void sg_obd_close(sg_obd *o); /* before the loop's last run */
+void sg_obd_free(sg_obd *o);  /* after it */
+
+/* One message to judge. Everything pointed to stays the caller's until
+ * the answer (or sg_obd_cancel). */
+typedef struct {
+    const sg_config *cfg;
+    const char *account;  /* login, or "ip:ADDR" */
+    const char *queue_id; /* or NULL */
+    sg_ob_message msg;
+} sg_obd_ask;
+
+typedef struct {
+    sg_ob_decision d;
+    const char *store; /* what decided: "lmdb", "redis", "memory" */
+    int failed;        /* nothing could decide: give the fail-safe answer */
+} sg_obd_result;
+
+typedef void (*sg_obd_cb)(void *payload, const sg_obd_result *res);
+typedef struct sg_obd_job sg_obd_job;
+
+/* Returns 0 when decided now (*res), or 1 when the answer comes through
+ * cb later (*job: for sg_obd_cancel). */
+int sg_obd_decide(sg_obd *o, const sg_obd_ask *ask, sg_obd_cb cb, void *payload, sg_obd_result *res,
+                  sg_obd_job **job);
+void sg_obd_cancel(sg_obd *o, sg_obd_job *job);
+
+/* Evidence besides messages, fire and forget: a sender-ownership refusal
+ * (status NULL), or a delivery-status report with its status. The note
+ * keeps a reference to pol until it is written. */
+void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const char *status);
+
+#endif

@@ -1,0 +1,454 @@
+/*
+ * The account record: its windows, its recipient history, its encoding
+ * (versioned, length- and checksum-checked: a store hands back whatever
+ * bytes it holds, and half a record must never be trusted), block and
+ * release, and its JSON view.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ob.h"
+
+static const struct {
+    int width, n;
+} ring_shape[W_COUNT] = {
+    [W_MINUTE] = {10, 6},
+    [W_HOUR] = {300, 12},
+    [W_DAY] = {3600, 24},
+};
+
+int sg_ob_account_new(sg_ob_account **out)
+{
+    if (out == NULL)
+        return SG_EINVAL;
+    *out = calloc(1, sizeof(**out));
+    return *out ? SG_OK : SG_ENOMEM;
+}
+
+void sg_ob_account_free(sg_ob_account *a)
+{
+    free(a);
+}
+
+/* ---- windows ---- */
+
+uint32_t ob_ring_sum(const sg_ob_account *a, int w, int f, int64_t t)
+{
+    const ob_ring *r = &a->ring[w];
+    int64_t idx = t / ring_shape[w].width + 1;
+    uint64_t sum = 0;
+    for (int i = 0; i < ring_shape[w].n; i++)
+        if (r->stamp[i] != 0 && (int64_t)r->stamp[i] <= idx &&
+            (int64_t)r->stamp[i] > idx - ring_shape[w].n)
+            sum += r->c[i][f];
+    return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
+}
+
+void ob_ring_add(sg_ob_account *a, int f, int64_t t, uint32_t n)
+{
+    for (int w = 0; w < W_COUNT; w++) {
+        ob_ring *r = &a->ring[w];
+        uint32_t idx = (uint32_t)(t / ring_shape[w].width + 1);
+        int slot = (int)(idx % (uint32_t)ring_shape[w].n);
+        if (r->stamp[slot] != idx) {
+            r->stamp[slot] = idx;
+            memset(r->c[slot], 0, sizeof(r->c[slot]));
+        }
+        r->c[slot][f] = r->c[slot][f] > UINT32_MAX - n ? UINT32_MAX : r->c[slot][f] + n;
+    }
+}
+
+void ob_ring_clear(sg_ob_account *a)
+{
+    memset(a->ring, 0, sizeof(a->ring));
+}
+
+/* ---- recipient history ---- */
+
+/* FNV-1a, 64 bits. Not keyed: a sender who could pick colliding addresses
+ * would only make some of its own recipients look known, one bit at a
+ * time, and the volume signals do not read the history. */
+uint64_t ob_hash(const char *s, size_t n, int fold_case)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (fold_case && c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        h ^= c;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static int bloom_gen_has(const uint64_t *bits, uint64_t h)
+{
+    uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
+    for (uint32_t i = 0; i < OB_BLOOM_K; i++) {
+        uint32_t b = (h1 + i * h2) % (OB_BLOOM_WORDS * 64);
+        if (!(bits[b / 64] & (1ull << (b % 64))))
+            return 0;
+    }
+    return 1;
+}
+
+int ob_bloom_has(const sg_ob_account *a, uint64_t h)
+{
+    return bloom_gen_has(a->bloom[0], h) || bloom_gen_has(a->bloom[1], h);
+}
+
+void ob_bloom_add(sg_ob_account *a, uint64_t h)
+{
+    uint32_t cur = a->bloom_cur & 1;
+    uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
+    if (bloom_gen_has(a->bloom[cur], h))
+        return;
+    if (a->bloom_n[cur] >= OB_BLOOM_CAPACITY) {
+        /* the older generation goes; what it knew and was used since has
+         * been copied into the newer one by this function */
+        cur ^= 1;
+        a->bloom_cur = cur;
+        memset(a->bloom[cur], 0, sizeof(a->bloom[cur]));
+        a->bloom_n[cur] = 0;
+    }
+    for (uint32_t i = 0; i < OB_BLOOM_K; i++) {
+        uint32_t b = (h1 + i * h2) % (OB_BLOOM_WORDS * 64);
+        a->bloom[cur][b / 64] |= 1ull << (b % 64);
+    }
+    a->bloom_n[cur]++;
+}
+
+/* ---- encoding ---- */
+
+/* The record's fields in their encoded order: each a run of count
+ * little-endian integers of size bytes. Adding a field means a new
+ * version; decode refuses any other. */
+#define OB_FIELD(m, sz)                                                                            \
+    {                                                                                              \
+        offsetof(sg_ob_account, m), sz, sizeof(((sg_ob_account *)0)->m) / sz                       \
+    }
+static const struct {
+    size_t off, size, count;
+} fields[] = {
+    OB_FIELD(created, 8),     OB_FIELD(last_t, 8),     OB_FIELD(blocked_since, 8),
+    OB_FIELD(released_at, 8), OB_FIELD(blocked, 4),    OB_FIELD(block_reasons, 4),
+    OB_FIELD(ring, 4),        OB_FIELD(base_hour, 8),  OB_FIELD(cur, 4),
+    OB_FIELD(ewma_rcpt, 4),   OB_FIELD(ewma_new, 4),   OB_FIELD(ewma_int, 4),
+    OB_FIELD(peak_rcpt, 4),   OB_FIELD(peak_new, 4),   OB_FIELD(peak_int, 4),
+    OB_FIELD(base_hours, 4),  OB_FIELD(bloom, 8),      OB_FIELD(bloom_n, 4),
+    OB_FIELD(bloom_cur, 4),   OB_FIELD(net, 1),        OB_FIELD(net_first, 8),
+    OB_FIELD(net_last, 8),    OB_FIELD(nnet, 4),       OB_FIELD(body, 8),
+    OB_FIELD(body_t, 8),      OB_FIELD(body_rcpts, 4),
+};
+
+#define OB_MAGIC "SGOB"
+#define OB_VERSION 1
+#define OB_HEADER 12 /* magic, version (2), reserved (2), length (4) */
+#define OB_TRAILER 8 /* FNV-1a 64 of everything before it */
+
+static size_t record_size(void)
+{
+    size_t n = OB_HEADER + OB_TRAILER;
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        n += fields[i].size * fields[i].count;
+    return n;
+}
+
+static void put_le(uint8_t *p, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static uint64_t load(const void *p, size_t size)
+{
+    switch (size) {
+    case 1:
+        return *(const uint8_t *)p;
+    case 4:
+        return *(const uint32_t *)p;
+    default:
+        return *(const uint64_t *)p;
+    }
+}
+
+static void store(void *p, size_t size, uint64_t v)
+{
+    switch (size) {
+    case 1:
+        *(uint8_t *)p = (uint8_t)v;
+        break;
+    case 4:
+        *(uint32_t *)p = (uint32_t)v;
+        break;
+    default:
+        *(uint64_t *)p = v;
+        break;
+    }
+}
+
+int sg_ob_account_encode(const sg_ob_account *a, uint8_t *buf, size_t cap, size_t *len)
+{
+    size_t total = record_size(), pos = OB_HEADER;
+    if (a == NULL || buf == NULL || len == NULL)
+        return SG_EINVAL;
+    if (cap < total)
+        return SG_ELIMIT;
+    memcpy(buf, OB_MAGIC, 4);
+    put_le(buf + 4, OB_VERSION, 2);
+    put_le(buf + 6, 0, 2);
+    put_le(buf + 8, total, 4);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const uint8_t *base = (const uint8_t *)a + fields[i].off;
+        for (size_t j = 0; j < fields[i].count; j++, pos += fields[i].size)
+            put_le(buf + pos, load(base + j * fields[i].size, fields[i].size), fields[i].size);
+    }
+    put_le(buf + pos, ob_hash((const char *)buf, pos, 0), 8);
+    *len = total;
+    return SG_OK;
+}
+
+int sg_ob_account_decode(sg_ob_account *a, const uint8_t *buf, size_t len)
+{
+    size_t total = record_size(), pos = OB_HEADER;
+    sg_ob_account tmp;
+    if (a == NULL || (buf == NULL && len > 0))
+        return SG_EINVAL;
+    if (len != total || memcmp(buf, OB_MAGIC, 4) != 0 || get_le(buf + 4, 2) != OB_VERSION ||
+        get_le(buf + 8, 4) != total)
+        return SG_ESYNTAX;
+    if (get_le(buf + total - OB_TRAILER, 8) != ob_hash((const char *)buf, total - OB_TRAILER, 0))
+        return SG_ESYNTAX;
+    memset(&tmp, 0, sizeof(tmp));
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        uint8_t *base = (uint8_t *)&tmp + fields[i].off;
+        for (size_t j = 0; j < fields[i].count; j++, pos += fields[i].size)
+            store(base + j * fields[i].size, fields[i].size, get_le(buf + pos, fields[i].size));
+    }
+    /* the checksum proves the bytes are ours, but the engine indexes
+     * arrays with these: check them all the same */
+    if (tmp.nnet > OB_NETS || tmp.bloom_cur > 1 || tmp.blocked > 1 || tmp.created < 0 ||
+        tmp.bloom_n[0] > OB_BLOOM_WORDS * 64 || tmp.bloom_n[1] > OB_BLOOM_WORDS * 64)
+        return SG_ESYNTAX;
+    *a = tmp;
+    return SG_OK;
+}
+
+/* ---- administration ---- */
+
+void sg_ob_account_block(sg_ob_account *a, int64_t t, uint32_t reasons)
+{
+    if (a == NULL)
+        return;
+    if (!a->blocked)
+        a->blocked_since = t;
+    a->blocked = 1;
+    a->block_reasons |= reasons;
+}
+
+void sg_ob_account_release(sg_ob_account *a, int64_t t)
+{
+    if (a == NULL)
+        return;
+    a->blocked = 0;
+    a->block_reasons = 0;
+    a->blocked_since = 0;
+    a->released_at = t;
+    /* the evidence goes, what was learned stays: the windows (with the
+     * bounces and refusals in them) and the bodies are cleared; the baseline, the recipient history
+     * and the known networks are kept (networks seen before the release no longer count towards
+     * many_networks) */
+    ob_ring_clear(a);
+    memset(a->body, 0, sizeof(a->body));
+    memset(a->body_t, 0, sizeof(a->body_t));
+    memset(a->body_rcpts, 0, sizeof(a->body_rcpts));
+}
+
+int sg_ob_account_blocked(const sg_ob_account *a, int64_t *since, uint32_t *reasons)
+{
+    if (a == NULL || !a->blocked)
+        return 0;
+    if (since != NULL)
+        *since = a->blocked_since;
+    if (reasons != NULL)
+        *reasons = a->block_reasons;
+    return 1;
+}
+
+/* ---- names ---- */
+
+static const char *const reason_names[] = {
+    "messages_minute",     "messages_hour",   "messages_day",       "recipients_day",
+    "recipients_message",  "baseline_volume", "new_account_ramp",   "new_recipients",
+    "external_recipients", "same_body",       "ownership_refusals", "new_network",
+    "many_networks",       "bounce_rate",     "internal_fanout",    "domain_volume",
+    "account_blocked",
+};
+
+const char *sg_ob_reason_name(uint32_t bit)
+{
+    for (size_t i = 0; i < sizeof(reason_names) / sizeof(reason_names[0]); i++)
+        if (bit == 1u << i)
+            return reason_names[i];
+    return NULL;
+}
+
+const char *sg_ob_action_name(sg_ob_action a)
+{
+    switch (a) {
+    case SG_OB_ALLOW:
+        return "allow";
+    case SG_OB_THROTTLE:
+        return "throttle";
+    case SG_OB_HOLD:
+        return "hold";
+    case SG_OB_BLOCK:
+        return "block";
+    }
+    return "allow";
+}
+
+/* ---- JSON view ---- */
+
+typedef struct {
+    char *s;
+    size_t len, cap;
+    int oom;
+} jbuf;
+
+static void jprintf(jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void jprintf(jbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (b->oom)
+        return;
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap * 2 + (size_t)n + 64;
+        char *s = realloc(b->s, cap);
+        if (s == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+}
+
+static void net_text(const uint8_t *net, char *out, size_t cap)
+{
+    static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (!memcmp(net, v4, 12))
+        snprintf(out, cap, "%u.%u.%u.0/24", net[12], net[13], net[14]);
+    else
+        snprintf(out, cap, "%x:%x:%x::/48", (unsigned)net[0] << 8 | net[1],
+                 (unsigned)net[2] << 8 | net[3], (unsigned)net[4] << 8 | net[5]);
+}
+
+static void reasons_json(jbuf *b, uint32_t reasons)
+{
+    int first = 1;
+    jprintf(b, "[");
+    for (uint32_t i = 0; i < 32; i++)
+        if (reasons & (1u << i) && sg_ob_reason_name(1u << i) != NULL) {
+            jprintf(b, "%s\"%s\"", first ? "" : ",", sg_ob_reason_name(1u << i));
+            first = 0;
+        }
+    jprintf(b, "]");
+}
+
+int sg_ob_account_json(const sg_ob_policy *p, const sg_ob_account *a, int64_t now, char **json)
+{
+    static const char *const wname[W_COUNT] = {"minute", "hour", "day"};
+    static const char *const fname[F_COUNT] = {"messages",
+                                               "recipients",
+                                               "new_external_recipients",
+                                               "external_recipients",
+                                               "new_internal_recipients",
+                                               "ownership_refusals",
+                                               "holds",
+                                               "hard_bounces"};
+    jbuf b = {0};
+    int64_t floor_t = now - 86400;
+    uint32_t n24 = 0;
+    if (p == NULL || a == NULL || json == NULL)
+        return SG_EINVAL;
+    *json = NULL;
+    b.cap = 4096;
+    b.s = malloc(b.cap);
+    if (b.s == NULL)
+        return SG_ENOMEM;
+    jprintf(&b, "{\"created\":%lld,\"last\":%lld,\"blocked\":%s", (long long)a->created,
+            (long long)a->last_t, a->blocked ? "true" : "false");
+    if (a->blocked) {
+        jprintf(&b, ",\"blocked_since\":%lld,\"block_reasons\":", (long long)a->blocked_since);
+        reasons_json(&b, a->block_reasons);
+    }
+    if (a->released_at)
+        jprintf(&b, ",\"released_at\":%lld", (long long)a->released_at);
+    jprintf(&b, ",\"windows\":{");
+    for (int w = 0; w < W_COUNT; w++) {
+        jprintf(&b, "%s\"%s\":{", w ? "," : "", wname[w]);
+        for (int f = 0; f < F_COUNT; f++)
+            jprintf(&b, "%s\"%s\":%u", f ? "," : "", fname[f], ob_ring_sum(a, w, f, now));
+        jprintf(&b, "}");
+    }
+    jprintf(&b, "},\"baseline\":{\"hours_learned\":%u,\"recipients_per_hour\":[", a->base_hours);
+    for (int h = 0; h < 24; h++)
+        jprintf(&b, "%s%.2f", h ? "," : "", a->ewma_rcpt[h] / 100.0);
+    jprintf(&b, "],\"new_recipients_per_hour\":[");
+    for (int h = 0; h < 24; h++)
+        jprintf(&b, "%s%.2f", h ? "," : "", a->ewma_new[h] / 100.0);
+    jprintf(&b,
+            "],\"peak_recipients_hour\":%.2f,\"peak_new_recipients_hour\":%.2f,"
+            "\"peak_new_internal_hour\":%.2f}",
+            a->peak_rcpt / 100.0, a->peak_new / 100.0, a->peak_int / 100.0);
+    jprintf(&b, ",\"recipient_history\":{\"generations\":[%u,%u],\"capacity\":%u}", a->bloom_n[0],
+            a->bloom_n[1], OB_BLOOM_CAPACITY);
+    if (a->released_at > floor_t)
+        floor_t = a->released_at;
+    jprintf(&b, ",\"networks\":[");
+    for (uint32_t i = 0; i < a->nnet && i < OB_NETS; i++) {
+        char text[64];
+        net_text(a->net[i], text, sizeof(text));
+        jprintf(&b, "%s{\"network\":\"%s\",\"first\":%lld,\"last\":%lld}", i ? "," : "", text,
+                (long long)a->net_first[i], (long long)a->net_last[i]);
+        n24 += a->net_last[i] >= floor_t;
+    }
+    jprintf(&b, "],\"networks_24h\":%u", n24);
+    {
+        uint32_t sent = ob_ring_sum(a, W_DAY, F_RCPT, now),
+                 hard = ob_ring_sum(a, W_DAY, F_BOUNCE, now);
+        jprintf(&b, ",\"bounces_24h\":{\"recipients\":%u,\"hard\":%u,\"rate\":%.4f}", sent, hard,
+                sent ? (double)hard / sent : 0.0);
+    }
+    jprintf(&b, "}");
+    if (b.oom) {
+        free(b.s);
+        return SG_ENOMEM;
+    }
+    *json = b.s;
+    return SG_OK;
+}

@@ -1,0 +1,424 @@
+/*
+ * The decision: signals, each graded against its limit, summed into a
+ * score; hard rate limits throttle; a score past hold_score holds the
+ * message, past block_score (or holds_to_block holds within an hour)
+ * blocks the account until an administrator releases it.
+ *
+ * A graded signal adds nothing below score_onset of its limit, its full
+ * weight at the limit, and at most twice its weight beyond: two signals
+ * each three quarters of the way to their limits hold a message that
+ * neither would hold alone, which is how a compromise that stays under
+ * every single limit is still seen.
+ */
+#include <arpa/inet.h>
+#include <math.h>
+#include <string.h>
+
+#include "ob.h"
+
+#define V(k) (cls->v[k])
+#define HOUR_DECAY 0.99916 /* peaks lose ~2% a day */
+#define EWMA_ALPHA 0.15    /* each hour-of-day slot learns over ~a week */
+
+/* Fold the open hour into the baseline and move to hour h. Hours with
+ * nothing sent fold in as zeros, at most two weeks of them. */
+static void roll_baseline(sg_ob_account *a, int64_t h)
+{
+    int64_t skipped;
+    if (a->base_hour == 0 || h < a->base_hour) {
+        if (a->base_hour == 0)
+            a->base_hour = h;
+        return;
+    }
+    if (h == a->base_hour)
+        return;
+    skipped = h - a->base_hour;
+    if (skipped > 24 * 14)
+        skipped = 24 * 14;
+    for (int64_t i = 0; i < skipped; i++) {
+        int64_t hh = a->base_hour + i;
+        int slot = (int)(hh % 24);
+        double x[3] = {0, 0, 0};
+        uint32_t *ew[3] = {&a->ewma_rcpt[slot], &a->ewma_new[slot], &a->ewma_int[slot]};
+        uint32_t *pk[3] = {&a->peak_rcpt, &a->peak_new, &a->peak_int};
+        if (i == 0) {
+            x[0] = a->cur[F_RCPT];
+            x[1] = a->cur[F_NEW];
+            x[2] = a->cur[F_NEWINT];
+        }
+        for (int k = 0; k < 3; k++) {
+            double e = *ew[k] / 100.0, pkv = *pk[k] / 100.0 * HOUR_DECAY;
+            e += EWMA_ALPHA * (x[k] - e);
+            if (x[k] > pkv)
+                pkv = x[k];
+            *ew[k] = e * 100 > 4e9 ? 4000000000u : (uint32_t)(e * 100 + 0.5);
+            *pk[k] = pkv * 100 > 4e9 ? 4000000000u : (uint32_t)(pkv * 100 + 0.5);
+        }
+        if (a->base_hours < UINT32_MAX)
+            a->base_hours++;
+    }
+    memset(a->cur, 0, sizeof(a->cur));
+    a->base_hour = h;
+}
+
+/* The learned expectation for hour-of-day slot `slot` of counter k: the
+ * busiest of this hour and its neighbours (a meeting that ends late, a
+ * clock change), and never less than half the account's decaying peak. */
+static double expected(const uint32_t *ewma, uint32_t peak, int slot)
+{
+    double e = ewma[slot];
+    if (ewma[(slot + 1) % 24] > e)
+        e = ewma[(slot + 1) % 24];
+    if (ewma[(slot + 23) % 24] > e)
+        e = ewma[(slot + 23) % 24];
+    if (peak / 2.0 > e)
+        e = peak / 2.0;
+    return e / 100.0;
+}
+
+/* Score of a value against its limit (see the top of the file). */
+static double grade(double value, double limit, double onset, double weight)
+{
+    double r;
+    if (limit <= 0 || weight <= 0)
+        return 0;
+    r = value / limit;
+    if (r < onset)
+        return 0;
+    r = (r - onset) / (1 - onset);
+    return weight * (r > 2 ? 2 : r);
+}
+
+/* The /24 (IPv4) or /48 (IPv6) of a textual address, as 16 bytes
+ * (IPv4-mapped for IPv4); 0 if it does not parse. */
+static int network_of(const char *ip, uint8_t out[16])
+{
+    struct in_addr a4;
+    memset(out, 0, 16);
+    if (ip == NULL)
+        return 0;
+    if (inet_pton(AF_INET, ip, &a4) == 1) {
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &a4, 3);
+        return 1;
+    }
+    if (inet_pton(AF_INET6, ip, out) == 1) {
+        static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        memset(out + (memcmp(out, v4, 12) ? 6 : 15), 0, memcmp(out, v4, 12) ? 10 : 1);
+        return 1;
+    }
+    return 0;
+}
+
+static int find_net(const sg_ob_account *a, const uint8_t net[16])
+{
+    for (uint32_t i = 0; i < a->nnet; i++)
+        if (!memcmp(a->net[i], net, 16))
+            return (int)i;
+    return -1;
+}
+
+static void note_net(sg_ob_account *a, const uint8_t net[16], int64_t t)
+{
+    int i = find_net(a, net);
+    if (i < 0) {
+        if (a->nnet < OB_NETS)
+            i = (int)a->nnet++;
+        else {
+            i = 0;
+            for (uint32_t j = 1; j < a->nnet; j++)
+                if (a->net_last[j] < a->net_last[i])
+                    i = (int)j;
+        }
+        memcpy(a->net[i], net, 16);
+        a->net_first[i] = t;
+    }
+    a->net_last[i] = t;
+}
+
+static uint32_t networks_24h(const sg_ob_account *a, int64_t t, const uint8_t *extra)
+{
+    int64_t floor_t = t - 86400;
+    uint32_t n = 0;
+    if (a->released_at > floor_t)
+        floor_t = a->released_at;
+    for (uint32_t i = 0; i < a->nnet; i++)
+        n += a->net_last[i] >= floor_t;
+    if (extra != NULL && find_net(a, extra) < 0)
+        n++;
+    return n;
+}
+
+/* The body's slot (its recipients within the last hour), or -1. */
+static int find_body(const sg_ob_account *a, uint64_t h, int64_t t)
+{
+    for (int i = 0; i < OB_BODIES; i++)
+        if (a->body[i] == h && a->body_t[i] > t - 3600)
+            return i;
+    return -1;
+}
+
+static void note_body(sg_ob_account *a, uint64_t h, int64_t t, uint32_t nrcpt)
+{
+    int i = find_body(a, h, t);
+    if (i < 0) {
+        i = 0;
+        for (int j = 1; j < OB_BODIES; j++)
+            if (a->body_t[j] < a->body_t[i])
+                i = j;
+        a->body[i] = h;
+        a->body_t[i] = t;
+        a->body_rcpts[i] = 0;
+    }
+    a->body_rcpts[i] =
+        a->body_rcpts[i] > UINT32_MAX - nrcpt ? UINT32_MAX : a->body_rcpts[i] + nrcpt;
+}
+
+static const char *addr_domain(const char *addr)
+{
+    const char *at = addr ? strrchr(addr, '@') : NULL;
+    return at ? at + 1 : NULL;
+}
+
+/* Hard bounces over the recipients of the last 24 hours. A window of
+ * time rather than of the last N messages: reports come back minutes to
+ * hours after a send, and a newsletter's 3,000 recipients would push the
+ * messages they bounce for out of any short message window. */
+static double bounce_rate(const sg_ob_account *a, const ob_class *cls, int64_t t)
+{
+    double sent = ob_ring_sum(a, W_DAY, F_RCPT, t);
+    if (sent < V(OBK_BOUNCE_SAMPLE) || sent <= 0)
+        return 0;
+    return ob_ring_sum(a, W_DAY, F_BOUNCE, t) / sent;
+}
+
+static double bounce_grade(const sg_ob_account *a, const ob_class *cls, int64_t t)
+{
+    double onset = V(OBK_BOUNCE_WARN) / V(OBK_BOUNCE_HOLD);
+    return grade(bounce_rate(a, cls, t), V(OBK_BOUNCE_HOLD), onset < 0.99 ? onset : 0.99,
+                 V(OBK_W_BOUNCES));
+}
+
+typedef struct {
+    double score;
+    uint32_t reasons;
+} tally;
+
+static void add(tally *t, uint32_t reason, double s)
+{
+    if (s > 0) {
+        t->score += s;
+        t->reasons |= reason;
+    }
+}
+
+int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
+                 const sg_ob_message *m, sg_ob_decision *out)
+{
+    const ob_class *cls;
+    const char *from_dom;
+    uint8_t net[16];
+    int have_net, learning;
+    uint32_t nrcpt, nnew = 0, next = 0, nnewint = 0, throttle = 0;
+    double onset;
+    int slot;
+    tally tl = {0, 0};
+    sg_ob_action action = SG_OB_ALLOW;
+    uint64_t bh = 0;
+
+    if (p == NULL || acct == NULL || m == NULL || out == NULL || m->t < 0 ||
+        m->t > SG_OB_TIME_MAX || (m->nrcpts > 0 && m->rcpts == NULL))
+        return SG_EINVAL;
+    memset(out, 0, sizeof(*out));
+    cls = ob_policy_class(p, m->login);
+    onset = V(OBK_ONSET);
+    if (acct->created == 0)
+        acct->created = m->t;
+    acct->last_t = m->t;
+    roll_baseline(acct, m->t / 3600);
+    slot = (int)((m->t / 3600) % 24);
+    learning = m->t - acct->created < (int64_t)(V(OBK_LEARNING_DAYS) * 86400);
+    nrcpt = m->nrcpts > UINT32_MAX ? UINT32_MAX : (uint32_t)m->nrcpts;
+    have_net = network_of(m->client_ip, net);
+    from_dom = addr_domain(m->mail_from);
+
+    if (acct->blocked) {
+        /* every later message waits in the hold queue until a release */
+        ob_ring_add(acct, F_MSG, m->t, 1);
+        ob_ring_add(acct, F_RCPT, m->t, nrcpt);
+        if (have_net)
+            note_net(acct, net, m->t);
+        out->action = SG_OB_HOLD;
+        out->reasons = SG_OBR_BLOCKED | acct->block_reasons;
+        out->score = 0;
+        return SG_OK;
+    }
+
+    /* what this message brings: first-time, external, new internal */
+    for (size_t i = 0; i < m->nrcpts; i++) {
+        const char *r = m->rcpts[i] ? m->rcpts[i] : "";
+        int internal = ob_policy_internal(p, r, from_dom);
+        int known = ob_bloom_has(acct, ob_hash(r, strlen(r), 1));
+        nnew += !internal && !known;
+        next += !internal;
+        nnewint += internal && !known;
+    }
+
+    /* hard rate limits: a 4xx, the client retries */
+    if (V(OBK_MSG_MINUTE) > 0 && ob_ring_sum(acct, W_MINUTE, F_MSG, m->t) + 1 > V(OBK_MSG_MINUTE))
+        throttle |= SG_OBR_MSG_MINUTE;
+    if (V(OBK_MSG_HOUR) > 0 && ob_ring_sum(acct, W_HOUR, F_MSG, m->t) + 1 > V(OBK_MSG_HOUR))
+        throttle |= SG_OBR_MSG_HOUR;
+
+    /* limits a mail administrator knows, graded */
+    add(&tl, SG_OBR_MSG_DAY,
+        grade(ob_ring_sum(acct, W_DAY, F_MSG, m->t) + 1.0, V(OBK_MSG_DAY), onset, V(OBK_W_LIMITS)));
+    add(&tl, SG_OBR_RCPT_DAY,
+        grade((double)ob_ring_sum(acct, W_DAY, F_RCPT, m->t) + nrcpt, V(OBK_RCPT_DAY), onset,
+              V(OBK_W_LIMITS)));
+    if (V(OBK_RCPT_MESSAGE) > 0 && nrcpt > V(OBK_RCPT_MESSAGE))
+        add(&tl, SG_OBR_RCPT_MESSAGE, V(OBK_W_LIMITS) * V(OBK_BLOCK_SCORE));
+    add(&tl, SG_OBR_EXTERNAL,
+        grade((double)ob_ring_sum(acct, W_DAY, F_EXT, m->t) + next, V(OBK_EXT_DAY), onset,
+              V(OBK_W_EXT)));
+
+    if (learning) {
+        /* everything is new to a new account: a conservative ramp stands
+         * in for the baseline it does not have yet */
+        add(&tl, SG_OBR_NEW_ACCOUNT,
+            grade((double)ob_ring_sum(acct, W_DAY, F_RCPT, m->t) + nrcpt, V(OBK_RAMP_RCPT_DAY),
+                  onset, V(OBK_W_RAMP)));
+    } else {
+        double hour_rcpt = (double)ob_ring_sum(acct, W_HOUR, F_RCPT, m->t) + nrcpt;
+        double hour_ext = (double)ob_ring_sum(acct, W_HOUR, F_EXT, m->t) + next;
+        double hour_new = (double)ob_ring_sum(acct, W_HOUR, F_NEW, m->t) + nnew;
+        double hour_int = (double)ob_ring_sum(acct, W_HOUR, F_NEWINT, m->t) + nnewint;
+        double lim;
+        lim = V(OBK_BASE_FLOOR) +
+              V(OBK_BASE_FACTOR) * expected(acct->ewma_rcpt, acct->peak_rcpt, slot);
+        add(&tl, SG_OBR_BASELINE, grade(hour_rcpt, lim, onset, V(OBK_W_BASELINE)));
+        lim = V(OBK_NEW_FLOOR) + V(OBK_NEW_FACTOR) * expected(acct->ewma_new, acct->peak_new, slot);
+        if (hour_ext > 0 && hour_new / hour_ext >= V(OBK_NEW_SHARE))
+            add(&tl, SG_OBR_NEW_RCPT, grade(hour_new, lim, onset, V(OBK_W_NEW)));
+        lim = V(OBK_INT_FLOOR) + V(OBK_INT_FACTOR) * expected(acct->ewma_int, acct->peak_int, slot);
+        add(&tl, SG_OBR_INTERNAL_FANOUT, grade(hour_int, lim, onset, V(OBK_W_INTERNAL)));
+    }
+
+    if (m->body_hash != NULL && m->body_hash_len > 0) {
+        int b;
+        bh = ob_hash((const char *)m->body_hash, m->body_hash_len, 0);
+        b = find_body(acct, bh, m->t);
+        add(&tl, SG_OBR_SAME_BODY,
+            grade((b >= 0 ? acct->body_rcpts[b] : 0.0) + nrcpt, V(OBK_BODY_RCPTS), onset,
+                  V(OBK_W_BODY)));
+    }
+
+    add(&tl, SG_OBR_OWNERSHIP,
+        grade(ob_ring_sum(acct, W_HOUR, F_REFUSE, m->t), V(OBK_REFUSALS_HOUR), onset,
+              V(OBK_W_REFUSALS)));
+
+    if (have_net) {
+        /* a new network counts only once the account has a history of
+         * networks to compare with */
+        if (!learning && acct->nnet > 0 && find_net(acct, net) < 0)
+            add(&tl, SG_OBR_NEW_NETWORK, V(OBK_W_NEW_NET));
+        add(&tl, SG_OBR_NETWORKS,
+            grade(networks_24h(acct, m->t, net), V(OBK_NETWORKS_DAY), onset, V(OBK_W_NETWORKS)));
+    }
+
+    add(&tl, SG_OBR_BOUNCES, bounce_grade(acct, cls, m->t));
+
+    if (dom != NULL) {
+        add(&tl, SG_OBR_DOMAIN,
+            grade(ob_ring_sum(dom, W_DAY, F_MSG, m->t) + 1.0, V(OBK_DOM_MSG_DAY), onset,
+                  V(OBK_W_DOMAIN)));
+        add(&tl, SG_OBR_DOMAIN,
+            grade((double)ob_ring_sum(dom, W_DAY, F_RCPT, m->t) + nrcpt, V(OBK_DOM_RCPT_DAY), onset,
+                  V(OBK_W_DOMAIN)));
+    }
+
+    /* the decision */
+    if (tl.score >= V(OBK_BLOCK_SCORE))
+        action = SG_OB_BLOCK;
+    else if (tl.score >= V(OBK_HOLD_SCORE)) {
+        action = SG_OB_HOLD;
+        if (ob_ring_sum(acct, W_HOUR, F_HOLD, m->t) + 1 >= V(OBK_HOLDS_TO_BLOCK))
+            action = SG_OB_BLOCK;
+    } else if (throttle)
+        action = SG_OB_THROTTLE;
+    out->action = action;
+    out->score = tl.score;
+    out->reasons = action == SG_OB_THROTTLE ? throttle : action == SG_OB_ALLOW ? 0 : tl.reasons;
+
+    /* the login happened whatever the answer */
+    if (have_net)
+        note_net(acct, net, m->t);
+    if (action == SG_OB_THROTTLE)
+        return SG_OK; /* refused for now: not sent, not counted */
+
+    ob_ring_add(acct, F_MSG, m->t, 1);
+    ob_ring_add(acct, F_RCPT, m->t, nrcpt);
+    ob_ring_add(acct, F_NEW, m->t, nnew);
+    ob_ring_add(acct, F_EXT, m->t, next);
+    ob_ring_add(acct, F_NEWINT, m->t, nnewint);
+    if (bh != 0)
+        note_body(acct, bh, m->t, nrcpt);
+    if (dom != NULL) {
+        if (dom->created == 0)
+            dom->created = m->t;
+        dom->last_t = m->t;
+        ob_ring_add(dom, F_MSG, m->t, 1);
+        ob_ring_add(dom, F_RCPT, m->t, nrcpt);
+        ob_ring_add(dom, F_EXT, m->t, next);
+    }
+    if (action == SG_OB_ALLOW) {
+        /* only delivered mail teaches the history and the baseline */
+        for (size_t i = 0; i < m->nrcpts; i++) {
+            const char *r = m->rcpts[i] ? m->rcpts[i] : "";
+            ob_bloom_add(acct, ob_hash(r, strlen(r), 1));
+        }
+        acct->cur[F_RCPT] += nrcpt;
+        acct->cur[F_NEW] += nnew;
+        acct->cur[F_NEWINT] += nnewint;
+        return SG_OK;
+    }
+    ob_ring_add(acct, F_HOLD, m->t, 1);
+    if (action == SG_OB_BLOCK) {
+        sg_ob_account_block(acct, m->t, tl.reasons);
+        out->tripped = 1;
+    }
+    return SG_OK;
+}
+
+void sg_ob_note_refusal(const sg_ob_policy *p, sg_ob_account *acct, int64_t t)
+{
+    if (p == NULL || acct == NULL || t < 0 || t > SG_OB_TIME_MAX)
+        return;
+    ob_ring_add(acct, F_REFUSE, t, 1);
+}
+
+int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const char *status,
+                   sg_ob_decision *out)
+{
+    const ob_class *cls;
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (p == NULL || acct == NULL || status == NULL || t < 0 || t > SG_OB_TIME_MAX)
+        return SG_EINVAL;
+    /* RFC 3463: class 5 is a permanent failure; 4 is transient */
+    if (status[0] != '5' || status[1] != '.')
+        return SG_OK;
+    /* the report does not say which login's class applies: "default" */
+    cls = &p->classes[0];
+    ob_ring_add(acct, F_BOUNCE, t, 1);
+    if (!acct->blocked && V(OBK_W_BOUNCES) > 0 && bounce_rate(acct, cls, t) >= V(OBK_BOUNCE_HOLD)) {
+        sg_ob_account_block(acct, t, SG_OBR_BOUNCES);
+        if (out != NULL) {
+            out->action = SG_OB_BLOCK;
+            out->reasons = SG_OBR_BOUNCES;
+            out->score = bounce_grade(acct, cls, t);
+            out->tripped = 1;
+        }
+    }
+    return SG_OK;
+}

@@ -1,0 +1,381 @@
+/*
+ * The outbound policy: one table of keys with their defaults and ranges,
+ * classes of accounts that override them, the accounts' classes and the
+ * organisation's domains. The defaults are the limits a mail
+ * administrator already knows (Exchange Online: 30 messages a minute,
+ * 10,000 recipients a day, 500 a message; Google Workspace: 2,000
+ * messages and 3,000 external recipients a day, 500 a day on a trial
+ * account; AWS SES: 5% hard bounces warn, 10% stop).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ob.h"
+
+const ob_key ob_keys[OBK_COUNT] = {
+    [OBK_MSG_MINUTE] = {"messages_per_minute", 30, 0, 1e6, 1, "throttle above (0: off)"},
+    [OBK_MSG_HOUR] = {"messages_per_hour", 600, 0, 1e7, 1, "throttle above (0: off)"},
+    [OBK_MSG_DAY] = {"messages_per_day", 2000, 0, 1e8, 1, "score messages_day (0: off)"},
+    [OBK_RCPT_DAY] = {"recipients_per_day", 10000, 0, 1e9, 1, "score recipients_day"},
+    [OBK_RCPT_MESSAGE] = {"recipients_per_message", 500, 0, 1e6, 1, "score recipients_message"},
+    [OBK_EXT_DAY] = {"external_recipients_per_day", 3000, 0, 1e9, 1, "score external_recipients"},
+    [OBK_LEARNING_DAYS] = {"learning_days", 14, 0, 365, 1, "days on the new-account ramp"},
+    [OBK_RAMP_RCPT_DAY] = {"new_account_recipients_per_day", 500, 0, 1e9, 1,
+                           "recipients a day while learning"},
+    [OBK_BASE_FLOOR] = {"baseline_floor", 40, 0, 1e7, 0, "recipients an hour always allowed"},
+    [OBK_BASE_FACTOR] = {"baseline_factor", 3, 0, 1000, 0, "times the learned hourly volume"},
+    [OBK_NEW_FLOOR] = {"new_recipients_floor", 15, 0, 1e7, 0,
+                       "first-time recipients an hour always allowed"},
+    [OBK_NEW_FACTOR] = {"new_recipients_factor", 2, 0, 1000, 0,
+                        "times the learned first-time recipients an hour"},
+    [OBK_NEW_SHARE] = {"new_recipients_share", 0.5, 0, 1, 0,
+                       "share of first-time recipients before it counts"},
+    [OBK_INT_FLOOR] = {"internal_fanout_floor", 15, 0, 1e7, 0,
+                       "first-time internal recipients an hour always allowed"},
+    [OBK_INT_FACTOR] = {"internal_fanout_factor", 2, 0, 1000, 0,
+                        "times the learned first-time internal recipients an hour"},
+    [OBK_BODY_RCPTS] = {"same_body_recipients", 40, 0, 1e9, 1,
+                        "recipients of one body within an hour"},
+    [OBK_REFUSALS_HOUR] = {"ownership_refusals_per_hour", 3, 0, 1e6, 1, "refusals an hour"},
+    [OBK_NETWORKS_DAY] = {"networks_per_day", 10, 1, OB_NETS, 1, "networks in 24 hours"},
+    [OBK_BOUNCE_SAMPLE] = {"bounce_min_sample", 50, 1, 1e6, 1,
+                           "recipients in 24 h before a rate counts"},
+    [OBK_BOUNCE_WARN] = {"bounce_warn", 0.05, 0, 1, 0, "hard-bounce rate that starts to count"},
+    [OBK_BOUNCE_HOLD] = {"bounce_hold", 0.10, 0.001, 1, 0, "hard-bounce rate that blocks"},
+    [OBK_DOM_MSG_DAY] = {"domain_messages_per_day", 50000, 0, 1e9, 1,
+                         "per sending domain (0: off)"},
+    [OBK_DOM_RCPT_DAY] = {"domain_recipients_per_day", 200000, 0, 1e10, 1,
+                          "per sending domain (0: off)"},
+    [OBK_HOLD_SCORE] = {"hold_score", 1, 0.01, 1000, 0, "score that holds the message"},
+    [OBK_BLOCK_SCORE] = {"block_score", 2, 0.01, 1000, 0, "score that blocks the account"},
+    [OBK_HOLDS_TO_BLOCK] = {"holds_to_block", 3, 1, 1000, 1, "holds in an hour that block"},
+    [OBK_ONSET] = {"score_onset", 0.5, 0, 0.99, 0, "share of a limit where a signal starts"},
+    [OBK_W_BASELINE] = {"weight_baseline_volume", 1, 0, 100, 0, NULL},
+    [OBK_W_RAMP] = {"weight_new_account_ramp", 1, 0, 100, 0, NULL},
+    [OBK_W_NEW] = {"weight_new_recipients", 1, 0, 100, 0, NULL},
+    [OBK_W_EXT] = {"weight_external_recipients", 1, 0, 100, 0, NULL},
+    [OBK_W_BODY] = {"weight_same_body", 1, 0, 100, 0, NULL},
+    [OBK_W_REFUSALS] = {"weight_ownership_refusals", 1, 0, 100, 0, NULL},
+    [OBK_W_NEW_NET] = {"weight_new_network", 0.25, 0, 100, 0, NULL},
+    [OBK_W_NETWORKS] = {"weight_many_networks", 1, 0, 100, 0, NULL},
+    [OBK_W_BOUNCES] = {"weight_bounce_rate", 1, 0, 100, 0, NULL},
+    [OBK_W_INTERNAL] = {"weight_internal_fanout", 1, 0, 100, 0, NULL},
+    [OBK_W_LIMITS] = {"weight_limits", 1, 0, 100, 0,
+                      "messages_day, recipients_day, recipients_message"},
+    [OBK_W_DOMAIN] = {"weight_domain_volume", 1, 0, 100, 0, NULL},
+};
+
+int sg_ob_policy_new(sg_ob_policy **out)
+{
+    sg_ob_policy *p;
+    if (out == NULL)
+        return SG_EINVAL;
+    *out = NULL;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return SG_ENOMEM;
+    p->classes = calloc(1, sizeof(*p->classes));
+    if (p->classes == NULL) {
+        free(p);
+        return SG_ENOMEM;
+    }
+    p->nclasses = 1;
+    strcpy(p->classes[0].name, "default");
+    for (size_t i = 0; i < OBK_COUNT; i++)
+        p->classes[0].v[i] = ob_keys[i].def;
+    *out = p;
+    return SG_OK;
+}
+
+void sg_ob_policy_free(sg_ob_policy *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->nassign; i++)
+        free(p->assign[i].account);
+    for (size_t i = 0; i < p->ninternal; i++)
+        free(p->internal[i]);
+    free(p->assign);
+    free(p->internal);
+    free(p->classes);
+    free(p);
+}
+
+static int class_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= OB_CLASS_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+static int find_class(const sg_ob_policy *p, const char *name)
+{
+    for (size_t i = 0; i < p->nclasses; i++)
+        if (!strcmp(p->classes[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+/* The class, created as a copy of "default" when new; -1 on error. */
+static int get_class(sg_ob_policy *p, const char *name, int *err)
+{
+    int i = find_class(p, name);
+    ob_class *c;
+    if (i >= 0)
+        return i;
+    if (!class_name_ok(name)) {
+        *err = SG_ESYNTAX;
+        return -1;
+    }
+    if (p->nclasses >= OB_MAX_CLASSES) {
+        *err = SG_ELIMIT;
+        return -1;
+    }
+    c = realloc(p->classes, (p->nclasses + 1) * sizeof(*c));
+    if (c == NULL) {
+        *err = SG_ENOMEM;
+        return -1;
+    }
+    p->classes = c;
+    c[p->nclasses] = c[0];
+    strcpy(c[p->nclasses].name, name);
+    return (int)p->nclasses++;
+}
+
+static int find_key(const char *key)
+{
+    for (int i = 0; i < OBK_COUNT; i++)
+        if (!strcmp(ob_keys[i].name, key))
+            return i;
+    return -1;
+}
+
+int sg_ob_policy_set(sg_ob_policy *p, const char *cls, const char *key, const char *value)
+{
+    int k, c, err = SG_OK;
+    char *end;
+    double v;
+    if (p == NULL || key == NULL || value == NULL)
+        return SG_EINVAL;
+    if (cls == NULL)
+        cls = "default";
+    k = find_key(key);
+    if (k < 0)
+        return SG_EINVAL;
+    while (isspace((unsigned char)*value))
+        value++;
+    if (*value == '\0' || (!isdigit((unsigned char)*value) && *value != '.'))
+        return SG_ESYNTAX;
+    errno = 0;
+    v = strtod(value, &end);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (errno != 0 || *end != '\0' || !isfinite(v) || v < ob_keys[k].min || v > ob_keys[k].max)
+        return SG_ESYNTAX;
+    if (ob_keys[k].integer && v != floor(v))
+        return SG_ESYNTAX;
+    c = get_class(p, cls, &err);
+    if (c < 0)
+        return err;
+    p->classes[c].v[k] = v;
+    /* a class is a copy of "default" taken when it is first named, so a
+     * later change to "default" does not reach it (docs/outbound.md) */
+    return SG_OK;
+}
+
+int sg_ob_policy_assign(sg_ob_policy *p, const char *account, const char *cls)
+{
+    int c, err = SG_OK;
+    char *dup;
+    if (p == NULL || account == NULL || cls == NULL || *account == '\0')
+        return SG_EINVAL;
+    c = get_class(p, cls, &err);
+    if (c < 0)
+        return err;
+    for (size_t i = 0; i < p->nassign; i++)
+        if (!strcmp(p->assign[i].account, account)) {
+            p->assign[i].cls = c;
+            return SG_OK;
+        }
+    if (p->nassign == p->assign_cap) {
+        size_t cap = p->assign_cap ? 2 * p->assign_cap : 8;
+        ob_assign *n = realloc(p->assign, cap * sizeof(*n));
+        if (n == NULL)
+            return SG_ENOMEM;
+        p->assign = n;
+        p->assign_cap = cap;
+    }
+    dup = strdup(account);
+    if (dup == NULL)
+        return SG_ENOMEM;
+    p->assign[p->nassign].account = dup;
+    p->assign[p->nassign].cls = c;
+    p->nassign++;
+    return SG_OK;
+}
+
+int sg_ob_policy_add_internal_domain(sg_ob_policy *p, const char *domain)
+{
+    size_t n;
+    char *d;
+    if (p == NULL || domain == NULL)
+        return SG_EINVAL;
+    n = strlen(domain);
+    if (n > 0 && domain[n - 1] == '.')
+        n--;
+    if (n == 0 || n > 253)
+        return SG_ESYNTAX;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)domain[i];
+        if (!isalnum(ch) && ch != '-' && ch != '.' && ch != '_')
+            return SG_ESYNTAX;
+    }
+    for (size_t i = 0; i < p->ninternal; i++)
+        if (strlen(p->internal[i]) == n && !strncasecmp(p->internal[i], domain, n))
+            return SG_OK;
+    if (p->ninternal == p->internal_cap) {
+        size_t cap = p->internal_cap ? 2 * p->internal_cap : 8;
+        char **a = realloc(p->internal, cap * sizeof(*a));
+        if (a == NULL)
+            return SG_ENOMEM;
+        p->internal = a;
+        p->internal_cap = cap;
+    }
+    d = strndup(domain, n);
+    if (d == NULL)
+        return SG_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        d[i] = (char)tolower((unsigned char)d[i]);
+    p->internal[p->ninternal++] = d;
+    return SG_OK;
+}
+
+const ob_class *ob_policy_class(const sg_ob_policy *p, const char *account)
+{
+    if (account != NULL)
+        for (size_t i = 0; i < p->nassign; i++)
+            if (!strcmp(p->assign[i].account, account))
+                return &p->classes[p->assign[i].cls];
+    return &p->classes[0];
+}
+
+int ob_policy_internal(const sg_ob_policy *p, const char *addr, const char *fallback)
+{
+    const char *at = addr ? strrchr(addr, '@') : NULL;
+    const char *dom;
+    if (at == NULL || at[1] == '\0')
+        return 0;
+    dom = at + 1;
+    if (p->ninternal == 0)
+        return fallback != NULL && *fallback && sg_domain_within(dom, fallback);
+    for (size_t i = 0; i < p->ninternal; i++)
+        if (sg_domain_within(dom, p->internal[i]))
+            return 1;
+    return 0;
+}
+
+/* ---- configuration lines ---- */
+
+/* Next whitespace-separated word of *s into buf; 0 if none or too long. */
+static int word(const char **s, char *buf, size_t cap)
+{
+    const char *p = *s;
+    size_t n = 0;
+    while (isspace((unsigned char)*p))
+        p++;
+    while (p[n] != '\0' && !isspace((unsigned char)p[n]))
+        n++;
+    if (n == 0 || n >= cap)
+        return 0;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    *s = p + n;
+    return 1;
+}
+
+static int rest_empty(const char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    return *s == '\0';
+}
+
+int sg_ob_policy_directive(sg_ob_policy *p, const char *name, const char *value)
+{
+    char a[512], b[512];
+    const char *s = value;
+    if (p == NULL || name == NULL)
+        return SG_EINVAL;
+    if (value == NULL)
+        s = value = "";
+    if (!strcmp(name, "outbound_limit")) {
+        char *dot;
+        const char *cls = "default", *key = a;
+        if (!word(&s, a, sizeof(a)) || !word(&s, b, sizeof(b)) || !rest_empty(s))
+            return SG_ESYNTAX;
+        dot = strchr(a, '.');
+        if (dot != NULL) {
+            *dot = '\0';
+            cls = a;
+            key = dot + 1;
+        }
+        if (find_key(key) < 0)
+            return SG_EINVAL;
+        if (find_class(p, cls) < 0 && !class_name_ok(cls))
+            return SG_ESYNTAX;
+        return sg_ob_policy_set(p, cls, key, b);
+    }
+    if (!strcmp(name, "outbound_account")) {
+        if (!word(&s, a, sizeof(a)) || !word(&s, b, sizeof(b)) || !rest_empty(s))
+            return SG_ESYNTAX;
+        if (find_class(p, b) < 0 && !class_name_ok(b))
+            return SG_ESYNTAX;
+        return sg_ob_policy_assign(p, a, b);
+    }
+    if (!strcmp(name, "outbound_internal_domain")) {
+        /* all or nothing: check every name before adding any */
+        size_t n = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            const char *q = value;
+            while (*q != '\0') {
+                size_t len;
+                while (isspace((unsigned char)*q) || *q == ',')
+                    q++;
+                len = strcspn(q, ", \t\r\n");
+                if (len == 0)
+                    break;
+                if (len >= sizeof(a))
+                    return SG_ESYNTAX;
+                memcpy(a, q, len);
+                a[len] = '\0';
+                q += len;
+                if (pass == 0) {
+                    sg_ob_policy *probe;
+                    int rc = sg_ob_policy_new(&probe);
+                    if (rc != SG_OK)
+                        return rc;
+                    rc = sg_ob_policy_add_internal_domain(probe, a);
+                    sg_ob_policy_free(probe);
+                    if (rc != SG_OK)
+                        return rc;
+                    n++;
+                } else {
+                    int rc = sg_ob_policy_add_internal_domain(p, a);
+                    if (rc != SG_OK)
+                        return rc;
+                }
+            }
+            if (n == 0)
+                return SG_ESYNTAX;
+        }
+        return SG_OK;
+    }
+    return SG_ENOTFOUND;
+}

@@ -1,0 +1,55 @@
+/*
+ * What the daemon and the CLI do to the outbound records, each as one
+ * store update (obstore.h): decide on a message, note a refusal or a
+ * delivery-status report, block, release. The engine
+ * (include/spoofguard/outbound.h) does the judging; this file decodes the
+ * stored bytes into its records and encodes them back.
+ */
+#ifndef SG_OUTBOUND_OBOPS_H
+#define SG_OUTBOUND_OBOPS_H
+
+#include <spoofguard/outbound.h>
+
+#include "obstore.h"
+
+typedef enum {
+    SG_OBOP_DECIDE = 0, /* records: account, sending domain (optional) */
+    SG_OBOP_REFUSAL,    /* record: account */
+    SG_OBOP_DSN,        /* record: account */
+    SG_OBOP_BLOCK,      /* record: account */
+    SG_OBOP_RELEASE,    /* record: account */
+} sg_obop_kind;
+
+typedef struct {
+    sg_obop_kind kind;
+    const sg_ob_policy *pol;
+    const sg_ob_message *msg; /* DECIDE */
+    int64_t t;                /* REFUSAL, DSN, BLOCK, RELEASE */
+    const char *status;       /* DSN: "5.1.1" */
+    uint32_t reasons;         /* BLOCK */
+    /* results */
+    sg_ob_decision out; /* DECIDE, DSN */
+    unsigned fresh;     /* bit i: record i did not decode and started afresh */
+    int engine_rc;      /* the engine's error, if any */
+} sg_obop;
+
+/* The sg_obs_fn of every operation (ctx: an sg_obop). */
+int sg_obop_fn(void *ctx, sg_obs_rec *r, size_t n);
+
+/* The buffers of one operation's records. */
+typedef struct {
+    uint8_t buf[SG_OBS_MAXKEYS][SG_OB_ACCOUNT_MAX];
+    char dom[SG_OBS_KEY_MAX + 1];
+    sg_obs_rec rec[SG_OBS_MAXKEYS];
+    size_t n;
+} sg_obop_recs;
+
+/* Sets up the records: acct, and for a message its sending domain
+ * ("@" + the lower-cased domain of mail_from) when there is one. */
+void sg_obop_recs_init(sg_obop_recs *rr, const char *acct, const char *mail_from);
+
+/* The whole operation on a store. 0, or -1 with err set. */
+int sg_obop_run(sg_obs *s, sg_obop *op, const char *acct, const char *mail_from, char *err,
+                size_t errlen);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * The outbound engine's state stores (issue 14): where the per-account
+ * records of include/spoofguard/outbound.h live between decisions. A small
+ * internal library shared by the daemon and the CLI, never part of
+ * libspoofguard's API. The record bytes are opaque here
+ * (sg_ob_account_encode/decode give them their meaning).
+ *
+ * One update = read up to SG_OBS_MAXKEYS records, let the caller decide on
+ * them, write them back, atomically:
+ *   - memory: one mutex (the fallback when Redis is away; tests);
+ *   - LMDB (a directory): one write transaction, so the daemon's workers
+ *     and the CLI share the file safely;
+ *   - Redis (redis://HOST:PORT[/DB]): one Lua script compares each record's
+ *     version and writes, or returns the current records; the caller
+ *     decides again on those (a bounded number of times).
+ */
+#ifndef SG_OUTBOUND_OBSTORE_H
+#define SG_OUTBOUND_OBSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SG_OBS_MAXKEYS 2
+#define SG_OBS_KEY_MAX 320 /* "@" + a domain, a login, or "ip:" + an address */
+/* Redis keys: this prefix + the record key; LMDB keys: the record key. */
+#define SG_OBS_REDIS_PREFIX "sgob:"
+
+/* One record of an update: the caller fills key and the next buffer; the
+ * store fills cur (NULL: no record yet); the decision fills next/nextlen. */
+typedef struct {
+    const char *key;
+    const uint8_t *cur;
+    size_t curlen;
+    uint8_t *next; /* caller's buffer of nextcap bytes */
+    size_t nextcap, nextlen;
+} sg_obs_rec;
+
+/* Decides on the current records and writes the next ones. 0: write them;
+ * anything else: write nothing, the update returns it. Called more than
+ * once when a shared store saw a concurrent change (each call judges the
+ * records afresh). */
+typedef int (*sg_obs_fn)(void *ctx, sg_obs_rec *r, size_t n);
+
+typedef struct sg_obs sg_obs;
+
+typedef struct {
+    uint64_t map_size;   /* LMDB: the file's bound, bytes */
+    int sync;            /* LMDB: fsync each decision (else the daemon syncs every second) */
+    unsigned timeout_ms; /* Redis: connect and command timeout */
+    unsigned ttl_s;      /* Redis: a record idle this long expires */
+} sg_obs_opts;
+
+void sg_obs_opts_init(sg_obs_opts *o);
+
+/* spec: "memory:", "redis://HOST:PORT[/DB]", or a directory (LMDB,
+ * created if missing). 0, or -1 with err set. */
+int sg_obs_open(sg_obs **out, const char *spec, const sg_obs_opts *o, char *err, size_t errlen);
+void sg_obs_close(sg_obs *s);
+/* "memory", "lmdb", "redis" */
+const char *sg_obs_kind(const sg_obs *s);
+
+/* One atomic update (above). 0, fn's non-zero result, or -1 for a store
+ * error (err set; nothing was written). */
+int sg_obs_update(sg_obs *s, sg_obs_rec *r, size_t n, sg_obs_fn fn, void *ctx, char *err,
+                  size_t errlen);
+
+/* Each record (key, bytes) in key order (memory, LMDB) or any order (Redis).
+ * cb's non-zero result stops the walk and is returned; -1 store error. */
+typedef int (*sg_obs_each_fn)(void *ctx, const char *key, const uint8_t *v, size_t vlen);
+int sg_obs_each(sg_obs *s, sg_obs_each_fn cb, void *ctx, char *err, size_t errlen);
+
+/* LMDB: flush to disk (the daemon's timer without outbound_store_sync);
+ * clear the slots of readers that died. No-op for the others. */
+void sg_obs_maintain(sg_obs *s);
+
+/* ---- the Redis script, shared by the synchronous client here and the
+ * daemon's asynchronous one (src/daemon/obredis.c) ---- */
+
+/* KEYS: the records; ARGV[1] the TTL in seconds, ARGV[1+i] the version the
+ * caller based record i on ("0": none; "*": write it whatever its
+ * version), ARGV[1+n+i] its new bytes. Returns {1, v1..vn} written, or
+ * {0, v1, d1, .., vn, dn}: a version differed, nothing written, the
+ * current versions and bytes ("" when absent). */
+extern const char sg_obs_redis_script[];
+
+/* Parses redis://HOST:PORT[/DB] (port 6379 and database 0 by default). */
+int sg_obs_redis_url(const char *spec, char *host, size_t hostcap, int *port, int *db, char *err,
+                     size_t errlen);
+
+#endif

@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# End-to-end test of the Redis store of outbound abuse detection (issue 14):
+# a real redis-server on loopback (started here, no persistence) shared by
+# two spoofguardd instances, A and B, behind one real Postfix: submission
+# port 1 goes through A, a second submission port through B
+# (tests/e2e/with-env.sh):
+#   a. alice's mail is allowed through A and through B, and both decided on
+#      Redis (the decision lines say "store":"redis");
+#   b. `spoofguard accounts block` on the Redis store: the next message
+#      through B, sent at once, is held (quarantine) - enforced within 1 s;
+#      and through A too;
+#   c. a burst through A that gets the account blocked is enforced by B on
+#      its next message (when the engine blocks on a burst);
+#   d. `spoofguard accounts release`: the next message through B goes
+#      through;
+#   e. Redis silent (SIGSTOP): the decision gives up after
+#      outbound_redis_timeout_ms and counts in memory, the mail goes through;
+#      Redis stopped mid-run: mail keeps flowing through A and B (2xx,
+#      delivered), spoofguard_outbound_store_fallback_total moves on both,
+#      the gauge says so, the log says outbound_store_down; Redis back: the
+#      daemons reconnect (outbound_store_up) and decide on Redis again.
+# Prints PASS/FAIL lines and "N passed, N failed"; exit status 1 on failure.
+# Env: SG_CLI, SG_SRC; ports E2E_SMTP_PORT, E2E_SUBMISSION_PORT,
+# E2E_SUBMISSION_B_PORT (2619), E2E_DNS_PORT, E2E_REDIS_PORT (16380),
+# E2E_OB_MILTER_PORT (18891; B: +1), E2E_OB_METRICS_PORT (19891; B: +1).
+set -uo pipefail
+SG_SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+SG_CLI=${SG_CLI:-$SG_SRC/build/spoofguard}
+SG_CLI=$(cd "$(dirname "$SG_CLI")" && pwd)/$(basename "$SG_CLI")
+export SG_SRC SG_CLI
+E2E=$SG_SRC/tests/e2e
+SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+
+# ---------------------------------------------------------------- inner --
+if [ "${1:-}" = inner ]; then
+    RES=$2
+    . "$E2E_HOME/lib.sh"
+    . "$E2E_HOME/daemon/daemon.sh"
+    ok() { echo "PASS $1" | tee -a "$RES/results"; }
+    ko() { echo "FAIL $1: $2" | tee -a "$RES/results"; }
+    check() {
+        local n=$1 d=$2
+        shift 2
+        if "$@" >/dev/null 2>&1; then ok "$n"; else ko "$n" "$d"; fi
+    }
+    PFETC=$E2E_DIR/postfix/etc
+    RPORT=${E2E_REDIS_PORT:-16380}
+    REDIS=redis://127.0.0.1:$RPORT
+    SUB_B=${E2E_SUBMISSION_B_PORT:-2619}
+    MPORT=${E2E_OB_MILTER_PORT:-18891}
+    XPORT=${E2E_OB_METRICS_PORT:-19891}
+    A=alice@$E2E_OURDOMAIN
+    B=bob@$E2E_OURDOMAIN
+    cli() { "$SG_CLI" accounts "$@" --store "$REDIS"; } # cli SUBCOMMAND [ARGS...]
+
+    redis_start() {
+        run_bg redis-server /usr/bin/redis-server --port "$RPORT" --bind 127.0.0.1 --save '' \
+            --appendonly no --loglevel warning
+        wait_tcp 127.0.0.1 "$RPORT" 10
+    }
+    redis_start || {
+        ko redis_start "$(tail -n3 "$E2E_DIR/redis-server.log")"
+        exit 0
+    }
+    ok redis_start
+
+    # the second submission port, through B
+    cat >>"$PFETC/master.cf" <<EOF
+127.0.0.1:$SUB_B inet n - n - - smtpd
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+  -o milter_macro_daemon_name=ORIGINATING
+  -o smtpd_milters=inet:127.0.0.1:$((MPORT + 1))
+EOF
+    postfix -c "$PFETC" reload >/dev/null 2>&1
+    check postfix_second_port "nothing on $SUB_B" wait_tcp 127.0.0.1 "$SUB_B" 10
+
+    # two daemons: the e2e configuration, each its own socket, log, metrics
+    sgd_write_config
+    base=$(cat "$SGD_CONF")
+    for x in a b; do
+        off=0
+        [ $x = b ] && off=1
+        {
+            grep -v '^listen \|^log_file ' <<<"$base"
+            echo "listen                   inet:127.0.0.1:$((MPORT + off))"
+            echo "log_file                 $E2E_DIR/sgd-$x-messages.log"
+            echo "metrics_listen           127.0.0.1:$((XPORT + off))"
+            echo "outbound                 yes"
+            echo "outbound_store           $REDIS"
+            echo "outbound_redis_timeout_ms 200"
+            # accounts past their learning period (see e2e_outbound.sh)
+            echo "outbound_limit           learning_days 0"
+        } >"$E2E_DIR/spoofguardd-$x.conf"
+        check "config_test_$x" "spoofguardd -t" "$SGD" -t -c "$E2E_DIR/spoofguardd-$x.conf"
+        run_bg "spoofguardd-$x" "$SGD" -c "$E2E_DIR/spoofguardd-$x.conf"
+        check "daemon_start_$x" "$(tail -n3 "$E2E_DIR/spoofguardd-$x.log" 2>/dev/null)" wait_tcp 127.0.0.1 $((MPORT + off)) 10
+    done
+    LOG_A=$E2E_DIR/sgd-a-messages.log LOG_B=$E2E_DIR/sgd-b-messages.log
+
+    # qaction LOG QID: the action of the message line for QID
+    qaction() {
+        local i l
+        for ((i = 0; i < 40; i++)); do
+            l=$(grep -F "\"queue_id\":\"$2\"" "$1" | grep -F '"direction"' | tail -n1)
+            if [ -n "$l" ]; then
+                sed -n 's/.*"action":"\([a-z]*\)".*/\1/p' <<<"$l"
+                return 0
+            fi
+            sleep 0.05
+        done
+        echo none
+    }
+    # send VIA LOGIN TOKEN RCPT...: VIA a or b; prints "QID ACTION" (4xx retried)
+    : >"$RES/sent"
+    send() {
+        local via=$1 login=$2 tok=$3 r rc i port log to
+        shift 3
+        to=$(
+            IFS=,
+            echo "$*"
+        )
+        port=$E2E_SUBMISSION_PORT log=$LOG_A
+        [ "$via" = b ] && port=$SUB_B log=$LOG_B
+        for ((i = 0; i < 20; i++)); do
+            r=$(send_mail -a "$login" -p "$port" -f "$login" -t "$to" -h "From: $login" -h "Subject: $tok" -b "body $tok")
+            rc=$?
+            [ $rc = 4 ] || break
+            sleep 0.5
+        done
+        if [[ $r =~ queued\ as\ ([0-9A-Za-z]+) ]]; then
+            echo "${BASH_REMATCH[1]} $(qaction "$log" "${BASH_REMATCH[1]}")"
+        else
+            echo "lost $r"
+        fi
+    }
+    sent() { # TOKEN OUT
+        echo "$1 $2" >>"$RES/sent"
+        printf '%s\n' "$2"
+    }
+
+    # a. allowed through both, decided on Redis
+    out=$(send a "$A" rd-a1 "carol@$E2E_RCPT_DOMAIN")
+    sent rd-a1 "$out" >/dev/null
+    check a_allowed_via_a "$out" test "${out#* }" = accept
+    out=$(send b "$A" rd-b1 "carol@$E2E_RCPT_DOMAIN")
+    sent rd-b1 "$out" >/dev/null
+    check a_allowed_via_b "$out" test "${out#* }" = accept
+    check a_store_redis_a "no redis decision in A's log" grep -q '"event":"outbound_decision".*"store":"redis"' "$LOG_A"
+    check a_store_redis_b "no redis decision in B's log" grep -q '"event":"outbound_decision".*"store":"redis"' "$LOG_B"
+
+    # b. a block made with the CLI: enforced by B on its next message
+    t0=$(date +%s.%N)
+    blk=$(cli block "$A" 2>&1)
+    check b_cli_block "$blk" grep -q "blocked $A" <<<"$blk"
+    ts=$(date +%s.%N)
+    out=$(send b "$A" rd-b2 "carol@$E2E_RCPT_DOMAIN")
+    sent rd-b2 "$out" >/dev/null
+    lag=$(awk -v a="$t0" -v b="$ts" 'BEGIN{printf "%.3f", b-a}')
+    echo "(block to B's next message: sent ${lag}s after the block; answered ${out#* })"
+    check b_enforced_by_b_within_1s "${out#* } (sent ${lag}s after)" awk -v a="${out#* }" -v l="$lag" 'BEGIN{exit !(a == "quarantine" && l < 1)}'
+    out=$(send a "$A" rd-a2 "carol@$E2E_RCPT_DOMAIN")
+    sent rd-a2 "$out" >/dev/null
+    check b_enforced_by_a "$out" test "${out#* }" = quarantine
+    js=$(cli list --json 2>&1)
+    check b_list_blocked "$js" python3 -c 'import json,sys
+l=[json.loads(x) for x in sys.stdin]
+assert [x for x in l if x["account"]==sys.argv[1] and x["blocked"]], l' "$A" <<<"$js"
+
+    # d. release (before c, so c starts from a clean account): B lets it through
+    rel=$(cli release "$A" 2>&1)
+    check d_cli_release "$rel" grep -q "released $A" <<<"$rel"
+    out=$(send b "$A" rd-b3 "carol@$E2E_RCPT_DOMAIN")
+    sent rd-b3 "$out" >/dev/null
+    check d_released_via_b "$out" test "${out#* }" = accept
+
+    # c. a burst through A until the engine blocks bob; then B's next
+    blocked_at=0
+    for ((m = 1; m <= 60; m++)); do
+        rc=()
+        for ((k = 0; k < 5; k++)); do rc+=("rb$m-$k@$E2E_RCPT_DOMAIN"); done
+        tok=$(printf 'rd-burst-%02d' "$m")
+        out=$(send a "$B" "$tok" "${rc[@]}")
+        sent "$tok" "$out" >/dev/null
+        if grep -qE '"event":"outbound_decision".*"account":"'"$B"'".*"action":"block"' "$LOG_A"; then
+            blocked_at=$m
+            break
+        fi
+    done
+    if [ "$blocked_at" -gt 0 ]; then
+        out=$(send b "$B" rd-bob-b "carol@$E2E_RCPT_DOMAIN")
+        sent rd-bob-b "$out" >/dev/null
+        check c_burst_block_enforced_by_b "$out" test "${out#* }" = quarantine
+        cli release "$B" >/dev/null 2>&1
+    else
+        echo "(the engine did not block bob in 60 burst messages: c skipped)"
+    fi
+
+    # e. Redis silent (SIGSTOP): a decision waits outbound_redis_timeout_ms,
+    # then counts in memory; the mail goes through
+    rpid=$(tr -dc 0-9 <"$E2E_RUN/redis-server.pid")
+    kill -STOP "$rpid"
+    t0=$(date +%s.%N)
+    out=$(send a "$A" rd-silent "carol@$E2E_RCPT_DOMAIN")
+    sent rd-silent "$out" >/dev/null
+    dt=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
+    kill -CONT "$rpid"
+    echo "(Redis silent: the message answered in ${dt}s)"
+    check e_silent_redis_flows "$out in ${dt}s" test "${out#* }" = accept
+    check e_silent_redis_memory "no memory decision in A's log" grep -q '"event":"outbound_decision".*"store":"memory"' "$LOG_A"
+    check e_silent_redis_logged "no timeout line" grep -q '"event":"outbound_store_down".*"why":"timeout"' "$LOG_A"
+
+    # e. Redis stopped mid-run: mail keeps flowing
+    stop_pidfile "$E2E_RUN/redis-server.pid" 5 redis-server
+    for x in a b; do
+        tok=rd-down-$x
+        out=$(send $x "$A" "$tok" "carol@$E2E_RCPT_DOMAIN")
+        sent "$tok" "$out" >/dev/null
+        check "e_flows_without_redis_$x" "$out" test "${out#* }" = accept
+        check "e_delivered_$x" "$tok not delivered" wait_mail "body $tok" 10
+    done
+    for x in a b; do
+        off=0
+        [ $x = b ] && off=1
+        python3 -c 'import sys,urllib.request;sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:"+sys.argv[1]+"/metrics").read().decode())' $((XPORT + off)) >"$RES/metrics-$x" 2>/dev/null
+        check "e_fallback_metric_$x" "$(grep fallback "$RES/metrics-$x" | tr '\n' '|')" grep -qE '^spoofguard_outbound_store_fallback_total [1-9]' "$RES/metrics-$x"
+        check "e_fallback_gauge_$x" "$(grep '^spoofguard_outbound_store_fallback ' "$RES/metrics-$x")" grep -qE '^spoofguard_outbound_store_fallback [1-9]' "$RES/metrics-$x"
+    done
+    check e_logged_down "no outbound_store_down line" grep -q '"event":"outbound_store_down"' "$LOG_A"
+    # Redis back: reconnected (backoff at most 5 s), decisions on Redis again
+    redis_start
+    for ((i = 0; i < 80; i++)); do
+        grep -q '"event":"outbound_store_up"' "$LOG_A" && grep -q '"event":"outbound_store_up"' "$LOG_B" && break
+        sleep 0.1
+    done
+    check e_reconnected "no outbound_store_up line in both logs" bash -c "grep -q outbound_store_up '$LOG_A' && grep -q outbound_store_up '$LOG_B'"
+    n0=$(grep -c '"store":"redis"' "$LOG_B")
+    out=$(send b "$A" rd-back "carol@$E2E_RCPT_DOMAIN")
+    sent rd-back "$out" >/dev/null
+    check e_back_on_redis "$out" test "$(grep -c '"store":"redis"' "$LOG_B")" -gt "$n0"
+
+    # nothing lost: release the held ones, everything is delivered
+    postsuper -c "$PFETC" -H ALL >/dev/null 2>&1
+    postqueue -c "$PFETC" -f >/dev/null 2>&1
+    lost=''
+    while read -r tok q act; do
+        if [ "$q" = lost ]; then lost="$lost $tok(refused)"; continue; fi
+        wait_mail "body $tok" 15 >/dev/null || lost="$lost $tok"
+    done <"$RES/sent"
+    check nothing_lost "not delivered:$lost" test -z "$lost"
+    for x in a b; do
+        stop_pidfile "$E2E_RUN/spoofguardd-$x.pid" 35 "spoofguardd-$x"
+        if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$E2E_DIR/spoofguardd-$x.log"; then
+            ko "no_sanitizer_reports_$x" "$(grep -m2 -E 'ERROR|runtime error' "$E2E_DIR/spoofguardd-$x.log" | tr '\n' '|')"
+        else
+            ok "no_sanitizer_reports_$x"
+        fi
+    done
+    exit 0
+fi
+
+# ---------------------------------------------------------------- outer --
+fail_early() {
+    echo "FAIL $1"
+    echo "0 passed, 1 failed"
+    exit 1
+}
+[ "$(id -u)" = 0 ] || fail_early "needs root (tests/e2e/with-env.sh)"
+SGD=$(dirname "$SG_CLI")/spoofguardd
+[ -x "$SGD" ] || fail_early "no daemon at $SGD"
+for t in swaks unbound postfix redis-server; do
+    command -v "$t" >/dev/null || [ -x "/usr/bin/$t" ] || fail_early "$t is not installed (scripts/install-deps.sh)"
+done
+export E2E_DIR=${E2E_OUTBOUND_REDIS_DIR:-/run/spoofguard-e2e-obredis}
+export MILTER=${MILTER:-inet:127.0.0.1:${E2E_OB_MILTER_PORT:-18891}}
+export SGD
+RES=$(mktemp -d /tmp/sg-e2e-obredis.XXXXXX)
+trap 'rm -rf "$RES"' EXIT
+: >"$RES/results"
+t0=$(date +%s)
+bash "$E2E/with-env.sh" ${E2E_KEEP:+--keep} -- bash "$SELF" inner "$RES"
+rc=$?
+if [ "$rc" = 0 ]; then echo "PASS with_env_status" >>"$RES/results"; else
+    echo "FAIL with_env_status: with-env.sh exited $rc" | tee -a "$RES/results"
+fi
+pass=$(grep -c '^PASS' "$RES/results")
+fail=$(grep -c '^FAIL' "$RES/results")
+[ "$pass" -ge 20 ] || [ "$fail" -gt 0 ] || {
+    echo "FAIL count: only $pass checks ran"
+    fail=$((fail + 1))
+}
+echo "(e2e outbound Redis tests: $(($(date +%s) - t0)) s)"
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

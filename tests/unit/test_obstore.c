@@ -1,0 +1,413 @@
+/*
+ * The outbound state stores (src/outbound/obstore.h): each update is
+ * atomic, also between processes (LMDB: the daemon's workers and the CLI;
+ * Redis: several hosts), so counts stay exact under concurrent writers;
+ * an update whose decision fails writes nothing; a record the engine
+ * cannot read starts afresh (obops.h).
+ *
+ * The Redis cases start a real redis-server on loopback (no persistence),
+ * port $SG_TEST_REDIS_PORT (default 16379); they are skipped, saying so,
+ * when redis-server is not installed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <spoofguard/outbound.h>
+
+#include "obops.h"
+#include "obstore.h"
+
+#define N_PER_PROC 1500
+
+/* A counter record: 8 bytes, little endian; absent = 0. */
+static int incr_fn(void *ctx, sg_obs_rec *r, size_t n)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = 0;
+        if (r[i].cur) {
+            if (r[i].curlen != 8)
+                return 5;
+            for (int b = 7; b >= 0; b--)
+                v = (v << 8) | r[i].cur[b];
+        }
+        v++;
+        for (int b = 0; b < 8; b++)
+            r[i].next[b] = (uint8_t)(v >> (8 * b));
+        r[i].nextlen = 8;
+    }
+    return 0;
+}
+
+static int refuse_fn(void *ctx, sg_obs_rec *r, size_t n)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++)
+        r[i].nextlen = 0;
+    return 7;
+}
+
+/* Reads a counter and refuses: nothing is written. */
+static int read_fn(void *ctx, sg_obs_rec *r, size_t n)
+{
+    uint64_t *v = ctx;
+    (void)n;
+    *v = 0;
+    if (r[0].cur) {
+        if (r[0].curlen != 8)
+            return 5;
+        for (int k = 7; k >= 0; k--)
+            *v = (*v << 8) | r[0].cur[k];
+    }
+    return 7;
+}
+
+static uint64_t counter(sg_obs *s, const char *key)
+{
+    uint8_t a[8];
+    uint64_t v = 0;
+    char err[256];
+    sg_obs_rec r[1] = {{.key = key, .next = a, .nextcap = sizeof(a)}};
+    assert_int_equal(sg_obs_update(s, r, 1, read_fn, &v, err, sizeof(err)), 7);
+    return v;
+}
+
+/* n updates of keys (one or two) */
+static void bump(sg_obs *s, const char *k1, const char *k2, int n)
+{
+    uint8_t b1[8], b2[8];
+    char err[256];
+    for (int i = 0; i < n; i++) {
+        sg_obs_rec r[2] = {{.key = k1, .next = b1, .nextcap = 8},
+                           {.key = k2, .next = b2, .nextcap = 8}};
+        int rc = sg_obs_update(s, r, k2 ? 2 : 1, incr_fn, NULL, err, sizeof(err));
+        if (rc != 0) {
+            fprintf(stderr, "update: %d %s\n", rc, err);
+            _exit(3);
+        }
+    }
+}
+
+static char tmpdir[256];
+
+static void make_tmp(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/sg-obstore.XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+}
+
+static void rm_tmp(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Two processes (own environments, as the daemon and the CLI) and, in
+ * each, two threads' worth of serial updates: the count is exact. */
+static void concurrent(const char *spec)
+{
+    pid_t kids[2];
+    for (int k = 0; k < 2; k++) {
+        kids[k] = fork();
+        assert_true(kids[k] >= 0);
+        if (kids[k] == 0) {
+            sg_obs *s;
+            char err[256];
+            if (sg_obs_open(&s, spec, NULL, err, sizeof(err)) != 0) {
+                fprintf(stderr, "open: %s\n", err);
+                _exit(2);
+            }
+            bump(s, "alice@example.com", "@example.com", N_PER_PROC);
+            sg_obs_close(s);
+            _exit(0);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        int st;
+        assert_int_equal(waitpid(kids[k], &st, 0), kids[k]);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+    }
+    sg_obs *s;
+    char err[256];
+    assert_int_equal(sg_obs_open(&s, spec, NULL, err, sizeof(err)), 0);
+    assert_int_equal(counter(s, "alice@example.com"), 2 * N_PER_PROC);
+    assert_int_equal(counter(s, "@example.com"), 2 * N_PER_PROC);
+    sg_obs_close(s);
+}
+
+static void test_lmdb_two_processes_exact(void **state)
+{
+    (void)state;
+    make_tmp();
+    concurrent(tmpdir);
+    rm_tmp();
+}
+
+static void test_memory_basics(void **state)
+{
+    (void)state;
+    sg_obs *s;
+    char err[256];
+    assert_int_equal(sg_obs_open(&s, "memory:", NULL, err, sizeof(err)), 0);
+    assert_string_equal(sg_obs_kind(s), "memory");
+    assert_int_equal(counter(s, "bob"), 0);
+    bump(s, "bob", NULL, 3);
+    bump(s, "bob", "@x.test", 2);
+    assert_int_equal(counter(s, "bob"), 5);
+    assert_int_equal(counter(s, "@x.test"), 2);
+    sg_obs_close(s);
+}
+
+static int count_each(void *ctx, const char *key, const uint8_t *v, size_t vlen)
+{
+    (void)key;
+    (void)v;
+    (void)vlen;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* A refused update writes nothing; each sees every record; the file is
+ * there after a reopen (a restart of the daemon). */
+static void test_lmdb_refused_writes_nothing(void **state)
+{
+    (void)state;
+    make_tmp();
+    sg_obs *s;
+    char err[256];
+    assert_int_equal(sg_obs_open(&s, tmpdir, NULL, err, sizeof(err)), 0);
+    assert_string_equal(sg_obs_kind(s), "lmdb");
+    bump(s, "carol", NULL, 4);
+    assert_int_equal(counter(s, "carol"), 4);
+    assert_int_equal(counter(s, "dave"), 0); /* the refusal did not create it */
+    int n = 0;
+    assert_int_equal(sg_obs_each(s, count_each, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 1);
+    sg_obs_close(s);
+    assert_int_equal(sg_obs_open(&s, tmpdir, NULL, err, sizeof(err)), 0);
+    assert_int_equal(counter(s, "carol"), 4);
+    sg_obs_close(s);
+    rm_tmp();
+}
+
+/* A bounded map: a store that is full refuses the write with an error
+ * (the daemon then counts in memory) and keeps what it had. */
+static int fill_fn(void *ctx, sg_obs_rec *r, size_t n)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++) {
+        memset(r[i].next, 'x', r[i].nextcap);
+        r[i].nextlen = r[i].nextcap;
+    }
+    return 0;
+}
+
+static void test_lmdb_full_map_refuses(void **state)
+{
+    (void)state;
+    make_tmp();
+    sg_obs_opts o;
+    sg_obs_opts_init(&o);
+    o.map_size = 256 * 1024;
+    sg_obs *s;
+    char err[256];
+    assert_int_equal(sg_obs_open(&s, tmpdir, &o, err, sizeof(err)), 0);
+    bump(s, "first", NULL, 1);
+    static uint8_t big[4000];
+    int rc = 0, i;
+    for (i = 0; i < 1000 && rc == 0; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "user%d", i);
+        sg_obs_rec r = {.key = key, .next = big, .nextcap = sizeof(big)};
+        rc = sg_obs_update(s, &r, 1, fill_fn, NULL, err, sizeof(err));
+    }
+    assert_int_equal(rc, -1); /* full, long before 4 MB */
+    assert_true(i < 100);
+    assert_non_null(strstr(err, "MDB_MAP_FULL"));
+    assert_int_equal(counter(s, "first"), 1); /* what was there stays */
+    sg_obs_close(s);
+    rm_tmp();
+}
+
+/* ---- the engine's records (obops.h) ---------------------------------- */
+
+static int write_garbage(void *ctx, sg_obs_rec *r, size_t n)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(r[i].next, "not a record of ours", 20);
+        r[i].nextlen = 20;
+    }
+    return 0;
+}
+
+static void test_corrupt_record_starts_fresh(void **state)
+{
+    (void)state;
+    make_tmp();
+    sg_obs *s;
+    sg_ob_policy *pol;
+    char err[256];
+    uint8_t b[64];
+    assert_int_equal(sg_obs_open(&s, tmpdir, NULL, err, sizeof(err)), 0);
+    assert_int_equal(sg_ob_policy_new(&pol), 0);
+    sg_obs_rec r = {.key = "mallory", .next = b, .nextcap = sizeof(b)};
+    assert_int_equal(sg_obs_update(s, &r, 1, write_garbage, NULL, err, sizeof(err)), 0);
+
+    const char *rcpts[] = {"x@remote.test"};
+    sg_ob_message m = {.t = 1700000000,
+                       .login = "mallory",
+                       .client_ip = "192.0.2.1",
+                       .mail_from = "mallory@ourco.test",
+                       .rcpts = rcpts,
+                       .nrcpts = 1,
+                       .size = 1000};
+    sg_obop op = {.kind = SG_OBOP_DECIDE, .pol = pol, .msg = &m};
+    assert_int_equal(sg_obop_run(s, &op, "mallory", m.mail_from, err, sizeof(err)), 0);
+    assert_int_equal(op.fresh & 1u, 1u); /* the account's record started afresh */
+    assert_int_equal(op.out.action, SG_OB_ALLOW);
+    /* and is the engine's own now: a second decision decodes it */
+    m.t += 60;
+    assert_int_equal(sg_obop_run(s, &op, "mallory", m.mail_from, err, sizeof(err)), 0);
+    assert_int_equal(op.fresh, 0u);
+
+    /* block and release go through the same records */
+    sg_obop blk = {.kind = SG_OBOP_BLOCK, .pol = pol, .t = m.t, .reasons = SG_OBR_BLOCKED};
+    assert_int_equal(sg_obop_run(s, &blk, "mallory", NULL, err, sizeof(err)), 0);
+    m.t += 60;
+    assert_int_equal(sg_obop_run(s, &op, "mallory", m.mail_from, err, sizeof(err)), 0);
+    /* a blocked account's messages are held, saying why */
+    assert_int_equal(op.out.action, SG_OB_HOLD);
+    assert_true(op.out.reasons & SG_OBR_BLOCKED);
+    sg_obop rel = {.kind = SG_OBOP_RELEASE, .pol = pol, .t = m.t};
+    assert_int_equal(sg_obop_run(s, &rel, "mallory", NULL, err, sizeof(err)), 0);
+    m.t += 60;
+    assert_int_equal(sg_obop_run(s, &op, "mallory", m.mail_from, err, sizeof(err)), 0);
+    assert_int_equal(op.out.action, SG_OB_ALLOW);
+
+    sg_ob_policy_free(pol);
+    sg_obs_close(s);
+    rm_tmp();
+}
+
+/* ---- Redis ---------------------------------------------------------------- */
+
+static pid_t redis_pid = -1;
+static char redis_spec[64];
+
+static int redis_up(void)
+{
+    const char *port = getenv("SG_TEST_REDIS_PORT");
+    if (port == NULL)
+        port = "16379";
+    snprintf(redis_spec, sizeof(redis_spec), "redis://127.0.0.1:%s", port);
+    if (access("/usr/bin/redis-server", X_OK) != 0)
+        return 0;
+    redis_pid = fork();
+    if (redis_pid == 0) {
+        /* its start-up chatter (warnings about overcommit) is not ours */
+        if (freopen("/dev/null", "w", stdout) == NULL || freopen("/dev/null", "w", stderr) == NULL)
+            _exit(126);
+        execl("/usr/bin/redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
+              "--save", "", "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) {
+        sg_obs *s;
+        char err[256];
+        uint8_t b[8];
+        if (sg_obs_open(&s, redis_spec, NULL, err, sizeof(err)) == 0) {
+            sg_obs_rec r = {.key = "probe", .next = b, .nextcap = 8};
+            int rc = sg_obs_update(s, &r, 1, refuse_fn, NULL, err, sizeof(err));
+            sg_obs_close(s);
+            if (rc == 7)
+                return 1;
+        }
+        usleep(50000);
+    }
+    return 0;
+}
+
+static void redis_down(void)
+{
+    if (redis_pid > 0) {
+        kill(redis_pid, SIGTERM);
+        waitpid(redis_pid, NULL, 0);
+        redis_pid = -1;
+    }
+}
+
+static void test_redis_two_processes_exact(void **state)
+{
+    (void)state;
+    if (!redis_up()) {
+        redis_down();
+        fprintf(stderr, "SKIP: no redis-server (scripts/install-deps.sh installs it)\n");
+        skip();
+    }
+    sg_obs *s;
+    char err[256];
+    assert_int_equal(sg_obs_open(&s, redis_spec, NULL, err, sizeof(err)), 0);
+    assert_string_equal(sg_obs_kind(s), "redis");
+    sg_obs_close(s);
+    concurrent(redis_spec); /* conflicts happen: every one is decided again */
+    /* a dead server: an error, never a hang */
+    redis_down();
+    assert_int_equal(sg_obs_open(&s, redis_spec, NULL, err, sizeof(err)), 0);
+    uint8_t b[8];
+    sg_obs_rec r = {.key = "x", .next = b, .nextcap = 8};
+    assert_int_equal(sg_obs_update(s, &r, 1, incr_fn, NULL, err, sizeof(err)), -1);
+    sg_obs_close(s);
+}
+
+static void test_redis_url(void **state)
+{
+    (void)state;
+    char host[64], err[128];
+    int port, db;
+    assert_int_equal(sg_obs_redis_url("redis://10.0.0.5:6380/3", host, sizeof(host), &port, &db,
+                                      err, sizeof(err)),
+                     0);
+    assert_string_equal(host, "10.0.0.5");
+    assert_int_equal(port, 6380);
+    assert_int_equal(db, 3);
+    assert_int_equal(
+        sg_obs_redis_url("redis://h", host, sizeof(host), &port, &db, err, sizeof(err)), 0);
+    assert_int_equal(port, 6379);
+    assert_int_equal(db, 0);
+    assert_int_equal(
+        sg_obs_redis_url("redis://h:0", host, sizeof(host), &port, &db, err, sizeof(err)), -1);
+    assert_int_equal(
+        sg_obs_redis_url("redis://:1", host, sizeof(host), &port, &db, err, sizeof(err)), -1);
+    assert_int_equal(
+        sg_obs_redis_url("redis://h:1/x", host, sizeof(host), &port, &db, err, sizeof(err)), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_memory_basics),
+        cmocka_unit_test(test_lmdb_refused_writes_nothing),
+        cmocka_unit_test(test_lmdb_two_processes_exact),
+        cmocka_unit_test(test_lmdb_full_map_refuses),
+        cmocka_unit_test(test_corrupt_record_starts_fresh),
+        cmocka_unit_test(test_redis_url),
+        cmocka_unit_test(test_redis_two_processes_exact),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    redis_down();
+    return rc;
+}

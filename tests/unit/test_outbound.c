@@ -1,0 +1,689 @@
+/* The outbound decision engine (issue 14): each signal trips on its
+ * scenario and stays quiet on its benign neighbour, with every other
+ * signal's weight at 0 so that the one under test decides alone; the
+ * record's encoding (round trip, refusal of damaged bytes); block and
+ * release; the policy directives; the replay event reader. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <spoofguard/outbound.h>
+
+#include "common/ob_event.h"
+
+#define T0 1767571200 /* a Monday, 00:00 UTC */
+#define DAY 86400
+
+static const char *const weights[] = {
+    "weight_baseline_volume",     "weight_new_account_ramp", "weight_new_recipients",
+    "weight_external_recipients", "weight_same_body",        "weight_ownership_refusals",
+    "weight_new_network",         "weight_many_networks",    "weight_bounce_rate",
+    "weight_internal_fanout",     "weight_limits",           "weight_domain_volume",
+};
+
+/* A policy where only `only` (a weight key, or NULL for none) counts. */
+static sg_ob_policy *policy_only(const char *only)
+{
+    sg_ob_policy *p;
+    assert_int_equal(sg_ob_policy_new(&p), SG_OK);
+    for (size_t i = 0; i < sizeof(weights) / sizeof(weights[0]); i++)
+        assert_int_equal(
+            sg_ob_policy_set(p, NULL, weights[i], only && !strcmp(only, weights[i]) ? "1" : "0"),
+            SG_OK);
+    assert_int_equal(sg_ob_policy_add_internal_domain(p, "org.example"), SG_OK);
+    return p;
+}
+
+static sg_ob_decision send(const sg_ob_policy *p, sg_ob_account *a, int64_t t, const char *ip,
+                           const char *const *rcpts, size_t n, const char *body)
+{
+    sg_ob_message m = {t, "alice", ip, "alice@org.example", rcpts, n, 1000, NULL, 0};
+    sg_ob_decision d;
+    if (body != NULL) {
+        m.body_hash = (const uint8_t *)body;
+        m.body_hash_len = strlen(body);
+    }
+    assert_int_equal(sg_ob_decide(p, a, NULL, &m, &d), SG_OK);
+    return d;
+}
+
+static sg_ob_decision send1(const sg_ob_policy *p, sg_ob_account *a, int64_t t, const char *rcpt)
+{
+    const char *r[1] = {rcpt};
+    return send(p, a, t, "192.0.2.10", r, 1, NULL);
+}
+
+/* n distinct addresses "<prefix><i>@<domain>" */
+static char **addrs(const char *prefix, const char *domain, size_t n)
+{
+    char **v = calloc(n, sizeof(*v));
+    assert_non_null(v);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = malloc(128);
+        assert_non_null(v[i]);
+        snprintf(v[i], 128, "%s%zu@%s", prefix, i, domain);
+    }
+    return v;
+}
+
+static void addrs_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* An account past its learning period: 15 days of 8 messages on working
+ * hours to a few known correspondents, from one network. */
+static sg_ob_account *learned(const sg_ob_policy *p)
+{
+    sg_ob_account *a;
+    static const char *const known[] = {"bob@partner.example", "carol@client.example",
+                                        "dave@org.example", "erin@org.example"};
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    for (int day = 0; day < 15; day++)
+        for (int i = 0; i < 8; i++) {
+            sg_ob_decision d = send1(p, a, T0 + day * DAY + 9 * 3600 + i * 3000, known[i % 4]);
+            assert_int_equal(d.action, SG_OB_ALLOW);
+        }
+    return a;
+}
+
+/* ---- hard limits ---- */
+
+static void throttle_per_minute(void **state)
+{
+    sg_ob_policy *p = policy_only(NULL);
+    sg_ob_account *a;
+    sg_ob_decision d;
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    for (int i = 0; i < 30; i++)
+        assert_int_equal(send1(p, a, T0 + i, "bob@partner.example").action, SG_OB_ALLOW);
+    d = send1(p, a, T0 + 30, "bob@partner.example");
+    assert_int_equal(d.action, SG_OB_THROTTLE);
+    assert_int_equal(d.reasons, SG_OBR_MSG_MINUTE);
+    /* throttled is not sent: it does not count, and a minute later the
+     * client's retry goes */
+    assert_int_equal(send1(p, a, T0 + 31, "bob@partner.example").action, SG_OB_THROTTLE);
+    assert_int_equal(send1(p, a, T0 + 70, "bob@partner.example").action, SG_OB_ALLOW);
+    sg_ob_account_free(a);
+    sg_ob_policy_free(p);
+}
+
+static void recipients_per_message_blocks_and_release(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_limits");
+    sg_ob_account *a;
+    sg_ob_decision d;
+    char **r = addrs("x", "far.example", 501);
+    int64_t since;
+    uint32_t why;
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    d = send(p, a, T0, "192.0.2.1", (const char *const *)r, 500, NULL);
+    assert_int_equal(d.action, SG_OB_ALLOW);
+    d = send(p, a, T0 + 60, "192.0.2.1", (const char *const *)r, 501, NULL);
+    assert_int_equal(d.action, SG_OB_BLOCK);
+    assert_true(d.reasons & SG_OBR_RCPT_MESSAGE);
+    assert_int_equal(d.tripped, 1);
+    assert_true(sg_ob_account_blocked(a, &since, &why));
+    assert_int_equal(since, T0 + 60);
+    /* blocked: every later message is held, however small */
+    d = send1(p, a, T0 + 120, "bob@partner.example");
+    assert_int_equal(d.action, SG_OB_HOLD);
+    assert_true(d.reasons & SG_OBR_BLOCKED);
+    assert_int_equal(d.tripped, 0);
+    sg_ob_account_release(a, T0 + 180);
+    assert_false(sg_ob_account_blocked(a, NULL, NULL));
+    d = send1(p, a, T0 + 181, "bob@partner.example");
+    assert_int_equal(d.action, SG_OB_ALLOW);
+    addrs_free(r, 501);
+    sg_ob_account_free(a);
+    sg_ob_policy_free(p);
+}
+
+static void new_account_ramp(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_new_account_ramp");
+    sg_ob_account *a, *b;
+    char **r = addrs("x", "far.example", 50);
+    sg_ob_decision d = {0};
+    int i;
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    assert_int_equal(sg_ob_account_new(&b), SG_OK);
+    /* 300 recipients in a day on day 1: under the ramp (500) */
+    for (i = 0; i < 6; i++)
+        assert_int_equal(
+            send(p, a, T0 + i * 600, "192.0.2.1", (const char *const *)r, 50, NULL).action,
+            SG_OB_ALLOW);
+    /* 600: held before the end */
+    for (i = 0; i < 12; i++) {
+        d = send(p, b, T0 + i * 600, "192.0.2.1", (const char *const *)r, 50, NULL);
+        if (d.action != SG_OB_ALLOW)
+            break;
+    }
+    assert_true(i < 12);
+    assert_true(d.reasons & SG_OBR_NEW_ACCOUNT);
+    addrs_free(r, 50);
+    sg_ob_account_free(a);
+    sg_ob_account_free(b);
+    sg_ob_policy_free(p);
+}
+
+/* ---- learned signals ---- */
+
+static void new_recipients(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_new_recipients");
+    sg_ob_account *a = learned(p), *b = learned(p);
+    char **r = addrs("v", "victim.example", 40);
+    int64_t t = T0 + 16 * DAY + 10 * 3600;
+    sg_ob_decision d = {0};
+    int i;
+    /* the neighbour: 40 messages in an hour to people written to before */
+    for (i = 0; i < 40; i++)
+        assert_int_equal(send1(p, a, t + i * 60, "bob@partner.example").action, SG_OB_ALLOW);
+    /* the drip: one message a minute, each to someone new */
+    for (i = 0; i < 40; i++) {
+        d = send1(p, b, t + i * 60, r[i]);
+        if (d.action != SG_OB_ALLOW)
+            break;
+    }
+    assert_true(i <= 20);
+    assert_true(d.reasons & SG_OBR_NEW_RCPT);
+    addrs_free(r, 40);
+    sg_ob_account_free(a);
+    sg_ob_account_free(b);
+    sg_ob_policy_free(p);
+}
+
+static void internal_fanout(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_internal_fanout");
+    sg_ob_account *a = learned(p), *b = learned(p);
+    char **in = addrs("colleague", "org.example", 60), **out = addrs("x", "far.example", 60);
+    int64_t t = T0 + 16 * DAY + 10 * 3600;
+    sg_ob_decision d = {0};
+    int i;
+    /* external newcomers are not this signal's business */
+    for (i = 0; i < 60; i += 5)
+        assert_int_equal(
+            send(p, a, t + i * 30, "192.0.2.10", (const char *const *)out + i, 5, NULL).action,
+            SG_OB_ALLOW);
+    for (i = 0; i < 60; i += 5) {
+        d = send(p, b, t + i * 30, "192.0.2.10", (const char *const *)in + i, 5, NULL);
+        if (d.action != SG_OB_ALLOW)
+            break;
+    }
+    assert_true(i <= 20);
+    assert_true(d.reasons & SG_OBR_INTERNAL_FANOUT);
+    addrs_free(in, 60);
+    addrs_free(out, 60);
+    sg_ob_account_free(a);
+    sg_ob_account_free(b);
+    sg_ob_policy_free(p);
+}
+
+static void baseline_volume(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_baseline_volume");
+    sg_ob_account *a = learned(p), *b = learned(p);
+    char **r = addrs("bob", "partner.example", 10);
+    int64_t t = T0 + 16 * DAY + 10 * 3600;
+    sg_ob_decision d = {0};
+    int i;
+    /* 30 recipients in an hour is within the floor (40) */
+    for (i = 0; i < 3; i++)
+        assert_int_equal(
+            send(p, a, t + i * 600, "192.0.2.10", (const char *const *)r, 10, NULL).action,
+            SG_OB_ALLOW);
+    for (i = 0; i < 20; i++) {
+        d = send(p, b, t + i * 120, "192.0.2.10", (const char *const *)r, 10, NULL);
+        if (d.action != SG_OB_ALLOW)
+            break;
+    }
+    assert_true(i < 20);
+    assert_true(d.reasons & SG_OBR_BASELINE);
+    addrs_free(r, 10);
+    sg_ob_account_free(a);
+    sg_ob_account_free(b);
+    sg_ob_policy_free(p);
+}
+
+static void same_body(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_same_body");
+    sg_ob_account *a, *b;
+    char **r = addrs("x", "far.example", 10);
+    char body[32];
+    sg_ob_decision d = {0};
+    int i;
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    assert_int_equal(sg_ob_account_new(&b), SG_OK);
+    for (i = 0; i < 8; i++) {
+        snprintf(body, sizeof(body), "body-%d", i);
+        assert_int_equal(
+            send(p, a, T0 + i * 60, "192.0.2.1", (const char *const *)r, 10, body).action,
+            SG_OB_ALLOW);
+    }
+    for (i = 0; i < 8; i++) {
+        d = send(p, b, T0 + i * 60, "192.0.2.1", (const char *const *)r, 10, "same");
+        if (d.action != SG_OB_ALLOW)
+            break;
+    }
+    assert_true(i < 5);
+    assert_true(d.reasons & SG_OBR_SAME_BODY);
+    addrs_free(r, 10);
+    sg_ob_account_free(a);
+    sg_ob_account_free(b);
+    sg_ob_policy_free(p);
+}
+
+static void ownership_refusals(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_ownership_refusals");
+    sg_ob_account *a, *b;
+    sg_ob_decision d;
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    assert_int_equal(sg_ob_account_new(&b), SG_OK);
+    sg_ob_note_refusal(p, a, T0);
+    assert_int_equal(send1(p, a, T0 + 10, "bob@partner.example").action, SG_OB_ALLOW);
+    for (int i = 0; i < 3; i++)
+        sg_ob_note_refusal(p, b, T0 + i);
+    d = send1(p, b, T0 + 10, "bob@partner.example");
+    assert_int_equal(d.action, SG_OB_HOLD);
+    assert_int_equal(d.reasons, SG_OBR_OWNERSHIP);
+    /* an hour later the refusals have left the window */
+    assert_int_equal(send1(p, b, T0 + 3700, "bob@partner.example").action, SG_OB_ALLOW);
+    sg_ob_account_free(a);
+    sg_ob_account_free(b);
+    sg_ob_policy_free(p);
+}
+
+static void many_networks(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_many_networks");
+    sg_ob_account *a, *b;
+    const char *r[1] = {"bob@partner.example"};
+    char ip[64];
+    sg_ob_decision d = {0};
+    int i;
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    assert_int_equal(sg_ob_account_new(&b), SG_OK);
+    /* 30 addresses of one /24, and 30 of one IPv6 /48: two networks */
+    for (i = 0; i < 30; i++) {
+        snprintf(ip, sizeof(ip), "198.51.100.%d", i + 1);
+        assert_int_equal(send(p, a, T0 + i * 600, ip, r, 1, NULL).action, SG_OB_ALLOW);
+        snprintf(ip, sizeof(ip), "2001:db8:1:%x::1", i);
+        assert_int_equal(send(p, a, T0 + i * 600 + 1, ip, r, 1, NULL).action, SG_OB_ALLOW);
+    }
+    /* a botnet: a new /24 each time */
+    for (i = 0; i < 30; i++) {
+        snprintf(ip, sizeof(ip), "203.0.%d.7", i);
+        d = send(p, b, T0 + i * 600, ip, r, 1, NULL);
+        if (d.action != SG_OB_ALLOW)
+            break;
+    }
+    assert_true(i >= 5 && i <= 10);
+    assert_true(d.reasons & SG_OBR_NETWORKS);
+    sg_ob_account_free(a);
+    sg_ob_account_free(b);
+    sg_ob_policy_free(p);
+}
+
+static void new_network_scores_alone_below_hold(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_new_network");
+    sg_ob_account *a = learned(p);
+    const char *r[1] = {"bob@partner.example"};
+    sg_ob_decision d;
+    assert_int_equal(sg_ob_policy_set(p, NULL, "weight_new_network", "0.25"), SG_OK);
+    d = send(p, a, T0 + 16 * DAY, "192.0.2.99", r, 1, NULL); /* the known /24 */
+    assert_true(d.score == 0);
+    d = send(p, a, T0 + 16 * DAY + 60, "203.0.113.5", r, 1, NULL);
+    assert_int_equal(d.action, SG_OB_ALLOW);
+    assert_true(d.score > 0.24 && d.score < 0.26);
+    sg_ob_account_free(a);
+    sg_ob_policy_free(p);
+}
+
+static void bounce_rate(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_bounce_rate");
+    sg_ob_account *a, *b;
+    char **r = addrs("x", "far.example", 100);
+    sg_ob_decision d;
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    assert_int_equal(sg_ob_account_new(&b), SG_OK);
+    assert_int_equal(send(p, a, T0, "192.0.2.1", (const char *const *)r, 100, NULL).action,
+                     SG_OB_ALLOW);
+    assert_int_equal(send(p, b, T0, "192.0.2.1", (const char *const *)r, 100, NULL).action,
+                     SG_OB_ALLOW);
+    /* 9% hard, and any number of transient failures: not blocked */
+    for (int i = 0; i < 9; i++) {
+        assert_int_equal(sg_ob_note_dsn(p, a, T0 + 60 + i, "5.1.1", &d), SG_OK);
+        assert_int_equal(d.action, SG_OB_ALLOW);
+        assert_int_equal(sg_ob_note_dsn(p, b, T0 + 60 + i, "5.1.1", &d), SG_OK);
+    }
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(sg_ob_note_dsn(p, a, T0 + 100 + i, "4.2.2", &d), SG_OK);
+    assert_false(sg_ob_account_blocked(a, NULL, NULL));
+    /* the tenth hard bounce: 10% */
+    assert_int_equal(sg_ob_note_dsn(p, b, T0 + 200, "5.1.1", &d), SG_OK);
+    assert_int_equal(d.action, SG_OB_BLOCK);
+    assert_int_equal(d.reasons, SG_OBR_BOUNCES);
+    assert_int_equal(d.tripped, 1);
+    assert_true(sg_ob_account_blocked(b, NULL, NULL));
+    addrs_free(r, 100);
+    sg_ob_account_free(a);
+    sg_ob_account_free(b);
+    sg_ob_policy_free(p);
+}
+
+static void bounce_needs_a_sample(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_bounce_rate");
+    sg_ob_account *a;
+    sg_ob_decision d;
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(send1(p, a, T0 + i * 60, "bob@partner.example").action, SG_OB_ALLOW);
+    /* 3 of 10 bounced, but 10 recipients are no sample (minimum 50) */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(sg_ob_note_dsn(p, a, T0 + 900 + i, "5.1.1", &d), SG_OK);
+    assert_false(sg_ob_account_blocked(a, NULL, NULL));
+    sg_ob_account_free(a);
+    sg_ob_policy_free(p);
+}
+
+static void holds_in_an_hour_block(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_ownership_refusals");
+    sg_ob_account *a;
+    sg_ob_decision d;
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    for (int i = 0; i < 3; i++)
+        sg_ob_note_refusal(p, a, T0 + i);
+    assert_int_equal(send1(p, a, T0 + 10, "bob@partner.example").action, SG_OB_HOLD);
+    assert_int_equal(send1(p, a, T0 + 20, "bob@partner.example").action, SG_OB_HOLD);
+    d = send1(p, a, T0 + 30, "bob@partner.example");
+    assert_int_equal(d.action, SG_OB_BLOCK);
+    assert_int_equal(d.tripped, 1);
+    sg_ob_account_free(a);
+    sg_ob_policy_free(p);
+}
+
+static void domain_volume(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_domain_volume");
+    sg_ob_account *dom, *acct[10];
+    sg_ob_decision d = {0};
+    const char *r[1] = {"bob@partner.example"};
+    int i;
+    char login[16];
+    assert_int_equal(sg_ob_policy_directive(p, "outbound_limit", "domain_messages_per_day 20"),
+                     SG_OK);
+    assert_int_equal(sg_ob_account_new(&dom), SG_OK);
+    for (i = 0; i < 10; i++)
+        assert_int_equal(sg_ob_account_new(&acct[i]), SG_OK);
+    /* ten accounts of one domain, each quiet, together too loud */
+    for (i = 0; i < 40; i++) {
+        sg_ob_message m = {T0 + i * 60, login, "192.0.2.1", "x@org.example", r, 1, 10, NULL, 0};
+        snprintf(login, sizeof(login), "u%d", i % 10);
+        assert_int_equal(sg_ob_decide(p, acct[i % 10], dom, &m, &d), SG_OK);
+        if (d.action != SG_OB_ALLOW)
+            break;
+    }
+    assert_true(i > 10 && i <= 20);
+    assert_true(d.reasons & SG_OBR_DOMAIN);
+    for (i = 0; i < 10; i++)
+        sg_ob_account_free(acct[i]);
+    sg_ob_account_free(dom);
+    sg_ob_policy_free(p);
+}
+
+/* ---- the record ---- */
+
+static void encode_round_trip_and_damage(void **state)
+{
+    sg_ob_policy *p = policy_only(NULL);
+    sg_ob_account *a = learned(p), *b;
+    uint8_t *buf = malloc(SG_OB_ACCOUNT_MAX), *buf2 = malloc(SG_OB_ACCOUNT_MAX);
+    size_t len, len2;
+    char *j1, *j2;
+    assert_non_null(buf);
+    assert_non_null(buf2);
+    sg_ob_account_block(a, T0 + 20 * DAY, SG_OBR_NEW_RCPT);
+    assert_int_equal(sg_ob_account_encode(a, buf, SG_OB_ACCOUNT_MAX, &len), SG_OK);
+    assert_true(len > 100 && len <= SG_OB_ACCOUNT_MAX / 2);
+    assert_int_equal(sg_ob_account_encode(a, buf, len - 1, &len2), SG_ELIMIT);
+    assert_int_equal(sg_ob_account_new(&b), SG_OK);
+    assert_int_equal(sg_ob_account_decode(b, buf, len), SG_OK);
+    /* the same bytes again, and the same view */
+    assert_int_equal(sg_ob_account_encode(b, buf2, SG_OB_ACCOUNT_MAX, &len2), SG_OK);
+    assert_int_equal(len, len2);
+    assert_memory_equal(buf, buf2, len);
+    assert_int_equal(sg_ob_account_json(p, a, T0 + 20 * DAY, &j1), SG_OK);
+    assert_int_equal(sg_ob_account_json(p, b, T0 + 20 * DAY, &j2), SG_OK);
+    assert_string_equal(j1, j2);
+    assert_non_null(strstr(j1, "\"blocked\":true"));
+    assert_non_null(strstr(j1, "\"block_reasons\":[\"new_recipients\"]"));
+    assert_non_null(strstr(j1, "\"network\":\"192.0.2.0/24\""));
+    assert_non_null(strstr(j1, "\"hard_bounces\":0"));
+    assert_null(strstr(j1, "null"));
+    free(j1);
+    free(j2);
+    /* any flipped bit, a short or long record, another version */
+    for (size_t i = 0; i < len; i += 7) {
+        buf[i] ^= 0x10;
+        assert_int_equal(sg_ob_account_decode(b, buf, len), SG_ESYNTAX);
+        buf[i] ^= 0x10;
+    }
+    assert_int_equal(sg_ob_account_decode(b, buf, len - 1), SG_ESYNTAX);
+    assert_int_equal(sg_ob_account_decode(b, buf, len + 1), SG_ESYNTAX);
+    assert_int_equal(sg_ob_account_decode(b, buf, 0), SG_ESYNTAX);
+    buf[4] = 2;
+    assert_int_equal(sg_ob_account_decode(b, buf, len), SG_ESYNTAX);
+    /* a refused record leaves the account as it was */
+    assert_true(sg_ob_account_blocked(b, NULL, NULL));
+    free(buf);
+    free(buf2);
+    sg_ob_account_free(a);
+    sg_ob_account_free(b);
+    sg_ob_policy_free(p);
+}
+
+static void release_clears_evidence_keeps_history(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_new_recipients");
+    sg_ob_account *a = learned(p);
+    char **r = addrs("v", "victim.example", 40);
+    int64_t t = T0 + 16 * DAY + 10 * 3600;
+    int i;
+    for (i = 0; i < 40 && !sg_ob_account_blocked(a, NULL, NULL); i++)
+        (void)send1(p, a, t + i * 10, r[i]);
+    assert_true(sg_ob_account_blocked(a, NULL, NULL));
+    sg_ob_account_release(a, t + 1000);
+    /* judged afresh: the same counters do not block it again */
+    assert_int_equal(send1(p, a, t + 1001, "bob@partner.example").action, SG_OB_ALLOW);
+    addrs_free(r, 40);
+    sg_ob_account_free(a);
+    sg_ob_policy_free(p);
+}
+
+/* ---- policy ---- */
+
+static void policy_directives(void **state)
+{
+    sg_ob_policy *p;
+    sg_ob_account *a;
+    sg_ob_decision d;
+    char **r = addrs("x", "far.example", 20);
+    sg_ob_message m = {T0,
+                       "news@org.example",
+                       "192.0.2.1",
+                       "news@org.example",
+                       (const char *const *)r,
+                       20,
+                       1,
+                       NULL,
+                       0};
+    assert_int_equal(sg_ob_policy_new(&p), SG_OK);
+    assert_int_equal(sg_ob_policy_directive(p, "outbound_limit", "messages_per_minute 30"), SG_OK);
+    assert_int_equal(sg_ob_policy_directive(p, "outbound_limit", "small.recipients_per_message 10"),
+                     SG_OK);
+    assert_int_equal(sg_ob_policy_directive(p, "outbound_account", "news@org.example small"),
+                     SG_OK);
+    assert_int_equal(
+        sg_ob_policy_directive(p, "outbound_internal_domain", "org.example, Sub.Other.example"),
+        SG_OK);
+    /* not ours, bad values: refused, nothing changed */
+    assert_int_equal(sg_ob_policy_directive(p, "milter_socket", "inet:1@x"), SG_ENOTFOUND);
+    assert_int_equal(sg_ob_policy_directive(p, "outbound_limit", "no_such_key 3"), SG_EINVAL);
+    assert_int_equal(sg_ob_policy_directive(p, "outbound_limit", "messages_per_minute x"),
+                     SG_ESYNTAX);
+    assert_int_equal(sg_ob_policy_directive(p, "outbound_limit", "messages_per_minute -1"),
+                     SG_ESYNTAX);
+    assert_int_equal(sg_ob_policy_directive(p, "outbound_limit", "messages_per_minute 1.5"),
+                     SG_ESYNTAX);
+    assert_int_equal(sg_ob_policy_directive(p, "outbound_limit", "messages_per_minute"),
+                     SG_ESYNTAX);
+    assert_int_equal(sg_ob_policy_directive(p, "outbound_limit", "bad/class.hold_score 1"),
+                     SG_ESYNTAX);
+    assert_int_equal(sg_ob_policy_directive(p, "outbound_account", "only-one"), SG_ESYNTAX);
+    assert_int_equal(sg_ob_policy_directive(p, "outbound_internal_domain", "ok.example, b@d"),
+                     SG_ESYNTAX);
+    assert_int_equal(sg_ob_policy_set(p, "default", "score_onset", "1"), SG_ESYNTAX);
+    /* the class applies to its account only */
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    assert_int_equal(sg_ob_decide(p, a, NULL, &m, &d), SG_OK);
+    assert_int_equal(d.action, SG_OB_BLOCK);
+    assert_true(d.reasons & SG_OBR_RCPT_MESSAGE);
+    sg_ob_account_free(a);
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    m.login = "someone@org.example";
+    assert_int_equal(sg_ob_decide(p, a, NULL, &m, &d), SG_OK);
+    assert_int_equal(d.action, SG_OB_ALLOW);
+    sg_ob_account_free(a);
+    addrs_free(r, 20);
+    sg_ob_policy_free(p);
+}
+
+static void reason_names_contract(void **state)
+{
+    static const char *const names[] = {
+        "messages_minute",     "messages_hour",   "messages_day",       "recipients_day",
+        "recipients_message",  "baseline_volume", "new_account_ramp",   "new_recipients",
+        "external_recipients", "same_body",       "ownership_refusals", "new_network",
+        "many_networks",       "bounce_rate",     "internal_fanout",    "domain_volume",
+        "account_blocked",
+    };
+    for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        assert_string_equal(sg_ob_reason_name(1u << i), names[i]);
+    assert_null(sg_ob_reason_name(1u << 20));
+    assert_null(sg_ob_reason_name(3));
+    assert_string_equal(sg_ob_action_name(SG_OB_THROTTLE), "throttle");
+    assert_string_equal(sg_ob_action_name(SG_OB_BLOCK), "block");
+}
+
+static void bad_arguments(void **state)
+{
+    sg_ob_policy *p = policy_only(NULL);
+    sg_ob_account *a;
+    sg_ob_decision d;
+    sg_ob_message m = {-1, "a", "192.0.2.1", "", NULL, 0, 0, NULL, 0};
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    assert_int_equal(sg_ob_decide(p, a, NULL, &m, &d), SG_EINVAL);
+    m.t = SG_OB_TIME_MAX + 1;
+    assert_int_equal(sg_ob_decide(p, a, NULL, &m, &d), SG_EINVAL);
+    assert_int_equal(sg_ob_note_dsn(p, a, SG_OB_TIME_MAX + 1, "5.1.1", &d), SG_EINVAL);
+    /* an unparsable client address and no recipients still decide */
+    m.t = T0;
+    m.client_ip = "not an address";
+    assert_int_equal(sg_ob_decide(p, a, NULL, &m, &d), SG_OK);
+    assert_int_equal(d.action, SG_OB_ALLOW);
+    sg_ob_account_free(a);
+    sg_ob_policy_free(p);
+}
+
+/* ---- the replay event reader ---- */
+
+static void event_reader(void **state)
+{
+    sgu_ob_event ev = {0};
+    char err[200];
+    const char *ok = "{\"t\":1767571200,\"login\":\"al\\u00e9\",\"client_ip\":\"192.0.2.1\","
+                     "\"mail_from\":\"a@x.example\",\"rcpts\":[\"b@y.example\",\"c@z\"],"
+                     "\"size\":10,\"extra\":{\"n\":[1,2,{\"x\":null}]},\"id\":\"m\\\"1\"}";
+    assert_int_equal(sgu_ob_event_parse(&ev, ok, strlen(ok), err, sizeof(err)), 0);
+    assert_int_equal(ev.is_dsn, 0);
+    assert_int_equal(ev.t, 1767571200);
+    assert_string_equal(ev.login, "al\xc3\xa9");
+    assert_int_equal(ev.nrcpts, 2);
+    assert_string_equal(ev.rcpts[1], "c@z");
+    assert_string_equal(ev.id, "m\"1");
+    assert_null(ev.body_hash);
+    const char *dsn = "{\"t\":5,\"dsn_for\":\"al\",\"status\":\"5.1.1\"}";
+    assert_int_equal(sgu_ob_event_parse(&ev, dsn, strlen(dsn), err, sizeof(err)), 0);
+    assert_int_equal(ev.is_dsn, 1);
+    assert_string_equal(ev.status, "5.1.1");
+    static const struct {
+        const char *line, *msg;
+    } bad[] = {
+        {"not json", "not JSON"},
+        {"{\"t\":1}", "missing field \"login\""},
+        {"{\"t\":1,\"dsn_for\":\"a\"}", "missing field \"status\""},
+        {"{\"t\":-1,\"dsn_for\":\"a\",\"status\":\"5.0.0\"}", "whole number"},
+        {"{\"t\":1.5,\"dsn_for\":\"a\",\"status\":\"5.0.0\"}", "whole number"},
+        {"{\"t\":4294967296,\"dsn_for\":\"a\",\"status\":\"5.0.0\"}", "out of range"},
+        {"{\"t\":\"1\",\"dsn_for\":\"a\",\"status\":\"5.0.0\"}", "must be a number"},
+        {"{\"t\":1,\"t\":2,\"dsn_for\":\"a\",\"status\":\"5.0.0\"}", "twice"},
+        {"{\"t\":1,\"dsn_for\":\"a\",\"status\":\"5.0.0\"} x", "text after"},
+        {"{\"t\":1,\"login\":\"a\",\"client_ip\":\"\",\"mail_from\":\"\",\"rcpts\":[1],"
+         "\"size\":1}",
+         "list of strings"},
+        {"{\"t\":1,\"dsn_for\":\"a\\u0000\",\"status\":\"5.0.0\"}", "\\u0000"},
+        {"{\"t\":1,\"dsn_for\":\"\\ud800\",\"status\":\"5.0.0\"}", "surrogate"},
+        {"{\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+         "deeply"},
+        {"{\"t\":1,\"dsn_for\":\"a\",\"status\":\"5.0.0\"", "expected"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(
+            sgu_ob_event_parse(&ev, bad[i].line, strlen(bad[i].line), err, sizeof(err)), -1);
+        if (strstr(err, bad[i].msg) == NULL)
+            fail_msg("%s: got \"%s\", wanted \"%s\"", bad[i].line, err, bad[i].msg);
+    }
+    sgu_ob_event_free(&ev);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(throttle_per_minute),
+        cmocka_unit_test(recipients_per_message_blocks_and_release),
+        cmocka_unit_test(new_account_ramp),
+        cmocka_unit_test(new_recipients),
+        cmocka_unit_test(internal_fanout),
+        cmocka_unit_test(baseline_volume),
+        cmocka_unit_test(same_body),
+        cmocka_unit_test(ownership_refusals),
+        cmocka_unit_test(many_networks),
+        cmocka_unit_test(new_network_scores_alone_below_hold),
+        cmocka_unit_test(bounce_rate),
+        cmocka_unit_test(bounce_needs_a_sample),
+        cmocka_unit_test(holds_in_an_hour_block),
+        cmocka_unit_test(domain_volume),
+        cmocka_unit_test(encode_round_trip_and_damage),
+        cmocka_unit_test(release_clears_evidence_keeps_history),
+        cmocka_unit_test(policy_directives),
+        cmocka_unit_test(reason_names_contract),
+        cmocka_unit_test(bad_arguments),
+        cmocka_unit_test(event_reader),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
