@@ -27,14 +27,6 @@
 int cmd_accounts(int argc, char **argv);
 int sg_cli_accounts_admin(int argc, char **argv);
 
-/* Until the administration commands are linked in (cmd_accounts_admin.c
- * defines the real one), say so instead of failing to link. */
-__attribute__((weak)) int sg_cli_accounts_admin(int argc, char **argv)
-{
-    fprintf(stderr, "spoofguard accounts: unknown subcommand '%s' (try: replay)\n", argv[0]);
-    return SG_EXIT_USAGE;
-}
-
 enum { O_CONFIG = 1, O_INTERNAL, O_STATS };
 
 static const sg_cli_opt replay_opts[] = {
