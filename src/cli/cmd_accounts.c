@@ -22,6 +22,7 @@
 #include <spoofguard/outbound.h>
 
 #include "cli.h"
+#include "common/conf_line.h"
 #include "common/ob_event.h"
 
 int cmd_accounts(int argc, char **argv);
@@ -177,21 +178,11 @@ static int read_config(sg_ob_policy *p, const char *path)
         return SG_EXIT_INPUT;
     }
     while ((n = getline(&line, &cap, f)) >= 0) {
-        char *s = line, *name, *value, *hash;
+        char *name, *value;
         int rc;
         lineno++;
-        if ((hash = strchr(s, '#')) != NULL)
-            *hash = '\0';
-        while (*s == ' ' || *s == '\t')
-            s++;
-        name = s;
-        s += strcspn(s, " \t\r\n");
-        if (s == name)
+        if (!sg_conf_line(line, &name, &value))
             continue;
-        if (*s != '\0')
-            *s++ = '\0';
-        value = s + strspn(s, " \t");
-        value[strcspn(value, "\r\n")] = '\0';
         rc = sg_ob_policy_directive(p, name, value);
         if (rc == SG_ENOTFOUND)
             continue;

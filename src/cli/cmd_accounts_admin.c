@@ -33,6 +33,7 @@
 #include <spoofguard/outbound.h>
 
 #include "cli.h"
+#include "common/conf_line.h"
 #include "obops.h"
 #include "obstore.h"
 
@@ -101,24 +102,9 @@ static int read_config(acct_ctx *c)
     }
     while (getline(&line, &cap, f) >= 0) {
         lineno++;
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        char *p = line, *end;
-        while (isspace((unsigned char)*p))
-            p++;
-        end = p + strlen(p);
-        while (end > p && isspace((unsigned char)end[-1]))
-            *--end = '\0';
-        if (*p == '\0')
+        char *name, *p;
+        if (!sg_conf_line(line, &name, &p))
             continue;
-        char *name = p;
-        while (*p && !isspace((unsigned char)*p))
-            p++;
-        if (*p)
-            *p++ = '\0';
-        while (isspace((unsigned char)*p))
-            p++;
         if (!strcasecmp(name, "outbound_store") && c->store == NULL) {
             const char *slash = strrchr(c->config, '/');
             free(c->store_buf);

@@ -2,6 +2,7 @@
  * spoofguardd configuration, table-driven: see config.h.
  */
 #include "config.h"
+#include "common/conf_line.h"
 #include "metrics_http.h"
 #include <spoofguard/arena.h>
 #include <spoofguard/dmarc.h>
@@ -446,24 +447,9 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
     }
     while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        char *p = line;
-        while (isspace((unsigned char)*p))
-            p++;
-        char *end = p + strlen(p);
-        while (end > p && isspace((unsigned char)end[-1]))
-            *--end = '\0';
-        if (*p == '\0')
+        char *name, *p;
+        if (!sg_conf_line(line, &name, &p))
             continue;
-        char *name = p;
-        while (*p && !isspace((unsigned char)*p))
-            p++;
-        if (*p)
-            *p++ = '\0';
-        while (isspace((unsigned char)*p))
-            p++;
         if (is_ob_directive(name)) {
             int drc = sg_ob_policy_directive(c->ob_policy, name, p);
             if (drc != 0) {
