@@ -369,7 +369,7 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
                 continue;
             }
         }
-        snprintf(todo[ntodo++], 256, "%s", rua[i]);
+        memcpy(todo[ntodo++], rua[i], sizeof todo[0]);
     }
     if (!ntodo && !c->dry)
         return 0;

@@ -51,6 +51,11 @@ typedef struct {
     char *user;                    /* run as this user after start-up, or NULL */
     char *signer_user;             /* the signer process's user (started as root) */
     char *metrics_listen;          /* loopback HOST:PORT or a unix socket path, or NULL */
+    /* DMARC report collection (docs/reports.md): the SQLite file or NULL
+     * (off); seconds between flushes; rows a worker holds between them */
+    char *report_store;
+    unsigned report_flush_interval;
+    unsigned report_max_groups;
 } sg_config;
 
 /* Load a file into *out (zeroed first; defaults applied). On error

@@ -32,6 +32,7 @@
 
 #include "metrics.h"
 #include "metrics_http.h"
+#include "reportcollect.h"
 #include "signer_client.h"
 #include "worker.h"
 
@@ -83,6 +84,25 @@ static void metrics_render(sg_mbuf *b, void *payload)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     sg_metrics_render(&s->metrics, b, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+    if (s->sh.reports) {
+        sg_rcollect_stats st;
+        sg_rcollect_stats_get(s->sh.reports, &st);
+        sg_mbuf_printf(b,
+                       "# HELP spoofguard_report_messages_total Inbound messages counted for "
+                       "DMARC aggregate reports.\n"
+                       "# TYPE spoofguard_report_messages_total counter\n"
+                       "spoofguard_report_messages_total %llu\n"
+                       "# HELP spoofguard_report_lost_total Messages not counted for reports: "
+                       "the worker's table was full.\n"
+                       "# TYPE spoofguard_report_lost_total counter\n"
+                       "spoofguard_report_lost_total %llu\n"
+                       "# HELP spoofguard_report_flush_errors_total Writes to report_store that "
+                       "failed (the counts are kept and written later).\n"
+                       "# TYPE spoofguard_report_flush_errors_total counter\n"
+                       "spoofguard_report_flush_errors_total %llu\n",
+                       (unsigned long long)st.messages, (unsigned long long)st.lost,
+                       (unsigned long long)st.flush_errors);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -373,6 +393,12 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
     metrics_keys(s, s->sh.policy.cur);
     if (drop_privileges(s, s->sh.policy.cur->cfg.user, err, errlen) != 0)
         goto fail;
+    /* after the drop: the store's files belong to the daemon's user */
+    const sg_config *pc = &s->sh.policy.cur->cfg;
+    if (pc->report_store &&
+        sg_rcollect_new(&s->sh.reports, pc->report_store, pc->report_flush_interval,
+                        pc->report_max_groups, n, err, errlen) != 0)
+        goto fail;
     s->workers = calloc(n, sizeof(sg_worker));
     if (s->workers == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -408,6 +434,8 @@ int sg_server_run(sg_server *s)
         else
             sg_log(&s->sh.log, "{\"event\":\"metrics_failed\"}");
     }
+    if (s->sh.reports && sg_rcollect_start(s->sh.reports) != 0)
+        sg_log(&s->sh.log, "{\"event\":\"report_collection_failed\"}");
     for (unsigned i = 0; i < s->nworkers; i++)
         sg_worker_start(&s->workers[i]);
     sg_log(&s->sh.log, "{\"event\":\"started\",\"workers\":%u,\"listen\":\"%s\"}", s->nworkers,
@@ -438,6 +466,7 @@ void sg_server_free(sg_server *s)
     for (unsigned i = 0; i < s->nworkers; i++)
         sg_worker_destroy(&s->workers[i]);
     free(s->workers);
+    sg_rcollect_free(s->sh.reports); /* after the workers: a last flush */
     if (s->sh.listen_fd >= 0)
         close(s->sh.listen_fd);
     if (s->unix_path[0])

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <strings.h>
 
@@ -32,6 +33,7 @@
 #include "arcseal.h"
 #include "disposition.h"
 #include "milter_proto.h"
+#include "reportcollect.h"
 #include "signer_client.h"
 #include "session.h"
 
@@ -252,6 +254,10 @@ static void give(session *s, const sg_disposition *d, const sg_verdict_result *v
     if (d->quarantine && (s->actions & SG_MF_QUARANTINE))
         sg_milter_put_quarantine(&s->out, d->why);
     log_message(s, d->log_action, d->why, vr);
+    /* a tempfailed message comes back and is counted then */
+    if (vr && !s->outbound && s->env->reports && strcmp(d->log_action, "tempfail") != 0)
+        sg_rcollect_add(s->env->reports, s->env->worker_index, vr, s->client_ip, d->log_action,
+                        (int64_t)time(NULL));
     answer(s, d->action, d->reply);
 }
 

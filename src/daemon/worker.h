@@ -28,7 +28,8 @@ typedef struct sg_worker_shared {
     int is_unix;
     atomic_uint conns; /* open connections across workers */
     atomic_int draining;
-    int *signer_fds; /* [1 + i]: worker i's channel to the signer, until it takes it */
+    int *signer_fds;             /* [1 + i]: worker i's channel to the signer, until it takes it */
+    struct sg_rcollect *reports; /* DMARC report collection, or NULL (report_store unset) */
 } sg_worker_shared;
 
 typedef struct sg_worker {

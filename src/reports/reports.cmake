@@ -41,3 +41,5 @@ if(TEST script_reports_send)
   set_property(TEST script_reports_send APPEND PROPERTY ENVIRONMENT
                "SG_REPORT_FILL=$<TARGET_FILE:report_fill>")
 endif()
+# spoofguardd's collection (src/daemon/reportcollect.c) writes the store
+target_link_libraries(sg_daemon_core PUBLIC sg_reports)

@@ -148,8 +148,9 @@ static void copy_word(char *dst, size_t n, const char *v, const char *const *all
 
 void sgrep_policy_parse(const char *s, sgrep_policy *out)
 {
-    char p[16] = "", sp[16] = "", np[16] = "", adkim[4] = "", aspf[4] = "", fo[16] = "", t[4] = "",
-         disc[16] = "";
+    char v[8][16];
+    memset(v, 0, sizeof v);
+    static const char *const tags[8] = {"p", "sp", "np", "adkim", "aspf", "fo", "t", "disc"};
     char buf[256];
     snprintf(buf, sizeof buf, "%s", s ? s : "");
     for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok;
@@ -158,23 +159,18 @@ void sgrep_policy_parse(const char *s, sgrep_policy *out)
         if (!eq)
             continue;
         *eq = 0;
-        const char *v = eq + 1;
-#define TAG(name, var)                                                                             \
-    if (!strcmp(tok, name))                                                                        \
-        snprintf(var, sizeof var, "%s", v);
-        TAG("p", p)
-        TAG("sp", sp) TAG("np", np) TAG("adkim", adkim) TAG("aspf", aspf) TAG("fo", fo) TAG("t", t)
-            TAG("disc", disc)
-#undef TAG
+        for (int k = 0; k < 8; k++)
+            if (!strcmp(tok, tags[k]))
+                snprintf(v[k], sizeof v[k], "%s", eq + 1);
     }
-    copy_word(out->p, sizeof out->p, p, disp_words, "none");
-    copy_word(out->sp, sizeof out->sp, sp, disp_words, out->p);
-    copy_word(out->np, sizeof out->np, np, disp_words, out->sp);
-    copy_word(out->adkim, sizeof out->adkim, adkim, align_words, "r");
-    copy_word(out->aspf, sizeof out->aspf, aspf, align_words, "r");
-    snprintf(out->fo, sizeof out->fo, "%s", *fo ? fo : "0");
-    copy_word(out->testing, sizeof out->testing, t, yn_words, "n");
-    copy_word(out->discovery, sizeof out->discovery, disc, disc_words, "treewalk");
+    copy_word(out->p, sizeof out->p, v[0], disp_words, "none");
+    copy_word(out->sp, sizeof out->sp, v[1], disp_words, out->p);
+    copy_word(out->np, sizeof out->np, v[2], disp_words, out->sp);
+    copy_word(out->adkim, sizeof out->adkim, v[3], align_words, "r");
+    copy_word(out->aspf, sizeof out->aspf, v[4], align_words, "r");
+    snprintf(out->fo, sizeof out->fo, "%s", v[5][0] ? v[5] : "0");
+    copy_word(out->testing, sizeof out->testing, v[6], yn_words, "n");
+    copy_word(out->discovery, sizeof out->discovery, v[7], disc_words, "treewalk");
 }
 
 /* ---- Report-ID, file name ------------------------------------------------ */
