@@ -24,10 +24,13 @@ typedef struct {
 
 struct sgrep_collect {
     slot *slots;
-    size_t cap; /* a power of two, at least twice max */
+    size_t cap;     /* a power of two, at least twice used */
+    size_t max_cap; /* cap once max groups are held */
     size_t max, used;
     uint64_t messages;
 };
+
+#define MIN_CAP 256
 
 sgrep_collect *sgrep_collect_new(size_t max_groups)
 {
@@ -36,27 +39,52 @@ sgrep_collect *sgrep_collect_new(size_t max_groups)
         return NULL;
     if (max_groups < 16)
         max_groups = 16;
-    size_t cap = 32;
+    size_t cap = MIN_CAP;
     while (cap < max_groups * 2)
         cap *= 2;
-    c->slots = calloc(cap, sizeof *c->slots);
+    c->max_cap = cap;
+    /* the table grows with what it holds: an idle worker's costs little */
+    c->cap = MIN_CAP < cap ? MIN_CAP : cap;
+    c->slots = calloc(c->cap, sizeof *c->slots);
     if (!c->slots) {
         free(c);
         return NULL;
     }
-    c->cap = cap;
     c->max = max_groups;
     return c;
 }
 
 static void clear(sgrep_collect *c)
 {
-    for (size_t i = 0; i < c->cap; i++) {
-        free(c->slots[i].key);
-        c->slots[i].key = NULL;
-    }
+    for (size_t i = 0; c->used && i < c->cap; i++)
+        if (c->slots[i].key) {
+            free(c->slots[i].key);
+            c->slots[i].key = NULL;
+            c->used--;
+        }
     c->used = 0;
     c->messages = 0;
+}
+
+/* Doubles the slot array (rehashing); -1 on no memory (the table stays). */
+static int grow(sgrep_collect *c)
+{
+    size_t cap = c->cap * 2;
+    slot *n = calloc(cap, sizeof *n);
+    if (!n)
+        return -1;
+    for (size_t i = 0; i < c->cap; i++) {
+        if (!c->slots[i].key)
+            continue;
+        size_t j = (size_t)c->slots[i].hash & (cap - 1);
+        while (n[j].key)
+            j = (j + 1) & (cap - 1);
+        n[j] = c->slots[i];
+    }
+    free(c->slots);
+    c->slots = n;
+    c->cap = cap;
+    return 0;
 }
 
 void sgrep_collect_free(sgrep_collect *c)
@@ -151,6 +179,13 @@ int sgrep_collect_add(sgrep_collect *c, const sgrep_obs *o)
     }
     if (c->used >= c->max)
         return -1;
+    if ((c->used + 1) * 2 > c->cap && c->cap < c->max_cap) {
+        if (grow(c) != 0)
+            return -1;
+        i = (size_t)h & (c->cap - 1);
+        while (c->slots[i].key)
+            i = (i + 1) & (c->cap - 1);
+    }
     char *key = malloc(j + 1);
     if (!key)
         return -1;

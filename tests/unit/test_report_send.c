@@ -108,6 +108,27 @@ static void collect_bound_and_flush(void **state)
     unlink(aux);
 }
 
+/* The slot array grows from its small start to the bound, rehashing: every
+ * group is still found after each growth. */
+static void collect_grows(void **state)
+{
+    (void)state;
+    sgrep_collect *c = sgrep_collect_new(3000);
+    assert_non_null(c);
+    char ip[64];
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 3000; i++) {
+            snprintf(ip, sizeof ip, "2001:db8::%x", i);
+            sgrep_obs o = obs(ip);
+            assert_int_equal(sgrep_collect_add(c, &o), 0);
+        }
+    assert_int_equal(sgrep_collect_groups(c), 3000);
+    assert_int_equal(sgrep_collect_messages(c), 6000);
+    sgrep_obs o = obs("2001:db8::ffff:1");
+    assert_int_equal(sgrep_collect_add(c, &o), -1);
+    sgrep_collect_free(c);
+}
+
 static void policy_defaults(void **state)
 {
     (void)state;
@@ -198,6 +219,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(collect_bound_and_flush),
+        cmocka_unit_test(collect_grows),
         cmocka_unit_test(policy_defaults),
         cmocka_unit_test(report_id_stable),
         cmocka_unit_test(xml_writer),
