@@ -84,24 +84,26 @@ static void metrics_render(sg_mbuf *b, void *payload)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     sg_metrics_render(&s->metrics, b, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
-    if (s->sh.reports) {
-        sg_rcollect_stats st;
-        sg_rcollect_stats_get(s->sh.reports, &st);
-        sg_mbuf_printf(b,
-                       "# HELP spoofguard_report_messages_total Inbound messages counted for "
-                       "DMARC aggregate reports.\n"
-                       "# TYPE spoofguard_report_messages_total counter\n"
-                       "spoofguard_report_messages_total %llu\n"
-                       "# HELP spoofguard_report_lost_total Messages not counted for reports: "
-                       "the worker's table was full.\n"
-                       "# TYPE spoofguard_report_lost_total counter\n"
-                       "spoofguard_report_lost_total %llu\n"
-                       "# HELP spoofguard_report_flush_errors_total Writes to report_store that "
-                       "failed (the counts are kept and written later).\n"
-                       "# TYPE spoofguard_report_flush_errors_total counter\n"
-                       "spoofguard_report_flush_errors_total %llu\n",
-                       (unsigned long long)st.messages, (unsigned long long)st.lost,
-                       (unsigned long long)st.flush_errors);
+    {
+        /* always served (0 without report_store), so a dashboard need not
+         * know whether reporting is on */
+        sg_rcollect_stats st = {0};
+        if (s->sh.reports)
+            sg_rcollect_stats_get(s->sh.reports, &st);
+        static const struct {
+            const char *name, *help;
+        } fam[3] = {
+            {"spoofguard_report_messages_total",
+             "Inbound messages counted for DMARC aggregate reports."},
+            {"spoofguard_report_lost_total",
+             "Messages not counted for reports: the worker's table was full."},
+            {"spoofguard_report_flush_errors_total",
+             "Writes to report_store that failed (the counts are kept and written later)."},
+        };
+        const uint64_t v[3] = {st.messages, st.lost, st.flush_errors};
+        for (int i = 0; i < 3; i++)
+            sg_mbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", fam[i].name,
+                           fam[i].help, fam[i].name, fam[i].name, (unsigned long long)v[i]);
     }
 }
 
