@@ -170,6 +170,9 @@ if has_setup sg-tcp; then
     LISTEN=inet:127.0.0.1:$SG_TCP_PORT LOGF=$B/sg-tcp.log PORT=''
     fill_template spoofguardd.conf.in "$B/sg-tcp.conf"
     [ -z "${SG_WORKERS:-}" ] || echo "workers $SG_WORKERS" >>"$B/sg-tcp.conf"
+    # SG_CONF_EXTRA: more option lines (e.g. report_store, for the
+    # collection overhead of docs/reports.md)
+    [ -z "${SG_CONF_EXTRA:-}" ] || printf '%b\n' "$SG_CONF_EXTRA" >>"$B/sg-tcp.conf"
     run_bg sg-tcp "$SPOOFGUARDD" -c "$B/sg-tcp.conf"
     PIDS[sg-tcp]=$(pidof_run sg-tcp)
     wait_listen sg-tcp "${PIDS[sg-tcp]}" tcp "$SG_TCP_PORT"

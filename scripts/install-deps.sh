@@ -19,6 +19,9 @@ PKGS+=(unbound bind9-dnsutils python3 python3-spf python3-dkim python3-authres p
        prometheus)
 # the viewer's browser test (tests/browser): headless Chromium driven by Selenium
 PKGS+=(chromium chromium-driver python3-selenium)
+# DMARC reports we send (tests/scripts/reports_send.sh): xmllint --schema, the
+# sqlite3 shell to look at and age the send state
+PKGS+=(libxml2-utils sqlite3)
 # benchmarks: the peers' C libraries
 PKGS+=(libopendkim-dev libspf2-dev libmail-dmarc-perl opendmarc)
 for opt in "$@"; do

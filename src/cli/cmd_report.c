@@ -4,7 +4,7 @@
  *   spoofguard report parse [--json] [--store PATH] FILE|DIR|MAILDIR...
  *   spoofguard report summary [--json] [--store PATH] [--domain D] [--days N]
  *   spoofguard report prune --days N [--store PATH]
- *   spoofguard report send            (not yet: exit 2)
+ *   spoofguard report send [OPTIONS]  (cmd_report_send.c)
  *
  * parse reads aggregate reports (RFC 7489, RFC 9990) and failure reports
  * (RFC 9991 / RFC 6591) from .xml, .gz, .zip and mail files, a directory of
@@ -487,6 +487,8 @@ static int report_prune(int argc, char **argv)
 
 /* ---- dispatcher --------------------------------------------------------- */
 
+int cmd_report_send(int argc, char **argv); /* cmd_report_send.c */
+
 static const struct {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -495,7 +497,7 @@ static const struct {
     {"parse", report_parse, "read reports from files, directories or Maildirs"},
     {"summary", report_summary, "pass and fail per domain, day and source, from the store"},
     {"prune", report_prune, "delete received reports older than N days from the store"},
-    {"send", NULL, "send our aggregate reports (not yet)"},
+    {"send", cmd_report_send, "send our RFC 9990 aggregate reports of a day"},
     {NULL, NULL, NULL},
 };
 

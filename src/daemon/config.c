@@ -145,6 +145,17 @@ static const opt_def options[] = {
     {"outbound_notify_interval", T_UINT, F(outbound_notify_interval), NOCOUNT, "60", 0, 86400, 1,
      "At most one outbound_notify run per this many seconds (per daemon); the blocks in "
      "between are in the log."},
+    {"report_store", T_STRING, F(report_store), NOCOUNT, NULL, 0, 0, 0,
+     "Collect what inbound DMARC evaluations see for the aggregate reports `spoofguard report "
+     "send` makes (docs/reports.md): the SQLite file (WAL mode) shared with `spoofguard report`, "
+     "e.g. `/var/lib/spoofguard/reports.db`, writable by `user`; unset: off."},
+    {"report_flush_interval", T_UINT, F(report_flush_interval), NOCOUNT, "60", 1, 3600, 0,
+     "Seconds between writes of the collected counts to report_store (a thread of its own; "
+     "the workers never wait for it). A worker whose table is full asks for a write at once."},
+    {"report_max_groups", T_UINT, F(report_max_groups), NOCOUNT, "100000", 1000, 10000000, 0,
+     "Distinct report rows (source, results, identifiers) one worker holds in memory between "
+     "two writes, about 300 bytes each; a message that finds the table full is not counted "
+     "and shows in spoofguard_report_lost_total."},
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 

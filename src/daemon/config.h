@@ -62,6 +62,11 @@ typedef struct {
     /* the engine's policy: built-in defaults, then the outbound_limit,
      * outbound_account and outbound_internal_domain lines in file order */
     struct sg_ob_policy *ob_policy;
+    /* DMARC report collection (docs/reports.md): the SQLite file or NULL
+     * (off); seconds between flushes; rows a worker holds between them */
+    char *report_store;
+    unsigned report_flush_interval;
+    unsigned report_max_groups;
 } sg_config;
 
 /* Load a file into *out (zeroed first; defaults applied). On error

@@ -33,6 +33,7 @@
 
 #include "metrics.h"
 #include "metrics_http.h"
+#include "reportcollect.h"
 #include "signer_client.h"
 #include "worker.h"
 
@@ -87,6 +88,27 @@ static void metrics_render(sg_mbuf *b, void *payload)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     sg_metrics_render(&s->metrics, b, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+    {
+        /* always served (0 without report_store), so a dashboard need not
+         * know whether reporting is on */
+        sg_rcollect_stats st = {0};
+        if (s->sh.reports)
+            sg_rcollect_stats_get(s->sh.reports, &st);
+        static const struct {
+            const char *name, *help;
+        } fam[3] = {
+            {"spoofguard_report_messages_total",
+             "Inbound messages counted for DMARC aggregate reports."},
+            {"spoofguard_report_lost_total",
+             "Messages not counted for reports: the worker's table was full."},
+            {"spoofguard_report_flush_errors_total",
+             "Writes to report_store that failed (the counts are kept and written later)."},
+        };
+        const uint64_t v[3] = {st.messages, st.lost, st.flush_errors};
+        for (int i = 0; i < 3; i++)
+            sg_mbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", fam[i].name,
+                           fam[i].help, fam[i].name, fam[i].name, (unsigned long long)v[i]);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -405,6 +427,12 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
     if (sg_obd_shared_init(&s->sh.ob, &s->sh.policy.cur->cfg, err, errlen) != 0)
         goto fail;
     s->metrics.ob_fallback_active = &s->sh.ob.fallback_active;
+    /* after the drop: the store's files belong to the daemon's user */
+    const sg_config *pc = &s->sh.policy.cur->cfg;
+    if (pc->report_store &&
+        sg_rcollect_new(&s->sh.reports, pc->report_store, pc->report_flush_interval,
+                        pc->report_max_groups, n, err, errlen) != 0)
+        goto fail;
     s->workers = calloc(n, sizeof(sg_worker));
     if (s->workers == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -450,6 +478,8 @@ int sg_server_run(sg_server *s)
         else
             sg_log(&s->sh.log, "{\"event\":\"metrics_failed\"}");
     }
+    if (s->sh.reports && sg_rcollect_start(s->sh.reports) != 0)
+        sg_log(&s->sh.log, "{\"event\":\"report_collection_failed\"}");
     for (unsigned i = 0; i < s->nworkers; i++)
         sg_worker_start(&s->workers[i]);
     sg_log(&s->sh.log, "{\"event\":\"started\",\"workers\":%u,\"listen\":\"%s\"}", s->nworkers,
@@ -484,6 +514,7 @@ void sg_server_free(sg_server *s)
     for (unsigned i = 0; i < s->nworkers; i++)
         sg_worker_destroy(&s->workers[i]);
     free(s->workers);
+    sg_rcollect_free(s->sh.reports); /* after the workers: a last flush */
     if (s->sh.listen_fd >= 0)
         close(s->sh.listen_fd);
     if (s->unix_path[0])

@@ -35,6 +35,7 @@
 #include "dsn.h"
 #include "milter_proto.h"
 #include "outbound.h"
+#include "reportcollect.h"
 #include "signer_client.h"
 #include "session.h"
 
@@ -273,6 +274,10 @@ static void give(session *s, const sg_disposition *d, const sg_verdict_result *v
     if (d->quarantine && (s->actions & SG_MF_QUARANTINE))
         sg_milter_put_quarantine(&s->out, d->why);
     log_message(s, d->log_action, d->why, vr);
+    /* a tempfailed message comes back and is counted then */
+    if (vr && !s->outbound && s->env->reports && strcmp(d->log_action, "tempfail") != 0)
+        sg_rcollect_add(s->env->reports, s->env->worker_index, vr, s->client_ip, d->log_action,
+                        (int64_t)time(NULL));
     answer(s, d->action, d->reply);
 }
 

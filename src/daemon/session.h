@@ -36,6 +36,8 @@ typedef struct sg_session_env {
      * accept) is over */
     void (*closed)(void *payload);
     void *payload;
+    struct sg_rcollect *reports; /* DMARC report collection (report_store), or NULL */
+    unsigned worker_index;       /* this worker's table in reports */
 } sg_session_env;
 
 /* Start a session on fd, a connection the worker accepted itself, or

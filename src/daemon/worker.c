@@ -255,6 +255,8 @@ int sg_worker_init(sg_worker *w, sg_worker_shared *sh, sg_metrics_shard *metrics
         .readbuf_size = sizeof(w->readbuf),
         .closed = on_session_closed,
         .payload = w,
+        .reports = sh->reports,
+        .worker_index = (unsigned)index,
     };
 
 #ifdef EPOLLEXCLUSIVE

@@ -9,7 +9,8 @@ pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(SG_REPORTS_GMIME REQUIRED IMPORTED_TARGET gmime-3.0)
 add_library(sg_reports STATIC ${PROJECT_SOURCE_DIR}/src/reports/xml.c
             ${PROJECT_SOURCE_DIR}/src/reports/container.c ${PROJECT_SOURCE_DIR}/src/reports/mail.c
-            ${PROJECT_SOURCE_DIR}/src/reports/store.c)
+            ${PROJECT_SOURCE_DIR}/src/reports/store.c
+            ${PROJECT_SOURCE_DIR}/src/reports/send.c ${PROJECT_SOURCE_DIR}/src/reports/collect.c)
 target_include_directories(sg_reports PUBLIC ${PROJECT_SOURCE_DIR}/src/reports ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(sg_reports PUBLIC sg_mime PkgConfig::XML2 PkgConfig::ZLIB PkgConfig::SQLITE3
                       PkgConfig::SG_REPORTS_GMIME)
@@ -31,3 +32,14 @@ endif()
 if(TARGET report_parse_bench)
   target_link_libraries(report_parse_bench PRIVATE sg_reports)
 endif()
+# The sending side (issue 16 items 1 and 2): report_fill puts a day of
+# observations into a store through the collection code, for the `report
+# send` tests (tests/scripts/reports_send.sh) and bench/report_gen_bench.sh.
+add_executable(report_fill ${PROJECT_SOURCE_DIR}/bench/report_fill.c)
+target_link_libraries(report_fill PRIVATE sg_reports)
+if(TEST script_reports_send)
+  set_property(TEST script_reports_send APPEND PROPERTY ENVIRONMENT
+               "SG_REPORT_FILL=$<TARGET_FILE:report_fill>")
+endif()
+# spoofguardd's collection (src/daemon/reportcollect.c) writes the store
+target_link_libraries(sg_daemon_core PUBLIC sg_reports)

@@ -1,0 +1,579 @@
+/*
+ * spoofguard report send: our RFC 9990 aggregate reports (issue 16 item 2).
+ *
+ *   spoofguard report send [--store PATH] [--day YYYY-MM-DD] [--dry-run DIR]
+ *       [--org-name NAME] [--email ADDR] [--sendmail CMD] [--zone FILE|--dns HOST]
+ *
+ * One report per policy domain, published policy and UTC day (default:
+ * yesterday) from what spoofguardd collected. The rua addresses are read
+ * from the policy domain's DMARC record now (mailto: only); one outside the
+ * policy domain's organisational domain is used only when
+ * <policy-domain>._report._dmarc.<dest> has a v=DMARC1 record (RFC 9990),
+ * and that answer, yes or no, is kept in the store for a day. Each mail goes
+ * to the local MTA (`sendmail -t -oi`); a report is marked sent for a
+ * destination only when the MTA exits 0, else it is tried again on a later
+ * run after a growing pause, and given up 24 hours after the first try.
+ * --dry-run DIR writes the .xml.gz and one .eml per destination instead and
+ * changes no send state. Exit: 0 done, 1 a destination failed this run, 2
+ * usage, 4 store or DNS resolver error.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <spoofguard/arena.h>
+#include <spoofguard/common.h>
+#include <spoofguard/dmarc.h>
+
+#include "cli.h"
+#include "reports/reports.h"
+#include "reports/send.h"
+
+#define DEFAULT_STORE "/var/lib/spoofguard/reports.db"
+#define DEFAULT_SENDMAIL "/usr/sbin/sendmail -t -oi"
+#define AUTH_TTL 86400   /* one _report._dmarc lookup per domain and destination a day */
+#define GIVE_UP 86400    /* stop trying a destination a day after the first try */
+#define MAX_BACKOFF 7200 /* seconds between tries at most */
+#define MAX_RUA 8        /* destinations per report; more are ignored */
+
+enum { O_STORE = 1, O_DAY, O_DRY, O_ORG, O_EMAIL, O_SENDMAIL };
+
+typedef struct {
+    const char *store_path, *dry, *org, *email, *sendmail;
+    int64_t day;
+    int have_day;
+    sg_cli_dns dns;
+    sqlite3 *db;
+    sgrep_gen_meta meta;
+    char email_buf[300], org_buf[256], gen_buf[64];
+    int64_t now;
+    unsigned reports, sent, failed, skipped, dests;
+} send_ctx;
+
+static const sg_cli_opt send_opts[] = {
+    {"store", "PATH", O_STORE, "the report store (default " DEFAULT_STORE ")"},
+    {"day", "YYYY-MM-DD", O_DAY, "the UTC day to report (default: yesterday)"},
+    {"dry-run", "DIR", O_DRY, "write the .xml.gz and .eml files to DIR instead of sending"},
+    {"org-name", "NAME", O_ORG, "the reporting organisation (default: this host's name)"},
+    {"email", "ADDR", O_EMAIL, "the reports' From and contact (default: dmarc-noreply@NAME)"},
+    {"sendmail", "CMD", O_SENDMAIL, "the local MTA (default: " DEFAULT_SENDMAIL ")"},
+    SG_CLI_DNS_OPTS,
+    {NULL, NULL, 0, NULL},
+};
+
+static const sg_cli_cmd send_cmd = {
+    "report send",
+    "[OPTIONS]",
+    "RFC 9990 aggregate reports of one UTC day, one per policy domain and policy, to the\n"
+    "rua addresses of each domain's DMARC record, through the local MTA.",
+    send_opts,
+};
+
+static int parse_day(const char *s, int64_t *out)
+{
+    int y, m, d;
+    char tail;
+    if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || y < 1970 ||
+        m < 1 || m > 12 || d < 1 || d > 31)
+        return -1;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = y - 1900;
+    tm.tm_mon = m - 1;
+    tm.tm_mday = d;
+    *out = (int64_t)timegm(&tm);
+    gmtime_r(&(time_t){(time_t)*out}, &tm);
+    return tm.tm_mday == d ? 0 : -1; /* 2026-02-30 is refused, not moved */
+}
+
+static int opt_fn(int id, const char *value, void *payload)
+{
+    send_ctx *c = payload;
+    switch (id) {
+    case O_STORE:
+        c->store_path = value;
+        break;
+    case O_DAY:
+        if (parse_day(value, &c->day))
+            return sg_cli_usage_error(&send_cmd, "--day needs YYYY-MM-DD");
+        c->have_day = 1;
+        break;
+    case O_DRY:
+        c->dry = value;
+        break;
+    case O_ORG:
+        c->org = value;
+        break;
+    case O_EMAIL:
+        c->email = value;
+        break;
+    case O_SENDMAIL:
+        c->sendmail = value;
+        break;
+    }
+    return SG_CLI_GO;
+}
+
+/* ---- destinations --------------------------------------------------------- */
+
+/* The mailto: addresses of the DMARC record at _dmarc.<domain>. */
+static int rua_of(send_ctx *c, const char *domain, char out[MAX_RUA][256], size_t *n)
+{
+    *n = 0;
+    char name[300];
+    snprintf(name, sizeof name, "_dmarc.%s", domain);
+    sg_dns_result res;
+    if (sg_dns_lookup_sync(c->dns.resolver, name, SG_DNS_TXT, &res) != 0)
+        return -1;
+    int rc = 0;
+    if (res.answer.status == SG_DNS_SERVFAIL || res.answer.status == SG_DNS_TIMEOUT ||
+        res.answer.status == SG_DNS_EFAIL)
+        rc = -1;
+    for (size_t i = 0; rc == 0 && i < res.answer.count; i++) {
+        sg_arena *a = NULL;
+        sg_dmarc_record rec;
+        if (sg_arena_new(&a, 0) != 0)
+            break;
+        if (sg_dmarc_record_parse(a, res.answer.rrs[i].u.txt.data, res.answer.rrs[i].u.txt.len,
+                                  &rec) == 0) {
+            for (size_t k = 0; k < rec.nrua && *n < MAX_RUA; k++)
+                if (rec.rua[k].mailto && sgrep_addr_ok(rec.rua[k].mailto))
+                    snprintf(out[(*n)++], 256, "%s", rec.rua[k].mailto);
+            sg_arena_free(a);
+            break; /* the first DMARC record (more than one: RFC 9989 says none applies) */
+        }
+        sg_arena_free(a);
+    }
+    sg_dns_result_free(&res);
+    return rc;
+}
+
+static void lower(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}
+
+/* Is dest inside domain (equal, or a subdomain)? */
+static int within(const char *dest, const char *domain)
+{
+    size_t a = strlen(dest), b = strlen(domain);
+    return a == b ? !strcmp(dest, domain)
+                  : a > b && dest[a - b - 1] == '.' && !strcmp(dest + a - b, domain);
+}
+
+/* RFC 9990: a destination outside the policy domain's organisational
+ * domain must say it takes the domain's reports. 1 yes, 0 no, -1 unknown
+ * now (DNS trouble: not cached, asked again next run). */
+static int authorised(send_ctx *c, const char *policy_domain, const char *dest)
+{
+    if (within(dest, policy_domain))
+        return 1;
+    sg_arena *a = NULL;
+    if (sg_arena_new(&a, 0) != 0)
+        return -1;
+    sg_dmarc_opts o;
+    sg_dmarc_opts_init(&o);
+    const char *org_p = NULL, *org_d = NULL;
+    sg_dmarc_org_domain_sync(a, c->dns.resolver, &o, policy_domain, &org_p);
+    sg_dmarc_org_domain_sync(a, c->dns.resolver, &o, dest, &org_d);
+    int same = org_p && org_d && !strcasecmp(org_p, org_d);
+    sg_arena_free(a);
+    if (same)
+        return 1;
+
+    sqlite3_stmt *q;
+    int cached = -1;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT ok FROM report_auth_cache WHERE policy_domain=?1 AND dest=?2"
+                           " AND expires>?3",
+                           -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, policy_domain, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, dest, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 3, c->now);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            cached = sqlite3_column_int(q, 0);
+        sqlite3_finalize(q);
+    }
+    if (cached >= 0)
+        return cached;
+
+    char name[600];
+    snprintf(name, sizeof name, "%s._report._dmarc.%s", policy_domain, dest);
+    sg_dns_result res;
+    if (sg_dns_lookup_sync(c->dns.resolver, name, SG_DNS_TXT, &res) != 0)
+        return -1;
+    int ok = -1;
+    if (res.answer.status == SG_DNS_NOERROR || res.answer.status == SG_DNS_NODATA ||
+        res.answer.status == SG_DNS_NXDOMAIN) {
+        ok = 0;
+        for (size_t i = 0; i < res.answer.count; i++) {
+            const char *t = res.answer.rrs[i].u.txt.data;
+            size_t len = res.answer.rrs[i].u.txt.len;
+            /* "starts with v=DMARC1" (the tag may be followed by ';' or end) */
+            if (len >= 8 && !strncasecmp(t, "v=DMARC1", 8) &&
+                (len == 8 || t[8] == ';' || t[8] == ' ' || t[8] == '\t'))
+                ok = 1;
+        }
+    }
+    sg_dns_result_free(&res);
+    if (ok >= 0 && sqlite3_prepare_v2(c->db,
+                                      "INSERT OR REPLACE INTO report_auth_cache(policy_domain,"
+                                      " dest, ok, expires) VALUES(?1, ?2, ?3, ?4)",
+                                      -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, policy_domain, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, dest, -1, SQLITE_STATIC);
+        sqlite3_bind_int(q, 3, ok);
+        sqlite3_bind_int64(q, 4, c->now + AUTH_TTL);
+        sqlite3_step(q);
+        sqlite3_finalize(q);
+    }
+    return ok;
+}
+
+/* ---- send state -------------------------------------------------------------- */
+
+typedef struct {
+    int exists;
+    char state[16];
+    int tries;
+    int64_t first_try, next_try;
+} qstate;
+
+static void q_get(send_ctx *c, const char *rid, const char *rua, qstate *s)
+{
+    memset(s, 0, sizeof *s);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT state, tries, first_try, next_try FROM send_queue"
+                           " WHERE report_id=?1 AND rua=?2",
+                           -1, &q, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(q, 1, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, rua, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        s->exists = 1;
+        snprintf(s->state, sizeof s->state, "%s", (const char *)sqlite3_column_text(q, 0));
+        s->tries = sqlite3_column_int(q, 1);
+        s->first_try = sqlite3_column_int64(q, 2);
+        s->next_try = sqlite3_column_int64(q, 3);
+    }
+    sqlite3_finalize(q);
+}
+
+static int q_put(send_ctx *c, const char *rid, const char *rua, const char *domain, const qstate *s,
+                 const char *error)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(c->db,
+                           "INSERT OR REPLACE INTO send_queue(report_id, rua, policy_domain, day,"
+                           " state, tries, first_try, next_try, sent_at, last_error)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                           -1, &q, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(q, 1, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, rua, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, domain, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 4, c->day);
+    sqlite3_bind_text(q, 5, s->state, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 6, s->tries);
+    sqlite3_bind_int64(q, 7, s->first_try);
+    sqlite3_bind_int64(q, 8, s->next_try);
+    if (!strcmp(s->state, "sent"))
+        sqlite3_bind_int64(q, 9, c->now);
+    else
+        sqlite3_bind_null(q, 9);
+    if (error)
+        sqlite3_bind_text(q, 10, error, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, 10);
+    int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* Hands the mail to the MTA; 0 when it exited 0. */
+static int mta(send_ctx *c, const sgrep_buf *mail, char *why, size_t whylen)
+{
+    FILE *p = popen(c->sendmail, "w");
+    if (!p) {
+        snprintf(why, whylen, "cannot run %s: %s", c->sendmail, strerror(errno));
+        return -1;
+    }
+    size_t w = fwrite(mail->data, 1, mail->len, p);
+    int st = pclose(p);
+    if (w != mail->len || st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        snprintf(why, whylen, "%s: exit %d", c->sendmail, st == -1 ? -1 : WEXITSTATUS(st));
+        return -1;
+    }
+    return 0;
+}
+
+static int write_file(const char *dir, const char *name, const void *d, size_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    int rc = fwrite(d, 1, n, f) == n ? 0 : -1;
+    if (fclose(f) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* ---- one report ------------------------------------------------------------ */
+
+static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep_buf *xml,
+                      sgrep_buf *mail)
+{
+    char rid[600], unique[64], fname[800];
+    sgrep_report_id(rid, sizeof rid, unique, sizeof unique, c->day, domain, policy,
+                    c->meta.org_name);
+    int64_t begin = c->day, end = c->day + 86399;
+    sgrep_report_filename(fname, sizeof fname, c->meta.org_name, domain, begin, end, unique);
+
+    char rua[MAX_RUA][256];
+    size_t nrua = 0;
+    if (rua_of(c, domain, rua, &nrua) != 0) {
+        fprintf(stderr, "spoofguard report send: %s: DNS error reading its DMARC record; later\n",
+                domain);
+        c->failed++;
+        return 1;
+    }
+    /* the destinations still to do (not sent, not given up, due) */
+    char todo[MAX_RUA][256];
+    size_t ntodo = 0;
+    for (size_t i = 0; i < nrua; i++) {
+        lower(rua[i]);
+        const char *dest = strrchr(rua[i], '@') + 1;
+        int ok = authorised(c, domain, dest);
+        if (ok != 1) {
+            fprintf(stderr, "spoofguard report send: %s: %s %s\n", domain, rua[i],
+                    ok == 0 ? "is outside the domain and not authorised (_report._dmarc)"
+                            : "authorisation unknown (DNS error); later");
+            continue;
+        }
+        if (!c->dry) {
+            qstate s;
+            q_get(c, rid, rua[i], &s);
+            if (s.exists &&
+                (!strcmp(s.state, "sent") || !strcmp(s.state, "failed") || s.next_try > c->now)) {
+                c->skipped++;
+                continue;
+            }
+        }
+        memcpy(todo[ntodo++], rua[i], sizeof todo[0]);
+    }
+    if (!ntodo && !c->dry)
+        return 0;
+
+    sgrep_policy pol;
+    sgrep_policy_parse(policy, &pol);
+    sgrep_gen_begin(xml, &c->meta, rid, domain, &pol, begin, end);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT source_ip, disposition, dkim_aligned, spf_aligned, header_from,"
+                           " envelope_from, envelope_to, dkim, spf, count FROM collected"
+                           " WHERE day=?1 AND policy_domain=?2 AND policy=?3",
+                           -1, &q, NULL) != SQLITE_OK)
+        return 4;
+    sqlite3_bind_int64(q, 1, c->day);
+    sqlite3_bind_text(q, 2, domain, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, policy, -1, SQLITE_STATIC);
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        sgrep_row r;
+#define COL(i) ((const char *)sqlite3_column_text(q, i))
+        r.source_ip = COL(0);
+        r.disposition = COL(1);
+        r.dkim_aligned = COL(2);
+        r.spf_aligned = COL(3);
+        r.header_from = COL(4);
+        r.envelope_from = COL(5);
+        r.envelope_to = COL(6);
+        r.dkim = COL(7);
+        r.spf = COL(8);
+#undef COL
+        r.count = (uint64_t)sqlite3_column_int64(q, 9);
+        sgrep_gen_record(xml, &r);
+    }
+    sqlite3_finalize(q);
+    sgrep_gen_end(xml);
+    if (xml->oom)
+        return 4;
+    if (!xml->records) /* nothing reportable (no source parsed): no report */
+        return 0;
+    unsigned char *gz = NULL;
+    size_t gzlen = 0;
+    if (sgrep_gzip(xml->data, xml->len, &gz, &gzlen) != 0)
+        return 4;
+    c->reports++;
+    int rc = 0;
+    if (c->dry && write_file(c->dry, fname, gz, gzlen) != 0) {
+        fprintf(stderr, "spoofguard report send: %s/%s: %s\n", c->dry, fname, strerror(errno));
+        free(gz);
+        return 4;
+    }
+    for (size_t i = 0; i < ntodo; i++) {
+        sgrep_mail(mail, &c->meta, todo[i], domain, rid, fname, gz, gzlen, c->now);
+        if (mail->oom) {
+            rc = 4;
+            break;
+        }
+        c->dests++;
+        if (c->dry) {
+            char ename[900];
+            snprintf(ename, sizeof ename, "%.*s.%zu.eml", (int)(strlen(fname) - 7), fname, i + 1);
+            if (write_file(c->dry, ename, mail->data, mail->len) != 0) {
+                rc = 4;
+                break;
+            }
+            continue;
+        }
+        qstate s;
+        q_get(c, rid, todo[i], &s);
+        if (!s.exists)
+            s.first_try = c->now;
+        s.tries++;
+        char why[300];
+        if (mta(c, mail, why, sizeof why) == 0) {
+            snprintf(s.state, sizeof s.state, "sent");
+            s.next_try = 0;
+            c->sent++;
+            if (q_put(c, rid, todo[i], domain, &s, NULL) != 0)
+                rc = 4;
+            continue;
+        }
+        /* 5 min, 10, 20 ... at most two hours; a day after the first try
+         * the destination is given up */
+        int64_t pause = 300ll << (s.tries - 1 < 5 ? s.tries - 1 : 5);
+        if (pause > MAX_BACKOFF)
+            pause = MAX_BACKOFF;
+        s.next_try = c->now + pause;
+        snprintf(s.state, sizeof s.state, "%s",
+                 c->now + pause - s.first_try > GIVE_UP ? "failed" : "pending");
+        fprintf(stderr, "spoofguard report send: %s to %s: %s (%s)\n", rid, todo[i], why, s.state);
+        c->failed++;
+        if (q_put(c, rid, todo[i], domain, &s, why) != 0)
+            rc = 4;
+        if (!rc)
+            rc = 1;
+    }
+    free(gz);
+    return rc;
+}
+
+int cmd_report_send(int argc, char **argv);
+int cmd_report_send(int argc, char **argv)
+{
+    send_ctx c;
+    memset(&c, 0, sizeof c);
+    c.store_path = DEFAULT_STORE;
+    c.sendmail = DEFAULT_SENDMAIL;
+    int first = 0;
+    int rc = sg_cli_parse(&send_cmd, argc, argv, &c.dns, opt_fn, &c, &first);
+    if (rc != SG_CLI_GO)
+        return rc;
+    if (first < argc)
+        return sg_cli_usage_error(&send_cmd, "unexpected operand '%s'", argv[first]);
+    c.now = (int64_t)time(NULL);
+    if (!c.have_day)
+        c.day = c.now - c.now % 86400 - 86400;
+    if (!c.org) {
+        if (gethostname(c.org_buf, sizeof c.org_buf - 1) != 0)
+            snprintf(c.org_buf, sizeof c.org_buf, "localhost");
+        c.org = c.org_buf;
+    }
+    if (!c.email) {
+        snprintf(c.email_buf, sizeof c.email_buf, "dmarc-noreply@%s", c.org);
+        c.email = c.email_buf;
+    }
+    if (!sgrep_addr_ok(c.email))
+        return sg_cli_usage_error(&send_cmd, "--email: '%s' is not an address", c.email);
+    snprintf(c.gen_buf, sizeof c.gen_buf, "spoofguard %s", sg_version());
+    c.meta.org_name = c.org;
+    c.meta.email = c.email;
+    c.meta.generator = c.gen_buf;
+
+    rc = sg_cli_dns_open(&c.dns);
+    if (rc != 0)
+        return rc;
+    char err[512];
+    c.db = sgrep_send_open(c.store_path, err, sizeof err);
+    if (!c.db) {
+        fprintf(stderr, "spoofguard report send: %s\n", err);
+        sg_cli_dns_close(&c.dns);
+        return SG_EXIT_INTERNAL;
+    }
+    /* the groups of the day, read first: reports are written while the
+     * daemon may flush into the same table */
+    sqlite3_stmt *q;
+    char **doms = NULL, **pols = NULL;
+    size_t n = 0, cap = 0;
+    rc = SG_EXIT_OK;
+    if (sqlite3_prepare_v2(c.db,
+                           "SELECT DISTINCT policy_domain, policy FROM collected WHERE day=?1"
+                           " ORDER BY 1, 2",
+                           -1, &q, NULL) != SQLITE_OK) {
+        fprintf(stderr, "spoofguard report send: %s\n", sqlite3_errmsg(c.db));
+        rc = SG_EXIT_INTERNAL;
+    } else {
+        sqlite3_bind_int64(q, 1, c.day);
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 256;
+                char **d2 = realloc(doms, cap * sizeof *d2);
+                if (d2)
+                    doms = d2;
+                char **p2 = realloc(pols, cap * sizeof *p2);
+                if (p2)
+                    pols = p2;
+                if (!d2 || !p2) {
+                    rc = SG_EXIT_INTERNAL;
+                    break;
+                }
+            }
+            doms[n] = strdup((const char *)sqlite3_column_text(q, 0));
+            pols[n] = strdup((const char *)sqlite3_column_text(q, 1));
+            n++;
+        }
+        sqlite3_finalize(q);
+    }
+    sgrep_buf xml = {0}, mail = {0};
+    for (size_t i = 0; rc != SG_EXIT_INTERNAL && i < n; i++) {
+        if (!doms[i] || !pols[i]) {
+            rc = SG_EXIT_INTERNAL;
+            break;
+        }
+        int r = one_report(&c, doms[i], pols[i], &xml, &mail);
+        if (r == 4)
+            rc = SG_EXIT_INTERNAL;
+        else if (r == 1)
+            rc = SG_EXIT_FAIL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(doms[i]);
+        free(pols[i]);
+    }
+    free(doms);
+    free(pols);
+    sgrep_buf_free(&xml);
+    sgrep_buf_free(&mail);
+    char day[16];
+    time_t t = (time_t)c.day;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(day, sizeof day, "%Y-%m-%d", &tm);
+    fprintf(
+        stderr, "spoofguard report send: %s: %u reports, %u mails %s, %u failed, %u already done\n",
+        day, c.reports, c.dry ? c.dests : c.sent, c.dry ? "written" : "sent", c.failed, c.skipped);
+    sqlite3_close(c.db);
+    sg_cli_dns_close(&c.dns);
+    return rc;
+}

@@ -1,0 +1,235 @@
+/*
+ * DMARC report collection in spoofguardd: see reportcollect.h.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <spoofguard/dkim.h>
+#include <spoofguard/dmarc.h>
+#include <spoofguard/spf.h>
+
+#include "reportcollect.h"
+#include "reports/send.h"
+
+typedef struct {
+    pthread_mutex_t mu;
+    sgrep_collect *cur;   /* the worker adds here */
+    sgrep_collect *spare; /* the flush thread writes this one out */
+} wtable;
+
+struct sg_rcollect {
+    wtable *w;
+    unsigned nw;
+    sqlite3 *db;
+    unsigned interval_s;
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu; /* stop, urgent */
+    pthread_cond_t cv;
+    int stop, urgent;
+    _Atomic uint64_t messages, lost, flushes, flush_errors, flush_usec;
+};
+
+int sg_rcollect_new(sg_rcollect **out, const char *path, unsigned interval_s, size_t max_groups,
+                    unsigned nworkers, char *err, size_t errlen)
+{
+    *out = NULL;
+    sg_rcollect *rc = calloc(1, sizeof *rc);
+    if (!rc || !(rc->w = calloc(nworkers, sizeof *rc->w))) {
+        free(rc);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rc->nw = nworkers;
+    rc->interval_s = interval_s ? interval_s : 60;
+    pthread_mutex_init(&rc->mu, NULL);
+    pthread_cond_init(&rc->cv, NULL);
+    for (unsigned i = 0; i < nworkers; i++) {
+        pthread_mutex_init(&rc->w[i].mu, NULL);
+        rc->w[i].cur = sgrep_collect_new(max_groups);
+        rc->w[i].spare = sgrep_collect_new(max_groups);
+        if (!rc->w[i].cur || !rc->w[i].spare) {
+            snprintf(err, errlen, "out of memory");
+            sg_rcollect_free(rc);
+            return -1;
+        }
+    }
+    char e[512];
+    rc->db = sgrep_send_open(path, e, sizeof e);
+    if (!rc->db) {
+        snprintf(err, errlen, "report_store %s", e);
+        sg_rcollect_free(rc);
+        return -1;
+    }
+    *out = rc;
+    return 0;
+}
+
+static uint64_t usec_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Swaps each worker's table for its (empty) spare and writes the full one
+ * out. A table that could not be written stays the spare, whole: the next
+ * flush swaps it back in only after writing it (nothing is lost). */
+static void flush_all(sg_rcollect *rc)
+{
+    for (unsigned i = 0; i < rc->nw; i++) {
+        wtable *t = &rc->w[i];
+        char err[256];
+        uint64_t t0 = usec_now();
+        /* a spare left over from a failed write goes first */
+        if (sgrep_collect_groups(t->spare) &&
+            sgrep_collect_flush(t->spare, rc->db, err, sizeof err) != 0) {
+            atomic_fetch_add(&rc->flush_errors, 1);
+            continue;
+        }
+        pthread_mutex_lock(&t->mu);
+        sgrep_collect *full = t->cur;
+        t->cur = t->spare;
+        t->spare = full;
+        pthread_mutex_unlock(&t->mu);
+        if (sgrep_collect_groups(full)) {
+            if (sgrep_collect_flush(full, rc->db, err, sizeof err) != 0)
+                atomic_fetch_add(&rc->flush_errors, 1);
+            else
+                atomic_fetch_add(&rc->flushes, 1);
+        }
+        atomic_fetch_add(&rc->flush_usec, usec_now() - t0);
+    }
+}
+
+static void *flusher(void *arg)
+{
+    sg_rcollect *rc = arg;
+    pthread_mutex_lock(&rc->mu);
+    while (!rc->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += rc->interval_s;
+        while (!rc->stop && !rc->urgent)
+            if (pthread_cond_timedwait(&rc->cv, &rc->mu, &until) == ETIMEDOUT)
+                break;
+        rc->urgent = 0;
+        pthread_mutex_unlock(&rc->mu);
+        flush_all(rc);
+        pthread_mutex_lock(&rc->mu);
+    }
+    pthread_mutex_unlock(&rc->mu);
+    return NULL;
+}
+
+int sg_rcollect_start(sg_rcollect *rc)
+{
+    if (pthread_create(&rc->thread, NULL, flusher, rc) != 0)
+        return -1;
+    rc->started = 1;
+    return 0;
+}
+
+void sg_rcollect_free(sg_rcollect *rc)
+{
+    if (!rc)
+        return;
+    if (rc->started) {
+        pthread_mutex_lock(&rc->mu);
+        rc->stop = 1;
+        pthread_cond_signal(&rc->cv);
+        pthread_mutex_unlock(&rc->mu);
+        pthread_join(rc->thread, NULL);
+    }
+    if (rc->db) {
+        flush_all(rc); /* the workers are gone: what they counted last */
+        sqlite3_close(rc->db);
+    }
+    for (unsigned i = 0; rc->w && i < rc->nw; i++) {
+        sgrep_collect_free(rc->w[i].cur);
+        sgrep_collect_free(rc->w[i].spare);
+        pthread_mutex_destroy(&rc->w[i].mu);
+    }
+    free(rc->w);
+    pthread_mutex_destroy(&rc->mu);
+    pthread_cond_destroy(&rc->cv);
+    free(rc);
+}
+
+static const char *policy_word(sg_dmarc_policy p)
+{
+    return sg_dmarc_policy_str(p);
+}
+
+void sg_rcollect_add(sg_rcollect *rc, unsigned w, const sg_verdict_result *vr,
+                     const char *client_ip, const char *applied, int64_t now)
+{
+    const sg_dmarc_result *d = &vr->dmarc;
+    /* RFC 9990 reports messages evaluated against a published policy */
+    if (!rc || w >= rc->nw || !d->policy_domain || !d->record || !client_ip || !*client_ip ||
+        (d->result != SG_DMARC_RESULT_PASS && d->result != SG_DMARC_RESULT_FAIL))
+        return;
+    const sg_dmarc_record *r = d->record;
+    sgrep_obs o;
+    memset(&o, 0, sizeof o);
+    o.when = now;
+    o.policy_domain = d->policy_domain;
+    o.source_ip = client_ip;
+    o.disposition = applied && !strcmp(applied, "reject")       ? "reject"
+                    : applied && !strcmp(applied, "quarantine") ? "quarantine"
+                                                                : "none";
+    o.dkim_aligned = d->dkim_align == SG_DMARC_ALIGN_RESULT_PASS;
+    o.spf_aligned = d->spf_align == SG_DMARC_ALIGN_RESULT_PASS;
+    o.header_from = d->author_domain;
+    if (vr->spf_checked) {
+        o.envelope_from = vr->spf.domain;
+        o.spf_domain = vr->spf.domain;
+        o.spf_scope = vr->spf.identity == SG_SPF_ID_HELO ? "helo" : "mfrom";
+        o.spf_result = sg_spf_result_str(vr->spf.result);
+    }
+    for (size_t i = 0; i < vr->ndkim && o.ndkim < SGREP_OBS_MAX_DKIM; i++) {
+        const sg_dkim_sig_result *s = &vr->dkim[i];
+        if (!s->domain)
+            continue;
+        o.dkim[o.ndkim].domain = s->domain;
+        o.dkim[o.ndkim].selector = s->selector ? s->selector : "";
+        o.dkim[o.ndkim].result = sg_dkim_result_str(s->result);
+        o.ndkim++;
+    }
+    o.p = policy_word(r->p);
+    o.sp = policy_word(r->sp);
+    o.np = policy_word(r->np);
+    o.adkim = r->adkim == SG_DMARC_ALIGN_STRICT ? "s" : "r";
+    o.aspf = r->aspf == SG_DMARC_ALIGN_STRICT ? "s" : "r";
+    char fo[16];
+    o.fo = sg_dmarc_fo_str(r->fo, fo);
+    o.testing = r->testing;
+    o.discovery = "treewalk";
+    wtable *t = &rc->w[w];
+    pthread_mutex_lock(&t->mu);
+    int rcode = sgrep_collect_add(t->cur, &o);
+    pthread_mutex_unlock(&t->mu);
+    if (rcode == 0) {
+        atomic_fetch_add_explicit(&rc->messages, 1, memory_order_relaxed);
+        return;
+    }
+    atomic_fetch_add_explicit(&rc->lost, 1, memory_order_relaxed);
+    pthread_mutex_lock(&rc->mu);
+    rc->urgent = 1;
+    pthread_cond_signal(&rc->cv);
+    pthread_mutex_unlock(&rc->mu);
+}
+
+void sg_rcollect_stats_get(sg_rcollect *rc, sg_rcollect_stats *out)
+{
+    out->messages = atomic_load(&rc->messages);
+    out->lost = atomic_load(&rc->lost);
+    out->flushes = atomic_load(&rc->flushes);
+    out->flush_errors = atomic_load(&rc->flush_errors);
+    out->flush_usec = atomic_load(&rc->flush_usec);
+}

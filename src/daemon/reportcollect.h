@@ -1,0 +1,45 @@
+/*
+ * DMARC report collection in spoofguardd (issue 16 item 1): each worker
+ * counts what its inbound DMARC evaluations saw in a bounded table of its
+ * own (src/reports/collect.c), under a mutex only the collector's flush
+ * thread ever contends for (for a pointer swap); the flush thread adds the
+ * counts to the report store's `collected` table every
+ * report_flush_interval seconds, or at once when a table fills up. A worker
+ * never waits for SQLite. A message that finds its worker's table full is
+ * not counted and is counted as lost (spoofguard_report_lost_total).
+ */
+#ifndef SG_DAEMON_REPORTCOLLECT_H
+#define SG_DAEMON_REPORTCOLLECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <spoofguard/verdict.h>
+
+typedef struct sg_rcollect sg_rcollect;
+
+/* Opens (creates) the store at path now, so a bad path stops the start;
+ * call it after privileges were dropped (the files then belong to the
+ * daemon's user). 0, or -1 with err set. */
+int sg_rcollect_new(sg_rcollect **out, const char *path, unsigned interval_s, size_t max_groups,
+                    unsigned nworkers, char *err, size_t errlen);
+/* Starts the flush thread. 0 or -1. */
+int sg_rcollect_start(sg_rcollect *rc);
+/* Stops the thread after a last flush, closes the store, frees. */
+void sg_rcollect_free(sg_rcollect *rc);
+
+/* One inbound message of worker w, with its verdict and the disposition
+ * applied ("reject", "quarantine" or anything else: none). Messages
+ * without a DMARC policy (no record found) are not reported. */
+void sg_rcollect_add(sg_rcollect *rc, unsigned w, const sg_verdict_result *vr,
+                     const char *client_ip, const char *applied, int64_t now);
+
+typedef struct {
+    uint64_t messages; /* counted */
+    uint64_t lost;     /* not counted: the table was full */
+    uint64_t flushes, flush_errors;
+    uint64_t flush_usec; /* time spent writing, all flushes */
+} sg_rcollect_stats;
+void sg_rcollect_stats_get(sg_rcollect *rc, sg_rcollect_stats *out);
+
+#endif

@@ -1,0 +1,246 @@
+/*
+ * Collection (issue 16 item 1): a worker counts what each DMARC evaluation
+ * saw in a table of its own, in memory (no lock, no I/O on the event loop);
+ * a flush adds the counts to the store's `collected` table in one
+ * transaction. The key of a group is its RFC 9990 grouping written as one
+ * string (fields separated by 0x1f), so equal groups meet in one counter.
+ * The table is bounded: when it is full sgrep_collect_add says so and the
+ * caller flushes early or counts the loss; it never grows past its bound.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "send.h"
+
+#define SEP '\x1f'
+#define NFIELDS 12
+
+typedef struct {
+    char *key; /* NULL: empty slot */
+    uint64_t hash;
+    uint64_t count;
+} slot;
+
+struct sgrep_collect {
+    slot *slots;
+    size_t cap;     /* a power of two, at least twice used */
+    size_t max_cap; /* cap once max groups are held */
+    size_t max, used;
+    uint64_t messages;
+};
+
+#define MIN_CAP 256
+
+sgrep_collect *sgrep_collect_new(size_t max_groups)
+{
+    sgrep_collect *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    if (max_groups < 16)
+        max_groups = 16;
+    size_t cap = MIN_CAP;
+    while (cap < max_groups * 2)
+        cap *= 2;
+    c->max_cap = cap;
+    /* the table grows with what it holds: an idle worker's costs little */
+    c->cap = MIN_CAP < cap ? MIN_CAP : cap;
+    c->slots = calloc(c->cap, sizeof *c->slots);
+    if (!c->slots) {
+        free(c);
+        return NULL;
+    }
+    c->max = max_groups;
+    return c;
+}
+
+static void clear(sgrep_collect *c)
+{
+    for (size_t i = 0; c->used && i < c->cap; i++)
+        if (c->slots[i].key) {
+            free(c->slots[i].key);
+            c->slots[i].key = NULL;
+            c->used--;
+        }
+    c->used = 0;
+    c->messages = 0;
+}
+
+/* Doubles the slot array (rehashing); -1 on no memory (the table stays). */
+static int grow(sgrep_collect *c)
+{
+    size_t cap = c->cap * 2;
+    slot *n = calloc(cap, sizeof *n);
+    if (!n)
+        return -1;
+    for (size_t i = 0; i < c->cap; i++) {
+        if (!c->slots[i].key)
+            continue;
+        size_t j = (size_t)c->slots[i].hash & (cap - 1);
+        while (n[j].key)
+            j = (j + 1) & (cap - 1);
+        n[j] = c->slots[i];
+    }
+    free(c->slots);
+    c->slots = n;
+    c->cap = cap;
+    return 0;
+}
+
+void sgrep_collect_free(sgrep_collect *c)
+{
+    if (!c)
+        return;
+    clear(c);
+    free(c->slots);
+    free(c);
+}
+
+size_t sgrep_collect_groups(const sgrep_collect *c)
+{
+    return c->used;
+}
+uint64_t sgrep_collect_messages(const sgrep_collect *c)
+{
+    return c->messages;
+}
+
+/* A field of the key: lower case (domains and result words are
+ * case-insensitive), and none of the separators the stored strings use
+ * (0x1f between fields, ' ' between DKIM results, '/' inside one). */
+static void add_field(char *k, size_t *j, size_t cap, const char *s, int sep)
+{
+    for (const char *p = s ? s : ""; *p && *j + 2 < cap; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == SEP || ch == ' ' || ch == '/' || ch < 0x20 || ch == 0x7f)
+            ch = '_';
+        else if (ch >= 'A' && ch <= 'Z')
+            ch = (unsigned char)(ch - 'A' + 'a');
+        k[(*j)++] = (char)ch;
+    }
+    if (sep && *j + 1 < cap)
+        k[(*j)++] = (char)sep;
+}
+
+static uint64_t hash(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+int sgrep_collect_add(sgrep_collect *c, const sgrep_obs *o)
+{
+    char k[4096];
+    size_t j = 0;
+    char day[24];
+    snprintf(day, sizeof day, "%lld", (long long)(o->when - (o->when % 86400)));
+    add_field(k, &j, sizeof k, day, SEP);
+    add_field(k, &j, sizeof k, o->policy_domain, SEP);
+    add_field(k, &j, sizeof k, o->source_ip, SEP);
+    add_field(k, &j, sizeof k, o->disposition ? o->disposition : "none", SEP);
+    add_field(k, &j, sizeof k, o->dkim_aligned ? "pass" : "fail", SEP);
+    add_field(k, &j, sizeof k, o->spf_aligned ? "pass" : "fail", SEP);
+    add_field(k, &j, sizeof k, o->header_from, SEP);
+    add_field(k, &j, sizeof k, o->envelope_from, SEP);
+    add_field(k, &j, sizeof k, o->envelope_to, SEP);
+    for (unsigned i = 0; i < o->ndkim && i < SGREP_OBS_MAX_DKIM; i++) {
+        add_field(k, &j, sizeof k, o->dkim[i].domain, '/');
+        add_field(k, &j, sizeof k, o->dkim[i].selector, '/');
+        add_field(k, &j, sizeof k, o->dkim[i].result, i + 1 < o->ndkim ? ' ' : 0);
+    }
+    if (j + 1 < sizeof k)
+        k[j++] = SEP;
+    if (o->spf_domain && *o->spf_domain) {
+        add_field(k, &j, sizeof k, o->spf_domain, '/');
+        add_field(k, &j, sizeof k, o->spf_scope ? o->spf_scope : "mfrom", '/');
+        add_field(k, &j, sizeof k, o->spf_result ? o->spf_result : "none", 0);
+    }
+    if (j + 1 < sizeof k)
+        k[j++] = SEP;
+    char pol[160];
+    sgrep_policy_format(pol, sizeof pol, o);
+    for (const char *p = pol; *p && j + 1 < sizeof k; p++)
+        k[j++] = *p;
+    k[j] = 0;
+
+    uint64_t h = hash(k, j);
+    size_t i = (size_t)h & (c->cap - 1);
+    while (c->slots[i].key) {
+        if (c->slots[i].hash == h && !strcmp(c->slots[i].key, k)) {
+            c->slots[i].count++;
+            c->messages++;
+            return 0;
+        }
+        i = (i + 1) & (c->cap - 1);
+    }
+    if (c->used >= c->max)
+        return -1;
+    if ((c->used + 1) * 2 > c->cap && c->cap < c->max_cap) {
+        if (grow(c) != 0)
+            return -1;
+        i = (size_t)h & (c->cap - 1);
+        while (c->slots[i].key)
+            i = (i + 1) & (c->cap - 1);
+    }
+    char *key = malloc(j + 1);
+    if (!key)
+        return -1;
+    memcpy(key, k, j + 1);
+    c->slots[i].key = key;
+    c->slots[i].hash = h;
+    c->slots[i].count = 1;
+    c->used++;
+    c->messages++;
+    return 0;
+}
+
+int sgrep_collect_flush(sgrep_collect *c, sqlite3 *db, char *err, size_t errlen)
+{
+    if (!c->used)
+        return 0;
+    static const char sql[] =
+        "INSERT INTO collected(day, policy_domain, source_ip, disposition, dkim_aligned,"
+        " spf_aligned, header_from, envelope_from, envelope_to, dkim, spf, policy, count)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        " ON CONFLICT DO UPDATE SET count = count + excluded.count";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    for (size_t i = 0; i < c->cap; i++) {
+        const char *k = c->slots[i].key;
+        if (!k)
+            continue;
+        const char *f[NFIELDS];
+        size_t n[NFIELDS];
+        const char *p = k;
+        for (int x = 0; x < NFIELDS; x++) {
+            const char *e = strchr(p, SEP);
+            f[x] = p;
+            n[x] = e ? (size_t)(e - p) : strlen(p);
+            p = e ? e + 1 : p + n[x];
+        }
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, strtoll(f[0], NULL, 10));
+        for (int x = 1; x < NFIELDS; x++)
+            sqlite3_bind_text(st, x + 1, f[x], (int)n[x], SQLITE_STATIC);
+        sqlite3_bind_int64(st, 13, (sqlite3_int64)c->slots[i].count);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            goto fail;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    clear(c);
+    return 0;
+fail:
+    snprintf(err, errlen, "flush: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}

@@ -1,0 +1,498 @@
+/*
+ * The RFC 9990 aggregate report we send: the XML, its gzip, its file name,
+ * the mail that carries it, and the sending side's tables in the store.
+ * See send.h.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zlib.h>
+
+#include "reports.h"
+#include "send.h"
+
+/* ---- buffer ------------------------------------------------------------ */
+
+static void put(sgrep_buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d) {
+            b->oom = 1;
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+
+static void puts_(sgrep_buf *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+static void putf(sgrep_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#include <stdarg.h>
+static void putf(sgrep_buf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+void sgrep_buf_free(sgrep_buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+/* Character data: the five specials escaped, control characters (which
+ * XML 1.0 does not allow) replaced, so any stored string makes valid XML. */
+static void put_text(sgrep_buf *b, const char *s)
+{
+    for (const char *p = s ? s : ""; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        switch (c) {
+        case '&':
+            puts_(b, "&amp;");
+            break;
+        case '<':
+            puts_(b, "&lt;");
+            break;
+        case '>':
+            puts_(b, "&gt;");
+            break;
+        case '"':
+            puts_(b, "&quot;");
+            break;
+        default:
+            if (c < 0x20 || c == 0x7f)
+                put(b, "?", 1);
+            else
+                put(b, (const char *)&c, 1);
+        }
+    }
+}
+
+static void elem(sgrep_buf *b, const char *indent, const char *name, const char *value)
+{
+    puts_(b, indent);
+    putf(b, "<%s>", name);
+    put_text(b, value);
+    putf(b, "</%s>\n", name);
+}
+
+/* ---- enumerations of the schema ---------------------------------------- */
+
+static const char *one_of(const char *v, const char *const *allowed, const char *dflt)
+{
+    if (v)
+        for (size_t i = 0; allowed[i]; i++)
+            if (!strcmp(v, allowed[i]))
+                return allowed[i];
+    return dflt;
+}
+
+static const char *const disp_words[] = {"none", "quarantine", "reject", NULL};
+static const char *const align_words[] = {"r", "s", NULL};
+static const char *const yn_words[] = {"n", "y", NULL};
+static const char *const disc_words[] = {"psl", "treewalk", NULL};
+static const char *const pf_words[] = {"pass", "fail", NULL};
+/* RFC 8601 2.7.1 */
+static const char *const dkim_words[] = {"none",    "pass",      "fail",      "policy",
+                                         "neutral", "temperror", "permerror", NULL};
+/* RFC 8601 2.7.2 */
+static const char *const spf_words[] = {"none",     "neutral",   "pass",      "fail",
+                                        "softfail", "temperror", "permerror", NULL};
+static const char *const scope_words[] = {"mfrom", "helo", NULL};
+
+/* ---- policy string ------------------------------------------------------ */
+
+static const char *nz(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+void sgrep_policy_format(char *out, size_t outlen, const sgrep_obs *o)
+{
+    const char *p = one_of(nz(o->p), disp_words, "none");
+    const char *sp = one_of(nz(o->sp), disp_words, p);
+    const char *np = one_of(nz(o->np), disp_words, sp);
+    snprintf(out, outlen, "p=%s sp=%s np=%s adkim=%s aspf=%s fo=%s t=%s disc=%s", p, sp, np,
+             one_of(nz(o->adkim), align_words, "r"), one_of(nz(o->aspf), align_words, "r"),
+             nz(o->fo) && strlen(o->fo) < 16 && !strpbrk(o->fo, " =") ? o->fo : "0",
+             o->testing ? "y" : "n", one_of(nz(o->discovery), disc_words, "treewalk"));
+}
+
+static void copy_word(char *dst, size_t n, const char *v, const char *const *allowed,
+                      const char *dflt)
+{
+    snprintf(dst, n, "%s", one_of(v, allowed, dflt));
+}
+
+void sgrep_policy_parse(const char *s, sgrep_policy *out)
+{
+    char v[8][16];
+    memset(v, 0, sizeof v);
+    static const char *const tags[8] = {"p", "sp", "np", "adkim", "aspf", "fo", "t", "disc"};
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s ? s : "");
+    for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok;
+         tok = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq)
+            continue;
+        *eq = 0;
+        for (int k = 0; k < 8; k++)
+            if (!strcmp(tok, tags[k]))
+                snprintf(v[k], sizeof v[k], "%s", eq + 1);
+    }
+    copy_word(out->p, sizeof out->p, v[0], disp_words, "none");
+    copy_word(out->sp, sizeof out->sp, v[1], disp_words, out->p);
+    copy_word(out->np, sizeof out->np, v[2], disp_words, out->sp);
+    copy_word(out->adkim, sizeof out->adkim, v[3], align_words, "r");
+    copy_word(out->aspf, sizeof out->aspf, v[4], align_words, "r");
+    snprintf(out->fo, sizeof out->fo, "%s", v[5][0] ? v[5] : "0");
+    copy_word(out->testing, sizeof out->testing, v[6], yn_words, "n");
+    copy_word(out->discovery, sizeof out->discovery, v[7], disc_words, "treewalk");
+}
+
+/* ---- Report-ID, file name ------------------------------------------------ */
+
+static uint64_t fnv1a(const char *s, uint64_t h)
+{
+    for (; s && *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* dot-atom-text (RFC 5322 3.2.3) of a domain-ish string: atext kept, the
+ * rest (there should be none in a DNS name) replaced by '-'. */
+static void atomise(char *dst, size_t n, const char *s)
+{
+    size_t j = 0;
+    for (const char *p = s ? s : ""; *p && j + 1 < n; p++) {
+        unsigned char c = (unsigned char)*p;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 strchr("-_.", c);
+        dst[j++] = ok ? (char)c : '-';
+    }
+    dst[j] = 0;
+    /* no leading, trailing or double dot */
+    while (dst[0] == '.')
+        memmove(dst, dst + 1, strlen(dst));
+    for (size_t k = strlen(dst); k && dst[k - 1] == '.'; k--)
+        dst[k - 1] = 0;
+    for (char *d; (d = strstr(dst, ".."));)
+        memmove(d, d + 1, strlen(d));
+    if (!dst[0] && n > 1)
+        snprintf(dst, n, "x");
+}
+
+void sgrep_report_id(char *out, size_t outlen, char *unique, size_t uniquelen, int64_t day,
+                     const char *policy_domain, const char *policy, const char *org_name)
+{
+    time_t t = (time_t)day;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    uint64_t h = fnv1a(policy, fnv1a(policy_domain, 0xcbf29ce484222325ull));
+    char dom[256], org[256];
+    atomise(dom, sizeof dom, policy_domain);
+    atomise(org, sizeof org, org_name);
+    snprintf(unique, uniquelen, "%04d%02d%02d.%016llx", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, (unsigned long long)h);
+    snprintf(out, outlen, "%s.%s@%s", unique, dom, org);
+}
+
+void sgrep_report_filename(char *out, size_t outlen, const char *org_name,
+                           const char *policy_domain, int64_t begin, int64_t end,
+                           const char *unique)
+{
+    char dom[256], org[256];
+    atomise(dom, sizeof dom, policy_domain);
+    atomise(org, sizeof org, org_name);
+    snprintf(out, outlen, "%s!%s!%lld!%lld!%s.xml.gz", org, dom, (long long)begin, (long long)end,
+             unique);
+}
+
+/* ---- XML ----------------------------------------------------------------- */
+
+void sgrep_gen_begin(sgrep_buf *b, const sgrep_gen_meta *m, const char *report_id,
+                     const char *policy_domain, const sgrep_policy *pol, int64_t begin, int64_t end)
+{
+    b->len = 0;
+    b->records = b->messages = 0;
+    puts_(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+             "<feedback xmlns=\"urn:ietf:params:xml:ns:dmarc-2.0\">\n"
+             "  <version>1.0</version>\n"
+             "  <report_metadata>\n");
+    elem(b, "    ", "org_name", m->org_name);
+    elem(b, "    ", "email", m->email);
+    elem(b, "    ", "report_id", report_id);
+    putf(b,
+         "    <date_range>\n      <begin>%lld</begin>\n      <end>%lld</end>\n    </date_range>\n",
+         (long long)begin, (long long)end);
+    elem(b, "    ", "generator", m->generator);
+    puts_(b, "  </report_metadata>\n  <policy_published>\n");
+    elem(b, "    ", "domain", policy_domain);
+    elem(b, "    ", "discovery_method", pol->discovery);
+    elem(b, "    ", "adkim", pol->adkim);
+    elem(b, "    ", "aspf", pol->aspf);
+    elem(b, "    ", "p", pol->p);
+    elem(b, "    ", "sp", pol->sp);
+    elem(b, "    ", "np", pol->np);
+    elem(b, "    ", "testing", pol->testing);
+    elem(b, "    ", "fo", pol->fo);
+    puts_(b, "  </policy_published>\n");
+}
+
+/* Splits "a/b/c" into three fields of at most 255 bytes. */
+static int split3(const char *s, size_t n, char f[3][256])
+{
+    f[0][0] = f[1][0] = f[2][0] = 0;
+    int k = 0;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '/' && k < 2) {
+            f[k][j] = 0;
+            k++;
+            j = 0;
+        } else if (j < 255) {
+            f[k][j++] = s[i];
+        }
+    }
+    f[k][j] = 0;
+    return k == 2 ? 0 : -1;
+}
+
+int sgrep_gen_record(sgrep_buf *b, const sgrep_row *r)
+{
+    unsigned char addr[16];
+    char ip[INET6_ADDRSTRLEN];
+    if (inet_pton(AF_INET, r->source_ip, addr) == 1)
+        inet_ntop(AF_INET, addr, ip, sizeof ip);
+    else if (inet_pton(AF_INET6, r->source_ip, addr) == 1)
+        inet_ntop(AF_INET6, addr, ip, sizeof ip);
+    else
+        return -1;
+    b->records++;
+    b->messages += r->count;
+    puts_(b, "  <record>\n    <row>\n");
+    elem(b, "      ", "source_ip", ip);
+    putf(b, "      <count>%llu</count>\n", (unsigned long long)r->count);
+    puts_(b, "      <policy_evaluated>\n");
+    elem(b, "        ", "disposition", one_of(r->disposition, disp_words, "none"));
+    elem(b, "        ", "dkim", one_of(r->dkim_aligned, pf_words, "fail"));
+    elem(b, "        ", "spf", one_of(r->spf_aligned, pf_words, "fail"));
+    puts_(b, "      </policy_evaluated>\n    </row>\n    <identifiers>\n");
+    if (r->envelope_to && *r->envelope_to)
+        elem(b, "      ", "envelope_to", r->envelope_to);
+    if (r->envelope_from && *r->envelope_from)
+        elem(b, "      ", "envelope_from", r->envelope_from);
+    elem(b, "      ", "header_from", r->header_from);
+    puts_(b, "    </identifiers>\n    <auth_results>\n");
+    char f[3][256];
+    for (const char *p = r->dkim ? r->dkim : ""; *p;) {
+        size_t n = strcspn(p, " ");
+        if (n && split3(p, n, f) == 0 && f[0][0]) {
+            puts_(b, "      <dkim>\n");
+            elem(b, "        ", "domain", f[0]);
+            /* RFC 9990: the selector is always present */
+            elem(b, "        ", "selector", f[1]);
+            elem(b, "        ", "result", one_of(f[2], dkim_words, "temperror"));
+            puts_(b, "      </dkim>\n");
+        }
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+    /* The schema wants one SPF result at least: without one we report the
+     * identity SPF would have checked, result none. */
+    const char *spf = r->spf ? r->spf : "";
+    if (!*spf || split3(spf, strlen(spf), f) != 0 || !f[0][0]) {
+        snprintf(f[0], sizeof f[0], "%s",
+                 r->envelope_from && *r->envelope_from ? r->envelope_from : r->header_from);
+        snprintf(f[1], sizeof f[1], "mfrom");
+        snprintf(f[2], sizeof f[2], "none");
+    }
+    puts_(b, "      <spf>\n");
+    elem(b, "        ", "domain", f[0]);
+    elem(b, "        ", "scope", one_of(f[1], scope_words, "mfrom"));
+    elem(b, "        ", "result", one_of(f[2], spf_words, "temperror"));
+    puts_(b, "      </spf>\n    </auth_results>\n  </record>\n");
+    return 0;
+}
+
+void sgrep_gen_end(sgrep_buf *b)
+{
+    puts_(b, "</feedback>\n");
+}
+
+/* ---- gzip ---------------------------------------------------------------- */
+
+int sgrep_gzip(const void *data, size_t len, unsigned char **out, size_t *outlen)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    /* 15 + 16: a gzip header and trailer (RFC 1952), not zlib's */
+    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
+    size_t cap = deflateBound(&z, len);
+    unsigned char *o = malloc(cap ? cap : 1);
+    if (!o) {
+        deflateEnd(&z);
+        return -1;
+    }
+    z.next_in = (unsigned char *)(uintptr_t)data;
+    z.avail_in = (uInt)len;
+    z.next_out = o;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    size_t n = cap - z.avail_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(o);
+        return -1;
+    }
+    *out = o;
+    *outlen = n;
+    return 0;
+}
+
+/* ---- the mail ------------------------------------------------------------ */
+
+int sgrep_addr_ok(const char *a)
+{
+    const char *at = a ? strrchr(a, '@') : NULL;
+    if (!at || at == a || !at[1] || strlen(a) > 254)
+        return 0;
+    for (const char *p = a; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= 0x20 || c >= 0x7f || strchr("<>()[]\\,;:\"", c))
+            return 0;
+    }
+    return 1;
+}
+
+static void put_base64(sgrep_buf *b, const unsigned char *d, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char line[80];
+    size_t j = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)d[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)d[i + 1] << 8;
+        if (i + 2 < n)
+            v |= d[i + 2];
+        line[j++] = tab[(v >> 18) & 63];
+        line[j++] = tab[(v >> 12) & 63];
+        line[j++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        line[j++] = i + 2 < n ? tab[v & 63] : '=';
+        if (j == 76) {
+            line[j++] = '\n';
+            put(b, line, j);
+            j = 0;
+        }
+    }
+    if (j) {
+        line[j++] = '\n';
+        put(b, line, j);
+    }
+}
+
+void sgrep_mail(sgrep_buf *b, const sgrep_gen_meta *m, const char *to, const char *policy_domain,
+                const char *report_id, const char *filename, const unsigned char *gz, size_t gzlen,
+                int64_t now)
+{
+    char date[64];
+    time_t t = (time_t)now;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    char dom[256], org[256];
+    atomise(dom, sizeof dom, policy_domain);
+    atomise(org, sizeof org, m->org_name);
+    b->len = 0;
+    /* the boundary is made of the Report-ID's hash: never in base64 text */
+    char boundary[64];
+    snprintf(boundary, sizeof boundary, "=_sg_%016llx",
+             (unsigned long long)fnv1a(report_id, 0xcbf29ce484222325ull));
+    putf(b, "From: %s\n", m->email);
+    putf(b, "To: %s\n", to);
+    /* RFC 9990 "Subject": Report Domain, Submitter, Report-ID */
+    putf(b, "Subject: Report Domain: %s Submitter: %s Report-ID: <%s>\n", dom, org, report_id);
+    putf(b, "Date: %s\n", date);
+    putf(b, "Message-ID: <%s>\n", report_id);
+    puts_(b, "Auto-Submitted: auto-generated\nMIME-Version: 1.0\n");
+    putf(b, "Content-Type: multipart/mixed; boundary=\"%s\"\n\n", boundary);
+    putf(b, "--%s\nContent-Type: text/plain; charset=us-ascii\n\n", boundary);
+    putf(b, "This is a DMARC aggregate report (RFC 9990) for %s from %s.\n\n", dom, org);
+    putf(b, "--%s\nContent-Type: application/gzip; name=\"%s\"\n", boundary, filename);
+    putf(b, "Content-Disposition: attachment; filename=\"%s\"\n", filename);
+    puts_(b, "Content-Transfer-Encoding: base64\n\n");
+    put_base64(b, gz, gzlen);
+    putf(b, "\n--%s--\n", boundary);
+}
+
+/* ---- the sending side's tables -------------------------------------------- */
+
+static const char send_schema[] =
+    /* one row per report and destination: marked sent only after the MTA
+     * took it (exit 0); given up 24 hours after the first try */
+    "CREATE TABLE IF NOT EXISTS send_queue("
+    " report_id TEXT NOT NULL, rua TEXT NOT NULL, policy_domain TEXT NOT NULL,"
+    " day INTEGER NOT NULL,"
+    " state TEXT NOT NULL CHECK(state IN ('pending','sent','failed')),"
+    " tries INTEGER NOT NULL DEFAULT 0, first_try INTEGER, next_try INTEGER,"
+    " sent_at INTEGER, last_error TEXT,"
+    " PRIMARY KEY(report_id, rua));"
+    "CREATE INDEX IF NOT EXISTS send_queue_day ON send_queue(day);"
+    /* RFC 9990: <policy-domain>._report._dmarc.<dest> for a rua outside the
+     * policy domain's organisation; both answers kept until expires */
+    "CREATE TABLE IF NOT EXISTS report_auth_cache("
+    " policy_domain TEXT NOT NULL, dest TEXT NOT NULL, ok INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL, PRIMARY KEY(policy_domain, dest));";
+
+sqlite3 *sgrep_send_open(const char *path, char *err, size_t errlen)
+{
+    /* the shared schema (and its version check) first */
+    sgrep_store *s = sgrep_store_open(path, err, errlen);
+    if (!s)
+        return NULL;
+    sgrep_store_close(s);
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    char *msg = NULL;
+    if (sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(db, send_schema, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}

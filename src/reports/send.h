@@ -1,0 +1,145 @@
+/*
+ * DMARC reports we send (issue 16 items 1 and 2): what spoofguardd's DMARC
+ * evaluations saw, counted in memory per worker and flushed to the report
+ * store's `collected` table (collect.c), and the RFC 9990 aggregate report
+ * made from it for one policy domain, one published policy and one UTC day
+ * (send.c): XML in the urn:ietf:params:xml:ns:dmarc-2.0 namespace, gzip, the
+ * RFC's file name and Subject, a Report-ID that is the same every time the
+ * same report is made. The `report send` command (src/cli/cmd_report_send.c)
+ * finds the rua addresses, checks external destinations and hands the mail
+ * to the local MTA; its state (tries, next try, the authorisation cache)
+ * lives in tables of the same SQLite file (sgrep_send_open).
+ */
+#ifndef SG_REPORTS_SEND_H
+#define SG_REPORTS_SEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+/* ---- one observation: what one DMARC evaluation saw ------------------- */
+
+#define SGREP_OBS_MAX_DKIM 8 /* signatures kept per message; more are not reported */
+
+/* All strings are borrowed and may be NULL (""). Results are RFC 8601
+ * words in lower case ("pass", "fail", "temperror"...). */
+typedef struct {
+    int64_t when; /* Unix seconds: the UTC day it is counted in */
+    const char *policy_domain;
+    const char *source_ip;         /* textual, any form inet_pton reads */
+    const char *disposition;       /* none, quarantine, reject */
+    int dkim_aligned, spf_aligned; /* policy_evaluated: 1 pass, 0 fail */
+    const char *header_from, *envelope_from, *envelope_to;
+    struct {
+        const char *domain, *selector, *result;
+    } dkim[SGREP_OBS_MAX_DKIM];
+    unsigned ndkim;
+    const char *spf_domain, *spf_scope, *spf_result; /* scope: mfrom, helo */
+    /* the published policy the evaluation used (RFC 9990 policy_published) */
+    const char *p, *sp, *np, *adkim, *aspf, *fo;
+    int testing;           /* t=y */
+    const char *discovery; /* psl, treewalk */
+} sgrep_obs;
+
+/* ---- collection: a bounded in-memory table of counters ----------------- */
+
+typedef struct sgrep_collect sgrep_collect;
+
+/* A table of at most max_groups distinct groups (RFC 9990 grouping: policy
+ * domain, day, source, results, identifiers, policy). NULL on no memory. */
+sgrep_collect *sgrep_collect_new(size_t max_groups);
+void sgrep_collect_free(sgrep_collect *c);
+/* Counts one message. 0, or -1 when the table is full (the caller flushes
+ * and tries again, or counts the loss). */
+int sgrep_collect_add(sgrep_collect *c, const sgrep_obs *o);
+size_t sgrep_collect_groups(const sgrep_collect *c);
+uint64_t sgrep_collect_messages(const sgrep_collect *c);
+/* Adds every group's count to the `collected` table in one transaction
+ * (upsert) and empties the table on success. 0, or -1 with err set (the
+ * table is kept, so nothing is lost; a later flush tries again). */
+int sgrep_collect_flush(sgrep_collect *c, sqlite3 *db, char *err, size_t errlen);
+
+/* ---- the sending side's store ---------------------------------------- */
+
+/* Opens the report store at path (creating it and the schema of
+ * sgrep_store_open when new), plus the tables of the sending side:
+ * send_queue (per Report-ID and rua: state, tries, next try) and
+ * report_auth_cache (external destination authorisation, RFC 9990 3.x,
+ * positive and negative, with an expiry). NULL with err set. */
+sqlite3 *sgrep_send_open(const char *path, char *err, size_t errlen);
+
+/* ---- the policy string kept with every group ---------------------------- */
+
+typedef struct {
+    char p[16], sp[16], np[16], adkim[4], aspf[4], fo[16], testing[4], discovery[16];
+} sgrep_policy;
+
+/* "p=reject sp=reject np=reject adkim=r aspf=r fo=0 t=n disc=treewalk":
+ * canonical, so equal policies give equal strings. */
+void sgrep_policy_format(char *out, size_t outlen, const sgrep_obs *o);
+/* Reads it back; unknown or bad values get RFC 9989's defaults. */
+void sgrep_policy_parse(const char *s, sgrep_policy *out);
+
+/* ---- the report -------------------------------------------------------- */
+
+typedef struct {
+    const char *org_name;  /* the reporting organisation: a domain name */
+    const char *email;     /* its contact address */
+    const char *generator; /* "spoofguard 0.x" */
+} sgrep_gen_meta;
+
+/* A report being written: XML text in memory. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+    int oom;
+    uint64_t records, messages;
+} sgrep_buf;
+
+void sgrep_buf_free(sgrep_buf *b);
+
+/* One row of `collected`, as stored. */
+typedef struct {
+    const char *source_ip, *disposition, *dkim_aligned, *spf_aligned;
+    const char *header_from, *envelope_from, *envelope_to;
+    const char *dkim; /* "d/s/result d/s/result" */
+    const char *spf;  /* "domain/scope/result" */
+    uint64_t count;
+} sgrep_row;
+
+/* Report-ID (RFC 9990 ridfmt: dot-atom "@" dot-atom): the day, a hash of
+ * the policy string and the policy domain, "@" the reporting organisation:
+ * the same report made again gets the same ID. unique (for the file name)
+ * gets the part before the domain. */
+void sgrep_report_id(char *out, size_t outlen, char *unique, size_t uniquelen, int64_t day,
+                     const char *policy_domain, const char *policy, const char *org_name);
+
+void sgrep_gen_begin(sgrep_buf *b, const sgrep_gen_meta *m, const char *report_id,
+                     const char *policy_domain, const sgrep_policy *pol, int64_t begin,
+                     int64_t end);
+/* Writes one record; a row whose source address does not parse is skipped
+ * (-1; nothing was written). */
+int sgrep_gen_record(sgrep_buf *b, const sgrep_row *r);
+void sgrep_gen_end(sgrep_buf *b);
+
+/* gzip (RFC 1952) of data; *out malloc'ed. 0 or -1. */
+int sgrep_gzip(const void *data, size_t len, unsigned char **out, size_t *outlen);
+
+/* The RFC 9990 file name: receiver!policy-domain!begin!end!unique.xml.gz */
+void sgrep_report_filename(char *out, size_t outlen, const char *org_name,
+                           const char *policy_domain, int64_t begin, int64_t end,
+                           const char *unique);
+
+/* The whole mail for one destination (RFC 5322 + MIME, CRLF-free: sendmail
+ * -t takes LF), into b. The address must already be checked
+ * (sgrep_addr_ok). */
+void sgrep_mail(sgrep_buf *b, const sgrep_gen_meta *m, const char *to, const char *policy_domain,
+                const char *report_id, const char *filename, const unsigned char *gz, size_t gzlen,
+                int64_t now);
+
+/* An address we are willing to put in a header: local@domain, printable
+ * ASCII without specials that could break the header or the command. */
+int sgrep_addr_ok(const char *addr);
+
+#endif

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# spoofguard report send (issue 16 item 2), on a day of observations put in a
+# store by the daemon's collection code (report_fill):
+#  - every report validates against tests/data/reports/rfc9990-structure.xsd
+#    (xmllint --schema) and, mapped to RFC 7489's namespace without the RFC
+#    9990 additions, against the RFC 7489 schema Debian ships with
+#    Mail::DMARC; the schema refuses a broken report (the check can fail);
+#  - our `report parse` and Mail::DMARC's reader read back the counts that
+#    went in (Mail::DMARC only once the namespace is stripped);
+#  - file name, Subject, Report-ID the same on a second run (same bytes);
+#  - rua from the DMARC record, an external destination only when
+#    authorised, the answer cached; sent only when the MTA exits 0, retried
+#    later with a pause, given up after a day.
+set -u
+CLI=${SG_CLI:?SG_CLI must point at the spoofguard binary}
+FILL=${SG_REPORT_FILL:?SG_REPORT_FILL must point at report_fill}
+SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+D=$SRC/tests/data/reports
+XSD=$D/rfc9990-structure.xsd
+R7489=/usr/share/perl5/auto/share/dist/Mail-DMARC/rua-schema.xsd
+T=$(mktemp -d /tmp/sg-rsend.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+ok() { echo "PASS $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+
+DAY=2026-12-03
+"$FILL" "$T/s.db" $DAY 4 4000 6 >"$T/expected" || { echo "FAIL report_fill"; exit 1; }
+cat >"$T/zone" <<'Z'
+_dmarc.d0.example. 300 IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@d0.example,mailto:agg@reports.test"
+d0.example._report._dmarc.reports.test. 300 IN TXT "v=DMARC1"
+_dmarc.d1.example. 300 IN TXT "v=DMARC1; p=reject; rua=mailto:x@other.test"
+_dmarc.d3.example. 300 IN TXT "v=DMARC1; p=quarantine; rua=mailto:Reports@Sub.D3.Example"
+Z
+mkdir "$T/out" "$T/out2"
+"$CLI" report send --store "$T/s.db" --day $DAY --dry-run "$T/out" --zone "$T/zone" \
+    --org-name receiver.test 2>"$T/err"
+rc=$?
+[ $rc = 0 ] && ok "dry run exit 0" || bad "dry run exit $rc: $(cat "$T/err")"
+n=$(ls "$T/out" | grep -c '\.xml\.gz$')
+[ "$n" = 4 ] && ok "4 reports (one per policy domain)" || bad "$n reports"
+ls "$T/out" | grep '\.xml\.gz$' | grep -Evq '^receiver\.test!d[0-3]\.example!1796256000!1796342399![0-9]{8}\.[0-9a-f]{16}\.xml\.gz$' &&
+    bad "file names: $(ls "$T/out")" || ok "RFC 9990 file names receiver!domain!begin!end!unique.xml.gz"
+# d0: its own address and an authorised external one; d1: external, not
+# authorised; d2: no DMARC record; d3: a subdomain address (same organisation)
+e0=$(ls "$T/out" | grep -c 'd0\.example.*\.eml$'); e1=$(ls "$T/out" | grep -c 'd1\.example.*\.eml$')
+e2=$(ls "$T/out" | grep -c 'd2\.example.*\.eml$'); e3=$(ls "$T/out" | grep -c 'd3\.example.*\.eml$')
+[ "$e0$e1$e2$e3" = 2001 ] && ok "destinations: internal, authorised external, refused external, none" ||
+    bad "mails per domain d0..d3: $e0 $e1 $e2 $e3"
+grep -q "x@other.test is outside the domain and not authorised" "$T/err" && ok "unauthorised rua named" ||
+    bad "no word on x@other.test: $(cat "$T/err")"
+grep -lq '^To: agg@reports.test$' "$T"/out/*d0.example*.eml && ok "mail to the authorised external rua" ||
+    bad "no mail to agg@reports.test"
+grep -q '^To: reports@sub.d3.example$' "$T"/out/*d3.example*.eml && ok "subdomain rua (lower-cased)" || bad "d3 rua"
+grep -q '^Subject: Report Domain: d0.example Submitter: receiver.test Report-ID: <[0-9]\{8\}\.[0-9a-f]\{16\}\.d0\.example@receiver\.test>$' \
+    "$T"/out/*d0.example*.1.eml && ok "RFC 9990 Subject" || bad "Subject: $(grep ^Subject "$T"/out/*d0*.1.eml)"
+
+# ---- schema ---------------------------------------------------------------
+cat >"$T/to7489.py" <<'PY'
+# RFC 9990 -> RFC 7489 shape: namespace, no generator/discovery_method/np/
+# testing, pct=100 (required there), IPv6 written in full (its pattern
+# knows no "::")
+import ipaddress, re, sys
+x = sys.stdin.read()
+x = x.replace('xmlns="urn:ietf:params:xml:ns:dmarc-2.0"', 'xmlns="http://dmarc.org/dmarc-xml/0.1"')
+x = re.sub(r'\s*<(generator|discovery_method|np|testing)>[^<]*</\1>', '', x)
+x = x.replace('<fo>', '<pct>100</pct><fo>')
+x = re.sub(r'<source_ip>([0-9a-fA-F:]+:[0-9a-fA-F:]*)</source_ip>',
+           lambda m: '<source_ip>%s</source_ip>' % ipaddress.ip_address(m.group(1)).exploded, x)
+sys.stdout.write(x)
+PY
+# Debian's copy declares its targetNamespace but refers to its types
+# unprefixed; give it that namespace as the default so libxml2 compiles it
+sed -e 's|targetNamespace="http://dmarc.org/dmarc-xml/0.1"|targetNamespace="http://dmarc.org/dmarc-xml/0.1" xmlns="http://dmarc.org/dmarc-xml/0.1" elementFormDefault="qualified"|' \
+    "$R7489" >"$T/r7489.xsd"
+v9990=0 v7489=0 total=0
+for f in "$T"/out/*.xml.gz; do
+    total=$((total + 1))
+    zcat "$f" >"$T/r.xml"
+    xmllint --noout --nonet --schema "$XSD" "$T/r.xml" 2>>"$T/xsd.err" && v9990=$((v9990 + 1))
+    python3 "$T/to7489.py" <"$T/r.xml" >"$T/r7.xml"
+    xmllint --noout --nonet --schema "$T/r7489.xsd" "$T/r7.xml" 2>>"$T/xsd.err" && v7489=$((v7489 + 1))
+done
+[ $v9990 = $total ] && ok "$total/$total reports valid against the RFC 9990 structure schema" ||
+    bad "RFC 9990 schema: $v9990/$total: $(head -5 "$T/xsd.err")"
+[ $v7489 = $total ] && ok "$total/$total reports valid against Debian's RFC 7489 schema (mapped)" ||
+    bad "RFC 7489 schema: $v7489/$total: $(head -5 "$T/xsd.err")"
+# the checks can fail: a DKIM result without selector, a pct, no namespace
+zcat "$T"/out/*d0.example*.xml.gz >"$T/r.xml"
+for mut in 's|<selector>[^<]*</selector>||' 's|<fo>|<pct>100</pct><fo>|' 's| xmlns="[^"]*"||' \
+    's|<discovery_method>treewalk|<discovery_method>walk|' 's|<generator>[^<]*</generator>||'; do
+    sed -e "$mut" "$T/r.xml" >"$T/m.xml"
+    xmllint --noout --nonet --schema "$XSD" "$T/m.xml" 2>/dev/null && bad "schema accepts: $mut" ||
+        ok "schema refuses: $mut"
+done
+
+# ---- read back: ours and Mail::DMARC's ---------------------------------------
+cat >"$T/cmp.py" <<'PY'
+import json, sys
+exp = {}
+for l in open(sys.argv[1]):
+    d, m, dk, sp, n, q, r = l.split()
+    exp[d] = dict(messages=int(m), dkim=int(dk), spf=int(sp),
+                  disp={k: int(v) for k, v in (("none", n), ("quarantine", q), ("reject", r)) if int(v)})
+bad = 0; seen = set()
+for l in open(sys.argv[2]):
+    o = json.loads(l)
+    if "error" in o:
+        print("FAIL", o); bad += 1; continue
+    if o["source"].endswith(".eml"):
+        continue
+    e = exp[o["policy_domain"]]; seen.add(o["policy_domain"])
+    got = dict(messages=o["messages"], dkim=o["dkim_aligned_pass"], spf=o["spf_aligned_pass"], disp=o["disposition"])
+    if got != e or o["namespace"] != "rfc9990":
+        print("FAIL", o["policy_domain"], got, "want", e); bad += 1
+if seen != set(exp):
+    print("FAIL domains", seen, set(exp)); bad += 1
+sys.exit(1 if bad else 0)
+PY
+"$CLI" report parse --json "$T/out" >"$T/parsed" 2>&1
+python3 "$T/cmp.py" "$T/expected" "$T/parsed" && ok "report parse reads back every count that went in" ||
+    bad "report parse read-back"
+if perl -MMail::DMARC::Report::Receive -e1 2>/dev/null; then
+    perl "$D/maildmarc_read.pl" "$T"/out/*.xml.gz 2>/dev/null >"$T/md0"
+    awk '$4 != 0 { bad = 1 } END { exit bad }' "$T/md0" &&
+        ok "Mail::DMARC 1.2021 finds no record while the RFC 9990 namespace is there (as expected)" ||
+        bad "Mail::DMARC read the namespaced report: $(cat "$T/md0")"
+    perl "$D/maildmarc_read.pl" --strip-ns "$T"/out/*.xml.gz 2>/dev/null >"$T/md"
+    python3 - "$T/expected" "$T/md" <<'PY' && ok "Mail::DMARC reads back every count (namespace stripped)" || bad "Mail::DMARC read-back"
+import sys
+exp = {l.split()[0]: [int(x) for x in l.split()[1:4]] for l in open(sys.argv[1])}
+got = {}
+for l in open(sys.argv[2]):
+    f = l.split()
+    got[f[1]] = [int(f[4]), int(f[5]), int(f[6])]
+if got != exp:
+    print("want", exp, "got", got); sys.exit(1)
+PY
+else
+    bad "Mail::DMARC (libmail-dmarc-perl) is not installed"
+fi
+
+# ---- same report, same ID and bytes ---------------------------------------------
+"$CLI" report send --store "$T/s.db" --day $DAY --dry-run "$T/out2" --zone "$T/zone" \
+    --org-name receiver.test 2>/dev/null
+same=1
+for f in "$T"/out/*.xml.gz; do cmp -s "$f" "$T/out2/$(basename "$f")" || same=0; done
+[ $same = 1 ] && ok "a second run makes the same files, Report-IDs and bytes" || bad "second run differs"
+
+# ---- sending through the MTA ---------------------------------------------------
+cat >"$T/mta-ok" <<SH
+#!/bin/sh
+# a local MTA that accepts: keeps the mail
+cat >"$T/spool.\$\$.\$(date +%s%N)"
+exit 0
+SH
+printf '#!/bin/sh\ncat >/dev/null\nexit 75\n' >"$T/mta-fail"
+chmod +x "$T/mta-ok" "$T/mta-fail"
+"$CLI" report send --store "$T/s.db" --day $DAY --zone "$T/zone" --org-name receiver.test \
+    --sendmail "$T/mta-fail" 2>"$T/err"
+rc=$?
+st=$(sqlite3 "$T/s.db" "SELECT group_concat(state||':'||tries, ',') FROM send_queue")
+[ $rc = 1 ] && [ "$st" = "pending:1,pending:1,pending:1" ] && ok "MTA refusal: exit 1, 3 pending after 1 try" ||
+    bad "MTA refusal: rc $rc, state $st"
+due=$(sqlite3 "$T/s.db" "SELECT count(*) FROM send_queue WHERE next_try > strftime('%s','now') + 200")
+[ "$due" = 3 ] && ok "next try at least 5 minutes later" || bad "next_try: $due"
+"$CLI" report send --store "$T/s.db" --day $DAY --zone "$T/zone" --org-name receiver.test \
+    --sendmail "$T/mta-ok" 2>"$T/err"
+[ -z "$(ls "$T"/spool.* 2>/dev/null)" ] && ok "not due yet: nothing sent" || bad "sent before next_try"
+sqlite3 "$T/s.db" "UPDATE send_queue SET next_try = 0"
+# the authorisation record goes away: the cached yes (a day) still holds
+grep -v _report "$T/zone" >"$T/zone2"
+"$CLI" report send --store "$T/s.db" --day $DAY --zone "$T/zone2" --org-name receiver.test \
+    --sendmail "$T/mta-ok" 2>"$T/err"
+rc=$?
+st=$(sqlite3 "$T/s.db" "SELECT group_concat(state||':'||tries, ',') FROM send_queue")
+n=$(ls "$T"/spool.* 2>/dev/null | wc -l)
+[ $rc = 0 ] && [ "$st" = "sent:2,sent:2,sent:2" ] && [ "$n" = 3 ] &&
+    ok "MTA accepts: 3 mails, marked sent (the cached authorisation used)" || bad "send: rc $rc state $st mails $n"
+cache=$(sqlite3 "$T/s.db" "SELECT group_concat(policy_domain||'>'||dest||'='||ok, ',') FROM (SELECT * FROM report_auth_cache ORDER BY 1)")
+[ "$cache" = "d0.example>reports.test=1,d1.example>other.test=0" ] && ok "authorisation cache: yes and no kept" ||
+    bad "cache: $cache"
+cat "$T"/spool.* >"$T/all.eml"
+"$CLI" report parse --json "$T"/spool.* >"$T/parsed2"
+python3 "$T/cmp.py" <(grep -E '^d[03]\.' "$T/expected") "$T/parsed2" && ok "mail handed to the MTA reads back" ||
+    bad "spooled mail read-back"
+"$CLI" report send --store "$T/s.db" --day $DAY --zone "$T/zone" --org-name receiver.test \
+    --sendmail "$T/mta-ok" 2>"$T/err"
+n=$(ls "$T"/spool.* | wc -l)
+[ "$n" = 3 ] && grep -q "3 already done" "$T/err" && ok "sent reports are not sent again" || bad "resent: $n $(cat "$T/err")"
+# give up: a destination first tried more than a day ago
+sqlite3 "$T/s.db" "UPDATE send_queue SET state='pending', next_try=0, first_try=first_try-90000 WHERE rua='agg@reports.test'"
+"$CLI" report send --store "$T/s.db" --day $DAY --zone "$T/zone" --org-name receiver.test \
+    --sendmail "$T/mta-fail" 2>/dev/null
+st=$(sqlite3 "$T/s.db" "SELECT state FROM send_queue WHERE rua='agg@reports.test'")
+[ "$st" = failed ] && ok "given up a day after the first try" || bad "give up: $st"
+
+# ---- usage ------------------------------------------------------------------------
+"$CLI" report send --store "$T/s.db" --day 2026-02-30 >/dev/null 2>&1
+[ $? = 2 ] && ok "--day 2026-02-30: exit 2" || bad "bad day accepted"
+"$CLI" report send --store "$T/s.db" --email 'a@b>c' >/dev/null 2>&1
+[ $? = 2 ] && ok "--email with a special: exit 2" || bad "bad email accepted"
+
+echo "reports_send: $pass passed, $fail failed"
+[ $fail = 0 ]

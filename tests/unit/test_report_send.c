@@ -1,0 +1,229 @@
+/*
+ * The sending side of DMARC reports through its C interface
+ * (src/reports/collect.c, send.c): the bounded collection table (equal
+ * groups meet, the bound refuses the next new group but still counts known
+ * ones, a flush adds to what is stored and empties the table), the policy
+ * string (defaults of RFC 9989: sp from p, np from sp), the Report-ID (the
+ * same for the same report, another for another policy), the XML writer
+ * (escaping, a bad source address skipped, the selector always written)
+ * and the address check. The CLI and the schema are tested in
+ * tests/scripts/reports_send.sh.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "reports/send.h"
+
+static sgrep_obs obs(const char *ip)
+{
+    sgrep_obs o;
+    memset(&o, 0, sizeof o);
+    o.when = 1796256000 + 3600; /* 2026-12-03 01:00 UTC */
+    o.policy_domain = "Example.COM";
+    o.source_ip = ip;
+    o.disposition = "reject";
+    o.spf_aligned = 1;
+    o.header_from = "example.com";
+    o.envelope_from = "example.com";
+    o.ndkim = 1;
+    o.dkim[0].domain = "example.com";
+    o.dkim[0].selector = "s1";
+    o.dkim[0].result = "fail";
+    o.spf_domain = "example.com";
+    o.spf_scope = "mfrom";
+    o.spf_result = "pass";
+    o.p = "reject";
+    return o;
+}
+
+static long long q1(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    long long v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void collect_bound_and_flush(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sg-test-rsend-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    char err[256];
+    sqlite3 *db = sgrep_send_open(path, err, sizeof err);
+    assert_non_null(db);
+
+    sgrep_collect *c = sgrep_collect_new(16);
+    assert_non_null(c);
+    sgrep_obs o = obs("192.0.2.1");
+    assert_int_equal(sgrep_collect_add(c, &o), 0);
+    assert_int_equal(sgrep_collect_add(c, &o), 0);
+    assert_int_equal(sgrep_collect_groups(c), 1);
+    assert_int_equal(sgrep_collect_messages(c), 2);
+    char ip[32];
+    for (int i = 2; i <= 16; i++) {
+        snprintf(ip, sizeof ip, "192.0.2.%d", i);
+        o = obs(ip);
+        assert_int_equal(sgrep_collect_add(c, &o), 0);
+    }
+    assert_int_equal(sgrep_collect_groups(c), 16);
+    o = obs("192.0.2.17"); /* a 17th group: refused, nothing counted */
+    assert_int_equal(sgrep_collect_add(c, &o), -1);
+    assert_int_equal(sgrep_collect_messages(c), 17);
+    o = obs("192.0.2.1"); /* a known group still counts */
+    assert_int_equal(sgrep_collect_add(c, &o), 0);
+    assert_int_equal(sgrep_collect_flush(c, db, err, sizeof err), 0);
+    assert_int_equal(sgrep_collect_groups(c), 0);
+    assert_int_equal(q1(db, "SELECT sum(count) FROM collected"), 18);
+    assert_int_equal(q1(db, "SELECT count FROM collected WHERE source_ip='192.0.2.1'"), 3);
+    /* domains are kept in lower case, the day is the UTC day */
+    assert_int_equal(
+        q1(db,
+           "SELECT count(*) FROM collected WHERE policy_domain='example.com' AND day=1796256000"),
+        16);
+    /* a second flush adds to the stored counters */
+    assert_int_equal(sgrep_collect_add(c, &o), 0);
+    assert_int_equal(sgrep_collect_flush(c, db, err, sizeof err), 0);
+    assert_int_equal(q1(db, "SELECT count FROM collected WHERE source_ip='192.0.2.1'"), 4);
+    sgrep_collect_free(c);
+    sqlite3_close(db);
+    char aux[64];
+    unlink(path);
+    snprintf(aux, sizeof aux, "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof aux, "%s-shm", path);
+    unlink(aux);
+}
+
+/* The slot array grows from its small start to the bound, rehashing: every
+ * group is still found after each growth. */
+static void collect_grows(void **state)
+{
+    (void)state;
+    sgrep_collect *c = sgrep_collect_new(3000);
+    assert_non_null(c);
+    char ip[64];
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 3000; i++) {
+            snprintf(ip, sizeof ip, "2001:db8::%x", i);
+            sgrep_obs o = obs(ip);
+            assert_int_equal(sgrep_collect_add(c, &o), 0);
+        }
+    assert_int_equal(sgrep_collect_groups(c), 3000);
+    assert_int_equal(sgrep_collect_messages(c), 6000);
+    sgrep_obs o = obs("2001:db8::ffff:1");
+    assert_int_equal(sgrep_collect_add(c, &o), -1);
+    sgrep_collect_free(c);
+}
+
+static void policy_defaults(void **state)
+{
+    (void)state;
+    sgrep_obs o = obs("192.0.2.1");
+    o.p = "quarantine";
+    char s[160];
+    sgrep_policy_format(s, sizeof s, &o);
+    assert_string_equal(s, "p=quarantine sp=quarantine np=quarantine adkim=r aspf=r fo=0 t=n "
+                           "disc=treewalk");
+    o.sp = "none";
+    o.testing = 1;
+    o.aspf = "s";
+    o.discovery = "psl";
+    sgrep_policy_format(s, sizeof s, &o);
+    sgrep_policy p;
+    sgrep_policy_parse(s, &p);
+    assert_string_equal(p.p, "quarantine");
+    assert_string_equal(p.sp, "none");
+    assert_string_equal(p.np, "none"); /* np defaults to sp */
+    assert_string_equal(p.aspf, "s");
+    assert_string_equal(p.testing, "y");
+    assert_string_equal(p.discovery, "psl");
+    sgrep_policy_parse("p=bogus disc=walk", &p); /* bad words: the defaults */
+    assert_string_equal(p.p, "none");
+    assert_string_equal(p.discovery, "treewalk");
+}
+
+static void report_id_stable(void **state)
+{
+    (void)state;
+    char a[300], b[300], ua[64], ub[64];
+    sgrep_report_id(a, sizeof a, ua, sizeof ua, 1796256000, "example.com", "p=none", "mx.test");
+    sgrep_report_id(b, sizeof b, ub, sizeof ub, 1796256000, "example.com", "p=none", "mx.test");
+    assert_string_equal(a, b);
+    assert_int_equal(strncmp(a, "20261203.", 9), 0);
+    assert_non_null(strstr(a, ".example.com@mx.test"));
+    sgrep_report_id(b, sizeof b, ub, sizeof ub, 1796256000, "example.com", "p=reject", "mx.test");
+    assert_string_not_equal(a, b);
+    char f[300];
+    sgrep_report_filename(f, sizeof f, "mx.test", "example.com", 1796256000, 1796342399, ua);
+    char want[300];
+    snprintf(want, sizeof want, "mx.test!example.com!1796256000!1796342399!%s.xml.gz", ua);
+    assert_string_equal(f, want);
+}
+
+static void xml_writer(void **state)
+{
+    (void)state;
+    sgrep_gen_meta m = {"mx.test", "dmarc@mx.test", "spoofguard test"};
+    sgrep_policy p;
+    sgrep_policy_parse("p=reject", &p);
+    sgrep_buf b = {0};
+    sgrep_gen_begin(&b, &m, "id@mx.test", "example.com", &p, 0, 86399);
+    sgrep_row r = {"not-an-ip", "reject", "fail", "pass", "a<b&c.example", "", "", "", "", 7};
+    assert_int_equal(sgrep_gen_record(&b, &r), -1);
+    r.source_ip = "2001:DB8:0:0::1";
+    r.dkim = "d.example//pass x.example/s2/weird";
+    assert_int_equal(sgrep_gen_record(&b, &r), 0);
+    sgrep_gen_end(&b);
+    assert_false(b.oom);
+    assert_int_equal(b.records, 1);
+    assert_int_equal(b.messages, 7);
+    assert_non_null(strstr(b.data, "<source_ip>2001:db8::1</source_ip>"));
+    assert_non_null(strstr(b.data, "<header_from>a&lt;b&amp;c.example</header_from>"));
+    /* an empty selector is still written; an unknown result is temperror */
+    assert_non_null(strstr(b.data, "<selector></selector>"));
+    assert_non_null(strstr(b.data, "<result>temperror</result>"));
+    /* no SPF result recorded: the header From domain, scope mfrom, none */
+    assert_non_null(strstr(b.data, "<domain>a&lt;b&amp;c.example</domain>\n        "
+                                   "<scope>mfrom</scope>\n        <result>none</result>"));
+    assert_null(strstr(b.data, "<envelope_to>"));
+    sgrep_buf_free(&b);
+}
+
+static void addresses(void **state)
+{
+    (void)state;
+    assert_true(sgrep_addr_ok("dmarc@example.com"));
+    assert_false(sgrep_addr_ok("dmarc@example.com\nBcc: x@y"));
+    assert_false(sgrep_addr_ok("a b@example.com"));
+    assert_false(sgrep_addr_ok("<a@example.com>"));
+    assert_false(sgrep_addr_ok("example.com"));
+    assert_false(sgrep_addr_ok("a@"));
+    assert_false(sgrep_addr_ok("a@b;rm -rf"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(collect_bound_and_flush),
+        cmocka_unit_test(collect_grows),
+        cmocka_unit_test(policy_defaults),
+        cmocka_unit_test(report_id_stable),
+        cmocka_unit_test(xml_writer),
+        cmocka_unit_test(addresses),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
