@@ -255,6 +255,12 @@ SG_EXTERN int sg_dkim_sign_digests(sg_dkim_signer *s, uint8_t *digests, size_t n
  * the same order: *out as sg_dkim_sign_finish gives it. */
 SG_EXTERN int sg_dkim_sign_complete(sg_dkim_signer *s, const uint8_t *const *sigs,
                                     const size_t *siglens, size_t n, const char **out, size_t *len);
+/* After sg_dkim_sign_digests or sg_dkim_sign_finish: the first signature's
+ * body hash (its bh=, 32 bytes of SHA-256), valid until reset/free. A
+ * fingerprint of the content that costs nothing more, for a caller that
+ * counts one body sent to many (spoofguardd's outbound protection).
+ * SG_ESTATE before the end of the body. */
+SG_EXTERN int sg_dkim_sign_body_hash(const sg_dkim_signer *s, const uint8_t **hash, size_t *len);
 
 #ifdef __cplusplus
 }

@@ -619,6 +619,10 @@ static int outbound_accept(session *s, const char *why)
                 .size = s->size,
             },
     };
+    /* A signed message's body hash is its content fingerprint: one body
+     * to many recipients across messages (unsigned mail goes without). */
+    if (s->signer)
+        (void)sg_dkim_sign_body_hash(s->signer, &ask.msg.body_hash, &ask.msg.body_hash_len);
     sg_obd_result r;
     if (sg_obd_decide(s->env->obd, &ask, ob_decided, s, &r, &s->ob_job) == 1) {
         s->ob_why = why;

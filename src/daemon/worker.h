@@ -29,8 +29,8 @@ typedef struct sg_worker_shared {
     int is_unix;
     atomic_uint conns; /* open connections across workers */
     atomic_int draining;
-    int *signer_fds;  /* [1 + i]: worker i's channel to the signer, until it takes it */
-    sg_obd_shared ob; /* outbound abuse detection: the store */
+    int *signer_fds;             /* [1 + i]: worker i's channel to the signer, until it takes it */
+    sg_obd_shared ob;            /* outbound abuse detection: the store */
     struct sg_rcollect *reports; /* DMARC report collection, or NULL (report_store unset) */
 } sg_worker_shared;
 

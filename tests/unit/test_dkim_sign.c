@@ -25,6 +25,7 @@
 #include <spoofguard/canon.h>
 
 #include <ctype.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -183,8 +184,32 @@ static void rfc8463_resign(void **state)
     o[1].selector = "test";
     o[1].key = rsa;
     assert_int_equal(sg_dkim_signer_new(&s, o, 2), 0);
+    {
+        const uint8_t *h;
+        size_t hl;
+        /* no body hash before the body has ended */
+        sg_dkim_signer_reset(s);
+        assert_int_equal(sg_dkim_sign_body_hash(s, &h, &hl), SG_ESTATE);
+    }
     out = sign_msg(s, msg, len, &n, NULL);
     assert_non_null(out);
+    {
+        /* the body hash the signer gives is the RFC's published bh= */
+        const uint8_t *h;
+        size_t hl;
+        char bh[64] = {0};
+        unsigned char want[48];
+        const char *p = strstr(pub, "bh=");
+        size_t k = 0;
+        assert_non_null(p);
+        for (p += 3; *p && *p != ';' && k < sizeof(bh) - 1; p++)
+            if (!isspace((unsigned char)*p))
+                bh[k++] = *p;
+        assert_int_equal(EVP_DecodeBlock(want, (const unsigned char *)bh, (int)k), 33);
+        assert_int_equal(sg_dkim_sign_body_hash(s, &h, &hl), 0);
+        assert_int_equal(hl, 32);
+        assert_memory_equal(h, want, 32);
+    }
     for (int i = 0; i < 2; i++) {
         a = b_value(out, i);
         b = b_value(pub, i);

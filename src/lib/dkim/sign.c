@@ -435,6 +435,17 @@ int sg_dkim_sign_digests(sg_dkim_signer *s, uint8_t *digests, size_t n)
     return SG_OK;
 }
 
+int sg_dkim_sign_body_hash(const sg_dkim_signer *s, const uint8_t **hash, size_t *len)
+{
+    if (s == NULL || hash == NULL || len == NULL || s->n == 0)
+        return SG_EINVAL;
+    if (!s->bh.final || s->bh.final_rc != 0)
+        return SG_ESTATE;
+    *hash = sg_bodyhash_digest(&s->bh, s->sigs[0].hasher);
+    *len = 32;
+    return SG_OK;
+}
+
 int sg_dkim_sign_complete(sg_dkim_signer *s, const uint8_t *const *sigs, const size_t *siglens,
                           size_t n, const char **out, size_t *len)
 {
