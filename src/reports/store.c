@@ -415,50 +415,22 @@ long long sgrep_store_prune(sgrep_store *s, int64_t before)
     return n;
 }
 
-int sgrep_store_summary(sgrep_store *s, const char *domain, int64_t since,
-                        int (*fn)(void *ctx, const sgrep_summary_row *row), void *ctx)
+/* Pass and fail per policy domain and UTC day, and per source address
+ * when by_source (the summary) or not (the viewer's chart). A record's day
+ * is its report's begin; DMARC pass is DKIM or SPF aligned pass as the
+ * reporter evaluated it. */
+static int store_rows(sgrep_store *s, int by_source, const char *domain, int64_t since,
+                      int (*fn)(void *ctx, const sgrep_summary_row *row), void *ctx)
 {
-    /* A record's day is its report's begin, in UTC; DMARC pass is DKIM or
-     * SPF aligned pass as the reporter evaluated it. */
-    static const char sql[] =
-        "SELECT r.policy_domain, (r.begin / 86400) * 86400 AS day, c.source_ip,"
+    static const char by_src[] =
+        "SELECT r.policy_domain, (r.begin / 86400) * 86400 AS day,"
         " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN c.count ELSE 0 END),"
-        " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN 0 ELSE c.count END)"
+        " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN 0 ELSE c.count END), c.source_ip"
         " FROM received_record c JOIN received_report r ON r.id = c.report"
         " WHERE r.kind='aggregate' AND (?1 IS NULL OR r.policy_domain = ?1)"
         " AND (r.begin / 86400) * 86400 >= ?2"
         " GROUP BY r.policy_domain, day, c.source_ip ORDER BY r.policy_domain, day, c.source_ip";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return set_err(s, "summary");
-    bt(st, 1, domain);
-    sqlite3_bind_int64(st, 2, since);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        sgrep_summary_row row = {
-            .policy_domain = (const char *)sqlite3_column_text(st, 0),
-            .day = sqlite3_column_int64(st, 1),
-            .source_ip = (const char *)sqlite3_column_text(st, 2),
-            .pass = (uint64_t)sqlite3_column_int64(st, 3),
-            .fail = (uint64_t)sqlite3_column_int64(st, 4),
-        };
-        if (!row.policy_domain)
-            row.policy_domain = "";
-        if (!row.source_ip)
-            row.source_ip = "";
-        if (fn(ctx, &row)) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : set_err(s, "summary");
-}
-
-int sgrep_store_daily(sgrep_store *s, const char *domain, int64_t since,
-                      int (*fn)(void *ctx, const sgrep_summary_row *row), void *ctx)
-{
-    static const char sql[] =
+    static const char by_day[] =
         "SELECT r.policy_domain, (r.begin / 86400) * 86400 AS day,"
         " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN c.count ELSE 0 END),"
         " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN 0 ELSE c.count END)"
@@ -466,9 +438,10 @@ int sgrep_store_daily(sgrep_store *s, const char *domain, int64_t since,
         " WHERE r.kind='aggregate' AND (?1 IS NULL OR r.policy_domain = ?1)"
         " AND (r.begin / 86400) * 86400 >= ?2"
         " GROUP BY r.policy_domain, day ORDER BY r.policy_domain, day";
+    const char *what = by_source ? "summary" : "daily";
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return set_err(s, "daily");
+    if (sqlite3_prepare_v2(s->db, by_source ? by_src : by_day, -1, &st, NULL) != SQLITE_OK)
+        return set_err(s, what);
     bt(st, 1, domain);
     sqlite3_bind_int64(st, 2, since);
     int rc;
@@ -476,17 +449,31 @@ int sgrep_store_daily(sgrep_store *s, const char *domain, int64_t since,
         sgrep_summary_row row = {
             .policy_domain = (const char *)sqlite3_column_text(st, 0),
             .day = sqlite3_column_int64(st, 1),
-            .source_ip = NULL,
             .pass = (uint64_t)sqlite3_column_int64(st, 2),
             .fail = (uint64_t)sqlite3_column_int64(st, 3),
+            .source_ip = by_source ? (const char *)sqlite3_column_text(st, 4) : NULL,
         };
         if (!row.policy_domain)
             row.policy_domain = "";
+        if (by_source && !row.source_ip)
+            row.source_ip = "";
         if (fn(ctx, &row)) {
             rc = SQLITE_DONE;
             break;
         }
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : set_err(s, "daily");
+    return rc == SQLITE_DONE ? 0 : set_err(s, what);
+}
+
+int sgrep_store_summary(sgrep_store *s, const char *domain, int64_t since,
+                        int (*fn)(void *ctx, const sgrep_summary_row *row), void *ctx)
+{
+    return store_rows(s, 1, domain, since, fn, ctx);
+}
+
+int sgrep_store_daily(sgrep_store *s, const char *domain, int64_t since,
+                      int (*fn)(void *ctx, const sgrep_summary_row *row), void *ctx)
+{
+    return store_rows(s, 0, domain, since, fn, ctx);
 }
