@@ -36,6 +36,7 @@ SG_CLI=$(cd "$(dirname "$SG_CLI")" && pwd)/$(basename "$SG_CLI")
 export SG_SRC SG_CLI
 E2E=$SG_SRC/tests/e2e
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+. "$E2E/scenario.sh"
 PY=/usr/bin/python3
 
 # ---------------------------------------------------------------- inner --
@@ -44,14 +45,6 @@ if [ "${1:-}" = inner ]; then
     RES=$2
     . "$E2E_HOME/lib.sh"
     . "$E2E_HOME/daemon/daemon.sh"
-    ok() { echo "PASS $1" | tee -a "$RES/results"; }
-    ko() { echo "FAIL $1: $2" | tee -a "$RES/results"; }
-    check() { # name detail command... (the command's output is dropped)
-        local n=$1 d=$2
-        shift 2
-        if "$@" >/dev/null 2>&1; then ok "$n"; else ko "$n" "$d"; fi
-    }
-    not() { ! "$@"; }
     starts() { [[ $1 == "$2"* ]]; }
 
     # sm EXPECTED_ACTION send_mail-args...: send_mail, and record what the
@@ -593,11 +586,6 @@ PY
 fi
 
 # ---------------------------------------------------------------- outer --
-fail_early() {
-    echo "FAIL $1"
-    echo "0 passed, 1 failed"
-    exit 1
-}
 [ "$(id -u)" = 0 ] || fail_early "needs root (tests/e2e/with-env.sh)"
 SGD=$(dirname "$SG_CLI")/spoofguardd
 [ -x "$SGD" ] || fail_early "no daemon at $SGD"
@@ -607,22 +595,4 @@ for t in swaks unbound dig postfix; do
 done
 export E2E_DIR=${E2E_DAEMON_DIR:-/run/spoofguard-e2e-daemon}
 export MILTER=${MILTER:-inet:127.0.0.1:8891}
-RES=$(mktemp -d /tmp/sg-e2e-daemon.XXXXXX)
-trap 'rm -rf "$RES"' EXIT
-: >"$RES/results"
-t0=$(date +%s)
-bash "$E2E/with-env.sh" ${E2E_KEEP:+--keep} -- bash "$SELF" inner "$RES"
-rc=$?
-if [ "$rc" = 0 ]; then echo "PASS with_env_status" >>"$RES/results"; else
-    echo "FAIL with_env_status: with-env.sh exited $rc" | tee -a "$RES/results"
-fi
-pass=$(grep -c '^PASS' "$RES/results")
-fail=$(grep -c '^FAIL' "$RES/results")
-# the scenario count: a run that stopped early must not look green
-[ "$pass" -ge 60 ] || [ "$fail" -gt 0 ] || {
-    echo "FAIL count: only $pass checks ran"
-    fail=$((fail + 1))
-}
-echo "(e2e daemon tests: $(($(date +%s) - t0)) s, daemon $SGD)"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+e2e_outer "e2e daemon tests, daemon $SGD" 60

@@ -13,20 +13,13 @@ set -uo pipefail
 SG_SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 E2E=$SG_SRC/tests/e2e
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+. "$E2E/scenario.sh"
 
 # ---------------------------------------------------------------- inner --
 # run by with-env.sh: bash e2e_harness.sh inner RESULT_DIR
 if [ "${1:-}" = inner ]; then
     RES=$2
     . "$E2E_HOME/lib.sh"
-    ok() { echo "PASS $1" | tee -a "$RES/results"; }
-    ko() { echo "FAIL $1: $2" | tee -a "$RES/results"; }
-    check() { # name detail command... (the command's output is dropped)
-        local n=$1 d=$2
-        shift 2
-        if "$@" >/dev/null 2>&1; then ok "$n"; else ko "$n" "$d"; fi
-    }
-    not() { ! "$@"; }
     tr -dc 0-9 <"$E2E_DIR/dns/unbound.pid" >"$RES/unbound.pid"
     tr -dc 0-9 <"$E2E_DIR/postfix/spool/pid/master.pid" >"$RES/master.pid"
     [ "${3:-}" = quick ] && { # after a killed run: is the new one usable?

@@ -29,19 +29,13 @@ SG_CLI=$(cd "$(dirname "$SG_CLI")" && pwd)/$(basename "$SG_CLI")
 export SG_SRC SG_CLI
 E2E=$SG_SRC/tests/e2e
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+. "$E2E/scenario.sh"
 
 # ---------------------------------------------------------------- inner --
 if [ "${1:-}" = inner ]; then
     RES=$2
     . "$E2E_HOME/lib.sh"
     . "$E2E_HOME/daemon/daemon.sh"
-    ok() { echo "PASS $1" | tee -a "$RES/results"; }
-    ko() { echo "FAIL $1: $2" | tee -a "$RES/results"; }
-    check() { # name detail command...
-        local n=$1 d=$2
-        shift 2
-        if "$@" >/dev/null 2>&1; then ok "$n"; else ko "$n" "$d"; fi
-    }
     not_lost() { ! grep -q ' lost ' "$RES/sent"; }
     not_reports() { ! sanitizer_reports; }
     PFETC=$E2E_DIR/postfix/etc
@@ -257,11 +251,6 @@ assert a["blocked"] and a["reasons"], a' "$A" <<<"$js"
 fi
 
 # ---------------------------------------------------------------- outer --
-fail_early() {
-    echo "FAIL $1"
-    echo "0 passed, 1 failed"
-    exit 1
-}
 [ "$(id -u)" = 0 ] || fail_early "needs root (tests/e2e/with-env.sh)"
 SGD=$(dirname "$SG_CLI")/spoofguardd
 [ -x "$SGD" ] || fail_early "no daemon at $SGD"
@@ -270,21 +259,4 @@ for t in swaks unbound postfix; do
 done
 export E2E_DIR=${E2E_OUTBOUND_DIR:-/run/spoofguard-e2e-outbound}
 export MILTER=${MILTER:-inet:127.0.0.1:${E2E_OB_MILTER_PORT:-18891}}
-RES=$(mktemp -d /tmp/sg-e2e-outbound.XXXXXX)
-trap 'rm -rf "$RES"' EXIT
-: >"$RES/results"
-t0=$(date +%s)
-bash "$E2E/with-env.sh" ${E2E_KEEP:+--keep} -- bash "$SELF" inner "$RES"
-rc=$?
-if [ "$rc" = 0 ]; then echo "PASS with_env_status" >>"$RES/results"; else
-    echo "FAIL with_env_status: with-env.sh exited $rc" | tee -a "$RES/results"
-fi
-pass=$(grep -c '^PASS' "$RES/results")
-fail=$(grep -c '^FAIL' "$RES/results")
-[ "$pass" -ge 20 ] || [ "$fail" -gt 0 ] || {
-    echo "FAIL count: only $pass checks ran"
-    fail=$((fail + 1))
-}
-echo "(e2e outbound tests: $(($(date +%s) - t0)) s)"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+e2e_outer "e2e outbound tests" 20

@@ -30,19 +30,13 @@ SG_CLI=$(cd "$(dirname "$SG_CLI")" && pwd)/$(basename "$SG_CLI")
 export SG_SRC SG_CLI
 E2E=$SG_SRC/tests/e2e
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+. "$E2E/scenario.sh"
 
 # ---------------------------------------------------------------- inner --
 if [ "${1:-}" = inner ]; then
     RES=$2
     . "$E2E_HOME/lib.sh"
     . "$E2E_HOME/daemon/daemon.sh"
-    ok() { echo "PASS $1" | tee -a "$RES/results"; }
-    ko() { echo "FAIL $1: $2" | tee -a "$RES/results"; }
-    check() {
-        local n=$1 d=$2
-        shift 2
-        if "$@" >/dev/null 2>&1; then ok "$n"; else ko "$n" "$d"; fi
-    }
     PFETC=$E2E_DIR/postfix/etc
     RPORT=${E2E_REDIS_PORT:-16380}
     REDIS=redis://127.0.0.1:$RPORT
@@ -260,11 +254,6 @@ assert [x for x in l if x["account"]==sys.argv[1] and x["blocked"]], l' "$A" <<<
 fi
 
 # ---------------------------------------------------------------- outer --
-fail_early() {
-    echo "FAIL $1"
-    echo "0 passed, 1 failed"
-    exit 1
-}
 [ "$(id -u)" = 0 ] || fail_early "needs root (tests/e2e/with-env.sh)"
 SGD=$(dirname "$SG_CLI")/spoofguardd
 [ -x "$SGD" ] || fail_early "no daemon at $SGD"
@@ -274,21 +263,4 @@ done
 export E2E_DIR=${E2E_OUTBOUND_REDIS_DIR:-/run/spoofguard-e2e-obredis}
 export MILTER=${MILTER:-inet:127.0.0.1:${E2E_OB_MILTER_PORT:-18891}}
 export SGD
-RES=$(mktemp -d /tmp/sg-e2e-obredis.XXXXXX)
-trap 'rm -rf "$RES"' EXIT
-: >"$RES/results"
-t0=$(date +%s)
-bash "$E2E/with-env.sh" ${E2E_KEEP:+--keep} -- bash "$SELF" inner "$RES"
-rc=$?
-if [ "$rc" = 0 ]; then echo "PASS with_env_status" >>"$RES/results"; else
-    echo "FAIL with_env_status: with-env.sh exited $rc" | tee -a "$RES/results"
-fi
-pass=$(grep -c '^PASS' "$RES/results")
-fail=$(grep -c '^FAIL' "$RES/results")
-[ "$pass" -ge 20 ] || [ "$fail" -gt 0 ] || {
-    echo "FAIL count: only $pass checks ran"
-    fail=$((fail + 1))
-}
-echo "(e2e outbound Redis tests: $(($(date +%s) - t0)) s)"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+e2e_outer "e2e outbound Redis tests" 20

@@ -14,13 +14,12 @@ SG_CLI=$(cd "$(dirname "$SG_CLI")" && pwd)/$(basename "$SG_CLI")
 export SG_SRC SG_CLI
 E2E=$SG_SRC/tests/e2e
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+. "$E2E/scenario.sh"
 NGOOD=5 NBAD=3
 
 if [ "${1:-}" = inner ]; then
     RES=$2
     . "$E2E_HOME/lib.sh"
-    ok() { echo "PASS $1" | tee -a "$RES/results"; }
-    ko() { echo "FAIL $1: $2" | tee -a "$RES/results"; }
     {
         zone_head() { printf '$ORIGIN %s.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A %s\n' "$1" "$E2E_DNS_ADDR"; }
         zone_head reporter.test
@@ -98,14 +97,6 @@ PY
 fi
 
 # ---------------------------------------------------------------- outer --
-[ "$(id -u)" = 0 ] || { echo "FAIL: needs root"; echo "0 passed, 1 failed"; exit 1; }
+[ "$(id -u)" = 0 ] || fail_early "needs root (tests/e2e/with-env.sh)"
 export E2E_DIR=${E2E_REPORTS_DIR:-/run/spoofguard-e2e-reports}
-RES=$(mktemp -d /tmp/sg-e2e-reports.XXXXXX)
-trap 'rm -rf "$RES"' EXIT
-: >"$RES/results"
-rm -rf "$E2E_DIR"
-bash "$E2E/with-env.sh" -- bash "$SELF" inner "$RES"
-p=$(grep -c '^PASS' "$RES/results") f=$(grep -c '^FAIL' "$RES/results")
-[ "$p" -ge 7 ] || { echo "FAIL: only $p checks ran"; f=$((f + 1)); }
-echo "$p passed, $f failed"
-[ "$f" = 0 ]
+e2e_outer "e2e reports tests" 7
