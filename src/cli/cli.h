@@ -11,8 +11,10 @@
 #ifndef SG_CLI_H
 #define SG_CLI_H
 
+#include <spoofguard/arena.h>
 #include <spoofguard/dns.h>
 #include <spoofguard/msg.h>
+#include <spoofguard/verdict.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,6 +93,65 @@ int sg_cli_usage_error(const sg_cli_cmd *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* A decimal integer in [lo, hi], nothing else; 0 or -1. */
 int sg_cli_parse_num(const char *s, long long lo, long long hi, long long *out);
+
+/*
+ * The inputs of a verdict from the command line, one handling for the
+ * commands that verify messages (verify, explain): the envelope, our
+ * authserv-id, the time, the protected domains and the trusted ARC sealers
+ * (both in A-label form: a name that is not a domain is refused loudly,
+ * since silently protecting nothing is the failure this prevents), the
+ * caches the messages share and the verdict reused from one to the next.
+ * The library's defaults (sg_verdict_opts_init) are the daemon's too: only
+ * what the command line says is set.
+ */
+enum {
+    SG_CLI_OPT_IP = 1100,
+    SG_CLI_OPT_HELO,
+    SG_CLI_OPT_MAIL_FROM,
+    SG_CLI_OPT_AUTHSERV_ID,
+    SG_CLI_OPT_PROTECT,
+    SG_CLI_OPT_TRUSTED_ARC,
+    SG_CLI_OPT_NOW
+};
+/* The table lines whose meaning is the same in every such command: the
+ * envelope first, the ARC and time options last (--help's order). */
+#define SG_CLI_ENVELOPE_OPTS                                                                       \
+    {"ip", "ADDR", SG_CLI_OPT_IP, "client IP address; without it, no SPF check"},                  \
+        {"helo", "NAME", SG_CLI_OPT_HELO, "the name the client gave in HELO/EHLO"},                \
+    {                                                                                              \
+        "mail-from", "ADDR", SG_CLI_OPT_MAIL_FROM,                                                 \
+            "the MAIL FROM address (\"\" or \"<>\": null sender)"                                  \
+    }
+#define SG_CLI_VERDICT_OPTS                                                                        \
+    {"trusted-arc-sealer", "DOMAIN", SG_CLI_OPT_TRUSTED_ARC,                                       \
+     "a forwarder whose passing ARC seal over dmarc=pass overrides a DMARC fail (repeatable)"},    \
+    {                                                                                              \
+        "now", "UNIX", SG_CLI_OPT_NOW, "check signatures as of this time (Unix seconds)"           \
+    }
+
+typedef struct {
+    sg_verdict_envelope env;
+    sg_verdict_opts opts;
+    const char **protect; /* grows with each --protect */
+    size_t nprotect;
+    const char **sealers; /* grows with each --trusted-arc-sealer */
+    size_t nsealers;
+    sg_arena *names; /* the domains above, in A-label form */
+    sg_dkim_keycache *keycache;
+    sg_spf_cache *spf_cache; /* parsed SPF records, shared by the messages */
+    sg_verdict *verdict;     /* reused from message to message */
+} sg_cli_verdict;
+
+void sg_cli_verdict_init(sg_cli_verdict *v);
+/* One of the SG_CLI_OPT_IP.. options: SG_CLI_GO or the exit status. */
+int sg_cli_verdict_option(sg_cli_verdict *v, const sg_cli_cmd *cmd, int id, const char *val);
+/* After the options: the caches. Returns 0 or an exit status. */
+int sg_cli_verdict_open(sg_cli_verdict *v);
+/* The verdict for the next message, reset, its envelope set: 0 or an
+ * sg error code: *out is NULL when there is no verdict (memory), else
+ * the code is the envelope's error. */
+int sg_cli_verdict_next(sg_cli_verdict *v, sg_resolver *r, sg_verdict **out);
+void sg_cli_verdict_close(sg_cli_verdict *v);
 
 /* Create the resolver. Returns 0 or prints an error and returns an exit
  * status. */

@@ -34,52 +34,28 @@
 
 typedef struct {
     sg_cli_dns dns;
-    sg_verdict_envelope env;
-    sg_verdict_opts opts;
-    const char **protect;
-    size_t nprotect;
-    const char **sealers;
-    size_t nsealers;
+    sg_cli_verdict v;
     const char *operator_file;
     const char *psl_file;
-    sg_arena *names;
     int json;
     int many;
-    sg_dkim_keycache *keycache;
-    sg_spf_cache *spf_cache;
-    sg_verdict *verdict;
     sgr_lookalike *lookalike;
     sg_cli_buf out;
     int status;
 } explain_ctx;
 
-enum {
-    O_IP = 1,
-    O_HELO,
-    O_MAIL_FROM,
-    O_AUTHSERV_ID,
-    O_PROTECT,
-    O_NOW,
-    O_JSON,
-    O_TRUSTED_ARC,
-    O_OPERATOR,
-    O_PSL
-};
+enum { O_JSON = 1, O_OPERATOR, O_PSL };
 
 static const sg_cli_opt explain_opts[] = {
-    {"ip", "ADDR", O_IP, "client IP address; without it, no SPF check"},
-    {"helo", "NAME", O_HELO, "the name the client gave in HELO/EHLO"},
-    {"mail-from", "ADDR", O_MAIL_FROM, "the MAIL FROM address (\"\" or \"<>\": null sender)"},
-    {"authserv-id", "ID", O_AUTHSERV_ID,
+    SG_CLI_ENVELOPE_OPTS,
+    {"authserv-id", "ID", SG_CLI_OPT_AUTHSERV_ID,
      "our MTA's authserv-id: its Authentication-Results on top is trusted (default: none is)"},
-    {"protect", "DOMAIN", O_PROTECT,
+    {"protect", "DOMAIN", SG_CLI_OPT_PROTECT,
      "our domain: must pass DMARC alignment, and a reference for lookalikes (repeatable)"},
     {"operator-domains", "FILE", O_OPERATOR,
      "more lookalike references, one domain a line (# comments)"},
     {"psl", "FILE", O_PSL, "public suffix list for the lookalike checks (default: the system's)"},
-    {"trusted-arc-sealer", "DOMAIN", O_TRUSTED_ARC,
-     "a forwarder whose passing ARC seal over dmarc=pass overrides a DMARC fail (repeatable)"},
-    {"now", "UNIX", O_NOW, "check signatures as of this time (Unix seconds)"},
+    SG_CLI_VERDICT_OPTS,
     {"json", NULL, O_JSON, "one JSON object per message, one per line"},
     SG_CLI_DNS_OPTS,
     {NULL, NULL, 0, NULL},
@@ -301,20 +277,17 @@ static int read_all(int fd, char **out, size_t *len)
  * its parser refuses: explained from nothing, never trusted). */
 static int verify_msg(explain_ctx *c, const char *msg, size_t len, const sg_verdict_result **r)
 {
+    sg_verdict *v;
     int rc;
     *r = NULL;
-    if (c->verdict != NULL)
-        sg_verdict_reset(c->verdict);
-    else if ((rc = sg_verdict_new(&c->verdict, c->dns.resolver, &c->opts)) != 0)
+    if ((rc = sg_cli_verdict_next(&c->v, c->dns.resolver, &v)) != 0)
         return rc;
-    if ((rc = sg_verdict_envelope_set(c->verdict, &c->env)) != 0)
-        return rc;
-    rc = sg_verdict_feed(c->verdict, msg, len);
+    rc = sg_verdict_feed(v, msg, len);
     if (rc == SG_ELIMIT || rc == SG_ESYNTAX)
         return 0;
     if (rc != 0)
         return rc;
-    return sg_verdict_finish_sync(c->verdict, r);
+    return sg_verdict_finish_sync(v, r);
 }
 
 static int explain_one(explain_ctx *c, const char *path)
@@ -340,7 +313,7 @@ static int explain_one(explain_ctx *c, const char *path)
         return rc == SG_ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_INPUT;
     }
     const sg_verdict_result *r = NULL;
-    if (!(c->opts.authserv_id && sgr_explain_trusts_authres(msg, len, c->opts.authserv_id)) &&
+    if (!(c->v.opts.authserv_id && sgr_explain_trusts_authres(msg, len, c->v.opts.authserv_id)) &&
         (rc = verify_msg(c, msg, len, &r)) != 0) {
         fprintf(stderr, "spoofguard: %s: %s\n", path, sg_strerror(rc));
         free(msg);
@@ -348,10 +321,10 @@ static int explain_one(explain_ctx *c, const char *path)
     }
     sgr_explain_opts eo;
     sgr_explain_opts_init(&eo);
-    eo.authserv_id = c->opts.authserv_id;
+    eo.authserv_id = c->v.opts.authserv_id;
     eo.lookalike = c->lookalike;
-    eo.protected_domains = c->protect;
-    eo.nprotected = c->nprotect;
+    eo.protected_domains = c->v.protect;
+    eo.nprotected = c->v.nprotect;
     sgr_explanation *e;
     if ((rc = sgr_explain(&e, msg, len, r, &eo)) != SGR_EXPLAIN_OK) {
         fprintf(stderr, "spoofguard: %s: %s\n", path,
@@ -380,7 +353,7 @@ static int explain_one(explain_ctx *c, const char *path)
         sg_cli_buf_putc(&c->out, '\n');
         free(j);
     } else {
-        format_text(&c->out, c->many ? path : NULL, e, c->opts.authserv_id);
+        format_text(&c->out, c->many ? path : NULL, e, c->v.opts.authserv_id);
         if (c->many)
             sg_cli_buf_putc(&c->out, '\n');
     }
@@ -394,58 +367,10 @@ static int explain_one(explain_ctx *c, const char *path)
 
 /* ---- options ------------------------------------------------------------------------ */
 
-static const char *domain_arg(explain_ctx *c, const char *opt, const char *val)
-{
-    char *norm;
-    int rc;
-    if (c->names == NULL && sg_arena_new(&c->names, 1024) != 0) {
-        fprintf(stderr, "spoofguard: out of memory\n");
-        return NULL;
-    }
-    rc = sg_dmarc_domain_normalise(c->names, val, strlen(val), &norm);
-    if (rc != 0) {
-        fprintf(stderr, "spoofguard: --%s %s: %s\n", opt, val,
-                rc == SG_ESYNTAX ? "not a domain name (IDNA2008/UTS #46)" : sg_strerror(rc));
-        return NULL;
-    }
-    return norm;
-}
-
-static int push(const char ***list, size_t *n, const char *v)
-{
-    const char **p = realloc(*list, (*n + 1) * sizeof(*p));
-    if (p == NULL)
-        return -1;
-    *list = p;
-    p[(*n)++] = v;
-    return 0;
-}
-
 static int explain_option(int id, const char *val, void *payload)
 {
     explain_ctx *c = payload;
-    long long now;
-    const char *d;
     switch (id) {
-    case O_IP:
-        c->env.client_ip = val;
-        break;
-    case O_HELO:
-        c->env.helo = val;
-        break;
-    case O_MAIL_FROM:
-        c->env.mail_from = val;
-        break;
-    case O_AUTHSERV_ID:
-        if (val[0] == '\0')
-            return sg_cli_usage_error(&explain_cmd, "--authserv-id must not be empty");
-        c->opts.authserv_id = val;
-        break;
-    case O_NOW:
-        if (sg_cli_parse_num(val, 1, 253402300799LL, &now) != 0)
-            return sg_cli_usage_error(&explain_cmd, "--now takes Unix seconds");
-        c->opts.now = now;
-        break;
     case O_JSON:
         c->json = 1;
         break;
@@ -455,17 +380,8 @@ static int explain_option(int id, const char *val, void *payload)
     case O_PSL:
         c->psl_file = val;
         break;
-    case O_PROTECT:
-    case O_TRUSTED_ARC:
-        d = domain_arg(c, id == O_PROTECT ? "protect" : "trusted-arc-sealer", val);
-        if (d == NULL)
-            return SG_EXIT_USAGE;
-        if (push(id == O_PROTECT ? &c->protect : &c->sealers,
-                 id == O_PROTECT ? &c->nprotect : &c->nsealers, d) != 0) {
-            fprintf(stderr, "spoofguard: out of memory\n");
-            return SG_EXIT_INTERNAL;
-        }
-        break;
+    default:
+        return sg_cli_verdict_option(&c->v, &explain_cmd, id, val);
     }
     return SG_CLI_GO;
 }
@@ -481,8 +397,9 @@ static int build_lookalike(explain_ctx *c)
                                          : "cannot start the lookalike checker");
         return rc == SGR_LOOKALIKE_EPSL ? SG_EXIT_USAGE : SG_EXIT_INTERNAL;
     }
-    for (size_t i = 0; i < c->nprotect; i++)
-        sgr_lookalike_builder_add(b, c->protect[i], strlen(c->protect[i]), SGR_LOOKALIKE_PROTECTED);
+    for (size_t i = 0; i < c->v.nprotect; i++)
+        sgr_lookalike_builder_add(b, c->v.protect[i], strlen(c->v.protect[i]),
+                                  SGR_LOOKALIKE_PROTECTED);
     if (c->operator_file) {
         FILE *f = fopen(c->operator_file, "r");
         char ln[1100];
@@ -518,15 +435,10 @@ static int build_lookalike(explain_ctx *c)
 
 static void cleanup(explain_ctx *c)
 {
-    sg_verdict_free(c->verdict);
+    sg_cli_verdict_close(&c->v);
     sgr_lookalike_free(c->lookalike);
     sg_cli_buf_free(&c->out);
-    sg_spf_cache_free(c->spf_cache);
-    sg_dkim_keycache_free(c->keycache);
     sg_cli_dns_close(&c->dns);
-    free(c->protect);
-    free(c->sealers);
-    sg_arena_free(c->names);
 }
 
 int cmd_explain(int argc, char **argv);
@@ -535,33 +447,17 @@ int cmd_explain(int argc, char **argv)
     explain_ctx c;
     int first, rc;
     memset(&c, 0, sizeof(c));
-    /* one source of defaults: the library's, as verify and the daemon */
-    sg_verdict_opts_init(&c.opts);
+    sg_cli_verdict_init(&c.v);
     rc = sg_cli_parse(&explain_cmd, argc, argv, &c.dns, explain_option, &c, &first);
+    if (rc == SG_CLI_GO && first == argc)
+        rc = sg_cli_usage_error(&explain_cmd, "no message given");
+    if (rc == SG_CLI_GO && (rc = sg_cli_verdict_open(&c.v)) == 0 &&
+        (rc = build_lookalike(&c)) == 0 && (rc = sg_cli_dns_open(&c.dns)) == 0)
+        rc = SG_CLI_GO;
     if (rc != SG_CLI_GO) {
         cleanup(&c);
         return rc;
     }
-    if (first == argc) {
-        cleanup(&c);
-        return sg_cli_usage_error(&explain_cmd, "no message given");
-    }
-    if (c.env.client_ip == NULL && (c.env.helo || c.env.mail_from))
-        fprintf(stderr, "spoofguard: note: without --ip, SPF is not checked\n");
-    if ((rc = build_lookalike(&c)) != 0 || (rc = sg_cli_dns_open(&c.dns)) != 0) {
-        cleanup(&c);
-        return rc;
-    }
-    if (sg_dkim_keycache_new(&c.keycache, 0) != 0 || sg_spf_cache_new(&c.spf_cache, 1000) != 0) {
-        cleanup(&c);
-        return SG_EXIT_INTERNAL;
-    }
-    c.opts.keycache = c.keycache;
-    c.opts.spf_cache = c.spf_cache;
-    c.opts.protected_domains = c.protect;
-    c.opts.nprotected = c.nprotect;
-    c.opts.trusted_arc_sealers = c.sealers;
-    c.opts.ntrusted_arc_sealers = c.nsealers;
     c.many = argc - first > 1;
     for (int i = first; i < argc; i++) {
         rc = explain_one(&c, argv[i]);

@@ -27,33 +27,21 @@
 
 typedef struct {
     sg_cli_dns dns;
-    sg_verdict_envelope env;
-    sg_verdict_opts opts;
-    const char **protect; /* grows with each --protect */
-    size_t nprotect;
-    const char **sealers; /* grows with each --trusted-arc-sealer */
-    size_t nsealers;
-    sg_arena *names; /* the --protect domains in A-label form */
+    sg_cli_verdict v;
     int json;
-    int many; /* more than one message: name each */
-    sg_dkim_keycache *keycache;
-    sg_spf_cache *spf_cache; /* parsed SPF records, shared by the messages */
-    sg_verdict *verdict;     /* reused from message to message */
-    sg_cli_buf out;          /* the current message's output, reused */
+    int many;       /* more than one message: name each */
+    sg_cli_buf out; /* the current message's output, reused */
     int status;
 } verify_ctx;
 
-enum { O_IP = 1, O_HELO, O_MAIL_FROM, O_AUTHSERV_ID, O_PROTECT, O_NOW, O_JSON, O_TRUSTED_ARC };
+enum { O_JSON = 1 };
 
 static const sg_cli_opt verify_opts[] = {
-    {"ip", "ADDR", O_IP, "client IP address; without it, no SPF check"},
-    {"helo", "NAME", O_HELO, "the name the client gave in HELO/EHLO"},
-    {"mail-from", "ADDR", O_MAIL_FROM, "the MAIL FROM address (\"\" or \"<>\": null sender)"},
-    {"authserv-id", "ID", O_AUTHSERV_ID, "our authserv-id in Authentication-Results (localhost)"},
-    {"protect", "DOMAIN", O_PROTECT, "our domain: must pass DMARC alignment (repeatable)"},
-    {"trusted-arc-sealer", "DOMAIN", O_TRUSTED_ARC,
-     "a forwarder whose passing ARC seal over dmarc=pass overrides a DMARC fail (repeatable)"},
-    {"now", "UNIX", O_NOW, "check signatures as of this time (Unix seconds)"},
+    SG_CLI_ENVELOPE_OPTS,
+    {"authserv-id", "ID", SG_CLI_OPT_AUTHSERV_ID,
+     "our authserv-id in Authentication-Results (localhost)"},
+    {"protect", "DOMAIN", SG_CLI_OPT_PROTECT, "our domain: must pass DMARC alignment (repeatable)"},
+    SG_CLI_VERDICT_OPTS,
     {"json", NULL, O_JSON, "one JSON object per message, one per line"},
     SG_CLI_DNS_OPTS,
     {NULL, NULL, 0, NULL},
@@ -200,21 +188,16 @@ static void format_text(sg_cli_buf *o, const char *name, const sg_verdict_result
 /* Check one message read from fd. Returns 0 or an exit status. */
 static int verify_stream(verify_ctx *c, int fd, const char *name)
 {
-    sg_verdict *v = c->verdict;
+    sg_verdict *v;
     const sg_verdict_result *r;
     char buf[65536];
     ssize_t n;
-    int rc = 0;
-    /* one verdict for the whole run, reset between messages: its buffers
-     * and verifiers are reused */
-    if (v != NULL)
-        sg_verdict_reset(v);
-    else if ((rc = sg_verdict_new(&v, c->dns.resolver, &c->opts)) != 0) {
+    int rc = sg_cli_verdict_next(&c->v, c->dns.resolver, &v);
+    if (rc != 0 && v == NULL) {
         fprintf(stderr, "spoofguard: %s\n", sg_strerror(rc));
         return SG_EXIT_INTERNAL;
     }
-    c->verdict = v;
-    if ((rc = sg_verdict_envelope_set(v, &c->env)) != 0) {
+    if (rc != 0) {
         fprintf(stderr, "spoofguard: bad envelope: %s\n", sg_strerror(rc));
         return SG_EXIT_USAGE;
     }
@@ -351,78 +334,12 @@ static void verify_path(verify_ctx *c, const char *path)
     verify_file(c, path, -1, NULL);
 }
 
-/* A --protect domain in the form the verdict compares the From domain in:
- * A-labels, lower case (IDNA2008 + UTS #46, as the daemon's
- * protected_domains). A name that is not one is refused loudly: silently
- * protecting nothing is the failure this prevents. */
-static const char *protect_domain(verify_ctx *c, const char *opt, const char *val)
-{
-    char *norm;
-    int rc;
-    if (c->names == NULL && sg_arena_new(&c->names, 1024) != 0) {
-        fprintf(stderr, "spoofguard: out of memory\n");
-        return NULL;
-    }
-    rc = sg_dmarc_domain_normalise(c->names, val, strlen(val), &norm);
-    if (rc != 0) {
-        fprintf(stderr, "spoofguard: --%s %s: %s\n", opt, val,
-                rc == SG_ESYNTAX ? "not a domain name (IDNA2008/UTS #46)" : sg_strerror(rc));
-        return NULL;
-    }
-    return norm;
-}
-
 static int verify_option(int id, const char *val, void *payload)
 {
     verify_ctx *c = payload;
-    long long now;
-    switch (id) {
-    case O_IP:
-        c->env.client_ip = val;
-        break;
-    case O_HELO:
-        c->env.helo = val;
-        break;
-    case O_MAIL_FROM:
-        c->env.mail_from = val;
-        break;
-    case O_AUTHSERV_ID:
-        c->opts.authserv_id = val;
-        break;
-    case O_NOW:
-        if (sg_cli_parse_num(val, 1, 253402300799LL, &now) != 0)
-            return sg_cli_usage_error(&verify_cmd, "--now takes Unix seconds");
-        c->opts.now = now;
-        break;
-    case O_JSON:
-        c->json = 1;
-        break;
-    case O_TRUSTED_ARC: {
-        const char **p = realloc(c->sealers, (c->nsealers + 1) * sizeof(*p));
-        if (p == NULL) {
-            fprintf(stderr, "spoofguard: out of memory\n");
-            return SG_EXIT_INTERNAL;
-        }
-        c->sealers = p;
-        /* checked as --protect is: a typo must not trust nothing silently */
-        if ((c->sealers[c->nsealers] = protect_domain(c, "trusted-arc-sealer", val)) == NULL)
-            return SG_EXIT_USAGE;
-        c->nsealers++;
-        break;
-    }
-    case O_PROTECT: {
-        const char **p = realloc(c->protect, (c->nprotect + 1) * sizeof(*p));
-        if (p == NULL) {
-            fprintf(stderr, "spoofguard: out of memory\n");
-            return SG_EXIT_INTERNAL;
-        }
-        c->protect = p;
-        if ((c->protect[c->nprotect] = protect_domain(c, "protect", val)) == NULL)
-            return SG_EXIT_USAGE;
-        c->nprotect++;
-        break;
-    }
-    }
+    if (id != O_JSON)
+        return sg_cli_verdict_option(&c->v, &verify_cmd, id, val);
+    c->json = 1;
     return SG_CLI_GO;
 }
 
@@ -432,38 +349,16 @@ int cmd_verify(int argc, char **argv)
     verify_ctx c;
     int first, rc;
     memset(&c, 0, sizeof(c));
-    /* The library's defaults, the daemon's too (l= included): set only
-     * what the command line says. */
-    sg_verdict_opts_init(&c.opts);
+    sg_cli_verdict_init(&c.v);
     rc = sg_cli_parse(&verify_cmd, argc, argv, &c.dns, verify_option, &c, &first);
+    if (rc == SG_CLI_GO && (rc = sg_cli_verdict_open(&c.v)) == 0 &&
+        (rc = sg_cli_dns_open(&c.dns)) == 0)
+        rc = SG_CLI_GO;
     if (rc != SG_CLI_GO) {
-        free(c.protect);
-        free(c.sealers);
-        sg_arena_free(c.names);
-        return rc;
-    }
-    if (c.env.client_ip == NULL && (c.env.helo || c.env.mail_from))
-        fprintf(stderr, "spoofguard: note: without --ip, SPF is not checked\n");
-    if ((rc = sg_cli_dns_open(&c.dns)) != 0) {
-        free(c.protect);
-        free(c.sealers);
-        sg_arena_free(c.names);
-        return rc;
-    }
-    if (sg_dkim_keycache_new(&c.keycache, 0) != 0 || sg_spf_cache_new(&c.spf_cache, 1000) != 0) {
-        sg_dkim_keycache_free(c.keycache);
+        sg_cli_verdict_close(&c.v);
         sg_cli_dns_close(&c.dns);
-        free(c.protect);
-        free(c.sealers);
-        sg_arena_free(c.names);
-        return SG_EXIT_INTERNAL;
+        return rc;
     }
-    c.opts.keycache = c.keycache;
-    c.opts.spf_cache = c.spf_cache;
-    c.opts.protected_domains = c.protect;
-    c.opts.nprotected = c.nprotect;
-    c.opts.trusted_arc_sealers = c.sealers;
-    c.opts.ntrusted_arc_sealers = c.nsealers;
     /* Results go out in large writes unless someone watches them. The
      * buffer is given: glibc ignores the size when it allocates one itself
      * (it takes the file's block size, 4 KiB: 850 writes for 3 000
@@ -479,13 +374,8 @@ int cmd_verify(int argc, char **argv)
         verify_path(&c, NULL);
     for (int i = first; i < argc; i++)
         verify_path(&c, argv[i]);
-    sg_verdict_free(c.verdict);
+    sg_cli_verdict_close(&c.v);
     sg_cli_buf_free(&c.out);
-    sg_spf_cache_free(c.spf_cache);
-    sg_dkim_keycache_free(c.keycache);
     sg_cli_dns_close(&c.dns);
-    free(c.protect);
-    free(c.sealers);
-    sg_arena_free(c.names);
     return c.status;
 }

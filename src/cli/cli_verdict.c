@@ -1,0 +1,122 @@
+/*
+ * The command-line inputs of a verdict, shared by `spoofguard verify` and
+ * `spoofguard explain` (cli.h): one reading of the envelope and policy
+ * options and one set of caches, so the two commands cannot drift apart.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <spoofguard/dmarc.h>
+
+#include "cli.h"
+
+void sg_cli_verdict_init(sg_cli_verdict *v)
+{
+    memset(v, 0, sizeof(*v));
+    sg_verdict_opts_init(&v->opts);
+}
+
+/* A domain option's value in the form the verdict compares the From domain
+ * in: A-labels, lower case (IDNA2008 + UTS #46, as the daemon's
+ * protected_domains), appended to *list. */
+static int push_domain(sg_cli_verdict *v, const char *opt, const char *val, const char ***list,
+                       size_t *n)
+{
+    char *norm;
+    int rc;
+    if (v->names == NULL && sg_arena_new(&v->names, 1024) != 0)
+        goto oom;
+    rc = sg_dmarc_domain_normalise(v->names, val, strlen(val), &norm);
+    if (rc != 0) {
+        fprintf(stderr, "spoofguard: --%s %s: %s\n", opt, val,
+                rc == SG_ESYNTAX ? "not a domain name (IDNA2008/UTS #46)" : sg_strerror(rc));
+        return SG_EXIT_USAGE;
+    }
+    const char **p = realloc(*list, (*n + 1) * sizeof(*p));
+    if (p == NULL)
+        goto oom;
+    *list = p;
+    p[(*n)++] = norm;
+    return SG_CLI_GO;
+oom:
+    fprintf(stderr, "spoofguard: out of memory\n");
+    return SG_EXIT_INTERNAL;
+}
+
+int sg_cli_verdict_option(sg_cli_verdict *v, const sg_cli_cmd *cmd, int id, const char *val)
+{
+    long long now;
+    switch (id) {
+    case SG_CLI_OPT_IP:
+        v->env.client_ip = val;
+        break;
+    case SG_CLI_OPT_HELO:
+        v->env.helo = val;
+        break;
+    case SG_CLI_OPT_MAIL_FROM:
+        v->env.mail_from = val;
+        break;
+    case SG_CLI_OPT_AUTHSERV_ID:
+        /* an empty one would make every Authentication-Results malformed */
+        if (val[0] == '\0')
+            return sg_cli_usage_error(cmd, "--authserv-id must not be empty");
+        v->opts.authserv_id = val;
+        break;
+    case SG_CLI_OPT_NOW:
+        if (sg_cli_parse_num(val, 1, 253402300799LL, &now) != 0)
+            return sg_cli_usage_error(cmd, "--now takes Unix seconds");
+        v->opts.now = now;
+        break;
+    case SG_CLI_OPT_PROTECT:
+        return push_domain(v, "protect", val, &v->protect, &v->nprotect);
+    case SG_CLI_OPT_TRUSTED_ARC:
+        /* checked as --protect is: a typo must not trust nothing silently */
+        return push_domain(v, "trusted-arc-sealer", val, &v->sealers, &v->nsealers);
+    default:
+        return sg_cli_usage_error(cmd, "option %d not handled", id);
+    }
+    return SG_CLI_GO;
+}
+
+int sg_cli_verdict_open(sg_cli_verdict *v)
+{
+    if (v->env.client_ip == NULL && (v->env.helo || v->env.mail_from))
+        fprintf(stderr, "spoofguard: note: without --ip, SPF is not checked\n");
+    if (sg_dkim_keycache_new(&v->keycache, 0) != 0 || sg_spf_cache_new(&v->spf_cache, 1000) != 0) {
+        fprintf(stderr, "spoofguard: out of memory\n");
+        return SG_EXIT_INTERNAL;
+    }
+    v->opts.keycache = v->keycache;
+    v->opts.spf_cache = v->spf_cache;
+    v->opts.protected_domains = v->protect;
+    v->opts.nprotected = v->nprotect;
+    v->opts.trusted_arc_sealers = v->sealers;
+    v->opts.ntrusted_arc_sealers = v->nsealers;
+    return 0;
+}
+
+int sg_cli_verdict_next(sg_cli_verdict *v, sg_resolver *r, sg_verdict **out)
+{
+    int rc;
+    *out = NULL;
+    /* one verdict for the whole run, reset between messages: its buffers
+     * and verifiers are reused */
+    if (v->verdict != NULL)
+        sg_verdict_reset(v->verdict);
+    else if ((rc = sg_verdict_new(&v->verdict, r, &v->opts)) != 0)
+        return rc;
+    *out = v->verdict;
+    return sg_verdict_envelope_set(v->verdict, &v->env);
+}
+
+void sg_cli_verdict_close(sg_cli_verdict *v)
+{
+    sg_verdict_free(v->verdict);
+    sg_spf_cache_free(v->spf_cache);
+    sg_dkim_keycache_free(v->keycache);
+    free(v->protect);
+    free(v->sealers);
+    sg_arena_free(v->names);
+    memset(v, 0, sizeof(*v));
+}
