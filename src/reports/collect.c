@@ -105,40 +105,69 @@ uint64_t sgrep_collect_messages(const sgrep_collect *c)
     return c->messages;
 }
 
-/* A field of the key: lower case (domains and result words are
- * case-insensitive), and none of the separators the stored strings use
- * (0x1f between fields, ' ' between DKIM results, '/' inside one). */
+/* What each byte of a field becomes in the key: lower case (domains and
+ * result words are case-insensitive), and none of the separators the
+ * stored strings use (0x1f between fields, ' ' between DKIM results, '/'
+ * inside one) nor another control character: '_' instead. */
+static const unsigned char key_byte[256] = {
+#define KB4(c) KB(c), KB(c + 1), KB(c + 2), KB(c + 3)
+#define KB16(c) KB4(c), KB4(c + 4), KB4(c + 8), KB4(c + 12)
+#define KB(c)                                                                                      \
+    (unsigned char)((c) < 0x20 || (c) == 0x7f || (c) == ' ' || (c) == '/' ? '_'                    \
+                    : (c) >= 'A' && (c) <= 'Z'                            ? (c) - 'A' + 'a'        \
+                                                                          : (c))
+    KB16(0x00), KB16(0x10), KB16(0x20), KB16(0x30), KB16(0x40), KB16(0x50), KB16(0x60), KB16(0x70),
+    KB16(0x80), KB16(0x90), KB16(0xa0), KB16(0xb0), KB16(0xc0), KB16(0xd0), KB16(0xe0), KB16(0xf0),
+#undef KB
+#undef KB16
+#undef KB4
+};
+
 static void add_field(char *k, size_t *j, size_t cap, const char *s, int sep)
 {
-    for (const char *p = s ? s : ""; *p && *j + 2 < cap; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch == SEP || ch == ' ' || ch == '/' || ch < 0x20 || ch == 0x7f)
-            ch = '_';
-        else if (ch >= 'A' && ch <= 'Z')
-            ch = (unsigned char)(ch - 'A' + 'a');
-        k[(*j)++] = (char)ch;
-    }
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && *j + 2 < cap; p++)
+        k[(*j)++] = (char)key_byte[*p];
     if (sep && *j + 1 < cap)
         k[(*j)++] = (char)sep;
 }
 
+/* FNV-1a over 8-byte words, then a final mix (splitmix64's): a key is a
+ * few hundred bytes and is hashed once per message, so byte at a time cost
+ * as much as building it. Only equal keys must meet; the table's strcmp
+ * decides equality. */
 static uint64_t hash(const char *s, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ull;
+    uint64_t h = 0xcbf29ce484222325ull, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0x100000001b3ull;
     }
-    return h;
+    w = 0;
+    memcpy(&w, s + i, n - i);
+    h = (h ^ w ^ n) * 0x100000001b3ull;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+    return h ^ (h >> 31);
 }
 
 int sgrep_collect_add(sgrep_collect *c, const sgrep_obs *o)
 {
     char k[4096];
     size_t j = 0;
-    char day[24];
-    snprintf(day, sizeof day, "%lld", (long long)(o->when - (o->when % 86400)));
-    add_field(k, &j, sizeof k, day, SEP);
+    /* the UTC day's first second, in decimal (snprintf cost as much as the
+     * rest of the key) */
+    char day[24], *d = day + sizeof day;
+    long long t = (long long)(o->when - (o->when % 86400));
+    int neg = t < 0;
+    unsigned long long u = neg ? 0ull - (unsigned long long)t : (unsigned long long)t;
+    *--d = '\0';
+    do
+        *--d = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (neg)
+        *--d = '-';
+    add_field(k, &j, sizeof k, d, SEP);
     add_field(k, &j, sizeof k, o->policy_domain, SEP);
     add_field(k, &j, sizeof k, o->source_ip, SEP);
     add_field(k, &j, sizeof k, o->disposition ? o->disposition : "none", SEP);
