@@ -164,6 +164,17 @@ SG_EXTERN void sg_ob_note_refusal(const sg_ob_policy *p, sg_ob_account *acct, in
 SG_EXTERN int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t t,
                              const char *status, sg_ob_decision *out) SG_WARN_UNUSED;
 
+/* The same for a report that came in from outside, where anyone can write
+ * one: it counts only when one of the failed recipient's addresses (rcpts:
+ * the report's Final-Recipient and Original-Recipient, NULL or "" entries
+ * ignored) is one the account has sent to, by its recipient history. An
+ * authenticated domain of the sender's choosing could otherwise raise any
+ * account's bounce rate until it is blocked. Returns SG_OK when the report
+ * was judged (counted or not: *counted says which; counted may be NULL). */
+SG_EXTERN int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t,
+                                  const char *status, const char *const *rcpts, size_t nrcpts,
+                                  int *counted, sg_ob_decision *out) SG_WARN_UNUSED;
+
 /* The account's state as one JSON object (counters per window, baseline,
  * recipient history fill, networks, bounces, block), for `accounts show`
  * and `accounts explain`. *json is malloc'd; the caller frees it. */

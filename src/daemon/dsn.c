@@ -5,8 +5,9 @@
  * part whose header says message/delivery-status, the per-recipient
  * field groups. Anything
  * else is not a report and counts nothing: a sender gains nothing but a
- * bounce count for a login whose address it wrote to, and only with a
- * report that passed our checks (session.c).
+ * bounce count for a login whose address it wrote to, only with a report
+ * that passed our checks (session.c), and only for a recipient that login
+ * sent to (sg_ob_note_dsn_sent).
  */
 #include "dsn.h"
 
@@ -78,7 +79,37 @@ static int boundary_of(const char *v, size_t vl, char *out, size_t cap)
     return 0;
 }
 
-size_t sg_dsn_failed(const char *msg, size_t len, char status[][16], size_t max)
+/* The address of a recipient field's value ("rfc822; a@b", RFC 3464
+ * 2.3.2): another address type, or anything that is not one plain
+ * address, gives "". */
+static void rcpt_of(const char *v, size_t vl, char *out, size_t cap)
+{
+    const char *e = v + vl;
+    out[0] = '\0';
+    if (vl < 7 || strncasecmp(v, "rfc822", 6) != 0)
+        return;
+    v += 6;
+    while (v < e && (*v == ' ' || *v == '\t'))
+        v++;
+    if (v == e || *v++ != ';')
+        return;
+    while (v < e && (*v == ' ' || *v == '\t'))
+        v++;
+    while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    if (e - v >= 2 && *v == '<' && e[-1] == '>')
+        v++, e--;
+    size_t n = (size_t)(e - v);
+    if (n == 0 || n >= cap || !memchr(v, '@', n))
+        return;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] <= ' ' || v[i] == '<' || v[i] == '>' || v[i] == 0x7f)
+            return;
+    memcpy(out, v, n);
+    out[n] = '\0';
+}
+
+size_t sg_dsn_failed(const char *msg, size_t len, sg_dsn_failure *out, size_t max)
 {
     const char *p = msg, *end = msg + len, *line, *v;
     size_t ll, vl, n = 0;
@@ -108,14 +139,20 @@ size_t sg_dsn_failed(const char *msg, size_t len, char status[][16], size_t max)
      * the groups of a message/delivery-status part's body; anything
      * nested (the returned message) is body text of its own part */
     int in_head = 0, in_status = 0, failed = 0;
-    char cur[16] = "";
+    sg_dsn_failure cur;
+    memset(&cur, 0, sizeof(cur));
+#define GROUP_END()                                                                                \
+    do {                                                                                           \
+        if (in_status && failed && cur.status[0] && n < max)                                       \
+            out[n++] = cur;                                                                        \
+        failed = 0;                                                                                \
+        memset(&cur, 0, sizeof(cur));                                                              \
+    } while (0)
     while (next_line(&p, end, &line, &ll)) {
         if (ll >= bl + 2 && line[0] == '-' && line[1] == '-' && !memcmp(line + 2, bnd, bl)) {
-            if (in_status && failed && cur[0] && n < max)
-                memcpy(status[n++], cur, sizeof(cur));
+            GROUP_END();
             in_head = 1;
-            in_status = failed = 0;
-            cur[0] = '\0';
+            in_status = 0;
             continue;
         }
         if (in_head) {
@@ -128,26 +165,29 @@ size_t sg_dsn_failed(const char *msg, size_t len, char status[][16], size_t max)
         if (!in_status)
             continue;
         if (ll == 0) { /* the end of one group */
-            if (failed && cur[0] && n < max)
-                memcpy(status[n++], cur, sizeof(cur));
-            failed = 0;
-            cur[0] = '\0';
+            GROUP_END();
             continue;
         }
         if (field_is(line, ll, "Action", &v, &vl))
             failed = vl >= 6 && !strncasecmp(v, "failed", 6);
+        else if (field_is(line, ll, "Final-Recipient", &v, &vl))
+            rcpt_of(v, vl, cur.final_rcpt, sizeof(cur.final_rcpt));
+        else if (field_is(line, ll, "Original-Recipient", &v, &vl))
+            rcpt_of(v, vl, cur.orig_rcpt, sizeof(cur.orig_rcpt));
         else if (field_is(line, ll, "Status", &v, &vl)) {
             /* class.subject.detail: digits and dots only, bounded */
             size_t k = 0;
-            while (k < vl && k < sizeof(cur) - 1 && (isdigit((unsigned char)v[k]) || v[k] == '.'))
+            char *st = cur.status;
+            while (k < vl && k < sizeof(cur.status) - 1 &&
+                   (isdigit((unsigned char)v[k]) || v[k] == '.'))
                 k++;
-            memcpy(cur, v, k);
-            cur[k] = '\0';
-            if (k < 5 || (cur[0] != '4' && cur[0] != '5') || cur[1] != '.')
-                cur[0] = '\0';
+            memcpy(st, v, k);
+            st[k] = '\0';
+            if (k < 5 || (st[0] != '4' && st[0] != '5') || st[1] != '.')
+                st[0] = '\0';
         }
     }
-    if (in_status && failed && cur[0] && n < max)
-        memcpy(status[n++], cur, sizeof(cur));
+    GROUP_END();
+#undef GROUP_END
     return n;
 }

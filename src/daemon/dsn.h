@@ -14,9 +14,20 @@
  * count beyond that). */
 #define SG_DSN_MAX 32
 
+/* One failed recipient of a report. */
+typedef struct {
+    char status[16]; /* "5.1.1" */
+    /* the addresses of its Final-Recipient and Original-Recipient fields
+     * (rfc822 type, without the type and any <>), "" when absent or not
+     * an address: the engine counts the failure only for a recipient the
+     * account really sent to */
+    char final_rcpt[256];
+    char orig_rcpt[256];
+} sg_dsn_failure;
+
 /* Scans a whole message (header and body, CRLF or LF lines) that may be a
  * delivery-status report. Returns how many failed recipients it found
- * (0: none, or not a report), their status codes ("5.1.1") in status[]. */
-size_t sg_dsn_failed(const char *msg, size_t len, char status[][16], size_t max);
+ * (0: none, or not a report), at most max, into out[]. */
+size_t sg_dsn_failed(const char *msg, size_t len, sg_dsn_failure *out, size_t max);
 
 #endif

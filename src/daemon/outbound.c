@@ -26,6 +26,8 @@ struct sg_obd_job {
     char account[SG_OBS_KEY_MAX + 1];
     char queue_id[64];
     char client[64];
+    sg_dsn_failure dsn; /* a note of a report */
+    const char *dsn_rcpts[2];
     sg_obop_recs recs;
 };
 
@@ -376,7 +378,7 @@ static void note_done(void *payload, int status)
     free(j);
 }
 
-void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const char *status)
+void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const sg_dsn_failure *dsn)
 {
     const sg_config *cfg = &pol->cfg;
     char e[256];
@@ -385,15 +387,22 @@ void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const char *sta
         return;
     j->o = o;
     j->pol = sg_policy_ref(pol);
-    j->op.kind = status ? SG_OBOP_DSN : SG_OBOP_REFUSAL;
+    j->op.kind = dsn ? SG_OBOP_DSN : SG_OBOP_REFUSAL;
     j->op.pol = cfg->ob_policy;
     j->op.t = (int64_t)time(NULL);
-    /* status is copied: the job may outlive the caller's string */
-    snprintf(j->queue_id, sizeof(j->queue_id), "%s", status ? status : "");
-    j->op.status = status ? j->queue_id : NULL;
+    if (dsn != NULL) {
+        /* copied: the job may outlive the caller's report */
+        j->dsn = *dsn;
+        j->dsn_rcpts[0] = j->dsn.final_rcpt;
+        j->dsn_rcpts[1] = j->dsn.orig_rcpt;
+        j->op.status = j->dsn.status;
+        j->op.dsn_checked = 1;
+        j->op.dsn_rcpts = j->dsn_rcpts;
+        j->op.dsn_nrcpts = 2;
+    }
     snprintf(j->account, sizeof(j->account), "%s", account);
     sg_obop_recs_init(&j->recs, j->account, NULL);
-    sg_mc_inc(&o->m->ob_events[status ? 1 : 0], 1);
+    sg_mc_inc(&o->m->ob_events[dsn ? 1 : 0], 1);
     if (o->redis &&
         sg_obredis_update(o->redis, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, note_done, j))
         return;

@@ -22,6 +22,7 @@
 #include <spoofguard/outbound.h>
 
 #include "config.h"
+#include "dsn.h"
 #include "log.h"
 #include "metrics.h"
 #include "obredis.h"
@@ -84,8 +85,9 @@ int sg_obd_decide(sg_obd *o, const sg_obd_ask *ask, sg_obd_cb cb, void *payload,
 void sg_obd_cancel(sg_obd *o, sg_obd_job *job);
 
 /* Evidence besides messages, fire and forget: a sender-ownership refusal
- * (status NULL), or a delivery-status report with its status. The note
+ * (dsn NULL), or a failed recipient of a delivery-status report from
+ * outside (counted only for a recipient the account sent to). The note
  * keeps a reference to pol until it is written. */
-void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const char *status);
+void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const sg_dsn_failure *dsn);
 
 #endif

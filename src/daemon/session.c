@@ -891,17 +891,19 @@ static void dsn_keep(session *s, const char *data, size_t len)
  * authentic only (our verdict: SPF or DKIM aligned with its From). */
 static void dsn_note(session *s, const sg_disposition *d, const sg_verdict_result *vr)
 {
-    char status[SG_DSN_MAX][16];
+    sg_dsn_failure f[SG_DSN_MAX];
+    /* delivered: inbound mail that goes on is CONTINUE (ACCEPT is for
+     * signed outbound mail), and a quarantined report does not count */
     if (!s->dsn_on || s->dsn_len == 0 || vr == NULL || vr->verdict != SG_VERDICT_AUTHENTIC ||
-        d->action != SG_ACT_ACCEPT || d->failsafe)
+        d->action != SG_ACT_CONTINUE || d->quarantine || d->failsafe)
         return;
-    size_t n = sg_dsn_failed(s->dsn, s->dsn_len, status, SG_DSN_MAX);
+    size_t n = sg_dsn_failed(s->dsn, s->dsn_len, f, SG_DSN_MAX);
     for (size_t r = 0; n > 0 && r < s->nrcpts && r < 16; r++) {
         const char *login = sg_maps_login_of(s->pol->maps, s->rcpts[r]);
         if (login == NULL)
             continue;
         for (size_t i = 0; i < n; i++)
-            sg_obd_note(s->env->obd, s->pol, login, status[i]);
+            sg_obd_note(s->env->obd, s->pol, login, &f[i]);
     }
 }
 

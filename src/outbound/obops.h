@@ -26,7 +26,12 @@ typedef struct {
     const sg_ob_message *msg; /* DECIDE */
     int64_t t;                /* REFUSAL, DSN, BLOCK, RELEASE */
     const char *status;       /* DSN: "5.1.1" */
-    uint32_t reasons;         /* BLOCK */
+    /* DSN from outside (sg_ob_note_dsn_sent): counted only when one of the
+     * failed recipient's addresses is one the account sent to */
+    int dsn_checked;
+    const char *const *dsn_rcpts;
+    size_t dsn_nrcpts;
+    uint32_t reasons; /* BLOCK */
     /* results */
     sg_ob_decision out; /* DECIDE, DSN */
     unsigned fresh;     /* bit i: record i did not decode and started afresh */

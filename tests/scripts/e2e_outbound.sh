@@ -16,7 +16,11 @@
 #      5 s, with no restart;
 #   f. no message is lost: every message got 2xx (delivered or held) or a
 #      4xx that the test retried; after `postsuper -H ALL` every held one is
-#      delivered; bob was never affected.
+#      delivered; bob was never affected;
+#   g. delivery-status reports coming back through port 25 are charged to
+#      the login owning the address: an authentic one's 5.x.x recipients
+#      that the login sent to count as hard bounces (a 4.x.x does not, nor
+#      a recipient it never wrote to); a forged one is refused.
 # Prints PASS/FAIL lines and "N passed, N failed"; exit status 1 on failure.
 # Needs root and the packages of scripts/install-deps.sh. Env (ctest):
 # SG_CLI (spoofguardd is taken from the same directory), SG_SRC; ports:
@@ -45,8 +49,10 @@ if [ "${1:-}" = inner ]; then
     METRICS=127.0.0.1:${E2E_OB_METRICS_PORT:-19891}
     A=alice@$E2E_OURDOMAIN
     B=bob@$E2E_OURDOMAIN
+    BIN=bob@$E2E_RCPT_DOMAIN # bob's address at the domain this Postfix receives mail for
 
     sgd_write_config
+    sed -i "s|^$B $B\$|$B $B, $BIN|" "$E2E_DIR/senders"
     mkdir -p "$STORE"
     : >"$NOTIFY"
     chown nobody "$STORE" "$NOTIFY"
@@ -244,6 +250,46 @@ assert a["blocked"] and a["reasons"], a' "$A" <<<"$js"
     done <"$RES/sent"
     check f_all_delivered_after_release "not delivered:$lost" test -z "$lost"
     echo "(tempfails retried: $(wc -l <"$RES/tempfails"); messages: $(wc -l <"$RES/sent"))"
+
+    # g. delivery-status reports coming back through port 25 (null sender)
+    # to an address of a login (bob's bob@rcpt.test, an address this
+    # Postfix receives mail for) are charged to that login: an authentic
+    # one (signed by the reporting domain) counts its 5.x.x failed
+    # recipients that bob really sent to, not a 4.x.x one and not one he
+    # never wrote to; a forged one is refused and counts nothing.
+    dsn() { # ID STATUS:RECIPIENT...: a report from remote.test's MTA to bob
+        local id=$1 st
+        shift
+        printf 'From: Mail Delivery System <MAILER-DAEMON@%s>\nTo: %s\nSubject: Undelivered Mail Returned to Sender\nDate: %s\nMessage-ID: <%s@%s>\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary="dsnB"\n\n--dsnB\nContent-Type: text/plain\n\nThis is the mail system at host mx.%s.\n\n--dsnB\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.%s\n' \
+            "$E2E_REMOTE" "$BIN" "$(date -R)" "$id" "$E2E_REMOTE" "$E2E_REMOTE" "$E2E_REMOTE"
+        for st in "$@"; do
+            printf '\nFinal-Recipient: rfc822; %s\nAction: %s\nStatus: %s\n' "${st#*:}" \
+                "$([ "${st:0:1}" = 5 ] && echo failed || echo delayed)" "${st%%:*}"
+        done
+        printf '\n--dsnB--\n'
+    }
+    hard_of() { # the account's hard bounces of the last 24 hours, or "none"
+        "$SG_CLI" accounts show "$1" --json --config "$SGD_CONF" 2>/dev/null |
+            python3 -c 'import json,sys; print(json.load(sys.stdin)["bounces_24h"]["hard"])' 2>/dev/null || echo none
+    }
+    # (this Postfix delivers only to $E2E_RCPT_DOMAIN: bob writes there,
+    # and remote.test's MTA, a relay on the way, reports the failures)
+    out=$(send "$B" ob-bob-far "gone-1@$E2E_RCPT_DOMAIN" "gone-2@$E2E_RCPT_DOMAIN")
+    check g_bob_sent_far "$out" test "${out#* }" = accept
+    h0=$(hard_of "$B")
+    dsn dsn-1 "5.1.1:gone-1@$E2E_RCPT_DOMAIN" "5.1.1:<GONE-2@$E2E_RCPT_DOMAIN>" \
+        "4.4.1:gone-1@$E2E_RCPT_DOMAIN" "5.1.1:never-written-to@$E2E_RCPT_DOMAIN" | sign_remote >"$E2E_DIR/dsn-1.eml"
+    r=$(send_mail -c "$E2E_EXTERNAL" -f '<>' -t "$BIN" -d "$E2E_DIR/dsn-1.eml")
+    check g_dsn_accepted "$r" test "${r:0:1}" = 2
+    q=''
+    [[ $r =~ queued\ as\ ([0-9A-Za-z]+) ]] && q=${BASH_REMATCH[1]}
+    check g_dsn_judged "no accept line for the report ($q)" test "$(qaction "$q")" = accept
+    for ((i = 0; i < 40; i++)); do [ "$(hard_of "$B")" = 2 ] && break; sleep 0.1; done
+    check g_dsn_hard_bounces_counted "bob's hard bounces: $h0 -> $(hard_of "$B") (want 0 -> 2: two 5.1.1 of his recipients; not the 4.4.1, not the recipient he never wrote to)" test "$h0:$(hard_of "$B")" = 0:2
+    dsn dsn-2 "5.1.1:gone-1@$E2E_RCPT_DOMAIN" "5.1.1:gone-2@$E2E_RCPT_DOMAIN" >"$E2E_DIR/dsn-2.eml"
+    r=$(send_mail -c "$E2E_ATTACKER" -f '<>' -t "$BIN" -d "$E2E_DIR/dsn-2.eml")
+    check g_forged_dsn_refused "$r" test "${r:0:5}" = "550 5"
+    check g_forged_dsn_not_counted "bob's hard bounces: $(hard_of "$B") after a forged report (want 2)" test "$(hard_of "$B")" = 2
     sgd_stop
     check daemon_exit_0 "status $SGD_STATUS" test "$SGD_STATUS" = 0
     check no_sanitizer_reports "$(sanitizer_reports | head -n3 | tr '\n' '|')" not_reports

@@ -72,13 +72,17 @@ static const char POSTFIX_BOUNCE[] =
 static void test_postfix_bounce(void **state)
 {
     (void)state;
-    char st[SG_DSN_MAX][16];
+    sg_dsn_failure st[SG_DSN_MAX];
     size_t n = sg_dsn_failed(POSTFIX_BOUNCE, strlen(POSTFIX_BOUNCE), st, SG_DSN_MAX);
     /* the two failed recipients; not the delayed one, not the text part,
      * not the returned message's look-alike */
     assert_int_equal(n, 2);
-    assert_string_equal(st[0], "5.1.1");
-    assert_string_equal(st[1], "5.2.2");
+    assert_string_equal(st[0].status, "5.1.1");
+    assert_string_equal(st[0].final_rcpt, "nobody@remote.test");
+    assert_string_equal(st[0].orig_rcpt, "nobody@remote.test");
+    assert_string_equal(st[1].status, "5.2.2");
+    assert_string_equal(st[1].final_rcpt, "full@remote.test");
+    assert_string_equal(st[1].orig_rcpt, ""); /* none given */
     /* bounded */
     assert_int_equal(sg_dsn_failed(POSTFIX_BOUNCE, strlen(POSTFIX_BOUNCE), st, 1), 1);
 }
@@ -86,7 +90,7 @@ static void test_postfix_bounce(void **state)
 static void test_not_a_report(void **state)
 {
     (void)state;
-    char st[SG_DSN_MAX][16];
+    sg_dsn_failure st[SG_DSN_MAX];
     static const char plain[] =
         "Content-Type: text/plain\r\n\r\nContent-Type: message/delivery-status\r\n"
         "\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n";
@@ -103,8 +107,54 @@ static void test_not_a_report(void **state)
                               "Action: failed\nStatus: 9.9\n\nAction: failed\nStatus: 5.0.0";
     size_t n = sg_dsn_failed(odd, strlen(odd), st, SG_DSN_MAX);
     assert_int_equal(n, 1);
-    assert_string_equal(st[0], "5.0.0");
+    assert_string_equal(st[0].status, "5.0.0");
+    assert_string_equal(st[0].final_rcpt, "");
     assert_int_equal(sg_dsn_failed("", 0, st, SG_DSN_MAX), 0);
+}
+
+/* The recipient fields: only an rfc822 address, with or without <> and
+ * blanks; another type, two words, no @, or an overlong one give "". */
+static void test_recipients(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"rfc822; a@remote.test", "a@remote.test"},
+        {"RFC822;<B@Remote.Test>", "B@Remote.Test"},
+        {"rfc822 ;  c@remote.test  ", "c@remote.test"},
+        {"x400; a@remote.test", ""},
+        {"rfc822; not an address", ""},
+        {"rfc822; nobody", ""},
+        {"rfc822;", ""},
+        {"rfc822; a@b <c@d>", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg),
+                 "Content-Type: multipart/report; report-type=delivery-status; boundary=x\n\n"
+                 "--x\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; m.test\n\n"
+                 "Final-Recipient: %s\nOriginal-Recipient: %s\nAction: failed\n"
+                 "Status: 5.1.1\n\n--x--\n",
+                 cases[i][0], cases[i][0]);
+        sg_dsn_failure f[2];
+        assert_int_equal(sg_dsn_failed(msg, strlen(msg), f, 2), 1);
+        assert_string_equal(f[0].final_rcpt, cases[i][1]);
+        assert_string_equal(f[0].orig_rcpt, cases[i][1]);
+    }
+    /* 255 bytes fit, 256 do not */
+    char msg[2048], addr[300];
+    for (size_t len = 255; len <= 256; len++) {
+        memset(addr, 'a', len);
+        memcpy(addr + len - 7, "@b.test", 7);
+        addr[len] = '\0';
+        snprintf(msg, sizeof(msg),
+                 "Content-Type: multipart/report; report-type=delivery-status; boundary=x\n\n"
+                 "--x\nContent-Type: message/delivery-status\n\n\nFinal-Recipient: rfc822; %s\n"
+                 "Action: failed\nStatus: 5.1.1\n\n--x--\n",
+                 addr);
+        sg_dsn_failure f[1];
+        assert_int_equal(sg_dsn_failed(msg, strlen(msg), f, 1), 1);
+        assert_string_equal(f[0].final_rcpt, len == 255 ? addr : "");
+    }
 }
 
 static void test_login_of(void **state)
@@ -144,6 +194,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_postfix_bounce),
         cmocka_unit_test(test_not_a_report),
+        cmocka_unit_test(test_recipients),
         cmocka_unit_test(test_login_of),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

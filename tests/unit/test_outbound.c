@@ -400,6 +400,57 @@ static void bounce_needs_a_sample(void **state)
     sg_ob_policy_free(p);
 }
 
+/* A report from outside counts only for a recipient the account sent to:
+ * a domain of the sender's choosing, authenticated or not, must not be
+ * able to push an account over the bounce rate with made-up recipients. */
+static void bounce_from_outside_needs_a_sent_recipient(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_bounce_rate");
+    sg_ob_account *a;
+    char **r = addrs("x", "far.example", 100);
+    sg_ob_decision d;
+    int counted;
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    assert_int_equal(send(p, a, T0, "192.0.2.1", (const char *const *)r, 100, NULL).action,
+                     SG_OB_ALLOW);
+    /* 30 made-up recipients (30 %): none counts, no block */
+    for (int i = 0; i < 30; i++) {
+        char other[64];
+        snprintf(other, sizeof(other), "made-up%d@far.example", i);
+        const char *rc[2] = {other, ""};
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", rc, 2, &counted, &d),
+                         SG_OK);
+        assert_int_equal(counted, 0);
+        assert_int_equal(d.action, SG_OB_ALLOW);
+    }
+    /* no address at all: not counted either */
+    assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 100, "5.1.1", NULL, 0, &counted, &d), SG_OK);
+    assert_int_equal(counted, 0);
+    assert_false(sg_ob_account_blocked(a, NULL, NULL));
+    /* a transient failure of a real recipient: judged, not a hard bounce */
+    const char *real[2] = {"", r[0]};
+    assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 110, "4.4.1", real, 2, &counted, &d), SG_OK);
+    assert_int_equal(counted, 0);
+    /* real recipients, found by either address (case folded), up to 10 %:
+     * the tenth blocks */
+    for (int i = 0; i < 10; i++) {
+        char up[64];
+        snprintf(up, sizeof(up), "%s", r[i]);
+        for (char *c = up; *c; c++)
+            *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
+        const char *rc[2] = {i % 2 ? up : "made-up@far.example", i % 2 ? "" : r[i]};
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 120 + i, "5.1.1", rc, 2, &counted, &d),
+                         SG_OK);
+        assert_int_equal(counted, 1);
+        assert_int_equal(d.action, i < 9 ? SG_OB_ALLOW : SG_OB_BLOCK);
+    }
+    assert_true(sg_ob_account_blocked(a, NULL, NULL));
+    assert_int_equal(sg_ob_note_dsn_sent(p, a, T0, "5.1.1", NULL, 1, NULL, NULL), SG_EINVAL);
+    addrs_free(r, 100);
+    sg_ob_account_free(a);
+    sg_ob_policy_free(p);
+}
+
 static void holds_in_an_hour_block(void **state)
 {
     sg_ob_policy *p = policy_only("weight_ownership_refusals");
@@ -676,6 +727,7 @@ int main(void)
         cmocka_unit_test(new_network_scores_alone_below_hold),
         cmocka_unit_test(bounce_rate),
         cmocka_unit_test(bounce_needs_a_sample),
+        cmocka_unit_test(bounce_from_outside_needs_a_sent_recipient),
         cmocka_unit_test(holds_in_an_hour_block),
         cmocka_unit_test(domain_volume),
         cmocka_unit_test(encode_round_trip_and_damage),

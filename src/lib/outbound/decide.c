@@ -422,3 +422,24 @@ int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const 
     }
     return SG_OK;
 }
+
+int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const char *status,
+                        const char *const *rcpts, size_t nrcpts, int *counted, sg_ob_decision *out)
+{
+    int known = 0;
+    if (counted != NULL)
+        *counted = 0;
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (p == NULL || acct == NULL || status == NULL || (rcpts == NULL && nrcpts > 0))
+        return SG_EINVAL;
+    for (size_t i = 0; i < nrcpts && !known; i++)
+        known = rcpts[i] != NULL && rcpts[i][0] != '\0' &&
+                ob_bloom_has(acct, ob_hash(rcpts[i], strlen(rcpts[i]), 1));
+    if (!known)
+        return SG_OK;
+    int rc = sg_ob_note_dsn(p, acct, t, status, out);
+    if (rc == SG_OK && counted != NULL)
+        *counted = status[0] == '5' && status[1] == '.';
+    return rc;
+}
