@@ -40,6 +40,7 @@ typedef struct {
     const char *spec;
     sg_obs *store; /* lmdb: shared */
     size_t decisions, accounts;
+    size_t inflight; /* Redis: concurrent decisions on the worker's connection */
     int shared;
     const sg_ob_policy *pol;
     double *lat_us;
@@ -120,49 +121,79 @@ static void *run_lmdb(void *arg)
 
 /* ---- Redis: the daemon's client on a loop ---- */
 
+/* A worker's loop and connection; its sessions each decide one message at
+ * a time, as spoofguardd's sessions on one worker do, so up to inflight
+ * decisions share the connection (the daemon pipelines them the same way). */
+typedef struct rloop rloop;
 typedef struct {
-    worker *w;
-    uv_loop_t loop;
-    sg_obredis *r;
+    rloop *l;
+    size_t slot;
     sg_obop_recs recs;
     sg_obop op;
     msg mm;
-    size_t i;
-    unsigned seed;
     double t0;
-    uv_timer_t start;
-} rloop;
+} rsession;
 
-static void next_decision(rloop *l);
+struct rloop {
+    worker *w;
+    uv_loop_t loop;
+    sg_obredis *r;
+    rsession *s;
+    size_t started, done, live;
+    unsigned seed;
+    uv_timer_t start;
+};
+
+static void next_decision(rsession *s);
+
+static void finish(rloop *l)
+{
+    if (l->live == 0 && l->r != NULL) {
+        sg_obredis_close(l->r);
+        l->r = NULL;
+    }
+}
 
 static void redis_done(void *payload, int status)
 {
-    rloop *l = payload;
+    rsession *s = payload;
+    rloop *l = s->l;
+    l->live--;
     if (status != 0) {
         fprintf(stderr, "redis decision failed\n");
         l->w->failed = 1;
-        sg_obredis_close(l->r);
+        finish(l);
         return;
     }
-    l->w->lat_us[l->w->nlat++] = now_us() - l->t0;
-    l->w->actions[l->op.out.action & 3]++;
-    if (++l->i == l->w->decisions) {
-        sg_obredis_close(l->r);
-        return;
-    }
-    next_decision(l);
+    l->w->lat_us[l->w->nlat++] = now_us() - s->t0;
+    l->w->actions[s->op.out.action & 3]++;
+    l->done++;
+    if (l->started < l->w->decisions && !l->w->failed)
+        next_decision(s);
+    finish(l);
 }
 
-static void next_decision(rloop *l)
+static void next_decision(rsession *s)
 {
-    make_msg(l->w, l->i, &l->seed, &l->mm);
-    l->op = (sg_obop){.kind = SG_OBOP_DECIDE, .pol = l->w->pol, .msg = &l->mm.m};
-    sg_obop_recs_init(&l->recs, l->mm.login, l->mm.from);
-    l->t0 = now_us();
-    if (sg_obredis_update(l->r, l->recs.rec, l->recs.n, sg_obop_fn, &l->op, redis_done, l) == 0) {
+    rloop *l = s->l;
+    make_msg(l->w, l->started++, &l->seed, &s->mm);
+    /* the sessions of one worker write different accounts (the slot in
+     * the login), as concurrent messages mostly do */
+    if (l->w->inflight > 1 && !l->w->shared) {
+        char login[64];
+        snprintf(login, sizeof(login), "s%zu-%s", s->slot, s->mm.login);
+        snprintf(s->mm.login, sizeof(s->mm.login), "%s", login);
+        snprintf(s->mm.from, sizeof(s->mm.from), "%s", login);
+    }
+    s->op = (sg_obop){.kind = SG_OBOP_DECIDE, .pol = l->w->pol, .msg = &s->mm.m};
+    sg_obop_recs_init(&s->recs, s->mm.login, s->mm.from);
+    s->t0 = now_us();
+    l->live++;
+    if (sg_obredis_update(l->r, s->recs.rec, s->recs.n, sg_obop_fn, &s->op, redis_done, s) == 0) {
         fprintf(stderr, "redis is down\n");
+        l->live--;
         l->w->failed = 1;
-        sg_obredis_close(l->r);
+        finish(l);
     }
 }
 
@@ -171,7 +202,8 @@ static void on_start(uv_timer_t *t)
 {
     rloop *l = t->data;
     uv_close((uv_handle_t *)t, NULL);
-    next_decision(l);
+    for (size_t i = 0; i < l->w->inflight && l->started < l->w->decisions && !l->w->failed; i++)
+        next_decision(&l->s[i]);
 }
 
 static void *run_redis(void *arg)
@@ -184,18 +216,23 @@ static void *run_redis(void *arg)
     atomic_init(&down, 0);
     l->w = w;
     l->seed = 1234u + (unsigned)w->index;
+    l->s = calloc(w->inflight, sizeof(*l->s));
+    for (size_t i = 0; i < w->inflight; i++)
+        l->s[i] = (rsession){.l = l, .slot = i};
     uv_loop_init(&l->loop);
     if (sg_obredis_new(&l->r, &l->loop, w->spec, 2000, 3600, &log, &down, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         w->failed = 1;
         return NULL;
     }
+    sg_obredis *r = l->r;
     uv_timer_init(&l->loop, &l->start);
     l->start.data = l;
     uv_timer_start(&l->start, on_start, 50, 0);
     uv_run(&l->loop, UV_RUN_DEFAULT);
     uv_loop_close(&l->loop);
-    sg_obredis_free(l->r);
+    sg_obredis_free(r);
+    free(l->s);
     free(l);
     return NULL;
 }
@@ -209,7 +246,7 @@ static int cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     const char *spec = NULL;
-    size_t threads = 2, decisions = 50000, accounts = 2000;
+    size_t threads = 2, decisions = 50000, accounts = 2000, inflight = 1;
     int sync = 0, shared = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--store") && i + 1 < argc)
@@ -220,6 +257,8 @@ int main(int argc, char **argv)
             decisions = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--accounts") && i + 1 < argc)
             accounts = strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--inflight") && i + 1 < argc)
+            inflight = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--sync"))
             sync = 1;
         else if (!strcmp(argv[i], "--shared-accounts"))
@@ -227,11 +266,12 @@ int main(int argc, char **argv)
         else {
             fprintf(stderr,
                     "usage: outbound_store_bench --store DIR|redis://HOST:PORT [--threads N] "
-                    "[--decisions N] [--accounts N] [--sync] [--shared-accounts]\n");
+                    "[--decisions N] [--accounts N] [--inflight N] [--sync] [--shared-accounts]\n");
             return 2;
         }
     }
-    if (spec == NULL || threads == 0 || threads > 64 || accounts == 0)
+    if (spec == NULL || threads == 0 || threads > 64 || accounts == 0 || inflight == 0 ||
+        inflight > 256)
         return 2;
     int redis = !strncmp(spec, "redis://", 8);
     sg_ob_policy *pol;
@@ -257,6 +297,7 @@ int main(int argc, char **argv)
                          .store = store,
                          .decisions = per,
                          .accounts = accounts,
+                         .inflight = inflight,
                          .shared = shared,
                          .pol = pol};
         ws[i].lat_us = malloc(per * sizeof(double));
@@ -286,8 +327,9 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
 #define PCT(q) all[(size_t)((double)(n - 1) * (q))]
-    printf("store=%s%s threads=%zu decisions=%zu accounts=%zu%s\n", redis ? "redis" : "lmdb",
-           !redis && sync ? "(sync)" : "", threads, n, accounts, shared ? " shared" : "");
+    printf("store=%s%s threads=%zu inflight=%zu decisions=%zu accounts=%zu%s\n",
+           redis ? "redis" : "lmdb", !redis && sync ? "(sync)" : "", threads, redis ? inflight : 1,
+           n, accounts, shared ? " shared" : "");
     printf("latency_us p50=%.1f p99=%.1f p99.9=%.1f max=%.1f\n", PCT(0.50), PCT(0.99), PCT(0.999),
            all[n - 1]);
     if (!redis) {

@@ -144,13 +144,15 @@ static const struct {
 };
 
 #define OB_MAGIC "SGOB"
-#define OB_VERSION 1
-#define OB_HEADER 12 /* magic, version (2), reserved (2), length (4) */
-#define OB_TRAILER 8 /* FNV-1a 64 of everything before it */
+#define OB_VERSION_PLAIN 1 /* the fields as they are */
+#define OB_VERSION 2       /* the same bytes with their zero runs packed */
+#define OB_HEADER 12       /* magic, version (2), reserved (2), length (4) */
+#define OB_TRAILER 8       /* FNV-1a 64 of everything before it */
 
-static size_t record_size(void)
+/* The fields' bytes, version 1's body (6,384 bytes). */
+static size_t payload_size(void)
 {
-    size_t n = OB_HEADER + OB_TRAILER;
+    size_t n = 0;
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         n += fields[i].size * fields[i].count;
     return n;
@@ -197,44 +199,151 @@ static void store(void *p, size_t size, uint64_t v)
     }
 }
 
-int sg_ob_account_encode(const sg_ob_account *a, uint8_t *buf, size_t cap, size_t *len)
+static void payload_put(const sg_ob_account *a, uint8_t *p)
 {
-    size_t total = record_size(), pos = OB_HEADER;
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const uint8_t *base = (const uint8_t *)a + fields[i].off;
+        for (size_t j = 0; j < fields[i].count; j++, p += fields[i].size)
+            put_le(p, load(base + j * fields[i].size, fields[i].size), fields[i].size);
+    }
+}
+
+static void payload_get(sg_ob_account *a, const uint8_t *p)
+{
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        uint8_t *base = (uint8_t *)a + fields[i].off;
+        for (size_t j = 0; j < fields[i].count; j++, p += fields[i].size)
+            store(base + j * fields[i].size, fields[i].size, get_le(p, fields[i].size));
+    }
+}
+
+/*
+ * Zero runs packed. Most of a record is zeros (ring slots of windows not
+ * used yet, Bloom bits, networks and bodies not seen): an ordinary account
+ * packs to a few hundred bytes instead of 6,384, and every decision moves
+ * its records to the store and back (Redis: twice over the network).
+ * A token byte t < 0x80 is followed by t + 1 literal bytes; t >= 0x80
+ * stands for (t & 0x7f) + 1 zero bytes. Worst case: one token per 128
+ * literal bytes (6,434 bytes).
+ */
+#define PACK_RUN 128
+
+static size_t pack(const uint8_t *in, size_t n, uint8_t *out)
+{
+    size_t i = 0, o = 0;
+    while (i < n) {
+        size_t z = 0;
+        while (i + z < n && in[i + z] == 0 && z < PACK_RUN)
+            z++;
+        /* a lone zero inside literals costs less as a literal */
+        if (z >= 2 || (z == 1 && i + 1 == n)) {
+            out[o++] = (uint8_t)(0x80 | (z - 1));
+            i += z;
+            continue;
+        }
+        size_t l = 0;
+        while (i + l < n && l < PACK_RUN &&
+               !(in[i + l] == 0 && (i + l + 1 == n || in[i + l + 1] == 0)))
+            l++;
+        out[o++] = (uint8_t)(l - 1);
+        memcpy(out + o, in + i, l);
+        o += l;
+        i += l;
+    }
+    return o;
+}
+
+/* 0, or -1 when the stream does not unpack to exactly n bytes. */
+static int unpack(const uint8_t *in, size_t len, uint8_t *out, size_t n)
+{
+    size_t i = 0, o = 0;
+    while (i < len) {
+        uint8_t t = in[i++];
+        size_t run = (size_t)(t & 0x7f) + 1;
+        if (run > n - o)
+            return -1;
+        if (t & 0x80) {
+            memset(out + o, 0, run);
+        } else {
+            if (run > len - i)
+                return -1;
+            memcpy(out + o, in + i, run);
+            i += run;
+        }
+        o += run;
+    }
+    return o == n ? 0 : -1;
+}
+
+int ob_account_encode_plain(const sg_ob_account *a, uint8_t *buf, size_t cap, size_t *len)
+{
+    size_t total = OB_HEADER + payload_size() + OB_TRAILER;
     if (a == NULL || buf == NULL || len == NULL)
         return SG_EINVAL;
+    if (cap < total)
+        return SG_ELIMIT;
+    memcpy(buf, OB_MAGIC, 4);
+    put_le(buf + 4, OB_VERSION_PLAIN, 2);
+    put_le(buf + 6, 0, 2);
+    put_le(buf + 8, total, 4);
+    payload_put(a, buf + OB_HEADER);
+    put_le(buf + total - OB_TRAILER, ob_hash((const char *)buf, total - OB_TRAILER, 0), 8);
+    *len = total;
+    return SG_OK;
+}
+
+int sg_ob_account_encode(const sg_ob_account *a, uint8_t *buf, size_t cap, size_t *len)
+{
+    uint8_t plain[8192], packed[8192 + 8192 / PACK_RUN];
+    size_t n = payload_size(), p, total;
+    if (a == NULL || buf == NULL || len == NULL)
+        return SG_EINVAL;
+    if (n > sizeof(plain))
+        return SG_ELIMIT;
+    payload_put(a, plain);
+    p = pack(plain, n, packed);
+    total = OB_HEADER + p + OB_TRAILER;
     if (cap < total)
         return SG_ELIMIT;
     memcpy(buf, OB_MAGIC, 4);
     put_le(buf + 4, OB_VERSION, 2);
     put_le(buf + 6, 0, 2);
     put_le(buf + 8, total, 4);
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        const uint8_t *base = (const uint8_t *)a + fields[i].off;
-        for (size_t j = 0; j < fields[i].count; j++, pos += fields[i].size)
-            put_le(buf + pos, load(base + j * fields[i].size, fields[i].size), fields[i].size);
-    }
-    put_le(buf + pos, ob_hash((const char *)buf, pos, 0), 8);
+    memcpy(buf + OB_HEADER, packed, p);
+    put_le(buf + total - OB_TRAILER, ob_hash((const char *)buf, total - OB_TRAILER, 0), 8);
     *len = total;
     return SG_OK;
 }
 
 int sg_ob_account_decode(sg_ob_account *a, const uint8_t *buf, size_t len)
 {
-    size_t total = record_size(), pos = OB_HEADER;
+    uint8_t plain[8192];
+    size_t n = payload_size();
     sg_ob_account tmp;
     if (a == NULL || (buf == NULL && len > 0))
         return SG_EINVAL;
-    if (len != total || memcmp(buf, OB_MAGIC, 4) != 0 || get_le(buf + 4, 2) != OB_VERSION ||
-        get_le(buf + 8, 4) != total)
+    if (len < OB_HEADER + OB_TRAILER || len > SG_OB_ACCOUNT_MAX || n > sizeof(plain) ||
+        memcmp(buf, OB_MAGIC, 4) != 0 || get_le(buf + 8, 4) != len)
         return SG_ESYNTAX;
-    if (get_le(buf + total - OB_TRAILER, 8) != ob_hash((const char *)buf, total - OB_TRAILER, 0))
+    if (get_le(buf + len - OB_TRAILER, 8) != ob_hash((const char *)buf, len - OB_TRAILER, 0))
         return SG_ESYNTAX;
-    memset(&tmp, 0, sizeof(tmp));
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        uint8_t *base = (uint8_t *)&tmp + fields[i].off;
-        for (size_t j = 0; j < fields[i].count; j++, pos += fields[i].size)
-            store(base + j * fields[i].size, fields[i].size, get_le(buf + pos, fields[i].size));
+    const uint8_t *body = buf + OB_HEADER;
+    size_t blen = len - OB_HEADER - OB_TRAILER;
+    switch (get_le(buf + 4, 2)) {
+    case OB_VERSION_PLAIN: /* written before records were packed */
+        if (blen != n)
+            return SG_ESYNTAX;
+        memcpy(plain, body, n);
+        break;
+    case OB_VERSION:
+        if (unpack(body, blen, plain, n) != 0)
+            return SG_ESYNTAX;
+        break;
+    default:
+        return SG_ESYNTAX;
     }
+    memset(&tmp, 0, sizeof(tmp));
+    payload_get(&tmp, plain);
     /* the checksum proves the bytes are ours, but the engine indexes
      * arrays with these: check them all the same */
     if (tmp.nnet > OB_NETS || tmp.bloom_cur > 1 || tmp.blocked > 1 || tmp.created < 0 ||

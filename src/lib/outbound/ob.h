@@ -155,6 +155,9 @@ void ob_ring_clear(sg_ob_account *a);
 
 uint64_t ob_hash(const char *s, size_t n, int fold_case);
 int ob_bloom_has(const sg_ob_account *a, uint64_t h);
+/* The record as version 1 wrote it (unpacked): stores may still hold such
+ * records, and sg_ob_account_decode reads them; for tests and fuzzing. */
+int ob_account_encode_plain(const sg_ob_account *a, uint8_t *buf, size_t cap, size_t *len);
 void ob_bloom_add(sg_ob_account *a, uint64_t h);
 
 #endif
