@@ -35,16 +35,13 @@
 #include "dsn.h"
 #include "milter_proto.h"
 #include "outbound.h"
-#include "reportcollect.h"
 #include "signer_client.h"
 #include "session.h"
+#include "session_priv.h"
 
-#define MAX_SIGN_KEYS 8
-_Static_assert(MAX_SIGN_KEYS <= SG_SP_MAX_ITEMS, "one signer request per message");
 /* fail-safe causes the metrics tell apart (compared by address) */
 static const char MSG_TIMEOUT[] = "message time budget exhausted";
 static const char MSG_OVERLOAD[] = "too many connections";
-#define SMALL 256
 
 /* Protocol steps we want the MTA to skip or not wait for. Each avoided
  * round trip is a wake-up less on both sides, which is most of what a
@@ -55,194 +52,16 @@ static const uint32_t WANT_PROTOCOL = SG_MP_NOUNKNOWN | SG_MP_NODATA | SG_MP_NR_
 /* Recipients kept per outbound message for the abuse engine; Postfix's
  * smtpd_recipient_limit is 1000 by default. */
 #define MAX_RCPTS 5000
-/* A delivery-status report is read from its first bytes only. */
-#define DSN_MAX_BYTES (256u * 1024)
 /* a macro name no MTA defines (see SG_MC_OPTNEG) */
 static const char NO_MACROS[] = "{spoofguard_none}";
 static const uint32_t WANT_ACTIONS =
     SG_MF_ADDHDRS | SG_MF_CHGHDRS | SG_MF_QUARANTINE | SG_MF_SETSYMLIST;
 
-/* Where the current message is. */
-typedef enum {
-    MSG_NONE,      /* no message (before MAIL, after the answer) */
-    MSG_OPEN,      /* MAIL seen: header and body come in */
-    MSG_WAITING,   /* EOM seen, the verdict is pending: the MTA waits for us */
-    MSG_ANSWERING, /* inside the verdict's callback: the verdict must not be freed now */
-} msg_state;
-
-typedef struct session {
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-        uv_stream_t stream;
-        uv_handle_t handle;
-    } h;
-    const sg_session_env *env;
-    sg_policy *pol;
-    sg_milter_reader rd;
-    sg_milter_out out;
-    uint32_t proto;   /* negotiated protocol flags */
-    uint32_t actions; /* negotiated actions */
-    int negotiated;
-    int closing;
-    int overloaded; /* over max_connections: every message gets the fail-safe answer */
-    uv_timer_t timer;
-    int timer_live;
-    int counted;         /* in sessions_opened: count it closed too */
-    int closing_handles; /* handles whose close callback is still due */
-
-    char client_ip[INET6_ADDRSTRLEN];
-    char client_name[SMALL];
-    char helo[SMALL];
-    int internal; /* client in internal_networks */
-
-    /* the current message */
-    msg_state state;
-    int outbound;
-    const char *fail;  /* why this message gets the fail-safe answer */
-    char *reject;      /* a 5xx reply decided early (sender ownership) */
-    char *mail_from;   /* reverse-path without <> */
-    char login[SMALL]; /* {auth_authen} */
-    char queue_id[64];
-    uint64_t size;
-    uint64_t t0;
-    sg_arena *arena;
-    sg_verdict *verdict;    /* inbound */
-    sg_arcseal *seal;       /* inbound, with arc_seal_key */
-    sg_msg_parser *parser;  /* outbound */
-    sg_dkim_signer *signer; /* outbound */
-    uint32_t sign_req;      /* the signer's request, while waiting for it */
-    /* inbound, while our ARC set waits for the signer: the answer decided
-     * (given once the set is on, or without it if the signer fails) */
-    sg_disposition pend;
-    const sg_verdict_result *pend_vr;
-    int sealing;
-    const sg_map_key *keys[MAX_SIGN_KEYS];
-    size_t nkeys;
-    const char *from_addr; /* header From (outbound), in the arena */
-    /* outbound: the envelope recipients (in the arena) and the abuse
-     * engine's decision while it waits for Redis */
-    const char **rcpts;
-    size_t nrcpts, cap_rcpts;
-    sg_obd_job *ob_job;
-    const char *ob_why; /* the accept's reason, for the log line after the decision */
-    /* inbound with a null sender: the message, kept (bounded) in case it
-     * is a delivery-status report for one of our logins */
-    int dsn_on;
-    char *dsn;
-    size_t dsn_len, dsn_cap;
-    /* Authentication-Results fields claiming our authserv-id, by ordinal
-     * among fields of that name: deleted on every path that accepts */
-    uint32_t ar_seen;
-    uint32_t *ar_ours;
-    size_t n_ar_ours, cap_ar_ours;
-} session;
-
-static void session_close(session *s);
 static const char *ob_account(session *s, char *buf, size_t cap);
 static void dsn_note(session *s, const sg_disposition *d, const sg_verdict_result *vr);
 
-static void flush(session *s);
-static void message_reset(session *s);
-
-/* ------------------------------------------------------------------------ */
-/* metrics: one call per message, with its answer                            */
-
-static void count_message(session *s, const char *act, const sg_verdict_result *vr,
-                          uint64_t elapsed_ns)
-{
-    sg_metrics_shard *m = s->env->metrics;
-    sg_mdir dir = s->outbound ? SG_MDIR_OUTBOUND : SG_MDIR_INBOUND;
-    /* act is one of our own four words */
-    sg_mact a = act[0] == 'r'   ? SG_MACT_REJECT
-                : act[0] == 'q' ? SG_MACT_QUARANTINE
-                : act[0] == 't' ? SG_MACT_TEMPFAIL
-                                : SG_MACT_ACCEPT;
-    sg_mc_inc(&m->actions[dir][a], 1);
-    sg_mhist_observe(&m->message_duration[dir], elapsed_ns / 1000);
-    if (vr == NULL)
-        return;
-    SG_MC_INC_AT(m->verdicts, vr->verdict);
-    SG_MC_INC_AT(m->spf, vr->spf_checked ? vr->spf.result : SG_SPF_NONE);
-    if (vr->ndkim == 0)
-        SG_MC_INC_AT(m->dkim, SG_DKIM_NONE);
-    for (size_t i = 0; i < vr->ndkim; i++)
-        SG_MC_INC_AT(m->dkim, vr->dkim[i].result);
-    SG_MC_INC_AT(m->dmarc, vr->dmarc.result);
-    if (vr->arc != NULL)
-        SG_MC_INC_AT(m->arc, vr->arc->cv);
-}
-
-static void count_failsafe(session *s, sg_mfs cause)
-{
-    sg_mc_inc(&s->env->metrics->failsafe[cause], 1);
-}
-
-static void log_message(session *s, const char *act, const char *why, const sg_verdict_result *vr)
-{
-    uint64_t elapsed = uv_hrtime() - s->t0;
-    count_message(s, act, vr, elapsed);
-    sg_log_msg m = {
-        .queue_id = s->queue_id[0] ? s->queue_id : NULL,
-        .client = s->client_ip,
-        .client_name = s->client_name,
-        .helo = s->helo,
-        .mail_from = s->mail_from,
-        .outbound = s->outbound,
-        .login = s->login,
-        .from = s->from_addr,
-        .signatures = s->signer ? s->nkeys : 0,
-        .vr = vr,
-        .action = act,
-        .why = why,
-        .ms = (double)elapsed / 1e6,
-    };
-    sg_log_message(s->env->log, &m);
-}
-
 /* ------------------------------------------------------------------------ */
 /* replies                                                                   */
-
-static void reply(session *s, char cmd)
-{
-    sg_milter_put_simple(&s->out, cmd);
-}
-
-/* The final answer to a message (EOM, or earlier for MAIL). */
-static void answer(session *s, sg_action a, const char *smtp_reply)
-{
-    switch (a) {
-    case SG_ACT_CONTINUE:
-        reply(s, SG_MR_CONTINUE);
-        break;
-    case SG_ACT_ACCEPT:
-        reply(s, SG_MR_ACCEPT);
-        break;
-    case SG_ACT_REJECT:
-        if (smtp_reply)
-            sg_milter_put_replycode(&s->out, smtp_reply);
-        else
-            reply(s, SG_MR_REJECT);
-        break;
-    case SG_ACT_TEMPFAIL:
-        if (smtp_reply)
-            sg_milter_put_replycode(&s->out, smtp_reply);
-        else
-            reply(s, SG_MR_TEMPFAIL);
-        break;
-    }
-}
-
-/* Forged verdict headers are never trusted: delete every
- * Authentication-Results field claiming our authserv-id, last first so
- * the ordinals stay right. */
-static void delete_forged_authres(session *s)
-{
-    if (!(s->actions & SG_MF_CHGHDRS))
-        return;
-    for (size_t i = s->n_ar_ours; i-- > 0;)
-        sg_milter_put_chgheader(&s->out, s->ar_ours[i], "Authentication-Results", "");
-}
 
 /* Our Authentication-Results field on top (milter values: bare LF). */
 static int put_authres(session *s, const char *authres)
@@ -264,22 +83,6 @@ static int put_authres(session *s, const char *authres)
 }
 
 static void failsafe(session *s, const char *why);
-
-/* The rest of the answer d decided: the metrics, the quarantine, the log
- * line and the reply. */
-static void give(session *s, const sg_disposition *d, const sg_verdict_result *vr)
-{
-    if (d->failsafe)
-        count_failsafe(s, d->cause);
-    if (d->quarantine && (s->actions & SG_MF_QUARANTINE))
-        sg_milter_put_quarantine(&s->out, d->why);
-    log_message(s, d->log_action, d->why, vr);
-    /* a tempfailed message comes back and is counted then */
-    if (vr && !s->outbound && s->env->reports && strcmp(d->log_action, "tempfail") != 0)
-        sg_rcollect_add(s->env->reports, s->env->worker_index, vr, s->client_ip, d->log_action,
-                        (int64_t)time(NULL));
-    answer(s, d->action, d->reply);
-}
 
 static int seal_ask(session *s, const uint8_t digest[32]);
 
@@ -750,49 +553,6 @@ static void on_timeout(uv_timer_t *t)
 /* ------------------------------------------------------------------------ */
 /* message state                                                             */
 
-static void message_reset(session *s)
-{
-    sg_vpool_done(s->env->vpool, s->verdict, s->pol, s->state == MSG_ANSWERING);
-    s->verdict = NULL;
-    sg_msg_parser_free(s->parser);
-    s->parser = NULL;
-    sg_signer_cancel(s->env->signer, s->sign_req);
-    s->sign_req = 0;
-    if (s->ob_job)
-        sg_obd_cancel(s->env->obd, s->ob_job);
-    s->ob_job = NULL;
-    s->rcpts = NULL; /* in the arena */
-    s->nrcpts = s->cap_rcpts = 0;
-    free(s->dsn);
-    s->dsn = NULL;
-    s->dsn_len = s->dsn_cap = 0;
-    s->dsn_on = 0;
-    sg_dkim_signer_free(s->signer);
-    s->signer = NULL;
-    sg_arcseal_free(s->seal);
-    s->seal = NULL;
-    s->sealing = 0;
-    s->pend_vr = NULL;
-    sg_arena_free(s->arena);
-    s->arena = NULL;
-    free(s->mail_from);
-    s->mail_from = NULL;
-    free(s->reject);
-    s->reject = NULL;
-    s->fail = NULL;
-    s->state = MSG_NONE;
-    s->outbound = 0;
-    s->size = 0;
-    s->nkeys = 0;
-    s->from_addr = NULL;
-    s->ar_seen = 0;
-    s->n_ar_ours = 0;
-    s->login[0] = '\0';
-    s->queue_id[0] = '\0';
-    if (s->timer_live)
-        uv_timer_stop(&s->timer);
-}
-
 static void message_start(session *s, const char *path)
 {
     const sg_config *cfg = &s->pol->cfg;
@@ -1213,52 +973,6 @@ static int handle(session *s, const sg_milter_cmd *c)
 /* ------------------------------------------------------------------------ */
 /* I/O                                                                       */
 
-static void on_write(uv_write_t *req, int status)
-{
-    free(req);
-}
-
-static void flush(session *s)
-{
-    if (s->out.oom) {
-        session_close(s);
-        return;
-    }
-    if (s->out.len == 0 || s->closing)
-        return;
-    /* A reply is a few hundred bytes and the socket has room: written at
-     * once, it needs no request, no completion callback and no change of
-     * the poll set (uv_try_write refuses while an earlier write waits, so
-     * the order holds). Only what does not fit is queued. */
-    size_t off = 0;
-    uv_buf_t now = uv_buf_init((char *)s->out.buf, (unsigned)s->out.len);
-    int n = uv_try_write(&s->h.stream, &now, 1);
-    if (n >= 0)
-        off = (size_t)n;
-    else if (n != UV_EAGAIN) {
-        session_close(s);
-        return;
-    }
-    if (off == s->out.len) {
-        s->out.len = 0;
-        return;
-    }
-    /* The write request and the bytes travel together in one block. */
-    uv_write_t *req = malloc(sizeof(*req) + s->out.len - off);
-    if (req == NULL) {
-        session_close(s);
-        return;
-    }
-    char *data = (char *)(req + 1);
-    memcpy(data, s->out.buf + off, s->out.len - off);
-    uv_buf_t b = uv_buf_init(data, (unsigned)(s->out.len - off));
-    s->out.len = 0;
-    if (uv_write(req, &s->h.stream, &b, 1, on_write) != 0) {
-        free(req);
-        session_close(s);
-    }
-}
-
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     session *s = h->data;
@@ -1314,40 +1028,6 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         s->state != MSG_WAITING) /* the MTA sends nothing while it waits for us */
         ack_now(s);
     flush(s);
-}
-
-static void on_closed(uv_handle_t *h)
-{
-    session *s = h->data;
-    const sg_session_env *env = s->env;
-    if (--s->closing_handles > 0)
-        return; /* the last of the connection and its timer frees it */
-    sg_milter_reader_free(&s->rd);
-    sg_milter_out_free(&s->out);
-    free(s->ar_ours);
-    sg_policy_unref(s->pol);
-    if (s->counted)
-        sg_mc_inc(&env->metrics->sessions_closed, 1);
-    free(s);
-    env->closed(env->payload);
-}
-
-static void session_close(session *s)
-{
-    if (s->closing)
-        return;
-    s->closing = 1;
-    if (s->state == MSG_WAITING)
-        s->state = MSG_OPEN;
-    message_reset(s);
-    /* connection and timer close together: one loop turn, not two */
-    s->closing_handles = 1;
-    uv_close(&s->h.handle, on_closed);
-    if (s->timer_live) {
-        s->timer_live = 0;
-        s->closing_handles++;
-        uv_close((uv_handle_t *)&s->timer, on_closed);
-    }
 }
 
 /* The MTA speaks first (OPTNEG). Over TCP the listener wakes us only once
