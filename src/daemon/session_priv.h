@@ -120,4 +120,7 @@ void flush(session *s);
 void on_closed(uv_handle_t *h);
 void session_close(session *s);
 
+/* session_seal.c */
+int seal_start(session *s, const sg_disposition *d, const sg_verdict_result *vr);
+
 #endif
