@@ -123,4 +123,13 @@ void session_close(session *s);
 /* session_seal.c */
 int seal_start(session *s, const sg_disposition *d, const sg_verdict_result *vr);
 
+/* session_answer.c */
+extern const char MSG_TIMEOUT[];
+extern const char MSG_OVERLOAD[];
+int apply(session *s, const sg_disposition *d, const sg_verdict_result *vr);
+void failsafe_as(session *s, sg_mfs cause, const char *why);
+void failsafe(session *s, const char *why);
+void refuse(session *s, const char *smtp_reply);
+void on_timeout(uv_timer_t *t);
+
 #endif
