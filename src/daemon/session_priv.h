@@ -132,4 +132,8 @@ void failsafe(session *s, const char *why);
 void refuse(session *s, const char *smtp_reply);
 void on_timeout(uv_timer_t *t);
 
+/* session_out.c */
+void outbound_start(session *s);
+int outbound_eom(session *s);
+
 #endif
