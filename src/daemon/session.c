@@ -1,5 +1,10 @@
 /*
- * One milter session: the protocol state machine for one MTA connection.
+ * One milter session: the protocol state machine for one MTA connection,
+ * its reads and the message's bytes as they come in. What a message then
+ * needs lives below (session_priv.h): the inbound path (session_in.c),
+ * the outbound path (session_out.c), the answer (session_answer.c), our
+ * ARC set (session_seal.c), and the replies, message reset, writes and
+ * close (session_reply.c).
  *
  * Outbound mail (SMTP-authenticated, or from an internal network) is
  * checked for sender ownership and DKIM-signed. Inbound mail gets one
@@ -14,17 +19,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <strings.h>
 
-#include <spoofguard/addr.h>
 #include <spoofguard/arena.h>
 #include <spoofguard/authres.h>
 #include <spoofguard/msg.h>
@@ -32,10 +33,7 @@
 
 #include "arcseal.h"
 #include "disposition.h"
-#include "dsn.h"
 #include "milter_proto.h"
-#include "outbound.h"
-#include "signer_client.h"
 #include "session.h"
 #include "session_priv.h"
 
@@ -53,10 +51,8 @@ static const char NO_MACROS[] = "{spoofguard_none}";
 static const uint32_t WANT_ACTIONS =
     SG_MF_ADDHDRS | SG_MF_CHGHDRS | SG_MF_QUARANTINE | SG_MF_SETSYMLIST;
 
-static void dsn_note(session *s, const sg_disposition *d, const sg_verdict_result *vr);
-
 /* ------------------------------------------------------------------------ */
-/* replies                                                                   */
+/* message state                                                             */
 
 /* A refusal decided now, given at MAIL or at end of data. */
 static void set_reject(session *s, const char *smtp_reply)
@@ -64,33 +60,6 @@ static void set_reject(session *s, const char *smtp_reply)
     if ((s->reject = strdup(smtp_reply)) == NULL)
         s->fail = "out of memory";
 }
-
-/* ------------------------------------------------------------------------ */
-/* inbound: verdict, Authentication-Results, disposition                     */
-
-static void inbound_done(const sg_verdict_result *vr, void *payload)
-{
-    session *s = payload;
-    sg_disposition d;
-    s->state = MSG_ANSWERING;
-    if (s->timer_live)
-        uv_timer_stop(&s->timer);
-    sg_disposition_inbound(&s->pol->cfg, vr, &d);
-    dsn_note(s, &d, vr);
-    if (apply(s, &d, vr)) {
-        /* our ARC set waits for the signer: the verdict (vr) stays */
-        s->state = MSG_WAITING;
-        if (s->timer_live)
-            uv_timer_start(&s->timer, on_timeout, (uint64_t)s->pol->cfg.message_timeout_s * 1000,
-                           0);
-        return;
-    }
-    message_reset(s);
-    flush(s);
-}
-
-/* ------------------------------------------------------------------------ */
-/* message state                                                             */
 
 static void message_start(session *s, const char *path)
 {
@@ -125,75 +94,7 @@ static void message_start(session *s, const char *path)
         return;
     }
 
-    /* a null sender: perhaps a report on our own mail (dsn.h) */
-    s->dsn_on = s->mail_from[0] == '\0' && s->env->obd && cfg->outbound &&
-                sg_maps_have_sender_map(s->pol->maps);
-    sg_verdict_opts o;
-    sg_verdict_opts_init(&o);
-    o.authserv_id = s->pol->authserv_id;
-    o.protected_domains = (const char *const *)cfg->protected_domains;
-    o.nprotected = cfg->n_protected_domains;
-    o.trusted_arc_sealers = (const char *const *)cfg->trusted_arc_sealers;
-    o.ntrusted_arc_sealers = cfg->n_trusted_arc_sealers;
-    o.keycache = s->env->keycache;
-    o.spf_cache = s->env->spf_cache;
-    /* a verdict of an earlier message, reset, when the worker has one */
-    if ((s->verdict = sg_vpool_get(s->env->vpool, s->pol)) == NULL &&
-        sg_verdict_new(&s->verdict, s->env->resolver, &o) != 0) {
-        s->fail = "out of memory";
-        return;
-    }
-    sg_verdict_envelope env = {
-        .client_ip = s->client_ip[0] ? s->client_ip : NULL,
-        .helo = s->helo[0] ? s->helo : NULL,
-        .mail_from = s->mail_from,
-    };
-    if (sg_verdict_envelope_set(s->verdict, &env) != 0)
-        s->fail = "SPF set-up failed";
-    const sg_map_key *ak = sg_maps_key_named(s->pol->maps, cfg->arc_seal_key);
-    if (ak && sg_arcseal_begin(&s->seal, ak, s->pol->authserv_id) != 0)
-        s->fail = "out of memory";
-}
-
-/* Keep the first DSN_MAX_BYTES of a null-sender message. */
-static void dsn_keep(session *s, const char *data, size_t len)
-{
-    if (len > DSN_MAX_BYTES - s->dsn_len)
-        len = DSN_MAX_BYTES - s->dsn_len;
-    if (s->dsn_len + len > s->dsn_cap) {
-        size_t cap = s->dsn_cap ? s->dsn_cap * 2 : 16384;
-        while (cap < s->dsn_len + len)
-            cap *= 2;
-        char *n = realloc(s->dsn, cap);
-        if (n == NULL) {
-            s->dsn_on = 0; /* a report not read costs nothing but its count */
-            return;
-        }
-        s->dsn = n;
-        s->dsn_cap = cap;
-    }
-    memcpy(s->dsn + s->dsn_len, data, len);
-    s->dsn_len += len;
-}
-
-/* An accepted, authentic delivery-status report: each failed recipient's
- * status goes to the account that owns the address it came back to. A
- * forged report could otherwise raise anyone's bounce rate, hence
- * authentic only (our verdict: SPF or DKIM aligned with its From). */
-static void dsn_note(session *s, const sg_disposition *d, const sg_verdict_result *vr)
-{
-    char status[SG_DSN_MAX][16];
-    if (!s->dsn_on || s->dsn_len == 0 || vr == NULL || vr->verdict != SG_VERDICT_AUTHENTIC ||
-        d->action != SG_ACT_ACCEPT || d->failsafe)
-        return;
-    size_t n = sg_dsn_failed(s->dsn, s->dsn_len, status, SG_DSN_MAX);
-    for (size_t r = 0; n > 0 && r < s->nrcpts && r < 16; r++) {
-        const char *login = sg_maps_login_of(s->pol->maps, s->rcpts[r]);
-        if (login == NULL)
-            continue;
-        for (size_t i = 0; i < n; i++)
-            sg_obd_note(s->env->obd, s->pol, login, status[i]);
-    }
+    inbound_start(s);
 }
 
 static void message_feed(session *s, const char *data, size_t len);
@@ -471,23 +372,8 @@ static int handle(session *s, const sg_milter_cmd *c)
         } else if (s->outbound) {
             if (outbound_eom(s))
                 return 0; /* outbound_signed answers and resets */
-        } else {
-            s->state = MSG_WAITING;
-            if (s->timer_live)
-                uv_timer_start(&s->timer, on_timeout,
-                               (uint64_t)s->pol->cfg.message_timeout_s * 1000, 0);
-            int frc = sg_verdict_finish(s->verdict, inbound_done, s);
-            if (sg_disposition_header_reply(frc) != NULL && s->state == MSG_WAITING) {
-                /* the sender's header, judged at its end: refused for good
-                 * as at the feed, never the fail-safe answer */
-                s->state = MSG_OPEN;
-                refuse(s, sg_disposition_header_reply(frc));
-            } else if (frc != 0 && s->state == MSG_WAITING) {
-                s->state = MSG_OPEN;
-                failsafe(s, "verdict failed");
-            } else {
-                return 0; /* inbound_done answers and resets */
-            }
+        } else if (inbound_eom(s)) {
+            return 0; /* inbound_done answers and resets */
         }
         message_reset(s);
         return 0;

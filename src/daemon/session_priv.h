@@ -136,4 +136,9 @@ void on_timeout(uv_timer_t *t);
 void outbound_start(session *s);
 int outbound_eom(session *s);
 
+/* session_in.c */
+void inbound_start(session *s);
+int inbound_eom(session *s);
+void dsn_keep(session *s, const char *data, size_t len);
+
 #endif
