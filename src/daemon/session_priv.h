@@ -1,10 +1,13 @@
 /*
- * The session's own files: session.c (the connection and the milter
- * protocol) above session_in.c / session_out.c (the inbound and the
- * outbound message), above the answer (session_answer.c), our ARC set
- * (session_seal.c) and the replies, log line and message reset
- * (session_reply.c). Each calls only the files below it
- * (tests/scripts/import_graph.sh).
+ * The session's own files and what they share: the session struct, and
+ * the functions one file calls in another. Each file calls only those
+ * below it (tests/scripts/import_graph.sh): session.c (the connection,
+ * the milter protocol, the message's bytes) above session_in.c and
+ * session_out.c (the inbound and the outbound message), above
+ * session_answer.c (a decided disposition applied), above session_seal.c
+ * (our ARC set), above session_reply.c (replies, log line, message reset,
+ * writes, close). The functions kept the names they had as session.c's
+ * statics; nothing else in src/daemon defines them.
  */
 #ifndef SG_DAEMON_SESSION_PRIV_H
 #define SG_DAEMON_SESSION_PRIV_H
