@@ -1,0 +1,95 @@
+/*
+ * The answer a session gives a message: a disposition decided elsewhere
+ * (disposition.c) applied - header edits, our ARC set (session_seal.c),
+ * then the reply (session_reply.c) - the fail-safe answer and the
+ * refusal, and the time budget of a message that waits.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "session_priv.h"
+
+/* fail-safe causes the metrics tell apart (compared by address) */
+const char MSG_TIMEOUT[] = "message time budget exhausted";
+const char MSG_OVERLOAD[] = "too many connections";
+
+/* Our Authentication-Results field on top (milter values: bare LF). */
+static int put_authres(session *s, const char *authres)
+{
+    size_t l = strlen(authres);
+    char *ar = malloc(l + 2);
+    if (ar == NULL)
+        return -1;
+    char *o = ar;
+    if (s->proto & SG_MP_HDR_LEADSPC)
+        *o++ = ' ';
+    for (size_t i = 0; i < l; i++)
+        if (authres[i] != '\r')
+            *o++ = authres[i];
+    *o = '\0';
+    sg_milter_put_insheader(&s->out, 0, "Authentication-Results", ar);
+    free(ar);
+    return 0;
+}
+
+/* Gives the answer d decided (disposition.c): the header edits, our ARC
+ * set, the quarantine, the metrics, the log line and the reply. Returns 1
+ * when the answer waits for the signer (the ARC set's signatures). */
+int apply(session *s, const sg_disposition *d, const sg_verdict_result *vr)
+{
+    if (d->delete_forged)
+        delete_forged_authres(s);
+    if (d->add_authres && vr != NULL && vr->authres && (s->actions & SG_MF_ADDHDRS) &&
+        put_authres(s, vr->authres) != 0) {
+        sg_disposition f;
+        sg_disposition_failsafe(&s->pol->cfg, "out of memory", SG_MFS_INTERNAL, &f);
+        give(s, &f, NULL);
+        return 0;
+    }
+    if (d->seal && vr != NULL && s->seal && (s->actions & SG_MF_ADDHDRS) && seal_start(s, d, vr))
+        return 1;
+    give(s, d, vr);
+    return 0;
+}
+
+void failsafe_as(session *s, sg_mfs cause, const char *why)
+{
+    sg_disposition d;
+    sg_disposition_failsafe(&s->pol->cfg, why, cause, &d);
+    apply(s, &d, NULL);
+}
+
+void failsafe(session *s, const char *why)
+{
+    failsafe_as(s,
+                why == MSG_TIMEOUT    ? SG_MFS_TIMEOUT
+                : why == MSG_OVERLOAD ? SG_MFS_OVERLOAD
+                                      : SG_MFS_INTERNAL,
+                why);
+}
+
+/* The message is refused with the reply decided while it came in. */
+void refuse(session *s, const char *smtp_reply)
+{
+    sg_disposition d;
+    sg_disposition_reject(smtp_reply, &d);
+    apply(s, &d, NULL);
+}
+
+void on_timeout(uv_timer_t *t)
+{
+    session *s = t->data;
+    if (s->state != MSG_WAITING)
+        return;
+    s->state = MSG_OPEN;
+    if (s->sealing) { /* the verdict is known: it goes on without our set */
+        sg_log(s->env->log, "{\"event\":\"arc_seal_unsigned\",\"queue_id\":\"%s\",\"why\":\"%s\"}",
+               s->queue_id, MSG_TIMEOUT);
+        s->sealing = 0;
+        give(s, &s->pend, s->pend_vr);
+    } else {
+        failsafe(s, MSG_TIMEOUT);
+    }
+    message_reset(s);
+    flush(s);
+}

@@ -1,0 +1,330 @@
+/*
+ * An outbound message (SMTP-authenticated, or from an internal network):
+ * sender ownership at MAIL and in the header (disposition.h), the DKIM
+ * signatures asked of the signer process at end of message, then the
+ * abuse engine's decision (outbound.h) on a message we would accept; and
+ * the answer of each. The milter protocol is session.c's.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "session_priv.h"
+
+static const char *ob_account(session *s, char *buf, size_t cap);
+
+/* ------------------------------------------------------------------------ */
+/* outbound: sender ownership and signing                                    */
+
+/* rc of an sg_sender_* rule: 1 refused (reply taken over), -1 no memory */
+static void sender_rule(session *s, int rc, char *smtp_reply)
+{
+    if (rc > 0 && s->env->obd && s->pol->cfg.outbound) {
+        char acct[SMALL];
+        sg_obd_note(s->env->obd, s->pol, ob_account(s, acct, sizeof(acct)), NULL);
+    }
+    if (rc > 0)
+        s->reject = smtp_reply;
+    else if (rc < 0)
+        s->fail = "out of memory";
+}
+
+static int on_out_headers(const sg_header *f, size_t n, void *payload)
+{
+    session *s = payload;
+    const sg_maps *maps = s->pol->maps;
+    char *refusal;
+    int rc = sg_sender_headers(maps, s->arena, s->login, f, n, &s->from_addr, &refusal);
+    if (rc != 0) {
+        sender_rule(s, rc, refusal);
+        return 0;
+    }
+
+    s->nkeys = sg_maps_signing_keys(maps, s->from_addr, s->keys, MAX_SIGN_KEYS);
+    if (s->nkeys == 0)
+        return 0;
+    sg_dkim_sign_opts opts[MAX_SIGN_KEYS];
+    for (size_t k = 0; k < s->nkeys; k++) {
+        sg_dkim_sign_opts_init(&opts[k]);
+        opts[k].domain = s->keys[k]->domain;
+        opts[k].selector = s->keys[k]->selector;
+        opts[k].alg = s->keys[k]->alg; /* the key itself is the signer process's */
+    }
+    if (sg_dkim_signer_new(&s->signer, opts, s->nkeys) != 0 ||
+        sg_dkim_sign_headers(s->signer, f, n) != 0) {
+        s->fail = "signing set-up failed";
+        sg_dkim_signer_free(s->signer);
+        s->signer = NULL;
+    }
+    return 0;
+}
+
+static int on_out_body(const char *data, size_t len, void *payload)
+{
+    session *s = payload;
+    if (s->signer && sg_dkim_sign_body(s->signer, data, len) != 0)
+        s->fail = "signing failed";
+    return 0;
+}
+
+/* Insert each DKIM-Signature field of the signer's output on top. */
+static int put_signatures(session *s, const char *sig, size_t len)
+{
+    /* The output is one or more "DKIM-Signature: value\r\n" fields;
+     * continuation lines start with whitespace. */
+    const char *end = sig + len, *p = sig;
+    char *fields[MAX_SIGN_KEYS];
+    size_t nf = 0;
+    while (p < end && nf < MAX_SIGN_KEYS) {
+        const char *q = p;
+        for (;;) {
+            const char *nl = memchr(q, '\n', (size_t)(end - q));
+            if (nl == NULL) {
+                q = end;
+                break;
+            }
+            q = nl + 1;
+            if (q >= end || (*q != ' ' && *q != '\t'))
+                break;
+        }
+        const char *colon = memchr(p, ':', (size_t)(q - p));
+        if (colon == NULL)
+            goto fail;
+        const char *v = colon + 1;
+        while (v < q && (*v == ' ' || *v == '\t'))
+            v++;
+        size_t vl = (size_t)(q - v);
+        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
+            vl--;
+        /* Milter header values use bare LF between folded lines. */
+        char *val = malloc(vl + 2), *o = val;
+        if (val == NULL)
+            goto fail;
+        if (s->proto & SG_MP_HDR_LEADSPC)
+            *o++ = ' ';
+        for (size_t i = 0; i < vl; i++)
+            if (v[i] != '\r')
+                *o++ = v[i];
+        *o = '\0';
+        fields[nf++] = val;
+        p = q;
+    }
+    /* Inserted at index 0 in reverse, so they end up in signer order. */
+    for (size_t i = nf; i-- > 0;) {
+        sg_milter_put_insheader(&s->out, 0, "DKIM-Signature", fields[i]);
+        free(fields[i]);
+    }
+    return 0;
+fail:
+    while (nf > 0)
+        free(fields[--nf]);
+    return -1;
+}
+
+/* MAIL of an outbound message: the envelope sender's ownership, then the
+ * parser that gives the header to the signer. */
+void outbound_start(session *s)
+{
+    char *refusal;
+    int rc = sg_sender_mail_from(s->pol->maps, s->arena, s->login, s->mail_from, &refusal);
+    if (rc != 0) {
+        sender_rule(s, rc, refusal);
+        return;
+    }
+    sg_msg_callbacks cbs = {.on_headers = on_out_headers, .on_body = on_out_body};
+    if (sg_msg_parser_new(&s->parser, NULL, &cbs, s) != 0)
+        s->fail = "out of memory";
+}
+
+/* ------------------------------------------------------------------------ */
+/* outbound: abuse detection, last, on a message we would accept             */
+
+/* The account key: the login, or "ip:" and the address of an internal
+ * client without one. */
+static const char *ob_account(session *s, char *buf, size_t cap)
+{
+    if (s->login[0])
+        return s->login;
+    snprintf(buf, cap, "ip:%s", s->client_ip[0] ? s->client_ip : "local");
+    return buf;
+}
+
+/* The account's name as it may appear in an SMTP reply: printable,
+ * no characters a reply or a log reader would take for syntax. */
+static void reply_safe(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (; *in && o + 1 < cap && o < 96; in++)
+        out[o++] = (isalnum((unsigned char)*in) || strchr("@._+-:", *in)) ? *in : '?';
+    out[o] = '\0';
+}
+
+static void ob_answer(session *s, const sg_obd_result *r, const char *why)
+{
+    char acct[SMALL], safe[128], text[768], reasons[512];
+    size_t rp = 0;
+    reply_safe(ob_account(s, acct, sizeof(acct)), safe, sizeof(safe));
+    reasons[0] = '\0';
+    for (unsigned i = 0; i < 32; i++) {
+        const char *n = (r->d.reasons & (1u << i)) ? sg_ob_reason_name(1u << i) : NULL;
+        if (n && rp + strlen(n) + 2 < sizeof(reasons))
+            rp += (size_t)snprintf(reasons + rp, sizeof(reasons) - rp, "%s%s", rp ? "," : "", n);
+    }
+    if (r->failed) {
+        failsafe(s, "outbound store failed");
+        return;
+    }
+    int hold = r->d.action == SG_OB_HOLD || r->d.action == SG_OB_BLOCK;
+    /* a block now, or a later message of a blocked account */
+    int blocked = r->d.action == SG_OB_BLOCK || (r->d.reasons & SG_OBR_BLOCKED);
+    if (r->d.action == SG_OB_ALLOW) {
+        log_message(s, "accept", why, NULL);
+        delete_forged_authres(s);
+        answer(s, SG_ACT_ACCEPT, NULL);
+    } else if (hold && (s->actions & SG_MF_QUARANTINE)) {
+        /* accepted into the MTA's hold queue: nothing is lost, nothing
+         * leaves until an administrator releases it (postsuper -H) */
+        snprintf(text, sizeof(text), "spoofguard: %s for %s (%s)",
+                 blocked ? "account blocked" : "held", safe, reasons);
+        sg_milter_put_quarantine(&s->out, text);
+        log_message(s, "quarantine", text, NULL);
+        delete_forged_authres(s);
+        answer(s, SG_ACT_ACCEPT, NULL);
+    } else {
+        /* throttle; or a hold the MTA cannot take: a 4xx keeps it with
+         * the client, who retries */
+        snprintf(text, sizeof(text), "451 4.7.1 %s for %s; try later",
+                 r->d.action == SG_OB_THROTTLE ? "sending rate limit"
+                 : blocked                     ? "sending blocked"
+                                               : "sending held",
+                 safe);
+        log_message(s, "tempfail", text, NULL);
+        answer(s, SG_ACT_TEMPFAIL, text);
+    }
+}
+
+static void ob_decided(void *payload, const sg_obd_result *r)
+{
+    session *s = payload;
+    s->ob_job = NULL;
+    s->state = MSG_OPEN;
+    if (s->timer_live)
+        uv_timer_stop(&s->timer);
+    ob_answer(s, r, s->ob_why);
+    message_reset(s);
+    flush(s);
+}
+
+/* The message would be accepted (why: the log's reason). With outbound
+ * detection on, the engine decides first. Returns 1 when the decision
+ * waits for Redis (ob_decided answers and resets). */
+static int outbound_accept(session *s, const char *why)
+{
+    if (s->env->obd == NULL || !s->pol->cfg.outbound) {
+        log_message(s, "accept", why, NULL);
+        delete_forged_authres(s);
+        answer(s, SG_ACT_ACCEPT, NULL);
+        return 0;
+    }
+    char acct[SMALL];
+    sg_obd_ask ask = {
+        .cfg = &s->pol->cfg,
+        .account = ob_account(s, acct, sizeof(acct)),
+        .queue_id = s->queue_id[0] ? s->queue_id : NULL,
+        .msg =
+            {
+                .t = (int64_t)time(NULL),
+                .client_ip = s->client_ip,
+                .mail_from = s->mail_from ? s->mail_from : "",
+                .rcpts = s->rcpts,
+                .nrcpts = s->nrcpts,
+                .size = s->size,
+            },
+    };
+    /* A signed message's body hash is its content fingerprint: one body
+     * to many recipients across messages (unsigned mail goes without). */
+    if (s->signer)
+        (void)sg_dkim_sign_body_hash(s->signer, &ask.msg.body_hash, &ask.msg.body_hash_len);
+    sg_obd_result r;
+    if (sg_obd_decide(s->env->obd, &ask, ob_decided, s, &r, &s->ob_job) == 1) {
+        s->ob_why = why;
+        s->state = MSG_WAITING;
+        if (s->timer_live)
+            uv_timer_start(&s->timer, on_timeout, (uint64_t)s->pol->cfg.message_timeout_s * 1000,
+                           0);
+        return 1;
+    }
+    ob_answer(s, &r, why);
+    return 0;
+}
+
+/* The signer's answer (signer_client.h): the signatures complete the
+ * fields, or the message gets the fail-safe answer. */
+static void outbound_signed(int status, const uint8_t *const *sigs, const size_t *siglens, size_t n,
+                            void *payload)
+{
+    session *s = payload;
+    const char *sig;
+    size_t len;
+    s->sign_req = 0;
+    s->state = MSG_OPEN;
+    if (s->timer_live)
+        uv_timer_stop(&s->timer);
+    if (status != SG_SP_OK || n != s->nkeys) {
+        failsafe_as(s, SG_MFS_SIGNER, sg_signer_status_str(status));
+    } else if (sg_dkim_sign_complete(s->signer, sigs, siglens, n, &sig, &len) != 0 ||
+               put_signatures(s, sig, len) != 0) {
+        failsafe(s, "signing failed");
+    } else {
+        for (size_t k = 0; k < s->nkeys; k++)
+            SG_MC_INC_AT(s->env->metrics->signatures, s->keys[k]->metric);
+        if (outbound_accept(s, "signed"))
+            return; /* ob_decided answers and resets */
+    }
+    message_reset(s);
+    flush(s);
+}
+
+/* End of an outbound message. Returns 1 when the answer waits for the
+ * signer process (outbound_signed gives it), as inbound mail waits for
+ * its verdict. */
+int outbound_eom(session *s)
+{
+    if (s->fail) {
+        failsafe(s, s->fail);
+        return 0;
+    }
+    if (s->reject) {
+        refuse(s, s->reject);
+        return 0;
+    }
+    if (s->signer && !(s->actions & SG_MF_ADDHDRS)) {
+        return outbound_accept(s, "unsigned: the MTA does not let us add header fields");
+    } else if (s->signer) {
+        uint8_t digests[MAX_SIGN_KEYS * 32];
+        sg_sp_item items[MAX_SIGN_KEYS];
+        if (sg_dkim_sign_digests(s->signer, digests, s->nkeys) != 0) {
+            failsafe(s, "signing failed");
+            return 0;
+        }
+        for (size_t k = 0; k < s->nkeys; k++) {
+            items[k].alg = (uint8_t)s->keys[k]->alg;
+            items[k].keyid = s->keys[k]->path;
+            items[k].keyid_len = strlen(s->keys[k]->path);
+            items[k].digest = digests + 32 * k;
+        }
+        s->sign_req = sg_signer_sign(s->env->signer, items, s->nkeys, outbound_signed, s);
+        if (s->sign_req == 0) {
+            failsafe_as(s, SG_MFS_SIGNER, sg_signer_status_str(SG_SIGNER_GONE));
+            return 0;
+        }
+        s->state = MSG_WAITING;
+        if (s->timer_live)
+            uv_timer_start(&s->timer, on_timeout, (uint64_t)s->pol->cfg.message_timeout_s * 1000,
+                           0);
+        return 1;
+    }
+    return outbound_accept(s, "no signing key for this sender");
+}

@@ -1,0 +1,147 @@
+/*
+ * The session's own files and what they share: the session struct, and
+ * the functions one file calls in another. Each file calls only those
+ * below it (tests/scripts/import_graph.sh): session.c (the connection,
+ * the milter protocol, the message's bytes) above session_in.c and
+ * session_out.c (the inbound and the outbound message), above
+ * session_answer.c (a decided disposition applied), above session_seal.c
+ * (our ARC set), above session_reply.c (replies, log line, message reset,
+ * writes, close). The functions kept the names they had as session.c's
+ * statics; nothing else in src/daemon defines them.
+ */
+#ifndef SG_DAEMON_SESSION_PRIV_H
+#define SG_DAEMON_SESSION_PRIV_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include <spoofguard/arena.h>
+#include <spoofguard/dkim.h>
+#include <spoofguard/msg.h>
+#include <spoofguard/verdict.h>
+
+#include "arcseal.h"
+#include "disposition.h"
+#include "milter_proto.h"
+#include "outbound.h"
+#include "session_env.h"
+#include "signer_client.h"
+
+#define MAX_SIGN_KEYS 8
+_Static_assert(MAX_SIGN_KEYS <= SG_SP_MAX_ITEMS, "one signer request per message");
+#define SMALL 256
+/* A delivery-status report is read from its first bytes only. */
+#define DSN_MAX_BYTES (256u * 1024)
+
+/* Where the current message is. */
+typedef enum {
+    MSG_NONE,      /* no message (before MAIL, after the answer) */
+    MSG_OPEN,      /* MAIL seen: header and body come in */
+    MSG_WAITING,   /* EOM seen, the verdict is pending: the MTA waits for us */
+    MSG_ANSWERING, /* inside the verdict's callback: the verdict must not be freed now */
+} msg_state;
+
+typedef struct session {
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_stream_t stream;
+        uv_handle_t handle;
+    } h;
+    const sg_session_env *env;
+    sg_policy *pol;
+    sg_milter_reader rd;
+    sg_milter_out out;
+    uint32_t proto;   /* negotiated protocol flags */
+    uint32_t actions; /* negotiated actions */
+    int negotiated;
+    int closing;
+    int overloaded; /* over max_connections: every message gets the fail-safe answer */
+    uv_timer_t timer;
+    int timer_live;
+    int counted;         /* in sessions_opened: count it closed too */
+    int closing_handles; /* handles whose close callback is still due */
+
+    char client_ip[INET6_ADDRSTRLEN];
+    char client_name[SMALL];
+    char helo[SMALL];
+    int internal; /* client in internal_networks */
+
+    /* the current message */
+    msg_state state;
+    int outbound;
+    const char *fail;  /* why this message gets the fail-safe answer */
+    char *reject;      /* a 5xx reply decided early (sender ownership) */
+    char *mail_from;   /* reverse-path without <> */
+    char login[SMALL]; /* {auth_authen} */
+    char queue_id[64];
+    uint64_t size;
+    uint64_t t0;
+    sg_arena *arena;
+    sg_verdict *verdict;    /* inbound */
+    sg_arcseal *seal;       /* inbound, with arc_seal_key */
+    sg_msg_parser *parser;  /* outbound */
+    sg_dkim_signer *signer; /* outbound */
+    uint32_t sign_req;      /* the signer's request, while waiting for it */
+    /* inbound, while our ARC set waits for the signer: the answer decided
+     * (given once the set is on, or without it if the signer fails) */
+    sg_disposition pend;
+    const sg_verdict_result *pend_vr;
+    int sealing;
+    const sg_map_key *keys[MAX_SIGN_KEYS];
+    size_t nkeys;
+    const char *from_addr; /* header From (outbound), in the arena */
+    /* outbound: the envelope recipients (in the arena) and the abuse
+     * engine's decision while it waits for Redis */
+    const char **rcpts;
+    size_t nrcpts, cap_rcpts;
+    sg_obd_job *ob_job;
+    const char *ob_why; /* the accept's reason, for the log line after the decision */
+    /* inbound with a null sender: the message, kept (bounded) in case it
+     * is a delivery-status report for one of our logins */
+    int dsn_on;
+    char *dsn;
+    size_t dsn_len, dsn_cap;
+    /* Authentication-Results fields claiming our authserv-id, by ordinal
+     * among fields of that name: deleted on every path that accepts */
+    uint32_t ar_seen;
+    uint32_t *ar_ours;
+    size_t n_ar_ours, cap_ar_ours;
+} session;
+
+/* session_reply.c */
+void log_message(session *s, const char *act, const char *why, const sg_verdict_result *vr);
+void reply(session *s, char cmd);
+void answer(session *s, sg_action a, const char *smtp_reply);
+void delete_forged_authres(session *s);
+void give(session *s, const sg_disposition *d, const sg_verdict_result *vr);
+void message_reset(session *s);
+void flush(session *s);
+void on_closed(uv_handle_t *h);
+void session_close(session *s);
+
+/* session_seal.c */
+int seal_start(session *s, const sg_disposition *d, const sg_verdict_result *vr);
+
+/* session_answer.c */
+extern const char MSG_TIMEOUT[];
+extern const char MSG_OVERLOAD[];
+int apply(session *s, const sg_disposition *d, const sg_verdict_result *vr);
+void failsafe_as(session *s, sg_mfs cause, const char *why);
+void failsafe(session *s, const char *why);
+void refuse(session *s, const char *smtp_reply);
+void on_timeout(uv_timer_t *t);
+
+/* session_out.c */
+void outbound_start(session *s);
+int outbound_eom(session *s);
+
+/* session_in.c */
+void inbound_start(session *s);
+int inbound_eom(session *s);
+void dsn_keep(session *s, const char *data, size_t len);
+
+#endif

@@ -1,0 +1,258 @@
+/*
+ * What a session sends back and how a message or a connection ends: the
+ * replies to the MTA, the metrics and the log line of each answer, the
+ * report collection of an inbound one, the message reset, the writes and
+ * the close. The ground of the session's files (session_priv.h): every
+ * path that answers a message ends here.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "reportcollect.h"
+#include "session_priv.h"
+
+/* ------------------------------------------------------------------------ */
+/* metrics: one call per message, with its answer                            */
+
+static void count_message(session *s, const char *act, const sg_verdict_result *vr,
+                          uint64_t elapsed_ns)
+{
+    sg_metrics_shard *m = s->env->metrics;
+    sg_mdir dir = s->outbound ? SG_MDIR_OUTBOUND : SG_MDIR_INBOUND;
+    /* act is one of our own four words */
+    sg_mact a = act[0] == 'r'   ? SG_MACT_REJECT
+                : act[0] == 'q' ? SG_MACT_QUARANTINE
+                : act[0] == 't' ? SG_MACT_TEMPFAIL
+                                : SG_MACT_ACCEPT;
+    sg_mc_inc(&m->actions[dir][a], 1);
+    sg_mhist_observe(&m->message_duration[dir], elapsed_ns / 1000);
+    if (vr == NULL)
+        return;
+    SG_MC_INC_AT(m->verdicts, vr->verdict);
+    SG_MC_INC_AT(m->spf, vr->spf_checked ? vr->spf.result : SG_SPF_NONE);
+    if (vr->ndkim == 0)
+        SG_MC_INC_AT(m->dkim, SG_DKIM_NONE);
+    for (size_t i = 0; i < vr->ndkim; i++)
+        SG_MC_INC_AT(m->dkim, vr->dkim[i].result);
+    SG_MC_INC_AT(m->dmarc, vr->dmarc.result);
+    if (vr->arc != NULL)
+        SG_MC_INC_AT(m->arc, vr->arc->cv);
+}
+
+static void count_failsafe(session *s, sg_mfs cause)
+{
+    sg_mc_inc(&s->env->metrics->failsafe[cause], 1);
+}
+
+void log_message(session *s, const char *act, const char *why, const sg_verdict_result *vr)
+{
+    uint64_t elapsed = uv_hrtime() - s->t0;
+    count_message(s, act, vr, elapsed);
+    sg_log_msg m = {
+        .queue_id = s->queue_id[0] ? s->queue_id : NULL,
+        .client = s->client_ip,
+        .client_name = s->client_name,
+        .helo = s->helo,
+        .mail_from = s->mail_from,
+        .outbound = s->outbound,
+        .login = s->login,
+        .from = s->from_addr,
+        .signatures = s->signer ? s->nkeys : 0,
+        .vr = vr,
+        .action = act,
+        .why = why,
+        .ms = (double)elapsed / 1e6,
+    };
+    sg_log_message(s->env->log, &m);
+}
+
+/* ------------------------------------------------------------------------ */
+/* replies                                                                   */
+
+void reply(session *s, char cmd)
+{
+    sg_milter_put_simple(&s->out, cmd);
+}
+
+/* The final answer to a message (EOM, or earlier for MAIL).                 */
+void answer(session *s, sg_action a, const char *smtp_reply)
+{
+    switch (a) {
+    case SG_ACT_CONTINUE:
+        reply(s, SG_MR_CONTINUE);
+        break;
+    case SG_ACT_ACCEPT:
+        reply(s, SG_MR_ACCEPT);
+        break;
+    case SG_ACT_REJECT:
+        if (smtp_reply)
+            sg_milter_put_replycode(&s->out, smtp_reply);
+        else
+            reply(s, SG_MR_REJECT);
+        break;
+    case SG_ACT_TEMPFAIL:
+        if (smtp_reply)
+            sg_milter_put_replycode(&s->out, smtp_reply);
+        else
+            reply(s, SG_MR_TEMPFAIL);
+        break;
+    }
+}
+
+/* Forged verdict headers are never trusted: delete every
+ * Authentication-Results field claiming our authserv-id, last first so
+ * the ordinals stay right. */
+void delete_forged_authres(session *s)
+{
+    if (!(s->actions & SG_MF_CHGHDRS))
+        return;
+    for (size_t i = s->n_ar_ours; i-- > 0;)
+        sg_milter_put_chgheader(&s->out, s->ar_ours[i], "Authentication-Results", "");
+}
+
+/* The rest of the answer d decided: the metrics, the quarantine, the log
+ * line and the reply. */
+void give(session *s, const sg_disposition *d, const sg_verdict_result *vr)
+{
+    if (d->failsafe)
+        count_failsafe(s, d->cause);
+    if (d->quarantine && (s->actions & SG_MF_QUARANTINE))
+        sg_milter_put_quarantine(&s->out, d->why);
+    log_message(s, d->log_action, d->why, vr);
+    /* a tempfailed message comes back and is counted then */
+    if (vr && !s->outbound && s->env->reports && strcmp(d->log_action, "tempfail") != 0)
+        sg_rcollect_add(s->env->reports, s->env->worker_index, vr, s->client_ip, d->log_action,
+                        (int64_t)time(NULL));
+    answer(s, d->action, d->reply);
+}
+
+/* ------------------------------------------------------------------------ */
+/* message state                                                             */
+
+void message_reset(session *s)
+{
+    sg_vpool_done(s->env->vpool, s->verdict, s->pol, s->state == MSG_ANSWERING);
+    s->verdict = NULL;
+    sg_msg_parser_free(s->parser);
+    s->parser = NULL;
+    sg_signer_cancel(s->env->signer, s->sign_req);
+    s->sign_req = 0;
+    if (s->ob_job)
+        sg_obd_cancel(s->env->obd, s->ob_job);
+    s->ob_job = NULL;
+    s->rcpts = NULL; /* in the arena */
+    s->nrcpts = s->cap_rcpts = 0;
+    free(s->dsn);
+    s->dsn = NULL;
+    s->dsn_len = s->dsn_cap = 0;
+    s->dsn_on = 0;
+    sg_dkim_signer_free(s->signer);
+    s->signer = NULL;
+    sg_arcseal_free(s->seal);
+    s->seal = NULL;
+    s->sealing = 0;
+    s->pend_vr = NULL;
+    sg_arena_free(s->arena);
+    s->arena = NULL;
+    free(s->mail_from);
+    s->mail_from = NULL;
+    free(s->reject);
+    s->reject = NULL;
+    s->fail = NULL;
+    s->state = MSG_NONE;
+    s->outbound = 0;
+    s->size = 0;
+    s->nkeys = 0;
+    s->from_addr = NULL;
+    s->ar_seen = 0;
+    s->n_ar_ours = 0;
+    s->login[0] = '\0';
+    s->queue_id[0] = '\0';
+    if (s->timer_live)
+        uv_timer_stop(&s->timer);
+}
+
+/* ------------------------------------------------------------------------ */
+/* I/O                                                                       */
+
+static void on_write(uv_write_t *req, int status)
+{
+    free(req);
+}
+
+void flush(session *s)
+{
+    if (s->out.oom) {
+        session_close(s);
+        return;
+    }
+    if (s->out.len == 0 || s->closing)
+        return;
+    /* A reply is a few hundred bytes and the socket has room: written at
+     * once, it needs no request, no completion callback and no change of
+     * the poll set (uv_try_write refuses while an earlier write waits, so
+     * the order holds). Only what does not fit is queued. */
+    size_t off = 0;
+    uv_buf_t now = uv_buf_init((char *)s->out.buf, (unsigned)s->out.len);
+    int n = uv_try_write(&s->h.stream, &now, 1);
+    if (n >= 0)
+        off = (size_t)n;
+    else if (n != UV_EAGAIN) {
+        session_close(s);
+        return;
+    }
+    if (off == s->out.len) {
+        s->out.len = 0;
+        return;
+    }
+    /* The write request and the bytes travel together in one block. */
+    uv_write_t *req = malloc(sizeof(*req) + s->out.len - off);
+    if (req == NULL) {
+        session_close(s);
+        return;
+    }
+    char *data = (char *)(req + 1);
+    memcpy(data, s->out.buf + off, s->out.len - off);
+    uv_buf_t b = uv_buf_init(data, (unsigned)(s->out.len - off));
+    s->out.len = 0;
+    if (uv_write(req, &s->h.stream, &b, 1, on_write) != 0) {
+        free(req);
+        session_close(s);
+    }
+}
+
+void on_closed(uv_handle_t *h)
+{
+    session *s = h->data;
+    const sg_session_env *env = s->env;
+    if (--s->closing_handles > 0)
+        return; /* the last of the connection and its timer frees it */
+    sg_milter_reader_free(&s->rd);
+    sg_milter_out_free(&s->out);
+    free(s->ar_ours);
+    sg_policy_unref(s->pol);
+    if (s->counted)
+        sg_mc_inc(&env->metrics->sessions_closed, 1);
+    free(s);
+    env->closed(env->payload);
+}
+
+void session_close(session *s)
+{
+    if (s->closing)
+        return;
+    s->closing = 1;
+    if (s->state == MSG_WAITING)
+        s->state = MSG_OPEN;
+    message_reset(s);
+    /* connection and timer close together: one loop turn, not two */
+    s->closing_handles = 1;
+    uv_close(&s->h.handle, on_closed);
+    if (s->timer_live) {
+        s->timer_live = 0;
+        s->closing_handles++;
+        uv_close((uv_handle_t *)&s->timer, on_closed);
+    }
+}
