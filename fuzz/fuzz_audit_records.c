@@ -1,6 +1,7 @@
 /*
  * libFuzzer harness: the MTA-STS (RFC 8461 3.1) and TLS-RPT (RFC 8460 3)
- * record checks of spoofguard audit. Any bytes, NULs included: the checks
+ * record checks of spoofguard audit, and the MTA-STS policy file parser
+ * (RFC 8461 3.2) with its mx matcher. Any bytes, NULs included: the checks
  * must stay inside the buffer, and a record they accept must be one the
  * grammar allows (checked here by its fixed parts).
  */
@@ -31,6 +32,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sg_audit_tlsrpt_check(buf, size, &reason) == 0) {
         if (size < 10 || memcmp(buf, "v=TLSRPTv1", 10) != 0 || memchr(buf, '\0', size) != NULL)
             abort();
+    } else if (reason == NULL) {
+        abort();
+    }
+    /* the MTA-STS policy file: an accepted policy has its required
+     * lines, mx patterns inside the buffer, and every pattern (without a
+     * "*.") matches itself */
+    sg_audit_mtasts_policy pol;
+    reason = NULL;
+    if (sg_audit_mtasts_policy_parse(buf, size, &pol, &reason) == 0) {
+        if (pol.max_age > 31557600 || pol.nmx > SG_AUDIT_MTASTS_MAX_MX ||
+            (pol.nmx == 0 && pol.mode != SG_AUDIT_MTASTS_NONE))
+            abort();
+        for (size_t i = 0; i < pol.nmx; i++) {
+            if (pol.mx[i].name < buf || pol.mx[i].name + pol.mx[i].len > buf + size ||
+                pol.mx[i].len == 0 || pol.mx[i].len > 253)
+                abort();
+            char host[256];
+            memcpy(host, pol.mx[i].name, pol.mx[i].len);
+            host[pol.mx[i].len] = '\0';
+            if (host[0] != '*' && !sg_audit_mtasts_mx_match(&pol, host))
+                abort();
+        }
     } else if (reason == NULL) {
         abort();
     }

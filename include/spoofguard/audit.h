@@ -49,7 +49,16 @@ typedef struct {
     int64_t key_mtime;
 } sg_audit_selector;
 
-#define SG_AUDIT_OPTS_VERSION 1
+/* Fetches the MTA-STS policy file of host ("mta-sts." and the domain) as
+ * RFC 8461 3.3 says (HTTPS, a valid certificate for host, status 200, no
+ * redirect, text/plain) into buf: 0 and *len, or -1 with why in err. The
+ * engine does no I/O of its own: the caller (the CLI) fetches. */
+typedef int (*sg_audit_fetch_fn)(void *ctx, const char *host, char *buf, size_t cap, size_t *len,
+                                 char *err, size_t errlen);
+/* RFC 8461 3.3: a policy is at most 64 KiB. */
+#define SG_AUDIT_MTASTS_POLICY_MAX 65536
+
+#define SG_AUDIT_OPTS_VERSION 2
 /* Rotation period (M3AAWG DKIM Key Rotation BCP: at least every 6 months). */
 #define SG_AUDIT_DEFAULT_KEY_MAX_AGE_DAYS 180
 /* The whole SPF tree is counted past RFC 7208's limits, up to this many
@@ -64,6 +73,10 @@ typedef struct {
     size_t nselectors;
     unsigned key_max_age_days; /* 0: SG_AUDIT_DEFAULT_KEY_MAX_AGE_DAYS */
     int64_t now;               /* clock for key ages (seconds since the epoch) */
+    /* version 2: the MTA-STS policy fetcher; NULL: the policy is not
+     * fetched (finding mtasts.policy_not_fetched) */
+    sg_audit_fetch_fn mtasts_fetch;
+    void *mtasts_ctx;
 } sg_audit_opts;
 
 SG_EXTERN void sg_audit_opts_init(sg_audit_opts *opts);
@@ -88,6 +101,34 @@ SG_EXTERN int sg_audit_domain(sg_audit_report *out, sg_arena *arena, sg_resolver
  * SG_ESYNTAX with *reason (static text). RFC 8461 3.1 and RFC 8460 3. */
 SG_EXTERN int sg_audit_mtasts_check(const char *txt, size_t len, const char **reason);
 SG_EXTERN int sg_audit_tlsrpt_check(const char *txt, size_t len, const char **reason);
+
+/* An MTA-STS policy file (RFC 8461 3.2), parsed: pointers into the text. */
+typedef enum {
+    SG_AUDIT_MTASTS_NONE = 0,
+    SG_AUDIT_MTASTS_TESTING,
+    SG_AUDIT_MTASTS_ENFORCE,
+} sg_audit_mtasts_mode;
+#define SG_AUDIT_MTASTS_MAX_MX 64
+typedef struct {
+    sg_audit_mtasts_mode mode;
+    uint32_t max_age; /* seconds, at most 31557600 */
+    size_t nmx;
+    struct {
+        const char *name; /* "mail.example.com" or "*.example.net", not NUL-terminated */
+        size_t len;
+    } mx[SG_AUDIT_MTASTS_MAX_MX];
+} sg_audit_mtasts_policy;
+
+/* Parses a policy: "key: value" lines ending in CRLF or LF; version STSv1,
+ * mode, max_age required, at least one mx unless mode is none; other keys
+ * are ignored; of a repeated key other than mx the first counts. 0 or
+ * SG_ESYNTAX with *reason (static text). */
+SG_EXTERN int sg_audit_mtasts_policy_parse(const char *text, size_t len,
+                                           sg_audit_mtasts_policy *out, const char **reason);
+/* Whether an MX host name matches one of the policy's mx patterns (RFC
+ * 8461 4.1: a "*." pattern stands for exactly one leftmost label; case
+ * ignored, a trailing dot too): 1 or 0. */
+SG_EXTERN int sg_audit_mtasts_mx_match(const sg_audit_mtasts_policy *p, const char *host);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,7 @@
  *
  *   spoofguard audit DOMAIN... [--selector S]... [--key-table FILE]
  *                    [--key-max-age DAYS] [--zone FILE | --dns HOST] [--json]
+ *                    [--[no-]mta-sts-fetch] [--mta-sts-connect HOST:PORT] [--mta-sts-ca FILE]
  *
  * The checks are the library's (sg_audit_domain); this file reads the
  * local keys (--key-table: OpenDKIM-style `keyname domain:selector:path`)
@@ -23,10 +24,20 @@
 #include <spoofguard/dkim.h>
 
 #include "cli.h"
+#include "mtasts_fetch.h"
 
 int cmd_audit(int argc, char **argv);
 
-enum { O_SELECTOR = 1, O_KEY_TABLE, O_KEY_MAX_AGE, O_JSON };
+enum {
+    O_SELECTOR = 1,
+    O_KEY_TABLE,
+    O_KEY_MAX_AGE,
+    O_JSON,
+    O_MTASTS_FETCH,
+    O_NO_MTASTS_FETCH,
+    O_MTASTS_CONNECT,
+    O_MTASTS_CA
+};
 
 static const sg_cli_opt audit_opts[] = {
     {"selector", "S", O_SELECTOR, "a DKIM selector to check in every domain; repeatable"},
@@ -34,6 +45,13 @@ static const sg_cli_opt audit_opts[] = {
      "the daemon's KeyTable: its selectors and keys (compared with DNS)"},
     {"key-max-age", "DAYS", O_KEY_MAX_AGE, "warn about keys older than this (default 180)"},
     {"json", NULL, O_JSON, "one JSON object per domain"},
+    {"mta-sts-fetch", NULL, O_MTASTS_FETCH,
+     "fetch the MTA-STS policy over HTTPS (the default, except with --zone)"},
+    {"no-mta-sts-fetch", NULL, O_NO_MTASTS_FETCH, "do not fetch the MTA-STS policy"},
+    {"mta-sts-connect", "HOST:PORT", O_MTASTS_CONNECT,
+     "fetch the policy from there, still as https://mta-sts.DOMAIN/ (tests, split setups)"},
+    {"mta-sts-ca", "FILE", O_MTASTS_CA,
+     "trust the CA certificates in FILE for the policy instead of the system's"},
     SG_CLI_DNS_OPTS,
     {NULL, NULL, 0, NULL},
 };
@@ -57,6 +75,8 @@ typedef struct {
     const char *key_table;
     long long max_age;
     int json;
+    int mtasts_fetch; /* -1: the default (on, off with --zone) */
+    sg_cli_mtasts mtasts;
 } audit_args;
 
 static int audit_option(int id, const char *val, void *payload)
@@ -79,6 +99,18 @@ static int audit_option(int id, const char *val, void *payload)
         break;
     case O_JSON:
         a->json = 1;
+        break;
+    case O_MTASTS_FETCH:
+    case O_NO_MTASTS_FETCH:
+        a->mtasts_fetch = id == O_MTASTS_FETCH;
+        break;
+    case O_MTASTS_CONNECT:
+        if (val[0] == '\0' || strrchr(val, ':') == NULL)
+            return sg_cli_usage_error(&audit_cmd, "--mta-sts-connect needs HOST:PORT");
+        a->mtasts.connect = val;
+        break;
+    case O_MTASTS_CA:
+        a->mtasts.ca_file = val;
         break;
     }
     return SG_CLI_GO;
@@ -248,9 +280,13 @@ int cmd_audit(int argc, char **argv)
 
     memset(&a, 0, sizeof(a));
     a.max_age = SG_AUDIT_DEFAULT_KEY_MAX_AGE_DAYS;
+    a.mtasts_fetch = -1;
     rc = sg_cli_parse(&audit_cmd, argc, argv, &d, audit_option, &a, &first);
     if (rc != SG_CLI_GO)
         return rc;
+    /* an offline audit stays offline unless asked; where to connect asks */
+    if (a.mtasts_fetch < 0)
+        a.mtasts_fetch = d.nzones == 0 || a.mtasts.connect != NULL;
     if (first >= argc) {
         sg_cli_dns_close(&d);
         return sg_cli_usage_error(&audit_cmd, "name at least one DOMAIN");
@@ -298,6 +334,10 @@ int cmd_audit(int argc, char **argv)
         o.nselectors = nsels;
         o.key_max_age_days = (unsigned)a.max_age;
         o.now = (int64_t)time(NULL);
+        if (a.mtasts_fetch) {
+            o.mtasts_fetch = sg_cli_mtasts_fetch;
+            o.mtasts_ctx = &a.mtasts;
+        }
         rc = sg_audit_domain(&rep, arena, d.resolver, &o, dom);
         if (rc == SG_EINVAL) {
             fprintf(stderr, "spoofguard audit: '%s' is not a domain name\n", dom);

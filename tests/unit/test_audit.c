@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <spoofguard/audit.h>
@@ -42,6 +43,82 @@ static void mtasts_records(void **state)
     assert_false(ok_sts("v=STSv1; id=1; _x=1"));  /* ext-name starts alnum */
     assert_false(ok_sts("v=STSv1; id=1; x=a b")); /* no space in a value */
     assert_false(ok_sts("id=1; v=STSv1"));        /* version first */
+}
+
+/* RFC 8461 3.2's example policy, and each rule of the grammar. */
+static void mtasts_policies(void **state)
+{
+    sg_audit_mtasts_policy p;
+    const char *reason;
+    (void)state;
+    static const char rfc[] = "version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\n"
+                              "mx: *.example.net\r\nmx: backupmx.example.com\r\n"
+                              "max_age: 604800\r\n";
+    assert_int_equal(sg_audit_mtasts_policy_parse(rfc, strlen(rfc), &p, &reason), SG_OK);
+    assert_int_equal(p.mode, SG_AUDIT_MTASTS_ENFORCE);
+    assert_int_equal(p.max_age, 604800);
+    assert_int_equal(p.nmx, 3);
+    /* RFC 8461 4.1: "*." stands for one leftmost label, case and a
+     * trailing dot aside */
+    assert_true(sg_audit_mtasts_mx_match(&p, "mail.example.com"));
+    assert_true(sg_audit_mtasts_mx_match(&p, "MAIL.Example.COM."));
+    assert_true(sg_audit_mtasts_mx_match(&p, "mx1.example.net"));
+    assert_false(sg_audit_mtasts_mx_match(&p, "example.net"));
+    assert_false(sg_audit_mtasts_mx_match(&p, "a.b.example.net"));
+    assert_false(sg_audit_mtasts_mx_match(&p, "mail.example.com.evil.test"));
+    assert_false(sg_audit_mtasts_mx_match(&p, "xmail.example.com"));
+    assert_false(sg_audit_mtasts_mx_match(&p, ".example.net"));
+    /* LF line ends, keys in any order, unknown keys ignored, the first
+     * mode counts, no final line end */
+    static const char lf[] = "mx: a.test\nmax_age: 0\nfuture_key: x y\nmode: testing\n"
+                             "mode: enforce\nversion: STSv1";
+    assert_int_equal(sg_audit_mtasts_policy_parse(lf, strlen(lf), &p, &reason), SG_OK);
+    assert_int_equal(p.mode, SG_AUDIT_MTASTS_TESTING);
+    assert_int_equal(p.max_age, 0);
+    static const char none[] = "version: STSv1\nmode: none\nmax_age: 86400\n";
+    assert_int_equal(sg_audit_mtasts_policy_parse(none, strlen(none), &p, &reason), SG_OK);
+    assert_int_equal(p.nmx, 0);
+    static const struct {
+        const char *text, *reason;
+    } bad[] = {
+        {"mode: enforce\nmx: a.test\nmax_age: 1\n", "no version: STSv1 line"},
+        {"version: STSv2\nmode: enforce\nmx: a.test\nmax_age: 1\n", "version is not STSv1"},
+        {"version: STSv1\nmx: a.test\nmax_age: 1\n", "no mode line"},
+        {"version: STSv1\nmode: strict\nmx: a.test\nmax_age: 1\n",
+         "mode is not enforce, testing or none"},
+        {"version: STSv1\nmode: enforce\nmx: a.test\n", "no max_age line"},
+        {"version: STSv1\nmode: enforce\nmx: a.test\nmax_age: 31557601\n",
+         "max_age is over 31557600 (a year)"},
+        {"version: STSv1\nmode: enforce\nmx: a.test\nmax_age: -1\n",
+         "max_age is not a number of seconds"},
+        {"version: STSv1\nmode: enforce\nmx: a.test\nmax_age: 12345678901\n",
+         "max_age is not 1 to 10 digits"},
+        {"version: STSv1\nmode: enforce\nmax_age: 1\n",
+         "no mx line (required unless mode is none)"},
+        {"version: STSv1\nmode: enforce\nmx: a..test\nmax_age: 1\n",
+         "an mx value that is not a host name or \"*.\" pattern"},
+        {"version: STSv1\nmode: enforce\nmx: *\nmax_age: 1\n",
+         "an mx value that is not a host name or \"*.\" pattern"},
+        {"version: STSv1\nmode enforce\nmx: a.test\nmax_age: 1\n",
+         "a line that is not \"key: value\""},
+        {"version: STSv1\nmode: enforce\x01\nmx: a.test\nmax_age: 1\n",
+         "a control character in a value"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        reason = NULL;
+        assert_int_equal(
+            sg_audit_mtasts_policy_parse(bad[i].text, strlen(bad[i].text), &p, &reason),
+            SG_ESYNTAX);
+        assert_string_equal(reason, bad[i].reason);
+    }
+    /* 64 mx lines fit, 65 do not */
+    char big[8192];
+    size_t n = (size_t)snprintf(big, sizeof(big), "version: STSv1\nmode: enforce\nmax_age: 1\n");
+    for (int i = 0; i < 65; i++) {
+        n += (size_t)snprintf(big + n, sizeof(big) - n, "mx: m%d.test\n", i);
+        int rc = sg_audit_mtasts_policy_parse(big, n, &p, &reason);
+        assert_int_equal(rc, i < 64 ? SG_OK : SG_ESYNTAX);
+    }
 }
 
 static void tlsrpt_records(void **state)
@@ -149,6 +226,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(mtasts_records),
+        cmocka_unit_test(mtasts_policies),
         cmocka_unit_test(tlsrpt_records),
         cmocka_unit_test(engine_edges),
     };

@@ -34,6 +34,9 @@ typedef struct {
     size_t cap;
     int oom;
     const char *domain;
+    /* the MX hosts (not the null MX), for the MTA-STS policy's mx lines */
+    const char **mx;
+    size_t nmx;
 } audit_ctx;
 
 const char *sg_audit_severity_str(sg_audit_severity s)
@@ -808,9 +811,15 @@ static int audit_mx(audit_ctx *c)
         add(c, "mx.nxdomain", SG_AUDIT_ERROR, "RFC 5321 5.1",
             fmt(c, "%s. IN MX 0 . (a null MX), or the domain's records", c->domain),
             "%s does not exist in DNS", c->domain);
-    for (i = 0; st == SG_DNS_NOERROR && i < res.answer.count; i++)
-        if (res.answer.rrs[i].u.mx.host[0] == '\0')
+    if (st == SG_DNS_NOERROR && res.answer.count > 0)
+        c->mx = sg_arena_calloc(c->arena, res.answer.count, sizeof(*c->mx));
+    for (i = 0; st == SG_DNS_NOERROR && i < res.answer.count; i++) {
+        const char *h = res.answer.rrs[i].u.mx.host;
+        if (h[0] == '\0')
             nnull++;
+        else if (c->mx != NULL && (c->mx[c->nmx] = sg_arena_strdup(c->arena, h)) != NULL)
+            c->nmx++;
+    }
     if (nnull > 0 && res.answer.count > nnull)
         add(c, "mx.null_mixed", SG_AUDIT_ERROR, "RFC 7505 3",
             fmt(c, "keep either \"%s. IN MX 0 .\" alone, or only the real MX records", c->domain),
@@ -862,6 +871,64 @@ static void audit_posture(audit_ctx *c, int null_mx, int deny_all, int dmarc_p)
         dmarc_p == SG_DMARC_POLICY_REJECT ? "" : " DMARC is not p=reject");
 }
 
+/* The policy file behind a well-formed record (RFC 8461 3.2, 3.3, 4.1). */
+static void audit_mtasts_policy(audit_ctx *c)
+{
+    const char *host = fmt(c, "mta-sts.%s", c->domain), *reason = NULL;
+    char *buf = sg_arena_alloc(c->arena, SG_AUDIT_MTASTS_POLICY_MAX), err[256];
+    const char *url = fmt(c, "https://mta-sts.%s/.well-known/mta-sts.txt", c->domain);
+    sg_audit_mtasts_policy *pol = sg_arena_alloc(c->arena, sizeof(*pol));
+    size_t len = 0;
+    if (host == NULL || buf == NULL || url == NULL || pol == NULL) {
+        c->oom = 1;
+        return;
+    }
+    err[0] = '\0';
+    if (c->opts->mtasts_fetch(c->opts->mtasts_ctx, host, buf, SG_AUDIT_MTASTS_POLICY_MAX, &len, err,
+                              sizeof(err)) != 0 ||
+        len > SG_AUDIT_MTASTS_POLICY_MAX) {
+        add(c, "mtasts.policy_unreachable", SG_AUDIT_ERROR, "RFC 8461 3.3",
+            fmt(c,
+                "serve the policy at %s (HTTPS, a certificate valid for %s, status 200, "
+                "Content-Type text/plain, no redirect), or remove the _mta-sts record",
+                url, host),
+            "the record says MTA-STS, but its policy could not be fetched from %s: %s; "
+            "senders that saw the policy before keep using it, new ones ignore MTA-STS",
+            url, err[0] ? err : "no reason given");
+        return;
+    }
+    if (sg_audit_mtasts_policy_parse(buf, len, pol, &reason) != SG_OK) {
+        add(c, "mtasts.policy_syntax", SG_AUDIT_ERROR, "RFC 8461 3.2",
+            fmt(c, "version: STSv1\nmode: testing\nmax_age: 604800\nmx: %s",
+                c->nmx > 0 ? c->mx[0] : fmt(c, "mx.%s", c->domain)),
+            "the MTA-STS policy at %s is malformed (%s): senders ignore it", url, reason);
+        return;
+    }
+    if (pol->mode == SG_AUDIT_MTASTS_TESTING)
+        add(c, "mtasts.testing", SG_AUDIT_INFO, "RFC 8461 5",
+            "mode: enforce, once the TLS reports (TLS-RPT) show no failures",
+            "the MTA-STS policy is in testing mode: failures are reported, mail still "
+            "delivered without TLS");
+    else if (pol->mode == SG_AUDIT_MTASTS_NONE)
+        add(c, "mtasts.mode_none", SG_AUDIT_INFO, "RFC 8461 5",
+            "mode: testing or enforce, with an mx line for each MX host",
+            "the MTA-STS policy says mode none: senders drop what they cached, and nothing "
+            "is checked");
+    if (pol->mode == SG_AUDIT_MTASTS_NONE)
+        return;
+    for (size_t i = 0; i < c->nmx; i++) {
+        if (sg_audit_mtasts_mx_match(pol, c->mx[i]))
+            continue;
+        int enforce = pol->mode == SG_AUDIT_MTASTS_ENFORCE;
+        add(c, "mtasts.mx_mismatch", enforce ? SG_AUDIT_ERROR : SG_AUDIT_WARNING, "RFC 8461 4.1",
+            fmt(c, "mx: %s (in the policy at %s), then a new id= in the _mta-sts record", c->mx[i],
+                url),
+            "the MX host %s matches no mx line of the MTA-STS policy: senders %s", c->mx[i],
+            enforce ? "that enforce it will not deliver to it"
+                    : "report it (testing mode), and would not deliver once it is enforced");
+    }
+}
+
 static void audit_tls(audit_ctx *c)
 {
     size_t n, len;
@@ -890,11 +957,13 @@ static void audit_tls(audit_ctx *c)
         add(c, "mtasts.syntax", SG_AUDIT_ERROR, "RFC 8461 3.1",
             fmt(c, "%s. IN TXT \"v=STSv1; id=20260101T000000\"", name),
             "the MTA-STS record at %s is malformed (%s): \"%s\"", name, reason, rec);
-    } else {
+    } else if (c->opts->mtasts_fetch == NULL) {
         add(c, "mtasts.policy_not_fetched", SG_AUDIT_INFO, "RFC 8461 3.2",
             fmt(c, "check https://mta-sts.%s/.well-known/mta-sts.txt yourself", c->domain),
             "the MTA-STS record is well-formed; the policy file over HTTPS is not fetched by "
             "this audit");
+    } else {
+        audit_mtasts_policy(c);
     }
 
     name = fmt(c, "_smtp._tls.%s", c->domain);

@@ -208,3 +208,184 @@ int sg_audit_tlsrpt_check(const char *txt, size_t len, const char **reason)
 {
     return parse(&tlsrpt, txt, len, reason);
 }
+
+/* ---- the MTA-STS policy file (RFC 8461 3.2) ---- */
+
+/* sts-policy-mx-value: an optional "*." and then labels of letters,
+ * digits and hyphens, separated by dots. */
+static int mx_pattern_ok(const char *v, size_t n)
+{
+    size_t i = 0, label = 0;
+    if (n >= 2 && v[0] == '*' && v[1] == '.')
+        i = 2;
+    if (i == n || n > 253)
+        return 0;
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c == '.') {
+            if (label == 0)
+                return 0;
+            label = 0;
+        } else if (is_alnum(c) || c == '-') {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return label > 0 || (n > 0 && v[n - 1] == '.');
+}
+
+static int word_is(const char *v, size_t n, const char *w)
+{
+    return strlen(w) == n && memcmp(v, w, n) == 0;
+}
+
+enum { POL_VERSION = 1, POL_MODE = 2, POL_MAX_AGE = 4 };
+
+int sg_audit_mtasts_policy_parse(const char *text, size_t len, sg_audit_mtasts_policy *out,
+                                 const char **reason)
+{
+    const char *p = text, *end = text + len;
+    unsigned seen = 0;
+    if (out == NULL || reason == NULL || (text == NULL && len > 0))
+        return SG_EINVAL;
+    memset(out, 0, sizeof(*out));
+    if (len > SG_AUDIT_MTASTS_POLICY_MAX) {
+        *reason = "larger than 64 KiB";
+        return SG_ESYNTAX;
+    }
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end, *k = p, *c, *v, *ve;
+        p = nl ? nl + 1 : end;
+        if (le > k && le[-1] == '\r')
+            le--;
+        if (le == k)
+            continue; /* an empty line: the last line's end, or a stray one */
+        if ((c = memchr(k, ':', (size_t)(le - k))) == NULL || c == k) {
+            *reason = "a line that is not \"key: value\"";
+            return SG_ESYNTAX;
+        }
+        for (const char *q = k; q < c; q++)
+            if (!is_alnum((unsigned char)*q) && *q != '_' && *q != '-' && *q != '.') {
+                *reason = "a key with characters RFC 8461 does not allow";
+                return SG_ESYNTAX;
+            }
+        for (v = c + 1; v < le && (*v == ' ' || *v == '\t'); v++)
+            ;
+        for (ve = le; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--)
+            ;
+        size_t kl = (size_t)(c - k), vl = (size_t)(ve - v);
+        for (const char *q = v; q < ve; q++)
+            if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+                *reason = "a control character in a value";
+                return SG_ESYNTAX;
+            }
+        if (kl == 7 && !memcmp(k, "version", 7)) {
+            if (!(seen & POL_VERSION) && !word_is(v, vl, "STSv1")) {
+                *reason = "version is not STSv1";
+                return SG_ESYNTAX;
+            }
+            seen |= POL_VERSION;
+        } else if (kl == 4 && !memcmp(k, "mode", 4)) {
+            if (seen & POL_MODE)
+                continue;
+            if (word_is(v, vl, "enforce"))
+                out->mode = SG_AUDIT_MTASTS_ENFORCE;
+            else if (word_is(v, vl, "testing"))
+                out->mode = SG_AUDIT_MTASTS_TESTING;
+            else if (word_is(v, vl, "none"))
+                out->mode = SG_AUDIT_MTASTS_NONE;
+            else {
+                *reason = "mode is not enforce, testing or none";
+                return SG_ESYNTAX;
+            }
+            seen |= POL_MODE;
+        } else if (kl == 7 && !memcmp(k, "max_age", 7)) {
+            uint64_t n = 0;
+            if (seen & POL_MAX_AGE)
+                continue;
+            if (vl == 0 || vl > 10) {
+                *reason = "max_age is not 1 to 10 digits";
+                return SG_ESYNTAX;
+            }
+            for (size_t i = 0; i < vl; i++) {
+                if (v[i] < '0' || v[i] > '9') {
+                    *reason = "max_age is not a number of seconds";
+                    return SG_ESYNTAX;
+                }
+                n = n * 10 + (uint64_t)(v[i] - '0');
+            }
+            if (n > 31557600) {
+                *reason = "max_age is over 31557600 (a year)";
+                return SG_ESYNTAX;
+            }
+            out->max_age = (uint32_t)n;
+            seen |= POL_MAX_AGE;
+        } else if (kl == 2 && !memcmp(k, "mx", 2)) {
+            if (!mx_pattern_ok(v, vl)) {
+                *reason = "an mx value that is not a host name or \"*.\" pattern";
+                return SG_ESYNTAX;
+            }
+            if (out->nmx == SG_AUDIT_MTASTS_MAX_MX) {
+                *reason = "more than 64 mx lines";
+                return SG_ESYNTAX;
+            }
+            out->mx[out->nmx].name = v;
+            out->mx[out->nmx].len = vl;
+            out->nmx++;
+        }
+    }
+    if (!(seen & POL_VERSION))
+        *reason = "no version: STSv1 line";
+    else if (!(seen & POL_MODE))
+        *reason = "no mode line";
+    else if (!(seen & POL_MAX_AGE))
+        *reason = "no max_age line";
+    else if (out->nmx == 0 && out->mode != SG_AUDIT_MTASTS_NONE)
+        *reason = "no mx line (required unless mode is none)";
+    else
+        return SG_OK;
+    return SG_ESYNTAX;
+}
+
+static int eq_nocase(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (unsigned char)(y - 'A' + 'a');
+        if (x != y)
+            return 0;
+    }
+    return 1;
+}
+
+int sg_audit_mtasts_mx_match(const sg_audit_mtasts_policy *p, const char *host)
+{
+    size_t hl;
+    if (p == NULL || host == NULL)
+        return 0;
+    hl = strlen(host);
+    if (hl > 0 && host[hl - 1] == '.')
+        hl--;
+    for (size_t i = 0; i < p->nmx; i++) {
+        const char *m = p->mx[i].name;
+        size_t ml = p->mx[i].len;
+        if (ml > 0 && m[ml - 1] == '.')
+            ml--;
+        if (ml >= 2 && m[0] == '*' && m[1] == '.') {
+            /* exactly one label before the rest: "a.example.net" */
+            const char *dot = memchr(host, '.', hl);
+            if (dot != NULL && dot > host && (size_t)(host + hl - dot) == ml - 1 &&
+                eq_nocase(dot, m + 1, ml - 1))
+                return 1;
+        } else if (ml == hl && eq_nocase(m, host, hl)) {
+            return 1;
+        }
+    }
+    return 0;
+}

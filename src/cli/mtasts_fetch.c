@@ -1,0 +1,336 @@
+/*
+ * The MTA-STS policy file over HTTPS for `spoofguard audit` (RFC 8461 3.3):
+ * https://mta-sts.DOMAIN/.well-known/mta-sts.txt, a certificate valid for
+ * that name (the system's trust store or --mta-sts-ca), HTTP status 200
+ * only (a redirect is not followed: the RFC forbids it), Content-Type
+ * text/plain, at most 64 KiB, 10 s in all. The audit engine does no I/O:
+ * it calls this through sg_audit_opts.mtasts_fetch.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "mtasts_fetch.h"
+
+/* The answer's header: generous, but bounded like the body. */
+#define HEAD_MAX 16384
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* What is left of the deadline, for SO_RCVTIMEO/SO_SNDTIMEO; 0: none. */
+static int set_timeouts(int fd, double deadline)
+{
+    double left = deadline - now_s();
+    if (left <= 0)
+        return 0;
+    struct timeval tv = {(time_t)left, (suseconds_t)((left - (double)(time_t)left) * 1e6)};
+    if (tv.tv_sec == 0 && tv.tv_usec == 0)
+        tv.tv_usec = 1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    return 1;
+}
+
+/* A TCP connection to host:port within the deadline, or -1. */
+static int dial(const char *host, const char *port, double deadline, char *err, size_t errlen)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    int fd = -1, rc;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    if ((rc = getaddrinfo(host, port, &hints, &res)) != 0)
+        return fail(err, errlen, "%s: %s", host, gai_strerror(rc));
+    err[0] = '\0';
+    for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+            struct pollfd p = {fd, POLLOUT, 0};
+            int soerr = errno == EINPROGRESS ? 0 : errno;
+            socklen_t sl = sizeof(soerr);
+            double left = deadline - now_s();
+            if (soerr == 0 && (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) != 1 ||
+                               getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0))
+                soerr = ETIMEDOUT;
+            if (soerr != 0) {
+                snprintf(err, errlen, "connecting to %s port %s: %s", host, port,
+                         soerr == ETIMEDOUT ? "timed out" : strerror(soerr));
+                close(fd);
+                fd = -1;
+                continue;
+            }
+        }
+        /* blocking from here, each call bounded by what is left */
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    }
+    freeaddrinfo(res);
+    if (fd < 0 && err[0] == '\0')
+        snprintf(err, errlen, "no address of %s to connect to", host);
+    return fd;
+}
+
+/* The TLS layer's reason, certificate errors by name. */
+static void tls_reason(SSL *ssl, char *err, size_t errlen, const char *host)
+{
+    long v = SSL_get_verify_result(ssl);
+    unsigned long e = ERR_peek_last_error();
+    if (v != X509_V_OK)
+        snprintf(err, errlen, "TLS: the certificate of %s is not valid for it: %s", host,
+                 X509_verify_cert_error_string(v));
+    else if (e != 0)
+        snprintf(err, errlen, "TLS: %s",
+                 ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "handshake failed");
+    else
+        snprintf(err, errlen, "TLS: the connection closed during the handshake");
+}
+
+/* A header field's value in [h, he), or NULL. */
+static const char *header_value(const char *h, const char *he, const char *name, size_t *vl)
+{
+    size_t n = strlen(name);
+    for (const char *l = h; l < he;) {
+        const char *e = memchr(l, '\n', (size_t)(he - l));
+        const char *le = e ? e : he;
+        if ((size_t)(le - l) > n && strncasecmp(l, name, n) == 0 && l[n] == ':') {
+            const char *v = l + n + 1;
+            while (v < le && (*v == ' ' || *v == '\t'))
+                v++;
+            const char *ve = le;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            *vl = (size_t)(ve - v);
+            return v;
+        }
+        l = e ? e + 1 : he;
+    }
+    return NULL;
+}
+
+/* Chunked transfer coding (RFC 9112 7.1) decoded in place; -1 when broken. */
+static long unchunk(char *b, size_t n)
+{
+    size_t i = 0, o = 0;
+    for (;;) {
+        size_t sz = 0, digits = 0;
+        while (i < n &&
+               ((b[i] >= '0' && b[i] <= '9') || ((b[i] | 0x20) >= 'a' && (b[i] | 0x20) <= 'f'))) {
+            unsigned char c = (unsigned char)b[i++];
+            sz = sz * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+            if (++digits > 8)
+                return -1;
+        }
+        if (digits == 0)
+            return -1;
+        while (i < n && b[i] != '\n') /* chunk extensions */
+            i++;
+        if (i++ >= n)
+            return -1;
+        if (sz == 0)
+            return (long)o;
+        if (sz > n - i)
+            return -1;
+        memmove(b + o, b + i, sz);
+        o += sz;
+        i += sz;
+        if (i < n && b[i] == '\r')
+            i++;
+        if (i >= n || b[i++] != '\n')
+            return -1;
+    }
+}
+
+int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size_t *len, char *err,
+                        size_t errlen)
+{
+    const sg_cli_mtasts *o = ctx;
+    double deadline = now_s() + (o && o->timeout_ms ? o->timeout_ms : 10000) / 1000.0;
+    char chost[256], cport[16] = "443", *resp = NULL;
+    SSL_CTX *sctx = NULL;
+    SSL *ssl = NULL;
+    int fd = -1, rc = -1;
+    size_t got = 0, rcap = HEAD_MAX + cap + 64;
+
+    /* where to connect: --mta-sts-connect HOST:PORT, else the name on 443 */
+    snprintf(chost, sizeof(chost), "%s", host);
+    if (o != NULL && o->connect != NULL) {
+        const char *colon = strrchr(o->connect, ':');
+        size_t hl = colon ? (size_t)(colon - o->connect) : strlen(o->connect);
+        const char *h = o->connect;
+        if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
+            h++, hl -= 2;
+        if (hl == 0 || hl >= sizeof(chost))
+            return fail(err, errlen, "--mta-sts-connect %s: not HOST:PORT", o->connect);
+        memcpy(chost, h, hl);
+        chost[hl] = '\0';
+        if (colon != NULL)
+            snprintf(cport, sizeof(cport), "%s", colon + 1);
+    }
+    if ((resp = malloc(rcap)) == NULL)
+        return fail(err, errlen, "out of memory");
+    if ((fd = dial(chost, cport, deadline, err, errlen)) < 0)
+        goto out;
+    if ((sctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+        SSL_CTX_set_min_proto_version(sctx, TLS1_2_VERSION) != 1) {
+        fail(err, errlen, "TLS: cannot start");
+        goto out;
+    }
+    SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER, NULL);
+    /* many servers close without close_notify; the answer's own length
+     * (Content-Length or the last chunk) says whether it is whole */
+    SSL_CTX_set_options(sctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    if (o != NULL && o->ca_file != NULL ? SSL_CTX_load_verify_locations(sctx, o->ca_file, NULL) != 1
+                                        : SSL_CTX_set_default_verify_paths(sctx) != 1) {
+        fail(err, errlen, "TLS: cannot load the trusted certificates%s%s",
+             o && o->ca_file ? " of " : "", o && o->ca_file ? o->ca_file : "");
+        goto out;
+    }
+    if ((ssl = SSL_new(sctx)) == NULL || SSL_set_tlsext_host_name(ssl, host) != 1 ||
+        SSL_set1_host(ssl, host) != 1 || SSL_set_fd(ssl, fd) != 1) {
+        fail(err, errlen, "TLS: cannot start");
+        goto out;
+    }
+    if (!set_timeouts(fd, deadline) || SSL_connect(ssl) != 1) {
+        if (now_s() >= deadline)
+            fail(err, errlen, "timed out during the TLS handshake");
+        else
+            tls_reason(ssl, err, errlen, host);
+        goto out;
+    }
+    char req[512];
+    int rl = snprintf(req, sizeof(req),
+                      "GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: %s\r\n"
+                      "User-Agent: spoofguard-audit\r\nAccept: text/plain\r\n"
+                      "Connection: close\r\n\r\n",
+                      host);
+    if (rl <= 0 || (size_t)rl >= sizeof(req) || SSL_write(ssl, req, rl) != rl) {
+        fail(err, errlen, "could not send the request");
+        goto out;
+    }
+    for (;;) {
+        int n;
+        if (!set_timeouts(fd, deadline)) {
+            fail(err, errlen, "timed out reading the answer (10 s)");
+            goto out;
+        }
+        if (got == rcap) {
+            fail(err, errlen, "the answer is larger than 64 KiB of policy");
+            goto out;
+        }
+        n = SSL_read(ssl, resp + got, (int)(rcap - got));
+        if (n > 0) {
+            got += (size_t)n;
+            continue;
+        }
+        int e = SSL_get_error(ssl, n);
+        if (e == SSL_ERROR_ZERO_RETURN)
+            break;
+        fail(err, errlen,
+             now_s() >= deadline ? "timed out reading the answer (10 s)"
+                                 : "the connection failed while reading");
+        goto out;
+    }
+
+    /* the status line and the header */
+    char *he = NULL;
+    for (size_t i = 0; i + 1 < got; i++)
+        if (resp[i] == '\n' &&
+            (resp[i + 1] == '\n' || (i + 2 < got && resp[i + 1] == '\r' && resp[i + 2] == '\n'))) {
+            he = resp + i + 1;
+            break;
+        }
+    if (he == NULL) {
+        fail(err, errlen, got == 0 ? "an empty answer" : "an answer without a complete header");
+        goto out;
+    }
+    char *body = he + (*he == '\r' ? 2 : 1);
+    int status = 0;
+    if (got < 12 || strncmp(resp, "HTTP/1.", 7) != 0 || sscanf(resp + 8, " %3d", &status) != 1) {
+        fail(err, errlen, "not an HTTP answer");
+        goto out;
+    }
+    size_t vl;
+    const char *v;
+    if (status >= 300 && status < 400) {
+        v = header_value(resp, he, "Location", &vl);
+        fail(err, errlen, "HTTP %d, a redirect%s%.*s: RFC 8461 3.3 forbids following it", status,
+             v ? " to " : "", v ? (int)(vl > 200 ? 200 : vl) : 0, v ? v : "");
+        goto out;
+    }
+    if (status != 200) {
+        fail(err, errlen, "HTTP status %d (200 required)", status);
+        goto out;
+    }
+    v = header_value(resp, he, "Content-Type", &vl);
+    if (v == NULL || vl < 10 || strncasecmp(v, "text/plain", 10) != 0 ||
+        (vl > 10 && v[10] != ';' && v[10] != ' ')) {
+        fail(err, errlen, "Content-Type %.*s, not text/plain (RFC 8461 3.2)",
+             v ? (int)(vl > 100 ? 100 : vl) : 6, v ? v : "absent");
+        goto out;
+    }
+    size_t blen = got - (size_t)(body - resp);
+    v = header_value(resp, he, "Transfer-Encoding", &vl);
+    if (v != NULL && vl >= 7 && strncasecmp(v + vl - 7, "chunked", 7) == 0) {
+        long u = unchunk(body, blen);
+        if (u < 0) {
+            fail(err, errlen, "a broken chunked answer");
+            goto out;
+        }
+        blen = (size_t)u;
+    } else if ((v = header_value(resp, he, "Content-Length", &vl)) != NULL) {
+        char num[24];
+        snprintf(num, sizeof(num), "%.*s", (int)(vl < 20 ? vl : 20), v);
+        char *endp;
+        unsigned long long cl = strtoull(num, &endp, 10);
+        if (*endp != '\0' || cl > blen) {
+            fail(err, errlen, "the answer is shorter than its Content-Length (%s)", num);
+            goto out;
+        }
+        blen = (size_t)cl;
+    }
+    if (blen > cap) {
+        fail(err, errlen, "the policy is larger than 64 KiB");
+        goto out;
+    }
+    memcpy(buf, body, blen);
+    *len = blen;
+    rc = 0;
+out:
+    if (ssl != NULL)
+        SSL_free(ssl);
+    SSL_CTX_free(sctx);
+    if (fd >= 0)
+        close(fd);
+    free(resp);
+    return rc;
+}

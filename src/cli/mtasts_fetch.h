@@ -1,0 +1,20 @@
+/*
+ * The MTA-STS policy fetcher of `spoofguard audit` (mtasts_fetch.c), an
+ * sg_audit_fetch_fn.
+ */
+#ifndef SG_CLI_MTASTS_FETCH_H
+#define SG_CLI_MTASTS_FETCH_H
+
+#include <stddef.h>
+
+typedef struct {
+    const char *connect; /* "HOST:PORT" to connect to instead of the policy host on 443 */
+    const char *ca_file; /* trust these CAs instead of the system's */
+    unsigned timeout_ms; /* 0: 10 s, for the whole fetch */
+} sg_cli_mtasts;
+
+/* ctx: an sg_cli_mtasts (may be NULL). */
+int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size_t *len, char *err,
+                        size_t errlen);
+
+#endif
