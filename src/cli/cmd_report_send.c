@@ -14,8 +14,10 @@
  * destination only when the MTA exits 0, else it is tried again on a later
  * run after a growing pause, and given up 24 hours after the first try.
  * --dry-run DIR writes the .xml.gz and one .eml per destination instead and
- * changes no send state. Exit: 0 done, 1 a destination failed this run, 2
- * usage, 4 store or DNS resolver error.
+ * changes no send state. Then the failure reports spoofguardd queued
+ * (failure_reports yes; RFC 9991), whatever their day, to the ruf
+ * addresses under the same rules (dry run: failure!DOMAIN!IP!HOUR.N.eml). Exit: 0 done, 1 a
+ * destination failed this run, 2 usage, 4 store or DNS resolver error.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -52,7 +54,7 @@ typedef struct {
     sgrep_gen_meta meta;
     char email_buf[300], org_buf[256], gen_buf[64];
     int64_t now;
-    unsigned reports, sent, failed, skipped, dests;
+    unsigned reports, sent, failed, skipped, dests, failures;
 } send_ctx;
 
 static const sg_cli_opt send_opts[] = {
@@ -469,6 +471,179 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
     return rc;
 }
 
+/* ---- failure reports (RFC 9991) --------------------------------------------- */
+
+/* The queued failure reports that are due, each to its ruf addresses (the
+ * authorised ones, as for rua). A row is marked sent once the MTA took it
+ * for every destination; otherwise it is tried again later like an
+ * aggregate report. Returns 0, 1 (a destination failed) or 4. */
+static int failure_reports(send_ctx *c, sgrep_buf *mail)
+{
+    sqlite3_stmt *q;
+    int rc = 0;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT policy_domain, source_ip, hour, arrival, envelope_from,"
+                           " header_from, authres, dkim_aligned, spf_aligned, dkim_domain,"
+                           " dkim_selector, headers, ruf, tries, first_try FROM failure_queue"
+                           " WHERE state='pending' AND next_try<=?1 ORDER BY arrival",
+                           -1, &q, NULL) != SQLITE_OK) {
+        fprintf(stderr, "spoofguard report send: %s\n", sqlite3_errmsg(c->db));
+        return 4;
+    }
+    sqlite3_bind_int64(q, 1, c->now);
+    /* read all first: the state is written back while the daemon may add */
+    typedef struct {
+        sgrep_failure f;
+        char *s[10];
+        int64_t hour;
+        int tries;
+        int64_t first_try;
+    } row;
+    row *rows = NULL;
+    size_t n = 0, cap = 0;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            row *r2 = realloc(rows, cap * sizeof *r2);
+            if (!r2) {
+                rc = 4;
+                break;
+            }
+            rows = r2;
+        }
+        row *r = &rows[n++];
+        memset(r, 0, sizeof *r);
+        static const int cols[10] = {0, 1, 4, 5, 6, 9, 10, 11, 12, -1};
+        for (int k = 0; k < 9; k++) {
+            const char *v = (const char *)sqlite3_column_text(q, cols[k]);
+            r->s[k] = v ? strdup(v) : NULL;
+        }
+        r->hour = sqlite3_column_int64(q, 2);
+        r->f.arrival = sqlite3_column_int64(q, 3);
+        r->f.dkim_aligned = sqlite3_column_int(q, 7);
+        r->f.spf_aligned = sqlite3_column_int(q, 8);
+        r->tries = sqlite3_column_int(q, 13);
+        r->first_try = sqlite3_column_int64(q, 14);
+        r->f.policy_domain = r->s[0];
+        r->f.source_ip = r->s[1];
+        r->f.envelope_from = r->s[2];
+        r->f.header_from = r->s[3];
+        r->f.authres = r->s[4];
+        r->f.dkim_domain = r->s[5];
+        r->f.dkim_selector = r->s[6];
+        r->f.headers = r->s[7];
+    }
+    sqlite3_finalize(q);
+    for (size_t i = 0; i < n && rc != 4; i++) {
+        row *r = &rows[i];
+        if (!r->s[0] || !r->s[1] || !r->s[8])
+            continue;
+        char rid[400];
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (const char *p = r->s[0]; *p; p++)
+            h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+        for (const char *p = r->s[1]; *p; p++)
+            h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+        h = (h ^ (uint64_t)r->hour) * 0x100000001b3ull;
+        /* the same report made again gets the same ID */
+        snprintf(rid, sizeof rid, "%016llx.%lld.failure@%s", (unsigned long long)h,
+                 (long long)r->hour, c->meta.org_name);
+        int all_ok = 1, tried = 0;
+        char why[300] = "";
+        size_t k = 0;
+        for (char *save = NULL, *dest = strtok_r(r->s[8], " ", &save); dest;
+             dest = strtok_r(NULL, " ", &save)) {
+            char to[256];
+            snprintf(to, sizeof to, "%s", dest);
+            lower(to);
+            const char *at = strrchr(to, '@');
+            if (!at || !sgrep_addr_ok(to))
+                continue;
+            int ok = authorised(c, r->s[0], at + 1);
+            if (ok != 1) {
+                fprintf(stderr, "spoofguard report send: failure report %s: %s %s\n", r->s[0], to,
+                        ok == 0 ? "is outside the domain and not authorised (_report._dmarc)"
+                                : "authorisation unknown (DNS error); later");
+                if (ok < 0)
+                    all_ok = 0;
+                continue;
+            }
+            sgrep_failure_mail(mail, &c->meta, to, &r->f, rid, c->now);
+            if (mail->oom) {
+                rc = 4;
+                break;
+            }
+            c->dests++;
+            k++;
+            if (c->dry) {
+                char name[800];
+                snprintf(name, sizeof name, "failure!%s!%s!%lld.%zu.eml", r->s[0], r->s[1],
+                         (long long)r->hour, k);
+                for (char *p = name; *p; p++)
+                    if (*p == '/' || *p == ':')
+                        *p = '_';
+                if (write_file(c->dry, name, mail->data, mail->len) != 0)
+                    rc = 4;
+                continue;
+            }
+            tried = 1;
+            if (mta(c, mail, why, sizeof why) == 0)
+                c->sent++;
+            else
+                all_ok = 0;
+        }
+        c->failures++;
+        if (c->dry || rc == 4)
+            continue;
+        sqlite3_stmt *u;
+        int tries = r->tries + (tried ? 1 : 0);
+        int64_t first = r->first_try ? r->first_try : c->now;
+        int64_t pause = 300ll << (tries > 0 && tries - 1 < 5 ? tries - 1 : 5);
+        if (pause > MAX_BACKOFF)
+            pause = MAX_BACKOFF;
+        const char *state = all_ok                             ? "sent"
+                            : c->now + pause - first > GIVE_UP ? "failed"
+                                                               : "pending";
+        if (!all_ok) {
+            fprintf(stderr, "spoofguard report send: failure report %s from %s: %s (%s)\n", r->s[0],
+                    r->s[1], why[0] ? why : "a destination could not be checked", state);
+            c->failed++;
+            rc = 1;
+        }
+        if (sqlite3_prepare_v2(c->db,
+                               "UPDATE failure_queue SET state=?1, tries=?2, first_try=?3,"
+                               " next_try=?4, sent_at=?5, last_error=?6 WHERE policy_domain=?7"
+                               " AND source_ip=?8 AND hour=?9",
+                               -1, &u, NULL) != SQLITE_OK) {
+            rc = 4;
+            break;
+        }
+        sqlite3_bind_text(u, 1, state, -1, SQLITE_STATIC);
+        sqlite3_bind_int(u, 2, tries);
+        sqlite3_bind_int64(u, 3, first);
+        sqlite3_bind_int64(u, 4, all_ok ? 0 : c->now + pause);
+        if (all_ok)
+            sqlite3_bind_int64(u, 5, c->now);
+        else
+            sqlite3_bind_null(u, 5);
+        if (why[0])
+            sqlite3_bind_text(u, 6, why, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(u, 6);
+        sqlite3_bind_text(u, 7, r->s[0], -1, SQLITE_STATIC);
+        sqlite3_bind_text(u, 8, r->s[1], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(u, 9, r->hour);
+        if (sqlite3_step(u) != SQLITE_DONE)
+            rc = 4;
+        sqlite3_finalize(u);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 9; k++)
+            free(rows[i].s[k]);
+    free(rows);
+    return rc;
+}
+
 int cmd_report_send(int argc, char **argv);
 int cmd_report_send(int argc, char **argv)
 {
@@ -563,6 +738,13 @@ int cmd_report_send(int argc, char **argv)
     }
     free(doms);
     free(pols);
+    if (rc != SG_EXIT_INTERNAL) {
+        int r = failure_reports(&c, &mail);
+        if (r == 4)
+            rc = SG_EXIT_INTERNAL;
+        else if (r == 1 && rc == SG_EXIT_OK)
+            rc = SG_EXIT_FAIL;
+    }
     sgrep_buf_free(&xml);
     sgrep_buf_free(&mail);
     char day[16];
@@ -570,9 +752,11 @@ int cmd_report_send(int argc, char **argv)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(day, sizeof day, "%Y-%m-%d", &tm);
-    fprintf(
-        stderr, "spoofguard report send: %s: %u reports, %u mails %s, %u failed, %u already done\n",
-        day, c.reports, c.dry ? c.dests : c.sent, c.dry ? "written" : "sent", c.failed, c.skipped);
+    fprintf(stderr,
+            "spoofguard report send: %s: %u reports, %u failure reports, %u mails %s, %u failed, "
+            "%u already done\n",
+            day, c.reports, c.failures, c.dry ? c.dests : c.sent, c.dry ? "written" : "sent",
+            c.failed, c.skipped);
     sqlite3_close(c.db);
     sg_cli_dns_close(&c.dns);
     return rc;

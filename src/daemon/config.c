@@ -152,6 +152,11 @@ static const opt_def options[] = {
     {"report_flush_interval", T_UINT, F(report_flush_interval), NOCOUNT, "60", 1, 3600, 0,
      "Seconds between writes of the collected counts to report_store (a thread of its own; "
      "the workers never wait for it). A worker whose table is full asks for a write at once."},
+    {"failure_reports", T_BOOL, F(failure_reports), NOCOUNT, "no", 0, 0, 0,
+     "Send DMARC failure reports (RFC 9991) to the ruf= addresses of a policy domain whose "
+     "record asks (fo=): queued in report_store, at most one per policy domain, source address "
+     "and hour, redacted (no recipient local part, no subject, no body; docs/reports.md), and "
+     "mailed by `spoofguard report send`. Needs report_store."},
     {"report_max_groups", T_UINT, F(report_max_groups), NOCOUNT, "100000", 1000, 10000000, 0,
      "Distinct report rows (source, results, identifiers) one worker holds in memory between "
      "two writes, about 300 bytes each; a message that finds the table full is not counted "
@@ -524,6 +529,12 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
     }
     if ((c->signing_table == NULL) != (c->key_table == NULL)) {
         snprintf(err, errlen, "%s: signing_table and key_table go together", path);
+        sg_config_free(c);
+        return -1;
+    }
+    if (c->failure_reports && c->report_store == NULL) {
+        snprintf(err, errlen, "%s: failure_reports needs report_store (the queue lives there)",
+                 path);
         sg_config_free(c);
         return -1;
     }

@@ -67,6 +67,7 @@ typedef struct {
     char *report_store;
     unsigned report_flush_interval;
     unsigned report_max_groups;
+    int failure_reports; /* RFC 9991 failure reports queued in report_store */
 } sg_config;
 
 /* Load a file into *out (zeroed first; defaults applied). On error

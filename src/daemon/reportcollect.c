@@ -16,10 +16,28 @@
 #include "reportcollect.h"
 #include "reports/send.h"
 
+/* A failure report waiting for the flush thread: the sample and its
+ * strings in one allocation. */
+typedef struct fsample {
+    struct fsample *next;
+    sgrep_failure f;
+    char *ruf;
+} fsample;
+
+/* Samples a worker holds between two flushes; more are counted as lost. */
+#define FR_PENDING_MAX 256
+/* The worker's own memory of (policy domain, source, hour) it queued, so a
+ * flood from one source costs a hash, not a sample; the store's key is the
+ * rule across workers and restarts. */
+#define FR_SEEN 1024
+
 typedef struct {
     pthread_mutex_t mu;
     sgrep_collect *cur;   /* the worker adds here */
     sgrep_collect *spare; /* the flush thread writes this one out */
+    fsample *pending;     /* failure reports to queue (newest first) */
+    unsigned npending;
+    uint64_t seen[FR_SEEN]; /* the worker's thread only */
 } wtable;
 
 struct sg_rcollect {
@@ -32,7 +50,9 @@ struct sg_rcollect {
     pthread_mutex_t mu; /* stop, urgent */
     pthread_cond_t cv;
     int stop, urgent;
+    int failures; /* failure_reports yes */
     _Atomic uint64_t messages, lost, flushes, flush_errors, flush_usec;
+    _Atomic uint64_t fr_queued, fr_limited, fr_lost;
 };
 
 int sg_rcollect_new(sg_rcollect **out, const char *path, unsigned interval_s, size_t max_groups,
@@ -77,6 +97,42 @@ static uint64_t usec_now(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* The workers' failure samples into failure_queue, one transaction. A
+ * sample the store already has for its domain, source and hour is the
+ * rate limit at work; one that cannot be written is lost (a report, not
+ * mail: it is counted). */
+static void flush_failures(sg_rcollect *rc)
+{
+    fsample *all = NULL;
+    for (unsigned i = 0; i < rc->nw; i++) {
+        wtable *t = &rc->w[i];
+        pthread_mutex_lock(&t->mu);
+        fsample *list = t->pending;
+        t->pending = NULL;
+        t->npending = 0;
+        pthread_mutex_unlock(&t->mu);
+        while (list) {
+            fsample *n = list->next;
+            list->next = all;
+            all = list;
+            list = n;
+        }
+    }
+    if (!all)
+        return;
+    char err[256];
+    int tx = sqlite3_exec(rc->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+    while (all) {
+        fsample *n = all->next;
+        int r = sgrep_failure_queue(rc->db, &all->f, all->ruf, err, sizeof err);
+        atomic_fetch_add(r > 0 ? &rc->fr_queued : r == 0 ? &rc->fr_limited : &rc->fr_lost, 1);
+        free(all);
+        all = n;
+    }
+    if (tx)
+        sqlite3_exec(rc->db, "COMMIT", NULL, NULL, NULL);
+}
+
 /* Swaps each worker's table for its (empty) spare and writes the full one
  * out. A table that could not be written stays the spare, whole: the next
  * flush swaps it back in only after writing it (nothing is lost). */
@@ -105,6 +161,7 @@ static void flush_all(sg_rcollect *rc)
         }
         atomic_fetch_add(&rc->flush_usec, usec_now() - t0);
     }
+    flush_failures(rc);
 }
 
 static void *flusher(void *arg)
@@ -151,6 +208,10 @@ void sg_rcollect_free(sg_rcollect *rc)
         sqlite3_close(rc->db);
     }
     for (unsigned i = 0; rc->w && i < rc->nw; i++) {
+        for (fsample *f = rc->w[i].pending, *n; f; f = n) {
+            n = f->next;
+            free(f);
+        }
         sgrep_collect_free(rc->w[i].cur);
         sgrep_collect_free(rc->w[i].spare);
         pthread_mutex_destroy(&rc->w[i].mu);
@@ -225,6 +286,120 @@ void sg_rcollect_add(sg_rcollect *rc, unsigned w, const sg_verdict_result *vr,
     pthread_mutex_unlock(&rc->mu);
 }
 
+void sg_rcollect_failures_on(sg_rcollect *rc)
+{
+    rc->failures = 1;
+}
+
+/* Copies the strings into one block after the sample: NULL stays NULL. */
+static char *keep(char **at, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = memcpy(*at, s, n);
+    *at += n;
+    return d;
+}
+
+void sg_rcollect_failure(sg_rcollect *rc, unsigned w, const sg_verdict_result *vr,
+                         const char *client_ip, const char *mail_from, const char *hdr,
+                         size_t hdrlen, int64_t now)
+{
+    const sg_dmarc_result *d = &vr->dmarc;
+    if (!rc || !rc->failures || w >= rc->nw || !d->policy_domain || !d->record ||
+        !d->record->nruf || !client_ip || !*client_ip ||
+        (d->result != SG_DMARC_RESULT_PASS && d->result != SG_DMARC_RESULT_FAIL))
+        return;
+    const sg_dmarc_record *r = d->record;
+    int dkim_aligned = d->dkim_align == SG_DMARC_ALIGN_RESULT_PASS;
+    int spf_aligned = d->spf_align == SG_DMARC_ALIGN_RESULT_PASS;
+    int dkim_failed = 0;
+    const sg_dkim_sig_result *failed = NULL;
+    for (size_t i = 0; i < vr->ndkim; i++)
+        if (vr->dkim[i].result == SG_DKIM_FAIL && vr->dkim[i].domain) {
+            dkim_failed = 1;
+            if (!failed)
+                failed = &vr->dkim[i];
+        }
+    int spf_failed = vr->spf_checked && vr->spf.result == SG_SPF_FAIL;
+    if (!sgrep_failure_due(r->fo, d->result == SG_DMARC_RESULT_PASS, dkim_aligned, spf_aligned,
+                           dkim_failed, spf_failed))
+        return;
+    /* at most one per policy domain, source and hour (RFC 9991) */
+    int64_t hour = now - now % 3600;
+    uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)hour;
+    for (const char *p = d->policy_domain; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    h = (h ^ '|') * 0x100000001b3ull;
+    for (const char *p = client_ip; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    h |= 1; /* 0 is an empty slot */
+    wtable *t = &rc->w[w];
+    if (t->seen[h % FR_SEEN] == h) {
+        atomic_fetch_add_explicit(&rc->fr_limited, 1, memory_order_relaxed);
+        return;
+    }
+    /* the ruf addresses we may put in a header, space separated */
+    char ruf[1024];
+    size_t rl = 0;
+    for (size_t i = 0; i < r->nruf; i++) {
+        const char *a = r->ruf[i].mailto;
+        if (!a || !sgrep_addr_ok(a) || rl + strlen(a) + 2 > sizeof ruf)
+            continue;
+        rl += (size_t)snprintf(ruf + rl, sizeof ruf - rl, "%s%s", rl ? " " : "", a);
+    }
+    if (rl == 0)
+        return;
+    char red[8192];
+    sgrep_failure_redact(hdr ? hdr : "", hdr ? hdrlen : 0, red, sizeof red);
+    const char *strs[] = {d->policy_domain,
+                          client_ip,
+                          mail_from ? mail_from : "",
+                          d->author_domain ? d->author_domain : "",
+                          vr->authres ? vr->authres : "",
+                          failed ? failed->domain : NULL,
+                          failed && failed->selector ? failed->selector : NULL,
+                          red,
+                          ruf};
+    size_t need = sizeof(fsample);
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        need += strs[i] ? strlen(strs[i]) + 1 : 0;
+    fsample *fs = malloc(need);
+    if (!fs) {
+        atomic_fetch_add_explicit(&rc->fr_lost, 1, memory_order_relaxed);
+        return;
+    }
+    char *at = (char *)(fs + 1);
+    memset(fs, 0, sizeof *fs);
+    fs->f.arrival = now;
+    fs->f.policy_domain = keep(&at, strs[0]);
+    fs->f.source_ip = keep(&at, strs[1]);
+    fs->f.envelope_from = keep(&at, strs[2]);
+    fs->f.header_from = keep(&at, strs[3]);
+    fs->f.authres = keep(&at, strs[4]);
+    fs->f.dkim_domain = keep(&at, strs[5]);
+    fs->f.dkim_selector = keep(&at, strs[6]);
+    fs->f.headers = keep(&at, strs[7]);
+    fs->ruf = keep(&at, strs[8]);
+    fs->f.dkim_aligned = dkim_aligned;
+    fs->f.spf_aligned = spf_aligned;
+    pthread_mutex_lock(&t->mu);
+    int full = t->npending >= FR_PENDING_MAX;
+    if (!full) {
+        fs->next = t->pending;
+        t->pending = fs;
+        t->npending++;
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (full) {
+        free(fs);
+        atomic_fetch_add_explicit(&rc->fr_lost, 1, memory_order_relaxed);
+        return;
+    }
+    t->seen[h % FR_SEEN] = h;
+}
+
 void sg_rcollect_stats_get(sg_rcollect *rc, sg_rcollect_stats *out)
 {
     out->messages = atomic_load(&rc->messages);
@@ -232,4 +407,7 @@ void sg_rcollect_stats_get(sg_rcollect *rc, sg_rcollect_stats *out)
     out->flushes = atomic_load(&rc->flushes);
     out->flush_errors = atomic_load(&rc->flush_errors);
     out->flush_usec = atomic_load(&rc->flush_usec);
+    out->failures_queued = atomic_load(&rc->fr_queued);
+    out->failures_limited = atomic_load(&rc->fr_limited);
+    out->failures_lost = atomic_load(&rc->fr_lost);
 }

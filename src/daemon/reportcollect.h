@@ -34,11 +34,26 @@ void sg_rcollect_free(sg_rcollect *rc);
 void sg_rcollect_add(sg_rcollect *rc, unsigned w, const sg_verdict_result *vr,
                      const char *client_ip, const char *applied, int64_t now);
 
+/* failure_reports yes (RFC 9991): before sg_rcollect_start. */
+void sg_rcollect_failures_on(sg_rcollect *rc);
+
+/* The same message for a failure report: queued (redacted; mailed by
+ * `spoofguard report send`) when the policy domain's record asks for one
+ * (ruf=, fo=), at most one per policy domain, source and hour. mail_from:
+ * the MAIL FROM address; hdr: the header fields the session kept
+ * ("Name: value" lines; sgrep_failure_redact keeps only what it allows). */
+void sg_rcollect_failure(sg_rcollect *rc, unsigned w, const sg_verdict_result *vr,
+                         const char *client_ip, const char *mail_from, const char *hdr,
+                         size_t hdrlen, int64_t now);
+
 typedef struct {
     uint64_t messages; /* counted */
     uint64_t lost;     /* not counted: the table was full */
     uint64_t flushes, flush_errors;
     uint64_t flush_usec; /* time spent writing, all flushes */
+    /* failure reports: queued; not queued, one was already this hour for
+     * that domain and source; lost (memory, a full worker list, a write) */
+    uint64_t failures_queued, failures_limited, failures_lost;
 } sg_rcollect_stats;
 void sg_rcollect_stats_get(sg_rcollect *rc, sg_rcollect_stats *out);
 

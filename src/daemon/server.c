@@ -96,16 +96,24 @@ static void metrics_render(sg_mbuf *b, void *payload)
             sg_rcollect_stats_get(s->sh.reports, &st);
         static const struct {
             const char *name, *help;
-        } fam[3] = {
+        } fam[6] = {
             {"spoofguard_report_messages_total",
              "Inbound messages counted for DMARC aggregate reports."},
             {"spoofguard_report_lost_total",
              "Messages not counted for reports: the worker's table was full."},
             {"spoofguard_report_flush_errors_total",
              "Writes to report_store that failed (the counts are kept and written later)."},
+            {"spoofguard_failure_reports_queued_total",
+             "DMARC failure reports queued for `spoofguard report send`."},
+            {"spoofguard_failure_reports_limited_total",
+             "Failure reports not queued: one was this hour for that domain and source."},
+            {"spoofguard_failure_reports_lost_total",
+             "Failure reports due but not queued (no memory, a full list, a failed write)."},
         };
-        const uint64_t v[3] = {st.messages, st.lost, st.flush_errors};
-        for (int i = 0; i < 3; i++)
+        const uint64_t v[6] = {st.messages,         st.lost,
+                               st.flush_errors,     st.failures_queued,
+                               st.failures_limited, st.failures_lost};
+        for (int i = 0; i < 6; i++)
             sg_mbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", fam[i].name,
                            fam[i].help, fam[i].name, fam[i].name, (unsigned long long)v[i]);
     }
@@ -433,6 +441,8 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
         sg_rcollect_new(&s->sh.reports, pc->report_store, pc->report_flush_interval,
                         pc->report_max_groups, n, err, errlen) != 0)
         goto fail;
+    if (s->sh.reports && pc->failure_reports)
+        sg_rcollect_failures_on(s->sh.reports);
     s->workers = calloc(n, sizeof(sg_worker));
     if (s->workers == NULL) {
         snprintf(err, errlen, "out of memory");

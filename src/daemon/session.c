@@ -146,6 +146,25 @@ static int value_splits_field(const char *v, size_t n)
     return 0;
 }
 
+/* The fields a failure report may show (reports/failure.c redacts them),
+ * kept as they come; FR_HDR_MAX in all, whole fields only. */
+#define FR_HDR_MAX 16384
+static void keep_for_failure_report(session *s, const char *name, const char *field, size_t n)
+{
+    static const char *const kept[] = {"From",          "To", "Cc", "Date", "Subject", "Message-ID",
+                                       "DKIM-Signature"};
+    size_t i;
+    for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+        if (!strcasecmp(name, kept[i]))
+            break;
+    if (i == sizeof(kept) / sizeof(kept[0]) || s->fr_len + n > FR_HDR_MAX)
+        return;
+    if (s->fr_hdr == NULL && (s->fr_hdr = malloc(FR_HDR_MAX)) == NULL)
+        return; /* a report without the header, not a failed message */
+    memcpy(s->fr_hdr + s->fr_len, field, n);
+    s->fr_len += n;
+}
+
 static void header_feed(session *s, const char *name, const char *value, size_t vlen)
 {
     if (s->state != MSG_NONE && !s->fail && !s->reject && value_splits_field(value, vlen)) {
@@ -185,6 +204,8 @@ static void header_feed(session *s, const char *name, const char *value, size_t 
     p += vlen;
     buf[p++] = '\r';
     buf[p++] = '\n';
+    if (s->state != MSG_NONE && !s->outbound && s->env->reports && s->pol->cfg.failure_reports)
+        keep_for_failure_report(s, name, buf, p);
     message_feed(s, buf, p);
     if (buf != stack)
         free(buf);

@@ -105,6 +105,10 @@ typedef struct session {
     int dsn_on;
     char *dsn;
     size_t dsn_len, dsn_cap;
+    /* inbound with failure_reports: the header fields a failure report may
+     * show (redacted later), bounded */
+    char *fr_hdr;
+    size_t fr_len;
     /* Authentication-Results fields claiming our authserv-id, by ordinal
      * among fields of that name: deleted on every path that accepts */
     uint32_t ar_seen;

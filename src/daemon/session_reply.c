@@ -122,9 +122,14 @@ void give(session *s, const sg_disposition *d, const sg_verdict_result *vr)
         sg_milter_put_quarantine(&s->out, d->why);
     log_message(s, d->log_action, d->why, vr);
     /* a tempfailed message comes back and is counted then */
-    if (vr && !s->outbound && s->env->reports && strcmp(d->log_action, "tempfail") != 0)
+    if (vr && !s->outbound && s->env->reports && strcmp(d->log_action, "tempfail") != 0) {
+        int64_t now = (int64_t)time(NULL);
         sg_rcollect_add(s->env->reports, s->env->worker_index, vr, s->client_ip, d->log_action,
-                        (int64_t)time(NULL));
+                        now);
+        if (s->pol->cfg.failure_reports)
+            sg_rcollect_failure(s->env->reports, s->env->worker_index, vr, s->client_ip,
+                                s->mail_from, s->fr_hdr, s->fr_len, now);
+    }
     answer(s, d->action, d->reply);
 }
 
@@ -147,6 +152,9 @@ void message_reset(session *s)
     free(s->dsn);
     s->dsn = NULL;
     s->dsn_len = s->dsn_cap = 0;
+    free(s->fr_hdr);
+    s->fr_hdr = NULL;
+    s->fr_len = 0;
     s->dsn_on = 0;
     sg_dkim_signer_free(s->signer);
     s->signer = NULL;

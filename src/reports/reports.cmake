@@ -10,8 +10,10 @@ pkg_check_modules(SG_REPORTS_GMIME REQUIRED IMPORTED_TARGET gmime-3.0)
 add_library(sg_reports STATIC ${PROJECT_SOURCE_DIR}/src/reports/xml.c
             ${PROJECT_SOURCE_DIR}/src/reports/container.c ${PROJECT_SOURCE_DIR}/src/reports/mail.c
             ${PROJECT_SOURCE_DIR}/src/reports/store.c
-            ${PROJECT_SOURCE_DIR}/src/reports/send.c ${PROJECT_SOURCE_DIR}/src/reports/collect.c)
-target_include_directories(sg_reports PUBLIC ${PROJECT_SOURCE_DIR}/src/reports ${PROJECT_SOURCE_DIR}/src)
+            ${PROJECT_SOURCE_DIR}/src/reports/send.c ${PROJECT_SOURCE_DIR}/src/reports/collect.c
+            ${PROJECT_SOURCE_DIR}/src/reports/failure.c)
+target_include_directories(sg_reports PUBLIC ${PROJECT_SOURCE_DIR}/src/reports ${PROJECT_SOURCE_DIR}/src
+                                              ${PROJECT_SOURCE_DIR}/include)
 target_link_libraries(sg_reports PUBLIC sg_mime PkgConfig::XML2 PkgConfig::ZLIB PkgConfig::SQLITE3
                       PkgConfig::SG_REPORTS_GMIME)
 target_link_libraries(spoofguard PRIVATE sg_reports)

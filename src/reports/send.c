@@ -56,6 +56,11 @@ static void putf(sgrep_buf *b, const char *fmt, ...)
     put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
+void sgrep_buf_put(sgrep_buf *b, const char *s, size_t n)
+{
+    put(b, s, n);
+}
+
 void sgrep_buf_free(sgrep_buf *b)
 {
     free(b->data);
@@ -491,7 +496,56 @@ static const char send_schema[] =
      * policy domain's organisation; both answers kept until expires */
     "CREATE TABLE IF NOT EXISTS report_auth_cache("
     " policy_domain TEXT NOT NULL, dest TEXT NOT NULL, ok INTEGER NOT NULL,"
-    " expires INTEGER NOT NULL, PRIMARY KEY(policy_domain, dest));";
+    " expires INTEGER NOT NULL, PRIMARY KEY(policy_domain, dest));"
+    /* failure reports (RFC 9991): one row per policy domain, source and
+     * hour at most (the key is the rate limit), the sample redacted
+     * already, the ruf addresses as the record named them (space
+     * separated); state as send_queue's */
+    "CREATE TABLE IF NOT EXISTS failure_queue("
+    " policy_domain TEXT NOT NULL, source_ip TEXT NOT NULL, hour INTEGER NOT NULL,"
+    " arrival INTEGER NOT NULL, envelope_from TEXT NOT NULL, header_from TEXT NOT NULL,"
+    " authres TEXT NOT NULL, dkim_aligned INTEGER NOT NULL, spf_aligned INTEGER NOT NULL,"
+    " dkim_domain TEXT, dkim_selector TEXT, headers TEXT NOT NULL, ruf TEXT NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'pending' CHECK(state IN ('pending','sent','failed')),"
+    " tries INTEGER NOT NULL DEFAULT 0, first_try INTEGER, next_try INTEGER NOT NULL DEFAULT 0,"
+    " sent_at INTEGER, last_error TEXT,"
+    " PRIMARY KEY(policy_domain, source_ip, hour));";
+
+int sgrep_failure_queue(sqlite3 *db, const sgrep_failure *f, const char *ruf, char *err,
+                        size_t errlen)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT OR IGNORE INTO failure_queue(policy_domain, source_ip, hour,"
+                           " arrival, envelope_from, header_from, authres, dkim_aligned,"
+                           " spf_aligned, dkim_domain, dkim_selector, headers, ruf)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                           -1, &q, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        return -1;
+    }
+    sqlite3_bind_text(q, 1, f->policy_domain, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, f->source_ip, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, f->arrival - f->arrival % 3600);
+    sqlite3_bind_int64(q, 4, f->arrival);
+    sqlite3_bind_text(q, 5, f->envelope_from ? f->envelope_from : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 6, f->header_from ? f->header_from : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 7, f->authres ? f->authres : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 8, f->dkim_aligned);
+    sqlite3_bind_int(q, 9, f->spf_aligned);
+    sqlite3_bind_text(q, 10, f->dkim_domain, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 11, f->dkim_selector, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 12, f->headers ? f->headers : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 13, ruf, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        sqlite3_finalize(q);
+        return -1;
+    }
+    sqlite3_finalize(q);
+    return sqlite3_changes(db) > 0 ? 1 : 0;
+}
 
 sqlite3 *sgrep_send_open(const char *path, char *err, size_t errlen)
 {

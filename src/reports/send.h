@@ -98,6 +98,8 @@ typedef struct {
 } sgrep_buf;
 
 void sgrep_buf_free(sgrep_buf *b);
+/* Appends n bytes (sets oom instead when memory runs out). */
+void sgrep_buf_put(sgrep_buf *b, const char *s, size_t n);
 
 /* One row of `collected`, as stored. */
 typedef struct {
@@ -141,5 +143,52 @@ void sgrep_mail(sgrep_buf *b, const sgrep_gen_meta *m, const char *to, const cha
 /* An address we are willing to put in a header: local@domain, printable
  * ASCII without specials that could break the header or the command. */
 int sgrep_addr_ok(const char *addr);
+
+/* ---- failure reports (RFC 9991: RFC 5965 ARF with RFC 6591's fields) -------- */
+
+/* The header of the message a report is about, redacted (RFC 6590's
+ * spirit; docs/reports.md, "Failure reports"): only From, Date,
+ * Message-ID, DKIM-Signature (the reported domain's own), To and Cc with
+ * every local part replaced by "redacted" and display names dropped, and
+ * Subject replaced by "[redacted]"; every other field, and the body, never.
+ * Folded lines are kept folded; a field is kept whole or not at all (out
+ * is cut at cap on a field boundary). hdr: "Name: value" lines, CRLF or LF.
+ * Returns the length written to out (NUL-terminated, LF line ends). */
+size_t sgrep_failure_redact(const char *hdr, size_t len, char *out, size_t cap);
+
+/* Why a failure report is due for an evaluation, by the record's fo= bits
+ * (RFC 9989 4.7, RFC 9991 3): 0 DMARC failed (no aligned pass), 1 either
+ * mechanism did not give an aligned pass, d a DKIM signature failed, s SPF
+ * failed. Returns 1 when one of them applies. */
+int sgrep_failure_due(unsigned fo, int dmarc_pass, int dkim_aligned, int spf_aligned,
+                      int dkim_failed, int spf_failed);
+
+typedef struct {
+    int64_t arrival;
+    const char *policy_domain, *source_ip;
+    const char *envelope_from; /* the MAIL FROM address ("" for the null sender) */
+    const char *header_from;   /* the From domain */
+    const char *authres;       /* our Authentication-Results value */
+    int dkim_aligned, spf_aligned;
+    const char *dkim_domain, *dkim_selector; /* a signature that failed; may be NULL */
+    const char *headers;                     /* redacted (sgrep_failure_redact) */
+} sgrep_failure;
+
+/* The whole report mail for one destination (LF line ends, for sendmail
+ * -t): multipart/report; report-type=feedback-report with a text part, the
+ * message/feedback-report part (Feedback-Type: auth-failure, Version: 1,
+ * User-Agent, Auth-Failure: dmarc, Original-Mail-From, Arrival-Date,
+ * Source-IP, Reported-Domain, Authentication-Results, Identity-Alignment,
+ * DKIM-Domain/Selector) and the redacted header as text/rfc822-headers.
+ * report_id names it (Message-ID). The address must be checked already. */
+void sgrep_failure_mail(sgrep_buf *b, const sgrep_gen_meta *m, const char *to,
+                        const sgrep_failure *f, const char *report_id, int64_t now);
+
+/* Queues a failure report in the store's failure_queue (sgrep_send_open's
+ * schema) for the ruf addresses ruf (space separated): 1 queued, 0 one was
+ * already queued for this policy domain, source and hour (RFC 9991's rate
+ * limit, kept across workers and restarts), -1 with err. */
+int sgrep_failure_queue(sqlite3 *db, const sgrep_failure *f, const char *ruf, char *err,
+                        size_t errlen);
 
 #endif

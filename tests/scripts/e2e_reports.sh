@@ -6,7 +6,10 @@
 # domain, authorised by reporter.test._report._dmarc.rcpt.test), and
 # `spoofguard report parse` of the delivered mail gives back the counts
 # that were sent: genuine mail (SPF aligned pass) and forged mail (DMARC
-# fail, p=none: delivered), per source.
+# fail, p=none: delivered), per source. With failure_reports on and a ruf=
+# in the record, the forged messages (three from one address within the
+# hour) give one RFC 9991 failure report, redacted, read back by `report
+# parse` as kind failure.
 set -uo pipefail
 SG_SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 SG_CLI=${SG_CLI:-$SG_SRC/build/spoofguard}
@@ -24,7 +27,7 @@ if [ "${1:-}" = inner ]; then
         zone_head() { printf '$ORIGIN %s.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A %s\n' "$1" "$E2E_DNS_ADDR"; }
         zone_head reporter.test
         printf '@ A %s\n@ TXT "v=spf1 ip4:%s -all"\n' "$E2E_EXTERNAL" "$E2E_EXTERNAL"
-        echo '_dmarc TXT "v=DMARC1; p=none; rua=mailto:dmarc-reports@rcpt.test"'
+        echo '_dmarc TXT "v=DMARC1; p=none; rua=mailto:dmarc-reports@rcpt.test; ruf=mailto:dmarc-failures@rcpt.test"'
     } >"$E2E_ZONES/reporter.test.zone"
     {
         printf '$ORIGIN _report._dmarc.rcpt.test.\n$TTL 60\n@ SOA ns.rcpt.test. hostmaster 1 3600 600 86400 60\n@ NS ns.rcpt.test.\n'
@@ -45,6 +48,7 @@ internal_networks   $E2E_INTERNAL/32
 log_file            $E2E_DIR/spoofguardd-messages.log
 report_store        $E2E_DIR/reports/reports.db
 report_flush_interval 1
+failure_reports     yes
 C
     run_bg spoofguardd "$(dirname "$SG_CLI")/spoofguardd" -c "$E2E_DIR/spoofguardd.conf"
     wait_tcp "$E2E_MILTER_ADDR" "$E2E_MILTER_PORT" 10 || { ko start "spoofguardd: $(cat "$E2E_DIR/spoofguardd.log")"; exit 1; }
@@ -56,7 +60,7 @@ C
     done
     for i in $(seq $NBAD); do
         r=$(send_mail -c "$E2E_ATTACKER" -f "x@attacker.test" -t "bob@$E2E_RCPT_DOMAIN" \
-            -h "From: ceo@reporter.test" -b "bad-$i-$$")
+            -h "From: ceo@reporter.test" -h "Subject: secret-subject-$i-$$" -b "bad-$i-$$")
         wait_mail "bad-$i-$$" 10 >/dev/null && bad=$((bad + 1))
     done
     [ "$good$bad" = "$NGOOD$NBAD" ] && ok "mail delivered ($good genuine, $bad forged, p=none)" ||
@@ -89,9 +93,38 @@ if got != want:
     print("want", want, "got", got); sys.exit(1)
 PY
     fi
+    # RFC 9991 failure reports: the three forged messages came from one
+    # address within the hour: one report, to the ruf address, redacted
+    q=$(sqlite3 "$E2E_DIR/reports/reports.db" "SELECT count(*)||' '||state||' '||source_ip FROM failure_queue")
+    [ "$q" = "1 sent $E2E_ATTACKER" ] && ok "one failure report queued for $NBAD forged messages, sent" ||
+        ko failure_queue "failure_queue says '$q'"
+    ff=$(wait_mail "DMARC failure report for reporter.test" 20)
+    if [ -z "$ff" ]; then
+        ko failure_arrived "no failure report in $E2E_MAIL; $(cat "$RES/send.out")"
+    else
+        n=$(grep -rl "DMARC failure report for reporter.test" "$E2E_MAIL"/*/new/ | wc -l)
+        [ "$n" = 1 ] && ok "exactly one failure report arrived" || ko failure_count "$n failure reports"
+        grep -q "^To: dmarc-failures@rcpt.test" "$ff" && ok "to the ruf address" || ko failure_to "$(head -5 "$ff")"
+        if grep -q "secret-subject" "$ff" || grep -q "bad-[0-9]-$$" "$ff" || grep -qi "^To: bob@" "$ff" ||
+            ! grep -q "redacted@$E2E_RCPT_DOMAIN" "$ff" || ! grep -q "^From: ceo@reporter.test" "$ff"; then
+            ko failure_redacted "subject, body or a recipient leaked, or From missing: $(sed -n '/rfc822-headers/,$p' "$ff")"
+        else
+            ok "redacted: no subject, no body, recipients as redacted@$E2E_RCPT_DOMAIN, From kept"
+        fi
+        "$SG_CLI" report parse --json "$ff" >"$RES/fparsed" 2>&1
+        python3 - "$RES/fparsed" "$E2E_ATTACKER" <<'PY' && ok "report parse reads it back as a failure report" || ko failure_readback "$(cat "$RES/fparsed")"
+import json, sys
+o = json.loads(open(sys.argv[1]).readline())
+want = dict(kind="failure", policy_domain="reporter.test", source_ip=sys.argv[2], auth_failure="dmarc")
+got = {k: o.get(k) for k in want}
+if got != want:
+    print("want", want, "got", got); sys.exit(1)
+PY
+    fi
     "$SG_CLI" report send --store "$E2E_DIR/reports/reports.db" --day "$(date -u +%F)" \
         --org-name "$E2E_MX" --sendmail "/usr/sbin/sendmail -C $E2E_DIR/postfix/etc -t -oi" 2>"$RES/send2.out"
-    grep -q "1 already done" "$RES/send2.out" && ok "a second run sends nothing again" || ko resend "$(cat "$RES/send2.out")"
+    grep -q "1 already done" "$RES/send2.out" && grep -q "0 failure reports" "$RES/send2.out" &&
+        ok "a second run sends nothing again" || ko resend "$(cat "$RES/send2.out")"
     stop_pidfile "$E2E_RUN/spoofguardd.pid"
     exit 0
 fi
@@ -99,4 +132,4 @@ fi
 # ---------------------------------------------------------------- outer --
 [ "$(id -u)" = 0 ] || fail_early "needs root (tests/e2e/with-env.sh)"
 export E2E_DIR=${E2E_REPORTS_DIR:-/run/spoofguard-e2e-reports}
-e2e_outer "e2e reports tests" 7
+e2e_outer "e2e reports tests" 13

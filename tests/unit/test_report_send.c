@@ -215,6 +215,128 @@ static void addresses(void **state)
     assert_false(sgrep_addr_ok("a@b;rm -rf"));
 }
 
+/* RFC 9991 failure reports: when one is due (fo=), what the header keeps
+ * (redaction), the report mail, and the store's rate limit. */
+static void failure_due(void **state)
+{
+    (void)state;
+    /* fo=0 (the default, also 0 bits): DMARC failed */
+    assert_true(sgrep_failure_due(0, 0, 0, 0, 0, 0));
+    assert_false(sgrep_failure_due(0, 1, 1, 0, 0, 1));
+    /* fo=1: either mechanism without an aligned pass, DMARC passing or not */
+    assert_true(sgrep_failure_due(0x2, 1, 1, 0, 0, 0));
+    assert_false(sgrep_failure_due(0x2, 1, 1, 1, 0, 0));
+    /* d: a DKIM signature failed; s: SPF failed */
+    assert_true(sgrep_failure_due(0x4, 1, 1, 1, 1, 0));
+    assert_false(sgrep_failure_due(0x4, 1, 1, 1, 0, 1));
+    assert_true(sgrep_failure_due(0x8, 1, 1, 1, 0, 1));
+    assert_true(sgrep_failure_due(0x4 | 0x8, 1, 1, 1, 0, 1));
+}
+
+static void failure_redaction(void **state)
+{
+    (void)state;
+    static const char hdr[] =
+        "Received: from mx.attacker.test by mx.rcpt.test\r\n"
+        "From: \"The CEO\" <ceo@bank.example>\r\n"
+        "To: \"Bob Smith\" <bob.smith@rcpt.test>,\r\n\tcarol@Other.Example\r\n"
+        "Cc: dave@rcpt.test\r\n"
+        "Subject: your salary review, Bob\r\n"
+        "Date: Fri, 04 Dec 2026 19:56:59 +0000\r\n"
+        "Message-ID: <abc@attacker.test>\r\n"
+        "Reply-To: thief@attacker.test\r\n"
+        "DKIM-Signature: v=1; a=rsa-sha256; d=bank.example; s=s1;\r\n\tb=AAAA\r\n"
+        "X-Secret: 4111111111111111\r\n";
+    char out[4096];
+    size_t n = sgrep_failure_redact(hdr, strlen(hdr), out, sizeof(out));
+    assert_int_equal(n, strlen(out));
+    assert_string_equal(out,
+                        "From: \"The CEO\" <ceo@bank.example>\n"
+                        "To: redacted@rcpt.test, redacted@Other.Example\n"
+                        "Cc: redacted@rcpt.test\n"
+                        "Subject: [redacted]\n"
+                        "Date: Fri, 04 Dec 2026 19:56:59 +0000\n"
+                        "Message-ID: <abc@attacker.test>\n"
+                        "DKIM-Signature: v=1; a=rsa-sha256; d=bank.example; s=s1;\n\tb=AAAA\n");
+    /* nothing of a local part, the subject, or a dropped field */
+    assert_null(strstr(out, "bob"));
+    assert_null(strstr(out, "salary"));
+    assert_null(strstr(out, "thief"));
+    assert_null(strstr(out, "4111"));
+    /* whole fields only: a cap that cuts the third keeps two */
+    n = sgrep_failure_redact(hdr, strlen(hdr), out, 90);
+    assert_string_equal(out, "From: \"The CEO\" <ceo@bank.example>\n"
+                             "To: redacted@rcpt.test, redacted@Other.Example\n");
+    /* no header, and a To without an address */
+    assert_int_equal(sgrep_failure_redact("", 0, out, sizeof(out)), 0);
+    assert_int_equal(sgrep_failure_redact("To: undisclosed-recipients:;\n", 29, out, sizeof(out)),
+                     0);
+}
+
+static void failure_mail_and_queue(void **state)
+{
+    (void)state;
+    sgrep_gen_meta m = {"mx.rcpt.test", "postmaster@rcpt.test", "spoofguard test"};
+    sgrep_failure f = {
+        .arrival = 1796410619, /* Fri, 04 Dec 2026 18:56:59 */
+        .policy_domain = "bank.example",
+        .source_ip = "192.0.2.66",
+        .envelope_from = "x@attacker.test",
+        .header_from = "bank.example",
+        .authres = "mx.rcpt.test; dmarc=fail header.from=bank.example",
+        .dkim_domain = "bank.example",
+        .dkim_selector = "s1",
+        .headers = "From: ceo@bank.example\nSubject: [redacted]\n",
+    };
+    sgrep_buf b = {0};
+    sgrep_failure_mail(&b, &m, "ruf@bank.example", &f, "1.failure@mx.rcpt.test", 1796410800);
+    assert_false(b.oom);
+    static const char *const want[] = {
+        "From: postmaster@rcpt.test\n",
+        "To: ruf@bank.example\n",
+        "Subject: DMARC failure report for bank.example from 192.0.2.66\n",
+        "Date: Fri, 04 Dec 2026 19:00:00 +0000\n",
+        "Message-ID: <1.failure@mx.rcpt.test>\n",
+        "Content-Type: multipart/report; report-type=feedback-report;\n",
+        "\nContent-Type: message/feedback-report\n\nFeedback-Type: auth-failure\n"
+        "User-Agent: spoofguard test\nVersion: 1\nAuth-Failure: dmarc\n"
+        "Original-Mail-From: <x@attacker.test>\n"
+        "Arrival-Date: Fri, 04 Dec 2026 18:56:59 +0000\nSource-IP: 192.0.2.66\n"
+        "Reported-Domain: bank.example\n"
+        "Authentication-Results: mx.rcpt.test; dmarc=fail header.from=bank.example\n"
+        "Identity-Alignment: none\nDKIM-Domain: bank.example\nDKIM-Selector: s1\n\n",
+        "Content-Type: text/rfc822-headers\n\nFrom: ceo@bank.example\nSubject: [redacted]\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (strstr(b.data, want[i]) == NULL)
+            fail_msg("missing %s in\n%s", want[i], b.data);
+    /* a stored value cannot add a header line */
+    f.source_ip = "192.0.2.66\nBcc: evil@attacker.test";
+    sgrep_failure_mail(&b, &m, "ruf@bank.example", &f, "2.failure@mx.rcpt.test", 1796410800);
+    assert_null(strstr(b.data, "\nBcc:"));
+    sgrep_buf_free(&b);
+
+    /* the queue: one per policy domain, source and hour */
+    char dir[] = "/tmp/sg-fq.XXXXXX", path[64], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/r.db", dir);
+    sqlite3 *db = sgrep_send_open(path, err, sizeof err);
+    assert_non_null(db);
+    f.source_ip = "192.0.2.66";
+    assert_int_equal(sgrep_failure_queue(db, &f, "ruf@bank.example", err, sizeof err), 1);
+    f.arrival += 60; /* the same hour (18:57:59) */
+    assert_int_equal(sgrep_failure_queue(db, &f, "ruf@bank.example", err, sizeof err), 0);
+    f.source_ip = "192.0.2.67"; /* another source */
+    assert_int_equal(sgrep_failure_queue(db, &f, "ruf@bank.example", err, sizeof err), 1);
+    f.source_ip = "192.0.2.66";
+    f.arrival += 3600; /* the next hour */
+    assert_int_equal(sgrep_failure_queue(db, &f, "ruf@bank.example", err, sizeof err), 1);
+    sqlite3_close(db);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +346,9 @@ int main(void)
         cmocka_unit_test(report_id_stable),
         cmocka_unit_test(xml_writer),
         cmocka_unit_test(addresses),
+        cmocka_unit_test(failure_due),
+        cmocka_unit_test(failure_redaction),
+        cmocka_unit_test(failure_mail_and_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
