@@ -6,6 +6,9 @@
  *
  *   report_fill STORE YYYY-MM-DD DOMAINS MESSAGES [SOURCES]
  *
+ * STORE may be redis://HOST:PORT: the counts then go where spoofguardd's
+ * report_redis sends them (one hash per day), as one host of a cluster.
+ *
  * Domain i is d<i>.example; its messages come from SOURCES addresses (IPv4
  * and IPv6), with DKIM and SPF results drawn from a fixed pseudo-random
  * sequence, so a run is the same every time. On stdout, one line per
@@ -16,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <hiredis/hiredis.h>
 
 #include "send.h"
 
@@ -59,11 +64,25 @@ int main(int argc, char **argv)
     if (!ndom || !nsrc)
         return 2;
     char err[512];
-    sqlite3 *db = sgrep_send_open(argv[1], err, sizeof err);
-    if (!db) {
+    sqlite3 *db = NULL;
+    redisContext *rds = NULL;
+    if (!strncmp(argv[1], "redis://", 8)) {
+        char host[256];
+        int port = 6379;
+        if (sscanf(argv[1] + 8, "%255[^:/]:%d", host, &port) < 1)
+            return 2;
+        rds = redisConnect(host, port);
+        if (!rds || rds->err) {
+            fprintf(stderr, "report_fill: %s: %s\n", argv[1], rds ? rds->errstr : "no memory");
+            return 4;
+        }
+    } else if (!(db = sgrep_send_open(argv[1], err, sizeof err))) {
         fprintf(stderr, "report_fill: %s\n", err);
         return 4;
     }
+#define FLUSH(c)                                                                                   \
+    (rds ? sgrep_collect_flush_redis(c, rds, err, sizeof err)                                      \
+         : sgrep_collect_flush(c, db, err, sizeof err))
     totals *t = calloc(ndom, sizeof *t);
     sgrep_collect *c = sgrep_collect_new(200000);
     if (!t || !c)
@@ -120,7 +139,7 @@ int main(int argc, char **argv)
         t_add += now_s() - t0;
         if (full) {
             t0 = now_s();
-            int bad = sgrep_collect_flush(c, db, err, sizeof err) != 0;
+            int bad = FLUSH(c) != 0;
             t_flush += now_s() - t0;
             if (bad || sgrep_collect_add(c, &o) != 0) {
                 fprintf(stderr, "report_fill: %s\n", err);
@@ -133,7 +152,7 @@ int main(int argc, char **argv)
         t[d].disp[di]++;
     }
     t0 = now_s();
-    if (sgrep_collect_flush(c, db, err, sizeof err) != 0) {
+    if (FLUSH(c) != 0) {
         fprintf(stderr, "report_fill: %s\n", err);
         return 4;
     }
@@ -149,6 +168,8 @@ int main(int argc, char **argv)
                    t[d].spf, t[d].disp[0], t[d].disp[1], t[d].disp[2]);
     sgrep_collect_free(c);
     sqlite3_close(db);
+    if (rds)
+        redisFree(rds);
     free(t);
     return 0;
 }

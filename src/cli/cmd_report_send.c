@@ -3,6 +3,7 @@
  *
  *   spoofguard report send [--store PATH] [--day YYYY-MM-DD] [--dry-run DIR]
  *       [--org-name NAME] [--email ADDR] [--sendmail CMD] [--zone FILE|--dns HOST]
+ *       [--redis redis://HOST:PORT[/DB]]
  *
  * One report per policy domain, published policy and UTC day (default:
  * yesterday) from what spoofguardd collected. The rua addresses are read
@@ -16,7 +17,12 @@
  * --dry-run DIR writes the .xml.gz and one .eml per destination instead and
  * changes no send state. Then the failure reports spoofguardd queued
  * (failure_reports yes; RFC 9991), whatever their day, to the ruf
- * addresses under the same rules (dry run: failure!DOMAIN!IP!HOUR.N.eml). Exit: 0 done, 1 a
+ * addresses under the same rules (dry run: failure!DOMAIN!IP!HOUR.N.eml).
+ * --redis (several MX hosts, spoofguardd's report_redis): the cluster's
+ * counts of the day replace the store's, one host at a time sends (a lock
+ * in Redis; another host's run says so and exits 0), and a report sent by
+ * any host is not sent again by another (marks in Redis, 8 days). A dry
+ * run reads the counts without the lock. Exit: 0 done, 1 a
  * destination failed this run, 2 usage, 4 store or DNS resolver error.
  */
 #include <errno.h>
@@ -32,7 +38,10 @@
 #include <spoofguard/common.h>
 #include <spoofguard/dmarc.h>
 
+#include <hiredis/hiredis.h>
+
 #include "cli.h"
+#include "outbound/obstore.h"
 #include "reports/reports.h"
 #include "reports/send.h"
 
@@ -43,10 +52,16 @@
 #define MAX_BACKOFF 7200 /* seconds between tries at most */
 #define MAX_RUA 8        /* destinations per report; more are ignored */
 
-enum { O_STORE = 1, O_DAY, O_DRY, O_ORG, O_EMAIL, O_SENDMAIL };
+enum { O_STORE = 1, O_DAY, O_DRY, O_ORG, O_EMAIL, O_SENDMAIL, O_REDIS };
+
+/* The send lock of a cluster: long enough for a big day, renewed after
+ * every report. */
+#define LOCK_MS 900000
 
 typedef struct {
-    const char *store_path, *dry, *org, *email, *sendmail;
+    const char *store_path, *dry, *org, *email, *sendmail, *redis_url;
+    redisContext *redis; /* --redis: the cluster's counts, lock and sent marks */
+    char token[64];
     int64_t day;
     int have_day;
     sg_cli_dns dns;
@@ -64,6 +79,9 @@ static const sg_cli_opt send_opts[] = {
     {"org-name", "NAME", O_ORG, "the reporting organisation (default: this host's name)"},
     {"email", "ADDR", O_EMAIL, "the reports' From and contact (default: dmarc-noreply@NAME)"},
     {"sendmail", "CMD", O_SENDMAIL, "the local MTA (default: " DEFAULT_SENDMAIL ")"},
+    {"redis", "URL", O_REDIS,
+     "a cluster's counts (spoofguardd's report_redis): redis://HOST:PORT[/DB]; one host at a "
+     "time sends"},
     SG_CLI_DNS_OPTS,
     {NULL, NULL, 0, NULL},
 };
@@ -116,6 +134,9 @@ static int opt_fn(int id, const char *value, void *payload)
         break;
     case O_SENDMAIL:
         c->sendmail = value;
+        break;
+    case O_REDIS:
+        c->redis_url = value;
         break;
     }
     return SG_CLI_GO;
@@ -330,6 +351,55 @@ static int write_file(const char *dir, const char *name, const void *d, size_t n
     return rc;
 }
 
+/* ---- a cluster (--redis) ------------------------------------------------------ */
+
+/* The lock: 1 taken, 0 another host holds it, -1 Redis failed. */
+static int lock_take(send_ctx *c)
+{
+    unsigned char rnd[16];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(rnd, 1, sizeof rnd, f) != sizeof rnd) {
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    for (size_t i = 0; i < sizeof rnd; i++)
+        snprintf(c->token + 2 * i, 3, "%02x", rnd[i]);
+    redisReply *r =
+        redisCommand(c->redis, "SET %s %s NX PX %d", SGREP_REDIS_LOCK, c->token, LOCK_MS);
+    int rc = r == NULL || r->type == REDIS_REPLY_ERROR ? -1 : r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Renew (ms > 0) or release (ms == 0) the lock, only while it is ours. */
+static void lock_touch(send_ctx *c, int ms)
+{
+    static const char lua[] = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+                              "if ARGV[2] == '0' then return redis.call('DEL', KEYS[1]) end "
+                              "return redis.call('PEXPIRE', KEYS[1], ARGV[2])";
+    if (!c->redis || !c->token[0])
+        return;
+    redisReply *r =
+        redisCommand(c->redis, "EVAL %s 1 %s %s %d", lua, SGREP_REDIS_LOCK, c->token, ms);
+    freeReplyObject(r);
+}
+
+/* A report sent to a destination by any host of the cluster: 1 yes, 0 no. */
+static int sent_mark(send_ctx *c, const char *rid, const char *rua, int set)
+{
+    if (!c->redis)
+        return 0;
+    redisReply *r =
+        set ? redisCommand(c->redis, "SET %s%s:%s 1 EX %d", SGREP_REDIS_SENT_PREFIX, rid, rua,
+                           SGREP_REDIS_TTL)
+            : redisCommand(c->redis, "EXISTS %s%s:%s", SGREP_REDIS_SENT_PREFIX, rid, rua);
+    int yes = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    return yes;
+}
+
 /* ---- one report ------------------------------------------------------------ */
 
 static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep_buf *xml,
@@ -365,8 +435,9 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
         if (!c->dry) {
             qstate s;
             q_get(c, rid, rua[i], &s);
-            if (s.exists &&
-                (!strcmp(s.state, "sent") || !strcmp(s.state, "failed") || s.next_try > c->now)) {
+            if ((s.exists &&
+                 (!strcmp(s.state, "sent") || !strcmp(s.state, "failed") || s.next_try > c->now)) ||
+                sent_mark(c, rid, rua[i], 0)) {
                 c->skipped++;
                 continue;
             }
@@ -448,6 +519,7 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
             snprintf(s.state, sizeof s.state, "sent");
             s.next_try = 0;
             c->sent++;
+            sent_mark(c, rid, todo[i], 1);
             if (q_put(c, rid, todo[i], domain, &s, NULL) != 0)
                 rc = 4;
             continue;
@@ -686,6 +758,46 @@ int cmd_report_send(int argc, char **argv)
         sg_cli_dns_close(&c.dns);
         return SG_EXIT_INTERNAL;
     }
+    if (c.redis_url) {
+        char host[256];
+        int port, db;
+        struct timeval tv = {5, 0};
+        if (sg_obs_redis_url(c.redis_url, host, sizeof host, &port, &db, err, sizeof err) != 0) {
+            sqlite3_close(c.db);
+            sg_cli_dns_close(&c.dns);
+            return sg_cli_usage_error(&send_cmd, "--redis: %s", err);
+        }
+        c.redis = redisConnectWithTimeout(host, port, tv);
+        redisReply *sel = NULL;
+        if (c.redis && !c.redis->err && db)
+            sel = redisCommand(c.redis, "SELECT %d", db);
+        int lk = c.redis && !c.redis->err && (!db || (sel && sel->type == REDIS_REPLY_STATUS))
+                     ? (c.dry ? 1 : lock_take(&c))
+                     : -1;
+        freeReplyObject(sel);
+        uint64_t groups = 0;
+        if (lk == 1 &&
+            sgrep_collected_from_redis(c.db, c.redis, c.day, &groups, err, sizeof err) != 0)
+            lk = -1;
+        if (lk != 1) {
+            if (lk == 0)
+                fprintf(stderr,
+                        "spoofguard report send: another host holds the lock (%s); "
+                        "nothing done\n",
+                        SGREP_REDIS_LOCK);
+            else
+                fprintf(stderr, "spoofguard report send: --redis %s: %s\n", c.redis_url,
+                        c.redis && c.redis->err ? c.redis->errstr : err);
+            lock_touch(&c, 0);
+            if (c.redis)
+                redisFree(c.redis);
+            sqlite3_close(c.db);
+            sg_cli_dns_close(&c.dns);
+            return lk == 0 ? SG_EXIT_OK : SG_EXIT_INTERNAL;
+        }
+        fprintf(stderr, "spoofguard report send: %llu groups of the cluster from %s\n",
+                (unsigned long long)groups, c.redis_url);
+    }
     /* the groups of the day, read first: reports are written while the
      * daemon may flush into the same table */
     sqlite3_stmt *q;
@@ -727,6 +839,7 @@ int cmd_report_send(int argc, char **argv)
             break;
         }
         int r = one_report(&c, doms[i], pols[i], &xml, &mail);
+        lock_touch(&c, LOCK_MS);
         if (r == 4)
             rc = SG_EXIT_INTERNAL;
         else if (r == 1)
@@ -757,6 +870,9 @@ int cmd_report_send(int argc, char **argv)
             "%u already done\n",
             day, c.reports, c.failures, c.dry ? c.dests : c.sent, c.dry ? "written" : "sent",
             c.failed, c.skipped);
+    lock_touch(&c, 0);
+    if (c.redis)
+        redisFree(c.redis);
     sqlite3_close(c.db);
     sg_cli_dns_close(&c.dns);
     return rc;

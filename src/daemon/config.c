@@ -152,6 +152,12 @@ static const opt_def options[] = {
     {"report_flush_interval", T_UINT, F(report_flush_interval), NOCOUNT, "60", 1, 3600, 0,
      "Seconds between writes of the collected counts to report_store (a thread of its own; "
      "the workers never wait for it). A worker whose table is full asks for a write at once."},
+    {"report_redis", T_STRING, F(report_redis), NOCOUNT, NULL, 0, 0, 0,
+     "Several MX hosts, one set of reports: `redis://HOST:PORT[/DB]` (the outbound store's "
+     "Redis will do). The counts go there (one hash per UTC day, kept 8 days) instead of "
+     "report_store's table, from the flush thread; Redis down: they wait in memory "
+     "(report_max_groups) and go at a later flush. `spoofguard report send --redis URL` on "
+     "any host sends the cluster's reports, one host at a time. Needs report_store."},
     {"failure_reports", T_BOOL, F(failure_reports), NOCOUNT, "no", 0, 0, 0,
      "Send DMARC failure reports (RFC 9991) to the ruf= addresses of a policy domain whose "
      "record asks (fo=): queued in report_store, at most one per policy domain, source address "
@@ -529,6 +535,17 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
     }
     if ((c->signing_table == NULL) != (c->key_table == NULL)) {
         snprintf(err, errlen, "%s: signing_table and key_table go together", path);
+        sg_config_free(c);
+        return -1;
+    }
+    if (c->report_redis && c->report_store == NULL) {
+        snprintf(err, errlen, "%s: report_redis needs report_store", path);
+        sg_config_free(c);
+        return -1;
+    }
+    if (c->report_redis && strncmp(c->report_redis, "redis://", 8) != 0) {
+        snprintf(err, errlen, "%s: report_redis: '%s' is not redis://HOST:PORT[/DB]", path,
+                 c->report_redis);
         sg_config_free(c);
         return -1;
     }

@@ -68,6 +68,7 @@ typedef struct {
     unsigned report_flush_interval;
     unsigned report_max_groups;
     int failure_reports; /* RFC 9991 failure reports queued in report_store */
+    char *report_redis;  /* a cluster's counts: redis://HOST:PORT[/DB], or NULL */
 } sg_config;
 
 /* Load a file into *out (zeroed first; defaults applied). On error

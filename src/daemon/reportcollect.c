@@ -13,6 +13,9 @@
 #include <spoofguard/dmarc.h>
 #include <spoofguard/spf.h>
 
+#include <hiredis/hiredis.h>
+
+#include "obstore.h"
 #include "reportcollect.h"
 #include "reports/send.h"
 
@@ -51,6 +54,11 @@ struct sg_rcollect {
     pthread_cond_t cv;
     int stop, urgent;
     int failures; /* failure_reports yes */
+    /* report_redis: the counts go to the cluster's Redis, from this
+     * thread, through a connection made (again) when a flush needs it */
+    char redis_host[256];
+    int redis_port, redis_db, use_redis;
+    redisContext *redis;
     _Atomic uint64_t messages, lost, flushes, flush_errors, flush_usec;
     _Atomic uint64_t fr_queued, fr_limited, fr_lost;
 };
@@ -133,6 +141,32 @@ static void flush_failures(sg_rcollect *rc)
         sqlite3_exec(rc->db, "COMMIT", NULL, NULL, NULL);
 }
 
+/* The table into the store: SQLite, or the cluster's Redis. A Redis that
+ * fails loses its connection (made again next time); the table is kept. */
+static int write_table(sg_rcollect *rc, sgrep_collect *t, char *err, size_t errlen)
+{
+    if (!rc->use_redis)
+        return sgrep_collect_flush(t, rc->db, err, errlen);
+    if (rc->redis == NULL) {
+        struct timeval tv = {2, 0};
+        rc->redis = redisConnectWithTimeout(rc->redis_host, rc->redis_port, tv);
+        if (rc->redis && !rc->redis->err)
+            redisSetTimeout(rc->redis, tv);
+        if (rc->redis && !rc->redis->err && rc->redis_db) {
+            redisReply *r = redisCommand(rc->redis, "SELECT %d", rc->redis_db);
+            if (r == NULL || r->type == REDIS_REPLY_ERROR)
+                rc->redis->err = REDIS_ERR_OTHER;
+            freeReplyObject(r);
+        }
+    }
+    if (sgrep_collect_flush_redis(t, rc->redis, err, errlen) == 0)
+        return 0;
+    if (rc->redis)
+        redisFree(rc->redis);
+    rc->redis = NULL;
+    return -1;
+}
+
 /* Swaps each worker's table for its (empty) spare and writes the full one
  * out. A table that could not be written stays the spare, whole: the next
  * flush swaps it back in only after writing it (nothing is lost). */
@@ -143,8 +177,7 @@ static void flush_all(sg_rcollect *rc)
         char err[256];
         uint64_t t0 = usec_now();
         /* a spare left over from a failed write goes first */
-        if (sgrep_collect_groups(t->spare) &&
-            sgrep_collect_flush(t->spare, rc->db, err, sizeof err) != 0) {
+        if (sgrep_collect_groups(t->spare) && write_table(rc, t->spare, err, sizeof err) != 0) {
             atomic_fetch_add(&rc->flush_errors, 1);
             continue;
         }
@@ -154,7 +187,7 @@ static void flush_all(sg_rcollect *rc)
         t->spare = full;
         pthread_mutex_unlock(&t->mu);
         if (sgrep_collect_groups(full)) {
-            if (sgrep_collect_flush(full, rc->db, err, sizeof err) != 0)
+            if (write_table(rc, full, err, sizeof err) != 0)
                 atomic_fetch_add(&rc->flush_errors, 1);
             else
                 atomic_fetch_add(&rc->flushes, 1);
@@ -207,6 +240,8 @@ void sg_rcollect_free(sg_rcollect *rc)
         flush_all(rc); /* the workers are gone: what they counted last */
         sqlite3_close(rc->db);
     }
+    if (rc->redis)
+        redisFree(rc->redis);
     for (unsigned i = 0; rc->w && i < rc->nw; i++) {
         for (fsample *f = rc->w[i].pending, *n; f; f = n) {
             n = f->next;
@@ -284,6 +319,15 @@ void sg_rcollect_add(sg_rcollect *rc, unsigned w, const sg_verdict_result *vr,
     rc->urgent = 1;
     pthread_cond_signal(&rc->cv);
     pthread_mutex_unlock(&rc->mu);
+}
+
+int sg_rcollect_use_redis(sg_rcollect *rc, const char *url, char *err, size_t errlen)
+{
+    if (sg_obs_redis_url(url, rc->redis_host, sizeof rc->redis_host, &rc->redis_port, &rc->redis_db,
+                         err, errlen) != 0)
+        return -1;
+    rc->use_redis = 1;
+    return 0;
 }
 
 void sg_rcollect_failures_on(sg_rcollect *rc)

@@ -34,6 +34,12 @@ void sg_rcollect_free(sg_rcollect *rc);
 void sg_rcollect_add(sg_rcollect *rc, unsigned w, const sg_verdict_result *vr,
                      const char *client_ip, const char *applied, int64_t now);
 
+/* report_redis redis://HOST:PORT[/DB]: the counts go to the cluster's
+ * Redis (one hash per day, src/reports/collect.c) instead of the store's
+ * `collected`; the store keeps the failure reports. Before
+ * sg_rcollect_start. 0, or -1 with err (a bad URL). */
+int sg_rcollect_use_redis(sg_rcollect *rc, const char *url, char *err, size_t errlen);
+
 /* failure_reports yes (RFC 9991): before sg_rcollect_start. */
 void sg_rcollect_failures_on(sg_rcollect *rc);
 

@@ -443,6 +443,9 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
         goto fail;
     if (s->sh.reports && pc->failure_reports)
         sg_rcollect_failures_on(s->sh.reports);
+    if (s->sh.reports && pc->report_redis &&
+        sg_rcollect_use_redis(s->sh.reports, pc->report_redis, err, errlen) != 0)
+        goto fail;
     s->workers = calloc(n, sizeof(sg_worker));
     if (s->workers == NULL) {
         snprintf(err, errlen, "out of memory");

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
 #include "send.h"
 
 #define SEP '\x1f'
@@ -227,38 +229,43 @@ int sgrep_collect_add(sgrep_collect *c, const sgrep_obs *o)
     return 0;
 }
 
+static const char upsert_sql[] =
+    "INSERT INTO collected(day, policy_domain, source_ip, disposition, dkim_aligned,"
+    " spf_aligned, header_from, envelope_from, envelope_to, dkim, spf, policy, count)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    " ON CONFLICT DO UPDATE SET count = count + excluded.count";
+
+/* One group (its key split into the columns) added to `collected`. */
+static int upsert(sqlite3_stmt *st, const char *k, size_t klen, uint64_t count)
+{
+    const char *f[NFIELDS], *end = k + klen;
+    size_t n[NFIELDS];
+    const char *p = k;
+    for (int x = 0; x < NFIELDS; x++) {
+        const char *e = memchr(p, SEP, (size_t)(end - p));
+        f[x] = p;
+        n[x] = e ? (size_t)(e - p) : (size_t)(end - p);
+        p = e ? e + 1 : end;
+    }
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, strtoll(f[0], NULL, 10));
+    for (int x = 1; x < NFIELDS; x++)
+        sqlite3_bind_text(st, x + 1, f[x], (int)n[x], SQLITE_STATIC);
+    sqlite3_bind_int64(st, 13, (sqlite3_int64)count);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
 int sgrep_collect_flush(sgrep_collect *c, sqlite3 *db, char *err, size_t errlen)
 {
     if (!c->used)
         return 0;
-    static const char sql[] =
-        "INSERT INTO collected(day, policy_domain, source_ip, disposition, dkim_aligned,"
-        " spf_aligned, header_from, envelope_from, envelope_to, dkim, spf, policy, count)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-        " ON CONFLICT DO UPDATE SET count = count + excluded.count";
     sqlite3_stmt *st = NULL;
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        sqlite3_prepare_v2(db, upsert_sql, -1, &st, NULL) != SQLITE_OK)
         goto fail;
     for (size_t i = 0; i < c->cap; i++) {
         const char *k = c->slots[i].key;
-        if (!k)
-            continue;
-        const char *f[NFIELDS];
-        size_t n[NFIELDS];
-        const char *p = k;
-        for (int x = 0; x < NFIELDS; x++) {
-            const char *e = strchr(p, SEP);
-            f[x] = p;
-            n[x] = e ? (size_t)(e - p) : strlen(p);
-            p = e ? e + 1 : p + n[x];
-        }
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, strtoll(f[0], NULL, 10));
-        for (int x = 1; x < NFIELDS; x++)
-            sqlite3_bind_text(st, x + 1, f[x], (int)n[x], SQLITE_STATIC);
-        sqlite3_bind_int64(st, 13, (sqlite3_int64)c->slots[i].count);
-        if (sqlite3_step(st) != SQLITE_DONE)
+        if (k && upsert(st, k, strlen(k), c->slots[i].count) != 0)
             goto fail;
     }
     sqlite3_finalize(st);
@@ -271,5 +278,111 @@ fail:
     snprintf(err, errlen, "flush: %s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+/* ---- a cluster's counts in Redis ----------------------------------------- */
+
+/* The day of a group key: its first field. */
+static long long key_day(const char *k)
+{
+    return strtoll(k, NULL, 10);
+}
+
+int sgrep_collect_flush_redis(sgrep_collect *c, redisContext *r, char *err, size_t errlen)
+{
+    if (!c->used)
+        return 0;
+    if (r == NULL || r->err) {
+        snprintf(err, errlen, "redis: %s", r ? r->errstr : "not connected");
+        return -1;
+    }
+    /* MULTI .. EXEC: the counts of one flush are added all or not at all,
+     * so a flush that fails is retried whole without counting twice (but
+     * for an EXEC that ran and whose answer was lost) */
+    size_t queued = 2;
+    redisAppendCommand(r, "MULTI");
+    for (size_t i = 0; i < c->cap; i++) {
+        const char *k = c->slots[i].key;
+        if (!k)
+            continue;
+        char hkey[64];
+        snprintf(hkey, sizeof hkey, SGREP_REDIS_DAY_PREFIX "%lld", key_day(k));
+        redisAppendCommand(r, "HINCRBY %s %b %llu", hkey, k, strlen(k),
+                           (unsigned long long)c->slots[i].count);
+        redisAppendCommand(r, "EXPIRE %s %d", hkey, SGREP_REDIS_TTL);
+        queued += 2;
+    }
+    redisAppendCommand(r, "EXEC");
+    int ok = 1;
+    for (size_t i = 0; i < queued; i++) {
+        redisReply *rep = NULL;
+        if (redisGetReply(r, (void **)&rep) != REDIS_OK) {
+            snprintf(err, errlen, "redis: %s", r->errstr);
+            return -1; /* the connection is unusable: the caller drops it */
+        }
+        if (i + 1 == queued && (rep == NULL || rep->type != REDIS_REPLY_ARRAY))
+            ok = 0;
+        freeReplyObject(rep);
+    }
+    if (!ok) {
+        snprintf(err, errlen, "redis: the transaction was refused");
+        return -1;
+    }
+    clear(c);
+    return 0;
+}
+
+int sgrep_collected_from_redis(sqlite3 *db, redisContext *r, int64_t day, uint64_t *groups,
+                               char *err, size_t errlen)
+{
+    char hkey[64];
+    snprintf(hkey, sizeof hkey, SGREP_REDIS_DAY_PREFIX "%lld", (long long)day);
+    *groups = 0;
+    redisReply *rep = redisCommand(r, "HGETALL %s", hkey);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "redis: %s",
+                 rep && rep->type == REDIS_REPLY_ERROR ? rep->str : r->errstr);
+        freeReplyObject(rep);
+        return -1;
+    }
+    sqlite3_stmt *del = NULL, *st = NULL;
+    /* the cluster's totals replace this store's rows of the day: in
+     * cluster mode no daemon writes them here */
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "DELETE FROM collected WHERE day=?1", -1, &del, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, upsert_sql, -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    sqlite3_bind_int64(del, 1, day);
+    if (sqlite3_step(del) != SQLITE_DONE)
+        goto fail;
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        redisReply *k = rep->element[i], *v = rep->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        char *e;
+        unsigned long long n = strtoull(v->str, &e, 10);
+        /* a field of this day only: the key's day is its first field */
+        if (*e != '\0' || n == 0 || key_day(k->str) != (long long)day)
+            continue;
+        if (upsert(st, k->str, k->len, n) != 0)
+            goto fail;
+        (*groups)++;
+    }
+    sqlite3_finalize(del);
+    sqlite3_finalize(st);
+    freeReplyObject(rep);
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+fail:
+    snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(del);
+    sqlite3_finalize(st);
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    freeReplyObject(rep);
     return -1;
 }

@@ -15,7 +15,7 @@ add_library(sg_reports STATIC ${PROJECT_SOURCE_DIR}/src/reports/xml.c
 target_include_directories(sg_reports PUBLIC ${PROJECT_SOURCE_DIR}/src/reports ${PROJECT_SOURCE_DIR}/src
                                               ${PROJECT_SOURCE_DIR}/include)
 target_link_libraries(sg_reports PUBLIC sg_mime PkgConfig::XML2 PkgConfig::ZLIB PkgConfig::SQLITE3
-                      PkgConfig::SG_REPORTS_GMIME)
+                      PkgConfig::SG_REPORTS_GMIME PkgConfig::HIREDIS)
 target_link_libraries(spoofguard PRIVATE sg_reports)
 # spoofguard-view's /reports page reads the store
 if(TARGET sg_viewer_core)
@@ -39,9 +39,10 @@ endif()
 # send` tests (tests/scripts/reports_send.sh) and bench/report_gen_bench.sh.
 add_executable(report_fill ${PROJECT_SOURCE_DIR}/bench/report_fill.c)
 target_link_libraries(report_fill PRIVATE sg_reports)
-if(TEST script_reports_send)
-  set_property(TEST script_reports_send APPEND PROPERTY ENVIRONMENT
-               "SG_REPORT_FILL=$<TARGET_FILE:report_fill>")
-endif()
+foreach(t script_reports_send script_reports_cluster)
+  if(TEST ${t})
+    set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT "SG_REPORT_FILL=$<TARGET_FILE:report_fill>")
+  endif()
+endforeach()
 # spoofguardd's collection (src/daemon/reportcollect.c) writes the store
 target_link_libraries(sg_daemon_core PUBLIC sg_reports)

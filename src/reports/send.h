@@ -60,6 +60,26 @@ uint64_t sgrep_collect_messages(const sgrep_collect *c);
  * table is kept, so nothing is lost; a later flush tries again). */
 int sgrep_collect_flush(sgrep_collect *c, sqlite3 *db, char *err, size_t errlen);
 
+/* ---- a cluster's counts in Redis (report_redis) -------------------------- */
+
+/* One hash per UTC day: field = a group's key, value = its count; kept 8
+ * days (a late or repeated `report send` still finds them). */
+#define SGREP_REDIS_DAY_PREFIX "sgrep:collected:"
+#define SGREP_REDIS_TTL (8 * 86400)
+/* `report send` of one host at a time: SET NX PX with a token */
+#define SGREP_REDIS_LOCK "sgrep:send-lock"
+/* a report sent to a destination, by any host: "sgrep:sent:RID:RUA" */
+#define SGREP_REDIS_SENT_PREFIX "sgrep:sent:"
+
+struct redisContext;
+/* Adds every group's count to the day hashes in one MULTI/EXEC and empties
+ * the table; -1 with err (the table is kept, retried by the next flush). */
+int sgrep_collect_flush_redis(sgrep_collect *c, struct redisContext *r, char *err, size_t errlen);
+/* The cluster's counts of day into the store's `collected`, replacing the
+ * store's own rows of that day; *groups: how many. 0 or -1 with err. */
+int sgrep_collected_from_redis(sqlite3 *db, struct redisContext *r, int64_t day, uint64_t *groups,
+                               char *err, size_t errlen);
+
 /* ---- the sending side's store ---------------------------------------- */
 
 /* Opens the report store at path (creating it and the schema of
