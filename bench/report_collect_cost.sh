@@ -106,33 +106,9 @@ run() { # mode messages -> instructions of the daemon process
     $AS valgrind --tool=callgrind --callgrind-out-file="$T/cg/%p" --trace-children=no \
         "$SGD" -c "$T/$mode.conf" 2>"$T/$mode-$n.err" &
     DPID=$!
-    for ((i = 0; i < 600; i++)); do
-        "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1',$MILTER_PORT),0.2)" 2>/dev/null && break
-        sleep 0.1
-    done
-    "$PY" - "$SRC/tests/interop" "$MILTER_PORT" "$n" "$T" "$K" <<'P' >&2
-import sys
-sys.path.insert(0, sys.argv[1])
-import milter_client as mc
-port, n, t, k = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
-good, bad = open(t + '/genuine.eml', 'rb').read(), open(t + '/forged.eml', 'rb').read()
-codes = {}
-for i in range(n):
-    forged = i % 4 == 3
-    ip = ('203.0.113.%d' if forged else '192.0.2.%d') % (1 + i % k)
-    m = mc.MTA(port, timeout=60)
-    m.negotiate()
-    m.connect(ip, hostname='mx.remote.test')
-    m.helo('mx.remote.test')
-    stage, replies = m.send_message(bad if forged else good, sender='news@remote.test',
-                                    queue_id='Q%08d' % i)
-    last = replies[-1].cmd if replies else '?'
-    codes[last] = codes.get(last, 0) + 1
-    m.abort()
-    m.quit()
-    m.close()
-print('replies:', codes)
-P
+    "$PY" "$SRC/tests/interop/milter_client.py" waitport "$MILTER_PORT" 60
+    echo "replies: $("$PY" "$SRC/tests/interop/milter_client.py" play "$MILTER_PORT" "$n" \
+        "$T/genuine.eml" "$T/forged.eml" "$K")" >&2
     kill -TERM "$DPID"
     wait "$DPID" || true
     # valgrind runs in the daemon's own process: its file carries that pid

@@ -5,7 +5,6 @@
  * fields). No I/O: spoofguardd queues samples in the report store
  * (src/daemon/reportcollect.c), `spoofguard report send` mails them.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -140,17 +139,7 @@ static void puts_(sgrep_buf *b, const char *s)
     sgrep_buf_put(b, s, strlen(s));
 }
 
-static void putf(sgrep_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(sgrep_buf *b, const char *fmt, ...)
-{
-    char tmp[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        sgrep_buf_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
+#define putf sgrep_buf_printf
 
 /* A header field value we write ourselves from stored text: one line,
  * printable, bounded (a stored value can hold anything a sender wrote). */

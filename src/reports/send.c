@@ -12,6 +12,8 @@
 #include <zlib.h>
 
 #include "reports.h"
+#include <stdarg.h>
+
 #include "send.h"
 
 /* ---- buffer ------------------------------------------------------------ */
@@ -42,11 +44,9 @@ static void puts_(sgrep_buf *b, const char *s)
     put(b, s, strlen(s));
 }
 
-static void putf(sgrep_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#include <stdarg.h>
-static void putf(sgrep_buf *b, const char *fmt, ...)
+void sgrep_buf_printf(sgrep_buf *b, const char *fmt, ...)
 {
-    char tmp[512];
+    char tmp[2048];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
@@ -55,6 +55,7 @@ static void putf(sgrep_buf *b, const char *fmt, ...)
         return;
     put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
+#define putf sgrep_buf_printf
 
 void sgrep_buf_put(sgrep_buf *b, const char *s, size_t n)
 {

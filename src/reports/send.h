@@ -120,6 +120,8 @@ typedef struct {
 void sgrep_buf_free(sgrep_buf *b);
 /* Appends n bytes (sets oom instead when memory runs out). */
 void sgrep_buf_put(sgrep_buf *b, const char *s, size_t n);
+/* Appends formatted text, at most 2,047 bytes of it. */
+void sgrep_buf_printf(sgrep_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* One row of `collected`, as stored. */
 typedef struct {

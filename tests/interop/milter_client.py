@@ -22,6 +22,11 @@ Used by tests/scripts/milter_blackbox.sh:
     milter_client.py blackhole PORT   hold a UDP+TCP port that never answers
                                       (a DNS server that is down)
     milter_client.py freeport N       print N free loopback ports (TCP+UDP)
+    milter_client.py waitport PORT S  wait up to S seconds for a listener
+    milter_client.py play PORT N GOOD [BAD [SOURCES]]
+                                      N inbound messages to a running milter
+                                      (every fourth BAD, from SOURCES
+                                      addresses); prints each final reply
 
 The checks read their settings from the environment: SG_MILTER_PORT,
 SG_MILTER_PID, SG_DIR (the test's temporary directory: zone file, keys,
@@ -2139,7 +2144,48 @@ def blackhole(p, ready):
             held.append(c)
 
 
+def wait_port(port, seconds):
+    """Until something accepts on 127.0.0.1:port (a daemon starting, maybe
+    under valgrind); True when it does."""
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            socket.create_connection(('127.0.0.1', port), 0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def play(port, n, good, bad=None, sources=1):
+    """n inbound messages, one connection each, as Postfix sends them:
+    every fourth the forged one (bad) when given, from sources addresses
+    of each kind. Returns the final reply letter of each message."""
+    good, bad = open(good, 'rb').read(), open(bad, 'rb').read() if bad else None
+    out = []
+    for i in range(n):
+        forged = bad is not None and i % 4 == 3
+        ip = ('203.0.113.%d' if forged else '192.0.2.%d') % (1 + i % sources)
+        m = MTA(port, timeout=60)
+        m.negotiate()
+        m.connect(ip, hostname='mx.remote.test')
+        m.helo('mx.remote.test')
+        stage, replies = m.send_message(bad if forged else good, sender='news@remote.test',
+                                        queue_id='Q%08d' % i)
+        out.append(replies[-1].cmd if replies else '?')
+        m.abort()
+        m.quit()
+        m.close()
+    return ''.join(out)
+
+
 def main(argv):
+    if len(argv) == 3 and argv[0] == 'waitport':
+        return 0 if wait_port(int(argv[1]), float(argv[2])) else 1
+    if 4 <= len(argv) <= 6 and argv[0] == 'play':
+        print(play(int(argv[1]), int(argv[2]), argv[3], argv[4] if len(argv) > 4 else None,
+                   int(argv[5]) if len(argv) > 5 else 1))
+        return 0
     if len(argv) >= 2 and argv[0] == 'check':
         rc = 0
         for name in argv[1:]:

@@ -133,28 +133,8 @@ C
     [ "$(id -u)" != 0 ] || echo "user nobody" >>"$T/d.conf"
     "$SGD" -c "$T/d.conf" 2>"$T/d.err" &
     DPID=$!
-    for ((i = 0; i < 100; i++)); do
-        "$PY" -c "import socket; socket.create_connection(('127.0.0.1',$MPORT),0.2)" 2>/dev/null && break
-        sleep 0.1
-    done
-    play() { # N: messages played, one connection each; prints the last replies
-        "$PY" - "$SRC/tests/interop" "$MPORT" "$1" "$T/genuine.eml" <<'PYEOF'
-import sys
-sys.path.insert(0, sys.argv[1])
-import milter_client as mc
-port, n, msg = int(sys.argv[2]), int(sys.argv[3]), open(sys.argv[4], 'rb').read()
-last = []
-for i in range(n):
-    m = mc.MTA(port, timeout=20)
-    m.negotiate()
-    m.connect('192.0.2.20', hostname='mx.remote.test')
-    m.helo('mx.remote.test')
-    stage, replies = m.send_message(msg, sender='news@remote.test', queue_id='Q%d' % i)
-    last.append(replies[-1].cmd if replies else '?')
-    m.abort(); m.quit(); m.close()
-print(''.join(last))
-PYEOF
-    }
+    "$PY" "$SRC/tests/interop/milter_client.py" waitport "$MPORT" 10
+    play() { "$PY" "$SRC/tests/interop/milter_client.py" play "$MPORT" "$1" "$T/genuine.eml"; }
     today=$(( $(date +%s) / 86400 * 86400 ))
     count() { redis-cli -p "$RPORT" HVALS "sgrep:collected:$today" | awk '{s+=$1} END {print s+0}'; }
     r=$(play 4)

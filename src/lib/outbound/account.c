@@ -275,43 +275,45 @@ static int unpack(const uint8_t *in, size_t len, uint8_t *out, size_t n)
     return o == n ? 0 : -1;
 }
 
-int ob_account_encode_plain(const sg_ob_account *a, uint8_t *buf, size_t cap, size_t *len)
+/* The frame around a body already at buf + OB_HEADER: magic, version,
+ * length, and the checksum of it all. Returns the record's length. */
+static size_t frame(uint8_t *buf, unsigned version, size_t body)
 {
-    size_t total = OB_HEADER + payload_size() + OB_TRAILER;
-    if (a == NULL || buf == NULL || len == NULL)
-        return SG_EINVAL;
-    if (cap < total)
-        return SG_ELIMIT;
+    size_t total = OB_HEADER + body + OB_TRAILER;
     memcpy(buf, OB_MAGIC, 4);
-    put_le(buf + 4, OB_VERSION_PLAIN, 2);
+    put_le(buf + 4, version, 2);
     put_le(buf + 6, 0, 2);
     put_le(buf + 8, total, 4);
-    payload_put(a, buf + OB_HEADER);
     put_le(buf + total - OB_TRAILER, ob_hash((const char *)buf, total - OB_TRAILER, 0), 8);
-    *len = total;
+    return total;
+}
+
+int ob_account_encode_plain(const sg_ob_account *a, uint8_t *buf, size_t cap, size_t *len)
+{
+    size_t n = payload_size();
+    if (a == NULL || buf == NULL || len == NULL)
+        return SG_EINVAL;
+    if (cap < OB_HEADER + n + OB_TRAILER)
+        return SG_ELIMIT;
+    payload_put(a, buf + OB_HEADER);
+    *len = frame(buf, OB_VERSION_PLAIN, n);
     return SG_OK;
 }
 
 int sg_ob_account_encode(const sg_ob_account *a, uint8_t *buf, size_t cap, size_t *len)
 {
     uint8_t plain[8192], packed[8192 + 8192 / PACK_RUN];
-    size_t n = payload_size(), p, total;
+    size_t n = payload_size(), p;
     if (a == NULL || buf == NULL || len == NULL)
         return SG_EINVAL;
     if (n > sizeof(plain))
         return SG_ELIMIT;
     payload_put(a, plain);
     p = pack(plain, n, packed);
-    total = OB_HEADER + p + OB_TRAILER;
-    if (cap < total)
+    if (cap < OB_HEADER + p + OB_TRAILER)
         return SG_ELIMIT;
-    memcpy(buf, OB_MAGIC, 4);
-    put_le(buf + 4, OB_VERSION, 2);
-    put_le(buf + 6, 0, 2);
-    put_le(buf + 8, total, 4);
     memcpy(buf + OB_HEADER, packed, p);
-    put_le(buf + total - OB_TRAILER, ob_hash((const char *)buf, total - OB_TRAILER, 0), 8);
-    *len = total;
+    *len = frame(buf, OB_VERSION, p);
     return SG_OK;
 }
 
