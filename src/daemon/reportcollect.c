@@ -59,6 +59,7 @@ struct sg_rcollect {
     char redis_host[256];
     int redis_port, redis_db, use_redis;
     redisContext *redis;
+    uint64_t redis_retry_us; /* not before (usec_now) after a failure */
     _Atomic uint64_t messages, lost, flushes, flush_errors, flush_usec;
     _Atomic uint64_t fr_queued, fr_limited, fr_lost;
 };
@@ -147,6 +148,12 @@ static int write_table(sg_rcollect *rc, sgrep_collect *t, char *err, size_t errl
 {
     if (!rc->use_redis)
         return sgrep_collect_flush(t, rc->db, err, errlen);
+    /* a worker whose table is full asks for a flush per message it could
+     * not count: a Redis that is down is tried again once a second only */
+    if (rc->redis == NULL && usec_now() < rc->redis_retry_us) {
+        snprintf(err, errlen, "redis: down, tried again soon");
+        return -1;
+    }
     if (rc->redis == NULL) {
         struct timeval tv = {2, 0};
         rc->redis = redisConnectWithTimeout(rc->redis_host, rc->redis_port, tv);
@@ -164,6 +171,7 @@ static int write_table(sg_rcollect *rc, sgrep_collect *t, char *err, size_t errl
     if (rc->redis)
         redisFree(rc->redis);
     rc->redis = NULL;
+    rc->redis_retry_us = usec_now() + 1000000;
     return -1;
 }
 
