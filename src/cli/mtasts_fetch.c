@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,6 +199,11 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
     }
     if ((resp = malloc(rcap)) == NULL)
         return fail(err, errlen, "out of memory");
+    /* a server that closes while we write must not kill the audit with
+     * SIGPIPE: ignored during the fetch, the caller's handling restored */
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, &old_pipe);
     if ((fd = dial(chost, cport, deadline, err, errlen)) < 0)
         goto out;
     if ((sctx = SSL_CTX_new(TLS_client_method())) == NULL ||
@@ -332,5 +338,6 @@ out:
     if (fd >= 0)
         close(fd);
     free(resp);
+    sigaction(SIGPIPE, &old_pipe, NULL);
     return rc;
 }

@@ -9,9 +9,11 @@
 #   testing   testing, the same mismatch: mtasts.testing info + warning
 #   none      mode none: mtasts.mode_none info, no MX check
 #   bad       a mode RFC 8461 does not have: mtasts.policy_syntax
-#   gone      404; moved: 301 (not followed); html: text/html; wrongname:
-#             a certificate for another name; untrusted: a CA we do not
-#             trust; closed: nothing listens: mtasts.policy_unreachable
+#   gone      404; moved: 301 (not followed); html: text/html; big: a
+#             policy over 64 KiB; wrongname: a certificate for another
+#             name; untrusted: a CA we do not trust; closed: nothing
+#             listens; silent: a server that accepts and never answers
+#             (the 10 s deadline): mtasts.policy_unreachable
 # and the offline default: with --zone and no --mta-sts-* option nothing is
 # fetched (mtasts.policy_not_fetched).
 # Prints PASS/FAIL lines and "N passed, N failed". Env: SG_CLI.
@@ -33,7 +35,7 @@ ok() { echo "PASS $1"; pass=$((pass + 1)); }
 ko() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
 
 # --- a CA, a certificate for every mta-sts.CASE.test but wrongname ----------
-cases="good chunked mismatch testing none bad gone moved html"
+cases="good chunked mismatch testing none bad gone moved html big"
 san=$(for c in $cases; do printf 'DNS:mta-sts.%s.test,' "$c"; done)
 {
     openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.pem" -days 2 \
@@ -54,7 +56,7 @@ san=$(for c in $cases; do printf 'DNS:mta-sts.%s.test,' "$c"; done)
 } >"$T/openssl.log" 2>&1 || { ko setup "openssl: $(tail -n3 "$T/openssl.log")"; echo "$pass passed, $fail failed"; exit 1; }
 
 # --- the server: one port per certificate ------------------------------------
-read -r P1 P2 P3 PCLOSED < <("$PY" "$SG_SRC/tests/interop/milter_client.py" freeport 4)
+read -r P1 P2 P3 PCLOSED PSILENT < <("$PY" "$SG_SRC/tests/interop/milter_client.py" freeport 5)
 cat >"$T/srv.py" <<'PYEOF'
 import http.server, ssl, sys, threading
 d = sys.argv[1]
@@ -104,6 +106,8 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.send(301, b"", extra=[("Location", "https://elsewhere.test/p.txt")])
         if case == "html":
             return self.send(200, b"<html>" + GOOD + b"</html>", "text/html")
+        if case == "big":
+            return self.send(200, GOOD + b"x_pad: " + b"y" * 70000 + b"\n")
         return self.send(404, b"no such policy\n")
 def serve(port, cert):
     s = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
@@ -113,16 +117,24 @@ def serve(port, cert):
     threading.Thread(target=s.serve_forever, daemon=True).start()
 for port, cert in zip(map(int, sys.argv[2:5]), ("server", "wrong", "untrusted")):
     serve(port, cert)
+# accepts, then never says a word (not even the TLS handshake)
+import socket
+silent = socket.socket()
+silent.bind(("127.0.0.1", int(sys.argv[5])))
+silent.listen(8)
+held = []
+threading.Thread(target=lambda: [held.append(silent.accept()) for _ in iter(int, 1)],
+                 daemon=True).start()
 open(d + "/ready", "w").close()
 threading.Event().wait()
 PYEOF
-"$PY" "$T/srv.py" "$T" "$P1" "$P2" "$P3" 2>"$T/srv.err" &
+"$PY" "$T/srv.py" "$T" "$P1" "$P2" "$P3" "$PSILENT" 2>"$T/srv.err" &
 SRV=$!
 for ((i = 0; i < 100; i++)); do [ -f "$T/ready" ] && break; sleep 0.05; done
 [ -f "$T/ready" ] || { ko setup "the HTTPS server did not start: $(tail -n3 "$T/srv.err")"; echo "$pass passed, $fail failed"; exit 1; }
 
 # --- the zone: each case a complete domain, so only MTA-STS can differ --------
-for c in $cases wrongname untrusted closed; do
+for c in $cases wrongname untrusted closed silent; do
     cat <<EOF
 $c.test. IN MX 10 mx.$c.test.
 mx.$c.test. IN A 192.0.2.25
@@ -169,6 +181,11 @@ expect not_text_plain html "$P1" "1 mtasts.policy_unreachable/error"
 expect wrong_name wrongname "$P2" "1 mtasts.policy_unreachable/error"
 expect untrusted_ca untrusted "$P3" "1 mtasts.policy_unreachable/error"
 expect nothing_listens closed "$PCLOSED" "1 mtasts.policy_unreachable/error"
+expect too_big big "$P1" "1 mtasts.policy_unreachable/error"
+t0=$(date +%s)
+expect silent_server silent "$PSILENT" "1 mtasts.policy_unreachable/error"
+dt=$(($(date +%s) - t0))
+if [ "$dt" -ge 9 ] && [ "$dt" -le 16 ]; then ok silent_deadline; else ko silent_deadline "took ${dt}s (want the 10 s deadline)"; fi
 
 # the reasons name what went wrong
 why() { # name CASE PORT CODE PATTERN
@@ -182,6 +199,7 @@ why why_ctype html "$P1" mtasts.policy_unreachable "text/html, not text/plain"
 why why_name wrongname "$P2" mtasts.policy_unreachable "not valid for it|hostname mismatch"
 why why_ca untrusted "$P3" mtasts.policy_unreachable "certificate"
 why why_syntax bad "$P1" mtasts.policy_syntax "mode is not enforce, testing or none"
+why why_big big "$P1" mtasts.policy_unreachable "larger than 64 KiB"
 why why_mx mismatch "$P1" mtasts.mx_mismatch "mx.mismatch.test matches no mx line"
 
 # offline by default with --zone; and --no-mta-sts-fetch wins
@@ -198,4 +216,4 @@ rc=$?
 if [ "$rc" = 2 ]; then ok connect_usage; else ko connect_usage "exit $rc for --mta-sts-connect without a port"; fi
 
 echo "$pass passed, $fail failed"
-[ "$fail" = 0 ] && [ "$pass" -ge 22 ]
+[ "$fail" = 0 ] && [ "$pass" -ge 26 ]
