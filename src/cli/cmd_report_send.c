@@ -321,6 +321,15 @@ static int q_put(send_ctx *c, const char *rid, const char *rua, const char *doma
     return rc;
 }
 
+/* The pause before the next try after `tries` failed ones: 5 min, 10,
+ * 20 ... at most two hours (none tried yet: the longest); a day after the
+ * first try a destination is given up (GIVE_UP). */
+static int64_t backoff(int tries)
+{
+    int64_t pause = tries < 1 ? MAX_BACKOFF : 300ll << (tries - 1 < 5 ? tries - 1 : 5);
+    return pause > MAX_BACKOFF ? MAX_BACKOFF : pause;
+}
+
 /* Hands the mail to the MTA; 0 when it exited 0. */
 static int mta(send_ctx *c, const sgrep_buf *mail, char *why, size_t whylen)
 {
@@ -524,11 +533,7 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
                 rc = 4;
             continue;
         }
-        /* 5 min, 10, 20 ... at most two hours; a day after the first try
-         * the destination is given up */
-        int64_t pause = 300ll << (s.tries - 1 < 5 ? s.tries - 1 : 5);
-        if (pause > MAX_BACKOFF)
-            pause = MAX_BACKOFF;
+        int64_t pause = backoff(s.tries);
         s.next_try = c->now + pause;
         snprintf(s.state, sizeof s.state, "%s",
                  c->now + pause - s.first_try > GIVE_UP ? "failed" : "pending");
@@ -566,7 +571,7 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
     /* read all first: the state is written back while the daemon may add */
     typedef struct {
         sgrep_failure f;
-        char *s[10];
+        char *s[9]; /* domain, ip, mail from, from, A-R, d=, s=, headers, ruf */
         int64_t hour;
         int tries;
         int64_t first_try;
@@ -585,7 +590,7 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
         }
         row *r = &rows[n++];
         memset(r, 0, sizeof *r);
-        static const int cols[10] = {0, 1, 4, 5, 6, 9, 10, 11, 12, -1};
+        static const int cols[9] = {0, 1, 4, 5, 6, 9, 10, 11, 12};
         for (int k = 0; k < 9; k++) {
             const char *v = (const char *)sqlite3_column_text(q, cols[k]);
             r->s[k] = v ? strdup(v) : NULL;
@@ -670,9 +675,7 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
         sqlite3_stmt *u;
         int tries = r->tries + (tried ? 1 : 0);
         int64_t first = r->first_try ? r->first_try : c->now;
-        int64_t pause = 300ll << (tries > 0 && tries - 1 < 5 ? tries - 1 : 5);
-        if (pause > MAX_BACKOFF)
-            pause = MAX_BACKOFF;
+        int64_t pause = backoff(tries);
         const char *state = all_ok                             ? "sent"
                             : c->now + pause - first > GIVE_UP ? "failed"
                                                                : "pending";

@@ -35,6 +35,7 @@
 #include "disposition.h"
 #include "milter_proto.h"
 #include "session.h"
+#include "reports/send.h"
 #include "session_priv.h"
 
 /* Protocol steps we want the MTA to skip or not wait for. Each avoided
@@ -146,18 +147,12 @@ static int value_splits_field(const char *v, size_t n)
     return 0;
 }
 
-/* The fields a failure report may show (reports/failure.c redacts them),
- * kept as they come; FR_HDR_MAX in all, whole fields only. */
+/* The fields a failure report may show (reports/failure.c decides, and
+ * redacts them), kept as they come; FR_HDR_MAX in all, whole fields only. */
 #define FR_HDR_MAX 16384
 static void keep_for_failure_report(session *s, const char *name, const char *field, size_t n)
 {
-    static const char *const kept[] = {"From",          "To", "Cc", "Date", "Subject", "Message-ID",
-                                       "DKIM-Signature"};
-    size_t i;
-    for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
-        if (!strcasecmp(name, kept[i]))
-            break;
-    if (i == sizeof(kept) / sizeof(kept[0]) || s->fr_len + n > FR_HDR_MAX)
+    if (!sgrep_failure_field_kept(name, strlen(name)) || s->fr_len + n > FR_HDR_MAX)
         return;
     if (s->fr_hdr == NULL && (s->fr_hdr = malloc(FR_HDR_MAX)) == NULL)
         return; /* a report without the header, not a failed message */

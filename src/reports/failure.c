@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <spoofguard/dmarc.h>
 
@@ -42,6 +41,11 @@ static int field_kind(const char *name, size_t n)
         if (strlen(t[i].name) == n && strncasecmp(name, t[i].name, n) == 0)
             return t[i].kind;
     return DROP;
+}
+
+int sgrep_failure_field_kept(const char *name, size_t n)
+{
+    return field_kind(name, n) != DROP;
 }
 
 static int domain_char(unsigned char c)
@@ -153,20 +157,12 @@ static void put_value(sgrep_buf *b, const char *s, size_t max)
     }
 }
 
-static void rfc5322_date(char *out, size_t n, int64_t t)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, n, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-}
-
 void sgrep_failure_mail(sgrep_buf *b, const sgrep_gen_meta *m, const char *to,
                         const sgrep_failure *f, const char *report_id, int64_t now)
 {
     char date[64], arrival[64], boundary[80];
-    rfc5322_date(date, sizeof date, now);
-    rfc5322_date(arrival, sizeof arrival, f->arrival);
+    sgrep_date(date, sizeof date, now);
+    sgrep_date(arrival, sizeof arrival, f->arrival);
     b->len = 0;
     snprintf(boundary, sizeof boundary, "=_sgfr_%.60s", report_id);
     for (char *q = boundary; *q; q++)

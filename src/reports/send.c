@@ -57,6 +57,14 @@ void sgrep_buf_printf(sgrep_buf *b, const char *fmt, ...)
 }
 #define putf sgrep_buf_printf
 
+void sgrep_date(char *out, size_t n, int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, n, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+}
+
 void sgrep_buf_put(sgrep_buf *b, const char *s, size_t n)
 {
     put(b, s, n);
@@ -451,10 +459,7 @@ void sgrep_mail(sgrep_buf *b, const sgrep_gen_meta *m, const char *to, const cha
                 int64_t now)
 {
     char date[64];
-    time_t t = (time_t)now;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    sgrep_date(date, sizeof date, now);
     char dom[256], org[256];
     atomise(dom, sizeof dom, policy_domain);
     atomise(org, sizeof org, m->org_name);

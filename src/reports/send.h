@@ -118,6 +118,8 @@ typedef struct {
 } sgrep_buf;
 
 void sgrep_buf_free(sgrep_buf *b);
+/* An RFC 5322 date of Unix time t, in UTC. */
+void sgrep_date(char *out, size_t n, int64_t t);
 /* Appends n bytes (sets oom instead when memory runs out). */
 void sgrep_buf_put(sgrep_buf *b, const char *s, size_t n);
 /* Appends formatted text, at most 2,047 bytes of it. */
@@ -177,6 +179,9 @@ int sgrep_addr_ok(const char *addr);
  * is cut at cap on a field boundary). hdr: "Name: value" lines, CRLF or LF.
  * Returns the length written to out (NUL-terminated, LF line ends). */
 size_t sgrep_failure_redact(const char *hdr, size_t len, char *out, size_t cap);
+/* Whether the redaction keeps (part of) a field of this name: what the
+ * daemon need keep of a message for a failure report. */
+int sgrep_failure_field_kept(const char *name, size_t n);
 
 /* Why a failure report is due for an evaluation, by the record's fo= bits
  * (RFC 9989 4.7, RFC 9991 3): 0 DMARC failed (no aligned pass), 1 either

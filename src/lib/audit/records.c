@@ -350,20 +350,6 @@ int sg_audit_mtasts_policy_parse(const char *text, size_t len, sg_audit_mtasts_p
     return SG_ESYNTAX;
 }
 
-static int eq_nocase(const char *a, const char *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
-        if (x >= 'A' && x <= 'Z')
-            x = (unsigned char)(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z')
-            y = (unsigned char)(y - 'A' + 'a');
-        if (x != y)
-            return 0;
-    }
-    return 1;
-}
-
 int sg_audit_mtasts_mx_match(const sg_audit_mtasts_policy *p, const char *host)
 {
     size_t hl;
@@ -381,9 +367,9 @@ int sg_audit_mtasts_mx_match(const sg_audit_mtasts_policy *p, const char *host)
             /* exactly one label before the rest: "a.example.net" */
             const char *dot = memchr(host, '.', hl);
             if (dot != NULL && dot > host && (size_t)(host + hl - dot) == ml - 1 &&
-                eq_nocase(dot, m + 1, ml - 1))
+                !strncasecmp(dot, m + 1, ml - 1))
                 return 1;
-        } else if (ml == hl && eq_nocase(m, host, hl)) {
+        } else if (ml == hl && !strncasecmp(m, host, hl)) {
             return 1;
         }
     }
