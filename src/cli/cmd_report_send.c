@@ -21,9 +21,11 @@
  * --redis (several MX hosts, spoofguardd's report_redis): the cluster's
  * counts of the day replace the store's, one host at a time sends (a lock
  * in Redis; another host's run says so and exits 0), and a report sent by
- * any host is not sent again by another (marks in Redis, 8 days). A dry
- * run reads the counts without the lock. Exit: 0 done, 1 a
- * destination failed this run, 2 usage, 4 store or DNS resolver error.
+ * any host is not sent again by another (marks in Redis, 8 days); a run
+ * that loses the lock midway (it expired or was taken) stops after the
+ * report in hand. A dry run reads the counts without the lock. Exit: 0
+ * done, 1 a destination failed this run, 2 usage, 4 store, DNS resolver or
+ * Redis error, or the lock lost.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -382,17 +384,39 @@ static int lock_take(send_ctx *c)
     return rc;
 }
 
-/* Renew (ms > 0) or release (ms == 0) the lock, only while it is ours. */
-static void lock_touch(send_ctx *c, int ms)
+/* Renew (ms > 0) or release (ms == 0) the lock, only while it is ours.
+ * Returns 1 while it is ours (or there is no cluster), 0 when another host
+ * holds it or nobody does, -1 when Redis did not answer. */
+static int lock_touch(send_ctx *c, int ms)
 {
     static const char lua[] = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
                               "if ARGV[2] == '0' then return redis.call('DEL', KEYS[1]) end "
                               "return redis.call('PEXPIRE', KEYS[1], ARGV[2])";
     if (!c->redis || !c->token[0])
-        return;
+        return 1;
     redisReply *r =
         redisCommand(c->redis, "EVAL %s 1 %s %s %d", lua, SGREP_REDIS_LOCK, c->token, ms);
+    int rc = r == NULL || r->type != REDIS_REPLY_INTEGER ? -1 : r->integer == 1;
     freeReplyObject(r);
+    return rc;
+}
+
+/* After each report: a lock that expired or was taken (a run slower than
+ * LOCK_MS, a Redis restarted, an operator's DEL) means another host may be
+ * sending the same day now; going on would mail its reports twice. */
+static int lock_kept(send_ctx *c, unsigned *said)
+{
+    int lk = lock_touch(c, LOCK_MS);
+    if (lk == 1)
+        return 1;
+    if (!*said)
+        fprintf(stderr,
+                "spoofguard report send: %s the send lock (%s); stopped, the rest is left "
+                "for the next run\n",
+                lk == 0 ? "lost" : "could not renew", SGREP_REDIS_LOCK);
+    *said = 1;
+    c->token[0] = '\0'; /* not ours: never released by us */
+    return 0;
 }
 
 /* A report sent to a destination by any host of the cluster: 1 yes, 0 no. */
@@ -676,7 +700,14 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
         int tries = r->tries + (tried ? 1 : 0);
         int64_t first = r->first_try ? r->first_try : c->now;
         int64_t pause = backoff(tries);
-        const char *state = all_ok                             ? "sent"
+        /* every ruf address refused by rule (outside the domain, no
+         * _report._dmarc authorisation): nothing went and nothing ever
+         * will; "sent" would tell the operator it was delivered */
+        int nobody = all_ok && k == 0;
+        if (nobody)
+            snprintf(why, sizeof why, "no authorised destination");
+        const char *state = nobody                             ? "failed"
+                            : all_ok                           ? "sent"
                             : c->now + pause - first > GIVE_UP ? "failed"
                                                                : "pending";
         if (!all_ok) {
@@ -697,7 +728,7 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
         sqlite3_bind_int(u, 2, tries);
         sqlite3_bind_int64(u, 3, first);
         sqlite3_bind_int64(u, 4, all_ok ? 0 : c->now + pause);
-        if (all_ok)
+        if (all_ok && !nobody)
             sqlite3_bind_int64(u, 5, c->now);
         else
             sqlite3_bind_null(u, 5);
@@ -836,17 +867,19 @@ int cmd_report_send(int argc, char **argv)
         sqlite3_finalize(q);
     }
     sgrep_buf xml = {0}, mail = {0};
+    unsigned lost = 0; /* the lost lock said once */
     for (size_t i = 0; rc != SG_EXIT_INTERNAL && i < n; i++) {
         if (!doms[i] || !pols[i]) {
             rc = SG_EXIT_INTERNAL;
             break;
         }
         int r = one_report(&c, doms[i], pols[i], &xml, &mail);
-        lock_touch(&c, LOCK_MS);
         if (r == 4)
             rc = SG_EXIT_INTERNAL;
         else if (r == 1)
             rc = SG_EXIT_FAIL;
+        if (!c.dry && !lock_kept(&c, &lost))
+            rc = SG_EXIT_INTERNAL;
     }
     for (size_t i = 0; i < n; i++) {
         free(doms[i]);

@@ -8,6 +8,8 @@
 #    and exits 0;
 #  - a report sent by host A is not sent again by host B (its own store
 #    knows nothing of A's sending: the marks are in Redis);
+#  - a run whose lock is taken midway stops after the report in hand
+#    (exit 4) and leaves the rest to the next run;
 #  - spoofguardd with report_redis: messages played over the milter protocol
 #    are counted in Redis; with Redis stopped, mail is still answered and
 #    the counts wait in memory; with Redis back they arrive.
@@ -109,6 +111,38 @@ else
     bad "host B: exit $rc, $(wc -c <"$T/mail.b") bytes mailed: $(cat "$T/b.err")"
 fi
 
+# ---- a lock lost midway: stop, do not send the rest --------------------------------
+# Another day's counts; the "MTA" of this run is also the other host: on
+# the first mail it takes the lock (as a host would once ours expired).
+DAY2=2026-12-02
+"$FILL" "$URL" $DAY2 3 3000 5 >/dev/null 2>&1 || bad "report_fill of $DAY2 failed"
+cat >"$T/thief" <<SH
+#!/bin/sh
+cat >>"$T/mail.c"
+redis-cli -p $RPORT SET sgrep:send-lock other-host PX 60000 >/dev/null
+SH
+chmod +x "$T/thief"
+: >"$T/mail.c"
+"$CLI" report send --store "$T/c.db" --day $DAY2 --zone "$T/zone" --org-name receiver.test \
+    --redis "$URL" --sendmail "$T/thief" >/dev/null 2>"$T/c.err"
+rc=$?
+nc=$(grep -c '^Subject: Report Domain' "$T/mail.c")
+if [ $rc = 4 ] && [ "$nc" = 1 ] && grep -q "lost the send lock" "$T/c.err"; then
+    ok "lock taken midway: stopped after 1 report of 3, said so, exit 4"
+else
+    bad "lost lock: exit $rc, $nc mails: $(cat "$T/c.err")"
+fi
+[ "$(redis-cli -p "$RPORT" GET sgrep:send-lock)" = other-host ] && ok "the other host's lock left as it is" ||
+    bad "the lock is now '$(redis-cli -p "$RPORT" GET sgrep:send-lock)'"
+redis-cli -p "$RPORT" DEL sgrep:send-lock >/dev/null
+: >"$T/mail.c"
+"$CLI" report send --store "$T/c.db" --day $DAY2 --zone "$T/zone" --org-name receiver.test \
+    --redis "$URL" --sendmail "tee -a $T/mail.c" >/dev/null 2>"$T/c2.err"
+rc=$?
+nc=$(grep -c '^Subject: Report Domain' "$T/mail.c")
+[ $rc = 0 ] && [ "$nc" = 2 ] && grep -q "1 already done" "$T/c2.err" &&
+    ok "the next run sends the 2 left, not the one already sent" || bad "next run: exit $rc, $nc mails: $(cat "$T/c2.err")"
+
 # ---- spoofguardd counting into Redis ------------------------------------------
 if [ -x "$SGD" ] && command -v unbound >/dev/null; then
     mkdir -p "$T/keys" && chmod 700 "$T/keys"
@@ -159,4 +193,4 @@ else
 fi
 
 echo "$pass passed, $fail failed"
-[ "$fail" = 0 ] && [ "$pass" -ge 7 ]
+[ "$fail" = 0 ] && [ "$pass" -ge 10 ]

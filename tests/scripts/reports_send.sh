@@ -195,6 +195,31 @@ sqlite3 "$T/s.db" "UPDATE send_queue SET state='pending', next_try=0, first_try=
 st=$(sqlite3 "$T/s.db" "SELECT state FROM send_queue WHERE rua='agg@reports.test'")
 [ "$st" = failed ] && ok "given up a day after the first try" || bad "give up: $st"
 
+# ---- failure reports: a ruf nobody authorised is never "sent" ----------------------
+# two queued failure reports (as spoofguardd queues them): d1.example names
+# only x@other.test (outside, no _report._dmarc record), d0.example its own
+# address. The first must end failed with the reason and no mail, the second
+# sent with one mail.
+rm -f "$T"/spool.*
+for d in "d1.example|x@other.test" "d0.example|ruf@d0.example"; do
+    sqlite3 "$T/s.db" "INSERT INTO failure_queue(policy_domain, source_ip, hour, arrival, envelope_from,
+        header_from, authres, dkim_aligned, spf_aligned, headers, ruf) VALUES('${d%%|*}', '192.0.2.7',
+        strftime('%s','now')/3600*3600, strftime('%s','now'), 'a@${d%%|*}', '${d%%|*}',
+        'mx; dmarc=fail', 0, 0, 'From: a@${d%%|*}', '${d#*|}')"
+done
+"$CLI" report send --store "$T/s.db" --day $DAY --zone "$T/zone" --org-name receiver.test \
+    --sendmail "$T/mta-ok" 2>"$T/err"
+rc=$?
+st=$(sqlite3 "$T/s.db" "SELECT group_concat(policy_domain||':'||state||':'||ifnull(last_error,'-')||':'||ifnull(sent_at,'-'), ',')
+    FROM (SELECT * FROM failure_queue ORDER BY policy_domain)" | sed -E 's/:[0-9]{10}(,|$)/:T\1/g')
+n=$(grep -l '^To: ruf@d0.example' "$T"/spool.* 2>/dev/null | wc -l)
+m=$(ls "$T"/spool.* 2>/dev/null | wc -l)
+[ $rc = 0 ] && [ "$st" = "d0.example:sent:-:T,d1.example:failed:no authorised destination:-" ] && [ "$n" = 1 ] && [ "$m" = 1 ] &&
+    ok "failure reports: the unauthorised-only one failed with its reason and no mail, the other sent" ||
+    bad "failure reports: rc $rc state '$st' mails $m (to d0: $n): $(cat "$T/err")"
+grep -q "x@other.test is outside the domain and not authorised" "$T/err" && ok "the refused ruf named" ||
+    bad "refused ruf not named: $(cat "$T/err")"
+
 # ---- usage ------------------------------------------------------------------------
 "$CLI" report send --store "$T/s.db" --day 2026-02-30 >/dev/null 2>&1
 [ $? = 2 ] && ok "--day 2026-02-30: exit 2" || bad "bad day accepted"
