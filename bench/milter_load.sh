@@ -24,6 +24,8 @@
 # load generator is stdlib-only; dkimpy signs the corpus), opendkim and
 # opendmarc (scripts/install-deps.sh). SPOOFGUARDD=path picks the daemon
 # binary (default build/spoofguardd), SG_WORKERS=N sets its `workers`,
+# SG_CONF_EXTRA more option lines for both of its setups (e.g.
+# 'batch_scheduling no'),
 # MILTER_LOAD_PORT the first of three milter TCP ports (default 8891; the
 # SMTP port is tests/e2e's $E2E_SMTP_PORT). A run
 # of the defaults takes 40-50 s (5 rounds: ~70 s).
@@ -181,6 +183,7 @@ if has_setup sg-unix; then
     LISTEN=unix:$SG_SOCK LOGF=$B/sg-unix.log PORT=''
     fill_template spoofguardd.conf.in "$B/sg-unix.conf"
     [ -z "${SG_WORKERS:-}" ] || echo "workers $SG_WORKERS" >>"$B/sg-unix.conf"
+    [ -z "${SG_CONF_EXTRA:-}" ] || printf '%b\n' "$SG_CONF_EXTRA" >>"$B/sg-unix.conf"
     run_bg sg-unix "$SPOOFGUARDD" -c "$B/sg-unix.conf"
     PIDS[sg-unix]=$(pidof_run sg-unix)
     wait_listen sg-unix "${PIDS[sg-unix]}" unix "$SG_SOCK"

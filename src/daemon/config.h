@@ -25,7 +25,8 @@ typedef struct {
     char *listen_group; /* group of a unix socket (the MTA's), or NULL */
     char *authserv_id;
     unsigned workers;
-    char *dns_servers; /* NULL: /etc/resolv.conf */
+    int batch_scheduling; /* the workers run SCHED_BATCH (Linux) */
+    char *dns_servers;    /* NULL: /etc/resolv.conf */
     unsigned dns_timeout_ms;
     unsigned dns_tries;
     sg_cidr *internal_networks;

@@ -10,6 +10,8 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -183,9 +185,32 @@ void sg_worker_drain(sg_worker *w)
 /* ------------------------------------------------------------------------ */
 /* the worker                                                                */
 
+/* SCHED_BATCH (batch_scheduling): the MTA writes a milter stage in one or
+ * more packets and then blocks on our answer or on its client. Under the
+ * default policy each packet's wake-up preempts the writer on its CPU, so
+ * we run, find half of what is coming and sleep again: over a unix socket
+ * the accept and the MTA's first packet were two wake-ups a message.
+ * Without wake-up preemption the writer finishes first. Measured with
+ * bench/milter_load.sh (bench/README.md, issue 11 fourth pass). */
+static void set_batch(sg_worker *w)
+{
+#ifdef SCHED_BATCH
+    struct sched_param sp = {0};
+    int rc = pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+    if (rc != 0)
+        sg_log(&w->sh->log,
+               "{\"event\":\"batch_scheduling_failed\",\"worker\":%d,\"error\":\"%s\"}", w->index,
+               strerror(rc));
+#else
+    (void)w;
+#endif
+}
+
 static void worker_main(void *arg)
 {
     sg_worker *w = arg;
+    if (w->batch)
+        set_batch(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 
@@ -209,6 +234,7 @@ int sg_worker_init(sg_worker *w, sg_worker_shared *sh, sg_metrics_shard *metrics
     const sg_config *cfg = &sh->policy.cur->cfg;
     sg_resolver_opts ro;
     w->index = index;
+    w->batch = cfg->batch_scheduling;
     w->accept_ep = -1;
     if (uv_loop_init(&w->loop) != 0)
         goto fail;

@@ -37,6 +37,7 @@ typedef struct sg_worker_shared {
 typedef struct sg_worker {
     sg_worker_shared *sh;
     int index;
+    int batch; /* batch_scheduling: set on the thread at its start */
     uv_loop_t loop;
     uv_thread_t thread;
     uv_async_t wake; /* the main thread asks us to drain */

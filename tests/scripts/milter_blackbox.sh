@@ -198,7 +198,7 @@ mkconf down "$DOWN_PORT" "$BH_PORT" 200 1
 mkconf seal "$SEAL_PORT" "$DNS_PORT" 1000 2 "$(printf 'key_table %s\narc_seal_key fwd-arc' "$T/KeyTable.seal")"
 # time budget shorter than one DNS try; 3 connections; 100K messages
 mkconf slow "$SLOW_PORT" "$BH_PORT" 1500 1 \
-    "$(printf 'message_timeout_s 1\nmax_connections 3\nmax_message_size 100K')"
+    "$(printf 'message_timeout_s 1\nmax_connections 3\nmax_message_size 100K\nbatch_scheduling no')"
 
 if "$SGD" -t -c "$T/main.conf" >"$T/t.out" 2>&1 && grep -q 'configuration OK' "$T/t.out"; then
     ok config_test
@@ -277,6 +277,23 @@ start_daemon() {
 start_daemon main "$MAIN_PORT"
 MAIN_PID=$PID
 
+# batch_scheduling (default yes): each of the 2 workers runs SCHED_BATCH
+# (policy 3, field 41 of /proc/PID/task/TID/stat), the other threads keep
+# the default (0); with "no" nothing is batch. The workers set it when they
+# start: wait a little for both.
+policies() { # PID -> "N0 N3": threads with policy 0, with policy 3
+    local t p n0=0 n3=0
+    for t in /proc/"$1"/task/*/stat; do
+        p=$(sed 's/.*) //' "$t" 2>/dev/null | awk '{print $39}')
+        case $p in 0) n0=$((n0 + 1)) ;; 3) n3=$((n3 + 1)) ;; esac
+    done
+    echo "$n0 $n3"
+}
+for ((i = 0; i < 40; i++)); do [ "$(policies "$MAIN_PID" | cut -d' ' -f2)" = 2 ] && break; sleep 0.025; done
+read -r n0 n3 < <(policies "$MAIN_PID")
+[ "$n3" = 2 ] && [ "$n0" -ge 1 ] && ok batch_scheduling_workers ||
+    ko batch_scheduling_workers "threads with policy 0: $n0, SCHED_BATCH: $n3 (want 2 workers batch, the rest not)"
+
 # --- 1-6: protocol and policy ------------------------------------------------
 check negotiate tcp_nodelay genuine genuine_plain_mta forged_reject many_signatures protected quarantine never_reject
 check genuine_null_sender genuine_ipv6
@@ -317,6 +334,10 @@ alive alive_dns_down_accept
 # limits: time budget, message size, connections
 start_daemon slow "$SLOW_PORT"
 SLOW_PID=$PID
+sleep 0.1 # the workers have started (they accept)
+read -r n0 n3 < <(policies "$SLOW_PID")
+[ "$n3" = 0 ] && [ "$n0" -ge 3 ] && ok batch_scheduling_no ||
+    ko batch_scheduling_no "batch_scheduling no: threads with policy 0: $n0, SCHED_BATCH: $n3"
 check budget max_size overload
 alive alive_limits
 stop_daemon slow "$SLOW_PID" sigterm_slow
