@@ -10,7 +10,12 @@
 #   --clients C    concurrent SMTP clients (default 8)
 #   --rounds R     rounds; the setups run interleaved in each (default 3)
 #   --warmup W     untimed messages before each timed batch (default 2*C)
-#   --setups LIST  comma-separated subset of: none,sg-tcp,sg-unix,peers
+#   --setups LIST  comma-separated subset of: none,sg-tcp,sg-unix,peers,
+#                  floor-tcp,floor-unix (default: the first four). floor-*:
+#                  bench/milter_floor, a milter that negotiates what
+#                  spoofguardd does and only answers (build/bench/, or
+#                  MILTER_FLOOR=path): the protocol's and the kernel's share
+#                  of a milter's CPU on this machine, without the checks
 #   --keep         keep $E2E_DIR (logs, corpus, results) for inspection
 #   --results FILE copy the JSON lines (one per setup and round) to FILE
 #   --perf         perf record -g the milters during their last round; prints
@@ -112,7 +117,9 @@ say() { printf '[milter_load %s] %s\n' "$(date +%T)" "$*"; }
 # MILTER_LOAD_PORT: first of the three milter TCP ports (others may be in use)
 : "${MILTER_LOAD_PORT:=8891}"
 SG_TCP_PORT=$MILTER_LOAD_PORT DKIM_PORT=$((MILTER_LOAD_PORT + 1)) DMARC_PORT=$((MILTER_LOAD_PORT + 2))
-SG_SOCK=$B/spoofguardd.sock
+FLOOR_PORT=$((MILTER_LOAD_PORT + 3))
+SG_SOCK=$B/spoofguardd.sock FLOOR_SOCK=$B/floor.sock
+: "${MILTER_FLOOR:=$SRC/build/bench/milter_floor}"
 
 # fill_template IN OUT: @NAME@ placeholders
 fill_template() {
@@ -192,6 +199,19 @@ if has_setup sg-unix; then
     # the socket's owner or mode yet)
     chgrp postfix "$SG_SOCK"
 fi
+for f in floor-tcp floor-unix; do
+    has_setup $f || continue
+    [ -x "$MILTER_FLOOR" ] || { say "no $MILTER_FLOOR (cmake -DSG_BENCH=ON, target milter_floor)"; exit 1; }
+    if [ $f = floor-tcp ]; then
+        run_bg $f "$MILTER_FLOOR" "inet:127.0.0.1:$FLOOR_PORT"
+        PIDS[$f]=$(pidof_run $f)
+        wait_listen $f "${PIDS[$f]}" tcp "$FLOOR_PORT"
+    else
+        run_bg $f "$MILTER_FLOOR" "unix:$FLOOR_SOCK"
+        PIDS[$f]=$(pidof_run $f)
+        wait_listen $f "${PIDS[$f]}" unix "$FLOOR_SOCK"
+    fi
+done
 if has_setup peers; then
     LISTEN='' LOGF=''
     echo "$E2E_INTERNAL" >"$B/ignore.hosts"
@@ -212,6 +232,8 @@ setup_line() {
     none) echo "no milter||none||alice" ;;
     sg-tcp) echo "spoofguardd tcp|inet:127.0.0.1:$SG_TCP_PORT|spoofguard|${PIDS[sg-tcp]}|bob" ;;
     sg-unix) echo "spoofguardd unix|unix:$SG_SOCK|spoofguard|${PIDS[sg-unix]}|carol" ;;
+    floor-tcp) echo "floor milter tcp|inet:127.0.0.1:$FLOOR_PORT|none|${PIDS[floor-tcp]}|alice" ;;
+    floor-unix) echo "floor milter unix|unix:$FLOOR_SOCK|none|${PIDS[floor-unix]}|alice" ;;
     peers) echo "opendkim+opendmarc tcp|inet:127.0.0.1:$DKIM_PORT, inet:127.0.0.1:$DMARC_PORT|peers|${PIDS[opendkim]},${PIDS[opendmarc]}|postmaster" ;;
     esac
 }
@@ -275,9 +297,10 @@ for n in sg-tcp sg-unix; do
     [ -n "${PIDS[$n]:-}" ] || continue
     kill -TERM "${PIDS[$n]}" 2>/dev/null || true
 done
-for n in opendkim opendmarc; do
+for n in opendkim opendmarc floor-tcp floor-unix; do
     [ -n "${PIDS[$n]:-}" ] || continue
-    if pid_alive "${PIDS[$n]}" && pid_is "${PIDS[$n]}" "$n"; then
+    w=$n && case $n in floor-*) w=milter_floor ;; esac
+    if pid_alive "${PIDS[$n]}" && pid_is "${PIDS[$n]}" "$w"; then
         { kill -KILL "${PIDS[$n]}" && wait "${PIDS[$n]}"; } 2>/dev/null || true
     fi
 done
