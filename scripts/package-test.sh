@@ -99,6 +99,12 @@ cc "$tmp/x.c" -o "$tmp/x" $(pkg-config --cflags --libs spoofguard) &&
     [ "$("$tmp/x")" = "$(dpkg-query -W -f='${Version}' libspoofguard0)" ] ||
     fail "a program built with libspoofguard-dev: $(ldd "$tmp/x" 2>&1 | grep spoofguard)"
 man -w spoofguard spoofguardd spoofguardd.conf >/dev/null || fail "man pages"
+# the commands that are helper programs run from /usr/libexec/spoofguard
+for c in explain report audit accounts; do
+    /usr/bin/spoofguard "$c" --help 2>&1 | grep -q "^usage: spoofguard $c" ||
+        fail "spoofguard $c --help (helper $(ls /usr/libexec/spoofguard 2>&1))"
+done
+echo "helpers: $(ls /usr/libexec/spoofguard | tr '\n' ' ')"
 
 stage "spoofguardd -t $conf"
 /usr/sbin/spoofguardd -t -c "$conf" > "$tmp/t.out" 2>&1 || { cat "$tmp/t.out"; fail "spoofguardd -t"; }

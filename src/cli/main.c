@@ -1,9 +1,15 @@
 /*
  * spoofguard - command-line front end. Dispatches to one function per
- * subcommand; each lives in its own cmd_*.c file.
+ * subcommand; each lives in its own cmd_*.c file. The commands that need
+ * more than libspoofguard (GMime, ICU, SQLite, libxml2, LMDB, hiredis,
+ * libssl) are helper programs, spoofguard-NAME, that this one execs: so
+ * verify, sign and the others start without loading those libraries.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <spoofguard/common.h>
 
@@ -14,11 +20,7 @@ int cmd_dkim_verify(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_arc_seal(int argc, char **argv);
-int cmd_explain(int argc, char **argv);
-int cmd_report(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
-int cmd_audit(int argc, char **argv);
-int cmd_accounts(int argc, char **argv);
 
 int cmd_verify(int argc, char **argv);
 static const struct {
@@ -35,12 +37,36 @@ static const struct {
     {"keygen", cmd_keygen, "make a DKIM key pair and print its DNS TXT record"},
     {"arc-seal", cmd_arc_seal, "verify the ARC chain and add a new ARC set (RFC 8617)"},
     {"keys", cmd_keys, "DKIM key rotation: status, rotate, activate (once published), retire"},
-    {"explain", cmd_explain, "what a reader should be told: headline, sender, warnings, links"},
-    {"report", cmd_report, "DMARC reports: read them (parse), summary, prune"},
-    {"audit", cmd_audit, "check a domain's SPF, DKIM, DMARC, MX, MTA-STS, TLS-RPT records"},
-    {"accounts", cmd_accounts, "outbound accounts: replay events through the abuse engine"},
+    {"explain", NULL, "what a reader should be told: headline, sender, warnings, links"},
+    {"report", NULL, "DMARC reports: read them (parse), summary, prune"},
+    {"audit", NULL, "check a domain's SPF, DKIM, DMARC, MX, MTA-STS, TLS-RPT records"},
+    {"accounts", NULL, "outbound accounts: replay events through the abuse engine"},
     {NULL, NULL, NULL},
 };
+
+/* Exec spoofguard-NAME with the command's argument vector (argv[0] is the
+ * command's name). Looked for beside this program first (a build tree, or
+ * a copy installed elsewhere as a whole), then in LIBEXECDIR/spoofguard. */
+static int run_helper(const char *name, char **argv)
+{
+    char self[PATH_MAX], path[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            if ((size_t)snprintf(path, sizeof(path), "%s/spoofguard-%s", self, name) <
+                    sizeof(path) &&
+                access(path, X_OK) == 0)
+                execv(path, argv);
+        }
+    }
+    snprintf(path, sizeof(path), "%s/spoofguard-%s", SG_LIBEXECDIR, name);
+    execv(path, argv);
+    fprintf(stderr, "spoofguard %s: cannot run %s: %s\n", name, path, strerror(errno));
+    return SG_EXIT_INTERNAL;
+}
 
 static void usage(FILE *f)
 {
@@ -67,7 +93,8 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; commands[i].name != NULL; i++)
         if (!strcmp(argv[1], commands[i].name))
-            return commands[i].fn(argc - 1, argv + 1);
+            return commands[i].fn ? commands[i].fn(argc - 1, argv + 1)
+                                  : run_helper(commands[i].name, argv + 1);
     fprintf(stderr, "spoofguard: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return SG_EXIT_USAGE;

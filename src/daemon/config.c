@@ -54,7 +54,8 @@ static const opt_def options[] = {
      "Run the event-loop threads under Linux's SCHED_BATCH policy: a packet from the MTA then "
      "does not preempt the MTA process that wrote it, which goes on to its next packet or to "
      "waiting for our answer, so one wake-up of ours reads both. The CPU share is the same as "
-     "under the default policy; only the wake-up preemption goes. `no`: the default policy."},
+     "under the default policy; only the wake-up preemption goes. `no`: the policy it was "
+     "started with (the packaged systemd unit starts it with CPUSchedulingPolicy=batch)."},
     {"dns_servers", T_STRING, F(dns_servers), NOCOUNT, NULL, 0, 0, 0,
      "`HOST[:PORT],...`; unset: /etc/resolv.conf."},
     {"dns_timeout_ms", T_UINT, F(dns_timeout_ms), NOCOUNT, LIBDEF(SG_DNS_DEFAULT_TIMEOUT_MS), 50,

@@ -196,6 +196,12 @@ static void set_batch(sg_worker *w)
 {
 #ifdef SCHED_BATCH
     struct sched_param sp = {0};
+    int pol;
+    /* already so: the packaged unit's CPUSchedulingPolicy=batch, its
+     * system call filter leaving us no sched_setscheduler */
+    if (pthread_getschedparam(pthread_self(), &pol, &sp) == 0 && pol == SCHED_BATCH)
+        return;
+    sp.sched_priority = 0;
     int rc = pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
     if (rc != 0)
         sg_log(&w->sh->log,

@@ -10,7 +10,8 @@ add_library(sg_explain STATIC ${PROJECT_SOURCE_DIR}/src/reader/explain.c
 target_include_directories(sg_explain PUBLIC ${PROJECT_SOURCE_DIR}/src/reader ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(sg_explain PUBLIC sg_mime sg_sanitize sg_lookalike sg_common spoofguard_static
                       PkgConfig::SG_EXPLAIN_GMIME PkgConfig::PSL PkgConfig::IDN2)
-target_link_libraries(spoofguard PRIVATE sg_explain)
+sg_cli_helper(explain cmd_explain ${SG_CLI_DIR}/cmd_explain.c)
+target_link_libraries(spoofguard-explain PRIVATE sg_explain)
 if(TARGET test_explain)
   target_link_libraries(test_explain PRIVATE sg_explain)
   set_property(TEST test_explain APPEND PROPERTY ENVIRONMENT

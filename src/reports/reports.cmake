@@ -16,7 +16,8 @@ target_include_directories(sg_reports PUBLIC ${PROJECT_SOURCE_DIR}/src/reports $
                                               ${PROJECT_SOURCE_DIR}/include)
 target_link_libraries(sg_reports PUBLIC sg_mime PkgConfig::XML2 PkgConfig::ZLIB PkgConfig::SQLITE3
                       PkgConfig::SG_REPORTS_GMIME PkgConfig::HIREDIS)
-target_link_libraries(spoofguard PRIVATE sg_reports)
+sg_cli_helper(report cmd_report ${SG_CLI_DIR}/cmd_report.c ${SG_CLI_DIR}/cmd_report_send.c)
+target_link_libraries(spoofguard-report PRIVATE sg_reports sg_outbound)
 # spoofguard-view's /reports page reads the store
 if(TARGET sg_viewer_core)
   target_link_libraries(sg_viewer_core PUBLIC sg_reports)
