@@ -7,15 +7,20 @@ pkg_check_modules(XML2 REQUIRED IMPORTED_TARGET libxml-2.0)
 pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)
 pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(SG_REPORTS_GMIME REQUIRED IMPORTED_TARGET gmime-3.0)
-add_library(sg_reports STATIC ${PROJECT_SOURCE_DIR}/src/reports/xml.c
-            ${PROJECT_SOURCE_DIR}/src/reports/container.c ${PROJECT_SOURCE_DIR}/src/reports/mail.c
-            ${PROJECT_SOURCE_DIR}/src/reports/store.c
+# sg_reports_store: the store, what spoofguardd collects and the reports we
+# make and send (no reader of others' reports): all spoofguardd needs, so
+# the milter never maps libxml2 or GMime. sg_reports adds the reader
+# (XML, containers, mail) on top.
+add_library(sg_reports_store STATIC ${PROJECT_SOURCE_DIR}/src/reports/store.c
             ${PROJECT_SOURCE_DIR}/src/reports/send.c ${PROJECT_SOURCE_DIR}/src/reports/collect.c
             ${PROJECT_SOURCE_DIR}/src/reports/failure.c)
-target_include_directories(sg_reports PUBLIC ${PROJECT_SOURCE_DIR}/src/reports ${PROJECT_SOURCE_DIR}/src
-                                              ${PROJECT_SOURCE_DIR}/include)
-target_link_libraries(sg_reports PUBLIC sg_mime PkgConfig::XML2 PkgConfig::ZLIB PkgConfig::SQLITE3
-                      PkgConfig::SG_REPORTS_GMIME PkgConfig::HIREDIS)
+target_include_directories(sg_reports_store PUBLIC ${PROJECT_SOURCE_DIR}/src/reports
+                                                    ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include)
+target_link_libraries(sg_reports_store PUBLIC PkgConfig::ZLIB PkgConfig::SQLITE3 PkgConfig::HIREDIS)
+add_library(sg_reports STATIC ${PROJECT_SOURCE_DIR}/src/reports/xml.c
+            ${PROJECT_SOURCE_DIR}/src/reports/container.c ${PROJECT_SOURCE_DIR}/src/reports/mail.c)
+target_link_libraries(sg_reports PUBLIC sg_reports_store sg_mime PkgConfig::XML2 PkgConfig::ZLIB
+                      PkgConfig::SG_REPORTS_GMIME)
 sg_cli_helper(report cmd_report ${SG_CLI_DIR}/cmd_report.c ${SG_CLI_DIR}/cmd_report_send.c)
 target_link_libraries(spoofguard-report PRIVATE sg_reports sg_outbound)
 # spoofguard-view's /reports page reads the store
@@ -46,4 +51,4 @@ foreach(t script_reports_send script_reports_cluster)
   endif()
 endforeach()
 # spoofguardd's collection (src/daemon/reportcollect.c) writes the store
-target_link_libraries(sg_daemon_core PUBLIC sg_reports)
+target_link_libraries(sg_daemon_core PUBLIC sg_reports_store)

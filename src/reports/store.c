@@ -18,6 +18,19 @@
 
 #define SCHEMA_VERSION 1
 
+/* The store's column values (and `report parse --json`'s). Here rather
+ * than beside the XML reader: spoofguardd writes the store and must not
+ * pull the reader, and libxml2 with it, into its link. */
+const char *sgrep_ns_name(sgrep_ns ns)
+{
+    return ns == SGREP_NS_RFC9990 ? "rfc9990" : ns == SGREP_NS_RFC7489 ? "rfc7489" : "none";
+}
+
+const char *sgrep_kind_name(sgrep_kind k)
+{
+    return k == SGREP_FAILURE ? "failure" : "aggregate";
+}
+
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS received_report("
     " id INTEGER PRIMARY KEY,"

@@ -160,16 +160,6 @@ struct sgrep_xml {
     char err[256];
 };
 
-const char *sgrep_ns_name(sgrep_ns ns)
-{
-    return ns == SGREP_NS_RFC9990 ? "rfc9990" : ns == SGREP_NS_RFC7489 ? "rfc7489" : "none";
-}
-
-const char *sgrep_kind_name(sgrep_kind k)
-{
-    return k == SGREP_FAILURE ? "failure" : "aggregate";
-}
-
 void sgrep_limits_init(sgrep_limits *l)
 {
     l->max_input = SGREP_MAX_INPUT;
