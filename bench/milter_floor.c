@@ -1,11 +1,11 @@
 /*
  * milter_floor: the least a milter can do, for bench/milter_load.sh.
  *
- * It negotiates exactly what spoofguardd negotiates (the same protocol
- * flags, so Postfix skips and batches the same stages, and the same macro
- * lists), reads every packet, and answers only what must be answered:
- * OPTNEG, and "continue" at end of message. No parsing beyond the framing,
- * no verdict, no log line. One thread, epoll, non-blocking sockets; over
+ * It negotiates what spoofguardd negotiates (milter_proto.h: the same
+ * protocol flags, so Postfix skips and batches the same stages, and the
+ * same macro lists), decodes every packet with spoofguardd's codec, and
+ * answers only what must be answered: OPTNEG, and "continue" at end of
+ * message. No verdict, no log line. One thread, epoll, non-blocking sockets; over
  * TCP the same TCP_DEFER_ACCEPT and TCP_QUICKACK as spoofguardd, and
  * SCHED_BATCH like spoofguardd's workers (--no-batch: the default policy).
  *
@@ -39,57 +39,13 @@
 
 #include "milter_proto.h"
 
-#define MAX_PACKET SG_MILTER_MAX_PACKET
-/* spoofguardd's WANT_PROTOCOL and WANT_ACTIONS (src/daemon/session.c) */
-#define PROTOCOL                                                                                   \
-    (SG_MP_NOUNKNOWN | SG_MP_NODATA | SG_MP_NR_MAIL | SG_MP_NR_RCPT | SG_MP_NR_CONN |              \
-     SG_MP_NR_HELO | SG_MP_NR_HDR | SG_MP_NR_EOH | SG_MP_NR_BODY | SG_MP_HDR_LEADSPC)
-#define ACTIONS (SG_MF_ADDHDRS | SG_MF_CHGHDRS | SG_MF_QUARANTINE | SG_MF_SETSYMLIST)
-
 typedef struct {
     int fd;
-    unsigned char *buf;
-    size_t len, cap;
-    uint32_t proto;
+    sg_milter_reader rd;
+    sg_milter_out out;
 } conn;
 
 static int is_tcp;
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static unsigned char *put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-    return p + 4;
-}
-
-/* OPTNEG answer with spoofguardd's macro lists (session.c, SG_MC_OPTNEG). */
-static size_t optneg(unsigned char *out, uint32_t actions, uint32_t proto)
-{
-    static const char *const sym[7] = {"{spoofguard_none}", "{spoofguard_none}", "{auth_authen}",
-                                       "{spoofguard_none}", "{spoofguard_none}", "i",
-                                       "{spoofguard_none}"};
-    unsigned char *p = out + 5;
-    p = put32(p, 6);
-    p = put32(p, actions);
-    p = put32(p, proto);
-    if (actions & SG_MF_SETSYMLIST)
-        for (uint32_t i = 0; i < 7; i++) {
-            p = put32(p, i);
-            size_t l = strlen(sym[i]) + 1;
-            memcpy(p, sym[i], l);
-            p += l;
-        }
-    put32(out, (uint32_t)(p - out - 4));
-    out[4] = 'O';
-    return (size_t)(p - out);
-}
 
 static int send_all(int fd, const unsigned char *p, size_t n)
 {
@@ -105,52 +61,33 @@ static int send_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
-/* Handle the complete packets in c->buf: 0 go on, -1 close. */
+/* Handle the complete packets read so far, with spoofguardd's codec and
+ * negotiation (milter_proto.h): 0 go on, -1 close. */
 static int packets(conn *c)
 {
-    unsigned char out[512];
-    size_t outlen = 0, off = 0;
+    sg_milter_cmd cmd;
+    sg_milter_status st;
     int close_after = 0;
-    while (c->len - off >= 5) {
-        uint32_t n = get32(c->buf + off);
-        if (n == 0 || n > MAX_PACKET)
-            return -1;
-        if (c->len - off < 4 + (size_t)n)
-            break;
-        unsigned char cmd = c->buf[off + 4];
-        const unsigned char *d = c->buf + off + 5;
-        switch (cmd) {
-        case 'O':
-            if (n < 13)
-                return -1;
-            c->proto = get32(d + 8) & PROTOCOL;
-            outlen += optneg(out + outlen, get32(d + 4) & ACTIONS, c->proto);
-            break;
-        case 'E': /* end of message: continue */
-            put32(out + outlen, 1);
-            out[outlen + 4] = 'c';
-            outlen += 5;
-            break;
-        case 'Q':
+    c->out.len = 0;
+    while ((st = sg_milter_next(&c->rd, &cmd)) == SG_MILTER_OK) {
+        if (cmd.cmd == SG_MC_OPTNEG) {
+            uint32_t actions = cmd.u.optneg.actions & SG_MILTER_WANT_ACTIONS;
+            sg_milter_put_optneg(&c->out, SG_MILTER_VERSION, actions,
+                                 cmd.u.optneg.protocol & SG_MILTER_WANT_PROTOCOL,
+                                 (actions & SG_MF_SETSYMLIST) ? sg_milter_want_symlists : NULL);
+        } else if (cmd.cmd == SG_MC_BODYEOB) {
+            sg_milter_put_simple(&c->out, SG_MR_CONTINUE);
+        } else if (cmd.cmd == SG_MC_QUIT) {
             close_after = 1;
-            break;
-        default: /* macros, stages we asked not to answer, ABORT, QUIT_NC */
-            break;
-        }
-        off += 4 + (size_t)n;
-        if (outlen > sizeof(out) - 256) { /* room for the largest answer */
-            if (send_all(c->fd, out, outlen) != 0)
-                return -1;
-            outlen = 0;
-        }
+        } /* macros, stages we asked not to answer, ABORT, QUIT_NC: nothing */
     }
-    memmove(c->buf, c->buf + off, c->len - off);
-    c->len -= off;
-    if (outlen > 0 && send_all(c->fd, out, outlen) != 0)
+    if (st != SG_MILTER_NEED_MORE || c->out.oom)
+        return -1;
+    if (c->out.len > 0 && send_all(c->fd, c->out.buf, c->out.len) != 0)
         return -1;
 #ifdef TCP_QUICKACK
     /* as spoofguardd: Postfix's Nagle waits for our ACK when we say nothing */
-    if (is_tcp && outlen == 0 && !close_after) {
+    if (is_tcp && c->out.len == 0 && !close_after) {
         int one = 1;
         setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
     }
@@ -162,34 +99,23 @@ static void drop(int ep, conn *c)
 {
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
-    free(c->buf);
+    sg_milter_reader_free(&c->rd);
+    sg_milter_out_free(&c->out);
     free(c);
 }
 
 static int on_readable(conn *c)
 {
+    unsigned char buf[65536];
     for (;;) {
-        if (c->cap - c->len < 65536) {
-            size_t cap = c->cap ? c->cap * 2 : 65536 * 2;
-            if (cap > 2 * MAX_PACKET + 65536)
-                return -1;
-            unsigned char *b = realloc(c->buf, cap);
-            if (b == NULL)
-                return -1;
-            c->buf = b;
-            c->cap = cap;
-        }
-        ssize_t r = read(c->fd, c->buf + c->len, c->cap - c->len);
+        ssize_t r = read(c->fd, buf, sizeof(buf));
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return 0;
-        if (r <= 0)
+        if (r <= 0 || sg_milter_feed(&c->rd, buf, (size_t)r) != SG_MILTER_OK || packets(c) != 0)
             return -1;
-        c->len += (size_t)r;
-        if (packets(c) != 0)
-            return -1;
-        if ((size_t)r < 65536)
+        if ((size_t)r < sizeof(buf))
             return 0; /* a short read: the rest, if any, comes with a wake-up */
     }
 }
@@ -273,6 +199,7 @@ int main(int argc, char **argv)
                     continue;
                 }
                 c->fd = fd;
+                sg_milter_reader_init(&c->rd, SG_MILTER_MAX_PACKET);
                 struct epoll_event cev = {.events = EPOLLIN, .data.ptr = c};
                 epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev);
                 /* over TCP the first packet is there (TCP_DEFER_ACCEPT) */

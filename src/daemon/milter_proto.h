@@ -91,6 +91,17 @@ enum {
 enum { SG_MS_CONNECT = 0, SG_MS_HELO, SG_MS_MAIL, SG_MS_RCPT, SG_MS_DATA, SG_MS_EOM, SG_MS_EOH };
 
 #define SG_MILTER_VERSION 6
+
+/* What spoofguardd negotiates (session.c; bench/milter_floor.c measures
+ * the protocol's cost with the same). Protocol steps we want the MTA to
+ * skip or not wait for: each avoided round trip is a wake-up less on both
+ * sides, which is most of what a milter costs (PERFORMANCE.md). */
+#define SG_MILTER_WANT_PROTOCOL                                                                    \
+    (SG_MP_NOUNKNOWN | SG_MP_NODATA | SG_MP_NR_MAIL | SG_MP_NR_RCPT | SG_MP_NR_CONN |              \
+     SG_MP_NR_HELO | SG_MP_NR_HDR | SG_MP_NR_EOH | SG_MP_NR_BODY | SG_MP_HDR_LEADSPC)
+#define SG_MILTER_WANT_ACTIONS (SG_MF_ADDHDRS | SG_MF_CHGHDRS | SG_MF_QUARANTINE | SG_MF_SETSYMLIST)
+/* The macro list we ask for at each stage (SETSYMLIST), indexed by SG_MS_*. */
+extern const char *const sg_milter_want_symlists[7];
 /* libmilter's own cap on one packet is 64 KiB of body plus framing, but
  * macros and headers can be longer; 1 MiB bounds memory per connection. */
 #define SG_MILTER_MAX_PACKET (1024u * 1024u)

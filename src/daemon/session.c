@@ -38,19 +38,9 @@
 #include "reports/send.h"
 #include "session_priv.h"
 
-/* Protocol steps we want the MTA to skip or not wait for. Each avoided
- * round trip is a wake-up less on both sides, which is most of what a
- * milter costs (PERFORMANCE.md). */
-static const uint32_t WANT_PROTOCOL = SG_MP_NOUNKNOWN | SG_MP_NODATA | SG_MP_NR_MAIL |
-                                      SG_MP_NR_RCPT | SG_MP_NR_CONN | SG_MP_NR_HELO | SG_MP_NR_HDR |
-                                      SG_MP_NR_EOH | SG_MP_NR_BODY | SG_MP_HDR_LEADSPC;
 /* Recipients kept per outbound message for the abuse engine; Postfix's
  * smtpd_recipient_limit is 1000 by default. */
 #define MAX_RCPTS 5000
-/* a macro name no MTA defines (see SG_MC_OPTNEG) */
-static const char NO_MACROS[] = "{spoofguard_none}";
-static const uint32_t WANT_ACTIONS =
-    SG_MF_ADDHDRS | SG_MF_CHGHDRS | SG_MF_QUARANTINE | SG_MF_SETSYMLIST;
 
 /* ------------------------------------------------------------------------ */
 /* message state                                                             */
@@ -269,26 +259,10 @@ static int handle(session *s, const sg_milter_cmd *c)
     case SG_MC_OPTNEG: {
         if (c->u.optneg.version < 6)
             return -1;
-        s->actions = c->u.optneg.actions & WANT_ACTIONS;
-        s->proto = c->u.optneg.protocol & WANT_PROTOCOL;
-        const char *sym[7] = {0};
-        if (s->actions & SG_MF_SETSYMLIST) {
-            /* Only what we read: fewer and smaller macro packets. The
-             * client address comes in the CONNECT packet itself. Postfix
-             * takes an empty list as "main.cf's list" (its default for
-             * connect, RCPT, DATA and every header is not empty), so a
-             * stage we want nothing from asks for a name it never
-             * defines. */
-            sym[SG_MS_CONNECT] = NO_MACROS;
-            sym[SG_MS_HELO] = NO_MACROS;
-            sym[SG_MS_MAIL] = "{auth_authen}";
-            sym[SG_MS_RCPT] = NO_MACROS;
-            sym[SG_MS_DATA] = NO_MACROS;
-            sym[SG_MS_EOH] = NO_MACROS;
-            sym[SG_MS_EOM] = "i";
-        }
+        s->actions = c->u.optneg.actions & SG_MILTER_WANT_ACTIONS;
+        s->proto = c->u.optneg.protocol & SG_MILTER_WANT_PROTOCOL;
         sg_milter_put_optneg(&s->out, SG_MILTER_VERSION, s->actions, s->proto,
-                             (s->actions & SG_MF_SETSYMLIST) ? sym : NULL);
+                             (s->actions & SG_MF_SETSYMLIST) ? sg_milter_want_symlists : NULL);
         s->negotiated = 1;
         return 0;
     }
