@@ -371,8 +371,11 @@ static int handle(session *s, const sg_milter_cmd *c)
         message_reset(s);
         return 0;
     case SG_MC_QUIT:
+        s->quit = 1;
+        return -1;
     case SG_MC_QUIT_NC:
-        return c->cmd == SG_MC_QUIT ? -1 : (message_reset(s), 0);
+        message_reset(s);
+        return 0;
     }
     return -1;
 }

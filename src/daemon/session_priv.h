@@ -59,6 +59,7 @@ typedef struct session {
     uint32_t actions; /* negotiated actions */
     int negotiated;
     int closing;
+    int quit;       /* the MTA said QUIT: nothing more will be said either way */
     int overloaded; /* over max_connections: every message gets the fail-safe answer */
     uv_timer_t timer;
     int timer_live;

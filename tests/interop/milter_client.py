@@ -1428,6 +1428,41 @@ def check_tcp_nodelay():
     m.quit()
 
 
+def how_closed(sock, wait=2.0):
+    """'reset', 'fin' or 'open': how the filter ended a TCP connection we
+    keep open (we have not closed our end, so a reset shows as one)."""
+    sock.settimeout(wait)
+    try:
+        while True:
+            if not sock.recv(65536):
+                return 'fin'
+    except socket.timeout:
+        return 'open'
+    except ConnectionResetError:
+        return 'reset'
+
+
+def check_quit_reset():
+    """After the MTA's QUIT the daemon closes its TCP end with a reset: no
+    TIME_WAIT on the MTA's side (one milter connection per SMTP session).
+    Any other close is a normal FIN: there the MTA may still be reading."""
+    msg = data_msg('genuine.signed.eml')
+    stage, replies, m = inbound(msg)
+    expect(stage == 'E' and replies[-1].cmd in 'ca', 'genuine: %s' % describe(replies))
+    m.abort()
+    m.abort()
+    m.quit()
+    how = how_closed(m.sock)
+    expect(how == 'reset', 'after QUIT the connection ended with %s, want a reset' % how)
+    m.close()
+    # the same session without QUIT: the daemon closes on a protocol error
+    stage, replies, m = inbound(msg)
+    m.send_raw(struct.pack('!I', 0))
+    how = how_closed(m.sock)
+    expect(how == 'fin', 'a close without QUIT ended with %s, want a FIN' % how)
+    m.close()
+
+
 def check_sanity():
     """A fresh normal session: inbound genuine message verified, outbound
     signed (run after every robustness case)."""

@@ -295,7 +295,7 @@ read -r n0 n3 < <(policies "$MAIN_PID")
     ko batch_scheduling_workers "threads with policy 0: $n0, SCHED_BATCH: $n3 (want 2 workers batch, the rest not)"
 
 # --- 1-6: protocol and policy ------------------------------------------------
-check negotiate tcp_nodelay genuine genuine_plain_mta forged_reject many_signatures protected quarantine never_reject
+check negotiate tcp_nodelay quit_reset genuine genuine_plain_mta forged_reject many_signatures protected quarantine never_reject
 check genuine_null_sender genuine_ipv6
 check forged_ar forged_ar1 actions_respected body_chunking
 check arc_trusted_forwarder arc_untrusted_forwarder
