@@ -55,17 +55,44 @@ void sg_logline_start(sg_logline *l)
     l->buf[l->pos] = '\0';
 }
 
+/* The last two bytes of the buffer are kept for the closing "}\n". */
 void sg_logline_kv(sg_logline *l, const char *key, const char *val)
 {
-    jkv(l->buf, sizeof(l->buf), &l->pos, key, val);
+    jkv(l->buf, sizeof(l->buf) - 2, &l->pos, key, val);
 }
 
+/* Written as built: a line a message is the daemon's busiest output, and
+ * going through sg_log's format would copy it once more. */
 void sg_logline_emit(sg_logline *l, const sg_logger *log)
 {
-    if (l->pos + 2 < sizeof(l->buf))
-        l->buf[l->pos++] = '}';
-    l->buf[l->pos] = '\0';
-    sg_log(log, "%s", l->buf);
+    l->buf[l->pos++] = '}';
+    l->buf[l->pos++] = '\n';
+    ssize_t w = write(log->fd, l->buf, l->pos);
+    (void)w;
+}
+
+/* ms with three decimals, as "%.3f" gives it, without the float formatter. */
+static void fmt_ms(char *out, size_t size, double ms)
+{
+    if (!(ms >= 0 && ms < 1e12)) {
+        snprintf(out, size, "%.3f", ms);
+        return;
+    }
+    unsigned long long us = (unsigned long long)(ms * 1000.0 + 0.5);
+    char rev[24];
+    size_t n = 0, o = 0;
+    do { /* at least "0.000": four digits */
+        rev[n++] = (char)('0' + us % 10);
+        us /= 10;
+    } while (us > 0 || n < 4);
+    if (n + 2 > size)
+        n = 0; /* cannot happen with the callers' buffers: leave it empty */
+    while (n > 0) {
+        out[o++] = rev[--n];
+        if (n == 3)
+            out[o++] = '.';
+    }
+    out[o] = '\0';
 }
 
 void sg_log_message(const sg_logger *log, const sg_log_msg *m)
@@ -100,7 +127,7 @@ void sg_log_message(const sg_logger *log, const sg_log_msg *m)
     }
     sg_logline_kv(&l, "action", m->action);
     sg_logline_kv(&l, "why", m->why);
-    snprintf(tmp, sizeof(tmp), "%.3f", m->ms);
+    fmt_ms(tmp, sizeof(tmp), m->ms);
     sg_logline_kv(&l, "ms", tmp);
     sg_logline_emit(&l, log);
 }
