@@ -5,9 +5,10 @@
  * protocol flags, so Postfix skips and batches the same stages, and the
  * same macro lists), decodes every packet with spoofguardd's codec, and
  * answers only what must be answered: OPTNEG, and "continue" at end of
- * message. No verdict, no log line. One thread, epoll, non-blocking sockets; over
- * TCP the same TCP_DEFER_ACCEPT and TCP_QUICKACK as spoofguardd, and
- * SCHED_BATCH like spoofguardd's workers (--no-batch: the default policy).
+ * message. No verdict, no log line. One thread, epoll, non-blocking
+ * sockets; over TCP the same TCP_DEFER_ACCEPT, TCP_QUICKACK and reset
+ * after QUIT as spoofguardd, and SCHED_BATCH like spoofguardd's workers
+ * (--no-batch: the default policy).
  *
  * Its CPU a message on a machine is the part of spoofguardd's figure that
  * is the milter protocol, the MTA's wake-ups and the kernel, not the
@@ -41,6 +42,7 @@
 
 typedef struct {
     int fd;
+    int quit; /* the MTA said QUIT */
     sg_milter_reader rd;
     sg_milter_out out;
 } conn;
@@ -79,6 +81,7 @@ static int packets(conn *c)
             sg_milter_put_simple(&c->out, SG_MR_CONTINUE);
         } else if (cmd.cmd == SG_MC_QUIT) {
             close_after = 1;
+            c->quit = 1;
         } /* macros, stages we asked not to answer, ABORT, QUIT_NC: nothing */
     }
     if (st != SG_MILTER_NEED_MORE || c->out.oom)
@@ -97,6 +100,10 @@ static int packets(conn *c)
 
 static void drop(int ep, conn *c)
 {
+    if (c->quit && is_tcp) { /* as spoofguardd (session_reply.c): a reset after QUIT */
+        struct linger now = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &now, sizeof(now));
+    }
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     sg_milter_reader_free(&c->rd);
