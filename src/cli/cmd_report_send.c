@@ -404,17 +404,15 @@ static int lock_touch(send_ctx *c, int ms)
 /* After each report: a lock that expired or was taken (a run slower than
  * LOCK_MS, a Redis restarted, an operator's DEL) means another host may be
  * sending the same day now; going on would mail its reports twice. */
-static int lock_kept(send_ctx *c, unsigned *said)
+static int lock_kept(send_ctx *c)
 {
     int lk = lock_touch(c, LOCK_MS);
     if (lk == 1)
         return 1;
-    if (!*said)
-        fprintf(stderr,
-                "spoofguard report send: %s the send lock (%s); stopped, the rest is left "
-                "for the next run\n",
-                lk == 0 ? "lost" : "could not renew", SGREP_REDIS_LOCK);
-    *said = 1;
+    fprintf(stderr,
+            "spoofguard report send: %s the send lock (%s); stopped, the rest is left "
+            "for the next run\n",
+            lk == 0 ? "lost" : "could not renew", SGREP_REDIS_LOCK);
     c->token[0] = '\0'; /* not ours: never released by us */
     return 0;
 }
@@ -867,7 +865,6 @@ int cmd_report_send(int argc, char **argv)
         sqlite3_finalize(q);
     }
     sgrep_buf xml = {0}, mail = {0};
-    unsigned lost = 0; /* the lost lock said once */
     for (size_t i = 0; rc != SG_EXIT_INTERNAL && i < n; i++) {
         if (!doms[i] || !pols[i]) {
             rc = SG_EXIT_INTERNAL;
@@ -878,8 +875,8 @@ int cmd_report_send(int argc, char **argv)
             rc = SG_EXIT_INTERNAL;
         else if (r == 1)
             rc = SG_EXIT_FAIL;
-        if (!c.dry && !lock_kept(&c, &lost))
-            rc = SG_EXIT_INTERNAL;
+        if (!c.dry && !lock_kept(&c))
+            rc = SG_EXIT_INTERNAL; /* ends the loop: the rest waits for the next run */
     }
     for (size_t i = 0; i < n; i++) {
         free(doms[i]);
