@@ -202,15 +202,11 @@ fi
 for f in floor-tcp floor-unix; do
     has_setup $f || continue
     [ -x "$MILTER_FLOOR" ] || { say "no $MILTER_FLOOR (cmake -DSG_BENCH=ON, target milter_floor)"; exit 1; }
-    if [ $f = floor-tcp ]; then
-        run_bg $f "$MILTER_FLOOR" "inet:127.0.0.1:$FLOOR_PORT"
-        PIDS[$f]=$(pidof_run $f)
-        wait_listen $f "${PIDS[$f]}" tcp "$FLOOR_PORT"
-    else
-        run_bg $f "$MILTER_FLOOR" "unix:$FLOOR_SOCK"
-        PIDS[$f]=$(pidof_run $f)
-        wait_listen $f "${PIDS[$f]}" unix "$FLOOR_SOCK"
-    fi
+    kind=${f#floor-} where=$FLOOR_SOCK spec=unix:$FLOOR_SOCK
+    [ "$kind" = unix ] || where=$FLOOR_PORT spec=inet:127.0.0.1:$FLOOR_PORT
+    run_bg $f "$MILTER_FLOOR" "$spec"
+    PIDS[$f]=$(pidof_run $f)
+    wait_listen $f "${PIDS[$f]}" "$kind" "$where"
 done
 if has_setup peers; then
     LISTEN='' LOGF=''
