@@ -88,6 +88,18 @@ echo "installed: $(dpkg-query -W -f='${Package} ${Version}, ' spoofguard libspoo
 conf=/etc/spoofguard/spoofguardd.conf
 getent passwd spoofguard >/dev/null || fail "no spoofguard user (sysusers.d)"
 getent passwd spoofguard-signer >/dev/null || fail "no spoofguard-signer user (sysusers.d)"
+# test.sh creates the same accounts on a machine without the package, so
+# they may predate this install: the installed sysusers file must also create
+# both on a root that has neither.
+sysu=/usr/lib/sysusers.d/spoofguard.conf
+mkdir -p "$tmp/sysroot/etc"
+touch "$tmp/sysroot/etc/passwd" "$tmp/sysroot/etc/group"
+systemd-sysusers --root "$tmp/sysroot" "$sysu" > "$tmp/sysusers.log" 2>&1 ||
+    { cat "$tmp/sysusers.log"; fail "systemd-sysusers $sysu"; }
+for u in spoofguard spoofguard-signer; do
+    grep -q "^$u:x:[0-9]*:[0-9]*:.*:/nonexistent:/usr/sbin/nologin\$" "$tmp/sysroot/etc/passwd" ||
+        fail "$sysu does not create $u: $(cat "$tmp/sysroot/etc/passwd")"
+done
 [ "$(stat -c '%U:%G %a' /run/spoofguard)" = "spoofguard:spoofguard 750" ] ||
     fail "/run/spoofguard: $(stat -c '%U:%G %a' /run/spoofguard 2>&1)"
 grep -qx "$conf" /var/lib/dpkg/info/spoofguard.conffiles || fail "$conf is not a conffile"

@@ -11,6 +11,20 @@ bash scripts/build.sh "$@"
 dir=build
 if [ "${1:-}" = --sanitize ]; then dir=build-asan; export SG_SANITIZED=1; fi
 
+# Some tests start spoofguardd with the packaged configuration, which runs as
+# the accounts the package creates. On a machine that never installed the
+# package, create them as debian/spoofguard.sysusers declares them (system
+# accounts, no home, no login), so the tests see what a package install gives.
+while read -r kind name _ rest; do
+    [ "$kind" = u ] || continue
+    getent passwd "$name" >/dev/null && continue
+    [ "$(id -u)" = 0 ] || { echo "test.sh: account $name missing; run as root to create it" >&2; exit 1; }
+    gecos=$(sed -E 's/^"([^"]*)".*/\1/' <<<"$rest")
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin --comment "$gecos" "$name"
+    echo "test.sh: created system account $name"
+done < debian/spoofguard.sysusers
+
 # A private authoritative DNS server on loopback for the network-backend
 # tests; stopped whatever happens.
 state=$(mktemp -d /tmp/spoofguard-test.XXXXXX)
