@@ -11,9 +11,13 @@
  *
  * Domain i is d<i>.example; its messages come from SOURCES addresses (IPv4
  * and IPv6), with DKIM and SPF results drawn from a fixed pseudo-random
- * sequence, so a run is the same every time. On stdout, one line per
- * domain with what a report of it must say:
+ * sequence, so a run is the same every time. A fifth of the failing
+ * messages of a reject domain are quarantined instead (reason local_policy,
+ * never_reject_domains), a fifth of a quarantine domain's delivered (reason
+ * trusted_forwarder, arc_sealer=fwd.test). On stdout, one line per domain
+ * with what a report of it must say:
  *   DOMAIN MESSAGES DKIM_ALIGNED_PASS SPF_ALIGNED_PASS NONE QUARANTINE REJECT
+ *   REASONS (messages with a reason)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +38,7 @@ static double now_s(void)
 }
 
 typedef struct {
-    unsigned long long msgs, dkim, spf, disp[3];
+    unsigned long long msgs, dkim, spf, disp[3], reasons;
 } totals;
 
 static uint64_t rng(uint64_t *s)
@@ -115,6 +119,15 @@ int main(int argc, char **argv)
         o.source_ip = ip;
         int dmarc_pass = dkim_pass || spf_pass;
         int di = dmarc_pass ? 0 : (int)(d % 3);
+        if (di == 2 && (r >> 28) % 5 == 0) {
+            di = 1;
+            o.override_type = "local_policy";
+            o.override_comment = "never_reject_domains";
+        } else if (di == 1 && (r >> 28) % 5 == 1) {
+            di = 0;
+            o.override_type = "trusted_forwarder";
+            o.override_comment = "arc_sealer=fwd.test";
+        }
         o.disposition = disp[di];
         o.dkim_aligned = dkim_pass;
         o.spf_aligned = spf_pass;
@@ -150,6 +163,7 @@ int main(int argc, char **argv)
         t[d].dkim += (unsigned long long)dkim_pass;
         t[d].spf += (unsigned long long)spf_pass;
         t[d].disp[di]++;
+        t[d].reasons += o.override_type != NULL;
     }
     t0 = now_s();
     if (FLUSH(c) != 0) {
@@ -164,8 +178,8 @@ int main(int argc, char **argv)
             nmsg);
     for (unsigned long d = 0; d < ndom; d++)
         if (t[d].msgs)
-            printf("d%lu.example %llu %llu %llu %llu %llu %llu\n", d, t[d].msgs, t[d].dkim,
-                   t[d].spf, t[d].disp[0], t[d].disp[1], t[d].disp[2]);
+            printf("d%lu.example %llu %llu %llu %llu %llu %llu %llu\n", d, t[d].msgs, t[d].dkim,
+                   t[d].spf, t[d].disp[0], t[d].disp[1], t[d].disp[2], t[d].reasons);
     sgrep_collect_free(c);
     sqlite3_close(db);
     if (rds)

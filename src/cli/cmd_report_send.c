@@ -484,7 +484,7 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(c->db,
                            "SELECT source_ip, disposition, dkim_aligned, spf_aligned, header_from,"
-                           " envelope_from, envelope_to, dkim, spf, count FROM collected"
+                           " envelope_from, envelope_to, dkim, spf, reason, count FROM collected"
                            " WHERE day=?1 AND policy_domain=?2 AND policy=?3",
                            -1, &q, NULL) != SQLITE_OK)
         return 4;
@@ -503,8 +503,9 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
         r.envelope_to = COL(6);
         r.dkim = COL(7);
         r.spf = COL(8);
+        r.reason = COL(9);
 #undef COL
-        r.count = (uint64_t)sqlite3_column_int64(q, 9);
+        r.count = (uint64_t)sqlite3_column_int64(q, 10);
         sgrep_gen_record(xml, &r);
     }
     sqlite3_finalize(q);

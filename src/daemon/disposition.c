@@ -51,6 +51,43 @@ static void init(sg_disposition *d, sg_action a, const char *log_action, const c
     d->why = why;
 }
 
+/* The reason a DMARC aggregate report gives when the disposition applied
+ * to a failing message is not the one its published policy (p=, sp= or
+ * np=) asks: the rule that changed it, one reason per message. */
+static void set_override(const sg_config *cfg, const sg_verdict_result *vr, sg_disposition *d)
+{
+    if (vr->dmarc.result != SG_DMARC_RESULT_FAIL)
+        return;
+    sg_dmarc_disposition applied = d->action == SG_ACT_REJECT ? SG_DMARC_DISP_REJECT
+                                   : d->quarantine            ? SG_DMARC_DISP_QUARANTINE
+                                                              : SG_DMARC_DISP_NONE;
+    sg_dmarc_disposition published =
+        vr->dmarc.policy == SG_DMARC_POLICY_REJECT       ? SG_DMARC_DISP_REJECT
+        : vr->dmarc.policy == SG_DMARC_POLICY_QUARANTINE ? SG_DMARC_DISP_QUARANTINE
+                                                         : SG_DMARC_DISP_NONE;
+    if (applied == published)
+        return;
+    const char *type = "local_policy", *comment;
+    if (applied == SG_DMARC_DISP_REJECT)
+        comment = vr->rule == SG_VERDICT_RULE_PROTECTED ? "protected_domain" : "one_author_address";
+    else if (vr->policy_override != NULL) {
+        type = vr->policy_override;
+        snprintf(d->overridebuf, sizeof(d->overridebuf), "arc_sealer=%s",
+                 vr->arc_trusted_sealer ? vr->arc_trusted_sealer : "");
+        comment = d->overridebuf;
+    } else if (vr->dmarc.disposition != SG_DMARC_DISP_NONE && !cfg->dmarc_enforce)
+        comment = "dmarc_enforce=no";
+    else if (vr->dmarc.disposition == SG_DMARC_DISP_REJECT && d->quarantine)
+        comment = "never_reject_domains";
+    else if (vr->dmarc.testing) {
+        type = "policy_test_mode";
+        comment = "t=y";
+    } else
+        return;
+    d->override_type = type;
+    d->override_comment = comment;
+}
+
 void sg_disposition_inbound(const sg_config *cfg, const sg_verdict_result *vr, sg_disposition *d)
 {
     const char *from = vr->author.domain ? vr->author.domain : vr->dmarc.author_domain;
@@ -103,6 +140,7 @@ void sg_disposition_inbound(const sg_config *cfg, const sg_verdict_result *vr, s
     } else if (d->quarantine)
         d->log_action = "quarantine";
     d->seal = d->action != SG_ACT_REJECT;
+    set_override(cfg, vr, d);
 }
 
 void sg_disposition_failsafe(const sg_config *cfg, const char *why, sg_mfs cause, sg_disposition *d)

@@ -34,6 +34,14 @@ typedef struct sg_disposition {
                         * (arc_seal_key) adds its set */
     int failsafe;      /* the fail-safe answer, for the reason in cause */
     sg_mfs cause;
+    /* Why the disposition applied to a DMARC fail differs from what the
+     * published policy asks, as DMARC aggregate reports say it (RFC 9990
+     * policy_evaluated/reason): an Override word ("local_policy",
+     * "trusted_forwarder", "policy_test_mode") and a comment of one token
+     * (no spaces); NULL when the published policy was applied as asked. */
+    const char *override_type;
+    const char *override_comment; /* points at a literal or into overridebuf */
+    char overridebuf[300];
 } sg_disposition;
 
 /* An inbound message with its verdict: a temporary DNS failure gets the

@@ -271,7 +271,8 @@ static const char *policy_word(sg_dmarc_policy p)
 }
 
 void sg_rcollect_add(sg_rcollect *rc, unsigned w, const sg_verdict_result *vr,
-                     const char *client_ip, const char *applied, int64_t now)
+                     const char *client_ip, const char *applied, const char *override_type,
+                     const char *override_comment, int64_t now)
 {
     const sg_dmarc_result *d = &vr->dmarc;
     /* RFC 9990 reports messages evaluated against a published policy */
@@ -287,6 +288,8 @@ void sg_rcollect_add(sg_rcollect *rc, unsigned w, const sg_verdict_result *vr,
     o.disposition = applied && !strcmp(applied, "reject")       ? "reject"
                     : applied && !strcmp(applied, "quarantine") ? "quarantine"
                                                                 : "none";
+    o.override_type = override_type;
+    o.override_comment = override_comment;
     o.dkim_aligned = d->dkim_align == SG_DMARC_ALIGN_RESULT_PASS;
     o.spf_aligned = d->spf_align == SG_DMARC_ALIGN_RESULT_PASS;
     o.header_from = d->author_domain;

@@ -28,11 +28,14 @@ int sg_rcollect_start(sg_rcollect *rc);
 /* Stops the thread after a last flush, closes the store, frees. */
 void sg_rcollect_free(sg_rcollect *rc);
 
-/* One inbound message of worker w, with its verdict and the disposition
- * applied ("reject", "quarantine" or anything else: none). Messages
- * without a DMARC policy (no record found) are not reported. */
+/* One inbound message of worker w, with its verdict, the disposition
+ * applied ("reject", "quarantine" or anything else: none) and, when that
+ * is not what the published policy asks, why (override_type: an RFC 9990
+ * Override word; override_comment: one token; both NULL otherwise).
+ * Messages without a DMARC policy (no record found) are not reported. */
 void sg_rcollect_add(sg_rcollect *rc, unsigned w, const sg_verdict_result *vr,
-                     const char *client_ip, const char *applied, int64_t now);
+                     const char *client_ip, const char *applied, const char *override_type,
+                     const char *override_comment, int64_t now);
 
 /* report_redis redis://HOST:PORT[/DB]: the counts go to the cluster's
  * Redis (one hash per day, src/reports/collect.c) instead of the store's

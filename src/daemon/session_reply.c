@@ -126,7 +126,7 @@ void give(session *s, const sg_disposition *d, const sg_verdict_result *vr)
     if (vr && !s->outbound && s->env->reports && strcmp(d->log_action, "tempfail") != 0) {
         int64_t now = (int64_t)time(NULL);
         sg_rcollect_add(s->env->reports, s->env->worker_index, vr, s->client_ip, d->log_action,
-                        now);
+                        d->override_type, d->override_comment, now);
         if (s->pol->cfg.failure_reports)
             sg_rcollect_failure(s->env->reports, s->env->worker_index, vr, s->client_ip,
                                 s->mail_from, s->fr_hdr, s->fr_len, now);

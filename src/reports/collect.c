@@ -16,7 +16,9 @@
 #include "send.h"
 
 #define SEP '\x1f'
-#define NFIELDS 12
+/* day .. policy, then the reason: a key written before the reason existed
+ * (12 fields, in a cluster's Redis) reads as one without a reason */
+#define NFIELDS 13
 
 typedef struct {
     char *key; /* NULL: empty slot */
@@ -196,6 +198,13 @@ int sgrep_collect_add(sgrep_collect *c, const sgrep_obs *o)
     sgrep_policy_format(pol, sizeof pol, o);
     for (const char *p = pol; *p && j + 1 < sizeof k; p++)
         k[j++] = *p;
+    if (o->override_type && *o->override_type) {
+        if (j + 1 < sizeof k)
+            k[j++] = SEP;
+        add_field(k, &j, sizeof k, o->override_type,
+                  o->override_comment && *o->override_comment ? '/' : 0);
+        add_field(k, &j, sizeof k, o->override_comment, 0);
+    }
     k[j] = 0;
 
     uint64_t h = hash(k, j);
@@ -231,8 +240,8 @@ int sgrep_collect_add(sgrep_collect *c, const sgrep_obs *o)
 
 static const char upsert_sql[] =
     "INSERT INTO collected(day, policy_domain, source_ip, disposition, dkim_aligned,"
-    " spf_aligned, header_from, envelope_from, envelope_to, dkim, spf, policy, count)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    " spf_aligned, header_from, envelope_from, envelope_to, dkim, spf, policy, reason, count)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     " ON CONFLICT DO UPDATE SET count = count + excluded.count";
 
 /* One group (its key split into the columns) added to `collected`. */
@@ -251,7 +260,7 @@ static int upsert(sqlite3_stmt *st, const char *k, size_t klen, uint64_t count)
     sqlite3_bind_int64(st, 1, strtoll(f[0], NULL, 10));
     for (int x = 1; x < NFIELDS; x++)
         sqlite3_bind_text(st, x + 1, f[x], (int)n[x], SQLITE_STATIC);
-    sqlite3_bind_int64(st, 13, (sqlite3_int64)count);
+    sqlite3_bind_int64(st, NFIELDS + 1, (sqlite3_int64)count);
     return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 

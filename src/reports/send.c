@@ -128,6 +128,9 @@ static const char *const align_words[] = {"r", "s", NULL};
 static const char *const yn_words[] = {"n", "y", NULL};
 static const char *const disc_words[] = {"psl", "treewalk", NULL};
 static const char *const pf_words[] = {"pass", "fail", NULL};
+/* RFC 9990 PolicyOverrideType */
+static const char *const override_words[] = {"local_policy",     "mailing_list",      "other",
+                                             "policy_test_mode", "trusted_forwarder", NULL};
 /* RFC 8601 2.7.1 */
 static const char *const dkim_words[] = {"none",    "pass",      "fail",      "policy",
                                          "neutral", "temperror", "permerror", NULL};
@@ -337,6 +340,16 @@ int sgrep_gen_record(sgrep_buf *b, const sgrep_row *r)
     elem(b, "        ", "disposition", one_of(r->disposition, disp_words, "none"));
     elem(b, "        ", "dkim", one_of(r->dkim_aligned, pf_words, "fail"));
     elem(b, "        ", "spf", one_of(r->spf_aligned, pf_words, "fail"));
+    if (r->reason && *r->reason) {
+        char type[32];
+        size_t n = strcspn(r->reason, "/");
+        snprintf(type, sizeof type, "%.*s", (int)n, r->reason);
+        puts_(b, "        <reason>\n");
+        elem(b, "          ", "type", one_of(type, override_words, "other"));
+        if (r->reason[n] == '/' && r->reason[n + 1])
+            elem(b, "          ", "comment", r->reason + n + 1);
+        puts_(b, "        </reason>\n");
+    }
     puts_(b, "      </policy_evaluated>\n    </row>\n    <identifiers>\n");
     if (r->envelope_to && *r->envelope_to)
         elem(b, "      ", "envelope_to", r->envelope_to);

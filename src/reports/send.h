@@ -27,8 +27,11 @@
 typedef struct {
     int64_t when; /* Unix seconds: the UTC day it is counted in */
     const char *policy_domain;
-    const char *source_ip;         /* textual, any form inet_pton reads */
-    const char *disposition;       /* none, quarantine, reject */
+    const char *source_ip;   /* textual, any form inet_pton reads */
+    const char *disposition; /* none, quarantine, reject */
+    /* why the disposition is not what the policy asks (RFC 9990 reason):
+     * an Override word and a comment of one token; NULL: no reason */
+    const char *override_type, *override_comment;
     int dkim_aligned, spf_aligned; /* policy_evaluated: 1 pass, 0 fail */
     const char *header_from, *envelope_from, *envelope_to;
     struct {
@@ -129,8 +132,9 @@ void sgrep_buf_printf(sgrep_buf *b, const char *fmt, ...) __attribute__((format(
 typedef struct {
     const char *source_ip, *disposition, *dkim_aligned, *spf_aligned;
     const char *header_from, *envelope_from, *envelope_to;
-    const char *dkim; /* "d/s/result d/s/result" */
-    const char *spf;  /* "domain/scope/result" */
+    const char *dkim;   /* "d/s/result d/s/result" */
+    const char *spf;    /* "domain/scope/result" */
+    const char *reason; /* "type/comment", "type" or "" (none) */
     uint64_t count;
 } sgrep_row;
 

@@ -16,7 +16,10 @@
 
 #include "reports.h"
 
-#define SCHEMA_VERSION 1
+/* 1: the first; 2: collected gained `reason` (in its key) */
+#define SCHEMA_VERSION 2
+#define SG_STR_(x) #x
+#define SG_STR(x) SG_STR_(x)
 
 /* The store's column values (and `report parse --json`'s). Here rather
  * than beside the XML reader: spoofguardd writes the store and must not
@@ -30,6 +33,31 @@ const char *sgrep_kind_name(sgrep_kind k)
 {
     return k == SGREP_FAILURE ? "failure" : "aggregate";
 }
+
+/* `collected`'s columns, for the schema and for the migration from
+ * version 1. reason has a default so that a daemon of version 1 still
+ * running beside a migrated store keeps counting (without reasons). */
+#define COLLECTED_TABLE                                                                            \
+    "(day INTEGER NOT NULL, policy_domain TEXT NOT NULL, source_ip TEXT NOT NULL,"                 \
+    " disposition TEXT NOT NULL, dkim_aligned TEXT NOT NULL, spf_aligned TEXT NOT NULL,"           \
+    " header_from TEXT NOT NULL, envelope_from TEXT NOT NULL, envelope_to TEXT NOT NULL,"          \
+    " dkim TEXT NOT NULL,"   /* domain/selector/result triples, as one canonical string */         \
+    " spf TEXT NOT NULL,"    /* domain/scope/result */                                             \
+    " policy TEXT NOT NULL," /* the published policy the evaluation used */                        \
+    " reason TEXT NOT NULL DEFAULT ''," /* RFC 9990 reason: type/comment, or none */               \
+    " count INTEGER NOT NULL,"                                                                     \
+    " PRIMARY KEY(day, policy_domain, source_ip, disposition, dkim_aligned, spf_aligned,"          \
+    "  header_from, envelope_from, envelope_to, dkim, spf, policy, reason)) WITHOUT ROWID"
+
+#define COLLECTED_V1                                                                               \
+    "day, policy_domain, source_ip, disposition, dkim_aligned, spf_aligned, header_from,"          \
+    " envelope_from, envelope_to, dkim, spf, policy"
+static const char migrate_v1[] =
+    "CREATE TABLE collected_v2" COLLECTED_TABLE ";"
+    "INSERT INTO collected_v2(" COLLECTED_V1 ", count) SELECT " COLLECTED_V1 ", count"
+    " FROM collected;"
+    "DROP TABLE collected;"
+    "ALTER TABLE collected_v2 RENAME TO collected;";
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS received_report("
@@ -62,16 +90,7 @@ static const char schema[] =
     /* The sending side (issue 16 items 1 and 2; written by spoofguardd and
      * `report send`): what inbound DMARC evaluations saw, grouped as RFC
      * 9990 asks, one counter per group and UTC day ... */
-    "CREATE TABLE IF NOT EXISTS collected("
-    " day INTEGER NOT NULL, policy_domain TEXT NOT NULL, source_ip TEXT NOT NULL,"
-    " disposition TEXT NOT NULL, dkim_aligned TEXT NOT NULL, spf_aligned TEXT NOT NULL,"
-    " header_from TEXT NOT NULL, envelope_from TEXT NOT NULL, envelope_to TEXT NOT NULL,"
-    " dkim TEXT NOT NULL,"   /* domain/selector/result triples, as one canonical string */
-    " spf TEXT NOT NULL,"    /* domain/scope/result */
-    " policy TEXT NOT NULL," /* the published policy the evaluation used */
-    " count INTEGER NOT NULL,"
-    " PRIMARY KEY(day, policy_domain, source_ip, disposition, dkim_aligned, spf_aligned,"
-    "  header_from, envelope_from, envelope_to, dkim, spf, policy)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS collected" COLLECTED_TABLE ";"
     /* ... and the reports made from them: marked sent only after the MTA
      * accepted them; the Report-ID is kept so a re-send uses it again. */
     "CREATE TABLE IF NOT EXISTS sent_report("
@@ -142,29 +161,36 @@ sgrep_store *sgrep_store_open(const char *path, char *err, size_t errlen)
     }
     sqlite3_busy_timeout(s->db, 10000);
     char *msg = NULL;
-    int version = 0;
+    int version = -1;
     sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK) {
+    rc = sqlite3_exec(s->db,
+                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                      " PRAGMA foreign_keys=ON;",
+                      NULL, NULL, &msg);
+    /* the version is read inside the write transaction: of two programs
+     * opening an old store at once, one migrates it and the other then
+     * sees the new version */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
+    if (rc == SQLITE_OK &&
+        (rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL)) == SQLITE_OK) {
         if (sqlite3_step(q) == SQLITE_ROW)
             version = sqlite3_column_int(q, 0);
         sqlite3_finalize(q);
     }
-    if (version > SCHEMA_VERSION) {
+    if (rc == SQLITE_OK && version > SCHEMA_VERSION) {
         snprintf(err, errlen, "%s: schema version %d is newer than this program's %d", path,
                  version, SCHEMA_VERSION);
         sgrep_store_close(s);
         return NULL;
     }
-    rc = sqlite3_exec(s->db,
-                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                      " PRAGMA foreign_keys=ON;",
-                      NULL, NULL, &msg);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "BEGIN", NULL, NULL, &msg);
+    if (rc == SQLITE_OK && version == 1)
+        rc = sqlite3_exec(s->db, migrate_v1, NULL, NULL, &msg);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "PRAGMA user_version=1; COMMIT", NULL, NULL, &msg);
+        rc = sqlite3_exec(s->db, "PRAGMA user_version=" SG_STR(SCHEMA_VERSION) "; COMMIT", NULL,
+                          NULL, &msg);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);

@@ -6,7 +6,8 @@
 # domain, authorised by reporter.test._report._dmarc.rcpt.test), and
 # `spoofguard report parse` of the delivered mail gives back the counts
 # that were sent: genuine mail (SPF aligned pass) and forged mail (DMARC
-# fail, p=none: delivered), per source. With failure_reports on and a ruf=
+# fail under p=quarantine in test mode, t=y: delivered, and the report's
+# record says why, reason policy_test_mode), per source. With failure_reports on and a ruf=
 # in the record, the forged messages (three from one address within the
 # hour) give one RFC 9991 failure report, redacted, read back by `report
 # parse` as kind failure.
@@ -27,7 +28,7 @@ if [ "${1:-}" = inner ]; then
         zone_head() { printf '$ORIGIN %s.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A %s\n' "$1" "$E2E_DNS_ADDR"; }
         zone_head reporter.test
         printf '@ A %s\n@ TXT "v=spf1 ip4:%s -all"\n' "$E2E_EXTERNAL" "$E2E_EXTERNAL"
-        echo '_dmarc TXT "v=DMARC1; p=none; rua=mailto:dmarc-reports@rcpt.test; ruf=mailto:dmarc-failures@rcpt.test"'
+        echo '_dmarc TXT "v=DMARC1; p=quarantine; t=y; rua=mailto:dmarc-reports@rcpt.test; ruf=mailto:dmarc-failures@rcpt.test"'
     } >"$E2E_ZONES/reporter.test.zone"
     {
         printf '$ORIGIN _report._dmarc.rcpt.test.\n$TTL 60\n@ SOA ns.rcpt.test. hostmaster 1 3600 600 86400 60\n@ NS ns.rcpt.test.\n'
@@ -63,7 +64,7 @@ C
             -h "From: ceo@reporter.test" -h "Subject: secret-subject-$i-$$" -b "bad-$i-$$")
         wait_mail "bad-$i-$$" 10 >/dev/null && bad=$((bad + 1))
     done
-    [ "$good$bad" = "$NGOOD$NBAD" ] && ok "mail delivered ($good genuine, $bad forged, p=none)" ||
+    [ "$good$bad" = "$NGOOD$NBAD" ] && ok "mail delivered ($good genuine, $bad forged, p=quarantine t=y)" ||
         ko delivered "$good genuine, $bad forged of $NGOOD/$NBAD"
     sleep 2.5 # two flushes
     n=$(sqlite3 "$E2E_DIR/reports/reports.db" "SELECT sum(count) FROM collected WHERE policy_domain='reporter.test'")
@@ -92,6 +93,14 @@ got = {k: o.get(k) for k in want}
 if got != want:
     print("want", want, "got", got); sys.exit(1)
 PY
+        # the records as read back into a store: only the forged source's
+        # carries a reason, the policy's test mode
+        "$SG_CLI" report parse --store "$RES/readback.db" "$f" >/dev/null 2>&1
+        rs=$(sqlite3 "$RES/readback.db" "SELECT source_ip||' '||count||' '||reason_type||' '||reason_comment
+            FROM received_record WHERE reason_type<>'' ORDER BY source_ip")
+        [ "$rs" = "$E2E_ATTACKER $NBAD policy_test_mode t=y" ] &&
+            ok "the forged source's record says why it was not quarantined (policy_test_mode, t=y)" ||
+            ko reason "records with a reason: '$rs'"
     fi
     # RFC 9991 failure reports: the three forged messages came from one
     # address within the hour: one report, to the ruf address, redacted
@@ -132,4 +141,4 @@ fi
 # ---------------------------------------------------------------- outer --
 [ "$(id -u)" = 0 ] || fail_early "needs root (tests/e2e/with-env.sh)"
 export E2E_DIR=${E2E_REPORTS_DIR:-/run/spoofguard-e2e-reports}
-e2e_outer "e2e reports tests" 13
+e2e_outer "e2e reports tests" 14

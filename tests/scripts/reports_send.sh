@@ -6,7 +6,9 @@
 #    9990 additions, against the RFC 7489 schema Debian ships with
 #    Mail::DMARC; the schema refuses a broken report (the check can fail);
 #  - our `report parse` and Mail::DMARC's reader read back the counts that
-#    went in (Mail::DMARC only once the namespace is stripped);
+#    went in (Mail::DMARC only once the namespace is stripped); the messages
+#    whose disposition a local policy or a trusted forwarder changed are in
+#    records with that reason (Python's XML reader);
 #  - file name, Subject, Report-ID the same on a second run (same bytes);
 #  - rua from the DMARC record, an external destination only when
 #    authorised, the answer cached; sent only when the MTA exits 0, retried
@@ -99,7 +101,7 @@ cat >"$T/cmp.py" <<'PY'
 import json, sys
 exp = {}
 for l in open(sys.argv[1]):
-    d, m, dk, sp, n, q, r = l.split()
+    d, m, dk, sp, n, q, r, _ = l.split()
     exp[d] = dict(messages=int(m), dkim=int(dk), spf=int(sp),
                   disp={k: int(v) for k, v in (("none", n), ("quarantine", q), ("reject", r)) if int(v)})
 bad = 0; seen = set()
@@ -139,6 +141,35 @@ PY
 else
     bad "Mail::DMARC (libmail-dmarc-perl) is not installed"
 fi
+
+# the records with a reason: as many messages as report_fill gave one, and
+# only the reasons it gave, with the disposition each one leads to
+cat >"$T/reasons.py" <<'PY'
+import glob, gzip, sys
+import xml.etree.ElementTree as ET
+ns = {"d": "urn:ietf:params:xml:ns:dmarc-2.0"}
+want = {l.split()[0]: int(l.split()[7]) for l in open(sys.argv[1])}
+allowed = {("local_policy", "never_reject_domains", "quarantine"),
+           ("trusted_forwarder", "arc_sealer=fwd.test", "none")}
+got = {}
+for f in glob.glob(sys.argv[2] + "/*.xml.gz"):
+    root = ET.fromstring(gzip.open(f).read())
+    dom = root.find("d:policy_published/d:domain", ns).text
+    got.setdefault(dom, 0)
+    for rec in root.findall("d:record", ns):
+        pe = rec.find("d:row/d:policy_evaluated", ns)
+        for reason in pe.findall("d:reason", ns):
+            t = (reason.find("d:type", ns).text, reason.find("d:comment", ns).text,
+                 pe.find("d:disposition", ns).text)
+            if t not in allowed:
+                print("unexpected reason", t); sys.exit(1)
+            got[dom] += int(rec.find("d:row/d:count", ns).text)
+print(got)
+sys.exit(0 if got == want and sum(want.values()) > 0 else 1)
+PY
+python3 "$T/reasons.py" "$T/expected" "$T/out" >"$T/reasons.out" 2>&1 &&
+    ok "reasons: every changed disposition reported with its reason ($(cat "$T/reasons.out"))" ||
+    bad "reasons: $(cat "$T/reasons.out"); want $(cut -d' ' -f1,8 "$T/expected" | tr '\n' ' ')"
 
 # ---- same report, same ID and bytes ---------------------------------------------
 "$CLI" report send --store "$T/s.db" --day $DAY --dry-run "$T/out2" --zone "$T/zone" \

@@ -112,6 +112,40 @@ static const inbound_case inbound[] = {
      "tempfail", "451 4.7.1 Sender authentication is temporarily unavailable", NULL, 0, 0, 0, 1},
 };
 
+static void assert_override(const sg_disposition *d, const char *want)
+{
+    if (want == NULL) {
+        assert_null(d->override_type);
+        assert_null(d->override_comment);
+        return;
+    }
+    char got[400];
+    snprintf(got, sizeof got, "%s/%s", d->override_type ? d->override_type : "(null)",
+             d->override_comment ? d->override_comment : "(null)");
+    assert_string_equal(got, want);
+}
+
+/* The aggregate report's reason each case of the table gives ("type/comment",
+ * the published policy being the disposition's); the others give none. */
+static const struct {
+    const char *name, *override;
+} inbound_override[] = {
+    {"own domain protection does not need dmarc_enforce", "local_policy/protected_domain"},
+    {"several From addresses, dmarc_enforce no", "local_policy/dmarc_enforce=no"},
+    {"p=reject, dmarc_enforce no", "local_policy/dmarc_enforce=no"},
+    {"p=quarantine, dmarc_enforce no", "local_policy/dmarc_enforce=no"},
+    {"never_reject_domains: the domain", "local_policy/never_reject_domains"},
+    {"never_reject_domains: a subdomain", "local_policy/never_reject_domains"},
+};
+
+static const char *override_of(const char *name)
+{
+    for (size_t i = 0; i < sizeof(inbound_override) / sizeof(inbound_override[0]); i++)
+        if (!strcmp(inbound_override[i].name, name))
+            return inbound_override[i].override;
+    return NULL;
+}
+
 static void inbound_table(void **state)
 {
     for (size_t i = 0; i < sizeof(inbound) / sizeof(inbound[0]); i++) {
@@ -138,6 +172,7 @@ static void inbound_table(void **state)
         vr.dmarc.result = c->dmarc;
         vr.disposition = c->disp;
         vr.dmarc.disposition = c->disp;
+        vr.dmarc.policy = (sg_dmarc_policy)c->disp;
         vr.author.domain = c->author;
         vr.dmarc.author_domain = c->dmarc_author;
 
@@ -157,8 +192,76 @@ static void inbound_table(void **state)
         assert_int_equal(d.failsafe, c->failsafe);
         if (c->failsafe)
             assert_int_equal(d.cause, SG_MFS_DNS);
+        assert_override(&d, override_of(c->name));
         cfg.never_reject_domains = saved;
         cfg.n_never_reject_domains = nsaved;
+        sg_config_free(&cfg);
+    }
+}
+
+/* The reason an aggregate report gives when the applied disposition is not
+ * the published policy's, where DMARC itself moved it (t=y lowers it one
+ * step, a trusted ARC sealer lifts it) or a local rule went further. */
+static void override_reasons(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        int enforce_off;
+        sg_verdict_rule rule;
+        sg_dmarc_result_code dmarc;
+        sg_dmarc_policy published;
+        sg_dmarc_disposition disp; /* what DMARC asks after t= and ARC */
+        int testing, trusted;
+        const char *log_action, *override;
+    } cases[] = {
+        {"t=y, p=reject: quarantine", 0, SG_VERDICT_RULE_DMARC, SG_DMARC_RESULT_FAIL,
+         SG_DMARC_POLICY_REJECT, SG_DMARC_DISP_QUARANTINE, 1, 0, "quarantine",
+         "policy_test_mode/t=y"},
+        {"t=y, p=quarantine: none", 0, SG_VERDICT_RULE_DMARC, SG_DMARC_RESULT_FAIL,
+         SG_DMARC_POLICY_QUARANTINE, SG_DMARC_DISP_NONE, 1, 0, "accept", "policy_test_mode/t=y"},
+        {"t=y, p=none: nothing to lower", 0, SG_VERDICT_RULE_DMARC, SG_DMARC_RESULT_FAIL,
+         SG_DMARC_POLICY_NONE, SG_DMARC_DISP_NONE, 1, 0, "accept", NULL},
+        {"t=y but the message passes", 0, SG_VERDICT_RULE_NONE, SG_DMARC_RESULT_PASS,
+         SG_DMARC_POLICY_REJECT, SG_DMARC_DISP_NONE, 1, 0, "accept", NULL},
+        {"t=y under dmarc_enforce no: the local policy decided", 1, SG_VERDICT_RULE_DMARC,
+         SG_DMARC_RESULT_FAIL, SG_DMARC_POLICY_REJECT, SG_DMARC_DISP_QUARANTINE, 1, 0, "accept",
+         "local_policy/dmarc_enforce=no"},
+        {"trusted ARC sealer", 0, SG_VERDICT_RULE_TRUSTED_ARC, SG_DMARC_RESULT_FAIL,
+         SG_DMARC_POLICY_REJECT, SG_DMARC_DISP_NONE, 0, 1, "accept",
+         "trusted_forwarder/arc_sealer=fwd.test"},
+        {"own domain under p=quarantine: rejected", 0, SG_VERDICT_RULE_PROTECTED,
+         SG_DMARC_RESULT_FAIL, SG_DMARC_POLICY_QUARANTINE, SG_DMARC_DISP_QUARANTINE, 0, 0, "reject",
+         "local_policy/protected_domain"},
+        {"own domain under t=y p=reject: rejected", 0, SG_VERDICT_RULE_PROTECTED,
+         SG_DMARC_RESULT_FAIL, SG_DMARC_POLICY_REJECT, SG_DMARC_DISP_QUARANTINE, 1, 0, "reject",
+         NULL},
+        {"several From under p=none", 0, SG_VERDICT_RULE_MULTIPLE_FROM, SG_DMARC_RESULT_FAIL,
+         SG_DMARC_POLICY_NONE, SG_DMARC_DISP_NONE, 0, 0, "reject",
+         "local_policy/one_author_address"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sg_config cfg;
+        assert_int_equal(sg_config_defaults(&cfg), 0);
+        cfg.dmarc_enforce = !cases[i].enforce_off;
+        sg_verdict_result vr;
+        memset(&vr, 0, sizeof(vr));
+        vr.reason = REASON;
+        vr.rule = cases[i].rule;
+        vr.dmarc.result = cases[i].dmarc;
+        vr.dmarc.policy = cases[i].published;
+        vr.dmarc.disposition = vr.disposition = cases[i].disp;
+        vr.dmarc.testing = cases[i].testing;
+        vr.author.domain = "remote.test";
+        if (cases[i].trusted) {
+            vr.policy_override = "trusted_forwarder";
+            vr.arc_trusted_sealer = "fwd.test";
+        }
+        sg_disposition d;
+        sg_disposition_inbound(&cfg, &vr, &d);
+        print_message("%s\n", cases[i].name);
+        assert_string_equal(d.log_action, cases[i].log_action);
+        assert_override(&d, cases[i].override);
         sg_config_free(&cfg);
     }
 }
@@ -369,9 +472,9 @@ static void header_fields(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(inbound_table), cmocka_unit_test(failsafe_answers),
-        cmocka_unit_test(refusals),      cmocka_unit_test(mail_from),
-        cmocka_unit_test(header_fields),
+        cmocka_unit_test(inbound_table),    cmocka_unit_test(override_reasons),
+        cmocka_unit_test(failsafe_answers), cmocka_unit_test(refusals),
+        cmocka_unit_test(mail_from),        cmocka_unit_test(header_fields),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

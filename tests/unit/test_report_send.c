@@ -182,7 +182,7 @@ static void xml_writer(void **state)
     sgrep_policy_parse("p=reject", &p);
     sgrep_buf b = {0};
     sgrep_gen_begin(&b, &m, "id@mx.test", "example.com", &p, 0, 86399);
-    sgrep_row r = {"not-an-ip", "reject", "fail", "pass", "a<b&c.example", "", "", "", "", 7};
+    sgrep_row r = {"not-an-ip", "reject", "fail", "pass", "a<b&c.example", "", "", "", "", "", 7};
     assert_int_equal(sgrep_gen_record(&b, &r), -1);
     r.source_ip = "2001:DB8:0:0::1";
     r.dkim = "d.example//pass x.example/s2/weird";
@@ -201,6 +201,161 @@ static void xml_writer(void **state)
                                    "<scope>mfrom</scope>\n        <result>none</result>"));
     assert_null(strstr(b.data, "<envelope_to>"));
     sgrep_buf_free(&b);
+}
+
+static char *q1s(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    char *v = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    assert_non_null(v);
+    return v;
+}
+
+static void rm_store(const char *path)
+{
+    char aux[128];
+    unlink(path);
+    snprintf(aux, sizeof aux, "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof aux, "%s-shm", path);
+    unlink(aux);
+}
+
+/* RFC 9990 reasons: a group with a reason is not the group without one;
+ * the store keeps "type/comment"; the report writes it inside
+ * policy_evaluated, an unknown type as "other", a type alone without a
+ * comment. */
+static void reasons(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sg-test-reason-XXXXXX", err[256];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    sqlite3 *db = sgrep_send_open(path, err, sizeof err);
+    assert_non_null(db);
+    sgrep_collect *c = sgrep_collect_new(16);
+    sgrep_obs o = obs("192.0.2.1");
+    o.disposition = "quarantine";
+    assert_int_equal(sgrep_collect_add(c, &o), 0);
+    o.override_type = "local_policy";
+    o.override_comment = "never_reject_domains";
+    assert_int_equal(sgrep_collect_add(c, &o), 0);
+    assert_int_equal(sgrep_collect_add(c, &o), 0);
+    o.override_type = "policy_test_mode";
+    o.override_comment = NULL;
+    assert_int_equal(sgrep_collect_add(c, &o), 0);
+    assert_int_equal(sgrep_collect_groups(c), 3);
+    assert_int_equal(sgrep_collect_flush(c, db, err, sizeof err), 0);
+    assert_int_equal(q1(db, "SELECT count FROM collected WHERE reason=''"), 1);
+    assert_int_equal(q1(db, "SELECT count FROM collected WHERE reason="
+                            "'local_policy/never_reject_domains'"),
+                     2);
+    assert_int_equal(q1(db, "SELECT count FROM collected WHERE reason='policy_test_mode'"), 1);
+    sgrep_collect_free(c);
+    sqlite3_close(db);
+    rm_store(path);
+
+    sgrep_gen_meta m = {"mx.test", "dmarc@mx.test", "spoofguard test"};
+    sgrep_policy p;
+    sgrep_policy_parse("p=reject", &p);
+    sgrep_buf b = {0};
+    sgrep_gen_begin(&b, &m, "id@mx.test", "example.com", &p, 0, 86399);
+    sgrep_row r = {"192.0.2.1",
+                   "none",
+                   "fail",
+                   "fail",
+                   "example.com",
+                   "",
+                   "",
+                   "",
+                   "",
+                   "trusted_forwarder/arc_sealer=fwd.example",
+                   2};
+    assert_int_equal(sgrep_gen_record(&b, &r), 0);
+    r.reason = "made_up/x<y";
+    assert_int_equal(sgrep_gen_record(&b, &r), 0);
+    r.reason = "policy_test_mode";
+    assert_int_equal(sgrep_gen_record(&b, &r), 0);
+    r.reason = "";
+    assert_int_equal(sgrep_gen_record(&b, &r), 0);
+    sgrep_gen_end(&b);
+    assert_false(b.oom);
+    assert_non_null(strstr(b.data, "<spf>fail</spf>\n        <reason>\n"
+                                   "          <type>trusted_forwarder</type>\n"
+                                   "          <comment>arc_sealer=fwd.example</comment>\n"
+                                   "        </reason>\n      </policy_evaluated>"));
+    assert_non_null(strstr(b.data, "<type>other</type>\n          <comment>x&lt;y</comment>"));
+    assert_non_null(strstr(b.data, "<type>policy_test_mode</type>\n        </reason>"));
+    /* four records, three reasons */
+    size_t n = 0;
+    for (const char *s = b.data; (s = strstr(s, "<reason>")) != NULL; s++)
+        n++;
+    assert_int_equal(n, 3);
+    sgrep_buf_free(&b);
+}
+
+/* A store of schema version 1 (before reasons) is migrated on open: its
+ * counts are kept, with no reason, and a daemon still writing the old
+ * columns keeps counting. */
+static void store_migrates_v1(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sg-test-v1-XXXXXX", err[256];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    static const char v1[] =
+        "CREATE TABLE collected("
+        " day INTEGER NOT NULL, policy_domain TEXT NOT NULL, source_ip TEXT NOT NULL,"
+        " disposition TEXT NOT NULL, dkim_aligned TEXT NOT NULL, spf_aligned TEXT NOT NULL,"
+        " header_from TEXT NOT NULL, envelope_from TEXT NOT NULL, envelope_to TEXT NOT NULL,"
+        " dkim TEXT NOT NULL, spf TEXT NOT NULL, policy TEXT NOT NULL, count INTEGER NOT NULL,"
+        " PRIMARY KEY(day, policy_domain, source_ip, disposition, dkim_aligned, spf_aligned,"
+        "  header_from, envelope_from, envelope_to, dkim, spf, policy)) WITHOUT ROWID;"
+        "INSERT INTO collected VALUES(1796256000, 'example.com', '192.0.2.9', 'none', 'fail',"
+        " 'pass', 'example.com', '', '', '', '', 'p=none', 41);"
+        "PRAGMA user_version=1;";
+    assert_int_equal(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    db = sgrep_send_open(path, err, sizeof err);
+    assert_non_null(db);
+    assert_int_equal(q1(db, "PRAGMA user_version"), 2);
+    char *reason = q1s(db, "SELECT reason FROM collected WHERE source_ip='192.0.2.9'");
+    assert_string_equal(reason, "");
+    free(reason);
+    assert_int_equal(q1(db, "SELECT count FROM collected WHERE source_ip='192.0.2.9'"), 41);
+    /* the old daemon's upsert, without the reason column */
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "INSERT INTO collected(day, policy_domain, source_ip, disposition,"
+                     " dkim_aligned, spf_aligned, header_from, envelope_from, envelope_to, dkim,"
+                     " spf, policy, count) VALUES(1796256000, 'example.com', '192.0.2.9', 'none',"
+                     " 'fail', 'pass', 'example.com', '', '', '', '', 'p=none', 1)"
+                     " ON CONFLICT DO UPDATE SET count = count + excluded.count",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_int_equal(q1(db, "SELECT count FROM collected WHERE source_ip='192.0.2.9'"), 42);
+    sqlite3_close(db);
+    /* opened again: version 2 stays, nothing migrated twice */
+    db = sgrep_send_open(path, err, sizeof err);
+    assert_non_null(db);
+    assert_int_equal(q1(db, "SELECT sum(count) FROM collected"), 42);
+    /* a store newer than this program is refused, not rewritten */
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=3", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_null(sgrep_send_open(path, err, sizeof err));
+    assert_non_null(strstr(err, "schema version 3 is newer"));
+    rm_store(path);
 }
 
 static void addresses(void **state)
@@ -345,6 +500,8 @@ int main(void)
         cmocka_unit_test(policy_defaults),
         cmocka_unit_test(report_id_stable),
         cmocka_unit_test(xml_writer),
+        cmocka_unit_test(reasons),
+        cmocka_unit_test(store_migrates_v1),
         cmocka_unit_test(addresses),
         cmocka_unit_test(failure_due),
         cmocka_unit_test(failure_redaction),
