@@ -104,8 +104,14 @@ else
 fi
 cat "$T/cmp2.out" | grep 'refused:' | sed 's/^PASS /  /'
 # the real-shaped ones, read by the independent reader too (all but the one
-# with an undeclared entity, which Python's strict parser rejects)
-(cd "$T/corpus" && python3 "$D/oracle.py" "${files[@]}") >"$T/corpus-oracle.jsonl"
+# with an undeclared entity, which Python's strict parser rejects); only
+# those: the oracle has no bounds, and inflating the bombs we refuse took it
+# half a minute for nothing compared
+mapfile -t real < <(python3 -c 'import json, sys
+for l in open(sys.argv[1]):
+    e = json.loads(l)
+    if "error" not in e: print(e["file"])' "$T/corpus/expected.jsonl")
+(cd "$T/corpus" && python3 "$D/oracle.py" "${real[@]}") >"$T/corpus-oracle.jsonl"
 if python3 - "$T/corpus-oracle.jsonl" "$T/corpus/expected.jsonl" <<'PY'
 import json, sys
 o = {json.loads(l)["source"]: json.loads(l) for l in open(sys.argv[1])}
