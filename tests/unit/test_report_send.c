@@ -54,14 +54,30 @@ static long long q1(sqlite3 *db, const char *sql)
     return v;
 }
 
-static void collect_bound_and_flush(void **state)
+/* A free name for a store in /tmp (path: a mkstemp template). */
+static void tmp_store(char *path)
 {
-    (void)state;
-    char path[] = "/tmp/sg-test-rsend-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);
     unlink(path);
+}
+
+static void rm_store(const char *path)
+{
+    char aux[128];
+    unlink(path);
+    snprintf(aux, sizeof aux, "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof aux, "%s-shm", path);
+    unlink(aux);
+}
+
+static void collect_bound_and_flush(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sg-test-rsend-XXXXXX";
+    tmp_store(path);
     char err[256];
     sqlite3 *db = sgrep_send_open(path, err, sizeof err);
     assert_non_null(db);
@@ -100,12 +116,7 @@ static void collect_bound_and_flush(void **state)
     assert_int_equal(q1(db, "SELECT count FROM collected WHERE source_ip='192.0.2.1'"), 4);
     sgrep_collect_free(c);
     sqlite3_close(db);
-    char aux[64];
-    unlink(path);
-    snprintf(aux, sizeof aux, "%s-wal", path);
-    unlink(aux);
-    snprintf(aux, sizeof aux, "%s-shm", path);
-    unlink(aux);
+    rm_store(path);
 }
 
 /* The slot array grows from its small start to the bound, rehashing: every
@@ -215,16 +226,6 @@ static char *q1s(sqlite3 *db, const char *sql)
     return v;
 }
 
-static void rm_store(const char *path)
-{
-    char aux[128];
-    unlink(path);
-    snprintf(aux, sizeof aux, "%s-wal", path);
-    unlink(aux);
-    snprintf(aux, sizeof aux, "%s-shm", path);
-    unlink(aux);
-}
-
 /* RFC 9990 reasons: a group with a reason is not the group without one;
  * the store keeps "type/comment"; the report writes it inside
  * policy_evaluated, an unknown type as "other", a type alone without a
@@ -233,10 +234,7 @@ static void reasons(void **state)
 {
     (void)state;
     char path[] = "/tmp/sg-test-reason-XXXXXX", err[256];
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-    unlink(path);
+    tmp_store(path);
     sqlite3 *db = sgrep_send_open(path, err, sizeof err);
     assert_non_null(db);
     sgrep_collect *c = sgrep_collect_new(16);
@@ -307,10 +305,7 @@ static void store_migrates_v1(void **state)
 {
     (void)state;
     char path[] = "/tmp/sg-test-v1-XXXXXX", err[256];
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-    unlink(path);
+    tmp_store(path);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     static const char v1[] =
