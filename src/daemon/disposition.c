@@ -67,14 +67,13 @@ static void set_override(const sg_config *cfg, const sg_verdict_result *vr, sg_d
                                                          : SG_DMARC_DISP_NONE;
     if (applied == published)
         return;
-    const char *type = "local_policy", *comment;
+    const char *type = "local_policy", *comment, *sealer = "";
     if (applied == SG_DMARC_DISP_REJECT)
         comment = vr->rule == SG_VERDICT_RULE_PROTECTED ? "protected_domain" : "one_author_address";
     else if (vr->policy_override != NULL) {
         type = vr->policy_override;
-        snprintf(d->overridebuf, sizeof(d->overridebuf), "arc_sealer=%s",
-                 vr->arc_trusted_sealer ? vr->arc_trusted_sealer : "");
-        comment = d->overridebuf;
+        comment = "arc_sealer=";
+        sealer = vr->arc_trusted_sealer ? vr->arc_trusted_sealer : "";
     } else if (vr->dmarc.disposition != SG_DMARC_DISP_NONE && !cfg->dmarc_enforce)
         comment = "dmarc_enforce=no";
     else if (vr->dmarc.disposition == SG_DMARC_DISP_REJECT && d->quarantine)
@@ -85,7 +84,7 @@ static void set_override(const sg_config *cfg, const sg_verdict_result *vr, sg_d
     } else
         return;
     d->override_type = type;
-    d->override_comment = comment;
+    snprintf(d->override_comment, sizeof(d->override_comment), "%s%s", comment, sealer);
 }
 
 void sg_disposition_inbound(const sg_config *cfg, const sg_verdict_result *vr, sg_disposition *d)

@@ -38,10 +38,11 @@ typedef struct sg_disposition {
      * published policy asks, as DMARC aggregate reports say it (RFC 9990
      * policy_evaluated/reason): an Override word ("local_policy",
      * "trusted_forwarder", "policy_test_mode") and a comment of one token
-     * (no spaces); NULL when the published policy was applied as asked. */
+     * (no spaces); NULL and "" when the published policy was applied as
+     * asked. The comment is an array, not a pointer into one, because the
+     * session copies a disposition that waits for the ARC sealer. */
     const char *override_type;
-    const char *override_comment; /* points at a literal or into overridebuf */
-    char overridebuf[300];
+    char override_comment[300];
 } sg_disposition;
 
 /* An inbound message with its verdict: a temporary DNS failure gets the

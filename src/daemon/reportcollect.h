@@ -31,7 +31,7 @@ void sg_rcollect_free(sg_rcollect *rc);
 /* One inbound message of worker w, with its verdict, the disposition
  * applied ("reject", "quarantine" or anything else: none) and, when that
  * is not what the published policy asks, why (override_type: an RFC 9990
- * Override word; override_comment: one token; both NULL otherwise).
+ * Override word; override_comment: one token; NULL or "" otherwise).
  * Messages without a DMARC policy (no record found) are not reported. */
 void sg_rcollect_add(sg_rcollect *rc, unsigned w, const sg_verdict_result *vr,
                      const char *client_ip, const char *applied, const char *override_type,

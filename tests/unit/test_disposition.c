@@ -116,12 +116,12 @@ static void assert_override(const sg_disposition *d, const char *want)
 {
     if (want == NULL) {
         assert_null(d->override_type);
-        assert_null(d->override_comment);
+        assert_string_equal(d->override_comment, "");
         return;
     }
     char got[400];
     snprintf(got, sizeof got, "%s/%s", d->override_type ? d->override_type : "(null)",
-             d->override_comment ? d->override_comment : "(null)");
+             d->override_comment);
     assert_string_equal(got, want);
 }
 
