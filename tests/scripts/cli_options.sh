@@ -68,7 +68,11 @@ echo "$out" | grep -q '"verdict":"forged"' && ok "--zone twice" || bad "--zone t
 
 # any number of files: 5,000 arguments, each a message
 mkdir "$T/many"
-for i in $(seq -w 1 5000); do ln -s "$msgs/forged.eml" "$T/many/m$i.eml"; done
+# made in one process: 5,000 `ln -s` processes took 20 s
+/usr/bin/python3 -c 'import os, sys
+for i in range(1, 5001):
+    os.symlink(sys.argv[1], "%s/m%04d.eml" % (sys.argv[2], i))' "$msgs/forged.eml" "$T/many" ||
+    bad "could not make 5000 links"
 args=("$T"/many/*.eml)
 "$CLI" verify --zone "$zone" --json "${args[@]}" >"$T/out" 2>"$T/err"; rc=$?
 n=$(grep -c '"verdict":"forged"' "$T/out")
