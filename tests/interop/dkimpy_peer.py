@@ -5,8 +5,10 @@
       ALG rsa-sha256 | ed25519-sha256; CANON header/body;
       KEYFILE: PEM (RSA) or base64 Ed25519 seed
   dkimpy_peer.py verify KEYS < MSG
+  dkimpy_peer.py verify KEYS FILE...
       KEYS: lines "selector._domainkey.domain record"; prints pass or fail
-      for the first signature.
+      for the first signature, one line per message (several files in one
+      process: starting Python and dkimpy costs more than a verification)
 
   dkimpy_peer.py arc-sign KEYFILE SELECTOR DOMAIN SRV_ID T < MSG > SEALED
       one ARC set (dkimpy takes cv= from the arc= result of the message's
@@ -38,6 +40,17 @@ def load_keys(path):
 
 
 def main():
+    if sys.argv[1] == "verify":
+        dnsfunc = load_keys(sys.argv[2])
+        for path in sys.argv[3:] or [None]:
+            msg = sys.stdin.buffer.read() if path is None else open(path, "rb").read()
+            try:
+                ok = dkim.verify(msg, dnsfunc=dnsfunc)
+            except Exception as e:  # one message's error is its result, not the batch's end
+                print("error", type(e).__name__)
+                continue
+            print("pass" if ok else "fail")
+        return
     msg = sys.stdin.buffer.read()
     if sys.argv[1] == "sign":
         alg, canon, keyfile, sel, dom = sys.argv[2:7]
@@ -47,19 +60,6 @@ def main():
                         canonicalize=(h.encode(), (b or "simple").encode()),
                         signature_algorithm=alg.encode())
         sys.stdout.buffer.write(sig + msg)
-    elif sys.argv[1] == "verify":
-        keys = {}
-        for line in open(sys.argv[2], "rb"):
-            name, _, rec = line.rstrip(b"\r\n").partition(b" ")
-            keys[name.lower().rstrip(b".")] = rec.strip()
-
-        def dnsfunc(name, timeout=5):
-            if isinstance(name, str):
-                name = name.encode()
-            return keys.get(name.lower().rstrip(b"."))
-
-        ok = dkim.verify(msg, dnsfunc=dnsfunc)
-        print("pass" if ok else "fail")
     elif sys.argv[1] == "arc-sign":
         keyfile, sel, dom, srv_id, t = sys.argv[2:7]
         key = open(keyfile, "rb").read()

@@ -4,6 +4,9 @@
 #
 #   mail_dkim_peer.pl sign rsa-sha256 CANON KEYFILE SELECTOR DOMAIN < MSG > SIGNED
 #   mail_dkim_peer.pl verify KEYS < MSG     (prints pass, fail, invalid...)
+#   mail_dkim_peer.pl verify KEYS FILE...   (one line per file: starting Perl
+#                                            and Mail::DKIM costs more than a
+#                                            verification)
 #   mail_dkim_peer.pl arc-verify KEYS < MSG (the chain: pass, fail, none,
 #                                            and Mail::DKIM's detail)
 #
@@ -40,10 +43,16 @@ package main;
 
 binmode STDIN;
 binmode STDOUT;
-my $msg = do { local $/; <STDIN> };
 # Mail::DKIM wants CRLF line endings
-$msg =~ s/\r?\n/\r\n/g;
+sub slurp {
+    my ($fh) = @_;
+    binmode $fh;
+    my $m = do { local $/; <$fh> };
+    $m =~ s/\r?\n/\r\n/g;
+    return $m;
+}
 my $cmd = shift @ARGV;
+my $msg = ($cmd eq 'verify' && @ARGV > 1) ? '' : slurp(\*STDIN);
 if ($cmd eq 'sign') {
     my ($alg, $canon, $keyfile, $sel, $dom) = @ARGV;
     my $s = Mail::DKIM::Signer->new(Algorithm => $alg, Method => $canon, Domain => $dom,
@@ -69,10 +78,22 @@ if ($cmd eq 'sign') {
         print $a->result, " ", ($a->result_detail // ''), "\n";
         exit 0;
     }
-    my $v = Mail::DKIM::Verifier->new();
-    $v->PRINT($msg);
-    $v->CLOSE;
-    print $v->result, "\n";
+    my @files = @ARGV[1 .. $#ARGV];
+    foreach my $f (@files ? @files : (undef)) {
+        if (defined $f) {
+            open(my $mf, '<', $f) or die "$f: $!";
+            $msg = slurp($mf);
+            close $mf;
+        }
+        # one message's error is its result, not the batch's end
+        my $r = eval {
+            my $v = Mail::DKIM::Verifier->new();
+            $v->PRINT($msg);
+            $v->CLOSE;
+            $v->result;
+        };
+        print defined $r ? $r : 'error', "\n";
+    }
 } else {
     exit 2;
 }
