@@ -138,7 +138,7 @@ wd=$(sed -n 's/^WatchdogSec=\([0-9]*\)s$/\1/p' "$unit")
     fail "unit: ExecStart/CapabilityBoundingSet/WatchdogSec, and no User="
 [ -n "$user" ] && [ -n "$suser" ] || fail "$conf: user and signer_user"
 : > "$tmp/notify.log"
-python3 "$tmp/src/tests/interop/notify_listener.py" "$tmp/notify" "$tmp/notify.log" &
+/usr/bin/python3 "$tmp/src/tests/interop/notify_listener.py" "$tmp/notify" "$tmp/notify.log" &
 lpid=$!
 for _ in $(seq 100); do [ -S "$tmp/notify" ] && break; sleep 0.05; done
 # shellcheck disable=SC2086 # ExecStart is a command line
@@ -164,7 +164,7 @@ echo "spoofguardd as $user (pid $pid), signer as $suser (pid $spid): seccomp on,
 sock=$(sed -n 's/^listen[[:space:]]*unix://p' "$conf")
 [ "$(stat -c '%U:%G %a' "$sock")" = "$user:$group 660" ] || fail "socket: $(stat -c '%U:%G %a' "$sock")"
 # A milter OPTNEG as Postfix sends it; spoofguardd must answer with its own.
-python3 - "$sock" <<'PY' || fail "no OPTNEG answer on $sock"
+/usr/bin/python3 - "$sock" <<'PY' || fail "no OPTNEG answer on $sock"
 import socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(5)

@@ -16,7 +16,7 @@ bad() { echo "FAIL $*"; fail=$((fail + 1)); }
 # 40 messages in one minute: 30 go, then throttle (30 messages a minute);
 # then one message to 501 recipients: recipients_message, a block; then a
 # message of the blocked account: held; another account is unaffected.
-python3 - "$T/burst.jsonl" <<'PY'
+/usr/bin/python3 - "$T/burst.jsonl" <<'PY'
 import json, sys
 t0 = 1767571200
 with open(sys.argv[1], "w") as f:
@@ -39,7 +39,7 @@ PY
 "$CLI" accounts replay "$T/burst.jsonl" >"$T/out" 2>"$T/err"
 rc=$?
 [ $rc -eq 0 ] && ok "replay exits 0" || bad "replay exit $rc: $(cat "$T/err")"
-python3 - "$T/out" <<'PY' && ok "output contract (fields, actions, reasons, id echo)" || bad "output contract"
+/usr/bin/python3 - "$T/out" <<'PY' && ok "output contract (fields, actions, reasons, id echo)" || bad "output contract"
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 keys = {"t", "login", "action", "reasons", "score"}
@@ -85,7 +85,7 @@ rc=$?
 
 # --internal-domain: a fan-out to 60 first-time colleagues on an account
 # past its learning period is internal_fanout only when the domain is ours
-python3 - "$T/lateral.jsonl" <<'PY'
+/usr/bin/python3 - "$T/lateral.jsonl" <<'PY'
 import json, sys
 t0 = 1767571200
 with open(sys.argv[1], "w") as f:
@@ -109,7 +109,7 @@ grep -q '"internal_fanout"' "$T/out4" && ok "--internal-domain: internal_fanout"
     ok "other domains are external: new_recipients instead" || bad "external: $(head -3 "$T/out5")"
 
 # a delivery-status report that tips the bounce rate: a block line
-python3 - "$T/dsn.jsonl" <<'PY'
+/usr/bin/python3 - "$T/dsn.jsonl" <<'PY'
 import json, sys
 t0 = 1767571200
 with open(sys.argv[1], "w") as f:
@@ -121,7 +121,7 @@ with open(sys.argv[1], "w") as f:
                             "rcpt": "r%d@far.example" % i, "id": "d%d" % i}) + "\n")
 PY
 "$CLI" accounts replay "$T/dsn.jsonl" >"$T/out6" 2>&1
-python3 -c '
+/usr/bin/python3 -c '
 import json,sys
 l=[json.loads(x) for x in open(sys.argv[1])]
 assert len(l)==1 and l[0]["login"]=="erin" and l[0]["action"]=="block" and l[0]["reasons"]==["bounce_rate"] and l[0]["id"]=="d9", l

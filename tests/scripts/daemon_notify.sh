@@ -15,7 +15,7 @@ ok() { echo "PASS $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL $*"; fail=$((fail + 1)); }
 waitfor() { for _ in $(seq 100); do grep -qx "$1" "$2" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
-python3 "$SRC/tests/interop/notify_listener.py" "$T/notify" "$T/got" &
+/usr/bin/python3 "$SRC/tests/interop/notify_listener.py" "$T/notify" "$T/got" &
 lpid=$!
 for _ in $(seq 100); do [ -S "$T/notify" ] && break; sleep 0.05; done
 printf 'listen unix:%s/milter.sock\nworkers 1\ndns_servers 127.0.0.1:9\n' "$T" > "$T/d.conf"

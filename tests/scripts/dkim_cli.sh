@@ -72,7 +72,7 @@ printf 'To: a@b\r\nSubject: x\r\n\r\nbody\r\n' | "$CLI" sign --domain example.co
 expect_eq "no From: refused" "$?" "3"
 
 # --- streaming memory: 50 MiB ------------------------------------------------------
-python3 - "$T/big.eml" <<'PY'
+/usr/bin/python3 - "$T/big.eml" <<'PY'
 import sys
 line = b"0123456789 abcdefghijklmnopqrstuvwxyz  ABCDEFGHIJKLMNOPQRSTUVWXYZ \t trailing   \r\n"
 with open(sys.argv[1], "wb") as f:

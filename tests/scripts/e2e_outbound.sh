@@ -163,7 +163,7 @@ EOF
     held_q=$(awk '$3 == "quarantine" { print $2 }' "$RES/sent")
     missing=0
     for q in $held_q; do
-        python3 -c 'import json,sys
+        /usr/bin/python3 -c 'import json,sys
 q=sys.argv[1]
 for l in open(sys.argv[2]):
     j=json.loads(l)
@@ -180,13 +180,13 @@ sys.exit(1)' "$q" "$RES/queue.json" || missing=$((missing + 1))
     done
     grep -q '^FAIL c_held_not_delivered' "$RES/results" || ok c_held_not_delivered
     check c_reasons_logged "no hold/block decision line with reasons" grep -qE '"event":"outbound_decision".*"action":"(hold|block)","reasons":\["' "$SGD_LOG"
-    curl -s "http://$METRICS/metrics" >"$RES/metrics" 2>/dev/null || python3 -c 'import sys,urllib.request;sys.stdout.write(urllib.request.urlopen("http://"+sys.argv[1]+"/metrics").read().decode())' "$METRICS" >"$RES/metrics"
+    curl -s "http://$METRICS/metrics" >"$RES/metrics" 2>/dev/null || /usr/bin/python3 -c 'import sys,urllib.request;sys.stdout.write(urllib.request.urlopen("http://"+sys.argv[1]+"/metrics").read().decode())' "$METRICS" >"$RES/metrics"
     check c_metric_decisions "spoofguard_outbound_decisions_total{action=hold|block} is 0" grep -qE '^spoofguard_outbound_decisions_total\{action="(hold|block)"\} [1-9]' "$RES/metrics"
     check c_metric_reasons "no spoofguard_outbound_reasons_total above 0" grep -qE '^spoofguard_outbound_reasons_total\{reason="[a-z_]+"\} [1-9]' "$RES/metrics"
     check c_metric_refusal "no ownership_refusal event" grep -qE '^spoofguard_outbound_events_total\{kind="ownership_refusal"\} [1-9]' "$RES/metrics"
     check c_metric_latency "no decision latency histogram" grep -qE '^spoofguard_outbound_decision_duration_seconds_count [1-9]' "$RES/metrics"
     for ((i = 0; i < 40; i++)); do [ -s "$NOTIFY" ] && break; sleep 0.05; done
-    check c_notify_json "notify: $(head -c 300 "$NOTIFY")" python3 -c 'import json,sys
+    check c_notify_json "notify: $(head -c 300 "$NOTIFY")" /usr/bin/python3 -c 'import json,sys
 l=[json.loads(x) for x in open(sys.argv[1]) if x.strip()]
 assert l and l[0]["account"]==sys.argv[2] and l[0]["event"]=="outbound_block" and l[0]["reasons"], l' "$NOTIFY" "$A"
 
@@ -199,7 +199,7 @@ assert l and l[0]["account"]==sys.argv[2] and l[0]["event"]=="outbound_block" an
     if [ "$blocked" = 1 ]; then
         check d_list_blocked "$list" grep -q "^$A *BLOCKED" "$RES/list"
         js=$("$SG_CLI" accounts list --json --config "$SGD_CONF" 2>&1)
-        check d_list_json "$js" python3 -c 'import json,sys
+        check d_list_json "$js" /usr/bin/python3 -c 'import json,sys
 l=[json.loads(x) for x in sys.stdin]
 a=[x for x in l if x["account"]==sys.argv[1]][0]
 assert a["blocked"] and a["reasons"], a' "$A" <<<"$js"
@@ -207,7 +207,7 @@ assert a["blocked"] and a["reasons"], a' "$A" <<<"$js"
         check d_explain "$ex" grep -q "spoofguard accounts release $A" <<<"$ex"
     fi
     sh=$("$SG_CLI" accounts show "$A" --json --config "$SGD_CONF" 2>&1)
-    check d_show_json "$sh" python3 -c 'import json,sys; json.loads(sys.stdin.read())' <<<"$sh"
+    check d_show_json "$sh" /usr/bin/python3 -c 'import json,sys; json.loads(sys.stdin.read())' <<<"$sh"
     check d_show_unknown_exit1 "exit $?" bash -c "'$SG_CLI' accounts show nobody@nowhere --config '$SGD_CONF'; test \$? = 1"
     if [ "$blocked" = 0 ]; then
         # the hold was per message: block it by hand, as an administrator would
@@ -270,7 +270,7 @@ assert a["blocked"] and a["reasons"], a' "$A" <<<"$js"
     }
     hard_of() { # the account's hard bounces of the last 24 hours, or "none"
         "$SG_CLI" accounts show "$1" --json --config "$SGD_CONF" 2>/dev/null |
-            python3 -c 'import json,sys; print(json.load(sys.stdin)["bounces_24h"]["hard"])' 2>/dev/null || echo none
+            /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["bounces_24h"]["hard"])' 2>/dev/null || echo none
     }
     # (this Postfix delivers only to $E2E_RCPT_DOMAIN: bob writes there,
     # and remote.test's MTA, a relay on the way, reports the failures)

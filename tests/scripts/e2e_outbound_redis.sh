@@ -157,7 +157,7 @@ EOF
     sent rd-a2 "$out" >/dev/null
     check b_enforced_by_a "$out" test "${out#* }" = quarantine
     js=$(cli list --json 2>&1)
-    check b_list_blocked "$js" python3 -c 'import json,sys
+    check b_list_blocked "$js" /usr/bin/python3 -c 'import json,sys
 l=[json.loads(x) for x in sys.stdin]
 assert [x for x in l if x["account"]==sys.argv[1] and x["blocked"]], l' "$A" <<<"$js"
 
@@ -216,7 +216,7 @@ assert [x for x in l if x["account"]==sys.argv[1] and x["blocked"]], l' "$A" <<<
     for x in a b; do
         off=0
         [ $x = b ] && off=1
-        python3 -c 'import sys,urllib.request;sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:"+sys.argv[1]+"/metrics").read().decode())' $((XPORT + off)) >"$RES/metrics-$x" 2>/dev/null
+        /usr/bin/python3 -c 'import sys,urllib.request;sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:"+sys.argv[1]+"/metrics").read().decode())' $((XPORT + off)) >"$RES/metrics-$x" 2>/dev/null
         check "e_fallback_metric_$x" "$(grep fallback "$RES/metrics-$x" | tr '\n' '|')" grep -qE '^spoofguard_outbound_store_fallback_total [1-9]' "$RES/metrics-$x"
         check "e_fallback_gauge_$x" "$(grep '^spoofguard_outbound_store_fallback ' "$RES/metrics-$x")" grep -qE '^spoofguard_outbound_store_fallback [1-9]' "$RES/metrics-$x"
     done

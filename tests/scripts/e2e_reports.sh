@@ -82,7 +82,7 @@ C
     else
         ok "the report arrived in the rua mailbox"
         "$SG_CLI" report parse --json "$f" >"$RES/parsed" 2>&1
-        python3 - "$RES/parsed" $NGOOD $NBAD <<'PY' && ok "report parse gives back the counts sent" || ko readback "$(cat "$RES/parsed")"
+        /usr/bin/python3 - "$RES/parsed" $NGOOD $NBAD <<'PY' && ok "report parse gives back the counts sent" || ko readback "$(cat "$RES/parsed")"
 import json, sys
 o = json.loads(open(sys.argv[1]).readline())
 good, bad = int(sys.argv[2]), int(sys.argv[3])
@@ -121,7 +121,7 @@ PY
             ok "redacted: no subject, no body, recipients as redacted@$E2E_RCPT_DOMAIN, From kept"
         fi
         "$SG_CLI" report parse --json "$ff" >"$RES/fparsed" 2>&1
-        python3 - "$RES/fparsed" "$E2E_ATTACKER" <<'PY' && ok "report parse reads it back as a failure report" || ko failure_readback "$(cat "$RES/fparsed")"
+        /usr/bin/python3 - "$RES/fparsed" "$E2E_ATTACKER" <<'PY' && ok "report parse reads it back as a failure report" || ko failure_readback "$(cat "$RES/fparsed")"
 import json, sys
 o = json.loads(open(sys.argv[1]).readline())
 want = dict(kind="failure", policy_domain="reporter.test", source_ip=sys.argv[2], auth_failure="dmarc")

@@ -21,7 +21,7 @@ run() {
     local zone=$1 now=$2
     shift 2
     "$CLI" explain --zone "$zone" ${now:+--now $now} --json "$@" /dev/null 2>/dev/null |
-        python3 -c '
+        /usr/bin/python3 -c '
 import json, sys
 for l in sys.stdin:
     d = json.loads(l)["identity"]["domain"]
@@ -41,7 +41,7 @@ D=$CONF/dkim/stalwart-mail-auth
 while IFS=$'\t' read -r f t; do run "$D/zone.tsv" "$t" "$D/$f"; done < <(awk -F'\t' '!/^#/ {print $2"\t"$6}' "$D/manifest.tsv")
 run "$CONF/arc/flat/validation/zone.tsv" "" "$CONF"/arc/flat/validation/messages/*.eml
 
-python3 - "$T/out.jsonl" <<'EOF'
+/usr/bin/python3 - "$T/out.jsonl" <<'EOF'
 import collections, json, sys
 objs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 objs = [o for o in objs if o.get("file") != "/dev/null"]

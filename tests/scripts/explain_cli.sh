@@ -25,12 +25,12 @@ for m in "$D"/msg/*.eml; do
     "$CLI" explain "${common[@]}" "${look[@]}" --json "$m" >"$T/e.json" 2>"$T/err"; rc=$?
     [ $rc = 0 ] || { bad "$n: explain exit $rc $(cat "$T/err")"; continue; }
     # our MTA's field on top, as spoofguardd adds it: explained without verifying
-    python3 -c 'import json,sys; print("Authentication-Results: " + json.load(open(sys.argv[1]))["authentication_results"])' \
+    /usr/bin/python3 -c 'import json,sys; print("Authentication-Results: " + json.load(open(sys.argv[1]))["authentication_results"])' \
         "$T/v.json" >"$T/ar.eml"
     cat "$m" >>"$T/ar.eml"
     "$CLI" explain "${common[@]}" "${look[@]}" --authserv-id $ID --json --zone /dev/null \
         "$T/ar.eml" >"$T/a.json" 2>"$T/err" || { bad "$n: explain (A-R) failed"; continue; }
-    if out=$(python3 - "$T/v.json" "$T/e.json" "$T/a.json" "$D/expected.tsv" "$n" <<'EOF'
+    if out=$(/usr/bin/python3 - "$T/v.json" "$T/e.json" "$T/a.json" "$D/expected.tsv" "$n" <<'EOF'
 import json, sys
 v = json.load(open(sys.argv[1]))
 e = json.load(open(sys.argv[2]))
@@ -95,7 +95,7 @@ done
 
 # ---- warnings, as the CLI shows them ----------------------------------------
 kinds() { "$CLI" explain "${common[@]}" "${look[@]}" --json "$D/msg/$1" |
-    python3 -c 'import json,sys; print(" ".join(sorted(set(w["kind"] for w in json.load(sys.stdin)["warnings"]))))'; }
+    /usr/bin/python3 -c 'import json,sys; print(" ".join(sorted(set(w["kind"] for w in json.load(sys.stdin)["warnings"]))))'; }
 while IFS=$'\t' read -r n h w; do
     case "$n" in '#'* | '') continue ;; esac
     got=$(kinds "$n")
@@ -119,7 +119,7 @@ printf 'From: "\033[31mRed\033]0;title\007" <a@b.example>\nSubject: \033[2J\n\nx
 
 # ---- several messages: one object per line, each with its file -------------
 "$CLI" explain "${common[@]}" --json "$D/msg/authentic.eml" "$D/msg/forged.eml" >"$T/m.json"
-python3 - "$T/m.json" <<'EOF' && ok "two messages: two JSON lines with file" || bad "two messages: $(cat "$T/m.json")"
+/usr/bin/python3 - "$T/m.json" <<'EOF' && ok "two messages: two JSON lines with file" || bad "two messages: $(cat "$T/m.json")"
 import json, sys
 lines = open(sys.argv[1]).read().splitlines()
 objs = [json.loads(l) for l in lines]
@@ -170,7 +170,7 @@ grep -q '^\.B spoofguard explain' "$SRC/docs/spoofguard.1" && ok "man page: expl
     ok "stdin" || bad "stdin"
 # with --ip: SPF is checked (the sender's own address: an SPF-aligned pass)
 "$CLI" explain "${common[@]}" --ip 192.0.2.10 --mail-from ceo@shop.example --json \
-    "$D/msg/forged.eml" | python3 -c 'import json,sys; o=json.load(sys.stdin); sys.exit(not(o["headline"]=="verified" and o["identity"]["mailed_by"]=="shop.example"))' &&
+    "$D/msg/forged.eml" | /usr/bin/python3 -c 'import json,sys; o=json.load(sys.stdin); sys.exit(not(o["headline"]=="verified" and o["identity"]["mailed_by"]=="shop.example"))' &&
     ok "--ip: SPF checked, mailed_by" || bad "--ip"
 
 echo "$pass passed, $fail failed"

@@ -8,7 +8,7 @@
 set -u
 CLI=${SG_CLI:?SG_CLI must point at the spoofguard binary}
 SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-out=$(python3 "$SRC/bench/outbound_sim.py" --small --seed 2 --cli "$CLI")
+out=$(/usr/bin/python3 "$SRC/bench/outbound_sim.py" --small --seed 2 --cli "$CLI")
 rc=$?
 echo "$out"
 if [ $rc -ne 0 ] || ! grep -q '^SUMMARY|.*|PASS$' <<<"$out"; then

@@ -64,14 +64,14 @@ mapfile -t files < <(cd "$REAL" && find . -type f | sed 's|^\./||' | sort)
 (cd "$REAL" && "$CLI" report parse --json "${files[@]}") >"$T/real.jsonl" 2>"$T/real.err"
 rc=$?
 [ $rc = 0 ] && ok "real reports: exit 0 (none refused)" || bad "real reports: exit $rc $(grep error "$T/real.jsonl" | head -3)"
-if python3 "$T/compare.py" "$T/real.jsonl" "$D/real-manifest.jsonl" "" >"$T/cmp.out"; then
+if /usr/bin/python3 "$T/compare.py" "$T/real.jsonl" "$D/real-manifest.jsonl" "" >"$T/cmp.out"; then
     ok "real reports: every file gives the manifest's numbers ($(grep -c '^PASS' "$T/cmp.out") files)"
 else
     grep -v '^PASS' "$T/cmp.out"; bad "real reports against the manifest"
 fi
 # the manifest against the independent reader (files it can read)
-(cd "$REAL" && python3 "$D/oracle.py" "${files[@]}") >"$T/oracle.jsonl"
-if python3 - "$T/oracle.jsonl" "$D/real-manifest.jsonl" <<'PY'
+(cd "$REAL" && /usr/bin/python3 "$D/oracle.py" "${files[@]}") >"$T/oracle.jsonl"
+if /usr/bin/python3 - "$T/oracle.jsonl" "$D/real-manifest.jsonl" <<'PY'
 import json, sys
 o = {json.loads(l)["source"]: json.loads(l) for l in open(sys.argv[1])}
 bad = by_hand = 0
@@ -92,12 +92,12 @@ PY
 then ok "manifest agrees with oracle.py"; else bad "manifest against oracle.py"; fi
 
 # ---- the generated corpus: real-shaped and hostile ----------------------------
-python3 "$D/make_corpus.py" "$T/corpus" || bad "make_corpus.py"
+/usr/bin/python3 "$D/make_corpus.py" "$T/corpus" || bad "make_corpus.py"
 mapfile -t files < <(cd "$T/corpus" && ls | grep -v '^expected.jsonl$')
 (cd "$T/corpus" && "$CLI" report parse --json "${files[@]}") >"$T/corpus.jsonl" 2>"$T/corpus.err"
 rc=$?
 [ $rc = 1 ] && ok "corpus: exit 1 (some refused)" || bad "corpus: exit $rc (want 1) $(head -c 300 "$T/corpus.err")"
-if python3 "$T/compare.py" "$T/corpus.jsonl" "$T/corpus/expected.jsonl" "" >"$T/cmp2.out"; then
+if /usr/bin/python3 "$T/compare.py" "$T/corpus.jsonl" "$T/corpus/expected.jsonl" "" >"$T/cmp2.out"; then
     ok "corpus: $(grep -c 'refused:' "$T/cmp2.out") hostile files refused with the reason, $(grep '^PASS' "$T/cmp2.out" | grep -vc 'refused:') read exactly"
 else
     grep -v '^PASS' "$T/cmp2.out"; bad "corpus"
@@ -107,12 +107,12 @@ cat "$T/cmp2.out" | grep 'refused:' | sed 's/^PASS /  /'
 # with an undeclared entity, which Python's strict parser rejects); only
 # those: the oracle has no bounds, and inflating the bombs we refuse took it
 # half a minute for nothing compared
-mapfile -t real < <(python3 -c 'import json, sys
+mapfile -t real < <(/usr/bin/python3 -c 'import json, sys
 for l in open(sys.argv[1]):
     e = json.loads(l)
     if "error" not in e: print(e["file"])' "$T/corpus/expected.jsonl")
-(cd "$T/corpus" && python3 "$D/oracle.py" "${real[@]}") >"$T/corpus-oracle.jsonl"
-if python3 - "$T/corpus-oracle.jsonl" "$T/corpus/expected.jsonl" <<'PY'
+(cd "$T/corpus" && /usr/bin/python3 "$D/oracle.py" "${real[@]}") >"$T/corpus-oracle.jsonl"
+if /usr/bin/python3 - "$T/corpus-oracle.jsonl" "$T/corpus/expected.jsonl" <<'PY'
 import json, sys
 o = {json.loads(l)["source"]: json.loads(l) for l in open(sys.argv[1])}
 bad = n = 0
@@ -165,7 +165,7 @@ sed 's/11038226378739404135/trunc-1/' "$REAL/parsedmarc/nice-input.xml" | head -
 "$CLI" report parse --json --store "$DB" "$T/trunc.xml" "$REAL/parsedmarc/dmarc_ruf_report_linkedin.eml" \
     "$REAL/parsedmarc/dmarc_ruf_report_linkedin.crlf.eml" >"$T/s3"; rc=$?
 [ $rc = 1 ] || bad "store: a refused report must exit 1 ($rc)"
-python3 - "$DB" <<'PY' && ok "store: one aggregate report (20 records, 3047 messages), one failure report, nothing of the refused one" || bad "store contents"
+/usr/bin/python3 - "$DB" <<'PY' && ok "store: one aggregate report (20 records, 3047 messages), one failure report, nothing of the refused one" || bad "store contents"
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 q = lambda s: db.execute(s).fetchall()
@@ -179,7 +179,7 @@ assert q("SELECT source_ip, auth_failure FROM received_failure") == [("10.10.10.
 PY
 # summary: DMARC pass = dkim or spf aligned pass, per domain/day/source, against python's own sums
 "$CLI" report summary --json --store "$DB" >"$T/sum.jsonl" || bad "summary exit"
-python3 - "$T/sum.jsonl" "$REAL/parsedmarc/nice-input.xml" <<'PY' && ok "summary: pass/fail per source match the XML" || bad "summary numbers"
+/usr/bin/python3 - "$T/sum.jsonl" "$REAL/parsedmarc/nice-input.xml" <<'PY' && ok "summary: pass/fail per source match the XML" || bad "summary numbers"
 import json, sys, collections, xml.etree.ElementTree as ET
 rows = [json.loads(l) for l in open(sys.argv[1])]
 want = collections.Counter()
@@ -199,9 +199,9 @@ PY
     grep -q '2024-06-13' "$T/sum.txt" && ok "summary: text form" || bad "summary text: $(head -5 "$T/sum.txt")"
 [ "$("$CLI" report summary --json --store "$DB" --domain other.example | wc -l)" = 0 ] && ok "summary --domain filters" || bad "summary --domain"
 "$CLI" report prune --store "$DB" --days 36500 | grep -q '^0 reports deleted' && ok "prune keeps recent reports" || bad "prune keep"
-python3 -c 'import sqlite3,sys; db=sqlite3.connect(sys.argv[1]); db.execute("UPDATE received_report SET stored_at=0"); db.commit()' "$DB"
+/usr/bin/python3 -c 'import sqlite3,sys; db=sqlite3.connect(sys.argv[1]); db.execute("UPDATE received_report SET stored_at=0"); db.commit()' "$DB"
 "$CLI" report prune --store "$DB" --days 1 | grep -q '^2 reports deleted' &&
-    python3 -c 'import sqlite3,sys; db=sqlite3.connect(sys.argv[1]); sys.exit(sum(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("received_report","received_record","received_auth","received_failure")))' "$DB" &&
+    /usr/bin/python3 -c 'import sqlite3,sys; db=sqlite3.connect(sys.argv[1]); sys.exit(sum(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("received_report","received_record","received_auth","received_failure")))' "$DB" &&
     ok "prune deletes old reports with their records" || bad "prune delete"
 "$CLI" report parse --store /nonexistent/dir/x.db "$REAL/cryinc/google.xml" >/dev/null 2>&1; rc=$?
 [ $rc = 4 ] && ok "store cannot be opened: exit 4" || bad "store open failure: $rc"

@@ -80,7 +80,7 @@ for f in "$T"/out/*.xml.gz; do
     total=$((total + 1))
     zcat "$f" >"$T/r.xml"
     xmllint --noout --nonet --schema "$XSD" "$T/r.xml" 2>>"$T/xsd.err" && v9990=$((v9990 + 1))
-    python3 "$T/to7489.py" <"$T/r.xml" >"$T/r7.xml"
+    /usr/bin/python3 "$T/to7489.py" <"$T/r.xml" >"$T/r7.xml"
     xmllint --noout --nonet --schema "$T/r7489.xsd" "$T/r7.xml" 2>>"$T/xsd.err" && v7489=$((v7489 + 1))
 done
 [ $v9990 = $total ] && ok "$total/$total reports valid against the RFC 9990 structure schema" ||
@@ -120,7 +120,7 @@ if seen != set(exp):
 sys.exit(1 if bad else 0)
 PY
 "$CLI" report parse --json "$T/out" >"$T/parsed" 2>&1
-python3 "$T/cmp.py" "$T/expected" "$T/parsed" && ok "report parse reads back every count that went in" ||
+/usr/bin/python3 "$T/cmp.py" "$T/expected" "$T/parsed" && ok "report parse reads back every count that went in" ||
     bad "report parse read-back"
 if perl -MMail::DMARC::Report::Receive -e1 2>/dev/null; then
     perl "$D/maildmarc_read.pl" "$T"/out/*.xml.gz 2>/dev/null >"$T/md0"
@@ -128,7 +128,7 @@ if perl -MMail::DMARC::Report::Receive -e1 2>/dev/null; then
         ok "Mail::DMARC 1.2021 finds no record while the RFC 9990 namespace is there (as expected)" ||
         bad "Mail::DMARC read the namespaced report: $(cat "$T/md0")"
     perl "$D/maildmarc_read.pl" --strip-ns "$T"/out/*.xml.gz 2>/dev/null >"$T/md"
-    python3 - "$T/expected" "$T/md" <<'PY' && ok "Mail::DMARC reads back every count (namespace stripped)" || bad "Mail::DMARC read-back"
+    /usr/bin/python3 - "$T/expected" "$T/md" <<'PY' && ok "Mail::DMARC reads back every count (namespace stripped)" || bad "Mail::DMARC read-back"
 import sys
 exp = {l.split()[0]: [int(x) for x in l.split()[1:4]] for l in open(sys.argv[1])}
 got = {}
@@ -167,7 +167,7 @@ for f in glob.glob(sys.argv[2] + "/*.xml.gz"):
 print(got)
 sys.exit(0 if got == want and sum(want.values()) > 0 else 1)
 PY
-python3 "$T/reasons.py" "$T/expected" "$T/out" >"$T/reasons.out" 2>&1 &&
+/usr/bin/python3 "$T/reasons.py" "$T/expected" "$T/out" >"$T/reasons.out" 2>&1 &&
     ok "reasons: every changed disposition reported with its reason ($(cat "$T/reasons.out"))" ||
     bad "reasons: $(cat "$T/reasons.out"); want $(cut -d' ' -f1,8 "$T/expected" | tr '\n' ' ')"
 
@@ -213,7 +213,7 @@ cache=$(sqlite3 "$T/s.db" "SELECT group_concat(policy_domain||'>'||dest||'='||ok
     bad "cache: $cache"
 cat "$T"/spool.* >"$T/all.eml"
 "$CLI" report parse --json "$T"/spool.* >"$T/parsed2"
-python3 "$T/cmp.py" <(grep -E '^d[03]\.' "$T/expected") "$T/parsed2" && ok "mail handed to the MTA reads back" ||
+/usr/bin/python3 "$T/cmp.py" <(grep -E '^d[03]\.' "$T/expected") "$T/parsed2" && ok "mail handed to the MTA reads back" ||
     bad "spooled mail read-back"
 "$CLI" report send --store "$T/s.db" --day $DAY --zone "$T/zone" --org-name receiver.test \
     --sendmail "$T/mta-ok" 2>"$T/err"

@@ -208,7 +208,7 @@ for _ in $(seq 1 100); do
     api=$(curl -s "${C[@]}" "$B/api/messages")
     case $api in *'"checking":true'*) sleep 0.1 ;; *) break ;; esac
 done
-verdicts=$(python3 -c '
+verdicts=$(/usr/bin/python3 -c '
 import json, sys
 d = json.loads(sys.argv[1])
 keys = {"id", "headline", "from", "subject", "date", "warnings"}
@@ -219,7 +219,7 @@ print(" ".join(m["subject"].split()[0] + "=" + m["headline"] for m in d["message
 ' "$api") || bad "API list JSON: $api"
 expect_eq "API list: newest first, right headlines, hostile files skipped" "$verdicts" \
     "<script>alert(1)</script>=unverified Urgent=forged Quarterly=verified Attachments=unverified Operator=unverified"
-id_of() { python3 -c '
+id_of() { /usr/bin/python3 -c '
 import json, sys
 for m in json.loads(sys.argv[1])["messages"]:
     if m["subject"].startswith(sys.argv[2]): print(m["id"])' "$api" "$1"; }
@@ -229,7 +229,7 @@ U=$(id_of "<script>")
 [ ${#G} = 24 ] && [ ${#F} = 24 ] && [ ${#U} = 24 ] && ok "IDs are 24 hex" || bad "IDs: $G $F $U"
 
 one=$(curl -s "${C[@]}" "$B/api/messages/$G")
-python3 -c '
+/usr/bin/python3 -c '
 import json, sys
 d = json.loads(sys.argv[1])
 assert d["id"] == sys.argv[2]
@@ -245,14 +245,14 @@ for l in d["links"]:
     assert l["inert"] is False
 ' "$one" "$G" && ok "API message JSON keys (verified)" || bad "API message: $one"
 one=$(curl -s "${C[@]}" "$B/api/messages/$U")
-python3 -c '
+/usr/bin/python3 -c '
 import json, sys
 d = json.loads(sys.argv[1])
 assert d["headline"] == "unverified" and d["links"] and all(l["inert"] for l in d["links"])
 ' "$one" && ok "API: links in unverified mail are inert" || bad "API unverified: $one"
 
 O=$(id_of Operator)
-python3 -c '
+/usr/bin/python3 -c '
 import json, sys
 d = json.loads(sys.argv[1])
 w = [x for x in d["warnings"] if x["kind"] == "lookalike"]

@@ -48,7 +48,7 @@ curl -s "$B/reports" >"$T/page.html"
 curl -s "$B/reports?days=2" >"$T/page2.html"
 curl -s "$B/" >"$T/list.html"
 
-python3 - "$T/page.html" "$T/page2.html" <<'PY' && ok "chart: bars per day with the known pass/fail and heights, --days window" || bad "chart"
+/usr/bin/python3 - "$T/page.html" "$T/page2.html" <<'PY' && ok "chart: bars per day with the known pass/fail and heights, --days window" || bad "chart"
 import re, sys
 html = open(sys.argv[1]).read()
 svgs = re.findall(r'<svg class="chart".*?</svg>', html, re.S)
