@@ -101,6 +101,18 @@ static void w_abort(void *ctx)
         c->inner.abort(c->inner.ctx);
 }
 
+/* {"name":messages,...} */
+static void print_tally(const sgrep_tally *t, unsigned n)
+{
+    printf("{");
+    for (unsigned i = 0; i < n; i++) {
+        printf(i ? "," : "");
+        sg_cli_json_str(stdout, t[i].name);
+        printf(":%llu", (unsigned long long)t[i].messages);
+    }
+    printf("}");
+}
+
 static void print_report(report_ctx *c, const char *source)
 {
     const sgrep_report *r = &c->last;
@@ -124,6 +136,9 @@ static void print_report(report_ctx *c, const char *source)
         for (unsigned i = 0; i < r->ndisposition; i++)
             printf(", %s %llu", r->disposition[i].name,
                    (unsigned long long)r->disposition[i].messages);
+        for (unsigned i = 0; i < r->nreason; i++)
+            printf("%s %s %llu", i ? "," : "; policy overridden:", r->reason[i].name,
+                   (unsigned long long)r->reason[i].messages);
         printf("%s%s\n", stored ? ", stored: " : "", stored ? stored : "");
         return;
     }
@@ -148,16 +163,13 @@ static void print_report(report_ctx *c, const char *source)
         sg_cli_json_str(stdout, r->identity_alignment);
     } else {
         printf(",\"begin\":%lld,\"end\":%lld,\"records\":%llu,\"messages\":%llu,"
-               "\"dkim_aligned_pass\":%llu,\"spf_aligned_pass\":%llu,\"disposition\":{",
+               "\"dkim_aligned_pass\":%llu,\"spf_aligned_pass\":%llu,\"disposition\":",
                (long long)r->begin, (long long)r->end, (unsigned long long)r->records,
                (unsigned long long)r->messages, (unsigned long long)r->dkim_aligned_pass,
                (unsigned long long)r->spf_aligned_pass);
-        for (unsigned i = 0; i < r->ndisposition; i++) {
-            printf(i ? "," : "");
-            sg_cli_json_str(stdout, r->disposition[i].name);
-            printf(":%llu", (unsigned long long)r->disposition[i].messages);
-        }
-        printf("}");
+        print_tally(r->disposition, r->ndisposition);
+        printf(",\"reasons\":");
+        print_tally(r->reason, r->nreason);
     }
     if (stored)
         printf(",\"stored\":\"%s\"", stored);

@@ -224,27 +224,25 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-static void add_disposition(sgrep_report *r, const char *name, uint64_t n)
+/* n messages under name in a tally of SGREP_MAX_DISPOSITIONS names: a
+ * sender inventing names cannot grow it, the rest are "other" */
+static void tally(sgrep_tally *t, unsigned *nt, const char *name, uint64_t n)
 {
-    if (!*name)
-        name = "unknown";
-    for (unsigned i = 0; i < r->ndisposition; i++)
-        if (!strcmp(r->disposition[i].name, name)) {
-            r->disposition[i].messages += n;
+    for (unsigned i = 0; i < *nt; i++)
+        if (!strcmp(t[i].name, name)) {
+            t[i].messages += n;
             return;
         }
-    unsigned i = r->ndisposition;
-    if (i == SGREP_MAX_DISPOSITIONS) { /* a sender inventing names: the rest are "other" */
+    unsigned i = *nt;
+    if (i == SGREP_MAX_DISPOSITIONS) {
         i = SGREP_MAX_DISPOSITIONS - 1;
-        if (strcmp(r->disposition[i].name, "other")) {
-            snprintf(r->disposition[i].name, sizeof r->disposition[i].name, "other");
-        }
-        r->disposition[i].messages += n;
+        snprintf(t[i].name, sizeof t[i].name, "other");
+        t[i].messages += n;
         return;
     }
-    snprintf(r->disposition[i].name, sizeof r->disposition[i].name, "%s", name);
-    r->disposition[i].messages = n;
-    r->ndisposition++;
+    snprintf(t[i].name, sizeof t[i].name, "%s", name);
+    t[i].messages = n;
+    (*nt)++;
 }
 
 static void end_record(sgrep_xml *x)
@@ -260,7 +258,10 @@ static void end_record(sgrep_xml *x)
         r->dkim_aligned_pass += x->rec.count;
     if (!strcmp(x->rec.spf, "pass"))
         r->spf_aligned_pass += x->rec.count;
-    add_disposition(r, x->rec.disposition, x->rec.count);
+    tally(r->disposition, &r->ndisposition, *x->rec.disposition ? x->rec.disposition : "unknown",
+          x->rec.count);
+    if (*x->rec.reason_type)
+        tally(r->reason, &r->nreason, x->rec.reason_type, x->rec.count);
     if (x->sink && x->sink->record) {
         int rc = x->sink->record(x->sink->ctx, r, &x->rec);
         if (rc) {

@@ -136,6 +136,9 @@ then ok "corpus: the expected numbers agree with oracle.py"; else bad "corpus ag
 # ---- exit statuses and the text form -----------------------------------------
 "$CLI" report parse "$REAL/cryinc/google.xml" >"$T/text" 2>&1 && grep -q "3166094538684628578 from google.com about foo-bar.io" "$T/text" &&
     ok "text form, exit 0" || bad "text form: $(cat "$T/text")"
+"$CLI" report parse "$REAL/stalwart/dmarc-feedback-003.xml" >"$T/text" 2>&1 &&
+    grep -q "none 9; policy overridden: trusted_forwarder 8$" "$T/text" &&
+    ok "text form: override reasons" || bad "text form reasons: $(cat "$T/text")"
 "$CLI" report parse --json "$REAL/cryinc/google.xml" "$T/corpus/xxe-passwd.xml" >"$T/two" 2>&1; rc=$?
 [ $rc = 1 ] && [ "$(wc -l <"$T/two")" = 2 ] && ok "one refused of two: exit 1, two lines" || bad "exit with a refusal: $rc"
 "$CLI" report parse --json "$T/nonexistent" >"$T/ne" 2>&1; rc=$?

@@ -122,6 +122,63 @@ static void reads_every_field(void **state)
     assert_string_equal(c->spf_auth[0].scope, "mfrom");
 }
 
+/* Override reasons: messages per type of each record's first reason, in
+ * lower case; a record without one, or with an empty type, is not counted;
+ * a sender inventing names cannot grow the tally past its 8 names. */
+static void reasons_tallied(void **state)
+{
+    char xml[8192];
+    size_t n = 0;
+#define REC(count, pe)                                                                             \
+    n += (size_t)snprintf(xml + n, sizeof xml - n,                                                 \
+                          "<record><row><source_ip>192.0.2.1</source_ip><count>%d</count>"         \
+                          "<policy_evaluated><disposition>none</disposition>%s"                    \
+                          "</policy_evaluated></row></record>",                                    \
+                          count, pe)
+    n +=
+        (size_t)snprintf(xml, sizeof xml,
+                         "<feedback><report_metadata><org_name>o</org_name><report_id>r</report_id>"
+                         "<date_range><begin>1</begin><end>2</end></date_range></report_metadata>"
+                         "<policy_published><domain>example.com</domain></policy_published>");
+    REC(4, "<reason><type>forwarded</type></reason><reason><type>local_policy</type></reason>");
+    REC(2, "<reason><type> MAILING_LIST </type><comment>list</comment></reason>");
+    REC(1, "<reason><type></type><comment>nothing</comment></reason>");
+    REC(5, "");
+    REC(3, "<reason><type>forwarded</type></reason>");
+    char pe[64];
+    for (int i = 1; i <= 9; i++) { /* 2 names so far: 6 more fit, 3 go to "other" */
+        snprintf(pe, sizeof pe, "<reason><type>made_up_%d</type></reason>", i);
+        REC(10, pe);
+    }
+#undef REC
+    n += (size_t)snprintf(xml + n, sizeof xml - n, "</feedback>");
+    assert_true(n < sizeof xml);
+    tally t = {0};
+    char err[256];
+    assert_int_equal(feed_chunks(xml, n, 7, NULL, &t, err, sizeof err), SGREP_OK);
+    const sgrep_report *r = &t.last;
+    assert_int_equal(r->messages, 4 + 2 + 1 + 5 + 3 + 90);
+    assert_int_equal(r->nreason, 8);
+    assert_string_equal(r->reason[0].name, "forwarded");
+    assert_int_equal(r->reason[0].messages, 7);
+    assert_string_equal(r->reason[1].name, "mailing_list");
+    assert_int_equal(r->reason[1].messages, 2);
+    for (int i = 2; i < 7; i++) {
+        snprintf(pe, sizeof pe, "made_up_%d", i - 1);
+        assert_string_equal(r->reason[i].name, pe);
+        assert_int_equal(r->reason[i].messages, 10);
+    }
+    /* made_up_6's slot became "other" and took made_up_7..9 */
+    assert_string_equal(r->reason[7].name, "other");
+    assert_int_equal(r->reason[7].messages, 40);
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < r->nreason; i++)
+        sum += r->reason[i].messages;
+    assert_int_equal(sum, 4 + 2 + 3 + 90); /* the empty type and the record without one: none */
+    assert_int_equal(r->ndisposition, 1);
+    assert_int_equal(r->disposition[0].messages, r->messages);
+}
+
 /* Any chunking, down to one byte, reads the same report. */
 static void chunk_boundaries_do_not_matter(void **state)
 {
@@ -318,6 +375,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reads_every_field),
+        cmocka_unit_test(reasons_tallied),
         cmocka_unit_test(chunk_boundaries_do_not_matter),
         cmocka_unit_test(bounds_refuse_at_their_value),
         cmocka_unit_test(ratio_floor),

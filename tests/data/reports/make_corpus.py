@@ -64,7 +64,8 @@ agg9990 = dict(kind="aggregate", namespace="rfc9990", org_name="receiver.example
                report_id="r9990-1@receiver.example", policy_domain="example.com",
                begin=1767225600, end=1767311999, records=3, messages=18,
                dkim_aligned_pass=10, spf_aligned_pass=13,
-               disposition={"none": 10, "reject": 5, "quarantine": 3})
+               disposition={"none": 10, "reject": 5, "quarantine": 3},
+               reasons={"policy_test_mode": 5})
 write("rfc9990.xml", rfc9990, **agg9990)
 
 # RFC 7489's namespace with a prefix on every element
@@ -78,8 +79,30 @@ rfc7489 = ('<?xml version="1.0"?>\n<n:feedback xmlns:n="http://dmarc.org/dmarc-x
 agg7489 = dict(kind="aggregate", namespace="rfc7489", org_name="prefixed.example",
                report_id="p-7489", policy_domain="example.org", begin=1700000000,
                end=1700086399, records=2, messages=50, dkim_aligned_pass=42,
-               spf_aligned_pass=0, disposition={"none": 50})
+               spf_aligned_pass=0, disposition={"none": 50}, reasons={})
 write("rfc7489-prefixed.xml", rfc7489, **agg7489)
+
+# override reasons: only each record's first counts, its type in lower case;
+# an empty type or none is not a reason
+reasons = ('<?xml version="1.0"?>\n<feedback>\n'
+           + meta("forwarding.example", "reasons-1", 1767225600, 1767311999)
+           + "<policy_published><domain>example.net</domain><p>reject</p></policy_published>\n"
+           + record("192.0.2.10", 6, "none", "fail", "fail", "example.net",
+                    "<reason><type>forwarded</type><comment>list</comment></reason>"
+                    "<reason><type>mailing_list</type></reason>")
+           + record("192.0.2.11", 2, "none", "fail", "fail", "example.net",
+                    "<reason><type> Trusted_Forwarder </type></reason>")
+           + record("192.0.2.12", 1, "reject", "fail", "fail", "example.net",
+                    "<reason><type></type><comment>empty</comment></reason>")
+           + record("192.0.2.13", 3, "reject", "fail", "fail", "example.net")
+           + record("192.0.2.14", 4, "none", "fail", "pass", "example.net",
+                    "<reason><type>forwarded</type></reason>")
+           + "</feedback>\n").encode()
+write("reasons.xml", reasons, kind="aggregate", namespace="none", org_name="forwarding.example",
+      report_id="reasons-1", policy_domain="example.net", begin=1767225600, end=1767311999,
+      records=5, messages=16, dkim_aligned_pass=0, spf_aligned_pass=4,
+      disposition={"none": 12, "reject": 4},
+      reasons={"forwarded": 10, "trusted_forwarder": 2})
 
 # Outlook-style: xsi attributes, upper case, whitespace, CDATA, &amp;,
 # missing optional elements, a fraction in the dates, BOM, CRLF
@@ -98,7 +121,7 @@ messy = ("\ufeff<?xml version=\"1.0\"?>\r\n<feedback xmlns:xsd=\"http://www.w3.o
 write("outlook-messy.xml", messy, kind="aggregate", namespace="none", org_name="Big & Co",
       report_id="id&1", policy_domain="messy.example", begin=1700000000, end=1700086400,
       records=2, messages=9, dkim_aligned_pass=7, spf_aligned_pass=0,
-      disposition={"none": 7, "unknown": 2})
+      disposition={"none": 7, "unknown": 2}, reasons={})
 
 # An XInclude is not processed (no XML_PARSE_XINCLUDE): the report reads as is
 xinc = rfc9990.replace(b"<version>1.0</version>",

@@ -3,7 +3,8 @@
 parser (tests/scripts/reports_parse.sh): Python's own gzip/zlib, zipfile,
 email and xml.etree, none of spoofguard's code. For each FILE it prints one
 JSON line with the numbers `spoofguard report parse --json` prints
-(aggregate: records, messages, dkim/spf aligned pass, dispositions;
+(aggregate: records, messages, dkim/spf aligned pass, dispositions,
+override reasons;
 failure: the ARF fields), or {"source", "oracle_error"} when Python's
 strict XML parser cannot read it (spoofguard may still recover it).
 """
@@ -63,7 +64,7 @@ def aggregate(xml):
         "begin": int(text(root, "report_metadata/date_range/begin").split(".")[0]),
         "end": int(text(root, "report_metadata/date_range/end").split(".")[0]),
         "records": 0, "messages": 0, "dkim_aligned_pass": 0, "spf_aligned_pass": 0,
-        "disposition": {},
+        "disposition": {}, "reasons": {},
     }
     for rec in (c for c in root if local(c.tag) == "record"):
         n = int(text(rec, "row/count"))
@@ -75,6 +76,12 @@ def aggregate(xml):
             out["spf_aligned_pass"] += n
         d = text(rec, "row/policy_evaluated/disposition").lower() or "unknown"
         out["disposition"][d] = out["disposition"].get(d, 0) + n
+        # the first reason's type, when it has one
+        pe = next((c for c in rec.iter() if local(c.tag) == "policy_evaluated"), None)
+        first = next((c for c in pe if local(c.tag) == "reason"), None) if pe is not None else None
+        r = text(first, "type").lower() if first is not None else ""
+        if r:
+            out["reasons"][r] = out["reasons"].get(r, 0) + n
     return out
 
 
