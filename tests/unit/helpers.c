@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 const char *sg_test_conformance_dir(void)
 {
@@ -54,4 +55,25 @@ char *sg_test_read_file(const char *path, size_t *len)
     if (len)
         *len = n;
     return buf;
+}
+
+void sg_test_tmp_store(char *path)
+{
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        perror(path);
+        abort();
+    }
+    close(fd);
+    unlink(path);
+}
+
+void sg_test_rm_store(const char *path)
+{
+    char aux[4096];
+    unlink(path);
+    snprintf(aux, sizeof aux, "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof aux, "%s-shm", path);
+    unlink(aux);
 }

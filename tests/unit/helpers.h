@@ -14,5 +14,10 @@ const char *sg_test_data_dir(void);
 const char *sg_test_path(const char *dir, const char *rel);
 /* Read a whole file (malloc'd, NUL-terminated); NULL on error. */
 char *sg_test_read_file(const char *path, size_t *len);
+/* A free name for an SQLite store in /tmp: path is a mkstemp template
+ * ("...XXXXXX"), rewritten in place; the file itself is not left there. */
+void sg_test_tmp_store(char *path);
+/* Remove a store and its -wal and -shm files. */
+void sg_test_rm_store(const char *path);
 
 #endif

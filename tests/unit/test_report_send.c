@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "helpers.h"
 #include "reports/send.h"
 
 static sgrep_obs obs(const char *ip)
@@ -54,30 +55,11 @@ static long long q1(sqlite3 *db, const char *sql)
     return v;
 }
 
-/* A free name for a store in /tmp (path: a mkstemp template). */
-static void tmp_store(char *path)
-{
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-    unlink(path);
-}
-
-static void rm_store(const char *path)
-{
-    char aux[128];
-    unlink(path);
-    snprintf(aux, sizeof aux, "%s-wal", path);
-    unlink(aux);
-    snprintf(aux, sizeof aux, "%s-shm", path);
-    unlink(aux);
-}
-
 static void collect_bound_and_flush(void **state)
 {
     (void)state;
     char path[] = "/tmp/sg-test-rsend-XXXXXX";
-    tmp_store(path);
+    sg_test_tmp_store(path);
     char err[256];
     sqlite3 *db = sgrep_send_open(path, err, sizeof err);
     assert_non_null(db);
@@ -116,7 +98,7 @@ static void collect_bound_and_flush(void **state)
     assert_int_equal(q1(db, "SELECT count FROM collected WHERE source_ip='192.0.2.1'"), 4);
     sgrep_collect_free(c);
     sqlite3_close(db);
-    rm_store(path);
+    sg_test_rm_store(path);
 }
 
 /* The slot array grows from its small start to the bound, rehashing: every
@@ -234,7 +216,7 @@ static void reasons(void **state)
 {
     (void)state;
     char path[] = "/tmp/sg-test-reason-XXXXXX", err[256];
-    tmp_store(path);
+    sg_test_tmp_store(path);
     sqlite3 *db = sgrep_send_open(path, err, sizeof err);
     assert_non_null(db);
     sgrep_collect *c = sgrep_collect_new(16);
@@ -257,7 +239,7 @@ static void reasons(void **state)
     assert_int_equal(q1(db, "SELECT count FROM collected WHERE reason='policy_test_mode'"), 1);
     sgrep_collect_free(c);
     sqlite3_close(db);
-    rm_store(path);
+    sg_test_rm_store(path);
 
     sgrep_gen_meta m = {"mx.test", "dmarc@mx.test", "spoofguard test"};
     sgrep_policy p;
@@ -305,7 +287,7 @@ static void store_migrates_v1(void **state)
 {
     (void)state;
     char path[] = "/tmp/sg-test-v1-XXXXXX", err[256];
-    tmp_store(path);
+    sg_test_tmp_store(path);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     static const char v1[] =
@@ -350,7 +332,7 @@ static void store_migrates_v1(void **state)
     sqlite3_close(db);
     assert_null(sgrep_send_open(path, err, sizeof err));
     assert_non_null(strstr(err, "schema version 3 is newer"));
-    rm_store(path);
+    sg_test_rm_store(path);
 }
 
 static void addresses(void **state)

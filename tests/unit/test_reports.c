@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 #include <zlib.h>
 
+#include "helpers.h"
 #include "reports.h"
 
 static const char report[] =
@@ -285,21 +286,9 @@ static void ratio_floor(void **state)
 static char *tmpdb(void)
 {
     char *p = strdup("/tmp/sg-test-reports.XXXXXX");
-    int fd = mkstemp(p);
-    assert_true(fd >= 0);
-    close(fd);
-    unlink(p);
+    assert_non_null(p);
+    sg_test_tmp_store(p);
     return p;
-}
-
-static void rm_db(const char *p)
-{
-    char s[128];
-    unlink(p);
-    snprintf(s, sizeof s, "%s-wal", p);
-    unlink(s);
-    snprintf(s, sizeof s, "%s-shm", p);
-    unlink(s);
 }
 
 static long long count(const char *db, const char *sql)
@@ -352,7 +341,7 @@ static void store_dedup_and_rollback(void **state)
     assert_non_null(s);
     sgrep_store_close(s);
     free(other);
-    rm_db(db);
+    sg_test_rm_store(db);
     free(db);
 }
 
@@ -365,7 +354,7 @@ static void store_refuses_newer_schema_and_ro_missing(void **state)
     sqlite3_close(h);
     assert_null(sgrep_store_open(db, err, sizeof err));
     assert_non_null(strstr(err, "newer"));
-    rm_db(db);
+    sg_test_rm_store(db);
     assert_null(sgrep_store_open_ro(db, err, sizeof err));
     assert_int_equal(access(db, F_OK), -1); /* read only: not created */
     free(db);
