@@ -188,6 +188,13 @@ void sg_cli_buf_uint(sg_cli_buf *b, unsigned long v);
 void sg_cli_buf_json_str(sg_cli_buf *b, const char *s);
 void sg_cli_buf_json_strn(sg_cli_buf *b, const char *s, size_t len);
 void sg_cli_buf_free(sg_cli_buf *b);
+/* Text from outside (a message, a report), for a terminal: control
+ * characters (C0, DEL, C1) become '?', so no escape sequence reaches the
+ * screen. */
+void sg_cli_buf_put_term(sg_cli_buf *b, const char *s);
+/* The same into dst (cap bytes, always terminated, cut when longer), for
+ * printf's fields; returns dst. */
+const char *sg_cli_term(char *dst, size_t cap, const char *s);
 
 /* A message that a command puts new fields on top of (sign, arc-seal):
  * read once through a parser, then written again after the new fields.

@@ -390,3 +390,36 @@ void sg_cli_msg_close(sg_cli_msg *m)
         fclose(m->in);
     memset(m, 0, sizeof(*m));
 }
+
+/* The next character of outside text as a terminal may see it: a control
+ * character (C0, DEL, or C1 as UTF-8 C2 80..9F) is '?'. */
+static char term_next(const unsigned char **p)
+{
+    unsigned char c = *(*p)++;
+    if (c < 0x20 || c == 0x7f)
+        return '?';
+    if (c == 0xc2 && **p >= 0x80 && **p <= 0x9f) {
+        (*p)++;
+        return '?';
+    }
+    return (char)c;
+}
+
+void sg_cli_buf_put_term(sg_cli_buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p)
+        sg_cli_buf_putc(b, term_next(&p));
+}
+
+const char *sg_cli_term(char *dst, size_t cap, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t n = 0;
+    if (cap == 0)
+        return dst;
+    while (*p && n + 1 < cap)
+        dst[n++] = term_next(&p);
+    dst[n] = 0;
+    return dst;
+}

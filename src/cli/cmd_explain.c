@@ -77,28 +77,12 @@ static const sg_cli_cmd explain_cmd = {
 
 /* ---- text output ---------------------------------------------------------- */
 
-/* Text from a message, for a terminal: control characters (C0, DEL, C1)
- * become '?', so no escape sequence reaches the screen. */
-static void put_safe(sg_cli_buf *o, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    for (; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f)
-            sg_cli_buf_putc(o, '?');
-        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-            sg_cli_buf_putc(o, '?');
-            p++;
-        } else
-            sg_cli_buf_putc(o, (char)*p);
-    }
-}
-
 static void line(sg_cli_buf *o, const char *label, const char *v)
 {
     if (v == NULL)
         return;
     sg_cli_buf_puts(o, label);
-    put_safe(o, v);
+    sg_cli_buf_put_term(o, v);
     sg_cli_buf_putc(o, '\n');
 }
 
@@ -109,7 +93,7 @@ static void warnings_text(sg_cli_buf *o, const char *indent, const sgr_warning *
         sg_cli_buf_putc(o, '[');
         sg_cli_buf_puts(o, w[i].kind);
         sg_cli_buf_puts(o, "] ");
-        put_safe(o, w[i].detail);
+        sg_cli_buf_put_term(o, w[i].detail);
         sg_cli_buf_putc(o, '\n');
     }
 }
@@ -121,38 +105,38 @@ static void format_text(sg_cli_buf *o, const char *name, const sgr_explanation *
     o->len = 0;
     if (name) {
         sg_cli_buf_puts(o, "== ");
-        put_safe(o, name);
+        sg_cli_buf_put_term(o, name);
         sg_cli_buf_putc(o, '\n');
     }
     sg_cli_buf_puts(o, sgr_headline_title(e->headline));
     sg_cli_buf_puts(o, ": ");
-    put_safe(o, e->headline_detail);
+    sg_cli_buf_put_term(o, e->headline_detail);
     sg_cli_buf_putc(o, '\n');
     if (e->verified_by == SGR_FROM_AUTHRES) {
         sg_cli_buf_puts(o, "  checked by your mail server (");
-        put_safe(o, authserv_id);
+        sg_cli_buf_put_term(o, authserv_id);
         sg_cli_buf_puts(o, ")\n");
     } else if (e->verified_by == SGR_FROM_VERIFIED) {
         sg_cli_buf_puts(o, "  verified now by spoofguard (keys may have rotated since delivery)\n");
     }
     sg_cli_buf_puts(o, "From:        ");
     if (id->display_name && id->display_name[0]) {
-        put_safe(o, id->display_name);
+        sg_cli_buf_put_term(o, id->display_name);
         sg_cli_buf_puts(o, " ");
     }
     sg_cli_buf_putc(o, '<');
-    put_safe(o, id->address ? id->address : "(no address)");
+    sg_cli_buf_put_term(o, id->address ? id->address : "(no address)");
     sg_cli_buf_puts(o, ">\n");
     if (id->domain) {
         sg_cli_buf_puts(o, "Domain:      ");
-        put_safe(o, id->domain);
+        sg_cli_buf_put_term(o, id->domain);
         if (id->domain_unicode) {
             sg_cli_buf_puts(o, " (");
-            put_safe(o, id->domain_unicode);
+            sg_cli_buf_put_term(o, id->domain_unicode);
             sg_cli_buf_putc(o, ')');
         }
         sg_cli_buf_puts(o, ", registrable domain ");
-        put_safe(o, id->registrable_domain ? id->registrable_domain : "(none)");
+        sg_cli_buf_put_term(o, id->registrable_domain ? id->registrable_domain : "(none)");
         sg_cli_buf_putc(o, '\n');
     }
     for (size_t i = 0; i < id->nsigned_by; i++) {
@@ -161,15 +145,15 @@ static void format_text(sg_cli_buf *o, const char *name, const sgr_explanation *
         if (s->key_bits)
             snprintf(bits, sizeof(bits), ", %u-bit key", s->key_bits);
         sg_cli_buf_puts(o, "Signed by:   ");
-        put_safe(o, s->domain);
+        sg_cli_buf_put_term(o, s->domain);
         sg_cli_buf_puts(o, " (");
         if (s->selector) {
             sg_cli_buf_puts(o, "s=");
-            put_safe(o, s->selector);
+            sg_cli_buf_put_term(o, s->selector);
             sg_cli_buf_puts(o, ", ");
         }
         if (s->algorithm) {
-            put_safe(o, s->algorithm);
+            sg_cli_buf_put_term(o, s->algorithm);
         }
         sg_cli_buf_puts(o, bits);
         sg_cli_buf_puts(o, s->aligned ? ", aligned)\n" : ", not the sender's domain)\n");
@@ -195,23 +179,24 @@ static void format_text(sg_cli_buf *o, const char *name, const sgr_explanation *
             sg_cli_buf_puts(o, "  ");
             sg_cli_buf_uint(o, i + 1);
             sg_cli_buf_puts(o, ". ");
-            put_safe(o, v->link->target);
+            sg_cli_buf_put_term(o, v->link->target);
             sg_cli_buf_puts(o, v->inert ? "  [inert]\n" : "\n");
             if (v->link->host) {
                 sg_cli_buf_puts(o, "     host ");
-                put_safe(o, v->link->host);
+                sg_cli_buf_put_term(o, v->link->host);
                 if (v->link->host_unicode) {
                     sg_cli_buf_puts(o, " (");
-                    put_safe(o, v->link->host_unicode);
+                    sg_cli_buf_put_term(o, v->link->host_unicode);
                     sg_cli_buf_putc(o, ')');
                 }
                 sg_cli_buf_puts(o, ", registrable domain ");
-                put_safe(o, v->link->registrable_domain ? v->link->registrable_domain : "(none)");
+                sg_cli_buf_put_term(o, v->link->registrable_domain ? v->link->registrable_domain
+                                                                   : "(none)");
                 sg_cli_buf_putc(o, '\n');
             }
             if (v->link->text && v->link->text[0] && strcmp(v->link->text, v->link->target)) {
                 sg_cli_buf_puts(o, "     text \"");
-                put_safe(o, v->link->text);
+                sg_cli_buf_put_term(o, v->link->text);
                 sg_cli_buf_puts(o, "\"\n");
             }
             warnings_text(o, "     ", v->warnings, v->nwarnings);
@@ -224,9 +209,9 @@ static void format_text(sg_cli_buf *o, const char *name, const sgr_explanation *
         if (p->role != SGR_PART_ATTACHMENT)
             continue;
         sg_cli_buf_puts(o, "Attachment:  ");
-        put_safe(o, p->filename ? p->filename : "(no name)");
+        sg_cli_buf_put_term(o, p->filename ? p->filename : "(no name)");
         sg_cli_buf_puts(o, " (");
-        put_safe(o, p->content_type);
+        sg_cli_buf_put_term(o, p->content_type);
         sg_cli_buf_puts(o, ", ");
         sg_cli_buf_uint(o, p->size);
         sg_cli_buf_puts(o, " bytes)\n");

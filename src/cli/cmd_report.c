@@ -120,24 +120,32 @@ static void print_report(report_ctx *c, const char *source)
                          : sgrep_store_last_duplicate(c->store) ? "duplicate"
                                                                 : "new";
     if (!c->json) {
+        /* every string here is the reporter's (or a file name): a
+         * terminal gets no control character from it */
+        char src[4096], org[256], dom[256], a[256];
+        sg_cli_term(src, sizeof src, source);
+        sg_cli_term(org, sizeof org, r->org_name);
+        sg_cli_term(dom, sizeof dom, r->policy_domain);
         if (r->kind == SGREP_FAILURE) {
-            printf("%s: failure report from %s about %s: source %s, %s, arrival %lld%s%s\n", source,
-                   r->org_name, r->policy_domain, r->source_ip,
-                   r->auth_failure[0] ? r->auth_failure : "-", (long long)r->arrival,
-                   stored ? ", stored: " : "", stored ? stored : "");
+            char fail[64];
+            printf("%s: failure report from %s about %s: source %s, %s, arrival %lld%s%s\n", src,
+                   org, dom, sg_cli_term(a, sizeof a, r->source_ip),
+                   r->auth_failure[0] ? sg_cli_term(fail, sizeof fail, r->auth_failure) : "-",
+                   (long long)r->arrival, stored ? ", stored: " : "", stored ? stored : "");
             return;
         }
         printf("%s: aggregate report %s from %s about %s (%s), %lld..%lld: %llu records, %llu "
                "messages, dkim pass %llu, spf pass %llu",
-               source, r->report_id, r->org_name, r->policy_domain, sgrep_ns_name(r->ns),
+               src, sg_cli_term(a, sizeof a, r->report_id), org, dom, sgrep_ns_name(r->ns),
                (long long)r->begin, (long long)r->end, (unsigned long long)r->records,
                (unsigned long long)r->messages, (unsigned long long)r->dkim_aligned_pass,
                (unsigned long long)r->spf_aligned_pass);
         for (unsigned i = 0; i < r->ndisposition; i++)
-            printf(", %s %llu", r->disposition[i].name,
+            printf(", %s %llu", sg_cli_term(a, sizeof a, r->disposition[i].name),
                    (unsigned long long)r->disposition[i].messages);
         for (unsigned i = 0; i < r->nreason; i++)
-            printf("%s %s %llu", i ? "," : "; policy overridden:", r->reason[i].name,
+            printf("%s %s %llu",
+                   i ? "," : "; policy overridden:", sg_cli_term(a, sizeof a, r->reason[i].name),
                    (unsigned long long)r->reason[i].messages);
         printf("%s%s\n", stored ? ", stored: " : "", stored ? stored : "");
         return;
@@ -186,7 +194,9 @@ static void refuse(report_ctx *c, const char *source, const char *why)
         sg_cli_json_str(stdout, why);
         printf("}\n");
     } else {
-        fprintf(stderr, "%s: refused: %s\n", source, why);
+        char src[4096], w[512];
+        fprintf(stderr, "%s: refused: %s\n", sg_cli_term(src, sizeof src, source),
+                sg_cli_term(w, sizeof w, why));
     }
 }
 
@@ -391,15 +401,17 @@ static int summary_row(void *ctx, const sgrep_summary_row *row)
                (unsigned long long)row->fail);
         return 0;
     }
+    char txt[256]; /* the store's text came from reporters */
     if (!s->have || strcmp(s->domain, row->policy_domain)) {
-        printf("%s%s\n  %-10s  %-39s  %10s  %10s\n", s->have ? "\n" : "", row->policy_domain, "day",
-               "source", "pass", "fail");
+        printf("%s%s\n  %-10s  %-39s  %10s  %10s\n", s->have ? "\n" : "",
+               sg_cli_term(txt, sizeof txt, row->policy_domain), "day", "source", "pass", "fail");
         snprintf(s->domain, sizeof s->domain, "%s", row->policy_domain);
         s->have = 1;
         s->day = -1;
     }
-    printf("  %-10s  %-39s  %10llu  %10llu\n", s->day == row->day ? "" : day, row->source_ip,
-           (unsigned long long)row->pass, (unsigned long long)row->fail);
+    printf("  %-10s  %-39s  %10llu  %10llu\n", s->day == row->day ? "" : day,
+           sg_cli_term(txt, sizeof txt, row->source_ip), (unsigned long long)row->pass,
+           (unsigned long long)row->fail);
     s->day = row->day;
     return 0;
 }

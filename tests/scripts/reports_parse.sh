@@ -139,6 +139,26 @@ then ok "corpus: the expected numbers agree with oracle.py"; else bad "corpus ag
 "$CLI" report parse "$REAL/stalwart/dmarc-feedback-003.xml" >"$T/text" 2>&1 &&
     grep -q "none 9; policy overridden: trusted_forwarder 8$" "$T/text" &&
     ok "text form: override reasons" || bad "text form reasons: $(cat "$T/text")"
+# a reporter's text reaches a terminal without control characters. libxml2
+# already drops what XML forbids (ESC, BEL); DEL and C1 (CSI as UTF-8) are
+# XML characters and came through before: in the Report-ID, a disposition,
+# a reason, the policy domain and the source address; a file name with ESC
+# in the refusal line; the summary from the store
+printf '<feedback><report_metadata><org_name>Evil\033]0;pwned\007Org</org_name><report_id>id\302\2332J</report_id><date_range><begin>1</begin><end>2</end></date_range></report_metadata><policy_published><domain>ex\302\233[31mample.org</domain></policy_published><record><row><source_ip>192.0.2.1\177\302\2332J</source_ip><count>3</count><policy_evaluated><disposition>no\177ne</disposition><reason><type>for\302\2338mwarded</type></reason></policy_evaluated></row></record></feedback>\n' >"$T/esc.xml"
+printf '<html></html>' >"$T/esc-"$'\033'"[2J.xml"
+"$CLI" report parse "$T/esc.xml" "$T/esc-"*.xml >"$T/esc.out" 2>&1
+"$CLI" report parse --store "$T/esc.db" "$T/esc.xml" >/dev/null 2>&1 &&
+    "$CLI" report summary --store "$T/esc.db" >>"$T/esc.out" 2>&1
+if LC_ALL=C grep -q "$(printf '[\001-\010\016-\037\177]\\|\302[\200-\237]')" "$T/esc.out"; then
+    bad "control characters reached the terminal: $(cat -v "$T/esc.out")"
+elif grep -q "report id?2J from Evil\]0;pwnedOrg about ex?\[31mample.org" "$T/esc.out" &&
+    grep -q "no?ne 3; policy overridden: for?8mwarded 3" "$T/esc.out" &&
+    grep -q "esc-?\[2J.xml: refused" "$T/esc.out" && grep -q "^ex?\[31mample.org$" "$T/esc.out" &&
+    grep -qi "192.0.2.1??2J" "$T/esc.out"; then
+    ok "text forms: DEL and C1 from reports shown as ?"
+else
+    bad "text forms with control characters: $(cat -v "$T/esc.out")"
+fi
 "$CLI" report parse --json "$REAL/cryinc/google.xml" "$T/corpus/xxe-passwd.xml" >"$T/two" 2>&1; rc=$?
 [ $rc = 1 ] && [ "$(wc -l <"$T/two")" = 2 ] && ok "one refused of two: exit 1, two lines" || bad "exit with a refusal: $rc"
 "$CLI" report parse --json "$T/nonexistent" >"$T/ne" 2>&1; rc=$?
