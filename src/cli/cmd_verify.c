@@ -166,12 +166,16 @@ static void format_json(sg_cli_buf *o, const char *name, const sg_verdict_result
     sg_cli_buf_puts(o, "}\n");
 }
 
+/* For a terminal: no control character from the file name or the
+ * verdict's reason (which quotes the message's domains and tags). The A-R
+ * is as the daemon writes it, folded with CRLF HTAB; its writer refuses
+ * control characters in what it copies from the message. */
 static void format_text(sg_cli_buf *o, const char *name, const sg_verdict_result *r)
 {
     o->len = 0;
     if (name) {
         sg_cli_buf_puts(o, "== ");
-        sg_cli_buf_puts(o, name);
+        sg_cli_buf_put_term(o, name);
         sg_cli_buf_putc(o, '\n');
     }
     sg_cli_buf_puts(o, "Authentication-Results: ");
@@ -181,7 +185,7 @@ static void format_text(sg_cli_buf *o, const char *name, const sg_verdict_result
     if (r->temporary)
         sg_cli_buf_puts(o, ", temporary");
     sg_cli_buf_puts(o, " (");
-    sg_cli_buf_puts(o, r->reason);
+    sg_cli_buf_put_term(o, r->reason);
     sg_cli_buf_puts(o, ")\n");
 }
 

@@ -51,6 +51,17 @@ out=$("$CLI" verify --zone "$zone" --json "$T/list.eml")
 out=$("$CLI" verify --zone "$zone" --authserv-id mx.test "$msgs/forged.eml")
 echo "$out" | head -1 | grep -q '^Authentication-Results: mx.test;' && ok "text: A-R first" || bad "text: $out"
 echo "$out" | tail -1 | grep -q '^verdict: forged (' && ok "text: verdict line" || bad "text: $out"
+# a file name with ESC and C1 CSI reaches the terminal as ?
+mkdir "$T/esc"
+cp "$msgs/forged.eml" "$T/esc/a"$'\033'"[2Jb"$'\302\233'"c.eml"
+cp "$msgs/forged.eml" "$T/esc/z.eml"
+"$CLI" verify --zone "$zone" "$T/esc" >"$T/esc.out"
+if LC_ALL=C grep -q "$(printf '\033\\|\302\233')" "$T/esc.out"; then
+    bad "text: control characters of a file name reached the terminal: $(cat -v "$T/esc.out")"
+else
+    grep -q "^== $T/esc/a?\[2Jb?c.eml$" "$T/esc.out" && grep -q "^== $T/esc/z.eml$" "$T/esc.out" &&
+        ok "text: a file name's control characters shown as ?" || bad "text: $(cat -v "$T/esc.out")"
+fi
 
 # a Maildir: one result per message, named
 mkdir -p "$T/md/cur" "$T/md/new" "$T/md/tmp"
