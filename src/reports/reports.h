@@ -69,7 +69,7 @@ typedef struct {
     unsigned nspf;
 } sgrep_record;
 
-#define SGREP_MAX_DISPOSITIONS 8 /* names per tally; more are counted as "other" */
+#define SGREP_TALLY_NAMES 8 /* names per tally; more are counted as "other" */
 
 typedef struct {
     char name[32]; /* lower case */
@@ -92,12 +92,12 @@ typedef struct {
     uint64_t messages;
     uint64_t dkim_aligned_pass; /* messages whose policy_evaluated dkim is pass */
     uint64_t spf_aligned_pass;
-    sgrep_tally disposition[SGREP_MAX_DISPOSITIONS]; /* "unknown" when absent */
+    sgrep_tally disposition[SGREP_TALLY_NAMES]; /* "unknown" when absent */
     unsigned ndisposition;
     /* Messages per policy override reason (RFC 9990 type of a record's
      * first reason; records without one are not counted): why a receiver
      * did not apply the published policy. */
-    sgrep_tally reason[SGREP_MAX_DISPOSITIONS];
+    sgrep_tally reason[SGREP_TALLY_NAMES];
     unsigned nreason;
     /* Failure reports (RFC 9991 / RFC 6591 fields; "" when absent). */
     char source_ip[64];

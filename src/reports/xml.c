@@ -224,7 +224,7 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-/* n messages under name in a tally of SGREP_MAX_DISPOSITIONS names: a
+/* n messages under name in a tally of SGREP_TALLY_NAMES names: a
  * sender inventing names cannot grow it, the rest are "other" */
 static void tally(sgrep_tally *t, unsigned *nt, const char *name, uint64_t n)
 {
@@ -234,8 +234,8 @@ static void tally(sgrep_tally *t, unsigned *nt, const char *name, uint64_t n)
             return;
         }
     unsigned i = *nt;
-    if (i == SGREP_MAX_DISPOSITIONS) {
-        i = SGREP_MAX_DISPOSITIONS - 1;
+    if (i == SGREP_TALLY_NAMES) {
+        i = SGREP_TALLY_NAMES - 1;
         snprintf(t[i].name, sizeof t[i].name, "other");
         t[i].messages += n;
         return;
