@@ -192,6 +192,7 @@ void sg_cli_buf_free(sg_cli_buf *b);
  * characters (C0, DEL, C1) become '?', so no escape sequence reaches the
  * screen. */
 void sg_cli_buf_put_term(sg_cli_buf *b, const char *s);
+void sg_cli_buf_put_termn(sg_cli_buf *b, const char *s, size_t len);
 /* The same into dst (cap bytes, always terminated, cut when longer), for
  * printf's fields; returns dst. */
 const char *sg_cli_term(char *dst, size_t cap, const char *s);

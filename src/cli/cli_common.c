@@ -393,23 +393,29 @@ void sg_cli_msg_close(sg_cli_msg *m)
 
 /* The next character of outside text as a terminal may see it: a control
  * character (C0, DEL, or C1 as UTF-8 C2 80..9F) is '?'. */
-static char term_next(const unsigned char **p)
+static char term_next(const unsigned char **p, const unsigned char *end)
 {
     unsigned char c = *(*p)++;
     if (c < 0x20 || c == 0x7f)
         return '?';
-    if (c == 0xc2 && **p >= 0x80 && **p <= 0x9f) {
+    if (c == 0xc2 && *p < end && **p >= 0x80 && **p <= 0x9f) {
         (*p)++;
         return '?';
     }
     return (char)c;
 }
 
+void sg_cli_buf_put_termn(sg_cli_buf *b, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end)
+        sg_cli_buf_putc(b, term_next(&p, end));
+}
+
 void sg_cli_buf_put_term(sg_cli_buf *b, const char *s)
 {
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    while (*p)
-        sg_cli_buf_putc(b, term_next(&p));
+    s = s ? s : "";
+    sg_cli_buf_put_termn(b, s, strlen(s));
 }
 
 const char *sg_cli_term(char *dst, size_t cap, const char *s)
@@ -418,8 +424,9 @@ const char *sg_cli_term(char *dst, size_t cap, const char *s)
     size_t n = 0;
     if (cap == 0)
         return dst;
-    while (*p && n + 1 < cap)
-        dst[n++] = term_next(&p);
+    const unsigned char *end = p + strlen((const char *)p);
+    while (p < end && n + 1 < cap)
+        dst[n++] = term_next(&p, end);
     dst[n] = 0;
     return dst;
 }

@@ -211,30 +211,62 @@ static void local_key(sg_arena *arena, const char *path, sg_audit_selector *s)
     sg_dkim_signkey_free(k);
 }
 
-static void print_text(const sg_audit_report *r)
+static int flush_buf(sg_cli_buf *b)
 {
-    size_t i, ninfo = r->nfindings - r->nerrors - r->nwarnings;
-    printf("%s: %zu error%s, %zu warning%s, %zu info; SPF tree: %u lookups, %u void\n", r->domain,
-           r->nerrors, r->nerrors == 1 ? "" : "s", r->nwarnings, r->nwarnings == 1 ? "" : "s",
-           ninfo, r->spf_lookups, r->spf_void_lookups);
-    for (i = 0; i < r->nfindings; i++) {
-        const sg_audit_finding *f = &r->findings[i];
-        const char *p;
-        printf("  %-7s %s (%s)\n          %s\n", sg_audit_severity_str(f->severity), f->code,
-               f->rfc, f->detail);
-        if (f->fix[0] == '\0')
-            continue;
-        printf("          fix: ");
-        for (p = f->fix; *p; p++) {
-            putchar(*p);
-            if (*p == '\n')
-                printf("               ");
-        }
-        putchar('\n');
-    }
+    int oom = b->oom;
+    if (!oom)
+        fwrite(b->data, 1, b->len, stdout);
+    sg_cli_buf_free(b);
+    return oom ? -1 : 0;
 }
 
-static void print_json(const sg_audit_report *r)
+/* The details and fixes quote published records, and an SPF include or a
+ * rua= address points into DNS the domain's owner does not run: each line is
+ * shown through sg_cli_buf_put_term, so no record drives the terminal. */
+static void put_term_lines(sg_cli_buf *b, const char *s, const char *indent)
+{
+    const char *nl;
+    while ((nl = strchr(s, '\n')) != NULL) {
+        sg_cli_buf_put_termn(b, s, (size_t)(nl - s));
+        sg_cli_buf_putc(b, '\n');
+        sg_cli_buf_puts(b, indent);
+        s = nl + 1;
+    }
+    sg_cli_buf_put_term(b, s);
+}
+
+/* 0, or -1 when the output could not be built (out of memory) */
+static int print_text(const sg_audit_report *r)
+{
+    sg_cli_buf b = {0};
+    size_t i, ninfo = r->nfindings - r->nerrors - r->nwarnings;
+    char line[256];
+    snprintf(line, sizeof(line),
+             ": %zu error%s, %zu warning%s, %zu info; SPF tree: %u lookups, %u void\n", r->nerrors,
+             r->nerrors == 1 ? "" : "s", r->nwarnings, r->nwarnings == 1 ? "" : "s", ninfo,
+             r->spf_lookups, r->spf_void_lookups);
+    sg_cli_buf_put_term(&b, r->domain);
+    sg_cli_buf_puts(&b, line);
+    for (i = 0; i < r->nfindings; i++) {
+        const sg_audit_finding *f = &r->findings[i];
+        snprintf(line, sizeof(line), "  %-7s ", sg_audit_severity_str(f->severity));
+        sg_cli_buf_puts(&b, line);
+        sg_cli_buf_puts(&b, f->code);
+        sg_cli_buf_puts(&b, " (");
+        sg_cli_buf_puts(&b, f->rfc);
+        sg_cli_buf_puts(&b, ")\n          ");
+        put_term_lines(&b, f->detail, "          ");
+        sg_cli_buf_putc(&b, '\n');
+        if (f->fix[0] == '\0')
+            continue;
+        sg_cli_buf_puts(&b, "          fix: ");
+        put_term_lines(&b, f->fix, "               ");
+        sg_cli_buf_putc(&b, '\n');
+    }
+    return flush_buf(&b);
+}
+
+static int print_json(const sg_audit_report *r)
 {
     sg_cli_buf b = {0};
     size_t i;
@@ -264,9 +296,7 @@ static void print_json(const sg_audit_report *r)
     sg_cli_buf_puts(&b, ",\"warnings\":");
     sg_cli_buf_uint(&b, r->nwarnings);
     sg_cli_buf_puts(&b, "}\n");
-    if (!b.oom)
-        fwrite(b.data, 1, b.len, stdout);
-    sg_cli_buf_free(&b);
+    return flush_buf(&b);
 }
 
 int cmd_audit(int argc, char **argv)
@@ -346,11 +376,10 @@ int cmd_audit(int argc, char **argv)
             fprintf(stderr, "spoofguard audit: %s: %s\n", dom, sg_strerror(rc));
             status = SG_EXIT_INTERNAL;
         } else {
-            if (a.json)
-                print_json(&rep);
-            else
-                print_text(&rep);
-            if (rep.nerrors > 0 && status == SG_EXIT_OK)
+            if ((a.json ? print_json(&rep) : print_text(&rep)) != 0) {
+                fprintf(stderr, "spoofguard audit: %s: out of memory\n", dom);
+                status = SG_EXIT_INTERNAL;
+            } else if (rep.nerrors > 0 && status == SG_EXIT_OK)
                 status = SG_EXIT_FAIL;
         }
         fflush(stdout);

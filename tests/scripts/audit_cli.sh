@@ -132,6 +132,28 @@ expect 2 "bad --key-max-age" "$SG_CLI" audit "${Z[@]}" --key-max-age 0 clean.tes
 expect 3 "unreadable zone" "$SG_CLI" audit --zone "$T/none.zone" clean.test
 expect 3 "unreadable key table" "$SG_CLI" audit "${Z[@]}" --key-table "$T/none" clean.test
 expect 3 "not a domain" "$SG_CLI" audit "${Z[@]}" 'bad..name'
+# Records quoted in the text form come from DNS the audited domain may not
+# run (an SPF include's provider, a rua= target): ESC, DEL and C1 (CSI as
+# UTF-8) reach the terminal as '?', while --json keeps them, escaped.
+cat >"$T/hostile.zone" <<'EOF'
+$ORIGIN hostile.test.
+$TTL 300
+@ IN TXT "v=spf1 include:prov.hostile.test -all"
+_dmarc IN TXT "v=DMARC1; p=reject; rua=mailto:a\027[2J@hostile.test"
+prov IN TXT "v=spf1 \027[31mred \127 \194\155 a -all"
+EOF
+expect 1 "hostile records, text" "$SG_CLI" audit --zone "$T/hostile.zone" hostile.test
+if LC_ALL=C grep -qP '[\x01-\x09\x0b-\x1f\x7f]|\xc2[\x80-\x9f]' "$T/out"; then
+    echo "FAIL: a control character from a record reached the text output:"
+    cat -v "$T/out"
+    fail=1
+fi
+grep -qF 'the SPF record of prov.hostile.test does not parse' "$T/out" &&
+    grep -qF '"v=spf1 ?[31mred ? ? a -all"' "$T/out" ||
+    { echo "FAIL: the hostile include's record is not quoted as expected:"; cat -v "$T/out"; fail=1; }
+expect 1 "hostile records, JSON" "$SG_CLI" audit --zone "$T/hostile.zone" --json hostile.test
+grep -qF 'v=spf1 \u001b[31mred \u007f '$'\xc2\x9b'' a -all' "$T/out" ||
+    { echo "FAIL: --json does not keep the record, escaped:"; cat -v "$T/out"; fail=1; }
 # the broken sample domain of docs/audit.md: these findings, exit 1
 expect 1 "broken sample" "$SG_CLI" audit --zone "$DATA/broken.zone" --selector mail \
     --selector legacy --json broken.example
