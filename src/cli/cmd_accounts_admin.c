@@ -211,7 +211,12 @@ static int list_one(void *payload, const char *key, const uint8_t *v, size_t vle
             fputs(",\"unreadable\":true", stdout);
         fputs("}\n", stdout);
     } else {
-        printf("%-40s %-8s ", key, !ok ? "unread" : blocked ? "BLOCKED" : "ok");
+        /* a login is what the MTA's SASL layer handed the daemon */
+        char shown[512];
+        printf("%-40s %-8s ", sg_cli_term(shown, sizeof(shown), key),
+               !ok       ? "unread"
+               : blocked ? "BLOCKED"
+                         : "ok");
         if (blocked) {
             print_time(stdout, since);
             fputc(' ', stdout);
