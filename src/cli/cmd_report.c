@@ -397,27 +397,36 @@ static int summary_row(void *ctx, const sgrep_summary_row *row)
         sg_cli_json_str(stdout, row->policy_domain);
         printf(",\"day\":\"%s\",\"source_ip\":", day);
         sg_cli_json_str(stdout, row->source_ip);
-        printf(",\"pass\":%llu,\"fail\":%llu}\n", (unsigned long long)row->pass,
-               (unsigned long long)row->fail);
+        printf(",\"pass\":%llu,\"fail\":%llu,\"overridden\":%llu,\"reasons\":",
+               (unsigned long long)row->pass, (unsigned long long)row->fail,
+               (unsigned long long)row->overridden);
+        print_tally(row->reason, row->nreason);
+        printf("}\n");
         return 0;
     }
     char txt[256]; /* the store's text came from reporters */
     if (!s->have || strcmp(s->domain, row->policy_domain)) {
-        printf("%s%s\n  %-10s  %-39s  %10s  %10s\n", s->have ? "\n" : "",
-               sg_cli_term(txt, sizeof txt, row->policy_domain), "day", "source", "pass", "fail");
+        printf("%s%s\n  %-10s  %-39s  %10s  %10s  %10s\n", s->have ? "\n" : "",
+               sg_cli_term(txt, sizeof txt, row->policy_domain), "day", "source", "pass", "fail",
+               "overridden");
         snprintf(s->domain, sizeof s->domain, "%s", row->policy_domain);
         s->have = 1;
         s->day = -1;
     }
-    printf("  %-10s  %-39s  %10llu  %10llu\n", s->day == row->day ? "" : day,
+    printf("  %-10s  %-39s  %10llu  %10llu  %10llu", s->day == row->day ? "" : day,
            sg_cli_term(txt, sizeof txt, row->source_ip), (unsigned long long)row->pass,
-           (unsigned long long)row->fail);
+           (unsigned long long)row->fail, (unsigned long long)row->overridden);
+    for (unsigned i = 0; i < row->nreason; i++)
+        printf("%s%s %llu", i ? ", " : "  ", sg_cli_term(txt, sizeof txt, row->reason[i].name),
+               (unsigned long long)row->reason[i].messages);
+    printf("\n");
     s->day = row->day;
     return 0;
 }
 
 static const sg_cli_opt summary_opts[] = {
-    {"json", NULL, O_JSON, "one JSON object a line: policy_domain, day, source_ip, pass, fail"},
+    {"json", NULL, O_JSON,
+     "one JSON object a line: policy_domain, day, source_ip, pass, fail, overridden, reasons"},
     {"store", "PATH", O_STORE, "the store (default " DEFAULT_STORE ")"},
     {"domain", "D", O_DOMAIN, "only this policy domain"},
     {"days", "N", O_DAYS, "only the last N days"},

@@ -76,6 +76,10 @@ typedef struct {
     uint64_t messages;
 } sgrep_tally;
 
+/* Adds n messages under name; past SGREP_TALLY_NAMES names the last slot
+ * becomes "other", so a sender cannot grow the tally. */
+void sgrep_tally_add(sgrep_tally *t, unsigned *nt, const char *name, uint64_t n);
+
 typedef struct {
     sgrep_kind kind;
     sgrep_ns ns;
@@ -200,6 +204,11 @@ typedef struct {
     int64_t day; /* Unix seconds of 00:00 UTC */
     const char *source_ip;
     uint64_t pass, fail;
+    /* Messages the reporters did not apply the published policy to, per
+     * the type of the record's first reason (RFC 9990 2.1.2). */
+    uint64_t overridden;
+    sgrep_tally reason[SGREP_TALLY_NAMES];
+    unsigned nreason;
 } sgrep_summary_row;
 
 /* Calls fn for each row, ordered by domain, day, source. domain NULL: all;

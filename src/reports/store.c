@@ -454,55 +454,95 @@ long long sgrep_store_prune(sgrep_store *s, int64_t before)
     return n;
 }
 
+void sgrep_tally_add(sgrep_tally *t, unsigned *nt, const char *name, uint64_t n)
+{
+    for (unsigned i = 0; i < *nt; i++)
+        if (!strcmp(t[i].name, name)) {
+            t[i].messages += n;
+            return;
+        }
+    unsigned i = *nt;
+    if (i == SGREP_TALLY_NAMES) {
+        i = SGREP_TALLY_NAMES - 1;
+        snprintf(t[i].name, sizeof t[i].name, "other");
+        t[i].messages += n;
+        return;
+    }
+    snprintf(t[i].name, sizeof t[i].name, "%s", name);
+    t[i].messages = n;
+    (*nt)++;
+}
+
 /* Pass and fail per policy domain and UTC day, and per source address
  * when by_source (the summary) or not (the viewer's chart). A record's day
  * is its report's begin; DMARC pass is DKIM or SPF aligned pass as the
- * reporter evaluated it. */
+ * reporter evaluated it. SQLite groups by the reason too (one row per
+ * reason type of a group); the rows of one group are merged here, which
+ * keeps the reasons' cap in one place (sgrep_tally_add). */
 static int store_rows(sgrep_store *s, int by_source, const char *domain, int64_t since,
                       int (*fn)(void *ctx, const sgrep_summary_row *row), void *ctx)
 {
-    static const char by_src[] =
-        "SELECT r.policy_domain, (r.begin / 86400) * 86400 AS day,"
-        " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN c.count ELSE 0 END),"
-        " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN 0 ELSE c.count END), c.source_ip"
-        " FROM received_record c JOIN received_report r ON r.id = c.report"
-        " WHERE r.kind='aggregate' AND (?1 IS NULL OR r.policy_domain = ?1)"
-        " AND (r.begin / 86400) * 86400 >= ?2"
-        " GROUP BY r.policy_domain, day, c.source_ip ORDER BY r.policy_domain, day, c.source_ip";
-    static const char by_day[] =
-        "SELECT r.policy_domain, (r.begin / 86400) * 86400 AS day,"
-        " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN c.count ELSE 0 END),"
-        " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN 0 ELSE c.count END)"
-        " FROM received_record c JOIN received_report r ON r.id = c.report"
-        " WHERE r.kind='aggregate' AND (?1 IS NULL OR r.policy_domain = ?1)"
-        " AND (r.begin / 86400) * 86400 >= ?2"
-        " GROUP BY r.policy_domain, day ORDER BY r.policy_domain, day";
+#define ROWS_SQL(src_col, src_group)                                                               \
+    "SELECT r.policy_domain, (r.begin / 86400) * 86400 AS day,"                                    \
+    " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN c.count ELSE 0 END),"                       \
+    " sum(CASE WHEN c.dkim='pass' OR c.spf='pass' THEN 0 ELSE c.count END),"                       \
+    " coalesce(c.reason_type, '') AS rt, sum(c.count)" src_col                                     \
+    " FROM received_record c JOIN received_report r ON r.id = c.report"                            \
+    " WHERE r.kind='aggregate' AND (?1 IS NULL OR r.policy_domain = ?1)"                           \
+    " AND (r.begin / 86400) * 86400 >= ?2"                                                         \
+    " GROUP BY r.policy_domain, day" src_group ", rt ORDER BY r.policy_domain, day" src_group      \
+    ", rt"
+    static const char by_src[] = ROWS_SQL(", c.source_ip", ", c.source_ip");
+    static const char by_day[] = ROWS_SQL("", "");
+#undef ROWS_SQL
     const char *what = by_source ? "summary" : "daily";
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, by_source ? by_src : by_day, -1, &st, NULL) != SQLITE_OK)
         return set_err(s, what);
     bt(st, 1, domain);
     sqlite3_bind_int64(st, 2, since);
-    int rc;
+    /* SQLite's text is valid until the next step: the group's keys are
+     * copied (a policy domain is a name, a source an address: both short,
+     * and longer ones were cut when stored) */
+    char dom[256], src[64];
+    sgrep_summary_row row = {.policy_domain = dom, .source_ip = by_source ? src : NULL};
+    int have = 0, stopped = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        sgrep_summary_row row = {
-            .policy_domain = (const char *)sqlite3_column_text(st, 0),
-            .day = sqlite3_column_int64(st, 1),
-            .pass = (uint64_t)sqlite3_column_int64(st, 2),
-            .fail = (uint64_t)sqlite3_column_int64(st, 3),
-            .source_ip = by_source ? (const char *)sqlite3_column_text(st, 4) : NULL,
-        };
-        if (!row.policy_domain)
-            row.policy_domain = "";
-        if (by_source && !row.source_ip)
-            row.source_ip = "";
-        if (fn(ctx, &row)) {
-            rc = SQLITE_DONE;
-            break;
+        const char *d = (const char *)sqlite3_column_text(st, 0);
+        const char *ip = by_source ? (const char *)sqlite3_column_text(st, 6) : NULL;
+        int64_t day = sqlite3_column_int64(st, 1);
+        d = d ? d : "";
+        ip = ip ? ip : "";
+        if (have && (day != row.day || strncmp(dom, d, sizeof dom - 1) ||
+                     (by_source && strncmp(src, ip, sizeof src - 1)))) {
+            if (fn(ctx, &row)) {
+                stopped = 1;
+                break;
+            }
+            have = 0;
+        }
+        if (!have) {
+            snprintf(dom, sizeof dom, "%s", d);
+            if (by_source)
+                snprintf(src, sizeof src, "%s", ip);
+            row.day = day;
+            row.pass = row.fail = row.overridden = 0;
+            row.nreason = 0;
+            have = 1;
+        }
+        row.pass += (uint64_t)sqlite3_column_int64(st, 2);
+        row.fail += (uint64_t)sqlite3_column_int64(st, 3);
+        const char *rt = (const char *)sqlite3_column_text(st, 4);
+        if (rt && *rt) {
+            uint64_t n = (uint64_t)sqlite3_column_int64(st, 5);
+            row.overridden += n;
+            sgrep_tally_add(row.reason, &row.nreason, rt, n);
         }
     }
+    if (rc == SQLITE_DONE && have && !stopped && fn(ctx, &row))
+        stopped = 1;
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : set_err(s, what);
+    return stopped || rc == SQLITE_DONE ? 0 : set_err(s, what);
 }
 
 int sgrep_store_summary(sgrep_store *s, const char *domain, int64_t since,

@@ -224,27 +224,6 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-/* n messages under name in a tally of SGREP_TALLY_NAMES names: a
- * sender inventing names cannot grow it, the rest are "other" */
-static void tally(sgrep_tally *t, unsigned *nt, const char *name, uint64_t n)
-{
-    for (unsigned i = 0; i < *nt; i++)
-        if (!strcmp(t[i].name, name)) {
-            t[i].messages += n;
-            return;
-        }
-    unsigned i = *nt;
-    if (i == SGREP_TALLY_NAMES) {
-        i = SGREP_TALLY_NAMES - 1;
-        snprintf(t[i].name, sizeof t[i].name, "other");
-        t[i].messages += n;
-        return;
-    }
-    snprintf(t[i].name, sizeof t[i].name, "%s", name);
-    t[i].messages = n;
-    (*nt)++;
-}
-
 static void end_record(sgrep_xml *x)
 {
     sgrep_report *r = &x->rep;
@@ -258,10 +237,10 @@ static void end_record(sgrep_xml *x)
         r->dkim_aligned_pass += x->rec.count;
     if (!strcmp(x->rec.spf, "pass"))
         r->spf_aligned_pass += x->rec.count;
-    tally(r->disposition, &r->ndisposition, *x->rec.disposition ? x->rec.disposition : "unknown",
-          x->rec.count);
+    sgrep_tally_add(r->disposition, &r->ndisposition,
+                    *x->rec.disposition ? x->rec.disposition : "unknown", x->rec.count);
     if (*x->rec.reason_type)
-        tally(r->reason, &r->nreason, x->rec.reason_type, x->rec.count);
+        sgrep_tally_add(r->reason, &r->nreason, x->rec.reason_type, x->rec.count);
     if (x->sink && x->sink->record) {
         int rc = x->sink->record(x->sink->ctx, r, &x->rec);
         if (rc) {

@@ -3,7 +3,8 @@
  * domains (issue 16 item 3), read from the report store (--reports-db,
  * written by `spoofguard report parse --store`): per policy domain a chart
  * of the messages that passed and failed DMARC each UTC day, an SVG drawn
- * here (no script), and the sources that failed most.
+ * here (no script), the sources that failed most, and the reasons the
+ * receivers gave for not applying the policy.
  *
  *   GET /reports            the last 31 days that have reports, per domain
  *   GET /reports?days=N     the last N days (1..366)
@@ -87,7 +88,9 @@ static int collect_day(void *ctx, const sgrep_summary_row *row)
 
 typedef struct {
     char ip[64];
-    uint64_t pass, fail;
+    uint64_t pass, fail, overridden;
+    sgrep_tally reason[SGREP_TALLY_NAMES];
+    unsigned nreason;
 } source_row;
 
 typedef struct {
@@ -101,15 +104,25 @@ typedef struct {
     source_row *s;
     size_t n, cap;
     int oom;
+    source_row all; /* the reasons summed over the sources (ip unused) */
 } source_sums;
+
+static void add_reasons(source_row *to, const sgrep_summary_row *row)
+{
+    to->overridden += row->overridden;
+    for (unsigned i = 0; i < row->nreason; i++)
+        sgrep_tally_add(to->reason, &to->nreason, row->reason[i].name, row->reason[i].messages);
+}
 
 static int collect_source(void *ctx, const sgrep_summary_row *row)
 {
     source_sums *a = ctx;
+    add_reasons(&a->all, row);
     for (size_t i = 0; i < a->n; i++)
         if (!strcmp(a->s[i].ip, row->source_ip)) {
             a->s[i].pass += row->pass;
             a->s[i].fail += row->fail;
+            add_reasons(&a->s[i], row);
             return 0;
         }
     if (a->n == a->cap) {
@@ -123,9 +136,11 @@ static int collect_source(void *ctx, const sgrep_summary_row *row)
         a->cap = cap;
     }
     source_row *s = &a->s[a->n++];
+    memset(s, 0, sizeof *s);
     snprintf(s->ip, sizeof s->ip, "%s", row->source_ip);
     s->pass = row->pass;
     s->fail = row->fail;
+    add_reasons(s, row);
     return 0;
 }
 
@@ -267,6 +282,29 @@ static void chart(sg_cli_buf *b, const domain_rows *d, int64_t first, int64_t la
          CH_H - 4);
 }
 
+/* What a reason type tells the domain's owner (RFC 9990 2.1.2; forwarded
+ * and sampled_out are RFC 7489's). */
+static const struct {
+    const char *type, *means;
+} reason_means[] = {
+    {"trusted_forwarder", "the mail came through a forwarder the receiver trusts (its ARC seal, "
+                          "for one)"},
+    {"mailing_list", "the mail came through a mailing list"},
+    {"forwarded", "the mail was forwarded"},
+    {"local_policy", "the receiver's own policy"},
+    {"policy_test_mode", "the policy is in test mode (t=y)"},
+    {"sampled_out", "left out by the record's pct="},
+};
+
+static void reason_list(sg_cli_buf *b, const source_row *r)
+{
+    for (unsigned i = 0; i < r->nreason; i++) {
+        sg_cli_buf_puts(b, i ? ", " : "");
+        sgv_html_text(b, r->reason[i].name);
+        putf(b, " %llu", (unsigned long long)r->reason[i].messages);
+    }
+}
+
 static void top_list(sg_cli_buf *b, sgrep_store *st, const char *domain, int64_t since)
 {
     source_sums s = {0};
@@ -280,10 +318,39 @@ static void top_list(sg_cli_buf *b, sgrep_store *st, const char *domain, int64_t
         for (size_t i = 0; i < s.n && i < TOP_SOURCES && s.s[i].fail; i++) {
             sg_cli_buf_puts(b, "<li><code>");
             sgv_html_text(b, s.s[i].ip);
-            putf(b, "</code>: %llu failed, %llu passed</li>", (unsigned long long)s.s[i].fail,
+            putf(b, "</code>: %llu failed, %llu passed", (unsigned long long)s.s[i].fail,
                  (unsigned long long)s.s[i].pass);
+            if (s.s[i].overridden) {
+                putf(b, "; policy not applied to %llu: ", (unsigned long long)s.s[i].overridden);
+                reason_list(b, &s.s[i]);
+            }
+            sg_cli_buf_puts(b, "</li>");
         }
         sg_cli_buf_puts(b, "</ol>");
+    }
+    /* Why receivers did not apply the policy: what stands between the
+     * owner and p=reject (a list, a forwarder) */
+    if (s.all.overridden) {
+        putf(b,
+             "<p>Receivers did not apply the published policy to %llu messages, and said "
+             "why:</p><ul class=\"reasons\">",
+             (unsigned long long)s.all.overridden);
+        for (unsigned i = 0; i < s.all.nreason; i++) {
+            const sgrep_tally *t = &s.all.reason[i];
+            putf(b, "<li data-reason=\"");
+            sgv_html_attr(b, t->name);
+            putf(b, "\" data-messages=\"%llu\"><code>", (unsigned long long)t->messages);
+            sgv_html_text(b, t->name);
+            putf(b, "</code>: %llu", (unsigned long long)t->messages);
+            for (size_t k = 0; k < sizeof reason_means / sizeof *reason_means; k++)
+                if (!strcmp(t->name, reason_means[k].type)) {
+                    sg_cli_buf_puts(b, " (");
+                    sg_cli_buf_puts(b, reason_means[k].means);
+                    sg_cli_buf_puts(b, ")");
+                }
+            sg_cli_buf_puts(b, "</li>");
+        }
+        sg_cli_buf_puts(b, "</ul>");
     }
     free(s.s);
 }

@@ -221,6 +221,58 @@ PY
 "$CLI" report summary --store "$DB" --domain example.com >"$T/sum.txt" && grep -q '^example.com$' "$T/sum.txt" &&
     grep -q '2024-06-13' "$T/sum.txt" && ok "summary: text form" || bad "summary text: $(head -5 "$T/sum.txt")"
 [ "$("$CLI" report summary --json --store "$DB" --domain other.example | wc -l)" = 0 ] && ok "summary --domain filters" || bad "summary --domain"
+# summary: the reasons receivers gave for not applying the policy, per
+# domain/day/source, against Python's reading of the XML (the first
+# reason's type, lower case; none or an empty type is not counted). One
+# source gives two reason types in two reports of one day: merged.
+RDB=$T/reasons.db
+mix() { # org id: 192.0.2.50 sends under two reasons and none
+    printf '<feedback><report_metadata><org_name>%s</org_name><report_id>%s</report_id><date_range><begin>1767225600</begin><end>1767311999</end></date_range></report_metadata><policy_published><domain>example.net</domain><p>reject</p></policy_published>' "$1" "$2"
+    printf '<record><row><source_ip>192.0.2.50</source_ip><count>%s</count><policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf><reason><type>%s</type></reason></policy_evaluated></row><identifiers><header_from>example.net</header_from></identifiers></record>' 3 trusted_forwarder 2 MAILING_LIST
+    printf '<record><row><source_ip>192.0.2.50</source_ip><count>1</count><policy_evaluated><disposition>reject</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row><identifiers><header_from>example.net</header_from></identifiers></record></feedback>\n'
+}
+mix one.example m1 >"$T/mix1.xml"
+mix two.example m2 >"$T/mix2.xml"
+rfiles=("$REAL/cryinc/acme.xml" "$REAL/stalwart/dmarc-feedback-003.xml" "$T/corpus/reasons.xml"
+    "$T/corpus/rfc9990.xml" "$REAL/parsedmarc/nice-input.xml" "$T/mix1.xml" "$T/mix2.xml")
+"$CLI" report parse --store "$RDB" "${rfiles[@]}" >/dev/null || bad "reasons store"
+"$CLI" report summary --json --store "$RDB" >"$T/rsum.jsonl" || bad "reasons summary exit"
+/usr/bin/python3 - "$T/rsum.jsonl" "${rfiles[@]}" <<'PY' && ok "summary: overridden and reasons per source match the XML" || bad "summary reasons"
+import collections, datetime, json, sys, xml.etree.ElementTree as ET
+def local(tag):
+    return tag.rsplit("}", 1)[-1]
+def text(el, path):
+    for name in path.split("/"):
+        el = next((c for c in el if local(c.tag) == name), None) if el is not None else None
+    return (el.text or "").strip() if el is not None else ""
+want = collections.defaultdict(collections.Counter)
+for f in sys.argv[2:]:
+    root = ET.parse(f).getroot()
+    dom = text(root, "policy_published/domain").lower()
+    day = datetime.datetime.fromtimestamp(int(text(root, "report_metadata/date_range/begin").split(".")[0]) // 86400 * 86400, datetime.timezone.utc).strftime("%Y-%m-%d")
+    for rec in (c for c in root if local(c.tag) == "record"):
+        key = (dom, day, text(rec, "row/source_ip"))
+        want[key]["."] += 0
+        pe = next((c for c in rec.iter() if local(c.tag) == "policy_evaluated"), None)
+        first = next((c for c in pe if local(c.tag) == "reason"), None) if pe is not None else None
+        r = text(first, "type").lower() if first is not None else ""
+        if r:
+            want[key][r] += int(text(rec, "row/count"))
+rows = [json.loads(l) for l in open(sys.argv[1])]
+got = {(r["policy_domain"], r["day"], r["source_ip"]): r for r in rows}
+assert set(got) == set(want), set(got) ^ set(want)
+for k, c in want.items():
+    c = {n: v for n, v in c.items() if n != "."}
+    assert got[k]["reasons"] == c, (k, got[k], c)
+    assert got[k]["overridden"] == sum(c.values()), (k, got[k])
+m = got[("example.net", "2026-01-01", "192.0.2.50")]
+assert m["reasons"] == {"trusted_forwarder": 6, "mailing_list": 4} and m["fail"] == 12, m
+assert got[("stalw.art", "2022-11-02", "173.228.157.66")]["reasons"] == {"trusted_forwarder": 4}
+PY
+"$CLI" report summary --store "$RDB" --domain stalw.art >"$T/rsum.txt"
+grep -qE '^  2022-11-02  173\.228\.157\.66 +0 +4 +4  trusted_forwarder 4$' "$T/rsum.txt" &&
+    grep -qE '^  day +source +pass +fail +overridden$' "$T/rsum.txt" &&
+    ok "summary, text: the overridden column and its reasons" || bad "summary reasons text: $(cat "$T/rsum.txt")"
 "$CLI" report prune --store "$DB" --days 36500 | grep -q '^0 reports deleted' && ok "prune keeps recent reports" || bad "prune keep"
 /usr/bin/python3 -c 'import sqlite3,sys; db=sqlite3.connect(sys.argv[1]); db.execute("UPDATE received_report SET stored_at=0"); db.commit()' "$DB"
 "$CLI" report prune --store "$DB" --days 1 | grep -q '^2 reports deleted' &&

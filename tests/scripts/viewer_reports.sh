@@ -39,6 +39,11 @@ report yahoo.com y1 example.com $D0 "192.0.2.1 20 pass fail" "198.51.100.9 3 fai
 report google.com g2 example.com $((D0 + 86400)) "192.0.2.1 50 fail pass" >"$T/in/3.xml"
 report google.com g3 example.com $((D0 + 3 * 86400)) "192.0.2.1 10 pass pass" "203.0.113.5 40 fail fail" >"$T/in/4.xml"
 report google.com g4 '&lt;b&gt;bold.example' $D0 "192.0.2.1 1 pass pass" >"$T/in/5.xml"
+# reasons for not applying the policy (RFC 9990): 203.0.113.5 came through a
+# trusted forwarder (6 of its messages), 192.0.2.1 under local policy (2)
+report outlook.com o1 example.com $((D0 + 3 * 86400)) "203.0.113.5 6 fail fail" "192.0.2.1 2 pass pass" |
+    sed -e '0,/<\/spf>/s//&<reason><type>trusted_forwarder<\/type><\/reason>/' \
+        -e '0,/pass<\/spf>/s//&<reason><type>local_policy<\/type><\/reason>/' >"$T/in/6.xml"
 "$CLI" report parse --store "$T/reports.db" "$T/in" >/dev/null && ok "store made" || bad "report parse --store"
 
 "$VIEW" --maildir "$T/md" --listen 127.0.0.1:$PORT --reports-db "$T/reports.db" >"$T/view.log" 2>&1 &
@@ -63,7 +68,7 @@ for cls, day, n, h in re.findall(r'<rect class="(pass|fail)" data-day="([\d-]+)"
     assert abs(float(h) - ph * int(n) / ymax) < 0.06, (day, cls, n, h)
 want = {("2026-01-01", "pass"): 120, ("2026-01-01", "fail"): 10,
         ("2026-01-02", "pass"): 50, ("2026-01-02", "fail"): 0,
-        ("2026-01-04", "pass"): 10, ("2026-01-04", "fail"): 40}
+        ("2026-01-04", "pass"): 12, ("2026-01-04", "fail"): 46}
 assert bars == want, bars
 assert "2026-01-01: 120 passed, 10 failed" in ex
 assert "passed DMARC" in ex and "failed" in ex  # the legend, in words
@@ -75,7 +80,16 @@ assert days2 == ["2026-01-04"], days2
 # the sources that failed most, most first
 ol = re.search(r'<ol class="sources">(.*?)</ol>', html, re.S).group(1)
 assert ol.index("203.0.113.5") < ol.index("198.51.100.9"), ol
-assert "203.0.113.5</code>: 40 failed" in ol
+assert "203.0.113.5</code>: 46 failed, 0 passed; policy not applied to 6: trusted_forwarder 6</li>" in ol, ol
+assert "198.51.100.9</code>: 10 failed, 0 passed</li>" in ol, ol
+# the reasons over the window, with what they mean
+ul = re.search(r'<p>Receivers did not apply the published policy to (\d+) messages, and said why:</p><ul class="reasons">(.*?)</ul>', html, re.S)
+assert ul and ul.group(1) == "8", ul
+items = dict((r, int(n)) for r, n in re.findall(r'<li data-reason="([a-z_]+)" data-messages="(\d+)">', ul.group(2)))
+assert items == {"trusted_forwarder": 6, "local_policy": 2}, items
+assert "forwarder the receiver trusts" in ul.group(2)
+# ?days=2 still covers 2026-01-04; the bold domain has no reason, no list
+assert html.count('class="reasons"') == 1
 PY
 grep -q '<h2>&#60;b&#62;bold.example</h2>' "$T/page.html" && ! grep -q '<b>bold' "$T/page.html" &&
     ok "a domain name is escaped" || bad "escaping"
