@@ -15,6 +15,7 @@
  * Exit status: 0 all read, 1 a file was refused (its line says why), 2
  * usage, 4 the store could not be opened or written.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -29,10 +30,10 @@
 #define DEFAULT_STORE "/var/lib/spoofguard/reports.db"
 #define MAX_DIR_DEPTH 8
 
-enum { O_JSON = 1, O_STORE, O_DOMAIN, O_DAYS };
+enum { O_JSON = 1, O_STORE, O_DOMAIN, O_DAYS, O_CSV };
 
 typedef struct {
-    int json;
+    int json, csv;
     const char *store_path;
     const char *domain;
     long long days;
@@ -53,6 +54,9 @@ static int opt_fn(int id, const char *value, void *payload)
     switch (id) {
     case O_JSON:
         c->json = 1;
+        break;
+    case O_CSV:
+        c->csv = 1;
         break;
     case O_STORE:
         c->store_path = value;
@@ -378,11 +382,58 @@ static int report_parse(int argc, char **argv)
 /* ---- summary ------------------------------------------------------------ */
 
 typedef struct {
-    int json;
+    int json, csv;
     int have;         /* a domain heading was printed */
     char domain[256]; /* its name (SQLite's text is only valid for one row) */
     int64_t day;
 } summary_state;
+
+/* One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line
+ * end. The text comes from reporters and is opened in spreadsheets, which
+ * run a cell starting with = + - @ (or TAB, CR) as a formula: such a cell
+ * gets a leading apostrophe, as OWASP advises. */
+static void csv_field(const char *v)
+{
+    int lead = strchr("=+-@\t\r", v[0]) != NULL && v[0] != '\0';
+    if (!lead && strpbrk(v, ",\"\r\n") == NULL) {
+        fputs(v, stdout);
+        return;
+    }
+    putchar('"');
+    if (lead)
+        putchar('\'');
+    for (; *v; v++) {
+        if (*v == '"')
+            putchar('"');
+        putchar(*v);
+    }
+    putchar('"');
+}
+
+#define CSV_HEADER "policy_domain,day,source_ip,pass,fail,overridden,reasons\r\n"
+
+static void summary_csv(const sgrep_summary_row *row, const char *day)
+{
+    char reasons[SGREP_TALLY_NAMES * 56] = "";
+    size_t n = 0;
+    for (unsigned i = 0; i < row->nreason && n < sizeof reasons; i++) {
+        /* a reporter's name must not split the cell: only a-z 0-9 _ - . */
+        char name[sizeof row->reason[i].name];
+        size_t k = 0;
+        for (const char *p = row->reason[i].name; *p && k + 1 < sizeof name; p++)
+            name[k++] = (isalnum((unsigned char)*p) || strchr("_-.", *p)) ? *p : '?';
+        name[k] = '\0';
+        n += (size_t)snprintf(reasons + n, sizeof reasons - n, "%s%s=%llu", i ? ";" : "", name,
+                              (unsigned long long)row->reason[i].messages);
+    }
+    csv_field(row->policy_domain);
+    printf(",%s,", day);
+    csv_field(row->source_ip);
+    printf(",%llu,%llu,%llu,", (unsigned long long)row->pass, (unsigned long long)row->fail,
+           (unsigned long long)row->overridden);
+    csv_field(reasons);
+    fputs("\r\n", stdout);
+}
 
 static int summary_row(void *ctx, const sgrep_summary_row *row)
 {
@@ -392,6 +443,10 @@ static int summary_row(void *ctx, const sgrep_summary_row *row)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(day, sizeof day, "%Y-%m-%d", &tm);
+    if (s->csv) {
+        summary_csv(row, day);
+        return 0;
+    }
     if (s->json) {
         printf("{\"policy_domain\":");
         sg_cli_json_str(stdout, row->policy_domain);
@@ -427,6 +482,7 @@ static int summary_row(void *ctx, const sgrep_summary_row *row)
 static const sg_cli_opt summary_opts[] = {
     {"json", NULL, O_JSON,
      "one JSON object a line: policy_domain, day, source_ip, pass, fail, overridden, reasons"},
+    {"csv", NULL, O_CSV, "CSV (RFC 4180, a header line): the same columns, reasons as type=n;..."},
     {"store", "PATH", O_STORE, "the store (default " DEFAULT_STORE ")"},
     {"domain", "D", O_DOMAIN, "only this policy domain"},
     {"days", "N", O_DAYS, "only the last N days"},
@@ -435,10 +491,11 @@ static const sg_cli_opt summary_opts[] = {
 
 static const sg_cli_cmd summary_cmd = {
     "report summary",
-    "[--json] [--store PATH] [--domain D] [--days N]",
+    "[--json|--csv] [--store PATH] [--domain D] [--days N]",
     "Per policy domain and UTC day, the messages each source sent that passed DMARC (DKIM or\n"
     "SPF aligned pass, as the reporters evaluated them) and that failed, from the reports\n"
-    "in the store.\n",
+    "in the store; and how many the receivers did not apply the policy to, and why (RFC 9990\n"
+    "override reasons).\n",
     summary_opts,
 };
 
@@ -465,6 +522,8 @@ static int report_summary(int argc, char **argv)
         return rc;
     if (first < argc)
         return sg_cli_usage_error(&summary_cmd, "unexpected operand '%s'", argv[first]);
+    if (c.json && c.csv)
+        return sg_cli_usage_error(&summary_cmd, "--json and --csv exclude each other");
     if (open_store(&c, "summary", 0))
         return SG_EXIT_INTERNAL;
     int64_t since = 0;
@@ -472,7 +531,9 @@ static int report_summary(int argc, char **argv)
         int64_t today = (int64_t)time(NULL) / 86400 * 86400;
         since = today - (c.days - 1) * 86400;
     }
-    summary_state st = {.json = c.json, .day = -1};
+    summary_state st = {.json = c.json, .csv = c.csv, .day = -1};
+    if (c.csv)
+        fputs(CSV_HEADER, stdout);
     rc = sgrep_store_summary(c.store, c.domain, since, summary_row, &st);
     if (rc)
         fprintf(stderr, "spoofguard report summary: %s\n", sgrep_store_error(c.store));

@@ -273,6 +273,33 @@ PY
 grep -qE '^  2022-11-02  173\.228\.157\.66 +0 +4 +4  trusted_forwarder 4$' "$T/rsum.txt" &&
     grep -qE '^  day +source +pass +fail +overridden$' "$T/rsum.txt" &&
     ok "summary, text: the overridden column and its reasons" || bad "summary reasons text: $(cat "$T/rsum.txt")"
+# summary --csv: the JSON's rows as RFC 4180 CSV (Python's csv module reads
+# it back); a reporter's cell that a spreadsheet would run as a formula
+# starts with an apostrophe, and a reason name cannot split its cell
+"$CLI" report summary --csv --store "$RDB" >"$T/rsum.csv" || bad "summary --csv exit"
+/usr/bin/python3 - "$T/rsum.csv" "$T/rsum.jsonl" <<'PY' && ok "summary --csv: the same rows as --json" || bad "summary csv"
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+js = [json.loads(l) for l in open(sys.argv[2])]
+assert len(rows) == len(js) and len(js) > 20, (len(rows), len(js))
+for c, j in zip(rows, js):
+    for k in ("policy_domain", "day", "source_ip"):
+        assert c[k] == j[k], (c, j)
+    for k in ("pass", "fail", "overridden"):
+        assert int(c[k]) == j[k], (c, j)
+    got = dict((n, int(v)) for n, v in (x.split("=") for x in c["reasons"].split(";") if x))
+    assert got == j["reasons"], (c, j)
+PY
+printf '<feedback><report_metadata><org_name>evil</org_name><report_id>csv-1</report_id><date_range><begin>1767225600</begin><end>1767311999</end></date_range></report_metadata><policy_published><domain>=cmd|calc!A0</domain><p>reject</p></policy_published><record><row><source_ip>+1,2</source_ip><count>3</count><policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf><reason><type>a;b=c,"d</type></reason></policy_evaluated></row><identifiers><header_from>x</header_from></identifiers></record></feedback>\n' >"$T/csv-evil.xml"
+"$CLI" report parse --store "$T/csv.db" "$T/csv-evil.xml" >/dev/null || bad "csv store"
+"$CLI" report summary --csv --store "$T/csv.db" >"$T/evil.csv"
+/usr/bin/python3 - "$T/evil.csv" <<'PY' && ok "summary --csv: formulas neutralised, reasons kept in their cell" || bad "csv hostile: $(cat "$T/evil.csv")"
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+assert rows[0] == "policy_domain,day,source_ip,pass,fail,overridden,reasons".split(","), rows
+assert rows[1] == ["'=cmd|calc!a0", "2026-01-01", "'+1,2", "0", "3", "3", "a?b?c??d=3"], rows
+PY
+"$CLI" report summary --csv --json --store "$RDB" >/dev/null 2>&1; [ $? = 2 ] && ok "summary: --csv with --json is a usage error" || bad "csv+json"
 "$CLI" report prune --store "$DB" --days 36500 | grep -q '^0 reports deleted' && ok "prune keeps recent reports" || bad "prune keep"
 /usr/bin/python3 -c 'import sqlite3,sys; db=sqlite3.connect(sys.argv[1]); db.execute("UPDATE received_report SET stored_at=0"); db.commit()' "$DB"
 "$CLI" report prune --store "$DB" --days 1 | grep -q '^2 reports deleted' &&
