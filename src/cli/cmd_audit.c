@@ -24,6 +24,7 @@
 #include <spoofguard/dkim.h>
 
 #include "cli.h"
+#include "common/keys_state.h"
 #include "mtasts_fetch.h"
 
 int cmd_audit(int argc, char **argv);
@@ -325,9 +326,25 @@ int cmd_audit(int argc, char **argv)
         sg_cli_dns_close(&d);
         return rc;
     }
+    /* A rotated key's age is its rotation's (KEYTABLE.rotation, written by
+     * `spoofguard keys`), whatever touched the file since (a restore from
+     * backup, configuration management): as spoofguardd's key-age gauge
+     * counts it. Advisory: without the state, the file's mtime. */
+    sgu_keys_state ks = {0};
+    if (a.key_table != NULL) {
+        char path[4096], err[256];
+        if ((size_t)snprintf(path, sizeof(path), "%s.rotation", a.key_table) < sizeof(path) &&
+            sgu_keys_state_load(&ks, path, err, sizeof(err)) != 0) {
+            fprintf(stderr, "spoofguard audit: %s: %s (key ages from the files' mtimes)\n", path,
+                    err);
+            sgu_keys_state_free(&ks);
+            memset(&ks, 0, sizeof(ks));
+        }
+    }
     if ((rc = sg_cli_dns_open(&d)) != 0) {
         sg_cli_dns_close(&d);
         kt_free(kt, nkt);
+        sgu_keys_state_free(&ks);
         return rc;
     }
     for (i = first; i < argc; i++) {
@@ -350,6 +367,9 @@ int cmd_audit(int argc, char **argv)
                 continue;
             sels[nsels].selector = kt[k].selector;
             local_key(arena, kt[k].path, &sels[nsels]);
+            const sgu_ks_key *rk = sgu_keys_state_find(&ks, kt[k].domain, kt[k].selector);
+            if (rk != NULL && rk->created > 0)
+                sels[nsels].key_mtime = rk->created;
             nsels++;
         }
         for (k = 0; k < a.nselectors; k++) {
@@ -387,6 +407,7 @@ int cmd_audit(int argc, char **argv)
         arena = NULL;
     }
     kt_free(kt, nkt);
+    sgu_keys_state_free(&ks);
     sg_cli_dns_close(&d);
     return status;
 }

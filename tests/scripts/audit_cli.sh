@@ -173,6 +173,29 @@ PYEOF
 expect 0 "key age under a longer period" "$SG_CLI" audit "${Z[@]}" --key-table "$T/KeyTable" \
     --key-max-age 500 dkim-old.test
 grep -q key_old "$T/out" && { echo "FAIL: key_old despite --key-max-age 500"; fail=1; }
+# The rotation state beside the KeyTable (`spoofguard keys`) dates a key,
+# whatever touched its file since: as spoofguardd's key-age gauge does.
+now=$(date +%s)
+cat >"$T/KeyTable.rotation" <<EOF
+spoofguard-keys-state 1
+key domain=dkim-old.test selector=s1 alg=rsa name=old path=$T/old.pem state=active created=$((now - 10 * 86400)) activated=$((now - 10 * 86400))
+key domain=dkim-mismatch.test selector=s1 alg=rsa name=mismatch path=$T/other.pem state=active created=$((now - 300 * 86400)) activated=$((now - 300 * 86400))
+EOF
+"$SG_CLI" audit "${Z[@]}" --key-table "$T/KeyTable" --json dkim-old.test dkim-mismatch.test >"$T/out" 2>"$T/err"
+/usr/bin/python3 - "$T/out" <<'PYEOF' || { cat "$T/err"; fail=1; }
+import json, sys
+o = {d["domain"]: d for d in map(json.loads, open(sys.argv[1]))}
+old = [f for f in o["dkim-old.test"]["findings"] if f["code"] == "dkim.key_old"]
+mis = [f for f in o["dkim-mismatch.test"]["findings"] if f["code"] == "dkim.key_old"]
+if old or len(mis) != 1 or "300 days old" not in mis[0]["detail"]:
+    print("FAIL: key age from the rotation state:", old, mis); sys.exit(1)
+PYEOF
+# a damaged state is said, and the files' mtimes date the keys again
+echo "not a state" >"$T/KeyTable.rotation"
+expect 0 "damaged rotation state" "$SG_CLI" audit "${Z[@]}" --key-table "$T/KeyTable" dkim-old.test
+grep -q 'KeyTable.rotation: .*key ages from the files' "$T/err" && grep -q 'dkim.key_old' "$T/out" ||
+    { echo "FAIL: damaged rotation state: $(cat "$T/err" "$T/out")"; fail=1; }
+rm -f "$T/KeyTable.rotation"
 
 # --- the same audit over the network: loopback unbound, same zone ---------------
 if ! command -v unbound >/dev/null || ! command -v dig >/dev/null; then
