@@ -287,8 +287,8 @@ static void chart(sg_cli_buf *b, const domain_rows *d, int64_t first, int64_t la
 static const struct {
     const char *type, *means;
 } reason_means[] = {
-    {"trusted_forwarder", "the mail came through a forwarder the receiver trusts (its ARC seal, "
-                          "for one)"},
+    {"trusted_forwarder", "the mail came through a forwarder the receiver trusts, such as one "
+                          "whose ARC seal it accepts"},
     {"mailing_list", "the mail came through a mailing list"},
     {"forwarded", "the mail was forwarded"},
     {"local_policy", "the receiver's own policy"},
@@ -341,12 +341,12 @@ static void top_list(sg_cli_buf *b, sgrep_store *st, const char *domain, int64_t
             sgv_html_attr(b, t->name);
             putf(b, "\" data-messages=\"%llu\"><code>", (unsigned long long)t->messages);
             sgv_html_text(b, t->name);
-            putf(b, "</code>: %llu", (unsigned long long)t->messages);
+            putf(b, "</code>, %llu message%s", (unsigned long long)t->messages,
+                 t->messages == 1 ? "" : "s");
             for (size_t k = 0; k < sizeof reason_means / sizeof *reason_means; k++)
                 if (!strcmp(t->name, reason_means[k].type)) {
-                    sg_cli_buf_puts(b, " (");
+                    sg_cli_buf_puts(b, ": ");
                     sg_cli_buf_puts(b, reason_means[k].means);
-                    sg_cli_buf_puts(b, ")");
                 }
             sg_cli_buf_puts(b, "</li>");
         }
