@@ -189,8 +189,8 @@ void sg_cli_buf_json_str(sg_cli_buf *b, const char *s);
 void sg_cli_buf_json_strn(sg_cli_buf *b, const char *s, size_t len);
 void sg_cli_buf_free(sg_cli_buf *b);
 /* Text from outside (a message, a report), for a terminal: control
- * characters (C0, DEL, C1) become '?', so no escape sequence reaches the
- * screen. */
+ * characters (C0, DEL, C1) and bytes that are not valid UTF-8 become '?',
+ * so no escape sequence reaches the screen, 8-bit terminals included. */
 void sg_cli_buf_put_term(sg_cli_buf *b, const char *s);
 void sg_cli_buf_put_termn(sg_cli_buf *b, const char *s, size_t len);
 /* The same into dst (cap bytes, always terminated, cut when longer), for

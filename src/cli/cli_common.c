@@ -391,25 +391,47 @@ void sg_cli_msg_close(sg_cli_msg *m)
     memset(m, 0, sizeof(*m));
 }
 
-/* The next character of outside text as a terminal may see it: a control
- * character (C0, DEL, or C1 as UTF-8 C2 80..9F) is '?'. */
-static char term_next(const unsigned char **p, const unsigned char *end)
+/* The next character of outside text as a terminal may see it, into out
+ * (returns its 1..4 bytes): a control character (C0, DEL, C1 as UTF-8
+ * C2 80..9F) is '?', and so is a byte that does not start a valid UTF-8
+ * sequence (to an 8-bit terminal a lone 9B is CSI), so what is shown is
+ * UTF-8 without controls. */
+static size_t term_next(const unsigned char **p, const unsigned char *end, char out[4])
 {
-    unsigned char c = *(*p)++;
-    if (c < 0x20 || c == 0x7f)
-        return '?';
-    if (c == 0xc2 && *p < end && **p >= 0x80 && **p <= 0x9f) {
-        (*p)++;
-        return '?';
+    const unsigned char *s = (*p)++;
+    unsigned char c = s[0];
+    size_t n;
+    out[0] = '?';
+    if (c < 0x80) {
+        if (c >= 0x20 && c != 0x7f)
+            out[0] = (char)c;
+        return 1;
     }
-    return (char)c;
+    n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (n == 0 || (size_t)(end - s) < n)
+        return 1;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 1;
+    /* overlong forms, surrogates, beyond U+10FFFF (RFC 3629 4) */
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] >= 0x90))
+        return 1;
+    *p = s + n;
+    if (c == 0xc2 && s[1] <= 0x9f)
+        return 1;
+    memcpy(out, s, n);
+    return n;
 }
 
 void sg_cli_buf_put_termn(sg_cli_buf *b, const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    while (p < end)
-        sg_cli_buf_putc(b, term_next(&p, end));
+    char ch[4];
+    while (p < end) {
+        size_t k = term_next(&p, end, ch);
+        sg_cli_buf_put(b, ch, k);
+    }
 }
 
 void sg_cli_buf_put_term(sg_cli_buf *b, const char *s)
@@ -422,11 +444,17 @@ const char *sg_cli_term(char *dst, size_t cap, const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     size_t n = 0;
+    char ch[4];
     if (cap == 0)
         return dst;
     const unsigned char *end = p + strlen((const char *)p);
-    while (p < end && n + 1 < cap)
-        dst[n++] = term_next(&p, end);
+    while (p < end) {
+        size_t k = term_next(&p, end, ch);
+        if (n + k >= cap)
+            break; /* cut between characters, never inside one */
+        memcpy(dst + n, ch, k);
+        n += k;
+    }
     dst[n] = 0;
     return dst;
 }

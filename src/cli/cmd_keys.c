@@ -1299,11 +1299,13 @@ static int activate_domain(ctx *c, const char *domain)
         size_t missing = 0;
         for (size_t i = 0; i < np; i++)
             for (size_t s = 0; s < ns.n; s++) {
-                char why[200], shown[200];
+                char why[200], shown[200], label[300];
                 uint32_t ttl = 0;
                 int ok = visible_at(&ns.s[s], pend[i], want[i], a, &ttl, why, sizeof(why));
-                /* why quotes the record's k= as a name server gave it */
-                printf("%s._domainkey.%s at %s: %s\n", pend[i]->selector, domain, ns.s[s].label,
+                /* why quotes the record's k= as a name server gave it, and
+                 * the label may be an NS name from DNS */
+                printf("%s._domainkey.%s at %s: %s\n", pend[i]->selector, domain,
+                       sg_cli_term(label, sizeof(label), ns.s[s].label),
                        sg_cli_term(shown, sizeof(shown), why));
                 if (!ok)
                     missing++;

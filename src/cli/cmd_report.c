@@ -388,19 +388,15 @@ typedef struct {
     int64_t day;
 } summary_state;
 
-/* One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line
- * end. The text comes from reporters and is opened in spreadsheets, which
- * run a cell starting with = + - @ (or TAB, CR) as a formula: such a cell
- * gets a leading apostrophe, as OWASP advises. */
+/* One CSV text field (RFC 4180), always quoted: the text comes from
+ * reporters and is opened in spreadsheets, some of which split on ';' (a
+ * locale's separator) outside quotes, and run a cell starting with = + - @
+ * (or TAB, CR) as a formula: such a cell gets a leading apostrophe, as
+ * OWASP advises. */
 static void csv_field(const char *v)
 {
-    int lead = strchr("=+-@\t\r", v[0]) != NULL && v[0] != '\0';
-    if (!lead && strpbrk(v, ",\"\r\n") == NULL) {
-        fputs(v, stdout);
-        return;
-    }
     putchar('"');
-    if (lead)
+    if (v[0] != '\0' && strchr("=+-@\t\r", v[0]) != NULL)
         putchar('\'');
     for (; *v; v++) {
         if (*v == '"')
@@ -417,11 +413,14 @@ static void summary_csv(const sgrep_summary_row *row, const char *day)
     char reasons[SGREP_TALLY_NAMES * 56] = "";
     size_t n = 0;
     for (unsigned i = 0; i < row->nreason && n < sizeof reasons; i++) {
-        /* a reporter's name must not split the cell: only a-z 0-9 _ - . */
+        /* a reporter's name must not split the cell nor start a formula:
+         * a-z 0-9 _, and - . after the first */
         char name[sizeof row->reason[i].name];
         size_t k = 0;
-        for (const char *p = row->reason[i].name; *p && k + 1 < sizeof name; p++)
-            name[k++] = (isalnum((unsigned char)*p) || strchr("_-.", *p)) ? *p : '?';
+        for (const char *p = row->reason[i].name; *p && k + 1 < sizeof name; p++) {
+            int ok = isalnum((unsigned char)*p) || *p == '_' || (k > 0 && strchr("-.", *p));
+            name[k++] = ok ? *p : '?';
+        }
         name[k] = '\0';
         n += (size_t)snprintf(reasons + n, sizeof reasons - n, "%s%s=%llu", i ? ";" : "", name,
                               (unsigned long long)row->reason[i].messages);

@@ -463,7 +463,9 @@ void sgrep_tally_add(sgrep_tally *t, unsigned *nt, const char *name, uint64_t n)
         }
     unsigned i = *nt;
     if (i == SGREP_TALLY_NAMES) {
-        i = SGREP_TALLY_NAMES - 1;
+        /* "other" may be a name of its own already (an RFC 7489 type) */
+        for (i = 0; i < SGREP_TALLY_NAMES - 1 && strcmp(t[i].name, "other"); i++)
+            ;
         snprintf(t[i].name, sizeof t[i].name, "other");
         t[i].messages += n;
         return;

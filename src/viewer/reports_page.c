@@ -308,7 +308,16 @@ static void reason_list(sg_cli_buf *b, const source_row *r)
 static void top_list(sg_cli_buf *b, sgrep_store *st, const char *domain, int64_t since)
 {
     source_sums s = {0};
-    if (sgrep_store_summary(st, domain, since, collect_source, &s) != 0 || s.n == 0) {
+    int rc = sgrep_store_summary(st, domain, since, collect_source, &s);
+    if (rc != 0 || s.oom) {
+        /* a partial list would pass for the whole */
+        sg_cli_buf_puts(b, "<p>The sources cannot be listed: ");
+        sgv_html_text(b, s.oom ? "out of memory" : sgrep_store_error(st));
+        sg_cli_buf_puts(b, "</p>");
+        free(s.s);
+        return;
+    }
+    if (s.n == 0) {
         free(s.s);
         return;
     }

@@ -290,7 +290,7 @@ for c, j in zip(rows, js):
     got = dict((n, int(v)) for n, v in (x.split("=") for x in c["reasons"].split(";") if x))
     assert got == j["reasons"], (c, j)
 PY
-printf '<feedback><report_metadata><org_name>evil</org_name><report_id>csv-1</report_id><date_range><begin>1767225600</begin><end>1767311999</end></date_range></report_metadata><policy_published><domain>=cmd|calc!A0</domain><p>reject</p></policy_published><record><row><source_ip>+1,2</source_ip><count>3</count><policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf><reason><type>a;b=c,"d</type></reason></policy_evaluated></row><identifiers><header_from>x</header_from></identifiers></record></feedback>\n' >"$T/csv-evil.xml"
+printf '<feedback><report_metadata><org_name>evil</org_name><report_id>csv-1</report_id><date_range><begin>1767225600</begin><end>1767311999</end></date_range></report_metadata><policy_published><domain>=cmd|calc!A0</domain><p>reject</p></policy_published><record><row><source_ip>+1,2</source_ip><count>3</count><policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf><reason><type>a;b=c,"d</type></reason></policy_evaluated></row><identifiers><header_from>x</header_from></identifiers></record><record><row><source_ip>x;=1</source_ip><count>2</count><policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf><reason><type>-1-1</type></reason></policy_evaluated></row><identifiers><header_from>x</header_from></identifiers></record></feedback>\n' >"$T/csv-evil.xml"
 "$CLI" report parse --store "$T/csv.db" "$T/csv-evil.xml" >/dev/null || bad "csv store"
 "$CLI" report summary --csv --store "$T/csv.db" >"$T/evil.csv"
 /usr/bin/python3 - "$T/evil.csv" <<'PY' && ok "summary --csv: formulas neutralised, reasons kept in their cell" || bad "csv hostile: $(cat "$T/evil.csv")"
@@ -298,6 +298,12 @@ import csv, sys
 rows = list(csv.reader(open(sys.argv[1], newline="")))
 assert rows[0] == "policy_domain,day,source_ip,pass,fail,overridden,reasons".split(","), rows
 assert rows[1] == ["'=cmd|calc!a0", "2026-01-01", "'+1,2", "0", "3", "3", "a?b?c??d=3"], rows
+assert rows[2] == ["'=cmd|calc!a0", "2026-01-01", "x;=1", "0", "2", "2", "?1-1=2"], rows
+# every text cell quoted: a ';' locale's spreadsheet does not split inside quotes
+for line in open(sys.argv[1], newline="").read().split("\r\n")[1:]:
+    if line:
+        c = line.split(",")
+        assert c[0].startswith('"') and c[2].startswith('"') and c[-1].startswith('"'), line
 PY
 "$CLI" report summary --csv --json --store "$RDB" >/dev/null 2>&1; [ $? = 2 ] && ok "summary: --csv with --json is a usage error" || bad "csv+json"
 "$CLI" report prune --store "$DB" --days 36500 | grep -q '^0 reports deleted' && ok "prune keeps recent reports" || bad "prune keep"

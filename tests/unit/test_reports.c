@@ -181,6 +181,34 @@ static void reasons_tallied(void **state)
 }
 
 /* Any chunking, down to one byte, reads the same report. */
+/* A full tally with "other" among its names (an RFC 7489 type) adds the
+ * rest to it: one "other", and the sum kept. */
+static void tally_other_once(void **state)
+{
+    (void)state;
+    sgrep_tally t[SGREP_TALLY_NAMES];
+    unsigned nt = 0;
+    char name[16];
+    memset(t, 0, sizeof t);
+    sgrep_tally_add(t, &nt, "other", 1);
+    for (int i = 1; i <= 9; i++) {
+        snprintf(name, sizeof name, "p%d", i);
+        sgrep_tally_add(t, &nt, name, (uint64_t)i + 1);
+    }
+    assert_int_equal(nt, SGREP_TALLY_NAMES);
+    uint64_t sum = 0;
+    int others = 0;
+    for (unsigned i = 0; i < nt; i++) {
+        sum += t[i].messages;
+        others += !strcmp(t[i].name, "other");
+    }
+    assert_int_equal(others, 1);
+    assert_int_equal(sum, 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10);
+    assert_string_equal(t[0].name, "other");
+    assert_int_equal(t[0].messages, 1 + 9 + 10); /* p8 and p9 did not fit */
+    assert_string_equal(t[7].name, "p7");
+}
+
 static void chunk_boundaries_do_not_matter(void **state)
 {
     static const size_t chunks[] = {1, 2, 3, 7, 64, 1000};
@@ -365,6 +393,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reads_every_field),
         cmocka_unit_test(reasons_tallied),
+        cmocka_unit_test(tally_other_once),
         cmocka_unit_test(chunk_boundaries_do_not_matter),
         cmocka_unit_test(bounds_refuse_at_their_value),
         cmocka_unit_test(ratio_floor),
