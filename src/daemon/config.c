@@ -660,13 +660,17 @@ void sg_config_print(const sg_config *c, void *fp)
     const char *base = (const char *)c;
     for (size_t i = 0; i < NOPTIONS; i++) {
         const opt_def *o = &options[i];
+        /* an option not set is a comment: "name" alone would not load, and
+         * what --check prints must be a configuration file */
+        if (o->type == T_STRING && *(char *const *)(base + o->off) == NULL) {
+            fprintf(f, "# %s (not set)\n", o->name);
+            continue;
+        }
         fprintf(f, "%s ", o->name);
         switch (o->type) {
-        case T_STRING: {
-            const char *s = *(char *const *)(base + o->off);
-            fprintf(f, "%s", s ? s : "");
+        case T_STRING:
+            fprintf(f, "%s", *(char *const *)(base + o->off));
             break;
-        }
         case T_UINT:
             fprintf(f, "%u", *(const unsigned *)(base + o->off));
             break;

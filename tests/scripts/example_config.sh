@@ -23,6 +23,13 @@ out=$("$D" -t -c "$SRC/debian/spoofguardd.conf" 2>&1) &&
     grep -q "^listen unix:/run/spoofguard/milter.sock$" <<<"$out" &&
     grep -q "^user spoofguard$" <<<"$out" && grep -q "^failsafe tempfail$" <<<"$out" &&
     ok "debian/spoofguardd.conf (the packaged default)" || bad "packaged default: $out"
+# what -t prints is a configuration file: saved, it passes -t and prints
+# the same (an option not set is a comment, not "name" without a value)
+grep -v '^# .*configuration OK$' <<<"$out" >"$T/printed.conf"
+out2=$("$D" -t -c "$T/printed.conf" 2>&1) &&
+    [ "$(grep -v 'configuration OK$' <<<"$out2")" = "$(cat "$T/printed.conf")" ] &&
+    grep -q '^# authserv_id (not set)$' "$T/printed.conf" &&
+    ok "the printed configuration loads and prints the same" || bad "printed configuration: $out2"
 # the sample's tables move with it; without them -t fails and names the file
 cp "$SRC/docs/examples/spoofguardd.conf" "$T/"
 out=$("$D" -t -c "$T/spoofguardd.conf" 2>&1) && bad "passes without its tables" ||
