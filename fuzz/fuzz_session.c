@@ -1,0 +1,163 @@
+/* libFuzzer: a whole spoofguardd milter session (src/daemon/session*.c)
+ * on any bytes, as an MTA, or anyone who reaches the milter socket, could
+ * send them: the packet reader, the session's state machine, the verdict
+ * with DNS answered from a zone, the Authentication-Results and the
+ * replies, all on one libuv loop as a worker runs them. The input is the
+ * byte stream of one connection, written into a socketpair while the loop
+ * runs; the replies are read and thrown away.
+ *
+ * Invariants: no crash, no leak, no sanitizer report; the session ends
+ * (the worker's `closed` callback runs once) after the peer's end of
+ * stream, without any timer having to fire. Seeds: whole connections as
+ * Postfix sends them (fuzz/seeds/make_session_seeds.py). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include <spoofguard/dkim.h>
+#include <spoofguard/dns.h>
+#include <spoofguard/spf.h>
+
+#include "config.h"
+#include "metrics.h"
+#include "policy.h"
+#include "session.h"
+#include "session_env.h"
+#include "uvdns.h"
+#include "verdict_pool.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* What the zone answers: a domain with p=reject, one with p=none, SPF for
+ * both, and a protected domain. */
+static const char zone_text[] =
+    "$ORIGIN test.\n"
+    "$TTL 300\n"
+    "bank IN TXT \"v=spf1 ip4:192.0.2.0/24 -all\"\n"
+    "_dmarc.bank IN TXT \"v=DMARC1; p=reject; rua=mailto:r@bank.test\"\n"
+    "lax IN TXT \"v=spf1 ip4:198.51.100.0/24 ~all\"\n"
+    "_dmarc.lax IN TXT \"v=DMARC1; p=none\"\n"
+    "mx.ours IN A 192.0.2.1\n";
+
+static struct {
+    int ready;
+    uv_loop_t loop;
+    sg_zone *zone;
+    sg_resolver *resolver;
+    sg_uvdns *uvdns;
+    sg_dkim_keycache *keycache;
+    sg_spf_cache *spf_cache;
+    sg_vpool vpool;
+    sg_metrics metrics;
+    sg_logger log;
+    sg_policy *pol;
+    sg_session_env env;
+    char readbuf[64 * 1024];
+    int closed;
+} G;
+
+static void on_closed(void *payload)
+{
+    (void)payload;
+    G.closed++;
+}
+
+static int setup(void)
+{
+    sg_config cfg;
+    char err[512];
+    if (uv_loop_init(&G.loop) != 0 || sg_zone_new(&G.zone) != 0)
+        return -1;
+    size_t line = 0;
+    if (sg_zone_load_text(G.zone, zone_text, sizeof(zone_text) - 1, "test.", &line) != 0 ||
+        sg_resolver_new_zone(&G.resolver, G.zone) != 0 ||
+        sg_uvdns_new(&G.uvdns, &G.loop, G.resolver) != 0 ||
+        sg_dkim_keycache_new(&G.keycache, 0) != 0 || sg_spf_cache_new(&G.spf_cache, 64) != 0 ||
+        sg_metrics_init(&G.metrics, 1, "fuzz", 0) != 0)
+        return -1;
+    sg_vpool_init(&G.vpool, &G.loop);
+    if (sg_config_defaults(&cfg) != 0)
+        return -1;
+    free(cfg.authserv_id);
+    cfg.authserv_id = strdup("mx.ours.test");
+    cfg.protected_domains = calloc(1, sizeof(char *));
+    if (cfg.protected_domains == NULL || cfg.authserv_id == NULL ||
+        (cfg.protected_domains[0] = strdup("ours.test")) == NULL)
+        return -1;
+    cfg.n_protected_domains = 1;
+    if (sg_policy_build(&G.pol, &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "fuzz_session: policy: %s\n", err);
+        return -1;
+    }
+    /* the log lines, to check a seed: FUZZ_SESSION_DUMP */
+    G.log.fd = getenv("FUZZ_SESSION_DUMP") ? 2 : open("/dev/null", O_WRONLY | O_CLOEXEC);
+    G.env = (sg_session_env){
+        .loop = &G.loop,
+        .is_unix = 1, /* a socketpair: the session opens it as a pipe */
+        .log = &G.log,
+        .metrics = &G.metrics.shards[0],
+        .resolver = G.resolver,
+        .keycache = G.keycache,
+        .spf_cache = G.spf_cache,
+        .vpool = &G.vpool,
+        .readbuf = G.readbuf,
+        .readbuf_size = sizeof(G.readbuf),
+        .closed = on_closed,
+    };
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!G.ready) {
+        if (setup() != 0)
+            abort();
+        G.ready = 1;
+    }
+    if (size > 1 << 20)
+        return 0;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
+        return 0;
+    G.closed = 0;
+    sg_session_accept(&G.env, sg_policy_ref(G.pol), 1, sv[0]);
+    size_t off = 0;
+    int eof_sent = 0, settle = 0;
+    char sink[65536];
+    /* feed, drain, turn the loop; a session that never ends is a hang
+     * libFuzzer's -timeout reports */
+    while (!G.closed) {
+        if (off < size) {
+            ssize_t n = write(sv[1], data + off, size - off);
+            if (n > 0)
+                off += (size_t)n;
+            else if (n < 0 && errno != EAGAIN)
+                off = size; /* the session closed its end */
+        }
+        /* an MTA waits for the answer to end-of-message before it goes:
+         * let the verdict's DNS (answered from the zone on the loop's
+         * next turns) finish before the end of stream */
+        if (off == size && !eof_sent && ++settle > 64) {
+            shutdown(sv[1], SHUT_WR);
+            eof_sent = 1;
+        }
+        ssize_t got;
+        while ((got = read(sv[1], sink, sizeof(sink))) > 0)
+            if (getenv("FUZZ_SESSION_DUMP")) /* the replies, to check a seed */
+                fwrite(sink, 1, (size_t)got, stderr);
+        uv_run(&G.loop, UV_RUN_NOWAIT);
+    }
+    if (G.closed != 1)
+        abort();
+    close(sv[1]);
+    return 0;
+}
