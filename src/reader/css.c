@@ -157,10 +157,6 @@ static int is_space(int c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
 }
 
-/* A declaration value made only of: identifiers and numbers with units,
- * #colours, %, the separators , / + -, an !important at the end, quoted
- * names (letters, digits, spaces, - _ ,), and allowed functions with
- * balanced parentheses. */
 /* word (lower case) at v[k..], whitespace between its letters skipped */
 static int word_at(const char *v, size_t n, size_t k, const char *word)
 {
@@ -189,6 +185,10 @@ static int has_bad_word(const char *v, size_t n)
     return 0;
 }
 
+/* A declaration value made only of: identifiers and numbers with units,
+ * #colours, %, the separators , / + -, an !important at the end, quoted
+ * names (letters, digits, spaces, - _ ,), and allowed functions with
+ * balanced parentheses. */
 static int value_ok(const char *v, size_t n)
 {
     int depth = 0;
