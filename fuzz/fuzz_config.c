@@ -51,7 +51,8 @@ static char *print_config(const sg_config *c, size_t *len)
     FILE *f = open_memstream(&buf, len);
     if (f == NULL)
         abort();
-    sg_config_print(c, f);
+    if (sg_config_print(c, f) != 0)
+        abort();
     if (fclose(f) != 0)
         abort();
     return buf;

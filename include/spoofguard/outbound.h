@@ -96,6 +96,14 @@ SG_EXTERN int sg_ob_policy_add_internal_domain(sg_ob_policy *p, const char *doma
 SG_EXTERN int sg_ob_policy_directive(sg_ob_policy *p, const char *name,
                                      const char *value) SG_WARN_UNUSED;
 
+/* The policy as the configuration lines that make it from the built-in
+ * defaults (what differs from them: a fresh policy gives ""), in an order
+ * that reads back through sg_ob_policy_directive() to the same policy.
+ * *out is malloc()ed. SG_EINVAL for an account key that no line can hold
+ * (empty, whitespace, '#', 512 bytes or more; a configuration file never
+ * makes one), SG_ENOMEM. */
+SG_EXTERN int sg_ob_policy_lines(const sg_ob_policy *p, char **out) SG_WARN_UNUSED;
+
 /* ---- per-account state ---- */
 
 typedef struct sg_ob_account sg_ob_account;

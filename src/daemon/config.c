@@ -654,7 +654,7 @@ void sg_config_print_reference(void *fp)
                 options[i].doc);
 }
 
-void sg_config_print(const sg_config *c, void *fp)
+int sg_config_print(const sg_config *c, void *fp)
 {
     FILE *f = fp;
     const char *base = (const char *)c;
@@ -710,4 +710,13 @@ void sg_config_print(const sg_config *c, void *fp)
         }
         fputc('\n', f);
     }
+    if (c->ob_policy != NULL) {
+        char *lines = NULL;
+        int rc = sg_ob_policy_lines(c->ob_policy, &lines);
+        if (rc != SG_OK)
+            return rc;
+        fputs(lines, f);
+        free(lines);
+    }
+    return ferror(f) ? SG_EIO : 0;
 }

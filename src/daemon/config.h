@@ -85,8 +85,9 @@ const char *sg_config_reload_blocker(const sg_config *a, const sg_config *b);
 
 /* Print the option reference (Markdown) generated from the table. */
 void sg_config_print_reference(void *FILE_ptr);
-/* Print the effective configuration in file syntax. */
-void sg_config_print(const sg_config *c, void *FILE_ptr);
+/* Print the effective configuration in file syntax, the outbound
+ * engine's lines last. 0, or an SG_E* code (nothing useful was printed). */
+int sg_config_print(const sg_config *c, void *FILE_ptr);
 
 /* 1 if the address (16-byte mapped form) is in one of the networks. */
 int sg_cidr_match(const sg_cidr *list, size_t n, const uint8_t addr[16]);

@@ -85,7 +85,13 @@ int main(int argc, char **argv)
             return 1;
         }
         sg_resolver_free(r);
-        sg_config_print(&cfg, stdout);
+        rc = sg_config_print(&cfg, stdout);
+        if (rc != 0) {
+            fprintf(stderr, "spoofguardd: %s: cannot print the configuration: %s\n", path,
+                    sg_strerror(rc));
+            sg_config_free(&cfg);
+            return 1;
+        }
         fprintf(stdout, "# %s: configuration OK\n", path);
         sg_config_free(&cfg);
         return 0;

@@ -30,6 +30,34 @@ out2=$("$D" -t -c "$T/printed.conf" 2>&1) &&
     [ "$(grep -v 'configuration OK$' <<<"$out2")" = "$(cat "$T/printed.conf")" ] &&
     grep -q '^# authserv_id (not set)$' "$T/printed.conf" &&
     ok "the printed configuration loads and prints the same" || bad "printed configuration: $out2"
+# the outbound engine's lines are printed too, as lines that make the same
+# policy again: a class starts as a copy of default when first named, so
+# the classes come before default's own limits
+cat >"$T/ob.conf" <<'EOC'
+listen inet:127.0.0.1:8891
+outbound_limit messages_per_minute 10
+outbound_limit vip.messages_per_hour 5000
+outbound_limit messages_per_day 100
+outbound_account news@org.example vip
+outbound_limit bounce_warn 0.07
+outbound_internal_domain Org.example, sub.other.example
+EOC
+out=$("$D" -t -c "$T/ob.conf" 2>&1)
+want='outbound_limit vip.messages_per_minute 10
+outbound_limit vip.messages_per_hour 5000
+outbound_account news@org.example vip
+outbound_limit messages_per_minute 10
+outbound_limit messages_per_day 100
+outbound_limit bounce_warn 0.07
+outbound_internal_domain org.example
+outbound_internal_domain sub.other.example'
+[ "$(grep '^outbound_\(limit\|account\|internal_domain\) ' <<<"$out")" = "$want" ] &&
+    ok "-t prints the outbound engine's lines" || bad "outbound lines: $out"
+grep -v '^# .*configuration OK$' <<<"$out" >"$T/ob-printed.conf"
+out2=$("$D" -t -c "$T/ob-printed.conf" 2>&1) &&
+    [ "$(grep -v 'configuration OK$' <<<"$out2")" = "$(cat "$T/ob-printed.conf")" ] &&
+    ok "with outbound lines, the printed configuration loads and prints the same" ||
+    bad "outbound round trip: $out2"
 # the sample's tables move with it; without them -t fails and names the file
 cp "$SRC/docs/examples/spoofguardd.conf" "$T/"
 out=$("$D" -t -c "$T/spoofguardd.conf" 2>&1) && bad "passes without its tables" ||

@@ -689,6 +689,74 @@ static void policy_directives(void **state)
     sg_ob_policy_free(p);
 }
 
+/* Read lines made by sg_ob_policy_lines back into a fresh policy. */
+static sg_ob_policy *policy_from_lines(const char *text)
+{
+    sg_ob_policy *p;
+    char *copy = strdup(text), *save = NULL;
+    assert_non_null(copy);
+    assert_int_equal(sg_ob_policy_new(&p), SG_OK);
+    for (char *l = strtok_r(copy, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
+        char *sp = strchr(l, ' ');
+        assert_non_null(sp);
+        *sp = '\0';
+        assert_int_equal(sg_ob_policy_directive(p, l, sp + 1), SG_OK);
+    }
+    free(copy);
+    return p;
+}
+
+static void policy_lines(void **state)
+{
+    static const char *const dirs[][2] = {
+        {"outbound_limit", "messages_per_minute 10"},
+        {"outbound_limit", "vip.messages_per_hour 5000"}, /* vip: a copy of default now */
+        {"outbound_limit", "messages_per_day 100"},       /* does not reach vip */
+        {"outbound_account", "bob@org.example vip"},
+        {"outbound_account", "carol@org.example new"}, /* new: a copy with both changes */
+        {"outbound_limit", "bounce_warn 0.07"},
+        {"outbound_limit", "score_onset 0.1234567890123456789"},
+        {"outbound_account", "bob@org.example default"}, /* moved back */
+        {"outbound_internal_domain", "Org.example, sub.other.example."},
+    };
+    static const char expected[] = "outbound_limit vip.messages_per_minute 10\n"
+                                   "outbound_limit vip.messages_per_hour 5000\n"
+                                   "outbound_limit new.messages_per_minute 10\n"
+                                   "outbound_limit new.messages_per_day 100\n"
+                                   "outbound_account bob@org.example default\n"
+                                   "outbound_account carol@org.example new\n"
+                                   "outbound_limit messages_per_minute 10\n"
+                                   "outbound_limit messages_per_day 100\n"
+                                   "outbound_limit bounce_warn 0.07\n"
+                                   "outbound_limit score_onset 0.12345678901234568\n"
+                                   "outbound_internal_domain org.example\n"
+                                   "outbound_internal_domain sub.other.example\n";
+    sg_ob_policy *p, *q;
+    char *t1, *t2;
+    (void)state;
+    assert_int_equal(sg_ob_policy_new(&p), SG_OK);
+    assert_int_equal(sg_ob_policy_lines(p, &t1), SG_OK);
+    assert_string_equal(t1, ""); /* the built-in defaults need no line */
+    free(t1);
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+        assert_int_equal(sg_ob_policy_directive(p, dirs[i][0], dirs[i][1]), SG_OK);
+    assert_int_equal(sg_ob_policy_lines(p, &t1), SG_OK);
+    assert_string_equal(t1, expected);
+    /* read back: the same policy, so the same lines */
+    q = policy_from_lines(t1);
+    assert_int_equal(sg_ob_policy_lines(q, &t2), SG_OK);
+    assert_string_equal(t2, t1);
+    free(t2);
+    sg_ob_policy_free(q);
+    free(t1);
+    /* an account key no configuration line can hold */
+    assert_int_equal(sg_ob_policy_assign(p, "a b@org.example", "vip"), SG_OK);
+    t1 = (char *)"untouched";
+    assert_int_equal(sg_ob_policy_lines(p, &t1), SG_EINVAL);
+    assert_null(t1);
+    sg_ob_policy_free(p);
+}
+
 static void reason_names_contract(void **state)
 {
     static const char *const names[] = {
@@ -799,6 +867,7 @@ int main(void)
         cmocka_unit_test(packed_and_plain_records),
         cmocka_unit_test(release_clears_evidence_keeps_history),
         cmocka_unit_test(policy_directives),
+        cmocka_unit_test(policy_lines),
         cmocka_unit_test(reason_names_contract),
         cmocka_unit_test(bad_arguments),
         cmocka_unit_test(event_reader),

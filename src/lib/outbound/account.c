@@ -429,17 +429,9 @@ const char *sg_ob_action_name(sg_ob_action a)
     return "allow";
 }
 
-/* ---- JSON view ---- */
+/* ---- text views (the JSON here, configuration lines in policy.c) ---- */
 
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int oom;
-} jbuf;
-
-static void jprintf(jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void jprintf(jbuf *b, const char *fmt, ...)
+void ob_printf(ob_buf *b, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -478,16 +470,16 @@ static void net_text(const uint8_t *net, char *out, size_t cap)
                  (unsigned)net[2] << 8 | net[3], (unsigned)net[4] << 8 | net[5]);
 }
 
-static void reasons_json(jbuf *b, uint32_t reasons)
+static void reasons_json(ob_buf *b, uint32_t reasons)
 {
     int first = 1;
-    jprintf(b, "[");
+    ob_printf(b, "[");
     for (uint32_t i = 0; i < 32; i++)
         if (reasons & (1u << i) && sg_ob_reason_name(1u << i) != NULL) {
-            jprintf(b, "%s\"%s\"", first ? "" : ",", sg_ob_reason_name(1u << i));
+            ob_printf(b, "%s\"%s\"", first ? "" : ",", sg_ob_reason_name(1u << i));
             first = 0;
         }
-    jprintf(b, "]");
+    ob_printf(b, "]");
 }
 
 int sg_ob_account_json(const sg_ob_policy *p, const sg_ob_account *a, int64_t now, char **json)
@@ -501,7 +493,7 @@ int sg_ob_account_json(const sg_ob_policy *p, const sg_ob_account *a, int64_t no
                                                "ownership_refusals",
                                                "holds",
                                                "hard_bounces"};
-    jbuf b = {0};
+    ob_buf b = {0};
     int64_t floor_t = now - 86400;
     uint32_t n24 = 0;
     if (p == NULL || a == NULL || json == NULL)
@@ -511,51 +503,51 @@ int sg_ob_account_json(const sg_ob_policy *p, const sg_ob_account *a, int64_t no
     b.s = malloc(b.cap);
     if (b.s == NULL)
         return SG_ENOMEM;
-    jprintf(&b, "{\"created\":%lld,\"last\":%lld,\"blocked\":%s", (long long)a->created,
-            (long long)a->last_t, a->blocked ? "true" : "false");
+    ob_printf(&b, "{\"created\":%lld,\"last\":%lld,\"blocked\":%s", (long long)a->created,
+              (long long)a->last_t, a->blocked ? "true" : "false");
     if (a->blocked) {
-        jprintf(&b, ",\"blocked_since\":%lld,\"block_reasons\":", (long long)a->blocked_since);
+        ob_printf(&b, ",\"blocked_since\":%lld,\"block_reasons\":", (long long)a->blocked_since);
         reasons_json(&b, a->block_reasons);
     }
     if (a->released_at)
-        jprintf(&b, ",\"released_at\":%lld", (long long)a->released_at);
-    jprintf(&b, ",\"windows\":{");
+        ob_printf(&b, ",\"released_at\":%lld", (long long)a->released_at);
+    ob_printf(&b, ",\"windows\":{");
     for (int w = 0; w < W_COUNT; w++) {
-        jprintf(&b, "%s\"%s\":{", w ? "," : "", wname[w]);
+        ob_printf(&b, "%s\"%s\":{", w ? "," : "", wname[w]);
         for (int f = 0; f < F_COUNT; f++)
-            jprintf(&b, "%s\"%s\":%u", f ? "," : "", fname[f], ob_ring_sum(a, w, f, now));
-        jprintf(&b, "}");
+            ob_printf(&b, "%s\"%s\":%u", f ? "," : "", fname[f], ob_ring_sum(a, w, f, now));
+        ob_printf(&b, "}");
     }
-    jprintf(&b, "},\"baseline\":{\"hours_learned\":%u,\"recipients_per_hour\":[", a->base_hours);
+    ob_printf(&b, "},\"baseline\":{\"hours_learned\":%u,\"recipients_per_hour\":[", a->base_hours);
     for (int h = 0; h < 24; h++)
-        jprintf(&b, "%s%.2f", h ? "," : "", a->ewma_rcpt[h] / 100.0);
-    jprintf(&b, "],\"new_recipients_per_hour\":[");
+        ob_printf(&b, "%s%.2f", h ? "," : "", a->ewma_rcpt[h] / 100.0);
+    ob_printf(&b, "],\"new_recipients_per_hour\":[");
     for (int h = 0; h < 24; h++)
-        jprintf(&b, "%s%.2f", h ? "," : "", a->ewma_new[h] / 100.0);
-    jprintf(&b,
-            "],\"peak_recipients_hour\":%.2f,\"peak_new_recipients_hour\":%.2f,"
-            "\"peak_new_internal_hour\":%.2f}",
-            a->peak_rcpt / 100.0, a->peak_new / 100.0, a->peak_int / 100.0);
-    jprintf(&b, ",\"recipient_history\":{\"generations\":[%u,%u],\"capacity\":%u}", a->bloom_n[0],
-            a->bloom_n[1], OB_BLOOM_CAPACITY);
+        ob_printf(&b, "%s%.2f", h ? "," : "", a->ewma_new[h] / 100.0);
+    ob_printf(&b,
+              "],\"peak_recipients_hour\":%.2f,\"peak_new_recipients_hour\":%.2f,"
+              "\"peak_new_internal_hour\":%.2f}",
+              a->peak_rcpt / 100.0, a->peak_new / 100.0, a->peak_int / 100.0);
+    ob_printf(&b, ",\"recipient_history\":{\"generations\":[%u,%u],\"capacity\":%u}", a->bloom_n[0],
+              a->bloom_n[1], OB_BLOOM_CAPACITY);
     if (a->released_at > floor_t)
         floor_t = a->released_at;
-    jprintf(&b, ",\"networks\":[");
+    ob_printf(&b, ",\"networks\":[");
     for (uint32_t i = 0; i < a->nnet && i < OB_NETS; i++) {
         char text[64];
         net_text(a->net[i], text, sizeof(text));
-        jprintf(&b, "%s{\"network\":\"%s\",\"first\":%lld,\"last\":%lld}", i ? "," : "", text,
-                (long long)a->net_first[i], (long long)a->net_last[i]);
+        ob_printf(&b, "%s{\"network\":\"%s\",\"first\":%lld,\"last\":%lld}", i ? "," : "", text,
+                  (long long)a->net_first[i], (long long)a->net_last[i]);
         n24 += a->net_last[i] >= floor_t;
     }
-    jprintf(&b, "],\"networks_24h\":%u", n24);
+    ob_printf(&b, "],\"networks_24h\":%u", n24);
     {
         uint32_t sent = ob_ring_sum(a, W_DAY, F_RCPT, now),
                  hard = ob_ring_sum(a, W_DAY, F_BOUNCE, now);
-        jprintf(&b, ",\"bounces_24h\":{\"recipients\":%u,\"hard\":%u,\"rate\":%.4f}", sent, hard,
-                sent ? (double)hard / sent : 0.0);
+        ob_printf(&b, ",\"bounces_24h\":{\"recipients\":%u,\"hard\":%u,\"rate\":%.4f}", sent, hard,
+                  sent ? (double)hard / sent : 0.0);
     }
-    jprintf(&b, "}");
+    ob_printf(&b, "}");
     if (b.oom) {
         free(b.s);
         return SG_ENOMEM;

@@ -91,6 +91,16 @@ const ob_class *ob_policy_class(const sg_ob_policy *p, const char *account);
  * domain used when the policy names none (the sender's own). */
 int ob_policy_internal(const sg_ob_policy *p, const char *addr, const char *fallback);
 
+/* A growing string for the text views (JSON, configuration lines). s
+ * must start as a malloc()ed block (cap > 0); after a failed allocation
+ * oom is set and later writes do nothing. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+    int oom;
+} ob_buf;
+void ob_printf(ob_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* ---- the record ---- */
 
 /* Counters kept per time bucket. */

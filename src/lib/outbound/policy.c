@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -378,4 +379,70 @@ int sg_ob_policy_directive(sg_ob_policy *p, const char *name, const char *value)
         return SG_OK;
     }
     return SG_ENOTFOUND;
+}
+
+/* ---- the policy as configuration lines ---- */
+
+/* The shortest of %.15g and %.17g that reads back as the same double. */
+static void put_value(ob_buf *b, double v)
+{
+    char t[40];
+    snprintf(t, sizeof(t), "%.15g", v);
+    if (strtod(t, NULL) != v)
+        snprintf(t, sizeof(t), "%.17g", v);
+    ob_printf(b, "%s", t);
+}
+
+static void put_limits(ob_buf *b, const ob_class *c, const char *prefix)
+{
+    for (size_t k = 0; k < OBK_COUNT; k++)
+        if (c->v[k] != ob_keys[k].def) {
+            ob_printf(b, "outbound_limit %s%s ", prefix, ob_keys[k].name);
+            put_value(b, c->v[k]);
+            ob_printf(b, "\n");
+        }
+}
+
+int sg_ob_policy_lines(const sg_ob_policy *p, char **out)
+{
+    ob_buf b = {0};
+    if (out == NULL)
+        return SG_EINVAL;
+    *out = NULL;
+    if (p == NULL)
+        return SG_EINVAL;
+    for (size_t i = 0; i < p->nassign; i++) {
+        const char *a = p->assign[i].account;
+        size_t n = strlen(a);
+        if (n == 0 || n >= 512 || strchr(a, '#') != NULL)
+            return SG_EINVAL;
+        for (size_t j = 0; j < n; j++)
+            if (isspace((unsigned char)a[j]))
+                return SG_EINVAL;
+    }
+    b.cap = 1024;
+    b.s = malloc(b.cap);
+    if (b.s == NULL)
+        return SG_ENOMEM;
+    b.s[0] = '\0';
+    /* A class starts as a copy of "default" when it is first named, so the
+     * classes and the accounts come before default's own changes: each
+     * class then reads back as the built-in defaults plus its lines. */
+    for (size_t i = 1; i < p->nclasses; i++) {
+        char prefix[OB_CLASS_NAME_MAX + 1];
+        snprintf(prefix, sizeof(prefix), "%s.", p->classes[i].name);
+        put_limits(&b, &p->classes[i], prefix);
+    }
+    for (size_t i = 0; i < p->nassign; i++)
+        ob_printf(&b, "outbound_account %s %s\n", p->assign[i].account,
+                  p->classes[p->assign[i].cls].name);
+    put_limits(&b, &p->classes[0], "");
+    for (size_t i = 0; i < p->ninternal; i++)
+        ob_printf(&b, "outbound_internal_domain %s\n", p->internal[i]);
+    if (b.oom) {
+        free(b.s);
+        return SG_ENOMEM;
+    }
+    *out = b.s;
+    return SG_OK;
 }
