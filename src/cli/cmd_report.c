@@ -15,7 +15,6 @@
  * Exit status: 0 all read, 1 a file was refused (its line says why), 2
  * usage, 4 the store could not be opened or written.
  */
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -383,56 +382,11 @@ static int report_parse(int argc, char **argv)
 
 typedef struct {
     int json, csv;
+    int oom;          /* a CSV row could not be made: stopped */
     int have;         /* a domain heading was printed */
     char domain[256]; /* its name (SQLite's text is only valid for one row) */
     int64_t day;
 } summary_state;
-
-/* One CSV text field (RFC 4180), always quoted: the text comes from
- * reporters and is opened in spreadsheets, some of which split on ';' (a
- * locale's separator) outside quotes, and run a cell starting with = + - @
- * (or TAB, CR) as a formula: such a cell gets a leading apostrophe, as
- * OWASP advises. */
-static void csv_field(const char *v)
-{
-    putchar('"');
-    if (v[0] != '\0' && strchr("=+-@\t\r", v[0]) != NULL)
-        putchar('\'');
-    for (; *v; v++) {
-        if (*v == '"')
-            putchar('"');
-        putchar(*v);
-    }
-    putchar('"');
-}
-
-#define CSV_HEADER "policy_domain,day,source_ip,pass,fail,overridden,reasons\r\n"
-
-static void summary_csv(const sgrep_summary_row *row, const char *day)
-{
-    char reasons[SGREP_TALLY_NAMES * 56] = "";
-    size_t n = 0;
-    for (unsigned i = 0; i < row->nreason && n < sizeof reasons; i++) {
-        /* a reporter's name must not split the cell nor start a formula:
-         * a-z 0-9 _, and - . after the first */
-        char name[sizeof row->reason[i].name];
-        size_t k = 0;
-        for (const char *p = row->reason[i].name; *p && k + 1 < sizeof name; p++) {
-            int ok = isalnum((unsigned char)*p) || *p == '_' || (k > 0 && strchr("-.", *p));
-            name[k++] = ok ? *p : '?';
-        }
-        name[k] = '\0';
-        n += (size_t)snprintf(reasons + n, sizeof reasons - n, "%s%s=%llu", i ? ";" : "", name,
-                              (unsigned long long)row->reason[i].messages);
-    }
-    csv_field(row->policy_domain);
-    printf(",%s,", day);
-    csv_field(row->source_ip);
-    printf(",%llu,%llu,%llu,", (unsigned long long)row->pass, (unsigned long long)row->fail,
-           (unsigned long long)row->overridden);
-    csv_field(reasons);
-    fputs("\r\n", stdout);
-}
 
 static int summary_row(void *ctx, const sgrep_summary_row *row)
 {
@@ -443,7 +397,13 @@ static int summary_row(void *ctx, const sgrep_summary_row *row)
     gmtime_r(&t, &tm);
     strftime(day, sizeof day, "%Y-%m-%d", &tm);
     if (s->csv) {
-        summary_csv(row, day);
+        char *line = sgrep_summary_csv(row);
+        if (line == NULL) {
+            s->oom = 1;
+            return 1;
+        }
+        fputs(line, stdout);
+        free(line);
         return 0;
     }
     if (s->json) {
@@ -532,10 +492,13 @@ static int report_summary(int argc, char **argv)
     }
     summary_state st = {.json = c.json, .csv = c.csv, .day = -1};
     if (c.csv)
-        fputs(CSV_HEADER, stdout);
+        fputs(SGREP_CSV_HEADER, stdout);
     rc = sgrep_store_summary(c.store, c.domain, since, summary_row, &st);
     if (rc)
         fprintf(stderr, "spoofguard report summary: %s\n", sgrep_store_error(c.store));
+    else if (st.oom)
+        fprintf(stderr, "spoofguard report summary: out of memory\n");
+    rc |= st.oom;
     sgrep_store_close(c.store);
     return rc ? SG_EXIT_INTERNAL : SG_EXIT_OK;
 }

@@ -13,7 +13,7 @@ pkg_check_modules(SG_REPORTS_GMIME REQUIRED IMPORTED_TARGET gmime-3.0)
 # (XML, containers, mail) on top.
 add_library(sg_reports_store STATIC ${PROJECT_SOURCE_DIR}/src/reports/store.c
             ${PROJECT_SOURCE_DIR}/src/reports/send.c ${PROJECT_SOURCE_DIR}/src/reports/collect.c
-            ${PROJECT_SOURCE_DIR}/src/reports/failure.c)
+            ${PROJECT_SOURCE_DIR}/src/reports/failure.c ${PROJECT_SOURCE_DIR}/src/reports/csv.c)
 target_include_directories(sg_reports_store PUBLIC ${PROJECT_SOURCE_DIR}/src/reports
                                                     ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include)
 target_link_libraries(sg_reports_store PUBLIC PkgConfig::ZLIB PkgConfig::SQLITE3 PkgConfig::HIREDIS)

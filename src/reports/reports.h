@@ -216,6 +216,12 @@ typedef struct {
 int sgrep_store_summary(sgrep_store *s, const char *domain, int64_t since,
                         int (*fn)(void *ctx, const sgrep_summary_row *row), void *ctx);
 
+/* The summary as CSV (RFC 4180, csv.c): the header line, and one row
+ * (CRLF-ended, malloc()ed; NULL when out of memory). Text cells are
+ * always quoted and never start a formula. */
+#define SGREP_CSV_HEADER "policy_domain,day,source_ip,pass,fail,overridden,reasons\r\n"
+char *sgrep_summary_csv(const sgrep_summary_row *row);
+
 /* The same, summed over the sources: one row per domain and day
  * (source_ip NULL). */
 int sgrep_store_daily(sgrep_store *s, const char *domain, int64_t since,

@@ -44,6 +44,7 @@ static const route routes[] = {
     {"GET", "/style.css", 0, NO_AUTH, 0, sgv_page_style},
     {"GET", "/", 0, PAGE_AUTH, 0, sgv_page_list},
     {"GET", "/reports", 0, PAGE_AUTH, 0, sgv_page_reports},
+    {"GET", "/reports.csv", 0, PAGE_AUTH, 0, sgv_page_reports_csv},
     {"GET", "/m/", 1, PAGE_AUTH, 0, sgv_page_message},
     {"POST", "/m/", 1, PAGE_AUTH, 1, sgv_page_message_post},
     {"GET", "/link/", 1, LINK_AUTH, 0, sgv_page_link},

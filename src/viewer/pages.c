@@ -743,9 +743,7 @@ static const char *safe_image_type(const char *t)
     return NULL;
 }
 
-/* Content-Disposition: attachment with an ASCII fallback and the UTF-8
- * name as RFC 6266 / RFC 8187 filename*. */
-static char *disposition(const char *name)
+char *sgv_disposition(const char *name)
 {
     sg_cli_buf b = {0};
     if (name == NULL || name[0] == '\0')
@@ -803,7 +801,7 @@ static void part_response(sgv_req *q, sgv_resp *r, const sgv_view *v, long n, in
         r->ctype = safe_image_type(p->content_type);
     } else {
         r->ctype = "application/octet-stream";
-        r->disposition = disposition(p->filename);
+        r->disposition = sgv_disposition(p->filename);
     }
 }
 

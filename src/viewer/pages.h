@@ -36,6 +36,12 @@ void sgv_page_link(sgv_req *q, sgv_resp *r, const char *rest);
 
 /* GET /reports (reports_page.c): the DMARC report store as a chart. */
 void sgv_page_reports(sgv_req *q, sgv_resp *r, const char *rest);
+/* GET /reports.csv: the same store as `spoofguard report summary --csv`. */
+void sgv_page_reports_csv(sgv_req *q, sgv_resp *r, const char *rest);
+/* Content-Disposition: attachment with an ASCII fallback and the UTF-8
+ * name as RFC 6266 / RFC 8187 filename*; malloc()ed, NULL when out of
+ * memory. */
+char *sgv_disposition(const char *name);
 /* A page's head and header (title escaped here), and its end: the buffer
  * becomes the response body (for pages outside pages.c). */
 void sgv_page_open(sg_cli_buf *b, const sgv_req *q, const char *title);

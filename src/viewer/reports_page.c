@@ -8,12 +8,16 @@
  *
  *   GET /reports            the last 31 days that have reports, per domain
  *   GET /reports?days=N     the last N days (1..366)
+ *   GET /reports.csv        the rows of `spoofguard report summary --csv`
+ *                           (?domain=D: one policy domain; ?days=N: the
+ *                           last N UTC days up to today, as --days N)
  *
  * Pass bars are solid, fail bars hatched and stacked on top, so the chart
  * does not rely on colour alone; each day's group has a <title> with its
  * numbers (a tooltip, and what a screen reader says). Every bar carries
  * data-day and data-messages, which the tests read.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -364,6 +368,22 @@ static void top_list(sg_cli_buf *b, sgrep_store *st, const char *domain, int64_t
     free(s.s);
 }
 
+/* A query value, percent-encoded (RFC 3986 unreserved kept). */
+static void put_query_value(sg_cli_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            strchr("-._~", c) != NULL) {
+            sg_cli_buf_putc(b, (char)c);
+        } else {
+            char e[4];
+            snprintf(e, sizeof e, "%%%02X", c);
+            sg_cli_buf_puts(b, e);
+        }
+    }
+}
+
 void sgv_page_reports(sgv_req *q, sgv_resp *r, const char *rest)
 {
     sg_cli_buf b = {0};
@@ -405,6 +425,9 @@ void sgv_page_reports(sgv_req *q, sgv_resp *r, const char *rest)
              "<p>Messages that passed and failed DMARC per UTC day, as the receivers that "
              "sent reports saw them (the last %ld days that have reports).</p>",
              days);
+        sg_cli_buf_puts(&b, "<p><a href=\"/reports.csv\" download>Every source of every day, "
+                            "as CSV</a> (what <code>spoofguard report summary --csv</code> "
+                            "prints).</p>");
     }
     for (size_t i = 0; i < a.n; i++) {
         domain_rows *d = &a.d[i];
@@ -415,10 +438,94 @@ void sgv_page_reports(sgv_req *q, sgv_resp *r, const char *rest)
         sg_cli_buf_puts(&b, "</h2>");
         chart(&b, d, first, last, i);
         top_list(&b, st, d->domain, first);
+        sg_cli_buf_puts(&b, "<p><a class=\"csv\" href=\"/reports.csv?domain=");
+        put_query_value(&b, d->domain); /* only unreserved bytes: safe in the attribute */
+        sg_cli_buf_puts(&b, "\" download>This domain's sources, as CSV</a></p>");
         sg_cli_buf_puts(&b, "</section>");
         free(d->days);
     }
     free(a.d);
     sgrep_store_close(st);
     sgv_page_close(r, &b, 200);
+}
+
+typedef struct {
+    sg_cli_buf *b;
+    int oom;
+} csv_state;
+
+static int csv_row(void *ctx, const sgrep_summary_row *row)
+{
+    csv_state *c = ctx;
+    char *line = sgrep_summary_csv(row);
+    if (line == NULL) {
+        c->oom = 1;
+        return 1;
+    }
+    sg_cli_buf_puts(c->b, line);
+    free(line);
+    return c->b->oom;
+}
+
+static void plain_error(sgv_resp *r, int status, const char *what, const char *why)
+{
+    sg_cli_buf b = {0};
+    sg_cli_buf_puts(&b, what);
+    sg_cli_buf_puts(&b, why);
+    sg_cli_buf_puts(&b, "\n");
+    sgv_resp_set(r, status, "text/plain; charset=utf-8", b.oom ? "error\n" : b.data,
+                 b.oom ? 6 : b.len);
+    sg_cli_buf_free(&b);
+}
+
+void sgv_page_reports_csv(sgv_req *q, sgv_resp *r, const char *rest)
+{
+    (void)rest;
+    const char *path = q->app->cfg->reports_db;
+    if (!path) {
+        plain_error(r, 404, "No report store: ", "start spoofguard-view with --reports-db PATH");
+        return;
+    }
+    const char *domain = sgv_req_arg(q, "domain");
+    if (domain != NULL && *domain == '\0')
+        domain = NULL;
+    int64_t since = 0;
+    const char *arg = sgv_req_arg(q, "days");
+    if (arg) {
+        char *end;
+        long v = strtol(arg, &end, 10);
+        if (!*arg || *end || v < 1 || v > MAX_DAYS) {
+            plain_error(r, 400, "days: ", "a whole number of days from 1 to 366");
+            return;
+        }
+        int64_t now = q->app->cfg->now ? (int64_t)q->app->cfg->now : (int64_t)time(NULL);
+        since = now / 86400 * 86400 - (int64_t)(v - 1) * 86400;
+    }
+    char err[512];
+    sgrep_store *st = sgrep_store_open_ro(path, err, sizeof err);
+    if (!st) {
+        plain_error(r, 500, "The report store cannot be read: ", err);
+        return;
+    }
+    sg_cli_buf b = {0};
+    csv_state c = {&b, 0};
+    sg_cli_buf_puts(&b, SGREP_CSV_HEADER);
+    if (sgrep_store_summary(st, domain, since, csv_row, &c) != 0)
+        plain_error(r, 500, "The report store cannot be read: ", sgrep_store_error(st));
+    else if (c.oom || b.oom)
+        plain_error(r, 500, "The CSV cannot be made: ", "out of memory");
+    else {
+        sgv_resp_set(r, 200, "text/csv; charset=utf-8; header=present", b.data, b.len);
+        /* the domain came in the query: a file name of its letters,
+         * digits, '-' and '.' only */
+        char name[300];
+        snprintf(name, sizeof name, "dmarc-summary%s%.200s.csv", domain ? "-" : "",
+                 domain ? domain : "");
+        for (char *p = name; *p; p++)
+            if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.')
+                *p = '_';
+        r->disposition = sgv_disposition(name);
+    }
+    sg_cli_buf_free(&b);
+    sgrep_store_close(st);
 }

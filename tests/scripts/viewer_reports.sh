@@ -4,7 +4,8 @@
 # viewer on loopback, and the SVG read back with Python: one pass and one
 # fail bar per day with data, of the day's messages and of the height they
 # must have on the chart's scale; the --days window; names escaped; no
-# store, and no --reports-db, said in words.
+# store, and no --reports-db, said in words; /reports.csv, the same bytes
+# as `spoofguard report summary --csv`.
 #
 # Env (set by ctest): SG_VIEW, SG_CLI. Port: SG_VIEW_REPORTS_PORT (18140).
 set -u
@@ -96,6 +97,43 @@ grep -q '<h2>&#60;b&#62;bold.example</h2>' "$T/page.html" && ! grep -q '<b>bold'
 grep -q 'href="/reports"' "$T/list.html" && ok "the message list links to /reports" || bad "link from the list"
 grep -qi "content-security-policy: default-src 'self'; script-src 'none'" <(curl -si "$B/reports") &&
     ok "the page's CSP allows no script" || bad "CSP"
+# /reports.csv: the same bytes as the CLI's --csv, whole and per domain
+# (the page links both; the domain percent-encoded in the link)
+curl -s -D "$T/csv.h" "$B/reports.csv" >"$T/all.csv"
+"$CLI" report summary --csv --store "$T/reports.db" >"$T/cli.csv"
+[ -s "$T/all.csv" ] && cmp -s "$T/all.csv" "$T/cli.csv" && ok "/reports.csv: the CLI's CSV, byte for byte" ||
+    bad "/reports.csv differs: $(diff <(cat -A "$T/all.csv") <(cat -A "$T/cli.csv") | head -5)"
+grep -qi '^content-type: text/csv; charset=utf-8; header=present' "$T/csv.h" &&
+    grep -qi '^content-disposition: attachment; filename="dmarc-summary.csv"' "$T/csv.h" &&
+    ok "/reports.csv: text/csv, as an attachment" || bad "CSV headers: $(cat "$T/csv.h")"
+grep -q 'href="/reports.csv" download>' "$T/page.html" &&
+    grep -q 'href="/reports.csv?domain=example.com" download>' "$T/page.html" &&
+    grep -q 'href="/reports.csv?domain=%3Cb%3Ebold.example" download>' "$T/page.html" &&
+    ok "the page links the CSV, whole and per domain (encoded)" || bad "CSV links"
+curl -s -D "$T/csv2.h" "$B/reports.csv?domain=%3Cb%3Ebold.example" >"$T/bold.csv"
+"$CLI" report summary --csv --store "$T/reports.db" --domain '<b>bold.example' >"$T/cli-bold.csv"
+curl -s "$B/reports.csv?domain=example.com" >"$T/ex.csv"
+"$CLI" report summary --csv --store "$T/reports.db" --domain example.com >"$T/cli-ex.csv"
+[ "$(wc -l <"$T/bold.csv")" = 2 ] && cmp -s "$T/bold.csv" "$T/cli-bold.csv" &&
+    [ "$(wc -l <"$T/ex.csv")" = 6 ] && cmp -s "$T/ex.csv" "$T/cli-ex.csv" &&
+    grep -qi '^content-disposition: attachment; filename="dmarc-summary-_b_bold.example.csv"' "$T/csv2.h" &&
+    ok "/reports.csv?domain=D: one domain's rows, as the CLI's --domain" ||
+    bad "per domain: $(cat "$T/bold.csv" "$T/ex.csv" "$T/csv2.h")"
+# the rows, read back by Python's csv module: known numbers
+/usr/bin/python3 - "$T/all.csv" <<'PY' && ok "/reports.csv read back: the known rows" || bad "CSV rows"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+got = {(r["policy_domain"], r["day"], r["source_ip"]): (int(r["pass"]), int(r["fail"]), int(r["overridden"]), r["reasons"]) for r in rows}
+assert got[("example.com", "2026-01-01", "192.0.2.1")] == (120, 0, 0, ""), got
+assert got[("example.com", "2026-01-01", "198.51.100.9")] == (0, 10, 0, ""), got
+assert got[("example.com", "2026-01-04", "203.0.113.5")] == (0, 46, 6, "trusted_forwarder=6"), got
+assert got[("example.com", "2026-01-04", "192.0.2.1")] == (12, 0, 2, "local_policy=2"), got
+assert got[("<b>bold.example", "2026-01-01", "192.0.2.1")] == (1, 0, 0, ""), got
+assert got[("example.com", "2026-01-02", "192.0.2.1")] == (50, 0, 0, ""), got
+assert len(rows) == 6, rows
+PY
+code=$(curl -s -o "$T/bad.txt" -w '%{http_code}' "$B/reports.csv?days=0")
+[ "$code" = 400 ] && grep -q 'from 1 to 366' "$T/bad.txt" && ok "/reports.csv?days=0: 400, said why" || bad "days=0: $code"
 kill "$pid"; wait "$pid" 2>/dev/null; pid=
 
 # no store at that path, and no --reports-db at all
@@ -109,6 +147,8 @@ kill "$pid"; wait "$pid" 2>/dev/null; pid=
 pid=$!
 for _ in $(seq 50); do curl -s -o /dev/null "$B/reports" && break; sleep 0.1; done
 curl -s "$B/reports" | grep -q 'No report store: start spoofguard-view with --reports-db' && ok "no --reports-db: said" || bad "no --reports-db"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$B/reports.csv")
+[ "$code" = 404 ] && ok "no --reports-db: /reports.csv is 404" || bad "no --reports-db CSV: $code"
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -209,6 +209,35 @@ static void tally_other_once(void **state)
     assert_string_equal(t[7].name, "p7");
 }
 
+/* One CSV row, known bytes: text cells always quoted, quotes doubled, a
+ * cell that would start a formula gets an apostrophe, reason names that
+ * would split the cell or start a formula are made safe. */
+static void summary_csv_row(void **state)
+{
+    (void)state;
+    sgrep_summary_row row = {.policy_domain = "=cmd|calc!A0",
+                             .day = 1767225600 + 3 * 86400,
+                             .source_ip = "x;\"y\",z",
+                             .pass = 12,
+                             .fail = 3,
+                             .overridden = 9};
+    sgrep_tally_add(row.reason, &row.nreason, "trusted_forwarder", 6);
+    sgrep_tally_add(row.reason, &row.nreason, "a;b=c,\"d", 2);
+    sgrep_tally_add(row.reason, &row.nreason, "-1-1", 1);
+    char *line = sgrep_summary_csv(&row);
+    assert_non_null(line);
+    assert_string_equal(line, "\"'=cmd|calc!A0\",2026-01-04,\"x;\"\"y\"\",z\",12,3,9,"
+                              "\"trusted_forwarder=6;a?b?c??d=2;?1-1=1\"\r\n");
+    free(line);
+    row.policy_domain = "example.com";
+    row.source_ip = "+1";
+    row.nreason = 0;
+    line = sgrep_summary_csv(&row);
+    assert_non_null(line);
+    assert_string_equal(line, "\"example.com\",2026-01-04,\"'+1\",12,3,9,\"\"\r\n");
+    free(line);
+}
+
 static void chunk_boundaries_do_not_matter(void **state)
 {
     static const size_t chunks[] = {1, 2, 3, 7, 64, 1000};
@@ -394,6 +423,7 @@ int main(void)
         cmocka_unit_test(reads_every_field),
         cmocka_unit_test(reasons_tallied),
         cmocka_unit_test(tally_other_once),
+        cmocka_unit_test(summary_csv_row),
         cmocka_unit_test(chunk_boundaries_do_not_matter),
         cmocka_unit_test(bounds_refuse_at_their_value),
         cmocka_unit_test(ratio_floor),
