@@ -6,6 +6,12 @@
  * byte stream of one connection, written into a socketpair while the loop
  * runs; the replies are read and thrown away.
  *
+ * Outbound abuse detection is on, on the in-memory store, with a sender
+ * map: an authenticated login (or a client in 10.0.0.0/8) is judged as
+ * spoofguardd judges it, a From it does not own is refused and noted, and
+ * an authentic delivery-status report from outside feeds the bounce
+ * counts of the account that owns its recipient.
+ *
  * Invariants: no crash, no leak, no sanitizer report; the session ends
  * (the worker's `closed` callback runs once) after the peer's end of
  * stream, without any timer having to fire. Seeds: whole connections as
@@ -18,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +36,7 @@
 
 #include "config.h"
 #include "metrics.h"
+#include "outbound.h"
 #include "policy.h"
 #include "session.h"
 #include "session_env.h"
@@ -48,6 +56,11 @@ static const char zone_text[] =
     "_dmarc.lax IN TXT \"v=DMARC1; p=none\"\n"
     "mx.ours IN A 192.0.2.1\n";
 
+/* Who may send as what (sender_map): boss owns every address of ours.test,
+ * so reports that come back to them are boss's. */
+static const char sender_map_text[] = "boss @ours.test\n"
+                                      "alice alice@ours.test\n";
+
 static struct {
     int ready;
     uv_loop_t loop;
@@ -60,6 +73,8 @@ static struct {
     sg_metrics metrics;
     sg_logger log;
     sg_policy *pol;
+    sg_obd_shared obsh;
+    sg_obd obd;
     sg_session_env env;
     char readbuf[64 * 1024];
     int closed;
@@ -94,12 +109,36 @@ static int setup(void)
         (cfg.protected_domains[0] = strdup("ours.test")) == NULL)
         return -1;
     cfg.n_protected_domains = 1;
+    /* the sender map from memory, read through its /proc path as a file */
+    int mfd = memfd_create("senders", MFD_CLOEXEC);
+    char mpath[64];
+    if (mfd < 0 || write(mfd, sender_map_text, sizeof(sender_map_text) - 1) !=
+                       (ssize_t)(sizeof(sender_map_text) - 1))
+        return -1;
+    snprintf(mpath, sizeof(mpath), "/proc/self/fd/%d", mfd);
+    free(cfg.outbound_store);
+    cfg.outbound = 1;
+    cfg.outbound_store = strdup("memory:");
+    cfg.sender_map = strdup(mpath);
+    free(cfg.internal_networks); /* the default's loopback */
+    cfg.internal_networks = calloc(1, sizeof(sg_cidr));
+    if (cfg.outbound_store == NULL || cfg.sender_map == NULL || cfg.internal_networks == NULL ||
+        sg_cidr_parse("10.0.0.0/8", &cfg.internal_networks[0]) != 0)
+        return -1;
+    cfg.n_internal_networks = 1;
     if (sg_policy_build(&G.pol, &cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "fuzz_session: policy: %s\n", err);
         return -1;
     }
+    close(mfd);
     /* the log lines, to check a seed: FUZZ_SESSION_DUMP */
     G.log.fd = getenv("FUZZ_SESSION_DUMP") ? 2 : open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (sg_obd_shared_init(&G.obsh, &G.pol->cfg, err, sizeof(err)) != 0 ||
+        sg_obd_init(&G.obd, &G.obsh, &G.loop, &G.log, &G.metrics.shards[0], err, sizeof(err)) !=
+            0) {
+        fprintf(stderr, "fuzz_session: outbound: %s\n", err);
+        return -1;
+    }
     G.env = (sg_session_env){
         .loop = &G.loop,
         .is_unix = 1, /* a socketpair: the session opens it as a pipe */
@@ -109,6 +148,7 @@ static int setup(void)
         .keycache = G.keycache,
         .spf_cache = G.spf_cache,
         .vpool = &G.vpool,
+        .obd = &G.obd,
         .readbuf = G.readbuf,
         .readbuf_size = sizeof(G.readbuf),
         .closed = on_closed,
