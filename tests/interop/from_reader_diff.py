@@ -4,7 +4,8 @@ seeds) from the pieces forgers use (comments, quoted and encoded local
 parts and names, a trailing dot, spaces and folds around the @ or in the
 domain, full-width and ideographic dots and at signs, zero-width joiners,
 routes, groups, several mailboxes, an unclosed <, a NUL or a no-break
-space in the field name), each in a message that nothing authenticates,
+space in the field name, a second From behind a bare CR, a bare LF, a NUL
+or another line end that is not CRLF), each in a message that nothing authenticates,
 from a client bank.test's SPF does not allow. bank.test publishes
 p=reject.
 
@@ -47,6 +48,8 @@ LOCALS = ["ceo", "\"ceo\"", "\"c eo\"", "\"ceo@evil.test\"", "c.e.o", "ceo(c)", 
 NAMES = ["", "CEO", "\"CEO\"", "\"ceo@bank.test\"", "=?utf-8?q?ceo=40bank.test?=",
          "=?utf-8?b?Y2VvQGJhbmsudGVzdA==?=", "(c)", "\"a, b\"", "a, b", "Bank <x>", "\"\\\"\"",
          "=?utf-8?q?CEO?= \"x\"", "\u00e9l\u00e8ve", "\"Billing \udcc3( Dept\""]
+SMUGGLE = ["\r", "\n", "\x00", "\r\r\n", "\n\r", "\x0c", "\x0b", "\x85", "\u2028",
+           "\r\n\r\n"]
 FIELD = ["From", "From", "From", "FROM", "from", "From ", "From\t", "Fr\x00om", "From\u00a0"]
 
 
@@ -73,8 +76,12 @@ def message(rnd, i):
     else:
         v = mailbox()
     extra = "Sender: evil@evil.test\r\n" if rnd.randrange(10) == 0 else ""
-    raw = "%s: %s\r\n%sTo: u@ours.test\r\nSubject: x\r\nMessage-ID: <%d@evil.test>\r\n\r\nhi\r\n" % (
-        rnd.choice(FIELD), v, extra, i)
+    # a second From hidden behind a line end that is not CRLF (class 4)
+    smuggle = ""
+    if rnd.randrange(5) == 0:
+        smuggle = "Subject: hi%sFrom: %s\r\n" % (rnd.choice(SMUGGLE), mailbox())
+    raw = "%s%s: %s\r\n%sTo: u@ours.test\r\nSubject: x\r\nMessage-ID: <%d@evil.test>\r\n\r\nhi\r\n" % (
+        smuggle, rnd.choice(FIELD), v, extra, i)
     return raw.encode("utf-8", "surrogateescape")
 
 
