@@ -332,7 +332,9 @@ class MTA:
             return None
         # Postfix sends the header stage's macros (the eoh list) with each header
         self._macros_for_header()
-        self.send('L', cstr(name) + cstr(value.encode() if isinstance(value, str) else value))
+        if isinstance(value, str):  # bytes that are not UTF-8 kept as they came
+            value = value.encode('utf-8', 'surrogateescape')
+        self.send('L', cstr(name) + cstr(value))
         if self.proto & P_NR_HDR:
             return None
         return self.recv()

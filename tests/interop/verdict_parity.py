@@ -23,6 +23,18 @@ the From domain pass.
                                       (its log in LOG): the known answers, and
                                       the same verdict, DKIM and DMARC results
                                       and the same Authentication-Results
+    verdict_parity.py hostile DIR DNS MILTER_PORT LOG N
+                                      N unsigned messages whose From fields
+                                      come from tests/interop/from_reader_diff.py
+                                      (comments, quotes, encoded words, dots,
+                                      spaces, routes, groups, several
+                                      mailboxes), sent by the attacker: the
+                                      CLI (one process over the folder) and
+                                      the daemon must agree: forged and
+                                      refused-as-malformed are both a 550
+                                      from the daemon, anything else is let
+                                      through with the same verdict and the
+                                      same Authentication-Results
 
 Prints "PASS name" / "FAIL name: why" per check; exit status 1 on a failure.
 Needs SG_CLI (the spoofguard binary).
@@ -270,6 +282,73 @@ def cmd_parity(d, dns, port, log):
                'verdict %s but the daemon answered %r %r' % (verdict, g['final'], g['text']))
 
 
+def hostile_messages(d, n):
+    """n messages of the From generator that travel through the milter
+    protocol unchanged: the field name spelled From (any case), no NUL and
+    no line end that is not CRLF in the header (how an MTA splits those is
+    its own business, tested in milter_blackbox.sh)."""
+    import random
+    import re as _re
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import from_reader_diff as frd
+    rnd = random.Random(7)
+    out = os.path.join(d, 'hostile')
+    os.makedirs(out, exist_ok=True)
+    names, i = [], 0
+    while len(names) < n:
+        data = frd.message(rnd, i)
+        i += 1
+        head = data.split(b'\r\n\r\n', 1)[0]
+        if (b'\x00' in head or _re.search(rb'\r(?!\n)|(?<!\r)\n', head) or
+                not _re.match(rb'(?i)from:', head)):
+            continue
+        name = 'h%04d' % len(names)
+        with open(os.path.join(d, 'msgs', name + '.eml'), 'wb') as f:
+            f.write(data)
+        names.append(name)
+    return names
+
+
+def cmd_hostile(d, dns, port, log, n):
+    names = hostile_messages(d, int(n))
+    ip, helo, mf = ATTACKER
+    cmd = [os.environ['SG_CLI'], 'verify', '--json', '--authserv-id', AUTHSERV, '--protect',
+           PROTECT, '--ip', ip, '--helo', helo, '--mail-from', mf, '--dns', dns,
+           *[os.path.join(d, 'msgs', x + '.eml') for x in names]]
+    p = subprocess.run(cmd, capture_output=True, timeout=300)
+    cli = {}
+    for line in p.stdout.decode().splitlines():
+        j = json.loads(line)
+        cli[os.path.basename(j['file'])[:-4]] = j
+    for line in p.stderr.decode('utf-8', 'replace').splitlines():
+        m = line.rstrip().rsplit(': ', 1)
+        if line.startswith('spoofguard: ') and m[-1] == 'malformed message header':
+            cli.setdefault(os.path.basename(m[0])[:-4], 'refused')
+    got = daemon_verdicts(d, [(x, ATTACKER, None, None, None) for x in names], int(port), log)
+    tally = {}
+    for name in names:
+        c, g = cli.get(name), got[name]
+        if c is None:
+            report(False, 'hostile ' + name, 'the CLI gave no result: %s' % p.stderr.decode()[-300:])
+            continue
+        rejected = g['final'] == 'y' and (g['text'] or '').startswith('550 ')
+        cv = c if c == 'refused' else c['verdict']
+        tally[cv] = tally.get(cv, 0) + 1
+        if cv in ('forged', 'refused'):
+            ok = rejected and (cv == 'refused' or g.get('log', {}).get('verdict') == 'forged')
+            why = 'cli %s, daemon answered %r %r' % (cv, g['final'], g['text'])
+        else:
+            lg = g.get('log') or {}
+            ok = (not rejected and lg.get('verdict') == cv and g['ar'] is not None and
+                  g['ar'].strip() == c['authentication_results'])
+            why = 'cli %s %r\n  daemon %r %r' % (cv, c['authentication_results'], lg.get('verdict'),
+                                                g['ar'])
+        if not ok:
+            report(False, 'hostile ' + name, why)
+    report(True, 'hostile From shapes, CLI and daemon: %s' % ', '.join(
+        '%s %d' % kv for kv in sorted(tally.items())))
+
+
 def main(argv):
     if len(argv) >= 2 and argv[0] == 'make':
         make(argv[1])
@@ -278,6 +357,8 @@ def main(argv):
         cmd_cli(argv[1], argv[2])
     elif len(argv) == 5 and argv[0] == 'parity':
         cmd_parity(*argv[1:])
+    elif len(argv) == 6 and argv[0] == 'hostile':
+        cmd_hostile(*argv[1:])
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -7,6 +7,9 @@
 # would), both asking the same private unbound on a free loopback port. Each
 # side must give the case's known answer, and the two must agree on the
 # verdict, the DKIM and DMARC results and the whole Authentication-Results.
+# Then 300 unsigned messages with hostile From fields (the generator of
+# from_reader_diff.py): forged or refused by the CLI is a 550 from the
+# daemon, anything else passes with the same verdict and A-R.
 # Exit 77 when a tool is missing (unbound, dig, dkimpy).
 set -uo pipefail
 SG_SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -78,6 +81,9 @@ done
 $PY "$SG_SRC/tests/interop/verdict_parity.py" parity "$T" "127.0.0.1:$DNS_PORT" "$MILTER_PORT" \
     "$T/sgd.log"
 rc=$?
+# and 300 hostile From shapes (the class 5 generator): the same answers
+$PY "$SG_SRC/tests/interop/verdict_parity.py" hostile "$T" "127.0.0.1:$DNS_PORT" "$MILTER_PORT" \
+    "$T/sgd.log" 300 || rc=1
 if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/sgd.err"; then
     echo "FAIL sanitizers: $(grep -hE -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/sgd.err" | head -20)"
     rc=1
