@@ -3,7 +3,9 @@
  * (a store hands back whatever it holds). Half the inputs get a correct
  * header and checksum put on, so the fuzzer reaches the field checks and
  * then the engine itself: a decoded record must survive a decision, a DSN,
- * its JSON view and a second encode.
+ * its JSON view and a second encode; merging an empty record into it
+ * changes nothing, and it merges into a fresh one (a host's memory carried
+ * into Redis: sg_ob_account_merge).
  */
 #include <spoofguard/outbound.h>
 
@@ -42,6 +44,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size = len;
     }
     if (sg_ob_account_decode(a, data, size) == SG_OK) {
+        static uint8_t before[SG_OB_ACCOUNT_MAX];
+        size_t blen = 0;
+        sg_ob_account *other = NULL;
+        if (sg_ob_account_encode(a, before, sizeof(before), &blen) != SG_OK ||
+            sg_ob_account_new(&other) != SG_OK || sg_ob_account_merge(a, other) != SG_OK ||
+            sg_ob_account_encode(a, buf, sizeof(buf), &len) != SG_OK || len != blen ||
+            memcmp(before, buf, len) != 0)
+            abort(); /* an empty record adds nothing */
+        if (sg_ob_account_merge(other, a) != SG_OK || sg_ob_account_merge(other, a) != SG_OK ||
+            sg_ob_account_encode(other, buf, sizeof(buf), &len) != SG_OK)
+            abort();
+        sg_ob_account_free(other);
         m.t = a->last_t > 0 && a->last_t <= SG_OB_TIME_MAX ? a->last_t : m.t;
         if (sg_ob_decide(p, a, NULL, &m, &d) != SG_OK)
             abort();

@@ -128,6 +128,15 @@ SG_EXTERN void sg_ob_account_block(sg_ob_account *a, int64_t t, uint32_t reasons
 SG_EXTERN void sg_ob_account_release(sg_ob_account *a, int64_t t);
 SG_EXTERN int sg_ob_account_blocked(const sg_ob_account *a, int64_t *since, uint32_t *reasons);
 
+/* What src counted, added to dst: two records of one account kept apart
+ * for a while (a host that counted in memory while the shared store was
+ * away) become one. Window buckets of the same time add up and buckets
+ * dst lacks are taken; the recipients and networks known, and the recent
+ * bodies, are joined; a block in src carries over unless dst was released
+ * after it, and nothing from before dst's release comes back. dst keeps
+ * its learned baseline (src's is taken only when dst has none). */
+SG_EXTERN int sg_ob_account_merge(sg_ob_account *dst, const sg_ob_account *src) SG_WARN_UNUSED;
+
 /* ---- events ---- */
 
 /* The latest time the engine accepts (its buckets count in 32 bits):

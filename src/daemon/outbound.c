@@ -38,6 +38,7 @@ int sg_obd_shared_init(sg_obd_shared *sh, const sg_config *cfg, char *err, size_
 {
     memset(sh, 0, sizeof(*sh));
     atomic_init(&sh->fallback_active, 0);
+    atomic_init(&sh->memory_dirty, 0);
     atomic_init(&sh->last_notify, 0);
     if (gethostname(sh->hostname, sizeof(sh->hostname) - 1) != 0)
         strcpy(sh->hostname, "localhost");
@@ -87,6 +88,60 @@ void sg_obd_shared_maintain(sg_obd_shared *sh)
 {
     if (sh->store)
         sg_obs_maintain(sh->store);
+}
+
+/* On the pool: a connection of its own (the workers' are asynchronous and
+ * live on their loops), then every memory record into Redis. */
+static void carry_work(uv_work_t *w)
+{
+    sg_obd_shared *sh = w->data;
+    sg_obs_opts so;
+    sg_obs *redis = NULL;
+    sg_obop_drained d = {0};
+    sg_obs_opts_init(&so);
+    so.timeout_ms = sh->redis_timeout_ms;
+    sh->carry_err[0] = '\0';
+    sh->carry_rc = sg_obs_open(&redis, sh->redis, &so, sh->carry_err, sizeof(sh->carry_err));
+    if (sh->carry_rc == 0)
+        sh->carry_rc = sg_obop_drain(sh->memory, redis, &d, sh->carry_err, sizeof(sh->carry_err));
+    sg_obs_close(redis);
+    sh->carry_records = d.records;
+    sh->carry_blocked = d.blocked;
+}
+
+static void carry_done(uv_work_t *w, int status)
+{
+    sg_obd_shared *sh = w->data;
+    sh->carrying = 0;
+    if (status != 0 || sh->carry_rc != 0) {
+        char why[SGU_JSON_QUOTED_MAX(sizeof(sh->carry_err))];
+        const char *e = status != 0 ? "cancelled" : sh->carry_err;
+        why[sgu_json_quote(why, sizeof(why) - 1, e, strlen(e))] = '\0';
+        sg_log(sh->carry_log,
+               "{\"event\":\"outbound_store_merge_failed\",\"store\":\"redis\",\"records\":%zu,"
+               "\"why\":%s}",
+               sh->carry_records, why);
+        atomic_store(&sh->memory_dirty, 1); /* what is left: next time */
+        return;
+    }
+    sg_log(sh->carry_log,
+           "{\"event\":\"outbound_store_merged\",\"store\":\"redis\",\"records\":%zu,"
+           "\"blocked\":%zu}",
+           sh->carry_records, sh->carry_blocked);
+}
+
+void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log)
+{
+    if (sh->redis == NULL || sh->memory == NULL || sh->carrying ||
+        atomic_load(&sh->fallback_active) != 0 || !atomic_exchange(&sh->memory_dirty, 0))
+        return;
+    sh->carrying = 1;
+    sh->carry_log = log;
+    sh->carry.data = sh;
+    if (uv_queue_work(loop, &sh->carry, carry_work, carry_done) != 0) {
+        sh->carrying = 0;
+        atomic_store(&sh->memory_dirty, 1);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -273,6 +328,7 @@ static int decide_in_memory(sg_obd *o, sg_obd_job *j, sg_obd_result *res, const 
 {
     char e[256];
     sg_mc_inc(&o->m->ob_fallback, 1);
+    atomic_store(&o->sh->memory_dirty, 1);
     res->store = "memory";
     if (why)
         sg_log(o->log, "{\"event\":\"outbound_store_error\",\"store\":\"%s\",\"why\":\"%s\"}",
@@ -371,6 +427,7 @@ static void note_done(void *payload, int status)
     char e[256];
     if (status != 0 && !j->cancelled) {
         sg_mc_inc(&j->o->m->ob_fallback, 1);
+        atomic_store(&j->o->sh->memory_dirty, 1);
         (void)sg_obs_update(j->o->sh->memory, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e,
                             sizeof(e));
     }

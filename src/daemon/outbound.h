@@ -10,7 +10,9 @@
  * obredis.h). When the store fails (Redis away or silent, LMDB full or
  * broken) the decision is counted in memory, shared by the workers, and
  * mail keeps flowing; only if even that fails does the message get the
- * configured fail-safe answer.
+ * configured fail-safe answer. Once every worker is back on Redis, what
+ * was counted in memory (blocks included) is carried into Redis by the
+ * main thread's upkeep, on libuv's thread pool (sg_obd_shared_tick).
  */
 #ifndef SG_DAEMON_OUTBOUND_H
 #define SG_DAEMON_OUTBOUND_H
@@ -36,8 +38,16 @@ typedef struct sg_obd_shared {
     char *redis;    /* redis://..., or NULL */
     unsigned redis_timeout_ms;
     atomic_int fallback_active; /* workers whose Redis is down now (a gauge) */
+    atomic_int memory_dirty;    /* something was counted in memory since the last carry */
     _Atomic int64_t last_notify;
     char hostname[256];
+    /* carrying memory into Redis (main thread; the work on the pool) */
+    int carrying;
+    uv_work_t carry;
+    const sg_logger *carry_log;
+    int carry_rc;
+    size_t carry_records, carry_blocked;
+    char carry_err[256];
 } sg_obd_shared;
 
 /* With cfg->outbound off: nothing opened, every call is a no-op. */
@@ -45,6 +55,11 @@ int sg_obd_shared_init(sg_obd_shared *sh, const sg_config *cfg, char *err, size_
 void sg_obd_shared_free(sg_obd_shared *sh);
 /* Main thread, every second: flush LMDB, clear dead readers. */
 void sg_obd_shared_maintain(sg_obd_shared *sh);
+/* Main thread, every second, with Redis: when every worker is back on it
+ * and memory holds counts, carry them into Redis (sg_obop_drain) on the
+ * loop's thread pool; logs outbound_store_merged, or
+ * outbound_store_merge_failed and tries again on a later tick. */
+void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log);
 
 /* One worker's part. */
 typedef struct sg_obd {

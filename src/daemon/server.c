@@ -463,11 +463,13 @@ fail:
 }
 
 /* LMDB without outbound_store_sync: flushed here, once a second; the
- * slots of dead readers (a killed CLI) cleared. */
+ * slots of dead readers (a killed CLI) cleared. With Redis: what was
+ * counted in memory while it was away, carried into it. */
 static void on_ob_timer(uv_timer_t *t)
 {
     sg_server *s = t->data;
     sg_obd_shared_maintain(&s->sh.ob);
+    sg_obd_shared_tick(&s->sh.ob, &s->loop, &s->sh.log);
 }
 
 int sg_server_run(sg_server *s)
@@ -507,7 +509,7 @@ int sg_server_run(sg_server *s)
     }
     uv_timer_init(&s->loop, &s->ob_timer);
     s->ob_timer.data = s;
-    if (s->sh.ob.store)
+    if (s->sh.ob.store || s->sh.ob.redis)
         uv_timer_start(&s->ob_timer, on_ob_timer, 1000, 1000);
     sd_notifyf(0, "READY=1\nMAINPID=%lu", (unsigned long)getpid());
     uv_run(&s->loop, UV_RUN_DEFAULT);

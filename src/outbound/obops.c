@@ -30,6 +30,9 @@ static int save(const sg_ob_account *a, sg_obs_rec *r)
     return sg_ob_account_encode(a, r->next, r->nextcap, &r->nextlen);
 }
 
+/* TAKE's answer when there is no record: write nothing */
+#define TAKE_NONE 1
+
 int sg_obop_fn(void *ctx, sg_obs_rec *r, size_t n)
 {
     sg_obop *op = ctx;
@@ -37,6 +40,19 @@ int sg_obop_fn(void *ctx, sg_obs_rec *r, size_t n)
     int rc;
     op->fresh = 0;
     memset(&op->out, 0, sizeof(op->out));
+    if (op->kind == SG_OBOP_TAKE) {
+        op->take_len = 0;
+        if (r[0].cur == NULL || r[0].curlen == 0)
+            return TAKE_NONE;
+        if (r[0].curlen > op->take_cap)
+            return op->engine_rc = SG_ENOMEM;
+        memcpy(op->take, r[0].cur, r[0].curlen);
+        op->take_len = r[0].curlen;
+        if ((rc = sg_ob_account_new(&acct)) == 0)
+            rc = save(acct, &r[0]);
+        sg_ob_account_free(acct);
+        return op->engine_rc = rc;
+    }
     if ((rc = load(&acct, &r[0], 1u, &op->fresh)) != 0)
         goto out;
     if (n > 1 && (rc = load(&dom, &r[1], 2u, &op->fresh)) != 0)
@@ -58,6 +74,16 @@ int sg_obop_fn(void *ctx, sg_obs_rec *r, size_t n)
         break;
     case SG_OBOP_RELEASE:
         sg_ob_account_release(acct, op->t);
+        break;
+    case SG_OBOP_MERGE: {
+        sg_ob_account *src = NULL;
+        if ((rc = sg_ob_account_new(&src)) == 0 &&
+            (rc = sg_ob_account_decode(src, op->src, op->srclen)) == 0)
+            rc = sg_ob_account_merge(acct, src);
+        sg_ob_account_free(src);
+        break;
+    }
+    case SG_OBOP_TAKE: /* above */
         break;
     }
     if (rc == 0)
@@ -109,5 +135,104 @@ int sg_obop_run(sg_obs *s, sg_obop *op, const char *acct, const char *mail_from,
         rc = -1;
     }
     free(rr);
+    return rc;
+}
+
+/* ---- carrying one store into another ---- */
+
+typedef struct {
+    char **key;
+    size_t n, cap;
+    int oom;
+} key_list;
+
+static int collect_key(void *ctx, const char *key, const uint8_t *v, size_t vlen)
+{
+    key_list *l = ctx;
+    (void)v;
+    (void)vlen;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        char **k = realloc(l->key, cap * sizeof(*k));
+        if (k == NULL)
+            return l->oom = 1;
+        l->key = k;
+        l->cap = cap;
+    }
+    if ((l->key[l->n] = strdup(key)) == NULL)
+        return l->oom = 1;
+    l->n++;
+    return 0;
+}
+
+/* One record of one key into a store: MERGE of the bytes. */
+static int merge_into(sg_obs *s, const char *key, const uint8_t *bytes, size_t len, uint8_t *next,
+                      char *err, size_t errlen)
+{
+    sg_obs_rec rec = {.key = key, .next = next, .nextcap = SG_OB_ACCOUNT_MAX};
+    sg_obop op = {.kind = SG_OBOP_MERGE, .src = bytes, .srclen = len};
+    int rc = sg_obs_update(s, &rec, 1, sg_obop_fn, &op, err, errlen);
+    if (op.engine_rc != 0) {
+        snprintf(err, errlen, "engine: %s", sg_strerror(op.engine_rc));
+        return -1;
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+int sg_obop_drain(sg_obs *from, sg_obs *to, sg_obop_drained *out, char *err, size_t errlen)
+{
+    key_list l = {0};
+    uint8_t *taken = malloc(SG_OB_ACCOUNT_MAX), *next = malloc(SG_OB_ACCOUNT_MAX),
+            *empty = malloc(SG_OB_ACCOUNT_MAX);
+    sg_ob_account *a = NULL;
+    size_t empty_len = 0;
+    int rc = -1;
+    memset(out, 0, sizeof(*out));
+    if (taken == NULL || next == NULL || empty == NULL || sg_ob_account_new(&a) != 0 ||
+        sg_ob_account_encode(a, empty, SG_OB_ACCOUNT_MAX, &empty_len) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    /* the keys first: a store's walk must not update it */
+    int wrc = sg_obs_each(from, collect_key, &l, err, errlen);
+    if (wrc != 0 || l.oom) {
+        if (l.oom)
+            snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        sg_obs_rec rec = {.key = l.key[i], .next = next, .nextcap = SG_OB_ACCOUNT_MAX};
+        sg_obop op = {.kind = SG_OBOP_TAKE, .take = taken, .take_cap = SG_OB_ACCOUNT_MAX};
+        int trc = sg_obs_update(from, &rec, 1, sg_obop_fn, &op, err, errlen);
+        if (trc == TAKE_NONE)
+            continue;
+        if (op.engine_rc != 0) {
+            snprintf(err, errlen, "engine: %s", sg_strerror(op.engine_rc));
+            goto done;
+        }
+        if (trc != 0) /* the store said why */
+            goto done;
+        if (op.take_len == empty_len && !memcmp(taken, empty, empty_len))
+            continue; /* nothing counted there since the last carry */
+        if (merge_into(to, l.key[i], taken, op.take_len, next, err, errlen) != 0) {
+            char e2[128];
+            /* back where it was, with whatever was counted there meanwhile */
+            (void)merge_into(from, l.key[i], taken, op.take_len, next, e2, sizeof(e2));
+            goto done;
+        }
+        out->records++;
+        if (sg_ob_account_decode(a, taken, op.take_len) == 0 &&
+            sg_ob_account_blocked(a, NULL, NULL))
+            out->blocked++;
+    }
+    rc = 0;
+done:
+    for (size_t i = 0; i < l.n; i++)
+        free(l.key[i]);
+    free(l.key);
+    sg_ob_account_free(a);
+    free(taken);
+    free(next);
+    free(empty);
     return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * What the daemon and the CLI do to the outbound records, each as one
  * store update (obstore.h): decide on a message, note a refusal or a
- * delivery-status report, block, release. The engine
+ * delivery-status report, block, release, and carry one store's records
+ * into another (a host's memory into Redis once it is back). The engine
  * (include/spoofguard/outbound.h) does the judging; this file decodes the
  * stored bytes into its records and encodes them back.
  */
@@ -18,6 +19,8 @@ typedef enum {
     SG_OBOP_DSN,        /* record: account */
     SG_OBOP_BLOCK,      /* record: account */
     SG_OBOP_RELEASE,    /* record: account */
+    SG_OBOP_TAKE,       /* record: any; its bytes into take[], a fresh record left */
+    SG_OBOP_MERGE,      /* record: any; the record in src[] merged into it */
 } sg_obop_kind;
 
 typedef struct {
@@ -32,6 +35,12 @@ typedef struct {
     const char *const *dsn_rcpts;
     size_t dsn_nrcpts;
     uint32_t reasons; /* BLOCK */
+    /* TAKE: where the record's bytes go (take_len 0: there was none, and
+     * nothing was written); MERGE: the encoded record to add */
+    uint8_t *take;
+    size_t take_cap, take_len;
+    const uint8_t *src;
+    size_t srclen;
     /* results */
     sg_ob_decision out; /* DECIDE, DSN */
     unsigned fresh;     /* bit i: record i did not decode and started afresh */
@@ -56,5 +65,16 @@ void sg_obop_recs_init(sg_obop_recs *rr, const char *acct, const char *mail_from
 /* The whole operation on a store. 0, or -1 with err set. */
 int sg_obop_run(sg_obs *s, sg_obop *op, const char *acct, const char *mail_from, char *err,
                 size_t errlen);
+
+/* Every record of `from` moved into `to`, one key at a time: taken out of
+ * `from` (a fresh record left there) and merged into `to`'s record of the
+ * same key (sg_ob_account_merge), so counts made meanwhile on either side
+ * are kept. When `to` fails, the record goes back into `from` (nothing is
+ * lost) and the walk stops: -1 with err. records: the records carried,
+ * blocked: those that carried a block. */
+typedef struct {
+    size_t records, blocked;
+} sg_obop_drained;
+int sg_obop_drain(sg_obs *from, sg_obs *to, sg_obop_drained *out, char *err, size_t errlen);
 
 #endif

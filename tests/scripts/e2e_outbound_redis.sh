@@ -222,12 +222,30 @@ assert [x for x in l if x["account"]==sys.argv[1] and x["blocked"]], l' "$A" <<<
     done
     check e_logged_down "no outbound_store_down line" grep -q '"event":"outbound_store_down"' "$LOG_A"
     # Redis back: reconnected (backoff at most 5 s), decisions on Redis again
+    merged_a0=$(grep -c '"event":"outbound_store_merged"' "$LOG_A")
+    merged_b0=$(grep -c '"event":"outbound_store_merged"' "$LOG_B")
     redis_start
     for ((i = 0; i < 80; i++)); do
         grep -q '"event":"outbound_store_up"' "$LOG_A" && grep -q '"event":"outbound_store_up"' "$LOG_B" && break
         sleep 0.1
     done
     check e_reconnected "no outbound_store_up line in both logs" bash -c "grep -q outbound_store_up '$LOG_A' && grep -q outbound_store_up '$LOG_B'"
+    # what each daemon counted in memory is carried into Redis (which came
+    # back empty: no persistence here): alice's messages of the outage are
+    # in her shared record, and the next tick carries nothing twice
+    for ((i = 0; i < 80; i++)); do
+        [ "$(grep -c '"event":"outbound_store_merged"' "$LOG_A")" -gt "$merged_a0" ] &&
+            [ "$(grep -c '"event":"outbound_store_merged"' "$LOG_B")" -gt "$merged_b0" ] && break
+        sleep 0.1
+    done
+    check e_memory_carried "no new outbound_store_merged line in both logs" bash -c \
+        "[ \$(grep -c outbound_store_merged '$LOG_A') -gt $merged_a0 ] && [ \$(grep -c outbound_store_merged '$LOG_B') -gt $merged_b0 ]"
+    echo "(carried into Redis: $(grep -h '"event":"outbound_store_merge' "$LOG_A" "$LOG_B" | tr '\n' ' '))"
+    js=$(cli show "$A" --json 2>&1)
+    echo "(alice's day in Redis after the carry: $(sed -n 's/.*"day":{\("messages":[0-9]*\).*/\1/p' <<<"$js"))"
+    check e_memory_counts_in_redis "$js" /usr/bin/python3 -c 'import json,sys
+j=json.loads(sys.stdin.read())
+assert j["windows"]["day"]["messages"] >= 2, j["windows"]["day"]' <<<"$js"
     n0=$(grep -c '"store":"redis"' "$LOG_B")
     out=$(send b "$A" rd-back "carol@$E2E_RCPT_DOMAIN")
     sent rd-back "$out" >/dev/null

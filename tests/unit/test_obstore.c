@@ -373,6 +373,99 @@ static void test_redis_two_processes_exact(void **state)
     sg_obs_close(s);
 }
 
+/* ---- carrying a host's memory into the shared store (sg_obop_drain) ---- */
+
+static void decide_n(sg_obs *s, const sg_ob_policy *pol, const char *acct, int64_t t, int n)
+{
+    char err[256];
+    for (int i = 0; i < n; i++) {
+        char rcpt[64];
+        snprintf(rcpt, sizeof rcpt, "r%d@far.example", i);
+        const char *r[1] = {rcpt};
+        sg_ob_message m = {t + i, acct, "192.0.2.10", "alice@org.example", r, 1, 1000, NULL, 0};
+        sg_obop op = {.kind = SG_OBOP_DECIDE, .pol = pol, .msg = &m};
+        assert_int_equal(sg_obop_run(s, &op, acct, m.mail_from, err, sizeof err), 0);
+    }
+}
+
+/* messages in the day window of a key's record (0 when there is none) */
+static unsigned day_messages(sg_obs *s, const sg_ob_policy *pol, const char *key, int64_t now,
+                             int *blocked)
+{
+    sg_obop_recs rr;
+    sg_obop op = {.kind = SG_OBOP_TAKE};
+    uint8_t buf[SG_OB_ACCOUNT_MAX];
+    char err[256], *json = NULL;
+    sg_ob_account *a;
+    op.take = buf;
+    op.take_cap = sizeof buf;
+    sg_obop_recs_init(&rr, key, NULL);
+    /* TAKE, then put it back: a read through the operations */
+    int rc = sg_obs_update(s, rr.rec, 1, sg_obop_fn, &op, err, sizeof err);
+    assert_non_null(pol);
+    assert_int_equal(sg_ob_account_new(&a), 0);
+    *blocked = 0;
+    if (rc == 0) {
+        sg_obop back = {.kind = SG_OBOP_MERGE, .src = buf, .srclen = op.take_len};
+        sg_obop_recs_init(&rr, key, NULL);
+        assert_int_equal(sg_obs_update(s, rr.rec, 1, sg_obop_fn, &back, err, sizeof err), 0);
+        assert_int_equal(sg_ob_account_decode(a, buf, op.take_len), 0);
+    }
+    *blocked = sg_ob_account_blocked(a, NULL, NULL);
+    assert_int_equal(sg_ob_account_json(pol, a, now, &json), 0);
+    const char *p = strstr(json, "\"day\":{\"messages\":");
+    assert_non_null(p);
+    unsigned n = (unsigned)strtoul(p + strlen("\"day\":{\"messages\":"), NULL, 10);
+    free(json);
+    sg_ob_account_free(a);
+    return n;
+}
+
+static void test_drain(void **state)
+{
+    (void)state;
+    sg_obs *mem, *shared, *dead;
+    sg_ob_policy *pol;
+    sg_obop_drained d;
+    char err[256];
+    int blocked;
+    int64_t t = 1796000000;
+    assert_int_equal(sg_ob_policy_new(&pol), 0);
+    assert_int_equal(sg_obs_open(&mem, "memory:", NULL, err, sizeof err), 0);
+    assert_int_equal(sg_obs_open(&shared, "memory:", NULL, err, sizeof err), 0);
+    decide_n(shared, pol, "alice", t, 5);    /* before the outage */
+    decide_n(mem, pol, "alice", t + 600, 7); /* counted in memory meanwhile */
+    decide_n(mem, pol, "carol", t + 600, 2);
+    sg_obop blk = {.kind = SG_OBOP_BLOCK, .t = t + 700, .reasons = SG_OBR_SAME_BODY};
+    assert_int_equal(sg_obop_run(mem, &blk, "carol", NULL, err, sizeof err), 0);
+    /* the store that is back is down again: everything stays in memory */
+    sg_obs_opts o;
+    sg_obs_opts_init(&o);
+    o.timeout_ms = 200;
+    assert_int_equal(sg_obs_open(&dead, "redis://127.0.0.1:1", &o, err, sizeof err), 0);
+    assert_int_equal(sg_obop_drain(mem, dead, &d, err, sizeof err), -1);
+    assert_int_equal(d.records, 0);
+    assert_int_equal(day_messages(mem, pol, "alice", t + 900, &blocked), 7);
+    assert_int_equal(sg_obop_drain(mem, shared, &d, err, sizeof err), 0);
+    /* alice, carol and the domain record @org.example */
+    assert_int_equal(d.records, 3);
+    assert_int_equal(d.blocked, 1);
+    assert_int_equal(day_messages(shared, pol, "alice", t + 900, &blocked), 12);
+    assert_false(blocked);
+    assert_int_equal(day_messages(shared, pol, "carol", t + 900, &blocked), 2);
+    assert_true(blocked); /* the block made in memory is kept */
+    assert_int_equal(day_messages(shared, pol, "@org.example", t + 900, &blocked), 14);
+    assert_int_equal(day_messages(mem, pol, "alice", t + 900, &blocked), 0);
+    /* nothing new in memory: nothing carried, nothing counted twice */
+    assert_int_equal(sg_obop_drain(mem, shared, &d, err, sizeof err), 0);
+    assert_int_equal(d.records, 0);
+    assert_int_equal(day_messages(shared, pol, "alice", t + 900, &blocked), 12);
+    sg_obs_close(dead);
+    sg_obs_close(mem);
+    sg_obs_close(shared);
+    sg_ob_policy_free(pol);
+}
+
 static void test_redis_url(void **state)
 {
     (void)state;
@@ -405,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_lmdb_full_map_refuses),
         cmocka_unit_test(test_corrupt_record_starts_fresh),
         cmocka_unit_test(test_redis_url),
+        cmocka_unit_test(test_drain),
         cmocka_unit_test(test_redis_two_processes_exact),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

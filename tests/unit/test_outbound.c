@@ -689,6 +689,73 @@ static void policy_directives(void **state)
     sg_ob_policy_free(p);
 }
 
+/* Two records of one account made one (a host that counted in memory
+ * while Redis was away): the counts add up, recipients and networks
+ * known are joined, a block carries over unless released after, and
+ * nothing from before a release comes back. */
+static void account_merge(void **state)
+{
+    sg_ob_policy *p = policy_only(NULL);
+    sg_ob_account *dst, *src, *empty;
+    uint8_t b1[SG_OB_ACCOUNT_MAX], b2[SG_OB_ACCOUNT_MAX];
+    size_t l1, l2;
+    int64_t t = T0 + 20 * DAY + 9 * 3600, since;
+    uint32_t reasons;
+    (void)state;
+    assert_int_equal(sg_ob_account_new(&dst), SG_OK);
+    assert_int_equal(sg_ob_account_new(&src), SG_OK);
+    assert_int_equal(sg_ob_account_new(&empty), SG_OK);
+    char **r = addrs("r", "far.example", 20);
+    for (int i = 0; i < 10; i++) /* the shared record: 10 messages */
+        (void)send1(p, dst, t + i * 10, r[i]);
+    for (int i = 10; i < 15; i++) /* the host's memory: 5 more, the last two in dst's bucket */
+        (void)send(p, src, i < 13 ? t + 200 + i : t + 90, "198.51.100.7",
+                   (const char *const *)&r[i], 1, NULL);
+    assert_int_equal(ob_ring_sum(dst, W_DAY, F_MSG, t + 300), 10);
+    assert_int_equal(ob_ring_sum(dst, W_MINUTE, F_MSG, t + 95), 6);
+    /* merging nothing changes nothing */
+    assert_int_equal(sg_ob_account_encode(dst, b1, sizeof b1, &l1), SG_OK);
+    assert_int_equal(sg_ob_account_merge(dst, empty), SG_OK);
+    assert_int_equal(sg_ob_account_encode(dst, b2, sizeof b2, &l2), SG_OK);
+    assert_true(l1 == l2 && !memcmp(b1, b2, l1));
+    assert_int_equal(sg_ob_account_merge(dst, src), SG_OK);
+    assert_int_equal(ob_ring_sum(dst, W_DAY, F_MSG, t + 300), 15);
+    assert_int_equal(ob_ring_sum(dst, W_HOUR, F_RCPT, t + 300), 15);
+    /* the same 10-second bucket added up: t+90 held dst's 10th and src's two */
+    assert_int_equal(ob_ring_sum(dst, W_MINUTE, F_MSG, t + 95), 8);
+    for (int i = 0; i < 15; i++)
+        assert_true(ob_bloom_has(dst, ob_hash(r[i], strlen(r[i]), 1)));
+    assert_false(ob_bloom_has(dst, ob_hash(r[19], strlen(r[19]), 1)));
+    assert_int_equal(dst->nnet, 2); /* 192.0.2.0/24 and 198.51.100.0/24 */
+    assert_false(sg_ob_account_blocked(dst, NULL, NULL));
+    /* a block made in memory carries over, with its time and reasons */
+    sg_ob_account_block(src, t + 250, SG_OBR_SAME_BODY);
+    assert_int_equal(sg_ob_account_merge(dst, src), SG_OK);
+    assert_true(sg_ob_account_blocked(dst, &since, &reasons));
+    assert_int_equal(since, t + 250);
+    assert_int_equal(reasons, SG_OBR_SAME_BODY);
+    /* released afterwards on the shared store: that release stands, and
+     * src's counts from before it do not come back */
+    sg_ob_account_release(dst, t + 400);
+    assert_int_equal(sg_ob_account_merge(dst, src), SG_OK);
+    assert_false(sg_ob_account_blocked(dst, NULL, NULL));
+    assert_int_equal(ob_ring_sum(dst, W_DAY, F_MSG, t + 500), 0);
+    /* a record with nothing yet takes src whole: the same bytes */
+    sg_ob_account *fresh;
+    assert_int_equal(sg_ob_account_new(&fresh), SG_OK);
+    assert_int_equal(sg_ob_account_merge(fresh, src), SG_OK);
+    assert_int_equal(sg_ob_account_encode(fresh, b1, sizeof b1, &l1), SG_OK);
+    assert_int_equal(sg_ob_account_encode(src, b2, sizeof b2, &l2), SG_OK);
+    assert_true(l1 == l2 && !memcmp(b1, b2, l1));
+    assert_int_equal(sg_ob_account_merge(NULL, src), SG_EINVAL);
+    sg_ob_account_free(fresh);
+    addrs_free(r, 20);
+    sg_ob_account_free(empty);
+    sg_ob_account_free(src);
+    sg_ob_account_free(dst);
+    sg_ob_policy_free(p);
+}
+
 /* Read lines made by sg_ob_policy_lines back into a fresh policy. */
 static sg_ob_policy *policy_from_lines(const char *text)
 {
@@ -868,6 +935,7 @@ int main(void)
         cmocka_unit_test(release_clears_evidence_keeps_history),
         cmocka_unit_test(policy_directives),
         cmocka_unit_test(policy_lines),
+        cmocka_unit_test(account_merge),
         cmocka_unit_test(reason_names_contract),
         cmocka_unit_test(bad_arguments),
         cmocka_unit_test(event_reader),

@@ -60,6 +60,25 @@ void ob_ring_add(sg_ob_account *a, int f, int64_t t, uint32_t n)
     }
 }
 
+void ob_ring_merge(sg_ob_account *dst, const sg_ob_account *src, int64_t not_before)
+{
+    for (int w = 0; w < W_COUNT; w++)
+        for (int i = 0; i < ring_shape[w].n; i++) {
+            uint32_t ss = src->ring[w].stamp[i], ds = dst->ring[w].stamp[i];
+            /* empty, from before not_before, or an older turn of the ring */
+            if (ss == 0 || (int64_t)(ss - 1) * ring_shape[w].width < not_before || ss < ds)
+                continue;
+            if (ss != ds) {
+                dst->ring[w].stamp[i] = ss;
+                memset(dst->ring[w].c[i], 0, sizeof(dst->ring[w].c[i]));
+            }
+            for (int f = 0; f < F_COUNT; f++) {
+                uint32_t a = dst->ring[w].c[i][f], b = src->ring[w].c[i][f];
+                dst->ring[w].c[i][f] = a > UINT32_MAX - b ? UINT32_MAX : a + b;
+            }
+        }
+}
+
 void ob_ring_clear(sg_ob_account *a)
 {
     memset(a->ring, 0, sizeof(a->ring));

@@ -443,3 +443,95 @@ int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, c
         *counted = status[0] == '5' && status[1] == '.';
     return rc;
 }
+
+/* ---- two records of one account made one ---- */
+
+static uint32_t sat_add(uint32_t a, uint32_t b)
+{
+    return a > UINT32_MAX - b ? UINT32_MAX : a + b;
+}
+
+int sg_ob_account_merge(sg_ob_account *dst, const sg_ob_account *src)
+{
+    if (dst == NULL || src == NULL)
+        return SG_EINVAL;
+    int64_t rel = dst->released_at;
+    ob_ring_merge(dst, src, rel);
+    /* recipients known: src's bits join dst's current generation (a union
+     * of the sets; a fuller filter only errs towards "known" a little more
+     * often until it turns over) */
+    uint32_t cur = dst->bloom_cur & 1;
+    for (int g = 0; g < 2; g++) {
+        for (int i = 0; i < OB_BLOOM_WORDS; i++)
+            dst->bloom[cur][i] |= src->bloom[g][i];
+        dst->bloom_n[cur] = sat_add(dst->bloom_n[cur], src->bloom_n[g]);
+    }
+    for (uint32_t i = 0; i < src->nnet && i < OB_NETS; i++) {
+        if (src->net_last[i] < rel)
+            continue;
+        int k = find_net(dst, src->net[i]);
+        if (k < 0) { /* a free slot, or the least recent if older than this one */
+            if (dst->nnet < OB_NETS) {
+                k = (int)dst->nnet++;
+            } else {
+                k = 0;
+                for (uint32_t j = 1; j < dst->nnet; j++)
+                    if (dst->net_last[j] < dst->net_last[k])
+                        k = (int)j;
+                if (dst->net_last[k] >= src->net_last[i])
+                    continue;
+            }
+            memcpy(dst->net[k], src->net[i], 16);
+            dst->net_first[k] = src->net_first[i];
+            dst->net_last[k] = src->net_last[i];
+            continue;
+        }
+        if (src->net_first[i] < dst->net_first[k])
+            dst->net_first[k] = src->net_first[i];
+        if (src->net_last[i] > dst->net_last[k])
+            dst->net_last[k] = src->net_last[i];
+    }
+    for (int i = 0; i < OB_BODIES; i++) {
+        if (src->body_t[i] == 0 || src->body_t[i] < rel)
+            continue;
+        int k = find_body(dst, src->body[i], src->body_t[i]);
+        if (k >= 0) {
+            dst->body_rcpts[k] = sat_add(dst->body_rcpts[k], src->body_rcpts[i]);
+            if (src->body_t[i] < dst->body_t[k])
+                dst->body_t[k] = src->body_t[i];
+            continue;
+        }
+        k = 0;
+        for (int j = 1; j < OB_BODIES; j++)
+            if (dst->body_t[j] < dst->body_t[k])
+                k = j;
+        if (dst->body_t[k] < src->body_t[i]) {
+            dst->body[k] = src->body[i];
+            dst->body_t[k] = src->body_t[i];
+            dst->body_rcpts[k] = src->body_rcpts[i];
+        }
+    }
+    /* the baseline: dst's, or src's when dst has learned nothing yet */
+    if (dst->base_hour == 0 && dst->base_hours == 0 &&
+        (src->base_hour != 0 || src->base_hours != 0)) {
+        dst->base_hour = src->base_hour;
+        memcpy(dst->cur, src->cur, sizeof(dst->cur));
+        memcpy(dst->ewma_rcpt, src->ewma_rcpt, sizeof(dst->ewma_rcpt));
+        memcpy(dst->ewma_new, src->ewma_new, sizeof(dst->ewma_new));
+        memcpy(dst->ewma_int, src->ewma_int, sizeof(dst->ewma_int));
+        dst->peak_rcpt = src->peak_rcpt;
+        dst->peak_new = src->peak_new;
+        dst->peak_int = src->peak_int;
+        dst->base_hours = src->base_hours;
+    } else if (dst->base_hour == src->base_hour) {
+        for (int f = 0; f < F_COUNT; f++)
+            dst->cur[f] = sat_add(dst->cur[f], src->cur[f]);
+    }
+    if (src->created != 0 && (dst->created == 0 || src->created < dst->created))
+        dst->created = src->created;
+    if (src->last_t > dst->last_t)
+        dst->last_t = src->last_t;
+    if (src->blocked && src->blocked_since >= rel)
+        sg_ob_account_block(dst, src->blocked_since, src->block_reasons);
+    return SG_OK;
+}

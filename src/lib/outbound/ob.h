@@ -162,6 +162,10 @@ struct sg_ob_account {
 uint32_t ob_ring_sum(const sg_ob_account *a, int w, int f, int64_t t);
 void ob_ring_add(sg_ob_account *a, int f, int64_t t, uint32_t n);
 void ob_ring_clear(sg_ob_account *a);
+/* src's buckets into dst: the same bucket adds up, one dst lacks (or holds
+ * from an older turn of the ring) is taken; buckets that began before
+ * not_before are left out. */
+void ob_ring_merge(sg_ob_account *dst, const sg_ob_account *src, int64_t not_before);
 
 uint64_t ob_hash(const char *s, size_t n, int fold_case);
 int ob_bloom_has(const sg_ob_account *a, uint64_t h);
