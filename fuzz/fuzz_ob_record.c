@@ -52,8 +52,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             sg_ob_account_encode(a, buf, sizeof(buf), &len) != SG_OK || len != blen ||
             memcmp(before, buf, len) != 0)
             abort(); /* an empty record adds nothing */
+        /* merged twice (a carry retried): still a record decode takes */
         if (sg_ob_account_merge(other, a) != SG_OK || sg_ob_account_merge(other, a) != SG_OK ||
-            sg_ob_account_encode(other, buf, sizeof(buf), &len) != SG_OK)
+            sg_ob_account_encode(other, buf, sizeof(buf), &len) != SG_OK ||
+            sg_ob_account_decode(other, buf, len) != SG_OK)
             abort();
         sg_ob_account_free(other);
         m.t = a->last_t > 0 && a->last_t <= SG_OB_TIME_MAX ? a->last_t : m.t;

@@ -168,6 +168,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
         return 0;
+    /* each input from an empty outbound store: counts and blocks of one
+     * input must not steer the next (a crash must replay from its input) */
+    char err[256];
+    sg_obd_shared_free(&G.obsh);
+    if (sg_obd_shared_init(&G.obsh, &G.pol->cfg, err, sizeof(err)) != 0)
+        abort();
     G.closed = 0;
     sg_session_accept(&G.env, sg_policy_ref(G.pol), 1, sv[0]);
     size_t off = 0;

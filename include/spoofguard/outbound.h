@@ -134,7 +134,9 @@ SG_EXTERN int sg_ob_account_blocked(const sg_ob_account *a, int64_t *since, uint
  * dst lacks are taken; the recipients and networks known, and the recent
  * bodies, are joined; a block in src carries over unless dst was released
  * after it, and nothing from before dst's release comes back. dst keeps
- * its learned baseline (src's is taken only when dst has none). */
+ * its learned baseline (src's is taken only when dst has none; src's
+ * count of its open hour adds up only when both are in the same hour, so
+ * the baseline may learn a little less than was sent). */
 SG_EXTERN int sg_ob_account_merge(sg_ob_account *dst, const sg_ob_account *src) SG_WARN_UNUSED;
 
 /* ---- events ---- */

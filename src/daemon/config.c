@@ -658,6 +658,13 @@ int sg_config_print(const sg_config *c, void *fp)
 {
     FILE *f = fp;
     const char *base = (const char *)c;
+    char *ob_lines = NULL;
+    /* made first: on an error nothing is printed */
+    if (c->ob_policy != NULL) {
+        int rc = sg_ob_policy_lines(c->ob_policy, &ob_lines);
+        if (rc != SG_OK)
+            return rc;
+    }
     for (size_t i = 0; i < NOPTIONS; i++) {
         const opt_def *o = &options[i];
         /* an option not set is a comment: "name" alone would not load, and
@@ -710,13 +717,8 @@ int sg_config_print(const sg_config *c, void *fp)
         }
         fputc('\n', f);
     }
-    if (c->ob_policy != NULL) {
-        char *lines = NULL;
-        int rc = sg_ob_policy_lines(c->ob_policy, &lines);
-        if (rc != SG_OK)
-            return rc;
-        fputs(lines, f);
-        free(lines);
-    }
+    if (ob_lines != NULL)
+        fputs(ob_lines, f);
+    free(ob_lines);
     return ferror(f) ? SG_EIO : 0;
 }

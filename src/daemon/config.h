@@ -86,7 +86,8 @@ const char *sg_config_reload_blocker(const sg_config *a, const sg_config *b);
 /* Print the option reference (Markdown) generated from the table. */
 void sg_config_print_reference(void *FILE_ptr);
 /* Print the effective configuration in file syntax, the outbound
- * engine's lines last. 0, or an SG_E* code (nothing useful was printed). */
+ * engine's lines last. 0; SG_ENOMEM when those lines cannot be made
+ * (nothing printed); SG_EIO when writing failed. */
 int sg_config_print(const sg_config *c, void *FILE_ptr);
 
 /* 1 if the address (16-byte mapped form) is in one of the networks. */

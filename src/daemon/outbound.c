@@ -122,8 +122,14 @@ static void carry_done(uv_work_t *w, int status)
                "\"why\":%s}",
                sh->carry_records, why);
         atomic_store(&sh->memory_dirty, 1); /* what is left: next time */
+        /* Redis answers the workers but not the carry: wait 2, 4 .. 64 s */
+        sh->carry_backoff = sh->carry_backoff ? sh->carry_backoff * 2 : 2;
+        if (sh->carry_backoff > 64)
+            sh->carry_backoff = 64;
+        sh->carry_wait = sh->carry_backoff;
         return;
     }
+    sh->carry_backoff = 0;
     sg_log(sh->carry_log,
            "{\"event\":\"outbound_store_merged\",\"store\":\"redis\",\"records\":%zu,"
            "\"blocked\":%zu}",
@@ -132,6 +138,10 @@ static void carry_done(uv_work_t *w, int status)
 
 void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log)
 {
+    if (sh->carry_wait > 0) {
+        sh->carry_wait--;
+        return;
+    }
     if (sh->redis == NULL || sh->memory == NULL || sh->carrying ||
         atomic_load(&sh->fallback_active) != 0 || !atomic_exchange(&sh->memory_dirty, 0))
         return;
@@ -328,7 +338,6 @@ static int decide_in_memory(sg_obd *o, sg_obd_job *j, sg_obd_result *res, const 
 {
     char e[256];
     sg_mc_inc(&o->m->ob_fallback, 1);
-    atomic_store(&o->sh->memory_dirty, 1);
     res->store = "memory";
     if (why)
         sg_log(o->log, "{\"event\":\"outbound_store_error\",\"store\":\"%s\",\"why\":\"%s\"}",
@@ -338,6 +347,8 @@ static int decide_in_memory(sg_obd *o, sg_obd_job *j, sg_obd_result *res, const 
         res->failed = 1;
         return -1;
     }
+    /* after the write: a carry that starts now sees it */
+    atomic_store(&o->sh->memory_dirty, 1);
     res->d = j->op.out;
     return 0;
 }
@@ -427,9 +438,9 @@ static void note_done(void *payload, int status)
     char e[256];
     if (status != 0 && !j->cancelled) {
         sg_mc_inc(&j->o->m->ob_fallback, 1);
-        atomic_store(&j->o->sh->memory_dirty, 1);
-        (void)sg_obs_update(j->o->sh->memory, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e,
-                            sizeof(e));
+        if (sg_obs_update(j->o->sh->memory, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e,
+                          sizeof(e)) == 0)
+            atomic_store(&j->o->sh->memory_dirty, 1);
     }
     sg_policy_unref(j->pol);
     free(j);

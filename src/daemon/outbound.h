@@ -43,6 +43,7 @@ typedef struct sg_obd_shared {
     char hostname[256];
     /* carrying memory into Redis (main thread; the work on the pool) */
     int carrying;
+    unsigned carry_wait, carry_backoff; /* ticks to skip after a failed carry */
     uv_work_t carry;
     const sg_logger *carry_log;
     int carry_rc;
@@ -58,7 +59,7 @@ void sg_obd_shared_maintain(sg_obd_shared *sh);
 /* Main thread, every second, with Redis: when every worker is back on it
  * and memory holds counts, carry them into Redis (sg_obop_drain) on the
  * loop's thread pool; logs outbound_store_merged, or
- * outbound_store_merge_failed and tries again on a later tick. */
+ * outbound_store_merge_failed and tries again later (2 s, doubling to 64). */
 void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log);
 
 /* One worker's part. */

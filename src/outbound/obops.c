@@ -41,17 +41,35 @@ int sg_obop_fn(void *ctx, sg_obs_rec *r, size_t n)
     op->fresh = 0;
     memset(&op->out, 0, sizeof(op->out));
     if (op->kind == SG_OBOP_TAKE) {
+        /* what is left keeps the block: the next outage starts from it */
+        int64_t since;
+        uint32_t reasons;
         op->take_len = 0;
         if (r[0].cur == NULL || r[0].curlen == 0)
             return TAKE_NONE;
         if (r[0].curlen > op->take_cap)
-            return op->engine_rc = SG_ENOMEM;
+            return op->engine_rc = SG_ELIMIT;
+        if ((rc = load(&acct, &r[0], 1u, &op->fresh)) != 0 || (rc = sg_ob_account_new(&dom)) != 0)
+            goto take_out;
+        /* a record that does not decode has nothing to carry: skipped (its
+         * next decision starts it afresh) */
+        if (sg_ob_account_blocked(acct, &since, &reasons))
+            sg_ob_account_block(dom, since, reasons);
+        if ((rc = save(dom, &r[0])) != 0)
+            goto take_out;
+        if (op->fresh ||
+            (r[0].nextlen == r[0].curlen && !memcmp(r[0].next, r[0].cur, r[0].curlen))) {
+            rc = TAKE_NONE; /* nothing counted since the last take */
+            goto take_out;
+        }
         memcpy(op->take, r[0].cur, r[0].curlen);
         op->take_len = r[0].curlen;
-        if ((rc = sg_ob_account_new(&acct)) == 0)
-            rc = save(acct, &r[0]);
+    take_out:
         sg_ob_account_free(acct);
-        return op->engine_rc = rc;
+        sg_ob_account_free(dom);
+        if (rc != TAKE_NONE)
+            op->engine_rc = rc;
+        return rc;
     }
     if ((rc = load(&acct, &r[0], 1u, &op->fresh)) != 0)
         goto out;
@@ -182,14 +200,11 @@ static int merge_into(sg_obs *s, const char *key, const uint8_t *bytes, size_t l
 int sg_obop_drain(sg_obs *from, sg_obs *to, sg_obop_drained *out, char *err, size_t errlen)
 {
     key_list l = {0};
-    uint8_t *taken = malloc(SG_OB_ACCOUNT_MAX), *next = malloc(SG_OB_ACCOUNT_MAX),
-            *empty = malloc(SG_OB_ACCOUNT_MAX);
+    uint8_t *taken = malloc(SG_OB_ACCOUNT_MAX), *next = malloc(SG_OB_ACCOUNT_MAX);
     sg_ob_account *a = NULL;
-    size_t empty_len = 0;
     int rc = -1;
     memset(out, 0, sizeof(*out));
-    if (taken == NULL || next == NULL || empty == NULL || sg_ob_account_new(&a) != 0 ||
-        sg_ob_account_encode(a, empty, SG_OB_ACCOUNT_MAX, &empty_len) != 0) {
+    if (taken == NULL || next == NULL || sg_ob_account_new(&a) != 0) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
@@ -212,12 +227,15 @@ int sg_obop_drain(sg_obs *from, sg_obs *to, sg_obop_drained *out, char *err, siz
         }
         if (trc != 0) /* the store said why */
             goto done;
-        if (op.take_len == empty_len && !memcmp(taken, empty, empty_len))
-            continue; /* nothing counted there since the last carry */
         if (merge_into(to, l.key[i], taken, op.take_len, next, err, errlen) != 0) {
+            /* Back where it was, with whatever was counted there meanwhile.
+             * A store that wrote it and then failed to answer (a timeout)
+             * gets it again next time: counted twice, the strict side. */
             char e2[128];
-            /* back where it was, with whatever was counted there meanwhile */
-            (void)merge_into(from, l.key[i], taken, op.take_len, next, e2, sizeof(e2));
+            if (merge_into(from, l.key[i], taken, op.take_len, next, e2, sizeof(e2)) != 0) {
+                size_t k = strlen(err);
+                snprintf(err + k, errlen - k, "; %s lost: %s", l.key[i], e2);
+            }
             goto done;
         }
         out->records++;
@@ -233,6 +251,5 @@ done:
     sg_ob_account_free(a);
     free(taken);
     free(next);
-    free(empty);
     return rc;
 }

@@ -19,7 +19,7 @@ typedef enum {
     SG_OBOP_DSN,        /* record: account */
     SG_OBOP_BLOCK,      /* record: account */
     SG_OBOP_RELEASE,    /* record: account */
-    SG_OBOP_TAKE,       /* record: any; its bytes into take[], a fresh record left */
+    SG_OBOP_TAKE,       /* record: any; its bytes into take[], only its block left */
     SG_OBOP_MERGE,      /* record: any; the record in src[] merged into it */
 } sg_obop_kind;
 
@@ -67,11 +67,12 @@ int sg_obop_run(sg_obs *s, sg_obop *op, const char *acct, const char *mail_from,
                 size_t errlen);
 
 /* Every record of `from` moved into `to`, one key at a time: taken out of
- * `from` (a fresh record left there) and merged into `to`'s record of the
- * same key (sg_ob_account_merge), so counts made meanwhile on either side
- * are kept. When `to` fails, the record goes back into `from` (nothing is
- * lost) and the walk stops: -1 with err. records: the records carried,
- * blocked: those that carried a block. */
+ * `from` (only its block left there, so a next outage starts blocked) and
+ * merged into `to`'s record of the same key (sg_ob_account_merge), so
+ * counts made meanwhile on either side are kept; a record with nothing
+ * new since the last take is skipped. When `to` fails, the record goes
+ * back into `from` and the walk stops: -1 with err. records: the records
+ * carried, blocked: those that carried a block. */
 typedef struct {
     size_t records, blocked;
 } sg_obop_drained;

@@ -6,7 +6,9 @@
  * every text cell is quoted (a spreadsheet in a locale whose separator is
  * ';' splits an unquoted cell there), and a text cell that starts with
  * = + - @ TAB or CR gets a leading apostrophe, so it is not run as a
- * formula (OWASP's advice on CSV injection).
+ * formula (OWASP's advice on CSV injection); so does one where spaces
+ * come first (a spreadsheet that trims them), or the full-width forms
+ * of those signs (one that folds them).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -40,10 +42,27 @@ static size_t csv_text_max(const char *s)
     return 2 * strlen(s) + 3;
 }
 
+/* Would a spreadsheet read v as a formula? */
+static int formula_like(const char *v)
+{
+    static const char *const wide[] = {"\xef\xbc\x9d", "\xef\xbc\x8b", "\xef\xbc\x8d",
+                                       "\xef\xbc\xa0"}; /* = + - @ full-width */
+    if (v[0] != '\0' && strchr("\t\r", v[0]) != NULL)
+        return 1;
+    while (*v == ' ')
+        v++;
+    if (*v != '\0' && strchr("=+-@", *v) != NULL)
+        return 1;
+    for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++)
+        if (!strncmp(v, wide[i], 3))
+            return 1;
+    return 0;
+}
+
 static void csv_text(csv_buf *b, const char *v)
 {
     put(b, "\"", 1);
-    if (v[0] != '\0' && strchr("=+-@\t\r", v[0]) != NULL)
+    if (formula_like(v))
         put(b, "'", 1);
     for (; *v; v++) {
         if (*v == '"')

@@ -84,7 +84,7 @@ def field_index(lines, name):
 
 def mutate(rnd, msg):
     lines, body = split(msg)
-    kind = rnd.randrange(19)
+    kind = rnd.randrange(19)  # 13: the last branch (a Received field)
     if kind == 0:  # case of a signed field's name
         k = field_index(lines, b"Subject")
         lines[k] = b"SUBJECT" + lines[k][7:]
@@ -126,6 +126,9 @@ def mutate(rnd, msg):
     elif kind == 17:  # trailing whitespace after a signed field's value, and no space after the colon
         k = field_index(lines, b"Date")
         lines[k] = b"Date:" + lines[k][5:].lstrip() + b"  "
+    elif kind == 18:  # a signed field moved to the top (order between names is free)
+        k = field_index(lines, b"Date")
+        lines.insert(0, lines.pop(k))
     else:  # a Received field on top, as each relay adds
         lines.insert(0, b"Received: from relay.example.org by mx.example.net; "
                         b"Fri, 04 Dec 2026 10:00:05 +0000")

@@ -11,8 +11,10 @@ p=reject.
 
 Python's email package is the reader (email.policy.default and the
 compat32 getaddresses a older mail programs resemble): whenever it shows
-an address at bank.test, spoofguard must say forged, or refuse the
-message as malformed (an MTA's spoofguardd rejects it) and name the file.
+an address a person reads as bank.test (the same after NFKC, the dots
+UTS #46 maps, and with invisible characters dropped), spoofguard must say
+forged, or refuse the message as malformed (an MTA's spoofguardd rejects
+it) and name the file.
 
     from_reader_diff.py CLI WORKDIR [SEED...]
 
@@ -25,6 +27,7 @@ import os
 import random
 import subprocess
 import sys
+import unicodedata
 from collections import Counter
 
 ZONE = """$ORIGIN test.
@@ -106,6 +109,20 @@ def reader_domains(data):
     return doms
 
 
+# What a person reads as the same name: compatibility forms folded (NFKC:
+# full-width letters and dots), the dots UTS #46 maps to "." (ideographic
+# and half-width ideographic full stops), invisible characters dropped
+# (zero-width space, joiners, word joiner, BOM, soft hyphen).
+INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+
+
+def as_read(domain):
+    d = domain.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    d = unicodedata.normalize("NFKC", d).translate(INVISIBLE)
+    d = d.replace("\u3002", ".").replace("\uff61", ".")
+    return d.strip().rstrip(".").lower()
+
+
 def main():
     cli, work = sys.argv[1], sys.argv[2]
     seeds = [int(s) for s in sys.argv[3:]] or [1]
@@ -136,7 +153,7 @@ def main():
                 refused.add(line[len("spoofguard: "):-len(": malformed message header")])
         for p, data in msgs:
             total += 1
-            bank = any(x.strip().rstrip(".") == "bank.test" for x in reader_domains(data))
+            bank = any(as_read(x) == "bank.test" for x in reader_domains(data))
             shown += bank
             j = res.get(p)
             if j is None and p not in refused:

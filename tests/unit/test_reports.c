@@ -236,6 +236,20 @@ static void summary_csv_row(void **state)
     assert_non_null(line);
     assert_string_equal(line, "\"example.com\",2026-01-04,\"'+1\",12,3,9,\"\"\r\n");
     free(line);
+    /* spaces first, and the full-width equals sign */
+    row.policy_domain = "  =1+1";
+    row.source_ip = "\xef\xbc\x9d"
+                    "cmd";
+    line = sgrep_summary_csv(&row);
+    assert_non_null(line);
+    assert_string_equal(line, "\"'  =1+1\",2026-01-04,\"'\xef\xbc\x9d"
+                              "cmd\",12,3,9,\"\"\r\n");
+    free(line);
+    row.policy_domain = "a=b"; /* not first: left alone */
+    line = sgrep_summary_csv(&row);
+    assert_non_null(line);
+    assert_int_equal(strncmp(line, "\"a=b\",", 6), 0);
+    free(line);
 }
 
 static void chunk_boundaries_do_not_matter(void **state)

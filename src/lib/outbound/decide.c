@@ -461,11 +461,15 @@ int sg_ob_account_merge(sg_ob_account *dst, const sg_ob_account *src)
      * of the sets; a fuller filter only errs towards "known" a little more
      * often until it turns over) */
     uint32_t cur = dst->bloom_cur & 1;
+    uint32_t n = dst->bloom_n[cur];
     for (int g = 0; g < 2; g++) {
         for (int i = 0; i < OB_BLOOM_WORDS; i++)
             dst->bloom[cur][i] |= src->bloom[g][i];
-        dst->bloom_n[cur] = sat_add(dst->bloom_n[cur], src->bloom_n[g]);
+        n = sat_add(n, src->bloom_n[g]);
     }
+    /* at most full: the next new recipient turns the generation over (and
+     * a count past what decode accepts would lose the whole record) */
+    dst->bloom_n[cur] = n < OB_BLOOM_CAPACITY ? n : OB_BLOOM_CAPACITY;
     for (uint32_t i = 0; i < src->nnet && i < OB_NETS; i++) {
         if (src->net_last[i] < rel)
             continue;
@@ -531,7 +535,7 @@ int sg_ob_account_merge(sg_ob_account *dst, const sg_ob_account *src)
         dst->created = src->created;
     if (src->last_t > dst->last_t)
         dst->last_t = src->last_t;
-    if (src->blocked && src->blocked_since >= rel)
+    if (src->blocked && src->blocked_since > rel) /* a release in the same second wins */
         sg_ob_account_block(dst, src->blocked_since, src->block_reasons);
     return SG_OK;
 }
