@@ -748,6 +748,14 @@ static void account_merge(void **state)
     assert_int_equal(sg_ob_account_encode(src, b2, sizeof b2, &l2), SG_OK);
     assert_true(l1 == l2 && !memcmp(b1, b2, l1));
     assert_int_equal(sg_ob_account_merge(NULL, src), SG_EINVAL);
+    /* full recipient filters merged again and again: still a record decode
+     * takes (an uncapped count passed decode's bound after six carries) */
+    src->bloom_n[0] = src->bloom_n[1] = OB_BLOOM_CAPACITY;
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(sg_ob_account_merge(fresh, src), SG_OK);
+    assert_int_equal(sg_ob_account_encode(fresh, b1, sizeof b1, &l1), SG_OK);
+    assert_int_equal(sg_ob_account_decode(fresh, b1, l1), SG_OK);
+    assert_true(fresh->bloom_n[fresh->bloom_cur & 1] <= OB_BLOOM_CAPACITY);
     sg_ob_account_free(fresh);
     addrs_free(r, 20);
     sg_ob_account_free(empty);
