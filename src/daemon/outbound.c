@@ -90,8 +90,9 @@ void sg_obd_shared_maintain(sg_obd_shared *sh)
         sg_obs_maintain(sh->store);
 }
 
-/* On the pool: a connection of its own (the workers' are asynchronous and
- * live on their loops), then every memory record into Redis. */
+/* On the pool: every memory record into the store. Redis through a
+ * connection of its own (the workers' are asynchronous and live on their
+ * loops); LMDB through the shared handle, as one more writer. */
 static void carry_work(uv_work_t *w)
 {
     sg_obd_shared *sh = w->data;
@@ -101,9 +102,12 @@ static void carry_work(uv_work_t *w)
     sg_obs_opts_init(&so);
     so.timeout_ms = sh->redis_timeout_ms;
     sh->carry_err[0] = '\0';
-    sh->carry_rc = sg_obs_open(&redis, sh->redis, &so, sh->carry_err, sizeof(sh->carry_err));
+    sh->carry_rc = 0;
+    if (sh->redis != NULL)
+        sh->carry_rc = sg_obs_open(&redis, sh->redis, &so, sh->carry_err, sizeof(sh->carry_err));
     if (sh->carry_rc == 0)
-        sh->carry_rc = sg_obop_drain(sh->memory, redis, &d, sh->carry_err, sizeof(sh->carry_err));
+        sh->carry_rc = sg_obop_drain(sh->memory, redis ? redis : sh->store, &d, sh->carry_err,
+                                     sizeof(sh->carry_err));
     sg_obs_close(redis);
     sh->carry_records = d.records;
     sh->carry_blocked = d.blocked;
@@ -118,9 +122,9 @@ static void carry_done(uv_work_t *w, int status)
         const char *e = status != 0 ? "cancelled" : sh->carry_err;
         why[sgu_json_quote(why, sizeof(why) - 1, e, strlen(e))] = '\0';
         sg_log(sh->carry_log,
-               "{\"event\":\"outbound_store_merge_failed\",\"store\":\"redis\",\"records\":%zu,"
+               "{\"event\":\"outbound_store_merge_failed\",\"store\":\"%s\",\"records\":%zu,"
                "\"why\":%s}",
-               sh->carry_records, why);
+               sh->redis ? "redis" : "lmdb", sh->carry_records, why);
         atomic_store(&sh->memory_dirty, 1); /* what is left: next time */
         /* Redis answers the workers but not the carry: wait 2, 4 .. 64 s */
         sh->carry_backoff = sh->carry_backoff ? sh->carry_backoff * 2 : 2;
@@ -131,9 +135,9 @@ static void carry_done(uv_work_t *w, int status)
     }
     sh->carry_backoff = 0;
     sg_log(sh->carry_log,
-           "{\"event\":\"outbound_store_merged\",\"store\":\"redis\",\"records\":%zu,"
+           "{\"event\":\"outbound_store_merged\",\"store\":\"%s\",\"records\":%zu,"
            "\"blocked\":%zu}",
-           sh->carry_records, sh->carry_blocked);
+           sh->redis ? "redis" : "lmdb", sh->carry_records, sh->carry_blocked);
 }
 
 void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log)
@@ -142,7 +146,9 @@ void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log
         sh->carry_wait--;
         return;
     }
-    if (sh->redis == NULL || sh->memory == NULL || sh->carrying ||
+    /* Redis: once every worker is back on it; LMDB: try (a full or broken
+     * file fails again, and the backoff spaces the tries) */
+    if ((sh->redis == NULL && sh->store == NULL) || sh->memory == NULL || sh->carrying ||
         atomic_load(&sh->fallback_active) != 0 || !atomic_exchange(&sh->memory_dirty, 0))
         return;
     sh->carrying = 1;

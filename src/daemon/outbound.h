@@ -10,9 +10,10 @@
  * obredis.h). When the store fails (Redis away or silent, LMDB full or
  * broken) the decision is counted in memory, shared by the workers, and
  * mail keeps flowing; only if even that fails does the message get the
- * configured fail-safe answer. Once every worker is back on Redis, what
- * was counted in memory (blocks included) is carried into Redis by the
- * main thread's upkeep, on libuv's thread pool (sg_obd_shared_tick).
+ * configured fail-safe answer. What was counted in memory (blocks
+ * included) is carried into the store once it works again (Redis: every
+ * worker back on it) by the main thread's upkeep, on libuv's thread pool
+ * (sg_obd_shared_tick).
  */
 #ifndef SG_DAEMON_OUTBOUND_H
 #define SG_DAEMON_OUTBOUND_H
@@ -56,9 +57,9 @@ int sg_obd_shared_init(sg_obd_shared *sh, const sg_config *cfg, char *err, size_
 void sg_obd_shared_free(sg_obd_shared *sh);
 /* Main thread, every second: flush LMDB, clear dead readers. */
 void sg_obd_shared_maintain(sg_obd_shared *sh);
-/* Main thread, every second, with Redis: when every worker is back on it
- * and memory holds counts, carry them into Redis (sg_obop_drain) on the
- * loop's thread pool; logs outbound_store_merged, or
+/* Main thread, every second: when memory holds counts (and, with Redis,
+ * every worker is back on it), carry them into the store (sg_obop_drain)
+ * on the loop's thread pool; logs outbound_store_merged, or
  * outbound_store_merge_failed and tries again later (2 s, doubling to 64). */
 void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log);
 

@@ -41,7 +41,9 @@ int sg_obop_fn(void *ctx, sg_obs_rec *r, size_t n)
     op->fresh = 0;
     memset(&op->out, 0, sizeof(op->out));
     if (op->kind == SG_OBOP_TAKE) {
-        /* what is left keeps the block: the next outage starts from it */
+        /* What is left keeps the block: the next outage starts from it, and
+         * the block goes along again with every later carry (a block
+         * merged twice is one block; a release made since still wins). */
         int64_t since;
         uint32_t reasons;
         op->take_len = 0;
@@ -51,16 +53,19 @@ int sg_obop_fn(void *ctx, sg_obs_rec *r, size_t n)
             return op->engine_rc = SG_ELIMIT;
         if ((rc = load(&acct, &r[0], 1u, &op->fresh)) != 0 || (rc = sg_ob_account_new(&dom)) != 0)
             goto take_out;
-        /* a record that does not decode has nothing to carry: skipped (its
-         * next decision starts it afresh) */
-        if (sg_ob_account_blocked(acct, &since, &reasons))
-            sg_ob_account_block(dom, since, reasons);
+        /* nothing to carry: a record that does not decode (its next
+         * decision starts it afresh), or one with nothing in it */
         if ((rc = save(dom, &r[0])) != 0)
             goto take_out;
         if (op->fresh ||
             (r[0].nextlen == r[0].curlen && !memcmp(r[0].next, r[0].cur, r[0].curlen))) {
-            rc = TAKE_NONE; /* nothing counted since the last take */
+            rc = TAKE_NONE;
             goto take_out;
+        }
+        if (sg_ob_account_blocked(acct, &since, &reasons)) {
+            sg_ob_account_block(dom, since, reasons);
+            if ((rc = save(dom, &r[0])) != 0)
+                goto take_out;
         }
         memcpy(op->take, r[0].cur, r[0].curlen);
         op->take_len = r[0].curlen;

@@ -69,8 +69,8 @@ int sg_obop_run(sg_obs *s, sg_obop *op, const char *acct, const char *mail_from,
 /* Every record of `from` moved into `to`, one key at a time: taken out of
  * `from` (only its block left there, so a next outage starts blocked) and
  * merged into `to`'s record of the same key (sg_ob_account_merge), so
- * counts made meanwhile on either side are kept; a record with nothing
- * new since the last take is skipped. When `to` fails, the record goes
+ * counts made meanwhile on either side are kept; an empty record is
+ * skipped, a blocked one goes every time. When `to` fails, the record goes
  * back into `from` and the walk stops: -1 with err. records: the records
  * carried, blocked: those that carried a block. */
 typedef struct {

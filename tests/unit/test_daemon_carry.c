@@ -1,0 +1,170 @@
+/* spoofguardd carrying what it counted in memory into the outbound store
+ * once the store works again (src/daemon/outbound.c sg_obd_shared_tick):
+ * the upkeep tick, the work on libuv's pool, the log line, and the backoff
+ * after a failed carry. LMDB in a temporary directory; a Redis nobody
+ * listens on for the failure. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "obops.h"
+#include "outbound.h"
+
+#define T 1796000000
+
+static void decide(sg_obs *s, const sg_ob_policy *pol, const char *acct, int n)
+{
+    char err[256];
+    for (int i = 0; i < n; i++) {
+        char rcpt[64];
+        snprintf(rcpt, sizeof rcpt, "r%d@far.example", i);
+        const char *r[1] = {rcpt};
+        sg_ob_message m = {T + i, acct, "192.0.2.10", "alice@org.example", r, 1, 1000, NULL, 0};
+        sg_obop op = {.kind = SG_OBOP_DECIDE, .pol = pol, .msg = &m};
+        assert_int_equal(sg_obop_run(s, &op, acct, m.mail_from, err, sizeof err), 0);
+    }
+}
+
+static int count_rec(void *ctx, const char *key, const uint8_t *v, size_t vlen)
+{
+    (void)key;
+    (void)v;
+    (void)vlen;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* The log so far, as one string (static buffer). */
+static const char *log_text(int fd)
+{
+    static char buf[8192];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static void tick_and_run(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log)
+{
+    sg_obd_shared_tick(sh, loop, log);
+    uv_run(loop, UV_RUN_DEFAULT); /* until the pool's work and its answer are done */
+}
+
+static void carry_into_lmdb(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sg-carry.XXXXXX", err[256];
+    assert_non_null(mkdtemp(dir));
+    sg_config cfg;
+    assert_int_equal(sg_config_defaults(&cfg), 0);
+    cfg.outbound = 1;
+    free(cfg.outbound_store);
+    cfg.outbound_store = strdup(dir);
+    sg_obd_shared sh;
+    assert_int_equal(sg_obd_shared_init(&sh, &cfg, err, sizeof err), 0);
+    char logpath[] = "/tmp/sg-carry-log.XXXXXX";
+    sg_logger log = {mkstemp(logpath)};
+    assert_true(log.fd >= 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+
+    /* nothing in memory: no work */
+    tick_and_run(&sh, &loop, &log);
+    assert_int_equal(count(log_text(log.fd), "outbound_store_merge"), 0);
+    /* counted in memory while the file refused writes, then it works */
+    decide(sh.memory, cfg.ob_policy, "alice", 4);
+    sg_obop blk = {.kind = SG_OBOP_BLOCK, .t = T + 60, .reasons = SG_OBR_SAME_BODY};
+    assert_int_equal(sg_obop_run(sh.memory, &blk, "carol", NULL, err, sizeof err), 0);
+    atomic_store(&sh.memory_dirty, 1);
+    tick_and_run(&sh, &loop, &log);
+    assert_non_null(strstr(log_text(log.fd),
+                           "{\"event\":\"outbound_store_merged\",\"store\":\"lmdb\","
+                           "\"records\":3,\"blocked\":1}"));
+    int n = 0;
+    assert_int_equal(sg_obs_each(sh.store, count_rec, &n, err, sizeof err), 0);
+    assert_int_equal(n, 3); /* alice, @org.example, carol */
+    /* nothing new in memory, nothing marked: a second tick has nothing to do */
+    tick_and_run(&sh, &loop, &log);
+    assert_int_equal(count(log_text(log.fd), "outbound_store_merge"), 1);
+
+    uv_loop_close(&loop);
+    sg_obd_shared_free(&sh);
+    sg_config_free(&cfg);
+    close(log.fd);
+    unlink(logpath);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void failed_carry_backs_off(void **state)
+{
+    (void)state;
+    char err[256];
+    sg_config cfg;
+    assert_int_equal(sg_config_defaults(&cfg), 0);
+    cfg.outbound = 1;
+    free(cfg.outbound_store);
+    cfg.outbound_store = strdup("redis://127.0.0.1:1"); /* nobody there */
+    cfg.outbound_redis_timeout_ms = 100;
+    sg_obd_shared sh;
+    assert_int_equal(sg_obd_shared_init(&sh, &cfg, err, sizeof err), 0);
+    char logpath[] = "/tmp/sg-carry-log.XXXXXX";
+    sg_logger log = {mkstemp(logpath)};
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    decide(sh.memory, cfg.ob_policy, "alice", 2);
+    atomic_store(&sh.memory_dirty, 1);
+    /* a worker still down: no try */
+    atomic_store(&sh.fallback_active, 1);
+    tick_and_run(&sh, &loop, &log);
+    assert_int_equal(count(log_text(log.fd), "outbound_store_merge"), 0);
+    atomic_store(&sh.fallback_active, 0);
+    tick_and_run(&sh, &loop, &log);
+    assert_int_equal(count(log_text(log.fd), "outbound_store_merge_failed"), 1);
+    assert_int_equal(atomic_load(&sh.memory_dirty), 1); /* left for later */
+    /* then 2 ticks skipped, the third tries; after that 4 */
+    tick_and_run(&sh, &loop, &log);
+    tick_and_run(&sh, &loop, &log);
+    assert_int_equal(count(log_text(log.fd), "outbound_store_merge_failed"), 1);
+    tick_and_run(&sh, &loop, &log);
+    assert_int_equal(count(log_text(log.fd), "outbound_store_merge_failed"), 2);
+    for (int i = 0; i < 4; i++)
+        tick_and_run(&sh, &loop, &log);
+    assert_int_equal(count(log_text(log.fd), "outbound_store_merge_failed"), 2);
+    tick_and_run(&sh, &loop, &log);
+    assert_int_equal(count(log_text(log.fd), "outbound_store_merge_failed"), 3);
+    /* nothing lost: alice's record is still in memory */
+    int n = 0;
+    assert_int_equal(sg_obs_each(sh.memory, count_rec, &n, err, sizeof err), 0);
+    assert_int_equal(n, 2);
+    uv_loop_close(&loop);
+    sg_obd_shared_free(&sh);
+    sg_config_free(&cfg);
+    close(log.fd);
+    unlink(logpath);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(carry_into_lmdb),
+        cmocka_unit_test(failed_carry_backs_off),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
