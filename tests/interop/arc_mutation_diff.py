@@ -23,16 +23,9 @@ from collections import Counter
 
 import dkim
 
+from keyzone import load_zone
+
 SEL = {"example.com": b"s1", "fwd1.test": b"a1", "fwd2.test": b"a2", "fwd3.test": b"a3"}
-
-
-def load_zone(path):
-    text = open(path).read()
-    keys = {}
-    for name, strings in re.findall(r'(\S+)\s+IN\s+TXT\s+\((.*?)\)', text, re.S):
-        keys[name.lower().rstrip(".").encode()] = "".join(re.findall(r'"([^"]*)"', strings)).encode()
-    return lambda name, timeout=5: keys.get(
-        (name if isinstance(name, bytes) else name.encode()).lower().rstrip(b"."))
 
 
 def main():

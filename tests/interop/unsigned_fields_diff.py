@@ -22,6 +22,8 @@ from collections import Counter
 
 import dkim
 
+from keyzone import load_zone
+
 DISPLAYED = ["From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID"]
 VALUES = {"From": "Alice <alice@example.com>", "Sender": "list@example.com",
           "Reply-To": "billing@example.com", "To": "bob@example.net", "Cc": "carol@example.net",
@@ -31,15 +33,6 @@ FORGED = {"From": "CEO <ceo@example.com>", "Sender": "x@example.com",
           "Reply-To": "pay@evil.example", "To": "all@example.net", "Cc": "boss@example.net",
           "Subject": "URGENT: new bank details", "Date": "Sat, 05 Dec 2026 09:00:00 +0000",
           "Message-ID": "<forged@example.com>"}
-
-
-def load_zone(path):
-    text = open(path).read()
-    keys = {}
-    for name, strings in re.findall(r'(\S+)\s+IN\s+TXT\s+\((.*?)\)', text, re.S):
-        keys[name.lower().rstrip(".").encode()] = "".join(re.findall(r'"([^"]*)"', strings)).encode()
-    return lambda name, timeout=5: keys.get(
-        (name if isinstance(name, bytes) else name.encode()).lower().rstrip(b"."))
 
 
 def make(rnd, i, key):

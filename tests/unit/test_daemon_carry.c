@@ -15,23 +15,11 @@
 
 #include "config.h"
 #include "log.h"
+#include "ob_test.h"
 #include "obops.h"
 #include "outbound.h"
 
 #define T 1796000000
-
-static void decide(sg_obs *s, const sg_ob_policy *pol, const char *acct, int n)
-{
-    char err[256];
-    for (int i = 0; i < n; i++) {
-        char rcpt[64];
-        snprintf(rcpt, sizeof rcpt, "r%d@far.example", i);
-        const char *r[1] = {rcpt};
-        sg_ob_message m = {T + i, acct, "192.0.2.10", "alice@org.example", r, 1, 1000, NULL, 0};
-        sg_obop op = {.kind = SG_OBOP_DECIDE, .pol = pol, .msg = &m};
-        assert_int_equal(sg_obop_run(s, &op, acct, m.mail_from, err, sizeof err), 0);
-    }
-}
 
 static int count_rec(void *ctx, const char *key, const uint8_t *v, size_t vlen)
 {
@@ -87,7 +75,7 @@ static void carry_into_lmdb(void **state)
     tick_and_run(&sh, &loop, &log);
     assert_int_equal(count(log_text(log.fd), "outbound_store_merge"), 0);
     /* counted in memory while the file refused writes, then it works */
-    decide(sh.memory, cfg.ob_policy, "alice", 4);
+    ob_test_decide(sh.memory, cfg.ob_policy, "alice", T, 4);
     sg_obop blk = {.kind = SG_OBOP_BLOCK, .t = T + 60, .reasons = SG_OBR_SAME_BODY};
     assert_int_equal(sg_obop_run(sh.memory, &blk, "carol", NULL, err, sizeof err), 0);
     atomic_store(&sh.memory_dirty, 1);
@@ -128,7 +116,7 @@ static void failed_carry_backs_off(void **state)
     sg_logger log = {mkstemp(logpath)};
     uv_loop_t loop;
     uv_loop_init(&loop);
-    decide(sh.memory, cfg.ob_policy, "alice", 2);
+    ob_test_decide(sh.memory, cfg.ob_policy, "alice", T, 2);
     atomic_store(&sh.memory_dirty, 1);
     /* a worker still down: no try */
     atomic_store(&sh.fallback_active, 1);

@@ -25,6 +25,7 @@
 
 #include <spoofguard/outbound.h>
 
+#include "ob_test.h"
 #include "obops.h"
 #include "obstore.h"
 
@@ -375,19 +376,6 @@ static void test_redis_two_processes_exact(void **state)
 
 /* ---- carrying a host's memory into the shared store (sg_obop_drain) ---- */
 
-static void decide_n(sg_obs *s, const sg_ob_policy *pol, const char *acct, int64_t t, int n)
-{
-    char err[256];
-    for (int i = 0; i < n; i++) {
-        char rcpt[64];
-        snprintf(rcpt, sizeof rcpt, "r%d@far.example", i);
-        const char *r[1] = {rcpt};
-        sg_ob_message m = {t + i, acct, "192.0.2.10", "alice@org.example", r, 1, 1000, NULL, 0};
-        sg_obop op = {.kind = SG_OBOP_DECIDE, .pol = pol, .msg = &m};
-        assert_int_equal(sg_obop_run(s, &op, acct, m.mail_from, err, sizeof err), 0);
-    }
-}
-
 /* The bytes of one key's record, read with a walk (no update). */
 typedef struct {
     const char *key;
@@ -440,9 +428,9 @@ static void test_drain(void **state)
     assert_int_equal(sg_ob_policy_new(&pol), 0);
     assert_int_equal(sg_obs_open(&mem, "memory:", NULL, err, sizeof err), 0);
     assert_int_equal(sg_obs_open(&shared, "memory:", NULL, err, sizeof err), 0);
-    decide_n(shared, pol, "alice", t, 5);    /* before the outage */
-    decide_n(mem, pol, "alice", t + 600, 7); /* counted in memory meanwhile */
-    decide_n(mem, pol, "carol", t + 600, 2);
+    ob_test_decide(shared, pol, "alice", t, 5);    /* before the outage */
+    ob_test_decide(mem, pol, "alice", t + 600, 7); /* counted in memory meanwhile */
+    ob_test_decide(mem, pol, "carol", t + 600, 2);
     sg_obop blk = {.kind = SG_OBOP_BLOCK, .t = t + 700, .reasons = SG_OBR_SAME_BODY};
     assert_int_equal(sg_obop_run(mem, &blk, "carol", NULL, err, sizeof err), 0);
     /* the first key of the walk carries a block too */
