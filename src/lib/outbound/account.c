@@ -56,7 +56,7 @@ void ob_ring_add(sg_ob_account *a, int f, int64_t t, uint32_t n)
             r->stamp[slot] = idx;
             memset(r->c[slot], 0, sizeof(r->c[slot]));
         }
-        r->c[slot][f] = r->c[slot][f] > UINT32_MAX - n ? UINT32_MAX : r->c[slot][f] + n;
+        r->c[slot][f] = ob_sat_add(r->c[slot][f], n);
     }
 }
 
@@ -72,10 +72,8 @@ void ob_ring_merge(sg_ob_account *dst, const sg_ob_account *src, int64_t not_bef
                 dst->ring[w].stamp[i] = ss;
                 memset(dst->ring[w].c[i], 0, sizeof(dst->ring[w].c[i]));
             }
-            for (int f = 0; f < F_COUNT; f++) {
-                uint32_t a = dst->ring[w].c[i][f], b = src->ring[w].c[i][f];
-                dst->ring[w].c[i][f] = a > UINT32_MAX - b ? UINT32_MAX : a + b;
-            }
+            for (int f = 0; f < F_COUNT; f++)
+                dst->ring[w].c[i][f] = ob_sat_add(dst->ring[w].c[i][f], src->ring[w].c[i][f]);
         }
 }
 

@@ -118,18 +118,21 @@ static int find_net(const sg_ob_account *a, const uint8_t net[16])
     return -1;
 }
 
+/* The network slot seen least recently (the table is full). */
+static int least_recent_net(const sg_ob_account *a)
+{
+    int i = 0;
+    for (uint32_t j = 1; j < a->nnet; j++)
+        if (a->net_last[j] < a->net_last[i])
+            i = (int)j;
+    return i;
+}
+
 static void note_net(sg_ob_account *a, const uint8_t net[16], int64_t t)
 {
     int i = find_net(a, net);
     if (i < 0) {
-        if (a->nnet < OB_NETS)
-            i = (int)a->nnet++;
-        else {
-            i = 0;
-            for (uint32_t j = 1; j < a->nnet; j++)
-                if (a->net_last[j] < a->net_last[i])
-                    i = (int)j;
-        }
+        i = a->nnet < OB_NETS ? (int)a->nnet++ : least_recent_net(a);
         memcpy(a->net[i], net, 16);
         a->net_first[i] = t;
     }
@@ -158,20 +161,26 @@ static int find_body(const sg_ob_account *a, uint64_t h, int64_t t)
     return -1;
 }
 
+/* The body slot used longest ago. */
+static int oldest_body(const sg_ob_account *a)
+{
+    int i = 0;
+    for (int j = 1; j < OB_BODIES; j++)
+        if (a->body_t[j] < a->body_t[i])
+            i = j;
+    return i;
+}
+
 static void note_body(sg_ob_account *a, uint64_t h, int64_t t, uint32_t nrcpt)
 {
     int i = find_body(a, h, t);
     if (i < 0) {
-        i = 0;
-        for (int j = 1; j < OB_BODIES; j++)
-            if (a->body_t[j] < a->body_t[i])
-                i = j;
+        i = oldest_body(a);
         a->body[i] = h;
         a->body_t[i] = t;
         a->body_rcpts[i] = 0;
     }
-    a->body_rcpts[i] =
-        a->body_rcpts[i] > UINT32_MAX - nrcpt ? UINT32_MAX : a->body_rcpts[i] + nrcpt;
+    a->body_rcpts[i] = ob_sat_add(a->body_rcpts[i], nrcpt);
 }
 
 static const char *addr_domain(const char *addr)
@@ -446,11 +455,6 @@ int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, c
 
 /* ---- two records of one account made one ---- */
 
-static uint32_t sat_add(uint32_t a, uint32_t b)
-{
-    return a > UINT32_MAX - b ? UINT32_MAX : a + b;
-}
-
 int sg_ob_account_merge(sg_ob_account *dst, const sg_ob_account *src)
 {
     if (dst == NULL || src == NULL)
@@ -465,7 +469,7 @@ int sg_ob_account_merge(sg_ob_account *dst, const sg_ob_account *src)
     for (int g = 0; g < 2; g++) {
         for (int i = 0; i < OB_BLOOM_WORDS; i++)
             dst->bloom[cur][i] |= src->bloom[g][i];
-        n = sat_add(n, src->bloom_n[g]);
+        n = ob_sat_add(n, src->bloom_n[g]);
     }
     /* at most full: the next new recipient turns the generation over (and
      * a count past what decode accepts would lose the whole record) */
@@ -478,10 +482,7 @@ int sg_ob_account_merge(sg_ob_account *dst, const sg_ob_account *src)
             if (dst->nnet < OB_NETS) {
                 k = (int)dst->nnet++;
             } else {
-                k = 0;
-                for (uint32_t j = 1; j < dst->nnet; j++)
-                    if (dst->net_last[j] < dst->net_last[k])
-                        k = (int)j;
+                k = least_recent_net(dst);
                 if (dst->net_last[k] >= src->net_last[i])
                     continue;
             }
@@ -500,15 +501,12 @@ int sg_ob_account_merge(sg_ob_account *dst, const sg_ob_account *src)
             continue;
         int k = find_body(dst, src->body[i], src->body_t[i]);
         if (k >= 0) {
-            dst->body_rcpts[k] = sat_add(dst->body_rcpts[k], src->body_rcpts[i]);
+            dst->body_rcpts[k] = ob_sat_add(dst->body_rcpts[k], src->body_rcpts[i]);
             if (src->body_t[i] < dst->body_t[k])
                 dst->body_t[k] = src->body_t[i];
             continue;
         }
-        k = 0;
-        for (int j = 1; j < OB_BODIES; j++)
-            if (dst->body_t[j] < dst->body_t[k])
-                k = j;
+        k = oldest_body(dst);
         if (dst->body_t[k] < src->body_t[i]) {
             dst->body[k] = src->body[i];
             dst->body_t[k] = src->body_t[i];
@@ -529,7 +527,7 @@ int sg_ob_account_merge(sg_ob_account *dst, const sg_ob_account *src)
         dst->base_hours = src->base_hours;
     } else if (dst->base_hour == src->base_hour) {
         for (int f = 0; f < F_COUNT; f++)
-            dst->cur[f] = sat_add(dst->cur[f], src->cur[f]);
+            dst->cur[f] = ob_sat_add(dst->cur[f], src->cur[f]);
     }
     if (src->created != 0 && (dst->created == 0 || src->created < dst->created))
         dst->created = src->created;

@@ -158,6 +158,12 @@ struct sg_ob_account {
     uint32_t body_rcpts[OB_BODIES];
 };
 
+/* a + b, held at UINT32_MAX: counters never wrap */
+static inline uint32_t ob_sat_add(uint32_t a, uint32_t b)
+{
+    return a > UINT32_MAX - b ? UINT32_MAX : a + b;
+}
+
 /* Sum of counter f over the window w ending at time t. */
 uint32_t ob_ring_sum(const sg_ob_account *a, int w, int f, int64_t t);
 void ob_ring_add(sg_ob_account *a, int f, int64_t t, uint32_t n);
