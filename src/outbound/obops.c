@@ -188,28 +188,14 @@ static int collect_key(void *ctx, const char *key, const uint8_t *v, size_t vlen
     return 0;
 }
 
-/* One record of one key into a store: MERGE of the bytes. */
-static int merge_into(sg_obs *s, const char *key, const uint8_t *bytes, size_t len, uint8_t *next,
-                      char *err, size_t errlen)
-{
-    sg_obs_rec rec = {.key = key, .next = next, .nextcap = SG_OB_ACCOUNT_MAX};
-    sg_obop op = {.kind = SG_OBOP_MERGE, .src = bytes, .srclen = len};
-    int rc = sg_obs_update(s, &rec, 1, sg_obop_fn, &op, err, errlen);
-    if (op.engine_rc != 0) {
-        snprintf(err, errlen, "engine: %s", sg_strerror(op.engine_rc));
-        return -1;
-    }
-    return rc == 0 ? 0 : -1;
-}
-
 int sg_obop_drain(sg_obs *from, sg_obs *to, sg_obop_drained *out, char *err, size_t errlen)
 {
     key_list l = {0};
-    uint8_t *taken = malloc(SG_OB_ACCOUNT_MAX), *next = malloc(SG_OB_ACCOUNT_MAX);
+    uint8_t *taken = malloc(SG_OB_ACCOUNT_MAX);
     sg_ob_account *a = NULL;
     int rc = -1;
     memset(out, 0, sizeof(*out));
-    if (taken == NULL || next == NULL || sg_ob_account_new(&a) != 0) {
+    if (taken == NULL || sg_ob_account_new(&a) != 0) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
@@ -221,30 +207,26 @@ int sg_obop_drain(sg_obs *from, sg_obs *to, sg_obop_drained *out, char *err, siz
         goto done;
     }
     for (size_t i = 0; i < l.n; i++) {
-        sg_obs_rec rec = {.key = l.key[i], .next = next, .nextcap = SG_OB_ACCOUNT_MAX};
-        sg_obop op = {.kind = SG_OBOP_TAKE, .take = taken, .take_cap = SG_OB_ACCOUNT_MAX};
-        int trc = sg_obs_update(from, &rec, 1, sg_obop_fn, &op, err, errlen);
+        sg_obop take = {.kind = SG_OBOP_TAKE, .take = taken, .take_cap = SG_OB_ACCOUNT_MAX};
+        int trc = sg_obop_run(from, &take, l.key[i], NULL, err, errlen);
         if (trc == TAKE_NONE)
             continue;
-        if (op.engine_rc != 0) {
-            snprintf(err, errlen, "engine: %s", sg_strerror(op.engine_rc));
+        if (trc != 0)
             goto done;
-        }
-        if (trc != 0) /* the store said why */
-            goto done;
-        if (merge_into(to, l.key[i], taken, op.take_len, next, err, errlen) != 0) {
+        sg_obop merge = {.kind = SG_OBOP_MERGE, .src = taken, .srclen = take.take_len};
+        if (sg_obop_run(to, &merge, l.key[i], NULL, err, errlen) != 0) {
             /* Back where it was, with whatever was counted there meanwhile.
              * A store that wrote it and then failed to answer (a timeout)
              * gets it again next time: counted twice, the strict side. */
             char e2[128];
-            if (merge_into(from, l.key[i], taken, op.take_len, next, e2, sizeof(e2)) != 0) {
+            if (sg_obop_run(from, &merge, l.key[i], NULL, e2, sizeof(e2)) != 0) {
                 size_t k = strlen(err);
                 snprintf(err + k, errlen - k, "; %s lost: %s", l.key[i], e2);
             }
             goto done;
         }
         out->records++;
-        if (sg_ob_account_decode(a, taken, op.take_len) == 0 &&
+        if (sg_ob_account_decode(a, taken, take.take_len) == 0 &&
             sg_ob_account_blocked(a, NULL, NULL))
             out->blocked++;
     }
@@ -255,6 +237,5 @@ done:
     free(l.key);
     sg_ob_account_free(a);
     free(taken);
-    free(next);
     return rc;
 }
