@@ -391,12 +391,7 @@ typedef struct {
 static int summary_row(void *ctx, const sgrep_summary_row *row)
 {
     summary_state *s = ctx;
-    char day[32];
-    time_t t = (time_t)row->day;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(day, sizeof day, "%Y-%m-%d", &tm);
-    if (s->csv) {
+    if (s->csv) { /* the row writer formats its own day */
         char *line = sgrep_summary_csv(row);
         if (line == NULL) {
             s->oom = 1;
@@ -406,6 +401,11 @@ static int summary_row(void *ctx, const sgrep_summary_row *row)
         free(line);
         return 0;
     }
+    char day[32];
+    time_t t = (time_t)row->day;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(day, sizeof day, "%Y-%m-%d", &tm);
     if (s->json) {
         printf("{\"policy_domain\":");
         sg_cli_json_str(stdout, row->policy_domain);

@@ -42,7 +42,7 @@ typedef struct sg_obd_shared {
     atomic_int memory_dirty;    /* something was counted in memory since the last carry */
     _Atomic int64_t last_notify;
     char hostname[256];
-    /* carrying memory into Redis (main thread; the work on the pool) */
+    /* carrying memory into the store (main thread; the work on the pool) */
     int carrying;
     unsigned carry_wait, carry_backoff; /* ticks to skip after a failed carry */
     uv_work_t carry;

@@ -463,8 +463,8 @@ fail:
 }
 
 /* LMDB without outbound_store_sync: flushed here, once a second; the
- * slots of dead readers (a killed CLI) cleared. With Redis: what was
- * counted in memory while it was away, carried into it. */
+ * slots of dead readers (a killed CLI) cleared. What was counted in
+ * memory while the store (Redis or LMDB) failed, carried into it. */
 static void on_ob_timer(uv_timer_t *t)
 {
     sg_server *s = t->data;

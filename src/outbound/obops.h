@@ -2,7 +2,7 @@
  * What the daemon and the CLI do to the outbound records, each as one
  * store update (obstore.h): decide on a message, note a refusal or a
  * delivery-status report, block, release, and carry one store's records
- * into another (a host's memory into Redis once it is back). The engine
+ * into another (a host's memory into its store once that works again). The engine
  * (include/spoofguard/outbound.h) does the judging; this file decodes the
  * stored bytes into its records and encodes them back.
  */

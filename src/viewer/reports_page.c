@@ -368,6 +368,17 @@ static void top_list(sg_cli_buf *b, sgrep_store *st, const char *domain, int64_t
     free(s.s);
 }
 
+/* ?days=N: 1 and *out when N is a whole number of days in 1..MAX_DAYS. */
+static int days_arg(const char *arg, long *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (!*arg || *end || v < 1 || v > MAX_DAYS)
+        return 0;
+    *out = v;
+    return 1;
+}
+
 /* A query value, percent-encoded (RFC 3986 unreserved kept). */
 static void put_query_value(sg_cli_buf *b, const char *s)
 {
@@ -398,12 +409,8 @@ void sgv_page_reports(sgv_req *q, sgv_resp *r, const char *rest)
     }
     long days = 31;
     const char *arg = sgv_req_arg(q, "days");
-    if (arg) {
-        char *end;
-        long v = strtol(arg, &end, 10);
-        if (*arg && !*end && v >= 1 && v <= MAX_DAYS)
-            days = v;
-    }
+    if (arg != NULL)
+        (void)days_arg(arg, &days); /* the page: a bad value keeps the default window */
     char err[512];
     sgrep_store *st = sgrep_store_open_ro(path, err, sizeof err);
     if (!st) {
@@ -492,9 +499,8 @@ void sgv_page_reports_csv(sgv_req *q, sgv_resp *r, const char *rest)
     int64_t since = 0;
     const char *arg = sgv_req_arg(q, "days");
     if (arg) {
-        char *end;
-        long v = strtol(arg, &end, 10);
-        if (!*arg || *end || v < 1 || v > MAX_DAYS) {
+        long v;
+        if (!days_arg(arg, &v)) { /* a download: say so rather than guess */
             plain_error(r, 400, "days: ", "a whole number of days from 1 to 366");
             return;
         }
