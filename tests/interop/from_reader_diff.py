@@ -123,6 +123,14 @@ def as_read(domain):
     return d.strip().rstrip(".").lower()
 
 
+def refused_files(stderr):
+    """The files `spoofguard verify` refused as malformed, from its stderr."""
+    head, tail = "spoofguard: ", ": malformed message header"
+    return {line[len(head):-len(tail)]
+            for line in stderr.decode("utf-8", "replace").splitlines()
+            if line.startswith(head) and line.endswith(tail)}
+
+
 def main():
     cli, work = sys.argv[1], sys.argv[2]
     seeds = [int(s) for s in sys.argv[3:]] or [1]
@@ -147,10 +155,7 @@ def main():
         for line in out.stdout.decode("utf-8", "replace").splitlines():
             j = json.loads(line)
             res[j["file"]] = j
-        refused = set()
-        for line in out.stderr.decode("utf-8", "replace").splitlines():
-            if line.startswith("spoofguard: ") and line.endswith(": malformed message header"):
-                refused.add(line[len("spoofguard: "):-len(": malformed message header")])
+        refused = refused_files(out.stderr)
         for p, data in msgs:
             total += 1
             bank = any(as_read(x) == "bank.test" for x in reader_domains(data))

@@ -41,9 +41,13 @@ Needs SG_CLI (the spoofguard binary).
 """
 import json
 import os
+import random
+import re
 import subprocess
 import sys
 import time
+
+import from_reader_diff as frd  # the From generator (this folder)
 
 AUTHSERV = 'mx.parity.test'
 PROTECT = 'ourco.test'
@@ -287,20 +291,14 @@ def hostile_messages(d, n):
     protocol unchanged: the field name spelled From (any case), no NUL and
     no line end that is not CRLF in the header (how an MTA splits those is
     its own business, tested in milter_blackbox.sh)."""
-    import random
-    import re as _re
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import from_reader_diff as frd
     rnd = random.Random(7)
-    out = os.path.join(d, 'hostile')
-    os.makedirs(out, exist_ok=True)
     names, i = [], 0
     while len(names) < n:
         data = frd.message(rnd, i)
         i += 1
         head = data.split(b'\r\n\r\n', 1)[0]
-        if (b'\x00' in head or _re.search(rb'\r(?!\n)|(?<!\r)\n', head) or
-                not _re.match(rb'(?i)from:', head)):
+        if (b'\x00' in head or re.search(rb'\r(?!\n)|(?<!\r)\n', head) or
+                not re.match(rb'(?i)from:', head)):
             continue
         name = 'h%04d' % len(names)
         with open(os.path.join(d, 'msgs', name + '.eml'), 'wb') as f:
@@ -320,10 +318,8 @@ def cmd_hostile(d, dns, port, log, n):
     for line in p.stdout.decode().splitlines():
         j = json.loads(line)
         cli[os.path.basename(j['file'])[:-4]] = j
-    for line in p.stderr.decode('utf-8', 'replace').splitlines():
-        m = line.rstrip().rsplit(': ', 1)
-        if line.startswith('spoofguard: ') and m[-1] == 'malformed message header':
-            cli.setdefault(os.path.basename(m[0])[:-4], 'refused')
+    for path in frd.refused_files(p.stderr):
+        cli.setdefault(os.path.basename(path)[:-4], 'refused')
     got = daemon_verdicts(d, [(x, ATTACKER, None, None, None) for x in names], int(port), log)
     tally = {}
     for name in names:
