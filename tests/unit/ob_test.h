@@ -1,5 +1,6 @@
-/* Outbound test helper shared by test_obstore.c and test_daemon_carry.c:
- * n decisions for one account through a store, as the daemon makes them. */
+/* Outbound test helpers shared by test_obstore.c and test_daemon_carry.c:
+ * decisions for one account through a store, as the daemon makes them,
+ * and a count of a store's records. */
 #ifndef SG_TEST_OB_TEST_H
 #define SG_TEST_OB_TEST_H
 
@@ -21,6 +22,24 @@ static inline void ob_test_decide(sg_obs *s, const sg_ob_policy *pol, const char
         sg_obop op = {.kind = SG_OBOP_DECIDE, .pol = pol, .msg = &m};
         assert_int_equal(sg_obop_run(s, &op, acct, m.mail_from, err, sizeof err), 0);
     }
+}
+
+static inline int ob_test_count_cb(void *ctx, const char *key, const uint8_t *v, size_t vlen)
+{
+    (void)key;
+    (void)v;
+    (void)vlen;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* How many records the store holds; asserts the walk worked. */
+static inline int ob_test_records(sg_obs *s)
+{
+    char err[256];
+    int n = 0;
+    assert_int_equal(sg_obs_each(s, ob_test_count_cb, &n, err, sizeof err), 0);
+    return n;
 }
 
 #endif

@@ -21,15 +21,6 @@
 
 #define T 1796000000
 
-static int count_rec(void *ctx, const char *key, const uint8_t *v, size_t vlen)
-{
-    (void)key;
-    (void)v;
-    (void)vlen;
-    (*(int *)ctx)++;
-    return 0;
-}
-
 /* The log so far, as one string (static buffer). */
 static const char *log_text(int fd)
 {
@@ -83,9 +74,7 @@ static void carry_into_lmdb(void **state)
     assert_non_null(strstr(log_text(log.fd),
                            "{\"event\":\"outbound_store_merged\",\"store\":\"lmdb\","
                            "\"records\":3,\"blocked\":1}"));
-    int n = 0;
-    assert_int_equal(sg_obs_each(sh.store, count_rec, &n, err, sizeof err), 0);
-    assert_int_equal(n, 3); /* alice, @org.example, carol */
+    assert_int_equal(ob_test_records(sh.store), 3); /* alice, @org.example, carol */
     /* nothing new in memory, nothing marked: a second tick has nothing to do */
     tick_and_run(&sh, &loop, &log);
     assert_int_equal(count(log_text(log.fd), "outbound_store_merge"), 1);
@@ -138,9 +127,7 @@ static void failed_carry_backs_off(void **state)
     tick_and_run(&sh, &loop, &log);
     assert_int_equal(count(log_text(log.fd), "outbound_store_merge_failed"), 3);
     /* nothing lost: alice's record is still in memory */
-    int n = 0;
-    assert_int_equal(sg_obs_each(sh.memory, count_rec, &n, err, sizeof err), 0);
-    assert_int_equal(n, 2);
+    assert_int_equal(ob_test_records(sh.memory), 2);
     uv_loop_close(&loop);
     sg_obd_shared_free(&sh);
     sg_config_free(&cfg);
