@@ -102,6 +102,20 @@ for u in spoofguard spoofguard-signer; do
 done
 [ "$(stat -c '%U:%G %a' /run/spoofguard)" = "spoofguard:spoofguard 750" ] ||
     fail "/run/spoofguard: $(stat -c '%U:%G %a' /run/spoofguard 2>&1)"
+[ "$(stat -c '%U:%G %a' /var/lib/spoofguard)" = "spoofguard:spoofguard 750" ] ||
+    fail "/var/lib/spoofguard: $(stat -c '%U:%G %a' /var/lib/spoofguard 2>&1)"
+# ProtectSystem=strict leaves the daemon only the unit's ReadWritePaths: every
+# file the option reference puts under /var (defaults and examples) must be
+# inside one, or enabling the option breaks the service under systemd only
+rw=$(sed -n 's/^ReadWritePaths=//p' "$tmp/src/debian/spoofguard.spoofguardd.service" | tr ' ' '\n' | sed 's/^-//')
+/usr/sbin/spoofguardd --reference | grep -o '/var/[A-Za-z0-9_./-]*' | sort -u > "$tmp/var-paths"
+[ -s "$tmp/var-paths" ] || fail "no /var path in spoofguardd --reference"
+while read -r p; do
+    ok=
+    for d in $rw; do case $p in "$d"/*) ok=1 ;; esac; done
+    [ -n "$ok" ] || fail "$p (spoofguardd --reference) is outside ReadWritePaths ($rw)"
+done < "$tmp/var-paths"
+echo "state paths inside ReadWritePaths: $(tr '\n' ' ' < "$tmp/var-paths")"
 grep -qx "$conf" /var/lib/dpkg/info/spoofguard.conffiles || fail "$conf is not a conffile"
 pkg-config --exists spoofguard || fail "pkg-config spoofguard"
 printf '#include <stdio.h>\n#include <spoofguard/verdict.h>\nint main(void) { return puts(sg_version()) < 0; }\n' > "$tmp/x.c"
@@ -215,7 +229,7 @@ while read -r f; do
     [ -e "$f" ] || [ -L "$f" ] || continue
     echo "left behind: $f"; n=$((n + 1))
 done < <(sort -u "$tmp/files")
-for f in /etc/spoofguard /run/spoofguard /etc/systemd/system/multi-user.target.wants/spoofguardd.service \
+for f in /etc/spoofguard /run/spoofguard /var/lib/spoofguard /etc/systemd/system/multi-user.target.wants/spoofguardd.service \
     /var/lib/systemd/deb-systemd-helper-enabled/spoofguardd.service.dsh-also; do
     if [ -e "$f" ]; then echo "left behind: $f"; n=$((n + 1)); fi
 done
