@@ -133,6 +133,12 @@ static const opt_def options[] = {
      "Where the outbound records live: a directory (LMDB, shared by the workers and "
      "`spoofguard accounts`; writable by `user`), or `redis://HOST:PORT[/DB]` for several "
      "hosts (no TLS: loopback or a private network)."},
+    {"outbound_spill", T_STRING, F(outbound_spill), NOCOUNT, "/var/lib/spoofguard/outbound.spill",
+     0, 0, 0,
+     "What the daemon counted in memory while outbound_store was away (blocks included) is kept "
+     "in this file when it stops before the store is back (mode 0600, the daemon's user), read "
+     "back at the next start and carried into the store as usual. `none`: not kept, and a stop "
+     "during an outage forgets it."},
     {"outbound_store_map_size", T_SIZE, F(outbound_store_map_size), NOCOUNT, "1G", 1048576,
      UINT64_C(1) << 40, 0,
      "LMDB: the store's size bound (a sparse file). A full store refuses writes: decisions "
@@ -525,10 +531,11 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
     }
     /* Relative table paths name files beside the configuration, so a
      * configuration and its tables can be checked and moved as one. */
-    char **rel[] = {&c->sender_map, &c->signing_table, &c->key_table, &c->log_file,
-                    &c->outbound_store};
+    char **rel[] = {&c->sender_map, &c->signing_table,  &c->key_table,
+                    &c->log_file,   &c->outbound_store, &c->outbound_spill};
     for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++)
-        if ((*rel[i] == NULL || strncmp(*rel[i], "redis://", 8) != 0) &&
+        if (*rel[i] != NULL && strncmp(*rel[i], "redis://", 8) != 0 &&
+            !(rel[i] == &c->outbound_spill && strcmp(*rel[i], "none") == 0) &&
             resolve_beside(rel[i], path) != 0) {
             snprintf(err, errlen, "out of memory");
             sg_config_free(c);

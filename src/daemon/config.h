@@ -55,6 +55,7 @@ typedef struct {
     /* outbound abuse detection (issue 14; docs/outbound-daemon.md) */
     int outbound;
     char *outbound_store; /* an LMDB directory or redis://HOST:PORT[/DB] */
+    char *outbound_spill; /* a file, or "none" */
     uint64_t outbound_store_map_size;
     int outbound_store_sync;
     unsigned outbound_redis_timeout_ms;

@@ -44,6 +44,11 @@ int sg_obd_shared_init(sg_obd_shared *sh, const sg_config *cfg, char *err, size_
         strcpy(sh->hostname, "localhost");
     if (!cfg->outbound)
         return 0;
+    if (cfg->outbound_spill && strcmp(cfg->outbound_spill, "none") != 0 &&
+        (sh->spill = strdup(cfg->outbound_spill)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     sg_obs_opts so;
     sg_obs_opts_init(&so);
     so.map_size = cfg->outbound_store_map_size;
@@ -80,8 +85,9 @@ void sg_obd_shared_free(sg_obd_shared *sh)
     sg_obs_close(sh->store);
     sg_obs_close(sh->memory);
     free(sh->redis);
+    free(sh->spill);
     sh->store = sh->memory = NULL;
-    sh->redis = NULL;
+    sh->redis = sh->spill = NULL;
 }
 
 void sg_obd_shared_maintain(sg_obd_shared *sh)
@@ -158,6 +164,81 @@ void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log
         sh->carrying = 0;
         atomic_store(&sh->memory_dirty, 1);
     }
+}
+
+/* A string for a log line's JSON, quoted (static size: paths and errors) */
+#define QUOTED(name, s)                                                                            \
+    char name[SGU_JSON_QUOTED_MAX(512)];                                                           \
+    name[sgu_json_quote(name, sizeof(name) - 1, (s), strnlen((s), 512))] = '\0'
+
+static int count_one(void *ctx, const char *key, const uint8_t *v, size_t vlen)
+{
+    (void)key;
+    (void)v;
+    (void)vlen;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+void sg_obd_shared_restore(sg_obd_shared *sh, const sg_logger *log)
+{
+    sg_obop_drained d;
+    char err[256];
+    if (sh->memory == NULL || sh->spill == NULL)
+        return;
+    int rc = sg_obop_spill_load(sh->memory, sh->spill, &d, err, sizeof(err));
+    if (rc == 1)
+        return;
+    QUOTED(path, sh->spill);
+    if (rc == 0) {
+        /* in memory now: a second start must not add it again */
+        if (unlink(sh->spill) != 0)
+            sg_log(log, "{\"event\":\"outbound_spill_unlink_failed\",\"path\":%s}", path);
+        atomic_store(&sh->memory_dirty, 1);
+        sg_log(log,
+               "{\"event\":\"outbound_spill_loaded\",\"path\":%s,\"records\":%zu,"
+               "\"blocked\":%zu}",
+               path, d.records, d.blocked);
+        return;
+    }
+    char bad[4096];
+    snprintf(bad, sizeof(bad), "%s.bad", sh->spill);
+    int moved = rename(sh->spill, bad) == 0;
+    QUOTED(why, err);
+    sg_log(log, "{\"event\":\"outbound_spill_unreadable\",\"path\":%s,\"why\":%s,\"moved\":%s}",
+           path, why, moved ? "true" : "false");
+}
+
+void sg_obd_shared_finish(sg_obd_shared *sh, const sg_logger *log)
+{
+    if (sh->memory == NULL || (sh->redis == NULL && sh->store == NULL) ||
+        !atomic_exchange(&sh->memory_dirty, 0))
+        return;
+    /* the same carry as the upkeep's, here on the main thread: nothing
+     * else runs now */
+    sh->carry.data = sh;
+    sh->carry_log = log;
+    carry_work(&sh->carry);
+    carry_done(&sh->carry, 0);
+    if (sh->carry_rc == 0)
+        return;
+    sg_obop_drained d;
+    char err[256];
+    if (sh->spill == NULL) {
+        size_t n = 0;
+        (void)sg_obs_each(sh->memory, count_one, &n, err, sizeof(err));
+        sg_log(log, "{\"event\":\"outbound_memory_lost\",\"records\":%zu}", n);
+        return;
+    }
+    QUOTED(path, sh->spill);
+    if (sg_obop_spill_save(sh->memory, sh->spill, &d, err, sizeof(err)) != 0) {
+        QUOTED(why, err);
+        sg_log(log, "{\"event\":\"outbound_spill_failed\",\"path\":%s,\"why\":%s}", path, why);
+        return;
+    }
+    sg_log(log,
+           "{\"event\":\"outbound_spill_written\",\"path\":%s,\"records\":%zu,\"blocked\":%zu}",
+           path, d.records, d.blocked);
 }
 
 /* ------------------------------------------------------------------------ */

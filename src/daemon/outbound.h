@@ -37,6 +37,7 @@ typedef struct sg_obd_shared {
     sg_obs *store;  /* LMDB; NULL with Redis */
     sg_obs *memory; /* the fallback */
     char *redis;    /* redis://..., or NULL */
+    char *spill;    /* outbound_spill, or NULL ("none") */
     unsigned redis_timeout_ms;
     atomic_int fallback_active; /* workers whose Redis is down now (a gauge) */
     atomic_int memory_dirty;    /* something was counted in memory since the last carry */
@@ -62,6 +63,18 @@ void sg_obd_shared_maintain(sg_obd_shared *sh);
  * on the loop's thread pool; logs outbound_store_merged, or
  * outbound_store_merge_failed and tries again later (2 s, doubling to 64). */
 void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log);
+
+/* Main thread, before the workers start: what an earlier run left in the
+ * spill file (outbound_spill) read into memory, to be carried like any
+ * other count, and the file removed; logs outbound_spill_loaded. A file
+ * that cannot be read is renamed PATH.bad and logged
+ * (outbound_spill_unreadable): it must not stop the mail. */
+void sg_obd_shared_restore(sg_obd_shared *sh, const sg_logger *log);
+/* Main thread, once the workers have stopped and no carry runs: what
+ * memory still holds uncarried gets one last carry, and if the store
+ * still refuses, goes to the spill file (outbound_spill_written, or
+ * outbound_spill_failed / outbound_memory_lost when it cannot be kept). */
+void sg_obd_shared_finish(sg_obd_shared *sh, const sg_logger *log);
 
 /* One worker's part. */
 typedef struct sg_obd {

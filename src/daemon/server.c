@@ -495,6 +495,7 @@ int sg_server_run(sg_server *s)
     }
     if (s->sh.reports && sg_rcollect_start(s->sh.reports) != 0)
         sg_log(&s->sh.log, "{\"event\":\"report_collection_failed\"}");
+    sg_obd_shared_restore(&s->sh.ob, &s->sh.log);
     for (unsigned i = 0; i < s->nworkers; i++)
         sg_worker_start(&s->workers[i]);
     sg_log(&s->sh.log, "{\"event\":\"started\",\"workers\":%u,\"listen\":\"%s\"}", s->nworkers,
@@ -516,7 +517,8 @@ int sg_server_run(sg_server *s)
     for (unsigned i = 0; i < s->nworkers; i++)
         sg_worker_join(&s->workers[i]);
     uv_walk(&s->loop, close_walk, NULL);
-    uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_run(&s->loop, UV_RUN_DEFAULT); /* a carry under way on the pool ends here */
+    sg_obd_shared_finish(&s->sh.ob, &s->sh.log);
     uv_loop_close(&s->loop);
     sg_log(&s->sh.log, "{\"event\":\"stopped\"}");
     return s->exit_status;

@@ -4,9 +4,14 @@
 #include "obops.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* A stored record the engine did not write (another version, damage)
  * starts afresh: never half a record. */
@@ -237,5 +242,273 @@ done:
     free(l.key);
     sg_ob_account_free(a);
     free(taken);
+    return rc;
+}
+
+/* ---- spill files ---- */
+
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+    size_t records, blocked;
+    sg_ob_account *a;
+    int oom;
+} spill_buf;
+
+static int spill_put(spill_buf *b, const void *p, size_t n)
+{
+    if (b->cap - b->len < n) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->len < n)
+            cap *= 2;
+        uint8_t *nb = realloc(b->buf, cap);
+        if (nb == NULL)
+            return b->oom = 1;
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+static int spill_u(spill_buf *b, uint32_t v, size_t n)
+{
+    uint8_t x[4];
+    for (size_t i = 0; i < n; i++)
+        x[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+    return spill_put(b, x, n);
+}
+
+static int spill_record(void *ctx, const char *key, const uint8_t *v, size_t vlen)
+{
+    spill_buf *b = ctx;
+    size_t klen = strlen(key);
+    if (klen == 0 || klen > SG_OBS_KEY_MAX || vlen == 0 || vlen > SG_OB_ACCOUNT_MAX)
+        return 0; /* never written by us: nothing to keep */
+    if (spill_u(b, (uint32_t)klen, 2) || spill_put(b, key, klen) || spill_u(b, (uint32_t)vlen, 4) ||
+        spill_put(b, v, vlen))
+        return 1;
+    b->records++;
+    if (sg_ob_account_decode(b->a, v, vlen) == 0 && sg_ob_account_blocked(b->a, NULL, NULL))
+        b->blocked++;
+    return 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* The folder's entry made durable too: a rename is only as safe as that. */
+static void sync_dir_of(const char *path)
+{
+    char *copy = strdup(path);
+    if (copy == NULL)
+        return;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(copy);
+}
+
+int sg_obop_spill_save(sg_obs *from, const char *path, sg_obop_drained *out, char *err,
+                       size_t errlen)
+{
+    spill_buf b = {0};
+    char tmp[4096];
+    int rc = -1, fd = -1, made = 0;
+    memset(out, 0, sizeof(*out));
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+        snprintf(err, errlen, "%s: path too long", path);
+        return -1;
+    }
+    if (sg_ob_account_new(&b.a) != 0 ||
+        spill_put(&b, SG_OBOP_SPILL_MAGIC, sizeof(SG_OBOP_SPILL_MAGIC) - 1)) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    int wrc = sg_obs_each(from, spill_record, &b, err, errlen);
+    if (wrc != 0 || b.oom || spill_u(&b, 0, 2) || spill_u(&b, (uint32_t)b.records, 4)) {
+        if (wrc != -1)
+            snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    if (b.records == 0) {
+        rc = 0;
+        goto done;
+    }
+    if (b.len > SG_OBOP_SPILL_MAX) {
+        snprintf(err, errlen, "%zu records: more than %u bytes", b.records, SG_OBOP_SPILL_MAX);
+        goto done;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    made = fd >= 0;
+    if (fd < 0 || fchmod(fd, 0600) != 0 || write_all(fd, b.buf, b.len) != 0 || fsync(fd) != 0) {
+        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        goto done;
+    }
+    sync_dir_of(path);
+    out->records = b.records;
+    out->blocked = b.blocked;
+    rc = 0;
+done:
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0 && made)
+        unlink(tmp);
+    sg_ob_account_free(b.a);
+    free(b.buf);
+    return rc;
+}
+
+static uint32_t get_u(const uint8_t *p, size_t n)
+{
+    uint32_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* One pass over the bytes: check (merge NULL) or merge each record. */
+static int spill_walk(const uint8_t *buf, size_t len, sg_obs *merge, sg_ob_account *a,
+                      sg_obop_drained *out, char *err, size_t errlen)
+{
+    const size_t mlen = sizeof(SG_OBOP_SPILL_MAGIC) - 1;
+    size_t p = mlen, n = 0, blocked = 0;
+    if (len < mlen || memcmp(buf, SG_OBOP_SPILL_MAGIC, mlen) != 0) {
+        snprintf(err, errlen, "not a spill file");
+        return -1;
+    }
+    for (;;) {
+        if (len - p < 2)
+            goto truncated;
+        size_t klen = get_u(buf + p, 2);
+        p += 2;
+        if (klen == 0)
+            break;
+        if (klen > SG_OBS_KEY_MAX || len - p < klen + 4)
+            goto bad;
+        const uint8_t *key = buf + p;
+        if (memchr(key, '\0', klen) != NULL)
+            goto bad;
+        p += klen;
+        size_t vlen = get_u(buf + p, 4);
+        p += 4;
+        if (vlen == 0 || vlen > SG_OB_ACCOUNT_MAX || len - p < vlen)
+            goto bad;
+        if (sg_ob_account_decode(a, buf + p, vlen) != 0) {
+            snprintf(err, errlen, "record %zu does not decode", n + 1);
+            return -1;
+        }
+        if (sg_ob_account_blocked(a, NULL, NULL))
+            blocked++;
+        if (merge != NULL) {
+            char k[SG_OBS_KEY_MAX + 1];
+            memcpy(k, key, klen);
+            k[klen] = '\0';
+            sg_obop m = {.kind = SG_OBOP_MERGE, .src = buf + p, .srclen = vlen};
+            if (sg_obop_run(merge, &m, k, NULL, err, errlen) != 0)
+                return -1;
+        }
+        p += vlen;
+        n++;
+    }
+    if (len - p != 4 || get_u(buf + p, 4) != n)
+        goto truncated;
+    out->records = n;
+    out->blocked = blocked;
+    return 0;
+truncated:
+    snprintf(err, errlen, "truncated after %zu records", n);
+    return -1;
+bad:
+    snprintf(err, errlen, "record %zu is malformed", n + 1);
+    return -1;
+}
+
+int sg_obop_spill_parse(sg_obs *to, const uint8_t *buf, size_t len, sg_obop_drained *out, char *err,
+                        size_t errlen)
+{
+    sg_ob_account *a = NULL;
+    memset(out, 0, sizeof(*out));
+    if (sg_ob_account_new(&a) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = spill_walk(buf, len, NULL, a, out, err, errlen);
+    if (rc == 0)
+        rc = spill_walk(buf, len, to, a, out, err, errlen);
+    sg_ob_account_free(a);
+    return rc;
+}
+
+int sg_obop_spill_load(sg_obs *to, const char *path, sg_obop_drained *out, char *err, size_t errlen)
+{
+    struct stat st;
+    memset(out, 0, sizeof(*out));
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 1;
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    uint8_t *buf = NULL;
+    int rc = -1;
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+        snprintf(err, errlen, "%s: not a regular file of uid %u writable by it alone", path,
+                 (unsigned)geteuid());
+        goto done;
+    }
+    if ((uint64_t)st.st_size > SG_OBOP_SPILL_MAX) {
+        snprintf(err, errlen, "%s: larger than %u bytes", path, SG_OBOP_SPILL_MAX);
+        goto done;
+    }
+    size_t len = (size_t)st.st_size, got = 0;
+    if ((buf = malloc(len ? len : 1)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    while (got < len) {
+        ssize_t r = read(fd, buf + got, len - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            snprintf(err, errlen, "%s: %s", path,
+                     r < 0 ? strerror(errno) : "shorter than its size");
+            goto done;
+        }
+        got += (size_t)r;
+    }
+    rc = sg_obop_spill_parse(to, buf, len, out, err, errlen);
+done:
+    free(buf);
+    close(fd);
     return rc;
 }

@@ -78,4 +78,32 @@ typedef struct {
 } sg_obop_drained;
 int sg_obop_drain(sg_obs *from, sg_obs *to, sg_obop_drained *out, char *err, size_t errlen);
 
+/* ---- a spill file: a store's records kept across a restart ----
+ * When spoofguardd stops while its store is away, what it counted in
+ * memory (blocks included) would be lost; it writes the records to a file
+ * and, at the next start, reads them back into memory, from where they are
+ * carried as usual. Format (big-endian): SG_OBOP_SPILL_MAGIC, then per
+ * record a u16 key length (1..SG_OBS_KEY_MAX), the key (no NUL), a u32
+ * length (1..SG_OB_ACCOUNT_MAX) and the engine's encoding of the record;
+ * then a u16 0 and a u32 count of the records. */
+#define SG_OBOP_SPILL_MAGIC "SGOBSPILL1\n"
+#define SG_OBOP_SPILL_MAX (256u << 20) /* bytes; a bigger file is refused */
+
+/* Every record of `from` into path (mode 0600, written beside it and
+ * renamed, so a reader sees all of it or none). Nothing is written when
+ * `from` is empty. out: the records and how many are blocked. 0, or -1
+ * with err set. */
+int sg_obop_spill_save(sg_obs *from, const char *path, sg_obop_drained *out, char *err,
+                       size_t errlen);
+/* A spill file's bytes merged into `to`: every record checked (the layout,
+ * each record decodes) before any is merged, so a damaged file adds
+ * nothing. 0, or -1 with err set. */
+int sg_obop_spill_parse(sg_obs *to, const uint8_t *buf, size_t len, sg_obop_drained *out, char *err,
+                        size_t errlen);
+/* The file at path, parsed into `to`. It must be a regular file of this
+ * process's user, writable by nobody else: its records can block and
+ * release accounts. 1: there is none; 0; or -1 with err set. */
+int sg_obop_spill_load(sg_obs *to, const char *path, sg_obop_drained *out, char *err,
+                       size_t errlen);
+
 #endif

@@ -18,7 +18,10 @@
 #      Redis stopped mid-run: mail keeps flowing through A and B (2xx,
 #      delivered), spoofguard_outbound_store_fallback_total moves on both,
 #      the gauge says so, the log says outbound_store_down; Redis back: the
-#      daemons reconnect (outbound_store_up) and decide on Redis again.
+#      daemons reconnect (outbound_store_up) and decide on Redis again;
+#   f. A stopped while Redis is away: its memory goes to its spill file
+#      (outbound_spill_written), and after its next start (Redis back, empty)
+#      into Redis: alice's day there is that one message.
 # Prints PASS/FAIL lines and "N passed, N failed"; exit status 1 on failure.
 # Env: SG_CLI, SG_SRC; ports E2E_SMTP_PORT, E2E_SUBMISSION_PORT,
 # E2E_SUBMISSION_B_PORT (2619), E2E_DNS_PORT, E2E_REDIS_PORT (16380),
@@ -70,7 +73,12 @@ EOF
     check postfix_second_port "nothing on $SUB_B" wait_tcp 127.0.0.1 "$SUB_B" 10
 
     # two daemons: the e2e configuration, each its own socket, log, metrics
+    # and spill file (in a folder of the user the daemons run as)
     sgd_write_config
+    mkdir -p "$E2E_DIR/spill"
+    u=$(sed -n 's/^user[[:space:]]\{1,\}//p' "$SGD_CONF")
+    [ -z "$u" ] || chown "$u" "$E2E_DIR/spill"
+    chmod 700 "$E2E_DIR/spill"
     base=$(cat "$SGD_CONF")
     for x in a b; do
         off=0
@@ -83,6 +91,7 @@ EOF
             echo "outbound                 yes"
             echo "outbound_store           $REDIS"
             echo "outbound_redis_timeout_ms 200"
+            echo "outbound_spill           $E2E_DIR/spill/$x.spill"
             # accounts past their learning period (see e2e_outbound.sh)
             echo "outbound_limit           learning_days 0"
         } >"$E2E_DIR/spoofguardd-$x.conf"
@@ -253,6 +262,36 @@ assert j["windows"]["day"]["messages"] in (2, 3), j["windows"]["day"]' <<<"$js"
     sent rd-back "$out" >/dev/null
     check e_back_on_redis "$out" test "$(grep -c '"store":"redis"' "$LOG_B")" -gt "$n0"
 
+    # f. A stopped while Redis is away: what A counted in memory goes to its
+    # spill file, and after its next start into Redis
+    stop_pidfile "$E2E_RUN/redis-server.pid" 5 redis-server
+    out=$(send a "$A" rd-spill "carol@$E2E_RCPT_DOMAIN")
+    sent rd-spill "$out" >/dev/null
+    check f_flows_without_redis "$out" test "${out#* }" = accept
+    stop_pidfile "$E2E_RUN/spoofguardd-a.pid" 35 spoofguardd-a
+    check f_spill_written "$(grep -h 'outbound_spill\|merge_failed' "$LOG_A" | tail -n2 | tr '\n' ' ')" \
+        grep -q '"event":"outbound_spill_written","path":"'"$E2E_DIR/spill/a.spill"'"' "$LOG_A"
+    check f_spill_file "$(ls -l "$E2E_DIR/spill")" test -s "$E2E_DIR/spill/a.spill"
+    cp "$E2E_DIR/spoofguardd-a.log" "$E2E_DIR/spoofguardd-a.first.log"
+    redis_start
+    merged_a0=$(grep -c '"event":"outbound_store_merged"' "$LOG_A")
+    run_bg spoofguardd-a "$SGD" -c "$E2E_DIR/spoofguardd-a.conf"
+    check f_restarted "$(tail -n3 "$E2E_DIR/spoofguardd-a.log" 2>/dev/null)" wait_tcp 127.0.0.1 "$MPORT" 10
+    for ((i = 0; i < 80; i++)); do
+        [ "$(grep -c '"event":"outbound_store_merged"' "$LOG_A")" -gt "$merged_a0" ] && break
+        sleep 0.1
+    done
+    check f_spill_loaded "no outbound_spill_loaded line" grep -q '"event":"outbound_spill_loaded"' "$LOG_A"
+    check f_spill_carried "$(grep -h 'outbound_s' "$LOG_A" | tail -n3 | tr '\n' ' ')" \
+        test "$(grep -c '"event":"outbound_store_merged"' "$LOG_A")" -gt "$merged_a0"
+    check f_spill_removed "$(ls -l "$E2E_DIR/spill")" test ! -e "$E2E_DIR/spill/a.spill"
+    # Redis came back empty: alice's day there is rd-spill alone
+    js=$(cli show "$A" --json 2>&1)
+    echo "(alice's day in Redis after A's restart: $(sed -n 's/.*"day":{\("messages":[0-9]*\).*/\1/p' <<<"$js"))"
+    check f_spill_counts_in_redis "$js" /usr/bin/python3 -c 'import json,sys
+j=json.loads(sys.stdin.read())
+assert j["windows"]["day"]["messages"] == 1, j["windows"]["day"]' <<<"$js"
+
     # nothing lost: release the held ones, everything is delivered
     postsuper -c "$PFETC" -H ALL >/dev/null 2>&1
     postqueue -c "$PFETC" -f >/dev/null 2>&1
@@ -264,8 +303,8 @@ assert j["windows"]["day"]["messages"] in (2, 3), j["windows"]["day"]' <<<"$js"
     check nothing_lost "not delivered:$lost" test -z "$lost"
     for x in a b; do
         stop_pidfile "$E2E_RUN/spoofguardd-$x.pid" 35 "spoofguardd-$x"
-        if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$E2E_DIR/spoofguardd-$x.log"; then
-            ko "no_sanitizer_reports_$x" "$(grep -m2 -E 'ERROR|runtime error' "$E2E_DIR/spoofguardd-$x.log" | tr '\n' '|')"
+        if cat "$E2E_DIR/spoofguardd-$x".*log | grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:'; then
+            ko "no_sanitizer_reports_$x" "$(cat "$E2E_DIR/spoofguardd-$x".*log | grep -m2 -E 'ERROR|runtime error' | tr '\n' '|')"
         else
             ok "no_sanitizer_reports_$x"
         fi

@@ -2,7 +2,8 @@
  * once the store works again (src/daemon/outbound.c sg_obd_shared_tick):
  * the upkeep tick, the work on libuv's pool, the log line, and the backoff
  * after a failed carry. LMDB in a temporary directory; a Redis nobody
- * listens on for the failure. */
+ * listens on for the failure; the spill file a stop during an outage
+ * leaves, and the next start's reading of it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -135,11 +136,124 @@ static void failed_carry_backs_off(void **state)
     unlink(logpath);
 }
 
+/* A stop while the store is away: one last carry, then the spill file;
+ * the next start reads it back into memory and carries it into the store
+ * (here an LMDB file that works). */
+static void stop_during_outage_keeps_counts(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sg-spill.XXXXXX", err[256], spill[128], lmdb[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(spill, sizeof spill, "%s/outbound.spill", dir);
+    snprintf(lmdb, sizeof lmdb, "%s/lmdb", dir);
+    sg_config cfg;
+    assert_int_equal(sg_config_defaults(&cfg), 0);
+    cfg.outbound = 1;
+    free(cfg.outbound_store);
+    cfg.outbound_store = strdup("redis://127.0.0.1:1"); /* nobody there */
+    cfg.outbound_redis_timeout_ms = 100;
+    free(cfg.outbound_spill);
+    cfg.outbound_spill = strdup(spill);
+    char logpath[] = "/tmp/sg-carry-log.XXXXXX";
+    sg_logger log = {mkstemp(logpath)};
+    sg_obd_shared sh;
+    assert_int_equal(sg_obd_shared_init(&sh, &cfg, err, sizeof err), 0);
+    /* nothing counted in memory: nothing tried, nothing written */
+    sg_obd_shared_finish(&sh, &log);
+    assert_int_equal(count(log_text(log.fd), "outbound_"), 0);
+    assert_int_equal(access(spill, F_OK), -1);
+    ob_test_decide(sh.memory, cfg.ob_policy, "alice", T, 3);
+    sg_obop blk = {.kind = SG_OBOP_BLOCK, .t = T + 60, .reasons = SG_OBR_SAME_BODY};
+    assert_int_equal(sg_obop_run(sh.memory, &blk, "carol", NULL, err, sizeof err), 0);
+    atomic_store(&sh.memory_dirty, 1);
+    sg_obd_shared_finish(&sh, &log);
+    assert_int_equal(count(log_text(log.fd), "outbound_store_merge_failed"), 1);
+    char want[256];
+    snprintf(want, sizeof want,
+             "{\"event\":\"outbound_spill_written\",\"path\":\"%s\",\"records\":3,\"blocked\":1}",
+             spill);
+    assert_non_null(strstr(log_text(log.fd), want));
+    sg_obd_shared_free(&sh);
+
+    /* the next start, on a store that works */
+    free(cfg.outbound_store);
+    cfg.outbound_store = strdup(lmdb);
+    assert_int_equal(sg_obd_shared_init(&sh, &cfg, err, sizeof err), 0);
+    sg_obd_shared_restore(&sh, &log);
+    snprintf(want, sizeof want,
+             "{\"event\":\"outbound_spill_loaded\",\"path\":\"%s\",\"records\":3,\"blocked\":1}",
+             spill);
+    assert_non_null(strstr(log_text(log.fd), want));
+    assert_int_equal(access(spill, F_OK), -1); /* read once */
+    assert_int_equal(atomic_load(&sh.memory_dirty), 1);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    tick_and_run(&sh, &loop, &log);
+    assert_non_null(strstr(log_text(log.fd),
+                           "{\"event\":\"outbound_store_merged\",\"store\":\"lmdb\","
+                           "\"records\":3,\"blocked\":1}"));
+    int blocked;
+    assert_int_equal(ob_test_day_messages(sh.store, cfg.ob_policy, "alice", T + 100, &blocked), 3);
+    assert_false(blocked);
+    assert_int_equal(ob_test_day_messages(sh.store, cfg.ob_policy, "carol", T + 100, &blocked), 0);
+    assert_true(blocked);
+    /* carried: this stop has nothing to keep */
+    sg_obd_shared_finish(&sh, &log);
+    assert_int_equal(access(spill, F_OK), -1);
+    assert_int_equal(count(log_text(log.fd), "outbound_spill_written"), 1);
+    /* counted in memory and the file works again at the stop: carried there */
+    ob_test_decide(sh.memory, cfg.ob_policy, "alice", T + 200, 2);
+    atomic_store(&sh.memory_dirty, 1);
+    sg_obd_shared_finish(&sh, &log);
+    assert_int_equal(count(log_text(log.fd), "outbound_store_merged"), 2);
+    assert_int_equal(access(spill, F_OK), -1);
+    assert_int_equal(ob_test_day_messages(sh.store, cfg.ob_policy, "alice", T + 300, &blocked), 5);
+    uv_loop_close(&loop);
+    sg_obd_shared_free(&sh);
+
+    /* a damaged file: moved aside, said, nothing loaded, the start goes on */
+    FILE *f = fopen(spill, "w");
+    assert_non_null(f);
+    fputs("SGOBSPILL1\nnot records", f);
+    fclose(f);
+    assert_int_equal(sg_obd_shared_init(&sh, &cfg, err, sizeof err), 0);
+    sg_obd_shared_restore(&sh, &log);
+    assert_int_equal(count(log_text(log.fd), "\"event\":\"outbound_spill_unreadable\""), 1);
+    assert_non_null(strstr(log_text(log.fd), "\"moved\":true"));
+    assert_int_equal(access(spill, F_OK), -1);
+    char badp[160];
+    snprintf(badp, sizeof badp, "%s.bad", spill);
+    assert_int_equal(access(badp, F_OK), 0);
+    assert_int_equal(ob_test_records(sh.memory), 0);
+    assert_int_equal(atomic_load(&sh.memory_dirty), 0);
+    sg_obd_shared_free(&sh);
+
+    /* outbound_spill none: the loss is said */
+    free(cfg.outbound_store);
+    cfg.outbound_store = strdup("redis://127.0.0.1:1");
+    free(cfg.outbound_spill);
+    cfg.outbound_spill = strdup("none");
+    assert_int_equal(sg_obd_shared_init(&sh, &cfg, err, sizeof err), 0);
+    ob_test_decide(sh.memory, cfg.ob_policy, "alice", T, 1);
+    atomic_store(&sh.memory_dirty, 1);
+    sg_obd_shared_finish(&sh, &log);
+    assert_non_null(strstr(log_text(log.fd), "{\"event\":\"outbound_memory_lost\",\"records\":2}"));
+    sg_obd_shared_free(&sh);
+
+    sg_config_free(&cfg);
+    close(log.fd);
+    unlink(logpath);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(carry_into_lmdb),
         cmocka_unit_test(failed_carry_backs_off),
+        cmocka_unit_test(stop_during_outage_keeps_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -366,45 +367,6 @@ static void test_redis_two_processes_exact(void **state)
 /* ---- carrying a host's memory into the shared store (sg_obop_drain) ---- */
 
 /* The bytes of one key's record, read with a walk (no update). */
-typedef struct {
-    const char *key;
-    uint8_t buf[SG_OB_ACCOUNT_MAX];
-    size_t len;
-} one_rec;
-
-static int find_rec(void *ctx, const char *key, const uint8_t *v, size_t vlen)
-{
-    one_rec *o = ctx;
-    if (strcmp(key, o->key) != 0 || vlen > sizeof(o->buf))
-        return 0;
-    memcpy(o->buf, v, vlen);
-    o->len = vlen;
-    return 1;
-}
-
-/* messages in the day window of a key's record (0 when there is none) */
-static unsigned day_messages(sg_obs *s, const sg_ob_policy *pol, const char *key, int64_t now,
-                             int *blocked)
-{
-    static one_rec o;
-    char err[256], *json = NULL;
-    sg_ob_account *a;
-    o.key = key;
-    o.len = 0;
-    assert_true(sg_obs_each(s, find_rec, &o, err, sizeof err) >= 0);
-    assert_int_equal(sg_ob_account_new(&a), 0);
-    if (o.len > 0)
-        assert_int_equal(sg_ob_account_decode(a, o.buf, o.len), 0);
-    *blocked = sg_ob_account_blocked(a, NULL, NULL);
-    assert_int_equal(sg_ob_account_json(pol, a, now, &json), 0);
-    const char *p = strstr(json, "\"day\":{\"messages\":");
-    assert_non_null(p);
-    unsigned n = (unsigned)strtoul(p + strlen("\"day\":{\"messages\":"), NULL, 10);
-    free(json);
-    sg_ob_account_free(a);
-    return n;
-}
-
 static void test_drain(void **state)
 {
     (void)state;
@@ -432,33 +394,142 @@ static void test_drain(void **state)
     assert_int_equal(sg_obop_drain(mem, dead, &d, err, sizeof err), -1);
     assert_int_equal(d.records, 0);
     /* the record it had taken is back, counts and block */
-    assert_int_equal(day_messages(mem, pol, "@org.example", t + 900, &blocked), 9);
+    assert_int_equal(ob_test_day_messages(mem, pol, "@org.example", t + 900, &blocked), 9);
     assert_true(blocked);
-    assert_int_equal(day_messages(mem, pol, "alice", t + 900, &blocked), 7);
+    assert_int_equal(ob_test_day_messages(mem, pol, "alice", t + 900, &blocked), 7);
     assert_int_equal(sg_obop_drain(mem, shared, &d, err, sizeof err), 0);
     /* alice, carol and the domain record @org.example */
     assert_int_equal(d.records, 3);
     assert_int_equal(d.blocked, 2);
-    assert_int_equal(day_messages(shared, pol, "alice", t + 900, &blocked), 12);
+    assert_int_equal(ob_test_day_messages(shared, pol, "alice", t + 900, &blocked), 12);
     assert_false(blocked);
-    assert_int_equal(day_messages(shared, pol, "carol", t + 900, &blocked), 2);
+    assert_int_equal(ob_test_day_messages(shared, pol, "carol", t + 900, &blocked), 2);
     assert_true(blocked); /* the block made in memory is kept */
-    assert_int_equal(day_messages(shared, pol, "@org.example", t + 900, &blocked), 14);
-    assert_int_equal(day_messages(mem, pol, "alice", t + 900, &blocked), 0);
+    assert_int_equal(ob_test_day_messages(shared, pol, "@org.example", t + 900, &blocked), 14);
+    assert_int_equal(ob_test_day_messages(mem, pol, "alice", t + 900, &blocked), 0);
     /* memory keeps carol's block, not her counts: a next outage starts blocked */
-    assert_int_equal(day_messages(mem, pol, "carol", t + 900, &blocked), 0);
+    assert_int_equal(ob_test_day_messages(mem, pol, "carol", t + 900, &blocked), 0);
     assert_true(blocked);
     /* nothing new in memory: only the blocks go again, no count twice */
     assert_int_equal(sg_obop_drain(mem, shared, &d, err, sizeof err), 0);
     assert_int_equal(d.records, 2);
     assert_int_equal(d.blocked, 2);
-    assert_int_equal(day_messages(shared, pol, "alice", t + 900, &blocked), 12);
-    assert_int_equal(day_messages(shared, pol, "@org.example", t + 900, &blocked), 14);
+    assert_int_equal(ob_test_day_messages(shared, pol, "alice", t + 900, &blocked), 12);
+    assert_int_equal(ob_test_day_messages(shared, pol, "@org.example", t + 900, &blocked), 14);
     assert_true(blocked);
     sg_obs_close(dead);
     sg_obs_close(mem);
     sg_obs_close(shared);
     sg_ob_policy_free(pol);
+}
+
+/* The whole file as bytes (at most 64 KiB here). */
+static size_t file_bytes(const char *path, uint8_t *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, cap, f);
+    assert_true(n < cap);
+    fclose(f);
+    return n;
+}
+
+/* A spill file keeps memory's records across a restart: counts and blocks
+ * come back exactly; a damaged or foreign file adds nothing. */
+static void test_spill(void **state)
+{
+    (void)state;
+    sg_obs *mem, *back, *empty;
+    sg_ob_policy *pol;
+    sg_obop_drained d;
+    char err[256], path[300], link[300];
+    static uint8_t a[65536], b[65536], bad[65536];
+    int blocked;
+    struct stat st;
+    int64_t t = 1796000000;
+    make_tmp();
+    snprintf(path, sizeof path, "%s/outbound.spill", tmpdir);
+    snprintf(link, sizeof link, "%s/link.spill", tmpdir);
+    assert_int_equal(sg_ob_policy_new(&pol), 0);
+    assert_int_equal(sg_obs_open(&mem, "memory:", NULL, err, sizeof err), 0);
+    assert_int_equal(sg_obs_open(&empty, "memory:", NULL, err, sizeof err), 0);
+    /* an empty memory: no file */
+    assert_int_equal(sg_obop_spill_save(empty, path, &d, err, sizeof err), 0);
+    assert_int_equal(d.records, 0);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(sg_obop_spill_load(empty, path, &d, err, sizeof err), 1);
+
+    ob_test_decide(mem, pol, "alice", t, 7);
+    ob_test_decide(mem, pol, "carol", t, 2);
+    sg_obop blk = {.kind = SG_OBOP_BLOCK, .t = t + 60, .reasons = SG_OBR_SAME_BODY};
+    assert_int_equal(sg_obop_run(mem, &blk, "carol", NULL, err, sizeof err), 0);
+    assert_int_equal(sg_obop_spill_save(mem, path, &d, err, sizeof err), 0);
+    assert_int_equal(d.records, 3); /* alice, carol, @org.example */
+    assert_int_equal(d.blocked, 1);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    size_t n = file_bytes(path, a, sizeof a);
+
+    assert_int_equal(sg_obs_open(&back, "memory:", NULL, err, sizeof err), 0);
+    assert_int_equal(sg_obop_spill_load(back, path, &d, err, sizeof err), 0);
+    assert_int_equal(d.records, 3);
+    assert_int_equal(d.blocked, 1);
+    assert_int_equal(ob_test_day_messages(back, pol, "alice", t + 100, &blocked), 7);
+    assert_false(blocked);
+    assert_int_equal(ob_test_day_messages(back, pol, "carol", t + 100, &blocked), 2);
+    assert_true(blocked);
+    assert_int_equal(ob_test_day_messages(back, pol, "@org.example", t + 100, &blocked), 9);
+    /* what came back spills to the same bytes */
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(sg_obop_spill_save(back, path, &d, err, sizeof err), 0);
+    assert_int_equal(file_bytes(path, b, sizeof b), n);
+    assert_memory_equal(a, b, n);
+
+    /* every shorter file is refused and adds nothing */
+    for (size_t k = 0; k < n; k++) {
+        assert_int_equal(sg_obop_spill_parse(empty, a, k, &d, err, sizeof err), -1);
+        assert_int_equal(ob_test_records(empty), 0);
+    }
+    /* a byte more, a wrong count, a key or record length out of bounds */
+    memcpy(bad, a, n);
+    bad[n] = 0;
+    assert_int_equal(sg_obop_spill_parse(empty, bad, n + 1, &d, err, sizeof err), -1);
+    bad[n - 1] ^= 1;
+    assert_int_equal(sg_obop_spill_parse(empty, bad, n, &d, err, sizeof err), -1);
+    assert_non_null(strstr(err, "truncated"));
+    memcpy(bad, a, n);
+    size_t m = sizeof(SG_OBOP_SPILL_MAGIC) - 1; /* the first key's length */
+    bad[m] = 0xff;
+    assert_int_equal(sg_obop_spill_parse(empty, bad, n, &d, err, sizeof err), -1);
+    memcpy(bad, a, n);
+    size_t klen = (size_t)a[m] << 8 | a[m + 1];
+    memset(bad + m + 2 + klen, 0, 4); /* the first record's length: 0 */
+    assert_int_equal(sg_obop_spill_parse(empty, bad, n, &d, err, sizeof err), -1);
+    memcpy(bad, a, n);
+    bad[m + 2] = '\0'; /* a NUL in the key */
+    assert_int_equal(sg_obop_spill_parse(empty, bad, n, &d, err, sizeof err), -1);
+    memcpy(bad, a, n);
+    bad[0] = 'X';
+    assert_int_equal(sg_obop_spill_parse(empty, bad, n, &d, err, sizeof err), -1);
+    assert_int_equal(ob_test_records(empty), 0);
+
+    /* a file others may write, or a link, is not read */
+    assert_int_equal(chmod(path, 0620), 0);
+    assert_int_equal(sg_obop_spill_load(empty, path, &d, err, sizeof err), -1);
+    assert_non_null(strstr(err, "writable by it alone"));
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(symlink(path, link), 0);
+    assert_int_equal(sg_obop_spill_load(empty, link, &d, err, sizeof err), -1);
+    assert_int_equal(ob_test_records(empty), 0);
+    /* a missing folder: the save says so */
+    assert_int_equal(sg_obop_spill_save(mem, "/nonexistent/x.spill", &d, err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/x.spill.tmp"));
+
+    sg_obs_close(mem);
+    sg_obs_close(back);
+    sg_obs_close(empty);
+    sg_ob_policy_free(pol);
+    rm_tmp();
 }
 
 static void test_redis_url(void **state)
@@ -494,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_record_starts_fresh),
         cmocka_unit_test(test_redis_url),
         cmocka_unit_test(test_drain),
+        cmocka_unit_test(test_spill),
         cmocka_unit_test(test_redis_two_processes_exact),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
