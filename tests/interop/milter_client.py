@@ -27,6 +27,10 @@ Used by tests/scripts/milter_blackbox.sh:
                                       N inbound messages to a running milter
                                       (every fourth BAD, from SOURCES
                                       addresses); prints each final reply
+                                      (PORT: or a unix socket's path)
+    milter_client.py submit PORT LOGIN N
+                                      N messages from an authenticated
+                                      LOGIN; prints each final reply
 
 The checks read their settings from the environment: SG_MILTER_PORT,
 SG_MILTER_PID, SG_DIR (the test's temporary directory: zone file, keys,
@@ -142,8 +146,13 @@ class MTA:
 
     def __init__(self, port, host='127.0.0.1', timeout=5.0, actions=POSTFIX_ACTIONS,
                  protocol=POSTFIX_PROTOCOL, version=6):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if isinstance(port, str) and port.startswith('/'):  # a unix socket
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(port)
+        else:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout = timeout
         self.offer = (version, actions, protocol)
         self.buf = b''
@@ -2216,11 +2225,40 @@ def play(port, n, good, bad=None, sources=1):
     return ''.join(out)
 
 
+def submit(target, login, n):
+    """n messages from an authenticated login (From: the login), one
+    connection each, as the submission port sends them. Returns the final
+    reply letter of each."""
+    out = []
+    for i in range(n):
+        m = MTA(target, timeout=60)
+        m.negotiate()
+        m.connect('192.0.2.77', hostname='client.ourco.test')
+        m.helo('client.ourco.test')
+        msg = ('From: %s\r\nTo: bob@rcpt.test\r\nSubject: submit %d\r\n'
+               'Message-ID: <submit-%d@ourco.test>\r\n\r\nbody %d\r\n' % (login, i, i, i))
+        stage, replies = m.send_message(msg.encode(), sender=login, login=login,
+                                        queue_id='S%08d' % i)
+        out.append(replies[-1].cmd if replies else '?')
+        m.abort()
+        m.quit()
+        m.close()
+    return ''.join(out)
+
+
+def target(arg):
+    """a TCP port on loopback, or a unix socket's path"""
+    return arg if arg.startswith('/') else int(arg)
+
+
 def main(argv):
     if len(argv) == 3 and argv[0] == 'waitport':
         return 0 if wait_port(int(argv[1]), float(argv[2])) else 1
+    if len(argv) == 4 and argv[0] == 'submit':
+        print(submit(target(argv[1]), argv[2], int(argv[3])))
+        return 0
     if 4 <= len(argv) <= 6 and argv[0] == 'play':
-        print(play(int(argv[1]), int(argv[2]), argv[3], argv[4] if len(argv) > 4 else None,
+        print(play(target(argv[1]), int(argv[2]), argv[3], argv[4] if len(argv) > 4 else None,
                    int(argv[5]) if len(argv) > 5 else 1))
         return 0
     if len(argv) >= 2 and argv[0] == 'check':
