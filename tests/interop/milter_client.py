@@ -28,9 +28,10 @@ Used by tests/scripts/milter_blackbox.sh:
                                       (every fourth BAD, from SOURCES
                                       addresses); prints each final reply
                                       (PORT: or a unix socket's path)
-    milter_client.py submit PORT LOGIN N
+    milter_client.py submit PORT LOGIN N [RCPTS]
                                       N messages from an authenticated
-                                      LOGIN; prints each final reply
+                                      LOGIN (to RCPTS recipients each);
+                                      prints each final reply
 
 The checks read their settings from the environment: SG_MILTER_PORT,
 SG_MILTER_PID, SG_DIR (the test's temporary directory: zone file, keys,
@@ -2225,10 +2226,10 @@ def play(port, n, good, bad=None, sources=1):
     return ''.join(out)
 
 
-def submit(target, login, n):
-    """n messages from an authenticated login (From: the login), one
-    connection each, as the submission port sends them. Returns the final
-    reply letter of each."""
+def submit(target, login, n, nrcpts=1):
+    """n messages from an authenticated login (From: the login) to nrcpts
+    recipients each, one connection each, as the submission port sends
+    them. Returns the final reply letter of each."""
     out = []
     for i in range(n):
         m = MTA(target, timeout=60)
@@ -2237,8 +2238,9 @@ def submit(target, login, n):
         m.helo('client.ourco.test')
         msg = ('From: %s\r\nTo: bob@rcpt.test\r\nSubject: submit %d\r\n'
                'Message-ID: <submit-%d@ourco.test>\r\n\r\nbody %d\r\n' % (login, i, i, i))
+        rcpts = ['r%d-%d@rcpt.test' % (i, k) for k in range(nrcpts)]
         stage, replies = m.send_message(msg.encode(), sender=login, login=login,
-                                        queue_id='S%08d' % i)
+                                        queue_id='S%08d' % i, rcpts=rcpts)
         out.append(replies[-1].cmd if replies else '?')
         m.abort()
         m.quit()
@@ -2254,8 +2256,9 @@ def target(arg):
 def main(argv):
     if len(argv) == 3 and argv[0] == 'waitport':
         return 0 if wait_port(int(argv[1]), float(argv[2])) else 1
-    if len(argv) == 4 and argv[0] == 'submit':
-        print(submit(target(argv[1]), argv[2], int(argv[3])))
+    if len(argv) in (4, 5) and argv[0] == 'submit':
+        print(submit(target(argv[1]), argv[2], int(argv[3]),
+                     int(argv[4]) if len(argv) > 4 else 1))
         return 0
     if 4 <= len(argv) <= 6 and argv[0] == 'play':
         print(play(target(argv[1]), int(argv[2]), argv[3], argv[4] if len(argv) > 4 else None,

@@ -14,6 +14,9 @@
 #   e. `systemctl stop`: inactive, exit status 0;
 #   f. with Redis away, a stop writes the spill file in /var/lib/spoofguard
 #      and the next start reads it back;
+#   h. the outbound_notify example of docs/outbound-daemon.md, run by the
+#      daemon in its sandbox when it blocks an account, mails the block to
+#      an SMTP server (tests/interop/smtp_sink.py);
 #   g. controls, the three mistakes this test found: the same unit without
 #      @chown in its system call allow list, or without /var/lib/spoofguard
 #      in ReadWritePaths, does not start, and with its ExecReload inside
@@ -74,7 +77,8 @@ mkdir -p "$T/keys" && chmod 700 "$T/keys"
 "$CLI" sign --domain remote.test --selector r1 --key "$T/keys/r1.private" \
     "$SG_SRC/tests/data/milter/msgs/genuine.eml" >"$T/genuine.eml"
 cp "$SG_SRC/tests/data/milter/msgs/forged-remote.eml" "$T/forged.eml"
-read -r DNS_PORT <<<"$("$PY" "$MC" freeport 1)"
+read -r DNS_PORT SINK_PORT <<<"$("$PY" "$MC" freeport 2)"
+mkdir -p "$T/sink"
 SG_DNS_ZONE_NAME=test SG_DNS_ZONE_FILE="$T/test.zone" \
     bash "$SG_SRC/tests/env/dns-server.sh" start "$T/dns" "$DNS_PORT" >/dev/null ||
     { bad "dns server"; exit 1; }
@@ -194,6 +198,30 @@ check f_spill_written "$(logtail)" ns grep -q '"event":"outbound_spill_written",
 sc start spoofguardd
 check f_spill_loaded "$(logtail)" ns grep -q '"event":"outbound_spill_loaded","path":"/var/lib/spoofguard/outbound.spill","records":2' /var/lib/spoofguard/spoofguardd.log
 sc stop spoofguardd
+conf /var/lib/spoofguard/outbound | ns tee /var/lib/sg-unit/spoofguardd.conf >/dev/null
+
+# h. the notify command of docs/outbound-daemon.md, as written there but
+# for the port, run by the daemon in its sandbox when an account is blocked
+# (here: two recipients where the limit says one), reaches an SMTP server
+"$PY" "$SG_SRC/tests/interop/smtp_sink.py" "$SINK_PORT" "$T/sink" &
+spid=$!
+notify=$(awk '/<!-- notify-example -->/ {f = 1; next} f && /^outbound_notify / {print; exit}' \
+    "$SG_SRC/docs/outbound-daemon.md" | sed "s|smtp://127.0.0.1:25|smtp://127.0.0.1:$SINK_PORT|")
+{
+    conf /var/lib/spoofguard/outbound
+    echo "$notify"
+    echo "outbound_notify_interval 0"
+    echo "outbound_limit recipients_per_message 1"
+} | ns tee /var/lib/sg-unit/spoofguardd.conf >/dev/null
+check h_notify_example_found "no outbound_notify line after the marker" grep -q 'smtp://127.0.0.1:[0-9]' <<<"$notify"
+sc start spoofguardd
+r=$(ns "$PY" "$MC" submit /run/spoofguard/milter.sock carol@ourco.test 1 2 2>&1)
+for _ in $(seq 50); do [ -s "$T/sink/1.eml" ] && break; sleep 0.1; done
+check h_blocked "$r $(logtail)" ns grep -q '"event":"outbound_decision".*"account":"carol@ourco.test".*"tripped":true' /var/lib/spoofguard/spoofguardd.log
+check h_notify_mail_sent "$(ls "$T/sink") $(logtail)" grep -q '"event":"outbound_block".*"account":"carol@ourco.test"' "$T/sink/1.eml"
+check h_notify_envelope "$(head -1 "$T/sink/1.eml" 2>&1)" grep -q '^X-Envelope: <postmaster@ourco.test> -> <postmaster@ourco.test>' "$T/sink/1.eml"
+sc stop spoofguardd
+kill "$spid" 2>/dev/null
 conf /var/lib/spoofguard/outbound | ns tee /var/lib/sg-unit/spoofguardd.conf >/dev/null
 
 # g. controls: the mistakes this test found make the start fail
