@@ -104,6 +104,12 @@ done
     fail "/run/spoofguard: $(stat -c '%U:%G %a' /run/spoofguard 2>&1)"
 [ "$(stat -c '%U:%G %a' /var/lib/spoofguard)" = "spoofguard:spoofguard 750" ] ||
     fail "/var/lib/spoofguard: $(stat -c '%U:%G %a' /var/lib/spoofguard 2>&1)"
+# the report timer and its service are installed, and left off
+for u in spoofguard-report-send.service spoofguard-report-send.timer; do
+    [ -f "/lib/systemd/system/$u" ] || [ -f "/usr/lib/systemd/system/$u" ] || fail "$u not installed"
+done
+[ ! -e /etc/systemd/system/timers.target.wants/spoofguard-report-send.timer ] ||
+    fail "the install enabled spoofguard-report-send.timer"
 # ProtectSystem=strict leaves the daemon only the unit's ReadWritePaths: every
 # file the option reference puts under /var (defaults and examples) must be
 # inside one, or enabling the option breaks the service under systemd only

@@ -14,6 +14,9 @@
 #   e. `systemctl stop`: inactive, exit status 0;
 #   f. with Redis away, a stop writes the spill file in /var/lib/spoofguard
 #      and the next start reads it back;
+#   i. the packaged report timer's service, as the daemon's user in its
+#      sandbox, mails today's report (with the test's day, DNS and mailer);
+#      the timer loads and waits;
 #   h. the outbound_notify example of docs/outbound-daemon.md, run by the
 #      daemon in its sandbox when it blocks an account, mails the block to
 #      an SMTP server (tests/interop/smtp_sink.py);
@@ -24,11 +27,12 @@
 #      test the unit and not the environment.
 #
 # systemd 252 runs in a PID and mount namespace of its own (unshare):
-# /run, /var/lib and /etc/systemd/system are tmpfs there, so nothing of
-# the host's state is seen or changed, and only this unit starts: a
-# drop-in takes away its default dependencies (booting the host's
-# sysinit.target would run its tmpfiles, udev and networking) and sends
-# its output to a file (no journald). The network namespace is the host's:
+# /run, /var/lib, /tmp, /var/tmp and /etc/systemd/system are tmpfs there,
+# so nothing of the host's state is seen or changed, and only these units
+# start: drop-ins take away their default dependencies, and sysinit.target
+# and what it would start (tmpfiles, which empties /tmp at boot; udev,
+# sysctl, networking) are masked. The daemon's output goes to a file (no
+# journald). The network namespace is the host's:
 # the test's DNS server on loopback answers. Needs root, the accounts of
 # debian/spoofguard.sysusers (scripts/test.sh makes them) and a systemd
 # that can boot in a namespace; otherwise it says SKIP.
@@ -38,6 +42,7 @@ CLI=${SG_CLI:-$SG_SRC/build/spoofguard}
 SGD=$(dirname "$CLI")/spoofguardd
 PY=/usr/bin/python3
 MC=$SG_SRC/tests/interop/milter_client.py
+NMC=/var/lib/sg-unit/milter_client.py # its copy in the namespace
 pass=0 fail=0
 ok() { echo "PASS $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL $*"; fail=$((fail + 1)); }
@@ -57,6 +62,7 @@ done
 
 T=$(mktemp -d /tmp/sg-unit.XXXXXX)
 chmod 755 "$T"
+touch "$T/sentinel" # gone at the end: the namespace reached the host's /tmp
 P=
 cleanup() {
     [ -z "$P" ] || kill -9 "$P" 2>/dev/null
@@ -71,9 +77,11 @@ mkdir -p "$T/keys" && chmod 700 "$T/keys"
     "$CLI" keygen --domain ourco.test --selector s1 --type ed25519 --out "$T/keys" >/dev/null ||
     { bad "keygen"; exit 1; }
 {
-    sed '/@KEYS@/d' "$SG_SRC/tests/data/milter/test.zone.in"
+    sed -e '/@KEYS@/d' -e 's|^\(_dmarc.remote .*\)"v=DMARC1; p=reject"|\1"v=DMARC1; p=reject; rua=mailto:dmarc@remote.test"|' \
+        "$SG_SRC/tests/data/milter/test.zone.in"
     cat "$T/keys/r1.txt"
 } >"$T/test.zone"
+grep -q 'rua=mailto:dmarc@remote.test' "$T/test.zone" || { bad "zone: no rua for remote.test"; exit 1; }
 "$CLI" sign --domain remote.test --selector r1 --key "$T/keys/r1.private" \
     "$SG_SRC/tests/data/milter/msgs/genuine.eml" >"$T/genuine.eml"
 cp "$SG_SRC/tests/data/milter/msgs/forged-remote.eml" "$T/forged.eml"
@@ -100,8 +108,32 @@ printf '[Unit]\nDefaultDependencies=no\n[Service]\nStandardOutput=append:/var/li
 [ -z "${SG_SANITIZED:-}" ] ||
     echo "Environment=ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:exitcode=23" >>"$T/units/spoofguardd.service.d/test.conf"
 printf '[Unit]\nDescription=spoofguard unit test\nDefaultDependencies=no\n' >"$T/units/sg-unit.target"
-for u in network-online.target nss-lookup.target postfix.service; do ln -s /dev/null "$T/units/$u"; done
+# Masked: what the unit names, and everything a default dependency would
+# start on the host's kernel and file systems (sysinit.target: tmpfiles,
+# udev, sysctl, modules). A unit that still asks for them fails to start.
+for u in network-online.target nss-lookup.target postfix.service sysinit.target basic.target \
+    sockets.target timers.target paths.target local-fs.target swap.target \
+    systemd-tmpfiles-setup.service systemd-tmpfiles-setup-dev.service \
+    systemd-tmpfiles-clean.service systemd-tmpfiles-clean.timer systemd-udevd.service \
+    systemd-udev-trigger.service systemd-sysctl.service systemd-modules-load.service \
+    systemd-remount-fs.service systemd-sysusers.service systemd-journald.service \
+    systemd-journald.socket networking.service systemd-networkd.service; do
+    ln -s /dev/null "$T/units/$u"
+done
 cp "$SGD" "$T/in/spoofguardd"
+cp "$MC" "$SG_SRC/debian/spoofguard.tmpfiles" "$T/genuine.eml" "$T/forged.eml" "$T/in/"
+cp "$CLI" "$(dirname "$CLI")/spoofguard-report" "$T/in/"
+sed 's|^ExecStart=/usr/bin/spoofguard |ExecStart=/var/lib/sg-unit/spoofguard |' \
+    "$SG_SRC/debian/spoofguard.spoofguard-report-send.service" >"$T/units/spoofguard-report-send.service"
+cp "$SG_SRC/debian/spoofguard.spoofguard-report-send.timer" "$T/units/spoofguard-report-send.timer"
+# the test's day, DNS and mailer; the rest of the unit as packaged
+mkdir -p "$T/units/spoofguard-report-send.service.d"
+mkdir -p "$T/units/spoofguard-report-send.timer.d"
+printf '[Unit]\nDefaultDependencies=no\n' >"$T/units/spoofguard-report-send.timer.d/test.conf"
+printf '[Unit]\nDefaultDependencies=no\n[Service]\nExecStart=\nExecStart=/var/lib/sg-unit/spoofguard report send --day %s --dns 127.0.0.1:%s --sendmail /var/lib/sg-unit/sendmail\nStandardOutput=append:/var/lib/sg-unit/report.out\nStandardError=append:/var/lib/sg-unit/report.out\n' \
+    "$(date -u +%F)" "$DNS_PORT" >"$T/units/spoofguard-report-send.service.d/test.conf"
+printf '#!/bin/sh\n# a mailer that keeps what it is given, as its caller\ncat >"/var/lib/spoofguard/sent-$$.eml"\n' >"$T/in/sendmail"
+chmod 755 "$T/in/sendmail"
 cp "$T/keys/s1.private" "$T/in/s1.private"
 echo "ourco-s1 ourco.test:s1:/var/lib/sg-unit/s1.private" >"$T/in/KeyTable"
 echo "*@ourco.test ourco-s1" >"$T/in/SigningTable"
@@ -122,17 +154,21 @@ EOF
 conf /var/lib/spoofguard/outbound >"$T/in/spoofguardd.conf"
 cat >"$T/boot.sh" <<'EOF'
 #!/bin/bash
-# PID 1 of the new namespaces, until it becomes systemd
+# PID 1 of the new namespaces, until it becomes systemd. What the namespace
+# needs is copied in first: then /tmp and /var/tmp are hidden, so nothing
+# started here (tmpfiles at boot empties /tmp) can reach the host's.
 set -e
 mount --make-rprivate /
-mount -t tmpfs -o mode=755 tmpfs /run
 mount -t tmpfs -o mode=755 tmpfs /var/lib
+mkdir -m 755 /var/lib/sg-unit
+cp -a "$SGT"/in/. /var/lib/sg-unit/
+chmod 600 /var/lib/sg-unit/s1.private
 mount -t tmpfs -o mode=755 tmpfs /etc/systemd/system
 cp -a "$SGT"/units/. /etc/systemd/system/
-mkdir -m 755 /var/lib/sg-unit
-cp "$SGT"/in/* /var/lib/sg-unit/
-chmod 600 /var/lib/sg-unit/s1.private
-systemd-tmpfiles --create "$SG_SRC/debian/spoofguard.tmpfiles"
+mount -t tmpfs -o mode=755 tmpfs /run
+systemd-tmpfiles --create /var/lib/sg-unit/spoofguard.tmpfiles
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=1777 tmpfs /var/tmp
 exec /lib/systemd/systemd --system --unit=sg-unit.target --log-target=null
 EOF
 chmod 755 "$T/boot.sh"
@@ -162,14 +198,14 @@ check a_runs_as_spoofguard "$(ns cat "/proc/$mp/status" 2>&1 | grep Uid)" \
     ns grep -qE "^Uid:[[:space:]]+$(id -u spoofguard)[[:space:]]" "/proc/$mp/status"
 
 # b. inbound mail over the unix socket
-r=$(ns "$PY" "$MC" play /run/spoofguard/milter.sock 4 "$T/genuine.eml" "$T/forged.eml" 2>&1)
+r=$(ns "$PY" "$NMC" play /run/spoofguard/milter.sock 4 /var/lib/sg-unit/genuine.eml /var/lib/sg-unit/forged.eml 2>&1)
 echo "(inbound replies: $r)"
 check b_genuine_pass_forged_refused "$r $(logtail)" test "$r" = cccy
 check b_authres "$(ns grep -c '"verdict"' /var/lib/spoofguard/spoofguardd.log)" \
     ns grep -q '"dmarc":"pass"' /var/lib/spoofguard/spoofguardd.log
 
 # c. outbound: signed (the signer process), decided on LMDB, reports stored
-r=$(ns "$PY" "$MC" submit /run/spoofguard/milter.sock alice@ourco.test 2 2>&1)
+r=$(ns "$PY" "$NMC" submit /run/spoofguard/milter.sock alice@ourco.test 2 2>&1)
 echo "(outbound replies: $r)"
 check c_outbound_accepted "$r $(logtail)" test "$r" = aa
 check c_signed "$(logtail)" ns grep -q '"login":"alice@ourco.test".*"signatures":"1"' /var/lib/spoofguard/spoofguardd.log
@@ -188,10 +224,28 @@ sc stop spoofguardd
 check e_stopped "$(show ActiveState) $(show Result)" test "$(show ActiveState)/$(show Result)/$(show ExecMainStatus)" = inactive/success/0
 check e_socket_removed "left" ns test ! -e /run/spoofguard/milter.sock
 
+# i. the report timer's service (packaged, not enabled): as the daemon's
+# user, in its sandbox, today's counts from b. (flushed at e.'s stop) go
+# out as an RFC 9990 report to remote.test's rua
+sc start spoofguard-report-send.service
+rs="$(sc show -p Result --value spoofguard-report-send.service)/$(sc show -p ExecMainStatus --value spoofguard-report-send.service)"
+out=$(ns cat /var/lib/sg-unit/report.out 2>&1 | tr '\n' ' ')
+check i_report_service_ran "$rs: $out" grep -q "^success/0 spoofguard report send: .* 1 mails sent, 0 failed" <<<"$rs $out"
+sent=$(ns sh -c 'ls /var/lib/spoofguard/sent-*.eml 2>/dev/null | head -1')
+check i_report_mailed "$(ns cat /var/lib/sg-unit/report.out 2>&1 | tr '\n' ' ')" \
+    ns grep -q '^Subject: Report Domain: remote.test ' "${sent:-/nonexistent}"
+check i_report_as_spoofguard "$(ns stat -c %U "${sent:-/nonexistent}" 2>&1)" \
+    test "$(ns stat -c %U "${sent:-/nonexistent}" 2>&1)" = spoofguard
+check i_report_rua "$(ns grep -m1 '^To:' "${sent:-/nonexistent}" 2>&1)" ns grep -q '^To: .*dmarc@remote.test' "${sent:-/nonexistent}"
+sc start spoofguard-report-send.timer
+check i_timer_waiting "$(sc show -p ActiveState,SubState --value spoofguard-report-send.timer | tr '\n' ' ')" \
+    test "$(sc show -p SubState --value spoofguard-report-send.timer)" = waiting
+sc stop spoofguard-report-send.timer
+
 # f. Redis away: the stop spills, the next start reads it back
 conf redis://127.0.0.1:1 | ns tee /var/lib/sg-unit/spoofguardd.conf >/dev/null
 sc start spoofguardd
-r=$(ns "$PY" "$MC" submit /run/spoofguard/milter.sock alice@ourco.test 1 2>&1)
+r=$(ns "$PY" "$NMC" submit /run/spoofguard/milter.sock alice@ourco.test 1 2>&1)
 check f_outbound_in_memory "$r $(logtail)" ns grep -q '"event":"outbound_decision".*"store":"memory"' /var/lib/spoofguard/spoofguardd.log
 sc stop spoofguardd
 check f_spill_written "$(logtail)" ns grep -q '"event":"outbound_spill_written","path":"/var/lib/spoofguard/outbound.spill","records":2' /var/lib/spoofguard/spoofguardd.log
@@ -215,7 +269,7 @@ notify=$(awk '/<!-- notify-example -->/ {f = 1; next} f && /^outbound_notify / {
 } | ns tee /var/lib/sg-unit/spoofguardd.conf >/dev/null
 check h_notify_example_found "no outbound_notify line after the marker" grep -q 'smtp://127.0.0.1:[0-9]' <<<"$notify"
 sc start spoofguardd
-r=$(ns "$PY" "$MC" submit /run/spoofguard/milter.sock carol@ourco.test 1 2 2>&1)
+r=$(ns "$PY" "$NMC" submit /run/spoofguard/milter.sock carol@ourco.test 1 2 2>&1)
 for _ in $(seq 50); do [ -s "$T/sink/1.eml" ] && break; sleep 0.1; done
 check h_blocked "$r $(logtail)" ns grep -q '"event":"outbound_decision".*"account":"carol@ourco.test".*"tripped":true' /var/lib/spoofguard/spoofguardd.log
 check h_notify_mail_sent "$(ls "$T/sink") $(logtail)" grep -q '"event":"outbound_block".*"account":"carol@ourco.test"' "$T/sink/1.eml"
@@ -251,6 +305,8 @@ if ns grep -qE 'ERROR: AddressSanitizer|runtime error:' /var/lib/sg-unit/out; th
 else
     ok no_sanitizer_reports
 fi
+
+check host_tmp_untouched "the host's /tmp was emptied" test -e "$T/sentinel"
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
