@@ -45,6 +45,17 @@ static void tick_and_run(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *lo
     uv_run(loop, UV_RUN_DEFAULT); /* until the pool's work and its answer are done */
 }
 
+/* A test's end: its configuration, its log file and its folder gone. */
+static void finish(sg_config *cfg, sg_logger *log, const char *logpath, const char *dir)
+{
+    char cmd[128];
+    sg_config_free(cfg);
+    close(log->fd);
+    unlink(logpath);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void carry_into_lmdb(void **state)
 {
     (void)state;
@@ -82,12 +93,7 @@ static void carry_into_lmdb(void **state)
 
     uv_loop_close(&loop);
     sg_obd_shared_free(&sh);
-    sg_config_free(&cfg);
-    close(log.fd);
-    unlink(logpath);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    finish(&cfg, &log, logpath, dir);
 }
 
 static void failed_carry_backs_off(void **state)
@@ -240,12 +246,7 @@ static void stop_during_outage_keeps_counts(void **state)
     assert_non_null(strstr(log_text(log.fd), "{\"event\":\"outbound_memory_lost\",\"records\":2}"));
     sg_obd_shared_free(&sh);
 
-    sg_config_free(&cfg);
-    close(log.fd);
-    unlink(logpath);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    finish(&cfg, &log, logpath, dir);
 }
 
 int main(void)
