@@ -139,6 +139,9 @@ static const opt_def options[] = {
      "in this file when it stops before the store is back (mode 0600, the daemon's user), read "
      "back at the next start and carried into the store as usual. `none`: not kept, and a stop "
      "during an outage forgets it."},
+    {"outbound_spill_interval", T_UINT, F(outbound_spill_interval), NOCOUNT, "30", 1, 3600, 0,
+     "While the daemon counts in memory, outbound_spill is rewritten this often (seconds) when "
+     "something new was counted, so that a crash (not only a stop) loses at most this much."},
     {"outbound_store_map_size", T_SIZE, F(outbound_store_map_size), NOCOUNT, "1G", 1048576,
      UINT64_C(1) << 40, 0,
      "LMDB: the store's size bound (a sparse file). A full store refuses writes: decisions "

@@ -56,6 +56,7 @@ typedef struct {
     int outbound;
     char *outbound_store; /* an LMDB directory or redis://HOST:PORT[/DB] */
     char *outbound_spill; /* a file, or "none" */
+    unsigned outbound_spill_interval;
     uint64_t outbound_store_map_size;
     int outbound_store_sync;
     unsigned outbound_redis_timeout_ms;

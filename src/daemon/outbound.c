@@ -39,6 +39,9 @@ int sg_obd_shared_init(sg_obd_shared *sh, const sg_config *cfg, char *err, size_
     memset(sh, 0, sizeof(*sh));
     atomic_init(&sh->fallback_active, 0);
     atomic_init(&sh->memory_dirty, 0);
+    atomic_init(&sh->spill_dirty, 0);
+    sh->spill_every = sh->spill_wait =
+        cfg->outbound_spill_interval ? cfg->outbound_spill_interval : 30;
     atomic_init(&sh->last_notify, 0);
     if (gethostname(sh->hostname, sizeof(sh->hostname) - 1) != 0)
         strcpy(sh->hostname, "localhost");
@@ -117,6 +120,55 @@ static void carry_work(uv_work_t *w)
     sg_obs_close(redis);
     sh->carry_records = d.records;
     sh->carry_blocked = d.blocked;
+    /* all of memory is in the store now: a start must not add it again */
+    if (sh->carry_rc == 0 && sh->spill != NULL)
+        (void)unlink(sh->spill);
+}
+
+static void spill_work(uv_work_t *w)
+{
+    sg_obd_shared *sh = w->data;
+    sg_obop_drained d = {0};
+    sh->spill_err[0] = '\0';
+    sh->spill_rc =
+        sg_obop_spill_save(sh->memory, sh->spill, &d, sh->spill_err, sizeof(sh->spill_err));
+    sh->spill_records = d.records;
+}
+
+static void spill_done(uv_work_t *w, int status)
+{
+    sg_obd_shared *sh = w->data;
+    sh->spilling = 0;
+    if (status == 0 && sh->spill_rc == 0)
+        return;
+    atomic_store(&sh->spill_dirty, 1);
+    char why[SGU_JSON_QUOTED_MAX(sizeof(sh->spill_err))], path[SGU_JSON_QUOTED_MAX(512)];
+    const char *e = status != 0 ? "cancelled" : sh->spill_err;
+    why[sgu_json_quote(why, sizeof(why) - 1, e, strlen(e))] = '\0';
+    path[sgu_json_quote(path, sizeof(path) - 1, sh->spill, strnlen(sh->spill, 512))] = '\0';
+    sg_log(sh->carry_log, "{\"event\":\"outbound_spill_failed\",\"path\":%s,\"why\":%s}", path,
+           why);
+}
+
+/* Every spill_every ticks with something new in memory, and no carry
+ * under way (a spill racing a carry could write back what the carry just
+ * took, after the carry removed the file). */
+static void spill_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log)
+{
+    if (sh->spill == NULL || sh->memory == NULL)
+        return;
+    if (sh->spill_wait > 0)
+        sh->spill_wait--;
+    if (sh->spill_wait > 0 || sh->spilling || sh->carrying || !atomic_exchange(&sh->spill_dirty, 0))
+        return;
+    sh->spill_wait = sh->spill_every;
+    sh->spilling = 1;
+    sh->carry_log = log;
+    sh->spill_work.data = sh;
+    if (uv_queue_work(loop, &sh->spill_work, spill_work, spill_done) != 0) {
+        sh->spilling = 0;
+        atomic_store(&sh->spill_dirty, 1);
+    }
 }
 
 static void carry_done(uv_work_t *w, int status)
@@ -132,6 +184,9 @@ static void carry_done(uv_work_t *w, int status)
                "\"why\":%s}",
                sh->redis ? "redis" : "lmdb", sh->carry_records, why);
         atomic_store(&sh->memory_dirty, 1); /* what is left: next time */
+        /* what it did take is in the store: the spill file must lose it */
+        if (sh->carry_records > 0)
+            atomic_store(&sh->spill_dirty, 1);
         /* Redis answers the workers but not the carry: wait 2, 4 .. 64 s */
         sh->carry_backoff = sh->carry_backoff ? sh->carry_backoff * 2 : 2;
         if (sh->carry_backoff > 64)
@@ -148,6 +203,7 @@ static void carry_done(uv_work_t *w, int status)
 
 void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log)
 {
+    spill_tick(sh, loop, log);
     if (sh->carry_wait > 0) {
         sh->carry_wait--;
         return;
@@ -155,7 +211,8 @@ void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log
     /* Redis: once every worker is back on it; LMDB: try (a full or broken
      * file fails again, and the backoff spaces the tries) */
     if ((sh->redis == NULL && sh->store == NULL) || sh->memory == NULL || sh->carrying ||
-        atomic_load(&sh->fallback_active) != 0 || !atomic_exchange(&sh->memory_dirty, 0))
+        sh->spilling || atomic_load(&sh->fallback_active) != 0 ||
+        !atomic_exchange(&sh->memory_dirty, 0))
         return;
     sh->carrying = 1;
     sh->carry_log = log;
@@ -191,9 +248,8 @@ void sg_obd_shared_restore(sg_obd_shared *sh, const sg_logger *log)
         return;
     QUOTED(path, sh->spill);
     if (rc == 0) {
-        /* in memory now: a second start must not add it again */
-        if (unlink(sh->spill) != 0)
-            sg_log(log, "{\"event\":\"outbound_spill_unlink_failed\",\"path\":%s}", path);
+        /* the file stays until a carry has taken it all: a crash before
+         * that reads it again, and a stop rewrites it */
         atomic_store(&sh->memory_dirty, 1);
         sg_log(log,
                "{\"event\":\"outbound_spill_loaded\",\"path\":%s,\"records\":%zu,"
@@ -434,8 +490,9 @@ static int decide_in_memory(sg_obd *o, sg_obd_job *j, sg_obd_result *res, const 
         res->failed = 1;
         return -1;
     }
-    /* after the write: a carry that starts now sees it */
+    /* after the write: a carry or spill that starts now sees it */
     atomic_store(&o->sh->memory_dirty, 1);
+    atomic_store(&o->sh->spill_dirty, 1);
     res->d = j->op.out;
     return 0;
 }
@@ -526,8 +583,10 @@ static void note_done(void *payload, int status)
     if (status != 0 && !j->cancelled) {
         sg_mc_inc(&j->o->m->ob_fallback, 1);
         if (sg_obs_update(j->o->sh->memory, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e,
-                          sizeof(e)) == 0)
+                          sizeof(e)) == 0) {
             atomic_store(&j->o->sh->memory_dirty, 1);
+            atomic_store(&j->o->sh->spill_dirty, 1);
+        }
     }
     sg_policy_unref(j->pol);
     free(j);

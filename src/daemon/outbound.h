@@ -41,6 +41,7 @@ typedef struct sg_obd_shared {
     unsigned redis_timeout_ms;
     atomic_int fallback_active; /* workers whose Redis is down now (a gauge) */
     atomic_int memory_dirty;    /* something was counted in memory since the last carry */
+    atomic_int spill_dirty;     /* ... since the last spill */
     _Atomic int64_t last_notify;
     char hostname[256];
     /* carrying memory into the store (main thread; the work on the pool) */
@@ -51,6 +52,13 @@ typedef struct sg_obd_shared {
     int carry_rc;
     size_t carry_records, carry_blocked;
     char carry_err[256];
+    /* keeping memory in the spill file during an outage (main thread; the
+     * work on the pool, never at the same time as a carry) */
+    unsigned spill_every, spill_wait;
+    int spilling, spill_rc;
+    uv_work_t spill_work;
+    size_t spill_records;
+    char spill_err[256];
 } sg_obd_shared;
 
 /* With cfg->outbound off: nothing opened, every call is a no-op. */
@@ -61,12 +69,17 @@ void sg_obd_shared_maintain(sg_obd_shared *sh);
 /* Main thread, every second: when memory holds counts (and, with Redis,
  * every worker is back on it), carry them into the store (sg_obop_drain)
  * on the loop's thread pool; logs outbound_store_merged, or
- * outbound_store_merge_failed and tries again later (2 s, doubling to 64). */
+ * outbound_store_merge_failed and tries again later (2 s, doubling to 64).
+ * A carry that took everything removes the spill file. Meanwhile, every
+ * outbound_spill_interval seconds with something new counted in memory,
+ * memory is written to the spill file on the pool (outbound_spill_failed
+ * when it cannot be), so a crash during an outage loses at most that. */
 void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log);
 
 /* Main thread, before the workers start: what an earlier run left in the
  * spill file (outbound_spill) read into memory, to be carried like any
- * other count, and the file removed; logs outbound_spill_loaded. A file
+ * other count; the file stays until that carry has taken everything (a
+ * crash before it loses nothing); logs outbound_spill_loaded. A file
  * that cannot be read is renamed PATH.bad and logged
  * (outbound_spill_unreadable): it must not stop the mail. */
 void sg_obd_shared_restore(sg_obd_shared *sh, const sg_logger *log);

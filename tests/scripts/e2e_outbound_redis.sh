@@ -21,7 +21,9 @@
 #      daemons reconnect (outbound_store_up) and decide on Redis again;
 #   f. A stopped while Redis is away: its memory goes to its spill file
 #      (outbound_spill_written), and after its next start (Redis back, empty)
-#      into Redis: alice's day there is that one message.
+#      into Redis: alice's day there is that one message;
+#   g. A killed (-9) while Redis is away: the spill file it rewrote during
+#      the outage is read at its next start and carried the same way.
 # Prints PASS/FAIL lines and "N passed, N failed"; exit status 1 on failure.
 # Env: SG_CLI, SG_SRC; ports E2E_SMTP_PORT, E2E_SUBMISSION_PORT,
 # E2E_SUBMISSION_B_PORT (2619), E2E_DNS_PORT, E2E_REDIS_PORT (16380),
@@ -92,6 +94,7 @@ EOF
             echo "outbound_store           $REDIS"
             echo "outbound_redis_timeout_ms 200"
             echo "outbound_spill           $E2E_DIR/spill/$x.spill"
+            echo "outbound_spill_interval  1"
             # accounts past their learning period (see e2e_outbound.sh)
             echo "outbound_limit           learning_days 0"
         } >"$E2E_DIR/spoofguardd-$x.conf"
@@ -289,6 +292,34 @@ assert j["windows"]["day"]["messages"] in (2, 3), j["windows"]["day"]' <<<"$js"
     js=$(cli show "$A" --json 2>&1)
     echo "(alice's day in Redis after A's restart: $(sed -n 's/.*"day":{\("messages":[0-9]*\).*/\1/p' <<<"$js"))"
     check f_spill_counts_in_redis "$js" /usr/bin/python3 -c 'import json,sys
+j=json.loads(sys.stdin.read())
+assert j["windows"]["day"]["messages"] == 1, j["windows"]["day"]' <<<"$js"
+
+    # g. A killed (-9) while Redis is away: the spill file it keeps during
+    # the outage (every outbound_spill_interval, here 1 s) survives the crash
+    stop_pidfile "$E2E_RUN/redis-server.pid" 5 redis-server
+    out=$(send a "$A" rd-crash "carol@$E2E_RCPT_DOMAIN")
+    sent rd-crash "$out" >/dev/null
+    check g_flows_without_redis "$out" test "${out#* }" = accept
+    for ((i = 0; i < 50; i++)); do [ -s "$E2E_DIR/spill/a.spill" ] && break; sleep 0.1; done
+    check g_spill_kept_during_outage "$(ls -l "$E2E_DIR/spill")" test -s "$E2E_DIR/spill/a.spill"
+    kill -9 "$(tr -dc 0-9 <"$E2E_RUN/spoofguardd-a.pid")"
+    sleep 0.5
+    cp "$E2E_DIR/spoofguardd-a.log" "$E2E_DIR/spoofguardd-a.second.log"
+    redis_start
+    merged_a0=$(grep -c '"event":"outbound_store_merged"' "$LOG_A")
+    run_bg spoofguardd-a "$SGD" -c "$E2E_DIR/spoofguardd-a.conf"
+    check g_restarted "$(tail -n3 "$E2E_DIR/spoofguardd-a.log" 2>/dev/null)" wait_tcp 127.0.0.1 "$MPORT" 10
+    for ((i = 0; i < 80; i++)); do
+        [ "$(grep -c '"event":"outbound_store_merged"' "$LOG_A")" -gt "$merged_a0" ] && break
+        sleep 0.1
+    done
+    check g_spill_carried "$(grep -h 'outbound_s' "$LOG_A" | tail -n3 | tr '\n' ' ')" \
+        test "$(grep -c '"event":"outbound_store_merged"' "$LOG_A")" -gt "$merged_a0"
+    check g_spill_removed "$(ls -l "$E2E_DIR/spill")" test ! -e "$E2E_DIR/spill/a.spill"
+    js=$(cli show "$A" --json 2>&1)
+    echo "(alice's day in Redis after A's crash and restart: $(sed -n 's/.*"day":{\("messages":[0-9]*\).*/\1/p' <<<"$js"))"
+    check g_crash_counts_in_redis "$js" /usr/bin/python3 -c 'import json,sys
 j=json.loads(sys.stdin.read())
 assert j["windows"]["day"]["messages"] == 1, j["windows"]["day"]' <<<"$js"
 

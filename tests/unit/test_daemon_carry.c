@@ -190,7 +190,7 @@ static void stop_during_outage_keeps_counts(void **state)
              "{\"event\":\"outbound_spill_loaded\",\"path\":\"%s\",\"records\":3,\"blocked\":1}",
              spill);
     assert_non_null(strstr(log_text(log.fd), want));
-    assert_int_equal(access(spill, F_OK), -1); /* read once */
+    assert_int_equal(access(spill, F_OK), 0); /* until carried: a crash now loses nothing */
     assert_int_equal(atomic_load(&sh.memory_dirty), 1);
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -198,6 +198,7 @@ static void stop_during_outage_keeps_counts(void **state)
     assert_non_null(strstr(log_text(log.fd),
                            "{\"event\":\"outbound_store_merged\",\"store\":\"lmdb\","
                            "\"records\":3,\"blocked\":1}"));
+    assert_int_equal(access(spill, F_OK), -1); /* carried: a next start adds nothing */
     int blocked;
     assert_int_equal(ob_test_day_messages(sh.store, cfg.ob_policy, "alice", T + 100, &blocked), 3);
     assert_false(blocked);
@@ -249,12 +250,84 @@ static void stop_during_outage_keeps_counts(void **state)
     finish(&cfg, &log, logpath, dir);
 }
 
+/* During an outage the spill file is kept up to date every
+ * outbound_spill_interval ticks when memory has something new, so a crash
+ * (no stop, no finish) loses at most that; the next start reads it, and
+ * the carry that takes it all removes it. */
+static void outage_spills_for_a_crash(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sg-spill2.XXXXXX", err[256], spill[128], lmdb[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(spill, sizeof spill, "%s/outbound.spill", dir);
+    snprintf(lmdb, sizeof lmdb, "%s/lmdb", dir);
+    sg_config cfg;
+    assert_int_equal(sg_config_defaults(&cfg), 0);
+    assert_int_equal(cfg.outbound_spill_interval, 30);
+    cfg.outbound = 1;
+    cfg.outbound_spill_interval = 3;
+    free(cfg.outbound_store);
+    cfg.outbound_store = strdup("redis://127.0.0.1:1"); /* nobody there */
+    cfg.outbound_redis_timeout_ms = 100;
+    free(cfg.outbound_spill);
+    cfg.outbound_spill = strdup(spill);
+    char logpath[] = "/tmp/sg-carry-log.XXXXXX";
+    sg_logger log = {mkstemp(logpath)};
+    sg_obd_shared sh;
+    assert_int_equal(sg_obd_shared_init(&sh, &cfg, err, sizeof err), 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    atomic_store(&sh.fallback_active, 1); /* the workers count in memory */
+    ob_test_decide(sh.memory, cfg.ob_policy, "alice", T, 2);
+    atomic_store(&sh.memory_dirty, 1);
+    atomic_store(&sh.spill_dirty, 1);
+    tick_and_run(&sh, &loop, &log);
+    tick_and_run(&sh, &loop, &log);
+    assert_int_equal(access(spill, F_OK), -1);
+    tick_and_run(&sh, &loop, &log); /* the third tick */
+    assert_int_equal(access(spill, F_OK), 0);
+    assert_int_equal(atomic_load(&sh.spill_dirty), 0);
+    /* more counted: the next write comes 3 ticks later, with it */
+    ob_test_decide(sh.memory, cfg.ob_policy, "alice", T + 10, 3);
+    atomic_store(&sh.spill_dirty, 1);
+    for (int i = 0; i < 3; i++)
+        tick_and_run(&sh, &loop, &log);
+    assert_int_equal(atomic_load(&sh.spill_dirty), 0);
+    assert_int_equal(count(log_text(log.fd), "outbound_spill_failed"), 0);
+    /* the crash: no finish; the next start reads the file, on LMDB */
+    uv_loop_close(&loop);
+    sg_obd_shared_free(&sh);
+    free(cfg.outbound_store);
+    cfg.outbound_store = strdup(lmdb);
+    assert_int_equal(sg_obd_shared_init(&sh, &cfg, err, sizeof err), 0);
+    sg_obd_shared_restore(&sh, &log);
+    assert_non_null(strstr(log_text(log.fd), "\"event\":\"outbound_spill_loaded\""));
+    uv_loop_init(&loop);
+    tick_and_run(&sh, &loop, &log);
+    int blocked;
+    assert_int_equal(ob_test_day_messages(sh.store, cfg.ob_policy, "alice", T + 100, &blocked), 5);
+    assert_int_equal(access(spill, F_OK), -1);
+    /* a spill into a folder that is gone fails, logged, and stays due */
+    ob_test_decide(sh.memory, cfg.ob_policy, "bob", T + 200, 1);
+    atomic_store(&sh.spill_dirty, 1);
+    free(sh.spill);
+    sh.spill = strdup("/nonexistent/outbound.spill");
+    for (int i = 0; i < 3; i++)
+        tick_and_run(&sh, &loop, &log);
+    assert_int_equal(count(log_text(log.fd), "outbound_spill_failed"), 1);
+    assert_int_equal(atomic_load(&sh.spill_dirty), 1);
+    uv_loop_close(&loop);
+    sg_obd_shared_free(&sh);
+    finish(&cfg, &log, logpath, dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(carry_into_lmdb),
         cmocka_unit_test(failed_carry_backs_off),
         cmocka_unit_test(stop_during_outage_keeps_counts),
+        cmocka_unit_test(outage_spills_for_a_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
