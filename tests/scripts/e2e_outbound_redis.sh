@@ -265,6 +265,21 @@ assert j["windows"]["day"]["messages"] in (2, 3), j["windows"]["day"]' <<<"$js"
     sent rd-back "$out" >/dev/null
     check e_back_on_redis "$out" test "$(grep -c '"store":"redis"' "$LOG_B")" -gt "$n0"
 
+    # restart_a_after_outage STEP COPY: Redis back (empty), A started again
+    # (its earlier stderr kept as spoofguardd-a.COPY.log), and waited for
+    # until it has carried something into Redis; merged_a0: the count before
+    restart_a_after_outage() {
+        cp "$E2E_DIR/spoofguardd-a.log" "$E2E_DIR/spoofguardd-a.$2.log"
+        redis_start
+        merged_a0=$(grep -c '"event":"outbound_store_merged"' "$LOG_A")
+        run_bg spoofguardd-a "$SGD" -c "$E2E_DIR/spoofguardd-a.conf"
+        check "$1_restarted" "$(tail -n3 "$E2E_DIR/spoofguardd-a.log" 2>/dev/null)" wait_tcp 127.0.0.1 "$MPORT" 10
+        for ((i = 0; i < 80; i++)); do
+            [ "$(grep -c '"event":"outbound_store_merged"' "$LOG_A")" -gt "$merged_a0" ] && break
+            sleep 0.1
+        done
+    }
+
     # f. A stopped while Redis is away: what A counted in memory goes to its
     # spill file, and after its next start into Redis
     stop_pidfile "$E2E_RUN/redis-server.pid" 5 redis-server
@@ -275,15 +290,7 @@ assert j["windows"]["day"]["messages"] in (2, 3), j["windows"]["day"]' <<<"$js"
     check f_spill_written "$(grep -h 'outbound_spill\|merge_failed' "$LOG_A" | tail -n2 | tr '\n' ' ')" \
         grep -q '"event":"outbound_spill_written","path":"'"$E2E_DIR/spill/a.spill"'"' "$LOG_A"
     check f_spill_file "$(ls -l "$E2E_DIR/spill")" test -s "$E2E_DIR/spill/a.spill"
-    cp "$E2E_DIR/spoofguardd-a.log" "$E2E_DIR/spoofguardd-a.first.log"
-    redis_start
-    merged_a0=$(grep -c '"event":"outbound_store_merged"' "$LOG_A")
-    run_bg spoofguardd-a "$SGD" -c "$E2E_DIR/spoofguardd-a.conf"
-    check f_restarted "$(tail -n3 "$E2E_DIR/spoofguardd-a.log" 2>/dev/null)" wait_tcp 127.0.0.1 "$MPORT" 10
-    for ((i = 0; i < 80; i++)); do
-        [ "$(grep -c '"event":"outbound_store_merged"' "$LOG_A")" -gt "$merged_a0" ] && break
-        sleep 0.1
-    done
+    restart_a_after_outage f first
     check f_spill_loaded "no outbound_spill_loaded line" grep -q '"event":"outbound_spill_loaded"' "$LOG_A"
     check f_spill_carried "$(grep -h 'outbound_s' "$LOG_A" | tail -n3 | tr '\n' ' ')" \
         test "$(grep -c '"event":"outbound_store_merged"' "$LOG_A")" -gt "$merged_a0"
@@ -305,15 +312,7 @@ assert j["windows"]["day"]["messages"] == 1, j["windows"]["day"]' <<<"$js"
     check g_spill_kept_during_outage "$(ls -l "$E2E_DIR/spill")" test -s "$E2E_DIR/spill/a.spill"
     kill -9 "$(tr -dc 0-9 <"$E2E_RUN/spoofguardd-a.pid")"
     sleep 0.5
-    cp "$E2E_DIR/spoofguardd-a.log" "$E2E_DIR/spoofguardd-a.second.log"
-    redis_start
-    merged_a0=$(grep -c '"event":"outbound_store_merged"' "$LOG_A")
-    run_bg spoofguardd-a "$SGD" -c "$E2E_DIR/spoofguardd-a.conf"
-    check g_restarted "$(tail -n3 "$E2E_DIR/spoofguardd-a.log" 2>/dev/null)" wait_tcp 127.0.0.1 "$MPORT" 10
-    for ((i = 0; i < 80; i++)); do
-        [ "$(grep -c '"event":"outbound_store_merged"' "$LOG_A")" -gt "$merged_a0" ] && break
-        sleep 0.1
-    done
+    restart_a_after_outage g second
     check g_spill_carried "$(grep -h 'outbound_s' "$LOG_A" | tail -n3 | tr '\n' ' ')" \
         test "$(grep -c '"event":"outbound_store_merged"' "$LOG_A")" -gt "$merged_a0"
     check g_spill_removed "$(ls -l "$E2E_DIR/spill")" test ! -e "$E2E_DIR/spill/a.spill"

@@ -56,6 +56,19 @@ static void finish(sg_config *cfg, sg_logger *log, const char *logpath, const ch
     assert_int_equal(system(cmd), 0);
 }
 
+/* Outbound on, its store a Redis nobody listens on, the spill file at
+ * spill. */
+static void outage_config(sg_config *cfg, const char *spill)
+{
+    assert_int_equal(sg_config_defaults(cfg), 0);
+    cfg->outbound = 1;
+    free(cfg->outbound_store);
+    cfg->outbound_store = strdup("redis://127.0.0.1:1");
+    cfg->outbound_redis_timeout_ms = 100;
+    free(cfg->outbound_spill);
+    cfg->outbound_spill = strdup(spill);
+}
+
 static void carry_into_lmdb(void **state)
 {
     (void)state;
@@ -153,13 +166,7 @@ static void stop_during_outage_keeps_counts(void **state)
     snprintf(spill, sizeof spill, "%s/outbound.spill", dir);
     snprintf(lmdb, sizeof lmdb, "%s/lmdb", dir);
     sg_config cfg;
-    assert_int_equal(sg_config_defaults(&cfg), 0);
-    cfg.outbound = 1;
-    free(cfg.outbound_store);
-    cfg.outbound_store = strdup("redis://127.0.0.1:1"); /* nobody there */
-    cfg.outbound_redis_timeout_ms = 100;
-    free(cfg.outbound_spill);
-    cfg.outbound_spill = strdup(spill);
+    outage_config(&cfg, spill);
     char logpath[] = "/tmp/sg-carry-log.XXXXXX";
     sg_logger log = {mkstemp(logpath)};
     sg_obd_shared sh;
@@ -262,15 +269,9 @@ static void outage_spills_for_a_crash(void **state)
     snprintf(spill, sizeof spill, "%s/outbound.spill", dir);
     snprintf(lmdb, sizeof lmdb, "%s/lmdb", dir);
     sg_config cfg;
-    assert_int_equal(sg_config_defaults(&cfg), 0);
+    outage_config(&cfg, spill);
     assert_int_equal(cfg.outbound_spill_interval, 30);
-    cfg.outbound = 1;
     cfg.outbound_spill_interval = 3;
-    free(cfg.outbound_store);
-    cfg.outbound_store = strdup("redis://127.0.0.1:1"); /* nobody there */
-    cfg.outbound_redis_timeout_ms = 100;
-    free(cfg.outbound_spill);
-    cfg.outbound_spill = strdup(spill);
     char logpath[] = "/tmp/sg-carry-log.XXXXXX";
     sg_logger log = {mkstemp(logpath)};
     sg_obd_shared sh;
