@@ -40,8 +40,7 @@ int sg_obd_shared_init(sg_obd_shared *sh, const sg_config *cfg, char *err, size_
     atomic_init(&sh->fallback_active, 0);
     atomic_init(&sh->memory_dirty, 0);
     atomic_init(&sh->spill_dirty, 0);
-    sh->spill_every = sh->spill_wait =
-        cfg->outbound_spill_interval ? cfg->outbound_spill_interval : 30;
+    sh->spill_every = sh->spill_wait = cfg->outbound_spill_interval;
     atomic_init(&sh->last_notify, 0);
     if (gethostname(sh->hostname, sizeof(sh->hostname) - 1) != 0)
         strcpy(sh->hostname, "localhost");
@@ -125,14 +124,25 @@ static void carry_work(uv_work_t *w)
         (void)unlink(sh->spill);
 }
 
+/* A string for a log line's JSON, quoted (static size: paths and errors) */
+#define QUOTED(name, s)                                                                            \
+    char name[SGU_JSON_QUOTED_MAX(512)];                                                           \
+    name[sgu_json_quote(name, sizeof(name) - 1, (s), strnlen((s), 512))] = '\0'
+
+static void log_spill_failed(const sg_logger *log, const char *file, const char *err)
+{
+    QUOTED(path, file);
+    QUOTED(why, err);
+    sg_log(log, "{\"event\":\"outbound_spill_failed\",\"path\":%s,\"why\":%s}", path, why);
+}
+
 static void spill_work(uv_work_t *w)
 {
     sg_obd_shared *sh = w->data;
-    sg_obop_drained d = {0};
+    sg_obop_drained d;
     sh->spill_err[0] = '\0';
     sh->spill_rc =
         sg_obop_spill_save(sh->memory, sh->spill, &d, sh->spill_err, sizeof(sh->spill_err));
-    sh->spill_records = d.records;
 }
 
 static void spill_done(uv_work_t *w, int status)
@@ -142,12 +152,7 @@ static void spill_done(uv_work_t *w, int status)
     if (status == 0 && sh->spill_rc == 0)
         return;
     atomic_store(&sh->spill_dirty, 1);
-    char why[SGU_JSON_QUOTED_MAX(sizeof(sh->spill_err))], path[SGU_JSON_QUOTED_MAX(512)];
-    const char *e = status != 0 ? "cancelled" : sh->spill_err;
-    why[sgu_json_quote(why, sizeof(why) - 1, e, strlen(e))] = '\0';
-    path[sgu_json_quote(path, sizeof(path) - 1, sh->spill, strnlen(sh->spill, 512))] = '\0';
-    sg_log(sh->carry_log, "{\"event\":\"outbound_spill_failed\",\"path\":%s,\"why\":%s}", path,
-           why);
+    log_spill_failed(sh->carry_log, sh->spill, status != 0 ? "cancelled" : sh->spill_err);
 }
 
 /* Every spill_every ticks with something new in memory, and no carry
@@ -223,11 +228,6 @@ void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log
     }
 }
 
-/* A string for a log line's JSON, quoted (static size: paths and errors) */
-#define QUOTED(name, s)                                                                            \
-    char name[SGU_JSON_QUOTED_MAX(512)];                                                           \
-    name[sgu_json_quote(name, sizeof(name) - 1, (s), strnlen((s), 512))] = '\0'
-
 static int count_one(void *ctx, const char *key, const uint8_t *v, size_t vlen)
 {
     (void)key;
@@ -286,12 +286,11 @@ void sg_obd_shared_finish(sg_obd_shared *sh, const sg_logger *log)
         sg_log(log, "{\"event\":\"outbound_memory_lost\",\"records\":%zu}", n);
         return;
     }
-    QUOTED(path, sh->spill);
     if (sg_obop_spill_save(sh->memory, sh->spill, &d, err, sizeof(err)) != 0) {
-        QUOTED(why, err);
-        sg_log(log, "{\"event\":\"outbound_spill_failed\",\"path\":%s,\"why\":%s}", path, why);
+        log_spill_failed(log, sh->spill, err);
         return;
     }
+    QUOTED(path, sh->spill);
     sg_log(log,
            "{\"event\":\"outbound_spill_written\",\"path\":%s,\"records\":%zu,\"blocked\":%zu}",
            path, d.records, d.blocked);
@@ -477,6 +476,14 @@ static void tell(sg_obd *o, sg_obd_job *j, const sg_obd_result *res)
 /* ------------------------------------------------------------------------ */
 /* deciding                                                                  */
 
+/* After a write to memory (not before: a carry or spill that starts now
+ * must see it). */
+static void memory_written(sg_obd_shared *sh)
+{
+    atomic_store(&sh->memory_dirty, 1);
+    atomic_store(&sh->spill_dirty, 1);
+}
+
 static int decide_in_memory(sg_obd *o, sg_obd_job *j, sg_obd_result *res, const char *why)
 {
     char e[256];
@@ -490,9 +497,7 @@ static int decide_in_memory(sg_obd *o, sg_obd_job *j, sg_obd_result *res, const 
         res->failed = 1;
         return -1;
     }
-    /* after the write: a carry or spill that starts now sees it */
-    atomic_store(&o->sh->memory_dirty, 1);
-    atomic_store(&o->sh->spill_dirty, 1);
+    memory_written(o->sh);
     res->d = j->op.out;
     return 0;
 }
@@ -583,10 +588,8 @@ static void note_done(void *payload, int status)
     if (status != 0 && !j->cancelled) {
         sg_mc_inc(&j->o->m->ob_fallback, 1);
         if (sg_obs_update(j->o->sh->memory, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e,
-                          sizeof(e)) == 0) {
-            atomic_store(&j->o->sh->memory_dirty, 1);
-            atomic_store(&j->o->sh->spill_dirty, 1);
-        }
+                          sizeof(e)) == 0)
+            memory_written(j->o->sh);
     }
     sg_policy_unref(j->pol);
     free(j);

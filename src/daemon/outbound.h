@@ -57,7 +57,6 @@ typedef struct sg_obd_shared {
     unsigned spill_every, spill_wait;
     int spilling, spill_rc;
     uv_work_t spill_work;
-    size_t spill_records;
     char spill_err[256];
 } sg_obd_shared;
 

@@ -266,18 +266,32 @@ assert j["windows"]["day"]["messages"] in (2, 3), j["windows"]["day"]' <<<"$js"
     check e_back_on_redis "$out" test "$(grep -c '"store":"redis"' "$LOG_B")" -gt "$n0"
 
     # restart_a_after_outage STEP COPY: Redis back (empty), A started again
-    # (its earlier stderr kept as spoofguardd-a.COPY.log), and waited for
-    # until it has carried something into Redis; merged_a0: the count before
+    # (its earlier stderr kept as spoofguardd-a.COPY.log) and waited for
+    # until it has carried something into Redis; then STEP_spill_loaded,
+    # _carried, _removed (the file) and _counts_in_redis (alice's one
+    # message of the outage, exactly) are checked
     restart_a_after_outage() {
         cp "$E2E_DIR/spoofguardd-a.log" "$E2E_DIR/spoofguardd-a.$2.log"
         redis_start
         merged_a0=$(grep -c '"event":"outbound_store_merged"' "$LOG_A")
+        loaded_a0=$(grep -c '"event":"outbound_spill_loaded"' "$LOG_A")
         run_bg spoofguardd-a "$SGD" -c "$E2E_DIR/spoofguardd-a.conf"
         check "$1_restarted" "$(tail -n3 "$E2E_DIR/spoofguardd-a.log" 2>/dev/null)" wait_tcp 127.0.0.1 "$MPORT" 10
         for ((i = 0; i < 80; i++)); do
             [ "$(grep -c '"event":"outbound_store_merged"' "$LOG_A")" -gt "$merged_a0" ] && break
             sleep 0.1
         done
+        check "$1_spill_loaded" "no outbound_spill_loaded line" \
+            test "$(grep -c '"event":"outbound_spill_loaded"' "$LOG_A")" -gt "$loaded_a0"
+        check "$1_spill_carried" "$(grep -h 'outbound_s' "$LOG_A" | tail -n3 | tr '\n' ' ')" \
+            test "$(grep -c '"event":"outbound_store_merged"' "$LOG_A")" -gt "$merged_a0"
+        check "$1_spill_removed" "$(ls -l "$E2E_DIR/spill")" test ! -e "$E2E_DIR/spill/a.spill"
+        # Redis came back empty: alice's day there is the outage's one message
+        js=$(cli show "$A" --json 2>&1)
+        echo "(alice's day in Redis after A's restart ($1): $(sed -n 's/.*"day":{\("messages":[0-9]*\).*/\1/p' <<<"$js"))"
+        check "$1_spill_counts_in_redis" "$js" /usr/bin/python3 -c 'import json,sys
+j=json.loads(sys.stdin.read())
+assert j["windows"]["day"]["messages"] == 1, j["windows"]["day"]' <<<"$js"
     }
 
     # f. A stopped while Redis is away: what A counted in memory goes to its
@@ -291,16 +305,6 @@ assert j["windows"]["day"]["messages"] in (2, 3), j["windows"]["day"]' <<<"$js"
         grep -q '"event":"outbound_spill_written","path":"'"$E2E_DIR/spill/a.spill"'"' "$LOG_A"
     check f_spill_file "$(ls -l "$E2E_DIR/spill")" test -s "$E2E_DIR/spill/a.spill"
     restart_a_after_outage f first
-    check f_spill_loaded "no outbound_spill_loaded line" grep -q '"event":"outbound_spill_loaded"' "$LOG_A"
-    check f_spill_carried "$(grep -h 'outbound_s' "$LOG_A" | tail -n3 | tr '\n' ' ')" \
-        test "$(grep -c '"event":"outbound_store_merged"' "$LOG_A")" -gt "$merged_a0"
-    check f_spill_removed "$(ls -l "$E2E_DIR/spill")" test ! -e "$E2E_DIR/spill/a.spill"
-    # Redis came back empty: alice's day there is rd-spill alone
-    js=$(cli show "$A" --json 2>&1)
-    echo "(alice's day in Redis after A's restart: $(sed -n 's/.*"day":{\("messages":[0-9]*\).*/\1/p' <<<"$js"))"
-    check f_spill_counts_in_redis "$js" /usr/bin/python3 -c 'import json,sys
-j=json.loads(sys.stdin.read())
-assert j["windows"]["day"]["messages"] == 1, j["windows"]["day"]' <<<"$js"
 
     # g. A killed (-9) while Redis is away: the spill file it keeps during
     # the outage (every outbound_spill_interval, here 1 s) survives the crash
@@ -313,14 +317,6 @@ assert j["windows"]["day"]["messages"] == 1, j["windows"]["day"]' <<<"$js"
     kill -9 "$(tr -dc 0-9 <"$E2E_RUN/spoofguardd-a.pid")"
     sleep 0.5
     restart_a_after_outage g second
-    check g_spill_carried "$(grep -h 'outbound_s' "$LOG_A" | tail -n3 | tr '\n' ' ')" \
-        test "$(grep -c '"event":"outbound_store_merged"' "$LOG_A")" -gt "$merged_a0"
-    check g_spill_removed "$(ls -l "$E2E_DIR/spill")" test ! -e "$E2E_DIR/spill/a.spill"
-    js=$(cli show "$A" --json 2>&1)
-    echo "(alice's day in Redis after A's crash and restart: $(sed -n 's/.*"day":{\("messages":[0-9]*\).*/\1/p' <<<"$js"))"
-    check g_crash_counts_in_redis "$js" /usr/bin/python3 -c 'import json,sys
-j=json.loads(sys.stdin.read())
-assert j["windows"]["day"]["messages"] == 1, j["windows"]["day"]' <<<"$js"
 
     # nothing lost: release the held ones, everything is delivered
     postsuper -c "$PFETC" -H ALL >/dev/null 2>&1
