@@ -126,14 +126,18 @@ grep -qx "$conf" /var/lib/dpkg/info/spoofguard.conffiles || fail "$conf is not a
 pkg-config --exists spoofguard || fail "pkg-config spoofguard"
 printf '#include <stdio.h>\n#include <spoofguard/verdict.h>\nint main(void) { return puts(sg_version()) < 0; }\n' > "$tmp/x.c"
 # shellcheck disable=SC2046
+# Output goes to a file before grep reads it: with pipefail, `ldd | grep -q`
+# fails whenever grep exits on its match before ldd's last write (SIGPIPE),
+# which failed one CI run on a correct package
 cc "$tmp/x.c" -o "$tmp/x" $(pkg-config --cflags --libs spoofguard) &&
-    ldd "$tmp/x" | grep -q 'libspoofguard.so.0 => /' &&
+    ldd "$tmp/x" > "$tmp/ldd" 2>&1 && grep -q 'libspoofguard.so.0 => /' "$tmp/ldd" &&
     [ "$("$tmp/x")" = "$(dpkg-query -W -f='${Version}' libspoofguard0)" ] ||
-    fail "a program built with libspoofguard-dev: $(ldd "$tmp/x" 2>&1 | grep spoofguard)"
+    fail "a program built with libspoofguard-dev: $(grep spoofguard "$tmp/ldd")"
 man -w spoofguard spoofguardd spoofguardd.conf >/dev/null || fail "man pages"
 # the commands that are helper programs run from /usr/libexec/spoofguard
 for c in explain report audit accounts; do
-    /usr/bin/spoofguard "$c" --help 2>&1 | grep -q "^usage: spoofguard $c" ||
+    /usr/bin/spoofguard "$c" --help > "$tmp/help" 2>&1
+    grep -q "^usage: spoofguard $c" "$tmp/help" ||
         fail "spoofguard $c --help (helper $(ls /usr/libexec/spoofguard 2>&1))"
 done
 echo "helpers: $(ls /usr/libexec/spoofguard | tr '\n' ' ')"

@@ -34,7 +34,9 @@ D=$E2E_DIR/dns
 : "${SG_CLI:=$SG_SRC/build/spoofguard}"
 : "${E2E_KEYGEN:=auto}"
 
-have_sg_keygen() { [ -x "$SG_CLI" ] && "$SG_CLI" keygen --help 2>/dev/null | grep -q 'keygen'; }
+# the help is read whole before grep: `cmd | grep -q` under pipefail is
+# false when grep exits before cmd's last write
+have_sg_keygen() { [ -x "$SG_CLI" ] && [[ $("$SG_CLI" keygen --help 2>&1) == *keygen* ]]; }
 
 keygen_spoofguard() { # domain selector type tmpdir
     "$SG_CLI" keygen --domain "$1" --selector "$2" --type "$3" --out "$4" >"$4/$2.txt" 2>/dev/null

@@ -329,8 +329,8 @@ assert j["windows"]["day"]["messages"] == 1, j["windows"]["day"]' <<<"$js"
     check nothing_lost "not delivered:$lost" test -z "$lost"
     for x in a b; do
         stop_pidfile "$E2E_RUN/spoofguardd-$x.pid" 35 "spoofguardd-$x"
-        if cat "$E2E_DIR/spoofguardd-$x".*log | grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:'; then
-            ko "no_sanitizer_reports_$x" "$(cat "$E2E_DIR/spoofguardd-$x".*log | grep -m2 -E 'ERROR|runtime error' | tr '\n' '|')"
+        if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$E2E_DIR/spoofguardd-$x".*log; then
+            ko "no_sanitizer_reports_$x" "$(grep -h -m2 -E 'ERROR|runtime error' "$E2E_DIR/spoofguardd-$x".*log | tr '\n' '|')"
         else
             ok "no_sanitizer_reports_$x"
         fi
