@@ -12,6 +12,13 @@
  * an authentic delivery-status report from outside feeds the bounce
  * counts of the account that owns its recipient.
  *
+ * DMARC report collection is on, with failure reports (src/daemon/
+ * reportcollect.c): every inbound verdict is counted for the aggregate
+ * reports, and a failing one at bank.test (ruf=, fo=1) queues a redacted
+ * failure report made from the header fields the session kept, in an
+ * SQLite store in a temporary folder, flushed by the collector's thread
+ * every second while the inputs run.
+ *
  * Invariants: no crash, no leak, no sanitizer report; the session ends
  * (the worker's `closed` callback runs once) after the peer's end of
  * stream, without any timer having to fire. Seeds: whole connections as
@@ -38,6 +45,7 @@
 #include "metrics.h"
 #include "outbound.h"
 #include "policy.h"
+#include "reportcollect.h"
 #include "session.h"
 #include "session_env.h"
 #include "uvdns.h"
@@ -51,7 +59,8 @@ static const char zone_text[] =
     "$ORIGIN test.\n"
     "$TTL 300\n"
     "bank IN TXT \"v=spf1 ip4:192.0.2.0/24 -all\"\n"
-    "_dmarc.bank IN TXT \"v=DMARC1; p=reject; rua=mailto:r@bank.test\"\n"
+    "_dmarc.bank IN TXT \"v=DMARC1; p=reject; rua=mailto:r@bank.test; ruf=mailto:f@bank.test; "
+    "fo=1\"\n"
     "lax IN TXT \"v=spf1 ip4:198.51.100.0/24 ~all\"\n"
     "_dmarc.lax IN TXT \"v=DMARC1; p=none\"\n"
     "mx.ours IN A 192.0.2.1\n";
@@ -75,6 +84,8 @@ static struct {
     sg_policy *pol;
     sg_obd_shared obsh;
     sg_obd obd;
+    sg_rcollect *reports;
+    char dir[32]; /* the report store's folder */
     sg_session_env env;
     char readbuf[64 * 1024];
     int closed;
@@ -84,6 +95,26 @@ static void on_closed(void *payload)
 {
     (void)payload;
     G.closed++;
+}
+
+/* libFuzzer ends with exit(): the collector's last flush, then the
+ * store's files and folder go */
+static void teardown(void)
+{
+    char path[64];
+    sg_rcollect_free(G.reports);
+    G.reports = NULL;
+    if (getenv("FUZZ_SESSION_KEEP")) { /* to check what a seed collected */
+        fprintf(stderr, "fuzz_session: the report store is kept in %s\n", G.dir);
+        return;
+    }
+    static const char *const files[] = {"reports.db", "reports.db-journal", "reports.db-wal",
+                                        "reports.db-shm"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", G.dir, files[i]);
+        unlink(path);
+    }
+    rmdir(G.dir);
 }
 
 static int setup(void)
@@ -126,6 +157,7 @@ static int setup(void)
         sg_cidr_parse("10.0.0.0/8", &cfg.internal_networks[0]) != 0)
         return -1;
     cfg.n_internal_networks = 1;
+    cfg.failure_reports = 1;
     if (sg_policy_build(&G.pol, &cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "fuzz_session: policy: %s\n", err);
         return -1;
@@ -139,6 +171,19 @@ static int setup(void)
         fprintf(stderr, "fuzz_session: outbound: %s\n", err);
         return -1;
     }
+    char db[64];
+    snprintf(G.dir, sizeof(G.dir), "/tmp/fuzz_session.XXXXXX");
+    if (mkdtemp(G.dir) == NULL)
+        return -1;
+    snprintf(db, sizeof(db), "%s/reports.db", G.dir);
+    if (sg_rcollect_new(&G.reports, db, 1, 256, 1, err, sizeof(err)) != 0) {
+        fprintf(stderr, "fuzz_session: reports: %s\n", err);
+        return -1;
+    }
+    sg_rcollect_failures_on(G.reports);
+    if (sg_rcollect_start(G.reports) != 0)
+        return -1;
+    atexit(teardown);
     G.env = (sg_session_env){
         .loop = &G.loop,
         .is_unix = 1, /* a socketpair: the session opens it as a pipe */
@@ -152,6 +197,7 @@ static int setup(void)
         .readbuf = G.readbuf,
         .readbuf_size = sizeof(G.readbuf),
         .closed = on_closed,
+        .reports = G.reports,
     };
     return 0;
 }
