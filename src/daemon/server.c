@@ -46,7 +46,10 @@ struct sg_server {
     unsigned nworkers;
     uv_loop_t loop; /* the main thread's: signals only */
     uv_signal_t sighup, sigterm, sigint, sigchld;
-    uv_timer_t watchdog; /* pings systemd's watchdog when the unit asks for one */
+    uv_timer_t watchdog; /* checks the workers' beats; pings systemd's watchdog */
+    uint64_t wd_ms;      /* the unit's WatchdogSec= (0: none) */
+    uint64_t stall_ms;   /* a worker whose beat stands still this long is stalled */
+    uint64_t last_ping;  /* uv_now of the last WATCHDOG=1 */
     uv_timer_t ob_timer; /* outbound store upkeep, every second */
     int draining;
     int exit_status;    /* 1 when the signer died: systemd restarts the unit */
@@ -326,11 +329,49 @@ static void on_chld(uv_signal_t *h, int sig)
     drain(s, sig);
 }
 
-/* The ping comes from the main loop, so a wedged loop (or a stuck
- * reload) stops the pings and systemd restarts us. */
+/* Without a watchdog a stall is only logged, after this long. */
+#define STALL_LOG_MS 10000
+
+/* Every tick: a worker whose beat has not moved for stall_ms is stalled
+ * (logged once, and again when it moves), and while one is, systemd's
+ * watchdog goes without its ping: WatchdogSec= later systemd kills the
+ * daemon (SIGABRT, a core for the bug) and Restart=on-failure starts a new
+ * one. The MTA's milter_default_action covers the sessions in between, as
+ * for any restart. Half of WatchdogSec= of stall before the pings stop
+ * leaves a worker room for the longest legitimate turn (a slow disk under
+ * an LMDB write) and still restarts a wedged one within one period. The
+ * ping comes from this loop, so a wedged main loop (a stuck reload) stops
+ * it too. */
 static void on_watchdog(uv_timer_t *t)
 {
-    sd_notify(0, "WATCHDOG=1");
+    sg_server *s = t->data;
+    uint64_t now = uv_now(&s->loop);
+    int stalled = 0;
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        sg_worker *w = &s->workers[i];
+        unsigned b = atomic_load_explicit(&w->beat, memory_order_relaxed);
+        if (b != w->seen_beat) {
+            if (w->stalled)
+                sg_log(&s->sh.log, "{\"event\":\"worker_recovered\",\"worker\":%u,\"ms\":%llu}", i,
+                       (unsigned long long)(now - w->seen_at));
+            w->seen_beat = b;
+            w->seen_at = now;
+            w->stalled = 0;
+        } else if (now - w->seen_at >= s->stall_ms) {
+            if (!w->stalled)
+                sg_log(&s->sh.log,
+                       "{\"event\":\"worker_stalled\",\"worker\":%u,\"ms\":%llu,"
+                       "\"watchdog\":\"%s\"}",
+                       i, (unsigned long long)(now - w->seen_at), s->wd_ms ? "withheld" : "none");
+            w->stalled = 1;
+            stalled = 1;
+        }
+    }
+    /* the first tick pings: last_ping starts at 0 */
+    if (s->wd_ms && !stalled && (s->last_ping == 0 || now - s->last_ping >= s->wd_ms / 2)) {
+        sd_notify(0, "WATCHDOG=1");
+        s->last_ping = now;
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -496,18 +537,24 @@ int sg_server_run(sg_server *s)
     if (s->sh.reports && sg_rcollect_start(s->sh.reports) != 0)
         sg_log(&s->sh.log, "{\"event\":\"report_collection_failed\"}");
     sg_obd_shared_restore(&s->sh.ob, &s->sh.log);
-    for (unsigned i = 0; i < s->nworkers; i++)
-        sg_worker_start(&s->workers[i]);
+    /* Under systemd (Type=notify): ready once the socket is bound and every
+     * worker accepts; watchdog pings while every worker's loop turns. The
+     * workers beat four times in a stall period (at most once a second). */
+    uint64_t wd_usec = 0;
+    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000)
+        s->wd_ms = wd_usec / 1000;
+    s->stall_ms = s->wd_ms ? s->wd_ms / 2 : STALL_LOG_MS;
+    uint64_t tick = s->stall_ms / 4 > 1000 ? 1000 : s->stall_ms / 4 ? s->stall_ms / 4 : 1;
+    uv_update_time(&s->loop);
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        s->workers[i].seen_at = uv_now(&s->loop);
+        sg_worker_start(&s->workers[i], (unsigned)tick);
+    }
     sg_log(&s->sh.log, "{\"event\":\"started\",\"workers\":%u,\"listen\":\"%s\"}", s->nworkers,
            s->sh.policy.cur->cfg.listen);
-    /* Under systemd (Type=notify): ready once the socket is bound and every
-     * worker accepts; watchdog pings at half the interval the unit sets. */
-    uint64_t wd_usec = 0;
     uv_timer_init(&s->loop, &s->watchdog);
-    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000) {
-        uint64_t every_ms = wd_usec / 2000;
-        uv_timer_start(&s->watchdog, on_watchdog, 0, every_ms);
-    }
+    s->watchdog.data = s;
+    uv_timer_start(&s->watchdog, on_watchdog, 0, tick);
     uv_timer_init(&s->loop, &s->ob_timer);
     s->ob_timer.data = s;
     if (s->sh.ob.store || s->sh.ob.redis)

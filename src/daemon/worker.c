@@ -215,13 +215,26 @@ static void set_batch(sg_worker *w)
 static void worker_main(void *arg)
 {
     sg_worker *w = arg;
+    char name[16];
+    /* named for top -H, ps -L, gdb and a stalled worker's report (the
+     * log's "worker" is the same number) */
+    snprintf(name, sizeof(name), "sg-worker-%u", (unsigned)w->index % 100000u);
+    (void)pthread_setname_np(pthread_self(), name);
     if (w->batch)
         set_batch(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 
-void sg_worker_start(sg_worker *w)
+static void on_beat(uv_timer_t *t)
 {
+    sg_worker *w = t->data;
+    atomic_fetch_add_explicit(&w->beat, 1, memory_order_relaxed);
+}
+
+void sg_worker_start(sg_worker *w, unsigned beat_ms)
+{
+    /* before the thread exists: nothing else touches its loop yet */
+    uv_timer_start(&w->beat_timer, on_beat, beat_ms, beat_ms);
     uv_thread_create(&w->thread, worker_main, w);
 }
 
@@ -270,6 +283,9 @@ int sg_worker_init(sg_worker *w, sg_worker_shared *sh, sg_metrics_shard *metrics
     }
     uv_async_init(&w->loop, &w->wake, on_wake);
     w->wake.data = w;
+    uv_timer_init(&w->loop, &w->beat_timer);
+    w->beat_timer.data = w;
+    uv_unref((uv_handle_t *)&w->beat_timer); /* liveness only, it keeps no loop running */
     sg_vpool_init(&w->vpool, &w->loop);
     w->env = (sg_session_env){
         .loop = &w->loop,

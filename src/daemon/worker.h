@@ -71,6 +71,16 @@ typedef struct sg_worker {
     int obd_live;
     sg_session_env env; /* what each session gets at accept */
     int draining;
+    /* Liveness. beat_timer counts `beat` up while this loop turns; the
+     * main thread (server.c, on_watchdog) reads it, and withholds
+     * systemd's watchdog ping while it stands still: the main loop carries
+     * no mail, so its own pings alone would keep a unit whose workers are
+     * wedged (a loop in a parser, a deadlock) looking healthy. */
+    uv_timer_t beat_timer;
+    atomic_uint beat;
+    unsigned seen_beat;  /* main thread only: beat at its last change, */
+    uint64_t seen_at;    /* when that was (main loop's uv_now), */
+    int stalled;         /* and worker_stalled logged since */
     char readbuf[65536]; /* reads are consumed before the next one */
 } sg_worker;
 
@@ -78,8 +88,9 @@ typedef struct sg_worker {
  * listening socket; on failure err says why and sg_worker_destroy cleans up. */
 int sg_worker_init(sg_worker *w, sg_worker_shared *sh, sg_metrics_shard *metrics, int index,
                    char *err, size_t errlen);
-/* Runs the worker's loop on its own thread. */
-void sg_worker_start(sg_worker *w);
+/* Runs the worker's loop on its own thread, counting w->beat up every
+ * beat_ms milliseconds while the loop turns. */
+void sg_worker_start(sg_worker *w, unsigned beat_ms);
 /* From the main thread, once sh->draining is set: stop accepting, end once
  * every session has (or after a deadline). */
 void sg_worker_drain(sg_worker *w);

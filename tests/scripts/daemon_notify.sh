@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # spoofguardd under a systemd-style supervisor (Type=notify): READY=1 once
-# it accepts, WATCHDOG=1 at half of WATCHDOG_USEC, RELOADING=1 then READY=1
-# around a SIGHUP, STOPPING=1 on SIGTERM. The supervisor's socket is played
-# by tests/interop/notify_listener.py.
+# it accepts, WATCHDOG=1 at half of WATCHDOG_USEC, none while a worker's
+# loop stands still (worker_stalled logged; worker_recovered and the pings
+# again once it moves), RELOADING=1 then READY=1 around a SIGHUP,
+# STOPPING=1 on SIGTERM. The supervisor's socket is played by
+# tests/interop/notify_listener.py; the wedged worker by
+# tests/interop/stall_thread.py (a ptrace stop of that one thread).
 set -u
 CLI=${SG_CLI:?}
 SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 D=$(dirname "$CLI")/spoofguardd
 T=$(mktemp -d /tmp/sg-notify.XXXXXX)
-pid= lpid=
-trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; [ -n "$lpid" ] && kill "$lpid" 2>/dev/null; rm -rf "$T"' EXIT
+pid= lpid= spid=
+trap '[ -n "$spid" ] && kill "$spid" 2>/dev/null; [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; [ -n "$lpid" ] && kill "$lpid" 2>/dev/null; rm -rf "$T"' EXIT
 pass=0 fail=0
 ok() { echo "PASS $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL $*"; fail=$((fail + 1)); }
@@ -27,15 +30,39 @@ if [ "$(id -u)" = 0 ]; then
     chmod 666 "$T/notify"
 fi
 : > "$T/got"
-# 400 ms watchdog: a ping is due every 200 ms
-NOTIFY_SOCKET=$T/notify WATCHDOG_USEC=400000 "$D" -c "$T/d.conf" 2> "$T/log" &
+# 1 s watchdog: a ping is due every 500 ms, and a worker still for 500 ms
+# is stalled
+NOTIFY_SOCKET=$T/notify WATCHDOG_USEC=1000000 "$D" -c "$T/d.conf" 2> "$T/log" &
 pid=$!
 waitfor READY=1 "$T/got" && ok "READY=1" || bad "no READY=1: $(cat "$T/got" "$T/log")"
 [ -S "$T/milter.sock" ] && ok "socket bound before READY=1" || bad "no socket at READY=1"
 grep -qx "MAINPID=$pid" "$T/got" && ok "MAINPID=$pid" || bad "MAINPID: $(cat "$T/got")"
-sleep 1
+sleep 2
 n=$(grep -cx WATCHDOG=1 "$T/got")
-[ "$n" -ge 3 ] && [ "$n" -le 8 ] && ok "$n watchdog pings in ~1 s" || bad "$n watchdog pings in ~1 s"
+[ "$n" -ge 3 ] && [ "$n" -le 6 ] && ok "$n watchdog pings in ~2 s" || bad "$n watchdog pings in ~2 s"
+grep -q worker_stalled "$T/log" && bad "a stall logged with every worker running: $(cat "$T/log")"
+
+# The one worker wedged (its thread stopped, the main thread running on):
+# the pings stop, so systemd would restart the daemon
+/usr/bin/python3 "$SRC/tests/interop/stall_thread.py" "$pid" sg-worker-0 "$T/stopped" 20 &
+spid=$!
+for _ in $(seq 100); do [ -s "$T/stopped" ] && break; sleep 0.05; done
+if [ ! -s "$T/stopped" ]; then
+    bad "could not stop the worker thread (ptrace)"
+else
+    for _ in $(seq 40); do grep -q '"worker_stalled"' "$T/log" && break; sleep 0.05; done
+    grep -qxE '\{"event":"worker_stalled","worker":0,"ms":([5-9][0-9]{2}|[0-9]{4,}),"watchdog":"withheld"\}' "$T/log" &&
+        ok "worker_stalled logged" || bad "worker_stalled: $(cat "$T/log")"
+    : > "$T/got"
+    sleep 1.5
+    n=$(grep -cx WATCHDOG=1 "$T/got")
+    [ "$n" = 0 ] && ok "no watchdog ping in 1.5 s of stall" || bad "$n watchdog pings while the worker stood still"
+    : > "$T/got"
+    kill "$spid"; wait "$spid"; spid=
+    waitfor WATCHDOG=1 "$T/got" && ok "the pings again once the worker runs" || bad "no ping after the stall"
+    grep -q '"worker_recovered","worker":0,' "$T/log" && ok "worker_recovered logged" ||
+        bad "worker_recovered: $(cat "$T/log")"
+fi
 : > "$T/got"
 kill -HUP "$pid"
 waitfor READY=1 "$T/got" && grep -qx RELOADING=1 "$T/got" &&

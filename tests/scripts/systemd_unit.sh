@@ -20,6 +20,10 @@
 #   h. the outbound_notify example of docs/outbound-daemon.md, run by the
 #      daemon in its sandbox when it blocks an account, mails the block to
 #      an SMTP server (tests/interop/smtp_sink.py);
+#   j. a wedged worker (its thread stopped by tests/interop/stall_thread.py,
+#      the main thread running on): the daemon withholds the watchdog ping,
+#      systemd kills it and Restart=on-failure starts a new one that takes
+#      mail;
 #   g. controls, the three mistakes this test found: the same unit without
 #      @chown in its system call allow list, or without /var/lib/spoofguard
 #      in ReadWritePaths, does not start, and with its ExecReload inside
@@ -277,6 +281,39 @@ check h_notify_envelope "$(head -1 "$T/sink/1.eml" 2>&1)" grep -q '^X-Envelope: 
 sc stop spoofguardd
 kill "$spid" 2>/dev/null
 conf /var/lib/spoofguard/outbound | ns tee /var/lib/sg-unit/spoofguardd.conf >/dev/null
+
+# j. one worker wedged: the main loop alone is alive, which must not be
+# enough for the watchdog (WatchdogSec=2s here, 30 s as packaged)
+ns sh -c 'printf "[Service]\nWatchdogSec=2s\n" >/etc/systemd/system/spoofguardd.service.d/watchdog.conf'
+sc daemon-reload
+sc start spoofguardd
+mp=$(show MainPID)
+hp= # the main process's pid as the host sees it
+for p in $(pgrep -x spoofguardd); do
+    [ "$(readlink "/proc/$p/ns/pid")" = "$(readlink "/proc/$P/ns/pid")" ] &&
+        [ "$(awk '/^NSpid:/ {print $NF}' "/proc/$p/status" 2>/dev/null)" = "$mp" ] && hp=$p
+done
+"$PY" "$SG_SRC/tests/interop/stall_thread.py" "${hp:-0}" sg-worker-0 "$T/stopped" 30 2>"$T/stall.err" &
+stpid=$!
+for _ in $(seq 100); do [ -s "$T/stopped" ] && break; sleep 0.05; done
+check j_worker_stopped "host pid ${hp:-none} of $mp: $(cat "$T/stall.err")" test -s "$T/stopped"
+for _ in $(seq 150); do
+    [ "$(show NRestarts)" = 1 ] && [ "$(show ActiveState)" = active ] && break
+    sleep 0.1
+done
+check j_watchdog_restarted "NRestarts $(show NRestarts) $(show ActiveState) $(logtail)" \
+    test "$(show NRestarts)/$(show ActiveState)" = 1/active
+check j_new_main_pid "$mp -> $(show MainPID)" test "$(show MainPID)" != "$mp"
+check j_stall_logged "$(logtail)" ns grep -q '"event":"worker_stalled","worker":0,.*"watchdog":"withheld"' \
+    /var/lib/spoofguard/spoofguardd.log
+r=$(ns "$PY" "$NMC" play /run/spoofguard/milter.sock 1 /var/lib/sg-unit/genuine.eml 2>&1)
+check j_mail_after_restart "$r $(logtail)" test "$r" = c
+kill "$stpid" 2>/dev/null
+wait "$stpid" 2>/dev/null
+sc stop spoofguardd
+ns rm /etc/systemd/system/spoofguardd.service.d/watchdog.conf
+sc daemon-reload
+sc reset-failed spoofguardd 2>/dev/null
 
 # g. controls: the mistakes this test found make the start fail
 control() { # NAME SED-EXPR
