@@ -673,6 +673,20 @@ static void policy_directives(void **state)
     assert_int_equal(sg_ob_policy_directive(p, "outbound_account", "only-one"), SG_ESYNTAX);
     assert_int_equal(sg_ob_policy_directive(p, "outbound_internal_domain", "ok.example, b@d"),
                      SG_ESYNTAX);
+    /* empty labels, a label over 63 octets: not a domain (fuzz_config found
+     * "a.." read back as "a." and then "a") */
+    static const char *const not_domains[] = {
+        "a..",
+        "a..b",
+        ".a",
+        "..",
+        ".",
+        "ok.example..",
+        "ok.example, x..y",
+        "a0123456789012345678901234567890123456789012345678901234567890123.example"};
+    for (size_t i = 0; i < sizeof(not_domains) / sizeof(not_domains[0]); i++)
+        assert_int_equal(sg_ob_policy_directive(p, "outbound_internal_domain", not_domains[i]),
+                         SG_ESYNTAX);
     assert_int_equal(sg_ob_policy_set(p, "default", "score_onset", "1"), SG_ESYNTAX);
     /* the class applies to its account only */
     assert_int_equal(sg_ob_account_new(&a), SG_OK);

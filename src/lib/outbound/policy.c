@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ob.h"
+#include "util/domain.h"
 
 const ob_key ob_keys[OBK_COUNT] = {
     [OBK_MSG_MINUTE] = {"messages_per_minute", 30, 0, 1e6, 1, "throttle above (0: off)"},
@@ -228,16 +229,15 @@ int sg_ob_policy_add_internal_domain(sg_ob_policy *p, const char *domain)
     char *d;
     if (p == NULL || domain == NULL)
         return SG_EINVAL;
+    /* The one domain syntax (util/domain.c): empty labels ("a..b", ".a",
+     * "a..") were let through before, and the root dot taken off only once,
+     * so "a.." became "a." when the configuration was printed and "a" when
+     * that was read back (fuzz_config) */
     n = strlen(domain);
-    if (n > 0 && domain[n - 1] == '.')
-        n--;
-    if (n == 0 || n > 253)
+    if (!sg_domain_syntax_ok(domain, n, SG_DOMAIN_HOSTCHARS | SG_DOMAIN_ROOT_DOT))
         return SG_ESYNTAX;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)domain[i];
-        if (!isalnum(ch) && ch != '-' && ch != '.' && ch != '_')
-            return SG_ESYNTAX;
-    }
+    if (domain[n - 1] == '.')
+        n--;
     for (size_t i = 0; i < p->ninternal; i++)
         if (strlen(p->internal[i]) == n && !strncasecmp(p->internal[i], domain, n))
             return SG_OK;
