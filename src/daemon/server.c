@@ -50,6 +50,7 @@ struct sg_server {
     uint64_t wd_ms;      /* the unit's WatchdogSec= (0: none) */
     uint64_t stall_ms;   /* a worker whose beat stands still this long is stalled */
     uint64_t last_ping;  /* uv_now of the last WATCHDOG=1 */
+    int signer_stalled;  /* signer_stalled logged since */
     uv_timer_t ob_timer; /* outbound store upkeep, every second */
     int draining;
     int exit_status;    /* 1 when the signer died: systemd restarts the unit */
@@ -333,8 +334,9 @@ static void on_chld(uv_signal_t *h, int sig)
 #define STALL_LOG_MS 10000
 
 /* Every tick: a worker whose beat has not moved for stall_ms is stalled
- * (logged once, and again when it moves), and while one is, systemd's
- * watchdog goes without its ping: WatchdogSec= later systemd kills the
+ * (logged once, and again when it moves), and so is the signer process
+ * when a worker's request to it has waited that long; while either is,
+ * systemd's watchdog goes without its ping: WatchdogSec= later systemd kills the
  * daemon (SIGABRT, a core for the bug) and Restart=on-failure starts a new
  * one. The MTA's milter_default_action covers the sessions in between, as
  * for any restart. Half of WatchdogSec= of stall before the pings stop
@@ -366,6 +368,24 @@ static void on_watchdog(uv_timer_t *t)
             w->stalled = 1;
             stalled = 1;
         }
+    }
+    /* the signer answers whatever it reads within milliseconds; without
+     * this a wedged signer left every outbound message waiting for the
+     * MTA's timeout, and the unit healthy */
+    unsigned waited = 0;
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        unsigned ms = atomic_load_explicit(&s->workers[i].signer_wait_ms, memory_order_relaxed);
+        waited = ms > waited ? ms : waited;
+    }
+    if (waited >= s->stall_ms) {
+        if (!s->signer_stalled)
+            sg_log(&s->sh.log, "{\"event\":\"signer_stalled\",\"ms\":%u,\"watchdog\":\"%s\"}",
+                   waited, s->wd_ms ? "withheld" : "none");
+        s->signer_stalled = 1;
+        stalled = 1;
+    } else if (s->signer_stalled) {
+        sg_log(&s->sh.log, "{\"event\":\"signer_recovered\"}");
+        s->signer_stalled = 0;
     }
     /* the first tick pings: last_ping starts at 0 */
     if (s->wd_ms && !stalled && (s->last_ping == 0 || now - s->last_ping >= s->wd_ms / 2)) {

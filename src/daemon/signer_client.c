@@ -190,6 +190,7 @@ typedef struct {
     void *payload;
     uint8_t *msg; /* not yet written; NULL once written */
     size_t len;
+    uint64_t since; /* uv_now when asked */
 } pending;
 
 struct sg_signer_client {
@@ -454,6 +455,7 @@ uint32_t sg_signer_sign(sg_signer_client *c, const sg_sp_item *items, size_t n, 
     p->cb = cb;
     p->payload = payload;
     p->len = len;
+    p->since = uv_now(c->poll.loop);
     if ((p->msg = malloc(len)) == NULL)
         return 0;
     memcpy(p->msg, tmp, len);
@@ -462,6 +464,15 @@ uint32_t sg_signer_sign(sg_signer_client *c, const sg_sp_item *items, size_t n, 
     flush_on(c); /* written with the turn's others, before the loop sleeps */
     watch(c);
     return rq.id;
+}
+
+uint64_t sg_signer_client_waited(const sg_signer_client *c)
+{
+    /* v is in the order asked: drop() keeps it */
+    if (c == NULL || c->gone || c->n == 0)
+        return 0;
+    uint64_t now = uv_now(c->poll.loop);
+    return now > c->v[0].since ? now - c->v[0].since : 0;
 }
 
 void sg_signer_cancel(sg_signer_client *c, uint32_t id)

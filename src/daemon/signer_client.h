@@ -58,5 +58,11 @@ uint32_t sg_signer_sign(sg_signer_client *c, const sg_sp_item *items, size_t n, 
                         void *payload);
 /* The requester is gone: its callback will not run. */
 void sg_signer_cancel(sg_signer_client *c, uint32_t id);
+/* How long (ms, by the loop's clock) the oldest request still waiting for
+ * its answer has waited; 0 when none waits or the signer is gone (that
+ * is signer_died's case). The signer answers every request it reads, so a
+ * long wait means a wedged signer (worker.c publishes it for the
+ * watchdog). */
+uint64_t sg_signer_client_waited(const sg_signer_client *c);
 
 #endif

@@ -10,6 +10,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -228,6 +229,9 @@ static void worker_main(void *arg)
 static void on_beat(uv_timer_t *t)
 {
     sg_worker *w = t->data;
+    uint64_t waited = sg_signer_client_waited(w->signer);
+    atomic_store_explicit(&w->signer_wait_ms, waited > UINT_MAX ? UINT_MAX : (unsigned)waited,
+                          memory_order_relaxed);
     atomic_fetch_add_explicit(&w->beat, 1, memory_order_relaxed);
 }
 

@@ -78,6 +78,9 @@ typedef struct sg_worker {
      * wedged (a loop in a parser, a deadlock) looking healthy. */
     uv_timer_t beat_timer;
     atomic_uint beat;
+    /* and at each beat, how long (ms) this worker's oldest request to the
+     * signer process has waited (sg_signer_client_waited) */
+    atomic_uint signer_wait_ms;
     unsigned seen_beat;  /* main thread only: beat at its last change, */
     uint64_t seen_at;    /* when that was (main loop's uv_now), */
     int stalled;         /* and worker_stalled logged since */

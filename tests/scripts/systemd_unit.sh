@@ -24,6 +24,8 @@
 #      the main thread running on): the daemon withholds the watchdog ping,
 #      systemd kills it and Restart=on-failure starts a new one that takes
 #      mail;
+#   k. a wedged signer process (SIGSTOP) with an outbound message waiting
+#      for its signature: the same restart, signer included;
 #   g. controls, the three mistakes this test found: the same unit without
 #      @chown in its system call allow list, or without /var/lib/spoofguard
 #      in ReadWritePaths, does not start, and with its ExecReload inside
@@ -310,6 +312,35 @@ r=$(ns "$PY" "$NMC" play /run/spoofguard/milter.sock 1 /var/lib/sg-unit/genuine.
 check j_mail_after_restart "$r $(logtail)" test "$r" = c
 kill "$stpid" 2>/dev/null
 wait "$stpid" 2>/dev/null
+sc stop spoofguardd
+sc reset-failed spoofguardd 2>/dev/null
+
+# k. the signer wedged (stopped) while a message waits for its signature:
+# the milter's loops all turn, the watchdog must still go unfed
+sc start spoofguardd
+mp=$(show MainPID) hp=
+for p in $(pgrep -x spoofguardd); do
+    [ "$(readlink "/proc/$p/ns/pid")" = "$(readlink "/proc/$P/ns/pid")" ] &&
+        [ "$(awk '/^NSpid:/ {print $NF}' "/proc/$p/status" 2>/dev/null)" = "$mp" ] && hp=$p
+done
+sp=$(pgrep -P "${hp:-0}" | head -1)
+check k_signer_found "main $mp (host ${hp:-none}), signer ${sp:-none}" test -n "$sp"
+kill -STOP "${sp:-0}" 2>/dev/null
+timeout 20 nsenter -t "$P" -m -p "$PY" "$NMC" submit /run/spoofguard/milter.sock alice@ourco.test 1 >/dev/null 2>&1 &
+subpid=$!
+for _ in $(seq 150); do
+    [ "$(show NRestarts)" = 1 ] && [ "$(show ActiveState)" = active ] && break
+    sleep 0.1
+done
+check k_watchdog_restarted "NRestarts $(show NRestarts) $(show ActiveState) $(logtail)" \
+    test "$(show NRestarts)/$(show ActiveState)" = 1/active
+check k_stall_logged "$(logtail)" ns grep -q '"event":"signer_stalled","ms":[0-9]*,"watchdog":"withheld"' \
+    /var/lib/spoofguard/spoofguardd.log
+check k_old_signer_gone "signer $sp still there" test ! -e "/proc/$sp"
+r=$(ns "$PY" "$NMC" submit /run/spoofguard/milter.sock alice@ourco.test 1 2>&1)
+check k_signs_after_restart "$r $(logtail)" test "$r" = a
+kill "$subpid" 2>/dev/null
+wait "$subpid" 2>/dev/null
 sc stop spoofguardd
 ns rm /etc/systemd/system/spoofguardd.service.d/watchdog.conf
 sc daemon-reload
