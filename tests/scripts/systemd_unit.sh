@@ -286,25 +286,31 @@ conf /var/lib/spoofguard/outbound | ns tee /var/lib/sg-unit/spoofguardd.conf >/d
 
 # j. one worker wedged: the main loop alone is alive, which must not be
 # enough for the watchdog (WatchdogSec=2s here, 30 s as packaged)
+host_pid() { # the pid the host sees for the namespace's pid $1
+    local p
+    for p in $(pgrep -x spoofguardd); do
+        [ "$(readlink "/proc/$p/ns/pid")" = "$(readlink "/proc/$P/ns/pid")" ] &&
+            [ "$(awk '/^NSpid:/ {print $NF}' "/proc/$p/status" 2>/dev/null)" = "$1" ] && echo "$p"
+    done
+}
+restarted() { # NAME: systemd restarted the service once (the watchdog), within 15 s
+    for _ in $(seq 150); do
+        [ "$(show NRestarts)" = 1 ] && [ "$(show ActiveState)" = active ] && break
+        sleep 0.1
+    done
+    check "$1" "NRestarts $(show NRestarts) $(show ActiveState) $(logtail)" \
+        test "$(show NRestarts)/$(show ActiveState)" = 1/active
+}
 ns sh -c 'printf "[Service]\nWatchdogSec=2s\n" >/etc/systemd/system/spoofguardd.service.d/watchdog.conf'
 sc daemon-reload
 sc start spoofguardd
 mp=$(show MainPID)
-hp= # the main process's pid as the host sees it
-for p in $(pgrep -x spoofguardd); do
-    [ "$(readlink "/proc/$p/ns/pid")" = "$(readlink "/proc/$P/ns/pid")" ] &&
-        [ "$(awk '/^NSpid:/ {print $NF}' "/proc/$p/status" 2>/dev/null)" = "$mp" ] && hp=$p
-done
+hp=$(host_pid "$mp")
 "$PY" "$SG_SRC/tests/interop/stall_thread.py" "${hp:-0}" sg-worker-0 "$T/stopped" 30 2>"$T/stall.err" &
 stpid=$!
 for _ in $(seq 100); do [ -s "$T/stopped" ] && break; sleep 0.05; done
 check j_worker_stopped "host pid ${hp:-none} of $mp: $(cat "$T/stall.err")" test -s "$T/stopped"
-for _ in $(seq 150); do
-    [ "$(show NRestarts)" = 1 ] && [ "$(show ActiveState)" = active ] && break
-    sleep 0.1
-done
-check j_watchdog_restarted "NRestarts $(show NRestarts) $(show ActiveState) $(logtail)" \
-    test "$(show NRestarts)/$(show ActiveState)" = 1/active
+restarted j_watchdog_restarted
 check j_new_main_pid "$mp -> $(show MainPID)" test "$(show MainPID)" != "$mp"
 check j_stall_logged "$(logtail)" ns grep -q '"event":"worker_stalled","worker":0,.*"watchdog":"withheld"' \
     /var/lib/spoofguard/spoofguardd.log
@@ -318,22 +324,14 @@ sc reset-failed spoofguardd 2>/dev/null
 # k. the signer wedged (stopped) while a message waits for its signature:
 # the milter's loops all turn, the watchdog must still go unfed
 sc start spoofguardd
-mp=$(show MainPID) hp=
-for p in $(pgrep -x spoofguardd); do
-    [ "$(readlink "/proc/$p/ns/pid")" = "$(readlink "/proc/$P/ns/pid")" ] &&
-        [ "$(awk '/^NSpid:/ {print $NF}' "/proc/$p/status" 2>/dev/null)" = "$mp" ] && hp=$p
-done
+mp=$(show MainPID)
+hp=$(host_pid "$mp")
 sp=$(pgrep -P "${hp:-0}" | head -1)
 check k_signer_found "main $mp (host ${hp:-none}), signer ${sp:-none}" test -n "$sp"
 kill -STOP "${sp:-0}" 2>/dev/null
 timeout 20 nsenter -t "$P" -m -p "$PY" "$NMC" submit /run/spoofguard/milter.sock alice@ourco.test 1 >/dev/null 2>&1 &
 subpid=$!
-for _ in $(seq 150); do
-    [ "$(show NRestarts)" = 1 ] && [ "$(show ActiveState)" = active ] && break
-    sleep 0.1
-done
-check k_watchdog_restarted "NRestarts $(show NRestarts) $(show ActiveState) $(logtail)" \
-    test "$(show NRestarts)/$(show ActiveState)" = 1/active
+restarted k_watchdog_restarted
 check k_stall_logged "$(logtail)" ns grep -q '"event":"signer_stalled","ms":[0-9]*,"watchdog":"withheld"' \
     /var/lib/spoofguard/spoofguardd.log
 check k_old_signer_gone "signer $sp still there" test ! -e "/proc/$sp"
