@@ -228,6 +228,18 @@ def proc_threads_sleeps(pid):
         return None
 
 
+def proc_minflt(pid):
+    """Minor page faults of PID (all its threads, ended ones included):
+    memory the milter touches for the first time, or again after the
+    kernel took it back; each costs a trap."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+        return int(st[st.rindex(")") + 2 :].split()[7])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def cpu_delta(c0, c1, t0, t1):
     """CPU seconds between two samples: from schedstat when the same threads
     lived through the window (a thread that ended takes its time with it),
@@ -369,11 +381,13 @@ def cmd_send(a):
     th0 = [proc_threads_ns(p) for p in pids]
     runs0 = [proc_threads_runs(p) for p in pids]
     sleeps0 = [proc_threads_sleeps(p) for p in pids]
+    flt0 = [proc_minflt(p) for p in pids]
     wall = run_batch(a, corpus, a.warmup, a.messages, results)
     cpu1 = [proc_cpu(p) for p in pids]
     th1 = [proc_threads_ns(p) for p in pids]
     runs1 = [proc_threads_runs(p) for p in pids]
     sleeps1 = [proc_threads_sleeps(p) for p in pids]
+    flt1 = [proc_minflt(p) for p in pids]
     hwm = [proc_hwm_kib(p) for p in pids]
 
     codes, wrong, errors = {}, {}, []
@@ -463,6 +477,7 @@ def cmd_send(a):
         "sleeps": [
             None if r0 is None or r1 is None else r1 - r0 for r0, r1 in zip(sleeps0, sleeps1)
         ],
+        "minflt": [None if r0 is None or r1 is None else r1 - r0 for r0, r1 in zip(flt0, flt1)],
         "errors": errors + ["lost: " + x for x in lost[:5]],
     }
     if a.out:
@@ -473,12 +488,14 @@ def cmd_send(a):
     cpu = sum(rec["cpu_s"])
     print(
         "%-16s round %d: %4d msgs in %5.2f s = %6.1f msg/s, p50 %5.1f ms p90 %5.1f ms max %6.1f ms;"
-        " milter CPU %.3f ms/msg, %.1f runs/msg, %.2f sleeps/msg; accepted %d delivered %d lost %d%s"
+        " milter CPU %.3f ms/msg, %.1f runs/msg, %.2f sleeps/msg, %.2f faults/msg;"
+        " accepted %d delivered %d lost %d%s"
         % (
             a.setup, a.round, a.messages, wall, rec["rate"], rec["lat_ms_p50"],
             rec["lat_ms_p90"], rec["lat_ms_max"], 1000 * cpu / a.messages if pids else 0,
             sum(r or 0 for r in rec["runs"]) / a.messages,
             sum(r or 0 for r in rec["sleeps"]) / a.messages,
+            sum(r or 0 for r in rec["minflt"]) / a.messages,
             len(accepted), len(found), len(lost), "" if ok else "  <-- NOT AS EXPECTED",
         ),
         flush=True,
