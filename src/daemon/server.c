@@ -46,12 +46,13 @@ struct sg_server {
     unsigned nworkers;
     uv_loop_t loop; /* the main thread's: signals only */
     uv_signal_t sighup, sigterm, sigint, sigchld;
-    uv_timer_t watchdog; /* checks the workers' beats; pings systemd's watchdog */
-    uint64_t wd_ms;      /* the unit's WatchdogSec= (0: none) */
-    uint64_t stall_ms;   /* a worker whose beat stands still this long is stalled */
-    uint64_t last_ping;  /* uv_now of the last WATCHDOG=1 */
-    int signer_stalled;  /* signer_stalled logged since */
-    uv_timer_t ob_timer; /* outbound store upkeep, every second */
+    uv_timer_t watchdog;     /* checks the workers' beats; pings systemd's watchdog */
+    uint64_t wd_ms;          /* the unit's WatchdogSec= (0: none) */
+    uint64_t stall_ms;       /* a worker whose beat stands still this long is stalled */
+    uint64_t last_ping;      /* uv_now of the last WATCHDOG=1 */
+    int signer_stalled;      /* signer_stalled logged, and no answer from it since */
+    unsigned signer_answers; /* the workers' answers from the signer when it was */
+    uv_timer_t ob_timer;     /* outbound store upkeep, every second */
     int draining;
     int exit_status;    /* 1 when the signer died: systemd restarts the unit */
     sg_metrics metrics; /* shards: one per worker */
@@ -372,21 +373,25 @@ static void on_watchdog(uv_timer_t *t)
     /* the signer answers whatever it reads within milliseconds; without
      * this a wedged signer left every outbound message waiting for the
      * MTA's timeout, and the unit healthy */
-    unsigned waited = 0;
+    unsigned waited = 0, answers = 0;
     for (unsigned i = 0; i < s->nworkers; i++) {
         unsigned ms = atomic_load_explicit(&s->workers[i].signer_wait_ms, memory_order_relaxed);
         waited = ms > waited ? ms : waited;
+        answers += atomic_load_explicit(&s->workers[i].signer_answers, memory_order_relaxed);
     }
-    if (waited >= s->stall_ms) {
-        if (!s->signer_stalled)
-            sg_log(&s->sh.log, "{\"event\":\"signer_stalled\",\"ms\":%u,\"watchdog\":\"%s\"}",
-                   waited, s->wd_ms ? "withheld" : "none");
+    /* stalled until it answers: a waiting request that goes away (its
+     * session ended) does not show the signer alive */
+    if (waited >= s->stall_ms && !s->signer_stalled) {
+        sg_log(&s->sh.log, "{\"event\":\"signer_stalled\",\"ms\":%u,\"watchdog\":\"%s\"}", waited,
+               s->wd_ms ? "withheld" : "none");
         s->signer_stalled = 1;
-        stalled = 1;
-    } else if (s->signer_stalled) {
+        s->signer_answers = answers;
+    } else if (s->signer_stalled && answers != s->signer_answers && waited < s->stall_ms) {
         sg_log(&s->sh.log, "{\"event\":\"signer_recovered\"}");
         s->signer_stalled = 0;
     }
+    if (s->signer_stalled)
+        stalled = 1;
     /* the first tick pings: last_ping starts at 0 */
     if (s->wd_ms && !stalled && (s->last_ping == 0 || now - s->last_ping >= s->wd_ms / 2)) {
         sd_notify(0, "WATCHDOG=1");

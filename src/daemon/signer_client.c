@@ -204,7 +204,8 @@ struct sg_signer_client {
     uint32_t next_id;
     pending *v;
     size_t n, cap;
-    size_t unsent; /* the last `unsent` of v are not written yet */
+    size_t unsent;    /* the last `unsent` of v are not written yet */
+    uint64_t answers; /* read so far */
     struct mmsghdr mv[BATCH];
     struct iovec iov[BATCH];
     uint8_t buf[BATCH][SG_SP_MAX_MSG]; /* answers being delivered */
@@ -344,6 +345,7 @@ static void read_answers(sg_signer_client *c)
             if ((c->mv[i].msg_hdr.msg_flags & MSG_TRUNC) ||
                 sg_sp_decode_answer(c->buf[i], c->mv[i].msg_len, &a) != 0 || a.type != SG_SP_SIGNED)
                 continue; /* not ours to trust: its request times out */
+            c->answers++;
             deliver(c, &a);
             if (c->gone)
                 return;
@@ -473,6 +475,11 @@ uint64_t sg_signer_client_waited(const sg_signer_client *c)
         return 0;
     uint64_t now = uv_now(c->poll.loop);
     return now > c->v[0].since ? now - c->v[0].since : 0;
+}
+
+uint64_t sg_signer_client_answers(const sg_signer_client *c)
+{
+    return c ? c->answers : 0;
 }
 
 void sg_signer_cancel(sg_signer_client *c, uint32_t id)

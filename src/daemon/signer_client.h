@@ -64,5 +64,8 @@ void sg_signer_cancel(sg_signer_client *c, uint32_t id);
  * long wait means a wedged signer (worker.c publishes it for the
  * watchdog). */
 uint64_t sg_signer_client_waited(const sg_signer_client *c);
+/* Answers read from the signer so far (a cancelled request's included):
+ * a count that moves shows the signer alive. */
+uint64_t sg_signer_client_answers(const sg_signer_client *c);
 
 #endif

@@ -232,6 +232,8 @@ static void on_beat(uv_timer_t *t)
     uint64_t waited = sg_signer_client_waited(w->signer);
     atomic_store_explicit(&w->signer_wait_ms, waited > UINT_MAX ? UINT_MAX : (unsigned)waited,
                           memory_order_relaxed);
+    atomic_store_explicit(&w->signer_answers, (unsigned)sg_signer_client_answers(w->signer),
+                          memory_order_relaxed);
     atomic_fetch_add_explicit(&w->beat, 1, memory_order_relaxed);
 }
 

@@ -79,8 +79,10 @@ typedef struct sg_worker {
     uv_timer_t beat_timer;
     atomic_uint beat;
     /* and at each beat, how long (ms) this worker's oldest request to the
-     * signer process has waited (sg_signer_client_waited) */
+     * signer process has waited (sg_signer_client_waited), and how many
+     * answers it has had from it (wrapping) */
     atomic_uint signer_wait_ms;
+    atomic_uint signer_answers;
     unsigned seen_beat;  /* main thread only: beat at its last change, */
     uint64_t seen_at;    /* when that was (main loop's uv_now), */
     int stalled;         /* and worker_stalled logged since */

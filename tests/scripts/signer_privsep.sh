@@ -14,6 +14,10 @@
 #   - SIGHUP loads a new key file of a known folder (owned by root, mode
 #     0600) and signs with it; a key in a folder the signer did not open
 #     at start fails the reload, naming the restart;
+#   - a stopped signer with a message waiting for it: signer_stalled and
+#     no watchdog ping (WATCHDOG_USEC 2 s), still none once the waiting
+#     session is gone (no answer came), signer_recovered and the pings
+#     again once it runs and answers;
 #   - the signer ignores the SIGTERM systemd sends the whole unit (the
 #     daemon drains, and may still need signatures);
 #   - with the signer gone, the message in flight gets the fail-safe
@@ -35,8 +39,8 @@ fi
 command -v openssl >/dev/null && $PY -c 'import dkim' 2>/dev/null ||
     { echo "SKIPPED: openssl or dkimpy missing"; exit 77; }
 T=$(mktemp -d /tmp/sg-privsep.XXXXXX)
-pid=
-trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
+pid= lpid=
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; [ -n "$lpid" ] && kill "$lpid" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
 chmod 755 "$T"
 MUSER=nobody SUSER=daemon
 mkdir -m 700 "$T/keys" "$T/keys2"
@@ -113,7 +117,12 @@ for n, _ in pats:
 EOF
 }
 
-"$D" -c "$T/conf" 2>"$T/err" &
+# a supervisor's notify socket (tests/interop/notify_listener.py): the
+# watchdog pings, for the stopped signer below
+$PY "$SG_SRC/tests/interop/notify_listener.py" "$T/notify" "$T/got" &
+lpid=$!
+for _ in $(seq 100); do [ -S "$T/notify" ] && break; sleep 0.05; done
+NOTIFY_SOCKET=$T/notify WATCHDOG_USEC=2000000 "$D" -c "$T/conf" 2>"$T/err" &
 pid=$!
 for _ in $(seq 100); do grep -q '"started"' "$T/log" 2>/dev/null && break; sleep 0.1; done
 grep -q '"started"' "$T/log" || { bad "no start: $(cat "$T/err")"; echo "$pass passed, $fail failed"; exit 1; }
@@ -199,6 +208,30 @@ grep '"reload_failed"' "$T/log" | grep -q 'restart' && ok "new key folder: reloa
     bad "reload with a new folder: $(tail -1 "$T/log")"
 got=$(sign 1 "$T/signed3.eml")
 [ "$got" = ia ] && ok "still signing with the previous table" || bad "after failed reload: $got"
+
+# the signer stopped (wedged) while a message waits for its signature
+pings() { grep -cx WATCHDOG=1 "$T/got"; }
+kill -STOP "$signer"
+$PY "$CLIENT" submit "$port" alice@ourco.test 1 >"$T/stalled.out" 2>&1 &
+subp=$!
+for _ in $(seq 60); do grep -q '"signer_stalled"' "$T/log" && break; sleep 0.05; done
+grep -q '"event":"signer_stalled","ms":[0-9]*,"watchdog":"withheld"' "$T/log" &&
+    ok "signer_stalled logged" || bad "no signer_stalled: $(tail -2 "$T/log")"
+: >"$T/got"
+sleep 1.5
+[ "$(pings)" = 0 ] && ok "no watchdog ping while the signer is stopped" || bad "$(pings) pings with the signer stopped"
+kill "$subp" 2>/dev/null; wait "$subp" 2>/dev/null # its session ends: the request is cancelled
+sleep 1
+grep -q '"signer_recovered"' "$T/log" && bad "signer_recovered with no answer from the signer" ||
+    ok "still stalled once the waiting session is gone"
+[ "$(pings)" = 0 ] && ok "and still no ping" || bad "$(pings) pings after the session went"
+kill -CONT "$signer" # it answers the cancelled request
+for _ in $(seq 60); do grep -q '"signer_recovered"' "$T/log" && break; sleep 0.05; done
+grep -q '"signer_recovered"' "$T/log" && ok "signer_recovered once it answers" || bad "no signer_recovered: $(tail -2 "$T/log")"
+for _ in $(seq 60); do [ "$(pings)" -gt 0 ] && break; sleep 0.05; done
+[ "$(pings)" -gt 0 ] && ok "the pings again" || bad "no ping after the signer answered"
+got=$(sign 1 "$T/signed4.eml")
+[ "$got" = ia ] && ok "signs after the stall" || bad "after the stall: $got"
 
 # systemd's stop sends SIGTERM to the whole unit: the signer stays for the
 # daemon's drain (it ends when the daemon does)
