@@ -337,21 +337,26 @@ static void on_chld(uv_signal_t *h, int sig)
 /* Every tick: a worker whose beat has not moved for stall_ms is stalled
  * (logged once, and again when it moves), and so is the signer process
  * when a worker's request to it has waited that long; while either is,
- * systemd's watchdog goes without its ping: WatchdogSec= later systemd kills the
- * daemon (SIGABRT, a core for the bug) and Restart=on-failure starts a new
- * one. The MTA's milter_default_action covers the sessions in between, as
- * for any restart. Half of WatchdogSec= of stall before the pings stop
- * leaves a worker room for the longest legitimate turn (a slow disk under
- * an LMDB write) and still restarts a wedged one within one period. The
- * ping comes from this loop, so a wedged main loop (a stuck reload) stops
- * it too. */
+ * systemd's watchdog goes without its ping: WatchdogSec= later systemd
+ * kills the daemon (SIGABRT, a core for the bug) and Restart=on-failure
+ * starts a new one. The MTA's milter_default_action covers the sessions
+ * in between, as for any restart. Half of WatchdogSec= of stall before
+ * the pings stop leaves a worker room for the longest legitimate turn (a
+ * slow disk under an LMDB write) and still restarts a wedged one within
+ * one period. The ping comes from this loop, so a wedged main loop (a
+ * stuck reload) stops it too. */
 static void on_watchdog(uv_timer_t *t)
 {
     sg_server *s = t->data;
     uint64_t now = uv_now(&s->loop);
     int stalled = 0;
+    /* the signer's: the longest wait of a request, and the answers had */
+    unsigned waited = 0, answers = 0;
     for (unsigned i = 0; i < s->nworkers; i++) {
         sg_worker *w = &s->workers[i];
+        unsigned ms = atomic_load_explicit(&w->signer_wait_ms, memory_order_relaxed);
+        waited = ms > waited ? ms : waited;
+        answers += atomic_load_explicit(&w->signer_answers, memory_order_relaxed);
         unsigned b = atomic_load_explicit(&w->beat, memory_order_relaxed);
         if (b != w->seen_beat) {
             if (w->stalled)
@@ -370,17 +375,11 @@ static void on_watchdog(uv_timer_t *t)
             stalled = 1;
         }
     }
-    /* the signer answers whatever it reads within milliseconds; without
+    /* The signer answers whatever it reads within milliseconds; without
      * this a wedged signer left every outbound message waiting for the
-     * MTA's timeout, and the unit healthy */
-    unsigned waited = 0, answers = 0;
-    for (unsigned i = 0; i < s->nworkers; i++) {
-        unsigned ms = atomic_load_explicit(&s->workers[i].signer_wait_ms, memory_order_relaxed);
-        waited = ms > waited ? ms : waited;
-        answers += atomic_load_explicit(&s->workers[i].signer_answers, memory_order_relaxed);
-    }
-    /* stalled until it answers: a waiting request that goes away (its
-     * session ended) does not show the signer alive */
+     * MTA's timeout, and the unit healthy. Stalled until it answers: a
+     * waiting request that goes away (its session ended) does not show the
+     * signer alive. */
     if (waited >= s->stall_ms && !s->signer_stalled) {
         sg_log(&s->sh.log, "{\"event\":\"signer_stalled\",\"ms\":%u,\"watchdog\":\"%s\"}", waited,
                s->wd_ms ? "withheld" : "none");
@@ -569,7 +568,11 @@ int sg_server_run(sg_server *s)
     if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000)
         s->wd_ms = wd_usec / 1000;
     s->stall_ms = s->wd_ms ? s->wd_ms / 2 : STALL_LOG_MS;
-    uint64_t tick = s->stall_ms / 4 > 1000 ? 1000 : s->stall_ms / 4 ? s->stall_ms / 4 : 1;
+    uint64_t tick = s->stall_ms / 4;
+    if (tick > 1000)
+        tick = 1000;
+    if (tick == 0)
+        tick = 1;
     uv_update_time(&s->loop);
     for (unsigned i = 0; i < s->nworkers; i++) {
         s->workers[i].seen_at = uv_now(&s->loop);
