@@ -473,6 +473,22 @@ void sg_metrics_render(const sg_metrics *m, sg_mbuf *b, double now)
         sg_prom_sample(b, "spoofguard_reloads_total", ok, 1, m->reloads_ok);
         sg_prom_sample(b, "spoofguard_reloads_total", failed, 1, m->reloads_failed);
     }
+    {
+        static const char *const WHAT[2] = {"worker", "signer"};
+        sg_prom_head(b, "spoofguard_stalls_total", "counter",
+                     "Worker loops and signer requests that stood still for the stall period "
+                     "(half of WatchdogSec=, else 10 s), by what stood still.");
+        for (size_t i = 0; i < 2; i++) {
+            const char *l[2] = {"what", WHAT[i]};
+            sg_prom_sample(b, "spoofguard_stalls_total", l, 1, m->stalls[i]);
+        }
+        sg_prom_head(b, "spoofguard_stalled", "gauge",
+                     "Worker loops and signer processes standing still now, by what.");
+        for (size_t i = 0; i < 2; i++) {
+            const char *l[2] = {"what", WHAT[i]};
+            sg_prom_sample(b, "spoofguard_stalled", l, 1, m->stalled[i]);
+        }
+    }
     sg_prom_head(b, "spoofguard_scrape_connections_refused_total", "counter",
                  "Connections to metrics_listen closed at once: too many open already.");
     sg_prom_sample(b, "spoofguard_scrape_connections_refused_total", NULL, 0, m->http_refused);

@@ -143,6 +143,10 @@ typedef struct {
     sg_metrics_live_key live[SG_METRICS_MAX_KEYS];
     size_t nlive;
     uint64_t http_refused; /* scrape connections refused (over the limit) */
+    /* the watchdog check's (server.c on_watchdog): stalls seen, and what
+     * stands still now, of the workers [0] and the signer [1] */
+    uint64_t stalls[2];
+    unsigned stalled[2];
     /* workers counting outbound mail in memory now (the store failed), or
      * NULL without outbound (owned by the server) */
     const atomic_int *ob_fallback_active;

@@ -350,6 +350,7 @@ static void on_watchdog(uv_timer_t *t)
     sg_server *s = t->data;
     uint64_t now = uv_now(&s->loop);
     int stalled = 0;
+    unsigned nstalled = 0;
     /* the signer's: the longest wait of a request, and the answers had */
     unsigned waited = 0, answers = 0;
     for (unsigned i = 0; i < s->nworkers; i++) {
@@ -366,13 +367,16 @@ static void on_watchdog(uv_timer_t *t)
             w->seen_at = now;
             w->stalled = 0;
         } else if (now - w->seen_at >= s->stall_ms) {
-            if (!w->stalled)
+            if (!w->stalled) {
                 sg_log(&s->sh.log,
                        "{\"event\":\"worker_stalled\",\"worker\":%u,\"ms\":%llu,"
                        "\"watchdog\":\"%s\"}",
                        i, (unsigned long long)(now - w->seen_at), s->wd_ms ? "withheld" : "none");
+                s->metrics.stalls[0]++;
+            }
             w->stalled = 1;
             stalled = 1;
+            nstalled++;
         }
     }
     /* The signer answers whatever it reads within milliseconds; without
@@ -385,12 +389,15 @@ static void on_watchdog(uv_timer_t *t)
                s->wd_ms ? "withheld" : "none");
         s->signer_stalled = 1;
         s->signer_answers = answers;
+        s->metrics.stalls[1]++;
     } else if (s->signer_stalled && answers != s->signer_answers && waited < s->stall_ms) {
         sg_log(&s->sh.log, "{\"event\":\"signer_recovered\"}");
         s->signer_stalled = 0;
     }
     if (s->signer_stalled)
         stalled = 1;
+    s->metrics.stalled[0] = nstalled;
+    s->metrics.stalled[1] = (unsigned)s->signer_stalled;
     /* the first tick pings: last_ping starts at 0 */
     if (s->wd_ms && !stalled && (s->last_ping == 0 || now - s->last_ping >= s->wd_ms / 2)) {
         sd_notify(0, "WATCHDOG=1");

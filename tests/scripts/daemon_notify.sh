@@ -21,7 +21,10 @@ waitfor() { for _ in $(seq 100); do grep -qx "$1" "$2" 2>/dev/null && return 0; 
 /usr/bin/python3 "$SRC/tests/interop/notify_listener.py" "$T/notify" "$T/got" &
 lpid=$!
 for _ in $(seq 100); do [ -S "$T/notify" ] && break; sleep 0.05; done
-printf 'listen unix:%s/milter.sock\nworkers 1\ndns_servers 127.0.0.1:9\n' "$T" > "$T/d.conf"
+printf 'listen unix:%s/milter.sock\nworkers 1\ndns_servers 127.0.0.1:9\nmetrics_listen %s/metrics.sock\n' "$T" "$T" > "$T/d.conf"
+# one sample's value from the metrics endpoint: metric 'NAME{LABELS}'
+metric() { curl -s --unix-socket "$T/metrics.sock" http://sg/metrics | awk -v k="$1" '$1 == k { print $2 }'; }
+stalls() { curl -s --unix-socket "$T/metrics.sock" http://sg/metrics | grep stall; }
 # Started as root, spoofguardd runs as nobody: it must reach its folder
 # (reload, socket removal) and the supervisor's socket, as under systemd.
 if [ "$(id -u)" = 0 ]; then
@@ -41,6 +44,8 @@ sleep 2
 n=$(grep -cx WATCHDOG=1 "$T/got")
 [ "$n" -ge 3 ] && [ "$n" -le 6 ] && ok "$n watchdog pings in ~2 s" || bad "$n watchdog pings in ~2 s"
 grep -q worker_stalled "$T/log" && bad "a stall logged with every worker running: $(cat "$T/log")"
+[ "$(metric 'spoofguard_stalls_total{what="worker"}')" = 0 ] && [ "$(metric 'spoofguard_stalled{what="worker"}')" = 0 ] &&
+    ok "metrics: no stall yet" || bad "metrics before the stall: $(stalls)"
 
 # The one worker wedged (its thread stopped, the main thread running on):
 # the pings stop, so systemd would restart the daemon
@@ -57,11 +62,16 @@ else
     sleep 1.5
     n=$(grep -cx WATCHDOG=1 "$T/got")
     [ "$n" = 0 ] && ok "no watchdog ping in 1.5 s of stall" || bad "$n watchdog pings while the worker stood still"
+    [ "$(metric 'spoofguard_stalls_total{what="worker"}')" = 1 ] && [ "$(metric 'spoofguard_stalled{what="worker"}')" = 1 ] &&
+        ok "metrics: one worker stall, stalled now" || bad "metrics in the stall: $(stalls)"
     : > "$T/got"
     kill "$spid"; wait "$spid"; spid=
     waitfor WATCHDOG=1 "$T/got" && ok "the pings again once the worker runs" || bad "no ping after the stall"
     grep -q '"worker_recovered","worker":0,' "$T/log" && ok "worker_recovered logged" ||
         bad "worker_recovered: $(cat "$T/log")"
+    for _ in $(seq 40); do [ "$(metric 'spoofguard_stalled{what="worker"}')" = 0 ] && break; sleep 0.05; done
+    [ "$(metric 'spoofguard_stalls_total{what="worker"}')" = 1 ] && [ "$(metric 'spoofguard_stalled{what="worker"}')" = 0 ] &&
+        ok "metrics: the stall counted once, none now" || bad "metrics after the stall: $(stalls)"
 fi
 : > "$T/got"
 kill -HUP "$pid"

@@ -211,6 +211,10 @@ got=$(sign 1 "$T/signed3.eml")
 
 # the signer stopped (wedged) while a message waits for its signature
 pings() { grep -cx WATCHDOG=1 "$T/got"; }
+# one sample's value from the metrics endpoint: metric 'NAME{LABELS}'
+metric() { curl -s "http://127.0.0.1:$mport/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
+[ "$(metric 'spoofguard_stalls_total{what="signer"}')" = 0 ] && [ "$(metric 'spoofguard_stalled{what="signer"}')" = 0 ] &&
+    ok "metrics: no signer stall yet" || bad "metrics before the stall: $(curl -s "http://127.0.0.1:$mport/metrics" | grep stall)"
 kill -STOP "$signer"
 $PY "$CLIENT" submit "$port" alice@ourco.test 1 >"$T/stalled.out" 2>&1 &
 subp=$!
@@ -220,6 +224,8 @@ grep -q '"event":"signer_stalled","ms":[0-9]*,"watchdog":"withheld"' "$T/log" &&
 : >"$T/got"
 sleep 1.5
 [ "$(pings)" = 0 ] && ok "no watchdog ping while the signer is stopped" || bad "$(pings) pings with the signer stopped"
+[ "$(metric 'spoofguard_stalls_total{what="signer"}')" = 1 ] && [ "$(metric 'spoofguard_stalled{what="signer"}')" = 1 ] &&
+    ok "metrics: one signer stall, stalled now" || bad "metrics in the stall: $(curl -s "http://127.0.0.1:$mport/metrics" | grep stall)"
 kill "$subp" 2>/dev/null; wait "$subp" 2>/dev/null # its session ends: the request is cancelled
 sleep 1
 grep -q '"signer_recovered"' "$T/log" && bad "signer_recovered with no answer from the signer" ||
@@ -228,6 +234,10 @@ grep -q '"signer_recovered"' "$T/log" && bad "signer_recovered with no answer fr
 kill -CONT "$signer" # it answers the cancelled request
 for _ in $(seq 60); do grep -q '"signer_recovered"' "$T/log" && break; sleep 0.05; done
 grep -q '"signer_recovered"' "$T/log" && ok "signer_recovered once it answers" || bad "no signer_recovered: $(tail -2 "$T/log")"
+for _ in $(seq 40); do [ "$(metric 'spoofguard_stalled{what="signer"}')" = 0 ] && break; sleep 0.05; done
+[ "$(metric 'spoofguard_stalls_total{what="signer"}')" = 1 ] && [ "$(metric 'spoofguard_stalled{what="signer"}')" = 0 ] &&
+    [ "$(metric 'spoofguard_stalls_total{what="worker"}')" = 0 ] &&
+    ok "metrics: the stall counted once, none now" || bad "metrics after the stall: $(curl -s "http://127.0.0.1:$mport/metrics" | grep stall)"
 for _ in $(seq 60); do [ "$(pings)" -gt 0 ] && break; sleep 0.05; done
 [ "$(pings)" -gt 0 ] && ok "the pings again" || bad "no ping after the signer answered"
 got=$(sign 1 "$T/signed4.eml")

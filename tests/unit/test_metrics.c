@@ -137,6 +137,8 @@ static void registry_sums_shards(void **state)
     sg_mhist_observe(&b->dns_latency, 700);
     sg_mhist_observe(&b->message_duration[SG_MDIR_OUTBOUND], 3000);
     m.reloads_ok = 3;
+    m.stalls[0] = 2;
+    m.stalled[0] = 1;
     m.reloads_failed = 1;
 
     sg_mbuf out;
@@ -178,12 +180,17 @@ static void registry_sums_shards(void **state)
     has_line(t, "spoofguard_reloads_total{result=\"ok\"} 3");
     has_line(t, "spoofguard_reloads_total{result=\"failed\"} 1");
     has_line(t, "spoofguard_scrape_connections_refused_total 0");
+    has_line(t, "spoofguard_stalls_total{what=\"worker\"} 2");
+    has_line(t, "spoofguard_stalls_total{what=\"signer\"} 0");
+    has_line(t, "spoofguard_stalled{what=\"worker\"} 1");
+    has_line(t, "spoofguard_stalled{what=\"signer\"} 0");
+    assert_non_null(strstr(t, "# TYPE spoofguard_stalled gauge\n"));
     /* every family is declared once, every series has a family */
     assert_non_null(strstr(t, "# TYPE spoofguard_dns_query_duration_seconds histogram\n"));
-    /* 160 series without keys (113 + 47 of outbound detection), plus
+    /* 164 series without keys (117 + 47 of outbound detection), plus
      * 2 + 1 + 1 for these keys (two signature counters, the two ages of
      * the live key) */
-    assert_int_equal(count_series(t), 160 + 4);
+    assert_int_equal(count_series(t), 164 + 4);
     sg_mbuf_free(&out);
     sg_metrics_free(&m);
 }
@@ -206,7 +213,7 @@ static void key_slots_are_bounded(void **state)
     has_line(out.data, "spoofguard_signatures_total{domain=\"_other\",selector=\"_other\"} 1");
     has_line(out.data, "spoofguard_signatures_total{domain=\"example.com\",selector=\"s30\"} 0");
     assert_null(strstr(out.data, "selector=\"s31\""));
-    assert_int_equal(count_series(out.data), 160 + SG_METRICS_KEY_OTHER + 1);
+    assert_int_equal(count_series(out.data), 164 + SG_METRICS_KEY_OTHER + 1);
     sg_mbuf_free(&out);
     sg_metrics_free(&m);
 }
