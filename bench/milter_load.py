@@ -574,6 +574,11 @@ def cmd_report(a):
         return " (per round: median %.2f, %.2f..%.2f)" % (statistics.median(v), v[0], v[-1])
 
     base, peers = "no milter", "opendkim+opendmarc tcp"
+    cpu_ms = {}
+    for s in order:
+        rs = by[s]
+        if rs[0]["cpu_s"]:
+            cpu_ms[s] = 1000 * sum(sum(r["cpu_s"]) for r in rs) / sum(r["messages"] for r in rs)
     for s in order:
         if s.startswith("spoofguardd"):
             parts = []
@@ -583,12 +588,23 @@ def cmd_report(a):
                     "/ no milter = %.2f%s, target >= 0.85: %s"
                     % (v, per_round(s, base), "met" if v >= 0.85 else "NOT met")
                 )
+            if s in cpu_ms:
+                parts.append("milter CPU %.3f ms/msg, target <= 0.15: %s"
+                             % (cpu_ms[s], "met" if cpu_ms[s] <= 0.15 else "NOT met"))
             if peers in med:
                 parts.append("/ opendkim+opendmarc = %.2fx%s" % (med[s] / med[peers], per_round(s, peers)))
+            # The floor milter negotiates what spoofguardd does and checks
+            # nothing: what is left above it is the checks' own cost.
+            floor = "floor milter " + s.split()[-1]
+            if floor in med:
+                parts.append("/ %s = %.2f%s, CPU above it %.3f ms/msg"
+                             % (floor, med[s] / med[floor], per_round(s, floor),
+                                cpu_ms.get(s, 0) - cpu_ms.get(floor, 0)))
             if parts:
                 print("%s: %s" % (s, ";  ".join(parts)))
-    if peers in med and base in med:
-        print("%s: / no milter = %.2f%s" % (peers, med[peers] / med[base], per_round(peers, base)))
+    for s in [peers] + [o for o in order if o.startswith("floor milter")]:
+        if s in med and base in med:
+            print("%s: / no milter = %.2f%s" % (s, med[s] / med[base], per_round(s, base)))
     bad = sum(
         r["lost"] + r["unexpected"] + r["duplicates"] + sum(r["wrong"].values()) + r["ar_bad"]
         + r.get("milters_gone", 0)
