@@ -44,6 +44,14 @@ typedef enum {
 
 SG_EXTERN const char *sg_verdict_kind_str(sg_verdict_kind k); /* "authentic"... */
 
+/* The header fields a reader shows of a message, in the order
+ * unsigned_fields reports them: From, Sender, Reply-To, To, Cc, Subject,
+ * Date, Message-ID (RFC 5322 3.6 allows each once), and MIME-Version,
+ * Content-Type, Content-Transfer-Encoding, which decide how the signed
+ * body is shown (an unsigned Content-Type: text/html turns signed HTML
+ * source into a page). *count gets their number. */
+SG_EXTERN const char *const *sg_verdict_displayed_fields(size_t *count);
+
 #define SG_VERDICT_OPTS_VERSION 1
 typedef struct {
     unsigned version; /* SG_VERDICT_OPTS_VERSION */
@@ -139,13 +147,15 @@ typedef struct {
      * From domain are evaluated first. */
     size_t ndkim_skipped;
 
-    /* Displayed header fields (From, Sender, Reply-To, To, Cc, Subject,
-     * Date, Message-ID) with an instance that no passing DKIM signature
-     * aligned with the From domain covers: what a reader shows there is
-     * not proven, whatever the verdict. Names as spelled here, each once,
-     * in that order. A message whose pass rests on DKIM alone and that
-     * carries a second, unsigned instance of one of these fields (RFC
-     * 5322 3.6 allows one) is not authentic: readers show the top one. */
+    /* Displayed header fields (sg_verdict_displayed_fields: From, Sender,
+     * Reply-To, To, Cc, Subject, Date, Message-ID, MIME-Version,
+     * Content-Type, Content-Transfer-Encoding) with an instance that no
+     * passing DKIM signature aligned with the From domain covers: what a
+     * reader shows there is not proven, whatever the verdict. Names as
+     * spelled there, each once, in that order. A message whose pass rests
+     * on DKIM alone and that carries a second, unsigned instance of one of
+     * these fields (each is allowed once) is not authentic: readers show
+     * the top one. */
     const char *const *unsigned_fields;
     size_t nunsigned_fields;
     /* A local policy changed DMARC's disposition to none (rule is

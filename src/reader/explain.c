@@ -30,12 +30,6 @@
 
 #include "explain.h"
 
-/* Displayed header fields (the verdict's unsigned_fields, verdict.h): a
- * reader sees them, so a signature that leaves one out leaves it unproven. */
-static const char *const displayed[] = {"From", "Sender",  "Reply-To", "To",
-                                        "Cc",   "Subject", "Date",     "Message-ID"};
-#define NDISPLAYED (sizeof(displayed) / sizeof(displayed[0]))
-
 /* Bounds of what one explanation lists. */
 #define MAX_SIGS 16          /* passing signatures shown */
 #define MAX_WARNINGS 64      /* message-level warnings */
@@ -489,9 +483,13 @@ static const char *uncovered_fields(explain_impl *x, const auth_facts *f, int on
     for (size_t i = 0; i < f->nsigs; i++)
         if (only_aligned ? f->sigs[i].aligned : ieq(f->sigs[i].domain, domain))
             mark_covered(x, f->sigs[i].field_index, covered);
+    /* the verdict's own list: a reader sees these fields, so a signature
+     * that leaves one out leaves it unproven */
+    size_t ndisplayed;
+    const char *const *displayed = sg_verdict_displayed_fields(&ndisplayed);
     buf[0] = '\0';
     *duplicate = 0;
-    for (size_t d = 0; d < NDISPLAYED; d++) {
+    for (size_t d = 0; d < ndisplayed; d++) {
         int miss = 0, count = 0;
         for (size_t k = 0; k < x->nh; k++)
             if (sg_header_is(&x->h[k], displayed[d])) {

@@ -2,7 +2,8 @@
 """Which displayed fields no valid signature covers (issue 11 class 8),
 against dkimpy: messages signed by dkimpy over random sets of the
 displayed fields (From, Sender, Reply-To, To, Cc, Subject, Date,
-Message-ID; some oversigned), then given copies of displayed fields above,
+Message-ID, MIME-Version, Content-Type, Content-Transfer-Encoding; some
+oversigned), then given copies of displayed fields above,
 below or between the others, or a signed field changed. dkimpy says
 whether the signature verifies, and its own select_headers (RFC 6376
 5.4.2: each name in h= takes the next instance from the bottom) says
@@ -24,15 +25,18 @@ import dkim
 
 from keyzone import load_zone
 
-DISPLAYED = ["From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID"]
+DISPLAYED = ["From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID",
+             "MIME-Version", "Content-Type", "Content-Transfer-Encoding"]
 VALUES = {"From": "Alice <alice@example.com>", "Sender": "list@example.com",
           "Reply-To": "billing@example.com", "To": "bob@example.net", "Cc": "carol@example.net",
           "Subject": "Invoice 42", "Date": "Fri, 04 Dec 2026 10:00:00 +0000",
-          "Message-ID": "<%d@example.com>"}
+          "Message-ID": "<%d@example.com>", "MIME-Version": "1.0",
+          "Content-Type": "text/plain; charset=us-ascii", "Content-Transfer-Encoding": "7bit"}
 FORGED = {"From": "CEO <ceo@example.com>", "Sender": "x@example.com",
           "Reply-To": "pay@evil.example", "To": "all@example.net", "Cc": "boss@example.net",
           "Subject": "URGENT: new bank details", "Date": "Sat, 05 Dec 2026 09:00:00 +0000",
-          "Message-ID": "<forged@example.com>"}
+          "Message-ID": "<forged@example.com>", "MIME-Version": "1.0",
+          "Content-Type": "text/html; charset=utf-8", "Content-Transfer-Encoding": "base64"}
 
 
 def make(rnd, i, key):

@@ -269,6 +269,84 @@ static void test_reader_view(void **state)
     sg_arena_free(a);
 }
 
+/* Control characters and bytes that are not UTF-8 inside the name: readers
+ * drop them or draw nothing, so the name around them is what is read
+ * (Python's email package shows `ceo@ban<VT>k.example` as ceo@bank.example). */
+static void test_reader_unseen_bytes(void **state)
+{
+    sg_arena *a;
+    (void)state;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    ASSERT_LENIENT(a, "ceo@ban\x0bk.example", "bank.example", SG_DMARC_AUTHOR_SYNTAX);
+    ASSERT_LENIENT(a,
+                   "ceo@\x0b"
+                   "bank.example",
+                   "bank.example", SG_DMARC_AUTHOR_SYNTAX);
+    ASSERT_LENIENT(a, "CEO <ceo@ban\x1ek.example>", "bank.example", SG_DMARC_AUTHOR_SYNTAX);
+    ASSERT_LENIENT(a, "ceo@bank\x0c.example", "bank.example", SG_DMARC_AUTHOR_SYNTAX);
+    ASSERT_LENIENT(a, "ceo@bank\x01.example", "bank.example", SG_DMARC_AUTHOR_SYNTAX);
+    ASSERT_LENIENT(a,
+                   "ceo@bank.\x7f"
+                   "example",
+                   "bank.example", SG_DMARC_AUTHOR_SYNTAX);
+    ASSERT_LENIENT(a,
+                   "ceo@\x80"
+                   "bank.example",
+                   "bank.example", SG_DMARC_AUTHOR_SYNTAX);
+    ASSERT_LENIENT(a, "ceo@ba\x1f\x1f\x1fnk.example", "bank.example", SG_DMARC_AUTHOR_SYNTAX);
+    /* decoded from an encoded word, the same */
+    ASSERT_LENIENT(a, "=?utf-8?q?ceo=40ban=0Bk.example?=", "bank.example", SG_DMARC_AUTHOR_SYNTAX);
+    /* a name that goes on after the control is that longer name */
+    ASSERT_LENIENT(a, "ceo@bank.example\x0b.evil.example", "bank.example.evil.example",
+                   SG_DMARC_AUTHOR_SYNTAX);
+    /* an obsolete route before an address the control made unreadable:
+     * the route's domain is not the only name in the field */
+    ASSERT_ST(a,
+              "<@evil.example:ceo@\x1f"
+              "bank.example>",
+              SG_DMARC_AUTHOR_MULTIPLE_DOMAINS);
+    ASSERT_ST(a,
+              "CEO <@evil.example:ceo@\x0b"
+              "bank.example>",
+              SG_DMARC_AUTHOR_MULTIPLE_DOMAINS);
+    ASSERT_ST(a,
+              "<@evil.example:ceo@\x80"
+              "bank.example>",
+              SG_DMARC_AUTHOR_MULTIPLE_DOMAINS);
+    /* a valid route is read by the strict parser: the address's domain */
+    ASSERT_OK(a, "<@evil.example:ceo@bank.example>", "bank.example");
+    sg_arena_free(a);
+}
+
+/* Sender-sized fields cost time and memory in proportion to their size
+ * (64 KiB of "@" took 2 GB, of unclosed "(" 1.8 s). */
+static void test_reader_hostile_sizes(void **state)
+{
+    static const char *const fill[] = {"@", "(", "\"\\", "(@", "@a", "=?a?q?"};
+    enum { N = 65536 };
+    char *v = malloc(N + 32);
+    (void)state;
+    assert_non_null(v);
+    for (size_t f = 0; f < sizeof(fill) / sizeof(fill[0]); f++) {
+        sg_arena *a;
+        sg_dmarc_author au;
+        size_t fl = strlen(fill[f]), n = 0;
+        while (n + fl <= N) {
+            memcpy(v + n, fill[f], fl);
+            n += fl;
+        }
+        memcpy(v + n, " ceo@bank.example", 17);
+        n += 17;
+        assert_int_equal(sg_arena_new(&a, 0), 0);
+        assert_int_equal(sg_dmarc_author_from_value(a, v, n, &au), 0);
+        if (sg_arena_used(a) > 64 * (size_t)N)
+            fail_msg("fill \"%s\": %zu bytes of arena for a %zu-byte field", fill[f],
+                     sg_arena_used(a), n);
+        sg_arena_free(a);
+    }
+    free(v);
+}
+
 static sg_header hdr(const char *name, const char *value)
 {
     sg_header h;
@@ -421,6 +499,8 @@ int main(void)
         cmocka_unit_test(test_from_fields),
         cmocka_unit_test(test_idna_uts46),
         cmocka_unit_test(test_reader_view),
+        cmocka_unit_test(test_reader_unseen_bytes),
+        cmocka_unit_test(test_reader_hostile_sizes),
         cmocka_unit_test(test_idn_normalise),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

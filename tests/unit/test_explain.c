@@ -314,8 +314,8 @@ static void headline_other_verdicts(void **state)
     assert_non_null(d1);
     assert_non_null(d2);
     assert_string_equal(d1, "The sender is proven by SPF alone: no signature covers From, To, "
-                            "Subject, Date, Message-ID, so what is shown there may have been "
-                            "changed.");
+                            "Subject, Date, Message-ID, MIME-Version, Content-Type, so what is "
+                            "shown there may have been changed.");
     assert_string_equal(d1, d2);
     free_both(&b);
 

@@ -65,6 +65,9 @@ static int setup(void **state)
     add_txt(f->zone, "ourslow.test", "v=spf1 -all");
     /* lax.test: p=none, not ours */
     add_txt(f->zone, "_dmarc.lax.test", "v=DMARC1; p=none");
+    /* evil.test: a forger's own domain, SPF passing for its network, p=none */
+    add_txt(f->zone, "evil.test", "v=spf1 ip4:203.0.113.0/24 -all");
+    add_txt(f->zone, "_dmarc.evil.test", "v=DMARC1; p=none");
     /* quiet.test: publishes nothing */
     assert_int_equal(sg_zone_add(f->zone, "quiet.test", "A", "192.0.2.9", 300), 0);
     free(rec);
@@ -413,6 +416,24 @@ static void display_name_trick(void **state)
     assert_int_equal(r->protected_domain, 0);
     assert_int_equal(r->verdict, SG_VERDICT_FORGED);
     sg_verdict_free(v);
+    /* a From with no address but a comment a reader shows: the lax scan
+     * names our domain, control characters in it skipped as readers do */
+    static const char *const lax[] = {"From: (ceo@ourco.test)\r\n\r\nhi\r\n",
+                                      "From: (ceo@our\x0b"
+                                      "co.test)\r\n\r\nhi\r\n",
+                                      "From: (ceo@\x01ourco\x7f.test\x1f)\r\n\r\nhi\r\n"};
+    for (size_t i = 0; i < sizeof(lax) / sizeof(lax[0]); i++) {
+        r = check(f, &v, lax[i], "203.0.113.66", "x@evil.test");
+        if (r->verdict != SG_VERDICT_FORGED || r->rule != SG_VERDICT_RULE_PROTECTED ||
+            !r->protected_domain)
+            fail_msg("lax case %zu: %s (%s)", i, sg_verdict_kind_str(r->verdict), r->reason);
+        sg_verdict_free(v);
+    }
+    /* ... and a longer name that only starts like ours is not ours */
+    r = check(f, &v, "From: (ceo@ourco.test\x0b.evil.test)\r\n\r\nhi\r\n", "203.0.113.66",
+              "x@evil.test");
+    assert_int_equal(r->protected_domain, 0);
+    sg_verdict_free(v);
 }
 
 /* Issue 11 class 5 through the verdict: the domain a reader shows is
@@ -441,6 +462,17 @@ static void reader_view_of_the_from(void **state)
          NULL, SG_VERDICT_FORGED, SG_VERDICT_RULE_PROTECTED, 1},
         {nest, "remote.test", SG_VERDICT_AUTHENTIC, SG_VERDICT_RULE_NONE, 0},
         {nest, NULL, SG_VERDICT_FORGED, SG_VERDICT_RULE_DMARC, 0},
+        /* control characters and stray bytes in the name, which readers
+         * drop or do not draw (Python: `remo<VT>te.test` is remote.test) */
+        {"remo\x0bte.test", NULL, SG_VERDICT_FORGED, SG_VERDICT_RULE_DMARC, 1},
+        {"\x0bremote.test", NULL, SG_VERDICT_FORGED, SG_VERDICT_RULE_DMARC, 1},
+        {"remote\x0c.test", NULL, SG_VERDICT_FORGED, SG_VERDICT_RULE_DMARC, 1},
+        {"remote\x01.test", NULL, SG_VERDICT_FORGED, SG_VERDICT_RULE_DMARC, 1},
+        {"\x80remote.test", NULL, SG_VERDICT_FORGED, SG_VERDICT_RULE_DMARC, 1},
+        {"our\x1f"
+         "co.test",
+         NULL, SG_VERDICT_FORGED, SG_VERDICT_RULE_PROTECTED, 1},
+        {"remo\x0bte.test", "remote.test", SG_VERDICT_AUTHENTIC, SG_VERDICT_RULE_NONE, 1},
     };
     memset(nest, 0, sizeof(nest));
     strcpy(nest, "remote.test ");
@@ -458,6 +490,42 @@ static void reader_view_of_the_from(void **state)
             fail_msg("case %zu: disposition %d", i, (int)r->disposition);
         sg_verdict_free(v);
         free(msg);
+    }
+}
+
+/* An obsolete route ahead of an address that a control character made
+ * unreadable to the strict parser: readers show the address (Python:
+ * ceo@remote.test), so the route's domain, whose own SPF passes, must not
+ * stand in for it. */
+static void route_is_not_the_author(void **state)
+{
+    fixture *f = *state;
+    static const char *const froms[] = {
+        "<@evil.test:ceo@\x1fremote.test>",
+        "CEO <@evil.test:ceo@\x0bremote.test>",
+        "<@evil.test:ceo@\x80remote.test>",
+    };
+    for (size_t i = 0; i < sizeof(froms) / sizeof(froms[0]); i++) {
+        char msg[512];
+        sg_verdict *v;
+        snprintf(msg, sizeof(msg), "From: %s\r\nTo: you@rcpt.test\r\nSubject: pay\r\n\r\n%s",
+                 froms[i], body);
+        const sg_verdict_result *r = check(f, &v, msg, "203.0.113.66", "x@evil.test");
+        if (r->verdict != SG_VERDICT_FORGED)
+            fail_msg("case %zu: %s (%s)", i, sg_verdict_kind_str(r->verdict), r->reason);
+        sg_verdict_free(v);
+    }
+    /* the same route in a field that parses: the address's domain */
+    {
+        char msg[512];
+        sg_verdict *v;
+        snprintf(msg, sizeof(msg),
+                 "From: <@evil.test:ceo@remote.test>\r\nTo: you@rcpt.test\r\n\r\n%s", body);
+        const sg_verdict_result *r = check(f, &v, msg, "203.0.113.66", "x@evil.test");
+        assert_int_equal(r->verdict, SG_VERDICT_FORGED);
+        assert_int_equal(r->author.lenient, 0);
+        assert_string_equal(r->author.domain, "remote.test");
+        sg_verdict_free(v);
     }
 }
 
@@ -840,6 +908,48 @@ static void unsigned_duplicates(void **state)
         sg_verdict_free(v2);
         free(m2);
     }
+    /* MIME fields decide how the signed body is shown: a second, unsigned
+     * Content-Type (text/html over signed HTML source shown as text), or
+     * transfer encoding, or MIME-Version above the signed ones */
+    static const char mime_signed[] = "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n"
+                                      "Content-Transfer-Encoding: 7bit\r\n";
+    static const struct {
+        const char *extra, *name;
+    } mime[] = {
+        {"Content-Type: text/html; charset=utf-8\r\n", "Content-Type"},
+        {"Content-Transfer-Encoding: base64\r\n", "Content-Transfer-Encoding"},
+        {"MIME-Version: 1.0\r\n", "MIME-Version"},
+    };
+    for (size_t i = 0; i < sizeof(mime) / sizeof(mime[0]); i++) {
+        sg_verdict *v3;
+        char *sm = make_message_x(f, "remote.test", "remote.test", 0, mime_signed);
+        char *m3 = malloc(strlen(sm) + strlen(mime[i].extra) + 1);
+        sprintf(m3, "%s%s", mime[i].extra, sm);
+        const sg_verdict_result *r3 = check(f, &v3, m3, "203.0.113.66", "x@other.test");
+        if (r3->verdict != SG_VERDICT_UNVERIFIED || !listed(r3, mime[i].name))
+            fail_msg("mime case %zu: %s (%s)", i, sg_verdict_kind_str(r3->verdict), r3->reason);
+        sg_verdict_free(v3);
+        free(m3);
+        /* the signed message alone: every MIME field covered */
+        r3 = check(f, &v3, sm, "203.0.113.66", "x@other.test");
+        assert_int_equal(r3->verdict, SG_VERDICT_AUTHENTIC);
+        assert_false(listed(r3, mime[i].name));
+        sg_verdict_free(v3);
+        free(sm);
+    }
+    /* a Content-Type the signer did not sign, once: reported only */
+    {
+        sg_verdict *v4;
+        char *sm = make_message_ex(f, "remote.test", "remote.test", 0);
+        char *m4 = malloc(strlen(sm) + 64);
+        sprintf(m4, "Content-Type: text/html\r\n%s", sm);
+        const sg_verdict_result *r4 = check(f, &v4, m4, "203.0.113.66", "x@other.test");
+        assert_int_equal(r4->verdict, SG_VERDICT_AUTHENTIC);
+        assert_true(listed(r4, "Content-Type"));
+        sg_verdict_free(v4);
+        free(m4);
+        free(sm);
+    }
     /* unsigned: every displayed field present is listed */
     sg_verdict *v;
     char *m = make_message(f, "remote.test", NULL);
@@ -940,6 +1050,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(dmarc_temperror_is_consistent, setup, teardown),
         cmocka_unit_test_setup_teardown(unsigned_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(route_is_not_the_author, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

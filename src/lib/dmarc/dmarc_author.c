@@ -168,7 +168,7 @@ static int idna_to_ascii(sg_arena *arena, const char *in, size_t len, const char
 
 static int normalise(sg_arena *arena, const char *in, size_t len, char **out)
 {
-    char *buf;
+    char buf[SG_DMARC_MAX_NAME + 1];
     const char *src;
     size_t srclen, i, o = 0, start;
     int nonascii = 0, rc;
@@ -199,8 +199,6 @@ static int normalise(sg_arena *arena, const char *in, size_t len, char **out)
             srclen--;
     }
 
-    if ((buf = sg_arena_alloc(arena, SG_DMARC_MAX_NAME + 1)) == NULL)
-        return SG_ENOMEM;
     /* Every name, A-labels included, ends up here: LDH(+_) labels of 1-63
      * octets, at most 253 octets (RFC 1035 2.3.4, RFC 5890 2.3.2.1). */
     start = 0;
@@ -224,8 +222,12 @@ static int normalise(sg_arena *arena, const char *in, size_t len, char **out)
         }
         start = end + 1;
     }
-    buf[o] = '\0';
-    *out = buf;
+    /* the name's own length from the arena: a From field of many "@a"
+     * makes as many names */
+    if ((*out = sg_arena_alloc(arena, o + 1)) == NULL)
+        return SG_ENOMEM;
+    memcpy(*out, buf, o);
+    (*out)[o] = '\0';
     return 0;
 }
 
@@ -361,28 +363,38 @@ static int is_blank(char c)
 
 /* End of a balanced comment (depth counted, quoted-pairs skipped) or
  * quoted string starting at v[i], just past its closing character; 0 if
- * it is not closed (then the opening character is just a character). */
-static size_t balanced_end(const char *v, size_t n, size_t i)
+ * it is not closed (then the opening character is just a character).
+ * Every opener that is not closed is scanned to the end of the field, so
+ * a field of N of them costs N^2/2 steps (64 KiB of "(", seconds of CPU):
+ * the scans share *budget, and past it an opener is a character. Its
+ * comment or quoted string is then read as text, which can only show a
+ * reader more addresses, never fewer. */
+static size_t balanced_end(const char *v, size_t n, size_t i, size_t *budget)
 {
-    size_t depth = 0, k;
+    size_t depth = 0, k, end = n - i > *budget ? i + *budget : n, found = 0;
     if (v[i] == '"') {
-        for (k = i + 1; k < n; k++) {
+        for (k = i + 1; k < end; k++) {
             if (v[k] == '\\' && k + 1 < n)
                 k++;
-            else if (v[k] == '"')
-                return k + 1;
+            else if (v[k] == '"') {
+                found = k + 1;
+                break;
+            }
         }
-        return 0;
+    } else {
+        for (k = i; k < end; k++) {
+            if (v[k] == '\\' && k + 1 < n)
+                k++;
+            else if (v[k] == '(')
+                depth++;
+            else if (v[k] == ')' && --depth == 0) {
+                found = k + 1;
+                break;
+            }
+        }
     }
-    for (k = i; k < n; k++) {
-        if (v[k] == '\\' && k + 1 < n)
-            k++;
-        else if (v[k] == '(')
-            depth++;
-        else if (v[k] == ')' && --depth == 0)
-            return k + 1;
-    }
-    return 0;
+    *budget -= (k < end ? k : end) - i;
+    return found;
 }
 
 /* The field's text as a lenient reader shows it: comments replaced by a
@@ -395,7 +407,7 @@ static size_t balanced_end(const char *v, size_t n, size_t i)
 static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, size_t *olen)
 {
     char *out = sg_arena_alloc(arena, n + 1);
-    size_t i = 0, o = 0, w;
+    size_t i = 0, o = 0, w, budget = 8 * n + 4096;
     int after_ew = 0;
     if (out == NULL)
         return NULL;
@@ -415,7 +427,7 @@ static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, s
             }
         }
         after_ew = 0;
-        if ((v[i] == '(' || v[i] == '"') && (w = balanced_end(v, n, i)) != 0) {
+        if ((v[i] == '(' || v[i] == '"') && (w = balanced_end(v, n, i, &budget)) != 0) {
             if (v[i] == '"' && quoted) {
                 /* many readers decode encoded words here too */
                 for (size_t k = i + 1, e; k + 1 < w; k++) {
@@ -523,31 +535,49 @@ static int add_candidate(sg_arena *arena, const char *c, size_t n, domain_set *d
     return 0;
 }
 
+/* A control character or a byte that is not UTF-8 inside a name: readers
+ * either drop it (Python's email package removes VT, FF and FS..US from a
+ * domain, as white space) or draw it as nothing or a replacement mark, so
+ * a person reads the name around it: `ban<VT>k.example` is bank.example,
+ * and so is `<0x80>bank.example`. */
+static size_t unseen_byte(const char *t, size_t n, size_t j)
+{
+    unsigned char c = (unsigned char)t[j];
+    uint32_t cp;
+    if (c < 0x20 || c == 0x7f)
+        return 1;
+    if (c >= 0x80 && utf8_decode((const unsigned char *)t + j, n - j, &cp) == 0)
+        return 1;
+    return 0;
+}
+
 /* The domains after each "@" in the reader's text of the field, white
- * space around "@" and around dots skipped. */
+ * space around "@" and around dots skipped, unseen bytes dropped. */
 static int reader_scan(sg_arena *arena, const char *value, size_t len, int quoted, domain_set *ds)
 {
     size_t n, i;
-    char *t = reader_text(arena, value, len, quoted, &n);
+    char *t = reader_text(arena, value, len, quoted, &n), *cand;
     if (t == NULL)
         return SG_ENOMEM;
-    for (i = 0; i < n; i++) {
-        size_t j = i + 1, start, o = 0;
-        char *cand;
+    /* one buffer for every candidate: a field of N "@" would otherwise
+     * take N^2/2 bytes (a 64 KiB field, 2 GB) */
+    if ((cand = sg_arena_alloc(arena, n + 1)) == NULL)
+        return SG_ENOMEM;
+    for (i = 0; i < n && !ds->more; i++) {
+        size_t j = i + 1, o = 0;
         int rc;
         if (t[i] != '@')
             continue;
-        while (j < n && t[j] == ' ')
+        while (j < n && (t[j] == ' ' || unseen_byte(t, n, j)))
             j++;
-        start = j;
-        if ((cand = sg_arena_alloc(arena, n - start + 1)) == NULL)
-            return SG_ENOMEM;
         while (j < n) {
             unsigned char c = (unsigned char)t[j];
             uint32_t cp;
             size_t sl;
             if (domain_byte(c)) {
                 cand[o++] = (char)c;
+                j++;
+            } else if (unseen_byte(t, n, j)) {
                 j++;
             } else if (c >= 0x80 &&
                        (sl = utf8_decode((const unsigned char *)t + j, n - j, &cp)) != 0) {

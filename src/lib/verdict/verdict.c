@@ -130,7 +130,36 @@ static int domain_char(char c)
 
 /* Does this From value name a protected domain anywhere ("@dom" or
  * ".dom" at a name boundary)? Deliberately lax: it reads fields the strict
- * parser refuses, because a mail reader may still show them. */
+ * parser refuses, because a mail reader may still show them. Control
+ * characters are skipped as readers skip them (dmarc_author.c's
+ * unseen_byte): `@ban<VT>k.example` names bank.example. */
+static int unseen(char c)
+{
+    return (unsigned char)c < 0x20 || c == 0x7f;
+}
+
+static char ascii_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* s[i..] spells the domain p (pl octets) and then ends, unseen bytes
+ * skipped: each control run is walked from at most pl + 1 starts. */
+static int names_at(const char *s, size_t n, size_t i, const char *p, size_t pl)
+{
+    size_t k = 0;
+    for (; i < n && k < pl; i++) {
+        if (unseen(s[i]))
+            continue;
+        if (ascii_lower(s[i]) != ascii_lower(p[k]))
+            return 0;
+        k++;
+    }
+    while (i < n && unseen(s[i]))
+        i++;
+    return k == pl && (i == n || !domain_char(s[i]));
+}
+
 static int mentions_protected(const sg_verdict *v, const char *s, size_t n)
 {
     for (size_t k = 0; k < v->opts.nprotected; k++) {
@@ -138,9 +167,8 @@ static int mentions_protected(const sg_verdict *v, const char *s, size_t n)
         size_t pl = strlen(p);
         if (pl && p[pl - 1] == '.')
             pl--;
-        for (size_t i = 0; pl && i + 1 + pl <= n; i++)
-            if ((s[i] == '@' || s[i] == '.') && !strncasecmp(s + i + 1, p, pl) &&
-                (i + 1 + pl == n || !domain_char(s[i + 1 + pl])))
+        for (size_t i = 0; pl && i < n; i++)
+            if ((s[i] == '@' || s[i] == '.') && names_at(s, n, i + 1, p, pl))
                 return 1;
     }
     return 0;
@@ -914,11 +942,28 @@ static int add_authres(sg_verdict *v)
 /* ------------------------------------------------------------------------ */
 /* displayed fields no aligned signature covers                             */
 
-/* What readers show, in the order reported; all of them may appear at
- * most once (RFC 5322 3.6). */
-static const char *const displayed_fields[] = {"From", "Sender",  "Reply-To", "To",
-                                               "Cc",   "Subject", "Date",     "Message-ID"};
+/* What readers show, in the order reported (verdict.h); each may appear
+ * at most once (RFC 5322 3.6; one MIME type and encoding per entity, RFC
+ * 2045): of two, readers show one. */
+static const char *const displayed_fields[] = {"From",
+                                               "Sender",
+                                               "Reply-To",
+                                               "To",
+                                               "Cc",
+                                               "Subject",
+                                               "Date",
+                                               "Message-ID",
+                                               "MIME-Version",
+                                               "Content-Type",
+                                               "Content-Transfer-Encoding"};
 #define NDISPLAYED (sizeof(displayed_fields) / sizeof(displayed_fields[0]))
+
+const char *const *sg_verdict_displayed_fields(size_t *count)
+{
+    if (count != NULL)
+        *count = NDISPLAYED;
+    return displayed_fields;
+}
 
 /* A passing signature that DMARC could count for the From domain
  * (relaxed: within the organisational domain, or the author domain
@@ -955,7 +1000,7 @@ static int find_unsigned(sg_verdict *v)
     for (size_t k = 0; k < NDISPLAYED; k++) {
         size_t seen = 0, len = strlen(displayed_fields[k]);
         int bare = 0;
-        /* sg_header_is() without its strlen per field: 8 names x every field */
+        /* sg_header_is() without its strlen per field: 11 names x every field */
         for (size_t i = 0; i < nh; i++)
             if (h[i].name_len == len && strncasecmp(h[i].name, displayed_fields[k], len) == 0) {
                 seen++;
