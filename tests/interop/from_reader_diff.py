@@ -3,7 +3,8 @@
 seeds) from the pieces forgers use (comments, quoted and encoded local
 parts and names, a trailing dot, spaces and folds around the @ or in the
 domain, full-width and ideographic dots and at signs, zero-width joiners,
-routes, groups, several mailboxes, an unclosed <, a NUL or a no-break
+control characters inside the name, routes, groups, several mailboxes,
+an unclosed <, a NUL or a no-break
 space in the field name, a second From behind a bare CR, a bare LF, a NUL
 or another line end that is not CRLF), each in a message that nothing authenticates,
 from a client bank.test's SPF does not allow. bank.test publishes
@@ -45,7 +46,13 @@ DOMAINS = ["bank.test", "BANK.test", "bAnK.TeSt", "bank.test.", "bank.test..", "
            "bank.te\\st", "bank\r\n .test", "bank.test\r\n ", "bank.t\u0435st", "xn--bank-.test",
            "bank.test;", "bank.test,", "bank.test>", "bank.test\"", "bank.test%evil.test",
            "b%61nk.test", "=?utf-8?q?bank.test?=", "bank.test\x00", "bank.test\x7f",
-           "evil.test", "evil.test.bank.test", "bank.test.evil.test"]
+           "evil.test", "evil.test.bank.test", "bank.test.evil.test",
+           # control characters and a stray byte inside the name: Python
+           # drops VT, FF and FS..US from a domain, and keeps the others,
+           # which a mail program does not draw
+           "ban\x0bk.test", "\x0bbank.test", "bank\x0c.test", "ba\x1enk.test", "bank.\x1ftest",
+           "bank\x01.test", "\x01bank.test", "ba\x1b[0mnk.test", "ban\udc80k.test",
+           "bank.test\x0b.evil.test"]
 LOCALS = ["ceo", "\"ceo\"", "\"c eo\"", "\"ceo@evil.test\"", "c.e.o", "ceo(c)", "(c)ceo",
           "\"a\\\"b\"", "ceo+x", "ceo ", " ceo", "\"\"", "c\r\n eo", "=?utf-8?q?ceo?="]
 NAMES = ["", "CEO", "\"CEO\"", "\"ceo@bank.test\"", "=?utf-8?q?ceo=40bank.test?=",
@@ -112,13 +119,16 @@ def reader_domains(data):
 # What a person reads as the same name: compatibility forms folded (NFKC:
 # full-width letters and dots), the dots UTS #46 maps to "." (ideographic
 # and half-width ideographic full stops), invisible characters dropped
-# (zero-width space, joiners, word joiner, BOM, soft hyphen).
+# (zero-width space, joiners, word joiner, BOM, soft hyphen), and so are
+# control characters and the mark of a byte that is not UTF-8, which a
+# mail program draws as nothing or a box.
 INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 
 
 def as_read(domain):
     d = domain.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     d = unicodedata.normalize("NFKC", d).translate(INVISIBLE)
+    d = "".join(c for c in d if c != "\ufffd" and (c in "\t\r\n" or unicodedata.category(c) != "Cc"))
     d = d.replace("\u3002", ".").replace("\uff61", ".")
     return d.strip().rstrip(".").lower()
 
