@@ -419,8 +419,7 @@ static void display_name_trick(void **state)
     /* a From with no address but a comment a reader shows: the lax scan
      * names our domain, control characters in it skipped as readers do */
     static const char *const lax[] = {"From: (ceo@ourco.test)\r\n\r\nhi\r\n",
-                                      "From: (ceo@our\x0b"
-                                      "co.test)\r\n\r\nhi\r\n",
+                                      "From: (ceo@our\013co.test)\r\n\r\nhi\r\n",
                                       "From: (ceo@\x01ourco\x7f.test\x1f)\r\n\r\nhi\r\n"};
     for (size_t i = 0; i < sizeof(lax) / sizeof(lax[0]); i++) {
         r = check(f, &v, lax[i], "203.0.113.66", "x@evil.test");
