@@ -476,23 +476,26 @@ int sgr_text_next_url(const char *s, size_t n, size_t *start, size_t *end)
         while (e < n && url_char((unsigned char)s[e]))
             e++;
         /* trailing punctuation, and closing brackets without an opening one
-         * inside the URL, belong to the sentence */
+         * inside the URL, belong to the sentence. The brackets are counted
+         * once and the count kept as they are dropped: counting again for
+         * each one made a URL ending in 100,000 ")" cost seconds. */
+        long paren = 0, square = 0;
+        for (size_t k = i; k < e; k++) {
+            paren += (s[k] == '(') - (s[k] == ')');
+            square += (s[k] == '[') - (s[k] == ']');
+        }
         for (;;) {
             if (e > i && strchr(".,;:!?'*", s[e - 1]) != NULL) {
                 e--;
-                continue;
+            } else if (e > i && s[e - 1] == ')' && paren < 0) {
+                e--;
+                paren++;
+            } else if (e > i && s[e - 1] == ']' && square < 0) {
+                e--;
+                square++;
+            } else {
+                break;
             }
-            if (e > i && (s[e - 1] == ')' || s[e - 1] == ']')) {
-                char open = s[e - 1] == ')' ? '(' : '[';
-                long bal = 0;
-                for (size_t k = i; k < e; k++)
-                    bal += (s[k] == open) - (s[k] == s[e - 1]);
-                if (bal < 0) {
-                    e--;
-                    continue;
-                }
-            }
-            break;
         }
         if (e <= i + strlen(prefixes[which]))
             continue; /* a bare "http://" names nothing */

@@ -753,11 +753,17 @@ static int is_letter(int c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+static int tag_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
 /* The most elements the input's tags can hold open at once, counted the
  * way the tokenizer sees tags: quoted attribute values and the text of
  * raw-text elements hide their '<', an end tag closes only a name that is
  * open, and void elements and elements whose end tag is implied (p, li,
- * td...) do not count. Stops counting past limit. */
+ * td...) do not count. Stops counting past limit, and returns more than
+ * limit for a tag with more than SGR_SANITIZE_MAX_ATTRS attributes. */
 static size_t prescan_nesting(const char *s, size_t n, size_t limit)
 {
     unsigned open[GUMBO_TAG_LAST + 1] = {0};
@@ -783,18 +789,39 @@ static size_t prescan_nesting(const char *s, size_t n, size_t limit)
         size_t b = i + 1 + end, e = b;
         if (e >= n || !is_letter((unsigned char)s[e]))
             continue;
-        while (e < n && s[e] != '>' && s[e] != '/' && s[e] != ' ' && s[e] != '\t' && s[e] != '\n' &&
-               s[e] != '\r' && s[e] != '\f')
+        while (e < n && s[e] != '>' && s[e] != '/' && !tag_space(s[e]))
             e++;
         GumboTag t = gumbo_tagn_enum(s + b, (unsigned)(e - b));
-        /* to the end of the tag, quotes respected */
+        /* to the end of the tag, quotes respected (any quote, as before:
+         * where the tag ends decides the nesting count), counting attribute
+         * names about as the tokenizer reads them: a name after white
+         * space, a '/' or a quoted value; after '=' (white space allowed
+         * around it) a quoted value, or an unquoted one up to white space */
+        enum { GAP, NAME, EQ, VALUE } st = GAP;
         char q = 0;
-        while (e < n && (q || s[e] != '>')) {
-            if (q && s[e] == q)
-                q = 0;
-            else if (!q && (s[e] == '"' || s[e] == '\''))
-                q = s[e];
-            e++;
+        size_t attrs = 0;
+        for (; e < n && (q || s[e] != '>'); e++) {
+            char c = s[e];
+            if (q) {
+                if (c == q) {
+                    q = 0;
+                    st = GAP;
+                }
+            } else if (tag_space(c)) {
+                st = st == EQ ? EQ : GAP;
+            } else if (c == '"' || c == '\'') {
+                q = c;
+            } else if (st == VALUE || (st == EQ && c != '=')) {
+                st = VALUE;
+            } else if (c == '=') {
+                st = EQ;
+            } else if (c == '/') {
+                st = GAP;
+            } else if (st == GAP) {
+                if (++attrs > SGR_SANITIZE_MAX_ATTRS)
+                    return limit + 1;
+                st = NAME;
+            }
         }
         i = e;
         switch (t) {

@@ -322,7 +322,7 @@ static void test_reader_unseen_bytes(void **state)
  * (64 KiB of "@" took 2 GB, of unclosed "(" 1.8 s). */
 static void test_reader_hostile_sizes(void **state)
 {
-    static const char *const fill[] = {"@", "(", "\"\\", "(@", "@a", "=?a?q?"};
+    static const char *const fill[] = {"@", "(", "\"\\", "(@", "@a", "=?a?q?", "=?a?q?x"};
     enum { N = 65536 };
     char *v = malloc(N + 32);
     (void)state;

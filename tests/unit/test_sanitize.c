@@ -437,6 +437,36 @@ static void test_links_text(void **state)
     assert_string_equal(list.v[3].host, "mail.example");
     for (size_t i = 0; i < list.n; i++)
         assert_true(list.v[i].flags & SGR_LINK_FROM_TEXT);
+    /* closing brackets at the end: those with an opening one in the URL
+     * stay, the rest (and punctuation between them) go; a run of 100,000
+     * is dropped in one pass, not recounted for each */
+    static const struct {
+        const char *text, *target;
+    } br[] = {
+        {"(see http://a.example/x_(y)))", "http://a.example/x_(y)"},
+        {"[http://a.example/[1]]].", "http://a.example/[1]"},
+        {"http://a.example/(a)(b)).)", "http://a.example/(a)(b)"},
+        {"http://a.example/]).", "http://a.example/"},
+    };
+    for (size_t i = 0; i < sizeof(br) / sizeof(br[0]); i++) {
+        sgr_link_list l2 = {0};
+        assert_int_equal(sgr_links_from_text(&l2, a, br[i].text, strlen(br[i].text)), 0);
+        assert_int_equal(l2.n, 1);
+        assert_string_equal(l2.v[0].target, br[i].target);
+    }
+    {
+        enum { RUN = 100000 };
+        char *big = malloc(RUN + 32);
+        assert_non_null(big);
+        strcpy(big, "see http://a.example/");
+        memset(big + 21, ')', RUN);
+        big[21 + RUN] = '\0';
+        sgr_link_list l3 = {0};
+        assert_int_equal(sgr_links_from_text(&l3, a, big, strlen(big)), 0);
+        assert_int_equal(l3.n, 1);
+        assert_string_equal(l3.v[0].target, "http://a.example/");
+        free(big);
+    }
     sg_arena_free(a);
 
     sgr_sanitize_result r;
@@ -535,6 +565,35 @@ static void test_bounds(void **state)
     assert_int_equal(sgr_sanitize_html(&r, deep, k, &o), 0);
     sgr_sanitize_result_free(&r);
     free(deep);
+
+    /* one tag of more attributes than SGR_SANITIZE_MAX_ATTRS is refused
+     * before gumbo (which compares each with every earlier one); names
+     * are counted as the tokenizer reads them, so a long unquoted URL
+     * path or spaces around '=' are no attributes */
+    {
+        char *t = malloc(64 * 1024);
+        assert_non_null(t);
+        for (int many = SGR_SANITIZE_MAX_ATTRS; many <= SGR_SANITIZE_MAX_ATTRS + 1; many++) {
+            size_t m = (size_t)snprintf(t, 64 * 1024, "<p");
+            for (int i = 0; i < many; i++)
+                m += (size_t)snprintf(t + m, 64 * 1024 - m,
+                                      i % 3 == 0   ? " a%d=1"
+                                      : i % 3 == 1 ? " a%d = \"x\""
+                                                   : " a%d",
+                                      i);
+            m += (size_t)snprintf(t + m, 64 * 1024 - m, ">x</p>");
+            assert_int_equal(sgr_sanitize_html(&r, t, m, &o),
+                             many > SGR_SANITIZE_MAX_ATTRS ? SG_ELIMIT : 0);
+            sgr_sanitize_result_free(&r);
+        }
+        size_t m = (size_t)snprintf(t, 64 * 1024, "<a href=http://a.example");
+        for (int i = 0; i < 2 * SGR_SANITIZE_MAX_ATTRS; i++)
+            m += (size_t)snprintf(t + m, 64 * 1024 - m, "/p%d", i);
+        m += (size_t)snprintf(t + m, 64 * 1024 - m, " title = 'x'>y</a>");
+        assert_int_equal(sgr_sanitize_html(&r, t, m, &o), 0);
+        sgr_sanitize_result_free(&r);
+        free(t);
+    }
 
     /* empty input is a valid, empty part */
     assert_int_equal(sgr_sanitize_html(&r, "", 0, &o), 0);
