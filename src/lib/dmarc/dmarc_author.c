@@ -389,10 +389,11 @@ static int is_blank(char c)
  * it is not closed (then the opening character is just a character).
  * Every opener that is not closed is scanned to the end of the field, so
  * a field of N of them costs N^2/2 steps (64 KiB of "(", seconds of CPU):
- * the scans share *budget, and past it an opener is a character. Its
- * comment or quoted string is then read as text, which can only show a
- * reader more addresses, never fewer. */
-static size_t balanced_end(const char *v, size_t n, size_t i, size_t *budget)
+ * the scans share *budget, and a scan the budget stops sets *cut. Reading
+ * the rest differently (an opener as a character) could hide an address
+ * (`ceo@bank(c).example` would read as "bank"), so a cut field is not read
+ * at all: the caller judges it as naming several domains. */
+static size_t balanced_end(const char *v, size_t n, size_t i, size_t *budget, int *cut)
 {
     size_t depth = 0, k, end = n - i > *budget ? i + *budget : n, found = 0;
     if (v[i] == '"') {
@@ -416,6 +417,11 @@ static size_t balanced_end(const char *v, size_t n, size_t i, size_t *budget)
             }
         }
     }
+    if (!found && end < n) {
+        *cut = 1;
+        *budget = 0;
+        return 0;
+    }
     *budget -= (k < end ? k : end) - i;
     return found;
 }
@@ -427,10 +433,12 @@ static size_t balanced_end(const char *v, size_t n, size_t i, size_t *budget)
  * dropped, RFC 2047 6.2), line breaks as spaces. Syntax is found in the
  * raw field only: a decoded '"' or '(' is a character, as RFC 2047 5
  * requires, so an encoded word cannot hide text from this reading. */
-static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, size_t *olen)
+static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, size_t *olen,
+                         int *cut)
 {
     char *out = sg_arena_alloc(arena, n + 1);
-    size_t i = 0, o = 0, w, budget = 8 * n + 4096;
+    /* 64 unclosed openers in a field: far beyond any mailer's mistake */
+    size_t i = 0, o = 0, w, budget = 64 * n + 65536;
     /* one for the field, one for the quoted strings in it */
     ew_memo field = {0, 1, 0, 0}, quoted_m = {0, 1, 0, 0};
     int after_ew = 0;
@@ -452,7 +460,7 @@ static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, s
             }
         }
         after_ew = 0;
-        if ((v[i] == '(' || v[i] == '"') && (w = balanced_end(v, n, i, &budget)) != 0) {
+        if ((v[i] == '(' || v[i] == '"') && (w = balanced_end(v, n, i, &budget, cut)) != 0) {
             if (v[i] == '"' && quoted) {
                 /* many readers decode encoded words here too */
                 for (size_t k = i + 1, e; k + 1 < w; k++) {
@@ -581,9 +589,14 @@ static size_t unseen_byte(const char *t, size_t n, size_t j)
 static int reader_scan(sg_arena *arena, const char *value, size_t len, int quoted, domain_set *ds)
 {
     size_t n, i;
-    char *t = reader_text(arena, value, len, quoted, &n), *cand;
+    int cut = 0;
+    char *t = reader_text(arena, value, len, quoted, &n, &cut), *cand;
     if (t == NULL)
         return SG_ENOMEM;
+    if (cut) {
+        ds->more = 1;
+        return 0;
+    }
     /* one buffer for every candidate: a field of N "@" would otherwise
      * take N^2/2 bytes (a 64 KiB field, 2 GB) */
     if ((cand = sg_arena_alloc(arena, n + 1)) == NULL)
@@ -688,7 +701,7 @@ static int strict_author(sg_arena *arena, const char *value, size_t len, sg_dmar
 static int reader_view(sg_arena *arena, const char *value, size_t len, domain_set *ds)
 {
     int rc = reader_scan(arena, value, len, 0, ds);
-    if (rc == 0 && ds->n == 0)
+    if (rc == 0 && ds->n == 0 && !ds->more)
         rc = reader_scan(arena, value, len, 1, ds);
     return rc;
 }
@@ -702,7 +715,7 @@ int sg_dmarc_author_from_value(sg_arena *arena, const char *value, size_t len, s
         return rc;
     if ((rc = reader_view(arena, value ? value : "", len, &ds)) != 0)
         return rc;
-    if (ds.n == 0)
+    if (ds.n == 0 && !ds.more)
         return 0; /* no domain anywhere: the strict outcome stands */
     out->strict_status = out->status;
     out->lenient = 1;
