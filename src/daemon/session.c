@@ -257,7 +257,10 @@ static int handle(session *s, const sg_milter_cmd *c)
 
     switch (c->cmd) {
     case SG_MC_OPTNEG: {
-        if (c->u.optneg.version < 6)
+        /* once per connection: each answer is ~150 bytes, so a peer that
+         * repeated a 17-byte OPTNEG without reading made us hold 9 bytes
+         * for each it sent */
+        if (c->u.optneg.version < 6 || s->negotiated)
             return -1;
         s->actions = c->u.optneg.actions & SG_MILTER_WANT_ACTIONS;
         s->proto = c->u.optneg.protocol & SG_MILTER_WANT_PROTOCOL;

@@ -35,6 +35,9 @@ _Static_assert(MAX_SIGN_KEYS <= SG_SP_MAX_ITEMS, "one signer request per message
 #define SMALL 256
 /* A delivery-status report is read from its first bytes only. */
 #define DSN_MAX_BYTES (256u * 1024)
+/* Answers waiting for the peer to read them (session_reply.c flush):
+ * past this it is not an MTA and is dropped. */
+#define SESSION_MAX_QUEUED (256u * 1024)
 
 /* Where the current message is. */
 typedef enum {

@@ -216,6 +216,17 @@ void flush(session *s)
         s->out.len = 0;
         return;
     }
+    /* An MTA reads each answer before it goes on (it waits for them), so
+     * little is ever queued; a peer that sends commands and never reads
+     * would have its answers pile up here without bound. */
+    if (s->h.stream.write_queue_size + (s->out.len - off) > SESSION_MAX_QUEUED) {
+        sg_log(s->env->log,
+               "{\"event\":\"protocol_error\",\"client\":\"%s\",\"why\":"
+               "\"answers not read\"}",
+               s->client_ip);
+        session_close(s);
+        return;
+    }
     /* The write request and the bytes travel together in one block. */
     uv_write_t *req = malloc(sizeof(*req) + s->out.len - off);
     if (req == NULL) {

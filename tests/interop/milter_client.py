@@ -1212,6 +1212,59 @@ def check_rb_garbage():
     s.close()
 
 
+def check_rb_optneg_twice():
+    """OPTNEG is once per connection: a second one closes it, unanswered
+    (each answer is ~150 bytes: repeated, it multiplied what a peer sent)."""
+    s = raw_conn()
+    s.sendall(optneg_pkt())
+    first = b''
+    s.settimeout(2)
+    while len(first) < 5 or len(first) < 4 + struct.unpack('!I', first[:4])[0]:
+        d = s.recv(65536)
+        expect(d, 'no answer to the first OPTNEG')
+        first += d
+    expect(first[4:5] == b'O', 'the first OPTNEG got %r' % first[:5])
+    s.sendall(optneg_pkt())
+    got = b''
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += d
+    except socket.timeout:
+        expect(False, 'a second OPTNEG did not close the connection')
+    except ConnectionResetError:
+        pass
+    expect(got == b'', 'a second OPTNEG was answered: %r' % got[:20])
+    s.close()
+
+
+def check_rb_answers_not_read():
+    """A peer that sends commands and never reads the answers is dropped
+    once they pile up (session_reply.c, SESSION_MAX_QUEUED: 256 KiB),
+    rather than held in memory without bound."""
+    s = raw_conn()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(optneg_pkt())
+    # DATA packets out of turn are answered with CONTINUE, 5 bytes each
+    chunk = packet('T') * (65536 // 5)
+    sent, closed = 0, False
+    s.settimeout(5)
+    try:
+        while sent < 64 << 20:
+            s.sendall(chunk)
+            sent += len(chunk)
+    except (BrokenPipeError, ConnectionResetError):
+        closed = True
+    except socket.timeout:
+        closed = False  # the daemon stopped reading but kept the connection
+    expect(closed, 'still connected after %d MB of commands whose answers were not read'
+           % (sent >> 20))
+    expect(sent < 16 << 20, 'dropped only after %d MB' % (sent >> 20))
+    s.close()
+
+
 def check_rb_header_nonul():
     m = session()
     m.connect(GENUINE_IP, hostname=GENUINE_HELO)

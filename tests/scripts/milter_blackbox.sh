@@ -17,7 +17,8 @@
 #   outbound sender ownership (at MAIL and at EOM) and signing, the
 #   signatures verified by `spoofguard dkim-verify` and dkimpy; DNS down
 #   (tempfail 451 4.7.1, then `failsafe accept` by SIGHUP); malformed and
-#   truncated packets, 200 connections at once, connections closed
+#   truncated packets, a second OPTNEG, a peer that never reads its answers,
+#   200 connections at once, connections closed
 #   mid-message, messages after ABORT (each followed by a fresh normal
 #   session and a liveness check); SIGHUP with a new key table; SIGTERM
 #   drain (exit 0).
@@ -309,7 +310,8 @@ alive alive_after_policy
 # --- 8: robustness: after each case the daemon is alive and serves a fresh
 # normal session correctly ---------------------------------------------------
 for c in rb_truncated rb_len0 rb_huge rb_garbage rb_header_nonul rb_many rb_close_mid \
-    rb_after_abort rb_quit_nc quit_nc_state rb_out_of_order rb_odd_headers; do
+    rb_after_abort rb_quit_nc quit_nc_state rb_out_of_order rb_odd_headers rb_optneg_twice \
+    rb_answers_not_read; do
     check "$c"
     alive "alive_after_$c"
     check sanity
