@@ -17,7 +17,7 @@
 /* ---- a tiny DNS message builder ------------------------------------------ */
 
 typedef struct {
-    uint8_t b[8192];
+    uint8_t b[65536];
     size_t n;
 } pkt;
 
@@ -420,6 +420,63 @@ static void failures_are_servfail(void **state)
                      SG_EINVAL);
 }
 
+/* A 2-byte pointer can stand for a 253-octet name: an answer of thousands
+ * of records owned by such a name made every pass over the records decode
+ * every owner again (58 ms an answer, 7 s a message with a hostile zone's
+ * SPF). Owners are decoded only for records of a type looked for, and an
+ * answer that would still make us decode more than 16 octets of owner
+ * names per octet is a server failure. */
+static void compressed_owner_floods(void **state)
+{
+    static pkt p;
+    const char *t[] = {"v=spf1 -all"};
+    const size_t tl[] = {11};
+    (void)state;
+    for (int cname_fill = 0; cname_fill <= 1; cname_fill++) {
+        header(&p, 0, 0, 0);
+        question(&p, "q.test", SG_DNS_TXT);
+        unsigned an = 0;
+        /* a record (type 99) whose RDATA holds the long name: 126 labels
+         * of one letter, each label then a pointer to the next */
+        size_t at = rr_begin(&p, "", 99, 60);
+        size_t chain = p.n;
+        for (unsigned i = 0; i < 126; i++) {
+            p8(&p, 1);
+            p8(&p, 'a');
+            if (i < 125)
+                p16(&p, 0xC000 | (unsigned)(p.n + 2));
+            else
+                p8(&p, 0);
+        }
+        rr_end(&p, at);
+        an++;
+        /* fillers owned by it, of another type, or CNAMEs not in the chain */
+        while (p.n + 64 < 60000) {
+            p16(&p, 0xC000 | (unsigned)chain);
+            p16(&p, cname_fill ? SG_DNS_CNAME : 99);
+            p16(&p, 1);
+            p32(&p, 60);
+            p16(&p, 2);
+            p16(&p, 0xC000 | 12); /* the question's name */
+            an++;
+        }
+        txt_rr(&p, "q.test", 300, 1, t, tl);
+        an++;
+        p.b[6] = (uint8_t)(an >> 8);
+        p.b[7] = (uint8_t)an;
+        sg_dns_ans *a = parse(&p, "q.test", SG_DNS_TXT);
+        if (!cname_fill) {
+            assert_int_equal(a->status, SG_DNS_NOERROR);
+            assert_int_equal(a->count, 1);
+            assert_string_equal(a->rrs[0].u.txt.data, "v=spf1 -all");
+        } else {
+            /* 5,000 CNAME owners of 253 octets each: past the budget */
+            assert_int_equal(a->status, SG_DNS_SERVFAIL);
+        }
+        sg_dns_ans_unref(a);
+    }
+}
+
 /* Every proper prefix of a valid message is rejected, never overread (the
  * ASan build checks the latter). */
 static void every_truncation_is_servfail(void **state)
@@ -617,6 +674,7 @@ int main(void)
         cmocka_unit_test(txt_strings_concatenated),
         cmocka_unit_test(cname_chain_only_final_type),
         cmocka_unit_test(cname_loop_is_servfail),
+        cmocka_unit_test(compressed_owner_floods),
         cmocka_unit_test(dangling_cname_asks_to_follow),
         cmocka_unit_test(negative_ttls),
         cmocka_unit_test(ttl_rules),
