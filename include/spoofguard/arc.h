@@ -63,6 +63,9 @@ typedef struct {
     sg_arc_cv as_cv; /* cv= as written (SG_ARC_NONE also if unparsable) */
     sg_dkim_result as_result;
     const char *as_reason;
+    /* the AMS's h= names From (RFC 8617 allows an AMS without it, so the
+     * hop that made it did not vouch for the From it passed on) */
+    int ams_covers_from;
 } sg_arc_set_result;
 
 typedef struct {

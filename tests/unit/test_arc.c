@@ -47,6 +47,7 @@ struct outcome {
     unsigned instance, oldest_pass;
     char reason[200];
     char aar1[200];
+    int ams1_from; /* the first set's AMS signs From */
 };
 
 /* Validate msg with a zone from `zone_rel` (scenario may be NULL), in
@@ -88,6 +89,8 @@ static void run(const char *zone_rel, const char *scenario, const char *msg, siz
     snprintf(o->reason, sizeof(o->reason), "%s", res->reason);
     if (res->count > 0 && res->sets[0].aar != NULL)
         snprintf(o->aar1, sizeof(o->aar1), "%s", res->sets[0].aar);
+    if (res->count > 0)
+        o->ams1_from = res->sets[0].ams_covers_from;
     sg_msg_parser_free(p);
     sg_arc_verifier_free(v);
     sg_resolver_free(r);
@@ -695,6 +698,60 @@ static void ams_long_length(void **state)
     free(orig);
 }
 
+/* RFC 8617 lets an AMS leave From out (the ValiMail suite passes an empty
+ * h=); a set that does vouches for nothing about the From, and the
+ * result says so (ams_covers_from), for the verdict's trusted-sealer rule:
+ * a trusted forwarder's pass must not stand for a From it did not sign.
+ * The set of cv_pass_i1_1 re-signed with each h=. */
+static void ams_covers_from(void **state)
+{
+    static const struct {
+        const char *h;
+        int from;
+    } cases[] = {
+        {"from:to:date:subject", 1},
+        {"To:Date:FROM", 1},
+        {"to:date:subject:mime-version", 0},
+        {"to::date", 0},
+    };
+    size_t len = 0;
+    char *orig = sg_test_read_file(
+        sg_test_path(sg_test_conformance_dir(), "arc/flat/validation/messages/cv_pass_i1_1.eml"),
+        &len);
+    FILE *kf =
+        fopen(sg_test_path(sg_test_conformance_dir(), "arc/flat/sign/scenario1.private.pem"), "r");
+    EVP_PKEY *key;
+    (void)state;
+    assert_non_null(orig);
+    assert_non_null(kf);
+    key = PEM_read_PrivateKey(kf, NULL, NULL, NULL);
+    fclose(kf);
+    assert_non_null(key);
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        const char *as = strstr(orig, "ARC-Seal:"),
+                   *aar = strstr(orig, "ARC-Authentication-Results:");
+        char *msg = malloc(len + 1024);
+        struct outcome o;
+        assert_non_null(msg);
+        sprintf(msg,
+                "%.*sARC-Seal: a=rsa-sha256; cv=none; d=example.org; i=1; s=dummy; t=12345;"
+                " b=AAAA\r\n"
+                "ARC-Message-Signature: a=rsa-sha256; c=relaxed/relaxed; d=example.org;\r\n"
+                " h=%s; i=1; s=dummy; t=12345;\r\n"
+                " bh=KWSe46TZKCcDbH4klJPo+tjk5LWJnVRlP5pvjXFZYLQ=; b=AAAA\r\n%s",
+                (int)(as - orig), orig, cases[c].h, aar);
+        msg = seal_field(msg, SG_SIG_AMS, key);
+        msg = seal_field(msg, SG_SIG_AS, key);
+        run("arc/flat/validation/zone.tsv", "1", msg, strlen(msg), 0, &o);
+        if (o.cv != SG_ARC_PASS || o.ams1_from != cases[c].from)
+            fail_msg("h=%s: cv %s (%s), covers From %d", cases[c].h, sg_arc_cv_str(o.cv), o.reason,
+                     o.ams1_from);
+        free(msg);
+    }
+    EVP_PKEY_free(key);
+    free(orig);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -703,7 +760,7 @@ int main(void)
         cmocka_unit_test(tamper),          cmocka_unit_test(no_key),
         cmocka_unit_test(async_and_cache), cmocka_unit_test(key_timeout),
         cmocka_unit_test(api_state),       cmocka_unit_test(shared_body_hash),
-        cmocka_unit_test(ams_long_length),
+        cmocka_unit_test(ams_long_length), cmocka_unit_test(ams_covers_from),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

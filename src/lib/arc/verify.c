@@ -559,6 +559,8 @@ static void decide_chain(sg_arc_verifier *v)
         const struct asig *m = &v->sets[j].sig[K_AMS], *s = &v->sets[j].sig[K_AS];
         r->ams_domain = m->sig.d;
         r->ams_selector = m->sig.s;
+        for (size_t k = 0; k < m->sig.nh && !r->ams_covers_from; k++)
+            r->ams_covers_from = m->sig.h[k] != NULL && !strcasecmp(m->sig.h[k], "from");
         r->as_domain = s->sig.d;
         r->as_selector = s->sig.s;
         r->as_cv = (sg_arc_cv)s->sig.cv;

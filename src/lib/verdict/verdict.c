@@ -585,7 +585,11 @@ static const char *trusted_arc_sealer(sg_verdict *v, const char *from)
         from == NULL)
         return NULL;
     top = &a->sets[a->count - 1];
-    if (top->as_domain == NULL || top->aar == NULL)
+    /* its AMS must sign the From: one that leaves it out lets anyone
+     * holding the sealed message put another address of the same domain
+     * there (alice@ made ceo@), and the dmarc=pass it recorded was not for
+     * that */
+    if (top->as_domain == NULL || top->aar == NULL || !top->ams_covers_from)
         return NULL;
     for (size_t i = 0; i < v->opts.ntrusted_arc_sealers; i++)
         trusted |= same_domain(top->as_domain, v->opts.trusted_arc_sealers[i]);
