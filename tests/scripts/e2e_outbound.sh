@@ -277,15 +277,17 @@ assert a["blocked"] and a["reasons"], a' "$A" <<<"$js"
     out=$(send "$B" ob-bob-far "gone-1@$E2E_RCPT_DOMAIN" "gone-2@$E2E_RCPT_DOMAIN")
     check g_bob_sent_far "$out" test "${out#* }" = accept
     h0=$(hard_of "$B")
+    # gone-1 repeated (another case): one recipient counts once per report
     dsn dsn-1 "5.1.1:gone-1@$E2E_RCPT_DOMAIN" "5.1.1:<GONE-2@$E2E_RCPT_DOMAIN>" \
-        "4.4.1:gone-1@$E2E_RCPT_DOMAIN" "5.1.1:never-written-to@$E2E_RCPT_DOMAIN" | sign_remote >"$E2E_DIR/dsn-1.eml"
+        "4.4.1:gone-1@$E2E_RCPT_DOMAIN" "5.1.1:never-written-to@$E2E_RCPT_DOMAIN" \
+        "5.1.1:Gone-1@$E2E_RCPT_DOMAIN" "5.1.1:gone-1@$E2E_RCPT_DOMAIN" | sign_remote >"$E2E_DIR/dsn-1.eml"
     r=$(send_mail -c "$E2E_EXTERNAL" -f '<>' -t "$BIN" -d "$E2E_DIR/dsn-1.eml")
     check g_dsn_accepted "$r" test "${r:0:1}" = 2
     q=''
     [[ $r =~ queued\ as\ ([0-9A-Za-z]+) ]] && q=${BASH_REMATCH[1]}
     check g_dsn_judged "no accept line for the report ($q)" test "$(qaction "$q")" = accept
     for ((i = 0; i < 40; i++)); do [ "$(hard_of "$B")" = 2 ] && break; sleep 0.1; done
-    check g_dsn_hard_bounces_counted "bob's hard bounces: $h0 -> $(hard_of "$B") (want 0 -> 2: two 5.1.1 of his recipients; not the 4.4.1, not the recipient he never wrote to)" test "$h0:$(hard_of "$B")" = 0:2
+    check g_dsn_hard_bounces_counted "bob's hard bounces: $h0 -> $(hard_of "$B") (want 0 -> 2: two 5.1.1 of his recipients; not the 4.4.1, not the recipient he never wrote to, not gone-1's repeats)" test "$h0:$(hard_of "$B")" = 0:2
     dsn dsn-2 "5.1.1:gone-1@$E2E_RCPT_DOMAIN" "5.1.1:gone-2@$E2E_RCPT_DOMAIN" >"$E2E_DIR/dsn-2.eml"
     r=$(send_mail -c "$E2E_ATTACKER" -f '<>' -t "$BIN" -d "$E2E_DIR/dsn-2.eml")
     check g_forged_dsn_refused "$r" test "${r:0:5}" = "550 5"
