@@ -136,6 +136,13 @@ static const struct {
 
 #define MAX_STACK 256
 
+/* Distinct names of elements we do not read (extensions, unknown):
+ * real reports have a handful. */
+#define MAX_SKIPPED_NAMES 1000
+/* One tag, comment or other markup: a start tag of ~10,000 attributes. */
+#define MAX_MARKUP (64u * 1024)
+enum { SCAN_OUT, SCAN_OPEN, SCAN_TAG, SCAN_OTHER };
+
 struct sgrep_xml {
     sgrep_limits lim;
     const sgrep_sink *sink;
@@ -158,6 +165,18 @@ struct sgrep_xml {
     sgrep_record rec;
     unsigned reasons; /* reason elements in the current record */
     char err[256];
+    /* libxml2 2.9's name dictionary stops growing its table, so each new
+     * element or attribute name costs in proportion to those it holds
+     * (1.5M distinct names: 46 s), and its start-tag parser compares
+     * each attribute with every earlier one (120,000 in one tag: 7 s),
+     * both before any callback of ours. Names of elements we skip are
+     * counted here (distinct, by hash), and the bytes are scanned before
+     * libxml2 sees them for markup longer than MAX_MARKUP. */
+    uint32_t skipped[2 * MAX_SKIPPED_NAMES];
+    unsigned nskipped;
+    unsigned char scan; /* SCAN_* */
+    char scan_q;        /* the quote a start tag's value is in */
+    size_t scan_len;    /* bytes of the markup so far */
 };
 
 void sgrep_limits_init(sgrep_limits *l)
@@ -407,6 +426,21 @@ static unsigned child_id(unsigned parent, const char *name)
     return E_SKIP;
 }
 
+/* Note a skipped element's name: -1 once there are too many distinct. */
+static int skipped_name(sgrep_xml *x, uint32_t h)
+{
+    size_t cap = sizeof(x->skipped) / sizeof(x->skipped[0]), i = h % cap;
+    h |= 1; /* 0 marks a free slot */
+    for (; x->skipped[i] != 0; i = (i + 1) % cap)
+        if (x->skipped[i] == h)
+            return 0;
+    if (x->nskipped >= MAX_SKIPPED_NAMES)
+        return -1;
+    x->skipped[i] = h;
+    x->nskipped++;
+    return 0;
+}
+
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
                      int nb_namespaces, const xmlChar **namespaces, int nb_attributes,
                      int nb_defaulted, const xmlChar **attributes)
@@ -423,6 +457,10 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         parent = E_SKIP; /* one report a document: a second <feedback> is not read */
     unsigned id = child_id(parent, (const char *)localname);
     x->names[x->depth] = name_hash((const char *)localname);
+    if (id == E_SKIP && skipped_name(x, x->names[x->depth]) != 0) {
+        fail(x, "more than %u distinct names of elements not read", MAX_SKIPPED_NAMES);
+        return;
+    }
     x->stack[x->depth++] = (unsigned char)id;
     x->run = 0;
     x->text_len = 0;
@@ -601,6 +639,44 @@ sgrep_xml *sgrep_xml_new(const sgrep_limits *lim, const sgrep_sink *sink)
     return x;
 }
 
+/* Each tag's length, across feeds: a start tag's quoted values may hold
+ * '>', comments and the like end at the first '>'. -1: too long. */
+static int scan_markup(sgrep_xml *x, const char *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = buf[i];
+        switch (x->scan) {
+        case SCAN_OUT:
+            if (c == '<') {
+                x->scan = SCAN_OPEN;
+                x->scan_len = 0;
+                x->scan_q = 0;
+            }
+            continue;
+        case SCAN_OPEN:
+            x->scan = c == '!' || c == '?' || c == '/' ? SCAN_OTHER : SCAN_TAG;
+            break;
+        case SCAN_TAG:
+            if (x->scan_q) {
+                if (c == x->scan_q)
+                    x->scan_q = 0;
+            } else if (c == '"' || c == '\'') {
+                x->scan_q = c;
+            } else if (c == '>') {
+                x->scan = SCAN_OUT;
+            }
+            break;
+        case SCAN_OTHER:
+            if (c == '>')
+                x->scan = SCAN_OUT;
+            break;
+        }
+        if (++x->scan_len > MAX_MARKUP)
+            return -1;
+    }
+    return 0;
+}
+
 int sgrep_xml_feed(sgrep_xml *x, const char *buf, size_t len)
 {
     if (!x->fed && len >= 2) {
@@ -612,6 +688,8 @@ int sgrep_xml_feed(sgrep_xml *x, const char *buf, size_t len)
      * past it, so a NUL is refused here, whatever else the bytes hold */
     if (!x->utf16 && !x->failed && memchr(buf, 0, len))
         fail(x, "a NUL byte in the XML");
+    if (!x->utf16 && !x->failed && scan_markup(x, buf, len) != 0)
+        fail(x, "a tag or other markup longer than %u bytes", MAX_MARKUP);
     while (!x->failed && len) {
         int n = len > (1u << 20) ? 1 << 20 : (int)len;
         xmlParseChunk(x->ctxt, buf, n, 0);

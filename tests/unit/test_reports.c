@@ -309,6 +309,62 @@ static void bounds_refuse_at_their_value(void **state)
                      SGREP_EREFUSED);
 }
 
+/* The report with `extra` put in its first record (an extension), fed in
+ * chunks of 1000 bytes (the scan keeps its state across them). */
+static int with_extra(const char *extra, char *err, size_t errlen)
+{
+    const char *at = strstr(report, "</record>");
+    size_t head = (size_t)(at - report), el = strlen(extra);
+    char *doc = malloc(strlen(report) + el + 1);
+    tally t;
+    memset(&t, 0, sizeof t);
+    memcpy(doc, report, head);
+    memcpy(doc + head, extra, el);
+    strcpy(doc + head + el, at);
+    int rc = feed_chunks(doc, strlen(doc), 1000, NULL, &t, err, errlen);
+    free(doc);
+    return rc;
+}
+
+/* libxml2 2.9 spends time quadratic in the attributes of one tag and in
+ * the distinct names it has seen, before any callback: both are bounded
+ * ahead of it (xml.c: MAX_MARKUP, MAX_SKIPPED_NAMES). */
+static void markup_and_names_bounded(void **state)
+{
+    enum { BIG = 400000 };
+    char *x = malloc(BIG), err[256];
+    size_t n;
+    (void)state;
+    assert_non_null(x);
+    /* one tag of 20,000 attributes (~200 KB), quoted '>' in each value */
+    n = (size_t)sprintf(x, "<ext");
+    for (int i = 0; i < 20000; i++)
+        n += (size_t)sprintf(x + n, " a%d=\">\"", i);
+    strcpy(x + n, "/>");
+    assert_int_equal(with_extra(x, err, sizeof err), SGREP_EREFUSED);
+    assert_string_equal(err, "a tag or other markup longer than 65536 bytes");
+    /* 2,000 distinct unknown elements */
+    n = 0;
+    for (int i = 0; i < 2000; i++)
+        n += (size_t)sprintf(x + n, "<n%d/>", i);
+    assert_int_equal(with_extra(x, err, sizeof err), SGREP_EREFUSED);
+    assert_string_equal(err, "more than 1000 distinct names of elements not read");
+    /* ... but 1,000 distinct (999 here and <ext>), 20,000 of one name and
+     * a tag of 100 attributes are read */
+    n = 0;
+    for (int i = 0; i < 999; i++)
+        n += (size_t)sprintf(x + n, "<n%d/>", i);
+    for (int i = 0; i < 20000; i++)
+        n += (size_t)sprintf(x + n, "<ext>x</ext>");
+    n += (size_t)sprintf(x + n, "<ext");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)sprintf(x + n, " a%d='1'", i);
+    strcpy(x + n, "/>");
+    if (with_extra(x, err, sizeof err) != SGREP_OK)
+        fail_msg("refused: %s", err);
+    free(x);
+}
+
 static size_t gz(const char *in, size_t len, unsigned char *out, size_t cap)
 {
     z_stream z;
@@ -440,6 +496,7 @@ int main(void)
         cmocka_unit_test(summary_csv_row),
         cmocka_unit_test(chunk_boundaries_do_not_matter),
         cmocka_unit_test(bounds_refuse_at_their_value),
+        cmocka_unit_test(markup_and_names_bounded),
         cmocka_unit_test(ratio_floor),
         cmocka_unit_test(store_dedup_and_rollback),
         cmocka_unit_test(store_refuses_newer_schema_and_ro_missing),
