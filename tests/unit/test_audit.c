@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <spoofguard/audit.h>
@@ -207,6 +208,35 @@ static void engine_edges(void **state)
     assert_int_equal(rep.spf_void_lookups, 0);
     assert_null(find(&rep, "spf.include_missing"));
     assert_non_null(find(&rep, "spf.macro"));
+
+    /* one record included again and again is walked once, its lookups
+     * counted each time (an evaluation counts them each time, RFC 7208
+     * 4.6.4), and reported once, quoting at most 512 octets of it */
+    {
+        char *zone = malloc(8192);
+        size_t n = (size_t)sprintf(zone, "r.test. TXT \"v=spf1");
+        for (int i = 0; i < 14; i++) /* one string: at most 255 octets */
+            n += (size_t)sprintf(zone + n, " include:b.r.test");
+        n += (size_t)sprintf(zone + n, " -all\"\nb.r.test. TXT \"v=spf1 a:x.r.test ip4:bogus\"");
+        for (int i = 0; i < 4; i++) { /* 4 strings of 200 octets: one record */
+            n += (size_t)sprintf(zone + n, " \"");
+            memset(zone + n, 'x', 200);
+            n += 200;
+            zone[n++] = '"';
+        }
+        strcpy(zone + n, "\nx.r.test. A 192.0.2.1\n");
+        rep = run(a, zone, "r.test");
+        free(zone);
+        size_t syntax = 0;
+        for (size_t i = 0; i < rep.nfindings; i++)
+            if (strcmp(rep.findings[i].code, "spf.syntax") == 0) {
+                syntax++;
+                assert_true(strlen(rep.findings[i].detail) < 700);
+            }
+        assert_int_equal(syntax, 1);
+        assert_int_equal(rep.spf_lookups, 14);
+        assert_non_null(find(&rep, "spf.too_many_lookups"));
+    }
 
     /* not a domain name */
     {

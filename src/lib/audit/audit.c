@@ -181,12 +181,23 @@ static sg_dns_status txt_with_prefix(audit_ctx *c, const char *name, const char 
 
 #define SPF_FIX_EXAMPLE "v=spf1 mx -all"
 
+/* Octets of a record quoted in a finding: the DNS allows 64 KB. */
+#define QUOTE_MAX 512
+
+/* A record already walked, and the lookups its walk counted. */
+typedef struct walked {
+    struct walked *next;
+    const char *domain;
+    unsigned lookups, voids;
+} walked;
+
 typedef struct {
     audit_ctx *c;
     unsigned lookups, voids;
     const char *stack[SG_AUDIT_SPF_MAX_DEPTH];
     size_t depth;
     int ptr_seen, truncated;
+    walked *done;
 } spf_walk;
 
 static int has_macro(const char *s)
@@ -251,7 +262,27 @@ static void spf_follow(spf_walk *w, const char *from, const char *target, const 
         w->truncated = 1;
         return;
     }
+    /* A record included again is evaluated again (its lookups count
+     * again, RFC 7208 4.6.4), but it says nothing new: walked once, its
+     * count reused. Walking it each time turned 1,000 includes of one
+     * broken 60 KB record into 1,000 findings quoting it (60 MB). */
+    for (const walked *d = w->done; d != NULL; d = d->next)
+        if (strcasecmp(d->domain, target) == 0) {
+            w->lookups += d->lookups;
+            w->voids += d->voids;
+            return;
+        }
+    unsigned lookups = w->lookups, voids = w->voids;
     spf_walk_domain(w, target, via);
+    walked *d = sg_arena_alloc(c->arena, sizeof(*d));
+    if (d == NULL || (d->domain = sg_arena_strdup(c->arena, target)) == NULL) {
+        c->oom = 1;
+        return;
+    }
+    d->lookups = w->lookups - lookups;
+    d->voids = w->voids - voids;
+    d->next = w->done;
+    w->done = d;
 }
 
 /* Walk the mechanisms of one record in order, as an evaluation that
@@ -400,8 +431,9 @@ static void spf_walk_domain(spf_walk *w, const char *domain, const char *via)
     if (sg_spf_record_parse(&rec, spf->u.txt.data, spf->u.txt.len, &perr) != SG_OK) {
         add(c, "spf.syntax", SG_AUDIT_ERROR, "RFC 7208 4.6",
             fmt(c, "correct the record of %s at offset %zu", domain, perr.pos),
-            "the SPF record of %s does not parse (%s): \"%s\"", domain,
-            perr.reason ? perr.reason : "syntax error", spf->u.txt.data);
+            "the SPF record of %s does not parse (%s): \"%.*s%s\"", domain,
+            perr.reason ? perr.reason : "syntax error", QUOTE_MAX, spf->u.txt.data,
+            strlen(spf->u.txt.data) > QUOTE_MAX ? "..." : "");
         goto out;
     }
     w->stack[w->depth++] = sg_arena_strdup(c->arena, domain);
