@@ -571,12 +571,36 @@ static const sgr_link *take_link(ctx *c, const GumboNode *node, const char *href
 /* The target of an inert link, shown after its text: our own class and
  * inline !important styles so the message's CSS has a hard time hiding it
  * (it cannot name sg- classes at all). */
+/* The inert link's real target, after its text. A message's stylesheet
+ * cannot name sg- classes, but `span`, `*` or `[class*=target]` reach this
+ * span too, and `float:left;width:0;height:0;overflow:hidden` hid it (the
+ * link text alone stayed on screen). Every property the message's CSS may
+ * set (css.c's list) that can move, shrink, hide or reorder an inline box
+ * is pinned here: inline !important wins over any rule. An ancestor that
+ * clips its content still clips this; the viewer's link list outside the
+ * message frame shows every target regardless. */
+static const char inert_target_style[] =
+    "display:inline !important;float:none !important;clear:none !important;"
+    "position:static !important;visibility:visible !important;opacity:1 !important;"
+    "margin:0 !important;padding:0 !important;border:none !important;"
+    "width:auto !important;height:auto !important;min-width:0 !important;"
+    "min-height:0 !important;max-width:none !important;max-height:none !important;"
+    "overflow:visible !important;vertical-align:baseline !important;"
+    "font-style:normal !important;font-variant:normal !important;"
+    "font-weight:normal !important;font-size:small !important;"
+    "font-family:sans-serif !important;line-height:normal !important;"
+    "letter-spacing:normal !important;word-spacing:normal !important;"
+    "text-transform:none !important;text-decoration:none !important;"
+    "text-indent:0 !important;white-space:normal !important;"
+    "direction:ltr !important;unicode-bidi:isolate !important;"
+    "color:#555 !important;background:#ffffe0 !important";
+
 static void put_inert_target(ctx *c, const sgr_link *l)
 {
     size_t n = strlen(l->target);
-    puts_(c, "<span class=\"sg-link-target\" style=\"display:inline !important;"
-             "font-size:small !important;color:#555 !important;"
-             "background-color:#ffffe0 !important\"> [");
+    puts_(c, "<span class=\"sg-link-target\" style=\"");
+    puts_(c, inert_target_style);
+    puts_(c, "\"> [");
     if (n > 300) {
         size_t k = 300;
         while (k > 0 && ((unsigned char)l->target[k] & 0xC0) == 0x80)
