@@ -573,7 +573,7 @@ static int add_candidate(sg_arena *arena, const char *c, size_t n, domain_set *d
  * domain, as white space) or draw it as nothing or a replacement mark, so
  * a person reads the name around it: `ban<VT>k.example` is bank.example,
  * and so is `<0x80>bank.example`. */
-static size_t unseen_byte(const char *t, size_t n, size_t j)
+static int unseen_byte(const char *t, size_t n, size_t j)
 {
     unsigned char c = (unsigned char)t[j];
     uint32_t cp;

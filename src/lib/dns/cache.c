@@ -373,7 +373,7 @@ static uint32_t cap(uint32_t v, uint32_t max)
     return v < max ? v : max;
 }
 
-/* Parser state kept off the stack: three presentation-size name buffers. */
+/* Parser state kept off the stack: four presentation-size name buffers. */
 typedef struct {
     wire_rr rr;
     char owner[SG_DNS_PRESENTATION_MAX];
