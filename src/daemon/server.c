@@ -349,7 +349,6 @@ static void on_watchdog(uv_timer_t *t)
 {
     sg_server *s = t->data;
     uint64_t now = uv_now(&s->loop);
-    int stalled = 0;
     unsigned nstalled = 0;
     /* the signer's: the longest wait of a request, and the answers had */
     unsigned waited = 0, answers = 0;
@@ -375,7 +374,6 @@ static void on_watchdog(uv_timer_t *t)
                 s->metrics.stalls[0]++;
             }
             w->stalled = 1;
-            stalled = 1;
             nstalled++;
         }
     }
@@ -394,12 +392,11 @@ static void on_watchdog(uv_timer_t *t)
         sg_log(&s->sh.log, "{\"event\":\"signer_recovered\"}");
         s->signer_stalled = 0;
     }
-    if (s->signer_stalled)
-        stalled = 1;
     s->metrics.stalled[0] = nstalled;
     s->metrics.stalled[1] = (unsigned)s->signer_stalled;
     /* the first tick pings: last_ping starts at 0 */
-    if (s->wd_ms && !stalled && (s->last_ping == 0 || now - s->last_ping >= s->wd_ms / 2)) {
+    if (s->wd_ms && nstalled == 0 && !s->signer_stalled &&
+        (s->last_ping == 0 || now - s->last_ping >= s->wd_ms / 2)) {
         sd_notify(0, "WATCHDOG=1");
         s->last_ping = now;
     }

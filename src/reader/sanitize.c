@@ -568,9 +568,6 @@ static const sgr_link *take_link(ctx *c, const GumboNode *node, const char *href
     return stored;
 }
 
-/* The target of an inert link, shown after its text: our own class and
- * inline !important styles so the message's CSS has a hard time hiding it
- * (it cannot name sg- classes at all). */
 /* The inert link's real target, after its text. A message's stylesheet
  * cannot name sg- classes, but `span`, `*` or `[class*=target]` reach this
  * span too, and `float:left;width:0;height:0;overflow:hidden` hid it (the

@@ -433,7 +433,7 @@ static void spf_walk_domain(spf_walk *w, const char *domain, const char *via)
             fmt(c, "correct the record of %s at offset %zu", domain, perr.pos),
             "the SPF record of %s does not parse (%s): \"%.*s%s\"", domain,
             perr.reason ? perr.reason : "syntax error", QUOTE_MAX, spf->u.txt.data,
-            strlen(spf->u.txt.data) > QUOTE_MAX ? "..." : "");
+            spf->u.txt.len > QUOTE_MAX ? "..." : "");
         goto out;
     }
     w->stack[w->depth++] = sg_arena_strdup(c->arena, domain);
