@@ -2,6 +2,8 @@
 #ifndef SG_TEST_HELPERS_H
 #define SG_TEST_HELPERS_H
 
+#include <openssl/evp.h>
+
 #include <stddef.h>
 
 /* Directory of the conformance suites: $SG_CONFORMANCE_DIR, else the
@@ -19,5 +21,12 @@ char *sg_test_read_file(const char *path, size_t *len);
 void sg_test_tmp_store(char *path);
 /* Remove a store and its -wal and -shm files. */
 void sg_test_rm_store(const char *path);
+/* Sign one field of a message's single ARC set by hand, for sets our
+ * sealer would not make: the ARC-Message-Signature (ams 1; its header
+ * hash) or the ARC-Seal (ams 0; the chain hash of RFC 8617 5.1.1 over
+ * the one set), computed with the DKIM core as the verifier does. The
+ * field's b= must read "b=AAAA", replaced by the signature. msg is
+ * freed; the new message is returned (malloc'd), NULL on any error. */
+char *sg_test_arc_sign_field(char *msg, int ams, EVP_PKEY *key);
 
 #endif

@@ -12,6 +12,10 @@
  *   - do nothing when a forger adds his own (valid) set on top of a
  *     genuinely forwarded message, or seals a forgery himself.
  */
+#include "helpers.h"
+
+#include "dkim/dkim_int.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -358,6 +362,75 @@ static void forger_cannot_claim_it(void **state)
     }
 }
 
+/* msg with tag's value in the named ARC field replaced (tag preceded by
+ * a space or ';', value up to the next ';' or the field's end); msg is
+ * freed, the new message malloc'd. */
+static char *set_tag(char *msg, const char *field, const char *tag, const char *value)
+{
+    char *start = strstr(msg, field), *end, *at, *vend, *out;
+    size_t tl = strlen(tag);
+    assert_non_null(start);
+    for (end = start; !(end[0] == '\r' && end[1] == '\n' && end[2] != ' ' && end[2] != '\t'); end++)
+        assert_true(*end != '\0');
+    for (at = start + strlen(field); at < end; at++)
+        if ((at[-1] == ' ' || at[-1] == ';') && !strncmp(at, tag, tl) && at[tl] == '=')
+            break;
+    assert_true(at < end);
+    at += tl + 1;
+    for (vend = at; vend < end && *vend != ';'; vend++)
+        ;
+    out = malloc(strlen(msg) + strlen(value) + 1);
+    assert_non_null(out);
+    sprintf(out, "%.*s%s%s", (int)(at - msg), msg, value, vend);
+    free(msg);
+    return out;
+}
+
+/* A trusted forwarder's passing set whose ARC-Message-Signature does not
+ * sign From (RFC 8617 allows it; our sealer always signs From) says
+ * nothing about the From: whoever holds such a sealed message may change
+ * its From, so it must not turn a DMARC failure into an accept. The set
+ * is re-signed by hand with the forwarder's key and another h=; the
+ * sets that do sign From show the re-signing is sound (they override). */
+static void trusted_set_must_sign_from(void **state)
+{
+    static const struct {
+        const char *h;
+        int covers;
+    } cases[] = {
+        {"from:to:subject:date:message-id", 1},
+        {"To:FROM", 1},
+        {"to:subject:date:message-id", 0},
+        {"to:x-from:date", 0},
+    };
+    fixture *f = *state;
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        sg_verdict *v = NULL;
+        const sg_verdict_result *r;
+        char *m = seal(f, base, "fwd.test", f->fwd, PASS_AAR);
+        m = set_tag(m, "ARC-Message-Signature:", "h", cases[c].h);
+        m = set_tag(m, "ARC-Message-Signature:", "b", "AAAA");
+        m = set_tag(m, "ARC-Seal:", "b", "AAAA");
+        assert_non_null(m = sg_test_arc_sign_field(m, 1, sg_dkim_signkey_pkey(f->fwd)));
+        assert_non_null(m = sg_test_arc_sign_field(m, 0, sg_dkim_signkey_pkey(f->fwd)));
+        r = judge(f, &v, m, trust_fwd, NULL);
+        assert_non_null(r->arc);
+        if (r->arc->cv != SG_ARC_PASS || r->arc->count != 1 ||
+            r->arc->sets[0].ams_covers_from != cases[c].covers)
+            fail_msg("h=%s: cv %s, covers From %d", cases[c].h, sg_arc_cv_str(r->arc->cv),
+                     r->arc->count ? r->arc->sets[0].ams_covers_from : -1);
+        if (cases[c].covers) {
+            assert_int_equal(r->rule, SG_VERDICT_RULE_TRUSTED_ARC);
+            assert_string_equal(r->policy_override, "trusted_forwarder");
+            assert_int_equal(r->disposition, SG_DMARC_DISP_NONE);
+        } else {
+            assert_forged_reject(r);
+        }
+        sg_verdict_free(v);
+        free(m);
+    }
+}
+
 static void bad_sealer_names_are_refused(void **state)
 {
     fixture *f = *state;
@@ -383,6 +456,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(dmarc_pass_and_protected_domains_are_untouched, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(forger_cannot_claim_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(trusted_set_must_sign_from, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_sealer_names_are_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
