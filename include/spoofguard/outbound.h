@@ -188,7 +188,11 @@ SG_EXTERN int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t
  * the report's Final-Recipient and Original-Recipient, NULL or "" entries
  * ignored) is one the account has sent to, by its recipient history. An
  * authenticated domain of the sender's choosing could otherwise raise any
- * account's bounce rate until it is blocked. Returns SG_OK when the report
+ * account's bounce rate until it is blocked. And one failed recipient
+ * counts once a day, however many reports name it (its correspondent
+ * could otherwise repeat one authentic report about his own address until
+ * the account is blocked); the account remembers the last 64 such
+ * addresses. Returns SG_OK when the report
  * was judged (counted or not: *counted says which; counted may be NULL). */
 SG_EXTERN int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t,
                                   const char *status, const char *const *rcpts, size_t nrcpts,

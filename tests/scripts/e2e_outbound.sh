@@ -20,7 +20,8 @@
 #   g. delivery-status reports coming back through port 25 are charged to
 #      the login owning the address: an authentic one's 5.x.x recipients
 #      that the login sent to count as hard bounces (a 4.x.x does not, nor
-#      a recipient it never wrote to); a forged one is refused.
+#      a recipient it never wrote to), each once a day however many
+#      reports repeat it; a forged one is refused.
 # Prints PASS/FAIL lines and "N passed, N failed"; exit status 1 on failure.
 # Needs root and the packages of scripts/install-deps.sh. Env (ctest):
 # SG_CLI (spoofguardd is taken from the same directory), SG_SRC; ports:
@@ -288,6 +289,15 @@ assert a["blocked"] and a["reasons"], a' "$A" <<<"$js"
     check g_dsn_judged "no accept line for the report ($q)" test "$(qaction "$q")" = accept
     for ((i = 0; i < 40; i++)); do [ "$(hard_of "$B")" = 2 ] && break; sleep 0.1; done
     check g_dsn_hard_bounces_counted "bob's hard bounces: $h0 -> $(hard_of "$B") (want 0 -> 2: two 5.1.1 of his recipients; not the 4.4.1, not the recipient he never wrote to, not gone-1's repeats)" test "$h0:$(hard_of "$B")" = 0:2
+    # the same failures in another authentic report: counted that day already
+    dsn dsn-1b "5.1.1:gone-1@$E2E_RCPT_DOMAIN" "5.1.1:Gone-2@$E2E_RCPT_DOMAIN" | sign_remote >"$E2E_DIR/dsn-1b.eml"
+    r=$(send_mail -c "$E2E_EXTERNAL" -f '<>' -t "$BIN" -d "$E2E_DIR/dsn-1b.eml")
+    q=''
+    [[ $r =~ queued\ as\ ([0-9A-Za-z]+) ]] && q=${BASH_REMATCH[1]}
+    check g_dsn_again_judged "no accept line for the second report ($q): $r" test "$(qaction "$q")" = accept
+    # a count, if any, lands within moments of the accept (as the first did)
+    for ((i = 0; i < 10; i++)); do [ "$(hard_of "$B")" = 2 ] || break; sleep 0.1; done
+    check g_dsn_again_not_counted "bob's hard bounces: $(hard_of "$B") after a second report on the same recipients (want 2)" test "$(hard_of "$B")" = 2
     dsn dsn-2 "5.1.1:gone-1@$E2E_RCPT_DOMAIN" "5.1.1:gone-2@$E2E_RCPT_DOMAIN" >"$E2E_DIR/dsn-2.eml"
     r=$(send_mail -c "$E2E_ATTACKER" -f '<>' -t "$BIN" -d "$E2E_DIR/dsn-2.eml")
     check g_forged_dsn_refused "$r" test "${r:0:5}" = "550 5"

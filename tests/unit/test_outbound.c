@@ -452,6 +452,114 @@ static void bounce_from_outside_needs_a_sent_recipient(void **state)
     sg_ob_policy_free(p);
 }
 
+/* One failed recipient counts once a day, however many reports name it:
+ * anyone the account wrote to can send authentic reports about his own
+ * address, and each used to be one more hard bounce until the account
+ * was blocked. Either of its addresses, any case, a report dated back;
+ * the memory survives the record's encoding and a merge, and forgets
+ * the oldest of more than 64 addresses. */
+static void bounce_from_outside_counts_once_a_day(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_bounce_rate");
+    sg_ob_account *a, *b;
+    char **r = addrs("x", "far.example", 100);
+    sg_ob_decision d;
+    int counted;
+    uint8_t *buf = malloc(SG_OB_ACCOUNT_MAX);
+    size_t len;
+    char up[64];
+    assert_non_null(buf);
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    assert_int_equal(sg_ob_account_new(&b), SG_OK);
+    assert_int_equal(send(p, a, T0, "192.0.2.1", (const char *const *)r, 100, NULL).action,
+                     SG_OB_ALLOW);
+    assert_int_equal(send(p, b, T0, "192.0.2.1", (const char *const *)r, 100, NULL).action,
+                     SG_OB_ALLOW);
+    /* 1. one recipient, 50 reports: the first counts */
+    for (int i = 0; i < 50; i++) {
+        const char *rc[2] = {r[0], ""};
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", rc, 2, &counted, &d),
+                         SG_OK);
+        assert_int_equal(counted, i == 0);
+        assert_int_equal(d.action, SG_OB_ALLOW);
+    }
+    /* 2. the same by its other address in capitals, and dated an hour back */
+    snprintf(up, sizeof(up), "X0@FAR.EXAMPLE");
+    {
+        const char *rc[2] = {"made-up@far.example", up};
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 200, "5.1.1", rc, 2, &counted, &d), SG_OK);
+        assert_int_equal(counted, 0);
+        rc[1] = r[0];
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 - 3600, "5.2.2", rc, 2, &counted, &d), SG_OK);
+        assert_int_equal(counted, 0);
+    }
+    /* 3. the memory is in the record */
+    assert_int_equal(sg_ob_account_encode(a, buf, SG_OB_ACCOUNT_MAX, &len), SG_OK);
+    assert_int_equal(sg_ob_account_decode(b, buf, len), SG_OK);
+    {
+        const char *rc[1] = {r[0]};
+        assert_int_equal(sg_ob_note_dsn_sent(p, b, T0 + 300, "5.1.1", rc, 1, &counted, &d), SG_OK);
+        assert_int_equal(counted, 0);
+    }
+    /* 4. nine other recipients, twice each: each counts once, and the
+     * tenth hard bounce of 100 recipients (10 %) blocks */
+    for (int i = 1; i < 10; i++)
+        for (int rep = 0; rep < 2; rep++) {
+            const char *rc[2] = {r[i], NULL};
+            assert_int_equal(
+                sg_ob_note_dsn_sent(p, a, T0 + 400 + 10 * i + rep, "5.1.1", rc, 2, &counted, &d),
+                SG_OK);
+            assert_int_equal(counted, rep == 0);
+            assert_int_equal(d.action, i == 9 && rep == 0 ? SG_OB_BLOCK : SG_OB_ALLOW);
+        }
+    assert_true(sg_ob_account_blocked(a, NULL, NULL));
+    /* 5. a day after it counted, the recipient counts again */
+    {
+        const char *rc[1] = {r[0]};
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + DAY - 1, "5.1.1", rc, 1, &counted, &d),
+                         SG_OK);
+        assert_int_equal(counted, 0);
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + DAY, "5.1.1", rc, 1, &counted, &d),
+                         SG_OK);
+        assert_int_equal(counted, 1);
+    }
+    /* 6. merged: what one side counted, the other does not count again */
+    sg_ob_account_free(b);
+    assert_int_equal(sg_ob_account_new(&b), SG_OK);
+    assert_int_equal(send(p, b, T0, "192.0.2.1", (const char *const *)r, 100, NULL).action,
+                     SG_OB_ALLOW);
+    assert_int_equal(sg_ob_account_merge(b, a), SG_OK);
+    {
+        const char *rc[1] = {r[5]};
+        assert_int_equal(sg_ob_note_dsn_sent(p, b, T0 + 500, "5.1.1", rc, 1, &counted, &d), SG_OK);
+        assert_int_equal(counted, 0);
+    }
+    /* 7. 65 recipients: the first is forgotten, the last is not */
+    sg_ob_account_free(a);
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    assert_int_equal(send(p, a, T0, "192.0.2.1", (const char *const *)r, 100, NULL).action,
+                     SG_OB_ALLOW);
+    for (int i = 0; i < 65; i++) {
+        const char *rc[1] = {r[i]};
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", rc, 1, &counted, &d),
+                         SG_OK);
+        assert_int_equal(counted, 1);
+    }
+    {
+        const char *rc[1] = {r[64]};
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 200, "5.1.1", rc, 1, &counted, &d), SG_OK);
+        assert_int_equal(counted, 0);
+        rc[0] = r[0];
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 201, "5.1.1", rc, 1, &counted, &d), SG_OK);
+        assert_int_equal(counted, 1);
+    }
+    free(buf);
+    addrs_free(r, 100);
+    sg_ob_account_free(a);
+    sg_ob_account_free(b);
+    sg_ob_policy_free(p);
+}
+
 static void holds_in_an_hour_block(void **state)
 {
     sg_ob_policy *p = policy_only("weight_ownership_refusals");
@@ -500,17 +608,16 @@ static void domain_volume(void **state)
 
 /* ---- the record ---- */
 
-/* Records written before packing (version 1) are still read, to the same
- * account; the packed form decodes back to the same bytes whatever the
- * fill: an empty account, a learned one, one whose recipient history is
- * full (its Bloom bits dense), and zero runs at every length around the
- * token's 128. */
+/* Records written before packing (version 1) and before the bounce
+ * memory (version 2) are still read, to the same account; the packed form decodes back to the same
+ * bytes whatever the fill: an empty account, a learned one, one whose recipient history is full
+ * (its Bloom bits dense), and zero runs at every length around the token's 128. */
 static void packed_and_plain_records(void **state)
 {
     sg_ob_policy *p = policy_only(NULL);
     sg_ob_account *acc[3], *b;
     uint8_t *buf = malloc(SG_OB_ACCOUNT_MAX), *buf2 = malloc(SG_OB_ACCOUNT_MAX);
-    size_t len, len2, plain_len = 0;
+    size_t len, len2, old_len = 0;
     char *j1, *j2;
     char **r = addrs("h", "far.example", 600);
     assert_int_equal(sg_ob_account_new(&acc[0]), SG_OK);
@@ -525,20 +632,24 @@ static void packed_and_plain_records(void **state)
         assert_int_equal(sg_ob_account_encode(b, buf2, SG_OB_ACCOUNT_MAX, &len2), SG_OK);
         assert_int_equal(len, len2);
         assert_memory_equal(buf, buf2, len);
-        assert_int_equal(ob_account_encode_plain(acc[k], buf2, SG_OB_ACCOUNT_MAX, &plain_len),
-                         SG_OK);
-        assert_int_equal(plain_len, 6404);
-        assert_true(len < plain_len);
-        assert_int_equal(sg_ob_account_decode(b, buf2, plain_len), SG_OK);
-        assert_int_equal(sg_ob_account_json(p, acc[k], T0 + 20 * DAY, &j1), SG_OK);
-        assert_int_equal(sg_ob_account_json(p, b, T0 + 20 * DAY, &j2), SG_OK);
-        assert_string_equal(j1, j2);
-        free(j1);
-        free(j2);
-        /* the plain record re-encodes packed, to the same bytes */
-        assert_int_equal(sg_ob_account_encode(b, buf2, SG_OB_ACCOUNT_MAX, &len2), SG_OK);
-        assert_int_equal(len, len2);
-        assert_memory_equal(buf, buf2, len);
+        for (unsigned v = 1; v <= 2; v++) {
+            assert_int_equal(ob_account_encode_old(acc[k], v, buf2, SG_OB_ACCOUNT_MAX, &old_len),
+                             SG_OK);
+            if (v == 1) {
+                assert_int_equal(old_len, 6404);
+                assert_true(len < old_len);
+            }
+            assert_int_equal(sg_ob_account_decode(b, buf2, old_len), SG_OK);
+            assert_int_equal(sg_ob_account_json(p, acc[k], T0 + 20 * DAY, &j1), SG_OK);
+            assert_int_equal(sg_ob_account_json(p, b, T0 + 20 * DAY, &j2), SG_OK);
+            assert_string_equal(j1, j2);
+            free(j1);
+            free(j2);
+            /* the old record re-encodes as the current version, to the same bytes */
+            assert_int_equal(sg_ob_account_encode(b, buf2, SG_OB_ACCOUNT_MAX, &len2), SG_OK);
+            assert_int_equal(len, len2);
+            assert_memory_equal(buf, buf2, len);
+        }
         /* a packed body that unpacks one byte short or long is refused */
         assert_int_equal(sg_ob_account_decode(b, buf, len - 1), SG_ESYNTAX);
     }
@@ -601,9 +712,9 @@ static void encode_round_trip_and_damage(void **state)
     assert_int_equal(sg_ob_account_decode(b, buf, len - 1), SG_ESYNTAX);
     assert_int_equal(sg_ob_account_decode(b, buf, len + 1), SG_ESYNTAX);
     assert_int_equal(sg_ob_account_decode(b, buf, 0), SG_ESYNTAX);
-    buf[4] = 3;
+    buf[4] = 4;
     assert_int_equal(sg_ob_account_decode(b, buf, len), SG_ESYNTAX);
-    buf[4] = 2;
+    buf[4] = 3;
     /* a refused record leaves the account as it was */
     assert_true(sg_ob_account_blocked(b, NULL, NULL));
     free(buf);
@@ -950,6 +1061,7 @@ int main(void)
         cmocka_unit_test(bounce_rate),
         cmocka_unit_test(bounce_needs_a_sample),
         cmocka_unit_test(bounce_from_outside_needs_a_sent_recipient),
+        cmocka_unit_test(bounce_from_outside_counts_once_a_day),
         cmocka_unit_test(holds_in_an_hour_block),
         cmocka_unit_test(domain_volume),
         cmocka_unit_test(encode_round_trip_and_damage),

@@ -149,28 +149,51 @@ void ob_bloom_add(sg_ob_account *a, uint64_t h)
 static const struct {
     size_t off, size, count;
 } fields[] = {
-    OB_FIELD(created, 8),     OB_FIELD(last_t, 8),     OB_FIELD(blocked_since, 8),
-    OB_FIELD(released_at, 8), OB_FIELD(blocked, 4),    OB_FIELD(block_reasons, 4),
-    OB_FIELD(ring, 4),        OB_FIELD(base_hour, 8),  OB_FIELD(cur, 4),
-    OB_FIELD(ewma_rcpt, 4),   OB_FIELD(ewma_new, 4),   OB_FIELD(ewma_int, 4),
-    OB_FIELD(peak_rcpt, 4),   OB_FIELD(peak_new, 4),   OB_FIELD(peak_int, 4),
-    OB_FIELD(base_hours, 4),  OB_FIELD(bloom, 8),      OB_FIELD(bloom_n, 4),
-    OB_FIELD(bloom_cur, 4),   OB_FIELD(net, 1),        OB_FIELD(net_first, 8),
-    OB_FIELD(net_last, 8),    OB_FIELD(nnet, 4),       OB_FIELD(body, 8),
-    OB_FIELD(body_t, 8),      OB_FIELD(body_rcpts, 4),
+    OB_FIELD(created, 8),
+    OB_FIELD(last_t, 8),
+    OB_FIELD(blocked_since, 8),
+    OB_FIELD(released_at, 8),
+    OB_FIELD(blocked, 4),
+    OB_FIELD(block_reasons, 4),
+    OB_FIELD(ring, 4),
+    OB_FIELD(base_hour, 8),
+    OB_FIELD(cur, 4),
+    OB_FIELD(ewma_rcpt, 4),
+    OB_FIELD(ewma_new, 4),
+    OB_FIELD(ewma_int, 4),
+    OB_FIELD(peak_rcpt, 4),
+    OB_FIELD(peak_new, 4),
+    OB_FIELD(peak_int, 4),
+    OB_FIELD(base_hours, 4),
+    OB_FIELD(bloom, 8),
+    OB_FIELD(bloom_n, 4),
+    OB_FIELD(bloom_cur, 4),
+    OB_FIELD(net, 1),
+    OB_FIELD(net_first, 8),
+    OB_FIELD(net_last, 8),
+    OB_FIELD(nnet, 4),
+    OB_FIELD(body, 8),
+    OB_FIELD(body_t, 8),
+    OB_FIELD(body_rcpts, 4),
+    /* version 3 */
+    OB_FIELD(bounced, 8),
+    OB_FIELD(bounced_t, 8),
 };
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+#define NFIELDS_V2 (NFIELDS - 2) /* versions 1 and 2 end with body_rcpts */
 
 #define OB_MAGIC "SGOB"
-#define OB_VERSION_PLAIN 1 /* the fields as they are */
-#define OB_VERSION 2       /* the same bytes with their zero runs packed */
+#define OB_VERSION_PLAIN 1 /* the fields up to body_rcpts as they are */
+#define OB_VERSION_2 2     /* the same bytes with their zero runs packed */
+#define OB_VERSION 3       /* all the fields, packed */
 #define OB_HEADER 12       /* magic, version (2), reserved (2), length (4) */
 #define OB_TRAILER 8       /* FNV-1a 64 of everything before it */
 
-/* The fields' bytes, version 1's body (6,384 bytes). */
-static size_t payload_size(void)
+/* The bytes of the first nf fields (versions 1 and 2: 6,384; 3: 7,408). */
+static size_t payload_size(size_t nf)
 {
     size_t n = 0;
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+    for (size_t i = 0; i < nf; i++)
         n += fields[i].size * fields[i].count;
     return n;
 }
@@ -216,18 +239,18 @@ static void store(void *p, size_t size, uint64_t v)
     }
 }
 
-static void payload_put(const sg_ob_account *a, uint8_t *p)
+static void payload_put(const sg_ob_account *a, uint8_t *p, size_t nf)
 {
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+    for (size_t i = 0; i < nf; i++) {
         const uint8_t *base = (const uint8_t *)a + fields[i].off;
         for (size_t j = 0; j < fields[i].count; j++, p += fields[i].size)
             put_le(p, load(base + j * fields[i].size, fields[i].size), fields[i].size);
     }
 }
 
-static void payload_get(sg_ob_account *a, const uint8_t *p)
+static void payload_get(sg_ob_account *a, const uint8_t *p, size_t nf)
 {
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+    for (size_t i = 0; i < nf; i++) {
         uint8_t *base = (uint8_t *)a + fields[i].off;
         for (size_t j = 0; j < fields[i].count; j++, p += fields[i].size)
             store(base + j * fields[i].size, fields[i].size, get_le(p, fields[i].size));
@@ -305,44 +328,46 @@ static size_t frame(uint8_t *buf, unsigned version, size_t body)
     return total;
 }
 
-int ob_account_encode_plain(const sg_ob_account *a, uint8_t *buf, size_t cap, size_t *len)
+static int encode(const sg_ob_account *a, unsigned version, uint8_t *buf, size_t cap, size_t *len)
 {
-    size_t n = payload_size();
+    uint8_t plain[8192], packed[8192 + 8192 / PACK_RUN];
+    size_t n = payload_size(version == OB_VERSION ? NFIELDS : NFIELDS_V2), p;
     if (a == NULL || buf == NULL || len == NULL)
         return SG_EINVAL;
-    if (cap < OB_HEADER + n + OB_TRAILER)
+    if (n > sizeof(plain))
         return SG_ELIMIT;
-    payload_put(a, buf + OB_HEADER);
-    *len = frame(buf, OB_VERSION_PLAIN, n);
+    payload_put(a, plain, version == OB_VERSION ? NFIELDS : NFIELDS_V2);
+    p = version == OB_VERSION_PLAIN ? n : pack(plain, n, packed);
+    if (cap < OB_HEADER + p + OB_TRAILER)
+        return SG_ELIMIT;
+    memcpy(buf + OB_HEADER, version == OB_VERSION_PLAIN ? plain : packed, p);
+    *len = frame(buf, version, p);
     return SG_OK;
 }
 
 int sg_ob_account_encode(const sg_ob_account *a, uint8_t *buf, size_t cap, size_t *len)
 {
-    uint8_t plain[8192], packed[8192 + 8192 / PACK_RUN];
-    size_t n = payload_size(), p;
-    if (a == NULL || buf == NULL || len == NULL)
+    return encode(a, OB_VERSION, buf, cap, len);
+}
+
+int ob_account_encode_old(const sg_ob_account *a, unsigned version, uint8_t *buf, size_t cap,
+                          size_t *len)
+{
+    if (version != OB_VERSION_PLAIN && version != OB_VERSION_2)
         return SG_EINVAL;
-    if (n > sizeof(plain))
-        return SG_ELIMIT;
-    payload_put(a, plain);
-    p = pack(plain, n, packed);
-    if (cap < OB_HEADER + p + OB_TRAILER)
-        return SG_ELIMIT;
-    memcpy(buf + OB_HEADER, packed, p);
-    *len = frame(buf, OB_VERSION, p);
-    return SG_OK;
+    return encode(a, version, buf, cap, len);
 }
 
 int sg_ob_account_decode(sg_ob_account *a, const uint8_t *buf, size_t len)
 {
     uint8_t plain[8192];
-    size_t n = payload_size();
+    size_t nf = NFIELDS_V2, n = payload_size(nf);
     sg_ob_account tmp;
     if (a == NULL || (buf == NULL && len > 0))
         return SG_EINVAL;
-    if (len < OB_HEADER + OB_TRAILER || len > SG_OB_ACCOUNT_MAX || n > sizeof(plain) ||
-        memcmp(buf, OB_MAGIC, 4) != 0 || get_le(buf + 8, 4) != len)
+    if (len < OB_HEADER + OB_TRAILER || len > SG_OB_ACCOUNT_MAX ||
+        payload_size(NFIELDS) > sizeof(plain) || memcmp(buf, OB_MAGIC, 4) != 0 ||
+        get_le(buf + 8, 4) != len)
         return SG_ESYNTAX;
     if (get_le(buf + len - OB_TRAILER, 8) != ob_hash((const char *)buf, len - OB_TRAILER, 0))
         return SG_ESYNTAX;
@@ -355,14 +380,19 @@ int sg_ob_account_decode(sg_ob_account *a, const uint8_t *buf, size_t len)
         memcpy(plain, body, n);
         break;
     case OB_VERSION:
+        nf = NFIELDS;
+        n = payload_size(nf);
+        /* fall through */
+    case OB_VERSION_2:
         if (unpack(body, blen, plain, n) != 0)
             return SG_ESYNTAX;
         break;
     default:
         return SG_ESYNTAX;
     }
+    /* an older record's fields beyond its own stay zero */
     memset(&tmp, 0, sizeof(tmp));
-    payload_get(&tmp, plain);
+    payload_get(&tmp, plain, nf);
     /* the checksum proves the bytes are ours, but the engine indexes
      * arrays with these: check them all the same */
     if (tmp.nnet > OB_NETS || tmp.bloom_cur > 1 || tmp.blocked > 1 || tmp.created < 0 ||

@@ -432,24 +432,84 @@ int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const 
     return SG_OK;
 }
 
+/* ---- recipients a report from outside failed ---- */
+
+/* A failed recipient counts once a day, however many reports name it:
+ * whoever the account wrote to can send authentic reports about that
+ * address (his own) as often as he likes, and each used to count as one
+ * more hard bounce, until the account was blocked. */
+#define OB_BOUNCE_ONCE 86400
+
+static int bounced_find(const sg_ob_account *a, uint64_t h)
+{
+    for (int i = 0; i < OB_BOUNCED; i++)
+        if (a->bounced_t[i] != 0 && a->bounced[i] == h)
+            return i;
+    return -1;
+}
+
+/* counted within a day of t (before or after: a replay may go back) */
+static int bounced_recently(const sg_ob_account *a, uint64_t h, int64_t t)
+{
+    int k = bounced_find(a, h);
+    if (k < 0)
+        return 0;
+    int64_t d = t - (a->bounced_t[k] - 1);
+    return d < OB_BOUNCE_ONCE && d > -OB_BOUNCE_ONCE;
+}
+
+/* stamp: the time plus one (0 marks a free slot). A new address takes a
+ * free slot, else the oldest one unless that is newer. */
+static void bounced_put(sg_ob_account *a, uint64_t h, int64_t stamp)
+{
+    int k = bounced_find(a, h);
+    if (k >= 0) {
+        if (a->bounced_t[k] < stamp)
+            a->bounced_t[k] = stamp;
+        return;
+    }
+    k = 0;
+    for (int i = 1; i < OB_BOUNCED && a->bounced_t[k] != 0; i++)
+        if (a->bounced_t[i] < a->bounced_t[k])
+            k = i;
+    if (a->bounced_t[k] != 0 && a->bounced_t[k] >= stamp)
+        return;
+    a->bounced[k] = h;
+    a->bounced_t[k] = stamp;
+}
+
 int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const char *status,
                         const char *const *rcpts, size_t nrcpts, int *counted, sg_ob_decision *out)
 {
-    int known = 0;
+    uint64_t known[2];
+    size_t nknown = 0;
+    int recent = 0;
     if (counted != NULL)
         *counted = 0;
     if (out != NULL)
         memset(out, 0, sizeof(*out));
-    if (p == NULL || acct == NULL || status == NULL || (rcpts == NULL && nrcpts > 0))
+    if (p == NULL || acct == NULL || status == NULL || (rcpts == NULL && nrcpts > 0) || t < 0 ||
+        t > SG_OB_TIME_MAX)
         return SG_EINVAL;
-    for (size_t i = 0; i < nrcpts && !known; i++)
-        known = rcpts[i] != NULL && rcpts[i][0] != '\0' &&
-                ob_bloom_has(acct, ob_hash(rcpts[i], strlen(rcpts[i]), 1));
-    if (!known)
+    /* the addresses of one failed recipient (Final- and Original-Recipient) */
+    for (size_t i = 0; i < nrcpts; i++) {
+        uint64_t h;
+        if (rcpts[i] == NULL || rcpts[i][0] == '\0' ||
+            !ob_bloom_has(acct, h = ob_hash(rcpts[i], strlen(rcpts[i]), 1)))
+            continue;
+        recent |= bounced_recently(acct, h, t);
+        if (nknown < sizeof(known) / sizeof(known[0]))
+            known[nknown++] = h;
+    }
+    if (nknown == 0 || recent)
         return SG_OK;
     int rc = sg_ob_note_dsn(p, acct, t, status, out);
-    if (rc == SG_OK && counted != NULL)
-        *counted = status[0] == '5' && status[1] == '.';
+    if (rc == SG_OK && status[0] == '5' && status[1] == '.') {
+        for (size_t i = 0; i < nknown; i++)
+            bounced_put(acct, known[i], t + 1);
+        if (counted != NULL)
+            *counted = 1;
+    }
     return rc;
 }
 
@@ -513,6 +573,10 @@ int sg_ob_account_merge(sg_ob_account *dst, const sg_ob_account *src)
             dst->body_rcpts[k] = src->body_rcpts[i];
         }
     }
+    /* a recipient counted on either side is not counted again that day */
+    for (int i = 0; i < OB_BOUNCED; i++)
+        if (src->bounced_t[i] != 0)
+            bounced_put(dst, src->bounced[i], src->bounced_t[i]);
     /* the baseline: dst's, or src's when dst has learned nothing yet */
     if (dst->base_hour == 0 && dst->base_hours == 0 &&
         (src->base_hour != 0 || src->base_hours != 0)) {

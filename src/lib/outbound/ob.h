@@ -125,6 +125,7 @@ typedef struct {
 #define OB_BLOOM_CAPACITY 700 /* ~1% false "known" when full */
 #define OB_NETS 32
 #define OB_BODIES 16
+#define OB_BOUNCED 64
 
 struct sg_ob_account {
     int64_t created, last_t;
@@ -156,6 +157,12 @@ struct sg_ob_account {
     uint64_t body[OB_BODIES];
     int64_t body_t[OB_BODIES];
     uint32_t body_rcpts[OB_BODIES];
+
+    /* recipients a report from outside failed, each counted once a day:
+     * the address's hash and when it was counted (0: free); when full the
+     * oldest is forgotten */
+    uint64_t bounced[OB_BOUNCED];
+    int64_t bounced_t[OB_BOUNCED];
 };
 
 /* a + b, held at UINT32_MAX: counters never wrap */
@@ -175,9 +182,11 @@ void ob_ring_merge(sg_ob_account *dst, const sg_ob_account *src, int64_t not_bef
 
 uint64_t ob_hash(const char *s, size_t n, int fold_case);
 int ob_bloom_has(const sg_ob_account *a, uint64_t h);
-/* The record as version 1 wrote it (unpacked): stores may still hold such
- * records, and sg_ob_account_decode reads them; for tests and fuzzing. */
-int ob_account_encode_plain(const sg_ob_account *a, uint8_t *buf, size_t cap, size_t *len);
+/* The record as version 1 (unpacked) or 2 (packed) wrote it, without the
+ * fields added since: stores may still hold such records, and
+ * sg_ob_account_decode reads them; for tests and fuzzing. */
+int ob_account_encode_old(const sg_ob_account *a, unsigned version, uint8_t *buf, size_t cap,
+                          size_t *len);
 void ob_bloom_add(sg_ob_account *a, uint64_t h);
 
 #endif
