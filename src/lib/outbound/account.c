@@ -398,6 +398,9 @@ int sg_ob_account_decode(sg_ob_account *a, const uint8_t *buf, size_t len)
     if (tmp.nnet > OB_NETS || tmp.bloom_cur > 1 || tmp.blocked > 1 || tmp.created < 0 ||
         tmp.bloom_n[0] > OB_BLOOM_WORDS * 64 || tmp.bloom_n[1] > OB_BLOOM_WORDS * 64)
         return SG_ESYNTAX;
+    for (int i = 0; i < OB_BOUNCED; i++) /* times plus one, compared with arithmetic */
+        if (tmp.bounced_t[i] < 0 || tmp.bounced_t[i] > SG_OB_TIME_MAX + 1)
+            return SG_ESYNTAX;
     *a = tmp;
     return SG_OK;
 }
