@@ -717,6 +717,18 @@ static void encode_round_trip_and_damage(void **state)
     buf[4] = 3;
     /* a refused record leaves the account as it was */
     assert_true(sg_ob_account_blocked(b, NULL, NULL));
+    /* a bounce memory time out of range (the checksum is no proof) */
+    a->bounced[3] = 42;
+    a->bounced_t[3] = -5;
+    assert_int_equal(sg_ob_account_encode(a, buf, SG_OB_ACCOUNT_MAX, &len), SG_OK);
+    assert_int_equal(sg_ob_account_decode(b, buf, len), SG_ESYNTAX);
+    a->bounced_t[3] = SG_OB_TIME_MAX + 2;
+    assert_int_equal(sg_ob_account_encode(a, buf, SG_OB_ACCOUNT_MAX, &len), SG_OK);
+    assert_int_equal(sg_ob_account_decode(b, buf, len), SG_ESYNTAX);
+    a->bounced_t[3] = SG_OB_TIME_MAX + 1;
+    assert_int_equal(sg_ob_account_encode(a, buf, SG_OB_ACCOUNT_MAX, &len), SG_OK);
+    assert_int_equal(sg_ob_account_decode(b, buf, len), SG_OK);
+    assert_int_equal(b->bounced_t[3], SG_OB_TIME_MAX + 1);
     free(buf);
     free(buf2);
     sg_ob_account_free(a);
