@@ -430,6 +430,50 @@ static void notify(sg_obd *o, const sg_obd_job *j, const char *line)
     sg_mc_inc(&o->m->ob_notify[0], 1);
 }
 
+void sg_obd_release_json(const char *account, char *out, size_t outlen)
+{
+    char cmd[2 * SG_OBS_KEY_MAX + 64];
+    size_t n = (size_t)snprintf(cmd, sizeof(cmd), "spoofguard accounts release ");
+    int plain = account[0] != '\0';
+    for (const char *c = account; *c; c++)
+        plain &= (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                 strchr("@._+-=", *c) != NULL;
+    if (plain) {
+        n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, "%s", account);
+    } else {
+        cmd[n++] = '\'';
+        for (const char *c = account; *c && n + 5 < sizeof(cmd); c++) {
+            if (*c == '\'') { /* ' closes, \' is a quote, ' opens again */
+                memcpy(cmd + n, "'\\''", 4);
+                n += 4;
+            } else {
+                cmd[n++] = *c;
+            }
+        }
+        cmd[n++] = '\'';
+    }
+    out[sgu_json_quote(out, outlen - 1, cmd, n)] = '\0';
+}
+
+/* A block: the log line of the evidence that tripped it was written; this
+ * is the notification, for a message (cause "message") or a report that
+ * came back ("dsn"). */
+static void tell_block(sg_obd *o, sg_obd_job *j, const sg_ob_decision *d, const char *cause,
+                       int64_t t, const char *acct, const char *qid, const char *reasons)
+{
+    char host[SGU_JSON_QUOTED_MAX(256)], release[SGU_JSON_QUOTED_MAX(2 * SG_OBS_KEY_MAX + 64)],
+        line[8192];
+    host[sgu_json_quote(host, sizeof(host) - 1, o->sh->hostname, strlen(o->sh->hostname))] = '\0';
+    sg_obd_release_json(j->account, release, sizeof(release));
+    snprintf(line, sizeof(line),
+             "{\"event\":\"outbound_block\",\"host\":%s,\"time\":%lld,\"account\":%s,"
+             "\"action\":\"%s\",\"reasons\":%s,\"score\":%.2f,\"queue_id\":%s,"
+             "\"client\":\"%s\",\"cause\":\"%s\",\"release\":%s}",
+             host, (long long)t, acct, sg_ob_action_name(d->action), reasons, d->score, qid,
+             j->client, cause, release);
+    notify(o, j, line);
+}
+
 /* The metrics, the log line and, on a trip, the notification. */
 static void tell(sg_obd *o, sg_obd_job *j, const sg_obd_result *res)
 {
@@ -459,18 +503,36 @@ static void tell(sg_obd *o, sg_obd_job *j, const sg_obd_result *res)
              res->d.score, res->d.tripped ? "true" : "false", res->store,
              j->op.fresh ? ",\"record_reset\":true" : "", (unsigned long long)us);
     sg_log(o->log, "%s", line);
-    if (res->d.tripped) {
-        char host[SGU_JSON_QUOTED_MAX(256)];
-        host[sgu_json_quote(host, sizeof(host) - 1, o->sh->hostname, strlen(o->sh->hostname))] =
-            '\0';
-        snprintf(line, sizeof(line),
-                 "{\"event\":\"outbound_block\",\"host\":%s,\"time\":%lld,\"account\":%s,"
-                 "\"action\":\"%s\",\"reasons\":%s,\"score\":%.2f,\"queue_id\":%s,"
-                 "\"client\":\"%s\",\"release\":\"spoofguard accounts release %s\"}",
-                 host, (long long)j->msg.t, acct, sg_ob_action_name(res->d.action), reasons,
-                 res->d.score, qid, j->client, j->account);
-        notify(o, j, line);
-    }
+    if (res->d.tripped)
+        tell_block(o, j, &res->d, "message", j->msg.t, acct, qid, reasons);
+}
+
+/* A report that came back and was counted: logged (what blocks an
+ * account must be on record), and a block is told as a message's is. */
+static void tell_note(sg_obd *o, sg_obd_job *j, const char *store)
+{
+    const sg_ob_decision *d = &j->op.out;
+    if (j->op.kind != SG_OBOP_DSN || !j->op.dsn_counted)
+        return;
+    char acct[SGU_JSON_QUOTED_MAX(SG_OBS_KEY_MAX + 1)], qid[SGU_JSON_QUOTED_MAX(64)],
+        rcpt[SGU_JSON_QUOTED_MAX(sizeof(j->dsn.final_rcpt))], reasons[768];
+    const char *r = j->dsn.final_rcpt[0] ? j->dsn.final_rcpt : j->dsn.orig_rcpt;
+    acct[sgu_json_quote(acct, sizeof(acct) - 1, j->account, strlen(j->account))] = '\0';
+    qid[sgu_json_quote(qid, sizeof(qid) - 1, j->queue_id, strlen(j->queue_id))] = '\0';
+    rcpt[sgu_json_quote(rcpt, sizeof(rcpt) - 1, r, strlen(r))] = '\0';
+    reasons_json(d->reasons, reasons, sizeof(reasons));
+    sg_log(o->log,
+           "{\"event\":\"outbound_bounce\",\"queue_id\":%s,\"account\":%s,\"rcpt\":%s,"
+           "\"status\":\"%s\",\"action\":\"%s\",\"reasons\":%s,\"score\":%.2f,"
+           "\"tripped\":%s,\"store\":\"%s\"}",
+           qid, acct, rcpt, j->dsn.status, sg_ob_action_name(d->action), reasons, d->score,
+           d->tripped ? "true" : "false", store);
+    if (!d->tripped)
+        return;
+    for (unsigned i = 0; i < SG_M_OB_REASON_N; i++)
+        if (d->reasons & (1u << i))
+            sg_mc_inc(&o->m->ob_reasons[i], 1);
+    tell_block(o, j, d, "dsn", j->op.t, acct, qid, reasons);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -585,17 +647,22 @@ static void note_done(void *payload, int status)
 {
     sg_obd_job *j = payload;
     char e[256];
-    if (status != 0 && !j->cancelled) {
+    if (status == 0 && !j->cancelled) {
+        tell_note(j->o, j, "redis");
+    } else if (status != 0 && !j->cancelled) {
         sg_mc_inc(&j->o->m->ob_fallback, 1);
         if (sg_obs_update(j->o->sh->memory, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e,
-                          sizeof(e)) == 0)
+                          sizeof(e)) == 0) {
             memory_written(j->o->sh);
+            tell_note(j->o, j, "memory");
+        }
     }
     sg_policy_unref(j->pol);
     free(j);
 }
 
-void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const sg_dsn_failure *dsn)
+void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const sg_dsn_failure *dsn,
+                 const char *queue_id)
 {
     const sg_config *cfg = &pol->cfg;
     char e[256];
@@ -617,7 +684,9 @@ void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const sg_dsn_fa
         j->op.dsn_rcpts = j->dsn_rcpts;
         j->op.dsn_nrcpts = 2;
     }
+    j->cfg = cfg;
     snprintf(j->account, sizeof(j->account), "%s", account);
+    snprintf(j->queue_id, sizeof(j->queue_id), "%s", queue_id ? queue_id : "");
     sg_obop_recs_init(&j->recs, j->account, NULL);
     sg_mc_inc(&o->m->ob_events[dsn ? 1 : 0], 1);
     if (o->redis &&
@@ -625,6 +694,7 @@ void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const sg_dsn_fa
         return;
     if (o->sh->store && sg_obs_update(o->sh->store, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e,
                                       sizeof(e)) == 0) {
+        tell_note(o, j, "lmdb");
         sg_policy_unref(j->pol);
         free(j);
         return;

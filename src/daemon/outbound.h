@@ -126,10 +126,19 @@ int sg_obd_decide(sg_obd *o, const sg_obd_ask *ask, sg_obd_cb cb, void *payload,
                   sg_obd_job **job);
 void sg_obd_cancel(sg_obd *o, sg_obd_job *job);
 
+/* The notification's "release" value, JSON-quoted into out: the command
+ * that releases account, the login in single quotes when it holds
+ * anything a shell would read (an administrator may paste it). outlen:
+ * at least SGU_JSON_QUOTED_MAX(2 * SG_OBS_KEY_MAX + 64). */
+void sg_obd_release_json(const char *account, char *out, size_t outlen);
+
 /* Evidence besides messages, fire and forget: a sender-ownership refusal
  * (dsn NULL), or a failed recipient of a delivery-status report from
- * outside (counted only for a recipient the account sent to). The note
- * keeps a reference to pol until it is written. */
-void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const sg_dsn_failure *dsn);
+ * outside (counted only for a recipient the account sent to; logged when
+ * counted, and a block it trips is told like a message's). queue_id: the
+ * report's, for the log (NULL: none). The note keeps a reference to pol
+ * until it is written. */
+void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const sg_dsn_failure *dsn,
+                 const char *queue_id);
 
 #endif

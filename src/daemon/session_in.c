@@ -170,6 +170,6 @@ static void dsn_note(session *s, const sg_disposition *d, const sg_verdict_resul
         done[ndone++] = login;
         for (size_t i = 0; i < n; i++)
             if (!dsn_seen(f, i))
-                sg_obd_note(s->env->obd, s->pol, login, &f[i]);
+                sg_obd_note(s->env->obd, s->pol, login, &f[i], s->queue_id);
     }
 }

@@ -93,9 +93,13 @@ int sg_obop_fn(void *ctx, sg_obs_rec *r, size_t n)
         sg_ob_note_refusal(op->pol, acct, op->t);
         break;
     case SG_OBOP_DSN:
-        rc = op->dsn_checked ? sg_ob_note_dsn_sent(op->pol, acct, op->t, op->status, op->dsn_rcpts,
-                                                   op->dsn_nrcpts, NULL, &op->out)
-                             : sg_ob_note_dsn(op->pol, acct, op->t, op->status, &op->out);
+        if (op->dsn_checked) {
+            rc = sg_ob_note_dsn_sent(op->pol, acct, op->t, op->status, op->dsn_rcpts,
+                                     op->dsn_nrcpts, &op->dsn_counted, &op->out);
+        } else {
+            rc = sg_ob_note_dsn(op->pol, acct, op->t, op->status, &op->out);
+            op->dsn_counted = rc == SG_OK && op->status[0] == '5' && op->status[1] == '.';
+        }
         break;
     case SG_OBOP_BLOCK:
         sg_ob_account_block(acct, op->t, op->reasons);

@@ -43,6 +43,7 @@ typedef struct {
     size_t srclen;
     /* results */
     sg_ob_decision out; /* DECIDE, DSN */
+    int dsn_counted;    /* DSN: a hard bounce was counted */
     unsigned fresh;     /* bit i: record i did not decode and started afresh */
     int engine_rc;      /* the engine's error, if any */
 } sg_obop;

@@ -21,7 +21,8 @@
 #      the login owning the address: an authentic one's 5.x.x recipients
 #      that the login sent to count as hard bounces (a 4.x.x does not, nor
 #      a recipient it never wrote to), each once a day however many
-#      reports repeat it; a forged one is refused.
+#      reports repeat it (each logged; the block they trip is notified);
+#      a forged one is refused.
 # Prints PASS/FAIL lines and "N passed, N failed"; exit status 1 on failure.
 # Needs root and the packages of scripts/install-deps.sh. Env (ctest):
 # SG_CLI (spoofguardd is taken from the same directory), SG_SRC; ports:
@@ -67,6 +68,8 @@ metrics_listen           $METRICS
 # would put them on the new-account ramp for 14 days), with no volume
 # of their own yet: the engine's floors apply
 outbound_limit           learning_days 0
+# bob's few recipients are a sample: his bounces (g) then block him
+outbound_limit           bounce_min_sample 2
 EOF
     check config_test "spoofguardd -t refuses the outbound configuration" "$SGD" -t -c "$SGD_CONF"
     if ! sgd_start; then
@@ -298,6 +301,14 @@ assert a["blocked"] and a["reasons"], a' "$A" <<<"$js"
     # a count, if any, lands within moments of the accept (as the first did)
     for ((i = 0; i < 10; i++)); do [ "$(hard_of "$B")" = 2 ] || break; sleep 0.1; done
     check g_dsn_again_not_counted "bob's hard bounces: $(hard_of "$B") after a second report on the same recipients (want 2)" test "$(hard_of "$B")" = 2
+    # each counted failure is on record, and the block it tripped was told
+    check g_dsn_logged "outbound_bounce lines for bob: $(grep -c '"event":"outbound_bounce"' "$SGD_LOG") (want 2)" \
+        test "$(grep -F '"event":"outbound_bounce"' "$SGD_LOG" | grep -cF "\"account\":\"$B\"")" = 2
+    check g_dsn_block_logged "no outbound_bounce line with tripped:true" grep -qE '"event":"outbound_bounce".*"tripped":true' "$SGD_LOG"
+    check g_dsn_block_notified "notify: $(tail -c 400 "$NOTIFY")" /usr/bin/python3 -c 'import json,sys
+l=[json.loads(x) for x in open(sys.argv[1]) if x.strip()]
+b=[o for o in l if o["account"]==sys.argv[2] and o.get("cause")=="dsn"]
+assert len(b)==1 and "bounce_rate" in b[0]["reasons"] and b[0]["release"]=="spoofguard accounts release "+sys.argv[2], l' "$NOTIFY" "$B"
     dsn dsn-2 "5.1.1:gone-1@$E2E_RCPT_DOMAIN" "5.1.1:gone-2@$E2E_RCPT_DOMAIN" >"$E2E_DIR/dsn-2.eml"
     r=$(send_mail -c "$E2E_ATTACKER" -f '<>' -t "$BIN" -d "$E2E_DIR/dsn-2.eml")
     check g_forged_dsn_refused "$r" test "${r:0:5}" = "550 5"
