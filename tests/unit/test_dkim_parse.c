@@ -19,7 +19,10 @@
 #include <spoofguard/arc.h>
 #include "helpers.h"
 
+#include <openssl/bn.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -419,6 +422,70 @@ static void keyrecord(void **state)
     key_bad("k=rsa; p=" RSA_P "xx", "base64");
 }
 
+/* "v=DKIM1; p=..." of a new 1024-bit RSA key with public exponent e
+ * (hex); malloc'd */
+static char *rsa_record_e(const char *e_hex)
+{
+    BIGNUM *e = NULL;
+    EVP_PKEY *pk = NULL;
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+    unsigned char *der = NULL;
+    char *rec;
+    int len;
+    assert_non_null(c);
+    assert_true(BN_hex2bn(&e, e_hex) > 0);
+    assert_int_equal(EVP_PKEY_keygen_init(c), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_keygen_bits(c, 1024), 1);
+    assert_int_equal(EVP_PKEY_CTX_set1_rsa_keygen_pubexp(c, e), 1);
+    assert_int_equal(EVP_PKEY_generate(c, &pk), 1);
+    len = i2d_PUBKEY(pk, &der);
+    assert_true(len > 0);
+    rec = malloc(20 + (size_t)len * 2);
+    assert_non_null(rec);
+    strcpy(rec, "v=DKIM1; p=");
+    sg_dkim_b64_encode(der, (size_t)len, rec + strlen(rec));
+    OPENSSL_free(der);
+    EVP_PKEY_free(pk);
+    EVP_PKEY_CTX_free(c);
+    BN_free(e);
+    return rec;
+}
+
+/* The public exponent is bounded to 64 bits, as OpenSSL bounds it above
+ * 3072-bit moduli: a verification costs one squaring a bit of e, and a
+ * signer's key with a 3070-bit e cost 6 ms a signature. */
+static void key_exponent(void **state)
+{
+    static const struct {
+        const char *e;
+        int ok;
+    } cases[] = {
+        {"3", 1},
+        {"10001", 1},
+        {"FFFFFFFFFFFFFFFF", 1},  /* 64 bits */
+        {"10000000000000001", 0}, /* 65 */
+        {"1000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+         "00000000000000000000000000000000000000000000000000000000000000000000000000000000"
+         "00000000000000000000000000000000000000000000000000000000000000000000000000000000"
+         "1",
+         0}, /* 969 bits */
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *rec = rsa_record_e(cases[i].e);
+        if (cases[i].ok) {
+            sg_dkim_key k;
+            const char *reason;
+            if (key(rec, &k, &reason) != 0)
+                fail_msg("e=%s refused: %s", cases[i].e, reason);
+            sg_dkim_key_clear(&k);
+        } else {
+            key_bad(rec, "exponent");
+        }
+        free(rec);
+    }
+}
+
 static void keycache(void **state)
 {
     static const char rec[] = "v=DKIM1; k=ed25519; p=" ED_P;
@@ -514,6 +581,7 @@ int main(void)
         cmocka_unit_test(signature_arc_kinds),
         cmocka_unit_test(length_tag_all_kinds),
         cmocka_unit_test(keyrecord),
+        cmocka_unit_test(key_exponent),
         cmocka_unit_test(keycache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

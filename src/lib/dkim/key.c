@@ -4,6 +4,8 @@
  */
 #include "dkim_int.h"
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -100,6 +102,18 @@ static EVP_PKEY *decode_rsa(const uint8_t *der, size_t len)
     return k;
 }
 
+/* Bits of an RSA key's public exponent (0: unreadable). */
+static int rsa_e_bits(const EVP_PKEY *k)
+{
+    BIGNUM *e = NULL;
+    int bits = 0;
+    if (EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_E, &e) == 1)
+        bits = BN_num_bits(e);
+    BN_free(e);
+    ERR_clear_error();
+    return bits;
+}
+
 int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char **reason)
 {
     sg_dkim_tag tags[SG_DKIM_MAX_TAGS];
@@ -192,6 +206,16 @@ int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char 
             free(der);
             sg_dkim_key_clear(out);
             *reason = "RSA key too large";
+            return SG_ESYNTAX;
+        }
+        /* The verification costs one squaring a bit of e: a key of the
+         * signer's making with a 3070-bit e cost 6 ms a signature (0.03
+         * ms with 65537), 100 of them in one ARC chain. OpenSSL bounds e
+         * to 64 bits only above 3072-bit moduli; so do we, for all. */
+        if (out->pkey != NULL && rsa_e_bits(out->pkey) > SG_DKIM_MAX_RSA_E_BITS) {
+            free(der);
+            sg_dkim_key_clear(out);
+            *reason = "RSA public exponent too large";
             return SG_ESYNTAX;
         }
     }
