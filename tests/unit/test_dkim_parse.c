@@ -525,6 +525,50 @@ static void keycache(void **state)
     sg_dkim_keycache_free(c);
 }
 
+/* A key answer's TXT records: the first SG_DKIM_MAX_KEY_RECORDS are
+ * tried, the rest ignored (RFC 6376 3.6.2.2 leaves it to the verifier): a
+ * signer's DNS once answered 400 unusable records to each of an ARC
+ * chain's 100 key queries, each parsed at ~90 us. */
+static void key_answer_records(void **state)
+{
+    static const char good[] = "v=DKIM1; k=ed25519; p=" ED_P;
+    static const char junk[] = "v=DKIM1; k=rsa; p=" ED_P;
+    const struct {
+        int good_at; /* index of the usable record among 400, -1: none */
+        int rc;
+    } cases[] = {{0, 0}, {1, 0}, {2, SG_ESYNTAX}, {399, SG_ESYNTAX}, {-1, SG_ESYNTAX}};
+    sg_dns_rr *rrs = calloc(400, sizeof(*rrs));
+    (void)state;
+    assert_non_null(rrs);
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        sg_dkim_keycache *kc;
+        sg_dkim_key k = {0};
+        const char *reason = NULL;
+        int temp = -1;
+        uint64_t hits, misses;
+        size_t entries;
+        char junk_i[400][96];
+        for (int i = 0; i < 400; i++) {
+            /* distinct records, as the attack's were (the cache keys on the text) */
+            snprintf(junk_i[i], sizeof(junk_i[i]), "%s; n=%d", junk, i);
+            rrs[i].type = SG_DNS_TXT;
+            rrs[i].ttl = 300;
+            rrs[i].u.txt.data = i == cases[c].good_at ? good : junk_i[i];
+            rrs[i].u.txt.len = strlen(rrs[i].u.txt.data);
+        }
+        sg_dns_answer ans = {SG_DNS_NOERROR, SG_DNS_TXT, "s._domainkey.x.test", 300, 400, rrs};
+        assert_int_equal(sg_dkim_keycache_new(&kc, 4096), 0);
+        assert_int_equal(sg_dkim_key_from_answer(kc, &ans, 1000, &k, &reason, &temp), cases[c].rc);
+        assert_int_equal(temp, 0);
+        assert_true(cases[c].rc != 0 || k.pkey != NULL);
+        sg_dkim_keycache_stats(kc, &hits, &misses, &entries);
+        assert_true(misses <= SG_DKIM_MAX_KEY_RECORDS);
+        sg_dkim_key_clear(&k);
+        sg_dkim_keycache_free(kc);
+    }
+    free(rrs);
+}
+
 /* OpenSSL encodes (the peer); ours decodes it back with FWS inserted at
  * random places, which must not change the bytes; a byte outside the
  * alphabet anywhere must be refused. Covers every quantum alignment of
@@ -582,6 +626,7 @@ int main(void)
         cmocka_unit_test(length_tag_all_kinds),
         cmocka_unit_test(keyrecord),
         cmocka_unit_test(key_exponent),
+        cmocka_unit_test(key_answer_records),
         cmocka_unit_test(keycache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

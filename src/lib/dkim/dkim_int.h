@@ -28,6 +28,8 @@
 #define SG_DKIM_MAX_SIGS_CEILING 64
 /* RSA keys above this are refused (verification cost grows as bits^2). */
 #define SG_DKIM_MAX_RSA_BITS 8192
+/* TXT records of one key answer parsed (the others ignored) */
+#define SG_DKIM_MAX_KEY_RECORDS 2
 #define SG_DKIM_MAX_RSA_E_BITS 64 /* OpenSSL's bound above 3072-bit moduli */
 /* Signature bytes: 8192-bit RSA is 1024 bytes; Ed25519 64. */
 #define SG_DKIM_MAX_SIG_BYTES 1024
