@@ -81,6 +81,9 @@ struct sg_msg_parser {
     enum hstate st;
     int pending_cr; /* header: a CR whose meaning depends on the next byte */
     int body_last_cr;
+    /* an LF-only body's lines, gathered with their CRs (see body_bytes) */
+    char body_buf[8192];
+    size_t body_buf_len;
     enum phase phase;
     int err; /* sticky: once non-zero every call returns it */
     uint64_t body_size;
@@ -146,6 +149,7 @@ void sg_msg_parser_reset(sg_msg_parser *p)
     p->st = H_LINE_START;
     p->pending_cr = 0;
     p->body_last_cr = 0;
+    p->body_buf_len = 0;
     p->phase = P_HEADER;
     p->err = 0;
     p->body_size = 0;
@@ -479,23 +483,51 @@ static const char *find_bare_lf(const char *q, const char *end, const char *data
     return NULL;
 }
 
+static int body_flush(sg_msg_parser *p)
+{
+    size_t n = p->body_buf_len;
+    p->body_buf_len = 0;
+    return body_out(p, p->body_buf, n);
+}
+
+/* Out through body_buf: every consumer call costs the body's consumers
+ * (a hash per body canonicalisation and l=, up to dozens) a round, and an
+ * LF-only body made two calls a line; gathered, they are one per 8 KiB. A
+ * piece the buffer cannot take goes out directly, after what it holds. */
+static int body_put(sg_msg_parser *p, const char *data, size_t n)
+{
+    int rc;
+    if (n > sizeof(p->body_buf) - p->body_buf_len) {
+        if ((rc = body_flush(p)) != 0)
+            return rc;
+        if (n >= sizeof(p->body_buf))
+            return body_out(p, data, n);
+    }
+    memcpy(p->body_buf + p->body_buf_len, data, n);
+    p->body_buf_len += n;
+    return 0;
+}
+
 static int body_bytes(sg_msg_parser *p, const char *data, size_t len)
 {
     const char *end = data + len, *run = data, *scan = data, *q;
     int rc;
     if (len == 0)
         return 0;
-    while ((q = find_bare_lf(scan, end, data, p->body_last_cr)) != NULL) {
-        /* bare LF: pass what precedes, insert CR; the LF starts the next run */
-        if ((rc = body_out(p, run, (size_t)(q - run))) != 0)
-            return rc;
-        if ((rc = body_out(p, "\r", 1)) != 0)
+    q = find_bare_lf(scan, end, data, p->body_last_cr);
+    p->body_last_cr = end[-1] == '\r';
+    if (q == NULL) /* CRLF mail: the chunk as it is */
+        return body_out(p, data, len);
+    do {
+        /* bare LF: what precedes, then a CR; the LF starts the next run */
+        if ((rc = body_put(p, run, (size_t)(q - run))) != 0 || (rc = body_put(p, "\r", 1)) != 0)
             return rc;
         run = q;
         scan = q + 1;
-    }
-    p->body_last_cr = end[-1] == '\r';
-    return body_out(p, run, (size_t)(end - run));
+    } while ((q = find_bare_lf(scan, end, data, 0)) != NULL);
+    if ((rc = body_put(p, run, (size_t)(end - run))) != 0)
+        return rc;
+    return body_flush(p); /* nothing waits past this call */
 }
 
 /* ---- public ------------------------------------------------------------ */
