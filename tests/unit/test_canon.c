@@ -13,6 +13,7 @@
 #include <spoofguard/canon.h>
 #include <spoofguard/msg.h>
 
+#include "dkim/bodyhash.h"
 #include "helpers.h"
 
 /* ---- a growable output buffer used as sink ----------------------------- */
@@ -473,6 +474,94 @@ static void length_limit(void **state)
     }
 }
 
+/* ---- body hashes: one pass per canonicalisation, a copy per l= --------- */
+
+/* Every (mode, l=) of a set, over random bodies in random chunks, against
+ * the canonicaliser with that limit hashed on its own (the way the set
+ * hashed before it shared one pass per mode): l= of 0, 1, random, around
+ * the canonical length and beyond, none. */
+static void bodyhash_shared_pass(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 200; iter++) {
+        char in[600];
+        size_t n = rnd() % sizeof(in), cuts[8], ncuts = rnd() % 8;
+        sg_bodyhash_set set;
+        uint64_t lim[2][12];
+        int idx[2][12];
+        random_body(in, n);
+        for (size_t i = 0; i < ncuts; i++)
+            cuts[i] = n ? rnd() % (n + 1) : 0;
+        for (size_t i = 1; i < ncuts; i++) /* ascending */
+            for (size_t k = i; k > 0 && cuts[k - 1] > cuts[k]; k--) {
+                size_t t = cuts[k];
+                cuts[k] = cuts[k - 1];
+                cuts[k - 1] = t;
+            }
+        sg_bodyhash_init(&set, NULL);
+        for (int m = 0; m < 2; m++) {
+            sbuf full = {0};
+            canon_whole(m ? SG_CANON_RELAXED : SG_CANON_SIMPLE, in, n, &full);
+            uint64_t f = full.n;
+            uint64_t l[12] = {0,
+                              1,
+                              f ? f - 1 : 0,
+                              f,
+                              f + 1,
+                              f + 1000,
+                              UINT64_MAX,
+                              rnd() % (f + 2),
+                              rnd() % (f + 2),
+                              rnd() % 5,
+                              f / 2,
+                              f};
+            for (int k = 0; k < 12; k++) {
+                lim[m][k] = l[k];
+                idx[m][k] = sg_bodyhash_add(&set, m ? SG_CANON_RELAXED : SG_CANON_SIMPLE, l[k]);
+                assert_true(idx[m][k] >= 0);
+            }
+            sb_free(&full);
+        }
+        /* the same pair twice is one hasher */
+        assert_int_equal(idx[0][3], idx[0][11]);
+        size_t prev = 0;
+        for (size_t i = 0; i <= ncuts; i++) {
+            size_t to = i < ncuts ? cuts[i] : n;
+            sg_bodyhash_update(&set, in + prev, to - prev);
+            prev = to;
+        }
+        assert_int_equal(sg_bodyhash_final(&set), 0);
+        assert_int_equal(sg_bodyhash_add(&set, SG_CANON_SIMPLE, 5), SG_ESTATE);
+        for (int m = 0; m < 2; m++)
+            for (int k = 0; k < 12; k++) {
+                sbuf want = {0};
+                uint64_t total = 0;
+                unsigned char d[32];
+                unsigned dl = 0;
+                sg_canon_mode mode = m ? SG_CANON_RELAXED : SG_CANON_SIMPLE;
+                canon_chunks(mode, lim[m][k], in, n, NULL, 0, &want, &total);
+                assert_int_equal(EVP_Digest(want.d, want.n, d, &dl, EVP_sha256(), NULL), 1);
+                if (memcmp(sg_bodyhash_digest(&set, idx[m][k]), d, 32) != 0)
+                    fail_msg("iter %d mode %d l=%llu: digest differs (body %zu bytes)", iter, m,
+                             (unsigned long long)lim[m][k], n);
+                assert_int_equal(sg_bodyhash_total(&set, idx[m][k]), total);
+                sb_free(&want);
+            }
+        /* the next message reuses the set */
+        sg_bodyhash_reset(&set);
+        assert_int_equal(sg_bodyhash_add(&set, SG_CANON_RELAXED, 3), 0);
+        sg_bodyhash_update(&set, "a b\r\n", 5);
+        assert_int_equal(sg_bodyhash_final(&set), 0);
+        {
+            unsigned char d[32];
+            unsigned dl = 0;
+            assert_int_equal(EVP_Digest("a b", 3, d, &dl, EVP_sha256(), NULL), 1);
+            assert_memory_equal(sg_bodyhash_digest(&set, 0), d, 32);
+        }
+        sg_bodyhash_free(&set);
+    }
+}
+
 /* ---- large runs reach the sink whole ----------------------------------- */
 
 static void large_runs_zero_copy(void **state)
@@ -628,11 +717,17 @@ static void parse_c_tag(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(rfc6376_example),      cmocka_unit_test(empty_body_hashes),
-        cmocka_unit_test(rfc8463_body),         cmocka_unit_test(body_edge_cases),
-        cmocka_unit_test(chunking_every_split), cmocka_unit_test(chunking_random),
-        cmocka_unit_test(length_limit),         cmocka_unit_test(large_runs_zero_copy),
-        cmocka_unit_test(header_relaxed_cases), cmocka_unit_test(header_rfc8463_signed_data),
+        cmocka_unit_test(bodyhash_shared_pass),
+        cmocka_unit_test(rfc6376_example),
+        cmocka_unit_test(empty_body_hashes),
+        cmocka_unit_test(rfc8463_body),
+        cmocka_unit_test(body_edge_cases),
+        cmocka_unit_test(chunking_every_split),
+        cmocka_unit_test(chunking_random),
+        cmocka_unit_test(length_limit),
+        cmocka_unit_test(large_runs_zero_copy),
+        cmocka_unit_test(header_relaxed_cases),
+        cmocka_unit_test(header_rfc8463_signed_data),
         cmocka_unit_test(parse_c_tag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
