@@ -146,13 +146,31 @@ static void puts_(sgrep_buf *b, const char *s)
 #define putf sgrep_buf_printf
 
 /* A header field value we write ourselves from stored text: one line,
- * printable, bounded (a stored value can hold anything a sender wrote). */
+ * bounded, and US-ASCII, as the part it goes in declares: a stored value
+ * can hold anything a sender wrote (a MAIL FROM of invalid UTF-8), so a
+ * control character becomes ' ' and a byte past 0x7f '?'. */
 static void put_value(sgrep_buf *b, const char *s, size_t max)
 {
     size_t n = 0;
     for (const char *q = s ? s : ""; *q && n < max; q++, n++) {
         unsigned char c = (unsigned char)*q;
-        char ch = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+        char ch = c < 0x20 || c == 0x7f ? ' ' : c > 0x7f ? '?' : (char)c;
+        sgrep_buf_put(b, &ch, 1);
+    }
+}
+
+/* The redacted header as the text/rfc822-headers part: its line ends and
+ * folding kept, every byte past 0x7f '?' (the part has no charset, so it is
+ * US-ASCII, and a From display name in raw UTF-8 would break that), any
+ * other control character ' '. */
+static void put_headers(sgrep_buf *b, const char *s)
+{
+    for (const char *q = s ? s : ""; *q; q++) {
+        unsigned char c = (unsigned char)*q;
+        char ch = c == '\n' || c == '\t'  ? (char)c
+                  : c < 0x20 || c == 0x7f ? ' '
+                  : c > 0x7f              ? '?'
+                                          : (char)c;
         sgrep_buf_put(b, &ch, 1);
     }
 }
@@ -215,7 +233,6 @@ void sgrep_failure_mail(sgrep_buf *b, const sgrep_gen_meta *m, const char *to,
         }
     }
     putf(b, "\n\n--%s\nContent-Type: text/rfc822-headers\n\n", boundary);
-    if (f->headers)
-        sgrep_buf_put(b, f->headers, strlen(f->headers));
+    put_headers(b, f->headers);
     putf(b, "\n--%s--\n", boundary);
 }

@@ -52,3 +52,8 @@ foreach(t script_reports_send script_reports_cluster)
 endforeach()
 # spoofguardd's collection (src/daemon/reportcollect.c) writes the store
 target_link_libraries(sg_daemon_core PUBLIC sg_reports_store)
+# test_report_send reads the reports we write as a strict consumer does
+# (libxml2, no recovery, our RFC 9990 schema)
+if(TARGET test_report_send)
+  target_link_libraries(test_report_send PRIVATE PkgConfig::XML2)
+endif()

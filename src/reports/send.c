@@ -76,31 +76,66 @@ void sgrep_buf_free(sgrep_buf *b)
     memset(b, 0, sizeof *b);
 }
 
-/* Character data: the five specials escaped, control characters (which
- * XML 1.0 does not allow) replaced, so any stored string makes valid XML. */
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629: shortest
+ * form, no surrogate, nothing past U+10FFFF) and its code point in *cp; 0
+ * when the bytes there are not one. The NUL that ends s is never a
+ * continuation byte, so a sequence cut by it is refused, not overrun. */
+static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
+{
+    unsigned char c = s[0];
+    size_t n;
+    uint32_t v, min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2, v = c & 0x1fu, min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3, v = c & 0x0fu, min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4, v = c & 0x07u, min = 0x10000;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3fu);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return n;
+}
+
+/* Character data from stored strings, which hold whatever a sender wrote
+ * (an SPF domain is the MAIL FROM's bytes): the specials escaped; a byte
+ * that starts no well-formed UTF-8 sequence, and U+FFFE/U+FFFF, which XML
+ * 1.0 (2.2, Char) forbids, become U+FFFD; control characters '?' (the
+ * declaration says UTF-8, and one bad character makes a consumer drop the
+ * whole report, every domain's record in it). */
 static void put_text(sgrep_buf *b, const char *s)
 {
-    for (const char *p = s ? s : ""; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        switch (c) {
-        case '&':
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p) {
+        uint32_t cp = 0;
+        size_t n = utf8_seq(p, &cp);
+        if (n == 0 || cp == 0xfffe || cp == 0xffff)
+            puts_(b, "\xEF\xBF\xBD");
+        else if (cp == '&')
             puts_(b, "&amp;");
-            break;
-        case '<':
+        else if (cp == '<')
             puts_(b, "&lt;");
-            break;
-        case '>':
+        else if (cp == '>')
             puts_(b, "&gt;");
-            break;
-        case '"':
+        else if (cp == '"')
             puts_(b, "&quot;");
-            break;
-        default:
-            if (c < 0x20 || c == 0x7f)
-                put(b, "?", 1);
-            else
-                put(b, (const char *)&c, 1);
-        }
+        else if (cp < 0x20 || cp == 0x7f)
+            put(b, "?", 1);
+        else
+            put(b, (const char *)p, n);
+        p += n ? n : 1;
     }
 }
 

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libxml/parser.h>
+#include <libxml/xmlschemas.h>
 #include <sqlite3.h>
 
 #include "helpers.h"
@@ -193,6 +195,87 @@ static void xml_writer(void **state)
     assert_non_null(strstr(b.data, "<domain>a&lt;b&amp;c.example</domain>\n        "
                                    "<scope>mfrom</scope>\n        <result>none</result>"));
     assert_null(strstr(b.data, "<envelope_to>"));
+    sgrep_buf_free(&b);
+}
+
+/* The report as a strict consumer reads it: well-formed XML 1.0 (no
+ * recovery) and valid against our RFC 9990 structure schema. 1 when both. */
+static int report_valid(const char *xml, size_t len)
+{
+    char xsd[1024];
+    snprintf(xsd, sizeof xsd, "%s/reports/rfc9990-structure.xsd", sg_test_data_dir());
+    xmlDocPtr doc = xmlReadMemory(xml, (int)len, "r.xml", NULL, XML_PARSE_NONET);
+    if (!doc)
+        return 0;
+    xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(xsd);
+    xmlSchemaPtr schema = pc ? xmlSchemaParse(pc) : NULL;
+    xmlSchemaValidCtxtPtr vc = schema ? xmlSchemaNewValidCtxt(schema) : NULL;
+    assert_non_null(vc);
+    int ok = xmlSchemaValidateDoc(vc, doc) == 0;
+    xmlSchemaFreeValidCtxt(vc);
+    xmlSchemaFree(schema);
+    xmlSchemaFreeParserCtxt(pc);
+    xmlFreeDoc(doc);
+    return ok;
+}
+
+/* Stored strings hold what a sender wrote: a MAIL FROM domain of invalid
+ * UTF-8 or with a character XML 1.0 forbids is still written as valid XML
+ * (U+FFFD in its place), so one forged message cannot make a strict
+ * consumer drop the whole day's report. Valid UTF-8 is kept as it is. */
+static void xml_any_bytes_valid(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "forger@\xC3\x28.victim.test",     /* a lead byte without its continuation */
+        "forger@\xEF\xBF\xBF.victim.test", /* U+FFFF: UTF-8, not an XML Char */
+        "forger@\xEF\xBF\xBE.victim.test", /* U+FFFE */
+        "forger@\xED\xA0\x80.victim.test", /* a surrogate */
+        "forger@\xC0\xAE.victim.test",     /* an overlong '.' */
+        "forger@\xF4\x90\x80\x80.test",    /* past U+10FFFF */
+        "forger@victim.test\xE2\x82",      /* cut short by the end */
+        "forger@\x01\x1b.victim.test",     /* controls */
+        "forger@\xFF\xFE.victim.test",
+    };
+    sgrep_gen_meta m = {"mx.test", "dmarc@mx.test", "spoofguard test"};
+    sgrep_policy p;
+    sgrep_policy_parse("p=reject", &p);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char spf[300];
+        snprintf(spf, sizeof spf, "%s/mfrom/fail", bad[i]);
+        sgrep_buf b = {0};
+        sgrep_gen_begin(&b, &m, "id@mx.test", "victim.test", &p, 0, 86399);
+        sgrep_row r = {"192.0.2.1", "reject", "fail", "fail", "victim.test", bad[i], "",
+                       "",          spf,      "",     1};
+        assert_int_equal(sgrep_gen_record(&b, &r), 0);
+        r.spf = ""; /* no SPF result: the envelope domain is written instead */
+        assert_int_equal(sgrep_gen_record(&b, &r), 0);
+        sgrep_gen_end(&b);
+        assert_false(b.oom);
+        if (!report_valid(b.data, b.len))
+            fail_msg("case %zu: the report is not valid XML:\n%s", i, b.data);
+        sgrep_buf_free(&b);
+    }
+    /* what replaces them */
+    sgrep_buf b = {0};
+    sgrep_gen_begin(&b, &m, "id@mx.test", "victim.test", &p, 0, 86399);
+    sgrep_row r = {"192.0.2.1",
+                   "reject",
+                   "fail",
+                   "fail",
+                   "victim.test",
+                   bad[0],
+                   "",
+                   "",
+                   "j\xC3\xBCrgen@\xEF\xBF\xBF.example/mfrom/fail",
+                   "",
+                   1};
+    assert_int_equal(sgrep_gen_record(&b, &r), 0);
+    sgrep_gen_end(&b);
+    assert_non_null(
+        strstr(b.data, "<envelope_from>forger@\xEF\xBF\xBD(.victim.test</envelope_from>"));
+    assert_non_null(strstr(b.data, "<domain>j\xC3\xBCrgen@\xEF\xBF\xBD.example</domain>"));
+    assert_true(report_valid(b.data, b.len));
     sgrep_buf_free(&b);
 }
 
@@ -446,6 +529,19 @@ static void failure_mail_and_queue(void **state)
     f.source_ip = "192.0.2.66\nBcc: evil@attacker.test";
     sgrep_failure_mail(&b, &m, "ruf@bank.example", &f, "2.failure@mx.rcpt.test", 1796410800);
     assert_null(strstr(b.data, "\nBcc:"));
+    /* its parts are US-ASCII: a sender's 8-bit bytes (a MAIL FROM of
+     * invalid UTF-8, a raw UTF-8 display name) become '?' */
+    f.source_ip = "192.0.2.66";
+    f.envelope_from = "forger@\xC3\x28.victim.test";
+    f.authres = "mx.rcpt.test; spf=fail smtp.mailfrom=forger@\xC3\x28.victim.test";
+    f.headers = "From: \"J\xC3\xBCrgen\" <ceo@bank.example>\nDate: x\x01y\n";
+    sgrep_failure_mail(&b, &m, "ruf@bank.example", &f, "3.failure@mx.rcpt.test", 1796410800);
+    for (size_t i = 0; i < b.len; i++)
+        if ((unsigned char)b.data[i] > 0x7f)
+            fail_msg("byte 0x%02x at %zu of\n%s", (unsigned char)b.data[i], i, b.data);
+    assert_non_null(strstr(b.data, "Original-Mail-From: <forger@?(.victim.test>\n"));
+    assert_non_null(strstr(b.data, "smtp.mailfrom=forger@?(.victim.test\n"));
+    assert_non_null(strstr(b.data, "\n\nFrom: \"J??rgen\" <ceo@bank.example>\nDate: x y\n"));
     sgrep_buf_free(&b);
 
     /* the queue: one per policy domain, source and hour */
@@ -477,6 +573,7 @@ int main(void)
         cmocka_unit_test(policy_defaults),
         cmocka_unit_test(report_id_stable),
         cmocka_unit_test(xml_writer),
+        cmocka_unit_test(xml_any_bytes_valid),
         cmocka_unit_test(reasons),
         cmocka_unit_test(store_migrates_v1),
         cmocka_unit_test(addresses),
