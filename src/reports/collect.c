@@ -127,12 +127,49 @@ static const unsigned char key_byte[256] = {
 #undef KB4
 };
 
-static void add_field(char *k, size_t *j, size_t cap, const char *s, int sep)
+/* Appends at most max bytes of s (key_byte'd), then sep unless 0. The key
+ * is sized so the bounded fields always fit (KEY_NEED); cap only guards. */
+static void add_field(char *k, size_t *j, size_t cap, const char *s, size_t max, int sep)
 {
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && *j + 2 < cap; p++)
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    for (size_t n = 0; *p && n < max && *j + 2 < cap; p++, n++)
         k[(*j)++] = (char)key_byte[*p];
     if (sep && *j + 1 < cap)
         k[(*j)++] = (char)sep;
+}
+
+/* What a report can carry of each field. A name is a DNS name (RFC 1035
+ * 2.3.4: 253 octets, 63 a label); the others are our own words or bounded
+ * by what makes them. */
+#define NAME_MAX 253
+#define IP_MAX 64
+#define WORD_MAX 16
+#define POLICY_MAX 160
+#define OVERRIDE_TYPE_MAX 32
+#define OVERRIDE_COMMENT_MAX 300
+/* Everything but the DKIM results, separators included: the day, policy
+ * domain, source, disposition, two alignments, three identifiers, then SPF
+ * (name/scope/result), the policy and the reason (type/comment). */
+#define HEAD_MAX (24 + NAME_MAX + IP_MAX + WORD_MAX + 4 + 4 + 3 * NAME_MAX + 9)
+#define TAIL_MAX                                                                                   \
+    (1 + NAME_MAX + WORD_MAX + WORD_MAX + 2 + 1 + POLICY_MAX + 1 + OVERRIDE_TYPE_MAX + 1 +         \
+     OVERRIDE_COMMENT_MAX)
+#define KEY_MAX 4096
+_Static_assert(HEAD_MAX + TAIL_MAX + 1 < KEY_MAX, "the key holds every field but DKIM's");
+
+/* Whether s is a DNS name by length: what a report's domain or selector
+ * may be. */
+static int name_fits(const char *s)
+{
+    size_t n = 0, label = 0;
+    for (; s && *s; s++) {
+        if (++n > NAME_MAX)
+            return 0;
+        label = *s == '.' ? 0 : label + 1;
+        if (label > 63)
+            return 0;
+    }
+    return 1;
 }
 
 /* FNV-1a over 8-byte words, then a final mix (splitmix64's): a key is a
@@ -157,7 +194,7 @@ static uint64_t hash(const char *s, size_t n)
 
 int sgrep_collect_add(sgrep_collect *c, const sgrep_obs *o)
 {
-    char k[4096];
+    char k[KEY_MAX];
     size_t j = 0;
     /* the UTC day's first second, in decimal (snprintf cost as much as the
      * rest of the key) */
@@ -171,40 +208,67 @@ int sgrep_collect_add(sgrep_collect *c, const sgrep_obs *o)
     while ((u /= 10) != 0);
     if (neg)
         *--d = '-';
-    add_field(k, &j, sizeof k, d, SEP);
-    add_field(k, &j, sizeof k, o->policy_domain, SEP);
-    add_field(k, &j, sizeof k, o->source_ip, SEP);
-    add_field(k, &j, sizeof k, o->disposition ? o->disposition : "none", SEP);
-    add_field(k, &j, sizeof k, o->dkim_aligned ? "pass" : "fail", SEP);
-    add_field(k, &j, sizeof k, o->spf_aligned ? "pass" : "fail", SEP);
-    add_field(k, &j, sizeof k, o->header_from, SEP);
-    add_field(k, &j, sizeof k, o->envelope_from, SEP);
-    add_field(k, &j, sizeof k, o->envelope_to, SEP);
-    for (unsigned i = 0; i < o->ndkim && i < SGREP_OBS_MAX_DKIM; i++) {
-        add_field(k, &j, sizeof k, o->dkim[i].domain, '/');
-        add_field(k, &j, sizeof k, o->dkim[i].selector, '/');
-        add_field(k, &j, sizeof k, o->dkim[i].result, i + 1 < o->ndkim ? ' ' : 0);
-    }
-    if (j + 1 < sizeof k)
-        k[j++] = SEP;
+    /* Every field is bounded by what a report carries (a name longer than
+     * a DNS name is cut at 253 octets), so all of them but the DKIM
+     * results always fit; those get the room that is left, and one that
+     * does not fit is dropped with the ones after it. A sender who writes
+     * many long broken signatures loses some DKIM results from the
+     * record, never its SPF result or the published policy. */
+    add_field(k, &j, sizeof k, d, sizeof day, SEP);
+    add_field(k, &j, sizeof k, o->policy_domain, NAME_MAX, SEP);
+    add_field(k, &j, sizeof k, o->source_ip, IP_MAX, SEP);
+    add_field(k, &j, sizeof k, o->disposition ? o->disposition : "none", WORD_MAX, SEP);
+    add_field(k, &j, sizeof k, o->dkim_aligned ? "pass" : "fail", 4, SEP);
+    add_field(k, &j, sizeof k, o->spf_aligned ? "pass" : "fail", 4, SEP);
+    add_field(k, &j, sizeof k, o->header_from, NAME_MAX, SEP);
+    add_field(k, &j, sizeof k, o->envelope_from, NAME_MAX, SEP);
+    add_field(k, &j, sizeof k, o->envelope_to, NAME_MAX, SEP);
+
+    char tail[TAIL_MAX + 2];
+    size_t tl = 0;
+    tail[tl++] = SEP;
     if (o->spf_domain && *o->spf_domain) {
-        add_field(k, &j, sizeof k, o->spf_domain, '/');
-        add_field(k, &j, sizeof k, o->spf_scope ? o->spf_scope : "mfrom", '/');
-        add_field(k, &j, sizeof k, o->spf_result ? o->spf_result : "none", 0);
+        add_field(tail, &tl, sizeof tail, o->spf_domain, NAME_MAX, '/');
+        add_field(tail, &tl, sizeof tail, o->spf_scope ? o->spf_scope : "mfrom", WORD_MAX, '/');
+        add_field(tail, &tl, sizeof tail, o->spf_result ? o->spf_result : "none", WORD_MAX, 0);
     }
-    if (j + 1 < sizeof k)
-        k[j++] = SEP;
-    char pol[160];
+    tail[tl++] = SEP;
+    char pol[POLICY_MAX];
     sgrep_policy_format(pol, sizeof pol, o);
-    for (const char *p = pol; *p && j + 1 < sizeof k; p++)
-        k[j++] = *p;
+    for (const char *p = pol; *p; p++)
+        tail[tl++] = *p;
     if (o->override_type && *o->override_type) {
-        if (j + 1 < sizeof k)
-            k[j++] = SEP;
-        add_field(k, &j, sizeof k, o->override_type,
+        tail[tl++] = SEP;
+        add_field(tail, &tl, sizeof tail, o->override_type, OVERRIDE_TYPE_MAX,
                   o->override_comment && *o->override_comment ? '/' : 0);
-        add_field(k, &j, sizeof k, o->override_comment, 0);
+        add_field(tail, &tl, sizeof tail, o->override_comment, OVERRIDE_COMMENT_MAX, 0);
     }
+
+    size_t room = sizeof k - 1 - tl;
+    unsigned kept = 0;
+    for (unsigned i = 0; i < o->ndkim && i < SGREP_OBS_MAX_DKIM; i++) {
+        /* a domain that is not a name cannot be reported; a selector that
+         * is not one (a broken signature's s= is copied raw) is left
+         * empty: the result still says the domain signed and failed */
+        const char *dom = o->dkim[i].domain, *sel = o->dkim[i].selector;
+        if (!dom || !*dom || !name_fits(dom))
+            continue;
+        if (!name_fits(sel))
+            sel = "";
+        const char *res = o->dkim[i].result ? o->dkim[i].result : "";
+        size_t rl = strlen(res) < WORD_MAX ? strlen(res) : WORD_MAX;
+        size_t need = (kept ? 1 : 0) + strlen(dom) + 1 + strlen(sel) + 1 + rl;
+        if (j + need > room)
+            break;
+        if (kept)
+            k[j++] = ' ';
+        add_field(k, &j, sizeof k, dom, NAME_MAX, '/');
+        add_field(k, &j, sizeof k, sel, NAME_MAX, '/');
+        add_field(k, &j, sizeof k, res, WORD_MAX, 0);
+        kept++;
+    }
+    memcpy(k + j, tail, tl);
+    j += tl;
     k[j] = 0;
 
     uint64_t h = hash(k, j);

@@ -337,7 +337,10 @@ void sgrep_gen_begin(sgrep_buf *b, const sgrep_gen_meta *m, const char *report_i
     puts_(b, "  </policy_published>\n");
 }
 
-/* Splits "a/b/c" into three fields of at most 255 bytes. */
+/* Splits "a/b/c" into three fields of at most 255 bytes; -1 when there
+ * are not three or one is longer. Collection bounds a name to 253 octets,
+ * so a longer one is a row stored before it did: that result is left out
+ * rather than written cut, as a name that was never there. */
 static int split3(const char *s, size_t n, char f[3][256])
 {
     f[0][0] = f[1][0] = f[2][0] = 0;
@@ -350,6 +353,8 @@ static int split3(const char *s, size_t n, char f[3][256])
             j = 0;
         } else if (j < 255) {
             f[k][j++] = s[i];
+        } else {
+            return -1;
         }
     }
     f[k][j] = 0;

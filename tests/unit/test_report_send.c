@@ -57,6 +57,18 @@ static long long q1(sqlite3 *db, const char *sql)
     return v;
 }
 
+static char *q1s(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    char *v = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    assert_non_null(v);
+    return v;
+}
+
 static void collect_bound_and_flush(void **state)
 {
     (void)state;
@@ -122,6 +134,97 @@ static void collect_grows(void **state)
     sgrep_obs o = obs("2001:db8::ffff:1");
     assert_int_equal(sgrep_collect_add(c, &o), -1);
     sgrep_collect_free(c);
+}
+
+/* A name of n octets in labels of 63 (the longest a DNS name may be: 253). */
+static void long_name(char *out, size_t n, char fill)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (i + 1) % 64 == 0 ? '.' : fill;
+    out[n] = '\0';
+}
+
+/* The group key is bounded field by field: a broken signature's raw s= of
+ * 500 bytes is no selector (left empty), and when the DKIM results do not
+ * all fit, the last are dropped; the SPF result and the published policy
+ * are always kept (before, 8 such signatures filled the 4096-byte key and
+ * the row was stored with no SPF and no policy, which `report send` wrote
+ * as a second report claiming p=none). */
+static void collect_key_bounded(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sg-test-rkey-XXXXXX", err[256];
+    sg_test_tmp_store(path);
+    sqlite3 *db = sgrep_send_open(path, err, sizeof err);
+    assert_non_null(db);
+    sgrep_collect *c = sgrep_collect_new(16);
+    static char junk[501], dom[254], sel[254];
+    memset(junk, 'a', 500);
+    long_name(dom, 253, 'd');
+    long_name(sel, 253, 's');
+    sgrep_obs o = obs("192.0.2.1");
+    o.ndkim = SGREP_OBS_MAX_DKIM;
+    for (unsigned i = 0; i < o.ndkim; i++) {
+        o.dkim[i].domain = "victim.test";
+        o.dkim[i].selector = junk;
+        o.dkim[i].result = "permerror";
+    }
+    assert_int_equal(sgrep_collect_add(c, &o), 0);
+    /* the longest names there are: not all eight results fit */
+    o.source_ip = "192.0.2.2";
+    for (unsigned i = 0; i < o.ndkim; i++) {
+        o.dkim[i].domain = dom;
+        o.dkim[i].selector = sel;
+        o.dkim[i].result = "pass";
+    }
+    assert_int_equal(sgrep_collect_add(c, &o), 0);
+    assert_int_equal(sgrep_collect_flush(c, db, err, sizeof err), 0);
+    sgrep_collect_free(c);
+
+    static const char pol[] = "p=reject sp=reject np=reject adkim=r aspf=r fo=0 t=n disc=treewalk";
+    assert_int_equal(q1(db, "SELECT count(DISTINCT policy) FROM collected"), 1);
+    char *v = q1s(db, "SELECT policy FROM collected WHERE source_ip='192.0.2.1'");
+    assert_string_equal(v, pol);
+    free(v);
+    v = q1s(db, "SELECT policy FROM collected WHERE source_ip='192.0.2.2'");
+    assert_string_equal(v, pol);
+    free(v);
+    assert_int_equal(q1(db, "SELECT count(*) FROM collected WHERE spf='example.com/mfrom/pass'"),
+                     2);
+    v = q1s(db, "SELECT dkim FROM collected WHERE source_ip='192.0.2.1'");
+    assert_string_equal(v, "victim.test//permerror victim.test//permerror victim.test//permerror "
+                           "victim.test//permerror victim.test//permerror victim.test//permerror "
+                           "victim.test//permerror victim.test//permerror");
+    free(v);
+    /* whole results only: each kept one is the 253-octet domain and
+     * selector, and some were dropped */
+    v = q1s(db, "SELECT dkim FROM collected WHERE source_ip='192.0.2.2'");
+    size_t kept = 0;
+    for (char *save = NULL, *r = strtok_r(v, " ", &save); r; r = strtok_r(NULL, " ", &save)) {
+        assert_int_equal(strlen(r), 253 + 1 + 253 + 1 + 4);
+        kept++;
+    }
+    free(v);
+    assert_true(kept > 0 && kept < SGREP_OBS_MAX_DKIM);
+    sqlite3_close(db);
+    sg_test_rm_store(path);
+
+    /* a row stored before the bound: a part longer than a name is left
+     * out, not written cut at 255 */
+    sgrep_gen_meta m = {"mx.test", "dmarc@mx.test", "spoofguard test"};
+    sgrep_policy p;
+    sgrep_policy_parse("p=reject", &p);
+    sgrep_buf b = {0};
+    sgrep_gen_begin(&b, &m, "id@mx.test", "victim.test", &p, 0, 86399);
+    char dk[700];
+    snprintf(dk, sizeof dk, "victim.test/%s/fail ok.test/s1/pass", junk);
+    sgrep_row r = {"192.0.2.1", "none", "fail", "pass", "victim.test", "", "", dk, "", "", 1};
+    assert_int_equal(sgrep_gen_record(&b, &r), 0);
+    sgrep_gen_end(&b);
+    assert_null(strstr(b.data, "aaaa"));
+    assert_non_null(strstr(b.data, "<domain>ok.test</domain>"));
+    assert_null(strstr(b.data, "<domain>victim.test</domain>\n        <selector>"));
+    sgrep_buf_free(&b);
 }
 
 static void policy_defaults(void **state)
@@ -277,18 +380,6 @@ static void xml_any_bytes_valid(void **state)
     assert_non_null(strstr(b.data, "<domain>j\xC3\xBCrgen@\xEF\xBF\xBD.example</domain>"));
     assert_true(report_valid(b.data, b.len));
     sgrep_buf_free(&b);
-}
-
-static char *q1s(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    char *v = NULL;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = strdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    assert_non_null(v);
-    return v;
 }
 
 /* RFC 9990 reasons: a group with a reason is not the group without one;
@@ -570,6 +661,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(collect_bound_and_flush),
         cmocka_unit_test(collect_grows),
+        cmocka_unit_test(collect_key_bounded),
         cmocka_unit_test(policy_defaults),
         cmocka_unit_test(report_id_stable),
         cmocka_unit_test(xml_writer),
