@@ -176,7 +176,9 @@ static const opt_def options[] = {
     {"failure_reports", T_BOOL, F(failure_reports), NOCOUNT, "no", 0, 0, 0,
      "Send DMARC failure reports (RFC 9991) to the ruf= addresses of a policy domain whose "
      "record asks (fo=): queued in report_store, at most one per policy domain, source address "
-     "and hour, redacted (no recipient local part, no subject, no body; docs/reports.md), and "
+     "and hour, one per organisational domain (public suffix list) and source address, and 10 "
+     "per organisational domain, per hour; redacted (no recipient local part, no subject, no body; "
+     "docs/reports.md), and "
      "mailed by `spoofguard report send`. Needs report_store."},
     {"report_max_groups", T_UINT, F(report_max_groups), NOCOUNT, "100000", 1000, 10000000, 0,
      "Distinct report rows (source, results, identifiers) one worker holds in memory between "

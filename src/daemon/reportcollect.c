@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <spoofguard/arena.h>
 #include <spoofguard/dkim.h>
 #include <spoofguard/dmarc.h>
 #include <spoofguard/spf.h>
@@ -29,9 +30,10 @@ typedef struct fsample {
 
 /* Samples a worker holds between two flushes; more are counted as lost. */
 #define FR_PENDING_MAX 256
-/* The worker's own memory of (policy domain, source, hour) it queued, so a
- * flood from one source costs a hash, not a sample; the store's key is the
- * rule across workers and restarts. */
+/* The worker's own memory of (organisational domain, source, hour) it
+ * queued, so a flood from one source costs a hash, not a sample; the
+ * store's limit (sgrep_failure_queue) is the rule across workers and
+ * restarts. */
 #define FR_SEEN 1024
 
 typedef struct {
@@ -54,6 +56,11 @@ struct sg_rcollect {
     pthread_cond_t cv;
     int stop, urgent;
     int failures; /* failure_reports yes */
+    /* the public suffix list (libpsl's built-in one): the organisational
+     * domain a failure report's rate limit counts by; NULL when libpsl has
+     * none (then the author's organisational domain, else the policy
+     * domain) */
+    sg_dmarc_psl *psl;
     /* report_redis: the counts go to the cluster's Redis, from this
      * thread, through a connection made (again) when a flush needs it */
     char redis_host[256];
@@ -88,6 +95,8 @@ int sg_rcollect_new(sg_rcollect **out, const char *path, unsigned interval_s, si
             return -1;
         }
     }
+    if (sg_dmarc_psl_builtin(&rc->psl) != 0)
+        rc->psl = NULL;
     char e[512];
     rc->db = sgrep_send_open(path, e, sizeof e);
     if (!rc->db) {
@@ -250,6 +259,7 @@ void sg_rcollect_free(sg_rcollect *rc)
     }
     if (rc->redis)
         redisFree(rc->redis);
+    sg_dmarc_psl_free(rc->psl);
     for (unsigned i = 0; rc->w && i < rc->nw; i++) {
         for (fsample *f = rc->w[i].pending, *n; f; f = n) {
             n = f->next;
@@ -357,6 +367,26 @@ static char *keep(char **at, const char *s)
     return d;
 }
 
+/* The policy domain's organisational domain for the rate limit, lower
+ * case: the public suffix list's registrable domain, which the sender
+ * cannot move (a tree walk's answer depends on records the domain's owner
+ * publishes, here perhaps the attacker); the policy domain itself when it
+ * is a public suffix. */
+static void failure_org(sg_rcollect *rc, const sg_dmarc_result *d, char *out, size_t n)
+{
+    const char *org = NULL;
+    sg_arena *a = NULL;
+    if (rc->psl && sg_arena_new(&a, 0) == 0)
+        sg_dmarc_psl_registrable(a, rc->psl, d->policy_domain, &org);
+    else if (!rc->psl)
+        org = d->org_domain;
+    snprintf(out, n, "%s", org && *org ? org : d->policy_domain);
+    sg_arena_free(a);
+    for (char *p = out; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+}
+
 void sg_rcollect_failure(sg_rcollect *rc, unsigned w, const sg_verdict_result *vr,
                          const char *client_ip, const char *mail_from, const char *hdr,
                          size_t hdrlen, int64_t now)
@@ -381,10 +411,15 @@ void sg_rcollect_failure(sg_rcollect *rc, unsigned w, const sg_verdict_result *v
     if (!sgrep_failure_due(r->fo, d->result == SG_DMARC_RESULT_PASS, dkim_aligned, spf_aligned,
                            dkim_failed, spf_failed))
         return;
-    /* at most one per policy domain, source and hour (RFC 9991) */
+    /* at most one per organisational domain, source and hour (RFC 9991):
+     * a wildcard record gives every name under a domain a policy domain of
+     * its own, so the policy domain alone limits nothing; the store also
+     * caps the reports per organisational domain and hour */
+    char org[256];
+    failure_org(rc, d, org, sizeof org);
     int64_t hour = now - now % 3600;
     uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)hour;
-    for (const char *p = d->policy_domain; *p; p++)
+    for (const char *p = org; *p; p++)
         h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
     h = (h ^ '|') * 0x100000001b3ull;
     for (const char *p = client_ip; *p; p++)
@@ -409,6 +444,7 @@ void sg_rcollect_failure(sg_rcollect *rc, unsigned w, const sg_verdict_result *v
     char red[8192];
     sgrep_failure_redact(hdr ? hdr : "", hdr ? hdrlen : 0, red, sizeof red);
     const char *strs[] = {d->policy_domain,
+                          org,
                           client_ip,
                           mail_from ? mail_from : "",
                           d->author_domain ? d->author_domain : "",
@@ -429,14 +465,15 @@ void sg_rcollect_failure(sg_rcollect *rc, unsigned w, const sg_verdict_result *v
     memset(fs, 0, sizeof *fs);
     fs->f.arrival = now;
     fs->f.policy_domain = keep(&at, strs[0]);
-    fs->f.source_ip = keep(&at, strs[1]);
-    fs->f.envelope_from = keep(&at, strs[2]);
-    fs->f.header_from = keep(&at, strs[3]);
-    fs->f.authres = keep(&at, strs[4]);
-    fs->f.dkim_domain = keep(&at, strs[5]);
-    fs->f.dkim_selector = keep(&at, strs[6]);
-    fs->f.headers = keep(&at, strs[7]);
-    fs->ruf = keep(&at, strs[8]);
+    fs->f.org_domain = keep(&at, strs[1]);
+    fs->f.source_ip = keep(&at, strs[2]);
+    fs->f.envelope_from = keep(&at, strs[3]);
+    fs->f.header_from = keep(&at, strs[4]);
+    fs->f.authres = keep(&at, strs[5]);
+    fs->f.dkim_domain = keep(&at, strs[6]);
+    fs->f.dkim_selector = keep(&at, strs[7]);
+    fs->f.headers = keep(&at, strs[8]);
+    fs->ruf = keep(&at, strs[9]);
     fs->f.dkim_aligned = dkim_aligned;
     fs->f.spf_aligned = spf_aligned;
     pthread_mutex_lock(&t->mu);

@@ -48,7 +48,9 @@ void sg_rcollect_failures_on(sg_rcollect *rc);
 
 /* The same message for a failure report: queued (redacted; mailed by
  * `spoofguard report send`) when the policy domain's record asks for one
- * (ruf=, fo=), at most one per policy domain, source and hour. mail_from:
+ * (ruf=, fo=), at most one per organisational domain of the policy domain
+ * (public suffix list), source and hour, and SGREP_FAILURE_ORG_HOUR per
+ * organisational domain and hour. mail_from:
  * the MAIL FROM address; hdr: the header fields the session kept
  * ("Name: value" lines; sgrep_failure_redact keeps only what it allows). */
 void sg_rcollect_failure(sg_rcollect *rc, unsigned w, const sg_verdict_result *vr,
@@ -60,8 +62,9 @@ typedef struct {
     uint64_t lost;     /* not counted: the table was full */
     uint64_t flushes, flush_errors;
     uint64_t flush_usec; /* time spent writing, all flushes */
-    /* failure reports: queued; not queued, one was already this hour for
-     * that domain and source; lost (memory, a full worker list, a write) */
+    /* failure reports: queued; not queued by the rate limit (one this
+     * hour already for that organisational domain and source, or its
+     * hourly cap); lost (memory, a full worker list, a write) */
     uint64_t failures_queued, failures_limited, failures_lost;
 } sg_rcollect_stats;
 void sg_rcollect_stats_get(sg_rcollect *rc, sg_rcollect_stats *out);

@@ -568,24 +568,76 @@ static const char send_schema[] =
     " state TEXT NOT NULL DEFAULT 'pending' CHECK(state IN ('pending','sent','failed')),"
     " tries INTEGER NOT NULL DEFAULT 0, first_try INTEGER, next_try INTEGER NOT NULL DEFAULT 0,"
     " sent_at INTEGER, last_error TEXT,"
-    " PRIMARY KEY(policy_domain, source_ip, hour));";
+    " PRIMARY KEY(policy_domain, source_ip, hour));"
+    /* the rate limit of failure reports (RFC 9991 5, 7) beyond that key:
+     * a wildcard record gives every name under a domain a policy of its
+     * own, so per policy domain limits nothing. One per organisational
+     * domain of the policy domain (the public suffix list: the sender
+     * cannot move it), source and hour; at most SGREP_FAILURE_ORG_HOUR
+     * per organisational domain and hour, whatever the source (an IPv6
+     * sender has addresses to spare). Tables of their own, so a store
+     * made before them needs no migration. */
+    "CREATE TABLE IF NOT EXISTS failure_limit("
+    " org_domain TEXT NOT NULL, source_ip TEXT NOT NULL, hour INTEGER NOT NULL,"
+    " PRIMARY KEY(org_domain, source_ip, hour)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS failure_org_hour("
+    " org_domain TEXT NOT NULL, hour INTEGER NOT NULL, n INTEGER NOT NULL,"
+    " PRIMARY KEY(org_domain, hour)) WITHOUT ROWID;";
+
+/* One statement with text (t) and integer (i) parameters, in order; the
+ * number of rows it returned (a SELECT's first column) or changed, -1 on
+ * an error. */
+static long long run(sqlite3 *db, const char *sql, const char *types, ...)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+        return -1;
+    va_list ap;
+    va_start(ap, types);
+    for (int i = 0; types[i]; i++) {
+        if (types[i] == 't')
+            sqlite3_bind_text(q, i + 1, va_arg(ap, const char *), -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int64(q, i + 1, va_arg(ap, int64_t));
+    }
+    va_end(ap);
+    int rc = sqlite3_step(q);
+    long long v = rc == SQLITE_ROW    ? sqlite3_column_int64(q, 0)
+                  : rc == SQLITE_DONE ? (long long)sqlite3_changes(db)
+                                      : -1;
+    sqlite3_finalize(q);
+    return v;
+}
 
 int sgrep_failure_queue(sqlite3 *db, const sgrep_failure *f, const char *ruf, char *err,
                         size_t errlen)
 {
+    int64_t hour = f->arrival - f->arrival % 3600;
+    const char *org = f->org_domain && *f->org_domain ? f->org_domain : f->policy_domain;
+    long long seen = run(db,
+                         "SELECT count(*) FROM failure_limit WHERE org_domain=?1 AND source_ip=?2"
+                         " AND hour=?3",
+                         "tti", org, f->source_ip, hour);
+    long long n = seen != 0 ? seen
+                            : run(db,
+                                  "SELECT coalesce(max(n), 0) FROM failure_org_hour"
+                                  " WHERE org_domain=?1 AND hour=?2",
+                                  "ti", org, hour);
+    if (seen < 0 || n < 0)
+        goto fail;
+    if (seen > 0 || n >= SGREP_FAILURE_ORG_HOUR)
+        return 0;
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(db,
                            "INSERT OR IGNORE INTO failure_queue(policy_domain, source_ip, hour,"
                            " arrival, envelope_from, header_from, authres, dkim_aligned,"
                            " spf_aligned, dkim_domain, dkim_selector, headers, ruf)"
                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                           -1, &q, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
-        return -1;
-    }
+                           -1, &q, NULL) != SQLITE_OK)
+        goto fail;
     sqlite3_bind_text(q, 1, f->policy_domain, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, f->source_ip, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 3, f->arrival - f->arrival % 3600);
+    sqlite3_bind_int64(q, 3, hour);
     sqlite3_bind_int64(q, 4, f->arrival);
     sqlite3_bind_text(q, 5, f->envelope_from ? f->envelope_from : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 6, f->header_from ? f->header_from : "", -1, SQLITE_STATIC);
@@ -597,13 +649,22 @@ int sgrep_failure_queue(sqlite3 *db, const sgrep_failure *f, const char *ruf, ch
     sqlite3_bind_text(q, 12, f->headers ? f->headers : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 13, ruf, -1, SQLITE_STATIC);
     int rc = sqlite3_step(q);
-    if (rc != SQLITE_DONE) {
-        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
-        sqlite3_finalize(q);
-        return -1;
-    }
     sqlite3_finalize(q);
-    return sqlite3_changes(db) > 0 ? 1 : 0;
+    if (rc != SQLITE_DONE)
+        goto fail;
+    if (sqlite3_changes(db) == 0)
+        return 0; /* queued by a program before the limit tables */
+    if (run(db, "INSERT OR IGNORE INTO failure_limit VALUES(?1, ?2, ?3)", "tti", org, f->source_ip,
+            hour) < 0 ||
+        run(db,
+            "INSERT INTO failure_org_hour VALUES(?1, ?2, 1)"
+            " ON CONFLICT DO UPDATE SET n = n + 1",
+            "ti", org, hour) < 0)
+        goto fail;
+    return 1;
+fail:
+    snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+    return -1;
 }
 
 sqlite3 *sgrep_send_open(const char *path, char *err, size_t errlen)

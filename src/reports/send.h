@@ -197,6 +197,9 @@ int sgrep_failure_due(unsigned fo, int dmarc_pass, int dkim_aligned, int spf_ali
 typedef struct {
     int64_t arrival;
     const char *policy_domain, *source_ip;
+    /* the policy domain's organisational domain by the public suffix list
+     * (the rate limit's); NULL or "": the policy domain itself */
+    const char *org_domain;
     const char *envelope_from; /* the MAIL FROM address ("" for the null sender) */
     const char *header_from;   /* the From domain */
     const char *authres;       /* our Authentication-Results value */
@@ -215,10 +218,17 @@ typedef struct {
 void sgrep_failure_mail(sgrep_buf *b, const sgrep_gen_meta *m, const char *to,
                         const sgrep_failure *f, const char *report_id, int64_t now);
 
+/* Failure reports one organisational domain gets in an hour at most, from
+ * all sources together. */
+#define SGREP_FAILURE_ORG_HOUR 10
+
 /* Queues a failure report in the store's failure_queue (sgrep_send_open's
- * schema) for the ruf addresses ruf (space separated): 1 queued, 0 one was
- * already queued for this policy domain, source and hour (RFC 9991's rate
- * limit, kept across workers and restarts), -1 with err. */
+ * schema) for the ruf addresses ruf (space separated): 1 queued, 0 the
+ * rate limit said no (RFC 9991 5, 7; kept across workers and restarts):
+ * one was queued this hour already for this organisational domain
+ * (f->org_domain) and source, or SGREP_FAILURE_ORG_HOUR for this
+ * organisational domain; -1 with err. Run it in a transaction when
+ * several writers share the store. */
 int sgrep_failure_queue(sqlite3 *db, const sgrep_failure *f, const char *ruf, char *err,
                         size_t errlen);
 

@@ -23,7 +23,11 @@
 #include <libxml/xmlschemas.h>
 #include <sqlite3.h>
 
+#include <spoofguard/arena.h>
+#include <spoofguard/dmarc.h>
+
 #include "helpers.h"
+#include "reportcollect.h"
 #include "reports/send.h"
 
 static sgrep_obs obs(const char *ip)
@@ -650,7 +654,82 @@ static void failure_mail_and_queue(void **state)
     f.source_ip = "192.0.2.66";
     f.arrival += 3600; /* the next hour */
     assert_int_equal(sgrep_failure_queue(db, &f, "ruf@bank.example", err, sizeof err), 1);
+    /* per organisational domain: another policy domain under it, same
+     * source and hour, is limited; SGREP_FAILURE_ORG_HOUR sources at most */
+    f.arrival += 3600;
+    f.org_domain = "bank.example";
+    assert_int_equal(sgrep_failure_queue(db, &f, "ruf@bank.example", err, sizeof err), 1);
+    f.policy_domain = "r1.bank.example";
+    assert_int_equal(sgrep_failure_queue(db, &f, "ruf@bank.example", err, sizeof err), 0);
+    char ip[32];
+    for (int i = 1; i < SGREP_FAILURE_ORG_HOUR; i++) {
+        snprintf(ip, sizeof ip, "198.51.100.%d", i);
+        f.source_ip = ip;
+        assert_int_equal(sgrep_failure_queue(db, &f, "ruf@bank.example", err, sizeof err), 1);
+    }
+    f.source_ip = "198.51.100.200";
+    assert_int_equal(sgrep_failure_queue(db, &f, "ruf@bank.example", err, sizeof err), 0);
+    f.org_domain = "other.example"; /* another organisation is not */
+    assert_int_equal(sgrep_failure_queue(db, &f, "ruf@other.example", err, sizeof err), 1);
     sqlite3_close(db);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The daemon's failure-report limit with a wildcard record (F3): every
+ * rN.evil.test has a policy domain of its own, so one per policy domain
+ * limited nothing (200 messages from one address gave 200 reports). Now
+ * one per organisational domain (public suffix list), source and hour,
+ * and SGREP_FAILURE_ORG_HOUR per organisational domain and hour. */
+static void failure_limit_wildcard(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sg-fl.XXXXXX", path[64], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/r.db", dir);
+    sg_rcollect *rc = NULL;
+    assert_int_equal(sg_rcollect_new(&rc, path, 60, 1000, 1, err, sizeof err), 0);
+    sg_rcollect_failures_on(rc);
+    sg_arena *a = NULL;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    static const char txt[] = "v=DMARC1; p=none; ruf=mailto:ruf@evil.test; fo=1";
+    sg_dmarc_record rec;
+    assert_int_equal(sg_dmarc_record_parse(a, txt, strlen(txt), &rec), 0);
+    sg_verdict_result vr;
+    memset(&vr, 0, sizeof vr);
+    vr.dmarc.result = SG_DMARC_RESULT_FAIL;
+    vr.dmarc.record = &rec;
+    char dom[64], ip[64];
+    const int64_t now = 1796547600 + 60;
+    for (int i = 0; i < 200; i++) {
+        snprintf(dom, sizeof dom, "r%d.evil.test", i);
+        vr.dmarc.policy_domain = vr.dmarc.author_domain = dom;
+        sg_rcollect_failure(rc, 0, &vr, "203.0.113.5", "m@evil.test", "", 0, now);
+    }
+    /* many sources (an IPv6 sender has addresses to spare) */
+    for (int i = 0; i < 50; i++) {
+        snprintf(dom, sizeof dom, "s%d.evil.test", i);
+        snprintf(ip, sizeof ip, "2001:db8::%x", i + 1);
+        vr.dmarc.policy_domain = vr.dmarc.author_domain = dom;
+        sg_rcollect_failure(rc, 0, &vr, ip, "m@evil.test", "", 0, now);
+    }
+    /* another organisation from the same source still gets its own */
+    vr.dmarc.policy_domain = vr.dmarc.author_domain = "good.test";
+    sg_rcollect_failure(rc, 0, &vr, "203.0.113.5", "m@good.test", "", 0, now);
+    sg_rcollect_free(rc); /* the last flush writes the queue */
+    sqlite3 *db = sgrep_send_open(path, err, sizeof err);
+    assert_non_null(db);
+    assert_int_equal(q1(db, "SELECT count(*) FROM failure_queue WHERE source_ip='203.0.113.5'"
+                            " AND policy_domain LIKE '%.evil.test'"),
+                     1);
+    assert_int_equal(
+        q1(db, "SELECT count(*) FROM failure_queue WHERE policy_domain LIKE '%.evil.test'"),
+        SGREP_FAILURE_ORG_HOUR);
+    assert_int_equal(q1(db, "SELECT count(*) FROM failure_queue WHERE policy_domain='good.test'"),
+                     1);
+    sqlite3_close(db);
+    sg_arena_free(a);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
@@ -672,6 +751,7 @@ int main(void)
         cmocka_unit_test(failure_due),
         cmocka_unit_test(failure_redaction),
         cmocka_unit_test(failure_mail_and_queue),
+        cmocka_unit_test(failure_limit_wildcard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
