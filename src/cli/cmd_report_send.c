@@ -573,9 +573,35 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
 
 /* ---- failure reports (RFC 9991) --------------------------------------------- */
 
+/* Whether a failure report went to dest already (failure_sent): 1 yes, 0
+ * no; mark sets it. */
+static int failure_sent(send_ctx *c, const char *domain, const char *ip, int64_t hour,
+                        const char *dest, int mark)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(c->db,
+                           mark ? "INSERT OR IGNORE INTO failure_sent(policy_domain, source_ip,"
+                                  " hour, dest, sent_at) VALUES(?1, ?2, ?3, ?4, ?5)"
+                                : "SELECT 1 FROM failure_sent WHERE policy_domain=?1 AND"
+                                  " source_ip=?2 AND hour=?3 AND dest=?4",
+                           -1, &q, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(q, 1, domain, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, ip, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, hour);
+    sqlite3_bind_text(q, 4, dest, -1, SQLITE_STATIC);
+    if (mark)
+        sqlite3_bind_int64(q, 5, c->now);
+    int yes = sqlite3_step(q) == SQLITE_ROW;
+    sqlite3_finalize(q);
+    return yes;
+}
+
 /* The queued failure reports that are due, each to its ruf addresses (the
- * authorised ones, as for rua). A row is marked sent once the MTA took it
- * for every destination; otherwise it is tried again later like an
+ * authorised ones, as for rua). Each destination that took a report is
+ * remembered (failure_sent), as send_queue does for aggregate reports: a
+ * retry goes only to those that did not. A row is marked sent once every
+ * destination took it; otherwise it is tried again later like an
  * aggregate report. Returns 0, 1 (a destination failed) or 4. */
 static int failure_reports(send_ctx *c, sgrep_buf *mail)
 {
@@ -650,7 +676,7 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
                  (long long)r->hour, c->meta.org_name);
         int all_ok = 1, tried = 0;
         char why[300] = "";
-        size_t k = 0;
+        size_t k = 0, before = 0;
         for (char *save = NULL, *dest = strtok_r(r->s[8], " ", &save); dest;
              dest = strtok_r(NULL, " ", &save)) {
             char to[256];
@@ -666,6 +692,10 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
                                 : "authorisation unknown (DNS error); later");
                 if (ok < 0)
                     all_ok = 0;
+                continue;
+            }
+            if (!c->dry && failure_sent(c, r->s[0], r->s[1], r->hour, to, 0)) {
+                before++;
                 continue;
             }
             sgrep_failure_mail(mail, &c->meta, to, &r->f, rid, c->now);
@@ -687,10 +717,12 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
                 continue;
             }
             tried = 1;
-            if (mta(c, mail, why, sizeof why) == 0)
+            if (mta(c, mail, why, sizeof why) == 0) {
                 c->sent++;
-            else
+                failure_sent(c, r->s[0], r->s[1], r->hour, to, 1);
+            } else {
                 all_ok = 0;
+            }
         }
         c->failures++;
         if (c->dry || rc == 4)
@@ -702,7 +734,7 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
         /* every ruf address refused by rule (outside the domain, no
          * _report._dmarc authorisation): nothing went and nothing ever
          * will; "sent" would tell the operator it was delivered */
-        int nobody = all_ok && k == 0;
+        int nobody = all_ok && k == 0 && before == 0;
         if (nobody)
             snprintf(why, sizeof why, "no authorised destination");
         const char *state = nobody                             ? "failed"

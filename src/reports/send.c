@@ -577,6 +577,12 @@ static const char send_schema[] =
      * per organisational domain and hour, whatever the source (an IPv6
      * sender has addresses to spare). Tables of their own, so a store
      * made before them needs no migration. */
+    /* a failure report's destinations that took it (the MTA exited 0):
+     * a retry for the others never sends it to these again */
+    "CREATE TABLE IF NOT EXISTS failure_sent("
+    " policy_domain TEXT NOT NULL, source_ip TEXT NOT NULL, hour INTEGER NOT NULL,"
+    " dest TEXT NOT NULL, sent_at INTEGER NOT NULL,"
+    " PRIMARY KEY(policy_domain, source_ip, hour, dest)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS failure_limit("
     " org_domain TEXT NOT NULL, source_ip TEXT NOT NULL, hour INTEGER NOT NULL,"
     " PRIMARY KEY(org_domain, source_ip, hour)) WITHOUT ROWID;"

@@ -251,6 +251,34 @@ m=$(ls "$T"/spool.* 2>/dev/null | wc -l)
 grep -q "x@other.test is outside the domain and not authorised" "$T/err" && ok "the refused ruf named" ||
     bad "refused ruf not named: $(cat "$T/err")"
 
+# ---- failure reports: a destination that took one is not sent it again -------------
+# ruf a@ and b@; the MTA refuses b@. Three runs (the pause skipped): a@ gets
+# the report once, b@ is tried three times, the row stays pending.
+rm -f "$T"/spool.* "$T/to.log"
+sqlite3 "$T/s.db" "INSERT INTO failure_queue(policy_domain, source_ip, hour, arrival, envelope_from,
+    header_from, authres, dkim_aligned, spf_aligned, headers, ruf) VALUES('d0.example', '192.0.2.8',
+    strftime('%s','now')/3600*3600, strftime('%s','now'), 'a@d0.example', 'd0.example',
+    'mx; dmarc=fail', 0, 0, 'From: a@d0.example', 'a@d0.example b@d0.example')"
+cat >"$T/mta-b" <<SH
+#!/bin/sh
+# accepts all but b@d0.example; logs every To it was handed
+to=\$(sed -n 's/^To: //p' | head -1)
+echo "\$to" >>"$T/to.log"
+[ "\$to" = b@d0.example ] && exit 75
+exit 0
+SH
+chmod +x "$T/mta-b"
+for run in 1 2 3; do
+    "$CLI" report send --store "$T/s.db" --day $DAY --zone "$T/zone" --org-name receiver.test \
+        --sendmail "$T/mta-b" 2>/dev/null
+    sqlite3 "$T/s.db" "UPDATE failure_queue SET next_try=0 WHERE source_ip='192.0.2.8'"
+done
+na=$(grep -c '^a@d0.example$' "$T/to.log"); nb=$(grep -c '^b@d0.example$' "$T/to.log")
+st=$(sqlite3 "$T/s.db" "SELECT state||':'||tries FROM failure_queue WHERE source_ip='192.0.2.8'")
+[ "$na" = 1 ] && [ "$nb" = 3 ] && [ "$st" = pending:3 ] &&
+    ok "failure report: the destination that took it gets it once, the refusing one is retried" ||
+    bad "failure report resent: a@ $na times, b@ $nb times, state $st"
+
 # ---- usage ------------------------------------------------------------------------
 "$CLI" report send --store "$T/s.db" --day 2026-02-30 >/dev/null 2>&1
 [ $? = 2 ] && ok "--day 2026-02-30: exit 2" || bad "bad day accepted"
