@@ -77,6 +77,40 @@ static size_t redact_addrs(const char *v, size_t vl, char *out, size_t cap)
     return o;
 }
 
+/* Removes the z= tag (RFC 6376 3.5: copied header fields, a recipient's
+ * name and address, the subject) from the DKIM-Signature tag-list in
+ * f[from..*fl), in place; every other tag is kept byte for byte, folding
+ * included. Tags are ';'-separated; a tag name may have whitespace (and
+ * folding) before it and before its '='. */
+static void drop_z_tag(char *f, size_t from, size_t *fl)
+{
+    size_t o = from, seg = from;
+    int first = 1;
+    for (size_t i = from; i <= *fl; i++) {
+        if (i < *fl && f[i] != ';')
+            continue;
+        size_t n = i - seg, t = seg;
+        while (t < i && (f[t] == ' ' || f[t] == '\t' || f[t] == '\n'))
+            t++;
+        int z = t < i && f[t] == 'z';
+        if (z) {
+            t++;
+            while (t < i && (f[t] == ' ' || f[t] == '\t' || f[t] == '\n'))
+                t++;
+            z = t < i && f[t] == '=';
+        }
+        if (!z) {
+            if (!first)
+                f[o++] = ';';
+            memmove(f + o, f + seg, n);
+            o += n;
+            first = 0;
+        }
+        seg = i + 1;
+    }
+    *fl = o;
+}
+
 size_t sgrep_failure_redact(const char *hdr, size_t len, char *out, size_t cap)
 {
     const char *p = hdr, *end = hdr + len;
@@ -114,6 +148,11 @@ size_t sgrep_failure_redact(const char *hdr, size_t len, char *out, size_t cap)
             }
             if (bad || fl + 1 >= sizeof(field))
                 continue; /* kept whole or not at all */
+            if (nl == 14 && strncasecmp(f, "DKIM-Signature", 14) == 0) {
+                while (fl > 0 && field[fl - 1] == '\n')
+                    fl--;
+                drop_z_tag(field, nl + 1, &fl);
+            }
             if (fl == 0 || field[fl - 1] != '\n')
                 field[fl++] = '\n';
         } else if (kind == SUBJECT) {

@@ -176,7 +176,8 @@ int sgrep_addr_ok(const char *addr);
 
 /* The header of the message a report is about, redacted (RFC 6590's
  * spirit; docs/reports.md, "Failure reports"): only From, Date,
- * Message-ID, DKIM-Signature (the reported domain's own), To and Cc with
+ * Message-ID, DKIM-Signature (without its z= tag, which copies header
+ * fields), To and Cc with
  * every local part replaced by "redacted" and display names dropped, and
  * Subject replaced by "[redacted]"; every other field, and the body, never.
  * Folded lines are kept folded; a field is kept whole or not at all (out

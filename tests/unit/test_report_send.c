@@ -577,6 +577,22 @@ static void failure_redaction(void **state)
     n = sgrep_failure_redact(hdr, strlen(hdr), out, 90);
     assert_string_equal(out, "From: \"The CEO\" <ceo@bank.example>\n"
                              "To: redacted@rcpt.test, redacted@Other.Example\n");
+    /* a kept DKIM-Signature loses its z= tag (copies of To and Subject,
+     * RFC 6376 3.5), wherever it is and however it is folded; the other
+     * tags stay as they came */
+    static const char zhdr[] =
+        "DKIM-Signature: v=1; a=rsa-sha256; d=esp.example; s=s1;\r\n"
+        "\tz=To:=22Bob=20Secret=22=20<bob.secret@rcpt.test>|\r\n"
+        "\t  Subject:confidential=20merger; h=from:to;\r\n\tb=AAAA\r\n"
+        "DKIM-Signature: v=1; d=esp.example; s=s2; b=BBBB; z =To:bob.secret@rcpt.test\r\n"
+        "DKIM-Signature: z=Subject:merger;v=1; d=esp.example; s=s3; b=CCCC;\r\n";
+    n = sgrep_failure_redact(zhdr, strlen(zhdr), out, sizeof(out));
+    assert_string_equal(out, "DKIM-Signature: v=1; a=rsa-sha256; d=esp.example; s=s1; h=from:to;\n"
+                             "\tb=AAAA\n"
+                             "DKIM-Signature: v=1; d=esp.example; s=s2; b=BBBB\n"
+                             "DKIM-Signature:v=1; d=esp.example; s=s3; b=CCCC;\n");
+    assert_null(strstr(out, "Secret"));
+    assert_null(strstr(out, "merger"));
     /* no header, and a To without an address */
     assert_int_equal(sgrep_failure_redact("", 0, out, sizeof(out)), 0);
     assert_int_equal(sgrep_failure_redact("To: undisclosed-recipients:;\n", 29, out, sizeof(out)),
