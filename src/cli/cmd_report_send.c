@@ -146,7 +146,10 @@ static int opt_fn(int id, const char *value, void *payload)
 
 /* ---- destinations --------------------------------------------------------- */
 
-/* The mailto: addresses of the DMARC record at _dmarc.<domain>. */
+/* The mailto: addresses of the DMARC record at _dmarc.<domain>. Several
+ * DMARC records (TXT records that parse as one, as the evaluator counts
+ * them) mean none applies (RFC 9989 4.10 step 2), so none of their rua
+ * gets a report: the evaluator applied no policy of theirs either. */
 static int rua_of(send_ctx *c, const char *domain, char out[MAX_RUA][256], size_t *n)
 {
     *n = 0;
@@ -159,20 +162,31 @@ static int rua_of(send_ctx *c, const char *domain, char out[MAX_RUA][256], size_
     if (res.answer.status == SG_DNS_SERVFAIL || res.answer.status == SG_DNS_TIMEOUT ||
         res.answer.status == SG_DNS_EFAIL)
         rc = -1;
+    size_t ndmarc = 0;
     for (size_t i = 0; rc == 0 && i < res.answer.count; i++) {
         sg_arena *a = NULL;
         sg_dmarc_record rec;
-        if (sg_arena_new(&a, 0) != 0)
+        if (res.answer.rrs[i].type != SG_DNS_TXT)
+            continue;
+        if (sg_arena_new(&a, 0) != 0) {
+            rc = -1;
             break;
+        }
         if (sg_dmarc_record_parse(a, res.answer.rrs[i].u.txt.data, res.answer.rrs[i].u.txt.len,
-                                  &rec) == 0) {
+                                  &rec) == 0 &&
+            ndmarc++ == 0) {
             for (size_t k = 0; k < rec.nrua && *n < MAX_RUA; k++)
                 if (rec.rua[k].mailto && sgrep_addr_ok(rec.rua[k].mailto))
                     snprintf(out[(*n)++], 256, "%s", rec.rua[k].mailto);
-            sg_arena_free(a);
-            break; /* the first DMARC record (more than one: RFC 9989 says none applies) */
         }
         sg_arena_free(a);
+    }
+    if (ndmarc > 1) {
+        fprintf(stderr,
+                "spoofguard report send: %s: several DMARC records (%zu); none applies "
+                "(RFC 9989), so no report\n",
+                domain, ndmarc);
+        *n = 0;
     }
     sg_dns_result_free(&res);
     return rc;

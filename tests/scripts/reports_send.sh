@@ -279,6 +279,32 @@ st=$(sqlite3 "$T/s.db" "SELECT state||':'||tries FROM failure_queue WHERE source
     ok "failure report: the destination that took it gets it once, the refusing one is retried" ||
     bad "failure report resent: a@ $na times, b@ $nb times, state $st"
 
+# ---- several DMARC records: none applies, so no report to any rua ------------------
+# (RFC 9989 4.10; `verify` says "several DMARC records" and applies none)
+cp "$T/s.db" "$T/two.db"
+sqlite3 "$T/two.db" "DELETE FROM failure_queue; UPDATE collected SET policy_domain='two.test'"
+cat >"$T/zone-two" <<'Z'
+_dmarc.two.test. 300 IN TXT "v=DMARC1; p=none; rua=mailto:first@two.test"
+_dmarc.two.test. 300 IN TXT "v=DMARC1; p=reject; rua=mailto:second@two.test"
+_dmarc.two.test. 300 IN TXT "not a DMARC record"
+Z
+mkdir "$T/out-two"
+"$CLI" report send --store "$T/two.db" --day $DAY --dry-run "$T/out-two" --zone "$T/zone-two" \
+    --org-name receiver.test 2>"$T/err"
+rc=$?
+n=$(ls "$T/out-two" | grep -c '\.eml$')
+[ $rc = 0 ] && [ "$n" = 0 ] && grep -q 'two.test: several DMARC records (2); none applies' "$T/err" &&
+    ok "several DMARC records: no report to either rua, and said why" ||
+    bad "several DMARC records: rc $rc, $n mails ($(grep -h '^To:' "$T"/out-two/*.eml 2>/dev/null | tr '\n' ' ')): $(cat "$T/err")"
+# one DMARC record and another TXT record: the DMARC record applies
+sed -i '/second@/d' "$T/zone-two"
+rm -f "$T"/out-two/*
+"$CLI" report send --store "$T/two.db" --day $DAY --dry-run "$T/out-two" --zone "$T/zone-two" \
+    --org-name receiver.test 2>"$T/err"
+grep -qh '^To: first@two.test$' "$T"/out-two/*.eml 2>/dev/null &&
+    ok "one DMARC record among other TXT records: its rua gets the report" ||
+    bad "one DMARC record: no mail to first@two.test: $(cat "$T/err")"
+
 # ---- usage ------------------------------------------------------------------------
 "$CLI" report send --store "$T/s.db" --day 2026-02-30 >/dev/null 2>&1
 [ $? = 2 ] && ok "--day 2026-02-30: exit 2" || bad "bad day accepted"
