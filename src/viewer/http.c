@@ -5,6 +5,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +14,32 @@
 #include <time.h>
 
 #include "api.h"
+#include "conns.h"
 #include "pages.h"
 
+/* The pool (conns.h) is shared by MHD's worker threads, which admit,
+ * record and release connections, and the reaper thread, which closes the
+ * overdue ones; mu guards it. A connection is closed with shutdown(2) on
+ * its socket, under mu: MHD releases a connection (on_connection, CLOSED,
+ * which takes mu) before it closes the socket, so the descriptor cannot
+ * have been closed and reused meanwhile. MHD then sees the end of the
+ * stream and closes the connection itself. */
 struct sgv_http {
     struct MHD_Daemon *d;
     sgv_app *app;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* wakes the reaper to stop */
+    pthread_t reaper;
+    int reaper_started, stopping;
+    sgv_pool pool;
 };
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ---- the routing table ---------------------------------------------------------- */
 
@@ -250,6 +271,18 @@ static int host_is_loopback(const char *host)
     return inet_pton(AF_INET, h, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
+/* c enters phase (conns.h): its deadline starts again. */
+static void conn_phase(sgv_http *h, struct MHD_Connection *c, sgv_conn_phase phase)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci == NULL || ci->socket_context == NULL)
+        return;
+    pthread_mutex_lock(&h->mu);
+    sgv_pool_phase(ci->socket_context, phase, mono_ms());
+    pthread_mutex_unlock(&h->mu);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -259,10 +292,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     sgv_req q;
     sgv_resp r;
     char client[64];
-    if (u == NULL) {
+    if (u == NULL) { /* the first call: the head is complete */
         if ((u = calloc(1, sizeof(*u))) == NULL)
             return MHD_NO;
         *con_cls = u;
+        conn_phase(h, c, SGV_CONN_BODY);
         return MHD_YES;
     }
     if (*upload_size > 0) {
@@ -281,6 +315,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
 
+    conn_phase(h, c, SGV_CONN_ANSWER);
     memset(&q, 0, sizeof(q));
     memset(&r, 0, sizeof(r));
     q.app = h->app;
@@ -352,6 +387,102 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         free(u);
         *con_cls = NULL;
     }
+    /* a kept-alive connection waits for its next head: a new deadline */
+    conn_phase(cls, c, SGV_CONN_HEAD);
+}
+
+/* ---- the connection pool ---------------------------------------------------------------- */
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    sgv_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        /* the pool's rules (conns.h), checked and recorded under one lock:
+         * concurrent accepts in MHD's workers cannot all take the last place */
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ad =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        sgv_client_key k;
+        int victim;
+        (void)sgv_client_key_of(ad ? ad->client_addr : NULL, &k); /* else one shared key */
+        if (fd == NULL)
+            return; /* MHD gives every connection's socket: not expected */
+        pthread_mutex_lock(&h->mu);
+        *socket_context = sgv_pool_open(&h->pool, &k, fd->connect_fd, mono_ms(), &victim);
+        if (victim >= 0)
+            shutdown(victim, SHUT_RDWR);
+        if (*socket_context == NULL) /* refused: closed before it is read */
+            shutdown(fd->connect_fd, SHUT_RDWR);
+        pthread_mutex_unlock(&h->mu);
+    } else if (*socket_context != NULL) {
+        pthread_mutex_lock(&h->mu);
+        sgv_pool_remove(*socket_context);
+        pthread_mutex_unlock(&h->mu);
+        *socket_context = NULL;
+    }
+}
+
+/* Closes the connections past their deadline, then sleeps until the next
+ * one. A deadline set while it sleeps is at least the shorter timeout
+ * away, so it never sleeps longer than that. */
+static void *reaper(void *arg)
+{
+    sgv_http *h = arg;
+    int fds[SGV_POOL_SLOTS];
+    long long shorter = h->pool.head_ms < h->pool.body_ms ? h->pool.head_ms : h->pool.body_ms;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stopping) {
+        long long now = mono_ms(), next;
+        size_t n = sgv_pool_expire(&h->pool, now, fds, SGV_POOL_SLOTS, &next);
+        for (size_t i = 0; i < n; i++)
+            shutdown(fds[i], SHUT_RDWR);
+        long long wake = now + shorter;
+        if (next >= 0 && next < wake)
+            wake = next;
+        struct timespec ts = {.tv_sec = wake / 1000, .tv_nsec = (long)(wake % 1000) * 1000000};
+        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+static int pool_start(sgv_http *h, long long timeout_s)
+{
+    pthread_condattr_t ca;
+    sgv_pool_init(&h->pool, SGV_POOL_MAX, SGV_POOL_PER_CLIENT, timeout_s * 1000, timeout_s * 1000);
+    if (pthread_mutex_init(&h->mu, NULL) != 0)
+        return -1;
+    /* the deadlines are on the monotonic clock: a clock step must not
+     * close every connection, or none */
+    if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&h->cv, &ca) != 0) {
+        pthread_mutex_destroy(&h->mu);
+        return -1;
+    }
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&h->reaper, NULL, reaper, h) != 0) {
+        pthread_cond_destroy(&h->cv);
+        pthread_mutex_destroy(&h->mu);
+        return -1;
+    }
+    h->reaper_started = 1;
+    return 0;
+}
+
+static void pool_stop(sgv_http *h)
+{
+    if (!h->reaper_started)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->stopping = 1;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->reaper, NULL);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
+    h->reaper_started = 0;
 }
 
 /* ---- the server ------------------------------------------------------------------------ */
@@ -422,6 +553,12 @@ int sgv_http_start(sgv_http **out, sgv_app *app, const char *cert_pem, const cha
         return -1;
     }
     h->app = app;
+    if (pool_start(h, app->cfg->request_timeout > 0 ? app->cfg->request_timeout
+                                                    : SGV_REQUEST_TIMEOUT_S) != 0) {
+        snprintf(err, errlen, "cannot start the connection reaper thread");
+        free(h);
+        return -1;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -429,10 +566,13 @@ int sgv_http_start(sgv_http **out, sgv_app *app, const char *cert_pem, const cha
         flags |= MHD_USE_TLS;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
         {MHD_OPTION_THREAD_POOL_SIZE, SGV_HTTP_THREADS, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, SGV_HTTP_MAX_CONNECTIONS, NULL},
-        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, SGV_HTTP_MAX_PER_IP, NULL},
+        /* the pool's rules (on_connection) limit connections; MHD's limit
+         * only leaves room for the ones closed and not yet released. (MHD's
+         * per-IP limit is not used: it counts single IPv6 addresses.) */
+        {MHD_OPTION_CONNECTION_LIMIT, SGV_POOL_SLOTS, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, SGV_HTTP_TIMEOUT_S, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL},
         {cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)cert_pem},
@@ -444,6 +584,7 @@ int sgv_http_start(sgv_http **out, sgv_app *app, const char *cert_pem, const cha
     if (h->d == NULL) {
         snprintf(err, errlen, "cannot listen on %s (address in use, or TLS not usable)",
                  app->cfg->listen);
+        pool_stop(h);
         free(h);
         return -1;
     }
@@ -456,5 +597,6 @@ void sgv_http_stop(sgv_http *h)
     if (h == NULL)
         return;
     MHD_stop_daemon(h->d);
+    pool_stop(h); /* after MHD: its last CLOSED notifications take mu */
     free(h);
 }

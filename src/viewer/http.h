@@ -17,9 +17,9 @@
 #include "auth.h"
 #include "viewer.h"
 
-/* Bounds. */
-#define SGV_HTTP_MAX_CONNECTIONS 64
-#define SGV_HTTP_MAX_PER_IP 32
+/* Bounds. The connection pool, its per-client share and the request
+ * deadlines are in conns.h. SGV_HTTP_TIMEOUT_S is MHD's idle timeout: it
+ * only still matters while an answer is sent (a client that stops reading). */
 #define SGV_HTTP_TIMEOUT_S 30
 #define SGV_HTTP_MAX_BODY 16384 /* bytes of a POST body (forms only) */
 #define SGV_HTTP_THREADS 4

@@ -5,7 +5,7 @@
  *                   [--password-file FILE] [--tls-cert FILE --tls-key FILE]
  *                   [--authserv-id ID] [--protect DOMAIN]... [--operator-domains FILE]
  *                   [--zone FILE | --dns HOST[:PORT]] [--psl FILE] [--now UNIX]
- *                   [--reports-db PATH]
+ *                   [--reports-db PATH] [--request-timeout SECONDS]
  *   spoofguard-view --hash-password
  */
 #include <errno.h>
@@ -41,6 +41,7 @@ enum {
     O_PSL,
     O_NOW,
     O_REPORTS_DB,
+    O_REQUEST_TIMEOUT,
     O_HASH,
     O_HELP,
     O_VERSION,
@@ -66,6 +67,9 @@ static const struct {
     {"now", "UNIX", "verify as of this time (Unix seconds)", O_NOW},
     {"reports-db", "PATH", "the DMARC report store shown at /reports and /reports.csv (read only)",
      O_REPORTS_DB},
+    {"request-timeout", "SECONDS",
+     "a client's time to send a request's head, and again its body (default 10)",
+     O_REQUEST_TIMEOUT},
     {"hash-password", NULL, "read a password on stdin, print its yescrypt hash", O_HASH},
     {"help", NULL, "print this help and exit", O_HELP},
     {"version", NULL, "print the version and exit", O_VERSION},
@@ -245,6 +249,13 @@ static int parse(args *a, int argc, char **argv)
         case O_REPORTS_DB:
             a->cfg.reports_db = optarg;
             break;
+        case O_REQUEST_TIMEOUT: {
+            long long s;
+            if (sg_cli_parse_num(optarg, 1, 3600, &s) != 0)
+                return usage_error("--request-timeout takes seconds from 1 to 3600, not ", optarg);
+            a->cfg.request_timeout = s;
+            break;
+        }
         case O_NOW:
             if (sg_cli_parse_num(optarg, 1, 253402300799LL, &now) != 0)
                 return usage_error("--now takes Unix seconds", NULL);

@@ -26,7 +26,8 @@ target_link_libraries(spoofguard-view PRIVATE sg_viewer_core)
 install(TARGETS spoofguard-view)
 
 # unit tests (tests/unit/test_viewer_*.c are globbed by the top file)
-foreach(t test_viewer_auth test_viewer_maildir test_viewer_pages test_viewer_index)
+foreach(t test_viewer_auth test_viewer_maildir test_viewer_pages test_viewer_index
+          test_viewer_conns)
   if(TARGET ${t})
     target_link_libraries(${t} PRIVATE sg_viewer_core)
   endif()
@@ -39,6 +40,11 @@ if(TEST script_viewer_http)
   set_property(TEST script_viewer_http APPEND PROPERTY ENVIRONMENT
                "SG_VIEW=$<TARGET_FILE:spoofguard-view>")
   set_tests_properties(script_viewer_http PROPERTIES RESOURCE_LOCK viewer_ports)
+endif()
+# slow clients (slowloris): ports 18150-18152
+if(TEST script_viewer_slowloris)
+  set_property(TEST script_viewer_slowloris APPEND PROPERTY ENVIRONMENT
+               "SG_VIEW=$<TARGET_FILE:spoofguard-view>")
 endif()
 # bench/viewer_bench (run by hand, bench/README.md): built under SG_BENCH
 if(SG_BENCH AND TARGET sg_bench_common)

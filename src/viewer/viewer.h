@@ -5,6 +5,7 @@
  * One file per subsystem, each with its own header:
  *   main.c     the command line, start and stop
  *   http.c     libmicrohttpd, the routing table, the headers on every answer
+ *   conns.c    the connection pool: per-client shares, request deadlines
  *   auth.c     password file (yescrypt), sessions, CSRF tokens, throttling
  *   maildir.c  reading Maildirs: stable IDs, rescans, hostile names
  *   index.c    the message index: verification in a background thread,
@@ -35,6 +36,8 @@ typedef struct {
     const char *psl;              /* a public suffix list file, or NULL */
     long long now;                /* --now: verification time; 0 the clock */
     const char *reports_db;       /* --reports-db: the DMARC report store, or NULL */
+    long long request_timeout;    /* --request-timeout: seconds for a request's head, and
+                                     again for its body; 0 SGV_REQUEST_TIMEOUT_S */
 } sgv_config;
 
 struct sgv_auth;

@@ -1,0 +1,168 @@
+/* spoofguard-view's connection pool (src/viewer/conns.c), the rules against
+ * slowloris without a server: clients are IPv4 addresses and IPv6 /64s, a
+ * client holds at most its share, a full pool closes the connection that
+ * has waited longest on its client (never one being answered), and heads
+ * and bodies have deadlines that bytes do not push back. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "conns.h"
+
+static sgv_client_key key(const char *addr)
+{
+    struct sockaddr_storage ss;
+    sgv_client_key k;
+    memset(&ss, 0, sizeof(ss));
+    if (strchr(addr, ':') != NULL) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        a6->sin6_family = AF_INET6;
+        assert_int_equal(inet_pton(AF_INET6, addr, &a6->sin6_addr), 1);
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+        a4->sin_family = AF_INET;
+        assert_int_equal(inet_pton(AF_INET, addr, &a4->sin_addr), 1);
+    }
+    assert_int_equal(sgv_client_key_of((struct sockaddr *)&ss, &k), 0);
+    return k;
+}
+
+static int same(const char *a, const char *b)
+{
+    sgv_client_key ka = key(a), kb = key(b);
+    return !memcmp(&ka, &kb, sizeof(ka));
+}
+
+static void client_keys(void **state)
+{
+    (void)state;
+    /* one subscriber's /64 is one client, however many addresses it uses */
+    assert_true(same("2001:db8:1:2::1", "2001:db8:1:2:ffff:eeee:dddd:cccc"));
+    assert_false(same("2001:db8:1:2::1", "2001:db8:1:3::1"));
+    /* IPv4: the address; a mapped address is the same client, and is not
+     * lumped with every other IPv4 client in ::ffff:0:0/96 */
+    assert_false(same("192.0.2.1", "192.0.2.2"));
+    assert_true(same("192.0.2.1", "::ffff:192.0.2.1"));
+    assert_false(same("::ffff:192.0.2.1", "::ffff:192.0.2.2"));
+    assert_false(same("0.0.0.1", "::1"));
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    sgv_client_key k;
+    assert_int_equal(sgv_client_key_of((struct sockaddr *)&un, &k), -1);
+    assert_int_equal(sgv_client_key_of(NULL, &k), -1);
+}
+
+/* A connection from addr with descriptor fd at t ms, or NULL if refused. */
+static sgv_conn *open_conn(sgv_pool *p, const char *addr, int fd, long long t, int *victim)
+{
+    sgv_client_key k = key(addr);
+    return sgv_pool_open(p, &k, fd, t, victim);
+}
+
+static void per_client_share(void **state)
+{
+    sgv_pool p;
+    int victim;
+    (void)state;
+    sgv_pool_init(&p, 8, 3, 10000, 10000);
+    for (int i = 0; i < 3; i++)
+        assert_non_null(open_conn(&p, "2001:db8::1", i, 0, &victim));
+    /* another address in the same /64 is the same client */
+    assert_null(open_conn(&p, "2001:db8::2:1", 9, 0, &victim));
+    assert_non_null(open_conn(&p, "2001:db8:0:1::1", 10, 0, &victim));
+    sgv_client_key k = key("2001:db8::5");
+    assert_int_equal(sgv_pool_count(&p, &k), 3);
+    assert_int_equal(sgv_pool_count(&p, NULL), 4);
+    /* a closed connection gives its place back */
+    sgv_pool_remove(&p.slot[0]);
+    assert_non_null(open_conn(&p, "2001:db8::3", 11, 0, &victim));
+}
+
+static void full_pool_makes_room(void **state)
+{
+    sgv_pool p;
+    int victim;
+    sgv_conn *c[4];
+    (void)state;
+    sgv_pool_init(&p, 4, 4, 10000, 10000);
+    c[0] = open_conn(&p, "192.0.2.1", 100, 1000, &victim);
+    c[1] = open_conn(&p, "192.0.2.2", 101, 500, &victim);
+    c[2] = open_conn(&p, "192.0.2.3", 102, 2000, &victim);
+    c[3] = open_conn(&p, "192.0.2.4", 103, 3000, &victim);
+    assert_int_equal(victim, -1);
+    /* the oldest is being answered: it stays; the one that has waited
+     * longest for its request goes */
+    sgv_pool_phase(c[1], SGV_CONN_ANSWER, 2500);
+    assert_non_null(open_conn(&p, "192.0.2.9", 104, 4000, &victim));
+    assert_int_equal(victim, 100);
+    assert_true(c[0]->closing);
+    /* a body still coming counts as waiting on the client, and its phase
+     * began later than c[2]'s head */
+    sgv_pool_phase(c[3], SGV_CONN_BODY, 3500);
+    assert_non_null(open_conn(&p, "192.0.2.10", 105, 4100, &victim));
+    assert_int_equal(victim, 102);
+    /* a closing connection is not chosen twice, nor counted */
+    assert_int_equal(sgv_pool_count(&p, NULL), 4);
+    assert_non_null(open_conn(&p, "192.0.2.11", 106, 4200, &victim));
+    assert_int_equal(victim, 103);
+    /* everything being answered: the newcomer is refused */
+    for (size_t i = 0; i < SGV_POOL_SLOTS; i++)
+        if (p.slot[i].phase != SGV_CONN_FREE && !p.slot[i].closing)
+            sgv_pool_phase(&p.slot[i], SGV_CONN_ANSWER, 5000);
+    assert_null(open_conn(&p, "192.0.2.12", 107, 5000, &victim));
+    assert_int_equal(victim, -1);
+}
+
+static void deadlines(void **state)
+{
+    sgv_pool p;
+    int victim, fds[SGV_POOL_SLOTS];
+    long long next;
+    (void)state;
+    sgv_pool_init(&p, 8, 8, 10000, 5000);
+    sgv_conn *head = open_conn(&p, "192.0.2.1", 1, 0, &victim);
+    sgv_conn *body = open_conn(&p, "192.0.2.1", 2, 0, &victim);
+    sgv_conn *answer = open_conn(&p, "192.0.2.1", 3, 0, &victim);
+    sgv_conn *kept = open_conn(&p, "192.0.2.1", 4, 0, &victim);
+    sgv_pool_phase(body, SGV_CONN_BODY, 6000);
+    sgv_pool_phase(answer, SGV_CONN_ANSWER, 1000);
+    /* answered at 8 s, kept alive: its next head has its own 10 s */
+    sgv_pool_phase(kept, SGV_CONN_ANSWER, 2000);
+    sgv_pool_phase(kept, SGV_CONN_HEAD, 8000);
+
+    assert_int_equal(sgv_pool_expire(&p, 9999, fds, SGV_POOL_SLOTS, &next), 0);
+    assert_int_equal(next, 10000);
+    /* the head is due 10 s after the accept, whatever trickled in */
+    assert_int_equal(sgv_pool_expire(&p, 10000, fds, SGV_POOL_SLOTS, &next), 1);
+    assert_int_equal(fds[0], 1);
+    assert_true(head->closing);
+    assert_int_equal(next, 11000);
+    /* the body 5 s after the head; an answer has no deadline here */
+    assert_int_equal(sgv_pool_expire(&p, 11000, fds, SGV_POOL_SLOTS, &next), 1);
+    assert_int_equal(fds[0], 2);
+    assert_int_equal(next, 18000);
+    assert_int_equal(sgv_pool_expire(&p, 18000, fds, 0, &next), 0);
+    assert_int_equal(next, 18000); /* due, but no room to report it: again now */
+    assert_int_equal(sgv_pool_expire(&p, 18000, fds, SGV_POOL_SLOTS, &next), 1);
+    assert_int_equal(fds[0], 4);
+    assert_int_equal(next, -1);
+    assert_int_equal(sgv_pool_expire(&p, 1000000, fds, SGV_POOL_SLOTS, &next), 0);
+    assert_false(answer->closing);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(client_keys),
+        cmocka_unit_test(per_client_share),
+        cmocka_unit_test(full_pool_makes_room),
+        cmocka_unit_test(deadlines),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
