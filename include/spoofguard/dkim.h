@@ -184,9 +184,18 @@ SG_EXTERN int sg_dkim_signkey_record(const sg_dkim_signkey *k, char **out);
  * signature's length. */
 SG_EXTERN int sg_dkim_signkey_sign_digest(const sg_dkim_signkey *k, const uint8_t digest[32],
                                           uint8_t *sig, size_t *siglen);
+/* Is name usable as a DKIM d= domain or s= selector: what the verifier
+ * accepts there (RFC 6376 3.1, 3.5): labels of 1..63 letters, digits,
+ * '-' or '_' (so A-labels, not U-labels), single dots between, at most
+ * 253 octets, no root dot. A signer's key tables and key generator check
+ * their names with it: such a name also ends up in file names and zone
+ * text, where "../x" or a space would be read as something else. 1 or 0. */
+SG_EXTERN int sg_dkim_name_ok(const char *name);
 /* The record as a zone-file line:
  *   S._domainkey.D. IN TXT ( "v=DKIM1; k=rsa; p=..." "..." )
- * with character-strings of at most 255 bytes (RFC 1035 3.3). malloc'd. */
+ * with character-strings of at most 255 bytes (RFC 1035 3.3). malloc'd.
+ * SG_EINVAL unless selector and domain (one root dot allowed) pass
+ * sg_dkim_name_ok. */
 SG_EXTERN int sg_dkim_zone_txt(char **out, const char *domain, const char *selector,
                                const char *record);
 

@@ -94,9 +94,23 @@ int cmd_keygen(int argc, char **argv)
         return sg_cli_usage_error(&keygen_cmd, "unexpected argument '%s'", argv[first]);
     domain = c.domain, selector = c.selector, dir = c.dir, type = c.type, bits = c.bits;
     if (domain == NULL || selector == NULL || (strcmp(type, "rsa") && strcmp(type, "ed25519")) ||
-        (bits && strcmp(type, "rsa")) || strchr(selector, '/') || !*selector || !*domain)
-        return sg_cli_usage_error(&keygen_cmd, "--domain and --selector (no '/') are required; "
+        (bits && strcmp(type, "rsa")))
+        return sg_cli_usage_error(&keygen_cmd, "--domain and --selector are required; "
                                                "--type rsa or ed25519; --bits only for rsa");
+    /* the selector names the key file, and both go into the printed
+     * record's owner name: "../x" or a space would mean something else */
+    char bare[256];
+    size_t dl = strlen(domain);
+    /* one root dot is a zone file's way of writing the name */
+    snprintf(bare, sizeof(bare), "%.*s", (int)(dl > 0 && domain[dl - 1] == '.' ? dl - 1 : dl),
+             domain);
+    if (dl >= sizeof(bare) || !sg_dkim_name_ok(bare))
+        return sg_cli_usage_error(
+            &keygen_cmd, "--domain '%s' is not a domain name (LDH labels, A-labels for IDNs)",
+            domain);
+    if (!sg_dkim_name_ok(selector))
+        return sg_cli_usage_error(&keygen_cmd, "--selector '%s' is not a selector (RFC 6376 3.1)",
+                                  selector);
     plen = strlen(dir) + strlen(selector) + sizeof("/.private");
     path = malloc(plen);
     if (path == NULL)

@@ -405,22 +405,39 @@ typedef struct {
     char path[SGU_KS_PATH_MAX + 1];
 } kt_entry;
 
-static int kt_parse(const tline *l, kt_entry *e)
+/* -1 and, when why is given, the reason in it. The domain and selector
+ * make the names of the files `rotate` writes and the owner names of the
+ * records it publishes, so they are checked as DKIM names (no "../", no
+ * '/'), as the daemon's loader checks them. */
+static int kt_parse(const tline *l, kt_entry *e, char *why, size_t whylen)
 {
     const char *v, *c1, *c2;
+    if (why != NULL && whylen > 0)
+        why[0] = '\0';
     if (l->nf != 2)
-        return -1;
+        goto shape;
     v = l->f[1];
     c1 = strchr(v, ':');
     c2 = c1 ? strchr(c1 + 1, ':') : NULL;
     if (!c1 || !c2 || c1 == v || c2 == c1 + 1 || !c2[1] || (size_t)(c1 - v) > SGU_KS_DOMAIN_MAX ||
         (size_t)(c2 - c1 - 1) > SGU_KS_SELECTOR_MAX || strlen(c2 + 1) > SGU_KS_PATH_MAX)
-        return -1;
+        goto shape;
     e->name = l->f[0];
     snprintf(e->domain, sizeof(e->domain), "%.*s", (int)(c1 - v), v);
     snprintf(e->selector, sizeof(e->selector), "%.*s", (int)(c2 - c1 - 1), c1 + 1);
     snprintf(e->path, sizeof(e->path), "%s", c2 + 1);
+    if (!sg_dkim_name_ok(e->domain)) {
+        errf(why, whylen, "'%s' is not a domain name (LDH labels, A-labels for IDNs)", e->domain);
+        return -1;
+    }
+    if (!sg_dkim_name_ok(e->selector)) {
+        errf(why, whylen, "'%s' is not a selector (RFC 6376 3.1)", e->selector);
+        return -1;
+    }
     return 0;
+shape:
+    errf(why, whylen, "expected 'keyname domain:selector:/path/to/key'");
+    return -1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -524,9 +541,9 @@ static int ctx_open(ctx *c, char *err, size_t errlen)
         return -1;
     for (size_t i = 0; i < c->kt.n; i++) {
         kt_entry e;
-        if (c->kt.l[i].nf && kt_parse(&c->kt.l[i], &e) != 0) {
-            errf(err, errlen, "%s:%zu: expected 'keyname domain:selector:/path/to/key'",
-                 c->key_table, i + 1);
+        char why[400];
+        if (c->kt.l[i].nf && kt_parse(&c->kt.l[i], &e, why, sizeof(why)) != 0) {
+            errf(err, errlen, "%s:%zu: %s", c->key_table, i + 1, why);
             return -1;
         }
     }
@@ -562,7 +579,7 @@ static size_t domains(ctx *c, size_t max)
         if (c->o.domain) {
             d = c->o.domain;
         } else if (i < c->kt.n) {
-            if (!c->kt.l[i].nf || kt_parse(&c->kt.l[i], &e) != 0)
+            if (!c->kt.l[i].nf || kt_parse(&c->kt.l[i], &e, NULL, 0) != 0)
                 continue;
             d = e.domain;
         } else {
@@ -595,7 +612,8 @@ static int adopt(ctx *c, const char *domain, char *err, size_t errlen)
     int added = 0;
     for (size_t i = 0; i < c->kt.n; i++) {
         kt_entry e;
-        if (!c->kt.l[i].nf || kt_parse(&c->kt.l[i], &e) != 0 || strcasecmp(e.domain, domain))
+        if (!c->kt.l[i].nf || kt_parse(&c->kt.l[i], &e, NULL, 0) != 0 ||
+            strcasecmp(e.domain, domain))
             continue;
         if (sgu_keys_state_find(&c->st, e.domain, e.selector))
             continue;
@@ -670,8 +688,8 @@ static int selector_taken(ctx *c, const char *domain, const char *sel)
         return 1;
     for (size_t i = 0; i < c->kt.n; i++) {
         kt_entry e;
-        if (c->kt.l[i].nf && kt_parse(&c->kt.l[i], &e) == 0 && !strcasecmp(e.domain, domain) &&
-            !strcasecmp(e.selector, sel))
+        if (c->kt.l[i].nf && kt_parse(&c->kt.l[i], &e, NULL, 0) == 0 &&
+            !strcasecmp(e.domain, domain) && !strcasecmp(e.selector, sel))
             return 1;
     }
     return 0;
@@ -1398,7 +1416,8 @@ static int retire_domain(ctx *c, const char *domain)
         /* a key the tables still name is no key to remove */
         for (size_t l = 0; l < c->kt.n; l++) {
             kt_entry e;
-            if (c->kt.l[l].nf && kt_parse(&c->kt.l[l], &e) == 0 && !strcmp(e.path, k->path)) {
+            if (c->kt.l[l].nf && kt_parse(&c->kt.l[l], &e, NULL, 0) == 0 &&
+                !strcmp(e.path, k->path)) {
                 fprintf(stderr, "spoofguard keys: %s: still in %s (%s): refused\n", k->path,
                         c->key_table, e.name);
                 refused = 1;

@@ -6,6 +6,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "keys_state.h"
 
+#include <spoofguard/dkim.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -194,6 +196,11 @@ static int parse_record(sgu_keys_state *st, const char *p, const char *end, size
     for (size_t i = 0; i < NFIELDS; i++)
         if (FIELDS[i].required && !(seen & (1u << i)))
             return fail(err, errlen, lineno, "field '%s' missing", FIELDS[i].name);
+    /* the names make file names (rotate, retire): a state written before
+     * the KeyTable's names were checked, or edited, is not trusted more */
+    if (!sg_dkim_name_ok(k.domain) || !sg_dkim_name_ok(k.selector))
+        return fail(err, errlen, lineno, "'%.100s' selector '%.63s' is not a DKIM name", k.domain,
+                    k.selector);
     if (sgu_keys_state_find(st, k.domain, k.selector) != NULL)
         return fail(err, errlen, lineno, "%s selector %s twice", k.domain, k.selector);
     sgu_ks_key *slot = sgu_keys_state_add(st);

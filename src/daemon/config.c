@@ -77,7 +77,9 @@ static const opt_def options[] = {
     {"signing_table", T_STRING, F(signing_table), NOCOUNT, NULL, 0, 0, 1,
      "OpenDKIM-style SigningTable: `address-or-pattern keyname[,keyname...]`."},
     {"key_table", T_STRING, F(key_table), NOCOUNT, NULL, 0, 0, 1,
-     "OpenDKIM-style KeyTable: `keyname domain:selector:/path/to/key`."},
+     "OpenDKIM-style KeyTable: `keyname domain:selector:/path/to/key`. Domain and selector are "
+     "DKIM names (labels of letters, digits, '-' and '_'; A-labels for IDNs): a line with "
+     "another is refused."},
     {"dmarc_enforce", T_BOOL, F(dmarc_enforce), NOCOUNT, "yes", 0, 0, 1,
      "Apply DMARC dispositions (reject, quarantine). no: monitor only."},
     {"never_reject_domains", T_DOMAINS, F(never_reject_domains), F(n_never_reject_domains), NULL, 0,

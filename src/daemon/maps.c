@@ -2,6 +2,8 @@
 #include "maps.h"
 #include "common/keys_state.h"
 
+#include <spoofguard/dkim.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -65,7 +67,7 @@ typedef int (*line_fn)(sg_maps *m, char **f, size_t n, char *err, size_t errlen)
 static int read_table(sg_maps *m, const char *path, line_fn fn, char *err, size_t errlen)
 {
     FILE *fp = fopen(path, "r");
-    char *line = NULL, msg[256];
+    char *line = NULL, msg[512];
     size_t cap = 0, lineno = 0;
     int rc = 0;
     if (fp == NULL) {
@@ -190,6 +192,16 @@ static int key_line(sg_maps *m, char **f, size_t n, char *err, size_t errlen)
     }
     *s++ = '\0';
     *p++ = '\0';
+    /* d= and s= of every signature made with the key, and the names
+     * `spoofguard keys` makes files and records of: the checks it makes */
+    if (!sg_dkim_name_ok(d)) {
+        snprintf(err, errlen, "'%.253s' is not a domain name (LDH labels, A-labels for IDNs)", d);
+        return -1;
+    }
+    if (!sg_dkim_name_ok(s)) {
+        snprintf(err, errlen, "'%.63s' is not a selector (RFC 6376 3.1)", s);
+        return -1;
+    }
     for (size_t i = 0; i < m->nkeys; i++)
         if (!strcmp(m->keys[i].name, f[0])) {
             snprintf(err, errlen, "key name '%s' defined twice", f[0]);

@@ -121,12 +121,53 @@ static void signing_and_key_tables(void **state)
     sg_config_free(&c);
 }
 
+/* A KeyTable's domain and selector are DKIM names: "../../../x" would be
+ * signed as d= and made into file names by `spoofguard keys`. The line is
+ * refused with the file and line, whatever the rest of the table. */
+static void key_table_names(void **state)
+{
+    static const struct {
+        const char *value, *says;
+    } bad[] = {
+        {"../../../escaped:s", "'../../../escaped' is not a domain name"},
+        {"a/b.test:s", "'a/b.test' is not a domain name"},
+        {"a..test:s", "'a..test' is not a domain name"},
+        {"ourco.test.:s", "'ourco.test.' is not a domain name"},
+        {"b\xc3\xa4r.test:s", "is not a domain name"}, /* a U-label */
+        {"ourco.test:../s", "'../s' is not a selector"},
+        {"ourco.test:s/t", "'s/t' is not a selector"},
+        {"ourco.test:s..t", "'s..t' is not a selector"},
+    };
+    sg_config c;
+    sg_maps *m;
+    char err[512], text[512];
+    sg_config_defaults(&c);
+    file("ed.key", ed_seed_b64, 0600);
+    c.key_table = strdup(file("keytable", "", 0644));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "ok ourco.test:s1:%s/ed.key\nk1 %s:%s/ed.key\n", dir,
+                 bad[i].value, dir);
+        file("keytable", text, 0644);
+        err[0] = '\0';
+        assert_int_not_equal(sg_maps_load(&m, &c, err, sizeof(err)), 0);
+        assert_non_null(strstr(err, "keytable:2: "));
+        assert_non_null(strstr(err, bad[i].says));
+    }
+    /* A-labels, '_', digits and '-' are names */
+    snprintf(text, sizeof(text), "k1 xn--br-via.test:sel_2026-a:%s/ed.key\n", dir);
+    file("keytable", text, 0644);
+    assert_int_equal(sg_maps_load(&m, &c, err, sizeof(err)), 0);
+    sg_maps_free(m);
+    sg_config_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(glob),
         cmocka_unit_test_setup_teardown(sender_map, setup, teardown),
         cmocka_unit_test_setup_teardown(signing_and_key_tables, setup, teardown),
+        cmocka_unit_test_setup_teardown(key_table_names, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

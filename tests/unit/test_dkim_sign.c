@@ -719,6 +719,22 @@ static void zone_txt(void **state)
     assert_int_equal(sg_dkim_signkey_generate(&k, SG_DKIM_RSA_SHA256, 4096), 0);
     assert_int_equal(sg_dkim_signkey_record(k, &rec), 0);
     assert_true(strlen(rec) > 600);
+    /* the owner name is zone text: no other name and no other record
+     * can be made of it */
+    static const char *const bad[][2] = {
+        {"../../../x", "sel"},     {"example.com", "../s"}, {"a b.example", "sel"},
+        {"example.com", "s\"; x"}, {"example..com", "sel"}, {"", "sel"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        z = (char *)"untouched";
+        assert_int_equal(sg_dkim_zone_txt(&z, bad[i][0], bad[i][1], rec), SG_EINVAL);
+        assert_null(z);
+    }
+    assert_false(sg_dkim_name_ok("example.com."));
+    assert_true(sg_dkim_name_ok("xn--br-via.example"));
+    assert_int_equal(sg_dkim_zone_txt(&z, "example.com.", "sel", rec), 0);
+    assert_true(!strncmp(z, "sel._domainkey.example.com.\t", 28));
+    free(z);
     assert_int_equal(sg_dkim_zone_txt(&z, "example.com", "sel", rec), 0);
     assert_true(!strncmp(z, "sel._domainkey.example.com.\tIN\tTXT\t( \"v=DKIM1; k=rsa; p=", 54));
     /* every character-string is <= 255 bytes */

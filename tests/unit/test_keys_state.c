@@ -87,6 +87,11 @@ static void refuses_malformed(void **state)
          "bad value for 'domain'"},
         {HEAD K "\n" K "\n", "line 3: d selector s twice"},
         {HEAD K " novalue\n", "is not field=value"},
+        /* names become file names: no "../", no '/' */
+        {HEAD "key domain=../../x selector=s alg=rsa path=/p state=pending created=1\n",
+         "line 2: '../../x' selector 's' is not a DKIM name"},
+        {HEAD "key domain=d selector=a%2Fb alg=rsa path=/p state=pending created=1\n",
+         "line 2: 'd' selector 'a/b' is not a DKIM name"},
     };
 #undef K
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

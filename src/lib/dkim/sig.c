@@ -111,6 +111,11 @@ int sg_dkim_domain_ok(const char *d)
     return d != NULL && sg_domain_syntax_ok(d, strlen(d), SG_DOMAIN_HOSTCHARS);
 }
 
+int sg_dkim_name_ok(const char *name)
+{
+    return sg_dkim_domain_ok(name);
+}
+
 /* ---- one function per tag -------------------------------------------------- */
 
 static int tag_v(struct pctx *c, const char *v, size_t n)

@@ -6,6 +6,7 @@
  * (PERFORMANCE.md), so keys are loaded once and reused for every message.
  */
 #include "dkim_int.h"
+#include "util/domain.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -329,11 +330,18 @@ int sg_dkim_signkey_record(const sg_dkim_signkey *k, char **out)
 
 int sg_dkim_zone_txt(char **out, const char *domain, const char *selector, const char *record)
 {
-    size_t rl, cap, off = 0;
+    size_t rl, dl, cap, off = 0;
     char *z;
     if (out == NULL || domain == NULL || selector == NULL || record == NULL)
         return SG_EINVAL;
     *out = NULL;
+    /* the owner name goes into zone text as it is: a space, a quote or a
+     * "../" would make another name or another record of it */
+    dl = strlen(domain);
+    if (dl > 0 && domain[dl - 1] == '.')
+        dl--;
+    if (!sg_dkim_name_ok(selector) || !sg_domain_syntax_ok(domain, dl, SG_DOMAIN_HOSTCHARS))
+        return SG_EINVAL;
     rl = strlen(record);
     for (size_t i = 0; i < rl; i++)
         if (record[i] == '"' || record[i] == '\\' || (unsigned char)record[i] < 0x20)
