@@ -153,10 +153,22 @@ typedef struct sg_dkim_signkey sg_dkim_signkey;
 
 /* Load a private key: PEM (PKCS#1 "RSA PRIVATE KEY" or PKCS#8 "PRIVATE
  * KEY", RSA or Ed25519), or an Ed25519 seed as 32 raw bytes or as base64
- * text. Refuses with SG_EPERM a file that its group or others may read
- * (the message from sg_dkim_signkey_error() names the file and the fix)
- * unless SG_DKIM_KEY_ALLOW_READABLE is given. */
+ * text. Refuses with SG_EPERM (errbuf names the file and the fix):
+ *  - a file its group or others may read or write, unless
+ *    SG_DKIM_KEY_ALLOW_READABLE (any mode) or
+ *    SG_DKIM_KEY_ALLOW_GROUP_READABLE (group read only) is given;
+ *  - a file owned by anyone but the effective user or root (its owner can
+ *    replace the key at any time, as OpenSSH's StrictModes reasons),
+ *    unless SG_DKIM_KEY_ALLOW_ANY_OWNER; with SG_DKIM_KEY_OWNER_ROOT only
+ *    root may own it (for a process that dropped root to a user that must
+ *    not own keys).
+ * A symbolic link is followed (a rotation's current.private ->
+ * 2026.private); both checks are made with fstat(2) on the opened
+ * descriptor, so they apply to the file that is read. */
 #define SG_DKIM_KEY_ALLOW_READABLE 0x1u
+#define SG_DKIM_KEY_ALLOW_ANY_OWNER 0x2u
+#define SG_DKIM_KEY_ALLOW_GROUP_READABLE 0x4u
+#define SG_DKIM_KEY_OWNER_ROOT 0x8u
 SG_EXTERN int sg_dkim_signkey_load(sg_dkim_signkey **out, const char *path, unsigned flags,
                                    char *errbuf, size_t errlen);
 /* The same, path relative to the directory dirfd (openat(2)); AT_FDCWD

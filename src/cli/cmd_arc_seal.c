@@ -54,7 +54,8 @@ static const sg_cli_opt seal_opts[] = {
      "fields the ARC-Message-Signature signs (default: From, To, "
      "Cc, Subject, Date, Message-ID, ...)"},
     {"now", "UNIX", O_NOW, "t= of the new set and the time the chain is verified at"},
-    {"insecure-key-permissions", NULL, O_INSECURE, "accept a key file readable by others"},
+    {"insecure-key-permissions", NULL, O_INSECURE,
+     "accept a key file others may read, or that another user owns"},
     SG_CLI_DNS_OPTS,
     {NULL, NULL, 0, NULL},
 };
@@ -219,8 +220,10 @@ int cmd_arc_seal(int argc, char **argv)
     }
     {
         char err[512] = "";
-        rc = sg_dkim_signkey_load(&key, c.keyfile, c.insecure ? SG_DKIM_KEY_ALLOW_READABLE : 0, err,
-                                  sizeof(err));
+        rc = sg_dkim_signkey_load(
+            &key, c.keyfile,
+            c.insecure ? SG_DKIM_KEY_ALLOW_READABLE | SG_DKIM_KEY_ALLOW_ANY_OWNER : 0, err,
+            sizeof(err));
         if (rc != 0) {
             fprintf(stderr, "spoofguard: %s\n", err[0] ? err : sg_strerror(rc));
             status = SG_EXIT_INPUT;

@@ -201,7 +201,9 @@ static void local_key(sg_arena *arena, const char *path, sg_audit_selector *s)
     s->key_path = path;
     if (stat(path, &st) == 0)
         s->key_mtime = (int64_t)st.st_mtime;
-    if (sg_dkim_signkey_load(&k, path, SG_DKIM_KEY_ALLOW_READABLE, err, sizeof(err)) != 0) {
+    /* for its public half only: mode and owner are the signer's to judge */
+    if (sg_dkim_signkey_load(&k, path, SG_DKIM_KEY_ALLOW_READABLE | SG_DKIM_KEY_ALLOW_ANY_OWNER,
+                             err, sizeof(err)) != 0) {
         s->local_error = sg_arena_strdup(arena, err[0] ? err : "cannot read the key");
         return;
     }

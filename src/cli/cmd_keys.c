@@ -398,6 +398,11 @@ static int tline_set(tline *l, size_t j, const char *v)
     return 0;
 }
 
+/* The steps read a private key only for its public half (what to publish,
+ * what the servers must serve): its mode and owner are the signer's to
+ * judge, not ours. */
+#define KEY_PUBLIC_ONLY (SG_DKIM_KEY_ALLOW_READABLE | SG_DKIM_KEY_ALLOW_ANY_OWNER)
+
 /* A KeyTable line: name domain:selector:path. */
 typedef struct {
     const char *name;
@@ -619,7 +624,7 @@ static int adopt(ctx *c, const char *domain, char *err, size_t errlen)
             continue;
         sg_dkim_signkey *k = NULL;
         char kerr[256] = "";
-        if (sg_dkim_signkey_load(&k, e.path, SG_DKIM_KEY_ALLOW_READABLE, kerr, sizeof(kerr)) != 0) {
+        if (sg_dkim_signkey_load(&k, e.path, KEY_PUBLIC_ONLY, kerr, sizeof(kerr)) != 0) {
             errf(err, errlen, "%s: %s", e.path, kerr[0] ? kerr : "cannot read the key");
             return -1;
         }
@@ -704,7 +709,7 @@ static int ensure_key(const sgu_ks_key *r, const struct stat *ref, sg_dkim_signk
     char kerr[256] = "", tmp[SGU_KS_PATH_MAX + 16];
     int rc;
     if (access(r->path, F_OK) == 0) {
-        if (sg_dkim_signkey_load(out, r->path, SG_DKIM_KEY_ALLOW_READABLE, kerr, sizeof(kerr))) {
+        if (sg_dkim_signkey_load(out, r->path, KEY_PUBLIC_ONLY, kerr, sizeof(kerr))) {
             errf(err, errlen, "%s: %s", r->path, kerr[0] ? kerr : "unreadable key");
             return -1;
         }
@@ -1097,7 +1102,7 @@ static int local_p(const sgu_ks_key *k, char *out, size_t cap, char *err, size_t
 {
     sg_dkim_signkey *sk = NULL;
     char *rec = NULL, kerr[256] = "";
-    if (sg_dkim_signkey_load(&sk, k->path, SG_DKIM_KEY_ALLOW_READABLE, kerr, sizeof(kerr)) != 0) {
+    if (sg_dkim_signkey_load(&sk, k->path, KEY_PUBLIC_ONLY, kerr, sizeof(kerr)) != 0) {
         errf(err, errlen, "%s: %s", k->path, kerr[0] ? kerr : "unreadable key");
         return -1;
     }

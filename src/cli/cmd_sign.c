@@ -45,7 +45,8 @@ static const sg_cli_opt sign_opts[] = {
     {"identity", "I", O_IDENTITY, "the signing identity, i= (within the domain)"},
     {"expire", "SECONDS", O_EXPIRE, "signatures expire this long after signing (x=)"},
     {"timestamp", "UNIX", O_TIMESTAMP, "signing time, t= (default: now)"},
-    {"insecure-key-permissions", NULL, O_INSECURE, "accept a key file readable by others"},
+    {"insecure-key-permissions", NULL, O_INSECURE,
+     "accept a key file others may read, or that another user owns"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -157,8 +158,10 @@ int cmd_sign(int argc, char **argv)
     }
     for (int k = 0; k < nkeys; k++) {
         char err[512];
-        rc = sg_dkim_signkey_load(&keys[k], c.keyfiles[k],
-                                  insecure ? SG_DKIM_KEY_ALLOW_READABLE : 0, err, sizeof(err));
+        rc = sg_dkim_signkey_load(
+            &keys[k], c.keyfiles[k],
+            insecure ? SG_DKIM_KEY_ALLOW_READABLE | SG_DKIM_KEY_ALLOW_ANY_OWNER : 0, err,
+            sizeof(err));
         if (rc != 0) {
             fprintf(stderr, "spoofguard: %s\n", err[0] ? err : sg_strerror(rc));
             status = SG_EXIT_INPUT;

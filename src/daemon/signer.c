@@ -51,7 +51,10 @@ typedef struct {
     /* serving: the last committed table; previous: the one before, for
      * the sessions that began before a reload and still sign with it */
     ktable serving, previous, next;
-    int building;          /* 'B' seen, 'C' not yet (control thread only) */
+    int building; /* 'B' seen, 'C' not yet (control thread only) */
+    /* started as root: keys must be root's (the user it runs as, who may
+     * be nobody, must not own one) */
+    int root_keys;
     pthread_rwlock_t lock; /* serving and previous: signers read, 'C' writes */
 } signer;
 
@@ -167,16 +170,13 @@ static uint8_t load(signer *g, const char *path, char *why, size_t whylen, sg_dk
         g->next.cap = nc;
     }
     /* Whatever allow_group_readable_keys says, a key any local user can
-     * read is no longer a secret. */
-    struct stat st;
-    if (fstatat(g->dirfds[k], base, &st, 0) == 0 && (st.st_mode & S_IROTH)) {
-        snprintf(why, whylen, "%.300s is readable by every user; fix: chmod 600 %.300s", path,
-                 path);
-        return SG_SP_ELOAD;
-    }
+     * read is no longer a secret, and one its group can write is not ours.
+     * The library checks mode and owner on the descriptor it reads, so a
+     * link (followed) is judged by the file it reaches. */
     sg_dkim_signkey *key = NULL;
     char kerr[512] = "";
-    unsigned flags = g->spec->allow_group_readable ? SG_DKIM_KEY_ALLOW_READABLE : 0;
+    unsigned flags = (g->spec->allow_group_readable ? SG_DKIM_KEY_ALLOW_GROUP_READABLE : 0) |
+                     (g->root_keys ? SG_DKIM_KEY_OWNER_ROOT : 0);
     int rc = sg_dkim_signkey_loadat(&key, g->dirfds[k], base, flags, kerr, sizeof(kerr));
     if (rc != 0) {
         snprintf(why, whylen, "%.300s: %.300s", path, kerr[0] ? kerr : sg_strerror(rc));
@@ -313,6 +313,8 @@ static int seccomp_on(char *err, size_t errlen)
         SCMP_SYS(fstat),
         SCMP_SYS(newfstatat),
         SCMP_SYS(lseek),
+        /* whose key it is: ours or root's (sg_dkim_signkey_loadat) */
+        SCMP_SYS(geteuid),
         /* ending a thread (a sanitizer's runtime drops its signal stack
          * there) or the process */
         SCMP_SYS(sigaltstack),
@@ -364,6 +366,7 @@ static int keep_read_search(void)
 static int confine_creds(signer *g, char *err, size_t errlen)
 {
     if (geteuid() == 0) {
+        g->root_keys = 1;
         struct passwd *pw = getpwnam(g->spec->user ? g->spec->user : "nobody");
         char tmpl[] = "/tmp/spoofguard-signer.XXXXXX";
         if (pw == NULL || pw->pw_uid == 0) {

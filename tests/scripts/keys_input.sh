@@ -5,7 +5,11 @@
 #     '/', an empty label) is refused with the file and line by `keys
 #     rotate`, `keys status` and `spoofguardd -t`, and rotate writes
 #     nothing, in or outside its folders; keygen refuses such a --domain or
-#     --selector (exit 2) and writes no key.
+#     --selector (exit 2) and writes no key;
+#   - a private key is read through a symbolic link, and the file reached
+#     is judged: mode 0600, owned by us or root (sign, arc-seal; the
+#     daemon's signer, which runs as nobody: root only), the CLI's
+#     --insecure-key-permissions lifting both; the owner part needs root.
 set -u
 SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 CLI=${SG_CLI:-$SRC/build/spoofguard}
@@ -56,6 +60,55 @@ done
 "$CLI" keygen --domain xn--br-via.test. --selector s_2 --type ed25519 --out "$W/keys" >"$T/out" 2>/dev/null &&
     grep -q '^s_2._domainkey.xn--br-via.test.	IN	TXT' "$T/out" &&
     ok "keygen: an A-label, a root dot, '_'" || bad "keygen A-label: $(cat "$T/out")"
+
+# --- F6: a private key's owner; links followed, the file reached judged --------
+K=$T/k
+mkdir -m 711 "$K"
+"$CLI" keygen --domain example.com --selector real --type ed25519 --out "$K" >/dev/null 2>&1
+printf 'From: a@example.com\r\nSubject: x\r\n\r\nbody\r\n' >"$T/m.eml"
+ln -s real.private "$K/current.private"
+sign() { "$CLI" sign --domain example.com --selector s --key "$@" "$T/m.eml" >/dev/null 2>"$T/out"; }
+sign "$K/current.private" && ok "a link to our 0600 key is followed" || bad "link: $(cat "$T/out")"
+chmod 640 "$K/real.private"
+sign "$K/current.private"
+rc=$?
+[ $rc = 3 ] && grep -q "mode 0640" "$T/out" && ok "a link to a 0640 key: the target's mode counts" ||
+    bad "link to 0640: exit $rc $(cat "$T/out")"
+chmod 600 "$K/real.private"
+if [ "$(id -u)" = 0 ]; then
+    cp -p "$K/real.private" "$K/other.private"
+    chown nobody "$K/other.private"
+    ln -s other.private "$K/other-link.private"
+    for k in other other-link; do
+        sign "$K/$k.private"
+        rc=$?
+        [ $rc = 3 ] && grep -qF "$K/$k.private: private key file is owned by uid $(id -u nobody), not by us (uid 0) or root; fix with: chown 0 $K/$k.private" "$T/out" &&
+            ok "sign refuses a key nobody owns ($k)" || bad "sign $k: exit $rc $(cat "$T/out")"
+    done
+    sign "$K/other.private" --insecure-key-permissions &&
+        ok "--insecure-key-permissions takes another owner's key" ||
+        bad "--insecure-key-permissions: $(cat "$T/out")"
+    "$CLI" arc-seal --domain example.com --selector s --key "$K/other.private" --authserv-id mx.test \
+        "$T/m.eml" >/dev/null 2>"$T/out"
+    rc=$?
+    [ $rc = 3 ] && grep -q "owned by uid" "$T/out" && ok "arc-seal refuses a key nobody owns" ||
+        bad "arc-seal: exit $rc $(cat "$T/out")"
+    # the daemon's signer runs as nobody: a key nobody owns is refused
+    chmod 755 "$T"
+    printf 'k1 example.com:s:%s/other.private\n' "$K" >"$T/KT2"
+    printf '*@example.com k1\n' >"$T/ST2"
+    printf 'listen inet:127.0.0.1:19510\nkey_table %s/KT2\nsigning_table %s/ST2\nuser nobody\n' \
+        "$T" "$T" >"$T/d2.conf"
+    "$D" -t -c "$T/d2.conf" >"$T/out" 2>&1
+    rc=$?
+    [ $rc != 0 ] && grep -q "other.private: private key file is owned by uid $(id -u nobody), not root" "$T/out" &&
+        ok "spoofguardd -t refuses a key nobody owns" || bad "spoofguardd -t: exit $rc $(tail -2 "$T/out")"
+    sed -i "s|other.private|real.private|" "$T/KT2"
+    "$D" -t -c "$T/d2.conf" >"$T/out" 2>&1 && ok "spoofguardd -t takes root's key" ||
+        bad "spoofguardd -t root's key: $(tail -2 "$T/out")"
+else
+    echo "SKIP key owners: needs root"
+fi
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

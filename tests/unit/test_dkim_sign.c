@@ -709,6 +709,84 @@ static void key_files(void **state)
     free(pub);
 }
 
+/* Mode and owner are judged on the file that is read: a link is followed
+ * (current.private -> 2026.private), and the file it reaches must be ours
+ * or root's and closed to group and others. Owners other than us need
+ * root to arrange; without it that part is skipped. */
+static void key_owner_and_links(void **state)
+{
+    char dir[] = "/tmp/sg_dkim_ownXXXXXX", key[512], link[512], err[512];
+    uint8_t seed[32];
+    sg_dkim_signkey *k = NULL, *g;
+    const uid_t nobody = 65534;
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)(i + 1);
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chmod(dir, 0711), 0);
+    snprintf(key, sizeof(key), "%s/2026.private", dir);
+    snprintf(link, sizeof(link), "%s/current.private", dir);
+    assert_int_equal(sg_dkim_signkey_from_ed25519_seed(&g, seed), 0);
+    assert_int_equal(sg_dkim_signkey_write(g, key), 0);
+    sg_dkim_signkey_free(g);
+    assert_int_equal(symlink("2026.private", link), 0);
+
+    /* ours, 0600: through the link too */
+    assert_int_equal(sg_dkim_signkey_load(&k, link, 0, err, sizeof(err)), 0);
+    sg_dkim_signkey_free(k);
+    /* the target's mode counts, not the link's */
+    assert_int_equal(chmod(key, 0640), 0);
+    assert_int_equal(sg_dkim_signkey_load(&k, link, 0, err, sizeof(err)), SG_EPERM);
+    assert_non_null(strstr(err, "mode 0640"));
+    /* group read only, when asked; group write and others never */
+    assert_int_equal(
+        sg_dkim_signkey_load(&k, link, SG_DKIM_KEY_ALLOW_GROUP_READABLE, err, sizeof(err)), 0);
+    sg_dkim_signkey_free(k);
+    assert_int_equal(chmod(key, 0660), 0);
+    assert_int_equal(
+        sg_dkim_signkey_load(&k, key, SG_DKIM_KEY_ALLOW_GROUP_READABLE, err, sizeof(err)),
+        SG_EPERM);
+    assert_int_equal(chmod(key, 0604), 0);
+    assert_int_equal(
+        sg_dkim_signkey_load(&k, key, SG_DKIM_KEY_ALLOW_GROUP_READABLE, err, sizeof(err)),
+        SG_EPERM);
+    assert_non_null(strstr(err, "accessible by others (mode 0604)"));
+    assert_int_equal(chmod(key, 0600), 0);
+
+    if (geteuid() == 0) {
+        /* another user's key: they can swap it whenever they like */
+        assert_int_equal(chown(key, nobody, nobody), 0);
+        assert_int_equal(sg_dkim_signkey_load(&k, key, 0, err, sizeof(err)), SG_EPERM);
+        assert_null(k);
+        assert_non_null(strstr(err, key));
+        assert_non_null(strstr(err, "owned by uid 65534, not by us (uid 0) or root"));
+        assert_non_null(strstr(err, "chown 0 "));
+        assert_int_equal(sg_dkim_signkey_load(&k, link, 0, err, sizeof(err)), SG_EPERM);
+        assert_int_equal(
+            sg_dkim_signkey_load(&k, link, SG_DKIM_KEY_ALLOW_READABLE, err, sizeof(err)),
+            SG_EPERM); /* the mode escape is not the owner's */
+        assert_int_equal(
+            sg_dkim_signkey_load(&k, link, SG_DKIM_KEY_ALLOW_ANY_OWNER, err, sizeof(err)), 0);
+        sg_dkim_signkey_free(k);
+        /* as that user: its own key is fine, unless only root's will do */
+        assert_int_equal(seteuid(nobody), 0);
+        int own = sg_dkim_signkey_load(&k, key, 0, err, sizeof(err));
+        sg_dkim_signkey_free(k);
+        int rootonly = sg_dkim_signkey_load(&k, key, SG_DKIM_KEY_OWNER_ROOT, err, sizeof(err));
+        assert_int_equal(seteuid(0), 0);
+        assert_int_equal(own, 0);
+        assert_int_equal(rootonly, SG_EPERM);
+        assert_non_null(strstr(err, "owned by uid 65534, not root; fix with: chown root"));
+        /* root's key is everyone's to use */
+        assert_int_equal(chown(key, 0, 0), 0);
+        assert_int_equal(sg_dkim_signkey_load(&k, key, SG_DKIM_KEY_OWNER_ROOT, err, sizeof(err)),
+                         0);
+        sg_dkim_signkey_free(k);
+    }
+    unlink(link);
+    unlink(key);
+    rmdir(dir);
+}
+
 static void zone_txt(void **state)
 {
     sg_dkim_signkey *k;
@@ -870,7 +948,7 @@ int main(void)
         cmocka_unit_test(rfc8463_resign), cmocka_unit_test(dkimpy_roundtrip),
         cmocka_unit_test(dual_generated), cmocka_unit_test(split),
         cmocka_unit_test(key_files),      cmocka_unit_test(zone_txt),
-        cmocka_unit_test(key_rules),
+        cmocka_unit_test(key_rules),      cmocka_unit_test(key_owner_and_links),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

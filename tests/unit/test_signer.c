@@ -287,8 +287,37 @@ static void process(void **state)
     snprintf(text, sizeof(text), "o d.test:o:%s/keys/open.seed\n", dir);
     m2 = keytable(&c, text);
     assert_int_not_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
-    assert_non_null(strstr(err, "open.seed is readable by every user"));
+    assert_non_null(strstr(err, "open.seed: private key file is accessible by group or others"));
+    assert_non_null(strstr(err, "chmod 600"));
     sg_maps_free(m2);
+    if (geteuid() == 0) {
+        /* started as root, the signer runs as nobody: a key nobody owns is
+         * one any nobody process can swap, refused at start and at reload
+         * alike (only root may own keys), through a link too */
+        snprintf(path, sizeof(path), "%s/keys/nobody.seed", dir);
+        put(path, seed, 32, 0600);
+        assert_int_equal(chown(path, 65534, 65534), 0);
+        snprintf(path, sizeof(path), "%s/keys/link.seed", dir);
+        assert_int_equal(symlink("nobody.seed", path), 0);
+        for (int l = 0; l < 2; l++) {
+            snprintf(text, sizeof(text), "n d.test:n:%s/keys/%s.seed\n", dir,
+                     l ? "link" : "nobody");
+            m2 = keytable(&c, text);
+            assert_int_not_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
+            assert_non_null(strstr(err, "owned by uid 65534, not root"));
+            sg_maps_free(m2);
+        }
+        /* a link to root's key is followed (rotation's current -> 2026) */
+        snprintf(path, sizeof(path), "%s/keys/current.seed", dir);
+        assert_int_equal(symlink("ed.seed", path), 0);
+        snprintf(text, sizeof(text),
+                 "rsa d.test:r:%s/keys/rsa.pem\ned d.test:e:%s/keys/ed.seed\n"
+                 "c d.test:c:%s/keys/current.seed\n",
+                 dir, dir, dir);
+        m2 = keytable(&c, text);
+        assert_int_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
+        sg_maps_free(m2);
+    }
     snprintf(text, sizeof(text), "x d.test:x:%s/other/ed.seed\n", dir);
     m2 = keytable(&c, text);
     assert_int_not_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);

@@ -156,13 +156,40 @@ int sg_dkim_signkey_loadat(sg_dkim_signkey **out, int dirfd, const char *path, u
     }
     /* A private key others can read is a leaked key; one others can write
      * is a replaceable key. Refuse both unless told otherwise. */
-    if ((st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) &&
-        !(flags & SG_DKIM_KEY_ALLOW_READABLE)) {
+    mode_t denied = (flags & SG_DKIM_KEY_ALLOW_READABLE) ? 0
+                    : (flags & SG_DKIM_KEY_ALLOW_GROUP_READABLE)
+                        ? (mode_t)(S_IWGRP | S_IROTH | S_IWOTH)
+                        : (mode_t)(S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH);
+    if (st.st_mode & denied) {
         if (errbuf)
             snprintf(errbuf, errlen,
-                     "%s: private key file is accessible by group or others (mode %04o); "
+                     "%s: private key file is accessible by %s (mode %04o); "
                      "fix with: chmod 600 %s",
-                     path, (unsigned)(st.st_mode & 07777), path);
+                     path,
+                     (st.st_mode & denied & (S_IRGRP | S_IWGRP)) ? "group or others" : "others",
+                     (unsigned)(st.st_mode & 07777), path);
+        close(fd);
+        return SG_EPERM;
+    }
+    /* The owner can rewrite the key whatever its mode: only ourselves and
+     * root are trusted with that (a key a service user owns is a key that
+     * service can swap). */
+    if (!(flags & SG_DKIM_KEY_ALLOW_ANY_OWNER) && st.st_uid != 0 &&
+        ((flags & SG_DKIM_KEY_OWNER_ROOT) || st.st_uid != geteuid())) {
+        unsigned long me = (unsigned long)geteuid();
+        if (errbuf) {
+            if (flags & SG_DKIM_KEY_OWNER_ROOT)
+                snprintf(
+                    errbuf, errlen,
+                    "%s: private key file is owned by uid %lu, not root; fix with: chown root %s",
+                    path, (unsigned long)st.st_uid, path);
+            else
+                snprintf(errbuf, errlen,
+                         "%s: private key file is owned by uid %lu, not by us (uid %lu) or root; "
+                         "fix with: chown %lu %s",
+                         path, (unsigned long)st.st_uid, (unsigned long)me, (unsigned long)me,
+                         path);
+        }
         close(fd);
         return SG_EPERM;
     }
