@@ -38,7 +38,8 @@ One option per line:
 .I name value.
 Lists take commas or spaces.
 .B #
-starts a comment. An option may appear once. A relative path
+starts a comment. An option may appear once. A line holding a NUL byte,
+here or in a table, is an error. A relative path
 .RB ( sender_map ", " signing_table ", " key_table ", " log_file )
 names a file in the folder of the configuration file.
 .SH OPTIONS"""]
@@ -112,7 +113,8 @@ One option per line:
 .I name value.
 Lists take commas or spaces.
 .B #
-starts a comment."""]
+starts a comment. A line holding a NUL byte, here or in a table, is an
+error."""]
 out += options()
 out.append(r""".SH SIGNALS
 .TP

@@ -181,6 +181,12 @@ static int read_config(sg_ob_policy *p, const char *path)
         char *name, *value;
         int rc;
         lineno++;
+        if (sg_line_has_nul(line, (size_t)n)) {
+            fprintf(stderr, "spoofguard accounts replay: %s:%u: a NUL byte in the line\n", path,
+                    lineno);
+            status = SG_EXIT_INPUT;
+            break;
+        }
         if (!sg_conf_line(line, &name, &value))
             continue;
         rc = sg_ob_policy_directive(p, name, value);

@@ -100,9 +100,17 @@ static int read_config(acct_ctx *c)
         fprintf(stderr, "spoofguard accounts: %s: %s\n", c->config, strerror(errno));
         return SG_EXIT_INPUT;
     }
-    while (getline(&line, &cap, f) >= 0) {
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         char *name, *p;
+        if (sg_line_has_nul(line, (size_t)len)) {
+            fprintf(stderr, "spoofguard accounts: %s:%zu: a NUL byte in the line\n", c->config,
+                    lineno);
+            free(line);
+            fclose(f);
+            return SG_EXIT_INPUT;
+        }
         if (!sg_conf_line(line, &name, &p))
             continue;
         if (!strcasecmp(name, "outbound_store") && c->store == NULL) {

@@ -24,6 +24,7 @@
 #include <spoofguard/dkim.h>
 
 #include "cli.h"
+#include "common/conf_line.h"
 #include "common/keys_state.h"
 #include "mtasts_fetch.h"
 
@@ -137,17 +138,25 @@ static void kt_free(kt_row *rows, size_t n)
 static int kt_load(const char *path, kt_row **out, size_t *nout)
 {
     FILE *f = fopen(path, "r");
-    char line[4096];
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
     kt_row *rows = NULL;
     size_t n = 0, lineno = 0;
+    int status = 0;
     if (f == NULL) {
         fprintf(stderr, "spoofguard audit: %s: %s\n", path, strerror(errno));
         return SG_EXIT_INPUT;
     }
-    while (fgets(line, sizeof(line), f) != NULL) {
+    while ((len = getline(&line, &cap, f)) >= 0) {
         char *p = line, *val, *c1, *c2, *end;
         kt_row *nr;
         lineno++;
+        if (sg_line_has_nul(line, (size_t)len)) {
+            fprintf(stderr, "spoofguard audit: %s:%zu: a NUL byte in the line\n", path, lineno);
+            status = SG_EXIT_INPUT;
+            break;
+        }
         while (*p == ' ' || *p == '\t')
             p++;
         if (*p == '#' || *p == '\n' || *p == '\0')
@@ -162,15 +171,13 @@ static int kt_load(const char *path, kt_row **out, size_t *nout)
         if (c1 == NULL || c2 == NULL || c1 == val || c2 == c1 + 1 || c2[1] == '\0') {
             fprintf(stderr, "spoofguard audit: %s:%zu: expected \"keyname domain:selector:path\"\n",
                     path, lineno);
-            fclose(f);
-            kt_free(rows, n);
-            return SG_EXIT_INPUT;
+            status = SG_EXIT_INPUT;
+            break;
         }
         nr = realloc(rows, (n + 1) * sizeof(*rows));
         if (nr == NULL) {
-            fclose(f);
-            kt_free(rows, n);
-            return SG_EXIT_INTERNAL;
+            status = SG_EXIT_INTERNAL;
+            break;
         }
         rows = nr;
         rows[n].domain = strndup(val, (size_t)(c1 - val));
@@ -178,12 +185,16 @@ static int kt_load(const char *path, kt_row **out, size_t *nout)
         rows[n].path = strdup(c2 + 1);
         n++;
         if (!rows[n - 1].domain || !rows[n - 1].selector || !rows[n - 1].path) {
-            fclose(f);
-            kt_free(rows, n);
-            return SG_EXIT_INTERNAL;
+            status = SG_EXIT_INTERNAL;
+            break;
         }
     }
+    free(line);
     fclose(f);
+    if (status != 0) {
+        kt_free(rows, n);
+        return status;
+    }
     *out = rows;
     *nout = n;
     return 0;

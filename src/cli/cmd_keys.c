@@ -45,6 +45,7 @@
 #include <spoofguard/dkim.h>
 
 #include "cli.h"
+#include "common/conf_line.h"
 #include "common/keys_state.h"
 #include "keys_dns.h"
 
@@ -319,6 +320,14 @@ static int table_load(table *t, const char *path, int missing_ok, char *err, siz
     if (fstat(fileno(fp), &st) == 0)
         t->mode = st.st_mode & 07777;
     while ((n = getline(&line, &cap, fp)) >= 0) {
+        if (sg_line_has_nul(line, (size_t)n)) {
+            /* the line would be kept, and written back, cut at the NUL */
+            errf(err, errlen, "%s:%zu: a NUL byte in the line", path, t->n + 1);
+            free(line);
+            fclose(fp);
+            table_free(t);
+            return -1;
+        }
         if (n > 0 && line[n - 1] == '\n')
             line[--n] = '\0';
         tline *nl = realloc(t->l, (t->n + 1) * sizeof(tline));
@@ -474,20 +483,29 @@ static void dir_of(char *out, size_t cap, const char *path)
         snprintf(out, cap, "%.*s", (int)(slash - path), path);
 }
 
-/* key_table and signing_table from spoofguardd.conf ("name value" lines;
- * a relative file is beside the configuration, as the daemon reads it). */
+/* key_table and signing_table from spoofguardd.conf ("name value" lines,
+ * read as the daemon reads them; a relative file is beside the
+ * configuration). */
 static int read_config(ctx *c, char *err, size_t errlen)
 {
     FILE *fp = fopen(c->o.config, "r");
-    char line[4096], dir[4096];
+    char *line = NULL, dir[4096], *name, *val;
+    size_t cap = 0, lineno = 0;
+    ssize_t len;
     if (fp == NULL) {
         errf(err, errlen, "%s: %s", c->o.config, strerror(errno));
         return -1;
     }
     dir_of(dir, sizeof(dir), c->o.config);
-    while (fgets(line, sizeof(line), fp)) {
-        char name[64], val[4000];
-        if (sscanf(line, " %63s %3999s", name, val) != 2 || name[0] == '#')
+    while ((len = getline(&line, &cap, fp)) >= 0) {
+        lineno++;
+        if (sg_line_has_nul(line, (size_t)len)) {
+            errf(err, errlen, "%s:%zu: a NUL byte in the line", c->o.config, lineno);
+            free(line);
+            fclose(fp);
+            return -1;
+        }
+        if (!sg_conf_line(line, &name, &val) || *val == '\0')
             continue;
         char *dst = !strcmp(name, "key_table")       ? c->key_table
                     : !strcmp(name, "signing_table") ? c->signing_table
@@ -499,6 +517,7 @@ static int read_config(ctx *c, char *err, size_t errlen)
         else if (snprintf(dst, 4096, "%s/%s", dir, val) >= 4096)
             dst[0] = '\0';
     }
+    free(line);
     fclose(fp);
     return 0;
 }

@@ -26,3 +26,8 @@ int sg_conf_line(char *line, char **name, char **value)
     *value = p;
     return 1;
 }
+
+int sg_line_has_nul(const char *line, size_t len)
+{
+    return memchr(line, '\0', len) != NULL;
+}

@@ -489,6 +489,10 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
     while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         char *name, *p;
+        if (sg_line_has_nul(line, (size_t)len)) {
+            snprintf(err, errlen, "%s:%zu: a NUL byte in the line", path, lineno);
+            goto fail;
+        }
         if (!sg_conf_line(line, &name, &p))
             continue;
         if (is_ob_directive(name)) {

@@ -1,5 +1,6 @@
 /* spoofguardd lookup tables: see maps.h. */
 #include "maps.h"
+#include "common/conf_line.h"
 #include "common/keys_state.h"
 
 #include <spoofguard/dkim.h>
@@ -69,15 +70,21 @@ static int read_table(sg_maps *m, const char *path, line_fn fn, char *err, size_
     FILE *fp = fopen(path, "r");
     char *line = NULL, msg[512];
     size_t cap = 0, lineno = 0;
+    ssize_t len;
     int rc = 0;
     if (fp == NULL) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
-    while (getline(&line, &cap, fp) >= 0) {
+    while ((len = getline(&line, &cap, fp)) >= 0) {
         char *fields[MAX_PER_LINE + 1], *save = NULL;
         size_t n = 0;
         lineno++;
+        if (sg_line_has_nul(line, (size_t)len)) {
+            snprintf(err, errlen, "%s:%zu: a NUL byte in the line", path, lineno);
+            rc = -1;
+            goto out;
+        }
         char *hash = strchr(line, '#');
         if (hash)
             *hash = '\0';

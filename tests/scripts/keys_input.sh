@@ -9,7 +9,10 @@
 #   - a private key is read through a symbolic link, and the file reached
 #     is judged: mode 0600, owned by us or root (sign, arc-seal; the
 #     daemon's signer, which runs as nobody: root only), the CLI's
-#     --insecure-key-permissions lifting both; the owner part needs root.
+#     --insecure-key-permissions lifting both; the owner part needs root;
+#   - a NUL byte in a line of spoofguardd.conf, a KeyTable or a SigningTable
+#     is an error naming file and line (keys, audit, accounts replay,
+#     spoofguardd -t), not the end of the line.
 set -u
 SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 CLI=${SG_CLI:-$SRC/build/spoofguard}
@@ -109,6 +112,37 @@ if [ "$(id -u)" = 0 ]; then
 else
     echo "SKIP key owners: needs root"
 fi
+
+# --- F11: a NUL byte in a line of spoofguardd.conf or of a table --------------
+N=$T/nul
+mkdir "$N"
+printf 'k1 ourco.test:s:%s/keys/s.private\n' "$W" >"$N/KT"
+printf '*@ourco.test k1\n' >"$N/ST"
+printf 'k1 ourco.test:s:%s/keys/s.private\0 # was k0\n' "$W" >"$N/KT0"
+printf '*@ourco.test k1\0, k2\n' >"$N/ST0"
+nul() { # NAME EXPECTED-STATUS WHERE COMMAND...: refused, naming file and line
+    local name=$1 want=$2 where=$3
+    shift 3
+    "$@" >"$T/out" 2>&1
+    local rc=$?
+    [ $rc = "$want" ] && grep -qF "$where: a NUL byte in the line" "$T/out" && ok "$name" ||
+        bad "$name: exit $rc, $(head -c 400 "$T/out")"
+}
+nul "keys status: NUL in the KeyTable" 3 "$N/KT0:1" \
+    "$CLI" keys status --key-table "$N/KT0" --signing-table "$N/ST"
+nul "keys rotate: NUL in the SigningTable" 3 "$N/ST0:1" \
+    "$CLI" keys rotate --key-table "$N/KT" --signing-table "$N/ST0" --now 1800000000
+printf 'listen inet:127.0.0.1:19510\nkey_table KT\0.old\nsigning_table ST\n' >"$N/c.conf"
+nul "keys --config: NUL in spoofguardd.conf" 3 "$N/c.conf:2" "$CLI" keys status --config "$N/c.conf"
+nul "spoofguardd -t: NUL in spoofguardd.conf" 1 "$N/c.conf:2" "$D" -t -c "$N/c.conf"
+printf 'listen inet:127.0.0.1:19510\nkey_table KT0\nsigning_table ST\n' >"$N/d.conf"
+nul "spoofguardd -t: NUL in the KeyTable" 1 "KT0:1" "$D" -t -c "$N/d.conf"
+nul "audit --key-table: NUL in the KeyTable" 3 "$N/KT0:1" \
+    "$CLI" audit ourco.test --key-table "$N/KT0" --zone /dev/null
+printf 'outbound_limit messages_per_minute 2000\0 # was 20\n' >"$N/ob.conf"
+printf '' >"$N/ev.jsonl"
+nul "accounts replay --config: NUL" 3 "$N/ob.conf:1" \
+    "$CLI" accounts replay --config "$N/ob.conf" "$N/ev.jsonl"
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

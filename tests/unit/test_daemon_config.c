@@ -113,6 +113,40 @@ static void errors_name_file_and_line(void **state)
     }
 }
 
+/* A NUL byte would end the line for every string function after the
+ * read: "failsafe accept\0 # was: tempfail" read as "accept", a list
+ * read as its first entry. The line is refused, with file and line. */
+static void nul_byte_is_an_error(void **state)
+{
+#define T(s)                                                                                       \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+    static const struct {
+        const char *text;
+        size_t len;
+    } cases[] = {
+        T("listen inet:127.0.0.1:1\nprotected_domains a.test\0, ourbank.test\n"),
+        T("listen inet:127.0.0.1:1\nfailsafe accept\0 # was: tempfail\n"),
+        T("listen inet:127.0.0.1:1\n# a comment\0 too\n"),
+        T("listen inet:127.0.0.1:1\n\0\n"),
+    };
+#undef T
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sg_config c;
+        char err[256] = "";
+        strcpy(path, "/tmp/sgconfXXXXXX");
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, cases[i].text, cases[i].len), (ssize_t)cases[i].len);
+        close(fd);
+        assert_int_not_equal(sg_config_load(&c, path, err, sizeof(err)), 0);
+        if (strstr(err, ":2: a NUL byte in the line") == NULL || strncmp(err, path, strlen(path)))
+            fail_msg("case %zu: got '%s'", i, err);
+        unlink(path);
+    }
+}
+
 /* protected_domains given as U-labels are stored as A-labels, the form the
  * verdict compares (the CLI's --protect does the same; issue 11 class 6). */
 static void domains_as_a_labels(void **state)
@@ -166,7 +200,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults_are_safe),         cmocka_unit_test(parses_a_full_file),
         cmocka_unit_test(errors_name_file_and_line), cmocka_unit_test(domains_as_a_labels),
-        cmocka_unit_test(reload_blockers),
+        cmocka_unit_test(reload_blockers),           cmocka_unit_test(nul_byte_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -161,6 +161,52 @@ static void key_table_names(void **state)
     sg_config_free(&c);
 }
 
+/* A NUL byte in a table line (sender map, KeyTable, SigningTable) would cut
+ * it short for every string function after the read: refused, with file
+ * and line. */
+static void nul_byte_is_an_error(void **state)
+{
+    sg_config c;
+    sg_maps *m;
+    char err[512], text[512], p[160];
+    sg_config_defaults(&c);
+    file("ed.key", ed_seed_b64, 0600);
+    int n = snprintf(text, sizeof(text), "ed ourco.test:s:%s/ed.key\ned2 ourco.test:t:%s/ed.key",
+                     dir, dir);
+    /* "ed2 ...\0 # old" : the name and its value are whole, only the rest is cut */
+    memcpy(text + n, "\0 # old\n", 8);
+    snprintf(p, sizeof(p), "%s/keytable", dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, (size_t)n + 8, f), (size_t)n + 8);
+    fclose(f);
+    c.key_table = strdup(p);
+    c.signing_table = strdup(file("signingtable", "*@ourco.test ed\n", 0644));
+    assert_int_not_equal(sg_maps_load(&m, &c, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "keytable:2: a NUL byte in the line"));
+
+    snprintf(text, sizeof(text), "ed ourco.test:s:%s/ed.key\n", dir);
+    file("keytable", text, 0644);
+    snprintf(p, sizeof(p), "%s/signingtable", dir);
+    f = fopen(p, "w");
+    assert_non_null(f);
+    fwrite("*@ourco.test ed\0, ed2\n", 1, 22, f);
+    fclose(f);
+    assert_int_not_equal(sg_maps_load(&m, &c, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "signingtable:1: a NUL byte in the line"));
+    file("signingtable", "*@ourco.test ed\n", 0644);
+
+    snprintf(p, sizeof(p), "%s/senders", dir);
+    f = fopen(p, "w");
+    assert_non_null(f);
+    fwrite("alice alice@ourco.test\nbob bob@ourco.test\0, boss@ourco.test\n", 1, 60, f);
+    fclose(f);
+    c.sender_map = strdup(p);
+    assert_int_not_equal(sg_maps_load(&m, &c, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "senders:2: a NUL byte in the line"));
+    sg_config_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +214,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sender_map, setup, teardown),
         cmocka_unit_test_setup_teardown(signing_and_key_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(key_table_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(nul_byte_is_an_error, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
