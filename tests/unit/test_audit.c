@@ -252,13 +252,66 @@ static void engine_edges(void **state)
     sg_arena_free(a);
 }
 
+/* A record of n TXT strings of 250 octets after its head: one record. */
+static char *long_record(const char *owner, const char *head, int n)
+{
+    char *zone = malloc(strlen(owner) + strlen(head) + (size_t)n * 254 + 64), *p = zone;
+    p += sprintf(p, "%s TXT \"%s\"", owner, head);
+    for (int i = 0; i < n; i++) {
+        p += sprintf(p, " \"");
+        for (int j = 0; j < 250; j++)
+            *p++ = j == 0 ? ';' : j == 1 ? ' ' : j < 5 ? 'x' : j == 5 ? '=' : 'y';
+        *p++ = '"';
+    }
+    strcpy(p, "\n");
+    return zone;
+}
+
+/* Records longer than what is read: the finding says so, with the limit,
+ * and quotes at most 512 octets, as every finding quoting a record does. */
+static void long_records(void **state)
+{
+    sg_arena *a;
+    sg_audit_report rep;
+    const sg_audit_finding *f;
+    (void)state;
+    assert_int_equal(sg_arena_new(&a, 0), SG_OK);
+
+    /* 8 KB with p=reject: not "no p=" but too long */
+    char *zone = long_record("_dmarc.l.test.", "v=DMARC1; p=reject", 32);
+    rep = run(a, zone, "l.test");
+    free(zone);
+    f = find(&rep, "dmarc.syntax");
+    assert_non_null(f);
+    assert_int_equal(f->severity, SG_AUDIT_ERROR);
+    assert_non_null(strstr(f->detail, "the DMARC record of l.test is 8018 octets, longer than the "
+                                      "4096 a DMARC record may have here"));
+    assert_null(strstr(f->detail, "no p="));
+    assert_non_null(strstr(f->detail, "\"v=DMARC1; p=reject; xxx=yyy"));
+    assert_true(strlen(f->detail) < 800);
+
+    /* malformed MTA-STS and TLS-RPT records: quoted in part */
+    zone = long_record("_mta-sts.m.test.", "v=STSv1; id=", 40);
+    rep = run(a, zone, "m.test");
+    free(zone);
+    f = find(&rep, "mtasts.syntax");
+    assert_non_null(f);
+    assert_true(strlen(f->detail) < 800);
+    zone = long_record("_smtp._tls.t.test.", "v=TLSRPTv1; rua=bogus", 40);
+    rep = run(a, zone, "t.test");
+    free(zone);
+    f = find(&rep, "tlsrpt.syntax");
+    assert_non_null(f);
+    assert_true(strlen(f->detail) < 800);
+    sg_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(mtasts_records),
-        cmocka_unit_test(mtasts_policies),
-        cmocka_unit_test(tlsrpt_records),
-        cmocka_unit_test(engine_edges),
+        cmocka_unit_test(mtasts_records), cmocka_unit_test(mtasts_policies),
+        cmocka_unit_test(tlsrpt_records), cmocka_unit_test(engine_edges),
+        cmocka_unit_test(long_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

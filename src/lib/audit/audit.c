@@ -723,11 +723,21 @@ static int audit_dmarc(audit_ctx *c)
     if ((r == NULL || pd == NULL) && nrec == 1) {
         /* a record is there but discovery did not take it: unusable */
         sg_dmarc_record own;
-        if (sg_dmarc_record_parse(c->arena, rec_txt, len, &own) != SG_OK || !own.applicable)
+        memset(&own, 0, sizeof(own));
+        int prc = sg_dmarc_record_parse(c->arena, rec_txt, len, &own);
+        if (prc == SG_ELIMIT)
+            /* not read at all: what it says about p= is unknown */
+            add(c, "dmarc.syntax", SG_AUDIT_ERROR, "RFC 9989 4.10.1", fix,
+                "the DMARC record of %s is %zu octets, longer than the %d a DMARC record may "
+                "have here (real records are under 1 KiB; the limit bounds the parser's work): "
+                "spoofguard ignores it, and other receivers may: \"%.*s...\"",
+                c->domain, len, SG_DMARC_MAX_RECORD, QUOTE_MAX, rec_txt);
+        else if (prc != SG_OK || !own.applicable)
             add(c, "dmarc.syntax", SG_AUDIT_ERROR, "RFC 9989 4.10.1", fix,
                 "the DMARC record of %s is unusable (%s p= and no valid rua): receivers "
-                "ignore it: \"%s\"",
-                c->domain, own.p_state == SG_DMARC_TAG_ABSENT ? "no" : "an invalid", rec_txt);
+                "ignore it: \"%.*s%s\"",
+                c->domain, own.p_state == SG_DMARC_TAG_ABSENT ? "no" : "an invalid", QUOTE_MAX,
+                rec_txt, len > QUOTE_MAX ? "..." : "");
         return -1;
     }
     if (r == NULL || pd == NULL) {
@@ -988,7 +998,8 @@ static void audit_tls(audit_ctx *c)
     } else if (sg_audit_mtasts_check(rec, len, &reason) != SG_OK) {
         add(c, "mtasts.syntax", SG_AUDIT_ERROR, "RFC 8461 3.1",
             fmt(c, "%s. IN TXT \"v=STSv1; id=20260101T000000\"", name),
-            "the MTA-STS record at %s is malformed (%s): \"%s\"", name, reason, rec);
+            "the MTA-STS record at %s is malformed (%s): \"%.*s%s\"", name, reason, QUOTE_MAX, rec,
+            len > QUOTE_MAX ? "..." : "");
     } else if (c->opts->mtasts_fetch == NULL) {
         add(c, "mtasts.policy_not_fetched", SG_AUDIT_INFO, "RFC 8461 3.2",
             fmt(c, "check https://mta-sts.%s/.well-known/mta-sts.txt yourself", c->domain),
@@ -1016,7 +1027,8 @@ static void audit_tls(audit_ctx *c)
     else if (sg_audit_tlsrpt_check(rec, len, &reason) != SG_OK)
         add(c, "tlsrpt.syntax", SG_AUDIT_ERROR, "RFC 8460 3",
             fmt(c, "%s. IN TXT \"v=TLSRPTv1; rua=mailto:tls-reports@%s\"", name, c->domain),
-            "the TLS-RPT record at %s is malformed (%s): \"%s\"", name, reason, rec);
+            "the TLS-RPT record at %s is malformed (%s): \"%.*s%s\"", name, reason, QUOTE_MAX, rec,
+            len > QUOTE_MAX ? "..." : "");
 }
 
 /* ------------------------------------------------------------------ */
