@@ -194,7 +194,10 @@ SG_EXTERN void sg_zone_free(sg_zone *z);
  * has any line (record, other type, fault row), NXDOMAIN otherwise.
  * origin: initial $ORIGIN (NULL: root). On a syntax error returns
  * SG_ESYNTAX and, if err_line != NULL, the 1-based line number;
- * $INCLUDE and $GENERATE give SG_EUNSUPPORTED (with the line). A
+ * $INCLUDE and $GENERATE give SG_EUNSUPPORTED (with the line), and so
+ * does a name with an escaped dot inside a label ("x\.y", "x\046y"):
+ * names are held as dotted text, which cannot tell it from two labels.
+ * TXT data keeps every octet, NUL included (u.txt.len). A
  * character-string over 255 octets is SG_ESYNTAX (RFC 1035 3.3). On error
  * the records before the bad line stay in the zone. */
 SG_EXTERN int sg_zone_load_text(sg_zone *z, const char *text, size_t len, const char *origin,

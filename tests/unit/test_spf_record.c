@@ -144,6 +144,16 @@ static void syntax_errors(void **state)
     /* an embedded NUL is a syntax error, not the end of the record */
     sg_spf_record *r = NULL;
     assert_int_equal(sg_spf_record_parse(&r, "v=spf1 -all\0 +all", 17, NULL), SG_ESYNTAX);
+    /* and said as such, wherever the NUL is (a zone's "\000" keeps it) */
+    static const char *const nul[] = {"v=spf1 \0 ip4:192.0.2.1 -all",
+                                      "v=spf1 ip4:192.0.2.1\0 -all"};
+    static const size_t nulat[] = {7, 20}, nullen[] = {27, 26};
+    for (size_t i = 0; i < 2; i++) {
+        sg_spf_parse_error e = {0};
+        assert_int_equal(sg_spf_record_parse(&r, nul[i], nullen[i], &e), SG_ESYNTAX);
+        assert_string_equal(e.reason, "a NUL byte in the record");
+        assert_int_equal(e.pos, nulat[i]);
+    }
     /* error position points at the offending term */
     sg_spf_parse_error err;
     assert_int_equal(sg_spf_record_parse(&r, "v=spf1 -all bad:x", 17, &err), SG_ESYNTAX);

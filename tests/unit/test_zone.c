@@ -354,6 +354,13 @@ static void errors_with_line_numbers(void **state)
     expect_error("$ORIGIN a..b.\n", SG_ESYNTAX, 1);
     expect_error("$FOO bar\n", SG_ESYNTAX, 1);
     expect_error("a A 192.0.2.1\n$INCLUDE /etc/passwd\n", SG_EUNSUPPORTED, 2);
+    /* a dot inside a label cannot be held apart from a label separator in
+     * the zone's dotted names: refused, never read as x.test */
+    expect_error("ok A 192.0.2.1\nx\\046test. TXT \"v=spf1 -all\"\n", SG_EUNSUPPORTED, 2);
+    expect_error("x\\.test. A 192.0.2.1\n", SG_EUNSUPPORTED, 1);
+    expect_error("a\\. A 192.0.2.1\n", SG_EUNSUPPORTED, 1);
+    expect_error("a CNAME b\\.c.\n", SG_EUNSUPPORTED, 1);
+    expect_error("a MX 10 mx\\046b.\n", SG_EUNSUPPORTED, 1);
     expect_error("a TXT ( \"x\"\n  \"y\" ) \n  9\n", SG_ESYNTAX, 3);
     expect_error("a A 192.0.2.1\nb TXET \"typo\"\n", SG_ESYNTAX, 2); /* unknown type */
     /* the line of the offending token inside a multi-line record */

@@ -29,6 +29,7 @@ struct tok {
     int quoted;       /* was a "quoted string" */
     int col0;         /* starts in column 0 of its physical line */
     int last_escaped; /* the final byte came from an escape (so "a\." is relative) */
+    int escaped_dot;  /* an unquoted "\." or "\046": a dot inside a label */
 };
 
 struct line {
@@ -216,6 +217,7 @@ static int lex_line(struct lexer *lx, struct line *l)
                         return rc;
                     }
                     t.last_escaped = 1;
+                    t.escaped_dot |= d == '.';
                 }
                 if ((rc = buf_put(l, d)) != SG_OK)
                     return rc;
@@ -269,6 +271,11 @@ static int make_name(const struct line *l, const struct tok *t, const char *orig
 
     if (t->quoted || len == 0)
         return SG_ESYNTAX;
+    /* Names are kept as dotted text, where a dot inside a label would
+     * read as two labels ("x\046test" answering for x.test). No name
+     * that mail authentication looks up holds one: refused, not split. */
+    if (t->escaped_dot)
+        return SG_EUNSUPPORTED;
     if (len == 1 && s[0] == '@' && !t->last_escaped) {
         if (olen + 1 > outsize)
             return SG_ESYNTAX;

@@ -346,6 +346,16 @@ int sg_spf_record_parse(sg_spf_record **out, const char *text, size_t len, sg_sp
             err->reason = "not an SPF version 1 record";
         return SG_ESYNTAX;
     }
+    /* RFC 7208 12 allows US-ASCII only; said as such, not as whatever term
+     * the NUL happens to start or end */
+    const char *nul = memchr(text, '\0', len);
+    if (nul != NULL) {
+        if (err != NULL) {
+            err->pos = (size_t)(nul - text);
+            err->reason = "a NUL byte in the record";
+        }
+        return SG_ESYNTAX;
+    }
     /* count terms to size the mechanism array */
     for (i = 6; i < len;) {
         while (i < len && text[i] == ' ')
