@@ -151,7 +151,8 @@ typedef struct {
      * unless the results have one. */
     const char *results;
     sg_arc_cv cv; /* the chain as received, from the verifier */
-    /* Fields the AMS signs, each instance present; NULL: From, To, Cc,
+    /* Fields the AMS signs, each instance present (at most 256 in all, as
+     * for DKIM signatures: see sg_dkim_sign_opts.headers); NULL: From, To, Cc,
      * Subject, Date, Message-ID, Reply-To, In-Reply-To, References,
      * MIME-Version, Content-Type, Content-Transfer-Encoding,
      * DKIM-Signature. Authentication-Results and ARC fields are refused

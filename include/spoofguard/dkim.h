@@ -232,7 +232,10 @@ typedef struct {
     const char *identity;       /* i= (optional; must be within d=) */
     /* Fields to sign, each instance present; NULL: From, To, Cc, Subject,
      * Date, Reply-To, Content-Type, MIME-Version, Message-ID, In-Reply-To,
-     * References, Content-Transfer-Encoding. From is always signed. */
+     * References, Content-Transfer-Encoding. From is always signed. At
+     * most 128 names here and in oversign; h= holds at most 256 in all
+     * (verifiers refuse more): past that, the names with the most
+     * instances give up their topmost ones first. */
     const char *const *headers;
     size_t nheaders;
     /* Fields signed once more than they occur, so none can be added

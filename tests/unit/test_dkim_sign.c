@@ -498,6 +498,78 @@ static void dual_generated(void **state)
     free(msg);
 }
 
+/* ---- many instances of a signed field ------------------------------------------ */
+
+/* h= lists each instance of a signed field, and verifiers (ours: 256)
+ * refuse a longer h=: a sender's 300 To fields made our signature one our
+ * own verifier failed. The names with the most instances give up their
+ * topmost ones; the signature passes, From stays signed, and a field
+ * added on top of the ones left unsigned still does not break it. */
+static void many_instances(void **state)
+{
+    static const int tos[] = {10, 200, 243, 244, 300, 990};
+    sg_dkim_signkey *ed;
+    char *erec;
+    (void)state;
+    assert_int_equal(sg_dkim_signkey_generate(&ed, SG_DKIM_ED25519_SHA256, 0), 0);
+    assert_int_equal(sg_dkim_signkey_record(ed, &erec), 0);
+    for (size_t c = 0; c < sizeof(tos) / sizeof(tos[0]); c++) {
+        sg_dkim_sign_opts o;
+        sg_dkim_signer *s;
+        size_t cap = 200 + 40 * (size_t)tos[c], n = 0, outn;
+        char *msg = malloc(cap), *out, *reasons, *got, *h;
+        assert_non_null(msg);
+        n += (size_t)sprintf(msg, "From: a@example.com\r\nSubject: hi\r\nCc: c@example.org\r\n");
+        for (int i = 0; i < tos[c]; i++)
+            n += (size_t)sprintf(msg + n, "To: r%d@example.org\r\n", i);
+        n += (size_t)sprintf(msg + n, "\r\nbody\r\n");
+        sg_dkim_sign_opts_init(&o);
+        o.domain = "example.com";
+        o.selector = "ed";
+        o.key = ed;
+        assert_int_equal(sg_dkim_signer_new(&s, &o, 1), 0);
+        out = sign_msg(s, msg, n, &outn, NULL);
+        assert_non_null(out);
+        got = verify_with("ed._domainkey.example.com", erec, out, outn, &reasons);
+        if (strcmp(got, "pass") != 0)
+            fail_msg("%d To fields: %s (%s)", tos[c], got, reasons);
+        /* h= names From, and at most 256 names in all */
+        h = strstr(out, " h=");
+        assert_non_null(h);
+        {
+            size_t names = 1;
+            const char *e = strchr(h, ';');
+            assert_non_null(e);
+            for (const char *q = h; q < e; q++)
+                names += *q == ':';
+            assert_true(names <= 256);
+            assert_true(names >= (size_t)(tos[c] < 240 ? tos[c] : 240));
+            assert_non_null(strstr(h, "from"));
+        }
+        free(got);
+        free(reasons);
+        sg_dkim_signer_free(s);
+        free(out);
+        free(msg);
+    }
+    {
+        sg_dkim_sign_opts o;
+        sg_dkim_signer *s = NULL;
+        const char *many[129];
+        for (size_t i = 0; i < 129; i++)
+            many[i] = "x-a";
+        sg_dkim_sign_opts_init(&o);
+        o.domain = "example.com";
+        o.selector = "ed";
+        o.key = ed;
+        o.headers = many;
+        o.nheaders = 129;
+        assert_int_equal(sg_dkim_signer_new(&s, &o, 1), SG_EINVAL);
+    }
+    free(erec);
+    sg_dkim_signkey_free(ed);
+}
+
 /* ---- split signing -------------------------------------------------------------- */
 
 /* Sign msg with a signer whose keys are elsewhere: digests, then each
@@ -949,6 +1021,7 @@ int main(void)
         cmocka_unit_test(dual_generated), cmocka_unit_test(split),
         cmocka_unit_test(key_files),      cmocka_unit_test(zone_txt),
         cmocka_unit_test(key_rules),      cmocka_unit_test(key_owner_and_links),
+        cmocka_unit_test(many_instances),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -431,6 +431,30 @@ static void trusted_set_must_sign_from(void **state)
     }
 }
 
+/* Our seal over a message with 300 To fields: the AMS's h= stays within
+ * what a verifier takes (ours: 256 names), so our next hop validates it. */
+static void seal_over_many_fields(void **state)
+{
+    fixture *f = *state;
+    sg_verdict *v = NULL;
+    size_t n = 0;
+    char *msg = malloc(sizeof(base) + 300 * 32), *m;
+    const sg_verdict_result *r;
+    assert_non_null(msg);
+    for (int i = 0; i < 300; i++)
+        n += (size_t)sprintf(msg + n, "To: r%d@fwd.test\r\n", i);
+    strcpy(msg + n, base);
+    m = seal(f, msg, "fwd.test", f->fwd, PASS_AAR);
+    r = judge(f, &v, m, trust_fwd, NULL);
+    assert_non_null(r->arc);
+    if (r->arc->cv != SG_ARC_PASS)
+        fail_msg("cv %s: %s", sg_arc_cv_str(r->arc->cv), r->arc->reason);
+    assert_int_equal(r->arc->sets[0].ams_covers_from, 1);
+    sg_verdict_free(v);
+    free(m);
+    free(msg);
+}
+
 static void bad_sealer_names_are_refused(void **state)
 {
     fixture *f = *state;
@@ -457,6 +481,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(forger_cannot_claim_it, setup, teardown),
         cmocka_unit_test_setup_teardown(trusted_set_must_sign_from, setup, teardown),
+        cmocka_unit_test_setup_teardown(seal_over_many_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_sealer_names_are_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

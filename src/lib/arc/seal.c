@@ -309,31 +309,15 @@ static EVP_MD_CTX *md_new(void)
     return md;
 }
 
-static size_t count_fields(const sg_header *f, size_t count, const char *name)
-{
-    size_t c = 0, n = strlen(name);
-    for (size_t i = 0; i < count; i++)
-        if (f[i].name_len == n && !strncasecmp(f[i].name, name, n))
-            c++;
-    return c;
-}
-
-/* h=: each configured name once per instance present, in list order. */
+/* h=: each configured name once per instance present, in list order, as
+ * many as a verifier takes (SG_DKIM_MAX_H: ours refuses more, so a
+ * sender's 300 To fields made our own seal fail at our next hop). */
 static int pick_headers(sg_arc_sealer *s, const sg_header *fields, size_t count)
 {
-    size_t cap = 0;
-    for (size_t k = 0; k < s->nheaders; k++)
-        cap += count_fields(fields, count, s->headers[k]);
-    if ((s->h = sg_arena_calloc(s->arena, cap ? cap : 1, sizeof(*s->h))) == NULL)
+    if ((s->h = sg_arena_calloc(s->arena, SG_DKIM_MAX_H, sizeof(*s->h))) == NULL)
         return SG_ENOMEM;
-    for (size_t k = 0; k < s->nheaders; k++) {
-        size_t c = count_fields(fields, count, s->headers[k]);
-        int dup = 0;
-        for (size_t j = 0; j < k; j++)
-            dup |= !strcasecmp(s->headers[j], s->headers[k]);
-        for (size_t j = 0; !dup && j < c; j++)
-            s->h[s->nh++] = s->headers[k];
-    }
+    s->nh = sg_dkim_pick_headers(fields, count, (const char *const *)s->headers, s->nheaders, s->h,
+                                 SG_DKIM_MAX_H);
     return SG_OK;
 }
 
@@ -346,7 +330,7 @@ int sg_arc_seal_headers(sg_arc_sealer *s, const sg_header *fields, size_t count)
         return SG_EINVAL;
     if (s->state != 0)
         return SG_ESTATE;
-    if (count_fields(fields, count, "from") == 0)
+    if (sg_dkim_count_fields(fields, count, "from") == 0)
         return SG_ENOTFOUND;
     for (size_t i = 0; i < count; i++) {
         int kind = kind_of(&fields[i]), cvf;

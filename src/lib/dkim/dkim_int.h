@@ -161,6 +161,15 @@ int sg_dkim_keycache_get(sg_dkim_keycache *c, const char *txt, size_t len, uint3
  * (the old one cleared) whenever a record was seen. Returns 0; a key
  * record error with *reason; SG_ENOTFOUND for no record; or SG_ETIMEOUT
  * with *temp = 1 when the lookup failed temporarily. */
+/* Fields of a header named name (any case). */
+size_t sg_dkim_count_fields(const sg_header *f, size_t count, const char *name);
+/* h= for a new signature: each of names (a repeat counts once) once per
+ * instance present in f, in order, at most max in all: past max, the
+ * names with the most instances give up their topmost ones first (h=
+ * takes instances from the bottom, RFC 6376 5.4.2). h holds max entries;
+ * returns how many it got. */
+size_t sg_dkim_pick_headers(const sg_header *f, size_t count, const char *const *names,
+                            size_t nnames, const char **h, size_t max);
 int sg_dkim_key_from_answer(sg_dkim_keycache *c, const sg_dns_answer *ans, int64_t now,
                             sg_dkim_key *key, const char **reason, int *temp);
 

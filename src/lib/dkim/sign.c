@@ -152,6 +152,9 @@ int sg_dkim_signer_new(sg_dkim_signer **out, const sg_dkim_sign_opts *opts, size
             if (!text_ok(o->identity) || at == NULL || !sg_domain_within(at + 1, o->domain))
                 return SG_EINVAL; /* 3.5 i=: within d= */
         }
+        /* h= holds at most SG_DKIM_MAX_H names (a verifier refuses more) */
+        if (o->nheaders > SG_DKIM_MAX_H / 2 || o->noversign > SG_DKIM_MAX_H / 2)
+            return SG_EINVAL;
         for (size_t k = 0; o->headers && k < o->nheaders; k++)
             if (!sg_dkim_field_name_ok(o->headers[k]))
                 return SG_EINVAL;
@@ -209,13 +212,60 @@ fail:
     return rc;
 }
 
-static size_t count_fields(const sg_header *f, size_t count, const char *name)
+size_t sg_dkim_count_fields(const sg_header *f, size_t count, const char *name)
 {
     size_t c = 0, n = strlen(name);
     for (size_t i = 0; i < count; i++)
         if (f[i].name_len == n && !strncasecmp(f[i].name, name, n))
             c++;
     return c;
+}
+
+/* Instances of names[k] h= may list at most `level` of; a name listed
+ * before counts nothing. */
+static size_t pick_total(const sg_header *f, size_t count, const char *const *names, size_t nnames,
+                         size_t level)
+{
+    size_t t = 0;
+    for (size_t k = 0; k < nnames; k++) {
+        int dup = 0;
+        for (size_t j = 0; j < k; j++)
+            dup |= !strcasecmp(names[j], names[k]);
+        if (!dup) {
+            size_t c = sg_dkim_count_fields(f, count, names[k]);
+            t += c < level ? c : level;
+        }
+    }
+    return t;
+}
+
+size_t sg_dkim_pick_headers(const sg_header *f, size_t count, const char *const *names,
+                            size_t nnames, const char **h, size_t max)
+{
+    size_t level = count, nh = 0;
+    if (pick_total(f, count, names, nnames, level) > max) {
+        /* the largest per-name cap that fits: the names with the most
+         * instances give up their topmost first (h= takes instances from
+         * the bottom, RFC 6376 5.4.2) */
+        size_t lo = 0, hi = count;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo + 1) / 2;
+            if (pick_total(f, count, names, nnames, mid) <= max)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        level = lo;
+    }
+    for (size_t k = 0; k < nnames; k++) {
+        int dup = 0;
+        for (size_t j = 0; j < k; j++)
+            dup |= !strcasecmp(names[j], names[k]);
+        size_t c = dup ? 0 : sg_dkim_count_fields(f, count, names[k]);
+        for (size_t j = 0; j < c && j < level; j++)
+            h[nh++] = names[k];
+    }
+    return nh;
 }
 
 int sg_dkim_sign_headers(sg_dkim_signer *s, const sg_header *fields, size_t count)
@@ -225,29 +275,22 @@ int sg_dkim_sign_headers(sg_dkim_signer *s, const sg_header *fields, size_t coun
         return SG_EINVAL;
     if (s->state != 0)
         return SG_ESTATE;
-    if (count_fields(fields, count, "from") == 0)
+    if (sg_dkim_count_fields(fields, count, "from") == 0)
         return SG_ENOTFOUND;
     used = sg_arena_alloc(s->arena, count ? count : 1);
     if (used == NULL)
         return SG_ENOMEM;
     for (size_t i = 0; i < s->n; i++) {
         struct ssig *g = &s->sigs[i];
-        size_t cap = g->noversign, nh = 0;
+        size_t nh;
         int hi;
-        for (size_t k = 0; k < g->nheaders; k++)
-            cap += count_fields(fields, count, g->headers[k]);
-        g->h = sg_arena_calloc(s->arena, cap ? cap : 1, sizeof(*g->h));
+        g->h = sg_arena_calloc(s->arena, SG_DKIM_MAX_H, sizeof(*g->h));
         if (g->h == NULL)
             return SG_ENOMEM;
-        /* every present instance, in the configured order... */
-        for (size_t k = 0; k < g->nheaders; k++) {
-            size_t c = count_fields(fields, count, g->headers[k]);
-            int dup = 0;
-            for (size_t j = 0; j < k; j++)
-                dup |= !strcasecmp(g->headers[j], g->headers[k]);
-            for (size_t j = 0; !dup && j < c; j++)
-                g->h[nh++] = g->headers[k];
-        }
+        /* every present instance, in the configured order, as many as a
+         * verifier takes (SG_DKIM_MAX_H with the oversigned names)... */
+        nh = sg_dkim_pick_headers(fields, count, (const char *const *)g->headers, g->nheaders, g->h,
+                                  SG_DKIM_MAX_H - g->noversign);
         /* ...then one more of each oversigned name: a field added later
          * would be hashed in place of this null string and break the
          * signature (RFC 6376 5.4.2, 8.15) */
