@@ -14,9 +14,11 @@
  * Exit status: 0 done, 2 usage or bad input (the message names the line),
  * 3 the file cannot be read, 4 internal error.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <spoofguard/outbound.h>
@@ -96,11 +98,12 @@ typedef struct {
     size_t nslots, n;
 } store;
 
+/* Keys without case, as the daemon's store keys logins (sg_obop_recs_init). */
 static uint64_t key_hash(const char *s)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     for (; *s; s++) {
-        h ^= (unsigned char)*s;
+        h ^= (unsigned char)tolower((unsigned char)*s);
         h *= 0x100000001b3ull;
     }
     return h;
@@ -134,7 +137,7 @@ static sg_ob_account *store_get(store *st, const char *key)
         return NULL;
     i = key_hash(key) & (st->nslots - 1);
     for (e = st->slots[i]; e != NULL; e = e->next)
-        if (!strcmp(e->key, key))
+        if (!strcasecmp(e->key, key))
             return e->acct;
     e = malloc(sizeof(*e) + klen + 1);
     if (e == NULL)

@@ -54,13 +54,17 @@ int sg_obop_fn(void *ctx, sg_obs_rec *r, size_t n);
 /* The buffers of one operation's records. */
 typedef struct {
     uint8_t buf[SG_OBS_MAXKEYS][SG_OB_ACCOUNT_MAX];
+    char acct[SG_OBS_KEY_MAX + 1];
     char dom[SG_OBS_KEY_MAX + 1];
     sg_obs_rec rec[SG_OBS_MAXKEYS];
     size_t n;
 } sg_obop_recs;
 
-/* Sets up the records: acct, and for a message its sending domain
- * ("@" + the lower-cased domain of mail_from) when there is one. */
+/* Sets up the records: acct (its letters lower-cased: the sender map
+ * compares logins without case, and where SASL does too, Support@ and
+ * support@ must be one account, or a blocked login goes on as another),
+ * and for a message its sending domain ("@" + the lower-cased domain of
+ * mail_from) when there is one. */
 void sg_obop_recs_init(sg_obop_recs *rr, const char *acct, const char *mail_from);
 
 /* The whole operation on a store. 0, or -1 with err set. */

@@ -294,6 +294,48 @@ static void test_corrupt_record_starts_fresh(void **state)
     rm_tmp();
 }
 
+/* A login is one account whatever its case: the sender map compares
+ * logins without case, and where SASL does too, a blocked Support@ went
+ * on sending as SUPPORT@ (a fresh record), every limit multiplied. */
+static void test_login_case_is_one_account(void **state)
+{
+    (void)state;
+    make_tmp();
+    sg_obs *s;
+    sg_ob_policy *pol;
+    char err[256];
+    assert_int_equal(sg_obs_open(&s, tmpdir, NULL, err, sizeof(err)), 0);
+    assert_int_equal(sg_ob_policy_new(&pol), 0);
+    const char *rcpts[] = {"x@remote.test"};
+    sg_ob_message m = {.t = 1700000000,
+                       .login = "Support@ourco.test",
+                       .client_ip = "192.0.2.1",
+                       .mail_from = "support@ourco.test",
+                       .rcpts = rcpts,
+                       .nrcpts = 1,
+                       .size = 1000};
+    sg_obop op = {.kind = SG_OBOP_DECIDE, .pol = pol, .msg = &m};
+    sg_obop blk = {.kind = SG_OBOP_BLOCK, .pol = pol, .t = m.t, .reasons = SG_OBR_BLOCKED};
+    assert_int_equal(sg_obop_run(s, &blk, "Support@ourco.test", NULL, err, sizeof(err)), 0);
+    static const char *const spellings[] = {"support@ourco.test", "SUPPORT@OURCO.TEST",
+                                            "support@OURCO.test"};
+    for (size_t i = 0; i < 3; i++) {
+        m.t += 60;
+        m.login = spellings[i];
+        assert_int_equal(sg_obop_run(s, &op, spellings[i], m.mail_from, err, sizeof(err)), 0);
+        if (op.out.action != SG_OB_HOLD || !(op.out.reasons & SG_OBR_BLOCKED))
+            fail_msg("%s: not held as the blocked account", spellings[i]);
+    }
+    sg_obop rel = {.kind = SG_OBOP_RELEASE, .pol = pol, .t = m.t};
+    assert_int_equal(sg_obop_run(s, &rel, "SUPPORT@ourco.test", NULL, err, sizeof(err)), 0);
+    m.t += 60;
+    assert_int_equal(sg_obop_run(s, &op, "Support@ourco.test", m.mail_from, err, sizeof(err)), 0);
+    assert_int_equal(op.out.action, SG_OB_ALLOW);
+    sg_ob_policy_free(pol);
+    sg_obs_close(s);
+    rm_tmp();
+}
+
 /* ---- Redis ---------------------------------------------------------------- */
 
 static pid_t redis_pid = -1;
@@ -563,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_lmdb_two_processes_exact),
         cmocka_unit_test(test_lmdb_full_map_refuses),
         cmocka_unit_test(test_corrupt_record_starts_fresh),
+        cmocka_unit_test(test_login_case_is_one_account),
         cmocka_unit_test(test_redis_url),
         cmocka_unit_test(test_drain),
         cmocka_unit_test(test_spill),
