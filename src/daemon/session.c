@@ -233,8 +233,10 @@ static void add_rcpt(session *s, const char *path)
     }
     if (s->nrcpts == s->cap_rcpts) {
         size_t cap = s->cap_rcpts ? s->cap_rcpts * 2 : 16;
-        if (cap > MAX_RCPTS)
+        if (s->cap_rcpts == MAX_RCPTS)
             return;
+        if (cap > MAX_RCPTS) /* doubling stopped at 4096 before: 5000 is documented */
+            cap = MAX_RCPTS;
         const char **n = sg_arena_alloc(s->arena, cap * sizeof(*n));
         if (n == NULL)
             return;

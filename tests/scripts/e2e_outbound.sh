@@ -313,6 +313,13 @@ assert len(b)==1 and "bounce_rate" in b[0]["reasons"] and b[0]["release"]=="spoo
     r=$(send_mail -c "$E2E_ATTACKER" -f '<>' -t "$BIN" -d "$E2E_DIR/dsn-2.eml")
     check g_forged_dsn_refused "$r" test "${r:0:5}" = "550 5"
     check g_forged_dsn_not_counted "bob's hard bounces: $(hard_of "$B") after a forged report (want 2)" test "$(hard_of "$B")" = 2
+    # h. a message's recipients count up to the documented 5,000 (the
+    #    list stopped growing at 4,096), straight over the milter protocol:
+    #    Postfix's smtpd_recipient_limit is 1,000
+    r=$(/usr/bin/python3 "$SG_SRC/tests/interop/milter_client.py" submit "${MILTER##*:}" "$A" 1 6000 2>&1)
+    check h_many_rcpts_answered "$r" test "${#r}" = 1
+    check h_many_rcpts_counted "$(grep -F '"queue_id":"S00000000"' "$SGD_LOG" | grep -F outbound_decision | tail -n1 | head -c 300)" \
+        grep -qE '"queue_id":"S00000000".*"rcpts":5000,' "$SGD_LOG"
     sgd_stop
     check daemon_exit_0 "status $SGD_STATUS" test "$SGD_STATUS" = 0
     check no_sanitizer_reports "$(sanitizer_reports | head -n3 | tr '\n' '|')" not_reports
