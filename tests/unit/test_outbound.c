@@ -229,6 +229,31 @@ static void internal_fanout(void **state)
     sg_ob_policy_free(p);
 }
 
+/* user%elsewhere@ and elsewhere!user@ at an internal domain are relayed
+ * on by MTAs honouring the percent hack or bang paths: external, so
+ * alternating both forms no longer hides external recipients. */
+static void percent_hack_is_external(void **state)
+{
+    static const struct {
+        const char *addr;
+        int internal;
+    } cases[] = {
+        {"colleague@org.example", 1},
+        {"Colleague@Sub.Org.Example", 1},
+        {"victim%far.example@org.example", 0},
+        {"far.example!victim@org.example", 0},
+        {"a%b@far.example", 0},
+        {"x@far.example", 0},
+        {"odd@org.example%far.example", 0}, /* not a domain of ours */
+    };
+    sg_ob_policy *p = policy_only(NULL);
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (ob_policy_internal(p, cases[i].addr, NULL) != cases[i].internal)
+            fail_msg("%s: internal %d", cases[i].addr, !cases[i].internal);
+    sg_ob_policy_free(p);
+}
+
 static void baseline_volume(void **state)
 {
     sg_ob_policy *p = policy_only("weight_baseline_volume");
@@ -1074,6 +1099,7 @@ int main(void)
         cmocka_unit_test(bounce_needs_a_sample),
         cmocka_unit_test(bounce_from_outside_needs_a_sent_recipient),
         cmocka_unit_test(bounce_from_outside_counts_once_a_day),
+        cmocka_unit_test(percent_hack_is_external),
         cmocka_unit_test(holds_in_an_hour_block),
         cmocka_unit_test(domain_volume),
         cmocka_unit_test(encode_round_trip_and_damage),

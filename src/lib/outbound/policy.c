@@ -273,6 +273,12 @@ int ob_policy_internal(const sg_ob_policy *p, const char *addr, const char *fall
     const char *dom;
     if (at == NULL || at[1] == '\0')
         return 0;
+    /* user%elsewhere@ourco.test and elsewhere!user@ourco.test are relayed
+     * on by MTAs that still honour the percent hack or bang paths (Postfix
+     * allow_percent_hack, swap_bangpath: on by default): not ours */
+    if (memchr(addr, '%', (size_t)(at - addr)) != NULL ||
+        memchr(addr, '!', (size_t)(at - addr)) != NULL)
+        return 0;
     dom = at + 1;
     if (p->ninternal == 0)
         return fallback != NULL && *fallback && sg_domain_within(dom, fallback);
