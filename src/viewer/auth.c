@@ -23,8 +23,9 @@ typedef struct {
     long long created, last;
 } session;
 
+/* A client's failed logins; failures 0: a free entry. */
 typedef struct {
-    char client[64];
+    sgv_client_key client;
     unsigned failures;
     long long last_fail;
 } throttle;
@@ -35,6 +36,7 @@ struct sgv_auth {
     size_t naccounts;
     session sessions[SGV_MAX_SESSIONS];
     throttle throttles[SGV_THROTTLE_CLIENTS];
+    throttle overflow; /* shared by the clients that found no free entry (auth.h) */
     char local_csrf[SGV_TOKEN_HEX + 1]; /* no-login mode */
     char dummy_hash[CRYPT_OUTPUT_SIZE]; /* hashed against for unknown users */
 };
@@ -322,26 +324,46 @@ void sgv_auth_logout(sgv_auth *a, const char *token)
 
 /* ---- login and throttling -------------------------------------------------------- */
 
-/* The throttle entry of client (made if need be; the stalest is reused).
- * Locked. */
-static throttle *throttle_of(sgv_auth *a, const char *client, long long now)
+/* Forgets t if it has been quiet long enough. Locked. */
+static void throttle_age(throttle *t, long long now)
 {
-    throttle *free_slot = NULL, *oldest = &a->throttles[0];
+    if (t->failures && now - t->last_fail >= SGV_THROTTLE_FORGET)
+        memset(t, 0, sizeof(*t));
+}
+
+/* The entry of client, or NULL. Locked. */
+static throttle *throttle_find(sgv_auth *a, const sgv_client_key *client)
+{
     for (size_t i = 0; i < SGV_THROTTLE_CLIENTS; i++) {
         throttle *t = &a->throttles[i];
-        if (t->failures && now - t->last_fail >= SGV_THROTTLE_FORGET)
-            memset(t, 0, sizeof(*t));
-        if (t->failures && !strcmp(t->client, client))
+        if (t->failures && !memcmp(&t->client, client, sizeof(*client)))
             return t;
-        if (!t->failures && free_slot == NULL)
-            free_slot = t;
-        if (t->last_fail < oldest->last_fail)
-            oldest = t;
     }
-    throttle *t = free_slot ? free_slot : oldest;
-    memset(t, 0, sizeof(*t));
-    snprintf(t->client, sizeof(t->client), "%s", client);
-    return t;
+    return NULL;
+}
+
+/* The entry that counts client's attempts: its own (a free one taken if
+ * need be), or the shared overflow entry when every entry holds another
+ * client's recent failures. Never evicts a live entry: whoever could
+ * evict could clear his own count by failing from enough other clients.
+ * Locked. */
+static throttle *throttle_of(sgv_auth *a, const sgv_client_key *client, long long now)
+{
+    throttle *free_slot = NULL;
+    throttle_age(&a->overflow, now);
+    for (size_t i = 0; i < SGV_THROTTLE_CLIENTS; i++)
+        throttle_age(&a->throttles[i], now);
+    throttle *t = throttle_find(a, client);
+    if (t != NULL)
+        return t;
+    for (size_t i = 0; i < SGV_THROTTLE_CLIENTS && free_slot == NULL; i++)
+        if (!a->throttles[i].failures)
+            free_slot = &a->throttles[i];
+    if (free_slot == NULL)
+        return &a->overflow;
+    memset(free_slot, 0, sizeof(*free_slot));
+    free_slot->client = *client;
+    return free_slot;
 }
 
 static long long throttle_wait(const throttle *t)
@@ -352,17 +374,26 @@ static long long throttle_wait(const throttle *t)
     return e >= 9 ? SGV_THROTTLE_MAX : (1LL << e) > SGV_THROTTLE_MAX ? SGV_THROTTLE_MAX : 1LL << e;
 }
 
-sgv_login_result sgv_auth_login(sgv_auth *a, const char *user, const char *pw, const char *client,
-                                long long now, char token[SGV_TOKEN_HEX + 1])
+sgv_login_result sgv_auth_login(sgv_auth *a, const char *user, const char *pw,
+                                const sgv_client_key *client, long long now,
+                                char token[SGV_TOKEN_HEX + 1])
 {
+    static const sgv_client_key unknown; /* all zero: const, not state */
     const char *hash = NULL;
     if (!sgv_auth_enabled(a))
         return SGV_LOGIN_ERROR;
     if (client == NULL)
-        client = "";
+        client = &unknown;
     pthread_mutex_lock(&a->lock);
     throttle *t = throttle_of(a, client, now);
+    int shared = t == &a->overflow;
     int blocked = t->failures >= SGV_THROTTLE_FREE && now - t->last_fail < throttle_wait(t);
+    if (!blocked) {
+        /* counted before the hashing, outside the lock: concurrent attempts
+         * from one client (MHD's threads) see each other */
+        t->failures++;
+        t->last_fail = now;
+    }
     pthread_mutex_unlock(&a->lock);
     if (blocked)
         return SGV_LOGIN_THROTTLED;
@@ -371,16 +402,17 @@ sgv_login_result sgv_auth_login(sgv_auth *a, const char *user, const char *pw, c
             hash = a->accounts[i].hash;
     /* an unknown user costs one hashing too: the time does not tell */
     int ok = sgv_password_check(pw ? pw : "", hash ? hash : a->dummy_hash) && hash != NULL;
-    pthread_mutex_lock(&a->lock);
-    t = throttle_of(a, client, now);
-    if (ok) {
-        memset(t, 0, sizeof(*t));
-    } else {
-        t->failures++;
-        t->last_fail = now;
-    }
-    pthread_mutex_unlock(&a->lock);
     if (!ok)
         return SGV_LOGIN_BAD;
+    pthread_mutex_lock(&a->lock);
+    if (shared) {
+        /* the shared count is other clients' too: take back only our own
+         * attempt (if it was not forgotten meanwhile) */
+        if (a->overflow.failures > 0)
+            a->overflow.failures--;
+    } else if ((t = throttle_find(a, client)) != NULL) {
+        memset(t, 0, sizeof(*t));
+    }
+    pthread_mutex_unlock(&a->lock);
     return session_new(a, now, 1, user, token, NULL) == 0 ? SGV_LOGIN_OK : SGV_LOGIN_ERROR;
 }

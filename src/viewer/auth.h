@@ -19,16 +19,29 @@
 
 #include <stddef.h>
 
+#include "client.h"
+
 #define SGV_TOKEN_HEX 64 /* 32 random bytes, hex */
 #define SGV_USER_MAX 64
 #define SGV_MAX_SESSIONS 256
 #define SGV_SESSION_LIFETIME (12 * 3600) /* absolute, seconds */
 #define SGV_SESSION_IDLE (2 * 3600)      /* without a request */
 #define SGV_PRESESSION_LIFETIME 900      /* a login form stays usable this long */
-/* Throttling: after SGV_THROTTLE_FREE failed logins from one client, each
- * further attempt waits 2^(failures - FREE) seconds after the last
+/* Throttling: after SGV_THROTTLE_FREE failed logins from one client (an
+ * IPv4 address or an IPv6 /64, client.h: the connection pool's client),
+ * each further attempt waits 2^(failures - FREE) seconds after the last
  * failure, at most SGV_THROTTLE_MAX; a success or SGV_THROTTLE_FORGET
- * quiet seconds reset the count. Refused attempts cost no hashing. */
+ * quiet seconds reset the count. Refused attempts cost no hashing. An
+ * attempt is counted as a failure before its password is hashed (a success
+ * takes it back), so concurrent attempts cannot all pass one check.
+ *
+ * SGV_THROTTLE_CLIENTS clients with failures are followed one by one. When
+ * that many have failed within SGV_THROTTLE_FORGET seconds, no entry is
+ * evicted (evicting would let an attacker clear his own count by failing
+ * from other addresses, and a churning table counts nobody): every further
+ * client shares one overflow count with the same rules, a global slow-down
+ * for clients not followed until entries are forgotten. A success does not
+ * reset that shared count, it only takes back its own attempt. */
 #define SGV_THROTTLE_FREE 5
 #define SGV_THROTTLE_MAX 300
 #define SGV_THROTTLE_FORGET 900
@@ -55,10 +68,12 @@ typedef enum {
     SGV_LOGIN_ERROR
 } sgv_login_result;
 
-/* Checks user/password for client (its address, for throttling). On
- * success a new authenticated session's token goes to token. */
-sgv_login_result sgv_auth_login(sgv_auth *a, const char *user, const char *pw, const char *client,
-                                long long now, char token[SGV_TOKEN_HEX + 1]);
+/* Checks user/password for client (sgv_client_key_of the peer, for
+ * throttling; NULL: the all-zero key). On success a new authenticated
+ * session's token goes to token. */
+sgv_login_result sgv_auth_login(sgv_auth *a, const char *user, const char *pw,
+                                const sgv_client_key *client, long long now,
+                                char token[SGV_TOKEN_HEX + 1]);
 
 typedef struct {
     int authenticated;

@@ -11,9 +11,8 @@
  *     connection), and its body within body_ms of the head: deadlines, not
  *     idle timeouts, so a byte now and then buys nothing. Overdue
  *     connections are closed.
- *   - A client (an IPv4 address, or an IPv6 /64: one subscriber gets a
- *     whole /64, so counting single IPv6 addresses limits nothing) holds at
- *     most per_client connections, a small share of the pool.
+ *   - A client (an IPv4 address, or an IPv6 /64: client.h) holds at most
+ *     per_client connections, a small share of the pool.
  *   - When the pool is full, a new connection is not refused: the
  *     connection that has waited longest on its client (head or body not
  *     yet complete) is closed to make room. A real reader sends its request
@@ -28,7 +27,7 @@
 
 #include <stddef.h>
 
-struct sockaddr;
+#include "client.h"
 
 /* Bounds. A browser opens up to 6 connections to one server; 16 leaves
  * room for a few tabs, and 16 clients are needed to fill the pool. */
@@ -38,16 +37,6 @@ struct sockaddr;
  * not yet released by MHD: MHD's own hard limit (http.c). */
 #define SGV_POOL_SLOTS (2 * SGV_POOL_MAX)
 #define SGV_REQUEST_TIMEOUT_S 10 /* default head and body deadlines */
-
-/* A client: the address family, then the IPv4 address or the IPv6 /64
- * (an IPv4-mapped IPv6 address is its IPv4 address). */
-typedef struct {
-    unsigned char b[17];
-} sgv_client_key;
-
-/* The client of sa. Returns 0, or -1 for a family other than IPv4/IPv6
- * (all such clients then share one key). */
-int sgv_client_key_of(const struct sockaddr *sa, sgv_client_key *k);
 
 typedef enum {
     SGV_CONN_FREE = 0, /* an unused slot */

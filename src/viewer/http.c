@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -231,17 +230,12 @@ static void simple(sgv_resp *r, int status, const char *msg)
     sgv_resp_set(r, status, "text/html; charset=utf-8", buf, (size_t)n);
 }
 
-static void client_addr(struct MHD_Connection *c, char *out, size_t cap)
+/* The client of c, as every per-client limit counts it (client.h). */
+static void client_of(struct MHD_Connection *c, sgv_client_key *k)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    out[0] = '\0';
-    if (ci == NULL || ci->client_addr == NULL)
-        return;
-    socklen_t sl = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                          : sizeof(struct sockaddr_in);
-    if (getnameinfo(ci->client_addr, sl, out, (socklen_t)cap, NULL, 0, NI_NUMERICHOST) != 0)
-        out[0] = '\0';
+    (void)sgv_client_key_of(ci ? ci->client_addr : NULL, k); /* else one shared key */
 }
 
 /* Without a login, anyone who reaches the port reads the mail, so a web
@@ -291,7 +285,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     upload *u = *con_cls;
     sgv_req q;
     sgv_resp r;
-    char client[64];
     if (u == NULL) { /* the first call: the head is complete */
         if ((u = calloc(1, sizeof(*u))) == NULL)
             return MHD_NO;
@@ -324,8 +317,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     q.body = u->body ? u->body : "";
     q.body_len = u->len;
     q.conn = c;
-    client_addr(c, client, sizeof(client));
-    q.client = client;
+    client_of(c, &q.client);
 
     const char *rest = "";
     int known;
@@ -402,11 +394,9 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
          * concurrent accepts in MHD's workers cannot all take the last place */
         const union MHD_ConnectionInfo *fd =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        const union MHD_ConnectionInfo *ad =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         sgv_client_key k;
         int victim;
-        (void)sgv_client_key_of(ad ? ad->client_addr : NULL, &k); /* else one shared key */
+        client_of(c, &k);
         if (fd == NULL)
             return; /* MHD gives every connection's socket: not expected */
         pthread_mutex_lock(&h->mu);

@@ -36,8 +36,8 @@ typedef struct {
     const char *path;
     const char *body; /* POST: the form, NUL-terminated */
     size_t body_len;
-    const char *client; /* the peer's address, for throttling */
-    sgv_session sess;   /* valid when has_session */
+    sgv_client_key client; /* the peer (client.h), for throttling */
+    sgv_session sess;      /* valid when has_session */
     int has_session;
     /* the session cookie's value ("" when none): sg_session, or for POST
      * /login the login form's sg_login */

@@ -396,7 +396,7 @@ void sgv_page_login_post(sgv_req *q, sgv_resp *r, const char *rest)
     if (!sgv_form_get(q->body, q->body_len, "password", pw, sizeof(pw)))
         pw[0] = '\0';
     sgv_login_result lr =
-        sgv_auth_login(q->app->auth, user, pw, q->client, (long long)time(NULL), token);
+        sgv_auth_login(q->app->auth, user, pw, &q->client, (long long)time(NULL), token);
     explicit_bzero(pw, sizeof(pw));
     if (lr == SGV_LOGIN_OK) {
         sgv_auth_logout(q->app->auth, q->token); /* the login form's session */

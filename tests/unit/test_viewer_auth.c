@@ -6,14 +6,45 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "auth.h"
 
 #define T0 1800000000LL
+
+/* The client key of a numeric address, the way http.c makes it from the
+ * peer's sockaddr (client.h). */
+static sgv_client_key key_of(const char *addr)
+{
+    struct sockaddr_storage ss;
+    sgv_client_key k;
+    memset(&ss, 0, sizeof(ss));
+    if (strchr(addr, ':') != NULL) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        a6->sin6_family = AF_INET6;
+        assert_int_equal(inet_pton(AF_INET6, addr, &a6->sin6_addr), 1);
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+        a4->sin_family = AF_INET;
+        assert_int_equal(inet_pton(AF_INET, addr, &a4->sin_addr), 1);
+    }
+    assert_int_equal(sgv_client_key_of((struct sockaddr *)&ss, &k), 0);
+    return k;
+}
+
+/* sgv_auth_login from the peer address addr. */
+static sgv_login_result login(sgv_auth *a, const char *user, const char *pw, const char *addr,
+                              long long now, char token[SGV_TOKEN_HEX + 1])
+{
+    sgv_client_key k = key_of(addr);
+    return sgv_auth_login(a, user, pw, &k, now, token);
+}
 
 static char *write_passwd(const char *content)
 {
@@ -85,12 +116,12 @@ static void login_and_sessions(void **state)
     sgv_auth *a = auth_with("reader", "right");
     char token[SGV_TOKEN_HEX + 1], pre[SGV_TOKEN_HEX + 1];
     sgv_session s, p;
-    assert_int_equal(sgv_auth_login(a, "reader", "wrong", "10.0.0.1", T0, token), SGV_LOGIN_BAD);
-    assert_int_equal(sgv_auth_login(a, "nobody", "right", "10.0.0.1", T0, token), SGV_LOGIN_BAD);
+    assert_int_equal(login(a, "reader", "wrong", "10.0.0.1", T0, token), SGV_LOGIN_BAD);
+    assert_int_equal(login(a, "nobody", "right", "10.0.0.1", T0, token), SGV_LOGIN_BAD);
     assert_int_equal(sgv_auth_presession(a, T0, pre, &p), 0);
     assert_false(p.authenticated);
     assert_int_equal(strlen(p.csrf), SGV_TOKEN_HEX);
-    assert_int_equal(sgv_auth_login(a, "reader", "right", "10.0.0.1", T0, token), SGV_LOGIN_OK);
+    assert_int_equal(login(a, "reader", "right", "10.0.0.1", T0, token), SGV_LOGIN_OK);
     assert_string_not_equal(token, pre); /* a new session: no fixation */
     assert_int_equal(strlen(token), SGV_TOKEN_HEX);
     assert_true(sgv_auth_session(a, token, T0 + 10, &s));
@@ -119,11 +150,11 @@ static void session_expiry(void **state)
     char token[SGV_TOKEN_HEX + 1], pre[SGV_TOKEN_HEX + 1];
     sgv_session s;
     /* idle timeout */
-    assert_int_equal(sgv_auth_login(a, "reader", "right", "c", T0, token), SGV_LOGIN_OK);
+    assert_int_equal(login(a, "reader", "right", "192.0.2.7", T0, token), SGV_LOGIN_OK);
     assert_true(sgv_auth_session(a, token, T0 + SGV_SESSION_IDLE - 1, &s));
     assert_false(sgv_auth_session(a, token, T0 + 2 * SGV_SESSION_IDLE, &s));
     /* absolute lifetime, however busy */
-    assert_int_equal(sgv_auth_login(a, "reader", "right", "c", T0, token), SGV_LOGIN_OK);
+    assert_int_equal(login(a, "reader", "right", "192.0.2.7", T0, token), SGV_LOGIN_OK);
     long long t;
     for (t = T0; t < T0 + SGV_SESSION_LIFETIME; t += 600)
         assert_true(sgv_auth_session(a, token, t, &s));
@@ -141,36 +172,110 @@ static void throttling(void **state)
     char token[SGV_TOKEN_HEX + 1];
     long long t = T0;
     for (int i = 0; i < SGV_THROTTLE_FREE; i++)
-        assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.9", t, token), SGV_LOGIN_BAD);
+        assert_int_equal(login(a, "reader", "bad", "10.0.0.9", t, token), SGV_LOGIN_BAD);
     /* now even the right password waits, and costs no hashing */
-    assert_int_equal(sgv_auth_login(a, "reader", "right", "10.0.0.9", t, token),
-                     SGV_LOGIN_THROTTLED);
+    assert_int_equal(login(a, "reader", "right", "10.0.0.9", t, token), SGV_LOGIN_THROTTLED);
     /* another client is not held up */
-    assert_int_equal(sgv_auth_login(a, "reader", "right", "10.0.0.10", t, token), SGV_LOGIN_OK);
+    assert_int_equal(login(a, "reader", "right", "10.0.0.10", t, token), SGV_LOGIN_OK);
     /* after 2^0 s one more try; failing doubles the wait */
-    assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.9", t + 1, token), SGV_LOGIN_BAD);
-    assert_int_equal(sgv_auth_login(a, "reader", "right", "10.0.0.9", t + 2, token),
-                     SGV_LOGIN_THROTTLED);
-    assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.9", t + 3, token), SGV_LOGIN_BAD);
-    assert_int_equal(sgv_auth_login(a, "reader", "right", "10.0.0.9", t + 6, token),
-                     SGV_LOGIN_THROTTLED);
+    assert_int_equal(login(a, "reader", "bad", "10.0.0.9", t + 1, token), SGV_LOGIN_BAD);
+    assert_int_equal(login(a, "reader", "right", "10.0.0.9", t + 2, token), SGV_LOGIN_THROTTLED);
+    assert_int_equal(login(a, "reader", "bad", "10.0.0.9", t + 3, token), SGV_LOGIN_BAD);
+    assert_int_equal(login(a, "reader", "right", "10.0.0.9", t + 6, token), SGV_LOGIN_THROTTLED);
     /* a success resets the count */
-    assert_int_equal(sgv_auth_login(a, "reader", "right", "10.0.0.9", t + 7, token), SGV_LOGIN_OK);
-    assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.9", t + 7, token), SGV_LOGIN_BAD);
-    assert_int_equal(sgv_auth_login(a, "reader", "right", "10.0.0.9", t + 7, token), SGV_LOGIN_OK);
+    assert_int_equal(login(a, "reader", "right", "10.0.0.9", t + 7, token), SGV_LOGIN_OK);
+    assert_int_equal(login(a, "reader", "bad", "10.0.0.9", t + 7, token), SGV_LOGIN_BAD);
+    assert_int_equal(login(a, "reader", "right", "10.0.0.9", t + 7, token), SGV_LOGIN_OK);
     /* a long quiet forgets the count: the next failure is the first */
     long long t2 = t + 100;
     for (int i = 0; i < SGV_THROTTLE_FREE; i++)
-        assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.11", t2, token), SGV_LOGIN_BAD);
-    assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.11", t2, token),
-                     SGV_LOGIN_THROTTLED);
-    assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.11", t2 + 1, token), SGV_LOGIN_BAD);
-    assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.11", t2 + 3, token), SGV_LOGIN_BAD);
+        assert_int_equal(login(a, "reader", "bad", "10.0.0.11", t2, token), SGV_LOGIN_BAD);
+    assert_int_equal(login(a, "reader", "bad", "10.0.0.11", t2, token), SGV_LOGIN_THROTTLED);
+    assert_int_equal(login(a, "reader", "bad", "10.0.0.11", t2 + 1, token), SGV_LOGIN_BAD);
+    assert_int_equal(login(a, "reader", "bad", "10.0.0.11", t2 + 3, token), SGV_LOGIN_BAD);
     t2 += 3 + SGV_THROTTLE_FORGET;
     for (int i = 0; i < SGV_THROTTLE_FREE; i++)
-        assert_int_equal(sgv_auth_login(a, "reader", "bad", "10.0.0.11", t2, token), SGV_LOGIN_BAD);
-    assert_int_equal(sgv_auth_login(a, "reader", "right", "10.0.0.11", t2, token),
+        assert_int_equal(login(a, "reader", "bad", "10.0.0.11", t2, token), SGV_LOGIN_BAD);
+    assert_int_equal(login(a, "reader", "right", "10.0.0.11", t2, token), SGV_LOGIN_THROTTLED);
+    sgv_auth_free(a);
+}
+
+/* A client is an IPv4 address or an IPv6 /64, as for the connection pool:
+ * failures from addresses rotated inside one /64 add up. */
+static void throttling_by_64(void **state)
+{
+    sgv_auth *a = auth_with("reader", "right");
+    char token[SGV_TOKEN_HEX + 1], addr[64];
+    for (int i = 1; i <= SGV_THROTTLE_FREE; i++) {
+        snprintf(addr, sizeof(addr), "2001:db8::%x", i); /* a new address each time */
+        assert_int_equal(login(a, "reader", "bad", addr, T0, token), SGV_LOGIN_BAD);
+    }
+    /* any address of that /64 is held up, even with the right password */
+    assert_int_equal(login(a, "reader", "right", "2001:db8::1", T0, token), SGV_LOGIN_THROTTLED);
+    assert_int_equal(login(a, "reader", "right", "2001:db8::ffff:eeee:dddd:cccc", T0, token),
                      SGV_LOGIN_THROTTLED);
+    /* the next /64 is another client */
+    assert_int_equal(login(a, "reader", "right", "2001:db8:0:1::1", T0, token), SGV_LOGIN_OK);
+    /* IPv4: the address; a mapped address is the same client */
+    for (int i = 0; i < SGV_THROTTLE_FREE; i++)
+        assert_int_equal(
+            login(a, "reader", "bad", i % 2 ? "192.0.2.9" : "::ffff:192.0.2.9", T0, token),
+            SGV_LOGIN_BAD);
+    assert_int_equal(login(a, "reader", "right", "192.0.2.9", T0, token), SGV_LOGIN_THROTTLED);
+    assert_int_equal(login(a, "reader", "right", "::ffff:192.0.2.9", T0, token),
+                     SGV_LOGIN_THROTTLED);
+    assert_int_equal(login(a, "reader", "right", "192.0.2.10", T0, token), SGV_LOGIN_OK);
+    /* no address (NULL): one shared key, throttled like any client */
+    for (int i = 0; i < SGV_THROTTLE_FREE; i++)
+        assert_int_equal(sgv_auth_login(a, "reader", "bad", NULL, T0, token), SGV_LOGIN_BAD);
+    assert_int_equal(sgv_auth_login(a, "reader", "right", NULL, T0, token), SGV_LOGIN_THROTTLED);
+    sgv_auth_free(a);
+}
+
+/* The table of clients is full: no live entry is evicted (the attacker
+ * cannot clear his own count by failing from other /64s), and the clients
+ * that found no entry share one count. */
+static void throttling_table_full(void **state)
+{
+    sgv_auth *a = auth_with("reader", "right");
+    char token[SGV_TOKEN_HEX + 1], addr[64];
+    long long t = T0;
+    /* the attacker's own client is held up */
+    for (int i = 0; i < SGV_THROTTLE_FREE; i++)
+        assert_int_equal(login(a, "reader", "bad", "2001:db8:ffff:1::1", t, token), SGV_LOGIN_BAD);
+    /* he fails once from each of many other /64s: the table fills, and
+     * the further /64s share the overflow count */
+    for (int i = 0; i < SGV_THROTTLE_CLIENTS - 1 + SGV_THROTTLE_FREE; i++) {
+        snprintf(addr, sizeof(addr), "2001:db8:%x::1", i);
+        assert_int_equal(login(a, "reader", "bad", addr, t, token), SGV_LOGIN_BAD);
+    }
+    /* his own count stands */
+    assert_int_equal(login(a, "reader", "right", "2001:db8:ffff:1::1", t, token),
+                     SGV_LOGIN_THROTTLED);
+    /* a client never seen is not followed on its own: it waits with the
+     * other overflow clients (a global slow-down, not free guesses) */
+    assert_int_equal(login(a, "reader", "bad", "198.51.100.1", t, token), SGV_LOGIN_THROTTLED);
+    assert_int_equal(login(a, "reader", "right", "2001:db8:eeee::1", t, token),
+                     SGV_LOGIN_THROTTLED);
+    /* a client that has its entry still has its own count */
+    assert_int_equal(login(a, "reader", "right", "2001:db8:0::1", t, token), SGV_LOGIN_OK);
+    /* that success freed an entry: the next new client gets it (and the
+     * table is full again) */
+    assert_int_equal(login(a, "reader", "bad", "198.51.100.2", t, token), SGV_LOGIN_BAD);
+    /* the overflow count follows the same rules: one more try after 2^0 s,
+     * then 2^1 s */
+    assert_int_equal(login(a, "reader", "bad", "198.51.100.3", t + 1, token), SGV_LOGIN_BAD);
+    assert_int_equal(login(a, "reader", "bad", "198.51.100.4", t + 2, token), SGV_LOGIN_THROTTLED);
+    /* a success there does not reset the count shared with the attacker... */
+    assert_int_equal(login(a, "reader", "right", "198.51.100.5", t + 3, token), SGV_LOGIN_OK);
+    assert_int_equal(login(a, "reader", "right", "198.51.100.6", t + 3, token),
+                     SGV_LOGIN_THROTTLED);
+    /* ...it takes back its own attempt only: the wait is still 2^1 s */
+    assert_int_equal(login(a, "reader", "right", "198.51.100.6", t + 5, token), SGV_LOGIN_OK);
+    /* entries quiet for SGV_THROTTLE_FORGET seconds are forgotten: room again */
+    t += 5 + SGV_THROTTLE_FORGET;
+    assert_int_equal(login(a, "reader", "right", "2001:db8:ffff:1::1", t, token), SGV_LOGIN_OK);
+    assert_int_equal(login(a, "reader", "right", "198.51.100.6", t, token), SGV_LOGIN_OK);
     sgv_auth_free(a);
 }
 
@@ -179,8 +284,8 @@ static void csrf(void **state)
     sgv_auth *a = auth_with("reader", "right");
     char t1[SGV_TOKEN_HEX + 1], t2[SGV_TOKEN_HEX + 1];
     sgv_session s1, s2;
-    assert_int_equal(sgv_auth_login(a, "reader", "right", "c", T0, t1), SGV_LOGIN_OK);
-    assert_int_equal(sgv_auth_login(a, "reader", "right", "c", T0, t2), SGV_LOGIN_OK);
+    assert_int_equal(login(a, "reader", "right", "192.0.2.7", T0, t1), SGV_LOGIN_OK);
+    assert_int_equal(login(a, "reader", "right", "192.0.2.7", T0, t2), SGV_LOGIN_OK);
     assert_true(sgv_auth_session(a, t1, T0, &s1));
     assert_true(sgv_auth_session(a, t2, T0, &s2));
     assert_true(sgv_auth_csrf_ok(s1.csrf, s1.csrf));
@@ -208,16 +313,21 @@ static void no_login_mode(void **state)
     assert_int_equal(strlen(s1.csrf), SGV_TOKEN_HEX); /* state changes still need it */
     assert_true(sgv_auth_session(a, "x", T0, &s2));
     assert_string_equal(s1.csrf, s2.csrf);
-    assert_int_equal(sgv_auth_login(a, "u", "p", "c", T0, token), SGV_LOGIN_ERROR);
+    assert_int_equal(login(a, "u", "p", "192.0.2.7", T0, token), SGV_LOGIN_ERROR);
     sgv_auth_free(a);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(hash_round_trip),    cmocka_unit_test(password_file_errors),
-        cmocka_unit_test(login_and_sessions), cmocka_unit_test(session_expiry),
-        cmocka_unit_test(throttling),         cmocka_unit_test(csrf),
+        cmocka_unit_test(hash_round_trip),
+        cmocka_unit_test(password_file_errors),
+        cmocka_unit_test(login_and_sessions),
+        cmocka_unit_test(session_expiry),
+        cmocka_unit_test(throttling),
+        cmocka_unit_test(throttling_by_64),
+        cmocka_unit_test(throttling_table_full),
+        cmocka_unit_test(csrf),
         cmocka_unit_test(no_login_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -90,7 +90,6 @@ static void render(sgv_app *app, void (*fn)(sgv_req *, sgv_resp *, const char *)
     q.method = "GET";
     q.path = "/";
     q.body = "";
-    q.client = "127.0.0.1";
     q.has_session = sgv_auth_session(app->auth, NULL, 0, &q.sess);
     fn(&q, r, rest);
 }
