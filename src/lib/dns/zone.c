@@ -2,7 +2,8 @@
  * The in-memory zone: an open-addressing hash table of owner nodes keyed
  * by the lower-cased name, each node holding its RRsets (one contiguous
  * array per type, so an answer can point straight at it), its fault rows
- * and an "exists" mark. Everything but the table itself lives in an arena.
+ * and an "exists" mark; and a second table of the names above the owners
+ * (empty non-terminals). Everything but the tables lives in an arena.
  */
 #include "dns/zone.h"
 
@@ -29,20 +30,36 @@ struct fault {
 
 struct node {
     char *name; /* lower-cased, no trailing dot */
-    uint32_t hash;
-    int exists;
-    /* An empty non-terminal: no records of its own, but a name below it
-     * has some, so it exists (RFC 4592 2.2.2, RFC 8020): NODATA, never
-     * NXDOMAIN, and a wildcard beside it does not match it. */
-    int ent;
+    size_t len;
     struct rrset *sets;
     struct fault *faults;
+    uint32_t hash;
+    uint32_t idx; /* in sg_zone.owners */
+    int exists;
+};
+
+/* A proper ancestor of an owner: it exists even with no records of its
+ * own (an empty non-terminal, RFC 4592 2.2.2, RFC 8020): NODATA, never
+ * NXDOMAIN, and a wildcard beside it does not match it. A name of n
+ * labels has n - 1 ancestors, so these are kept as small as can be: no
+ * node and no copy of the name, only the suffix's hash and which owner it
+ * was first seen above (every ancestor is a suffix of its owner's stored
+ * name, which is what a lookup compares with). A full node with a copied
+ * name per ancestor cost ~40 bytes of memory per input byte for owners of
+ * many short labels (F8). */
+struct ent {
+    uint32_t hash;
+    uint32_t owner; /* 1 + index in sg_zone.owners; 0: empty slot */
 };
 
 struct sg_zone {
     sg_arena *arena;
     struct node **tab; /* malloc'd; capacity is a power of two */
     size_t cap, used;
+    struct node **owners; /* malloc'd; every node, in order of creation */
+    size_t ocap;          /* owners holds `used` */
+    struct ent *ents;     /* malloc'd on the first ancestor; capacity a power of two */
+    size_t ecap, eused;
     size_t nrecords;
 };
 
@@ -50,20 +67,32 @@ struct sg_zone {
  * sequences stay short (10^4 records load in well under a millisecond). */
 #define ZONE_INITIAL_BUCKETS 64
 
+/* A name of at most 255 octets has at most 127 ancestors: their offsets
+ * and hashes fit on the stack. Longer names (zone.tsv enforces no length)
+ * take the heap. */
+#define ZONE_STACK_ANCESTORS 128
+
 static unsigned char lower(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
 }
 
-/* FNV-1a over the lower-cased octets. */
+/* FNV-1a over the lower-cased octets, last octet first. Taken from the
+ * right, the hash of every suffix is a step on the way to the hash of the
+ * whole name, so one pass over an owner gives the hashes of all its
+ * ancestors (mark_ancestors) instead of one pass per ancestor. */
+#define HASH_SEED 2166136261u
+
+static uint32_t hash_step(uint32_t h, unsigned char c)
+{
+    return (h ^ lower(c)) * 16777619u;
+}
+
 static uint32_t name_hash(const char *s, size_t len)
 {
-    uint32_t h = 2166136261u;
-    size_t i;
-    for (i = 0; i < len; i++) {
-        h ^= lower((unsigned char)s[i]);
-        h *= 16777619u;
-    }
+    uint32_t h = HASH_SEED;
+    while (len > 0)
+        h = hash_step(h, (unsigned char)s[--len]);
     return h;
 }
 
@@ -105,6 +134,8 @@ void sg_zone_free(sg_zone *z)
         return;
     sg_arena_free(z->arena);
     free(z->tab);
+    free(z->owners);
+    free(z->ents);
     free(z);
 }
 
@@ -113,9 +144,16 @@ size_t sg_zone_count(const sg_zone *z)
     return z ? z->nrecords : 0;
 }
 
-static struct node *node_find(const sg_zone *z, const char *name, size_t len)
+size_t sg_zone_bytes(const sg_zone *z)
 {
-    uint32_t h = name_hash(name, len);
+    if (z == NULL)
+        return 0;
+    return sizeof(*z) + sg_arena_used(z->arena) + z->cap * sizeof(*z->tab) +
+           z->ocap * sizeof(*z->owners) + z->ecap * sizeof(*z->ents);
+}
+
+static struct node *node_find(const sg_zone *z, const char *name, size_t len, uint32_t h)
+{
     size_t i = h & (z->cap - 1);
     for (;;) {
         struct node *n = z->tab[i];
@@ -157,11 +195,23 @@ static struct node *node_get(sg_zone *z, const char *name)
 
     if (len > 0 && name[len - 1] == '.')
         len--;
-    n = node_find(z, name, len);
+    h = name_hash(name, len);
+    n = node_find(z, name, len, h);
     if (n != NULL)
         return n;
     if ((z->used + 1) * 10 > z->cap * 7 && grow(z) != SG_OK)
         return NULL;
+    if (z->used == z->ocap) {
+        size_t ncap = z->ocap ? z->ocap * 2 : ZONE_INITIAL_BUCKETS;
+        struct node **no;
+        if (ncap > (size_t)UINT32_MAX)
+            return NULL; /* ent.owner is 32 bits */
+        no = realloc(z->owners, ncap * sizeof(*no));
+        if (no == NULL)
+            return NULL;
+        z->owners = no;
+        z->ocap = ncap;
+    }
     n = sg_arena_calloc(z->arena, 1, sizeof(*n));
     if (n == NULL)
         return NULL;
@@ -170,8 +220,10 @@ static struct node *node_get(sg_zone *z, const char *name)
         return NULL;
     for (i = 0; i < len; i++)
         n->name[i] = (char)lower((unsigned char)n->name[i]);
-    h = name_hash(name, len);
+    n->len = len;
     n->hash = h;
+    n->idx = (uint32_t)z->used;
+    z->owners[z->used] = n;
     i = h & (z->cap - 1);
     while (z->tab[i] != NULL)
         i = (i + 1) & (z->cap - 1);
@@ -180,21 +232,110 @@ static struct node *node_get(sg_zone *z, const char *name)
     return n;
 }
 
-/* Mark every ancestor of owner (below the root) as existing, as an
+/* Whether the ancestor recorded in e is name. */
+static int ent_is(const sg_zone *z, const struct ent *e, const char *name, size_t len, uint32_t h)
+{
+    const struct node *o;
+    if (e->hash != h)
+        return 0;
+    o = z->owners[e->owner - 1];
+    return o->len > len && o->name[o->len - len - 1] == '.' &&
+           name_eq(o->name + o->len - len, name, len);
+}
+
+static int ent_find(const sg_zone *z, const char *name, size_t len, uint32_t h)
+{
+    size_t i;
+    if (z->ecap == 0)
+        return 0;
+    for (i = h & (z->ecap - 1); z->ents[i].owner != 0; i = (i + 1) & (z->ecap - 1))
+        if (ent_is(z, &z->ents[i], name, len, h))
+            return 1;
+    return 0;
+}
+
+/* Record an ancestor of owner known not to be recorded yet. */
+static int ent_add(sg_zone *z, const struct node *owner, uint32_t h)
+{
+    size_t i;
+    if ((z->eused + 1) * 10 > z->ecap * 7) {
+        size_t ncap = z->ecap ? z->ecap * 2 : ZONE_INITIAL_BUCKETS;
+        struct ent *nt = calloc(ncap, sizeof(*nt));
+        if (nt == NULL)
+            return SG_ENOMEM;
+        for (i = 0; i < z->ecap; i++) {
+            size_t j;
+            if (z->ents[i].owner == 0)
+                continue;
+            for (j = z->ents[i].hash & (ncap - 1); nt[j].owner != 0; j = (j + 1) & (ncap - 1))
+                ;
+            nt[j] = z->ents[i];
+        }
+        free(z->ents);
+        z->ents = nt;
+        z->ecap = ncap;
+    }
+    for (i = h & (z->ecap - 1); z->ents[i].owner != 0; i = (i + 1) & (z->ecap - 1))
+        ;
+    z->ents[i].hash = h;
+    z->ents[i].owner = owner->idx + 1;
+    z->eused++;
+    return SG_OK;
+}
+
+struct ancestor {
+    size_t off; /* where it starts in the owner's name */
+    uint32_t hash;
+};
+
+/* Record every ancestor of an owner (below the root) as existing, as an
  * authoritative server sees the names above a record: empty
  * non-terminals. */
-static int mark_ancestors(sg_zone *z, const char *owner)
+static int mark_ancestors(sg_zone *z, const struct node *owner)
 {
-    const char *p;
-    for (p = strchr(owner, '.'); p != NULL && p[1] != '\0'; p = strchr(p + 1, '.')) {
-        struct node *a = node_get(z, p + 1);
-        if (a == NULL)
+    struct ancestor stack[ZONE_STACK_ANCESTORS], *anc = stack;
+    const char *name = owner->name;
+    size_t len = owner->len, n = 0, i, first;
+    uint32_t h = HASH_SEED;
+    int rc = SG_OK;
+
+    for (i = 0; i + 1 < len; i++)
+        if (name[i] == '.')
+            n++;
+    if (n == 0)
+        return SG_OK;
+    if (n > ZONE_STACK_ANCESTORS) {
+        anc = malloc(n * sizeof(*anc));
+        if (anc == NULL)
             return SG_ENOMEM;
-        if (a->ent)
-            break; /* its ancestors were marked when it was */
-        a->ent = 1;
     }
-    return SG_OK;
+    /* One right-to-left pass: at each dot, h is the hash of the suffix to
+     * its right. anc[] ends up root-most first. */
+    n = 0;
+    for (i = len; i-- > 0;) {
+        if (name[i] == '.' && i + 1 < len) {
+            anc[n].off = i + 1;
+            anc[n].hash = h;
+            n++;
+        }
+        h = hash_step(h, (unsigned char)name[i]);
+    }
+    /* Nearest first: once one is known, so are all above it (they were
+     * recorded with it), so a name added under a known parent costs one
+     * lookup. */
+    for (first = n; first > 0; first--) {
+        const struct ancestor *a = &anc[first - 1];
+        if (ent_find(z, name + a->off, len - a->off, a->hash))
+            break;
+    }
+    /* Root-most first, so that if memory runs out half-way every name
+     * recorded still has all its ancestors recorded, as the lookup above
+     * assumes. */
+    for (i = first; i < n && rc == SG_OK; i++)
+        rc = ent_add(z, owner, anc[i].hash);
+    if (anc != stack)
+        free(anc);
+    return rc;
 }
 
 static struct rrset *set_find(const struct node *n, uint16_t type)
@@ -278,7 +419,7 @@ int sg_zone_add_rr(sg_zone *z, const char *owner, const sg_dns_rr *rr)
     s->rrs[s->count++] = c;
     n->exists = 1;
     z->nrecords++;
-    return mark_ancestors(z, owner);
+    return mark_ancestors(z, n);
 }
 
 int sg_zone_mark_exists(sg_zone *z, const char *owner)
@@ -290,7 +431,7 @@ int sg_zone_mark_exists(sg_zone *z, const char *owner)
     if (n == NULL)
         return SG_ENOMEM;
     n->exists = 1;
-    return mark_ancestors(z, owner);
+    return mark_ancestors(z, n);
 }
 
 int sg_zone_add_fault(sg_zone *z, const char *owner, uint16_t type, sg_dns_status st)
@@ -304,7 +445,7 @@ int sg_zone_add_fault(sg_zone *z, const char *owner, uint16_t type, sg_dns_statu
         return SG_ENOMEM;
     /* "such a name still exists for all other types" */
     n->exists = 1;
-    if (mark_ancestors(z, owner) != SG_OK)
+    if (mark_ancestors(z, n) != SG_OK)
         return SG_ENOMEM;
     for (f = n->faults; f != NULL; f = f->next)
         if (f->type == type) {
@@ -334,38 +475,52 @@ static const struct fault *fault_find(const struct node *n, uint16_t qtype)
     return any;
 }
 
-static int node_present(const struct node *n)
+/* What a name is in the zone: absent, an empty non-terminal (exists, no
+ * data of its own), or an owner (*out is its node). */
+enum presence { ABSENT, EMPTY, OWNER };
+
+static enum presence name_lookup(const sg_zone *z, const char *name, size_t len,
+                                 const struct node **out)
 {
-    return n != NULL && (n->exists || n->ent);
+    uint32_t h = name_hash(name, len);
+    const struct node *n = node_find(z, name, len, h);
+    *out = NULL;
+    if (n != NULL && n->exists) {
+        *out = n;
+        return OWNER;
+    }
+    return ent_find(z, name, len, h) ? EMPTY : ABSENT;
 }
 
 /* RFC 4592 3.3.1: for a name that does not exist, the closest encloser is
  * its nearest existing ancestor; the answer is synthesised from
  * "*.<closest encloser>" if that exists, else the name is NXDOMAIN. A
  * wildcard never reaches past an existing name (empty non-terminals
- * included), so only the closest encloser's wildcard is tried. */
-static const struct node *wildcard_find(const sg_zone *z, const char *name, size_t len)
+ * included), so only the closest encloser's wildcard is tried. A wildcard
+ * that is itself an empty non-terminal (only "x.*.<encloser>" is in the
+ * zone) exists with no data: EMPTY. */
+static enum presence wildcard_find(const sg_zone *z, const char *name, size_t len,
+                                   const struct node **out)
 {
     char buf[2 + 256];
     size_t i;
+    *out = NULL;
     for (i = 0; i < len; i++) {
         const struct node *enc;
         size_t rest;
         if (name[i] != '.')
             continue;
         rest = len - i - 1;
-        enc = node_find(z, name + i + 1, rest);
-        if (!node_present(enc))
+        if (name_lookup(z, name + i + 1, rest, &enc) == ABSENT)
             continue;
         if (rest + 2 >= sizeof(buf))
-            return NULL;
+            return ABSENT;
         buf[0] = '*';
         buf[1] = '.';
         memcpy(buf + 2, name + i + 1, rest);
-        enc = node_find(z, buf, rest + 2);
-        return node_present(enc) ? enc : NULL;
+        return name_lookup(z, buf, rest + 2, out);
     }
-    return NULL;
+    return ABSENT;
 }
 
 void sg_zone_resolve(const sg_zone *z, const char *name, uint16_t qtype, sg_zone_answer *out)
@@ -384,15 +539,17 @@ void sg_zone_resolve(const sg_zone *z, const char *name, uint16_t qtype, sg_zone
         const struct node *n;
         const struct fault *f;
         const struct rrset *s;
+        enum presence p;
 
         if (len > 0 && cur[len - 1] == '.')
             len--;
-        n = node_find(z, cur, len);
-        if (!node_present(n))
-            n = wildcard_find(z, cur, len);
+        p = name_lookup(z, cur, len, &n);
+        if (p == ABSENT)
+            p = wildcard_find(z, cur, len, &n);
         out->cname_hops = hops;
-        if (n == NULL) {
-            out->status = SG_DNS_NXDOMAIN;
+        if (p != OWNER) {
+            /* an empty non-terminal has no records and no fault rows */
+            out->status = p == EMPTY ? SG_DNS_NODATA : SG_DNS_NXDOMAIN;
             out->ttl = SG_ZONE_NEG_TTL;
             return;
         }
@@ -429,7 +586,7 @@ void sg_zone_resolve(const sg_zone *z, const char *name, uint16_t qtype, sg_zone
             hops++;
             continue;
         }
-        out->status = node_present(n) ? SG_DNS_NODATA : SG_DNS_NXDOMAIN;
+        out->status = SG_DNS_NODATA;
         out->ttl = SG_ZONE_NEG_TTL;
         return;
     }

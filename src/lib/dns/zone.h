@@ -60,6 +60,9 @@ void sg_zone_resolve(const sg_zone *z, const char *name, uint16_t qtype, sg_zone
 
 /* Number of resource records stored (not marks or faults). */
 size_t sg_zone_count(const sg_zone *z);
+/* Bytes of memory the zone holds (arena and tables), for tests that bound
+ * what a load costs per input byte without timing anything. */
+size_t sg_zone_bytes(const sg_zone *z);
 
 /* Building blocks for the loaders. owner: absolute, no trailing dot, any
  * case (it is lower-cased); rr strings are copied into the zone. */
