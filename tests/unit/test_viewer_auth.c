@@ -15,34 +15,15 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "viewer_test.h"
 
 #define T0 1800000000LL
-
-/* The client key of a numeric address, the way http.c makes it from the
- * peer's sockaddr (client.h). */
-static sgv_client_key key_of(const char *addr)
-{
-    struct sockaddr_storage ss;
-    sgv_client_key k;
-    memset(&ss, 0, sizeof(ss));
-    if (strchr(addr, ':') != NULL) {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-        a6->sin6_family = AF_INET6;
-        assert_int_equal(inet_pton(AF_INET6, addr, &a6->sin6_addr), 1);
-    } else {
-        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-        a4->sin_family = AF_INET;
-        assert_int_equal(inet_pton(AF_INET, addr, &a4->sin_addr), 1);
-    }
-    assert_int_equal(sgv_client_key_of((struct sockaddr *)&ss, &k), 0);
-    return k;
-}
 
 /* sgv_auth_login from the peer address addr. */
 static sgv_login_result login(sgv_auth *a, const char *user, const char *pw, const char *addr,
                               long long now, char token[SGV_TOKEN_HEX + 1])
 {
-    sgv_client_key k = key_of(addr);
+    sgv_client_key k = viewer_test_key(addr);
     return sgv_auth_login(a, user, pw, &k, now, token);
 }
 

@@ -15,28 +15,11 @@
 #include <sys/un.h>
 
 #include "conns.h"
-
-static sgv_client_key key(const char *addr)
-{
-    struct sockaddr_storage ss;
-    sgv_client_key k;
-    memset(&ss, 0, sizeof(ss));
-    if (strchr(addr, ':') != NULL) {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-        a6->sin6_family = AF_INET6;
-        assert_int_equal(inet_pton(AF_INET6, addr, &a6->sin6_addr), 1);
-    } else {
-        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-        a4->sin_family = AF_INET;
-        assert_int_equal(inet_pton(AF_INET, addr, &a4->sin_addr), 1);
-    }
-    assert_int_equal(sgv_client_key_of((struct sockaddr *)&ss, &k), 0);
-    return k;
-}
+#include "viewer_test.h"
 
 static int same(const char *a, const char *b)
 {
-    sgv_client_key ka = key(a), kb = key(b);
+    sgv_client_key ka = viewer_test_key(a), kb = viewer_test_key(b);
     return !memcmp(&ka, &kb, sizeof(ka));
 }
 
@@ -61,7 +44,7 @@ static void client_keys(void **state)
 /* A connection from addr with descriptor fd at t ms, or NULL if refused. */
 static sgv_conn *open_conn(sgv_pool *p, const char *addr, int fd, long long t, int *victim)
 {
-    sgv_client_key k = key(addr);
+    sgv_client_key k = viewer_test_key(addr);
     return sgv_pool_open(p, &k, fd, t, victim);
 }
 
@@ -76,7 +59,7 @@ static void per_client_share(void **state)
     /* another address in the same /64 is the same client */
     assert_null(open_conn(&p, "2001:db8::2:1", 9, 0, &victim));
     assert_non_null(open_conn(&p, "2001:db8:0:1::1", 10, 0, &victim));
-    sgv_client_key k = key("2001:db8::5");
+    sgv_client_key k = viewer_test_key("2001:db8::5");
     assert_int_equal(sgv_pool_count(&p, &k), 3);
     assert_int_equal(sgv_pool_count(&p, NULL), 4);
     /* a closed connection gives its place back */
