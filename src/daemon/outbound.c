@@ -432,7 +432,7 @@ static void notify(sg_obd *o, const sg_obd_job *j, const char *line)
 
 void sg_obd_release_json(const char *account, char *out, size_t outlen)
 {
-    char cmd[2 * SG_OBS_KEY_MAX + 64];
+    char cmd[SGD_RELEASE_CMD_MAX]; /* room for every character quoted */
     size_t n = (size_t)snprintf(cmd, sizeof(cmd), "spoofguard accounts release ");
     int plain = account[0] != '\0';
     for (const char *c = account; *c; c++)
@@ -461,8 +461,8 @@ void sg_obd_release_json(const char *account, char *out, size_t outlen)
 static void tell_block(sg_obd *o, sg_obd_job *j, const sg_ob_decision *d, const char *cause,
                        int64_t t, const char *acct, const char *qid, const char *reasons)
 {
-    char host[SGU_JSON_QUOTED_MAX(256)], release[SGU_JSON_QUOTED_MAX(2 * SG_OBS_KEY_MAX + 64)],
-        line[8192];
+    char host[SGU_JSON_QUOTED_MAX(256)], release[SGU_JSON_QUOTED_MAX(SGD_RELEASE_CMD_MAX)],
+        line[16384];
     host[sgu_json_quote(host, sizeof(host) - 1, o->sh->hostname, strlen(o->sh->hostname))] = '\0';
     sg_obd_release_json(j->account, release, sizeof(release));
     snprintf(line, sizeof(line),

@@ -129,7 +129,8 @@ void sg_obd_cancel(sg_obd *o, sg_obd_job *job);
 /* The notification's "release" value, JSON-quoted into out: the command
  * that releases account, the login in single quotes when it holds
  * anything a shell would read (an administrator may paste it). outlen:
- * at least SGU_JSON_QUOTED_MAX(2 * SG_OBS_KEY_MAX + 64). */
+ * at least SGU_JSON_QUOTED_MAX(SGD_RELEASE_CMD_MAX). */
+#define SGD_RELEASE_CMD_MAX (4 * SG_OBS_KEY_MAX + 64) /* each ' is written '\'' */
 void sg_obd_release_json(const char *account, char *out, size_t outlen);
 
 /* Evidence besides messages, fire and forget: a sender-ownership refusal

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "outbound.h"
 
 /* A JSON string (as sgu_json_quote writes them) decoded; NULL if it is
@@ -56,17 +57,22 @@ bad:
 static void release_command(void **state)
 {
     static const char *const logins[] = {
-        "alice@ourco.test",       "Bob.Smith+x=y@our-co.test", "ev\"il$(id)@ourco.test",
-        "o'neil@ourco.test",      "a;b `id` c\\d@ourco.test",  "''@ourco.test",
-        "line\nbreak@ourco.test",
+        "alice@ourco.test",         "Bob.Smith+x=y@our-co.test",
+        "ev\"il$(id)@ourco.test",   "o'neil@ourco.test",
+        "a;b `id` c\\d@ourco.test", "''@ourco.test",
+        "line\nbreak@ourco.test",   NULL, /* 300 quotes (below): the longest command, whole */
     };
+    char quotes[320];
+    memset(quotes, '\'', 300);
+    strcpy(quotes + 300, "@ourco.test");
     (void)state;
     for (size_t i = 0; i < sizeof(logins) / sizeof(logins[0]); i++) {
-        char q[4200], *cmd, got[512] = "";
-        sg_obd_release_json(logins[i], q, sizeof(q));
+        const char *login = logins[i] ? logins[i] : quotes;
+        char q[SGU_JSON_QUOTED_MAX(SGD_RELEASE_CMD_MAX)], *cmd, got[512] = "";
+        sg_obd_release_json(login, q, sizeof(q));
         cmd = json_string(q);
         if (cmd == NULL)
-            fail_msg("%s: not a JSON string: %s", logins[i], q);
+            fail_msg("%s: not a JSON string: %s", login, q);
         assert_int_equal(strncmp(cmd, "spoofguard accounts release ", 28), 0);
         /* the shell reads the command's third word back as the login */
         char script[64], run[96];
@@ -83,9 +89,9 @@ static void release_command(void **state)
         pclose(p);
         remove(script);
         char want[600];
-        snprintf(want, sizeof(want), "%s|3", logins[i]);
+        snprintf(want, sizeof(want), "%s|3", login);
         if (strcmp(got, want) != 0)
-            fail_msg("login %s: the shell read %s", logins[i], got);
+            fail_msg("login %s: the shell read %s", login, got);
         free(cmd);
     }
 }
