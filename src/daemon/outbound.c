@@ -455,6 +455,14 @@ void sg_obd_release_json(const char *account, char *out, size_t outlen)
     out[sgu_json_quote(out, outlen - 1, cmd, n)] = '\0';
 }
 
+/* The reasons a decision gave, one count each. */
+static void count_reasons(sg_obd *o, uint32_t reasons)
+{
+    for (unsigned i = 0; i < SG_M_OB_REASON_N; i++)
+        if (reasons & (1u << i))
+            sg_mc_inc(&o->m->ob_reasons[i], 1);
+}
+
 /* A block: the log line of the evidence that tripped it was written; this
  * is the notification, for a message (cause "message") or a report that
  * came back ("dsn"). */
@@ -483,9 +491,7 @@ static void tell(sg_obd *o, sg_obd_job *j, const sg_obd_result *res)
         return;
     SG_MC_INC_AT(o->m->ob_decisions, res->d.action);
     if (res->d.action != SG_OB_ALLOW)
-        for (unsigned i = 0; i < SG_M_OB_REASON_N; i++)
-            if (res->d.reasons & (1u << i))
-                sg_mc_inc(&o->m->ob_reasons[i], 1);
+        count_reasons(o, res->d.reasons);
     if (j->op.fresh)
         sg_mc_inc(&o->m->ob_fresh, 1);
 
@@ -529,9 +535,7 @@ static void tell_note(sg_obd *o, sg_obd_job *j, const char *store)
            d->tripped ? "true" : "false", store);
     if (!d->tripped)
         return;
-    for (unsigned i = 0; i < SG_M_OB_REASON_N; i++)
-        if (d->reasons & (1u << i))
-            sg_mc_inc(&o->m->ob_reasons[i], 1);
+    count_reasons(o, d->reasons);
     tell_block(o, j, d, "dsn", j->op.t, acct, qid, reasons);
 }
 

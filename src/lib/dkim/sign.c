@@ -221,20 +221,29 @@ size_t sg_dkim_count_fields(const sg_header *f, size_t count, const char *name)
     return c;
 }
 
-/* Instances of names[k] h= may list at most `level` of; a name listed
- * before counts nothing. */
+/* Whether names[k] is listed before k (any case). */
+static int named_before(const char *const *names, size_t k)
+{
+    for (size_t j = 0; j < k; j++)
+        if (!strcasecmp(names[j], names[k]))
+            return 1;
+    return 0;
+}
+
+/* The fields named names[k] in f; 0 for a name listed before. */
+static size_t instances(const sg_header *f, size_t count, const char *const *names, size_t k)
+{
+    return named_before(names, k) ? 0 : sg_dkim_count_fields(f, count, names[k]);
+}
+
+/* The h= entries when each name lists at most `level` of its instances. */
 static size_t pick_total(const sg_header *f, size_t count, const char *const *names, size_t nnames,
                          size_t level)
 {
     size_t t = 0;
     for (size_t k = 0; k < nnames; k++) {
-        int dup = 0;
-        for (size_t j = 0; j < k; j++)
-            dup |= !strcasecmp(names[j], names[k]);
-        if (!dup) {
-            size_t c = sg_dkim_count_fields(f, count, names[k]);
-            t += c < level ? c : level;
-        }
+        size_t c = instances(f, count, names, k);
+        t += c < level ? c : level;
     }
     return t;
 }
@@ -258,10 +267,7 @@ size_t sg_dkim_pick_headers(const sg_header *f, size_t count, const char *const 
         level = lo;
     }
     for (size_t k = 0; k < nnames; k++) {
-        int dup = 0;
-        for (size_t j = 0; j < k; j++)
-            dup |= !strcasecmp(names[j], names[k]);
-        size_t c = dup ? 0 : sg_dkim_count_fields(f, count, names[k]);
+        size_t c = instances(f, count, names, k);
         for (size_t j = 0; j < c && j < level; j++)
             h[nh++] = names[k];
     }
@@ -294,13 +300,9 @@ int sg_dkim_sign_headers(sg_dkim_signer *s, const sg_header *fields, size_t coun
         /* ...then one more of each oversigned name: a field added later
          * would be hashed in place of this null string and break the
          * signature (RFC 6376 5.4.2, 8.15) */
-        for (size_t k = 0; k < g->noversign; k++) {
-            int dup = 0;
-            for (size_t j = 0; j < k; j++)
-                dup |= !strcasecmp(g->oversign[j], g->oversign[k]);
-            if (!dup)
+        for (size_t k = 0; k < g->noversign; k++)
+            if (!named_before((const char *const *)g->oversign, k))
                 g->h[nh++] = g->oversign[k];
-        }
         g->nh = nh;
         g->md = EVP_MD_CTX_new();
         if (g->md == NULL || EVP_DigestInit_ex(g->md, EVP_sha256(), NULL) != 1)

@@ -331,12 +331,12 @@ static size_t frame(uint8_t *buf, unsigned version, size_t body)
 static int encode(const sg_ob_account *a, unsigned version, uint8_t *buf, size_t cap, size_t *len)
 {
     uint8_t plain[8192], packed[8192 + 8192 / PACK_RUN];
-    size_t n = payload_size(version == OB_VERSION ? NFIELDS : NFIELDS_V2), p;
+    size_t nf = version == OB_VERSION ? NFIELDS : NFIELDS_V2, n = payload_size(nf), p;
     if (a == NULL || buf == NULL || len == NULL)
         return SG_EINVAL;
     if (n > sizeof(plain))
         return SG_ELIMIT;
-    payload_put(a, plain, version == OB_VERSION ? NFIELDS : NFIELDS_V2);
+    payload_put(a, plain, nf);
     p = version == OB_VERSION_PLAIN ? n : pack(plain, n, packed);
     if (cap < OB_HEADER + p + OB_TRAILER)
         return SG_ELIMIT;
