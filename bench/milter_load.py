@@ -184,6 +184,19 @@ def proc_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def proc_user_sys(pid):
+    """(utime, stime) of PID in clock ticks: which side of the system-call
+    line a milter's CPU is on (sampled at each tick, so only a long batch
+    gives a share worth reading); None when unreadable."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+        fields = st[st.rindex(")") + 2 :].split()
+        return int(fields[11]), int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def proc_threads_ns(pid):
     """{tid: ns on CPU} from /proc/PID/task/*/schedstat (nanoseconds, where
     /proc/PID/stat counts 10 ms ticks: a few hundred messages of a fast
@@ -382,12 +395,14 @@ def cmd_send(a):
     runs0 = [proc_threads_runs(p) for p in pids]
     sleeps0 = [proc_threads_sleeps(p) for p in pids]
     flt0 = [proc_minflt(p) for p in pids]
+    us0 = [proc_user_sys(p) for p in pids]
     wall = run_batch(a, corpus, a.warmup, a.messages, results)
     cpu1 = [proc_cpu(p) for p in pids]
     th1 = [proc_threads_ns(p) for p in pids]
     runs1 = [proc_threads_runs(p) for p in pids]
     sleeps1 = [proc_threads_sleeps(p) for p in pids]
     flt1 = [proc_minflt(p) for p in pids]
+    us1 = [proc_user_sys(p) for p in pids]
     hwm = [proc_hwm_kib(p) for p in pids]
 
     codes, wrong, errors = {}, {}, []
@@ -478,6 +493,10 @@ def cmd_send(a):
             None if r0 is None or r1 is None else r1 - r0 for r0, r1 in zip(sleeps0, sleeps1)
         ],
         "minflt": [None if r0 is None or r1 is None else r1 - r0 for r0, r1 in zip(flt0, flt1)],
+        "user_sys_ticks": [
+            None if u0 is None or u1 is None else [u1[0] - u0[0], u1[1] - u0[1]]
+            for u0, u1 in zip(us0, us1)
+        ],
         "errors": errors + ["lost: " + x for x in lost[:5]],
     }
     if a.out:
@@ -486,13 +505,16 @@ def cmd_send(a):
     rec["milters_gone"] = len(gone)
     ok = not wrong and not lost and not unexpected and not dups and not ar_bad and not gone
     cpu = sum(rec["cpu_s"])
+    ut = sum(x[0] for x in rec["user_sys_ticks"] if x)
+    st = sum(x[1] for x in rec["user_sys_ticks"] if x)
     print(
         "%-16s round %d: %4d msgs in %5.2f s = %6.1f msg/s, p50 %5.1f ms p90 %5.1f ms max %6.1f ms;"
-        " milter CPU %.3f ms/msg, %.1f runs/msg, %.2f sleeps/msg, %.2f faults/msg;"
+        " milter CPU %.3f ms/msg (user %s), %.1f runs/msg, %.2f sleeps/msg, %.2f faults/msg;"
         " accepted %d delivered %d lost %d%s"
         % (
             a.setup, a.round, a.messages, wall, rec["rate"], rec["lat_ms_p50"],
             rec["lat_ms_p90"], rec["lat_ms_max"], 1000 * cpu / a.messages if pids else 0,
+            "%d%% of %d ticks" % (100 * ut // (ut + st), ut + st) if ut + st else "-",
             sum(r or 0 for r in rec["runs"]) / a.messages,
             sum(r or 0 for r in rec["sleeps"]) / a.messages,
             sum(r or 0 for r in rec["minflt"]) / a.messages,

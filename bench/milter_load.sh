@@ -247,7 +247,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         bash "$E2E_HOME/postfix.sh" set "smtpd_milters=$milters"
         perf_pid=''
         if [ -n "$PERF" ] && [ "$r" = "$ROUNDS" ] && [ -n "$pids" ]; then
-            perf record -q -F 1999 -g -p "$pids" -o "$B/perf-$s.data" >/dev/null 2>&1 &
+            perf record -q -F ${PERF_FREQ:-1999} -g -p "$pids" -o "$B/perf-$s.data" >/dev/null 2>&1 &
             perf_pid=$!
             sleep 0.5
         fi
