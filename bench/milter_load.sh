@@ -19,7 +19,8 @@
 #   --keep         keep $E2E_DIR (logs, corpus, results) for inspection
 #   --results FILE copy the JSON lines (one per setup and round) to FILE
 #   --perf         perf record -g the milters during their last round; prints
-#                  the top of each profile (files: $E2E_DIR/bench/perf-*)
+#                  the top of each profile (files: $E2E_DIR/bench/perf-*;
+#                  PERF_FREQ=Hz sets the sampling rate, default 1999)
 #   --strace       strace -c -f the milters during their last round (warm-up
 #                  included); prints syscalls per message (timing is off then).
 #                  STRACE_ARGS replaces -c (e.g. '-tt -s 600': a trace to read)
