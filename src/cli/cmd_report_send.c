@@ -3,7 +3,7 @@
  *
  *   spoofguard report send [--store PATH] [--day YYYY-MM-DD] [--dry-run DIR]
  *       [--org-name NAME] [--email ADDR] [--sendmail CMD] [--zone FILE|--dns HOST]
- *       [--redis redis://HOST:PORT[/DB]]
+ *       [--redis redis://HOST:PORT[/DB]] [--max-per-org N]
  *
  * One report per policy domain, published policy and UTC day (default:
  * yesterday) from what spoofguardd collected. The rua addresses are read
@@ -25,7 +25,9 @@
  * that loses the lock midway (it expired or was taken) stops after the
  * report in hand. A dry run reads the counts without the lock. Exit: 0
  * done, 1 a destination failed this run, 2 usage, 4 store, DNS resolver or
- * Redis error, or the lock lost.
+ * Redis error, or the lock lost. At most --max-per-org reports (default
+ * 20) go a day for the policy domains of one organisational domain: the
+ * organisational domain's own first, then those with the most messages.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -54,7 +56,7 @@
 #define MAX_BACKOFF 7200 /* seconds between tries at most */
 #define MAX_RUA 8        /* destinations per report; more are ignored */
 
-enum { O_STORE = 1, O_DAY, O_DRY, O_ORG, O_EMAIL, O_SENDMAIL, O_REDIS };
+enum { O_STORE = 1, O_DAY, O_DRY, O_ORG, O_EMAIL, O_SENDMAIL, O_REDIS, O_MAX_ORG };
 
 /* The send lock of a cluster: long enough for a big day, renewed after
  * every report. */
@@ -71,7 +73,8 @@ typedef struct {
     sgrep_gen_meta meta;
     char email_buf[300], org_buf[256], gen_buf[64];
     int64_t now;
-    unsigned reports, sent, failed, skipped, dests, failures;
+    unsigned reports, sent, failed, skipped, dests, failures, held;
+    size_t max_per_org; /* reports a day for one organisational domain; 0: no limit */
 } send_ctx;
 
 static const sg_cli_opt send_opts[] = {
@@ -84,6 +87,9 @@ static const sg_cli_opt send_opts[] = {
     {"redis", "URL", O_REDIS,
      "a cluster's counts (spoofguardd's report_redis): redis://HOST:PORT[/DB]; one host at a "
      "time sends"},
+    {"max-per-org", "N", O_MAX_ORG,
+     "reports a day for the policy domains of one organisational domain at most (default 20; "
+     "0: no limit): a wildcard DMARC record makes every subdomain one"},
     SG_CLI_DNS_OPTS,
     {NULL, NULL, 0, NULL},
 };
@@ -137,6 +143,15 @@ static int opt_fn(int id, const char *value, void *payload)
     case O_SENDMAIL:
         c->sendmail = value;
         break;
+    case O_MAX_ORG: {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(value, &end, 10);
+        if (!*value || *end || errno || v > 1000000 || value[0] == '-')
+            return sg_cli_usage_error(&send_cmd, "--max-per-org needs a number from 0 to 1000000");
+        c->max_per_org = v;
+        break;
+    }
     case O_REDIS:
         c->redis_url = value;
         break;
@@ -446,6 +461,78 @@ static int sent_mark(send_ctx *c, const char *rid, const char *rua, int set)
 }
 
 /* ---- one report ------------------------------------------------------------ */
+
+typedef struct {
+    const char *org;
+    int kept;
+} org_entry;
+
+static int org_cmp(const void *a, const void *b)
+{
+    return strcmp(((const org_entry *)a)->org, ((const org_entry *)b)->org);
+}
+
+/* Which of the day's n reports go (*keep, allocated): at most
+ * c->max_per_org for the policy domains of one organisational domain, by
+ * the public suffix list, which a forger cannot move, not by a tree walk
+ * of records he may publish himself. Says which organisational domains
+ * lost reports. 0, or -1 on an internal error. */
+static int hold_back(send_ctx *c, char **doms, const int64_t *msgs, size_t n, unsigned char **keep)
+{
+    sgrep_day_report *r = calloc(n ? n : 1, sizeof *r);
+    sg_arena *a = NULL;
+    sg_dmarc_psl *psl = NULL;
+    org_entry *by_org = NULL;
+    int rc = -1;
+    *keep = calloc(n ? n : 1, 1);
+    if (!r || !*keep || sg_arena_new(&a, 0) != 0 || sg_dmarc_psl_builtin(&psl) != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const char *org = NULL;
+        if (!doms[i])
+            goto out;
+        sg_dmarc_psl_registrable(a, psl, doms[i], &org);
+        char *low = sg_arena_strdup(a, org && *org ? org : doms[i]);
+        if (!low)
+            goto out;
+        for (char *p = low; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        r[i] = (sgrep_day_report){low, doms[i], msgs[i]};
+    }
+    long held = sgrep_limit_per_org(r, n, c->max_per_org, *keep);
+    if (held < 0)
+        goto out;
+    if (held > 0) {
+        /* one line for each organisational domain that lost reports */
+        by_org = malloc(n * sizeof *by_org);
+        if (!by_org)
+            goto out;
+        for (size_t i = 0; i < n; i++)
+            by_org[i] = (org_entry){r[i].org, (*keep)[i]};
+        qsort(by_org, n, sizeof *by_org, org_cmp);
+        for (size_t i = 0, j; i < n; i = j) {
+            size_t lost = 0;
+            for (j = i; j < n && !strcmp(by_org[j].org, by_org[i].org); j++)
+                lost += !by_org[j].kept;
+            if (lost) {
+                char org[300];
+                fprintf(stderr,
+                        "spoofguard report send: %s: %zu of %zu reports held back (at most %zu "
+                        "a day for one organisational domain, --max-per-org)\n",
+                        sg_cli_term(org, sizeof org, by_org[i].org), lost, j - i, c->max_per_org);
+            }
+        }
+        c->held = (unsigned)held;
+    }
+    rc = 0;
+out:
+    sg_dmarc_psl_free(psl);
+    sg_arena_free(a);
+    free(by_org);
+    free(r);
+    return rc;
+}
 
 static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep_buf *xml,
                       sgrep_buf *mail)
@@ -802,6 +889,7 @@ int cmd_report_send(int argc, char **argv)
     memset(&c, 0, sizeof c);
     c.store_path = DEFAULT_STORE;
     c.sendmail = DEFAULT_SENDMAIL;
+    c.max_per_org = SGREP_AGGREGATE_ORG_DAY;
     int first = 0;
     int rc = sg_cli_parse(&send_cmd, argc, argv, &c.dns, opt_fn, &c, &first);
     if (rc != SG_CLI_GO)
@@ -881,11 +969,12 @@ int cmd_report_send(int argc, char **argv)
      * daemon may flush into the same table */
     sqlite3_stmt *q;
     char **doms = NULL, **pols = NULL;
+    int64_t *msgs = NULL;
     size_t n = 0, cap = 0;
     rc = SG_EXIT_OK;
     if (sqlite3_prepare_v2(c.db,
-                           "SELECT DISTINCT policy_domain, policy FROM collected WHERE day=?1"
-                           " ORDER BY 1, 2",
+                           "SELECT policy_domain, policy, SUM(count) FROM collected WHERE day=?1"
+                           " GROUP BY 1, 2 ORDER BY 1, 2",
                            -1, &q, NULL) != SQLITE_OK) {
         fprintf(stderr, "spoofguard report send: %s\n", sqlite3_errmsg(c.db));
         rc = SG_EXIT_INTERNAL;
@@ -900,23 +989,28 @@ int cmd_report_send(int argc, char **argv)
                 char **p2 = realloc(pols, cap * sizeof *p2);
                 if (p2)
                     pols = p2;
-                if (!d2 || !p2) {
+                int64_t *m2 = realloc(msgs, cap * sizeof *m2);
+                if (m2)
+                    msgs = m2;
+                if (!d2 || !p2 || !m2) {
                     rc = SG_EXIT_INTERNAL;
                     break;
                 }
             }
             doms[n] = strdup((const char *)sqlite3_column_text(q, 0));
             pols[n] = strdup((const char *)sqlite3_column_text(q, 1));
+            msgs[n] = sqlite3_column_int64(q, 2);
             n++;
         }
         sqlite3_finalize(q);
     }
+    unsigned char *keep = NULL;
+    if (rc != SG_EXIT_INTERNAL && hold_back(&c, doms, msgs, n, &keep) != 0)
+        rc = SG_EXIT_INTERNAL;
     sgrep_buf xml = {0}, mail = {0};
     for (size_t i = 0; rc != SG_EXIT_INTERNAL && i < n; i++) {
-        if (!doms[i] || !pols[i]) {
-            rc = SG_EXIT_INTERNAL;
-            break;
-        }
+        if (!keep[i])
+            continue;
         int r = one_report(&c, doms[i], pols[i], &xml, &mail);
         if (r == 4)
             rc = SG_EXIT_INTERNAL;
@@ -931,6 +1025,8 @@ int cmd_report_send(int argc, char **argv)
     }
     free(doms);
     free(pols);
+    free(msgs);
+    free(keep);
     if (rc != SG_EXIT_INTERNAL) {
         int r = failure_reports(&c, &mail);
         if (r == 4)
@@ -947,9 +1043,9 @@ int cmd_report_send(int argc, char **argv)
     strftime(day, sizeof day, "%Y-%m-%d", &tm);
     fprintf(stderr,
             "spoofguard report send: %s: %u reports, %u failure reports, %u mails %s, %u failed, "
-            "%u already done\n",
+            "%u already done, %u held back\n",
             day, c.reports, c.failures, c.dry ? c.dests : c.sent, c.dry ? "written" : "sent",
-            c.failed, c.skipped);
+            c.failed, c.skipped, c.held);
     lock_touch(&c, 0);
     if (c.redis)
         redisFree(c.redis);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <zlib.h>
@@ -589,6 +590,55 @@ static const char send_schema[] =
     "CREATE TABLE IF NOT EXISTS failure_org_hour("
     " org_domain TEXT NOT NULL, hour INTEGER NOT NULL, n INTEGER NOT NULL,"
     " PRIMARY KEY(org_domain, hour)) WITHOUT ROWID;";
+
+typedef struct {
+    const sgrep_day_report *r;
+    size_t i;
+} ranked;
+
+static int own_org(const sgrep_day_report *r)
+{
+    return strcasecmp(r->domain, r->org) == 0;
+}
+
+static int rank_cmp(const void *pa, const void *pb)
+{
+    const ranked *a = pa, *b = pb;
+    int c = strcmp(a->r->org, b->r->org);
+    if (c)
+        return c;
+    if (own_org(a->r) != own_org(b->r))
+        return own_org(b->r) - own_org(a->r);
+    if (a->r->messages != b->r->messages)
+        return a->r->messages > b->r->messages ? -1 : 1;
+    c = strcmp(a->r->domain, b->r->domain);
+    if (c)
+        return c;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+long sgrep_limit_per_org(const sgrep_day_report *r, size_t n, size_t limit, unsigned char *keep)
+{
+    if (limit == 0 || n <= limit) {
+        memset(keep, 1, n);
+        return 0;
+    }
+    ranked *v = malloc(n * sizeof *v);
+    if (v == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        v[i] = (ranked){&r[i], i};
+    qsort(v, n, sizeof *v, rank_cmp);
+    long held = 0;
+    size_t run_len = 0;
+    for (size_t k = 0; k < n; k++) {
+        run_len = k > 0 && strcmp(v[k].r->org, v[k - 1].r->org) == 0 ? run_len + 1 : 1;
+        keep[v[k].i] = run_len <= limit;
+        held += run_len > limit;
+    }
+    free(v);
+    return held;
+}
 
 /* One statement with text (t) and integer (i) parameters, in order; the
  * number of rows it returned (a SELECT's first column) or changed, -1 on

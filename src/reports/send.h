@@ -219,6 +219,27 @@ typedef struct {
 void sgrep_failure_mail(sgrep_buf *b, const sgrep_gen_meta *m, const char *to,
                         const sgrep_failure *f, const char *report_id, int64_t now);
 
+/* Aggregate reports of one day for the policy domains of one
+ * organisational domain at most (report send's --max-per-org default): a
+ * wildcard DMARC record (*.evil.test) makes every name under a domain a
+ * policy domain, so a forger who writes From: x@rN.evil.test with a
+ * thousand values of N would have us mail a thousand reports a day to the
+ * rua he published. */
+#define SGREP_AGGREGATE_ORG_DAY 20
+
+typedef struct {
+    const char *org;    /* organisational domain (lower case) */
+    const char *domain; /* policy domain */
+    int64_t messages;   /* the report's message count */
+} sgrep_day_report;
+
+/* Marks in keep[i] (1/0) which of a day's n reports are sent when each
+ * organisational domain may have at most limit (0: no limit): the
+ * organisational domain's own reports first, then those with the most
+ * messages, then by name (ties in the order of r).
+ * Returns how many are held back; -1 when out of memory (keep untouched). */
+long sgrep_limit_per_org(const sgrep_day_report *r, size_t n, size_t limit, unsigned char *keep);
+
 /* Failure reports one organisational domain gets in an hour at most, from
  * all sources together. */
 #define SGREP_FAILURE_ORG_HOUR 10

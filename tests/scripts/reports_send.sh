@@ -305,6 +305,50 @@ grep -qh '^To: first@two.test$' "$T"/out-two/*.eml 2>/dev/null &&
     ok "one DMARC record among other TXT records: its rua gets the report" ||
     bad "one DMARC record: no mail to first@two.test: $(cat "$T/err")"
 
+# ---- a wildcard DMARC record: at most --max-per-org reports a day for one
+# organisational domain (the public suffix list's), its own first, then the
+# busiest --------------------------------------------------------------------------
+cp "$T/s.db" "$T/wild.db"
+sqlite3 "$T/wild.db" "CREATE TEMP TABLE t AS SELECT * FROM collected LIMIT 1;
+DELETE FROM collected; DELETE FROM failure_queue;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30)
+INSERT INTO collected SELECT t.day, d, t.source_ip, t.disposition, t.dkim_aligned, t.spf_aligned,
+ d, t.envelope_from, t.envelope_to, t.dkim, t.spf, t.policy, t.reason, c
+ FROM t, (SELECT 'r' || i || '.evil.test' AS d, i AS c FROM n
+          UNION ALL SELECT 'evil.test', 1
+          UNION ALL SELECT 'a.shop.example.co.uk', 1 UNION ALL SELECT 'b.shop.example.co.uk', 1)"
+cat >"$T/zone-wild" <<'Z'
+*.evil.test. 300 IN TXT "v=DMARC1; p=none; rua=mailto:agg@evil.test"
+*.shop.example.co.uk. 300 IN TXT "v=DMARC1; p=none; rua=mailto:agg@example.co.uk"
+Z
+wild() { # OUTDIR [OPTIONS...]: the evil.test and example.co.uk reports made
+    local out=$1
+    shift
+    mkdir -p "$out"
+    "$CLI" report send --store "$T/wild.db" --day $DAY --dry-run "$out" --zone "$T/zone-wild" \
+        --org-name receiver.test "$@" 2>"$out.err"
+    echo "$? $(ls "$out" | grep -c 'evil\.test!.*\.xml\.gz$') $(ls "$out" | grep -c 'co\.uk!.*\.xml\.gz$')"
+}
+got=$(wild "$T/w20")
+has() { ls "$T/$1" | grep -q "^receiver\.test!$2!"; }
+[ "$got" = "0 20 2" ] && has w20 evil.test && has w20 r30.evil.test && has w20 r12.evil.test &&
+    ! has w20 r11.evil.test && grep -q 'evil.test: 11 of 31 reports held back' "$T/w20.err" &&
+    grep -q ', 11 held back$' "$T/w20.err" &&
+    ok "wildcard: 20 of 31 evil.test reports (its own, then the busiest), example.co.uk's 2, and said so" ||
+    bad "wildcard default: exit, evil.test, co.uk reports: $got; $(ls "$T/w20" | grep -c xml): $(cat "$T/w20.err")"
+got=$(wild "$T/w0" --max-per-org 0)
+[ "$got" = "0 31 2" ] && grep -q ', 0 held back$' "$T/w0.err" && ok "--max-per-org 0: no limit" ||
+    bad "--max-per-org 0: $got $(cat "$T/w0.err")"
+got=$(wild "$T/w1" --max-per-org 1)
+[ "$got" = "0 1 1" ] && has w1 evil.test && has w1 a.shop.example.co.uk &&
+    grep -q 'example.co.uk: 1 of 2 reports held back' "$T/w1.err" &&
+    ok "--max-per-org 1: the organisational domain's own, else the first by name" ||
+    bad "--max-per-org 1: $got $(ls "$T/w1") $(cat "$T/w1.err")"
+for v in -1 x 1000001 ''; do
+    "$CLI" report send --store "$T/wild.db" --max-per-org "$v" >/dev/null 2>&1
+    [ $? = 2 ] || bad "--max-per-org '$v' accepted"
+done
+
 # ---- usage ------------------------------------------------------------------------
 "$CLI" report send --store "$T/s.db" --day 2026-02-30 >/dev/null 2>&1
 [ $? = 2 ] && ok "--day 2026-02-30: exit 2" || bad "bad day accepted"

@@ -751,6 +751,66 @@ static void failure_limit_wildcard(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* At most `limit` reports a day for one organisational domain: its own
+ * first, then the busiest, then by name; other organisations untouched;
+ * the same choice whatever the order the store gives the reports in. */
+static void limit_per_org(void **state)
+{
+    (void)state;
+    enum { N = 34 };
+    char names[N][32];
+    sgrep_day_report r[N];
+    unsigned char keep[N];
+    size_t n = 0;
+    for (int i = 1; i <= 30; i++) { /* r1..r30.evil.test, i messages each */
+        snprintf(names[n], sizeof names[n], "r%d.evil.test", i);
+        r[n] = (sgrep_day_report){"evil.test", names[n], i};
+        n++;
+    }
+    r[n++] = (sgrep_day_report){"evil.test", "Evil.TEST", 1}; /* its own, the quietest */
+    r[n++] = (sgrep_day_report){"example.co.uk", "b.example.co.uk", 5};
+    r[n++] = (sgrep_day_report){"example.co.uk", "a.example.co.uk", 5};
+    r[n++] = (sgrep_day_report){"example.co.uk", "c.example.co.uk", 9};
+
+    assert_int_equal(sgrep_limit_per_org(r, n, 0, keep), 0); /* no limit */
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(keep[i], 1);
+    assert_int_equal(sgrep_limit_per_org(r, n, 40, keep), 0);
+
+    for (int round = 0; round < 50; round++) {
+        /* shuffled (a fixed sequence): the choice must not move */
+        for (size_t i = n - 1; round > 0 && i > 0; i--) {
+            size_t j = (size_t)(round * 7919 + i * 104729) % (i + 1);
+            sgrep_day_report t = r[i];
+            r[i] = r[j];
+            r[j] = t;
+        }
+        memset(keep, 0xee, sizeof keep);
+        assert_int_equal(sgrep_limit_per_org(r, n, 20, keep), 11);
+        for (size_t i = 0; i < n; i++) {
+            int want;
+            if (!strcmp(r[i].org, "example.co.uk"))
+                want = 1;
+            else if (!strcmp(r[i].domain, "Evil.TEST"))
+                want = 1;
+            else
+                want = r[i].messages >= 12; /* r30..r12: the 19 busiest */
+            assert_int_equal(keep[i], want);
+        }
+        assert_int_equal(sgrep_limit_per_org(r, n, 2, keep), 29 + 1);
+        for (size_t i = 0; i < n; i++) {
+            int want;
+            if (!strcmp(r[i].domain, "Evil.TEST") || !strcmp(r[i].domain, "r30.evil.test"))
+                want = 1;
+            else if (!strcmp(r[i].org, "example.co.uk")) /* c (9), then a before b */
+                want = strcmp(r[i].domain, "b.example.co.uk") != 0;
+            else
+                want = 0;
+            assert_int_equal(keep[i], want);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -768,6 +828,7 @@ int main(void)
         cmocka_unit_test(failure_redaction),
         cmocka_unit_test(failure_mail_and_queue),
         cmocka_unit_test(failure_limit_wildcard),
+        cmocka_unit_test(limit_per_org),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
