@@ -207,9 +207,17 @@ typedef enum {
 typedef struct {
     unsigned version; /* SG_DMARC_OPTS_VERSION */
     sg_dmarc_discovery discovery;
-    const sg_dmarc_psl *psl; /* required for SG_DMARC_DISCOVERY_PSL; borrowed */
+    /* required for SG_DMARC_DISCOVERY_PSL, and the suffix guard's list
+     * (NULL: libpsl's built-in one); borrowed */
+    const sg_dmarc_psl *psl;
     /* 1 (default): t=y lowers the disposition one level (RFC 9989 4.7 t). */
     int honour_testing;
+    /* 1 (default): in the tree walk, when the Organizational Domain is a
+     * public suffix (psl's list, or libpsl's built-in one), only names of
+     * the same registrable domain align. RFC 9989 4.10.2 rule 3 would
+     * align every registrant under a suffix whose operator published a
+     * record without psd=y. 0: the RFC's rules alone. */
+    int suffix_guard;
 } sg_dmarc_opts;
 
 SG_EXTERN void sg_dmarc_opts_init(sg_dmarc_opts *opts);
@@ -323,6 +331,16 @@ SG_EXTERN int sg_dmarc_check_sync(sg_arena *arena, sg_resolver *resolver, const 
 SG_EXTERN int sg_dmarc_org_domain_sync(sg_arena *arena, sg_resolver *resolver,
                                        const sg_dmarc_opts *opts, const char *domain,
                                        const char **out);
+
+/* Whether a pass for identifier domain d could have aligned with the
+ * author domain of a finished check's result r (with the same opts),
+ * whatever the DNS answers the check did not get: 0 when it could not.
+ * A temporary error on such an identifier may have hidden a pass; on any
+ * other it cannot change the result. Never for names that share no label
+ * or, with the suffix guard, whose shared ancestors are public suffixes
+ * and whose registrable domains differ; 1 when r knows no author domain. */
+SG_EXTERN int sg_dmarc_could_align(const sg_dmarc_opts *opts, const sg_dmarc_result *r,
+                                   const char *d);
 
 #ifdef __cplusplus
 }

@@ -281,10 +281,14 @@ sub explain {
         && ( ( $us->{result} eq 'permerror' && $th->{result} eq 'fail' && $th->{disp} eq 'none' )
         || ( $us->{disp} eq 'none' && $th->{result} eq 'error' ) );
 
+    # (docs/conformance.md "The suffix guard": the Organizational Domain
+    # stays the registrable one, so alignment agrees with the PSL's)
     return 'E3 PSL private suffix: RFC 9989 4.10.2 rule 3 makes blogspot.com (record without '
-        . 'psd=y) the Organizational Domain and its record the policy; the PSL stops at '
-        . 'blogspot.com'
-        if $mode eq 'walk' && $o->{kind} eq 'private' && $us->{org} eq 'blogspot.com';
+        . 'psd=y) the Organizational Domain; the suffix guard keeps the registrable domain '
+        . 'for alignment and, as the RFC, applies blogspot.com\'s record to an organisation '
+        . 'without one; RFC 7489 finds no policy'
+        if $mode eq 'walk' && $o->{kind} eq 'private' && $us->{pdom} eq 'blogspot.com'
+        && $th->{result} eq 'none';
 
     return 'E4 PSD policy: RFC 9989 4.10.1 applies the psd=y record at .bank to an '
         . 'organisation without a record; RFC 7489 finds no policy'

@@ -626,8 +626,25 @@ static void test_dns_errors(void **state)
     add(&f, "_dmarc.com", "TXT", "SERVFAIL");
     r = check(&f, NULL, "example.com", 0, NULL, "example.com", 1);
     assert_int_equal(r.result, SG_DMARC_RESULT_PASS); /* identical: no org needed */
+    /* org unknown: an identifier that might share it is a temperror... */
+    r = check(&f, NULL, "example.com", 0, NULL, "mail.example.com", 1);
+    assert_int_equal(r.result, SG_DMARC_RESULT_TEMPERROR);
+    assert_int_equal(r.policy, SG_DMARC_POLICY_REJECT); /* shown, not applied */
+    assert_int_equal(r.disposition, SG_DMARC_DISP_NONE);
+    /* ...one that cannot is a fail: no shared label, or (suffix guard)
+     * only a public suffix in common */
     r = check(&f, NULL, "example.com", 0, NULL, "other.example", 1);
-    assert_int_equal(r.result, SG_DMARC_RESULT_TEMPERROR); /* org unknown */
+    assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+    assert_int_equal(r.disposition, SG_DMARC_DISP_REJECT);
+    r = check(&f, NULL, "example.com", 0, NULL, "attacker.com", 1);
+    assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+    {
+        sg_dmarc_opts o;
+        sg_dmarc_opts_init(&o);
+        o.suffix_guard = 0; /* the RFC alone: com might be the org domain */
+        r = check(&f, &o, "example.com", 0, NULL, "attacker.com", 1);
+        assert_int_equal(r.result, SG_DMARC_RESULT_TEMPERROR);
+    }
     /* no passing identifier: a fail under the author's own record needs
      * no Organizational Domain */
     r = check(&f, NULL, "example.com", 0, NULL, NULL, 0);
@@ -651,6 +668,112 @@ static void test_dns_errors(void **state)
         assert_int_equal(sg_dmarc_check_sync(f.a, f.r, NULL, "example.com", &au, &r), 0);
         assert_int_equal(r.result, SG_DMARC_RESULT_TEMPERROR);
     }
+    fx_free(&f);
+}
+
+/* A suffix operator's record without psd=y (RFC 9091's had no psd tag):
+ * by RFC 9989 4.10.2 rule 3 the suffix becomes every registrant's
+ * Organizational Domain. The suffix guard keeps it at the registrable
+ * domain: no alignment between registrants, and each one's own policy for
+ * its subdomains. */
+static void test_suffix_guard(void **state)
+{
+    fx f;
+    sg_dmarc_result r;
+    sg_dmarc_opts rfc;
+    (void)state;
+    sg_dmarc_opts_init(&rfc);
+    assert_int_equal(rfc.suffix_guard, 1); /* the default */
+    rfc.suffix_guard = 0;
+    fx_init(&f);
+    add_txt(&f, "_dmarc.test", "v=DMARC1; p=none; rua=mailto:dmarc@nic.test");
+    add_txt(&f, "_dmarc.bank.test", "v=DMARC1; p=reject");
+    add_txt(&f, "_dmarc.shop.co.uk", "v=DMARC1; p=quarantine");
+    add_txt(&f, "_dmarc.co.uk", "v=DMARC1; p=none");
+    add(&f, "pay.bank.test", "A", "192.0.2.1");
+
+    /* the RFC's rules alone: the forger's SPF or DKIM pass aligns */
+    r = check(&f, &rfc, "bank.test", 1, "attacker.test", NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_PASS);
+    assert_string_equal(r.org_domain, "test");
+    /* the guard: a fail, the domain's p=reject, and why */
+    r = check(&f, NULL, "bank.test", 1, "attacker.test", NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+    assert_string_equal(r.org_domain, "bank.test");
+    assert_int_equal(r.disposition, SG_DMARC_DISP_REJECT);
+    assert_non_null(strstr(r.reason, "public suffix"));
+    r = check(&f, NULL, "bank.test", 0, NULL, "attacker.test", 1);
+    assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+    r = check(&f, NULL, "bank.test", 0, NULL, "mail.attacker.test", 1);
+    assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+    /* a multi-label suffix (co.uk) the same way */
+    r = check(&f, &rfc, "shop.co.uk", 1, "evil.co.uk", NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_PASS);
+    r = check(&f, NULL, "shop.co.uk", 1, "evil.co.uk", NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+    assert_int_equal(r.disposition, SG_DMARC_DISP_QUARANTINE);
+    /* within one registrable domain, relaxed alignment still holds */
+    r = check(&f, NULL, "pay.bank.test", 1, "bounce.bank.test", NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_PASS);
+    r = check(&f, NULL, "bank.test", 0, NULL, "mail.bank.test", 1);
+    assert_int_equal(r.result, SG_DMARC_RESULT_PASS);
+    /* a subdomain without a record: its registrable domain's policy (sp
+     * defaults to p=reject), not the suffix's p=none */
+    r = check(&f, &rfc, "pay.bank.test", 1, "attacker.test", NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_PASS);
+    r = check(&f, &rfc, "pay.bank.test", 0, NULL, NULL, 0);
+    assert_string_equal(r.policy_domain, "test");
+    assert_int_equal(r.disposition, SG_DMARC_DISP_NONE);
+    r = check(&f, NULL, "pay.bank.test", 0, NULL, NULL, 0);
+    assert_string_equal(r.policy_domain, "bank.test");
+    assert_int_equal(r.policy_tag, SG_DMARC_FROM_TAG_SP);
+    assert_int_equal(r.disposition, SG_DMARC_DISP_REJECT);
+    /* a registrant without a record of its own: the suffix's record
+     * still applies, as the RFC's rules say */
+    r = check(&f, NULL, "other.test", 1, "attacker.test", NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+    assert_string_equal(r.policy_domain, "test");
+    assert_string_equal(r.org_domain, "other.test");
+    /* the suffix itself as author: only identical names align */
+    r = check(&f, NULL, "test", 0, NULL, "nic.test", 1);
+    assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+    r = check(&f, NULL, "test", 0, NULL, "test", 1);
+    assert_int_equal(r.result, SG_DMARC_RESULT_PASS);
+    fx_free(&f);
+}
+
+/* RFC 9989 4.7 "p": a record without p is treated as if it said p=none;
+ * its valid sp and np still apply. An invalid sp or np: all none. */
+static void test_missing_p_keeps_sp_np(void **state)
+{
+    fx f;
+    sg_dmarc_result r;
+    (void)state;
+    fx_init(&f);
+    add_txt(&f, "_dmarc.bank.example",
+            "v=DMARC1; sp=reject; np=quarantine; rua=mailto:d@bank.example");
+    add_txt(&f, "_dmarc.b2.example", "v=DMARC1; p=bogus; sp=reject; rua=mailto:d@b2.example");
+    add_txt(&f, "_dmarc.b3.example", "v=DMARC1; sp=reject; np=bogus; rua=mailto:d@b3.example");
+    add_txt(&f, "_dmarc.b4.example", "v=DMARC1; sp=reject");
+    add(&f, "pay.bank.example", "A", "192.0.2.1");
+    add(&f, "pay.b2.example", "A", "192.0.2.1");
+    add(&f, "pay.b3.example", "A", "192.0.2.1");
+    r = check(&f, NULL, "bank.example", 0, NULL, NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+    assert_int_equal(r.disposition, SG_DMARC_DISP_NONE); /* p: none */
+    r = check(&f, NULL, "pay.bank.example", 0, NULL, NULL, 0);
+    assert_int_equal(r.policy_tag, SG_DMARC_FROM_TAG_SP);
+    assert_int_equal(r.disposition, SG_DMARC_DISP_REJECT);
+    r = check(&f, NULL, "ghost.bank.example", 0, NULL, NULL, 0);
+    assert_int_equal(r.policy_tag, SG_DMARC_FROM_TAG_NP);
+    assert_int_equal(r.disposition, SG_DMARC_DISP_QUARANTINE);
+    r = check(&f, NULL, "pay.b2.example", 0, NULL, NULL, 0); /* an invalid p the same */
+    assert_int_equal(r.disposition, SG_DMARC_DISP_REJECT);
+    r = check(&f, NULL, "pay.b3.example", 0, NULL, NULL, 0); /* an invalid np: all none */
+    assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+    assert_int_equal(r.disposition, SG_DMARC_DISP_NONE);
+    r = check(&f, NULL, "b4.example", 0, NULL, NULL, 0); /* no p, no rua: no DMARC */
+    assert_int_equal(r.result, SG_DMARC_RESULT_PERMERROR);
     fx_free(&f);
 }
 
@@ -784,6 +907,8 @@ int main(void)
         cmocka_unit_test(test_testing_flag),
         cmocka_unit_test(test_dns_errors),
         cmocka_unit_test(test_unusable_records),
+        cmocka_unit_test(test_suffix_guard),
+        cmocka_unit_test(test_missing_p_keeps_sp_np),
         cmocka_unit_test(test_psl_mode_differences),
         cmocka_unit_test(test_psl_builtin),
         cmocka_unit_test(test_async_late_auth_and_cancel),

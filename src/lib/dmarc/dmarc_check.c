@@ -82,6 +82,9 @@ struct sg_dmarc_check {
     const char *org;       /* author's Organizational Domain (NULL: unknown) */
     const ent *policy_ent; /* where the applied record is */
     int subdomain;         /* author is below the policy domain */
+    const void *guard;     /* the suffix guard's list (NULL: off; clamp_org()) */
+    const char *walk_org;  /* the tree walk's own answer, before the guard */
+    int guard_refused;     /* it refused an identifier the tree walk would align */
 
     sg_dmarc_result r;
 
@@ -131,6 +134,7 @@ void sg_dmarc_opts_init(sg_dmarc_opts *opts)
     opts->version = SG_DMARC_OPTS_VERSION;
     opts->discovery = SG_DMARC_DISCOVERY_TREEWALK;
     opts->honour_testing = 1;
+    opts->suffix_guard = 1;
 }
 
 static void result_init(sg_dmarc_result *r)
@@ -345,6 +349,23 @@ static const char *fmt(sg_dmarc_check *c, const char *f, const char *a)
 
 /* --- phases -------------------------------------------------------------------- */
 
+/* The suffix guard: an Organizational Domain is never above the
+ * registrable domain by the public suffix list. RFC 9989 4.10.2 rule 3
+ * makes the name with the fewest labels that has a record the
+ * Organizational Domain, so a suffix operator's record without psd=y (as
+ * RFC 9091's records were written) would make the suffix the
+ * Organizational Domain of every registrant under it: every forger there
+ * aligned with every p=reject domain, and their subdomains under the
+ * suffix's policy instead of their own. A psd=y record stops the walk one
+ * label below the suffix, where this changes nothing. */
+static const char *clamp_org(const sg_dmarc_check *c, const char *name, const char *org)
+{
+    if (c->guard == NULL || org == NULL || !sg_dmarc_psl_is_suffix(c->guard, org))
+        return org;
+    const char *reg = sg_dmarc_psl_reg(c->guard, name);
+    return reg != NULL && sg_domain_within(reg, org) ? reg : org;
+}
+
 /* Discovery done: pick the record to apply (4.10.1). Returns 0 to go on,
  * 1 if the check finished. */
 static int discovery_done(sg_dmarc_check *c)
@@ -378,7 +399,8 @@ static int discovery_done(sg_dmarc_check *c)
     }
 
     walk_eval(c, c->author, c->walk, c->nwalk, &wr);
-    c->org = wr.error ? NULL : wr.org;
+    c->walk_org = wr.error ? NULL : wr.org;
+    c->org = clamp_org(c, c->author, c->walk_org);
     if (c->org_only)
         return finish(c, wr.error ? SG_DMARC_RESULT_TEMPERROR : SG_DMARC_RESULT_NONE,
                       wr.error ? "DNS error during the tree walk" : "organizational domain"),
@@ -395,14 +417,21 @@ static int discovery_done(sg_dmarc_check *c)
     }
     if (wr.error)
         return finish(c, SG_DMARC_RESULT_TEMPERROR, "DNS error during the tree walk"), 1;
-    /* 4.10.1: otherwise the Organizational Domain's record, else the PSD's */
-    {
-        const ent *o = strcmp(wr.org, c->author) ? find_ent(c, wr.org, SG_DNS_TXT) : NULL;
+    /* 4.10.1: otherwise the Organizational Domain's record, else the PSD's.
+     * Under the suffix guard, the registrable domain's record first, then
+     * the suffix's that the RFC's rules would have applied. */
+    for (int k = 0; k < 2; k++) {
+        const char *org = k == 0 ? c->org : wr.org;
+        if (k == 1 && org == c->org)
+            break;
+        const ent *o = strcmp(org, c->author) ? find_ent(c, org, SG_DNS_TXT) : NULL;
         if (o != NULL && o->ndmarc == 1) {
             c->policy_ent = o;
             c->subdomain = 1;
             return 0;
         }
+    }
+    {
         if (wr.psd_y != NULL) {
             c->policy_ent = wr.psd_y;
             c->subdomain = 1;
@@ -412,6 +441,58 @@ static int discovery_done(sg_dmarc_check *c)
     if (first->ndmarc > 1)
         return finish(c, SG_DMARC_RESULT_NONE, "several DMARC records at the author domain"), 1;
     return finish(c, SG_DMARC_RESULT_NONE, "no DMARC policy record"), 1;
+}
+
+/* Whether a pass for identifier domain d (lower case) could align, relaxed,
+ * with the author domain, whatever DNS answers are missing. Never when the
+ * two share no label: an Organizational Domain is the name itself or an
+ * ancestor. With the suffix guard (guard: its public suffix list), never
+ * when the Organizational Domain (org; NULL: unknown, so any shared
+ * ancestor might be it) is a public suffix and the registrable domains
+ * differ. RFC 9989 4.10.2 rule 3 makes the fewest-label name with a record
+ * the Organizational Domain: a suffix operator's record without psd=y (as
+ * RFC 9091's records were written) would otherwise align every registrant
+ * under the suffix with every other, and a forger's own SPF pass would
+ * prove a p=reject domain's From. */
+static int may_align(const void *guard, const char *author, const char *org, const char *d)
+{
+    const char *common = sg_dmarc_common_ancestor(author, d);
+    if (common == NULL)
+        return 0;
+    if (org != NULL && !sg_domain_within(d, org))
+        return 0;
+    if (guard == NULL || !sg_dmarc_psl_is_suffix(guard, org ? org : common))
+        return 1;
+    const char *ra = sg_dmarc_psl_reg(guard, author), *rd = sg_dmarc_psl_reg(guard, d);
+    return ra != NULL && rd != NULL && strcmp(ra, rd) == 0;
+}
+
+int sg_dmarc_could_align(const sg_dmarc_opts *opts, const sg_dmarc_result *r, const char *d)
+{
+    char low[SG_DMARC_MAX_NAME + 2];
+    size_t n;
+    if (d == NULL)
+        return 0;
+    if (r == NULL || r->author_domain == NULL)
+        return 1; /* nothing known: it could */
+    n = strlen(d);
+    if (n && d[n - 1] == '.')
+        n--;
+    if (n == 0 || n > SG_DMARC_MAX_NAME)
+        return 0; /* not a name DMARC could have used */
+    for (size_t i = 0; i < n; i++)
+        low[i] = (char)(d[i] >= 'A' && d[i] <= 'Z' ? d[i] - 'A' + 'a' : d[i]);
+    low[n] = '\0';
+    if (strcmp(low, r->author_domain) == 0)
+        return 1;
+    if (opts != NULL && opts->discovery == SG_DMARC_DISCOVERY_PSL && opts->psl != NULL) {
+        const void *ctx = sg_dmarc_psl_ctx(opts->psl);
+        const char *ra = sg_dmarc_psl_reg(ctx, r->author_domain), *rd = sg_dmarc_psl_reg(ctx, low);
+        return ra != NULL && rd != NULL && strcmp(ra, rd) == 0;
+    }
+    int guard = opts == NULL || opts->suffix_guard;
+    return may_align(guard ? sg_dmarc_psl_ctx(opts ? opts->psl : NULL) : NULL, r->author_domain,
+                     r->org_domain, low);
 }
 
 /* Set up alignment (5.3.4). Returns 0 to go on. */
@@ -439,14 +520,18 @@ static void align_start(sg_dmarc_check *c)
             id->res = strcmp(o, ao) == 0 ? SG_DMARC_ALIGN_RESULT_PASS : SG_DMARC_ALIGN_RESULT_FAIL;
             continue;
         }
+        if (!may_align(c->guard, c->author, c->org, id->domain)) {
+            /* a fail whatever the walk would find (or, org unknown, would
+             * have found): a DNS error elsewhere in the tree does not make
+             * it a temperror */
+            if (c->walk_org != NULL && sg_domain_within(id->domain, c->walk_org))
+                c->guard_refused = 1;
+            continue;
+        }
         if (c->org == NULL) {
             id->res = SG_DMARC_ALIGN_RESULT_UNKNOWN;
             continue;
         }
-        /* An Organizational Domain is always the name itself or one of its
-         * ancestors, so an identifier outside the author's cannot align. */
-        if (!sg_domain_within(id->domain, c->org))
-            continue;
         if (walks == SG_DMARC_MAX_ID_WALKS)
             continue; /* beyond the cap: counted as not aligned */
         walks++;
@@ -468,9 +553,12 @@ static void align_done(sg_dmarc_check *c)
             if (wr.error) {
                 id->res = SG_DMARC_ALIGN_RESULT_UNKNOWN;
             } else {
-                id->org = wr.org;
-                id->res = strcmp(wr.org, c->org) == 0 ? SG_DMARC_ALIGN_RESULT_PASS
-                                                      : SG_DMARC_ALIGN_RESULT_FAIL;
+                id->org = clamp_org(c, id->domain, wr.org);
+                id->res = strcmp(id->org, c->org) == 0 ? SG_DMARC_ALIGN_RESULT_PASS
+                                                       : SG_DMARC_ALIGN_RESULT_FAIL;
+                if (id->res == SG_DMARC_ALIGN_RESULT_FAIL && c->walk_org != NULL &&
+                    strcmp(wr.org, c->walk_org) == 0)
+                    c->guard_refused = 1;
             }
         }
     }
@@ -527,6 +615,20 @@ static void apply_policy(sg_dmarc_check *c, int exists)
         c->r.disposition = disp_of((sg_dmarc_policy)(p - 1));
 }
 
+static const char *fail_reason(sg_dmarc_check *c, int exists)
+{
+    if (c->guard_refused)
+        return fmt(c,
+                   exists ? "no aligned identifier; the tree walk stopped at %s, a public "
+                            "suffix: only the same registrable domain aligns"
+                          : "no aligned identifier; the tree walk stopped at %s, a public "
+                            "suffix: only the same registrable domain aligns; author domain "
+                            "does not exist (np)",
+                   c->walk_org);
+    return exists ? "no aligned identifier"
+                  : "no aligned identifier; author domain does not exist (np)";
+}
+
 static int np_matters(const sg_dmarc_check *c)
 {
     const sg_dmarc_record *rec = &c->policy_ent->rec;
@@ -572,7 +674,10 @@ static void advance(sg_dmarc_check *c)
         }
         if (c->r.spf_align == SG_DMARC_ALIGN_RESULT_UNKNOWN ||
             c->r.dkim_align == SG_DMARC_ALIGN_RESULT_UNKNOWN) {
-            /* 5.3.6: a DNS error leaves neither pass nor fail */
+            /* 5.3.6: a DNS error leaves neither pass nor fail. The policy
+             * found is still the domain's: shown (p= in the
+             * Authentication-Results), not applied. */
+            apply_policy(c, 1);
             finish(c, SG_DMARC_RESULT_TEMPERROR, "DNS error during identifier alignment");
             return;
         }
@@ -585,7 +690,7 @@ static void advance(sg_dmarc_check *c)
                 return;
         } else {
             apply_policy(c, 1);
-            finish(c, SG_DMARC_RESULT_FAIL, "no aligned identifier");
+            finish(c, SG_DMARC_RESULT_FAIL, fail_reason(c, 1));
             return;
         }
     }
@@ -608,9 +713,7 @@ static void advance(sg_dmarc_check *c)
         }
         c->r.author_exists = exists ? 1 : 0;
         apply_policy(c, exists);
-        finish(c, SG_DMARC_RESULT_FAIL,
-               exists ? "no aligned identifier"
-                      : "no aligned identifier; author domain does not exist (np)");
+        finish(c, SG_DMARC_RESULT_FAIL, fail_reason(c, exists));
     }
 }
 
@@ -692,6 +795,8 @@ static int check_new(sg_dmarc_check **out, sg_arena *arena, sg_resolver *resolve
     c->cb = cb;
     c->payload = payload;
     c->org_only = org_only;
+    if (c->opts.suffix_guard && c->opts.discovery == SG_DMARC_DISCOVERY_TREEWALK)
+        c->guard = sg_dmarc_psl_ctx(c->opts.psl);
     result_init(&c->r);
     *out = c;
 

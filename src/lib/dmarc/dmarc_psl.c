@@ -85,3 +85,43 @@ int sg_dmarc_psl_registrable(sg_arena *arena, const sg_dmarc_psl *psl, const cha
     psl_free_string(lower);
     return 0;
 }
+
+const void *sg_dmarc_psl_ctx(const sg_dmarc_psl *psl)
+{
+    return psl != NULL ? (const void *)psl->ctx : (const void *)psl_builtin();
+}
+
+int sg_dmarc_psl_is_suffix(const void *ctx, const char *name)
+{
+    return ctx != NULL && psl_is_public_suffix2(ctx, name, PSL_TYPE_ANY);
+}
+
+const char *sg_dmarc_psl_reg(const void *ctx, const char *name)
+{
+    return ctx != NULL ? psl_registrable_domain(ctx, name) : NULL;
+}
+
+const char *sg_dmarc_common_ancestor(const char *a, const char *b)
+{
+    size_t i = strlen(a), j = strlen(b);
+    const char *best = NULL;
+    if (i && a[i - 1] == '.')
+        i--;
+    if (j && b[j - 1] == '.')
+        j--;
+    while (i > 0 && j > 0) {
+        char x = a[i - 1], y = b[j - 1];
+        if (x >= 'A' && x <= 'Z')
+            x = (char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (char)(y - 'A' + 'a');
+        if (x != y)
+            break;
+        i--;
+        j--;
+        /* a label boundary in both names: what lies right of it is shared */
+        if ((i == 0 || a[i - 1] == '.') && (j == 0 || b[j - 1] == '.') && x != '.')
+            best = a + i;
+    }
+    return best;
+}

@@ -598,15 +598,18 @@ int sg_dmarc_record_parse(sg_arena *arena, const char *txt, size_t len, sg_dmarc
 
     /* 4.10.1: no valid p, or an invalid sp or np: with at least one
      * syntactically valid rua URI act as if the record said p=none;
-     * otherwise apply no DMARC processing. (4.7 "p" says a missing p
-     * means p=none and points to 4.10.1 for the details.) */
+     * otherwise apply no DMARC processing. 4.7 "p": a record without p is
+     * "treated as if it included p=none", so a valid sp or np it does
+     * include still stands (v=DMARC1; sp=reject; rua=... rejects forged
+     * subdomains). An invalid sp or np leaves nothing to trust: all none. */
     fallback = r.p_state != SG_DMARC_TAG_VALID || r.sp_state == SG_DMARC_TAG_INVALID ||
                r.np_state == SG_DMARC_TAG_INVALID;
     if (fallback) {
         int rua_ok = 0;
         for (i = 0; i < r.nrua; i++)
             rua_ok |= r.rua[i].valid;
-        r.p = r.sp = r.np = SG_DMARC_POLICY_NONE;
+        if (r.sp_state == SG_DMARC_TAG_INVALID || r.np_state == SG_DMARC_TAG_INVALID)
+            r.p = r.sp = r.np = SG_DMARC_POLICY_NONE;
         r.warnings |= SG_DMARC_W_POLICY_FALLBACK;
         if (!rua_ok) {
             r.applicable = 0;

@@ -519,12 +519,7 @@ static int is_protected(const sg_verdict *v, const char *domain)
  * own broken DNS must not turn a forgery into "try again later". */
 static int could_align(const sg_verdict *v, const char *d)
 {
-    const char *org = v->res.dmarc.org_domain;
-    if (d == NULL)
-        return 0;
-    if (org == NULL)
-        return 1; /* organisational domain unknown: assume it could */
-    return sg_domain_within(d, org);
+    return sg_dmarc_could_align(&v->dmarc_opts, &v->res.dmarc, d);
 }
 
 static int temperror_could_hide_pass(const sg_verdict *v)
