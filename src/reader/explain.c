@@ -44,6 +44,7 @@ typedef struct {
     unsigned key_bits;
     const char *b_prefix; /* A-R header.b, to find the signature field */
     long field_index;     /* in the header array, -1 when unknown */
+    unsigned candidates;  /* fields that could be it (find_signature); 1 when known */
     int aligned;
 } sig_fact;
 
@@ -414,22 +415,43 @@ static char *dkim_tag(explain_impl *x, const char *v, size_t len, const char *ta
 
 /* The DKIM-Signature field of a passing signature known by d= and the
  * start of b= (an A-R's header.d / header.b); -1 when none matches. */
-static long find_signature(explain_impl *x, const char *d, const char *b_prefix)
+/* Could field i be the signature an A-R dkim=pass names: its d=, s= and
+ * the header.b prefix. */
+static int sig_matches(explain_impl *x, size_t i, const sig_fact *s)
 {
-    for (size_t i = 0; i < x->nh; i++) {
-        if (!sg_header_is(&x->h[i], "DKIM-Signature"))
-            continue;
-        const char *fd = dkim_tag(x, x->h[i].value, x->h[i].value_len, "d", 256);
-        if (!ieq(fd, d))
-            continue;
-        if (b_prefix) {
-            const char *fb = dkim_tag(x, x->h[i].value, x->h[i].value_len, "b", 64);
-            if (fb == NULL || strncmp(fb, b_prefix, strlen(b_prefix)) != 0)
-                continue;
-        }
-        return (long)i;
+    if (!sg_header_is(&x->h[i], "DKIM-Signature"))
+        return 0;
+    const char *fd = dkim_tag(x, x->h[i].value, x->h[i].value_len, "d", 256);
+    if (!ieq(fd, s->domain))
+        return 0;
+    if (s->selector) {
+        const char *fs = dkim_tag(x, x->h[i].value, x->h[i].value_len, "s", 256);
+        if (!ieq(fs, s->selector))
+            return 0;
     }
-    return -1;
+    if (s->b_prefix) {
+        const char *fb = dkim_tag(x, x->h[i].value, x->h[i].value_len, "b", 64);
+        if (fb == NULL || strncmp(fb, s->b_prefix, strlen(s->b_prefix)) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* The field behind an A-R dkim=pass (-1: none), and how many fields could
+ * be it. header.b is a prefix (RFC 6008), and a sender can copy d=, s= and
+ * all of b= into a field of his own with another h= above the one that
+ * verified: then no one field is known to be it (mark_sig_covered). */
+static long find_signature(explain_impl *x, const sig_fact *s, unsigned *candidates)
+{
+    long first = -1;
+    *candidates = 0;
+    for (size_t i = 0; i < x->nh; i++)
+        if (sig_matches(x, i, s)) {
+            if (first < 0)
+                first = (long)i;
+            (*candidates)++;
+        }
+    return first;
 }
 
 /* Marks in covered[] (one flag per header field) the instances the
@@ -467,6 +489,36 @@ static void mark_covered(explain_impl *x, long field_index, unsigned char *cover
     free(used);
 }
 
+/* Marks what a signature fact covers. Several fields that could be it: only
+ * what every one of them covers, since the one that verified may be any. */
+static void mark_sig_covered(explain_impl *x, const sig_fact *s, unsigned char *covered)
+{
+    if (s->candidates <= 1) {
+        mark_covered(x, s->field_index, covered);
+        return;
+    }
+    unsigned char *all = malloc(x->nh), *one = malloc(x->nh);
+    if (all == NULL || one == NULL) {
+        x->oom = 1;
+        free(all);
+        free(one);
+        return;
+    }
+    memset(all, 1, x->nh);
+    for (size_t i = 0; i < x->nh; i++) {
+        if (!sig_matches(x, i, s))
+            continue;
+        memset(one, 0, x->nh);
+        mark_covered(x, (long)i, one);
+        for (size_t k = 0; k < x->nh; k++)
+            all[k] &= one[k];
+    }
+    for (size_t k = 0; k < x->nh; k++)
+        covered[k] |= all[k];
+    free(all);
+    free(one);
+}
+
 /* The displayed fields that have an instance no signature in sigs[] covers
  * ("Subject, Date"), or NULL when all are covered. only_aligned: the
  * aligned signatures (verified), else those of `domain` (third party). */
@@ -482,7 +534,7 @@ static const char *uncovered_fields(explain_impl *x, const auth_facts *f, int on
     }
     for (size_t i = 0; i < f->nsigs; i++)
         if (only_aligned ? f->sigs[i].aligned : ieq(f->sigs[i].domain, domain))
-            mark_covered(x, f->sigs[i].field_index, covered);
+            mark_sig_covered(x, &f->sigs[i], covered);
     /* the verdict's own list: a reader sees these fields, so a signature
      * that leaves one out leaves it unproven */
     size_t ndisplayed;
@@ -560,6 +612,7 @@ static void facts_from_verdict(explain_impl *x, auth_facts *f, const sg_verdict_
                                          d->key_bits,
                                          NULL,
                                          (long)d->field_index,
+                                         1,
                                          0};
     }
     if (r->spf_checked && r->spf.result == SG_SPF_PASS && r->spf.domain)
@@ -619,7 +672,7 @@ static void facts_from_authres(explain_impl *x, auth_facts *f, const sg_authres 
                 s->key_bits = bits;
             else if (s->algorithm && !strncasecmp(s->algorithm, "ed25519", 7))
                 s->key_bits = 256;
-            s->field_index = find_signature(x, d, s->b_prefix);
+            s->field_index = find_signature(x, s, &s->candidates);
         } else if (ieq(e->method, "spf") && ieq(e->result, "pass") && f->mailed_by == NULL) {
             const char *mf = prop_value(e, "smtp", "mailfrom");
             const char *at = mf ? strrchr(mf, '@') : NULL;

@@ -198,13 +198,24 @@ typedef struct {
 
 /* Explains a fixture through the verdict, then the same bytes under the
  * A-R that verdict wrote (as spoofguardd adds it) with no verdict. */
+static both explain_both_text(fixture *f, char *m, size_t len, const sgr_explain_opts *o,
+                              const char *ip, const char *mail_from);
+
 static both explain_both(fixture *f, const char *name, const sgr_explain_opts *o, const char *ip,
                          const char *mail_from)
 {
-    both b;
-    size_t len, arlen;
-    sg_verdict *v;
+    size_t len;
     char *m = load(f, name, &len);
+    return explain_both_text(f, m, len, o, ip, mail_from);
+}
+
+/* m: malloc'ed, freed here */
+static both explain_both_text(fixture *f, char *m, size_t len, const sgr_explain_opts *o,
+                              const char *ip, const char *mail_from)
+{
+    both b;
+    size_t arlen;
+    sg_verdict *v;
     const sg_verdict_result *r = verify(f, &v, m, len, ip, mail_from);
     b.kind = r->verdict;
     assert_int_equal(sgr_explain(&b.e, m, len, r, o), SGR_EXPLAIN_OK);
@@ -834,6 +845,67 @@ static void warning_unsigned_field(void **state)
     sgr_explain_free(e);
 }
 
+/* The value of msg's first DKIM-Signature with "h=" made "h=" extra: a
+ * copy a sender can make of a signature he received, same d=, s= and the
+ * whole b=, over fields of his choosing. It fails; the reader must not take
+ * its h= for the one that verified. */
+static char *copied_signature(const char *msg, const char *extra)
+{
+    const char *p = strstr(msg, "DKIM-Signature:");
+    assert_non_null(p);
+    p += strlen("DKIM-Signature:");
+    const char *e = p;
+    while ((e = strchr(e, '\n')) != NULL && (e[1] == ' ' || e[1] == '\t'))
+        e++;
+    assert_non_null(e);
+    size_t n = (size_t)(e - p);
+    char *v = malloc(n + strlen(extra) + 1), *h;
+    memcpy(v, p, n);
+    v[n] = '\0';
+    if (n && v[n - 1] == '\r')
+        v[n - 1] = '\0';
+    assert_non_null(h = strstr(v, " h="));
+    h += 3;
+    memmove(h + strlen(extra), h, strlen(h) + 1);
+    memcpy(h, extra, strlen(extra));
+    return v;
+}
+
+static void copied_signature_above(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    size_t len, l2, l3;
+    base_opts(f, &o);
+    char *m = load(f, "unsigned_sender.eml", &len);
+    /* 1. the copy "covers" the unsigned Sender: still not covered */
+    char *fake = copied_signature(m, "sender:");
+    char *m2 = with_field("DKIM-Signature", fake, m, len, &l2);
+    both b = explain_both_text(f, m2, l2, &o, NULL, NULL);
+    for (int k = 0; k < 2; k++) {
+        sgr_explanation *e = k ? b.e_ar : b.e;
+        assert_int_equal(e->headline, SGR_HEADLINE_VERIFIED);
+        const char *d = find_kind(e, SGR_WARN_UNSIGNED_FIELD);
+        if (d == NULL || strstr(d, "Sender is not covered") == NULL)
+            fail_msg("%s: no unsigned Sender warning", k ? "from the A-R" : "verified");
+    }
+    free_both(&b);
+    free(fake);
+    /* 2. a second unsigned Sender, and a copy whose h= "covers" both: the
+     * verdict says unverified, and so must the reader of our A-R */
+    fake = copied_signature(m, "sender:sender:");
+    char *m3 = with_field("Sender", "ceo@shop.example", m, len, &l3);
+    m2 = with_field("DKIM-Signature", fake, m3, l3, &l2);
+    free(m3);
+    b = explain_both_text(f, m2, l2, &o, NULL, NULL);
+    assert_int_equal(b.kind, SG_VERDICT_UNVERIFIED);
+    assert_int_equal(b.e->headline, SGR_HEADLINE_UNVERIFIED);
+    assert_int_equal(b.e_ar->headline, SGR_HEADLINE_UNVERIFIED);
+    free_both(&b);
+    free(fake);
+    free(m);
+}
+
 static void warning_attachment(void **state)
 {
     fixture *f = *state;
@@ -1052,6 +1124,7 @@ int main(void)
         cmocka_unit_test(warning_correspondents),
         cmocka_unit_test(warning_reply_to),
         cmocka_unit_test(warning_unsigned_field),
+        cmocka_unit_test(copied_signature_above),
         cmocka_unit_test(warning_attachment),
         cmocka_unit_test(links_by_headline),
         cmocka_unit_test(remote_images_verified_only),
