@@ -172,7 +172,12 @@ typedef struct {
  *  - the RFC reading: a token or a quoted-string (unquoted, surrounding
  *    whitespace inside the quotes trimmed);
  *  - a lax reading: everything up to the first whitespace, ";" or "(",
- *    less a leading and a trailing DQUOTE (even unbalanced ones).
+ *    less a leading and a trailing DQUOTE (even unbalanced ones);
+ *  - a reader's reading (a mail library that decodes, a script that
+ *    trims): Unicode spaces, invisible format characters and ASCII
+ *    VT/FF/FS-US skipped like whitespace, comments ending at the first
+ *    ")", RFC 2047 encoded-words decoded, quotes and every trailing dot
+ *    dropped ("=?utf-8?q?ours?=", "\xc2\xa0ours", "ours..").
  * So "ours (c);x", "\"ours\"", "\"ours", "OURS.", "(x) ours;garbage
  * \x01", "ours/junk", "ours" and "ours;" all match; "oursx", "x.ours"
  * and "(ours) other" do not. Deleting

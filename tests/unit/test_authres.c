@@ -715,6 +715,25 @@ static void value_claims(void **state)
         {" mx.example.org.x; none", 0},
         {"", 0},
         {"   ", 0},
+        /* what a mail library decodes and a script trims (str.strip()) */
+        {" =?utf-8?q?mx.example.org?=; dmarc=pass", 1},
+        {" =?US-ASCII?B?bXguZXhhbXBsZS5vcmc=?=; dmarc=pass", 1},
+        {" =?utf-8?q?mx=2Eexample?= =?utf-8?q?.org?=; dmarc=pass", 1}, /* joined */
+        {" =?utf-8?q?mx.example?=.org; dmarc=pass", 1},
+        {" =?utf-8?q?other.example?=; dmarc=pass", 0},
+        {" =?utf-8?q?x.mx.example.org?=; dmarc=pass", 0},
+        {" =?utf-8?q?mx.example.org?=x; dmarc=pass", 0},
+        {" =?utf-8?x?mx.example.org?=; dmarc=pass", 0}, /* no such encoding */
+        {"\xc2\xa0mx.example.org; dmarc=pass", 1},      /* NBSP */
+        {"\x0bmx.example.org; dmarc=pass", 1},          /* VT */
+        {"\x0cmx.example.org; dmarc=pass", 1},          /* FF */
+        {"\xe3\x80\x80mx.example.org; dmarc=pass", 1},  /* U+3000 */
+        {"\xe2\x80\x8bmx.example.org; dmarc=pass", 1},  /* U+200B */
+        {" mx.example.org\xc2\xa0; dmarc=pass", 1},
+        {"\xc2\xa0x.mx.example.org; dmarc=pass", 0},
+        {" mx.example.org..; dmarc=pass", 1},
+        {" (x\\) mx.example.org; dmarc=pass", 1}, /* a reader's comment ends at ")" */
+        {" 'mx.example.org'; dmarc=pass", 1},
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         int got = sg_authres_value_claims(t[i].v, strlen(t[i].v), "mx.example.org");

@@ -42,6 +42,137 @@ static int id_equal(const char *a, size_t an, const char *b, size_t bn)
     return 1;
 }
 
+/* Bytes of the space a reader would strip at v[i] (str.strip(), a
+ * trim() that knows Unicode): ASCII controls of that kind and the UTF-8
+ * of Unicode spaces and invisible format characters; 0 for none. */
+static size_t space_at(const unsigned char *v, size_t n, size_t i)
+{
+    unsigned char c = v[i];
+    if (c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f))
+        return 1;
+    if (c == 0xc2 && i + 1 < n && (v[i + 1] == 0xa0 || v[i + 1] == 0x85))
+        return 2; /* NBSP, NEL */
+    if (i + 2 >= n)
+        return 0;
+    unsigned cp3 = (unsigned)c << 16 | (unsigned)v[i + 1] << 8 | v[i + 2];
+    if ((cp3 >= 0xe28080 && cp3 <= 0xe2808f) || cp3 == 0xe280a8 || cp3 == 0xe280a9 ||
+        cp3 == 0xe280af || cp3 == 0xe2819f || cp3 == 0xe281a0 || cp3 == 0xe19a80 ||
+        cp3 == 0xe38080 || cp3 == 0xefbbbf)
+        return 3; /* U+2000-200F, 2028, 2029, 202F, 205F, 2060, 1680, 3000, FEFF */
+    return 0;
+}
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Decodes the RFC 2047 encoded-word at v[i] ("=?cs?Q|B?text?=") into out;
+ * the index past it, or 0 when there is none. The charset is not read:
+ * an id is ASCII in every charset a reader would show it in. */
+static size_t encoded_word(const char *v, size_t n, size_t i, char *out, size_t cap, size_t *k)
+{
+    size_t j = i + 2, q1, q2, end;
+    if (i + 2 > n || v[i] != '=' || v[i + 1] != '?')
+        return 0;
+    for (q1 = j; q1 < n && v[q1] != '?'; q1++)
+        ;
+    if (q1 + 2 >= n || v[q1 + 2] != '?')
+        return 0;
+    char enc = (char)lower((unsigned char)v[q1 + 1]);
+    if (enc != 'q' && enc != 'b')
+        return 0;
+    for (q2 = q1 + 3; q2 + 1 < n && !(v[q2] == '?' && v[q2 + 1] == '='); q2++)
+        ;
+    if (q2 + 1 >= n)
+        return 0;
+    end = q2 + 2;
+    if (enc == 'q') {
+        for (j = q1 + 3; j < q2 && *k < cap; j++) {
+            if (v[j] == '_') {
+                out[(*k)++] = ' ';
+            } else if (v[j] == '=' && j + 2 < q2 && hexval(v[j + 1]) >= 0 &&
+                       hexval(v[j + 2]) >= 0) {
+                out[(*k)++] = (char)(hexval(v[j + 1]) << 4 | hexval(v[j + 2]));
+                j += 2;
+            } else {
+                out[(*k)++] = v[j];
+            }
+        }
+    } else {
+        static const char b64[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        unsigned acc = 0, bits = 0;
+        for (j = q1 + 3; j < q2 && *k < cap; j++) {
+            const char *p = v[j] ? strchr(b64, v[j]) : NULL;
+            if (p == NULL)
+                continue; /* padding, junk */
+            acc = acc << 6 | (unsigned)(p - b64);
+            bits += 6;
+            if (bits >= 8) {
+                bits -= 8;
+                out[(*k)++] = (char)(acc >> bits & 0xff);
+            }
+        }
+    }
+    return end;
+}
+
+/* A reader's reading: what a mail library shows and a script then trims.
+ * Leading space of every kind (space_at) and comments that end at the
+ * first ")" are skipped, encoded-words are decoded (adjacent ones joined,
+ * as RFC 2047 6.2 says), and the id runs to the next space, ";" or "(",
+ * less its quotes and every trailing dot. */
+static int reader_claims(const char *v, size_t n, const char *id, size_t idn, int depth)
+{
+    const unsigned char *u = (const unsigned char *)v;
+    size_t i = 0, sp;
+    for (;;) {
+        if (i < n && (sp = space_at(u, n, i)) > 0) {
+            i += sp;
+        } else if (i < n && v[i] == '(') {
+            const char *c = memchr(v + i, ')', n - i);
+            if (c == NULL)
+                return 0;
+            i = (size_t)(c - v) + 1;
+        } else {
+            break;
+        }
+    }
+    if (i + 1 < n && v[i] == '=' && v[i + 1] == '?' && depth == 0) {
+        char buf[1024];
+        size_t k = 0, e;
+        while ((e = encoded_word(v, n, i, buf, sizeof(buf), &k)) > 0) {
+            i = e;
+            size_t w = i; /* only space between two encoded-words vanishes */
+            while (w < n && (sp = space_at(u, n, w)) > 0)
+                w += sp;
+            if (w + 1 < n && v[w] == '=' && v[w + 1] == '?')
+                i = w;
+            else
+                break;
+        }
+        if (k > 0) {
+            size_t rest = n - i < sizeof(buf) - k ? n - i : sizeof(buf) - k;
+            memcpy(buf + k, v + i, rest);
+            return reader_claims(buf, k + rest, id, idn, depth + 1);
+        }
+    }
+    size_t j = i;
+    while (j < n && v[j] != ';' && v[j] != '(' && space_at(u, n, j) == 0)
+        j++;
+    while (j > i && (v[j - 1] == '"' || v[j - 1] == '\''))
+        j--;
+    while (j > i && (v[i] == '"' || v[i] == '\''))
+        i++;
+    while (j > i + 1 && v[j - 1] == '.')
+        j--;
+    return id_equal(v + i, j - i, id, idn);
+}
+
 int sg_authres_value_claims(const char *v, size_t n, const char *authserv_id)
 {
     if (v == NULL || authserv_id == NULL)
@@ -67,15 +198,15 @@ int sg_authres_value_claims(const char *v, size_t n, const char *authserv_id)
                     break;
                 i++;
             }
-            if (i >= n)
-                return 0; /* unterminated comment: no authserv-id at all */
+            if (i >= n) /* unterminated: no authserv-id the RFC way */
+                return reader_claims(v, n, authserv_id, idn, 0);
             i++;
         } else {
             break;
         }
     }
     if (i >= n)
-        return 0;
+        return reader_claims(v, n, authserv_id, idn, 0);
     /* RFC reading: token or quoted-string */
     if (v[i] == '"') {
         char buf[1024];
@@ -108,7 +239,9 @@ int sg_authres_value_claims(const char *v, size_t n, const char *authserv_id)
         i++;
     if (j > i && v[j - 1] == '"')
         j--;
-    return id_equal(v + i, j - i, authserv_id, idn);
+    if (id_equal(v + i, j - i, authserv_id, idn))
+        return 1;
+    return reader_claims(v, n, authserv_id, idn, 0);
 }
 
 static int name_is(const sg_header *h, const char *name)
