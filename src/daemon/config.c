@@ -96,10 +96,11 @@ static const opt_def options[] = {
      "on, as a forwarder (a list, an alias expander) does: one ARC set recording our "
      "Authentication-Results and the chain's result, on top; unset: no sealing."},
     {"failsafe", T_FAILSAFE, F(failsafe), NOCOUNT, "tempfail", 0, 0, 1,
-     "What to answer when we cannot decide (DNS timeout, internal error, overload): `tempfail` "
-     "or `accept`."},
+     "What to answer when we cannot decide (DNS timeout, internal error): `tempfail` or "
+     "`accept`."},
     {"max_connections", T_UINT, F(max_connections), NOCOUNT, "1000", 1, 100000, 1,
-     "Concurrent MTA connections; more get the fail-safe answer."},
+     "Concurrent MTA connections; more get `451 4.3.2` whatever `failsafe` says (a sender "
+     "can open connections, so overload never accepts unchecked)."},
     {"max_message_size", T_SIZE, F(max_message_size), NOCOUNT, "64M", 1024, UINT64_C(1) << 40, 1,
      "Largest message checked; a larger one is refused (552 5.3.4): its sender chose its size, "
      "so it must not reach the fail-safe answer."},

@@ -144,7 +144,13 @@ void sg_disposition_inbound(const sg_config *cfg, const sg_verdict_result *vr, s
 
 void sg_disposition_failsafe(const sg_config *cfg, const char *why, sg_mfs cause, sg_disposition *d)
 {
-    if (cfg->failsafe == SG_FAILSAFE_ACCEPT) {
+    if (cause == SG_MFS_OVERLOAD) {
+        /* Anyone can open connections: were overload answered `accept`,
+         * a forger could park sessions until his message went through
+         * unchecked. Whatever `failsafe` says, the MTA retries. */
+        init(d, SG_ACT_TEMPFAIL, "tempfail", why);
+        d->reply = "451 4.3.2 Too busy to check the message now, try again later";
+    } else if (cfg->failsafe == SG_FAILSAFE_ACCEPT) {
         init(d, SG_ACT_CONTINUE, "accept", why);
         d->delete_forged = 1;
     } else {

@@ -279,7 +279,10 @@ static void failsafe_answers(void **state)
         sg_disposition_failsafe(&cfg, "message time budget exhausted", causes[i], &d);
         assert_int_equal(d.action, SG_ACT_TEMPFAIL);
         assert_string_equal(d.log_action, "tempfail");
-        assert_string_equal(d.reply, "451 4.7.1 Message cannot be checked now, try again later");
+        assert_string_equal(d.reply,
+                            causes[i] == SG_MFS_OVERLOAD
+                                ? "451 4.3.2 Too busy to check the message now, try again later"
+                                : "451 4.7.1 Message cannot be checked now, try again later");
         assert_string_equal(d.why, "message time budget exhausted");
         assert_true(d.failsafe);
         assert_int_equal(d.cause, causes[i]);
@@ -288,6 +291,15 @@ static void failsafe_answers(void **state)
 
         cfg.failsafe = SG_FAILSAFE_ACCEPT;
         sg_disposition_failsafe(&cfg, "out of memory", causes[i], &d);
+        if (causes[i] == SG_MFS_OVERLOAD) {
+            /* a sender can cause it: never accepted unchecked */
+            assert_int_equal(d.action, SG_ACT_TEMPFAIL);
+            assert_string_equal(d.reply,
+                                "451 4.3.2 Too busy to check the message now, try again later");
+            assert_true(d.failsafe);
+            assert_false(d.delete_forged || d.add_authres || d.quarantine);
+            continue;
+        }
         assert_int_equal(d.action, SG_ACT_CONTINUE);
         assert_string_equal(d.log_action, "accept");
         assert_null(d.reply);
