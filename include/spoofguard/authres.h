@@ -181,8 +181,17 @@ typedef struct {
  * So "ours (c);x", "\"ours\"", "\"ours", "OURS.", "(x) ours;garbage
  * \x01", "ours/junk", "ours" and "ours;" all match; "oursx", "x.ours"
  * and "(ours) other" do not. Deleting
- * a field a lax consumer would misread is harmless; keeping one is not. */
+ * a field a lax consumer would misread is harmless; keeping one is not
+ * (a third party's field with nested comments, "(a (b) ours; x) theirs",
+ * goes too). For deleting only: never to decide what to trust
+ * (sg_authres_value_is_ours). */
 SG_EXTERN int sg_authres_value_claims(const char *value, size_t len, const char *authserv_id);
+/* Whether a field value is an RFC 8601 Authentication-Results value
+ * (sg_authres_parse) whose authserv-id is authserv_id (ASCII case and one
+ * trailing dot aside). sg_authres_value_claims() is for deleting: it matches
+ * whatever some reader might take for ours, so it must never decide what
+ * to trust; this one, on a field in our MTA's topmost block, may. */
+SG_EXTERN int sg_authres_value_is_ours(const char *value, size_t len, const char *authserv_id);
 
 /* Every field named Authentication-Results (case-insensitive; never
  * ARC-Authentication-Results) whose value claims authserv_id, in header

@@ -120,16 +120,27 @@ typedef struct {
     int seal_rc;
 } pass_ctx;
 
-/* The results after "ID;" of each Authentication-Results field that
- * claims the authserv-id, joined with "; ". */
+/* The results after "ID;" of our MTA's Authentication-Results fields,
+ * joined with "; ": the first run of fields whose authserv-id is ours the
+ * RFC way (sg_authres_value_is_ours). Not the deletion rule
+ * (sg_authres_value_claims), which also matches spellings only a lax
+ * reader takes for ours: a verifier before us that deletes only exact
+ * matches leaves those, and we would seal a forger's dmarc=pass. Fields
+ * below another host's are older than it, so not ours either. */
 static void merge_results(pass_ctx *c, const sg_header *f, size_t n)
 {
     size_t len = 0;
+    int in_run = 0;
     for (size_t i = 0; i < n; i++) {
         const char *v = f[i].value, *e = f[i].value + f[i].value_len, *semi;
-        if (f[i].name_len != 22 || strncasecmp(f[i].name, "Authentication-Results", 22) ||
-            !sg_authres_value_claims(v, f[i].value_len, c->authserv))
+        if (f[i].name_len != 22 || strncasecmp(f[i].name, "Authentication-Results", 22))
             continue;
+        if (!sg_authres_value_is_ours(v, f[i].value_len, c->authserv)) {
+            if (in_run)
+                break;
+            continue;
+        }
+        in_run = 1;
         if ((semi = memchr(v, ';', f[i].value_len)) == NULL)
             continue; /* "ID" alone, or "ID none": no results */
         for (v = semi + 1; v < e && (*v == ' ' || *v == '\t'); v++)

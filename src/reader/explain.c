@@ -319,17 +319,8 @@ static int trusted_authres(sg_authres *ar, sg_arena *a, const sg_header *h, size
     for (size_t i = 0; i < nh; i++) {
         if (!sg_header_is(&h[i], "Authentication-Results"))
             continue;
-        if (!sg_authres_value_claims(h[i].value, h[i].value_len, id))
-            return 0;
-        if (sg_authres_parse(ar, a, h[i].value, h[i].value_len, NULL) != 0)
-            return 0;
-        /* claims_value reads laxly; the parsed id must be ours too */
-        size_t il = strlen(id), pl = strlen(ar->authserv_id);
-        if (pl && ar->authserv_id[pl - 1] == '.')
-            pl--;
-        if (il && id[il - 1] == '.')
-            il--;
-        if (pl != il || strncasecmp(ar->authserv_id, id, il) != 0)
+        if (!sg_authres_value_is_ours(h[i].value, h[i].value_len, id) ||
+            sg_authres_parse(ar, a, h[i].value, h[i].value_len, NULL) != 0)
             return 0;
         /* and it must speak of the From shown now: a field about another
          * author domain proves nothing about this message (a From that
@@ -413,8 +404,6 @@ static char *dkim_tag(explain_impl *x, const char *v, size_t len, const char *ta
     return NULL;
 }
 
-/* The DKIM-Signature field of a passing signature known by d= and the
- * start of b= (an A-R's header.d / header.b); -1 when none matches. */
 /* Could field i be the signature an A-R dkim=pass names: its d=, s= and
  * the header.b prefix. */
 static int sig_matches(explain_impl *x, size_t i, const sig_fact *s)

@@ -874,6 +874,35 @@ def check_forged_ar1():
     finish(m)
 
 
+def check_forged_ar_readers():
+    """Forged A-R fields whose authserv-id a mail library decodes or a
+    script trims to ours (an encoded-word, an NBSP, U+3000, two trailing
+    dots, a comment a reader ends at the first ")") are deleted like the
+    RFC's spellings; their neighbours by other hosts are kept."""
+    fields = [
+        b'=?utf-8?q?' + AUTHSERV.encode() + b'?=; dmarc=pass header.from=remote.test',  # 1
+        b'mx.other.example; dmarc=pass header.from=remote.test',  # 2 kept
+        b'\xc2\xa0' + AUTHSERV.encode() + b'; dkim=pass header.d=remote.test',  # 3
+        b'\xc2\xa0x.' + AUTHSERV.encode() + b'; dkim=pass header.d=remote.test',  # 4 kept
+        b'\xe3\x80\x80' + AUTHSERV.encode() + b'; dmarc=pass',  # 5
+        AUTHSERV.encode() + b'..; dmarc=pass',  # 6
+        b'(x\\) ' + AUTHSERV.encode() + b'; dmarc=pass',  # 7
+    ]
+    msg = b''.join(b'Authentication-Results: ' + f + b'\r\n' for f in fields)
+    msg += data_msg('genuine.signed.eml')
+    stage, replies, m = inbound(msg)
+    cmds = ''.join(r.cmd for r in replies)
+    expect(stage == 'E' and cmds == 'mmmmmic', 'want [m x5, i, c], got %s' % describe(replies))
+    got = [r.index for r in replies[:5]]
+    expect(got == [7, 6, 5, 3, 1], 'deleted %r, want [7, 6, 5, 3, 1] (last first)' % got)
+    out = apply_mods(msg, replies)
+    ars = [unfold(val) for n, val in split_message(out)[0] if n.lower() == 'authentication-results']
+    expect(len(ars) == 3 and ars[0].startswith(AUTHSERV + ';') and
+           ars[1].startswith('mx.other.example;') and ('x.' + AUTHSERV) in ars[2],
+           'delivered A-R fields %r' % ars)
+    finish(m)
+
+
 def check_actions_respected():
     """The filter uses only the actions the MTA offered: without CHGHDRS
     no chgheader ('m'); with no actions at all, no header edits and no

@@ -177,5 +177,25 @@ while IFS=$'\t' read -r sc id msg dom sel srv hdrs t _ _ _ expect _; do
     check "$id" "$out" $want "$S/zone.tsv" "$T/suite.keys"
 done < "$S/manifest.tsv"
 
+# the AAR takes only our MTA's own results: the first run of fields whose
+# authserv-id is ours the RFC way. A forger's field that a lax reader takes
+# for ours (an encoded-word, an NBSP) and one below another host's are not.
+printf '%s\n' 'Authentication-Results: =?utf-8?q?mx.seal.example?=; dmarc=pass header.from=example.com' \
+    'Authentication-Results: mx.seal.example; spf=fail smtp.mailfrom=attacker.example' \
+    $'Authentication-Results: \xc2\xa0mx.seal.example; dkim=pass header.d=example.com' \
+    'Authentication-Results: mx.other.example; none' \
+    'Authentication-Results: mx.seal.example; dkim=pass header.d=example.com' \
+    'From: ann@example.com' 'To: list@fwd.example' 'Subject: s' \
+    'Date: Mon, 1 Jan 2024 10:00:00 +0000' 'Message-ID: <m9@example.com>' '' 'body' | crlf > "$T/m9.eml"
+seal "$T/m9.eml" "$T/s9.eml"
+aar=$($PY -c 'import sys,re; t=open(sys.argv[1],encoding="utf-8",errors="replace").read().replace("\r\n","\n"); m=re.search(r"^ARC-Authentication-Results:(.*(?:\n[ \t].*)*)", t, re.M); print(" ".join(m.group(1).split()) if m else "")' "$T/s9.eml")
+case $aar in
+*"spf=fail smtp.mailfrom=attacker.example"*dmarc=pass* | *dmarc=pass* | *dkim=pass*)
+    echo "FAIL AAR merged a forged field: $aar"; fails=$((fails + 1)) ;;
+*"spf=fail smtp.mailfrom=attacker.example"*)
+    echo "  AAR has only our MTA's results"; passes=$((passes + 1)) ;;
+*) echo "FAIL AAR lost our results: $aar"; fails=$((fails + 1)) ;;
+esac
+
 echo "$passes verifier results as expected, $fails failure(s)"
 [ "$fails" -eq 0 ]

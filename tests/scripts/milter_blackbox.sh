@@ -298,7 +298,7 @@ read -r n0 n3 < <(policies "$MAIN_PID")
 # --- 1-6: protocol and policy ------------------------------------------------
 check negotiate tcp_nodelay quit_reset genuine genuine_plain_mta forged_reject many_signatures protected quarantine never_reject
 check genuine_null_sender genuine_ipv6
-check forged_ar forged_ar1 actions_respected body_chunking
+check forged_ar forged_ar1 forged_ar_readers actions_respected body_chunking
 check arc_trusted_forwarder arc_untrusted_forwarder
 # issue 11 classes 4-6: the daemon and the CLI agree on hostile headers
 check vparse_line_ends vparse_author_domain vparse_idn

@@ -740,6 +740,27 @@ static void value_claims(void **state)
         if (got != t[i].ours)
             fail_msg("[%s]: got %d want %d", t[i].v, got, t[i].ours);
     }
+    /* what may be trusted: the RFC reading alone */
+    static const struct {
+        const char *v;
+        int ours;
+    } strict[] = {
+        {" mx.example.org; spf=pass", 1},          {" MX.Example.ORG.; spf=pass", 1},
+        {" (c) mx.example.org; spf=pass", 1},      {" \"mx.example.org\"; spf=pass", 1},
+        {" mx.example.org 1; spf=pass", 1},        {" =?utf-8?q?mx.example.org?=; dmarc=pass", 0},
+        {"\xc2\xa0mx.example.org; dmarc=pass", 0}, {" mx.example.org..; dmarc=pass", 0},
+        {" \"mx.example.org; dmarc=pass", 0},      {" mx.example.org/junk; dkim=pass", 0},
+        {" (x\\) mx.example.org; dmarc=pass", 0},  {" x.mx.example.org; dmarc=pass", 0},
+    };
+    for (size_t i = 0; i < sizeof(strict) / sizeof(strict[0]); i++) {
+        int got = sg_authres_value_is_ours(strict[i].v, strlen(strict[i].v), "mx.example.org");
+        if (got != strict[i].ours)
+            fail_msg("is_ours [%s]: got %d want %d", strict[i].v, got, strict[i].ours);
+        /* whatever may be trusted is also deleted */
+        if (got)
+            assert_int_equal(
+                sg_authres_value_claims(strict[i].v, strlen(strict[i].v), "mx.example.org"), 1);
+    }
     /* a quoted authserv-id with blanks and ";" (found by the fuzzer):
      * what the writer emits for it is found again */
     sg_authres ar;

@@ -173,11 +173,11 @@ static int reader_claims(const char *v, size_t n, const char *id, size_t idn, in
     return id_equal(v + i, j - i, id, idn);
 }
 
-int sg_authres_value_claims(const char *v, size_t n, const char *authserv_id)
+/* The RFC reading (CFWS, then a token or a quoted-string): 1 ours, 0 not,
+ * -1 no authserv-id that way (all CFWS, an unterminated comment); *at:
+ * where the id starts. */
+static int rfc_claims(const char *v, size_t n, const char *authserv_id, size_t idn, size_t *at)
 {
-    if (v == NULL || authserv_id == NULL)
-        return 0;
-    size_t idn = strlen(authserv_id);
     size_t i = 0;
     /* Leading CFWS. The value is normally unfolded already; a raw CRLF
      * is skipped like whitespace so a folded value works too. */
@@ -199,14 +199,15 @@ int sg_authres_value_claims(const char *v, size_t n, const char *authserv_id)
                 i++;
             }
             if (i >= n) /* unterminated: no authserv-id the RFC way */
-                return reader_claims(v, n, authserv_id, idn, 0);
+                return -1;
             i++;
         } else {
             break;
         }
     }
+    *at = i;
     if (i >= n)
-        return reader_claims(v, n, authserv_id, idn, 0);
+        return -1;
     /* RFC reading: token or quoted-string */
     if (v[i] == '"') {
         char buf[1024];
@@ -220,15 +221,41 @@ int sg_authres_value_claims(const char *v, size_t n, const char *authserv_id)
                 break; /* longer than any id we could be configured with */
             buf[k++] = v[j];
         }
-        if (k < sizeof(buf) && id_equal(buf, k, authserv_id, idn))
-            return 1;
-    } else {
-        size_t j = i;
-        while (j < n && sg_authres_is_tokenchar((unsigned char)v[j]))
-            j++;
-        if (id_equal(v + i, j - i, authserv_id, idn))
-            return 1;
+        return k < sizeof(buf) && id_equal(buf, k, authserv_id, idn);
     }
+    size_t j = i;
+    while (j < n && sg_authres_is_tokenchar((unsigned char)v[j]))
+        j++;
+    return id_equal(v + i, j - i, authserv_id, idn);
+}
+
+int sg_authres_value_is_ours(const char *v, size_t n, const char *authserv_id)
+{
+    size_t at;
+    sg_arena *a = NULL;
+    sg_authres ar;
+    int ours = 0;
+    if (v == NULL || authserv_id == NULL ||
+        rfc_claims(v, n, authserv_id, strlen(authserv_id), &at) != 1)
+        return 0;
+    /* and the whole value is an RFC 8601 field: "ours/junk" and other
+     * shapes only a lenient reading takes for ours are not trusted */
+    if (sg_arena_new(&a, 0) == 0 && sg_authres_parse(&ar, a, v, n, NULL) == 0)
+        ours = id_equal(ar.authserv_id, strlen(ar.authserv_id), authserv_id, strlen(authserv_id));
+    sg_arena_free(a);
+    return ours;
+}
+
+int sg_authres_value_claims(const char *v, size_t n, const char *authserv_id)
+{
+    if (v == NULL || authserv_id == NULL)
+        return 0;
+    size_t idn = strlen(authserv_id), i = 0;
+    int rfc = rfc_claims(v, n, authserv_id, idn, &i);
+    if (rfc == 1)
+        return 1;
+    if (rfc < 0)
+        return reader_claims(v, n, authserv_id, idn, 0);
     /* Lax reading: up to whitespace, ";" or "(", without the quotes a
      * reader might strip (even an unbalanced one) */
     size_t j = i;
