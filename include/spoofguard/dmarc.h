@@ -203,7 +203,8 @@ typedef enum {
     SG_DMARC_DISCOVERY_PSL,          /* RFC 7489 3.2 + 6.6.3 with a PSL */
 } sg_dmarc_discovery;
 
-#define SG_DMARC_OPTS_VERSION 1
+/* 2: suffix_guard (a version 1 caller gets the guard on) */
+#define SG_DMARC_OPTS_VERSION 2
 typedef struct {
     unsigned version; /* SG_DMARC_OPTS_VERSION */
     sg_dmarc_discovery discovery;
@@ -212,11 +213,16 @@ typedef struct {
     const sg_dmarc_psl *psl;
     /* 1 (default): t=y lowers the disposition one level (RFC 9989 4.7 t). */
     int honour_testing;
-    /* 1 (default): in the tree walk, when the Organizational Domain is a
-     * public suffix (psl's list, or libpsl's built-in one), only names of
-     * the same registrable domain align. RFC 9989 4.10.2 rule 3 would
-     * align every registrant under a suffix whose operator published a
-     * record without psd=y. 0: the RFC's rules alone. */
+    /* 1 (default): in the tree walk, an Organizational Domain is never
+     * above a name's registrable domain by the public suffix list (psl's
+     * list, or libpsl's built-in one): only names of one registrable
+     * domain align, and a subdomain without a record takes the stricter
+     * of its registrable domain's policy and the one the RFC's rules
+     * apply. RFC 9989 4.10.2 rule 3 would align every registrant under a
+     * suffix (or a private suffix's parent) that published a record
+     * without psd=y. A domain that is itself a public suffix (gov.uk,
+     * blogspot.com) then aligns only with itself. 0: the RFC's rules
+     * alone. */
     int suffix_guard;
 } sg_dmarc_opts;
 

@@ -111,7 +111,8 @@ enum {
     SG_CLI_OPT_AUTHSERV_ID,
     SG_CLI_OPT_PROTECT,
     SG_CLI_OPT_TRUSTED_ARC,
-    SG_CLI_OPT_NOW
+    SG_CLI_OPT_NOW,
+    SG_CLI_OPT_NO_SUFFIX_GUARD
 };
 /* The table lines whose meaning is the same in every such command: the
  * envelope first, the ARC and time options last (--help's order). */
@@ -125,6 +126,9 @@ enum {
 #define SG_CLI_VERDICT_OPTS                                                                        \
     {"trusted-arc-sealer", "DOMAIN", SG_CLI_OPT_TRUSTED_ARC,                                       \
      "a forwarder whose passing ARC seal over dmarc=pass overrides a DMARC fail (repeatable)"},    \
+        {"no-suffix-guard", NULL, SG_CLI_OPT_NO_SUFFIX_GUARD,                                      \
+         "DMARC by RFC 9989's rules alone: an Organizational Domain may lie above the public "     \
+         "suffix list's registrable domain (docs/conformance.md)"},                                \
     {                                                                                              \
         "now", "UNIX", SG_CLI_OPT_NOW, "check signatures as of this time (Unix seconds)"           \
     }
@@ -132,6 +136,7 @@ enum {
 typedef struct {
     sg_verdict_envelope env;
     sg_verdict_opts opts;
+    sg_dmarc_opts dmarc;  /* the library's defaults but for --no-suffix-guard */
     const char **protect; /* grows with each --protect */
     size_t nprotect;
     const char **sealers; /* grows with each --trusted-arc-sealer */

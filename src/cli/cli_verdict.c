@@ -15,6 +15,7 @@ void sg_cli_verdict_init(sg_cli_verdict *v)
 {
     memset(v, 0, sizeof(*v));
     sg_verdict_opts_init(&v->opts);
+    sg_dmarc_opts_init(&v->dmarc);
 }
 
 /* A domain option's value in the form the verdict compares the From domain
@@ -70,6 +71,9 @@ int sg_cli_verdict_option(sg_cli_verdict *v, const sg_cli_cmd *cmd, int id, cons
         break;
     case SG_CLI_OPT_PROTECT:
         return push_domain(v, "protect", val, &v->protect, &v->nprotect);
+    case SG_CLI_OPT_NO_SUFFIX_GUARD:
+        v->dmarc.suffix_guard = 0;
+        break;
     case SG_CLI_OPT_TRUSTED_ARC:
         /* checked as --protect is: a typo must not trust nothing silently */
         return push_domain(v, "trusted-arc-sealer", val, &v->sealers, &v->nsealers);
@@ -87,6 +91,7 @@ int sg_cli_verdict_open(sg_cli_verdict *v)
         fprintf(stderr, "spoofguard: out of memory\n");
         return SG_EXIT_INTERNAL;
     }
+    v->opts.dmarc = &v->dmarc;
     v->opts.keycache = v->keycache;
     v->opts.spf_cache = v->spf_cache;
     v->opts.protected_domains = v->protect;

@@ -477,7 +477,8 @@ static int org_cmp(const void *a, const void *b)
  * the public suffix list, which a forger cannot move, not by a tree walk
  * of records he may publish himself. Says which organisational domains
  * lost reports. 0, or -1 on an internal error. */
-static int hold_back(send_ctx *c, char **doms, const int64_t *msgs, size_t n, unsigned char **keep)
+static int hold_back(send_ctx *c, char **doms, char **pols, const int64_t *msgs, size_t n,
+                     unsigned char **keep)
 {
     sgrep_day_report *r = calloc(n ? n : 1, sizeof *r);
     sg_arena *a = NULL;
@@ -485,12 +486,23 @@ static int hold_back(send_ctx *c, char **doms, const int64_t *msgs, size_t n, un
     org_entry *by_org = NULL;
     int rc = -1;
     *keep = calloc(n ? n : 1, 1);
-    if (!r || !*keep || sg_arena_new(&a, 0) != 0 || sg_dmarc_psl_builtin(&psl) != 0)
+    if (!r || !*keep || sg_arena_new(&a, 0) != 0)
         goto out;
+    for (size_t i = 0; i < n; i++)
+        if (!doms[i] || !pols[i])
+            goto out; /* out of memory reading them */
+    if (c->max_per_org == 0 || n <= c->max_per_org) {
+        memset(*keep, 1, n);
+        rc = 0;
+        goto out;
+    }
+    if (sg_dmarc_psl_builtin(&psl) != 0) {
+        fprintf(stderr, "spoofguard report send: this libpsl has no built-in public suffix list "
+                        "to group reports by organisational domain; run with --max-per-org 0\n");
+        goto out;
+    }
     for (size_t i = 0; i < n; i++) {
         const char *org = NULL;
-        if (!doms[i])
-            goto out;
         sg_dmarc_psl_registrable(a, psl, doms[i], &org);
         char *low = sg_arena_strdup(a, org && *org ? org : doms[i]);
         if (!low)
@@ -1005,7 +1017,7 @@ int cmd_report_send(int argc, char **argv)
         sqlite3_finalize(q);
     }
     unsigned char *keep = NULL;
-    if (rc != SG_EXIT_INTERNAL && hold_back(&c, doms, msgs, n, &keep) != 0)
+    if (rc != SG_EXIT_INTERNAL && hold_back(&c, doms, pols, msgs, n, &keep) != 0)
         rc = SG_EXIT_INTERNAL;
     sgrep_buf xml = {0}, mail = {0};
     for (size_t i = 0; rc != SG_EXIT_INTERNAL && i < n; i++) {

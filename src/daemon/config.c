@@ -82,6 +82,11 @@ static const opt_def options[] = {
      "another is refused."},
     {"dmarc_enforce", T_BOOL, F(dmarc_enforce), NOCOUNT, "yes", 0, 0, 1,
      "Apply DMARC dispositions (reject, quarantine). no: monitor only."},
+    {"dmarc_suffix_guard", T_BOOL, F(dmarc_suffix_guard), NOCOUNT, "yes", 0, 0, 1,
+     "An Organizational Domain is never above a name's registrable domain by the public suffix "
+     "list, so a suffix's DMARC record without psd=y cannot align its registrants. no: RFC "
+     "9989's rules alone (a domain that is itself a public suffix, such as gov.uk, then aligns "
+     "its subdomains again)."},
     {"never_reject_domains", T_DOMAINS, F(never_reject_domains), F(n_never_reject_domains), NULL, 0,
      0, 1, "From domains whose DMARC reject is downgraded to quarantine."},
     {"trusted_arc_sealers", T_DOMAINS, F(trusted_arc_sealers), F(n_trusted_arc_sealers), NULL, 0, 0,

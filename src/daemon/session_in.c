@@ -27,6 +27,10 @@ void inbound_start(session *s)
                 sg_maps_have_sender_map(s->pol->maps);
     sg_verdict_opts o;
     sg_verdict_opts_init(&o);
+    sg_dmarc_opts dmarc; /* copied by sg_verdict_new */
+    sg_dmarc_opts_init(&dmarc);
+    dmarc.suffix_guard = cfg->dmarc_suffix_guard;
+    o.dmarc = &dmarc;
     o.authserv_id = s->pol->authserv_id;
     o.protected_domains = (const char *const *)cfg->protected_domains;
     o.nprotected = cfg->n_protected_domains;

@@ -63,7 +63,7 @@ typedef struct session {
     int negotiated;
     int closing;
     int quit;       /* the MTA said QUIT: nothing more will be said either way */
-    int overloaded; /* over max_connections: every message gets the fail-safe answer */
+    int overloaded; /* over max_connections: every message gets 451 4.3.2 */
     uv_timer_t timer;
     int timer_live;
     int counted;         /* in sessions_opened: count it closed too */

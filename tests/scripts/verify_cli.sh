@@ -156,5 +156,23 @@ out=$("$CLI" verify --zone "$zone" --ip 192.0.2.10 --helo mail.bank.example --ma
 [ "$(echo "$out" | jget 'd["verdict"], "Reply-To" in d["unsigned_fields"], "From" in d["unsigned_fields"]')" = "('authentic', True, False)" ] &&
     ok "unsigned Reply-To reported, signed From not" || bad "unsigned_fields: $out"
 
+# a suffix's DMARC record without psd=y: the suffix guard (default) keeps a
+# forger's SPF pass for attacker.test from aligning with bank.test;
+# --no-suffix-guard gives RFC 9989 4.10.2 rule 3 alone (docs/conformance.md)
+cat >"$T/psd.zone" <<'Z'
+attacker.test. 300 IN TXT "v=spf1 ip4:203.0.113.0/24 -all"
+_dmarc.bank.test. 300 IN TXT "v=DMARC1; p=reject"
+_dmarc.test. 300 IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@nic.test"
+Z
+printf 'From: ceo@bank.test\r\nTo: v@rcpt.test\r\nSubject: s\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\nMessage-ID: <p@x>\r\n\r\nb\r\n' >"$T/psd.eml"
+psd() { "$CLI" verify --zone "$T/psd.zone" --authserv-id mx.test --ip 203.0.113.5 \
+    --helo mx.attacker.test --mail-from x@attacker.test --json "$@" "$T/psd.eml"; }
+out=$(psd)
+[ "$(echo "$out" | jget 'd["verdict"], d["dmarc"]["result"], d["dmarc"]["org_domain"]')" = "('forged', 'fail', 'bank.test')" ] &&
+    ok "suffix record without psd=y: forged (suffix guard)" || bad "suffix guard: $out"
+out=$(psd --no-suffix-guard)
+[ "$(echo "$out" | jget 'd["verdict"], d["dmarc"]["result"], d["dmarc"]["org_domain"]')" = "('authentic', 'pass', 'test')" ] &&
+    ok "--no-suffix-guard: RFC 9989 rule 3 alone" || bad "--no-suffix-guard: $out"
+
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -739,7 +739,86 @@ static void test_suffix_guard(void **state)
     assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
     r = check(&f, NULL, "test", 0, NULL, "test", 1);
     assert_int_equal(r.result, SG_DMARC_RESULT_PASS);
+    /* ...so a domain on the list sending as itself loses relaxed
+     * alignment (documented; suffix_guard = 0 gives it back) */
+    add_txt(&f, "_dmarc.gov.uk", "v=DMARC1; p=reject");
+    r = check(&f, NULL, "gov.uk", 1, "bounce.notify.gov.uk", NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+    r = check(&f, &rfc, "gov.uk", 1, "bounce.notify.gov.uk", NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_PASS);
+    /* a private suffix whose parent is not one: the parent's record
+     * (rule 3) would make it every customer's Organizational Domain */
+    add_txt(&f, "_dmarc.linode.com", "v=DMARC1; p=reject");
+    r = check(&f, &rfc, "linode.com", 1, "evil.members.linode.com", NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_PASS);
+    r = check(&f, NULL, "linode.com", 1, "evil.members.linode.com", NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+    assert_non_null(strstr(r.reason, "registrable"));
+    r = check(&f, NULL, "a.members.linode.com", 0, NULL, "b.members.linode.com", 1);
+    assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+    r = check(&f, NULL, "linode.com", 1, "mail.linode.com", NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_PASS);
     fx_free(&f);
+
+    /* the policy: never softer than the RFC's rules alone. A suffix
+     * record p=quarantine; np=reject over a registrant's p=none: its
+     * forged subdomains are still held by the suffix's record */
+    fx_init(&f);
+    add_txt(&f, "_dmarc.test", "v=DMARC1; p=quarantine; np=reject");
+    add_txt(&f, "_dmarc.bank.test", "v=DMARC1; p=none");
+    add(&f, "pay.bank.test", "A", "192.0.2.1");
+    r = check(&f, &rfc, "pay.bank.test", 0, NULL, NULL, 0);
+    assert_int_equal(r.disposition, SG_DMARC_DISP_QUARANTINE);
+    r = check(&f, NULL, "pay.bank.test", 0, NULL, NULL, 0);
+    assert_int_equal(r.disposition, SG_DMARC_DISP_QUARANTINE);
+    assert_string_equal(r.policy_domain, "test");
+    r = check(&f, NULL, "ghost.bank.test", 0, NULL, NULL, 0);
+    assert_int_equal(r.policy_tag, SG_DMARC_FROM_TAG_NP);
+    assert_int_equal(r.disposition, SG_DMARC_DISP_REJECT);
+    r = check(&f, NULL, "bank.test", 0, NULL, NULL, 0); /* its own record: its own p */
+    assert_int_equal(r.disposition, SG_DMARC_DISP_NONE);
+    fx_free(&f);
+}
+
+/* sg_dmarc_could_align: what a temporary error on an identifier may hide */
+static void test_could_align(void **state)
+{
+    sg_dmarc_result r;
+    sg_dmarc_opts rfc, psl;
+    sg_dmarc_psl *list = snapshot_psl();
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    sg_dmarc_opts_init(&rfc);
+    rfc.suffix_guard = 0;
+    sg_dmarc_opts_init(&psl);
+    psl.discovery = SG_DMARC_DISCOVERY_PSL;
+    psl.psl = list;
+    assert_int_equal(sg_dmarc_could_align(NULL, &r, "x.example"), 1); /* nothing known */
+    r.author_domain = "bank.test";
+    static const struct {
+        const char *d, *org;
+        int guard, rfc, psl;
+    } t[] = {
+        {"bank.test", NULL, 1, 1, 1},
+        {"BANK.TEST.", NULL, 1, 1, 1},
+        {"mail.bank.test", NULL, 1, 1, 1},
+        {"attacker.test", NULL, 0, 1, 0}, /* only the suffix in common */
+        {"other.example", NULL, 0, 0, 0}, /* nothing in common */
+        {"attacker.test", "test", 0, 1, 0},
+        {"mail.bank.test", "bank.test", 1, 1, 1},
+        {"other.test", "bank.test", 0, 0, 0},
+        {"", NULL, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        r.org_domain = t[i].org;
+        int g = sg_dmarc_could_align(NULL, &r, t[i].d), f = sg_dmarc_could_align(&rfc, &r, t[i].d),
+            p = sg_dmarc_could_align(&psl, &r, t[i].d);
+        if (g != t[i].guard || f != t[i].rfc || p != t[i].psl)
+            fail_msg("%s (org %s): guard %d rfc %d psl %d", t[i].d, t[i].org ? t[i].org : "?", g, f,
+                     p);
+    }
+    assert_int_equal(sg_dmarc_could_align(NULL, &r, NULL), 0);
+    sg_dmarc_psl_free(list);
 }
 
 /* RFC 9989 4.7 "p": a record without p is treated as if it said p=none;
@@ -909,6 +988,7 @@ int main(void)
         cmocka_unit_test(test_unusable_records),
         cmocka_unit_test(test_suffix_guard),
         cmocka_unit_test(test_missing_p_keeps_sp_np),
+        cmocka_unit_test(test_could_align),
         cmocka_unit_test(test_psl_mode_differences),
         cmocka_unit_test(test_psl_builtin),
         cmocka_unit_test(test_async_late_auth_and_cancel),

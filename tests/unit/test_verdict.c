@@ -68,6 +68,14 @@ static int setup(void **state)
     /* evil.test: a forger's own domain, SPF passing for its network, p=none */
     add_txt(f->zone, "evil.test", "v=spf1 ip4:203.0.113.0/24 -all");
     add_txt(f->zone, "_dmarc.evil.test", "v=DMARC1; p=none");
+    /* bank.walk: p=reject, and the tree walk above it fails (_dmarc.walk);
+     * two signers whose key lookups time out: one under bank.walk, one
+     * that shares only the suffix with it */
+    add_txt(f->zone, "_dmarc.bank.walk", "v=DMARC1; p=reject");
+    assert_int_equal(sg_zone_add(f->zone, "_dmarc.walk", "TIMEOUT", "TXT", 300), 0);
+    assert_int_equal(sg_zone_add(f->zone, "k1._domainkey.slowkey.walk", "TIMEOUT", "TXT", 300), 0);
+    assert_int_equal(sg_zone_add(f->zone, "k1._domainkey.mail.bank.walk", "TIMEOUT", "TXT", 300),
+                     0);
     /* quiet.test: publishes nothing */
     assert_int_equal(sg_zone_add(f->zone, "quiet.test", "A", "192.0.2.9", 300), 0);
     free(rec);
@@ -808,6 +816,13 @@ static void dmarc_temperror_is_consistent(void **state)
         /* ours (p=none), aligned key times out: temperror, not forged */
         {"ourslow.test", "ourslow.test", "203.0.113.66", "x@other.test", 1,
          SG_DMARC_RESULT_TEMPERROR},
+        /* the walk failed, so the Organizational Domain is unknown: a key
+         * timeout under the author's registrable domain could hide a pass,
+         * one that shares only a public suffix with it cannot (the suffix
+         * guard; sg_dmarc_could_align) */
+        {"bank.walk", "mail.bank.walk", "203.0.113.66", "x@other.test", 1,
+         SG_DMARC_RESULT_TEMPERROR},
+        {"bank.walk", "slowkey.walk", "203.0.113.66", "x@other.test", 0, SG_DMARC_RESULT_FAIL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         sg_verdict *v;

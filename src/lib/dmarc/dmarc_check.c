@@ -81,6 +81,7 @@ struct sg_dmarc_check {
     /* discovery outcome */
     const char *org;       /* author's Organizational Domain (NULL: unknown) */
     const ent *policy_ent; /* where the applied record is */
+    const ent *policy_alt; /* the suffix's record the guard passed over (apply_policy) */
     int subdomain;         /* author is below the policy domain */
     const void *guard;     /* the suffix guard's list (NULL: off; clamp_org()) */
     const char *walk_org;  /* the tree walk's own answer, before the guard */
@@ -352,18 +353,19 @@ static const char *fmt(sg_dmarc_check *c, const char *f, const char *a)
 /* The suffix guard: an Organizational Domain is never above the
  * registrable domain by the public suffix list. RFC 9989 4.10.2 rule 3
  * makes the name with the fewest labels that has a record the
- * Organizational Domain, so a suffix operator's record without psd=y (as
- * RFC 9091's records were written) would make the suffix the
- * Organizational Domain of every registrant under it: every forger there
- * aligned with every p=reject domain, and their subdomains under the
- * suffix's policy instead of their own. A psd=y record stops the walk one
- * label below the suffix, where this changes nothing. */
+ * Organizational Domain, so a record at a suffix without psd=y (as RFC
+ * 9091's records were written), or at the parent of a private suffix
+ * (linode.com above members.linode.com), would make it the Organizational
+ * Domain of every registrant below: every one of them aligned with every
+ * other and with it. A psd=y record stops the walk one label below the
+ * suffix, where this changes nothing. A name that is itself a public
+ * suffix has no registrable domain and keeps the walk's answer. */
 static const char *clamp_org(const sg_dmarc_check *c, const char *name, const char *org)
 {
-    if (c->guard == NULL || org == NULL || !sg_dmarc_psl_is_suffix(c->guard, org))
+    if (c->guard == NULL || org == NULL)
         return org;
     const char *reg = sg_dmarc_psl_reg(c->guard, name);
-    return reg != NULL && sg_domain_within(reg, org) ? reg : org;
+    return reg != NULL && strlen(reg) > strlen(org) && sg_domain_within(reg, org) ? reg : org;
 }
 
 /* Discovery done: pick the record to apply (4.10.1). Returns 0 to go on,
@@ -425,12 +427,17 @@ static int discovery_done(sg_dmarc_check *c)
         if (k == 1 && org == c->org)
             break;
         const ent *o = strcmp(org, c->author) ? find_ent(c, org, SG_DNS_TXT) : NULL;
-        if (o != NULL && o->ndmarc == 1) {
+        if (o == NULL || o->ndmarc != 1)
+            continue;
+        if (c->policy_ent == NULL) {
             c->policy_ent = o;
             c->subdomain = 1;
-            return 0;
+        } else {
+            c->policy_alt = o; /* the suffix's: the stricter applies */
         }
     }
+    if (c->policy_ent != NULL)
+        return 0;
     {
         if (wr.psd_y != NULL) {
             c->policy_ent = wr.psd_y;
@@ -446,22 +453,17 @@ static int discovery_done(sg_dmarc_check *c)
 /* Whether a pass for identifier domain d (lower case) could align, relaxed,
  * with the author domain, whatever DNS answers are missing. Never when the
  * two share no label: an Organizational Domain is the name itself or an
- * ancestor. With the suffix guard (guard: its public suffix list), never
- * when the Organizational Domain (org; NULL: unknown, so any shared
- * ancestor might be it) is a public suffix and the registrable domains
- * differ. RFC 9989 4.10.2 rule 3 makes the fewest-label name with a record
- * the Organizational Domain: a suffix operator's record without psd=y (as
- * RFC 9091's records were written) would otherwise align every registrant
- * under the suffix with every other, and a forger's own SPF pass would
- * prove a p=reject domain's From. */
+ * ancestor; nor outside a known Organizational Domain (org; NULL: unknown).
+ * With the suffix guard (guard: its public suffix list), an
+ * Organizational Domain is never above a name's registrable domain
+ * (clamp_org), so two names align only under one registrable domain. */
 static int may_align(const void *guard, const char *author, const char *org, const char *d)
 {
-    const char *common = sg_dmarc_common_ancestor(author, d);
-    if (common == NULL)
+    if (sg_dmarc_common_ancestor(author, d) == NULL)
         return 0;
     if (org != NULL && !sg_domain_within(d, org))
         return 0;
-    if (guard == NULL || !sg_dmarc_psl_is_suffix(guard, org ? org : common))
+    if (guard == NULL)
         return 1;
     const char *ra = sg_dmarc_psl_reg(guard, author), *rd = sg_dmarc_psl_reg(guard, d);
     return ra != NULL && rd != NULL && strcmp(ra, rd) == 0;
@@ -490,7 +492,7 @@ int sg_dmarc_could_align(const sg_dmarc_opts *opts, const sg_dmarc_result *r, co
         const char *ra = sg_dmarc_psl_reg(ctx, r->author_domain), *rd = sg_dmarc_psl_reg(ctx, low);
         return ra != NULL && rd != NULL && strcmp(ra, rd) == 0;
     }
-    int guard = opts == NULL || opts->suffix_guard;
+    int guard = opts == NULL || opts->version < 2 || opts->suffix_guard;
     return may_align(guard ? sg_dmarc_psl_ctx(opts ? opts->psl : NULL) : NULL, r->author_domain,
                      r->org_domain, low);
 }
@@ -592,21 +594,32 @@ static sg_dmarc_disposition disp_of(sg_dmarc_policy p)
                                              : SG_DMARC_DISP_NONE;
 }
 
-/* Policy (4.10.1 p / sp / np) and disposition (4.7 t). */
+static sg_dmarc_policy policy_of(const sg_dmarc_record *rec, int subdomain, int exists,
+                                 sg_dmarc_policy_tag *tag)
+{
+    *tag = !subdomain    ? SG_DMARC_FROM_TAG_P
+           : exists == 0 ? SG_DMARC_FROM_TAG_NP
+                         : SG_DMARC_FROM_TAG_SP;
+    return !subdomain ? rec->p : exists == 0 ? rec->np : rec->sp;
+}
+
+/* Policy (4.10.1 p / sp / np) and disposition (4.7 t). Under the suffix
+ * guard a subdomain without a record takes its registrable domain's
+ * record, or the suffix's (what the RFC's rules alone apply) when that is
+ * stricter: the guard makes alignment stricter and never a policy softer. */
 static void apply_policy(sg_dmarc_check *c, int exists)
 {
-    const sg_dmarc_record *rec = &c->policy_ent->rec;
-    sg_dmarc_policy p;
-    if (!c->subdomain) {
-        p = rec->p;
-        c->r.policy_tag = SG_DMARC_FROM_TAG_P;
-    } else if (exists == 0) {
-        p = rec->np;
-        c->r.policy_tag = SG_DMARC_FROM_TAG_NP;
-    } else {
-        p = rec->sp;
-        c->r.policy_tag = SG_DMARC_FROM_TAG_SP;
+    sg_dmarc_policy_tag tag, alt_tag;
+    sg_dmarc_policy p = policy_of(&c->policy_ent->rec, c->subdomain, exists, &tag);
+    if (c->policy_alt != NULL && c->policy_alt->rec.applicable &&
+        policy_of(&c->policy_alt->rec, 1, exists, &alt_tag) > p) {
+        c->policy_ent = c->policy_alt;
+        c->r.policy_domain = c->policy_ent->name;
+        c->r.record = &c->policy_ent->rec;
+        p = policy_of(&c->policy_ent->rec, 1, exists, &tag);
     }
+    const sg_dmarc_record *rec = &c->policy_ent->rec;
+    c->r.policy_tag = tag;
     c->r.policy = p;
     c->r.testing = rec->testing;
     c->r.disposition = disp_of(p);
@@ -619,11 +632,12 @@ static const char *fail_reason(sg_dmarc_check *c, int exists)
 {
     if (c->guard_refused)
         return fmt(c,
-                   exists ? "no aligned identifier; the tree walk stopped at %s, a public "
-                            "suffix: only the same registrable domain aligns"
-                          : "no aligned identifier; the tree walk stopped at %s, a public "
-                            "suffix: only the same registrable domain aligns; author domain "
-                            "does not exist (np)",
+                   exists ? "no aligned identifier; the tree walk stopped at %s, above the "
+                            "public suffix list's registrable domains: only the same "
+                            "registrable domain aligns"
+                          : "no aligned identifier; the tree walk stopped at %s, above the "
+                            "public suffix list's registrable domains: only the same "
+                            "registrable domain aligns; author domain does not exist (np)",
                    c->walk_org);
     return exists ? "no aligned identifier"
                   : "no aligned identifier; author domain does not exist (np)";
@@ -631,8 +645,9 @@ static const char *fail_reason(sg_dmarc_check *c, int exists)
 
 static int np_matters(const sg_dmarc_check *c)
 {
-    const sg_dmarc_record *rec = &c->policy_ent->rec;
-    return c->subdomain && rec->np != rec->sp;
+    const sg_dmarc_record *rec = &c->policy_ent->rec,
+                          *alt = c->policy_alt ? &c->policy_alt->rec : NULL;
+    return c->subdomain && (rec->np != rec->sp || (alt && alt->np != alt->sp));
 }
 
 static void advance(sg_dmarc_check *c)
@@ -792,6 +807,8 @@ static int check_new(sg_dmarc_check **out, sg_arena *arena, sg_resolver *resolve
         c->opts = *opts;
     else
         sg_dmarc_opts_init(&c->opts);
+    if (c->opts.version < 2)
+        c->opts.suffix_guard = 1; /* a caller from before the field */
     c->cb = cb;
     c->payload = payload;
     c->org_only = org_only;

@@ -18,9 +18,6 @@ const char *sg_dmarc_suffix(const char *name, size_t keep);
 /* The public suffix list the check consults: psl's, or libpsl's built-in
  * list when psl is NULL (NULL when libpsl was built without one). */
 const void *sg_dmarc_psl_ctx(const sg_dmarc_psl *psl);
-/* Whether a lower-case name is a public suffix by the list ctx (libpsl's
- * '*' rule makes any single label one); 0 when ctx is NULL. */
-int sg_dmarc_psl_is_suffix(const void *ctx, const char *name);
 /* The registrable domain of a lower-case name by ctx, a pointer into name;
  * NULL when name is a public suffix or ctx is NULL. */
 const char *sg_dmarc_psl_reg(const void *ctx, const char *name);

@@ -91,11 +91,6 @@ const void *sg_dmarc_psl_ctx(const sg_dmarc_psl *psl)
     return psl != NULL ? (const void *)psl->ctx : (const void *)psl_builtin();
 }
 
-int sg_dmarc_psl_is_suffix(const void *ctx, const char *name)
-{
-    return ctx != NULL && psl_is_public_suffix2(ctx, name, PSL_TYPE_ANY);
-}
-
 const char *sg_dmarc_psl_reg(const void *ctx, const char *name)
 {
     return ctx != NULL ? psl_registrable_domain(ctx, name) : NULL;

@@ -598,8 +598,8 @@ int sg_dmarc_record_parse(sg_arena *arena, const char *txt, size_t len, sg_dmarc
 
     /* 4.10.1: no valid p, or an invalid sp or np: with at least one
      * syntactically valid rua URI act as if the record said p=none;
-     * otherwise apply no DMARC processing. 4.7 "p": a record without p is
-     * "treated as if it included p=none", so a valid sp or np it does
+     * otherwise apply no DMARC processing. 4.7 "p": a record without a valid
+     * p is "treated as if it included p=none", so a valid sp or np it does
      * include still stands (v=DMARC1; sp=reject; rua=... rejects forged
      * subdomains). An invalid sp or np leaves nothing to trust: all none. */
     fallback = r.p_state != SG_DMARC_TAG_VALID || r.sp_state == SG_DMARC_TAG_INVALID ||

@@ -295,6 +295,7 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
         v->dmarc_opts = *v->opts.dmarc;
     else
         sg_dmarc_opts_init(&v->dmarc_opts);
+    v->opts.dmarc = &v->dmarc_opts; /* the caller's may be gone */
     /* one block holds a message's allocations (the DMARC check alone
      * takes some 12 KiB), so a reset verdict allocates nothing */
     if ((rc = sg_arena_new(&v->arena, 32768)) != 0 ||
@@ -354,9 +355,9 @@ void sg_verdict_reset(sg_verdict *v)
     v->parser = keep.parser;
     v->dkim = keep.dkim;
     v->arc = keep.arc;
-    v->bodyhash = keep.bodyhash; /* the digest contexts, for the next message */
-    v->dmarc_opts = keep.dmarc_opts;
-    v->dkim_opts = keep.dkim_opts; /* opts.dkim may point here: same address */
+    v->bodyhash = keep.bodyhash;     /* the digest contexts, for the next message */
+    v->dmarc_opts = keep.dmarc_opts; /* opts.dmarc points here */
+    v->dkim_opts = keep.dkim_opts;   /* opts.dkim may point here: same address */
     result_init(v);
 }
 
