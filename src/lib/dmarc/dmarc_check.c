@@ -85,7 +85,7 @@ struct sg_dmarc_check {
     int subdomain;         /* author is below the policy domain */
     const void *guard;     /* the suffix guard's list (NULL: off; clamp_org()) */
     const char *walk_org;  /* the tree walk's own answer, before the guard */
-    int guard_refused;     /* it refused an identifier the tree walk would align */
+    int guard_refused;     /* may_align refused an identifier the tree walk would align */
 
     sg_dmarc_result r;
 
@@ -558,9 +558,6 @@ static void align_done(sg_dmarc_check *c)
                 id->org = clamp_org(c, id->domain, wr.org);
                 id->res = strcmp(id->org, c->org) == 0 ? SG_DMARC_ALIGN_RESULT_PASS
                                                        : SG_DMARC_ALIGN_RESULT_FAIL;
-                if (id->res == SG_DMARC_ALIGN_RESULT_FAIL && c->walk_org != NULL &&
-                    strcmp(wr.org, c->walk_org) == 0)
-                    c->guard_refused = 1;
             }
         }
     }
@@ -610,13 +607,14 @@ static sg_dmarc_policy policy_of(const sg_dmarc_record *rec, int subdomain, int 
 static void apply_policy(sg_dmarc_check *c, int exists)
 {
     sg_dmarc_policy_tag tag, alt_tag;
-    sg_dmarc_policy p = policy_of(&c->policy_ent->rec, c->subdomain, exists, &tag);
+    sg_dmarc_policy p = policy_of(&c->policy_ent->rec, c->subdomain, exists, &tag), alt_p;
     if (c->policy_alt != NULL && c->policy_alt->rec.applicable &&
-        policy_of(&c->policy_alt->rec, 1, exists, &alt_tag) > p) {
+        (alt_p = policy_of(&c->policy_alt->rec, 1, exists, &alt_tag)) > p) {
         c->policy_ent = c->policy_alt;
         c->r.policy_domain = c->policy_ent->name;
         c->r.record = &c->policy_ent->rec;
-        p = policy_of(&c->policy_ent->rec, 1, exists, &tag);
+        p = alt_p;
+        tag = alt_tag;
     }
     const sg_dmarc_record *rec = &c->policy_ent->rec;
     c->r.policy_tag = tag;
