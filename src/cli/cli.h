@@ -112,7 +112,8 @@ enum {
     SG_CLI_OPT_PROTECT,
     SG_CLI_OPT_TRUSTED_ARC,
     SG_CLI_OPT_NOW,
-    SG_CLI_OPT_NO_SUFFIX_GUARD
+    SG_CLI_OPT_NO_SUFFIX_GUARD,
+    SG_CLI_OPT_PSL
 };
 /* The table lines whose meaning is the same in every such command: the
  * envelope first, the ARC and time options last (--help's order). */
@@ -129,6 +130,9 @@ enum {
         {"no-suffix-guard", NULL, SG_CLI_OPT_NO_SUFFIX_GUARD,                                      \
          "DMARC by RFC 9989's rules alone: an Organizational Domain may lie above the public "     \
          "suffix list's registrable domain (docs/conformance.md)"},                                \
+        {"psl", "FILE", SG_CLI_OPT_PSL,                                                            \
+         "public suffix list (public_suffix_list.dat) for every check that uses one: the DMARC "   \
+         "suffix guard, lookalikes, links (default: the system's newest)"},                        \
     {                                                                                              \
         "now", "UNIX", SG_CLI_OPT_NOW, "check signatures as of this time (Unix seconds)"           \
     }
@@ -137,6 +141,8 @@ typedef struct {
     sg_verdict_envelope env;
     sg_verdict_opts opts;
     sg_dmarc_opts dmarc;  /* the library's defaults but for --no-suffix-guard */
+    const char *psl_file; /* --psl; NULL: the system's newest list */
+    sg_dmarc_psl *psl;    /* that list, for dmarc.psl (the suffix guard) */
     const char **protect; /* grows with each --protect */
     size_t nprotect;
     const char **sealers; /* grows with each --trusted-arc-sealer */

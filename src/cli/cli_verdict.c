@@ -74,6 +74,9 @@ int sg_cli_verdict_option(sg_cli_verdict *v, const sg_cli_cmd *cmd, int id, cons
     case SG_CLI_OPT_NO_SUFFIX_GUARD:
         v->dmarc.suffix_guard = 0;
         break;
+    case SG_CLI_OPT_PSL:
+        v->psl_file = val;
+        break;
     case SG_CLI_OPT_TRUSTED_ARC:
         /* checked as --protect is: a typo must not trust nothing silently */
         return push_domain(v, "trusted-arc-sealer", val, &v->sealers, &v->nsealers);
@@ -91,6 +94,19 @@ int sg_cli_verdict_open(sg_cli_verdict *v)
         fprintf(stderr, "spoofguard: out of memory\n");
         return SG_EXIT_INTERNAL;
     }
+    /* the list the daemon would use (its public_suffix_list), loaded once:
+     * the suffix guard and the reader's checks then agree on it */
+    int rc =
+        v->psl_file ? sg_dmarc_psl_load_file(&v->psl, v->psl_file) : sg_dmarc_psl_system(&v->psl);
+    if (rc == SG_EIO) {
+        fprintf(stderr, "spoofguard: --psl %s: cannot load the public suffix list\n", v->psl_file);
+        return SG_EXIT_USAGE;
+    }
+    if (rc != 0 && rc != SG_EUNSUPPORTED) {
+        fprintf(stderr, "spoofguard: out of memory\n");
+        return SG_EXIT_INTERNAL;
+    }
+    v->dmarc.psl = v->psl;
     v->opts.dmarc = &v->dmarc;
     v->opts.keycache = v->keycache;
     v->opts.spf_cache = v->spf_cache;
@@ -120,6 +136,7 @@ void sg_cli_verdict_close(sg_cli_verdict *v)
     sg_verdict_free(v->verdict);
     sg_spf_cache_free(v->spf_cache);
     sg_dkim_keycache_free(v->keycache);
+    sg_dmarc_psl_free(v->psl);
     free(v->protect);
     free(v->sealers);
     sg_arena_free(v->names);

@@ -36,7 +36,6 @@ typedef struct {
     sg_cli_dns dns;
     sg_cli_verdict v;
     const char *operator_file;
-    const char *psl_file;
     int json;
     int many;
     sgr_lookalike *lookalike;
@@ -44,7 +43,7 @@ typedef struct {
     int status;
 } explain_ctx;
 
-enum { O_JSON = 1, O_OPERATOR, O_PSL };
+enum { O_JSON = 1, O_OPERATOR };
 
 static const sg_cli_opt explain_opts[] = {
     SG_CLI_ENVELOPE_OPTS,
@@ -54,7 +53,6 @@ static const sg_cli_opt explain_opts[] = {
      "our domain: must pass DMARC alignment, and a reference for lookalikes (repeatable)"},
     {"operator-domains", "FILE", O_OPERATOR,
      "more lookalike references, one domain a line (# comments)"},
-    {"psl", "FILE", O_PSL, "public suffix list for the lookalike checks (default: the system's)"},
     SG_CLI_VERDICT_OPTS,
     {"json", NULL, O_JSON, "one JSON object per message, one per line"},
     SG_CLI_DNS_OPTS,
@@ -362,9 +360,6 @@ static int explain_option(int id, const char *val, void *payload)
     case O_OPERATOR:
         c->operator_file = val;
         break;
-    case O_PSL:
-        c->psl_file = val;
-        break;
     default:
         return sg_cli_verdict_option(&c->v, &explain_cmd, id, val);
     }
@@ -375,7 +370,7 @@ static int explain_option(int id, const char *val, void *payload)
 static int build_lookalike(explain_ctx *c)
 {
     sgr_lookalike_builder *b;
-    int rc = sgr_lookalike_builder_new(&b, c->psl_file);
+    int rc = sgr_lookalike_builder_new(&b, c->v.psl_file);
     if (rc != SGR_LOOKALIKE_OK) {
         fprintf(stderr, "spoofguard: %s\n",
                 rc == SGR_LOOKALIKE_EPSL ? "cannot load the public suffix list"

@@ -496,9 +496,10 @@ static int hold_back(send_ctx *c, char **doms, char **pols, const int64_t *msgs,
         rc = 0;
         goto out;
     }
-    if (sg_dmarc_psl_builtin(&psl) != 0) {
-        fprintf(stderr, "spoofguard report send: this libpsl has no built-in public suffix list "
-                        "to group reports by organisational domain; run with --max-per-org 0\n");
+    /* the daemon's default list (its public_suffix_list unset) */
+    if (sg_dmarc_psl_system(&psl) != 0) {
+        fprintf(stderr, "spoofguard report send: no public suffix list to group reports by "
+                        "organisational domain; run with --max-per-org 0\n");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {

@@ -87,6 +87,12 @@ static const opt_def options[] = {
      "list, so a suffix's DMARC record without psd=y cannot align its registrants. no: RFC "
      "9989's rules alone (a domain that is itself a public suffix, such as gov.uk, then aligns "
      "its subdomains again)."},
+    {"public_suffix_list", T_STRING, F(public_suffix_list), NOCOUNT, NULL, 0, 0, 1,
+     "A `public_suffix_list.dat` file for every check that uses the list: the DMARC suffix guard "
+     "and the failure-report rate limit (`spoofguard verify/explain --psl` and "
+     "`spoofguard-view --psl` take the same file). Unset: the system's newest list, Debian's "
+     "publicsuffix package when it is newer than libpsl's built-in one. Read again on SIGHUP; "
+     "a file that does not load stops the start or the reload."},
     {"never_reject_domains", T_DOMAINS, F(never_reject_domains), F(n_never_reject_domains), NULL, 0,
      0, 1, "From domains whose DMARC reject is downgraded to quarantine."},
     {"trusted_arc_sealers", T_DOMAINS, F(trusted_arc_sealers), F(n_trusted_arc_sealers), NULL, 0, 0,

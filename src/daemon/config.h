@@ -37,8 +37,9 @@ typedef struct {
     char *sender_map;
     char *signing_table;
     char *key_table;
-    int dmarc_enforce;      /* 0: monitor only, never reject/quarantine for DMARC */
-    int dmarc_suffix_guard; /* sg_dmarc_opts.suffix_guard */
+    int dmarc_enforce;        /* 0: monitor only, never reject/quarantine for DMARC */
+    int dmarc_suffix_guard;   /* sg_dmarc_opts.suffix_guard */
+    char *public_suffix_list; /* a public_suffix_list.dat; NULL: the system's newest */
     char **never_reject_domains;
     size_t n_never_reject_domains;
     char **trusted_arc_sealers; /* local policy: ARC sealers whose dmarc=pass we take */

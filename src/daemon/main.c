@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <spoofguard/dmarc.h>
 #include <spoofguard/dns.h>
 
 #include "config.h"
@@ -71,6 +72,14 @@ int main(int argc, char **argv)
         }
         sg_signer_stop(fds, 0, pid);
         sg_maps_free(maps);
+        sg_dmarc_psl *psl = NULL;
+        if (cfg.public_suffix_list && sg_dmarc_psl_load_file(&psl, cfg.public_suffix_list) != 0) {
+            fprintf(stderr, "spoofguardd: %s: public_suffix_list %s: cannot load the list\n", path,
+                    cfg.public_suffix_list);
+            sg_config_free(&cfg);
+            return 1;
+        }
+        sg_dmarc_psl_free(psl);
         /* the resolver settings are only checked by building one */
         sg_resolver *r;
         sg_resolver_opts ro;

@@ -22,6 +22,7 @@ void sg_policy_unref(sg_policy *p)
     if (p == NULL || atomic_fetch_sub(&p->refs, 1) != 1)
         return;
     sg_maps_free(p->maps);
+    sg_dmarc_psl_free(p->psl);
     sg_config_free(&p->cfg);
     free(p);
 }
@@ -35,6 +36,19 @@ int sg_policy_build(sg_policy **out, sg_config *cfg, char *err, size_t errlen)
         return -1;
     }
     if (sg_maps_load(&p->maps, cfg, err, errlen) != 0) {
+        free(p);
+        return -1;
+    }
+    /* one list for the snapshot's life: a reload reads a newer one */
+    int rc = cfg->public_suffix_list ? sg_dmarc_psl_load_file(&p->psl, cfg->public_suffix_list)
+                                     : sg_dmarc_psl_system(&p->psl);
+    if (rc != 0 && rc != SG_EUNSUPPORTED) {
+        if (rc == SG_EIO)
+            snprintf(err, errlen, "public_suffix_list %s: cannot load the list",
+                     cfg->public_suffix_list);
+        else
+            snprintf(err, errlen, "out of memory");
+        sg_maps_free(p->maps);
         free(p);
         return -1;
     }
@@ -60,6 +74,7 @@ int sg_policy_build(sg_policy **out, sg_config *cfg, char *err, size_t errlen)
 oom:
     snprintf(err, errlen, "out of memory");
     sg_maps_free(p->maps);
+    sg_dmarc_psl_free(p->psl);
     free(p);
     return -1;
 }

@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include <spoofguard/dmarc.h>
+
 #include "config.h"
 #include "maps.h"
 
@@ -18,6 +20,7 @@ typedef struct sg_policy {
     atomic_int refs;
     sg_config cfg;
     sg_maps *maps;
+    sg_dmarc_psl *psl;       /* cfg.public_suffix_list or the system's newest; NULL: none at all */
     const char *authserv_id; /* cfg.authserv_id or the host name */
     char hostname[256];
 } sg_policy;

@@ -56,11 +56,6 @@ struct sg_rcollect {
     pthread_cond_t cv;
     int stop, urgent;
     int failures; /* failure_reports yes */
-    /* the public suffix list (libpsl's built-in one): the organisational
-     * domain a failure report's rate limit counts by; NULL when libpsl has
-     * none (then the author's organisational domain, else the policy
-     * domain) */
-    sg_dmarc_psl *psl;
     /* report_redis: the counts go to the cluster's Redis, from this
      * thread, through a connection made (again) when a flush needs it */
     char redis_host[256];
@@ -95,8 +90,6 @@ int sg_rcollect_new(sg_rcollect **out, const char *path, unsigned interval_s, si
             return -1;
         }
     }
-    if (sg_dmarc_psl_builtin(&rc->psl) != 0)
-        rc->psl = NULL;
     char e[512];
     rc->db = sgrep_send_open(path, e, sizeof e);
     if (!rc->db) {
@@ -259,7 +252,6 @@ void sg_rcollect_free(sg_rcollect *rc)
     }
     if (rc->redis)
         redisFree(rc->redis);
-    sg_dmarc_psl_free(rc->psl);
     for (unsigned i = 0; rc->w && i < rc->nw; i++) {
         for (fsample *f = rc->w[i].pending, *n; f; f = n) {
             n = f->next;
@@ -372,13 +364,13 @@ static char *keep(char **at, const char *s)
  * cannot move (a tree walk's answer depends on records the domain's owner
  * publishes, here perhaps the attacker); the policy domain itself when it
  * is a public suffix. */
-static void failure_org(sg_rcollect *rc, const sg_dmarc_result *d, char *out, size_t n)
+static void failure_org(const sg_dmarc_psl *psl, const sg_dmarc_result *d, char *out, size_t n)
 {
     const char *org = NULL;
     sg_arena *a = NULL;
-    if (rc->psl && sg_arena_new(&a, 0) == 0)
-        sg_dmarc_psl_registrable(a, rc->psl, d->policy_domain, &org);
-    else if (!rc->psl)
+    if (psl && sg_arena_new(&a, 0) == 0)
+        sg_dmarc_psl_registrable(a, psl, d->policy_domain, &org);
+    else if (!psl)
         org = d->org_domain;
     snprintf(out, n, "%s", org && *org ? org : d->policy_domain);
     sg_arena_free(a);
@@ -387,9 +379,9 @@ static void failure_org(sg_rcollect *rc, const sg_dmarc_result *d, char *out, si
             *p = (char)(*p - 'A' + 'a');
 }
 
-void sg_rcollect_failure(sg_rcollect *rc, unsigned w, const sg_verdict_result *vr,
-                         const char *client_ip, const char *mail_from, const char *hdr,
-                         size_t hdrlen, int64_t now)
+void sg_rcollect_failure(sg_rcollect *rc, unsigned w, const sg_dmarc_psl *psl,
+                         const sg_verdict_result *vr, const char *client_ip, const char *mail_from,
+                         const char *hdr, size_t hdrlen, int64_t now)
 {
     const sg_dmarc_result *d = &vr->dmarc;
     if (!rc || !rc->failures || w >= rc->nw || !d->policy_domain || !d->record ||
@@ -416,7 +408,7 @@ void sg_rcollect_failure(sg_rcollect *rc, unsigned w, const sg_verdict_result *v
      * its own, so the policy domain alone limits nothing; the store also
      * caps the reports per organisational domain and hour */
     char org[256];
-    failure_org(rc, d, org, sizeof org);
+    failure_org(psl, d, org, sizeof org);
     int64_t hour = now - now % 3600;
     uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)hour;
     for (const char *p = org; *p; p++)

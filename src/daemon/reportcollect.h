@@ -49,13 +49,14 @@ void sg_rcollect_failures_on(sg_rcollect *rc);
 /* The same message for a failure report: queued (redacted; mailed by
  * `spoofguard report send`) when the policy domain's record asks for one
  * (ruf=, fo=), at most one per organisational domain of the policy domain
- * (public suffix list), source and hour, and SGREP_FAILURE_ORG_HOUR per
+ * (public suffix list: psl, the policy snapshot's; NULL: the verdict's
+ * Organizational Domain), source and hour, and SGREP_FAILURE_ORG_HOUR per
  * organisational domain and hour. mail_from:
  * the MAIL FROM address; hdr: the header fields the session kept
  * ("Name: value" lines; sgrep_failure_redact keeps only what it allows). */
-void sg_rcollect_failure(sg_rcollect *rc, unsigned w, const sg_verdict_result *vr,
-                         const char *client_ip, const char *mail_from, const char *hdr,
-                         size_t hdrlen, int64_t now);
+void sg_rcollect_failure(sg_rcollect *rc, unsigned w, const sg_dmarc_psl *psl,
+                         const sg_verdict_result *vr, const char *client_ip, const char *mail_from,
+                         const char *hdr, size_t hdrlen, int64_t now);
 
 typedef struct {
     uint64_t messages; /* counted */

@@ -30,6 +30,7 @@ void inbound_start(session *s)
     sg_dmarc_opts dmarc; /* copied by sg_verdict_new */
     sg_dmarc_opts_init(&dmarc);
     dmarc.suffix_guard = cfg->dmarc_suffix_guard;
+    dmarc.psl = s->pol->psl; /* NULL (no list at all): the library's built-in one */
     o.dmarc = &dmarc;
     o.authserv_id = s->pol->authserv_id;
     o.protected_domains = (const char *const *)cfg->protected_domains;

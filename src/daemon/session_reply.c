@@ -128,8 +128,8 @@ void give(session *s, const sg_disposition *d, const sg_verdict_result *vr)
         sg_rcollect_add(s->env->reports, s->env->worker_index, vr, s->client_ip, d->log_action,
                         d->override_type, d->override_comment, now);
         if (s->pol->cfg.failure_reports)
-            sg_rcollect_failure(s->env->reports, s->env->worker_index, vr, s->client_ip,
-                                s->mail_from, s->fr_hdr, s->fr_len, now);
+            sg_rcollect_failure(s->env->reports, s->env->worker_index, s->pol->psl, vr,
+                                s->client_ip, s->mail_from, s->fr_hdr, s->fr_len, now);
     }
     answer(s, d->action, d->reply);
 }

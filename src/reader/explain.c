@@ -75,6 +75,7 @@ typedef struct {
     size_t nwarn, capwarn;
     sgr_signed_by *sigs;
     sgr_link_view *links;
+    const psl_ctx_t *psl; /* the lookalike checker's list, else libpsl's built-in */
     int oom;
 } explain_impl;
 
@@ -209,8 +210,8 @@ static int ieq(const char *a, const char *b)
     return a && b && strcasecmp(a, b) == 0;
 }
 
-/* The registrable domain (libpsl, the same list links.c uses), lower
- * case, in the arena; NULL when none. */
+/* The registrable domain (the list links.c and the lookalike checker
+ * use), lower case, in the arena; NULL when none. */
 static const char *registrable(explain_impl *x, const char *domain)
 {
     if (domain == NULL || domain[0] == '\0')
@@ -223,7 +224,7 @@ static const char *registrable(explain_impl *x, const char *domain)
         low[i] = (char)tolower((unsigned char)domain[i]);
     if (l > 0 && low[l - 1] == '.')
         low[l - 1] = '\0';
-    const char *r = psl_registrable_domain(psl_builtin(), low);
+    const char *r = psl_registrable_domain(x->psl, low);
     return r ? xstrdup(x, r) : NULL;
 }
 
@@ -891,7 +892,7 @@ static const char *name_names_other(explain_impl *x, const sgr_lookalike *lk, co
             continue;
         /* a name under a real public suffix, or one of (or like one of)
          * the references, whatever its suffix ("bank.example") */
-        if (!psl_is_public_suffix2(psl_builtin(), tld + 1, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE)) {
+        if (!psl_is_public_suffix2(x->psl, tld + 1, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE)) {
             sgr_lookalike_result res;
             if (lk == NULL || sgr_lookalike_check(lk, ascii, strlen(ascii), &res) != 0 ||
                 (res.verdict != SGR_LOOKALIKE_KNOWN && res.verdict != SGR_LOOKALIKE_SUSPECT))
@@ -964,6 +965,7 @@ static int render_body(explain_impl *x, const sgr_explain_opts *o, int interstit
     so.cid_src = o->cid_src;
     so.payload = o->payload;
     so.link_target = o->link_target;
+    so.psl = x->psl;
     so.allow_remote_images = o->allow_remote_images && x->pub.headline == SGR_HEADLINE_VERIFIED;
     x->pub.remote_images_allowed = so.allow_remote_images;
     int rc = mv->body_is_html ? sgr_sanitize_html(&x->san, mv->body, mv->body_len, &so)
@@ -1112,6 +1114,7 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
     }
     if ((x = calloc(1, sizeof(*x))) == NULL)
         return SGR_EXPLAIN_ENOMEM;
+    x->psl = opts->lookalike ? sgr_lookalike_psl(opts->lookalike) : psl_builtin();
     if (sg_arena_new(&x->a, 16384) != 0) {
         free(x);
         return SGR_EXPLAIN_ENOMEM;

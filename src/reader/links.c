@@ -144,7 +144,7 @@ static int looks_ipv4(const char *h)
 
 /* Fills host, host_unicode, registrable_domain and the host flags from a
  * decoded, lower-cased name. */
-static int set_host(sgr_link *l, sg_arena *a, char *name)
+static int set_host(sgr_link *l, sg_arena *a, const psl_ctx_t *psl, char *name)
 {
     size_t n = strlen(name);
     int ascii = 1;
@@ -187,7 +187,7 @@ static int set_host(sgr_link *l, sg_arena *a, char *name)
     } else {
         l->host = name;
     }
-    const char *rd = psl_registrable_domain(psl_builtin(), l->host);
+    const char *rd = psl_registrable_domain(psl, l->host);
     l->registrable_domain = rd;
     return 0;
 }
@@ -212,7 +212,7 @@ static size_t parse_scheme(const char *s, size_t n, char *buf, size_t cap)
     return i + 1;
 }
 
-static int describe_target(sgr_link *l, sg_arena *a, const char *t, size_t n)
+static int describe_target(sgr_link *l, sg_arena *a, const psl_ctx_t *psl, const char *t, size_t n)
 {
     char scheme[32];
     size_t p = parse_scheme(t, n, scheme, sizeof scheme);
@@ -248,7 +248,7 @@ static int describe_target(sgr_link *l, sg_arena *a, const char *t, size_t n)
         char *name = pct_decode_lower(a, t + p, h - p);
         if (name == NULL)
             return SG_ENOMEM;
-        return set_host(l, a, name);
+        return set_host(l, a, psl, name);
     }
     if (p && !strcmp(scheme, "mailto")) {
         size_t e = p;
@@ -261,7 +261,7 @@ static int describe_target(sgr_link *l, sg_arena *a, const char *t, size_t n)
         if (at != NULL) {
             char *end = at + 1 + strcspn(at + 1, " >");
             *end = '\0';
-            return set_host(l, a, at + 1);
+            return set_host(l, a, psl, at + 1);
         }
     }
     return 0;
@@ -277,7 +277,7 @@ static int is_token_char(int c)
 
 /* A name whose last label is a listed public suffix (no "*" default rule:
  * "file.pdf" and "e.g" name nothing). */
-static int is_domain_like(const char *d)
+static int is_domain_like(const psl_ctx_t *psl, const char *d)
 {
     const char *dot = strrchr(d, '.');
     if (dot == NULL || dot == d || dot[1] == '\0')
@@ -287,12 +287,13 @@ static int is_domain_like(const char *d)
         if (!(c >= 0x80 || is_alpha(c) || is_digit(c) || c == '-' || c == '.'))
             return 0;
     }
-    return psl_is_public_suffix2(psl_builtin(), dot + 1, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE) != 0;
+    return psl_is_public_suffix2(psl, dot + 1, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE) != 0;
 }
 
 /* The first host, address domain or domain the text names, described
  * through the same code as a target; NULL when it names none. */
-static int text_names_host(sg_arena *a, const char *s, size_t n, const char **out)
+static int text_names_host(sg_arena *a, const psl_ctx_t *psl, const char *s, size_t n,
+                           const char **out)
 {
     size_t i = 0;
     *out = NULL;
@@ -314,7 +315,7 @@ static int text_names_host(sg_arena *a, const char *s, size_t n, const char **ou
         char *buf = NULL;
         size_t sp = parse_scheme(tok, tn, scheme, sizeof scheme);
         if (sp && tn > sp + 1 && tok[sp] == '/') {
-            if (describe_target(&t, a, tok, tn) != 0)
+            if (describe_target(&t, a, psl, tok, tn) != 0)
                 return SG_ENOMEM;
         } else {
             const char *at = memchr(tok, '@', tn);
@@ -329,9 +330,9 @@ static int text_names_host(sg_arena *a, const char *s, size_t n, const char **ou
                 return SG_ENOMEM;
             /* an address is a name whatever its TLD; a bare word must end
              * in a listed public suffix to count as one */
-            if (at == NULL ? !is_domain_like(buf) : strchr(buf, '.') == NULL)
+            if (at == NULL ? !is_domain_like(psl, buf) : strchr(buf, '.') == NULL)
                 continue;
-            if (set_host(&t, a, buf) != 0)
+            if (set_host(&t, a, psl, buf) != 0)
                 return SG_ENOMEM;
         }
         if (t.host != NULL && t.host[0] != '\0') {
@@ -342,10 +343,10 @@ static int text_names_host(sg_arena *a, const char *s, size_t n, const char **ou
     return 0;
 }
 
-static int same_site(const char *h1, const char *h2)
+static int same_site(const psl_ctx_t *psl, const char *h1, const char *h2)
 {
-    const char *r1 = psl_registrable_domain(psl_builtin(), h1);
-    const char *r2 = psl_registrable_domain(psl_builtin(), h2);
+    const char *r1 = psl_registrable_domain(psl, h1);
+    const char *r2 = psl_registrable_domain(psl, h2);
     if (r1 != NULL && r2 != NULL)
         return strcmp(r1, r2) == 0;
     return strcmp(h1, h2) == 0;
@@ -353,12 +354,14 @@ static int same_site(const char *h1, const char *h2)
 
 /* ---- public ----------------------------------------------------------------- */
 
-int sgr_link_describe(sgr_link *out, sg_arena *a, const char *target, size_t target_len,
-                      const char *text, size_t text_len)
+int sgr_link_describe(sgr_link *out, sg_arena *a, const psl_ctx_t *psl, const char *target,
+                      size_t target_len, const char *text, size_t text_len)
 {
     if (out == NULL || a == NULL || (target == NULL && target_len) || (text == NULL && text_len))
         return SG_EINVAL;
     memset(out, 0, sizeof(*out));
+    if (psl == NULL)
+        psl = psl_builtin();
 
     /* the URL parser's clean-up: trim C0 controls and spaces at both ends,
      * drop ASCII tab and newline anywhere */
@@ -405,13 +408,13 @@ int sgr_link_describe(sgr_link *out, sg_arena *a, const char *target, size_t tar
         return SG_ENOMEM;
     out->text = x;
 
-    int rc = describe_target(out, a, t, k);
+    int rc = describe_target(out, a, psl, t, k);
     if (rc != 0)
         return rc;
-    rc = text_names_host(a, x, xn, &out->text_host);
+    rc = text_names_host(a, psl, x, xn, &out->text_host);
     if (rc != 0)
         return rc;
-    if (out->text_host != NULL && (out->host == NULL || !same_site(out->text_host, out->host)))
+    if (out->text_host != NULL && (out->host == NULL || !same_site(psl, out->text_host, out->host)))
         out->flags |= SGR_LINK_TEXT_MISMATCH;
     return 0;
 }
@@ -506,7 +509,8 @@ int sgr_text_next_url(const char *s, size_t n, size_t *start, size_t *end)
     return 0;
 }
 
-int sgr_links_from_text(sgr_link_list *list, sg_arena *a, const char *text, size_t len)
+int sgr_links_from_text(sgr_link_list *list, sg_arena *a, const psl_ctx_t *psl, const char *text,
+                        size_t len)
 {
     size_t off = 0, b, e;
     if (list == NULL || a == NULL || (text == NULL && len))
@@ -522,9 +526,9 @@ int sgr_links_from_text(sgr_link_list *list, sg_arena *a, const char *text, size
                 return SG_ENOMEM;
             memcpy(t, "http://", 7);
             memcpy(t + 7, u, un);
-            rc = sgr_link_describe(&l, a, t, un + 7, u, un);
+            rc = sgr_link_describe(&l, a, psl, t, un + 7, u, un);
         } else {
-            rc = sgr_link_describe(&l, a, u, un, u, un);
+            rc = sgr_link_describe(&l, a, psl, u, un, u, un);
         }
         if (rc != 0)
             return rc;

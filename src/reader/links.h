@@ -11,6 +11,7 @@
 #ifndef SG_READER_LINKS_H
 #define SG_READER_LINKS_H
 
+#include <libpsl.h>
 #include <stddef.h>
 
 #include <spoofguard/arena.h>
@@ -61,10 +62,12 @@ typedef struct {
 } sgr_link_list;
 
 /* Describes one link into *out (strings in arena): target is the parsed
- * attribute value (or the URL found in text), text what is shown. Returns
- * 0, SG_ENOMEM or SG_EINVAL. */
-int sgr_link_describe(sgr_link *out, sg_arena *arena, const char *target, size_t target_len,
-                      const char *text, size_t text_len);
+ * attribute value (or the URL found in text), text what is shown; psl: the
+ * public suffix list for registrable domains and domain-like text (the
+ * process's one, so that the reader agrees with the DMARC suffix guard;
+ * NULL: libpsl's built-in list). Returns 0, SG_ENOMEM or SG_EINVAL. */
+int sgr_link_describe(sgr_link *out, sg_arena *arena, const psl_ctx_t *psl, const char *target,
+                      size_t target_len, const char *text, size_t text_len);
 
 /* Appends a described link; returns its index, -1 when the list is full
  * (list->truncated is then set) or on SG_ENOMEM (returned as such, < -1). */
@@ -75,7 +78,8 @@ long sgr_link_list_add(sgr_link_list *list, sg_arena *arena, const sgr_link *l);
  * with the matched text as both text and target (www. gets http://).
  * Trailing punctuation and an unbalanced closing bracket are not part of a
  * URL. Returns 0, SG_ENOMEM or SG_EINVAL; a full list is not an error. */
-int sgr_links_from_text(sgr_link_list *list, sg_arena *arena, const char *text, size_t len);
+int sgr_links_from_text(sgr_link_list *list, sg_arena *arena, const psl_ctx_t *psl,
+                        const char *text, size_t len);
 
 /* Where the next URL in text[0..len) starts and ends (byte offsets), as
  * sgr_links_from_text finds them; 0 when there is none. For renderers that

@@ -505,6 +505,11 @@ int sgr_lookalike_build(sgr_lookalike **out, sgr_lookalike_builder *b)
     return SGR_LOOKALIKE_OK;
 }
 
+const psl_ctx_t *sgr_lookalike_psl(const sgr_lookalike *lk)
+{
+    return lk->psl;
+}
+
 void sgr_lookalike_free(sgr_lookalike *lk)
 {
     if (lk == NULL)

@@ -29,6 +29,7 @@
 #ifndef SG_READER_LOOKALIKE_H
 #define SG_READER_LOOKALIKE_H
 
+#include <libpsl.h>
 #include <stddef.h>
 
 /* Return codes. A hostile candidate is never an error: it is an answer
@@ -122,6 +123,9 @@ int sgr_lookalike_build(sgr_lookalike **out, sgr_lookalike_builder *b);
 
 void sgr_lookalike_builder_free(sgr_lookalike_builder *b);
 void sgr_lookalike_free(sgr_lookalike *lk);
+/* The public suffix list the checker was built with (its builder's
+ * psl_file): the reader's other checks use the same one. */
+const psl_ctx_t *sgr_lookalike_psl(const sgr_lookalike *lk);
 
 /* Checks one candidate (UTF-8 or A-label; any bytes: hostile input gives
  * verdict INVALID). Fills *res completely. Returns SGR_LOOKALIKE_OK, or

@@ -325,7 +325,7 @@ static void put_image_url(ctx *c, const char *name, const char *value)
 {
     sg_arena *a = c->r->arena;
     sgr_link l;
-    if (sgr_link_describe(&l, a, value, strlen(value), "", 0) != 0) {
+    if (sgr_link_describe(&l, a, c->o->psl, value, strlen(value), "", 0) != 0) {
         c->err = SG_ENOMEM;
         return;
     }
@@ -537,7 +537,7 @@ static const sgr_link *take_link(ctx *c, const GumboNode *node, const char *href
     char text[SGR_LINK_TEXT_MAX];
     size_t tn = gather_text(node, text, sizeof text);
     sgr_link l;
-    if (sgr_link_describe(&l, c->r->arena, href, strlen(href), text, tn) != 0) {
+    if (sgr_link_describe(&l, c->r->arena, c->o->psl, href, strlen(href), text, tn) != 0) {
         c->err = SG_ENOMEM;
         return NULL;
     }
@@ -1023,7 +1023,8 @@ int sgr_text_to_html(sgr_sanitize_result *out, const char *text, size_t len,
         }
         put_escaped(&c, text + off, b);
         sgr_link_list one = {.max = 1};
-        if (sgr_links_from_text(&one, out->arena, text + off + b, e - b) != 0 || one.n != 1) {
+        if (sgr_links_from_text(&one, out->arena, c.o->psl, text + off + b, e - b) != 0 ||
+            one.n != 1) {
             c.err = c.err ? c.err : SG_ENOMEM;
             break;
         }

@@ -85,6 +85,9 @@ typedef struct {
     void *payload;              /* passed to both callbacks */
     /* target= written on rewritten links (e.g. "_top"), NULL for none */
     const char *link_target;
+    /* the public suffix list for the links' registrable domains (the
+     * lookalike checker's, so one list throughout); NULL: libpsl's built-in */
+    const psl_ctx_t *psl;
 } sgr_sanitize_opts;
 
 /* The defaults: the bounds above, no remote images, data images kept,

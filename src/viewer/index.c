@@ -195,6 +195,8 @@ struct sgv_index {
     sg_dkim_keycache *keycache;
     sg_spf_cache *spf_cache;
     sg_verdict_opts vopts;
+    sg_dmarc_opts dmarc;     /* vopts.dmarc: the defaults with our list */
+    sg_dmarc_psl *dmarc_psl; /* --psl, else the system's newest: the suffix guard's */
     char **operator_domains;
     size_t noperator;
 
@@ -1458,6 +1460,22 @@ int sgv_index_new(sgv_index **out, const sgv_config *cfg, sg_resolver *resolver,
     }
     ix->vopts.keycache = ix->keycache;
     ix->psl = cfg->psl ? psl_load_file(cfg->psl) : psl_latest(NULL);
+    /* the same list again as the DMARC engine's type: the verdicts it
+     * computes (mail without our Authentication-Results) then guard
+     * suffixes by the list the page's organisation names come from */
+    int prc = cfg->psl ? sg_dmarc_psl_load_file(&ix->dmarc_psl, cfg->psl)
+                       : sg_dmarc_psl_system(&ix->dmarc_psl);
+    if (prc != 0 && prc != SG_EUNSUPPORTED) {
+        if (prc == SG_EIO)
+            snprintf(err, errlen, "cannot load the public suffix list %s", cfg->psl);
+        else
+            snprintf(err, errlen, "out of memory");
+        sgv_index_free(ix);
+        return -1;
+    }
+    sg_dmarc_opts_init(&ix->dmarc);
+    ix->dmarc.psl = ix->dmarc_psl;
+    ix->vopts.dmarc = &ix->dmarc;
     if (getrandom(ix->link_key, sizeof(ix->link_key), 0) != (ssize_t)sizeof(ix->link_key)) {
         snprintf(err, errlen, "getrandom failed");
         sgv_index_free(ix);
@@ -1533,6 +1551,7 @@ void sgv_index_free(sgv_index *ix)
         free(ix->chk);
     }
     psl_free(ix->psl);
+    sg_dmarc_psl_free(ix->dmarc_psl);
     sg_dkim_keycache_free(ix->keycache);
     sg_spf_cache_free(ix->spf_cache);
     pthread_cond_destroy(&ix->wake);

@@ -7,8 +7,12 @@
 # that forgery (550 5.7.1, dmarc=fail); with `dmarc_suffix_guard no` it
 # follows rule 3 alone and accepts it (dmarc=pass). A registrant's own mail
 # (From: attacker.test) passes either way; a subdomain of bank.test
-# without a record of its own is refused like bank.test itself. Each message also goes through `spoofguard verify` with the same
-# switch: the CLI and the daemon must write the same Authentication-Results.
+# without a record of its own is refused like bank.test itself. Third, both
+# with a list of our own (public_suffix_list / --psl) in which shop.test is
+# a suffix: two of its registrants no longer align. Each message also goes
+# through `spoofguard verify` with the same switch: the CLI and the daemon
+# must write the same Authentication-Results. A list that does not load is
+# refused by both.
 # Exit 77 when unbound or dig is missing.
 set -uo pipefail
 SG_SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -57,19 +61,28 @@ attacker      IN TXT "v=spf1 ip4:203.0.113.0/24 -all"
 mx.attacker   IN TXT "v=spf1 ip4:203.0.113.0/24 -all"
 _dmarc.bank   IN TXT "v=DMARC1; p=reject"
 bank          IN TXT "v=spf1 ip4:192.0.2.10 -all"
+_dmarc.shop   IN TXT "v=DMARC1; p=none"
+a.shop        IN TXT "v=spf1 ip4:203.0.113.0/24 -all"
 Z
+# a list of our own (public_suffix_list / --psl): shop.test is a suffix
+# there (a hosting provider's, say), in no built-in list
+printf '// private suffixes of the test\nshop.test\n' >"$T/psl.dat"
 mkdir -p "$T/msgs"
 msg() { # NAME FROM
     printf 'From: %s\r\nTo: v@rcpt.test\r\nSubject: s\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\nMessage-ID: <%s@guard.test>\r\n\r\nbody\r\n' \
         "$2" "$1" >"$T/msgs/$1.eml"
 }
-# name, From, MAIL FROM; the answers with the guard on and off (dmarc result, final reply code)
+# name, MAIL FROM; the answers (dmarc result:final reply) with the guard on,
+# off, and on with our list, where b.shop.test and a.shop.test are two
+# registrants under the suffix shop.test and so never align
 msg forged_bank 'ceo@bank.test'
 msg own_mail 'news@attacker.test'
 msg forged_sub 'ceo@pay.bank.test'
-CASES='forged_bank x@attacker.test fail:550 pass:accept
-own_mail x@attacker.test pass:accept pass:accept
-forged_sub x@attacker.test fail:550 pass:accept'
+msg shop_customer 'ceo@b.shop.test'
+CASES='forged_bank x@attacker.test fail:550 pass:accept fail:550
+own_mail x@attacker.test pass:accept pass:accept pass:accept
+forged_sub x@attacker.test fail:550 pass:accept fail:550
+shop_customer x@a.shop.test pass:accept pass:accept fail:accept'
 
 read -r DNS_PORT MILTER_PORT < <($PY "$SG_SRC/tests/interop/milter_client.py" freeport 2)
 SG_DNS_ZONE_NAME=test SG_DNS_ZONE_FILE="$T/test.zone" \
@@ -122,17 +135,13 @@ m.close()
 PY
 }
 
-for mode in on off; do
-    if [ $mode = on ]; then
-        start_daemon ''
-        sw=()
-        col=3
-    else
-        start_daemon 'dmarc_suffix_guard  no'
-        sw=(--no-suffix-guard)
-        col=4
-    fi
-    while read -r name mf _ _; do
+for mode in on off list; do
+    case $mode in
+    on) start_daemon '' && sw=() && col=3 ;;
+    off) start_daemon 'dmarc_suffix_guard  no' && sw=(--no-suffix-guard) && col=4 ;;
+    list) start_daemon "public_suffix_list  $T/psl.dat" && sw=(--psl "$T/psl.dat") && col=5 ;;
+    esac
+    while read -r name mf _; do
         want=$(echo "$CASES" | awk -v n="$name" -v c=$col '$1 == n { print $c }')
         got=$(milter "$name" "$mf") || { bad "$mode $name: milter client failed"; continue; }
         code=${got%%$'\t'*} ar=${got#*$'\t'}
@@ -149,6 +158,25 @@ for mode in on off; do
   daemon $ar"
     done <<<"$CASES"
     stop_daemon
+done
+# a list that does not load (missing, or without one rule) is refused by
+# both, never replaced by another list in silence
+: >"$T/empty.dat"
+for f in "$T/missing.dat" "$T/empty.dat"; do
+    printf 'listen inet:127.0.0.1:%s\npublic_suffix_list %s\n' "$MILTER_PORT" "$f" >"$T/bad.conf"
+    [ "$(id -u)" != 0 ] || echo "user nobody" >>"$T/bad.conf"
+    if "$SGD" -t -c "$T/bad.conf" >/dev/null 2>"$T/bad.err"; then
+        bad "spoofguardd -t accepted public_suffix_list $(basename "$f")"
+    else
+        grep -q "public_suffix_list $f: cannot load the list" "$T/bad.err" &&
+            ok "spoofguardd -t refuses public_suffix_list $(basename "$f")" ||
+            bad "spoofguardd -t, $(basename "$f"): $(cat "$T/bad.err")"
+    fi
+    "$SG_CLI" verify --psl "$f" --json "$T/msgs/own_mail.eml" >/dev/null 2>"$T/bad.err"
+    rc=$?
+    [ $rc = 2 ] && grep -q "cannot load the public suffix list" "$T/bad.err" &&
+        ok "verify --psl $(basename "$f"): usage error" ||
+        bad "verify --psl $(basename "$f"): exit $rc, $(cat "$T/bad.err")"
 done
 if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/sgd.err"; then
     bad "sanitizers: $(grep -hE -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/sgd.err" | head -20)"

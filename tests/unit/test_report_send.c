@@ -707,6 +707,8 @@ static void failure_limit_wildcard(void **state)
     sg_rcollect *rc = NULL;
     assert_int_equal(sg_rcollect_new(&rc, path, 60, 1000, 1, err, sizeof err), 0);
     sg_rcollect_failures_on(rc);
+    sg_dmarc_psl *psl = NULL; /* the daemon's default: the system's newest list */
+    assert_int_equal(sg_dmarc_psl_system(&psl), 0);
     sg_arena *a = NULL;
     assert_int_equal(sg_arena_new(&a, 0), 0);
     static const char txt[] = "v=DMARC1; p=none; ruf=mailto:ruf@evil.test; fo=1";
@@ -721,19 +723,20 @@ static void failure_limit_wildcard(void **state)
     for (int i = 0; i < 200; i++) {
         snprintf(dom, sizeof dom, "r%d.evil.test", i);
         vr.dmarc.policy_domain = vr.dmarc.author_domain = dom;
-        sg_rcollect_failure(rc, 0, &vr, "203.0.113.5", "m@evil.test", "", 0, now);
+        sg_rcollect_failure(rc, 0, psl, &vr, "203.0.113.5", "m@evil.test", "", 0, now);
     }
     /* many sources (an IPv6 sender has addresses to spare) */
     for (int i = 0; i < 50; i++) {
         snprintf(dom, sizeof dom, "s%d.evil.test", i);
         snprintf(ip, sizeof ip, "2001:db8::%x", i + 1);
         vr.dmarc.policy_domain = vr.dmarc.author_domain = dom;
-        sg_rcollect_failure(rc, 0, &vr, ip, "m@evil.test", "", 0, now);
+        sg_rcollect_failure(rc, 0, psl, &vr, ip, "m@evil.test", "", 0, now);
     }
     /* another organisation from the same source still gets its own */
     vr.dmarc.policy_domain = vr.dmarc.author_domain = "good.test";
-    sg_rcollect_failure(rc, 0, &vr, "203.0.113.5", "m@good.test", "", 0, now);
+    sg_rcollect_failure(rc, 0, psl, &vr, "203.0.113.5", "m@good.test", "", 0, now);
     sg_rcollect_free(rc); /* the last flush writes the queue */
+    sg_dmarc_psl_free(psl);
     sqlite3 *db = sgrep_send_open(path, err, sizeof err);
     assert_non_null(db);
     assert_int_equal(q1(db, "SELECT count(*) FROM failure_queue WHERE source_ip='203.0.113.5'"

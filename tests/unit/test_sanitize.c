@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <spoofguard/common.h>
 
@@ -438,6 +439,53 @@ static void test_links_inert(void **state)
     sgr_sanitize_result_free(&r);
 }
 
+/* The list the caller passes is the one the links use: two hosts under a
+ * private suffix (shop.example.net, in no built-in list) are one site by
+ * libpsl's built-in list and two by ours, in an <a> and in plain text. */
+static void test_links_own_list(void **state)
+{
+    (void)state;
+    /* the pinned list and one private suffix more */
+    char pinned[1024], path[] = "/tmp/sg-psl.XXXXXX", cmd[2200];
+    snprintf(pinned, sizeof pinned, "%s/dmarc/psl/public_suffix_list.dat",
+             sg_test_conformance_dir());
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(cmd, sizeof cmd, "{ cat '%s' && echo shop.example.net; } > '%s'", pinned, path);
+    assert_int_equal(system(cmd), 0);
+    psl_ctx_t *own = psl_load_file(path);
+    unlink(path);
+    assert_non_null(own);
+    sg_arena *a;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    static const char href[] = "https://evil.shop.example.net/pay",
+                      text[] = "www.bank.shop.example.net";
+    sgr_link l;
+    assert_int_equal(sgr_link_describe(&l, a, NULL, href, strlen(href), text, strlen(text)), 0);
+    assert_string_equal(l.registrable_domain, "example.net");
+    assert_false(l.flags & SGR_LINK_TEXT_MISMATCH);
+    assert_int_equal(sgr_link_describe(&l, a, own, href, strlen(href), text, strlen(text)), 0);
+    assert_string_equal(l.registrable_domain, "evil.shop.example.net");
+    assert_true(l.flags & SGR_LINK_TEXT_MISMATCH);
+    /* the sanitizer passes its option on */
+    static const char html[] =
+        "<a href=\"https://evil.shop.example.net/\">bank.shop.example.net</a>";
+    sgr_sanitize_opts o;
+    sgr_sanitize_opts_init(&o);
+    o.link_mode = SGR_LINKS_INERT;
+    for (int mine = 0; mine < 2; mine++) {
+        sgr_sanitize_result r;
+        o.psl = mine ? own : NULL;
+        assert_int_equal(sgr_sanitize_html(&r, html, strlen(html), &o), 0);
+        assert_int_equal(r.links.n, 1);
+        assert_int_equal(!!(r.links.v[0].flags & SGR_LINK_TEXT_MISMATCH), mine);
+        sgr_sanitize_result_free(&r);
+    }
+    sg_arena_free(a);
+    psl_free(own);
+}
+
 static void test_links_text(void **state)
 {
     sg_arena *a;
@@ -445,7 +493,7 @@ static void test_links_text(void **state)
     sgr_link_list list = {0};
     const char *t = "See https://example.com/a_(b) and (https://x.example/y). Or www.test.example, "
                     "mailto:me@mail.example?subject=hi! not:http:// nor xhttp://no.example";
-    assert_int_equal(sgr_links_from_text(&list, a, t, strlen(t)), 0);
+    assert_int_equal(sgr_links_from_text(&list, a, NULL, t, strlen(t)), 0);
     assert_int_equal(list.n, 4);
     assert_string_equal(list.v[0].target, "https://example.com/a_(b)");
     assert_string_equal(list.v[1].target, "https://x.example/y");
@@ -468,7 +516,7 @@ static void test_links_text(void **state)
     };
     for (size_t i = 0; i < sizeof(br) / sizeof(br[0]); i++) {
         sgr_link_list l2 = {0};
-        assert_int_equal(sgr_links_from_text(&l2, a, br[i].text, strlen(br[i].text)), 0);
+        assert_int_equal(sgr_links_from_text(&l2, a, NULL, br[i].text, strlen(br[i].text)), 0);
         assert_int_equal(l2.n, 1);
         assert_string_equal(l2.v[0].target, br[i].target);
     }
@@ -480,7 +528,7 @@ static void test_links_text(void **state)
         memset(big + 21, ')', RUN);
         big[21 + RUN] = '\0';
         sgr_link_list l3 = {0};
-        assert_int_equal(sgr_links_from_text(&l3, a, big, strlen(big)), 0);
+        assert_int_equal(sgr_links_from_text(&l3, a, NULL, big, strlen(big)), 0);
         assert_int_equal(l3.n, 1);
         assert_string_equal(l3.v[0].target, "http://a.example/");
         free(big);
@@ -626,6 +674,7 @@ int main(void)
         cmocka_unit_test(test_benign),          cmocka_unit_test(test_images),
         cmocka_unit_test(test_links_html),      cmocka_unit_test(test_links_inert),
         cmocka_unit_test(test_links_text),      cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_links_own_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

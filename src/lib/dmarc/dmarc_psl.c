@@ -34,6 +34,30 @@ int sg_dmarc_psl_builtin(sg_dmarc_psl **out)
     return 0;
 }
 
+int sg_dmarc_psl_system(sg_dmarc_psl **out)
+{
+    sg_dmarc_psl *p;
+    if (out == NULL)
+        return SG_EINVAL;
+    *out = NULL;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return SG_ENOMEM;
+    /* libpsl's own choice: the distribution's file when it is newer than
+     * the list compiled into libpsl (Debian updates publicsuffix apart
+     * from libpsl), the built-in one otherwise or when none loads */
+    p->ctx = psl_latest(NULL);
+    if (p->ctx == NULL)
+        p->ctx = (psl_ctx_t *)psl_builtin();
+    if (p->ctx == NULL) {
+        free(p);
+        return SG_EUNSUPPORTED;
+    }
+    p->owned = p->ctx != psl_builtin();
+    *out = p;
+    return 0;
+}
+
 int sg_dmarc_psl_load_file(sg_dmarc_psl **out, const char *path)
 {
     sg_dmarc_psl *p;
@@ -44,7 +68,11 @@ int sg_dmarc_psl_load_file(sg_dmarc_psl **out, const char *path)
     if (p == NULL)
         return SG_ENOMEM;
     p->ctx = psl_load_file(path);
-    if (p->ctx == NULL) {
+    /* a file without one rule (empty, the wrong file) would make every
+     * name its own registrable domain's child: refused, never a silent
+     * list of nothing (a DAFSA file counts -1: unknown) */
+    if (p->ctx == NULL || psl_suffix_count(p->ctx) == 0) {
+        psl_free(p->ctx);
         free(p);
         return SG_EIO;
     }
