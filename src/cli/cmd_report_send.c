@@ -511,8 +511,25 @@ static int hold_back(send_ctx *c, char **doms, char **pols, const int64_t *msgs,
         for (char *p = low; *p; p++)
             if (*p >= 'A' && *p <= 'Z')
                 *p = (char)(*p - 'A' + 'a');
-        r[i] = (sgrep_day_report){low, doms[i], msgs[i]};
+        r[i] = (sgrep_day_report){low, doms[i], msgs[i], 0};
     }
+    /* what an earlier run of the day chose counts first (send_queue has a
+     * row for each destination it queued) */
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(c->db, "SELECT DISTINCT policy_domain FROM send_queue WHERE day=?1", -1,
+                           &q, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(q, 1, c->day);
+    int st;
+    while ((st = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *d = (const char *)sqlite3_column_text(q, 0);
+        for (size_t i = 0; d && i < n; i++)
+            if (strcasecmp(d, doms[i]) == 0)
+                r[i].started = 1;
+    }
+    sqlite3_finalize(q);
+    if (st != SQLITE_DONE)
+        goto out;
     long held = sgrep_limit_per_org(r, n, c->max_per_org, *keep);
     if (held < 0)
         goto out;

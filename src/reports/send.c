@@ -607,6 +607,8 @@ static int rank_cmp(const void *pa, const void *pb)
     int c = strcmp(a->r->org, b->r->org);
     if (c)
         return c;
+    if (!a->r->started != !b->r->started)
+        return b->r->started ? 1 : -1;
     if (own_org(a->r) != own_org(b->r))
         return own_org(b->r) - own_org(a->r);
     if (a->r->messages != b->r->messages)

@@ -231,12 +231,15 @@ typedef struct {
     const char *org;    /* organisational domain (lower case) */
     const char *domain; /* policy domain */
     int64_t messages;   /* the report's message count */
+    int started;        /* an earlier run of the day queued it (send_queue) */
 } sgrep_day_report;
 
 /* Marks in keep[i] (1/0) which of a day's n reports are sent when each
- * organisational domain may have at most limit (0: no limit): the
- * organisational domain's own reports first, then those with the most
- * messages, then by name (ties in the order of r).
+ * organisational domain may have at most limit (0: no limit): those an
+ * earlier run started first (they were chosen then and count against the
+ * limit, so a re-run with late counts never sends more than limit in
+ * all), then the organisational domain's own reports, then those with the
+ * most messages, then by name (ties in the order of r).
  * Returns how many are held back; -1 when out of memory (keep untouched). */
 long sgrep_limit_per_org(const sgrep_day_report *r, size_t n, size_t limit, unsigned char *keep);
 

@@ -344,6 +344,21 @@ got=$(wild "$T/w1" --max-per-org 1)
     grep -q 'example.co.uk: 1 of 2 reports held back' "$T/w1.err" &&
     ok "--max-per-org 1: the organisational domain's own, else the first by name" ||
     bad "--max-per-org 1: $got $(ls "$T/w1") $(cat "$T/w1.err")"
+# a later run of the day with late counts: what the first one sent counts
+# first, so the day's total for evil.test stays at the limit
+mkdir -p "$T/wspool"
+printf '#!/bin/sh\ncat >"%s/wspool/m.$$.$(date +%%s%%N)"\n' "$T" >"$T/mta-w"
+chmod +x "$T/mta-w"
+wsend() { "$CLI" report send --store "$T/wild.db" --day $DAY --zone "$T/zone-wild" \
+    --org-name receiver.test --max-per-org 2 --sendmail "$T/mta-w" 2>"$T/ws.err"; }
+wsend
+n1=$(grep -l '^To: agg@evil.test' "$T"/wspool/* 2>/dev/null | wc -l)
+sqlite3 "$T/wild.db" "UPDATE collected SET count = count + 1000 WHERE policy_domain IN ('r1.evil.test', 'r2.evil.test')"
+wsend
+n2=$(grep -l '^To: agg@evil.test' "$T"/wspool/* 2>/dev/null | wc -l)
+[ "$n1" = 2 ] && [ "$n2" = 2 ] && grep -q 'evil.test: 29 of 31 reports held back' "$T/ws.err" &&
+    ok "re-run with late counts: still 2 evil.test reports in all" ||
+    bad "re-run: $n1 then $n2 mails to agg@evil.test; $(cat "$T/ws.err")"
 for v in -1 x 1000001 ''; do
     "$CLI" report send --store "$T/wild.db" --max-per-org "$v" >/dev/null 2>&1
     [ $? = 2 ] || bad "--max-per-org '$v' accepted"

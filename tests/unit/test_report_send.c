@@ -767,13 +767,13 @@ static void limit_per_org(void **state)
     size_t n = 0;
     for (int i = 1; i <= 30; i++) { /* r1..r30.evil.test, i messages each */
         snprintf(names[n], sizeof names[n], "r%d.evil.test", i);
-        r[n] = (sgrep_day_report){"evil.test", names[n], i};
+        r[n] = (sgrep_day_report){"evil.test", names[n], i, 0};
         n++;
     }
-    r[n++] = (sgrep_day_report){"evil.test", "Evil.TEST", 1}; /* its own, the quietest */
-    r[n++] = (sgrep_day_report){"example.co.uk", "b.example.co.uk", 5};
-    r[n++] = (sgrep_day_report){"example.co.uk", "a.example.co.uk", 5};
-    r[n++] = (sgrep_day_report){"example.co.uk", "c.example.co.uk", 9};
+    r[n++] = (sgrep_day_report){"evil.test", "Evil.TEST", 1, 0}; /* its own, the quietest */
+    r[n++] = (sgrep_day_report){"example.co.uk", "b.example.co.uk", 5, 0};
+    r[n++] = (sgrep_day_report){"example.co.uk", "a.example.co.uk", 5, 0};
+    r[n++] = (sgrep_day_report){"example.co.uk", "c.example.co.uk", 9, 0};
 
     assert_int_equal(sgrep_limit_per_org(r, n, 0, keep), 0); /* no limit */
     for (size_t i = 0; i < n; i++)
@@ -800,6 +800,22 @@ static void limit_per_org(void **state)
                 want = r[i].messages >= 12; /* r30..r12: the 19 busiest */
             assert_int_equal(keep[i], want);
         }
+        /* a re-run of the day: what an earlier run queued (r1 and r2,
+         * the busiest then) is kept first, whatever the counts say now */
+        for (size_t i = 0; i < n; i++)
+            r[i].started = r[i].messages <= 2 && strcmp(r[i].domain, "Evil.TEST") != 0 &&
+                           strcmp(r[i].org, "evil.test") == 0;
+        assert_int_equal(sgrep_limit_per_org(r, n, 3, keep), 28 + 0);
+        for (size_t i = 0; i < n; i++) {
+            int want;
+            if (!strcmp(r[i].org, "example.co.uk"))
+                want = 1;
+            else
+                want = r[i].started || !strcmp(r[i].domain, "Evil.TEST");
+            assert_int_equal(keep[i], want);
+        }
+        for (size_t i = 0; i < n; i++)
+            r[i].started = 0;
         assert_int_equal(sgrep_limit_per_org(r, n, 2, keep), 29 + 1);
         for (size_t i = 0; i < n; i++) {
             int want;
