@@ -457,16 +457,20 @@ static int discovery_done(sg_dmarc_check *c)
  * With the suffix guard (guard: its public suffix list), an
  * Organizational Domain is never above a name's registrable domain
  * (clamp_org), so two names align only under one registrable domain. */
+/* Both names have one registrable domain by the list ctx. */
+static int same_registrable(const void *ctx, const char *a, const char *b)
+{
+    const char *ra = sg_dmarc_psl_reg(ctx, a), *rb = sg_dmarc_psl_reg(ctx, b);
+    return ra != NULL && rb != NULL && strcmp(ra, rb) == 0;
+}
+
 static int may_align(const void *guard, const char *author, const char *org, const char *d)
 {
     if (sg_dmarc_common_ancestor(author, d) == NULL)
         return 0;
     if (org != NULL && !sg_domain_within(d, org))
         return 0;
-    if (guard == NULL)
-        return 1;
-    const char *ra = sg_dmarc_psl_reg(guard, author), *rd = sg_dmarc_psl_reg(guard, d);
-    return ra != NULL && rd != NULL && strcmp(ra, rd) == 0;
+    return guard == NULL || same_registrable(guard, author, d);
 }
 
 int sg_dmarc_could_align(const sg_dmarc_opts *opts, const sg_dmarc_result *r, const char *d)
@@ -487,11 +491,8 @@ int sg_dmarc_could_align(const sg_dmarc_opts *opts, const sg_dmarc_result *r, co
     low[n] = '\0';
     if (strcmp(low, r->author_domain) == 0)
         return 1;
-    if (opts != NULL && opts->discovery == SG_DMARC_DISCOVERY_PSL && opts->psl != NULL) {
-        const void *ctx = sg_dmarc_psl_ctx(opts->psl);
-        const char *ra = sg_dmarc_psl_reg(ctx, r->author_domain), *rd = sg_dmarc_psl_reg(ctx, low);
-        return ra != NULL && rd != NULL && strcmp(ra, rd) == 0;
-    }
+    if (opts != NULL && opts->discovery == SG_DMARC_DISCOVERY_PSL && opts->psl != NULL)
+        return same_registrable(sg_dmarc_psl_ctx(opts->psl), r->author_domain, low);
     int guard = opts == NULL || opts->version < 2 || opts->suffix_guard;
     return may_align(guard ? sg_dmarc_psl_ctx(opts ? opts->psl : NULL) : NULL, r->author_domain,
                      r->org_domain, low);
