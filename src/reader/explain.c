@@ -57,9 +57,10 @@ typedef struct {
     int temporary;
     sig_fact sigs[MAX_SIGS];
     size_t nsigs;
-    const char *mailed_by;
+    const char *mailed_by;  /* the MAIL FROM identity's domain when SPF passed */
     const char *org_domain; /* From's organizational domain, for alignment */
     int strict_dkim;
+    int spf_aligned; /* DMARC passed through SPF (the verdict's, or our A-R's aligned=) */
 } auth_facts;
 
 typedef struct {
@@ -607,6 +608,21 @@ static void facts_from_verdict(explain_impl *x, auth_facts *f, const sg_verdict_
     }
     if (r->spf_checked && r->spf.result == SG_SPF_PASS && r->spf.domain)
         f->mailed_by = xstrdup(x, r->spf.domain);
+    f->spf_aligned = r->dmarc.spf_align == SG_DMARC_ALIGN_RESULT_PASS;
+}
+
+/* The aligned= word of our dmarc=pass comment (verdict.c): does it name
+ * spf? A field without it (written before it was) says no: the reader
+ * cannot tell a HELO pass or aspf=s from the rest of the field, so it
+ * takes the answer that keeps the duplicate-field rule. */
+static int comment_spf_aligned(const char *comment)
+{
+    const char *a = comment ? strstr(comment, "aligned=") : NULL;
+    if (a == NULL)
+        return 0;
+    a += strlen("aligned=");
+    size_t n = strcspn(a, " ,;)");
+    return (n == 3 && !strncmp(a, "spf", 3)) || (n == 8 && !strncmp(a, "dkim+spf", 8));
 }
 
 static const char *prop_value(const sg_authres_entry *e, const char *ptype, const char *property)
@@ -642,6 +658,7 @@ static void facts_from_authres(explain_impl *x, auth_facts *f, const sg_authres 
                                const sgr_explain_opts *o, const sg_dmarc_author *author)
 {
     const sg_authres_entry *dmarc = NULL;
+    int spf_seen = 0;
     f->by = SGR_FROM_AUTHRES;
     for (size_t i = 0; i < ar->count; i++) {
         const sg_authres_entry *e = &ar->entries[i];
@@ -663,7 +680,10 @@ static void facts_from_authres(explain_impl *x, auth_facts *f, const sg_authres 
             else if (s->algorithm && !strncasecmp(s->algorithm, "ed25519", 7))
                 s->key_bits = 256;
             s->field_index = find_signature(x, s, &s->candidates);
-        } else if (ieq(e->method, "spf") && ieq(e->result, "pass") && f->mailed_by == NULL) {
+        } else if (ieq(e->method, "spf") && !spf_seen++ && ieq(e->result, "pass")) {
+            /* the first spf= is the MAIL FROM identity's (smtp.helo for a
+             * null sender, RFC 7208 2.4); a later one is the HELO check,
+             * which proves nothing about the sender DMARC aligns */
             const char *mf = prop_value(e, "smtp", "mailfrom");
             const char *at = mf ? strrchr(mf, '@') : NULL;
             f->mailed_by = at ? at + 1 : mf ? mf : prop_value(e, "smtp", "helo");
@@ -673,6 +693,7 @@ static void facts_from_authres(explain_impl *x, auth_facts *f, const sg_authres 
     const char *pol = dmarc ? prop_value(dmarc, "policy", "dmarc") : NULL;
     int prot = is_protected(x, o, author->domain);
     f->dmarc_pass = ieq(res, "pass");
+    f->spf_aligned = f->dmarc_pass && comment_spf_aligned(dmarc->comment);
     f->base = SGR_HEADLINE_UNVERIFIED;
     if (author->status == SG_DMARC_AUTHOR_MULTIPLE_FROM ||
         author->status == SG_DMARC_AUTHOR_MULTIPLE_DOMAINS) {
@@ -1157,9 +1178,8 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         /* verdict.c: a pass by DKIM alone with an unsigned second
          * instance of a displayed field is not authentic */
         int dup = 0;
-        int spf_aligned = f.mailed_by && aligned(x, &f, from_domain, f.mailed_by);
         (void)uncovered_fields(x, &f, 1, NULL, &dup);
-        if (dup && !spf_aligned) {
+        if (dup && !f.spf_aligned) {
             f.base = SGR_HEADLINE_UNVERIFIED;
             f.reason = "DMARC pass by DKIM alone, but a displayed field appears twice and an "
                        "unsigned instance would be shown (RFC 5322 3.6)";

@@ -90,6 +90,8 @@ static char *load(fixture *f, const char *name, size_t *len)
 
 /* The library's verdict of msg, as spoofguard verify gives it (the
  * defaults, our protected domain, a fixed time). ip/mail_from: SPF. */
+static const char *helo = "mta.example"; /* the envelope's; helo_pass changes it */
+
 static const sg_verdict_result *verify_sealer(fixture *f, sg_verdict **v, const char *msg,
                                               size_t len, const char *ip, const char *mail_from,
                                               const char *sealer)
@@ -106,7 +108,7 @@ static const sg_verdict_result *verify_sealer(fixture *f, sg_verdict **v, const 
         o.ntrusted_arc_sealers = 1;
     }
     assert_int_equal(sg_verdict_new(v, f->r, &o), 0);
-    sg_verdict_envelope env = {.client_ip = ip, .helo = "mta.example", .mail_from = mail_from};
+    sg_verdict_envelope env = {.client_ip = ip, .helo = helo, .mail_from = mail_from};
     assert_int_equal(sg_verdict_envelope_set(*v, &env), 0);
     assert_int_equal(sg_verdict_feed(*v, msg, len), 0);
     assert_int_equal(sg_verdict_finish_sync(*v, &r), 0);
@@ -906,6 +908,62 @@ static void copied_signature_above(void **state)
     free(m);
 }
 
+/* Our A-R says which identifiers DMARC aligned (aligned=): the reader
+ * cannot tell from spf= alone (a HELO pass, aspf=s). A genuine message with
+ * an unsigned second Sender on top and an SPF pass for a host of the
+ * From's own domain given as HELO (MAIL FROM fails): the verdict says
+ * unverified (DKIM alone), and so must the reader of our A-R, which once
+ * took the HELO pass for alignment and said Verified with the attacker's
+ * Sender. The same with SPF aligned through MAIL FROM is verified on both
+ * paths; an A-R without aligned= (written before it was) is read as DKIM
+ * alone. */
+static void helo_pass(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    size_t l2;
+    base_opts(f, &o);
+    char *dup = load(f, "dupsender.eml", &l2);
+    helo = "mx.shop.example";
+    both b = explain_both_text(f, dup, l2, &o, "192.0.2.66", "x@lists.example");
+    helo = "mta.example";
+    assert_int_equal(b.kind, SG_VERDICT_UNVERIFIED);
+    assert_int_equal(b.e->headline, SGR_HEADLINE_UNVERIFIED);
+    if (b.e_ar->headline != SGR_HEADLINE_UNVERIFIED)
+        fail_msg("A-R path: %s, want unverified", sgr_headline_name(b.e_ar->headline));
+    /* and the HELO name is not who mailed it: MAIL FROM failed */
+    assert_null(b.e->identity.mailed_by);
+    assert_null(b.e_ar->identity.mailed_by);
+    free_both(&b);
+
+    dup = load(f, "dupsender.eml", &l2);
+    b = explain_both_text(f, dup, l2, &o, "192.0.2.10", "bounce@shop.example");
+    assert_int_equal(b.kind, SG_VERDICT_AUTHENTIC);
+    assert_int_equal(b.e->headline, SGR_HEADLINE_VERIFIED);
+    assert_int_equal(b.e_ar->headline, SGR_HEADLINE_VERIFIED);
+    assert_non_null(find_kind(b.e_ar, SGR_WARN_UNSIGNED_FIELD));
+    free_both(&b);
+
+    /* the same A-R without aligned=: DKIM alone, unverified */
+    sg_verdict *v;
+    dup = load(f, "dupsender.eml", &l2);
+    const sg_verdict_result *r = verify(f, &v, dup, l2, "192.0.2.10", "bounce@shop.example");
+    char *ar = strdup(r->authres), *w = strstr(ar, " aligned=dkim+spf");
+    assert_non_null(w);
+    memmove(w, w + strlen(" aligned=dkim+spf"), strlen(w + strlen(" aligned=dkim+spf")) + 1);
+    size_t arlen;
+    char *msg = with_field("Authentication-Results", ar, dup, l2, &arlen);
+    sgr_explanation *e;
+    assert_int_equal(sgr_explain(&e, msg, arlen, NULL, &o), SGR_EXPLAIN_OK);
+    assert_int_equal(e->verified_by, SGR_FROM_AUTHRES);
+    assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+    sgr_explain_free(e);
+    free(msg);
+    free(ar);
+    free(dup);
+    sg_verdict_free(v);
+}
+
 static void warning_attachment(void **state)
 {
     fixture *f = *state;
@@ -1125,6 +1183,7 @@ int main(void)
         cmocka_unit_test(warning_reply_to),
         cmocka_unit_test(warning_unsigned_field),
         cmocka_unit_test(copied_signature_above),
+        cmocka_unit_test(helo_pass),
         cmocka_unit_test(warning_attachment),
         cmocka_unit_test(links_by_headline),
         cmocka_unit_test(remote_images_verified_only),

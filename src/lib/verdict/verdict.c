@@ -892,6 +892,16 @@ static int add_authres_full(sg_verdict *v)
                      sg_dmarc_policy_str(r->dmarc.policy),
                      sg_dmarc_disposition_str(r->dmarc.disposition), r->policy_override,
                      r->arc_trusted_sealer);
+        else if (r->dmarc.result == SG_DMARC_RESULT_PASS)
+            /* which identifiers aligned: a reader of this field cannot
+             * tell (an SPF pass may be for the HELO name, aspf=s is not
+             * written), and the duplicate-field rule and the reader's
+             * headline depend on it (src/reader/explain.c) */
+            snprintf(pc, sizeof(pc), "p=%s dis=%s aligned=%s", sg_dmarc_policy_str(r->dmarc.policy),
+                     sg_dmarc_disposition_str(r->dmarc.disposition),
+                     r->dmarc.dkim_align != SG_DMARC_ALIGN_RESULT_PASS  ? "spf"
+                     : r->dmarc.spf_align == SG_DMARC_ALIGN_RESULT_PASS ? "dkim+spf"
+                                                                        : "dkim");
         else
             snprintf(pc, sizeof(pc), "p=%s dis=%s", sg_dmarc_policy_str(r->dmarc.policy),
                      sg_dmarc_disposition_str(r->dmarc.disposition));
