@@ -52,6 +52,15 @@ SG_EXTERN const char *sg_verdict_kind_str(sg_verdict_kind k); /* "authentic"... 
  * source into a page). *count gets their number. */
 SG_EXTERN const char *const *sg_verdict_displayed_fields(size_t *count);
 
+/* Does this From field value name one of the domains (A-labels) anywhere:
+ * after '@' or '.', or inside an address literal's brackets ("@[dom]",
+ * spaces allowed), at a name boundary, control characters skipped as
+ * readers skip them? Deliberately lax: the verdict's protected-domain rule
+ * for a From that is not one parsable address, which a reader of our
+ * Authentication-Results decides again with this. */
+SG_EXTERN int sg_verdict_value_names_domain(const char *value, size_t len,
+                                            const char *const *domains, size_t n);
+
 #define SG_VERDICT_OPTS_VERSION 1
 typedef struct {
     unsigned version; /* SG_VERDICT_OPTS_VERSION */

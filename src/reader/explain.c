@@ -645,6 +645,26 @@ static int is_protected(explain_impl *x, const sgr_explain_opts *o, const char *
     return 0;
 }
 
+/* The verdict's lax rule for a From that is not one parsable address:
+ * does any From field name a protected domain anywhere (verdict.c)? */
+static int from_names_protected(explain_impl *x, const sgr_explain_opts *o)
+{
+    const char **p = o->nprotected ? sg_arena_alloc(x->a, o->nprotected * sizeof(*p)) : NULL;
+    size_t n = 0;
+    if (o->nprotected && p == NULL) {
+        x->oom = 1;
+        return 0;
+    }
+    for (size_t i = 0; i < o->nprotected; i++)
+        if ((p[n] = alabel(x, o->protected_domains[i])) != NULL)
+            n++;
+    for (size_t i = 0; n && i < x->nh; i++)
+        if (sg_header_is(&x->h[i], "From") &&
+            sg_verdict_value_names_domain(x->h[i].value, x->h[i].value_len, p, n))
+            return 1;
+    return 0;
+}
+
 /* Our MTA's A-R, read back into facts. The daemon writes what sg_verdict
  * wrote (verdict.c add_authres_full): dmarc=pass|fail|none|temperror|
  * permerror with policy.dmarc and a "p=... dis=..." comment (with
@@ -691,7 +711,8 @@ static void facts_from_authres(explain_impl *x, auth_facts *f, const sg_authres 
     }
     const char *res = dmarc ? dmarc->result : "none";
     const char *pol = dmarc ? prop_value(dmarc, "policy", "dmarc") : NULL;
-    int prot = is_protected(x, o, author->domain);
+    int prot = is_protected(x, o, author->domain) ||
+               (author->status != SG_DMARC_AUTHOR_OK && from_names_protected(x, o));
     f->dmarc_pass = ieq(res, "pass");
     f->spf_aligned = f->dmarc_pass && comment_spf_aligned(dmarc->comment);
     f->base = SGR_HEADLINE_UNVERIFIED;

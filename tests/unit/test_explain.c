@@ -964,6 +964,32 @@ static void helo_pass(void **state)
     sg_verdict_free(v);
 }
 
+/* An address literal naming a protected domain (adv14 finding 3): the
+ * verdict's lax rule makes it forged, and the reader of our A-R, where the
+ * From has no domain to compare, decides it again by the same rule. */
+static void protected_literal(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    static const char *const froms[] = {"payroll@[ourco.example]",
+                                        "Ourco Payroll <payroll@[ ourco.example ]>"};
+    for (size_t i = 0; i < 2; i++) {
+        char buf[256];
+        int n = snprintf(buf, sizeof(buf),
+                         "From: %s\r\nTo: reader@mailbox.example\r\nSubject: payslip\r\n"
+                         "Date: Mon, 24 Nov 2025 16:00:00 +0000\r\n\r\nhi\r\n",
+                         froms[i]);
+        char *m = strdup(buf);
+        both b = explain_both_text(f, m, (size_t)n, &o, "192.0.2.20", "x@lists.example");
+        assert_int_equal(b.kind, SG_VERDICT_FORGED);
+        if (b.e->headline != SGR_HEADLINE_FORGED || b.e_ar->headline != SGR_HEADLINE_FORGED)
+            fail_msg("%s: %s (verdict) / %s (A-R), want forged", froms[i],
+                     sgr_headline_name(b.e->headline), sgr_headline_name(b.e_ar->headline));
+        free_both(&b);
+    }
+}
+
 static void warning_attachment(void **state)
 {
     fixture *f = *state;
@@ -1184,6 +1210,7 @@ int main(void)
         cmocka_unit_test(warning_unsigned_field),
         cmocka_unit_test(copied_signature_above),
         cmocka_unit_test(helo_pass),
+        cmocka_unit_test(protected_literal),
         cmocka_unit_test(warning_attachment),
         cmocka_unit_test(links_by_headline),
         cmocka_unit_test(remote_images_verified_only),

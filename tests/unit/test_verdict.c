@@ -360,6 +360,11 @@ static void from_tricks_on_protected_domains(void **state)
         {"From: ceo@ourco.test, me@attacker.test\r\n", SG_VERDICT_RULE_PROTECTED},
         {"From: Board: ceo@ourco.test;\r\n", SG_VERDICT_RULE_PROTECTED},
         {"From: ceo@OURCO.TEST <me@[192.0.2.1]>\r\n", SG_VERDICT_RULE_PROTECTED},
+        /* an address literal naming our domain (readers show it as is) */
+        {"From: payroll@[ourco.test]\r\n", SG_VERDICT_RULE_PROTECTED},
+        {"From: Payroll <payroll@[ ourco.test ]>\r\n", SG_VERDICT_RULE_PROTECTED},
+        {"From: payroll@[pay.OURCO.test]\r\n", SG_VERDICT_RULE_PROTECTED},
+        {"From: payroll@[\x0bourco.test]\r\n", SG_VERDICT_RULE_PROTECTED},
         /* the same tricks on a domain that is not ours */
         {"From: a@remote.test\r\nFrom: me@attacker.test\r\n", SG_VERDICT_RULE_MULTIPLE_FROM},
         {"From: a@remote.test, me@attacker.test\r\n", SG_VERDICT_RULE_MULTIPLE_FROM},
@@ -441,6 +446,16 @@ static void display_name_trick(void **state)
               "x@evil.test");
     assert_int_equal(r->protected_domain, 0);
     sg_verdict_free(v);
+    /* nor are literals of other names: unverified, as before */
+    static const char *const others[] = {"From: payroll@[ourco.testing]\r\n\r\nhi\r\n",
+                                         "From: payroll@[xourco.test]\r\n\r\nhi\r\n",
+                                         "From: payroll@[192.0.2.1]\r\n\r\nhi\r\n"};
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        r = check(f, &v, others[i], "203.0.113.66", "x@evil.test");
+        if (r->verdict != SG_VERDICT_UNVERIFIED || r->protected_domain)
+            fail_msg("other literal %zu: %s (%s)", i, sg_verdict_kind_str(r->verdict), r->reason);
+        sg_verdict_free(v);
+    }
 }
 
 /* Issue 11 class 5 through the verdict: the domain a reader shows is

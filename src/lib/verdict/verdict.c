@@ -128,11 +128,12 @@ static int domain_char(char c)
            c == '.';
 }
 
-/* Does this From value name a protected domain anywhere ("@dom" or
- * ".dom" at a name boundary)? Deliberately lax: it reads fields the strict
- * parser refuses, because a mail reader may still show them. Control
- * characters are skipped as readers skip them (dmarc_author.c's
- * unseen_byte): `@ban<VT>k.example` names bank.example. */
+/* Does this From value name a protected domain anywhere ("@dom", ".dom"
+ * or "[dom]" at a name boundary)? Deliberately lax: it reads fields the
+ * strict parser refuses, because a mail reader may still show them
+ * (`payroll@[ourco.test]`). Control characters are skipped as readers skip
+ * them (dmarc_author.c's unseen_byte): `@ban<VT>k.example` names
+ * bank.example. */
 static int unseen(char c)
 {
     return (unsigned char)c < 0x20 || c == 0x7f;
@@ -160,18 +161,32 @@ static int names_at(const char *s, size_t n, size_t i, const char *p, size_t pl)
     return k == pl && (i == n || !domain_char(s[i]));
 }
 
-static int mentions_protected(const sg_verdict *v, const char *s, size_t n)
+int sg_verdict_value_names_domain(const char *s, size_t n, const char *const *domains, size_t nd)
 {
-    for (size_t k = 0; k < v->opts.nprotected; k++) {
-        const char *p = v->opts.protected_domains[k];
-        size_t pl = strlen(p);
+    if (s == NULL || domains == NULL)
+        return 0;
+    for (size_t k = 0; k < nd; k++) {
+        const char *p = domains[k];
+        size_t pl = p ? strlen(p) : 0;
         if (pl && p[pl - 1] == '.')
             pl--;
-        for (size_t i = 0; pl && i < n; i++)
-            if ((s[i] == '@' || s[i] == '.') && names_at(s, n, i + 1, p, pl))
+        for (size_t i = 0; pl && i < n; i++) {
+            size_t j = i + 1;
+            if (s[i] == '[') /* a domain literal, FWS inside (RFC 5322 3.4.1) */
+                while (j < n && (s[j] == ' ' || s[j] == '\t' || unseen(s[j])))
+                    j++;
+            else if (s[i] != '@' && s[i] != '.')
+                continue;
+            if (names_at(s, n, j, p, pl))
                 return 1;
+        }
     }
     return 0;
+}
+
+static int mentions_protected(const sg_verdict *v, const char *s, size_t n)
+{
+    return sg_verdict_value_names_domain(s, n, v->opts.protected_domains, v->opts.nprotected);
 }
 
 static int on_headers(const sg_header *fields, size_t count, void *payload)
