@@ -21,6 +21,10 @@
 #include <gmime/gmime.h>
 #include <idn2.h>
 #include <libpsl.h>
+#include <unicode/uchar.h>
+#include <unicode/unorm2.h>
+#include <unicode/ustring.h>
+#include <unicode/utf8.h>
 
 #include <spoofguard/addr.h>
 #include <spoofguard/arena.h>
@@ -514,7 +518,7 @@ static void mark_sig_covered(explain_impl *x, const sig_fact *s, unsigned char *
  * ("Subject, Date"), or NULL when all are covered. only_aligned: the
  * aligned signatures (verified), else those of `domain` (third party). */
 static const char *uncovered_fields(explain_impl *x, const auth_facts *f, int only_aligned,
-                                    const char *domain, int *duplicate)
+                                    const char *domain, int panel_only, int *duplicate)
 {
     unsigned char *covered = calloc(x->nh ? x->nh : 1, 1);
     char buf[256];
@@ -530,20 +534,26 @@ static const char *uncovered_fields(explain_impl *x, const auth_facts *f, int on
      * that leaves one out leaves it unproven */
     size_t ndisplayed;
     const char *const *displayed = sg_verdict_displayed_fields(&ndisplayed);
+    /* and, for verified mail, what the identity panel shows besides (the
+     * verdict's duplicate rule is the verdict's list only; a third party
+     * is named by the List-Id, not vouched for by its own signature) */
+    static const char *const panel[] = {"List-Id"};
+    const size_t npanel = only_aligned ? sizeof(panel) / sizeof(panel[0]) : 0;
     buf[0] = '\0';
     *duplicate = 0;
-    for (size_t d = 0; d < ndisplayed; d++) {
+    for (size_t d = panel_only ? ndisplayed : 0; d < ndisplayed + npanel; d++) {
+        const char *name = d < ndisplayed ? displayed[d] : panel[d - ndisplayed];
         int miss = 0, count = 0;
         for (size_t k = 0; k < x->nh; k++)
-            if (sg_header_is(&x->h[k], displayed[d])) {
+            if (sg_header_is(&x->h[k], name)) {
                 count++;
                 miss |= !covered[k];
             }
         if (!miss)
             continue;
-        if (count > 1)
+        if (count > 1 && d < ndisplayed)
             *duplicate = 1;
-        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? ", " : "", displayed[d]);
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? ", " : "", name);
         if (n >= sizeof(buf))
             n = sizeof(buf) - 1;
     }
@@ -899,6 +909,55 @@ static host_check warn_domain(explain_impl *x, const sgr_explain_opts *o, const 
  * "service@paypal.com". Only names under a real public suffix count
  * ("J. Smith" and "Dr.Who" name nothing). Returns the first whose
  * registrable domain differs from `real` (arena), else NULL. */
+/* The display name as the name rules read it: what a person sees, not
+ * the code points. Characters that draw nothing (default ignorables such
+ * as ZWSP and the Hangul fillers, and U+2800 BRAILLE PATTERN BLANK) are
+ * dropped, any space is a space, NFKC folds compatibility forms (U+FF0E
+ * and U+2024 to '.', U+FF20 to '@', fullwidth letters to ASCII) and the
+ * ideographic full stops are dots, as in IDNA. Without that, one such
+ * character after "service@paypal.com" hid the name (adv14 finding 4).
+ * The name itself on failure (memory, ICU). */
+static const char *name_folded(explain_impl *x, const char *name)
+{
+    size_t n = strlen(name);
+    int32_t m = 0;
+    UErrorCode err = U_ZERO_ERROR;
+    const UNormalizer2 *nfkc = unorm2_getNFKCInstance(&err);
+    UChar *u = sg_arena_alloc(x->a, (n + 1) * sizeof(UChar));
+    if (u == NULL)
+        x->oom = 1;
+    if (u == NULL || U_FAILURE(err) || n > INT32_MAX / 4)
+        return name;
+    for (int32_t i = 0; i < (int32_t)n;) {
+        UChar32 c;
+        U8_NEXT(name, i, (int32_t)n, c);
+        if (c < 0 || u_isUWhiteSpace(c))
+            c = ' ';
+        else if (c == 0x2800 || u_hasBinaryProperty(c, UCHAR_DEFAULT_IGNORABLE_CODE_POINT))
+            continue;
+        else if (c == 0x3002 || c == 0xFF61)
+            c = '.';
+        U16_APPEND_UNSAFE(u, m, c); /* at most one unit per input byte */
+    }
+    /* NFKC can grow a string 18 times (U+FDFA): measured first, so that no
+     * character can make the folding fail and leave the name unread */
+    int32_t fl = unorm2_normalize(nfkc, u, m, NULL, 0, &err);
+    if (err != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(err))
+        return name;
+    err = U_ZERO_ERROR;
+    UChar *f = sg_arena_alloc(x->a, ((size_t)fl + 1) * sizeof(UChar));
+    char *out = sg_arena_alloc(x->a, (size_t)fl * 3 + 1);
+    int32_t ol = 0;
+    if (f == NULL || out == NULL) {
+        x->oom = 1;
+        return name;
+    }
+    fl = unorm2_normalize(nfkc, u, m, f, fl + 1, &err);
+    if (U_SUCCESS(err))
+        u_strToUTF8(out, fl * 3 + 1, &ol, f, fl, &err);
+    return U_SUCCESS(err) && err != U_STRING_NOT_TERMINATED_WARNING ? out : name;
+}
+
 static const char *name_names_other(explain_impl *x, const sgr_lookalike *lk, const char *name,
                                     const char *real)
 {
@@ -1199,7 +1258,7 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         /* verdict.c: a pass by DKIM alone with an unsigned second
          * instance of a displayed field is not authentic */
         int dup = 0;
-        (void)uncovered_fields(x, &f, 1, NULL, &dup);
+        (void)uncovered_fields(x, &f, 1, NULL, 0, &dup);
         if (dup && !f.spf_aligned) {
             f.base = SGR_HEADLINE_UNVERIFIED;
             f.reason = "DMARC pass by DKIM alone, but a displayed field appears twice and an "
@@ -1302,9 +1361,24 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
     if (id->sender && sender_dom && !ieq(sender_dom, from_domain) && !ieq(sender_dom, reply_dom))
         (void)warn_domain(x, opts, "Sender", "sender", sender_dom);
 
+    /* a quoted local part a reader shows whole ("payroll@ourco.test"@shop.test,
+     * adv14 finding 5): read like a display name */
+    const char *last_at = id->address ? strrchr(id->address, '@') : NULL;
+    if (last_at && memchr(id->address, '@', (size_t)(last_at - id->address))) {
+        const char *local = xprintf(x, "%.*s", (int)(last_at - id->address), id->address);
+        const char *other = local ? name_names_other(x, opts->lookalike, name_folded(x, local),
+                                                     id->registrable_domain)
+                                  : NULL;
+        if (other)
+            add_warning(x, SGR_WARN_DISPLAY_NAME, "from",
+                        xprintf(x, "The address begins with %.253s, but it is at %.253s.", other,
+                                id->domain_unicode ? id->domain_unicode
+                                : from_domain      ? from_domain
+                                                   : "another domain"));
+    }
     if (id->display_name[0]) {
-        const char *other =
-            name_names_other(x, opts->lookalike, id->display_name, id->registrable_domain);
+        const char *seen = name_folded(x, id->display_name);
+        const char *other = name_names_other(x, opts->lookalike, seen, id->registrable_domain);
         if (other)
             add_warning(x, SGR_WARN_DISPLAY_NAME, "from",
                         xprintf(x, "The name says %.253s, the address is at %.253s.", other,
@@ -1316,11 +1390,10 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         const char *claimed = NULL;
         for (size_t i = 0; !other && !claimed && i < opts->nprotected; i++) {
             const char *p = alabel(x, opts->protected_domains[i]);
-            if (p && !ieq(registrable(x, p), id->registrable_domain) &&
-                name_claims(x, id->display_name, p))
+            if (p && !ieq(registrable(x, p), id->registrable_domain) && name_claims(x, seen, p))
                 claimed = p;
         }
-        if (!other && !claimed && from_hc.ref && name_claims(x, id->display_name, from_hc.ref))
+        if (!other && !claimed && from_hc.ref && name_claims(x, seen, from_hc.ref))
             claimed = from_hc.ref;
         if (claimed)
             add_warning(x, SGR_WARN_DISPLAY_NAME, "from",
@@ -1369,15 +1442,20 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
             char buf[256];
             size_t n = 0;
             buf[0] = '\0';
+            const char *panel = uncovered_fields(x, &f, 1, NULL, 1, &dup);
             for (size_t i = 0; i < verdict->nunsigned_fields && n < sizeof(buf) - 1; i++) {
                 n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? ", " : "",
                                       verdict->unsigned_fields[i]);
                 if (n >= sizeof(buf))
                     n = sizeof(buf) - 1;
             }
+            if (panel && n < sizeof(buf) - 1)
+                n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? ", " : "", panel);
+            if (n >= sizeof(buf))
+                n = sizeof(buf) - 1;
             un = n ? xstrdup(x, buf) : NULL;
         } else {
-            un = uncovered_fields(x, &f, h == SGR_HEADLINE_VERIFIED, third, &dup);
+            un = uncovered_fields(x, &f, h == SGR_HEADLINE_VERIFIED, third, 0, &dup);
         }
         for (size_t i = 0; i < f.nsigs; i++)
             any |= h == SGR_HEADLINE_VERIFIED ? f.sigs[i].aligned : ieq(f.sigs[i].domain, third);

@@ -745,6 +745,45 @@ static void warning_display_name(void **state)
     assert_string_equal(find_kind(e, SGR_WARN_DISPLAY_NAME),
                         "The name says paypal.com, the address is at paypa1-secure.example.");
     sgr_explain_free(e);
+    /* what a person sees, not the code points (adv14 finding 4): a
+     * character that draws nothing, a dot or an at sign of another form,
+     * fullwidth letters; no reference needed (bigbank.com is none) */
+    /* a quoted local part naming another domain: shown whole by readers */
+    e = explain_text("From: \"payroll@ourco.example\"@helpdesk-mail.example\r\n\r\n", &o);
+    assert_string_equal(find_kind(e, SGR_WARN_DISPLAY_NAME),
+                        "The address begins with payroll@ourco.example, but it is at "
+                        "helpdesk-mail.example.");
+    sgr_explain_free(e);
+    e = explain_text("From: \"alice@shop.example\"@shop.example\r\n\r\n", &o);
+    assert_null(find_kind(e, SGR_WARN_DISPLAY_NAME));
+    sgr_explain_free(e);
+    static const char *const seen[] = {
+        "billing@bigbank.com\xe3\x85\xa4", /* U+3164 HANGUL FILLER */
+        "billing@bigbank.com\xe2\xa0\x80", /* U+2800 BRAILLE BLANK */
+        "bill\xe2\x80\x8b"
+        "ing@big\xe2\x80\x8c"
+        "bank.com", /* ZWSP, ZWNJ */
+        "billing@bigbank\xe2\x80\xa4"
+        "com", /* U+2024 ONE DOT LEADER */
+        "billing@bigbank\xef\xbc\x8e"
+        "com", /* U+FF0E */
+        "billing@bigbank\xe3\x80\x82"
+        "com", /* U+3002 */
+        "billing\xef\xbc\xa0"
+        "bigbank.com",                                                     /* U+FF20 FULLWIDTH @ */
+        "\xef\xbd\x82\xef\xbd\x89\xef\xbd\x8c\xef\xbd\x8cing@bigbank.com", /* fullwidth "bill" */
+        "\xef\xb7\xba\xef\xb7\xba billing@bigbank.com", /* U+FDFA: NFKC grows it 18 times */
+    };
+    for (size_t i = 0; i < sizeof(seen) / sizeof(seen[0]); i++) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "From: \"%s\" <x@helpdesk-mail.example>\r\n\r\n", seen[i]);
+        e = explain_text(msg, &o);
+        const char *w = find_kind(e, SGR_WARN_DISPLAY_NAME);
+        if (w == NULL || strcmp(w, "The name says billing@bigbank.com, the address is at "
+                                   "helpdesk-mail.example.") != 0)
+            fail_msg("name %zu: %s", i, w ? w : "no warning");
+        sgr_explain_free(e);
+    }
 }
 
 typedef struct {
@@ -845,6 +884,22 @@ static void warning_unsigned_field(void **state)
     sgr_explanation *e = explain_file(f, "unverified.eml", &o);
     assert_null(find_kind(e, SGR_WARN_UNSIGNED_FIELD));
     sgr_explain_free(e);
+    /* a List-Id a replayer added: the identity panel shows it, so it is
+     * said to be unsigned too (adv14 finding 6), without making the mail
+     * unverified (not a field RFC 5322 allows once) */
+    size_t len, l2;
+    char *m = load(f, "authentic.eml", &len);
+    char *m2 = with_field("List-Id", "Security team <security.shop.example>", m, len, &l2);
+    free(m);
+    b = explain_both_text(f, m2, l2, &o, NULL, NULL);
+    for (int k = 0; k < 2; k++) {
+        e = k ? b.e_ar : b.e;
+        assert_int_equal(e->headline, SGR_HEADLINE_VERIFIED);
+        const char *d = find_kind(e, SGR_WARN_UNSIGNED_FIELD);
+        if (d == NULL || strstr(d, "List-Id is not covered by shop.example's signature") == NULL)
+            fail_msg("%s: %s", k ? "A-R" : "verdict", d ? d : "no unsigned_field warning");
+    }
+    free_both(&b);
 }
 
 /* The value of msg's first DKIM-Signature with "h=" made "h=" extra: a
