@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <spoofguard/outbound.h>
 
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
@@ -22,9 +23,10 @@
 
 typedef struct {
     char key[SG_OBS_KEY_MAX + 1];
-    char ver[24];
+    char ver[SG_OBS_VER_MAX];
     uint8_t *val;
     size_t len;
+    uint64_t at_ms; /* when Redis said so */
 } cache_ent;
 
 typedef struct req {
@@ -39,9 +41,11 @@ typedef struct req {
     sg_obredis_done done; /* NULL once answered or cancelled */
     void *payload;
     int attempts;
+    int waiting;   /* not sent: another decision for key0 is in flight */
     int cancelled; /* fn's data is gone: never decide again */
     int by_text;   /* Redis did not know the script by its SHA-1: send it whole */
-    char ver[SG_OBS_MAXKEYS][24];
+    char ver[SG_OBS_MAXKEYS][SG_OBS_VER_MAX];
+    char key0[SG_OBS_KEY_MAX + 1]; /* the account's record (recs may go first) */
 } req;
 
 struct sg_obredis {
@@ -113,6 +117,7 @@ static void cache_put(sg_obredis *r, const char *key, const char *ver, size_t ve
     snprintf(e->key, sizeof(e->key), "%s", key);
     memcpy(e->ver, ver, verlen);
     e->ver[verlen] = '\0';
+    e->at_ms = now_ms(r);
 }
 
 static void unlink_req(sg_obredis *r, req *q)
@@ -136,14 +141,75 @@ static void answer(req *q, int status)
         d(q->payload, status);
 }
 
-/* Every request in flight gets its answer now (Redis failed). */
+/* Every request in flight gets its answer now (Redis failed). Those not
+ * sent have no reply to wait for: gone at once. */
 static void fail_all(sg_obredis *r)
 {
-    for (req *q = r->head; q; q = q->next)
+    for (req *q = r->head, *next; q; q = next) {
+        next = q->next;
         answer(q, -1);
+        if (q->waiting) {
+            unlink_req(r, q);
+            free(q);
+        }
+    }
 }
 
 static int send_cas(sg_obredis *r, req *q);
+static void start_next(sg_obredis *r, const char *key);
+
+/* After an error reply: the account's record read again (on_reply), then
+ * the answer -1 (count in memory). */
+static void on_reread(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    req *q = privdata;
+    sg_obredis *r = q->r;
+    redisReply *rep = reply;
+    (void)ac;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[0]->type == REDIS_REPLY_STRING && rep->element[1]->type == REDIS_REPLY_STRING)
+        cache_put(r, q->key0, rep->element[0]->str, rep->element[0]->len,
+                  (const uint8_t *)rep->element[1]->str, rep->element[1]->len);
+    answer(q, -1);
+    char key[SG_OBS_KEY_MAX + 1];
+    memcpy(key, q->key0, sizeof(key));
+    unlink_req(r, q);
+    free(q);
+    if (rep != NULL)
+        start_next(r, key);
+}
+
+/* Decides q on what this worker saw last (Redis says if it changed) and
+ * sends it. */
+static int start(sg_obredis *r, req *q)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        cache_ent *e = cache_slot(r, q->recs[i].key);
+        int hit = strcmp(e->key, q->recs[i].key) == 0;
+        snprintf(q->ver[i], sizeof(q->ver[i]), "%s", hit ? e->ver : "0");
+        q->recs[i].cur = hit && strcmp(e->ver, "0") != 0 ? e->val : NULL;
+        q->recs[i].curlen = q->recs[i].cur ? e->len : 0;
+    }
+    q->sent_ms = now_ms(r);
+    return q->fn(q->ctx, q->recs, q->n) != 0 || send_cas(r, q) != 0 ? -1 : 0;
+}
+
+/* The decision for key ended: the next one waiting for it starts, on the
+ * records the first left in the cache. */
+static void start_next(sg_obredis *r, const char *key)
+{
+    for (req *q = r->head, *next; q; q = next) {
+        next = q->next;
+        if (!q->waiting || strcmp(q->key0, key) != 0)
+            continue;
+        q->waiting = 0;
+        if (!q->cancelled && q->done != NULL && start(r, q) == 0)
+            return;
+        answer(q, -1);
+        unlink_req(r, q);
+        free(q);
+    }
+}
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
@@ -151,8 +217,14 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     sg_obredis *r = q->r;
     redisReply *rep = reply;
     (void)ac;
-    if (rep == NULL || q->done == NULL || q->cancelled) {
-        /* the connection went (the request failed), or the caller is gone */
+    if (rep == NULL) {
+        /* the connection went: fail_all ends the waiting ones */
+        answer(q, -1);
+        unlink_req(r, q);
+        free(q);
+        return;
+    }
+    if (q->done == NULL || q->cancelled) { /* the caller is gone */
         answer(q, -1);
         goto done;
     }
@@ -167,12 +239,33 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     }
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
         rep->element[0]->type != REDIS_REPLY_INTEGER) {
+        char why[160];
+        /* Redis's own words (OOM, READONLY, NOAUTH...): an error reply is
+         * a store that does not work, for the gauge as for the log */
+        snprintf(why, sizeof(why), "%s",
+                 rep->type == REDIS_REPLY_ERROR && rep->str ? rep->str : "unexpected answer");
+        for (char *c = why; *c; c++)
+            if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+                *c = '?';
         sg_log(r->log, "{\"event\":\"outbound_store_error\",\"store\":\"redis\",\"why\":\"%s\"}",
-               rep->type == REDIS_REPLY_ERROR ? "script error" : "unexpected answer");
+               why);
+        set_down(r, 1, why);
+        /* A Redis that refuses writes (full, read-only) still reads: the
+         * account's record as it is now, so that the decision counted in
+         * memory still sees a block made elsewhere (sg_obredis_cached_blocked) */
+        char key[SG_OBS_KEY_MAX + 8];
+        snprintf(key, sizeof(key), SG_OBS_REDIS_PREFIX "%s", q->key0);
+        if (rep->type == REDIS_REPLY_ERROR &&
+            redisAsyncCommand(r->ac, on_reread, q, "HMGET %s v d", key) == REDIS_OK)
+            return;
         answer(q, -1);
         goto done;
     }
     if (rep->element[0]->integer == 1 && rep->elements == 1 + q->n) {
+        set_down(r, 0, "answering");
+        /* only an answer proves Redis works: a stalled one still accepts
+         * connections (the backoff would start again at each) */
+        r->backoff_ms = BACKOFF_MIN_MS;
         for (size_t i = 0; i < q->n; i++) {
             redisReply *v = rep->element[1 + i];
             if (v->type == REDIS_REPLY_STRING)
@@ -208,14 +301,23 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     if (++q->attempts >= DOMAIN_TRIES)
         for (size_t i = 1; i < q->n; i++)
             strcpy(q->ver[i], "*");
-    if (q->attempts >= MAX_ATTEMPTS || q->fn(q->ctx, q->recs, q->n) != 0 || send_cas(r, q) != 0) {
+    if (q->attempts >= MAX_ATTEMPTS) {
+        /* other workers or hosts keep winning on this account: its
+         * messages wait (a 4xx), never counted where no block is seen */
+        answer(q, SG_OBREDIS_BUSY);
+        goto done;
+    }
+    if (q->fn(q->ctx, q->recs, q->n) != 0 || send_cas(r, q) != 0) {
         answer(q, -1);
         goto done;
     }
     return; /* the same request, sent again */
-done:
+done:;
+    char key[SG_OBS_KEY_MAX + 1];
+    memcpy(key, q->key0, sizeof(key));
     unlink_req(r, q);
     free(q);
+    start_next(r, key);
 }
 
 static int send_cas(sg_obredis *r, req *q)
@@ -274,8 +376,30 @@ static void on_connect(const redisAsyncContext *ac, int status)
         schedule_retry(r);
         return;
     }
+    if (r->db)
+        return; /* up when SELECT answered (on_select) */
     r->up = 1;
-    r->backoff_ms = BACKOFF_MIN_MS;
+    set_down(r, 0, "connected");
+}
+
+/* SELECT's answer: a database Redis does not have (redis://HOST/20 where
+ * it has 16) would otherwise leave every record in database 0, where the
+ * CLI with the same URL never looks. */
+static void on_select(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    sg_obredis *r = ac->data;
+    redisReply *rep = reply;
+    (void)privdata;
+    if (rep == NULL || r->ac != ac)
+        return; /* the connection went */
+    if (rep->type == REDIS_REPLY_ERROR) {
+        char why[160];
+        snprintf(why, sizeof(why), "SELECT %d failed", r->db);
+        set_down(r, 1, why);
+        redisAsyncDisconnect(ac); /* on_disconnect schedules the next try */
+        return;
+    }
+    r->up = 1;
     set_down(r, 0, "connected");
 }
 
@@ -316,7 +440,7 @@ static void connect_now(sg_obredis *r)
     r->ac = ac;
     r->connect_ms = now_ms(r);
     if (r->db)
-        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", r->db);
+        redisAsyncCommand(ac, on_select, NULL, "SELECT %d", r->db);
 }
 
 /* A request older than the timeout: Redis is stuck or gone without a
@@ -329,7 +453,10 @@ static void on_watchdog(uv_timer_t *t)
     sg_obredis *r = t->data;
     if (r->ac == NULL)
         return;
-    int stuck = r->head != NULL && now_ms(r) - r->head->sent_ms >= r->timeout_ms;
+    const req *oldest = r->head;
+    while (oldest && oldest->waiting) /* waits for a sent one, checked here */
+        oldest = oldest->next;
+    int stuck = oldest != NULL && now_ms(r) - oldest->sent_ms >= r->timeout_ms;
     int no_connect = !r->up && now_ms(r) - r->connect_ms >= r->timeout_ms;
     if (!stuck && !no_connect)
         return;
@@ -405,15 +532,17 @@ uint64_t sg_obredis_update(sg_obredis *r, sg_obs_rec *recs, size_t n, sg_obs_fn 
     q->ctx = ctx;
     q->done = done;
     q->payload = payload;
-    /* Decide on what this worker saw last; Redis says if it changed. */
-    for (size_t i = 0; i < n; i++) {
-        cache_ent *e = cache_slot(r, recs[i].key);
-        int hit = strcmp(e->key, recs[i].key) == 0;
-        snprintf(q->ver[i], sizeof(q->ver[i]), "%s", hit ? e->ver : "0");
-        recs[i].cur = hit && strcmp(e->ver, "0") != 0 ? e->val : NULL;
-        recs[i].curlen = recs[i].cur ? e->len : 0;
-    }
-    if (fn(ctx, recs, n) != 0 || send_cas(r, q) != 0) {
+    snprintf(q->key0, sizeof(q->key0), "%s", recs[0].key);
+    /* One decision per account at a time on this connection: parallel
+     * ones would all be decided on one cached version, and the j-th of j
+     * would need j tries (they went to memory after MAX_ATTEMPTS, where no
+     * count and no block of Redis is seen). A later one waits for the
+     * earlier one's answer, then decides on what it wrote. */
+    for (const req *p = r->head; p && !q->waiting; p = p->next)
+        q->waiting = p->done != NULL && strcmp(p->key0, q->key0) == 0;
+    if (q->waiting)
+        q->sent_ms = now_ms(r);
+    else if (start(r, q) != 0) {
         free(q);
         return 0;
     }
@@ -425,6 +554,20 @@ uint64_t sg_obredis_update(sg_obredis *r, sg_obs_rec *recs, size_t n, sg_obs_fn 
         r->head = q;
     r->tail = q;
     return q->id;
+}
+
+int sg_obredis_cached_blocked(sg_obredis *r, const char *key)
+{
+    const cache_ent *e = cache_slot(r, key);
+    sg_ob_account *a;
+    /* only what Redis said just now: an older copy may predate a release */
+    if (strcmp(e->key, key) != 0 || strcmp(e->ver, "0") == 0 || e->val == NULL ||
+        now_ms(r) - e->at_ms > r->timeout_ms || sg_ob_account_new(&a) != 0)
+        return 0;
+    int blocked =
+        sg_ob_account_decode(a, e->val, e->len) == 0 && sg_ob_account_blocked(a, NULL, NULL);
+    sg_ob_account_free(a);
+    return blocked;
 }
 
 void sg_obredis_cancel(sg_obredis *r, uint64_t id)

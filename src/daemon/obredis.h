@@ -34,7 +34,11 @@ void sg_obredis_close(sg_obredis *r);
 void sg_obredis_free(sg_obredis *r);
 
 /* status 0: written (the records hold what fn decided last); -1: Redis
- * failed or timed out, nothing is known to be written. */
+ * failed or timed out, nothing is known to be written; SG_OBREDIS_BUSY:
+ * other writers kept changing the records (MAX_ATTEMPTS decisions),
+ * nothing written, Redis works: the message should wait, not be counted
+ * elsewhere. */
+#define SG_OBREDIS_BUSY (-2)
 typedef void (*sg_obredis_done)(void *payload, int status);
 
 /* Starts an update of recs (the caller's until done or cancel; fn runs on
@@ -42,6 +46,12 @@ typedef void (*sg_obredis_done)(void *payload, int status);
  * started: count in memory). */
 uint64_t sg_obredis_update(sg_obredis *r, sg_obs_rec *recs, size_t n, sg_obs_fn fn, void *ctx,
                            sg_obredis_done done, void *payload);
+/* Did Redis say just now (within the timeout; after an error reply the
+ * worker reads the account's record again) that key's record is blocked?
+ * What a decision counted in memory because Redis refuses writes (full,
+ * read-only) still enforces of a block made elsewhere; an older copy is
+ * not trusted (it may predate a release). */
+int sg_obredis_cached_blocked(sg_obredis *r, const char *key);
 /* The caller's data is gone: fn is not run again for id; done is still
  * called once (with -1 or 0), to free what the caller keeps for it. */
 void sg_obredis_cancel(sg_obredis *r, uint64_t id);

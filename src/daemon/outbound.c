@@ -558,6 +558,14 @@ static int decide_in_memory(sg_obd *o, sg_obd_job *j, sg_obd_result *res, const 
     if (why)
         sg_log(o->log, "{\"event\":\"outbound_store_error\",\"store\":\"%s\",\"why\":\"%s\"}",
                o->sh->redis ? "redis" : "lmdb", why);
+    /* a block this worker last saw in Redis holds while Redis cannot be
+     * written (down, full, read-only): memory alone knows none of it */
+    if (o->redis && j->op.kind == SG_OBOP_DECIDE && j->recs.n > 0 &&
+        sg_obredis_cached_blocked(o->redis, j->recs.rec[0].key)) {
+        res->d = (sg_ob_decision){.action = SG_OB_HOLD, .reasons = SG_OBR_BLOCKED};
+        res->store = "redis-cache";
+        return 0;
+    }
     if (sg_obs_update(o->sh->memory, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e, sizeof(e)) !=
         0) {
         res->failed = 1;
@@ -578,10 +586,17 @@ static void redis_done(void *payload, int status)
         free(j);
         return;
     }
-    if (status == 0)
+    if (status == 0) {
         res.d = j->op.out;
-    else
+    } else if (status == SG_OBREDIS_BUSY) {
+        /* Redis works but other hosts kept changing this account's
+         * record: the message waits (451), as under a rate limit; counted
+         * in memory it would escape the shared counts and any block */
+        res.d = (sg_ob_decision){.action = SG_OB_THROTTLE};
+        res.store = "redis-busy";
+    } else {
         decide_in_memory(o, j, &res, NULL);
+    }
     tell(o, j, &res);
     if (j->cb)
         j->cb(j->payload, &res);

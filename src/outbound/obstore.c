@@ -61,11 +61,14 @@ const char sg_obs_redis_script[] = "local n = #KEYS\n"
                                    "  end\n"
                                    "end\n"
                                    "local r = {1}\n"
+                                   "local t = redis.call('TIME')\n"
                                    "for i = 1, n do\n"
-                                   "  local nv = tonumber(cur[i]) + 1\n"
+                                   "  local w = tonumber(string.match(cur[i], '(%d+)$')) or 0\n"
+                                   "  local nv = t[1] .. string.format('%06d', tonumber(t[2])) ..\n"
+                                   "             '-' .. (w + 1)\n"
                                    "  redis.call('HSET', KEYS[i], 'v', nv, 'd', ARGV[1 + n + i])\n"
                                    "  if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end\n"
-                                   "  r[#r + 1] = tostring(nv)\n"
+                                   "  r[#r + 1] = nv\n"
                                    "end\n"
                                    "return r\n";
 
@@ -360,8 +363,8 @@ static int redis_connect(sg_obs *s, char *err, size_t errlen)
 
 /* Runs the script: 1 written, 0 conflict (cur/ver hold the current
  * records, kept in *keep until the next call), -1 error. */
-static int redis_cas(redisContext *rc, sg_obs_rec *r, size_t n, char ver[][24], unsigned ttl,
-                     redisReply **keep, char *err, size_t errlen)
+static int redis_cas(redisContext *rc, sg_obs_rec *r, size_t n, char ver[][SG_OBS_VER_MAX],
+                     unsigned ttl, redisReply **keep, char *err, size_t errlen)
 {
     /* EVAL, the script, n, the TTL; a key, a version and the bytes each */
     const char *argv[4 + SG_OBS_MAXKEYS * 3];
@@ -405,7 +408,7 @@ static int redis_cas(redisContext *rc, sg_obs_rec *r, size_t n, char ver[][24], 
     }
     for (size_t i = 0; i < n; i++) {
         redisReply *v = rep->element[1 + 2 * i], *d = rep->element[2 + 2 * i];
-        snprintf(ver[i], 24, "%.*s", v->str ? (int)v->len : 1, v->str ? v->str : "0");
+        snprintf(ver[i], SG_OBS_VER_MAX, "%.*s", v->str ? (int)v->len : 1, v->str ? v->str : "0");
         int absent = strcmp(ver[i], "0") == 0;
         r[i].cur = absent ? NULL : (const uint8_t *)d->str;
         r[i].curlen = absent ? 0 : d->len;
@@ -419,7 +422,7 @@ static int redis_cas(redisContext *rc, sg_obs_rec *r, size_t n, char ver[][24], 
 static int redis_update(sg_obs *s, sg_obs_rec *r, size_t n, sg_obs_fn fn, void *ctx, char *err,
                         size_t errlen)
 {
-    char ver[SG_OBS_MAXKEYS][24];
+    char ver[SG_OBS_MAXKEYS][SG_OBS_VER_MAX];
     redisReply *keep = NULL;
     int rc = -1;
     if (s->rc == NULL && redis_connect(s, err, errlen) != 0)

@@ -22,6 +22,9 @@
 
 #define SG_OBS_MAXKEYS 2
 #define SG_OBS_KEY_MAX 320 /* "@" + a domain, a login, or "ip:" + an address */
+/* A Redis record's version: "<Redis TIME in microseconds>-<writes>" (at
+ * most 16 + 1 + 10 characters), or "0" for none */
+#define SG_OBS_VER_MAX 40
 /* Redis keys: this prefix + the record key; LMDB keys: the record key. */
 #define SG_OBS_REDIS_PREFIX "sgob:"
 

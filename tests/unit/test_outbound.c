@@ -842,6 +842,13 @@ static void policy_directives(void **state)
     assert_int_equal(d.action, SG_OB_BLOCK);
     assert_true(d.reasons & SG_OBR_RCPT_MESSAGE);
     sg_ob_account_free(a);
+    /* ... whatever the case the login was typed in: one record (obops.c
+     * lower-cases its key), one class (adv13 F4: NEWS@ got the default) */
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    m.login = "NEWS@Org.Example";
+    assert_int_equal(sg_ob_decide(p, a, NULL, &m, &d), SG_OK);
+    assert_int_equal(d.action, SG_OB_BLOCK);
+    sg_ob_account_free(a);
     assert_int_equal(sg_ob_account_new(&a), SG_OK);
     m.login = "someone@org.example";
     assert_int_equal(sg_ob_decide(p, a, NULL, &m, &d), SG_OK);

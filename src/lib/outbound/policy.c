@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ob.h"
 #include "util/domain.h"
@@ -262,7 +263,7 @@ const ob_class *ob_policy_class(const sg_ob_policy *p, const char *account)
 {
     if (account != NULL)
         for (size_t i = 0; i < p->nassign; i++)
-            if (!strcmp(p->assign[i].account, account))
+            if (!strcasecmp(p->assign[i].account, account)) /* as the record key (obops.c) */
                 return &p->classes[p->assign[i].cls];
     return &p->classes[0];
 }

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""The Redis store of the outbound engine under contention and failure,
+driven as Postfix would drive two spoofguardd hosts (milter_client.py).
+Called by tests/scripts/outbound_redis_contention.sh with:
+
+    outbound_contention.py PORT_A PORT_B METRICS_A METRICS_B REDIS_PORT CLI LOG_A LOG_B
+
+Each check prints PASS/FAIL; the last line is "N passed, N failed". The
+engine's default limit lets one account send 30 messages a minute
+(messages_per_minute 30; later ones get 451): the sequential check says
+so, the parallel ones must keep to what it allowed."""
+import collections
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import milter_client as mc  # noqa: E402
+
+PA, PB, MA, MB, RPORT = (int(x) for x in sys.argv[1:6])
+CLI, LOGA, LOGB = sys.argv[6:9]
+PORTS, METRICS, LOGS = {'a': PA, 'b': PB}, {'a': MA, 'b': MB}, {'a': LOGA, 'b': LOGB}
+results = [0, 0]
+
+
+def report(ok, name, why=''):
+    results[0 if ok else 1] += 1
+    print('PASS %s' % name if ok else 'FAIL %s: %s' % (name, why), flush=True)
+
+
+def redis(*args):
+    return subprocess.run(['redis-cli', '-p', str(RPORT)] + list(args), capture_output=True,
+                          text=True, timeout=10).stdout.strip()
+
+
+def accounts(*args):
+    p = subprocess.run([CLI, 'accounts'] + list(args) + ['--store', 'redis://127.0.0.1:%d' % RPORT],
+                       capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout + p.stderr
+
+
+def one(via, login, qid, sender=None, barrier=None):
+    """One authenticated message from an internal host: allow, hold,
+    tempfail or reject. With a barrier, everything up to the end of the
+    message is sent, then all the sessions end their messages at once:
+    the decisions (made at end of message) then meet in the daemons."""
+    sender = login if sender is None else sender
+    m = mc.MTA(PORTS[via], timeout=15)
+    try:
+        m.negotiate()
+        m.connect('10.1.2.3', hostname='client.ourco.test')
+        m.helo('client.ourco.test')
+        raw = ('From: %s\r\nTo: friend@rcpt.test\r\nSubject: hi\r\n'
+               'Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <%s@x>\r\n\r\nhello\r\n'
+               % (login, qid)).encode()
+        replies = [r for r in (m.mail(sender, login=login), m.rcpt('friend@rcpt.test'),
+                               m.data_cmd(qid)) if r is not None and r.cmd != 'c']
+        if not replies:
+            headers, body = mc.split_message(raw)
+            for name, value in headers:
+                m.header(name, value)
+            m.eoh()
+            m.body(body)
+            if barrier is not None:
+                barrier.wait(timeout=30)
+            replies = m.eom()
+        m.abort()
+    finally:
+        m.close()
+    if any(r.cmd == 'q' for r in replies):
+        return 'hold'
+    last = replies[-1]
+    if last.cmd == 'y':
+        return 'tempfail' if (last.text or '').startswith('4') else 'reject'
+    return {'t': 'tempfail', 'r': 'reject', 'a': 'allow', 'c': 'allow'}.get(last.cmd, last.cmd)
+
+
+def parallel(login, n, tag):
+    res = [None] * n
+    barrier = threading.Barrier(n)
+
+    def work(i):
+        try:
+            res[i] = one('ab'[i % 2], login, '%s%03d' % (tag, i), barrier=barrier)
+        except Exception as e:  # a session that failed is a result too
+            res[i] = 'error: %s' % e
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return collections.Counter(res)
+
+
+def decisions(tag):
+    out = []
+    for via in 'ab':
+        for line in open(LOGS[via], errors='replace'):
+            if '"outbound_decision"' in line:
+                d = json.loads(line)
+                if d.get('queue_id', '').startswith(tag):
+                    out.append(d)
+    return out
+
+
+def gauge(via):
+    text = urllib.request.urlopen('http://127.0.0.1:%d/metrics' % METRICS[via],
+                                  timeout=5).read().decode()
+    for line in text.splitlines():
+        if line.startswith('spoofguard_outbound_store_fallback '):
+            return int(float(line.split()[1]))
+    return None
+
+
+# 1. the reference: one message at a time, alternating hosts
+seq = collections.Counter(one('ab'[i % 2], 'p1@ourco.test', 'SEQ%02d' % i) for i in range(32))
+LIMIT = 30
+report(seq['allow'] == LIMIT, 'sequential over two hosts: %d allowed' % LIMIT, repr(seq))
+
+# 2. 60 and 100 parallel sessions of fresh accounts over both hosts: the
+# same limit, nothing counted in memory while Redis answers (each host's
+# memory knows neither the shared counts nor a block: adv13 F1 let 60 of 60
+# and 74 of 100 through where 29 were due)
+for login, n, tag in (('p2@ourco.test', 60, 'PA'), ('p3@ourco.test', 100, 'PB')):
+    got = parallel(login, n, tag)
+    stores = collections.Counter(d['store'] for d in decisions(tag))
+    report(got['allow'] <= LIMIT and got['allow'] >= LIMIT - 10 and stores['memory'] == 0 and
+           sum(got.values()) == n and set(got) <= {'allow', 'hold', 'tempfail'},
+           '%d parallel sessions: at most %d allowed, none decided in memory' % (n, LIMIT),
+           '%r, stores %r' % (got, stores))
+
+# 3. a blocked account sending in parallel bursts: nothing gets out
+rc, out = accounts('block', 'p4@ourco.test')
+allowed = 0
+for burst in range(4):
+    got = parallel('p4@ourco.test', 60, 'PK%d' % burst)
+    allowed += got['allow']
+report(rc == 0 and allowed == 0, 'blocked account, 4 bursts of 60: none allowed',
+       'block %d %s; allowed %d' % (rc, out.strip(), allowed))
+
+# 4. Redis loses the key (eviction, FLUSHALL, a restart without
+# persistence) and the account is blocked again: a host whose worker
+# cached the old record must not write it back over the block (versions
+# never repeat: adv13 F2 saw "state: ok" again). Null sender: a decision
+# writing one record, the account's.
+L = 'p5@ourco.test'
+for i in range(4):
+    one('a', L, 'AB%d' % i, sender='<>')
+redis('DEL', 'sgob:' + L)
+accounts('block', L)
+for i in range(3):
+    one('b', L, 'AC%d' % i, sender='<>')
+after = one('a', L, 'AD0', sender='<>')
+rc, show = accounts('show', L)
+report(after == 'hold' and 'BLOCKED' in show, 'a record lost and blocked again: stays blocked',
+       '%s; %s' % (after, show.strip()))
+
+# 5. Redis refusing writes (full under noeviction): a block it still holds
+# is enforced from what each worker last read, the gauge says the store is
+# not working, the log gives Redis's own error (adv13 F3)
+L = 'p6@ourco.test'
+one('a', L, 'OM0')
+one('b', L, 'OM1')
+accounts('block', L)
+one('a', L, 'OM2')
+one('b', L, 'OM3')
+redis('CONFIG', 'SET', 'maxmemory-policy', 'noeviction')
+redis('DEBUG', 'POPULATE', '40000', 'junk', '100')
+redis('CONFIG', 'SET', 'maxmemory', '1mb')
+got = collections.Counter(one('ab'[i % 2], L, 'OM%d' % (10 + i)) for i in range(10))
+time.sleep(1.2)
+gauges = (gauge('a'), gauge('b'))
+logged = any('"outbound_store_down"' in line and 'OOM' in line
+             for line in open(LOGA, errors='replace'))
+report(got == collections.Counter(hold=10) and gauges[0] >= 1 and gauges[1] >= 1 and logged,
+       'Redis full: the block holds, the gauge and the log say so',
+       '%r, gauges %r, OOM logged %s' % (got, gauges, logged))
+redis('CONFIG', 'SET', 'maxmemory', '0')
+redis('FLUSHALL')
+
+print('%d passed, %d failed' % tuple(results))
+sys.exit(1 if results[1] else 0)
