@@ -116,6 +116,7 @@ static int put_signatures(session *s, const char *sig, size_t len)
         sg_milter_put_insheader(&s->out, 0, "DKIM-Signature", fields[i]);
         free(fields[i]);
     }
+    s->nsigned = nf;
     return 0;
 fail:
     while (nf > 0)

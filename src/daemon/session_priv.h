@@ -97,6 +97,7 @@ typedef struct session {
     int sealing;
     const sg_map_key *keys[MAX_SIGN_KEYS];
     size_t nkeys;
+    size_t nsigned;        /* DKIM-Signature fields put on the message */
     const char *from_addr; /* header From (outbound), in the arena */
     /* outbound: the envelope recipients (in the arena) and the abuse
      * engine's decision while it waits for Redis */

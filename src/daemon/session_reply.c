@@ -60,7 +60,10 @@ void log_message(session *s, const char *act, const char *why, const sg_verdict_
         .outbound = s->outbound,
         .login = s->login,
         .from = s->from_addr,
-        .signatures = s->signer ? s->nkeys : 0,
+        /* what the message leaves with: the fields put on it, and only
+         * when it is accepted (a 4xx or 5xx drops them; failsafe accept
+         * lets it go unsigned) */
+        .signatures = !strcmp(act, "accept") || !strcmp(act, "quarantine") ? s->nsigned : 0,
         .vr = vr,
         .action = act,
         .why = why,
@@ -174,6 +177,7 @@ void message_reset(session *s)
     s->outbound = 0;
     s->size = 0;
     s->nkeys = 0;
+    s->nsigned = 0;
     s->from_addr = NULL;
     s->ar_seen = 0;
     s->n_ar_ours = 0;

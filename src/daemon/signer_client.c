@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,13 +79,24 @@ static int ctl_call(int fd, const sg_sp_request *rq, uint8_t *buf, size_t cap, s
         snprintf(err, errlen, "signer gone");
         return -1;
     }
-    /* answers come in order: skip nothing, wait for ours */
-    if (poll(&p, 1, CTL_TIMEOUT_MS) != 1 || (r = recv(fd, buf, cap, 0)) <= 0 ||
-        sg_sp_decode_answer(buf, (size_t)r, a) != 0 || a->id != rq->id) {
-        snprintf(err, errlen, "signer gone or not answering");
-        return -1;
+    /* Answers come in order; one of an earlier call that gave up waiting
+     * (a signer stopped for a while, a slow key file) may still come
+     * first: skipped, or every later call would read the one before it
+     * and fail (adv12 F1: no reload worked again until a restart). */
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left = CTL_TIMEOUT_MS -
+                    ((now.tv_sec - t0.tv_sec) * 1000L + (now.tv_nsec - t0.tv_nsec) / 1000000L);
+        if (left <= 0 || poll(&p, 1, (int)left) != 1 || (r = recv(fd, buf, cap, 0)) <= 0 ||
+            sg_sp_decode_answer(buf, (size_t)r, a) != 0 || (int32_t)(a->id - rq->id) > 0) {
+            snprintf(err, errlen, "signer gone or not answering");
+            return -1;
+        }
+        if (a->id == rq->id)
+            return 0;
     }
-    return 0;
 }
 
 int sg_signer_load_keys(int ctl_fd, sg_maps *maps, const char *table, char *err, size_t errlen)

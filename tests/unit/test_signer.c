@@ -17,11 +17,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <signal.h>
+#include <linux/landlock.h>
 #include <stdio.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "maps.h"
@@ -318,6 +321,53 @@ static void process(void **state)
         assert_int_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
         sg_maps_free(m2);
     }
+    /* a link out of the key folder, relative or absolute, to a key the
+     * signer could otherwise read: refused by Landlock (adv12 F2: the
+     * folder descriptors reach out of the empty root), when the kernel
+     * has it */
+    if (syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) >= 1) {
+        for (int l = 0; l < 2; l++) {
+            char target[200];
+            snprintf(target, sizeof(target), "%s/other/ed.seed", dir);
+            snprintf(path, sizeof(path), "%s/keys/out%d.seed", dir, l);
+            assert_int_equal(symlink(l ? target : "../other/ed.seed", path), 0);
+            snprintf(text, sizeof(text), "o d.test:o:%s\n", path);
+            m2 = keytable(&c, text);
+            assert_int_not_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
+            if (strstr(err, "Permission denied") == NULL && strstr(err, "No such file") == NULL)
+                fail_msg("link %d out of the key folder: %s", l, err);
+            sg_maps_free(m2);
+        }
+    }
+    /* a FIFO in a key's place: refused at once (it blocked the open, the
+     * signer's control thread with it, and every later reload: adv12 F1) */
+    snprintf(path, sizeof(path), "%s/keys/fifo.seed", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    snprintf(text, sizeof(text), "f d.test:f:%s\n", path);
+    m2 = keytable(&c, text);
+    time_t t0 = time(NULL);
+    assert_int_not_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "not a regular file"));
+    assert_true(time(NULL) - t0 < 3);
+    sg_maps_free(m2);
+    /* a reload the signer answers too late (stopped past the 5 s wait):
+     * that one fails, the next one works (the late answer is skipped,
+     * not taken for the next call's) */
+    snprintf(text, sizeof(text), "ed d.test:e:%s/keys/ed.seed\n", dir);
+    m2 = keytable(&c, text);
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    assert_int_not_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
+    assert_int_equal(kill(pid, SIGCONT), 0);
+    for (int i = 0; i < 2; i++)
+        if (sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)) != 0)
+            fail_msg("reload %d after a late answer: %s", i, err);
+    sg_maps_free(m2);
+    /* the serving table is the full one again */
+    snprintf(text, sizeof(text), "rsa d.test:r:%s/keys/rsa.pem\ned d.test:e:%s/keys/ed.seed\n", dir,
+             dir);
+    m2 = keytable(&c, text);
+    assert_int_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
+    sg_maps_free(m2);
     snprintf(text, sizeof(text), "x d.test:x:%s/other/ed.seed\n", dir);
     m2 = keytable(&c, text);
     assert_int_not_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);

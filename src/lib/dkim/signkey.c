@@ -142,7 +142,10 @@ int sg_dkim_signkey_loadat(sg_dkim_signkey **out, int dirfd, const char *path, u
     *out = NULL;
     if (errbuf && errlen)
         errbuf[0] = '\0';
-    fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in a key's place would block the open (and the
+     * signer's control thread) until a writer came; it is refused below
+     * as not a regular file */
+    fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         if (errbuf)
             snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
