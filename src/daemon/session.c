@@ -80,6 +80,12 @@ static void message_start(session *s, const char *path)
     if (s->timer_live)
         uv_timer_start(&s->timer, on_timeout, (uint64_t)cfg->message_timeout_s * 1000, 0);
 
+    if (s->outbound && s->login_long) {
+        /* two logins with one first 255 bytes would share one account's
+         * counts and blocks (adv13 F7) */
+        set_reject(s, "550 5.7.1 spoofguard: login name longer than 255 bytes");
+        return;
+    }
     if (s->outbound) {
         outbound_start(s);
         return;
@@ -206,7 +212,8 @@ static void macros(session *s, const sg_milter_cmd *c)
         if (!strcmp(n, "i"))
             snprintf(s->queue_id, sizeof(s->queue_id), "%s", v);
         else if (!strcmp(n, "{auth_authen}"))
-            snprintf(s->login, sizeof(s->login), "%s", v);
+            s->login_long =
+                (size_t)snprintf(s->login, sizeof(s->login), "%s", v) >= sizeof(s->login);
     }
 }
 
@@ -306,9 +313,11 @@ static int handle(session *s, const sg_milter_cmd *c)
             /* a new MAIL without ABORT: drop the old message, keep the
              * login this MAIL's macros just set */
             char login[SMALL];
+            int login_long = s->login_long;
             memcpy(login, s->login, sizeof(login));
             message_reset(s);
             memcpy(s->login, login, sizeof(login));
+            s->login_long = login_long;
         }
         message_start(s, c->u.args.argv[0]);
         if (s->proto & SG_MP_NR_MAIL) {

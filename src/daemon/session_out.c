@@ -9,10 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "session_priv.h"
 
+/* an account key: a login (SMALL), "login:" and one, or "ip:" and an address */
+#define ACCT_MAX (SMALL + 8)
 static const char *ob_account(session *s, char *buf, size_t cap);
 
 /* ------------------------------------------------------------------------ */
@@ -22,7 +25,7 @@ static const char *ob_account(session *s, char *buf, size_t cap);
 static void sender_rule(session *s, int rc, char *smtp_reply)
 {
     if (rc > 0 && s->env->obd && s->pol->cfg.outbound) {
-        char acct[SMALL];
+        char acct[ACCT_MAX];
         sg_obd_note(s->env->obd, s->pol, ob_account(s, acct, sizeof(acct)), NULL, s->queue_id);
     }
     if (rc > 0)
@@ -143,11 +146,19 @@ void outbound_start(session *s)
 /* outbound: abuse detection, last, on a message we would accept             */
 
 /* The account key: the login, or "ip:" and the address of an internal
- * client without one. */
+ * client without one; "@domain" is a sending domain's record. A login
+ * spelled like those ("ip:10.1.2.3", "@ourco.test") is put under
+ * "login:", as is one that starts so itself, so that it can never count
+ * into, or block, a host's or a domain's record (adv13 F7). */
 static const char *ob_account(session *s, char *buf, size_t cap)
 {
-    if (s->login[0])
-        return s->login;
+    if (s->login[0]) {
+        if (s->login[0] != '@' && strncasecmp(s->login, "ip:", 3) != 0 &&
+            strncasecmp(s->login, "login:", 6) != 0)
+            return s->login;
+        snprintf(buf, cap, "login:%s", s->login);
+        return buf;
+    }
     snprintf(buf, cap, "ip:%s", s->client_ip[0] ? s->client_ip : "local");
     return buf;
 }
@@ -164,7 +175,7 @@ static void reply_safe(const char *in, char *out, size_t cap)
 
 static void ob_answer(session *s, const sg_obd_result *r, const char *why)
 {
-    char acct[SMALL], safe[128], text[768], reasons[512];
+    char acct[ACCT_MAX], safe[128], text[768], reasons[512];
     size_t rp = 0;
     reply_safe(ob_account(s, acct, sizeof(acct)), safe, sizeof(safe));
     reasons[0] = '\0';
@@ -229,7 +240,7 @@ static int outbound_accept(session *s, const char *why)
         answer(s, SG_ACT_ACCEPT, NULL);
         return 0;
     }
-    char acct[SMALL];
+    char acct[ACCT_MAX];
     sg_obd_ask ask = {
         .cfg = &s->pol->cfg,
         .account = ob_account(s, acct, sizeof(acct)),

@@ -81,6 +81,7 @@ typedef struct session {
     char *reject;      /* a 5xx reply decided early (sender ownership) */
     char *mail_from;   /* reverse-path without <> */
     char login[SMALL]; /* {auth_authen} */
+    int login_long;    /* {auth_authen} did not fit: refused, never cut short */
     char queue_id[64];
     uint64_t size;
     uint64_t t0;

@@ -182,6 +182,7 @@ void message_reset(session *s)
     s->ar_seen = 0;
     s->n_ar_ours = 0;
     s->login[0] = '\0';
+    s->login_long = 0;
     s->queue_id[0] = '\0';
     if (s->timer_live)
         uv_timer_stop(&s->timer);

@@ -48,7 +48,7 @@ def one(via, login, qid, sender=None, barrier=None):
     tempfail or reject. With a barrier, everything up to the end of the
     message is sent, then all the sessions end their messages at once:
     the decisions (made at end of message) then meet in the daemons."""
-    sender = login if sender is None else sender
+    sender = login if sender is None else sender  # login None: no SMTP AUTH
     m = mc.MTA(PORTS[via], timeout=15)
     try:
         m.negotiate()
@@ -56,7 +56,7 @@ def one(via, login, qid, sender=None, barrier=None):
         m.helo('client.ourco.test')
         raw = ('From: %s\r\nTo: friend@rcpt.test\r\nSubject: hi\r\n'
                'Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <%s@x>\r\n\r\nhello\r\n'
-               % (login, qid)).encode()
+               % (login or sender, qid)).encode()
         replies = [r for r in (m.mail(sender, login=login), m.rcpt('friend@rcpt.test'),
                                m.data_cmd(qid)) if r is not None and r.cmd != 'c']
         if not replies:
@@ -182,6 +182,24 @@ report(got == collections.Counter(hold=10) and gauges[0] >= 1 and gauges[1] >= 1
        '%r, gauges %r, OOM logged %s' % (got, gauges, logged))
 redis('CONFIG', 'SET', 'maxmemory', '0')
 redis('FLUSHALL')
+
+# 6. key spaces (adv13 F7): a login spelled like a host's record
+# ("ip:10.1.2.3") whose refusals once blocked that host's own mail; a
+# login longer than 255 bytes, which once shared the record of every
+# login with its first 255 bytes
+for i in range(6):
+    one('a', 'ip:10.1.2.3', 'NS%d' % i, sender='someone@ourco.test')
+host = one('a', None, 'NS9', sender='host@ourco.test')
+rc, show = accounts('show', 'login:ip:10.1.2.3')
+report(host == 'allow' and rc == 0 and 'ownership_refusals' in show,
+       'a login spelled ip:ADDRESS counts under login:, not the host',
+       'host %s; login:ip:10.1.2.3 %d %s' % (host, rc, show.strip()[:300]))
+long_login = 'x' * 300 + '@ourco.test'
+got = one('b', long_login, 'LL0', sender='x@ourco.test')
+said = [line for line in open(LOGB, errors='replace')
+        if '"LL0"' in line and 'longer than 255 bytes' in line]
+report(got == 'reject' and said, 'a login longer than 255 bytes is refused, as such',
+       '%s; %d log lines say why' % (got, len(said)))
 
 print('%d passed, %d failed' % tuple(results))
 sys.exit(1 if results[1] else 0)
