@@ -1,8 +1,8 @@
 /*
  * The metrics endpoint (see metrics_http.h).
  *
- * A connection's life: accept (or, over SG_MHTTP_MAX_CONNS, close at
- * once), read into a fixed buffer until the blank line that ends the
+ * A connection's life: accept (over SG_MHTTP_MAX_CONNS, the oldest one
+ * is closed to make room), read into a fixed buffer until the blank line that ends the
  * request header, answer, shut the sending side down, read and discard
  * until the scraper closes, close. A timer bounds the whole, so a scraper
  * that stalls anywhere costs at most one slot for SG_MHTTP_TIMEOUT_MS.
@@ -395,9 +395,26 @@ static void on_connection(uv_stream_t *l, int status)
     if (status != 0 || s->closing)
         return;
     conn *c = calloc(1, sizeof(*c));
-    int over = s->nconns >= SG_MHTTP_MAX_CONNS;
     if (c == NULL)
         return; /* libuv stops accepting here: metrics stop, mail goes on */
+    /* Full: the oldest connection goes, not the new one. Refusing the new
+     * one let a local user who kept SG_MHTTP_MAX_CONNS idle connections
+     * open (reopened as they time out) keep every scrape out (adv12 F4);
+     * a scraper's own exchange lasts milliseconds, so it is never the
+     * oldest for long. */
+    int over = 0;
+    if (s->nconns >= SG_MHTTP_MAX_CONNS) {
+        conn *old = NULL;
+        for (conn *o = s->conns; o; o = o->next)
+            if (!o->closing)
+                old = o;
+        if (old != NULL)
+            conn_close(old);
+        else
+            over = 1; /* all of them closing already: this one waits its turn */
+        if (s->refused)
+            (*s->refused)++;
+    }
     c->srv = s;
     c->h.handle.data = c;
     c->timer.data = c;
@@ -413,8 +430,6 @@ static void on_connection(uv_stream_t *l, int status)
     s->conns = c;
     s->nconns++;
     if (uv_accept(l, &c->h.stream) != 0 || over) {
-        if (over && s->refused)
-            (*s->refused)++;
         conn_close(c);
         return;
     }
