@@ -67,11 +67,14 @@ static void inbound_done(const sg_verdict_result *vr, void *payload)
     sg_disposition_inbound(&s->pol->cfg, vr, &d);
     dsn_note(s, &d, vr);
     if (apply(s, &d, vr)) {
-        /* our ARC set waits for the signer: the verdict (vr) stays */
+        /* our ARC set waits for the signer: the verdict (vr) stays. It is
+         * known, and the seal only adds to it: a stalled signer must not
+         * hold inbound mail for message_timeout (60 s, past Postfix's
+         * milter_content_timeout: adv12 F5); on_timeout gives the answer
+         * without our set */
         s->state = MSG_WAITING;
         if (s->timer_live)
-            uv_timer_start(&s->timer, on_timeout, (uint64_t)s->pol->cfg.message_timeout_s * 1000,
-                           0);
+            uv_timer_start(&s->timer, on_timeout, SEAL_WAIT_MS, 0);
         return;
     }
     message_reset(s);

@@ -33,6 +33,8 @@
 #define MAX_SIGN_KEYS 8
 _Static_assert(MAX_SIGN_KEYS <= SG_SP_MAX_ITEMS, "one signer request per message");
 #define SMALL 256
+/* How long an inbound message waits for the signer to seal our ARC set. */
+#define SEAL_WAIT_MS 2000
 /* A delivery-status report is read from its first bytes only. */
 #define DSN_MAX_BYTES (256u * 1024)
 /* Answers waiting for the peer to read them (session_reply.c flush):

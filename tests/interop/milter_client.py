@@ -763,6 +763,39 @@ def check_arc_seal_inbound():
     finish(m)
 
 
+def check_arc_seal_signer_stalled():
+    """The signer stopped while a message waits for our seal: the verdict
+    goes on without our set within seconds (it waited message_timeout, 60 s,
+    past Postfix's milter_content_timeout: adv12 F5)."""
+    daemon = int(env('SG_MILTER_PID'))
+    kids = []
+    for d in os.listdir('/proc'):
+        if d.isdigit():
+            try:
+                st = open('/proc/%s/stat' % d).read()
+            except OSError:
+                continue
+            if int(st[st.rindex(')') + 2:].split()[1]) == daemon:
+                kids.append(int(d))
+    expect(len(kids) == 1, 'the signer among the daemon\'s children: %r' % kids)
+    os.kill(kids[0], signal.SIGSTOP)
+    try:
+        msg = data_msg('genuine.signed.eml')
+        t0 = time.monotonic()
+        stage, replies, m = inbound(msg)
+        el = time.monotonic() - t0
+    finally:
+        os.kill(kids[0], signal.SIGCONT)
+    expect(stage == 'E' and replies and replies[-1].cmd in 'ac', 'ended at stage %s: %s'
+           % (stage, describe(replies)))
+    expect(el < 5, 'answered after %.1f s' % el)
+    expect(not any(r.cmd == 'i' and r.name.startswith('ARC-') for r in replies),
+           'an ARC field though the signer was stopped: %s' % describe(replies))
+    expect(any(r.cmd == 'i' and r.name == 'Authentication-Results' for r in replies),
+           'no Authentication-Results: %s' % describe(replies))
+    finish(m)
+
+
 def check_arc_seal_on_chain():
     """A message fwd.test sealed before (i=1) reaches the sealer again: the
     chain passes, so the new set is i=2 with cv=pass."""

@@ -348,7 +348,7 @@ SLOW_PID=''
 # a forwarder sealing what it passes on (arc_seal_key)
 start_daemon seal "$SEAL_PORT"
 SEAL_PID=$PID
-check arc_seal_inbound arc_seal_on_chain arc_seal_not_rejected
+check arc_seal_inbound arc_seal_on_chain arc_seal_not_rejected arc_seal_signer_stalled
 alive alive_arc_seal
 stop_daemon seal "$SEAL_PID" sigterm_seal
 SEAL_PID=''
