@@ -65,6 +65,7 @@ typedef struct {
     const char *org_domain; /* From's organizational domain, for alignment */
     int strict_dkim;
     int spf_aligned; /* DMARC passed through SPF (the verdict's, or our A-R's aligned=) */
+    int replayed;    /* DMARC passed, but an unsigned duplicate of a displayed field */
 } auth_facts;
 
 typedef struct {
@@ -619,6 +620,8 @@ static void facts_from_verdict(explain_impl *x, auth_facts *f, const sg_verdict_
     if (r->spf_checked && r->spf.result == SG_SPF_PASS && r->spf.domain)
         f->mailed_by = xstrdup(x, r->spf.domain);
     f->spf_aligned = r->dmarc.spf_align == SG_DMARC_ALIGN_RESULT_PASS;
+    /* the one rule that makes a DMARC pass unverified (verdict.c) */
+    f->replayed = f->dmarc_pass && r->verdict == SG_VERDICT_UNVERIFIED && !r->temporary;
 }
 
 /* The aligned= word of our dmarc=pass comment (verdict.c): does it name
@@ -1261,6 +1264,7 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         (void)uncovered_fields(x, &f, 1, NULL, 0, &dup);
         if (dup && !f.spf_aligned) {
             f.base = SGR_HEADLINE_UNVERIFIED;
+            f.replayed = 1;
             f.reason = "DMARC pass by DKIM alone, but a displayed field appears twice and an "
                        "unsigned instance would be shown (RFC 5322 3.6)";
         }
@@ -1268,7 +1272,10 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
 
     sgr_headline h = f.base;
     const char *third = NULL;
-    if (h == SGR_HEADLINE_UNVERIFIED) {
+    /* A third party's signature never lifts a replay: the From domain's
+     * own signature passed, but a displayed field was added unsigned, and
+     * anyone can sign his additions with a domain of his own (adv14 F2) */
+    if (h == SGR_HEADLINE_UNVERIFIED && !f.replayed) {
         /* the signer to name: a List-Id's domain, then the newest ARC
          * sealer, then the first passing non-aligned signature */
         const sg_header *lid = field(x, "List-Id", NULL);

@@ -21,7 +21,9 @@
 
 #include <spoofguard/arena.h>
 #include <spoofguard/authres.h>
+#include <spoofguard/dkim.h>
 #include <spoofguard/dns.h>
+#include <spoofguard/msg.h>
 #include <spoofguard/verdict.h>
 
 #include "common/json.h"
@@ -1019,6 +1021,94 @@ static void helo_pass(void **state)
     sg_verdict_free(v);
 }
 
+/* m (LF or CRLF lines) in CRLF form, signed on top by lists.example (its
+ * key in the fixtures, the fields listed, t= before NOW); malloc'ed, *len
+ * set. */
+static char *signed_by_lists(fixture *f, const char *lf, size_t ln, size_t *len)
+{
+    char *m = malloc(2 * ln + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < ln; i++) {
+        if (lf[i] == '\n' && (i == 0 || lf[i - 1] != '\r'))
+            m[n++] = '\r';
+        m[n++] = lf[i];
+    }
+    m[n] = '\0';
+    char path[4200], err[256];
+    sg_dkim_signkey *key;
+    snprintf(path, sizeof(path), "%s/keys/lists-k1.private", f->dir);
+    assert_int_equal(sg_dkim_signkey_load(&key, path,
+                                          SG_DKIM_KEY_ALLOW_ANY_OWNER | SG_DKIM_KEY_ALLOW_READABLE,
+                                          err, sizeof(err)),
+                     0);
+    static const char *const h[] = {"From", "To", "Subject", "Date", "Sender", "Message-ID"};
+    sg_dkim_sign_opts o;
+    sg_dkim_sign_opts_init(&o);
+    o.domain = "lists.example";
+    o.selector = "k1";
+    o.key = key;
+    o.headers = h;
+    o.nheaders = sizeof(h) / sizeof(h[0]);
+    o.noversign = 1;
+    o.timestamp = NOW - 60;
+    sg_dkim_signer *sg;
+    sg_msg_parser *p;
+    assert_int_equal(sg_dkim_signer_new(&sg, &o, 1), 0);
+    assert_int_equal(sg_msg_parser_new(&p, NULL, NULL, NULL), 0);
+    const char *body = strstr(m, "\r\n\r\n");
+    assert_non_null(body);
+    body += 4;
+    assert_int_equal(sg_msg_feed(p, m, (size_t)(body - m)), 0);
+    size_t nh;
+    const sg_header *hd = sg_msg_headers(p, &nh);
+    assert_int_equal(sg_dkim_sign_headers(sg, hd, nh), 0);
+    assert_int_equal(sg_dkim_sign_body(sg, body, n - (size_t)(body - m)), 0);
+    const char *sig;
+    size_t sl;
+    assert_int_equal(sg_dkim_sign_finish(sg, &sig, &sl), 0);
+    char *out = malloc(sl + n + 1);
+    memcpy(out, sig, sl);
+    memcpy(out + sl, m, n);
+    out[sl + n] = '\0';
+    *len = sl + n;
+    sg_dkim_signer_free(sg);
+    sg_msg_parser_free(p);
+    sg_dkim_signkey_free(key);
+    free(m);
+    return out;
+}
+
+/* A replay (the From domain's genuine signature, an unsigned second Sender
+ * on top) that the replayer also signed with a domain of his own, his
+ * Sender covered: still unverified on both paths, never "verified through
+ * a third party" with live links (adv14 finding 2). */
+static void replay_third_party(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    size_t len, l2;
+    base_opts(f, &o);
+    char *m = load(f, "dupsender.eml", &len);
+    char *m2 = signed_by_lists(f, m, len, &l2);
+    free(m);
+    both b = explain_both_text(f, m2, l2, &o, NULL, NULL);
+    assert_int_equal(b.kind, SG_VERDICT_UNVERIFIED);
+    if (b.e->headline != SGR_HEADLINE_UNVERIFIED || b.e_ar->headline != SGR_HEADLINE_UNVERIFIED)
+        fail_msg("%s (verdict) / %s (A-R), want unverified", sgr_headline_name(b.e->headline),
+                 sgr_headline_name(b.e_ar->headline));
+    free_both(&b);
+    /* the same signature on an ordinary unverified message names it */
+    m = load(f, "unverified.eml", &len);
+    m2 = signed_by_lists(f, m, len, &l2);
+    free(m);
+    b = explain_both_text(f, m2, l2, &o, NULL, NULL);
+    if (b.e->headline != SGR_HEADLINE_VERIFIED_THIRD_PARTY ||
+        b.e_ar->headline != SGR_HEADLINE_VERIFIED_THIRD_PARTY)
+        fail_msg("unverified.eml: %s / %s, want verified_third_party",
+                 sgr_headline_name(b.e->headline), sgr_headline_name(b.e_ar->headline));
+    free_both(&b);
+}
+
 /* An address literal naming a protected domain (adv14 finding 3): the
  * verdict's lax rule makes it forged, and the reader of our A-R, where the
  * From has no domain to compare, decides it again by the same rule. */
@@ -1266,6 +1356,7 @@ int main(void)
         cmocka_unit_test(copied_signature_above),
         cmocka_unit_test(helo_pass),
         cmocka_unit_test(protected_literal),
+        cmocka_unit_test(replay_third_party),
         cmocka_unit_test(warning_attachment),
         cmocka_unit_test(links_by_headline),
         cmocka_unit_test(remote_images_verified_only),
