@@ -180,7 +180,16 @@ static uint8_t load(signer *g, const char *path, char *why, size_t whylen, sg_dk
                      (g->root_keys ? SG_DKIM_KEY_OWNER_ROOT : 0);
     int rc = sg_dkim_signkey_loadat(&key, g->dirfds[k], base, flags, kerr, sizeof(kerr));
     if (rc != 0) {
-        snprintf(why, whylen, "%.300s: %.300s", path, kerr[0] ? kerr : sg_strerror(rc));
+        /* a link the signer cannot follow (absolute: its root is empty;
+         * out of the folder: Landlock) reads "No such file" or "Permission
+         * denied" otherwise, of a file the administrator can see */
+        struct stat ls;
+        int link = rc == SG_EIO && fstatat(g->dirfds[k], base, &ls, AT_SYMLINK_NOFOLLOW) == 0 &&
+                   S_ISLNK(ls.st_mode);
+        snprintf(why, whylen, "%.300s: %.300s%s", path, kerr[0] ? kerr : sg_strerror(rc),
+                 link ? " (a symbolic link the signer cannot follow: only relative links to files "
+                        "in the same key folder work)"
+                      : "");
         return SG_SP_ELOAD;
     }
     char *p = strdup(path);

@@ -334,7 +334,8 @@ static void process(void **state)
             snprintf(text, sizeof(text), "o d.test:o:%s\n", path);
             m2 = keytable(&c, text);
             assert_int_not_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
-            if (strstr(err, "Permission denied") == NULL && strstr(err, "No such file") == NULL)
+            if ((strstr(err, "Permission denied") == NULL && strstr(err, "No such file") == NULL) ||
+                strstr(err, "only relative links to files in the same key folder") == NULL)
                 fail_msg("link %d out of the key folder: %s", l, err);
             sg_maps_free(m2);
         }
