@@ -1368,6 +1368,10 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
     if (id->sender && sender_dom && !ieq(sender_dom, from_domain) && !ieq(sender_dom, reply_dom))
         (void)warn_domain(x, opts, "Sender", "sender", sender_dom);
 
+    /* where the address is, as the warnings below say it */
+    const char *at_domain = id->domain_unicode ? id->domain_unicode
+                            : from_domain      ? from_domain
+                                               : "another domain";
     /* a quoted local part a reader shows whole ("payroll@ourco.test"@shop.test,
      * adv14 finding 5): read like a display name */
     const char *last_at = id->address ? strrchr(id->address, '@') : NULL;
@@ -1379,19 +1383,15 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         if (other)
             add_warning(x, SGR_WARN_DISPLAY_NAME, "from",
                         xprintf(x, "The address begins with %.253s, but it is at %.253s.", other,
-                                id->domain_unicode ? id->domain_unicode
-                                : from_domain      ? from_domain
-                                                   : "another domain"));
+                                at_domain));
     }
     if (id->display_name[0]) {
         const char *seen = name_folded(x, id->display_name);
         const char *other = name_names_other(x, opts->lookalike, seen, id->registrable_domain);
         if (other)
-            add_warning(x, SGR_WARN_DISPLAY_NAME, "from",
-                        xprintf(x, "The name says %.253s, the address is at %.253s.", other,
-                                id->domain_unicode ? id->domain_unicode
-                                : from_domain      ? from_domain
-                                                   : "another domain"));
+            add_warning(
+                x, SGR_WARN_DISPLAY_NAME, "from",
+                xprintf(x, "The name says %.253s, the address is at %.253s.", other, at_domain));
         /* the name of one of our domains, or of the reference the From
          * domain resembles, on an address elsewhere */
         const char *claimed = NULL;
