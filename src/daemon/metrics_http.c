@@ -411,7 +411,7 @@ static void on_connection(uv_stream_t *l, int status)
         if (old != NULL)
             conn_close(old);
         else
-            over = 1; /* all of them closing already: this one waits its turn */
+            over = 1; /* all of them closing already: this one is closed too */
         if (s->refused)
             (*s->refused)++;
     }

@@ -669,7 +669,10 @@ static void note_done(void *payload, int status)
     if (status == 0 && !j->cancelled) {
         tell_note(j->o, j, "redis");
     } else if (status != 0 && !j->cancelled) {
-        sg_mc_inc(&j->o->m->ob_fallback, 1);
+        /* busy: Redis works, the note is carried there within a second
+         * (sg_obd_shared_tick); not a fallback */
+        if (status != SG_OBREDIS_BUSY)
+            sg_mc_inc(&j->o->m->ob_fallback, 1);
         if (sg_obs_update(j->o->sh->memory, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e,
                           sizeof(e)) == 0) {
             memory_written(j->o->sh);

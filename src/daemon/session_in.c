@@ -73,8 +73,9 @@ static void inbound_done(const sg_verdict_result *vr, void *payload)
          * milter_content_timeout: adv12 F5); on_timeout gives the answer
          * without our set */
         s->state = MSG_WAITING;
+        uint64_t ms = (uint64_t)s->pol->cfg.message_timeout_s * 1000;
         if (s->timer_live)
-            uv_timer_start(&s->timer, on_timeout, SEAL_WAIT_MS, 0);
+            uv_timer_start(&s->timer, on_timeout, ms < SEAL_WAIT_MS ? ms : SEAL_WAIT_MS, 0);
         return;
     }
     message_reset(s);

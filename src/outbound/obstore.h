@@ -22,8 +22,11 @@
 
 #define SG_OBS_MAXKEYS 2
 #define SG_OBS_KEY_MAX 320 /* "@" + a domain, a login, or "ip:" + an address */
-/* A Redis record's version: "<Redis TIME in microseconds>-<writes>" (at
- * most 16 + 1 + 10 characters), or "0" for none */
+/* A Redis record's version: Redis's TIME in microseconds at the write (or
+ * one more than the version before, if that is larger), a decimal integer
+ * of 16 digits, so a record Redis lost and made again never reuses one a
+ * host may have cached; "0" for none. Still a number, as the versions
+ * before were (an older release's script sharing the Redis reads it). */
 #define SG_OBS_VER_MAX 40
 /* Redis keys: this prefix + the record key; LMDB keys: the record key. */
 #define SG_OBS_REDIS_PREFIX "sgob:"

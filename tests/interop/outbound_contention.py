@@ -160,6 +160,42 @@ rc, show = accounts('show', L)
 report(after == 'hold' and 'BLOCKED' in show, 'a record lost and blocked again: stays blocked',
        '%s; %s' % (after, show.strip()))
 
+# 4b. a host of the release before (its script: versions counted from 1)
+# sharing this Redis during an upgrade: it reads the versions written now
+# (they are still numbers) and writes one a later decision here takes
+OLD_SCRIPT = '''local n = #KEYS
+local ttl = tonumber(ARGV[1])
+local cur = {}
+for i = 1, n do
+  cur[i] = redis.call('HGET', KEYS[i], 'v') or '0'
+  if ARGV[1 + i] ~= '*' and cur[i] ~= ARGV[1 + i] then
+    local r = {0}
+    for j = 1, n do
+      local h = redis.call('HMGET', KEYS[j], 'v', 'd')
+      r[#r + 1] = h[1] or '0'
+      r[#r + 1] = h[2] or ''
+    end
+    return r
+  end
+end
+local r = {1}
+for i = 1, n do
+  local nv = tonumber(cur[i]) + 1
+  redis.call('HSET', KEYS[i], 'v', nv, 'd', ARGV[1 + n + i])
+  if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+  r[#r + 1] = tostring(nv)
+end
+return r
+'''
+L = 'p7@ourco.test'
+one('a', L, 'UP0')
+ver = redis('HGET', 'sgob:' + L, 'v')
+old = redis('EVAL', OLD_SCRIPT, '1', 'sgob:' + L, '0', ver, 'x')
+after = one('b', L, 'UP1')
+report(ver.isdigit() and old.splitlines()[:1] == ['1'] and after == 'allow',
+       'a host of the release before reads and writes the versions',
+       'version %r, old script %r, next decision %s' % (ver, old, after))
+
 # 5. Redis refusing writes (full under noeviction): a block it still holds
 # is enforced from what each worker last read, the gauge says the store is
 # not working, the log gives Redis's own error (adv13 F3)
