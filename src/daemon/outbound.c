@@ -558,8 +558,10 @@ static int decide_in_memory(sg_obd *o, sg_obd_job *j, sg_obd_result *res, const 
     if (why)
         sg_log(o->log, "{\"event\":\"outbound_store_error\",\"store\":\"%s\",\"why\":\"%s\"}",
                o->sh->redis ? "redis" : "lmdb", why);
-    /* a block this worker last saw in Redis holds while Redis cannot be
-     * written (down, full, read-only): memory alone knows none of it */
+    /* a block Redis showed just now holds while Redis refuses writes
+     * (full, read-only: the worker read the record again after the error
+     * reply); when Redis does not answer, every copy is too old to trust
+     * (it may predate a release) and memory alone decides */
     if (o->redis && j->op.kind == SG_OBOP_DECIDE && j->recs.n > 0 &&
         sg_obredis_cached_blocked(o->redis, j->recs.rec[0].key)) {
         res->d = (sg_ob_decision){.action = SG_OB_HOLD, .reasons = SG_OBR_BLOCKED};
