@@ -187,12 +187,15 @@ SG_EXTERN int sg_dmarc_domain_normalise(sg_arena *arena, const char *in, size_t 
 typedef struct sg_dmarc_psl sg_dmarc_psl;
 /* The list built into libpsl. */
 SG_EXTERN int sg_dmarc_psl_builtin(sg_dmarc_psl **out);
-/* The newest list on this system: the distribution's file (Debian's
+/* The list a front end uses: path (sg_dmarc_psl_load_file) when given,
+ * else the newest on this system: the distribution's file (Debian's
  * publicsuffix package) when it is newer than the built-in one, else the
  * built-in one. It reads a file: for front ends, once, at start-up, so
  * that every check of a process (the suffix guard, reports, the reader)
- * uses one list. SG_EUNSUPPORTED when there is none at all. */
-SG_EXTERN int sg_dmarc_psl_system(sg_dmarc_psl **out);
+ * uses one list, and every front end the same default. SG_EIO as
+ * sg_dmarc_psl_load_file; SG_EUNSUPPORTED (no path) when there is none at
+ * all. */
+SG_EXTERN int sg_dmarc_psl_open(sg_dmarc_psl **out, const char *path);
 /* A public_suffix_list.dat (or libpsl DAFSA) file. SG_EIO if it cannot
  * be loaded or holds no rule. */
 SG_EXTERN int sg_dmarc_psl_load_file(sg_dmarc_psl **out, const char *path);

@@ -96,8 +96,7 @@ int sg_cli_verdict_open(sg_cli_verdict *v)
     }
     /* the list the daemon would use (its public_suffix_list), loaded once:
      * the suffix guard and the reader's checks then agree on it */
-    int rc =
-        v->psl_file ? sg_dmarc_psl_load_file(&v->psl, v->psl_file) : sg_dmarc_psl_system(&v->psl);
+    int rc = sg_dmarc_psl_open(&v->psl, v->psl_file);
     if (rc == SG_EIO) {
         fprintf(stderr, "spoofguard: --psl %s: cannot load the public suffix list\n", v->psl_file);
         return SG_EXIT_USAGE;

@@ -497,7 +497,7 @@ static int hold_back(send_ctx *c, char **doms, char **pols, const int64_t *msgs,
         goto out;
     }
     /* the daemon's default list (its public_suffix_list unset) */
-    if (sg_dmarc_psl_system(&psl) != 0) {
+    if (sg_dmarc_psl_open(&psl, NULL) != 0) {
         fprintf(stderr, "spoofguard report send: no public suffix list to group reports by "
                         "organisational domain; run with --max-per-org 0\n");
         goto out;

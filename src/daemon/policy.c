@@ -40,8 +40,7 @@ int sg_policy_build(sg_policy **out, sg_config *cfg, char *err, size_t errlen)
         return -1;
     }
     /* one list for the snapshot's life: a reload reads a newer one */
-    int rc = cfg->public_suffix_list ? sg_dmarc_psl_load_file(&p->psl, cfg->public_suffix_list)
-                                     : sg_dmarc_psl_system(&p->psl);
+    int rc = sg_dmarc_psl_open(&p->psl, cfg->public_suffix_list);
     if (rc != 0 && rc != SG_EUNSUPPORTED) {
         if (rc == SG_EIO)
             snprintf(err, errlen, "public_suffix_list %s: cannot load the list",

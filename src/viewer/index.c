@@ -1463,8 +1463,7 @@ int sgv_index_new(sgv_index **out, const sgv_config *cfg, sg_resolver *resolver,
     /* the same list again as the DMARC engine's type: the verdicts it
      * computes (mail without our Authentication-Results) then guard
      * suffixes by the list the page's organisation names come from */
-    int prc = cfg->psl ? sg_dmarc_psl_load_file(&ix->dmarc_psl, cfg->psl)
-                       : sg_dmarc_psl_system(&ix->dmarc_psl);
+    int prc = sg_dmarc_psl_open(&ix->dmarc_psl, cfg->psl);
     if (prc != 0 && prc != SG_EUNSUPPORTED) {
         if (prc == SG_EIO)
             snprintf(err, errlen, "cannot load the public suffix list %s", cfg->psl);

@@ -34,9 +34,11 @@ int sg_dmarc_psl_builtin(sg_dmarc_psl **out)
     return 0;
 }
 
-int sg_dmarc_psl_system(sg_dmarc_psl **out)
+int sg_dmarc_psl_open(sg_dmarc_psl **out, const char *path)
 {
     sg_dmarc_psl *p;
+    if (path != NULL)
+        return sg_dmarc_psl_load_file(out, path);
     if (out == NULL)
         return SG_EINVAL;
     *out = NULL;
