@@ -244,11 +244,12 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
          * a store that does not work, for the gauge as for the log */
         snprintf(why, sizeof(why), "%s",
                  rep->type == REDIS_REPLY_ERROR && rep->str ? rep->str : "unexpected answer");
-        for (char *c = why; *c; c++)
-            if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
-                *c = '?';
-        sg_log(r->log, "{\"event\":\"outbound_store_error\",\"store\":\"redis\",\"why\":\"%s\"}",
-               why);
+        sg_logline l;
+        sg_logline_start(&l);
+        sg_logline_kv(&l, "event", "outbound_store_error");
+        sg_logline_kv(&l, "store", "redis");
+        sg_logline_kv(&l, "why", why);
+        sg_logline_emit(&l, r->log);
         set_down(r, 1, why);
         /* A Redis that refuses writes (full, read-only) still reads: the
          * account's record as it is now, so that the decision counted in
