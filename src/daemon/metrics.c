@@ -416,6 +416,14 @@ void sg_metrics_render(const sg_metrics *m, sg_mbuf *b, double now)
                             other ? "_other" : m->key_selector[k]};
         sg_prom_sample(b, "spoofguard_signatures_total", l, 2, v);
     }
+    sg_prom_head(b, "spoofguard_arc_seals_total", "counter",
+                 "Our ARC sets on inbound mail passed on (arc_seal_key): added, or left off "
+                 "(the signer failed or was too slow; the message went on without).");
+    for (size_t r = 0; r < 2; r++) {
+        const char *l[2] = {"result", r ? "unsigned" : "added"};
+        sg_prom_sample(b, "spoofguard_arc_seals_total", l, 1,
+                       sum_at(m, OFF(arc_seals) + r * sizeof(_Atomic uint64_t)));
+    }
     sg_prom_head(b, "spoofguard_signing_key_age_seconds", "gauge",
                  "Age of each signing key in use: now minus the key file's modification time "
                  "when it was loaded.");

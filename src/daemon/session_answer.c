@@ -83,8 +83,7 @@ void on_timeout(uv_timer_t *t)
         return;
     s->state = MSG_OPEN;
     if (s->sealing) { /* the verdict is known: it goes on without our set */
-        sg_log(s->env->log, "{\"event\":\"arc_seal_unsigned\",\"queue_id\":\"%s\",\"why\":\"%s\"}",
-               s->queue_id, MSG_TIMEOUT);
+        seal_left_off(s, MSG_TIMEOUT);
         s->sealing = 0;
         give(s, &s->pend, s->pend_vr);
     } else {

@@ -137,6 +137,8 @@ void session_close(session *s);
 
 /* session_seal.c */
 int seal_start(session *s, const sg_disposition *d, const sg_verdict_result *vr);
+/* Our ARC set is left off this message: logged and counted. */
+void seal_left_off(session *s, const char *why);
 
 /* session_answer.c */
 extern const char MSG_TIMEOUT[];

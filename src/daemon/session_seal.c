@@ -12,6 +12,13 @@
 
 static int seal_ask(session *s, const uint8_t digest[32]);
 
+void seal_left_off(session *s, const char *why)
+{
+    sg_log(s->env->log, "{\"event\":\"arc_seal_unsigned\",\"queue_id\":\"%s\",\"why\":\"%s\"}",
+           s->queue_id, why);
+    sg_mc_inc(&s->env->metrics->arc_seals[1], 1);
+}
+
 /* The signer's answer to one of the seal's two signatures. A failure
  * costs the set, never the message. */
 static void seal_signed(int status, const uint8_t *const *sigs, const size_t *siglens, size_t n,
@@ -26,22 +33,27 @@ static void seal_signed(int status, const uint8_t *const *sigs, const size_t *si
         return; /* the second signature */
     if (rc == 0) {
         const char *names[3], *values[3];
-        size_t k, nf = sg_arcseal_fields(s->seal, names, values);
-        for (k = 0; k < nf; k++) {
-            size_t vl = strlen(values[k]);
-            char *v = malloc(vl + 2);
-            if (v == NULL)
-                break;
-            snprintf(v, vl + 2, "%s%s", s->proto & SG_MP_HDR_LEADSPC ? " " : "", values[k]);
-            sg_milter_put_insheader(&s->out, 0, names[k], v);
+        size_t k, nf = sg_arcseal_fields(s->seal, names, values), max = 0;
+        for (k = 0; k < nf; k++)
+            if (strlen(values[k]) > max)
+                max = strlen(values[k]);
+        /* one buffer for the three, so memory running out cannot leave
+         * half a set (a broken chain) on the message */
+        char *v = malloc(max + 2);
+        if (v == NULL) {
+            seal_left_off(s, sg_strerror(SG_ENOMEM));
+        } else {
+            for (k = 0; k < nf; k++) {
+                snprintf(v, max + 2, "%s%s", s->proto & SG_MP_HDR_LEADSPC ? " " : "", values[k]);
+                sg_milter_put_insheader(&s->out, 0, names[k], v);
+            }
             free(v);
+            sg_mc_inc(&s->env->metrics->arc_seals[0], 1);
         }
     } else {
-        sg_log(s->env->log, "{\"event\":\"arc_seal_unsigned\",\"queue_id\":\"%s\",\"why\":\"%s\"}",
-               s->queue_id,
-               status != SG_SP_OK ? sg_signer_status_str(status)
-               : rc == 1          ? sg_signer_status_str(SG_SIGNER_GONE)
-                                  : sg_strerror(rc));
+        seal_left_off(s, status != SG_SP_OK ? sg_signer_status_str(status)
+                         : rc == 1          ? sg_signer_status_str(SG_SIGNER_GONE)
+                                            : sg_strerror(rc));
     }
     s->sealing = 0;
     s->state = MSG_OPEN;
@@ -77,7 +89,6 @@ int seal_start(session *s, const sg_disposition *d, const sg_verdict_result *vr)
         return 1;
     }
     if (rc != 0)
-        sg_log(s->env->log, "{\"event\":\"arc_seal_unsigned\",\"queue_id\":\"%s\",\"why\":\"%s\"}",
-               s->queue_id, rc == 1 ? sg_signer_status_str(SG_SIGNER_GONE) : sg_strerror(rc));
+        seal_left_off(s, rc == 1 ? sg_signer_status_str(SG_SIGNER_GONE) : sg_strerror(rc));
     return 0;
 }

@@ -753,12 +753,26 @@ def sealed_ok(msg, replies, name, instance, cv):
            % (got, instance))
 
 
+def arc_seals():
+    """spoofguard_arc_seals_total from the daemon's metrics: {result: count}."""
+    import urllib.request
+    url = 'http://127.0.0.1:%s/metrics' % env('SG_METRICS_PORT')
+    body = urllib.request.urlopen(url, timeout=5).read().decode()
+    return {r: int(v) for r, v in
+            re.findall(r'^spoofguard_arc_seals_total\{result="(\w+)"\} (\d+)$', body, re.M)}
+
+
 def check_arc_seal_inbound():
     """A genuine message passed on by a sealing forwarder: i=1, cv=none."""
     msg = data_msg('genuine.signed.eml')
+    before = arc_seals()
     stage, replies, m = inbound(msg)
     expect(stage == 'E', 'ended at stage %s: %s' % (stage, describe(replies)))
     sealed_ok(msg, replies, 'arc-seal-genuine', 1, 'none')
+    after = arc_seals()
+    expect(after.get('added', -1) == before.get('added', -1) + 1 and
+           after.get('unsigned') == before.get('unsigned'),
+           'spoofguard_arc_seals_total %r -> %r, want added + 1' % (before, after))
     no_stray(m)
     finish(m)
 
@@ -778,6 +792,7 @@ def check_arc_seal_signer_stalled():
             if int(st[st.rindex(')') + 2:].split()[1]) == daemon:
                 kids.append(int(d))
     expect(len(kids) == 1, 'the signer among the daemon\'s children: %r' % kids)
+    before = arc_seals()
     os.kill(kids[0], signal.SIGSTOP)
     try:
         msg = data_msg('genuine.signed.eml')
@@ -793,6 +808,10 @@ def check_arc_seal_signer_stalled():
            'an ARC field though the signer was stopped: %s' % describe(replies))
     expect(any(r.cmd == 'i' and r.name == 'Authentication-Results' for r in replies),
            'no Authentication-Results: %s' % describe(replies))
+    after = arc_seals()
+    expect(after.get('unsigned', -1) == before.get('unsigned', -1) + 1 and
+           after.get('added') == before.get('added'),
+           'spoofguard_arc_seals_total %r -> %r, want unsigned + 1' % (before, after))
     finish(m)
 
 

@@ -97,6 +97,7 @@ fatal() {
 check() {
     local out line
     out=$(SG_MILTER_PORT=$PORT SG_MILTER_PID=$PID SG_LOG_NAME=$NAME SG_CONF=$T/$NAME.conf \
+        SG_METRICS_PORT=${METRICS_PORT:-} \
         timeout 40 "$PY" "$CLIENT" check "$@" 2>&1)
     while IFS= read -r line; do
         case "$line" in
@@ -165,7 +166,7 @@ arc_seal fwd.test arc1 "$T/msgs/arc-trusted.eml"
 arc_seal evil.test arc9 "$T/msgs/arc-untrusted.eml"
 
 # --- DNS: a private unbound serving test.zone ----------------------------
-read -r DNS_PORT MAIN_PORT DOWN_PORT BH_PORT SLOW_PORT SEAL_PORT < <("$PY" "$CLIENT" freeport 6)
+read -r DNS_PORT MAIN_PORT DOWN_PORT BH_PORT SLOW_PORT SEAL_PORT SEAL_METRICS < <("$PY" "$CLIENT" freeport 7)
 start_unbound() { # DIR PORT
     SG_DNS_ZONE_NAME=test SG_DNS_ZONE_FILE="$T/test.zone" \
         bash "$SG_SRC/tests/env/dns-server.sh" start "$1" "$2" >/dev/null ||
@@ -196,7 +197,8 @@ mkconf down "$DOWN_PORT" "$BH_PORT" 200 1
     cat "$T/KeyTable"
     printf 'fwd-arc fwd.test:arc1:%s/keys/arc1.private\n' "$T"
 } >"$T/KeyTable.seal"
-mkconf seal "$SEAL_PORT" "$DNS_PORT" 1000 2 "$(printf 'key_table %s\narc_seal_key fwd-arc' "$T/KeyTable.seal")"
+mkconf seal "$SEAL_PORT" "$DNS_PORT" 1000 2 \
+    "$(printf 'key_table %s\narc_seal_key fwd-arc\nmetrics_listen 127.0.0.1:%s' "$T/KeyTable.seal" "$SEAL_METRICS")"
 # time budget shorter than one DNS try; 3 connections; 100K messages
 mkconf slow "$SLOW_PORT" "$BH_PORT" 1500 1 \
     "$(printf 'message_timeout_s 1\nmax_connections 3\nmax_message_size 100K\nbatch_scheduling no')"
@@ -348,6 +350,7 @@ SLOW_PID=''
 # a forwarder sealing what it passes on (arc_seal_key)
 start_daemon seal "$SEAL_PORT"
 SEAL_PID=$PID
+METRICS_PORT=$SEAL_METRICS
 check arc_seal_inbound arc_seal_on_chain arc_seal_not_rejected arc_seal_signer_stalled
 alive alive_arc_seal
 stop_daemon seal "$SEAL_PID" sigterm_seal

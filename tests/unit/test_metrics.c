@@ -131,6 +131,8 @@ static void registry_sums_shards(void **state)
     SG_MC_INC_AT(b->spf, 3);
     SG_MC_INC_AT(a->spf, 99); /* unknown to the registry: dropped */
     SG_MC_INC_AT(b->signatures, 1);
+    SG_MC_INC_AT(a->arc_seals, 1); /* left off */
+    SG_MC_INC_AT(b->arc_seals, 1);
     SG_MC_INC_AT(a->dns[0], SG_DNS_TIMEOUT);
     SG_MC_INC_AT(b->dns[1], SG_DNS_NOERROR);
     sg_mhist_observe(&a->dns_latency, 1200);
@@ -163,6 +165,8 @@ static void registry_sums_shards(void **state)
     has_line(t, "spoofguard_failsafe_total{cause=\"signer\"} 0");
     has_line(t, "spoofguard_signatures_total{domain=\"example.com\",selector=\"s1\"} 0");
     has_line(t, "spoofguard_signatures_total{domain=\"example.org\",selector=\"ed\"} 1");
+    has_line(t, "spoofguard_arc_seals_total{result=\"added\"} 0");
+    has_line(t, "spoofguard_arc_seals_total{result=\"unsigned\"} 2");
     has_line(t, "spoofguard_signing_key_age_seconds{domain=\"example.com\",selector=\"s1\"} "
                 "86400.500");
     has_line(t, "spoofguard_dkim_key_age_seconds{domain=\"example.com\",selector=\"s1\"} "
@@ -187,10 +191,10 @@ static void registry_sums_shards(void **state)
     assert_non_null(strstr(t, "# TYPE spoofguard_stalled gauge\n"));
     /* every family is declared once, every series has a family */
     assert_non_null(strstr(t, "# TYPE spoofguard_dns_query_duration_seconds histogram\n"));
-    /* 164 series without keys (117 + 47 of outbound detection), plus
+    /* 166 series without keys (119 + 47 of outbound detection), plus
      * 2 + 1 + 1 for these keys (two signature counters, the two ages of
      * the live key) */
-    assert_int_equal(count_series(t), 164 + 4);
+    assert_int_equal(count_series(t), 166 + 4);
     sg_mbuf_free(&out);
     sg_metrics_free(&m);
 }
@@ -213,7 +217,7 @@ static void key_slots_are_bounded(void **state)
     has_line(out.data, "spoofguard_signatures_total{domain=\"_other\",selector=\"_other\"} 1");
     has_line(out.data, "spoofguard_signatures_total{domain=\"example.com\",selector=\"s30\"} 0");
     assert_null(strstr(out.data, "selector=\"s31\""));
-    assert_int_equal(count_series(out.data), 164 + SG_METRICS_KEY_OTHER + 1);
+    assert_int_equal(count_series(out.data), 166 + SG_METRICS_KEY_OTHER + 1);
     sg_mbuf_free(&out);
     sg_metrics_free(&m);
 }
