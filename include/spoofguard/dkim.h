@@ -230,18 +230,20 @@ typedef struct {
     sg_canon_mode header_canon; /* default relaxed */
     sg_canon_mode body_canon;   /* default relaxed */
     const char *identity;       /* i= (optional; must be within d=) */
-    /* Fields to sign, each instance present; NULL: From, To, Cc, Subject,
-     * Date, Reply-To, Content-Type, MIME-Version, Message-ID, In-Reply-To,
-     * References, Content-Transfer-Encoding. From is always signed. At
+    /* Fields to sign, each instance present; NULL: From, Sender,
+     * Reply-To, To, Cc, Subject, Date, Message-ID, In-Reply-To,
+     * References, MIME-Version, Content-Type, Content-Transfer-Encoding,
+     * the List-* fields of RFC 2369, RFC 2919 and RFC 8058 and the
+     * Resent-* fields. From is always signed. At
      * most 128 names here and in oversign; h= holds at most 256 in all
      * (verifiers refuse more): past that, the names with the most
      * instances give up their topmost ones first. */
     const char *const *headers;
     size_t nheaders;
     /* Fields signed once more than they occur, so none can be added
-     * (RFC 6376 8.15); NULL: From, To, Cc, Subject, Date, Reply-To,
-     * Content-Type, MIME-Version, Message-ID. noversign = 1 with
-     * oversign NULL disables it. */
+     * (RFC 6376 8.15); NULL: the default list above up to
+     * Content-Transfer-Encoding (not List-* or Resent-*). noversign = 1
+     * with oversign NULL disables it. */
     const char *const *oversign;
     size_t noversign;
     int64_t timestamp;     /* t=: 0 -> now; -1 -> no t= */

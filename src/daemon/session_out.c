@@ -34,6 +34,38 @@ static void sender_rule(session *s, int rc, char *smtp_reply)
         s->fail = "out of memory";
 }
 
+/* RFC 5322 2.1.1: 998 octets a line, CRLF not counted. */
+#define LINE_MAX_OCTETS 998
+
+/* Whether a header field has a line over LINE_MAX_OCTETS. */
+static int field_long_line(const sg_header *h)
+{
+    const char *p = h->raw, *end = h->raw + h->raw_len, *nl;
+    for (; p < end; p = nl + 1) {
+        nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL)
+            nl = end;
+        if ((size_t)(nl - p) > LINE_MAX_OCTETS + 1) /* + the CR */
+            return 1;
+    }
+    return 0;
+}
+
+/* Tracks body line lengths across chunks (CRLF-normalised). */
+static void body_line_lengths(session *s, const char *p, size_t len)
+{
+    const char *end = p + len, *nl;
+    while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        if (s->out_line + (size_t)(nl - p) > LINE_MAX_OCTETS + 1)
+            s->long_line = 1;
+        s->out_line = 0;
+        p = nl + 1;
+    }
+    s->out_line += (size_t)(end - p);
+    if (s->out_line > LINE_MAX_OCTETS + 1)
+        s->long_line = 1;
+}
+
 static int on_out_headers(const sg_header *f, size_t n, void *payload)
 {
     session *s = payload;
@@ -61,6 +93,8 @@ static int on_out_headers(const sg_header *f, size_t n, void *payload)
         sg_dkim_signer_free(s->signer);
         s->signer = NULL;
     }
+    for (size_t i = 0; i < n && !s->long_line; i++)
+        s->long_line = field_long_line(&f[i]);
     return 0;
 }
 
@@ -69,6 +103,8 @@ static int on_out_body(const char *data, size_t len, void *payload)
     session *s = payload;
     if (s->signer && sg_dkim_sign_body(s->signer, data, len) != 0)
         s->fail = "signing failed";
+    if (s->signer && !s->long_line)
+        body_line_lengths(s, data, len);
     return 0;
 }
 
@@ -292,7 +328,12 @@ static void outbound_signed(int status, const uint8_t *const *sigs, const size_t
     } else {
         for (size_t k = 0; k < s->nkeys; k++)
             SG_MC_INC_AT(s->env->metrics->signatures, s->keys[k]->metric);
-        if (outbound_accept(s, "signed"))
+        /* the signature is right as the message stands; say so where an
+         * administrator looks when a receiver reports it broken */
+        if (outbound_accept(s, s->long_line ? "signed; a line over 998 octets: a relay that "
+                                              "breaks it (Postfix: smtp_line_length_limit) "
+                                              "breaks the signature"
+                                            : "signed"))
             return; /* ob_decided answers and resets */
     }
     message_reset(s);

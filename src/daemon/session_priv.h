@@ -100,7 +100,11 @@ typedef struct session {
     int sealing;
     const sg_map_key *keys[MAX_SIGN_KEYS];
     size_t nkeys;
-    size_t nsigned;        /* DKIM-Signature fields put on the message */
+    size_t nsigned; /* DKIM-Signature fields put on the message */
+    /* outbound: a line over RFC 5322's 998 octets, which Postfix breaks
+     * when it relays (smtp_line_length_limit), after we signed */
+    size_t out_line; /* octets of the body line so far */
+    int long_line;
     const char *from_addr; /* header From (outbound), in the arena */
     /* outbound: the envelope recipients (in the arena) and the abuse
      * engine's decision while it waits for Redis */

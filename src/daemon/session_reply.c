@@ -178,6 +178,8 @@ void message_reset(session *s)
     s->size = 0;
     s->nkeys = 0;
     s->nsigned = 0;
+    s->out_line = 0;
+    s->long_line = 0;
     s->from_addr = NULL;
     s->ar_seen = 0;
     s->n_ar_ours = 0;

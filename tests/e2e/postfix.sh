@@ -66,6 +66,7 @@ smtpd_sasl_path = smtpd
 cyrus_sasl_config_path = $ETC/sasl
 smtpd_milters = $MILTER
 non_smtpd_milters =
+disable_mime_output_conversion = yes
 milter_default_action = $MILTER_DEFAULT_ACTION
 milter_protocol = 6
 milter_connect_macros = j {daemon_name} {daemon_addr} v _ {client_addr} {client_port} {client_name} {client_ptr}

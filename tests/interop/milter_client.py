@@ -1137,6 +1137,28 @@ def check_outbound_internal():
     finish(m)
 
 
+def check_outbound_long_line():
+    """A line over RFC 5322's 998 octets (body or header): signed as it
+    stands (the signature is right), and the log line says a relay that
+    breaks the line (Postfix does) breaks the signature (adv15 F1);
+    998 octets exactly is no warning."""
+    base = data_msg('from-alice.eml').replace(b'\r\n', b'\n').replace(b'\n', b'\r\n')
+    head, body = base.split(b'\r\n\r\n', 1)
+    cases = [('LL000001', head + b'\r\n\r\n' + body + b'x' * 998 + b'\r\n', False),
+             ('LL000002', head + b'\r\n\r\n' + body + b'y' * 999 + b'\r\n', True),
+             ('LL000003', head + b'\r\n\r\n' + body + b'z' * 1500, True),  # no final CRLF
+             ('LL000004', head + b'\r\nX-Long: ' + b'w' * 1000 + b'\r\n\r\n' + body, True)]
+    since = log_size()
+    for qid, msg, warned in cases:
+        m = outbound_session('alice@ourco.test')
+        stage, replies = m.send_message(msg, queue_id=qid, sender='alice@ourco.test',
+                                        login='alice@ourco.test', chunk=300)
+        signed_ok(replies, msg, 'long-' + qid, ['rsa1', 'ed1'])
+        finish(m)
+        pat = r'"queue_id":"%s"[^\n]*"why":"signed%s' % (qid, '; a line over 998' if warned else '"')
+        expect(wait_log(pat, since), '%s: no log line matching %s' % (qid, pat))
+
+
 def check_outbound_big_body():
     """A body larger than one chunk, in several BODY packets: the
     signature covers all of it."""
@@ -2277,6 +2299,11 @@ def run_check(name):
         print('FAIL %s: %s' % (name, e))
         return 1
     except (MilterError, OSError) as e:
+        print('FAIL %s: %s: %s' % (name, type(e).__name__, e))
+        return 1
+    except Exception as e:  # a check that crashes fails, whatever else passes
+        import traceback
+        traceback.print_exc()
         print('FAIL %s: %s: %s' % (name, type(e).__name__, e))
         return 1
     print('PASS %s' % name)

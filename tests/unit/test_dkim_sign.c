@@ -470,20 +470,31 @@ static void dual_generated(void **state)
             free(got);
             free(rs);
             free(t);
-            /* an added Cc (oversigned although absent) */
-            t = insert_at(out, n, header_end(out), "Cc: extra@example.org\r\n", &tl);
-            got = tdk_verify(r, NULL, &vo, t, tl, 0, &rs);
-            assert_string_equal(got, "fail,fail");
-            free(got);
-            free(rs);
-            free(t);
-            /* an added unsigned field is fine */
-            t = insert_at(out, n, header_end(out), "X-Spam: no\r\n", &tl);
-            got = tdk_verify(r, NULL, &vo, t, tl, 0, &rs);
-            assert_string_equal(got, "pass,pass");
-            free(got);
-            free(rs);
-            free(t);
+            /* fields added on top: those readers show as who, to whom,
+             * which thread and how the body decodes are oversigned
+             * although absent (adv15 F4); a list's List-Id, or any
+             * unsigned field, is fine */
+            static const struct {
+                const char *field, *want;
+            } added[] = {
+                {"Cc: extra@example.org\r\n", "fail,fail"},
+                {"Sender: ceo@example.com\r\n", "fail,fail"},
+                {"In-Reply-To: <x@example.com>\r\n", "fail,fail"},
+                {"References: <x@example.com>\r\n", "fail,fail"},
+                {"Content-Transfer-Encoding: base64\r\n", "fail,fail"},
+                {"List-Id: <l.example.org>\r\n", "pass,pass"},
+                {"List-Unsubscribe: <https://l.example.org/u>\r\n", "pass,pass"},
+                {"X-Spam: no\r\n", "pass,pass"},
+            };
+            for (size_t a = 0; a < sizeof(added) / sizeof(added[0]); a++) {
+                t = insert_at(out, n, header_end(out), added[a].field, &tl);
+                got = tdk_verify(r, NULL, &vo, t, tl, 0, &rs);
+                if (strcmp(got, added[a].want) != 0)
+                    fail_msg("added %s: %s, want %s", added[a].field, got, added[a].want);
+                free(got);
+                free(rs);
+                free(t);
+            }
             sg_resolver_free(r);
             sg_zone_free(z);
             sg_dkim_signer_free(s);
@@ -496,6 +507,80 @@ static void dual_generated(void **state)
     sg_dkim_signkey_free(rsa);
     sg_dkim_signkey_free(ed);
     free(msg);
+}
+
+/* ---- the default field list ---------------------------------------------------- */
+
+/* List-Unsubscribe and List-Unsubscribe-Post present are signed (RFC 8058
+ * 4: mailbox providers honour one-click unsubscribe only then), Sender
+ * and Resent-* too; a changed List-Unsubscribe breaks the signature. */
+static void default_fields(void **state)
+{
+    sg_dkim_signkey *ed;
+    sg_dkim_sign_opts o;
+    sg_dkim_signer *s;
+    sg_zone *z;
+    sg_resolver *r;
+    sg_dkim_verify_opts vo;
+    char *erec, *qe, *out, *got, *rs, *t, *h;
+    size_t len, n, ml, tl;
+    char *base = read_conf("dkimpy/data/test.message", &len);
+    char *msg = insert_at(base, len, header_end(base),
+                          "List-Unsubscribe: <https://news.example.com/u/1>\r\n"
+                          "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+                          "Sender: news@example.com\r\n"
+                          "Resent-From: desk@example.com\r\n",
+                          &ml);
+    (void)state;
+    assert_int_equal(sg_dkim_signkey_generate(&ed, SG_DKIM_ED25519_SHA256, 0), 0);
+    assert_int_equal(sg_dkim_signkey_record(ed, &erec), 0);
+    sg_dkim_sign_opts_init(&o);
+    o.domain = "example.com";
+    o.selector = "ed";
+    o.key = ed;
+    assert_int_equal(sg_dkim_signer_new(&s, &o, 1), 0);
+    out = sign_msg(s, msg, ml, &n, NULL);
+    assert_non_null(out);
+    h = strstr(out, " h=");
+    assert_non_null(h);
+    h = strndup(h, strcspn(h, ";"));
+    /* relaxed header canonicalisation folds h= across lines */
+    for (char *p = h, *q = h;; p++)
+        if (*p != '\r' && *p != '\n' && *p != ' ' && *p != '\t')
+            if ((*q++ = *p) == '\0')
+                break;
+    assert_non_null(strstr(h, ":list-unsubscribe:"));
+    assert_non_null(strstr(h, ":list-unsubscribe-post:"));
+    /* present and oversigned: listed twice */
+    assert_non_null(strstr(strstr(h, ":sender:") + 1, ":sender:"));
+    assert_non_null(strstr(h, "resent-from"));
+    free(h);
+    qe = quote_txt(erec);
+    assert_int_equal(sg_zone_new(&z), 0);
+    assert_int_equal(sg_zone_add(z, "ed._domainkey.example.com", "TXT", qe, 60), 0);
+    assert_int_equal(sg_resolver_new_zone(&r, z), 0);
+    sg_dkim_verify_opts_init(&vo);
+    got = tdk_verify(r, NULL, &vo, out, n, 0, &rs);
+    assert_string_equal(got, "pass");
+    free(got);
+    free(rs);
+    t = strdup(out);
+    tl = n;
+    memcpy(strstr(t, "news.example.com/u/1"), "evil", 4);
+    got = tdk_verify(r, NULL, &vo, t, tl, 0, &rs);
+    assert_string_equal(got, "fail");
+    free(got);
+    free(rs);
+    free(t);
+    sg_resolver_free(r);
+    sg_zone_free(z);
+    sg_dkim_signer_free(s);
+    sg_dkim_signkey_free(ed);
+    free(out);
+    free(qe);
+    free(erec);
+    free(msg);
+    free(base);
 }
 
 /* ---- many instances of a signed field ------------------------------------------ */
@@ -1021,7 +1106,7 @@ int main(void)
         cmocka_unit_test(dual_generated), cmocka_unit_test(split),
         cmocka_unit_test(key_files),      cmocka_unit_test(zone_txt),
         cmocka_unit_test(key_rules),      cmocka_unit_test(key_owner_and_links),
-        cmocka_unit_test(many_instances),
+        cmocka_unit_test(many_instances), cmocka_unit_test(default_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,17 +15,58 @@
 #include <strings.h>
 #include <time.h>
 
-/* 5.4.1's recommended set, minus fields that relays legitimately change. */
+/* 5.4.1's recommended set, and Sender. Only the instances present are
+ * listed, so the Resent-* and List-* fields cost nothing on mail without
+ * them; with them, RFC 8058 4 needs List-Unsubscribe and
+ * List-Unsubscribe-Post signed for one-click unsubscribe. */
 static const char *const default_headers[] = {
-    "from",       "to",          "cc",           "subject",
-    "date",       "reply-to",    "content-type", "mime-version",
-    "message-id", "in-reply-to", "references",   "content-transfer-encoding",
+    "from",
+    "sender",
+    "reply-to",
+    "to",
+    "cc",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "list-id",
+    "list-help",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "list-subscribe",
+    "list-post",
+    "list-owner",
+    "list-archive",
+    "resent-date",
+    "resent-from",
+    "resent-sender",
+    "resent-to",
+    "resent-cc",
+    "resent-message-id",
 };
-/* Signed once more than present so they cannot be added (8.15). */
+/* Signed once more than present so they cannot be added (8.15): what
+ * readers show as who, to whom, what and in which thread, and how the
+ * body decodes. Not the List-* fields: a list that passes a message on
+ * unchanged but for its List-Id must not break the signature. */
 static const char *const default_oversign[] = {
-    "from", "to", "cc", "subject", "date", "reply-to", "content-type", "mime-version", "message-id",
+    "from",
+    "sender",
+    "reply-to",
+    "to",
+    "cc",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
 };
-
 struct ssig {
     sg_dkim_sign_opts o; /* strings point into the signer's config block */
     sg_dkim_alg alg;     /* the key's, or o.alg for a key held elsewhere */
