@@ -1128,6 +1128,17 @@ static int render_body(explain_impl *x, const sgr_explain_opts *o, int interstit
                                             "The link hides its real host behind a user name "
                                             "before '@': it goes to %.253s.",
                                             l->host ? link_host(l) : "another host")};
+        if (l->flags & SGR_LINK_MAILTO_MORE)
+            w[nw++] = (sgr_warning){"mailto_recipients", "link",
+                                    xprintf(x,
+                                            "The link writes to more addresses than the one at "
+                                            "%.253s (to, cc or bcc in it): check every "
+                                            "recipient before you send.",
+                                            l->host ? link_host(l) : "the start")};
+        if (l->flags & SGR_LINK_TEXT_BIDI)
+            w[nw++] = (sgr_warning){"bidi_text", "link",
+                                    "The link text holds characters that reverse the order "
+                                    "in which it is shown: it may not say what it seems to."};
         if (l->host && !(l->flags & SGR_LINK_IP_HOST)) {
             host_check *hc = NULL, one;
             for (size_t k = 0; k < *ncache; k++)

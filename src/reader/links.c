@@ -5,8 +5,9 @@
  * not the way RFC 3986 would: tabs and newlines anywhere are dropped,
  * leading and trailing C0 controls and spaces are trimmed, the scheme is
  * case-insensitive, and for http(s) any run of '/' or '\' may follow the
- * colon ("https:\\evil.example" and "http:evil.example" both go to
- * evil.example). The host is percent-decoded and mapped through UTS #46 by
+ * colon ("https:\\evil.example" goes to evil.example; "http:evil.example"
+ * too, or to a path of the page's own site: such targets are written out
+ * as "http://evil.example"). The host is percent-decoded and mapped through UTS #46 by
  * libidn2, as the browser does, so the name we show is the one the browser
  * would connect to.
  */
@@ -17,6 +18,8 @@
 
 #include <idn2.h>
 #include <libpsl.h>
+#include <unicode/uchar.h>
+#include <unicode/utf8.h>
 
 #include <spoofguard/common.h>
 
@@ -212,6 +215,24 @@ static size_t parse_scheme(const char *s, size_t n, char *buf, size_t cap)
     return i + 1;
 }
 
+/* Whether an hfield of a mailto: URL (RFC 6068) adds recipients. */
+static int hfields_add_recipients(sg_arena *a, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t e = i;
+        while (e < n && s[e] != '&' && s[e] != ';')
+            e++;
+        size_t eq = i;
+        while (eq < e && s[eq] != '=')
+            eq++;
+        const char *name = pct_decode_lower(a, s + i, eq - i);
+        if (name == NULL || !strcmp(name, "to") || !strcmp(name, "cc") || !strcmp(name, "bcc"))
+            return 1;
+        i = e + 1;
+    }
+    return 0;
+}
+
 static int describe_target(sgr_link *l, sg_arena *a, const psl_ctx_t *psl, const char *t, size_t n)
 {
     char scheme[32];
@@ -223,8 +244,25 @@ static int describe_target(sgr_link *l, sg_arena *a, const psl_ctx_t *psl, const
     if (!special && !(p && !strcmp(scheme, "mailto")))
         l->flags |= SGR_LINK_BLOCKED;
     if (special) {
+        size_t colon = p;
         while (p < n && (t[p] == '/' || t[p] == '\\'))
             p++;
+        /* The browser reads "http:evil.example" or "http:/x" as a path on
+         * the page's own site when the page has the same scheme (WHATWG
+         * "special relative or authority state"), and as a host
+         * otherwise: the target is written out as the host we show, so
+         * that the two cannot differ (adv17 F1). */
+        if (p - colon != 2 || t[colon] != '/' || t[colon + 1] != '/') {
+            size_t sl = strlen(scheme);
+            char *norm = sg_arena_alloc(a, sl + 3 + (n - p) + 1);
+            if (norm == NULL)
+                return SG_ENOMEM;
+            memcpy(norm, scheme, sl);
+            memcpy(norm + sl, "://", 3);
+            memcpy(norm + sl + 3, t + p, n - p);
+            norm[sl + 3 + (n - p)] = '\0';
+            l->target = norm;
+        }
         size_t e = p;
         while (e < n && t[e] != '/' && t[e] != '\\' && t[e] != '?' && t[e] != '#')
             e++;
@@ -251,13 +289,23 @@ static int describe_target(sgr_link *l, sg_arena *a, const psl_ctx_t *psl, const
         return set_host(l, a, psl, name);
     }
     if (p && !strcmp(scheme, "mailto")) {
-        size_t e = p;
-        while (e < n && t[e] != '?' && t[e] != ',')
-            e++;
-        char *addr = pct_decode_lower(a, t + p, e - p);
-        if (addr == NULL)
+        /* a mail client decodes the address list, then splits it at
+         * commas: "evil%2C@bank" writes to evil first (adv17 F2) */
+        size_t q = p;
+        while (q < n && t[q] != '?')
+            q++;
+        char *to = pct_decode_lower(a, t + p, q - p);
+        if (to == NULL)
             return SG_ENOMEM;
-        char *at = strrchr(addr, '@');
+        size_t k = 0;
+        for (int quoted = 0; to[k] && (quoted || to[k] != ','); k++)
+            if (to[k] == '"')
+                quoted = !quoted;
+        if ((to[k] == ',' && to[k + 1 + strspn(to + k + 1, " ,")] != '\0') ||
+            (q < n && hfields_add_recipients(a, t + q + 1, n - q - 1)))
+            l->flags |= SGR_LINK_MAILTO_MORE;
+        to[k] = '\0';
+        char *at = strrchr(to, '@');
         if (at != NULL) {
             char *end = at + 1 + strcspn(at + 1, " >");
             *end = '\0';
@@ -290,19 +338,80 @@ static int is_domain_like(const psl_ctx_t *psl, const char *d)
     return psl_is_public_suffix2(psl, dot + 1, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE) != 0;
 }
 
+/* The bytes of the code point at s[i] if it may be part of a name in
+ * link text, else 0. Beyond ASCII: letters, digits, marks and the dots
+ * UTS #46 maps to '.'; not punctuation, spaces, symbols or format
+ * characters, so "paypal.com\u2019s" or "paypal.com\u00a0now" still name
+ * paypal.com (adv17 F4). */
+static size_t name_char_len(const char *s, size_t n, size_t i)
+{
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x80)
+        return is_token_char(c) ? 1 : 0;
+    size_t j = i;
+    UChar32 cp;
+    U8_NEXT((const uint8_t *)s, j, n, cp);
+    if (cp < 0)
+        return 1;
+    if (cp == 0x3002 || cp == 0xFF0E || cp == 0xFF61)
+        return j - i;
+    int8_t t = u_charType(cp);
+    if (u_isalnum(cp) || t == U_NON_SPACING_MARK || t == U_COMBINING_SPACING_MARK ||
+        t == U_ENCLOSING_MARK)
+        return j - i;
+    return 0;
+}
+
+/* UTS #46 maps U+3002, U+FF0E and U+FF61 to '.': so does a reader. */
+static void map_dots(char *s)
+{
+    char *o = s;
+    for (const char *p = s; *p;) {
+        if (!strncmp(p, "\xE3\x80\x82", 3) || !strncmp(p, "\xEF\xBC\x8E", 3) ||
+            !strncmp(p, "\xEF\xBD\xA1", 3)) {
+            *o++ = '.';
+            p += 3;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
+}
+
+/* The bytes of the code point at s[i] (at least 1). */
+static size_t char_len(const char *s, size_t n, size_t i)
+{
+    size_t l = sgu_utf8_len((const unsigned char *)s + i, n - i);
+    return l ? l : 1;
+}
+
+/* Bidirectional overrides, embeddings and isolates (U+202A-U+202E,
+ * U+2066-U+2069): the order shown is not the order read. */
+static int has_bidi_controls(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 2 < n; i++)
+        if ((unsigned char)s[i] == 0xE2 &&
+            (((unsigned char)s[i + 1] == 0x80 && (unsigned char)s[i + 2] >= 0xAA &&
+              (unsigned char)s[i + 2] <= 0xAE) ||
+             ((unsigned char)s[i + 1] == 0x81 && (unsigned char)s[i + 2] >= 0xA6 &&
+              (unsigned char)s[i + 2] <= 0xA9)))
+            return 1;
+    return 0;
+}
+
 /* The first host, address domain or domain the text names, described
  * through the same code as a target; NULL when it names none. */
 static int text_names_host(sg_arena *a, const psl_ctx_t *psl, const char *s, size_t n,
                            const char **out)
 {
-    size_t i = 0;
+    size_t i = 0, l;
     *out = NULL;
     while (i < n) {
-        while (i < n && !is_token_char((unsigned char)s[i]))
-            i++;
+        while (i < n && name_char_len(s, n, i) == 0)
+            i += char_len(s, n, i);
         size_t b = i;
-        while (i < n && is_token_char((unsigned char)s[i]))
-            i++;
+        while (i < n && (l = name_char_len(s, n, i)) != 0)
+            i += l;
         size_t e = i;
         while (e > b && strchr(".,;:!?", s[e - 1]) != NULL)
             e--;
@@ -328,6 +437,7 @@ static int text_names_host(sg_arena *a, const psl_ctx_t *psl, const char *s, siz
             buf = pct_decode_lower(a, tok + off, dn);
             if (buf == NULL)
                 return SG_ENOMEM;
+            map_dots(buf);
             /* an address is a name whatever its TLD; a bare word must end
              * in a listed public suffix to count as one */
             if (at == NULL ? !is_domain_like(psl, buf) : strchr(buf, '.') == NULL)
@@ -414,6 +524,8 @@ int sgr_link_describe(sgr_link *out, sg_arena *a, const psl_ctx_t *psl, const ch
     rc = text_names_host(a, psl, x, xn, &out->text_host);
     if (rc != 0)
         return rc;
+    if (has_bidi_controls(x, xn))
+        out->flags |= SGR_LINK_TEXT_BIDI;
     if (out->text_host != NULL && (out->host == NULL || !same_site(psl, out->text_host, out->host)))
         out->flags |= SGR_LINK_TEXT_MISMATCH;
     return 0;

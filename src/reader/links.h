@@ -39,6 +39,12 @@ enum {
     SGR_LINK_FROM_TEXT = 1u << 5,
     /* The target was longer than SGR_LINK_TARGET_MAX and is cut. */
     SGR_LINK_TRUNCATED = 1u << 6,
+    /* mailto: more recipients than the first address (a comma, or to=,
+     * cc=, bcc= fields): host names the first one only. */
+    SGR_LINK_MAILTO_MORE = 1u << 7,
+    /* The text holds bidirectional overrides or isolates (U+202A-U+202E,
+     * U+2066-U+2069): it may be shown in another order than it reads. */
+    SGR_LINK_TEXT_BIDI = 1u << 8,
 };
 
 typedef struct {

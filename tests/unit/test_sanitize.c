@@ -399,6 +399,92 @@ static void test_links_html(void **state)
     sgr_sanitize_result_free(&r);
 }
 
+/* What a link's target and text really say (adv17 F1, F2, F4): each row
+ * a target and a text, the host and target the reader is shown, and the
+ * flags that must and must not be set. */
+static void test_links_describe(void **state)
+{
+    static const struct {
+        const char *target, *text, *host, *shown;
+        unsigned set, unset;
+    } rows[] = {
+        /* without "//" a browser on an http page reads a path of the
+         * page's own site: written out as the host shown */
+        {"http:bank.example/../../../m/", "x", "bank.example", "http://bank.example/../../../m/", 0,
+         SGR_LINK_BLOCKED},
+        {"http:/bank.example/a", "x", "bank.example", "http://bank.example/a", 0, 0},
+        {"HTTPS:\\\\bank.example", "x", "bank.example", "https://bank.example", 0, 0},
+        {"https:///bank.example/", "x", "bank.example", "https://bank.example/", 0, 0},
+        {"https://bank.example/", "x", "bank.example", "https://bank.example/", 0, 0},
+        /* mailto: the first address after decoding, and the others said */
+        {"mailto:attacker@evil.example%2C@bank.example", "x", "evil.example", NULL,
+         SGR_LINK_MAILTO_MORE, 0},
+        {"mailto:support@bank.example?bcc=attacker@evil.example", "x", "bank.example", NULL,
+         SGR_LINK_MAILTO_MORE, 0},
+        {"mailto:support@bank.example?subject=hi&To=a@evil.example", "x", "bank.example", NULL,
+         SGR_LINK_MAILTO_MORE, 0},
+        {"mailto:support@bank.example?%63c=a@evil.example", "x", "bank.example", NULL,
+         SGR_LINK_MAILTO_MORE, 0},
+        {"mailto:support@bank.example,a@evil.example", "x", "bank.example", NULL,
+         SGR_LINK_MAILTO_MORE, 0},
+        {"mailto:%22support@bank.example%22@evil.example", "x", "evil.example", NULL, 0,
+         SGR_LINK_MAILTO_MORE},
+        {"mailto:%22a,b%22@bank.example", "x", "bank.example", NULL, 0, SGR_LINK_MAILTO_MORE},
+        {"mailto:list-request@lists.example?subject=unsubscribe", "x", "lists.example", NULL, 0,
+         SGR_LINK_MAILTO_MORE},
+        {"mailto:support@bank.example,", "x", "bank.example", NULL, 0, SGR_LINK_MAILTO_MORE},
+        /* a name in the text ends where a name cannot go on */
+        {"https://evil.example/", "paypal.com\xe2\x80\x99s login page", "evil.example", NULL,
+         SGR_LINK_TEXT_MISMATCH, 0},
+        {"https://evil.example/", "Sign in at paypal.com\xe2\x80\xa6", "evil.example", NULL,
+         SGR_LINK_TEXT_MISMATCH, 0},
+        {"https://evil.example/", "www.paypal.com\xc2\xa0", "evil.example", NULL,
+         SGR_LINK_TEXT_MISMATCH, 0},
+        {"https://evil.example/", "paypal.com\xe2\x80\x94secure", "evil.example", NULL,
+         SGR_LINK_TEXT_MISMATCH, 0},
+        {"https://evil.example/", "\xe2\x80\x9cpaypal.com\xe2\x80\x9d", "evil.example", NULL,
+         SGR_LINK_TEXT_MISMATCH, 0},
+        /* U-labels and the ideographic full stop stay part of the name */
+        {"https://xn--bcher-kva.de/",
+         "b\xc3\xbc"
+         "cher.de",
+         "xn--bcher-kva.de", NULL, 0, SGR_LINK_TEXT_MISMATCH},
+        {"https://evil.example/",
+         "paypal\xe3\x80\x82"
+         "com",
+         "evil.example", NULL, SGR_LINK_TEXT_MISMATCH, 0},
+        {"https://www.paypal.com/", "paypal.com\xe2\x80\x99s page", "www.paypal.com", NULL, 0,
+         SGR_LINK_TEXT_MISMATCH},
+        /* a right-to-left override shows "https://bank.example" */
+        {"https://evil.example/login",
+         "\xe2\x80\xae"
+         "elpmaxe.knab//:sptth\xe2\x80\xac",
+         "evil.example", NULL, SGR_LINK_TEXT_BIDI, 0},
+        {"https://evil.example/login", "\xe2\x81\xa7x\xe2\x81\xa9", "evil.example", NULL,
+         SGR_LINK_TEXT_BIDI, 0},
+        {"https://evil.example/login", "\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d", "evil.example", NULL, 0,
+         SGR_LINK_TEXT_BIDI},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        sg_arena *a;
+        sgr_link l;
+        assert_int_equal(sg_arena_new(&a, 4096), 0);
+        assert_int_equal(sgr_link_describe(&l, a, NULL, rows[i].target, strlen(rows[i].target),
+                                           rows[i].text, strlen(rows[i].text)),
+                         0);
+        if (l.host == NULL || strcmp(l.host, rows[i].host) != 0)
+            fail_msg("row %zu (%s): host %s, want %s", i, rows[i].target,
+                     l.host ? l.host : "(none)", rows[i].host);
+        if (rows[i].shown && strcmp(l.target, rows[i].shown) != 0)
+            fail_msg("row %zu: target %s, want %s", i, l.target, rows[i].shown);
+        if ((l.flags & rows[i].set) != rows[i].set || (l.flags & rows[i].unset) != 0)
+            fail_msg("row %zu (%s | %s): flags %#x, want %#x set and %#x not", i, rows[i].target,
+                     rows[i].text, l.flags, rows[i].set, rows[i].unset);
+        sg_arena_free(a);
+    }
+}
+
 static void test_links_inert(void **state)
 {
     sgr_sanitize_result r;
@@ -674,7 +760,7 @@ int main(void)
         cmocka_unit_test(test_benign),          cmocka_unit_test(test_images),
         cmocka_unit_test(test_links_html),      cmocka_unit_test(test_links_inert),
         cmocka_unit_test(test_links_text),      cmocka_unit_test(test_bounds),
-        cmocka_unit_test(test_links_own_list),
+        cmocka_unit_test(test_links_own_list),  cmocka_unit_test(test_links_describe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
