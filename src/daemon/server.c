@@ -257,9 +257,8 @@ static void reload(sg_server *s)
         sg_config_free(&cfg);
         return;
     }
-    if (sg_signer_load_keys(s->sh.signer_fds[0], p->maps, p->cfg.key_table, err, sizeof(err)) !=
-            0 ||
-        sg_maps_check_algs(p->maps, &p->cfg, err, sizeof(err)) != 0) {
+    if (sg_signer_load_keys(s->sh.signer_fds[0], p->maps, &p->cfg, p->cfg.key_table, err,
+                            sizeof(err)) != 0) {
         log_reload_failed(s, err);
         sg_policy_unref(p);
         return;

@@ -99,7 +99,8 @@ static int ctl_call(int fd, const sg_sp_request *rq, uint8_t *buf, size_t cap, s
     }
 }
 
-int sg_signer_load_keys(int ctl_fd, sg_maps *maps, const char *table, char *err, size_t errlen)
+int sg_signer_load_keys(int ctl_fd, sg_maps *maps, const sg_config *cfg, const char *table,
+                        char *err, size_t errlen)
 {
     size_t n;
     sg_map_key *keys = sg_maps_keys(maps, &n);
@@ -131,6 +132,11 @@ int sg_signer_load_keys(int ctl_fd, sg_maps *maps, const char *table, char *err,
         keys[i].alg = (sg_dkim_alg)a.alg;
         keys[i].bits = a.bits;
     }
+    /* before the commit: a table refused after it would have replaced the
+     * serving one all the same, and two such reloads left the running
+     * policy's keys in neither of the signer's tables (adv16 F1) */
+    if (cfg != NULL && sg_maps_check_algs(maps, cfg, err, errlen) != 0)
+        return -1;
     rq.type = SG_SP_COMMIT;
     rq.id = next_id++;
     if (ctl_call(ctl_fd, &rq, buf, sizeof(buf), &a, err, errlen) != 0)
@@ -168,10 +174,8 @@ int sg_signer_start(const sg_config *cfg, sg_maps *maps, unsigned nworkers, int 
                            cfg->allow_group_readable_keys};
     if (sg_signer_spawn(&spec, *fds, nworkers + 1, pid, err, errlen) != 0)
         goto out;
-    rc = sg_signer_load_keys((*fds)[0], maps, cfg->key_table ? cfg->key_table : "key_table", err,
-                             errlen);
-    if (rc == 0)
-        rc = sg_maps_check_algs(maps, cfg, err, errlen);
+    rc = sg_signer_load_keys((*fds)[0], maps, cfg, cfg->key_table ? cfg->key_table : "key_table",
+                             err, errlen);
 out:
     sg_signer_dirs_free(dirs, ndirs);
     free(paths);

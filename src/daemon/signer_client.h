@@ -34,10 +34,12 @@ void sg_signer_stop(int *fds, unsigned nworkers, pid_t pid);
 
 /* Main thread: make the keys of maps the signer's key table (each key's
  * path is its id), and fill in each key's algorithm and bits; errors name
- * table (the KeyTable's file). Blocks at most a few
- * seconds per key. -1 with the reason in err: the signer keeps serving
- * its previous table. */
-int sg_signer_load_keys(int ctl_fd, sg_maps *maps, const char *table, char *err, size_t errlen);
+ * table (the KeyTable's file). With cfg, the table is also checked
+ * against it (sg_maps_check_algs) before the signer takes it. Blocks at
+ * most a few seconds per key. -1 with the reason in err: the signer keeps
+ * serving its previous table. */
+int sg_signer_load_keys(int ctl_fd, sg_maps *maps, const sg_config *cfg, const char *table,
+                        char *err, size_t errlen);
 
 typedef struct sg_signer_client sg_signer_client;
 

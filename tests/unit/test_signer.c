@@ -289,7 +289,7 @@ static void process(void **state)
     sg_maps *m2;
     snprintf(text, sizeof(text), "o d.test:o:%s/keys/open.seed\n", dir);
     m2 = keytable(&c, text);
-    assert_int_not_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
+    assert_int_not_equal(sg_signer_load_keys(fds[0], m2, NULL, "KT", err, sizeof(err)), 0);
     assert_non_null(strstr(err, "open.seed: private key file is accessible by group or others"));
     assert_non_null(strstr(err, "chmod 600"));
     sg_maps_free(m2);
@@ -306,7 +306,7 @@ static void process(void **state)
             snprintf(text, sizeof(text), "n d.test:n:%s/keys/%s.seed\n", dir,
                      l ? "link" : "nobody");
             m2 = keytable(&c, text);
-            assert_int_not_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
+            assert_int_not_equal(sg_signer_load_keys(fds[0], m2, NULL, "KT", err, sizeof(err)), 0);
             assert_non_null(strstr(err, "owned by uid 65534, not root"));
             sg_maps_free(m2);
         }
@@ -318,7 +318,7 @@ static void process(void **state)
                  "c d.test:c:%s/keys/current.seed\n",
                  dir, dir, dir);
         m2 = keytable(&c, text);
-        assert_int_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
+        assert_int_equal(sg_signer_load_keys(fds[0], m2, NULL, "KT", err, sizeof(err)), 0);
         sg_maps_free(m2);
     }
     /* a link out of the key folder, relative or absolute, to a key the
@@ -333,7 +333,7 @@ static void process(void **state)
             assert_int_equal(symlink(l ? target : "../other/ed.seed", path), 0);
             snprintf(text, sizeof(text), "o d.test:o:%s\n", path);
             m2 = keytable(&c, text);
-            assert_int_not_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
+            assert_int_not_equal(sg_signer_load_keys(fds[0], m2, NULL, "KT", err, sizeof(err)), 0);
             if ((strstr(err, "Permission denied") == NULL && strstr(err, "No such file") == NULL) ||
                 strstr(err, "only relative links to files in the same key folder") == NULL)
                 fail_msg("link %d out of the key folder: %s", l, err);
@@ -347,7 +347,7 @@ static void process(void **state)
     snprintf(text, sizeof(text), "f d.test:f:%s\n", path);
     m2 = keytable(&c, text);
     time_t t0 = time(NULL);
-    assert_int_not_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
+    assert_int_not_equal(sg_signer_load_keys(fds[0], m2, NULL, "KT", err, sizeof(err)), 0);
     assert_non_null(strstr(err, "not a regular file"));
     assert_true(time(NULL) - t0 < 3);
     sg_maps_free(m2);
@@ -357,30 +357,47 @@ static void process(void **state)
     snprintf(text, sizeof(text), "ed d.test:e:%s/keys/ed.seed\n", dir);
     m2 = keytable(&c, text);
     assert_int_equal(kill(pid, SIGSTOP), 0);
-    assert_int_not_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
+    assert_int_not_equal(sg_signer_load_keys(fds[0], m2, NULL, "KT", err, sizeof(err)), 0);
     assert_int_equal(kill(pid, SIGCONT), 0);
     for (int i = 0; i < 2; i++)
-        if (sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)) != 0)
+        if (sg_signer_load_keys(fds[0], m2, NULL, "KT", err, sizeof(err)) != 0)
             fail_msg("reload %d after a late answer: %s", i, err);
     sg_maps_free(m2);
     /* the serving table is the full one again */
     snprintf(text, sizeof(text), "rsa d.test:r:%s/keys/rsa.pem\ned d.test:e:%s/keys/ed.seed\n", dir,
              dir);
     m2 = keytable(&c, text);
-    assert_int_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
+    assert_int_equal(sg_signer_load_keys(fds[0], m2, NULL, "KT", err, sizeof(err)), 0);
     sg_maps_free(m2);
     snprintf(text, sizeof(text), "x d.test:x:%s/other/ed.seed\n", dir);
     m2 = keytable(&c, text);
-    assert_int_not_equal(sg_signer_load_keys(fds[0], m2, "KT", err, sizeof(err)), 0);
+    assert_int_not_equal(sg_signer_load_keys(fds[0], m2, NULL, "KT", err, sizeof(err)), 0);
     assert_non_null(strstr(err, "KT: key 'x'"));
     assert_non_null(strstr(err, "restart"));
     sg_maps_free(m2);
+    /* a table the configuration refuses (arc_seal_key names an Ed25519
+     * key), twice: it never replaces the serving one (adv16 F1: the
+     * second left the RSA key in neither of the signer's tables) */
+    snprintf(text, sizeof(text), "ed d.test:e:%s/keys/ed.seed\n", dir);
+    m2 = keytable(&c, text);
+    free(c.arc_seal_key);
+    c.arc_seal_key = strdup("ed");
+    for (int i = 0; i < 2; i++) {
+        assert_int_not_equal(sg_signer_load_keys(fds[0], m2, &c, "KT", err, sizeof(err)), 0);
+        assert_non_null(strstr(err, "is not RSA"));
+    }
+    free(c.arc_seal_key);
+    c.arc_seal_key = NULL;
+    sg_maps_free(m2);
     /* the failed loads left the serving table alone */
-    items[0] = (sg_sp_item){SG_DKIM_ED25519_SHA256, k[1].path, strlen(k[1].path), digest};
-    memset(&g, 0, sizeof(g));
-    assert_int_not_equal(sg_signer_sign(cl, items, 1, on_signed, &g), 0);
-    wait_for(&loop, &g);
-    assert_int_equal(g.status, SG_SP_OK);
+    for (int i = 0; i < 2; i++) {
+        items[0] = (sg_sp_item){i ? SG_DKIM_RSA_SHA256 : SG_DKIM_ED25519_SHA256, k[!i].path,
+                                strlen(k[!i].path), digest};
+        memset(&g, 0, sizeof(g));
+        assert_int_not_equal(sg_signer_sign(cl, items, 1, on_signed, &g), 0);
+        wait_for(&loop, &g);
+        assert_int_equal(g.status, SG_SP_OK);
+    }
 
     /* the signer gone: what waits fails, what comes is refused */
     memset(&g, 0, sizeof(g));
