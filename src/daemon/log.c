@@ -8,7 +8,27 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+/* One line, in one write: lines from different threads never
+ * interleave. A line the log could not take whole is counted; when a
+ * write stopped inside a line, the next starts with a newline of its own,
+ * or a full disk that frees up would glue two records into one. */
+static void log_write(const sg_logger *l, const char *line, size_t n)
+{
+    int cut = l->st != NULL && atomic_exchange(&l->st->cut, 0);
+    struct iovec iov[2] = {{(void *)"\n", 1}, {(void *)line, n}};
+    ssize_t w = writev(l->fd, iov + !cut, 1 + cut);
+    if (w == (ssize_t)n + cut || l->st == NULL)
+        return;
+    atomic_fetch_add(&l->st->lost, 1);
+    /* the last byte that reached the file: a newline ends the cut */
+    if (w <= 0)
+        atomic_store(&l->st->cut, cut);
+    else
+        atomic_store(&l->st->cut, (cut && w == 1 ? '\n' : line[w - 1 - cut]) != '\n');
+}
 
 void sg_log(const sg_logger *l, const char *fmt, ...)
 {
@@ -22,9 +42,7 @@ void sg_log(const sg_logger *l, const char *fmt, ...)
     if ((size_t)n > sizeof(buf) - 2)
         n = (int)sizeof(buf) - 2;
     buf[n++] = '\n';
-    /* one write() per line: lines from different threads never interleave */
-    ssize_t w = write(l->fd, buf, (size_t)n);
-    (void)w;
+    log_write(l, buf, (size_t)n);
 }
 
 /* A JSON string (or null) at *pos, cut to fit with room for the NUL. */
@@ -67,8 +85,7 @@ void sg_logline_emit(sg_logline *l, const sg_logger *log)
 {
     l->buf[l->pos++] = '}';
     l->buf[l->pos++] = '\n';
-    ssize_t w = write(log->fd, l->buf, l->pos);
-    (void)w;
+    log_write(log, l->buf, l->pos);
 }
 
 /* ms with three decimals, as "%.3f" gives it, without the float formatter. */

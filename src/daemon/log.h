@@ -5,12 +5,22 @@
 #ifndef SG_DAEMON_LOG_H
 #define SG_DAEMON_LOG_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <spoofguard/verdict.h>
 
+/* Lines the log could not take whole (a full disk, a file size limit),
+ * and whether the last write stopped inside a line. */
+typedef struct sg_logstats {
+    _Atomic uint64_t lost;
+    atomic_int cut;
+} sg_logstats;
+
 typedef struct sg_logger {
-    int fd; /* stderr or log_file */
+    int fd;          /* stderr or log_file */
+    sg_logstats *st; /* NULL: not counted */
 } sg_logger;
 
 /* Logging: one line, written atomically. */

@@ -8,6 +8,8 @@
  */
 #include "metrics.h"
 
+#include "log.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -500,4 +502,9 @@ void sg_metrics_render(const sg_metrics *m, sg_mbuf *b, double now)
     sg_prom_head(b, "spoofguard_scrape_connections_refused_total", "counter",
                  "Connections to metrics_listen closed at once: too many open already.");
     sg_prom_sample(b, "spoofguard_scrape_connections_refused_total", NULL, 0, m->http_refused);
+    sg_prom_head(b, "spoofguard_log_lines_lost_total", "counter",
+                 "Log lines the log file or stderr did not take whole (a full disk, a size "
+                 "limit); the next line starts on a line of its own.");
+    sg_prom_sample(b, "spoofguard_log_lines_lost_total", NULL, 0,
+                   m->logstats ? atomic_load(&m->logstats->lost) : 0);
 }

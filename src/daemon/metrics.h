@@ -151,6 +151,8 @@ typedef struct {
     /* workers counting outbound mail in memory now (the store failed), or
      * NULL without outbound (owned by the server) */
     const atomic_int *ob_fallback_active;
+    /* the log's lines lost (owned by the server), or NULL */
+    const struct sg_logstats *logstats;
 } sg_metrics;
 
 int sg_metrics_init(sg_metrics *m, size_t nshards, const char *version, double start_time);

@@ -39,7 +39,8 @@
 
 struct sg_server {
     char *config_path;
-    sg_worker_shared sh; /* policy, log, listening socket, connection count */
+    sg_worker_shared sh;  /* policy, log, listening socket, connection count */
+    sg_logstats logstats; /* of sh.log */
     char unix_path[108];
     const char *listen_group;
     sg_worker *workers;
@@ -463,6 +464,7 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
     s->metrics_fd = -1;
     s->signer_pid = -1;
     s->sh.log.fd = 2;
+    s->sh.log.st = &s->logstats;
     sg_policy_slot_init(&s->sh.policy, NULL);
     s->config_path = config_path ? strdup(config_path) : NULL;
     if (cfg->log_file) {
@@ -488,6 +490,7 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    s->metrics.logstats = &s->logstats;
     if (sg_policy_build(&s->sh.policy.cur, cfg, err, errlen) != 0)
         goto fail;
     /* the keys go to the signer before the milter side drops root */

@@ -82,7 +82,7 @@ static void carry_into_lmdb(void **state)
     sg_obd_shared sh;
     assert_int_equal(sg_obd_shared_init(&sh, &cfg, err, sizeof err), 0);
     char logpath[] = "/tmp/sg-carry-log.XXXXXX";
-    sg_logger log = {mkstemp(logpath)};
+    sg_logger log = {.fd = mkstemp(logpath)};
     assert_true(log.fd >= 0);
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -122,7 +122,7 @@ static void failed_carry_backs_off(void **state)
     sg_obd_shared sh;
     assert_int_equal(sg_obd_shared_init(&sh, &cfg, err, sizeof err), 0);
     char logpath[] = "/tmp/sg-carry-log.XXXXXX";
-    sg_logger log = {mkstemp(logpath)};
+    sg_logger log = {.fd = mkstemp(logpath)};
     uv_loop_t loop;
     uv_loop_init(&loop);
     ob_test_decide(sh.memory, cfg.ob_policy, "alice", T, 2);
@@ -168,7 +168,7 @@ static void stop_during_outage_keeps_counts(void **state)
     sg_config cfg;
     outage_config(&cfg, spill);
     char logpath[] = "/tmp/sg-carry-log.XXXXXX";
-    sg_logger log = {mkstemp(logpath)};
+    sg_logger log = {.fd = mkstemp(logpath)};
     sg_obd_shared sh;
     assert_int_equal(sg_obd_shared_init(&sh, &cfg, err, sizeof err), 0);
     /* nothing counted in memory: nothing tried, nothing written */
@@ -273,7 +273,7 @@ static void outage_spills_for_a_crash(void **state)
     assert_int_equal(cfg.outbound_spill_interval, 30);
     cfg.outbound_spill_interval = 3;
     char logpath[] = "/tmp/sg-carry-log.XXXXXX";
-    sg_logger log = {mkstemp(logpath)};
+    sg_logger log = {.fd = mkstemp(logpath)};
     sg_obd_shared sh;
     assert_int_equal(sg_obd_shared_init(&sh, &cfg, err, sizeof err), 0);
     uv_loop_t loop;

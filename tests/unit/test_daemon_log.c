@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -88,11 +90,50 @@ static void test_long_line_cut_and_closed(void **state)
     free(why);
 }
 
+/* A file that stops taking bytes mid-line (a full disk; here a file size
+ * limit): the lines it did not take whole are counted, and the next line
+ * starts on a line of its own instead of finishing the cut one (adv16 F3). */
+static void test_cut_line_ended_and_counted(void **state)
+{
+    char path[] = "/tmp/sg-logcut.XXXXXX";
+    int fd = mkstemp(path);
+    sg_logstats st = {0};
+    sg_logger log = {.fd = fd, .st = &st};
+    struct rlimit old, lim;
+    char buf[512], line1[128];
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 100;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    sg_log(&log, "{\"n\":1,\"pad\":\"%040d\"}", 0); /* 56 bytes: whole */
+    sg_log(&log, "{\"n\":2,\"pad\":\"%040d\"}", 0); /* 44 of 56 */
+    sg_log(&log, "{\"n\":3}");                      /* nothing */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(atomic_load(&st.lost), 2);
+    sg_log(&log, "{\"n\":4}");
+    sg_log(&log, "{\"n\":5}");
+    assert_int_equal(atomic_load(&st.lost), 2);
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    snprintf(line1, sizeof(line1), "{\"n\":1,\"pad\":\"%040d\"}\n", 0);
+    assert_int_equal(strncmp(buf, line1, strlen(line1)), 0);
+    assert_int_equal(n, 100 + strlen("\n{\"n\":4}\n{\"n\":5}\n"));
+    assert_string_equal(buf + 100, "\n{\"n\":4}\n{\"n\":5}\n");
+    close(fd);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ms_as_printf),
         cmocka_unit_test(test_long_line_cut_and_closed),
+        cmocka_unit_test(test_cut_line_ended_and_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
