@@ -292,6 +292,25 @@ static void trim(const char **s, size_t *n)
         (*n)--;
 }
 
+/* Properties whose negative values move a box over what comes before it:
+ * a later box with margin-left:-17em painted a fake target over an inert
+ * link's real one (adv17 F3). */
+static const char *const offset_props[] = {"margin",         "margin-bottom", "margin-left",
+                                           "margin-right",   "margin-top",    "text-indent",
+                                           "letter-spacing", "word-spacing"};
+
+/* A negative number, or calc(), which can make one. */
+static int may_be_negative(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == '-' && i + 1 < n && ((v[i + 1] >= '0' && v[i + 1] <= '9') || v[i + 1] == '.'))
+            return 1;
+        if (i + 4 <= n && lower((unsigned char)v[i]) == 'c' && word_at(v, n, i, "calc"))
+            return 1;
+    }
+    return 0;
+}
+
 /* Filters comment-free declarations. */
 static int decls(sgr_buf *out, const char *s, size_t n)
 {
@@ -312,6 +331,9 @@ static int decls(sgr_buf *out, const char *s, size_t n)
         trim(&val, &vn);
         if (nn == 0 || vn == 0 || !in_list(props, sizeof props / sizeof props[0], name, nn) ||
             !value_ok(val, vn))
+            continue;
+        if (in_list(offset_props, sizeof offset_props / sizeof offset_props[0], name, nn) &&
+            may_be_negative(val, vn))
             continue;
         for (size_t k = 0; k < nn; k++) {
             char c = (char)lower((unsigned char)name[k]);

@@ -289,6 +289,15 @@ static void test_benign(void **state)
     expect("<blockquote type=cite>quoted</blockquote>",
            "<blockquote type=\"cite\">quoted</blockquote>");
     expect("caf\xc3\xa9 \xe2\x82\xac", "caf\xc3\xa9 \xe2\x82\xac");
+    /* negative offsets paint a box over what came before (a fake target
+     * over an inert link's real one: adv17 F3); positive ones stay */
+    expect("<span style=\"display:inline-block;margin-left:-17em;width:17em\">x</span>",
+           "<span style=\"display:inline-block;width:17em;\">x</span>");
+    expect("<p style=\"margin:0 -.5em 0 0;text-indent:-9999px;letter-spacing:-3px;"
+           "word-spacing:-1em;margin-top:calc(1em - 40px);margin-left:4px\">x</p>",
+           "<p style=\"margin-left:4px;\">x</p>");
+    expect("<style>.a{margin: 0 auto; margin-left:-2em; text-indent: 2em}</style>x",
+           "<style>.a{margin:0 auto;text-indent:2em;}</style>x");
 }
 
 static void test_images(void **state)
