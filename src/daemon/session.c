@@ -421,6 +421,33 @@ static void ack_now(session *s)
 #endif
 }
 
+/* The MTA sends its option negotiation as it connects and every packet
+ * whole: a connection silent that long, or stopped inside a packet, is
+ * not an MTA's, and would hold one of max_connections for ever (adv16 F2). */
+#define SILENT_MS 10000
+
+static void on_silent(uv_timer_t *t)
+{
+    session *s = t->data;
+    if (s->state != MSG_NONE)
+        return;
+    sg_log(s->env->log, "{\"event\":\"milter_silent\",\"client\":\"%s\",\"why\":\"%s for 10 s\"}",
+           s->client_ip, s->negotiated ? "inside a packet" : "no option negotiation");
+    session_close(s);
+}
+
+/* Between messages: the silence timer runs until the negotiation, and
+ * while a packet is incomplete; a message has its own (message_timeout_s). */
+static void watch_silence(session *s)
+{
+    if (!s->timer_live || s->state != MSG_NONE)
+        return;
+    if (s->negotiated && s->rd.len == s->rd.consumed)
+        uv_timer_stop(&s->timer);
+    else if (!uv_is_active((uv_handle_t *)&s->timer))
+        uv_timer_start(&s->timer, on_silent, SILENT_MS, 0);
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     session *s = st->data;
@@ -448,6 +475,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         session_close(s);
         return;
     }
+    watch_silence(s);
     if (s->out.len == 0 &&
         s->state != MSG_WAITING) /* the MTA sends nothing while it waits for us */
         ack_now(s);
@@ -510,6 +538,7 @@ void sg_session_accept(const sg_session_env *env, sg_policy *pol, unsigned conns
     if (uv_timer_init(env->loop, &s->timer) == 0) {
         s->timer.data = s;
         s->timer_live = 1;
+        uv_timer_start(&s->timer, on_silent, SILENT_MS, 0);
     }
     s->overloaded = conns > s->pol->cfg.max_connections;
     uv_read_start(&s->h.stream, on_alloc, on_read);

@@ -1271,6 +1271,37 @@ def check_rb_truncated():
     m.close()
 
 
+def check_silent():
+    """A connection that never negotiates, or stops inside a packet, is
+    closed after 10 s (it held one of max_connections for ever: adv16 F2);
+    an MTA's connection idle between messages stays open."""
+    t0 = time.monotonic()
+    mute = raw_conn()                       # nothing at all
+    half = raw_conn()
+    half.sendall(optneg_pkt()[:7])          # half the negotiation
+    inside = session()                      # negotiated, then half a MAIL
+    inside.connect(GENUINE_IP, hostname=GENUINE_HELO)
+    inside.send_raw(packet('M', cstr('<a@remote.test>'))[:9])
+    idle = session()                        # negotiated, idle: an MTA between messages
+    idle.connect(GENUINE_IP, hostname=GENUINE_HELO)
+    idle.helo(GENUINE_HELO)
+    for name, sk in (('half negotiation', half), ('inside a packet', inside.sock)):
+        left = 13 - (time.monotonic() - t0)
+        expect(closed_soon(sk, max(left, 0.1)), '%s: still open after 13 s' % name)
+        expect(time.monotonic() - t0 > 9, '%s: closed after %.1f s, want ~10'
+               % (name, time.monotonic() - t0))
+    # a connection that sends nothing reaches the daemon only when the
+    # kernel gives up deferring it (TCP_DEFER_ACCEPT, 5 s, on a SYN-ACK
+    # retransmission): then 10 s more
+    expect(closed_soon(mute, max(25 - (time.monotonic() - t0), 0.1)),
+           'silent: still open after 25 s')
+    stage, replies, _ = inbound(data_msg('genuine.signed.eml'), m=idle)
+    expect(stage == 'E', 'the idle MTA connection: ended at %s %s' % (stage, describe(replies)))
+    finish(idle)
+    expect(wait_log('"event":"milter_silent"[^\\n]*no option negotiation') and
+           wait_log('"event":"milter_silent"[^\\n]*inside a packet'), 'no milter_silent lines')
+
+
 def check_rb_len0():
     s = raw_conn()
     s.sendall(struct.pack('!I', 0) + b'O')

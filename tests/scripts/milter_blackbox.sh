@@ -98,7 +98,7 @@ check() {
     local out line
     out=$(SG_MILTER_PORT=$PORT SG_MILTER_PID=$PID SG_LOG_NAME=$NAME SG_CONF=$T/$NAME.conf \
         SG_METRICS_PORT=${METRICS_PORT:-} \
-        timeout 40 "$PY" "$CLIENT" check "$@" 2>&1)
+        timeout 60 "$PY" "$CLIENT" check "$@" 2>&1)
     while IFS= read -r line; do
         case "$line" in
         PASS\ *) ok "${line#PASS }" ;;
@@ -311,7 +311,7 @@ alive alive_after_policy
 
 # --- 8: robustness: after each case the daemon is alive and serves a fresh
 # normal session correctly ---------------------------------------------------
-for c in rb_truncated rb_len0 rb_huge rb_garbage rb_header_nonul rb_many rb_close_mid \
+for c in silent rb_truncated rb_len0 rb_huge rb_garbage rb_header_nonul rb_many rb_close_mid \
     rb_after_abort rb_quit_nc quit_nc_state rb_out_of_order rb_odd_headers rb_optneg_twice \
     rb_answers_not_read; do
     check "$c"
