@@ -68,6 +68,7 @@ static const route routes[] = {
     {"GET", "/m/", 1, PAGE_AUTH, 0, sgv_page_message},
     {"POST", "/m/", 1, PAGE_AUTH, 1, sgv_page_message_post},
     {"GET", "/link/", 1, LINK_AUTH, 0, sgv_page_link},
+    {"POST", "/link/", 1, LINK_AUTH, 0, sgv_page_link_post},
     {"GET", "/api/messages", 0, API_AUTH, 0, sgv_api_list},
     {"GET", "/api/messages/", 1, API_AUTH, 0, sgv_api_message},
 };

@@ -310,8 +310,11 @@ static const char style_css[] =
     ".warning{display:inline-block;margin:.1rem .2rem 0 0;padding:0 .3rem;border:1px solid #b8860b;"
     "border-radius:3px;background:#fff8e1;color:#5c4400;font-size:.85em}\n"
     ".addr{color:var(--muted)}\n"
+    /* sticky: the real verdict stays on screen beside a body that draws a
+     * fake one (adv17 F5) */
     "#headline{border:2px solid currentColor;border-radius:6px;padding:.5rem .8rem;"
-    "background:#fff;margin-bottom:.5rem}\n"
+    "background:#fff;margin-bottom:.5rem;position:sticky;top:0;z-index:1}\n"
+    "#body-caption{margin:1rem 0 .2rem;color:var(--muted);font-size:.9em}\n"
     "#headline .badge{font-size:1.3em}\n#headline p{margin:.3rem 0 0;color:var(--fg)}\n"
     "#verified-by{color:var(--muted);margin:.2rem 0 .8rem}\n"
     "#identity dl,#interstitial dl{display:grid;grid-template-columns:max-content 1fr;"
@@ -677,6 +680,9 @@ static void message_page(sgv_req *q, sgv_resp *r, const sgv_view *v)
         puts_(&b, s);
     }
 
+    puts_(&b, "<p id=\"body-caption\">Below, the message as its sender wrote it: a badge, "
+              "a warning or a sign-in box in it proves nothing. What was checked is in the box "
+              "at the top.</p>");
     puts_(&b, "<iframe id=\"body\" title=\"Message body\" src=\"/m/");
     sgv_html_attr(&b, v->id);
     puts_(&b, "/body\" sandbox=\"allow-popups allow-popups-to-escape-sandbox "
@@ -958,7 +964,9 @@ static void interstitial(sgv_req *q, sgv_resp *r, const sgv_view *v, size_t n, c
         sgv_html_text(&b, l->host ? l->host : l->target);
         puts_(&b, "</a></p>");
     } else {
-        puts_(&b, "<form id=\"link-confirm\" method=\"get\" action=\"/link/");
+        /* a POST with the session's token or the link's: no navigation
+         * inside the viewer (a GET) can open an unverified link (adv17 F6) */
+        puts_(&b, "<form id=\"link-confirm\" method=\"post\" action=\"/link/");
         sgv_html_attr(&b, v->id);
         puts_(&b, "/");
         puts_(&b, num);
@@ -966,6 +974,11 @@ static void interstitial(sgv_req *q, sgv_resp *r, const sgv_view *v, size_t n, c
         if (k != NULL) {
             puts_(&b, "<input type=\"hidden\" name=\"k\" value=\"");
             sgv_html_attr(&b, k);
+            puts_(&b, "\">");
+        }
+        if (q->has_session && q->sess.authenticated) {
+            puts_(&b, "<input type=\"hidden\" name=\"csrf\" value=\"");
+            sgv_html_attr(&b, q->sess.csrf);
             puts_(&b, "\">");
         }
         puts_(&b, "<p><label><input type=\"checkbox\" id=\"confirm\" name=\"confirm\" "
@@ -983,21 +996,57 @@ static void interstitial(sgv_req *q, sgv_resp *r, const sgv_view *v, size_t n, c
              "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 }
 
+/* /link/ID/N[/go]: the id, the link's number and the tail ("" or "/go"),
+ * or -1 with a 404 answered. */
+static int link_path(sgv_req *q, sgv_resp *r, const char *rest, char id[SGV_ID_LEN + 1], long *n,
+                     const char **tail)
+{
+    *tail = take_id(rest, id);
+    if (*tail == NULL || **tail != '/') {
+        error_page(q, r, 404, "No such link");
+        return -1;
+    }
+    (*tail)++;
+    if ((*n = take_num(tail)) < 0 || (**tail != '\0' && strcmp(*tail, "/go"))) {
+        error_page(q, r, 404, "No such link");
+        return -1;
+    }
+    return 0;
+}
+
+/* To the link's target when the headline is trusted or the reader
+ * confirmed it (a POST only), else back to its interstitial. */
+static void link_go(sgv_req *q, sgv_resp *r, const char *id, long n, const char *k, int confirmed)
+{
+    char back[128];
+    sgv_view *v = NULL;
+    int rc = sgv_index_open(q->app->index, id, &v);
+    if (rc != 0 || v->unreadable || v->e == NULL || (size_t)n >= v->e->nlinks) {
+        error_page(q, r, rc == -2 ? 500 : 404, "No such link");
+        sgv_view_release(q->app->index, v);
+        return;
+    }
+    const sgr_link *l = v->e->links[n].link;
+    if (link_navigable(l) && !has_control(l->target) && (headline_trusted(v) || confirmed)) {
+        sgv_resp_redirect(r, 303, l->target);
+    } else {
+        if (k != NULL && strlen(k) == SGV_LINK_TOKEN_HEX &&
+            strspn(k, "0123456789abcdef") == SGV_LINK_TOKEN_HEX)
+            snprintf(back, sizeof(back), "/link/%s/%ld?k=%s", id, n, k);
+        else
+            snprintf(back, sizeof(back), "/link/%s/%ld", id, n);
+        sgv_resp_redirect(r, 303, back);
+    }
+    sgv_view_release(q->app->index, v);
+}
+
 void sgv_page_link(sgv_req *q, sgv_resp *r, const char *rest)
 {
-    char id[SGV_ID_LEN + 1], back[128];
-    sgv_view *v = NULL;
-    const char *tail = take_id(rest, id);
+    char id[SGV_ID_LEN + 1];
+    const char *tail;
     long n;
-    if (tail == NULL || *tail != '/') {
-        error_page(q, r, 404, "No such link");
+    if (link_path(q, r, rest, id, &n, &tail) != 0)
         return;
-    }
-    tail++;
-    if ((n = take_num(&tail)) < 0 || (*tail != '\0' && strcmp(tail, "/go"))) {
-        error_page(q, r, 404, "No such link");
-        return;
-    }
     /* a session, or the token of this very link (a click in the body) */
     const char *k = sgv_req_arg(q, "k");
     int by_token = !(q->has_session && q->sess.authenticated);
@@ -1005,29 +1054,41 @@ void sgv_page_link(sgv_req *q, sgv_resp *r, const char *rest)
         sgv_resp_redirect(r, 303, "/login");
         return;
     }
-    int rc = sgv_index_open(q->app->index, id, &v);
-    if (rc != 0 || v->unreadable || v->e == NULL || (size_t)n >= v->e->nlinks) {
-        error_page(q, r, rc == -2 ? 500 : 404, "No such link");
-        sgv_view_release(q->app->index, v);
+    if (*tail != '\0') {
+        link_go(q, r, id, n, k, 0); /* a GET never confirms */
         return;
     }
-    if (*tail == '\0') {
+    sgv_view *v = NULL;
+    int rc = sgv_index_open(q->app->index, id, &v);
+    if (rc != 0 || v->unreadable || v->e == NULL || (size_t)n >= v->e->nlinks)
+        error_page(q, r, rc == -2 ? 500 : 404, "No such link");
+    else
         interstitial(q, r, v, (size_t)n, k);
-    } else {
-        const sgr_link *l = v->e->links[n].link;
-        const char *confirm = sgv_req_arg(q, "confirm");
-        int ok = link_navigable(l) && !has_control(l->target) &&
-                 (headline_trusted(v) || (confirm != NULL && !strcmp(confirm, "on")));
-        if (ok) {
-            sgv_resp_redirect(r, 303, l->target);
-        } else {
-            if (k != NULL && strlen(k) == SGV_LINK_TOKEN_HEX &&
-                strspn(k, "0123456789abcdef") == SGV_LINK_TOKEN_HEX)
-                snprintf(back, sizeof(back), "/link/%s/%ld?k=%s", id, n, k);
-            else
-                snprintf(back, sizeof(back), "/link/%s/%ld", id, n);
-            sgv_resp_redirect(r, 303, back);
-        }
-    }
     sgv_view_release(q->app->index, v);
+}
+
+void sgv_page_link_post(sgv_req *q, sgv_resp *r, const char *rest)
+{
+    char id[SGV_ID_LEN + 1], k[SGV_LINK_TOKEN_HEX + 2], csrf[SGV_TOKEN_HEX + 2], confirm[8];
+    const char *tail;
+    long n;
+    if (link_path(q, r, rest, id, &n, &tail) != 0)
+        return;
+    if (*tail == '\0') {
+        error_page(q, r, 404, "No such link");
+        return;
+    }
+    int have_k = sgv_form_get(q->body, q->body_len, "k", k, sizeof(k));
+    /* the session's form token, or the link's own (the interstitial of a
+     * click in the body was shown without the session) */
+    int by_session = q->has_session && q->sess.authenticated &&
+                     sgv_form_get(q->body, q->body_len, "csrf", csrf, sizeof(csrf)) &&
+                     sgv_auth_csrf_ok(q->sess.csrf, csrf);
+    if (!by_session && !(have_k && sgv_index_link_token_ok(q->app->index, id, (size_t)n, k))) {
+        error_page(q, r, 403, "The form's token is missing or wrong (open the link again)");
+        return;
+    }
+    int confirmed = sgv_form_get(q->body, q->body_len, "confirm", confirm, sizeof(confirm)) &&
+                    !strcmp(confirm, "on");
+    link_go(q, r, id, n, have_k ? k : NULL, confirmed);
 }

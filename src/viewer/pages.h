@@ -33,6 +33,8 @@ void sgv_page_message(sgv_req *q, sgv_resp *r, const char *rest);
 void sgv_page_message_post(sgv_req *q, sgv_resp *r, const char *rest);
 /* /link/ID/N and /link/ID/N/go */
 void sgv_page_link(sgv_req *q, sgv_resp *r, const char *rest);
+/* POST /link/ID/N/go: the reader's confirmation to open an unverified link */
+void sgv_page_link_post(sgv_req *q, sgv_resp *r, const char *rest);
 
 /* GET /reports (reports_page.c): the DMARC report store as a chart. */
 void sgv_page_reports(sgv_req *q, sgv_resp *r, const char *rest);

@@ -321,12 +321,29 @@ expect_has "interstitial target" "$r" '<dd id="link-target">https://www.paypal.c
 expect_has "interstitial host" "$r" \
     '<dd id="link-host">www.paypal.com.login.<strong class="registrable">evil.example</strong></dd>'
 expect_has "interstitial verdict" "$r" 'id="link-verdict" class="hl-unverified" data-headline="unverified"'
-expect_has "confirmation form" "$r" "<form id=\"link-confirm\" method=\"get\" action=\"/link/$U/0/go\">"
+expect_has "confirmation form" "$r" "<form id=\"link-confirm\" method=\"post\" action=\"/link/$U/0/go\">"
+icsrf=$(sed -n 's/.*id="link-confirm".*name="csrf" value="\([0-9a-f]*\)".*/\1/p' <<<"$r" | head -1)
+expect_eq "the confirmation form carries the session's token" "${#icsrf}" "64"
 expect_not "no continue link in unverified mail" "$r" 'id="link-continue"'
 r=$(curl -si "${C[@]}" "$B/link/$U/0/go")
 expect_eq "go without confirm: back to the interstitial" "$(header "$r" Location)" "/link/$U/0"
+# a GET never confirms: any navigation inside the viewer could make one (adv17 F6)
 r=$(curl -si "${C[@]}" "$B/link/$U/0/go?confirm=on")
-expect_eq "go with confirm" "$(header "$r" Location)" "https://www.paypal.com.login.evil.example/x"
+expect_eq "GET go?confirm=on: back to the interstitial" "$(header "$r" Location)" "/link/$U/0"
+r=$(curl -si "${C[@]}" --data "confirm=on" "$B/link/$U/0/go")
+expect_eq "POST go without a token: 403" "$(status "$r")" "403"
+r=$(curl -si "${C[@]}" --data "confirm=on&csrf=$(printf '0%.0s' $(seq 64))" "$B/link/$U/0/go")
+expect_eq "POST go with a wrong token: 403" "$(status "$r")" "403"
+r=$(curl -si "${C[@]}" --data "csrf=$icsrf" "$B/link/$U/0/go")
+expect_eq "POST go unconfirmed: back to the interstitial" "$(header "$r" Location)" "/link/$U/0"
+r=$(curl -si "${C[@]}" --data "confirm=on&csrf=$icsrf" "$B/link/$U/0/go")
+expect_eq "POST go confirmed" "$(header "$r" Location)" "https://www.paypal.com.login.evil.example/x"
+# the link's own token stands for the session (an interstitial opened by a
+# click in the body); a wrong one does not
+r=$(curl -si --data "k=${href##*k=}" "$B${href%%\?*}/go")
+expect_eq "POST go with the link's token, no cookie" "$(header "$r" Location)" "https://reports.example.com/q3"
+r=$(curl -si --data "k=$(printf '0%.0s' $(seq 32))" "$B${href%%\?*}/go")
+expect_eq "POST go with a wrong link token: 403" "$(status "$r")" "403"
 r=$(curl -si "${C[@]}" "$B/link/$G/0")
 expect_has "verified: continue link" "$r" \
     'id="link-continue" href="https://reports.example.com/q3" rel="noopener noreferrer"'
