@@ -76,6 +76,10 @@ static int setup(void **state)
     assert_int_equal(sg_zone_add(f->zone, "k1._domainkey.slowkey.walk", "TIMEOUT", "TXT", 300), 0);
     assert_int_equal(sg_zone_add(f->zone, "k1._domainkey.mail.bank.walk", "TIMEOUT", "TXT", 300),
                      0);
+    /* ourdslow.test: ours, and its DMARC record lookup times out */
+    assert_int_equal(sg_zone_add(f->zone, "_dmarc.ourdslow.test", "TIMEOUT", "TXT", 300), 0);
+    add_txt(f->zone, "k1._domainkey.ourdslow.test", rec);
+    add_txt(f->zone, "ourdslow.test", "v=spf1 ip4:192.0.2.1 -all");
     /* quiet.test: publishes nothing */
     assert_int_equal(sg_zone_add(f->zone, "quiet.test", "A", "192.0.2.9", 300), 0);
     free(rec);
@@ -152,12 +156,12 @@ static const sg_verdict_result *check(fixture *f, sg_verdict **v, const char *ms
                                       const char *mail_from)
 {
     sg_verdict_opts o;
-    const char *protect[] = {"ourco.test", "ourslow.test"};
+    const char *protect[] = {"ourco.test", "ourslow.test", "ourdslow.test"};
     const sg_verdict_result *r = NULL;
     sg_verdict_opts_init(&o);
     o.authserv_id = "mx.rcpt.test";
     o.protected_domains = protect;
-    o.nprotected = 2;
+    o.nprotected = 3;
     assert_int_equal(sg_verdict_new(v, f->r, &o), 0);
     sg_verdict_envelope env = {.client_ip = ip, .helo = "mail.example", .mail_from = mail_from};
     assert_int_equal(sg_verdict_envelope_set(*v, &env), 0);
@@ -861,6 +865,47 @@ static void dmarc_temperror_is_consistent(void **state)
     }
 }
 
+/* Our own domain's DMARC record lookup times out (adv16 F0): the record
+ * cannot change the protected-domain rule, so a message nothing could
+ * prove is refused; one that an aligned pass might prove waits. */
+static void protected_without_record(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *sign, *ip, *mail_from;
+        sg_verdict_kind verdict;
+        int temporary;
+    } cases[] = {
+        /* the attacker's SPF passes, nothing signed: no identifier could align */
+        {NULL, "203.0.113.66", "x@evil.test", SG_VERDICT_FORGED, 0},
+        /* signed by the attacker's own domain */
+        {"evil.test", "203.0.113.66", "x@evil.test", SG_VERDICT_FORGED, 0},
+        /* SPF fails for our domain's MAIL FROM: nothing passed */
+        {NULL, "203.0.113.66", "x@ourdslow.test", SG_VERDICT_FORGED, 0},
+        /* our own signature passes: the record could make it a pass */
+        {"ourdslow.test", "203.0.113.66", "x@evil.test", SG_VERDICT_UNVERIFIED, 1},
+        /* our own server: SPF passes for our domain */
+        {NULL, "192.0.2.1", "x@ourdslow.test", SG_VERDICT_UNVERIFIED, 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sg_verdict *v;
+        char *m = make_message(f, "ourdslow.test", cases[i].sign);
+        const sg_verdict_result *r = check(f, &v, m, cases[i].ip, cases[i].mail_from);
+        if (r->verdict != cases[i].verdict || r->temporary != cases[i].temporary)
+            fail_msg("case %zu: verdict %d temporary %d (%s)", i, r->verdict, r->temporary,
+                     r->reason);
+        assert_int_equal(r->dmarc.result, SG_DMARC_RESULT_TEMPERROR);
+        if (cases[i].verdict == SG_VERDICT_FORGED) {
+            assert_int_equal(r->disposition, SG_DMARC_DISP_REJECT);
+            assert_int_equal(r->rule, SG_VERDICT_RULE_PROTECTED);
+        } else {
+            assert_int_equal(r->disposition, SG_DMARC_DISP_NONE);
+        }
+        sg_verdict_free(v);
+        free(m);
+    }
+}
+
 static int listed(const sg_verdict_result *r, const char *name)
 {
     for (size_t i = 0; i < r->nunsigned_fields; i++)
@@ -1078,6 +1123,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(junk_signatures_do_not_push_out_the_genuine_one, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(dmarc_temperror_is_consistent, setup, teardown),
+        cmocka_unit_test_setup_teardown(protected_without_record, setup, teardown),
         cmocka_unit_test_setup_teardown(unsigned_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(route_is_not_the_author, setup, teardown),
     };

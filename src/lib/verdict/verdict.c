@@ -538,6 +538,19 @@ static int could_align(const sg_verdict *v, const char *d)
     return sg_dmarc_could_align(&v->dmarc_opts, &v->res.dmarc, d);
 }
 
+/* An identifier that passed and could align: without the DMARC record
+ * (its lookup failed) it may prove the From domain. */
+static int pass_could_align(const sg_verdict *v)
+{
+    const sg_verdict_result *r = &v->res;
+    if (r->spf_checked && r->spf.result == SG_SPF_PASS && could_align(v, r->spf.domain))
+        return 1;
+    for (size_t i = 0; i < r->ndkim; i++)
+        if (r->dkim[i].result == SG_DKIM_PASS && could_align(v, r->dkim[i].domain))
+            return 1;
+    return 0;
+}
+
 static int temperror_could_hide_pass(const sg_verdict *v)
 {
     const sg_verdict_result *r = &v->res;
@@ -685,6 +698,12 @@ static void decide(sg_verdict *v)
         r->verdict = SG_VERDICT_UNVERIFIED;
         r->temporary = 1;
         r->reason = "DMARC policy lookup failed temporarily";
+        /* Our own domains are refused whatever their record says: with
+         * nothing that passed, or might have, able to align, the record
+         * cannot change the answer (an outage of our DNS turned the rule
+         * off: adv16 F0) */
+        if (r->protected_domain && !could_have_passed && !pass_could_align(v))
+            break;
         return;
     case SG_DMARC_RESULT_FAIL:
         if (could_have_passed) {
@@ -740,6 +759,7 @@ static void decide(sg_verdict *v)
             return;
         }
         r->verdict = SG_VERDICT_FORGED;
+        r->temporary = 0;
         r->disposition = SG_DMARC_DISP_REJECT;
         r->rule = SG_VERDICT_RULE_PROTECTED;
         r->reason = "claims a protected domain without an aligned SPF or DKIM pass";
