@@ -5,9 +5,15 @@
  *   spoofguardd -t [-c FILE]     test the configuration, tables and keys, then exit
  *   spoofguardd --reference      print the option reference (Markdown)
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <spoofguard/dmarc.h>
 #include <spoofguard/dns.h>
@@ -25,6 +31,67 @@ static void usage(FILE *f)
                "  -c FILE       configuration file (default " DEFAULT_CONFIG ")\n"
                "  -t            check the configuration, tables and keys, then exit\n"
                "  --reference   print the option reference\n");
+}
+
+/* Started as root, spoofguardd reads the configuration and its tables
+ * again at each reload as `user`: the files must be readable by that user,
+ * or the first reload fails (adv16 F5). Checked in a child that becomes
+ * the user, as the daemon does. 0, or -1 with the first file it cannot
+ * read in err. */
+static int readable_by_user(const sg_config *cfg, const char *path, char *err, size_t errlen)
+{
+    const char *files[] = {path, cfg->sender_map, cfg->signing_table, cfg->key_table,
+                           cfg->public_suffix_list};
+    const char *user = cfg->user ? cfg->user : "spoofguard";
+    if (geteuid() != 0)
+        return 0;
+    struct passwd *pw = getpwnam(user);
+    if (pw == NULL || pw->pw_uid == 0)
+        return 0; /* the start refuses it, naming the fix */
+    int p[2];
+    if (pipe(p) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+            setuid(pw->pw_uid) != 0) {
+            dprintf(p[1], "user: cannot become '%s': %s", user, strerror(errno));
+            _exit(1);
+        }
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+            if (files[i] == NULL)
+                continue;
+            int fd = open(files[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+            if (fd < 0) {
+                dprintf(p[1], "%s: not readable by user '%s' (%s): a reload would fail", files[i],
+                        user, strerror(errno));
+                _exit(1);
+            }
+            close(fd);
+        }
+        _exit(0);
+    }
+    close(p[1]);
+    ssize_t n = read(p[0], err, errlen - 1);
+    close(p[0]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    err[n > 0 ? n : 0] = '\0';
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return 0;
+    if (n <= 0)
+        snprintf(err, errlen, "user '%s': the check of the files failed", user);
+    return -1;
 }
 
 int main(int argc, char **argv)
@@ -72,6 +139,11 @@ int main(int argc, char **argv)
         }
         sg_signer_stop(fds, 0, pid);
         sg_maps_free(maps);
+        if (readable_by_user(&cfg, path, err, sizeof(err)) != 0) {
+            fprintf(stderr, "spoofguardd: %s\n", err);
+            sg_config_free(&cfg);
+            return 1;
+        }
         sg_dmarc_psl *psl = NULL;
         if (cfg.public_suffix_list && sg_dmarc_psl_load_file(&psl, cfg.public_suffix_list) != 0) {
             fprintf(stderr, "spoofguardd: %s: public_suffix_list %s: cannot load the list\n", path,

@@ -8,6 +8,8 @@ CLI=${SG_CLI:?}
 SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 D=$(dirname "$CLI")/spoofguardd
 T=$(mktemp -d /tmp/sg-exconf.XXXXXX)
+# -t, as root, checks that the daemon's user can read the files it reloads
+chmod 755 "$T"
 trap 'rm -rf "$T"' EXIT
 pass=0 fail=0
 ok() { echo "PASS $*"; pass=$((pass + 1)); }

@@ -209,6 +209,19 @@ else
     ko config_test "spoofguardd -t: $(tail -n3 "$T/t.out")"
 fi
 
+# started as root, the daemon reads its configuration again at each reload
+# as `user`: -t says when that user cannot (adv16 F5)
+if [ "$(id -u)" = 0 ]; then
+    install -m 0600 "$T/main.conf" "$T/private.conf"
+    if "$SGD" -t -c "$T/private.conf" >"$T/t-private.out" 2>&1; then
+        ko config_test_user_reads "-t passed a configuration user nobody cannot read"
+    elif grep -q "not readable by user 'nobody'" "$T/t-private.out"; then
+        ok config_test_user_reads
+    else
+        ko config_test_user_reads "$(tail -n2 "$T/t-private.out")"
+    fi
+fi
+
 # private keys readable by others are refused at load, naming file and fix
 badkey() { # mode name
     local k=$T/keys/bad-$2.private
