@@ -418,6 +418,10 @@ void sg_metrics_render(const sg_metrics *m, sg_mbuf *b, double now)
                             other ? "_other" : m->key_selector[k]};
         sg_prom_sample(b, "spoofguard_signatures_total", l, 2, v);
     }
+    sg_prom_head(b, "spoofguard_accept_pauses_total", "counter",
+                 "Times a worker could not accept a milter connection (out of file descriptors "
+                 "or memory) and paused 100 ms; the connection waits in the backlog.");
+    sg_prom_sample(b, "spoofguard_accept_pauses_total", NULL, 0, sum_at(m, OFF(accept_pauses)));
     sg_prom_head(b, "spoofguard_arc_seals_total", "counter",
                  "Our ARC sets on inbound mail passed on (arc_seal_key): added, or left off "
                  "(the signer failed or was too slow; the message went on without).");

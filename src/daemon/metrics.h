@@ -109,6 +109,7 @@ typedef struct {
     _Atomic uint64_t arc[SG_M_ARC_N];
     _Atomic uint64_t failsafe[SG_MFS_N];
     _Atomic uint64_t signatures[SG_METRICS_MAX_KEYS];
+    _Atomic uint64_t accept_pauses;      /* accept4 out of descriptors or memory */
     _Atomic uint64_t arc_seals[2];       /* our ARC sets: added, left off (arc_seal_key) */
     _Atomic uint64_t dns[2][SG_M_DNS_N]; /* [from_cache][status] */
     sg_mhist dns_latency;                /* network answers only */

@@ -99,10 +99,17 @@ static void on_accept_ready(uv_poll_t *p, int status, int events)
         return;
     int fd = accept4(w->sh->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
+        w->accept_paused = 0;
         accept_one(w, fd);
     } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         /* the connection stays queued: poll again in a while rather than
-         * spin on a socket that stays readable */
+         * spin on a socket that stays readable. Said once a pause, and
+         * counted: the MTA only sees its milter time out (adv16 F4). */
+        if (!w->accept_paused)
+            sg_log(&w->sh->log, "{\"event\":\"accept_paused\",\"worker\":%d,\"why\":\"%s\"}",
+                   w->index, strerror(errno));
+        w->accept_paused = 1;
+        sg_mc_inc(&w->metrics->accept_pauses, 1);
         (void)accept_arm(w, 0);
         uv_poll_stop(&w->accept_poll);
         uv_timer_start(&w->accept_pause, on_accept_resume, 100, 0);

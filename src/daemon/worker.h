@@ -59,6 +59,7 @@ typedef struct sg_worker {
     int accept_armed; /* the listener's entry is in the loop's set */
     uv_poll_t accept_poll;
     uv_timer_t accept_pause; /* out of descriptors: retry accepting later */
+    int accept_paused;       /* since the last accept that worked (logged once) */
     sg_resolver *resolver;
     sg_uvdns *uvdns;
     sg_dkim_keycache *keycache;

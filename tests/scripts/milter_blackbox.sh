@@ -63,7 +63,7 @@ pid_alive() { # zombie-aware: a crashed child stays a zombie until waited for
 
 cleanup() {
     local p d
-    for p in $MAIN_PID $DOWN_PID $SLOW_PID $SEAL_PID $BH_PID; do
+    for p in $MAIN_PID $DOWN_PID $SLOW_PID $SEAL_PID $BH_PID ${FD_PID:-}; do
         pid_alive "$p" && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
     for d in "$T/dns" "$T/dns2"; do
@@ -166,7 +166,8 @@ arc_seal fwd.test arc1 "$T/msgs/arc-trusted.eml"
 arc_seal evil.test arc9 "$T/msgs/arc-untrusted.eml"
 
 # --- DNS: a private unbound serving test.zone ----------------------------
-read -r DNS_PORT MAIN_PORT DOWN_PORT BH_PORT SLOW_PORT SEAL_PORT SEAL_METRICS < <("$PY" "$CLIENT" freeport 7)
+read -r DNS_PORT MAIN_PORT DOWN_PORT BH_PORT SLOW_PORT SEAL_PORT SEAL_METRICS FD_PORT FD_METRICS \
+    < <("$PY" "$CLIENT" freeport 9)
 start_unbound() { # DIR PORT
     SG_DNS_ZONE_NAME=test SG_DNS_ZONE_FILE="$T/test.zone" \
         bash "$SG_SRC/tests/env/dns-server.sh" start "$1" "$2" >/dev/null ||
@@ -199,6 +200,8 @@ mkconf down "$DOWN_PORT" "$BH_PORT" 200 1
 } >"$T/KeyTable.seal"
 mkconf seal "$SEAL_PORT" "$DNS_PORT" 1000 2 \
     "$(printf 'key_table %s\narc_seal_key fwd-arc\nmetrics_listen 127.0.0.1:%s' "$T/KeyTable.seal" "$SEAL_METRICS")"
+# one worker and metrics, started with few file descriptors (fd_exhaustion)
+mkconf fd "$FD_PORT" "$DNS_PORT" 1000 2 "$(printf 'workers 1\nmetrics_listen 127.0.0.1:%s' "$FD_METRICS")"
 # time budget shorter than one DNS try; 3 connections; 100K messages
 mkconf slow "$SLOW_PORT" "$BH_PORT" 1500 1 \
     "$(printf 'message_timeout_s 1\nmax_connections 3\nmax_message_size 100K\nbatch_scheduling no')"
@@ -331,6 +334,28 @@ for c in silent rb_truncated rb_len0 rb_huge rb_garbage rb_header_nonul rb_many 
     alive "alive_after_$c"
     check sanity
 done
+
+# --- out of file descriptors: said and counted, and accepting again after --------
+# (the daemon's descriptors at rest, then a start with two more than that)
+start_daemon fd "$FD_PORT"
+sleep 0.2
+nfd=$(ls "/proc/$PID/fd" | wc -l)
+stop_daemon fd "$PID" sigterm_fd_probe
+(
+    ulimit -n $((nfd + 2))
+    exec "$SGD" -c "$T/fd.conf" 2>"$T/fd.err"
+) &
+PID=$! NAME=fd PORT=$FD_PORT
+FD_PID=$PID
+for ((i = 0; i < 200; i++)); do [ -e "/proc/$PID/fd" ] && [ "$(ls "/proc/$PID/fd" | wc -l)" -ge "$nfd" ] && break; sleep 0.025; done
+sleep 0.2
+METRICS_PORT=$FD_METRICS
+check fd_exhaustion
+METRICS_PORT=
+alive alive_after_fd_exhaustion
+stop_daemon fd "$FD_PID" sigterm_fd
+FD_PID=''
+PID=$MAIN_PID NAME=main PORT=$MAIN_PORT
 
 # --- 9: SIGHUP with a new key table -----------------------------------------------
 check sighup sighup_storm

@@ -166,6 +166,7 @@ static void registry_sums_shards(void **state)
     has_line(t, "spoofguard_signatures_total{domain=\"example.com\",selector=\"s1\"} 0");
     has_line(t, "spoofguard_signatures_total{domain=\"example.org\",selector=\"ed\"} 1");
     has_line(t, "spoofguard_arc_seals_total{result=\"added\"} 0");
+    has_line(t, "spoofguard_accept_pauses_total 0");
     has_line(t, "spoofguard_arc_seals_total{result=\"unsigned\"} 2");
     has_line(t, "spoofguard_signing_key_age_seconds{domain=\"example.com\",selector=\"s1\"} "
                 "86400.500");
@@ -192,10 +193,10 @@ static void registry_sums_shards(void **state)
     assert_non_null(strstr(t, "# TYPE spoofguard_stalled gauge\n"));
     /* every family is declared once, every series has a family */
     assert_non_null(strstr(t, "# TYPE spoofguard_dns_query_duration_seconds histogram\n"));
-    /* 167 series without keys (120 + 47 of outbound detection), plus
+    /* 168 series without keys (121 + 47 of outbound detection), plus
      * 2 + 1 + 1 for these keys (two signature counters, the two ages of
      * the live key) */
-    assert_int_equal(count_series(t), 167 + 4);
+    assert_int_equal(count_series(t), 168 + 4);
     sg_mbuf_free(&out);
     sg_metrics_free(&m);
 }
@@ -218,7 +219,7 @@ static void key_slots_are_bounded(void **state)
     has_line(out.data, "spoofguard_signatures_total{domain=\"_other\",selector=\"_other\"} 1");
     has_line(out.data, "spoofguard_signatures_total{domain=\"example.com\",selector=\"s30\"} 0");
     assert_null(strstr(out.data, "selector=\"s31\""));
-    assert_int_equal(count_series(out.data), 167 + SG_METRICS_KEY_OTHER + 1);
+    assert_int_equal(count_series(out.data), 168 + SG_METRICS_KEY_OTHER + 1);
     sg_mbuf_free(&out);
     sg_metrics_free(&m);
 }
