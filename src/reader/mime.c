@@ -1396,6 +1396,7 @@ int sgr_mime_parse(sgr_mime **out, const char *data, size_t len, const sgr_mime_
             }
             v->body = keep(m, gdup_free(b));
             w.truncated |= cut;
+            v->body_cut = cut;
         }
         j++;
     }
@@ -1420,6 +1421,7 @@ int sgr_mime_parse(sgr_mime **out, const char *data, size_t len, const sgr_mime_
             }
             v->body = keep(m, gdup_free(b));
             w.truncated |= cut;
+            v->body_cut = cut;
         }
     }
     if (v->body == NULL)

@@ -92,6 +92,7 @@ typedef struct {
     const sgr_mime_part *parts;
     size_t nparts;
     int truncated; /* a bound stopped the walk: parts or body are missing */
+    int body_cut;  /* the body is cut at max_body: what is here is not all of it */
 } sgr_mime_view;
 
 /* Parses data[0..len) (a whole RFC 5322 message, CRLF or LF). Never fails

@@ -1160,6 +1160,39 @@ static int href(char *buf, size_t cap, size_t index, const sgr_link *l, void *pa
     return 0;
 }
 
+/* A body cut at the MIME layer's bound (8 MiB) is not shown: cut inside
+ * a <style> it rendered as nothing at all, without the note (adv17 F8).
+ * One just under the bound is shown. */
+static void cut_body_not_shown(void **state)
+{
+    fixture *f = *state;
+    static const char head[] = "From: a@nodmarc.example\r\nTo: b@x.example\r\nSubject: css\r\n"
+                               "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+                               "<style>";
+    static const char tail[] = "</style><p>the end</p>\r\n";
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    o.link_href = href;
+    for (int big = 0; big < 2; big++) {
+        size_t css = big ? (9u << 20) : (7u << 20), hl = strlen(head), tl = strlen(tail);
+        char *m = malloc(hl + css + tl);
+        assert_non_null(m);
+        memcpy(m, head, hl);
+        for (size_t i = 0; i < css; i += 12)
+            memcpy(m + hl + i, "a{color:red}", css - i < 12 ? css - i : 12);
+        memcpy(m + hl + css, tail, tl);
+        sgr_explanation *e;
+        assert_int_equal(sgr_explain(&e, m, hl + css + tl, NULL, &o), 0);
+        assert_non_null(e->html);
+        if (big)
+            assert_non_null(strstr(e->html, "too large"));
+        else
+            assert_non_null(strstr(e->html, "the end"));
+        sgr_explain_free(e);
+        free(m);
+    }
+}
+
 static void links_by_headline(void **state)
 {
     fixture *f = *state;
@@ -1359,6 +1392,7 @@ int main(void)
         cmocka_unit_test(replay_third_party),
         cmocka_unit_test(warning_attachment),
         cmocka_unit_test(links_by_headline),
+        cmocka_unit_test(cut_body_not_shown),
         cmocka_unit_test(remote_images_verified_only),
         cmocka_unit_test(hostile_input),
     };
