@@ -210,7 +210,7 @@ static void *run_redis(void *arg)
 {
     worker *w = arg;
     rloop *l = calloc(1, sizeof(*l));
-    sg_logger log = {2};
+    sg_logger log = {.fd = 2};
     atomic_int down;
     char err[256];
     atomic_init(&down, 0);
