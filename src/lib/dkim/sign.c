@@ -15,10 +15,11 @@
 #include <strings.h>
 #include <time.h>
 
-/* 5.4.1's recommended set, and Sender. Only the instances present are
- * listed, so the Resent-* and List-* fields cost nothing on mail without
- * them; with them, RFC 8058 4 needs List-Unsubscribe and
- * List-Unsubscribe-Post signed for one-click unsubscribe. */
+/* 5.4.1's recommended set, and Sender (the order matters: see
+ * DEFAULT_OVERSIGN). Only the instances present are listed, so the
+ * Resent-* and List-* fields cost nothing on mail without them; with
+ * them, RFC 8058 4 needs List-Unsubscribe and List-Unsubscribe-Post
+ * signed for one-click unsubscribe. */
 static const char *const default_headers[] = {
     "from",
     "sender",
@@ -48,25 +49,13 @@ static const char *const default_headers[] = {
     "resent-cc",
     "resent-message-id",
 };
-/* Signed once more than present so they cannot be added (8.15): what
- * readers show as who, to whom, what and in which thread, and how the
- * body decodes. Not the List-* fields: a list that passes a message on
- * unchanged but for its List-Id must not break the signature. */
-static const char *const default_oversign[] = {
-    "from",
-    "sender",
-    "reply-to",
-    "to",
-    "cc",
-    "subject",
-    "date",
-    "message-id",
-    "in-reply-to",
-    "references",
-    "mime-version",
-    "content-type",
-    "content-transfer-encoding",
-};
+/* The first DEFAULT_OVERSIGN of them are signed once more than present,
+ * so none can be added (8.15): what readers show as who, to whom, what and
+ * in which thread, and how the body decodes. Not the List-* fields: a list
+ * that passes a message on unchanged but for its List-Id must not break
+ * the signature. */
+#define DEFAULT_OVERSIGN 13 /* up to content-transfer-encoding */
+
 struct ssig {
     sg_dkim_sign_opts o; /* strings point into the signer's config block */
     sg_dkim_alg alg;     /* the key's, or o.alg for a key held elsewhere */
@@ -220,9 +209,8 @@ int sg_dkim_signer_new(sg_dkim_signer **out, const sg_dkim_sign_opts *opts, size
         opts_copy(&oc, &opts[i]);
         const char *const *hl = o->headers ? o->headers : default_headers;
         size_t nhl = o->headers ? o->nheaders : sizeof(default_headers) / sizeof(*default_headers);
-        const char *const *ol = o->oversign ? o->oversign : default_oversign;
-        size_t nol = o->oversign ? o->noversign
-                                 : (o->noversign ? 0 : sizeof(default_oversign) / sizeof(*ol));
+        const char *const *ol = o->oversign ? o->oversign : default_headers;
+        size_t nol = o->oversign ? o->noversign : (o->noversign ? 0 : DEFAULT_OVERSIGN);
         int has_from = 0;
         g->o = *o;
         g->alg = o->key ? sg_dkim_signkey_alg(o->key) : o->alg;

@@ -538,26 +538,14 @@ static int could_align(const sg_verdict *v, const char *d)
     return sg_dmarc_could_align(&v->dmarc_opts, &v->res.dmarc, d);
 }
 
-/* An identifier that passed and could align: without the DMARC record
- * (its lookup failed) it may prove the From domain. */
-static int pass_could_align(const sg_verdict *v)
+/* An identifier with this SPF or DKIM result that could align. */
+static int result_could_align(const sg_verdict *v, sg_spf_result_code spf, sg_dkim_result dkim)
 {
     const sg_verdict_result *r = &v->res;
-    if (r->spf_checked && r->spf.result == SG_SPF_PASS && could_align(v, r->spf.domain))
+    if (r->spf_checked && r->spf.result == spf && could_align(v, r->spf.domain))
         return 1;
     for (size_t i = 0; i < r->ndkim; i++)
-        if (r->dkim[i].result == SG_DKIM_PASS && could_align(v, r->dkim[i].domain))
-            return 1;
-    return 0;
-}
-
-static int temperror_could_hide_pass(const sg_verdict *v)
-{
-    const sg_verdict_result *r = &v->res;
-    if (r->spf_checked && r->spf.result == SG_SPF_TEMPERROR && could_align(v, r->spf.domain))
-        return 1;
-    for (size_t i = 0; i < r->ndkim; i++)
-        if (r->dkim[i].result == SG_DKIM_TEMPERROR && could_align(v, r->dkim[i].domain))
+        if (r->dkim[i].result == dkim && could_align(v, r->dkim[i].domain))
             return 1;
     return 0;
 }
@@ -644,7 +632,7 @@ static void decide(sg_verdict *v)
     const char *from = r->dmarc.author_domain ? r->dmarc.author_domain : r->author.domain;
     /* A temporary error may have hidden a pass: it must never let a
      * reject or a "forged" through, and never becomes a pass either. */
-    int could_have_passed = temperror_could_hide_pass(v);
+    int could_have_passed = result_could_align(v, SG_SPF_TEMPERROR, SG_DKIM_TEMPERROR);
 
     /* With one parsable From, its domain decides; the lax scan only
      * speaks when the From field cannot be read as one address. */
@@ -702,7 +690,8 @@ static void decide(sg_verdict *v)
          * nothing that passed, or might have, able to align, the record
          * cannot change the answer (an outage of our DNS turned the rule
          * off: adv16 F0) */
-        if (r->protected_domain && !could_have_passed && !pass_could_align(v))
+        if (r->protected_domain && !could_have_passed &&
+            !result_could_align(v, SG_SPF_PASS, SG_DKIM_PASS))
             break;
         return;
     case SG_DMARC_RESULT_FAIL:
