@@ -34,10 +34,9 @@ static void usage(FILE *f)
 }
 
 /* Started as root, spoofguardd reads the configuration and its tables
- * again at each reload as `user`: the files must be readable by that user,
- * or the first reload fails (adv16 F5). Checked in a child that becomes
- * the user, as the daemon does. 0, or -1 with the first file it cannot
- * read in err. */
+ * again at each reload as `user`: files that user cannot read make the
+ * first reload fail (adv16 F5). Checked in a child that becomes the user,
+ * as the daemon does. 0, or -1 with the first file it cannot read in err. */
 static int readable_by_user(const sg_config *cfg, const char *path, char *err, size_t errlen)
 {
     const char *files[] = {path, cfg->sender_map, cfg->signing_table, cfg->key_table,
@@ -139,11 +138,10 @@ int main(int argc, char **argv)
         }
         sg_signer_stop(fds, 0, pid);
         sg_maps_free(maps);
-        if (readable_by_user(&cfg, path, err, sizeof(err)) != 0) {
-            fprintf(stderr, "spoofguardd: %s\n", err);
-            sg_config_free(&cfg);
-            return 1;
-        }
+        /* a warning: the configuration is right, the files' modes are
+         * not (the start, as root, works; the first reload would not) */
+        if (readable_by_user(&cfg, path, err, sizeof(err)) != 0)
+            fprintf(stderr, "spoofguardd: warning: %s\n", err);
         sg_dmarc_psl *psl = NULL;
         if (cfg.public_suffix_list && sg_dmarc_psl_load_file(&psl, cfg.public_suffix_list) != 0) {
             fprintf(stderr, "spoofguardd: %s: public_suffix_list %s: cannot load the list\n", path,
