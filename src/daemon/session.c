@@ -54,7 +54,6 @@ static void set_reject(session *s, const char *smtp_reply)
 
 static void message_start(session *s, const char *path)
 {
-    const sg_config *cfg = &s->pol->cfg;
     s->state = MSG_OPEN;
     s->t0 = uv_hrtime();
     if (sg_arena_new(&s->arena, 8192) != 0) {
@@ -77,8 +76,6 @@ static void message_start(session *s, const char *path)
         s->fail = MSG_OVERLOAD;
         return;
     }
-    if (s->timer_live)
-        uv_timer_start(&s->timer, on_timeout, (uint64_t)cfg->message_timeout_s * 1000, 0);
 
     if (s->outbound && s->login_long) {
         /* two logins with one first 255 bytes would share one account's
@@ -263,6 +260,8 @@ static int handle(session *s, const sg_milter_cmd *c)
     if (s->state == MSG_WAITING && c->cmd != SG_MC_ABORT && c->cmd != SG_MC_QUIT &&
         c->cmd != SG_MC_QUIT_NC && c->cmd != SG_MC_MACRO)
         return -1; /* the MTA must wait for our EOM answer */
+    if (!s->negotiated && c->cmd != SG_MC_OPTNEG)
+        return -1; /* an MTA negotiates first (and the 10 s rule waits for it) */
 
     switch (c->cmd) {
     case SG_MC_OPTNEG: {
@@ -423,29 +422,42 @@ static void ack_now(session *s)
 
 /* The MTA sends its option negotiation as it connects and every packet
  * whole: a connection silent that long, or stopped inside a packet, is
- * not an MTA's, and would hold one of max_connections for ever (adv16 F2). */
+ * not an MTA's, and would hold one of max_connections for ever (adv16 F2).
+ * Otherwise the MTA may be quiet while its SMTP client is (Postfix waits
+ * up to smtpd_timeout, 300 s, for each command, and tells us of most):
+ * twice that, in or between messages, then the connection is let go
+ * (while the MTA waits for our answer, the message timer runs instead). */
 #define SILENT_MS 10000
+#define IDLE_MS 600000
 
 static void on_silent(uv_timer_t *t)
 {
     session *s = t->data;
-    if (s->state != MSG_NONE)
+    if (s->state == MSG_WAITING)
         return;
-    sg_log(s->env->log, "{\"event\":\"milter_silent\",\"client\":\"%s\",\"why\":\"%s for 10 s\"}",
-           s->client_ip, s->negotiated ? "inside a packet" : "no option negotiation");
+    sg_log(s->env->log, "{\"event\":\"milter_silent\",\"client\":\"%s\",\"why\":\"%s\"}",
+           s->client_ip,
+           !s->negotiated                ? "no option negotiation for 10 s"
+           : s->rd.len != s->rd.consumed ? "inside a packet for 10 s"
+                                         : "nothing for 600 s");
     session_close(s);
 }
 
-/* Between messages: the silence timer runs until the negotiation, and
- * while a packet is incomplete; a message has its own (message_timeout_s). */
+/* After each read, unless the MTA waits for our answer: 10 s until the
+ * negotiation or while a packet is incomplete (not extended by a trickle
+ * of bytes), else 600 s from now. */
 static void watch_silence(session *s)
 {
-    if (!s->timer_live || s->state != MSG_NONE)
+    if (!s->timer_live || s->state == MSG_WAITING)
         return;
-    if (s->negotiated && s->rd.len == s->rd.consumed)
-        uv_timer_stop(&s->timer);
-    else if (!uv_is_active((uv_handle_t *)&s->timer))
-        uv_timer_start(&s->timer, on_silent, SILENT_MS, 0);
+    if (!s->negotiated || s->rd.len != s->rd.consumed) {
+        if (!s->silence_short || !uv_is_active((uv_handle_t *)&s->timer))
+            uv_timer_start(&s->timer, on_silent, SILENT_MS, 0);
+        s->silence_short = 1;
+    } else {
+        uv_timer_start(&s->timer, on_silent, IDLE_MS, 0);
+        s->silence_short = 0;
+    }
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
@@ -539,6 +551,7 @@ void sg_session_accept(const sg_session_env *env, sg_policy *pol, unsigned conns
         s->timer.data = s;
         s->timer_live = 1;
         uv_timer_start(&s->timer, on_silent, SILENT_MS, 0);
+        s->silence_short = 1;
     }
     s->overloaded = conns > s->pol->cfg.max_connections;
     uv_read_start(&s->h.stream, on_alloc, on_read);

@@ -103,7 +103,8 @@ typedef struct session {
     size_t nsigned; /* DKIM-Signature fields put on the message */
     /* outbound: a line over RFC 5322's 998 octets, which Postfix breaks
      * when it relays (smtp_line_length_limit), after we signed */
-    size_t out_line; /* octets of the body line so far */
+    size_t out_line;   /* octets of the body line so far */
+    int silence_short; /* the silence timer runs its 10 s (session.c) */
     int long_line;
     const char *from_addr; /* header From (outbound), in the arena */
     /* outbound: the envelope recipients (in the arena) and the abuse

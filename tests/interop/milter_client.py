@@ -1303,8 +1303,12 @@ def check_rb_truncated():
 
 def check_silent():
     """A connection that never negotiates, or stops inside a packet, is
-    closed after 10 s (it held one of max_connections for ever: adv16 F2);
-    an MTA's connection idle between messages stays open."""
+    closed after 10 s (it held one of max_connections for ever: adv16 F2),
+    one that sends a command before negotiating at once; an MTA's
+    connection idle between messages stays open (600 s)."""
+    early = raw_conn()                      # a command before the negotiation
+    early.sendall(packet('M', cstr('<a@remote.test>')))
+    expect(closed_soon(early, 2.0), 'MAIL before the option negotiation: still open after 2 s')
     t0 = time.monotonic()
     mute = raw_conn()                       # nothing at all
     half = raw_conn()
