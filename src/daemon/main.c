@@ -45,7 +45,14 @@ static int readable_by_user(const sg_config *cfg, const char *path, char *err, s
     if (geteuid() != 0)
         return 0;
     struct passwd *pw = getpwnam(user);
-    if (pw == NULL || pw->pw_uid == 0)
+    if (pw == NULL) {
+        snprintf(err, errlen,
+                 "user: no user '%s' to run as: the start, as root, would fail (create it or "
+                 "set `user`)",
+                 user);
+        return -1;
+    }
+    if (pw->pw_uid == 0)
         return 0; /* the start refuses it, naming the fix */
     int p[2];
     if (pipe(p) != 0) {

@@ -353,6 +353,8 @@ int outbound_eom(session *s)
         refuse(s, s->reject);
         return 0;
     }
+    if (s->out_line > LINE_MAX_OCTETS) /* the last line, without a line end */
+        s->long_line = 1;
     if (s->signer && !(s->actions & SG_MF_ADDHDRS)) {
         return outbound_accept(s, "unsigned: the MTA does not let us add header fields");
     } else if (s->signer) {

@@ -1072,10 +1072,10 @@ static int render_body(explain_impl *x, const sgr_explain_opts *o, int interstit
     so.psl = x->psl;
     so.allow_remote_images = o->allow_remote_images && x->pub.headline == SGR_HEADLINE_VERIFIED;
     x->pub.remote_images_allowed = so.allow_remote_images;
-    /* a body cut at the MIME bound is not shown either: cut HTML renders
-     * as whatever the cut left open (inside a <style>: nothing at all) */
+    /* HTML cut at the MIME bound is not shown either: it renders as
+     * whatever the cut left open (inside a <style>: nothing at all) */
     int rc = SG_ELIMIT;
-    if (!mv->body_cut) {
+    if (!mv->body_cut || !mv->body_is_html) {
         rc = mv->body_is_html ? sgr_sanitize_html(&x->san, mv->body, mv->body_len, &so)
                               : sgr_text_to_html(&x->san, mv->body, mv->body_len, &so);
         x->san_used = 1;

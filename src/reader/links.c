@@ -298,10 +298,11 @@ static int describe_target(sgr_link *l, sg_arena *a, const psl_ctx_t *psl, const
         if (to == NULL)
             return SG_ENOMEM;
         size_t k = 0;
-        for (int quoted = 0; to[k] && (quoted || to[k] != ','); k++)
+        /* ',' is RFC 6068's separator; some clients (Outlook) split at ';' */
+        for (int quoted = 0; to[k] && (quoted || (to[k] != ',' && to[k] != ';')); k++)
             if (to[k] == '"')
                 quoted = !quoted;
-        if ((to[k] == ',' && to[k + 1 + strspn(to + k + 1, " ,")] != '\0') ||
+        if ((to[k] != '\0' && to[k + 1 + strspn(to + k + 1, " ,;")] != '\0') ||
             (q < n && hfields_add_recipients(a, t + q + 1, n - q - 1)))
             l->flags |= SGR_LINK_MAILTO_MORE;
         to[k] = '\0';
@@ -355,6 +356,9 @@ static size_t name_char_len(const char *s, size_t n, size_t i)
         return 1;
     if (cp == 0x3002 || cp == 0xFF0E || cp == 0xFF61)
         return j - i;
+    /* invisible: "paypal\u00ad.com" shows as paypal.com (dropped below) */
+    if (u_hasBinaryProperty(cp, UCHAR_DEFAULT_IGNORABLE_CODE_POINT))
+        return j - i;
     int8_t t = u_charType(cp);
     if (u_isalnum(cp) || t == U_NON_SPACING_MARK || t == U_COMBINING_SPACING_MARK ||
         t == U_ENCLOSING_MARK)
@@ -362,20 +366,24 @@ static size_t name_char_len(const char *s, size_t n, size_t i)
     return 0;
 }
 
-/* UTS #46 maps U+3002, U+FF0E and U+FF61 to '.': so does a reader. */
-static void map_dots(char *s)
+/* A name as a reader sees it: U+3002, U+FF0E and U+FF61 are dots (UTS
+ * #46 maps them so), invisible characters (soft hyphen, zero-width space,
+ * bidi controls...) are not there. */
+static void reader_name(char *s)
 {
-    char *o = s;
-    for (const char *p = s; *p;) {
-        if (!strncmp(p, "\xE3\x80\x82", 3) || !strncmp(p, "\xEF\xBC\x8E", 3) ||
-            !strncmp(p, "\xEF\xBD\xA1", 3)) {
-            *o++ = '.';
-            p += 3;
-        } else {
-            *o++ = *p++;
-        }
+    size_t n = strlen(s), i = 0, o = 0;
+    while (i < n) {
+        size_t j = i;
+        UChar32 cp;
+        U8_NEXT((const uint8_t *)s, j, n, cp);
+        if (cp == 0x3002 || cp == 0xFF0E || cp == 0xFF61)
+            s[o++] = '.';
+        else if (cp < 0 || !u_hasBinaryProperty(cp, UCHAR_DEFAULT_IGNORABLE_CODE_POINT))
+            while (i < j)
+                s[o++] = s[i++];
+        i = j;
     }
-    *o = '\0';
+    s[o] = '\0';
 }
 
 /* The bytes of the code point at s[i] (at least 1). */
@@ -437,7 +445,7 @@ static int text_names_host(sg_arena *a, const psl_ctx_t *psl, const char *s, siz
             buf = pct_decode_lower(a, tok + off, dn);
             if (buf == NULL)
                 return SG_ENOMEM;
-            map_dots(buf);
+            reader_name(buf);
             /* an address is a name whatever its TLD; a bare word must end
              * in a listed public suffix to count as one */
             if (at == NULL ? !is_domain_like(psl, buf) : strchr(buf, '.') == NULL)

@@ -573,12 +573,18 @@ static const sgr_link *take_link(ctx *c, const GumboNode *node, const char *href
  * span too, and `float:left;width:0;height:0;overflow:hidden` hid it (the
  * link text alone stayed on screen). Every property the message's CSS may
  * set (css.c's list) that can move, shrink, hide or reorder an inline box
- * is pinned here: inline !important wins over any rule. An ancestor that
- * clips its content still clips this; the viewer's link list outside the
- * message frame shows every target regardless. */
+ * is pinned here: inline !important wins over any rule. And it is drawn
+ * above everything else in the body (positioned, the highest z-index;
+ * the message's CSS cannot position anything): a later box spilling over
+ * it (a negative margin, an inline-block overflowing right to left, a zero
+ * line-height under a large font) cannot paint a fake target on top
+ * (adv17 F3). An ancestor that clips its content still clips this; the
+ * viewer's link list outside the message frame shows every target
+ * regardless. */
 static const char inert_target_style[] =
     "display:inline !important;float:none !important;clear:none !important;"
-    "position:static !important;visibility:visible !important;opacity:1 !important;"
+    "position:relative !important;z-index:2147483647 !important;"
+    "visibility:visible !important;opacity:1 !important;"
     "margin:0 !important;padding:0 !important;border:none !important;"
     "width:auto !important;height:auto !important;min-width:0 !important;"
     "min-height:0 !important;max-width:none !important;max-height:none !important;"

@@ -839,6 +839,52 @@ class Run:
                 bool(rows) and rows[0].get_attribute("data-headline") not in ("verified", "verified_third_party"),
                 rows[0].get_attribute("data-headline") if rows else None)
 
+    def overlay(self):
+        """Unverified mail whose later boxes spill over an inert link's real
+        target (adv17 F3 and its review): the target is what is on top."""
+        c = self.c
+        tricks = [
+            '<span style="display:inline-block;margin-left:-17em;width:17em;background-color:#fff">'
+            '[https://bank.example/login]</span>',
+            '<span style="display:inline-block;width:0;direction:rtl;white-space:nowrap;'
+            'background-color:#fff">[https://bank.example/login]&nbsp;&nbsp;&nbsp;&nbsp;</span>',
+            '<br><span style="line-height:0;font-size:60px;background-color:#fff">'
+            '&#9608;&#9608;&#9608;&#9608;&#9608;&#9608;&#9608;&#9608;&#9608;&#9608;</span>',
+        ]
+        body = "".join('<p><a href="https://evil.example/steal%d">Sign in to bank.example</a>%s</p>'
+                       % (i, t) for i, t in enumerate(tricks))
+        msg = ("From: alerts@nodmarc.example\r\nTo: you@home.example\r\nSubject: Overlay test\r\n"
+               "Date: Thu, 03 Dec 2026 09:00:00 +0000\r\nMessage-ID: <overlay@nodmarc.example>\r\n"
+               "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+               "<html><body>%s</body></html>\r\n" % body).encode()
+        tmp = os.path.join(self.work, "maildir", "tmp", "1796250100.M98P1.overlay")
+        with open(tmp, "wb") as f:
+            f.write(msg)
+        os.rename(tmp, os.path.join(self.work, "maildir", "new", "1796250100.M98P1.overlay"))
+        self.get("/", "the list with the overlay message")
+        rows = [r for r in self.css("table#messages tr.msg") if "Overlay test" in r.text]
+        if not c.check("overlay: the message is listed", len(rows) == 1):
+            return
+        self.get("/m/" + rows[0].get_attribute("data-id"), "the overlay message")
+        time.sleep(0.3)
+        if not self.body_frame():
+            c.check("overlay: body frame", False)
+            return
+        on_top = self.drv.execute_script(
+            "return Array.from(document.querySelectorAll('span.sg-link-target')).map(function (t) {"
+            "  var r = t.getBoundingClientRect(), out = [];"
+            "  [0.2, 0.5, 0.8].forEach(function (x) {"
+            "    var e = document.elementFromPoint(r.left + r.width * x, r.top + r.height / 2);"
+            "    out.push(!!e && (e === t || t.contains(e)));"
+            "  });"
+            "  return [t.textContent, out];"
+            "});")
+        self.drv.switch_to.default_content()
+        c.check("overlay: three inert targets", len(on_top or []) == 3, on_top)
+        for text, hits in on_top or []:
+            c.check("overlay: %s is on top where it is drawn" % text.strip(), all(hits), hits)
+        self.shot("overlay")
+
     def logout(self):
         c = self.c
         self.get("/", "the list before logout")
@@ -866,6 +912,7 @@ class Run:
         self.headers_and_api()
         self.images_and_csrf()
         self.new_mail()
+        self.overlay()
         self.logout()
         c = self.c
         c.check("the viewer is still running", self.proc.poll() is None, self.viewer_log())

@@ -1177,7 +1177,9 @@ def check_outbound_long_line():
     cases = [('LL000001', head + b'\r\n\r\n' + body + b'x' * 998 + b'\r\n', False),
              ('LL000002', head + b'\r\n\r\n' + body + b'y' * 999 + b'\r\n', True),
              ('LL000003', head + b'\r\n\r\n' + body + b'z' * 1500, True),  # no final CRLF
-             ('LL000004', head + b'\r\nX-Long: ' + b'w' * 1000 + b'\r\n\r\n' + body, True)]
+             ('LL000004', head + b'\r\nX-Long: ' + b'w' * 1000 + b'\r\n\r\n' + body, True),
+             ('LL000005', head + b'\r\n\r\n' + body + b'v' * 999, True),  # last, no line end
+             ('LL000006', head + b'\r\n\r\n' + body + b'u' * 998, False)]
     since = log_size()
     for qid, msg, warned in cases:
         m = outbound_session('alice@ourco.test')

@@ -224,7 +224,15 @@ if [ "$(id -u)" = 0 ]; then
     else
         ko config_test_user_reads "no warning: $(grep -v '^[a-z#]' "$T/t-private.out" | tail -n2)"
     fi
-    if "$SGD" -t -c "$T/main.conf" 2>&1 | grep -q "warning: .*not readable"; then
+    sed 's/^user nobody$/user sg-no-such-user/' "$T/main.conf" >"$T/nouser.conf"
+    "$SGD" -t -c "$T/nouser.conf" >"$T/t-nouser.out" 2>&1
+    if grep -q "warning: user: no user 'sg-no-such-user'" "$T/t-nouser.out"; then
+        ok config_test_no_user
+    else
+        ko config_test_no_user "no warning for a user that does not exist"
+    fi
+    "$SGD" -t -c "$T/main.conf" >"$T/t-main.out" 2>&1
+    if grep -q "warning: .*not readable" "$T/t-main.out"; then
         ko config_test_user_reads_ok "a warning for files user nobody can read"
     else
         ok config_test_user_reads_ok

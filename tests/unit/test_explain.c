@@ -1191,6 +1191,20 @@ static void cut_body_not_shown(void **state)
         sgr_explain_free(e);
         free(m);
     }
+    /* cut plain text is still text: shown */
+    static const char thead[] = "From: a@nodmarc.example\r\nTo: b@x.example\r\nSubject: t\r\n"
+                                "\r\nfirst line\r\n";
+    size_t tl = strlen(thead), n = tl + (9u << 20);
+    char *m = malloc(n);
+    assert_non_null(m);
+    memcpy(m, thead, tl);
+    memset(m + tl, 'x', n - tl);
+    sgr_explanation *e;
+    assert_int_equal(sgr_explain(&e, m, n, NULL, &o), 0);
+    assert_non_null(e->html);
+    assert_non_null(strstr(e->html, "first line"));
+    sgr_explain_free(e);
+    free(m);
 }
 
 static void links_by_headline(void **state)

@@ -436,6 +436,8 @@ static void test_links_describe(void **state)
          SGR_LINK_MAILTO_MORE, 0},
         {"mailto:support@bank.example,a@evil.example", "x", "bank.example", NULL,
          SGR_LINK_MAILTO_MORE, 0},
+        {"mailto:attacker@evil.example;@bank.example", "x", "evil.example", NULL,
+         SGR_LINK_MAILTO_MORE, 0},
         {"mailto:%22support@bank.example%22@evil.example", "x", "evil.example", NULL, 0,
          SGR_LINK_MAILTO_MORE},
         {"mailto:%22a,b%22@bank.example", "x", "bank.example", NULL, 0, SGR_LINK_MAILTO_MORE},
@@ -464,6 +466,16 @@ static void test_links_describe(void **state)
          "evil.example", NULL, SGR_LINK_TEXT_MISMATCH, 0},
         {"https://www.paypal.com/", "paypal.com\xe2\x80\x99s page", "www.paypal.com", NULL, 0,
          SGR_LINK_TEXT_MISMATCH},
+        /* invisible characters inside or after the name (review of the
+         * above: they ended the name, and the warning was lost) */
+        {"https://evil.example/", "paypal\xc2\xad.com", "evil.example", NULL,
+         SGR_LINK_TEXT_MISMATCH, 0},
+        {"https://evil.example/", "pay\xe2\x80\x8bpal.com", "evil.example", NULL,
+         SGR_LINK_TEXT_MISMATCH, 0},
+        {"https://evil.example/", "paypal.com\xe2\x80\x8d", "evil.example", NULL,
+         SGR_LINK_TEXT_MISMATCH, 0},
+        {"https://evil.example/", "paypal.com\xe2\x80\xae", "evil.example", NULL,
+         SGR_LINK_TEXT_MISMATCH | SGR_LINK_TEXT_BIDI, 0},
         /* a right-to-left override shows "https://bank.example" */
         {"https://evil.example/login",
          "\xe2\x80\xae"
