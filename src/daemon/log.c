@@ -11,23 +11,44 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+int sg_logstats_init(sg_logstats *st)
+{
+    atomic_init(&st->lost, 0);
+    st->cut = 0;
+    return pthread_mutex_init(&st->lock, NULL) == 0 ? 0 : -1;
+}
+
+void sg_logstats_destroy(sg_logstats *st)
+{
+    pthread_mutex_destroy(&st->lock);
+}
+
 /* One line, in one write: lines from different threads never
  * interleave. A line the log could not take whole is counted; when a
  * write stopped inside a line, the next starts with a newline of its own,
  * or a full disk that frees up would glue two records into one. */
 static void log_write(const sg_logger *l, const char *line, size_t n)
 {
-    int cut = l->st != NULL && atomic_exchange(&l->st->cut, 0);
+    sg_logstats *st = l->st;
+    if (st == NULL) {
+        ssize_t w = write(l->fd, line, n);
+        (void)w;
+        return;
+    }
+    pthread_mutex_lock(&st->lock);
+    int cut = st->cut;
     struct iovec iov[2] = {{(void *)"\n", 1}, {(void *)line, n}};
     ssize_t w = writev(l->fd, iov + !cut, 1 + cut);
-    if (w == (ssize_t)n + cut || l->st == NULL)
-        return;
-    atomic_fetch_add(&l->st->lost, 1);
-    /* the last byte that reached the file: a newline ends the cut */
-    if (w <= 0)
-        atomic_store(&l->st->cut, cut);
-    else
-        atomic_store(&l->st->cut, (cut && w == 1 ? '\n' : line[w - 1 - cut]) != '\n');
+    if (w != (ssize_t)n + cut) {
+        atomic_fetch_add(&st->lost, 1);
+        /* the last byte that reached the file: a newline ends the cut */
+        if (w > 0)
+            cut = (cut && w == 1 ? '\n' : line[w - 1 - cut]) != '\n';
+    } else {
+        cut = 0;
+    }
+    st->cut = cut;
+    pthread_mutex_unlock(&st->lock);
 }
 
 void sg_log(const sg_logger *l, const char *fmt, ...)

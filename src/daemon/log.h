@@ -5,6 +5,7 @@
 #ifndef SG_DAEMON_LOG_H
 #define SG_DAEMON_LOG_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,11 +13,16 @@
 #include <spoofguard/verdict.h>
 
 /* Lines the log could not take whole (a full disk, a file size limit),
- * and whether the last write stopped inside a line. */
+ * and whether the last write stopped inside a line: read and set with
+ * the write under one lock, or two threads could still glue two lines. */
 typedef struct sg_logstats {
-    _Atomic uint64_t lost;
-    atomic_int cut;
+    pthread_mutex_t lock;
+    _Atomic uint64_t lost; /* read by the metrics without the lock */
+    int cut;
 } sg_logstats;
+
+int sg_logstats_init(sg_logstats *st);
+void sg_logstats_destroy(sg_logstats *st);
 
 typedef struct sg_logger {
     int fd;          /* stderr or log_file */

@@ -464,7 +464,8 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
     s->metrics_fd = -1;
     s->signer_pid = -1;
     s->sh.log.fd = 2;
-    s->sh.log.st = &s->logstats;
+    if (sg_logstats_init(&s->logstats) == 0)
+        s->sh.log.st = &s->logstats;
     sg_policy_slot_init(&s->sh.policy, NULL);
     s->config_path = config_path ? strdup(config_path) : NULL;
     if (cfg->log_file) {
@@ -627,6 +628,8 @@ void sg_server_free(sg_server *s)
     sg_policy_slot_destroy(&s->sh.policy);
     if (s->sh.log.fd > 2)
         close(s->sh.log.fd);
+    if (s->sh.log.st != NULL)
+        sg_logstats_destroy(s->sh.log.st);
     free(s->config_path);
     free(s);
 }

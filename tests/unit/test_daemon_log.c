@@ -97,7 +97,8 @@ static void test_cut_line_ended_and_counted(void **state)
 {
     char path[] = "/tmp/sg-logcut.XXXXXX";
     int fd = mkstemp(path);
-    sg_logstats st = {0};
+    sg_logstats st;
+    assert_int_equal(sg_logstats_init(&st), 0);
     sg_logger log = {.fd = fd, .st = &st};
     struct rlimit old, lim;
     char buf[512], line1[128];
@@ -124,6 +125,7 @@ static void test_cut_line_ended_and_counted(void **state)
     assert_int_equal(strncmp(buf, line1, strlen(line1)), 0);
     assert_int_equal(n, 100 + strlen("\n{\"n\":4}\n{\"n\":5}\n"));
     assert_string_equal(buf + 100, "\n{\"n\":4}\n{\"n\":5}\n");
+    sg_logstats_destroy(&st);
     close(fd);
     unlink(path);
 }
