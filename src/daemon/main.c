@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +40,7 @@ static int readable_by_user(const sg_config *cfg, const char *path, char *err, s
 {
     const char *files[] = {path, cfg->sender_map, cfg->signing_table, cfg->key_table,
                            cfg->public_suffix_list};
-    const char *user = cfg->user ? cfg->user : "spoofguard";
+    const char *user = cfg->user ? cfg->user : SG_DEFAULT_USER;
     if (geteuid() != 0)
         return 0;
     struct passwd *pw = getpwnam(user);
@@ -68,8 +67,7 @@ static int readable_by_user(const sg_config *cfg, const char *path, char *err, s
     }
     if (pid == 0) {
         close(p[0]);
-        if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
-            setuid(pw->pw_uid) != 0) {
+        if (sg_server_become(pw) != 0) {
             dprintf(p[1], "user: cannot become '%s': %s", user, strerror(errno));
             _exit(1);
         }

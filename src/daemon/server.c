@@ -404,21 +404,28 @@ static void on_watchdog(uv_timer_t *t)
 
 /* ------------------------------------------------------------------------ */
 
+int sg_server_become(const struct passwd *pw)
+{
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+        setuid(pw->pw_uid) != 0)
+        return -1;
+    return 0;
+}
+
 /* Once the socket is bound and the log opened, nothing needs root: run
- * as the configured user (groups first, then gid, then uid, so nothing
- * of root's is kept). */
+ * as the configured user. */
 static int drop_privileges(sg_server *s, const char *user, char *err, size_t errlen)
 {
     /* root is never kept: the default user, which must exist */
     if (user == NULL && geteuid() != 0)
         return 0;
-    struct passwd *pw = getpwnam(user ? user : "spoofguard");
+    struct passwd *pw = getpwnam(user ? user : SG_DEFAULT_USER);
     if (pw == NULL) {
         snprintf(err, errlen,
                  user ? "user: no user '%s'"
                       : "user: started as root, spoofguardd runs as the user `user` names, or "
                         "'%s' by default: create that system user or set `user`",
-                 user ? user : "spoofguard");
+                 user ? user : SG_DEFAULT_USER);
         return -1;
     }
     if (pw->pw_uid == 0) {
@@ -439,8 +446,7 @@ static int drop_privileges(sg_server *s, const char *user, char *err, size_t err
         snprintf(err, errlen, "user: chown %s: %s", s->metrics_path, strerror(errno));
         return -1;
     }
-    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
-        setuid(pw->pw_uid) != 0) {
+    if (sg_server_become(pw) != 0) {
         snprintf(err, errlen, "user: cannot become '%s': %s", user, strerror(errno));
         return -1;
     }

@@ -11,6 +11,14 @@
 #include "config.h"
 
 typedef struct sg_server sg_server;
+struct passwd;
+
+/* Started as root, spoofguardd runs as `user`, else as this one. */
+#define SG_DEFAULT_USER "spoofguard"
+
+/* Becomes pw's user for good: supplementary groups, then group, then
+ * user, so nothing of root's is kept. 0, or -1 with errno. */
+int sg_server_become(const struct passwd *pw);
 
 /* Builds the policy from cfg (taking ownership of cfg's contents). */
 int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char *err,

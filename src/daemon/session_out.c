@@ -37,33 +37,20 @@ static void sender_rule(session *s, int rc, char *smtp_reply)
 /* RFC 5322 2.1.1: 998 octets a line, CRLF not counted. */
 #define LINE_MAX_OCTETS 998
 
-/* Whether a header field has a line over LINE_MAX_OCTETS. */
-static int field_long_line(const sg_header *h)
-{
-    const char *p = h->raw, *end = h->raw + h->raw_len, *nl;
-    for (; p < end; p = nl + 1) {
-        nl = memchr(p, '\n', (size_t)(end - p));
-        if (nl == NULL)
-            nl = end;
-        if ((size_t)(nl - p) > LINE_MAX_OCTETS + 1) /* + the CR */
-            return 1;
-    }
-    return 0;
-}
-
-/* Tracks body line lengths across chunks (CRLF-normalised). */
-static void body_line_lengths(session *s, const char *p, size_t len)
+/* Runs through p[0..len), *run octets of a line already behind it (CRLF-
+ * normalised text, so a line's CR is counted with it): whether a line
+ * there, or the unfinished one at the end, is over LINE_MAX_OCTETS. */
+static int over_long(size_t *run, const char *p, size_t len)
 {
     const char *end = p + len, *nl;
+    int over = 0;
     while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-        if (s->out_line + (size_t)(nl - p) > LINE_MAX_OCTETS + 1)
-            s->long_line = 1;
-        s->out_line = 0;
+        over |= *run + (size_t)(nl - p) > LINE_MAX_OCTETS + 1; /* + the CR */
+        *run = 0;
         p = nl + 1;
     }
-    s->out_line += (size_t)(end - p);
-    if (s->out_line > LINE_MAX_OCTETS + 1)
-        s->long_line = 1;
+    *run += (size_t)(end - p);
+    return over || *run > LINE_MAX_OCTETS + 1;
 }
 
 static int on_out_headers(const sg_header *f, size_t n, void *payload)
@@ -93,8 +80,10 @@ static int on_out_headers(const sg_header *f, size_t n, void *payload)
         sg_dkim_signer_free(s->signer);
         s->signer = NULL;
     }
-    for (size_t i = 0; i < n && !s->long_line; i++)
-        s->long_line = field_long_line(&f[i]);
+    for (size_t i = 0; i < n && !s->long_line; i++) {
+        size_t run = 0;
+        s->long_line = over_long(&run, f[i].raw, f[i].raw_len);
+    }
     return 0;
 }
 
@@ -104,7 +93,7 @@ static int on_out_body(const char *data, size_t len, void *payload)
     if (s->signer && sg_dkim_sign_body(s->signer, data, len) != 0)
         s->fail = "signing failed";
     if (s->signer && !s->long_line)
-        body_line_lengths(s, data, len);
+        s->long_line = over_long(&s->out_line, data, len);
     return 0;
 }
 

@@ -339,6 +339,12 @@ static int is_domain_like(const psl_ctx_t *psl, const char *d)
     return psl_is_public_suffix2(psl, dot + 1, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE) != 0;
 }
 
+/* The full stops UTS #46 maps to '.'. */
+static int is_idna_dot(UChar32 cp)
+{
+    return cp == 0x3002 || cp == 0xFF0E || cp == 0xFF61;
+}
+
 /* The bytes of the code point at s[i] if it may be part of a name in
  * link text, else 0. Beyond ASCII: letters, digits, marks and the dots
  * UTS #46 maps to '.'; not punctuation, spaces, symbols or format
@@ -354,7 +360,7 @@ static size_t name_char_len(const char *s, size_t n, size_t i)
     U8_NEXT((const uint8_t *)s, j, n, cp);
     if (cp < 0)
         return 1;
-    if (cp == 0x3002 || cp == 0xFF0E || cp == 0xFF61)
+    if (is_idna_dot(cp))
         return j - i;
     /* invisible: "paypal\u00ad.com" shows as paypal.com (dropped below) */
     if (u_hasBinaryProperty(cp, UCHAR_DEFAULT_IGNORABLE_CODE_POINT))
@@ -376,7 +382,7 @@ static void reader_name(char *s)
         size_t j = i;
         UChar32 cp;
         U8_NEXT((const uint8_t *)s, j, n, cp);
-        if (cp == 0x3002 || cp == 0xFF0E || cp == 0xFF61)
+        if (is_idna_dot(cp))
             s[o++] = '.';
         else if (cp < 0 || !u_hasBinaryProperty(cp, UCHAR_DEFAULT_IGNORABLE_CODE_POINT))
             while (i < j)

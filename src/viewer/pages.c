@@ -1014,18 +1014,27 @@ static int link_path(sgv_req *q, sgv_resp *r, const char *rest, char id[SGV_ID_L
     return 0;
 }
 
-/* To the link's target when the headline is trusted or the reader
- * confirmed it (a POST only), else back to its interstitial. */
-static void link_go(sgv_req *q, sgv_resp *r, const char *id, long n, const char *k, int confirmed)
+/* The message of link n, or NULL with the error answered. */
+static sgv_view *link_view(sgv_req *q, sgv_resp *r, const char *id, long n)
 {
-    char back[128];
     sgv_view *v = NULL;
     int rc = sgv_index_open(q->app->index, id, &v);
     if (rc != 0 || v->unreadable || v->e == NULL || (size_t)n >= v->e->nlinks) {
         error_page(q, r, rc == -2 ? 500 : 404, "No such link");
         sgv_view_release(q->app->index, v);
-        return;
+        return NULL;
     }
+    return v;
+}
+
+/* To the link's target when the headline is trusted or the reader
+ * confirmed it (a POST only), else back to its interstitial. */
+static void link_go(sgv_req *q, sgv_resp *r, const char *id, long n, const char *k, int confirmed)
+{
+    char back[128];
+    sgv_view *v = link_view(q, r, id, n);
+    if (v == NULL)
+        return;
     const sgr_link *l = v->e->links[n].link;
     if (link_navigable(l) && !has_control(l->target) && (headline_trusted(v) || confirmed)) {
         sgv_resp_redirect(r, 303, l->target);
@@ -1058,13 +1067,11 @@ void sgv_page_link(sgv_req *q, sgv_resp *r, const char *rest)
         link_go(q, r, id, n, k, 0); /* a GET never confirms */
         return;
     }
-    sgv_view *v = NULL;
-    int rc = sgv_index_open(q->app->index, id, &v);
-    if (rc != 0 || v->unreadable || v->e == NULL || (size_t)n >= v->e->nlinks)
-        error_page(q, r, rc == -2 ? 500 : 404, "No such link");
-    else
+    sgv_view *v = link_view(q, r, id, n);
+    if (v != NULL) {
         interstitial(q, r, v, (size_t)n, k);
-    sgv_view_release(q->app->index, v);
+        sgv_view_release(q->app->index, v);
+    }
 }
 
 void sgv_page_link_post(sgv_req *q, sgv_resp *r, const char *rest)

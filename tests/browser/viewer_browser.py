@@ -819,6 +819,13 @@ class Run:
             c.check("API: third-party names lists.example", d.get("headline") == "verified_third_party" and
                     d.get("third_party") == "lists.example" and d.get("id") == tp["id"], body[:300])
 
+    def deliver(self, name, data):
+        """A message into the Maildir as an MDA puts it: written in tmp/, renamed into new/."""
+        tmp = os.path.join(self.work, "maildir", "tmp", name)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.rename(tmp, os.path.join(self.work, "maildir", "new", name))
+
     def new_mail(self):
         """New mail in new/ appears on the next list request, without a restart."""
         c = self.c
@@ -827,10 +834,7 @@ class Run:
         with open(os.path.join(src, first), "rb") as f:
             data = f.read().replace(b"Subject: Your December statement is ready",
                                     b"Subject: Arrived while the viewer ran")
-        tmp = os.path.join(self.work, "maildir", "tmp", "1796250000.M99P1.late")
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.rename(tmp, os.path.join(self.work, "maildir", "new", "1796250000.M99P1.late"))
+        self.deliver("1796250000.M99P1.late", data)
         self.get("/", "the list with new mail")
         rows = [r for r in self.css("table#messages tr.msg") if "Arrived while the viewer ran" in r.text]
         c.check("new mail appears without a restart", len(rows) == 1)
@@ -857,10 +861,7 @@ class Run:
                "Date: Thu, 03 Dec 2026 09:00:00 +0000\r\nMessage-ID: <overlay@nodmarc.example>\r\n"
                "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
                "<html><body>%s</body></html>\r\n" % body).encode()
-        tmp = os.path.join(self.work, "maildir", "tmp", "1796250100.M98P1.overlay")
-        with open(tmp, "wb") as f:
-            f.write(msg)
-        os.rename(tmp, os.path.join(self.work, "maildir", "new", "1796250100.M98P1.overlay"))
+        self.deliver("1796250100.M98P1.overlay", msg)
         self.get("/", "the list with the overlay message")
         rows = [r for r in self.css("table#messages tr.msg") if "Overlay test" in r.text]
         if not c.check("overlay: the message is listed", len(rows) == 1):
