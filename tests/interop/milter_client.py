@@ -807,6 +807,27 @@ def check_arc_seal_inbound():
     finish(m)
 
 
+def stop_whole(pid):
+    """SIGSTOP, returning once every thread has stopped: kill() wakes one
+    thread, which stops the others when it runs; on a loaded machine
+    another thread could first serve a request that came meanwhile (seen
+    in a full suite run: our seal signed by a signer 'stopped' before)."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        states = []
+        for t in os.listdir('/proc/%d/task' % pid):
+            try:
+                st = open('/proc/%d/task/%s/stat' % (pid, t)).read()
+            except OSError:
+                continue
+            states.append(st[st.rindex(')') + 2])
+        if states and all(c in 'Tt' for c in states):
+            return
+        time.sleep(0.005)
+    raise CheckFailed('process %d not stopped 5 s after SIGSTOP' % pid)
+
+
 def check_arc_seal_signer_stalled():
     """The signer stopped while a message waits for our seal: the verdict
     goes on without our set within seconds (it waited message_timeout, 60 s,
@@ -823,7 +844,7 @@ def check_arc_seal_signer_stalled():
                 kids.append(int(d))
     expect(len(kids) == 1, 'the signer among the daemon\'s children: %r' % kids)
     before = arc_seals()
-    os.kill(kids[0], signal.SIGSTOP)
+    stop_whole(kids[0])
     try:
         msg = data_msg('genuine.signed.eml')
         t0 = time.monotonic()

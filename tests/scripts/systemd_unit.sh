@@ -329,6 +329,14 @@ hp=$(host_pid "$mp")
 sp=$(pgrep -P "${hp:-0}" | head -1)
 check k_signer_found "main $mp (host ${hp:-none}), signer ${sp:-none}" test -n "$sp"
 kill -STOP "${sp:-0}" 2>/dev/null
+# kill wakes one thread, which stops the others when it runs: until all
+# have, another could still sign the message below (a loaded machine)
+for ((i = 0; i < 200; i++)); do
+    states=$(sed 's/.*) //; s/ .*//' /proc/"${sp:-0}"/task/*/stat 2>/dev/null | sort -u | tr -d '\n')
+    [ "$states" = T ] && break
+    sleep 0.025
+done
+check k_signer_stopped "thread states '$states'" test "$states" = T
 timeout 20 nsenter -t "$P" -m -p "$PY" "$NMC" submit /run/spoofguard/milter.sock alice@ourco.test 1 >/dev/null 2>&1 &
 subpid=$!
 restarted k_watchdog_restarted
