@@ -10,7 +10,10 @@
  *   - the path parser only gives empty local/domain for "<>";
  *   - the author domain (strict, or the reader's view when the strict
  *     parse gives none) is a normalised A-label name or absent, and
- *     normalising a normalised name gives it back.
+ *     normalising a normalised name gives it back;
+ *   - the addresses a person reads in the field (sg_dmarc_shown_addresses)
+ *     are at most the room given, each a local part without control
+ *     characters and a normalised name of two labels or more.
  */
 #include <spoofguard/addr.h>
 #include <spoofguard/dmarc.h>
@@ -54,6 +57,24 @@ static void check_norm(sg_arena *arena, const char *d)
     }
     if (sg_dmarc_domain_normalise(arena, d, n, &again) == 0 && strcmp(again, d) != 0)
         abort();
+}
+
+static void check_shown(sg_arena *arena, const char *v, size_t n)
+{
+    sg_dmarc_shown shown[4];
+    size_t count = 99;
+    int more = -1;
+    int rc = sg_dmarc_shown_addresses(arena, v, n, shown, 4, &count, &more);
+    if (rc == SG_ENOMEM)
+        return;
+    if (rc != 0 || count > 4 || (more != 0 && more != 1))
+        abort();
+    for (size_t k = 0; k < count; k++) {
+        check_string(shown[k].local, 1);
+        check_norm(arena, shown[k].domain);
+        if (strchr(shown[k].domain, '.') == NULL)
+            abort();
+    }
 }
 
 static void check_author(sg_arena *arena, const char *v, size_t n)
@@ -134,6 +155,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     check_author(arena, copy, size);
+    check_shown(arena, copy, size);
 
     rc = sg_addr_parse_path(arena, copy, size, &mb);
     if (rc == SG_OK) {

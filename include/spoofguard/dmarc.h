@@ -171,6 +171,24 @@ SG_EXTERN int sg_dmarc_author_from_value(sg_arena *arena, const char *value, siz
                                          sg_dmarc_author *out);
 SG_EXTERN const char *sg_dmarc_author_status_str(sg_dmarc_author_status st);
 
+/* Every address a person could read in an address field's value (From,
+ * Sender): the field read as the lenient reader above reads it, display
+ * names, quoted strings and comments included, RFC 2047 encoded words
+ * decoded, so `"bob@ourco.example" <alice@ourco.example>` shows two. An
+ * address is an "@" (or the full-width or small commercial at, which look
+ * like one) with the local part before it as shown (atext, dots and UTF-8;
+ * "" when there is none) and each domain of two labels or more a reader
+ * could see after it, in A-label form, lower case. At most max into out;
+ * *more is set when there were more, or when the field is too hostile to
+ * read (then read nothing of it as harmless). Returns 0, SG_EINVAL or
+ * SG_ENOMEM. */
+typedef struct {
+    const char *local;
+    const char *domain;
+} sg_dmarc_shown;
+SG_EXTERN int sg_dmarc_shown_addresses(sg_arena *arena, const char *value, size_t len,
+                                       sg_dmarc_shown *out, size_t max, size_t *count, int *more);
+
 /* Domain name to the form DMARC compares (RFC 9989 4.4: case-insensitive;
  * 5.3.1: U-labels to A-labels): IDNA2008 (RFC 5891) with the UTS #46
  * non-transitional mapping, by libidn2 - so U+3002 and the fullwidth full

@@ -74,6 +74,10 @@ static const opt_def options[] = {
     {"sender_map", T_STRING, F(sender_map), NOCOUNT, NULL, 0, 0, 1,
      "File `login address[,address...]` (`@domain` wildcards allowed), like Postfix's "
      "smtpd_sender_login_maps: an authenticated login may send only as these."},
+    {"sender_display_names", T_BOOL, F(sender_display_names), NOCOUNT, "yes", 0, 0, 1,
+     "With a sender_map, an address a person could read in From or Sender - in the display "
+     "name or a comment, RFC 2047-encoded or not (`\"bob@ourco.example\" <alice@ourco.example>`) "
+     "- must be one the login may send as, too. no: only the address itself is checked."},
     {"signing_table", T_STRING, F(signing_table), NOCOUNT, NULL, 0, 0, 1,
      "OpenDKIM-style SigningTable: `address-or-pattern keyname[,keyname...]`."},
     {"key_table", T_STRING, F(key_table), NOCOUNT, NULL, 0, 0, 1,

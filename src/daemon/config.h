@@ -35,6 +35,7 @@ typedef struct {
     size_t n_protected_domains;
     int reject_protected_fail;
     char *sender_map;
+    int sender_display_names;
     char *signing_table;
     char *key_table;
     int dmarc_enforce;        /* 0: monitor only, never reject/quarantine for DMARC */

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include <spoofguard/addr.h>
+#include <spoofguard/dmarc.h>
 
 const char SG_REPLY_TOO_BIG[] = "552 5.3.4 Message too big to be checked";
 
@@ -191,8 +192,54 @@ int sg_sender_mail_from(const sg_maps *maps, sg_arena *arena, const char *login,
     return 0;
 }
 
+/* Is the shown address a of the field's own mailboxes? Its local part
+ * as shown ends that of one (a quoted local part shows only its last
+ * word) and its domain is that one's, as A-labels. */
+static int own_mailbox(sg_arena *arena, const sg_addr_list *al, const sg_dmarc_shown *a)
+{
+    size_t sl = strlen(a->local);
+    for (size_t k = 0; k < al->count; k++) {
+        const sg_mailbox *m = &al->mailboxes[k];
+        size_t ml = strlen(m->local_unquoted);
+        char *d;
+        if (sl == 0 || sl > ml || strcasecmp(m->local_unquoted + ml - sl, a->local) != 0)
+            continue;
+        if (sg_dmarc_domain_normalise(arena, m->domain, strlen(m->domain), &d) == 0 &&
+            strcmp(d, a->domain) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The addresses a person reads in one From or Sender field (adv15 F5:
+ * `"bob@ourco.test" <alice@ourco.test>` showed bob's address, signed). */
+#define MAX_SHOWN 32
+static int shown_allowed(const sg_maps *maps, sg_arena *arena, const char *login,
+                         const sg_header *h, const sg_addr_list *al, char **reply)
+{
+    sg_dmarc_shown shown[MAX_SHOWN];
+    size_t count;
+    int more;
+    int rc =
+        sg_dmarc_shown_addresses(arena, h->value, h->value_len, shown, MAX_SHOWN, &count, &more);
+    if (rc != 0)
+        return -1;
+    if (more)
+        return REFUSE(reply, "550 5.7.1 Too many addresses in the %.*s field", (int)h->name_len,
+                      h->name);
+    for (size_t k = 0; k < count; k++) {
+        const sg_dmarc_shown *a = &shown[k];
+        if (a->local[0] == '\0' || own_mailbox(arena, al, a) ||
+            sg_maps_sender_allowed(maps, login, a->local, a->domain))
+            continue;
+        return REFUSE(reply, "550 5.7.1 %s is not allowed to show <%s@%s> in the %.*s field", login,
+                      a->local, a->domain, (int)h->name_len, h->name);
+    }
+    return 0;
+}
+
 int sg_sender_headers(const sg_maps *maps, sg_arena *arena, const char *login, const sg_header *f,
-                      size_t n, const char **from_addr, char **reply)
+                      size_t n, int names, const char **from_addr, char **reply)
 {
     const sg_header *from = NULL;
     size_t nfrom = 0;
@@ -233,6 +280,9 @@ int sg_sender_headers(const sg_maps *maps, sg_arena *arena, const char *login, c
                 return REFUSE(reply, "550 5.7.1 %s is not allowed to send as <%s@%s>", login,
                               m->local, m->domain);
         }
+        int rc = names ? shown_allowed(maps, arena, login, &f[i], &al, reply) : 0;
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }

@@ -73,8 +73,11 @@ extern const char SG_REPLY_TOO_BIG[];
 int sg_sender_mail_from(const sg_maps *maps, sg_arena *arena, const char *login,
                         const char *mail_from, char **reply);
 /* f: the header fields. On 0 and on a refusal by the sender map,
- * *from_addr is the From address (local@domain, in arena). */
+ * *from_addr is the From address (local@domain, in arena). With `names`
+ * (sender_display_names), every address a person could read in From and
+ * Sender - in a display name or a comment, encoded or not - must be one
+ * the login may send as, or the field's own address. */
 int sg_sender_headers(const sg_maps *maps, sg_arena *arena, const char *login, const sg_header *f,
-                      size_t n, const char **from_addr, char **reply);
+                      size_t n, int names, const char **from_addr, char **reply);
 
 #endif

@@ -58,7 +58,8 @@ static int on_out_headers(const sg_header *f, size_t n, void *payload)
     session *s = payload;
     const sg_maps *maps = s->pol->maps;
     char *refusal;
-    int rc = sg_sender_headers(maps, s->arena, s->login, f, n, &s->from_addr, &refusal);
+    int rc = sg_sender_headers(maps, s->arena, s->login, f, n, s->pol->cfg.sender_display_names,
+                               &s->from_addr, &refusal);
     if (rc != 0) {
         sender_rule(s, rc, refusal);
         return 0;

@@ -6,7 +6,8 @@
 #   b. a forged From of remote.test (p=reject) from the attacker is rejected
 #      550 5.7.1 at end of data and not delivered;
 #   c. mail claiming our ourco.test (published p=none) from outside: 550 5.7.1;
-#   d. alice (SMTP AUTH) sending as bob (envelope, From, Sender): 5.7.1;
+#   d. alice (SMTP AUTH) sending as bob (envelope, From, Sender, bob's
+#      address in her display name): 5.7.1;
 #      alice as alice is delivered signed rsa-sha256 s=rsa2026 and
 #      ed25519-sha256 s=ed2026, each signature verified by libopendkim,
 #      dkimpy and `spoofguard dkim-verify` over the test DNS (and a tampered
@@ -213,6 +214,16 @@ if [ "${1:-}" = inner ]; then
     tok=d3-$$-$RANDOM
     r=$(sm reject -c "$E2E_INTERNAL" -a "$alice" -f "$alice" -h "From: $alice" -h "Sender: $bob" -b "$tok")
     check d_alice_sender_as_bob_5.7.1 "reply '$r'" grep -qE '^5[0-9][0-9] 5\.7\.1 ' <<<"$r"
+    undelivered "$tok"
+    # bob's address in alice's display name, plain and RFC 2047-encoded (adv15 F5)
+    tok=d3n-$$-$RANDOM
+    r=$(sm reject -c "$E2E_INTERNAL" -a "$alice" -f "$alice" -h "From: \"$bob\" <$alice>" -b "$tok")
+    check d_alice_named_bob_5.7.1 "reply '$r'" grep -qE '^5[0-9][0-9] 5\.7\.1 .*show <bob@' <<<"$r"
+    undelivered "$tok"
+    tok=d3e-$$-$RANDOM
+    r=$(sm reject -c "$E2E_INTERNAL" -a "$alice" -f "$alice" \
+        -h "From: =?utf-8?q?Bob_=3C${bob/@/=40}=3E?= <$alice>" -b "$tok")
+    check d_alice_named_bob_encoded_5.7.1 "reply '$r'" grep -qE '^5[0-9][0-9] 5\.7\.1 .*show <bob@' <<<"$r"
     undelivered "$tok"
     # bob as bob (from outside the internal network: AUTH alone makes it outbound)
     tok=d4-$$-$RANDOM

@@ -431,6 +431,20 @@ static void header_fields(void **state)
                                            H("Sender", " bob@ourco.test")};
     static const sg_header bad_sender[] = {H("From", " alice@ourco.test"), H("sender", " <<<")};
     static const sg_header quoted[] = {H("From", " <\"alice@ourco.test\"@attacker.test>")};
+    /* addresses a person reads in a display name or comment (adv15 F5) */
+    static const sg_header name_bob[] = {H("From", " \"bob@ourco.test\" <alice@ourco.test>")};
+    static const sg_header name_ew[] = {
+        H("From", " =?utf-8?q?Bob_=3Cbob=40ourco=2Etest=3E?= <alice@ourco.test>")};
+    static const sg_header name_comment[] = {
+        H("From", " Alice (bob@ourco.test) <alice@ourco.test>")};
+    static const sg_header name_wide[] = {
+        H("From", " \"bob\xef\xbc\xa0ourco.test\" <alice@ourco.test>")};
+    static const sg_header name_bank[] = {H("From", " \"ceo@bank.example\" <alice@ourco.test>")};
+    static const sg_header name_own[] = {H("From", " \"alice@ourco.test\" <alice@ourco.test>")};
+    static const sg_header name_mine[] = {H("From", " \"A.Smith@OURCO.TEST\" <alice@ourco.test>")};
+    static const sg_header name_plain[] = {H("From", " \"Alice @ HQ\" <alice@ourco.test>")};
+    static const sg_header name_sender[] = {H("From", " alice@ourco.test"),
+                                            H("Sender", " \"bob@ourco.test\" <alice@ourco.test>")};
     static const struct {
         int with_map;
         const char *login;
@@ -455,6 +469,23 @@ static void header_fields(void **state)
         {1, "alice@ourco.test", quoted, 1, 1, "alice@ourco.test@attacker.test",
          "550 5.7.1 alice@ourco.test is not allowed to send as "
          "<\"alice@ourco.test\"@attacker.test>"},
+        {1, "alice@ourco.test", name_bob, 1, 1, "alice@ourco.test",
+         "550 5.7.1 alice@ourco.test is not allowed to show <bob@ourco.test> in the From field"},
+        {1, "alice@ourco.test", name_ew, 1, 1, "alice@ourco.test",
+         "550 5.7.1 alice@ourco.test is not allowed to show <bob@ourco.test> in the From field"},
+        {1, "alice@ourco.test", name_comment, 1, 1, "alice@ourco.test",
+         "550 5.7.1 alice@ourco.test is not allowed to show <bob@ourco.test> in the From field"},
+        {1, "alice@ourco.test", name_wide, 1, 1, "alice@ourco.test",
+         "550 5.7.1 alice@ourco.test is not allowed to show <bob@ourco.test> in the From field"},
+        {1, "alice@ourco.test", name_bank, 1, 1, "alice@ourco.test",
+         "550 5.7.1 alice@ourco.test is not allowed to show <ceo@bank.example> in the From "
+         "field"},
+        {1, "alice@ourco.test", name_sender, 2, 1, "alice@ourco.test",
+         "550 5.7.1 alice@ourco.test is not allowed to show <bob@ourco.test> in the Sender field"},
+        {1, "alice@ourco.test", name_own, 1, 0, "alice@ourco.test", NULL},
+        {1, "alice@ourco.test", name_mine, 1, 0, "alice@ourco.test", NULL},
+        {1, "alice@ourco.test", name_plain, 1, 0, "alice@ourco.test", NULL},
+        {1, "", name_bob, 1, 0, "alice@ourco.test", NULL},
         /* without a login, or without a map, only the From rules hold */
         {1, "", bob_sender, 2, 0, "alice@ourco.test", NULL},
         {0, "alice@ourco.test", bob_from, 1, 0, "bob@ourco.test", NULL},
@@ -466,7 +497,7 @@ static void header_fields(void **state)
         assert_int_equal(sg_arena_new(&a, 4096), 0);
         print_message("header case %zu\n", i);
         int rc = sg_sender_headers(cases[i].with_map ? maps : maps_none, a, cases[i].login,
-                                   cases[i].f, cases[i].n, &from, &reply);
+                                   cases[i].f, cases[i].n, 1, &from, &reply);
         assert_int_equal(rc, cases[i].rc);
         if (cases[i].from)
             assert_string_equal(from, cases[i].from);
@@ -481,12 +512,29 @@ static void header_fields(void **state)
     }
 }
 
+/* sender_display_names no: only the address itself is checked */
+static void display_names_off(void **state)
+{
+    static const sg_header name_bob[] = {H("From", " \"bob@ourco.test\" <alice@ourco.test>")};
+    sg_arena *a;
+    char *reply = (char *)"unset";
+    const char *from = NULL;
+    (void)state;
+    assert_int_equal(sg_arena_new(&a, 4096), 0);
+    assert_int_equal(sg_sender_headers(maps, a, "alice@ourco.test", name_bob, 1, 0, &from, &reply),
+                     0);
+    assert_null(reply);
+    assert_string_equal(from, "alice@ourco.test");
+    sg_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(inbound_table),    cmocka_unit_test(override_reasons),
-        cmocka_unit_test(failsafe_answers), cmocka_unit_test(refusals),
-        cmocka_unit_test(mail_from),        cmocka_unit_test(header_fields),
+        cmocka_unit_test(inbound_table),     cmocka_unit_test(override_reasons),
+        cmocka_unit_test(failsafe_answers),  cmocka_unit_test(refusals),
+        cmocka_unit_test(mail_from),         cmocka_unit_test(header_fields),
+        cmocka_unit_test(display_names_off),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -344,6 +344,78 @@ static void test_reader_unclosed_budget(void **state)
     free(v);
 }
 
+/* The addresses a person reads in a field (sg_dmarc_shown_addresses),
+ * written "local@domain" joined by spaces, "+" when *more is set. */
+static void test_shown_addresses(void **state)
+{
+    static const struct {
+        const char *v, *want;
+    } cases[] = {
+        {" alice@ourco.test", "alice@ourco.test"},
+        {" Alice Smith <alice@ourco.test>", "alice@ourco.test"},
+        {" \"bob@ourco.test\" <alice@ourco.test>", "bob@ourco.test alice@ourco.test"},
+        {" \"Bob <bob@ourco.test>\" <alice@ourco.test>", "bob@ourco.test alice@ourco.test"},
+        /* encoded words, Q and B ("Bob <bob@ourco.test>") */
+        {" =?utf-8?q?bob=40ourco=2Etest?= <alice@ourco.test>", "bob@ourco.test alice@ourco.test"},
+        {" =?UTF-8?B?Qm9iIDxib2JAb3VyY28udGVzdD4=?= <alice@ourco.test>",
+         "bob@ourco.test alice@ourco.test"},
+        {" \"=?utf-8?q?bob=40ourco.test?=\" <alice@ourco.test>", "bob@ourco.test alice@ourco.test"},
+        /* comments, nested too */
+        {" Alice (bob@ourco.test) <alice@ourco.test>", "bob@ourco.test alice@ourco.test"},
+        {" alice@ourco.test (via (bob@ourco.test))", "alice@ourco.test bob@ourco.test"},
+        /* what looks like one on screen */
+        {" \"bob\xef\xbc\xa0ourco.test\" <alice@ourco.test>", "bob@ourco.test alice@ourco.test"},
+        {" \"bob\xef\xb9\xabourco.test\" <alice@ourco.test>", "bob@ourco.test alice@ourco.test"},
+        {" \"bob @ ourco . test\" <alice@ourco.test>", "bob@ourco.test alice@ourco.test"},
+        {" \"BOB@OURCO.TEST.\" <alice@ourco.test>", "BOB@ourco.test alice@ourco.test"},
+        {" \"bob@ourco\xe3\x80\x82test\" <alice@ourco.test>", "bob@ourco.test alice@ourco.test"},
+        {" \"b\xc3\xb6"
+         "b@b\xc3\xbc"
+         "cher.example\" <alice@ourco.test>",
+         "b\xc3\xb6"
+         "b@xn--bcher-kva.example alice@ourco.test"},
+        /* not addresses: no "@", a one-label name, nothing before "@" */
+        {" \"Team @ HQ\" <alice@ourco.test>", "alice@ourco.test"},
+        {" \"Alice Smith\" <alice@ourco.test>", "alice@ourco.test"},
+        {" \"@ourco.test\" <alice@ourco.test>", "@ourco.test alice@ourco.test"},
+        {" undisclosed", ""},
+    };
+    sg_arena *a;
+    sg_dmarc_shown shown[8];
+    char got[512];
+    (void)state;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t count, o = 0;
+        int more;
+        assert_int_equal(
+            sg_dmarc_shown_addresses(a, cases[i].v, strlen(cases[i].v), shown, 8, &count, &more),
+            0);
+        got[0] = '\0';
+        for (size_t k = 0; k < count; k++)
+            o += (size_t)snprintf(got + o, sizeof(got) - o, "%s%s@%s", k ? " " : "", shown[k].local,
+                                  shown[k].domain);
+        if (more)
+            snprintf(got + o, sizeof(got) - o, "+");
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("%s: got '%s', want '%s'", cases[i].v, got, cases[i].want);
+    }
+    /* more than fit, and a field too hostile to read */
+    char v[8192];
+    size_t n = 0, count;
+    int more;
+    for (int i = 0; i < 9; i++)
+        n += (size_t)sprintf(v + n, "u%d@ourco.test, ", i);
+    assert_int_equal(sg_dmarc_shown_addresses(a, v, n, shown, 8, &count, &more), 0);
+    assert_int_equal(count, 8);
+    assert_int_equal(more, 1);
+    memset(v, '(', 4000);
+    strcpy(v + 4000, " bob@ourco.test");
+    assert_int_equal(sg_dmarc_shown_addresses(a, v, strlen(v), shown, 8, &count, &more), 0);
+    assert_int_equal(more, 1);
+    sg_arena_free(a);
+}
+
 /* Sender-sized fields cost time and memory in proportion to their size
  * (64 KiB of "@" took 2 GB, of unclosed "(" 1.8 s). */
 static void test_reader_hostile_sizes(void **state)
@@ -529,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_reader_hostile_sizes),
         cmocka_unit_test(test_reader_unclosed_budget),
         cmocka_unit_test(test_idn_normalise),
+        cmocka_unit_test(test_shown_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

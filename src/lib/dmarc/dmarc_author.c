@@ -426,13 +426,21 @@ static size_t balanced_end(const char *v, size_t n, size_t i, size_t *budget, in
     return found;
 }
 
+/* How reader_text treats quoted strings and comments. */
+enum {
+    TEXT_ADDRESSES, /* both replaced by a space */
+    TEXT_QUOTED,    /* quoted strings by their contents, comments by a space */
+    TEXT_ALL,       /* both by their contents: all a person could read */
+};
+
 /* The field's text as a lenient reader shows it: comments replaced by a
  * space (any depth), quoted strings replaced by a space - or, with
- * `quoted`, by their contents (readers show `"ceo@bank.example"` as that
- * address) - encoded words decoded (white space between two of them
- * dropped, RFC 2047 6.2), line breaks as spaces. Syntax is found in the
- * raw field only: a decoded '"' or '(' is a character, as RFC 2047 5
- * requires, so an encoded word cannot hide text from this reading. */
+ * TEXT_QUOTED, by their contents (readers show `"ceo@bank.example"` as
+ * that address), with TEXT_ALL comments too - encoded words decoded
+ * (white space between two of them dropped, RFC 2047 6.2), line breaks as
+ * spaces. Syntax is found in the raw field only: a decoded '"' or '(' is
+ * a character, as RFC 2047 5 requires, so an encoded word cannot hide
+ * text from this reading. */
 static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, size_t *olen,
                          int *cut)
 {
@@ -461,8 +469,9 @@ static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, s
         }
         after_ew = 0;
         if ((v[i] == '(' || v[i] == '"') && (w = balanced_end(v, n, i, &budget, cut)) != 0) {
-            if (v[i] == '"' && quoted) {
-                /* many readers decode encoded words here too */
+            if ((v[i] == '"' && quoted != TEXT_ADDRESSES) || quoted == TEXT_ALL) {
+                /* many readers decode encoded words here too; a comment's
+                 * nested parentheses are characters of its text */
                 for (size_t k = i + 1, e; k + 1 < w; k++) {
                     if (v[k] == '=' && (e = ew_decode(v, w - 1, k, out, &o, &quoted_m)) != 0) {
                         k += e - 1;
@@ -584,12 +593,48 @@ static int unseen_byte(const char *t, size_t n, size_t j)
     return 0;
 }
 
-/* The domains after each "@" in the reader's text of the field, white
- * space around "@" and around dots skipped, unseen bytes dropped. */
+/* The domains a reader could see after the "@" that ends at t[j] (white
+ * space around "@" and around dots skipped, unseen bytes dropped) into
+ * ds; cand is scratch of n + 1 bytes. */
+static int at_domains(sg_arena *arena, const char *t, size_t n, size_t j, char *cand,
+                      domain_set *ds)
+{
+    size_t o = 0;
+    while (j < n && (t[j] == ' ' || unseen_byte(t, n, j)))
+        j++;
+    while (j < n) {
+        unsigned char c = (unsigned char)t[j];
+        uint32_t cp;
+        size_t sl;
+        if (domain_byte(c)) {
+            cand[o++] = (char)c;
+            j++;
+        } else if (unseen_byte(t, n, j)) {
+            j++;
+        } else if (c >= 0x80 && (sl = utf8_decode((const unsigned char *)t + j, n - j, &cp)) != 0) {
+            memcpy(cand + o, t + j, sl);
+            o += sl;
+            j += sl;
+        } else if (c == ' ') {
+            size_t k = j;
+            while (k < n && t[k] == ' ')
+                k++;
+            if ((o > 0 && cand[o - 1] == '.') || (k < n && t[k] == '.'))
+                j = k;
+            else
+                break;
+        } else {
+            break;
+        }
+    }
+    return add_candidate(arena, cand, o, ds);
+}
+
+/* The domains after each "@" in the reader's text of the field. */
 static int reader_scan(sg_arena *arena, const char *value, size_t len, int quoted, domain_set *ds)
 {
-    size_t n, i;
-    int cut = 0;
+    size_t n;
+    int cut = 0, rc;
     char *t = reader_text(arena, value, len, quoted, &n, &cut), *cand;
     if (t == NULL)
         return SG_ENOMEM;
@@ -601,42 +646,9 @@ static int reader_scan(sg_arena *arena, const char *value, size_t len, int quote
      * take N^2/2 bytes (a 64 KiB field, 2 GB) */
     if ((cand = sg_arena_alloc(arena, n + 1)) == NULL)
         return SG_ENOMEM;
-    for (i = 0; i < n && !ds->more; i++) {
-        size_t j = i + 1, o = 0;
-        int rc;
-        if (t[i] != '@')
-            continue;
-        while (j < n && (t[j] == ' ' || unseen_byte(t, n, j)))
-            j++;
-        while (j < n) {
-            unsigned char c = (unsigned char)t[j];
-            uint32_t cp;
-            size_t sl;
-            if (domain_byte(c)) {
-                cand[o++] = (char)c;
-                j++;
-            } else if (unseen_byte(t, n, j)) {
-                j++;
-            } else if (c >= 0x80 &&
-                       (sl = utf8_decode((const unsigned char *)t + j, n - j, &cp)) != 0) {
-                memcpy(cand + o, t + j, sl);
-                o += sl;
-                j += sl;
-            } else if (c == ' ') {
-                size_t k = j;
-                while (k < n && t[k] == ' ')
-                    k++;
-                if ((o > 0 && cand[o - 1] == '.') || (k < n && t[k] == '.'))
-                    j = k;
-                else
-                    break;
-            } else {
-                break;
-            }
-        }
-        if ((rc = add_candidate(arena, cand, o, ds)) != 0)
+    for (size_t i = 0; i < n && !ds->more; i++)
+        if (t[i] == '@' && (rc = at_domains(arena, t, n, i + 1, cand, ds)) != 0)
             return rc;
-    }
     return 0;
 }
 
@@ -700,9 +712,9 @@ static int strict_author(sg_arena *arena, const char *value, size_t len, sg_dmar
  * with none is read with its quoted strings as text. */
 static int reader_view(sg_arena *arena, const char *value, size_t len, domain_set *ds)
 {
-    int rc = reader_scan(arena, value, len, 0, ds);
+    int rc = reader_scan(arena, value, len, TEXT_ADDRESSES, ds);
     if (rc == 0 && ds->n == 0 && !ds->more)
-        rc = reader_scan(arena, value, len, 1, ds);
+        rc = reader_scan(arena, value, len, TEXT_QUOTED, ds);
     return rc;
 }
 
@@ -725,6 +737,75 @@ int sg_dmarc_author_from_value(sg_arena *arena, const char *value, size_t len, s
     } else {
         out->status = SG_DMARC_AUTHOR_MULTIPLE_DOMAINS;
         out->domain = NULL;
+    }
+    return 0;
+}
+
+/* An "@" as a person reads it at t[i]: the ASCII one, or the full-width
+ * (U+FF20) and small (U+FE6B) commercial at, which are not addresses to
+ * a mail system but look like one on screen. Returns its length, or 0. */
+static size_t shown_at(const char *t, size_t n, size_t i)
+{
+    if (t[i] == '@')
+        return 1;
+    if (i + 2 < n && (unsigned char)t[i] == 0xef &&
+        (((unsigned char)t[i + 1] == 0xbc && (unsigned char)t[i + 2] == 0xa0) ||
+         ((unsigned char)t[i + 1] == 0xb9 && (unsigned char)t[i + 2] == 0xab)))
+        return 3;
+    return 0;
+}
+
+/* A byte of a local part as it reads on screen: RFC 5322 atext, dots,
+ * and any byte of a UTF-8 character (RFC 6532). */
+static int local_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c >= 0x80 || (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL);
+}
+
+int sg_dmarc_shown_addresses(sg_arena *arena, const char *value, size_t len, sg_dmarc_shown *out,
+                             size_t max, size_t *count, int *more)
+{
+    size_t n;
+    int cut = 0, rc;
+    char *t, *cand;
+    if (arena == NULL || (value == NULL && len > 0) || (out == NULL && max > 0) || count == NULL ||
+        more == NULL)
+        return SG_EINVAL;
+    *count = 0;
+    *more = 0;
+    if ((t = reader_text(arena, value ? value : "", len, TEXT_ALL, &n, &cut)) == NULL ||
+        (cand = sg_arena_alloc(arena, n + 1)) == NULL)
+        return SG_ENOMEM;
+    if (cut) {
+        *more = 1; /* a field this hostile is not read at all (balanced_end) */
+        return 0;
+    }
+    for (size_t i = 0, w; i < n && !*more; i++) {
+        if ((w = shown_at(t, n, i)) == 0)
+            continue;
+        domain_set ds = {{0}, 0, 0};
+        size_t e = i, b;
+        while (e > 0 && t[e - 1] == ' ')
+            e--;
+        for (b = e; b > 0 && local_byte((unsigned char)t[b - 1]);)
+            b--;
+        if ((rc = at_domains(arena, t, n, i + w, cand, &ds)) != 0 && rc != SG_ESYNTAX)
+            return rc;
+        const char *local = sg_arena_strndup(arena, t + b, e - b);
+        if (local == NULL)
+            return SG_ENOMEM;
+        for (size_t k = 0; k < ds.n; k++) {
+            if (strchr(ds.d[k], '.') == NULL)
+                continue; /* "Team @ HQ" names no address */
+            if (*count == max) {
+                *more = 1;
+                break;
+            }
+            out[(*count)++] = (sg_dmarc_shown){local, ds.d[k]};
+        }
+        *more |= ds.more;
+        i += w - 1;
     }
     return 0;
 }
