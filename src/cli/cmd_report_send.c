@@ -72,6 +72,7 @@ typedef struct {
     sqlite3 *db;
     sgrep_gen_meta meta;
     char email_buf[300], org_buf[256], gen_buf[64];
+    char host[256]; /* this host's name: in the Report-ID of its own store's reports */
     int64_t now;
     unsigned reports, sent, failed, skipped, dests, failures, held;
     size_t max_per_org; /* reports a day for one organisational domain; 0: no limit */
@@ -161,11 +162,46 @@ static int opt_fn(int id, const char *value, void *payload)
 
 /* ---- destinations --------------------------------------------------------- */
 
+static void lower(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}
+
 /* The mailto: addresses of the DMARC record at _dmarc.<domain>. Several
  * DMARC records (TXT records that parse as one, as the evaluator counts
  * them) mean none applies (RFC 9989 4.10 step 2), so none of their rua
  * gets a report: the evaluator applied no policy of theirs either. */
-static int rua_of(send_ctx *c, const char *domain, char out[MAX_RUA][256], size_t *n)
+typedef struct {
+    char addr[256]; /* as published, the domain lower-cased */
+    char key[256];  /* lower case: the send state's name for it */
+    uint64_t max;   /* the URI's "!size" limit in bytes, 0: none */
+} rdest;
+
+/* A destination listed twice (or in another case: mail systems take
+ * local parts without regard to case) is one (adv18 F4: three mails). */
+static int add_dest(rdest *out, size_t *n, const char *addr, uint64_t max)
+{
+    rdest d;
+    snprintf(d.addr, sizeof d.addr, "%s", addr);
+    for (char *p = strrchr(d.addr, '@'); p && *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    snprintf(d.key, sizeof d.key, "%s", d.addr);
+    lower(d.key);
+    d.max = max;
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp(out[i].key, d.key)) {
+            if (max && (!out[i].max || max < out[i].max))
+                out[i].max = max; /* the stricter limit of the two */
+            return 0;
+        }
+    out[(*n)++] = d;
+    return 1;
+}
+
+static int rua_of(send_ctx *c, const char *domain, rdest out[MAX_RUA], size_t *n)
 {
     *n = 0;
     char name[300];
@@ -192,7 +228,7 @@ static int rua_of(send_ctx *c, const char *domain, char out[MAX_RUA][256], size_
             ndmarc++ == 0) {
             for (size_t k = 0; k < rec.nrua && *n < MAX_RUA; k++)
                 if (rec.rua[k].mailto && sgrep_addr_ok(rec.rua[k].mailto))
-                    snprintf(out[(*n)++], 256, "%s", rec.rua[k].mailto);
+                    add_dest(out, n, rec.rua[k].mailto, rec.rua[k].max_size);
         }
         sg_arena_free(a);
     }
@@ -207,19 +243,56 @@ static int rua_of(send_ctx *c, const char *domain, char out[MAX_RUA][256], size_
     return rc;
 }
 
-static void lower(char *s)
-{
-    for (; *s; s++)
-        if (*s >= 'A' && *s <= 'Z')
-            *s = (char)(*s - 'A' + 'a');
-}
-
 /* Is dest inside domain (equal, or a subdomain)? */
 static int within(const char *dest, const char *domain)
 {
     size_t a = strlen(dest), b = strlen(domain);
     return a == b ? !strcmp(dest, domain)
                   : a > b && dest[a - b - 1] == '.' && !strcmp(dest + a - b, domain);
+}
+
+/* Whether name can be asked of DNS: 253 octets, labels of 1 to 63. */
+static int name_fits_dns(const char *name)
+{
+    size_t n = strlen(name), label = 0;
+    if (n == 0 || n > 253)
+        return 0;
+    for (const char *p = name; *p; p++) {
+        if (*p != '.') {
+            if (++label > 63)
+                return 0;
+        } else if (label == 0) {
+            return 0;
+        } else {
+            label = 0;
+        }
+    }
+    return label > 0;
+}
+
+/* The consent record at name: 1 a TXT record starting with v=DMARC1, 0
+ * none, -1 unknown now (DNS trouble). */
+static int consent(send_ctx *c, const char *name)
+{
+    sg_dns_result res;
+    if (sg_dns_lookup_sync(c->dns.resolver, name, SG_DNS_TXT, &res) != 0)
+        return -1;
+    int ok = -1;
+    if (res.answer.status == SG_DNS_NOERROR || res.answer.status == SG_DNS_NODATA ||
+        res.answer.status == SG_DNS_NXDOMAIN) {
+        ok = 0;
+        for (size_t i = 0; i < res.answer.count; i++) {
+            const char *t = res.answer.rrs[i].u.txt.data;
+            size_t len = res.answer.rrs[i].u.txt.len;
+            /* "starts with v=DMARC1" (the tag may be followed by ';' or end) */
+            if (res.answer.rrs[i].type == SG_DNS_TXT && len >= 8 &&
+                !strncasecmp(t, "v=DMARC1", 8) &&
+                (len == 8 || t[8] == ';' || t[8] == ' ' || t[8] == '\t'))
+                ok = 1;
+        }
+    }
+    sg_dns_result_free(&res);
+    return ok;
 }
 
 /* RFC 9990: a destination outside the policy domain's organisational
@@ -260,23 +333,9 @@ static int authorised(send_ctx *c, const char *policy_domain, const char *dest)
 
     char name[600];
     snprintf(name, sizeof name, "%s._report._dmarc.%s", policy_domain, dest);
-    sg_dns_result res;
-    if (sg_dns_lookup_sync(c->dns.resolver, name, SG_DNS_TXT, &res) != 0)
-        return -1;
-    int ok = -1;
-    if (res.answer.status == SG_DNS_NOERROR || res.answer.status == SG_DNS_NODATA ||
-        res.answer.status == SG_DNS_NXDOMAIN) {
-        ok = 0;
-        for (size_t i = 0; i < res.answer.count; i++) {
-            const char *t = res.answer.rrs[i].u.txt.data;
-            size_t len = res.answer.rrs[i].u.txt.len;
-            /* "starts with v=DMARC1" (the tag may be followed by ';' or end) */
-            if (len >= 8 && !strncasecmp(t, "v=DMARC1", 8) &&
-                (len == 8 || t[8] == ';' || t[8] == ' ' || t[8] == '\t'))
-                ok = 1;
-        }
-    }
-    sg_dns_result_free(&res);
+    /* RFC 9990 4.4 step 4: a name longer than DNS allows has no positive
+     * answer (it was a "DNS error; later" on every run: adv18 F11) */
+    int ok = name_fits_dns(name) ? consent(c, name) : 0;
     if (ok >= 0 && sqlite3_prepare_v2(c->db,
                                       "INSERT OR REPLACE INTO report_auth_cache(policy_domain,"
                                       " dest, ok, expires) VALUES(?1, ?2, ?3, ?4)",
@@ -569,12 +628,13 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
 {
     char rid[600], unique[64], fname[800];
     sgrep_report_id(rid, sizeof rid, unique, sizeof unique, c->day, domain, policy,
-                    c->meta.org_name);
+                    c->redis ? NULL : c->host, c->meta.org_name);
     int64_t begin = c->day, end = c->day + 86399;
     sgrep_report_filename(fname, sizeof fname, c->meta.org_name, domain, begin, end, unique);
 
-    char rua[MAX_RUA][256];
+    rdest rua[MAX_RUA];
     size_t nrua = 0;
+    int rc = 0;
     if (rua_of(c, domain, rua, &nrua) != 0) {
         fprintf(stderr, "spoofguard report send: %s: DNS error reading its DMARC record; later\n",
                 domain);
@@ -582,47 +642,62 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
         return 1;
     }
     /* the destinations still to do (not sent, not given up, due) */
-    char todo[MAX_RUA][256];
+    rdest todo[MAX_RUA];
     size_t ntodo = 0;
     for (size_t i = 0; i < nrua; i++) {
-        lower(rua[i]);
-        const char *dest = strrchr(rua[i], '@') + 1;
-        int ok = authorised(c, domain, dest);
+        int ok = authorised(c, domain, strrchr(rua[i].key, '@') + 1);
         if (ok != 1) {
-            fprintf(stderr, "spoofguard report send: %s: %s %s\n", domain, rua[i],
+            fprintf(stderr, "spoofguard report send: %s: %s %s\n", domain, rua[i].addr,
                     ok == 0 ? "is outside the domain and not authorised (_report._dmarc)"
                             : "authorisation unknown (DNS error); later");
+            if (ok < 0) { /* not reached this run: the exit status says so */
+                c->failed++;
+                rc = 1;
+            }
             continue;
         }
         if (!c->dry) {
             qstate s;
-            q_get(c, rid, rua[i], &s);
+            q_get(c, rid, rua[i].key, &s);
             if ((s.exists &&
                  (!strcmp(s.state, "sent") || !strcmp(s.state, "failed") || s.next_try > c->now)) ||
-                sent_mark(c, rid, rua[i], 0)) {
+                sent_mark(c, rid, rua[i].key, 0)) {
                 c->skipped++;
                 continue;
             }
         }
-        memcpy(todo[ntodo++], rua[i], sizeof todo[0]);
+        todo[ntodo++] = rua[i];
     }
     if (!ntodo && !c->dry)
-        return 0;
+        return rc;
 
     sgrep_policy pol;
     sgrep_policy_parse(policy, &pol);
     sgrep_gen_begin(xml, &c->meta, rid, domain, &pol, begin, end);
+    size_t head = xml->len;
+    uint64_t left_rows = 0, left_msgs = 0, all_rows = 0;
     sqlite3_stmt *q;
+    /* The records a domain owner needs first - those that passed aligned,
+     * then the busiest - so that a day a forger fills with made-up
+     * records still reports the domain's own mail (adv18 F1) */
     if (sqlite3_prepare_v2(c->db,
                            "SELECT source_ip, disposition, dkim_aligned, spf_aligned, header_from,"
                            " envelope_from, envelope_to, dkim, spf, reason, count FROM collected"
-                           " WHERE day=?1 AND policy_domain=?2 AND policy=?3",
+                           " WHERE day=?1 AND policy_domain=?2 AND policy=?3"
+                           " ORDER BY (dkim_aligned='pass' OR spf_aligned='pass') DESC, count DESC,"
+                           " source_ip",
                            -1, &q, NULL) != SQLITE_OK)
         return 4;
     sqlite3_bind_int64(q, 1, c->day);
     sqlite3_bind_text(q, 2, domain, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 3, policy, -1, SQLITE_STATIC);
     while (sqlite3_step(q) == SQLITE_ROW) {
+        all_rows++;
+        if (xml->len >= SGREP_REPORT_XML_MAX) {
+            left_rows++;
+            left_msgs += (uint64_t)sqlite3_column_int64(q, 10);
+            continue;
+        }
         sgrep_row r;
 #define COL(i) ((const char *)sqlite3_column_text(q, i))
         r.source_ip = COL(0);
@@ -641,6 +716,27 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
     }
     sqlite3_finalize(q);
     sgrep_gen_end(xml);
+    if (left_rows && !xml->oom) {
+        /* said in report_metadata's error (RFC 9990), which comes before
+         * the records: the head is written again with it */
+        char why[300];
+        snprintf(why, sizeof why,
+                 "%llu of %llu records (%llu messages) left out: the report would have been "
+                 "over %u bytes of XML; those that passed aligned and the busiest are in",
+                 (unsigned long long)left_rows, (unsigned long long)all_rows,
+                 (unsigned long long)left_msgs, SGREP_REPORT_XML_MAX);
+        sgrep_buf whole = {0};
+        c->meta.error = why;
+        sgrep_gen_begin(&whole, &c->meta, rid, domain, &pol, begin, end);
+        c->meta.error = NULL;
+        sgrep_buf_put(&whole, xml->data + head, xml->len - head);
+        whole.records = xml->records;
+        whole.messages = xml->messages;
+        whole.oom |= xml->oom;
+        sgrep_buf_free(xml);
+        *xml = whole;
+        fprintf(stderr, "spoofguard report send: %s: %s\n", rid, why);
+    }
     if (xml->oom)
         return 4;
     if (!xml->records) /* nothing reportable (no source parsed): no report */
@@ -650,17 +746,26 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
     if (sgrep_gzip(xml->data, xml->len, &gz, &gzlen) != 0)
         return 4;
     c->reports++;
-    int rc = 0;
     if (c->dry && write_file(c->dry, fname, gz, gzlen) != 0) {
         fprintf(stderr, "spoofguard report send: %s/%s: %s\n", c->dry, fname, strerror(errno));
         free(gz);
         return 4;
     }
     for (size_t i = 0; i < ntodo; i++) {
-        sgrep_mail(mail, &c->meta, todo[i], domain, rid, fname, gz, gzlen, c->now);
+        sgrep_mail(mail, &c->meta, todo[i].addr, domain, rid, fname, gz, gzlen, c->now);
         if (mail->oom) {
             rc = 4;
             break;
+        }
+        if (todo[i].max && mail->len > todo[i].max) {
+            /* RFC 9990 5.1: a URI whose size limit the report exceeds MUST
+             * NOT be used (adv18 F6) */
+            fprintf(stderr,
+                    "spoofguard report send: %s to %s: %zu bytes, over the address's limit of "
+                    "%llu (!size); not sent\n",
+                    rid, todo[i].addr, mail->len, (unsigned long long)todo[i].max);
+            c->skipped++;
+            continue;
         }
         c->dests++;
         if (c->dry) {
@@ -673,7 +778,7 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
             continue;
         }
         qstate s;
-        q_get(c, rid, todo[i], &s);
+        q_get(c, rid, todo[i].key, &s);
         if (!s.exists)
             s.first_try = c->now;
         s.tries++;
@@ -682,8 +787,8 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
             snprintf(s.state, sizeof s.state, "sent");
             s.next_try = 0;
             c->sent++;
-            sent_mark(c, rid, todo[i], 1);
-            if (q_put(c, rid, todo[i], domain, &s, NULL) != 0)
+            sent_mark(c, rid, todo[i].key, 1);
+            if (q_put(c, rid, todo[i].key, domain, &s, NULL) != 0)
                 rc = 4;
             continue;
         }
@@ -691,9 +796,10 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
         s.next_try = c->now + pause;
         snprintf(s.state, sizeof s.state, "%s",
                  c->now + pause - s.first_try > GIVE_UP ? "failed" : "pending");
-        fprintf(stderr, "spoofguard report send: %s to %s: %s (%s)\n", rid, todo[i], why, s.state);
+        fprintf(stderr, "spoofguard report send: %s to %s: %s (%s)\n", rid, todo[i].addr, why,
+                s.state);
         c->failed++;
-        if (q_put(c, rid, todo[i], domain, &s, why) != 0)
+        if (q_put(c, rid, todo[i].key, domain, &s, why) != 0)
             rc = 4;
         if (!rc)
             rc = 1;
@@ -810,12 +916,12 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
         size_t k = 0, before = 0;
         for (char *save = NULL, *dest = strtok_r(r->s[8], " ", &save); dest;
              dest = strtok_r(NULL, " ", &save)) {
-            char to[256];
-            snprintf(to, sizeof to, "%s", dest);
-            lower(to);
-            const char *at = strrchr(to, '@');
-            if (!at || !sgrep_addr_ok(to))
+            rdest one[1];
+            size_t none = 0;
+            if (!strchr(dest, '@') || !sgrep_addr_ok(dest))
                 continue;
+            add_dest(one, &none, dest, 0);
+            const char *to = one[0].key, *at = strrchr(to, '@');
             int ok = authorised(c, r->s[0], at + 1);
             if (ok != 1) {
                 fprintf(stderr, "spoofguard report send: failure report %s: %s %s\n", r->s[0], to,
@@ -829,7 +935,7 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
                 before++;
                 continue;
             }
-            sgrep_failure_mail(mail, &c->meta, to, &r->f, rid, c->now);
+            sgrep_failure_mail(mail, &c->meta, one[0].addr, &r->f, rid, c->now);
             if (mail->oom) {
                 rc = 4;
                 break;
@@ -929,9 +1035,10 @@ int cmd_report_send(int argc, char **argv)
     c.now = (int64_t)time(NULL);
     if (!c.have_day)
         c.day = c.now - c.now % 86400 - 86400;
+    if (gethostname(c.host, sizeof c.host - 1) != 0)
+        snprintf(c.host, sizeof c.host, "localhost");
     if (!c.org) {
-        if (gethostname(c.org_buf, sizeof c.org_buf - 1) != 0)
-            snprintf(c.org_buf, sizeof c.org_buf, "localhost");
+        snprintf(c.org_buf, sizeof c.org_buf, "%s", c.host);
         c.org = c.org_buf;
     }
     if (!c.email) {
@@ -949,6 +1056,14 @@ int cmd_report_send(int argc, char **argv)
     if (rc != 0)
         return rc;
     char err[512];
+    if (!c.redis_url && access(c.store_path, F_OK) != 0) {
+        /* a mistyped --store made an empty one and reported "0 reports"
+         * (adv18 F12); spoofguardd creates it (report_store) */
+        fprintf(stderr, "spoofguard report send: %s: %s (spoofguardd's report_store creates it)\n",
+                c.store_path, strerror(errno));
+        sg_cli_dns_close(&c.dns);
+        return SG_EXIT_INTERNAL;
+    }
     c.db = sgrep_send_open(c.store_path, err, sizeof err);
     if (!c.db) {
         fprintf(stderr, "spoofguard report send: %s\n", err);

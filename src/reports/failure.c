@@ -198,6 +198,35 @@ static void put_value(sgrep_buf *b, const char *s, size_t max)
     }
 }
 
+/* Our Authentication-Results value, folded as the verdict wrote it (its
+ * results on lines of their own: flattened, one with a few signatures was
+ * a line of 1,524 octets, over RFC 5322's 998, cut inside a result: adv18
+ * F8): CR dropped, a line break kept only before white space, anything
+ * else as put_value; beyond max octets it ends after the last whole
+ * result (at a ';') that fits. */
+static void put_authres(sgrep_buf *b, const char *s, size_t max)
+{
+    size_t n = strlen(s ? s : "");
+    if (n > max) {
+        n = max;
+        while (n > 0 && s[n - 1] != ';')
+            n--;
+        if (n > 0)
+            n--; /* the ';' itself */
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char ch = c == '\n' && i + 1 < n && (s[i + 1] == ' ' || s[i + 1] == '\t') ? '\n'
+                  : c == '\r'                                                     ? 0
+                  : c == '\t'                                                     ? '\t'
+                  : c < 0x20 || c == 0x7f                                         ? ' '
+                  : c > 0x7f                                                      ? '?'
+                                                                                  : (char)c;
+        if (ch)
+            sgrep_buf_put(b, &ch, 1);
+    }
+}
+
 /* The redacted header as the text/rfc822-headers part: its line ends and
  * folding kept, every byte past 0x7f '?' (the part has no charset, so it is
  * US-ASCII, and a From display name in raw UTF-8 would break that), any
@@ -256,15 +285,22 @@ void sgrep_failure_mail(sgrep_buf *b, const sgrep_gen_meta *m, const char *to,
     put_value(b, f->header_from, 253);
     if (f->authres && *f->authres) {
         puts_(b, "\nAuthentication-Results: ");
-        put_value(b, f->authres, 1500);
+        put_authres(b, f->authres, 4000);
     }
+    /* RFC 9991 3: the mechanisms that failed to authenticate an aligned
+     * identity, "none" if none did (RFC 7489's meaning was the opposite,
+     * the aligned ones: adv18 F7) */
     putf(b, "\nIdentity-Alignment: %s",
-         f->dkim_aligned && f->spf_aligned ? "dkim, spf"
-         : f->dkim_aligned                 ? "dkim"
-         : f->spf_aligned                  ? "spf"
-                                           : "none");
+         !f->dkim_aligned && !f->spf_aligned ? "dkim, spf"
+         : !f->dkim_aligned                  ? "dkim"
+         : !f->spf_aligned                   ? "spf"
+                                             : "none");
     if (f->dkim_domain && *f->dkim_domain) {
         puts_(b, "\nDKIM-Domain: ");
+        put_value(b, f->dkim_domain, 253);
+        /* REQUIRED with a DKIM failure (RFC 9991 3); the signature's i=
+         * is not kept, and its default is "@" d= (RFC 6376 3.5) */
+        puts_(b, "\nDKIM-Identity: @");
         put_value(b, f->dkim_domain, 253);
         if (f->dkim_selector && *f->dkim_selector) {
             puts_(b, "\nDKIM-Selector: ");

@@ -173,7 +173,9 @@ static const char *const dkim_words[] = {"none",    "pass",      "fail",      "p
 /* RFC 8601 2.7.2 */
 static const char *const spf_words[] = {"none",     "neutral",   "pass",      "fail",
                                         "softfail", "temperror", "permerror", NULL};
-static const char *const scope_words[] = {"mfrom", "helo", NULL};
+/* RFC 9990: "mfrom", the only valid value (rows of an older collection
+ * may say helo: a null sender's postmaster@HELO, RFC 7208 2.4) */
+static const char *const scope_words[] = {"mfrom", NULL};
 
 /* ---- policy string ------------------------------------------------------ */
 
@@ -282,17 +284,20 @@ static void atomise(char *dst, size_t n, const char *s)
 }
 
 void sgrep_report_id(char *out, size_t outlen, char *unique, size_t uniquelen, int64_t day,
-                     const char *policy_domain, const char *policy, const char *org_name)
+                     const char *policy_domain, const char *policy, const char *host,
+                     const char *org_name)
 {
     time_t t = (time_t)day;
     struct tm tm;
     gmtime_r(&t, &tm);
     uint64_t h = fnv1a(policy, fnv1a(policy_domain, 0xcbf29ce484222325ull));
+    if (host)
+        h = fnv1a(host, (h ^ '\n') * 0x100000001b3ull);
     char dom[256], org[256];
     atomise(dom, sizeof dom, policy_domain);
     atomise(org, sizeof org, org_name);
-    snprintf(unique, uniquelen, "%04d%02d%02d.%016llx", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, (unsigned long long)h);
+    snprintf(unique, uniquelen, "%04d%02d%02d%016llx", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             (unsigned long long)h);
     snprintf(out, outlen, "%s.%s@%s", unique, dom, org);
 }
 
@@ -324,6 +329,8 @@ void sgrep_gen_begin(sgrep_buf *b, const sgrep_gen_meta *m, const char *report_i
     putf(b,
          "    <date_range>\n      <begin>%lld</begin>\n      <end>%lld</end>\n    </date_range>\n",
          (long long)begin, (long long)end);
+    if (m->error)
+        elem(b, "    ", "error", m->error);
     elem(b, "    ", "generator", m->generator);
     puts_(b, "  </report_metadata>\n  <policy_published>\n");
     elem(b, "    ", "domain", policy_domain);

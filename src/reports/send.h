@@ -110,7 +110,14 @@ typedef struct {
     const char *org_name;  /* the reporting organisation: a domain name */
     const char *email;     /* its contact address */
     const char *generator; /* "spoofguard 0.x" */
+    const char *error;     /* report_metadata's error (what was left out), or NULL */
 } sgrep_gen_meta;
+
+/* XML a report holds at most (SGREP_REPORT_XML_MAX): gzip'd and in base64,
+ * the mail stays under Postfix's default message_size_limit (10,240,000)
+ * even for text that hardly compresses (the records a forger makes up);
+ * ordinary records compress 15 to 20 times, so some 20,000 fit. */
+#define SGREP_REPORT_XML_MAX (6u << 20)
 
 /* A report being written: XML text in memory. */
 typedef struct {
@@ -138,12 +145,17 @@ typedef struct {
     uint64_t count;
 } sgrep_row;
 
-/* Report-ID (RFC 9990 ridfmt: dot-atom "@" dot-atom): the day, a hash of
- * the policy string and the policy domain, "@" the reporting organisation:
- * the same report made again gets the same ID. unique (for the file name)
- * gets the part before the domain. */
+/* Report-ID (RFC 9990 ridfmt: dot-atom "@" dot-atom): the day and a hash
+ * of the policy string, the policy domain and `host`, "@" the reporting
+ * organisation: the same report made again gets the same ID. host names
+ * the store the counts come from (this host's name, NULL for a cluster's
+ * counts in Redis): two MX hosts with stores of their own send different
+ * reports, which must not share an ID (adv18 F3: consumers keep one).
+ * unique (for the file name: 1*(ALPHA / DIGIT), RFC 9990 5.1) gets the
+ * part before the domain. */
 void sgrep_report_id(char *out, size_t outlen, char *unique, size_t uniquelen, int64_t day,
-                     const char *policy_domain, const char *policy, const char *org_name);
+                     const char *policy_domain, const char *policy, const char *host,
+                     const char *org_name);
 
 void sgrep_gen_begin(sgrep_buf *b, const sgrep_gen_meta *m, const char *report_id,
                      const char *policy_domain, const sgrep_policy *pol, int64_t begin,

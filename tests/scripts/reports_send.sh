@@ -41,7 +41,7 @@ rc=$?
 [ $rc = 0 ] && ok "dry run exit 0" || bad "dry run exit $rc: $(cat "$T/err")"
 n=$(ls "$T/out" | grep -c '\.xml\.gz$')
 [ "$n" = 4 ] && ok "4 reports (one per policy domain)" || bad "$n reports"
-ls "$T/out" | grep '\.xml\.gz$' | grep -Evq '^receiver\.test!d[0-3]\.example!1796256000!1796342399![0-9]{8}\.[0-9a-f]{16}\.xml\.gz$' &&
+ls "$T/out" | grep '\.xml\.gz$' | grep -Evq '^receiver\.test!d[0-3]\.example!1796256000!1796342399![0-9]{8}[0-9a-f]{16}\.xml\.gz$' &&
     bad "file names: $(ls "$T/out")" || ok "RFC 9990 file names receiver!domain!begin!end!unique.xml.gz"
 # d0: its own address and an authorised external one; d1: external, not
 # authorised; d2: no DMARC record; d3: a subdomain address (same organisation)
@@ -53,8 +53,10 @@ grep -q "x@other.test is outside the domain and not authorised" "$T/err" && ok "
     bad "no word on x@other.test: $(cat "$T/err")"
 grep -lq '^To: agg@reports.test$' "$T"/out/*d0.example*.eml && ok "mail to the authorised external rua" ||
     bad "no mail to agg@reports.test"
-grep -q '^To: reports@sub.d3.example$' "$T"/out/*d3.example*.eml && ok "subdomain rua (lower-cased)" || bad "d3 rua"
-grep -q '^Subject: Report Domain: d0.example Submitter: receiver.test Report-ID: <[0-9]\{8\}\.[0-9a-f]\{16\}\.d0\.example@receiver\.test>$' \
+grep -q '^To: Reports@sub.d3.example$' "$T"/out/*d3.example*.eml &&
+    ok "subdomain rua (the domain lower-cased, the local part as published: RFC 5321 2.4)" ||
+    bad "d3 rua: $(grep -h '^To:' "$T"/out/*d3.example*.eml)"
+grep -q '^Subject: Report Domain: d0.example Submitter: receiver.test Report-ID: <[0-9]\{8\}[0-9a-f]\{16\}\.d0\.example@receiver\.test>$' \
     "$T"/out/*d0.example*.1.eml && ok "RFC 9990 Subject" || bad "Subject: $(grep ^Subject "$T"/out/*d0*.1.eml)"
 
 # ---- schema ---------------------------------------------------------------
@@ -363,6 +365,76 @@ for v in -1 x 1000001 ''; do
     "$CLI" report send --store "$T/wild.db" --max-per-org "$v" >/dev/null 2>&1
     [ $? = 2 ] || bad "--max-per-org '$v' accepted"
 done
+
+# ---- destinations the record lists oddly (adv18 F4, F6, F11) -----------------------
+# d0: one address three times (case aside): one mail; d1: a "!size" limit
+# the report is over: not sent there, said so, the other address gets it;
+# d2: an external address whose _report._dmarc name is longer than DNS
+# allows: not authorised (it was "DNS error; later" on every run)
+cp "$T/s.db" "$T/dest.db"
+sqlite3 "$T/dest.db" "DELETE FROM failure_queue"
+long=$(printf 'x%.0s' $(seq 1 60)).$(printf 'y%.0s' $(seq 1 60)).$(printf 'z%.0s' $(seq 1 60)).test
+cat >"$T/zone-dest" <<Z
+_dmarc.d0.example. 300 IN TXT "v=DMARC1; p=none; rua=mailto:agg@d0.example,mailto:AGG@D0.example,mailto:agg@d0.example"
+_dmarc.d1.example. 300 IN TXT "v=DMARC1; p=none; rua=mailto:tiny@d1.example!1k,mailto:big@d1.example!10m"
+_dmarc.d2.example. 300 IN TXT "v=DMARC1; p=none; rua=mailto:agg@$long"
+Z
+mkdir "$T/out-dest"
+"$CLI" report send --store "$T/dest.db" --day $DAY --dry-run "$T/out-dest" --zone "$T/zone-dest" \
+    --org-name receiver.test 2>"$T/err"
+rc=$?
+n0=$(ls "$T/out-dest" | grep -c 'd0\.example.*\.eml$')
+[ "$n0" = 1 ] && ok "a destination listed three times gets one mail" ||
+    bad "d0: $n0 mails: $(grep -h '^To:' "$T"/out-dest/*d0.example*.eml 2>/dev/null | tr '\n' ' ')"
+to1=$(grep -h '^To:' "$T"/out-dest/*d1.example*.eml 2>/dev/null | tr '\n' ' ')
+[ "$to1" = "To: big@d1.example " ] && grep -q 'to tiny@d1.example: [0-9]* bytes, over the address.s limit of 1024 (!size); not sent' "$T/err" &&
+    ok "!size: the report goes only where it fits, and the other is named" ||
+    bad "!size: mails to '$to1': $(cat "$T/err")"
+n2=$(ls "$T/out-dest" | grep -c 'd2\.example.*\.eml$')
+[ $rc = 0 ] && [ "$n2" = 0 ] && grep -q "d2.example: agg@$long is outside the domain and not authorised" "$T/err" &&
+    ok "a _report._dmarc name longer than DNS allows: not authorised, exit 0" ||
+    bad "long name: rc $rc, $n2 mails: $(grep d2.example "$T/err")"
+# a store that is not there is not made (adv18 F12)
+"$CLI" report send --store "$T/typo.db" --day $DAY --zone "$T/zone-dest" 2>"$T/err"
+rc=$?
+[ $rc = 4 ] && [ ! -e "$T/typo.db" ] && grep -q 'typo.db: No such file' "$T/err" &&
+    ok "--store naming no file: exit 4, none made" || bad "typo store: rc $rc, $(ls "$T") $(cat "$T/err")"
+
+# ---- a day a forger filled (adv18 F1): 2,000 records of made-up names, each
+# some 4 KB that hardly compresses, and the domain's own 5 aligned ones: the
+# report stays under SGREP_REPORT_XML_MAX (6 MiB) of XML, its own records in
+# (they come first), what was left out said in report_metadata's error, and
+# it still validates ------------------------------------------------------------
+cp "$T/s.db" "$T/flood.db"
+sqlite3 "$T/flood.db" "CREATE TEMP TABLE t AS SELECT * FROM collected WHERE policy_domain='d0.example' LIMIT 1;
+DELETE FROM collected; DELETE FROM failure_queue;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+INSERT INTO collected SELECT t.day, 'd0.example', '198.51.100.7', 'reject', 'fail', 'fail',
+ 'd0.example', lower(hex(randomblob(100))) || '.test', '',
+ (SELECT group_concat('d0.example/' || lower(hex(randomblob(110))) || '/fail', ' ')
+    FROM (SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5
+          UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8) WHERE n.i > 0),
+ lower(hex(randomblob(100))) || '.test/mfrom/fail', t.policy, '', 1 FROM t, n;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5)
+INSERT INTO collected SELECT t.day, 'd0.example', '192.0.2.' || i, 'none', 'pass', 'pass',
+ 'd0.example', 'd0.example', '', 'd0.example/s1/pass', 'd0.example/mfrom/pass', t.policy, '', 1
+ FROM t, n"
+mkdir "$T/out-flood"
+"$CLI" report send --store "$T/flood.db" --day $DAY --dry-run "$T/out-flood" --zone "$T/zone" \
+    --org-name receiver.test 2>"$T/err"
+rc=$?
+gz=$(ls "$T"/out-flood/*.xml.gz 2>/dev/null | head -1)
+gunzip -c "$gz" >"$T/flood.xml" 2>/dev/null
+xb=$(stat -c %s "$T/flood.xml" 2>/dev/null || echo 0)
+eb=$(stat -c %s "$(ls "$T"/out-flood/*.eml | head -1)" 2>/dev/null || echo 0)
+own=$(grep -c '<source_ip>192\.0\.2\.[1-5]</source_ip>' "$T/flood.xml")
+if [ $rc = 0 ] && [ "$xb" -gt 6000000 ] && [ "$xb" -le $((6 * 1048576 + 20000)) ] && [ "$eb" -lt 10240000 ] &&
+    [ "$own" = 5 ] && grep -q '<error>[0-9]* of 2005 records ([0-9]* messages) left out' "$T/flood.xml" &&
+    xmllint --noout --schema "$XSD" "$T/flood.xml" 2>/dev/null; then
+    ok "a flooded day: $xb bytes of XML, a $eb-byte mail, the domain's own records in, the rest said"
+else
+    bad "flooded day: rc $rc, XML $xb bytes, mail $eb, own $own: $(grep -o '<error>[^<]*' "$T/flood.xml") $(cat "$T/err")"
+fi
 
 # ---- usage ------------------------------------------------------------------------
 "$CLI" report send --store "$T/s.db" --day 2026-02-30 >/dev/null 2>&1

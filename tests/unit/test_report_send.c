@@ -9,6 +9,7 @@
  * and the address check. The CLI and the schema are tested in
  * tests/scripts/reports_send.sh.
  */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -215,7 +216,7 @@ static void collect_key_bounded(void **state)
 
     /* a row stored before the bound: a part longer than a name is left
      * out, not written cut at 255 */
-    sgrep_gen_meta m = {"mx.test", "dmarc@mx.test", "spoofguard test"};
+    sgrep_gen_meta m = {"mx.test", "dmarc@mx.test", "spoofguard test", NULL};
     sgrep_policy p;
     sgrep_policy_parse("p=reject", &p);
     sgrep_buf b = {0};
@@ -262,13 +263,29 @@ static void report_id_stable(void **state)
 {
     (void)state;
     char a[300], b[300], ua[64], ub[64];
-    sgrep_report_id(a, sizeof a, ua, sizeof ua, 1796256000, "example.com", "p=none", "mx.test");
-    sgrep_report_id(b, sizeof b, ub, sizeof ub, 1796256000, "example.com", "p=none", "mx.test");
+    sgrep_report_id(a, sizeof a, ua, sizeof ua, 1796256000, "example.com", "p=none", "mx1",
+                    "mx.test");
+    sgrep_report_id(b, sizeof b, ub, sizeof ub, 1796256000, "example.com", "p=none", "mx1",
+                    "mx.test");
     assert_string_equal(a, b);
-    assert_int_equal(strncmp(a, "20261203.", 9), 0);
+    assert_int_equal(strncmp(a, "20261203", 8), 0);
     assert_non_null(strstr(a, ".example.com@mx.test"));
-    sgrep_report_id(b, sizeof b, ub, sizeof ub, 1796256000, "example.com", "p=reject", "mx.test");
+    /* unique-id = 1*(ALPHA / DIGIT) (RFC 9990 5.1; it had a dot: adv18 F9) */
+    assert_int_equal(strspn(ua, "0123456789abcdef"), strlen(ua));
+    assert_int_equal(strlen(ua), 24);
+    sgrep_report_id(b, sizeof b, ub, sizeof ub, 1796256000, "example.com", "p=reject", "mx1",
+                    "mx.test");
     assert_string_not_equal(a, b);
+    /* another host's store, another report: another ID (adv18 F3) */
+    sgrep_report_id(b, sizeof b, ub, sizeof ub, 1796256000, "example.com", "p=none", "mx2",
+                    "mx.test");
+    assert_string_not_equal(a, b);
+    /* a cluster's counts: the same ID whichever host sends */
+    sgrep_report_id(a, sizeof a, ua, sizeof ua, 1796256000, "example.com", "p=none", NULL,
+                    "mx.test");
+    sgrep_report_id(b, sizeof b, ub, sizeof ub, 1796256000, "example.com", "p=none", NULL,
+                    "mx.test");
+    assert_string_equal(a, b);
     char f[300];
     sgrep_report_filename(f, sizeof f, "mx.test", "example.com", 1796256000, 1796342399, ua);
     char want[300];
@@ -279,7 +296,7 @@ static void report_id_stable(void **state)
 static void xml_writer(void **state)
 {
     (void)state;
-    sgrep_gen_meta m = {"mx.test", "dmarc@mx.test", "spoofguard test"};
+    sgrep_gen_meta m = {"mx.test", "dmarc@mx.test", "spoofguard test", NULL};
     sgrep_policy p;
     sgrep_policy_parse("p=reject", &p);
     sgrep_buf b = {0};
@@ -344,7 +361,7 @@ static void xml_any_bytes_valid(void **state)
         "forger@\x01\x1b.victim.test",     /* controls */
         "forger@\xFF\xFE.victim.test",
     };
-    sgrep_gen_meta m = {"mx.test", "dmarc@mx.test", "spoofguard test"};
+    sgrep_gen_meta m = {"mx.test", "dmarc@mx.test", "spoofguard test", NULL};
     sgrep_policy p;
     sgrep_policy_parse("p=reject", &p);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -419,7 +436,7 @@ static void reasons(void **state)
     sqlite3_close(db);
     sg_test_rm_store(path);
 
-    sgrep_gen_meta m = {"mx.test", "dmarc@mx.test", "spoofguard test"};
+    sgrep_gen_meta m = {"mx.test", "dmarc@mx.test", "spoofguard test", NULL};
     sgrep_policy p;
     sgrep_policy_parse("p=reject", &p);
     sgrep_buf b = {0};
@@ -602,7 +619,7 @@ static void failure_redaction(void **state)
 static void failure_mail_and_queue(void **state)
 {
     (void)state;
-    sgrep_gen_meta m = {"mx.rcpt.test", "postmaster@rcpt.test", "spoofguard test"};
+    sgrep_gen_meta m = {"mx.rcpt.test", "postmaster@rcpt.test", "spoofguard test", NULL};
     sgrep_failure f = {
         .arrival = 1796410619, /* Fri, 04 Dec 2026 18:56:59 */
         .policy_domain = "bank.example",
@@ -630,12 +647,48 @@ static void failure_mail_and_queue(void **state)
         "Arrival-Date: Fri, 04 Dec 2026 18:56:59 +0000\nSource-IP: 192.0.2.66\n"
         "Reported-Domain: bank.example\n"
         "Authentication-Results: mx.rcpt.test; dmarc=fail header.from=bank.example\n"
-        "Identity-Alignment: none\nDKIM-Domain: bank.example\nDKIM-Selector: s1\n\n",
+        /* RFC 9991 3: the mechanisms that failed to authenticate an
+         * aligned identity (adv18 F7: it said "none" for both failing) */
+        "Identity-Alignment: dkim, spf\nDKIM-Domain: bank.example\n"
+        "DKIM-Identity: @bank.example\nDKIM-Selector: s1\n\n",
         "Content-Type: text/rfc822-headers\n\nFrom: ceo@bank.example\nSubject: [redacted]\n",
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         if (strstr(b.data, want[i]) == NULL)
             fail_msg("missing %s in\n%s", want[i], b.data);
+    f.dkim_aligned = 1;
+    sgrep_failure_mail(&b, &m, "ruf@bank.example", &f, "1.failure@mx.rcpt.test", 1796410800);
+    assert_non_null(strstr(b.data, "\nIdentity-Alignment: spf\n"));
+    f.spf_aligned = 1;
+    sgrep_failure_mail(&b, &m, "ruf@bank.example", &f, "1.failure@mx.rcpt.test", 1796410800);
+    assert_non_null(strstr(b.data, "\nIdentity-Alignment: none\n"));
+    f.dkim_aligned = f.spf_aligned = 0;
+    /* our A-R keeps its folding, and a long one ends after a whole result
+     * (adv18 F8: one line of 1,524 octets, cut inside a result) */
+    char ar[6000];
+    size_t al = (size_t)snprintf(ar, sizeof ar, "mx.rcpt.test;\r\n\tspf=fail smtp.mailfrom=x.test");
+    for (int i = 0; i < 20; i++)
+        al += (size_t)snprintf(ar + al, sizeof ar - al,
+                               ";\r\n\tdkim=fail header.d=bank.example header.s=%0200d", i);
+    snprintf(ar + al, sizeof ar - al, ";\r\n\tdmarc=fail header.from=bank.example");
+    f.authres = ar;
+    sgrep_failure_mail(&b, &m, "ruf@bank.example", &f, "1.failure@mx.rcpt.test", 1796410800);
+    const char *arf = strstr(b.data, "\nAuthentication-Results: mx.rcpt.test;\n\tspf=fail");
+    assert_non_null(arf);
+    const char *id = strstr(arf, "\nIdentity-Alignment:");
+    assert_non_null(id);
+    assert_true(id - arf < 4100);
+    /* the last result whole: a selector of its 200 digits, no ';' after */
+    assert_true(id - arf > 209 && memcmp(id - 209, "header.s=", 9) == 0 && id[-1] != ';');
+    for (const char *d = id - 200; d < id; d++)
+        assert_true(isdigit((unsigned char)*d));
+    for (const char *l = b.data, *e; *l; l = e + 1) {
+        e = strchr(l, '\n');
+        if (!e)
+            break;
+        assert_true(e - l <= 998);
+    }
+    f.authres = "mx.rcpt.test; dmarc=fail header.from=bank.example";
     /* a stored value cannot add a header line */
     f.source_ip = "192.0.2.66\nBcc: evil@attacker.test";
     sgrep_failure_mail(&b, &m, "ruf@bank.example", &f, "2.failure@mx.rcpt.test", 1796410800);
@@ -754,6 +807,90 @@ static void failure_limit_wildcard(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* What the daemon's collection takes of one evaluation (adv18): of many
+ * signatures the aligned pass and one other, the one naming the author's
+ * domain (F1: eight failing made-up selectors made each forgery a row of
+ * kilobytes); a null sender's postmaster@HELO as scope mfrom with an empty
+ * envelope_from (F10); no failure report for a psd=y record (F2). */
+static void collect_what_counts(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sg-cw.XXXXXX", path[64], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/r.db", dir);
+    sg_rcollect *rc = NULL;
+    assert_int_equal(sg_rcollect_new(&rc, path, 60, 1000, 1, err, sizeof err), 0);
+    sg_rcollect_failures_on(rc);
+    sg_arena *a = NULL;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    static const char txt[] = "v=DMARC1; p=reject; ruf=mailto:ruf@bank.example; fo=1";
+    sg_dmarc_record rec;
+    assert_int_equal(sg_dmarc_record_parse(a, txt, strlen(txt), &rec), 0);
+    sg_dkim_sig_result sigs[9];
+    memset(sigs, 0, sizeof sigs);
+    char sel[8][64];
+    for (int i = 0; i < 8; i++) {
+        snprintf(sel[i], sizeof sel[i], "madeup%d", i);
+        sigs[i].domain = i == 5 ? "mail.bank.example" : "junk.test";
+        sigs[i].selector = sel[i];
+        sigs[i].result = SG_DKIM_FAIL;
+    }
+    sigs[8] = (sg_dkim_sig_result){.domain = "bank.example", .selector = "s1"};
+    sigs[8].result = SG_DKIM_PASS;
+    sg_verdict_result vr;
+    memset(&vr, 0, sizeof vr);
+    vr.dmarc.result = SG_DMARC_RESULT_PASS;
+    vr.dmarc.record = &rec;
+    vr.dmarc.policy_domain = vr.dmarc.author_domain = "bank.example";
+    vr.dmarc.dkim_align = SG_DMARC_ALIGN_RESULT_PASS;
+    vr.dmarc.dkim_aligned_domain = "bank.example";
+    vr.dkim = sigs;
+    vr.ndkim = 9;
+    vr.spf_checked = 1;
+    vr.spf.result = SG_SPF_PASS;
+    vr.spf.identity = SG_SPF_ID_MAILFROM;
+    vr.spf.domain = "bounces.bank.example";
+    const int64_t now = 1796256000 + 3600;
+    sg_rcollect_add(rc, 0, &vr, "192.0.2.1", "none", NULL, NULL, now);
+    /* a bounce: null reverse-path, SPF of the HELO name */
+    vr.ndkim = 0;
+    vr.dmarc.dkim_align = SG_DMARC_ALIGN_RESULT_FAIL;
+    vr.dmarc.dkim_aligned_domain = NULL;
+    vr.dmarc.result = SG_DMARC_RESULT_FAIL;
+    vr.spf.identity = SG_SPF_ID_HELO;
+    vr.spf.domain = "mta.bank.example";
+    sg_rcollect_add(rc, 0, &vr, "192.0.2.2", "reject", NULL, NULL, now);
+    /* a public suffix operator's record asks for failure reports */
+    static const char psd[] = "v=DMARC1; p=reject; psd=y; ruf=mailto:ruf@nic.bank; fo=1";
+    sg_dmarc_record prec;
+    assert_int_equal(sg_dmarc_record_parse(a, psd, strlen(psd), &prec), 0);
+    vr.dmarc.record = &prec;
+    vr.dmarc.policy_domain = "bank";
+    vr.dmarc.author_domain = "payroll.bank";
+    sg_rcollect_failure(rc, 0, NULL, &vr, "192.0.2.9", "x@evil.test", "", 0, now);
+    vr.dmarc.record = &rec; /* the same with an ordinary record is queued */
+    vr.dmarc.policy_domain = vr.dmarc.author_domain = "bank.example";
+    sg_rcollect_failure(rc, 0, NULL, &vr, "192.0.2.9", "x@evil.test", "", 0, now);
+    sg_rcollect_free(rc);
+    sqlite3 *db = sgrep_send_open(path, err, sizeof err);
+    assert_non_null(db);
+    char *dk = q1s(db, "SELECT dkim FROM collected WHERE source_ip='192.0.2.1'");
+    assert_string_equal(dk, "bank.example/s1/pass mail.bank.example/madeup5/fail");
+    free(dk);
+    char *row = q1s(db, "SELECT envelope_from || '|' || spf FROM collected"
+                        " WHERE source_ip='192.0.2.2'");
+    assert_string_equal(row, "|mta.bank.example/mfrom/pass");
+    free(row);
+    assert_int_equal(q1(db, "SELECT count(*) FROM failure_queue WHERE policy_domain='bank'"), 0);
+    assert_int_equal(
+        q1(db, "SELECT count(*) FROM failure_queue WHERE policy_domain='bank.example'"), 1);
+    sqlite3_close(db);
+    sg_arena_free(a);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* At most `limit` reports a day for one organisational domain: its own
  * first, then the busiest, then by name; other organisations untouched;
  * the same choice whatever the order the store gives the reports in. */
@@ -848,6 +985,7 @@ int main(void)
         cmocka_unit_test(failure_mail_and_queue),
         cmocka_unit_test(failure_limit_wildcard),
         cmocka_unit_test(limit_per_org),
+        cmocka_unit_test(collect_what_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
