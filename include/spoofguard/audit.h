@@ -101,6 +101,13 @@ SG_EXTERN int sg_audit_domain(sg_audit_report *out, sg_arena *arena, sg_resolver
  * SG_ESYNTAX with *reason (static text). RFC 8461 3.1 and RFC 8460 3. */
 SG_EXTERN int sg_audit_mtasts_check(const char *txt, size_t len, const char **reason);
 SG_EXTERN int sg_audit_tlsrpt_check(const char *txt, size_t len, const char **reason);
+/* A DKIM key record receivers can use for our signatures (rsa-sha256,
+ * ed25519-sha256): it parses as verifiers parse it (RFC 6376 3.6.1: v=
+ * first, s= email, one of each tag, the key decodes), its h= lists
+ * sha256, it has no t=y, an RSA key has 1024 bits or more. 0, SG_ESYNTAX
+ * with *reason (static text), or SG_ENOMEM. `keys activate` asks it of
+ * what every name server serves. */
+SG_EXTERN int sg_audit_dkim_key_check(const char *txt, size_t len, const char **reason);
 
 /* An MTA-STS policy file (RFC 8461 3.2), parsed: pointers into the text. */
 typedef enum {

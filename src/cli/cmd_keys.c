@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <spoofguard/audit.h>
 #include <spoofguard/dkim.h>
 
 #include "cli.h"
@@ -70,8 +71,12 @@ int cmd_keys(int argc, char **argv);
  * twice the record's TTL (a resolver may hold the answer that long after
  * the last message). */
 #define GRACE_QUEUE_SECONDS (5 * 86400)
-#define MAX_NS 16
-#define MAX_DOMAINS 64
+/* Name server addresses asked at most: a larger NS set is refused, never
+ * checked in part (16 were, silently: adv19 F2) */
+#define MAX_NS 64
+/* Domains of one run at most; a KeyTable with more is refused, never
+ * handled in part (64, silently: adv19 F12) */
+#define MAX_DOMAINS 1024
 
 enum {
     O_CONFIG = 1,
@@ -269,7 +274,24 @@ typedef struct {
     tline *l;
     size_t n;
     unsigned mode;
+    uint64_t sum; /* of the file as read (file_sum): written back only if it still is */
 } table;
+
+/* FNV-1a of the file's bytes, or 0 when it cannot be read. */
+static uint64_t file_sum(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    unsigned char buf[8192];
+    size_t n;
+    uint64_t h = 0xcbf29ce484222325ull;
+    if (fp == NULL)
+        return 0;
+    while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+        for (size_t i = 0; i < n; i++)
+            h = (h ^ buf[i]) * 0x100000001b3ull;
+    fclose(fp);
+    return h | 1;
+}
 
 static void table_free(table *t)
 {
@@ -343,6 +365,7 @@ static int table_load(table *t, const char *path, int missing_ok, char *err, siz
     }
     free(line);
     fclose(fp);
+    t->sum = file_sum(path);
     return 0;
 }
 
@@ -465,6 +488,7 @@ typedef struct {
     int64_t now;
     unsigned state_mode;
     char doms[MAX_DOMAINS][SGU_KS_DOMAIN_MAX + 1];
+    int doms_more; /* the KeyTable and state name more than MAX_DOMAINS */
 } ctx;
 
 static int64_t now_of(const ctx *c)
@@ -597,7 +621,7 @@ static int save_state(ctx *c)
 static size_t domains(ctx *c, size_t max)
 {
     size_t n = 0;
-    for (size_t i = 0; i < c->kt.n + c->st.n && n < max; i++) {
+    for (size_t i = 0; i < c->kt.n + c->st.n; i++) {
         kt_entry e;
         const char *d;
         if (c->o.domain) {
@@ -613,6 +637,10 @@ static size_t domains(ctx *c, size_t max)
         for (j = 0; j < n; j++)
             if (!strcasecmp(c->doms[j], d))
                 break;
+        if (j == n && n == max) {
+            c->doms_more = 1;
+            break;
+        }
         if (j == n && snprintf(c->doms[n], sizeof(c->doms[n]), "%s", d) < (int)sizeof(c->doms[n]))
             n++;
         if (c->o.domain)
@@ -1043,10 +1071,26 @@ static int find_ns(ctx *c, const char *domain, ns_set *out, char *err, size_t er
         }
         zone = dot + 1;
     }
-    for (size_t i = 0; i < a->n; i++)
+    /* Every server must be asked: one whose address cannot be found now
+     * (a timeout, SERVFAIL) is not "not there", and activating without it
+     * could sign with a key a secondary does not serve yet (adv19 F1) */
+    for (size_t i = 0; i < a->n; i++) {
+        size_t had = out->n;
         for (int t = 0; t < 2; t++) {
             kd_query(&res, a->data[i], t ? KD_TYPE_AAAA : KD_TYPE_A, 1, 3000, b);
-            for (size_t j = 0; b->status == 0 && j < b->n && out->n < MAX_NS; j++) {
+            if (b->status != 0 || (b->rcode != 0 && b->rcode != 3)) {
+                errf(err, errlen, "name server %s: %s lookup failed (%s)", a->data[i],
+                     t ? "AAAA" : "A", b->status != 0 ? b->why : "an error rcode");
+                goto done;
+            }
+            if (out->n + b->n > MAX_NS) {
+                errf(err, errlen,
+                     "the NS set of %s has more than %d addresses: too many to check them all; "
+                     "name the servers with --ns",
+                     zone, MAX_NS);
+                goto done;
+            }
+            for (size_t j = 0; j < b->n; j++) {
                 char spec[300], e2[128];
                 snprintf(spec, sizeof(spec), t ? "[%s]:%lld" : "%s:%lld", b->data[j],
                          c->o.ns_port ? c->o.ns_port : 53);
@@ -1058,6 +1102,11 @@ static int find_ns(ctx *c, const char *domain, ns_set *out, char *err, size_t er
                 }
             }
         }
+        if (out->n == had) {
+            errf(err, errlen, "name server %s has no address", a->data[i]);
+            goto done;
+        }
+    }
     if (out->n == 0) {
         errf(err, errlen, "no address for the NS set of %s", zone);
         goto done;
@@ -1111,6 +1160,11 @@ static int visible_at(const kd_server *s, const sgu_ks_key *k, const char *want_
         return snprintf(why, wl, "revoked (empty p=)"), 0;
     if (strcmp(p, want_p))
         return snprintf(why, wl, "stale: another public key"), 0;
+    /* the right key in a record verifiers refuse (h=sha1, s=tlsrpt, a
+     * second p=) or treat as unsigned (t=y) was "ok" (adv19 F3) */
+    const char *bad = NULL;
+    if (sg_audit_dkim_key_check(a->data[0], a->len[0], &bad) != 0)
+        return snprintf(why, wl, "unusable by verifiers: %s", bad ? bad : "syntax error"), 0;
     *ttl = a->ttl[0];
     snprintf(why, wl, "ok, TTL %" PRIu32, a->ttl[0]);
     return 1;
@@ -1282,6 +1336,18 @@ static int switch_tables(ctx *c, sgu_ks_key **pend, size_t np, sgu_ks_key **old,
      * that nothing names yet, or the in-place switch, never a name without
      * its key */
     table *tabs[2] = {&c->kt, &c->st_table};
+    /* activate --wait reads the tables, then polls for up to days: an
+     * edit made meanwhile would be written over with the old copy (adv19
+     * F4: a KeyTable line lost, the next reload refused, the "retiring"
+     * key still signing). Refused instead, before either is written. */
+    for (size_t t = 0; t < 2; t++)
+        if (file_sum(tabs[t]->path) != tabs[t]->sum) {
+            errf(err, errlen,
+                 "%s changed since it was read (an edit while waiting?): nothing switched; run "
+                 "activate again",
+                 tabs[t]->path);
+            return -1;
+        }
     for (size_t t = 0; t < 2; t++) {
         int changed = 0;
         for (size_t l = 0; l < tabs[t]->n; l++)
@@ -1296,6 +1362,7 @@ static int switch_tables(ctx *c, sgu_ks_key **pend, size_t np, sgu_ks_key **old,
         free(text);
         if (rc != 0)
             return -1;
+        tabs[t]->sum = file_sum(tabs[t]->path); /* our own write: the next domain's base */
         crash_point(t == 0 ? "activate:keytable" : "activate:signingtable");
     }
     return 0;
@@ -1507,14 +1574,22 @@ static int status_all(ctx *c, const char **doms, size_t nd)
     ns_set ns;
     kd_answer *a = c->o.check ? malloc(sizeof(*a)) : NULL;
     char err[512];
+    int failed_checks = 0;
     if (c->o.json)
         printf("[");
     for (size_t d = 0; d < nd; d++) {
-        int have_ns = 0;
+        int have_ns = 0, unchecked = 0;
         if (adopt(c, doms[d], err, sizeof(err)) < 0)
             fprintf(stderr, "spoofguard keys: %s\n", err);
-        if (c->o.check && a)
+        if (c->o.check && a) {
             have_ns = servers_for(c, doms[d], &ns, err, sizeof(err)) == 0;
+            if (!have_ns) {
+                /* a check that could not be made is said, and fails the
+                 * run: it looked like "not asked" (adv19 F9) */
+                fprintf(stderr, "spoofguard keys: %s: not checked: %s\n", doms[d], err);
+                unchecked = failed_checks = 1;
+            }
+        }
         if (c->o.json) {
             printf("%s{\"domain\":", d ? "," : "");
             sg_cli_json_str(stdout, doms[d]);
@@ -1555,14 +1630,16 @@ static int status_all(ctx *c, const char **doms, size_t nd)
                        k->activated, k->retiring_since, retire_after, k->retired, k->ttl);
                 if (visible >= 0)
                     printf(",\"visible\":%s", visible ? "true" : "false");
+                else if (unchecked && k->phase != SGU_KS_RETIRED)
+                    printf(",\"visible\":null");
                 printf("}");
             } else {
                 char t1[32], t2[32];
                 printf("  %-16s %-8s %-9s created %s (%" PRId64 " d)%s", k->selector, k->alg,
                        sgu_ks_phase_str(k->phase), when(k->created, t1, sizeof(t1)), age / 86400,
-                       visible < 0 ? ""
-                       : visible   ? ", visible at every server"
-                                   : ", NOT visible");
+                       visible >= 0 ? (visible ? ", visible at every server" : ", NOT visible")
+                       : unchecked && k->phase != SGU_KS_RETIRED ? ", visibility NOT checked"
+                                                                 : "");
                 if (k->phase == SGU_KS_RETIRING)
                     printf(", last used %s, retire after %s%s",
                            when(k->retiring_since, t1, sizeof(t1)),
@@ -1580,7 +1657,7 @@ static int status_all(ctx *c, const char **doms, size_t nd)
     if (c->o.json)
         printf("]\n");
     free(a);
-    return SG_EXIT_OK;
+    return failed_checks ? SG_EXIT_FAIL : SG_EXIT_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1622,6 +1699,14 @@ int cmd_keys(int argc, char **argv)
     }
     const char *doms[MAX_DOMAINS];
     size_t nd = domains(&c, MAX_DOMAINS);
+    if (c.doms_more) {
+        fprintf(stderr,
+                "spoofguard keys: the KeyTable names more than %d domains: one at a time "
+                "(--domain D)\n",
+                MAX_DOMAINS);
+        status = SG_EXIT_INPUT;
+        goto out;
+    }
     for (size_t d = 0; d < nd; d++)
         doms[d] = c.doms[d];
     if (is_status) {

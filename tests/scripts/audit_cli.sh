@@ -105,6 +105,10 @@ print("audit zone: %d domains, %d failed" % (n, bad))
 sys.exit(1 if bad else 0)
 PYEOF
 
+# "v=dmarc1" is named for what it is, not "no p=" (adv19 F14)
+grep -q 'does not start with \\"v=DMARC1\\"' "$T/out.zone/dmarc-lower.test.json" ||
+    { echo "FAIL: dmarc-lower.test: $(cat "$T/out.zone/dmarc-lower.test.json")"; fail=1; }
+
 # --- text output, several domains, exit statuses --------------------------------
 expect() { # expected-status description command...
     local want=$1 what=$2

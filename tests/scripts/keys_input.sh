@@ -144,5 +144,25 @@ printf '' >"$N/ev.jsonl"
 nul "accounts replay --config: NUL" 3 "$N/ob.conf:1" \
     "$CLI" accounts replay --config "$N/ob.conf" "$N/ev.jsonl"
 
+# --- status --check that cannot check; more domains than a run takes --------
+M=$T/many
+mkdir -m 700 "$M"
+"$CLI" keygen --domain d0.test --selector s1 --out "$M" >/dev/null 2>&1
+printf 'k0 d0.test:s1:%s/s1.private\n' "$M" >"$M/KT"
+printf '*@d0.test k0\n' >"$M/ST"
+# nothing listens on port 9: the NS set cannot be found (adv19 F9: no
+# "visible", no word, exit 0)
+out=$("$CLI" keys status --key-table "$M/KT" --signing-table "$M/ST" --check --json \
+    --dns 127.0.0.1:9 2>"$M/err")
+rc=$?
+[ $rc = 1 ] && grep -q '"visible":null' <<<"$out" && grep -q 'd0.test: not checked: NS d0.test' "$M/err" &&
+    ok "status --check without DNS: visible null, said, exit 1" || bad "status --check: rc $rc $out $(cat "$M/err")"
+# 1,025 domains: refused, not the first 1,024 done (adv19 F12: 64, silently)
+for i in $(seq 1 1024); do printf 'k%d d%d.test:s1:%s/s1.private\n' "$i" "$i" "$M"; done >>"$M/KT"
+"$CLI" keys status --key-table "$M/KT" --signing-table "$M/ST" >/dev/null 2>"$M/err"
+rc=$?
+[ $rc = 3 ] && grep -q 'more than 1024 domains' "$M/err" && ok "1,025 domains: refused (exit 3), said" ||
+    bad "1,025 domains: rc $rc $(cat "$M/err")"
+
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -232,6 +232,41 @@ $ACT >"$T/act2.out" 2>"$T/act2.err"
 rc=$?
 [ $rc = 1 ] && grep -q "$R._domainkey.$DOM at ns2.$DOM ($NS2:$PORT): stale: another public key" "$T/act2.out" &&
     ok "a stale key at ns2 is refused" || bad "stale: rc $rc $(cat "$T/act2.out")"
+# the right key at ns2 in a record verifiers refuse or treat as unsigned:
+# refused, and why (adv19 F3: t=y, h=sha1, a second p= were "ok")
+variant() { # TAGS: the new RSA record with TAGS before p= (strings of 200 octets)
+    $PY - "$P/$DOM.zone" "$R" "$1" <<'VEOF'
+import re, sys
+text, sel, tags = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+rec = re.search(r'^' + re.escape(sel) + r'\._domainkey\S*\s+IN\s+TXT\s+\((.*?)\)', text, re.S | re.M)
+txt = ''.join(re.findall(r'"([^"]*)"', rec.group(1)))
+txt = txt.replace('k=rsa; ', 'k=rsa; ' + tags + ' ') if tags != 'dup' else txt + '; p='
+print('%s._domainkey IN TXT %s' % (sel, ' '.join('"%s"' % txt[i:i + 200] for i in range(0, len(txt), 200))))
+VEOF
+}
+for v in 't=y;' 'h=sha1;' 'dup'; do
+    variant "$v" >"$T/variant.zone"
+    zone "$T/b/zone" "$T/variant.zone"
+    unbound_start b "$NS2" || bad "restart b"
+    $ACT >"$T/act2v.out" 2>"$T/act2v.err"
+    rc=$?
+    [ $rc = 1 ] && grep -q "$R._domainkey.$DOM at ns2.$DOM ($NS2:$PORT): unusable by verifiers" "$T/act2v.out" &&
+        cmp -s "$T/KeyTable" "$T/KeyTable.before" && ok "the new key at ns2 with $v: refused ($(grep -o 'unusable[^;]*' "$T/act2v.out" | head -1))" ||
+        bad "variant $v: rc $rc $(grep ns2 "$T/act2v.out") $(grep "^$R" "$T/variant.zone" | cut -c1-80)"
+done
+# a third name server whose address cannot be found: not skipped (adv19 F1)
+zone "$T/b/zone" "$P/$DOM.zone"
+unbound_start b "$NS2" || bad "restart b"
+echo '@ IN NS ns3.nowhere.test.' >"$T/ns3.zone"
+zone "$T/a/zone" "$P/$DOM.zone" "$T/ns3.zone"
+unbound_start a "$NS1" || bad "restart a"
+$ACT >"$T/act2n.out" 2>"$T/act2n.err"
+rc=$?
+[ $rc = 1 ] && grep -q 'name server ns3.nowhere.test has no address' "$T/act2n.err" &&
+    cmp -s "$T/KeyTable" "$T/KeyTable.before" && [ "$(reloads)" = 0 ] &&
+    ok "an NS without an address refuses the activation, named" || bad "ns3: rc $rc $(cat "$T/act2n.out" "$T/act2n.err")"
+zone "$T/a/zone" "$P/$DOM.zone"
+unbound_start a "$NS1" || bad "restart a"
 zone "$T/b/zone"
 unbound_start b "$NS2" || bad "restart b"
 
@@ -243,6 +278,9 @@ sleep 2
 got=$(sign "$T/m2.eml")
 [ "$got" = "old-e old-r" ] && kill -0 $apid 2>/dev/null && ok "while activate waits: signed with $got" ||
     bad "while waiting: $got"
+# the admin adds a line while activate waits: not written over with the
+# copy activate read (adv19 F4), the switch refused, then done by a re-run
+echo '# added while activate waits' >>"$T/KeyTable"
 sleep 2
 zone "$T/b/zone" "$P/$DOM.zone"
 unbound_start b "$NS2" || bad "restart b"
@@ -250,9 +288,16 @@ tpub=$(date +%s.%N)
 wait $apid
 rc=$?
 apid=
+[ $rc != 0 ] && grep -q 'KeyTable changed since it was read' "$T/act3.err" &&
+    grep -q '^# added while activate waits' "$T/KeyTable" && grep -q "^ourco-rsa $DOM:old-r:" "$T/KeyTable" &&
+    [ "$(reloads)" = 0 ] && ok "a KeyTable edit while activate waited: kept, the switch refused (exit $rc)" ||
+    bad "edit while waiting: rc $rc $(cat "$T/act3.err") $(cat "$T/KeyTable")"
+$ACT >"$T/act3.out" 2>"$T/act3.err"
+rc=$?
 tdone=$(date +%s.%N)
-[ $rc = 0 ] && ok "activate --wait: done $(echo "$tdone - $tpub" | bc) s after ns2 published ($(echo "$tdone - $t0" | bc) s in all)" ||
-    bad "activate --wait: rc $rc $(cat "$T/act3.out" "$T/act3.err")"
+[ $rc = 0 ] && grep -q '^# added while activate waits' "$T/KeyTable" &&
+    ok "activate again: done $(echo "$tdone - $tpub" | bc) s after ns2 published ($(echo "$tdone - $t0" | bc) s in all), the added line kept" ||
+    bad "activate after the edit: rc $rc $(cat "$T/act3.out" "$T/act3.err")"
 for _ in $(seq 50); do [ "$(reloads)" = 1 ] && break; sleep 0.1; done
 [ "$(reloads)" = 1 ] && ok "spoofguardd reloaded (SIGHUP by pid file)" || bad "reloads: $(reloads)"
 grep -q "^ourco-rsa $DOM:$R:$T/keys/$DOM.$R.private" "$T/KeyTable" &&

@@ -289,11 +289,17 @@ static void spf_follow(spf_walk *w, const char *from, const char *target, const 
  * matches nothing would: every DNS-querying term is counted (RFC 7208
  * 4.6.4); "all" ends the record, and redirect= applies only without it
  * (6.1). */
-static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record *rec, int top)
+static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record *rec,
+                            const char *via)
 {
     audit_ctx *c = w->c;
     size_t i;
     sg_dns_result res;
+    /* an included record's result only decides whether the include
+     * matches (RFC 7208 5.2): its "?all", "~all" or "-all" are all "no
+     * match" and the outer record goes on; only "+all" passes every host
+     * (adv19 F10: "?all" of an ESP's record was called a hole in ours) */
+    int included = via != NULL && strcmp(via, "include") == 0;
 
     for (i = 0; i < rec->nmechs; i++) {
         const sg_spf_mech *m = &rec->mechs[i];
@@ -305,13 +311,16 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
         }
         switch (m->type) {
         case SG_SPF_MECH_ALL:
-            if (m->qualifier == SG_SPF_PASS || m->qualifier == SG_SPF_NEUTRAL) {
+            if (m->qualifier == SG_SPF_PASS || (m->qualifier == SG_SPF_NEUTRAL && !included)) {
                 int plus = m->qualifier == SG_SPF_PASS;
                 add(c, "spf.permissive_all", plus ? SG_AUDIT_ERROR : SG_AUDIT_WARNING,
                     "RFC 7208 5.1",
                     fmt(c, "replace \"%s\" with \"-all\" (or \"~all\") in the record of %s",
                         m->text, domain),
-                    "the record of %s%s ends in \"%s\": %s", domain, top ? "" : " (included)",
+                    "the record of %s%s ends in \"%s\": %s", domain,
+                    via == NULL ? ""
+                    : included  ? " (included)"
+                                : " (redirect=)",
                     m->text,
                     plus ? "every host on the Internet passes"
                          : "unlisted hosts get neutral, which protects nothing");
@@ -380,6 +389,14 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
     if (rec->redirect != NULL) {
         w->lookups++;
         spf_follow(w, domain, rec->redirect, "redirect");
+    } else if (!included) {
+        /* RFC 7208 4.7: no match and no redirect= is neutral, as "?all"
+         * (which was warned about while this was not: adv19 F7) */
+        add(c, "spf.no_all", SG_AUDIT_WARNING, "RFC 7208 4.7",
+            fmt(c, "end the record of %s with \"-all\" (or \"~all\")", domain),
+            "the record of %s%s has no \"all\" and no redirect=: unlisted hosts get neutral, "
+            "which protects nothing",
+            domain, via == NULL ? "" : " (redirect=)");
     }
 }
 
@@ -440,7 +457,7 @@ static void spf_walk_domain(spf_walk *w, const char *domain, const char *via)
     if (w->stack[w->depth - 1] == NULL)
         c->oom = 1;
     else
-        spf_walk_record(w, domain, rec, top);
+        spf_walk_record(w, domain, rec, via);
     w->depth--;
 out:
     sg_spf_record_free(rec);
@@ -480,7 +497,9 @@ static void audit_spf(audit_ctx *c)
 
 /* The p= value of a key record with white space removed (arena), or
  * NULL without p=. */
-static char *key_p(audit_ctx *c, const char *txt, size_t len)
+/* The value of the record's one-letter tag `name`, white space removed,
+ * in the arena; NULL when there is none. */
+static char *key_tag(audit_ctx *c, const char *txt, size_t len, char name)
 {
     sg_dkim_tag tags[SG_DKIM_MAX_TAGS];
     size_t n = 0, i, k;
@@ -489,7 +508,7 @@ static char *key_p(audit_ctx *c, const char *txt, size_t len)
     if (sg_dkim_taglist_parse(txt, len, tags, SG_DKIM_MAX_TAGS, &n, &err) != SG_OK)
         return NULL;
     for (i = 0; i < n; i++) {
-        if (tags[i].name_len != 1 || tags[i].name[0] != 'p')
+        if (tags[i].name_len != 1 || tags[i].name[0] != name)
             continue;
         out = sg_arena_alloc(c->arena, tags[i].value_len + 1);
         if (out == NULL)
@@ -501,6 +520,32 @@ static char *key_p(audit_ctx *c, const char *txt, size_t len)
         return out;
     }
     return NULL;
+}
+
+static char *key_p(audit_ctx *c, const char *txt, size_t len)
+{
+    return key_tag(c, txt, len, 'p');
+}
+
+int sg_audit_dkim_key_check(const char *txt, size_t len, const char **reason)
+{
+    sg_dkim_key key;
+    memset(&key, 0, sizeof(key));
+    int rc = sg_dkim_key_parse(txt, len, &key, reason);
+    if (rc != SG_OK)
+        return rc == SG_ENOMEM ? rc : SG_ESYNTAX;
+    if (!(key.hashes & SG_DKIM_HASH_SHA256)) {
+        *reason = "h= does not list sha256: every rsa-sha256 and ed25519-sha256 signature fails";
+        rc = SG_ESYNTAX;
+    } else if (key.testing) {
+        *reason = "t=y: verifiers may treat its signatures as unsigned (RFC 6376 3.6.1)";
+        rc = SG_ESYNTAX;
+    } else if (key.type == SG_DKIM_KEY_RSA && key.bits < 1024) {
+        *reason = "an RSA key under 1024 bits, which verifiers MUST NOT accept (RFC 8301 3.2)";
+        rc = SG_ESYNTAX;
+    }
+    sg_dkim_key_clear(&key);
+    return rc;
 }
 
 static void audit_selector(audit_ctx *c, const sg_audit_selector *s)
@@ -587,6 +632,21 @@ static void audit_selector(audit_ctx *c, const sg_audit_selector *s)
         add(c, "dkim.sha1_only", SG_AUDIT_ERROR, "RFC 8301 3.1",
             fmt(c, "replace h=sha1 with h=sha256 (or drop h=) in the record at %s", name),
             "the key at %s allows only SHA-1 (h=sha1), which verifiers MUST NOT accept", name);
+    else if (!(key.hashes & SG_DKIM_HASH_SHA256)) /* h=md5, or names we do not know */
+        add(c, "dkim.no_sha256", SG_AUDIT_ERROR, "RFC 6376 3.6.1",
+            fmt(c, "replace h= with h=sha256 (or drop it) in the record at %s", name),
+            "the key at %s does not list sha256 in h=: every rsa-sha256 and ed25519-sha256 "
+            "signature with it fails (adv19 F6)",
+            name);
+    /* k= is case-insensitive by the grammar, but dkimpy and Mail::DKIM
+     * refuse "RSA" */
+    const char *kt = key_tag(c, rec, len, 'k');
+    if (kt && strcmp(kt, "rsa") != 0 && strcmp(kt, "ed25519") != 0)
+        add(c, "dkim.k_case", SG_AUDIT_WARNING, "RFC 6376 3.6.1",
+            fmt(c, "write k=%s in lower case in the record at %s",
+                key.type == SG_DKIM_KEY_RSA ? "rsa" : "ed25519", name),
+            "the key at %s has k=%s: common verifiers (dkimpy, Mail::DKIM) accept only lower case",
+            name, kt);
     sg_dkim_key_clear(&key);
 
     if (s->local_error != NULL)
@@ -732,7 +792,15 @@ static int audit_dmarc(audit_ctx *c)
                 "have here (real records are under 1 KiB; the limit bounds the parser's work): "
                 "spoofguard ignores it, and other receivers may: \"%.*s...\"",
                 c->domain, len, SG_DMARC_MAX_RECORD, QUOTE_MAX, rec_txt);
-        else if (prc != SG_OK || !own.applicable)
+        else if (prc != SG_OK)
+            /* the parser took it for no DMARC record at all: the version
+             * tag is what it could not read (adv19 F14: "v=dmarc1" was
+             * said to have "no p= and no valid rua") */
+            add(c, "dmarc.syntax", SG_AUDIT_ERROR, "RFC 9989 4.7", fix,
+                "the DMARC record of %s does not start with \"v=DMARC1\" (exactly so, upper "
+                "case): receivers ignore it: \"%.*s%s\"",
+                c->domain, QUOTE_MAX, rec_txt, len > QUOTE_MAX ? "..." : "");
+        else if (!own.applicable)
             add(c, "dmarc.syntax", SG_AUDIT_ERROR, "RFC 9989 4.10.1", fix,
                 "the DMARC record of %s is unusable (%s p= and no valid rua): receivers "
                 "ignore it: \"%.*s%s\"",
@@ -747,9 +815,16 @@ static int audit_dmarc(audit_ctx *c)
         return -1;
     }
     org = res.org_domain;
+    /* the policy that applies to this name: a subdomain's is the parent's
+     * sp= or np=, not its p= (adv19 F8: "p=none" was said of a name under
+     * sp=reject, and the fix offered p=none for it) */
+    int via_sub = res.policy_tag == SG_DMARC_FROM_TAG_SP || res.policy_tag == SG_DMARC_FROM_TAG_NP;
+    sg_dmarc_policy applied = res.policy_tag == SG_DMARC_FROM_TAG_NP   ? r->np
+                              : res.policy_tag == SG_DMARC_FROM_TAG_SP ? r->sp
+                                                                       : r->p;
     if (strcasecmp(pd, c->domain) != 0)
         add(c, "dmarc.inherited", SG_AUDIT_INFO, "RFC 9989 4.10",
-            fmt(c, DMARC_FIX_FMT, c->domain, sg_dmarc_policy_str(r->p), c->domain),
+            fmt(c, DMARC_FIX_FMT, c->domain, sg_dmarc_policy_str(applied), c->domain),
             "%s has no record of its own: the record of %s applies (its %s=)", c->domain, pd,
             res.policy_tag == SG_DMARC_FROM_TAG_NP   ? "np"
             : res.policy_tag == SG_DMARC_FROM_TAG_SP ? "sp"
@@ -770,7 +845,14 @@ static int audit_dmarc(audit_ctx *c)
     if (r->warnings & SG_DMARC_W_UNKNOWN_TAG)
         add(c, "dmarc.unknown_tag", SG_AUDIT_INFO, "RFC 9989 4.7", "remove the unknown tag",
             "the DMARC record of %s has a tag RFC 9989 does not define (ignored)", pd);
-    if (r->p_state == SG_DMARC_TAG_VALID && r->p == SG_DMARC_POLICY_NONE)
+    if (via_sub) {
+        if (r->p_state == SG_DMARC_TAG_VALID && applied == SG_DMARC_POLICY_NONE)
+            add(c, "dmarc.p_none", SG_AUDIT_WARNING, "RFC 9989 4.7",
+                fmt(c, DMARC_FIX_FMT, c->domain, "quarantine", c->domain),
+                "the DMARC record of %s applies to %s with %s=none: forged mail is delivered as "
+                "if genuine",
+                pd, c->domain, res.policy_tag == SG_DMARC_FROM_TAG_NP ? "np" : "sp");
+    } else if (r->p_state == SG_DMARC_TAG_VALID && r->p == SG_DMARC_POLICY_NONE)
         add(c, "dmarc.p_none", SG_AUDIT_WARNING, "RFC 9989 4.7",
             fmt(c, DMARC_FIX_FMT, pd, "quarantine", pd),
             "the DMARC record of %s has p=none: forged mail is delivered as if genuine "
@@ -782,7 +864,7 @@ static int audit_dmarc(audit_ctx *c)
             "the DMARC record of %s has sp=none: forged mail from its subdomains is "
             "delivered",
             pd);
-    if (r->np_state == SG_DMARC_TAG_VALID && r->np == SG_DMARC_POLICY_NONE &&
+    if (!via_sub && r->np_state == SG_DMARC_TAG_VALID && r->np == SG_DMARC_POLICY_NONE &&
         r->p != SG_DMARC_POLICY_NONE)
         add(c, "dmarc.p_none", SG_AUDIT_WARNING, "RFC 9989 4.7",
             fmt(c, "np=reject in the DMARC record of %s", pd),
@@ -901,6 +983,10 @@ static void audit_posture(audit_ctx *c, int null_mx, int deny_all, int dmarc_p)
         return; /* it says it sends mail */
     if (null_mx && deny_all && dmarc_p == SG_DMARC_POLICY_REJECT)
         return;
+    if (!null_mx && c->nmx > 0)
+        return; /* it takes mail (real MX) and sends none: a null MX would
+                 * refuse all of it (RFC 7505 3: adv19 F5); its DMARC
+                 * policy is judged on its own (dmarc.p_none) */
     add(c, "posture.non_sending", SG_AUDIT_WARNING, "RFC 7505 4, RFC 7208 10.1.2, RFC 9989 4.7",
         fmt(c,
             "%s. IN MX 0 .\n%s. IN TXT \"v=spf1 -all\"\n_dmarc.%s. IN TXT \"v=DMARC1; "
