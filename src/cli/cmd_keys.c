@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -755,7 +756,21 @@ static int ensure_key(const sgu_ks_key *r, const struct stat *ref, sg_dkim_signk
 {
     char kerr[256] = "", tmp[SGU_KS_PATH_MAX + 16];
     int rc;
-    if (access(r->path, F_OK) == 0) {
+    struct stat sb;
+    if (lstat(r->path, &sb) == 0) {
+        /* a leftover at the new key's name becomes the signing key: it
+         * must be one nobody else could have read (adv19 F14: a
+         * world-readable file was published and activated, and the daemon
+         * then refused it) */
+        mode_t allowed = ref ? (ref->st_mode & 0040) : 0;
+        if (!S_ISREG(sb.st_mode) || (sb.st_mode & 0077 & ~allowed) != 0 ||
+            (ref && sb.st_uid != ref->st_uid)) {
+            errf(err, errlen,
+                 "%s exists (mode %04o) but is not a private key file only its owner can read: "
+                 "remove it, and rotate again",
+                 r->path, (unsigned)(sb.st_mode & 07777));
+            return -1;
+        }
         if (sg_dkim_signkey_load(out, r->path, KEY_PUBLIC_ONLY, kerr, sizeof(kerr))) {
             errf(err, errlen, "%s: %s", r->path, kerr[0] ? kerr : "unreadable key");
             return -1;
@@ -1483,6 +1498,42 @@ static int64_t grace_of(const ctx *c, const sgu_ks_key *k)
     return c->o.force || c->o.grace >= floor ? (int64_t)c->o.grace : floor;
 }
 
+/* Remove a retired key. A KeyTable path that is a symbolic link (a
+ * stable name pointing at the key of the day) is removed with the file it
+ * points to, unless a KeyTable entry still reaches that file: removing
+ * only the link left the private key on disk while retire said it was
+ * gone (adv19 F13). 0, or -1 said on stderr. */
+static int remove_key(ctx *c, const char *path)
+{
+    struct stat sb;
+    char target[PATH_MAX];
+    int link = lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode) && realpath(path, target) != NULL;
+    if (unlink(path) != 0 && errno != ENOENT) {
+        fprintf(stderr, "spoofguard keys: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (!link)
+        return 0;
+    for (size_t l = 0; l < c->kt.n; l++) {
+        kt_entry e;
+        char other[PATH_MAX];
+        if (c->kt.l[l].nf && kt_parse(&c->kt.l[l], &e, NULL, 0) == 0 &&
+            realpath(e.path, other) != NULL && !strcmp(other, target)) {
+            fprintf(stderr,
+                    "spoofguard keys: %s was a link to %s, which %s still uses: the link "
+                    "removed, the key kept\n",
+                    path, target, e.name);
+            return 0;
+        }
+    }
+    if (unlink(target) != 0 && errno != ENOENT) {
+        fprintf(stderr, "spoofguard keys: %s (the key %s linked to): %s\n", target, path,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int retire_domain(ctx *c, const char *domain)
 {
     int refused = 0, did = 0;
@@ -1515,8 +1566,7 @@ static int retire_domain(ctx *c, const char *domain)
                 goto next;
             }
         }
-        if (unlink(k->path) != 0 && errno != ENOENT) {
-            fprintf(stderr, "spoofguard keys: %s: %s\n", k->path, strerror(errno));
+        if (remove_key(c, k->path) != 0) {
             refused = 1;
             continue;
         }

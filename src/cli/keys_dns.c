@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -261,10 +262,24 @@ static int wait_fd(int fd, short ev, int ms)
     return rc > 0 ? 0 : -1;
 }
 
-static int io_all(int fd, uint8_t *b, size_t n, int wr, int ms)
+/* Milliseconds from now to the deadline, at least 0. */
+static int ms_left(const struct timespec *deadline)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    long long ms = (long long)(deadline->tv_sec - t.tv_sec) * 1000 +
+                   (deadline->tv_nsec - t.tv_nsec) / 1000000;
+    return ms <= 0 ? 0 : ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/* n bytes, all by the deadline: a server that trickles an answer one
+ * octet at a time inside each timeout held a query for minutes (adv19
+ * F11) */
+static int io_all(int fd, uint8_t *b, size_t n, int wr, const struct timespec *deadline)
 {
     for (size_t o = 0; o < n;) {
-        if (wait_fd(fd, wr ? POLLOUT : POLLIN, ms) != 0)
+        int ms = ms_left(deadline);
+        if (ms == 0 || wait_fd(fd, wr ? POLLOUT : POLLIN, ms) != 0)
             return -1;
         ssize_t r = wr ? write(fd, b + o, n - o) : read(fd, b + o, n - o);
         if (r < 0 && errno == EINTR)
@@ -346,14 +361,21 @@ void kd_query(const kd_server *s, const char *name, uint16_t type, int rd, int t
         return;
     }
     uint8_t lenbuf[2] = {(uint8_t)(qlen >> 8), (uint8_t)qlen};
-    if (io_all(fd, lenbuf, 2, 1, timeout_ms) != 0 || io_all(fd, q, (size_t)qlen, 1, timeout_ms) ||
-        io_all(fd, lenbuf, 2, 0, timeout_ms) != 0) {
+    /* the whole TCP exchange gets twice the query's timeout */
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += (2 * timeout_ms) / 1000;
+    dl.tv_nsec += (long)((2 * timeout_ms) % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L)
+        dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+    if (io_all(fd, lenbuf, 2, 1, &dl) != 0 || io_all(fd, q, (size_t)qlen, 1, &dl) ||
+        io_all(fd, lenbuf, 2, 0, &dl) != 0) {
         close(fd);
         kd_fail(a, "no answer over TCP");
         return;
     }
     size_t rl = (size_t)(lenbuf[0] << 8 | lenbuf[1]);
-    if (io_all(fd, resp, rl, 0, timeout_ms) != 0) {
+    if (io_all(fd, resp, rl, 0, &dl) != 0) {
         close(fd);
         kd_fail(a, "short answer over TCP");
         return;

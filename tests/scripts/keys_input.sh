@@ -144,6 +144,48 @@ printf '' >"$N/ev.jsonl"
 nul "accounts replay --config: NUL" 3 "$N/ob.conf:1" \
     "$CLI" accounts replay --config "$N/ob.conf" "$N/ev.jsonl"
 
+# --- retire of a key the KeyTable named through a symbolic link (adv19 F13:
+# the link went, the private key stayed); a link that now points at the
+# key in use: the link goes, that key stays -----------------------------------
+R=$T/ret
+mkdir -m 700 "$R"
+for sel in old new; do "$CLI" keygen --domain d.test --selector $sel --out "$R" >/dev/null 2>&1; done
+state() { # PATH-OF-THE-RETIRING-KEY
+    printf 'spoofguard-keys-state 1\nkey domain=d.test selector=old alg=rsa name=k1 path=%s state=retiring created=1700000000 activated=1700000000 retiring_since=1700000000 ttl=3600\nkey domain=d.test selector=new alg=rsa name=k1 path=%s/new.private state=active created=1700000000 activated=1700000000\n' "$1" "$R" >"$R/KT.rotation"
+}
+printf 'k1 d.test:new:%s/new.private\n' "$R" >"$R/KT"
+printf '*@d.test k1\n' >"$R/ST"
+ln -s old.private "$R/current.private"
+state "$R/current.private"
+"$CLI" keys retire --key-table "$R/KT" --signing-table "$R/ST" --now 1800000000 >/dev/null 2>"$R/err"
+rc=$?
+[ $rc = 0 ] && [ ! -e "$R/current.private" ] && [ ! -e "$R/old.private" ] && [ -e "$R/new.private" ] &&
+    ok "retire through a symbolic link: the link and the key it pointed at removed" ||
+    bad "retire via link: rc $rc $(ls "$R") $(cat "$R/err")"
+ln -s new.private "$R/current.private"
+state "$R/current.private"
+"$CLI" keys retire --key-table "$R/KT" --signing-table "$R/ST" --now 1800000000 >/dev/null 2>"$R/err"
+rc=$?
+[ $rc = 0 ] && [ ! -e "$R/current.private" ] && [ -e "$R/new.private" ] && grep -q 'which k1 still uses' "$R/err" &&
+    ok "a link re-pointed at the key in use: the link removed, the key kept, said" ||
+    bad "re-pointed link: rc $rc $(ls "$R") $(cat "$R/err")"
+
+# a world-readable file already at the new key's name is not taken as the
+# new key (adv19 F14: published, activated, then refused by the daemon)
+Q=$T/reuse
+mkdir -m 700 "$Q"
+"$CLI" keygen --domain q.test --selector cur --out "$Q" >/dev/null 2>&1
+printf 'kq q.test:cur:%s/cur.private\n' "$Q" >"$Q/KT"
+printf '*@q.test kq\n' >"$Q/ST"
+sel=$(date -u -d @1800000000 +%Y%m)r
+cp "$Q/cur.private" "$Q/q.test.$sel.private"
+chmod 644 "$Q/q.test.$sel.private"
+"$CLI" keys rotate --key-table "$Q/KT" --signing-table "$Q/ST" --now 1800000000 >/dev/null 2>"$Q/err"
+rc=$?
+[ $rc != 0 ] && grep -q "q.test.$sel.private exists (mode 0644)" "$Q/err" &&
+    ok "rotate refuses a world-readable leftover at the new key's name (exit $rc)" ||
+    bad "leftover key: rc $rc $(cat "$Q/err")"
+
 # --- status --check that cannot check; more domains than a run takes --------
 M=$T/many
 mkdir -m 700 "$M"
@@ -157,6 +199,48 @@ out=$("$CLI" keys status --key-table "$M/KT" --signing-table "$M/ST" --check --j
 rc=$?
 [ $rc = 1 ] && grep -q '"visible":null' <<<"$out" && grep -q 'd0.test: not checked: NS d0.test' "$M/err" &&
     ok "status --check without DNS: visible null, said, exit 1" || bad "status --check: rc $rc $out $(cat "$M/err")"
+# a server that truncates over UDP and trickles its TCP answer, an octet a
+# second: each question ends within its bound (adv19 F11: still running
+# after 60 s)
+read -r tport < <(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+/usr/bin/python3 - "$tport" <<'TEOF' &
+import socket, struct, sys, threading, time
+port = int(sys.argv[1])
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", port))
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(("127.0.0.1", port)); t.listen(8)
+def udp():
+    while True:
+        q, a = u.recvfrom(512)
+        # the question back, with QR, AA and TC set: "ask over TCP"
+        u.sendto(q[:2] + bytes([0x86, 0x00]) + q[4:], a)
+def tcp(c):
+    try:
+        c.recv(512)
+        for b in b"\x00\x40" + b"\x00" * 64:
+            c.send(bytes([b])); time.sleep(1)
+    except OSError:
+        pass
+threading.Thread(target=udp, daemon=True).start()
+t.settimeout(40)
+try:
+    while True:
+        c, _ = t.accept()
+        threading.Thread(target=tcp, args=(c,), daemon=True).start()
+except OSError:
+    pass
+TEOF
+tpid=$!
+sleep 0.3
+t0=$(date +%s)
+timeout 60 "$CLI" keys status --key-table "$M/KT" --signing-table "$M/ST" --check --dns "127.0.0.1:$tport" \
+    >/dev/null 2>"$M/err"
+rc=$?
+el=$(($(date +%s) - t0))
+kill "$tpid" 2>/dev/null
+wait "$tpid" 2>/dev/null
+[ $rc = 1 ] && [ "$el" -le 15 ] && grep -q 'not checked' "$M/err" &&
+    ok "a trickling TCP answer: given up in $el s, said" || bad "trickle: rc $rc after $el s: $(cat "$M/err")"
 # 1,025 domains: refused, not the first 1,024 done (adv19 F12: 64, silently)
 for i in $(seq 1 1024); do printf 'k%d d%d.test:s1:%s/s1.private\n' "$i" "$i" "$M"; done >>"$M/KT"
 "$CLI" keys status --key-table "$M/KT" --signing-table "$M/ST" >/dev/null 2>"$M/err"

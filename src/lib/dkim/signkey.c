@@ -294,10 +294,20 @@ int sg_dkim_signkey_write(const sg_dkim_signkey *k, const char *path)
         return SG_ECRYPTO;
     }
     n = BIO_get_mem_data(b, &pem);
-    /* O_EXCL: never overwrite a key (it may be the one in DNS today) */
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    /* Written whole under a name of its own, then linked to path: link()
+     * never replaces a file (a key at path may be the one in DNS today),
+     * and a crash leaves path either absent or a whole key, never a cut
+     * one a re-run refuses to overwrite (adv19 F14) */
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
+        BIO_free(b);
+        return SG_EINVAL;
+    }
+    fd = mkstemp(tmp); /* 0600 */
+    if (fd >= 0)
+        (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
     if (fd < 0) {
-        rc = errno == EEXIST ? SG_EEXIST : SG_EIO;
+        rc = SG_EIO;
     } else {
         const char *p = pem;
         long left = n;
@@ -312,8 +322,9 @@ int sg_dkim_signkey_write(const sg_dkim_signkey *k, const char *path)
         }
         if (fsync(fd) != 0 || close(fd) != 0)
             rc = SG_EIO;
-        if (rc != SG_OK)
-            unlink(path);
+        if (rc == SG_OK && link(tmp, path) != 0)
+            rc = errno == EEXIST ? SG_EEXIST : SG_EIO;
+        unlink(tmp);
     }
     (void)BIO_set_close(b, BIO_CLOSE);
     OPENSSL_cleanse(pem, (size_t)n);
