@@ -267,8 +267,8 @@ static int ms_left(const struct timespec *deadline)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
-    long long ms = (long long)(deadline->tv_sec - t.tv_sec) * 1000 +
-                   (deadline->tv_nsec - t.tv_nsec) / 1000000;
+    long long ms =
+        (long long)(deadline->tv_sec - t.tv_sec) * 1000 + (deadline->tv_nsec - t.tv_nsec) / 1000000;
     return ms <= 0 ? 0 : ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
