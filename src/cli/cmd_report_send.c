@@ -271,8 +271,13 @@ static int name_fits_dns(const char *name)
 }
 
 /* The consent record at name: 1 a TXT record starting with v=DMARC1, 0
- * none, -1 unknown now (DNS trouble). */
-static int consent(send_ctx *c, const char *name)
+ * none, -1 unknown now (DNS trouble). RFC 9990 4.4 step 9: the record
+ * may name, in its rua= (ruf= for failure reports: tag 'f'), where the
+ * reports should go instead; one on the same host as dest replaces the
+ * address (*override gets it), one only elsewhere means no report to
+ * either (0). */
+static int consent(send_ctx *c, const char *name, char tag, const char *dest, char *override,
+                   size_t cap)
 {
     sg_dns_result res;
     if (sg_dns_lookup_sync(c->dns.resolver, name, SG_DNS_TXT, &res) != 0)
@@ -281,14 +286,32 @@ static int consent(send_ctx *c, const char *name)
     if (res.answer.status == SG_DNS_NOERROR || res.answer.status == SG_DNS_NODATA ||
         res.answer.status == SG_DNS_NXDOMAIN) {
         ok = 0;
-        for (size_t i = 0; i < res.answer.count; i++) {
+        for (size_t i = 0; i < res.answer.count && ok == 0; i++) {
             const char *t = res.answer.rrs[i].u.txt.data;
             size_t len = res.answer.rrs[i].u.txt.len;
             /* "starts with v=DMARC1" (the tag may be followed by ';' or end) */
-            if (res.answer.rrs[i].type == SG_DNS_TXT && len >= 8 &&
-                !strncasecmp(t, "v=DMARC1", 8) &&
-                (len == 8 || t[8] == ';' || t[8] == ' ' || t[8] == '\t'))
-                ok = 1;
+            if (res.answer.rrs[i].type != SG_DNS_TXT || len < 8 || strncasecmp(t, "v=DMARC1", 8) ||
+                (len > 8 && t[8] != ';' && t[8] != ' ' && t[8] != '\t'))
+                continue;
+            ok = 1;
+            sg_arena *a = NULL;
+            sg_dmarc_record rec;
+            if (sg_arena_new(&a, 0) != 0)
+                break;
+            if (sg_dmarc_record_parse(a, t, len, &rec) == 0) {
+                const sg_dmarc_uri *u = tag == 'f' ? rec.ruf : rec.rua;
+                size_t n = tag == 'f' ? rec.nruf : rec.nrua;
+                if (n > 0)
+                    ok = 0; /* a redirect: only one on dest's host is taken */
+                for (size_t k = 0; k < n && ok == 0; k++) {
+                    const char *at = u[k].mailto ? strrchr(u[k].mailto, '@') : NULL;
+                    if (at && !strcasecmp(at + 1, dest) && sgrep_addr_ok(u[k].mailto)) {
+                        snprintf(override, cap, "%s", u[k].mailto);
+                        ok = 1;
+                    }
+                }
+            }
+            sg_arena_free(a);
         }
     }
     sg_dns_result_free(&res);
@@ -297,9 +320,13 @@ static int consent(send_ctx *c, const char *name)
 
 /* RFC 9990: a destination outside the policy domain's organisational
  * domain must say it takes the domain's reports. 1 yes, 0 no, -1 unknown
- * now (DNS trouble: not cached, asked again next run). */
-static int authorised(send_ctx *c, const char *policy_domain, const char *dest)
+ * now (DNS trouble: not cached, asked again next run). On 1, *override
+ * is the address the consent record names instead, or "" (an answer
+ * with one is not cached: it is read again each run). */
+static int authorised(send_ctx *c, const char *policy_domain, const char *dest, char tag,
+                      char *override, size_t cap)
 {
+    override[0] = '\0';
     if (within(dest, policy_domain))
         return 1;
     sg_arena *a = NULL;
@@ -335,11 +362,12 @@ static int authorised(send_ctx *c, const char *policy_domain, const char *dest)
     snprintf(name, sizeof name, "%s._report._dmarc.%s", policy_domain, dest);
     /* RFC 9990 4.4 step 4: a name longer than DNS allows has no positive
      * answer (it was a "DNS error; later" on every run: adv18 F11) */
-    int ok = name_fits_dns(name) ? consent(c, name) : 0;
-    if (ok >= 0 && sqlite3_prepare_v2(c->db,
-                                      "INSERT OR REPLACE INTO report_auth_cache(policy_domain,"
-                                      " dest, ok, expires) VALUES(?1, ?2, ?3, ?4)",
-                                      -1, &q, NULL) == SQLITE_OK) {
+    int ok = name_fits_dns(name) ? consent(c, name, tag, dest, override, cap) : 0;
+    if (ok >= 0 && !override[0] &&
+        sqlite3_prepare_v2(c->db,
+                           "INSERT OR REPLACE INTO report_auth_cache(policy_domain,"
+                           " dest, ok, expires) VALUES(?1, ?2, ?3, ?4)",
+                           -1, &q, NULL) == SQLITE_OK) {
         sqlite3_bind_text(q, 1, policy_domain, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 2, dest, -1, SQLITE_STATIC);
         sqlite3_bind_int(q, 3, ok);
@@ -645,7 +673,17 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
     rdest todo[MAX_RUA];
     size_t ntodo = 0;
     for (size_t i = 0; i < nrua; i++) {
-        int ok = authorised(c, domain, strrchr(rua[i].key, '@') + 1);
+        char instead[256];
+        int ok = authorised(c, domain, strrchr(rua[i].key, '@') + 1, 'a', instead, sizeof instead);
+        if (ok == 1 && instead[0]) {
+            rdest d[1];
+            size_t nd = 0;
+            add_dest(d, &nd, instead, rua[i].max);
+            if (strcmp(d[0].key, rua[i].key) != 0)
+                fprintf(stderr, "spoofguard report send: %s: %s asks for %s instead\n", domain,
+                        rua[i].addr, d[0].addr);
+            rua[i] = d[0];
+        }
         if (ok != 1) {
             fprintf(stderr, "spoofguard report send: %s: %s %s\n", domain, rua[i].addr,
                     ok == 0 ? "is outside the domain and not authorised (_report._dmarc)"
@@ -922,7 +960,13 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
                 continue;
             add_dest(one, &none, dest, 0);
             const char *to = one[0].key, *at = strrchr(to, '@');
-            int ok = authorised(c, r->s[0], at + 1);
+            char instead[256];
+            int ok = authorised(c, r->s[0], at + 1, 'f', instead, sizeof instead);
+            if (ok == 1 && instead[0]) {
+                none = 0;
+                add_dest(one, &none, instead, 0);
+                to = one[0].key;
+            }
             if (ok != 1) {
                 fprintf(stderr, "spoofguard report send: failure report %s: %s %s\n", r->s[0], to,
                         ok == 0 ? "is outside the domain and not authorised (_report._dmarc)"
