@@ -1,6 +1,7 @@
 /*
- * libFuzzer harness: the MTA-STS (RFC 8461 3.1) and TLS-RPT (RFC 8460 3)
- * record checks of spoofguard audit, and the MTA-STS policy file parser
+ * libFuzzer harness: the MTA-STS (RFC 8461 3.1), TLS-RPT (RFC 8460 3) and
+ * DKIM key (RFC 6376 3.6.1, sg_audit_dkim_key_check) record checks of
+ * spoofguard audit, and the MTA-STS policy file parser
  * (RFC 8461 3.2) with its mx matcher. Any bytes, NULs included: the checks
  * must stay inside the buffer, and a record they accept must be one the
  * grammar allows (checked here by its fixed parts).
@@ -33,6 +34,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (size < 10 || memcmp(buf, "v=TLSRPTv1", 10) != 0 || memchr(buf, '\0', size) != NULL)
             abort();
     } else if (reason == NULL) {
+        abort();
+    }
+    /* the DKIM key record check keys activate makes: a record it takes
+     * has no NUL (RFC 6376 3.2 tag-lists have none), a refusal says why */
+    reason = NULL;
+    int krc = sg_audit_dkim_key_check(buf, size, &reason);
+    if (krc == 0) {
+        if (memchr(buf, '\0', size) != NULL)
+            abort();
+    } else if (krc != SG_ENOMEM && reason == NULL) {
         abort();
     }
     /* the MTA-STS policy file: an accepted policy has its required
