@@ -72,7 +72,8 @@ typedef struct {
     sqlite3 *db;
     sgrep_gen_meta meta;
     char email_buf[300], org_buf[256], gen_buf[64];
-    char host[256]; /* this host's name: in the Report-ID of its own store's reports */
+    char host[256];    /* this host's name: the default --org-name */
+    char store_id[64]; /* in the Report-ID of this store's reports */
     int64_t now;
     unsigned reports, sent, failed, skipped, dests, failures, held;
     size_t max_per_org; /* reports a day for one organisational domain; 0: no limit */
@@ -282,22 +283,31 @@ static int consent(send_ctx *c, const char *name, char tag, const char *dest, ch
     sg_dns_result res;
     if (sg_dns_lookup_sync(c->dns.resolver, name, SG_DNS_TXT, &res) != 0)
         return -1;
-    int ok = -1;
+    int ok = -1, seen = 0;
     if (res.answer.status == SG_DNS_NOERROR || res.answer.status == SG_DNS_NODATA ||
         res.answer.status == SG_DNS_NXDOMAIN) {
         ok = 0;
-        for (size_t i = 0; i < res.answer.count && ok == 0; i++) {
+        for (size_t i = 0; i < res.answer.count; i++) {
             const char *t = res.answer.rrs[i].u.txt.data;
             size_t len = res.answer.rrs[i].u.txt.len;
             /* "starts with v=DMARC1" (the tag may be followed by ';' or end) */
             if (res.answer.rrs[i].type != SG_DNS_TXT || len < 8 || strncasecmp(t, "v=DMARC1", 8) ||
                 (len > 8 && t[8] != ';' && t[8] != ' ' && t[8] != '\t'))
                 continue;
+            /* several consent records: the answer would hang on their
+             * order in the DNS answer (rev17), so none counts */
+            if (seen++) {
+                ok = 0;
+                override[0] = '\0';
+                break;
+            }
             ok = 1;
             sg_arena *a = NULL;
             sg_dmarc_record rec;
-            if (sg_arena_new(&a, 0) != 0)
+            if (sg_arena_new(&a, 0) != 0) {
+                ok = -1;
                 break;
+            }
             if (sg_dmarc_record_parse(a, t, len, &rec) == 0) {
                 const sg_dmarc_uri *u = tag == 'f' ? rec.ruf : rec.rua;
                 size_t n = tag == 'f' ? rec.nruf : rec.nrua;
@@ -344,12 +354,17 @@ static int authorised(send_ctx *c, const char *policy_domain, const char *dest, 
 
     sqlite3_stmt *q;
     int cached = -1;
+    /* the answer depends on the kind (a redirect is a rua= or a ruf=):
+     * cached apart, failure reports' under "ruf:" and the host (rev17:
+     * an aggregate run's "yes" let a failure report past its redirect) */
+    char key[300];
+    snprintf(key, sizeof key, "%s%s", tag == 'f' ? "ruf:" : "", dest);
     if (sqlite3_prepare_v2(c->db,
                            "SELECT ok FROM report_auth_cache WHERE policy_domain=?1 AND dest=?2"
                            " AND expires>?3",
                            -1, &q, NULL) == SQLITE_OK) {
         sqlite3_bind_text(q, 1, policy_domain, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, dest, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 3, c->now);
         if (sqlite3_step(q) == SQLITE_ROW)
             cached = sqlite3_column_int(q, 0);
@@ -369,7 +384,7 @@ static int authorised(send_ctx *c, const char *policy_domain, const char *dest, 
                            " dest, ok, expires) VALUES(?1, ?2, ?3, ?4)",
                            -1, &q, NULL) == SQLITE_OK) {
         sqlite3_bind_text(q, 1, policy_domain, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, dest, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
         sqlite3_bind_int(q, 3, ok);
         sqlite3_bind_int64(q, 4, c->now + AUTH_TTL);
         sqlite3_step(q);
@@ -656,7 +671,9 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
 {
     char rid[600], unique[64], fname[800];
     sgrep_report_id(rid, sizeof rid, unique, sizeof unique, c->day, domain, policy,
-                    c->redis ? NULL : c->host, c->meta.org_name);
+                    c->redis ? NULL : c->store_id, c->meta.org_name);
+    char rid_v1[600];
+    sgrep_report_id_v1(rid_v1, sizeof rid_v1, c->day, domain, policy, c->meta.org_name);
     int64_t begin = c->day, end = c->day + 86399;
     sgrep_report_filename(fname, sizeof fname, c->meta.org_name, domain, begin, end, unique);
 
@@ -695,11 +712,12 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
             continue;
         }
         if (!c->dry) {
-            qstate s;
+            qstate s, v1;
             q_get(c, rid, rua[i].key, &s);
+            q_get(c, rid_v1, rua[i].key, &v1);
             if ((s.exists &&
                  (!strcmp(s.state, "sent") || !strcmp(s.state, "failed") || s.next_try > c->now)) ||
-                sent_mark(c, rid, rua[i].key, 0)) {
+                (v1.exists && !strcmp(v1.state, "sent")) || sent_mark(c, rid, rua[i].key, 0)) {
                 c->skipped++;
                 continue;
             }
@@ -1111,6 +1129,13 @@ int cmd_report_send(int argc, char **argv)
     c.db = sgrep_send_open(c.store_path, err, sizeof err);
     if (!c.db) {
         fprintf(stderr, "spoofguard report send: %s\n", err);
+        sg_cli_dns_close(&c.dns);
+        return SG_EXIT_INTERNAL;
+    }
+    if (sgrep_store_id(c.db, c.store_id, sizeof c.store_id) != 0) {
+        fprintf(stderr, "spoofguard report send: %s: no store ID: %s\n", c.store_path,
+                sqlite3_errmsg(c.db));
+        sqlite3_close(c.db);
         sg_cli_dns_close(&c.dns);
         return SG_EXIT_INTERNAL;
     }

@@ -192,9 +192,19 @@ int sg_sender_mail_from(const sg_maps *maps, sg_arena *arena, const char *login,
     return 0;
 }
 
-/* Is the shown address a of the field's own mailboxes? Its local part
- * as shown ends that of one (a quoted local part shows only its last
- * word) and its domain is that one's, as A-labels. */
+/* A byte of an unquoted local part (RFC 5322 atext, '.', UTF-8). */
+static int atext_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c >= 0x80 || (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL);
+}
+
+/* Is the shown address one of the field's own mailboxes (or, with no
+ * local part shown, in one of their domains)? Its local part as shown is
+ * that one's, or - a quoted local part shows only its last word - ends
+ * it after a byte no unquoted local part has (rev17: any suffix was
+ * taken, so it-support could show "support@"). Domains compare as
+ * A-labels. */
 static int own_mailbox(sg_arena *arena, const sg_addr_list *al, const sg_dmarc_shown *a)
 {
     size_t sl = strlen(a->local);
@@ -202,7 +212,8 @@ static int own_mailbox(sg_arena *arena, const sg_addr_list *al, const sg_dmarc_s
         const sg_mailbox *m = &al->mailboxes[k];
         size_t ml = strlen(m->local_unquoted);
         char *d;
-        if (sl == 0 || sl > ml || strcasecmp(m->local_unquoted + ml - sl, a->local) != 0)
+        if (sl > ml || (sl > 0 && strcasecmp(m->local_unquoted + ml - sl, a->local) != 0) ||
+            (sl > 0 && sl < ml && atext_byte((unsigned char)m->local_unquoted[ml - sl - 1])))
             continue;
         if (sg_dmarc_domain_normalise(arena, m->domain, strlen(m->domain), &d) == 0 &&
             strcmp(d, a->domain) == 0)
@@ -229,8 +240,10 @@ static int shown_allowed(const sg_maps *maps, sg_arena *arena, const char *login
                       h->name);
     for (size_t k = 0; k < count; k++) {
         const sg_dmarc_shown *a = &shown[k];
-        if (a->local[0] == '\0' || own_mailbox(arena, al, a) ||
-            sg_maps_sender_allowed(maps, login, a->local, a->domain))
+        /* with no local part on screen ("@bank.example"), only the
+         * field's own domain goes */
+        if (own_mailbox(arena, al, a) ||
+            (a->local[0] && sg_maps_sender_allowed(maps, login, a->local, a->domain)))
             continue;
         return REFUSE(reply, "550 5.7.1 %s is not allowed to show <%s@%s> in the %.*s field", login,
                       a->local, a->domain, (int)h->name_len, h->name);

@@ -596,7 +596,12 @@ static const char send_schema[] =
     " PRIMARY KEY(org_domain, source_ip, hour)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS failure_org_hour("
     " org_domain TEXT NOT NULL, hour INTEGER NOT NULL, n INTEGER NOT NULL,"
-    " PRIMARY KEY(org_domain, hour)) WITHOUT ROWID;";
+    " PRIMARY KEY(org_domain, hour)) WITHOUT ROWID;"
+    /* the store's own name, made once: in the Report-ID of its reports,
+     * so two MX hosts with stores of their own never share one, while a
+     * host renamed (or a container's run) keeps its reports' IDs */
+    "CREATE TABLE IF NOT EXISTS store_meta(k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO store_meta VALUES('store_id', lower(hex(randomblob(8))));";
 
 typedef struct {
     const sgrep_day_report *r;
@@ -730,6 +735,35 @@ int sgrep_failure_queue(sqlite3 *db, const sgrep_failure *f, const char *ruf, ch
 fail:
     snprintf(err, errlen, "%s", sqlite3_errmsg(db));
     return -1;
+}
+
+int sgrep_store_id(sqlite3 *db, char *out, size_t cap)
+{
+    sqlite3_stmt *q;
+    int rc = -1;
+    if (sqlite3_prepare_v2(db, "SELECT v FROM store_meta WHERE k='store_id'", -1, &q, NULL) !=
+        SQLITE_OK)
+        return -1;
+    if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0) != NULL) {
+        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(q, 0));
+        rc = 0;
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+void sgrep_report_id_v1(char *out, size_t outlen, int64_t day, const char *policy_domain,
+                        const char *policy, const char *org_name)
+{
+    time_t t = (time_t)day;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    uint64_t h = fnv1a(policy, fnv1a(policy_domain, 0xcbf29ce484222325ull));
+    char dom[256], org[256];
+    atomise(dom, sizeof dom, policy_domain);
+    atomise(org, sizeof org, org_name);
+    snprintf(out, outlen, "%04d%02d%02d.%016llx.%s@%s", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, (unsigned long long)h, dom, org);
 }
 
 sqlite3 *sgrep_send_open(const char *path, char *err, size_t errlen)

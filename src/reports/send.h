@@ -148,14 +148,22 @@ typedef struct {
 /* Report-ID (RFC 9990 ridfmt: dot-atom "@" dot-atom): the day and a hash
  * of the policy string, the policy domain and `host`, "@" the reporting
  * organisation: the same report made again gets the same ID. host names
- * the store the counts come from (this host's name, NULL for a cluster's
- * counts in Redis): two MX hosts with stores of their own send different
- * reports, which must not share an ID (adv18 F3: consumers keep one).
- * unique (for the file name: 1*(ALPHA / DIGIT), RFC 9990 5.1) gets the
- * part before the domain. */
+ * the store the counts come from (its sgrep_store_id; NULL for a
+ * cluster's counts in Redis): two MX hosts with stores of their own send
+ * different reports, which must not share an ID (adv18 F3: consumers keep
+ * one). unique (for the file name: 1*(ALPHA / DIGIT), RFC 9990 5.1) gets
+ * the part before the domain. */
 void sgrep_report_id(char *out, size_t outlen, char *unique, size_t uniquelen, int64_t day,
                      const char *policy_domain, const char *policy, const char *host,
                      const char *org_name);
+
+/* The Report-ID as versions before the store ID made it ("YYYYMMDD.HASH.
+ * domain@org"): a report sent under it is not sent again under the new one
+ * on the day of the upgrade. */
+void sgrep_report_id_v1(char *out, size_t outlen, int64_t day, const char *policy_domain,
+                        const char *policy, const char *org_name);
+/* The store's ID (16 hex digits, made once with the store): 0, or -1. */
+int sgrep_store_id(sqlite3 *db, char *out, size_t cap);
 
 void sgrep_gen_begin(sgrep_buf *b, const sgrep_gen_meta *m, const char *report_id,
                      const char *policy_domain, const sgrep_policy *pol, int64_t begin,

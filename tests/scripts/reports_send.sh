@@ -445,6 +445,43 @@ else
     bad "flooded day: rc $rc, XML $xb bytes, mail $eb, own $own: $(grep -o '<error>[^<]*' "$T/flood.xml") $(cat "$T/err")"
 fi
 
+# ---- the Report-ID is the store's (rev17: with the host's name in it, a
+# renamed host or a container's run sent the day's reports again) ----------------
+"$FILL" "$T/s2.db" $DAY 1 100 6 >/dev/null || bad "report_fill s2"
+mkdir "$T/out-s1" "$T/out-s2" "$T/out-s3"
+"$CLI" report send --store "$T/dest.db" --day $DAY --dry-run "$T/out-s1" --zone "$T/zone" --org-name receiver.test 2>/dev/null
+"$CLI" report send --store "$T/s2.db" --day $DAY --dry-run "$T/out-s2" --zone "$T/zone" --org-name receiver.test 2>/dev/null
+id1=$(grep -ho 'Report-ID: <[^>]*' "$T"/out-s1/*d0.example*.eml | head -1)
+id2=$(grep -ho 'Report-ID: <[^>]*' "$T"/out-s2/*d0.example*.eml | head -1)
+sid=$(sqlite3 "$T/dest.db" "SELECT v FROM store_meta WHERE k='store_id'")
+[ -n "$id1" ] && [ -n "$id2" ] && [ "$id1" != "$id2" ] && [ ${#sid} = 16 ] &&
+    (unshare -ur sh -c "hostname other-host && \"$CLI\" report send --store \"$T/dest.db\" --day $DAY --dry-run \"$T/out-s3\" --zone \"$T/zone\" --org-name receiver.test" 2>/dev/null ||
+     "$CLI" report send --store "$T/dest.db" --day $DAY --dry-run "$T/out-s3" --zone "$T/zone" --org-name receiver.test 2>/dev/null) &&
+    [ "$(grep -ho 'Report-ID: <[^>]*' "$T"/out-s3/*d0.example*.eml | head -1)" = "$id1" ] &&
+    ok "two stores, two Report-IDs; the same store under another host name, the same" ||
+    bad "store IDs: '$id1' '$id2' '$(grep -ho 'Report-ID: <[^>]*' "$T"/out-s3/*d0.example*.eml 2>/dev/null | head -1)' sid '$sid'"
+# a report sent under the ID of the version before is not sent again
+# under the new one (the upgrade day)
+cp "$T/s2.db" "$T/s3.db"
+rid1=$(printf '%s' "$(grep -ho 'Report-ID: <[^>]*' "$T"/out-s2/*d0.example*.eml | head -1)" | sed 's/.*<//')
+old=$(sqlite3 "$T/s3.db" "SELECT policy FROM collected WHERE policy_domain='d0.example' LIMIT 1" |
+    /usr/bin/python3 -c 'import sys, time
+p = sys.stdin.read().rstrip("\n")
+h = 0xcbf29ce484222325
+for s in ("d0.example", p):
+    for ch in s.encode():
+        h = ((h ^ ch) * 0x100000001b3) & 0xffffffffffffffff
+print("%s.%016x.d0.example@receiver.test" % (sys.argv[1], h))' "$(echo $DAY | tr -d -)")
+sqlite3 "$T/s3.db" "INSERT INTO send_queue(report_id, rua, policy_domain, day, state, tries) VALUES('$old', 'dmarc@d0.example', 'd0.example', strftime('%s','$DAY'), 'sent', 1)"
+rm -f "$T"/spool.*
+"$CLI" report send --store "$T/s3.db" --day $DAY --zone "$T/zone" --org-name receiver.test \
+    --sendmail "$T/mta-ok" 2>"$T/err"
+n=$(grep -l '^To: dmarc@d0.example' "$T"/spool.* 2>/dev/null | wc -l)
+m=$(grep -l '^To: agg@reports.test' "$T"/spool.* 2>/dev/null | wc -l)
+[ "$n" = 0 ] && [ "$m" = 1 ] && [ "$rid1" != "$old" ] &&
+    ok "sent under the old Report-ID: not sent again (the other address still is)" ||
+    bad "upgrade day: $n to dmarc@, $m to agg@ (old id $old): $(cat "$T/err")"
+
 # ---- usage ------------------------------------------------------------------------
 "$CLI" report send --store "$T/s.db" --day 2026-02-30 >/dev/null 2>&1
 [ $? = 2 ] && ok "--day 2026-02-30: exit 2" || bad "bad day accepted"

@@ -443,6 +443,15 @@ static void header_fields(void **state)
     static const sg_header name_own[] = {H("From", " \"alice@ourco.test\" <alice@ourco.test>")};
     static const sg_header name_mine[] = {H("From", " \"A.Smith@OURCO.TEST\" <alice@ourco.test>")};
     static const sg_header name_plain[] = {H("From", " \"Alice @ HQ\" <alice@ourco.test>")};
+    /* rev17: a suffix of the own local part, a quoted or hidden local
+     * part, a bare domain */
+    static const sg_header name_suffix[] = {H("From", " \"ice@ourco.test\" <alice@ourco.test>")};
+    static const sg_header name_quoted[] = {
+        H("From", " \"\\\"bob\\\"@ourco.test\" <alice@ourco.test>")};
+    static const sg_header name_vt[] = {
+        H("From", " =?utf-8?q?bob=0B=40ourco.test?= <alice@ourco.test>")};
+    static const sg_header name_at_own[] = {H("From", " \"@ourco.test\" <alice@ourco.test>")};
+    static const sg_header name_at_bank[] = {H("From", " \"@bank.example\" <alice@ourco.test>")};
     static const sg_header name_sender[] = {H("From", " alice@ourco.test"),
                                             H("Sender", " \"bob@ourco.test\" <alice@ourco.test>")};
     static const struct {
@@ -482,6 +491,15 @@ static void header_fields(void **state)
          "field"},
         {1, "alice@ourco.test", name_sender, 2, 1, "alice@ourco.test",
          "550 5.7.1 alice@ourco.test is not allowed to show <bob@ourco.test> in the Sender field"},
+        {1, "alice@ourco.test", name_suffix, 1, 1, "alice@ourco.test",
+         "550 5.7.1 alice@ourco.test is not allowed to show <ice@ourco.test> in the From field"},
+        {1, "alice@ourco.test", name_quoted, 1, 1, "alice@ourco.test",
+         "550 5.7.1 alice@ourco.test is not allowed to show <bob@ourco.test> in the From field"},
+        {1, "alice@ourco.test", name_vt, 1, 1, "alice@ourco.test",
+         "550 5.7.1 alice@ourco.test is not allowed to show <bob@ourco.test> in the From field"},
+        {1, "alice@ourco.test", name_at_bank, 1, 1, "alice@ourco.test",
+         "550 5.7.1 alice@ourco.test is not allowed to show <@bank.example> in the From field"},
+        {1, "alice@ourco.test", name_at_own, 1, 0, "alice@ourco.test", NULL},
         {1, "alice@ourco.test", name_own, 1, 0, "alice@ourco.test", NULL},
         {1, "alice@ourco.test", name_mine, 1, 0, "alice@ourco.test", NULL},
         {1, "alice@ourco.test", name_plain, 1, 0, "alice@ourco.test", NULL},

@@ -374,6 +374,18 @@ static void test_shown_addresses(void **state)
          "cher.example\" <alice@ourco.test>",
          "b\xc3\xb6"
          "b@xn--bcher-kva.example alice@ourco.test"},
+        /* what wraps a local part on screen, and invisible bytes, are not
+         * its end (rev17: each read as no local part) */
+        {" \"\\\"bob\\\"@ourco.test\" <alice@ourco.test>", "bob@ourco.test alice@ourco.test"},
+        {" =?utf-8?q?=22bob=22=40ourco.test?= <alice@ourco.test>",
+         "bob@ourco.test alice@ourco.test"},
+        {" =?utf-8?q?bob=0B=40ourco.test?= <alice@ourco.test>", "bob@ourco.test alice@ourco.test"},
+        {" =?utf-8?q?b=01ob=40ourco.test?= <alice@ourco.test>", "bob@ourco.test alice@ourco.test"},
+        {" \"(bob)@ourco.test\" <alice@ourco.test>", "bob@ourco.test alice@ourco.test"},
+        {" \"<bob>@ourco.test\" <alice@ourco.test>", "bob@ourco.test alice@ourco.test"},
+        {" \"ceo\" <alice@ourco.test> (\\\"ceo\\\"@ourco.test)", "alice@ourco.test ceo@ourco.test"},
+        /* a comment is a word of its own, not glued to its neighbour */
+        {" alice(x)@ourco.test", "x@ourco.test"},
         /* not addresses: no "@", a one-label name, nothing before "@" */
         {" \"Team @ HQ\" <alice@ourco.test>", "alice@ourco.test"},
         {" \"Alice Smith\" <alice@ourco.test>", "alice@ourco.test"},

@@ -197,6 +197,7 @@ typedef struct {
     const char *stack[SG_AUDIT_SPF_MAX_DEPTH];
     size_t depth;
     int ptr_seen, truncated;
+    int in_include; /* includes being walked: their all/no-all decide no result */
     walked *done;
 } spf_walk;
 
@@ -299,7 +300,7 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
      * matches (RFC 7208 5.2): its "?all", "~all" or "-all" are all "no
      * match" and the outer record goes on; only "+all" passes every host
      * (adv19 F10: "?all" of an ESP's record was called a hole in ours) */
-    int included = via != NULL && strcmp(via, "include") == 0;
+    int included = w->in_include > 0; /* at any depth: include, then redirect= (rev17) */
 
     for (i = 0; i < rec->nmechs; i++) {
         const sg_spf_mech *m = &rec->mechs[i];
@@ -328,7 +329,9 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
             return; /* later terms and redirect= never apply */
         case SG_SPF_MECH_INCLUDE:
             w->lookups++;
+            w->in_include++;
             spf_follow(w, domain, target, "include");
+            w->in_include--;
             break;
         case SG_SPF_MECH_A:
             w->lookups++;

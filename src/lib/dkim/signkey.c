@@ -5,6 +5,7 @@
  * A PEM private key costs ~380 us to load and an RSA signature ~270 us
  * (PERFORMANCE.md), so keys are loaded once and reused for every message.
  */
+#define _GNU_SOURCE /* O_TMPFILE, linkat */
 #include "dkim_int.h"
 #include "util/domain.h"
 
@@ -294,18 +295,27 @@ int sg_dkim_signkey_write(const sg_dkim_signkey *k, const char *path)
         return SG_ECRYPTO;
     }
     n = BIO_get_mem_data(b, &pem);
-    /* Written whole under a name of its own, then linked to path: link()
-     * never replaces a file (a key at path may be the one in DNS today),
-     * and a crash leaves path either absent or a whole key, never a cut
-     * one a re-run refuses to overwrite (adv19 F14) */
-    char tmp[4096];
+    /* Written whole into a file with no name (O_TMPFILE), then linked to
+     * path: linking never replaces a file (a key at path may be the one in
+     * DNS today), and a crash leaves path absent or a whole key, never a
+     * cut one a re-run refuses to overwrite (adv19 F14), nor a whole key
+     * under a name nothing looks at (rev17). Where the file system has no
+     * O_TMPFILE, a named temporary beside path does the same but for that
+     * last. */
+    char dir[4096], tmp[4096], proc[64];
+    const char *slash = strrchr(path, '/');
+    int named = 0;
     if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
         BIO_free(b);
         return SG_EINVAL;
     }
-    fd = mkstemp(tmp); /* 0600 */
-    if (fd >= 0)
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
+             slash ? path : ".");
+    fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0 && (fd = mkstemp(tmp)) >= 0) { /* 0600 */
+        named = 1;
         (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
     if (fd < 0) {
         rc = SG_EIO;
     } else {
@@ -320,11 +330,23 @@ int sg_dkim_signkey_write(const sg_dkim_signkey *k, const char *path)
             p += w;
             left -= w;
         }
-        if (fsync(fd) != 0 || close(fd) != 0)
+        if (fsync(fd) != 0)
             rc = SG_EIO;
-        if (rc == SG_OK && link(tmp, path) != 0)
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+        if (rc == SG_OK && (named ? link(tmp, path)
+                                  : linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW)) != 0)
             rc = errno == EEXIST ? SG_EEXIST : SG_EIO;
-        unlink(tmp);
+        if (close(fd) != 0 && rc == SG_OK)
+            rc = SG_EIO;
+        if (named)
+            unlink(tmp);
+        if (rc == SG_OK) { /* the new name durable with the folder */
+            int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dfd >= 0) {
+                (void)fsync(dfd);
+                close(dfd);
+            }
+        }
     }
     (void)BIO_set_close(b, BIO_CLOSE);
     OPENSSL_cleanse(pem, (size_t)n);

@@ -471,7 +471,12 @@ static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, s
         if ((v[i] == '(' || v[i] == '"') && (w = balanced_end(v, n, i, &budget, cut)) != 0) {
             if ((v[i] == '"' && quoted != TEXT_ADDRESSES) || quoted == TEXT_ALL) {
                 /* many readers decode encoded words here too; a comment's
-                 * nested parentheses are characters of its text */
+                 * nested parentheses are characters of its text, and it
+                 * is a word of its own: "alice(x)@" is not "alicex@" (the
+                 * two spaces take the parentheses' room) */
+                int comment = v[i] == '(';
+                if (comment)
+                    out[o++] = ' ';
                 for (size_t k = i + 1, e; k + 1 < w; k++) {
                     if (v[k] == '=' && (e = ew_decode(v, w - 1, k, out, &o, &quoted_m)) != 0) {
                         k += e - 1;
@@ -481,6 +486,8 @@ static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, s
                         k++;
                     out[o++] = is_blank(v[k]) ? ' ' : v[k];
                 }
+                if (comment)
+                    out[o++] = ' ';
             } else {
                 out[o++] = ' ';
             }
@@ -755,6 +762,11 @@ static size_t shown_at(const char *t, size_t n, size_t i)
     return 0;
 }
 
+static int ascii_control(char c)
+{
+    return (unsigned char)c < 0x20 || c == 0x7f;
+}
+
 /* A byte of a local part as it reads on screen: RFC 5322 atext, dots,
  * and any byte of a UTF-8 character (RFC 6532). */
 static int local_byte(unsigned char c)
@@ -786,15 +798,35 @@ int sg_dmarc_shown_addresses(sg_arena *arena, const char *value, size_t len, sg_
             continue;
         domain_set ds = {{0}, 0, 0};
         size_t e = i, b;
-        while (e > 0 && t[e - 1] == ' ')
+        /* back from "@" past what wraps a local part on screen - white
+         * space, the quotes of `"bob"@`, the `>` or `)` of `<bob>@`,
+         * invisible control characters - then over the local part itself
+         * (rev17: each of these read as no local part, and was let
+         * through) */
+        while (e > 0 && (strchr(" \">)]", t[e - 1]) != NULL || ascii_control(t[e - 1])))
             e--;
-        for (b = e; b > 0 && local_byte((unsigned char)t[b - 1]);)
+        for (b = e; b > 0 && (local_byte((unsigned char)t[b - 1]) || ascii_control(t[b - 1]));)
             b--;
         if ((rc = at_domains(arena, t, n, i + w, cand, &ds)) != 0 && rc != SG_ESYNTAX)
             return rc;
-        const char *local = sg_arena_strndup(arena, t + b, e - b);
+        char *local = sg_arena_alloc(arena, e - b + 1);
         if (local == NULL)
             return SG_ENOMEM;
+        size_t ll = 0;
+        for (size_t j = b; j < e;) { /* what a person sees: unseen bytes dropped */
+            uint32_t cp;
+            size_t sl = (unsigned char)t[j] < 0x80
+                            ? 1
+                            : utf8_decode((const unsigned char *)t + j, e - j, &cp);
+            if (sl == 0 || ascii_control(t[j])) {
+                j++;
+                continue;
+            }
+            memcpy(local + ll, t + j, sl);
+            ll += sl;
+            j += sl;
+        }
+        local[ll] = '\0';
         for (size_t k = 0; k < ds.n; k++) {
             if (strchr(ds.d[k], '.') == NULL)
                 continue; /* "Team @ HQ" names no address */
