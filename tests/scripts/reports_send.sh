@@ -445,6 +445,27 @@ else
     bad "flooded day: rc $rc, XML $xb bytes, mail $eb, own $own: $(grep -o '<error>[^<]*' "$T/flood.xml") $(cat "$T/err")"
 fi
 
+# ---- the consent answer is per kind (rev17): a record that redirects
+# failure reports elsewhere (ruf=) refuses them even after an aggregate
+# report was let through by it in the same run ------------------------------------
+cp "$T/dest.db" "$T/kind.db"
+sqlite3 "$T/kind.db" "INSERT INTO failure_queue(policy_domain, source_ip, hour, arrival, envelope_from,
+ header_from, authres, dkim_aligned, spf_aligned, headers, ruf) VALUES('d0.example', '192.0.2.7',
+ strftime('%s','now') / 3600 * 3600, strftime('%s','now'), 'x@evil.test', 'd0.example',
+ 'mx; dmarc=fail', 0, 0, 'From: ceo@d0.example', 'forensic@reports.test')"
+cat >"$T/zone-kind" <<'Z'
+_dmarc.d0.example. 300 IN TXT "v=DMARC1; p=none; rua=mailto:agg@reports.test; ruf=mailto:forensic@reports.test"
+d0.example._report._dmarc.reports.test. 300 IN TXT "v=DMARC1; ruf=mailto:x@elsewhere.test"
+Z
+mkdir "$T/out-kind"
+"$CLI" report send --store "$T/kind.db" --day $DAY --dry-run "$T/out-kind" --zone "$T/zone-kind" \
+    --org-name receiver.test 2>"$T/err"
+na=$(grep -l '^To: agg@reports.test' "$T"/out-kind/*.eml 2>/dev/null | wc -l)
+nf=$(ls "$T"/out-kind/failure* 2>/dev/null | wc -l)
+[ "$na" = 1 ] && [ "$nf" = 0 ] && grep -q 'failure report d0.example: forensic@reports.test is outside the domain and not authorised' "$T/err" &&
+    ok "consent per kind: the aggregate report goes, the failure report the record redirects elsewhere does not" ||
+    bad "consent per kind: $na aggregate, $nf failure mails: $(cat "$T/err")"
+
 # ---- the Report-ID is the store's (rev17: with the host's name in it, a
 # renamed host or a container's run sent the day's reports again) ----------------
 "$FILL" "$T/s2.db" $DAY 1 100 6 >/dev/null || bad "report_fill s2"
