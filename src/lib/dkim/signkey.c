@@ -312,10 +312,8 @@ int sg_dkim_signkey_write(const sg_dkim_signkey *k, const char *path)
     snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
              slash ? path : ".");
     fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-    if (fd < 0 && (fd = mkstemp(tmp)) >= 0) { /* 0600 */
+    if (fd < 0 && (fd = mkostemp(tmp, O_CLOEXEC)) >= 0) /* 0600 */
         named = 1;
-        (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
     if (fd < 0) {
         rc = SG_EIO;
     } else {
