@@ -202,6 +202,35 @@ static void header_feed(session *s, const char *name, const char *value, size_t 
 /* ------------------------------------------------------------------------ */
 /* the protocol                                                              */
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The login as the sender map names it. Sendmail hands {auth_authen}
+ * over as RFC 3461 xtext ("anna+2Bwork" for anna+work: adv20 F4, such
+ * logins were refused), Postfix as it is; "+" and two upper-case hex
+ * digits are decoded (a login with that spelling in it is improbable,
+ * and would be no one else's either). 0, or -1 when it does not fit:
+ * refused, never cut short. */
+static int xtext_decode(const char *v, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (; *v; v++) {
+        char c = *v;
+        int hi = c == '+' ? hexval(v[1]) : -1, lo = hi >= 0 ? hexval(v[2]) : -1;
+        if (lo >= 0 && hi * 16 + lo != 0) { /* "+00" would end the login: kept as is */
+            c = (char)(hi * 16 + lo);
+            v += 2;
+        }
+        if (o + 1 >= cap)
+            return -1;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
 static void macros(session *s, const sg_milter_cmd *c)
 {
     for (size_t i = 0; i < c->u.macro.n; i++) {
@@ -209,8 +238,7 @@ static void macros(session *s, const sg_milter_cmd *c)
         if (!strcmp(n, "i"))
             snprintf(s->queue_id, sizeof(s->queue_id), "%s", v);
         else if (!strcmp(n, "{auth_authen}"))
-            s->login_long =
-                (size_t)snprintf(s->login, sizeof(s->login), "%s", v) >= sizeof(s->login);
+            s->login_long = xtext_decode(v, s->login, sizeof(s->login)) != 0;
     }
 }
 
@@ -298,6 +326,10 @@ static int handle(session *s, const sg_milter_cmd *c)
         } else if (c->u.connect.family == 'L') {
             s->internal = 1; /* a local socket: a program on this host */
         }
+        /* No address at all ('U') is not "this host": Postfix says so of a
+         * client behind a proxy that did not tell (PROXY UNKNOWN, XCLIENT
+         * ADDR=[UNAVAILABLE]) as much as Sendmail of its -bs on standard
+         * input (adv20 F5, left so: local programs submit over loopback) */
         if (!(s->proto & SG_MP_NR_CONN))
             reply(s, SG_MR_CONTINUE);
         return 0;
@@ -423,12 +455,15 @@ static void ack_now(session *s)
 /* The MTA sends its option negotiation as it connects and every packet
  * whole: a connection silent that long, or stopped inside a packet, is
  * not an MTA's, and would hold one of max_connections for ever (adv16 F2).
- * Otherwise the MTA may be quiet while its SMTP client is (Postfix waits
- * up to smtpd_timeout, 300 s, for each command, and tells us of most):
- * twice that, in or between messages, then the connection is let go
- * (while the MTA waits for our answer, the message timer runs instead). */
+ * Otherwise the MTA may be quiet while its SMTP client is: Postfix waits
+ * up to smtpd_timeout (300 s) for each command, Sendmail up to
+ * Timeout.command (1 h), and neither tells us. Longer than both, in or
+ * between messages, then the connection is let go (while the MTA waits
+ * for our answer, the message timer runs instead). At 600 s, Sendmail
+ * found the filter gone after a client's pause and delivered unchecked
+ * (adv20 F2). */
 #define SILENT_MS 10000
-#define IDLE_MS 600000
+#define IDLE_MS (65 * 60 * 1000)
 
 static void on_silent(uv_timer_t *t)
 {
@@ -439,13 +474,13 @@ static void on_silent(uv_timer_t *t)
            s->client_ip,
            !s->negotiated                ? "no option negotiation for 10 s"
            : s->rd.len != s->rd.consumed ? "inside a packet for 10 s"
-                                         : "nothing for 600 s");
+                                         : "nothing for 65 minutes");
     session_close(s);
 }
 
 /* After each read, unless the MTA waits for our answer: 10 s until the
  * negotiation or while a packet is incomplete (not extended by a trickle
- * of bytes), else 600 s from now. */
+ * of bytes), else IDLE_MS from now. */
 static void watch_silence(session *s)
 {
     if (!s->timer_live || s->state == MSG_WAITING)

@@ -76,11 +76,29 @@ void refuse(session *s, const char *smtp_reply)
     apply(s, &d, NULL);
 }
 
+/* The answer to end of message waits, at most ms. */
+void wait_answer(session *s, uint64_t ms)
+{
+    s->state = MSG_WAITING;
+    if (!s->timer_live)
+        return;
+    s->deadline = uv_now(s->timer.loop) + ms;
+    uv_timer_start(&s->timer, on_timeout, ms < PROGRESS_MS ? ms : PROGRESS_MS, 0);
+}
+
 void on_timeout(uv_timer_t *t)
 {
     session *s = t->data;
     if (s->state != MSG_WAITING)
         return;
+    uint64_t now = uv_now(t->loop);
+    if (now < s->deadline) { /* still working on it */
+        sg_milter_put_simple(&s->out, SG_MR_PROGRESS);
+        flush(s);
+        uint64_t left = s->deadline - now;
+        uv_timer_start(&s->timer, on_timeout, left < PROGRESS_MS ? left : PROGRESS_MS, 0);
+        return;
+    }
     s->state = MSG_OPEN;
     if (s->sealing) { /* the verdict is known: it goes on without our set */
         seal_left_off(s, MSG_TIMEOUT);

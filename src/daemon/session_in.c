@@ -72,10 +72,8 @@ static void inbound_done(const sg_verdict_result *vr, void *payload)
          * hold inbound mail for message_timeout (60 s, past Postfix's
          * milter_content_timeout: adv12 F5); on_timeout gives the answer
          * without our set */
-        s->state = MSG_WAITING;
         uint64_t ms = (uint64_t)s->pol->cfg.message_timeout_s * 1000;
-        if (s->timer_live)
-            uv_timer_start(&s->timer, on_timeout, ms < SEAL_WAIT_MS ? ms : SEAL_WAIT_MS, 0);
+        wait_answer(s, ms < SEAL_WAIT_MS ? ms : SEAL_WAIT_MS);
         return;
     }
     message_reset(s);
@@ -86,9 +84,7 @@ static void inbound_done(const sg_verdict_result *vr, void *payload)
  * verdict (inbound_done gives it), 0 when it was given now. */
 int inbound_eom(session *s)
 {
-    s->state = MSG_WAITING;
-    if (s->timer_live)
-        uv_timer_start(&s->timer, on_timeout, (uint64_t)s->pol->cfg.message_timeout_s * 1000, 0);
+    wait_answer(s, (uint64_t)s->pol->cfg.message_timeout_s * 1000);
     int frc = sg_verdict_finish(s->verdict, inbound_done, s);
     if (sg_disposition_header_reply(frc) != NULL && s->state == MSG_WAITING) {
         /* the sender's header, judged at its end: refused for good

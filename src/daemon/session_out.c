@@ -288,10 +288,7 @@ static int outbound_accept(session *s, const char *why)
     sg_obd_result r;
     if (sg_obd_decide(s->env->obd, &ask, ob_decided, s, &r, &s->ob_job) == 1) {
         s->ob_why = why;
-        s->state = MSG_WAITING;
-        if (s->timer_live)
-            uv_timer_start(&s->timer, on_timeout, (uint64_t)s->pol->cfg.message_timeout_s * 1000,
-                           0);
+        wait_answer(s, (uint64_t)s->pol->cfg.message_timeout_s * 1000);
         return 1;
     }
     ob_answer(s, &r, why);
@@ -365,10 +362,7 @@ int outbound_eom(session *s)
             failsafe_as(s, SG_MFS_SIGNER, sg_signer_status_str(SG_SIGNER_GONE));
             return 0;
         }
-        s->state = MSG_WAITING;
-        if (s->timer_live)
-            uv_timer_start(&s->timer, on_timeout, (uint64_t)s->pol->cfg.message_timeout_s * 1000,
-                           0);
+        wait_answer(s, (uint64_t)s->pol->cfg.message_timeout_s * 1000);
         return 1;
     }
     return outbound_accept(s, "no signing key for this sender");

@@ -35,6 +35,11 @@ _Static_assert(MAX_SIGN_KEYS <= SG_SP_MAX_ITEMS, "one signer request per message
 #define SMALL 256
 /* How long an inbound message waits for the signer to seal our ARC set. */
 #define SEAL_WAIT_MS 2000
+/* While the answer to end of message waits (DNS, the signer, Redis), the
+ * MTA hears SMFIR_PROGRESS this often: Sendmail waits only 10 s for each
+ * reply by default (T=R:10s; adv20 F1: a sender's slow DNS made it drop
+ * the filter and deliver unchecked); Postfix takes it at any stage. */
+#define PROGRESS_MS 4000
 /* A delivery-status report is read from its first bytes only. */
 #define DSN_MAX_BYTES (256u * 1024)
 /* Answers waiting for the peer to read them (session_reply.c flush):
@@ -87,6 +92,7 @@ typedef struct session {
     char queue_id[64];
     uint64_t size;
     uint64_t t0;
+    uint64_t deadline; /* uv_now by which a waiting answer is given (wait_answer) */
     sg_arena *arena;
     sg_verdict *verdict;    /* inbound */
     sg_arcseal *seal;       /* inbound, with arc_seal_key */
@@ -153,6 +159,7 @@ void failsafe_as(session *s, sg_mfs cause, const char *why);
 void failsafe(session *s, const char *why);
 void refuse(session *s, const char *smtp_reply);
 void on_timeout(uv_timer_t *t);
+void wait_answer(session *s, uint64_t ms);
 
 /* session_out.c */
 void outbound_start(session *s);

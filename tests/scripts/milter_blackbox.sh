@@ -63,7 +63,7 @@ pid_alive() { # zombie-aware: a crashed child stays a zombie until waited for
 
 cleanup() {
     local p d
-    for p in $MAIN_PID $DOWN_PID $SLOW_PID $SEAL_PID $BH_PID ${FD_PID:-}; do
+    for p in $MAIN_PID $DOWN_PID $SLOW_PID $SEAL_PID $BH_PID ${FD_PID:-} ${PROG_PID:-}; do
         pid_alive "$p" && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
     for d in "$T/dns" "$T/dns2"; do
@@ -167,7 +167,7 @@ arc_seal evil.test arc9 "$T/msgs/arc-untrusted.eml"
 
 # --- DNS: a private unbound serving test.zone ----------------------------
 read -r DNS_PORT MAIN_PORT DOWN_PORT BH_PORT SLOW_PORT SEAL_PORT SEAL_METRICS FD_PORT FD_METRICS \
-    < <("$PY" "$CLIENT" freeport 9)
+    PROG_PORT < <("$PY" "$CLIENT" freeport 10)
 start_unbound() { # DIR PORT
     SG_DNS_ZONE_NAME=test SG_DNS_ZONE_FILE="$T/test.zone" \
         bash "$SG_SRC/tests/env/dns-server.sh" start "$1" "$2" >/dev/null ||
@@ -202,6 +202,10 @@ mkconf seal "$SEAL_PORT" "$DNS_PORT" 1000 2 \
     "$(printf 'key_table %s\narc_seal_key fwd-arc\nmetrics_listen 127.0.0.1:%s' "$T/KeyTable.seal" "$SEAL_METRICS")"
 # one worker and metrics, started with few file descriptors (fd_exhaustion)
 mkconf fd "$FD_PORT" "$DNS_PORT" 1000 2 "$(printf 'workers 1\nmetrics_listen 127.0.0.1:%s' "$FD_METRICS")"
+# DNS that never answers, 3 tries of 2.5 s, a 20 s budget: the verdict
+# waits 7.5 s, longer than Sendmail waits for a reply (10 s by default)
+# when the test client waits 5 (progress)
+mkconf prog "$PROG_PORT" "$BH_PORT" 2500 3 "message_timeout_s 20"
 # time budget shorter than one DNS try; 3 connections; 100K messages
 mkconf slow "$SLOW_PORT" "$BH_PORT" 1500 1 \
     "$(printf 'message_timeout_s 1\nmax_connections 3\nmax_message_size 100K\nbatch_scheduling no')"
@@ -335,6 +339,7 @@ check arc_trusted_forwarder arc_untrusted_forwarder
 # issue 11 classes 4-6: the daemon and the CLI agree on hostile headers
 check vparse_line_ends vparse_author_domain vparse_idn
 check outbound_wrong_envelope outbound_wrong_from outbound_quoted_local outbound_sender_field outbound_sign \
+    outbound_xtext_login \
     outbound_internal outbound_big_body outbound_long_line outbound_case outbound_two_from \
     outbound_display_names reply_percent
 alive alive_after_policy
@@ -398,6 +403,13 @@ check budget max_size overload
 alive alive_limits
 stop_daemon slow "$SLOW_PID" sigterm_slow
 SLOW_PID=''
+
+# a long wait at end of message: SMFIR_PROGRESS keeps the MTA waiting
+start_daemon prog "$PROG_PORT"
+PROG_PID=$PID
+check progress
+stop_daemon prog "$PROG_PID" sigterm_prog
+PROG_PID=''
 
 # a forwarder sealing what it passes on (arc_seal_key)
 start_daemon seal "$SEAL_PORT"

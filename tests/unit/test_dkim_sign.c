@@ -482,6 +482,8 @@ static void dual_generated(void **state)
                 {"In-Reply-To: <x@example.com>\r\n", "fail,fail"},
                 {"References: <x@example.com>\r\n", "fail,fail"},
                 {"Content-Transfer-Encoding: base64\r\n", "fail,fail"},
+                {"Date: Tue, 02 Jan 2011 01:02:03 +0400\r\n", "fail,fail"},
+                {"Message-ID: <other@example.com>\r\n", "fail,fail"},
                 {"List-Id: <l.example.org>\r\n", "pass,pass"},
                 {"List-Unsubscribe: <https://l.example.org/u>\r\n", "pass,pass"},
                 {"X-Spam: no\r\n", "pass,pass"},
@@ -494,6 +496,40 @@ static void dual_generated(void **state)
                 free(got);
                 free(rs);
                 free(t);
+            }
+            /* a message without Date and Message-ID: the MTA adds them
+             * after we signed (Sendmail does; adv20 F3: listed as absent,
+             * both signatures broke) */
+            {
+                char *m2 = malloc(len + 1);
+                size_t l2 = 0;
+                for (const char *p = msg; p < msg + len;) {
+                    const char *e = memchr(p, '\n', (size_t)(msg + len - p));
+                    size_t ln = e ? (size_t)(e - p) + 1 : (size_t)(msg + len - p);
+                    if (strncasecmp(p, "Date:", 5) != 0 && strncasecmp(p, "Message-ID:", 11) != 0) {
+                        memcpy(m2 + l2, p, ln);
+                        l2 += ln;
+                    }
+                    p += ln;
+                }
+                sg_dkim_signer *s2;
+                size_t n2;
+                assert_int_equal(sg_dkim_signer_new(&s2, o, 2), 0);
+                char *out2 = sign_msg(s2, m2, l2, &n2, NULL);
+                assert_non_null(out2);
+                t = insert_at(out2, n2, header_end(out2),
+                              "Date: Mon, 01 Jan 2011 01:02:03 +0400\r\n"
+                              "Message-ID: <added@mta.example>\r\n",
+                              &tl);
+                got = tdk_verify(r, NULL, &vo, t, tl, 0, &rs);
+                if (strcmp(got, "pass,pass") != 0)
+                    fail_msg("Date and Message-ID added after signing: %s, want pass,pass", got);
+                free(got);
+                free(rs);
+                free(t);
+                free(out2);
+                sg_dkim_signer_free(s2);
+                free(m2);
             }
             sg_resolver_free(r);
             sg_zone_free(z);

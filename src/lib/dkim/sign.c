@@ -56,6 +56,17 @@ static const char *const default_headers[] = {
  * the signature. */
 #define DEFAULT_OVERSIGN 13 /* up to content-transfer-encoding */
 
+/* A field the message lacks and that MTAs add on their own after the
+ * milter signed (Sendmail adds Date and Message-ID to mail that has none;
+ * Postfix to local submissions): listing it as absent broke every
+ * signature on the way out (adv20 F3). Such a field is not oversigned
+ * while absent; present, it is, as any other. */
+static int mta_adds(const sg_header *fields, size_t count, const char *name)
+{
+    return (!strcasecmp(name, "date") || !strcasecmp(name, "message-id")) &&
+           sg_dkim_count_fields(fields, count, name) == 0;
+}
+
 struct ssig {
     sg_dkim_sign_opts o; /* strings point into the signer's config block */
     sg_dkim_alg alg;     /* the key's, or o.alg for a key held elsewhere */
@@ -330,7 +341,8 @@ int sg_dkim_sign_headers(sg_dkim_signer *s, const sg_header *fields, size_t coun
          * would be hashed in place of this null string and break the
          * signature (RFC 6376 5.4.2, 8.15) */
         for (size_t k = 0; k < g->noversign; k++)
-            if (!named_before((const char *const *)g->oversign, k))
+            if (!named_before((const char *const *)g->oversign, k) &&
+                !mta_adds(fields, count, g->oversign[k]))
                 g->h[nh++] = g->oversign[k];
         g->nh = nh;
         g->md = EVP_MD_CTX_new();
