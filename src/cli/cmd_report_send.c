@@ -355,10 +355,12 @@ static int authorised(send_ctx *c, const char *policy_domain, const char *dest, 
     sqlite3_stmt *q;
     int cached = -1;
     /* the answer depends on the kind (a redirect is a rua= or a ruf=):
-     * cached apart, failure reports' under "ruf:" and the host (rev17:
-     * an aggregate run's "yes" let a failure report past its redirect) */
+     * cached apart, under "rua:" or "ruf:" and the host (rev17: an
+     * aggregate run's "yes" let a failure report past its redirect); rows
+     * of the version before, keyed by the host alone, are not read
+     * (rev18: they knew no redirect) */
     char key[300];
-    snprintf(key, sizeof key, "%s%s", tag == 'f' ? "ruf:" : "", dest);
+    snprintf(key, sizeof key, "%s%s", tag == 'f' ? "ruf:" : "rua:", dest);
     if (sqlite3_prepare_v2(c->db,
                            "SELECT ok FROM report_auth_cache WHERE policy_domain=?1 AND dest=?2"
                            " AND expires>?3",

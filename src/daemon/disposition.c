@@ -236,8 +236,10 @@ static int shown_allowed(const sg_maps *maps, sg_arena *arena, const char *login
     if (rc != 0)
         return -1;
     if (more)
-        return REFUSE(reply, "550 5.7.1 Too many addresses in the %.*s field", (int)h->name_len,
-                      h->name);
+        return REFUSE(reply,
+                      "550 5.7.1 The %.*s field cannot be read safely: too many addresses, or "
+                      "text shown out of order",
+                      (int)h->name_len, h->name);
     for (size_t k = 0; k < count; k++) {
         const sg_dmarc_shown *a = &shown[k];
         /* with no local part on screen ("@bank.example"), only the

@@ -11,7 +11,7 @@
  * defines. */
 #define NO_MACROS "{spoofguard_none}"
 const char *const sg_milter_want_symlists[7] = {
-    [SG_MS_CONNECT] = NO_MACROS, [SG_MS_HELO] = NO_MACROS, [SG_MS_MAIL] = "{auth_authen}",
+    [SG_MS_CONNECT] = NO_MACROS, [SG_MS_HELO] = NO_MACROS, [SG_MS_MAIL] = "{auth_authen} v",
     [SG_MS_RCPT] = NO_MACROS,    [SG_MS_DATA] = NO_MACROS, [SG_MS_EOM] = "i",
     [SG_MS_EOH] = NO_MACROS,
 };

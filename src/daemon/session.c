@@ -209,17 +209,17 @@ static int hexval(char c)
 
 /* The login as the sender map names it. Sendmail hands {auth_authen}
  * over as RFC 3461 xtext ("anna+2Bwork" for anna+work: adv20 F4, such
- * logins were refused), Postfix as it is; "+" and two upper-case hex
- * digits are decoded (a login with that spelling in it is improbable,
- * and would be no one else's either). 0, or -1 when it does not fit:
- * refused, never cut short. */
-static int xtext_decode(const char *v, char *out, size_t cap)
+ * logins were refused), Postfix as it is ("sales+ACME" is a login of its
+ * own: rev18), so only Sendmail's is decoded (xtext). A "+XX" that would
+ * give a control character stays as it is. 0, or -1 when it does not
+ * fit: refused, never cut short. */
+static int login_of(const char *v, int xtext, char *out, size_t cap)
 {
     size_t o = 0;
     for (; *v; v++) {
         char c = *v;
-        int hi = c == '+' ? hexval(v[1]) : -1, lo = hi >= 0 ? hexval(v[2]) : -1;
-        if (lo >= 0 && hi * 16 + lo != 0) { /* "+00" would end the login: kept as is */
+        int hi = xtext && c == '+' ? hexval(v[1]) : -1, lo = hi >= 0 ? hexval(v[2]) : -1;
+        if (lo >= 0 && hi * 16 + lo > 0x20 && hi * 16 + lo != 0x7f) {
             c = (char)(hi * 16 + lo);
             v += 2;
         }
@@ -233,13 +233,20 @@ static int xtext_decode(const char *v, char *out, size_t cap)
 
 static void macros(session *s, const sg_milter_cmd *c)
 {
+    const char *auth = NULL, *mta = NULL;
     for (size_t i = 0; i < c->u.macro.n; i++) {
         const char *n = c->u.macro.name[i], *v = c->u.macro.value[i];
         if (!strcmp(n, "i"))
             snprintf(s->queue_id, sizeof(s->queue_id), "%s", v);
         else if (!strcmp(n, "{auth_authen}"))
-            s->login_long = xtext_decode(v, s->login, sizeof(s->login)) != 0;
+            auth = v;
+        else if (!strcmp(n, "v"))
+            mta = v;
     }
+    /* Sendmail's v is its version ("8.17.1.9"), Postfix's "Postfix 3.7.11" */
+    if (auth)
+        s->login_long = login_of(auth, mta && strncmp(mta, "Postfix", 7) != 0 && *mta, s->login,
+                                 sizeof(s->login)) != 0;
 }
 
 static int parse_ip(const char *text, uint8_t out[16])

@@ -587,13 +587,13 @@ def check_negotiate():
     want_proto = (P_NOUNKNOWN | P_NODATA | P_NR_CONN | P_NR_HELO | P_NR_MAIL | P_NR_RCPT |
                   P_NR_HDR | P_NR_EOH | P_NR_BODY | P_HDR_LEADSPC)
     expect(proto == want_proto, 'protocol 0x%x, want 0x%x' % (proto, want_proto))
-    expect(syms.get(2, '').split() == ['{auth_authen}'],
+    expect(syms.get(2, '').split() == ['{auth_authen}', 'v'],
            'mail-stage macro list %r' % syms.get(2))
     # only the queue id, at end of message; every other stage asks for a
     # name no MTA defines (an empty list would mean Postfix's default one),
     # so the MTA sends no macros we would only throw away
     none = '{spoofguard_none}'
-    expect(syms == {0: none, 1: none, 2: '{auth_authen}', 3: none, 4: none, 5: 'i', 6: none},
+    expect(syms == {0: none, 1: none, 2: '{auth_authen} v', 3: none, 4: none, 5: 'i', 6: none},
            'macro lists %r' % syms)
     no_stray(m)
     m.quit()
@@ -1194,10 +1194,20 @@ def check_outbound_xtext_login():
     refused as not allowed to send as herself)."""
     msg = data_msg('from-alice.eml').replace(b'alice@ourco.test', b'anna+work@ourco.test')
     m = outbound_session('anna+2Bwork@ourco.test')
+    m.macros['v'] = '8.17.1.9'  # Sendmail's version
     stage, replies = m.send_message(msg, sender='anna+work@ourco.test',
                                     login='anna+2Bwork@ourco.test')
     expect(stage == 'E', 'ended at %s %s' % (stage, describe(replies)))
     signed_ok(replies, msg, 'xtext', ['rsa1', 'ed1'])
+    finish(m)
+    # Postfix passes logins as they are: "anna+2Bwork" is not anna+work
+    # (rev18: sales+ACME was garbled)
+    m = outbound_session('anna+2Bwork@ourco.test')
+    stage, replies = m.send_message(msg, sender='anna+work@ourco.test',
+                                    login='anna+2Bwork@ourco.test')
+    r = replies[-1]
+    expect(r.cmd == 'y' and 'anna+2Bwork@ourco.test is not allowed' in r.text,
+           'Postfix login anna+2Bwork: want refused as itself, got %s' % describe(replies))
     finish(m)
 
 

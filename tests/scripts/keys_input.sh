@@ -186,6 +186,22 @@ rc=$?
     ok "rotate refuses a world-readable leftover at the new key's name (exit $rc)" ||
     bad "leftover key: rc $rc $(cat "$Q/err")"
 
+# keygen writes a whole 0600 key whatever the umask, and without /proc
+# (the unnamed file is linked through it; rev18: mode 0400, and "I/O error")
+G=$T/kg
+mkdir -m 700 "$G"
+(umask 0277; "$CLI" keygen --domain g.test --selector u --out "$G" >/dev/null 2>&1)
+[ "$(stat -c %a "$G/u.private" 2>/dev/null)" = 600 ] && ok "keygen under umask 0277: mode 0600" ||
+    bad "keygen umask: $(stat -c %a "$G/u.private" 2>&1)"
+if unshare -m sh -c 'umount -l /proc' 2>/dev/null; then
+    unshare -m sh -c "umount -l /proc && \"$CLI\" keygen --domain g.test --selector p --out \"$G\"" >/dev/null 2>"$T/kg.err"
+    rc=$?
+    [ $rc = 0 ] && openssl pkey -in "$G/p.private" -noout 2>/dev/null && [ -z "$(ls "$G" | grep -v '\.private$')" ] &&
+        ok "keygen without /proc: a whole key, no temporary left" || bad "keygen without /proc: rc $rc $(cat "$T/kg.err") $(ls "$G")"
+else
+    echo "SKIP keygen without /proc (no mount namespace here)"
+fi
+
 # --- status --check that cannot check; more domains than a run takes --------
 M=$T/many
 mkdir -m 700 "$M"

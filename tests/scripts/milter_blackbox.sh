@@ -344,6 +344,18 @@ check outbound_wrong_envelope outbound_wrong_from outbound_quoted_local outbound
     outbound_display_names reply_percent
 alive alive_after_policy
 
+# an accepted milter connection is probed (keepalive after 2 minutes): an
+# MTA that vanished does not hold a session for the 65-minute idle limit
+exec 5<>"/dev/tcp/127.0.0.1/$MAIN_PORT"
+printf '\000\000\000\015O\000\000\000\006\000\000\001\377\000\037\377\377' >&5 # OPTNEG
+sleep 0.3
+ka=$(ss -tno state established "( sport = :$MAIN_PORT )" 2>/dev/null | grep -o 'timer:(keepalive,[^)]*)' | head -1)
+exec 5>&-
+case "$ka" in
+timer:\(keepalive,*) ok keepalive ;;
+*) ko keepalive "no keepalive timer on the accepted socket: '$ka' $(ss -tno state established "( sport = :$MAIN_PORT )" 2>&1 | tail -2)" ;;
+esac
+
 # --- 8: robustness: after each case the daemon is alive and serves a fresh
 # normal session correctly ---------------------------------------------------
 for c in silent rb_truncated rb_len0 rb_huge rb_garbage rb_header_nonul rb_many rb_close_mid \

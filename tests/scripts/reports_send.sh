@@ -211,7 +211,7 @@ n=$(ls "$T"/spool.* 2>/dev/null | wc -l)
 [ $rc = 0 ] && [ "$st" = "sent:2,sent:2,sent:2" ] && [ "$n" = 3 ] &&
     ok "MTA accepts: 3 mails, marked sent (the cached authorisation used)" || bad "send: rc $rc state $st mails $n"
 cache=$(sqlite3 "$T/s.db" "SELECT group_concat(policy_domain||'>'||dest||'='||ok, ',') FROM (SELECT * FROM report_auth_cache ORDER BY 1)")
-[ "$cache" = "d0.example>reports.test=1,d1.example>other.test=0" ] && ok "authorisation cache: yes and no kept" ||
+[ "$cache" = "d0.example>rua:reports.test=1,d1.example>rua:other.test=0" ] && ok "authorisation cache: yes and no kept" ||
     bad "cache: $cache"
 cat "$T"/spool.* >"$T/all.eml"
 "$CLI" report parse --json "$T"/spool.* >"$T/parsed2"
@@ -476,11 +476,15 @@ id1=$(grep -ho 'Report-ID: <[^>]*' "$T"/out-s1/*d0.example*.eml | head -1)
 id2=$(grep -ho 'Report-ID: <[^>]*' "$T"/out-s2/*d0.example*.eml | head -1)
 sid=$(sqlite3 "$T/dest.db" "SELECT v FROM store_meta WHERE k='store_id'")
 [ -n "$id1" ] && [ -n "$id2" ] && [ "$id1" != "$id2" ] && [ ${#sid} = 16 ] &&
-    (unshare -ur sh -c "hostname other-host && \"$CLI\" report send --store \"$T/dest.db\" --day $DAY --dry-run \"$T/out-s3\" --zone \"$T/zone\" --org-name receiver.test" 2>/dev/null ||
-     "$CLI" report send --store "$T/dest.db" --day $DAY --dry-run "$T/out-s3" --zone "$T/zone" --org-name receiver.test 2>/dev/null) &&
-    [ "$(grep -ho 'Report-ID: <[^>]*' "$T"/out-s3/*d0.example*.eml | head -1)" = "$id1" ] &&
-    ok "two stores, two Report-IDs; the same store under another host name, the same" ||
-    bad "store IDs: '$id1' '$id2' '$(grep -ho 'Report-ID: <[^>]*' "$T"/out-s3/*d0.example*.eml 2>/dev/null | head -1)' sid '$sid'"
+    ok "two stores, two Report-IDs" || bad "store IDs: '$id1' '$id2' sid '$sid'"
+if unshare -ur hostname other-host 2>/dev/null; then
+    unshare -ur sh -c "hostname other-host && \"$CLI\" report send --store \"$T/dest.db\" --day $DAY --dry-run \"$T/out-s3\" --zone \"$T/zone\" --org-name receiver.test" 2>/dev/null
+    id3=$(grep -ho 'Report-ID: <[^>]*' "$T"/out-s3/*d0.example*.eml 2>/dev/null | head -1)
+    [ "$id3" = "$id1" ] && ok "the same store under another host name: the same Report-ID" ||
+        bad "renamed host: '$id3', want '$id1'"
+else
+    echo "SKIP the renamed host (no user namespace here)"
+fi
 # a report sent under the ID of the version before is not sent again
 # under the new one (the upgrade day)
 cp "$T/s2.db" "$T/s3.db"

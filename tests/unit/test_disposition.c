@@ -451,7 +451,17 @@ static void header_fields(void **state)
     static const sg_header name_vt[] = {
         H("From", " =?utf-8?q?bob=0B=40ourco.test?= <alice@ourco.test>")};
     static const sg_header name_at_own[] = {H("From", " \"@ourco.test\" <alice@ourco.test>")};
-    static const sg_header name_at_bank[] = {H("From", " \"@bank.example\" <alice@ourco.test>")};
+    static const sg_header name_at_bank[] = {
+        H("From", " \"bob,@bank.example\" <alice@ourco.test>")};
+    static const sg_header name_handle[] = {
+        H("From", " Jane (@jane.bsky.social) <alice@ourco.test>")};
+    static const sg_header name_lisu[] = {H("From", " \"ceo@bank\xea\x93\xb8"
+                                                    "example\" <alice@ourco.test>")};
+    static const sg_header name_rlo[] = {H("From",
+                                           " \"\xe2\x80\xae"
+                                           "tset.ocruo@oec\xe2\x80\xac\" <alice@ourco.test>")};
+    static const sg_header name_comment_local[] = {
+        H("From", " \"ceo(alice)@ourco.test\" <alice@ourco.test>")};
     static const sg_header name_sender[] = {H("From", " alice@ourco.test"),
                                             H("Sender", " \"bob@ourco.test\" <alice@ourco.test>")};
     static const struct {
@@ -500,6 +510,14 @@ static void header_fields(void **state)
         {1, "alice@ourco.test", name_at_bank, 1, 1, "alice@ourco.test",
          "550 5.7.1 alice@ourco.test is not allowed to show <@bank.example> in the From field"},
         {1, "alice@ourco.test", name_at_own, 1, 0, "alice@ourco.test", NULL},
+        {1, "alice@ourco.test", name_handle, 1, 0, "alice@ourco.test", NULL},
+        {1, "alice@ourco.test", name_lisu, 1, 1, "alice@ourco.test",
+         "550 5.7.1 alice@ourco.test is not allowed to show <ceo@bank.example> in the From field"},
+        {1, "alice@ourco.test", name_rlo, 1, 1, "alice@ourco.test",
+         "550 5.7.1 The From field cannot be read safely: too many addresses, or text shown out of "
+         "order"},
+        {1, "alice@ourco.test", name_comment_local, 1, 1, "alice@ourco.test",
+         "550 5.7.1 alice@ourco.test is not allowed to show <ceo@ourco.test> in the From field"},
         {1, "alice@ourco.test", name_own, 1, 0, "alice@ourco.test", NULL},
         {1, "alice@ourco.test", name_mine, 1, 0, "alice@ourco.test", NULL},
         {1, "alice@ourco.test", name_plain, 1, 0, "alice@ourco.test", NULL},

@@ -384,12 +384,39 @@ static void test_shown_addresses(void **state)
         {" \"(bob)@ourco.test\" <alice@ourco.test>", "bob@ourco.test alice@ourco.test"},
         {" \"<bob>@ourco.test\" <alice@ourco.test>", "bob@ourco.test alice@ourco.test"},
         {" \"ceo\" <alice@ourco.test> (\\\"ceo\\\"@ourco.test)", "alice@ourco.test ceo@ourco.test"},
-        /* a comment is a word of its own, not glued to its neighbour */
-        {" alice(x)@ourco.test", "x@ourco.test"},
+        /* a comment is a word of its own, not glued to its neighbour; the
+         * word before a comment that ends at "@" is the local part too */
+        {" alice(x)@ourco.test", "x@ourco.test alice@ourco.test"},
+        {" \"ceo(mallory)@ourco.test\" <mallory@ourco.test>",
+         "mallory@ourco.test ceo@ourco.test mallory@ourco.test"},
+        /* look-alike dots (rev18), bidi reordering (unreadable: "+") */
+        {" \"ceo@bank\xe2\x80\xa4"
+         "example\" <m@ourco.test>",
+         "ceo@bank.example m@ourco.test"},
+        {" \"ceo@bank\xea\x93\xb8"
+         "example\" <m@ourco.test>",
+         "ceo@bank.example m@ourco.test"},
+        {" \"ceo@bank\xef\xb9\x92"
+         "example\" <m@ourco.test>",
+         "ceo@bank.example m@ourco.test"},
+        {" \"ceo@bank\xc2\xb7"
+         "example\" <m@ourco.test>",
+         "ceo@bank.example m@ourco.test"},
+        {" \"\xe2\x80\xae"
+         "tset.ocruo@oec\xe2\x80\xac\" <m@ourco.test>",
+         "+"},
+        {" \"\xe2\x81\xa7"
+         "tset.ocruo@oec\xe2\x81\xa9\" <m@ourco.test>",
+         "+"},
+        /* direction marks are invisible */
+        {" \"ceo\xe2\x80\x8f@ourco.test\" <m@ourco.test>", "ceo@ourco.test m@ourco.test"},
+        /* a handle is no address; "x,@" shows no local part */
+        {" Jane (@jane.bsky.social) <m@ourco.test>", "m@ourco.test"},
+        {" \"bob,@bank.example\" <m@ourco.test>", "@bank.example m@ourco.test"},
         /* not addresses: no "@", a one-label name, nothing before "@" */
         {" \"Team @ HQ\" <alice@ourco.test>", "alice@ourco.test"},
         {" \"Alice Smith\" <alice@ourco.test>", "alice@ourco.test"},
-        {" \"@ourco.test\" <alice@ourco.test>", "@ourco.test alice@ourco.test"},
+        {" \"@ourco.test\" <alice@ourco.test>", "alice@ourco.test"},
         {" undisclosed", ""},
     };
     sg_arena *a;

@@ -278,6 +278,41 @@ int sg_dkim_signkey_sign_digest(const sg_dkim_signkey *k, const uint8_t digest[3
     return sg_dkim_crypto_sign(k->pkey, digest, sig, siglen);
 }
 
+/* The n bytes of pem at path, which must not exist: through an unnamed
+ * file (unnamed), else a named temporary. SG_OK, SG_EEXIST, SG_EIO, or
+ * SG_ENOTFOUND when the unnamed way is not available here. */
+static int put_whole(const char *dir, const char *path, const char *pem, long n, int unnamed)
+{
+    char tmp[4096], proc[64];
+    int fd, rc = SG_OK;
+    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
+        return SG_EIO;
+    fd = unnamed ? open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600) : mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return unnamed ? SG_ENOTFOUND : SG_EIO;
+    /* 0600 whatever the umask (0277 made it 0400: rev18) */
+    if (fchmod(fd, 0600) != 0)
+        rc = SG_EIO;
+    for (const char *p = pem; rc == SG_OK && n > 0;) {
+        ssize_t w = write(fd, p, (size_t)n);
+        if (w <= 0)
+            rc = SG_EIO;
+        else
+            p += w, n -= w;
+    }
+    if (rc == SG_OK && fsync(fd) != 0)
+        rc = SG_EIO;
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    if (rc == SG_OK && (unnamed ? linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW)
+                                : link(tmp, path)) != 0)
+        rc = errno == EEXIST ? SG_EEXIST : unnamed ? SG_ENOTFOUND : SG_EIO;
+    if (close(fd) != 0 && rc == SG_OK)
+        rc = SG_EIO;
+    if (!unnamed)
+        unlink(tmp);
+    return rc;
+}
+
 int sg_dkim_signkey_write(const sg_dkim_signkey *k, const char *path)
 {
     BIO *b;
@@ -299,51 +334,21 @@ int sg_dkim_signkey_write(const sg_dkim_signkey *k, const char *path)
      * path: linking never replaces a file (a key at path may be the one in
      * DNS today), and a crash leaves path absent or a whole key, never a
      * cut one a re-run refuses to overwrite (adv19 F14), nor a whole key
-     * under a name nothing looks at (rev17). Where the file system has no
-     * O_TMPFILE, a named temporary beside path does the same but for that
-     * last. */
-    char dir[4096], tmp[4096], proc[64];
+     * under a name nothing looks at (rev17). Where there is no O_TMPFILE,
+     * or no /proc to link it through (rev18: keygen failed), a named
+     * temporary beside path does the same but for that last. */
+    char dir[4096];
     const char *slash = strrchr(path, '/');
-    int named = 0;
-    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
-        BIO_free(b);
-        return SG_EINVAL;
-    }
     snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
              slash ? path : ".");
-    fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-    if (fd < 0 && (fd = mkostemp(tmp, O_CLOEXEC)) >= 0) /* 0600 */
-        named = 1;
-    if (fd < 0) {
-        rc = SG_EIO;
-    } else {
-        const char *p = pem;
-        long left = n;
-        while (left > 0) {
-            ssize_t w = write(fd, p, (size_t)left);
-            if (w <= 0) {
-                rc = SG_EIO;
-                break;
-            }
-            p += w;
-            left -= w;
-        }
-        if (fsync(fd) != 0)
-            rc = SG_EIO;
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        if (rc == SG_OK && (named ? link(tmp, path)
-                                  : linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW)) != 0)
-            rc = errno == EEXIST ? SG_EEXIST : SG_EIO;
-        if (close(fd) != 0 && rc == SG_OK)
-            rc = SG_EIO;
-        if (named)
-            unlink(tmp);
-        if (rc == SG_OK) { /* the new name durable with the folder */
-            int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (dfd >= 0) {
-                (void)fsync(dfd);
-                close(dfd);
-            }
+    rc = put_whole(dir, path, pem, n, 1);
+    if (rc == SG_ENOTFOUND)
+        rc = put_whole(dir, path, pem, n, 0);
+    if (rc == SG_OK) { /* the new name durable with the folder */
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+            (void)fsync(fd);
+            close(fd);
         }
     }
     (void)BIO_set_close(b, BIO_CLOSE);

@@ -470,13 +470,12 @@ static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, s
         after_ew = 0;
         if ((v[i] == '(' || v[i] == '"') && (w = balanced_end(v, n, i, &budget, cut)) != 0) {
             if ((v[i] == '"' && quoted != TEXT_ADDRESSES) || quoted == TEXT_ALL) {
-                /* many readers decode encoded words here too; a comment's
-                 * nested parentheses are characters of its text, and it
-                 * is a word of its own: "alice(x)@" is not "alicex@" (the
-                 * two spaces take the parentheses' room) */
+                /* many readers decode encoded words here too; a comment
+                 * keeps its parentheses (TEXT_ALL): it is a word of its
+                 * own, and "ceo(x)@" must still show "ceo" (rev18) */
                 int comment = v[i] == '(';
                 if (comment)
-                    out[o++] = ' ';
+                    out[o++] = '(';
                 for (size_t k = i + 1, e; k + 1 < w; k++) {
                     if (v[k] == '=' && (e = ew_decode(v, w - 1, k, out, &o, &quoted_m)) != 0) {
                         k += e - 1;
@@ -487,7 +486,7 @@ static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, s
                     out[o++] = is_blank(v[k]) ? ' ' : v[k];
                 }
                 if (comment)
-                    out[o++] = ' ';
+                    out[o++] = ')';
             } else {
                 out[o++] = ' ';
             }
@@ -775,6 +774,97 @@ static int local_byte(unsigned char c)
            c >= 0x80 || (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL);
 }
 
+/* Code points drawn as, or like, a full stop: after "@" a person reads
+ * them as the dots of a domain, which IDNA either refuses (U+2024: the
+ * name then fell apart) or takes as a letter of one label (U+A4F8), and
+ * the address was not seen at all (rev18). Table-driven, sorted. */
+static const struct {
+    uint32_t lo, hi;
+} dot_like[] = {
+    {0x00B7, 0x00B7}, {0x0387, 0x0387}, {0x0589, 0x0589}, {0x0660, 0x0660}, {0x06D4, 0x06D4},
+    {0x06F0, 0x06F0}, {0x0701, 0x0702}, {0x0964, 0x0964}, {0x16EB, 0x16EB}, {0x1803, 0x1803},
+    {0x2024, 0x2024}, {0x2027, 0x2027}, {0x2219, 0x2219}, {0x22C5, 0x22C5}, {0x2E31, 0x2E31},
+    {0x2E33, 0x2E33}, {0x2E3C, 0x2E3C}, {0x3002, 0x3002}, {0x30FB, 0x30FB}, {0xA4F8, 0xA4F8},
+    {0xA60E, 0xA60E}, {0xFE12, 0xFE12}, {0xFE52, 0xFE52}, {0xFF0E, 0xFF0E}, {0xFF61, 0xFF61},
+    {0xFF65, 0xFF65},
+};
+
+static int in_ranges(uint32_t cp)
+{
+    for (size_t k = 0; k < sizeof(dot_like) / sizeof(dot_like[0]) && dot_like[k].lo <= cp; k++)
+        if (cp <= dot_like[k].hi)
+            return 1;
+    return 0;
+}
+
+/* The reader's text as it reads on screen, in place: a dot look-alike
+ * becomes '.', the invisible direction marks (LRM, RLM, ALM) go. -1 when
+ * the text holds a bidi override, embedding or isolate, which shows it
+ * in another order than it is stored (`<RLO>tset.ocruo@oec` reads
+ * ceo@ourco.test: rev18): such a field cannot be read here. */
+static int screen_text(char *t, size_t *n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < *n;) {
+        uint32_t cp;
+        size_t sl =
+            (unsigned char)t[i] < 0x80 ? 1 : utf8_decode((const unsigned char *)t + i, *n - i, &cp);
+        if (sl <= 1) {
+            t[o++] = t[i++];
+            continue;
+        }
+        if ((cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069))
+            return -1;
+        if (cp == 0x200E || cp == 0x200F || cp == 0x061C) {
+            i += sl;
+            continue;
+        }
+        if (in_ranges(cp)) {
+            t[o++] = '.';
+            i += sl;
+            continue;
+        }
+        memmove(t + o, t + i, sl);
+        o += sl;
+        i += sl;
+    }
+    t[o] = '\0';
+    *n = o;
+    return 0;
+}
+
+/* t[b..e) as a person sees it: control bytes and broken UTF-8 dropped. */
+static char *copy_local(sg_arena *arena, const char *t, size_t b, size_t e)
+{
+    char *local = sg_arena_alloc(arena, e - b + 1);
+    size_t ll = 0;
+    if (local == NULL)
+        return NULL;
+    for (size_t j = b; j < e;) {
+        uint32_t cp;
+        size_t sl =
+            (unsigned char)t[j] < 0x80 ? 1 : utf8_decode((const unsigned char *)t + j, e - j, &cp);
+        if (sl == 0 || ascii_control(t[j])) {
+            j++;
+            continue;
+        }
+        memcpy(local + ll, t + j, sl);
+        ll += sl;
+        j += sl;
+    }
+    local[ll] = '\0';
+    return local;
+}
+
+/* The start of the word of local-part bytes (and control bytes) ending
+ * at e. */
+static size_t word_start(const char *t, size_t e)
+{
+    while (e > 0 && (local_byte((unsigned char)t[e - 1]) || ascii_control(t[e - 1])))
+        e--;
+    return e;
+}
+
 int sg_dmarc_shown_addresses(sg_arena *arena, const char *value, size_t len, sg_dmarc_shown *out,
                              size_t max, size_t *count, int *more)
 {
@@ -789,15 +879,21 @@ int sg_dmarc_shown_addresses(sg_arena *arena, const char *value, size_t len, sg_
     if ((t = reader_text(arena, value ? value : "", len, TEXT_ALL, &n, &cut)) == NULL ||
         (cand = sg_arena_alloc(arena, n + 1)) == NULL)
         return SG_ENOMEM;
-    if (cut) {
-        *more = 1; /* a field this hostile is not read at all (balanced_end) */
+    if (cut || screen_text(t, &n) != 0) {
+        *more = 1; /* a field this hostile is not read at all */
         return 0;
     }
     for (size_t i = 0, w; i < n && !*more; i++) {
         if ((w = shown_at(t, n, i)) == 0)
             continue;
         domain_set ds = {{0}, 0, 0};
+        /* a handle ("Jane (@jane.example)"): no local part, nothing an
+         * address needs before its "@" */
+        int handle = i == 0 || t[i - 1] == ' ' || t[i - 1] == '(';
         size_t e = i, b;
+        while (e > 0 && t[e - 1] == ' ')
+            e--;
+        int comment = e > 0 && t[e - 1] == ')'; /* "ceo(x)@": a comment ends at the "@" */
         /* back from "@" past what wraps a local part on screen - white
          * space, the quotes of `"bob"@`, the `>` or `)` of `<bob>@`,
          * invisible control characters - then over the local part itself
@@ -805,37 +901,34 @@ int sg_dmarc_shown_addresses(sg_arena *arena, const char *value, size_t len, sg_
          * through) */
         while (e > 0 && (strchr(" \">)]", t[e - 1]) != NULL || ascii_control(t[e - 1])))
             e--;
-        for (b = e; b > 0 && (local_byte((unsigned char)t[b - 1]) || ascii_control(t[b - 1]));)
-            b--;
+        b = word_start(t, e);
         if ((rc = at_domains(arena, t, n, i + w, cand, &ds)) != 0 && rc != SG_ESYNTAX)
             return rc;
-        char *local = sg_arena_alloc(arena, e - b + 1);
-        if (local == NULL)
+        const char *locals[2] = {copy_local(arena, t, b, e), NULL};
+        if (locals[0] == NULL)
             return SG_ENOMEM;
-        size_t ll = 0;
-        for (size_t j = b; j < e;) { /* what a person sees: unseen bytes dropped */
-            uint32_t cp;
-            size_t sl = (unsigned char)t[j] < 0x80
-                            ? 1
-                            : utf8_decode((const unsigned char *)t + j, e - j, &cp);
-            if (sl == 0 || ascii_control(t[j])) {
-                j++;
-                continue;
-            }
-            memcpy(local + ll, t + j, sl);
-            ll += sl;
-            j += sl;
+        /* "ceo(x)@" is ceo's address with a comment: the word before the
+         * comment is shown too (rev18) */
+        if (comment && b > 0 && t[b - 1] == '(') {
+            size_t e2 = b - 1;
+            while (e2 > 0 && t[e2 - 1] == ' ')
+                e2--;
+            size_t b2 = word_start(t, e2);
+            if (b2 < e2 && (locals[1] = copy_local(arena, t, b2, e2)) == NULL)
+                return SG_ENOMEM;
         }
-        local[ll] = '\0';
-        for (size_t k = 0; k < ds.n; k++) {
-            if (strchr(ds.d[k], '.') == NULL)
-                continue; /* "Team @ HQ" names no address */
-            if (*count == max) {
-                *more = 1;
-                break;
+        for (size_t l = 0; l < 2 && locals[l]; l++)
+            for (size_t k = 0; k < ds.n; k++) {
+                if (strchr(ds.d[k], '.') == NULL)
+                    continue; /* "Team @ HQ" names no address */
+                if (locals[l][0] == '\0' && handle)
+                    continue;
+                if (*count == max) {
+                    *more = 1;
+                    break;
+                }
+                out[(*count)++] = (sg_dmarc_shown){locals[l], ds.d[k]};
             }
-            out[(*count)++] = (sg_dmarc_shown){local, ds.d[k]};
-        }
         *more |= ds.more;
         i += w - 1;
     }
