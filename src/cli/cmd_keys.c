@@ -278,18 +278,27 @@ typedef struct {
     uint64_t sum; /* of the file as read (file_sum): written back only if it still is */
 } table;
 
-/* FNV-1a of the file's bytes, or 0 when it cannot be read. */
+#define SUM_START 0xcbf29ce484222325ull
+
+/* FNV-1a over n more bytes of a table's text (never 0 once ended: | 1). */
+static uint64_t sum_add(uint64_t h, const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ ((const unsigned char *)p)[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* The sum of the file's bytes, or 0 when it cannot be read. */
 static uint64_t file_sum(const char *path)
 {
     FILE *fp = fopen(path, "rb");
     unsigned char buf[8192];
     size_t n;
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = SUM_START;
     if (fp == NULL)
         return 0;
     while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
-        for (size_t i = 0; i < n; i++)
-            h = (h ^ buf[i]) * 0x100000001b3ull;
+        h = sum_add(h, buf, n);
     fclose(fp);
     return h | 1;
 }
@@ -344,10 +353,9 @@ static int table_load(table *t, const char *path, int missing_ok, char *err, siz
         t->mode = st.st_mode & 07777;
     /* the sum of the very bytes parsed: a second read could see an edit
      * the lines do not have (rev17) */
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = SUM_START;
     while ((n = getline(&line, &cap, fp)) >= 0) {
-        for (ssize_t i = 0; i < n; i++)
-            h = (h ^ (unsigned char)line[i]) * 0x100000001b3ull;
+        h = sum_add(h, line, (size_t)n);
         if (sg_line_has_nul(line, (size_t)n)) {
             /* the line would be kept, and written back, cut at the NUL */
             errf(err, errlen, "%s:%zu: a NUL byte in the line", path, t->n + 1);
@@ -1379,10 +1387,12 @@ static int switch_tables(ctx *c, sgu_ks_key **pend, size_t np, sgu_ks_key **old,
         if (text == NULL)
             goto oom;
         int rc = sgu_write_atomic(tabs[t]->path, text, len, tabs[t]->mode, err, errlen);
+        /* what we wrote is the next domain's base: summed as written, not
+         * read back (an edit just after our write would pass for ours) */
+        tabs[t]->sum = sum_add(SUM_START, text, len) | 1;
         free(text);
         if (rc != 0)
             return -1;
-        tabs[t]->sum = file_sum(tabs[t]->path); /* our own write: the next domain's base */
         crash_point(t == 0 ? "activate:keytable" : "activate:signingtable");
     }
     return 0;

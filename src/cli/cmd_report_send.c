@@ -186,9 +186,9 @@ static int add_dest(rdest *out, size_t *n, const char *addr, uint64_t max)
 {
     rdest d;
     snprintf(d.addr, sizeof d.addr, "%s", addr);
-    for (char *p = strrchr(d.addr, '@'); p && *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
+    char *at = strrchr(d.addr, '@');
+    if (at)
+        lower(at);
     snprintf(d.key, sizeof d.key, "%s", d.addr);
     lower(d.key);
     d.max = max;

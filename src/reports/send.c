@@ -283,9 +283,12 @@ static void atomise(char *dst, size_t n, const char *s)
         snprintf(dst, n, "x");
 }
 
-void sgrep_report_id(char *out, size_t outlen, char *unique, size_t uniquelen, int64_t day,
-                     const char *policy_domain, const char *policy, const char *host,
-                     const char *org_name)
+/* The Report-ID and its unique-id: sep between the day and the hash ("."
+ * in the version before the store ID, none since: RFC 9990's unique-id is
+ * letters and digits). */
+static void report_id(char *out, size_t outlen, char *unique, size_t uniquelen, int64_t day,
+                      const char *policy_domain, const char *policy, const char *host,
+                      const char *org_name, const char *sep)
 {
     time_t t = (time_t)day;
     struct tm tm;
@@ -296,9 +299,16 @@ void sgrep_report_id(char *out, size_t outlen, char *unique, size_t uniquelen, i
     char dom[256], org[256];
     atomise(dom, sizeof dom, policy_domain);
     atomise(org, sizeof org, org_name);
-    snprintf(unique, uniquelen, "%04d%02d%02d%016llx", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             (unsigned long long)h);
+    snprintf(unique, uniquelen, "%04d%02d%02d%s%016llx", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, sep, (unsigned long long)h);
     snprintf(out, outlen, "%s.%s@%s", unique, dom, org);
+}
+
+void sgrep_report_id(char *out, size_t outlen, char *unique, size_t uniquelen, int64_t day,
+                     const char *policy_domain, const char *policy, const char *host,
+                     const char *org_name)
+{
+    report_id(out, outlen, unique, uniquelen, day, policy_domain, policy, host, org_name, "");
 }
 
 void sgrep_report_filename(char *out, size_t outlen, const char *org_name,
@@ -755,15 +765,8 @@ int sgrep_store_id(sqlite3 *db, char *out, size_t cap)
 void sgrep_report_id_v1(char *out, size_t outlen, int64_t day, const char *policy_domain,
                         const char *policy, const char *org_name)
 {
-    time_t t = (time_t)day;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    uint64_t h = fnv1a(policy, fnv1a(policy_domain, 0xcbf29ce484222325ull));
-    char dom[256], org[256];
-    atomise(dom, sizeof dom, policy_domain);
-    atomise(org, sizeof org, org_name);
-    snprintf(out, outlen, "%04d%02d%02d.%016llx.%s@%s", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, (unsigned long long)h, dom, org);
+    char unique[64];
+    report_id(out, outlen, unique, sizeof unique, day, policy_domain, policy, NULL, org_name, ".");
 }
 
 sqlite3 *sgrep_send_open(const char *path, char *err, size_t errlen)

@@ -51,6 +51,7 @@
 #include <strings.h>
 
 #include "dmarc_int.h"
+#include "util/text.h"
 
 /* --- names ------------------------------------------------------------------ */
 
@@ -770,8 +771,7 @@ static int ascii_control(char c)
  * and any byte of a UTF-8 character (RFC 6532). */
 static int local_byte(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c >= 0x80 || (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL);
+    return sg_text_is_atext(c) || c == '.' || c >= 0x80;
 }
 
 /* Code points drawn as, or like, a full stop: after "@" a person reads
