@@ -34,6 +34,19 @@ size_t sgu_utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
+int sgu_is_bidi_control(uint32_t cp)
+{
+    return (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* U+202A-U+202E are E2 80 AA-AE, U+2066-U+2069 E2 81 A6-A9 */
+int sgu_bidi_control_at(const unsigned char *s, size_t n)
+{
+    return n >= 3 && s[0] == 0xe2 &&
+           ((s[1] == 0x80 && s[2] >= 0xaa && s[2] <= 0xae) ||
+            (s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9));
+}
+
 /* Printable ASCII other than the quote and the backslash: copied as is.
  * A table: this runs over every byte of every result line; 0x80 and up
  * are 0 (checked as UTF-8). */

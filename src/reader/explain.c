@@ -32,6 +32,7 @@
 #include <spoofguard/dmarc.h>
 #include <spoofguard/msg.h>
 
+#include "common/json.h"
 #include "explain.h"
 
 /* Bounds of what one explanation lists. */
@@ -183,8 +184,7 @@ static char *clean_text(explain_impl *x, const char *s, size_t len, size_t max)
             continue;
         }
         int bad = cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || cp == 0x200e ||
-                  cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
-                  (cp >= 0x2066 && cp <= 0x2069) || cp == 0x061c;
+                  cp == 0x200f || cp == 0x061c || sgu_is_bidi_control(cp);
         if (space && n + 1 < cap)
             o[n++] = ' ';
         space = 0;

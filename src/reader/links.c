@@ -399,16 +399,10 @@ static size_t char_len(const char *s, size_t n, size_t i)
     return l ? l : 1;
 }
 
-/* Bidirectional overrides, embeddings and isolates (U+202A-U+202E,
- * U+2066-U+2069): the order shown is not the order read. */
 static int has_bidi_controls(const char *s, size_t n)
 {
-    for (size_t i = 0; i + 2 < n; i++)
-        if ((unsigned char)s[i] == 0xE2 &&
-            (((unsigned char)s[i + 1] == 0x80 && (unsigned char)s[i + 2] >= 0xAA &&
-              (unsigned char)s[i + 2] <= 0xAE) ||
-             ((unsigned char)s[i + 1] == 0x81 && (unsigned char)s[i + 2] >= 0xA6 &&
-              (unsigned char)s[i + 2] <= 0xA9)))
+    for (size_t i = 0; i < n; i++)
+        if (sgu_bidi_control_at((const unsigned char *)s + i, n - i))
             return 1;
     return 0;
 }

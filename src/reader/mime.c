@@ -39,6 +39,7 @@
 
 #include <gmime/gmime.h>
 
+#include "common/json.h"
 #include "mime.h"
 
 void sgr_mime_limits_init(sgr_mime_limits *l)
@@ -180,17 +181,10 @@ static int policy_line(uint32_t cp)
     return KEEP;
 }
 
-/* Bidi embeddings, overrides and isolates reorder what the reader sees:
- * "invoice\u202Efdp.exe" displays as "invoiceexe.pdf". */
-static int is_bidi_control(uint32_t cp)
-{
-    return (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
-}
-
 /* File names: controls and bidi controls become visible U+FFFD. */
 static int policy_name(uint32_t cp)
 {
-    if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || is_bidi_control(cp))
+    if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || sgu_is_bidi_control(cp))
         return REPLACE;
     return KEEP;
 }
@@ -934,11 +928,9 @@ static void describe(sgr_mime *m, sgr_mime_part *p, const leaf *l, int is_body)
     if (fn != NULL) {
         buf b = {0};
         const unsigned char *u = (const unsigned char *)fn;
-        /* U+202A-U+202E: E2 80 AA-AE; U+2066-U+2069: E2 81 A6-A9 */
-        for (size_t i = 0; u[i]; i++)
-            if (u[i] == 0xE2 && ((u[i + 1] == 0x80 && u[i + 2] >= 0xAA && u[i + 2] <= 0xAE) ||
-                                 (u[i + 1] == 0x81 && u[i + 2] >= 0xA6 && u[i + 2] <= 0xA9)))
-                bidi = 1;
+        size_t fn_len = strlen(fn);
+        for (size_t i = 0; i < fn_len; i++)
+            bidi |= sgu_bidi_control_at(u + i, fn_len - i);
         scrub(&b, fn, strlen(fn), policy_name);
         p->filename = keep(m, gdup_free(buf_finish(&b)));
     }

@@ -5,7 +5,7 @@
 pkg_check_modules(GMIME REQUIRED IMPORTED_TARGET gmime-3.0)
 add_library(sg_mime STATIC ${PROJECT_SOURCE_DIR}/src/reader/mime.c)
 target_include_directories(sg_mime PUBLIC ${PROJECT_SOURCE_DIR}/src/reader)
-target_link_libraries(sg_mime PUBLIC PkgConfig::GMIME)
+target_link_libraries(sg_mime PUBLIC PkgConfig::GMIME sg_common)
 if(TARGET test_mime)
   target_link_libraries(test_mime PRIVATE sg_mime)
 endif()

@@ -45,11 +45,8 @@ static void escape(sg_cli_buf *b, const char *s, const char *esc)
             i++;
             continue;
         }
-        /* C1 controls and bidi overrides / isolates (U+202A..E, U+2066..9)
-         * could reorder what is shown: replaced */
-        if ((l == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0) ||
-            (l == 3 && p[i] == 0xe2 && p[i + 1] == 0x80 && p[i + 2] >= 0xaa && p[i + 2] <= 0xae) ||
-            (l == 3 && p[i] == 0xe2 && p[i + 1] == 0x81 && p[i + 2] >= 0xa6 && p[i + 2] <= 0xa9)) {
+        /* C1 controls and bidi controls could reorder what is shown: replaced */
+        if ((l == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0) || sgu_bidi_control_at(p + i, l)) {
             sg_cli_buf_puts(b, "\xef\xbf\xbd");
         } else {
             sg_cli_buf_put(b, s + i, l);
