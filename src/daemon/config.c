@@ -18,7 +18,7 @@
 #include <spoofguard/dns.h>
 #include <spoofguard/outbound.h>
 
-typedef enum { T_STRING, T_UINT, T_SIZE, T_BOOL, T_DOMAINS, T_CIDRS, T_FAILSAFE } opt_type;
+typedef enum { T_STRING, T_UINT, T_SIZE, T_BOOL, T_DOMAINS, T_NAMES, T_CIDRS, T_FAILSAFE } opt_type;
 
 typedef struct {
     const char *name;
@@ -78,6 +78,11 @@ static const opt_def options[] = {
      "With a sender_map, an address a person could read in From or Sender - in the display "
      "name or a comment, RFC 2047-encoded or not (`\"bob@ourco.example\" <alice@ourco.example>`) "
      "- must be one the login may send as, too. no: only the address itself is checked."},
+    {"sender_display_names_exempt", T_NAMES, F(sender_display_names_exempt),
+     F(n_sender_display_names_exempt), NULL, 0, 0, 1,
+     "Logins (as in sender_map, any case) for which sender_display_names does not apply: "
+     "systems that write a customer's address into the name they send under (`\"ann@example.net "
+     "via Support\" <support@ourco.example>`). Their own address is still checked."},
     {"signing_table", T_STRING, F(signing_table), NOCOUNT, NULL, 0, 0, 1,
      "OpenDKIM-style SigningTable: `address-or-pattern keyname[,keyname...]`."},
     {"key_table", T_STRING, F(key_table), NOCOUNT, NULL, 0, 0, 1,
@@ -362,7 +367,8 @@ static int set_option(sg_config *c, const opt_def *o, const char *value, char *e
         else
             snprintf(err, errlen, "%s: '%s' is not tempfail or accept", o->name, value);
         break;
-    case T_DOMAINS: {
+    case T_DOMAINS:
+    case T_NAMES: {
         static const size_t max = MAX_LIST;
         char **items = malloc(sizeof(char *) * (max + 1));
         size_t n;
@@ -392,8 +398,10 @@ static int set_option(sg_config *c, const opt_def *o, const char *value, char *e
             break;
         }
         for (i = 0; list != NULL && i < n; i++) {
-            char *norm;
-            int nrc = sg_dmarc_domain_normalise(na, items[i], strlen(items[i]), &norm);
+            char *norm = items[i];
+            int nrc = o->type == T_NAMES
+                          ? 0
+                          : sg_dmarc_domain_normalise(na, items[i], strlen(items[i]), &norm);
             if (nrc != 0) {
                 snprintf(err, errlen, "%s: '%s' is not a domain name%s", o->name, items[i],
                          nrc == SG_ESYNTAX ? " (IDNA2008/UTS #46)" : "");
@@ -529,7 +537,7 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
             snprintf(err, errlen, "%s:%zu: '%s' set twice", path, lineno, o->name);
             goto fail;
         }
-        if (*p == '\0' && o->type != T_DOMAINS && o->type != T_CIDRS) {
+        if (*p == '\0' && o->type != T_DOMAINS && o->type != T_NAMES && o->type != T_CIDRS) {
             snprintf(err, errlen, "%s:%zu: '%s' needs a value", path, lineno, o->name);
             goto fail;
         }
@@ -610,7 +618,7 @@ void sg_config_free(sg_config *c)
         const opt_def *o = &options[i];
         if (o->type == T_STRING) {
             free(*(char **)(base + o->off));
-        } else if (o->type == T_DOMAINS) {
+        } else if (o->type == T_DOMAINS || o->type == T_NAMES) {
             char **list = *(char ***)(base + o->off);
             size_t n = *(size_t *)(base + o->count_off);
             for (size_t j = 0; j < n; j++)
@@ -670,6 +678,8 @@ static const char *type_name(opt_type t)
         return "yes/no";
     case T_DOMAINS:
         return "list of domains";
+    case T_NAMES:
+        return "list of names";
     case T_CIDRS:
         return "list of addresses/networks";
     case T_FAILSAFE:
@@ -726,7 +736,8 @@ int sg_config_print(const sg_config *c, void *fp)
                     *(const sg_failsafe *)(base + o->off) == SG_FAILSAFE_ACCEPT ? "accept"
                                                                                 : "tempfail");
             break;
-        case T_DOMAINS: {
+        case T_DOMAINS:
+        case T_NAMES: {
             char *const *l = *(char **const *)(base + o->off);
             size_t n = *(const size_t *)(base + o->count_off);
             for (size_t j = 0; j < n; j++)

@@ -36,6 +36,8 @@ typedef struct {
     int reject_protected_fail;
     char *sender_map;
     int sender_display_names;
+    char **sender_display_names_exempt;
+    size_t n_sender_display_names_exempt;
     char *signing_table;
     char *key_table;
     int dmarc_enforce;        /* 0: monitor only, never reject/quarantine for DMARC */

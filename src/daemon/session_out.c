@@ -53,13 +53,26 @@ static int over_long(size_t *run, const char *p, size_t len)
     return over || *run > LINE_MAX_OCTETS + 1;
 }
 
+/* Whether the display-name rule applies to this login (logins compare as
+ * in the sender_map: in any case). */
+static int display_names_checked(const sg_config *cfg, const char *login)
+{
+    if (!cfg->sender_display_names)
+        return 0;
+    for (size_t i = 0; i < cfg->n_sender_display_names_exempt; i++)
+        if (strcasecmp(cfg->sender_display_names_exempt[i], login) == 0)
+            return 0;
+    return 1;
+}
+
 static int on_out_headers(const sg_header *f, size_t n, void *payload)
 {
     session *s = payload;
     const sg_maps *maps = s->pol->maps;
     char *refusal;
-    int rc = sg_sender_headers(maps, s->arena, s->login, f, n, s->pol->cfg.sender_display_names,
-                               &s->from_addr, &refusal);
+    int rc =
+        sg_sender_headers(maps, s->arena, s->login, f, n,
+                          display_names_checked(&s->pol->cfg, s->login), &s->from_addr, &refusal);
     if (rc != 0) {
         sender_rule(s, rc, refusal);
         return 0;

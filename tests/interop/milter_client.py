@@ -2008,6 +2008,30 @@ def check_outbound_display_names():
                'From: %s <alice@ourco.test>: got %s' % (name.decode(), describe(replies)))
         signed_ok(replies, msg, 'display', ['rsa1', 'ed1'])
         finish(m)
+    # sender_display_names_exempt lists helpdesk@ourco.test (the map and the
+    # MTA's login spell it in other cases): a customer's address in its
+    # display name is signed; the same name from alice is refused, and
+    # helpdesk's own address is still checked
+    customer = b'"ann@example.net via Support" <support@ourco.test>'
+    for login, sender, frm, ok in (
+            ('HelpDesk@ourco.test', 'support@ourco.test', customer, True),
+            ('alice@ourco.test', 'alice@ourco.test',
+             b'"ann@example.net via Alice" <alice@ourco.test>', False),
+            ('alice@ourco.test', 'alice@ourco.test', b'"bob@ourco.test" <alice@ourco.test>',
+             False),
+            ('helpdesk@ourco.test', 'support@ourco.test', b'Support <alice@ourco.test>', False)):
+        msg = base.replace(b'From: Alice <alice@ourco.test>', b'From: ' + frm)
+        m = outbound_session(login)
+        stage, replies = m.send_message(msg, sender=sender, login=login)
+        cmds = ''.join(r.cmd for r in replies)
+        if ok:
+            expect(stage == 'E' and cmds == 'iia', '%s, From: %s: got %s'
+                   % (login, frm.decode(), describe(replies)))
+            signed_ok(replies, msg, 'exempt', ['rsa1', 'ed1'])
+        else:
+            expect(any(r.cmd == 'y' and '5.7.1' in r.text for r in replies),
+                   '%s, From: %s: want 5.7.1, got %s' % (login, frm.decode(), describe(replies)))
+        finish(m)
 
 
 def check_quit_nc_state():

@@ -191,7 +191,8 @@ mkconf() { # name milter-port dns-port timeout-ms tries [extra lines]
         printf '%s\n' "$line" >>"$T/$1.conf"
     done <<<"${6:-}"
 }
-mkconf main "$MAIN_PORT" "$DNS_PORT" 1000 2 "trusted_arc_sealers fwd.test"
+mkconf main "$MAIN_PORT" "$DNS_PORT" 1000 2 \
+    "$(printf 'trusted_arc_sealers fwd.test\nsender_display_names_exempt helpdesk@ourco.test, crm')"
 mkconf down "$DOWN_PORT" "$BH_PORT" 200 1
 # a forwarder that ARC-seals what it passes on, with fwd.test's key
 {

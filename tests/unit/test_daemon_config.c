@@ -48,8 +48,13 @@ static void parses_a_full_file(void **state)
                "failsafe accept\n"
                "max_message_size 10M\n"
                "dmarc_enforce no\n"
-               "trusted_arc_sealers Lists.Example.NET., fwd.example\n");
+               "trusted_arc_sealers Lists.Example.NET., fwd.example\n"
+               "sender_display_names_exempt Helpdesk@Example.com crm\n");
     assert_int_equal(sg_config_load(&c, path, err, sizeof(err)), 0);
+    /* logins are kept as written (compared in any case), not as domains */
+    assert_int_equal(c.n_sender_display_names_exempt, 2);
+    assert_string_equal(c.sender_display_names_exempt[0], "Helpdesk@Example.com");
+    assert_string_equal(c.sender_display_names_exempt[1], "crm");
     assert_int_equal(c.n_trusted_arc_sealers, 2);
     assert_string_equal(c.trusted_arc_sealers[0], "lists.example.net");
     assert_string_equal(c.trusted_arc_sealers[1], "fwd.example");
