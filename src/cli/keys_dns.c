@@ -212,8 +212,12 @@ int kd_parse(const uint8_t *pkt, size_t len, uint16_t id, const char *name, uint
                 return kd_fail(a, "malformed CNAME");
             continue;
         }
-        if (rtype != type || a->n == KD_MAX_RRS)
+        if (rtype != type)
             continue;
+        if (a->n == KD_MAX_RRS) {
+            a->over = 1;
+            continue;
+        }
         char *d = a->data[a->n];
         size_t dl = 0;
         if (type == KD_TYPE_TXT) {
@@ -291,6 +295,16 @@ static int io_all(int fd, uint8_t *b, size_t n, int wr, const struct timespec *d
     return 0;
 }
 
+/* Name servers left out of a set taken in part would never be asked
+ * whether they serve the new key: the whole set or a failure. */
+static void refuse_over(kd_answer *a)
+{
+    if (a->status == 0 && a->over) {
+        a->status = -1;
+        snprintf(a->why, sizeof(a->why), "more than %d records", KD_MAX_RRS);
+    }
+}
+
 void kd_query(const kd_server *s, const char *name, uint16_t type, int rd, int timeout_ms,
               kd_answer *a)
 {
@@ -347,8 +361,10 @@ void kd_query(const kd_server *s, const char *name, uint16_t type, int rd, int t
         kd_fail(a, "no answer");
         return;
     }
-    if (!a->tc)
+    if (!a->tc) {
+        refuse_over(a);
         return;
+    }
     /* truncated: the same question over TCP (RFC 7766) */
     fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
@@ -382,4 +398,5 @@ void kd_query(const kd_server *s, const char *name, uint16_t type, int rd, int t
     }
     close(fd);
     kd_parse(resp, rl, id, name, type, a);
+    refuse_over(a);
 }

@@ -32,6 +32,7 @@ typedef struct {
     int rcode;  /* RFC 1035 4.1.1 */
     int aa, tc; /* header bits */
     size_t n;   /* records of the asked type owned by the name (CNAMEs followed) */
+    int over;   /* there were more than KD_MAX_RRS: kd_query fails the answer */
     uint32_t ttl[KD_MAX_RRS];
     size_t len[KD_MAX_RRS];
     char data[KD_MAX_RRS][KD_RDATA_MAX]; /* TXT: strings joined; NS: the name; A/AAAA: text */
@@ -45,7 +46,9 @@ int kd_server_parse(kd_server *s, const char *spec, char *err, size_t errlen);
 int kd_server_system(kd_server *s);
 
 /* Ask s for (name, type), recursion desired or not; timeout per try in
- * ms, 2 tries over UDP, then TCP when truncated. Fills *a. */
+ * ms, 2 tries over UDP, then TCP when truncated. Fills *a; an answer with
+ * more than KD_MAX_RRS records of the type is a failure (status -1), never
+ * a set taken in part. */
 void kd_query(const kd_server *s, const char *name, uint16_t type, int rd, int timeout_ms,
               kd_answer *a);
 

@@ -265,6 +265,31 @@ rc=$?
 [ $rc = 1 ] && grep -q 'name server ns3.nowhere.test has no address' "$T/act2n.err" &&
     cmp -s "$T/KeyTable" "$T/KeyTable.before" && [ "$(reloads)" = 0 ] &&
     ok "an NS without an address refuses the activation, named" || bad "ns3: rc $rc $(cat "$T/act2n.out" "$T/act2n.err")"
+# more addresses than are checked: refused, not checked in part (adv19 F2).
+# ns3 with 33 addresses: more than one answer is read for (32)
+nsset() { # N3 N4: ns3 and ns4 with so many addresses
+    echo '@ IN NS ns3'
+    echo '@ IN NS ns4'
+    for i in $(seq "$1"); do echo "ns3 IN A 127.0.9.$i"; done
+    for i in $(seq "$2"); do echo "ns4 IN A 127.0.10.$i"; done
+}
+nsset 33 1 >"$T/ns33.zone"
+zone "$T/a/zone" "$P/$DOM.zone" "$T/ns33.zone"
+unbound_start a "$NS1" || bad "restart a"
+$ACT >"$T/act2m.out" 2>"$T/act2m.err"
+rc=$?
+[ $rc = 1 ] && grep -q "name server ns3.$DOM: A lookup failed (more than 32 records)" "$T/act2m.err" &&
+    cmp -s "$T/KeyTable" "$T/KeyTable.before" && [ "$(reloads)" = 0 ] &&
+    ok "an NS of 33 addresses refuses the activation" || bad "ns33: rc $rc $(cat "$T/act2m.out" "$T/act2m.err")"
+# 2 + 32 + 31 = 65 addresses in all: more than the 64 checked
+nsset 32 31 >"$T/ns65.zone"
+zone "$T/a/zone" "$P/$DOM.zone" "$T/ns65.zone"
+unbound_start a "$NS1" || bad "restart a"
+$ACT >"$T/act2m.out" 2>"$T/act2m.err"
+rc=$?
+[ $rc = 1 ] && grep -q "the NS set of $DOM has more than 64 addresses" "$T/act2m.err" &&
+    cmp -s "$T/KeyTable" "$T/KeyTable.before" && [ "$(reloads)" = 0 ] &&
+    ok "an NS set of 65 addresses refuses the activation" || bad "ns65: rc $rc $(cat "$T/act2m.out" "$T/act2m.err")"
 zone "$T/a/zone" "$P/$DOM.zone"
 unbound_start a "$NS1" || bad "restart a"
 zone "$T/b/zone"
