@@ -12,12 +12,24 @@
  * an authentic delivery-status report from outside feeds the bounce
  * counts of the account that owns its recipient.
  *
+ * Outbound mail of ours.test is DKIM-signed (an Ed25519 key made at
+ * start, a KeyTable and SigningTable in a temporary folder): the signer
+ * process is forked once, as spoofguardd forks it, and the session asks
+ * it for signatures over its channel, so the signing path (the digests,
+ * the signer's answers, the header fields inserted) runs on every input
+ * that is outbound.
+ *
  * DMARC report collection is on, with failure reports (src/daemon/
  * reportcollect.c): every inbound verdict is counted for the aggregate
  * reports, and a failing one at bank.test (ruf=, fo=1) queues a redacted
  * failure report made from the header fields the session kept, in an
  * SQLite store in a temporary folder, flushed by the collector's thread
  * every second while the inputs run.
+ *
+ * The input is written as an MTA writes it: up to the end of a message
+ * (EOM), then nothing more until the answer to it (an accept, reject,
+ * tempfail, discard or reply code) is back, or a second has passed; a
+ * signed message's answer waits for the signer's.
  *
  * Invariants: no crash, no leak, no sanitizer report; the session ends
  * (the worker's `closed` callback runs once) after the peer's end of
@@ -33,8 +45,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <uv.h>
 
 #include <spoofguard/dkim.h>
@@ -48,6 +63,7 @@
 #include "reportcollect.h"
 #include "session.h"
 #include "session_env.h"
+#include "signer_client.h"
 #include "uvdns.h"
 #include "verdict_pool.h"
 
@@ -85,7 +101,10 @@ static struct {
     sg_obd_shared obsh;
     sg_obd obd;
     sg_rcollect *reports;
-    char dir[32]; /* the report store's folder */
+    int *signer_fds;
+    pid_t signer_pid;
+    sg_signer_client *signer;
+    char dir[32]; /* the report store's folder, the key and its tables */
     sg_session_env env;
     char readbuf[64 * 1024];
     int closed;
@@ -104,12 +123,17 @@ static void teardown(void)
     char path[64];
     sg_rcollect_free(G.reports);
     G.reports = NULL;
+    /* the control channel closed: the signer exits (the worker's channel
+     * goes with the process) */
+    sg_signer_stop(G.signer_fds, 0, G.signer_pid);
+    G.signer_fds = NULL;
     if (getenv("FUZZ_SESSION_KEEP")) { /* to check what a seed collected */
         fprintf(stderr, "fuzz_session: the report store is kept in %s\n", G.dir);
         return;
     }
-    static const char *const files[] = {"reports.db", "reports.db-journal", "reports.db-wal",
-                                        "reports.db-shm"};
+    static const char *const files[] = {
+        "reports.db", "reports.db-journal", "reports.db-wal", "reports.db-shm",
+        "fz.key",     "KeyTable",           "SigningTable"};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", G.dir, files[i]);
         unlink(path);
@@ -117,10 +141,52 @@ static void teardown(void)
     rmdir(G.dir);
 }
 
+/* text into dir/name, mode 0600 */
+static int write_file(const char *name, const char *text)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "%s/%s", G.dir, name);
+    FILE *f = fopen(path, "wx");
+    if (f == NULL)
+        return -1;
+    int bad = fchmod(fileno(f), 0600) != 0 || fputs(text, f) == EOF;
+    return fclose(f) != 0 || bad ? -1 : 0;
+}
+
+/* An Ed25519 key (cheap to sign with on every input) and the tables that
+ * sign every address of ours.test with it. */
+static int signing_files(sg_config *cfg)
+{
+    char path[96], line[160];
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    snprintf(path, sizeof(path), "%s/fz.key", G.dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    int bad = k == NULL || f == NULL || !PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+    EVP_PKEY_free(k);
+    if (f != NULL)
+        bad |= fclose(f) != 0;
+    else if (fd >= 0)
+        close(fd);
+    snprintf(line, sizeof(line), "fz ours.test:fz:%s\n", path);
+    if (bad || write_file("KeyTable", line) != 0 ||
+        write_file("SigningTable", "*@ours.test fz\n") != 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/KeyTable", G.dir);
+    cfg->key_table = strdup(path);
+    snprintf(path, sizeof(path), "%s/SigningTable", G.dir);
+    cfg->signing_table = strdup(path);
+    return cfg->key_table == NULL || cfg->signing_table == NULL ? -1 : 0;
+}
+
 static int setup(void)
 {
     sg_config cfg;
     char err[512];
+    snprintf(G.dir, sizeof(G.dir), "/tmp/fuzz_session.XXXXXX");
+    if (mkdtemp(G.dir) == NULL)
+        return -1;
+    atexit(teardown);
     if (uv_loop_init(&G.loop) != 0 || sg_zone_new(&G.zone) != 0)
         return -1;
     size_t line = 0;
@@ -158,11 +224,21 @@ static int setup(void)
         return -1;
     cfg.n_internal_networks = 1;
     cfg.failure_reports = 1;
+    if (signing_files(&cfg) != 0)
+        return -1;
     if (sg_policy_build(&G.pol, &cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "fuzz_session: policy: %s\n", err);
         return -1;
     }
     close(mfd);
+    if (sg_signer_start(&G.pol->cfg, G.pol->maps, 1, &G.signer_fds, &G.signer_pid, err,
+                        sizeof(err)) != 0) {
+        fprintf(stderr, "fuzz_session: signer: %s\n", err);
+        return -1;
+    }
+    if (sg_signer_client_new(&G.signer, &G.loop, G.signer_fds[1]) != 0)
+        return -1;
+    G.signer_fds[1] = -1; /* the client's now */
     /* the log lines, to check a seed: FUZZ_SESSION_DUMP */
     G.log.fd = getenv("FUZZ_SESSION_DUMP") ? 2 : open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (sg_obd_shared_init(&G.obsh, &G.pol->cfg, err, sizeof(err)) != 0 ||
@@ -172,9 +248,6 @@ static int setup(void)
         return -1;
     }
     char db[64];
-    snprintf(G.dir, sizeof(G.dir), "/tmp/fuzz_session.XXXXXX");
-    if (mkdtemp(G.dir) == NULL)
-        return -1;
     snprintf(db, sizeof(db), "%s/reports.db", G.dir);
     if (sg_rcollect_new(&G.reports, db, 1, 256, 1, err, sizeof(err)) != 0) {
         fprintf(stderr, "fuzz_session: reports: %s\n", err);
@@ -183,7 +256,6 @@ static int setup(void)
     sg_rcollect_failures_on(G.reports);
     if (sg_rcollect_start(G.reports) != 0)
         return -1;
-    atexit(teardown);
     G.env = (sg_session_env){
         .loop = &G.loop,
         .is_unix = 1, /* a socketpair: the session opens it as a pipe */
@@ -193,6 +265,7 @@ static int setup(void)
         .keycache = G.keycache,
         .spf_cache = G.spf_cache,
         .vpool = &G.vpool,
+        .signer = G.signer,
         .obd = &G.obd,
         .readbuf = G.readbuf,
         .readbuf_size = sizeof(G.readbuf),
@@ -200,6 +273,64 @@ static int setup(void)
         .reports = G.reports,
     };
     return 0;
+}
+
+/* Where the next end-of-message packet from off ends, read with the
+ * milter's framing (a 4-byte length, then the command): *eom 1; or size
+ * (*eom 0) when there is none, or the framing breaks first. */
+static size_t next_eom_end(const uint8_t *d, size_t size, size_t off, int *eom)
+{
+    *eom = 0;
+    while (size - off >= 5) {
+        size_t len =
+            (size_t)d[off] << 24 | (size_t)d[off + 1] << 16 | (size_t)d[off + 2] << 8 | d[off + 3];
+        if (len == 0 || len > size - off - 4)
+            break;
+        off += 4 + len;
+        if (d[off - len] == 'E') {
+            *eom = 1;
+            return off;
+        }
+    }
+    return size;
+}
+
+/* The replies' framing, across reads: the header bytes so far, then the
+ * body bytes still to skip. */
+typedef struct {
+    uint8_t hdr[5];
+    size_t have, skip;
+} reply_reader;
+
+/* How many final answers (SMFIR_ACCEPT, REJECT, TEMPFAIL, DISCARD,
+ * REPLYCODE) p[0..n) completes. */
+static int count_finals(reply_reader *r, const char *p, size_t n)
+{
+    int finals = 0;
+    for (size_t i = 0; i < n;) {
+        if (r->skip) {
+            size_t k = r->skip < n - i ? r->skip : n - i;
+            r->skip -= k;
+            i += k;
+            continue;
+        }
+        r->hdr[r->have++] = (uint8_t)p[i++];
+        if (r->have == 5) {
+            size_t len = (size_t)r->hdr[0] << 24 | (size_t)r->hdr[1] << 16 |
+                         (size_t)r->hdr[2] << 8 | r->hdr[3];
+            finals += memchr("artdy", r->hdr[4], 5) != NULL;
+            r->skip = len ? len - 1 : 0;
+            r->have = 0;
+        }
+    }
+    return finals;
+}
+
+static long long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -222,30 +353,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     G.closed = 0;
     sg_session_accept(&G.env, sg_policy_ref(G.pol), 1, sv[0]);
-    size_t off = 0;
+    int eom, waiting = 0;
+    size_t off = 0, limit = next_eom_end(data, size, 0, &eom);
     int eof_sent = 0, settle = 0;
+    long long since = 0;
+    reply_reader rr = {0};
     char sink[65536];
     /* feed, drain, turn the loop; a session that never ends is a hang
      * libFuzzer's -timeout reports */
     while (!G.closed) {
-        if (off < size) {
-            ssize_t n = write(sv[1], data + off, size - off);
+        if (off < limit) {
+            ssize_t n = write(sv[1], data + off, limit - off);
             if (n > 0)
                 off += (size_t)n;
             else if (n < 0 && errno != EAGAIN)
-                off = size; /* the session closed its end */
+                off = limit = size, eom = 0; /* the session closed its end */
+            if (off == limit && eom)
+                waiting = 1, since = now_ms();
         }
         /* an MTA waits for the answer to end-of-message before it goes:
          * let the verdict's DNS (answered from the zone on the loop's
          * next turns) finish before the end of stream */
-        if (off == size && !eof_sent && ++settle > 64) {
+        if (off == size && !waiting && !eof_sent && ++settle > 64) {
             shutdown(sv[1], SHUT_WR);
             eof_sent = 1;
         }
         ssize_t got;
-        while ((got = read(sv[1], sink, sizeof(sink))) > 0)
+        while ((got = read(sv[1], sink, sizeof(sink))) > 0) {
             if (getenv("FUZZ_SESSION_DUMP")) /* the replies, to check a seed */
                 fwrite(sink, 1, (size_t)got, stderr);
+            if (count_finals(&rr, sink, (size_t)got) > 0)
+                waiting = 0;
+        }
+        if (waiting && now_ms() - since > 1000)
+            waiting = 0;
+        if (!waiting && off == limit && limit < size)
+            limit = next_eom_end(data, size, off, &eom);
         uv_run(&G.loop, UV_RUN_NOWAIT);
     }
     if (G.closed != 1)

@@ -3,7 +3,8 @@
 connections as Postfix 3.7 sends them (OPTNEG, macros, CONNECT, HELO,
 MAIL, RCPT, header fields, EOH, BODY, EOM), against the harness's zone:
 a forged p=reject From, a p=none domain, our protected domain from
-outside, an authenticated sender (outbound, then QUIT), a message aborted
+outside, an authenticated sender (outbound, then QUIT while the signature
+is being made), the same signed twice in one connection, a message aborted
 and sent again, and hostile header fields (a broken signature, a forged
 Authentication-Results with our authserv-id, an ARC seal, a report).
 Outbound: a login spraying 60 recipients twice in one connection, a login
@@ -70,6 +71,11 @@ SEEDS = {
     "ob-notmine": session("ceo@ours.test", auth="alice", mail_from="alice@ours.test",
                           rcpts=("a@far.test",)),
     "ob-internal": session("printer@ours.test", ip="10.1.2.3", rcpts=("b@far.test",)),
+    # signed twice in one connection (the signer's answers), a display
+    # name and a Sender the login owns
+    "ob-sign": session("\"Boss (boss@ours.test)\" <boss@ours.test>", auth="boss", messages=2,
+                       mail_from="boss@ours.test", rcpts=("c@far.test",),
+                       headers=[("Sender", "alice@ours.test"), ("Date", "Mon, 7 Dec 2026 01:00 +0000")]),
     "ob-dsn": session("MAILER-DAEMON@bank.test", helo="bank.test", mail_from="",
                       rcpts=("boss@ours.test",), headers=[
         ("MIME-Version", "1.0"),
