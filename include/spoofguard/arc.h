@@ -39,7 +39,7 @@ SG_EXTERN const char *sg_arc_cv_str(sg_arc_cv cv);
 typedef struct {
     unsigned version;      /* SG_ARC_VERIFY_OPTS_VERSION */
     int64_t now;           /* verification time, Unix seconds; 0: the clock */
-    uint32_t clock_skew;   /* a t= later than now + this fails; default 300 */
+    uint32_t clock_skew;   /* an AMS past its x= by more than this fails; default 300 */
     unsigned min_rsa_bits; /* RFC 8301 3.2: default (and floor) 1024 */
 } sg_arc_verify_opts;
 
@@ -78,6 +78,12 @@ typedef struct {
     unsigned oldest_pass;
     const sg_arc_set_result *sets; /* sets[k] is instance k + 1 */
     size_t count;                  /* number of sets (== instance when structured) */
+    /* cv is fail because a signature's key lookup got no answer (a
+     * timeout, SERVFAIL): the chain may pass on a later try. A sealer
+     * should not seal such a chain cv=fail, which ends it for every later
+     * hop (RFC 8617 5.1.2), and a local policy that would have trusted it
+     * should answer temporarily. */
+    int temporary;
 } sg_arc_result;
 
 typedef struct sg_arc_verifier sg_arc_verifier;

@@ -66,8 +66,11 @@ static const sg_cli_cmd seal_cmd = {
     "Verifies the message's ARC chain (for cv=) and puts a new ARC set on top\n"
     "(RFC 8617 5.1); the sealed message goes to stdout. A chain that has ended\n"
     "(newest cv=fail) or has 50 sets gets no set: the message goes out unchanged.\n"
-    "Exit status: 0 sealed or nothing to add, 2 usage, 3 unreadable or malformed\n"
-    "message or key, no From field, 4 internal error.\n",
+    "So does one whose keys got no answer (a DNS timeout, SERVFAIL): cv=fail would\n"
+    "end the chain for every later hop; try again later.\n"
+    "Exit status: 0 sealed or nothing to add, 1 not sealed for now (a key got no\n"
+    "answer), 2 usage, 3 unreadable or malformed message or key, no From field,\n"
+    "4 internal error.\n",
     seal_opts,
 };
 
@@ -288,6 +291,16 @@ int cmd_arc_seal(int argc, char **argv)
                                                       : sg_strerror(rc));
         status = rc == SG_ENOTFOUND || rc == SG_ESYNTAX || rc == SG_ELIMIT ? SG_EXIT_INPUT
                                                                            : SG_EXIT_INTERNAL;
+        goto out;
+    }
+    if (res->temporary) {
+        fprintf(stderr,
+                "spoofguard: no ARC set added: a key of the chain got no answer (%s); "
+                "try again later\n",
+                res->reason);
+        status = sg_cli_msg_write(&m, "", 0);
+        if (status == SG_EXIT_OK)
+            status = SG_EXIT_FAIL;
         goto out;
     }
     sg_arc_sealer_set_cv(pc.s, res->cv);

@@ -79,6 +79,12 @@ static int seal_ask(session *s, const uint8_t digest[32])
 int seal_start(session *s, const sg_disposition *d, const sg_verdict_result *vr)
 {
     uint8_t digest[32];
+    /* cv=fail is final for every later hop (RFC 8617 5.1.2): not written
+     * for a chain whose keys only failed to answer */
+    if (vr->arc != NULL && vr->arc->temporary) {
+        seal_left_off(s, "a key of the ARC chain got no answer");
+        return 0;
+    }
     int rc = sg_arcseal_prepare(s->seal, vr, digest);
     if (rc == 1 && seal_ask(s, digest) == 0) {
         s->pend = *d;

@@ -151,6 +151,23 @@ expect "trusted sealer, failing chain" "$(judge "$T/t1.body" seal.example)" \
     "fail reject None forged dmarc=fail"
 "$CLI" verify --trusted-arc-sealer 'not a domain' "$T/t1.eml" >/dev/null 2>&1
 expect "--trusted-arc-sealer with a bad name: exit" "$?" 2
+# the trusted sealer's key gets no answer (adv22 F2): temporary, not the
+# reject a failed chain gets; and no seal on top, which would say cv=fail
+# and end the chain for every later hop
+printf '%s\n' '_dmarc.example.com. 300 IN TXT "v=DMARC1; p=reject"' \
+    'example.com. 300 IN TXT "v=spf1 -all"' 'arc._domainkey.seal.example. TIMEOUT TXT' > "$T/zone-to.txt"
+got=$("$CLI" verify --json --now $NOW --zone "$T/zone-to.txt" --ip 203.0.113.5 \
+    --mail-from bounce@fwd.example --trusted-arc-sealer seal.example "$T/t1.eml" 2>/dev/null |
+    $PY -c 'import json,sys; j=json.loads(sys.stdin.readline())
+print(j["arc"]["result"], j["dmarc"]["disposition"], j["verdict"], j["temporary"])')
+expect "trusted sealer, its key times out" "$got" "fail none unverified True"
+"$CLI" arc-seal --domain seal2.example --selector arc --key "$T/arc.private" \
+    --authserv-id mx.seal2.example --now $NOW --zone "$T/zone-to.txt" "$T/t1.eml" \
+    > "$T/t1.to" 2>"$T/t1.err"
+rc=$?
+expect "arc-seal when a key of the chain times out: exit" "$rc" 1
+cmp -s "$T/t1.to" "$T/t1.eml" && grep -q 'got no answer' "$T/t1.err" && passes=$((passes + 1)) ||
+    { echo "FAIL arc-seal on a timed-out key: message changed or no reason: $(cat "$T/t1.err")"; fails=$((fails + 1)); }
 
 echo "ValiMail signing suite messages, sealed by the CLI with the suite's key"
 S=$CONF/arc/flat/sign

@@ -48,6 +48,7 @@ struct outcome {
     char reason[200];
     char aar1[200];
     int ams1_from; /* the first set's AMS signs From */
+    int temporary;
 };
 
 /* Validate msg with a zone from `zone_rel` (scenario may be NULL), in
@@ -86,6 +87,7 @@ static void run(const char *zone_rel, const char *scenario, const char *msg, siz
     o->cv = res->cv;
     o->instance = res->instance;
     o->oldest_pass = res->oldest_pass;
+    o->temporary = res->temporary;
     snprintf(o->reason, sizeof(o->reason), "%s", res->reason);
     if (res->count > 0 && res->sets[0].aar != NULL)
         snprintf(o->aar1, sizeof(o->aar1), "%s", res->sets[0].aar);
@@ -274,6 +276,7 @@ static void no_key(void **state)
     run_file("arc/flat/validation/zone.tsv", "no-such-scenario",
              "arc/flat/validation/messages/cv_pass_i1_1.eml", 0, &o);
     assert_int_equal(o.cv, SG_ARC_FAIL);
+    assert_false(o.temporary); /* NXDOMAIN: an answer, the key is not there */
 }
 
 static void done_cb(void *payload)
@@ -386,6 +389,9 @@ static void key_timeout(void **state)
     assert_int_equal(sg_arc_verify_result(v, &res), 0);
     assert_int_equal(res->cv, SG_ARC_FAIL);
     assert_int_equal(res->sets[0].ams_result, SG_DKIM_TEMPERROR);
+    /* a later try may pass: a sealer must not end the chain for it, a
+     * trusted-forwarder policy must answer temporarily (adv22 F2) */
+    assert_true(res->temporary);
     sg_msg_parser_free(p);
     sg_arc_verifier_free(v);
     sg_resolver_free(r);
@@ -556,10 +562,12 @@ static void shared_body_hash(void **state)
 
 /* ---- one l= rule: an AMS with a long l= ------------------------------------ */
 
-/* cv_pass_i1_1 with its set (AS lines 3-7, AMS 8-14) made again: the AMS
- * with h= and optional further tags (`more`, e.g. " l=5;"), signed with
- * the suite's key unless sign_ams is 0; the AS always. Validated into o. */
-static void resigned(const char *h, const char *more, int sign_ams, struct outcome *o)
+/* cv_pass_i1_1 with its set (AS lines 3-7, AMS 8-14) made again: both
+ * signatures with t= t, the AMS with h= and optional further tags (`more`,
+ * e.g. " l=5;"), signed with the suite's key unless sign_ams is 0; the AS
+ * always. Validated into o. */
+static void resigned_at(const char *t, const char *h, const char *more, int sign_ams,
+                        struct outcome *o)
 {
     size_t len = 0;
     char *orig = sg_test_read_file(
@@ -578,13 +586,13 @@ static void resigned(const char *h, const char *more, int sign_ams, struct outco
     assert_non_null(aar);
     assert_non_null(msg);
     sprintf(msg,
-            "%.*sARC-Seal: a=rsa-sha256; cv=none; d=example.org; i=1; s=dummy; t=12345;"
+            "%.*sARC-Seal: a=rsa-sha256; cv=none; d=example.org; i=1; s=dummy; t=%s;"
             " b=AAAA\r\n"
             "ARC-Message-Signature: a=rsa-sha256; c=relaxed/relaxed; d=example.org;\r\n"
             " h=%s; i=1;\r\n"
-            " s=dummy; t=12345;%s\r\n"
+            " s=dummy; t=%s;%s\r\n"
             " bh=KWSe46TZKCcDbH4klJPo+tjk5LWJnVRlP5pvjXFZYLQ=; b=AAAA\r\n%s",
-            (int)(as - orig), orig, h, more, aar);
+            (int)(as - orig), orig, t, h, t, more, aar);
     if (sign_ams)
         assert_non_null(msg = sg_test_arc_sign_field(msg, 1, key));
     assert_non_null(msg = sg_test_arc_sign_field(msg, 0, key));
@@ -592,6 +600,11 @@ static void resigned(const char *h, const char *more, int sign_ams, struct outco
     free(msg);
     EVP_PKEY_free(key);
     free(orig);
+}
+
+static void resigned(const char *h, const char *more, int sign_ams, struct outcome *o)
+{
+    resigned_at("12345", h, more, sign_ams, o);
 }
 
 /* The AMS takes DKIM's l= (RFC 8617 4.1.2; RFC 6376 3.5: 1*76DIGIT). A
@@ -650,15 +663,56 @@ static void ams_covers_from(void **state)
     }
 }
 
+/* What a sealer's AMS vouches for, by DKIM's meaning of its tags (RFC
+ * 8617 4.1.2), as the verdict's DKIM rule has it (adv22 F1, F3, F4): no
+ * body octet after l= (the body is 42 octets), nothing after x=; a t= in
+ * the future does not end the chain (a hop whose clock runs fast). */
+static void ams_what_it_vouches_for(void **state)
+{
+    static const struct {
+        const char *t, *more;
+        sg_arc_cv want;
+        const char *why;
+    } cases[] = {
+        {"12345", " l=42;", SG_ARC_PASS, NULL},
+        {"12345", " l=100;", SG_ARC_PASS, NULL},
+        {"12345", " l=41;", SG_ARC_FAIL, "ARC-Message-Signature"},
+        {"12345", " l=0;", SG_ARC_FAIL, "ARC-Message-Signature"},
+        {"12345", " x=12400;", SG_ARC_FAIL, "ARC-Message-Signature"},
+        {"12345", " x=1767225500;", SG_ARC_PASS, NULL}, /* 100 s ago: the clock skew */
+        {"12345", " x=1767225200;", SG_ARC_FAIL, "ARC-Message-Signature"},
+        {"12345", " x=4102444800;", SG_ARC_PASS, NULL},
+        {"1767232800", "", SG_ARC_PASS, NULL}, /* two hours ahead of now */
+        {"4102444800", "", SG_ARC_PASS, NULL}, /* 2100 */
+    };
+    (void)state;
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct outcome o;
+        resigned_at(cases[c].t, "from:to:date:subject:mime-version:arc-authentication-results",
+                    cases[c].more, 1, &o);
+        if (o.cv != cases[c].want || (cases[c].why && !strstr(o.reason, cases[c].why)) ||
+            o.temporary)
+            fail_msg("t=%s%s: cv %s (%s)%s", cases[c].t, cases[c].more, sg_arc_cv_str(o.cv),
+                     o.reason, o.temporary ? " temporary" : "");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(valimail),        cmocka_unit_test(valimail_details),
-        cmocka_unit_test(dkimpy),          cmocka_unit_test(stalwart),
-        cmocka_unit_test(tamper),          cmocka_unit_test(no_key),
-        cmocka_unit_test(async_and_cache), cmocka_unit_test(key_timeout),
-        cmocka_unit_test(api_state),       cmocka_unit_test(shared_body_hash),
-        cmocka_unit_test(ams_long_length), cmocka_unit_test(ams_covers_from),
+        cmocka_unit_test(valimail),
+        cmocka_unit_test(valimail_details),
+        cmocka_unit_test(dkimpy),
+        cmocka_unit_test(stalwart),
+        cmocka_unit_test(tamper),
+        cmocka_unit_test(no_key),
+        cmocka_unit_test(async_and_cache),
+        cmocka_unit_test(key_timeout),
+        cmocka_unit_test(api_state),
+        cmocka_unit_test(shared_body_hash),
+        cmocka_unit_test(ams_long_length),
+        cmocka_unit_test(ams_covers_from),
+        cmocka_unit_test(ams_what_it_vouches_for),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,6 +66,8 @@ static int setup(void **state)
     assert_int_equal(sg_zone_add(f->zone, "fwd.test", "TXT", "\"v=spf1 -all\"", 300), 0);
     add_key(f->zone, "arc._domainkey.fwd.test", f->fwd);
     add_key(f->zone, "arc._domainkey.evil.test", f->evil);
+    /* slow.test's key never answers */
+    assert_int_equal(sg_zone_add(f->zone, "arc._domainkey.slow.test", "TXT", "TIMEOUT", 300), 0);
     add_key(f->zone, "k1._domainkey.remote.test", f->dkim);
     assert_int_equal(sg_resolver_new_zone(&f->r, f->zone), 0);
     *state = f;
@@ -289,6 +291,9 @@ static void trusted_aar_must_say_dmarc_pass_for_this_from(void **state)
         "dmarc=pass header.from=remote.test; dmarc=fail header.from=remote.test",
         /* unparsable (strict RFC 8601 parser: an unterminated comment) */
         "dmarc=pass header.from=remote.test (no end",
+        /* one result naming two author domains: which one passed? (adv22 F5) */
+        "dmarc=pass header.from=evil.test header.from=remote.test",
+        "dmarc=pass header.from=remote.test header.from=evil.test",
     };
     for (size_t i = 0; i < sizeof(aars) / sizeof(*aars); i++) {
         char *m = seal(f, base, "fwd.test", f->fwd, aars[i]);
@@ -298,6 +303,34 @@ static void trusted_aar_must_say_dmarc_pass_for_this_from(void **state)
         sg_verdict_free(v);
         free(m);
     }
+}
+
+/* The trusted sealer's key got no answer: the chain fails, but only for
+ * now, and so might the override: a temporary answer, never the reject a
+ * failed chain gets (adv22 F2). Untrusted, the same failure changes
+ * nothing. */
+static void trusted_sealer_key_timeout_is_temporary(void **state)
+{
+    fixture *f = *state;
+    sg_verdict *v = NULL;
+    static const char *const trust_slow[] = {"slow.test", NULL};
+    char *m = seal(f, base, "slow.test", f->fwd, PASS_AAR);
+    const sg_verdict_result *r = judge(f, &v, m, trust_slow, NULL);
+    assert_int_equal(r->arc->cv, SG_ARC_FAIL);
+    assert_true(r->arc->temporary);
+    assert_int_equal(r->verdict, SG_VERDICT_UNVERIFIED);
+    assert_true(r->temporary);
+    assert_int_equal(r->disposition, SG_DMARC_DISP_NONE);
+    assert_int_equal(r->dmarc.disposition, SG_DMARC_DISP_NONE);
+    assert_null(r->policy_override);
+    assert_null(strstr(r->authres_line, "dis=reject"));
+    sg_verdict_free(v);
+    r = judge(f, &v, m, trust_fwd, NULL);
+    assert_true(r->arc->temporary);
+    assert_forged_reject(r);
+    assert_false(r->temporary);
+    sg_verdict_free(v);
+    free(m);
 }
 
 static void dmarc_pass_and_protected_domains_are_untouched(void **state)
@@ -480,6 +513,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(dmarc_pass_and_protected_domains_are_untouched, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(forger_cannot_claim_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(trusted_sealer_key_timeout_is_temporary, setup, teardown),
         cmocka_unit_test_setup_teardown(trusted_set_must_sign_from, setup, teardown),
         cmocka_unit_test_setup_teardown(seal_over_many_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_sealer_names_are_refused, setup, teardown),

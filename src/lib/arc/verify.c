@@ -32,7 +32,7 @@
 
 /* RFC 8301 3.2: verifiers MUST NOT consider RSA keys under 1024 bits. */
 #define DEFAULT_MIN_RSA_BITS 1024
-/* Tolerated clock difference for t= in the future (as for DKIM). */
+/* Tolerated clock difference for an AMS's x= (as for DKIM). */
 #define DEFAULT_CLOCK_SKEW 300
 
 enum { K_AMS = 0, K_AS = 1 };
@@ -214,8 +214,14 @@ static int parse_sig(sg_arc_verifier *v, const sg_header *f, int kind, struct as
         return rc;
     if (rc != 0)
         return SG_OK;
-    if (s->sig.has_t && s->sig.t > v->c.now + (int64_t)v->opts.clock_skew) {
-        s->reason = "timestamp in the future (t=)";
+    /* An AMS means what a DKIM-Signature means (RFC 8617 4.1.2): past its
+     * x=, the hop no longer vouches for the message (a sealer's only bound
+     * on replays of what it sealed). A t= in the future is not refused
+     * (5.2 has no such step; dkimpy and Mail::DKIM agree): a hop whose
+     * clock runs fast would have its chains end at ours. */
+    if (s->sig.has_x && s->sig.x + (int64_t)v->opts.clock_skew < v->c.now) {
+        s->result = SG_DKIM_POLICY;
+        s->reason = "signature expired (x=)";
         return SG_OK;
     }
     s->ok = 1;
@@ -526,12 +532,28 @@ static void verify_sig(sg_arc_verifier *v, struct asig *s, int kind)
     s->result = sg_dkim_check_sig(&s->sig, &k->ks, v->opts.min_rsa_bits,
                                   kind == K_AMS ? sg_bodyhash_digest(v->c.bh, s->hasher) : NULL,
                                   s->hdr_digest, &s->reason);
+    /* The verdict's rule for DKIM (fail_on_partial_body): a hop that
+     * signed l= octets vouched for none after them, and text added below
+     * its seal would pass on as sealed (RFC 6376 8.2) */
+    if (kind == K_AMS && s->result == SG_DKIM_PASS && s->sig.has_l &&
+        sg_bodyhash_total(v->c.bh, s->hasher) > s->sig.l) {
+        s->result = SG_DKIM_POLICY;
+        s->reason = "l= does not cover the whole body";
+    }
 }
 
 static void finish_result(sg_arc_verifier *v, sg_arc_cv cv, const char *reason)
 {
     v->result.cv = cv;
     v->result.reason = reason;
+}
+
+/* The chain fails at a signature whose key got no answer (a timeout,
+ * SERVFAIL): a later try may pass, so the failure is temporary. */
+static void fail_at(sg_arc_verifier *v, const struct asig *s, const char *reason)
+{
+    v->result.temporary = s->result == SG_DKIM_TEMPERROR;
+    finish_result(v, SG_ARC_FAIL, reason);
 }
 
 /* RFC 8617 5.2 in order, once the body and all keys are in. */
@@ -602,7 +624,7 @@ static void decide_chain(sg_arc_verifier *v)
         v->set_results[n - 1].ams_result = m->result;
         v->set_results[n - 1].ams_reason = m->reason;
         if (m->result != SG_DKIM_PASS) {
-            finish_result(v, SG_ARC_FAIL, "the newest ARC-Message-Signature did not verify");
+            fail_at(v, m, "the newest ARC-Message-Signature did not verify");
             return;
         }
     }
@@ -626,7 +648,7 @@ static void decide_chain(sg_arc_verifier *v)
         v->set_results[j - 1].as_result = s->result;
         v->set_results[j - 1].as_reason = s->reason;
         if (s->result != SG_DKIM_PASS) {
-            finish_result(v, SG_ARC_FAIL, "an ARC-Seal did not verify");
+            fail_at(v, s, "an ARC-Seal did not verify");
             return;
         }
     }

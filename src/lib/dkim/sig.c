@@ -334,7 +334,7 @@ static const struct tagdef {
     [T_L] = {"l", 1, DKIM | AMS, 0, 0, 0, tag_l},
     [T_Q] = {"q", 1, DKIM, 0, 0, 0, tag_q},
     [T_T] = {"t", 1, ALL, 0, 0, 0, tag_t},
-    [T_X] = {"x", 1, DKIM, 0, 0, 0, tag_x},
+    [T_X] = {"x", 1, DKIM | AMS, 0, 0, 0, tag_x}, /* AMS: DKIM's meaning (RFC 8617 4.1.2) */
 };
 
 static const char *missing_reason(sg_dkim_kind kind, int id)

@@ -585,7 +585,9 @@ static int same_domain(const char *a, const char *b)
  * trusts the sealer alone; authentication_milter re-runs DMARC with the
  * trusted set's SPF and DKIM results). We ask that the trusted set's
  * ARC-Authentication-Results say dmarc=pass for the From domain we judge,
- * with no other dmarc= result for it. Returns the sealer, or NULL.
+ * with no other dmarc= result for it. Returns the sealer, or NULL. A chain
+ * that failed only because a key lookup got no answer is judged as if it
+ * passed (the caller answers temporarily: the override may apply later).
  */
 static const char *trusted_arc_sealer(sg_verdict *v, const char *from)
 {
@@ -593,7 +595,8 @@ static const char *trusted_arc_sealer(sg_verdict *v, const char *from)
     const sg_arc_set_result *top;
     sg_authres ar;
     int pass = 0, other = 0, trusted = 0;
-    if (v->opts.ntrusted_arc_sealers == 0 || a == NULL || a->cv != SG_ARC_PASS || a->count == 0 ||
+    if (v->opts.ntrusted_arc_sealers == 0 || a == NULL ||
+        !(a->cv == SG_ARC_PASS || (a->cv == SG_ARC_FAIL && a->temporary)) || a->count == 0 ||
         from == NULL)
         return NULL;
     top = &a->sets[a->count - 1];
@@ -610,15 +613,19 @@ static const char *trusted_arc_sealer(sg_verdict *v, const char *from)
     for (size_t i = 0; i < ar.count; i++) {
         const sg_authres_entry *e = &ar.entries[i];
         int for_from = 0;
+        size_t nfrom = 0;
         if (strcasecmp(e->method, "dmarc") != 0)
             continue;
-        for (size_t k = 0; k < e->nprops; k++)
-            for_from |= !strcasecmp(e->props[k].ptype, "header") &&
-                        !strcasecmp(e->props[k].property, "from") &&
-                        same_domain(e->props[k].value, from);
+        for (size_t k = 0; k < e->nprops; k++) {
+            int hf = !strcasecmp(e->props[k].ptype, "header") &&
+                     !strcasecmp(e->props[k].property, "from");
+            nfrom += hf;
+            for_from |= hf && same_domain(e->props[k].value, from);
+        }
         if (!for_from)
             continue;
-        if (!strcasecmp(e->result, "pass"))
+        /* a result naming two author domains does not say which passed */
+        if (!strcasecmp(e->result, "pass") && nfrom == 1)
             pass = 1;
         else
             other = 1;
@@ -711,6 +718,18 @@ static void decide(sg_verdict *v)
             break;
         }
         r->dmarc_disposition_evaluated = r->dmarc.disposition;
+        if (!r->protected_domain && r->arc != NULL && r->arc->cv != SG_ARC_PASS &&
+            trusted_arc_sealer(v, from) != NULL) {
+            /* the trusted forwarder's chain failed on a key that got no
+             * answer: a later try may find it passes (a reject now would
+             * be final; RFC 8617 has no temporary cv) */
+            r->verdict = SG_VERDICT_UNVERIFIED;
+            r->temporary = 1;
+            r->dmarc.disposition = SG_DMARC_DISP_NONE;
+            r->reason = "DMARC fails, but a temporary DNS error on the ARC keys may have hidden "
+                        "a trusted forwarder's pass";
+            return;
+        }
         if (!r->protected_domain && (r->arc_trusted_sealer = trusted_arc_sealer(v, from)) != NULL) {
             /* a local policy, not a pass: dmarc= stays fail */
             r->verdict = SG_VERDICT_UNVERIFIED;
