@@ -38,6 +38,7 @@ mkdir -m 700 "$T/keys"
 "$CLI" keygen --domain ourco.test --selector ed1 --type ed25519 --out "$T/keys" >/dev/null
 printf 'rsa ourco.test:rsa1:%s/keys/rsa1.private\ned ourco.test:ed1:%s/keys/ed1.private\n' "$T" "$T" >"$T/KeyTable"
 printf '*@ourco.test rsa\n*@ourco.test ed\n' >"$T/SigningTable"
+echo 'alice@ourco.test @ourco.test' >"$T/senders"
 {
     printf 'Subject: quarterly numbers\r\nFrom: Alice <alice@ourco.test>\r\nTo: bob@rcpt.test\r\n'
     printf 'Date: Fri, 04 Dec 2026 07:00:00 +0000\r\nMessage-ID: <bench@ourco.test>\r\n\r\n'
@@ -54,6 +55,7 @@ dns_servers 127.0.0.1:9
 internal_networks 127.0.0.1/32
 signing_table $T/SigningTable
 key_table $T/KeyTable
+sender_map $T/senders
 user ${SG_USER:-nobody}
 log_file /dev/null
 CONF

@@ -73,7 +73,9 @@ static const opt_def options[] = {
      "Reject inbound mail claiming a protected domain that does not pass (no: add headers only)."},
     {"sender_map", T_STRING, F(sender_map), NOCOUNT, NULL, 0, 0, 1,
      "File `login address[,address...]` (`@domain` wildcards allowed), like Postfix's "
-     "smtpd_sender_login_maps: an authenticated login may send only as these."},
+     "smtpd_sender_login_maps: an authenticated login may send only as these. Unset while "
+     "signing_table is set: mail from logins is refused (nothing says what they own); unset "
+     "without signing: logins are not checked."},
     {"sender_display_names", T_BOOL, F(sender_display_names), NOCOUNT, "yes", 0, 0, 1,
      "With a sender_map, an address a person could read in From or Sender - in the display "
      "name or a comment, RFC 2047-encoded or not (`\"bob@ourco.example\" <alice@ourco.example>`) "
@@ -609,6 +611,11 @@ fail:
     fclose(f);
     sg_config_free(c);
     return -1;
+}
+
+int sg_config_unmapped_logins(const sg_config *c)
+{
+    return c->signing_table != NULL && c->sender_map == NULL;
 }
 
 void sg_config_free(sg_config *c)

@@ -178,10 +178,24 @@ const char *sg_disposition_header_reply(int rc)
 /* ------------------------------------------------------------------------ */
 /* outbound sender ownership                                                 */
 
+/* A login where we sign but no sender_map says which addresses it owns:
+ * signing what it sends would put our domains' signature on any From it
+ * writes (adv21 F1). Refused, as a login the map does not list is. */
+static int unmapped_login(const sg_maps *maps, const char *login, char **reply)
+{
+    if (!login[0] || sg_maps_have_sender_map(maps) || !sg_maps_have_keys(maps))
+        return 0;
+    return REFUSE(reply, "550 5.7.1 %s may not send here: no sender_map lists its addresses",
+                  login);
+}
+
 int sg_sender_mail_from(const sg_maps *maps, sg_arena *arena, const char *login,
                         const char *mail_from, char **reply)
 {
     *reply = NULL;
+    int um = unmapped_login(maps, login, reply);
+    if (um != 0)
+        return um;
     if (!login[0] || !sg_maps_have_sender_map(maps) || !mail_from[0])
         return 0;
     sg_mailbox mb;
@@ -281,6 +295,9 @@ int sg_sender_headers(const sg_maps *maps, sg_arena *arena, const char *login, c
     snprintf(a, l, "%s@%s", mb->local_unquoted, mb->domain);
     *from_addr = a;
 
+    int um = unmapped_login(maps, login, reply);
+    if (um != 0)
+        return um;
     if (!login[0] || !sg_maps_have_sender_map(maps))
         return 0;
     for (size_t i = 0; i < n; i++) {

@@ -147,6 +147,8 @@ int main(int argc, char **argv)
          * not (the start, as root, works; the first reload would not) */
         if (readable_by_user(&cfg, path, err, sizeof(err)) != 0)
             fprintf(stderr, "spoofguardd: warning: %s\n", err);
+        if (sg_config_unmapped_logins(&cfg))
+            fprintf(stderr, "spoofguardd: warning: %s: %s\n", path, SG_CONFIG_UNMAPPED_LOGINS);
         sg_dmarc_psl *psl = NULL;
         if (cfg.public_suffix_list && sg_dmarc_psl_load_file(&psl, cfg.public_suffix_list) != 0) {
             fprintf(stderr, "spoofguardd: %s: public_suffix_list %s: cannot load the list\n", path,

@@ -41,6 +41,8 @@ void sg_maps_free(sg_maps *m);
 
 /* 1 if a sender map is configured. */
 int sg_maps_have_sender_map(const sg_maps *m);
+/* 1 if the key table has keys: the daemon signs. */
+int sg_maps_have_keys(const sg_maps *m);
 /* 1 if login may use the address local@domain (parts as parsed, local
  * part unquoted; compared case-insensitively). The parts are compared as
  * they are, never through a rebuilt string, so no local part containing

@@ -63,6 +63,7 @@ mkdir -m 755 "$T/a" "$T/b"
 printf '# our keys\nourco-rsa %s:old-r:%s/keys/old-r.private\nourco-ed %s:old-e:%s/keys/old-e.private\n' \
     $DOM "$T" $DOM "$T" >"$T/KeyTable"
 printf '*@%s ourco-rsa, ourco-ed\n' $DOM >"$T/SigningTable"
+printf 'alice@%s @%s\n' $DOM $DOM >"$T/senders"
 # the tables as a packaged daemon has them: readable by its group only
 chgrp nogroup "$T/KeyTable" "$T/SigningTable"
 chmod 640 "$T/KeyTable" "$T/SigningTable"
@@ -128,6 +129,7 @@ dns_servers $NS1:$PORT
 internal_networks 127.0.0.1/32
 signing_table SigningTable
 key_table KeyTable
+sender_map senders
 user $MUSER
 signer_user $SUSER
 metrics_listen 127.0.0.1:$mmport

@@ -48,7 +48,8 @@ mkdir -m 700 "$T/keys" "$T/keys2"
 "$CLI" keygen --domain ourco.test --selector ed1 --type ed25519 --out "$T/keys" >>"$T/test.zone" 2>/dev/null
 printf 'rsa ourco.test:rsa1:%s/keys/rsa1.private\ned ourco.test:ed1:%s/keys/ed1.private\n' "$T" "$T" >"$T/KeyTable"
 printf '*@ourco.test rsa\n*@ourco.test ed\n' >"$T/SigningTable"
-chmod 644 "$T/KeyTable" "$T/SigningTable" "$T/test.zone"
+echo 'alice@ourco.test @ourco.test' >"$T/senders"
+chmod 644 "$T/KeyTable" "$T/SigningTable" "$T/senders" "$T/test.zone"
 read -r port mport <<<"$($PY "$CLIENT" freeport 2)"
 cat >"$T/conf" <<EOF
 listen inet:127.0.0.1:$port
@@ -57,6 +58,7 @@ dns_servers 127.0.0.1:9
 internal_networks 127.0.0.1/32
 signing_table $T/SigningTable
 key_table $T/KeyTable
+sender_map $T/senders
 user $MUSER
 signer_user $SUSER
 metrics_listen 127.0.0.1:$mport

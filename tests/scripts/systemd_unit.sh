@@ -143,6 +143,7 @@ chmod 755 "$T/in/sendmail"
 cp "$T/keys/s1.private" "$T/in/s1.private"
 echo "ourco-s1 ourco.test:s1:/var/lib/sg-unit/s1.private" >"$T/in/KeyTable"
 echo "*@ourco.test ourco-s1" >"$T/in/SigningTable"
+printf 'alice@ourco.test @ourco.test\ncarol@ourco.test @ourco.test\n' >"$T/in/senders"
 conf() { # STORE: the packaged configuration and what this test turns on
     cat "$SG_SRC/debian/spoofguardd.conf"
     cat <<EOF
@@ -151,6 +152,7 @@ dns_servers         127.0.0.1:$DNS_PORT
 log_file            /var/lib/spoofguard/spoofguardd.log
 signing_table       /var/lib/sg-unit/SigningTable
 key_table           /var/lib/sg-unit/KeyTable
+sender_map          /var/lib/sg-unit/senders
 outbound            yes
 outbound_store      $1
 outbound_redis_timeout_ms 100

@@ -338,9 +338,10 @@ static void refusals(void **state)
 /* ---- outbound sender ownership ---------------------------------------------- */
 
 static char dir[64];
-static sg_maps *maps;      /* with a sender map */
-static sg_maps *maps_none; /* without */
-static sg_config cfg_map, cfg_none;
+static sg_maps *maps;         /* with a sender map */
+static sg_maps *maps_none;    /* without */
+static sg_maps *maps_signing; /* keys to sign with, no sender map */
+static sg_config cfg_map, cfg_none, cfg_signing;
 
 static int setup(void **state)
 {
@@ -358,8 +359,22 @@ static int setup(void **state)
     sg_config_defaults(&cfg_map);
     cfg_map.sender_map = strdup(path);
     sg_config_defaults(&cfg_none);
+    sg_config_defaults(&cfg_signing);
+    snprintf(path, sizeof(path), "%s/KeyTable", dir);
+    if ((f = fopen(path, "w")) == NULL)
+        return -1;
+    fprintf(f, "k ourco.test:s1:%s/s1.private\n", dir); /* the signer reads it, not the maps */
+    fclose(f);
+    cfg_signing.key_table = strdup(path);
+    snprintf(path, sizeof(path), "%s/SigningTable", dir);
+    if ((f = fopen(path, "w")) == NULL)
+        return -1;
+    fputs("*@ourco.test k\n", f);
+    fclose(f);
+    cfg_signing.signing_table = strdup(path);
     if (sg_maps_load(&maps, &cfg_map, err, sizeof(err)) != 0 ||
-        sg_maps_load(&maps_none, &cfg_none, err, sizeof(err)) != 0)
+        sg_maps_load(&maps_none, &cfg_none, err, sizeof(err)) != 0 ||
+        sg_maps_load(&maps_signing, &cfg_signing, err, sizeof(err)) != 0)
         return -1;
     return 0;
 }
@@ -369,8 +384,10 @@ static int teardown(void **state)
     char cmd[128];
     sg_maps_free(maps);
     sg_maps_free(maps_none);
+    sg_maps_free(maps_signing);
     sg_config_free(&cfg_map);
     sg_config_free(&cfg_none);
+    sg_config_free(&cfg_signing);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     return system(cmd);
 }
@@ -393,13 +410,22 @@ static void mail_from(void **state)
         {1, "alice@ourco.test", "", 0, NULL}, /* the null sender (bounces) */
         {1, "", "bob@ourco.test", 0, NULL},   /* not authenticated: an internal host */
         {0, "alice@ourco.test", "bob@ourco.test", 0, NULL}, /* no sender map */
+        /* no sender map where we sign: nothing says what a login owns, and
+         * we would sign any From it wrote (adv21 F1) */
+        {2, "alice@ourco.test", "alice@ourco.test", 1,
+         "550 5.7.1 alice@ourco.test may not send here: no sender_map lists its addresses"},
+        {2, "alice@ourco.test", "", 1,
+         "550 5.7.1 alice@ourco.test may not send here: no sender_map lists its addresses"},
+        {2, "", "ceo@ourco.test", 0, NULL}, /* an internal host: by its network */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         sg_arena *a;
         char *reply = (char *)"unset";
         assert_int_equal(sg_arena_new(&a, 4096), 0);
-        int rc = sg_sender_mail_from(cases[i].with_map ? maps : maps_none, a, cases[i].login,
-                                     cases[i].path, &reply);
+        int rc = sg_sender_mail_from(cases[i].with_map == 2 ? maps_signing
+                                     : cases[i].with_map    ? maps
+                                                            : maps_none,
+                                     a, cases[i].login, cases[i].path, &reply);
         print_message("MAIL FROM %s as %s\n", cases[i].path, cases[i].login);
         assert_int_equal(rc, cases[i].rc);
         if (cases[i].reply)
@@ -525,6 +551,11 @@ static void header_fields(void **state)
         /* without a login, or without a map, only the From rules hold */
         {1, "", bob_sender, 2, 0, "alice@ourco.test", NULL},
         {0, "alice@ourco.test", bob_from, 1, 0, "bob@ourco.test", NULL},
+        /* where we sign, a login needs the map (a null-sender message from
+         * it reaches this rule) */
+        {2, "alice@ourco.test", bob_from, 1, 1, "bob@ourco.test",
+         "550 5.7.1 alice@ourco.test may not send here: no sender_map lists its addresses"},
+        {2, "", bob_from, 1, 0, "bob@ourco.test", NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         sg_arena *a;
@@ -532,8 +563,10 @@ static void header_fields(void **state)
         const char *from = "unset";
         assert_int_equal(sg_arena_new(&a, 4096), 0);
         print_message("header case %zu\n", i);
-        int rc = sg_sender_headers(cases[i].with_map ? maps : maps_none, a, cases[i].login,
-                                   cases[i].f, cases[i].n, 1, &from, &reply);
+        int rc = sg_sender_headers(cases[i].with_map == 2 ? maps_signing
+                                   : cases[i].with_map    ? maps
+                                                          : maps_none,
+                                   a, cases[i].login, cases[i].f, cases[i].n, 1, &from, &reply);
         assert_int_equal(rc, cases[i].rc);
         if (cases[i].from)
             assert_string_equal(from, cases[i].from);
