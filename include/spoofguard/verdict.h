@@ -198,6 +198,16 @@ SG_EXTERN int sg_verdict_feed(sg_verdict *v, const char *data, size_t len);
  * sg_resolver_run() or the event loop driving the resolver, or before
  * this call returns when no lookup is outstanding. */
 SG_EXTERN int sg_verdict_finish(sg_verdict *v, sg_verdict_done_cb cb, void *payload);
+/* Stop waiting, after sg_verdict_finish: every lookup still out is
+ * cancelled and counts as a temporary error, and the verdict is decided
+ * with what is known; `cb` runs before this returns. A temporary error
+ * makes the verdict temporary only where its identifier could have
+ * aligned with the From domain (as any temperror does), so a sender whose
+ * own DNS answers slowly, or never, gets the verdict his message earns
+ * without it: the caller's time budget is never his to spend (adv23 F1).
+ * 0, or SG_ESTATE before sg_verdict_finish; done already: 0, nothing
+ * changes. */
+SG_EXTERN int sg_verdict_give_up(sg_verdict *v);
 /* The result once done, else NULL. Valid until sg_verdict_free. */
 SG_EXTERN const sg_verdict_result *sg_verdict_result_get(const sg_verdict *v);
 /* The header fields seen (for callers that edit the message). */

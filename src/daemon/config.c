@@ -128,7 +128,10 @@ static const opt_def options[] = {
      "so it must not reach the fail-safe answer."},
     {"message_timeout_s", T_UINT, F(message_timeout_s), NOCOUNT, "60", 1, 3600, 1,
      "Time budget for the checks of one message (RFC 7208 4.6.4 asks for at least 20 s of "
-     "SPF DNS time)."},
+     "SPF DNS time). At the limit the verdict is decided with what is known: a lookup still "
+     "out counts as a temporary error, which makes the answer temporary only where it could "
+     "have aligned with the From domain (a sender's own slow DNS cannot reach the fail-safe "
+     "answer)."},
     {"allow_group_readable_keys", T_BOOL, F(allow_group_readable_keys), NOCOUNT, "no", 0, 0, 1,
      "Accept private keys readable by their group. World-readable keys are always refused."},
     {"user", T_STRING, F(user), NOCOUNT, NULL, 0, 0, 0,

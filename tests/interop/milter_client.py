@@ -1913,6 +1913,33 @@ def check_budget():
     time.sleep(1.0)  # the DNS tries time out now
 
 
+def check_slow_sender_dns():
+    """The forger's own domains never answer (MAIL FROM under slow.test, a
+    DKIM signature of d=slow.test), everyone else's do, and the time
+    budget (2 s) is shorter than one of his lookups (2 x 1.5 s): at the
+    budget the verdict is decided with what is known, and his lookups,
+    which could not have aligned with remote.test, do not make it
+    temporary. With `failsafe accept` the budget's fail-safe answer let
+    the p=reject forgery through unchecked (adv23 F1)."""
+    msg = data_msg('forged-remote.eml')
+    sig = (b'DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=slow.test; s=s1;\r\n'
+           b' h=from:subject; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AAAA\r\n')
+    for name, m_in, sender in (('MAIL FROM', msg, 'bounce@x.slow.test'),
+                               ('DKIM d=', sig + msg, 'bounce@attacker.test')):
+        t0 = time.monotonic()
+        stage, replies, m = inbound(m_in, ip=ATTACKER_IP, helo=ATTACKER_HELO, sender=sender,
+                                    timeout=8.0)
+        dt = time.monotonic() - t0
+        final = replies[-1] if replies else None
+        expect(final is not None and final.cmd == 'y' and final.text.startswith('550 5.7.1 ')
+               and 'remote.test' in final.text,
+               '%s slow: want the 550 5.7.1 of remote.test\'s policy, got %s'
+               % (name, describe(replies)))
+        expect(1.8 < dt < 3.5, '%s slow: answered after %.2f s, want ~2 s' % (name, dt))
+        finish(m)
+    time.sleep(1.5)  # his lookups time out now: nothing of the sessions is left
+
+
 def check_progress():
     """The verdict waits 7.5 s for DNS that never answers: meanwhile the
     MTA hears 'p' (SMFIR_PROGRESS) at least every 5 s, as Sendmail needs
@@ -2484,6 +2511,43 @@ def freeports(n):
     return out
 
 
+def qname_of(d):
+    """The question's name of a DNS message, lower case ('' if broken)."""
+    labels, off = [], 12
+    while off < len(d) and d[off] != 0:
+        n = d[off]
+        labels.append(d[off + 1:off + 1 + n].decode('latin-1').lower())
+        off += 1 + n
+    return '.'.join(labels)
+
+
+def dropper(p, ready, upstream, suffix):
+    """A DNS proxy in front of 127.0.0.1:upstream (UDP) that never answers
+    questions for names under suffix: a sender whose own DNS is dead or
+    slow, while everyone else's answers."""
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(('127.0.0.1', p))
+    up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    up.connect(('127.0.0.1', upstream))
+    with open(ready, 'w') as f:
+        f.write(str(os.getpid()))
+    clients = {}
+    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+    while True:
+        r, _, _ = select.select([u, up], [], [])
+        if u in r:
+            d, addr = u.recvfrom(65536)
+            q = qname_of(d)
+            if len(d) > 12 and not (q == suffix or q.endswith('.' + suffix)):
+                clients[d[:2]] = addr
+                up.send(d)
+        if up in r:
+            d = up.recv(65536)
+            addr = clients.pop(d[:2], None)
+            if addr is not None:
+                u.sendto(d, addr)
+
+
 def blackhole(p, ready):
     """A DNS server that is down but not gone: UDP datagrams and TCP
     connections are accepted and never answered."""
@@ -2592,6 +2656,9 @@ def main(argv):
         return 0
     if len(argv) == 3 and argv[0] == 'blackhole':
         blackhole(int(argv[1]), argv[2])
+        return 0
+    if len(argv) == 5 and argv[0] == 'dropper':
+        dropper(int(argv[1]), argv[2], int(argv[3]), argv[4].lower())
         return 0
     if len(argv) == 3 and argv[0] == 'dkimpy-verify':
         return dkimpy_verify(argv[1], argv[2])

@@ -51,7 +51,7 @@ chmod 700 "$T"
 # socket is removed at exit. The keys stay root's (the signer reads them).
 [ "$(id -u)" = 0 ] && chown nobody "$T"
 export SG_DIR=$T
-MAIN_PID='' DOWN_PID='' BH_PID='' SLOW_PID='' SEAL_PID=''
+MAIN_PID='' DOWN_PID='' BH_PID='' SLOW_PID='' SEAL_PID='' DROP_PID='' GIVEUP_PID=''
 passes=0 fails=0 t_start=$(date +%s)
 
 pid_alive() { # zombie-aware: a crashed child stays a zombie until waited for
@@ -63,7 +63,8 @@ pid_alive() { # zombie-aware: a crashed child stays a zombie until waited for
 
 cleanup() {
     local p d
-    for p in $MAIN_PID $DOWN_PID $SLOW_PID $SEAL_PID $BH_PID ${FD_PID:-} ${PROG_PID:-}; do
+    for p in $MAIN_PID $DOWN_PID $SLOW_PID $SEAL_PID $BH_PID ${FD_PID:-} ${PROG_PID:-} $GIVEUP_PID \
+        $DROP_PID; do
         pid_alive "$p" && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
     for d in "$T/dns" "$T/dns2"; do
@@ -167,7 +168,7 @@ arc_seal evil.test arc9 "$T/msgs/arc-untrusted.eml"
 
 # --- DNS: a private unbound serving test.zone ----------------------------
 read -r DNS_PORT MAIN_PORT DOWN_PORT BH_PORT SLOW_PORT SEAL_PORT SEAL_METRICS FD_PORT FD_METRICS \
-    PROG_PORT < <("$PY" "$CLIENT" freeport 10)
+    PROG_PORT DROP_PORT GIVEUP_PORT < <("$PY" "$CLIENT" freeport 12)
 start_unbound() { # DIR PORT
     SG_DNS_ZONE_NAME=test SG_DNS_ZONE_FILE="$T/test.zone" \
         bash "$SG_SRC/tests/env/dns-server.sh" start "$1" "$2" >/dev/null ||
@@ -210,6 +211,10 @@ mkconf prog "$PROG_PORT" "$BH_PORT" 2500 3 "message_timeout_s 20"
 # time budget shorter than one DNS try; 3 connections; 100K messages
 mkconf slow "$SLOW_PORT" "$BH_PORT" 1500 1 \
     "$(printf 'message_timeout_s 1\nmax_connections 3\nmax_message_size 100K\nbatch_scheduling no')"
+# DNS where names under slow.test never answer (a forger's own domain), a
+# budget shorter than one of his lookups, and the fail-safe answer accept
+mkconf giveup "$GIVEUP_PORT" "$DROP_PORT" 1500 2 \
+    "$(printf 'message_timeout_s 2\nfailsafe accept')"
 
 if "$SGD" -t -c "$T/main.conf" >"$T/t.out" 2>&1 && grep -q 'configuration OK' "$T/t.out"; then
     ok config_test
@@ -426,6 +431,20 @@ check budget max_size overload
 alive alive_limits
 stop_daemon slow "$SLOW_PID" sigterm_slow
 SLOW_PID=''
+
+# the sender's own DNS cannot spend the time budget (adv23 F1)
+"$PY" "$CLIENT" dropper "$DROP_PORT" "$T/drop.ready" "$DNS_PORT" slow.test &
+DROP_PID=$!
+for ((i = 0; i < 100; i++)); do [ -s "$T/drop.ready" ] && break; sleep 0.02; done
+start_daemon giveup "$GIVEUP_PORT"
+GIVEUP_PID=$PID
+check slow_sender_dns
+alive alive_slow_sender_dns
+stop_daemon giveup "$GIVEUP_PID" sigterm_giveup
+GIVEUP_PID=''
+kill "$DROP_PID" 2>/dev/null
+wait "$DROP_PID" 2>/dev/null
+DROP_PID=''
 
 # a long wait at end of message: SMFIR_PROGRESS keeps the MTA waiting
 start_daemon prog "$PROG_PORT"

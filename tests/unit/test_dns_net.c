@@ -132,9 +132,17 @@ typedef struct {
     uint16_t qtype;
     int queries;
     int mode;
+    double delay_s; /* each answer this long after its query */
 } fake;
 
-enum { FAKE_SERVFAIL, FAKE_REFUSED, FAKE_BAD_TXT, FAKE_SPLIT_CHAIN, FAKE_SPLIT_CHAIN_ODD };
+enum {
+    FAKE_SERVFAIL,
+    FAKE_REFUSED,
+    FAKE_BAD_TXT,
+    FAKE_SPLIT_CHAIN,
+    FAKE_SPLIT_CHAIN_ODD,
+    FAKE_ENDLESS_CHAIN
+};
 
 static void put16(uint8_t *b, size_t *n, unsigned v)
 {
@@ -199,6 +207,20 @@ static size_t fake_answer(fake *f, const uint8_t *q, size_t qlen, uint8_t *out)
         ans[n++] = 'a';
         ans[n++] = 'b';
         break;
+    case FAKE_ENDLESS_CHAIN: {
+        /* hN.slow.test -> h(N+1).slow.test, one hop per answer */
+        char target[64];
+        snprintf(target, sizeof(target), "h%d.slow.test", f->queries);
+        an = 1;
+        put16(ans, &n, 0xC00C);
+        put16(ans, &n, SG_DNS_CNAME);
+        put16(ans, &n, 1);
+        put16(ans, &n, 0);
+        put16(ans, &n, 100);
+        put16(ans, &n, (unsigned)strlen(target) + 2);
+        put_name(ans, &n, target);
+        break;
+    }
     case FAKE_SPLIT_CHAIN:
     case FAKE_SPLIT_CHAIN_ODD:
         /* a.fake.test -> b.other.test (no SOA: the chain leaves us);
@@ -240,18 +262,29 @@ static size_t fake_answer(fake *f, const uint8_t *q, size_t qlen, uint8_t *out)
 /* Run the resolver and serve its queries until every query is answered. */
 static void run_with_fake(sg_resolver *r, int fd, fake *f)
 {
-    double end = now_s() + 10;
+    double end = now_s() + 10, due = 0;
     uint8_t q[1500], a[1500];
+    size_t held = 0; /* an answer held back until due (f->delay_s) */
+    struct sockaddr_in from;
+    socklen_t fl = sizeof(from);
     while (sg_resolver_pending(r) > 0) {
         assert_true(sg_resolver_run(r, 10) >= 0);
-        struct sockaddr_in from;
-        socklen_t fl = sizeof(from);
         ssize_t n;
-        while ((n = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fl)) > 0) {
+        if (held > 0 && now_s() >= due) {
+            assert_true(sendto(fd, a, held, 0, (struct sockaddr *)&from, fl) == (ssize_t)held);
+            held = 0;
+        }
+        while (held == 0 &&
+               (n = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fl)) > 0) {
             size_t m = fake_answer(f, q, (size_t)n, a);
-            if (m > 0)
+            if (m > 0 && f->delay_s > 0) {
+                held = m;
+                due = now_s() + f->delay_s;
+            } else if (m > 0) {
                 assert_true(sendto(fd, a, m, 0, (struct sockaddr *)&from, fl) == (ssize_t)m);
-            fl = sizeof(from);
+            }
+            if (held == 0)
+                fl = sizeof(from);
         }
         assert_true(now_s() < end);
     }
@@ -335,6 +368,30 @@ static void fake_servfail_refused_malformed(void **state)
     assert_int_equal(c.status, SG_DNS_SERVFAIL);
     assert_string_equal(f.qname, "x.fake.test");
     assert_int_equal(f.qtype, SG_DNS_TXT);
+    cap_free(&c);
+}
+
+/* A sender's server answers every hop of an endless CNAME chain just
+ * before the per-try timeout: the whole lookup still ends within tries x
+ * timeout (plus the try under way), as a timeout. Each hop used to get
+ * the full tries again: 16 hops at 0.4 s each (adv23 F2). */
+static void chain_within_tries_times_timeout(void **state)
+{
+    char servers[64];
+    capture c = {0};
+    fake f = {.mode = FAKE_ENDLESS_CHAIN, .delay_s = 0.4};
+    int fd = udp_socket(servers, sizeof(servers));
+    sg_resolver *r = mk(servers, 500, 2, 0);
+    double t0 = now_s();
+    start(r, "h0.slow.test", SG_DNS_TXT, &c);
+    run_with_fake(r, fd, &f);
+    double el = now_s() - t0;
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(c.status, SG_DNS_TIMEOUT);
+    if (el > 1.6 || f.queries > 4)
+        fail_msg("%.2f s, %d queries", el, f.queries);
+    sg_resolver_free(r);
+    close(fd);
     cap_free(&c);
 }
 
@@ -909,6 +966,7 @@ int main(void)
         cmocka_unit_test(closed_port_is_timeout),
         cmocka_unit_test(fake_servfail_refused_malformed),
         cmocka_unit_test(fake_partial_chain_is_followed),
+        cmocka_unit_test(chain_within_tries_times_timeout),
         cmocka_unit_test(bad_options_and_names),
         cmocka_unit_test(txt_split_and_binary),
         cmocka_unit_test(txt_big_over_tcp),

@@ -40,6 +40,15 @@ static const char zone_text[] =
     "mx3.example.com.p A 127.0.0.2\n"
     "3.2.0.192.in-addr.arpa. PTR mx3.example.com.\n"
     "3.2.0.192.in-addr.arpa. PTR bogus.example.net.\n"
+    /* ten names that cannot be used (one label), then one that validates */
+    "ptr4     TXT \"v=spf1 ptr:ptr4.example.com -all\"\n"
+    "4.2.0.192.in-addr.arpa. PTR host0.\n4.2.0.192.in-addr.arpa. PTR host1.\n"
+    "4.2.0.192.in-addr.arpa. PTR host2.\n4.2.0.192.in-addr.arpa. PTR host3.\n"
+    "4.2.0.192.in-addr.arpa. PTR host4.\n4.2.0.192.in-addr.arpa. PTR host5.\n"
+    "4.2.0.192.in-addr.arpa. PTR host6.\n4.2.0.192.in-addr.arpa. PTR host7.\n"
+    "4.2.0.192.in-addr.arpa. PTR host8.\n4.2.0.192.in-addr.arpa. PTR host9.\n"
+    "4.2.0.192.in-addr.arpa. PTR good.ptr4.example.com.\n"
+    "good.ptr4 A 192.0.2.4\n"
     "slow     TIMEOUT TXT\n"
     "void     TXT \"v=spf1 a:n1.example.com a:n2.example.com a:n3.example.com +all\"\n"
     "mxerr    TXT \"v=spf1 mx -all\"\n"
@@ -229,6 +238,9 @@ static void ptr_validation(void **state)
     assert_string_equal(r.mechanism, "ptr:example.com");
     /* bogus.example.net is a PTR name but does not resolve back */
     assert_int_equal(sync_check(f, a, "192.0.2.3", "x@ptr3.example.com", NULL, &r), SG_SPF_FAIL);
+    /* the 11th PTR name is ignored though the first ten cannot be used
+     * (RFC 7208 4.6.4; pyspf agrees: adv23 F3) */
+    assert_int_equal(sync_check(f, a, "192.0.2.4", "x@ptr4.example.com", NULL, &r), SG_SPF_FAIL);
     /* 192.0.2.1 has no PTR: ptr does not match, %{p} = unknown */
     assert_int_equal(sync_check(f, a, "192.0.2.1", "x@ptr.example.com", NULL, &r), SG_SPF_FAIL);
     sg_arena_free(a);

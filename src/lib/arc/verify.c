@@ -681,6 +681,17 @@ static void give_up(void *self)
     decide_chain(v);
 }
 
+void sg_arc_verify_give_up(sg_arc_verifier *v)
+{
+    for (size_t i = 0; i < v->nkeys; i++)
+        if (v->keys[i].q != NULL)
+            sg_resolver_cancel(v->c.resolver, v->keys[i].q);
+    if (v->c.body_done)
+        give_up(v);
+    else
+        v->c.pending = 0;
+}
+
 int sg_arc_verify_wait(sg_arc_verifier *v)
 {
     int rc = sg_arc_verify_finish(v);

@@ -275,6 +275,10 @@ int sg_dkim_vcore_wait(sg_dkim_vcore *c, int rc, void (*give_up)(void *self), vo
  * set, and sg_dkim_verify_body is refused. Call once, before any message;
  * the set must outlive the verifier's use of it. */
 void sg_dkim_verifier_lend_bodyhash(sg_dkim_verifier *v, sg_bodyhash_set *set);
+/* The verdict stops waiting: key lookups still out are cancelled and
+ * their signatures decided temperror ("key lookup did not finish in
+ * time"). The done callback does not run. */
+void sg_dkim_verify_give_up(sg_dkim_verifier *v);
 
 /* ---- deciding one signature ------------------------------------------------ */
 

@@ -481,6 +481,18 @@ static void give_up(void *self)
         }
 }
 
+void sg_dkim_verify_give_up(sg_dkim_verifier *v)
+{
+    for (size_t i = 0; i < v->nsigs; i++)
+        if (v->sigs[i].state == S_WAIT_KEY) {
+            if (v->sigs[i].q != NULL)
+                sg_resolver_cancel(v->c.resolver, v->sigs[i].q);
+            v->sigs[i].q = NULL;
+            decide(&v->sigs[i], SG_DKIM_TEMPERROR, "key lookup did not finish in time");
+        }
+    v->c.pending = 0;
+}
+
 int sg_dkim_verify_wait(sg_dkim_verifier *v)
 {
     int rc = sg_dkim_verify_finish(v);

@@ -70,6 +70,7 @@ struct net_lookup {
     uint64_t hash;
     uint16_t type;
     unsigned tries_left;
+    uint64_t until_ms;  /* monotonic: no try starts after it (net_lookup_late) */
     unsigned hops;      /* CNAMEs followed across re-queries */
     uint32_t chain_ttl; /* smallest CNAME TTL of earlier legs */
     char *cur;          /* the name asked now: key, or a CNAME target */
@@ -87,6 +88,7 @@ struct net_resolver {
     sg_dns_cache *cache; /* NULL: no_cache */
     sg_dns_ans_limits lim;
     unsigned tries;
+    unsigned timeout_ms; /* per try */
     net_lookup *inflight[NET_INFLIGHT_BUCKETS];
     size_t ninflight;
     qlist ready;
@@ -202,6 +204,23 @@ static void lookup_send(net_lookup *l)
     ares_query(l->r->ch, l->cur, 1 /* IN */, l->type, on_ares, l);
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* A lookup, the CNAMEs it follows included, lasts `tries` times the
+ * per-try timeout (one more try may be under way at that moment). Every
+ * hop of a chain used to get the full tries again: a sender's server
+ * answering each of 16 hops just before the timeout held one lookup for
+ * a minute (adv23 F2). */
+static int net_lookup_late(const net_lookup *l)
+{
+    return mono_ms() >= l->until_ms;
+}
+
 static void lookup_free(net_lookup *l)
 {
     net_resolver *r = l->r;
@@ -285,7 +304,8 @@ static void on_ares(void *arg, int status, int timeouts, unsigned char *abuf, in
     }
     /* Retries are ours, not c-ares': c-ares 1.18 doubles the timeout on
      * every round, so "timeout per try" would not hold. */
-    if ((status == ARES_ETIMEOUT || status == ARES_ECONNREFUSED) && l->tries_left > 1) {
+    if ((status == ARES_ETIMEOUT || status == ARES_ECONNREFUSED) && l->tries_left > 1 &&
+        !net_lookup_late(l)) {
         l->tries_left--;
         lookup_send(l);
         return;
@@ -309,6 +329,10 @@ static void on_ares(void *arg, int status, int timeouts, unsigned char *abuf, in
         if (l->chain_ttl > ans->cache_ttl)
             l->chain_ttl = ans->cache_ttl;
         sg_dns_ans_unref(ans);
+        if (net_lookup_late(l)) {
+            ans = sg_dns_ans_new_status(SG_DNS_TIMEOUT, 0);
+            goto answered;
+        }
         if (l->hops <= SG_DNS_MAX_CNAME_CHAIN) {
             char *cur = cares_name(follow);
             if (cur != NULL) {
@@ -324,6 +348,7 @@ static void on_ares(void *arg, int status, int timeouts, unsigned char *abuf, in
         /* a chain too long, or a target we cannot ask for */
         ans = sg_dns_ans_new_status(SG_DNS_SERVFAIL, 0);
     }
+answered:
     if (ans != NULL) {
         if (ans->cache_ttl > l->chain_ttl)
             ans->cache_ttl = l->chain_ttl;
@@ -418,6 +443,7 @@ static int net_query(sg_resolver *base, const char *name, uint16_t type, sg_dns_
     l->hash = h;
     l->type = type;
     l->tries_left = r->tries;
+    l->until_ms = mono_ms() + (uint64_t)r->tries * r->timeout_ms;
     l->chain_ttl = UINT32_MAX;
     l->hnext = r->inflight[h % NET_INFLIGHT_BUCKETS];
     r->inflight[h % NET_INFLIGHT_BUCKETS] = l;
@@ -672,6 +698,7 @@ int sg_resolver_new_net(sg_resolver **out, const sg_resolver_opts *opts)
         return SG_ENOMEM;
     r->base.ops = &net_ops;
     r->tries = o.tries;
+    r->timeout_ms = o.timeout_ms;
     r->lim.max_ttl = o.max_ttl;
     r->lim.neg_ttl = o.neg_ttl;
 

@@ -879,14 +879,18 @@ static void on_answer(const sg_dns_answer *ans, void *payload)
     case W_PTR: {
         c->waiting = 0;
         c->ptr_void = is_void(ans);
-        size_t n = 0;
+        size_t n = 0, seen = 0;
         const char **names = NULL;
         if (ans->status == SG_DNS_NOERROR && ans->count > 0) {
             names = sg_arena_calloc(c->arena, ans->count, sizeof(*names));
-            for (size_t i = 0; names != NULL && i < ans->count && n < c->lim.max_ptr_names; i++) {
-                /* RFC 7208 4.6.4: only the first 10 PTR names are used */
+            for (size_t i = 0; names != NULL && i < ans->count && seen < c->lim.max_ptr_names;
+                 i++) {
+                /* RFC 7208 4.6.4: only the first 10 PTR names are used;
+                 * one we cannot use (a single label) is one of them, else
+                 * ten unusable names would reach an 11th (adv23 F3) */
                 if (ans->rrs[i].type != SG_DNS_PTR || ans->rrs[i].u.name == NULL)
                     continue;
+                seen++;
                 names[n] = sg_arena_strdup(c->arena, ans->rrs[i].u.name);
                 if (names[n] != NULL && sg_spf_domain_valid(names[n], strlen(names[n])))
                     n++;
@@ -1153,6 +1157,12 @@ int sg_spf_check_start(sg_spf_check **out, sg_resolver *resolver, const sg_spf_r
 const sg_spf_result *sg_spf_check_result(const sg_spf_check *c)
 {
     return c != NULL && c->done ? &c->result : NULL;
+}
+
+void sg_spf_check_abandon(sg_spf_check *c, const char *reason)
+{
+    if (c != NULL)
+        finish(c, SG_SPF_TEMPERROR, reason);
 }
 
 int sg_spf_check_poll(sg_spf_check *c)

@@ -66,4 +66,9 @@ static inline int sg_spf_domain_valid(const char *d, size_t len)
     return sg_domain_syntax_ok(d, len, SG_DOMAIN_ROOT_DOT | SG_DOMAIN_TWO_LABELS);
 }
 
+struct sg_spf_check;
+/* The verdict stops waiting: the check's queries are cancelled and it
+ * completes with temperror and reason (the callback runs), unless done. */
+void sg_spf_check_abandon(struct sg_spf_check *c, const char *reason);
+
 #endif

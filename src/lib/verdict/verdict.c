@@ -17,6 +17,7 @@
 #include "arc/arc_int.h"
 #include "authres/authres_int.h"
 #include "dkim/dkim_int.h"
+#include "spf/spf_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -481,6 +482,37 @@ int sg_verdict_finish(sg_verdict *v, sg_verdict_done_cb cb, void *payload)
         return rc;
     try_complete(v);
     return 0;
+}
+
+int sg_verdict_give_up(sg_verdict *v)
+{
+    if (v == NULL || !v->finished)
+        return SG_ESTATE;
+    if (v->done)
+        return 0;
+    v->in_step++;
+    if (v->spf_pending)
+        sg_spf_check_abandon(v->spf, "SPF check did not finish in time");
+    if (v->helo_pending)
+        sg_spf_check_abandon(v->spf_helo, "SPF check did not finish in time");
+    sg_dkim_verify_give_up(v->dkim);
+    if (v->arc_ok)
+        sg_arc_verify_give_up(v->arc);
+    v->in_step--;
+    /* the DMARC check gets the results as they are now */
+    try_complete(v);
+    if (!v->done && v->dmarc_pending) {
+        /* its own lookups (the author domain's record) are still out */
+        sg_dmarc_check_cancel(v->dmarc);
+        v->dmarc = NULL;
+        v->dmarc_pending = 0;
+        memset(&v->res.dmarc, 0, sizeof(v->res.dmarc));
+        v->res.dmarc.author_domain = v->res.author.domain;
+        v->res.dmarc.result = SG_DMARC_RESULT_TEMPERROR;
+        v->res.dmarc.reason = "the DMARC policy lookup did not finish in time";
+        try_complete(v);
+    }
+    return v->done ? 0 : SG_ESTATE;
 }
 
 const sg_verdict_result *sg_verdict_result_get(const sg_verdict *v)
