@@ -145,7 +145,9 @@ static const sg_cli_cmd keys_cmd = {
     "status: each domain's selectors and their state.\n"
     "Every step is idempotent and safe to re-run after a crash.\n"
     "Exit status: 0 done (or nothing to do), 1 refused (not visible everywhere; grace\n"
-    "period not over), 2 usage, 3 unreadable or bad table or state, 4 internal error.\n",
+    "period not over), 2 usage, 3 unreadable or bad table or state, or no process at\n"
+    "--pid-file (nothing changed), 4 internal error (a reload that failed after the\n"
+    "switch: reload spoofguardd then).\n",
     keys_opts,
 };
 
@@ -1221,28 +1223,56 @@ static int local_p(const sgu_ks_key *k, char *out, size_t cap, char *err, size_t
 /* ------------------------------------------------------------------------ */
 /* activate                                                                  */
 
+/* The pid in --pid-file, of a process that is there to signal; -1 with
+ * the reason said. */
+static long pid_to_signal(const ctx *c)
+{
+    FILE *fp = fopen(c->o.pid_file, "r");
+    long pid = 0;
+    if (fp == NULL || fscanf(fp, "%ld", &pid) != 1 || pid <= 1) {
+        fprintf(stderr,
+                "spoofguard keys: %s: no pid (spoofguardd writes no pid file of its own; under "
+                "systemd use --reload-command 'systemctl reload spoofguardd')\n",
+                c->o.pid_file);
+        if (fp)
+            fclose(fp);
+        return -1;
+    }
+    fclose(fp);
+    if (kill((pid_t)pid, 0) != 0) {
+        fprintf(stderr, "spoofguard keys: %s: pid %ld: %s\n", c->o.pid_file, pid, strerror(errno));
+        return -1;
+    }
+    return pid;
+}
+
+/* Before anything changes: the daemon a --pid-file names must be there
+ * to reload, or the tables would be switched under a daemon that goes on
+ * signing with the old keys until someone notices (adv21 F5). */
+static int reload_target_ok(const ctx *c)
+{
+    return c->o.pid_file == NULL || pid_to_signal(c) > 0;
+}
+
 static int reload_daemon(ctx *c)
 {
     if (c->o.reload_cmd) {
         int rc = system(c->o.reload_cmd);
         if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
-            fprintf(stderr, "spoofguard keys: reload command failed: %s\n", c->o.reload_cmd);
+            fprintf(stderr,
+                    "spoofguard keys: tables switched, but the reload command failed: %s: "
+                    "reload spoofguardd now\n",
+                    c->o.reload_cmd);
             return -1;
         }
         return 0;
     }
     if (c->o.pid_file) {
-        FILE *fp = fopen(c->o.pid_file, "r");
-        long pid = 0;
-        if (fp == NULL || fscanf(fp, "%ld", &pid) != 1 || pid <= 1) {
-            fprintf(stderr, "spoofguard keys: %s: no pid\n", c->o.pid_file);
-            if (fp)
-                fclose(fp);
-            return -1;
-        }
-        fclose(fp);
-        if (kill((pid_t)pid, SIGHUP) != 0) {
-            fprintf(stderr, "spoofguard keys: SIGHUP to %ld: %s\n", pid, strerror(errno));
+        long pid = pid_to_signal(c);
+        if (pid < 0 || kill((pid_t)pid, SIGHUP) != 0) {
+            fprintf(stderr, "spoofguard keys: tables switched, but not reloaded%s%s: reload "
+                            "spoofguardd now\n",
+                    pid < 0 ? "" : ": SIGHUP: ", pid < 0 ? "" : strerror(errno));
             return -1;
         }
         return 0;
@@ -1465,6 +1495,11 @@ static int activate_domain(ctx *c, const char *domain)
         sleep((unsigned)interval);
     }
     free(a);
+    if (!reload_target_ok(c)) {
+        fprintf(stderr, "spoofguard keys: %s: not switched: nothing to reload; nothing changed\n",
+                domain);
+        return SG_EXIT_INPUT;
+    }
     sgu_ks_key *old[2] = {NULL, NULL};
     if (switch_tables(c, pend, np, old, err, sizeof(err)) != 0) {
         fprintf(stderr, "spoofguard keys: %s\n", err);

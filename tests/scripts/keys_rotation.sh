@@ -297,6 +297,23 @@ unbound_start a "$NS1" || bad "restart a"
 zone "$T/b/zone"
 unbound_start b "$NS2" || bad "restart b"
 
+# both serve the new keys, but --pid-file names no running process (there
+# is no daemon to reload): refused before the switch (adv21 F5)
+zone "$T/b/zone" "$P/$DOM.zone"
+unbound_start b "$NS2" || bad "restart b"
+sleep 0 &
+dead=$!
+wait $dead
+echo "$dead" >"$T/dead.pid"
+$K activate --dns $NS1:$PORT --ns-port $PORT --pid-file "$T/dead.pid" >"$T/act2p.out" 2>"$T/act2p.err"
+rc=$?
+[ $rc = 3 ] && grep -q "$DOM: not switched: nothing to reload; nothing changed" "$T/act2p.err" &&
+    cmp -s "$T/KeyTable" "$T/KeyTable.before" && [ "$(reloads)" = 0 ] &&
+    ok "--pid-file without a process: refused before the switch (exit 3)" ||
+    bad "dead pid: rc $rc $(cat "$T/act2p.err")"
+zone "$T/b/zone"
+unbound_start b "$NS2" || bad "restart b"
+
 # --- activate --wait; ns2 publishes 4 s later ------------------------------
 t0=$(date +%s.%N)
 $ACT --wait 60 >"$T/act3.out" 2>"$T/act3.err" &
