@@ -104,7 +104,10 @@ Configuration file (default /etc/spoofguard/spoofguardd.conf).
 .B \-t
 Check the configuration, the tables, the keys and the resolver settings,
 print the effective configuration and exit: 0 if it is usable, 1 with a
-message naming the file and line otherwise.
+message naming the file and line otherwise, 3 if the configuration is right
+but this host cannot start it (the user it names does not exist, a folder
+of the socket or a store is missing, a store is not writable by the user),
+said on standard error.
 .TP
 .B \-\-reference
 Print the configuration reference as Markdown.

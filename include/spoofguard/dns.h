@@ -96,7 +96,8 @@ typedef struct sg_zone sg_zone;
 #define SG_RESOLVER_OPTS_VERSION 1
 typedef struct {
     unsigned version;     /* SG_RESOLVER_OPTS_VERSION */
-    const char *servers;  /* "HOST[:PORT][,HOST[:PORT]...]"; NULL: /etc/resolv.conf */
+    const char *servers;  /* "ADDR[:PORT][,ADDR[:PORT]...]" (commas or white space; port
+                           * 1..65535; [IPv6]:PORT); NULL: /etc/resolv.conf */
     unsigned timeout_ms;  /* per try; 0: SG_DNS_DEFAULT_TIMEOUT_MS */
     unsigned tries;       /* 0: SG_DNS_DEFAULT_TRIES */
     size_t cache_entries; /* 0: 10000 */

@@ -1270,8 +1270,9 @@ static int reload_daemon(ctx *c)
     if (c->o.pid_file) {
         long pid = pid_to_signal(c);
         if (pid < 0 || kill((pid_t)pid, SIGHUP) != 0) {
-            fprintf(stderr, "spoofguard keys: tables switched, but not reloaded%s%s: reload "
-                            "spoofguardd now\n",
+            fprintf(stderr,
+                    "spoofguard keys: tables switched, but not reloaded%s%s: reload "
+                    "spoofguardd now\n",
                     pid < 0 ? "" : ": SIGHUP: ", pid < 0 ? "" : strerror(errno));
             return -1;
         }

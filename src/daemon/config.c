@@ -57,7 +57,8 @@ static const opt_def options[] = {
      "under the default policy; only the wake-up preemption goes. `no`: the policy it was "
      "started with (the packaged systemd unit starts it with CPUSchedulingPolicy=batch)."},
     {"dns_servers", T_STRING, F(dns_servers), NOCOUNT, NULL, 0, 0, 0,
-     "`HOST[:PORT],...`; unset: /etc/resolv.conf."},
+     "`ADDRESS[:PORT]` (`[IPv6]:PORT`), several separated by commas or spaces; port 1 to "
+     "65535; unset: /etc/resolv.conf."},
     {"dns_timeout_ms", T_UINT, F(dns_timeout_ms), NOCOUNT, LIBDEF(SG_DNS_DEFAULT_TIMEOUT_MS), 50,
      60000, 0, "Per-try DNS timeout. A timed-out lookup is a temperror, never a pass."},
     {"dns_tries", T_UINT, F(dns_tries), NOCOUNT, LIBDEF(SG_DNS_DEFAULT_TRIES), 1, 10, 0,

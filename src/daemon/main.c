@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,17 +33,120 @@ static void usage(FILE *f)
                "  --reference   print the option reference\n");
 }
 
+/* The folder part of path into out ("." if none). */
+static void folder_of(const char *path, char *out, size_t n)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(out, n, ".");
+    else if (slash == path)
+        snprintf(out, n, "/");
+    else
+        snprintf(out, n, "%.*s", (int)(slash - path), path);
+}
+
+static int is_folder(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The outbound store is a folder (LMDB) unless it is Redis or memory. */
+static const char *outbound_folder(const sg_config *cfg)
+{
+    if (!cfg->outbound || cfg->outbound_store == NULL ||
+        !strncmp(cfg->outbound_store, "redis://", 8) || !strcmp(cfg->outbound_store, "memory:"))
+        return NULL;
+    return cfg->outbound_store;
+}
+
+/* A `user` that is root: the start refuses it, wherever it runs. */
+static int user_is_root(const sg_config *cfg, char *err, size_t errlen)
+{
+    const char *user = cfg->user ? cfg->user : SG_DEFAULT_USER;
+    struct passwd *pw = geteuid() == 0 || cfg->user ? getpwnam(user) : NULL;
+    if (pw != NULL && pw->pw_uid == 0) {
+        snprintf(err, errlen, "user: '%s' is root: spoofguardd does not run as root", user);
+        return 1;
+    }
+    return 0;
+}
+
+/* What this host lacks that the start needs, and -t can see without
+ * starting: `-t` said "configuration OK" for a socket or store folder
+ * that is not there and a report store the user cannot write, then the
+ * start (at the next restart, for the options a reload does not change)
+ * failed (adv21 F4). 0, or -1 with err. */
+static int host_not_ready(const sg_config *cfg, char *err, size_t errlen)
+{
+    char dir[4096];
+    if (!strncmp(cfg->listen, "unix:", 5)) {
+        folder_of(cfg->listen + 5, dir, sizeof(dir));
+        if (!is_folder(dir)) {
+            snprintf(err, errlen, "listen: the socket's folder %.400s does not exist", dir);
+            return -1;
+        }
+    }
+    const char *ob = outbound_folder(cfg);
+    if (ob != NULL && !is_folder(ob)) {
+        snprintf(err, errlen,
+                 "outbound_store: the folder %s does not exist (create it, writable "
+                 "by the user spoofguardd runs as)",
+                 ob);
+        return -1;
+    }
+    if (cfg->report_store != NULL) {
+        folder_of(cfg->report_store, dir, sizeof(dir));
+        if (!is_folder(dir)) {
+            snprintf(err, errlen, "report_store: the folder %.400s does not exist", dir);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* In the user's process (the child of readable_by_user, or this one when
+ * not started as root): the stores must be writable by it, the report
+ * store's folder too (SQLite writes its journal beside it). 0, or -1 with
+ * the reason in msg. */
+static int stores_writable(const sg_config *cfg, const char *user, char *msg, size_t n)
+{
+    char dir[4096];
+    const char *ob = outbound_folder(cfg);
+    if (ob != NULL && access(ob, W_OK | X_OK) != 0) {
+        snprintf(msg, n, "outbound_store %s: not writable by user '%s' (%s)", ob, user,
+                 strerror(errno));
+        return -1;
+    }
+    if (cfg->report_store != NULL) {
+        folder_of(cfg->report_store, dir, sizeof(dir));
+        if ((access(cfg->report_store, F_OK) == 0 && access(cfg->report_store, R_OK | W_OK) != 0) ||
+            access(dir, W_OK | X_OK) != 0) {
+            snprintf(msg, n,
+                     "report_store %s: not writable by user '%s' (%s): a store made by root "
+                     "(`spoofguard report parse` run as root) must be given to that user",
+                     cfg->report_store, user, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Started as root, spoofguardd reads the configuration and its tables
  * again at each reload as `user`: files that user cannot read make the
- * first reload fail (adv16 F5). Checked in a child that becomes the user,
- * as the daemon does. 0, or -1 with the first file it cannot read in err. */
-static int readable_by_user(const sg_config *cfg, const char *path, char *err, size_t errlen)
+ * first reload fail (adv16 F5); with `stores`, the stores it writes
+ * instead (stores_writable). Checked in a child that becomes the user, as
+ * the daemon does; not started as root, in this process. 0, or -1 with
+ * the first problem in err. */
+static int as_user(const sg_config *cfg, const char *path, int stores, char *err, size_t errlen)
 {
     const char *files[] = {path, cfg->sender_map, cfg->signing_table, cfg->key_table,
                            cfg->public_suffix_list};
     const char *user = cfg->user ? cfg->user : SG_DEFAULT_USER;
-    if (geteuid() != 0)
-        return 0;
+    if (geteuid() != 0) {
+        struct passwd *me = getpwuid(geteuid());
+        return stores ? stores_writable(cfg, me ? me->pw_name : "?", err, errlen) : 0;
+    }
     struct passwd *pw = getpwnam(user);
     if (pw == NULL) {
         snprintf(err, errlen,
@@ -70,6 +174,14 @@ static int readable_by_user(const sg_config *cfg, const char *path, char *err, s
         if (sg_server_become(pw) != 0) {
             dprintf(p[1], "user: cannot become '%s': %s", user, strerror(errno));
             _exit(1);
+        }
+        if (stores) {
+            char msg[1024];
+            if (stores_writable(cfg, user, msg, sizeof(msg)) != 0) {
+                dprintf(p[1], "%s", msg);
+                _exit(1);
+            }
+            _exit(0);
         }
         for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
             if (files[i] == NULL)
@@ -143,9 +255,14 @@ int main(int argc, char **argv)
         }
         sg_signer_stop(fds, 0, pid);
         sg_maps_free(maps);
+        if (user_is_root(&cfg, err, sizeof(err))) {
+            fprintf(stderr, "spoofguardd: %s: %s\n", path, err);
+            sg_config_free(&cfg);
+            return 1;
+        }
         /* a warning: the configuration is right, the files' modes are
          * not (the start, as root, works; the first reload would not) */
-        if (readable_by_user(&cfg, path, err, sizeof(err)) != 0)
+        if (as_user(&cfg, path, 0, err, sizeof(err)) != 0)
             fprintf(stderr, "spoofguardd: warning: %s\n", err);
         if (sg_config_unmapped_logins(&cfg))
             fprintf(stderr, "spoofguardd: warning: %s: %s\n", path, SG_CONFIG_UNMAPPED_LOGINS);
@@ -177,6 +294,17 @@ int main(int argc, char **argv)
                     sg_strerror(rc));
             sg_config_free(&cfg);
             return 1;
+        }
+        /* the configuration is right, this host is not ready for it: its
+         * own exit status, so that a configuration can be checked where
+         * it is written (tests, a build host) and is never called usable
+         * where it is not */
+        if (host_not_ready(&cfg, err, sizeof(err)) != 0 ||
+            as_user(&cfg, path, 1, err, sizeof(err)) != 0) {
+            fflush(stdout);
+            fprintf(stderr, "spoofguardd: %s: this host cannot start it: %s\n", path, err);
+            sg_config_free(&cfg);
+            return 3;
         }
         fprintf(stdout, "# %s: configuration OK\n", path);
         sg_config_free(&cfg);

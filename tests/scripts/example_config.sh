@@ -15,15 +15,28 @@ pass=0 fail=0
 ok() { echo "PASS $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL $*"; fail=$((fail + 1)); }
 
-out=$(cd "$SRC" && "$D" -t -c docs/examples/spoofguardd.conf 2>&1) &&
-    grep -q "configuration OK" <<<"$out" && grep -q "^sender_map docs/examples/senders$" <<<"$out" &&
+# The samples name the packaged folders and user (/run/spoofguard, the
+# user spoofguard): on a host without them -t exits 3, "this host cannot
+# start it", the configuration itself being right; anything else fails.
+# tcheck FILE: -t's standard output; its status 0, or 3 for those alone
+tcheck() {
+    "$D" -t -c "$1" 2>"$T/tcheck.err"
+    local rc=$?
+    [ $rc = 0 ] && return 0
+    [ $rc = 3 ] && grep -q "this host cannot start it: \(listen: the socket's folder /run/spoofguard does not exist\|user: no user 'spoofguard'\)" "$T/tcheck.err" &&
+        return 0
+    cat "$T/tcheck.err" >&2
+    return 1
+}
+out=$(cd "$SRC" && tcheck docs/examples/spoofguardd.conf 2>&1) &&
+    grep -q "^sender_map docs/examples/senders$" <<<"$out" &&
     ok "docs/examples/spoofguardd.conf from the tree's root" || bad "from the root: $out"
-out=$(cd / && "$D" -t -c "$SRC/docs/examples/spoofguardd.conf" 2>&1) &&
+out=$(cd / && tcheck "$SRC/docs/examples/spoofguardd.conf" 2>&1) &&
     grep -q "^sender_map $SRC/docs/examples/senders$" <<<"$out" &&
     ok "docs/examples/spoofguardd.conf from /" || bad "from /: $out"
 # stdout only: it is saved and loaded below (a clone in a private folder
 # gets -t's warning that `user` cannot read it, on stderr)
-out=$("$D" -t -c "$SRC/debian/spoofguardd.conf" 2>"$T/packaged.err") &&
+out=$(tcheck "$SRC/debian/spoofguardd.conf" 2>"$T/packaged.err") &&
     grep -q "^listen unix:/run/spoofguard/milter.sock$" <<<"$out" &&
     grep -q "^user spoofguard$" <<<"$out" && grep -q "^failsafe tempfail$" <<<"$out" &&
     ok "debian/spoofguardd.conf (the packaged default)" ||
@@ -31,7 +44,7 @@ out=$("$D" -t -c "$SRC/debian/spoofguardd.conf" 2>"$T/packaged.err") &&
 # what -t prints is a configuration file: saved, it passes -t and prints
 # the same (an option not set is a comment, not "name" without a value)
 grep -v '^# .*configuration OK$' <<<"$out" >"$T/printed.conf"
-out2=$("$D" -t -c "$T/printed.conf" 2>&1) &&
+out2=$(tcheck "$T/printed.conf") &&
     [ "$(grep -v 'configuration OK$' <<<"$out2")" = "$(cat "$T/printed.conf")" ] &&
     grep -q '^# authserv_id (not set)$' "$T/printed.conf" &&
     ok "the printed configuration loads and prints the same" || bad "printed configuration: $out2"

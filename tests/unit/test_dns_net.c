@@ -428,6 +428,20 @@ static void bad_options_and_names(void **state)
     assert_null(r);
     o.servers = "";
     assert_int_equal(sg_resolver_new_net(&r, &o), SG_EINVAL);
+    /* a port past 65535, or 0, or missing after the colon: c-ares took
+     * 99999 and every lookup timed out (adv21 F4) */
+    static const char *const bad[] = {"127.0.0.1:99999", "127.0.0.1:0", "127.0.0.1:",
+                                      "[::1]:65536",     "[::1]x",      "127.0.0.1:53,host.test"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        o.servers = bad[i];
+        if (sg_resolver_new_net(&r, &o) != SG_EINVAL)
+            fail_msg("servers \"%s\" accepted", bad[i]);
+    }
+    /* commas or white space between servers */
+    o.servers = "127.0.0.1:65535 ::1\t127.0.0.2";
+    assert_int_equal(sg_resolver_new_net(&r, &o), SG_OK);
+    sg_resolver_free(r);
+    r = NULL;
     o.servers = "127.0.0.1:53";
     o.version = 99;
     assert_int_equal(sg_resolver_new_net(&r, &o), SG_EINVAL);

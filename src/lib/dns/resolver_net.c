@@ -19,6 +19,7 @@
 #include "dns/cache.h"
 #include "dns/resolver_int.h"
 
+#include <arpa/inet.h>
 #include <ares.h>
 #include <errno.h>
 #include <limits.h>
@@ -202,6 +203,87 @@ static void lookup_send(net_lookup *l)
     /* May call on_ares before returning (e.g. no server): touch nothing
      * after this call. */
     ares_query(l->r->ch, l->cur, 1 /* IN */, l->type, on_ares, l);
+}
+
+/* One server: an IPv4 or IPv6 address, with an optional port (1..65535;
+ * [IPv6]:PORT). c-ares took "127.0.0.1:99999" and then never answered:
+ * every lookup timed out (adv21 F4). */
+static int server_ok(const char *s, size_t n)
+{
+    char host[INET6_ADDRSTRLEN + 2];
+    unsigned char bin[16];
+    const char *port = NULL, *end = s + n;
+    size_t hl = n;
+    if (n > 0 && s[0] == '[') {
+        const char *close = memchr(s, ']', n);
+        if (close == NULL)
+            return 0;
+        hl = (size_t)(close - s) - 1;
+        s++;
+        if (close + 1 < end) {
+            if (close[1] != ':')
+                return 0;
+            port = close + 2;
+        }
+    } else {
+        const char *colon = memchr(s, ':', n);
+        if (colon != NULL && memchr(colon + 1, ':', n - (size_t)(colon - s) - 1) == NULL) {
+            hl = (size_t)(colon - s);
+            port = colon + 1;
+        }
+    }
+    if (hl == 0 || hl >= sizeof(host))
+        return 0;
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    if (inet_pton(AF_INET, host, bin) != 1 && inet_pton(AF_INET6, host, bin) != 1)
+        return 0;
+    if (port != NULL) {
+        unsigned long v = 0;
+        if (port == end)
+            return 0;
+        for (const char *p = port; p < end; p++) {
+            if (*p < '0' || *p > '9' || (v = v * 10 + (unsigned)(*p - '0')) > 65535)
+                return 0;
+        }
+        if (v == 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* The servers list as c-ares takes it (commas), from commas and/or
+ * white space; NULL for an invalid entry or none, or out of memory (*oom). */
+static char *servers_csv(const char *list, int *oom)
+{
+    size_t n = strlen(list), o = 0, count = 0;
+    char *out = malloc(n + 1);
+    *oom = out == NULL;
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        while (i < n && (list[i] == ',' || list[i] == ' ' || list[i] == '\t'))
+            i++;
+        size_t b = i;
+        while (i < n && list[i] != ',' && list[i] != ' ' && list[i] != '\t')
+            i++;
+        if (i == b)
+            break;
+        if (!server_ok(list + b, i - b)) {
+            free(out);
+            return NULL;
+        }
+        if (count++)
+            out[o++] = ',';
+        memcpy(out + o, list + b, i - b);
+        o += i - b;
+    }
+    out[o] = '\0';
+    if (count == 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
 }
 
 static uint64_t mono_ms(void)
@@ -731,9 +813,12 @@ int sg_resolver_new_net(sg_resolver **out, const sg_resolver_opts *opts)
         goto fail;
     }
     if (o.servers != NULL) {
-        int ar = ares_set_servers_ports_csv(r->ch, o.servers);
+        int oom;
+        char *csv = servers_csv(o.servers, &oom);
+        int ar = csv != NULL ? ares_set_servers_ports_csv(r->ch, csv) : ARES_EBADSTR;
+        free(csv);
         if (ar != ARES_SUCCESS) {
-            rc = ar == ARES_ENOMEM ? SG_ENOMEM : SG_EINVAL;
+            rc = oom || ar == ARES_ENOMEM ? SG_ENOMEM : SG_EINVAL;
             goto fail;
         }
     }
