@@ -36,7 +36,8 @@ checks a file, its tables and its keys without starting.
 .PP
 One option per line:
 .I name value.
-Lists take commas or spaces.
+Lists take commas or spaces. A yes/no option also takes true/false, on/off
+and 1/0, in any case; failsafe takes tempfail or accept in any case.
 .B #
 starts a comment. An option may appear once. A line holding a NUL byte,
 here or in a table, is an error. A relative path
@@ -114,7 +115,8 @@ Print the configuration reference as Markdown.
 .SH CONFIGURATION
 One option per line:
 .I name value.
-Lists take commas or spaces.
+Lists take commas or spaces. A yes/no option also takes true/false, on/off
+and 1/0, in any case; failsafe takes tempfail or accept in any case.
 .B #
 starts a comment. A line holding a NUL byte, here or in a table, is an
 error."""]

@@ -487,6 +487,10 @@ static int kt_parse(const tline *l, kt_entry *e, char *why, size_t whylen)
         errf(why, whylen, "'%s' is not a selector (RFC 6376 3.1)", e->selector);
         return -1;
     }
+    if (e->path[0] != '/') { /* as spoofguardd reads it: maps.c */
+        errf(why, whylen, "key path '%s' is not absolute", e->path);
+        return -1;
+    }
     return 0;
 shape:
     errf(why, whylen, "expected 'keyname domain:selector:/path/to/key'");
@@ -847,10 +851,13 @@ static int write_publish(ctx *c, const char *domain, sgu_ks_key **keys, sg_dkim_
     int rc = -1;
     if (!ft || !fz || !fn)
         goto out;
+    /* each record its TTL, no $TTL: appended to a zone file, a $TTL would
+     * change the TTL of every record after it (adv21 F12) */
     fprintf(fz,
             "; DKIM keys for %s made by spoofguard keys rotate; publish, then run\n"
-            "; spoofguard keys activate --domain %s\n$TTL %lld\n",
-            domain, domain, c->o.ttl);
+            "; spoofguard keys activate --domain %s --reload-command 'systemctl reload "
+            "spoofguardd'\n",
+            domain, domain);
     fprintf(fn, "; nsupdate script: nsupdate -k KEYFILE %s/%s.nsupdate\n", c->publish_dir, domain);
     for (size_t i = 0; i < n; i++) {
         char *rec = NULL, *z = NULL;
@@ -860,7 +867,11 @@ static int write_publish(ctx *c, const char *domain, sgu_ks_key **keys, sg_dkim_
             goto out;
         }
         fprintf(ft, "%s._domainkey.%s TXT %s\n", keys[i]->selector, domain, rec);
-        fputs(z, fz);
+        const char *in = strstr(z, "\tIN\t");
+        if (in != NULL)
+            fprintf(fz, "%.*s\t%lld%s", (int)(in - z), z, c->o.ttl, in);
+        else
+            fputs(z, fz);
         /* nsupdate takes the zone-file strings after the type */
         char *strings = strstr(z, "TXT");
         fprintf(fn, "update add %s._domainkey.%s. %lld ", keys[i]->selector, domain, c->o.ttl);
@@ -1675,13 +1686,16 @@ static int status_all(ctx *c, const char **doms, size_t nd)
     ns_set ns;
     kd_answer *a = c->o.check ? malloc(sizeof(*a)) : NULL;
     char err[512];
-    int failed_checks = 0;
+    int failed_checks = 0, unreadable = 0;
     if (c->o.json)
         printf("[");
     for (size_t d = 0; d < nd; d++) {
         int have_ns = 0, unchecked = 0;
-        if (adopt(c, doms[d], err, sizeof(err)) < 0)
+        if (adopt(c, doms[d], err, sizeof(err)) < 0) {
+            /* a key that cannot be read is not "nothing to say" (adv21 F6) */
             fprintf(stderr, "spoofguard keys: %s\n", err);
+            unreadable = 1;
+        }
         if (c->o.check && a) {
             have_ns = servers_for(c, doms[d], &ns, err, sizeof(err)) == 0;
             if (!have_ns) {
@@ -1758,7 +1772,7 @@ static int status_all(ctx *c, const char **doms, size_t nd)
     if (c->o.json)
         printf("]\n");
     free(a);
-    return failed_checks ? SG_EXIT_FAIL : SG_EXIT_OK;
+    return unreadable ? SG_EXIT_INPUT : failed_checks ? SG_EXIT_FAIL : SG_EXIT_OK;
 }
 
 /* ------------------------------------------------------------------------ */

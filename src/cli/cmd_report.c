@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "reports/reports.h"
@@ -454,20 +455,28 @@ static const sg_cli_cmd summary_cmd = {
     "Per policy domain and UTC day, the messages each source sent that passed DMARC (DKIM or\n"
     "SPF aligned pass, as the reporters evaluated them) and that failed, from the reports\n"
     "in the store; and how many the receivers did not apply the policy to, and why (RFC 9990\n"
-    "override reasons).\n",
+    "override reasons).\n"
+    "Exit status: 0, 2 usage, 3 no store at that path (or not readable), 4 internal error.\n",
     summary_opts,
 };
 
-/* summary reads (a missing store is an error, never created), prune writes */
+/* summary reads (a missing store is an error, never created), prune
+ * writes. 0, or the exit status: 3 for a store that is not there or not
+ * readable (a mistyped path is the user's input, not our failure), 4 for
+ * one that does not open. */
 static int open_store(report_ctx *c, const char *cmd, int write)
 {
     char err[512];
     const char *path = c->store_path ? c->store_path : DEFAULT_STORE;
+    if (access(path, write ? R_OK | W_OK : R_OK) != 0) {
+        fprintf(stderr, "spoofguard report %s: store %s: %s\n", cmd, path, strerror(errno));
+        return SG_EXIT_INPUT;
+    }
     c->store = write ? sgrep_store_open(path, err, sizeof err)
                      : sgrep_store_open_ro(path, err, sizeof err);
     if (!c->store) {
         fprintf(stderr, "spoofguard report %s: store %s\n", cmd, err);
-        return -1;
+        return SG_EXIT_INTERNAL;
     }
     return 0;
 }
@@ -483,8 +492,8 @@ static int report_summary(int argc, char **argv)
         return sg_cli_usage_error(&summary_cmd, "unexpected operand '%s'", argv[first]);
     if (c.json && c.csv)
         return sg_cli_usage_error(&summary_cmd, "--json and --csv exclude each other");
-    if (open_store(&c, "summary", 0))
-        return SG_EXIT_INTERNAL;
+    if ((rc = open_store(&c, "summary", 0)) != 0)
+        return rc;
     int64_t since = 0;
     if (c.have_days) {
         int64_t today = (int64_t)time(NULL) / 86400 * 86400;
@@ -515,7 +524,9 @@ static const sg_cli_cmd prune_cmd = {
     "report prune",
     "--days N [--store PATH]",
     "Deletes the received reports whose period ended more than N days ago (and that were\n"
-    "stored more than N days ago), with their records: the store's retention.\n",
+    "stored more than N days ago), with their records: the store's retention.\n"
+    "Exit status: 0, 2 usage, 3 no store at that path (none is made) or not writable,\n"
+    "4 internal error.\n",
     prune_opts,
 };
 
@@ -530,8 +541,8 @@ static int report_prune(int argc, char **argv)
         return sg_cli_usage_error(&prune_cmd, "--days N is required");
     if (first < argc)
         return sg_cli_usage_error(&prune_cmd, "unexpected operand '%s'", argv[first]);
-    if (open_store(&c, "prune", 1))
-        return SG_EXIT_INTERNAL;
+    if ((rc = open_store(&c, "prune", 1)) != 0)
+        return rc;
     long long n = sgrep_store_prune(c.store, (int64_t)time(NULL) - c.days * 86400);
     if (n < 0)
         fprintf(stderr, "spoofguard report prune: %s\n", sgrep_store_error(c.store));

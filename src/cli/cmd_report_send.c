@@ -100,7 +100,10 @@ static const sg_cli_cmd send_cmd = {
     "report send",
     "[OPTIONS]",
     "RFC 9990 aggregate reports of one UTC day, one per policy domain and policy, to the\n"
-    "rua addresses of each domain's DMARC record, through the local MTA.",
+    "rua addresses of each domain's DMARC record, through the local MTA.\n"
+    "Exit status: 0 sent (or nothing to send, or another host holds the day's lock), 1 a\n"
+    "destination failed or could not be authorised for now (it is tried again), 2 usage,\n"
+    "4 no store at --store, the store or the MTA failed (docs/reports.md).\n",
     send_opts,
 };
 

@@ -38,9 +38,9 @@ static const struct {
     {"arc-seal", cmd_arc_seal, "verify the ARC chain and add a new ARC set (RFC 8617)"},
     {"keys", cmd_keys, "DKIM key rotation: status, rotate, activate (once published), retire"},
     {"explain", NULL, "what a reader should be told: headline, sender, warnings, links"},
-    {"report", NULL, "DMARC reports: read them (parse), summary, prune"},
+    {"report", NULL, "DMARC reports: read them (parse), summary, prune; send our own"},
     {"audit", NULL, "check a domain's SPF, DKIM, DMARC, MX, MTA-STS, TLS-RPT records"},
-    {"accounts", NULL, "outbound accounts: replay events through the abuse engine"},
+    {"accounts", NULL, "outbound accounts: list, show, explain, block, release; replay events"},
     {NULL, NULL, NULL},
 };
 
@@ -92,9 +92,16 @@ int main(int argc, char **argv)
         return SG_EXIT_OK;
     }
     for (size_t i = 0; commands[i].name != NULL; i++)
-        if (!strcmp(argv[1], commands[i].name))
+        if (!strcmp(argv[1], commands[i].name)) {
+            /* every command's --version, those with steps too (report,
+             * accounts) */
+            if (argc == 3 && !strcmp(argv[2], "--version")) {
+                printf("spoofguard %s\n", sg_version());
+                return SG_EXIT_OK;
+            }
             return commands[i].fn ? commands[i].fn(argc - 1, argv + 1)
                                   : run_helper(commands[i].name, argv + 1);
+        }
     fprintf(stderr, "spoofguard: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return SG_EXIT_USAGE;

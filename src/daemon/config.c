@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include <spoofguard/dns.h>
@@ -358,9 +359,11 @@ static int set_option(sg_config *c, const opt_def *o, const char *value, char *e
         break;
     }
     case T_BOOL:
-        if (!strcasecmp(copy, "yes") || !strcasecmp(copy, "true") || !strcmp(copy, "1"))
+        if (!strcasecmp(copy, "yes") || !strcasecmp(copy, "true") || !strcasecmp(copy, "on") ||
+            !strcmp(copy, "1"))
             *(int *)(base + o->off) = 1, rc = 0;
-        else if (!strcasecmp(copy, "no") || !strcasecmp(copy, "false") || !strcmp(copy, "0"))
+        else if (!strcasecmp(copy, "no") || !strcasecmp(copy, "false") ||
+                 !strcasecmp(copy, "off") || !strcmp(copy, "0"))
             *(int *)(base + o->off) = 0, rc = 0;
         else
             snprintf(err, errlen, "%s: '%s' is not yes or no", o->name, value);
@@ -481,19 +484,23 @@ int sg_config_defaults(sg_config *c)
     return 0;
 }
 
-/* *file becomes config_dir/file when it is relative and the
- * configuration file sits in another folder. */
+/* A relative *file names a file beside the configuration file: it
+ * becomes an absolute path, so that what -t prints loads again from any
+ * folder (adv21 F7) and a reload finds the same file. */
 static int resolve_beside(char **file, const char *config_path)
 {
-    const char *slash = strrchr(config_path, '/');
-    if (*file == NULL || (*file)[0] == '/' || slash == NULL)
+    char cwd[4096] = "";
+    if (*file == NULL || (*file)[0] == '/')
         return 0;
-    size_t dirlen = (size_t)(slash - config_path) + 1, n = dirlen + strlen(*file) + 1;
+    if (config_path[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL)
+        return -1;
+    const char *slash = strrchr(config_path, '/');
+    size_t dirlen = slash ? (size_t)(slash - config_path) + 1 : 0;
+    size_t cl = strlen(cwd), n = cl + 1 + dirlen + strlen(*file) + 1;
     char *joined = malloc(n);
     if (joined == NULL)
         return -1;
-    memcpy(joined, config_path, dirlen);
-    strcpy(joined + dirlen, *file);
+    snprintf(joined, n, "%s%s%.*s%s", cwd, cl ? "/" : "", (int)dirlen, config_path, *file);
     free(*file);
     *file = joined;
     return 0;
@@ -576,6 +583,7 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
                     &c->log_file,   &c->outbound_store, &c->outbound_spill};
     for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++)
         if (*rel[i] != NULL && strncmp(*rel[i], "redis://", 8) != 0 &&
+            strcmp(*rel[i], "memory:") != 0 &&
             !(rel[i] == &c->outbound_spill && strcmp(*rel[i], "none") == 0) &&
             resolve_beside(rel[i], path) != 0) {
             snprintf(err, errlen, "out of memory");
@@ -728,22 +736,23 @@ int sg_config_print(const sg_config *c, void *fp)
             fprintf(f, "# %s (not set)\n", o->name);
             continue;
         }
-        fprintf(f, "%s ", o->name);
+        /* an empty list is the name alone (it loads as one) */
+        fprintf(f, "%s", o->name);
         switch (o->type) {
         case T_STRING:
-            fprintf(f, "%s", *(char *const *)(base + o->off));
+            fprintf(f, " %s", *(char *const *)(base + o->off));
             break;
         case T_UINT:
-            fprintf(f, "%u", *(const unsigned *)(base + o->off));
+            fprintf(f, " %u", *(const unsigned *)(base + o->off));
             break;
         case T_SIZE:
-            fprintf(f, "%llu", (unsigned long long)*(const uint64_t *)(base + o->off));
+            fprintf(f, " %llu", (unsigned long long)*(const uint64_t *)(base + o->off));
             break;
         case T_BOOL:
-            fprintf(f, "%s", *(const int *)(base + o->off) ? "yes" : "no");
+            fprintf(f, " %s", *(const int *)(base + o->off) ? "yes" : "no");
             break;
         case T_FAILSAFE:
-            fprintf(f, "%s",
+            fprintf(f, " %s",
                     *(const sg_failsafe *)(base + o->off) == SG_FAILSAFE_ACCEPT ? "accept"
                                                                                 : "tempfail");
             break;
@@ -752,7 +761,7 @@ int sg_config_print(const sg_config *c, void *fp)
             char *const *l = *(char **const *)(base + o->off);
             size_t n = *(const size_t *)(base + o->count_off);
             for (size_t j = 0; j < n; j++)
-                fprintf(f, "%s%s", j ? ", " : "", l[j]);
+                fprintf(f, "%s%s", j ? ", " : " ", l[j]);
             break;
         }
         case T_CIDRS: {
@@ -766,7 +775,7 @@ int sg_config_print(const sg_config *c, void *fp)
                     inet_ntop(AF_INET, l[j].addr + 12, buf, sizeof(buf));
                 else
                     inet_ntop(AF_INET6, l[j].addr, buf, sizeof(buf));
-                fprintf(f, "%s%s/%u", j ? ", " : "", buf, v4 ? l[j].prefix - 96 : l[j].prefix);
+                fprintf(f, "%s%s/%u", j ? ", " : " ", buf, v4 ? l[j].prefix - 96 : l[j].prefix);
             }
             break;
         }

@@ -209,6 +209,13 @@ static int key_line(sg_maps *m, char **f, size_t n, char *err, size_t errlen)
         snprintf(err, errlen, "'%.63s' is not a selector (RFC 6376 3.1)", s);
         return -1;
     }
+    /* a relative path would be read from the daemon's current folder ("/"
+     * under systemd), so -t run beside the table passed what the start
+     * then refused (adv21 F6) */
+    if (p[0] != '/') {
+        snprintf(err, errlen, "key path '%.200s' is not absolute", p);
+        return -1;
+    }
     for (size_t i = 0; i < m->nkeys; i++)
         if (!strcmp(m->keys[i].name, f[0])) {
             snprintf(err, errlen, "key name '%s' defined twice", f[0]);

@@ -29,7 +29,7 @@ tcheck() {
     return 1
 }
 out=$(cd "$SRC" && tcheck docs/examples/spoofguardd.conf 2>&1) &&
-    grep -q "^sender_map docs/examples/senders$" <<<"$out" &&
+    grep -q "^sender_map $SRC/docs/examples/senders$" <<<"$out" &&
     ok "docs/examples/spoofguardd.conf from the tree's root" || bad "from the root: $out"
 out=$(cd / && tcheck "$SRC/docs/examples/spoofguardd.conf" 2>&1) &&
     grep -q "^sender_map $SRC/docs/examples/senders$" <<<"$out" &&
@@ -48,6 +48,19 @@ out2=$(tcheck "$T/printed.conf") &&
     [ "$(grep -v 'configuration OK$' <<<"$out2")" = "$(cat "$T/printed.conf")" ] &&
     grep -q '^# authserv_id (not set)$' "$T/printed.conf" &&
     ok "the printed configuration loads and prints the same" || bad "printed configuration: $out2"
+# -c relative and the tables beside it: the printed paths are absolute, so
+# the printed configuration, saved beside the original and checked from
+# elsewhere, loads the same tables (adv21 F7); no line ends in a space
+mkdir "$T/rt"
+cp "$SRC"/docs/examples/{spoofguardd.conf,senders,SigningTable,KeyTable} "$T/rt/"
+out=$(cd "$T" && tcheck rt/spoofguardd.conf) &&
+    grep -v '^# .*configuration OK$' <<<"$out" >"$T/rt/printed.conf" &&
+    grep -q "^sender_map $T/rt/senders$" "$T/rt/printed.conf" &&
+    out2=$(cd / && tcheck "$T/rt/printed.conf") &&
+    [ "$(grep -v 'configuration OK$' <<<"$out2")" = "$(cat "$T/rt/printed.conf")" ] &&
+    ! grep -q ' $' "$T/rt/printed.conf" &&
+    ok "printed from a relative -c: absolute paths, loads from elsewhere" ||
+    bad "relative -c: $out $(grep ' $' "$T/rt/printed.conf")"
 # the outbound engine's lines are printed too, as lines that make the same
 # policy again: a class starts as a copy of default when first named, so
 # the classes come before default's own limits

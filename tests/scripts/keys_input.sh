@@ -51,6 +51,21 @@ for v in '../../../escaped:s' 'ourco.test:../s' 'a/b.test:s' 'a..test:s'; do
     [ $rc != 0 ] && grep -qF "KT:2: $what" "$T/out" && ok "spoofguardd -t refuses '$v'" ||
         bad "spoofguardd -t '$v': exit $rc, $(cat "$T/out")"
 done
+# a relative key path is read from the current folder ("/" under systemd):
+# refused by the daemon and by `keys`, whatever folder they run in (adv21 F6)
+printf 'k1 ourco.test:s:keys/s.private\n' >"$W/KT"
+printf '*@ourco.test k1\n' >"$W/ST"
+printf 'listen inet:127.0.0.1:19510\nkey_table %s/KT\nsigning_table %s/ST\nsender_map /dev/null\nuser nobody\n' \
+    "$W" "$W" >"$W/d.conf"
+(cd "$W" && "$CLI" keys status --key-table KT --signing-table ST) >"$T/out" 2>&1
+rc=$?
+[ $rc = 3 ] && grep -qF "KT:1: key path 'keys/s.private' is not absolute" "$T/out" &&
+    ok "keys status refuses a relative key path (exit 3)" || bad "keys status, relative key: exit $rc, $(cat "$T/out")"
+(cd "$W" && "$D" -t -c "$W/d.conf") >"$T/out" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -qF "KT:1: key path 'keys/s.private' is not absolute" "$T/out" &&
+    ok "spoofguardd -t refuses a relative key path, run beside it" ||
+    bad "spoofguardd -t, relative key: exit $rc, $(cat "$T/out")"
 for a in '--domain ../x --selector s2' '--domain ourco.test --selector ../s2' \
     '--domain a_b..test --selector s2' '--domain ourco.test --selector s2;x'; do
     # shellcheck disable=SC2086

@@ -240,7 +240,7 @@ variant() { # TAGS: the new RSA record with TAGS before p= (strings of 200 octet
     $PY - "$P/$DOM.zone" "$R" "$1" <<'VEOF'
 import re, sys
 text, sel, tags = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
-rec = re.search(r'^' + re.escape(sel) + r'\._domainkey\S*\s+IN\s+TXT\s+\((.*?)\)', text, re.S | re.M)
+rec = re.search(r'^' + re.escape(sel) + r'\._domainkey\S*\s+(?:\d+\s+)?IN\s+TXT\s+\((.*?)\)', text, re.S | re.M)
 txt = ''.join(re.findall(r'"([^"]*)"', rec.group(1)))
 txt = txt.replace('k=rsa; ', 'k=rsa; ' + tags + ' ') if tags != 'dup' else txt + '; p='
 print('%s._domainkey IN TXT %s' % (sel, ' '.join('"%s"' % txt[i:i + 200] for i in range(0, len(txt), 200))))
@@ -402,7 +402,7 @@ st = {k['selector']: k['state'] for d in json.load(open(sys.argv[1])) for k in d
 assert st == {'old-r': 'retiring', 'old-e': 'retiring', sys.argv[2]: 'active', sys.argv[3]: 'active'}, st
 EOF
 since=$($PY -c "import json,sys; print([k for d in json.load(open(sys.argv[1])) for k in d['keys'] if k['selector']=='old-r'][0]['retiring_since'])" "$T/status1.json")
-# the records' TTL at the servers is 3600 (the fragment's $TTL): the floor
+# the records' TTL at the servers is 3600 (the fragment's own): the floor
 # is 5 d + 2 h
 due=$((since + 5 * 86400 + 7200))
 $K retire --now $((due - 1)) >"$T/ret1.out" 2>"$T/ret1.err"

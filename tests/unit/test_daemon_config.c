@@ -48,6 +48,7 @@ static void parses_a_full_file(void **state)
                "failsafe accept\n"
                "max_message_size 10M\n"
                "dmarc_enforce no\n"
+               "dmarc_suffix_guard Off\n"
                "trusted_arc_sealers Lists.Example.NET., fwd.example\n"
                "sender_display_names_exempt Helpdesk@Example.com crm\n");
     assert_int_equal(sg_config_load(&c, path, err, sizeof(err)), 0);
@@ -66,6 +67,7 @@ static void parses_a_full_file(void **state)
     assert_int_equal(c.failsafe, SG_FAILSAFE_ACCEPT);
     assert_int_equal(c.max_message_size, 10u * 1024 * 1024);
     assert_int_equal(c.dmarc_enforce, 0);
+    assert_int_equal(c.dmarc_suffix_guard, 0); /* on/off too, any case (adv21 F9) */
     assert_int_equal(c.n_internal_networks, 3);
 
     sg_cidr a;
