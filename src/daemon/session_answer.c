@@ -101,6 +101,7 @@ void on_timeout(uv_timer_t *t)
         uv_timer_start(&s->timer, on_timeout, left < PROGRESS_MS ? left : PROGRESS_MS, 0);
         return;
     }
+    s->gave_up = 1;
     if (!s->sealing && !s->outbound && s->verdict != NULL &&
         sg_verdict_result_get(s->verdict) == NULL && sg_verdict_give_up(s->verdict) == 0)
         /* the verdict with what is known: a lookup still out counts as a
@@ -110,6 +111,7 @@ void on_timeout(uv_timer_t *t)
          * the verdict past the budget and got the fail-safe answer,
          * `accept` included (adv23 F1). inbound_done has answered. */
         return;
+    s->gave_up = 0;
     s->state = MSG_OPEN;
     if (s->sealing) { /* the verdict is known: it goes on without our set */
         seal_left_off(s, MSG_TIMEOUT);

@@ -65,6 +65,13 @@ static void inbound_done(const sg_verdict_result *vr, void *payload)
     if (s->timer_live)
         uv_timer_stop(&s->timer);
     sg_disposition_inbound(&s->pol->cfg, vr, &d);
+    if (d.failsafe && s->gave_up) {
+        /* temporary because the budget ended the wait: said as such (the
+         * log, spoofguard_failsafe_total{cause="timeout"}) */
+        d.cause = SG_MFS_TIMEOUT;
+        d.why = MSG_TIMEOUT;
+    }
+    s->gave_up = 0;
     dsn_note(s, &d, vr);
     if (apply(s, &d, vr)) {
         /* our ARC set waits for the signer: the verdict (vr) stays. It is

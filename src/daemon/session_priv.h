@@ -104,6 +104,7 @@ typedef struct session {
     sg_disposition pend;
     const sg_verdict_result *pend_vr;
     int sealing;
+    int gave_up; /* the budget ended the wait: sg_verdict_give_up (on_timeout) */
     const sg_map_key *keys[MAX_SIGN_KEYS];
     size_t nkeys;
     size_t nsigned; /* DKIM-Signature fields put on the message */
