@@ -516,17 +516,6 @@ static int64_t now_of(const ctx *c)
     return c->o.now ? (int64_t)c->o.now : (int64_t)time(NULL);
 }
 
-static void dir_of(char *out, size_t cap, const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        snprintf(out, cap, ".");
-    else if (slash == path)
-        snprintf(out, cap, "/");
-    else
-        snprintf(out, cap, "%.*s", (int)(slash - path), path);
-}
-
 /* key_table and signing_table from spoofguardd.conf ("name value" lines,
  * read as the daemon reads them; a relative file is beside the
  * configuration). */
@@ -540,7 +529,7 @@ static int read_config(ctx *c, char *err, size_t errlen)
         errf(err, errlen, "%s: %s", c->o.config, strerror(errno));
         return -1;
     }
-    dir_of(dir, sizeof(dir), c->o.config);
+    sg_folder_of(dir, sizeof(dir), c->o.config);
     while ((len = getline(&line, &cap, fp)) >= 0) {
         lineno++;
         if (sg_line_has_nul(line, (size_t)len)) {
@@ -596,7 +585,7 @@ static int ctx_open(ctx *c, char *err, size_t errlen)
         snprintf(c->publish_dir, sizeof(c->publish_dir), "%s", c->o.publish_dir);
     else {
         char d[4096];
-        dir_of(d, sizeof(d), c->key_table);
+        sg_folder_of(d, sizeof(d), c->key_table);
         if (snprintf(c->publish_dir, sizeof(c->publish_dir), "%s/dkim-publish", d) >=
             (int)sizeof(c->publish_dir)) {
             errf(err, errlen, "path too long");
@@ -797,6 +786,7 @@ static int ensure_key(const sgu_ks_key *r, const struct stat *ref, sg_dkim_signk
         if (strcmp(alg_of_key(*out), r->alg)) {
             errf(err, errlen, "%s: not an %s key", r->path, r->alg);
             sg_dkim_signkey_free(*out);
+            *out = NULL; /* the caller frees what it holds */
             return -1;
         }
         return 0;
@@ -810,6 +800,7 @@ static int ensure_key(const sgu_ks_key *r, const struct stat *ref, sg_dkim_signk
     if (rc != 0) {
         errf(err, errlen, "%s: %s", tmp, sg_strerror(rc));
         sg_dkim_signkey_free(*out);
+        *out = NULL; /* the caller frees what it holds */
         return -1;
     }
     int fd = open(tmp, O_RDONLY | O_CLOEXEC);
@@ -825,12 +816,13 @@ static int ensure_key(const sgu_ks_key *r, const struct stat *ref, sg_dkim_signk
     if (rename(tmp, r->path) != 0) {
         errf(err, errlen, "%s: %s", r->path, strerror(errno));
         sg_dkim_signkey_free(*out);
+        *out = NULL; /* the caller frees what it holds */
         return -1;
     }
     /* the rename is durable once the folder is: before the files to
      * publish name this key */
     char dir[SGU_KS_PATH_MAX + 1];
-    dir_of(dir, sizeof(dir), r->path);
+    sg_folder_of(dir, sizeof(dir), r->path);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         (void)fsync(dfd);
@@ -952,11 +944,14 @@ static int rotate_domain(ctx *c, const char *domain)
         if (k->phase == SGU_KS_PENDING)
             pend[strcmp(k->alg, "rsa") ? 1 : 0] = k;
     }
-    char keydir[4096];
-    if (c->o.key_dir)
+    char keydir[4096], cwd[2048];
+    /* the KeyTable takes absolute paths only (spoofguardd reads it from "/") */
+    if (c->o.key_dir && c->o.key_dir[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL)
+        snprintf(keydir, sizeof(keydir), "%s/%s", cwd, c->o.key_dir);
+    else if (c->o.key_dir)
         snprintf(keydir, sizeof(keydir), "%s", c->o.key_dir);
     else if (ref)
-        dir_of(keydir, sizeof(keydir), ref->path);
+        sg_folder_of(keydir, sizeof(keydir), ref->path);
     else {
         fprintf(stderr, "spoofguard keys: %s has no key in the KeyTable: give --key-dir\n", domain);
         return SG_EXIT_USAGE;
@@ -1262,7 +1257,7 @@ static long pid_to_signal(const ctx *c)
  * signing with the old keys until someone notices (adv21 F5). */
 static int reload_target_ok(const ctx *c)
 {
-    return c->o.pid_file == NULL || pid_to_signal(c) > 0;
+    return c->o.reload_cmd != NULL || c->o.pid_file == NULL || pid_to_signal(c) > 0;
 }
 
 static int reload_daemon(ctx *c)

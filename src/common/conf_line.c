@@ -1,6 +1,7 @@
 #include "common/conf_line.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 int sg_conf_line(char *line, char **name, char **value)
@@ -30,4 +31,15 @@ int sg_conf_line(char *line, char **name, char **value)
 int sg_line_has_nul(const char *line, size_t len)
 {
     return memchr(line, '\0', len) != NULL;
+}
+
+void sg_folder_of(char *out, size_t cap, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(out, cap, ".");
+    else if (slash == path)
+        snprintf(out, cap, "/");
+    else
+        snprintf(out, cap, "%.*s", (int)(slash - path), path);
 }

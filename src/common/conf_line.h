@@ -20,4 +20,9 @@ int sg_conf_line(char *line, char **name, char **value);
  * spoofguardd.conf and of its tables refuse such a line, naming it. */
 int sg_line_has_nul(const char *line, size_t len);
 
+/* The folder of path into out (at most cap bytes): "." when it has no
+ * slash, "/" for a file at the root. The configuration's tables and the
+ * daemon's sockets and stores are looked for there. */
+void sg_folder_of(char *out, size_t cap, const char *path);
+
 #endif

@@ -75,8 +75,8 @@ static const opt_def options[] = {
      "Reject inbound mail claiming a protected domain that does not pass (no: add headers only)."},
     {"sender_map", T_STRING, F(sender_map), NOCOUNT, NULL, 0, 0, 1,
      "File `login address[,address...]` (`@domain` wildcards allowed), like Postfix's "
-     "smtpd_sender_login_maps: an authenticated login may send only as these. Unset while "
-     "signing_table is set: mail from logins is refused (nothing says what they own); unset "
+     "smtpd_sender_login_maps: an authenticated login may send only as these. Unset while the "
+     "key_table has keys: mail from logins is refused (nothing says what they own); unset "
      "without signing: logins are not checked."},
     {"sender_display_names", T_BOOL, F(sender_display_names), NOCOUNT, "yes", 0, 0, 1,
      "With a sender_map, an address a person could read in From or Sender - in the display "
@@ -493,7 +493,7 @@ static int resolve_beside(char **file, const char *config_path)
     if (*file == NULL || (*file)[0] == '/')
         return 0;
     if (config_path[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL)
-        return -1;
+        return -2;
     const char *slash = strrchr(config_path, '/');
     size_t dirlen = slash ? (size_t)(slash - config_path) + 1 : 0;
     size_t cl = strlen(cwd), n = cl + 1 + dirlen + strlen(*file) + 1;
@@ -581,12 +581,16 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
      * configuration and its tables can be checked and moved as one. */
     char **rel[] = {&c->sender_map, &c->signing_table,  &c->key_table,
                     &c->log_file,   &c->outbound_store, &c->outbound_spill};
+    int rc;
     for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++)
         if (*rel[i] != NULL && strncmp(*rel[i], "redis://", 8) != 0 &&
             strcmp(*rel[i], "memory:") != 0 &&
             !(rel[i] == &c->outbound_spill && strcmp(*rel[i], "none") == 0) &&
-            resolve_beside(rel[i], path) != 0) {
-            snprintf(err, errlen, "out of memory");
+            (rc = resolve_beside(rel[i], path)) != 0) {
+            if (rc == -2)
+                snprintf(err, errlen, "%s: the current folder: %s", path, strerror(errno));
+            else
+                snprintf(err, errlen, "out of memory");
             sg_config_free(c);
             return -1;
         }
@@ -623,11 +627,6 @@ fail:
     fclose(f);
     sg_config_free(c);
     return -1;
-}
-
-int sg_config_unmapped_logins(const sg_config *c)
-{
-    return c->signing_table != NULL && c->sender_map == NULL;
 }
 
 void sg_config_free(sg_config *c)

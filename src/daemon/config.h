@@ -86,14 +86,6 @@ int sg_config_load(sg_config *out, const char *path, char *err, size_t errlen);
 int sg_config_defaults(sg_config *out);
 void sg_config_free(sg_config *c);
 
-/* Signing without a sender_map: there is nothing to check a login's From
- * against, so mail from authenticated logins is refused (disposition.c);
- * said by -t and at start. */
-int sg_config_unmapped_logins(const sg_config *c);
-#define SG_CONFIG_UNMAPPED_LOGINS                                                                  \
-    "signing_table is set but sender_map is not: mail from authenticated logins is refused "       \
-    "(550 5.7.1), since nothing says which addresses they own; set sender_map"
-
 /* Options a reload cannot change: returns the name of the first one
  * that differs between a and b, or NULL. */
 const char *sg_config_reload_blocker(const sg_config *a, const sg_config *b);

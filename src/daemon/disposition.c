@@ -183,7 +183,7 @@ const char *sg_disposition_header_reply(int rc)
  * writes (adv21 F1). Refused, as a login the map does not list is. */
 static int unmapped_login(const sg_maps *maps, const char *login, char **reply)
 {
-    if (!login[0] || sg_maps_have_sender_map(maps) || !sg_maps_have_keys(maps))
+    if (!login[0] || !sg_maps_unmapped_logins(maps))
         return 0;
     return REFUSE(reply, "550 5.7.1 %s may not send here: no sender_map lists its addresses",
                   login);

@@ -18,6 +18,7 @@
 #include <spoofguard/dmarc.h>
 #include <spoofguard/dns.h>
 
+#include "common/conf_line.h"
 #include "config.h"
 #include "maps.h"
 #include "server.h"
@@ -31,18 +32,6 @@ static void usage(FILE *f)
                "  -c FILE       configuration file (default " DEFAULT_CONFIG ")\n"
                "  -t            check the configuration, tables and keys, then exit\n"
                "  --reference   print the option reference\n");
-}
-
-/* The folder part of path into out ("." if none). */
-static void folder_of(const char *path, char *out, size_t n)
-{
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        snprintf(out, n, ".");
-    else if (slash == path)
-        snprintf(out, n, "/");
-    else
-        snprintf(out, n, "%.*s", (int)(slash - path), path);
 }
 
 static int is_folder(const char *path)
@@ -81,7 +70,7 @@ static int host_not_ready(const sg_config *cfg, char *err, size_t errlen)
 {
     char dir[4096];
     if (!strncmp(cfg->listen, "unix:", 5)) {
-        folder_of(cfg->listen + 5, dir, sizeof(dir));
+        sg_folder_of(dir, sizeof(dir), cfg->listen + 5);
         if (!is_folder(dir)) {
             snprintf(err, errlen, "listen: the socket's folder %.400s does not exist", dir);
             return -1;
@@ -96,7 +85,7 @@ static int host_not_ready(const sg_config *cfg, char *err, size_t errlen)
         return -1;
     }
     if (cfg->report_store != NULL) {
-        folder_of(cfg->report_store, dir, sizeof(dir));
+        sg_folder_of(dir, sizeof(dir), cfg->report_store);
         if (!is_folder(dir)) {
             snprintf(err, errlen, "report_store: the folder %.400s does not exist", dir);
             return -1;
@@ -119,7 +108,7 @@ static int stores_writable(const sg_config *cfg, const char *user, char *msg, si
         return -1;
     }
     if (cfg->report_store != NULL) {
-        folder_of(cfg->report_store, dir, sizeof(dir));
+        sg_folder_of(dir, sizeof(dir), cfg->report_store);
         if ((access(cfg->report_store, F_OK) == 0 && access(cfg->report_store, R_OK | W_OK) != 0) ||
             access(dir, W_OK | X_OK) != 0) {
             snprintf(msg, n,
@@ -144,8 +133,13 @@ static int as_user(const sg_config *cfg, const char *path, int stores, char *err
                            cfg->public_suffix_list};
     const char *user = cfg->user ? cfg->user : SG_DEFAULT_USER;
     if (geteuid() != 0) {
+        /* not root: the daemon would run as us; a configuration for
+         * another user (checked by its admin before a root start) cannot
+         * be judged from here (rev19 #5) */
         struct passwd *me = getpwuid(geteuid());
-        return stores ? stores_writable(cfg, me ? me->pw_name : "?", err, errlen) : 0;
+        if (!stores || me == NULL || (cfg->user && strcmp(cfg->user, me->pw_name)))
+            return 0;
+        return stores_writable(cfg, me->pw_name, err, errlen);
     }
     struct passwd *pw = getpwnam(user);
     if (pw == NULL) {
@@ -254,6 +248,7 @@ int main(int argc, char **argv)
             return 1;
         }
         sg_signer_stop(fds, 0, pid);
+        int unmapped = sg_maps_unmapped_logins(maps);
         sg_maps_free(maps);
         if (user_is_root(&cfg, err, sizeof(err))) {
             fprintf(stderr, "spoofguardd: %s: %s\n", path, err);
@@ -264,8 +259,8 @@ int main(int argc, char **argv)
          * not (the start, as root, works; the first reload would not) */
         if (as_user(&cfg, path, 0, err, sizeof(err)) != 0)
             fprintf(stderr, "spoofguardd: warning: %s\n", err);
-        if (sg_config_unmapped_logins(&cfg))
-            fprintf(stderr, "spoofguardd: warning: %s: %s\n", path, SG_CONFIG_UNMAPPED_LOGINS);
+        if (unmapped)
+            fprintf(stderr, "spoofguardd: warning: %s: %s\n", path, SG_MAPS_UNMAPPED_LOGINS);
         sg_dmarc_psl *psl = NULL;
         if (cfg.public_suffix_list && sg_dmarc_psl_load_file(&psl, cfg.public_suffix_list) != 0) {
             fprintf(stderr, "spoofguardd: %s: public_suffix_list %s: cannot load the list\n", path,

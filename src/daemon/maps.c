@@ -363,6 +363,11 @@ int sg_maps_have_keys(const sg_maps *m)
     return m->nkeys > 0;
 }
 
+int sg_maps_unmapped_logins(const sg_maps *m)
+{
+    return m->nkeys > 0 && !m->have_sender_map;
+}
+
 int sg_maps_sender_allowed(const sg_maps *m, const char *login, const char *local,
                            const char *domain)
 {

@@ -43,6 +43,13 @@ void sg_maps_free(sg_maps *m);
 int sg_maps_have_sender_map(const sg_maps *m);
 /* 1 if the key table has keys: the daemon signs. */
 int sg_maps_have_keys(const sg_maps *m);
+/* Signing without a sender_map: there is nothing to check a login's From
+ * against, so mail from authenticated logins is refused (disposition.c);
+ * said by -t and at start, in these words. */
+int sg_maps_unmapped_logins(const sg_maps *m);
+#define SG_MAPS_UNMAPPED_LOGINS                                                                    \
+    "the key_table has keys but there is no sender_map: mail from authenticated logins is "        \
+    "refused (550 5.7.1), since nothing says which addresses they own; set sender_map"
 /* 1 if login may use the address local@domain (parts as parsed, local
  * part unquoted; compared case-insensitively). The parts are compared as
  * they are, never through a rebuilt string, so no local part containing

@@ -603,8 +603,8 @@ int sg_server_run(sg_server *s)
     }
     sg_log(&s->sh.log, "{\"event\":\"started\",\"workers\":%u,\"listen\":\"%s\"}", s->nworkers,
            s->sh.policy.cur->cfg.listen);
-    if (sg_config_unmapped_logins(&s->sh.policy.cur->cfg))
-        sg_log(&s->sh.log, "{\"event\":\"warning\",\"why\":\"%s\"}", SG_CONFIG_UNMAPPED_LOGINS);
+    if (sg_maps_unmapped_logins(s->sh.policy.cur->maps))
+        sg_log(&s->sh.log, "{\"event\":\"warning\",\"why\":\"%s\"}", SG_MAPS_UNMAPPED_LOGINS);
     uv_timer_init(&s->loop, &s->watchdog);
     s->watchdog.data = s;
     uv_timer_start(&s->watchdog, on_watchdog, 0, tick);

@@ -66,6 +66,22 @@ rc=$?
 [ $rc = 1 ] && grep -qF "KT:1: key path 'keys/s.private' is not absolute" "$T/out" &&
     ok "spoofguardd -t refuses a relative key path, run beside it" ||
     bad "spoofguardd -t, relative key: exit $rc, $(cat "$T/out")"
+# rotate --key-dir relative: the new keys' paths are absolute (the KeyTable
+# takes no other); a --key-dir that does not exist is refused (exit 3; it
+# crashed, freeing the key twice)
+mkdir -p "$W/rk/keys"
+printf 'k1 ourco.test:s:%s/keys/s.private\n' "$W" >"$W/rk/KT"
+printf '*@ourco.test k1\n' >"$W/rk/ST"
+(cd "$W/rk" && "$CLI" keys rotate --key-table KT --signing-table ST --publish-dir pub \
+    --key-dir missing --now 1800000000) >"$T/out" 2>&1
+rc=$?
+[ $rc = 3 ] && ok "rotate --key-dir that does not exist: exit 3" || bad "rotate, missing key dir: exit $rc, $(cat "$T/out")"
+rm -f "$W/rk/KT.rotation"
+(cd "$W/rk" && "$CLI" keys rotate --key-table KT --signing-table ST --publish-dir pub \
+    --key-dir keys --now 1800000000) >"$T/out" 2>&1
+rc=$?
+[ $rc = 0 ] && [ "$(grep -c "path=$W/rk/keys/ourco.test.2027" "$W/rk/KT.rotation")" = 2 ] &&
+    ok "rotate --key-dir relative: absolute key paths" || bad "rotate, relative key dir: exit $rc, $(cat "$T/out") $(grep -o 'path=[^ ]*' "$W/rk/KT.rotation")"
 for a in '--domain ../x --selector s2' '--domain ourco.test --selector ../s2' \
     '--domain a_b..test --selector s2' '--domain ourco.test --selector s2;x'; do
     # shellcheck disable=SC2086

@@ -225,8 +225,8 @@ fi
 # signing with no sender_map: logins are refused (adv21 F1), and -t says so
 grep -v '^sender_map ' "$T/main.conf" >"$T/nomap.conf"
 if "$SGD" -t -c "$T/nomap.conf" >"$T/t-nomap.out" 2>&1 &&
-    grep -q 'warning: .*signing_table is set but sender_map is not: mail from authenticated logins is refused' "$T/t-nomap.out" &&
-    ! grep -q 'sender_map is not' "$T/t.out"; then
+    grep -q 'warning: .*the key_table has keys but there is no sender_map: mail from authenticated logins is refused' "$T/t-nomap.out" &&
+    ! grep -q 'there is no sender_map' "$T/t.out"; then
     ok config_test_no_sender_map
 else
     ko config_test_no_sender_map "$(grep -v '^[a-z#]' "$T/t-nomap.out" | tail -n3)"

@@ -419,6 +419,26 @@ static char *set_tag(char *msg, const char *field, const char *tag, const char *
     return out;
 }
 
+/* A forger's set: a seal claiming the trusted forwarder (d=fwd.test, its
+ * signature junk) over an AMS of his own domain, whose key never answers.
+ * The seal fails for good whatever the AMS's key would say: forged and
+ * rejected, never the temporary answer a withheld key would buy (rev19 #1;
+ * the chain was judged at its first failing step, the AMS, as temporary). */
+static void forged_seal_behind_a_withheld_key(void **state)
+{
+    fixture *f = *state;
+    sg_verdict *v = NULL;
+    char *m = set_tag(seal(f, base, "slow.test", f->fwd, PASS_AAR), "ARC-Seal", "d", "fwd.test");
+    const sg_verdict_result *r = judge(f, &v, m, trust_fwd, NULL);
+    assert_int_equal(r->arc->cv, SG_ARC_FAIL);
+    assert_false(r->arc->temporary);
+    assert_string_equal(r->arc->reason, "an ARC-Seal did not verify");
+    assert_forged_reject(r);
+    assert_false(r->temporary);
+    sg_verdict_free(v);
+    free(m);
+}
+
 /* A trusted forwarder's passing set whose ARC-Message-Signature does not
  * sign From (RFC 8617 allows it; our sealer always signs From) says
  * nothing about the From: whoever holds such a sealed message may change
@@ -514,6 +534,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(forger_cannot_claim_it, setup, teardown),
         cmocka_unit_test_setup_teardown(trusted_sealer_key_timeout_is_temporary, setup, teardown),
+        cmocka_unit_test_setup_teardown(forged_seal_behind_a_withheld_key, setup, teardown),
         cmocka_unit_test_setup_teardown(trusted_set_must_sign_from, setup, teardown),
         cmocka_unit_test_setup_teardown(seal_over_many_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_sealer_names_are_refused, setup, teardown),

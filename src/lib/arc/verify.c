@@ -548,14 +548,6 @@ static void finish_result(sg_arc_verifier *v, sg_arc_cv cv, const char *reason)
     v->result.reason = reason;
 }
 
-/* The chain fails at a signature whose key got no answer (a timeout,
- * SERVFAIL): a later try may pass, so the failure is temporary. */
-static void fail_at(sg_arc_verifier *v, const struct asig *s, const char *reason)
-{
-    v->result.temporary = s->result == SG_DKIM_TEMPERROR;
-    finish_result(v, SG_ARC_FAIL, reason);
-}
-
 /* RFC 8617 5.2 in order, once the body and all keys are in. */
 static void decide_chain(sg_arc_verifier *v)
 {
@@ -617,21 +609,28 @@ static void decide_chain(sg_arc_verifier *v)
             return;
         }
     }
-    /* Step 3: the newest AMS must validate. */
+    /* Step 3: the newest AMS must validate. A key that got no answer (a
+     * timeout, SERVFAIL) makes the failure temporary only if nothing else
+     * fails for good: every seal is checked first, so that a forged seal
+     * cannot hide behind an AMS whose key the forger's own DNS withholds
+     * (rev19 #1). */
+    const char *temp = NULL;
     {
         struct asig *m = &v->sets[n - 1].sig[K_AMS];
         verify_sig(v, m, K_AMS);
         v->set_results[n - 1].ams_result = m->result;
         v->set_results[n - 1].ams_reason = m->reason;
-        if (m->result != SG_DKIM_PASS) {
-            fail_at(v, m, "the newest ARC-Message-Signature did not verify");
+        if (m->result == SG_DKIM_TEMPERROR) {
+            temp = "the newest ARC-Message-Signature's key got no answer";
+        } else if (m->result != SG_DKIM_PASS) {
+            finish_result(v, SG_ARC_FAIL, "the newest ARC-Message-Signature did not verify");
             return;
         }
     }
     /* Step 4: oldest-pass, from the older AMSs (their failure does not
      * break the chain). */
     v->result.oldest_pass = 0;
-    for (unsigned j = n - 1; j >= 1; j--) {
+    for (unsigned j = n - 1; j >= 1 && temp == NULL; j--) {
         struct asig *m = &v->sets[j - 1].sig[K_AMS];
         verify_sig(v, m, K_AMS);
         v->set_results[j - 1].ams_result = m->result;
@@ -647,10 +646,18 @@ static void decide_chain(sg_arc_verifier *v)
         verify_sig(v, s, K_AS);
         v->set_results[j - 1].as_result = s->result;
         v->set_results[j - 1].as_reason = s->reason;
-        if (s->result != SG_DKIM_PASS) {
-            fail_at(v, s, "an ARC-Seal did not verify");
+        if (s->result == SG_DKIM_TEMPERROR) {
+            if (temp == NULL)
+                temp = "an ARC-Seal's key got no answer";
+        } else if (s->result != SG_DKIM_PASS) {
+            finish_result(v, SG_ARC_FAIL, "an ARC-Seal did not verify");
             return;
         }
+    }
+    if (temp != NULL) {
+        v->result.temporary = 1;
+        finish_result(v, SG_ARC_FAIL, temp);
+        return;
     }
     finish_result(v, SG_ARC_PASS, "chain validated");
 }
@@ -684,8 +691,10 @@ static void give_up(void *self)
 void sg_arc_verify_give_up(sg_arc_verifier *v)
 {
     for (size_t i = 0; i < v->nkeys; i++)
-        if (v->keys[i].q != NULL)
+        if (v->keys[i].q != NULL) {
             sg_resolver_cancel(v->c.resolver, v->keys[i].q);
+            v->keys[i].q = NULL;
+        }
     if (v->c.body_done)
         give_up(v);
     else

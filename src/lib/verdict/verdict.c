@@ -642,6 +642,18 @@ static const char *trusted_arc_sealer(sg_verdict *v, const char *from)
         trusted |= same_domain(top->as_domain, v->opts.trusted_arc_sealers[i]);
     if (!trusted || sg_authres_parse(&ar, v->arena, top->aar, strlen(top->aar), NULL) != 0)
         return NULL;
+    /* A temporary failure counts only when every key that got no answer
+     * is the trusted sealer's own: one in any other domain may be a
+     * forger's, withheld by his own DNS to turn a reject into "try again"
+     * (rev19 #1) */
+    for (size_t j = 0; a->cv != SG_ARC_PASS && j < a->count; j++) {
+        const sg_arc_set_result *s = &a->sets[j];
+        if ((s->ams_result == SG_DKIM_TEMPERROR &&
+             (s->ams_domain == NULL || !same_domain(s->ams_domain, top->as_domain))) ||
+            (s->as_result == SG_DKIM_TEMPERROR &&
+             (s->as_domain == NULL || !same_domain(s->as_domain, top->as_domain))))
+            return NULL;
+    }
     for (size_t i = 0; i < ar.count; i++) {
         const sg_authres_entry *e = &ar.entries[i];
         int for_from = 0;
