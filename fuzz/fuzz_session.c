@@ -27,17 +27,21 @@
  * every second while the inputs run.
  *
  * The input is written as an MTA writes it: up to the end of a message
- * (EOM), then nothing more until the answer to it (an accept, reject,
- * tempfail, discard or reply code) is back, or a second has passed; a
- * signed message's answer waits for the signer's.
+ * (EOM), then nothing more until the answer to it (an accept, continue,
+ * reject, tempfail, discard or reply code) is back, or 200 ms have passed;
+ * a signed message's answer waits for the signer's.
  *
  * Invariants: no crash, no leak, no sanitizer report; the session ends
  * (the worker's `closed` callback runs once) after the peer's end of
- * stream, without any timer having to fire. Seeds: whole connections as
+ * stream. An input still running after 5 s has its stream ended for it,
+ * and a session still open 10 s later is a hang: abort() (libFuzzer's
+ * -timeout alone let one spin for minutes). Seeds: whole connections as
  * Postfix sends them (fuzz/seeds/make_session_seeds.py). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -224,6 +228,9 @@ static int setup(void)
         return -1;
     cfg.n_internal_networks = 1;
     cfg.failure_reports = 1;
+    /* a wait for an answer that does not come ends within seconds, not
+     * the default minute (the input's deadline below counts on it) */
+    cfg.message_timeout_s = 2;
     if (signing_files(&cfg) != 0)
         return -1;
     if (sg_policy_build(&G.pol, &cfg, err, sizeof(err)) != 0) {
@@ -254,7 +261,16 @@ static int setup(void)
         return -1;
     }
     sg_rcollect_failures_on(G.reports);
-    if (sg_rcollect_start(G.reports) != 0)
+    /* libFuzzer's -timeout is a SIGALRM it ignores unless the fuzzing
+     * thread takes it: the collector's thread must not (a hanging input
+     * spun for minutes, unreported) */
+    sigset_t alrm, old;
+    sigemptyset(&alrm);
+    sigaddset(&alrm, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &alrm, &old);
+    int started = sg_rcollect_start(G.reports);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (started != 0)
         return -1;
     G.env = (sg_session_env){
         .loop = &G.loop,
@@ -302,8 +318,8 @@ typedef struct {
     size_t have, skip;
 } reply_reader;
 
-/* How many final answers (SMFIR_ACCEPT, REJECT, TEMPFAIL, DISCARD,
- * REPLYCODE) p[0..n) completes. */
+/* How many final answers (SMFIR_ACCEPT, CONTINUE, REJECT, TEMPFAIL,
+ * DISCARD, REPLYCODE) p[0..n) completes. */
 static int count_finals(reply_reader *r, const char *p, size_t n)
 {
     int finals = 0;
@@ -318,7 +334,7 @@ static int count_finals(reply_reader *r, const char *p, size_t n)
         if (r->have == 5) {
             size_t len = (size_t)r->hdr[0] << 24 | (size_t)r->hdr[1] << 16 |
                          (size_t)r->hdr[2] << 8 | r->hdr[3];
-            finals += memchr("artdy", r->hdr[4], 5) != NULL;
+            finals += memchr("acrtdy", r->hdr[4], 6) != NULL;
             r->skip = len ? len - 1 : 0;
             r->have = 0;
         }
@@ -356,7 +372,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int eom, waiting = 0;
     size_t off = 0, limit = next_eom_end(data, size, 0, &eom);
     int eof_sent = 0, settle = 0;
-    long long since = 0;
+    long long since = 0, t0 = now_ms();
     reply_reader rr = {0};
     char sink[65536];
     /* feed, drain, turn the loop; a session that never ends is a hang
@@ -385,8 +401,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (count_finals(&rr, sink, (size_t)got) > 0)
                 waiting = 0;
         }
-        if (waiting && now_ms() - since > 1000)
+        if (waiting && now_ms() - since > 200)
             waiting = 0;
+        long long ran = now_ms() - t0;
+        if (ran > 5000 && !eof_sent) {
+            shutdown(sv[1], SHUT_WR);
+            eof_sent = 1;
+            off = limit = size;
+            waiting = 0;
+        }
+        if (ran > 15000) {
+            fprintf(stderr, "fuzz_session: the session is still open 10 s after its input "
+                            "ended\n");
+            abort();
+        }
         if (!waiting && off == limit && limit < size)
             limit = next_eom_end(data, size, off, &eom);
         uv_run(&G.loop, UV_RUN_NOWAIT);
