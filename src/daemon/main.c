@@ -94,7 +94,7 @@ static int host_not_ready(const sg_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-/* In the user's process (the child of readable_by_user, or this one when
+/* In the user's process (the child of as_user, or this one when
  * not started as root): the stores must be writable by it, the report
  * store's folder too (SQLite writes its journal beside it). 0, or -1 with
  * the reason in msg. */
