@@ -103,7 +103,7 @@ static const sg_cli_cmd send_cmd = {
     "rua addresses of each domain's DMARC record, through the local MTA.\n"
     "Exit status: 0 sent (or nothing to send, or another host holds the day's lock), 1 a\n"
     "destination failed or could not be authorised for now (it is tried again), 2 usage,\n"
-    "4 no store at --store, the store or the MTA failed (docs/reports.md).\n",
+    "3 no store at --store (none is made), 4 the store or the MTA failed (docs/reports.md).\n",
     send_opts,
 };
 
@@ -1129,7 +1129,7 @@ int cmd_report_send(int argc, char **argv)
         fprintf(stderr, "spoofguard report send: %s: %s (spoofguardd's report_store creates it)\n",
                 c.store_path, strerror(errno));
         sg_cli_dns_close(&c.dns);
-        return SG_EXIT_INTERNAL;
+        return SG_EXIT_INPUT; /* the user's input, as summary and prune say */
     }
     c.db = sgrep_send_open(c.store_path, err, sizeof err);
     if (!c.db) {
