@@ -877,6 +877,34 @@ def check_arc_seal_on_chain():
     finish(m)
 
 
+def check_arc_seal_temporary():
+    """The chain of check_arc_seal_on_chain while fwd.test's DNS never
+    answers: accepted (DMARC passes through SPF), the A-R's arc=fail says
+    the chain is undecided (the arc method has no temperror), and no ARC set
+    is added: cv=fail would end a chain that may be valid
+    (RFC 8617 5.1.2). Counted and logged as left off."""
+    msg = data_msg('arc-trusted.eml')
+    before = arc_seals()
+    stage, replies, m = inbound(msg, ip=GENUINE_IP, helo=GENUINE_HELO, sender='news@remote.test')
+    expect(stage == 'E' and replies and replies[-1].cmd in 'ac',
+           'ended at stage %s: %s' % (stage, describe(replies)))
+    expect(not any(r.cmd == 'i' and r.name.startswith('ARC-') for r in replies),
+           'an ARC field on a chain whose key got no answer: %s' % describe(replies))
+    ars = [r for r in replies if r.cmd == 'i' and r.name == 'Authentication-Results']
+    expect(len(ars) == 1 and re.search(r'\barc=fail \(1 hop; a key got no answer, temporary\)',
+                                       unfold(ars[0].value)) is not None and
+           re.search(r'\bdmarc=pass\b', unfold(ars[0].value)) is not None,
+           'want one A-R with a temporary arc=fail and dmarc=pass: %s' % describe(replies))
+    after = arc_seals()
+    expect(after.get('unsigned', -1) == before.get('unsigned', -1) + 1 and
+           after.get('added') == before.get('added'),
+           'spoofguard_arc_seals_total %r -> %r, want unsigned + 1' % (before, after))
+    expect(wait_log('"event":"arc_seal_unsigned"[^\n]*key of the ARC chain got no answer'),
+           'the log does not say why the seal was left off')
+    no_stray(m)
+    finish(m)
+
+
 def check_arc_seal_not_rejected():
     """A rejected message gets no set: nothing is passed on."""
     msg = data_msg('forged-remote.eml')

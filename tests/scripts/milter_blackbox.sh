@@ -13,7 +13,7 @@
 #   by an untrusted one: 550); arc_seal_key (a forwarder's ARC set on what
 #   it passes on, verified by `spoofguard verify` and dkimpy, also on top
 #   of an existing chain; none on a rejected message; -t refuses a missing
-#   or non-RSA key);
+#   or non-RSA key; none on a chain whose sealer's key got no answer);
 #   outbound sender ownership (at MAIL and at EOM) and signing, the
 #   signatures verified by `spoofguard dkim-verify` and dkimpy; DNS down
 #   (tempfail 451 4.7.1, then `failsafe accept` by SIGHUP); malformed and
@@ -51,7 +51,7 @@ chmod 700 "$T"
 # socket is removed at exit. The keys stay root's (the signer reads them).
 [ "$(id -u)" = 0 ] && chown nobody "$T"
 export SG_DIR=$T
-MAIN_PID='' DOWN_PID='' BH_PID='' SLOW_PID='' SEAL_PID='' DROP_PID='' GIVEUP_PID=''
+MAIN_PID='' DOWN_PID='' BH_PID='' SLOW_PID='' SEAL_PID='' DROP_PID='' GIVEUP_PID='' SEALTMP_PID=''
 passes=0 fails=0 t_start=$(date +%s)
 
 pid_alive() { # zombie-aware: a crashed child stays a zombie until waited for
@@ -64,7 +64,7 @@ pid_alive() { # zombie-aware: a crashed child stays a zombie until waited for
 cleanup() {
     local p d
     for p in $MAIN_PID $DOWN_PID $SLOW_PID $SEAL_PID $BH_PID ${FD_PID:-} ${PROG_PID:-} $GIVEUP_PID \
-        $DROP_PID; do
+        $DROP_PID $SEALTMP_PID; do
         pid_alive "$p" && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
     for d in "$T/dns" "$T/dns2"; do
@@ -168,7 +168,8 @@ arc_seal evil.test arc9 "$T/msgs/arc-untrusted.eml"
 
 # --- DNS: a private unbound serving test.zone ----------------------------
 read -r DNS_PORT MAIN_PORT DOWN_PORT BH_PORT SLOW_PORT SEAL_PORT SEAL_METRICS FD_PORT FD_METRICS \
-    PROG_PORT DROP_PORT GIVEUP_PORT < <("$PY" "$CLIENT" freeport 12)
+    PROG_PORT DROP_PORT GIVEUP_PORT DROPARC_PORT SEALTMP_PORT SEALTMP_METRICS \
+    < <("$PY" "$CLIENT" freeport 15)
 start_unbound() { # DIR PORT
     SG_DNS_ZONE_NAME=test SG_DNS_ZONE_FILE="$T/test.zone" \
         bash "$SG_SRC/tests/env/dns-server.sh" start "$1" "$2" >/dev/null ||
@@ -215,6 +216,9 @@ mkconf slow "$SLOW_PORT" "$BH_PORT" 1500 1 \
 # budget shorter than one of his lookups, and the fail-safe answer accept
 mkconf giveup "$GIVEUP_PORT" "$DROP_PORT" 1500 2 \
     "$(printf 'message_timeout_s 2\nfailsafe accept')"
+# the forwarder again, where the chain's sealer (fwd.test) never answers
+mkconf sealtmp "$SEALTMP_PORT" "$DROPARC_PORT" 300 1 \
+    "$(printf 'key_table %s\narc_seal_key fwd-arc\nmetrics_listen 127.0.0.1:%s' "$T/KeyTable.seal" "$SEALTMP_METRICS")"
 
 if "$SGD" -t -c "$T/main.conf" >"$T/t.out" 2>&1 && grep -q 'configuration OK' "$T/t.out"; then
     ok config_test
@@ -492,6 +496,22 @@ check arc_seal_inbound arc_seal_on_chain arc_seal_not_rejected arc_seal_signer_s
 alive alive_arc_seal
 stop_daemon seal "$SEAL_PID" sigterm_seal
 SEAL_PID=''
+
+# the same forwarder when the chain's sealer's key gets no answer: the chain
+# is temporary, and cv=fail would end it for every later hop (adv22 F2)
+"$PY" "$CLIENT" dropper "$DROPARC_PORT" "$T/droparc.ready" "$DNS_PORT" fwd.test &
+DROP_PID=$!
+for ((i = 0; i < 100; i++)); do [ -s "$T/droparc.ready" ] && break; sleep 0.02; done
+start_daemon sealtmp "$SEALTMP_PORT"
+SEALTMP_PID=$PID
+METRICS_PORT=$SEALTMP_METRICS
+check arc_seal_temporary
+alive alive_arc_seal_temporary
+stop_daemon sealtmp "$SEALTMP_PID" sigterm_sealtmp
+SEALTMP_PID=''
+kill "$DROP_PID" 2>/dev/null
+wait "$DROP_PID" 2>/dev/null
+DROP_PID=''
 
 # DNS comes back (a real server on the dead port): normal verdicts again
 kill -TERM "$BH_PID" 2>/dev/null && wait "$BH_PID" 2>/dev/null

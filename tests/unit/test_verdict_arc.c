@@ -324,6 +324,8 @@ static void trusted_sealer_key_timeout_is_temporary(void **state)
     assert_int_equal(r->dmarc.disposition, SG_DMARC_DISP_NONE);
     assert_null(r->policy_override);
     assert_null(strstr(r->authres_line, "dis=reject"));
+    /* arc has no temperror: the fail says it is undecided */
+    assert_non_null(strstr(r->authres_line, "arc=fail (1 hop; a key got no answer, temporary)"));
     sg_verdict_free(v);
     r = judge(f, &v, m, trust_fwd, NULL);
     assert_true(r->arc->temporary);

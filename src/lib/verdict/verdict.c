@@ -960,8 +960,11 @@ static int add_authres_full(sg_verdict *v)
         /* RFC 8617 4.1.1 / 8601: arc=pass|fail|none, header.oldest-pass */
         if ((rc = sg_authres_add(&e, a, &ar, "arc", sg_arc_cv_str(r->arc->cv))) != 0)
             return rc;
-        snprintf(comment, sizeof(comment), "%u hop%s", r->arc->instance,
-                 r->arc->instance == 1 ? "" : "s");
+        /* the arc method has no temperror (RFC 8617 10.2): a chain a key
+         * left undecided says so beside its fail */
+        snprintf(comment, sizeof(comment), "%u hop%s%s", r->arc->instance,
+                 r->arc->instance == 1 ? "" : "s",
+                 r->arc->temporary ? "; a key got no answer, temporary" : "");
         e->comment = sg_arena_strdup(a, comment);
         if (r->arc->cv == SG_ARC_PASS) {
             char op[16];
