@@ -463,6 +463,39 @@ static void test_walk_psd(void **state)
     assert_int_equal(r.policy_tag, SG_DMARC_FROM_TAG_P);
     fx_free(&f);
 
+    /* a psd=y record of 7 labels: an author of 9 labels or more skips
+     * from itself to that suffix, so the walk never asks for its
+     * Organizational Domain (8 labels, rule 2); its own record applies,
+     * not the PSD's (adv25 DM-2: p=none stood in for the org's reject) */
+    fx_init(&f);
+    add_txt(&f, "_dmarc.l3.l4.l5.l6.l7.x.test", "v=DMARC1; p=none; psd=y");
+    add_txt(&f, "_dmarc.bank.l3.l4.l5.l6.l7.x.test", "v=DMARC1; p=reject; sp=quarantine");
+    add(&f, "ceo.bank.l3.l4.l5.l6.l7.x.test", "A", "192.0.2.1");
+    add(&f, "a.ceo.bank.l3.l4.l5.l6.l7.x.test", "A", "192.0.2.1");
+    for (int o = 0; o < 2; o++) {
+        sg_dmarc_opts opts;
+        sg_dmarc_opts_init(&opts);
+        opts.suffix_guard = o;
+        r = check(&f, &opts, "ceo.bank.l3.l4.l5.l6.l7.x.test", 1, "attacker.test", NULL, 0);
+        assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+        assert_string_equal(r.org_domain, "bank.l3.l4.l5.l6.l7.x.test");
+        assert_string_equal(r.policy_domain, "bank.l3.l4.l5.l6.l7.x.test");
+        assert_int_equal(r.policy_tag, SG_DMARC_FROM_TAG_SP);
+        assert_int_equal(r.disposition, SG_DMARC_DISP_QUARANTINE);
+        r = check(&f, &opts, "a.ceo.bank.l3.l4.l5.l6.l7.x.test", 0, NULL, NULL, 0);
+        assert_string_equal(r.policy_domain, "bank.l3.l4.l5.l6.l7.x.test");
+        assert_int_equal(r.disposition, SG_DMARC_DISP_QUARANTINE);
+        /* an aligned pass is still one */
+        r = check(&f, &opts, "ceo.bank.l3.l4.l5.l6.l7.x.test", 1, "mx.bank.l3.l4.l5.l6.l7.x.test",
+                  NULL, 0);
+        assert_int_equal(r.result, SG_DMARC_RESULT_PASS);
+    }
+    /* the organisation without a record: the PSD's applies, as before */
+    r = check(&f, NULL, "ceo.shop.l3.l4.l5.l6.l7.x.test", 0, NULL, NULL, 0);
+    assert_string_equal(r.org_domain, "shop.l3.l4.l5.l6.l7.x.test");
+    assert_string_equal(r.policy_domain, "l3.l4.l5.l6.l7.x.test");
+    fx_free(&f);
+
     fx_init(&f);
     /* psd=n below the registrable domain makes its own organisation */
     add_txt(&f, "_dmarc.example.com", "v=DMARC1; p=reject");
@@ -777,6 +810,32 @@ static void test_suffix_guard(void **state)
     assert_int_equal(r.disposition, SG_DMARC_DISP_REJECT);
     r = check(&f, NULL, "bank.test", 0, NULL, NULL, 0); /* its own record: its own p */
     assert_int_equal(r.disposition, SG_DMARC_DISP_NONE);
+    fx_free(&f);
+
+    /* ...nor is an unusable record at the registrable domain (an sp= typo,
+     * no rua) a way around the suffix's: the RFC's rules alone apply the
+     * suffix's p=reject to a subdomain, and so does the guard (adv25 DM-1:
+     * permerror, no policy at all) */
+    fx_init(&f);
+    add_txt(&f, "_dmarc.test", "v=DMARC1; p=reject");
+    add_txt(&f, "_dmarc.bank.test", "v=DMARC1; p=reject; sp=rejet");
+    add(&f, "mail.bank.test", "A", "192.0.2.1");
+    r = check(&f, &rfc, "mail.bank.test", 1, "attacker.example", NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+    assert_int_equal(r.disposition, SG_DMARC_DISP_REJECT);
+    r = check(&f, NULL, "mail.bank.test", 1, "attacker.example", NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+    assert_int_equal(r.disposition, SG_DMARC_DISP_REJECT);
+    assert_string_equal(r.policy_domain, "test");
+    assert_string_equal(r.org_domain, "bank.test");
+    /* the guard's alignment still holds: the same registrable domain only */
+    r = check(&f, NULL, "mail.bank.test", 1, "bounce.bank.test", NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_PASS);
+    r = check(&f, NULL, "mail.bank.test", 0, NULL, "other.test", 1);
+    assert_int_equal(r.result, SG_DMARC_RESULT_FAIL);
+    /* the registrable domain's own unusable record, for itself: permerror */
+    r = check(&f, NULL, "bank.test", 1, "attacker.example", NULL, 0);
+    assert_int_equal(r.result, SG_DMARC_RESULT_PERMERROR);
     fx_free(&f);
 }
 

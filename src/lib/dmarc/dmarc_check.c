@@ -35,7 +35,7 @@
 
 /* Cache entries one check can need: the author walk, the identifier walks,
  * and three existence queries (A, AAAA, MX). */
-#define MAX_ENTS (SG_DMARC_MAX_WALK * (1 + SG_DMARC_MAX_ID_WALKS) + 3)
+#define MAX_ENTS (SG_DMARC_MAX_WALK * (1 + SG_DMARC_MAX_ID_WALKS) + 4)
 
 typedef struct ent {
     struct sg_dmarc_check *chk;
@@ -369,7 +369,7 @@ static const char *clamp_org(const sg_dmarc_check *c, const char *name, const ch
 }
 
 /* Discovery done: pick the record to apply (4.10.1). Returns 0 to go on,
- * 1 if the check finished. */
+ * 1 if the check finished, 2 when it waits for one more record. */
 static int discovery_done(sg_dmarc_check *c)
 {
     const ent *first;
@@ -419,6 +419,22 @@ static int discovery_done(sg_dmarc_check *c)
     }
     if (wr.error)
         return finish(c, SG_DMARC_RESULT_TEMPERROR, "DNS error during the tree walk"), 1;
+    if (wr.psd_y != NULL && strcmp(wr.org, c->author) != 0) {
+        /* rule 2's Organizational Domain, one label below a psd=y record
+         * of 7 labels, is not a name of the walk (an author of 9 labels or
+         * more skips from itself to its 7-label suffix): its record is
+         * asked for, or the PSD's policy would stand in for it (adv25
+         * DM-2) */
+        const ent *o = find_ent(c, wr.org, SG_DNS_TXT);
+        if (o == NULL) {
+            need(c, wr.org, SG_DNS_TXT);
+            if (c->pending > 0)
+                return 2;
+            o = find_ent(c, wr.org, SG_DNS_TXT);
+        }
+        if (o == NULL || is_dns_error(o->status))
+            return finish(c, SG_DMARC_RESULT_TEMPERROR, "DNS error looking up the policy"), 1;
+    }
     /* 4.10.1: otherwise the Organizational Domain's record, else the PSD's.
      * Under the suffix guard, the registrable domain's record first, then
      * the suffix's that the RFC's rules would have applied. */
@@ -656,8 +672,16 @@ static void advance(sg_dmarc_check *c)
     if (c->ph == PH_DISCOVERY) {
         if (!c->org_only && !c->auth_set)
             return; /* wait for sg_dmarc_check_set_auth() */
-        if (discovery_done(c))
+        if (discovery_done(c) != 0)
             return;
+        if (!c->policy_ent->rec.applicable && c->policy_alt != NULL &&
+            c->policy_alt->rec.applicable) {
+            /* the registrable domain's record is unusable, the suffix's,
+             * which the RFC's rules alone apply, is not: the guard never
+             * leaves a policy out (adv25 DM-1) */
+            c->policy_ent = c->policy_alt;
+            c->policy_alt = NULL;
+        }
         c->r.policy_domain = c->policy_ent->name;
         c->r.record = &c->policy_ent->rec;
         if (!c->policy_ent->rec.applicable) {
