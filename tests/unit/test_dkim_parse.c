@@ -95,6 +95,19 @@ static void taglist(void **state)
     assert_int_equal(tl("a=1\r2", &n, t), SG_ESYNTAX);     /* bare CR (fuzz) */
     assert_int_equal(tl("a=1 \r", &n, t), SG_ESYNTAX);
     {
+        /* the reason names the fault: a '-' in a name is no missing '=' */
+        const char *err = NULL;
+        assert_int_equal(sg_dkim_taglist_parse("a=1; x-y=2", 10, t, SG_DKIM_MAX_TAGS, &n, &err),
+                         SG_ESYNTAX);
+        assert_string_equal(err, "bad character in a tag name");
+        assert_int_equal(sg_dkim_taglist_parse("a=1; b", 6, t, SG_DKIM_MAX_TAGS, &n, &err),
+                         SG_ESYNTAX);
+        assert_string_equal(err, "tag without '='");
+        assert_int_equal(sg_dkim_taglist_parse("a=1; b ;", 8, t, SG_DKIM_MAX_TAGS, &n, &err),
+                         SG_ESYNTAX);
+        assert_string_equal(err, "tag without '='");
+    }
+    {
         char many[1024] = "";
         for (int i = 0; i < SG_DKIM_MAX_TAGS + 1; i++)
             sprintf(many + strlen(many), "t%d=1;", i);
@@ -169,6 +182,10 @@ static void signature(void **state)
     sig_bad(a, "bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=", "bh=AAAA", "bh=");
     sig_bad(a, "s=sel;", "s=sel; i=joe@example.org;", "i=");
     sig_bad(a, "s=sel;", "s=sel; i=joe@badexample.com;", "i=");
+    /* a domain-name has no trailing dot, in i= as in d= (adv24 DK-4b) */
+    sig_bad(a, "s=sel;", "s=sel; i=joe@example.com.;", "i=");
+    sig_bad(a, "s=sel;", "s=sel; i=@sub.example.com.;", "i=");
+    sig_bad(a, "s=sel;", "s=sel; i=joe@sub..example.com;", "i=");
     sig_bad(a, "s=sel;", "s=sel; q=http/x;", "query");
     sig_bad(a, "s=sel;", "s=sel; l=12x;", "l=");
     sig_bad(a, "s=sel;", "s=sel; s=sel2;", "duplicate");

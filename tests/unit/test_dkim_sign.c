@@ -687,6 +687,24 @@ static void many_instances(void **state)
         o.nheaders = 129;
         assert_int_equal(sg_dkim_signer_new(&s, &o, 1), SG_EINVAL);
     }
+    {
+        /* an i= every verifier refuses is not written (adv24 DK-4b) */
+        static const char *const bad_i[] = {"joe@example.com.", "@sub.example.com.",
+                                            "joe@sub..example.com", "joe@"};
+        sg_dkim_sign_opts o;
+        sg_dkim_signer *s = NULL;
+        sg_dkim_sign_opts_init(&o);
+        o.domain = "example.com";
+        o.selector = "ed";
+        o.key = ed;
+        for (size_t i = 0; i < sizeof(bad_i) / sizeof(bad_i[0]); i++) {
+            o.identity = bad_i[i];
+            assert_int_equal(sg_dkim_signer_new(&s, &o, 1), SG_EINVAL);
+        }
+        o.identity = "joe@sub.example.com";
+        assert_int_equal(sg_dkim_signer_new(&s, &o, 1), 0);
+        sg_dkim_signer_free(s);
+    }
     free(erec);
     sg_dkim_signkey_free(ed);
 }

@@ -259,6 +259,9 @@ static int tag_i(struct pctx *c, const char *v, size_t n)
     o->i = decode_qp(c->a, v, n);
     if (o->i == NULL || (at = strrchr(o->i, '@')) == NULL)
         return bad(c, "bad i= identity");
+    /* a domain-name, as d= is (3.5): no trailing dot (adv24 DK-4b) */
+    if (!sg_dkim_domain_ok(at + 1))
+        return bad(c, "bad i= domain");
     if (!sg_domain_within(at + 1, o->d))
         return bad(c, "i= domain is not d= or a subdomain of it");
     return SG_OK;

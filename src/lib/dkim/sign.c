@@ -190,7 +190,8 @@ int sg_dkim_signer_new(sg_dkim_signer **out, const sg_dkim_sign_opts *opts, size
             return SG_EINVAL;
         if (o->identity != NULL) {
             const char *at = strrchr(o->identity, '@');
-            if (!text_ok(o->identity) || at == NULL || !sg_domain_within(at + 1, o->domain))
+            if (!text_ok(o->identity) || at == NULL || !sg_dkim_domain_ok(at + 1) ||
+                !sg_domain_within(at + 1, o->domain))
                 return SG_EINVAL; /* 3.5 i=: within d= */
         }
         /* h= holds at most SG_DKIM_MAX_H names (a verifier refuses more) */

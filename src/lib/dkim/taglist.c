@@ -195,7 +195,10 @@ int sg_dkim_taglist_parse(const char *s, size_t len, sg_dkim_tag *tags, size_t m
         if (i == SIZE_MAX)
             goto bad_fws;
         if (i == len || s[i] != '=') {
-            *err = "tag without '='";
+            /* "x-y=1": the name stops at the '-', which is not an '=' */
+            *err = i < len && i == name_end && s[i] != ';' && !is_wsp((unsigned char)s[i])
+                       ? "bad character in a tag name"
+                       : "tag without '='";
             return SG_ESYNTAX;
         }
         i = skip_fws(s, len, i + 1);
