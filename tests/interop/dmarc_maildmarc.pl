@@ -281,6 +281,14 @@ sub explain {
         && ( ( $us->{result} eq 'permerror' && $th->{result} eq 'fail' && $th->{disp} eq 'none' )
         || ( $us->{disp} eq 'none' && $th->{result} eq 'error' ) );
 
+    # an unusable record at the registrable domain: the guard falls back to
+    # the suffix's record, the one the RFC's rules alone apply (adv25 DM-1)
+    return 'E2b invalid p/sp at a registrable domain under blogspot.com: the suffix guard '
+        . 'applies blogspot.com\'s record, as RFC 9989 alone does, not no policy; '
+        . 'Mail::DMARC returns fail without a policy'
+        if $t->{invalid} && $mode eq 'walk' && $o->{kind} eq 'private' && $sub
+        && $us->{pdom} eq 'blogspot.com' && $th->{result} eq 'fail' && $th->{disp} eq 'none';
+
     # (docs/conformance.md "The suffix guard": the Organizational Domain
     # stays the registrable one, so alignment agrees with the PSL's)
     return 'E3 PSL private suffix: RFC 9989 4.10.2 rule 3 makes blogspot.com (record without '
