@@ -46,6 +46,14 @@ SG_EXTERN const char *sg_strerror(int err);
 /* Library version string, e.g. "0.1.0". */
 SG_EXTERN const char *sg_version(void);
 
+/* Make OpenSSL ready for what the library asks of it, and check it: call
+ * once at start, before threads and before the first message. OpenSSL
+ * sets itself up on first use, and in OpenSSL 3.0 an allocation failing
+ * there can leave it failing every later key for the life of the process:
+ * done here, such a failure is an SG_ECRYPTO at start-up, not a message
+ * judged on it. SG_OK or SG_ECRYPTO. */
+SG_EXTERN int sg_crypto_init(void);
+
 /* Is name equal to domain or a subdomain of it? ASCII case-insensitive;
  * one trailing dot on either side is ignored; an empty domain contains
  * nothing; NULL is never within. The one rule the library and the daemon

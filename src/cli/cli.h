@@ -26,6 +26,15 @@ enum {
     SG_EXIT_INTERNAL = 4
 };
 
+/* Before a command runs: sg_crypto_init, where its failure can be said
+ * (adv27 MEM-5). 0, or SG_EXIT_INTERNAL (said on stderr). */
+int sg_cli_start(const char *prog);
+
+/* After it: what it wrote must have reached stdout. A lost output is no
+ * success (adv26 CLI-1: `verify > /dev/full` exited 0): rc, or
+ * SG_EXIT_INTERNAL with the error said on stderr. */
+int sg_cli_end(const char *prog, int rc);
+
 /*
  * The option table of a command: getopt_long, the --help text and the
  * common options (--help, --version, and the DNS options for commands that

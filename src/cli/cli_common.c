@@ -185,7 +185,7 @@ int sg_cli_dns_open(sg_cli_dns *d)
                 else
                     fprintf(stderr, "spoofguard: %s: %s\n", p, sg_strerror(rc));
                 sg_cli_dns_close(d);
-                return SG_EXIT_INPUT;
+                return rc == SG_ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_INPUT;
             }
         }
         rc = sg_resolver_new_zone(&d->resolver, d->zone);
@@ -457,4 +457,26 @@ const char *sg_cli_term(char *dst, size_t cap, const char *s)
     }
     dst[n] = 0;
     return dst;
+}
+
+int sg_cli_start(const char *prog)
+{
+    if (sg_crypto_init() != SG_OK) {
+        fprintf(stderr, "%s: OpenSSL does not work here (start-up check failed)\n", prog);
+        return SG_EXIT_INTERNAL;
+    }
+    return 0;
+}
+
+int sg_cli_end(const char *prog, int rc)
+{
+    /* sign, arc-seal and replay check their writes and say so themselves */
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc != SG_EXIT_INTERNAL) {
+        /* errno is fflush's, or the failed write's before it */
+        int e = errno;
+        fprintf(stderr, "%s: the output could not be written: %s\n", prog,
+                e ? strerror(e) : "write error");
+        return SG_EXIT_INTERNAL;
+    }
+    return rc;
 }

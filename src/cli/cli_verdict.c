@@ -32,7 +32,7 @@ static int push_domain(sg_cli_verdict *v, const char *opt, const char *val, cons
     if (rc != 0) {
         fprintf(stderr, "spoofguard: --%s %s: %s\n", opt, val,
                 rc == SG_ESYNTAX ? "not a domain name (IDNA2008/UTS #46)" : sg_strerror(rc));
-        return SG_EXIT_USAGE;
+        return rc == SG_ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_USAGE;
     }
     const char **p = realloc(*list, (*n + 1) * sizeof(*p));
     if (p == NULL)

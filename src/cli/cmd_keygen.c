@@ -15,7 +15,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <spoofguard/dkim.h>
 
@@ -134,8 +136,19 @@ int cmd_keygen(int argc, char **argv)
         status = SG_EXIT_INPUT;
         goto out;
     }
+    /* the record is the only copy of the public key we print: a key whose
+     * record was lost would stay, and keygen never overwrites (adv26
+     * CLI-1); the file is ours, made just now */
+    if (fputs(zone, stdout) == EOF || fflush(stdout) != 0) {
+        int e = errno;
+        unlink(path);
+        fprintf(stderr, "spoofguard: the DNS record could not be written (%s); %s removed\n",
+                strerror(e), path);
+        clearerr(stdout);
+        status = SG_EXIT_INTERNAL;
+        goto out;
+    }
     fprintf(stderr, "spoofguard: private key written to %s\n", path);
-    fputs(zone, stdout);
 out:
     free(zone);
     free(rec);

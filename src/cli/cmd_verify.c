@@ -202,6 +202,10 @@ static int verify_stream(verify_ctx *c, int fd, const char *name)
         return SG_EXIT_INTERNAL;
     }
     if (rc != 0) {
+        if (rc == SG_ENOMEM) {
+            fprintf(stderr, "spoofguard: %s\n", sg_strerror(rc));
+            return SG_EXIT_INTERNAL;
+        }
         fprintf(stderr, "spoofguard: bad envelope: %s\n", sg_strerror(rc));
         return SG_EXIT_USAGE;
     }
@@ -224,7 +228,9 @@ static int verify_stream(verify_ctx *c, int fd, const char *name)
                 rc == SG_ELIMIT    ? "header exceeds the size limits"
                 : rc == SG_ESYNTAX ? "malformed message header"
                                    : sg_strerror(rc));
-        return SG_EXIT_INPUT;
+        /* memory or OpenSSL failing is ours, not the message's (adv27 MEM-6) */
+        return rc == SG_ELIMIT || rc == SG_ESYNTAX || rc == SG_EIO ? SG_EXIT_INPUT
+                                                                   : SG_EXIT_INTERNAL;
     }
     if (c->json)
         format_json(&c->out, c->many ? name : NULL, r);

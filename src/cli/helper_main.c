@@ -10,5 +10,6 @@ int SG_HELPER_FN(int argc, char **argv);
 
 int main(int argc, char **argv)
 {
-    return SG_HELPER_FN(argc, argv);
+    int rc = sg_cli_start("spoofguard");
+    return sg_cli_end("spoofguard", rc != 0 ? rc : SG_HELPER_FN(argc, argv));
 }

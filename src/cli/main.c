@@ -77,7 +77,7 @@ static void usage(FILE *f)
     fprintf(f, "\nspoofguard COMMAND --help for a command's options.\n");
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
@@ -99,10 +99,17 @@ int main(int argc, char **argv)
                 printf("spoofguard %s\n", sg_version());
                 return SG_EXIT_OK;
             }
-            return commands[i].fn ? commands[i].fn(argc - 1, argv + 1)
-                                  : run_helper(commands[i].name, argv + 1);
+            if (commands[i].fn == NULL)
+                return run_helper(commands[i].name, argv + 1);
+            int rc = sg_cli_start("spoofguard");
+            return rc != 0 ? rc : commands[i].fn(argc - 1, argv + 1);
         }
     fprintf(stderr, "spoofguard: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return SG_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    return sg_cli_end("spoofguard", run(argc, argv));
 }

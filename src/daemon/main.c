@@ -227,6 +227,12 @@ int main(int argc, char **argv)
 
     sg_config cfg;
     char err[1024];
+    /* before any thread, and before the first message can meet a failure
+     * of OpenSSL's own set-up (adv27 MEM-5) */
+    if (sg_crypto_init() != SG_OK) {
+        fprintf(stderr, "spoofguardd: OpenSSL does not work here (start-up check failed)\n");
+        return 1;
+    }
     if (sg_config_load(&cfg, path, err, sizeof(err)) != 0) {
         fprintf(stderr, "spoofguardd: %s\n", err);
         return 1;

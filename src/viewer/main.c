@@ -390,8 +390,13 @@ int main(int argc, char **argv)
     args a;
     int rc;
     memset(&a, 0, sizeof(a));
-    if ((rc = parse(&a, argc, argv)) < 0)
+    if ((rc = parse(&a, argc, argv)) < 0 && !a.hash && sg_crypto_init() != SG_OK) {
+        /* before the first message can meet OpenSSL's own set-up failing */
+        fprintf(stderr, "spoofguard-view: OpenSSL does not work here (start-up check failed)\n");
+        rc = 4;
+    } else if (rc < 0) {
         rc = a.hash ? hash_password() : serve(&a);
+    }
     free(a.cfg.maildirs);
     free(a.cfg.protect);
     free(a.dns.zone_files);

@@ -35,7 +35,8 @@ sg_dkim_result sg_dkim_check_sig(const sg_dkim_sig *g, const sg_dkim_keystate *k
     }
     if (ks->rc != 0) {
         *reason = ks->reason;
-        return SG_DKIM_PERMERROR;
+        /* our own failure (memory, OpenSSL) says nothing of the key */
+        return ks->rc == SG_ENOMEM || ks->rc == SG_ECRYPTO ? SG_DKIM_TEMPERROR : SG_DKIM_PERMERROR;
     }
     if ((g->alg == SG_DKIM_ED25519_SHA256) != (k->type == SG_DKIM_KEY_ED25519)) {
         *reason = "key type does not match the signature algorithm";

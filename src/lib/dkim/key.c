@@ -6,7 +6,9 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
@@ -75,14 +77,33 @@ static EVP_PKEY_CTX *rsa_verify_ctx(EVP_PKEY *key)
     return c;
 }
 
-static EVP_PKEY *decode_rsa(const uint8_t *der, size_t len)
+/* Whether OpenSSL failed in itself (an allocation, an internal error)
+ * rather than on its input; empties the error queue. A key or a signature
+ * judged on such a failure would be judged on nothing: it is a temporary
+ * error, never a permerror or a fail (adv27 MEM-1, MEM-2). */
+static int crypto_failed(void)
+{
+    unsigned long e;
+    int fatal = 0;
+    while ((e = ERR_get_error()) != 0)
+        if (ERR_FATAL_ERROR(e))
+            fatal = 1;
+    return fatal;
+}
+
+/* SG_OK with *out the key, or NULL for bytes that are no RSA key;
+ * SG_ENOMEM when OpenSSL could not decide. */
+static int decode_rsa_once(const uint8_t *der, size_t len, EVP_PKEY **out)
 {
     const unsigned char *p = der;
     EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)len);
+    *out = NULL;
     if (k != NULL && p != der + len) {
         EVP_PKEY_free(k); /* trailing garbage */
         k = NULL;
     }
+    if (k == NULL && crypto_failed())
+        return SG_ENOMEM;
     if (k == NULL) {
         /* A bare PKCS#1 RSAPublicKey instead of SubjectPublicKeyInfo:
          * wrong per 3.6.1 but published in the wild, and accepted by most
@@ -94,19 +115,35 @@ static EVP_PKEY *decode_rsa(const uint8_t *der, size_t len)
             k = NULL;
         }
     }
+    if (k == NULL && crypto_failed())
+        return SG_ENOMEM;
     ERR_clear_error();
     if (k != NULL && EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA) {
         EVP_PKEY_free(k); /* an SPKI of another type (EC...) under k=rsa */
         k = NULL;
     }
-    return k;
+    *out = k;
+    return SG_OK;
 }
 
-/* Bits of an RSA key's public exponent (0: unreadable). */
+/* OpenSSL 3.0's decoders take their own allocation failures off the error
+ * queue (a mark they pop), so a NULL from d2i says "no key" or "could not
+ * tell" alike: a second try tells a passing failure from the bytes. A key
+ * judged unusable on such a failure was cached for its TTL, and every
+ * message it signed rejected (adv27 MEM-1). */
+static int decode_rsa(const uint8_t *der, size_t len, EVP_PKEY **out)
+{
+    int rc = decode_rsa_once(der, len, out);
+    if (rc == SG_OK && *out == NULL)
+        rc = decode_rsa_once(der, len, out);
+    return rc;
+}
+
+/* Bits of an RSA key's public exponent; -1 when OpenSSL could not say. */
 static int rsa_e_bits(const EVP_PKEY *k)
 {
     BIGNUM *e = NULL;
-    int bits = 0;
+    int bits = -1;
     if (EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_E, &e) == 1)
         bits = BN_num_bits(e);
     BN_free(e);
@@ -181,7 +218,7 @@ int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char 
         return SG_ESYNTAX;
     }
     if ((rc = sg_dkim_b64_decode(NULL, tv[K_P]->value, tv[K_P]->value_len, &der, &derlen)) != 0) {
-        *reason = "key record p= is not base64";
+        *reason = rc == SG_ENOMEM ? "out of memory" : "key record p= is not base64";
         return rc;
     }
     if (derlen == 0) {
@@ -193,12 +230,29 @@ int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char 
         /* RFC 8463 4: the raw 32-byte public key, not an SPKI */
         if (derlen == 32)
             out->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, der, derlen);
+        if (out->pkey == NULL && crypto_failed()) {
+            free(der);
+            *reason = "out of memory";
+            return SG_ENOMEM;
+        }
         ERR_clear_error();
         out->bits = 256;
     } else {
-        out->pkey = decode_rsa(der, derlen);
+        if (decode_rsa(der, derlen, &out->pkey) != SG_OK) {
+            free(der);
+            *reason = "out of memory";
+            return SG_ENOMEM;
+        }
         if (out->pkey != NULL) {
-            out->bits = (unsigned)EVP_PKEY_get_bits(out->pkey);
+            int bits = EVP_PKEY_get_bits(out->pkey);
+            if (bits <= 0) { /* a key we decoded has a size: OpenSSL failed */
+                free(der);
+                sg_dkim_key_clear(out);
+                ERR_clear_error();
+                *reason = "out of memory";
+                return SG_ENOMEM;
+            }
+            out->bits = (unsigned)bits;
             out->vctx = rsa_verify_ctx(out->pkey); /* NULL: set up per use */
             ERR_clear_error();
         }
@@ -212,11 +266,12 @@ int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char 
          * signer's making with a 3070-bit e cost 6 ms a signature (0.03
          * ms with 65537), 100 of them in one ARC chain. OpenSSL bounds e
          * to 64 bits only above 3072-bit moduli; so do we, for all. */
-        if (out->pkey != NULL && rsa_e_bits(out->pkey) > SG_DKIM_MAX_RSA_E_BITS) {
+        int ebits = out->pkey != NULL ? rsa_e_bits(out->pkey) : 0;
+        if (ebits < 0 || ebits > SG_DKIM_MAX_RSA_E_BITS) {
             free(der);
             sg_dkim_key_clear(out);
-            *reason = "RSA public exponent too large";
-            return SG_ESYNTAX;
+            *reason = ebits < 0 ? "out of memory" : "RSA public exponent too large";
+            return ebits < 0 ? SG_ENOMEM : SG_ESYNTAX;
         }
     }
     free(der);
@@ -253,7 +308,10 @@ int sg_dkim_crypto_verify(EVP_PKEY *key, const uint8_t digest[32], const uint8_t
         ok = EVP_PKEY_verify(c, sig, siglen, digest, 32) == 1;
         EVP_PKEY_CTX_free(c);
     }
-    ERR_clear_error(); /* a bad signature leaves errors on the queue */
+    /* a bad signature leaves errors on the queue; a failure of OpenSSL's
+     * own is no verdict on the signature */
+    if (crypto_failed() && !ok)
+        return SG_ECRYPTO;
     return ok;
 }
 
@@ -265,7 +323,8 @@ int sg_dkim_key_verify(const sg_dkim_key *k, const uint8_t digest[32], const uin
         return sg_dkim_crypto_verify(k->pkey, digest, sig, siglen);
     /* an RSA verification keeps no state in the context between calls */
     ok = EVP_PKEY_verify(k->vctx, sig, siglen, digest, 32) == 1;
-    ERR_clear_error();
+    if (crypto_failed() && !ok)
+        return SG_ECRYPTO;
     return ok;
 }
 
@@ -292,4 +351,43 @@ int sg_dkim_crypto_sign(EVP_PKEY *key, const uint8_t digest[32], uint8_t *sig, s
     }
     ERR_clear_error();
     return rc;
+}
+
+/* ---- start-up --------------------------------------------------------------- */
+
+int sg_crypto_init(void)
+{
+    /* two public keys (any will do) take every path a message's key and
+     * signature take: the config, SHA-256, the decoders, both verifiers */
+    static const char *const recs[] = {
+        "v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAo1DnoevptAWmjsf9AnOcaXqZJk"
+        "nyamz1Ro6qz2p+28zEV+t2h4sNTCJQQy8OOWLursfZi4JjCUFg3KrVfee1m8A0iYGwGAve157T25y0id8tNvIN2w"
+        "ZzNWLxXSqhsv6HCmeLltcJvW16z0FbjFZUXz46FrQEXAxiN30mT1bP+NRGh4OB2ZdvBJrAd8cAd3akbBfz4n2KVz"
+        "WpmWSzxCBKmOi/5g3lrRSYZVYSn27z0UOJ7oItoCwfQGnpvYqGkLFg0rNRaZ7J3Apo9kh1NtEPyuBTuExNIlql8T"
+        "2G2crWeRJ8EY91shUw2F5EgKQoO1ieH1XRhgrpSA8h+6+aHe6NowIDAQAB",
+        "v=DKIM1; k=ed25519; p=W6Iy28ipYRHeMQUCogW7lJ6MMXONRDjHM5QwGkjuDPs=",
+    };
+    static const uint8_t digest[32];
+    uint8_t sig[256] = {1};
+    EVP_MD *md;
+    if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1 ||
+        (md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
+        ERR_clear_error();
+        return SG_ECRYPTO;
+    }
+    EVP_MD_free(md);
+    for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++) {
+        sg_dkim_key k;
+        const char *why;
+        int ok;
+        if (sg_dkim_key_parse(recs[i], strlen(recs[i]), &k, &why) != SG_OK)
+            return SG_ECRYPTO;
+        /* a signature of nothing: "did not verify" (0) is the right answer */
+        ok = sg_dkim_key_verify(&k, digest, sig, k.type == SG_DKIM_KEY_ED25519 ? 64 : 256);
+        sg_dkim_key_clear(&k);
+        if (ok != 0)
+            return SG_ECRYPTO;
+    }
+    ERR_clear_error();
+    return SG_OK;
 }

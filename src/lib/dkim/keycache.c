@@ -197,8 +197,8 @@ int sg_dkim_keycache_get(sg_dkim_keycache *c, const char *txt, size_t len, uint3
 
     /* Parse outside the lock: it is the expensive part. */
     rc = sg_dkim_key_parse(txt, len, out, reason);
-    if (rc == SG_ENOMEM)
-        return rc;
+    if (rc == SG_ENOMEM || rc == SG_ECRYPTO)
+        return rc; /* says nothing of the record: never cached (adv27 MEM-1) */
     e = malloc(sizeof(*e) + len + 1);
     if (e == NULL)
         return rc; /* caching is an optimisation */
@@ -211,7 +211,9 @@ int sg_dkim_keycache_get(sg_dkim_keycache *c, const char *txt, size_t len, uint3
         ttl = KEYCACHE_MIN_TTL;
     if (ttl > KEYCACHE_MAX_TTL)
         ttl = KEYCACHE_MAX_TTL;
-    e->expires = now + ttl;
+    /* an unusable record is kept a minute at most: a failure of ours no
+     * retry caught must not outlive its cause by the record's TTL */
+    e->expires = now + (rc != 0 ? KEYCACHE_MIN_TTL : ttl);
     e->rc = rc;
     e->reason = rc ? *reason : NULL;
     e->key = *out;
@@ -261,11 +263,12 @@ int sg_dkim_key_from_answer(sg_dkim_keycache *c, const sg_dns_answer *ans, int64
                 break;
             rc = sg_dkim_keycache_get(c, ans->rrs[i].u.txt.data, ans->rrs[i].u.txt.len,
                                       ans->rrs[i].ttl, now, &k, &why);
-            if (rc == 0 || first) {
+            /* our own failure on one record outranks another's permerror */
+            if (rc == 0 || first || rc == SG_ENOMEM || rc == SG_ECRYPTO) {
                 sg_dkim_key_clear(key);
                 *key = k;
                 result = rc;
-                *reason = rc == SG_ENOMEM ? "out of memory" : why;
+                *reason = rc == SG_ENOMEM && why == NULL ? "out of memory" : why;
                 first = 0;
             } else {
                 sg_dkim_key_clear(&k);

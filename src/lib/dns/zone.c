@@ -673,7 +673,7 @@ int sg_zone_read_file(const char *path, char **out, size_t *len)
     *len = 0;
     f = fopen(path, "rb");
     if (f == NULL)
-        return SG_EIO;
+        return errno == ENOMEM ? SG_ENOMEM : SG_EIO; /* fopen allocates */
     for (;;) {
         size_t r;
         if (cap - n < 4096 + 1) {

@@ -196,8 +196,13 @@ static int on_headers(const sg_header *fields, size_t count, void *payload)
     int rc;
     v->headers_seen = 1;
     /* ARC is informative: if it cannot take the message, it is left out
-     * of the results rather than failing the verdict */
-    v->arc_ok = sg_arc_verify_headers(v->arc, fields, count) == 0;
+     * of the results rather than failing the verdict. Our own failure
+     * (memory, OpenSSL) is the verdict's: left out, a trusted
+     * forwarder's chain would be rejected as if it had none (adv27 MEM-3) */
+    rc = sg_arc_verify_headers(v->arc, fields, count);
+    if (rc == SG_ENOMEM || rc == SG_ECRYPTO)
+        return rc;
+    v->arc_ok = rc == 0;
     for (size_t i = 0; i < count; i++)
         if (sg_header_is(&fields[i], "From") &&
             mentions_protected(v, fields[i].value, fields[i].value_len))
@@ -474,8 +479,13 @@ int sg_verdict_finish(sg_verdict *v, sg_verdict_done_cb cb, void *payload)
     rc = sg_bodyhash_final(&v->bodyhash);
     if (rc == 0)
         rc = sg_dkim_verify_finish(v->dkim);
-    if (v->arc_ok && sg_arc_verify_finish(v->arc) < 0)
-        v->arc_ok = 0;
+    if (v->arc_ok) {
+        int arc_rc = sg_arc_verify_finish(v->arc);
+        if (arc_rc == SG_ENOMEM || arc_rc == SG_ECRYPTO)
+            rc = rc < 0 ? rc : arc_rc;
+        else if (arc_rc < 0)
+            v->arc_ok = 0;
+    }
     v->dkim_finished = 1;
     v->in_step--;
     if (rc < 0)
