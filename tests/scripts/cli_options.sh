@@ -98,6 +98,31 @@ n=$(grep -c '"verdict"' "$T/out")
     bad "unreadable among many: exit $rc, $n verdicts"
 
 # bounded memory: the peak RSS for 5,000 files is within 2 MiB of that for 50
+# output that cannot be written is no success (adv26 CLI-1): each command's
+# stdout is checked at exit; keygen keeps no key whose record was lost
+for c in "verify --zone $zone $msgs/genuine.eml" "verify --json --zone $zone $msgs/genuine.eml" \
+    "spf --ip 192.0.2.1 --mail-from a@bank.example --zone $zone" \
+    "dkim-verify --zone $zone $msgs/genuine.eml" "--help" "verify --help"; do
+    # shellcheck disable=SC2086
+    "$CLI" $c >/dev/full 2>"$T/full.err"
+    rc=$?
+    [ $rc = 4 ] && grep -q 'could not be written: No space left' "$T/full.err" &&
+        ok "$c > /dev/full: exit 4, said" || bad "$c > /dev/full: exit $rc, $(cat "$T/full.err")"
+done
+( trap '' PIPE; "$CLI" verify --json --zone "$zone" "${args[@]:0:2000}" 2>"$T/pipe.err" | head -c 10 >/dev/null
+  echo "${PIPESTATUS[0]}" >"$T/pipe.rc" )
+[ "$(cat "$T/pipe.rc")" = 4 ] && grep -q 'Broken pipe' "$T/pipe.err" &&
+    ok "a reader that went away, SIGPIPE ignored: exit 4" ||
+    bad "closed pipe: exit $(cat "$T/pipe.rc"), $(head -c 300 "$T/pipe.err")"
+mkdir -m 700 "$T/kg"
+"$CLI" keygen --domain ex.test --selector s1 --out "$T/kg" >/dev/full 2>"$T/kg.err"
+rc=$?
+[ $rc = 4 ] && [ ! -e "$T/kg/s1.private" ] && grep -q 'record could not be written' "$T/kg.err" &&
+    ok "keygen > /dev/full: exit 4, no key left" || bad "keygen > /dev/full: exit $rc, $(ls "$T/kg")"
+"$CLI" keygen --domain ex.test --selector s1 --out "$T/kg" >"$T/kg.rr" 2>/dev/null &&
+    grep -q '^s1._domainkey.ex.test' "$T/kg.rr" && ok "keygen again: the key and its record" ||
+    bad "keygen after a lost record"
+
 peak() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
 if [ -x /usr/bin/time ]; then
     small=$(peak "$CLI" verify --zone "$zone" --json "${args[@]:0:50}")
