@@ -24,11 +24,13 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <spoofguard/outbound.h>
 
@@ -408,6 +410,21 @@ int sg_cli_accounts_admin(int argc, char **argv)
     so.timeout_ms = 2000;
     if (c.map_size)
         so.map_size = c.map_size;
+    if (strncmp(spec, "redis://", 8) != 0) {
+        /* LMDB makes what it does not find: a mistyped --store became a new
+         * empty store, root's, where "blocked alice" changed nothing the
+         * daemon reads (adv26 CLI-7) */
+        char db[PATH_MAX];
+        if ((size_t)snprintf(db, sizeof(db), "%s/data.mdb", spec) >= sizeof(db) ||
+            access(db, F_OK) != 0) {
+            fprintf(stderr,
+                    "spoofguard accounts: %s: no store there (%s); spoofguardd makes it "
+                    "(outbound_store)\n",
+                    spec, strerror(errno));
+            rc = SG_EXIT_INTERNAL;
+            goto out;
+        }
+    }
     if (sg_obs_open(&s, spec, &so, err, sizeof(err)) != 0) {
         fprintf(stderr, "spoofguard accounts: %s\n", err);
         rc = SG_EXIT_INTERNAL;

@@ -147,7 +147,20 @@ expect_bad "t not a number" 1 '"t" must be a number' "$T/b4"
 # accounts list on a store (LMDB, no daemon): a login is what the MTA's SASL
 # layer handed over, keyed lower-cased; in the text form its control
 # characters are '?'
+# spoofguardd makes its store; here an empty LMDB environment stands in
+# for it (accounts refuses a --store where none is: adv26 CLI-7)
 mkdir "$T/store"
+printf '#include <lmdb.h>\nint main(int c, char **v) { MDB_env *e; (void)c;\n'\
+'return mdb_env_create(&e) || mdb_env_open(e, v[1], 0, 0600); }\n' >"$T/mkstore.c"
+cc -o "$T/mkstore" "$T/mkstore.c" -llmdb && "$T/mkstore" "$T/store" || bad "an empty LMDB store"
+for c in "block alice@corp.example" "release alice@corp.example" "list" "show alice@corp.example"; do
+    # shellcheck disable=SC2086
+    "$CLI" accounts $c --store "$T/stor" >/dev/null 2>"$T/typo.err"
+    rc=$?
+    [ $rc = 4 ] && [ ! -e "$T/stor" ] && grep -q 'no store there' "$T/typo.err" &&
+        ok "accounts $c on a mistyped --store: exit 4, none made" ||
+        bad "accounts $c --store typo: exit $rc, $(ls "$T") $(cat "$T/typo.err")"
+done
 "$CLI" accounts block $'ev\e[2Jil\xc2\x9b@corp.example' --store "$T/store" >/dev/null &&
     "$CLI" accounts block bob@corp.example --store "$T/store" >/dev/null &&
     "$CLI" accounts list --store "$T/store" >"$T/list" 2>&1 || bad "accounts block/list: $(cat "$T/list")"
