@@ -15,8 +15,10 @@
 #include <spoofguard/dns.h>
 #include <spoofguard/msg.h>
 #include <spoofguard/verdict.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum {
     SG_EXIT_OK = 0,
@@ -225,6 +227,9 @@ typedef struct {
     FILE *in, *spool;
     int lf; /* 1: lines end in a bare LF (the new fields are written so) */
     char *buf;
+    off_t start;        /* where the message began in a regular file */
+    uint64_t total;     /* bytes read: the second pass writes as many */
+    struct stat before; /* a regular file as the first pass found it */
 } sg_cli_msg;
 
 /* Open path ("-"/NULL: stdin) and feed it to p up to sg_msg_finish.
@@ -232,7 +237,10 @@ typedef struct {
  * with the parser's (and its callbacks') error in *rc. */
 int sg_cli_msg_read(sg_cli_msg *m, const char *path, sg_msg_parser *p, int *rc);
 /* fields (CRLF-terminated, as the library makes them), then the message
- * exactly as it came. Returns an exit status. */
+ * exactly as it came: the bytes the first pass read, from where it began
+ * (a file read in part before we ran: adv26 CLI-4). A file that changed
+ * meanwhile is an error (SG_EXIT_INTERNAL), the signature being over what
+ * it was. Returns an exit status. */
 int sg_cli_msg_write(sg_cli_msg *m, const char *fields, size_t len);
 void sg_cli_msg_close(sg_cli_msg *m);
 

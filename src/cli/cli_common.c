@@ -335,7 +335,13 @@ int sg_cli_msg_read(sg_cli_msg *m, const char *path, sg_msg_parser *p, int *rc)
         fprintf(stderr, "spoofguard: cannot create a temporary file: %s\n", strerror(errno));
         return SG_EXIT_INTERNAL;
     }
+    if (m->spool == NULL) {
+        m->before = st;
+        if ((m->start = ftello(m->in)) < 0)
+            m->start = 0;
+    }
     while (*rc == 0 && (n = fread(m->buf, 1, MSG_CHUNK, m->in)) > 0) {
+        m->total += n;
         if (m->lf < 0) {
             const char *nl = memchr(m->buf, '\n', n);
             if (nl != NULL)
@@ -356,11 +362,25 @@ int sg_cli_msg_read(sg_cli_msg *m, const char *path, sg_msg_parser *p, int *rc)
     return SG_EXIT_OK;
 }
 
+/* A regular file other than it was at the first pass? */
+static int changed(const sg_cli_msg *m)
+{
+    struct stat now;
+    return fstat(fileno(m->in), &now) != 0 || now.st_size != m->before.st_size ||
+           now.st_mtim.tv_sec != m->before.st_mtim.tv_sec ||
+           now.st_mtim.tv_nsec != m->before.st_mtim.tv_nsec || now.st_ino != m->before.st_ino;
+}
+
 int sg_cli_msg_write(sg_cli_msg *m, const char *fields, size_t len)
 {
     FILE *src = m->spool ? m->spool : m->in;
+    uint64_t left = m->total;
     size_t n;
-    if (fseek(src, 0, SEEK_SET) != 0) {
+    if (m->spool == NULL && changed(m)) {
+        fprintf(stderr, "spoofguard: the message changed while it was read; nothing written\n");
+        return SG_EXIT_INTERNAL;
+    }
+    if (fseeko(src, m->spool ? 0 : m->start, SEEK_SET) != 0) {
         fprintf(stderr, "spoofguard: cannot re-read the message: %s\n", strerror(errno));
         return SG_EXIT_INTERNAL;
     }
@@ -371,11 +391,19 @@ int sg_cli_msg_write(sg_cli_msg *m, const char *fields, size_t len)
             if (!(fields[i] == '\r' && i + 1 < len && fields[i + 1] == '\n'))
                 fputc(fields[i], stdout);
     }
-    while ((n = fread(m->buf, 1, MSG_CHUNK, src)) > 0)
+    while (left > 0 && (n = fread(m->buf, 1, left < MSG_CHUNK ? (size_t)left : MSG_CHUNK, src)) > 0) {
+        left -= n;
         if (fwrite(m->buf, 1, n, stdout) != n)
             break;
+    }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "spoofguard: write error: %s\n", strerror(errno));
+        return SG_EXIT_INTERNAL;
+    }
+    /* what went out must be what was signed: all of it, unchanged */
+    if (left > 0 || ferror(src) || (m->spool == NULL && changed(m))) {
+        fprintf(stderr, "spoofguard: the message changed or could not be read again while it "
+                        "was written: the output is not the message signed\n");
         return SG_EXIT_INTERNAL;
     }
     return SG_EXIT_OK;

@@ -57,6 +57,34 @@ cat "$MSG" | "$CLI" sign --domain example.com --selector ed --key "$T/ed.private
 expect_eq "sign from a pipe" "$(results --zone "$T/zone.txt" "$T/p.eml")" "pass"
 expect_eq "message kept byte for byte" "$(tail -c "$(stat -c %s "$MSG")" "$T/p.eml" | cmp - "$MSG" && echo same)" "same"
 
+# the second pass writes what the first one read (adv26 CLI-4): a file read in
+# part before sign ran (an mbox's "From " line a script took) ...
+{ printf 'From MAILER-DAEMON Mon Jan  1 00:00:00 2024\n'; cat "$MSG"; } >"$T/m.mbox"
+( read -r _; "$CLI" sign --domain example.com --selector ed --key "$T/ed.private" >"$T/mb.eml" ) <"$T/m.mbox"
+expect_eq "stdin a file read in part: what sign read, signed" \
+    "$(results --zone "$T/zone.txt" "$T/mb.eml") $(grep -c '^From MAILER' "$T/mb.eml")" "pass 0"
+# ... and a file cut short while its signed copy is written: exit 4, said
+{ cat "$MSG"; head -c 2000000 /dev/zero | tr '\0' 'x' | fold -w 76; } >"$T/big.eml"
+mkfifo "$T/fifo"
+exec 3<>"$T/fifo"
+"$CLI" sign --domain example.com --selector ed --key "$T/ed.private" "$T/big.eml" >&3 2>"$T/cut.err" &
+spid=$!
+# the first pass writes nothing: blocked on the full pipe, sign is in its
+# second pass
+for ((i = 0; i < 1000; i++)); do
+    case "$(cat /proc/$spid/wchan 2>/dev/null)" in *pipe_write*) break ;; esac
+    sleep 0.01
+done
+truncate -s 100000 "$T/big.eml"
+cat "$T/fifo" 3>&- >/dev/null & # its end of file comes when the writers close
+cpid=$!
+wait $spid
+rc=$?
+exec 3>&-
+wait $cpid 2>/dev/null
+expect_eq "a file cut short while written: exit 4, said" \
+    "$rc $(grep -c 'changed or could not be read again' "$T/cut.err")" "4 1"
+
 # --- key permissions --------------------------------------------------------------
 cp "$T/ed.private" "$T/open.private"
 chmod 644 "$T/open.private"
