@@ -391,7 +391,8 @@ int sg_cli_msg_write(sg_cli_msg *m, const char *fields, size_t len)
             if (!(fields[i] == '\r' && i + 1 < len && fields[i + 1] == '\n'))
                 fputc(fields[i], stdout);
     }
-    while (left > 0 && (n = fread(m->buf, 1, left < MSG_CHUNK ? (size_t)left : MSG_CHUNK, src)) > 0) {
+    while (left > 0 &&
+           (n = fread(m->buf, 1, left < MSG_CHUNK ? (size_t)left : MSG_CHUNK, src)) > 0) {
         left -= n;
         if (fwrite(m->buf, 1, n, stdout) != n)
             break;
