@@ -170,40 +170,37 @@ static void store_free(store *st)
  * the daemon's own options and are skipped. */
 static int read_config(sg_ob_policy *p, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    char *line = NULL;
-    size_t cap = 0;
+    sg_lines r;
+    char err[600];
     ssize_t n;
-    unsigned lineno = 0;
     int status = SG_EXIT_OK;
-    if (f == NULL) {
-        fprintf(stderr, "spoofguard accounts replay: %s: cannot read\n", path);
-        return SG_EXIT_INPUT;
+    /* a configuration read in part (a folder, a read error) would replay
+     * with the built-in limits in place of the configured ones (adv26
+     * CLI-2) */
+    int rc = sg_lines_open(&r, path, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "spoofguard accounts replay: %s\n", err);
+        return rc == SG_LINES_ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_INPUT;
     }
-    while ((n = getline(&line, &cap, f)) >= 0) {
+    while ((n = sg_lines_next(&r, err, sizeof(err))) >= 0) {
         char *name, *value;
-        int rc;
-        lineno++;
-        if (sg_line_has_nul(line, (size_t)n)) {
-            fprintf(stderr, "spoofguard accounts replay: %s:%u: a NUL byte in the line\n", path,
-                    lineno);
-            status = SG_EXIT_INPUT;
-            break;
-        }
-        if (!sg_conf_line(line, &name, &value))
+        if (!sg_conf_line(r.line, &name, &value))
             continue;
         rc = sg_ob_policy_directive(p, name, value);
         if (rc == SG_ENOTFOUND)
             continue;
         if (rc != SG_OK) {
-            fprintf(stderr, "spoofguard accounts replay: %s:%u: %s %s: %s\n", path, lineno, name,
+            fprintf(stderr, "spoofguard accounts replay: %s:%zu: %s %s: %s\n", path, r.lineno, name,
                     value, sg_strerror(rc));
             status = SG_EXIT_USAGE;
             break;
         }
     }
-    free(line);
-    fclose(f);
+    if (n < 0 && n != SG_LINES_END) {
+        fprintf(stderr, "spoofguard accounts replay: %s\n", err);
+        status = n == SG_LINES_ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_INPUT;
+    }
+    sg_lines_close(&r);
     return status;
 }
 

@@ -93,27 +93,19 @@ static int accounts_option(int id, const char *val, void *payload)
  * lines; every other option is the daemon's business. */
 static int read_config(acct_ctx *c)
 {
-    FILE *f = fopen(c->config, "r");
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    if (f == NULL) {
-        if (!c->config_given && errno == ENOENT)
-            return 0; /* no configuration: the defaults */
-        fprintf(stderr, "spoofguard accounts: %s: %s\n", c->config, strerror(errno));
-        return SG_EXIT_INPUT;
-    }
+    sg_lines r;
+    char err[600];
     ssize_t len;
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
+    int rc = sg_lines_open(&r, c->config, err, sizeof(err));
+    if (rc != 0) {
+        if (rc == SG_LINES_EINPUT && !c->config_given && errno == ENOENT)
+            return 0; /* no configuration: the defaults */
+        fprintf(stderr, "spoofguard accounts: %s\n", err);
+        return rc == SG_LINES_ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_INPUT;
+    }
+    while ((len = sg_lines_next(&r, err, sizeof(err))) >= 0) {
         char *name, *p;
-        if (sg_line_has_nul(line, (size_t)len)) {
-            fprintf(stderr, "spoofguard accounts: %s:%zu: a NUL byte in the line\n", c->config,
-                    lineno);
-            free(line);
-            fclose(f);
-            return SG_EXIT_INPUT;
-        }
-        if (!sg_conf_line(line, &name, &p))
+        if (!sg_conf_line(r.line, &name, &p))
             continue;
         if (!strcasecmp(name, "outbound_store") && c->store == NULL) {
             const char *slash = strrchr(c->config, '/');
@@ -129,6 +121,11 @@ static int read_config(acct_ctx *c)
             } else {
                 c->store_buf = strdup(p);
             }
+            if (c->store_buf == NULL) {
+                len = SG_LINES_ENOMEM;
+                snprintf(err, sizeof(err), "%s: out of memory", c->config);
+                break;
+            }
         } else if (!strcasecmp(name, "outbound_store_map_size")) {
             char *e;
             unsigned long long v = strtoull(p, &e, 10);
@@ -138,18 +135,20 @@ static int read_config(acct_ctx *c)
                                                     : 1;
             c->map_size = v * mul;
         } else {
-            int rc = sg_ob_policy_directive(c->pol, name, p);
-            if (rc != 0 && rc != SG_ENOTFOUND) {
+            int drc = sg_ob_policy_directive(c->pol, name, p);
+            if (drc != 0 && drc != SG_ENOTFOUND) {
                 fprintf(stderr, "spoofguard accounts: %s:%zu: %s: bad value '%s'\n", c->config,
-                        lineno, name, p);
-                free(line);
-                fclose(f);
+                        r.lineno, name, p);
+                sg_lines_close(&r);
                 return SG_EXIT_INPUT;
             }
         }
     }
-    free(line);
-    fclose(f);
+    sg_lines_close(&r);
+    if (len != SG_LINES_END) {
+        fprintf(stderr, "spoofguard accounts: %s\n", err);
+        return len == SG_LINES_ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_INPUT;
+    }
     return 0;
 }
 

@@ -134,29 +134,24 @@ static void kt_free(kt_row *rows, size_t n)
     free(rows);
 }
 
-/* Returns 0 or an exit status (said on stderr). */
+/* Returns 0 or an exit status (said on stderr): a table read in part is
+ * an error, never the keys compared (adv26 CLI-2). */
 static int kt_load(const char *path, kt_row **out, size_t *nout)
 {
-    FILE *f = fopen(path, "r");
-    char *line = NULL;
-    size_t cap = 0;
+    sg_lines r;
+    char err[600];
     ssize_t len;
     kt_row *rows = NULL;
-    size_t n = 0, lineno = 0;
+    size_t n = 0;
     int status = 0;
-    if (f == NULL) {
-        fprintf(stderr, "spoofguard audit: %s: %s\n", path, strerror(errno));
-        return SG_EXIT_INPUT;
+    int rc = sg_lines_open(&r, path, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "spoofguard audit: %s\n", err);
+        return rc == SG_LINES_ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_INPUT;
     }
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        char *p = line, *val, *c1, *c2, *end;
+    while ((len = sg_lines_next(&r, err, sizeof(err))) >= 0) {
+        char *p = r.line, *val, *c1, *c2, *end;
         kt_row *nr;
-        lineno++;
-        if (sg_line_has_nul(line, (size_t)len)) {
-            fprintf(stderr, "spoofguard audit: %s:%zu: a NUL byte in the line\n", path, lineno);
-            status = SG_EXIT_INPUT;
-            break;
-        }
         while (*p == ' ' || *p == '\t')
             p++;
         if (*p == '#' || *p == '\n' || *p == '\0')
@@ -170,7 +165,7 @@ static int kt_load(const char *path, kt_row **out, size_t *nout)
         c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (c1 == NULL || c2 == NULL || c1 == val || c2 == c1 + 1 || c2[1] == '\0') {
             fprintf(stderr, "spoofguard audit: %s:%zu: expected \"keyname domain:selector:path\"\n",
-                    path, lineno);
+                    path, r.lineno);
             status = SG_EXIT_INPUT;
             break;
         }
@@ -189,8 +184,13 @@ static int kt_load(const char *path, kt_row **out, size_t *nout)
             break;
         }
     }
-    free(line);
-    fclose(f);
+    if (status == 0 && len != SG_LINES_END) {
+        fprintf(stderr, "spoofguard audit: %s\n", err);
+        status = len == SG_LINES_ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_INPUT;
+    }
+    if (status == SG_EXIT_INTERNAL && len >= 0)
+        fprintf(stderr, "spoofguard audit: %s: out of memory\n", path);
+    sg_lines_close(&r);
     if (status != 0) {
         kt_free(rows, n);
         return status;

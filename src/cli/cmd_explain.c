@@ -13,7 +13,8 @@
  * one object per message, one per line (sgr_explain_json's object; with
  * several messages each starts with "file"). Exit status: 0 every message
  * was explained (whatever the headlines: they are in the output), 2 usage,
- * 3 a message could not be read, 4 internal error (cli.h).
+ * 3 a message or the --operator-domains file could not be read, 4 internal
+ * error (cli.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +28,7 @@
 #include <spoofguard/verdict.h>
 
 #include "cli.h"
+#include "common/conf_line.h"
 #include "reader/explain.h"
 
 /* Largest message read (the MIME walk's whole-message bound). */
@@ -69,7 +71,7 @@ static const sg_cli_cmd explain_cmd = {
     "explained from it; any other is verified now, as `spoofguard verify` does (the keys may\n"
     "have rotated since delivery). \"-\": stdin. Links are listed, never followed.\n"
     "Exit status: 0 every message explained (whatever the headlines), 2 usage, 3 a message\n"
-    "could not be read, 4 internal error.\n",
+    "or the --operator-domains file could not be read, 4 internal error.\n",
     explain_opts,
 };
 
@@ -381,29 +383,34 @@ static int build_lookalike(explain_ctx *c)
         sgr_lookalike_builder_add(b, c->v.protect[i], strlen(c->v.protect[i]),
                                   SGR_LOOKALIKE_PROTECTED);
     if (c->operator_file) {
-        FILE *f = fopen(c->operator_file, "r");
-        char ln[1100];
-        unsigned no = 0;
-        if (f == NULL) {
-            fprintf(stderr, "spoofguard: --operator-domains %s: cannot open\n", c->operator_file);
+        sg_lines r;
+        char err[600];
+        ssize_t n;
+        /* a list read in part (a folder, a read error) would check the
+         * lookalikes against no reference and say nothing (adv26 CLI-2) */
+        if ((rc = sg_lines_open(&r, c->operator_file, err, sizeof(err))) == 0) {
+            while ((n = sg_lines_next(&r, err, sizeof(err))) >= 0) {
+                char *s = r.line, *h = strchr(s, '#');
+                if (h)
+                    *h = '\0';
+                while (*s == ' ' || *s == '\t')
+                    s++;
+                size_t l = strcspn(s, " \t\r\n");
+                if (l == 0)
+                    continue;
+                if (sgr_lookalike_builder_add(b, s, l, SGR_LOOKALIKE_OPERATOR) ==
+                    SGR_LOOKALIKE_EINVAL)
+                    fprintf(stderr, "spoofguard: %s:%zu: not a domain name, ignored\n",
+                            c->operator_file, r.lineno);
+            }
+            rc = n == SG_LINES_END ? 0 : (int)n;
+            sg_lines_close(&r);
+        }
+        if (rc != 0) {
+            fprintf(stderr, "spoofguard: --operator-domains %s\n", err);
             sgr_lookalike_builder_free(b);
-            return SG_EXIT_USAGE;
+            return rc == SG_LINES_ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_INPUT;
         }
-        while (fgets(ln, sizeof(ln), f)) {
-            no++;
-            char *s = ln, *h = strchr(ln, '#');
-            if (h)
-                *h = '\0';
-            while (*s == ' ' || *s == '\t')
-                s++;
-            size_t l = strcspn(s, " \t\r\n");
-            if (l == 0)
-                continue;
-            if (sgr_lookalike_builder_add(b, s, l, SGR_LOOKALIKE_OPERATOR) == SGR_LOOKALIKE_EINVAL)
-                fprintf(stderr, "spoofguard: %s:%u: not a domain name, ignored\n", c->operator_file,
-                        no);
-        }
-        fclose(f);
     }
     rc = sgr_lookalike_build(&c->lookalike, b);
     if (rc != SGR_LOOKALIKE_OK) {

@@ -335,52 +335,55 @@ static void split_fields(tline *l)
         l->f[l->nf++] = t;
 }
 
+/* Returns 0, SG_LINES_EINPUT or SG_LINES_ENOMEM (said in err): a table
+ * read in part is never returned, since rotate and retire would act on
+ * the keys it has and say nothing of the others (adv26 CLI-2). */
 static int table_load(table *t, const char *path, int missing_ok, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "r");
-    char *line = NULL;
-    size_t cap = 0;
+    sg_lines r;
     ssize_t n;
     struct stat st;
     memset(t, 0, sizeof(*t));
     t->path = path;
     t->mode = 0644;
-    if (fp == NULL) {
-        if (errno == ENOENT && missing_ok)
-            return 0;
-        errf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (fstat(fileno(fp), &st) == 0)
+    int rc = sg_lines_open(&r, path, err, errlen);
+    if (rc != 0)
+        return rc == SG_LINES_EINPUT && errno == ENOENT && missing_ok ? 0 : rc;
+    if (fstat(fileno(r.f), &st) == 0)
         t->mode = st.st_mode & 07777;
     /* the sum of the very bytes parsed: a second read could see an edit
      * the lines do not have (rev17) */
     uint64_t h = SUM_START;
-    while ((n = getline(&line, &cap, fp)) >= 0) {
+    while ((n = sg_lines_next(&r, err, errlen)) >= 0) {
+        char *line = r.line;
         h = sum_add(h, line, (size_t)n);
-        if (sg_line_has_nul(line, (size_t)n)) {
-            /* the line would be kept, and written back, cut at the NUL */
-            errf(err, errlen, "%s:%zu: a NUL byte in the line", path, t->n + 1);
-            free(line);
-            fclose(fp);
-            table_free(t);
-            return -1;
-        }
         if (n > 0 && line[n - 1] == '\n')
             line[--n] = '\0';
         tline *nl = realloc(t->l, (t->n + 1) * sizeof(tline));
-        if (nl == NULL)
+        if (nl == NULL) {
+            n = SG_LINES_ENOMEM;
             break;
+        }
         t->l = nl;
         memset(&t->l[t->n], 0, sizeof(tline));
-        t->l[t->n].raw = strdup(line);
-        if (t->l[t->n].raw == NULL)
-            break;
-        split_fields(&t->l[t->n]);
         t->n++;
+        if ((t->l[t->n - 1].raw = strdup(line)) == NULL) {
+            n = SG_LINES_ENOMEM;
+            break;
+        }
+        split_fields(&t->l[t->n - 1]);
+        if (t->l[t->n - 1].copy == NULL) {
+            n = SG_LINES_ENOMEM;
+            break;
+        }
     }
-    free(line);
-    fclose(fp);
+    sg_lines_close(&r);
+    if (n != SG_LINES_END) {
+        if (n == SG_LINES_ENOMEM)
+            errf(err, errlen, "%s: out of memory", path);
+        table_free(t);
+        return (int)n;
+    }
     t->sum = h | 1;
     return 0;
 }
@@ -521,24 +524,15 @@ static int64_t now_of(const ctx *c)
  * configuration). */
 static int read_config(ctx *c, char *err, size_t errlen)
 {
-    FILE *fp = fopen(c->o.config, "r");
-    char *line = NULL, dir[4096], *name, *val;
-    size_t cap = 0, lineno = 0;
+    sg_lines r;
+    char dir[4096], *name, *val;
     ssize_t len;
-    if (fp == NULL) {
-        errf(err, errlen, "%s: %s", c->o.config, strerror(errno));
-        return -1;
-    }
+    int rc = sg_lines_open(&r, c->o.config, err, errlen);
+    if (rc != 0)
+        return rc;
     sg_folder_of(dir, sizeof(dir), c->o.config);
-    while ((len = getline(&line, &cap, fp)) >= 0) {
-        lineno++;
-        if (sg_line_has_nul(line, (size_t)len)) {
-            errf(err, errlen, "%s:%zu: a NUL byte in the line", c->o.config, lineno);
-            free(line);
-            fclose(fp);
-            return -1;
-        }
-        if (!sg_conf_line(line, &name, &val) || *val == '\0')
+    while ((len = sg_lines_next(&r, err, errlen)) >= 0) {
+        if (!sg_conf_line(r.line, &name, &val) || *val == '\0')
             continue;
         char *dst = !strcmp(name, "key_table")       ? c->key_table
                     : !strcmp(name, "signing_table") ? c->signing_table
@@ -550,11 +544,11 @@ static int read_config(ctx *c, char *err, size_t errlen)
         else if (snprintf(dst, 4096, "%s/%s", dir, val) >= 4096)
             dst[0] = '\0';
     }
-    free(line);
-    fclose(fp);
-    return 0;
+    sg_lines_close(&r);
+    return len == SG_LINES_END ? 0 : (int)len;
 }
 
+/* Returns 0, -1 or SG_LINES_ENOMEM (said in err). */
 static int ctx_open(ctx *c, char *err, size_t errlen)
 {
     struct stat sb;
@@ -565,8 +559,9 @@ static int ctx_open(ctx *c, char *err, size_t errlen)
     if (!c->key_table[0] || !c->signing_table[0]) {
         if (!c->o.config)
             c->o.config = DEFAULT_CONFIG;
-        if (read_config(c, err, errlen) != 0)
-            return -1;
+        int rc = read_config(c, err, errlen);
+        if (rc != 0)
+            return rc;
     }
     if (!c->key_table[0] || !c->signing_table[0]) {
         errf(err, errlen,
@@ -593,9 +588,9 @@ static int ctx_open(ctx *c, char *err, size_t errlen)
         }
     }
     c->now = now_of(c);
-    if (table_load(&c->kt, c->key_table, 0, err, errlen) != 0 ||
-        table_load(&c->st_table, c->signing_table, 0, err, errlen) != 0)
-        return -1;
+    int rc = table_load(&c->kt, c->key_table, 0, err, errlen);
+    if (rc != 0 || (rc = table_load(&c->st_table, c->signing_table, 0, err, errlen)) != 0)
+        return rc;
     for (size_t i = 0; i < c->kt.n; i++) {
         kt_entry e;
         char why[400];
@@ -1802,9 +1797,9 @@ int cmd_keys(int argc, char **argv)
                                       "--grace below 5 days plus twice the TTL needs --force");
     }
     int status = SG_EXIT_OK;
-    if (ctx_open(&c, err, sizeof(err)) != 0) {
+    if ((rc = ctx_open(&c, err, sizeof(err))) != 0) {
         fprintf(stderr, "spoofguard keys: %s\n", err);
-        status = SG_EXIT_INPUT;
+        status = rc == SG_LINES_ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_INPUT;
         goto out;
     }
     const char *doms[MAX_DOMAINS];

@@ -1,8 +1,13 @@
 #include "common/conf_line.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int sg_conf_line(char *line, char **name, char **value)
 {
@@ -31,6 +36,95 @@ int sg_conf_line(char *line, char **name, char **value)
 int sg_line_has_nul(const char *line, size_t len)
 {
     return memchr(line, '\0', len) != NULL;
+}
+
+int sg_lines_open(sg_lines *r, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    memset(r, 0, sizeof(*r));
+    r->path = path;
+    /* O_NONBLOCK: a FIFO's open would wait for a writer before we could
+     * see it is no file; a regular file's reads ignore the flag */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        errno = e;
+        return SG_LINES_EINPUT;
+    }
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        close(fd);
+        return SG_LINES_EINPUT;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file%s", path,
+                 S_ISDIR(st.st_mode) ? " (a folder)" : "");
+        close(fd);
+        errno = EINVAL;
+        return SG_LINES_EINPUT;
+    }
+    if ((r->f = fdopen(fd, "r")) == NULL) {
+        close(fd);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return SG_LINES_ENOMEM;
+    }
+    return 0;
+}
+
+ssize_t sg_lines_next(sg_lines *r, char *err, size_t errlen)
+{
+    size_t n = 0;
+    int ch;
+    if (r->cap == 0) {
+        if ((r->line = malloc(256)) == NULL) {
+            snprintf(err, errlen, "%s: out of memory", r->path);
+            return SG_LINES_ENOMEM;
+        }
+        r->cap = 256;
+    }
+    while ((ch = getc_unlocked(r->f)) != EOF) {
+        if (ch != '\n' && n == SG_CONF_LINE_MAX) {
+            snprintf(err, errlen, "%s:%zu: a line longer than %u bytes", r->path, r->lineno + 1,
+                     SG_CONF_LINE_MAX);
+            return SG_LINES_EINPUT;
+        }
+        if (n + 2 > r->cap) { /* ch and the NUL */
+            char *nl = realloc(r->line, r->cap * 2);
+            if (nl == NULL) {
+                snprintf(err, errlen, "%s: out of memory", r->path);
+                return SG_LINES_ENOMEM;
+            }
+            r->line = nl;
+            r->cap *= 2;
+        }
+        r->line[n++] = (char)ch;
+        if (ch == '\n')
+            break;
+    }
+    if (ch == EOF && ferror(r->f)) {
+        snprintf(err, errlen, "%s:%zu: read error: %s", r->path, r->lineno + 1, strerror(errno));
+        return SG_LINES_EINPUT;
+    }
+    if (n == 0)
+        return SG_LINES_END;
+    r->line[n] = '\0';
+    r->lineno++;
+    if (sg_line_has_nul(r->line, n)) {
+        snprintf(err, errlen, "%s:%zu: a NUL byte in the line", r->path, r->lineno);
+        return SG_LINES_EINPUT;
+    }
+    return (ssize_t)n;
+}
+
+void sg_lines_close(sg_lines *r)
+{
+    if (r->f != NULL)
+        fclose(r->f);
+    free(r->line);
+    r->f = NULL;
+    r->line = NULL;
+    r->cap = 0;
 }
 
 void sg_folder_of(char *out, size_t cap, const char *path)

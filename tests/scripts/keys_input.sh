@@ -12,7 +12,9 @@
 #     --insecure-key-permissions lifting both; the owner part needs root;
 #   - a NUL byte in a line of spoofguardd.conf, a KeyTable or a SigningTable
 #     is an error naming file and line (keys, audit, accounts replay,
-#     spoofguardd -t), not the end of the line.
+#     spoofguardd -t), not the end of the line;
+#   - such a file that cannot be read (a folder, /dev/zero, a FIFO, a line
+#     over 1 MiB) is refused with exit 3, never read as an empty table.
 set -u
 SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 CLI=${SG_CLI:-$SRC/build/spoofguard}
@@ -174,6 +176,62 @@ printf 'outbound_limit messages_per_minute 2000\0 # was 20\n' >"$N/ob.conf"
 printf '' >"$N/ev.jsonl"
 nul "accounts replay --config: NUL" 3 "$N/ob.conf:1" \
     "$CLI" accounts replay --config "$N/ob.conf" "$N/ev.jsonl"
+
+# --- adv26 CLI-2: a file that cannot be read is no empty file -----------------
+# A folder (getline's -1, EISDIR), /dev/zero (a line without end), a FIFO
+# (an open that waits for a writer) where a configuration or a table is
+# expected: exit 3 at once, the file named; before, a folder was read as an
+# empty table (exit 0, nothing rotated, nothing said).
+mkfifo "$N/fifo"
+unreadable() { # name want-in-stderr command...
+    local name=$1 want=$2
+    shift 2
+    timeout 10 "$@" >"$T/out" 2>"$T/err"
+    local rc=$?
+    [ $rc = 3 ] && grep -qF "$want" "$T/err" && [ ! -s "$T/out" ] && ok "$name: exit 3, said" ||
+        bad "$name: exit $rc, $(head -c 400 "$T/err")"
+}
+for f in "$N" /dev/zero "$N/fifo"; do
+    unreadable "keys status --key-table $f" "$f: not a regular file" \
+        "$CLI" keys status --key-table "$f" --signing-table "$N/ST"
+    unreadable "keys status --signing-table $f" "$f: not a regular file" \
+        "$CLI" keys status --key-table "$N/KT" --signing-table "$f"
+    unreadable "keys status --config $f" "$f: not a regular file" "$CLI" keys status --config "$f"
+    unreadable "audit --key-table $f" "$f: not a regular file" \
+        "$CLI" audit ourco.test --key-table "$f" --zone /dev/null
+    unreadable "accounts replay --config $f" "$f: not a regular file" \
+        "$CLI" accounts replay --config "$f" "$N/ev.jsonl"
+    unreadable "accounts list --config $f" "$f: not a regular file" \
+        "$CLI" accounts list --config "$f"
+done
+"$CLI" keys rotate --key-table "$N" --signing-table "$N/ST" --publish-dir "$N/pub" \
+    --now 1800000000 >"$T/out" 2>&1
+rc=$?
+[ $rc = 3 ] && [ ! -e "$N/pub" ] && [ ! -e "$N.rotation" ] && ok "keys rotate --key-table DIR: exit 3, nothing written" ||
+    bad "keys rotate --key-table DIR: exit $rc, $(head -c 400 "$T/out")"
+# a line is at most 1 MiB (SG_CONF_LINE_MAX, without its end): one byte more
+# is refused with file:line, the bound itself is read
+{
+    printf 'k1 ourco.test:s:%s/keys/s.private\n#' "$W"
+    head -c 1048575 /dev/zero | tr '\0' a
+    printf '\n'
+} >"$N/KTmax"
+cp "$N/KTmax" "$N/KTlong"
+printf 'a\n' | dd of="$N/KTlong" bs=1 seek=$(($(stat -c %s "$N/KTmax") - 1)) conv=notrunc 2>/dev/null
+"$CLI" keys status --key-table "$N/KTmax" --signing-table "$N/ST" --now 1800000000 >/dev/null 2>"$T/err"
+rc=$?
+[ $rc != 3 ] && ! grep -q 'longer than' "$T/err" && ok "a line of 1 MiB: read" ||
+    bad "a line of 1 MiB: exit $rc, $(head -c 400 "$T/err")"
+unreadable "keys status: a line of 1 MiB + 1" "$N/KTlong:2: a line longer than 1048576 bytes" \
+    "$CLI" keys status --key-table "$N/KTlong" --signing-table "$N/ST"
+unreadable "audit --key-table: a line of 1 MiB + 1" "$N/KTlong:2: a line longer than 1048576 bytes" \
+    "$CLI" audit ourco.test --key-table "$N/KTlong" --zone /dev/null
+{
+    printf 'outbound_limit messages_per_minute 20 #'
+    head -c 1048576 /dev/zero | tr '\0' a
+} >"$N/long.conf"
+unreadable "accounts replay --config: a line without end" "$N/long.conf:1: a line longer than" \
+    "$CLI" accounts replay --config "$N/long.conf" "$N/ev.jsonl"
 
 # --- retire of a key the KeyTable named through a symbolic link (adv19 F13:
 # the link went, the private key stayed); a link that now points at the
