@@ -107,8 +107,9 @@ enum {
 
 static const sg_cli_opt keys_opts[] = {
     {"config", "FILE", O_CONFIG, "spoofguardd.conf naming key_table and signing_table"},
-    {"key-table", "FILE", O_KEYTABLE, "the KeyTable (instead of --config)"},
-    {"signing-table", "FILE", O_SIGNTABLE, "the SigningTable (instead of --config)"},
+    {"key-table", "FILE", O_KEYTABLE, "the KeyTable (with --signing-table, instead of --config)"},
+    {"signing-table", "FILE", O_SIGNTABLE,
+     "the SigningTable (with --key-table, instead of --config)"},
     {"state", "FILE", O_STATE, "the rotation state (default KEYTABLE.rotation)"},
     {"domain", "D", O_DOMAIN, "only this domain (default: every domain of the KeyTable)"},
     {"selector-rsa", "TEMPLATE", O_SEL_RSA, "new RSA selectors (default {yyyy}{mm}r)"},
@@ -537,7 +538,8 @@ static int read_config(ctx *c, char *err, size_t errlen)
         char *dst = !strcmp(name, "key_table")       ? c->key_table
                     : !strcmp(name, "signing_table") ? c->signing_table
                                                      : NULL;
-        if (dst == NULL)
+        /* --key-table or --signing-table beside --config wins */
+        if (dst == NULL || dst[0] != '\0')
             continue;
         if (val[0] == '/')
             snprintf(dst, 4096, "%s", val);
@@ -1796,6 +1798,12 @@ int cmd_keys(int argc, char **argv)
             return sg_cli_usage_error(&keys_cmd,
                                       "--grace below 5 days plus twice the TTL needs --force");
     }
+    /* one table alone would send us to the default configuration for
+     * the other, a file the user never named (adv26 CLI-10.6) */
+    if ((c.o.key_table == NULL) != (c.o.signing_table == NULL) && c.o.config == NULL)
+        return sg_cli_usage_error(&keys_cmd, "%s is needed with %s (or --config)",
+                                  c.o.key_table ? "--signing-table" : "--key-table",
+                                  c.o.key_table ? "--key-table" : "--signing-table");
     int status = SG_EXIT_OK;
     if ((rc = ctx_open(&c, err, sizeof(err))) != 0) {
         fprintf(stderr, "spoofguard keys: %s\n", err);

@@ -233,6 +233,24 @@ unreadable "audit --key-table: a line of 1 MiB + 1" "$N/KTlong:2: a line longer 
 unreadable "accounts replay --config: a line without end" "$N/long.conf:1: a line longer than" \
     "$CLI" accounts replay --config "$N/long.conf" "$N/ev.jsonl"
 
+# --- adv26 CLI-10.6: one table alone is no configuration ----------------------
+"$CLI" keys status --key-table "$N/KT" >/dev/null 2>"$T/err"
+rc=$?
+[ $rc = 2 ] && grep -q -- '--signing-table is needed with --key-table' "$T/err" &&
+    ! grep -q spoofguardd.conf "$T/err" && ok "--key-table alone: exit 2, --signing-table named" ||
+    bad "--key-table alone: exit $rc, $(cat "$T/err")"
+"$CLI" keys status --signing-table "$N/ST" >/dev/null 2>"$T/err"
+rc=$?
+[ $rc = 2 ] && grep -q -- '--key-table is needed with --signing-table' "$T/err" &&
+    ok "--signing-table alone: exit 2, --key-table named" ||
+    bad "--signing-table alone: exit $rc, $(cat "$T/err")"
+# with --config the other table comes from it, and the one given wins
+printf 'signing_table ST\nkey_table KTnone\n' >"$N/st.conf"
+"$CLI" keys status --config "$N/st.conf" --key-table "$N/KT" --now 1800000000 >"$T/out" 2>"$T/err"
+rc=$?
+[ $rc != 2 ] && [ $rc != 3 ] && grep -q ourco.test "$T/out" && ok "--config and --key-table: the table given is read" ||
+    bad "--config and --key-table: exit $rc, $(cat "$T/err")"
+
 # --- retire of a key the KeyTable named through a symbolic link (adv19 F13:
 # the link went, the private key stayed); a link that now points at the
 # key in use: the link goes, that key stays -----------------------------------
