@@ -69,7 +69,8 @@ static const sg_cli_cmd explain_cmd = {
     "display-name tricks, Reply-To, unsigned fields, risky attachments) and every link with\n"
     "its real host. A message whose topmost Authentication-Results carries --authserv-id is\n"
     "explained from it; any other is verified now, as `spoofguard verify` does (the keys may\n"
-    "have rotated since delivery). \"-\": stdin. Links are listed, never followed.\n"
+    "have rotated since delivery). \"-\": stdin; a message over 64 MiB is refused. Links are\n"
+    "listed, never followed.\n"
     "Exit status: 0 every message explained (whatever the headlines), 2 usage, 3 a message\n"
     "or the --operator-domains file could not be read, 4 internal error.\n",
     explain_opts,
@@ -278,23 +279,33 @@ static int verify_msg(explain_ctx *c, const char *msg, size_t len, const sg_verd
 static int explain_one(explain_ctx *c, const char *path)
 {
     int stdin_ = !strcmp(path, "-");
-    int fd = stdin_ ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO, refused below, must not hold the open until a
+     * writer comes (adv26 CLI-10.10); a regular file's reads ignore it */
+    int fd = stdin_ ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     char *msg = NULL;
     size_t len = 0;
     int rc;
     struct stat st;
-    if (fd < 0 || (!stdin_ && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)))) {
-        fprintf(stderr, "spoofguard: %s: cannot open\n", path);
+    if (fd < 0 || (!stdin_ && fstat(fd, &st) != 0)) {
+        fprintf(stderr, "spoofguard: %s: cannot open: %s\n", path, strerror(errno));
         if (fd >= 0)
             close(fd);
+        return SG_EXIT_INPUT;
+    }
+    if (!stdin_ && !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "spoofguard: %s: cannot open: not a regular file\n", path);
+        close(fd);
         return SG_EXIT_INPUT;
     }
     rc = read_all(fd, &msg, &len);
     if (!stdin_)
         close(fd);
     if (rc != 0) {
-        fprintf(stderr, "spoofguard: %s: %s\n", path,
-                rc == SG_ELIMIT ? "message too large" : sg_strerror(rc));
+        if (rc == SG_ELIMIT)
+            fprintf(stderr, "spoofguard: %s: message larger than %u MiB\n", path,
+                    EXPLAIN_MAX_MESSAGE >> 20);
+        else
+            fprintf(stderr, "spoofguard: %s: %s\n", path, sg_strerror(rc));
         return rc == SG_ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_INPUT;
     }
     const sg_verdict_result *r = NULL;

@@ -158,6 +158,20 @@ for f in /nonexistent "$T" /dev/zero "$T/fifo" "$T/long-ops"; do
 done
 grep -q "long-ops:2: a line longer than 1048576 bytes" "$T/err" && ok "--operator-domains: the long line named" ||
     bad "--operator-domains long line: $(cat "$T/err")"
+# a FIFO as MSG is refused at once, not after a writer came (adv26 CLI-10.10)
+timeout 10 "$CLI" explain "${common[@]}" "$T/fifo" >/dev/null 2>"$T/err"; rc=$?
+[ $rc = 3 ] && grep -q 'fifo: cannot open: not a regular file' "$T/err" && ok "a FIFO: exit 3 at once" ||
+    bad "a FIFO: exit $rc $(cat "$T/err")"
+"$CLI" explain "${common[@]}" "$T/no-such.eml" >/dev/null 2>"$T/err"
+grep -q 'no-such.eml: cannot open: No such file or directory' "$T/err" && ok "cannot open: the cause said" ||
+    bad "cannot open: $(cat "$T/err")"
+# the 64 MiB cap is named, in the refusal and in --help (adv26 CLI-10.11)
+{ cat "$D/msg/authentic.eml"; head -c $((64 << 20)) /dev/zero | tr '\0' a; } >"$T/big.eml"
+"$CLI" explain "${common[@]}" "$T/big.eml" >/dev/null 2>"$T/err"; rc=$?
+rm -f "$T/big.eml"
+[ $rc = 3 ] && grep -q 'big.eml: message larger than 64 MiB' "$T/err" &&
+    "$CLI" explain --help | grep -q 'over 64 MiB is refused' && ok "over 64 MiB: exit 3, the cap named here and in --help" ||
+    bad "over 64 MiB: exit $rc $(cat "$T/err")"
 out=$("$CLI" explain --help); rc=$?
 missing=
 for o in zone dns protect authserv-id ip helo mail-from json operator-domains psl now; do
