@@ -182,8 +182,9 @@ int sg_cli_dns_open(sg_cli_dns *d)
             if (rc != 0) {
                 if (line)
                     fprintf(stderr, "spoofguard: %s:%zu: %s\n", p, line, sg_strerror(rc));
-                else
-                    fprintf(stderr, "spoofguard: %s: %s\n", p, sg_strerror(rc));
+                else /* SG_EIO: errno says why (ENOENT, EISDIR, EACCES) */
+                    fprintf(stderr, "spoofguard: %s: %s\n", p,
+                            rc == SG_EIO ? strerror(errno) : sg_strerror(rc));
                 sg_cli_dns_close(d);
                 return rc == SG_ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_INPUT;
             }

@@ -13,6 +13,7 @@
  * Exit status: 0 done, 2 usage, 3 the key file exists or cannot be
  * written, 4 internal error.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <errno.h>
@@ -132,7 +133,9 @@ int cmd_keygen(int argc, char **argv)
     rc = sg_dkim_signkey_write(k, path);
     if (rc != 0) {
         fprintf(stderr, "spoofguard: %s: %s\n", path,
-                rc == SG_EEXIST ? "exists; refusing to overwrite a key" : sg_strerror(rc));
+                rc == SG_EEXIST ? "exists; refusing to overwrite a key"
+                : rc == SG_EIO  ? strerror(errno)
+                                : sg_strerror(rc));
         status = SG_EXIT_INPUT;
         goto out;
     }

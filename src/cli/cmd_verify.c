@@ -255,7 +255,7 @@ static void verify_file(verify_ctx *c, const char *path, int dirfd, const char *
              : dirfd >= 0 ? openat(dirfd, name, O_RDONLY | O_CLOEXEC)
                           : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        fprintf(stderr, "spoofguard: %s: cannot open\n", path);
+        fprintf(stderr, "spoofguard: %s: cannot open: %s\n", path, strerror(errno));
         c->status = SG_EXIT_INPUT;
         return;
     }

@@ -39,6 +39,11 @@ esac
 expect_eq "key mode 0600" "$(stat -c %a "$T/rsa.private") $(stat -c %a "$T/ed.private")" "600 600"
 "$CLI" keygen --domain example.com --selector ed --type ed25519 --out "$T" > /dev/null 2>&1
 expect_eq "keygen refuses to overwrite" "$?" "3"
+# a folder that is not there: the cause, not "I/O error" (adv26 CLI-10.1)
+"$CLI" keygen --domain example.com --selector x --out "$T/none/dir" > /dev/null 2> "$T/err"
+expect_eq "keygen --out to a missing folder: exit 3" "$?" "3"
+expect_eq "keygen --out to a missing folder: ENOENT said" \
+    "$(cat "$T/err")" "spoofguard: $T/none/dir/x.private: No such file or directory"
 awk -F'"' '{for (i = 2; i <= NF; i += 2) if (length($i) > 255) exit 1}' "$T/zone.txt" &&
     ok "TXT strings <= 255 bytes" || bad "TXT string over 255 bytes"
 

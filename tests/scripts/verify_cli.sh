@@ -78,8 +78,17 @@ n=$("$CLI" verify --zone "$zone" "$msgs/genuine.eml" "$msgs/forged.eml" | grep -
 [ $rc = 0 ] && ok "exit 0 for a forged message" || bad "forged exit $rc"
 "$CLI" verify --bogus > /dev/null 2>&1; rc=$?
 [ $rc = 2 ] && ok "exit 2 for a usage error" || bad "usage exit $rc"
-"$CLI" verify --zone "$zone" "$T/missing.eml" > /dev/null 2>&1; rc=$?
+"$CLI" verify --zone "$zone" "$T/missing.eml" > /dev/null 2>"$T/err"; rc=$?
 [ $rc = 3 ] && ok "exit 3 for an unreadable file" || bad "missing exit $rc"
+# the cause is said, not only "cannot open" / "I/O error" (adv26 CLI-10.1)
+grep -q 'missing.eml: cannot open: No such file or directory' "$T/err" &&
+    ok "cannot open: the cause said" || bad "cannot open: $(cat "$T/err")"
+"$CLI" verify --zone "$T/no-zone" "$msgs/forged.eml" > /dev/null 2>"$T/err"; rc=$?
+[ $rc = 3 ] && grep -q 'no-zone: No such file or directory' "$T/err" &&
+    ok "--zone of a missing file: exit 3, ENOENT said" || bad "--zone missing: exit $rc, $(cat "$T/err")"
+"$CLI" verify --zone "$T" "$msgs/forged.eml" > /dev/null 2>"$T/err"; rc=$?
+[ $rc = 3 ] && grep -q ': Is a directory' "$T/err" &&
+    ok "--zone of a folder: exit 3, EISDIR said" || bad "--zone folder: exit $rc, $(cat "$T/err")"
 printf 'no colon here\r\n\r\nbody\r\n' > "$T/bad.eml"
 "$CLI" verify --zone "$zone" "$T/bad.eml" > /dev/null 2>&1; rc=$?
 [ $rc = 3 ] && ok "exit 3 for a malformed header" || bad "malformed exit $rc"

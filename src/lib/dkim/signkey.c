@@ -284,32 +284,39 @@ int sg_dkim_signkey_sign_digest(const sg_dkim_signkey *k, const uint8_t digest[3
 static int put_whole(const char *dir, const char *path, const char *pem, long n, int unnamed)
 {
     char tmp[4096], proc[64];
-    int fd, rc = SG_OK;
-    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
+    int fd, rc = SG_OK, err = 0;
+    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
+        errno = ENAMETOOLONG;
         return SG_EIO;
+    }
     fd = unnamed ? open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600) : mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return unnamed ? SG_ENOTFOUND : SG_EIO;
     /* 0600 whatever the umask (0277 made it 0400: rev18) */
     if (fchmod(fd, 0600) != 0)
-        rc = SG_EIO;
+        rc = SG_EIO, err = errno;
     for (const char *p = pem; rc == SG_OK && n > 0;) {
         ssize_t w = write(fd, p, (size_t)n);
         if (w <= 0)
-            rc = SG_EIO;
+            rc = SG_EIO, err = w < 0 ? errno : ENOSPC;
         else
             p += w, n -= w;
     }
     if (rc == SG_OK && fsync(fd) != 0)
-        rc = SG_EIO;
+        rc = SG_EIO, err = errno;
     snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
     if (rc == SG_OK && (unnamed ? linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW)
-                                : link(tmp, path)) != 0)
-        rc = errno == EEXIST ? SG_EEXIST : unnamed ? SG_ENOTFOUND : SG_EIO;
+                                : link(tmp, path)) != 0) {
+        err = errno;
+        rc = err == EEXIST ? SG_EEXIST : unnamed ? SG_ENOTFOUND : SG_EIO;
+    }
     if (close(fd) != 0 && rc == SG_OK)
-        rc = SG_EIO;
+        rc = SG_EIO, err = errno;
     if (!unnamed)
         unlink(tmp);
+    /* SG_EIO's cause for the caller, past the unlink of a temporary that
+     * may be gone (ENOENT) */
+    errno = err;
     return rc;
 }
 
@@ -344,6 +351,7 @@ int sg_dkim_signkey_write(const sg_dkim_signkey *k, const char *path)
     rc = put_whole(dir, path, pem, n, 1);
     if (rc == SG_ENOTFOUND)
         rc = put_whole(dir, path, pem, n, 0);
+    int err = errno;
     if (rc == SG_OK) { /* the new name durable with the folder */
         fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd >= 0) {
@@ -354,6 +362,7 @@ int sg_dkim_signkey_write(const sg_dkim_signkey *k, const char *path)
     (void)BIO_set_close(b, BIO_CLOSE);
     OPENSSL_cleanse(pem, (size_t)n);
     BIO_free(b);
+    errno = err; /* SG_EIO: see errno (common.h) */
     return rc;
 }
 

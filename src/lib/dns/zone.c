@@ -667,7 +667,7 @@ int sg_zone_read_file(const char *path, char **out, size_t *len)
     FILE *f;
     char *buf = NULL;
     size_t cap = 0, n = 0;
-    int rc = SG_OK;
+    int rc = SG_OK, err = 0;
 
     *out = NULL;
     *len = 0;
@@ -701,13 +701,15 @@ int sg_zone_read_file(const char *path, char **out, size_t *len)
         }
         if (r == 0) {
             if (ferror(f))
-                rc = SG_EIO;
+                rc = SG_EIO, err = errno;
             break;
         }
     }
     fclose(f);
     if (rc != SG_OK) {
         free(buf);
+        /* SG_EIO's cause for the caller (EISDIR for a folder), past fclose */
+        errno = err;
         return rc;
     }
     if (buf == NULL) {
