@@ -96,10 +96,15 @@ int cmd_keygen(int argc, char **argv)
     if (first < argc)
         return sg_cli_usage_error(&keygen_cmd, "unexpected argument '%s'", argv[first]);
     domain = c.domain, selector = c.selector, dir = c.dir, type = c.type, bits = c.bits;
-    if (domain == NULL || selector == NULL || (strcmp(type, "rsa") && strcmp(type, "ed25519")) ||
-        (bits && strcmp(type, "rsa")))
-        return sg_cli_usage_error(&keygen_cmd, "--domain and --selector are required; "
-                                               "--type rsa or ed25519; --bits only for rsa");
+    /* each mistake on its own: one message listing every rule left the
+     * user to find which was broken (adv26 CLI-10.4) */
+    if (domain == NULL || selector == NULL)
+        return sg_cli_usage_error(&keygen_cmd, "%s is required",
+                                  domain == NULL ? "--domain" : "--selector");
+    if (strcmp(type, "rsa") && strcmp(type, "ed25519"))
+        return sg_cli_usage_error(&keygen_cmd, "--type '%s': rsa or ed25519", type);
+    if (bits && strcmp(type, "rsa"))
+        return sg_cli_usage_error(&keygen_cmd, "--bits is for --type rsa only");
     /* the selector names the key file, and both go into the printed
      * record's owner name: "../x" or a space would mean something else */
     char bare[256];

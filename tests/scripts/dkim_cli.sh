@@ -44,6 +44,18 @@ expect_eq "keygen refuses to overwrite" "$?" "3"
 expect_eq "keygen --out to a missing folder: exit 3" "$?" "3"
 expect_eq "keygen --out to a missing folder: ENOENT said" \
     "$(cat "$T/err")" "spoofguard: $T/none/dir/x.private: No such file or directory"
+# a usage error names the one mistake, not every rule (adv26 CLI-10.4)
+kg_usage() { # what want-first-line args...
+    local what=$1 want=$2
+    shift 2
+    "$CLI" keygen "$@" --out "$T" > /dev/null 2> "$T/err"
+    expect_eq "keygen $what: exit 2, named" "$? $(head -1 "$T/err")" "2 spoofguard keygen: $want"
+}
+kg_usage "--type dsa" "--type 'dsa': rsa or ed25519" --domain example.com --selector y --type dsa
+kg_usage "without --domain" "--domain is required" --selector y
+kg_usage "without --selector" "--selector is required" --domain example.com
+kg_usage "--bits with ed25519" "--bits is for --type rsa only" --domain example.com --selector y \
+    --type ed25519 --bits 2048
 awk -F'"' '{for (i = 2; i <= NF; i += 2) if (length($i) > 255) exit 1}' "$T/zone.txt" &&
     ok "TXT strings <= 255 bytes" || bad "TXT string over 255 bytes"
 
