@@ -88,8 +88,12 @@ static int audit_option(int id, const char *val, void *payload)
     case O_SELECTOR:
         if (a->nselectors == MAX_SELECTORS)
             return sg_cli_usage_error(&audit_cmd, "at most %d --selector", MAX_SELECTORS);
-        if (val[0] == '\0' || strchr(val, ' ') != NULL)
-            return sg_cli_usage_error(&audit_cmd, "--selector needs a selector name");
+        /* the names keygen and keys take: "../x" would be audited as
+         * "../x._domainkey.D", an error finding for a typo (adv26
+         * CLI-10.5) */
+        if (!sg_dkim_name_ok(val))
+            return sg_cli_usage_error(&audit_cmd,
+                                      "--selector '%s' is not a selector (RFC 6376 3.1)", val);
         a->selectors[a->nselectors++] = val;
         break;
     case O_KEY_TABLE:

@@ -133,6 +133,13 @@ grep -q 'fix: ' <("$SG_CLI" audit "${Z[@]}" spf-void.test) ||
 expect 2 "no domain" "$SG_CLI" audit "${Z[@]}"
 expect 2 "unknown option" "$SG_CLI" audit "${Z[@]}" --bogus clean.test
 expect 2 "bad --key-max-age" "$SG_CLI" audit "${Z[@]}" --key-max-age 0 clean.test
+# a selector keygen and keys refuse is refused here too, the same words
+# (adv26 CLI-10.5: "../x" was audited, an error finding, exit 1)
+for s in ../x 'a b' 'a..b' '' 'sel/1'; do
+    expect 2 "--selector '$s'" "$SG_CLI" audit "${Z[@]}" --selector "$s" clean.test
+    grep -qF -- "--selector '$s' is not a selector (RFC 6376 3.1)" "$T/err" ||
+        { echo "FAIL: --selector '$s': $(cat "$T/err")"; fail=1; }
+done
 expect 3 "unreadable zone" "$SG_CLI" audit --zone "$T/none.zone" clean.test
 expect 3 "unreadable key table" "$SG_CLI" audit "${Z[@]}" --key-table "$T/none" clean.test
 expect 3 "not a domain" "$SG_CLI" audit "${Z[@]}" 'bad..name'
