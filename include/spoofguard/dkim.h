@@ -152,8 +152,11 @@ SG_EXTERN int sg_dkim_verify_results(const sg_dkim_verifier *v, const sg_dkim_si
 typedef struct sg_dkim_signkey sg_dkim_signkey;
 
 /* Load a private key: PEM (PKCS#1 "RSA PRIVATE KEY" or PKCS#8 "PRIVATE
- * KEY", RSA or Ed25519), or an Ed25519 seed as 32 raw bytes or as base64
- * text. Refuses with SG_EPERM (errbuf names the file and the fix):
+ * KEY", RSA of 1024 to 8192 bits or Ed25519), or an Ed25519 seed as 32
+ * raw bytes or as base64 text. A passphrase-encrypted PEM ("ENCRYPTED
+ * PRIVATE KEY", or "Proc-Type: 4,ENCRYPTED") is SG_EUNSUPPORTED: nothing
+ * here could ask for the passphrase. Refuses with SG_EPERM (errbuf names
+ * the file and the fix):
  *  - a file its group or others may read or write, unless
  *    SG_DKIM_KEY_ALLOW_READABLE (any mode) or
  *    SG_DKIM_KEY_ALLOW_GROUP_READABLE (group read only) is given;

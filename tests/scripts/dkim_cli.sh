@@ -115,6 +115,24 @@ expect_eq "explicit relaxation" "$?" "0"
 printf 'To: a@b\r\nSubject: x\r\n\r\nbody\r\n' | "$CLI" sign --domain example.com --selector ed \
     --key "$T/ed.private" > /dev/null 2>&1
 expect_eq "no From: refused" "$?" "3"
+# a key we cannot use says what it is (adv26 CLI-10.2, CLI-10.3): an
+# encrypted PEM, PKCS#8 and the legacy Proc-Type form, is a private key
+# whose passphrase nothing asks for; a key out of the size bounds is told
+# both bounds
+keyerr() { # what key-file want-in-message
+    local err
+    chmod 600 "$2"
+    err=$("$CLI" sign --domain example.com --selector x --key "$2" "$MSG" 2>&1 >/dev/null)
+    expect_eq "$1: exit 3" "$?" "3"
+    case $err in *"$3"*) ok "$1: said" ;; *) bad "$1: $err" ;; esac
+}
+openssl genpkey -algorithm ed25519 -aes256 -pass pass:pw -out "$T/enc8.key" 2>/dev/null
+keyerr "encrypted PKCS#8 key" "$T/enc8.key" "encrypted keys are not supported"
+openssl genrsa -traditional -aes256 -passout pass:pw -out "$T/enc1.key" 1024 2>/dev/null
+grep -q 'Proc-Type: 4,ENCRYPTED' "$T/enc1.key" || bad "no Proc-Type key made"
+keyerr "encrypted PKCS#1 key" "$T/enc1.key" "encrypted keys are not supported"
+openssl genrsa -out "$T/rsa512.key" 512 2>/dev/null
+keyerr "RSA-512 key" "$T/rsa512.key" "RSA of 1024 to 8192 bits, or Ed25519"
 
 # --- streaming memory: 50 MiB ------------------------------------------------------
 /usr/bin/python3 - "$T/big.eml" <<'PY'

@@ -71,6 +71,23 @@ int sg_dkim_signkey_from_ed25519_seed(sg_dkim_signkey **out, const uint8_t seed[
     return wrap(out, pk);
 }
 
+/* Is this PEM text a passphrase-encrypted key (PKCS#8 "ENCRYPTED PRIVATE
+ * KEY", or the legacy "Proc-Type: 4,ENCRYPTED" header of a PKCS#1 key)?
+ * It is a private key, only one we cannot read: said so, not "not a PEM
+ * private key" (adv26 CLI-10.2). */
+static int pem_encrypted(const char *s, size_t len)
+{
+    static const char *const marks[] = {"-----BEGIN ENCRYPTED PRIVATE KEY-----",
+                                        "Proc-Type: 4,ENCRYPTED"};
+    for (size_t m = 0; m < sizeof(marks) / sizeof(marks[0]); m++) {
+        size_t ml = strlen(marks[m]);
+        for (size_t i = 0; i + ml <= len; i++)
+            if (!memcmp(s + i, marks[m], ml))
+                return 1;
+    }
+    return 0;
+}
+
 /* Never prompt for a passphrase: encrypted keys are refused. */
 static int no_password(char *buf, int size, int rwflag, void *u)
 {
@@ -101,7 +118,7 @@ int sg_dkim_signkey_from_mem(sg_dkim_signkey **out, const void *data, size_t len
             BIO_free(b);
             if (pk == NULL) {
                 ERR_clear_error();
-                return SG_ESYNTAX;
+                return pem_encrypted(s, len) ? SG_EUNSUPPORTED : SG_ESYNTAX;
             }
             return wrap(out, pk);
         }
@@ -212,13 +229,23 @@ int sg_dkim_signkey_loadat(sg_dkim_signkey **out, int dirfd, const char *path, u
         n += (size_t)r;
     close(fd);
     rc = sg_dkim_signkey_from_mem(out, buf, n);
+    int encrypted = rc == SG_EUNSUPPORTED && pem_encrypted(buf, n);
     OPENSSL_cleanse(buf, n);
     free(buf);
-    if (rc != 0 && errbuf)
-        snprintf(errbuf, errlen, "%s: %s", path,
-                 rc == SG_EUNSUPPORTED
-                     ? "unsupported key type or size (RSA >= 1024 bits or Ed25519)"
-                     : "not a PEM private key or Ed25519 seed");
+    if (rc != 0 && errbuf) {
+        if (encrypted)
+            snprintf(errbuf, errlen,
+                     "%s: an encrypted (passphrase-protected) key: encrypted keys are not "
+                     "supported; decrypt it first (openssl pkey)",
+                     path);
+        else if (rc == SG_EUNSUPPORTED)
+            /* the bounds wrap() enforces, both named */
+            snprintf(errbuf, errlen,
+                     "%s: unsupported key type or size (RSA of %d to %d bits, or Ed25519)", path,
+                     SIGNKEY_MIN_RSA_BITS, SG_DKIM_MAX_RSA_BITS);
+        else
+            snprintf(errbuf, errlen, "%s: not a PEM private key or Ed25519 seed", path);
+    }
     return rc;
 }
 
