@@ -39,8 +39,9 @@ One option per line:
 Lists take commas or spaces. A yes/no option also takes true/false, on/off
 and 1/0, in any case; failsafe takes tempfail or accept in any case.
 .B #
-starts a comment. An option may appear once. A line holding a NUL byte,
-here or in a table, is an error. A relative path
+starts a comment. An option may appear once. A line holding a NUL byte
+or more than 1 MiB, here or in a table, is an error, and so is a file that
+is not a regular file (/dev/null reads as empty). A relative path
 .RB ( sender_map ", " signing_table ", " key_table ", " log_file )
 names a file in the folder of the configuration file.
 .SH OPTIONS"""]
@@ -118,8 +119,9 @@ One option per line:
 Lists take commas or spaces. A yes/no option also takes true/false, on/off
 and 1/0, in any case; failsafe takes tempfail or accept in any case.
 .B #
-starts a comment. A line holding a NUL byte, here or in a table, is an
-error."""]
+starts a comment. A line holding a NUL byte or more than 1 MiB, here or
+in a table, is an error, and so is a file that is not a regular file
+(/dev/null reads as empty)."""]
 out += options()
 out.append(r""".SH SIGNALS
 .TP

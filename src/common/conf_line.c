@@ -57,7 +57,12 @@ int sg_lines_open(sg_lines *r, const char *path, char *err, size_t errlen)
         close(fd);
         return SG_LINES_EINPUT;
     }
-    if (!S_ISREG(st.st_mode)) {
+    struct stat null_st;
+    /* /dev/null reads as the empty file it stands for ("sender_map
+     * /dev/null": no entries) */
+    int is_null = S_ISCHR(st.st_mode) && stat("/dev/null", &null_st) == 0 &&
+                  S_ISCHR(null_st.st_mode) && null_st.st_rdev == st.st_rdev;
+    if (!S_ISREG(st.st_mode) && !is_null) {
         snprintf(err, errlen, "%s: not a regular file%s", path,
                  S_ISDIR(st.st_mode) ? " (a folder)" : "");
         close(fd);

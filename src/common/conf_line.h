@@ -51,8 +51,8 @@ typedef struct {
 
 /* Open path. Anything but a regular file (a folder, /dev/zero, a FIFO:
  * none holds a configuration, and the FIFO's open must not wait for a
- * writer) is refused. Returns 0, SG_LINES_EINPUT with "PATH: why" in err
- * (errno is ENOENT when, and only when, there is no such file, which some
+ * writer) is refused, but /dev/null, the empty file by convention. Returns 0, SG_LINES_EINPUT with
+ * "PATH: why" in err (errno is ENOENT when, and only when, there is no such file, which some
  * callers allow) or SG_LINES_ENOMEM. */
 int sg_lines_open(sg_lines *r, const char *path, char *err, size_t errlen);
 

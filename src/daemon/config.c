@@ -509,9 +509,7 @@ static int resolve_beside(char **file, const char *config_path)
 int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
 {
     char msg[512];
-    FILE *f;
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
+    sg_lines r;
     ssize_t len;
     unsigned char seen[NOPTIONS] = {0};
 
@@ -519,18 +517,16 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if ((f = fopen(path, "r")) == NULL) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    /* a folder, a read error or an endless line is an error, never the
+     * defaults of the lines not read (adv26 CLI-2: a folder was "OK") */
+    if (sg_lines_open(&r, path, err, errlen) != 0) {
+        sg_config_free(c);
         return -1;
     }
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
+    while ((len = sg_lines_next(&r, err, errlen)) >= 0) {
+        size_t lineno = r.lineno;
         char *name, *p;
-        if (sg_line_has_nul(line, (size_t)len)) {
-            snprintf(err, errlen, "%s:%zu: a NUL byte in the line", path, lineno);
-            goto fail;
-        }
-        if (!sg_conf_line(line, &name, &p))
+        if (!sg_conf_line(r.line, &name, &p))
             continue;
         if (is_ob_directive(name)) {
             int drc = sg_ob_policy_directive(c->ob_policy, name, p);
@@ -559,8 +555,11 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
             goto fail;
         }
     }
-    free(line);
-    fclose(f);
+    sg_lines_close(&r);
+    if (len != SG_LINES_END) {
+        sg_config_free(c);
+        return -1;
+    }
     if (strncmp(c->listen, "inet:", 5) != 0 && strncmp(c->listen, "unix:", 5) != 0) {
         snprintf(err, errlen, "%s: listen: '%s' must start with inet: or unix:", path, c->listen);
         sg_config_free(c);
@@ -623,8 +622,7 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
     }
     return 0;
 fail:
-    free(line);
-    fclose(f);
+    sg_lines_close(&r);
     sg_config_free(c);
     return -1;
 }

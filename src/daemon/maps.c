@@ -67,24 +67,17 @@ typedef int (*line_fn)(sg_maps *m, char **f, size_t n, char *err, size_t errlen)
 
 static int read_table(sg_maps *m, const char *path, line_fn fn, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "r");
-    char *line = NULL, msg[512];
-    size_t cap = 0, lineno = 0;
+    sg_lines r;
+    char msg[512];
     ssize_t len;
     int rc = 0;
-    if (fp == NULL) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    /* a table read in part (a folder, a read error) would sign for some
+     * senders and not the others, and say nothing (adv26 CLI-2) */
+    if (sg_lines_open(&r, path, err, errlen) != 0)
         return -1;
-    }
-    while ((len = getline(&line, &cap, fp)) >= 0) {
-        char *fields[MAX_PER_LINE + 1], *save = NULL;
-        size_t n = 0;
-        lineno++;
-        if (sg_line_has_nul(line, (size_t)len)) {
-            snprintf(err, errlen, "%s:%zu: a NUL byte in the line", path, lineno);
-            rc = -1;
-            goto out;
-        }
+    while ((len = sg_lines_next(&r, err, errlen)) >= 0) {
+        char *fields[MAX_PER_LINE + 1], *save = NULL, *line = r.line;
+        size_t n = 0, lineno = r.lineno;
         char *hash = strchr(line, '#');
         if (hash)
             *hash = '\0';
@@ -106,9 +99,10 @@ static int read_table(sg_maps *m, const char *path, line_fn fn, char *err, size_
             goto out;
         }
     }
+    if (len != SG_LINES_END)
+        rc = -1;
 out:
-    free(line);
-    fclose(fp);
+    sg_lines_close(&r);
     return rc;
 }
 

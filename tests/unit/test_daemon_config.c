@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/conf_line.h"
 #include "config.h"
 
 static char path[64];
@@ -154,6 +155,49 @@ static void nul_byte_is_an_error(void **state)
     }
 }
 
+/* A configuration that cannot be read is an error, never the defaults
+ * of the lines not read (adv26 CLI-2: a folder, whose getline() fails
+ * with EISDIR as if at the end, was "configuration OK"); a line is at
+ * most SG_CONF_LINE_MAX bytes. */
+static void unreadable_is_an_error(void **state)
+{
+    sg_config c;
+    char err[256] = "", dir[] = "/tmp/sgconfdirXXXXXX";
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    assert_int_not_equal(sg_config_load(&c, dir, err, sizeof(err)), 0);
+    if (strncmp(err, dir, strlen(dir)) || strstr(err, "not a regular file") == NULL)
+        fail_msg("a folder: got '%s'", err);
+    rmdir(dir);
+    assert_int_not_equal(sg_config_load(&c, "/dev/zero", err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "/dev/zero: not a regular file"));
+    /* /dev/null: the empty file by convention, the defaults */
+    assert_int_equal(sg_config_load(&c, "/dev/null", err, sizeof(err)), 0);
+    sg_config_free(&c);
+
+    strcpy(path, "/tmp/sgconfXXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs("listen inet:127.0.0.1:1\n#", f);
+    for (size_t i = 0; i < SG_CONF_LINE_MAX - 1; i++)
+        fputc('a', f);
+    fclose(f);
+    /* the bound itself is read */
+    assert_int_equal(sg_config_load(&c, path, err, sizeof(err)), 0);
+    sg_config_free(&c);
+    f = fopen(path, "a");
+    assert_non_null(f);
+    fputs("a\nworkers 1\n", f);
+    fclose(f);
+    assert_int_not_equal(sg_config_load(&c, path, err, sizeof(err)), 0);
+    if (strncmp(err, path, strlen(path)) ||
+        strstr(err, ":2: a line longer than 1048576 bytes") == NULL)
+        fail_msg("a long line: got '%s'", err);
+    unlink(path);
+}
+
 /* protected_domains given as U-labels are stored as A-labels, the form the
  * verdict compares (the CLI's --protect does the same; issue 11 class 6). */
 static void domains_as_a_labels(void **state)
@@ -208,6 +252,7 @@ int main(void)
         cmocka_unit_test(defaults_are_safe),         cmocka_unit_test(parses_a_full_file),
         cmocka_unit_test(errors_name_file_and_line), cmocka_unit_test(domains_as_a_labels),
         cmocka_unit_test(reload_blockers),           cmocka_unit_test(nul_byte_is_an_error),
+        cmocka_unit_test(unreadable_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

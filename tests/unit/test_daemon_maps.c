@@ -207,6 +207,31 @@ static void nul_byte_is_an_error(void **state)
     sg_config_free(&c);
 }
 
+/* A table that cannot be read (a folder: getline() failed with EISDIR as
+ * if at the end) is an error, never an empty table that signs nothing
+ * (adv26 CLI-2). */
+static void unreadable_table_is_an_error(void **state)
+{
+    sg_config c;
+    sg_maps *m;
+    char err[512], text[512];
+    (void)state;
+    sg_config_defaults(&c);
+    file("ed.key", ed_seed_b64, 0600);
+    snprintf(text, sizeof(text), "ed ourco.test:s:%s/ed.key\n", dir);
+    c.key_table = strdup(file("keytable", text, 0644));
+    c.signing_table = strdup(dir);
+    assert_int_not_equal(sg_maps_load(&m, &c, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "not a regular file"));
+    free(c.signing_table);
+    c.signing_table = strdup(file("signingtable", "*@ourco.test ed\n", 0644));
+    free(c.key_table);
+    c.key_table = strdup("/dev/zero");
+    assert_int_not_equal(sg_maps_load(&m, &c, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "/dev/zero: not a regular file"));
+    sg_config_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +240,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(signing_and_key_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(key_table_names, setup, teardown),
         cmocka_unit_test_setup_teardown(nul_byte_is_an_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(unreadable_table_is_an_error, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
