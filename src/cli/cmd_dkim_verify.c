@@ -163,10 +163,18 @@ int cmd_dkim_verify(int argc, char **argv)
         goto out;
     }
     rc = 0;
-    while (rc == 0 && (n = fread(buf, 1, READ_CHUNK, in)) > 0)
+    size_t got = 0;
+    while (rc == 0 && (n = fread(buf, 1, READ_CHUNK, in)) > 0) {
+        got += n;
         rc = sg_msg_feed(p, buf, n);
+    }
     if (rc == 0 && ferror(in)) {
         fprintf(stderr, "spoofguard: %s: read error\n", path ? path : "stdin");
+        status = SG_EXIT_INPUT;
+        goto out;
+    }
+    if (rc == 0 && got == 0) { /* a producer upstream that failed (adv26 CLI-8) */
+        fprintf(stderr, "spoofguard: %s: empty: no message\n", path ? path : "stdin");
         status = SG_EXIT_INPUT;
         goto out;
     }

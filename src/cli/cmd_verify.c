@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,19 @@ typedef struct {
     int many;       /* more than one message: name each */
     sg_cli_buf out; /* the current message's output, reused */
     int status;
+    size_t checked; /* messages with a result */
+    int stdin_used; /* "-" read once already */
 } verify_ctx;
+
+/* SIGINT, SIGTERM, SIGHUP: the run stops between two messages, its output
+ * ending with a whole record (adv26 CLI-9: it was cut at a buffer's end).
+ * A signal is process-wide state; this is the CLI's, not the library's. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+    stop_signal = sig;
+}
 
 enum { O_JSON = 1 };
 
@@ -52,9 +65,12 @@ static const sg_cli_cmd verify_cmd = {
     "[OPTIONS] [MSG|DIR|-]...",
     "One verdict per message (authentic, unverified, forged) with SPF, DKIM and DMARC, and\n"
     "its Authentication-Results field. Any number of files and folders; a folder is read as\n"
-    "a Maildir (cur/ and new/) or as a folder of message files; none or \"-\": stdin.\n"
+    "a Maildir (cur/, new/) or as a folder of message files (folders inside it are named\n"
+    "on stderr, not read); none or \"-\" (once): stdin. SIGINT, SIGTERM, SIGHUP stop the\n"
+    "run after a whole message; the status is then the signal's.\n"
     "Exit status: 0 every check ran (whatever the verdicts), 2 usage, 3 a message could\n"
-    "not be read or is malformed, 4 internal error.\n",
+    "not be read, is empty or is malformed, 4 internal error (output not written\n"
+    "included).\n",
     verify_opts,
 };
 
@@ -211,6 +227,7 @@ static int verify_stream(verify_ctx *c, int fd, const char *name)
     }
     /* read(2), not stdio: a folder of small files is mostly open, read,
      * close, and stdio would add an allocation and an fstat per file */
+    size_t got = 0;
     while ((n = read(fd, buf, sizeof(buf))) != 0) {
         if (n < 0) {
             if (errno == EINTR)
@@ -218,8 +235,15 @@ static int verify_stream(verify_ctx *c, int fd, const char *name)
             rc = SG_EIO;
             break;
         }
+        got += (size_t)n;
         if ((rc = sg_verdict_feed(v, buf, (size_t)n)) != 0)
             break;
+    }
+    if (rc == 0 && got == 0) {
+        /* no bytes is no message: a producer upstream that failed (adv26
+         * CLI-8), not an "unverified" one */
+        fprintf(stderr, "spoofguard: %s: empty: no message\n", name ? name : "stdin");
+        return SG_EXIT_INPUT;
     }
     if (rc == 0)
         rc = sg_verdict_finish_sync(v, &r);
@@ -241,6 +265,7 @@ static int verify_stream(verify_ctx *c, int fd, const char *name)
         return SG_EXIT_INTERNAL;
     }
     fwrite(c->out.data, 1, c->out.len, stdout);
+    c->checked++;
     return 0;
 }
 
@@ -251,6 +276,11 @@ static void verify_path(verify_ctx *c, const char *path);
 static void verify_file(verify_ctx *c, const char *path, int dirfd, const char *name)
 {
     int stdin_ = path == NULL || !strcmp(path, "-");
+    if (stdin_ && c->stdin_used++) {
+        fprintf(stderr, "spoofguard: stdin ('-') can be read once\n");
+        c->status = SG_EXIT_USAGE;
+        return;
+    }
     int fd = stdin_       ? STDIN_FILENO
              : dirfd >= 0 ? openat(dirfd, name, O_RDONLY | O_CLOEXEC)
                           : open(path, O_RDONLY | O_CLOEXEC);
@@ -277,7 +307,9 @@ static int entry_cmp(const void *a, const void *b)
     return strcmp(((const dir_entry *)a)->path, ((const dir_entry *)b)->path);
 }
 
-/* A folder: a Maildir's cur/ and new/, else its regular files, sorted. */
+/* A folder: a Maildir's cur/ and new/ (either makes one: a new Maildir
+ * has no cur/ until a reader moves mail there), else its regular files,
+ * sorted. What it skips is said. */
 static void verify_dir(verify_ctx *c, const char *dir)
 {
     struct stat st;
@@ -285,14 +317,16 @@ static void verify_dir(verify_ctx *c, const char *dir)
     snprintf(path, sizeof(path), "%s", dir);
     for (size_t l = strlen(path); l > 1 && path[l - 1] == '/'; l--)
         path[l - 1] = '\0';
-    snprintf(sub, sizeof(sub), "%s/cur", path);
-    if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
-        verify_dir(c, sub);
-        snprintf(sub, sizeof(sub), "%s/new", path);
-        if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+    int maildir = 0;
+    for (int k = 0; k < 2; k++) {
+        snprintf(sub, sizeof(sub), "%s/%s", path, k == 0 ? "cur" : "new");
+        if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
+            maildir = 1;
             verify_dir(c, sub);
-        return;
+        }
     }
+    if (maildir)
+        return;
     DIR *d = opendir(path);
     if (d == NULL) {
         fprintf(stderr, "spoofguard: %s: cannot read folder\n", path);
@@ -309,11 +343,11 @@ static void verify_dir(verify_ctx *c, const char *dir)
             cap = cap ? cap * 2 : 64;
             dir_entry *ne = realloc(ents, cap * sizeof(*ne));
             if (ne == NULL)
-                break;
+                goto oom;
             ents = ne;
         }
         if ((ents[n].path = malloc(strlen(path) + strlen(e->d_name) + 2)) == NULL)
-            break;
+            goto oom;
         sprintf(ents[n].path, "%s/%s", path, e->d_name);
         ents[n].name_off = strlen(path) + 1;
         ents[n++].type = e->d_type;
@@ -322,13 +356,37 @@ static void verify_dir(verify_ctx *c, const char *dir)
     /* files are opened relative to the open folder: no path walk each */
     int dfd = dirfd(d);
     for (size_t i = 0; i < n; i++) {
-        int regular = ents[i].type == DT_REG;
-        if ((ents[i].type == DT_UNKNOWN || ents[i].type == DT_LNK) && stat(ents[i].path, &st) == 0)
-            regular = S_ISREG(st.st_mode);
-        if (regular)
+        int regular = ents[i].type == DT_REG, folder = ents[i].type == DT_DIR, gone = 0;
+        if (ents[i].type == DT_UNKNOWN || ents[i].type == DT_LNK) {
+            gone = stat(ents[i].path, &st) != 0;
+            regular = !gone && S_ISREG(st.st_mode);
+            folder = !gone && S_ISDIR(st.st_mode);
+        }
+        if (stop_signal) {
+            /* the rest is not read: said by cmd_verify */
+        } else if (regular) {
             verify_file(c, ents[i].path, dfd, ents[i].path + ents[i].name_off);
+        } else if (folder) {
+            /* a folder of Maildirs, or any folder inside: named, not read
+             * (each Maildir is an operand of its own) */
+            fprintf(stderr, "spoofguard: %s: a folder inside a folder, not read\n", ents[i].path);
+        } else {
+            /* as if it were named: a link to nothing, a FIFO, a device */
+            fprintf(stderr, "spoofguard: %s: %s\n", ents[i].path,
+                    gone ? strerror(errno) : "not a regular file");
+            c->status = SG_EXIT_INPUT;
+        }
         free(ents[i].path);
     }
+    closedir(d);
+    free(ents);
+    return;
+oom:
+    /* a folder read in part would look read whole */
+    fprintf(stderr, "spoofguard: %s: %s\n", path, sg_strerror(SG_ENOMEM));
+    c->status = SG_EXIT_INTERNAL;
+    for (size_t i = 0; i < n; i++)
+        free(ents[i].path);
     closedir(d);
     free(ents);
 }
@@ -380,10 +438,26 @@ int cmd_verify(int argc, char **argv)
     /* Operands are read one at a time from argv: any number of them, in
      * memory that does not grow with their count. */
     c.many = argc - first > 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop; /* no SA_RESTART: a read waiting on stdin ends */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     if (first == argc)
         verify_path(&c, NULL);
-    for (int i = first; i < argc; i++)
+    for (int i = first; i < argc && !stop_signal; i++)
         verify_path(&c, argv[i]);
+    if (stop_signal) {
+        /* whole records out, then the signal's own ending (128 + n) */
+        int sig = stop_signal;
+        fflush(stdout);
+        fprintf(stderr, "spoofguard: stopped by signal %d after %zu message%s\n", sig, c.checked,
+                c.checked == 1 ? "" : "s");
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
     sg_cli_verdict_close(&c.v);
     sg_cli_buf_free(&c.out);
     sg_cli_dns_close(&c.dns);

@@ -142,3 +142,13 @@ void sg_folder_of(char *out, size_t cap, const char *path)
     else
         snprintf(out, cap, "%.*s", (int)(slash - path), path);
 }
+
+int sg_authserv_id_ok(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '-' && *s != '_')
+            return 0;
+    return 1;
+}

@@ -22,6 +22,12 @@ int sg_conf_line(char *line, char **name, char **value);
  * spoofguardd.conf and of its tables refuse such a line, naming it. */
 int sg_line_has_nul(const char *line, size_t len);
 
+/* An authserv-id we write (RFC 8601 2.5: a token): host-name characters
+ * only (letters, digits, '.', '-', '_'), so every Authentication-Results
+ * field we write can be read back; the daemon's authserv_id and the CLI's
+ * --authserv-id keep to the same rule. */
+int sg_authserv_id_ok(const char *s);
+
 /* The longest line of spoofguardd.conf and of the files beside it (the
  * KeyTable, the SigningTable, explain's --operator-domains), without its
  * line end: the longest list the configuration takes (4096 names of 253

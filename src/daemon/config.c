@@ -568,13 +568,11 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
     if (c->authserv_id) {
         /* RFC 8601 2.5: a token; we keep to host-name characters so every
          * Authentication-Results field we write can be read back */
-        for (const char *p = c->authserv_id; *p; p++)
-            if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_') {
-                snprintf(err, errlen, "%s: authserv_id: '%s' is not a host name", path,
-                         c->authserv_id);
-                sg_config_free(c);
-                return -1;
-            }
+        if (!sg_authserv_id_ok(c->authserv_id)) {
+            snprintf(err, errlen, "%s: authserv_id: '%s' is not a host name", path, c->authserv_id);
+            sg_config_free(c);
+            return -1;
+        }
     }
     /* Relative table paths name files beside the configuration, so a
      * configuration and its tables can be checked and moved as one. */

@@ -183,5 +183,58 @@ out=$(psd --no-suffix-guard)
 [ "$(echo "$out" | jget 'd["verdict"], d["dmarc"]["result"], d["dmarc"]["org_domain"]')" = "('authentic', 'pass', 'test')" ] &&
     ok "--no-suffix-guard: RFC 9989 rule 3 alone" || bad "--no-suffix-guard: $out"
 
+# --- input a script gets wrong (adv26 CLI-3, CLI-6, CLI-8, CLI-9) -------------
+expect_rc() { # name want-rc want-stderr-text cmd...
+    local name=$1 want=$2 text=$3
+    shift 3
+    "$@" >"$T/rc.out" 2>"$T/rc.err"
+    local rc=$?
+    [ $rc = "$want" ] && grep -q -- "$text" "$T/rc.err" && ok "$name: exit $want" ||
+        bad "$name: exit $rc, $(head -c 300 "$T/rc.err")"
+}
+expect_rc "no bytes is no message" 3 'empty: no message' "$CLI" verify --zone "$zone" - </dev/null
+expect_rc "dkim-verify of no bytes" 3 'empty: no message' "$CLI" dkim-verify --zone "$zone" </dev/null
+: >"$T/empty.eml"
+expect_rc "explain of an empty file" 3 'empty: no message' "$CLI" explain "$T/empty.eml"
+expect_rc "'-' twice" 2 "can be read once" "$CLI" verify --zone "$zone" - - <"$msgs/genuine.eml"
+expect_rc "--authserv-id with a control character" 2 "is not a host name" \
+    "$CLI" verify --authserv-id $'mx\x01' --zone "$zone" "$msgs/genuine.eml"
+expect_rc "explain --ip 999.1.1.1" 2 "is not an IPv4 or IPv6 address" \
+    "$CLI" explain --ip 999.1.1.1 "$msgs/genuine.eml"
+# a Maildir whose reader has not run yet: new/ and no cur/
+mkdir -p "$T/fresh/new" "$T/fresh/tmp"
+cp "$msgs/genuine.eml" "$T/fresh/new/1.eml"
+cp "$msgs/forged.eml" "$T/fresh/new/2.eml"
+n=$("$CLI" verify --json --zone "$zone" "$T/fresh" | grep -c '"verdict"')
+[ "$n" = 2 ] && ok "a Maildir with new/ and no cur/: both messages" || bad "Maildir new/ only: $n"
+# a folder of Maildirs, a link to nothing, a FIFO: said, and a message among them read
+mkdir -p "$T/mix/alice/cur"
+cp "$msgs/genuine.eml" "$T/mix/a.eml"
+ln -s "$T/nothing" "$T/mix/b.eml"
+mkfifo "$T/mix/c.eml"
+"$CLI" verify --json --zone "$zone" "$T/mix" >"$T/mix.out" 2>"$T/mix.err"
+rc=$?
+[ $rc = 3 ] && [ "$(grep -c '"verdict"' "$T/mix.out")" = 1 ] &&
+    grep -q 'b.eml: No such file' "$T/mix.err" && grep -q 'c.eml: not a regular file' "$T/mix.err" &&
+    grep -q 'alice: a folder inside a folder, not read' "$T/mix.err" &&
+    ok "a folder's unreadable entries said, exit 3; its message read" ||
+    bad "folder entries: exit $rc, $(cat "$T/mix.err")"
+# SIGTERM mid-run: whole records, said, the signal's status
+mkdir "$T/many"
+for ((i = 0; i < 3000; i++)); do cp "$msgs/genuine.eml" "$T/many/m$i.eml"; done
+"$CLI" verify --json --zone "$zone" "$T/many" >"$T/sig.out" 2>"$T/sig.err" &
+vpid=$!
+for ((i = 0; i < 500; i++)); do [ -s "$T/sig.out" ] && break; sleep 0.01; done
+kill -TERM $vpid
+wait $vpid
+rc=$?
+lines=$(wc -l <"$T/sig.out")
+if [ $rc = 143 ] && /usr/bin/python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$T/sig.out" &&
+    grep -q "stopped by signal 15 after $lines messages" "$T/sig.err" && [ "$(tail -c 1 "$T/sig.out" | od -An -c | tr -d ' ')" = '\n' ]; then
+    ok "SIGTERM mid-folder: $lines whole records, said, status 143"
+else
+    bad "SIGTERM: status $rc, $lines lines, $(cat "$T/sig.err")"
+fi
+
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]
