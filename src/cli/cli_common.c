@@ -299,12 +299,21 @@ void sg_cli_buf_json_str(sg_cli_buf *b, const char *s)
     sg_cli_buf_json_strn(b, s, s ? strlen(s) : 0);
 }
 
+/* A string the JSON writers could not write: the output is not what it
+ * says, and sg_cli_end makes that the exit status (adv27 MEM-4: a field
+ * was left out, "domain":, exit 0). The process's, as stdout is. */
+static int output_lost;
+
 void sg_cli_json_strn(FILE *f, const char *s, size_t len)
 {
     sg_cli_buf b = {0};
     sg_cli_buf_json_strn(&b, s, len);
-    if (!b.oom)
+    if (!b.oom) {
         fwrite(b.data, 1, b.len, f);
+    } else {
+        fputs("null", f); /* the document stays JSON */
+        output_lost = 1;
+    }
     sg_cli_buf_free(&b);
 }
 
@@ -500,6 +509,10 @@ int sg_cli_start(const char *prog)
 
 int sg_cli_end(const char *prog, int rc)
 {
+    if (output_lost && rc != SG_EXIT_INTERNAL) {
+        fprintf(stderr, "%s: out of memory: the output is incomplete\n", prog);
+        rc = SG_EXIT_INTERNAL;
+    }
     /* sign, arc-seal and replay check their writes and say so themselves */
     if ((fflush(stdout) != 0 || ferror(stdout)) && rc != SG_EXIT_INTERNAL) {
         /* errno is fflush's, or the failed write's before it */

@@ -230,7 +230,9 @@ int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char 
         /* RFC 8463 4: the raw 32-byte public key, not an SPKI */
         if (derlen == 32)
             out->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, der, derlen);
-        if (out->pkey == NULL && crypto_failed()) {
+        /* any 32 bytes make the key (the point is read when verifying):
+         * no key from them is OpenSSL's own failure */
+        if (out->pkey == NULL && (crypto_failed() || derlen == 32)) {
             free(der);
             *reason = "out of memory";
             return SG_ENOMEM;
@@ -284,8 +286,8 @@ int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char 
 
 /* ---- crypto ------------------------------------------------------------------ */
 
-int sg_dkim_crypto_verify(EVP_PKEY *key, const uint8_t digest[32], const uint8_t *sig,
-                          size_t siglen)
+static int crypto_verify_once(EVP_PKEY *key, const uint8_t digest[32], const uint8_t *sig,
+                              size_t siglen)
 {
     int ok = 0;
     if (EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519) {
@@ -315,6 +317,18 @@ int sg_dkim_crypto_verify(EVP_PKEY *key, const uint8_t digest[32], const uint8_t
     return ok;
 }
 
+/* 1 verified, 0 did not, < 0 OpenSSL could not tell. Not every failure of
+ * OpenSSL's own leaves a fatal error on its queue (an Ed25519 verification
+ * whose allocation failed said only "did not verify"): a "did not" is asked
+ * twice, a passing failure then answering 1 (adv27 MEM-2). A forged
+ * signature costs two verifications, of a number bounded per message. */
+int sg_dkim_crypto_verify(EVP_PKEY *key, const uint8_t digest[32], const uint8_t *sig,
+                          size_t siglen)
+{
+    int ok = crypto_verify_once(key, digest, sig, siglen);
+    return ok == 0 ? crypto_verify_once(key, digest, sig, siglen) : ok;
+}
+
 int sg_dkim_key_verify(const sg_dkim_key *k, const uint8_t digest[32], const uint8_t *sig,
                        size_t siglen)
 {
@@ -322,9 +336,13 @@ int sg_dkim_key_verify(const sg_dkim_key *k, const uint8_t digest[32], const uin
     if (k->vctx == NULL)
         return sg_dkim_crypto_verify(k->pkey, digest, sig, siglen);
     /* an RSA verification keeps no state in the context between calls */
-    ok = EVP_PKEY_verify(k->vctx, sig, siglen, digest, 32) == 1;
-    if (crypto_failed() && !ok)
-        return SG_ECRYPTO;
+    for (int i = 0; i < 2; i++) {
+        ok = EVP_PKEY_verify(k->vctx, sig, siglen, digest, 32) == 1;
+        if (crypto_failed() && !ok)
+            return SG_ECRYPTO;
+        if (ok)
+            break;
+    }
     return ok;
 }
 
