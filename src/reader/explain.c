@@ -75,6 +75,7 @@ typedef struct {
     sg_msg_parser *parser;
     const sg_header *h;
     size_t nh;
+    const char *malformed; /* why the header parser refused it, or NULL */
     sgr_mime *mime;
     sgr_sanitize_result san;
     int san_used;
@@ -300,15 +301,25 @@ static const sg_header *field(const explain_impl *x, const char *name, size_t *c
  * a field over the limits) leaves no fields: the message is then explained
  * from nothing, never trusted. */
 static int read_header(sg_msg_parser **pp, const sg_header **h, size_t *nh, const char *msg,
-                       size_t len)
+                       size_t len, const char **malformed)
 {
     sg_msg_parser *p;
+    int rc;
     *h = NULL;
     *nh = 0;
+    *malformed = NULL;
     if (sg_msg_parser_new(&p, NULL, NULL, NULL) != 0)
         return SGR_EXPLAIN_ENOMEM;
     *pp = p;
-    if (sg_msg_feed(p, msg, len) == 0 && sg_msg_finish(p) == 0)
+    if ((rc = sg_msg_feed(p, msg, len)) == 0)
+        rc = sg_msg_finish(p);
+    if (rc == SG_ENOMEM)
+        return SGR_EXPLAIN_ENOMEM;
+    if (rc == SG_ESYNTAX)
+        *malformed = "its header is malformed, with a NUL byte or a CR or LF that ends no line";
+    else if (rc == SG_ELIMIT)
+        *malformed = "its header is over the size limits";
+    else if (rc == 0)
         *h = sg_msg_headers(p, nh);
     if (*h == NULL)
         *nh = 0;
@@ -356,12 +367,14 @@ int sgr_explain_trusts_authres(const char *msg, size_t len, const char *authserv
     sg_msg_parser *p = NULL;
     sg_arena *a = NULL;
     const sg_header *h;
+    const char *malformed;
     size_t nh;
     sg_authres ar;
     int r = 0;
     if (msg == NULL || authserv_id == NULL)
         return 0;
-    if (read_header(&p, &h, &nh, msg, len) == SGR_EXPLAIN_OK && sg_arena_new(&a, 4096) == 0)
+    if (read_header(&p, &h, &nh, msg, len, &malformed) == SGR_EXPLAIN_OK &&
+        sg_arena_new(&a, 4096) == 0)
         r = trusted_authres(&ar, a, h, nh, authserv_id);
     sg_arena_free(a);
     sg_msg_parser_free(p);
@@ -1239,7 +1252,7 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         free(x);
         return SGR_EXPLAIN_ENOMEM;
     }
-    if ((rc = read_header(&x->parser, &x->h, &x->nh, msg, len)) != 0)
+    if ((rc = read_header(&x->parser, &x->h, &x->nh, msg, len, &x->malformed)) != 0)
         goto fail;
     /* the MIME walk first: it also readies GMime for the display name */
     if ((rc = sgr_mime_parse(&x->mime, msg, len, opts->mime_limits)) != 0) {
@@ -1286,6 +1299,14 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         }
     }
 
+    if (x->malformed != NULL) {
+        /* spoofguardd refuses such a header (550 5.6.0): readers disagree on
+         * what it says, the From they show included, so nothing in it is
+         * the sender's; never the milder "unverified" (adv26 CLI-5) */
+        f.base = SGR_HEADLINE_FORGED;
+        f.reason = xprintf(x, "%s; mail checked by spoofguard is refused for it, and mail "
+                              "readers disagree on what it says", x->malformed);
+    }
     sgr_headline h = f.base;
     const char *third = NULL;
     /* A third party's signature never lifts a replay: the From domain's

@@ -201,5 +201,24 @@ grep -q '^\.B spoofguard explain' "$SRC/docs/spoofguard.1" && ok "man page: expl
     "$D/msg/forged.eml" | /usr/bin/python3 -c 'import json,sys; o=json.load(sys.stdin); sys.exit(not(o["headline"]=="verified" and o["identity"]["mailed_by"]=="shop.example"))' &&
     ok "--ip: SPF checked, mailed_by" || bad "--ip"
 
+# a header the parser refuses (verify: exit 3; spoofguardd: 550 5.6.0) is
+# never the milder "unverified" with no sender: forged, and why (adv26 CLI-5)
+printf 'From: CEO <ceo@shop.example>\r\nSubject: hi\rFrom: x@y.example\r\n\r\nwire it\r\n' \
+    >"$T/bad-cr.eml"
+printf 'From: CEO <ceo@shop.example>\r\nSubject: h\0i\r\n\r\nwire it\r\n' >"$T/bad-nul.eml"
+{
+    printf 'From: CEO <ceo@shop.example>\r\n'
+    for ((i = 0; i < 12000; i++)); do printf 'X-Pad: %0100d\r\n' 0; done
+    printf '\r\nwire it\r\n'
+} >"$T/bad-big.eml"
+for m in cr:malformed nul:malformed big:size; do
+    out=$("$CLI" explain "${common[@]}" --json "$T/bad-${m%%:*}.eml")
+    rc=$?
+    h=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["headline"], d["headline_detail"])')
+    [ $rc = 0 ] && case "$h" in "forged "*"${m##*:}"*) true ;; *) false ;; esac &&
+        ok "a header the parser refuses (${m%%:*}): forged, said why" ||
+        bad "refused header ${m%%:*}: exit $rc, $h"
+done
+
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]
