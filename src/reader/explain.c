@@ -1304,8 +1304,10 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
          * what it says, the From they show included, so nothing in it is
          * the sender's; never the milder "unverified" (adv26 CLI-5) */
         f.base = SGR_HEADLINE_FORGED;
-        f.reason = xprintf(x, "%s; mail checked by spoofguard is refused for it, and mail "
-                              "readers disagree on what it says", x->malformed);
+        f.reason = xprintf(x,
+                           "%s; mail checked by spoofguard is refused for it, and mail "
+                           "readers disagree on what it says",
+                           x->malformed);
     }
     sgr_headline h = f.base;
     const char *third = NULL;
