@@ -56,6 +56,7 @@ try:
     from selenium.common.exceptions import NoAlertPresentException, UnexpectedAlertPresentException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError as e:  # installed by scripts/install-deps.sh: missing is a failure, not a skip
     print("FAIL python3-selenium is missing (%s): run scripts/install-deps.sh" % e)
@@ -361,8 +362,13 @@ class Run:
         self.css("input[name=user]")[0].send_keys("reader")
         self.css("input[name=password]")[0].clear()
         self.css("input[name=password]")[0].send_keys(PASSWORD)
+        form = self.css("form#login")[0]
         self.css("form#login button[type=submit]")[0].click()
         self.logins += 1
+        # the wrong password's page has a #login-error too: wait for the
+        # answer to this submit to replace it (seen once under a full
+        # suite's load: the old page's error was taken for this answer)
+        self.wait_for(lambda: EC.staleness_of(form)(self.drv), timeout=10.0)
         self.wait_for(lambda: self.css("table#messages") or self.css("#login-error"))
         ok = c.check("login leads to the list", self.drv.current_url.rstrip("/") == self.base and
                      len(self.css("table#messages")) == 1, self.drv.current_url)
