@@ -32,6 +32,11 @@ enum {
  * (adv27 MEM-5). 0, or SG_EXIT_INTERNAL (said on stderr). */
 int sg_cli_start(const char *prog);
 
+/* Why path cannot be an SQLite store (a folder, a device, a file of other
+ * bytes), or NULL when it may be one (an empty file is an empty store): a
+ * mistyped path is the user's input (exit 3), not a store that failed. */
+const char *sg_cli_not_sqlite(const char *path);
+
 /* After it: what it wrote must have reached stdout. A lost output is no
  * success (adv26 CLI-1: `verify > /dev/full` exited 0): rc, or
  * SG_EXIT_INTERNAL with the error said on stderr. */

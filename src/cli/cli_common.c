@@ -4,12 +4,14 @@
 #include "common/json.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------ */
 /* option tables                                                             */
@@ -522,4 +524,22 @@ int sg_cli_end(const char *prog, int rc)
         return SG_EXIT_INTERNAL;
     }
     return rc;
+}
+
+const char *sg_cli_not_sqlite(const char *path)
+{
+    static const char magic[16] = "SQLite format 3";
+    char head[16];
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    const char *why = NULL;
+    if (fd < 0)
+        return NULL; /* the opener says why */
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if (st.st_size > 0 && (read(fd, head, sizeof(head)) != (ssize_t)sizeof(head) ||
+                                memcmp(head, magic, sizeof(magic)) != 0))
+        why = "not an SQLite database (not a report store)";
+    close(fd);
+    return why;
 }

@@ -468,8 +468,13 @@ static int open_store(report_ctx *c, const char *cmd, int write)
 {
     char err[512];
     const char *path = c->store_path ? c->store_path : DEFAULT_STORE;
+    const char *why;
     if (access(path, write ? R_OK | W_OK : R_OK) != 0) {
         fprintf(stderr, "spoofguard report %s: store %s: %s\n", cmd, path, strerror(errno));
+        return SG_EXIT_INPUT;
+    }
+    if ((why = sg_cli_not_sqlite(path)) != NULL) { /* adv26 CLI-6: it was exit 4 */
+        fprintf(stderr, "spoofguard report %s: store %s: %s\n", cmd, path, why);
         return SG_EXIT_INPUT;
     }
     c->store = write ? sgrep_store_open(path, err, sizeof err)

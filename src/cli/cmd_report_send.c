@@ -103,7 +103,8 @@ static const sg_cli_cmd send_cmd = {
     "rua addresses of each domain's DMARC record, through the local MTA.\n"
     "Exit status: 0 sent (or nothing to send, or another host holds the day's lock), 1 a\n"
     "destination failed or could not be authorised for now (it is tried again), 2 usage,\n"
-    "3 no store at --store (none is made), 4 the store or the MTA failed (docs/reports.md).\n",
+    "3 no store at --store (none is made) or not one, 4 the store or the MTA failed\n"
+    "(docs/reports.md).\n",
     send_opts,
 };
 
@@ -1130,6 +1131,12 @@ int cmd_report_send(int argc, char **argv)
                 c.store_path, strerror(errno));
         sg_cli_dns_close(&c.dns);
         return SG_EXIT_INPUT; /* the user's input, as summary and prune say */
+    }
+    const char *why = c.redis_url ? NULL : sg_cli_not_sqlite(c.store_path);
+    if (why != NULL) {
+        fprintf(stderr, "spoofguard report send: %s: %s\n", c.store_path, why);
+        sg_cli_dns_close(&c.dns);
+        return SG_EXIT_INPUT;
     }
     c.db = sgrep_send_open(c.store_path, err, sizeof err);
     if (!c.db) {

@@ -408,6 +408,15 @@ to3=$(grep -h '^To:' "$T"/out-dest/*d3.example*.eml 2>/dev/null | tr '\n' ' ')
 rc=$?
 [ $rc = 3 ] && [ ! -e "$T/typo.db" ] && grep -q 'typo.db: No such file' "$T/err" &&
     ok "--store naming no file: exit 3 (as summary and prune), none made" || bad "typo store: rc $rc, $(ls "$T") $(cat "$T/err")"
+# a file that is no store: the user's input too (adv26 CLI-6: summary said 4)
+printf 'not a database\n' >"$T/text.db"
+for c in "send --day $DAY --dry-run $T" "summary" "prune --days 1"; do
+    # shellcheck disable=SC2086
+    "$CLI" report $c --store "$T/text.db" >/dev/null 2>"$T/err"
+    rc=$?
+    [ $rc = 3 ] && grep -q 'not an SQLite database' "$T/err" && ok "report $c on a text file: exit 3, said" ||
+        bad "report $c on a text file: rc $rc, $(cat "$T/err")"
+done
 
 # ---- a day a forger filled (adv18 F1): 2,000 records of made-up names, each
 # some 4 KB that hardly compresses, and the domain's own 5 aligned ones: the
