@@ -228,6 +228,7 @@ static int verify_stream(verify_ctx *c, int fd, const char *name)
     /* read(2), not stdio: a folder of small files is mostly open, read,
      * close, and stdio would add an allocation and an fstat per file */
     size_t got = 0;
+    int mbox = 0; /* starts as an mbox does: "From " and no colon */
     while ((n = read(fd, buf, sizeof(buf))) != 0) {
         if (n < 0) {
             if (errno == EINTR)
@@ -235,6 +236,8 @@ static int verify_stream(verify_ctx *c, int fd, const char *name)
             rc = SG_EIO;
             break;
         }
+        if (got == 0)
+            mbox = n >= 5 && memcmp(buf, "From ", 5) == 0;
         got += (size_t)n;
         if ((rc = sg_verdict_feed(v, buf, (size_t)n)) != 0)
             break;
@@ -249,9 +252,11 @@ static int verify_stream(verify_ctx *c, int fd, const char *name)
         rc = sg_verdict_finish_sync(v, &r);
     if (rc != 0) {
         fprintf(stderr, "spoofguard: %s: %s\n", name ? name : "stdin",
-                rc == SG_ELIMIT    ? "header exceeds the size limits"
-                : rc == SG_ESYNTAX ? "malformed message header"
-                                   : sg_strerror(rc));
+                rc == SG_ELIMIT            ? "header exceeds the size limits"
+                : rc == SG_ESYNTAX && mbox ? "malformed message header (an mbox? a file is "
+                                             "one message: split it first, e.g. with formail)"
+                : rc == SG_ESYNTAX         ? "malformed message header"
+                                           : sg_strerror(rc));
         /* memory or OpenSSL failing is ours, not the message's (adv27 MEM-6) */
         return rc == SG_ELIMIT || rc == SG_ESYNTAX || rc == SG_EIO ? SG_EXIT_INPUT
                                                                    : SG_EXIT_INTERNAL;
