@@ -96,6 +96,7 @@ static int crypto_failed(void)
 static int decode_rsa_once(const uint8_t *der, size_t len, EVP_PKEY **out)
 {
     const unsigned char *p = der;
+    ERR_clear_error(); /* what crypto_failed reads must be this call's */
     EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)len);
     *out = NULL;
     if (k != NULL && p != der + len) {
@@ -228,6 +229,7 @@ int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char 
     }
     if (out->type == SG_DKIM_KEY_ED25519) {
         /* RFC 8463 4: the raw 32-byte public key, not an SPKI */
+        ERR_clear_error(); /* what crypto_failed reads must be this call's */
         if (derlen == 32)
             out->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, der, derlen);
         /* any 32 bytes make the key (the point is read when verifying):
@@ -247,12 +249,14 @@ int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char 
         }
         if (out->pkey != NULL) {
             int bits = EVP_PKEY_get_bits(out->pkey);
-            if (bits <= 0) { /* a key we decoded has a size: OpenSSL failed */
+            if (bits <= 0) {
+                /* a modulus of 0 decodes and has no size: the signer's
+                 * record, which must not buy a temperror (rev20 R-1) */
+                int failed = crypto_failed();
                 free(der);
                 sg_dkim_key_clear(out);
-                ERR_clear_error();
-                *reason = "out of memory";
-                return SG_ENOMEM;
+                *reason = failed ? "out of memory" : "key record p= is not a usable key";
+                return failed ? SG_ENOMEM : SG_ESYNTAX;
             }
             out->bits = (unsigned)bits;
             out->vctx = rsa_verify_ctx(out->pkey); /* NULL: set up per use */
@@ -289,6 +293,7 @@ int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char 
 static int crypto_verify_once(EVP_PKEY *key, const uint8_t digest[32], const uint8_t *sig,
                               size_t siglen)
 {
+    ERR_clear_error(); /* what crypto_failed reads must be this call's */
     int ok = 0;
     if (EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519) {
         /* RFC 8463 3: PureEdDSA over the SHA-256 of the signed data */
@@ -337,6 +342,7 @@ int sg_dkim_key_verify(const sg_dkim_key *k, const uint8_t digest[32], const uin
         return sg_dkim_crypto_verify(k->pkey, digest, sig, siglen);
     /* an RSA verification keeps no state in the context between calls */
     for (int i = 0; i < 2; i++) {
+        ERR_clear_error();
         ok = EVP_PKEY_verify(k->vctx, sig, siglen, digest, 32) == 1;
         if (crypto_failed() && !ok)
             return SG_ECRYPTO;
