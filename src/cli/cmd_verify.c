@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,7 +207,7 @@ static void format_text(sg_cli_buf *o, const char *name, const sg_verdict_result
 }
 
 /* Check one message read from fd. Returns 0 or an exit status. */
-static int verify_stream(verify_ctx *c, int fd, const char *name)
+static int verify_stream(verify_ctx *c, int fd, const char *name, int may_block)
 {
     sg_verdict *v;
     const sg_verdict_result *r;
@@ -229,7 +230,23 @@ static int verify_stream(verify_ctx *c, int fd, const char *name)
      * close, and stdio would add an allocation and an fstat per file */
     size_t got = 0;
     int mbox = 0; /* starts as an mbox does: "From " and no colon */
-    while ((n = read(fd, buf, sizeof(buf))) != 0) {
+    for (;;) {
+        /* a pipe or a terminal can wait for ever: poll() returns to us on a
+         * signal, which SA_RESTART would not let read() do (rev20 R-2) */
+        if (may_block) {
+            struct pollfd pfd = {fd, POLLIN, 0};
+            if (poll(&pfd, 1, -1) < 0) {
+                if (errno != EINTR) {
+                    rc = SG_EIO;
+                    break;
+                }
+                if (stop_signal)
+                    return 0; /* no record for it: cmd_verify says where it stopped */
+                continue;
+            }
+        }
+        if ((n = read(fd, buf, sizeof(buf))) == 0)
+            break;
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -294,7 +311,9 @@ static void verify_file(verify_ctx *c, const char *path, int dirfd, const char *
         c->status = SG_EXIT_INPUT;
         return;
     }
-    int rc = verify_stream(c, fd, stdin_ ? "-" : path);
+    struct stat st;
+    int rc = verify_stream(c, fd, stdin_ ? "-" : path,
+                           dirfd < 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)));
     if (!stdin_)
         close(fd);
     if (rc != 0 && c->status == 0)
@@ -443,13 +462,20 @@ int cmd_verify(int argc, char **argv)
     /* Operands are read one at a time from argv: any number of them, in
      * memory that does not grow with their count. */
     c.many = argc - first > 1;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop; /* no SA_RESTART: a read waiting on stdin ends */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    /* SA_RESTART: a write to a slow reader interrupted mid-record would
+     * lose it (rev20 R-3); a signal someone set to be ignored (nohup)
+     * stays ignored (R-4) */
+    static const int stops[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
+        struct sigaction sa, old;
+        if (sigaction(stops[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+            continue;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_stop;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(stops[i], &sa, NULL);
+    }
     if (first == argc)
         verify_path(&c, NULL);
     for (int i = first; i < argc && !stop_signal; i++)
