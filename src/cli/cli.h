@@ -31,6 +31,9 @@ enum {
 /* Before a command runs: sg_crypto_init, where its failure can be said
  * (adv27 MEM-5). 0, or SG_EXIT_INTERNAL (said on stderr). */
 int sg_cli_start(const char *prog);
+/* Whether the arguments ask for --help (or -h): it needs no OpenSSL, and
+ * must work where OpenSSL does not (rev20 R-5). */
+int sg_cli_wants_help(int argc, char **argv);
 
 /* Why path cannot be an SQLite store (a folder, a device, a file of other
  * bytes), or NULL when it may be one (an empty file is an empty store): a

@@ -336,8 +336,9 @@ int sg_cli_msg_read(sg_cli_msg *m, const char *path, sg_msg_parser *p, int *rc)
     m->lf = -1;
     *rc = 0;
     if ((m->in = sg_cli_open_input(path)) == NULL) {
-        fprintf(stderr, "spoofguard: %s: %s\n", path ? path : "stdin", strerror(errno));
-        return SG_EXIT_INPUT;
+        int e = errno;
+        fprintf(stderr, "spoofguard: %s: %s\n", path ? path : "stdin", strerror(e));
+        return e == ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_INPUT;
     }
     if ((m->buf = malloc(MSG_CHUNK)) == NULL)
         return SG_EXIT_INTERNAL;
@@ -498,6 +499,14 @@ const char *sg_cli_term(char *dst, size_t cap, const char *s)
     }
     dst[n] = 0;
     return dst;
+}
+
+int sg_cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return 1;
+    return 0;
 }
 
 int sg_cli_start(const char *prog)

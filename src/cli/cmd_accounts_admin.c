@@ -20,7 +20,8 @@
  * the MTA gives it, or ip:ADDR for a client in internal_networks.
  *
  * Exit status: 0 done; 1 show/explain/release: no such account; 2 usage;
- * 3 the configuration could not be read; 4 the store failed (cli.h).
+ * 3 the configuration could not be read, or no store at --store; 4 the store
+ * failed (cli.h).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -420,7 +421,7 @@ int sg_cli_accounts_admin(int argc, char **argv)
                     "spoofguard accounts: %s: no store there (%s); spoofguardd makes it "
                     "(outbound_store)\n",
                     spec, strerror(errno));
-            rc = SG_EXIT_INTERNAL;
+            rc = SG_EXIT_INPUT; /* the user's input, as report's --store (rev20 R-8) */
             goto out;
         }
     }

@@ -146,9 +146,10 @@ int cmd_dkim_verify(int argc, char **argv)
     path = first < argc ? argv[first] : NULL;
     in = sg_cli_open_input(path);
     if (in == NULL) {
-        fprintf(stderr, "spoofguard: %s: %s\n", path, strerror(errno));
+        int e = errno;
+        fprintf(stderr, "spoofguard: %s: %s\n", path, strerror(e));
         sg_cli_dns_close(&d);
-        return SG_EXIT_INPUT;
+        return e == ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_INPUT;
     }
     if ((rc = sg_cli_dns_open(&d)) != 0) {
         if (in != stdin)

@@ -10,6 +10,6 @@ int SG_HELPER_FN(int argc, char **argv);
 
 int main(int argc, char **argv)
 {
-    int rc = sg_cli_start("spoofguard");
+    int rc = sg_cli_wants_help(argc, argv) ? 0 : sg_cli_start("spoofguard");
     return sg_cli_end("spoofguard", rc != 0 ? rc : SG_HELPER_FN(argc, argv));
 }

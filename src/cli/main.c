@@ -101,7 +101,7 @@ static int run(int argc, char **argv)
             }
             if (commands[i].fn == NULL)
                 return run_helper(commands[i].name, argv + 1);
-            int rc = sg_cli_start("spoofguard");
+            int rc = sg_cli_wants_help(argc - 1, argv + 1) ? 0 : sg_cli_start("spoofguard");
             return rc != 0 ? rc : commands[i].fn(argc - 1, argv + 1);
         }
     fprintf(stderr, "spoofguard: unknown command '%s'\n", argv[1]);

@@ -1216,6 +1216,10 @@ static const char *headline_sentence(explain_impl *x, const auth_facts *f, sgr_h
                        "(%s).",
                        from_domain ? from_domain : "the sender's domain", third, why);
     case SGR_HEADLINE_FORGED:
+        /* a malformed header proves no forgery, only that nothing in it
+         * can be trusted (rev20 R-12) */
+        if (x->malformed != NULL)
+            return xprintf(x, "Treat it as forged: %s.", why);
         return xprintf(x, "This message is not from %.253s (%s).",
                        from_domain ? from_domain : "the sender it names", why);
     default:

@@ -157,8 +157,8 @@ for c in "block alice@corp.example" "release alice@corp.example" "list" "show al
     # shellcheck disable=SC2086
     "$CLI" accounts $c --store "$T/stor" >/dev/null 2>"$T/typo.err"
     rc=$?
-    [ $rc = 4 ] && [ ! -e "$T/stor" ] && grep -q 'no store there' "$T/typo.err" &&
-        ok "accounts $c on a mistyped --store: exit 4, none made" ||
+    [ $rc = 3 ] && [ ! -e "$T/stor" ] && grep -q 'no store there' "$T/typo.err" &&
+        ok "accounts $c on a mistyped --store: exit 3, none made" ||
         bad "accounts $c --store typo: exit $rc, $(ls "$T") $(cat "$T/typo.err")"
 done
 "$CLI" accounts block $'ev\e[2Jil\xc2\x9b@corp.example' --store "$T/store" >/dev/null &&

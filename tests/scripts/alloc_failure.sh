@@ -14,7 +14,8 @@
 # of an RSA and an Ed25519 signature (a string it could not write was left
 # out: "domain":, exit 0), each signature as before or temperror.
 # The allocations of OpenSSL's own initialisation (about 4,000, made before
-# a command runs: those of `spoofguard verify --help`) are not failed: in
+# a command runs: those of `spoofguard verify --ip no-address`, which stops
+# at its first option) are not failed: in
 # OpenSSL 3.0 a failure there locks a NULL lock later, or leaves a method
 # store that fails every key (upstream; the daemon initialises before it
 # serves). STRIDE > 1 (env) tests every STRIDE-th allocation; the default
@@ -25,7 +26,7 @@ CLI=${SG_CLI:?SG_CLI must point at the spoofguard binary}
 SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 DATA=${SG_TEST_DATA:-$SRC/tests/data}/explain
 PY=/usr/bin/python3
-if ldd "$CLI" 2>/dev/null | grep -q libasan; then
+if [ -n "${SG_SANITIZED:-}" ] || ldd "$CLI" 2>/dev/null | grep -q libasan; then
     echo "SKIPPED: an AddressSanitizer build (its allocator cannot be interposed)"
     exit 0
 fi
@@ -77,7 +78,7 @@ def run(args, fail_at=None):
 
 
 bad = 0
-run(['verify', '--help'])
+run(['verify', '--ip', 'no-address'])  # start-up, then a usage error
 SKIP = int(open(os.path.join(tmp, 'count')).read())
 for name, args in cases:
     rc, out, err = run(args)
@@ -106,7 +107,9 @@ for name, args in cases:
         elif why is None and rc == 0 and len(lines) != len(base):
             why = '%d of %d results with exit 0' % (len(lines), len(base))
         if why is None and rc == 4:
-            lines = []  # said incomplete: nothing in it is a result to hold to
+            # said incomplete: dkim-verify's one document may hold nulls; verify's
+            # records before the failure are whole and must hold (rev20 R-11)
+            lines = [d for d in lines if not isinstance(d, list)]
         if why is None:
             for i, d in enumerate(lines):
                 if isinstance(d, list) and i < len(base) and len(d) == len(base[i]) and all(

@@ -134,9 +134,16 @@ static int decode_rsa_once(const uint8_t *der, size_t len, EVP_PKEY **out)
  * message it signed rejected (adv27 MEM-1). */
 static int decode_rsa(const uint8_t *der, size_t len, EVP_PKEY **out)
 {
-    int rc = decode_rsa_once(der, len, out);
-    if (rc == SG_OK && *out == NULL)
-        rc = decode_rsa_once(der, len, out);
+    int rc = SG_OK;
+    /* and a key it made with no size (a modulus of 0, or a failure inside
+     * the decoder that its legacy path hid) is no key either */
+    for (int i = 0; i < 2 && rc == SG_OK; i++) {
+        if ((rc = decode_rsa_once(der, len, out)) == SG_OK && *out != NULL &&
+            EVP_PKEY_get_bits(*out) > 0)
+            return SG_OK;
+        EVP_PKEY_free(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -248,17 +255,9 @@ int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char 
             return SG_ENOMEM;
         }
         if (out->pkey != NULL) {
-            int bits = EVP_PKEY_get_bits(out->pkey);
-            if (bits <= 0) {
-                /* a modulus of 0 decodes and has no size: the signer's
-                 * record, which must not buy a temperror (rev20 R-1) */
-                int failed = crypto_failed();
-                free(der);
-                sg_dkim_key_clear(out);
-                *reason = failed ? "out of memory" : "key record p= is not a usable key";
-                return failed ? SG_ENOMEM : SG_ESYNTAX;
-            }
-            out->bits = (unsigned)bits;
+            /* decode_rsa gives only keys with a size: a modulus of 0 is the
+             * signer's unusable record, never a temperror (rev20 R-1) */
+            out->bits = (unsigned)EVP_PKEY_get_bits(out->pkey);
             out->vctx = rsa_verify_ctx(out->pkey); /* NULL: set up per use */
             ERR_clear_error();
         }
