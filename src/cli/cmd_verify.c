@@ -253,8 +253,14 @@ static int verify_stream(verify_ctx *c, int fd, const char *name, int may_block)
             rc = SG_EIO;
             break;
         }
-        if (got == 0)
-            mbox = n >= 5 && memcmp(buf, "From ", 5) == 0;
+        if (got == 0) {
+            /* "From sender date", not the field "From : ..." (obsolete
+             * syntax: blanks before the colon) */
+            size_t k = 5;
+            while (k < (size_t)n && buf[k] == ' ')
+                k++;
+            mbox = n >= 5 && memcmp(buf, "From ", 5) == 0 && k < (size_t)n && buf[k] != ':';
+        }
         got += (size_t)n;
         if ((rc = sg_verdict_feed(v, buf, (size_t)n)) != 0)
             break;
@@ -269,11 +275,15 @@ static int verify_stream(verify_ctx *c, int fd, const char *name, int may_block)
         rc = sg_verdict_finish_sync(v, &r);
     if (rc != 0) {
         fprintf(stderr, "spoofguard: %s: %s\n", name ? name : "stdin",
-                rc == SG_ELIMIT            ? "header exceeds the size limits"
-                : rc == SG_ESYNTAX && mbox ? "malformed message header (an mbox? a file is "
-                                             "one message: split it first, e.g. with formail)"
-                : rc == SG_ESYNTAX         ? "malformed message header"
-                                           : sg_strerror(rc));
+                rc == SG_ELIMIT    ? "header exceeds the size limits"
+                : rc == SG_ESYNTAX ? "malformed message header"
+                                   : sg_strerror(rc));
+        /* a line of its own: scripts read the one above */
+        if (rc == SG_ESYNTAX && mbox)
+            fprintf(stderr,
+                    "spoofguard: %s: it starts as an mbox does; a file is one message: split "
+                    "it first (e.g. with formail)\n",
+                    name ? name : "stdin");
         /* memory or OpenSSL failing is ours, not the message's (adv27 MEM-6) */
         return rc == SG_ELIMIT || rc == SG_ESYNTAX || rc == SG_EIO ? SG_EXIT_INPUT
                                                                    : SG_EXIT_INTERNAL;

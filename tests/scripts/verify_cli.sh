@@ -202,7 +202,7 @@ expect_rc "--authserv-id with a control character" 2 "is not a host name" \
 expect_rc "explain --ip 999.1.1.1" 2 "is not an IPv4 or IPv6 address" \
     "$CLI" explain --ip 999.1.1.1 "$msgs/genuine.eml"
 { printf 'From MAILER-DAEMON Mon Jan  1 00:00:00 2024\n'; cat "$msgs/genuine.eml"; } >"$T/one.mbox"
-expect_rc "an mbox: refused, and said what it may be" 3 "an mbox? a file is one message" \
+expect_rc "an mbox: refused, and said what it may be" 3 "starts as an mbox does; a file is one message" \
     "$CLI" verify --zone "$zone" "$T/one.mbox"
 # a Maildir whose reader has not run yet: new/ and no cur/
 mkdir -p "$T/fresh/new" "$T/fresh/tmp"
