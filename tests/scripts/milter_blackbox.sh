@@ -467,19 +467,28 @@ alive alive_limits
 stop_daemon slow "$SLOW_PID" sigterm_slow
 SLOW_PID=''
 
+# a DNS proxy before the test's unbound that never answers for one domain
+start_dropper() { # port suffix
+    rm -f "$T/drop.ready"
+    "$PY" "$CLIENT" dropper "$1" "$T/drop.ready" "$DNS_PORT" "$2" &
+    DROP_PID=$!
+    for ((i = 0; i < 100; i++)); do [ -s "$T/drop.ready" ] && break; sleep 0.02; done
+}
+stop_dropper() {
+    kill "$DROP_PID" 2>/dev/null
+    wait "$DROP_PID" 2>/dev/null
+    DROP_PID=''
+}
+
 # the sender's own DNS cannot spend the time budget (adv23 F1)
-"$PY" "$CLIENT" dropper "$DROP_PORT" "$T/drop.ready" "$DNS_PORT" slow.test &
-DROP_PID=$!
-for ((i = 0; i < 100; i++)); do [ -s "$T/drop.ready" ] && break; sleep 0.02; done
+start_dropper "$DROP_PORT" slow.test
 start_daemon giveup "$GIVEUP_PORT"
 GIVEUP_PID=$PID
 check slow_sender_dns
 alive alive_slow_sender_dns
 stop_daemon giveup "$GIVEUP_PID" sigterm_giveup
 GIVEUP_PID=''
-kill "$DROP_PID" 2>/dev/null
-wait "$DROP_PID" 2>/dev/null
-DROP_PID=''
+stop_dropper
 
 # a long wait at end of message: SMFIR_PROGRESS keeps the MTA waiting
 start_daemon prog "$PROG_PORT"
@@ -499,9 +508,7 @@ SEAL_PID=''
 
 # the same forwarder when the chain's sealer's key gets no answer: the chain
 # is temporary, and cv=fail would end it for every later hop (adv22 F2)
-"$PY" "$CLIENT" dropper "$DROPARC_PORT" "$T/droparc.ready" "$DNS_PORT" fwd.test &
-DROP_PID=$!
-for ((i = 0; i < 100; i++)); do [ -s "$T/droparc.ready" ] && break; sleep 0.02; done
+start_dropper "$DROPARC_PORT" fwd.test
 start_daemon sealtmp "$SEALTMP_PORT"
 SEALTMP_PID=$PID
 METRICS_PORT=$SEALTMP_METRICS
@@ -509,9 +516,7 @@ check arc_seal_temporary
 alive alive_arc_seal_temporary
 stop_daemon sealtmp "$SEALTMP_PID" sigterm_sealtmp
 SEALTMP_PID=''
-kill "$DROP_PID" 2>/dev/null
-wait "$DROP_PID" 2>/dev/null
-DROP_PID=''
+stop_dropper
 
 # DNS comes back (a real server on the dead port): normal verdicts again
 kill -TERM "$BH_PID" 2>/dev/null && wait "$BH_PID" 2>/dev/null
