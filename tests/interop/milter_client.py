@@ -1692,20 +1692,27 @@ def check_rb_quit_nc():
 def daemon_socket(pid, local_port):
     """The daemon's end of our connection from local_port, as a descriptor
     of ours (pidfd_getfd, Linux 5.6; as root), or None if not permitted."""
-    ino = None
-    with open('/proc/net/tcp') as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            if int(fields[2].split(':')[1], 16) == local_port:  # its remote is our port
-                ino = fields[9]
+    # An established socket (state 01) with an inode: an earlier session's
+    # end in TIME_WAIT on the same port has inode 0 (seen once in CI), and
+    # the daemon's worker may take a moment to accept ours.
+    ino = fd = None
+    deadline = time.monotonic() + 2
+    while fd is None and time.monotonic() < deadline:
+        with open('/proc/net/tcp') as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if (int(fields[2].split(':')[1], 16) == local_port and fields[3] == '01' and
+                        fields[9] != '0'):  # its remote is our port
+                    ino = fields[9]
+        for name in os.listdir('/proc/%d/fd' % pid) if ino is not None else ():
+            try:
+                if os.readlink('/proc/%d/fd/%s' % (pid, name)) == 'socket:[%s]' % ino:
+                    fd = int(name)
+            except OSError:
+                pass
+        if fd is None:
+            time.sleep(0.02)
     expect(ino is not None, 'no socket of the daemon connected to port %d' % local_port)
-    fd = None
-    for name in os.listdir('/proc/%d/fd' % pid):
-        try:
-            if os.readlink('/proc/%d/fd/%s' % (pid, name)) == 'socket:[%s]' % ino:
-                fd = int(name)
-        except OSError:
-            pass
     expect(fd is not None, 'socket inode %s not among the daemon\'s descriptors' % ino)
     import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
