@@ -244,6 +244,10 @@ typedef struct {
  * Returns an exit status for I/O trouble (said on stderr) or SG_EXIT_OK,
  * with the parser's (and its callbacks') error in *rc. */
 int sg_cli_msg_read(sg_cli_msg *m, const char *path, sg_msg_parser *p, int *rc);
+
+/* No bytes is no message: a producer upstream that failed (adv26 CLI-8), not
+ * an "unverified" one. Says so for NAME (NULL: stdin) and returns exit 3. */
+int sg_cli_no_message(const char *name);
 /* fields (CRLF-terminated, as the library makes them), then the message
  * exactly as it came: the bytes the first pass read, from where it began
  * (a file read in part before we ran: adv26 CLI-4). A file that changed

@@ -370,9 +370,17 @@ int sg_cli_msg_read(sg_cli_msg *m, const char *path, sg_msg_parser *p, int *rc)
         fprintf(stderr, "spoofguard: %s: read error\n", path ? path : "stdin");
         return SG_EXIT_INPUT;
     }
+    if (*rc == 0 && m->total == 0)
+        return sg_cli_no_message(path);
     if (*rc == 0)
         *rc = sg_msg_finish(p);
     return SG_EXIT_OK;
+}
+
+int sg_cli_no_message(const char *name)
+{
+    fprintf(stderr, "spoofguard: %s: empty: no message\n", name ? name : "stdin");
+    return SG_EXIT_INPUT;
 }
 
 /* A regular file other than it was at the first pass? */

@@ -174,9 +174,8 @@ int cmd_dkim_verify(int argc, char **argv)
         status = SG_EXIT_INPUT;
         goto out;
     }
-    if (rc == 0 && got == 0) { /* a producer upstream that failed (adv26 CLI-8) */
-        fprintf(stderr, "spoofguard: %s: empty: no message\n", path ? path : "stdin");
-        status = SG_EXIT_INPUT;
+    if (rc == 0 && got == 0) {
+        status = sg_cli_no_message(path);
         goto out;
     }
     if (rc == 0)

@@ -308,10 +308,9 @@ static int explain_one(explain_ctx *c, const char *path)
             fprintf(stderr, "spoofguard: %s: %s\n", path, sg_strerror(rc));
         return rc == SG_ENOMEM ? SG_EXIT_INTERNAL : SG_EXIT_INPUT;
     }
-    if (len == 0) { /* a producer upstream that failed (adv26 CLI-8) */
-        fprintf(stderr, "spoofguard: %s: empty: no message\n", path);
+    if (len == 0) {
         free(msg);
-        return SG_EXIT_INPUT;
+        return sg_cli_no_message(path);
     }
     const sg_verdict_result *r = NULL;
     if (!(c->v.opts.authserv_id && sgr_explain_trusts_authres(msg, len, c->v.opts.authserv_id)) &&

@@ -265,12 +265,8 @@ static int verify_stream(verify_ctx *c, int fd, const char *name, int may_block)
         if ((rc = sg_verdict_feed(v, buf, (size_t)n)) != 0)
             break;
     }
-    if (rc == 0 && got == 0) {
-        /* no bytes is no message: a producer upstream that failed (adv26
-         * CLI-8), not an "unverified" one */
-        fprintf(stderr, "spoofguard: %s: empty: no message\n", name ? name : "stdin");
-        return SG_EXIT_INPUT;
-    }
+    if (rc == 0 && got == 0)
+        return sg_cli_no_message(name);
     if (rc == 0)
         rc = sg_verdict_finish_sync(v, &r);
     if (rc != 0) {

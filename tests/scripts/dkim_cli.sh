@@ -70,6 +70,14 @@ for c in relaxed/relaxed simple/simple relaxed/simple simple/relaxed; do
     sed 's/^Subject: Testing/Subject: TestinG/' "$T/signed.eml" > "$T/t2.eml"
     expect_eq "signed header $c" "$(results --zone "$T/zone.txt" "$T/t2.eml")" "fail,fail"
 done
+# no bytes is no message, in sign and arc-seal as in verify (adv26 CLI-8)
+for cmd in sign "arc-seal --authserv-id mx.example.com"; do
+    # shellcheck disable=SC2086 # the command and its own option
+    "$CLI" $cmd --domain example.com --selector rsa --key "$T/rsa.private" </dev/null >"$T/e.out" 2>"$T/e.err"
+    rc=$?
+    [ $rc = 3 ] && [ ! -s "$T/e.out" ] && grep -q 'stdin: empty: no message' "$T/e.err" &&
+        ok "${cmd%% *} of no bytes: exit 3, nothing written" || bad "${cmd%% *} of no bytes: exit $rc, $(head -c 200 "$T/e.err")"
+done
 cat "$MSG" | "$CLI" sign --domain example.com --selector ed --key "$T/ed.private" > "$T/p.eml"
 expect_eq "sign from a pipe" "$(results --zone "$T/zone.txt" "$T/p.eml")" "pass"
 expect_eq "message kept byte for byte" "$(tail -c "$(stat -c %s "$MSG")" "$T/p.eml" | cmp - "$MSG" && echo same)" "same"
