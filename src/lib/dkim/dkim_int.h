@@ -142,7 +142,10 @@ typedef struct {
  * SG_ENOMEM. */
 int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char **reason);
 void sg_dkim_key_clear(sg_dkim_key *k);
-/* Verify with the key (its vctx when it has one): as sg_dkim_crypto_verify. */
+/* Verify sig over the signed data whose SHA-256 is digest (RFC 8463 3:
+ * Ed25519 signs the digest itself; RSA PKCS#1 v1.5 with the DigestInfo of
+ * digest). Returns 1 verified, 0 did not, < 0 (SG_ENOMEM, SG_ECRYPTO)
+ * OpenSSL could not tell. */
 int sg_dkim_key_verify(const sg_dkim_key *k, const uint8_t digest[32], const uint8_t *sig,
                        size_t siglen);
 
@@ -302,11 +305,6 @@ sg_dkim_result sg_dkim_check_sig(const sg_dkim_sig *g, const sg_dkim_keystate *k
 
 /* ---- crypto --------------------------------------------------------------- */
 
-/* Verify sig over the signed data whose SHA-256 is digest (RFC 8463 3:
- * Ed25519 signs the digest itself; RSA PKCS#1 v1.5 with the DigestInfo of
- * digest). Returns 1 good, 0 bad, SG_ECRYPTO. */
-int sg_dkim_crypto_verify(EVP_PKEY *key, const uint8_t digest[32], const uint8_t *sig,
-                          size_t siglen);
 /* Sign; sig must hold EVP_PKEY_get_size(key) bytes. */
 int sg_dkim_crypto_sign(EVP_PKEY *key, const uint8_t digest[32], uint8_t *sig, size_t *siglen);
 

@@ -289,12 +289,16 @@ int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char 
 
 /* ---- crypto ------------------------------------------------------------------ */
 
-static int crypto_verify_once(EVP_PKEY *key, const uint8_t digest[32], const uint8_t *sig,
-                              size_t siglen)
+/* vctx: the key's cached RSA context (an RSA verification keeps no state
+ * in it between calls), or NULL to make one for this call. */
+static int crypto_verify_once(EVP_PKEY *key, EVP_PKEY_CTX *vctx, const uint8_t digest[32],
+                              const uint8_t *sig, size_t siglen)
 {
     ERR_clear_error(); /* what crypto_failed reads must be this call's */
     int ok = 0;
-    if (EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519) {
+    if (vctx != NULL) {
+        ok = EVP_PKEY_verify(vctx, sig, siglen, digest, 32) == 1;
+    } else if (EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519) {
         /* RFC 8463 3: PureEdDSA over the SHA-256 of the signed data */
         EVP_MD_CTX *m = EVP_MD_CTX_new();
         if (m == NULL)
@@ -321,34 +325,16 @@ static int crypto_verify_once(EVP_PKEY *key, const uint8_t digest[32], const uin
     return ok;
 }
 
-/* 1 verified, 0 did not, < 0 OpenSSL could not tell. Not every failure of
- * OpenSSL's own leaves a fatal error on its queue (an Ed25519 verification
- * whose allocation failed said only "did not verify"): a "did not" is asked
- * twice, a passing failure then answering 1 (adv27 MEM-2). A forged
- * signature costs two verifications, of a number bounded per message. */
-int sg_dkim_crypto_verify(EVP_PKEY *key, const uint8_t digest[32], const uint8_t *sig,
-                          size_t siglen)
-{
-    int ok = crypto_verify_once(key, digest, sig, siglen);
-    return ok == 0 ? crypto_verify_once(key, digest, sig, siglen) : ok;
-}
-
+/* Not every failure of OpenSSL's own leaves a fatal error on its queue (an
+ * Ed25519 verification whose allocation failed said only "did not
+ * verify"): a "did not" is asked twice, a passing failure then answering 1
+ * (adv27 MEM-2). A forged signature costs two verifications, of a number
+ * bounded per message. */
 int sg_dkim_key_verify(const sg_dkim_key *k, const uint8_t digest[32], const uint8_t *sig,
                        size_t siglen)
 {
-    int ok;
-    if (k->vctx == NULL)
-        return sg_dkim_crypto_verify(k->pkey, digest, sig, siglen);
-    /* an RSA verification keeps no state in the context between calls */
-    for (int i = 0; i < 2; i++) {
-        ERR_clear_error();
-        ok = EVP_PKEY_verify(k->vctx, sig, siglen, digest, 32) == 1;
-        if (crypto_failed() && !ok)
-            return SG_ECRYPTO;
-        if (ok)
-            break;
-    }
-    return ok;
+    int ok = crypto_verify_once(k->pkey, k->vctx, digest, sig, siglen);
+    return ok == 0 ? crypto_verify_once(k->pkey, k->vctx, digest, sig, siglen) : ok;
 }
 
 int sg_dkim_crypto_sign(EVP_PKEY *key, const uint8_t digest[32], uint8_t *sig, size_t *siglen)
