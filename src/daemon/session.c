@@ -309,7 +309,7 @@ static int handle(session *s, const sg_milter_cmd *c)
         s->proto = c->u.optneg.protocol & SG_MILTER_WANT_PROTOCOL;
         sg_milter_put_optneg(&s->out, SG_MILTER_VERSION, s->actions, s->proto,
                              (s->actions & SG_MF_SETSYMLIST) ? sg_milter_want_symlists : NULL);
-        s->negotiated = 1;
+        s->negotiated = !s->out.oom; /* else no answer is one the MTA would read */
         return 0;
     }
     case SG_MC_MACRO:
@@ -514,7 +514,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     if (n == 0)
         return;
     if (sg_milter_feed(&s->rd, buf->base, (size_t)n) != SG_MILTER_OK) {
-        session_close(s);
+        answer_unbuilt(s); /* the only failure: memory */
         return;
     }
     while ((rc = sg_milter_next(&s->rd, &c)) == SG_MILTER_OK) {

@@ -198,10 +198,35 @@ static void on_write(uv_write_t *req, int status)
     free(req);
 }
 
+/* The answer could not be built or queued (an allocation failed): a
+ * tempfail from a packet that needs no memory, then the session ends.
+ * Closed without a word, the message was the MTA's to decide (Postfix's
+ * milter_default_action; "accept" there took a p=reject forgery, adv27
+ * MEM-7). Tempfail even under `failsafe accept`: the deletions of forged
+ * Authentication-Results fields are part of what could not be built.
+ * Before the negotiation there is nothing the MTA would read as an answer;
+ * after QUIT it reads nothing. */
+void answer_unbuilt(session *s)
+{
+    static const char tempfail[5] = {0, 0, 0, 1, SG_MR_TEMPFAIL};
+    if (s->negotiated && !s->quit && !s->closing && s->h.stream.write_queue_size == 0) {
+        uv_buf_t b = uv_buf_init((char *)tempfail, sizeof(tempfail));
+        if (uv_try_write(&s->h.stream, &b, 1) == (int)sizeof(tempfail)) {
+            count_failsafe(s, SG_MFS_INTERNAL);
+            sg_log(s->env->log,
+                   "{\"event\":\"out_of_memory\",\"client\":\"%s\",\"queue_id\":\"%s\","
+                   "\"action\":\"tempfail\"}",
+                   s->client_ip, s->queue_id);
+        }
+    }
+    s->out.len = 0;
+    session_close(s);
+}
+
 void flush(session *s)
 {
     if (s->out.oom) {
-        session_close(s);
+        answer_unbuilt(s);
         return;
     }
     if (s->out.len == 0 || s->closing)
@@ -237,7 +262,10 @@ void flush(session *s)
     /* The write request and the bytes travel together in one block. */
     uv_write_t *req = malloc(sizeof(*req) + s->out.len - off);
     if (req == NULL) {
-        session_close(s);
+        if (off == 0)
+            answer_unbuilt(s);
+        else /* part of the answer is out: another would not be read as one */
+            session_close(s);
         return;
     }
     char *data = (char *)(req + 1);

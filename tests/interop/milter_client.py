@@ -877,6 +877,54 @@ def check_arc_seal_on_chain():
     finish(m)
 
 
+def check_oom_failsafe():
+    """The daemon under tests/support/failalloc.c, every Pth allocation
+    failing from its first connection on (milter_blackbox.sh): every
+    session it negotiated ends with an answer - the message's own, or the
+    fail-safe tempfail - never a connection closed without one, which
+    leaves the message to the MTA's default (Postfix's
+    milter_default_action; "accept" there took a p=reject forgery: adv27
+    MEM-7). A forgery is never let through; genuine mail is never refused
+    for good. A session whose negotiation itself failed is the one the MTA
+    decides (nothing can be answered before it)."""
+    cases = [('genuine.signed.eml', GENUINE_IP, GENUINE_HELO, 'news@remote.test', 'genuine'),
+             ('forged-remote.eml', ATTACKER_IP, ATTACKER_HELO, 'bounce@attacker.test', 'forged')]
+    n = int(env("SG_OOM_SESSIONS", "80"))
+    seen = {}
+    for i in range(n):
+        name, ip, helo, sender, kind = cases[i % 2]
+        try:
+            m = MTA(port(), timeout=8.0)
+        except OSError as e:
+            raise CheckFailed('session %d: cannot connect: %s' % (i, e))
+        try:
+            m.negotiate()
+        except MilterError:
+            seen['no negotiation'] = seen.get('no negotiation', 0) + 1
+            m.close()
+            continue
+        try:
+            r = m.connect(ip, hostname=helo) or m.helo(helo)
+            stage, replies = ('C', [r]) if r is not None else m.send_message(data_msg(name), sender=sender)
+        except Closed as e:
+            raise CheckFailed('session %d (%s): %s without an answer, after %s' %
+                              (i, kind, e, [w for d, w in m.log if d == '>'][-3:]))
+        m.close()
+        final = replies[-1]
+        temp = final.cmd == 't' or (final.cmd == 'y' and final.text.startswith('4'))
+        if kind == 'forged':
+            expect(temp or (final.cmd == 'y' and final.text.startswith('550 5.7.1')),
+                   'session %d: the forgery got %s at %s' % (i, describe(replies), stage))
+        else:
+            expect(temp or final.cmd in 'ca',
+                   'session %d: genuine mail got %s at %s' % (i, describe(replies), stage))
+        what = '%s %s' % (kind, 'tempfail' if temp else 'own answer')
+        seen[what] = seen.get(what, 0) + 1
+    print('  ' + ', '.join('%s: %d' % kv for kv in sorted(seen.items())))
+    expect(seen.get('genuine tempfail', 0) + seen.get('forged tempfail', 0) > 0,
+           'no allocation failure reached an answer: the test tests nothing')
+
+
 def check_arc_seal_temporary():
     """The chain of check_arc_seal_on_chain while fwd.test's DNS never
     answers: accepted (DMARC passes through SPF), the A-R's arc=fail says

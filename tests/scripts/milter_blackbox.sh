@@ -18,7 +18,8 @@
 #   signatures verified by `spoofguard dkim-verify` and dkimpy; DNS down
 #   (tempfail 451 4.7.1, then `failsafe accept` by SIGHUP); malformed and
 #   truncated packets, a second OPTNEG, a peer that never reads its answers,
-#   200 connections at once, connections closed
+#   200 connections at once, allocations failing (every session it
+#   negotiated answered, the fail-safe tempfail at worst), connections closed
 #   mid-message, messages after ABORT (each followed by a fresh normal
 #   session and a liveness check); SIGHUP with a new key table; SIGTERM
 #   drain (exit 0).
@@ -51,7 +52,7 @@ chmod 700 "$T"
 # socket is removed at exit. The keys stay root's (the signer reads them).
 [ "$(id -u)" = 0 ] && chown nobody "$T"
 export SG_DIR=$T
-MAIN_PID='' DOWN_PID='' BH_PID='' SLOW_PID='' SEAL_PID='' DROP_PID='' GIVEUP_PID='' SEALTMP_PID=''
+MAIN_PID='' DOWN_PID='' BH_PID='' SLOW_PID='' SEAL_PID='' DROP_PID='' GIVEUP_PID='' SEALTMP_PID='' OOM_PID=''
 passes=0 fails=0 t_start=$(date +%s)
 
 pid_alive() { # zombie-aware: a crashed child stays a zombie until waited for
@@ -64,7 +65,7 @@ pid_alive() { # zombie-aware: a crashed child stays a zombie until waited for
 cleanup() {
     local p d
     for p in $MAIN_PID $DOWN_PID $SLOW_PID $SEAL_PID $BH_PID ${FD_PID:-} ${PROG_PID:-} $GIVEUP_PID \
-        $DROP_PID $SEALTMP_PID; do
+        $DROP_PID $SEALTMP_PID $OOM_PID; do
         pid_alive "$p" && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
     for d in "$T/dns" "$T/dns2"; do
@@ -168,8 +169,8 @@ arc_seal evil.test arc9 "$T/msgs/arc-untrusted.eml"
 
 # --- DNS: a private unbound serving test.zone ----------------------------
 read -r DNS_PORT MAIN_PORT DOWN_PORT BH_PORT SLOW_PORT SEAL_PORT SEAL_METRICS FD_PORT FD_METRICS \
-    PROG_PORT DROP_PORT GIVEUP_PORT DROPARC_PORT SEALTMP_PORT SEALTMP_METRICS \
-    < <("$PY" "$CLIENT" freeport 15)
+    PROG_PORT DROP_PORT GIVEUP_PORT DROPARC_PORT SEALTMP_PORT SEALTMP_METRICS OOM_PORT \
+    < <("$PY" "$CLIENT" freeport 16)
 start_unbound() { # DIR PORT
     SG_DNS_ZONE_NAME=test SG_DNS_ZONE_FILE="$T/test.zone" \
         bash "$SG_SRC/tests/env/dns-server.sh" start "$1" "$2" >/dev/null ||
@@ -217,6 +218,7 @@ mkconf slow "$SLOW_PORT" "$BH_PORT" 1500 1 \
 mkconf giveup "$GIVEUP_PORT" "$DROP_PORT" 1500 2 \
     "$(printf 'message_timeout_s 2\nfailsafe accept')"
 # the forwarder again, where the chain's sealer (fwd.test) never answers
+mkconf oom "$OOM_PORT" "$DNS_PORT" 1000 2 "workers 1"
 mkconf sealtmp "$SEALTMP_PORT" "$DROPARC_PORT" 300 1 \
     "$(printf 'key_table %s\narc_seal_key fwd-arc\nmetrics_listen 127.0.0.1:%s' "$T/KeyTable.seal" "$SEALTMP_METRICS")"
 
@@ -517,6 +519,25 @@ alive alive_arc_seal_temporary
 stop_daemon sealtmp "$SEALTMP_PID" sigterm_sealtmp
 SEALTMP_PID=''
 stop_dropper
+
+# allocations failing from the first connection on (tests/support/failalloc.c):
+# every session answered, the fail-safe answer at worst (adv27 MEM-7). Not
+# under AddressSanitizer, whose allocator cannot be interposed.
+if [ -n "${SG_SANITIZED:-}" ] || ldd "$SGD" 2>/dev/null | grep -q libasan; then
+    echo "skip oom_failsafe (an AddressSanitizer build)"
+elif cc -O1 -shared -fPIC -o "$T/failalloc.so" "$SG_SRC/tests/support/failalloc.c" -ldl 2>"$T/cc.err"; then
+    for every in ${SG_OOM_EVERY:-37 41 43 47 53 59 61 67 71}; do
+        LD_PRELOAD=$T/failalloc.so SG_FAIL_ARM=accept SG_FAIL_AT=$every SG_FAIL_EVERY=$every \
+            start_daemon oom "$OOM_PORT"
+        OOM_PID=$PID
+        check oom_failsafe
+        alive "alive_oom_every_$every"
+        stop_daemon oom "$OOM_PID" "sigterm_oom_every_$every"
+        OOM_PID=''
+    done
+else
+    ko oom_failsafe "the allocator shim does not build: $(head -c 300 "$T/cc.err")"
+fi
 
 # DNS comes back (a real server on the dead port): normal verdicts again
 kill -TERM "$BH_PID" 2>/dev/null && wait "$BH_PID" 2>/dev/null

@@ -4,6 +4,9 @@
  * or a temporary answer, never in a result the input did not earn.
  *
  *   SG_FAIL_AT=N     the Nth allocation after main() starts returns NULL
+ *   SG_FAIL_EVERY=P  and every Pth after it
+ *   SG_FAIL_ARM=accept  count from the first connection accepted, not from
+ *                    main(): a daemon's start-up is not what is tested
  *   SG_FAIL_COUNT=F  at exit, write how many allocations main() made to F
  *
  * Counted: malloc, calloc, realloc (OpenSSL's CRYPTO_malloc goes through
@@ -12,13 +15,15 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 static atomic_long count;
-static long fail_at = -1;
-static int counting;
+static long fail_at = -1, fail_every;
+static int counting, arm_at_accept;
 static void *(*real_malloc)(size_t);
 static void *(*real_calloc)(size_t, size_t);
 static void *(*real_realloc)(void *, size_t);
@@ -36,7 +41,10 @@ __attribute__((noinline)) void sg_failalloc_hit(void)
 
 static int fail_now(void)
 {
-    if (!counting || atomic_fetch_add(&count, 1) + 1 != fail_at)
+    long n;
+    if (!counting || (n = atomic_fetch_add(&count, 1) + 1) < fail_at || fail_at < 1)
+        return 0;
+    if (n != fail_at && (fail_every < 1 || (n - fail_at) % fail_every != 0))
         return 0;
     sg_failalloc_hit();
     return 1;
@@ -107,13 +115,30 @@ static void write_count(void)
     }
 }
 
+int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    static int (*real_accept4)(int, struct sockaddr *, socklen_t *, int);
+    if (real_accept4 == NULL)
+        real_accept4 = (int (*)(int, struct sockaddr *, socklen_t *, int))dlsym(RTLD_NEXT, "accept4");
+    int c = real_accept4(fd, addr, len, flags);
+    if (c >= 0 && arm_at_accept) {
+        arm_at_accept = 0;
+        counting = 1;
+    }
+    return c;
+}
+
 static int wrapped_main(int argc, char **argv, char **envp)
 {
-    const char *at = getenv("SG_FAIL_AT");
+    const char *at = getenv("SG_FAIL_AT"), *every = getenv("SG_FAIL_EVERY");
+    const char *arm = getenv("SG_FAIL_ARM");
     if (at != NULL)
         fail_at = strtol(at, NULL, 10);
+    if (every != NULL)
+        fail_every = strtol(every, NULL, 10);
     atexit(write_count);
-    counting = 1;
+    arm_at_accept = arm != NULL && strcmp(arm, "accept") == 0;
+    counting = !arm_at_accept;
     return real_main(argc, argv, envp);
 }
 
