@@ -119,7 +119,8 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     static int (*real_accept4)(int, struct sockaddr *, socklen_t *, int);
     if (real_accept4 == NULL)
-        real_accept4 = (int (*)(int, struct sockaddr *, socklen_t *, int))dlsym(RTLD_NEXT, "accept4");
+        real_accept4 =
+            (int (*)(int, struct sockaddr *, socklen_t *, int))dlsym(RTLD_NEXT, "accept4");
     int c = real_accept4(fd, addr, len, flags);
     if (c >= 0 && arm_at_accept) {
         arm_at_accept = 0;
