@@ -231,7 +231,10 @@ static void internal_fanout(void **state)
 
 /* user%elsewhere@ and elsewhere!user@ at an internal domain are relayed
  * on by MTAs honouring the percent hack or bang paths: external, so
- * alternating both forms no longer hides external recipients. */
+ * alternating both forms no longer hides external recipients. So is
+ * "user@elsewhere"@ (Postfix resolve_dequoted_address, adv28 OB-2), any
+ * quoted '@', '%' or '!', and a source route: internal is only a plain
+ * dot-atom or quoted string. */
 static void percent_hack_is_external(void **state)
 {
     static const struct {
@@ -245,6 +248,21 @@ static void percent_hack_is_external(void **state)
         {"a%b@far.example", 0},
         {"x@far.example", 0},
         {"odd@org.example%far.example", 0}, /* not a domain of ours */
+        {"\"v1@far.example\"@org.example", 0},
+        {"\"V1@far.example\"@Org.Example", 0},
+        {"\"v1%far.example\"@org.example", 0},
+        {"\"far.example!v1\"@org.example", 0},
+        {"\"v1\\@far.example\"@org.example", 0},
+        {"@relay.example:v1@org.example", 0},
+        {"@org.example:v1@org.example", 0},
+        {"\"colleague\"@org.example", 1},
+        {"\"first last\"@org.example", 1},
+        {"first.last+tag@org.example", 1},
+        {"first..last@org.example", 0},
+        {".first@org.example", 0},
+        {"first last@org.example", 0},
+        {"\"open@org.example", 0},
+        {"@org.example", 0},
     };
     sg_ob_policy *p = policy_only(NULL);
     (void)state;
