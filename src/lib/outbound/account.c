@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "ob.h"
 
@@ -84,9 +85,9 @@ void ob_ring_clear(sg_ob_account *a)
 
 /* ---- recipient history ---- */
 
-/* FNV-1a, 64 bits. Not keyed: a sender who could pick colliding addresses
- * would only make some of its own recipients look known, one bit at a
- * time, and the volume signals do not read the history. */
+/* FNV-1a, 64 bits: the record's checksum and the body fingerprints, where
+ * a collision gains an outsider nothing. Not for the recipient history
+ * (below): histories made before version 4 of the record used it. */
 uint64_t ob_hash(const char *s, size_t n, int fold_case)
 {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -100,41 +101,172 @@ uint64_t ob_hash(const char *s, size_t n, int fold_case)
     return h;
 }
 
-static int bloom_gen_has(const uint64_t *bits, uint64_t h)
+/* SipHash-2-4 (Aumasson, Bernstein 2012), key k[0] || k[1] as two
+ * little-endian words. */
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                   \
+    do {                                                                                           \
+        v0 += v1;                                                                                  \
+        v1 = ROTL(v1, 13);                                                                         \
+        v1 ^= v0;                                                                                  \
+        v0 = ROTL(v0, 32);                                                                         \
+        v2 += v3;                                                                                  \
+        v3 = ROTL(v3, 16);                                                                         \
+        v3 ^= v2;                                                                                  \
+        v0 += v3;                                                                                  \
+        v3 = ROTL(v3, 21);                                                                         \
+        v3 ^= v0;                                                                                  \
+        v2 += v1;                                                                                  \
+        v1 = ROTL(v1, 17);                                                                         \
+        v1 ^= v2;                                                                                  \
+        v2 = ROTL(v2, 32);                                                                         \
+    } while (0)
+
+uint64_t ob_siphash(const uint64_t k[2], const char *s, size_t n, int fold_case)
 {
-    uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
+    uint64_t v0 = k[0] ^ 0x736f6d6570736575ull, v1 = k[1] ^ 0x646f72616e646f6dull,
+             v2 = k[0] ^ 0x6c7967656e657261ull, v3 = k[1] ^ 0x7465646279746573ull, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (fold_case && c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        m |= (uint64_t)c << (8 * (i % 8));
+        if (i % 8 == 7) {
+            v3 ^= m;
+            SIPROUND;
+            SIPROUND;
+            v0 ^= m;
+            m = 0;
+        }
+    }
+    m |= (uint64_t)n << 56;
+    v3 ^= m;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= m;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+int ob_history_key(sg_ob_account *a)
+{
+    uint64_t k[2] = {0, 0};
+    if (a->hkey[0] | a->hkey[1])
+        return SG_OK;
+    while ((k[0] | k[1]) == 0) /* all zeros stands for "no key yet" */
+        if (getrandom(k, sizeof(k), 0) != (ssize_t)sizeof(k))
+            return SG_EIO;
+    a->hkey[0] = k[0];
+    a->hkey[1] = k[1];
+    return SG_OK;
+}
+
+uint64_t ob_rcpt_hash(const sg_ob_account *a, const char *s)
+{
+    return ob_siphash(a->hkey, s, strlen(s), 1);
+}
+
+#define BLOOM_BITS (OB_BLOOM_WORDS * 64)
+_Static_assert(BLOOM_BITS <= 65536 && (BLOOM_BITS & (BLOOM_BITS - 1)) == 0 && OB_BLOOM_K <= 4,
+               "a probe position is a 16-bit slice of the keyed hash");
+
+/* The probes are the four 16-bit slices of the keyed hash (13 bits of
+ * each for 8,192 bits): all of it picks them, none from a part an
+ * outsider could aim at. An address that is not in the history passes
+ * only by the filter's own false positives (~1% when full), which no one
+ * without the key can tell from the others. */
+static int gen_has(const uint64_t *bits, uint64_t h)
+{
     for (uint32_t i = 0; i < OB_BLOOM_K; i++) {
-        uint32_t b = (h1 + i * h2) % (OB_BLOOM_WORDS * 64);
+        uint32_t b = (uint32_t)(h >> (16 * i)) & (BLOOM_BITS - 1);
         if (!(bits[b / 64] & (1ull << (b % 64))))
             return 0;
     }
     return 1;
 }
 
-int ob_bloom_has(const sg_ob_account *a, uint64_t h)
+/* A generation an older record filled: FNV-1a, double hashing. */
+static int gen_has_unkeyed(const uint64_t *bits, uint64_t h)
 {
-    return bloom_gen_has(a->bloom[0], h) || bloom_gen_has(a->bloom[1], h);
+    uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
+    for (uint32_t i = 0; i < OB_BLOOM_K; i++) {
+        uint32_t b = (h1 + i * h2) % BLOOM_BITS;
+        if (!(bits[b / 64] & (1ull << (b % 64))))
+            return 0;
+    }
+    return 1;
 }
 
-void ob_bloom_add(sg_ob_account *a, uint64_t h)
+int ob_bloom_has(const sg_ob_account *a, const char *addr, int keyed_only)
 {
-    uint32_t cur = a->bloom_cur & 1;
-    uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
-    if (bloom_gen_has(a->bloom[cur], h))
-        return;
-    if (a->bloom_n[cur] >= OB_BLOOM_CAPACITY) {
-        /* the older generation goes; what it knew and was used since has
-         * been copied into the newer one by this function */
-        cur ^= 1;
-        a->bloom_cur = cur;
-        memset(a->bloom[cur], 0, sizeof(a->bloom[cur]));
-        a->bloom_n[cur] = 0;
+    uint64_t h = ob_rcpt_hash(a, addr), old = ob_hash(addr, strlen(addr), 1);
+    for (uint32_t g = 0; g < 2; g++) {
+        int unkeyed = (a->bloom_legacy >> g) & 1;
+        if (unkeyed ? !keyed_only && gen_has_unkeyed(a->bloom[g], old) : gen_has(a->bloom[g], h))
+            return 1;
     }
+    return 0;
+}
+
+/* The older generation cleared, and current. */
+static uint32_t turn_over(sg_ob_account *a)
+{
+    uint32_t cur = (a->bloom_cur & 1) ^ 1;
+    a->bloom_cur = cur;
+    memset(a->bloom[cur], 0, sizeof(a->bloom[cur]));
+    a->bloom_n[cur] = 0;
+    a->bloom_legacy &= ~(1u << cur);
+    return cur;
+}
+
+void ob_bloom_add(sg_ob_account *a, const char *addr)
+{
+    uint64_t h = ob_rcpt_hash(a, addr);
+    uint32_t cur = a->bloom_cur & 1;
+    if (!(a->bloom_legacy & (1u << cur)) && gen_has(a->bloom[cur], h))
+        return;
+    /* the older generation goes; what it knew and was used since has been
+     * copied into the newer one by this function. An unkeyed generation
+     * takes no keyed bits: it goes first, as if full. */
+    if (a->bloom_n[cur] >= OB_BLOOM_CAPACITY || a->bloom_legacy & (1u << cur))
+        cur = turn_over(a);
     for (uint32_t i = 0; i < OB_BLOOM_K; i++) {
-        uint32_t b = (h1 + i * h2) % (OB_BLOOM_WORDS * 64);
+        uint32_t b = (uint32_t)(h >> (16 * i)) & (BLOOM_BITS - 1);
         a->bloom[cur][b / 64] |= 1ull << (b % 64);
     }
     a->bloom_n[cur]++;
+}
+
+int ob_bloom_merge(sg_ob_account *dst, const sg_ob_account *src)
+{
+    int src_keyed = (src->hkey[0] | src->hkey[1]) != 0;
+    if (!src_keyed)
+        return 0;
+    if ((dst->hkey[0] | dst->hkey[1]) == 0) { /* nothing keyed in dst yet */
+        dst->hkey[0] = src->hkey[0];
+        dst->hkey[1] = src->hkey[1];
+    }
+    if (dst->hkey[0] != src->hkey[0] || dst->hkey[1] != src->hkey[1])
+        return 0;
+    uint32_t cur = dst->bloom_cur & 1;
+    if (dst->bloom_legacy & (1u << cur))
+        cur = turn_over(dst);
+    uint32_t n = dst->bloom_n[cur];
+    for (int g = 0; g < 2; g++) {
+        if (src->bloom_legacy & (1u << g))
+            continue;
+        for (int i = 0; i < OB_BLOOM_WORDS; i++)
+            dst->bloom[cur][i] |= src->bloom[g][i];
+        n = ob_sat_add(n, src->bloom_n[g]);
+    }
+    /* at most full: the next new recipient turns the generation over (and
+     * a count past what decode accepts would lose the whole record) */
+    dst->bloom_n[cur] = n < OB_BLOOM_CAPACITY ? n : OB_BLOOM_CAPACITY;
+    return 1;
 }
 
 /* ---- encoding ---- */
@@ -178,18 +310,25 @@ static const struct {
     /* version 3 */
     OB_FIELD(bounced, 8),
     OB_FIELD(bounced_t, 8),
+    /* version 4 */
+    OB_FIELD(hkey, 8),
+    OB_FIELD(bloom_legacy, 4),
+    OB_FIELD(bounced_by, 8),
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
-#define NFIELDS_V2 (NFIELDS - 2) /* versions 1 and 2 end with body_rcpts */
+#define NFIELDS_V3 (NFIELDS - 3)    /* version 3 ends with bounced_t */
+#define NFIELDS_V2 (NFIELDS_V3 - 2) /* versions 1 and 2 end with body_rcpts */
 
 #define OB_MAGIC "SGOB"
 #define OB_VERSION_PLAIN 1 /* the fields up to body_rcpts as they are */
 #define OB_VERSION_2 2     /* the same bytes with their zero runs packed */
-#define OB_VERSION 3       /* all the fields, packed */
+#define OB_VERSION_3 3     /* the fields up to bounced_t, packed */
+#define OB_VERSION 4       /* all the fields, packed */
 #define OB_HEADER 12       /* magic, version (2), reserved (2), length (4) */
 #define OB_TRAILER 8       /* FNV-1a 64 of everything before it */
 
-/* The bytes of the first nf fields (versions 1 and 2: 6,384; 3: 7,408). */
+/* The bytes of the first nf fields (versions 1 and 2: 6,384; 3: 7,408;
+ * 4: 7,940). */
 static size_t payload_size(size_t nf)
 {
     size_t n = 0;
@@ -331,7 +470,10 @@ static size_t frame(uint8_t *buf, unsigned version, size_t body)
 static int encode(const sg_ob_account *a, unsigned version, uint8_t *buf, size_t cap, size_t *len)
 {
     uint8_t plain[8192], packed[8192 + 8192 / PACK_RUN];
-    size_t nf = version == OB_VERSION ? NFIELDS : NFIELDS_V2, n = payload_size(nf), p;
+    size_t nf = version == OB_VERSION     ? NFIELDS
+                : version == OB_VERSION_3 ? NFIELDS_V3
+                                          : NFIELDS_V2,
+           n = payload_size(nf), p;
     if (a == NULL || buf == NULL || len == NULL)
         return SG_EINVAL;
     if (n > sizeof(plain))
@@ -353,7 +495,7 @@ int sg_ob_account_encode(const sg_ob_account *a, uint8_t *buf, size_t cap, size_
 int ob_account_encode_old(const sg_ob_account *a, unsigned version, uint8_t *buf, size_t cap,
                           size_t *len)
 {
-    if (version != OB_VERSION_PLAIN && version != OB_VERSION_2)
+    if (version != OB_VERSION_PLAIN && version != OB_VERSION_2 && version != OB_VERSION_3)
         return SG_EINVAL;
     return encode(a, version, buf, cap, len);
 }
@@ -380,7 +522,8 @@ int sg_ob_account_decode(sg_ob_account *a, const uint8_t *buf, size_t len)
         memcpy(plain, body, n);
         break;
     case OB_VERSION:
-        nf = NFIELDS;
+    case OB_VERSION_3:
+        nf = get_le(buf + 4, 2) == OB_VERSION ? NFIELDS : NFIELDS_V3;
         n = payload_size(nf);
         /* fall through */
     case OB_VERSION_2:
@@ -393,10 +536,22 @@ int sg_ob_account_decode(sg_ob_account *a, const uint8_t *buf, size_t len)
     /* an older record's fields beyond its own stay zero */
     memset(&tmp, 0, sizeof(tmp));
     payload_get(&tmp, plain, nf);
+    if (nf < NFIELDS) {
+        /* Its recipient history was made with the unkeyed hash: kept for
+         * telling first-time recipients (its holder would lose nothing to
+         * a forger there, and forgetting it would hold innocent mail for
+         * a day), never again as proof for a report from outside; it goes
+         * as the keyed history fills. The bounce memory was keyed by that
+         * hash too: forgotten (a recipient it held may count once more). */
+        tmp.bloom_legacy = 3;
+        memset(tmp.bounced, 0, sizeof(tmp.bounced));
+        memset(tmp.bounced_t, 0, sizeof(tmp.bounced_t));
+    }
     /* the checksum proves the bytes are ours, but the engine indexes
      * arrays with these: check them all the same */
-    if (tmp.nnet > OB_NETS || tmp.bloom_cur > 1 || tmp.blocked > 1 || tmp.created < 0 ||
-        tmp.bloom_n[0] > OB_BLOOM_WORDS * 64 || tmp.bloom_n[1] > OB_BLOOM_WORDS * 64)
+    if (tmp.nnet > OB_NETS || tmp.bloom_cur > 1 || tmp.bloom_legacy > 3 || tmp.blocked > 1 ||
+        tmp.created < 0 || tmp.bloom_n[0] > OB_BLOOM_WORDS * 64 ||
+        tmp.bloom_n[1] > OB_BLOOM_WORDS * 64)
         return SG_ESYNTAX;
     for (int i = 0; i < OB_BOUNCED; i++) /* times plus one, compared with arithmetic */
         if (tmp.bounced_t[i] < 0 || tmp.bounced_t[i] > SG_OB_TIME_MAX + 1)
