@@ -659,9 +659,15 @@ static void history_is_keyed(void **state)
     {
         const uint64_t k[2] = {0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull};
         char msg[15];
+        uint64_t h = 0, hf = 1;
         for (int i = 0; i < 15; i++)
             msg[i] = (char)i;
-        assert_true(ob_siphash(k, msg, sizeof(msg), 0) == 0xa129ca6149be45e5ull);
+        assert_int_equal(ob_siphash(k, msg, sizeof(msg), 0, &h), SG_OK);
+        assert_true(h == 0xa129ca6149be45e5ull);
+        /* folding: "Bob@X" hashes as "bob@x" */
+        assert_int_equal(ob_siphash(k, "Bob@X", 5, 1, &h), SG_OK);
+        assert_int_equal(ob_siphash(k, "bob@x", 5, 0, &hf), SG_OK);
+        assert_true(h == hf);
     }
     free(r[60]);
     r[60] = strdup("mallory@attacker.example");

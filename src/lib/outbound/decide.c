@@ -271,6 +271,8 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
         const char *r = m->rcpts[i] ? m->rcpts[i] : "";
         int internal = ob_policy_internal(p, r, from_dom);
         int known = ob_bloom_has(acct, r, 0);
+        if (known < 0)
+            return known;
         nnew += !internal && !known;
         next += !internal;
         nnewint += internal && !known;
@@ -387,7 +389,9 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
         /* only delivered mail teaches the history and the baseline */
         for (size_t i = 0; i < m->nrcpts; i++) {
             const char *r = m->rcpts[i] ? m->rcpts[i] : "";
-            ob_bloom_add(acct, r);
+            /* a recipient not learnt is new once more next time: the
+             * decision made stands */
+            (void)ob_bloom_add(acct, r);
         }
         acct->cur[F_RCPT] += nrcpt;
         acct->cur[F_NEW] += nnew;
@@ -525,9 +529,11 @@ int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, c
      * by the keyed history only */
     for (size_t i = 0; i < nrcpts; i++) {
         uint64_t h;
-        if (rcpts[i] == NULL || rcpts[i][0] == '\0' || !ob_bloom_has(acct, rcpts[i], 1))
+        int rc;
+        if (rcpts[i] == NULL || rcpts[i][0] == '\0' || (rc = ob_bloom_has(acct, rcpts[i], 1)) == 0)
             continue;
-        h = ob_rcpt_hash(acct, rcpts[i]);
+        if (rc < 0 || (rc = ob_rcpt_hash(acct, rcpts[i], &h)) != SG_OK)
+            return rc;
         recent |= bounced_recently(acct, h, t);
         if (nknown < sizeof(known) / sizeof(known[0]))
             known[nknown++] = h;
@@ -535,10 +541,13 @@ int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, c
     if (nknown == 0 || recent)
         return SG_OK;
     /* never 0 (the mark of a failure's other address) */
-    by = ob_rcpt_hash(acct, reporter ? reporter : "") | 1;
+    int rc = ob_rcpt_hash(acct, reporter ? reporter : "", &by);
+    if (rc != SG_OK)
+        return rc;
+    by |= 1;
     if (bounced_by_reporter(acct, by, t) >= OB_BOUNCES_PER_REPORTER)
         return SG_OK;
-    int rc = sg_ob_note_dsn(p, acct, t, status, out);
+    rc = sg_ob_note_dsn(p, acct, t, status, out);
     if (rc == SG_OK && status[0] == '5' && status[1] == '.') {
         for (size_t i = 0; i < nknown; i++)
             bounced_put(acct, known[i], i == 0 ? by : 0, t + 1);

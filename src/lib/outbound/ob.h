@@ -190,19 +190,21 @@ void ob_ring_clear(sg_ob_account *a);
 void ob_ring_merge(sg_ob_account *dst, const sg_ob_account *src, int64_t not_before);
 
 uint64_t ob_hash(const char *s, size_t n, int fold_case);
-uint64_t ob_siphash(const uint64_t k[2], const char *s, size_t n, int fold_case);
+/* SipHash-2-4 under k (OpenSSL): SG_OK with *out, or SG_ENOMEM. */
+int ob_siphash(const uint64_t k[2], const char *s, size_t n, int fold_case, uint64_t *out);
 /* The record's history key, made now (getrandom) if it has none: SG_OK,
  * or SG_EIO when no randomness could be had. */
 int ob_history_key(sg_ob_account *a);
 /* An address (or a reporting domain) under the record's key, ASCII case
- * folded. */
-uint64_t ob_rcpt_hash(const sg_ob_account *a, const char *s);
+ * folded: SG_OK with *out, or SG_ENOMEM. */
+int ob_rcpt_hash(const sg_ob_account *a, const char *s, uint64_t *out);
 /* Is addr in the recipient history? keyed_only: not by a generation an
  * older record made with the unkeyed hash (proof for a report from
- * outside must be the keyed history). */
+ * outside must be the keyed history). 1 yes, 0 no, SG_ENOMEM. */
 int ob_bloom_has(const sg_ob_account *a, const char *addr, int keyed_only);
-/* Into the history; the record must have its key (ob_history_key). */
-void ob_bloom_add(sg_ob_account *a, const char *addr);
+/* Into the history; the record must have its key (ob_history_key).
+ * SG_OK, or SG_ENOMEM (nothing added). */
+int ob_bloom_add(sg_ob_account *a, const char *addr);
 /* src's keyed history joined to dst's, when both have the same key (or
  * dst none yet: it takes src's). 1 when joined, 0 when src's means
  * nothing under dst's key and was left out. */
