@@ -171,11 +171,17 @@ static void dsn_note(session *s, const sg_disposition *d, const sg_verdict_resul
         return;
     size_t n = sg_dsn_failed(s->dsn, s->dsn_len, f, SG_DSN_MAX);
     /* who reports: the engine counts at most 2 failures a day of an
-     * account from one reporter. Its Organizational Domain, or every
-     * subdomain of a domain of one's own would be another reporter. */
-    const char *reporter = vr->dmarc.org_domain      ? vr->dmarc.org_domain
-                           : vr->dmarc.author_domain ? vr->dmarc.author_domain
-                                                     : "";
+     * account from one reporter. Its registrable domain by the public
+     * suffix list, or every subdomain of a domain of one's own would be
+     * another reporter; not DMARC's Organizational Domain first, which a
+     * psd=y of the reporter's own making moves down a label. */
+    const char *reporter = NULL;
+    if (s->pol->psl && vr->dmarc.author_domain && s->arena)
+        (void)sg_dmarc_psl_registrable(s->arena, s->pol->psl, vr->dmarc.author_domain, &reporter);
+    if (reporter == NULL)
+        reporter = vr->dmarc.org_domain      ? vr->dmarc.org_domain
+                   : vr->dmarc.author_domain ? vr->dmarc.author_domain
+                                             : "";
     for (size_t r = 0; n > 0 && r < s->nrcpts && r < 16; r++) {
         const char *login = sg_maps_login_of(s->pol->maps, s->rcpts[r]);
         int again = 0;
