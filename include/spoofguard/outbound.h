@@ -168,7 +168,9 @@ typedef struct {
  * sending domain's record (NULL when the caller keeps none). Both are
  * updated: a message that is allowed or held is charged (held mail is
  * counted as not delivered), a throttled one is not; a trip blocks acct.
- * Never fails on what a sender controls: any count ends in a decision. */
+ * Never fails on what a sender controls: any count ends in a decision
+ * (SG_EIO only when an account's first decision finds no randomness for
+ * its history key). */
 SG_EXTERN int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
                            const sg_ob_message *m, sg_ob_decision *out) SG_WARN_UNUSED;
 
@@ -188,15 +190,21 @@ SG_EXTERN int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t
  * the report's Final-Recipient and Original-Recipient, NULL or "" entries
  * ignored) is one the account has sent to, by its recipient history. An
  * authenticated domain of the sender's choosing could otherwise raise any
- * account's bounce rate until it is blocked. And one failed recipient
- * counts once a day, however many reports name it (its correspondent
- * could otherwise repeat one authentic report about his own address until
- * the account is blocked); the account remembers the last 64 such
- * addresses. Returns SG_OK when the report
+ * account's bounce rate until it is blocked. The history is hashed under
+ * a secret key of the account's record, so no one outside can make up
+ * addresses that look sent to. One failed recipient counts once a day,
+ * however many reports name it (its correspondent could otherwise repeat
+ * one authentic report about his own address until the account is
+ * blocked); the account remembers the last 64 such addresses. And one
+ * reporter (the report's authenticated domain, its Organizational Domain
+ * best, so that subdomains are one reporter; NULL or "": one unnamed
+ * reporter) counts at most 2 failed recipients of the account a day: real
+ * bounce storms come back from many domains. Returns SG_OK when the report
  * was judged (counted or not: *counted says which; counted may be NULL). */
 SG_EXTERN int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t,
-                                  const char *status, const char *const *rcpts, size_t nrcpts,
-                                  int *counted, sg_ob_decision *out) SG_WARN_UNUSED;
+                                  const char *status, const char *reporter,
+                                  const char *const *rcpts, size_t nrcpts, int *counted,
+                                  sg_ob_decision *out) SG_WARN_UNUSED;
 
 /* The account's state as one JSON object (counters per window, baseline,
  * recipient history fill, networks, bounces, block), for `accounts show`

@@ -27,6 +27,7 @@ struct sg_obd_job {
     char queue_id[64];
     char client[64];
     sg_dsn_failure dsn; /* a note of a report */
+    char reporter[256]; /* its authenticated domain */
     const char *dsn_rcpts[2];
     sg_obop_recs recs;
 };
@@ -521,17 +522,19 @@ static void tell_note(sg_obd *o, sg_obd_job *j, const char *store)
     if (j->op.kind != SG_OBOP_DSN || !j->op.dsn_counted)
         return;
     char acct[SGU_JSON_QUOTED_MAX(SG_OBS_KEY_MAX + 1)], qid[SGU_JSON_QUOTED_MAX(64)],
-        rcpt[SGU_JSON_QUOTED_MAX(sizeof(j->dsn.final_rcpt))], reasons[768];
+        rcpt[SGU_JSON_QUOTED_MAX(sizeof(j->dsn.final_rcpt))],
+        rep[SGU_JSON_QUOTED_MAX(sizeof(j->reporter))], reasons[768];
     const char *r = j->dsn.final_rcpt[0] ? j->dsn.final_rcpt : j->dsn.orig_rcpt;
     acct[sgu_json_quote(acct, sizeof(acct) - 1, j->account, strlen(j->account))] = '\0';
     qid[sgu_json_quote(qid, sizeof(qid) - 1, j->queue_id, strlen(j->queue_id))] = '\0';
     rcpt[sgu_json_quote(rcpt, sizeof(rcpt) - 1, r, strlen(r))] = '\0';
+    rep[sgu_json_quote(rep, sizeof(rep) - 1, j->reporter, strlen(j->reporter))] = '\0';
     reasons_json(d->reasons, reasons, sizeof(reasons));
     sg_log(o->log,
            "{\"event\":\"outbound_bounce\",\"queue_id\":%s,\"account\":%s,\"rcpt\":%s,"
-           "\"status\":\"%s\",\"action\":\"%s\",\"reasons\":%s,\"score\":%.2f,"
-           "\"tripped\":%s,\"store\":\"%s\"}",
-           qid, acct, rcpt, j->dsn.status, sg_ob_action_name(d->action), reasons, d->score,
+           "\"reporter\":%s,\"status\":\"%s\",\"action\":\"%s\",\"reasons\":%s,"
+           "\"score\":%.2f,\"tripped\":%s,\"store\":\"%s\"}",
+           qid, acct, rcpt, rep, j->dsn.status, sg_ob_action_name(d->action), reasons, d->score,
            d->tripped ? "true" : "false", store);
     if (!d->tripped)
         return;
@@ -686,7 +689,7 @@ static void note_done(void *payload, int status)
 }
 
 void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const sg_dsn_failure *dsn,
-                 const char *queue_id)
+                 const char *reporter, const char *queue_id)
 {
     const sg_config *cfg = &pol->cfg;
     char e[256];
@@ -703,8 +706,10 @@ void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const sg_dsn_fa
         j->dsn = *dsn;
         j->dsn_rcpts[0] = j->dsn.final_rcpt;
         j->dsn_rcpts[1] = j->dsn.orig_rcpt;
+        snprintf(j->reporter, sizeof(j->reporter), "%s", reporter ? reporter : "");
         j->op.status = j->dsn.status;
         j->op.dsn_checked = 1;
+        j->op.dsn_reporter = j->reporter;
         j->op.dsn_rcpts = j->dsn_rcpts;
         j->op.dsn_nrcpts = 2;
     }

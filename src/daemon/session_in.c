@@ -170,6 +170,18 @@ static void dsn_note(session *s, const sg_disposition *d, const sg_verdict_resul
         d->action != SG_ACT_CONTINUE || d->quarantine || d->failsafe)
         return;
     size_t n = sg_dsn_failed(s->dsn, s->dsn_len, f, SG_DSN_MAX);
+    /* who reports: the engine counts at most 2 failures a day of an
+     * account from one reporter. Its registrable domain by the public
+     * suffix list, or every subdomain of a domain of one's own would be
+     * another reporter; not DMARC's Organizational Domain first, which a
+     * psd=y of the reporter's own making moves down a label. */
+    const char *reporter = NULL;
+    if (s->pol->psl && vr->dmarc.author_domain && s->arena)
+        (void)sg_dmarc_psl_registrable(s->arena, s->pol->psl, vr->dmarc.author_domain, &reporter);
+    if (reporter == NULL)
+        reporter = vr->dmarc.org_domain      ? vr->dmarc.org_domain
+                   : vr->dmarc.author_domain ? vr->dmarc.author_domain
+                                             : "";
     for (size_t r = 0; n > 0 && r < s->nrcpts && r < 16; r++) {
         const char *login = sg_maps_login_of(s->pol->maps, s->rcpts[r]);
         int again = 0;
@@ -182,6 +194,6 @@ static void dsn_note(session *s, const sg_disposition *d, const sg_verdict_resul
         done[ndone++] = login;
         for (size_t i = 0; i < n; i++)
             if (!dsn_seen(f, i))
-                sg_obd_note(s->env->obd, s->pol, login, &f[i], s->queue_id);
+                sg_obd_note(s->env->obd, s->pol, login, &f[i], reporter, s->queue_id);
     }
 }

@@ -231,7 +231,10 @@ static void internal_fanout(void **state)
 
 /* user%elsewhere@ and elsewhere!user@ at an internal domain are relayed
  * on by MTAs honouring the percent hack or bang paths: external, so
- * alternating both forms no longer hides external recipients. */
+ * alternating both forms no longer hides external recipients. So is
+ * "user@elsewhere"@ (Postfix resolve_dequoted_address, adv28 OB-2), any
+ * quoted '@', '%' or '!', and a source route: internal is only a plain
+ * dot-atom or quoted string. */
 static void percent_hack_is_external(void **state)
 {
     static const struct {
@@ -245,6 +248,21 @@ static void percent_hack_is_external(void **state)
         {"a%b@far.example", 0},
         {"x@far.example", 0},
         {"odd@org.example%far.example", 0}, /* not a domain of ours */
+        {"\"v1@far.example\"@org.example", 0},
+        {"\"V1@far.example\"@Org.Example", 0},
+        {"\"v1%far.example\"@org.example", 0},
+        {"\"far.example!v1\"@org.example", 0},
+        {"\"v1\\@far.example\"@org.example", 0},
+        {"@relay.example:v1@org.example", 0},
+        {"@org.example:v1@org.example", 0},
+        {"\"colleague\"@org.example", 1},
+        {"\"first last\"@org.example", 1},
+        {"first.last+tag@org.example", 1},
+        {"first..last@org.example", 0},
+        {".first@org.example", 0},
+        {"first last@org.example", 0},
+        {"\"open@org.example", 0},
+        {"@org.example", 0},
     };
     sg_ob_policy *p = policy_only(NULL);
     (void)state;
@@ -426,6 +444,16 @@ static void bounce_needs_a_sample(void **state)
     sg_ob_policy_free(p);
 }
 
+/* A reporting domain of its own for each i: one domain counts at most 2
+ * failed recipients of an account a day. */
+static const char *reporter(int i)
+{
+    static char buf[4][32];
+    char *b = buf[i & 3];
+    snprintf(b, sizeof(buf[0]), "r%d.example", i);
+    return b;
+}
+
 /* A report from outside counts only for a recipient the account sent to:
  * a domain of the sender's choosing, authenticated or not, must not be
  * able to push an account over the bounce rate with made-up recipients. */
@@ -444,18 +472,21 @@ static void bounce_from_outside_needs_a_sent_recipient(void **state)
         char other[64];
         snprintf(other, sizeof(other), "made-up%d@far.example", i);
         const char *rc[2] = {other, ""};
-        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", rc, 2, &counted, &d),
-                         SG_OK);
+        assert_int_equal(
+            sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", reporter(i), rc, 2, &counted, &d),
+            SG_OK);
         assert_int_equal(counted, 0);
         assert_int_equal(d.action, SG_OB_ALLOW);
     }
     /* no address at all: not counted either */
-    assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 100, "5.1.1", NULL, 0, &counted, &d), SG_OK);
+    assert_int_equal(
+        sg_ob_note_dsn_sent(p, a, T0 + 100, "5.1.1", "far.example", NULL, 0, &counted, &d), SG_OK);
     assert_int_equal(counted, 0);
     assert_false(sg_ob_account_blocked(a, NULL, NULL));
     /* a transient failure of a real recipient: judged, not a hard bounce */
     const char *real[2] = {"", r[0]};
-    assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 110, "4.4.1", real, 2, &counted, &d), SG_OK);
+    assert_int_equal(
+        sg_ob_note_dsn_sent(p, a, T0 + 110, "4.4.1", "far.example", real, 2, &counted, &d), SG_OK);
     assert_int_equal(counted, 0);
     /* real recipients, found by either address (case folded), up to 10 %:
      * the tenth blocks */
@@ -465,13 +496,15 @@ static void bounce_from_outside_needs_a_sent_recipient(void **state)
         for (char *c = up; *c; c++)
             *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
         const char *rc[2] = {i % 2 ? up : "made-up@far.example", i % 2 ? "" : r[i]};
-        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 120 + i, "5.1.1", rc, 2, &counted, &d),
-                         SG_OK);
+        assert_int_equal(
+            sg_ob_note_dsn_sent(p, a, T0 + 120 + i, "5.1.1", reporter(i), rc, 2, &counted, &d),
+            SG_OK);
         assert_int_equal(counted, 1);
         assert_int_equal(d.action, i < 9 ? SG_OB_ALLOW : SG_OB_BLOCK);
     }
     assert_true(sg_ob_account_blocked(a, NULL, NULL));
-    assert_int_equal(sg_ob_note_dsn_sent(p, a, T0, "5.1.1", NULL, 1, NULL, NULL), SG_EINVAL);
+    assert_int_equal(sg_ob_note_dsn_sent(p, a, T0, "5.1.1", "far.example", NULL, 1, NULL, NULL),
+                     SG_EINVAL);
     addrs_free(r, 100);
     sg_ob_account_free(a);
     sg_ob_policy_free(p);
@@ -503,8 +536,9 @@ static void bounce_from_outside_counts_once_a_day(void **state)
     /* 1. one recipient, 50 reports: the first counts */
     for (int i = 0; i < 50; i++) {
         const char *rc[2] = {r[0], ""};
-        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", rc, 2, &counted, &d),
-                         SG_OK);
+        assert_int_equal(
+            sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", "far.example", rc, 2, &counted, &d),
+            SG_OK);
         assert_int_equal(counted, i == 0);
         assert_int_equal(d.action, SG_OB_ALLOW);
     }
@@ -512,10 +546,14 @@ static void bounce_from_outside_counts_once_a_day(void **state)
     snprintf(up, sizeof(up), "X0@FAR.EXAMPLE");
     {
         const char *rc[2] = {"made-up@far.example", up};
-        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 200, "5.1.1", rc, 2, &counted, &d), SG_OK);
+        assert_int_equal(
+            sg_ob_note_dsn_sent(p, a, T0 + 200, "5.1.1", "far.example", rc, 2, &counted, &d),
+            SG_OK);
         assert_int_equal(counted, 0);
         rc[1] = r[0];
-        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 - 3600, "5.2.2", rc, 2, &counted, &d), SG_OK);
+        assert_int_equal(
+            sg_ob_note_dsn_sent(p, a, T0 - 3600, "5.2.2", "far.example", rc, 2, &counted, &d),
+            SG_OK);
         assert_int_equal(counted, 0);
     }
     /* 3. the memory is in the record */
@@ -523,7 +561,9 @@ static void bounce_from_outside_counts_once_a_day(void **state)
     assert_int_equal(sg_ob_account_decode(b, buf, len), SG_OK);
     {
         const char *rc[1] = {r[0]};
-        assert_int_equal(sg_ob_note_dsn_sent(p, b, T0 + 300, "5.1.1", rc, 1, &counted, &d), SG_OK);
+        assert_int_equal(
+            sg_ob_note_dsn_sent(p, b, T0 + 300, "5.1.1", "far.example", rc, 1, &counted, &d),
+            SG_OK);
         assert_int_equal(counted, 0);
     }
     /* 4. nine other recipients, twice each: each counts once, and the
@@ -531,9 +571,9 @@ static void bounce_from_outside_counts_once_a_day(void **state)
     for (int i = 1; i < 10; i++)
         for (int rep = 0; rep < 2; rep++) {
             const char *rc[2] = {r[i], NULL};
-            assert_int_equal(
-                sg_ob_note_dsn_sent(p, a, T0 + 400 + 10 * i + rep, "5.1.1", rc, 2, &counted, &d),
-                SG_OK);
+            assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 400 + 10 * i + rep, "5.1.1",
+                                                 reporter(i), rc, 2, &counted, &d),
+                             SG_OK);
             assert_int_equal(counted, rep == 0);
             assert_int_equal(d.action, i == 9 && rep == 0 ? SG_OB_BLOCK : SG_OB_ALLOW);
         }
@@ -541,22 +581,28 @@ static void bounce_from_outside_counts_once_a_day(void **state)
     /* 5. a day after it counted, the recipient counts again */
     {
         const char *rc[1] = {r[0]};
-        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + DAY - 1, "5.1.1", rc, 1, &counted, &d),
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + DAY - 1, "5.1.1", "far.example", rc, 1,
+                                             &counted, &d),
                          SG_OK);
         assert_int_equal(counted, 0);
-        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + DAY, "5.1.1", rc, 1, &counted, &d),
-                         SG_OK);
+        assert_int_equal(
+            sg_ob_note_dsn_sent(p, a, T0 + 60 + DAY, "5.1.1", "far.example", rc, 1, &counted, &d),
+            SG_OK);
         assert_int_equal(counted, 1);
     }
-    /* 6. merged: what one side counted, the other does not count again */
+    /* 6. merged: what one side counted, the other does not count again
+     * (b keyed as a: a copy of the same record, as two hosts hold) */
     sg_ob_account_free(b);
     assert_int_equal(sg_ob_account_new(&b), SG_OK);
+    memcpy(b->hkey, a->hkey, sizeof(b->hkey));
     assert_int_equal(send(p, b, T0, "192.0.2.1", (const char *const *)r, 100, NULL).action,
                      SG_OB_ALLOW);
     assert_int_equal(sg_ob_account_merge(b, a), SG_OK);
     {
         const char *rc[1] = {r[5]};
-        assert_int_equal(sg_ob_note_dsn_sent(p, b, T0 + 500, "5.1.1", rc, 1, &counted, &d), SG_OK);
+        assert_int_equal(
+            sg_ob_note_dsn_sent(p, b, T0 + 500, "5.1.1", "far.example", rc, 1, &counted, &d),
+            SG_OK);
         assert_int_equal(counted, 0);
     }
     /* 7. 65 recipients: the first is forgotten, the last is not */
@@ -566,20 +612,231 @@ static void bounce_from_outside_counts_once_a_day(void **state)
                      SG_OB_ALLOW);
     for (int i = 0; i < 65; i++) {
         const char *rc[1] = {r[i]};
-        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", rc, 1, &counted, &d),
-                         SG_OK);
+        assert_int_equal(
+            sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", reporter(i), rc, 1, &counted, &d),
+            SG_OK);
         assert_int_equal(counted, 1);
     }
     {
         const char *rc[1] = {r[64]};
-        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 200, "5.1.1", rc, 1, &counted, &d), SG_OK);
+        assert_int_equal(
+            sg_ob_note_dsn_sent(p, a, T0 + 200, "5.1.1", "far.example", rc, 1, &counted, &d),
+            SG_OK);
         assert_int_equal(counted, 0);
         rc[0] = r[0];
-        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 201, "5.1.1", rc, 1, &counted, &d), SG_OK);
+        assert_int_equal(
+            sg_ob_note_dsn_sent(p, a, T0 + 201, "5.1.1", reporter(100), rc, 1, &counted, &d),
+            SG_OK);
         assert_int_equal(counted, 1);
     }
     free(buf);
     addrs_free(r, 100);
+    sg_ob_account_free(a);
+    sg_ob_account_free(b);
+    sg_ob_policy_free(p);
+}
+
+/* adv28 OB-1: the recipient history is keyed. Under the unkeyed hash
+ * (FNV-1a, 25 bits picking the probes) these addresses had exactly the
+ * Bloom bits of mallory@attacker.example (found by the probe's
+ * bloomcollide.c in 0.2 s each), and one report naming them blocked an
+ * account that had written to mallory once. Each report here comes from
+ * a reporter of its own, so that only the hash stands in the way. */
+static void history_is_keyed(void **state)
+{
+    static const char *const twins[] = {
+        "nx0062cf5b@attacker.example", "nx01a930d0@attacker.example", "nx0244dfea@attacker.example",
+        "nx0357579f@attacker.example", "nx0368fcb8@attacker.example", "nx0417c0d3@attacker.example",
+        "nx07bf115d@attacker.example", "nx0986bfb3@attacker.example",
+    };
+    sg_ob_policy *p = policy_only("weight_bounce_rate");
+    sg_ob_account *a, *b;
+    char **r = addrs("p", "partner.example", 61);
+    sg_ob_decision d;
+    int counted, n = 0;
+    (void)state;
+    /* SipHash-2-4's reference vector: key 00..0f, message 00..0e */
+    {
+        const uint64_t k[2] = {0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull};
+        char msg[15];
+        uint64_t h = 0, hf = 1;
+        for (int i = 0; i < 15; i++)
+            msg[i] = (char)i;
+        assert_int_equal(ob_siphash(k, msg, sizeof(msg), 0, &h), SG_OK);
+        assert_true(h == 0xa129ca6149be45e5ull);
+        /* folding: "Bob@X" hashes as "bob@x" */
+        assert_int_equal(ob_siphash(k, "Bob@X", 5, 1, &h), SG_OK);
+        assert_int_equal(ob_siphash(k, "bob@x", 5, 0, &hf), SG_OK);
+        assert_true(h == hf);
+    }
+    free(r[60]);
+    r[60] = strdup("mallory@attacker.example");
+    assert_non_null(r[60]);
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    assert_int_equal(sg_ob_account_new(&b), SG_OK);
+    for (int k = 0; k < 61; k += 10) {
+        size_t m = k + 10 <= 61 ? 10 : 1;
+        assert_int_equal(
+            send(p, a, T0 + k, "192.0.2.1", (const char *const *)&r[k], m, NULL).action,
+            SG_OB_ALLOW);
+        assert_int_equal(
+            send(p, b, T0 + k, "192.0.2.1", (const char *const *)&r[k], m, NULL).action,
+            SG_OB_ALLOW);
+    }
+    for (size_t i = 0; i < sizeof(twins) / sizeof(twins[0]); i++) {
+        const char *rc[2] = {twins[i], ""};
+        assert_false(ob_bloom_has(a, twins[i], 0));
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 100 + (int64_t)i, "5.1.1", reporter((int)i),
+                                             rc, 2, &counted, &d),
+                         SG_OK);
+        n += counted;
+    }
+    assert_int_equal(n, 0);
+    assert_false(sg_ob_account_blocked(a, NULL, NULL));
+    /* the real address still counts */
+    {
+        const char *rc[2] = {"Mallory@Attacker.example", ""};
+        assert_int_equal(
+            sg_ob_note_dsn_sent(p, a, T0 + 200, "5.1.1", "attacker.example", rc, 2, &counted, &d),
+            SG_OK);
+        assert_int_equal(counted, 1);
+    }
+    /* two records, two keys: the same recipients set other bits */
+    assert_true(a->hkey[0] != b->hkey[0] || a->hkey[1] != b->hkey[1]);
+    assert_true(memcmp(a->bloom, b->bloom, sizeof(a->bloom)) != 0);
+    for (int i = 0; i < 61; i++)
+        assert_true(ob_bloom_has(a, r[i], 1) && ob_bloom_has(b, r[i], 1));
+    addrs_free(r, 61);
+    sg_ob_account_free(a);
+    sg_ob_account_free(b);
+    sg_ob_policy_free(p);
+}
+
+/* adv28 OB-1: one reporting domain adds at most 2 bounces a day to one
+ * account, whatever it reports, even about recipients the account did
+ * write to; a day later it may add 2 more. Other reporters are not
+ * held back: a bounce storm from many domains still blocks. */
+static void bounce_one_reporter_counts_two_a_day(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_bounce_rate");
+    sg_ob_account *a;
+    char **r = addrs("x", "far.example", 100);
+    sg_ob_decision d;
+    int counted, n = 0;
+    (void)state;
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    assert_int_equal(send(p, a, T0, "192.0.2.1", (const char *const *)r, 100, NULL).action,
+                     SG_OB_ALLOW);
+    /* 30 real recipients (30 %) from far.example, in any case */
+    for (int i = 0; i < 30; i++) {
+        const char *rc[2] = {r[i], ""};
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1",
+                                             i % 2 ? "FAR.example" : "far.example", rc, 2, &counted,
+                                             &d),
+                         SG_OK);
+        n += counted;
+    }
+    assert_int_equal(n, 2);
+    assert_false(sg_ob_account_blocked(a, NULL, NULL));
+    /* no reporter named is one reporter too */
+    n = 0;
+    for (int i = 30; i < 40; i++) {
+        const char *rc[2] = {r[i], ""};
+        assert_int_equal(
+            sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", i % 2 ? NULL : "", rc, 2, &counted, &d),
+            SG_OK);
+        n += counted;
+    }
+    assert_int_equal(n, 2);
+    /* a day after the first, far.example counts again, 2 more */
+    n = 0;
+    for (int i = 40; i < 50; i++) {
+        const char *rc[2] = {r[i], ""};
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + DAY + 29, "5.1.1", "far.example", rc,
+                                             2, &counted, &d),
+                         SG_OK);
+        n += counted;
+    }
+    assert_int_equal(n, 2);
+    assert_false(sg_ob_account_blocked(a, NULL, NULL));
+    /* the storm: 6 more reporters, one bounce each, on top of the 4
+     * counted in the last day: the tenth bounce of 100 recipients blocks */
+    sg_ob_account_free(a);
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    assert_int_equal(send(p, a, T0, "192.0.2.1", (const char *const *)r, 100, NULL).action,
+                     SG_OB_ALLOW);
+    for (int i = 0; i < 10; i++) {
+        const char *rc[2] = {r[i], ""};
+        assert_int_equal(
+            sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", reporter(i / 2), rc, 2, &counted, &d),
+            SG_OK);
+        assert_int_equal(counted, 1);
+        assert_int_equal(d.action, i < 9 ? SG_OB_ALLOW : SG_OB_BLOCK);
+    }
+    addrs_free(r, 100);
+    sg_ob_account_free(a);
+    sg_ob_policy_free(p);
+}
+
+/* A record from before the keyed history (version 3 and older): its
+ * history still tells first-time recipients (forgetting it would hold an
+ * innocent's ordinary mail for a day), but is no proof for a report from
+ * outside; a recipient written to again joins the keyed history. */
+static void old_history_is_no_evidence(void **state)
+{
+    sg_ob_policy *p = policy_only("weight_bounce_rate");
+    sg_ob_account *a, *b;
+    uint8_t *buf = malloc(SG_OB_ACCOUNT_MAX);
+    size_t len;
+    sg_ob_decision d;
+    int counted;
+    (void)state;
+    assert_non_null(buf);
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    assert_int_equal(sg_ob_account_new(&b), SG_OK);
+    /* what the unkeyed history held: bits at FNV-1a's probes */
+    a->created = T0;
+    a->bloom_n[0] = 100;
+    for (int i = 0; i < 100; i++) {
+        char addr[64];
+        snprintf(addr, sizeof(addr), "x%d@far.example", i);
+        uint64_t h = ob_hash(addr, strlen(addr), 1);
+        uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
+        for (uint32_t k = 0; k < OB_BLOOM_K; k++) {
+            uint32_t bit = (h1 + k * h2) % (OB_BLOOM_WORDS * 64);
+            a->bloom[0][bit / 64] |= 1ull << (bit % 64);
+        }
+    }
+    ob_ring_add(a, F_RCPT, T0, 100);
+    assert_int_equal(ob_account_encode_old(a, 3, buf, SG_OB_ACCOUNT_MAX, &len), SG_OK);
+    assert_int_equal(sg_ob_account_decode(b, buf, len), SG_OK);
+    assert_true(ob_bloom_has(b, "X1@far.example", 0));
+    assert_false(ob_bloom_has(b, "x1@far.example", 1));
+    assert_false(ob_bloom_has(b, "nobody@far.example", 0));
+    for (int i = 0; i < 10; i++) {
+        char addr[64];
+        snprintf(addr, sizeof(addr), "x%d@far.example", i);
+        const char *rc[2] = {addr, ""};
+        assert_int_equal(
+            sg_ob_note_dsn_sent(p, b, T0 + 60 + i, "5.1.1", reporter(i), rc, 2, &counted, &d),
+            SG_OK);
+        assert_int_equal(counted, 0);
+    }
+    /* written to again: known (not first-time), and now evidence */
+    {
+        const char *rc[1] = {"x1@far.example"};
+        sg_ob_message m = {T0 + 3600, "a", "192.0.2.1", "a@org.example", rc, 1, 100, NULL, 0};
+        assert_int_equal(sg_ob_decide(p, b, NULL, &m, &d), SG_OK);
+        assert_int_equal(ob_ring_sum(b, W_DAY, F_NEW, T0 + 3600), 0);
+        assert_true(ob_bloom_has(b, "x1@far.example", 1));
+        assert_int_equal(
+            sg_ob_note_dsn_sent(p, b, T0 + 3700, "5.1.1", "far.example", rc, 1, &counted, &d),
+            SG_OK);
+        assert_int_equal(counted, 1);
+    }
+    /* the old generations go as the keyed history fills */
+    assert_true(b->bloom_legacy != 0 && b->bloom_legacy != 3);
+    free(buf);
     sg_ob_account_free(a);
     sg_ob_account_free(b);
     sg_ob_policy_free(p);
@@ -657,7 +914,16 @@ static void packed_and_plain_records(void **state)
         assert_int_equal(sg_ob_account_encode(b, buf2, SG_OB_ACCOUNT_MAX, &len2), SG_OK);
         assert_int_equal(len, len2);
         assert_memory_equal(buf, buf2, len);
-        for (unsigned v = 1; v <= 2; v++) {
+        /* what an older record reads back as: its history kept, but as
+         * unkeyed generations, and no key yet */
+        sg_ob_account *up;
+        assert_int_equal(sg_ob_account_new(&up), SG_OK);
+        *up = *acc[k];
+        memset(up->hkey, 0, sizeof(up->hkey));
+        up->bloom_legacy = 3;
+        assert_int_equal(sg_ob_account_encode(up, buf, SG_OB_ACCOUNT_MAX, &len), SG_OK);
+        sg_ob_account_free(up);
+        for (unsigned v = 1; v <= 3; v++) {
             assert_int_equal(ob_account_encode_old(acc[k], v, buf2, SG_OB_ACCOUNT_MAX, &old_len),
                              SG_OK);
             if (v == 1) {
@@ -677,6 +943,8 @@ static void packed_and_plain_records(void **state)
         }
         /* a packed body that unpacks one byte short or long is refused */
         assert_int_equal(sg_ob_account_decode(b, buf, len - 1), SG_ESYNTAX);
+        assert_int_equal(ob_account_encode_old(acc[k], 4, buf2, SG_OB_ACCOUNT_MAX, &old_len),
+                         SG_EINVAL);
     }
     /* zero runs of 1..300 bytes between non-zero ones, in the networks */
     for (size_t gap = 0; gap < 40; gap++) {
@@ -737,9 +1005,9 @@ static void encode_round_trip_and_damage(void **state)
     assert_int_equal(sg_ob_account_decode(b, buf, len - 1), SG_ESYNTAX);
     assert_int_equal(sg_ob_account_decode(b, buf, len + 1), SG_ESYNTAX);
     assert_int_equal(sg_ob_account_decode(b, buf, 0), SG_ESYNTAX);
-    buf[4] = 4;
+    buf[4] = 5;
     assert_int_equal(sg_ob_account_decode(b, buf, len), SG_ESYNTAX);
-    buf[4] = 3;
+    buf[4] = 4;
     /* a refused record leaves the account as it was */
     assert_true(sg_ob_account_blocked(b, NULL, NULL));
     /* a bounce memory time out of range (the checksum is no proof) */
@@ -877,6 +1145,8 @@ static void account_merge(void **state)
     char **r = addrs("r", "far.example", 20);
     for (int i = 0; i < 10; i++) /* the shared record: 10 messages */
         (void)send1(p, dst, t + i * 10, r[i]);
+    /* src keyed alike: a copy of the shared record (another host's) */
+    memcpy(src->hkey, dst->hkey, sizeof(src->hkey));
     for (int i = 10; i < 15; i++) /* the host's memory: 5 more, the last two in dst's bucket */
         (void)send(p, src, i < 13 ? t + 200 + i : t + 90, "198.51.100.7",
                    (const char *const *)&r[i], 1, NULL);
@@ -893,9 +1163,24 @@ static void account_merge(void **state)
     /* the same 10-second bucket added up: t+90 held dst's 10th and src's two */
     assert_int_equal(ob_ring_sum(dst, W_MINUTE, F_MSG, t + 95), 8);
     for (int i = 0; i < 15; i++)
-        assert_true(ob_bloom_has(dst, ob_hash(r[i], strlen(r[i]), 1)));
-    assert_false(ob_bloom_has(dst, ob_hash(r[19], strlen(r[19]), 1)));
+        assert_true(ob_bloom_has(dst, r[i], 1));
+    assert_false(ob_bloom_has(dst, r[19], 1));
     assert_int_equal(dst->nnet, 2); /* 192.0.2.0/24 and 198.51.100.0/24 */
+    /* a history under another key (a host's memory, keyed when the
+     * outage began) means nothing here: its counts add up, its
+     * recipients are left out */
+    {
+        sg_ob_account *other;
+        assert_int_equal(sg_ob_account_new(&other), SG_OK);
+        (void)send1(p, other, t + 100, r[16]);
+        assert_true(ob_bloom_has(other, r[16], 1));
+        assert_int_equal(sg_ob_account_merge(dst, other), SG_OK);
+        assert_int_equal(ob_ring_sum(dst, W_DAY, F_MSG, t + 300), 16);
+        assert_false(ob_bloom_has(dst, r[16], 1));
+        for (int i = 0; i < 15; i++)
+            assert_true(ob_bloom_has(dst, r[i], 1));
+        sg_ob_account_free(other);
+    }
     assert_false(sg_ob_account_blocked(dst, NULL, NULL));
     /* a block made in memory carries over, with its time and reasons */
     sg_ob_account_block(src, t + 250, SG_OBR_SAME_BODY);
@@ -1106,6 +1391,9 @@ int main(void)
         cmocka_unit_test(bounce_needs_a_sample),
         cmocka_unit_test(bounce_from_outside_needs_a_sent_recipient),
         cmocka_unit_test(bounce_from_outside_counts_once_a_day),
+        cmocka_unit_test(history_is_keyed),
+        cmocka_unit_test(bounce_one_reporter_counts_two_a_day),
+        cmocka_unit_test(old_history_is_no_evidence),
         cmocka_unit_test(percent_hack_is_external),
         cmocka_unit_test(holds_in_an_hour_block),
         cmocka_unit_test(domain_volume),

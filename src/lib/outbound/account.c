@@ -8,6 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include "ob.h"
 
@@ -84,9 +91,9 @@ void ob_ring_clear(sg_ob_account *a)
 
 /* ---- recipient history ---- */
 
-/* FNV-1a, 64 bits. Not keyed: a sender who could pick colliding addresses
- * would only make some of its own recipients look known, one bit at a
- * time, and the volume signals do not read the history. */
+/* FNV-1a, 64 bits: the record's checksum and the body fingerprints, where
+ * a collision gains an outsider nothing. Not for the recipient history
+ * (below): histories made before version 4 of the record used it. */
 uint64_t ob_hash(const char *s, size_t n, int fold_case)
 {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -100,41 +107,164 @@ uint64_t ob_hash(const char *s, size_t n, int fold_case)
     return h;
 }
 
-static int bloom_gen_has(const uint64_t *bits, uint64_t h)
+/* SipHash-2-4 (OpenSSL's EVP_MAC "SIPHASH", 8 bytes out; 0.3 us an
+ * address here) under the key k[0] || k[1], two little-endian words, over
+ * s with ASCII case folded if asked. SG_OK, or SG_ENOMEM when OpenSSL
+ * could not. */
+int ob_siphash(const uint64_t k[2], const char *s, size_t n, int fold_case, uint64_t *out)
 {
-    uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
+    unsigned char key[16], buf[256], d[8];
+    size_t outlen = 8, got = 0;
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &outlen),
+                           OSSL_PARAM_END};
+    for (int i = 0; i < 16; i++)
+        key[i] = (unsigned char)(k[i / 8] >> (8 * (i % 8)));
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
+    EVP_MAC_CTX *c = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+    int ok = c != NULL && EVP_MAC_init(c, key, sizeof(key), params) == 1;
+    for (size_t i = 0; ok && i < n;) {
+        size_t m = 0;
+        for (; m < sizeof(buf) && i < n; i++) {
+            unsigned char ch = (unsigned char)s[i];
+            buf[m++] = fold_case && ch >= 'A' && ch <= 'Z' ? (unsigned char)(ch - 'A' + 'a') : ch;
+        }
+        ok = EVP_MAC_update(c, buf, m) == 1;
+    }
+    ok = ok && EVP_MAC_final(c, d, &got, sizeof(d)) == 1 && got == sizeof(d);
+    EVP_MAC_CTX_free(c);
+    EVP_MAC_free(mac);
+    OPENSSL_cleanse(key, sizeof(key));
+    ERR_clear_error();
+    if (!ok)
+        return SG_ENOMEM;
+    *out = 0;
+    for (int i = 7; i >= 0; i--)
+        *out = *out << 8 | d[i];
+    return SG_OK;
+}
+
+int ob_history_key(sg_ob_account *a)
+{
+    uint64_t k[2] = {0, 0};
+    if (a->hkey[0] | a->hkey[1])
+        return SG_OK;
+    while ((k[0] | k[1]) == 0) /* all zeros stands for "no key yet" */
+        if (getrandom(k, sizeof(k), 0) != (ssize_t)sizeof(k))
+            return SG_EIO;
+    a->hkey[0] = k[0];
+    a->hkey[1] = k[1];
+    return SG_OK;
+}
+
+int ob_rcpt_hash(const sg_ob_account *a, const char *s, uint64_t *out)
+{
+    return ob_siphash(a->hkey, s, strlen(s), 1, out);
+}
+
+#define BLOOM_BITS (OB_BLOOM_WORDS * 64)
+_Static_assert(BLOOM_BITS <= 65536 && (BLOOM_BITS & (BLOOM_BITS - 1)) == 0 && OB_BLOOM_K <= 4,
+               "a probe position is a 16-bit slice of the keyed hash");
+
+/* The probes are the four 16-bit slices of the keyed hash (13 bits of
+ * each for 8,192 bits): all of it picks them, none from a part an
+ * outsider could aim at. An address that is not in the history passes
+ * only by the filter's own false positives (~1% when full), which no one
+ * without the key can tell from the others. */
+static int gen_has(const uint64_t *bits, uint64_t h)
+{
     for (uint32_t i = 0; i < OB_BLOOM_K; i++) {
-        uint32_t b = (h1 + i * h2) % (OB_BLOOM_WORDS * 64);
+        uint32_t b = (uint32_t)(h >> (16 * i)) & (BLOOM_BITS - 1);
         if (!(bits[b / 64] & (1ull << (b % 64))))
             return 0;
     }
     return 1;
 }
 
-int ob_bloom_has(const sg_ob_account *a, uint64_t h)
+/* A generation an older record filled: FNV-1a, double hashing. */
+static int gen_has_unkeyed(const uint64_t *bits, uint64_t h)
 {
-    return bloom_gen_has(a->bloom[0], h) || bloom_gen_has(a->bloom[1], h);
+    uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
+    for (uint32_t i = 0; i < OB_BLOOM_K; i++) {
+        uint32_t b = (h1 + i * h2) % BLOOM_BITS;
+        if (!(bits[b / 64] & (1ull << (b % 64))))
+            return 0;
+    }
+    return 1;
 }
 
-void ob_bloom_add(sg_ob_account *a, uint64_t h)
+int ob_bloom_has(const sg_ob_account *a, const char *addr, int keyed_only)
 {
-    uint32_t cur = a->bloom_cur & 1;
-    uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
-    if (bloom_gen_has(a->bloom[cur], h))
-        return;
-    if (a->bloom_n[cur] >= OB_BLOOM_CAPACITY) {
-        /* the older generation goes; what it knew and was used since has
-         * been copied into the newer one by this function */
-        cur ^= 1;
-        a->bloom_cur = cur;
-        memset(a->bloom[cur], 0, sizeof(a->bloom[cur]));
-        a->bloom_n[cur] = 0;
+    uint64_t h, old = ob_hash(addr, strlen(addr), 1);
+    int rc = ob_rcpt_hash(a, addr, &h);
+    if (rc != SG_OK)
+        return rc;
+    for (uint32_t g = 0; g < 2; g++) {
+        int unkeyed = (a->bloom_legacy >> g) & 1;
+        if (unkeyed ? !keyed_only && gen_has_unkeyed(a->bloom[g], old) : gen_has(a->bloom[g], h))
+            return 1;
     }
+    return 0;
+}
+
+/* The older generation cleared, and current. */
+static uint32_t turn_over(sg_ob_account *a)
+{
+    uint32_t cur = (a->bloom_cur & 1) ^ 1;
+    a->bloom_cur = cur;
+    memset(a->bloom[cur], 0, sizeof(a->bloom[cur]));
+    a->bloom_n[cur] = 0;
+    a->bloom_legacy &= ~(1u << cur);
+    return cur;
+}
+
+int ob_bloom_add(sg_ob_account *a, const char *addr)
+{
+    uint64_t h;
+    int rc = ob_rcpt_hash(a, addr, &h);
+    uint32_t cur = a->bloom_cur & 1;
+    if (rc != SG_OK)
+        return rc;
+    if (!(a->bloom_legacy & (1u << cur)) && gen_has(a->bloom[cur], h))
+        return SG_OK;
+    /* the older generation goes; what it knew and was used since has been
+     * copied into the newer one by this function. An unkeyed generation
+     * takes no keyed bits: it goes first, as if full. */
+    if (a->bloom_n[cur] >= OB_BLOOM_CAPACITY || a->bloom_legacy & (1u << cur))
+        cur = turn_over(a);
     for (uint32_t i = 0; i < OB_BLOOM_K; i++) {
-        uint32_t b = (h1 + i * h2) % (OB_BLOOM_WORDS * 64);
+        uint32_t b = (uint32_t)(h >> (16 * i)) & (BLOOM_BITS - 1);
         a->bloom[cur][b / 64] |= 1ull << (b % 64);
     }
     a->bloom_n[cur]++;
+    return SG_OK;
+}
+
+int ob_bloom_merge(sg_ob_account *dst, const sg_ob_account *src)
+{
+    int src_keyed = (src->hkey[0] | src->hkey[1]) != 0;
+    if (!src_keyed)
+        return 0;
+    if ((dst->hkey[0] | dst->hkey[1]) == 0) { /* nothing keyed in dst yet */
+        dst->hkey[0] = src->hkey[0];
+        dst->hkey[1] = src->hkey[1];
+    }
+    if (dst->hkey[0] != src->hkey[0] || dst->hkey[1] != src->hkey[1])
+        return 0;
+    uint32_t cur = dst->bloom_cur & 1;
+    if (dst->bloom_legacy & (1u << cur))
+        cur = turn_over(dst);
+    uint32_t n = dst->bloom_n[cur];
+    for (int g = 0; g < 2; g++) {
+        if (src->bloom_legacy & (1u << g))
+            continue;
+        for (int i = 0; i < OB_BLOOM_WORDS; i++)
+            dst->bloom[cur][i] |= src->bloom[g][i];
+        n = ob_sat_add(n, src->bloom_n[g]);
+    }
+    /* at most full: the next new recipient turns the generation over (and
+     * a count past what decode accepts would lose the whole record) */
+    dst->bloom_n[cur] = n < OB_BLOOM_CAPACITY ? n : OB_BLOOM_CAPACITY;
+    return 1;
 }
 
 /* ---- encoding ---- */
@@ -178,18 +308,25 @@ static const struct {
     /* version 3 */
     OB_FIELD(bounced, 8),
     OB_FIELD(bounced_t, 8),
+    /* version 4 */
+    OB_FIELD(hkey, 8),
+    OB_FIELD(bloom_legacy, 4),
+    OB_FIELD(bounced_by, 8),
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
-#define NFIELDS_V2 (NFIELDS - 2) /* versions 1 and 2 end with body_rcpts */
+#define NFIELDS_V3 (NFIELDS - 3)    /* version 3 ends with bounced_t */
+#define NFIELDS_V2 (NFIELDS_V3 - 2) /* versions 1 and 2 end with body_rcpts */
 
 #define OB_MAGIC "SGOB"
 #define OB_VERSION_PLAIN 1 /* the fields up to body_rcpts as they are */
 #define OB_VERSION_2 2     /* the same bytes with their zero runs packed */
-#define OB_VERSION 3       /* all the fields, packed */
+#define OB_VERSION_3 3     /* the fields up to bounced_t, packed */
+#define OB_VERSION 4       /* all the fields, packed */
 #define OB_HEADER 12       /* magic, version (2), reserved (2), length (4) */
 #define OB_TRAILER 8       /* FNV-1a 64 of everything before it */
 
-/* The bytes of the first nf fields (versions 1 and 2: 6,384; 3: 7,408). */
+/* The bytes of the first nf fields (versions 1 and 2: 6,384; 3: 7,408;
+ * 4: 7,940). */
 static size_t payload_size(size_t nf)
 {
     size_t n = 0;
@@ -331,7 +468,10 @@ static size_t frame(uint8_t *buf, unsigned version, size_t body)
 static int encode(const sg_ob_account *a, unsigned version, uint8_t *buf, size_t cap, size_t *len)
 {
     uint8_t plain[8192], packed[8192 + 8192 / PACK_RUN];
-    size_t nf = version == OB_VERSION ? NFIELDS : NFIELDS_V2, n = payload_size(nf), p;
+    size_t nf = version == OB_VERSION     ? NFIELDS
+                : version == OB_VERSION_3 ? NFIELDS_V3
+                                          : NFIELDS_V2,
+           n = payload_size(nf), p;
     if (a == NULL || buf == NULL || len == NULL)
         return SG_EINVAL;
     if (n > sizeof(plain))
@@ -353,7 +493,7 @@ int sg_ob_account_encode(const sg_ob_account *a, uint8_t *buf, size_t cap, size_
 int ob_account_encode_old(const sg_ob_account *a, unsigned version, uint8_t *buf, size_t cap,
                           size_t *len)
 {
-    if (version != OB_VERSION_PLAIN && version != OB_VERSION_2)
+    if (version != OB_VERSION_PLAIN && version != OB_VERSION_2 && version != OB_VERSION_3)
         return SG_EINVAL;
     return encode(a, version, buf, cap, len);
 }
@@ -380,7 +520,8 @@ int sg_ob_account_decode(sg_ob_account *a, const uint8_t *buf, size_t len)
         memcpy(plain, body, n);
         break;
     case OB_VERSION:
-        nf = NFIELDS;
+    case OB_VERSION_3:
+        nf = get_le(buf + 4, 2) == OB_VERSION ? NFIELDS : NFIELDS_V3;
         n = payload_size(nf);
         /* fall through */
     case OB_VERSION_2:
@@ -393,10 +534,22 @@ int sg_ob_account_decode(sg_ob_account *a, const uint8_t *buf, size_t len)
     /* an older record's fields beyond its own stay zero */
     memset(&tmp, 0, sizeof(tmp));
     payload_get(&tmp, plain, nf);
+    if (nf < NFIELDS) {
+        /* Its recipient history was made with the unkeyed hash: kept for
+         * telling first-time recipients (its holder would lose nothing to
+         * a forger there, and forgetting it would hold innocent mail for
+         * a day), never again as proof for a report from outside; it goes
+         * as the keyed history fills. The bounce memory was keyed by that
+         * hash too: forgotten (a recipient it held may count once more). */
+        tmp.bloom_legacy = 3;
+        memset(tmp.bounced, 0, sizeof(tmp.bounced));
+        memset(tmp.bounced_t, 0, sizeof(tmp.bounced_t));
+    }
     /* the checksum proves the bytes are ours, but the engine indexes
      * arrays with these: check them all the same */
-    if (tmp.nnet > OB_NETS || tmp.bloom_cur > 1 || tmp.blocked > 1 || tmp.created < 0 ||
-        tmp.bloom_n[0] > OB_BLOOM_WORDS * 64 || tmp.bloom_n[1] > OB_BLOOM_WORDS * 64)
+    if (tmp.nnet > OB_NETS || tmp.bloom_cur > 1 || tmp.bloom_legacy > 3 || tmp.blocked > 1 ||
+        tmp.created < 0 || tmp.bloom_n[0] > OB_BLOOM_WORDS * 64 ||
+        tmp.bloom_n[1] > OB_BLOOM_WORDS * 64)
         return SG_ESYNTAX;
     for (int i = 0; i < OB_BOUNCED; i++) /* times plus one, compared with arithmetic */
         if (tmp.bounced_t[i] < 0 || tmp.bounced_t[i] > SG_OB_TIME_MAX + 1)

@@ -234,11 +234,14 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
     tally tl = {0, 0};
     sg_ob_action action = SG_OB_ALLOW;
     uint64_t bh = 0;
+    int rc;
 
     if (p == NULL || acct == NULL || m == NULL || out == NULL || m->t < 0 ||
         m->t > SG_OB_TIME_MAX || (m->nrcpts > 0 && m->rcpts == NULL))
         return SG_EINVAL;
     memset(out, 0, sizeof(*out));
+    if ((rc = ob_history_key(acct)) != SG_OK)
+        return rc; /* before anything changed */
     cls = ob_policy_class(p, m->login);
     onset = V(OBK_ONSET);
     if (acct->created == 0)
@@ -267,7 +270,9 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
     for (size_t i = 0; i < m->nrcpts; i++) {
         const char *r = m->rcpts[i] ? m->rcpts[i] : "";
         int internal = ob_policy_internal(p, r, from_dom);
-        int known = ob_bloom_has(acct, ob_hash(r, strlen(r), 1));
+        int known = ob_bloom_has(acct, r, 0);
+        if (known < 0)
+            return known;
         nnew += !internal && !known;
         next += !internal;
         nnewint += internal && !known;
@@ -384,7 +389,9 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
         /* only delivered mail teaches the history and the baseline */
         for (size_t i = 0; i < m->nrcpts; i++) {
             const char *r = m->rcpts[i] ? m->rcpts[i] : "";
-            ob_bloom_add(acct, ob_hash(r, strlen(r), 1));
+            /* a recipient not learnt is new once more next time: the
+             * decision made stands */
+            (void)ob_bloom_add(acct, r);
         }
         acct->cur[F_RCPT] += nrcpt;
         acct->cur[F_NEW] += nnew;
@@ -440,6 +447,17 @@ int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const 
  * more hard bounce, until the account was blocked. */
 #define OB_BOUNCE_ONCE 86400
 
+/* And one reporting domain counts at most this many failed recipients of
+ * an account a day (adv28 OB-1). Anyone can authenticate a domain of his
+ * own and report failures; even with a history no one can forge, its
+ * false positives (~1% when full) let one made-up recipient in a hundred
+ * count. Real bounce storms come back from many receiving domains:
+ * bounce_hold (10%) of bounce_min_sample (50) is 5 bounces, so at least
+ * three reporting domains are needed to block, and more as the account
+ * sends more. Two, not one: one receiving domain may honestly fail two
+ * of an account's recipients in a day (a colleague gone, a full box). */
+#define OB_BOUNCES_PER_REPORTER 2
+
 static int bounced_find(const sg_ob_account *a, uint64_t h)
 {
     for (int i = 0; i < OB_BOUNCED; i++)
@@ -448,24 +466,38 @@ static int bounced_find(const sg_ob_account *a, uint64_t h)
     return -1;
 }
 
-/* counted within a day of t (before or after: a replay may go back) */
+/* slot k counted within a day of t (before or after: a replay may go back) */
+static int bounced_within(const sg_ob_account *a, int k, int64_t t)
+{
+    int64_t d = t - (a->bounced_t[k] - 1);
+    return a->bounced_t[k] != 0 && d < OB_BOUNCE_ONCE && d > -OB_BOUNCE_ONCE;
+}
+
 static int bounced_recently(const sg_ob_account *a, uint64_t h, int64_t t)
 {
     int k = bounced_find(a, h);
-    if (k < 0)
-        return 0;
-    int64_t d = t - (a->bounced_t[k] - 1);
-    return d < OB_BOUNCE_ONCE && d > -OB_BOUNCE_ONCE;
+    return k >= 0 && bounced_within(a, k, t);
+}
+
+/* Failed recipients the reporter `by` counted within a day of t. */
+static int bounced_by_reporter(const sg_ob_account *a, uint64_t by, int64_t t)
+{
+    int n = 0;
+    for (int i = 0; i < OB_BOUNCED; i++)
+        n += a->bounced_by[i] == by && bounced_within(a, i, t);
+    return n;
 }
 
 /* stamp: the time plus one (0 marks a free slot). A new address takes a
  * free slot, else the oldest one unless that is newer. */
-static void bounced_put(sg_ob_account *a, uint64_t h, int64_t stamp)
+static void bounced_put(sg_ob_account *a, uint64_t h, uint64_t by, int64_t stamp)
 {
     int k = bounced_find(a, h);
     if (k >= 0) {
-        if (a->bounced_t[k] < stamp)
+        if (a->bounced_t[k] < stamp) {
             a->bounced_t[k] = stamp;
+            a->bounced_by[k] = by;
+        }
         return;
     }
     k = 0;
@@ -476,12 +508,14 @@ static void bounced_put(sg_ob_account *a, uint64_t h, int64_t stamp)
         return;
     a->bounced[k] = h;
     a->bounced_t[k] = stamp;
+    a->bounced_by[k] = by;
 }
 
 int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const char *status,
-                        const char *const *rcpts, size_t nrcpts, int *counted, sg_ob_decision *out)
+                        const char *reporter, const char *const *rcpts, size_t nrcpts, int *counted,
+                        sg_ob_decision *out)
 {
-    uint64_t known[2];
+    uint64_t known[2], by;
     size_t nknown = 0;
     int recent = 0;
     if (counted != NULL)
@@ -491,22 +525,32 @@ int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, c
     if (p == NULL || acct == NULL || status == NULL || (rcpts == NULL && nrcpts > 0) || t < 0 ||
         t > SG_OB_TIME_MAX)
         return SG_EINVAL;
-    /* the addresses of one failed recipient (Final- and Original-Recipient) */
+    /* the addresses of one failed recipient (Final- and Original-Recipient),
+     * by the keyed history only */
     for (size_t i = 0; i < nrcpts; i++) {
         uint64_t h;
-        if (rcpts[i] == NULL || rcpts[i][0] == '\0' ||
-            !ob_bloom_has(acct, h = ob_hash(rcpts[i], strlen(rcpts[i]), 1)))
+        int rc;
+        if (rcpts[i] == NULL || rcpts[i][0] == '\0' || (rc = ob_bloom_has(acct, rcpts[i], 1)) == 0)
             continue;
+        if (rc < 0 || (rc = ob_rcpt_hash(acct, rcpts[i], &h)) != SG_OK)
+            return rc;
         recent |= bounced_recently(acct, h, t);
         if (nknown < sizeof(known) / sizeof(known[0]))
             known[nknown++] = h;
     }
     if (nknown == 0 || recent)
         return SG_OK;
-    int rc = sg_ob_note_dsn(p, acct, t, status, out);
+    /* never 0 (the mark of a failure's other address) */
+    int rc = ob_rcpt_hash(acct, reporter ? reporter : "", &by);
+    if (rc != SG_OK)
+        return rc;
+    by |= 1;
+    if (bounced_by_reporter(acct, by, t) >= OB_BOUNCES_PER_REPORTER)
+        return SG_OK;
+    rc = sg_ob_note_dsn(p, acct, t, status, out);
     if (rc == SG_OK && status[0] == '5' && status[1] == '.') {
         for (size_t i = 0; i < nknown; i++)
-            bounced_put(acct, known[i], t + 1);
+            bounced_put(acct, known[i], i == 0 ? by : 0, t + 1);
         if (counted != NULL)
             *counted = 1;
     }
@@ -523,17 +567,12 @@ int sg_ob_account_merge(sg_ob_account *dst, const sg_ob_account *src)
     ob_ring_merge(dst, src, rel);
     /* recipients known: src's bits join dst's current generation (a union
      * of the sets; a fuller filter only errs towards "known" a little more
-     * often until it turns over) */
-    uint32_t cur = dst->bloom_cur & 1;
-    uint32_t n = dst->bloom_n[cur];
-    for (int g = 0; g < 2; g++) {
-        for (int i = 0; i < OB_BLOOM_WORDS; i++)
-            dst->bloom[cur][i] |= src->bloom[g][i];
-        n = ob_sat_add(n, src->bloom_n[g]);
-    }
-    /* at most full: the next new recipient turns the generation over (and
-     * a count past what decode accepts would lose the whole record) */
-    dst->bloom_n[cur] = n < OB_BLOOM_CAPACITY ? n : OB_BLOOM_CAPACITY;
+     * often until it turns over), when both were keyed alike. A history
+     * kept under another key (memory during an outage, started before the
+     * store's record was seen) means nothing here: left out, with the
+     * failed recipients it remembers (those recipients are new once more,
+     * and a bounce may count once more) */
+    int same_key = ob_bloom_merge(dst, src);
     for (uint32_t i = 0; i < src->nnet && i < OB_NETS; i++) {
         if (src->net_last[i] < rel)
             continue;
@@ -574,9 +613,9 @@ int sg_ob_account_merge(sg_ob_account *dst, const sg_ob_account *src)
         }
     }
     /* a recipient counted on either side is not counted again that day */
-    for (int i = 0; i < OB_BOUNCED; i++)
+    for (int i = 0; i < OB_BOUNCED && same_key; i++)
         if (src->bounced_t[i] != 0)
-            bounced_put(dst, src->bounced[i], src->bounced_t[i]);
+            bounced_put(dst, src->bounced[i], src->bounced_by[i], src->bounced_t[i]);
     /* the baseline: dst's, or src's when dst has learned nothing yet */
     if (dst->base_hour == 0 && dst->base_hours == 0 &&
         (src->base_hour != 0 || src->base_hours != 0)) {

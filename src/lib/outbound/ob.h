@@ -143,10 +143,16 @@ struct sg_ob_account {
     uint32_t base_hours;
 
     /* recipients: two Bloom generations; the older is cleared when the
-     * newer fills, so the history never saturates */
+     * newer fills, so the history never saturates. Hashed with SipHash
+     * under hkey, a secret of this record made with its history (all
+     * zeros: none yet), so that no one outside can compute which
+     * addresses look known (adv28 OB-1). bloom_legacy: bit g set when
+     * generation g came from a record before version 4 (unkeyed FNV-1a) */
     uint64_t bloom[2][OB_BLOOM_WORDS];
     uint32_t bloom_n[2];
     uint32_t bloom_cur;
+    uint64_t hkey[2];
+    uint32_t bloom_legacy;
 
     /* networks: /24 or /48 prefixes, least recently seen evicted */
     uint8_t net[OB_NETS][16];
@@ -159,10 +165,13 @@ struct sg_ob_account {
     uint32_t body_rcpts[OB_BODIES];
 
     /* recipients a report from outside failed, each counted once a day:
-     * the address's hash and when it was counted (0: free); when full the
-     * oldest is forgotten */
+     * the address's keyed hash and when it was counted (0: free); when
+     * full the oldest is forgotten. bounced_by: the keyed hash (| 1) of
+     * the reporting domain whose report counted it, 0 for the other
+     * address of the same failure: how many a reporter counted today */
     uint64_t bounced[OB_BOUNCED];
     int64_t bounced_t[OB_BOUNCED];
+    uint64_t bounced_by[OB_BOUNCED];
 };
 
 /* a + b, held at UINT32_MAX: counters never wrap */
@@ -181,12 +190,29 @@ void ob_ring_clear(sg_ob_account *a);
 void ob_ring_merge(sg_ob_account *dst, const sg_ob_account *src, int64_t not_before);
 
 uint64_t ob_hash(const char *s, size_t n, int fold_case);
-int ob_bloom_has(const sg_ob_account *a, uint64_t h);
-/* The record as version 1 (unpacked) or 2 (packed) wrote it, without the
- * fields added since: stores may still hold such records, and
+/* SipHash-2-4 under k (OpenSSL): SG_OK with *out, or SG_ENOMEM. */
+int ob_siphash(const uint64_t k[2], const char *s, size_t n, int fold_case, uint64_t *out);
+/* The record's history key, made now (getrandom) if it has none: SG_OK,
+ * or SG_EIO when no randomness could be had. */
+int ob_history_key(sg_ob_account *a);
+/* An address (or a reporting domain) under the record's key, ASCII case
+ * folded: SG_OK with *out, or SG_ENOMEM. */
+int ob_rcpt_hash(const sg_ob_account *a, const char *s, uint64_t *out);
+/* Is addr in the recipient history? keyed_only: not by a generation an
+ * older record made with the unkeyed hash (proof for a report from
+ * outside must be the keyed history). 1 yes, 0 no, SG_ENOMEM. */
+int ob_bloom_has(const sg_ob_account *a, const char *addr, int keyed_only);
+/* Into the history; the record must have its key (ob_history_key).
+ * SG_OK, or SG_ENOMEM (nothing added). */
+int ob_bloom_add(sg_ob_account *a, const char *addr);
+/* src's keyed history joined to dst's, when both have the same key (or
+ * dst none yet: it takes src's). 1 when joined, 0 when src's means
+ * nothing under dst's key and was left out. */
+int ob_bloom_merge(sg_ob_account *dst, const sg_ob_account *src);
+/* The record as version 1 (unpacked), 2 (packed) or 3 wrote it, without
+ * the fields added since: stores may still hold such records, and
  * sg_ob_account_decode reads them; for tests and fuzzing. */
 int ob_account_encode_old(const sg_ob_account *a, unsigned version, uint8_t *buf, size_t cap,
                           size_t *len);
-void ob_bloom_add(sg_ob_account *a, uint64_t h);
 
 #endif

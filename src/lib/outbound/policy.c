@@ -268,17 +268,46 @@ const ob_class *ob_policy_class(const sg_ob_policy *p, const char *account)
     return &p->classes[0];
 }
 
+/* RFC 5322 3.2.3 atext, and any UTF-8 byte (RFC 6531 3.3); '%' and '!'
+ * are atext but left out: see local_plain. */
+static int atext(unsigned char c)
+{
+    return isalnum(c) || c >= 0x80 || (c != '\0' && strchr("#$&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/* Is the local part [s, s + n) one that ends here: a dot-atom or a quoted
+ * string, with no '@', '%' or '!' in it, quoted or not? MTAs relay the
+ * others on: user%elsewhere@ourco.test (Postfix allow_percent_hack),
+ * elsewhere!user@ourco.test (swap_bangpath), "user@elsewhere"@ourco.test
+ * (resolve_dequoted_address: the resolver looks inside the quotes), a
+ * source route @relay:user@ourco.test; all on by default. Anything this
+ * does not recognise is external: the limits err towards counting it. */
+static int local_plain(const char *s, size_t n)
+{
+    if (n == 0 || memchr(s, '@', n) || memchr(s, '%', n) || memchr(s, '!', n))
+        return 0;
+    if (s[0] == '"') {
+        size_t i = 1;
+        for (; i < n - 1; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (c == '"' || c < 0x20 || c == 0x7f)
+                return 0;
+            if (c == '\\' && ++i >= n - 1)
+                return 0;
+        }
+        return n >= 2 && i == n - 1 && s[n - 1] == '"';
+    }
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '.' ? i == 0 || i == n - 1 || s[i - 1] == '.' : !atext((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
 int ob_policy_internal(const sg_ob_policy *p, const char *addr, const char *fallback)
 {
     const char *at = addr ? strrchr(addr, '@') : NULL;
     const char *dom;
-    if (at == NULL || at[1] == '\0')
-        return 0;
-    /* user%elsewhere@ourco.test and elsewhere!user@ourco.test are relayed
-     * on by MTAs that still honour the percent hack or bang paths (Postfix
-     * allow_percent_hack, swap_bangpath: on by default): not ours */
-    if (memchr(addr, '%', (size_t)(at - addr)) != NULL ||
-        memchr(addr, '!', (size_t)(at - addr)) != NULL)
+    if (at == NULL || at[1] == '\0' || !local_plain(addr, (size_t)(at - addr)))
         return 0;
     dom = at + 1;
     if (p->ninternal == 0)
