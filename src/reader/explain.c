@@ -892,8 +892,9 @@ static void check_host(explain_impl *x, const sgr_explain_opts *o, const char *n
         return;
     }
     out->verdict = res.verdict;
-    if (res.verdict != SGR_LOOKALIKE_SUSPECT)
-        return;
+    /* an idn hit is kept whatever the verdict: a name the checker knows
+     * is still shown in a form that reads as another (adv29 RD-1); a
+     * known name has no other hits */
     for (size_t i = 0; i < res.nhits; i++) {
         const sgr_lookalike_hit *h = &res.hits[i];
         if (h->kind == SGR_LOOKALIKE_IDN && out->idn == NULL)

@@ -415,12 +415,13 @@ static void learn_address(sgv_index *ix, const char *address, long long date, lo
     }
 }
 
-/* Verified mail teaches a correspondent: its name and its domain (locked). */
-static void learn_correspondent(sgv_index *ix, const sgr_explanation *e)
+/* Verified mail teaches a correspondent: its name and its domain (locked).
+ * learnable: correspondent_learnable's answer for it. */
+static void learn_correspondent(sgv_index *ix, const sgr_explanation *e, int learnable)
 {
     char key[512], folded[512];
     const sgr_identity *id = &e->identity;
-    if (e->headline != SGR_HEADLINE_VERIFIED || id->address == NULL ||
+    if (e->headline != SGR_HEADLINE_VERIFIED || !learnable || id->address == NULL ||
         strlen(id->address) >= sizeof(key))
         return;
     snprintf(key, sizeof(key), "%s", id->address);
@@ -542,6 +543,32 @@ static checker *checker_get(sgv_index *ix)
         c->refs++;
     pthread_mutex_unlock(&ix->lock);
     return c;
+}
+
+/* May verified mail from this sender teach a correspondent? Not when its
+ * domain resembles a protected or operator name or fails the idn test:
+ * verified only proves that the attacker sent it from his own
+ * bank-example.com, and a learned domain and display name would then
+ * vouch for his later mail (adv29 RD-1). Checked outside the index's
+ * lock (the checker can take a while against many references). */
+static int correspondent_learnable(sgv_index *ix, const sgr_explanation *e)
+{
+    const char *dom = e->identity.domain;
+    if (e->headline != SGR_HEADLINE_VERIFIED || dom == NULL || dom[0] == '\0')
+        return 0;
+    checker *c = checker_get(ix);
+    sgr_lookalike_result *r = malloc(sizeof(*r));
+    int ok = c != NULL && r != NULL &&
+             sgr_lookalike_check(c->lk, dom, strlen(dom), r) == SGR_LOOKALIKE_OK &&
+             r->verdict != SGR_LOOKALIKE_INVALID;
+    /* a known name carries no hits but an idn one */
+    for (size_t i = 0; ok && i < r->nhits; i++)
+        if (r->hits[i].kind == SGR_LOOKALIKE_IDN ||
+            r->hits[i].source != SGR_LOOKALIKE_CORRESPONDENT)
+            ok = 0;
+    free(r);
+    checker_put(ix, c);
+    return ok;
 }
 
 /* Builds a checker from --protect, --operator-domains and the
@@ -898,7 +925,7 @@ static void run_job(sgv_index *ix, int stage, job *j)
     sgr_explanation *e = NULL;
     const sg_verdict_result *res = NULL;
     sg_verdict *v = NULL;
-    int trusted = 0;
+    int trusted = 0, learnable = 0;
     hot *h = NULL;
     garbage g = {NULL, NULL};
 
@@ -915,6 +942,7 @@ static void run_job(sgv_index *ix, int stage, job *j)
         if (!trusted)
             v = verify(ix, data, len, &res);
         explain(ix, &e, j->id, data, len, res, EXPLAIN_LINKS, 0, &corr, NULL);
+        learnable = e != NULL && correspondent_learnable(ix, e);
         if ((h = calloc(1, sizeof(*h))) != NULL) {
             h->refs = 1;
             memcpy(h->id, j->id, sizeof(h->id));
@@ -955,7 +983,7 @@ static void run_job(sgv_index *ix, int stage, job *j)
                 ix->ndone++;
             m->stage = STAGE_DONE;
             if (e != NULL)
-                learn_correspondent(ix, e);
+                learn_correspondent(ix, e, learnable);
             if (h != NULL) {
                 lru_insert(ix, m, h, &g);
                 h = NULL;

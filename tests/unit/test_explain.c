@@ -1384,6 +1384,81 @@ static void names(void **state)
                         "Verified through a third party");
 }
 
+/* A message our A-R says is verified for `domain` (the From's A-label). */
+static sgr_explanation *explain_verified(const char *from, const char *domain, const char *rest,
+                                         const sgr_explain_opts *o)
+{
+    char body[2048], ar[512];
+    size_t l;
+    sgr_explanation *e;
+    snprintf(body, sizeof(body), "From: %s\r\n%s", from, rest);
+    snprintf(ar, sizeof(ar),
+             AUTHSERV "; dkim=pass header.d=%s; dmarc=pass header.from=%s policy.dmarc=reject",
+             domain, domain);
+    char *m = with_field("Authentication-Results", ar, body, strlen(body), &l);
+    assert_int_equal(sgr_explain(&e, m, l, NULL, o), SGR_EXPLAIN_OK);
+    assert_int_equal(e->headline, SGR_HEADLINE_VERIFIED);
+    check_json(e);
+    free(m);
+    return e;
+}
+
+/* A learned correspondent never hides a lookalike of a protected name,
+ * nor an idn hit (adv29 RD-1): the viewer learns the domain of every
+ * verified message, the attacker's own lookalike included. */
+static void correspondent_keeps_warnings(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    sgr_lookalike_builder *b;
+    sgr_lookalike *lk;
+    char psl[4096];
+    snprintf(psl, sizeof psl, "%s/dmarc/psl/public_suffix_list.dat", sg_test_conformance_dir());
+    assert_int_equal(sgr_lookalike_builder_new(&b, psl), SGR_LOOKALIKE_OK);
+    assert_int_equal(sgr_lookalike_builder_add(b, "ourco.example", 13, SGR_LOOKALIKE_PROTECTED), 0);
+    assert_int_equal(sgr_lookalike_builder_add(b, "paypal.com", 10, SGR_LOOKALIKE_OPERATOR), 0);
+    const char *learned[] = {"ourco-example.com", "xn--urco-45d.example", "friend.example",
+                             "xn--mller-shop-9db.example"};
+    for (size_t i = 0; i < sizeof(learned) / sizeof(learned[0]); i++)
+        assert_int_equal(sgr_lookalike_builder_add(b, learned[i], strlen(learned[i]),
+                                                   SGR_LOOKALIKE_CORRESPONDENT),
+                         0);
+    assert_int_equal(sgr_lookalike_build(&lk, b), SGR_LOOKALIKE_OK);
+    base_opts(f, &o);
+    o.lookalike = lk;
+    const char *html =
+        "Content-Type: text/html\r\n\r\n<a href=\"https://x.ourco-example.com/\">x</a>";
+    /* the lookalike, in its own verified mail and as a link */
+    sgr_explanation *e =
+        explain_verified("s@ourco-example.com", "ourco-example.com", "Subject: x\r\n\r\n", &o);
+    assert_non_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    sgr_explain_free(e);
+    assert_int_equal(sgr_explain(&e, html, strlen(html), NULL, &o), SGR_EXPLAIN_OK);
+    assert_int_equal(e->nlinks, 1);
+    assert_int_equal(count_kind(e->links[0].warnings, e->links[0].nwarnings, SGR_WARN_LOOKALIKE),
+                     1);
+    sgr_explain_free(e);
+    /* the homograph: lookalike and idn, U-label or A-label From */
+    const char *forms[] = {"s@\xd0\xbeurco.example", "s@xn--urco-45d.example"};
+    for (size_t i = 0; i < 2; i++) {
+        e = explain_verified(forms[i], "xn--urco-45d.example", "\r\n", &o);
+        if (!find_kind(e, SGR_WARN_LOOKALIKE) || !find_kind(e, SGR_WARN_IDN))
+            fail_msg("%s: lookalike %s, idn %s", forms[i], find_kind(e, SGR_WARN_LOOKALIKE),
+                     find_kind(e, SGR_WARN_IDN));
+        sgr_explain_free(e);
+    }
+    /* neighbours: a learned friend and a learned single-script IDN stay quiet */
+    e = explain_verified("s@friend.example", "friend.example", "\r\n", &o);
+    assert_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    assert_null(find_kind(e, SGR_WARN_IDN));
+    sgr_explain_free(e);
+    e = explain_verified("s@xn--mller-shop-9db.example", "xn--mller-shop-9db.example", "\r\n", &o);
+    assert_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    assert_null(find_kind(e, SGR_WARN_IDN));
+    sgr_explain_free(e);
+    sgr_lookalike_free(lk);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1409,6 +1484,7 @@ int main(void)
         cmocka_unit_test(cut_body_not_shown),
         cmocka_unit_test(remote_images_verified_only),
         cmocka_unit_test(hostile_input),
+        cmocka_unit_test(correspondent_keeps_warnings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
