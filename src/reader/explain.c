@@ -1209,19 +1209,19 @@ static const char *headline_sentence(explain_impl *x, const auth_facts *f, sgr_h
     const char *why = f->reason ? f->reason : "";
     switch (h) {
     case SGR_HEADLINE_VERIFIED:
-        return xprintf(x, "The sender's domain %.253s is proven (%s).",
-                       from_domain ? from_domain : "", why);
+        return xprintf(x, "The sender's domain %s is proven (%s).", from_domain ? from_domain : "",
+                       why);
     case SGR_HEADLINE_VERIFIED_THIRD_PARTY:
         return xprintf(x,
-                       "Not proven to come from %.253s, but signed by %.253s, which handled it "
+                       "Not proven to come from %s, but signed by %.253s, which handled it "
                        "(%s).",
-                       from_domain ? from_domain : "the sender's domain", third, why);
+                       from_domain ? from_domain : "the sender's domain", third ? third : "", why);
     case SGR_HEADLINE_FORGED:
         /* a malformed header proves no forgery, only that nothing in it
          * can be trusted (rev20 R-12) */
         if (x->malformed != NULL)
             return xprintf(x, "Treat it as forged: %s.", why);
-        return xprintf(x, "This message is not from %.253s (%s).",
+        return xprintf(x, "This message is not from %s (%s).",
                        from_domain ? from_domain : "the sender it names", why);
     default:
         if (f->by == SGR_FROM_NONE)
@@ -1400,11 +1400,18 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         id->list_id = clean_text(x, lid->value, lid->value_len, MAX_FIELD_SHOWN);
     id->arc = arc_summary(x, f.by == SGR_FROM_VERIFIED ? verdict : NULL, &ar, have_ar);
 
-    x->pub.headline_detail =
-        headline_sentence(x, &f, h, third, id->domain_unicode ? id->domain_unicode : from_domain);
-
     /* ---- warnings on the header ---- */
     host_check from_hc = warn_domain(x, opts, "From", "from", from_domain);
+
+    /* What was proven is the A-label: a sentence that says "bаnk.example
+     * is proven" in Unicode reads as bank.example (adv29 RD-2). The
+     * Unicode form only beside it, and never for a name that resembles
+     * another. */
+    const char *named = from_domain;
+    if (from_domain && id->domain_unicode && !from_hc.lookalike && !from_hc.idn)
+        named = xprintf(x, "%.253s (shown as %.1024s)", from_domain, id->domain_unicode);
+    const char *third_a = third ? alabel(x, third) : NULL;
+    x->pub.headline_detail = headline_sentence(x, &f, h, third_a ? third_a : third, named);
     host_check rt_hc;
     memset(&rt_hc, 0, sizeof(rt_hc));
     if (id->reply_to && reply_dom && !ieq(reply_dom, from_domain))

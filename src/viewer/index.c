@@ -308,6 +308,21 @@ static void summary_free(summary *s)
     }
 }
 
+/* The address as the message page's panel shows it: the domain in its
+ * A-label form, what DMARC proved. "security@bаnk.example" in the list
+ * would read as the bank's (adv29 RD-2). NULL without an address. */
+static const char *row_address(const sgr_explanation *e, char *buf, size_t cap)
+{
+    const sgr_identity *id = e ? &e->identity : NULL;
+    if (id == NULL || id->address == NULL)
+        return NULL;
+    const char *at = strrchr(id->address, '@');
+    if (at == NULL || id->domain == NULL)
+        return id->address;
+    int n = snprintf(buf, cap, "%.*s@%s", (int)(at - id->address), id->address, id->domain);
+    return n > 0 && (size_t)n < cap ? buf : id->address;
+}
+
 /* Copies what the list needs out of an explanation. */
 static summary *summary_make(const char *id, const sgr_explanation *e, int checking, int unreadable)
 {
@@ -315,6 +330,7 @@ static summary *summary_make(const char *id, const sgr_explanation *e, int check
     const char *src[6 + 2 * SGV_ROW_WARNINGS_MAX];
     const char **dst[6 + 2 * SGV_ROW_WARNINGS_MAX];
     size_t n = 0, total = 0;
+    char addr[1280];
     if (s == NULL)
         return NULL;
     s->row.headline = e ? e->headline : SGR_HEADLINE_UNVERIFIED;
@@ -331,7 +347,7 @@ static summary *summary_make(const char *id, const sgr_explanation *e, int check
     } while (0)
     ADD(id, s->row.id);
     ADD(e ? e->identity.display_name : NULL, s->row.display_name);
-    ADD(e ? e->identity.address : NULL, s->row.address);
+    ADD(row_address(e, addr, sizeof(addr)), s->row.address);
     ADD(e && e->mime ? e->mime->subject : NULL, s->row.subject);
     ADD(e && e->mime ? e->mime->date : NULL, s->row.date);
     ADD(checking     ? "Not verified yet: the viewer is still checking this message."

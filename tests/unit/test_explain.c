@@ -1459,6 +1459,47 @@ static void correspondent_keeps_warnings(void **state)
     sgr_lookalike_free(lk);
 }
 
+/* Every sentence that says what is proven names the A-label, what DMARC
+ * proved; the Unicode form only beside it, "shown as", and never for a
+ * name that resembles another (adv29 RD-2). */
+static void proof_names_alabel(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    /* a homograph of ourco.example (Cyrillic о), written either way */
+    const char *forms[] = {"s@\xd0\xbeurco.example", "s@xn--urco-45d.example"};
+    for (size_t i = 0; i < 2; i++) {
+        sgr_explanation *e = explain_verified(forms[i], "xn--urco-45d.example", "\r\n", &o);
+        if (strstr(e->headline_detail, "The sender's domain xn--urco-45d.example is proven") ==
+                NULL ||
+            strstr(e->headline_detail, "\xd0\xbe") || strstr(e->headline_detail, "shown as"))
+            fail_msg("%s: %s", forms[i], e->headline_detail);
+        sgr_explain_free(e);
+    }
+    /* a Latin-only confusable of the operator's paypal.com (U+0251): no
+     * idn hit, a lookalike one: the A-label alone */
+    sgr_explanation *e = explain_verified("s@p\xc9\x91ypal.com", "xn--pypal-0jc.com", "\r\n", &o);
+    assert_non_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    assert_null(find_kind(e, SGR_WARN_IDN));
+    assert_string_equal(e->headline_detail,
+                        "The sender's domain xn--pypal-0jc.com is proven (DMARC pass: the From "
+                        "domain is proven).");
+    sgr_explain_free(e);
+    /* a name that resembles nothing: the Unicode form beside, marked */
+    e = explain_verified("s@m\xc3\xbcller-shop.example", "xn--mller-shop-9db.example", "\r\n", &o);
+    assert_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    assert_null(find_kind(e, SGR_WARN_IDN));
+    assert_non_null(strstr(e->headline_detail,
+                           "xn--mller-shop-9db.example (shown as m\xc3\xbcller-shop.example) is "
+                           "proven"));
+    sgr_explain_free(e);
+    /* ASCII: as before */
+    e = explain_verified("s@shop.example", "shop.example", "\r\n", &o);
+    assert_non_null(strstr(e->headline_detail, "The sender's domain shop.example is proven"));
+    sgr_explain_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1485,6 +1526,7 @@ int main(void)
         cmocka_unit_test(remote_images_verified_only),
         cmocka_unit_test(hostile_input),
         cmocka_unit_test(correspondent_keeps_warnings),
+        cmocka_unit_test(proof_names_alabel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

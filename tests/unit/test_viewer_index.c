@@ -119,6 +119,8 @@ typedef struct {
     char subjects[16][128];
     char headlines[16][32];
     char ids[16][SGV_ID_LEN + 1];
+    char addresses[16][128];
+    char details[16][256];
 } rows;
 
 static int collect(const sgv_row *r, void *payload)
@@ -128,6 +130,8 @@ static int collect(const sgv_row *r, void *payload)
         snprintf(c->subjects[c->n], 128, "%s", r->subject);
         snprintf(c->headlines[c->n], 32, "%s", sgr_headline_name(r->headline));
         snprintf(c->ids[c->n], SGV_ID_LEN + 1, "%s", r->id);
+        snprintf(c->addresses[c->n], 128, "%s", r->address);
+        snprintf(c->details[c->n], 256, "%s", r->headline_detail);
     }
     c->n++;
     c->checking += r->checking != 0;
@@ -308,6 +312,45 @@ static void lookalike_not_learned(void **state)
     close_index(&f);
 }
 
+/* The list names what was proven, the A-label, as the message page does:
+ * "cards@bаnk.example" in a row reads as the bank's (adv29 RD-2). */
+static void row_names_alabel(void **state)
+{
+    fixture f;
+    rows c;
+    (void)state;
+    put_verified("1796300002.R3.rd1", "xn--bnk-6cd.example",
+                 "Card Team <cards@b\xd0\xb0nk.example>", "Homograph",
+                 "Thu, 03 Dec 2026 11:00:00 +0000");
+    put_verified("1796300003.R4.rd1", "xn--mller-shop-9db.example",
+                 "Shop <info@m\xc3\xbcller-shop.example>", "Umlaut",
+                 "Thu, 03 Dec 2026 12:00:00 +0000");
+    open_index(&f, NOW);
+    assert_int_equal(sgv_index_start(f.ix), 0);
+    assert_true(sgv_index_wait_idle(f.ix, 60000));
+    memset(&c, 0, sizeof(c));
+    sgv_index_foreach(f.ix, collect, &c);
+    int seen = 0;
+    for (size_t i = 0; i < c.n && i < 16; i++) {
+        if (!strcmp(c.subjects[i], "Homograph")) {
+            assert_string_equal(c.addresses[i], "cards@xn--bnk-6cd.example");
+            assert_non_null(strstr(c.details[i], "xn--bnk-6cd.example is proven"));
+            assert_null(strstr(c.details[i], "shown as"));
+            seen++;
+        } else if (!strcmp(c.subjects[i], "Umlaut")) {
+            assert_string_equal(c.addresses[i], "info@xn--mller-shop-9db.example");
+            assert_non_null(strstr(c.details[i], "xn--mller-shop-9db.example (shown as "
+                                                 "m\xc3\xbcller-shop.example) is proven"));
+            seen++;
+        } else if (!strcmp(c.subjects[i], "Your December statement is ready")) {
+            assert_string_equal(c.addresses[i], "support@bank.example"); /* ASCII: as it was */
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 3);
+    close_index(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +358,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(headlines_after_verification, setup, teardown),
         cmocka_unit_test_setup_teardown(now_matters, setup, teardown),
         cmocka_unit_test_setup_teardown(lookalike_not_learned, setup, teardown),
+        cmocka_unit_test_setup_teardown(row_names_alabel, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
