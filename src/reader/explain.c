@@ -839,10 +839,11 @@ static const char *display_name(explain_impl *x, const char *raw)
 /* "pass by sealer.example (i=2)", from the ARC result or the newest
  * ARC-Seal in the message. */
 static const char *arc_summary(explain_impl *x, const sg_verdict_result *v, const sg_authres *ar,
-                               int have_ar)
+                               int have_ar, const char **pass_sealer)
 {
     const char *cv = NULL, *sealer = NULL;
     unsigned inst = 0;
+    *pass_sealer = NULL;
     if (v && v->arc && v->arc->instance > 0) {
         cv = sg_arc_cv_str(v->arc->cv);
         inst = v->arc->instance;
@@ -868,8 +869,10 @@ static const char *arc_summary(explain_impl *x, const sg_verdict_result *v, cons
             }
         }
     }
-    if (ieq(cv, "pass") && sealer)
+    if (ieq(cv, "pass") && sealer) {
+        *pass_sealer = sealer;
         return xprintf(x, "pass by %.253s (i=%u)", sealer, inst);
+    }
     return xprintf(x, "%.16s", cv);
 }
 
@@ -1319,15 +1322,21 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
     /* A third party's signature never lifts a replay: the From domain's
      * own signature passed, but a displayed field was added unsigned, and
      * anyone can sign his additions with a domain of his own (adv14 F2) */
+    const char *arc_sealer = NULL, *sender_dom = NULL;
+    const char *arc =
+        arc_summary(x, f.by == SGR_FROM_VERIFIED ? verdict : NULL, &ar, have_ar, &arc_sealer);
+    const char *ss = addr_specs(x, field(x, "Sender", NULL), &sender_dom);
     if (h == SGR_HEADLINE_UNVERIFIED && !f.replayed) {
-        /* the signer to name: a List-Id's domain, then the newest ARC
-         * sealer, then the first passing non-aligned signature */
+        /* The signer to name: one the message itself says handled it: the
+         * list its List-Id names, the sealer of its passing ARC chain, the
+         * agent its Sender field names (RFC 5322 3.6.2). Any other
+         * signature proves only that its signer signed: an attacker's own
+         * bank-example.com signature on a spoof of a p=none domain would
+         * otherwise make its links one click (adv29 RD-3). */
         const sg_header *lid = field(x, "List-Id", NULL);
-        const char *sealer = NULL;
-        for (size_t i = 0; i < x->nh && sealer == NULL; i++)
-            if (sg_header_is(&x->h[i], "ARC-Seal"))
-                sealer = dkim_tag(x, x->h[i].value, x->h[i].value_len, "d", 256);
-        int best = -1, score = -1;
+        const char *sealer_rd = arc_sealer ? registrable(x, arc_sealer) : NULL;
+        const char *sender_rd = sender_dom ? registrable(x, sender_dom) : NULL;
+        int best = -1, score = 0;
         for (size_t i = 0; i < f.nsigs; i++) {
             if (f.sigs[i].aligned)
                 continue;
@@ -1335,7 +1344,7 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
             const char *rd = registrable(x, f.sigs[i].domain);
             if (lid && rd && names_domain(lid->value, rd))
                 s = 2;
-            else if (sealer && rd && ieq(registrable(x, sealer), rd))
+            else if (rd && ((sealer_rd && ieq(sealer_rd, rd)) || (sender_rd && ieq(sender_rd, rd))))
                 s = 1;
             if (s > score) {
                 score = s;
@@ -1387,18 +1396,17 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         id->via = f.sigs[0].domain;
     if (third)
         id->via = third;
-    const char *reply_dom = NULL, *sender_dom = NULL;
+    const char *reply_dom = NULL;
     const sg_header *rt = field(x, "Reply-To", NULL);
     const char *rts = addr_specs(x, rt, &reply_dom);
     if (rts && !(id->address && ieq(rts, id->address)))
         id->reply_to = rts;
-    const char *ss = addr_specs(x, field(x, "Sender", NULL), &sender_dom);
     if (ss && !(id->address && ieq(ss, id->address)))
         id->sender = ss;
     const sg_header *lid = field(x, "List-Id", NULL);
     if (lid)
         id->list_id = clean_text(x, lid->value, lid->value_len, MAX_FIELD_SHOWN);
-    id->arc = arc_summary(x, f.by == SGR_FROM_VERIFIED ? verdict : NULL, &ar, have_ar);
+    id->arc = arc;
 
     /* ---- warnings on the header ---- */
     host_check from_hc = warn_domain(x, opts, "From", "from", from_domain);
@@ -1418,6 +1426,16 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         rt_hc = warn_domain(x, opts, "Reply-To", "reply-to", reply_dom);
     if (id->sender && sender_dom && !ieq(sender_dom, from_domain) && !ieq(sender_dom, reply_dom))
         (void)warn_domain(x, opts, "Sender", "sender", sender_dom);
+    /* a signer the panel names (third party, via) looks like ours just as
+     * a From would (adv29 RD-3); an aligned one is the From's own */
+    for (size_t i = 0; i < f.nsigs; i++) {
+        int dup = f.sigs[i].aligned || ieq(f.sigs[i].domain, sender_dom) ||
+                  ieq(f.sigs[i].domain, reply_dom);
+        for (size_t k = 0; k < i && !dup; k++)
+            dup = !f.sigs[k].aligned && ieq(f.sigs[k].domain, f.sigs[i].domain);
+        if (!dup)
+            (void)warn_domain(x, opts, "Signed by", "signed-by", f.sigs[i].domain);
+    }
 
     /* where the address is, as the warnings below say it */
     const char *at_domain = id->domain_unicode ? id->domain_unicode

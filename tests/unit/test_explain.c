@@ -1097,16 +1097,95 @@ static void replay_third_party(void **state)
         fail_msg("%s (verdict) / %s (A-R), want unverified", sgr_headline_name(b.e->headline),
                  sgr_headline_name(b.e_ar->headline));
     free_both(&b);
-    /* the same signature on an ordinary unverified message names it */
+    /* the same signature on an ordinary unverified message whose Sender
+     * names the signer (a list, a provider) names it */
     m = load(f, "unverified.eml", &len);
-    m2 = signed_by_lists(f, m, len, &l2);
+    char *m1 = with_field("Sender", "bounces@lists.example", m, len, &l2);
     free(m);
+    m2 = signed_by_lists(f, m1, l2, &l2);
+    free(m1);
     b = explain_both_text(f, m2, l2, &o, NULL, NULL);
     if (b.e->headline != SGR_HEADLINE_VERIFIED_THIRD_PARTY ||
         b.e_ar->headline != SGR_HEADLINE_VERIFIED_THIRD_PARTY)
         fail_msg("unverified.eml: %s / %s, want verified_third_party",
                  sgr_headline_name(b.e->headline), sgr_headline_name(b.e_ar->headline));
     free_both(&b);
+}
+
+static int href(char *buf, size_t cap, size_t index, const sgr_link *l, void *payload);
+
+/* A third party is named only when the message says it handled it: its
+ * List-Id, its passing ARC seal, its Sender field. Any other signature
+ * proves only that its signer signed: an attacker's own signature on a
+ * spoof of a p=none domain must not make its links one click, and a
+ * signer that looks like one of ours is warned of (adv29 RD-3). */
+static void third_party_needs_relation(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    size_t len, l2;
+    base_opts(f, &o);
+    o.link_href = href;
+    /* no relation: unverified, the signer listed, links inert */
+    char *m = load(f, "unverified.eml", &len);
+    char *m2 = signed_by_lists(f, m, len, &l2);
+    free(m);
+    both b = explain_both_text(f, m2, l2, &o, NULL, NULL);
+    if (b.e->headline != SGR_HEADLINE_UNVERIFIED || b.e_ar->headline != SGR_HEADLINE_UNVERIFIED)
+        fail_msg("no relation: %s / %s, want unverified", sgr_headline_name(b.e->headline),
+                 sgr_headline_name(b.e_ar->headline));
+    assert_null(b.e->third_party);
+    assert_null(b.e_ar->third_party);
+    assert_int_equal(b.e->identity.nsigned_by, 1);
+    assert_string_equal(b.e->identity.signed_by[0].domain, "lists.example");
+    free_both(&b);
+    /* neighbours: a List-Id naming it (thirdparty.eml), an ARC seal
+     * (arc_sealed.eml) and a Sender (replay_third_party) name it */
+    /* a lookalike of ours as the signer, with and without a relation */
+    const char *body = "From: bob@nopolicy.example\r\nSubject: x\r\nContent-Type: text/html\r\n"
+                       "\r\n<a href=\"https://www.nopolicy.example/\">x</a>";
+    const char *ars[] = {AUTHSERV "; dkim=pass header.d=0urco.example; dmarc=none "
+                                  "header.from=nopolicy.example",
+                         AUTHSERV "; dkim=pass header.d=0urco.example; dmarc=none "
+                                  "header.from=nopolicy.example"};
+    const char *lists[] = {NULL, "<talk.0urco.example>"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t l, l3;
+        sgr_explanation *e;
+        char *m3 =
+            lists[i] ? with_field("List-Id", lists[i], body, strlen(body), &l3) : strdup(body);
+        if (!lists[i])
+            l3 = strlen(body);
+        char *ar = with_field("Authentication-Results", ars[i], m3, l3, &l);
+        assert_int_equal(sgr_explain(&e, ar, l, NULL, &o), SGR_EXPLAIN_OK);
+        assert_int_equal(e->headline,
+                         lists[i] ? SGR_HEADLINE_VERIFIED_THIRD_PARTY : SGR_HEADLINE_UNVERIFIED);
+        assert_int_equal(e->nlinks, 1);
+        assert_int_equal(e->links[0].inert, lists[i] ? 0 : 1);
+        int found = 0;
+        for (size_t k = 0; k < e->nwarnings; k++)
+            found |= !strcmp(e->warnings[k].kind, SGR_WARN_LOOKALIKE) &&
+                     !strcmp(e->warnings[k].field, "signed-by") &&
+                     strstr(e->warnings[k].detail, "0urco.example looks like ourco.example");
+        if (!found)
+            fail_msg("%zu: no lookalike warning on the signer", i);
+        check_json(e);
+        sgr_explain_free(e);
+        free(ar);
+        free(m3);
+    }
+    /* an unrelated signer that resembles nothing: no warning on it */
+    size_t l;
+    sgr_explanation *e;
+    char *ar = with_field("Authentication-Results",
+                          AUTHSERV "; dkim=pass header.d=lists.example; dmarc=none "
+                                   "header.from=nopolicy.example",
+                          body, strlen(body), &l);
+    assert_int_equal(sgr_explain(&e, ar, l, NULL, &o), SGR_EXPLAIN_OK);
+    assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+    assert_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    sgr_explain_free(e);
+    free(ar);
 }
 
 /* An address literal naming a protected domain (adv14 finding 3): the
@@ -1520,6 +1599,7 @@ int main(void)
         cmocka_unit_test(helo_pass),
         cmocka_unit_test(protected_literal),
         cmocka_unit_test(replay_third_party),
+        cmocka_unit_test(third_party_needs_relation),
         cmocka_unit_test(warning_attachment),
         cmocka_unit_test(links_by_headline),
         cmocka_unit_test(cut_body_not_shown),
