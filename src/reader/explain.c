@@ -1206,6 +1206,16 @@ static int render_body(explain_impl *x, const sgr_explain_opts *o, int interstit
 
 /* ---- the whole explanation ------------------------------------------------ */
 
+/* 1 when a passing signature or the SPF pass is in registrable domain rd:
+ * that party did take part in sending the message. */
+static int proven_party(explain_impl *x, const auth_facts *f, const char *rd)
+{
+    for (size_t i = 0; i < f->nsigs; i++)
+        if (ieq(registrable(x, f->sigs[i].domain), rd))
+            return 1;
+    return f->mailed_by && ieq(registrable(x, f->mailed_by), rd);
+}
+
 static const char *headline_sentence(explain_impl *x, const auth_facts *f, sgr_headline h,
                                      const char *third, const char *from_domain)
 {
@@ -1507,6 +1517,28 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
                         xprintf(x, "Replies go to %.253s, not to the sender's domain %.253s.", rts,
                                 id->registrable_domain ? id->registrable_domain : "(none)"));
     }
+    /* A Sender (any domain) or a Reply-To (one of ours) names a party
+     * that nothing here proves sent the message: verified mail from
+     * attacker.example with "Sender: security@bank.example" otherwise
+     * listed the bank in the panel without a word (adv29 RD-6). */
+    const char *sender_rd = id->sender && sender_dom ? registrable(x, sender_dom) : NULL;
+    if (sender_rd && !ieq(sender_rd, id->registrable_domain) && !proven_party(x, &f, sender_rd))
+        add_warning(x, SGR_WARN_SENDER, "sender",
+                    xprintf(x,
+                            "The Sender field names %.253s, but %.253s did not send this: no "
+                            "signature or SPF pass of it.",
+                            ss, sender_rd));
+    const char *reply_rd = id->reply_to && reply_dom ? registrable(x, reply_dom) : NULL;
+    for (size_t i = 0; reply_rd && i < opts->nprotected; i++)
+        if (ieq(registrable(x, alabel(x, opts->protected_domains[i])), reply_rd) &&
+            !ieq(reply_rd, id->registrable_domain) && !proven_party(x, &f, reply_rd)) {
+            add_warning(x, SGR_WARN_REPLY_TO, "reply-to",
+                        xprintf(x,
+                                "The Reply-To field names %.253s, but %.253s did not send this: "
+                                "no signature or SPF pass of it.",
+                                rts, reply_rd));
+            break;
+        }
     if (h == SGR_HEADLINE_VERIFIED || h == SGR_HEADLINE_VERIFIED_THIRD_PARTY) {
         /* the verdict's own list when it is the source (verdict.h
          * unsigned_fields); from an A-R, or for a third party's signature,

@@ -652,9 +652,10 @@ static void warning_lookalike(void **state)
     /* the Sender's domain too, and shown */
     e = explain_text("From: a@nopolicy.example\r\nSender: x@paypa1.com\r\n\r\n", &o);
     assert_string_equal(e->identity.sender, "x@paypa1.com");
-    assert_int_equal(e->nwarnings, 1);
+    assert_int_equal(e->nwarnings, 2); /* and the Sender is not proven (RD-6) */
     assert_string_equal(e->warnings[0].kind, SGR_WARN_LOOKALIKE);
     assert_string_equal(e->warnings[0].field, "sender");
+    assert_string_equal(e->warnings[1].kind, SGR_WARN_SENDER);
     sgr_explain_free(e);
     e = explain_text("From: a@nopolicy.example\r\nSender: a@nopolicy.example\r\n\r\n", &o);
     assert_null(e->identity.sender);
@@ -1579,6 +1580,59 @@ static void proof_names_alabel(void **state)
     sgr_explain_free(e);
 }
 
+/* A Sender (any domain) or a Reply-To (one of ours) that nothing proves
+ * took part is warned of, whatever the headline (adv29 RD-6): verified
+ * attacker mail listed "Sender security@ourco.example" without a word. */
+static void sender_not_proven(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    /* the probe's message: verified attacker mail, our Sender, a foreign Reply-To */
+    sgr_explanation *e = explain_verified("notify@attacker.example", "attacker.example",
+                                          "Sender: Ourco Security <security@ourco.example>\r\n"
+                                          "Reply-To: collect@payments-desk.example\r\n\r\n",
+                                          &o);
+    const char *d = find_kind(e, SGR_WARN_SENDER);
+    assert_non_null(d);
+    assert_string_equal(d, "The Sender field names security@ourco.example, but ourco.example did "
+                           "not send this: no signature or SPF pass of it.");
+    assert_null(find_kind(e, SGR_WARN_REPLY_TO)); /* verified: its own choice (docs) */
+    sgr_explain_free(e);
+    /* our domain as the Reply-To */
+    e = explain_verified("notify@attacker.example", "attacker.example",
+                         "Reply-To: security@ourco.example\r\n\r\n", &o);
+    d = find_kind(e, SGR_WARN_REPLY_TO);
+    assert_non_null(d);
+    assert_non_null(
+        strstr(d, "The Reply-To field names security@ourco.example, but ourco.example"));
+    sgr_explain_free(e);
+    /* neighbours: a Sender of the From's own organisation; a Sender whose
+     * domain signed; a Reply-To elsewhere that is not ours */
+    e = explain_verified("a@shop.example", "shop.example",
+                         "Sender: news@mail.shop.example\r\nReply-To: b@elsewhere.example\r\n\r\n",
+                         &o);
+    assert_null(find_kind(e, SGR_WARN_SENDER));
+    assert_null(find_kind(e, SGR_WARN_REPLY_TO));
+    sgr_explain_free(e);
+    const char *body = "From: bob@nopolicy.example\r\nSender: bounces@lists.example\r\n"
+                       "List-Id: <talk.lists.example>\r\n\r\nx";
+    size_t l;
+    char *ar = with_field("Authentication-Results",
+                          AUTHSERV "; dkim=pass header.d=lists.example; dmarc=none "
+                                   "header.from=nopolicy.example",
+                          body, strlen(body), &l);
+    assert_int_equal(sgr_explain(&e, ar, l, NULL, &o), SGR_EXPLAIN_OK);
+    assert_int_equal(e->headline, SGR_HEADLINE_VERIFIED_THIRD_PARTY);
+    assert_null(find_kind(e, SGR_WARN_SENDER));
+    sgr_explain_free(e);
+    free(ar);
+    /* unverified mail naming us as Sender: warned too */
+    e = explain_text("From: a@nopolicy.example\r\nSender: boss@ourco.example\r\n\r\n", &o);
+    assert_non_null(find_kind(e, SGR_WARN_SENDER));
+    sgr_explain_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1607,6 +1661,7 @@ int main(void)
         cmocka_unit_test(hostile_input),
         cmocka_unit_test(correspondent_keeps_warnings),
         cmocka_unit_test(proof_names_alabel),
+        cmocka_unit_test(sender_not_proven),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
