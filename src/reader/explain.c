@@ -839,10 +839,11 @@ static const char *display_name(explain_impl *x, const char *raw)
 /* "pass by sealer.example (i=2)", from the ARC result or the newest
  * ARC-Seal in the message. */
 static const char *arc_summary(explain_impl *x, const sg_verdict_result *v, const sg_authres *ar,
-                               int have_ar)
+                               int have_ar, const char **pass_sealer)
 {
     const char *cv = NULL, *sealer = NULL;
     unsigned inst = 0;
+    *pass_sealer = NULL;
     if (v && v->arc && v->arc->instance > 0) {
         cv = sg_arc_cv_str(v->arc->cv);
         inst = v->arc->instance;
@@ -868,8 +869,10 @@ static const char *arc_summary(explain_impl *x, const sg_verdict_result *v, cons
             }
         }
     }
-    if (ieq(cv, "pass") && sealer)
+    if (ieq(cv, "pass") && sealer) {
+        *pass_sealer = sealer;
         return xprintf(x, "pass by %.253s (i=%u)", sealer, inst);
+    }
     return xprintf(x, "%.16s", cv);
 }
 
@@ -892,8 +895,9 @@ static void check_host(explain_impl *x, const sgr_explain_opts *o, const char *n
         return;
     }
     out->verdict = res.verdict;
-    if (res.verdict != SGR_LOOKALIKE_SUSPECT)
-        return;
+    /* an idn hit is kept whatever the verdict: a name the checker knows
+     * is still shown in a form that reads as another (adv29 RD-1); a
+     * known name has no other hits */
     for (size_t i = 0; i < res.nhits; i++) {
         const sgr_lookalike_hit *h = &res.hits[i];
         if (h->kind == SGR_LOOKALIKE_IDN && out->idn == NULL)
@@ -1202,25 +1206,35 @@ static int render_body(explain_impl *x, const sgr_explain_opts *o, int interstit
 
 /* ---- the whole explanation ------------------------------------------------ */
 
+/* 1 when a passing signature or the SPF pass is in registrable domain rd:
+ * that party did take part in sending the message. */
+static int proven_party(explain_impl *x, const auth_facts *f, const char *rd)
+{
+    for (size_t i = 0; i < f->nsigs; i++)
+        if (ieq(registrable(x, f->sigs[i].domain), rd))
+            return 1;
+    return f->mailed_by && ieq(registrable(x, f->mailed_by), rd);
+}
+
 static const char *headline_sentence(explain_impl *x, const auth_facts *f, sgr_headline h,
                                      const char *third, const char *from_domain)
 {
     const char *why = f->reason ? f->reason : "";
     switch (h) {
     case SGR_HEADLINE_VERIFIED:
-        return xprintf(x, "The sender's domain %.253s is proven (%s).",
-                       from_domain ? from_domain : "", why);
+        return xprintf(x, "The sender's domain %s is proven (%s).", from_domain ? from_domain : "",
+                       why);
     case SGR_HEADLINE_VERIFIED_THIRD_PARTY:
         return xprintf(x,
-                       "Not proven to come from %.253s, but signed by %.253s, which handled it "
+                       "Not proven to come from %s, but signed by %.253s, which handled it "
                        "(%s).",
-                       from_domain ? from_domain : "the sender's domain", third, why);
+                       from_domain ? from_domain : "the sender's domain", third ? third : "", why);
     case SGR_HEADLINE_FORGED:
         /* a malformed header proves no forgery, only that nothing in it
          * can be trusted (rev20 R-12) */
         if (x->malformed != NULL)
             return xprintf(x, "Treat it as forged: %s.", why);
-        return xprintf(x, "This message is not from %.253s (%s).",
+        return xprintf(x, "This message is not from %s (%s).",
                        from_domain ? from_domain : "the sender it names", why);
     default:
         if (f->by == SGR_FROM_NONE)
@@ -1318,15 +1332,21 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
     /* A third party's signature never lifts a replay: the From domain's
      * own signature passed, but a displayed field was added unsigned, and
      * anyone can sign his additions with a domain of his own (adv14 F2) */
+    const char *arc_sealer = NULL, *sender_dom = NULL;
+    const char *arc =
+        arc_summary(x, f.by == SGR_FROM_VERIFIED ? verdict : NULL, &ar, have_ar, &arc_sealer);
+    const char *ss = addr_specs(x, field(x, "Sender", NULL), &sender_dom);
     if (h == SGR_HEADLINE_UNVERIFIED && !f.replayed) {
-        /* the signer to name: a List-Id's domain, then the newest ARC
-         * sealer, then the first passing non-aligned signature */
+        /* The signer to name: one the message itself says handled it: the
+         * list its List-Id names, the sealer of its passing ARC chain, the
+         * agent its Sender field names (RFC 5322 3.6.2). Any other
+         * signature proves only that its signer signed: an attacker's own
+         * bank-example.com signature on a spoof of a p=none domain would
+         * otherwise make its links one click (adv29 RD-3). */
         const sg_header *lid = field(x, "List-Id", NULL);
-        const char *sealer = NULL;
-        for (size_t i = 0; i < x->nh && sealer == NULL; i++)
-            if (sg_header_is(&x->h[i], "ARC-Seal"))
-                sealer = dkim_tag(x, x->h[i].value, x->h[i].value_len, "d", 256);
-        int best = -1, score = -1;
+        const char *sealer_rd = arc_sealer ? registrable(x, arc_sealer) : NULL;
+        const char *sender_rd = sender_dom ? registrable(x, sender_dom) : NULL;
+        int best = -1, score = 0;
         for (size_t i = 0; i < f.nsigs; i++) {
             if (f.sigs[i].aligned)
                 continue;
@@ -1334,7 +1354,7 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
             const char *rd = registrable(x, f.sigs[i].domain);
             if (lid && rd && names_domain(lid->value, rd))
                 s = 2;
-            else if (sealer && rd && ieq(registrable(x, sealer), rd))
+            else if (rd && ((sealer_rd && ieq(sealer_rd, rd)) || (sender_rd && ieq(sender_rd, rd))))
                 s = 1;
             if (s > score) {
                 score = s;
@@ -1386,30 +1406,46 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         id->via = f.sigs[0].domain;
     if (third)
         id->via = third;
-    const char *reply_dom = NULL, *sender_dom = NULL;
+    const char *reply_dom = NULL;
     const sg_header *rt = field(x, "Reply-To", NULL);
     const char *rts = addr_specs(x, rt, &reply_dom);
     if (rts && !(id->address && ieq(rts, id->address)))
         id->reply_to = rts;
-    const char *ss = addr_specs(x, field(x, "Sender", NULL), &sender_dom);
     if (ss && !(id->address && ieq(ss, id->address)))
         id->sender = ss;
     const sg_header *lid = field(x, "List-Id", NULL);
     if (lid)
         id->list_id = clean_text(x, lid->value, lid->value_len, MAX_FIELD_SHOWN);
-    id->arc = arc_summary(x, f.by == SGR_FROM_VERIFIED ? verdict : NULL, &ar, have_ar);
-
-    x->pub.headline_detail =
-        headline_sentence(x, &f, h, third, id->domain_unicode ? id->domain_unicode : from_domain);
+    id->arc = arc;
 
     /* ---- warnings on the header ---- */
     host_check from_hc = warn_domain(x, opts, "From", "from", from_domain);
+
+    /* What was proven is the A-label: a sentence that says "bаnk.example
+     * is proven" in Unicode reads as bank.example (adv29 RD-2). The
+     * Unicode form only beside it, and never for a name that resembles
+     * another. */
+    const char *named = from_domain;
+    if (from_domain && id->domain_unicode && !from_hc.lookalike && !from_hc.idn)
+        named = xprintf(x, "%.253s (shown as %.1024s)", from_domain, id->domain_unicode);
+    const char *third_a = third ? alabel(x, third) : NULL;
+    x->pub.headline_detail = headline_sentence(x, &f, h, third_a ? third_a : third, named);
     host_check rt_hc;
     memset(&rt_hc, 0, sizeof(rt_hc));
     if (id->reply_to && reply_dom && !ieq(reply_dom, from_domain))
         rt_hc = warn_domain(x, opts, "Reply-To", "reply-to", reply_dom);
     if (id->sender && sender_dom && !ieq(sender_dom, from_domain) && !ieq(sender_dom, reply_dom))
         (void)warn_domain(x, opts, "Sender", "sender", sender_dom);
+    /* a signer the panel names (third party, via) looks like ours just as
+     * a From would (adv29 RD-3); an aligned one is the From's own */
+    for (size_t i = 0; i < f.nsigs; i++) {
+        int dup = f.sigs[i].aligned || ieq(f.sigs[i].domain, sender_dom) ||
+                  ieq(f.sigs[i].domain, reply_dom);
+        for (size_t k = 0; k < i && !dup; k++)
+            dup = !f.sigs[k].aligned && ieq(f.sigs[k].domain, f.sigs[i].domain);
+        if (!dup)
+            (void)warn_domain(x, opts, "Signed by", "signed-by", f.sigs[i].domain);
+    }
 
     /* where the address is, as the warnings below say it */
     const char *at_domain = id->domain_unicode ? id->domain_unicode
@@ -1481,6 +1517,28 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
                         xprintf(x, "Replies go to %.253s, not to the sender's domain %.253s.", rts,
                                 id->registrable_domain ? id->registrable_domain : "(none)"));
     }
+    /* A Sender (any domain) or a Reply-To (one of ours) names a party
+     * that nothing here proves sent the message: verified mail from
+     * attacker.example with "Sender: security@bank.example" otherwise
+     * listed the bank in the panel without a word (adv29 RD-6). */
+    const char *sender_rd = id->sender && sender_dom ? registrable(x, sender_dom) : NULL;
+    if (sender_rd && !ieq(sender_rd, id->registrable_domain) && !proven_party(x, &f, sender_rd))
+        add_warning(x, SGR_WARN_SENDER, "sender",
+                    xprintf(x,
+                            "The Sender field names %.253s, but %.253s did not send this: no "
+                            "signature or SPF pass of it.",
+                            ss, sender_rd));
+    const char *reply_rd = id->reply_to && reply_dom ? registrable(x, reply_dom) : NULL;
+    for (size_t i = 0; reply_rd && i < opts->nprotected; i++)
+        if (ieq(registrable(x, alabel(x, opts->protected_domains[i])), reply_rd) &&
+            !ieq(reply_rd, id->registrable_domain) && !proven_party(x, &f, reply_rd)) {
+            add_warning(x, SGR_WARN_REPLY_TO, "reply-to",
+                        xprintf(x,
+                                "The Reply-To field names %.253s, but %.253s did not send this: "
+                                "no signature or SPF pass of it.",
+                                rts, reply_rd));
+            break;
+        }
     if (h == SGR_HEADLINE_VERIFIED || h == SGR_HEADLINE_VERIFIED_THIRD_PARTY) {
         /* the verdict's own list when it is the source (verdict.h
          * unsigned_fields); from an A-R, or for a third party's signature,

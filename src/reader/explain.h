@@ -138,6 +138,7 @@ typedef struct {
 #define SGR_WARN_REPLY_TO "reply_to"
 #define SGR_WARN_UNSIGNED_FIELD "unsigned_field"
 #define SGR_WARN_ATTACHMENT "attachment"
+#define SGR_WARN_SENDER "sender" /* added for adv29 RD-6 */
 
 typedef struct {
     const char *kind;   /* SGR_WARN_* */

@@ -929,22 +929,37 @@ int sgr_lookalike_check(const sgr_lookalike *lk, const char *name, size_t len,
     if (idn_check(lk->sc, c, h))
         add_hit(res, h);
 
-    /* the reference itself, or a name under its registrable domain */
-    for (size_t i = 0; i < lk->n; i++) {
-        if (strcmp(c->reg, lk->refs[i].reg) == 0) {
-            res->verdict = SGR_LOOKALIKE_KNOWN;
-            copy(res->known, sizeof res->known, lk->refs[i].ascii);
-            break;
+    /* The reference itself, or a name under its registrable domain. A
+     * correspondent is learned from mail, and an attacker can send
+     * verified mail from his own bank-example.com: a learned name is known
+     * only against the other correspondents, never against a protected or
+     * operator name, which are compared first (adv29 RD-1). */
+    const ref *known = NULL, *known_corr = NULL;
+    for (size_t i = 0; i < lk->n && known == NULL; i++) {
+        if (strcmp(c->reg, lk->refs[i].reg) != 0)
+            continue;
+        if (lk->refs[i].source != SGR_LOOKALIKE_CORRESPONDENT)
+            known = &lk->refs[i];
+        else if (known_corr == NULL)
+            known_corr = &lk->refs[i];
+    }
+    size_t chosen_hits = 0; /* hits on protected and operator names */
+    for (size_t i = 0; i < lk->n && known == NULL; i++) {
+        if (known_corr != NULL && lk->refs[i].source == SGR_LOOKALIKE_CORRESPONDENT)
+            continue;
+        memset(h, 0, sizeof *h);
+        if (compare(c, &lk->refs[i], h)) {
+            add_hit(res, h);
+            chosen_hits += lk->refs[i].source != SGR_LOOKALIKE_CORRESPONDENT;
         }
     }
-    if (res->verdict != SGR_LOOKALIKE_KNOWN) {
-        for (size_t i = 0; i < lk->n; i++) {
-            memset(h, 0, sizeof *h);
-            if (compare(c, &lk->refs[i], h))
-                add_hit(res, h);
-        }
-        if (res->nhits_total > 0)
-            res->verdict = SGR_LOOKALIKE_SUSPECT;
+    if (known == NULL && chosen_hits == 0)
+        known = known_corr;
+    if (known != NULL) {
+        res->verdict = SGR_LOOKALIKE_KNOWN;
+        copy(res->known, sizeof res->known, known->ascii);
+    } else if (res->nhits_total > 0) {
+        res->verdict = SGR_LOOKALIKE_SUSPECT;
     }
     free(h);
     free(c);

@@ -15,7 +15,10 @@
  *   idn            a label that fails UTS #39 Highly Restrictive: shown as
  *                  its A-label with the reason
  * Names are compared on registrable domains (libpsl). The reference itself
- * and every name under its registrable domain are "known", never lookalikes.
+ * and every name under its registrable domain are "known", never lookalikes;
+ * a correspondent's domain only as long as it resembles no protected or
+ * operator name (a correspondent is learned from mail, which an attacker
+ * can send from his own lookalike domain).
  * The thresholds that keep false hits rare are documented in
  * docs/lookalike.md.
  *
@@ -70,7 +73,7 @@ typedef enum {
 
 typedef enum {
     SGR_LOOKALIKE_CLEAN = 0, /* a valid name that resembles no reference */
-    SGR_LOOKALIKE_KNOWN,     /* a reference's registrable domain or below it */
+    SGR_LOOKALIKE_KNOWN,     /* a reference's registrable domain or below it (idn hits kept) */
     SGR_LOOKALIKE_SUSPECT,   /* at least one hit */
     SGR_LOOKALIKE_INVALID,   /* not a usable domain name: detail says why */
 } sgr_lookalike_verdict;

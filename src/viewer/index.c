@@ -308,6 +308,21 @@ static void summary_free(summary *s)
     }
 }
 
+/* The address as the message page's panel shows it: the domain in its
+ * A-label form, what DMARC proved. "security@bаnk.example" in the list
+ * would read as the bank's (adv29 RD-2). NULL without an address. */
+static const char *row_address(const sgr_explanation *e, char *buf, size_t cap)
+{
+    const sgr_identity *id = e ? &e->identity : NULL;
+    if (id == NULL || id->address == NULL)
+        return NULL;
+    const char *at = strrchr(id->address, '@');
+    if (at == NULL || id->domain == NULL)
+        return id->address;
+    int n = snprintf(buf, cap, "%.*s@%s", (int)(at - id->address), id->address, id->domain);
+    return n > 0 && (size_t)n < cap ? buf : id->address;
+}
+
 /* Copies what the list needs out of an explanation. */
 static summary *summary_make(const char *id, const sgr_explanation *e, int checking, int unreadable)
 {
@@ -315,6 +330,7 @@ static summary *summary_make(const char *id, const sgr_explanation *e, int check
     const char *src[6 + 2 * SGV_ROW_WARNINGS_MAX];
     const char **dst[6 + 2 * SGV_ROW_WARNINGS_MAX];
     size_t n = 0, total = 0;
+    char addr[1280];
     if (s == NULL)
         return NULL;
     s->row.headline = e ? e->headline : SGR_HEADLINE_UNVERIFIED;
@@ -331,7 +347,7 @@ static summary *summary_make(const char *id, const sgr_explanation *e, int check
     } while (0)
     ADD(id, s->row.id);
     ADD(e ? e->identity.display_name : NULL, s->row.display_name);
-    ADD(e ? e->identity.address : NULL, s->row.address);
+    ADD(row_address(e, addr, sizeof(addr)), s->row.address);
     ADD(e && e->mime ? e->mime->subject : NULL, s->row.subject);
     ADD(e && e->mime ? e->mime->date : NULL, s->row.date);
     ADD(checking     ? "Not verified yet: the viewer is still checking this message."
@@ -415,12 +431,13 @@ static void learn_address(sgv_index *ix, const char *address, long long date, lo
     }
 }
 
-/* Verified mail teaches a correspondent: its name and its domain (locked). */
-static void learn_correspondent(sgv_index *ix, const sgr_explanation *e)
+/* Verified mail teaches a correspondent: its name and its domain (locked).
+ * learnable: correspondent_learnable's answer for it. */
+static void learn_correspondent(sgv_index *ix, const sgr_explanation *e, int learnable)
 {
     char key[512], folded[512];
     const sgr_identity *id = &e->identity;
-    if (e->headline != SGR_HEADLINE_VERIFIED || id->address == NULL ||
+    if (e->headline != SGR_HEADLINE_VERIFIED || !learnable || id->address == NULL ||
         strlen(id->address) >= sizeof(key))
         return;
     snprintf(key, sizeof(key), "%s", id->address);
@@ -542,6 +559,32 @@ static checker *checker_get(sgv_index *ix)
         c->refs++;
     pthread_mutex_unlock(&ix->lock);
     return c;
+}
+
+/* May verified mail from this sender teach a correspondent? Not when its
+ * domain resembles a protected or operator name or fails the idn test:
+ * verified only proves that the attacker sent it from his own
+ * bank-example.com, and a learned domain and display name would then
+ * vouch for his later mail (adv29 RD-1). Checked outside the index's
+ * lock (the checker can take a while against many references). */
+static int correspondent_learnable(sgv_index *ix, const sgr_explanation *e)
+{
+    const char *dom = e->identity.domain;
+    if (e->headline != SGR_HEADLINE_VERIFIED || dom == NULL || dom[0] == '\0')
+        return 0;
+    checker *c = checker_get(ix);
+    sgr_lookalike_result *r = malloc(sizeof(*r));
+    int ok = c != NULL && r != NULL &&
+             sgr_lookalike_check(c->lk, dom, strlen(dom), r) == SGR_LOOKALIKE_OK &&
+             r->verdict != SGR_LOOKALIKE_INVALID;
+    /* a known name carries no hits but an idn one */
+    for (size_t i = 0; ok && i < r->nhits; i++)
+        if (r->hits[i].kind == SGR_LOOKALIKE_IDN ||
+            r->hits[i].source != SGR_LOOKALIKE_CORRESPONDENT)
+            ok = 0;
+    free(r);
+    checker_put(ix, c);
+    return ok;
 }
 
 /* Builds a checker from --protect, --operator-domains and the
@@ -898,7 +941,7 @@ static void run_job(sgv_index *ix, int stage, job *j)
     sgr_explanation *e = NULL;
     const sg_verdict_result *res = NULL;
     sg_verdict *v = NULL;
-    int trusted = 0;
+    int trusted = 0, learnable = 0;
     hot *h = NULL;
     garbage g = {NULL, NULL};
 
@@ -915,6 +958,7 @@ static void run_job(sgv_index *ix, int stage, job *j)
         if (!trusted)
             v = verify(ix, data, len, &res);
         explain(ix, &e, j->id, data, len, res, EXPLAIN_LINKS, 0, &corr, NULL);
+        learnable = e != NULL && correspondent_learnable(ix, e);
         if ((h = calloc(1, sizeof(*h))) != NULL) {
             h->refs = 1;
             memcpy(h->id, j->id, sizeof(h->id));
@@ -955,7 +999,7 @@ static void run_job(sgv_index *ix, int stage, job *j)
                 ix->ndone++;
             m->stage = STAGE_DONE;
             if (e != NULL)
-                learn_correspondent(ix, e);
+                learn_correspondent(ix, e, learnable);
             if (h != NULL) {
                 lru_insert(ix, m, h, &g);
                 h = NULL;

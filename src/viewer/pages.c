@@ -197,7 +197,7 @@ static const char *warning_title(const char *kind)
         {"lookalike", "Lookalike domain"},    {"display_name", "Name mismatch"},
         {"first_contact", "First contact"},   {"idn", "Unusual characters"},
         {"reply_to", "Replies go elsewhere"}, {"unsigned_field", "Unsigned field"},
-        {"attachment", "Risky attachment"},
+        {"attachment", "Risky attachment"},   {"sender", "Sender not proven"},
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
         if (!strcmp(t[i].kind, kind))

@@ -652,9 +652,10 @@ static void warning_lookalike(void **state)
     /* the Sender's domain too, and shown */
     e = explain_text("From: a@nopolicy.example\r\nSender: x@paypa1.com\r\n\r\n", &o);
     assert_string_equal(e->identity.sender, "x@paypa1.com");
-    assert_int_equal(e->nwarnings, 1);
+    assert_int_equal(e->nwarnings, 2); /* and the Sender is not proven (RD-6) */
     assert_string_equal(e->warnings[0].kind, SGR_WARN_LOOKALIKE);
     assert_string_equal(e->warnings[0].field, "sender");
+    assert_string_equal(e->warnings[1].kind, SGR_WARN_SENDER);
     sgr_explain_free(e);
     e = explain_text("From: a@nopolicy.example\r\nSender: a@nopolicy.example\r\n\r\n", &o);
     assert_null(e->identity.sender);
@@ -1097,16 +1098,95 @@ static void replay_third_party(void **state)
         fail_msg("%s (verdict) / %s (A-R), want unverified", sgr_headline_name(b.e->headline),
                  sgr_headline_name(b.e_ar->headline));
     free_both(&b);
-    /* the same signature on an ordinary unverified message names it */
+    /* the same signature on an ordinary unverified message whose Sender
+     * names the signer (a list, a provider) names it */
     m = load(f, "unverified.eml", &len);
-    m2 = signed_by_lists(f, m, len, &l2);
+    char *m1 = with_field("Sender", "bounces@lists.example", m, len, &l2);
     free(m);
+    m2 = signed_by_lists(f, m1, l2, &l2);
+    free(m1);
     b = explain_both_text(f, m2, l2, &o, NULL, NULL);
     if (b.e->headline != SGR_HEADLINE_VERIFIED_THIRD_PARTY ||
         b.e_ar->headline != SGR_HEADLINE_VERIFIED_THIRD_PARTY)
         fail_msg("unverified.eml: %s / %s, want verified_third_party",
                  sgr_headline_name(b.e->headline), sgr_headline_name(b.e_ar->headline));
     free_both(&b);
+}
+
+static int href(char *buf, size_t cap, size_t index, const sgr_link *l, void *payload);
+
+/* A third party is named only when the message says it handled it: its
+ * List-Id, its passing ARC seal, its Sender field. Any other signature
+ * proves only that its signer signed: an attacker's own signature on a
+ * spoof of a p=none domain must not make its links one click, and a
+ * signer that looks like one of ours is warned of (adv29 RD-3). */
+static void third_party_needs_relation(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    size_t len, l2;
+    base_opts(f, &o);
+    o.link_href = href;
+    /* no relation: unverified, the signer listed, links inert */
+    char *m = load(f, "unverified.eml", &len);
+    char *m2 = signed_by_lists(f, m, len, &l2);
+    free(m);
+    both b = explain_both_text(f, m2, l2, &o, NULL, NULL);
+    if (b.e->headline != SGR_HEADLINE_UNVERIFIED || b.e_ar->headline != SGR_HEADLINE_UNVERIFIED)
+        fail_msg("no relation: %s / %s, want unverified", sgr_headline_name(b.e->headline),
+                 sgr_headline_name(b.e_ar->headline));
+    assert_null(b.e->third_party);
+    assert_null(b.e_ar->third_party);
+    assert_int_equal(b.e->identity.nsigned_by, 1);
+    assert_string_equal(b.e->identity.signed_by[0].domain, "lists.example");
+    free_both(&b);
+    /* neighbours: a List-Id naming it (thirdparty.eml), an ARC seal
+     * (arc_sealed.eml) and a Sender (replay_third_party) name it */
+    /* a lookalike of ours as the signer, with and without a relation */
+    const char *body = "From: bob@nopolicy.example\r\nSubject: x\r\nContent-Type: text/html\r\n"
+                       "\r\n<a href=\"https://www.nopolicy.example/\">x</a>";
+    const char *ars[] = {AUTHSERV "; dkim=pass header.d=0urco.example; dmarc=none "
+                                  "header.from=nopolicy.example",
+                         AUTHSERV "; dkim=pass header.d=0urco.example; dmarc=none "
+                                  "header.from=nopolicy.example"};
+    const char *lists[] = {NULL, "<talk.0urco.example>"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t l, l3;
+        sgr_explanation *e;
+        char *m3 =
+            lists[i] ? with_field("List-Id", lists[i], body, strlen(body), &l3) : strdup(body);
+        if (!lists[i])
+            l3 = strlen(body);
+        char *ar = with_field("Authentication-Results", ars[i], m3, l3, &l);
+        assert_int_equal(sgr_explain(&e, ar, l, NULL, &o), SGR_EXPLAIN_OK);
+        assert_int_equal(e->headline,
+                         lists[i] ? SGR_HEADLINE_VERIFIED_THIRD_PARTY : SGR_HEADLINE_UNVERIFIED);
+        assert_int_equal(e->nlinks, 1);
+        assert_int_equal(e->links[0].inert, lists[i] ? 0 : 1);
+        int found = 0;
+        for (size_t k = 0; k < e->nwarnings; k++)
+            found |= !strcmp(e->warnings[k].kind, SGR_WARN_LOOKALIKE) &&
+                     !strcmp(e->warnings[k].field, "signed-by") &&
+                     strstr(e->warnings[k].detail, "0urco.example looks like ourco.example");
+        if (!found)
+            fail_msg("%zu: no lookalike warning on the signer", i);
+        check_json(e);
+        sgr_explain_free(e);
+        free(ar);
+        free(m3);
+    }
+    /* an unrelated signer that resembles nothing: no warning on it */
+    size_t l;
+    sgr_explanation *e;
+    char *ar = with_field("Authentication-Results",
+                          AUTHSERV "; dkim=pass header.d=lists.example; dmarc=none "
+                                   "header.from=nopolicy.example",
+                          body, strlen(body), &l);
+    assert_int_equal(sgr_explain(&e, ar, l, NULL, &o), SGR_EXPLAIN_OK);
+    assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
+    assert_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    sgr_explain_free(e);
+    free(ar);
 }
 
 /* An address literal naming a protected domain (adv14 finding 3): the
@@ -1384,6 +1464,175 @@ static void names(void **state)
                         "Verified through a third party");
 }
 
+/* A message our A-R says is verified for `domain` (the From's A-label). */
+static sgr_explanation *explain_verified(const char *from, const char *domain, const char *rest,
+                                         const sgr_explain_opts *o)
+{
+    char body[2048], ar[512];
+    size_t l;
+    sgr_explanation *e;
+    snprintf(body, sizeof(body), "From: %s\r\n%s", from, rest);
+    snprintf(ar, sizeof(ar),
+             AUTHSERV "; dkim=pass header.d=%s; dmarc=pass header.from=%s policy.dmarc=reject",
+             domain, domain);
+    char *m = with_field("Authentication-Results", ar, body, strlen(body), &l);
+    assert_int_equal(sgr_explain(&e, m, l, NULL, o), SGR_EXPLAIN_OK);
+    assert_int_equal(e->headline, SGR_HEADLINE_VERIFIED);
+    check_json(e);
+    free(m);
+    return e;
+}
+
+/* A learned correspondent never hides a lookalike of a protected name,
+ * nor an idn hit (adv29 RD-1): the viewer learns the domain of every
+ * verified message, the attacker's own lookalike included. */
+static void correspondent_keeps_warnings(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    sgr_lookalike_builder *b;
+    sgr_lookalike *lk;
+    char psl[4096];
+    snprintf(psl, sizeof psl, "%s/dmarc/psl/public_suffix_list.dat", sg_test_conformance_dir());
+    assert_int_equal(sgr_lookalike_builder_new(&b, psl), SGR_LOOKALIKE_OK);
+    assert_int_equal(sgr_lookalike_builder_add(b, "ourco.example", 13, SGR_LOOKALIKE_PROTECTED), 0);
+    assert_int_equal(sgr_lookalike_builder_add(b, "paypal.com", 10, SGR_LOOKALIKE_OPERATOR), 0);
+    const char *learned[] = {"ourco-example.com", "xn--urco-45d.example", "friend.example",
+                             "xn--mller-shop-9db.example"};
+    for (size_t i = 0; i < sizeof(learned) / sizeof(learned[0]); i++)
+        assert_int_equal(sgr_lookalike_builder_add(b, learned[i], strlen(learned[i]),
+                                                   SGR_LOOKALIKE_CORRESPONDENT),
+                         0);
+    assert_int_equal(sgr_lookalike_build(&lk, b), SGR_LOOKALIKE_OK);
+    base_opts(f, &o);
+    o.lookalike = lk;
+    const char *html =
+        "Content-Type: text/html\r\n\r\n<a href=\"https://x.ourco-example.com/\">x</a>";
+    /* the lookalike, in its own verified mail and as a link */
+    sgr_explanation *e =
+        explain_verified("s@ourco-example.com", "ourco-example.com", "Subject: x\r\n\r\n", &o);
+    assert_non_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    sgr_explain_free(e);
+    assert_int_equal(sgr_explain(&e, html, strlen(html), NULL, &o), SGR_EXPLAIN_OK);
+    assert_int_equal(e->nlinks, 1);
+    assert_int_equal(count_kind(e->links[0].warnings, e->links[0].nwarnings, SGR_WARN_LOOKALIKE),
+                     1);
+    sgr_explain_free(e);
+    /* the homograph: lookalike and idn, U-label or A-label From */
+    const char *forms[] = {"s@\xd0\xbeurco.example", "s@xn--urco-45d.example"};
+    for (size_t i = 0; i < 2; i++) {
+        e = explain_verified(forms[i], "xn--urco-45d.example", "\r\n", &o);
+        if (!find_kind(e, SGR_WARN_LOOKALIKE) || !find_kind(e, SGR_WARN_IDN))
+            fail_msg("%s: lookalike %s, idn %s", forms[i], find_kind(e, SGR_WARN_LOOKALIKE),
+                     find_kind(e, SGR_WARN_IDN));
+        sgr_explain_free(e);
+    }
+    /* neighbours: a learned friend and a learned single-script IDN stay quiet */
+    e = explain_verified("s@friend.example", "friend.example", "\r\n", &o);
+    assert_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    assert_null(find_kind(e, SGR_WARN_IDN));
+    sgr_explain_free(e);
+    e = explain_verified("s@xn--mller-shop-9db.example", "xn--mller-shop-9db.example", "\r\n", &o);
+    assert_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    assert_null(find_kind(e, SGR_WARN_IDN));
+    sgr_explain_free(e);
+    sgr_lookalike_free(lk);
+}
+
+/* Every sentence that says what is proven names the A-label, what DMARC
+ * proved; the Unicode form only beside it, "shown as", and never for a
+ * name that resembles another (adv29 RD-2). */
+static void proof_names_alabel(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    /* a homograph of ourco.example (Cyrillic о), written either way */
+    const char *forms[] = {"s@\xd0\xbeurco.example", "s@xn--urco-45d.example"};
+    for (size_t i = 0; i < 2; i++) {
+        sgr_explanation *e = explain_verified(forms[i], "xn--urco-45d.example", "\r\n", &o);
+        if (strstr(e->headline_detail, "The sender's domain xn--urco-45d.example is proven") ==
+                NULL ||
+            strstr(e->headline_detail, "\xd0\xbe") || strstr(e->headline_detail, "shown as"))
+            fail_msg("%s: %s", forms[i], e->headline_detail);
+        sgr_explain_free(e);
+    }
+    /* a Latin-only confusable of the operator's paypal.com (U+0251): no
+     * idn hit, a lookalike one: the A-label alone */
+    sgr_explanation *e = explain_verified("s@p\xc9\x91ypal.com", "xn--pypal-0jc.com", "\r\n", &o);
+    assert_non_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    assert_null(find_kind(e, SGR_WARN_IDN));
+    assert_string_equal(e->headline_detail,
+                        "The sender's domain xn--pypal-0jc.com is proven (DMARC pass: the From "
+                        "domain is proven).");
+    sgr_explain_free(e);
+    /* a name that resembles nothing: the Unicode form beside, marked */
+    e = explain_verified("s@m\xc3\xbcller-shop.example", "xn--mller-shop-9db.example", "\r\n", &o);
+    assert_null(find_kind(e, SGR_WARN_LOOKALIKE));
+    assert_null(find_kind(e, SGR_WARN_IDN));
+    assert_non_null(strstr(e->headline_detail,
+                           "xn--mller-shop-9db.example (shown as m\xc3\xbcller-shop.example) is "
+                           "proven"));
+    sgr_explain_free(e);
+    /* ASCII: as before */
+    e = explain_verified("s@shop.example", "shop.example", "\r\n", &o);
+    assert_non_null(strstr(e->headline_detail, "The sender's domain shop.example is proven"));
+    sgr_explain_free(e);
+}
+
+/* A Sender (any domain) or a Reply-To (one of ours) that nothing proves
+ * took part is warned of, whatever the headline (adv29 RD-6): verified
+ * attacker mail listed "Sender security@ourco.example" without a word. */
+static void sender_not_proven(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    /* the probe's message: verified attacker mail, our Sender, a foreign Reply-To */
+    sgr_explanation *e = explain_verified("notify@attacker.example", "attacker.example",
+                                          "Sender: Ourco Security <security@ourco.example>\r\n"
+                                          "Reply-To: collect@payments-desk.example\r\n\r\n",
+                                          &o);
+    const char *d = find_kind(e, SGR_WARN_SENDER);
+    assert_non_null(d);
+    assert_string_equal(d, "The Sender field names security@ourco.example, but ourco.example did "
+                           "not send this: no signature or SPF pass of it.");
+    assert_null(find_kind(e, SGR_WARN_REPLY_TO)); /* verified: its own choice (docs) */
+    sgr_explain_free(e);
+    /* our domain as the Reply-To */
+    e = explain_verified("notify@attacker.example", "attacker.example",
+                         "Reply-To: security@ourco.example\r\n\r\n", &o);
+    d = find_kind(e, SGR_WARN_REPLY_TO);
+    assert_non_null(d);
+    assert_non_null(
+        strstr(d, "The Reply-To field names security@ourco.example, but ourco.example"));
+    sgr_explain_free(e);
+    /* neighbours: a Sender of the From's own organisation; a Sender whose
+     * domain signed; a Reply-To elsewhere that is not ours */
+    e = explain_verified("a@shop.example", "shop.example",
+                         "Sender: news@mail.shop.example\r\nReply-To: b@elsewhere.example\r\n\r\n",
+                         &o);
+    assert_null(find_kind(e, SGR_WARN_SENDER));
+    assert_null(find_kind(e, SGR_WARN_REPLY_TO));
+    sgr_explain_free(e);
+    const char *body = "From: bob@nopolicy.example\r\nSender: bounces@lists.example\r\n"
+                       "List-Id: <talk.lists.example>\r\n\r\nx";
+    size_t l;
+    char *ar = with_field("Authentication-Results",
+                          AUTHSERV "; dkim=pass header.d=lists.example; dmarc=none "
+                                   "header.from=nopolicy.example",
+                          body, strlen(body), &l);
+    assert_int_equal(sgr_explain(&e, ar, l, NULL, &o), SGR_EXPLAIN_OK);
+    assert_int_equal(e->headline, SGR_HEADLINE_VERIFIED_THIRD_PARTY);
+    assert_null(find_kind(e, SGR_WARN_SENDER));
+    sgr_explain_free(e);
+    free(ar);
+    /* unverified mail naming us as Sender: warned too */
+    e = explain_text("From: a@nopolicy.example\r\nSender: boss@ourco.example\r\n\r\n", &o);
+    assert_non_null(find_kind(e, SGR_WARN_SENDER));
+    sgr_explain_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1404,11 +1653,15 @@ int main(void)
         cmocka_unit_test(helo_pass),
         cmocka_unit_test(protected_literal),
         cmocka_unit_test(replay_third_party),
+        cmocka_unit_test(third_party_needs_relation),
         cmocka_unit_test(warning_attachment),
         cmocka_unit_test(links_by_headline),
         cmocka_unit_test(cut_body_not_shown),
         cmocka_unit_test(remote_images_verified_only),
         cmocka_unit_test(hostile_input),
+        cmocka_unit_test(correspondent_keeps_warnings),
+        cmocka_unit_test(proof_names_alabel),
+        cmocka_unit_test(sender_not_proven),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

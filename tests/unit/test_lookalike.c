@@ -344,6 +344,53 @@ static void correspondents(void **state)
     sgr_lookalike_free(lk);
 }
 
+/* A learned correspondent never makes a name known against a protected
+ * or operator name (adv29 RD-1): one verified message from the attacker's
+ * own bank-example.com must not whitewash it. Against the other
+ * correspondents it is still known. */
+static void correspondent_never_hides_protected(void **state)
+{
+    (void)state;
+    char psl[4096];
+    snprintf(psl, sizeof psl, "%s/dmarc/psl/public_suffix_list.dat", sg_test_conformance_dir());
+    sgr_lookalike_builder *b = NULL;
+    assert_int_equal(sgr_lookalike_builder_new(&b, psl), SGR_LOOKALIKE_OK);
+    const char *prot = "bank.example", *oper = "paypal.com";
+    const char *learned[] = {"bank-example.com", "xn--bnk-6cd.example", "paypa1.com", "github.com",
+                             "githu8.com"};
+    assert_int_equal(sgr_lookalike_builder_add(b, prot, strlen(prot), SGR_LOOKALIKE_PROTECTED), 0);
+    assert_int_equal(sgr_lookalike_builder_add(b, oper, strlen(oper), SGR_LOOKALIKE_OPERATOR), 0);
+    for (size_t i = 0; i < sizeof learned / sizeof learned[0]; i++)
+        assert_int_equal(sgr_lookalike_builder_add(b, learned[i], strlen(learned[i]),
+                                                   SGR_LOOKALIKE_CORRESPONDENT),
+                         0);
+    sgr_lookalike *lk = NULL;
+    assert_int_equal(sgr_lookalike_build(&lk, b), SGR_LOOKALIKE_OK);
+    /* learned, but like our name: suspect, the hit is the protected one */
+    expect_hit(lk, "bank-example.com", SGR_LOOKALIKE_EMBEDDED, "bank.example", NULL);
+    expect_hit(lk, "login.bank-example.com", SGR_LOOKALIKE_EMBEDDED, "bank.example", NULL);
+    const sgr_lookalike_result *r = check(lk, "bank-example.com");
+    for (size_t i = 0; i < r->nhits; i++)
+        assert_int_not_equal(r->hits[i].source, SGR_LOOKALIKE_CORRESPONDENT);
+    /* the homograph keeps both its skeleton hit and its idn hit */
+    expect_hit(lk, "b\xd0\xb0nk.example", SGR_LOOKALIKE_SKELETON, "bank.example", NULL);
+    expect_hit(lk, "xn--bnk-6cd.example", SGR_LOOKALIKE_IDN, NULL, "xn--bnk-6cd.example");
+    /* like the operator's name */
+    expect_hit(lk, "paypa1.com", SGR_LOOKALIKE_SKELETON, "paypal.com", NULL);
+    /* neighbours: the chosen names themselves stay known, and a learned
+     * name that resembles only another correspondent stays known too */
+    expect_verdict(lk, "www.bank.example", SGR_LOOKALIKE_KNOWN);
+    expect_verdict(lk, "paypal.com", SGR_LOOKALIKE_KNOWN);
+    expect_verdict(lk, "githu8.com", SGR_LOOKALIKE_KNOWN);
+    expect_verdict(lk, "mail.github.com", SGR_LOOKALIKE_KNOWN);
+    r = check(lk, "githu8.com");
+    assert_string_equal(r->known, "githu8.com");
+    assert_int_equal(r->nhits, 0);
+    /* an unknown name like a correspondent is still flagged */
+    expect_hit(lk, "g1thub.com", SGR_LOOKALIKE_EDIT_DISTANCE, "github.com", NULL);
+    sgr_lookalike_free(lk);
+}
+
 /* ---- recall: permutations generated here ---------------------------------- */
 
 /* Homoglyphs, one table row per Latin letter: each entry is listed in
@@ -727,6 +774,7 @@ int main(void)
         cmocka_unit_test(hostile_input),
         cmocka_unit_test(long_detail_cut_at_a_character),
         cmocka_unit_test(correspondents),
+        cmocka_unit_test(correspondent_never_hides_protected),
         cmocka_unit_test(recall),
         cmocka_unit_test(false_hits),
         cmocka_unit_test(threads),

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <spoofguard/dns.h>
 
@@ -118,6 +119,8 @@ typedef struct {
     char subjects[16][128];
     char headlines[16][32];
     char ids[16][SGV_ID_LEN + 1];
+    char addresses[16][128];
+    char details[16][256];
 } rows;
 
 static int collect(const sgv_row *r, void *payload)
@@ -127,6 +130,8 @@ static int collect(const sgv_row *r, void *payload)
         snprintf(c->subjects[c->n], 128, "%s", r->subject);
         snprintf(c->headlines[c->n], 32, "%s", sgr_headline_name(r->headline));
         snprintf(c->ids[c->n], SGV_ID_LEN + 1, "%s", r->id);
+        snprintf(c->addresses[c->n], 128, "%s", r->address);
+        snprintf(c->details[c->n], 256, "%s", r->headline_detail);
     }
     c->n++;
     c->checking += r->checking != 0;
@@ -222,12 +227,138 @@ static void now_matters(void **state)
     close_index(&f);
 }
 
+/* Writes a message our MTA says is verified for domain into root/new. */
+static void put_verified(const char *file, const char *domain, const char *from,
+                         const char *subject, const char *date)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/new/%s", root, file);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fprintf(fp,
+            "Authentication-Results: mx.home.example; dkim=pass header.d=%s; dmarc=pass "
+            "header.from=%s policy.dmarc=reject\n"
+            "From: %s\nTo: reader@home.example\nSubject: %s\nDate: %s\n"
+            "Content-Type: text/plain\n\nSign in at https://login.%s/ today.\n",
+            domain, domain, from, subject, date, domain);
+    assert_int_equal(fclose(fp), 0);
+}
+
+static const sgr_explanation *view_of(fixture *f, const rows *c, const char *subject, sgv_view **v)
+{
+    for (size_t i = 0; i < c->n && i < 16; i++)
+        if (!strcmp(c->subjects[i], subject)) {
+            assert_int_equal(sgv_index_open(f->ix, c->ids[i], v), 0);
+            return (*v)->e;
+        }
+    fail_msg("no message %s", subject);
+    return NULL;
+}
+
+static int has_kind(const sgr_explanation *e, const char *kind)
+{
+    for (size_t i = 0; i < e->nwarnings; i++)
+        if (!strcmp(e->warnings[i].kind, kind))
+            return 1;
+    return 0;
+}
+
+/* Verified mail from the attacker's own lookalike of the protected
+ * bank.example teaches nothing (adv29 RD-1): neither its domain, which
+ * would then be known and lose its lookalike and idn warnings on every
+ * page, nor its display name. Verified mail from an unrelated domain is
+ * still learned. */
+static void lookalike_not_learned(void **state)
+{
+    fixture f;
+    rows c;
+    (void)state;
+    put_verified("1796300000.R1.rd1", "bank-example.com",
+                 "Security Desk <security@bank-example.com>", "Account locked",
+                 "Thu, 03 Dec 2026 09:00:00 +0000");
+    put_verified("1796300001.R2.rd1", "bank-example.com",
+                 "Security Desk <security@bank-example.com>", "Second notice",
+                 "Thu, 03 Dec 2026 10:00:00 +0000");
+    put_verified("1796300002.R3.rd1", "xn--bnk-6cd.example",
+                 "Card Team <cards@xn--bnk-6cd.example>", "Homograph",
+                 "Thu, 03 Dec 2026 11:00:00 +0000");
+    put_verified("1796300003.R4.rd1", "friend.example", "Friendly Person <pal@friend.example>",
+                 "Friend", "Thu, 03 Dec 2026 12:00:00 +0000");
+    open_index(&f, NOW);
+    assert_int_equal(sgv_index_start(f.ix), 0);
+    assert_true(sgv_index_wait_idle(f.ix, 60000));
+    /* the worker rebuilds the checker with what it learned once idle */
+    struct timespec ts = {0, 300000000};
+    nanosleep(&ts, NULL);
+    memset(&c, 0, sizeof(c));
+    sgv_index_foreach(f.ix, collect, &c);
+    const char *subj[] = {"Account locked", "Second notice", "Homograph"};
+    for (size_t i = 0; i < 3; i++) {
+        sgv_view *v;
+        const sgr_explanation *e = view_of(&f, &c, subj[i], &v);
+        assert_int_equal(e->headline, SGR_HEADLINE_VERIFIED);
+        if (!has_kind(e, "lookalike") || (i == 2 && !has_kind(e, "idn")))
+            fail_msg("%s: the page lost its lookalike/idn warning", subj[i]);
+        sgv_view_release(f.ix, v);
+    }
+    sgv_seen_ctx sc = {f.ix, NOW + 86400, 0, "ffffffffffffffffffffffff"};
+    sgr_correspondents corr;
+    sgv_index_correspondents(&sc, &corr);
+    assert_null(corr.name_owner(corr.payload, "Security Desk", "x@elsewhere.example"));
+    assert_null(corr.name_owner(corr.payload, "Card Team", "x@elsewhere.example"));
+    const char *owner = corr.name_owner(corr.payload, "Friendly Person", "x@elsewhere.example");
+    assert_non_null(owner);
+    assert_string_equal(owner, "pal@friend.example");
+    close_index(&f);
+}
+
+/* The list names what was proven, the A-label, as the message page does:
+ * "cards@bаnk.example" in a row reads as the bank's (adv29 RD-2). */
+static void row_names_alabel(void **state)
+{
+    fixture f;
+    rows c;
+    (void)state;
+    put_verified("1796300002.R3.rd1", "xn--bnk-6cd.example",
+                 "Card Team <cards@b\xd0\xb0nk.example>", "Homograph",
+                 "Thu, 03 Dec 2026 11:00:00 +0000");
+    put_verified("1796300003.R4.rd1", "xn--mller-shop-9db.example",
+                 "Shop <info@m\xc3\xbcller-shop.example>", "Umlaut",
+                 "Thu, 03 Dec 2026 12:00:00 +0000");
+    open_index(&f, NOW);
+    assert_int_equal(sgv_index_start(f.ix), 0);
+    assert_true(sgv_index_wait_idle(f.ix, 60000));
+    memset(&c, 0, sizeof(c));
+    sgv_index_foreach(f.ix, collect, &c);
+    int seen = 0;
+    for (size_t i = 0; i < c.n && i < 16; i++) {
+        if (!strcmp(c.subjects[i], "Homograph")) {
+            assert_string_equal(c.addresses[i], "cards@xn--bnk-6cd.example");
+            assert_non_null(strstr(c.details[i], "xn--bnk-6cd.example is proven"));
+            assert_null(strstr(c.details[i], "shown as"));
+            seen++;
+        } else if (!strcmp(c.subjects[i], "Umlaut")) {
+            assert_string_equal(c.addresses[i], "info@xn--mller-shop-9db.example");
+            assert_non_null(strstr(c.details[i], "xn--mller-shop-9db.example (shown as "
+                                                 "m\xc3\xbcller-shop.example) is proven"));
+            seen++;
+        } else if (!strcmp(c.subjects[i], "Your December statement is ready")) {
+            assert_string_equal(c.addresses[i], "support@bank.example"); /* ASCII: as it was */
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 3);
+    close_index(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(never_verified_before_proven, setup, teardown),
         cmocka_unit_test_setup_teardown(headlines_after_verification, setup, teardown),
         cmocka_unit_test_setup_teardown(now_matters, setup, teardown),
+        cmocka_unit_test_setup_teardown(lookalike_not_learned, setup, teardown),
+        cmocka_unit_test_setup_teardown(row_names_alabel, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
