@@ -22,8 +22,6 @@
 #include <idn2.h>
 #include <libpsl.h>
 #include <unicode/uchar.h>
-#include <unicode/unorm2.h>
-#include <unicode/ustring.h>
 #include <unicode/utf8.h>
 
 #include <spoofguard/addr.h>
@@ -34,6 +32,7 @@
 
 #include "common/json.h"
 #include "explain.h"
+#include "fold.h"
 
 /* Bounds of what one explanation lists. */
 #define MAX_SIGS 16          /* passing signatures shown */
@@ -921,59 +920,23 @@ static host_check warn_domain(explain_impl *x, const sgr_explain_opts *o, const 
     return hc;
 }
 
+/* The display name (or a quoted local part) as the name rules read it:
+ * what a person sees, not the code points (fold.h; adv14 finding 4: one
+ * invisible character after "service@paypal.com" hid the name). The name
+ * itself when it cannot be folded (memory, ICU). */
+static const char *name_folded(explain_impl *x, const char *name)
+{
+    const char *out;
+    int rc = sgr_fold_seen(x->a, name, strlen(name), &out);
+    if (rc == SG_ENOMEM)
+        x->oom = 1;
+    return rc == 0 ? out : name;
+}
+
 /* Domains and addresses named in a display name: "paypal.com",
  * "service@paypal.com". Only names under a real public suffix count
  * ("J. Smith" and "Dr.Who" name nothing). Returns the first whose
  * registrable domain differs from `real` (arena), else NULL. */
-/* The display name as the name rules read it: what a person sees, not
- * the code points. Characters that draw nothing (default ignorables such
- * as ZWSP and the Hangul fillers, and U+2800 BRAILLE PATTERN BLANK) are
- * dropped, any space is a space, NFKC folds compatibility forms (U+FF0E
- * and U+2024 to '.', U+FF20 to '@', fullwidth letters to ASCII) and the
- * ideographic full stops are dots, as in IDNA. Without that, one such
- * character after "service@paypal.com" hid the name (adv14 finding 4).
- * The name itself on failure (memory, ICU). */
-static const char *name_folded(explain_impl *x, const char *name)
-{
-    size_t n = strlen(name);
-    int32_t m = 0;
-    UErrorCode err = U_ZERO_ERROR;
-    const UNormalizer2 *nfkc = unorm2_getNFKCInstance(&err);
-    UChar *u = sg_arena_alloc(x->a, (n + 1) * sizeof(UChar));
-    if (u == NULL)
-        x->oom = 1;
-    if (u == NULL || U_FAILURE(err) || n > INT32_MAX / 4)
-        return name;
-    for (int32_t i = 0; i < (int32_t)n;) {
-        UChar32 c;
-        U8_NEXT(name, i, (int32_t)n, c);
-        if (c < 0 || u_isUWhiteSpace(c))
-            c = ' ';
-        else if (c == 0x2800 || u_hasBinaryProperty(c, UCHAR_DEFAULT_IGNORABLE_CODE_POINT))
-            continue;
-        else if (c == 0x3002 || c == 0xFF61)
-            c = '.';
-        U16_APPEND_UNSAFE(u, m, c); /* at most one unit per input byte */
-    }
-    /* NFKC can grow a string 18 times (U+FDFA): measured first, so that no
-     * character can make the folding fail and leave the name unread */
-    int32_t fl = unorm2_normalize(nfkc, u, m, NULL, 0, &err);
-    if (err != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(err))
-        return name;
-    err = U_ZERO_ERROR;
-    UChar *f = sg_arena_alloc(x->a, ((size_t)fl + 1) * sizeof(UChar));
-    char *out = sg_arena_alloc(x->a, (size_t)fl * 3 + 1);
-    int32_t ol = 0;
-    if (f == NULL || out == NULL) {
-        x->oom = 1;
-        return name;
-    }
-    fl = unorm2_normalize(nfkc, u, m, f, fl + 1, &err);
-    if (U_SUCCESS(err))
-        u_strToUTF8(out, fl * 3 + 1, &ol, f, fl, &err);
-    return U_SUCCESS(err) && err != U_STRING_NOT_TERMINATED_WARNING ? out : name;
-}
-
 static const char *name_names_other(explain_impl *x, const sgr_lookalike *lk, const char *name,
                                     const char *real)
 {
