@@ -1379,13 +1379,17 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
                             : from_domain      ? from_domain
                                                : "another domain";
     /* a quoted local part a reader shows whole ("payroll@ourco.test"@shop.test,
-     * adv14 finding 5): read like a display name */
+     * adv14 finding 5): read like a display name, folded before its at
+     * sign is looked for ("payroll＠ourco.test", adv29 RD-5). Without an
+     * at sign it is not read: a dotted local part ("jane.name", "sales.de")
+     * is a person or a department far more often than a claim. */
     const char *last_at = id->address ? strrchr(id->address, '@') : NULL;
-    if (last_at && memchr(id->address, '@', (size_t)(last_at - id->address))) {
-        const char *local = xprintf(x, "%.*s", (int)(last_at - id->address), id->address);
-        const char *other = local ? name_names_other(x, opts->lookalike, name_folded(x, local),
-                                                     id->registrable_domain)
-                                  : NULL;
+    const char *local =
+        last_at ? xprintf(x, "%.*s", (int)(last_at - id->address), id->address) : NULL;
+    const char *local_seen = local ? name_folded(x, local) : NULL;
+    if (local_seen && strchr(local_seen, '@')) {
+        const char *other =
+            name_names_other(x, opts->lookalike, local_seen, id->registrable_domain);
         if (other)
             add_warning(x, SGR_WARN_DISPLAY_NAME, "from",
                         xprintf(x, "The address begins with %.253s, but it is at %.253s.", other,

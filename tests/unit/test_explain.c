@@ -759,6 +759,42 @@ static void warning_display_name(void **state)
     e = explain_text("From: \"alice@shop.example\"@shop.example\r\n\r\n", &o);
     assert_null(find_kind(e, SGR_WARN_DISPLAY_NAME));
     sgr_explain_free(e);
+    /* ... and read folded before its at sign is looked for: a fullwidth
+     * or small at sign, a fullwidth dot (adv29 RD-5) */
+    static const char *const local_at[] = {
+        "payroll\xef\xbc\xa0ourco\xef\xbc\x8e"
+        "example",                          /* U+FF20, U+FF0E */
+        "payroll\xef\xbc\xa0ourco.example", /* U+FF20 FULLWIDTH COMMERCIAL AT */
+        "payroll\xef\xb9\xab"
+        "ourco.example", /* U+FE6B SMALL COMMERCIAL AT */
+        "payroll@ourco\xe2\x80\xa4"
+        "example",                                      /* U+2024 ONE DOT LEADER */
+        "pay\xe2\x80\x8broll\xef\xbc\xa0ourco.example", /* ZWSP too */
+    };
+    for (size_t i = 0; i < sizeof(local_at) / sizeof(local_at[0]); i++) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "From: \"%s\"@helpdesk-mail.example\r\n\r\n", local_at[i]);
+        e = explain_text(msg, &o);
+        const char *w = find_kind(e, SGR_WARN_DISPLAY_NAME);
+        if (w == NULL || strcmp(w, "The address begins with payroll@ourco.example, but it is at "
+                                   "helpdesk-mail.example.") != 0)
+            fail_msg("local part %zu: %s", i, w ? w : "no warning");
+        sgr_explain_free(e);
+    }
+    static const char *const local_clean[] = {
+        /* the real domain behind a fullwidth at sign */
+        "From: \"alice\xef\xbc\xa0shop.example\"@shop.example\r\n\r\n",
+        /* fullwidth letters, no at sign: a name, not an address */
+        "From: \"\xef\xbd\x90\xef\xbd\x81\xef\xbd\x99\"@helpdesk-mail.example\r\n\r\n",
+        /* a word that names no domain after the at sign */
+        "From: \"payroll\xef\xbc\xa0team\"@helpdesk-mail.example\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(local_clean) / sizeof(local_clean[0]); i++) {
+        e = explain_text(local_clean[i], &o);
+        if (find_kind(e, SGR_WARN_DISPLAY_NAME))
+            fail_msg("%s: %s", local_clean[i], find_kind(e, SGR_WARN_DISPLAY_NAME));
+        sgr_explain_free(e);
+    }
     static const char *const seen[] = {
         "billing@bigbank.com\xe3\x85\xa4", /* U+3164 HANGUL FILLER */
         "billing@bigbank.com\xe2\xa0\x80", /* U+2800 BRAILLE BLANK */
