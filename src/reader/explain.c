@@ -985,43 +985,102 @@ static const char *name_names_other(explain_impl *x, const sgr_lookalike *lk, co
     return NULL;
 }
 
-/* ASCII letters and digits of s, lower case, into out (cap bytes). */
-static void letters(const char *s, char *out, size_t cap)
+/* s as the name rules compare it with a domain: read through the
+ * lookalike checker's skeleton ("Bаnk" with a Cyrillic а, "Вank" with a
+ * Cyrillic В and "Exarnple" read as "bank", "example"; adv29 RD-4), after
+ * ASCII lower case when lower_first ("BILL" is "bill", not "blll": the
+ * skeleton reads a capital I as l), then its ASCII letters and digits in
+ * lower case, the runs between them as one space, combining marks
+ * dropped ("Bänk" reads "bank"), and "rn" as "m" (the skeleton keeps a
+ * capital M, Greek Μ among them, but reads a small m as "rn"). Without a
+ * checker or a skeleton that fits, s itself. In the arena; NULL on
+ * memory. */
+static char *name_reading(explain_impl *x, const sgr_lookalike *lk, const char *s, int lower_first)
 {
-    size_t n = 0;
-    for (; *s && n + 1 < cap; s++)
-        if (isalnum((unsigned char)*s))
-            out[n++] = (char)tolower((unsigned char)*s);
-    out[n] = '\0';
+    size_t n = strlen(s), cap = n * 4 + 16;
+    char *in = xstrdup(x, s), *sk = sg_arena_alloc(x->a, cap), *out = sg_arena_alloc(x->a, cap);
+    if (in == NULL || sk == NULL || out == NULL) {
+        x->oom = 1;
+        return NULL;
+    }
+    for (char *p = in; lower_first && *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    sk[0] = '\0';
+    if (lk)
+        sgr_lookalike_skeleton(lk, in, sk, cap);
+    const char *r = sk[0] ? sk : in;
+    size_t o = 0;
+    for (int32_t i = 0, l = (int32_t)strlen(r); i < l;) {
+        UChar32 c;
+        U8_NEXT(r, i, l, c);
+        if (c >= 0 && c < 0x80 && isalnum(c))
+            out[o++] = (char)tolower(c);
+        else if (c >= 0 && u_charType(c) == U_NON_SPACING_MARK)
+            continue;
+        else if (o && out[o - 1] != ' ')
+            out[o++] = ' ';
+    }
+    while (o && out[o - 1] == ' ')
+        o--;
+    out[o] = '\0';
+    size_t k = 0;
+    for (size_t i = 0; i < o; i++) {
+        if (out[i] == 'r' && out[i + 1] == 'n') {
+            out[k++] = 'm';
+            i++;
+        } else {
+            out[k++] = out[i];
+        }
+    }
+    out[k] = '\0';
+    return out;
 }
 
-/* Does the display name claim the reference domain ref by name: its
- * letters contain all of ref's registrable domain ("Bank Example" and
- * bank.example), or one of its words is ref's registrable label of at
- * least 5 letters ("PayPal" and paypal.com; "Bank" alone is a word too
- * common to count)? */
-static int name_claims(explain_impl *x, const char *name, const char *ref)
+/* s without its spaces, in place. */
+static void squeeze(char *s)
+{
+    size_t k = 0;
+    for (size_t i = 0; s[i]; i++)
+        if (s[i] != ' ')
+            s[k++] = s[i];
+    s[k] = '\0';
+}
+
+/* Does the display name claim the reference domain ref by name, as a
+ * person reads both (name_reading): its letters contain all of ref's
+ * registrable domain ("Bank Example", "Bаnk Ехаmple" and bank.example),
+ * or one of its words is ref's registrable label of at least 5 letters
+ * ("PayPal" and paypal.com; "Bank" alone is a word too common to count)?
+ * The name is read both lower-cased first and as written ("PayPaI" with a
+ * capital I). */
+static int name_claims(explain_impl *x, const sgr_lookalike *lk, const char *name, const char *ref)
 {
     const char *rd = registrable(x, ref);
-    char nl[MAX_NAME_BYTES + 1], rl[256], label[256];
     if (rd == NULL)
         return 0;
-    letters(name, nl, sizeof(nl));
-    letters(rd, rl, sizeof(rl));
-    if (rl[0] && strstr(nl, rl))
-        return 1;
+    const char *rdu = ulabel(x, rd);
+    rdu = rdu ? rdu : rd;
     size_t ll = strcspn(rd, ".");
-    if (ll < 5 || ll >= sizeof(label))
+    char *rl = name_reading(x, lk, rdu, 1);
+    const char *lu = xprintf(x, "%.*s", (int)strcspn(rdu, "."), rdu);
+    char *label = lu ? name_reading(x, lk, lu, 1) : NULL;
+    if (rl == NULL || label == NULL)
         return 0;
-    memcpy(label, rd, ll);
-    label[ll] = '\0';
-    for (const char *p = name; *p;) {
-        while (*p && !isalnum((unsigned char)*p))
-            p++;
-        const char *w = p;
-        while (isalnum((unsigned char)*p))
-            p++;
-        if ((size_t)(p - w) == ll && strncasecmp(w, label, ll) == 0)
+    squeeze(rl); /* "bank example" -> "bankexample" */
+    /* a label of several words ("example-bank") is no one word */
+    int one_word = ll >= 5 && label[0] && strchr(label, ' ') == NULL;
+    for (int as_written = 0; as_written < 2; as_written++) {
+        char *nl = name_reading(x, lk, name, !as_written);
+        if (nl == NULL)
+            return 0;
+        for (const char *w = nl; one_word && *w;) {
+            size_t l = strcspn(w, " ");
+            if (l == strlen(label) && strncmp(w, label, l) == 0)
+                return 1;
+            w += l + (w[l] == ' ');
+        }
+        squeeze(nl);
+        if (rl[0] && strstr(nl, rl))
             return 1;
     }
     return 0;
@@ -1407,10 +1466,11 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         const char *claimed = NULL;
         for (size_t i = 0; !other && !claimed && i < opts->nprotected; i++) {
             const char *p = alabel(x, opts->protected_domains[i]);
-            if (p && !ieq(registrable(x, p), id->registrable_domain) && name_claims(x, seen, p))
+            if (p && !ieq(registrable(x, p), id->registrable_domain) &&
+                name_claims(x, opts->lookalike, seen, p))
                 claimed = p;
         }
-        if (!other && !claimed && from_hc.ref && name_claims(x, seen, from_hc.ref))
+        if (!other && !claimed && from_hc.ref && name_claims(x, opts->lookalike, seen, from_hc.ref))
             claimed = from_hc.ref;
         if (claimed)
             add_warning(x, SGR_WARN_DISPLAY_NAME, "from",

@@ -980,3 +980,10 @@ const char *sgr_lookalike_source_name(sgr_lookalike_source source)
     }
     return "unknown";
 }
+
+void sgr_lookalike_skeleton(const sgr_lookalike *lk, const char *s, char *out, size_t cap)
+{
+    if (cap == 0)
+        return;
+    skeleton(lk->sc, s, out, cap);
+}

@@ -824,6 +824,94 @@ static void warning_display_name(void **state)
     }
 }
 
+/* A name that claims a domain in letters that only look like its own
+ * (adv29 RD-4): read through the lookalike checker's skeleton. Against
+ * bank.example, as the probe had it, whose label (4 letters) is too short
+ * for the one-word rule, and paypal.com, whose label is not. */
+static void warning_display_name_confusables(void **state)
+{
+    (void)state;
+    static const char *prot[] = {"bank.example", "paypal.com", "first-bank.example"};
+    sgr_lookalike_builder *b;
+    sgr_lookalike *lk;
+    char psl[4096];
+    snprintf(psl, sizeof psl, "%s/dmarc/psl/public_suffix_list.dat", sg_test_conformance_dir());
+    assert_int_equal(sgr_lookalike_builder_new(&b, psl), SGR_LOOKALIKE_OK);
+    assert_int_equal(sgr_lookalike_builder_add(b, "bank.example", 12, SGR_LOOKALIKE_PROTECTED), 0);
+    assert_int_equal(sgr_lookalike_builder_add(b, "paypal.com", 10, SGR_LOOKALIKE_PROTECTED), 0);
+    assert_int_equal(
+        sgr_lookalike_builder_add(b, "first-bank.example", 18, SGR_LOOKALIKE_PROTECTED), 0);
+    assert_int_equal(sgr_lookalike_build(&lk, b), SGR_LOOKALIKE_OK);
+    sgr_explain_opts o;
+    sgr_explain_opts_init(&o);
+    o.lookalike = lk;
+    o.protected_domains = prot;
+    o.nprotected = 3;
+    static const char *const claims[] = {
+        "Bank Example", /* the plain one, as before */
+        "BANK EXAMPLE",
+        "B\xd0\xb0nk \xd0\x95\xd1\x85\xd0\xb0mple", /* Cyrillic а, Е, х, а */
+        "\xd0\x92"
+        "ank Example", /* Cyrillic В */
+        "Bank \xd0\x95\xd1\x85"
+        "ample Security",                  /* Cyrillic Е, х */
+        "Bank Exarnple",                   /* rn for m */
+        "BANK EXA\xce\x9cPLE",             /* Greek capital Mu */
+        "B\xce\xb1nk Ex\xc9\x91mple",      /* Greek alpha, Latin alpha */
+        "\xef\xbc\xa2\xd0\xb0nk Example",  /* fullwidth B, Cyrillic а */
+        "Bank Ex\xd0\xb0\xe2\x80\x8bmple", /* Cyrillic а and a ZWSP */
+        "P\xd0\xb0yP\xd0\xb0l",            /* the one-word rule: Cyrillic а */
+        "PayPaI Support",                  /* capital I for l */
+    };
+    for (size_t i = 0; i < sizeof(claims) / sizeof(claims[0]); i++) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "From: \"%s\" <security@attacker.example>\r\n\r\n", claims[i]);
+        sgr_explanation *e = explain_text(msg, &o);
+        const char *w = find_kind(e, SGR_WARN_DISPLAY_NAME);
+        if (w == NULL || strstr(w, "but the address is at attacker.example.") == NULL)
+            fail_msg("name %zu (%s): %s", i, claims[i], w ? w : "no warning");
+        sgr_explain_free(e);
+    }
+    /* the claim names the domain it reads as */
+    sgr_explanation *e = explain_text("From: \"\xd0\x92"
+                                      "ank Example\" <security@attacker.example>\r\n\r\n",
+                                      &o);
+    assert_string_equal(find_kind(e, SGR_WARN_DISPLAY_NAME),
+                        "The name says \xd0\x92"
+                        "ank Example, like bank.example, but the address is at attacker.example.");
+    sgr_explain_free(e);
+    static const char *const people[] = {
+        "Maria Garcia", "Bank of Example", /* not the name's letters in a row */
+        "Example Bank",                    /* nor in another order */
+        "Bank",                            /* a label of 4 letters alone */
+        "B\xd0\xb0nk",                     /* the same in Cyrillic */
+        "\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd \xd0\x9f\xd0\xb5\xd1\x82\xd1\x80\xd0\xbe\xd0\xb2",
+        /* Иван Петров */
+        "\xd0\x92\xd0\xb5\xd1\x80\xd0\xb0 \xd0\x9a\xd0\xbe\xd0\xb2\xd0\xb0\xd0\xbb\xd1\x8c",
+        /* Вера Коваль: Cyrillic letters that read as Latin ones */
+        "\xce\x9c\xce\xb1\xcf\x81\xce\xaf\xce\xb1 \xce\xa0\xce\xb1\xcf\x80\xce\xac",
+        /* Μαρία Παπά (Greek) */
+        "Paypalooza Fan Club", /* a longer word */
+        "Barn Example Farm",   /* "rn" is m, and "barn" is not "bank" */
+        "First Things",        /* a word of a label of two (first-bank) */
+    };
+    for (size_t i = 0; i < sizeof(people) / sizeof(people[0]); i++) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "From: \"%s\" <security@attacker.example>\r\n\r\n", people[i]);
+        e = explain_text(msg, &o);
+        if (find_kind(e, SGR_WARN_DISPLAY_NAME))
+            fail_msg("%s: %s", people[i], find_kind(e, SGR_WARN_DISPLAY_NAME));
+        sgr_explain_free(e);
+    }
+    /* the look-alike name on the real address is the sender's own */
+    e = explain_text("From: \"B\xd0\xb0nk \xd0\x95\xd1\x85\xd0\xb0mple\" <security@bank.example>"
+                     "\r\n\r\n",
+                     &o);
+    assert_null(find_kind(e, SGR_WARN_DISPLAY_NAME));
+    sgr_explain_free(e);
+    sgr_lookalike_free(lk);
+}
+
 typedef struct {
     int seen;
     const char *owner_name, *owner_addr;
@@ -1433,6 +1521,7 @@ int main(void)
         cmocka_unit_test(warning_lookalike),
         cmocka_unit_test(warning_idn),
         cmocka_unit_test(warning_display_name),
+        cmocka_unit_test(warning_display_name_confusables),
         cmocka_unit_test(warning_correspondents),
         cmocka_unit_test(warning_reply_to),
         cmocka_unit_test(warning_unsigned_field),
