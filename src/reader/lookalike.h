@@ -11,7 +11,8 @@
  *   edit_distance  one insertion, deletion, substitution or transposition
  *                  on the registrable label (compared as skeletons)
  *   embedded       the reference name inside a longer one
- *                  (paypal-secure.example, paypal.com.evil.example)
+ *                  (paypal-secure.example, paypal.com.evil.example,
+ *                  bankexample.com for bank.example)
  *   idn            a label that fails UTS #39 Highly Restrictive: shown as
  *                  its A-label with the reason
  * Names are compared on registrable domains (libpsl). The reference itself
