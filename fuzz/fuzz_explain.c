@@ -91,6 +91,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sgr_explain_opts_init(&o);
     o.authserv_id = AUTHSERV;
     o.lookalike = checker();
+    /* the name rules read a display name against these (name_claims) */
+    static const char *const protect[] = {"paypal.com", "bank.example"};
+    o.protected_domains = protect;
+    o.nprotected = 2;
     if (mode & 4)
         o.link_href = href;
     o.allow_remote_images = (mode & 8) != 0;

@@ -22,8 +22,6 @@
 #include <idn2.h>
 #include <libpsl.h>
 #include <unicode/uchar.h>
-#include <unicode/unorm2.h>
-#include <unicode/ustring.h>
 #include <unicode/utf8.h>
 
 #include <spoofguard/addr.h>
@@ -34,6 +32,7 @@
 
 #include "common/json.h"
 #include "explain.h"
+#include "fold.h"
 
 /* Bounds of what one explanation lists. */
 #define MAX_SIGS 16          /* passing signatures shown */
@@ -925,59 +924,23 @@ static host_check warn_domain(explain_impl *x, const sgr_explain_opts *o, const 
     return hc;
 }
 
+/* The display name (or a quoted local part) as the name rules read it:
+ * what a person sees, not the code points (fold.h; adv14 finding 4: one
+ * invisible character after "service@paypal.com" hid the name). The name
+ * itself when it cannot be folded (memory, ICU). */
+static const char *name_folded(explain_impl *x, const char *name)
+{
+    const char *out;
+    int rc = sgr_fold_seen(x->a, name, strlen(name), &out);
+    if (rc == SG_ENOMEM)
+        x->oom = 1;
+    return rc == 0 ? out : name;
+}
+
 /* Domains and addresses named in a display name: "paypal.com",
  * "service@paypal.com". Only names under a real public suffix count
  * ("J. Smith" and "Dr.Who" name nothing). Returns the first whose
  * registrable domain differs from `real` (arena), else NULL. */
-/* The display name as the name rules read it: what a person sees, not
- * the code points. Characters that draw nothing (default ignorables such
- * as ZWSP and the Hangul fillers, and U+2800 BRAILLE PATTERN BLANK) are
- * dropped, any space is a space, NFKC folds compatibility forms (U+FF0E
- * and U+2024 to '.', U+FF20 to '@', fullwidth letters to ASCII) and the
- * ideographic full stops are dots, as in IDNA. Without that, one such
- * character after "service@paypal.com" hid the name (adv14 finding 4).
- * The name itself on failure (memory, ICU). */
-static const char *name_folded(explain_impl *x, const char *name)
-{
-    size_t n = strlen(name);
-    int32_t m = 0;
-    UErrorCode err = U_ZERO_ERROR;
-    const UNormalizer2 *nfkc = unorm2_getNFKCInstance(&err);
-    UChar *u = sg_arena_alloc(x->a, (n + 1) * sizeof(UChar));
-    if (u == NULL)
-        x->oom = 1;
-    if (u == NULL || U_FAILURE(err) || n > INT32_MAX / 4)
-        return name;
-    for (int32_t i = 0; i < (int32_t)n;) {
-        UChar32 c;
-        U8_NEXT(name, i, (int32_t)n, c);
-        if (c < 0 || u_isUWhiteSpace(c))
-            c = ' ';
-        else if (c == 0x2800 || u_hasBinaryProperty(c, UCHAR_DEFAULT_IGNORABLE_CODE_POINT))
-            continue;
-        else if (c == 0x3002 || c == 0xFF61)
-            c = '.';
-        U16_APPEND_UNSAFE(u, m, c); /* at most one unit per input byte */
-    }
-    /* NFKC can grow a string 18 times (U+FDFA): measured first, so that no
-     * character can make the folding fail and leave the name unread */
-    int32_t fl = unorm2_normalize(nfkc, u, m, NULL, 0, &err);
-    if (err != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(err))
-        return name;
-    err = U_ZERO_ERROR;
-    UChar *f = sg_arena_alloc(x->a, ((size_t)fl + 1) * sizeof(UChar));
-    char *out = sg_arena_alloc(x->a, (size_t)fl * 3 + 1);
-    int32_t ol = 0;
-    if (f == NULL || out == NULL) {
-        x->oom = 1;
-        return name;
-    }
-    fl = unorm2_normalize(nfkc, u, m, f, fl + 1, &err);
-    if (U_SUCCESS(err))
-        u_strToUTF8(out, fl * 3 + 1, &ol, f, fl, &err);
-    return U_SUCCESS(err) && err != U_STRING_NOT_TERMINATED_WARNING ? out : name;
-}
-
 static const char *name_names_other(explain_impl *x, const sgr_lookalike *lk, const char *name,
                                     const char *real)
 {
@@ -1026,43 +989,102 @@ static const char *name_names_other(explain_impl *x, const sgr_lookalike *lk, co
     return NULL;
 }
 
-/* ASCII letters and digits of s, lower case, into out (cap bytes). */
-static void letters(const char *s, char *out, size_t cap)
+/* s as the name rules compare it with a domain: read through the
+ * lookalike checker's skeleton ("Bаnk" with a Cyrillic а, "Вank" with a
+ * Cyrillic В and "Exarnple" read as "bank", "example"; adv29 RD-4), after
+ * ASCII lower case when lower_first ("BILL" is "bill", not "blll": the
+ * skeleton reads a capital I as l), then its ASCII letters and digits in
+ * lower case, the runs between them as one space, combining marks
+ * dropped ("Bänk" reads "bank"), and "rn" as "m" (the skeleton keeps a
+ * capital M, Greek Μ among them, but reads a small m as "rn"). Without a
+ * checker or a skeleton that fits, s itself. In the arena; NULL on
+ * memory. */
+static char *name_reading(explain_impl *x, const sgr_lookalike *lk, const char *s, int lower_first)
 {
-    size_t n = 0;
-    for (; *s && n + 1 < cap; s++)
-        if (isalnum((unsigned char)*s))
-            out[n++] = (char)tolower((unsigned char)*s);
-    out[n] = '\0';
+    size_t n = strlen(s), cap = n * 4 + 16;
+    char *in = xstrdup(x, s), *sk = sg_arena_alloc(x->a, cap), *out = sg_arena_alloc(x->a, cap);
+    if (in == NULL || sk == NULL || out == NULL) {
+        x->oom = 1;
+        return NULL;
+    }
+    for (char *p = in; lower_first && *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    sk[0] = '\0';
+    if (lk)
+        sgr_lookalike_skeleton(lk, in, sk, cap);
+    const char *r = sk[0] ? sk : in;
+    size_t o = 0;
+    for (int32_t i = 0, l = (int32_t)strlen(r); i < l;) {
+        UChar32 c;
+        U8_NEXT(r, i, l, c);
+        if (c >= 0 && c < 0x80 && isalnum(c))
+            out[o++] = (char)tolower(c);
+        else if (c >= 0 && u_charType(c) == U_NON_SPACING_MARK)
+            continue;
+        else if (o && out[o - 1] != ' ')
+            out[o++] = ' ';
+    }
+    while (o && out[o - 1] == ' ')
+        o--;
+    out[o] = '\0';
+    size_t k = 0;
+    for (size_t i = 0; i < o; i++) {
+        if (out[i] == 'r' && out[i + 1] == 'n') {
+            out[k++] = 'm';
+            i++;
+        } else {
+            out[k++] = out[i];
+        }
+    }
+    out[k] = '\0';
+    return out;
 }
 
-/* Does the display name claim the reference domain ref by name: its
- * letters contain all of ref's registrable domain ("Bank Example" and
- * bank.example), or one of its words is ref's registrable label of at
- * least 5 letters ("PayPal" and paypal.com; "Bank" alone is a word too
- * common to count)? */
-static int name_claims(explain_impl *x, const char *name, const char *ref)
+/* s without its spaces, in place. */
+static void squeeze(char *s)
+{
+    size_t k = 0;
+    for (size_t i = 0; s[i]; i++)
+        if (s[i] != ' ')
+            s[k++] = s[i];
+    s[k] = '\0';
+}
+
+/* Does the display name claim the reference domain ref by name, as a
+ * person reads both (name_reading): its letters contain all of ref's
+ * registrable domain ("Bank Example", "Bаnk Ехаmple" and bank.example),
+ * or one of its words is ref's registrable label of at least 5 letters
+ * ("PayPal" and paypal.com; "Bank" alone is a word too common to count)?
+ * The name is read both lower-cased first and as written ("PayPaI" with a
+ * capital I). */
+static int name_claims(explain_impl *x, const sgr_lookalike *lk, const char *name, const char *ref)
 {
     const char *rd = registrable(x, ref);
-    char nl[MAX_NAME_BYTES + 1], rl[256], label[256];
     if (rd == NULL)
         return 0;
-    letters(name, nl, sizeof(nl));
-    letters(rd, rl, sizeof(rl));
-    if (rl[0] && strstr(nl, rl))
-        return 1;
+    const char *rdu = ulabel(x, rd);
+    rdu = rdu ? rdu : rd;
     size_t ll = strcspn(rd, ".");
-    if (ll < 5 || ll >= sizeof(label))
+    char *rl = name_reading(x, lk, rdu, 1);
+    const char *lu = xprintf(x, "%.*s", (int)strcspn(rdu, "."), rdu);
+    char *label = lu ? name_reading(x, lk, lu, 1) : NULL;
+    if (rl == NULL || label == NULL)
         return 0;
-    memcpy(label, rd, ll);
-    label[ll] = '\0';
-    for (const char *p = name; *p;) {
-        while (*p && !isalnum((unsigned char)*p))
-            p++;
-        const char *w = p;
-        while (isalnum((unsigned char)*p))
-            p++;
-        if ((size_t)(p - w) == ll && strncasecmp(w, label, ll) == 0)
+    squeeze(rl); /* "bank example" -> "bankexample" */
+    /* a label of several words ("example-bank") is no one word */
+    int one_word = ll >= 5 && label[0] && strchr(label, ' ') == NULL;
+    for (int as_written = 0; as_written < 2; as_written++) {
+        char *nl = name_reading(x, lk, name, !as_written);
+        if (nl == NULL)
+            return 0;
+        for (const char *w = nl; one_word && *w;) {
+            size_t l = strcspn(w, " ");
+            if (l == strlen(label) && strncmp(w, label, l) == 0)
+                return 1;
+            w += l + (w[l] == ' ');
+        }
+        squeeze(nl);
+        if (rl[0] && strstr(nl, rl))
             return 1;
     }
     return 0;
@@ -1452,13 +1474,17 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
                             : from_domain      ? from_domain
                                                : "another domain";
     /* a quoted local part a reader shows whole ("payroll@ourco.test"@shop.test,
-     * adv14 finding 5): read like a display name */
+     * adv14 finding 5): read like a display name, folded before its at
+     * sign is looked for ("payroll＠ourco.test", adv29 RD-5). Without an
+     * at sign it is not read: a dotted local part ("jane.name", "sales.de")
+     * is a person or a department far more often than a claim. */
     const char *last_at = id->address ? strrchr(id->address, '@') : NULL;
-    if (last_at && memchr(id->address, '@', (size_t)(last_at - id->address))) {
-        const char *local = xprintf(x, "%.*s", (int)(last_at - id->address), id->address);
-        const char *other = local ? name_names_other(x, opts->lookalike, name_folded(x, local),
-                                                     id->registrable_domain)
-                                  : NULL;
+    const char *local =
+        last_at ? xprintf(x, "%.*s", (int)(last_at - id->address), id->address) : NULL;
+    const char *local_seen = local ? name_folded(x, local) : NULL;
+    if (local_seen && strchr(local_seen, '@')) {
+        const char *other =
+            name_names_other(x, opts->lookalike, local_seen, id->registrable_domain);
         if (other)
             add_warning(x, SGR_WARN_DISPLAY_NAME, "from",
                         xprintf(x, "The address begins with %.253s, but it is at %.253s.", other,
@@ -1476,10 +1502,11 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         const char *claimed = NULL;
         for (size_t i = 0; !other && !claimed && i < opts->nprotected; i++) {
             const char *p = alabel(x, opts->protected_domains[i]);
-            if (p && !ieq(registrable(x, p), id->registrable_domain) && name_claims(x, seen, p))
+            if (p && !ieq(registrable(x, p), id->registrable_domain) &&
+                name_claims(x, opts->lookalike, seen, p))
                 claimed = p;
         }
-        if (!other && !claimed && from_hc.ref && name_claims(x, seen, from_hc.ref))
+        if (!other && !claimed && from_hc.ref && name_claims(x, opts->lookalike, seen, from_hc.ref))
             claimed = from_hc.ref;
         if (claimed)
             add_warning(x, SGR_WARN_DISPLAY_NAME, "from",

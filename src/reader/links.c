@@ -24,6 +24,7 @@
 #include <spoofguard/common.h>
 
 #include "common/json.h"
+#include "fold.h"
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -339,17 +340,12 @@ static int is_domain_like(const psl_ctx_t *psl, const char *d)
     return psl_is_public_suffix2(psl, dot + 1, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE) != 0;
 }
 
-/* The full stops UTS #46 maps to '.'. */
-static int is_idna_dot(UChar32 cp)
-{
-    return cp == 0x3002 || cp == 0xFF0E || cp == 0xFF61;
-}
-
 /* The bytes of the code point at s[i] if it may be part of a name in
- * link text, else 0. Beyond ASCII: letters, digits, marks and the dots
- * UTS #46 maps to '.'; not punctuation, spaces, symbols or format
- * characters, so "paypal.com\u2019s" or "paypal.com\u00a0now" still name
- * paypal.com (adv17 F4). */
+ * link text, else 0. Beyond ASCII: letters, digits, marks and what reads
+ * as a full stop (sgr_fold_is_dot: U+3002, U+FF0E, U+2024, U+FE52...);
+ * not other punctuation, spaces, symbols or format characters, so
+ * "paypal.com\u2019s", "paypal.com\u2122" or "paypal.com\u00a0now" still
+ * name paypal.com (adv17 F4). */
 static size_t name_char_len(const char *s, size_t n, size_t i)
 {
     unsigned char c = (unsigned char)s[i];
@@ -360,7 +356,7 @@ static size_t name_char_len(const char *s, size_t n, size_t i)
     U8_NEXT((const uint8_t *)s, j, n, cp);
     if (cp < 0)
         return 1;
-    if (is_idna_dot(cp))
+    if (sgr_fold_is_dot(cp))
         return j - i;
     /* invisible: "paypal\u00ad.com" shows as paypal.com (dropped below) */
     if (u_hasBinaryProperty(cp, UCHAR_DEFAULT_IGNORABLE_CODE_POINT))
@@ -370,26 +366,6 @@ static size_t name_char_len(const char *s, size_t n, size_t i)
         t == U_ENCLOSING_MARK)
         return j - i;
     return 0;
-}
-
-/* A name as a reader sees it: U+3002, U+FF0E and U+FF61 are dots (UTS
- * #46 maps them so), invisible characters (soft hyphen, zero-width space,
- * bidi controls...) are not there. */
-static void reader_name(char *s)
-{
-    size_t n = strlen(s), i = 0, o = 0;
-    while (i < n) {
-        size_t j = i;
-        UChar32 cp;
-        U8_NEXT((const uint8_t *)s, j, n, cp);
-        if (is_idna_dot(cp))
-            s[o++] = '.';
-        else if (cp < 0 || !u_hasBinaryProperty(cp, UCHAR_DEFAULT_IGNORABLE_CODE_POINT))
-            while (i < j)
-                s[o++] = s[i++];
-        i = j;
-    }
-    s[o] = '\0';
 }
 
 /* The bytes of the code point at s[i] (at least 1). */
@@ -420,15 +396,24 @@ static int text_names_host(sg_arena *a, const psl_ctx_t *psl, const char *s, siz
         size_t b = i;
         while (i < n && (l = name_char_len(s, n, i)) != 0)
             i += l;
-        size_t e = i;
-        while (e > b && strchr(".,;:!?", s[e - 1]) != NULL)
-            e--;
-        if (e == b)
+        if (i == b)
+            continue;
+        /* the name as a reader sees it, as display names are read:
+         * "paypal\u2024com", fullwidth "ｐａｙｐａｌ．ｃｏｍ" read paypal.com
+         * (adv29 RD-7); invisible characters are not there */
+        const char *tok = s + b;
+        int rc = sgr_fold_seen(a, s + b, i - b, &tok);
+        if (rc == SG_ENOMEM)
+            return SG_ENOMEM;
+        size_t tn = rc == 0 ? strlen(tok) : i - b;
+        if (rc != 0)
+            tok = s + b;
+        while (tn > 0 && strchr(".,;:!?", tok[tn - 1]) != NULL)
+            tn--;
+        if (tn == 0)
             continue;
         sgr_link t = {0};
         char scheme[32];
-        const char *tok = s + b;
-        size_t tn = e - b;
         char *buf = NULL;
         size_t sp = parse_scheme(tok, tn, scheme, sizeof scheme);
         if (sp && tn > sp + 1 && tok[sp] == '/') {
@@ -445,7 +430,6 @@ static int text_names_host(sg_arena *a, const psl_ctx_t *psl, const char *s, siz
             buf = pct_decode_lower(a, tok + off, dn);
             if (buf == NULL)
                 return SG_ENOMEM;
-            reader_name(buf);
             /* an address is a name whatever its TLD; a bare word must end
              * in a listed public suffix to count as one */
             if (at == NULL ? !is_domain_like(psl, buf) : strchr(buf, '.') == NULL)

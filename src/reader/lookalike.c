@@ -40,10 +40,12 @@ static const struct threshold {
     size_t edit_other;    /* one edit, another suffix: paypall.net */
     size_t token;         /* a hyphen-separated part: ups-tracking.example */
     size_t prefix_or_end; /* the start or end of a label: paypalsecure.example */
+    size_t dotless;       /* the whole registrable domain without its dots as a
+                             label or the start of one: bankexample.com */
 } thresholds[] = {
-    [SGR_LOOKALIKE_PROTECTED] = {3, 3, 6, 3, 6},
-    [SGR_LOOKALIKE_OPERATOR] = {3, 5, 6, 5, 0},
-    [SGR_LOOKALIKE_CORRESPONDENT] = {5, 6, 6, 5, 0},
+    [SGR_LOOKALIKE_PROTECTED] = {3, 3, 6, 3, 6, 1},
+    [SGR_LOOKALIKE_OPERATOR] = {3, 5, 6, 5, 0, 0},
+    [SGR_LOOKALIKE_CORRESPONDENT] = {5, 6, 6, 5, 0, 0},
 };
 
 /* Room for skeletons: a code point can become up to 18 (U+FDFA), so the
@@ -74,7 +76,8 @@ typedef struct name_info {
 typedef struct ref {
     sgr_lookalike_source source;
     char *ascii, *unicode, *reg, *label, *label_u, *suffix, *skel_label, *skel_reg;
-    char *skel_reg_hy; /* skel_reg with '-' for '.': paypal-com */
+    char *skel_reg_hy;   /* skel_reg with '-' for '.': paypal-com */
+    char *skel_reg_flat; /* skel_reg without its dots: paypalcom */
     uint32_t *cp, *lcp;
     size_t ncp, nlcp, label_len;
 } ref;
@@ -383,6 +386,7 @@ static void ref_clear(ref *r)
     free(r->skel_label);
     free(r->skel_reg);
     free(r->skel_reg_hy);
+    free(r->skel_reg_flat);
     free(r->cp);
     free(r->lcp);
     memset(r, 0, sizeof *r);
@@ -434,13 +438,15 @@ int sgr_lookalike_builder_add(sgr_lookalike_builder *b, const char *name, size_t
     r->skel_label = strdup(ni->skel_label);
     r->skel_reg = strdup(ni->skel_reg);
     r->skel_reg_hy = strdup(ni->skel_reg);
+    r->skel_reg_flat = strdup(ni->skel_reg);
     r->cp = malloc(ni->ncp * sizeof *r->cp);
     r->ncp = ni->ncp;
     r->lcp = malloc((ni->nlcp ? ni->nlcp : 1) * sizeof *r->lcp);
     r->nlcp = ni->nlcp;
     r->label_len = ni->label_len;
     if (!r->ascii || !r->unicode || !r->reg || !r->label || !r->label_u || !r->suffix ||
-        !r->skel_label || !r->skel_reg || !r->skel_reg_hy || !r->cp || !r->lcp) {
+        !r->skel_label || !r->skel_reg || !r->skel_reg_hy || !r->skel_reg_flat || !r->cp ||
+        !r->lcp) {
         ref_clear(r);
         free(ni);
         return SGR_LOOKALIKE_ENOMEM;
@@ -448,6 +454,11 @@ int sgr_lookalike_builder_add(sgr_lookalike_builder *b, const char *name, size_t
     for (char *p = r->skel_reg_hy; *p; p++)
         if (*p == '.')
             *p = '-';
+    size_t k = 0;
+    for (const char *p = r->skel_reg_flat; *p; p++)
+        if (*p != '.')
+            r->skel_reg_flat[k++] = *p;
+    r->skel_reg_flat[k] = '\0';
     memcpy(r->cp, ni->cp, ni->ncp * sizeof *r->cp);
     memcpy(r->lcp, ni->lcp, ni->nlcp * sizeof *r->lcp);
     b->n++;
@@ -683,6 +694,20 @@ static int starts_or_ends_with(const char *label, const char *needle)
     return strncmp(label, needle, nl) == 0 || strcmp(label + ll - nl, needle) == 0;
 }
 
+/* Does a label of host start with needle (or is it needle)? */
+static int label_starts_with(const char *host, const char *needle)
+{
+    size_t nl = strlen(needle);
+    if (nl == 0)
+        return 0;
+    for (const char *p = host; p; p = strchr(p, '.')) {
+        p += *p == '.';
+        if (strncmp(p, needle, nl) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* One reference against the candidate: at most one hit, the strongest
  * kind. Returns 1 and fills *h on a hit. */
 static int compare(const name_info *c, const ref *r, sgr_lookalike_hit *h)
@@ -754,6 +779,13 @@ static int compare(const name_info *c, const ref *r, sgr_lookalike_hit *h)
                 fmt(why, sizeof why,
                     "it starts with the name %s, but the domain it belongs to is %s", r->unicode,
                     c->reg_u);
+            } else if (t->dotless && L >= t->dotless &&
+                       label_starts_with(c->skel_host, r->skel_reg_flat)) {
+                /* bankexample.com: the same attack as bank-example.com,
+                 * and the letters of a whole domain name, suffix
+                 * included, are long enough to be no chance */
+                h->kind = SGR_LOOKALIKE_EMBEDDED;
+                fmt(why, sizeof why, "it contains the name %s without its dots", r->unicode);
             } else if (t->token && L >= t->token && is_token(c->skel_label, r->skel_label)) {
                 h->kind = SGR_LOOKALIKE_EMBEDDED;
                 fmt(why, sizeof why, "it contains the name \"%s\" inside the longer name \"%s\"",
@@ -994,4 +1026,11 @@ const char *sgr_lookalike_source_name(sgr_lookalike_source source)
         return "correspondent";
     }
     return "unknown";
+}
+
+void sgr_lookalike_skeleton(const sgr_lookalike *lk, const char *s, char *out, size_t cap)
+{
+    if (cap == 0)
+        return;
+    skeleton(lk->sc, s, out, cap);
 }

@@ -11,7 +11,8 @@
  *   edit_distance  one insertion, deletion, substitution or transposition
  *                  on the registrable label (compared as skeletons)
  *   embedded       the reference name inside a longer one
- *                  (paypal-secure.example, paypal.com.evil.example)
+ *                  (paypal-secure.example, paypal.com.evil.example,
+ *                  bankexample.com for bank.example)
  *   idn            a label that fails UTS #39 Highly Restrictive: shown as
  *                  its A-label with the reason
  * Names are compared on registrable domains (libpsl). The reference itself
@@ -135,6 +136,13 @@ const psl_ctx_t *sgr_lookalike_psl(const sgr_lookalike *lk);
  * ENOMEM (res then says INVALID). Safe from several threads at once. */
 int sgr_lookalike_check(const sgr_lookalike *lk, const char *name, size_t len,
                         sgr_lookalike_result *res);
+
+/* s (UTF-8, NUL-terminated) as every comparison here reads it: the UTS #39
+ * skeleton, ASCII lower case, "vv" as "w" and "cl" as "d" ("Bаnk" with a
+ * Cyrillic а reads "bank"; "m" reads "rn"). For the reader's rules that
+ * compare other text with a domain the same way (a display name, explain.c).
+ * out gets "" when the skeleton does not fit in cap bytes (or 4 KiB). */
+void sgr_lookalike_skeleton(const sgr_lookalike *lk, const char *s, char *out, size_t cap);
 
 /* "skeleton", "other_suffix", "edit_distance", "embedded", "idn": the
  * machine-readable names (JSON); never renamed. */

@@ -760,6 +760,42 @@ static void warning_display_name(void **state)
     e = explain_text("From: \"alice@shop.example\"@shop.example\r\n\r\n", &o);
     assert_null(find_kind(e, SGR_WARN_DISPLAY_NAME));
     sgr_explain_free(e);
+    /* ... and read folded before its at sign is looked for: a fullwidth
+     * or small at sign, a fullwidth dot (adv29 RD-5) */
+    static const char *const local_at[] = {
+        "payroll\xef\xbc\xa0ourco\xef\xbc\x8e"
+        "example",                          /* U+FF20, U+FF0E */
+        "payroll\xef\xbc\xa0ourco.example", /* U+FF20 FULLWIDTH COMMERCIAL AT */
+        "payroll\xef\xb9\xab"
+        "ourco.example", /* U+FE6B SMALL COMMERCIAL AT */
+        "payroll@ourco\xe2\x80\xa4"
+        "example",                                      /* U+2024 ONE DOT LEADER */
+        "pay\xe2\x80\x8broll\xef\xbc\xa0ourco.example", /* ZWSP too */
+    };
+    for (size_t i = 0; i < sizeof(local_at) / sizeof(local_at[0]); i++) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "From: \"%s\"@helpdesk-mail.example\r\n\r\n", local_at[i]);
+        e = explain_text(msg, &o);
+        const char *w = find_kind(e, SGR_WARN_DISPLAY_NAME);
+        if (w == NULL || strcmp(w, "The address begins with payroll@ourco.example, but it is at "
+                                   "helpdesk-mail.example.") != 0)
+            fail_msg("local part %zu: %s", i, w ? w : "no warning");
+        sgr_explain_free(e);
+    }
+    static const char *const local_clean[] = {
+        /* the real domain behind a fullwidth at sign */
+        "From: \"alice\xef\xbc\xa0shop.example\"@shop.example\r\n\r\n",
+        /* fullwidth letters, no at sign: a name, not an address */
+        "From: \"\xef\xbd\x90\xef\xbd\x81\xef\xbd\x99\"@helpdesk-mail.example\r\n\r\n",
+        /* a word that names no domain after the at sign */
+        "From: \"payroll\xef\xbc\xa0team\"@helpdesk-mail.example\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(local_clean) / sizeof(local_clean[0]); i++) {
+        e = explain_text(local_clean[i], &o);
+        if (find_kind(e, SGR_WARN_DISPLAY_NAME))
+            fail_msg("%s: %s", local_clean[i], find_kind(e, SGR_WARN_DISPLAY_NAME));
+        sgr_explain_free(e);
+    }
     static const char *const seen[] = {
         "billing@bigbank.com\xe3\x85\xa4", /* U+3164 HANGUL FILLER */
         "billing@bigbank.com\xe2\xa0\x80", /* U+2800 BRAILLE BLANK */
@@ -787,6 +823,94 @@ static void warning_display_name(void **state)
             fail_msg("name %zu: %s", i, w ? w : "no warning");
         sgr_explain_free(e);
     }
+}
+
+/* A name that claims a domain in letters that only look like its own
+ * (adv29 RD-4): read through the lookalike checker's skeleton. Against
+ * bank.example, as the probe had it, whose label (4 letters) is too short
+ * for the one-word rule, and paypal.com, whose label is not. */
+static void warning_display_name_confusables(void **state)
+{
+    (void)state;
+    static const char *prot[] = {"bank.example", "paypal.com", "first-bank.example"};
+    sgr_lookalike_builder *b;
+    sgr_lookalike *lk;
+    char psl[4096];
+    snprintf(psl, sizeof psl, "%s/dmarc/psl/public_suffix_list.dat", sg_test_conformance_dir());
+    assert_int_equal(sgr_lookalike_builder_new(&b, psl), SGR_LOOKALIKE_OK);
+    assert_int_equal(sgr_lookalike_builder_add(b, "bank.example", 12, SGR_LOOKALIKE_PROTECTED), 0);
+    assert_int_equal(sgr_lookalike_builder_add(b, "paypal.com", 10, SGR_LOOKALIKE_PROTECTED), 0);
+    assert_int_equal(
+        sgr_lookalike_builder_add(b, "first-bank.example", 18, SGR_LOOKALIKE_PROTECTED), 0);
+    assert_int_equal(sgr_lookalike_build(&lk, b), SGR_LOOKALIKE_OK);
+    sgr_explain_opts o;
+    sgr_explain_opts_init(&o);
+    o.lookalike = lk;
+    o.protected_domains = prot;
+    o.nprotected = 3;
+    static const char *const claims[] = {
+        "Bank Example", /* the plain one, as before */
+        "BANK EXAMPLE",
+        "B\xd0\xb0nk \xd0\x95\xd1\x85\xd0\xb0mple", /* Cyrillic а, Е, х, а */
+        "\xd0\x92"
+        "ank Example", /* Cyrillic В */
+        "Bank \xd0\x95\xd1\x85"
+        "ample Security",                  /* Cyrillic Е, х */
+        "Bank Exarnple",                   /* rn for m */
+        "BANK EXA\xce\x9cPLE",             /* Greek capital Mu */
+        "B\xce\xb1nk Ex\xc9\x91mple",      /* Greek alpha, Latin alpha */
+        "\xef\xbc\xa2\xd0\xb0nk Example",  /* fullwidth B, Cyrillic а */
+        "Bank Ex\xd0\xb0\xe2\x80\x8bmple", /* Cyrillic а and a ZWSP */
+        "P\xd0\xb0yP\xd0\xb0l",            /* the one-word rule: Cyrillic а */
+        "PayPaI Support",                  /* capital I for l */
+    };
+    for (size_t i = 0; i < sizeof(claims) / sizeof(claims[0]); i++) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "From: \"%s\" <security@attacker.example>\r\n\r\n", claims[i]);
+        sgr_explanation *e = explain_text(msg, &o);
+        const char *w = find_kind(e, SGR_WARN_DISPLAY_NAME);
+        if (w == NULL || strstr(w, "but the address is at attacker.example.") == NULL)
+            fail_msg("name %zu (%s): %s", i, claims[i], w ? w : "no warning");
+        sgr_explain_free(e);
+    }
+    /* the claim names the domain it reads as */
+    sgr_explanation *e = explain_text("From: \"\xd0\x92"
+                                      "ank Example\" <security@attacker.example>\r\n\r\n",
+                                      &o);
+    assert_string_equal(find_kind(e, SGR_WARN_DISPLAY_NAME),
+                        "The name says \xd0\x92"
+                        "ank Example, like bank.example, but the address is at attacker.example.");
+    sgr_explain_free(e);
+    static const char *const people[] = {
+        "Maria Garcia", "Bank of Example", /* not the name's letters in a row */
+        "Example Bank",                    /* nor in another order */
+        "Bank",                            /* a label of 4 letters alone */
+        "B\xd0\xb0nk",                     /* the same in Cyrillic */
+        "\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd \xd0\x9f\xd0\xb5\xd1\x82\xd1\x80\xd0\xbe\xd0\xb2",
+        /* Иван Петров */
+        "\xd0\x92\xd0\xb5\xd1\x80\xd0\xb0 \xd0\x9a\xd0\xbe\xd0\xb2\xd0\xb0\xd0\xbb\xd1\x8c",
+        /* Вера Коваль: Cyrillic letters that read as Latin ones */
+        "\xce\x9c\xce\xb1\xcf\x81\xce\xaf\xce\xb1 \xce\xa0\xce\xb1\xcf\x80\xce\xac",
+        /* Μαρία Παπά (Greek) */
+        "Paypalooza Fan Club", /* a longer word */
+        "Barn Example Farm",   /* "rn" is m, and "barn" is not "bank" */
+        "First Things",        /* a word of a label of two (first-bank) */
+    };
+    for (size_t i = 0; i < sizeof(people) / sizeof(people[0]); i++) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "From: \"%s\" <security@attacker.example>\r\n\r\n", people[i]);
+        e = explain_text(msg, &o);
+        if (find_kind(e, SGR_WARN_DISPLAY_NAME))
+            fail_msg("%s: %s", people[i], find_kind(e, SGR_WARN_DISPLAY_NAME));
+        sgr_explain_free(e);
+    }
+    /* the look-alike name on the real address is the sender's own */
+    e = explain_text("From: \"B\xd0\xb0nk \xd0\x95\xd1\x85\xd0\xb0mple\" <security@bank.example>"
+                     "\r\n\r\n",
+                     &o);
+    assert_null(find_kind(e, SGR_WARN_DISPLAY_NAME));
+    sgr_explain_free(e);
+    sgr_lookalike_free(lk);
 }
 
 typedef struct {
@@ -1646,6 +1770,7 @@ int main(void)
         cmocka_unit_test(warning_lookalike),
         cmocka_unit_test(warning_idn),
         cmocka_unit_test(warning_display_name),
+        cmocka_unit_test(warning_display_name_confusables),
         cmocka_unit_test(warning_correspondents),
         cmocka_unit_test(warning_reply_to),
         cmocka_unit_test(warning_unsigned_field),

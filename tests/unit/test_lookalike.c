@@ -163,6 +163,27 @@ static void embedded(void **state)
                "the domain it belongs to is evil.example");
     expect_hit(lk, "www.paypal.com-login.example", SGR_LOOKALIKE_EMBEDDED, "paypal.com", NULL);
     expect_hit(lk, "paypal-com.example", SGR_LOOKALIKE_EMBEDDED, "paypal.com", NULL);
+    /* our whole registrable domain with its dots dropped, as a label or
+     * the start of one, at any length (adv29 RD-8: bankexample.com for
+     * bank.example, as bank-example.com is flagged) */
+    expect_hit(lk, "ourcotest.com", SGR_LOOKALIKE_EMBEDDED, "ourco.test",
+               "the name ourco.test without its dots");
+    expect_hit(lk, "ourcotest.net", SGR_LOOKALIKE_EMBEDDED, "ourco.test", NULL);
+    expect_hit(lk, "upscom.net", SGR_LOOKALIKE_EMBEDDED, "ups.com", NULL);
+    expect_hit(lk, "upscom-tracking.example", SGR_LOOKALIKE_EMBEDDED, "ups.com", NULL);
+    expect_hit(lk, "ourcotestlogin.example", SGR_LOOKALIKE_EMBEDDED, "ourco.test", NULL);
+    expect_hit(lk, "ourcotest.attacker.example", SGR_LOOKALIKE_EMBEDDED, "ourco.test", NULL);
+    expect_hit(lk, "0urcotest.com", SGR_LOOKALIKE_EMBEDDED, "ourco.test", NULL);
+    expect_hit(lk, "example-bankcom.example", SGR_LOOKALIKE_EMBEDDED, "example-bank.com", NULL);
+    /* ... not its letters elsewhere, nor part of them, nor for a name the
+     * operator listed (whose short words would flood) */
+    expect_verdict(lk, "ourcot.example", SGR_LOOKALIKE_CLEAN);
+    expect_verdict(lk, "ups.company.example", SGR_LOOKALIKE_CLEAN);
+    expect_verdict(lk, "upsco.example", SGR_LOOKALIKE_CLEAN);
+    expect_verdict(lk, "ourco.test", SGR_LOOKALIKE_KNOWN);
+    sgr_lookalike *op = make((const char *const[]){"ourco.test"}, 1, SGR_LOOKALIKE_OPERATOR);
+    expect_verdict(op, "ourcotest.com", SGR_LOOKALIKE_CLEAN);
+    sgr_lookalike_free(op);
     /* a short name inside a word is not embedded: groups, pickups */
     expect_verdict(lk, "groups.example", SGR_LOOKALIKE_CLEAN);
     expect_verdict(lk, "pickups.example", SGR_LOOKALIKE_CLEAN);

@@ -466,6 +466,54 @@ static void test_links_describe(void **state)
          "evil.example", NULL, SGR_LINK_TEXT_MISMATCH, 0},
         {"https://www.paypal.com/", "paypal.com\xe2\x80\x99s page", "www.paypal.com", NULL, 0,
          SGR_LINK_TEXT_MISMATCH},
+        /* text read folded as display names are (fold.h): other dots,
+         * fullwidth letters (adv29 RD-7) */
+        {"https://login.attacker.example/",
+         "paypal\xe2\x80\xa4"
+         "com",
+         "login.attacker.example", NULL, SGR_LINK_TEXT_MISMATCH, 0}, /* U+2024 */
+        {"https://login.attacker.example/",
+         "www.paypal\xe2\x80\xa4"
+         "com",
+         "login.attacker.example", NULL, SGR_LINK_TEXT_MISMATCH, 0},
+        {"https://login.attacker.example/",
+         "paypal\xef\xb9\x92"
+         "com",
+         "login.attacker.example", NULL, SGR_LINK_TEXT_MISMATCH, 0}, /* U+FE52 */
+        {"https://login.attacker.example/",
+         "\xef\xbd\x90\xef\xbd\x81\xef\xbd\x99\xef\xbd\x90\xef\xbd\x81\xef\xbd\x8c\xef\xbc\x8e"
+         "\xef\xbd\x83\xef\xbd\x8f\xef\xbd\x8d",
+         "login.attacker.example", NULL, SGR_LINK_TEXT_MISMATCH, 0}, /* all fullwidth */
+        {"https://login.attacker.example/",
+         "Log in at paypal\xe2\x80\xa4"
+         "com\xe2\x80\xa4",
+         "login.attacker.example", NULL, SGR_LINK_TEXT_MISMATCH, 0}, /* a dot leader after */
+        {"https://login.attacker.example/",
+         "paypal.com\xe2\x84\xa2", /* a trade mark sign still ends the name */
+         "login.attacker.example", NULL, SGR_LINK_TEXT_MISMATCH, 0},
+        {"https://login.attacker.example/",
+         "pay\xc2\xadpal\xef\xb9\x92"
+         "com",
+         "login.attacker.example", NULL, SGR_LINK_TEXT_MISMATCH, 0}, /* soft hyphen too */
+        /* ... and the same texts on the site they name, or naming none */
+        {"https://www.paypal.com/",
+         "\xef\xbd\x90\xef\xbd\x81\xef\xbd\x99\xef\xbd\x90\xef\xbd\x81\xef\xbd\x8c\xef\xbc\x8e"
+         "\xef\xbd\x83\xef\xbd\x8f\xef\xbd\x8d",
+         "www.paypal.com", NULL, 0, SGR_LINK_TEXT_MISMATCH},
+        {"https://paypal.com/",
+         "www.paypal\xe2\x80\xa4"
+         "com",
+         "paypal.com", NULL, 0, SGR_LINK_TEXT_MISMATCH},
+        {"https://login.attacker.example/",
+         "report\xe2\x80\xa4"
+         "pdf",
+         "login.attacker.example", NULL, 0, SGR_LINK_TEXT_MISMATCH}, /* no public suffix */
+        {"https://login.attacker.example/",
+         "1\xe2\x80\xa4"
+         "5 million \xef\xbc\xa3\xef\xbc\xa8\xef\xbc\xa6",
+         "login.attacker.example", NULL, 0, SGR_LINK_TEXT_MISMATCH},
+        {"https://login.attacker.example/", "\xe2\x80\xa4\xe2\x80\xa4\xe2\x80\xa4 more",
+         "login.attacker.example", NULL, 0, SGR_LINK_TEXT_MISMATCH},
         /* invisible characters inside or after the name (review of the
          * above: they ended the name, and the warning was lost) */
         {"https://evil.example/", "paypal\xc2\xad.com", "evil.example", NULL,
@@ -502,6 +550,34 @@ static void test_links_describe(void **state)
         if ((l.flags & rows[i].set) != rows[i].set || (l.flags & rows[i].unset) != 0)
             fail_msg("row %zu (%s | %s): flags %#x, want %#x set and %#x not", i, rows[i].target,
                      rows[i].text, l.flags, rows[i].set, rows[i].unset);
+        sg_arena_free(a);
+    }
+    /* the warning names what the text reads as */
+    static const struct {
+        const char *text, *named;
+    } named[] = {
+        {"\xef\xbd\x90\xef\xbd\x81\xef\xbd\x99\xef\xbd\x90\xef\xbd\x81\xef\xbd\x8c\xef\xbc\x8e"
+         "\xef\xbd\x83\xef\xbd\x8f\xef\xbd\x8d",
+         "paypal.com"},
+        {"www.paypal\xe2\x80\xa4"
+         "com",
+         "www.paypal.com"},
+        {"Log in at paypal\xef\xb9\x92"
+         "com\xe2\x80\xa4",
+         "paypal.com"},
+    };
+    for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+        sg_arena *a;
+        sgr_link l;
+        static const char target[] = "https://login.attacker.example/";
+        assert_int_equal(sg_arena_new(&a, 4096), 0);
+        assert_int_equal(sgr_link_describe(&l, a, NULL, target, strlen(target), named[i].text,
+                                           strlen(named[i].text)),
+                         0);
+        if (l.text_host == NULL || strcmp(l.text_host, named[i].named) != 0)
+            fail_msg("%s: names %s, want %s", named[i].text, l.text_host ? l.text_host : "nothing",
+                     named[i].named);
+        assert_string_equal(l.text, named[i].text); /* the text shown is left as it is */
         sg_arena_free(a);
     }
 }
