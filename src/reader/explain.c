@@ -909,6 +909,16 @@ static void check_host(explain_impl *x, const sgr_explain_opts *o, const char *n
     }
 }
 
+/* Known to the reader from outside the message: a protected or operator
+ * name, or a correspondent the viewer learned from verified mail (never
+ * one resembling ours: sgr_lookalike_check). */
+static int known_party(explain_impl *x, const sgr_explain_opts *o, const char *domain)
+{
+    host_check hc;
+    check_host(x, o, domain, NULL, &hc);
+    return hc.verdict == SGR_LOOKALIKE_KNOWN;
+}
+
 /* Lookalike and idn warnings for one header domain. */
 static host_check warn_domain(explain_impl *x, const sgr_explain_opts *o, const char *what,
                               const char *fieldname, const char *domain)
@@ -1359,12 +1369,16 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         arc_summary(x, f.by == SGR_FROM_VERIFIED ? verdict : NULL, &ar, have_ar, &arc_sealer);
     const char *ss = addr_specs(x, field(x, "Sender", NULL), &sender_dom);
     if (h == SGR_HEADLINE_UNVERIFIED && !f.replayed) {
-        /* The signer to name: one the message itself says handled it: the
+        /* The signer to name: one the message itself says handled it (the
          * list its List-Id names, the sealer of its passing ARC chain, the
-         * agent its Sender field names (RFC 5322 3.6.2). Any other
+         * agent its Sender field names: RFC 5322 3.6.2) and that the
+         * reader knows from outside the message: one of ours, or in the
+         * viewer a correspondent that sent verified mail. Any other
          * signature proves only that its signer signed: an attacker's own
-         * bank-example.com signature on a spoof of a p=none domain would
-         * otherwise make its links one click (adv29 RD-3). */
+         * signature on a spoof of a p=none domain made its links one click
+         * (adv29 RD-3), and the relations are his to write as well - a
+         * Sender or List-Id naming his domain, his own ARC seal (rev21
+         * R-2). */
         const sg_header *lid = field(x, "List-Id", NULL);
         const char *sealer_rd = arc_sealer ? registrable(x, arc_sealer) : NULL;
         const char *sender_rd = sender_dom ? registrable(x, sender_dom) : NULL;
@@ -1378,7 +1392,7 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
                 s = 2;
             else if (rd && ((sealer_rd && ieq(sealer_rd, rd)) || (sender_rd && ieq(sender_rd, rd))))
                 s = 1;
-            if (s > score) {
+            if (s > score && known_party(x, opts, f.sigs[i].domain)) {
                 score = s;
                 best = (int)i;
             }

@@ -190,7 +190,8 @@ class Run:
         self.base = "http://127.0.0.1:%d" % self.port
         self.log = open(os.path.join(self.work, "viewer.log"), "w+")
         cmd = [self.a.view, "--maildir", md, "--listen", "127.0.0.1:%d" % self.port, "--password-file", pw,
-               "--zone", os.path.join(data, "viewer.zone"), "--protect", "bank.example", "--authserv-id", AUTHSERV,
+               "--zone", os.path.join(data, "viewer.zone"), "--protect", "bank.example",
+               "--operator-domains", os.path.join(data, "operator-domains"), "--authserv-id", AUTHSERV,
                "--now", NOW]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
         for _ in range(100):

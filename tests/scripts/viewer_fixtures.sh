@@ -108,7 +108,7 @@ if "$CLI" explain --help >/dev/null 2>&1; then
     while IFS=$'\t' read -r name file _ _ headline third _; do
         case $name in '#'* | '') continue ;; esac
         out=$("$CLI" explain --zone "$D/viewer.zone" --authserv-id mx.home.example --protect bank.example \
-            --now $NOW --json "$D/maildir/$file")
+            --operator-domains "$D/operator-domains" --now $NOW --json "$D/maildir/$file")
         got=$(echo "$out" | jget 'd["headline"], d["third_party"] or "-"')
         [ "$got" = "('$headline', '$third')" ] && ok "$name: explain says $headline${third#-}" ||
             bad "$name: explain says $got, manifest ('$headline', '$third')"

@@ -65,6 +65,10 @@ static int setup(void **state)
     assert_int_equal(sgr_lookalike_builder_add(b, "ourco.example", 13, SGR_LOOKALIKE_PROTECTED), 0);
     assert_int_equal(sgr_lookalike_builder_add(b, "paypal.com", 10, SGR_LOOKALIKE_OPERATOR), 0);
     assert_int_equal(sgr_lookalike_builder_add(b, "shop.example", 12, SGR_LOOKALIKE_OPERATOR), 0);
+    /* a list the viewer learned from its verified mail: a third party it
+     * may name (rev21 R-2) */
+    assert_int_equal(
+        sgr_lookalike_builder_add(b, "lists.example", 13, SGR_LOOKALIKE_CORRESPONDENT), 0);
     assert_int_equal(sgr_lookalike_build(&f->lk, b), SGR_LOOKALIKE_OK);
     *state = f;
     return 0;
@@ -1283,10 +1287,10 @@ static void third_party_needs_relation(void **state)
             l3 = strlen(body);
         char *ar = with_field("Authentication-Results", ars[i], m3, l3, &l);
         assert_int_equal(sgr_explain(&e, ar, l, NULL, &o), SGR_EXPLAIN_OK);
-        assert_int_equal(e->headline,
-                         lists[i] ? SGR_HEADLINE_VERIFIED_THIRD_PARTY : SGR_HEADLINE_UNVERIFIED);
+        /* a lookalike is never a party the reader knows (rev21 R-2) */
+        assert_int_equal(e->headline, SGR_HEADLINE_UNVERIFIED);
         assert_int_equal(e->nlinks, 1);
-        assert_int_equal(e->links[0].inert, lists[i] ? 0 : 1);
+        assert_int_equal(e->links[0].inert, 1);
         int found = 0;
         for (size_t k = 0; k < e->nwarnings; k++)
             found |= !strcmp(e->warnings[k].kind, SGR_WARN_LOOKALIKE) &&
@@ -1295,6 +1299,34 @@ static void third_party_needs_relation(void **state)
         if (!found)
             fail_msg("%zu: no lookalike warning on the signer", i);
         check_json(e);
+        sgr_explain_free(e);
+        free(ar);
+        free(m3);
+    }
+    /* A relation the attacker writes himself - a Sender or a List-Id
+     * naming his own signing domain - names no third party the reader
+     * does not know; one it knows (the learned list) it names (rev21
+     * R-2) */
+    const char *fields[][2] = {{"Sender", "bounces@relay-mailer.example"},
+                               {"List-Id", "<news.relay-mailer.example>"},
+                               {"Sender", "owner@lists.example"},
+                               {"List-Id", "<talk.lists.example>"}};
+    for (size_t i = 0; i < 4; i++) {
+        size_t l, l3;
+        sgr_explanation *e;
+        const char *signer = i < 2 ? "relay-mailer.example" : "lists.example";
+        char arv[256];
+        snprintf(arv, sizeof(arv),
+                 AUTHSERV "; dkim=pass header.d=%s; dmarc=none header.from=nopolicy.example",
+                 signer);
+        char *m3 = with_field(fields[i][0], fields[i][1], body, strlen(body), &l3);
+        char *ar = with_field("Authentication-Results", arv, m3, l3, &l);
+        assert_int_equal(sgr_explain(&e, ar, l, NULL, &o), SGR_EXPLAIN_OK);
+        sgr_headline want = i < 2 ? SGR_HEADLINE_UNVERIFIED : SGR_HEADLINE_VERIFIED_THIRD_PARTY;
+        if (e->headline != want)
+            fail_msg("%s: %s by %s: %s", fields[i][0], fields[i][1], signer,
+                     sgr_headline_name(e->headline));
+        assert_int_equal(e->links[0].inert, i < 2);
         sgr_explain_free(e);
         free(ar);
         free(m3);

@@ -79,6 +79,7 @@ typedef struct {
     sgv_config cfg;
     const char *maildirs[1];
     const char *protect[1];
+    char operators[4096];
     sg_zone *zone;
     sg_resolver *res;
     sgv_index *ix;
@@ -97,6 +98,10 @@ static void open_index(fixture *f, long long now)
     f->cfg.authserv_id = "mx.home.example";
     f->cfg.protect = f->protect;
     f->cfg.nprotect = 1;
+    /* the list the reader knows: the fixtures' third party */
+    snprintf(f->operators, sizeof(f->operators), "%s",
+             sg_test_path(sg_test_data_dir(), "viewer/operator-domains"));
+    f->cfg.operator_domains = f->operators;
     f->cfg.now = now;
     assert_int_equal(sg_zone_new(&f->zone), 0);
     assert_int_equal(sg_zone_load_file(f->zone,
