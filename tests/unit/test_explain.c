@@ -67,8 +67,8 @@ static int setup(void **state)
     assert_int_equal(sgr_lookalike_builder_add(b, "shop.example", 12, SGR_LOOKALIKE_OPERATOR), 0);
     /* a list the viewer learned from its verified mail: a third party it
      * may name (rev21 R-2) */
-    assert_int_equal(
-        sgr_lookalike_builder_add(b, "lists.example", 13, SGR_LOOKALIKE_CORRESPONDENT), 0);
+    assert_int_equal(sgr_lookalike_builder_add(b, "lists.example", 13, SGR_LOOKALIKE_CORRESPONDENT),
+                     0);
     assert_int_equal(sgr_lookalike_build(&f->lk, b), SGR_LOOKALIKE_OK);
     *state = f;
     return 0;
