@@ -196,13 +196,19 @@ SG_EXTERN int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t
  * however many reports name it (its correspondent could otherwise repeat
  * one authentic report about his own address until the account is
  * blocked); the account remembers the last 64 such addresses. And one
- * reporter (the report's authenticated domain, its Organizational Domain
- * best, so that subdomains are one reporter; NULL or "": one unnamed
+ * reporter (the report's authenticated domain, its registrable domain by
+ * the public suffix list best, so that subdomains are one reporter; NULL or
+ * "": one unnamed
  * reporter) counts at most 2 failed recipients of the account a day: real
- * bounce storms come back from many domains. Returns SG_OK when the report
- * was judged (counted or not: *counted says which; counted may be NULL). */
+ * bounce storms come back from many domains. A failed recipient in one of
+ * our own domains never counts (the policy's internal domains, or own: the
+ * domain of the account's address the report came to, when it lists none):
+ * mail between colleagues does not fail at another organisation's server,
+ * and their addresses are anyone's to guess (rev21 R-1). Returns SG_OK when
+ * the report was judged (counted or not: *counted says which; counted may
+ * be NULL). */
 SG_EXTERN int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t,
-                                  const char *status, const char *reporter,
+                                  const char *status, const char *reporter, const char *own,
                                   const char *const *rcpts, size_t nrcpts, int *counted,
                                   sg_ob_decision *out) SG_WARN_UNUSED;
 

@@ -28,6 +28,7 @@ struct sg_obd_job {
     char client[64];
     sg_dsn_failure dsn; /* a note of a report */
     char reporter[256]; /* its authenticated domain */
+    char own[256];      /* the domain of our address it came to */
     const char *dsn_rcpts[2];
     sg_obop_recs recs;
 };
@@ -689,7 +690,7 @@ static void note_done(void *payload, int status)
 }
 
 void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const sg_dsn_failure *dsn,
-                 const char *reporter, const char *queue_id)
+                 const char *reporter, const char *own, const char *queue_id)
 {
     const sg_config *cfg = &pol->cfg;
     char e[256];
@@ -707,9 +708,11 @@ void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const sg_dsn_fa
         j->dsn_rcpts[0] = j->dsn.final_rcpt;
         j->dsn_rcpts[1] = j->dsn.orig_rcpt;
         snprintf(j->reporter, sizeof(j->reporter), "%s", reporter ? reporter : "");
+        snprintf(j->own, sizeof(j->own), "%s", own ? own : "");
         j->op.status = j->dsn.status;
         j->op.dsn_checked = 1;
         j->op.dsn_reporter = j->reporter;
+        j->op.dsn_own = j->own;
         j->op.dsn_rcpts = j->dsn_rcpts;
         j->op.dsn_nrcpts = 2;
     }

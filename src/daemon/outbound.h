@@ -135,12 +135,14 @@ void sg_obd_release_json(const char *account, char *out, size_t outlen);
 
 /* Evidence besides messages, fire and forget: a sender-ownership refusal
  * (dsn NULL), or a failed recipient of a delivery-status report from
- * outside (counted only for a recipient the account sent to, and at most
- * 2 a day from one reporter: the report's authenticated domain; logged
- * when counted, and a block it trips is told like a message's). queue_id:
+ * outside (counted only for a recipient the account sent to outside our
+ * domains - own: the domain of our address the report came to, when the
+ * policy lists no internal domains - and at most 2 a day from one
+ * reporter: the report's authenticated domain; logged when counted, and a
+ * block it trips is told like a message's). queue_id:
  * the report's, for the log (NULL: none). The note keeps a reference to
  * pol until it is written. */
 void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const sg_dsn_failure *dsn,
-                 const char *reporter, const char *queue_id);
+                 const char *reporter, const char *own, const char *queue_id);
 
 #endif

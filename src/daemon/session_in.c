@@ -192,8 +192,10 @@ static void dsn_note(session *s, const sg_disposition *d, const sg_verdict_resul
         if (again)
             continue;
         done[ndone++] = login;
+        const char *at = strrchr(s->rcpts[r], '@');
         for (size_t i = 0; i < n; i++)
             if (!dsn_seen(f, i))
-                sg_obd_note(s->env->obd, s->pol, login, &f[i], reporter, s->queue_id);
+                sg_obd_note(s->env->obd, s->pol, login, &f[i], reporter, at ? at + 1 : NULL,
+                            s->queue_id);
     }
 }

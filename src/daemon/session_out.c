@@ -26,7 +26,7 @@ static void sender_rule(session *s, int rc, char *smtp_reply)
 {
     if (rc > 0 && s->env->obd && s->pol->cfg.outbound) {
         char acct[ACCT_MAX];
-        sg_obd_note(s->env->obd, s->pol, ob_account(s, acct, sizeof(acct)), NULL, NULL,
+        sg_obd_note(s->env->obd, s->pol, ob_account(s, acct, sizeof(acct)), NULL, NULL, NULL,
                     s->queue_id);
     }
     if (rc > 0)

@@ -32,7 +32,8 @@ typedef struct {
     /* DSN from outside (sg_ob_note_dsn_sent): counted only when one of the
      * failed recipient's addresses is one the account sent to */
     int dsn_checked;
-    const char *dsn_reporter; /* the report's authenticated (organizational) domain */
+    const char *dsn_reporter; /* the report's authenticated (registrable) domain */
+    const char *dsn_own;      /* the domain of our address the report came to */
     const char *const *dsn_rcpts;
     size_t dsn_nrcpts;
     uint32_t reasons; /* BLOCK */

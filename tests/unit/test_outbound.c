@@ -473,20 +473,22 @@ static void bounce_from_outside_needs_a_sent_recipient(void **state)
         snprintf(other, sizeof(other), "made-up%d@far.example", i);
         const char *rc[2] = {other, ""};
         assert_int_equal(
-            sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", reporter(i), rc, 2, &counted, &d),
+            sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", reporter(i), NULL, rc, 2, &counted, &d),
             SG_OK);
         assert_int_equal(counted, 0);
         assert_int_equal(d.action, SG_OB_ALLOW);
     }
     /* no address at all: not counted either */
     assert_int_equal(
-        sg_ob_note_dsn_sent(p, a, T0 + 100, "5.1.1", "far.example", NULL, 0, &counted, &d), SG_OK);
+        sg_ob_note_dsn_sent(p, a, T0 + 100, "5.1.1", "far.example", NULL, NULL, 0, &counted, &d),
+        SG_OK);
     assert_int_equal(counted, 0);
     assert_false(sg_ob_account_blocked(a, NULL, NULL));
     /* a transient failure of a real recipient: judged, not a hard bounce */
     const char *real[2] = {"", r[0]};
     assert_int_equal(
-        sg_ob_note_dsn_sent(p, a, T0 + 110, "4.4.1", "far.example", real, 2, &counted, &d), SG_OK);
+        sg_ob_note_dsn_sent(p, a, T0 + 110, "4.4.1", "far.example", NULL, real, 2, &counted, &d),
+        SG_OK);
     assert_int_equal(counted, 0);
     /* real recipients, found by either address (case folded), up to 10 %:
      * the tenth blocks */
@@ -496,15 +498,16 @@ static void bounce_from_outside_needs_a_sent_recipient(void **state)
         for (char *c = up; *c; c++)
             *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
         const char *rc[2] = {i % 2 ? up : "made-up@far.example", i % 2 ? "" : r[i]};
-        assert_int_equal(
-            sg_ob_note_dsn_sent(p, a, T0 + 120 + i, "5.1.1", reporter(i), rc, 2, &counted, &d),
-            SG_OK);
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 120 + i, "5.1.1", reporter(i), NULL, rc, 2,
+                                             &counted, &d),
+                         SG_OK);
         assert_int_equal(counted, 1);
         assert_int_equal(d.action, i < 9 ? SG_OB_ALLOW : SG_OB_BLOCK);
     }
     assert_true(sg_ob_account_blocked(a, NULL, NULL));
-    assert_int_equal(sg_ob_note_dsn_sent(p, a, T0, "5.1.1", "far.example", NULL, 1, NULL, NULL),
-                     SG_EINVAL);
+    assert_int_equal(
+        sg_ob_note_dsn_sent(p, a, T0, "5.1.1", "far.example", NULL, NULL, 1, NULL, NULL),
+        SG_EINVAL);
     addrs_free(r, 100);
     sg_ob_account_free(a);
     sg_ob_policy_free(p);
@@ -536,9 +539,9 @@ static void bounce_from_outside_counts_once_a_day(void **state)
     /* 1. one recipient, 50 reports: the first counts */
     for (int i = 0; i < 50; i++) {
         const char *rc[2] = {r[0], ""};
-        assert_int_equal(
-            sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", "far.example", rc, 2, &counted, &d),
-            SG_OK);
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", "far.example", NULL, rc, 2,
+                                             &counted, &d),
+                         SG_OK);
         assert_int_equal(counted, i == 0);
         assert_int_equal(d.action, SG_OB_ALLOW);
     }
@@ -547,12 +550,12 @@ static void bounce_from_outside_counts_once_a_day(void **state)
     {
         const char *rc[2] = {"made-up@far.example", up};
         assert_int_equal(
-            sg_ob_note_dsn_sent(p, a, T0 + 200, "5.1.1", "far.example", rc, 2, &counted, &d),
+            sg_ob_note_dsn_sent(p, a, T0 + 200, "5.1.1", "far.example", NULL, rc, 2, &counted, &d),
             SG_OK);
         assert_int_equal(counted, 0);
         rc[1] = r[0];
         assert_int_equal(
-            sg_ob_note_dsn_sent(p, a, T0 - 3600, "5.2.2", "far.example", rc, 2, &counted, &d),
+            sg_ob_note_dsn_sent(p, a, T0 - 3600, "5.2.2", "far.example", NULL, rc, 2, &counted, &d),
             SG_OK);
         assert_int_equal(counted, 0);
     }
@@ -562,7 +565,7 @@ static void bounce_from_outside_counts_once_a_day(void **state)
     {
         const char *rc[1] = {r[0]};
         assert_int_equal(
-            sg_ob_note_dsn_sent(p, b, T0 + 300, "5.1.1", "far.example", rc, 1, &counted, &d),
+            sg_ob_note_dsn_sent(p, b, T0 + 300, "5.1.1", "far.example", NULL, rc, 1, &counted, &d),
             SG_OK);
         assert_int_equal(counted, 0);
     }
@@ -572,7 +575,7 @@ static void bounce_from_outside_counts_once_a_day(void **state)
         for (int rep = 0; rep < 2; rep++) {
             const char *rc[2] = {r[i], NULL};
             assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 400 + 10 * i + rep, "5.1.1",
-                                                 reporter(i), rc, 2, &counted, &d),
+                                                 reporter(i), NULL, rc, 2, &counted, &d),
                              SG_OK);
             assert_int_equal(counted, rep == 0);
             assert_int_equal(d.action, i == 9 && rep == 0 ? SG_OB_BLOCK : SG_OB_ALLOW);
@@ -581,13 +584,13 @@ static void bounce_from_outside_counts_once_a_day(void **state)
     /* 5. a day after it counted, the recipient counts again */
     {
         const char *rc[1] = {r[0]};
-        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + DAY - 1, "5.1.1", "far.example", rc, 1,
-                                             &counted, &d),
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + DAY - 1, "5.1.1", "far.example", NULL,
+                                             rc, 1, &counted, &d),
                          SG_OK);
         assert_int_equal(counted, 0);
-        assert_int_equal(
-            sg_ob_note_dsn_sent(p, a, T0 + 60 + DAY, "5.1.1", "far.example", rc, 1, &counted, &d),
-            SG_OK);
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + DAY, "5.1.1", "far.example", NULL, rc,
+                                             1, &counted, &d),
+                         SG_OK);
         assert_int_equal(counted, 1);
     }
     /* 6. merged: what one side counted, the other does not count again
@@ -601,7 +604,7 @@ static void bounce_from_outside_counts_once_a_day(void **state)
     {
         const char *rc[1] = {r[5]};
         assert_int_equal(
-            sg_ob_note_dsn_sent(p, b, T0 + 500, "5.1.1", "far.example", rc, 1, &counted, &d),
+            sg_ob_note_dsn_sent(p, b, T0 + 500, "5.1.1", "far.example", NULL, rc, 1, &counted, &d),
             SG_OK);
         assert_int_equal(counted, 0);
     }
@@ -613,19 +616,19 @@ static void bounce_from_outside_counts_once_a_day(void **state)
     for (int i = 0; i < 65; i++) {
         const char *rc[1] = {r[i]};
         assert_int_equal(
-            sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", reporter(i), rc, 1, &counted, &d),
+            sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", reporter(i), NULL, rc, 1, &counted, &d),
             SG_OK);
         assert_int_equal(counted, 1);
     }
     {
         const char *rc[1] = {r[64]};
         assert_int_equal(
-            sg_ob_note_dsn_sent(p, a, T0 + 200, "5.1.1", "far.example", rc, 1, &counted, &d),
+            sg_ob_note_dsn_sent(p, a, T0 + 200, "5.1.1", "far.example", NULL, rc, 1, &counted, &d),
             SG_OK);
         assert_int_equal(counted, 0);
         rc[0] = r[0];
         assert_int_equal(
-            sg_ob_note_dsn_sent(p, a, T0 + 201, "5.1.1", reporter(100), rc, 1, &counted, &d),
+            sg_ob_note_dsn_sent(p, a, T0 + 201, "5.1.1", reporter(100), NULL, rc, 1, &counted, &d),
             SG_OK);
         assert_int_equal(counted, 1);
     }
@@ -687,7 +690,7 @@ static void history_is_keyed(void **state)
         const char *rc[2] = {twins[i], ""};
         assert_false(ob_bloom_has(a, twins[i], 0));
         assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 100 + (int64_t)i, "5.1.1", reporter((int)i),
-                                             rc, 2, &counted, &d),
+                                             NULL, rc, 2, &counted, &d),
                          SG_OK);
         n += counted;
     }
@@ -696,9 +699,9 @@ static void history_is_keyed(void **state)
     /* the real address still counts */
     {
         const char *rc[2] = {"Mallory@Attacker.example", ""};
-        assert_int_equal(
-            sg_ob_note_dsn_sent(p, a, T0 + 200, "5.1.1", "attacker.example", rc, 2, &counted, &d),
-            SG_OK);
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 200, "5.1.1", "attacker.example", NULL, rc,
+                                             2, &counted, &d),
+                         SG_OK);
         assert_int_equal(counted, 1);
     }
     /* two records, two keys: the same recipients set other bits */
@@ -716,6 +719,56 @@ static void history_is_keyed(void **state)
  * account, whatever it reports, even about recipients the account did
  * write to; a day later it may add 2 more. Other reporters are not
  * held back: a bounce storm from many domains still blocks. */
+/* An outsider with domains of his own reports colleagues of the account as
+ * failed: their addresses are on any company page, and mail between them
+ * does not fail at another organisation's server (rev21 R-1). The policy's
+ * internal domains, or without them the domain the report came to. */
+static void bounce_internal_never_counts(void **state)
+{
+    (void)state;
+    for (int listed = 0; listed < 2; listed++) {
+        sg_ob_policy *p;
+        sg_ob_account *a;
+        sg_ob_decision d;
+        int counted, n = 0;
+        char **coll = addrs("c", "corp.example", 6), **part = addrs("p", "partner.example", 54);
+        assert_int_equal(sg_ob_policy_new(&p), SG_OK);
+        if (listed)
+            assert_int_equal(sg_ob_policy_add_internal_domain(p, "corp.example"), SG_OK);
+        assert_int_equal(sg_ob_account_new(&a), SG_OK);
+        sg_ob_message m = {
+            T0,   "bob", "192.0.2.7", "bob@corp.example", (const char *const *)part, 54, 2000,
+            NULL, 0};
+        assert_int_equal(sg_ob_decide(p, a, NULL, &m, &d), SG_OK);
+        m.t += 60;
+        m.rcpts = (const char *const *)coll;
+        m.nrcpts = 6;
+        assert_int_equal(sg_ob_decide(p, a, NULL, &m, &d), SG_OK);
+        const char *rep[3] = {"evil1.example", "evil2.example", "evil3.example"};
+        for (int i = 0; i < 6; i++) {
+            const char *rc[2] = {coll[i], ""};
+            assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 600 + i, "5.1.1", rep[i / 2],
+                                                 listed ? NULL : "corp.example", rc, 2, &counted,
+                                                 &d),
+                             SG_OK);
+            n += counted;
+        }
+        if (n != 0 || sg_ob_account_blocked(a, NULL, NULL))
+            fail_msg("internal list %d: %d colleagues counted, blocked %d", listed, n,
+                     sg_ob_account_blocked(a, NULL, NULL));
+        /* a partner's failure from its own domain still counts */
+        const char *rc[2] = {part[0], ""};
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 700, "5.1.1", "partner.example",
+                                             listed ? NULL : "corp.example", rc, 2, &counted, &d),
+                         SG_OK);
+        assert_int_equal(counted, 1);
+        addrs_free(coll, 6);
+        addrs_free(part, 54);
+        sg_ob_account_free(a);
+        sg_ob_policy_free(p);
+    }
+}
+
 static void bounce_one_reporter_counts_two_a_day(void **state)
 {
     sg_ob_policy *p = policy_only("weight_bounce_rate");
@@ -731,8 +784,8 @@ static void bounce_one_reporter_counts_two_a_day(void **state)
     for (int i = 0; i < 30; i++) {
         const char *rc[2] = {r[i], ""};
         assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1",
-                                             i % 2 ? "FAR.example" : "far.example", rc, 2, &counted,
-                                             &d),
+                                             i % 2 ? "FAR.example" : "far.example", NULL, rc, 2,
+                                             &counted, &d),
                          SG_OK);
         n += counted;
     }
@@ -742,9 +795,9 @@ static void bounce_one_reporter_counts_two_a_day(void **state)
     n = 0;
     for (int i = 30; i < 40; i++) {
         const char *rc[2] = {r[i], ""};
-        assert_int_equal(
-            sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", i % 2 ? NULL : "", rc, 2, &counted, &d),
-            SG_OK);
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", i % 2 ? NULL : "", NULL,
+                                             rc, 2, &counted, &d),
+                         SG_OK);
         n += counted;
     }
     assert_int_equal(n, 2);
@@ -752,8 +805,8 @@ static void bounce_one_reporter_counts_two_a_day(void **state)
     n = 0;
     for (int i = 40; i < 50; i++) {
         const char *rc[2] = {r[i], ""};
-        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + DAY + 29, "5.1.1", "far.example", rc,
-                                             2, &counted, &d),
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + DAY + 29, "5.1.1", "far.example", NULL,
+                                             rc, 2, &counted, &d),
                          SG_OK);
         n += counted;
     }
@@ -767,9 +820,9 @@ static void bounce_one_reporter_counts_two_a_day(void **state)
                      SG_OB_ALLOW);
     for (int i = 0; i < 10; i++) {
         const char *rc[2] = {r[i], ""};
-        assert_int_equal(
-            sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", reporter(i / 2), rc, 2, &counted, &d),
-            SG_OK);
+        assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 60 + i, "5.1.1", reporter(i / 2), NULL, rc,
+                                             2, &counted, &d),
+                         SG_OK);
         assert_int_equal(counted, 1);
         assert_int_equal(d.action, i < 9 ? SG_OB_ALLOW : SG_OB_BLOCK);
     }
@@ -818,7 +871,7 @@ static void old_history_is_no_evidence(void **state)
         snprintf(addr, sizeof(addr), "x%d@far.example", i);
         const char *rc[2] = {addr, ""};
         assert_int_equal(
-            sg_ob_note_dsn_sent(p, b, T0 + 60 + i, "5.1.1", reporter(i), rc, 2, &counted, &d),
+            sg_ob_note_dsn_sent(p, b, T0 + 60 + i, "5.1.1", reporter(i), NULL, rc, 2, &counted, &d),
             SG_OK);
         assert_int_equal(counted, 0);
     }
@@ -830,7 +883,7 @@ static void old_history_is_no_evidence(void **state)
         assert_int_equal(ob_ring_sum(b, W_DAY, F_NEW, T0 + 3600), 0);
         assert_true(ob_bloom_has(b, "x1@far.example", 1));
         assert_int_equal(
-            sg_ob_note_dsn_sent(p, b, T0 + 3700, "5.1.1", "far.example", rc, 1, &counted, &d),
+            sg_ob_note_dsn_sent(p, b, T0 + 3700, "5.1.1", "far.example", NULL, rc, 1, &counted, &d),
             SG_OK);
         assert_int_equal(counted, 1);
     }
@@ -1392,6 +1445,7 @@ int main(void)
         cmocka_unit_test(bounce_from_outside_needs_a_sent_recipient),
         cmocka_unit_test(bounce_from_outside_counts_once_a_day),
         cmocka_unit_test(history_is_keyed),
+        cmocka_unit_test(bounce_internal_never_counts),
         cmocka_unit_test(bounce_one_reporter_counts_two_a_day),
         cmocka_unit_test(old_history_is_no_evidence),
         cmocka_unit_test(percent_hack_is_external),

@@ -512,7 +512,8 @@ static void bounced_put(sg_ob_account *a, uint64_t h, uint64_t by, int64_t stamp
 }
 
 int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const char *status,
-                        const char *reporter, const char *const *rcpts, size_t nrcpts, int *counted,
+                        const char *reporter, const char *own, const char *const *rcpts,
+                        size_t nrcpts, int *counted,
                         sg_ob_decision *out)
 {
     uint64_t known[2], by;
@@ -525,6 +526,10 @@ int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, c
     if (p == NULL || acct == NULL || status == NULL || (rcpts == NULL && nrcpts > 0) || t < 0 ||
         t > SG_OB_TIME_MAX)
         return SG_EINVAL;
+    /* one of ours named failed is no evidence from outside (rev21 R-1) */
+    for (size_t i = 0; i < nrcpts; i++)
+        if (rcpts[i] != NULL && ob_policy_internal(p, rcpts[i], own))
+            return SG_OK;
     /* the addresses of one failed recipient (Final- and Original-Recipient),
      * by the keyed history only */
     for (size_t i = 0; i < nrcpts; i++) {
