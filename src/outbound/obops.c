@@ -94,9 +94,9 @@ int sg_obop_fn(void *ctx, sg_obs_rec *r, size_t n)
         break;
     case SG_OBOP_DSN:
         if (op->dsn_checked) {
-            rc = sg_ob_note_dsn_sent(op->pol, acct, op->t, op->status, op->dsn_reporter,
-                                     op->dsn_own, op->dsn_rcpts, op->dsn_nrcpts, &op->dsn_counted,
-                                     &op->out);
+            rc =
+                sg_ob_note_dsn_sent(op->pol, acct, op->t, op->status, op->dsn_reporter, op->dsn_own,
+                                    op->dsn_rcpts, op->dsn_nrcpts, &op->dsn_counted, &op->out);
         } else {
             rc = sg_ob_note_dsn(op->pol, acct, op->t, op->status, &op->out);
             op->dsn_counted = rc == SG_OK && op->status[0] == '5' && op->status[1] == '.';

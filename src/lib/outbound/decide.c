@@ -513,8 +513,7 @@ static void bounced_put(sg_ob_account *a, uint64_t h, uint64_t by, int64_t stamp
 
 int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const char *status,
                         const char *reporter, const char *own, const char *const *rcpts,
-                        size_t nrcpts, int *counted,
-                        sg_ob_decision *out)
+                        size_t nrcpts, int *counted, sg_ob_decision *out)
 {
     uint64_t known[2], by;
     size_t nknown = 0;
