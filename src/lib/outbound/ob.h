@@ -143,7 +143,7 @@ struct sg_ob_account {
     uint32_t base_hours;
 
     /* recipients: two Bloom generations; the older is cleared when the
-     * newer fills, so the history never saturates. Hashed with SipHash
+     * newer fills, so the history never saturates. Hashed with HMAC-SHA256
      * under hkey, a secret of this record made with its history (all
      * zeros: none yet), so that no one outside can compute which
      * addresses look known (adv28 OB-1). bloom_legacy: bit g set when
@@ -190,8 +190,9 @@ void ob_ring_clear(sg_ob_account *a);
 void ob_ring_merge(sg_ob_account *dst, const sg_ob_account *src, int64_t not_before);
 
 uint64_t ob_hash(const char *s, size_t n, int fold_case);
-/* SipHash-2-4 under k (OpenSSL): SG_OK with *out, or SG_ENOMEM. */
-int ob_siphash(const uint64_t k[2], const char *s, size_t n, int fold_case, uint64_t *out);
+/* HMAC-SHA256 under k, 64 bits of it: SG_OK with *out, SG_ENOMEM,
+ * SG_ECRYPTO. */
+int ob_keyed_hash(const uint64_t k[2], const char *s, size_t n, int fold_case, uint64_t *out);
 /* The record's history key, made now (getrandom) if it has none: SG_OK,
  * or SG_EIO when no randomness could be had. */
 int ob_history_key(sg_ob_account *a);
