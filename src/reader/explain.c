@@ -1011,7 +1011,8 @@ static const char *name_names_other(explain_impl *x, const sgr_lookalike *lk, co
  * memory. */
 static char *name_reading(explain_impl *x, const sgr_lookalike *lk, const char *s, int lower_first)
 {
-    size_t n = strlen(s), cap = n * 4 + 16;
+    /* a skeleton takes up to 18 bytes a code point (U+FDFA) */
+    size_t n = strlen(s), cap = n * 18 + 16;
     char *in = xstrdup(x, s), *sk = sg_arena_alloc(x->a, cap), *out = sg_arena_alloc(x->a, cap);
     if (in == NULL || sk == NULL || out == NULL) {
         x->oom = 1;
@@ -1019,11 +1020,29 @@ static char *name_reading(explain_impl *x, const sgr_lookalike *lk, const char *
     }
     for (char *p = in; lower_first && *p; p++)
         *p = (char)tolower((unsigned char)*p);
-    sk[0] = '\0';
-    if (lk)
-        sgr_lookalike_skeleton(lk, in, sk, cap);
-    const char *r = sk[0] ? sk : in;
+    /* The skeleton 32 code points at a time: taken whole, 25 Hangul
+     * syllables after "Bаnk Ехаmple" outgrew the buffer and the name was
+     * read as written, its Cyrillic letters unread (rev21 R-3). A piece
+     * with no skeleton stays as written. */
     size_t o = 0;
+    for (int32_t i = 0, l = (int32_t)n; lk && i < l;) {
+        char piece[32 * 4 + 1];
+        int32_t start = i;
+        for (int k = 0; k < 32 && i < l; k++) {
+            UChar32 c;
+            U8_NEXT(in, i, l, c);
+            (void)c;
+        }
+        memcpy(piece, in + start, (size_t)(i - start));
+        piece[i - start] = '\0';
+        sgr_lookalike_skeleton(lk, piece, sk + o, cap - o);
+        if (sk[o] == '\0')
+            memcpy(sk + o, piece, (size_t)(i - start) + 1);
+        o += strlen(sk + o);
+    }
+    sk[o] = '\0';
+    const char *r = lk ? sk : in;
+    o = 0;
     for (int32_t i = 0, l = (int32_t)strlen(r); i < l;) {
         UChar32 c;
         U8_NEXT(r, i, l, c);

@@ -877,6 +877,25 @@ static void warning_display_name_confusables(void **state)
             fail_msg("name %zu (%s): %s", i, claims[i], w ? w : "no warning");
         sgr_explain_free(e);
     }
+    /* characters whose skeletons are long after the claim cannot cancel
+     * its reading (rev21 R-3): 40 Hangul syllables (3 bytes, skeleton 15),
+     * 30 U+060A (2 bytes, skeleton 12) */
+    static const char *const tails[][2] = {
+        {"B\xd0\xb0nk \xd0\x95\xd1\x85\xd0\xb0mple ", "\xea\xb0\xb0"},
+        {"B\xd0\xb0nk \xd0\x95\xd1\x85\xd0\xb0mple ", "\xd8\x8a"},
+        {"PayPaI ", "\xea\xb0\xb0"},
+        {"PayPaI", "\xea\xb0\xb0"}};
+    for (size_t i = 0; i < 4; i++) {
+        char name[512], msg[640];
+        size_t k = (size_t)snprintf(name, sizeof(name), "%s", tails[i][0]);
+        for (int r = 0; r < (i == 1 ? 30 : 40); r++)
+            k += (size_t)snprintf(name + k, sizeof(name) - k, "%s", tails[i][1]);
+        snprintf(msg, sizeof(msg), "From: \"%s\" <security@attacker.example>\r\n\r\n", name);
+        sgr_explanation *e = explain_text(msg, &o);
+        if (find_kind(e, SGR_WARN_DISPLAY_NAME) == NULL)
+            fail_msg("long tail %zu: no display_name warning", i);
+        sgr_explain_free(e);
+    }
     /* the claim names the domain it reads as */
     sgr_explanation *e = explain_text("From: \"\xd0\x92"
                                       "ank Example\" <security@attacker.example>\r\n\r\n",
