@@ -1491,15 +1491,20 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         rt_hc = warn_domain(x, opts, "Reply-To", "reply-to", reply_dom);
     if (id->sender && sender_dom && !ieq(sender_dom, from_domain) && !ieq(sender_dom, reply_dom))
         (void)warn_domain(x, opts, "Sender", "sender", sender_dom);
-    /* a signer the panel names (third party, via) looks like ours just as
-     * a From would (adv29 RD-3); an aligned one is the From's own */
-    for (size_t i = 0; i < f.nsigs; i++) {
-        int dup = f.sigs[i].aligned || ieq(f.sigs[i].domain, sender_dom) ||
+    /* A signer the panel names (third party, via) looks like ours just as
+     * a From would (adv29 RD-3); an aligned one is the From's own. Not in
+     * verified mail, whose proof is the From's, and by its registrable
+     * domain: the labels below are the signer's own business, and Google
+     * signs a Workspace domain's mail as ourco-example.20230601.
+     * gappssmtp.com, which read as ourco.example (rev21 R-4). */
+    for (size_t i = 0; h != SGR_HEADLINE_VERIFIED && i < f.nsigs; i++) {
+        const char *rd = registrable(x, f.sigs[i].domain);
+        int dup = rd == NULL || f.sigs[i].aligned || ieq(f.sigs[i].domain, sender_dom) ||
                   ieq(f.sigs[i].domain, reply_dom);
         for (size_t k = 0; k < i && !dup; k++)
-            dup = !f.sigs[k].aligned && ieq(f.sigs[k].domain, f.sigs[i].domain);
+            dup = !f.sigs[k].aligned && ieq(registrable(x, f.sigs[k].domain), rd);
         if (!dup)
-            (void)warn_domain(x, opts, "Signed by", "signed-by", f.sigs[i].domain);
+            (void)warn_domain(x, opts, "Signed by", "signed-by", rd);
     }
 
     /* where the address is, as the warnings below say it */

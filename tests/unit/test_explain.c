@@ -1364,6 +1364,48 @@ static void third_party_needs_relation(void **state)
     free(ar);
 }
 
+/* Google signs a Workspace domain's mail as
+ * ourco-example.<date>.gappssmtp.com: no lookalike of ourco.example, in
+ * verified mail (whose proof is the From's) nor in other mail (the signer
+ * is read by its registrable domain); a signer that is a lookalike by its
+ * registrable domain still is (rev21 R-4). */
+static void signer_by_registrable(void **state)
+{
+    fixture *f = *state;
+    sgr_explain_opts o;
+    base_opts(f, &o);
+    static const struct {
+        const char *from, *ar;
+        int warned;
+    } cases[] = {
+        {"alice@ourco.example",
+         "dkim=pass header.d=ourco-example.20230601.gappssmtp.com; spf=pass "
+         "smtp.mailfrom=alice@ourco.example; dmarc=pass header.from=ourco.example",
+         0},
+        {"bob@nopolicy.example",
+         "dkim=pass header.d=ourco-example.20230601.gappssmtp.com; dmarc=none "
+         "header.from=nopolicy.example",
+         0},
+        {"bob@nopolicy.example",
+         "dkim=pass header.d=mail.0urco.example; dmarc=none header.from=nopolicy.example", 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char msg[512];
+        sgr_explanation *e;
+        int n = snprintf(msg, sizeof(msg),
+                         "Authentication-Results: " AUTHSERV
+                         "; %s\r\nFrom: %s\r\nSubject: x\r\n\r\nhi\r\n",
+                         cases[i].ar, cases[i].from);
+        assert_int_equal(sgr_explain(&e, msg, (size_t)n, NULL, &o), SGR_EXPLAIN_OK);
+        int found = 0;
+        for (size_t k = 0; k < e->nwarnings; k++)
+            found |= !strcmp(e->warnings[k].field, "signed-by");
+        if (found != cases[i].warned)
+            fail_msg("case %zu: signed-by warning %d, want %d", i, found, cases[i].warned);
+        sgr_explain_free(e);
+    }
+}
+
 /* An address literal naming a protected domain (adv14 finding 3): the
  * verdict's lax rule makes it forged, and the reader of our A-R, where the
  * From has no domain to compare, decides it again by the same rule. */
@@ -1830,6 +1872,7 @@ int main(void)
         cmocka_unit_test(protected_literal),
         cmocka_unit_test(replay_third_party),
         cmocka_unit_test(third_party_needs_relation),
+        cmocka_unit_test(signer_by_registrable),
         cmocka_unit_test(warning_attachment),
         cmocka_unit_test(links_by_headline),
         cmocka_unit_test(cut_body_not_shown),
