@@ -1593,17 +1593,6 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
                             "The Sender field names %.253s, but %.253s did not send this: no "
                             "signature or SPF pass of it.",
                             ss, sender_rd));
-    const char *reply_rd = id->reply_to && reply_dom ? registrable(x, reply_dom) : NULL;
-    for (size_t i = 0; reply_rd && i < opts->nprotected; i++)
-        if (ieq(registrable(x, alabel(x, opts->protected_domains[i])), reply_rd) &&
-            !ieq(reply_rd, id->registrable_domain) && !proven_party(x, &f, reply_rd)) {
-            add_warning(x, SGR_WARN_REPLY_TO, "reply-to",
-                        xprintf(x,
-                                "The Reply-To field names %.253s, but %.253s did not send this: "
-                                "no signature or SPF pass of it.",
-                                rts, reply_rd));
-            break;
-        }
     if (h == SGR_HEADLINE_VERIFIED || h == SGR_HEADLINE_VERIFIED_THIRD_PARTY) {
         /* the verdict's own list when it is the source (verdict.h
          * unsigned_fields); from an A-R, or for a third party's signature,

@@ -1797,9 +1797,9 @@ static void proof_names_alabel(void **state)
     sgr_explain_free(e);
 }
 
-/* A Sender (any domain) or a Reply-To (one of ours) that nothing proves
- * took part is warned of, whatever the headline (adv29 RD-6): verified
- * attacker mail listed "Sender security@ourco.example" without a word. */
+/* A Sender that nothing proves took part is warned of, whatever the
+ * headline (adv29 RD-6): verified attacker mail listed "Sender
+ * security@ourco.example" without a word. */
 static void sender_not_proven(void **state)
 {
     fixture *f = *state;
@@ -1816,13 +1816,12 @@ static void sender_not_proven(void **state)
                            "not send this: no signature or SPF pass of it.");
     assert_null(find_kind(e, SGR_WARN_REPLY_TO)); /* verified: its own choice (docs) */
     sgr_explain_free(e);
-    /* our domain as the Reply-To */
+    /* our domain as the Reply-To of verified mail: replies reach the real
+     * party, as a Drive share's or a DocuSign envelope's to a colleague
+     * (rev21 R-5) */
     e = explain_verified("notify@attacker.example", "attacker.example",
                          "Reply-To: security@ourco.example\r\n\r\n", &o);
-    d = find_kind(e, SGR_WARN_REPLY_TO);
-    assert_non_null(d);
-    assert_non_null(
-        strstr(d, "The Reply-To field names security@ourco.example, but ourco.example"));
+    assert_null(find_kind(e, SGR_WARN_REPLY_TO));
     sgr_explain_free(e);
     /* neighbours: a Sender of the From's own organisation; a Sender whose
      * domain signed; a Reply-To elsewhere that is not ours */
