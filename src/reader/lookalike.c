@@ -40,10 +40,12 @@ static const struct threshold {
     size_t edit_other;    /* one edit, another suffix: paypall.net */
     size_t token;         /* a hyphen-separated part: ups-tracking.example */
     size_t prefix_or_end; /* the start or end of a label: paypalsecure.example */
-    size_t dotless;       /* the whole registrable domain without its dots as a
-                             label or the start of one: bankexample.com */
+    size_t dotless;       /* the whole registrable domain without its dots as the
+                             start of a label (bankexample.com), counting the
+                             letters without the dots; shorter, as a whole
+                             label or before a hyphen or digit (upscom.net) */
 } thresholds[] = {
-    [SGR_LOOKALIKE_PROTECTED] = {3, 3, 6, 3, 6, 1},
+    [SGR_LOOKALIKE_PROTECTED] = {3, 3, 6, 3, 6, 8},
     [SGR_LOOKALIKE_OPERATOR] = {3, 5, 6, 5, 0, 0},
     [SGR_LOOKALIKE_CORRESPONDENT] = {5, 6, 6, 5, 0, 0},
 };
@@ -694,15 +696,17 @@ static int starts_or_ends_with(const char *label, const char *needle)
     return strncmp(label, needle, nl) == 0 || strcmp(label + ll - nl, needle) == 0;
 }
 
-/* Does a label of host start with needle (or is it needle)? */
-static int label_starts_with(const char *host, const char *needle)
+/* Does a label of host start with needle (or is it needle)? whole: only
+ * as the label itself or before a hyphen or a digit. */
+static int label_starts_with(const char *host, const char *needle, int whole)
 {
     size_t nl = strlen(needle);
     if (nl == 0)
         return 0;
     for (const char *p = host; p; p = strchr(p, '.')) {
         p += *p == '.';
-        if (strncmp(p, needle, nl) == 0)
+        if (strncmp(p, needle, nl) == 0 && (!whole || p[nl] == '\0' || p[nl] == '.' ||
+                                            p[nl] == '-' || (p[nl] >= '0' && p[nl] <= '9')))
             return 1;
     }
     return 0;
@@ -779,11 +783,12 @@ static int compare(const name_info *c, const ref *r, sgr_lookalike_hit *h)
                 fmt(why, sizeof why,
                     "it starts with the name %s, but the domain it belongs to is %s", r->unicode,
                     c->reg_u);
-            } else if (t->dotless && L >= t->dotless &&
-                       label_starts_with(c->skel_host, r->skel_reg_flat)) {
-                /* bankexample.com: the same attack as bank-example.com,
-                 * and the letters of a whole domain name, suffix
-                 * included, are long enough to be no chance */
+            } else if (t->dotless && label_starts_with(c->skel_host, r->skel_reg_flat,
+                                                       strlen(r->skel_reg_flat) < t->dotless)) {
+                /* bankexample.com: the same attack as bank-example.com.
+                 * Under 8 letters only as a whole label or before a hyphen
+                 * or digit: go.com's 5 started gocompare.com, my.com's
+                 * mycompany.com (rev21 R-7) */
                 h->kind = SGR_LOOKALIKE_EMBEDDED;
                 fmt(why, sizeof why, "it contains the name %s without its dots", r->unicode);
             } else if (t->token && L >= t->token && is_token(c->skel_label, r->skel_label)) {

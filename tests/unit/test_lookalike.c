@@ -164,8 +164,9 @@ static void embedded(void **state)
     expect_hit(lk, "www.paypal.com-login.example", SGR_LOOKALIKE_EMBEDDED, "paypal.com", NULL);
     expect_hit(lk, "paypal-com.example", SGR_LOOKALIKE_EMBEDDED, "paypal.com", NULL);
     /* our whole registrable domain with its dots dropped, as a label or
-     * the start of one, at any length (adv29 RD-8: bankexample.com for
-     * bank.example, as bank-example.com is flagged) */
+     * the start of one (adv29 RD-8: bankexample.com for bank.example, as
+     * bank-example.com is flagged); under 8 letters only whole or before a
+     * hyphen or digit (rev21 R-7) */
     expect_hit(lk, "ourcotest.com", SGR_LOOKALIKE_EMBEDDED, "ourco.test",
                "the name ourco.test without its dots");
     expect_hit(lk, "ourcotest.net", SGR_LOOKALIKE_EMBEDDED, "ourco.test", NULL);
@@ -181,6 +182,15 @@ static void embedded(void **state)
     expect_verdict(lk, "ups.company.example", SGR_LOOKALIKE_CLEAN);
     expect_verdict(lk, "upsco.example", SGR_LOOKALIKE_CLEAN);
     expect_verdict(lk, "ourco.test", SGR_LOOKALIKE_KNOWN);
+    expect_hit(lk, "upscom2.example", SGR_LOOKALIKE_EMBEDDED, "ups.com", NULL);
+    expect_verdict(lk, "upscomedy.example", SGR_LOOKALIKE_CLEAN);
+    sgr_lookalike *shortp =
+        make((const char *const[]){"go.com", "my.com", "it.com"}, 3, SGR_LOOKALIKE_PROTECTED);
+    expect_verdict(shortp, "www.gocompare.com", SGR_LOOKALIKE_CLEAN);
+    expect_verdict(shortp, "mycompany.com", SGR_LOOKALIKE_CLEAN);
+    expect_verdict(shortp, "itcommunity.example.org", SGR_LOOKALIKE_CLEAN);
+    expect_hit(shortp, "gocom-login.example", SGR_LOOKALIKE_EMBEDDED, "go.com", NULL);
+    sgr_lookalike_free(shortp);
     sgr_lookalike *op = make((const char *const[]){"ourco.test"}, 1, SGR_LOOKALIKE_OPERATOR);
     expect_verdict(op, "ourcotest.com", SGR_LOOKALIKE_CLEAN);
     sgr_lookalike_free(op);
