@@ -144,7 +144,8 @@ void delete_forged_authres(session *s);
 void give(session *s, const sg_disposition *d, const sg_verdict_result *vr);
 void message_reset(session *s);
 void flush(session *s);
-/* The fail-safe tempfail without memory, then the session closes. */
+/* 421 without memory (the MTA ends the SMTP session), then the session
+ * closes. */
 void answer_unbuilt(session *s);
 void on_closed(uv_handle_t *h);
 void session_close(session *s);

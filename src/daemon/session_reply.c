@@ -198,24 +198,30 @@ static void on_write(uv_write_t *req, int status)
     free(req);
 }
 
-/* The answer could not be built or queued (an allocation failed): a
- * tempfail from a packet that needs no memory, then the session ends.
- * Closed without a word, the message was the MTA's to decide (Postfix's
+/* The answer could not be built or queued (an allocation failed): 421
+ * from a packet that needs no memory, then the session ends. Closed
+ * without a word, the message was the MTA's to decide (Postfix's
  * milter_default_action; "accept" there took a p=reject forgery, adv27
- * MEM-7). Tempfail even under `failsafe accept`: the deletions of forged
- * Authentication-Results fields are part of what could not be built.
- * Before the negotiation there is nothing the MTA would read as an answer;
- * after QUIT it reads nothing. */
+ * MEM-7). 421 rather than a tempfail: the MTA ends the SMTP session too
+ * (Postfix, Sendmail's smfi_setreply), where with this connection gone the
+ * session's later messages were again the default's (rev21 R-11). Even
+ * under `failsafe accept`: the deletions of forged Authentication-Results
+ * fields are part of what could not be built. Before the negotiation
+ * there is nothing the MTA would read as an answer; after QUIT it reads
+ * nothing. */
+#define UNBUILT_REPLY "421 4.3.0 Message cannot be checked now, try again later"
 void answer_unbuilt(session *s)
 {
-    static const char tempfail[5] = {0, 0, 0, 1, SG_MR_TEMPFAIL};
+    static const char pkt[] = "\0\0\0\x3a"
+                              "y" UNBUILT_REPLY;
+    _Static_assert(sizeof(pkt) == 4 + 0x3a, "the packet's length is its reply's");
     if (s->negotiated && !s->quit && !s->closing && s->h.stream.write_queue_size == 0) {
-        uv_buf_t b = uv_buf_init((char *)tempfail, sizeof(tempfail));
-        if (uv_try_write(&s->h.stream, &b, 1) == (int)sizeof(tempfail)) {
+        uv_buf_t b = uv_buf_init((char *)pkt, sizeof(pkt));
+        if (uv_try_write(&s->h.stream, &b, 1) == (int)sizeof(pkt)) {
             count_failsafe(s, SG_MFS_INTERNAL);
             sg_log(s->env->log,
                    "{\"event\":\"out_of_memory\",\"client\":\"%s\",\"queue_id\":\"%s\","
-                   "\"action\":\"tempfail\"}",
+                   "\"action\":\"tempfail\",\"reply\":\"" UNBUILT_REPLY "\"}",
                    s->client_ip, s->queue_id);
         }
     }

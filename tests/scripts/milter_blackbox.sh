@@ -535,6 +535,15 @@ elif cc -O1 -shared -fPIC -o "$T/failalloc.so" "$SG_SRC/tests/support/failalloc.
         stop_daemon oom "$OOM_PID" "sigterm_oom_every_$every"
         OOM_PID=''
     done
+    # the static answer itself, reached on purpose: every allocation of
+    # 60,000 bytes or more fails, as a 64 KiB body packet is read in
+    LD_PRELOAD=$T/failalloc.so SG_FAIL_ARM=accept SG_FAIL_AT=1 SG_FAIL_EVERY=1 SG_FAIL_MIN=60000 \
+        start_daemon oom "$OOM_PORT"
+    OOM_PID=$PID
+    check oom_static
+    alive alive_oom_static
+    stop_daemon oom "$OOM_PID" sigterm_oom_static
+    OOM_PID=''
 else
     ko oom_failsafe "the allocator shim does not build: $(head -c 300 "$T/cc.err")"
 fi

@@ -5,6 +5,7 @@
  *
  *   SG_FAIL_AT=N     the Nth allocation after main() starts returns NULL
  *   SG_FAIL_EVERY=P  and every Pth after it
+ *   SG_FAIL_MIN=B    count only allocations of at least B bytes
  *   SG_FAIL_ARM=accept  count from the first connection accepted, not from
  *                    main(): a daemon's start-up is not what is tested
  *   SG_FAIL_COUNT=F  at exit, write how many allocations main() made to F
@@ -23,6 +24,7 @@
 
 static atomic_long count;
 static long fail_at = -1, fail_every;
+static size_t fail_min;
 static int counting, arm_at_accept;
 static void *(*real_malloc)(size_t);
 static void *(*real_calloc)(size_t, size_t);
@@ -39,10 +41,11 @@ __attribute__((noinline)) void sg_failalloc_hit(void)
     __asm__ volatile("");
 }
 
-static int fail_now(void)
+static int fail_now(size_t size)
 {
     long n;
-    if (!counting || (n = atomic_fetch_add(&count, 1) + 1) < fail_at || fail_at < 1)
+    if (!counting || size < fail_min || (n = atomic_fetch_add(&count, 1) + 1) < fail_at ||
+        fail_at < 1)
         return 0;
     if (n != fail_at && (fail_every < 1 || (n - fail_at) % fail_every != 0))
         return 0;
@@ -54,7 +57,7 @@ void *malloc(size_t n)
 {
     if (real_malloc == NULL)
         real_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
-    if (fail_now()) {
+    if (fail_now(n)) {
         errno = ENOMEM;
         return NULL;
     }
@@ -76,7 +79,7 @@ void *calloc(size_t k, size_t n)
         real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
         resolving = 0;
     }
-    if (fail_now()) {
+    if (fail_now(k * n)) {
         errno = ENOMEM;
         return NULL;
     }
@@ -87,7 +90,7 @@ void *realloc(void *p, size_t n)
 {
     if (real_realloc == NULL)
         real_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
-    if (fail_now()) {
+    if (fail_now(n)) {
         errno = ENOMEM;
         return NULL;
     }
@@ -132,7 +135,9 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 static int wrapped_main(int argc, char **argv, char **envp)
 {
     const char *at = getenv("SG_FAIL_AT"), *every = getenv("SG_FAIL_EVERY");
-    const char *arm = getenv("SG_FAIL_ARM");
+    const char *arm = getenv("SG_FAIL_ARM"), *min = getenv("SG_FAIL_MIN");
+    if (min != NULL)
+        fail_min = (size_t)strtoul(min, NULL, 10);
     if (at != NULL)
         fail_at = strtol(at, NULL, 10);
     if (every != NULL)
