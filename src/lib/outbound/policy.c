@@ -17,6 +17,7 @@
 
 #include "ob.h"
 #include "util/domain.h"
+#include "util/text.h"
 
 const ob_key ob_keys[OBK_COUNT] = {
     [OBK_MSG_MINUTE] = {"messages_per_minute", 30, 0, 1e6, 1, "throttle above (0: off)"},
@@ -268,13 +269,6 @@ const ob_class *ob_policy_class(const sg_ob_policy *p, const char *account)
     return &p->classes[0];
 }
 
-/* RFC 5322 3.2.3 atext, and any UTF-8 byte (RFC 6531 3.3); '%' and '!'
- * are atext but left out: see local_plain. */
-static int atext(unsigned char c)
-{
-    return isalnum(c) || c >= 0x80 || (c != '\0' && strchr("#$&'*+-/=?^_`{|}~", c) != NULL);
-}
-
 /* Is the local part [s, s + n) one that ends here: a dot-atom or a quoted
  * string, with no '@', '%' or '!' in it, quoted or not? MTAs relay the
  * others on: user%elsewhere@ourco.test (Postfix allow_percent_hack),
@@ -297,9 +291,13 @@ static int local_plain(const char *s, size_t n)
         }
         return n >= 2 && i == n - 1 && s[n - 1] == '"';
     }
-    for (size_t i = 0; i < n; i++)
-        if (s[i] == '.' ? i == 0 || i == n - 1 || s[i - 1] == '.' : !atext((unsigned char)s[i]))
+    /* a dot-atom, with any UTF-8 byte as atext (RFC 6531 3.3) */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '.' ? i == 0 || i == n - 1 || s[i - 1] == '.'
+                     : !(sg_text_is_atext(c) || c >= 0x80))
             return 0;
+    }
     return 1;
 }
 
