@@ -226,6 +226,7 @@ struct sgv_index {
     strmap names;        /* folded display name -> owner address (char*, owned) */
     strmap corr_domains; /* registrable domains of correspondents (val unused) */
     int checker_stale;
+    int checker_building; /* checker_refresh between taking and swapping */
     checker *chk;
     psl_ctx_t *psl;             /* --psl, else the system's newest list */
     unsigned char link_key[32]; /* sgv_index_link_token */
@@ -647,18 +648,23 @@ static void checker_refresh(sgv_index *ix)
         return;
     }
     ix->checker_stale = 0;
+    ix->checker_building = 1;
     if ((corr = calloc(ix->corr_domains.n + 1, sizeof(*corr))) != NULL)
         for (size_t i = 0; i < ix->corr_domains.cap; i++)
             if (ix->corr_domains.s[i].key != NULL)
                 corr[n++] = strdup(ix->corr_domains.s[i].key);
     pthread_mutex_unlock(&ix->lock);
-    if (corr != NULL && checker_build(ix, corr, n, &c, err, sizeof(err)) == 0) {
-        pthread_mutex_lock(&ix->lock);
-        checker *old = ix->chk;
+    checker *old = NULL;
+    int built = corr != NULL && checker_build(ix, corr, n, &c, err, sizeof(err)) == 0;
+    pthread_mutex_lock(&ix->lock);
+    if (built) {
+        old = ix->chk;
         ix->chk = c;
-        pthread_mutex_unlock(&ix->lock);
-        checker_put(ix, old);
     }
+    ix->checker_building = 0;
+    pthread_cond_broadcast(&ix->done);
+    pthread_mutex_unlock(&ix->lock);
+    checker_put(ix, old);
     for (size_t i = 0; i < n; i++)
         free(corr[i]);
     free(corr);
@@ -1270,12 +1276,14 @@ int sgv_index_wait_idle(sgv_index *ix, long timeout_ms)
         dl.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&ix->lock);
-    while (!(idle = ix->ndone >= ix->nmsgs)) {
+#define IDLE(ix) ((ix)->ndone >= (ix)->nmsgs && !(ix)->checker_stale && !(ix)->checker_building)
+    while (!(idle = IDLE(ix))) {
         if (pthread_cond_timedwait(&ix->done, &ix->lock, &dl) == ETIMEDOUT) {
-            idle = ix->ndone >= ix->nmsgs;
+            idle = IDLE(ix);
             break;
         }
     }
+#undef IDLE
     pthread_mutex_unlock(&ix->lock);
     return idle;
 }

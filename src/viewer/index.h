@@ -80,8 +80,9 @@ size_t sgv_index_foreach(sgv_index *ix, sgv_row_cb cb, void *payload);
 
 /* Counts: messages, and those verified (or found unverifiable) by now. */
 void sgv_index_progress(sgv_index *ix, size_t *total, size_t *done);
-/* Waits until every message known is done, at most timeout_ms. 1 when
- * idle, 0 on timeout. */
+/* Waits until every message known is done and the lookalike checker has
+ * the correspondents they taught, at most timeout_ms. 1 when idle, 0 on
+ * timeout. */
 int sgv_index_wait_idle(sgv_index *ix, long timeout_ms);
 
 /* How long the first index (both passes over every message found at
