@@ -246,6 +246,21 @@ static void test_reader_view(void **state)
     ASSERT_ST(a, "ceo@bank.example\xe2\x81\x84x.evil.example", SG_DMARC_AUTHOR_MULTIPLE_DOMAINS);
     ASSERT_LENIENT(a, "ceo@bank.example\xe2\x81\x84", "bank.example", SG_DMARC_AUTHOR_BAD_DOMAIN);
     ASSERT_ST(a, "ceo@ba\xe1\xa0\x8enk.example", SG_DMARC_AUTHOR_MULTIPLE_DOMAINS); /* U+180E */
+    /* a dot look-alike IDNA refuses reads as the dot NFKC makes of it
+     * (adv30 IN-4): U+2024, U+FE52, U+2027; the name had no domain at all */
+    ASSERT_LENIENT(a,
+                   "ceo@bank\xe2\x80\xa4"
+                   "example",
+                   "bank.example", SG_DMARC_AUTHOR_BAD_DOMAIN);
+    ASSERT_LENIENT(a,
+                   "ceo@bank\xef\xb9\x92"
+                   "example",
+                   "bank.example", SG_DMARC_AUTHOR_BAD_DOMAIN);
+    ASSERT_LENIENT(a,
+                   "ceo@b\xc3\xbc"
+                   "cher\xe2\x80\xa7"
+                   "example",
+                   "xn--bcher-kva.example", SG_DMARC_AUTHOR_BAD_DOMAIN);
     /* invisible code points UTS #46 maps to nothing: the strict reading */
     ASSERT_OK(a, "ceo@ba\xe2\x80\x8bnk.example", "bank.example"); /* U+200B */
     ASSERT_OK(a, "ceo@ba\xc2\xadnk.example", "bank.example");     /* U+00AD */
