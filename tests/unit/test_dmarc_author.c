@@ -210,6 +210,27 @@ static void test_reader_view(void **state)
     ASSERT_LENIENT(a, "=?UTF-8?Q?ceo=40Bank=2Eexample?=", "bank.example", SG_DMARC_AUTHOR_SYNTAX);
     ASSERT_LENIENT(a, "=?utf-8?b?Y2VvQGJhbmsuZXhhbXBsZQ==?=", "bank.example",
                    SG_DMARC_AUTHOR_SYNTAX);
+    /* ... in its own charset, which a U-label's letters need and UTF-16
+     * or ISO-2022-JP write even ASCII in (adv30 IN-1: bcher.example) */
+    ASSERT_LENIENT(a, "=?iso-8859-1?b?akBi/GNoZXIuZXhhbXBsZQ==?=", "xn--bcher-kva.example",
+                   SG_DMARC_AUTHOR_SYNTAX);
+    ASSERT_LENIENT(a, "=?ISO-8859-1?Q?j=40b=FCcher.example?=", "xn--bcher-kva.example",
+                   SG_DMARC_AUTHOR_SYNTAX);
+    ASSERT_LENIENT(a, "=?utf-16?b?//5qAEAAYgD8AGMAaABlAHIALgBlAHgAYQBtAHAAbABlAA==?=",
+                   "xn--bcher-kva.example", SG_DMARC_AUTHOR_SYNTAX);
+    ASSERT_LENIENT(a,
+                   "=?iso-2022-jp?b?akAbJEIjYiNhI24jayElI2UjeCNhI20jcCNsI2UbKEI=?=", "bank.example",
+                   SG_DMARC_AUTHOR_SYNTAX);
+    ASSERT_LENIENT(a, "=?shift_jis?b?akCCgoKBgo6Ci4FEgoWCmIKBgo2CkIKMgoU=?=", "bank.example",
+                   SG_DMARC_AUTHOR_SYNTAX);
+    /* a charset iconv does not know: not read, several domains */
+    ASSERT_ST(a, "=?x-no-such-charset?q?ceo=40bank.example?=", SG_DMARC_AUTHOR_MULTIPLE_DOMAINS);
+    /* a raw byte that is not UTF-8 inside a domain: dropped, and read as
+     * ISO-8859-1 (bücher.example): two domains */
+    ASSERT_ST(a,
+              "J <j@b\xfc"
+              "cher.example>",
+              SG_DMARC_AUTHOR_MULTIPLE_DOMAINS);
     ASSERT_LENIENT(a, "=?utf-8?q?ceo?= =?utf-8?q?=40bank.example?=", "bank.example",
                    SG_DMARC_AUTHOR_SYNTAX);
     ASSERT_LENIENT(a, "\"=?utf-8?q?ceo=40bank.example?=\"", "bank.example", SG_DMARC_AUTHOR_SYNTAX);

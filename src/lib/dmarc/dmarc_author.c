@@ -44,6 +44,8 @@
 #include <spoofguard/addr.h>
 #include <spoofguard/dmarc.h>
 
+#include <errno.h>
+#include <iconv.h>
 #include <idn2.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -313,6 +315,7 @@ static int b64val(unsigned char c)
 typedef struct {
     size_t n, from, stop;
     int found;
+    int unreadable; /* a word in a charset iconv does not know */
 } ew_memo;
 
 static int ew_text_end(const char *s, size_t n, size_t k, ew_memo *m, size_t *e)
@@ -330,14 +333,71 @@ static int ew_text_end(const char *s, size_t n, size_t k, ew_memo *m, size_t *e)
     return m->found;
 }
 
-/* An RFC 2047 encoded word "=?charset?Q|B?text?=" at s[i]: its decoded
- * bytes are appended to out (never longer than the word) and the word's
- * length returned; 0 if there is none. The charset is not applied: the
- * characters that make an address are ASCII in every charset readers
- * use, and other bytes only end a domain. */
-static size_t ew_decode(const char *s, size_t n, size_t i, char *out, size_t *o, ew_memo *m)
+/* Does charset cs[0..n) ("utf-8", "utf-8*en": RFC 2231's language) give
+ * its bytes as they are: UTF-8 or ASCII? */
+static int charset_as_is(const char *cs, size_t n)
 {
-    size_t j = i + 2, k, e;
+    const char *star = memchr(cs, '*', n);
+    if (star != NULL)
+        n = (size_t)(star - cs);
+    return (n == 5 && !strncasecmp(cs, "utf-8", 5)) || (n == 4 && !strncasecmp(cs, "utf8", 4)) ||
+           (n == 8 && !strncasecmp(cs, "us-ascii", 8)) || (n == 5 && !strncasecmp(cs, "ascii", 5));
+}
+
+/* raw[0..rn), in charset cs[0..csn), as UTF-8 at out + *o (room: cap). A
+ * sequence the charset does not have is U+FFFD, as readers draw it: a
+ * domain around it then names every domain it could be. Returns 0, or -1
+ * when iconv does not know the charset or the room runs out. */
+static int ew_convert(const char *cs, size_t csn, const char *raw, size_t rn, char *out, size_t *o,
+                      size_t cap)
+{
+    char name[64];
+    const char *star = memchr(cs, '*', csn);
+    if (star != NULL)
+        csn = (size_t)(star - cs);
+    if (csn >= sizeof(name))
+        return -1;
+    memcpy(name, cs, csn);
+    name[csn] = '\0';
+    iconv_t cd = iconv_open("UTF-8", name);
+    if (cd == (iconv_t)-1)
+        return -1;
+    char *in = (char *)raw, *dst = out + *o;
+    size_t inleft = rn, left = cap - *o;
+    int rc = 0;
+    while (inleft > 0 && rc == 0) {
+        if (iconv(cd, &in, &inleft, &dst, &left) != (size_t)-1)
+            break;
+        if (errno == E2BIG || left < 3) {
+            rc = -1;
+        } else { /* EILSEQ, or EINVAL: a sequence cut at the word's end */
+            memcpy(dst, "\xef\xbf\xbd", 3);
+            dst += 3;
+            left -= 3;
+            in++;
+            inleft--;
+            (void)iconv(cd, NULL, NULL, NULL, NULL);
+        }
+    }
+    if (rc == 0 && iconv(cd, NULL, NULL, &dst, &left) == (size_t)-1)
+        rc = -1;
+    iconv_close(cd);
+    if (rc == 0)
+        *o = (size_t)(dst - out);
+    return rc;
+}
+
+/* An RFC 2047 encoded word "=?charset?Q|B?text?=" at s[i]: its text, as
+ * UTF-8, is appended to out (room: cap; at most 3 bytes a byte of the
+ * word) and the word's length returned; 0 if there is none. The charset
+ * is applied: a U-label's letters are not ASCII in any legacy charset, and
+ * UTF-16 or ISO-2022-JP write even ASCII otherwise, so `j@bücher.example`
+ * in ISO-8859-1 read as bcher.example (adv30 IN-1). A charset iconv does
+ * not know makes the field unreadable (m->unreadable). */
+static size_t ew_decode(const char *s, size_t n, size_t i, char *out, size_t *o, size_t cap,
+                        ew_memo *m)
+{
+    size_t j = i + 2, k, e, start = *o;
     char enc;
     if (i + 2 > n || s[i] != '=' || s[i + 1] != '?')
         return 0;
@@ -376,6 +436,18 @@ static size_t ew_decode(const char *s, size_t n, size_t i, char *out, size_t *o,
                 out[(*o)++] = (char)((acc >> bits) & 0xff);
             }
         }
+    }
+    if (!charset_as_is(s + i + 2, j - i - 2)) {
+        /* the word's bytes, converted into the room they took and beyond */
+        size_t rn = *o - start;
+        char *raw = malloc(rn + 1);
+        *o = start;
+        if (raw == NULL || (memcpy(raw, out + start, rn),
+                            ew_convert(s + i + 2, j - i - 2, raw, rn, out, o, cap)) != 0) {
+            m->unreadable = 1;
+            *o = start;
+        }
+        free(raw);
     }
     return e + 2 - i;
 }
@@ -445,16 +517,18 @@ enum {
 static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, size_t *olen,
                          int *cut)
 {
-    char *out = sg_arena_alloc(arena, n + 1);
+    /* an encoded word's text in UTF-8 takes up to 3 bytes a byte of it */
+    size_t cap = 3 * n + 16;
+    char *out = sg_arena_alloc(arena, cap);
     /* 64 unclosed openers in a field: far beyond any mailer's mistake */
     size_t i = 0, o = 0, w, budget = 64 * n + 65536;
     /* one for the field, one for the quoted strings in it */
-    ew_memo field = {0, 1, 0, 0}, quoted_m = {0, 1, 0, 0};
+    ew_memo field = {0, 1, 0, 0, 0}, quoted_m = {0, 1, 0, 0, 0};
     int after_ew = 0;
     if (out == NULL)
         return NULL;
     while (i < n) {
-        if (v[i] == '=' && (w = ew_decode(v, n, i, out, &o, &field)) != 0) {
+        if (v[i] == '=' && (w = ew_decode(v, n, i, out, &o, cap, &field)) != 0) {
             i += w;
             after_ew = 1;
             continue;
@@ -478,7 +552,7 @@ static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, s
                 if (comment)
                     out[o++] = '(';
                 for (size_t k = i + 1, e; k + 1 < w; k++) {
-                    if (v[k] == '=' && (e = ew_decode(v, w - 1, k, out, &o, &quoted_m)) != 0) {
+                    if (v[k] == '=' && (e = ew_decode(v, w - 1, k, out, &o, cap, &quoted_m)) != 0) {
                         k += e - 1;
                         continue;
                     }
@@ -499,6 +573,10 @@ static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, s
     }
     out[o] = '\0';
     *olen = o;
+    /* a word whose charset we cannot read could hold any address: the
+     * field is not read (the caller judges it as naming several domains) */
+    if (field.unreadable || quoted_m.unreadable)
+        *cut = 1;
     return out;
 }
 
@@ -636,11 +714,16 @@ static int unseen_byte(const char *t, size_t n, size_t j)
 
 /* The domains a reader could see after the "@" that ends at t[j] (white
  * space around "@" and around dots skipped, unseen bytes dropped) into
- * ds; cand is scratch of n + 1 bytes. */
-static int at_domains(sg_arena *arena, const char *t, size_t n, size_t j, char *cand,
+ * ds; cand is scratch of n + 1 bytes, latin of 2n + 1. A byte that is not
+ * UTF-8 inside the name is also read as ISO-8859-1, as readers that fall
+ * back to the message's charset show it: `b<0xFC>cher.example` is
+ * bcher.example and bücher.example, two domains (adv30 IN-1). After the
+ * name it ends the name, as before. */
+static int at_domains(sg_arena *arena, const char *t, size_t n, size_t j, char *cand, char *latin,
                       domain_set *ds)
 {
-    size_t o = 0;
+    size_t o = 0, lo = 0;
+    int eight = 0, pending = 0; /* such a byte read, and a letter after it */
     while (j < n && (t[j] == ' ' || unseen_byte(t, n, j)))
         j++;
     while (j < n) {
@@ -649,12 +732,22 @@ static int at_domains(sg_arena *arena, const char *t, size_t n, size_t j, char *
         size_t sl;
         if (domain_byte(c)) {
             cand[o++] = (char)c;
+            latin[lo++] = (char)c;
+            eight |= pending;
             j++;
         } else if (unseen_byte(t, n, j)) {
+            if (c >= 0xa0 && o > 0) { /* a letter in ISO-8859-1 */
+                latin[lo++] = (char)(0xc0 | (c >> 6));
+                latin[lo++] = (char)(0x80 | (c & 0x3f));
+                pending = 1;
+            }
             j++;
         } else if (c >= 0x80 && (sl = utf8_decode((const unsigned char *)t + j, n - j, &cp)) != 0) {
+            eight |= pending;
             memcpy(cand + o, t + j, sl);
+            memcpy(latin + lo, t + j, sl);
             o += sl;
+            lo += sl;
             j += sl;
         } else if (c == ' ') {
             size_t k = j;
@@ -668,7 +761,10 @@ static int at_domains(sg_arena *arena, const char *t, size_t n, size_t j, char *
             break;
         }
     }
-    return add_candidate(arena, cand, o, ds);
+    int rc = add_candidate(arena, cand, o, ds);
+    if (rc == 0 && eight)
+        rc = add_candidate(arena, latin, lo, ds);
+    return rc;
 }
 
 /* The domains after each "@" in the reader's text of the field. */
@@ -676,7 +772,7 @@ static int reader_scan(sg_arena *arena, const char *value, size_t len, int quote
 {
     size_t n;
     int cut = 0, rc;
-    char *t = reader_text(arena, value, len, quoted, &n, &cut), *cand;
+    char *t = reader_text(arena, value, len, quoted, &n, &cut), *cand, *latin;
     if (t == NULL)
         return SG_ENOMEM;
     if (cut) {
@@ -685,10 +781,11 @@ static int reader_scan(sg_arena *arena, const char *value, size_t len, int quote
     }
     /* one buffer for every candidate: a field of N "@" would otherwise
      * take N^2/2 bytes (a 64 KiB field, 2 GB) */
-    if ((cand = sg_arena_alloc(arena, n + 1)) == NULL)
+    if ((cand = sg_arena_alloc(arena, n + 1)) == NULL ||
+        (latin = sg_arena_alloc(arena, 2 * n + 1)) == NULL)
         return SG_ENOMEM;
     for (size_t i = 0; i < n && !ds->more; i++)
-        if (t[i] == '@' && (rc = at_domains(arena, t, n, i + 1, cand, ds)) != 0)
+        if (t[i] == '@' && (rc = at_domains(arena, t, n, i + 1, cand, latin, ds)) != 0)
             return rc;
     return 0;
 }
@@ -904,14 +1001,15 @@ int sg_dmarc_shown_addresses(sg_arena *arena, const char *value, size_t len, sg_
 {
     size_t n;
     int cut = 0, rc;
-    char *t, *cand;
+    char *t, *cand, *latin;
     if (arena == NULL || (value == NULL && len > 0) || (out == NULL && max > 0) || count == NULL ||
         more == NULL)
         return SG_EINVAL;
     *count = 0;
     *more = 0;
     if ((t = reader_text(arena, value ? value : "", len, TEXT_ALL, &n, &cut)) == NULL ||
-        (cand = sg_arena_alloc(arena, n + 1)) == NULL)
+        (cand = sg_arena_alloc(arena, n + 1)) == NULL ||
+        (latin = sg_arena_alloc(arena, 2 * n + 1)) == NULL)
         return SG_ENOMEM;
     if (cut || screen_text(t, &n) != 0) {
         *more = 1; /* a field this hostile is not read at all */
@@ -936,7 +1034,7 @@ int sg_dmarc_shown_addresses(sg_arena *arena, const char *value, size_t len, sg_
         while (e > 0 && (strchr(" \">)]", t[e - 1]) != NULL || ascii_control(t[e - 1])))
             e--;
         b = word_start(t, e);
-        if ((rc = at_domains(arena, t, n, i + w, cand, &ds)) != 0 && rc != SG_ESYNTAX)
+        if ((rc = at_domains(arena, t, n, i + w, cand, latin, &ds)) != 0 && rc != SG_ESYNTAX)
             return rc;
         const char *locals[2] = {copy_local(arena, t, b, e), NULL};
         if (locals[0] == NULL)
