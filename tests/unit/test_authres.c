@@ -724,11 +724,17 @@ static void value_claims(void **state)
         {" =?utf-8?q?x.mx.example.org?=; dmarc=pass", 0},
         {" =?utf-8?q?mx.example.org?=x; dmarc=pass", 0},
         {" =?utf-8?x?mx.example.org?=; dmarc=pass", 0}, /* no such encoding */
-        {"\xc2\xa0mx.example.org; dmarc=pass", 1},      /* NBSP */
-        {"\x0bmx.example.org; dmarc=pass", 1},          /* VT */
-        {"\x0cmx.example.org; dmarc=pass", 1},          /* FF */
-        {"\xe3\x80\x80mx.example.org; dmarc=pass", 1},  /* U+3000 */
-        {"\xe2\x80\x8bmx.example.org; dmarc=pass", 1},  /* U+200B */
+        /* in its charset: UTF-16 writes even ASCII otherwise (adv30 IN-5) */
+        {" =?utf-16?b?//5tAHgALgBlAHgAYQBtAHAAbABlAC4AbwByAGcA?=; dmarc=pass", 1},
+        {" =?utf-16?b?//5vAHQAaABlAHIALgBlAHgAYQBtAHAAbABlAA==?=; dmarc=pass", 0},
+        {" =?iso-8859-1?q?mx.example.org?=; dmarc=pass", 1},
+        /* a charset we cannot read could say ours: taken as ours */
+        {" =?x-no-such-charset?q?other.example?=; dmarc=pass", 1},
+        {"\xc2\xa0mx.example.org; dmarc=pass", 1},     /* NBSP */
+        {"\x0bmx.example.org; dmarc=pass", 1},         /* VT */
+        {"\x0cmx.example.org; dmarc=pass", 1},         /* FF */
+        {"\xe3\x80\x80mx.example.org; dmarc=pass", 1}, /* U+3000 */
+        {"\xe2\x80\x8bmx.example.org; dmarc=pass", 1}, /* U+200B */
         {" mx.example.org\xc2\xa0; dmarc=pass", 1},
         {"\xc2\xa0x.mx.example.org; dmarc=pass", 0},
         {" mx.example.org..; dmarc=pass", 1},

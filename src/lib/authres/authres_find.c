@@ -13,6 +13,8 @@
 
 #include <string.h>
 
+#include "util/charset.h"
+
 static int lower(int c)
 {
     return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
@@ -70,12 +72,14 @@ static int hexval(int c)
                                   : -1;
 }
 
-/* Decodes the RFC 2047 encoded-word at v[i] ("=?cs?Q|B?text?=") into out;
- * the index past it, or 0 when there is none. The charset is not read:
- * an id is ASCII in every charset a reader would show it in. */
-static size_t encoded_word(const char *v, size_t n, size_t i, char *out, size_t cap, size_t *k)
+/* Decodes the RFC 2047 encoded-word at v[i] ("=?cs?Q|B?text?=") into out,
+ * in UTF-8; the index past it, or 0 when there is none. The charset is
+ * applied: UTF-16 writes even an ASCII id otherwise, and a reader showed
+ * ours where we saw none (adv30 IN-5); *unread when it cannot be. */
+static size_t encoded_word(const char *v, size_t n, size_t i, char *out, size_t cap, size_t *k,
+                           int *unread)
 {
-    size_t j = i + 2, q1, q2, end;
+    size_t j = i + 2, q1, q2, end, start = *k;
     if (i + 2 > n || v[i] != '=' || v[i + 1] != '?')
         return 0;
     for (q1 = j; q1 < n && v[q1] != '?'; q1++)
@@ -118,6 +122,16 @@ static size_t encoded_word(const char *v, size_t n, size_t i, char *out, size_t 
             }
         }
     }
+    if (!sg_charset_as_is(v + i + 2, q1 - i - 2)) {
+        char raw[1024];
+        size_t rn = *k - start;
+        memcpy(raw, out + start, rn);
+        *k = start;
+        if (sg_charset_to_utf8(v + i + 2, q1 - i - 2, raw, rn, out, k, cap) != 0) {
+            *k = start;
+            *unread = 1;
+        }
+    }
     return end;
 }
 
@@ -145,7 +159,8 @@ static int reader_claims(const char *v, size_t n, const char *id, size_t idn, in
     if (i + 1 < n && v[i] == '=' && v[i + 1] == '?' && depth == 0) {
         char buf[1024];
         size_t k = 0, e;
-        while ((e = encoded_word(v, n, i, buf, sizeof(buf), &k)) > 0) {
+        int unread = 0;
+        while ((e = encoded_word(v, n, i, buf, sizeof(buf), &k, &unread)) > 0) {
             i = e;
             size_t w = i; /* only space between two encoded-words vanishes */
             while (w < n && (sp = space_at(u, n, w)) > 0)
@@ -155,6 +170,8 @@ static int reader_claims(const char *v, size_t n, const char *id, size_t idn, in
             else
                 break;
         }
+        if (unread)
+            return 1; /* it could say anything: ours, and deleted */
         if (k > 0) {
             size_t rest = n - i < sizeof(buf) - k ? n - i : sizeof(buf) - k;
             memcpy(buf + k, v + i, rest);

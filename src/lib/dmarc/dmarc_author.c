@@ -44,8 +44,6 @@
 #include <spoofguard/addr.h>
 #include <spoofguard/dmarc.h>
 
-#include <errno.h>
-#include <iconv.h>
 #include <idn2.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -53,6 +51,7 @@
 #include <strings.h>
 
 #include "dmarc_int.h"
+#include "util/charset.h"
 #include "util/text.h"
 
 /* --- names ------------------------------------------------------------------ */
@@ -333,60 +332,6 @@ static int ew_text_end(const char *s, size_t n, size_t k, ew_memo *m, size_t *e)
     return m->found;
 }
 
-/* Does charset cs[0..n) ("utf-8", "utf-8*en": RFC 2231's language) give
- * its bytes as they are: UTF-8 or ASCII? */
-static int charset_as_is(const char *cs, size_t n)
-{
-    const char *star = memchr(cs, '*', n);
-    if (star != NULL)
-        n = (size_t)(star - cs);
-    return (n == 5 && !strncasecmp(cs, "utf-8", 5)) || (n == 4 && !strncasecmp(cs, "utf8", 4)) ||
-           (n == 8 && !strncasecmp(cs, "us-ascii", 8)) || (n == 5 && !strncasecmp(cs, "ascii", 5));
-}
-
-/* raw[0..rn), in charset cs[0..csn), as UTF-8 at out + *o (room: cap). A
- * sequence the charset does not have is U+FFFD, as readers draw it: a
- * domain around it then names every domain it could be. Returns 0, or -1
- * when iconv does not know the charset or the room runs out. */
-static int ew_convert(const char *cs, size_t csn, const char *raw, size_t rn, char *out, size_t *o,
-                      size_t cap)
-{
-    char name[64];
-    const char *star = memchr(cs, '*', csn);
-    if (star != NULL)
-        csn = (size_t)(star - cs);
-    if (csn >= sizeof(name))
-        return -1;
-    memcpy(name, cs, csn);
-    name[csn] = '\0';
-    iconv_t cd = iconv_open("UTF-8", name);
-    if (cd == (iconv_t)-1)
-        return -1;
-    char *in = (char *)raw, *dst = out + *o;
-    size_t inleft = rn, left = cap - *o;
-    int rc = 0;
-    while (inleft > 0 && rc == 0) {
-        if (iconv(cd, &in, &inleft, &dst, &left) != (size_t)-1)
-            break;
-        if (errno == E2BIG || left < 3) {
-            rc = -1;
-        } else { /* EILSEQ, or EINVAL: a sequence cut at the word's end */
-            memcpy(dst, "\xef\xbf\xbd", 3);
-            dst += 3;
-            left -= 3;
-            in++;
-            inleft--;
-            (void)iconv(cd, NULL, NULL, NULL, NULL);
-        }
-    }
-    if (rc == 0 && iconv(cd, NULL, NULL, &dst, &left) == (size_t)-1)
-        rc = -1;
-    iconv_close(cd);
-    if (rc == 0)
-        *o = (size_t)(dst - out);
-    return rc;
-}
-
 /* An RFC 2047 encoded word "=?charset?Q|B?text?=" at s[i]: its text, as
  * UTF-8, is appended to out (room: cap; at most 3 bytes a byte of the
  * word) and the word's length returned; 0 if there is none. The charset
@@ -437,13 +382,13 @@ static size_t ew_decode(const char *s, size_t n, size_t i, char *out, size_t *o,
             }
         }
     }
-    if (!charset_as_is(s + i + 2, j - i - 2)) {
+    if (!sg_charset_as_is(s + i + 2, j - i - 2)) {
         /* the word's bytes, converted into the room they took and beyond */
         size_t rn = *o - start;
         char *raw = malloc(rn + 1);
         *o = start;
         if (raw == NULL || (memcpy(raw, out + start, rn),
-                            ew_convert(s + i + 2, j - i - 2, raw, rn, out, o, cap)) != 0) {
+                            sg_charset_to_utf8(s + i + 2, j - i - 2, raw, rn, out, o, cap)) != 0) {
             m->unreadable = 1;
             *o = start;
         }

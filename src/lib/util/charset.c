@@ -1,0 +1,61 @@
+/*
+ * RFC 2047 encoded words' charsets: the text as UTF-8, for the readings
+ * of a field a person sees (the author domain, an Authentication-Results
+ * field's authserv-id).
+ */
+#include <errno.h>
+#include <iconv.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/charset.h"
+
+int sg_charset_as_is(const char *cs, size_t n)
+{
+    const char *star = memchr(cs, '*', n);
+    if (star != NULL)
+        n = (size_t)(star - cs);
+    return (n == 5 && !strncasecmp(cs, "utf-8", 5)) || (n == 4 && !strncasecmp(cs, "utf8", 4)) ||
+           (n == 8 && !strncasecmp(cs, "us-ascii", 8)) || (n == 5 && !strncasecmp(cs, "ascii", 5));
+}
+
+/* U+FFFD for what the charset lacks, as readers draw it: a domain around
+ * it then names every domain it could be. */
+int sg_charset_to_utf8(const char *cs, size_t csn, const char *raw, size_t rn, char *out, size_t *o,
+                       size_t cap)
+{
+    char name[64];
+    const char *star = memchr(cs, '*', csn);
+    if (star != NULL)
+        csn = (size_t)(star - cs);
+    if (csn >= sizeof(name))
+        return -1;
+    memcpy(name, cs, csn);
+    name[csn] = '\0';
+    iconv_t cd = iconv_open("UTF-8", name);
+    if (cd == (iconv_t)-1)
+        return -1;
+    char *in = (char *)raw, *dst = out + *o;
+    size_t inleft = rn, left = cap - *o;
+    int rc = 0;
+    while (inleft > 0 && rc == 0) {
+        if (iconv(cd, &in, &inleft, &dst, &left) != (size_t)-1)
+            break;
+        if (errno == E2BIG || left < 3) {
+            rc = -1;
+        } else { /* EILSEQ, or EINVAL: a sequence cut at the word's end */
+            memcpy(dst, "\xef\xbf\xbd", 3);
+            dst += 3;
+            left -= 3;
+            in++;
+            inleft--;
+            (void)iconv(cd, NULL, NULL, NULL, NULL);
+        }
+    }
+    if (rc == 0 && iconv(cd, NULL, NULL, &dst, &left) == (size_t)-1)
+        rc = -1;
+    iconv_close(cd);
+    if (rc == 0)
+        *o = (size_t)(dst - out);
+    return rc;
+}
