@@ -56,7 +56,9 @@ static const char zone_text[] =
     "mxerr    MX 20 slowmx\n"
     "slowmx   TIMEOUT A\n"
     "helo     TXT \"v=spf1 a -all\"\n"
-    "helo     A 198.51.100.1\n";
+    "helo     A 198.51.100.1\n"
+    /* bücher.example.com, by its A-label (RFC 8616 3) */
+    "xn--bcher-kva TXT \"v=spf1 ip4:192.0.2.10 -all\"\n";
 
 typedef struct {
     sg_zone *zone;
@@ -330,6 +332,30 @@ static void identities(void **state)
     assert_string_equal(r.explanation, "bob@example.com is not authorized by example.com to send "
                                        "from 203.0.113.7");
     assert_int_equal(r.exp_from_record, 0);
+    /* an SMTPUTF8 envelope: a U-label domain is its A-label (RFC 8616 3;
+     * adv30 IN-3: "none"), a UTF-8 local part as it is */
+    static const char *const forms[] = {"jos\xc3\xa9@b\xc3\xbc"
+                                        "cher.example.com",
+                                        "j@B\xc3\x9c"
+                                        "CHER.example.com",
+                                        "j@xn--bcher-kva.example.com"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(sync_check(f, a, "192.0.2.10", forms[i], NULL, &r), SG_SPF_PASS);
+        assert_string_equal(r.domain, "xn--bcher-kva.example.com");
+        assert_int_equal(sync_check(f, a, "203.0.113.5", forms[i], NULL, &r), SG_SPF_FAIL);
+    }
+    /* the HELO identity too */
+    assert_int_equal(sync_check(f, a, "192.0.2.10", "<>",
+                                "b\xc3\xbc"
+                                "cher.example.com",
+                                &r),
+                     SG_SPF_PASS);
+    /* a name IDNA refuses stays as it is: malformed, none */
+    assert_int_equal(sync_check(f, a, "192.0.2.10",
+                                "j@b\xe2\x81\x84"
+                                "cher.example.com",
+                                NULL, &r),
+                     SG_SPF_NONE);
     sg_arena_free(a);
 }
 

@@ -19,6 +19,7 @@
 #include "spf_int.h"
 
 #include <arpa/inet.h>
+#include <spoofguard/dmarc.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1033,6 +1034,23 @@ static int setup_ip_strings(sg_spf_check *c)
     return (c->mctx.ip_i && c->mctx.ip_c && c->ptr_qname) ? 0 : SG_ENOMEM;
 }
 
+/* *d as its A-label when it is a U-label; 0 or SG_ENOMEM. */
+static int alabel(sg_arena *arena, const char **d)
+{
+    char *a = NULL;
+    const unsigned char *p = (const unsigned char *)*d;
+    while (*p && *p < 0x80)
+        p++;
+    if (*p == 0)
+        return 0;
+    int rc = sg_dmarc_domain_normalise(arena, *d, strlen(*d), &a);
+    if (rc == SG_ENOMEM)
+        return rc;
+    if (rc == 0)
+        *d = a;
+    return 0;
+}
+
 /* Work out <sender> and <domain> (RFC 7208 2.3, 2.4, 4.3). */
 static int setup_identity(sg_spf_check *c, const sg_spf_request *req)
 {
@@ -1069,8 +1087,16 @@ static int setup_identity(sg_spf_check *c, const sg_spf_request *req)
         c->mctx.local = "postmaster";
         c->mctx.sender_domain = c->mctx.helo;
     }
-    if (c->mctx.local == NULL || c->mctx.sender_domain == NULL)
+    if (c->mctx.local == NULL || c->mctx.sender_domain == NULL || c->mctx.helo == NULL)
         return SG_ENOMEM;
+    /* A U-label domain (an SMTPUTF8 envelope) is looked up, and expands
+     * in macros, as its A-label (RFC 8616 3): bücher.example's own mail
+     * was "none" and failed its DMARC (adv30 IN-3). A name IDNA refuses
+     * stays as it is, and the check finds it malformed (4.3). */
+    int rc;
+    if ((rc = alabel(c->arena, &c->mctx.sender_domain)) != 0 ||
+        (rc = alabel(c->arena, &c->mctx.helo)) != 0)
+        return rc;
     size_t ll = strlen(c->mctx.local), dl = strlen(c->mctx.sender_domain);
     char *s = sg_arena_alloc(c->arena, ll + dl + 2);
     if (s == NULL)
