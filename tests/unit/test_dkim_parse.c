@@ -211,6 +211,35 @@ static void signature(void **state)
                          &s, &reason),
                      0);
     assert_int_equal(s.alg, SG_DKIM_RSA_SHA1);
+    /* RFC 8616 4: a U-label d= and a UTF-8 local part in i= (adv30 IN-2:
+     * permerror, where dkimpy and Mail::DKIM pass); the key is looked up
+     * and the domain aligned by the A-label */
+    assert_int_equal(sig(a,
+                         "DKIM-Signature: v=1; a=rsa-sha256; d=b\xc3\xbc"
+                         "cher.example; s=s; "
+                         "h=from; i=jos\xc3\xa9@B\xc3\x9c"
+                         "CHER.example; "
+                         "bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AAAA\r\n",
+                         &s, &reason),
+                     0);
+    assert_string_equal(s.d, "xn--bcher-kva.example");
+    assert_string_equal(s.i, "jos\xc3\xa9@xn--bcher-kva.example");
+    sig_bad(a, "s=sel;",
+            "s=sel; i=joe@b\xc3\xbc"
+            "cher.example;",
+            "i="); /* not under d= */
+    sig_bad(a, "d=example.com",
+            "d=b\xe2\x81\x84"
+            "cher.example",
+            "d="); /* IDNA refuses */
+    sig_bad(a, "d=example.com",
+            "d=b\xfc"
+            "cher.example",
+            "invalid character"); /* not UTF-8 */
+    sig_bad(a, "d=example.com",
+            "d=b\xc0\xbc"
+            "cher.example",
+            "invalid character"); /* overlong */
     sg_arena_free(a);
 }
 

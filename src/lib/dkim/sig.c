@@ -16,6 +16,7 @@
 #include "dkim_int.h"
 
 #include <spoofguard/arc.h>
+#include <spoofguard/dmarc.h>
 
 #include "util/domain.h"
 
@@ -154,11 +155,30 @@ static int tag_a(struct pctx *c, const char *v, size_t n)
     return SG_OK;
 }
 
+/* *d as its A-label when it is a U-label (RFC 8616 4: the key is looked
+ * up, and the domain aligned, by it); SG_OK, SG_ESYNTAX or SG_ENOMEM. */
+static int alabel(sg_arena *a, const char **d)
+{
+    const unsigned char *p = (const unsigned char *)*d;
+    char *al;
+    while (*p && *p < 0x80)
+        p++;
+    if (*p == 0)
+        return SG_OK;
+    int rc = sg_dmarc_domain_normalise(a, *d, strlen(*d), &al);
+    if (rc == SG_OK)
+        *d = al;
+    return rc == SG_ENOMEM ? rc : rc == SG_OK ? SG_OK : SG_ESYNTAX;
+}
+
 static int tag_d(struct pctx *c, const char *v, size_t n)
 {
     (void)v;
     (void)n;
-    return sg_dkim_domain_ok(c->out->d) ? SG_OK : bad(c, "bad d= domain");
+    int rc = alabel(c->a, &c->out->d);
+    if (rc == SG_ENOMEM)
+        return rc;
+    return rc == SG_OK && sg_dkim_domain_ok(c->out->d) ? SG_OK : bad(c, "bad d= domain");
 }
 
 static int tag_s(struct pctx *c, const char *v, size_t n)
@@ -259,8 +279,23 @@ static int tag_i(struct pctx *c, const char *v, size_t n)
     o->i = decode_qp(c->a, v, n);
     if (o->i == NULL || (at = strrchr(o->i, '@')) == NULL)
         return bad(c, "bad i= identity");
+    /* its domain compared with d= as A-labels, the local part as it is */
+    const char *dom = at + 1;
+    int rc = alabel(c->a, &dom);
+    if (rc == SG_ENOMEM)
+        return rc;
+    if (rc == SG_OK && dom != at + 1) {
+        size_t ll = (size_t)(at - o->i), dl = strlen(dom);
+        char *i = sg_arena_alloc(c->a, ll + dl + 2);
+        if (i == NULL)
+            return SG_ENOMEM;
+        memcpy(i, o->i, ll + 1);
+        memcpy(i + ll + 1, dom, dl + 1);
+        o->i = i;
+        at = i + ll;
+    }
     /* a domain-name, as d= is (3.5): no trailing dot (adv24 DK-4b) */
-    if (!sg_dkim_domain_ok(at + 1))
+    if (rc != SG_OK || !sg_dkim_domain_ok(at + 1))
         return bad(c, "bad i= domain");
     if (!sg_domain_within(at + 1, o->d))
         return bad(c, "i= domain is not d= or a subdomain of it");

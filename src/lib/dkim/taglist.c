@@ -16,6 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/text.h"
+
 /* ---- base64 ---------------------------------------------------------------- */
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -212,6 +214,11 @@ int sg_dkim_taglist_parse(const char *s, size_t len, sg_dkim_tag *tags, size_t m
                 do
                     i++;
                 while (i < len && is_valchar((unsigned char)s[i]));
+                val_end = i;
+            } else if (c >= 0x80 && sg_text_utf8_len((const unsigned char *)s + i, len - i)) {
+                /* UTF-8 in a value (RFC 8616 4: a U-label d=, a UTF-8
+                 * local part in i=; adv30 IN-2) */
+                i += sg_text_utf8_len((const unsigned char *)s + i, len - i);
                 val_end = i;
             } else if (is_wsp(c) || c == '\r' || c == '\n') {
                 size_t j = skip_fws(s, len, i);

@@ -37,42 +37,6 @@ static int is_wsp(unsigned char c)
     return c == ' ' || c == '\t';
 }
 
-/* Length (2..4) of a well-formed UTF-8 sequence for a non-ASCII scalar
- * value at s (RFC 3629 3: no overlongs, no surrogates, <= U+10FFFF), or 0.
- * RFC 6532 3.2 adds UTF8-non-ascii to atext, qtext, ctext, dtext and
- * VCHAR. C1 controls (U+0080..U+009F) are refused: they are control
- * characters, and the display name is shown to people. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c >= 0xC2 && c <= 0xDF) {
-        if (n < 2 || (s[1] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xC2 && s[1] < 0xA0)
-            return 0; /* C1 control */
-        return 2;
-    }
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xE0 && s[1] < 0xA0)
-            return 0; /* overlong */
-        if (c == 0xED && s[1] >= 0xA0)
-            return 0; /* surrogate */
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xF0 && s[1] < 0x90)
-            return 0; /* overlong */
-        if (c == 0xF4 && s[1] >= 0x90)
-            return 0; /* > U+10FFFF */
-        return 4;
-    }
-    return 0;
-}
-
 /* ---- lexer ------------------------------------------------------------ */
 
 enum tok_type {
@@ -129,7 +93,7 @@ static size_t qpair_len(const parser *p, size_t i)
     if (is_wsp(c) || (c >= 0x21 && c <= 0x7E))
         return 2;
     if (c >= 0x80) {
-        size_t u = utf8_len(p->s + i + 1, p->len - i - 1);
+        size_t u = sg_text_utf8_len(p->s + i + 1, p->len - i - 1);
         return u ? 1 + u : 0;
     }
     return 0;
@@ -146,7 +110,7 @@ static size_t common_text_len(const parser *p, size_t i)
     if (c == '\r')
         return fold_len(p, i);
     if (c >= 0x80)
-        return utf8_len(p->s + i, p->len - i);
+        return sg_text_utf8_len(p->s + i, p->len - i);
     return 0;
 }
 
@@ -282,7 +246,7 @@ static int lex(parser *p)
             while (i < p->len) {
                 if (sg_text_is_atext(p->s[i]))
                     i++;
-                else if (p->s[i] >= 0x80 && (n = utf8_len(p->s + i, p->len - i)) != 0)
+                else if (p->s[i] >= 0x80 && (n = sg_text_utf8_len(p->s + i, p->len - i)) != 0)
                     i += n;
                 else
                     break;
@@ -727,7 +691,7 @@ static size_t smtp_domain(const unsigned char *s, size_t i, size_t end)
             } else if (c == '-' && i > start) {
                 i++;
                 last_hyphen = 1;
-            } else if (c >= 0x80 && (n = utf8_len(s + i, end - i)) != 0) {
+            } else if (c >= 0x80 && (n = sg_text_utf8_len(s + i, end - i)) != 0) {
                 i += n;
                 last_hyphen = 0;
             } else {
@@ -858,13 +822,13 @@ int sg_addr_parse_path(sg_arena *arena, const char *str, size_t len, sg_mailbox 
                 if (i + 1 < end && s[i + 1] >= 32 && s[i + 1] <= 126)
                     i += 2;
                 else if (i + 1 < end && s[i + 1] >= 0x80 &&
-                         (n = utf8_len(s + i + 1, end - i - 1)) != 0)
+                         (n = sg_text_utf8_len(s + i + 1, end - i - 1)) != 0)
                     i += 1 + n;
                 else
                     return SG_ESYNTAX;
             } else if (s[i] >= 32 && s[i] <= 126) {
                 i++; /* qtextSMTP: %d32-33 / %d35-91 / %d93-126 */
-            } else if (s[i] >= 0x80 && (n = utf8_len(s + i, end - i)) != 0) {
+            } else if (s[i] >= 0x80 && (n = sg_text_utf8_len(s + i, end - i)) != 0) {
                 i += n;
             } else {
                 return SG_ESYNTAX;
@@ -877,7 +841,7 @@ int sg_addr_parse_path(sg_arena *arena, const char *str, size_t len, sg_mailbox 
             while (i < end) {
                 if (sg_text_is_atext(s[i]))
                     i++;
-                else if (s[i] >= 0x80 && (n = utf8_len(s + i, end - i)) != 0)
+                else if (s[i] >= 0x80 && (n = sg_text_utf8_len(s + i, end - i)) != 0)
                     i += n;
                 else
                     break;
