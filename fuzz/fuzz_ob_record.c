@@ -64,7 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (sg_ob_note_dsn(p, a, m.t, "5.1.1", &d) != SG_OK)
             abort();
         /* the bounce memory the record brought, at its own time */
-        if (sg_ob_note_dsn_sent(p, a, m.t, "5.1.1", "far.example", rcpts, 2, NULL, &d) != SG_OK)
+        if (sg_ob_note_dsn_sent(p, a, m.t, "5.1.1", "far.example", "org.example", rcpts, 2, NULL,
+                                &d) != SG_OK)
             abort();
         if (sg_ob_account_json(p, a, m.t, &json) != SG_OK)
             abort();
