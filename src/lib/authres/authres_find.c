@@ -122,16 +122,8 @@ static size_t encoded_word(const char *v, size_t n, size_t i, char *out, size_t 
             }
         }
     }
-    if (!sg_charset_as_is(v + i + 2, q1 - i - 2)) {
-        char raw[1024];
-        size_t rn = *k - start;
-        memcpy(raw, out + start, rn);
-        *k = start;
-        if (sg_charset_to_utf8(v + i + 2, q1 - i - 2, raw, rn, out, k, cap) != 0) {
-            *k = start;
-            *unread = 1;
-        }
-    }
+    if (sg_charset_recode(v + i + 2, q1 - i - 2, out, start, k, cap) != 0)
+        *unread = 1;
     return end;
 }
 

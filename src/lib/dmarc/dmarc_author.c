@@ -382,18 +382,8 @@ static size_t ew_decode(const char *s, size_t n, size_t i, char *out, size_t *o,
             }
         }
     }
-    if (!sg_charset_as_is(s + i + 2, j - i - 2)) {
-        /* the word's bytes, converted into the room they took and beyond */
-        size_t rn = *o - start;
-        char *raw = malloc(rn + 1);
-        *o = start;
-        if (raw == NULL || (memcpy(raw, out + start, rn),
-                            sg_charset_to_utf8(s + i + 2, j - i - 2, raw, rn, out, o, cap)) != 0) {
-            m->unreadable = 1;
-            *o = start;
-        }
-        free(raw);
-    }
+    if (sg_charset_recode(s + i + 2, j - i - 2, out, start, o, cap) != 0)
+        m->unreadable = 1;
     return e + 2 - i;
 }
 

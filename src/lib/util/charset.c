@@ -5,12 +5,13 @@
  */
 #include <errno.h>
 #include <iconv.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "util/charset.h"
 
-int sg_charset_as_is(const char *cs, size_t n)
+static int as_is(const char *cs, size_t n)
 {
     const char *star = memchr(cs, '*', n);
     if (star != NULL)
@@ -21,8 +22,8 @@ int sg_charset_as_is(const char *cs, size_t n)
 
 /* U+FFFD for what the charset lacks, as readers draw it: a domain around
  * it then names every domain it could be. */
-int sg_charset_to_utf8(const char *cs, size_t csn, const char *raw, size_t rn, char *out, size_t *o,
-                       size_t cap)
+static int to_utf8(const char *cs, size_t csn, const char *raw, size_t rn, char *out, size_t *o,
+                   size_t cap)
 {
     char name[64];
     const char *star = memchr(cs, '*', csn);
@@ -57,5 +58,20 @@ int sg_charset_to_utf8(const char *cs, size_t csn, const char *raw, size_t rn, c
     iconv_close(cd);
     if (rc == 0)
         *o = (size_t)(dst - out);
+    return rc;
+}
+
+int sg_charset_recode(const char *cs, size_t csn, char *out, size_t start, size_t *o, size_t cap)
+{
+    if (as_is(cs, csn))
+        return 0;
+    size_t rn = *o - start;
+    char *raw = malloc(rn + 1);
+    *o = start;
+    int rc =
+        raw == NULL ? -1 : (memcpy(raw, out + start, rn), to_utf8(cs, csn, raw, rn, out, o, cap));
+    free(raw);
+    if (rc != 0)
+        *o = start;
     return rc;
 }
