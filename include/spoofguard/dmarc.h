@@ -199,6 +199,11 @@ SG_EXTERN int sg_dmarc_shown_addresses(sg_arena *arena, const char *value, size_
  * outside CONTEXTJ, a disallowed code point, the Bidi rule, bad
  * Punycode), SG_EINVAL or SG_ENOMEM. */
 SG_EXTERN int sg_dmarc_domain_normalise(sg_arena *arena, const char *in, size_t len, char **out);
+/* *d as its A-label when it holds a byte that is not ASCII (a U-label:
+ * SPF's envelope, DKIM's d= under RFC 8616), by sg_dmarc_domain_normalise;
+ * an ASCII name is left as it is. Returns 0, SG_ESYNTAX (a name IDNA
+ * refuses: *d unchanged), SG_EINVAL or SG_ENOMEM. */
+SG_EXTERN int sg_dmarc_domain_alabel(sg_arena *arena, const char **d);
 
 /* --- public suffix list (RFC 7489 3.2 alternative) ---------------------- */
 

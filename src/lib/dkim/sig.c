@@ -155,27 +155,12 @@ static int tag_a(struct pctx *c, const char *v, size_t n)
     return SG_OK;
 }
 
-/* *d as its A-label when it is a U-label (RFC 8616 4: the key is looked
- * up, and the domain aligned, by it); SG_OK, SG_ESYNTAX or SG_ENOMEM. */
-static int alabel(sg_arena *a, const char **d)
-{
-    const unsigned char *p = (const unsigned char *)*d;
-    char *al;
-    while (*p && *p < 0x80)
-        p++;
-    if (*p == 0)
-        return SG_OK;
-    int rc = sg_dmarc_domain_normalise(a, *d, strlen(*d), &al);
-    if (rc == SG_OK)
-        *d = al;
-    return rc == SG_ENOMEM ? rc : rc == SG_OK ? SG_OK : SG_ESYNTAX;
-}
-
+/* A U-label d= is looked up, and aligned, as its A-label (RFC 8616 4). */
 static int tag_d(struct pctx *c, const char *v, size_t n)
 {
     (void)v;
     (void)n;
-    int rc = alabel(c->a, &c->out->d);
+    int rc = sg_dmarc_domain_alabel(c->a, &c->out->d);
     if (rc == SG_ENOMEM)
         return rc;
     return rc == SG_OK && sg_dkim_domain_ok(c->out->d) ? SG_OK : bad(c, "bad d= domain");
@@ -281,7 +266,7 @@ static int tag_i(struct pctx *c, const char *v, size_t n)
         return bad(c, "bad i= identity");
     /* its domain compared with d= as A-labels, the local part as it is */
     const char *dom = at + 1;
-    int rc = alabel(c->a, &dom);
+    int rc = sg_dmarc_domain_alabel(c->a, &dom);
     if (rc == SG_ENOMEM)
         return rc;
     if (rc == SG_OK && dom != at + 1) {

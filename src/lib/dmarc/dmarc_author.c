@@ -238,6 +238,22 @@ int sg_dmarc_domain_normalise(sg_arena *arena, const char *in, size_t len, char 
     return normalise(arena, in, len, out);
 }
 
+int sg_dmarc_domain_alabel(sg_arena *arena, const char **d)
+{
+    char *a;
+    if (arena == NULL || d == NULL || *d == NULL)
+        return SG_EINVAL;
+    const unsigned char *p = (const unsigned char *)*d;
+    while (*p && *p < 0x80)
+        p++;
+    if (*p == 0)
+        return 0;
+    int rc = normalise(arena, *d, strlen(*d), &a);
+    if (rc == 0)
+        *d = a;
+    return rc;
+}
+
 /* --- the Author Domain -------------------------------------------------- */
 
 const char *sg_dmarc_author_status_str(sg_dmarc_author_status st)

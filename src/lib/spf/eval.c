@@ -1034,23 +1034,6 @@ static int setup_ip_strings(sg_spf_check *c)
     return (c->mctx.ip_i && c->mctx.ip_c && c->ptr_qname) ? 0 : SG_ENOMEM;
 }
 
-/* *d as its A-label when it is a U-label; 0 or SG_ENOMEM. */
-static int alabel(sg_arena *arena, const char **d)
-{
-    char *a = NULL;
-    const unsigned char *p = (const unsigned char *)*d;
-    while (*p && *p < 0x80)
-        p++;
-    if (*p == 0)
-        return 0;
-    int rc = sg_dmarc_domain_normalise(arena, *d, strlen(*d), &a);
-    if (rc == SG_ENOMEM)
-        return rc;
-    if (rc == 0)
-        *d = a;
-    return 0;
-}
-
 /* Work out <sender> and <domain> (RFC 7208 2.3, 2.4, 4.3). */
 static int setup_identity(sg_spf_check *c, const sg_spf_request *req)
 {
@@ -1093,10 +1076,9 @@ static int setup_identity(sg_spf_check *c, const sg_spf_request *req)
      * in macros, as its A-label (RFC 8616 3): bücher.example's own mail
      * was "none" and failed its DMARC (adv30 IN-3). A name IDNA refuses
      * stays as it is, and the check finds it malformed (4.3). */
-    int rc;
-    if ((rc = alabel(c->arena, &c->mctx.sender_domain)) != 0 ||
-        (rc = alabel(c->arena, &c->mctx.helo)) != 0)
-        return rc;
+    if (sg_dmarc_domain_alabel(c->arena, &c->mctx.sender_domain) == SG_ENOMEM ||
+        sg_dmarc_domain_alabel(c->arena, &c->mctx.helo) == SG_ENOMEM)
+        return SG_ENOMEM;
     size_t ll = strlen(c->mctx.local), dl = strlen(c->mctx.sender_domain);
     char *s = sg_arena_alloc(c->arena, ll + dl + 2);
     if (s == NULL)
