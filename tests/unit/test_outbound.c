@@ -689,7 +689,7 @@ static void history_is_keyed(void **state)
     }
     for (size_t i = 0; i < sizeof(twins) / sizeof(twins[0]); i++) {
         const char *rc[2] = {twins[i], ""};
-        assert_false(ob_bloom_has(a, twins[i], 0));
+        assert_false(ob_bloom_has(a, twins[i], 0, NULL));
         assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 100 + (int64_t)i, "5.1.1", reporter((int)i),
                                              NULL, rc, 2, &counted, &d),
                          SG_OK);
@@ -709,7 +709,7 @@ static void history_is_keyed(void **state)
     assert_true(a->hkey[0] != b->hkey[0] || a->hkey[1] != b->hkey[1]);
     assert_true(memcmp(a->bloom, b->bloom, sizeof(a->bloom)) != 0);
     for (int i = 0; i < 61; i++)
-        assert_true(ob_bloom_has(a, r[i], 1) && ob_bloom_has(b, r[i], 1));
+        assert_true(ob_bloom_has(a, r[i], 1, NULL) && ob_bloom_has(b, r[i], 1, NULL));
     addrs_free(r, 61);
     sg_ob_account_free(a);
     sg_ob_account_free(b);
@@ -864,9 +864,9 @@ static void old_history_is_no_evidence(void **state)
     ob_ring_add(a, F_RCPT, T0, 100);
     assert_int_equal(ob_account_encode_old(a, 3, buf, SG_OB_ACCOUNT_MAX, &len), SG_OK);
     assert_int_equal(sg_ob_account_decode(b, buf, len), SG_OK);
-    assert_true(ob_bloom_has(b, "X1@far.example", 0));
-    assert_false(ob_bloom_has(b, "x1@far.example", 1));
-    assert_false(ob_bloom_has(b, "nobody@far.example", 0));
+    assert_true(ob_bloom_has(b, "X1@far.example", 0, NULL));
+    assert_false(ob_bloom_has(b, "x1@far.example", 1, NULL));
+    assert_false(ob_bloom_has(b, "nobody@far.example", 0, NULL));
     for (int i = 0; i < 10; i++) {
         char addr[64];
         snprintf(addr, sizeof(addr), "x%d@far.example", i);
@@ -882,7 +882,7 @@ static void old_history_is_no_evidence(void **state)
         sg_ob_message m = {T0 + 3600, "a", "192.0.2.1", "a@org.example", rc, 1, 100, NULL, 0};
         assert_int_equal(sg_ob_decide(p, b, NULL, &m, &d), SG_OK);
         assert_int_equal(ob_ring_sum(b, W_DAY, F_NEW, T0 + 3600), 0);
-        assert_true(ob_bloom_has(b, "x1@far.example", 1));
+        assert_true(ob_bloom_has(b, "x1@far.example", 1, NULL));
         assert_int_equal(
             sg_ob_note_dsn_sent(p, b, T0 + 3700, "5.1.1", "far.example", NULL, rc, 1, &counted, &d),
             SG_OK);
@@ -1217,8 +1217,8 @@ static void account_merge(void **state)
     /* the same 10-second bucket added up: t+90 held dst's 10th and src's two */
     assert_int_equal(ob_ring_sum(dst, W_MINUTE, F_MSG, t + 95), 8);
     for (int i = 0; i < 15; i++)
-        assert_true(ob_bloom_has(dst, r[i], 1));
-    assert_false(ob_bloom_has(dst, r[19], 1));
+        assert_true(ob_bloom_has(dst, r[i], 1, NULL));
+    assert_false(ob_bloom_has(dst, r[19], 1, NULL));
     assert_int_equal(dst->nnet, 2); /* 192.0.2.0/24 and 198.51.100.0/24 */
     /* a history under another key (a host's memory, keyed when the
      * outage began) means nothing here: its counts add up, its
@@ -1227,12 +1227,12 @@ static void account_merge(void **state)
         sg_ob_account *other;
         assert_int_equal(sg_ob_account_new(&other), SG_OK);
         (void)send1(p, other, t + 100, r[16]);
-        assert_true(ob_bloom_has(other, r[16], 1));
+        assert_true(ob_bloom_has(other, r[16], 1, NULL));
         assert_int_equal(sg_ob_account_merge(dst, other), SG_OK);
         assert_int_equal(ob_ring_sum(dst, W_DAY, F_MSG, t + 300), 16);
-        assert_false(ob_bloom_has(dst, r[16], 1));
+        assert_false(ob_bloom_has(dst, r[16], 1, NULL));
         for (int i = 0; i < 15; i++)
-            assert_true(ob_bloom_has(dst, r[i], 1));
+            assert_true(ob_bloom_has(dst, r[i], 1, NULL));
         sg_ob_account_free(other);
     }
     assert_false(sg_ob_account_blocked(dst, NULL, NULL));

@@ -196,12 +196,16 @@ static int gen_has_unkeyed(const uint64_t *bits, uint64_t h)
     return 1;
 }
 
-int ob_bloom_has(const sg_ob_account *a, const char *addr, int keyed_only)
+int ob_bloom_has(const sg_ob_account *a, const char *addr, int keyed_only, uint64_t *keyed)
 {
-    uint64_t h, old = ob_hash(addr, strlen(addr), 1);
+    uint64_t h, old = 0;
     int rc = ob_rcpt_hash(a, addr, &h);
     if (rc != SG_OK)
         return rc;
+    if (keyed != NULL)
+        *keyed = h;
+    if (a->bloom_legacy && !keyed_only) /* an older record's: no other needs it */
+        old = ob_hash(addr, strlen(addr), 1);
     for (uint32_t g = 0; g < 2; g++) {
         int unkeyed = (a->bloom_legacy >> g) & 1;
         if (unkeyed ? !keyed_only && gen_has_unkeyed(a->bloom[g], old) : gen_has(a->bloom[g], h))

@@ -270,7 +270,7 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
     for (size_t i = 0; i < m->nrcpts; i++) {
         const char *r = m->rcpts[i] ? m->rcpts[i] : "";
         int internal = ob_policy_internal(p, r, from_dom);
-        int known = ob_bloom_has(acct, r, 0);
+        int known = ob_bloom_has(acct, r, 0, NULL);
         if (known < 0)
             return known;
         nnew += !internal && !known;
@@ -534,9 +534,10 @@ int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, c
     for (size_t i = 0; i < nrcpts; i++) {
         uint64_t h;
         int rc;
-        if (rcpts[i] == NULL || rcpts[i][0] == '\0' || (rc = ob_bloom_has(acct, rcpts[i], 1)) == 0)
+        if (rcpts[i] == NULL || rcpts[i][0] == '\0' ||
+            (rc = ob_bloom_has(acct, rcpts[i], 1, &h)) == 0)
             continue;
-        if (rc < 0 || (rc = ob_rcpt_hash(acct, rcpts[i], &h)) != SG_OK)
+        if (rc < 0)
             return rc;
         recent |= bounced_recently(acct, h, t);
         if (nknown < sizeof(known) / sizeof(known[0]))

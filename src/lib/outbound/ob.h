@@ -201,8 +201,9 @@ int ob_history_key(sg_ob_account *a);
 int ob_rcpt_hash(const sg_ob_account *a, const char *s, uint64_t *out);
 /* Is addr in the recipient history? keyed_only: not by a generation an
  * older record made with the unkeyed hash (proof for a report from
- * outside must be the keyed history). 1 yes, 0 no, SG_ENOMEM. */
-int ob_bloom_has(const sg_ob_account *a, const char *addr, int keyed_only);
+ * outside must be the keyed history). 1 yes, 0 no, SG_ENOMEM; keyed (may
+ * be NULL): the address's keyed hash, for the caller's own use. */
+int ob_bloom_has(const sg_ob_account *a, const char *addr, int keyed_only, uint64_t *keyed);
 /* Into the history; the record must have its key (ob_history_key).
  * SG_OK, or SG_ENOMEM (nothing added). */
 int ob_bloom_add(sg_ob_account *a, const char *addr);
