@@ -1085,8 +1085,27 @@ static void squeeze(char *s)
  * or one of its words is ref's registrable label of at least 5 letters
  * ("PayPal" and paypal.com; "Bank" alone is a word too common to count)?
  * The name is read both lower-cased first and as written ("PayPaI" with a
- * capital I). */
-static int name_claims(explain_impl *x, const sgr_lookalike *lk, const char *name, const char *ref)
+ * capital I): name_read, once for every reference. */
+typedef struct {
+    char *words[2];   /* name_reading, lower-cased first and as written */
+    char *letters[2]; /* the same without spaces */
+} name_read;
+
+/* 0, or -1 on memory (x->oom set). */
+static int name_read_make(explain_impl *x, const sgr_lookalike *lk, const char *name, name_read *r)
+{
+    for (int as_written = 0; as_written < 2; as_written++) {
+        r->words[as_written] = name_reading(x, lk, name, !as_written);
+        r->letters[as_written] = r->words[as_written] ? xstrdup(x, r->words[as_written]) : NULL;
+        if (r->letters[as_written] == NULL)
+            return -1;
+        squeeze(r->letters[as_written]);
+    }
+    return 0;
+}
+
+static int name_claims(explain_impl *x, const sgr_lookalike *lk, const name_read *nr,
+                       const char *ref)
 {
     const char *rd = registrable(x, ref);
     if (rd == NULL)
@@ -1103,17 +1122,13 @@ static int name_claims(explain_impl *x, const sgr_lookalike *lk, const char *nam
     /* a label of several words ("example-bank") is no one word */
     int one_word = ll >= 5 && label[0] && strchr(label, ' ') == NULL;
     for (int as_written = 0; as_written < 2; as_written++) {
-        char *nl = name_reading(x, lk, name, !as_written);
-        if (nl == NULL)
-            return 0;
-        for (const char *w = nl; one_word && *w;) {
+        for (const char *w = nr->words[as_written]; one_word && *w;) {
             size_t l = strcspn(w, " ");
             if (l == strlen(label) && strncmp(w, label, l) == 0)
                 return 1;
             w += l + (w[l] == ' ');
         }
-        squeeze(nl);
-        if (rl[0] && strstr(nl, rl))
+        if (rl[0] && strstr(nr->letters[as_written], rl))
             return 1;
     }
     return 0;
@@ -1538,13 +1553,17 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
         /* the name of one of our domains, or of the reference the From
          * domain resembles, on an address elsewhere */
         const char *claimed = NULL;
-        for (size_t i = 0; !other && !claimed && i < opts->nprotected; i++) {
+        name_read nr;
+        int readable = !other && (opts->nprotected > 0 || from_hc.ref) &&
+                       name_read_make(x, opts->lookalike, seen, &nr) == 0;
+        for (size_t i = 0; readable && !claimed && i < opts->nprotected; i++) {
             const char *p = alabel(x, opts->protected_domains[i]);
             if (p && !ieq(registrable(x, p), id->registrable_domain) &&
-                name_claims(x, opts->lookalike, seen, p))
+                name_claims(x, opts->lookalike, &nr, p))
                 claimed = p;
         }
-        if (!other && !claimed && from_hc.ref && name_claims(x, opts->lookalike, seen, from_hc.ref))
+        if (readable && !claimed && from_hc.ref &&
+            name_claims(x, opts->lookalike, &nr, from_hc.ref))
             claimed = from_hc.ref;
         if (claimed)
             add_warning(x, SGR_WARN_DISPLAY_NAME, "from",
@@ -1582,10 +1601,10 @@ int sgr_explain(sgr_explanation **out, const char *msg, size_t len,
                         xprintf(x, "Replies go to %.253s, not to the sender's domain %.253s.", rts,
                                 id->registrable_domain ? id->registrable_domain : "(none)"));
     }
-    /* A Sender (any domain) or a Reply-To (one of ours) names a party
-     * that nothing here proves sent the message: verified mail from
-     * attacker.example with "Sender: security@bank.example" otherwise
-     * listed the bank in the panel without a word (adv29 RD-6). */
+    /* A Sender names a party that nothing here proves sent the message:
+     * verified mail from attacker.example with "Sender:
+     * security@bank.example" otherwise listed the bank in the panel
+     * without a word (adv29 RD-6). */
     const char *sender_rd = id->sender && sender_dom ? registrable(x, sender_dom) : NULL;
     if (sender_rd && !ieq(sender_rd, id->registrable_domain) && !proven_party(x, &f, sender_rd))
         add_warning(x, SGR_WARN_SENDER, "sender",
