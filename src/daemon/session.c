@@ -511,7 +511,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         session_close(s);
         return;
     }
-    if (n == 0)
+    if (n == 0 || s->draining)
         return;
     if (sg_milter_feed(&s->rd, buf->base, (size_t)n) != SG_MILTER_OK) {
         answer_unbuilt(s); /* the only failure: memory */

@@ -69,6 +69,7 @@ typedef struct session {
     uint32_t actions; /* negotiated actions */
     int negotiated;
     int closing;
+    int draining;   /* our last answer is out: reading what still comes, to EOF */
     int quit;       /* the MTA said QUIT: nothing more will be said either way */
     int overloaded; /* over max_connections: every message gets 451 4.3.2 */
     uv_timer_t timer;

@@ -198,6 +198,36 @@ static void on_write(uv_write_t *req, int status)
     free(req);
 }
 
+static void on_drained(uv_timer_t *t)
+{
+    session_close(t->data);
+}
+
+/* The session ends after an answer the MTA has still to read, and it may
+ * still be writing: with NR_BODY Postfix sends the next body chunk and EOM
+ * without waiting. Closed with its bytes unread, the socket answers them
+ * with a reset; the MTA's next write fails (Postfix: "write error", its
+ * milter_default_action decides) before it reads our answer. So our FIN
+ * goes after the answer, and what still comes is read and dropped (into
+ * the loop's read buffer: no memory is needed) until the MTA's EOF, for
+ * at most DRAIN_MS. */
+#define DRAIN_MS 5000
+static void session_linger(session *s)
+{
+    uv_os_fd_t fd;
+    if (s->closing || s->draining)
+        return;
+    if (!s->timer_live || uv_fileno(&s->h.handle, &fd) != 0 || shutdown(fd, SHUT_WR) != 0) {
+        session_close(s);
+        return;
+    }
+    if (s->state == MSG_WAITING)
+        s->state = MSG_OPEN;
+    message_reset(s);
+    s->draining = 1;
+    uv_timer_start(&s->timer, on_drained, DRAIN_MS, 0);
+}
+
 /* The answer could not be built or queued (an allocation failed): 421
  * from a packet that needs no memory, then the session ends. Closed
  * without a word, the message was the MTA's to decide (Postfix's
@@ -215,7 +245,8 @@ void answer_unbuilt(session *s)
     static const char pkt[] = "\0\0\0\x3a"
                               "y" UNBUILT_REPLY;
     _Static_assert(sizeof(pkt) == 4 + 0x3a, "the packet's length is its reply's");
-    if (s->negotiated && !s->quit && !s->closing && s->h.stream.write_queue_size == 0) {
+    if (s->negotiated && !s->quit && !s->closing && !s->draining &&
+        s->h.stream.write_queue_size == 0) {
         uv_buf_t b = uv_buf_init((char *)pkt, sizeof(pkt));
         if (uv_try_write(&s->h.stream, &b, 1) == (int)sizeof(pkt)) {
             count_failsafe(s, SG_MFS_INTERNAL);
@@ -223,6 +254,9 @@ void answer_unbuilt(session *s)
                    "{\"event\":\"out_of_memory\",\"client\":\"%s\",\"queue_id\":\"%s\","
                    "\"action\":\"tempfail\",\"reply\":\"" UNBUILT_REPLY "\"}",
                    s->client_ip, s->queue_id);
+            s->out.len = 0;
+            session_linger(s);
+            return;
         }
     }
     s->out.len = 0;
@@ -235,7 +269,7 @@ void flush(session *s)
         answer_unbuilt(s);
         return;
     }
-    if (s->out.len == 0 || s->closing)
+    if (s->out.len == 0 || s->closing || s->draining)
         return;
     /* A reply is a few hundred bytes and the socket has room: written at
      * once, it needs no request, no completion callback and no change of
