@@ -22,6 +22,7 @@
 
 #include <spoofguard/audit.h>
 #include <spoofguard/dkim.h>
+#include <spoofguard/dmarc.h>
 
 #include "cli.h"
 #include "common/conf_line.h"
@@ -370,14 +371,20 @@ int cmd_audit(int argc, char **argv)
         sg_audit_opts o;
         sg_audit_report rep;
         const char *dom = argv[i];
-        size_t dlen = strlen(dom);
+        size_t dlen;
 
-        if (dlen > 0 && dom[dlen - 1] == '.')
-            dlen--;
         if (sg_arena_new(&arena, 0) != 0) {
             status = SG_EXIT_INTERNAL;
             break;
         }
+        /* a U-label audits its A-label, the name in DNS (IN-6) */
+        if ((rc = sg_dmarc_domain_alabel(arena, &dom)) != 0 && rc != SG_ESYNTAX) {
+            status = SG_EXIT_INTERNAL;
+            break;
+        }
+        dlen = strlen(dom);
+        if (dlen > 0 && dom[dlen - 1] == '.')
+            dlen--;
         memset(sels, 0, sizeof(sels));
         for (k = 0; k < nkt && nsels < MAX_SELECTORS; k++) {
             if (strlen(kt[k].domain) != dlen || strncasecmp(kt[k].domain, dom, dlen) != 0)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <spoofguard/dkim.h>
+#include <spoofguard/dmarc.h>
 
 #include "cli.h"
 
@@ -108,7 +109,25 @@ int cmd_keygen(int argc, char **argv)
         return sg_cli_usage_error(&keygen_cmd, "--bits is for --type rsa only");
     /* the selector names the key file, and both go into the printed
      * record's owner name: "../x" or a space would mean something else */
-    char bare[256];
+    char bare[256], alabel[256];
+    /* a U-label stands for its A-label, the name its record is published
+     * at and sign's d= (IN-6) */
+    sg_arena *names = NULL;
+    const char *given = domain;
+    if (sg_arena_new(&names, 0) != 0)
+        return SG_EXIT_INTERNAL;
+    rc = sg_dmarc_domain_alabel(names, &domain);
+    if (rc == 0 && strlen(domain) >= sizeof(alabel))
+        rc = SG_ESYNTAX;
+    if (rc == 0)
+        memcpy(alabel, domain, strlen(domain) + 1);
+    sg_arena_free(names);
+    if (rc == SG_ENOMEM)
+        return SG_EXIT_INTERNAL;
+    if (rc != 0)
+        return sg_cli_usage_error(&keygen_cmd, "--domain '%s' is not a domain name (IDNA2008)",
+                                  given);
+    domain = alabel;
     size_t dl = strlen(domain);
     /* one root dot is a zone file's way of writing the name */
     snprintf(bare, sizeof(bare), "%.*s", (int)(dl > 0 && domain[dl - 1] == '.' ? dl - 1 : dl),

@@ -705,6 +705,42 @@ static void many_instances(void **state)
         assert_int_equal(sg_dkim_signer_new(&s, &o, 1), 0);
         sg_dkim_signer_free(s);
     }
+    {
+        /* a U-label d= and i= domain are written as A-labels, a UTF-8
+         * local part as it is (RFC 8616 4, adv30 IN-6); what is no UTF-8,
+         * a C1 control or a name IDNA refuses is not */
+        static const char *const bad_i[] = {
+            "jo\xc3@b\u00fccher.example",          /* cut UTF-8 */
+            "jo\xc2\x85@b\u00fccher.example",      /* U+0085 */
+            "joe@b\u200dcher.b\u00fccher.example", /* ZWJ */
+            "joe@b\u00fccher.exampl\u00e9",        /* not within d= */
+        };
+        static const char msg[] = "From: jos\u00e9@b\u00fccher.example\r\n"
+                                  "Subject: idn\r\n\r\nbody\r\n";
+        sg_dkim_sign_opts o;
+        sg_dkim_signer *s = NULL;
+        size_t outlen;
+        int rc;
+        sg_dkim_sign_opts_init(&o);
+        o.domain = "b\u00fccher.example";
+        o.selector = "ed";
+        o.key = ed;
+        for (size_t i = 0; i < sizeof(bad_i) / sizeof(bad_i[0]); i++) {
+            o.identity = bad_i[i];
+            assert_int_equal(sg_dkim_signer_new(&s, &o, 1), SG_EINVAL);
+        }
+        o.domain = "b\u200dcher.example";
+        o.identity = NULL;
+        assert_int_equal(sg_dkim_signer_new(&s, &o, 1), SG_EINVAL);
+        o.domain = "B\u00dcCHER.example";
+        o.identity = "jos\u00e9@b\u00fccher.example";
+        assert_int_equal(sg_dkim_signer_new(&s, &o, 1), 0);
+        char *out = sign_msg(s, msg, sizeof(msg) - 1, &outlen, &rc);
+        assert_int_equal(rc, 0);
+        assert_non_null(strstr(out, "d=xn--bcher-kva.example; i=jos\u00e9@xn--bcher-kva.example;"));
+        free(out);
+        sg_dkim_signer_free(s);
+    }
     free(erec);
     sg_dkim_signkey_free(ed);
 }

@@ -5,8 +5,10 @@
  * canonicalisation; finish writes bh=, hashes the new field and signs.
  */
 #include "dkim_int.h"
+#include "util/text.h"
 
 #include <spoofguard/canon.h>
+#include <spoofguard/dmarc.h>
 
 #include <stddef.h>
 #include <stdio.h>
@@ -170,6 +172,52 @@ void sg_dkim_signer_free(sg_dkim_signer *s)
     free(s);
 }
 
+/* d= and the domain of i= as A-labels (RFC 8616 4: a verifier compares
+ * them as such; a U-label written as given fails at most of them), into a. */
+static int sign_names_alabel(sg_arena *a, sg_dkim_sign_opts *o)
+{
+    int rc = sg_dmarc_domain_alabel(a, &o->domain);
+    if (rc != 0 || o->identity == NULL)
+        return rc == SG_ESYNTAX ? SG_EINVAL : rc;
+    const char *at = strrchr(o->identity, '@');
+    const char *dom = at ? at + 1 : NULL;
+    if (dom == NULL)
+        return SG_EINVAL;
+    if ((rc = sg_dmarc_domain_alabel(a, &dom)) != 0)
+        return rc == SG_ESYNTAX ? SG_EINVAL : rc;
+    if (dom != at + 1) {
+        size_t ln = (size_t)(at + 1 - o->identity), dn = strlen(dom);
+        char *id = sg_arena_alloc(a, ln + dn + 1);
+        if (id == NULL)
+            return SG_ENOMEM;
+        memcpy(id, o->identity, ln);
+        memcpy(id + ln, dom, dn + 1);
+        o->identity = id;
+    }
+    return 0;
+}
+
+/* i=: a local part in ASCII or UTF-8 (RFC 8616 4), no ';', space or
+ * control; an A-label domain within d= (RFC 6376 3.5). */
+static int identity_ok(const char *id, const char *domain)
+{
+    const char *at = strrchr(id, '@');
+    if (at == NULL || !sg_dkim_domain_ok(at + 1) || !sg_domain_within(at + 1, domain))
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)id; *p;) {
+        if (*p >= 0x80) {
+            size_t n = sg_text_utf8_len(p, strlen((const char *)p));
+            if (n == 0 || p >= (const unsigned char *)at)
+                return 0;
+            p += n;
+        } else if (*p < 0x21 || *p == 0x7f || *p == ';')
+            return 0;
+        else
+            p++;
+    }
+    return 1;
+}
+
 int sg_dkim_signer_new(sg_dkim_signer **out, const sg_dkim_sign_opts *opts, size_t n)
 {
     sg_dkim_signer *s;
@@ -177,33 +225,6 @@ int sg_dkim_signer_new(sg_dkim_signer **out, const sg_dkim_sign_opts *opts, size
     if (out == NULL || opts == NULL || n == 0)
         return SG_EINVAL;
     *out = NULL;
-    for (size_t i = 0; i < n; i++) {
-        sg_dkim_sign_opts oc;
-        const sg_dkim_sign_opts *o = &oc;
-        if (opts[i].version != 1 && opts[i].version != SG_DKIM_SIGN_OPTS_VERSION)
-            return SG_EINVAL;
-        opts_copy(&oc, &opts[i]);
-        if (!text_ok(o->domain) || !text_ok(o->selector))
-            return SG_EINVAL;
-        /* without a key, the caller names the algorithm its key uses */
-        if (o->key == NULL && o->alg != SG_DKIM_RSA_SHA256 && o->alg != SG_DKIM_ED25519_SHA256)
-            return SG_EINVAL;
-        if (o->identity != NULL) {
-            const char *at = strrchr(o->identity, '@');
-            if (!text_ok(o->identity) || at == NULL || !sg_dkim_domain_ok(at + 1) ||
-                !sg_domain_within(at + 1, o->domain))
-                return SG_EINVAL; /* 3.5 i=: within d= */
-        }
-        /* h= holds at most SG_DKIM_MAX_H names (a verifier refuses more) */
-        if (o->nheaders > SG_DKIM_MAX_H / 2 || o->noversign > SG_DKIM_MAX_H / 2)
-            return SG_EINVAL;
-        for (size_t k = 0; o->headers && k < o->nheaders; k++)
-            if (!sg_dkim_field_name_ok(o->headers[k]))
-                return SG_EINVAL;
-        for (size_t k = 0; o->oversign && k < o->noversign; k++)
-            if (!sg_dkim_field_name_ok(o->oversign[k]))
-                return SG_EINVAL;
-    }
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return SG_ENOMEM;
@@ -218,7 +239,29 @@ int sg_dkim_signer_new(sg_dkim_signer **out, const sg_dkim_sign_opts *opts, size
         struct ssig *g = &s->sigs[i];
         sg_dkim_sign_opts oc;
         const sg_dkim_sign_opts *o = &oc;
+        rc = SG_EINVAL;
+        if (opts[i].version != 1 && opts[i].version != SG_DKIM_SIGN_OPTS_VERSION)
+            goto fail;
         opts_copy(&oc, &opts[i]);
+        if (oc.domain == NULL || oc.selector == NULL || (rc = sign_names_alabel(s->cfg, &oc)) != 0)
+            goto fail;
+        rc = SG_EINVAL;
+        if (!text_ok(o->domain) || !text_ok(o->selector) ||
+            (o->identity != NULL && !identity_ok(o->identity, o->domain)))
+            goto fail;
+        /* without a key, the caller names the algorithm its key uses */
+        if (o->key == NULL && o->alg != SG_DKIM_RSA_SHA256 && o->alg != SG_DKIM_ED25519_SHA256)
+            goto fail;
+        /* h= holds at most SG_DKIM_MAX_H names (a verifier refuses more) */
+        if (o->nheaders > SG_DKIM_MAX_H / 2 || o->noversign > SG_DKIM_MAX_H / 2)
+            goto fail;
+        for (size_t k = 0; o->headers && k < o->nheaders; k++)
+            if (!sg_dkim_field_name_ok(o->headers[k]))
+                goto fail;
+        for (size_t k = 0; o->oversign && k < o->noversign; k++)
+            if (!sg_dkim_field_name_ok(o->oversign[k]))
+                goto fail;
+        rc = SG_ENOMEM;
         const char *const *hl = o->headers ? o->headers : default_headers;
         size_t nhl = o->headers ? o->nheaders : sizeof(default_headers) / sizeof(*default_headers);
         const char *const *ol = o->oversign ? o->oversign : default_headers;
