@@ -13,11 +13,12 @@
  *     connections are closed.
  *   - A client (an IPv4 address, or an IPv6 /64: client.h) holds at most
  *     per_client connections, a small share of the pool.
- *   - When the pool is full, a new connection is not refused: the
- *     connection that has waited longest on its client (head or body not
- *     yet complete) is closed to make room. A real reader sends its request
- *     at once, so its connection is the newest in that state and survives;
- *     the slow connections go first. Only when every connection is being
+ *   - When the pool is full, a new connection is not refused: a
+ *     connection waiting on its client (head or body not yet complete) of
+ *     the client holding the most places is closed to make room, its
+ *     longest wait first. Clients that reconnect as fast as they are closed
+ *     churn among themselves; a reader with few connections survives
+ *     however late its request comes. Only when every connection is being
  *     answered is the newcomer refused.
  *
  * Not thread-safe: the caller holds one lock around every call.

@@ -1,7 +1,8 @@
 /* spoofguard-view's connection pool (src/viewer/conns.c), the rules against
  * slowloris without a server: clients are IPv4 addresses and IPv6 /64s, a
  * client holds at most its share, a full pool closes the connection that
- * has waited longest on its client (never one being answered), and heads
+ * has waited longest on its client, of the client holding the most places
+ * (never one being answered), and heads
  * and bodies have deadlines that bytes do not push back. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -102,6 +103,49 @@ static void full_pool_makes_room(void **state)
     assert_int_equal(victim, -1);
 }
 
+/* adv32 F2: clients that reconnect as fast as they are closed. Four of
+ * them fill a pool of 16; a reader's connection, waiting on its request
+ * longer than any of theirs, outlives a thousand of their reconnections:
+ * each one closes a connection of a client holding the most places. */
+static void churn_spares_the_reader(void **state)
+{
+    static const char *const attackers[] = {"192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"};
+    sgv_pool p;
+    int victim, fd = 0;
+    long long t = 0;
+    (void)state;
+    sgv_pool_init(&p, 16, 4, 10000, 10000);
+    for (int i = 0; i < 16; i++)
+        assert_non_null(open_conn(&p, attackers[i % 4], fd++, t++, &victim));
+    sgv_conn *reader = open_conn(&p, "198.51.100.7", 1 << 20, t++, &victim);
+    assert_non_null(reader);
+    assert_int_not_equal(victim, -1);
+    for (int round = 0; round < 1000; round++) {
+        /* the attacker whose connection was closed gets it back */
+        const char *who = NULL;
+        for (size_t i = 0; i < SGV_POOL_SLOTS; i++)
+            if (p.slot[i].closing) {
+                for (size_t a = 0; a < 4; a++) {
+                    sgv_client_key k = viewer_test_key(attackers[a]);
+                    if (!memcmp(&k, &p.slot[i].key, sizeof(k)))
+                        who = attackers[a];
+                }
+                sgv_pool_remove(&p.slot[i]);
+            }
+        assert_non_null(who);
+        assert_non_null(open_conn(&p, who, fd++, t++, &victim));
+        assert_int_not_equal(victim, 1 << 20);
+        assert_false(reader->closing);
+    }
+    /* the newcomer's own client gives way first when it holds the most */
+    sgv_pool_init(&p, 4, 4, 10000, 10000);
+    for (int i = 0; i < 3; i++)
+        assert_non_null(open_conn(&p, "192.0.2.1", 10 + i, 100 + i, &victim));
+    assert_non_null(open_conn(&p, "192.0.2.2", 20, 0, &victim));
+    assert_non_null(open_conn(&p, "192.0.2.1", 13, 200, &victim));
+    assert_int_equal(victim, 10);
+}
+
 static void deadlines(void **state)
 {
     sgv_pool p;
@@ -145,6 +189,7 @@ int main(void)
         cmocka_unit_test(client_keys),
         cmocka_unit_test(per_client_share),
         cmocka_unit_test(full_pool_makes_room),
+        cmocka_unit_test(churn_spares_the_reader),
         cmocka_unit_test(deadlines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
