@@ -510,7 +510,9 @@ static int report_summary(int argc, char **argv)
         return sg_cli_usage_error(&summary_cmd, "unexpected operand '%s'", argv[first]);
     if (c.json && c.csv)
         return sg_cli_usage_error(&summary_cmd, "--json and --csv exclude each other");
-    /* the name as stored: DMARC's form (lower case, A-labels, no root dot) */
+    /* the name as stored: DMARC's form (lower case, A-labels, no root dot);
+     * one that is no domain name is looked up as given (a row stored before
+     * names were checked) */
     sg_arena *names = NULL;
     if (c.domain) {
         char *norm = NULL;
@@ -518,11 +520,8 @@ static int report_summary(int argc, char **argv)
             fprintf(stderr, "spoofguard report summary: out of memory\n");
             return SG_EXIT_INTERNAL;
         }
-        if (sg_dmarc_domain_normalise(names, c.domain, strlen(c.domain), &norm) != 0) {
-            sg_arena_free(names);
-            return sg_cli_usage_error(&summary_cmd, "--domain: not a domain name");
-        }
-        c.domain = norm;
+        if (sg_dmarc_domain_normalise(names, c.domain, strlen(c.domain), &norm) == 0)
+            c.domain = norm;
     }
     if ((rc = open_store(&c, "summary", 0)) != 0) {
         sg_arena_free(names);
