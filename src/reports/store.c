@@ -177,6 +177,20 @@ static int set_err(sgrep_store *s, const char *what)
     return -1;
 }
 
+/* A store the sending side made first may not have every table yet. */
+static int has_table(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *q;
+    int found = 0;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1", -1, &q,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+        found = sqlite3_step(q) == SQLITE_ROW;
+        sqlite3_finalize(q);
+    }
+    return found;
+}
+
 sgrep_store *sgrep_store_open(const char *path, char *err, size_t errlen)
 {
     sgrep_store *s = calloc(1, sizeof *s);
@@ -223,7 +237,7 @@ sgrep_store *sgrep_store_open(const char *path, char *err, size_t errlen)
     }
     if (rc == SQLITE_OK && version == 1)
         rc = sqlite3_exec(s->db, migrate_v1, NULL, NULL, &msg);
-    if (rc == SQLITE_OK && (version == 1 || version == 2))
+    if (rc == SQLITE_OK && (version == 1 || version == 2) && has_table(s->db, "received_report"))
         rc = sqlite3_exec(s->db, migrate_v2, NULL, NULL, &msg);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
