@@ -10,7 +10,7 @@
  * (RFC 9991 / RFC 6591) from .xml, .gz, .zip and mail files, a directory of
  * them or a Maildir (new/ and cur/), and prints one line per report; with
  * --store each report is also written to the store (one transaction each,
- * de-duplicated by reporting organisation and Report-ID). Files are only
+ * de-duplicated by reporting organisation, Report-ID and content). Files are only
  * read: nothing is moved or deleted, so nothing is lost before it is stored.
  * Exit status: 0 all read, 1 a file was refused (its line says why), 2
  * usage, 4 the store could not be opened or written.

@@ -210,7 +210,8 @@ sgrep_store *sgrep_store_open_ro(const char *path, char *err, size_t errlen);
 void sgrep_store_close(sgrep_store *s);
 
 /* A sink that writes one report per transaction: begin opens it, end
- * commits unless (org_name, report_id) is already stored, abort rolls back.
+ * commits unless a report of the same (org_name, report_id) and the same
+ * content digest is already stored, abort rolls back.
  * After end, sgrep_store_last_duplicate says whether it was a duplicate.
  * source is recorded with the report. */
 void sgrep_store_sink(sgrep_store *s, const char *source, sgrep_sink *out);
