@@ -351,6 +351,15 @@ grep -q "stored: duplicate$" "$T/conflict.txt" && ok "text: a duplicate" || bad 
 mk AOL owner.example_1767225600 owner.example 1767225600 1767311999 198.51.100.8 5 fail >"$T/third.xml"
 "$CLI" report parse --store "$A" "$T/third.xml" | grep -q "stored: new (another report with this org_name and report_id, with other content, was stored before)$" &&
     ok "text: the id conflict said" || bad "text: no id conflict"
+# failure reports share the rule: the same From domain and Message-ID with
+# other content is stored and flagged
+sed 's/^Source-IP: 192.0.2.99/Source-IP: 192.0.2.100/' "$T/corpus/arf-rfc9991.eml" >"$T/arf2.eml"
+"$CLI" report parse --json --store "$A" "$T/corpus/arf-rfc9991.eml" "$T/arf2.eml" "$T/corpus/arf-rfc9991.eml" >"$T/arf.jsonl"
+/usr/bin/python3 - "$T/arf.jsonl" <<'PY' && ok "failure reports: same Message-ID, other content: stored, id_conflict" || bad "failure id_conflict: $(cat "$T/arf.jsonl")"
+import json, sys
+o = [json.loads(l) for l in open(sys.argv[1])]
+assert [(x["stored"], x.get("id_conflict")) for x in o] == [("new", None), ("new", True), ("duplicate", None)], o
+PY
 # ADV31-4: a blank org_name is one identity: stored once over runs
 mk '  ' x:1 owner.example 1767225600 1767311999 192.0.2.1 3 pass >"$T/blank.xml"
 "$CLI" report parse --json --store "$A" "$T/blank.xml" >/dev/null
