@@ -10,7 +10,7 @@
  * (RFC 9991 / RFC 6591) from .xml, .gz, .zip and mail files, a directory of
  * them or a Maildir (new/ and cur/), and prints one line per report; with
  * --store each report is also written to the store (one transaction each,
- * de-duplicated by reporting organisation and Report-ID). Files are only
+ * de-duplicated by reporting organisation, Report-ID and content). Files are only
  * read: nothing is moved or deleted, so nothing is lost before it is stored.
  * Exit status: 0 all read, 1 a file was refused (its line says why), 2
  * usage, 4 the store could not be opened or written.
@@ -23,6 +23,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <spoofguard/arena.h>
+#include <spoofguard/dmarc.h>
 
 #include "cli.h"
 #include "reports/reports.h"
@@ -123,6 +126,12 @@ static void print_report(report_ctx *c, const char *source)
     const char *stored = !c->store                              ? NULL
                          : sgrep_store_last_duplicate(c->store) ? "duplicate"
                                                                 : "new";
+    /* stored beside an earlier report of the same organisation and
+     * Report-ID whose content differs: one of them may be a forgery */
+    int conflict = stored && sgrep_store_last_conflict(c->store);
+    const char *conflict_text = conflict ? " (another report with this org_name and report_id, "
+                                           "with other content, was stored before)"
+                                         : "";
     if (!c->json) {
         /* every string here is the reporter's (or a file name): a
          * terminal gets no control character from it */
@@ -132,10 +141,11 @@ static void print_report(report_ctx *c, const char *source)
         sg_cli_term(dom, sizeof dom, r->policy_domain);
         if (r->kind == SGREP_FAILURE) {
             char fail[64];
-            printf("%s: failure report from %s about %s: source %s, %s, arrival %lld%s%s\n", src,
+            printf("%s: failure report from %s about %s: source %s, %s, arrival %lld%s%s%s\n", src,
                    org, dom, sg_cli_term(a, sizeof a, r->source_ip),
                    r->auth_failure[0] ? sg_cli_term(fail, sizeof fail, r->auth_failure) : "-",
-                   (long long)r->arrival, stored ? ", stored: " : "", stored ? stored : "");
+                   (long long)r->arrival, stored ? ", stored: " : "", stored ? stored : "",
+                   conflict_text);
             return;
         }
         printf("%s: aggregate report %s from %s about %s (%s), %lld..%lld: %llu records, %llu "
@@ -151,7 +161,7 @@ static void print_report(report_ctx *c, const char *source)
             printf("%s %s %llu",
                    i ? "," : "; policy overridden:", sg_cli_term(a, sizeof a, r->reason[i].name),
                    (unsigned long long)r->reason[i].messages);
-        printf("%s%s\n", stored ? ", stored: " : "", stored ? stored : "");
+        printf("%s%s%s\n", stored ? ", stored: " : "", stored ? stored : "", conflict_text);
         return;
     }
     printf("{\"source\":");
@@ -185,6 +195,8 @@ static void print_report(report_ctx *c, const char *source)
     }
     if (stored)
         printf(",\"stored\":\"%s\"", stored);
+    if (conflict)
+        printf(",\"id_conflict\":true");
     printf("}\n");
 }
 
@@ -387,6 +399,7 @@ typedef struct {
     int have;         /* a domain heading was printed */
     char domain[256]; /* its name (SQLite's text is only valid for one row) */
     int64_t day;
+    unsigned long long undated; /* rows whose day is no calendar date: left out */
 } summary_state;
 
 static int summary_row(void *ctx, const sgrep_summary_row *row)
@@ -402,11 +415,11 @@ static int summary_row(void *ctx, const sgrep_summary_row *row)
         free(line);
         return 0;
     }
-    char day[32];
-    time_t t = (time_t)row->day;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(day, sizeof day, "%Y-%m-%d", &tm);
+    char day[16];
+    if (sgrep_day_text(row->day, day) != 0) { /* "day" is YYYY-MM-DD, or no row */
+        s->undated++;
+        return 0;
+    }
     if (s->json) {
         printf("{\"policy_domain\":");
         sg_cli_json_str(stdout, row->policy_domain);
@@ -497,8 +510,23 @@ static int report_summary(int argc, char **argv)
         return sg_cli_usage_error(&summary_cmd, "unexpected operand '%s'", argv[first]);
     if (c.json && c.csv)
         return sg_cli_usage_error(&summary_cmd, "--json and --csv exclude each other");
-    if ((rc = open_store(&c, "summary", 0)) != 0)
+    /* the name as stored: DMARC's form (lower case, A-labels, no root dot);
+     * one that is no domain name is looked up as given (a row stored before
+     * names were checked) */
+    sg_arena *names = NULL;
+    if (c.domain) {
+        char *norm = NULL;
+        if (sg_arena_new(&names, 0) != 0) {
+            fprintf(stderr, "spoofguard report summary: out of memory\n");
+            return SG_EXIT_INTERNAL;
+        }
+        if (sg_dmarc_domain_normalise(names, c.domain, strlen(c.domain), &norm) == 0)
+            c.domain = norm;
+    }
+    if ((rc = open_store(&c, "summary", 0)) != 0) {
+        sg_arena_free(names);
         return rc;
+    }
     int64_t since = 0;
     if (c.have_days) {
         int64_t today = (int64_t)time(NULL) / 86400 * 86400;
@@ -513,7 +541,13 @@ static int report_summary(int argc, char **argv)
     else if (st.oom)
         fprintf(stderr, "spoofguard report summary: out of memory\n");
     rc |= st.oom;
+    if (st.undated)
+        fprintf(stderr,
+                "spoofguard report summary: %llu rows dated outside the years 1970-9999 left out "
+                "(stored before such dates were refused; report prune removes them)\n",
+                st.undated);
     sgrep_store_close(c.store);
+    sg_arena_free(names);
     return rc ? SG_EXIT_INTERNAL : SG_EXIT_OK;
 }
 

@@ -25,6 +25,18 @@
 #define SGREP_MAX_DEPTH 32u            /* element nesting */
 #define SGREP_MAX_TEXT (64u << 10)     /* character data between two tags */
 #define SGREP_MAX_INPUT (48u << 20)    /* bytes of one file (a mail carries base64) */
+/* What one report may claim (ADV31-1): a record's count fits 32 bits (no
+ * receiver sees four billion messages from one source in a day), and a
+ * report's messages at most 2^40; so a sum over any number of reports stays
+ * far from 2^63 for as long as a store could grow. */
+#define SGREP_MAX_COUNT 4294967295ull
+#define SGREP_MAX_MESSAGES (1ull << 40)
+/* A report's period (ADV31-2/7): DMARC reports exist since 2012; a report
+ * is about the past (a day of clock skew allowed), and covers a day, a few
+ * at most (the longest real one read spans 4 days). */
+#define SGREP_MIN_BEGIN 1325376000 /* 2012-01-01T00:00:00Z */
+#define SGREP_MAX_FUTURE 86400
+#define SGREP_MAX_SPAN (31 * 86400)
 
 typedef struct {
     size_t max_input;
@@ -34,6 +46,7 @@ typedef struct {
     size_t max_records;
     unsigned max_depth;
     size_t max_text;
+    int64_t now; /* the time of parsing, for the date checks; 0: the clock */
 } sgrep_limits;
 
 void sgrep_limits_init(sgrep_limits *l);
@@ -79,6 +92,17 @@ typedef struct {
 /* Adds n messages under name; past SGREP_TALLY_NAMES names the last slot
  * becomes "other", so a sender cannot grow the tally. */
 void sgrep_tally_add(sgrep_tally *t, unsigned *nt, const char *name, uint64_t n);
+/* The same for override reasons: the reason types of RFC 7489 and RFC 9990
+ * keep their own names; any other name is counted as "other" (which is one
+ * of them), so made-up names cannot take the known types' places. */
+void sgrep_reason_tally_add(sgrep_tally *t, unsigned *nt, const char *name, uint64_t n);
+/* 1 when name is a reason type of RFC 7489 or RFC 9990. */
+int sgrep_reason_known(const char *name);
+/* a + b, at most UINT64_MAX */
+static inline uint64_t sgrep_sat_add(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
 
 typedef struct {
     sgrep_kind kind;
@@ -186,11 +210,16 @@ sgrep_store *sgrep_store_open_ro(const char *path, char *err, size_t errlen);
 void sgrep_store_close(sgrep_store *s);
 
 /* A sink that writes one report per transaction: begin opens it, end
- * commits unless (org_name, report_id) is already stored, abort rolls back.
+ * commits unless a report of the same (org_name, report_id) and the same
+ * content digest is already stored, abort rolls back.
  * After end, sgrep_store_last_duplicate says whether it was a duplicate.
  * source is recorded with the report. */
 void sgrep_store_sink(sgrep_store *s, const char *source, sgrep_sink *out);
 int sgrep_store_last_duplicate(const sgrep_store *s);
+/* After end: 1 when the report was stored although a report of the same
+ * organisation and Report-ID with other content was stored before (a
+ * duplicate is the same identity and the same content digest). */
+int sgrep_store_last_conflict(const sgrep_store *s);
 const char *sgrep_store_error(const sgrep_store *s);
 
 /* Deletes received reports whose period ended before `before` (Unix
@@ -211,6 +240,11 @@ typedef struct {
     unsigned nreason;
 } sgrep_summary_row;
 
+/* day (Unix seconds) as "YYYY-MM-DD" in out: 0, or -1 when gmtime fails or
+ * the year is not 1970..9999 (a row stored before absurd dates were
+ * refused), and then out holds "". */
+int sgrep_day_text(int64_t day, char out[16]);
+
 /* Calls fn for each row, ordered by domain, day, source. domain NULL: all;
  * since: only days at or after it (0: all). Returns 0 or -1. */
 int sgrep_store_summary(sgrep_store *s, const char *domain, int64_t since,
@@ -221,6 +255,10 @@ int sgrep_store_summary(sgrep_store *s, const char *domain, int64_t since,
  * always quoted and never start a formula. */
 #define SGREP_CSV_HEADER "policy_domain,day,source_ip,pass,fail,overridden,reasons\r\n"
 char *sgrep_summary_csv(const sgrep_summary_row *row);
+
+/* Calls fn with each policy domain that has an aggregate report (ordered),
+ * so that a reader can ask for each one apart. Returns 0 or -1. */
+int sgrep_store_domains(sgrep_store *s, int (*fn)(void *ctx, const char *domain), void *ctx);
 
 /* The same, summed over the sources: one row per domain and day
  * (source_ip NULL). */

@@ -24,6 +24,9 @@
 
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
+#include <spoofguard/arena.h>
+#include <spoofguard/dmarc.h>
+#include <time.h>
 
 #include "reports.h"
 
@@ -188,6 +191,7 @@ void sgrep_limits_init(sgrep_limits *l)
     l->max_records = SGREP_MAX_RECORDS;
     l->max_depth = SGREP_MAX_DEPTH;
     l->max_text = SGREP_MAX_TEXT;
+    l->now = 0;
 }
 
 static void fail(sgrep_xml *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -252,6 +256,12 @@ static void end_record(sgrep_xml *x)
     }
     r->records++;
     r->messages += x->rec.count;
+    /* sums over many reports must stay far from 2^63 (SQLite's sum) */
+    if (r->messages > SGREP_MAX_MESSAGES) {
+        fail(x, "the records' counts add up to more than %llu messages",
+             (unsigned long long)SGREP_MAX_MESSAGES);
+        return;
+    }
     if (!strcmp(x->rec.dkim, "pass"))
         r->dkim_aligned_pass += x->rec.count;
     if (!strcmp(x->rec.spf, "pass"))
@@ -259,7 +269,7 @@ static void end_record(sgrep_xml *x)
     sgrep_tally_add(r->disposition, &r->ndisposition,
                     *x->rec.disposition ? x->rec.disposition : "unknown", x->rec.count);
     if (*x->rec.reason_type)
-        sgrep_tally_add(r->reason, &r->nreason, x->rec.reason_type, x->rec.count);
+        sgrep_reason_tally_add(r->reason, &r->nreason, x->rec.reason_type, x->rec.count);
     if (x->sink && x->sink->record) {
         int rc = x->sink->record(x->sink->ctx, r, &x->rec);
         if (rc) {
@@ -340,6 +350,9 @@ static void end_leaf(sgrep_xml *x, unsigned id)
         keep(x, num, sizeof num, 0);
         if (parse_u64(num, &v) || v > UINT32_MAX * 1024ull)
             fail(x, "record %llu: count is not a number", (unsigned long long)r->records + 1);
+        else if (v > SGREP_MAX_COUNT)
+            fail(x, "record %llu: count over %llu", (unsigned long long)r->records + 1,
+                 SGREP_MAX_COUNT);
         else
             c->count = v;
         break;
@@ -699,6 +712,44 @@ int sgrep_xml_feed(sgrep_xml *x, const char *buf, size_t len)
     return x->failed ? (x->sink_status ? SGREP_ESINK : SGREP_EREFUSED) : SGREP_OK;
 }
 
+/* What a whole report must hold before it is stored: a period a report
+ * can have (a date in 2106 would anchor the viewer's window and never be
+ * pruned; one past 2^31 years breaks gmtime), and a policy domain that is
+ * a domain name, in the form DMARC compares (so that a lookalike spelling,
+ * "Owner.Example." or a U-label, is the same name or is refused). */
+static int check_report(sgrep_xml *x)
+{
+    sgrep_report *r = &x->rep;
+    int64_t now = x->lim.now ? x->lim.now : (int64_t)time(NULL);
+    const char *why = NULL;
+    if (r->end < r->begin)
+        why = "date_range end is before begin";
+    else if (r->begin < SGREP_MIN_BEGIN)
+        why = "date_range begin is before 2012-01-01";
+    else if (r->end > now + SGREP_MAX_FUTURE)
+        why = "date_range end is more than a day after now";
+    else if (r->end - r->begin > SGREP_MAX_SPAN)
+        why = "date_range covers more than 31 days";
+    if (why) {
+        snprintf(x->err, sizeof x->err, "%s (begin %lld, end %lld)", why, (long long)r->begin,
+                 (long long)r->end);
+        return -1;
+    }
+    sg_arena *a = NULL;
+    char *norm = NULL;
+    int rc = sg_arena_new(&a, 0);
+    if (rc == 0)
+        rc = sg_dmarc_domain_normalise(a, r->policy_domain, strlen(r->policy_domain), &norm);
+    if (rc == 0) /* at most 253 octets: it fits */
+        snprintf(r->policy_domain, sizeof r->policy_domain, "%s", norm);
+    else
+        snprintf(x->err, sizeof x->err, "%s",
+                 rc == SG_ENOMEM ? "out of memory"
+                                 : "policy_published domain is not a domain name");
+    sg_arena_free(a);
+    return rc == 0 ? 0 : -1;
+}
+
 int sgrep_xml_finish(sgrep_xml *x, char *err, size_t errlen)
 {
     if (!x->failed)
@@ -723,6 +774,8 @@ int sgrep_xml_finish(sgrep_xml *x, char *err, size_t errlen)
         rc = SGREP_EREFUSED;
         snprintf(x->err, sizeof x->err, "an empty <feedback> (no report_id, no record)");
     }
+    if (rc == SGREP_OK && check_report(x) != 0)
+        rc = SGREP_EREFUSED;
     x->failed = x->failed || rc != SGREP_OK;
     if (rc == SGREP_OK && x->sink && x->sink->end) {
         x->sink_status = x->sink->end(x->sink->ctx, &x->rep);

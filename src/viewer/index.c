@@ -1449,6 +1449,12 @@ int sgv_index_allow_images(sgv_index *ix, const char *id)
 /* ---- life cycle
  * ---------------------------------------------------------------------------------- */
 
+size_t sgv_index_operator_domains(const sgv_index *ix, char *const **out)
+{
+    *out = ix->operator_domains;
+    return ix->noperator;
+}
+
 /* One domain a line, `#` comments. */
 static int load_operator_domains(sgv_index *ix, const char *path, char *err, size_t errlen)
 {

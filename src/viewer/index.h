@@ -67,6 +67,8 @@ int sgv_index_new(sgv_index **out, const sgv_config *cfg, sg_resolver *resolver,
                   size_t errlen);
 /* Scans the Maildirs and starts the thread. Returns 0 or -1. */
 int sgv_index_start(sgv_index *ix);
+/* The --operator-domains names (set at start, never changed after). */
+size_t sgv_index_operator_domains(const sgv_index *ix, char *const **out);
 void sgv_index_free(sgv_index *ix);
 
 /* Rescans every Maildir whose new/ or cur/ changed. */

@@ -25,6 +25,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <spoofguard/arena.h>
+#include <spoofguard/dmarc.h>
+
+#include "index.h"
 #include "pages.h"
 #include "reports/reports.h"
 #include "viewer.h"
@@ -113,9 +117,10 @@ typedef struct {
 
 static void add_reasons(source_row *to, const sgrep_summary_row *row)
 {
-    to->overridden += row->overridden;
+    to->overridden = sgrep_sat_add(to->overridden, row->overridden);
     for (unsigned i = 0; i < row->nreason; i++)
-        sgrep_tally_add(to->reason, &to->nreason, row->reason[i].name, row->reason[i].messages);
+        sgrep_reason_tally_add(to->reason, &to->nreason, row->reason[i].name,
+                               row->reason[i].messages);
 }
 
 static int collect_source(void *ctx, const sgrep_summary_row *row)
@@ -124,8 +129,8 @@ static int collect_source(void *ctx, const sgrep_summary_row *row)
     add_reasons(&a->all, row);
     for (size_t i = 0; i < a->n; i++)
         if (!strcmp(a->s[i].ip, row->source_ip)) {
-            a->s[i].pass += row->pass;
-            a->s[i].fail += row->fail;
+            a->s[i].pass = sgrep_sat_add(a->s[i].pass, row->pass);
+            a->s[i].fail = sgrep_sat_add(a->s[i].fail, row->fail);
             add_reasons(&a->s[i], row);
             return 0;
         }
@@ -156,10 +161,8 @@ static int by_fail(const void *a, const void *b)
 
 static void day_text(int64_t day, char out[16])
 {
-    time_t t = (time_t)day;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 16, "%Y-%m-%d", &tm);
+    if (sgrep_day_text(day, out) != 0) /* no calendar date: never a stale struct tm */
+        snprintf(out, 16, "?");
 }
 
 /* 1, 2, 5 x 10^k at or above v: the top of the y axis. */
@@ -199,10 +202,11 @@ static void chart(sg_cli_buf *b, const domain_rows *d, int64_t first, int64_t la
     for (size_t i = 0; i < d->ndays; i++) {
         if (d->days[i].day < first || d->days[i].day > last)
             continue;
-        if (d->days[i].pass + d->days[i].fail > ymax)
-            ymax = d->days[i].pass + d->days[i].fail;
-        pass += d->days[i].pass;
-        fail += d->days[i].fail;
+        uint64_t both = sgrep_sat_add(d->days[i].pass, d->days[i].fail);
+        if (both > ymax)
+            ymax = both;
+        pass = sgrep_sat_add(pass, d->days[i].pass);
+        fail = sgrep_sat_add(fail, d->days[i].fail);
     }
     ymax = nice_max(ymax ? ymax : 1);
     const double pw = CH_W - CH_LEFT - CH_RIGHT, ph = CH_H - CH_TOP - CH_BOTTOM;
@@ -309,10 +313,25 @@ static void reason_list(sg_cli_buf *b, const source_row *r)
     }
 }
 
-static void top_list(sg_cli_buf *b, sgrep_store *st, const char *domain, int64_t since)
+/* The sources of [since, until]: rows after until (a date a reporter made
+ * up, stored before such dates were refused) are not counted. */
+typedef struct {
+    source_sums *s;
+    int64_t until;
+} source_window;
+
+static int collect_source_until(void *ctx, const sgrep_summary_row *row)
+{
+    source_window *w = ctx;
+    return row->day > w->until ? 0 : collect_source(w->s, row);
+}
+
+static void top_list(sg_cli_buf *b, sgrep_store *st, const char *domain, int64_t since,
+                     int64_t until)
 {
     source_sums s = {0};
-    int rc = sgrep_store_summary(st, domain, since, collect_source, &s);
+    source_window w = {&s, until};
+    int rc = sgrep_store_summary(st, domain, since, collect_source_until, &w);
     if (rc != 0 || s.oom) {
         /* a partial list would pass for the whole */
         sg_cli_buf_puts(b, "<p>The sources cannot be listed: ");
@@ -395,6 +414,85 @@ static void put_query_value(sg_cli_buf *b, const char *s)
     }
 }
 
+typedef struct {
+    char **v;
+    size_t n, cap;
+    int oom;
+} name_list;
+
+static int add_name(void *ctx, const char *name)
+{
+    name_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **nv = realloc(l->v, cap * sizeof *nv);
+        if (!nv) {
+            l->oom = 1;
+            return 1;
+        }
+        l->v = nv;
+        l->cap = cap;
+    }
+    if ((l->v[l->n] = strdup(name)) == NULL) {
+        l->oom = 1;
+        return 1;
+    }
+    l->n++;
+    return 0;
+}
+
+/* The owner's domains (--protect, --operator-domains), normalised as the
+ * store's names are; none: every domain is shown, as before. */
+typedef struct {
+    sg_arena *a;
+    const char **v;
+    size_t n;
+} ours_t;
+
+static void ours_add(ours_t *o, const char *name)
+{
+    char *norm = NULL;
+    if (o->a && sg_dmarc_domain_normalise(o->a, name, strlen(name), &norm) == 0)
+        o->v[o->n++] = norm;
+}
+
+static void ours_init(ours_t *o, sgv_req *q)
+{
+    char *const *op = NULL;
+    size_t nop = q->app->index ? sgv_index_operator_domains(q->app->index, &op) : 0;
+    size_t want = q->app->cfg->nprotect + nop;
+    if (want == 0 || sg_arena_new(&o->a, 0) != 0 ||
+        (o->v = sg_arena_calloc(o->a, want, sizeof *o->v)) == NULL) {
+        sg_arena_free(o->a); /* no names (or no memory): everything shown */
+        o->a = NULL;
+        return;
+    }
+    for (size_t i = 0; i < q->app->cfg->nprotect; i++)
+        ours_add(o, q->app->cfg->protect[i]);
+    for (size_t i = 0; i < nop; i++)
+        ours_add(o, op[i]);
+}
+
+/* dom is one of ours, or a subdomain of one (label boundary) */
+static int ours_has(const ours_t *o, const char *dom)
+{
+    if (o->a == NULL)
+        return 1;
+    size_t dl = strlen(dom);
+    for (size_t i = 0; i < o->n; i++) {
+        size_t nl = strlen(o->v[i]);
+        if (dl == nl ? !strcmp(dom, o->v[i])
+                     : dl > nl && dom[dl - nl - 1] == '.' && !strcmp(dom + dl - nl, o->v[i]))
+            return 1;
+    }
+    return 0;
+}
+
+static void ours_free(ours_t *o)
+{
+    sg_arena_free(o->a);
+}
+
 void sgv_page_reports(sgv_req *q, sgv_resp *r, const char *rest)
 {
     sg_cli_buf b = {0};
@@ -420,38 +518,86 @@ void sgv_page_reports(sgv_req *q, sgv_resp *r, const char *rest)
         sgv_page_close(r, &b, 200);
         return;
     }
-    all_rows a = {0};
-    if (sgrep_store_daily(st, NULL, 0, collect_day, &a) != 0 || a.oom) {
+    /* each domain is read apart: one domain's rows that cannot be read
+     * (whatever a reporter put there) never hide another's */
+    name_list names = {0};
+    if (sgrep_store_domains(st, add_name, &names) != 0 || names.oom) {
         sg_cli_buf_puts(&b, "<p>The report store cannot be read: ");
-        sgv_html_text(&b, a.oom ? "out of memory" : sgrep_store_error(st));
+        sgv_html_text(&b, names.oom ? "out of memory" : sgrep_store_error(st));
         sg_cli_buf_puts(&b, "</p>");
-    } else if (a.n == 0) {
+    } else if (names.n == 0) {
         sg_cli_buf_puts(&b, "<p>No aggregate report in the store yet.</p>");
     } else {
         putf(&b,
              "<p>Messages that passed and failed DMARC per UTC day, as the receivers that "
-             "sent reports saw them (the last %ld days that have reports).</p>",
+             "sent reports saw them (the last %ld days that have reports, up to today).</p>",
              days);
         sg_cli_buf_puts(&b, "<p><a href=\"/reports.csv\" download>Every source of every day, "
                             "as CSV</a> (what <code>spoofguard report summary --csv</code> "
                             "prints).</p>");
     }
-    for (size_t i = 0; i < a.n; i++) {
-        domain_rows *d = &a.d[i];
-        int64_t last = d->days[d->ndays - 1].day;
-        int64_t first = last - (int64_t)(days - 1) * 86400;
+    /* with --protect or --operator-domains, only those domains (and their
+     * subdomains) get a section: anyone can send a report about any name,
+     * a lookalike of ours included, and its section would read like ours */
+    ours_t ours = {0};
+    ours_init(&ours, q);
+    int64_t now = q->app->cfg->now ? (int64_t)q->app->cfg->now : (int64_t)time(NULL);
+    int64_t today = now / 86400 * 86400;
+    size_t shown = 0, others = 0;
+    for (size_t i = 0; i < names.n; i++) {
+        const char *dom = names.v[i];
+        if (!ours_has(&ours, dom)) {
+            others++;
+            continue;
+        }
+        all_rows a = {0};
         sg_cli_buf_puts(&b, "<section class=\"report-domain\"><h2>");
-        sgv_html_text(&b, d->domain);
+        sgv_html_text(&b, dom);
         sg_cli_buf_puts(&b, "</h2>");
-        chart(&b, d, first, last, i);
-        top_list(&b, st, d->domain, first);
+        if (sgrep_store_daily(st, dom, 0, collect_day, &a) != 0 || a.oom) {
+            sg_cli_buf_puts(&b, "<p>This domain's reports cannot be read: ");
+            sgv_html_text(&b, a.oom ? "out of memory" : sgrep_store_error(st));
+            sg_cli_buf_puts(&b, "</p>");
+        } else if (a.n == 1 && a.d[0].ndays > 0) {
+            domain_rows *d = &a.d[0];
+            /* the window ends at the last day with reports up to today: a
+             * report dated in the future (stored before such dates were
+             * refused) must not move the owner's chart away */
+            size_t k = d->ndays;
+            while (k > 0 && d->days[k - 1].day > today)
+                k--;
+            int64_t last = k ? d->days[k - 1].day : today;
+            int64_t first = last - (int64_t)(days - 1) * 86400;
+            chart(&b, d, first, last, shown);
+            top_list(&b, st, dom, first, last);
+        }
         sg_cli_buf_puts(&b, "<p><a class=\"csv\" href=\"/reports.csv?domain=");
-        put_query_value(&b, d->domain); /* only unreserved bytes: safe in the attribute */
+        put_query_value(&b, dom); /* only unreserved bytes: safe in the attribute */
         sg_cli_buf_puts(&b, "\" download>This domain's sources, as CSV</a></p>");
         sg_cli_buf_puts(&b, "</section>");
-        free(d->days);
+        shown++;
+        for (size_t k = 0; k < a.n; k++)
+            free(a.d[k].days);
+        free(a.d);
     }
-    free(a.d);
+    if (others) {
+        putf(&b,
+             "<section class=\"report-other-domains\"><h2>Other domains</h2><p>Reports about "
+             "domains you did not name (--protect, --operator-domains), %zu: not charted; "
+             "a lookalike of your domain would be here:</p><ul class=\"other-domains\">",
+             others);
+        for (size_t i = 0; i < names.n; i++)
+            if (!ours_has(&ours, names.v[i])) {
+                sg_cli_buf_puts(&b, "<li><code>");
+                sgv_html_text(&b, names.v[i]);
+                sg_cli_buf_puts(&b, "</code></li>");
+            }
+        sg_cli_buf_puts(&b, "</ul></section>");
+    }
+    ours_free(&ours);
+    for (size_t i = 0; i < names.n; i++)
+        free(names.v[i]);
+    free(names.v);
     sgrep_store_close(st);
     sgv_page_close(r, &b, 200);
 }
@@ -496,12 +642,20 @@ void sgv_page_reports_csv(sgv_req *q, sgv_resp *r, const char *rest)
     const char *domain = sgv_req_arg(q, "domain");
     if (domain != NULL && *domain == '\0')
         domain = NULL;
+    /* the name as stored (lower case, A-labels, no root dot); one that is
+     * no domain name (a row stored before names were checked) as given */
+    sg_arena *na = NULL;
+    char *norm = NULL;
+    if (domain != NULL && sg_arena_new(&na, 0) == 0 &&
+        sg_dmarc_domain_normalise(na, domain, strlen(domain), &norm) == 0)
+        domain = norm;
     int64_t since = 0;
     const char *arg = sgv_req_arg(q, "days");
     if (arg) {
         long v;
         if (!days_arg(arg, &v)) { /* a download: say so rather than guess */
             plain_error(r, 400, "days: ", "a whole number of days from 1 to 366");
+            sg_arena_free(na);
             return;
         }
         int64_t now = q->app->cfg->now ? (int64_t)q->app->cfg->now : (int64_t)time(NULL);
@@ -511,6 +665,7 @@ void sgv_page_reports_csv(sgv_req *q, sgv_resp *r, const char *rest)
     sgrep_store *st = sgrep_store_open_ro(path, err, sizeof err);
     if (!st) {
         plain_error(r, 500, "The report store cannot be read: ", err);
+        sg_arena_free(na);
         return;
     }
     sg_cli_buf b = {0};
@@ -534,4 +689,5 @@ void sgv_page_reports_csv(sgv_req *q, sgv_resp *r, const char *rest)
     }
     sg_cli_buf_free(&b);
     sgrep_store_close(st);
+    sg_arena_free(na);
 }

@@ -39,13 +39,16 @@ report google.com g1 example.com $D0 "192.0.2.1 100 pass pass" "198.51.100.9 7 f
 report yahoo.com y1 example.com $D0 "192.0.2.1 20 pass fail" "198.51.100.9 3 fail fail" >"$T/in/2.xml"
 report google.com g2 example.com $((D0 + 86400)) "192.0.2.1 50 fail pass" >"$T/in/3.xml"
 report google.com g3 example.com $((D0 + 3 * 86400)) "192.0.2.1 10 pass pass" "203.0.113.5 40 fail fail" >"$T/in/4.xml"
-report google.com g4 '&lt;b&gt;bold.example' $D0 "192.0.2.1 1 pass pass" >"$T/in/5.xml"
+# a name that is not a domain is refused at parse now (adv31 ADV31-8): it
+# is put in the store as one stored before that was, for the escaping check
+report google.com g4 bold.example $D0 "192.0.2.1 1 pass pass" >"$T/in/5.xml"
 # reasons for not applying the policy (RFC 9990): 203.0.113.5 came through a
 # trusted forwarder (6 of its messages), 192.0.2.1 under local policy (2)
 report outlook.com o1 example.com $((D0 + 3 * 86400)) "203.0.113.5 6 fail fail" "192.0.2.1 2 pass pass" |
     sed -e '0,/<\/spf>/s//&<reason><type>trusted_forwarder<\/type><\/reason>/' \
         -e '0,/pass<\/spf>/s//&<reason><type>local_policy<\/type><\/reason>/' >"$T/in/6.xml"
 "$CLI" report parse --store "$T/reports.db" "$T/in" >/dev/null && ok "store made" || bad "report parse --store"
+/usr/bin/python3 -c 'import sqlite3,sys; db=sqlite3.connect(sys.argv[1]); db.execute("UPDATE received_report SET policy_domain=? WHERE policy_domain=?", ("<b>bold.example", "bold.example")); db.commit()' "$T/reports.db"
 
 "$VIEW" --maildir "$T/md" --listen 127.0.0.1:$PORT --reports-db "$T/reports.db" >"$T/view.log" 2>&1 &
 pid=$!
@@ -135,6 +138,64 @@ PY
 code=$(curl -s -o "$T/bad.txt" -w '%{http_code}' "$B/reports.csv?days=0")
 [ "$code" = 400 ] && grep -q 'from 1 to 366' "$T/bad.txt" && ok "/reports.csv?days=0: 400, said why" || bad "days=0: $code"
 kill "$pid"; wait "$pid" 2>/dev/null; pid=
+
+# --- adv31: hostile reporters, with and without --protect. A store with
+# rows no parse writes now (stored before the bounds): a report about
+# example.com dated 2106, sums past 2^63 for evil.test; and reports about
+# lookalikes of example.com (Cyrillic o, as its A-label) and a stranger
+cp "$T/reports.db" "$T/hostile.db"
+report evil e1 evil.test $D0 "203.0.113.66 1 pass pass" >"$T/h1.xml"
+report evil e2 "$(printf 'ex\xd0\xb0mple.com')" $D0 "203.0.113.67 500 pass pass" >"$T/h2.xml"
+report evil e3 example.com.evil.test $D0 "203.0.113.68 500 pass pass" >"$T/h3.xml"
+report evil e4 example.com $D0 "203.0.113.69 1 pass pass" >"$T/h4.xml"
+"$CLI" report parse --store "$T/hostile.db" "$T"/h[1-4].xml >/dev/null || bad "hostile store"
+/usr/bin/python3 - "$T/hostile.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE received_report SET begin=4294944000, end=4295030399 WHERE report_id='e4'")
+for _ in range(3):
+    db.execute("INSERT INTO received_record(report, source_ip, count, dkim) SELECT report, source_ip, 9223372036854775807, dkim FROM received_record WHERE source_ip='203.0.113.66'")
+db.commit()
+PY
+"$VIEW" --maildir "$T/md" --listen 127.0.0.1:$PORT --reports-db "$T/hostile.db" --protect Example.COM >"$T/view4.log" 2>&1 &
+pid=$!
+for _ in $(seq 50); do curl -s -o /dev/null "$B/reports" && break; sleep 0.1; done
+curl -s "$B/reports" >"$T/hostile.html"
+code=$(curl -s -o "$T/hostile.csv" -w '%{http_code}' "$B/reports.csv")
+curl -s "$B/reports.csv?domain=Example.COM." >"$T/hostile-ex.csv"
+curl -s "$B/reports.csv?domain=example.com" >"$T/hostile-ex2.csv"
+kill "$pid"; wait "$pid" 2>/dev/null; pid=
+/usr/bin/python3 - "$T/hostile.html" <<'PY' && ok "hostile store, --protect: only example.com charted, its window and failing sources kept; the others listed by name" || bad "hostile page: $(head -c 3000 "$T/hostile.html")"
+import re, sys
+html = open(sys.argv[1]).read()
+assert "integer overflow" not in html
+secs = re.findall(r'<section class="report-domain"><h2>(.*?)</h2>', html)
+assert secs == ["example.com"], secs
+svg = re.search(r'<svg class="chart".*?</svg>', html, re.S).group(0)
+days = sorted(set(re.findall(r'data-day="([\d-]+)"', svg)))
+assert days == ["2026-01-01", "2026-01-02", "2026-01-04"], days
+assert "2106" not in svg
+ol = re.search(r'<ol class="sources">(.*?)</ol>', html, re.S).group(1)
+assert "203.0.113.5" in ol and "198.51.100.9" in ol, ol
+other = re.search(r'<section class="report-other-domains">.*?<ul class="other-domains">(.*?)</ul>', html, re.S)
+names = re.findall(r'<li><code>(.*?)</code></li>', other.group(1))
+assert names == ["&#60;b&#62;bold.example", "evil.test", "example.com.evil.test", "xn--exmple-4nf.com"], names
+assert "domains you did not name" in html
+PY
+[ "$code" = 200 ] && grep -q '^"evil.test",2026-01-01,"203.0.113.66",18446744073709551615,' "$T/hostile.csv" &&
+    grep -q '^"example.com",2026-01-01,' "$T/hostile.csv" &&
+    ok "/reports.csv with sums past 2^63: 200, saturated, every domain" || bad "hostile CSV: $code $(head -5 "$T/hostile.csv")"
+[ "$(wc -l <"$T/hostile-ex.csv")" = 7 ] && cmp -s "$T/hostile-ex.csv" "$T/hostile-ex2.csv" &&
+    ok "/reports.csv?domain=Example.COM.: as example.com" || bad "?domain= normalised: $(cat "$T/hostile-ex.csv")"
+# without --protect every domain has its section, as before; none broken
+"$VIEW" --maildir "$T/md" --listen 127.0.0.1:$PORT --reports-db "$T/hostile.db" >"$T/view5.log" 2>&1 &
+pid=$!
+for _ in $(seq 50); do curl -s -o /dev/null "$B/reports" && break; sleep 0.1; done
+curl -s "$B/reports" >"$T/hostile2.html"
+kill "$pid"; wait "$pid" 2>/dev/null; pid=
+n=$(grep -o '<section class="report-domain">' "$T/hostile2.html" | wc -l)
+[ "$n" = 5 ] && ! grep -q 'integer overflow\|report-other-domains' "$T/hostile2.html" &&
+    ok "hostile store, no --protect: the 5 domains' sections, none failed" || bad "no --protect: $n sections"
 
 # no store at that path, and no --reports-db at all
 "$VIEW" --maildir "$T/md" --listen 127.0.0.1:$PORT --reports-db "$T/missing.db" >"$T/view2.log" 2>&1 &

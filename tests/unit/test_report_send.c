@@ -501,7 +501,7 @@ static void store_migrates_v1(void **state)
 
     db = sgrep_send_open(path, err, sizeof err);
     assert_non_null(db);
-    assert_int_equal(q1(db, "PRAGMA user_version"), 2);
+    assert_int_equal(q1(db, "PRAGMA user_version"), 3);
     char *reason = q1s(db, "SELECT reason FROM collected WHERE source_ip='192.0.2.9'");
     assert_string_equal(reason, "");
     free(reason);
@@ -518,15 +518,15 @@ static void store_migrates_v1(void **state)
         SQLITE_OK);
     assert_int_equal(q1(db, "SELECT count FROM collected WHERE source_ip='192.0.2.9'"), 42);
     sqlite3_close(db);
-    /* opened again: version 2 stays, nothing migrated twice */
+    /* opened again: version 3 stays, nothing migrated twice */
     db = sgrep_send_open(path, err, sizeof err);
     assert_non_null(db);
     assert_int_equal(q1(db, "SELECT sum(count) FROM collected"), 42);
     /* a store newer than this program is refused, not rewritten */
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=3", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=4", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_null(sgrep_send_open(path, err, sizeof err));
-    assert_non_null(strstr(err, "schema version 3 is newer"));
+    assert_non_null(strstr(err, "schema version 4 is newer"));
     sg_test_rm_store(path);
 }
 

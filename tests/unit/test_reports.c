@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -27,7 +28,7 @@
 static const char report[] =
     "<?xml version=\"1.0\"?>\n<feedback xmlns=\"urn:ietf:params:xml:ns:dmarc-2.0\">"
     "<report_metadata><org_name>Org &amp; Co</org_name><report_id>r-1</report_id>"
-    "<date_range><begin>100</begin><end>200</end></date_range></report_metadata>"
+    "<date_range><begin>1767225600</begin><end>1767311999</end></date_range></report_metadata>"
     "<policy_published><domain>Example.COM</domain><p>reject</p><np>none</np>"
     "<testing>y</testing><discovery_method>psl</discovery_method></policy_published>"
     "<record><row><source_ip>192.0.2.1</source_ip><count>5</count><policy_evaluated>"
@@ -101,8 +102,8 @@ static void reads_every_field(void **state)
     assert_string_equal(r->np, "none");
     assert_string_equal(r->testing, "y");
     assert_string_equal(r->discovery_method, "psl");
-    assert_int_equal(r->begin, 100);
-    assert_int_equal(r->end, 200);
+    assert_int_equal(r->begin, 1767225600);
+    assert_int_equal(r->end, 1767311999);
     assert_int_equal(r->records, 2);
     assert_int_equal(r->messages, 7);
     assert_int_equal(r->dkim_aligned_pass, 5);
@@ -125,7 +126,8 @@ static void reads_every_field(void **state)
 
 /* Override reasons: messages per type of each record's first reason, in
  * lower case; a record without one, or with an empty type, is not counted;
- * a sender inventing names cannot grow the tally past its 8 names. */
+ * a name no RFC gives is counted as "other", so invented names can neither
+ * grow the tally nor take a known type's place (adv31 ADV31-6). */
 static void reasons_tallied(void **state)
 {
     char xml[8192];
@@ -139,7 +141,8 @@ static void reasons_tallied(void **state)
     n +=
         (size_t)snprintf(xml, sizeof xml,
                          "<feedback><report_metadata><org_name>o</org_name><report_id>r</report_id>"
-                         "<date_range><begin>1</begin><end>2</end></date_range></report_metadata>"
+                         "<date_range><begin>1767225600</begin><end>1767311999</end></date_range>"
+                         "</report_metadata>"
                          "<policy_published><domain>example.com</domain></policy_published>");
     REC(4, "<reason><type>forwarded</type></reason><reason><type>local_policy</type></reason>");
     REC(2, "<reason><type> MAILING_LIST </type><comment>list</comment></reason>");
@@ -147,10 +150,16 @@ static void reasons_tallied(void **state)
     REC(5, "");
     REC(3, "<reason><type>forwarded</type></reason>");
     char pe[64];
-    for (int i = 1; i <= 9; i++) { /* 2 names so far: 6 more fit, 3 go to "other" */
+    for (int i = 1; i <= 9; i++) { /* invented: all go to "other" */
         snprintf(pe, sizeof pe, "<reason><type>made_up_%d</type></reason>", i);
         REC(10, pe);
     }
+    /* known types after the invented ones still have their own places */
+    REC(6, "<reason><type>trusted_forwarder</type></reason>");
+    REC(1, "<reason><type>policy_test_mode</type></reason>");
+    REC(1, "<reason><type>sampled_out</type></reason>");
+    REC(1, "<reason><type>local_policy</type></reason>");
+    REC(1, "<reason><type>other</type></reason>");
 #undef REC
     n += (size_t)snprintf(xml + n, sizeof xml - n, "</feedback>");
     assert_true(n < sizeof xml);
@@ -158,24 +167,24 @@ static void reasons_tallied(void **state)
     char err[256];
     assert_int_equal(feed_chunks(xml, n, 7, NULL, &t, err, sizeof err), SGREP_OK);
     const sgrep_report *r = &t.last;
-    assert_int_equal(r->messages, 4 + 2 + 1 + 5 + 3 + 90);
-    assert_int_equal(r->nreason, 8);
+    assert_int_equal(r->messages, 4 + 2 + 1 + 5 + 3 + 90 + 10);
+    assert_int_equal(r->nreason, 7);
     assert_string_equal(r->reason[0].name, "forwarded");
     assert_int_equal(r->reason[0].messages, 7);
     assert_string_equal(r->reason[1].name, "mailing_list");
     assert_int_equal(r->reason[1].messages, 2);
-    for (int i = 2; i < 7; i++) {
-        snprintf(pe, sizeof pe, "made_up_%d", i - 1);
-        assert_string_equal(r->reason[i].name, pe);
-        assert_int_equal(r->reason[i].messages, 10);
-    }
-    /* made_up_6's slot became "other" and took made_up_7..9 */
-    assert_string_equal(r->reason[7].name, "other");
-    assert_int_equal(r->reason[7].messages, 40);
+    assert_string_equal(r->reason[2].name, "other");
+    assert_int_equal(r->reason[2].messages, 90 + 1);
+    assert_string_equal(r->reason[3].name, "trusted_forwarder");
+    assert_int_equal(r->reason[3].messages, 6);
+    assert_string_equal(r->reason[4].name, "policy_test_mode");
+    assert_string_equal(r->reason[5].name, "sampled_out");
+    assert_string_equal(r->reason[6].name, "local_policy");
     uint64_t sum = 0;
     for (unsigned i = 0; i < r->nreason; i++)
         sum += r->reason[i].messages;
-    assert_int_equal(sum, 4 + 2 + 3 + 90); /* the empty type and the record without one: none */
+    assert_int_equal(sum,
+                     4 + 2 + 3 + 90 + 10); /* the empty type and the record without one: none */
     assert_int_equal(r->ndisposition, 1);
     assert_int_equal(r->disposition[0].messages, r->messages);
 }
@@ -472,6 +481,313 @@ static void store_dedup_and_rollback(void **state)
     free(db);
 }
 
+/* A report from org/id about domain over [begin, end], its records given
+ * as (source, count) pairs, each with a DKIM pass when pass. malloc()ed. */
+static char *mkrep(const char *org, const char *id, const char *domain, long long begin,
+                   long long end, const char *src, unsigned long long count, unsigned nrec,
+                   int pass)
+{
+    size_t cap = 512 + (size_t)nrec * 256, n = 0;
+    char *x = malloc(cap);
+    assert_non_null(x);
+    n += (size_t)snprintf(x + n, cap - n,
+                          "<feedback><report_metadata><org_name>%s</org_name><report_id>%s"
+                          "</report_id><date_range><begin>%lld</begin><end>%lld</end>"
+                          "</date_range></report_metadata><policy_published><domain>%s</domain>"
+                          "<p>reject</p></policy_published>",
+                          org, id, begin, end, domain);
+    for (unsigned i = 0; i < nrec; i++)
+        n += (size_t)snprintf(x + n, cap - n,
+                              "<record><row><source_ip>%s</source_ip><count>%llu</count>"
+                              "<policy_evaluated><disposition>none</disposition><dkim>%s</dkim>"
+                              "<spf>fail</spf></policy_evaluated></row></record>",
+                              src, count, pass ? "pass" : "fail");
+    n += (size_t)snprintf(x + n, cap - n, "</feedback>");
+    assert_true(n < cap);
+    return x;
+}
+
+#define DAY0 1767225600LL /* 2026-01-01 */
+
+static int parse_into(sgrep_store *s, const char *xml, const sgrep_limits *lim, char *err,
+                      size_t errlen)
+{
+    sgrep_sink sink;
+    sgrep_store_sink(s, "t.xml", &sink);
+    return sgrep_parse((const unsigned char *)xml, strlen(xml), lim, &sink, err, errlen);
+}
+
+static int sum_row(void *ctx, const sgrep_summary_row *row)
+{
+    sgrep_summary_row *all = ctx; /* [0] owner.example, [1] evil.test */
+    sgrep_summary_row *to = &all[strcmp(row->policy_domain, "owner.example") ? 1 : 0];
+    to->pass = sgrep_sat_add(to->pass, row->pass);
+    to->fail = sgrep_sat_add(to->fail, row->fail);
+    return 0;
+}
+
+/* adv31 ADV31-1: a record's count is at most 2^32-1 and a report's
+ * messages at most 2^40; and whatever a store holds (rows written before
+ * these bounds), the sums saturate instead of failing every domain's
+ * summary with SQLite's "integer overflow". */
+static void counts_bounded_sums_saturate(void **state)
+{
+    (void)state;
+    char err[256];
+    tally t = {0};
+    char *x =
+        mkrep("o", "r", "owner.example", DAY0, DAY0 + 86399, "192.0.2.1", 4294967296ull, 1, 0);
+    assert_int_equal(feed_chunks(x, strlen(x), 4096, NULL, &t, err, sizeof err), SGREP_EREFUSED);
+    assert_string_equal(err, "record 1: count over 4294967295");
+    free(x);
+    x = mkrep("o", "r", "owner.example", DAY0, DAY0 + 86399, "192.0.2.1", 4294967295ull, 256, 0);
+    memset(&t, 0, sizeof t);
+    assert_int_equal(feed_chunks(x, strlen(x), 4096, NULL, &t, err, sizeof err), SGREP_OK);
+    free(x);
+    x = mkrep("o", "r", "owner.example", DAY0, DAY0 + 86399, "192.0.2.1", 4294967295ull, 257, 0);
+    memset(&t, 0, sizeof t);
+    assert_int_equal(feed_chunks(x, strlen(x), 4096, NULL, &t, err, sizeof err), SGREP_EREFUSED);
+    assert_string_equal(err, "the records' counts add up to more than 1099511627776 messages");
+    assert_int_equal(t.aborts, 1);
+    free(x);
+
+    /* a store with rows no parse writes now: sum() would pass 2^63 */
+    char *db = tmpdb();
+    sgrep_store *s = sgrep_store_open(db, err, sizeof err);
+    assert_non_null(s);
+    x = mkrep("google.com", "g-1", "owner.example", DAY0, DAY0 + 86399, "198.51.100.7", 500, 1, 0);
+    assert_int_equal(parse_into(s, x, NULL, err, sizeof err), SGREP_OK);
+    free(x);
+    x = mkrep("evil", "e-1", "evil.test", DAY0, DAY0 + 86399, "203.0.113.9", 1, 3, 1);
+    assert_int_equal(parse_into(s, x, NULL, err, sizeof err), SGREP_OK);
+    free(x);
+    sgrep_store_close(s);
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+                                  "UPDATE received_record SET count=9223372036854775807 WHERE "
+                                  "source_ip='203.0.113.9'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    s = sgrep_store_open_ro(db, err, sizeof err);
+    assert_non_null(s);
+    sgrep_summary_row all[2];
+    memset(all, 0, sizeof all);
+    assert_int_equal(sgrep_store_summary(s, NULL, 0, sum_row, all), 0);
+    assert_int_equal(all[0].fail, 500);
+    assert_true(all[1].pass >= 3 * (uint64_t)INT64_MAX - (1ull << 20)); /* saturated, or near */
+    memset(all, 0, sizeof all);
+    assert_int_equal(sgrep_store_daily(s, NULL, 0, sum_row, all), 0);
+    assert_int_equal(all[0].fail, 500);
+    sgrep_store_close(s);
+    sg_test_rm_store(db);
+    free(db);
+}
+
+/* adv31 ADV31-2/7: a period that is not plausible is refused with its
+ * reason; a day that is no calendar date is never printed as one; prune
+ * does not believe an end after the report was stored. */
+static void dates_plausible(void **state)
+{
+    (void)state;
+    static const struct {
+        long long begin, end;
+        const char *why;
+    } bad[] = {
+        {DAY0 + 86400, DAY0, "date_range end is before begin"},
+        {1, 2, "date_range begin is before 2012-01-01"},
+        {1325375999, 1325376000, "date_range begin is before 2012-01-01"},
+        {DAY0 + 30 * 86400, DAY0 + 31 * 86400 + 1, "date_range end is more than a day after now"},
+        {4294967295LL, 4294967296LL, "date_range end is more than a day after now"},
+        {INT64_MAX, INT64_MAX, "date_range end is more than a day after now"},
+        {DAY0 - 40 * 86400, DAY0, "date_range covers more than 31 days"},
+    };
+    sgrep_limits lim;
+    sgrep_limits_init(&lim);
+    lim.now = DAY0 + 30 * 86400;
+    char err[256];
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        tally t = {0};
+        char *x = mkrep("o", "r", "owner.example", bad[i].begin, bad[i].end, "192.0.2.1", 1, 1, 0);
+        assert_int_equal(feed_chunks(x, strlen(x), 4096, &lim, &t, err, sizeof err),
+                         SGREP_EREFUSED);
+        assert_non_null(strstr(err, bad[i].why));
+        assert_int_equal(t.ends, 0);
+        free(x);
+    }
+    /* at the bounds: read */
+    tally t = {0};
+    char *x = mkrep("o", "r", "owner.example", DAY0, DAY0 + 31 * 86400, "192.0.2.1", 1, 1, 0);
+    assert_int_equal(feed_chunks(x, strlen(x), 4096, &lim, &t, err, sizeof err), SGREP_OK);
+    free(x);
+    x = mkrep("o", "r", "owner.example", 1325376000, 1325376000 + 86399, "192.0.2.1", 1, 1, 0);
+    assert_int_equal(feed_chunks(x, strlen(x), 4096, &lim, &t, err, sizeof err), SGREP_OK);
+    free(x);
+
+    char day[16];
+    assert_int_equal(sgrep_day_text(DAY0, day), 0);
+    assert_string_equal(day, "2026-01-01");
+    assert_int_equal(sgrep_day_text(INT64_MAX / 86400 * 86400, day), -1);
+    assert_string_equal(day, "");
+    assert_int_equal(sgrep_day_text(-86400, day), -1);
+
+    /* a report dated 2106, stored before such dates were refused */
+    char *db = tmpdb();
+    sgrep_store *s = sgrep_store_open(db, err, sizeof err);
+    assert_non_null(s);
+    x = mkrep("o", "r", "owner.example", DAY0, DAY0 + 86399, "192.0.2.1", 1, 1, 0);
+    assert_int_equal(parse_into(s, x, NULL, err, sizeof err), SGREP_OK);
+    free(x);
+    sgrep_store_close(s);
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+                                  "UPDATE received_report SET begin=4294944000,"
+                                  " end=4295030399, stored_at=stored_at-10*86400",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    s = sgrep_store_open(db, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(sgrep_store_prune(s, (int64_t)time(NULL) - 5 * 86400), 1);
+    sgrep_store_close(s);
+    assert_int_equal(count(db, "SELECT count(*) FROM received_report"), 0);
+    sg_test_rm_store(db);
+    free(db);
+}
+
+/* adv31 ADV31-3/4: a duplicate is the same (org_name, report_id) and the
+ * same content; a forger who sent first under a real reporter's ID does
+ * not make the real report a duplicate: it is stored, flagged. An empty or
+ * blank org_name is one value, so such a report is stored once. */
+static void duplicates_need_same_content(void **state)
+{
+    (void)state;
+    char *db = tmpdb(), err[256];
+    sgrep_store *s = sgrep_store_open(db, err, sizeof err);
+    assert_non_null(s);
+    char *forged = mkrep("AOL", "owner.example_1767225600", "owner.example", DAY0, DAY0 + 86399,
+                         "203.0.113.9", 1, 1, 1);
+    char *real = mkrep("AOL", "owner.example_1767225600", "owner.example", DAY0, DAY0 + 86399,
+                       "198.51.100.7", 500, 1, 0);
+    assert_int_equal(parse_into(s, forged, NULL, err, sizeof err), SGREP_OK);
+    assert_false(sgrep_store_last_duplicate(s));
+    assert_false(sgrep_store_last_conflict(s));
+    assert_int_equal(parse_into(s, real, NULL, err, sizeof err), SGREP_OK);
+    assert_false(sgrep_store_last_duplicate(s));
+    assert_true(sgrep_store_last_conflict(s));
+    /* each again, one gzip'd: duplicates */
+    unsigned char z[4096];
+    size_t zl = gz(real, strlen(real), z, sizeof z);
+    sgrep_sink sink;
+    sgrep_store_sink(s, "real.xml.gz", &sink);
+    assert_int_equal(sgrep_parse(z, zl, NULL, &sink, err, sizeof err), SGREP_OK);
+    assert_true(sgrep_store_last_duplicate(s));
+    assert_int_equal(parse_into(s, forged, NULL, err, sizeof err), SGREP_OK);
+    assert_true(sgrep_store_last_duplicate(s));
+    assert_int_equal(count(db, "SELECT count(*) FROM received_report"), 2);
+    assert_int_equal(count(db, "SELECT sum(count) FROM received_record"), 501);
+    free(forged);
+    free(real);
+    /* an empty, then a blank org_name: the same identity */
+    char *empty = mkrep("", "x:1", "owner.example", DAY0, DAY0 + 86399, "192.0.2.1", 3, 1, 1);
+    char *blank = mkrep("  \n ", "x:1", "owner.example", DAY0, DAY0 + 86399, "192.0.2.1", 3, 1, 1);
+    assert_int_equal(parse_into(s, empty, NULL, err, sizeof err), SGREP_OK);
+    assert_false(sgrep_store_last_duplicate(s));
+    assert_int_equal(parse_into(s, empty, NULL, err, sizeof err), SGREP_OK);
+    assert_true(sgrep_store_last_duplicate(s));
+    assert_int_equal(parse_into(s, blank, NULL, err, sizeof err), SGREP_OK);
+    assert_true(sgrep_store_last_duplicate(s));
+    assert_int_equal(count(db, "SELECT count(*) FROM received_report WHERE org_name=''"), 1);
+    free(empty);
+    free(blank);
+    sgrep_store_close(s);
+    sg_test_rm_store(db);
+    free(db);
+}
+
+/* A store of schema version 2 is migrated: its reports and records kept
+ * (dropping the old table must not cascade to them), an absent org_name
+ * becomes '', and a report stored before digests still makes the same
+ * identity a duplicate. */
+static void store_migrates_v2(void **state)
+{
+    (void)state;
+    char *db = tmpdb(), err[256];
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(
+            h,
+            "PRAGMA foreign_keys=ON;"
+            "CREATE TABLE received_report(id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
+            " namespace TEXT, org_name TEXT, email TEXT, report_id TEXT, generator TEXT,"
+            " policy_domain TEXT, begin INTEGER, end INTEGER, adkim TEXT, aspf TEXT, p TEXT,"
+            " sp TEXT, np TEXT, pct TEXT, fo TEXT, testing TEXT, discovery_method TEXT,"
+            " records INTEGER, messages INTEGER, dkim_aligned_pass INTEGER,"
+            " spf_aligned_pass INTEGER, source TEXT, stored_at INTEGER NOT NULL,"
+            " UNIQUE(org_name, report_id));"
+            "CREATE TABLE received_record(report INTEGER NOT NULL REFERENCES"
+            " received_report(id) ON DELETE CASCADE, source_ip TEXT, count INTEGER NOT NULL,"
+            " disposition TEXT, dkim TEXT, spf TEXT, reason_type TEXT, reason_comment TEXT,"
+            " header_from TEXT, envelope_from TEXT, envelope_to TEXT);"
+            "INSERT INTO received_report(id, kind, org_name, report_id, policy_domain, begin,"
+            " end, stored_at) VALUES(1, 'aggregate', NULL, 'x:1', 'owner.example', 1767225600,"
+            " 1767311999, 1767312000), (2, 'aggregate', 'AOL', 'a-1', 'owner.example',"
+            " 1767225600, 1767311999, 1767312000);"
+            "INSERT INTO received_record(report, source_ip, count) VALUES(1, '192.0.2.1', 3),"
+            " (2, '192.0.2.2', 4);"
+            "PRAGMA user_version=2;",
+            NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(h);
+    sgrep_store *s = sgrep_store_open(db, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(count(db, "PRAGMA user_version"), 3);
+    assert_int_equal(count(db, "SELECT count(*) FROM received_record"), 2);
+    assert_int_equal(count(db, "SELECT count(*) FROM received_report WHERE org_name=''"), 1);
+    char *x = mkrep("AOL", "a-1", "owner.example", DAY0, DAY0 + 86399, "192.0.2.2", 4, 1, 0);
+    assert_int_equal(parse_into(s, x, NULL, err, sizeof err), SGREP_OK);
+    assert_true(sgrep_store_last_duplicate(s));
+    free(x);
+    /* and the cascade works again */
+    assert_int_equal(sgrep_store_prune(s, (int64_t)time(NULL)), 2);
+    sgrep_store_close(s);
+    assert_int_equal(count(db, "SELECT count(*) FROM received_record"), 0);
+    sg_test_rm_store(db);
+    free(db);
+}
+
+/* adv31 ADV31-8: the policy domain is stored as DMARC compares it (lower
+ * case, no root dot, A-labels); a name that is not a domain is refused. */
+static void policy_domain_normalised(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"Owner.Example.", "owner.example"},
+        {"\xd0\xbewner.example", "xn--wner-45d.example"}, /* Cyrillic o */
+        {"=cmd|calc!A0", NULL},
+        {"owner..example", NULL},
+    };
+    char err[256];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        tally t = {0};
+        char *x = mkrep("o", "r", cases[i].in, DAY0, DAY0 + 86399, "192.0.2.1", 1, 1, 0);
+        int rc = feed_chunks(x, strlen(x), 4096, NULL, &t, err, sizeof err);
+        if (cases[i].out) {
+            assert_int_equal(rc, SGREP_OK);
+            assert_string_equal(t.last.policy_domain, cases[i].out);
+        } else {
+            assert_int_equal(rc, SGREP_EREFUSED);
+            assert_string_equal(err, "policy_published domain is not a domain name");
+        }
+        free(x);
+    }
+}
+
 static void store_refuses_newer_schema_and_ro_missing(void **state)
 {
     char *db = tmpdb(), err[256];
@@ -500,6 +816,11 @@ int main(void)
         cmocka_unit_test(ratio_floor),
         cmocka_unit_test(store_dedup_and_rollback),
         cmocka_unit_test(store_refuses_newer_schema_and_ro_missing),
+        cmocka_unit_test(counts_bounded_sums_saturate),
+        cmocka_unit_test(dates_plausible),
+        cmocka_unit_test(duplicates_need_same_content),
+        cmocka_unit_test(store_migrates_v2),
+        cmocka_unit_test(policy_domain_normalised),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

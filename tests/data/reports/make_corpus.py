@@ -187,6 +187,10 @@ fr = ("From: dmarc-ruf@receiver.example\r\nTo: ruf@example.com\r\nSubject: failu
       "--xx--\r\n").encode()
 write("arf-rfc9991.eml", fr, kind="failure", policy_domain="example.com", source_ip="192.0.2.99",
       auth_failure="dmarc", arrival=1767225610)
+# the Reported-Domain as stored names are: no root dot, lower case (adv31)
+write("arf-root-dot.eml", fr.replace(b"Reported-Domain: Example.COM", b"Reported-Domain: Example.COM.")
+      .replace(b"<f1@", b"<f2@"), kind="failure", policy_domain="example.com",
+      source_ip="192.0.2.99", auth_failure="dmarc", arrival=1767225610)
 
 # --- hostile ---------------------------------------------------------------
 

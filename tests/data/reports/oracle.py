@@ -60,7 +60,7 @@ def aggregate(xml):
         "namespace": "rfc9990" if "dmarc-2.0" in ns else "rfc7489" if "dmarc-xml/0.1" in ns else "none",
         "org_name": text(root, "report_metadata/org_name"),
         "report_id": text(root, "report_metadata/report_id"),
-        "policy_domain": text(root, "policy_published/domain").lower(),
+        "policy_domain": text(root, "policy_published/domain").lower().removesuffix("."),  # stored without the root dot
         "begin": int(text(root, "report_metadata/date_range/begin").split(".")[0]),
         "end": int(text(root, "report_metadata/date_range/end").split(".")[0]),
         "records": 0, "messages": 0, "dkim_aligned_pass": 0, "spf_aligned_pass": 0,
@@ -90,7 +90,7 @@ def failure(msg, part):
     def f(name):
         v = fields.get(name, "")
         return " ".join(str(v).split())
-    out = {"kind": "failure", "policy_domain": f("Reported-Domain").lower(),
+    out = {"kind": "failure", "policy_domain": f("Reported-Domain").lower().removesuffix("."),
            "source_ip": f("Source-IP").split(" ")[0].split("(")[0],
            "auth_failure": f("Auth-Failure").lower()}
     date = f("Arrival-Date") or f("Received-Date")
