@@ -493,6 +493,8 @@ static void ours_free(ours_t *o)
     sg_arena_free(o->a);
 }
 
+#define OTHERS_LISTED 50 /* names of domains not ours, at most */
+
 void sgv_page_reports(sgv_req *q, sgv_resp *r, const char *rest)
 {
     sg_cli_buf b = {0};
@@ -586,12 +588,17 @@ void sgv_page_reports(sgv_req *q, sgv_resp *r, const char *rest)
              "domains you did not name (--protect, --operator-domains), %zu: not charted; "
              "a lookalike of your domain would be here:</p><ul class=\"other-domains\">",
              others);
-        for (size_t i = 0; i < names.n; i++)
+        /* anyone can add names here, as many as reports they send */
+        size_t listed = 0;
+        for (size_t i = 0; i < names.n && listed < OTHERS_LISTED; i++)
             if (!ours_has(&ours, names.v[i])) {
                 sg_cli_buf_puts(&b, "<li><code>");
                 sgv_html_text(&b, names.v[i]);
                 sg_cli_buf_puts(&b, "</code></li>");
+                listed++;
             }
+        if (others > listed)
+            putf(&b, "<li>and %zu more</li>", others - listed);
         sg_cli_buf_puts(&b, "</ul></section>");
     }
     ours_free(&ours);
