@@ -146,6 +146,33 @@ static size_t reason(char *out, size_t cap, const char *in)
     return n;
 }
 
+/* Why the link base in the folder dirfd did not load, into out: its
+ * target missing (named, printable, bounded), or a link the signer cannot
+ * follow (absolute, or out of the folder). */
+static void link_hint(int dirfd, const char *base, char *out, size_t cap)
+{
+    char t[256], shown[128];
+    struct stat ts;
+    ssize_t n = readlinkat(dirfd, base, t, sizeof(t) - 1);
+    t[n > 0 ? n : 0] = '\0';
+    int leaves = n <= 0 || (size_t)n >= sizeof(t) - 1 || t[0] == '/' || !strcmp(t, "..") ||
+                 !strncmp(t, "../", 3) || strstr(t, "/../") != NULL ||
+                 (n >= 3 && !strcmp(t + n - 3, "/.."));
+    if (!leaves && fstatat(dirfd, t, &ts, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
+        size_t i = 0;
+        for (; t[i] && i + 4 < sizeof(shown); i++)
+            shown[i] = (unsigned char)t[i] >= 0x20 && (unsigned char)t[i] <= 0x7e ? t[i] : '?';
+        if (t[i])
+            shown[i++] = '.', shown[i++] = '.', shown[i++] = '.';
+        shown[i] = '\0';
+        snprintf(out, cap, " (a symbolic link to %s, which is missing in the key folder)", shown);
+        return;
+    }
+    snprintf(out, cap,
+             " (a symbolic link the signer cannot follow: only relative links to "
+             "files in the same key folder work)");
+}
+
 /* Load path into the table being built: through the descriptor of its
  * folder, which must be one opened at start. */
 static uint8_t load(signer *g, const char *path, char *why, size_t whylen, sg_dkim_alg *alg,
@@ -201,14 +228,16 @@ static uint8_t load(signer *g, const char *path, char *why, size_t whylen, sg_dk
     if (rc != 0) {
         /* a link the signer cannot follow (absolute: its root is empty;
          * out of the folder: Landlock) reads "No such file" or "Permission
-         * denied" otherwise, of a file the administrator can see */
+         * denied" otherwise, of a file the administrator can see; a
+         * relative link in the folder whose target is missing is only
+         * dangling, and blaming the link sent the administrator the wrong
+         * way (adv33 R4) */
+        char hint[320] = "";
         struct stat ls;
-        int link = rc == SG_EIO && fstatat(g->dirfds[k], base, &ls, AT_SYMLINK_NOFOLLOW) == 0 &&
-                   S_ISLNK(ls.st_mode);
-        snprintf(why, whylen, "%.300s: %.300s%s", path, kerr[0] ? kerr : sg_strerror(rc),
-                 link ? " (a symbolic link the signer cannot follow: only relative links to files "
-                        "in the same key folder work)"
-                      : "");
+        if (rc == SG_EIO && fstatat(g->dirfds[k], base, &ls, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISLNK(ls.st_mode))
+            link_hint(g->dirfds[k], base, hint, sizeof(hint));
+        snprintf(why, whylen, "%.300s: %.300s%s", path, kerr[0] ? kerr : sg_strerror(rc), hint);
         return SG_SP_ELOAD;
     }
     char *p = strdup(path);
@@ -358,6 +387,8 @@ static int seccomp_on(char *err, size_t errlen)
         SCMP_SYS(fstat),
         SCMP_SYS(newfstatat),
         SCMP_SYS(lseek),
+        /* where a key link that did not load points (its message) */
+        SCMP_SYS(readlinkat),
         /* whose key it is: ours or root's (sg_dkim_signkey_loadat) */
         SCMP_SYS(geteuid),
         /* ending a thread (a sanitizer's runtime drops its signal stack

@@ -428,6 +428,17 @@ static void process(void **state)
             sg_maps_free(m2);
         }
     }
+    /* a relative link in the folder whose target is missing: said so,
+     * the target named, not blamed on links (adv33 R4) */
+    snprintf(path, sizeof(path), "%s/keys/dangling.seed", dir);
+    assert_int_equal(symlink("gone.seed", path), 0);
+    snprintf(text, sizeof(text), "d d.test:d:%s\n", path);
+    m2 = keytable(&c, text);
+    assert_int_not_equal(sg_signer_load_keys(fds[0], m2, NULL, "KT", err, sizeof(err)), 0);
+    if (strstr(err, "a symbolic link to gone.seed, which is missing") == NULL ||
+        strstr(err, "cannot follow") != NULL)
+        fail_msg("a dangling relative link: %s", err);
+    sg_maps_free(m2);
     /* a FIFO in a key's place: refused at once (it blocked the open, the
      * signer's control thread with it, and every later reload: adv12 F1) */
     snprintf(path, sizeof(path), "%s/keys/fifo.seed", dir);
