@@ -389,8 +389,12 @@ static int seccomp_on(char *err, size_t errlen)
         SCMP_SYS(lseek),
         /* where a key link that did not load points (its message) */
         SCMP_SYS(readlinkat),
-        /* whose key it is: ours or root's (sg_dkim_signkey_loadat) */
+        /* whose key it is: ours or root's; a group-readable key's group
+         * ours; no ACL on it (sg_dkim_signkey_loadat) */
         SCMP_SYS(geteuid),
+        SCMP_SYS(getegid),
+        SCMP_SYS(getgroups),
+        SCMP_SYS(fgetxattr),
         /* ending a thread (a sanitizer's runtime drops its signal stack
          * there) or the process */
         SCMP_SYS(sigaltstack),

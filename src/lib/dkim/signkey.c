@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 /* A PEM RSA-8192 private key is ~6.5 KiB; anything much bigger is not a
@@ -141,6 +142,33 @@ int sg_dkim_signkey_from_mem(sg_dkim_signkey **out, const void *data, size_t len
     }
 }
 
+/* Does the file on fd carry an extended POSIX ACL (entries beyond the
+ * owner, group and other ones the mode shows)? A named user's read
+ * shows in the mode as the mask, in the group bits: "user:nobody:r" made
+ * a key others read pass for 0640 (adv33 R2). 1 yes, 0 no (no ACL, or a
+ * file system without them), -1 it could not be read (errno). */
+static int extended_acl(int fd)
+{
+    /* struct posix_acl_xattr_header (4 bytes), then 8 bytes an entry */
+    ssize_t n = fgetxattr(fd, "system.posix_acl_access", NULL, 0);
+    if (n < 0)
+        return errno == ENODATA || errno == ENOTSUP || errno == EOPNOTSUPP ? 0 : -1;
+    return n > 4 + 3 * 8;
+}
+
+/* Is gid a group this process is in (effective or supplementary)? */
+static int my_group(gid_t gid)
+{
+    gid_t groups[64];
+    if (gid == getegid())
+        return 1;
+    int n = getgroups((int)(sizeof(groups) / sizeof(groups[0])), groups);
+    for (int i = 0; i < n; i++)
+        if (groups[i] == gid)
+            return 1;
+    return 0;
+}
+
 int sg_dkim_signkey_load(sg_dkim_signkey **out, const char *path, unsigned flags, char *errbuf,
                          size_t errlen)
 {
@@ -191,6 +219,34 @@ int sg_dkim_signkey_loadat(sg_dkim_signkey **out, int dirfd, const char *path, u
                      (unsigned)(st.st_mode & 07777), path);
         close(fd);
         return SG_EPERM;
+    }
+    if (!(flags & SG_DKIM_KEY_ALLOW_READABLE)) {
+        int acl = extended_acl(fd);
+        if (acl != 0) {
+            if (errbuf) {
+                if (acl > 0)
+                    snprintf(errbuf, errlen,
+                             "%s: private key file carries a POSIX ACL (users or groups beyond "
+                             "its mode may read it); fix with: setfacl -b %s",
+                             path, path);
+                else
+                    snprintf(errbuf, errlen, "%s: cannot read its ACL: %s", path, strerror(errno));
+            }
+            close(fd);
+            return SG_EPERM;
+        }
+        /* a group-readable key is for a key group the reader is in: one
+         * readable by any other group ("users") is a key others read */
+        if ((st.st_mode & S_IRGRP) && !my_group(st.st_gid)) {
+            if (errbuf)
+                snprintf(errbuf, errlen,
+                         "%s: private key file is readable by group %lu, not one of ours "
+                         "(gid %lu); fix with: chgrp %lu %s, or chmod 600 %s",
+                         path, (unsigned long)st.st_gid, (unsigned long)getegid(),
+                         (unsigned long)getegid(), path, path);
+            close(fd);
+            return SG_EPERM;
+        }
     }
     /* The owner can rewrite the key whatever its mode: only ourselves and
      * root are trusted with that (a key a service user owns is a key that
