@@ -950,6 +950,34 @@ static void key_files(void **state)
     assert_int_equal(sg_dkim_signkey_from_mem(&k, "hello", 5), SG_ESYNTAX);
     assert_int_equal(sg_dkim_signkey_from_mem(&k, "-----BEGIN PRIVATE KEY-----\nxx\n", 31),
                      SG_ESYNTAX);
+    /* 32 bytes of text are no raw seed: a PEM cut short, a line (adv33 R5) */
+    assert_int_not_equal(sg_dkim_signkey_from_mem(&k, "-----BEGIN PRIVATE KEY-----\nMIIE", 32), 0);
+    assert_null(k);
+    assert_int_not_equal(sg_dkim_signkey_from_mem(&k, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 32), 0);
+    assert_null(k);
+    /* two private keys in one file: which one signs is no guess to make */
+    {
+        size_t pl;
+        char *pem = read_conf("rfc8463/keys/rsa1024.private.pem", &pl);
+        char *two = malloc(2 * pl);
+        assert_non_null(two);
+        memcpy(two, pem, pl);
+        memcpy(two + pl, pem, pl);
+        assert_int_equal(sg_dkim_signkey_from_mem(&k, pem, pl), 0);
+        sg_dkim_signkey_free(k);
+        assert_int_equal(sg_dkim_signkey_from_mem(&k, two, 2 * pl), SG_ESYNTAX);
+        assert_null(k);
+        snprintf(path, sizeof(path), "%s/two.pem", dir);
+        f = fopen(path, "w");
+        fwrite(two, 1, 2 * pl, f);
+        fclose(f);
+        chmod(path, 0600);
+        assert_int_equal(sg_dkim_signkey_load(&k, path, 0, err, sizeof(err)), SG_ESYNTAX);
+        assert_non_null(strstr(err, "more than one private key"));
+        unlink(path);
+        free(two);
+        free(pem);
+    }
     snprintf(path, sizeof(path), "%s/seed", dir);
     unlink(path);
     assert_int_equal(sg_dkim_signkey_load(&k, path, 0, err, sizeof(err)), SG_EIO);

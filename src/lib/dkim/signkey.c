@@ -89,6 +89,42 @@ static int pem_encrypted(const char *s, size_t len)
     return 0;
 }
 
+/* How many PEM private key blocks ("-----BEGIN ... PRIVATE KEY-----")
+ * the text holds. OpenSSL reads the first and ignores the others, so a
+ * file of two keys signed with one of them, silently (adv33 R5). */
+static size_t pem_private_blocks(const char *s, size_t len)
+{
+    static const char begin[] = "-----BEGIN ", tail[] = "PRIVATE KEY-----";
+    size_t n = 0;
+    for (size_t i = 0; i + sizeof(begin) - 1 <= len; i++) {
+        if (memcmp(s + i, begin, sizeof(begin) - 1) != 0)
+            continue;
+        const char *eol = memchr(s + i, '\n', len - i);
+        size_t ll = eol ? (size_t)(eol - (s + i)) : len - i;
+        if (memmem(s + i, ll, tail, sizeof(tail) - 1) != NULL)
+            n++;
+    }
+    return n;
+}
+
+/* Is a 32-byte input text rather than a raw seed: PEM ("-----") or a line
+ * of printable characters? A PEM file cut to 32 bytes, or a 31-character
+ * line, loaded as an Ed25519 seed (adv33 R5); a random seed is such a
+ * line once in about 2^50. */
+static int looks_like_text(const char *s, size_t len)
+{
+    if (len >= 5 && !memcmp(s, "-----", 5))
+        return 1;
+    if (len == 0 || s[len - 1] != '\n')
+        return 0;
+    for (size_t i = 0; i + 1 < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 || c > 0x7e) && c != '\t' && c != '\r')
+            return 0;
+    }
+    return 1;
+}
+
 /* Never prompt for a passphrase: encrypted keys are refused. */
 static int no_password(char *buf, int size, int rwflag, void *u)
 {
@@ -107,8 +143,10 @@ int sg_dkim_signkey_from_mem(sg_dkim_signkey **out, const void *data, size_t len
     *out = NULL;
     if (len > SIGNKEY_MAX_FILE)
         return SG_ELIMIT;
-    if (len == 32) /* a raw Ed25519 seed */
+    if (len == 32 && !looks_like_text(s, len)) /* a raw Ed25519 seed */
         return sg_dkim_signkey_from_ed25519_seed(out, data);
+    if (pem_private_blocks(s, len) > 1)
+        return SG_ESYNTAX;
     for (size_t i = 0; i + 10 <= len; i++)
         if (!memcmp(s + i, "-----BEGIN", 10)) {
             BIO *b = BIO_new_mem_buf(s, (int)len);
@@ -286,10 +324,16 @@ int sg_dkim_signkey_loadat(sg_dkim_signkey **out, int dirfd, const char *path, u
     close(fd);
     rc = sg_dkim_signkey_from_mem(out, buf, n);
     int encrypted = rc == SG_EUNSUPPORTED && pem_encrypted(buf, n);
+    int several = rc != 0 && pem_private_blocks(buf, n) > 1;
     OPENSSL_cleanse(buf, n);
     free(buf);
     if (rc != 0 && errbuf) {
-        if (encrypted)
+        if (several)
+            snprintf(errbuf, errlen,
+                     "%s: more than one private key in the file: one key a file, the one to sign "
+                     "with",
+                     path);
+        else if (encrypted)
             snprintf(errbuf, errlen,
                      "%s: an encrypted (passphrase-protected) key: encrypted keys are not "
                      "supported; decrypt it first (openssl pkey)",
