@@ -418,7 +418,8 @@ static int seccomp_on(char *err, size_t errlen)
                               SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
     /* fdopen (the KeyTable's lines) asks the descriptor's flags */
     if (rc == 0)
-        rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1, SCMP_A1(SCMP_CMP_EQ, F_GETFL));
+        rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+                              SCMP_A1(SCMP_CMP_EQ, F_GETFL, 0));
     /* key files: read-only, never created */
     if (rc == 0)
         rc = seccomp_rule_add(
