@@ -152,14 +152,17 @@ SG_EXTERN int sg_dkim_verify_results(const sg_dkim_verifier *v, const sg_dkim_si
 typedef struct sg_dkim_signkey sg_dkim_signkey;
 
 /* Load a private key: PEM (PKCS#1 "RSA PRIVATE KEY" or PKCS#8 "PRIVATE
- * KEY", RSA of 1024 to 8192 bits or Ed25519), or an Ed25519 seed as 32
- * raw bytes or as base64 text. A passphrase-encrypted PEM ("ENCRYPTED
+ * KEY", RSA of 1024 to 8192 bits or Ed25519; one private key a file), or
+ * an Ed25519 seed as 32 raw bytes (not PEM or a line of text) or as base64
+ * text. A passphrase-encrypted PEM ("ENCRYPTED
  * PRIVATE KEY", or "Proc-Type: 4,ENCRYPTED") is SG_EUNSUPPORTED: nothing
  * here could ask for the passphrase. Refuses with SG_EPERM (errbuf names
  * the file and the fix):
  *  - a file its group or others may read or write, unless
  *    SG_DKIM_KEY_ALLOW_READABLE (any mode) or
- *    SG_DKIM_KEY_ALLOW_GROUP_READABLE (group read only) is given;
+ *    SG_DKIM_KEY_ALLOW_GROUP_READABLE (group read only, for a group the
+ *    process is in) is given; a file carrying an extended POSIX ACL,
+ *    unless SG_DKIM_KEY_ALLOW_READABLE;
  *  - a file owned by anyone but the effective user or root (its owner can
  *    replace the key at any time, as OpenSSH's StrictModes reasons),
  *    unless SG_DKIM_KEY_ALLOW_ANY_OWNER; with SG_DKIM_KEY_OWNER_ROOT only

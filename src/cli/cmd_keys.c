@@ -1552,33 +1552,90 @@ static int64_t grace_of(const ctx *c, const sgu_ks_key *k)
     return c->o.force || c->o.grace >= floor ? (int64_t)c->o.grace : floor;
 }
 
+/* Whether path reaches the directory entry whose lstat is ent: itself,
+ * or through the chain of symbolic links its last component starts.
+ * Files are compared by identity, not by name: another spelling of the
+ * path (keys/./x), a link to the file, or a link to that link all reach
+ * it (adv33 R3: a key b.test shared through a link was removed). */
+static int reaches(const char *path, const struct stat *ent)
+{
+    char p[PATH_MAX], t[PATH_MAX];
+    if (snprintf(p, sizeof(p), "%s", path) >= (int)sizeof(p))
+        return 0;
+    for (int hop = 0; hop < 40; hop++) { /* the kernel's own bound */
+        struct stat sb;
+        if (lstat(p, &sb) != 0)
+            return 0;
+        if (sb.st_dev == ent->st_dev && sb.st_ino == ent->st_ino)
+            return 1;
+        if (!S_ISLNK(sb.st_mode))
+            return 0;
+        ssize_t n = readlink(p, t, sizeof(t) - 1);
+        if (n <= 0)
+            return 0;
+        t[n] = '\0';
+        const char *slash = strrchr(p, '/');
+        if (t[0] == '/' || slash == NULL) {
+            memcpy(p, t, (size_t)n + 1);
+        } else {
+            size_t dl = (size_t)(slash - p) + 1;
+            if (dl + (size_t)n >= sizeof(p))
+                return 0;
+            memcpy(p + dl, t, (size_t)n + 1);
+        }
+    }
+    return 0;
+}
+
+/* The name of a KeyTable line that reaches ent, and its path in path_out;
+ * NULL if none does. */
+static const char *reached_by(ctx *c, const struct stat *ent, char *path_out, size_t cap)
+{
+    for (size_t l = 0; l < c->kt.n; l++) {
+        kt_entry e;
+        if (c->kt.l[l].nf && kt_parse(&c->kt.l[l], &e, NULL, 0) == 0 && reaches(e.path, ent)) {
+            snprintf(path_out, cap, "%s", e.path);
+            return c->kt.l[l].f[0];
+        }
+    }
+    return NULL;
+}
+
 /* Remove a retired key. A KeyTable path that is a symbolic link (a
  * stable name pointing at the key of the day) is removed with the file it
  * points to, unless a KeyTable entry still reaches that file: removing
  * only the link left the private key on disk while retire said it was
- * gone (adv19 F13). 0, or -1 said on stderr. */
+ * gone (adv19 F13). A file, or a link, that a KeyTable line still reaches
+ * is never removed. 0, or -1 said on stderr. */
 static int remove_key(ctx *c, const char *path)
 {
-    struct stat sb;
-    char target[PATH_MAX];
-    int link = lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode) && realpath(path, target) != NULL;
+    struct stat ent, tgt;
+    char target[PATH_MAX], other[SGU_KS_PATH_MAX + 1];
+    const char *user;
+    if (lstat(path, &ent) != 0) {
+        if (errno == ENOENT) /* removed by a run killed before it recorded so */
+            return 0;
+        fprintf(stderr, "spoofguard keys: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if ((user = reached_by(c, &ent, other, sizeof(other))) != NULL) {
+        fprintf(stderr, "spoofguard keys: %s: still in %s (%s, as %s): refused\n", path,
+                c->key_table, user, other);
+        return -1;
+    }
+    int link = S_ISLNK(ent.st_mode) && stat(path, &tgt) == 0 && realpath(path, target) != NULL;
     if (unlink(path) != 0 && errno != ENOENT) {
         fprintf(stderr, "spoofguard keys: %s: %s\n", path, strerror(errno));
         return -1;
     }
     if (!link)
         return 0;
-    for (size_t l = 0; l < c->kt.n; l++) {
-        kt_entry e;
-        char other[PATH_MAX];
-        if (c->kt.l[l].nf && kt_parse(&c->kt.l[l], &e, NULL, 0) == 0 &&
-            realpath(e.path, other) != NULL && !strcmp(other, target)) {
-            fprintf(stderr,
-                    "spoofguard keys: %s was a link to %s, which %s still uses: the link "
-                    "removed, the key kept\n",
-                    path, target, e.name);
-            return 0;
-        }
+    if ((user = reached_by(c, &tgt, other, sizeof(other))) != NULL) {
+        fprintf(stderr,
+                "spoofguard keys: %s was a link to %s, which %s still uses: the link "
+                "removed, the key kept\n",
+                path, target, user);
+        return 0;
     }
     if (unlink(target) != 0 && errno != ENOENT) {
         fprintf(stderr, "spoofguard keys: %s (the key %s linked to): %s\n", target, path,

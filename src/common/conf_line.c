@@ -40,12 +40,18 @@ int sg_line_has_nul(const char *line, size_t len)
 
 int sg_lines_open(sg_lines *r, const char *path, char *err, size_t errlen)
 {
+    return sg_lines_openat(r, AT_FDCWD, path, path, err, errlen);
+}
+
+int sg_lines_openat(sg_lines *r, int dirfd, const char *name, const char *path, char *err,
+                    size_t errlen)
+{
     struct stat st;
     memset(r, 0, sizeof(*r));
     r->path = path;
     /* O_NONBLOCK: a FIFO's open would wait for a writer before we could
      * see it is no file; a regular file's reads ignore the flag */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         int e = errno;
         snprintf(err, errlen, "%s: %s", path, strerror(e));

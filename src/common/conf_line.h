@@ -61,6 +61,11 @@ typedef struct {
  * "PATH: why" in err (errno is ENOENT when, and only when, there is no such file, which some
  * callers allow) or SG_LINES_ENOMEM. */
 int sg_lines_open(sg_lines *r, const char *path, char *err, size_t errlen);
+/* The same for name in the folder dirfd (AT_FDCWD: the current one);
+ * path names the file in the messages (spoofguardd's signer reads the
+ * KeyTable through a folder descriptor, from an empty root). */
+int sg_lines_openat(sg_lines *r, int dirfd, const char *name, const char *path, char *err,
+                    size_t errlen);
 
 /* The next line into r->line; returns its length (with the '\n'),
  * SG_LINES_END, SG_LINES_EINPUT with "PATH:LINE: why" in err (a read

@@ -89,10 +89,11 @@ static const opt_def options[] = {
      "via Support\" <support@ourco.example>`). Their own address is still checked."},
     {"signing_table", T_STRING, F(signing_table), NOCOUNT, NULL, 0, 0, 1,
      "OpenDKIM-style SigningTable: `address-or-pattern keyname[,keyname...]`."},
-    {"key_table", T_STRING, F(key_table), NOCOUNT, NULL, 0, 0, 1,
+    {"key_table", T_STRING, F(key_table), NOCOUNT, NULL, 0, 0, 0,
      "OpenDKIM-style KeyTable: `keyname domain:selector:/path/to/key`. Domain and selector are "
      "DKIM names (labels of letters, digits, '-' and '_'; A-labels for IDNs): a line with "
-     "another is refused."},
+     "another is refused. The signer reads the file itself at each reload and loads only the "
+     "keys it names, so its contents reload but the option (the file's path) needs a restart."},
     {"dmarc_enforce", T_BOOL, F(dmarc_enforce), NOCOUNT, "yes", 0, 0, 1,
      "Apply DMARC dispositions (reject, quarantine). no: monitor only."},
     {"dmarc_suffix_guard", T_BOOL, F(dmarc_suffix_guard), NOCOUNT, "yes", 0, 0, 1,

@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,8 @@ int sg_glob_match(const char *p, const char *s)
  * comments with '#'. The callback gets the fields of one line. */
 typedef int (*line_fn)(sg_maps *m, char **f, size_t n, char *err, size_t errlen);
 
-static int read_table(sg_maps *m, const char *path, line_fn fn, char *err, size_t errlen)
+static int read_table_at(sg_maps *m, int dirfd, const char *name, const char *path, line_fn fn,
+                         char *err, size_t errlen)
 {
     sg_lines r;
     char msg[512];
@@ -73,7 +75,7 @@ static int read_table(sg_maps *m, const char *path, line_fn fn, char *err, size_
     int rc = 0;
     /* a table read in part (a folder, a read error) would sign for some
      * senders and not the others, and say nothing (adv26 CLI-2) */
-    if (sg_lines_open(&r, path, err, errlen) != 0)
+    if (sg_lines_openat(&r, dirfd, name, path, err, errlen) != 0)
         return -1;
     while ((len = sg_lines_next(&r, err, errlen)) >= 0) {
         char *fields[MAX_PER_LINE + 1], *save = NULL, *line = r.line;
@@ -104,6 +106,11 @@ static int read_table(sg_maps *m, const char *path, line_fn fn, char *err, size_
 out:
     sg_lines_close(&r);
     return rc;
+}
+
+static int read_table(sg_maps *m, const char *path, line_fn fn, char *err, size_t errlen)
+{
+    return read_table_at(m, AT_FDCWD, path, path, fn, err, errlen);
 }
 
 /* The keys' creation times from the rotation state beside the KeyTable
@@ -305,6 +312,23 @@ int sg_maps_load(sg_maps **out, const sg_config *cfg, char *err, size_t errlen)
 fail:
     sg_maps_free(m);
     return -1;
+}
+
+int sg_maps_load_key_table_at(sg_maps **out, int dirfd, const char *name, const char *path,
+                              char *err, size_t errlen)
+{
+    sg_maps *m = calloc(1, sizeof(*m));
+    *out = NULL;
+    if (m == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (read_table_at(m, dirfd, name, path, key_line, err, errlen) != 0) {
+        sg_maps_free(m);
+        return -1;
+    }
+    *out = m;
+    return 0;
 }
 
 const sg_map_key *sg_maps_key_named(const sg_maps *m, const char *name)

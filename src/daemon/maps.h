@@ -38,6 +38,11 @@ typedef struct sg_maps sg_maps;
  * with "FILE:LINE: problem" in err and leaves nothing behind. */
 int sg_maps_load(sg_maps **out, const sg_config *cfg, char *err, size_t errlen);
 void sg_maps_free(sg_maps *m);
+/* The KeyTable alone, at name in the folder dirfd (path for the
+ * messages), parsed and checked line by line as sg_maps_load does: the
+ * signer reads it itself, to load only the keys it names (signer.h). */
+int sg_maps_load_key_table_at(sg_maps **out, int dirfd, const char *name, const char *path,
+                              char *err, size_t errlen);
 
 /* 1 if a sender map is configured. */
 int sg_maps_have_sender_map(const sg_maps *m);

@@ -29,6 +29,7 @@
 
 #include <spoofguard/dkim.h>
 
+#include "maps.h"
 #include "signer_proto.h"
 
 /* How long spawn waits for the signer's first message. */
@@ -49,6 +50,12 @@ typedef struct {
     char **dirs; /* the folders opened at start, and their descriptors */
     int *dirfds;
     size_t ndirs;
+    /* the KeyTable: its folder's descriptor (-1: none configured at
+     * start) and name there; listed: the keys it named at the last 'B',
+     * the only paths an 'L' may load */
+    int ktdir;
+    const char *ktname;
+    sg_maps *listed;
     /* serving: the last committed table; previous: the one before, for
      * the sessions that began before a reload and still sign with it */
     ktable serving, previous, next;
@@ -139,6 +146,33 @@ static size_t reason(char *out, size_t cap, const char *in)
     return n;
 }
 
+/* Why the link base in the folder dirfd did not load, into out: its
+ * target missing (named, printable, bounded), or a link the signer cannot
+ * follow (absolute, or out of the folder). */
+static void link_hint(int dirfd, const char *base, char *out, size_t cap)
+{
+    char t[256], shown[128];
+    struct stat ts;
+    ssize_t n = readlinkat(dirfd, base, t, sizeof(t) - 1);
+    t[n > 0 ? n : 0] = '\0';
+    int leaves = n <= 0 || (size_t)n >= sizeof(t) - 1 || t[0] == '/' || !strcmp(t, "..") ||
+                 !strncmp(t, "../", 3) || strstr(t, "/../") != NULL ||
+                 (n >= 3 && !strcmp(t + n - 3, "/.."));
+    if (!leaves && fstatat(dirfd, t, &ts, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
+        size_t i = 0;
+        for (; t[i] && i + 4 < sizeof(shown); i++)
+            shown[i] = (unsigned char)t[i] >= 0x20 && (unsigned char)t[i] <= 0x7e ? t[i] : '?';
+        if (t[i])
+            shown[i++] = '.', shown[i++] = '.', shown[i++] = '.';
+        shown[i] = '\0';
+        snprintf(out, cap, " (a symbolic link to %s, which is missing in the key folder)", shown);
+        return;
+    }
+    snprintf(out, cap,
+             " (a symbolic link the signer cannot follow: only relative links to "
+             "files in the same key folder work)");
+}
+
 /* Load path into the table being built: through the descriptor of its
  * folder, which must be one opened at start. */
 static uint8_t load(signer *g, const char *path, char *why, size_t whylen, sg_dkim_alg *alg,
@@ -146,8 +180,20 @@ static uint8_t load(signer *g, const char *path, char *why, size_t whylen, sg_dk
 {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
+    size_t k, nl = 0;
+    sg_map_key *listed = g->listed ? sg_maps_keys(g->listed, &nl) : NULL;
+    for (k = 0; k < nl && strcmp(listed[k].path, path) != 0; k++)
+        ;
+    if (k == nl) {
+        if (g->ktdir < 0)
+            snprintf(why, whylen, "%.300s: no key_table when spoofguardd started: restart it",
+                     path);
+        else
+            snprintf(why, whylen, "%.300s: not in %.300s as the signer reads it: refused", path,
+                     g->spec->key_table);
+        return SG_SP_ELOAD;
+    }
     char *dir = dir_of(path);
-    size_t k;
     if (dir == NULL)
         return SG_SP_ENOMEM;
     for (k = 0; k < g->ndirs && strcmp(g->dirs[k], dir) != 0; k++)
@@ -182,14 +228,16 @@ static uint8_t load(signer *g, const char *path, char *why, size_t whylen, sg_dk
     if (rc != 0) {
         /* a link the signer cannot follow (absolute: its root is empty;
          * out of the folder: Landlock) reads "No such file" or "Permission
-         * denied" otherwise, of a file the administrator can see */
+         * denied" otherwise, of a file the administrator can see; a
+         * relative link in the folder whose target is missing is only
+         * dangling, and blaming the link sent the administrator the wrong
+         * way (adv33 R4) */
+        char hint[320] = "";
         struct stat ls;
-        int link = rc == SG_EIO && fstatat(g->dirfds[k], base, &ls, AT_SYMLINK_NOFOLLOW) == 0 &&
-                   S_ISLNK(ls.st_mode);
-        snprintf(why, whylen, "%.300s: %.300s%s", path, kerr[0] ? kerr : sg_strerror(rc),
-                 link ? " (a symbolic link the signer cannot follow: only relative links to files "
-                        "in the same key folder work)"
-                      : "");
+        if (rc == SG_EIO && fstatat(g->dirfds[k], base, &ls, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISLNK(ls.st_mode))
+            link_hint(g->dirfds[k], base, hint, sizeof(hint));
+        snprintf(why, whylen, "%.300s: %.300s%s", path, kerr[0] ? kerr : sg_strerror(rc), hint);
         return SG_SP_ELOAD;
     }
     char *p = strdup(path);
@@ -247,10 +295,26 @@ static size_t handle(signer *g, int control, const uint8_t *in, size_t len, uint
         }
         pthread_rwlock_unlock(&g->lock);
         break;
-    case SG_SP_BEGIN:
+    case SG_SP_BEGIN: {
+        char full[1024] = "";
         ktable_clear(&g->next);
-        g->building = 1;
+        sg_maps_free(g->listed);
+        g->listed = NULL;
+        g->building = 0;
+        /* no key_table at start: an empty table, every 'L' refused */
+        if (g->ktdir >= 0 &&
+            sg_maps_load_key_table_at(&g->listed, g->ktdir, g->ktname, g->spec->key_table, full,
+                                      sizeof(full)) != 0) {
+            a.status = SG_SP_ELOAD;
+        } else {
+            g->building = 1;
+        }
+        if (a.status != SG_SP_OK) {
+            a.reason_len = reason(why, sizeof(why), full[0] ? full : "cannot read the KeyTable");
+            a.reason = why;
+        }
         break;
+    }
     case SG_SP_LOAD: {
         sg_dkim_alg alg = SG_DKIM_ALG_UNKNOWN;
         if (!g->building) {
@@ -323,8 +387,14 @@ static int seccomp_on(char *err, size_t errlen)
         SCMP_SYS(fstat),
         SCMP_SYS(newfstatat),
         SCMP_SYS(lseek),
-        /* whose key it is: ours or root's (sg_dkim_signkey_loadat) */
+        /* where a key link that did not load points (its message) */
+        SCMP_SYS(readlinkat),
+        /* whose key it is: ours or root's; a group-readable key's group
+         * ours; no ACL on it (sg_dkim_signkey_loadat) */
         SCMP_SYS(geteuid),
+        SCMP_SYS(getegid),
+        SCMP_SYS(getgroups),
+        SCMP_SYS(fgetxattr),
         /* ending a thread (a sanitizer's runtime drops its signal stack
          * there) or the process */
         SCMP_SYS(sigaltstack),
@@ -346,6 +416,10 @@ static int seccomp_on(char *err, size_t errlen)
     if (rc == 0)
         rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
                               SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+    /* fdopen (the KeyTable's lines) asks the descriptor's flags */
+    if (rc == 0)
+        rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+                              SCMP_A1(SCMP_CMP_EQ, F_GETFL, 0));
     /* key files: read-only, never created */
     if (rc == 0)
         rc = seccomp_rule_add(
@@ -448,6 +522,20 @@ static int landlock_on(const signer *g, char *err, size_t errlen)
         };
         if (syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) != 0) {
             snprintf(err, errlen, "signer: landlock: %s: %s", g->dirs[i], strerror(errno));
+            close(rs);
+            return -1;
+        }
+    }
+    /* the KeyTable's folder: read at each 'B' (files beneath it become
+     * readable to a compromised signer: docs/spoofguardd.md advises a
+     * folder of the configuration's own) */
+    if (g->ktdir >= 0) {
+        struct landlock_path_beneath_attr pb = {
+            .allowed_access = LANDLOCK_ACCESS_FS_READ_FILE,
+            .parent_fd = g->ktdir,
+        };
+        if (syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) != 0) {
+            snprintf(err, errlen, "signer: landlock: %s: %s", g->spec->key_table, strerror(errno));
             close(rs);
             return -1;
         }
@@ -606,6 +694,23 @@ static void child(const sg_signer_spec *spec, const int *fds, size_t nchan)
             send_ready(fds[0], err);
             _exit(1);
         }
+    g.ktdir = -1;
+    if (spec->key_table != NULL) {
+        const char *slash = strrchr(spec->key_table, '/');
+        char *kd = dir_of(spec->key_table);
+        g.ktname = slash ? slash + 1 : spec->key_table;
+        if (kd == NULL || (g.ktdir = open(kd, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+            *g.ktname == '\0') {
+            snprintf(err, sizeof(err), "signer: key_table %s: %s", spec->key_table,
+                     kd == NULL  ? "out of memory"
+                     : *g.ktname ? strerror(errno)
+                                 : "not a file name");
+            free(kd);
+            send_ready(fds[0], err);
+            _exit(1);
+        }
+        free(kd);
+    }
     if (confine_creds(&g, err, sizeof(err)) != 0 || landlock_on(&g, err, sizeof(err)) < 0) {
         send_ready(fds[0], err);
         _exit(1);

@@ -7,6 +7,13 @@
  * and from then on only answers the requests of signer_proto.h: load a
  * key table, sign a digest with a key.
  *
+ * Which files are keys is not the milter's to say: the milter process
+ * parses hostile input, and a signer that loaded any file of its folders
+ * at its request was a signing oracle for, say, a TLS key beside the DKIM
+ * key (adv33 R1). The signer opens the KeyTable's folder at start too and
+ * reads the KeyTable itself at each 'B'; an 'L' for a path no line of it
+ * names is refused. A key_table moved elsewhere needs a restart.
+ *
  * Keys are loaded through the folder descriptors opened at start, with
  * CAP_DAC_READ_SEARCH kept when started as root: a SIGHUP can re-read a
  * changed key, or load a new key file, in any of those folders, but a key
@@ -26,6 +33,7 @@ typedef struct {
     const char *const *dirs; /* key folders to open before confinement */
     size_t ndirs;
     int allow_group_readable; /* allow_group_readable_keys */
+    const char *key_table;    /* the KeyTable the signer reads; NULL: none */
 } sg_signer_spec;
 
 /* Fork the signer with nchan channels (SOCK_SEQPACKET socketpairs) and

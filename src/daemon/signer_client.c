@@ -113,6 +113,14 @@ int sg_signer_load_keys(int ctl_fd, sg_maps *maps, const sg_config *cfg, const c
     rq.id = next_id++;
     if (ctl_call(ctl_fd, &rq, buf, sizeof(buf), &a, err, errlen) != 0)
         return -1;
+    /* the signer reads the KeyTable itself: one it cannot read loads no key */
+    if (a.status != SG_SP_OK) {
+        if (a.reason_len)
+            snprintf(err, errlen, "%s: signer: %.*s", table, (int)a.reason_len, a.reason);
+        else
+            snprintf(err, errlen, "%s: %s", table, sg_signer_status_str(a.status));
+        return -1;
+    }
     for (size_t i = 0; i < n; i++) {
         rq.type = SG_SP_LOAD;
         rq.id = next_id++;
@@ -171,7 +179,7 @@ int sg_signer_start(const sg_config *cfg, sg_maps *maps, unsigned nworkers, int 
         goto out;
     }
     sg_signer_spec spec = {cfg->signer_user, (const char *const *)dirs, ndirs,
-                           cfg->allow_group_readable_keys};
+                           cfg->allow_group_readable_keys, cfg->key_table};
     if (sg_signer_spawn(&spec, *fds, nworkers + 1, pid, err, errlen) != 0)
         goto out;
     rc = sg_signer_load_keys((*fds)[0], maps, cfg, cfg->key_table ? cfg->key_table : "key_table",

@@ -121,7 +121,8 @@ static int is_answer(unsigned t)
 /* The answer carries a reason when it failed and the request can name one. */
 static int has_reason(const sg_sp_answer *a)
 {
-    return a->status != SG_SP_OK && (a->type == SG_SP_LOADED || a->type == SG_SP_READY);
+    return a->status != SG_SP_OK &&
+           (a->type == SG_SP_LOADED || a->type == SG_SP_READY || a->type == SG_SP_BEGUN);
 }
 
 /* ---- requests ------------------------------------------------------------- */

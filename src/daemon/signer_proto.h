@@ -9,14 +9,15 @@
  * the answer repeats. Requests (milter -> signer):
  *   'S' sign:   n (1 byte, 1..SG_SP_MAX_ITEMS), then n times
  *               alg (1), key id length (2), key id, digest (32)
- *   'B' begin a key table: the next 'L's build a new one
+ *   'B' begin a key table: the next 'L's build a new one (the signer
+ *               reads the KeyTable now: only paths it names load)
  *   'L' load:   key id length (2), key id (the key file's path)
  *   'C' commit: the table built since 'B' replaces the serving one
  * Answers (signer -> milter): the request's type in lower case, the id, a
  * status byte (SG_SP_OK or an error), then for a successful
  *   's': n (1), then n times signature length (2), signature
  *   'l': alg (1), bits (2)
- * and for a failed 'l' a reason: length (2), text (printable ASCII).
+ * and for a failed 'l' or 'b' a reason: length (2), text (printable ASCII).
  * 'r' (ready, id 0) is the signer's first message: its start-up status
  * and, on failure, a reason like 'l''s.
  */
@@ -49,7 +50,8 @@ enum {
     SG_SP_OK = 0,
     SG_SP_ENOKEY = 1,  /* no key with that id (or not of that algorithm) */
     SG_SP_ECRYPTO = 2, /* the signing itself failed */
-    SG_SP_ELOAD = 3,   /* the key file cannot be read or parsed */
+    SG_SP_ELOAD = 3,   /* the key file (or the KeyTable) cannot be read or parsed,
+                        * or the KeyTable does not name it */
     SG_SP_EDIR = 4,    /* the key's folder was not open at start: restart */
     SG_SP_ESTATE = 5,  /* 'L' or 'C' without 'B' */
     SG_SP_ENOMEM = 6,

@@ -476,6 +476,44 @@ $K status >/dev/null 2>"$T/bad.err"
     bad "damaged state: $(cat "$T/bad.err")"
 cp "$T/rotation.good" "$T/KeyTable.rotation"
 
+# --- retire and a key another domain shares through a link (adv33 R3) -----
+# b.test signs with ourco.test's old key through a relative link in the
+# same folder; retiring ourco.test's old key must keep the file b.test
+# still reaches (files compared by identity, not by path string).
+S=$T/share
+mkdir -m 755 "$S"
+mkdir -m 700 "$S/keys"
+"$CLI" keygen --domain $DOM --selector shr --out "$S/keys" >"$S/old.zone" 2>/dev/null
+mv "$S/keys/shr.private" "$S/keys/a-old.private"
+ln -s a-old.private "$S/keys/b.private"
+printf 'ka %s:shr:%s/keys/a-old.private\nkb b.test:shr:%s/keys/b.private\n' $DOM "$S" "$S" >"$S/KeyTable"
+printf '*@%s ka\n*@b.test kb\n' $DOM >"$S/SigningTable"
+printf '@%s @%s\n@b.test @b.test\n' $DOM $DOM >"$S/senders"
+printf 'listen inet:127.0.0.1:%s\ndns_servers %s:%s\nsigning_table %s/SigningTable\nkey_table %s/KeyTable\nsender_map %s/senders\nuser %s\nsigner_user %s\n' \
+    "$mport" "$NS1" "$PORT" "$S" "$S" "$S" $MUSER $SUSER >"$S/conf"
+chmod 644 "$S/conf" "$S/KeyTable" "$S/SigningTable" "$S/senders"
+KS="$CLI keys --key-table $S/KeyTable --signing-table $S/SigningTable --domain $DOM"
+NOW2=$(date +%s)
+$KS rotate --selector-rsa shrnew --now "$NOW2" >/dev/null 2>"$S/rot.err" || bad "shared: rotate: $(cat "$S/rot.err")"
+zone "$T/a/zone" "$S/old.zone" "$S/dkim-publish/$DOM.zone"
+zone "$T/b/zone" "$S/old.zone" "$S/dkim-publish/$DOM.zone"
+unbound_start a "$NS1" && unbound_start b "$NS2" || bad "restart"
+$KS activate --ns "$NS1:$PORT" --ns "$NS2:$PORT" --no-reload --now "$NOW2" >/dev/null 2>"$S/act.err" ||
+    bad "shared: activate: $(cat "$S/act.err")"
+$KS retire --now $((NOW2 + 30 * 86400)) >"$S/ret.out" 2>"$S/ret.err"
+rc=$?
+[ $rc = 1 ] && [ -f "$S/keys/a-old.private" ] && grep -q 'still' "$S/ret.err" &&
+    ok "retire keeps a key another KeyTable line reaches through a link (exit 1): $(head -1 "$S/ret.err")" ||
+    bad "shared key: rc $rc $(cat "$S/ret.err") $(ls -l "$S/keys")"
+"$D" -t -c "$S/conf" >"$S/t.out" 2>&1 && ok "shared key: spoofguardd -t still passes (b.test signs)" ||
+    bad "shared key: spoofguardd -t: $(tail -2 "$S/t.out")"
+# the same through another spelling of the path (keys/./a-old.private)
+sed -i "s#^kb .*#kb b.test:shr:$S/keys/./a-old.private#" "$S/KeyTable"
+$KS retire --now $((NOW2 + 30 * 86400)) >"$S/ret2.out" 2>"$S/ret2.err"
+rc=$?
+[ $rc = 1 ] && [ -f "$S/keys/a-old.private" ] && ok "retire keeps a key another line names by another spelling" ||
+    bad "other spelling: rc $rc $(cat "$S/ret2.err")"
+
 kill "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 pid=

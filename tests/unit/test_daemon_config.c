@@ -242,6 +242,10 @@ static void reload_blockers(void **state)
     b.listen = strdup(a.listen);
     b.dns_timeout_ms = 999; /* the resolvers are built once, at start */
     assert_string_equal(sg_config_reload_blocker(&a, &b), "dns_timeout_ms");
+    b.dns_timeout_ms = a.dns_timeout_ms;
+    /* the signer reads the KeyTable from the folder it opened at start */
+    b.key_table = strdup("/etc/spoofguard/KeyTable");
+    assert_string_equal(sg_config_reload_blocker(&a, &b), "key_table");
     sg_config_free(&a);
     sg_config_free(&b);
 }

@@ -25,9 +25,11 @@
 #include <spoofguard/canon.h>
 
 #include <ctype.h>
+#include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 static char *read_conf(const char *rel, size_t *len)
@@ -948,6 +950,34 @@ static void key_files(void **state)
     assert_int_equal(sg_dkim_signkey_from_mem(&k, "hello", 5), SG_ESYNTAX);
     assert_int_equal(sg_dkim_signkey_from_mem(&k, "-----BEGIN PRIVATE KEY-----\nxx\n", 31),
                      SG_ESYNTAX);
+    /* 32 bytes of text are no raw seed: a PEM cut short, a line (adv33 R5) */
+    assert_int_not_equal(sg_dkim_signkey_from_mem(&k, "-----BEGIN PRIVATE KEY-----\nMIIE", 32), 0);
+    assert_null(k);
+    assert_int_not_equal(sg_dkim_signkey_from_mem(&k, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 32), 0);
+    assert_null(k);
+    /* two private keys in one file: which one signs is no guess to make */
+    {
+        size_t pl;
+        char *pem = read_conf("rfc8463/keys/rsa1024.private.pem", &pl);
+        char *two = malloc(2 * pl);
+        assert_non_null(two);
+        memcpy(two, pem, pl);
+        memcpy(two + pl, pem, pl);
+        assert_int_equal(sg_dkim_signkey_from_mem(&k, pem, pl), 0);
+        sg_dkim_signkey_free(k);
+        assert_int_equal(sg_dkim_signkey_from_mem(&k, two, 2 * pl), SG_ESYNTAX);
+        assert_null(k);
+        snprintf(path, sizeof(path), "%s/two.pem", dir);
+        f = fopen(path, "w");
+        fwrite(two, 1, 2 * pl, f);
+        fclose(f);
+        chmod(path, 0600);
+        assert_int_equal(sg_dkim_signkey_load(&k, path, 0, err, sizeof(err)), SG_ESYNTAX);
+        assert_non_null(strstr(err, "more than one private key"));
+        unlink(path);
+        free(two);
+        free(pem);
+    }
     snprintf(path, sizeof(path), "%s/seed", dir);
     unlink(path);
     assert_int_equal(sg_dkim_signkey_load(&k, path, 0, err, sizeof(err)), SG_EIO);
@@ -997,6 +1027,50 @@ static void key_owner_and_links(void **state)
         sg_dkim_signkey_load(&k, key, SG_DKIM_KEY_ALLOW_GROUP_READABLE, err, sizeof(err)),
         SG_EPERM);
     assert_non_null(strstr(err, "accessible by others (mode 0604)"));
+    /* a POSIX ACL naming another user: the mode shows 0640 (the mask in
+     * the group bits), yet nobody reads the key: refused, even with group
+     * read allowed (adv33 R2) */
+    {
+        /* version 2; user::rw- user:65534:r-- group::r-- mask::r-- other::--- */
+        static const uint16_t tag[5] = {0x01, 0x02, 0x04, 0x10, 0x20};
+        static const uint16_t perm[5] = {6, 4, 4, 4, 0};
+        static const uint32_t id[5] = {~0u, 65534, ~0u, ~0u, ~0u};
+        uint8_t acl[4 + 5 * 8] = {2, 0, 0, 0};
+        for (int i = 0; i < 5; i++) {
+            uint8_t *e = acl + 4 + 8 * i;
+            e[0] = (uint8_t)tag[i], e[1] = (uint8_t)(tag[i] >> 8);
+            e[2] = (uint8_t)perm[i], e[3] = (uint8_t)(perm[i] >> 8);
+            for (int b = 0; b < 4; b++)
+                e[4 + b] = (uint8_t)(id[i] >> (8 * b));
+        }
+        if (setxattr(key, "system.posix_acl_access", acl, sizeof(acl), 0) == 0) {
+            struct stat st;
+            assert_int_equal(stat(key, &st), 0);
+            assert_int_equal(st.st_mode & 0777, 0640);
+            assert_int_equal(
+                sg_dkim_signkey_load(&k, link, SG_DKIM_KEY_ALLOW_GROUP_READABLE, err, sizeof(err)),
+                SG_EPERM);
+            if (strstr(err, "carries a POSIX ACL") == NULL || strstr(err, "setfacl -b") == NULL)
+                fail_msg("a key with an ACL: %s", err);
+            assert_int_equal(removexattr(key, "system.posix_acl_access"), 0);
+            assert_int_equal(
+                sg_dkim_signkey_load(&k, link, SG_DKIM_KEY_ALLOW_GROUP_READABLE, err, sizeof(err)),
+                0);
+            sg_dkim_signkey_free(k);
+        } else {
+            assert_true(errno == ENOTSUP || errno == EOPNOTSUPP); /* no ACLs here */
+        }
+    }
+    /* group read for a group we are not in ("users"): a key others read */
+    if (geteuid() == 0 && getegid() != 100) {
+        assert_int_equal(chmod(key, 0640), 0);
+        assert_int_equal(chown(key, 0, 100), 0);
+        assert_int_equal(
+            sg_dkim_signkey_load(&k, key, SG_DKIM_KEY_ALLOW_GROUP_READABLE, err, sizeof(err)),
+            SG_EPERM);
+        assert_non_null(strstr(err, "readable by group 100, not one of ours"));
+        assert_int_equal(chown(key, 0, getegid()), 0);
+    }
     assert_int_equal(chmod(key, 0600), 0);
 
     if (geteuid() == 0) {

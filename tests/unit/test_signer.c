@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -157,11 +158,38 @@ static void wait_for(uv_loop_t *loop, got *g)
     assert_int_equal(g->calls, 1);
 }
 
+/* One control request as a compromised milter would send it, through the
+ * project's own encoder; the answer's status, its reason in why. */
+static int ctl(int fd, uint8_t type, const char *keyid, char *why, size_t cap)
+{
+    static uint32_t id = 1u << 30;
+    uint8_t buf[SG_SP_MAX_MSG];
+    sg_sp_request rq;
+    sg_sp_answer a;
+    memset(&rq, 0, sizeof(rq));
+    rq.type = type;
+    rq.id = id++;
+    if (keyid) {
+        rq.items[0].keyid = keyid;
+        rq.items[0].keyid_len = strlen(keyid);
+    }
+    size_t n = sg_sp_encode_request(buf, sizeof(buf), &rq);
+    assert_int_not_equal(n, 0);
+    assert_int_equal(send(fd, buf, n, 0), (ssize_t)n);
+    ssize_t r = recv(fd, buf, sizeof(buf), 0);
+    assert_true(r > 0);
+    assert_int_equal(sg_sp_decode_answer(buf, (size_t)r, &a), 0);
+    assert_int_equal(a.id, rq.id);
+    snprintf(why, cap, "%.*s", (int)a.reason_len, a.reason ? a.reason : "");
+    return a.status;
+}
+
 static sg_maps *keytable(sg_config *c, const char *text)
 {
     char path[128], err[512] = "";
     sg_maps *m;
-    snprintf(path, sizeof(path), "%s/KeyTable", dir);
+    /* in a folder of its own: the signer reads files beneath it */
+    snprintf(path, sizeof(path), "%s/etc/KeyTable", dir);
     put(path, text, strlen(text), 0644);
     free(c->key_table);
     c->key_table = strdup(path);
@@ -180,6 +208,8 @@ static void process(void **state)
     assert_int_equal(mkdir(path, 0700), 0);
     snprintf(path, sizeof(path), "%s/other", dir);
     assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/etc", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
     assert_int_equal(sg_dkim_signkey_generate(&rsa, SG_DKIM_RSA_SHA256, 2048), 0);
     snprintf(path, sizeof(path), "%s/keys/rsa.pem", dir);
     assert_int_equal(sg_dkim_signkey_write(rsa, path), 0);
@@ -285,6 +315,64 @@ static void process(void **state)
         assert_memory_equal(many[j].sig[0], mine, 64);
     }
 
+    /* the milter (the exposed process) names a key file the KeyTable does
+     * not: a TLS key beside the DKIM keys. The signer reads the KeyTable
+     * itself and refuses it, so it never signs with it (adv33 R1) */
+    snprintf(path, sizeof(path), "%s/keys/tls.pem", dir);
+    assert_int_equal(sg_dkim_signkey_write(rsa, path), 0);
+    char why[SG_SP_MAX_REASON + 1];
+    assert_int_equal(ctl(fds[0], SG_SP_BEGIN, NULL, why, sizeof(why)), SG_SP_OK);
+    assert_int_equal(ctl(fds[0], SG_SP_LOAD, path, why, sizeof(why)), SG_SP_ELOAD);
+    if (strstr(why, "tls.pem: not in ") == NULL || strstr(why, "/etc/KeyTable") == NULL)
+        fail_msg("a key the KeyTable does not name: %s", why);
+    /* the names it does hold still load; the table committed holds them */
+    assert_int_equal(ctl(fds[0], SG_SP_LOAD, k[0].path, why, sizeof(why)), SG_SP_OK);
+    assert_int_equal(ctl(fds[0], SG_SP_LOAD, k[1].path, why, sizeof(why)), SG_SP_OK);
+    assert_int_equal(ctl(fds[0], SG_SP_COMMIT, NULL, why, sizeof(why)), SG_SP_OK);
+    items[0] = (sg_sp_item){SG_DKIM_RSA_SHA256, path, strlen(path), digest};
+    memset(&g, 0, sizeof(g));
+    assert_int_not_equal(sg_signer_sign(cl, items, 1, on_signed, &g), 0);
+    wait_for(&loop, &g);
+    assert_int_equal(g.status, SG_SP_ENOKEY);
+    /* the same through the client: the milter's table names it, the file
+     * the signer reads does not */
+    {
+        sg_config c2;
+        sg_maps *mm;
+        char mpath[160];
+        sg_config_defaults(&c2);
+        snprintf(mpath, sizeof(mpath), "%s/etc/KeyTable.milter", dir);
+        snprintf(text, sizeof(text), "tls d.test:t:%s\n", path);
+        put(mpath, text, strlen(text), 0644);
+        c2.key_table = strdup(mpath);
+        assert_int_equal(sg_maps_load(&mm, &c2, err, sizeof(err)), 0);
+        assert_int_not_equal(sg_signer_load_keys(fds[0], mm, NULL, "KT", err, sizeof(err)), 0);
+        if (strstr(err, "KT: key 'tls'") == NULL || strstr(err, "not in ") == NULL)
+            fail_msg("the client's load of a key the KeyTable does not name: %s", err);
+        sg_maps_free(mm);
+        sg_config_free(&c2);
+    }
+    /* a reload whose KeyTable adds a key (a rotation's new one): loaded
+     * and signing without a restart */
+    {
+        sg_maps *mr;
+        snprintf(path, sizeof(path), "%s/keys/new.seed", dir);
+        put(path, seed, 32, 0600);
+        snprintf(text, sizeof(text),
+                 "rsa d.test:r:%s/keys/rsa.pem\ned d.test:e:%s/keys/ed.seed\n"
+                 "new d.test:n:%s\n",
+                 dir, dir, path);
+        mr = keytable(&c, text);
+        if (sg_signer_load_keys(fds[0], mr, NULL, "KT", err, sizeof(err)) != 0)
+            fail_msg("reload with a key the table names: %s", err);
+        items[0] = (sg_sp_item){SG_DKIM_ED25519_SHA256, path, strlen(path), digest};
+        memset(&g, 0, sizeof(g));
+        assert_int_not_equal(sg_signer_sign(cl, items, 1, on_signed, &g), 0);
+        wait_for(&loop, &g);
+        assert_int_equal(g.status, SG_SP_OK);
+        sg_maps_free(mr);
+    }
+
     /* reloads: a world-readable key, a key of a folder not open at start */
     sg_maps *m2;
     snprintf(text, sizeof(text), "o d.test:o:%s/keys/open.seed\n", dir);
@@ -340,6 +428,17 @@ static void process(void **state)
             sg_maps_free(m2);
         }
     }
+    /* a relative link in the folder whose target is missing: said so,
+     * the target named, not blamed on links (adv33 R4) */
+    snprintf(path, sizeof(path), "%s/keys/dangling.seed", dir);
+    assert_int_equal(symlink("gone.seed", path), 0);
+    snprintf(text, sizeof(text), "d d.test:d:%s\n", path);
+    m2 = keytable(&c, text);
+    assert_int_not_equal(sg_signer_load_keys(fds[0], m2, NULL, "KT", err, sizeof(err)), 0);
+    if (strstr(err, "a symbolic link to gone.seed, which is missing") == NULL ||
+        strstr(err, "cannot follow") != NULL)
+        fail_msg("a dangling relative link: %s", err);
+    sg_maps_free(m2);
     /* a FIFO in a key's place: refused at once (it blocked the open, the
      * signer's control thread with it, and every later reload: adv12 F1) */
     snprintf(path, sizeof(path), "%s/keys/fifo.seed", dir);

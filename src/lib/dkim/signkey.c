@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 /* A PEM RSA-8192 private key is ~6.5 KiB; anything much bigger is not a
@@ -88,6 +89,42 @@ static int pem_encrypted(const char *s, size_t len)
     return 0;
 }
 
+/* How many PEM private key blocks ("-----BEGIN ... PRIVATE KEY-----")
+ * the text holds. OpenSSL reads the first and ignores the others, so a
+ * file of two keys signed with one of them, silently (adv33 R5). */
+static size_t pem_private_blocks(const char *s, size_t len)
+{
+    static const char begin[] = "-----BEGIN ", tail[] = "PRIVATE KEY-----";
+    size_t n = 0;
+    for (size_t i = 0; i + sizeof(begin) - 1 <= len; i++) {
+        if (memcmp(s + i, begin, sizeof(begin) - 1) != 0)
+            continue;
+        const char *eol = memchr(s + i, '\n', len - i);
+        size_t ll = eol ? (size_t)(eol - (s + i)) : len - i;
+        if (memmem(s + i, ll, tail, sizeof(tail) - 1) != NULL)
+            n++;
+    }
+    return n;
+}
+
+/* Is a 32-byte input text rather than a raw seed: PEM ("-----") or a line
+ * of printable characters? A PEM file cut to 32 bytes, or a 31-character
+ * line, loaded as an Ed25519 seed (adv33 R5); a random seed is such a
+ * line once in about 2^50. */
+static int looks_like_text(const char *s, size_t len)
+{
+    if (len >= 5 && !memcmp(s, "-----", 5))
+        return 1;
+    if (len == 0 || s[len - 1] != '\n')
+        return 0;
+    for (size_t i = 0; i + 1 < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 || c > 0x7e) && c != '\t' && c != '\r')
+            return 0;
+    }
+    return 1;
+}
+
 /* Never prompt for a passphrase: encrypted keys are refused. */
 static int no_password(char *buf, int size, int rwflag, void *u)
 {
@@ -106,8 +143,10 @@ int sg_dkim_signkey_from_mem(sg_dkim_signkey **out, const void *data, size_t len
     *out = NULL;
     if (len > SIGNKEY_MAX_FILE)
         return SG_ELIMIT;
-    if (len == 32) /* a raw Ed25519 seed */
+    if (len == 32 && !looks_like_text(s, len)) /* a raw Ed25519 seed */
         return sg_dkim_signkey_from_ed25519_seed(out, data);
+    if (pem_private_blocks(s, len) > 1)
+        return SG_ESYNTAX;
     for (size_t i = 0; i + 10 <= len; i++)
         if (!memcmp(s + i, "-----BEGIN", 10)) {
             BIO *b = BIO_new_mem_buf(s, (int)len);
@@ -139,6 +178,34 @@ int sg_dkim_signkey_from_mem(sg_dkim_signkey **out, const void *data, size_t len
         free(raw);
         return rc;
     }
+}
+
+/* Does the file on fd carry an extended POSIX ACL (entries beyond the
+ * owner, group and other ones the mode shows)? A named user's read
+ * shows in the mode as the mask, in the group bits: "user:nobody:r" made
+ * a key others read pass for 0640 (adv33 R2). 1 yes, 0 no (no ACL, or a
+ * file system without them), -1 it could not be read (errno). */
+static int extended_acl(int fd)
+{
+    /* struct posix_acl_xattr_header (4 bytes), then 8 bytes an entry */
+    ssize_t n = fgetxattr(fd, "system.posix_acl_access", NULL, 0);
+    if (n < 0)
+        return errno == ENODATA || errno == ENOTSUP || errno == EOPNOTSUPP ? 0 : -1;
+    return n > 4 + 3 * 8;
+}
+
+/* Is gid a group this process is in (effective or supplementary), or
+ * root's (gid 0: as trusted as root, who owns such keys)? */
+static int my_group(gid_t gid)
+{
+    gid_t groups[64];
+    if (gid == 0 || gid == getegid())
+        return 1;
+    int n = getgroups((int)(sizeof(groups) / sizeof(groups[0])), groups);
+    for (int i = 0; i < n; i++)
+        if (groups[i] == gid)
+            return 1;
+    return 0;
 }
 
 int sg_dkim_signkey_load(sg_dkim_signkey **out, const char *path, unsigned flags, char *errbuf,
@@ -192,6 +259,34 @@ int sg_dkim_signkey_loadat(sg_dkim_signkey **out, int dirfd, const char *path, u
         close(fd);
         return SG_EPERM;
     }
+    if (!(flags & SG_DKIM_KEY_ALLOW_READABLE)) {
+        int acl = extended_acl(fd);
+        if (acl != 0) {
+            if (errbuf) {
+                if (acl > 0)
+                    snprintf(errbuf, errlen,
+                             "%s: private key file carries a POSIX ACL (users or groups beyond "
+                             "its mode may read it); fix with: setfacl -b %s",
+                             path, path);
+                else
+                    snprintf(errbuf, errlen, "%s: cannot read its ACL: %s", path, strerror(errno));
+            }
+            close(fd);
+            return SG_EPERM;
+        }
+        /* a group-readable key is for a key group the reader is in: one
+         * readable by any other group ("users") is a key others read */
+        if ((st.st_mode & S_IRGRP) && !my_group(st.st_gid)) {
+            if (errbuf)
+                snprintf(errbuf, errlen,
+                         "%s: private key file is readable by group %lu, not one of ours "
+                         "(gid %lu); fix with: chgrp %lu %s, or chmod 600 %s",
+                         path, (unsigned long)st.st_gid, (unsigned long)getegid(),
+                         (unsigned long)getegid(), path, path);
+            close(fd);
+            return SG_EPERM;
+        }
+    }
     /* The owner can rewrite the key whatever its mode: only ourselves and
      * root are trusted with that (a key a service user owns is a key that
      * service can swap). */
@@ -230,10 +325,16 @@ int sg_dkim_signkey_loadat(sg_dkim_signkey **out, int dirfd, const char *path, u
     close(fd);
     rc = sg_dkim_signkey_from_mem(out, buf, n);
     int encrypted = rc == SG_EUNSUPPORTED && pem_encrypted(buf, n);
+    int several = rc != 0 && pem_private_blocks(buf, n) > 1;
     OPENSSL_cleanse(buf, n);
     free(buf);
     if (rc != 0 && errbuf) {
-        if (encrypted)
+        if (several)
+            snprintf(errbuf, errlen,
+                     "%s: more than one private key in the file: one key a file, the one to sign "
+                     "with",
+                     path);
+        else if (encrypted)
             snprintf(errbuf, errlen,
                      "%s: an encrypted (passphrase-protected) key: encrypted keys are not "
                      "supported; decrypt it first (openssl pkey)",
