@@ -12,6 +12,7 @@
 typedef struct {
     char user[SGV_USER_MAX];
     char *hash;
+    size_t lineno; /* in the password file, to name a duplicate's first line */
 } account;
 
 typedef struct {
@@ -150,15 +151,43 @@ static int load_file(sgv_auth *a, const char *path, char *err, size_t errlen)
             goto fail;
         }
         *colon = '\0';
-        /* the hash must be one crypt(3) knows: check it now, not at login */
+        const char *hash = colon + 1;
+        /* one method only: the dummy an unknown user is hashed against
+         * (sgv_auth_new) costs what the accounts cost, so the answer's
+         * time does not tell which names exist; and no weak old method */
+        if (strncmp(hash, "$y$", 3) != 0 && strncmp(hash, "$gy$", 4) != 0) {
+            snprintf(err, errlen,
+                     "%s:%zu: not a yescrypt hash ($y$): make one with "
+                     "spoofguard-view --hash-password",
+                     path, lineno);
+            goto fail;
+        }
+        /* crypt(3) must know it (checked now, not at login), and it must be
+         * a whole hash: a setting alone, which no password matches, gives a
+         * longer result */
         struct crypt_data *cd = calloc(1, sizeof(*cd));
-        const char *h = cd ? crypt_r("", colon + 1, cd) : NULL;
-        int known = h != NULL && h[0] == '$';
+        const char *h = cd ? crypt_r("", hash, cd) : NULL;
+        int known = h != NULL && h[0] == '$' && strlen(h) == strlen(hash);
+        int empty = known && strcmp(h, hash) == 0;
         free(cd);
         if (!known) {
-            snprintf(err, errlen, "%s:%zu: a hash this system's crypt(3) does not know", path,
-                     lineno);
+            snprintf(err, errlen,
+                     "%s:%zu: not a complete yescrypt hash this system's crypt(3) knows: "
+                     "make one with spoofguard-view --hash-password",
+                     path, lineno);
             goto fail;
+        }
+        if (empty) {
+            snprintf(err, errlen, "%s:%zu: the hash of an empty password", path, lineno);
+            goto fail;
+        }
+        /* a second line would silently replace the first one's password */
+        for (size_t i = 0; i < a->naccounts; i++) {
+            if (!strcmp(a->accounts[i].user, p)) {
+                snprintf(err, errlen, "%s:%zu: user %s again (first on line %zu)", path, lineno, p,
+                         a->accounts[i].lineno);
+                goto fail;
+            }
         }
         account *na = realloc(a->accounts, (a->naccounts + 1) * sizeof(*na));
         if (na == NULL)
@@ -166,7 +195,8 @@ static int load_file(sgv_auth *a, const char *path, char *err, size_t errlen)
         a->accounts = na;
         /* the name's length is checked above: shorter than SGV_USER_MAX */
         memcpy(na[a->naccounts].user, p, (size_t)(colon - p) + 1);
-        if ((na[a->naccounts].hash = strdup(colon + 1)) == NULL)
+        na[a->naccounts].lineno = lineno;
+        if ((na[a->naccounts].hash = strdup(hash)) == NULL)
             goto oom;
         a->naccounts++;
     }
@@ -181,6 +211,43 @@ oom:
 fail:
     fclose(f);
     return -1;
+}
+
+/* The dummy an unknown user's password is hashed against: the first
+ * account's setting (method, cost and salt), so it costs what that account
+ * costs. It never matches (sgv_auth_login asks for a known user too). */
+static int make_dummy(sgv_auth *a)
+{
+    struct crypt_data *cd = calloc(1, sizeof(*cd));
+    int rc = -1;
+    if (cd == NULL)
+        return -1;
+    const char *h = crypt_r("not a password", a->accounts[0].hash, cd);
+    if (h != NULL && h[0] == '$' && strlen(h) < sizeof(a->dummy_hash)) {
+        strcpy(a->dummy_hash, h);
+        rc = 0;
+    }
+    free(cd);
+    return rc;
+}
+
+int sgv_hash_setting(const char *hash, char *out, size_t cap)
+{
+    /* "$y$PARAMS$SALT$HASH" or "$gy$...": method and cost end at the third '$' */
+    const char *p = hash;
+    for (int n = 0; p != NULL && n < 3; n++)
+        p = strchr(p + (n > 0), '$');
+    if (p == NULL || (strncmp(hash, "$y$", 3) != 0 && strncmp(hash, "$gy$", 4) != 0) ||
+        (size_t)(p - hash) + 1 >= cap)
+        return -1;
+    memcpy(out, hash, (size_t)(p - hash) + 1);
+    out[p - hash + 1] = '\0';
+    return 0;
+}
+
+const char *sgv_auth_dummy_hash(const sgv_auth *a)
+{
+    return a->dummy_hash;
 }
 
 int sgv_auth_new(sgv_auth **out, const char *password_file, char *err, size_t errlen)
@@ -198,8 +265,7 @@ int sgv_auth_new(sgv_auth **out, const char *password_file, char *err, size_t er
         return -1;
     }
     if (password_file != NULL) {
-        if (load_file(a, password_file, err, errlen) != 0 ||
-            sgv_hash_password("not a password", a->dummy_hash, sizeof(a->dummy_hash)) != 0) {
+        if (load_file(a, password_file, err, errlen) != 0 || make_dummy(a) != 0) {
             if (err[0] == '\0')
                 snprintf(err, errlen, "crypt(3) cannot make a yescrypt hash");
             sgv_auth_free(a);

@@ -2,9 +2,10 @@
  * Who may read: the password file, sessions, CSRF tokens and login
  * throttling of spoofguard-view.
  *
- * Password file lines are `user:HASH` with a crypt(3) hash (yescrypt,
- * "$y$", made by `spoofguard-view --hash-password`); `#` starts a comment.
- * A session is a 256-bit random token (getrandom) in the cookie
+ * Password file lines are `user:HASH` with a yescrypt crypt(3) hash ("$y$"
+ * or "$gy$", made by `spoofguard-view --hash-password`; other methods, a
+ * user twice, the hash of an empty password are refused); `#` starts a
+ * comment. A session is a 256-bit random token (getrandom) in the cookie
  * `sg_session`, with its own 256-bit CSRF token that every state change
  * must send back. Before login a session exists too, unauthenticated, so
  * the login form itself carries a CSRF token; a successful login makes a
@@ -50,8 +51,9 @@
 typedef struct sgv_auth sgv_auth;
 
 /* password_file NULL: no login (the caller allows this on loopback only).
- * Returns 0, or -1 with a message in err (unreadable file, a line that is
- * not user:HASH, a hash crypt(3) does not know, no user). */
+ * Returns 0, or -1 with a message in err naming file:line (unreadable file,
+ * a line that is not user:HASH, a hash that is not a whole yescrypt hash
+ * crypt(3) knows, the hash of an empty password, a user twice, no user). */
 int sgv_auth_new(sgv_auth **out, const char *password_file, char *err, size_t errlen);
 void sgv_auth_free(sgv_auth *a);
 int sgv_auth_enabled(const sgv_auth *a);
@@ -60,6 +62,12 @@ int sgv_auth_enabled(const sgv_auth *a);
 int sgv_hash_password(const char *pw, char *out, size_t cap);
 /* 1 if pw matches hash (crypt_r, constant-time comparison), else 0. */
 int sgv_password_check(const char *pw, const char *hash);
+/* The method and cost of a yescrypt hash ("$y$j9T$" of "$y$j9T$SALT$HASH")
+ * into out. Returns 0, or -1 (not yescrypt, or cap too small). */
+int sgv_hash_setting(const char *hash, char *out, size_t cap);
+/* The hash an unknown user's password is checked against: made with the
+ * first account's setting, so that it costs the same (for the tests). */
+const char *sgv_auth_dummy_hash(const sgv_auth *a);
 
 typedef enum {
     SGV_LOGIN_OK = 0,

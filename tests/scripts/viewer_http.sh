@@ -154,6 +154,26 @@ expect_has "... named" "$(cat "$T/bad-op.log")" "not a domain name"
 expect_eq "a bad --protect name: exit 2" "$?" "2"
 "$VIEW" --maildir "$T/nowhere" --listen 127.0.0.1:$((PORT + 2)) > /dev/null 2>&1
 expect_eq "a missing Maildir is an input error" "$?" "3"
+# the password file: yescrypt only, each user once (adv32 F3: a weaker or
+# cheaper hash told by the answer's time which user names exist)
+refused_passwd() { # what, file content, line, message
+    printf '%s' "$2" > "$T/bad-passwd"
+    # (a viewer that accepts the file serves until the timeout: 124)
+    timeout 10 "$VIEW" --maildir "$T/md" --listen 127.0.0.1:$((PORT + 2)) \
+        --password-file "$T/bad-passwd" > "$T/bad-passwd.log" 2>&1
+    expect_eq "$1: exit 3" "$?" "3"
+    expect_has "... names the line and says why" "$(cat "$T/bad-passwd.log")" "$T/bad-passwd:$3: $4"
+}
+refused_passwd "an MD5-crypt hash" "reader:$hash
+md5:\$1\$saltstri\$YMyguxXMBpd2TEZ.vS/3q1
+" 2 "not a yescrypt hash"
+expect_has "... and how to make one" "$(cat "$T/bad-passwd.log")" "--hash-password"
+refused_passwd "a SHA-512-crypt hash" "sha:\$6\$saltstring\$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1
+" 1 "not a yescrypt hash"
+refused_passwd "a user twice" "reader:$hash
+# again
+reader:$hash
+" 3 "user reader again (first on line 1)"
 
 # --- the viewer -----------------------------------------------------------------------
 start "$T/view.log" --maildir "$T/md" --listen 127.0.0.1:$PORT --password-file "$T/passwd" \

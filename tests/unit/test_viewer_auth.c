@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,11 +66,38 @@ static void hash_round_trip(void **state)
     assert_false(sgv_password_check("s3cret pass", "*0"));
     assert_false(sgv_password_check("s3cret pass", "$y$broken"));
     assert_false(sgv_password_check(NULL, h1));
-    /* a hash from another scheme crypt(3) knows (SHA-512 crypt, the
-     * glibc test vector) verifies too: the file may hold older hashes */
+    /* the check itself is crypt(3)'s, any scheme (SHA-512 crypt, the glibc
+     * test vector); the password file is what admits yescrypt only */
     assert_true(sgv_password_check(
         "Hello world!", "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJu"
                         "esI68u4OTLiBFdcbYEdFCoEOfaS35inz1"));
+}
+
+/* A yescrypt hash of pw with the cost count (crypt_gensalt: 0 the default). */
+static void yescrypt_hash(const char *prefix, unsigned long count, const char *pw, char *out,
+                          size_t cap)
+{
+    char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+    struct crypt_data cd;
+    memset(&cd, 0, sizeof(cd));
+    assert_non_null(crypt_gensalt_rn(prefix, count, NULL, 0, salt, sizeof(salt)));
+    const char *h = crypt_r(pw, salt, &cd);
+    assert_true(h != NULL && h[0] == '$' && strlen(h) < cap);
+    strcpy(out, h);
+}
+
+/* sgv_auth_new on content: 0, or -1 with err holding file:line and want. */
+static void expect_refused(const char *content, int line, const char *want)
+{
+    char err[512] = "", at[128];
+    sgv_auth *a = NULL;
+    char *path = write_passwd(content);
+    assert_int_equal(sgv_auth_new(&a, path, err, sizeof(err)), -1);
+    assert_null(a);
+    snprintf(at, sizeof(at), "%s:%d: ", path, line);
+    if (strstr(err, at) == NULL || strstr(err, want) == NULL)
+        fail_msg("refusal of [%s]: got [%s], want [%s] and [%s]", content, err, at, want);
+    unlink(path);
 }
 
 static void password_file_errors(void **state)
@@ -90,6 +118,72 @@ static void password_file_errors(void **state)
     char err[256] = "";
     sgv_auth *a = NULL;
     assert_int_equal(sgv_auth_new(&a, "/nonexistent/passwd", err, sizeof(err)), -1);
+}
+
+/* yescrypt only (the dummy for unknown users costs what the accounts
+ * cost, and no weak method); a user once; no empty password (adv32 F3). */
+static void password_file_yescrypt_only(void **state)
+{
+    char good[256], empty[256], line[1024];
+    assert_int_equal(sgv_hash_password("pw", good, sizeof(good)), 0);
+    /* MD5-crypt and SHA-512-crypt (glibc test vectors), even after a good line */
+    snprintf(line, sizeof(line), "a:%s\nb:$1$saltstri$YMyguxXMBpd2TEZ.vS/3q1\n", good);
+    expect_refused(line, 2, "--hash-password");
+    expect_refused("b:$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4"
+                   "OTLiBFdcbYEdFCoEOfaS35inz1\n",
+                   1, "not a yescrypt hash");
+    expect_refused("b:$1$abc\n", 1, "not a yescrypt hash");
+    /* a setting without its hash matches no password */
+    char setting[64];
+    assert_int_equal(sgv_hash_setting(good, setting, sizeof(setting)), 0);
+    snprintf(line, sizeof(line), "b:%s\n", setting);
+    expect_refused(line, 1, "--hash-password");
+    yescrypt_hash("$y$", 0, "", empty, sizeof(empty));
+    snprintf(line, sizeof(line), "# x\nb:%s\n", empty);
+    expect_refused(line, 2, "empty password");
+    /* the same user twice: the second line would replace the first */
+    snprintf(line, sizeof(line), "a:%s\n\nb:%s\na:%s\n", good, good, good);
+    expect_refused(line, 4, "user a again (first on line 1)");
+    /* gost-yescrypt is yescrypt too */
+    char gy[256];
+    yescrypt_hash("$gy$", 0, "pw", gy, sizeof(gy));
+    snprintf(line, sizeof(line), "a:%s\nb:%s\n", gy, good);
+    char *path = write_passwd(line);
+    char err[256] = "";
+    sgv_auth *a = NULL;
+    assert_int_equal(sgv_auth_new(&a, path, err, sizeof(err)), 0);
+    unlink(path);
+    char token[SGV_TOKEN_HEX + 1];
+    assert_int_equal(login(a, "a", "pw", "10.0.0.1", T0, token), SGV_LOGIN_OK);
+    assert_int_equal(login(a, "b", "pw", "10.0.0.1", T0, token), SGV_LOGIN_OK);
+    sgv_auth_free(a);
+}
+
+/* An unknown user is hashed against a dummy made with the first account's
+ * setting (method and cost), so it costs what that account costs: the
+ * answer's time does not tell which names exist. */
+static void dummy_costs_like_first_account(void **state)
+{
+    char cheap[256], dflt[256], line[700], s1[64], s2[64], s3[64];
+    yescrypt_hash("$y$", 3, "pw", cheap, sizeof(cheap)); /* not the default cost */
+    yescrypt_hash("$y$", 0, "pw", dflt, sizeof(dflt));
+    assert_int_equal(sgv_hash_setting(cheap, s1, sizeof(s1)), 0);
+    assert_int_equal(sgv_hash_setting(dflt, s2, sizeof(s2)), 0);
+    assert_string_not_equal(s1, s2);
+    snprintf(line, sizeof(line), "first:%s\nsecond:%s\n", cheap, dflt);
+    char *path = write_passwd(line);
+    char err[256] = "";
+    sgv_auth *a = NULL;
+    assert_int_equal(sgv_auth_new(&a, path, err, sizeof(err)), 0);
+    unlink(path);
+    assert_int_equal(sgv_hash_setting(sgv_auth_dummy_hash(a), s3, sizeof(s3)), 0);
+    assert_string_equal(s3, s1);
+    char token[SGV_TOKEN_HEX + 1];
+    assert_int_equal(login(a, "nobody", "not a password", "10.0.0.1", T0, token), SGV_LOGIN_BAD);
+    sgv_auth_free(a);
+    assert_int_equal(sgv_hash_setting("$6$salt$hash", s3, sizeof(s3)), -1);
+    assert_int_equal(sgv_hash_setting("$y$j9T", s3, sizeof(s3)), -1);
+    assert_int_equal(sgv_hash_setting(dflt, s3, 4), -1);
 }
 
 static void login_and_sessions(void **state)
@@ -303,6 +397,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hash_round_trip),
         cmocka_unit_test(password_file_errors),
+        cmocka_unit_test(password_file_yescrypt_only),
+        cmocka_unit_test(dummy_costs_like_first_account),
         cmocka_unit_test(login_and_sessions),
         cmocka_unit_test(session_expiry),
         cmocka_unit_test(throttling),
