@@ -7,10 +7,11 @@
  * user twice, the hash of an empty password are refused); `#` starts a
  * comment. A session is a 256-bit random token (getrandom) in the cookie
  * `sg_session`, with its own 256-bit CSRF token that every state change
- * must send back. Before login a session exists too, unauthenticated, so
- * the login form itself carries a CSRF token; a successful login makes a
- * new session (no fixation). Without a password file the viewer has no
- * login: one implicit session whose CSRF token is random per process.
+ * must send back. Only a login takes a session: the login form's CSRF
+ * token is stateless (sgv_auth_login_form), so no number of forms fetched
+ * by others evicts a reader's; a successful login makes a new session (no
+ * fixation). Without a password file the viewer has no login: one implicit
+ * session whose CSRF token is random per process.
  *
  * Times are passed in (seconds), so the tests can move the clock. Thread
  * safe: one mutex inside.
@@ -28,6 +29,7 @@
 #define SGV_SESSION_LIFETIME (12 * 3600) /* absolute, seconds */
 #define SGV_SESSION_IDLE (2 * 3600)      /* without a request */
 #define SGV_PRESESSION_LIFETIME 900      /* a login form stays usable this long */
+#define SGV_LOGIN_COOKIE_HEX 64          /* the sg_login cookie: nonce and time, hex */
 /* Throttling: after SGV_THROTTLE_FREE failed logins from one client (an
  * IPv4 address or an IPv6 /64, client.h: the connection pool's client),
  * each further attempt waits 2^(failures - FREE) seconds after the last
@@ -92,9 +94,15 @@ typedef struct {
 /* The live session with this token (NULL or unknown: 0). Touches it. In
  * no-login mode every request has the implicit authenticated session. */
 int sgv_auth_session(sgv_auth *a, const char *token, long long now, sgv_session *out);
-/* A new unauthenticated session for a login form. Returns 0 or -1. */
-int sgv_auth_presession(sgv_auth *a, long long now, char token[SGV_TOKEN_HEX + 1],
-                        sgv_session *out);
+/* A login form: the value of its cookie sg_login (a random nonce and the
+ * time now) and its CSRF token (an HMAC of the cookie under a random key of
+ * this process). Nothing is stored. Returns 0 or -1. */
+int sgv_auth_login_form(const sgv_auth *a, long long now, char cookie[SGV_LOGIN_COOKIE_HEX + 1],
+                        char csrf[SGV_TOKEN_HEX + 1]);
+/* 1 if csrf is the token of the form whose cookie this is, compared in
+ * constant time, and the form is younger than SGV_PRESESSION_LIFETIME;
+ * else (NULL, malformed, another form's, expired) 0. */
+int sgv_auth_login_form_ok(const sgv_auth *a, const char *cookie, const char *csrf, long long now);
 void sgv_auth_logout(sgv_auth *a, const char *token);
 
 /* 1 if given equals expected (a CSRF token), compared in constant time;

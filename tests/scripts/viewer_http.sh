@@ -222,6 +222,27 @@ expect_not "no Secure over plain HTTP" "$cookie" "Secure"
 expect_has "the login form's cookie is cleared" "$r" "sg_login=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
 C=(-b "$J" -c "$J")
 
+# a flood of login forms (adv32 F1: each took a slot of the shared session
+# table, evicting the form a reader was filling in) leaves a reader's form
+# good, and forms still do not mix or pass for sessions
+R=$T/reader-jar
+page=$(curl -s -c "$R" -b "$R" "$B/login")
+rcsrf=$(csrf_of "$page")
+sleep 1 # the reader types; the flood comes later (the old table evicted the least recently used)
+curl -s -I "$B/login?[1-100]" > /dev/null
+curl -s "$B/login?[1-500]" > /dev/null
+page2=$(curl -s -c "$T/other-jar" "$B/login")
+r=$(curl -si -b "$R" --data-urlencode "user=reader" --data-urlencode "password=$pw" \
+    --data-urlencode "csrf=$(csrf_of "$page2")" "$B/login")
+expect_eq "login with another form's token is 403" "$(status "$r")" "403"
+r=$(curl -si -b "$R" --data-urlencode "user=reader" --data-urlencode "password=$pw" \
+    --data-urlencode "csrf=$rcsrf" "$B/login")
+expect_eq "after 600 forms fetched by others, the reader's login is 303" "$(status "$r")" "303"
+expect_has "... with a session cookie" "$(session_cookie "$r")" "sg_session="
+form_cookie=$(awk '$6 == "sg_login" {print $7}' "$R")
+r=$(curl -s -o /dev/null -w '%{http_code}' -b "sg_session=$form_cookie" "$B/")
+expect_eq "the login form's cookie is no session" "$r" "303"
+
 # wait until every message is checked
 api=""
 for _ in $(seq 1 100); do

@@ -189,23 +189,20 @@ static void dummy_costs_like_first_account(void **state)
 static void login_and_sessions(void **state)
 {
     sgv_auth *a = auth_with("reader", "right");
-    char token[SGV_TOKEN_HEX + 1], pre[SGV_TOKEN_HEX + 1];
-    sgv_session s, p;
+    char token[SGV_TOKEN_HEX + 1];
+    sgv_session s;
     assert_int_equal(login(a, "reader", "wrong", "10.0.0.1", T0, token), SGV_LOGIN_BAD);
     assert_int_equal(login(a, "nobody", "right", "10.0.0.1", T0, token), SGV_LOGIN_BAD);
-    assert_int_equal(sgv_auth_presession(a, T0, pre, &p), 0);
-    assert_false(p.authenticated);
-    assert_int_equal(strlen(p.csrf), SGV_TOKEN_HEX);
     assert_int_equal(login(a, "reader", "right", "10.0.0.1", T0, token), SGV_LOGIN_OK);
-    assert_string_not_equal(token, pre); /* a new session: no fixation */
     assert_int_equal(strlen(token), SGV_TOKEN_HEX);
     assert_true(sgv_auth_session(a, token, T0 + 10, &s));
     assert_true(s.authenticated);
     assert_string_equal(s.user, "reader");
-    assert_string_not_equal(s.csrf, p.csrf);
-    /* the presession is unauthenticated and still there */
-    assert_true(sgv_auth_session(a, pre, T0 + 10, &p));
-    assert_false(p.authenticated);
+    assert_int_equal(strlen(s.csrf), SGV_TOKEN_HEX);
+    /* a second login is a new session (no fixation) */
+    char again[SGV_TOKEN_HEX + 1];
+    assert_int_equal(login(a, "reader", "right", "10.0.0.1", T0, again), SGV_LOGIN_OK);
+    assert_string_not_equal(again, token);
     /* unknown, malformed, missing tokens */
     char other[SGV_TOKEN_HEX + 1];
     memcpy(other, token, sizeof(other));
@@ -219,10 +216,66 @@ static void login_and_sessions(void **state)
     sgv_auth_free(a);
 }
 
+/* The login form's state is the browser's (adv32 F1): no number of forms
+ * made for others makes a reader's form fail, and no form is a session. */
+static void login_form(void **state)
+{
+    sgv_auth *a = auth_with("reader", "right");
+    char cookie[SGV_LOGIN_COOKIE_HEX + 1], csrf[SGV_TOKEN_HEX + 1];
+    char c2[SGV_LOGIN_COOKIE_HEX + 1], x2[SGV_TOKEN_HEX + 1], token[SGV_TOKEN_HEX + 1];
+    sgv_session s;
+    assert_int_equal(sgv_auth_login_form(a, T0, cookie, csrf), 0);
+    assert_int_equal(strlen(cookie), SGV_LOGIN_COOKIE_HEX);
+    assert_int_equal(strlen(csrf), SGV_TOKEN_HEX);
+    /* a flood of forms for others, and more logins than the session table holds */
+    for (int i = 0; i < 600; i++)
+        assert_int_equal(sgv_auth_login_form(a, T0 + 1, c2, x2), 0);
+    assert_true(sgv_auth_login_form_ok(a, cookie, csrf, T0 + 2));
+    assert_false(sgv_auth_session(a, cookie, T0 + 2, &s)); /* not a session */
+    assert_int_equal(login(a, "reader", "right", "10.0.0.1", T0 + 2, token), SGV_LOGIN_OK);
+    assert_true(sgv_auth_session(a, token, T0 + 2, &s));
+    /* another form's token, a token cut short or empty, no cookie */
+    assert_string_not_equal(c2, cookie);
+    assert_false(sgv_auth_login_form_ok(a, cookie, x2, T0 + 2));
+    assert_false(sgv_auth_login_form_ok(a, c2, csrf, T0 + 2));
+    char cut[SGV_TOKEN_HEX + 1];
+    memcpy(cut, csrf, sizeof(cut));
+    cut[SGV_TOKEN_HEX - 1] = '\0';
+    assert_false(sgv_auth_login_form_ok(a, cookie, cut, T0 + 2));
+    assert_false(sgv_auth_login_form_ok(a, cookie, "", T0 + 2));
+    assert_false(sgv_auth_login_form_ok(a, cookie, NULL, T0 + 2));
+    assert_false(sgv_auth_login_form_ok(a, NULL, csrf, T0 + 2));
+    assert_false(sgv_auth_login_form_ok(a, "", csrf, T0 + 2));
+    /* usable for SGV_PRESESSION_LIFETIME seconds, not one more */
+    assert_true(sgv_auth_login_form_ok(a, cookie, csrf, T0 + SGV_PRESESSION_LIFETIME - 1));
+    assert_false(sgv_auth_login_form_ok(a, cookie, csrf, T0 + SGV_PRESESSION_LIFETIME));
+    /* the cookie's time cannot be moved: its token no longer matches */
+    char moved[SGV_LOGIN_COOKIE_HEX + 1];
+    memcpy(moved, cookie, sizeof(moved));
+    moved[SGV_LOGIN_COOKIE_HEX - 3] = moved[SGV_LOGIN_COOKIE_HEX - 3] == '0' ? '1' : '0';
+    assert_false(sgv_auth_login_form_ok(a, moved, csrf, T0 + 2));
+    /* the nonce neither; nor upper case hex */
+    memcpy(moved, cookie, sizeof(moved));
+    moved[0] = moved[0] == 'a' ? 'b' : 'a';
+    assert_false(sgv_auth_login_form_ok(a, moved, csrf, T0 + 2));
+    memcpy(moved, cookie, sizeof(moved));
+    moved[0] = 'A';
+    assert_false(sgv_auth_login_form_ok(a, moved, csrf, T0 + 2));
+    /* a form from the future: only a clock stepped back a little */
+    assert_int_equal(sgv_auth_login_form(a, T0 + 3600, c2, x2), 0);
+    assert_false(sgv_auth_login_form_ok(a, c2, x2, T0));
+    assert_true(sgv_auth_login_form_ok(a, c2, x2, T0 + 3600 - 60));
+    /* another process (another key) made it: refused */
+    sgv_auth *b = auth_with("reader", "right");
+    assert_false(sgv_auth_login_form_ok(b, cookie, csrf, T0 + 2));
+    sgv_auth_free(b);
+    sgv_auth_free(a);
+}
+
 static void session_expiry(void **state)
 {
     sgv_auth *a = auth_with("reader", "right");
-    char token[SGV_TOKEN_HEX + 1], pre[SGV_TOKEN_HEX + 1];
+    char token[SGV_TOKEN_HEX + 1];
     sgv_session s;
     /* idle timeout */
     assert_int_equal(login(a, "reader", "right", "192.0.2.7", T0, token), SGV_LOGIN_OK);
@@ -234,10 +287,6 @@ static void session_expiry(void **state)
     for (t = T0; t < T0 + SGV_SESSION_LIFETIME; t += 600)
         assert_true(sgv_auth_session(a, token, t, &s));
     assert_false(sgv_auth_session(a, token, T0 + SGV_SESSION_LIFETIME, &s));
-    /* a login form's session lives shorter */
-    assert_int_equal(sgv_auth_presession(a, T0, pre, &s), 0);
-    assert_true(sgv_auth_session(a, pre, T0 + SGV_PRESESSION_LIFETIME - 1, &s));
-    assert_false(sgv_auth_session(a, pre, T0 + SGV_PRESESSION_LIFETIME, &s));
     sgv_auth_free(a);
 }
 
@@ -400,6 +449,7 @@ int main(void)
         cmocka_unit_test(password_file_yescrypt_only),
         cmocka_unit_test(dummy_costs_like_first_account),
         cmocka_unit_test(login_and_sessions),
+        cmocka_unit_test(login_form),
         cmocka_unit_test(session_expiry),
         cmocka_unit_test(throttling),
         cmocka_unit_test(throttling_by_64),
