@@ -3,20 +3,27 @@
 
 #include <crypt.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 typedef struct {
     char user[SGV_USER_MAX];
     char *hash;
+    size_t lineno; /* in the password file, to name a duplicate's first line */
 } account;
 
+/* A logged-in session: the table holds nothing else, so only a right
+ * password takes (or evicts for) a slot. */
 typedef struct {
     int used;
-    int authenticated;
     char token[SGV_TOKEN_HEX + 1];
     char csrf[SGV_TOKEN_HEX + 1];
     char user[SGV_USER_MAX];
@@ -39,16 +46,18 @@ struct sgv_auth {
     throttle overflow; /* shared by the clients that found no free entry (auth.h) */
     char local_csrf[SGV_TOKEN_HEX + 1]; /* no-login mode */
     char dummy_hash[CRYPT_OUTPUT_SIZE]; /* hashed against for unknown users */
+    /* keys the login form's token (sgv_auth_login_form); random per
+     * process and never written anywhere, so a restart voids open forms */
+    unsigned char form_key[32];
 };
 
 /* ---- random tokens --------------------------------------------------------- */
 
-static int random_hex(char out[SGV_TOKEN_HEX + 1])
+static int random_bytes(unsigned char *raw, size_t len)
 {
-    unsigned char raw[SGV_TOKEN_HEX / 2];
     size_t got = 0;
-    while (got < sizeof(raw)) {
-        ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+    while (got < len) {
+        ssize_t n = getrandom(raw + got, len - got, 0);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -56,11 +65,25 @@ static int random_hex(char out[SGV_TOKEN_HEX + 1])
         }
         got += (size_t)n;
     }
-    for (size_t i = 0; i < sizeof(raw); i++) {
+    return 0;
+}
+
+/* len bytes as 2 * len lowercase hex digits and a NUL */
+static void to_hex(const unsigned char *raw, size_t len, char *out)
+{
+    for (size_t i = 0; i < len; i++) {
         out[2 * i] = "0123456789abcdef"[raw[i] >> 4];
         out[2 * i + 1] = "0123456789abcdef"[raw[i] & 15];
     }
-    out[SGV_TOKEN_HEX] = '\0';
+    out[2 * len] = '\0';
+}
+
+static int random_hex(char out[SGV_TOKEN_HEX + 1])
+{
+    unsigned char raw[SGV_TOKEN_HEX / 2];
+    if (random_bytes(raw, sizeof(raw)) != 0)
+        return -1;
+    to_hex(raw, sizeof(raw), out);
     return 0;
 }
 
@@ -150,15 +173,43 @@ static int load_file(sgv_auth *a, const char *path, char *err, size_t errlen)
             goto fail;
         }
         *colon = '\0';
-        /* the hash must be one crypt(3) knows: check it now, not at login */
+        const char *hash = colon + 1;
+        /* one method only: the dummy an unknown user is hashed against
+         * (sgv_auth_new) costs what the accounts cost, so the answer's
+         * time does not tell which names exist; and no weak old method */
+        if (strncmp(hash, "$y$", 3) != 0 && strncmp(hash, "$gy$", 4) != 0) {
+            snprintf(err, errlen,
+                     "%s:%zu: not a yescrypt hash ($y$): make one with "
+                     "spoofguard-view --hash-password",
+                     path, lineno);
+            goto fail;
+        }
+        /* crypt(3) must know it (checked now, not at login), and it must be
+         * a whole hash: a setting alone, which no password matches, gives a
+         * longer result */
         struct crypt_data *cd = calloc(1, sizeof(*cd));
-        const char *h = cd ? crypt_r("", colon + 1, cd) : NULL;
-        int known = h != NULL && h[0] == '$';
+        const char *h = cd ? crypt_r("", hash, cd) : NULL;
+        int known = h != NULL && h[0] == '$' && strlen(h) == strlen(hash);
+        int empty = known && strcmp(h, hash) == 0;
         free(cd);
         if (!known) {
-            snprintf(err, errlen, "%s:%zu: a hash this system's crypt(3) does not know", path,
-                     lineno);
+            snprintf(err, errlen,
+                     "%s:%zu: not a complete yescrypt hash this system's crypt(3) knows: "
+                     "make one with spoofguard-view --hash-password",
+                     path, lineno);
             goto fail;
+        }
+        if (empty) {
+            snprintf(err, errlen, "%s:%zu: the hash of an empty password", path, lineno);
+            goto fail;
+        }
+        /* a second line would silently replace the first one's password */
+        for (size_t i = 0; i < a->naccounts; i++) {
+            if (!strcmp(a->accounts[i].user, p)) {
+                snprintf(err, errlen, "%s:%zu: user %s again (first on line %zu)", path, lineno, p,
+                         a->accounts[i].lineno);
+                goto fail;
+            }
         }
         account *na = realloc(a->accounts, (a->naccounts + 1) * sizeof(*na));
         if (na == NULL)
@@ -166,7 +217,8 @@ static int load_file(sgv_auth *a, const char *path, char *err, size_t errlen)
         a->accounts = na;
         /* the name's length is checked above: shorter than SGV_USER_MAX */
         memcpy(na[a->naccounts].user, p, (size_t)(colon - p) + 1);
-        if ((na[a->naccounts].hash = strdup(colon + 1)) == NULL)
+        na[a->naccounts].lineno = lineno;
+        if ((na[a->naccounts].hash = strdup(hash)) == NULL)
             goto oom;
         a->naccounts++;
     }
@@ -183,6 +235,43 @@ fail:
     return -1;
 }
 
+/* The dummy an unknown user's password is hashed against: the first
+ * account's setting (method, cost and salt), so it costs what that account
+ * costs. It never matches (sgv_auth_login asks for a known user too). */
+static int make_dummy(sgv_auth *a)
+{
+    struct crypt_data *cd = calloc(1, sizeof(*cd));
+    int rc = -1;
+    if (cd == NULL)
+        return -1;
+    const char *h = crypt_r("not a password", a->accounts[0].hash, cd);
+    if (h != NULL && h[0] == '$' && strlen(h) < sizeof(a->dummy_hash)) {
+        strcpy(a->dummy_hash, h);
+        rc = 0;
+    }
+    free(cd);
+    return rc;
+}
+
+int sgv_hash_setting(const char *hash, char *out, size_t cap)
+{
+    /* "$y$PARAMS$SALT$HASH" or "$gy$...": method and cost end at the third '$' */
+    const char *p = hash;
+    for (int n = 0; p != NULL && n < 3; n++)
+        p = strchr(p + (n > 0), '$');
+    if (p == NULL || (strncmp(hash, "$y$", 3) != 0 && strncmp(hash, "$gy$", 4) != 0) ||
+        (size_t)(p - hash) + 1 >= cap)
+        return -1;
+    memcpy(out, hash, (size_t)(p - hash) + 1);
+    out[p - hash + 1] = '\0';
+    return 0;
+}
+
+const char *sgv_auth_dummy_hash(const sgv_auth *a)
+{
+    return a->dummy_hash;
+}
+
 int sgv_auth_new(sgv_auth **out, const char *password_file, char *err, size_t errlen)
 {
     sgv_auth *a = calloc(1, sizeof(*a));
@@ -192,14 +281,13 @@ int sgv_auth_new(sgv_auth **out, const char *password_file, char *err, size_t er
         return -1;
     }
     pthread_mutex_init(&a->lock, NULL);
-    if (random_hex(a->local_csrf) != 0) {
+    if (random_hex(a->local_csrf) != 0 || random_bytes(a->form_key, sizeof(a->form_key)) != 0) {
         snprintf(err, errlen, "getrandom failed");
         sgv_auth_free(a);
         return -1;
     }
     if (password_file != NULL) {
-        if (load_file(a, password_file, err, errlen) != 0 ||
-            sgv_hash_password("not a password", a->dummy_hash, sizeof(a->dummy_hash)) != 0) {
+        if (load_file(a, password_file, err, errlen) != 0 || make_dummy(a) != 0) {
             if (err[0] == '\0')
                 snprintf(err, errlen, "crypt(3) cannot make a yescrypt hash");
             sgv_auth_free(a);
@@ -231,15 +319,11 @@ int sgv_auth_enabled(const sgv_auth *a)
 
 static int session_live(const session *s, long long now)
 {
-    if (!s->used)
-        return 0;
-    if (!s->authenticated)
-        return now - s->created < SGV_PRESESSION_LIFETIME;
-    return now - s->created < SGV_SESSION_LIFETIME && now - s->last < SGV_SESSION_IDLE;
+    return s->used && now - s->created < SGV_SESSION_LIFETIME && now - s->last < SGV_SESSION_IDLE;
 }
 
-/* A free slot: an unused or dead one, else the least recently used
- * unauthenticated one, else the least recently used of all. Locked. */
+/* A free slot: an unused or dead one, else the least recently used. Only
+ * a right password gets here, so only readers evict readers. Locked. */
 static session *session_slot(sgv_auth *a, long long now)
 {
     session *best = NULL;
@@ -247,38 +331,90 @@ static session *session_slot(sgv_auth *a, long long now)
         session *s = &a->sessions[i];
         if (!session_live(s, now))
             return s;
-        if (best == NULL || (best->authenticated && !s->authenticated) ||
-            (best->authenticated == s->authenticated && s->last < best->last))
+        if (best == NULL || s->last < best->last)
             best = s;
     }
     return best;
 }
 
-static int session_new(sgv_auth *a, long long now, int authenticated, const char *user,
-                       char token[SGV_TOKEN_HEX + 1], sgv_session *info)
+static int session_new(sgv_auth *a, long long now, const char *user, char token[SGV_TOKEN_HEX + 1])
 {
     session s = {0};
     s.used = 1;
-    s.authenticated = authenticated;
     s.created = s.last = now;
-    snprintf(s.user, sizeof(s.user), "%s", user ? user : "");
+    snprintf(s.user, sizeof(s.user), "%s", user);
     if (random_hex(s.token) != 0 || random_hex(s.csrf) != 0)
         return -1;
     pthread_mutex_lock(&a->lock);
     *session_slot(a, now) = s;
     pthread_mutex_unlock(&a->lock);
     memcpy(token, s.token, sizeof(s.token));
-    if (info != NULL) {
-        info->authenticated = authenticated;
-        memcpy(info->user, s.user, sizeof(s.user));
-        memcpy(info->csrf, s.csrf, sizeof(s.csrf));
-    }
     return 0;
 }
 
-int sgv_auth_presession(sgv_auth *a, long long now, char token[SGV_TOKEN_HEX + 1], sgv_session *out)
+/* ---- the login form ------------------------------------------------------------------- */
+
+/* The form's state travels with the browser, so no client can evict it:
+ * the cookie is a random nonce and the issue time, the form's token an
+ * HMAC of them under the per-process form_key (a double-submit cookie
+ * that only this process can mint). */
+#define FORM_NONCE 24 /* bytes; then 8 bytes of issue time, big-endian */
+
+static int form_mac(const sgv_auth *a, const unsigned char raw[SGV_LOGIN_COOKIE_HEX / 2],
+                    char csrf[SGV_TOKEN_HEX + 1])
 {
-    return session_new(a, now, 0, NULL, token, out);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned maclen = 0;
+    if (HMAC(EVP_sha256(), a->form_key, sizeof(a->form_key), raw, SGV_LOGIN_COOKIE_HEX / 2, mac,
+             &maclen) == NULL ||
+        maclen != SGV_TOKEN_HEX / 2)
+        return -1;
+    to_hex(mac, SGV_TOKEN_HEX / 2, csrf);
+    return 0;
+}
+
+int sgv_auth_login_form(const sgv_auth *a, long long now, char cookie[SGV_LOGIN_COOKIE_HEX + 1],
+                        char csrf[SGV_TOKEN_HEX + 1])
+{
+    unsigned char raw[SGV_LOGIN_COOKIE_HEX / 2];
+    unsigned long long t = (unsigned long long)now;
+    if (random_bytes(raw, FORM_NONCE) != 0)
+        return -1;
+    for (int i = 0; i < 8; i++)
+        raw[FORM_NONCE + i] = (unsigned char)(t >> (56 - 8 * i));
+    to_hex(raw, sizeof(raw), cookie);
+    return form_mac(a, raw, csrf);
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int sgv_auth_login_form_ok(const sgv_auth *a, const char *cookie, const char *csrf, long long now)
+{
+    unsigned char raw[SGV_LOGIN_COOKIE_HEX / 2];
+    char want[SGV_TOKEN_HEX + 1];
+    unsigned long long t = 0;
+    if (cookie == NULL || csrf == NULL || strlen(cookie) != SGV_LOGIN_COOKIE_HEX)
+        return 0;
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        int hi = hex_digit(cookie[2 * i]), lo = hex_digit(cookie[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return 0;
+        raw[i] = (unsigned char)(hi << 4 | lo);
+    }
+    for (int i = 0; i < 8; i++)
+        t = t << 8 | raw[FORM_NONCE + i];
+    if (form_mac(a, raw, want) != 0)
+        return 0;
+    int ok = equal_ct(want, csrf);
+    /* as old as a form may be; a little from the future only if the clock
+     * was stepped back since the form was made */
+    if (t > (unsigned long long)LLONG_MAX || now - (long long)t >= SGV_PRESESSION_LIFETIME ||
+        (long long)t - now > 60)
+        ok = 0;
+    return ok;
 }
 
 int sgv_auth_session(sgv_auth *a, const char *token, long long now, sgv_session *out)
@@ -300,7 +436,7 @@ int sgv_auth_session(sgv_auth *a, const char *token, long long now, sgv_session 
         if (match && session_live(s, now) && !found) {
             found = 1;
             s->last = now;
-            out->authenticated = s->authenticated;
+            out->authenticated = 1;
             memcpy(out->user, s->user, sizeof(out->user));
             memcpy(out->csrf, s->csrf, sizeof(out->csrf));
         } else if (match) {
@@ -414,5 +550,5 @@ sgv_login_result sgv_auth_login(sgv_auth *a, const char *user, const char *pw,
         memset(t, 0, sizeof(*t));
     }
     pthread_mutex_unlock(&a->lock);
-    return session_new(a, now, 1, user, token, NULL) == 0 ? SGV_LOGIN_OK : SGV_LOGIN_ERROR;
+    return session_new(a, now, user, token) == 0 ? SGV_LOGIN_OK : SGV_LOGIN_ERROR;
 }

@@ -2,14 +2,16 @@
  * Who may read: the password file, sessions, CSRF tokens and login
  * throttling of spoofguard-view.
  *
- * Password file lines are `user:HASH` with a crypt(3) hash (yescrypt,
- * "$y$", made by `spoofguard-view --hash-password`); `#` starts a comment.
- * A session is a 256-bit random token (getrandom) in the cookie
+ * Password file lines are `user:HASH` with a yescrypt crypt(3) hash ("$y$"
+ * or "$gy$", made by `spoofguard-view --hash-password`; other methods, a
+ * user twice, the hash of an empty password are refused); `#` starts a
+ * comment. A session is a 256-bit random token (getrandom) in the cookie
  * `sg_session`, with its own 256-bit CSRF token that every state change
- * must send back. Before login a session exists too, unauthenticated, so
- * the login form itself carries a CSRF token; a successful login makes a
- * new session (no fixation). Without a password file the viewer has no
- * login: one implicit session whose CSRF token is random per process.
+ * must send back. Only a login takes a session: the login form's CSRF
+ * token is stateless (sgv_auth_login_form), so no number of forms fetched
+ * by others evicts a reader's; a successful login makes a new session (no
+ * fixation). Without a password file the viewer has no login: one implicit
+ * session whose CSRF token is random per process.
  *
  * Times are passed in (seconds), so the tests can move the clock. Thread
  * safe: one mutex inside.
@@ -27,6 +29,7 @@
 #define SGV_SESSION_LIFETIME (12 * 3600) /* absolute, seconds */
 #define SGV_SESSION_IDLE (2 * 3600)      /* without a request */
 #define SGV_PRESESSION_LIFETIME 900      /* a login form stays usable this long */
+#define SGV_LOGIN_COOKIE_HEX 64          /* the sg_login cookie: nonce and time, hex */
 /* Throttling: after SGV_THROTTLE_FREE failed logins from one client (an
  * IPv4 address or an IPv6 /64, client.h: the connection pool's client),
  * each further attempt waits 2^(failures - FREE) seconds after the last
@@ -50,8 +53,9 @@
 typedef struct sgv_auth sgv_auth;
 
 /* password_file NULL: no login (the caller allows this on loopback only).
- * Returns 0, or -1 with a message in err (unreadable file, a line that is
- * not user:HASH, a hash crypt(3) does not know, no user). */
+ * Returns 0, or -1 with a message in err naming file:line (unreadable file,
+ * a line that is not user:HASH, a hash that is not a whole yescrypt hash
+ * crypt(3) knows, the hash of an empty password, a user twice, no user). */
 int sgv_auth_new(sgv_auth **out, const char *password_file, char *err, size_t errlen);
 void sgv_auth_free(sgv_auth *a);
 int sgv_auth_enabled(const sgv_auth *a);
@@ -60,6 +64,12 @@ int sgv_auth_enabled(const sgv_auth *a);
 int sgv_hash_password(const char *pw, char *out, size_t cap);
 /* 1 if pw matches hash (crypt_r, constant-time comparison), else 0. */
 int sgv_password_check(const char *pw, const char *hash);
+/* The method and cost of a yescrypt hash ("$y$j9T$" of "$y$j9T$SALT$HASH")
+ * into out. Returns 0, or -1 (not yescrypt, or cap too small). */
+int sgv_hash_setting(const char *hash, char *out, size_t cap);
+/* The hash an unknown user's password is checked against: made with the
+ * first account's setting, so that it costs the same (for the tests). */
+const char *sgv_auth_dummy_hash(const sgv_auth *a);
 
 typedef enum {
     SGV_LOGIN_OK = 0,
@@ -84,9 +94,15 @@ typedef struct {
 /* The live session with this token (NULL or unknown: 0). Touches it. In
  * no-login mode every request has the implicit authenticated session. */
 int sgv_auth_session(sgv_auth *a, const char *token, long long now, sgv_session *out);
-/* A new unauthenticated session for a login form. Returns 0 or -1. */
-int sgv_auth_presession(sgv_auth *a, long long now, char token[SGV_TOKEN_HEX + 1],
-                        sgv_session *out);
+/* A login form: the value of its cookie sg_login (a random nonce and the
+ * time now) and its CSRF token (an HMAC of the cookie under a random key of
+ * this process). Nothing is stored. Returns 0 or -1. */
+int sgv_auth_login_form(const sgv_auth *a, long long now, char cookie[SGV_LOGIN_COOKIE_HEX + 1],
+                        char csrf[SGV_TOKEN_HEX + 1]);
+/* 1 if csrf is the token of the form whose cookie this is, compared in
+ * constant time, and the form is younger than SGV_PRESESSION_LIFETIME;
+ * else (NULL, malformed, another form's, expired) 0. */
+int sgv_auth_login_form_ok(const sgv_auth *a, const char *cookie, const char *csrf, long long now);
 void sgv_auth_logout(sgv_auth *a, const char *token);
 
 /* 1 if given equals expected (a CSRF token), compared in constant time;

@@ -46,7 +46,8 @@ static long long mono_ms(void)
  * click in the sandboxed body comes from an opaque origin, so the browser
  * sends no SameSite=Strict cookie with it. */
 enum { NO_AUTH = 0, PAGE_AUTH, API_AUTH, LINK_AUTH };
-/* csrf: 1 the session's token, 2 the login form's (cookie sg_login) */
+/* csrf: 1 the session's token, 2 the login form's (its cookie sg_login,
+ * checked without state: sgv_auth_login_form_ok) */
 
 typedef struct {
     const char *method;
@@ -324,8 +325,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     int known;
     const route *rt = route_find(method, url, &rest, &known);
     long long now = (long long)time(NULL);
-    const char *cookie = MHD_lookup_connection_value(
-        c, MHD_COOKIE_KIND, rt != NULL && rt->csrf == 2 ? "sg_login" : "sg_session");
+    const char *cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "sg_session");
     if (cookie != NULL && strlen(cookie) == SGV_TOKEN_HEX)
         memcpy(q.token, cookie, SGV_TOKEN_HEX + 1);
     q.has_session = sgv_auth_session(h->app->auth, q.token[0] ? q.token : NULL, now, &q.sess);
@@ -352,8 +352,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
     } else if (rt->csrf) {
         char given[SGV_TOKEN_HEX + 2];
-        if (!q.has_session || !sgv_form_get(q.body, q.body_len, "csrf", given, sizeof(given)) ||
-            !sgv_auth_csrf_ok(q.sess.csrf, given))
+        int form = sgv_form_get(q.body, q.body_len, "csrf", given, sizeof(given));
+        if (rt->csrf == 2)
+            form = form &&
+                   sgv_auth_login_form_ok(
+                       h->app->auth, MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "sg_login"),
+                       given, now);
+        else
+            form = form && q.has_session && sgv_auth_csrf_ok(q.sess.csrf, given);
+        if (!form)
             simple(&r, 403, "Forbidden: the form's token is missing or wrong (reload the page)");
         else
             rt->fn(&q, &r, rest);

@@ -39,8 +39,7 @@ typedef struct {
     sgv_client_key client; /* the peer (client.h), for throttling */
     sgv_session sess;      /* valid when has_session */
     int has_session;
-    /* the session cookie's value ("" when none): sg_session, or for POST
-     * /login the login form's sg_login */
+    /* the session cookie sg_session's value ("" when none) */
     char token[SGV_TOKEN_HEX + 1];
     void *conn; /* struct MHD_Connection * */
 } sgv_req;

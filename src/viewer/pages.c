@@ -349,10 +349,9 @@ static char *cookie(const sgv_req *q, const char *name, const char *token, int c
 static void login_page(sgv_req *q, sgv_resp *r, int status, const char *error)
 {
     sg_cli_buf b = {0};
-    char token[SGV_TOKEN_HEX + 1];
-    sgv_session s;
-    /* a fresh unauthenticated session carries the form's CSRF token */
-    if (sgv_auth_presession(q->app->auth, (long long)time(NULL), token, &s) != 0) {
+    char form[SGV_LOGIN_COOKIE_HEX + 1], csrf[SGV_TOKEN_HEX + 1];
+    /* stateless (auth.h): fetching forms takes nothing from other readers */
+    if (sgv_auth_login_form(q->app->auth, (long long)time(NULL), form, csrf) != 0) {
         error_page(q, r, 500, "Internal error");
         return;
     }
@@ -365,14 +364,14 @@ static void login_page(sgv_req *q, sgv_resp *r, int status, const char *error)
     }
     puts_(&b, "<form id=\"login\" method=\"post\" action=\"/login\">"
               "<input type=\"hidden\" name=\"csrf\" value=\"");
-    sgv_html_attr(&b, s.csrf);
+    sgv_html_attr(&b, csrf);
     puts_(&b, "\"><label>User <input name=\"user\" autocomplete=\"username\" required></label>"
               "<label>Password <input type=\"password\" name=\"password\" "
               "autocomplete=\"current-password\" required></label>"
               "<button type=\"submit\">Log in</button></form>");
     page_end(&b);
     finish(r, &b, status);
-    r->set_cookie = cookie(q, "sg_login", token, 0);
+    r->set_cookie = cookie(q, "sg_login", form, 0);
 }
 
 void sgv_page_login_form(sgv_req *q, sgv_resp *r, const char *rest)
@@ -399,7 +398,6 @@ void sgv_page_login_post(sgv_req *q, sgv_resp *r, const char *rest)
         sgv_auth_login(q->app->auth, user, pw, &q->client, (long long)time(NULL), token);
     explicit_bzero(pw, sizeof(pw));
     if (lr == SGV_LOGIN_OK) {
-        sgv_auth_logout(q->app->auth, q->token); /* the login form's session */
         sgv_resp_redirect(r, 303, "/");
         r->set_cookie = cookie(q, "sg_session", token, 0);
         r->set_cookie2 = cookie(q, "sg_login", "", 1);

@@ -154,6 +154,26 @@ expect_has "... named" "$(cat "$T/bad-op.log")" "not a domain name"
 expect_eq "a bad --protect name: exit 2" "$?" "2"
 "$VIEW" --maildir "$T/nowhere" --listen 127.0.0.1:$((PORT + 2)) > /dev/null 2>&1
 expect_eq "a missing Maildir is an input error" "$?" "3"
+# the password file: yescrypt only, each user once (adv32 F3: a weaker or
+# cheaper hash told by the answer's time which user names exist)
+refused_passwd() { # what, file content, line, message
+    printf '%s' "$2" > "$T/bad-passwd"
+    # (a viewer that accepts the file serves until the timeout: 124)
+    timeout 10 "$VIEW" --maildir "$T/md" --listen 127.0.0.1:$((PORT + 2)) \
+        --password-file "$T/bad-passwd" > "$T/bad-passwd.log" 2>&1
+    expect_eq "$1: exit 3" "$?" "3"
+    expect_has "... names the line and says why" "$(cat "$T/bad-passwd.log")" "$T/bad-passwd:$3: $4"
+}
+refused_passwd "an MD5-crypt hash" "reader:$hash
+md5:\$1\$saltstri\$YMyguxXMBpd2TEZ.vS/3q1
+" 2 "not a yescrypt hash"
+expect_has "... and how to make one" "$(cat "$T/bad-passwd.log")" "--hash-password"
+refused_passwd "a SHA-512-crypt hash" "sha:\$6\$saltstring\$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1
+" 1 "not a yescrypt hash"
+refused_passwd "a user twice" "reader:$hash
+# again
+reader:$hash
+" 3 "user reader again (first on line 1)"
 
 # --- the viewer -----------------------------------------------------------------------
 start "$T/view.log" --maildir "$T/md" --listen 127.0.0.1:$PORT --password-file "$T/passwd" \
@@ -201,6 +221,27 @@ expect_has "cookie Path=/" "$cookie" "Path=/"
 expect_not "no Secure over plain HTTP" "$cookie" "Secure"
 expect_has "the login form's cookie is cleared" "$r" "sg_login=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
 C=(-b "$J" -c "$J")
+
+# a flood of login forms (adv32 F1: each took a slot of the shared session
+# table, evicting the form a reader was filling in) leaves a reader's form
+# good, and forms still do not mix or pass for sessions
+R=$T/reader-jar
+page=$(curl -s -c "$R" -b "$R" "$B/login")
+rcsrf=$(csrf_of "$page")
+sleep 1 # the reader types; the flood comes later (the old table evicted the least recently used)
+curl -s -I "$B/login?[1-100]" > /dev/null
+curl -s "$B/login?[1-500]" > /dev/null
+page2=$(curl -s -c "$T/other-jar" "$B/login")
+r=$(curl -si -b "$R" --data-urlencode "user=reader" --data-urlencode "password=$pw" \
+    --data-urlencode "csrf=$(csrf_of "$page2")" "$B/login")
+expect_eq "login with another form's token is 403" "$(status "$r")" "403"
+r=$(curl -si -b "$R" --data-urlencode "user=reader" --data-urlencode "password=$pw" \
+    --data-urlencode "csrf=$rcsrf" "$B/login")
+expect_eq "after 600 forms fetched by others, the reader's login is 303" "$(status "$r")" "303"
+expect_has "... with a session cookie" "$(session_cookie "$r")" "sg_session="
+form_cookie=$(awk '$6 == "sg_login" {print $7}' "$R")
+r=$(curl -s -o /dev/null -w '%{http_code}' -b "sg_session=$form_cookie" "$B/")
+expect_eq "the login form's cookie is no session" "$r" "303"
 
 # wait until every message is checked
 api=""
