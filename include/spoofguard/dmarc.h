@@ -180,7 +180,8 @@ SG_EXTERN const char *sg_dmarc_author_status_str(sg_dmarc_author_status st);
  * "" when there is none) and each domain of two labels or more a reader
  * could see after it, in A-label form, lower case. At most max into out;
  * *more is set when there were more, or when the field is too hostile to
- * read (then read nothing of it as harmless). Returns 0, SG_EINVAL or
+ * read (more than 256 at signs, text shown out of order: then read nothing
+ * of it as harmless). The cost is linear in len. Returns 0, SG_EINVAL or
  * SG_ENOMEM. */
 typedef struct {
     const char *local;
