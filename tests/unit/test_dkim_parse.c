@@ -19,6 +19,8 @@
 #include <spoofguard/arc.h>
 #include "helpers.h"
 
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
@@ -485,8 +487,30 @@ static char *rsa_record_e(const char *e_hex)
     assert_true(BN_hex2bn(&e, e_hex) > 0);
     assert_int_equal(EVP_PKEY_keygen_init(c), 1);
     assert_int_equal(EVP_PKEY_CTX_set_rsa_keygen_bits(c, 1024), 1);
-    assert_int_equal(EVP_PKEY_CTX_set1_rsa_keygen_pubexp(c, e), 1);
-    assert_int_equal(EVP_PKEY_generate(c, &pk), 1);
+    if (BN_is_odd(e) && BN_num_bits(e) >= 2) {
+        assert_int_equal(EVP_PKEY_CTX_set1_rsa_keygen_pubexp(c, e), 1);
+        assert_int_equal(EVP_PKEY_generate(c, &pk), 1);
+    } else {
+        /* no key pair has such an e: a public key is written with one,
+         * over a real modulus, as a record could be */
+        BIGNUM *n = NULL;
+        EVP_PKEY *real = NULL;
+        EVP_PKEY_CTX *fc = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+        OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+        assert_int_equal(EVP_PKEY_generate(c, &real), 1);
+        assert_int_equal(EVP_PKEY_get_bn_param(real, OSSL_PKEY_PARAM_RSA_N, &n), 1);
+        assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n), 1);
+        assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e), 1);
+        OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+        assert_non_null(params);
+        assert_int_equal(EVP_PKEY_fromdata_init(fc), 1);
+        assert_int_equal(EVP_PKEY_fromdata(fc, &pk, EVP_PKEY_PUBLIC_KEY, params), 1);
+        OSSL_PARAM_free(params);
+        OSSL_PARAM_BLD_free(bld);
+        EVP_PKEY_CTX_free(fc);
+        EVP_PKEY_free(real);
+        BN_free(n);
+    }
     len = i2d_PUBKEY(pk, &der);
     assert_true(len > 0);
     rec = malloc(20 + (size_t)len * 2);
@@ -500,9 +524,10 @@ static char *rsa_record_e(const char *e_hex)
     return rec;
 }
 
-/* The public exponent is bounded to 64 bits, as OpenSSL bounds it above
- * 3072-bit moduli: a verification costs one squaring a bit of e, and a
- * signer's key with a 3070-bit e cost 6 ms a signature. */
+/* The public exponent is odd, at least 3, and bounded to 64 bits, as
+ * OpenSSL bounds it above 3072-bit moduli: a verification costs one
+ * squaring a bit of e, and a signer's key with a 3070-bit e cost 6 ms a
+ * signature. */
 static void key_exponent(void **state)
 {
     static const struct {
@@ -511,6 +536,12 @@ static void key_exponent(void **state)
     } cases[] = {
         {"3", 1},
         {"10001", 1},
+        /* e = 1: the padded digest is its own "signature", which anyone
+         * writes; an even e has no private key (adv34 F4) */
+        {"1", 0},
+        {"2", 0},
+        {"10000", 0},
+        {"FFFFFFFFFFFFFFFE", 0},
         {"FFFFFFFFFFFFFFFF", 1},  /* 64 bits */
         {"10000000000000001", 0}, /* 65 */
         {"1000000000000000000000000000000000000000000000000000000000000000000000000000000000"

@@ -147,13 +147,19 @@ static int decode_rsa(const uint8_t *der, size_t len, EVP_PKEY **out)
     return rc;
 }
 
-/* Bits of an RSA key's public exponent; -1 when OpenSSL could not say. */
-static int rsa_e_bits(const EVP_PKEY *k)
+/* The bits of k's public exponent, or -1 (no memory); *unusable when the
+ * exponent is even or below 3. With e = 1 a "signature" is the padded
+ * digest itself, which anyone can write: OpenSSL verifies it, and mail
+ * "signed" with no private key passed (adv34 F4). An even e has no
+ * inverse: no private key exists for it. */
+static int rsa_e_bits(const EVP_PKEY *k, int *unusable)
 {
     BIGNUM *e = NULL;
     int bits = -1;
-    if (EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_E, &e) == 1)
+    if (EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_E, &e) == 1) {
         bits = BN_num_bits(e);
+        *unusable = !BN_is_odd(e) || bits < 2; /* 1 and 0: under 2 bits */
+    }
     BN_free(e);
     ERR_clear_error();
     return bits;
@@ -271,11 +277,15 @@ int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char 
          * signer's making with a 3070-bit e cost 6 ms a signature (0.03
          * ms with 65537), 100 of them in one ARC chain. OpenSSL bounds e
          * to 64 bits only above 3072-bit moduli; so do we, for all. */
-        int ebits = out->pkey != NULL ? rsa_e_bits(out->pkey) : 0;
-        if (ebits < 0 || ebits > SG_DKIM_MAX_RSA_E_BITS) {
+        int unusable = 0;
+        int ebits = out->pkey != NULL ? rsa_e_bits(out->pkey, &unusable) : 0;
+        if (ebits < 0 || ebits > SG_DKIM_MAX_RSA_E_BITS || unusable) {
             free(der);
             sg_dkim_key_clear(out);
-            *reason = ebits < 0 ? "out of memory" : "RSA public exponent too large";
+            *reason = ebits < 0  ? "out of memory"
+                      : unusable ? "RSA public exponent is even or below 3: no signature proves "
+                                   "anything"
+                                 : "RSA public exponent too large";
             return ebits < 0 ? SG_ENOMEM : SG_ESYNTAX;
         }
     }
