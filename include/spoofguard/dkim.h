@@ -160,8 +160,8 @@ typedef struct sg_dkim_signkey sg_dkim_signkey;
  * the file and the fix):
  *  - a file its group or others may read or write, unless
  *    SG_DKIM_KEY_ALLOW_READABLE (any mode) or
- *    SG_DKIM_KEY_ALLOW_GROUP_READABLE (group read only, for a group the
- *    process is in) is given; a file carrying an extended POSIX ACL,
+ *    SG_DKIM_KEY_ALLOW_GROUP_READABLE (group read only) is given; a file
+ *    carrying an extended POSIX ACL,
  *    unless SG_DKIM_KEY_ALLOW_READABLE;
  *  - a file owned by anyone but the effective user or root (its owner can
  *    replace the key at any time, as OpenSSH's StrictModes reasons),

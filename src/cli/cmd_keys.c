@@ -1666,17 +1666,8 @@ static int retire_domain(ctx *c, const char *domain)
             refused = 1;
             continue;
         }
-        /* a key the tables still name is no key to remove */
-        for (size_t l = 0; l < c->kt.n; l++) {
-            kt_entry e;
-            if (c->kt.l[l].nf && kt_parse(&c->kt.l[l], &e, NULL, 0) == 0 &&
-                !strcmp(e.path, k->path)) {
-                fprintf(stderr, "spoofguard keys: %s: still in %s (%s): refused\n", k->path,
-                        c->key_table, e.name);
-                refused = 1;
-                goto next;
-            }
-        }
+        /* a key the tables still reach, by any path, is no key to remove
+         * (remove_key) */
         if (remove_key(c, k->path) != 0) {
             refused = 1;
             continue;
@@ -1691,7 +1682,6 @@ static int retire_domain(ctx *c, const char *domain)
         k->phase = SGU_KS_RETIRED;
         k->retired = c->now;
         did = 1;
-    next:;
     }
     fprintf(fn, "send\n");
     fclose(fz);

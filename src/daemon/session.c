@@ -523,6 +523,10 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
             session_close(s);
             return;
         }
+        /* a last answer went (the static 421): what follows is dropped,
+         * and the linger's timer is not to be moved (rev22 F6) */
+        if (s->closing || s->draining)
+            return;
     }
     if (rc != SG_MILTER_NEED_MORE) {
         sg_log(s->env->log, "{\"event\":\"protocol_error\",\"client\":\"%s\"}", s->client_ip);

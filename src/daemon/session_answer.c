@@ -95,8 +95,8 @@ void on_timeout(uv_timer_t *t)
     if (now < s->deadline) { /* still working on it */
         sg_milter_put_simple(&s->out, SG_MR_PROGRESS);
         flush(s);
-        if (s->closing)
-            return; /* the write failed: the session is going (rev18) */
+        if (s->closing || s->draining)
+            return; /* the write failed, or the answer was the last: the session is going (rev18) */
         uint64_t left = s->deadline - now;
         uv_timer_start(&s->timer, on_timeout, left < PROGRESS_MS ? left : PROGRESS_MS, 0);
         return;

@@ -54,7 +54,7 @@ typedef struct {
      * start) and name there; listed: the keys it named at the last 'B',
      * the only paths an 'L' may load */
     int ktdir;
-    const char *ktname;
+    char *ktname;
     sg_maps *listed;
     /* serving: the last committed table; previous: the one before, for
      * the sessions that began before a reload and still sign with it */
@@ -253,6 +253,68 @@ static uint8_t load(signer *g, const char *path, char *why, size_t whylen, sg_dk
     return SG_SP_OK;
 }
 
+/* ---- the KeyTable ------------------------------------------------------------------ */
+
+/* The KeyTable's folder, opened at start for the reads at each 'B'. The
+ * file as it really is: a link to a table in another folder (shared with
+ * OpenDKIM, placed by configuration management) was outside what Landlock
+ * lets the signer read (rev22 F1); a link retargeted later is read where
+ * it pointed at start. Landlock lets a compromised signer read every file
+ * beneath that folder, with root's CAP_DAC_READ_SEARCH: `/` and `/etc`
+ * (a relative key_table beside /etc/spoofguardd.conf) would open
+ * /etc/shadow to it, and are refused (rev22 F5). */
+static int kt_open(signer *g, char *err, size_t errlen)
+{
+    char *real = realpath(g->spec->key_table, NULL);
+    char *kd = real ? dir_of(real) : NULL;
+    const char *why = NULL;
+    if (real == NULL)
+        why = strerror(errno);
+    else if (kd == NULL)
+        why = "out of memory";
+    else if (!strcmp(kd, "/") || !strcmp(kd, "/etc"))
+        why = "the signer may read every file of its folder: put it in a folder of its own, "
+              "such as /etc/spoofguard";
+    else if ((g->ktdir = open(kd, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        why = strerror(errno);
+    else if ((g->ktname = strdup(strrchr(real, '/') + 1)) == NULL)
+        why = "out of memory";
+    if (why != NULL)
+        snprintf(err, errlen, "signer: key_table %s: %s", g->spec->key_table, why);
+    free(kd);
+    free(real);
+    return why == NULL ? 0 : -1;
+}
+
+/* Whoever can change the KeyTable chooses the keys the signer loads: the
+ * table and its folder are held to what a key is (root's, or ours when not
+ * started as root; never group- or world-writable). A table the milter's
+ * user could write let a compromised milter name a TLS key of a key folder
+ * (rev22 F4). */
+static int kt_trusted(const signer *g, char *why, size_t whylen)
+{
+    struct stat st;
+    for (int f = 0; f < 2; f++) {
+        int rc = f ? fstatat(g->ktdir, g->ktname, &st, 0) : fstat(g->ktdir, &st);
+        const char *what = f ? "the KeyTable" : "the KeyTable's folder";
+        if (rc != 0) {
+            snprintf(why, whylen, "%.300s: %s", g->spec->key_table, strerror(errno));
+            return -1;
+        }
+        int owner_ok = st.st_uid == 0 || (!g->root_keys && st.st_uid == geteuid());
+        if (!owner_ok || (st.st_mode & 022) != 0) {
+            snprintf(why, whylen,
+                     "%.300s: %s is %s: whoever can change it chooses the keys the signer "
+                     "loads (owned by %s, not group- or world-writable)",
+                     g->spec->key_table, what,
+                     !owner_ok ? "owned by another user" : "group- or world-writable",
+                     g->root_keys ? "root" : "root or spoofguardd's user");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* ---- requests ------------------------------------------------------------------- */
 
 /* Answer one request datagram into out; returns the answer's length. */
@@ -303,8 +365,9 @@ static size_t handle(signer *g, int control, const uint8_t *in, size_t len, uint
         g->building = 0;
         /* no key_table at start: an empty table, every 'L' refused */
         if (g->ktdir >= 0 &&
-            sg_maps_load_key_table_at(&g->listed, g->ktdir, g->ktname, g->spec->key_table, full,
-                                      sizeof(full)) != 0) {
+            (kt_trusted(g, full, sizeof(full)) != 0 ||
+             sg_maps_load_key_table_at(&g->listed, g->ktdir, g->ktname, g->spec->key_table, full,
+                                       sizeof(full)) != 0)) {
             a.status = SG_SP_ELOAD;
         } else {
             g->building = 1;
@@ -389,11 +452,9 @@ static int seccomp_on(char *err, size_t errlen)
         SCMP_SYS(lseek),
         /* where a key link that did not load points (its message) */
         SCMP_SYS(readlinkat),
-        /* whose key it is: ours or root's; a group-readable key's group
-         * ours; no ACL on it (sg_dkim_signkey_loadat) */
+        /* whose key it is: ours or root's; no ACL on it
+         * (sg_dkim_signkey_loadat) */
         SCMP_SYS(geteuid),
-        SCMP_SYS(getegid),
-        SCMP_SYS(getgroups),
         SCMP_SYS(fgetxattr),
         /* ending a thread (a sanitizer's runtime drops its signal stack
          * there) or the process */
@@ -695,21 +756,9 @@ static void child(const sg_signer_spec *spec, const int *fds, size_t nchan)
             _exit(1);
         }
     g.ktdir = -1;
-    if (spec->key_table != NULL) {
-        const char *slash = strrchr(spec->key_table, '/');
-        char *kd = dir_of(spec->key_table);
-        g.ktname = slash ? slash + 1 : spec->key_table;
-        if (kd == NULL || (g.ktdir = open(kd, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-            *g.ktname == '\0') {
-            snprintf(err, sizeof(err), "signer: key_table %s: %s", spec->key_table,
-                     kd == NULL  ? "out of memory"
-                     : *g.ktname ? strerror(errno)
-                                 : "not a file name");
-            free(kd);
-            send_ready(fds[0], err);
-            _exit(1);
-        }
-        free(kd);
+    if (spec->key_table != NULL && kt_open(&g, err, sizeof(err)) != 0) {
+        send_ready(fds[0], err);
+        _exit(1);
     }
     if (confine_creds(&g, err, sizeof(err)) != 0 || landlock_on(&g, err, sizeof(err)) < 0) {
         send_ready(fds[0], err);

@@ -2270,7 +2270,7 @@ def check_sighup():
         old.header(n, v)
     # the new key table (the script wrote it as KeyTable.new)
     d = tdir()
-    os.replace(os.path.join(d, 'KeyTable.new'), os.path.join(d, 'KeyTable'))
+    os.replace(os.path.join(d, 'etc', 'KeyTable.new'), os.path.join(d, 'etc', 'KeyTable'))
     since = log_size()
     os.kill(pid, signal.SIGHUP)
     expect(wait_log(r'"event":"reloaded"', since), 'no "reloaded" event in the log after SIGHUP')
@@ -2286,7 +2286,7 @@ def check_sighup():
     signed_ok(replies, msg, 'across-hup', ['rsa1', 'ed1'])
     finish(old)
     # a reload that fails changes nothing
-    kt = os.path.join(d, 'KeyTable')
+    kt = os.path.join(d, 'etc', 'KeyTable')
     good = read(kt)
     with open(kt, 'ab') as f:
         # a quote and a backslash: the reload_failed log line must stay JSON

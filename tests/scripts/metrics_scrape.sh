@@ -38,6 +38,7 @@ chmod 700 "$T"
 # its own, so reloads re-read the configuration and tables and the unix
 # socket is removed at exit. The keys stay root's (the signer reads them).
 [ "$(id -u)" = 0 ] && chown nobody "$T"
+mkdir -m 755 "$T/etc" # the KeyTable's: root's (the signer refuses one nobody could change)
 export SG_DIR=$T
 PIDS='' BH_PID=''
 passes=0 fails=0
@@ -94,7 +95,7 @@ cp "$DATA"/msgs/*.eml "$T/msgs/"
     "$DATA/msgs/genuine.eml" >"$T/msgs/genuine.signed.eml" 2>"$T/sign.err" ||
     fatal setup "sign: $(cat "$T/sign.err")"
 cp "$DATA/senders" "$DATA/SigningTable" "$T/"
-sed -e "s|@DIR@|$T|g" -e "s|@ED_SELECTOR@|ed1|g" "$DATA/KeyTable.in" >"$T/KeyTable"
+sed -e "s|@DIR@|$T|g" -e "s|@ED_SELECTOR@|ed1|g" "$DATA/KeyTable.in" >"$T/etc/KeyTable"
 
 read -r DNS_PORT MAIN_PORT MAIN_M DOWN_PORT DOWN_M BH_PORT < <("$PY" "$CLIENT" freeport 6)
 SG_DNS_ZONE_NAME=test SG_DNS_ZONE_FILE="$T/test.zone" \

@@ -51,6 +51,9 @@ chmod 700 "$T"
 # its own, so reloads re-read the configuration and tables and the unix
 # socket is removed at exit. The keys stay root's (the signer reads them).
 [ "$(id -u)" = 0 ] && chown nobody "$T"
+# the tables in a folder of root's: whoever can change the KeyTable
+# chooses the keys the signer loads, and it refuses one its user could
+mkdir -m 755 "$T/etc"
 export SG_DIR=$T
 MAIN_PID='' DOWN_PID='' BH_PID='' SLOW_PID='' SEAL_PID='' DROP_PID='' GIVEUP_PID='' SEALTMP_PID='' OOM_PID=''
 passes=0 fails=0 t_start=$(date +%s)
@@ -180,8 +183,8 @@ start_unbound "$T/dns" "$DNS_PORT"
 
 # --- tables and configurations ---------------------------------------------------
 cp "$DATA/senders" "$DATA/SigningTable" "$T/"
-sed -e "s|@DIR@|$T|g" -e "s|@ED_SELECTOR@|ed1|g" "$DATA/KeyTable.in" >"$T/KeyTable"
-sed -e "s|@DIR@|$T|g" -e "s|@ED_SELECTOR@|new1|g" "$DATA/KeyTable.in" >"$T/KeyTable.new"
+sed -e "s|@DIR@|$T|g" -e "s|@ED_SELECTOR@|ed1|g" "$DATA/KeyTable.in" >"$T/etc/KeyTable"
+sed -e "s|@DIR@|$T|g" -e "s|@ED_SELECTOR@|new1|g" "$DATA/KeyTable.in" >"$T/etc/KeyTable.new"
 mkconf() { # name milter-port dns-port timeout-ms tries [extra lines]
     sed -e "s|@DIR@|$T|g" -e "s|@NAME@|$1|g" -e "s|@MILTER_PORT@|$2|g" -e "s|@DNS_PORT@|$3|g" \
         -e "s|@DNS_TIMEOUT_MS@|$4|g" -e "s|@DNS_TRIES@|$5|g" -e "s|@FAILSAFE@|tempfail|g" \
@@ -199,11 +202,11 @@ mkconf main "$MAIN_PORT" "$DNS_PORT" 1000 2 \
 mkconf down "$DOWN_PORT" "$BH_PORT" 200 1
 # a forwarder that ARC-seals what it passes on, with fwd.test's key
 {
-    cat "$T/KeyTable"
+    cat "$T/etc/KeyTable"
     printf 'fwd-arc fwd.test:arc1:%s/keys/arc1.private\n' "$T"
-} >"$T/KeyTable.seal"
+} >"$T/etc/KeyTable.seal"
 mkconf seal "$SEAL_PORT" "$DNS_PORT" 1000 2 \
-    "$(printf 'key_table %s\narc_seal_key fwd-arc\nmetrics_listen 127.0.0.1:%s' "$T/KeyTable.seal" "$SEAL_METRICS")"
+    "$(printf 'key_table %s\narc_seal_key fwd-arc\nmetrics_listen 127.0.0.1:%s' "$T/etc/KeyTable.seal" "$SEAL_METRICS")"
 # one worker and metrics, started with few file descriptors (fd_exhaustion)
 mkconf fd "$FD_PORT" "$DNS_PORT" 1000 2 "$(printf 'workers 1\nmetrics_listen 127.0.0.1:%s' "$FD_METRICS")"
 # DNS that never answers, 3 tries of 2.5 s, a 20 s budget: the verdict
@@ -220,7 +223,7 @@ mkconf giveup "$GIVEUP_PORT" "$DROP_PORT" 1500 2 \
 # the forwarder again, where the chain's sealer (fwd.test) never answers
 mkconf oom "$OOM_PORT" "$DNS_PORT" 1000 2 "workers 1"
 mkconf sealtmp "$SEALTMP_PORT" "$DROPARC_PORT" 300 1 \
-    "$(printf 'key_table %s\narc_seal_key fwd-arc\nmetrics_listen 127.0.0.1:%s' "$T/KeyTable.seal" "$SEALTMP_METRICS")"
+    "$(printf 'key_table %s\narc_seal_key fwd-arc\nmetrics_listen 127.0.0.1:%s' "$T/etc/KeyTable.seal" "$SEALTMP_METRICS")"
 
 if "$SGD" -t -c "$T/main.conf" >"$T/t.out" 2>&1 && grep -q 'configuration OK' "$T/t.out"; then
     ok config_test
@@ -300,8 +303,8 @@ fi
 badkey() { # mode name
     local k=$T/keys/bad-$2.private
     install -m "$1" "$T/keys/ed1.private" "$k"
-    sed "s|$T/keys/ed1.private|$k|" "$T/KeyTable" >"$T/KeyTable.$2"
-    sed "s|^key_table .*|key_table $T/KeyTable.$2|" "$T/main.conf" >"$T/$2.conf"
+    sed "s|$T/keys/ed1.private|$k|" "$T/etc/KeyTable" >"$T/etc/KeyTable.$2"
+    sed "s|^key_table .*|key_table $T/etc/KeyTable.$2|" "$T/main.conf" >"$T/$2.conf"
     if "$SGD" -t -c "$T/$2.conf" >"$T/$2.out" 2>&1; then
         ko "config_key_$2" "a key of mode $1 was accepted"
     elif grep -qF "$k" "$T/$2.out" && grep -q "chmod" "$T/$2.out"; then

@@ -1061,14 +1061,15 @@ static void key_owner_and_links(void **state)
             assert_true(errno == ENOTSUP || errno == EOPNOTSUPP); /* no ACLs here */
         }
     }
-    /* group read for a group we are not in ("users"): a key others read */
+    /* group read for a group we are not in, as a key shared with
+     * OpenDKIM is (root:opendkim 0640): taken when group read is allowed
+     * (rev22 F2: the signer keeps no supplementary group to be in) */
     if (geteuid() == 0 && getegid() != 100) {
         assert_int_equal(chmod(key, 0640), 0);
         assert_int_equal(chown(key, 0, 100), 0);
         assert_int_equal(
-            sg_dkim_signkey_load(&k, key, SG_DKIM_KEY_ALLOW_GROUP_READABLE, err, sizeof(err)),
-            SG_EPERM);
-        assert_non_null(strstr(err, "readable by group 100, not one of ours"));
+            sg_dkim_signkey_load(&k, key, SG_DKIM_KEY_ALLOW_GROUP_READABLE, err, sizeof(err)), 0);
+        sg_dkim_signkey_free(k);
         assert_int_equal(chown(key, 0, getegid()), 0);
     }
     assert_int_equal(chmod(key, 0600), 0);

@@ -373,6 +373,30 @@ static void process(void **state)
         sg_maps_free(mr);
     }
 
+    /* whoever can change the KeyTable chooses the keys: a table (or its
+     * folder) others can write, or another user owns, is not read (rev22
+     * F4: the milter's user rewrote it to name a TLS key) */
+    {
+        char kt[160], ktdir[160];
+        snprintf(kt, sizeof(kt), "%s/etc/KeyTable", dir);
+        snprintf(ktdir, sizeof(ktdir), "%s/etc", dir);
+        for (int w = 0; w < 2; w++) {
+            assert_int_equal(chmod(w ? ktdir : kt, w ? 0777 : 0666), 0);
+            assert_int_equal(ctl(fds[0], SG_SP_BEGIN, NULL, why, sizeof(why)), SG_SP_ELOAD);
+            if (strstr(why, w ? "the KeyTable's folder is group- or world-writable"
+                              : "the KeyTable is group- or world-writable") == NULL)
+                fail_msg("a writable KeyTable%s: %s", w ? " folder" : "", why);
+            assert_int_equal(chmod(w ? ktdir : kt, w ? 0755 : 0644), 0);
+        }
+        if (geteuid() == 0) {
+            assert_int_equal(chown(kt, 65534, 0), 0);
+            assert_int_equal(ctl(fds[0], SG_SP_BEGIN, NULL, why, sizeof(why)), SG_SP_ELOAD);
+            assert_non_null(strstr(why, "the KeyTable is owned by another user"));
+            assert_int_equal(chown(kt, 0, 0), 0);
+        }
+        assert_int_equal(ctl(fds[0], SG_SP_BEGIN, NULL, why, sizeof(why)), SG_SP_OK);
+    }
+
     /* reloads: a world-readable key, a key of a folder not open at start */
     sg_maps *m2;
     snprintf(text, sizeof(text), "o d.test:o:%s/keys/open.seed\n", dir);
@@ -516,6 +540,30 @@ static void process(void **state)
     uv_loop_close(&loop);
     sg_signer_client_free(cl);
     sg_signer_stop(fds, 1, -1);
+
+    /* a KeyTable reached through a link into another folder (shared with
+     * OpenDKIM, placed by configuration management): the signer reads it
+     * where it is (rev22 F1: "Permission denied", no start) */
+    {
+        sg_config c3;
+        sg_maps *m3;
+        char link[160];
+        sg_config_defaults(&c3);
+        snprintf(path, sizeof(path), "%s/conf", dir);
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(link, sizeof(link), "%s/conf/KeyTable", dir);
+        snprintf(text, sizeof(text), "rsa d.test:r:%s/keys/rsa.pem\n", dir);
+        snprintf(path, sizeof(path), "%s/etc/KeyTable", dir);
+        put(path, text, strlen(text), 0644);
+        assert_int_equal(symlink("../etc/KeyTable", link), 0);
+        c3.key_table = strdup(link);
+        assert_int_equal(sg_maps_load(&m3, &c3, err, sizeof(err)), 0);
+        if (sg_signer_start(&c3, m3, 1, &fds, &pid, err, sizeof(err)) != 0)
+            fail_msg("a KeyTable through a link: %s", err);
+        sg_signer_stop(fds, 1, -1);
+        sg_maps_free(m3);
+        sg_config_free(&c3);
+    }
     sg_maps_free(m);
     sg_config_free(&c);
     sg_dkim_signkey_free(rsa);

@@ -194,20 +194,6 @@ static int extended_acl(int fd)
     return n > 4 + 3 * 8;
 }
 
-/* Is gid a group this process is in (effective or supplementary), or
- * root's (gid 0: as trusted as root, who owns such keys)? */
-static int my_group(gid_t gid)
-{
-    gid_t groups[64];
-    if (gid == 0 || gid == getegid())
-        return 1;
-    int n = getgroups((int)(sizeof(groups) / sizeof(groups[0])), groups);
-    for (int i = 0; i < n; i++)
-        if (groups[i] == gid)
-            return 1;
-    return 0;
-}
-
 int sg_dkim_signkey_load(sg_dkim_signkey **out, const char *path, unsigned flags, char *errbuf,
                          size_t errlen)
 {
@@ -271,18 +257,6 @@ int sg_dkim_signkey_loadat(sg_dkim_signkey **out, int dirfd, const char *path, u
                 else
                     snprintf(errbuf, errlen, "%s: cannot read its ACL: %s", path, strerror(errno));
             }
-            close(fd);
-            return SG_EPERM;
-        }
-        /* a group-readable key is for a key group the reader is in: one
-         * readable by any other group ("users") is a key others read */
-        if ((st.st_mode & S_IRGRP) && !my_group(st.st_gid)) {
-            if (errbuf)
-                snprintf(errbuf, errlen,
-                         "%s: private key file is readable by group %lu, not one of ours "
-                         "(gid %lu); fix with: chgrp %lu %s, or chmod 600 %s",
-                         path, (unsigned long)st.st_gid, (unsigned long)getegid(),
-                         (unsigned long)getegid(), path, path);
             close(fd);
             return SG_EPERM;
         }
