@@ -19,6 +19,7 @@
 #include <unicode/utf8.h>
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,14 +90,46 @@ struct sgr_lookalike_builder {
     USpoofChecker *sc;
     ref *refs;
     size_t n, cap;
+    /* refs by registrable domain (index + 1; 0: empty), so adding the
+     * n-th name does not compare it with the n - 1 before it */
+    size_t *by_reg;
+    size_t by_reg_size; /* a power of two, at least twice n */
 };
+
+/* The references indexed by what each rule needs to be equal, so a check
+ * looks up the few references that can match instead of comparing with
+ * all of them (adv35 F2: 1,000 links x 10,000 references took 1.1 s a
+ * message). A key is a 64-bit hash of a string, of its length and of a
+ * tag; keys that collide only add references to compare(), which decides
+ * every hit as before, so the answers do not depend on the index. */
+typedef struct key_slot {
+    uint64_t key;
+    uint32_t off, cnt; /* refs post[off..off+cnt), ascending; cnt 0: empty */
+} key_slot;
+
+typedef struct ref_index {
+    key_slot *slots;
+    size_t mask;
+    uint32_t *post;
+    uint32_t *always; /* compared with every candidate: protected names (the
+                         substring rules only they have), unkeyable ones */
+    size_t nalways;
+    size_t emb_seps; /* most '.' and '-' in a reference's skel_reg */
+    size_t tok_seps; /* most '-' in a reference's skel_label */
+    uint64_t *pw;    /* HASH_BASE^i, i <= SKEL_MAX */
+} ref_index;
 
 struct sgr_lookalike {
     psl_ctx_t *psl;
     USpoofChecker *sc;
     ref *refs;
     size_t n;
+    ref_index ix;
+    atomic_size_t *compares; /* compare() calls, for sgr_lookalike_compares */
 };
+
+static int index_build(ref_index *ix, const ref *refs, size_t n);
+static void index_free(ref_index *ix);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -394,6 +427,39 @@ static void ref_clear(ref *r)
     memset(r, 0, sizeof *r);
 }
 
+static size_t str_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return (size_t)(h ^ (h >> 32));
+}
+
+/* The slot of reg, or the empty slot where it would go. */
+static size_t by_reg_find(const sgr_lookalike_builder *b, const char *reg)
+{
+    if (b->by_reg_size == 0)
+        return 0;
+    size_t mask = b->by_reg_size - 1, s = str_hash(reg) & mask;
+    while (b->by_reg[s] != 0 && strcmp(b->refs[b->by_reg[s] - 1].reg, reg) != 0)
+        s = (s + 1) & mask;
+    return s;
+}
+
+static int by_reg_grow(sgr_lookalike_builder *b)
+{
+    size_t size = b->by_reg_size ? 2 * b->by_reg_size : 64;
+    size_t *t = calloc(size, sizeof *t);
+    if (t == NULL)
+        return -1;
+    free(b->by_reg);
+    b->by_reg = t;
+    b->by_reg_size = size;
+    for (size_t i = 0; i < b->n; i++)
+        b->by_reg[by_reg_find(b, b->refs[i].reg)] = i + 1;
+    return 0;
+}
+
 int sgr_lookalike_builder_add(sgr_lookalike_builder *b, const char *name, size_t len,
                               sgr_lookalike_source source)
 {
@@ -410,13 +476,20 @@ int sgr_lookalike_builder_add(sgr_lookalike_builder *b, const char *name, size_t
     }
     /* every rule works on the registrable domain: mail.paypal.com and
      * paypal.com are one reference */
-    for (size_t i = 0; i < b->n; i++) {
-        if (strcmp(b->refs[i].reg, ni->reg) == 0) {
-            if (source < b->refs[i].source)
-                b->refs[i].source = source;
+    size_t slot = by_reg_find(b, ni->reg);
+    if (b->by_reg_size && b->by_reg[slot] != 0) {
+        ref *same = &b->refs[b->by_reg[slot] - 1];
+        if (source < same->source)
+            same->source = source;
+        free(ni);
+        return SGR_LOOKALIKE_OK;
+    }
+    if (2 * (b->n + 1) > b->by_reg_size) {
+        if (by_reg_grow(b) != 0) {
             free(ni);
-            return SGR_LOOKALIKE_OK;
+            return SGR_LOOKALIKE_ENOMEM;
         }
+        slot = by_reg_find(b, ni->reg);
     }
     if (b->n == b->cap) {
         size_t cap = b->cap ? 2 * b->cap : 16;
@@ -463,7 +536,7 @@ int sgr_lookalike_builder_add(sgr_lookalike_builder *b, const char *name, size_t
     r->skel_reg_flat[k] = '\0';
     memcpy(r->cp, ni->cp, ni->ncp * sizeof *r->cp);
     memcpy(r->lcp, ni->lcp, ni->nlcp * sizeof *r->lcp);
-    b->n++;
+    b->by_reg[slot] = ++b->n;
     free(ni);
     return SGR_LOOKALIKE_OK;
 }
@@ -480,6 +553,7 @@ void sgr_lookalike_builder_free(sgr_lookalike_builder *b)
     for (size_t i = 0; i < b->n; i++)
         ref_clear(&b->refs[i]);
     free(b->refs);
+    free(b->by_reg);
     if (b->sc)
         uspoof_close(b->sc);
     if (b->psl)
@@ -509,10 +583,20 @@ int sgr_lookalike_build(sgr_lookalike **out, sgr_lookalike_builder *b)
     }
     if (b->n > 1)
         qsort(b->refs, b->n, sizeof *b->refs, ref_cmp);
+    lk->compares = malloc(sizeof *lk->compares);
+    if (lk->compares == NULL || index_build(&lk->ix, b->refs, b->n) != SGR_LOOKALIKE_OK) {
+        index_free(&lk->ix);
+        free(lk->compares);
+        free(lk);
+        sgr_lookalike_builder_free(b);
+        return SGR_LOOKALIKE_ENOMEM;
+    }
+    atomic_init(lk->compares, 0);
     lk->psl = b->psl;
     lk->sc = b->sc;
     lk->refs = b->refs;
     lk->n = b->n;
+    free(b->by_reg);
     free(b);
     *out = lk;
     return SGR_LOOKALIKE_OK;
@@ -530,6 +614,8 @@ void sgr_lookalike_free(sgr_lookalike *lk)
     for (size_t i = 0; i < lk->n; i++)
         ref_clear(&lk->refs[i]);
     free(lk->refs);
+    index_free(&lk->ix);
+    free(lk->compares);
     uspoof_close(lk->sc);
     psl_free(lk->psl);
     free(lk);
@@ -719,9 +805,7 @@ static int compare(const name_info *c, const ref *r, sgr_lookalike_hit *h)
     const struct threshold *t = &thresholds[r->source];
     int same_suffix = strcmp(c->suffix, r->suffix) == 0;
     size_t L = r->label_len;
-    char who[SGR_LOOKALIKE_UNICODE_MAX + SGR_LOOKALIKE_ASCII_MAX + 4];
     char why[SGR_LOOKALIKE_DETAIL_MAX];
-    show_name(c, who, sizeof who);
     why[0] = '\0';
 
     if (c->skel_reg[0] && strcmp(c->skel_reg, r->skel_reg) == 0) {
@@ -805,6 +889,8 @@ static int compare(const name_info *c, const ref *r, sgr_lookalike_hit *h)
             }
         }
     }
+    char who[SGR_LOOKALIKE_UNICODE_MAX + SGR_LOOKALIKE_ASCII_MAX + 4];
+    show_name(c, who, sizeof who);
     h->source = r->source;
     copy(h->reference, sizeof h->reference, r->unicode);
     copy(h->reference_ascii, sizeof h->reference_ascii, r->ascii);
@@ -922,6 +1008,346 @@ static int idn_check(const USpoofChecker *sc, const name_info *c, sgr_lookalike_
     return 0;
 }
 
+/* ---- the index ------------------------------------------------------------
+ * Which references can a candidate match at all? Each rule but two needs
+ * some string of the reference to equal a string of the candidate:
+ *   skeleton       skel_reg = the candidate's skel_reg, its skel_raw, or a
+ *                  tail of skel_raw after a dot
+ *   other_suffix   skel_label = the candidate's skel_label
+ *   edit_distance  one edit apart iff a one-deletion variant (or the whole)
+ *                  of one equals one of the other: a deletion on both sides
+ *                  at i is a substitution, at i and i+1 a transposition
+ *   embedded       skel_reg (or skel_reg_hy) = a piece of the candidate's
+ *                  skel_host between separators; skel_label = a piece of
+ *                  its skel_label between hyphens
+ * The other two (the start or end of a label, the name without its dots)
+ * are our own names' only, which are few: those are compared every time. */
+
+enum { K_REG = 1, K_SKREG, K_SKLABEL, K_EDIT };
+
+#define HASH_BASE 0x100000001b3ULL
+
+static uint64_t key_of(uint64_t h, size_t len, unsigned tag)
+{
+    uint64_t x = h + (uint64_t)len * 0x9e3779b97f4a7c15ULL + (uint64_t)tag * 0xd6e8feb86659fd93ULL;
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+/* P[i]: the polynomial hash of the first i units, so any piece's hash is
+ * P[q] - P[p] * B^(q-p), and one deletion's is the two sides joined. */
+static void prefix_bytes(const char *s, size_t n, uint64_t *P)
+{
+    P[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        P[i + 1] = P[i] * HASH_BASE + (uint64_t)(unsigned char)s[i] + 1;
+}
+
+static void prefix_cps(const uint32_t *a, size_t n, uint64_t *P)
+{
+    P[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        P[i + 1] = P[i] * HASH_BASE + (uint64_t)a[i] + 1;
+}
+
+static uint64_t piece_hash(const uint64_t *P, const uint64_t *pw, size_t p, size_t q)
+{
+    return P[q] - P[p] * pw[q - p];
+}
+
+/* the n units without the one at i */
+static uint64_t deletion_hash(const uint64_t *P, const uint64_t *pw, size_t n, size_t i)
+{
+    return P[i] * pw[n - 1 - i] + piece_hash(P, pw, i + 1, n);
+}
+
+typedef struct key_pair {
+    uint64_t key;
+    uint32_t ref;
+} key_pair;
+
+typedef struct pair_list {
+    key_pair *v;
+    size_t n, cap;
+    int oom;
+} pair_list;
+
+static void pair_add(pair_list *l, uint64_t key, size_t ri)
+{
+    if (l->oom)
+        return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 1024;
+        key_pair *nv = realloc(l->v, cap * sizeof *nv);
+        if (nv == NULL) {
+            l->oom = 1;
+            return;
+        }
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n].key = key;
+    l->v[l->n].ref = (uint32_t)ri;
+    l->n++;
+}
+
+static void add_string_key(pair_list *l, const uint64_t *pw, uint64_t *P, const char *s,
+                           unsigned tag, size_t ri)
+{
+    size_t n = strlen(s);
+    prefix_bytes(s, n, P);
+    pair_add(l, key_of(piece_hash(P, pw, 0, n), n, tag), ri);
+}
+
+/* the whole and every one-deletion variant */
+static void add_edit_keys(pair_list *l, const uint64_t *pw, uint64_t *P, const uint32_t *a,
+                          size_t n, size_t ri)
+{
+    prefix_cps(a, n, P);
+    pair_add(l, key_of(P[n], n, K_EDIT), ri);
+    for (size_t i = 0; i < n; i++)
+        pair_add(l, key_of(deletion_hash(P, pw, n, i), n - 1, K_EDIT), ri);
+}
+
+static size_t count_seps(const char *s, const char *seps)
+{
+    size_t k = 0;
+    for (; *s; s++)
+        k += strchr(seps, *s) != NULL;
+    return k;
+}
+
+static int pair_cmp(const void *x, const void *y)
+{
+    const key_pair *a = x, *b = y;
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
+    return (a->ref > b->ref) - (a->ref < b->ref);
+}
+
+/* A reference every candidate is compared with: our own names (the two
+ * substring rules only they have), and one some rule cannot key (a
+ * skeleton that did not fit matches by other means than equality). */
+static int compared_always(const ref *r)
+{
+    return r->source == SGR_LOOKALIKE_PROTECTED || r->skel_reg[0] == '\0' || r->nlcp == 0;
+}
+
+static int index_build(ref_index *ix, const ref *refs, size_t n)
+{
+    memset(ix, 0, sizeof *ix);
+    if (n > UINT32_MAX)
+        return SGR_LOOKALIKE_ENOMEM;
+    uint64_t *P = malloc((SKEL_MAX + 1) * sizeof *P);
+    ix->pw = malloc((SKEL_MAX + 1) * sizeof *ix->pw);
+    ix->always = malloc((n ? n : 1) * sizeof *ix->always);
+    pair_list l = {0};
+    if (P == NULL || ix->pw == NULL || ix->always == NULL) {
+        free(P);
+        return SGR_LOOKALIKE_ENOMEM;
+    }
+    ix->pw[0] = 1;
+    for (size_t i = 1; i <= SKEL_MAX; i++)
+        ix->pw[i] = ix->pw[i - 1] * HASH_BASE;
+    for (size_t i = 0; i < n; i++) {
+        const ref *r = &refs[i];
+        add_string_key(&l, ix->pw, P, r->reg, K_REG, i);
+        if (compared_always(r)) {
+            ix->always[ix->nalways++] = (uint32_t)i;
+            continue;
+        }
+        add_string_key(&l, ix->pw, P, r->skel_reg, K_SKREG, i);
+        if (strcmp(r->skel_reg_hy, r->skel_reg) != 0)
+            add_string_key(&l, ix->pw, P, r->skel_reg_hy, K_SKREG, i);
+        add_string_key(&l, ix->pw, P, r->skel_label, K_SKLABEL, i);
+        size_t e = count_seps(r->skel_reg, ".-"), t = count_seps(r->skel_label, "-");
+        ix->emb_seps = e > ix->emb_seps ? e : ix->emb_seps;
+        ix->tok_seps = t > ix->tok_seps ? t : ix->tok_seps;
+        const struct threshold *th = &thresholds[r->source];
+        size_t min = th->edit_same < th->edit_other ? th->edit_same : th->edit_other;
+        if (min == 0 || r->label_len < min)
+            continue;
+        add_edit_keys(&l, ix->pw, P, r->cp, r->ncp, i);
+        if (r->nlcp != r->ncp || memcmp(r->lcp, r->cp, r->ncp * sizeof *r->cp) != 0)
+            add_edit_keys(&l, ix->pw, P, r->lcp, r->nlcp, i);
+    }
+    free(P);
+    if (l.oom) {
+        free(l.v);
+        return SGR_LOOKALIKE_ENOMEM;
+    }
+    if (l.n > 1)
+        qsort(l.v, l.n, sizeof *l.v, pair_cmp);
+    size_t distinct = 0;
+    for (size_t i = 0; i < l.n; i++)
+        distinct += i == 0 || l.v[i].key != l.v[i - 1].key;
+    size_t size = 16;
+    while (size < 2 * distinct)
+        size *= 2;
+    ix->slots = calloc(size, sizeof *ix->slots);
+    ix->post = malloc((l.n ? l.n : 1) * sizeof *ix->post);
+    if (ix->slots == NULL || ix->post == NULL) {
+        free(l.v);
+        return SGR_LOOKALIKE_ENOMEM;
+    }
+    ix->mask = size - 1;
+    size_t np = 0;
+    for (size_t i = 0; i < l.n;) {
+        size_t j = i, off = np;
+        for (; j < l.n && l.v[j].key == l.v[i].key; j++)
+            if (j == i || l.v[j].ref != l.v[j - 1].ref)
+                ix->post[np++] = l.v[j].ref;
+        size_t s = (size_t)l.v[i].key & ix->mask;
+        while (ix->slots[s].cnt != 0)
+            s = (s + 1) & ix->mask;
+        ix->slots[s].key = l.v[i].key;
+        ix->slots[s].off = (uint32_t)off;
+        ix->slots[s].cnt = (uint32_t)(np - off);
+        i = j;
+    }
+    free(l.v);
+    return SGR_LOOKALIKE_OK;
+}
+
+static void index_free(ref_index *ix)
+{
+    free(ix->slots);
+    free(ix->post);
+    free(ix->always);
+    free(ix->pw);
+    memset(ix, 0, sizeof *ix);
+}
+
+static const key_slot *index_find(const ref_index *ix, uint64_t key)
+{
+    for (size_t s = (size_t)key & ix->mask; ix->slots[s].cnt != 0; s = (s + 1) & ix->mask)
+        if (ix->slots[s].key == key)
+            return &ix->slots[s];
+    return NULL;
+}
+
+typedef struct cand_list {
+    uint32_t *v;
+    size_t n, cap;
+    int oom;
+} cand_list;
+
+static void cand_add(cand_list *l, const uint32_t *refs, size_t n)
+{
+    if (l->oom || n == 0)
+        return;
+    if (l->n + n > l->cap) {
+        size_t cap = l->cap ? l->cap : 64;
+        while (cap < l->n + n)
+            cap *= 2;
+        uint32_t *nv = realloc(l->v, cap * sizeof *nv);
+        if (nv == NULL) {
+            l->oom = 1;
+            return;
+        }
+        l->v = nv;
+        l->cap = cap;
+    }
+    memcpy(l->v + l->n, refs, n * sizeof *refs);
+    l->n += n;
+}
+
+static void cand_key(cand_list *l, const ref_index *ix, uint64_t key)
+{
+    const key_slot *k = index_find(ix, key);
+    if (k)
+        cand_add(l, ix->post + k->off, k->cnt);
+}
+
+static int u32_cmp(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Pieces of s that begin at its start or after a separator and end before
+ * a separator (or at the end, if to_end), with at most max_seps separators
+ * inside: what embedded_at_boundary and is_token can find there. */
+static void cand_pieces(cand_list *l, const ref_index *ix, uint64_t *P, const char *s,
+                        const char *seps, size_t max_seps, int to_end, unsigned tag)
+{
+    size_t n = strlen(s);
+    prefix_bytes(s, n, P);
+    for (size_t p = 0; p < n; p++) {
+        if (p > 0 && strchr(seps, s[p - 1]) == NULL)
+            continue;
+        size_t inside = 0;
+        for (size_t q = p; q <= n && inside <= max_seps; q++) {
+            int end = q == n ? to_end : strchr(seps, s[q]) != NULL;
+            if (!end)
+                continue;
+            /* the whole of s is never a piece of itself */
+            if (q > p && !(p == 0 && q == n))
+                cand_key(l, ix, key_of(piece_hash(P, ix->pw, p, q), q - p, tag));
+            inside++;
+        }
+    }
+}
+
+static void cand_edits(cand_list *l, const ref_index *ix, uint64_t *P, const uint32_t *a, size_t n)
+{
+    prefix_cps(a, n, P);
+    cand_key(l, ix, key_of(P[n], n, K_EDIT));
+    for (size_t i = 0; i < n; i++)
+        cand_key(l, ix, key_of(deletion_hash(P, ix->pw, n, i), n - 1, K_EDIT));
+}
+
+/* The references compare() can find a hit on for c, ascending (the order
+ * of the hits), each once; a superset of them. */
+static int candidates(const sgr_lookalike *lk, const name_info *c, cand_list *l)
+{
+    const ref_index *ix = &lk->ix;
+    uint64_t *P = malloc((SKEL_MAX + 1) * sizeof *P);
+    if (P == NULL)
+        return SGR_LOOKALIKE_ENOMEM;
+    cand_add(l, ix->always, ix->nalways);
+    if (c->skel_reg[0]) {
+        size_t n = strlen(c->skel_reg);
+        prefix_bytes(c->skel_reg, n, P);
+        cand_key(l, ix, key_of(P[n], n, K_SKREG));
+    }
+    if (c->skel_raw[0]) {
+        size_t n = strlen(c->skel_raw);
+        prefix_bytes(c->skel_raw, n, P);
+        cand_key(l, ix, key_of(P[n], n, K_SKREG));
+        for (size_t j = 0; j < n; j++)
+            if (c->skel_raw[j] == '.')
+                cand_key(l, ix, key_of(piece_hash(P, ix->pw, j + 1, n), n - j - 1, K_SKREG));
+    }
+    {
+        size_t n = strlen(c->skel_label);
+        prefix_bytes(c->skel_label, n, P);
+        cand_key(l, ix, key_of(P[n], n, K_SKLABEL));
+    }
+    if (c->ncp)
+        cand_edits(l, ix, P, c->cp, c->ncp);
+    if (c->nlcp && (c->nlcp != c->ncp || memcmp(c->lcp, c->cp, c->ncp * sizeof *c->cp) != 0))
+        cand_edits(l, ix, P, c->lcp, c->nlcp);
+    cand_pieces(l, ix, P, c->skel_host, ".-", ix->emb_seps, 0, K_SKREG);
+    cand_pieces(l, ix, P, c->skel_label, "-", ix->tok_seps, 1, K_SKLABEL);
+    free(P);
+    if (l->oom)
+        return SGR_LOOKALIKE_ENOMEM;
+    if (l->n > 1) {
+        qsort(l->v, l->n, sizeof *l->v, u32_cmp);
+        size_t k = 1;
+        for (size_t i = 1; i < l->n; i++)
+            if (l->v[i] != l->v[k - 1])
+                l->v[k++] = l->v[i];
+        l->n = k;
+    }
+    return SGR_LOOKALIKE_OK;
+}
+
 static void add_hit(sgr_lookalike_result *res, const sgr_lookalike_hit *h)
 {
     if (res->nhits < SGR_LOOKALIKE_MAX_HITS)
@@ -972,24 +1398,45 @@ int sgr_lookalike_check(const sgr_lookalike *lk, const char *name, size_t len,
      * only against the other correspondents, never against a protected or
      * operator name, which are compared first (adv29 RD-1). */
     const ref *known = NULL, *known_corr = NULL;
-    for (size_t i = 0; i < lk->n && known == NULL; i++) {
-        if (strcmp(c->reg, lk->refs[i].reg) != 0)
+    const key_slot *same = NULL;
+    {
+        size_t n = strlen(c->reg);
+        uint64_t P[SGR_LOOKALIKE_ASCII_MAX + 1];
+        prefix_bytes(c->reg, n, P);
+        same = index_find(&lk->ix, key_of(P[n], n, K_REG));
+    }
+    for (size_t k = 0; same != NULL && k < same->cnt && known == NULL; k++) {
+        const ref *r = &lk->refs[lk->ix.post[same->off + k]];
+        if (strcmp(c->reg, r->reg) != 0)
             continue;
-        if (lk->refs[i].source != SGR_LOOKALIKE_CORRESPONDENT)
-            known = &lk->refs[i];
+        if (r->source != SGR_LOOKALIKE_CORRESPONDENT)
+            known = r;
         else if (known_corr == NULL)
-            known_corr = &lk->refs[i];
+            known_corr = r;
+    }
+    cand_list cl = {0};
+    if (known == NULL && candidates(lk, c, &cl) != SGR_LOOKALIKE_OK) {
+        free(cl.v);
+        free(h);
+        free(c);
+        memset(res, 0, sizeof *res);
+        res->verdict = SGR_LOOKALIKE_INVALID;
+        fmt(res->detail, sizeof res->detail, "out of memory");
+        return SGR_LOOKALIKE_ENOMEM;
     }
     size_t chosen_hits = 0; /* hits on protected and operator names */
-    for (size_t i = 0; i < lk->n && known == NULL; i++) {
-        if (known_corr != NULL && lk->refs[i].source == SGR_LOOKALIKE_CORRESPONDENT)
+    for (size_t k = 0; k < cl.n && known == NULL; k++) {
+        const ref *r = &lk->refs[cl.v[k]];
+        if (known_corr != NULL && r->source == SGR_LOOKALIKE_CORRESPONDENT)
             continue;
         memset(h, 0, sizeof *h);
-        if (compare(c, &lk->refs[i], h)) {
+        atomic_fetch_add_explicit(lk->compares, 1, memory_order_relaxed);
+        if (compare(c, r, h)) {
             add_hit(res, h);
-            chosen_hits += lk->refs[i].source != SGR_LOOKALIKE_CORRESPONDENT;
+            chosen_hits += r->source != SGR_LOOKALIKE_CORRESPONDENT;
         }
     }
+    free(cl.v);
     if (known == NULL && chosen_hits == 0)
         known = known_corr;
     if (known != NULL) {
@@ -1038,4 +1485,9 @@ void sgr_lookalike_skeleton(const sgr_lookalike *lk, const char *s, char *out, s
     if (cap == 0)
         return;
     skeleton(lk->sc, s, out, cap);
+}
+
+size_t sgr_lookalike_compares(const sgr_lookalike *lk)
+{
+    return lk ? atomic_load_explicit(lk->compares, memory_order_relaxed) : 0;
 }

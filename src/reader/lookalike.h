@@ -137,6 +137,12 @@ const psl_ctx_t *sgr_lookalike_psl(const sgr_lookalike *lk);
 int sgr_lookalike_check(const sgr_lookalike *lk, const char *name, size_t len,
                         sgr_lookalike_result *res);
 
+/* How many times the checks so far compared a candidate with one
+ * reference (rule by rule). Each check compares only the references an
+ * index says could match, so this grows with the hits and the protected
+ * names, not with the size of the reference set: for tests. */
+size_t sgr_lookalike_compares(const sgr_lookalike *lk);
+
 /* s (UTF-8, NUL-terminated) as every comparison here reads it: the UTS #39
  * skeleton, ASCII lower case, "vv" as "w" and "cl" as "d" ("Bаnk" with a
  * Cyrillic а reads "bank"; "m" reads "rn"). For the reader's rules that

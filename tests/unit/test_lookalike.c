@@ -738,6 +738,145 @@ static void false_hits(void **state)
     sgr_lookalike_free(lk);
 }
 
+/* ---- a large reference set ------------------------------------------------ */
+
+/* A message's links against thousands of references (adv35 F2): the
+ * answers are those of the small set wherever the extra references play no
+ * part, a name like one of them is still found, and the number of
+ * reference comparisons does not grow with the set (the old loop compared
+ * every candidate with every reference: 1,000 x 10,004 here). */
+static uint32_t rnd_next(uint32_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+static void rnd_label(uint32_t *x, const char *alphabet, char *out, size_t n)
+{
+    size_t k = strlen(alphabet);
+    for (size_t i = 0; i < n; i++)
+        out[i] = alphabet[rnd_next(x) % k];
+    out[n] = '\0';
+}
+
+static void same_result(const sgr_lookalike_result *a, const sgr_lookalike_result *b)
+{
+    assert_int_equal(a->verdict, b->verdict);
+    assert_string_equal(a->known, b->known);
+    assert_int_equal(a->nhits, b->nhits);
+    assert_int_equal(a->nhits_total, b->nhits_total);
+    for (size_t i = 0; i < a->nhits; i++) {
+        assert_int_equal(a->hits[i].kind, b->hits[i].kind);
+        assert_int_equal(a->hits[i].source, b->hits[i].source);
+        assert_string_equal(a->hits[i].reference_ascii, b->hits[i].reference_ascii);
+        assert_string_equal(a->hits[i].detail, b->hits[i].detail);
+    }
+}
+
+#define MANY_REFS 10000
+#define MANY_HOSTS 1000
+
+static void many_references(void **state)
+{
+    (void)state;
+    static const char *const like_ours[] = {"paypa1.com",
+                                            "p\xd0\xb0ypal.com",
+                                            "paypall.com",
+                                            "paypal.net",
+                                            "secure-paypal.example",
+                                            "paypal.com.evil.example",
+                                            "paypalsecure.example",
+                                            "upps.com",
+                                            "ups-tracking.example",
+                                            "0urco.test",
+                                            "ourcotest.com",
+                                            "example-bank.net",
+                                            "examplebank.com",
+                                            "exarnple-bank.com",
+                                            "www.paypal.com",
+                                            "ourco.test"};
+    const size_t nlike = sizeof like_ours / sizeof like_ours[0];
+    static char corr[MANY_REFS][16];
+    char psl[4096];
+    snprintf(psl, sizeof psl, "%s/dmarc/psl/public_suffix_list.dat", sg_test_conformance_dir());
+    sgr_lookalike_builder *b = NULL;
+    assert_int_equal(sgr_lookalike_builder_new(&b, psl), SGR_LOOKALIKE_OK);
+    for (size_t i = 0; i < NPROT; i++)
+        assert_int_equal(sgr_lookalike_builder_add(b, protected_set[i], strlen(protected_set[i]),
+                                                   SGR_LOOKALIKE_PROTECTED),
+                         0);
+    /* letters none of the protected names or the hosts below use */
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < MANY_REFS; i++) {
+        char l[11];
+        rnd_label(&x, "jkqvxz", l, 10);
+        snprintf(corr[i], sizeof corr[i], "%s.%s", l,
+                 i % 3 == 0   ? "com"
+                 : i % 3 == 1 ? "net"
+                              : "org");
+        assert_int_equal(sgr_lookalike_builder_add(b, corr[i], strlen(corr[i]),
+                                                   i % 5 == 0 ? SGR_LOOKALIKE_OPERATOR
+                                                              : SGR_LOOKALIKE_CORRESPONDENT),
+                         0);
+    }
+    assert_true(sgr_lookalike_builder_count(b) > MANY_REFS - 10);
+    sgr_lookalike *big = NULL;
+    assert_int_equal(sgr_lookalike_build(&big, b), SGR_LOOKALIKE_OK);
+    sgr_lookalike *small = protected_checker();
+    sgr_lookalike_result *rs = malloc(sizeof *rs), *rb = malloc(sizeof *rb);
+    assert_non_null(rs);
+    assert_non_null(rb);
+
+    size_t before = sgr_lookalike_compares(big);
+    clock_t t0 = clock();
+    for (size_t i = 0; i < MANY_HOSTS; i++) {
+        char host[64], l[11];
+        if (i < nlike) {
+            snprintf(host, sizeof host, "%s", like_ours[i]);
+        } else {
+            rnd_label(&x, "bdfghm", l, 10);
+            snprintf(host, sizeof host, "www.%s%zu.example", l, i);
+        }
+        assert_int_equal(sgr_lookalike_check(small, host, strlen(host), rs), SGR_LOOKALIKE_OK);
+        assert_int_equal(sgr_lookalike_check(big, host, strlen(host), rb), SGR_LOOKALIKE_OK);
+        same_result(rs, rb);
+        if (i < nlike && strcmp(host, "www.paypal.com") != 0 && strcmp(host, "ourco.test") != 0)
+            assert_int_equal(rb->verdict, SGR_LOOKALIKE_SUSPECT);
+    }
+    double cpu = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    size_t compares = sgr_lookalike_compares(big) - before;
+    print_message("many references: %d hosts x %zu references: %zu comparisons, %.3f s CPU "
+                  "(both checkers)\n",
+                  MANY_HOSTS, (size_t)MANY_REFS + NPROT, compares, cpu);
+    /* the protected names every time, plus the few the index names */
+    assert_true(compares < 10 * MANY_HOSTS);
+
+    /* the learned names still count: known, and one edit away is a hit */
+    for (size_t i = 0; i < MANY_REFS; i += MANY_REFS / 10) {
+        char host[32];
+        snprintf(host, sizeof host, "www.%.15s", corr[i]);
+        assert_int_equal(sgr_lookalike_check(big, host, strlen(host), rb), SGR_LOOKALIKE_OK);
+        assert_int_equal(rb->verdict, SGR_LOOKALIKE_KNOWN);
+        snprintf(host, sizeof host, "%.15s", corr[i]);
+        host[3] = host[3] == 'j' ? 'k' : 'j';
+        assert_int_equal(sgr_lookalike_check(big, host, strlen(host), rb), SGR_LOOKALIKE_OK);
+        if (rb->verdict == SGR_LOOKALIKE_KNOWN)
+            continue; /* that neighbour was generated too */
+        assert_int_equal(rb->verdict, SGR_LOOKALIKE_SUSPECT);
+        int found = 0;
+        for (size_t h = 0; h < rb->nhits; h++)
+            found |= rb->hits[h].kind == SGR_LOOKALIKE_EDIT_DISTANCE &&
+                     strcmp(rb->hits[h].reference_ascii, corr[i]) == 0;
+        assert_true(found);
+    }
+    free(rs);
+    free(rb);
+    sgr_lookalike_free(small);
+    sgr_lookalike_free(big);
+}
+
 /* ---- threads ----------------------------------------------------------------- */
 
 static const char *const thread_names[] = {
@@ -809,6 +948,7 @@ int main(void)
         cmocka_unit_test(recall),
         cmocka_unit_test(false_hits),
         cmocka_unit_test(threads),
+        cmocka_unit_test(many_references),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
