@@ -189,6 +189,7 @@ typedef struct walked {
     struct walked *next;
     const char *domain;
     unsigned lookups, voids;
+    int not_pass; /* walked where a match let nobody pass: its ranges were not judged */
 } walked;
 
 typedef struct {
@@ -198,8 +199,22 @@ typedef struct {
     size_t depth;
     int ptr_seen, truncated;
     int in_include; /* includes being walked: their all/no-all decide no result */
+    int not_pass;   /* of those, the ones whose own qualifier is not "+" */
+    /* IPv4 addresses the tree's "+" ip4/a/mx ranges let pass (overlaps
+     * counted twice), and whether a single term was already too broad */
+    uint64_t v4_pass;
+    int broad_seen;
     walked *done;
 } spf_walk;
+
+/* RFC 7208 5.6: a range this large lets a large part of the Internet
+ * pass, as "+all" does: no sender's own network is wider than a /8 (IPv4,
+ * 16.7 M addresses) or a /16 (IPv6, a large provider's allocation); the
+ * tree's IPv4 ranges together reaching 2^24 addresses is the same hole
+ * made of smaller pieces (two /1 halves, 256 /16s). */
+#define SPF_BROAD_V4 8
+#define SPF_BROAD_V6 16
+#define SPF_BROAD_V4_SUM ((uint64_t)1 << 24)
 
 static int has_macro(const char *s)
 {
@@ -220,6 +235,38 @@ static void spf_query(spf_walk *w, const char *name, uint16_t type, sg_dns_resul
 }
 
 static void spf_walk_domain(spf_walk *w, const char *domain, const char *via);
+
+/* A "+" ip4/ip6/a/mx term whose range covers a large part of the address
+ * space (SPF_BROAD_*): reported here; its IPv4 size is added to the sum. */
+static void spf_range_term(spf_walk *w, const char *domain, const sg_spf_mech *m)
+{
+    int c4 = m->cidr4, c6 = m->cidr6;
+    if (m->qualifier != SG_SPF_PASS || w->not_pass > 0)
+        return; /* a match fails, softfails or is neutral: it lets nobody pass */
+    if (m->type == SG_SPF_MECH_IP4) {
+        if (c4 < 0)
+            c4 = 32;
+    } else if (m->type == SG_SPF_MECH_IP6) {
+        c4 = -1;
+        if (c6 < 0)
+            c6 = 128;
+    } else if (m->type != SG_SPF_MECH_A && m->type != SG_SPF_MECH_MX)
+        return;
+    if (m->type != SG_SPF_MECH_IP6 && c4 >= 0)
+        w->v4_pass += (uint64_t)1 << (32 - c4);
+    if ((c4 >= 0 && c4 < SPF_BROAD_V4) ||
+        (m->type != SG_SPF_MECH_IP4 && c6 >= 0 && c6 < SPF_BROAD_V6)) {
+        int v6 = !(c4 >= 0 && c4 < SPF_BROAD_V4);
+        w->broad_seen = 1;
+        add(w->c, "spf.too_broad", SG_AUDIT_ERROR, "RFC 7208 5.6",
+            fmt(w->c, "replace \"%s\" in the record of %s with the senders' own ranges", m->text,
+                domain),
+            "\"%s\" in the record of %s%s lets a /%d of the %s address space pass (wider than "
+            "a /%d): a large part of the Internet passes, as with \"+all\"",
+            m->text, domain, w->in_include > 0 ? " (included)" : "", v6 ? c6 : c4,
+            v6 ? "IPv6" : "IPv4", v6 ? SPF_BROAD_V6 : SPF_BROAD_V4);
+    }
+}
 
 /* A term whose domain-spec has macros depends on the message (RFC 7208
  * 7): it counts as one DNS-querying term, but what it would look up is
@@ -268,7 +315,7 @@ static void spf_follow(spf_walk *w, const char *from, const char *target, const 
      * count reused. Walking it each time turned 1,000 includes of one
      * broken 60 KB record into 1,000 findings quoting it (60 MB). */
     for (const walked *d = w->done; d != NULL; d = d->next)
-        if (strcasecmp(d->domain, target) == 0) {
+        if (strcasecmp(d->domain, target) == 0 && (!d->not_pass || w->not_pass > 0)) {
             w->lookups += d->lookups;
             w->voids += d->voids;
             return;
@@ -282,6 +329,7 @@ static void spf_follow(spf_walk *w, const char *from, const char *target, const 
     }
     d->lookups = w->lookups - lookups;
     d->voids = w->voids - voids;
+    d->not_pass = w->not_pass > 0;
     d->next = w->done;
     w->done = d;
 }
@@ -310,6 +358,7 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
             w->truncated = 1;
             return;
         }
+        spf_range_term(w, domain, m);
         switch (m->type) {
         case SG_SPF_MECH_ALL:
             if (m->qualifier == SG_SPF_PASS || (m->qualifier == SG_SPF_NEUTRAL && !included)) {
@@ -330,7 +379,9 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
         case SG_SPF_MECH_INCLUDE:
             w->lookups++;
             w->in_include++;
+            w->not_pass += m->qualifier != SG_SPF_PASS;
             spf_follow(w, domain, target, "include");
+            w->not_pass -= m->qualifier != SG_SPF_PASS;
             w->in_include--;
             break;
         case SG_SPF_MECH_A:
@@ -487,6 +538,12 @@ static void audit_spf(audit_ctx *c)
             "remove the terms that name domains without records (or publish those records)",
             "the SPF tree of %s makes %u void lookups (limit 2): receivers stop with permerror",
             c->domain, w.voids);
+    if (!w.broad_seen && w.v4_pass >= SPF_BROAD_V4_SUM)
+        add(c, "spf.too_broad", SG_AUDIT_ERROR, "RFC 7208 5.6",
+            "list only the senders' own ranges in ip4: terms (and in the includes)",
+            "the \"+\" ip4/a/mx ranges of the SPF tree of %s add up to %llu IPv4 addresses "
+            "(2^24 or more): a large part of the Internet passes",
+            c->domain, (unsigned long long)w.v4_pass);
     if (w.truncated)
         add(c, "spf.tree_truncated", SG_AUDIT_WARNING, "RFC 7208 4.6.4", "shrink the SPF tree",
             "the SPF tree of %s is larger than the audit walks (%d terms, depth %d); the counts "
