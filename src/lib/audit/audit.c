@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "dkim/dkim_int.h"
+#include "spf/spf_int.h"
 #include "util/domain.h"
 
 /* ------------------------------------------------------------------ */
@@ -268,17 +269,60 @@ static void spf_range_term(spf_walk *w, const char *domain, const sg_spf_mech *m
     }
 }
 
-/* A term whose domain-spec has macros depends on the message (RFC 7208
- * 7): it counts as one DNS-querying term, but what it would look up is
- * unknown, so it is not queried and cannot be void here. Returns 1 if so. */
-static int spf_macro_term(spf_walk *w, const char *domain, const sg_spf_mech *m)
+/* The name a domain-spec stands for when the audited domain sends: a
+ * spec without macros as it is; one whose macros are only %{d} (the
+ * current <domain>) and %{o} (the domain of <sender>: the audited domain,
+ * whose mail this is), with their transformers and delimiters, and %%,
+ * %_, %-, expanded by the evaluator's own expander (RFC 7208 7.2, 7.3),
+ * so the tree behind it is walked (adv34 F3: "include:%{d}._spf.P" hid
+ * 15 lookups, "redirect=%{o}.r.P" a "+all"). NULL when a macro needs the
+ * message (%{i}, %{s}, %{l}, %{h}, %{p}, %{v}): such a term counts as one
+ * DNS-querying term, but what it would look up is unknown, so it is not
+ * queried (spf.macro, info), or when the expansion is no domain. */
+static const char *spf_target(spf_walk *w, const char *domain, const char *spec, const char *what)
 {
-    if (m->domain_spec == NULL || !has_macro(m->domain_spec))
-        return 0;
-    add(w->c, "spf.macro", SG_AUDIT_INFO, "RFC 7208 7", "",
-        "\"%s\" in the record of %s uses macros: counted as one lookup, not looked up", m->text,
-        domain);
-    return 1;
+    audit_ctx *c = w->c;
+    size_t len, i;
+    char *out = NULL;
+    const char *reason = NULL;
+    if (spec == NULL)
+        return domain;
+    if (!has_macro(spec))
+        return spec;
+    len = strlen(spec);
+    for (i = 0; i + 1 < len; i++) {
+        if (spec[i] != '%')
+            continue;
+        if (spec[i + 1] == '{' && i + 2 < len && strchr("dDoO", spec[i + 2]) == NULL) {
+            add(c, "spf.macro", SG_AUDIT_INFO, "RFC 7208 7", "",
+                "\"%s\" in the record of %s uses macros that depend on the message: counted as "
+                "one lookup, not looked up",
+                what, domain);
+            return NULL;
+        }
+        i++; /* "%%{i}" is a literal */
+    }
+    sg_spf_macro_ctx mc;
+    memset(&mc, 0, sizeof(mc));
+    mc.domain = domain;
+    mc.sender_domain = c->domain;
+    if (sg_spf_macro_expand(&out, &len, c->arena, spec, strlen(spec), &mc, SG_SPF_MACRO_DOMAIN,
+                            &reason) != 0 ||
+        out == NULL) {
+        if (out == NULL && reason == NULL)
+            c->oom = 1;
+        return NULL;
+    }
+    if (len > 0 && out[len - 1] == '.')
+        out[--len] = '\0';
+    if (!sg_spf_domain_valid(out, len)) {
+        add(c, "spf.macro", SG_AUDIT_INFO, "RFC 7208 7", "",
+            "\"%s\" in the record of %s expands to \"%s\", which is no domain: counted as one "
+            "lookup, not looked up",
+            what, domain, out);
+        return NULL;
+    }
+    return out;
 }
 
 static int on_stack(const spf_walk *w, const char *d)
@@ -293,12 +337,8 @@ static int on_stack(const spf_walk *w, const char *d)
 static void spf_follow(spf_walk *w, const char *from, const char *target, const char *via)
 {
     audit_ctx *c = w->c;
-    if (has_macro(target)) {
-        add(c, "spf.macro", SG_AUDIT_INFO, "RFC 7208 7", "",
-            "%s:%s in the record of %s uses macros: counted as one lookup, not followed", via,
-            target, from);
-        return;
-    }
+    if (target == NULL)
+        return; /* depends on the message: counted, not followed (spf_target) */
     if (on_stack(w, target)) {
         add(c, "spf.loop", SG_AUDIT_ERROR, "RFC 7208 4.6.4",
             fmt(c, "remove %s:%s from the record of %s", via, target, from),
@@ -352,13 +392,16 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
 
     for (i = 0; i < rec->nmechs; i++) {
         const sg_spf_mech *m = &rec->mechs[i];
-        const char *target = m->domain_spec ? m->domain_spec : domain;
+        const char *target = NULL;
 
         if (w->lookups >= SG_AUDIT_SPF_MAX_WALK) {
             w->truncated = 1;
             return;
         }
         spf_range_term(w, domain, m);
+        if (m->type == SG_SPF_MECH_INCLUDE || m->type == SG_SPF_MECH_A ||
+            m->type == SG_SPF_MECH_MX || m->type == SG_SPF_MECH_EXISTS)
+            target = spf_target(w, domain, m->domain_spec, m->text);
         switch (m->type) {
         case SG_SPF_MECH_ALL:
             if (m->qualifier == SG_SPF_PASS || (m->qualifier == SG_SPF_NEUTRAL && !included)) {
@@ -386,14 +429,14 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
             break;
         case SG_SPF_MECH_A:
             w->lookups++;
-            if (!spf_macro_term(w, domain, m)) {
+            if (target != NULL) {
                 spf_query(w, target, SG_DNS_A, &res);
                 sg_dns_result_free(&res);
             }
             break;
         case SG_SPF_MECH_MX:
             w->lookups++;
-            if (spf_macro_term(w, domain, m))
+            if (target == NULL)
                 break;
             spf_query(w, target, SG_DNS_MX, &res);
             if (res.answer.status == SG_DNS_NOERROR) {
@@ -431,7 +474,7 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
             break;
         case SG_SPF_MECH_EXISTS:
             w->lookups++;
-            if (!spf_macro_term(w, domain, m)) {
+            if (target != NULL) {
                 spf_query(w, target, SG_DNS_A, &res);
                 sg_dns_result_free(&res);
             }
@@ -442,7 +485,9 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
     }
     if (rec->redirect != NULL) {
         w->lookups++;
-        spf_follow(w, domain, rec->redirect, "redirect");
+        const char *what = fmt(c, "redirect=%s", rec->redirect);
+        if (what != NULL)
+            spf_follow(w, domain, spf_target(w, domain, rec->redirect, what), "redirect");
     } else if (!included) {
         /* RFC 7208 4.7: no match and no redirect= is neutral, as "?all"
          * (which was warned about while this was not: adv19 F7) */
