@@ -180,6 +180,25 @@ static void engine_edges(void **state)
     assert_int_equal(f->severity, SG_AUDIT_ERROR);
     assert_int_equal(rep.spf_lookups, 1);
 
+    /* past RFC 7208's limits (11 lookups) the record fails anyway: the
+     * first unanswered query ends the walk instead of waiting on each of
+     * the rest (adv34 F5), and the audit says its counts are incomplete */
+    rep = run(a,
+              "t.test. TXT \"v=spf1 a:a1.t.test a:a2.t.test a:a3.t.test a:a4.t.test a:a5.t.test "
+              "a:a6.t.test a:a7.t.test a:a8.t.test a:a9.t.test a:a10.t.test a:a11.t.test "
+              "a:s1.t.test a:s2.t.test -all\"\n"
+              "a1.t.test. A 192.0.2.1\na2.t.test. A 192.0.2.1\na3.t.test. A 192.0.2.1\n"
+              "a4.t.test. A 192.0.2.1\na5.t.test. A 192.0.2.1\na6.t.test. A 192.0.2.1\n"
+              "a7.t.test. A 192.0.2.1\na8.t.test. A 192.0.2.1\na9.t.test. A 192.0.2.1\n"
+              "a10.t.test. A 192.0.2.1\na11.t.test. A 192.0.2.1\n"
+              "s1.t.test. TIMEOUT A\ns2.t.test. TIMEOUT A\n",
+              "t.test");
+    f = find(&rep, "spf.incomplete");
+    assert_non_null(f);
+    assert_int_equal(f->severity, SG_AUDIT_ERROR);
+    assert_int_equal(rep.spf_lookups, 12);
+    assert_non_null(find(&rep, "spf.too_many_lookups"));
+
     /* 11 MX hosts: permerror (RFC 7208 4.6.4); only 10 are looked up, and
      * the 3 without address records are void */
     rep = run(a,
