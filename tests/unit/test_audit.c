@@ -257,6 +257,46 @@ static void engine_edges(void **state)
         assert_non_null(find(&rep, "spf.too_many_lookups"));
     }
 
+    /* two key records at one selector: an error, each judged, and the
+     * report the same whatever the order of the answer (adv34 F6) */
+    {
+        static const char *recs[2] = {"\"v=DKIM1; k=rsa; p=bm90IGEga2V5\"",
+                                      "\"v=DKIM1; k=rsa; t=y; p=\""};
+        sg_audit_report two[2];
+        sg_audit_selector sel = {.selector = "s1"};
+        sg_audit_opts o;
+        sg_audit_opts_init(&o);
+        o.selectors = &sel;
+        o.nselectors = 1;
+        for (int order = 0; order < 2; order++) {
+            char zone[512];
+            sg_zone *z;
+            sg_resolver *r;
+            size_t line = 0;
+            snprintf(zone, sizeof(zone),
+                     "k.test. TXT \"v=spf1 -all\"\ns1._domainkey.k.test. TXT %s\n"
+                     "s1._domainkey.k.test. TXT %s\n",
+                     recs[order], recs[1 - order]);
+            assert_int_equal(sg_zone_new(&z), SG_OK);
+            assert_int_equal(sg_zone_load_text(z, zone, strlen(zone), NULL, &line), SG_OK);
+            assert_int_equal(sg_resolver_new_zone(&r, z), SG_OK);
+            assert_int_equal(sg_audit_domain(&two[order], a, r, &o, "k.test"), SG_OK);
+            sg_resolver_free(r);
+            sg_zone_free(z);
+        }
+        f = find(&two[0], "dkim.multiple");
+        assert_non_null(f);
+        assert_int_equal(f->severity, SG_AUDIT_ERROR);
+        assert_non_null(find(&two[0], "dkim.syntax"));
+        assert_non_null(find(&two[0], "dkim.revoked"));
+        assert_int_equal(two[0].nfindings, two[1].nfindings);
+        for (size_t i = 0; i < two[0].nfindings; i++) {
+            assert_string_equal(two[0].findings[i].code, two[1].findings[i].code);
+            assert_string_equal(two[0].findings[i].detail, two[1].findings[i].detail);
+        }
+        assert_int_equal(two[0].nerrors, two[1].nerrors);
+    }
+
     /* not a domain name */
     {
         sg_zone *z;

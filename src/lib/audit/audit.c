@@ -708,17 +708,96 @@ int sg_audit_dkim_key_check(const char *txt, size_t len, const char **reason)
     return rc;
 }
 
+/* The checks of one key record at name; label names it in findings (the
+ * name, or "NAME (record 2 of 3)"). */
+static void audit_key_record(audit_ctx *c, const sg_audit_selector *s, const char *name,
+                             const char *label, const char *rec, size_t len, const char *fix_pub)
+{
+    sg_dkim_key key;
+    const char *reason = NULL;
+    char *pub_p = key_p(c, rec, len);
+    int rc;
+
+    if (pub_p != NULL && pub_p[0] == '\0') {
+        add(c, "dkim.revoked", s->local_record ? SG_AUDIT_ERROR : SG_AUDIT_WARNING,
+            "RFC 6376 3.6.1",
+            s->local_record ? fix_pub : "stop signing with this selector, or publish a key",
+            "the key at %s is revoked (empty p=)%s", label,
+            s->local_record ? " but a local key for it is configured to sign" : "");
+        return;
+    }
+    memset(&key, 0, sizeof(key));
+    rc = sg_dkim_key_parse(rec, len, &key, &reason);
+    if (rc != SG_OK) {
+        add(c, "dkim.syntax", SG_AUDIT_ERROR, "RFC 6376 3.6.1", fix_pub,
+            "the key record at %s is unusable: %s", label, reason ? reason : "syntax error");
+        return;
+    }
+    if (key.type == SG_DKIM_KEY_RSA && key.bits < 1024)
+        add(c, "dkim.key_too_short", SG_AUDIT_ERROR, "RFC 8301 3.2",
+            fmt(c,
+                "spoofguard keygen --domain %s --selector NEW --type rsa (2048 bits), publish "
+                "it, then switch signing",
+                c->domain),
+            "the RSA key at %s has %u bits: verifiers MUST NOT accept keys under 1024", label,
+            key.bits);
+    else if (key.type == SG_DKIM_KEY_RSA && key.bits < 2048)
+        add(c, "dkim.key_weak", SG_AUDIT_WARNING, "RFC 8301 3.2",
+            fmt(c,
+                "spoofguard keygen --domain %s --selector NEW --type rsa (2048 bits), publish "
+                "it, then switch signing",
+                c->domain),
+            "the RSA key at %s has %u bits: signers SHOULD use at least 2048", label, key.bits);
+    if (key.testing)
+        add(c, "dkim.testing", SG_AUDIT_WARNING, "RFC 6376 3.6.1",
+            fmt(c, "remove t=y from the record at %s", name),
+            "the key at %s has t=y: verifiers may treat its signatures as unsigned", label);
+    if (key.hashes == SG_DKIM_HASH_SHA1)
+        add(c, "dkim.sha1_only", SG_AUDIT_ERROR, "RFC 8301 3.1",
+            fmt(c, "replace h=sha1 with h=sha256 (or drop h=) in the record at %s", name),
+            "the key at %s allows only SHA-1 (h=sha1), which verifiers MUST NOT accept", label);
+    else if (!(key.hashes & SG_DKIM_HASH_SHA256)) /* h=md5, or names we do not know */
+        add(c, "dkim.no_sha256", SG_AUDIT_ERROR, "RFC 6376 3.6.1",
+            fmt(c, "replace h= with h=sha256 (or drop it) in the record at %s", name),
+            "the key at %s does not list sha256 in h=: every rsa-sha256 and ed25519-sha256 "
+            "signature with it fails (adv19 F6)",
+            label);
+    /* k= is case-insensitive by the grammar, but dkimpy and Mail::DKIM
+     * refuse "RSA" */
+    const char *kt = key_tag(c, rec, len, 'k');
+    if (kt && strcmp(kt, "rsa") != 0 && strcmp(kt, "ed25519") != 0)
+        add(c, "dkim.k_case", SG_AUDIT_WARNING, "RFC 6376 3.6.1",
+            fmt(c, "write k=%s in lower case in the record at %s",
+                key.type == SG_DKIM_KEY_RSA ? "rsa" : "ed25519", name),
+            "the key at %s has k=%s: common verifiers (dkimpy, Mail::DKIM) accept only lower case",
+            label, kt);
+    sg_dkim_key_clear(&key);
+
+    if (s->local_record != NULL) {
+        char *loc_p = key_p(c, s->local_record, strlen(s->local_record));
+        if (loc_p == NULL || pub_p == NULL || strcmp(loc_p, pub_p) != 0)
+            add(c, "dkim.key_mismatch", SG_AUDIT_ERROR, "RFC 6376 3.6.1", fix_pub,
+                "the key published at %s is not the public half of the local key%s%s: "
+                "its signatures fail",
+                label, s->key_path ? " " : "", s->key_path ? s->key_path : "");
+    }
+}
+
+static int txt_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+    int r = memcmp(a, b, al < bl ? al : bl);
+    return r != 0 ? r : (al > bl) - (al < bl);
+}
+
 static void audit_selector(audit_ctx *c, const sg_audit_selector *s)
 {
     char *name = fmt(c, "%s._domainkey.%s", s->selector, c->domain);
-    const char *rec = NULL;
-    size_t nrec = 0, len = 0, i;
+    const char **recs = NULL;
+    size_t *lens = NULL;
+    size_t nrec = 0, i;
     sg_dns_result res;
     sg_dns_status st;
-    sg_dkim_key key;
-    const char *reason = NULL;
-    char *pub_p, *fix_pub;
-    int rc;
+    char *fix_pub;
 
     if (name == NULL)
         return;
@@ -734,93 +813,57 @@ static void audit_selector(audit_ctx *c, const sg_audit_selector *s)
         sg_dns_result_free(&res);
         return;
     }
-    /* RFC 6376 6.1.2: the first record that is a key record */
-    for (i = 0; st == SG_DNS_NOERROR && i < res.answer.count; i++) {
+    /* every key record: which one a verifier uses is up to it (RFC 6376
+     * 3.6.2.2), and the order of an RRset is not defined, so judging the
+     * first one made the verdict change from run to run (adv34 F6) */
+    if (st == SG_DNS_NOERROR && res.answer.count > 0) {
+        recs = sg_arena_calloc(c->arena, res.answer.count, sizeof(*recs));
+        lens = sg_arena_calloc(c->arena, res.answer.count, sizeof(*lens));
+        if (recs == NULL || lens == NULL)
+            c->oom = 1;
+    }
+    for (i = 0; recs != NULL && lens != NULL && i < res.answer.count; i++) {
         const sg_dns_rr *rr = &res.answer.rrs[i];
         if (rr->u.txt.len >= 2 && (strstr(rr->u.txt.data, "p=") != NULL)) {
-            if (nrec++ == 0) {
-                rec = sg_arena_strndup(c->arena, rr->u.txt.data, rr->u.txt.len);
-                len = rr->u.txt.len;
+            if ((recs[nrec] = sg_arena_strndup(c->arena, rr->u.txt.data, rr->u.txt.len)) == NULL) {
+                c->oom = 1;
+                break;
             }
+            lens[nrec++] = rr->u.txt.len;
         }
     }
     sg_dns_result_free(&res);
-    if (rec == NULL) {
+    if (nrec == 0) {
         add(c, "dkim.missing", SG_AUDIT_ERROR, "RFC 6376 3.6.2.1", fix_pub,
             "no DKIM key record at %s: every signature with s=%s fails", name, s->selector);
         return;
     }
+    /* numbered in the order of their text, not of the answer: the same
+     * RRset gives the same report */
+    for (i = 1; i < nrec; i++)
+        for (size_t k = i; k > 0 && txt_cmp(recs[k - 1], lens[k - 1], recs[k], lens[k]) > 0; k--) {
+            const char *t = recs[k];
+            size_t tl = lens[k];
+            recs[k] = recs[k - 1];
+            lens[k] = lens[k - 1];
+            recs[k - 1] = t;
+            lens[k - 1] = tl;
+        }
     if (nrec > 1)
-        add(c, "dkim.multiple", SG_AUDIT_WARNING, "RFC 6376 3.6.2.2", fix_pub,
-            "%s has %zu key records; verifiers may use any one", name, nrec);
-    pub_p = key_p(c, rec, len);
-    if (pub_p != NULL && pub_p[0] == '\0') {
-        add(c, "dkim.revoked", s->local_record ? SG_AUDIT_ERROR : SG_AUDIT_WARNING,
-            "RFC 6376 3.6.1",
-            s->local_record ? fix_pub : "stop signing with this selector, or publish a key",
-            "the key at %s is revoked (empty p=)%s", name,
-            s->local_record ? " but a local key for it is configured to sign" : "");
-        return;
+        add(c, "dkim.multiple", SG_AUDIT_ERROR, "RFC 6376 3.6.2.2", fix_pub,
+            "%s has %zu key records: verifiers may use any one of them and choose differently "
+            "(each is judged, numbered in the order of their text)",
+            name, nrec);
+    for (i = 0; i < nrec; i++) {
+        const char *label = nrec == 1 ? name : fmt(c, "%s (record %zu of %zu)", name, i + 1, nrec);
+        if (label != NULL)
+            audit_key_record(c, s, name, label, recs[i], lens[i], fix_pub);
     }
-    memset(&key, 0, sizeof(key));
-    rc = sg_dkim_key_parse(rec, len, &key, &reason);
-    if (rc != SG_OK) {
-        add(c, "dkim.syntax", SG_AUDIT_ERROR, "RFC 6376 3.6.1", fix_pub,
-            "the key record at %s is unusable: %s", name, reason ? reason : "syntax error");
-        return;
-    }
-    if (key.type == SG_DKIM_KEY_RSA && key.bits < 1024)
-        add(c, "dkim.key_too_short", SG_AUDIT_ERROR, "RFC 8301 3.2",
-            fmt(c,
-                "spoofguard keygen --domain %s --selector NEW --type rsa (2048 bits), publish "
-                "it, then switch signing",
-                c->domain),
-            "the RSA key at %s has %u bits: verifiers MUST NOT accept keys under 1024", name,
-            key.bits);
-    else if (key.type == SG_DKIM_KEY_RSA && key.bits < 2048)
-        add(c, "dkim.key_weak", SG_AUDIT_WARNING, "RFC 8301 3.2",
-            fmt(c,
-                "spoofguard keygen --domain %s --selector NEW --type rsa (2048 bits), publish "
-                "it, then switch signing",
-                c->domain),
-            "the RSA key at %s has %u bits: signers SHOULD use at least 2048", name, key.bits);
-    if (key.testing)
-        add(c, "dkim.testing", SG_AUDIT_WARNING, "RFC 6376 3.6.1",
-            fmt(c, "remove t=y from the record at %s", name),
-            "the key at %s has t=y: verifiers may treat its signatures as unsigned", name);
-    if (key.hashes == SG_DKIM_HASH_SHA1)
-        add(c, "dkim.sha1_only", SG_AUDIT_ERROR, "RFC 8301 3.1",
-            fmt(c, "replace h=sha1 with h=sha256 (or drop h=) in the record at %s", name),
-            "the key at %s allows only SHA-1 (h=sha1), which verifiers MUST NOT accept", name);
-    else if (!(key.hashes & SG_DKIM_HASH_SHA256)) /* h=md5, or names we do not know */
-        add(c, "dkim.no_sha256", SG_AUDIT_ERROR, "RFC 6376 3.6.1",
-            fmt(c, "replace h= with h=sha256 (or drop it) in the record at %s", name),
-            "the key at %s does not list sha256 in h=: every rsa-sha256 and ed25519-sha256 "
-            "signature with it fails (adv19 F6)",
-            name);
-    /* k= is case-insensitive by the grammar, but dkimpy and Mail::DKIM
-     * refuse "RSA" */
-    const char *kt = key_tag(c, rec, len, 'k');
-    if (kt && strcmp(kt, "rsa") != 0 && strcmp(kt, "ed25519") != 0)
-        add(c, "dkim.k_case", SG_AUDIT_WARNING, "RFC 6376 3.6.1",
-            fmt(c, "write k=%s in lower case in the record at %s",
-                key.type == SG_DKIM_KEY_RSA ? "rsa" : "ed25519", name),
-            "the key at %s has k=%s: common verifiers (dkimpy, Mail::DKIM) accept only lower case",
-            name, kt);
-    sg_dkim_key_clear(&key);
 
     if (s->local_error != NULL)
         add(c, "dkim.key_unreadable", SG_AUDIT_WARNING, "RFC 6376 3.6.1",
             "make the key file readable to the audit", "local key for %s: %s", name,
             s->local_error);
-    if (s->local_record != NULL) {
-        char *loc_p = key_p(c, s->local_record, strlen(s->local_record));
-        if (loc_p == NULL || pub_p == NULL || strcmp(loc_p, pub_p) != 0)
-            add(c, "dkim.key_mismatch", SG_AUDIT_ERROR, "RFC 6376 3.6.1", fix_pub,
-                "the key published at %s is not the public half of the local key%s%s: "
-                "its signatures fail",
-                name, s->key_path ? " " : "", s->key_path ? s->key_path : "");
-    }
     if (s->key_mtime > 0 && c->opts->now > s->key_mtime) {
         int64_t days = (c->opts->now - s->key_mtime) / 86400;
         unsigned max = c->opts->key_max_age_days ? c->opts->key_max_age_days
