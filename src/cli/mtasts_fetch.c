@@ -48,18 +48,34 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* What is left of the deadline, for SO_RCVTIMEO/SO_SNDTIMEO; 0: none. */
-static int set_timeouts(int fd, double deadline)
+/* The socket stays non-blocking and every TLS call that would block waits
+ * here, in poll(), for at most what is left of the one deadline of the
+ * fetch. A timeout per recv() (SO_RCVTIMEO) bounded nothing: SSL_connect
+ * and SSL_read make many recv() calls, and a server sending a byte every
+ * 200 ms held the audit for hours (adv34 F1). After a TLS call returned
+ * ret: 1 to call it again, 0 when the deadline has passed, -1 on any
+ * other failure. */
+static int tls_wait(SSL *ssl, int fd, int ret, double deadline)
 {
-    double left = deadline - now_s();
-    if (left <= 0)
-        return 0;
-    struct timeval tv = {(time_t)left, (suseconds_t)((left - (double)(time_t)left) * 1e6)};
-    if (tv.tv_sec == 0 && tv.tv_usec == 0)
-        tv.tv_usec = 1;
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    return 1;
+    int e = SSL_get_error(ssl, ret);
+    short ev;
+    if (e == SSL_ERROR_WANT_READ)
+        ev = POLLIN;
+    else if (e == SSL_ERROR_WANT_WRITE)
+        ev = POLLOUT;
+    else
+        return -1;
+    for (;;) {
+        double left = deadline - now_s();
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {fd, ev, 0};
+        int n = poll(&p, 1, (int)(left * 1000) + 1);
+        if (n > 0)
+            return 1;
+        if (n < 0 && errno != EINTR)
+            return -1;
+    }
 }
 
 /* A TCP connection to host:port within the deadline, or -1. */
@@ -92,8 +108,7 @@ static int dial(const char *host, const char *port, double deadline, char *err, 
                 continue;
             }
         }
-        /* blocking from here, each call bounded by what is left */
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        /* non-blocking from here: every TLS call waits in tls_wait() */
     }
     freeaddrinfo(res);
     if (fd < 0 && err[0] == '\0')
@@ -175,7 +190,8 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
                         size_t errlen)
 {
     const sg_cli_mtasts *o = ctx;
-    double deadline = now_s() + (o && o->timeout_ms ? o->timeout_ms : 10000) / 1000.0;
+    unsigned ms = o && o->timeout_ms ? o->timeout_ms : 10000, secs = (ms + 999) / 1000;
+    double deadline = now_s() + ms / 1000.0;
     char chost[256], cport[16] = "443", *resp = NULL;
     SSL_CTX *sctx = NULL;
     SSL *ssl = NULL;
@@ -226,9 +242,12 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
         fail(err, errlen, "TLS: cannot start");
         goto out;
     }
-    if (!set_timeouts(fd, deadline) || SSL_connect(ssl) != 1) {
-        if (now_s() >= deadline)
-            fail(err, errlen, "timed out during the TLS handshake");
+    for (int r; (r = SSL_connect(ssl)) != 1;) {
+        int w = tls_wait(ssl, fd, r, deadline);
+        if (w == 1)
+            continue;
+        if (w == 0)
+            fail(err, errlen, "timed out during the TLS handshake (%u s)", secs);
         else
             tls_reason(ssl, err, errlen, host);
         goto out;
@@ -239,16 +258,20 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
                       "User-Agent: spoofguard-audit\r\nAccept: text/plain\r\n"
                       "Connection: close\r\n\r\n",
                       host);
-    if (rl <= 0 || (size_t)rl >= sizeof(req) || SSL_write(ssl, req, rl) != rl) {
+    if (rl <= 0 || (size_t)rl >= sizeof(req)) {
         fail(err, errlen, "could not send the request");
+        goto out;
+    }
+    for (int r; (r = SSL_write(ssl, req, rl)) != rl;) {
+        int w = r > 0 ? -1 : tls_wait(ssl, fd, r, deadline);
+        if (w == 1)
+            continue;
+        fail(err, errlen,
+             w == 0 ? "timed out sending the request (%u s)" : "could not send the request", secs);
         goto out;
     }
     for (;;) {
         int n;
-        if (!set_timeouts(fd, deadline)) {
-            fail(err, errlen, "timed out reading the answer (10 s)");
-            goto out;
-        }
         if (got == rcap) {
             fail(err, errlen, "the answer is larger than 64 KiB of policy");
             goto out;
@@ -258,12 +281,15 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
             got += (size_t)n;
             continue;
         }
-        int e = SSL_get_error(ssl, n);
-        if (e == SSL_ERROR_ZERO_RETURN)
+        if (SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN)
             break;
-        fail(err, errlen,
-             now_s() >= deadline ? "timed out reading the answer (10 s)"
-                                 : "the connection failed while reading");
+        int w = tls_wait(ssl, fd, n, deadline);
+        if (w == 1)
+            continue;
+        if (w == 0)
+            fail(err, errlen, "timed out reading the answer (%u s)", secs);
+        else
+            fail(err, errlen, "the connection failed while reading");
         goto out;
     }
 

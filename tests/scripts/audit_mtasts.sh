@@ -13,7 +13,9 @@
 #             policy over 64 KiB; wrongname: a certificate for another
 #             name; untrusted: a CA we do not trust; closed: nothing
 #             listens; silent: a server that accepts and never answers
-#             (the 10 s deadline): mtasts.policy_unreachable
+#             (the 10 s deadline); trickle: the good server behind a proxy
+#             passing its bytes on one per 200 ms (the deadline holds for
+#             the whole fetch): mtasts.policy_unreachable
 # and the offline default: with --zone and no --mta-sts-* option nothing is
 # fetched (mtasts.policy_not_fetched).
 # Prints PASS/FAIL lines and "N passed, N failed". Env: SG_CLI.
@@ -56,7 +58,7 @@ san=$(for c in $cases; do printf 'DNS:mta-sts.%s.test,' "$c"; done)
 } >"$T/openssl.log" 2>&1 || { ko setup "openssl: $(tail -n3 "$T/openssl.log")"; echo "$pass passed, $fail failed"; exit 1; }
 
 # --- the server: one port per certificate ------------------------------------
-read -r P1 P2 P3 PCLOSED PSILENT < <("$PY" "$SG_SRC/tests/interop/milter_client.py" freeport 5)
+read -r P1 P2 P3 PCLOSED PSILENT PTRICKLE < <("$PY" "$SG_SRC/tests/interop/milter_client.py" freeport 6)
 cat >"$T/srv.py" <<'PYEOF'
 import http.server, ssl, sys, threading
 d = sys.argv[1]
@@ -125,10 +127,42 @@ silent.listen(8)
 held = []
 threading.Thread(target=lambda: [held.append(silent.accept()) for _ in iter(int, 1)],
                  daemon=True).start()
+# a proxy to the good server that passes the server's bytes on one per
+# 200 ms: each recv() gets a byte in time, the handshake takes many minutes
+# (adv34 F1: only a deadline over the whole fetch ends it)
+def trickle(c):
+    import time
+    u = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    def up():
+        try:
+            while True:
+                b = c.recv(4096)
+                if not b:
+                    break
+                u.sendall(b)
+        except OSError:
+            pass
+    threading.Thread(target=up, daemon=True).start()
+    try:
+        while True:
+            b = u.recv(1)
+            if not b:
+                break
+            c.sendall(b)
+            time.sleep(0.2)
+    except OSError:
+        pass
+    c.close()
+tl = socket.socket()
+tl.bind(("127.0.0.1", int(sys.argv[6])))
+tl.listen(8)
+threading.Thread(target=lambda: [threading.Thread(target=trickle, args=(tl.accept()[0],),
+                                                  daemon=True).start() for _ in iter(int, 1)],
+                 daemon=True).start()
 open(d + "/ready", "w").close()
 threading.Event().wait()
 PYEOF
-"$PY" "$T/srv.py" "$T" "$P1" "$P2" "$P3" "$PSILENT" 2>"$T/srv.err" &
+"$PY" "$T/srv.py" "$T" "$P1" "$P2" "$P3" "$PSILENT" "$PTRICKLE" 2>"$T/srv.err" &
 SRV=$!
 for ((i = 0; i < 100; i++)); do [ -f "$T/ready" ] && break; sleep 0.05; done
 [ -f "$T/ready" ] || { ko setup "the HTTPS server did not start: $(tail -n3 "$T/srv.err")"; echo "$pass passed, $fail failed"; exit 1; }
@@ -186,6 +220,19 @@ t0=$(date +%s)
 expect silent_server silent "$PSILENT" "1 mtasts.policy_unreachable/error"
 dt=$(($(date +%s) - t0))
 if [ "$dt" -ge 9 ] && [ "$dt" -le 16 ]; then ok silent_deadline; else ko silent_deadline "took ${dt}s (want the 10 s deadline)"; fi
+# the good policy through the trickling proxy: the 10 s hold for the whole
+# fetch (handshake included), not for each recv()
+t0=$(date +%s)
+out=$(timeout 40 "$SG_CLI" audit good.test --zone "$T/zone" --json --mta-sts-connect \
+    "127.0.0.1:$PTRICKLE" --mta-sts-ca "$T/ca.pem" 2>"$T/err")
+rc=$?
+dt=$(($(date +%s) - t0))
+if [ "$rc" = 1 ] && [ "$dt" -ge 9 ] && [ "$dt" -le 16 ] &&
+    grep -q 'policy_unreachable.*timed out' <<<"$out"; then
+    ok trickle_deadline
+else
+    ko trickle_deadline "exit $rc after ${dt}s: $(head -c 300 <<<"$out")"
+fi
 
 # the reasons name what went wrong
 why() { # name CASE PORT CODE PATTERN
@@ -216,4 +263,4 @@ rc=$?
 if [ "$rc" = 2 ]; then ok connect_usage; else ko connect_usage "exit $rc for --mta-sts-connect without a port"; fi
 
 echo "$pass passed, $fail failed"
-[ "$fail" = 0 ] && [ "$pass" -ge 26 ]
+[ "$fail" = 0 ] && [ "$pass" -ge 27 ]
