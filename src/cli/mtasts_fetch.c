@@ -8,7 +8,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -78,38 +80,136 @@ static int tls_wait(SSL *ssl, int fd, int ret, double deadline)
     }
 }
 
-/* A TCP connection to host:port within the deadline, or -1. */
-static int dial(const char *host, const char *port, double deadline, char *err, size_t errlen)
+/* Whether an address is one the policy host may have: not loopback,
+ * private (RFC 1918, fc00::/7), shared (RFC 6598), link-local,
+ * unspecified, multicast, reserved, documentation or another
+ * special-purpose block (RFC 6890). A DNS answer chooses where the fetch
+ * connects: without this, a hostile domain's "mta-sts" name pointed the
+ * audit at 127.0.0.1:443 or 169.254.169.254 (adv34 F7, SSRF). */
+static int addr_public(const struct sockaddr *sa)
 {
-    struct addrinfo hints, *res = NULL, *ai;
+    if (sa->sa_family == AF_INET) {
+        const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+        return !(a[0] == 0 || a[0] == 10 || a[0] == 127 || a[0] >= 224 ||
+                 (a[0] == 100 && (a[1] & 0xc0) == 64) || (a[0] == 169 && a[1] == 254) ||
+                 (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168) ||
+                 (a[0] == 192 && a[1] == 0 && (a[2] == 0 || a[2] == 2)) ||
+                 (a[0] == 192 && a[1] == 88 && a[2] == 99) ||
+                 (a[0] == 198 && (a[1] & 0xfe) == 18) ||
+                 (a[0] == 198 && a[1] == 51 && a[2] == 100) ||
+                 (a[0] == 203 && a[1] == 0 && a[2] == 113));
+    }
+    if (sa->sa_family == AF_INET6) {
+        const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        static const uint8_t zero[10] = {0};
+        if (memcmp(a, zero, 10) == 0)
+            return 0; /* ::, ::1, IPv4-compatible and IPv4-mapped (::ffff:0:0/96) */
+        if ((a[0] & 0xfe) == 0xfc || a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||
+            (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0))
+            return 0; /* ULA, multicast, link-local, site-local */
+        if ((a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8) ||
+            (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0 && a[3] == 0) ||
+            (a[0] == 0x20 && a[1] == 0x02) ||
+            (a[0] == 0x00 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b) ||
+            (a[0] == 0x01 && a[1] == 0 && a[2] == 0 && a[3] == 0))
+            return 0;                 /* documentation, Teredo, 6to4, NAT64, discard-only */
+        return (a[0] & 0xe0) == 0x20; /* global unicast: 2000::/3 */
+    }
+    return 0;
+}
+
+/* Connect to one address within the deadline: the fd, or -1 with err set. */
+static int dial_one(const struct sockaddr *sa, socklen_t salen, const char *host, const char *port,
+                    double deadline, char *err, size_t errlen)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail(err, errlen, "connecting to %s port %s: %s", host, port, strerror(errno));
+    if (connect(fd, sa, salen) != 0) {
+        struct pollfd p = {fd, POLLOUT, 0};
+        int soerr = errno == EINPROGRESS ? 0 : errno;
+        socklen_t sl = sizeof(soerr);
+        double left = deadline - now_s();
+        if (soerr == 0 && (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) != 1 ||
+                           getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0))
+            soerr = ETIMEDOUT;
+        if (soerr != 0) {
+            snprintf(err, errlen, "connecting to %s port %s: %s", host, port,
+                     soerr == ETIMEDOUT ? "timed out" : strerror(soerr));
+            close(fd);
+            return -1;
+        }
+    }
+    /* non-blocking from here: every TLS call waits in tls_wait() */
+    return fd;
+}
+
+/* A TCP connection to host:port within the deadline, or -1. With r, the
+ * host's A and AAAA records come from the audit's resolver (--zone,
+ * --dns: the system's resolvers are never asked) and only public
+ * addresses are connected to; without r (--mta-sts-connect: the operator
+ * named the place) getaddrinfo, unfiltered. */
+static int dial(sg_resolver *r, const char *host, const char *port, double deadline, char *err,
+                size_t errlen)
+{
     int fd = -1, rc;
+    err[0] = '\0';
+    if (r != NULL) {
+        static const uint16_t types[2] = {SG_DNS_AAAA, SG_DNS_A};
+        char why[64] = "";
+        for (int t = 0; t < 2 && fd < 0; t++) {
+            sg_dns_result res;
+            if (now_s() >= deadline)
+                return fail(err, errlen, "timed out looking up %s", host);
+            if (sg_dns_lookup_sync(r, host, types[t], &res) != 0)
+                continue;
+            if (res.answer.status != SG_DNS_NOERROR && res.answer.status != SG_DNS_NODATA &&
+                res.answer.status != SG_DNS_NXDOMAIN)
+                snprintf(why, sizeof(why), "%s lookup %s", sg_dns_type_str(types[t]),
+                         sg_dns_status_str(res.answer.status));
+            for (size_t i = 0; i < res.answer.count && fd < 0; i++) {
+                const sg_dns_rr *rr = &res.answer.rrs[i];
+                struct sockaddr_storage ss;
+                socklen_t sl;
+                memset(&ss, 0, sizeof(ss));
+                if (rr->type == SG_DNS_A) {
+                    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+                    in->sin_family = AF_INET;
+                    in->sin_port = htons((uint16_t)atoi(port));
+                    memcpy(&in->sin_addr, rr->u.a, 4);
+                    sl = sizeof(*in);
+                } else if (rr->type == SG_DNS_AAAA) {
+                    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+                    in6->sin6_family = AF_INET6;
+                    in6->sin6_port = htons((uint16_t)atoi(port));
+                    memcpy(&in6->sin6_addr, rr->u.aaaa, 16);
+                    sl = sizeof(*in6);
+                } else
+                    continue;
+                if (!addr_public((struct sockaddr *)&ss)) {
+                    char a[INET6_ADDRSTRLEN] = "?";
+                    getnameinfo((struct sockaddr *)&ss, sl, a, sizeof(a), NULL, 0, NI_NUMERICHOST);
+                    snprintf(err, errlen,
+                             "%s has the address %s, which is loopback, private, link-local or "
+                             "otherwise special-purpose: not connected to",
+                             host, a);
+                    continue;
+                }
+                fd = dial_one((struct sockaddr *)&ss, sl, host, port, deadline, err, errlen);
+            }
+            sg_dns_result_free(&res);
+        }
+        if (fd < 0 && err[0] == '\0')
+            snprintf(err, errlen, "%s has no address%s%s", host, why[0] ? ": " : "", why);
+        return fd;
+    }
+    struct addrinfo hints, *res = NULL, *ai;
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
     if ((rc = getaddrinfo(host, port, &hints, &res)) != 0)
         return fail(err, errlen, "%s: %s", host, gai_strerror(rc));
-    err[0] = '\0';
-    for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-            struct pollfd p = {fd, POLLOUT, 0};
-            int soerr = errno == EINPROGRESS ? 0 : errno;
-            socklen_t sl = sizeof(soerr);
-            double left = deadline - now_s();
-            if (soerr == 0 && (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) != 1 ||
-                               getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0))
-                soerr = ETIMEDOUT;
-            if (soerr != 0) {
-                snprintf(err, errlen, "connecting to %s port %s: %s", host, port,
-                         soerr == ETIMEDOUT ? "timed out" : strerror(soerr));
-                close(fd);
-                fd = -1;
-                continue;
-            }
-        }
-        /* non-blocking from here: every TLS call waits in tls_wait() */
-    }
+    for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
+        fd = dial_one(ai->ai_addr, ai->ai_addrlen, host, port, deadline, err, errlen);
     freeaddrinfo(res);
     if (fd < 0 && err[0] == '\0')
         snprintf(err, errlen, "no address of %s to connect to", host);
@@ -220,7 +320,8 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
     struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe;
     sigemptyset(&ign.sa_mask);
     sigaction(SIGPIPE, &ign, &old_pipe);
-    if ((fd = dial(chost, cport, deadline, err, errlen)) < 0)
+    if ((fd = dial(o != NULL && o->connect == NULL ? o->resolver : NULL, chost, cport, deadline,
+                   err, errlen)) < 0)
         goto out;
     if ((sctx = SSL_CTX_new(TLS_client_method())) == NULL ||
         SSL_CTX_set_min_proto_version(sctx, TLS1_2_VERSION) != 1) {

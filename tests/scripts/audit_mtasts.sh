@@ -178,6 +178,26 @@ _mta-sts.$c.test. IN TXT "v=STSv1; id=20261204T000000"
 _smtp._tls.$c.test. IN TXT "v=TLSRPTv1; rua=mailto:tls@$c.test"
 EOF
 done >"$T/zone"
+# the policy hosts' addresses, for the fetch without --mta-sts-connect: from
+# the zone (the audit's resolver, never the system's), and special-purpose
+# ones refused (adv34 F7)
+for c in ssrf linklocal noaddr; do
+    cat <<EOF
+$c.test. IN MX 10 mx.$c.test.
+mx.$c.test. IN A 192.0.2.25
+$c.test. IN TXT "v=spf1 mx -all"
+_dmarc.$c.test. IN TXT "v=DMARC1; p=reject"
+_mta-sts.$c.test. IN TXT "v=STSv1; id=20261204T000000"
+_smtp._tls.$c.test. IN TXT "v=TLSRPTv1; rua=mailto:tls@$c.test"
+EOF
+done >>"$T/zone"
+cat >>"$T/zone" <<EOF
+mta-sts.ssrf.test. IN A 127.0.0.1
+mta-sts.ssrf.test. IN AAAA ::1
+mta-sts.linklocal.test. IN A 169.254.169.254
+mta-sts.linklocal.test. IN AAAA fd00::1
+mta-sts.noaddr.test. IN TXT "no address here"
+EOF
 sed -i 's/^good.test. IN MX 10 mx.good.test./good.test. IN MX 10 mx1.good.test./; s/^mx.good.test. IN A/mx1.good.test. IN A/' "$T/zone"
 
 # mtasts CASE PORT: "EXIT code/severity code/severity..." of the mtasts.* findings
@@ -249,6 +269,20 @@ why why_syntax bad "$P1" mtasts.policy_syntax "mode is not enforce, testing or n
 why why_big big "$P1" mtasts.policy_unreachable "larger than 64 KiB"
 why why_mx mismatch "$P1" mtasts.mx_mismatch "mx.mismatch.test matches no mx line"
 
+# the policy host's address comes from the audit's resolver and a special-
+# purpose one is not connected to (adv34 F7)
+fetchwhy() { # name CASE PATTERN
+    local out
+    out=$(timeout 30 "$SG_CLI" audit "$2.test" --zone "$T/zone" --json --mta-sts-fetch \
+        --mta-sts-ca "$T/ca.pem" 2>&1 | "$PY" -c 'import json,sys
+j=json.loads(sys.stdin.read())
+print(" | ".join(f["detail"] for f in j["findings"] if f["code"]=="mtasts.policy_unreachable"))')
+    if grep -qE "$3" <<<"$out"; then ok "$1"; else ko "$1" "'$out' lacks /$3/"; fi
+}
+fetchwhy ssrf_loopback ssrf "address (127\.0\.0\.1|::1), which is loopback, private"
+fetchwhy ssrf_linklocal linklocal "address (169\.254\.169\.254|fd00::1), which is loopback"
+fetchwhy zone_no_address noaddr "mta-sts.noaddr.test has no address"
+
 # offline by default with --zone; and --no-mta-sts-fetch wins
 out=$("$SG_CLI" audit good.test --zone "$T/zone" --json 2>&1)
 if grep -q '"mtasts.policy_not_fetched"' <<<"$out"; then ok zone_offline_default; else ko zone_offline_default "$(head -c 300 <<<"$out")"; fi
@@ -263,4 +297,4 @@ rc=$?
 if [ "$rc" = 2 ]; then ok connect_usage; else ko connect_usage "exit $rc for --mta-sts-connect without a port"; fi
 
 echo "$pass passed, $fail failed"
-[ "$fail" = 0 ] && [ "$pass" -ge 27 ]
+[ "$fail" = 0 ] && [ "$pass" -ge 30 ]
