@@ -905,8 +905,7 @@ static void audit_rua(audit_ctx *c, const char *policy_domain, const char *org, 
     for (i = 0; i < n; i++) {
         const char *at, *dest_org = NULL;
         sg_dmarc_opts o;
-        size_t nrec, len;
-        const char *rec;
+        size_t nrec;
         char *auth;
         sg_dns_status st;
 
@@ -934,16 +933,34 @@ static void audit_rua(audit_ctx *c, const char *policy_domain, const char *org, 
         auth = fmt(c, "%s._report._dmarc.%s", policy_domain, at + 1);
         if (auth == NULL)
             return;
-        st = txt_with_prefix(c, auth, "v=DMARC1", &nrec, &rec, &len);
-        if (is_dns_error(st))
-            add(c, "dmarc.dns_error", SG_AUDIT_ERROR, "RFC 9990", "(make the name answer)",
-                "TXT lookup of %s failed (%s)", auth, sg_dns_status_str(st));
-        else if (nrec == 0)
-            add(c, "dmarc.rua_unauthorised", SG_AUDIT_WARNING, "RFC 9990",
-                fmt(c, "%s. IN TXT \"v=DMARC1\" (published by the owner of %s)", auth, at + 1),
-                "%s address %s is outside %s and %s does not authorise it: reports to it are "
-                "never sent",
-                tag, u[i].mailto, org ? org : policy_domain, auth);
+        /* the rule `report send` applies (sg_dmarc_report_consent): one
+         * consent record, and a rua=/ruf= in it only on the same host;
+         * any record at all passed here (adv34 F8) */
+        {
+            sg_dns_result res;
+            const char *to = NULL;
+            st = lookup(c, auth, SG_DNS_TXT, &res);
+            if (is_dns_error(st))
+                add(c, "dmarc.dns_error", SG_AUDIT_ERROR, "RFC 9990", "(make the name answer)",
+                    "TXT lookup of %s failed (%s)", auth, sg_dns_status_str(st));
+            else if (!sg_dmarc_report_consent(c->arena, &res.answer, tag[2] == 'f' ? 'f' : 'a',
+                                              at + 1, &to)) {
+                size_t k;
+                for (k = 0, nrec = 0; st == SG_DNS_NOERROR && k < res.answer.count; k++)
+                    if (res.answer.rrs[k].u.txt.len >= 8 &&
+                        strncasecmp(res.answer.rrs[k].u.txt.data, "v=DMARC1", 8) == 0)
+                        nrec++;
+                add(c, "dmarc.rua_unauthorised", SG_AUDIT_WARNING, "RFC 9990",
+                    fmt(c, "%s. IN TXT \"v=DMARC1\" (published by the owner of %s)", auth, at + 1),
+                    "%s address %s is outside %s and %s does not authorise it%s: reports to it "
+                    "are never sent",
+                    tag, u[i].mailto, org ? org : policy_domain, auth,
+                    nrec == 0   ? ""
+                    : nrec == 1 ? fmt(c, " (its record sends %s reports to another host)", tag)
+                                : fmt(c, " (%zu consent records, so none counts)", nrec));
+            }
+            sg_dns_result_free(&res);
+        }
     }
 }
 
