@@ -14,6 +14,7 @@
 #include <spoofguard/dmarc.h>
 #include <spoofguard/spf.h>
 
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -1138,6 +1139,63 @@ static int audit_dmarc(audit_ctx *c)
 /* MX, posture, MTA-STS, TLS-RPT                                      */
 /* ------------------------------------------------------------------ */
 
+/* One MX host, as a sender would use it (RFC 5321 5.1): a name with an
+ * address, not an alias (RFC 2181 10.3), not an address written as a name
+ * or the sender's own loopback (adv34 F9: all four passed). At most the
+ * first 10 hosts are looked at, as SPF's mx does. */
+static void audit_mx_host(audit_ctx *c, const char *h)
+{
+    unsigned char buf[16];
+    sg_dns_result res;
+    sg_dns_status st4, st6, stc;
+    size_t hl = strlen(h), naddr = 0;
+    const char *fix =
+        fmt(c, "%s. IN MX 10 mail.%s. (a host name with A/AAAA records)", c->domain, c->domain);
+
+    if (inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1) {
+        add(c, "mx.ip_literal", SG_AUDIT_ERROR, "RFC 5321 5.1", fix,
+            "the MX host \"%s\" of %s is an address written as a name: senders look it up as "
+            "a host name, find nothing, and cannot deliver",
+            h, c->domain);
+        return;
+    }
+    if (strcasecmp(h, "localhost") == 0 ||
+        (hl > 10 && strcasecmp(h + hl - 10, ".localhost") == 0)) {
+        add(c, "mx.localhost", SG_AUDIT_ERROR, "RFC 5321 5.1, RFC 6761 6.3", fix,
+            "the MX host %s of %s is the sender's own loopback: mail loops at the sender or "
+            "bounces",
+            h, c->domain);
+        return;
+    }
+    stc = lookup(c, h, SG_DNS_CNAME, &res);
+    if (stc == SG_DNS_NOERROR && res.answer.count > 0 && res.answer.rrs[0].type == SG_DNS_CNAME)
+        add(c, "mx.cname", SG_AUDIT_WARNING, "RFC 2181 10.3, RFC 5321 5.1",
+            fmt(c, "%s. IN MX 10 %s. (the name the alias points to)", c->domain,
+                res.answer.rrs[0].u.name),
+            "the MX host %s of %s is an alias (CNAME to %s): an MX MUST name a host's own "
+            "name, and some senders refuse it",
+            h, c->domain, res.answer.rrs[0].u.name);
+    sg_dns_result_free(&res);
+    st4 = lookup(c, h, SG_DNS_A, &res);
+    naddr += st4 == SG_DNS_NOERROR ? res.answer.count : 0;
+    sg_dns_result_free(&res);
+    st6 = lookup(c, h, SG_DNS_AAAA, &res);
+    naddr += st6 == SG_DNS_NOERROR ? res.answer.count : 0;
+    sg_dns_result_free(&res);
+    if (naddr > 0)
+        return;
+    if (is_dns_error(st4) || is_dns_error(st6))
+        add(c, "mx.dns_error", SG_AUDIT_ERROR, "RFC 5321 5.1", "(make the name answer)",
+            "the address lookup of the MX host %s failed (%s)", h,
+            sg_dns_status_str(is_dns_error(st4) ? st4 : st6));
+    else
+        add(c, "mx.no_address", SG_AUDIT_ERROR, "RFC 5321 5.1",
+            fmt(c, "%s. IN A (the address of the mail server), or an MX naming a host that has one",
+                h),
+            "the MX host %s of %s has no address (%s): mail to %s is deferred, then bounced", h,
+            c->domain, sg_dns_status_str(st4), c->domain);
+}
+
 /* 1: null MX only; 0: ordinary MX (or none); -1: DNS error. */
 static int audit_mx(audit_ctx *c)
 {
@@ -1177,6 +1235,8 @@ static int audit_mx(audit_ctx *c)
             fmt(c, "%s. IN MX 0 . if the domain takes no mail", c->domain),
             "%s has no MX: mail goes to its address records (implicit MX), if any", c->domain);
     sg_dns_result_free(&res);
+    for (i = 0; i < c->nmx && i < 10; i++)
+        audit_mx_host(c, c->mx[i]);
     return ret;
 }
 
