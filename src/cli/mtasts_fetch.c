@@ -343,6 +343,11 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
         fail(err, errlen, "TLS: cannot start");
         goto out;
     }
+    /* the name only in the subject's CN is not a certificate for it: RFC
+     * 6125 6.4.4 once there is a subjectAltName, and browsers, Go and the
+     * CA/B Baseline Requirements never look at the CN, so senders refuse
+     * what OpenSSL's fallback accepted */
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
     for (int r; (r = SSL_connect(ssl)) != 1;) {
         int w = tls_wait(ssl, fd, r, deadline);
         if (w == 1)
@@ -371,8 +376,33 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
              w == 0 ? "timed out sending the request (%u s)" : "could not send the request", secs);
         goto out;
     }
+    /* where the header ends (0: not yet seen; scanned up to `scanned`)
+     * and, with a Content-Length, the size of the whole answer: a server
+     * that keeps the connection open after a complete answer is not read
+     * until the deadline (RFC 9112 6.3) */
+    size_t hend = 0, scanned = 0, whole = 0;
     for (;;) {
         int n;
+        if (hend == 0) {
+            for (size_t i = scanned; i + 1 < got && hend == 0; i++)
+                if (resp[i] == '\n' &&
+                    (resp[i + 1] == '\n' ||
+                     (i + 2 < got && resp[i + 1] == '\r' && resp[i + 2] == '\n')))
+                    hend = i + (resp[i + 1] == '\n' ? 2 : 3);
+            scanned = got > 2 ? got - 2 : 0;
+            size_t vl;
+            const char *v;
+            if (hend != 0 && header_value(resp, resp + hend, "Transfer-Encoding", &vl) == NULL &&
+                (v = header_value(resp, resp + hend, "Content-Length", &vl)) != NULL) {
+                char num[24], *endp;
+                snprintf(num, sizeof(num), "%.*s", (int)(vl < 20 ? vl : 20), v);
+                unsigned long long cl = strtoull(num, &endp, 10);
+                if (*endp == '\0' && vl > 0 && cl <= rcap - hend)
+                    whole = hend + (size_t)cl;
+            }
+        }
+        if (whole != 0 && got >= whole)
+            break;
         if (got == rcap) {
             fail(err, errlen, "the answer is larger than 64 KiB of policy");
             goto out;
@@ -408,10 +438,15 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
     }
     char *body = he + (*he == '\r' ? 2 : 1);
     int status = 0;
-    if (got < 12 || strncmp(resp, "HTTP/1.", 7) != 0 || sscanf(resp + 8, " %3d", &status) != 1) {
+    /* "HTTP/1.x SP 3DIGIT SP" (RFC 9112 4): "2004" is no status 200 */
+    if (got < 13 || strncmp(resp, "HTTP/1.", 7) != 0 || resp[7] < '0' || resp[7] > '9' ||
+        resp[8] != ' ' || resp[9] < '1' || resp[9] > '5' || resp[10] < '0' || resp[10] > '9' ||
+        resp[11] < '0' || resp[11] > '9' ||
+        (resp[12] != ' ' && resp[12] != '\r' && resp[12] != '\n')) {
         fail(err, errlen, "not an HTTP answer");
         goto out;
     }
+    status = (resp[9] - '0') * 100 + (resp[10] - '0') * 10 + (resp[11] - '0');
     size_t vl;
     const char *v;
     if (status >= 300 && status < 400) {

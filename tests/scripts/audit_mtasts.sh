@@ -37,7 +37,7 @@ ok() { echo "PASS $1"; pass=$((pass + 1)); }
 ko() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
 
 # --- a CA, a certificate for every mta-sts.CASE.test but wrongname ----------
-cases="good chunked mismatch testing none bad gone moved html big"
+cases="good chunked mismatch testing none bad gone moved html big status2004 keepopen"
 san=$(for c in $cases; do printf 'DNS:mta-sts.%s.test,' "$c"; done)
 {
     openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.pem" -days 2 \
@@ -55,10 +55,16 @@ san=$(for c in $cases; do printf 'DNS:mta-sts.%s.test,' "$c"; done)
     mkcert server "${san%,}" ca
     mkcert wrong "DNS:mta-sts.other.test" ca
     mkcert untrusted "DNS:mta-sts.untrusted.test" other-ca
+    # the name in the CN only, no subjectAltName (RFC 6125 6.4.4)
+    openssl req -newkey rsa:2048 -nodes -keyout "$T/cnonly.key" -out "$T/cnonly.csr" \
+        -subj "/CN=mta-sts.cnonly.test"
+    printf 'extendedKeyUsage=serverAuth\n' >"$T/cnonly.ext"
+    openssl x509 -req -in "$T/cnonly.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
+        -days 2 -extfile "$T/cnonly.ext" -out "$T/cnonly.pem"
 } >"$T/openssl.log" 2>&1 || { ko setup "openssl: $(tail -n3 "$T/openssl.log")"; echo "$pass passed, $fail failed"; exit 1; }
 
 # --- the server: one port per certificate ------------------------------------
-read -r P1 P2 P3 PCLOSED PSILENT PTRICKLE < <("$PY" "$SG_SRC/tests/interop/milter_client.py" freeport 6)
+read -r P1 P2 P3 PCLOSED PSILENT PTRICKLE PCN < <("$PY" "$SG_SRC/tests/interop/milter_client.py" freeport 7)
 cat >"$T/srv.py" <<'PYEOF'
 import http.server, ssl, sys, threading
 d = sys.argv[1]
@@ -108,6 +114,20 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.send(301, b"", extra=[("Location", "https://elsewhere.test/p.txt")])
         if case == "html":
             return self.send(200, b"<html>" + GOOD + b"</html>", "text/html")
+        if case == "status2004":  # four digits: no status 200 (adv34 L1)
+            self.wfile.write(b"HTTP/1.1 2004 OK\r\nContent-Type: text/plain\r\nContent-Length: %d"
+                             b"\r\nConnection: close\r\n\r\n%s" % (len(GOOD), GOOD))
+            return
+        if case == "keepopen":  # a whole answer, then the connection held (adv34 L4)
+            body = policy("enforce", "mx.keepopen.test")
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d"
+                             b"\r\n\r\n%s" % (len(body), body))
+            self.wfile.flush()
+            import time
+            time.sleep(20)
+            return
+        if case == "cnonly":
+            return self.send(200, policy("enforce", "mx.cnonly.test"))
         if case == "big":
             return self.send(200, GOOD + b"x_pad: " + b"y" * 70000 + b"\n")
         return self.send(404, b"no such policy\n")
@@ -119,6 +139,7 @@ def serve(port, cert):
     threading.Thread(target=s.serve_forever, daemon=True).start()
 for port, cert in zip(map(int, sys.argv[2:5]), ("server", "wrong", "untrusted")):
     serve(port, cert)
+serve(int(sys.argv[7]), "cnonly")
 # accepts, then never says a word (not even the TLS handshake)
 import socket
 silent = socket.socket()
@@ -162,13 +183,13 @@ threading.Thread(target=lambda: [threading.Thread(target=trickle, args=(tl.accep
 open(d + "/ready", "w").close()
 threading.Event().wait()
 PYEOF
-"$PY" "$T/srv.py" "$T" "$P1" "$P2" "$P3" "$PSILENT" "$PTRICKLE" 2>"$T/srv.err" &
+"$PY" "$T/srv.py" "$T" "$P1" "$P2" "$P3" "$PSILENT" "$PTRICKLE" "$PCN" 2>"$T/srv.err" &
 SRV=$!
 for ((i = 0; i < 100; i++)); do [ -f "$T/ready" ] && break; sleep 0.05; done
 [ -f "$T/ready" ] || { ko setup "the HTTPS server did not start: $(tail -n3 "$T/srv.err")"; echo "$pass passed, $fail failed"; exit 1; }
 
 # --- the zone: each case a complete domain, so only MTA-STS can differ --------
-for c in $cases wrongname untrusted closed silent; do
+for c in $cases wrongname untrusted closed silent cnonly; do
     cat <<EOF
 $c.test. IN MX 10 mx.$c.test.
 mx.$c.test. IN A 192.0.2.25
@@ -236,6 +257,12 @@ expect wrong_name wrongname "$P2" "1 mtasts.policy_unreachable/error"
 expect untrusted_ca untrusted "$P3" "1 mtasts.policy_unreachable/error"
 expect nothing_listens closed "$PCLOSED" "1 mtasts.policy_unreachable/error"
 expect too_big big "$P1" "1 mtasts.policy_unreachable/error"
+expect status_2004 status2004 "$P1" "1 mtasts.policy_unreachable/error"
+expect cn_only cnonly "$PCN" "1 mtasts.policy_unreachable/error"
+t0=$(date +%s)
+expect keep_open keepopen "$P1" "0"
+dt=$(($(date +%s) - t0))
+if [ "$dt" -le 5 ]; then ok keep_open_fast; else ko keep_open_fast "took ${dt}s (the answer was whole at once)"; fi
 t0=$(date +%s)
 expect silent_server silent "$PSILENT" "1 mtasts.policy_unreachable/error"
 dt=$(($(date +%s) - t0))
@@ -297,4 +324,4 @@ rc=$?
 if [ "$rc" = 2 ]; then ok connect_usage; else ko connect_usage "exit $rc for --mta-sts-connect without a port"; fi
 
 echo "$pass passed, $fail failed"
-[ "$fail" = 0 ] && [ "$pass" -ge 30 ]
+[ "$fail" = 0 ] && [ "$pass" -ge 34 ]
