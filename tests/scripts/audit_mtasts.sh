@@ -37,7 +37,7 @@ ok() { echo "PASS $1"; pass=$((pass + 1)); }
 ko() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
 
 # --- a CA, a certificate for every mta-sts.CASE.test but wrongname ----------
-cases="good chunked mismatch testing none bad gone moved html big status2004 keepopen"
+cases="good chunked mismatch testing none bad gone moved html big status2004 keepopen repeated"
 san=$(for c in $cases; do printf 'DNS:mta-sts.%s.test,' "$c"; done)
 {
     openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.pem" -days 2 \
@@ -126,6 +126,8 @@ class H(http.server.BaseHTTPRequestHandler):
             import time
             time.sleep(20)
             return
+        if case == "repeated":  # a second mode: senders keeping the last read none (adv34 L3)
+            return self.send(200, policy("enforce", "mx.repeated.test") + b"mode: none\r\n")
         if case == "cnonly":
             return self.send(200, policy("enforce", "mx.cnonly.test"))
         if case == "big":
@@ -259,6 +261,7 @@ expect nothing_listens closed "$PCLOSED" "1 mtasts.policy_unreachable/error"
 expect too_big big "$P1" "1 mtasts.policy_unreachable/error"
 expect status_2004 status2004 "$P1" "1 mtasts.policy_unreachable/error"
 expect cn_only cnonly "$PCN" "1 mtasts.policy_unreachable/error"
+expect repeated_key repeated "$P1" "0 mtasts.policy_repeated/warning"
 t0=$(date +%s)
 expect keep_open keepopen "$P1" "0"
 dt=$(($(date +%s) - t0))
@@ -324,4 +327,4 @@ rc=$?
 if [ "$rc" = 2 ]; then ok connect_usage; else ko connect_usage "exit $rc for --mta-sts-connect without a port"; fi
 
 echo "$pass passed, $fail failed"
-[ "$fail" = 0 ] && [ "$pass" -ge 34 ]
+[ "$fail" = 0 ] && [ "$pass" -ge 35 ]

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "audit_int.h"
 #include "dkim/dkim_int.h"
 #include "spf/spf_int.h"
 #include "util/domain.h"
@@ -1305,13 +1306,23 @@ static void audit_mtasts_policy(audit_ctx *c)
             url, err[0] ? err : "no reason given");
         return;
     }
-    if (sg_audit_mtasts_policy_parse(buf, len, pol, &reason) != SG_OK) {
+    const char *repeated = NULL;
+    if (sg_audit_policy_parse(buf, len, pol, &reason, &repeated) != SG_OK) {
         add(c, "mtasts.policy_syntax", SG_AUDIT_ERROR, "RFC 8461 3.2",
             fmt(c, "version: STSv1\nmode: testing\nmax_age: 604800\nmx: %s",
                 c->nmx > 0 ? c->mx[0] : fmt(c, "mx.%s", c->domain)),
             "the MTA-STS policy at %s is malformed (%s): senders ignore it", url, reason);
         return;
     }
+    if (repeated != NULL)
+        add(c, "mtasts.policy_repeated", SG_AUDIT_WARNING, "RFC 8461 3.2",
+            fmt(c,
+                "keep one \"%s:\" line in the policy at %s, then a new id= in the _mta-sts "
+                "record",
+                repeated, url),
+            "the MTA-STS policy at %s has \"%s:\" more than once: the first is used here, "
+            "senders that keep the last one read another policy",
+            url, repeated);
     if (pol->mode == SG_AUDIT_MTASTS_TESTING)
         add(c, "mtasts.testing", SG_AUDIT_INFO, "RFC 8461 5",
             "mode: enforce, once the TLS reports (TLS-RPT) show no failures",
