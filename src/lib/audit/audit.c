@@ -2,10 +2,11 @@
  * spoofguard audit: what one domain publishes, checked against the RFCs.
  *
  * Sections: findings (the list a report is built of), SPF (the whole
- * include/redirect tree, counted past RFC 7208's limits), DKIM (one key
- * record per selector, against the local private key), DMARC (RFC 9989
- * discovery by the library's tree walk, then the record's tags and report
- * destinations), MX and the non-sending posture, MTA-STS and TLS-RPT.
+ * include/redirect tree, counted past RFC 7208's limits within one
+ * deadline), DKIM (every key record of a selector, against the local
+ * private key), DMARC (RFC 9989 discovery by the library's tree walk, then
+ * the record's tags and report destinations), MX (and its hosts) and the
+ * non-sending posture, MTA-STS and TLS-RPT.
  *
  * Every finding names the record that fixes it; codes are documented in
  * docs/audit.md and are a contract (extend, never rename).
