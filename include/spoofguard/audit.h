@@ -58,7 +58,7 @@ typedef int (*sg_audit_fetch_fn)(void *ctx, const char *host, char *buf, size_t 
 /* RFC 8461 3.3: a policy is at most 64 KiB. */
 #define SG_AUDIT_MTASTS_POLICY_MAX 65536
 
-#define SG_AUDIT_OPTS_VERSION 2
+#define SG_AUDIT_OPTS_VERSION 3
 /* Rotation period (M3AAWG DKIM Key Rotation BCP: at least every 6 months). */
 #define SG_AUDIT_DEFAULT_KEY_MAX_AGE_DAYS 180
 /* The whole SPF tree is counted past RFC 7208's limits, up to this many
@@ -66,6 +66,10 @@ typedef int (*sg_audit_fetch_fn)(void *ctx, const char *host, char *buf, size_t 
 #define SG_AUDIT_SPF_MAX_WALK 1000
 /* Nesting depth walked (RFC 7208 sets none; 10 lookups imply <= 10). */
 #define SG_AUDIT_SPF_MAX_DEPTH 32
+/* The whole SPF walk of one domain: 15 times the default per-try DNS
+ * timeout (SG_DNS_DEFAULT_TIMEOUT_MS); past it the walk stops
+ * (spf.incomplete). */
+#define SG_AUDIT_SPF_TIME_LIMIT_MS 30000
 
 typedef struct {
     unsigned version; /* SG_AUDIT_OPTS_VERSION */
@@ -77,6 +81,8 @@ typedef struct {
      * fetched (finding mtasts.policy_not_fetched) */
     sg_audit_fetch_fn mtasts_fetch;
     void *mtasts_ctx;
+    /* version 3: the SPF walk's time limit in ms; 0: SG_AUDIT_SPF_TIME_LIMIT_MS */
+    unsigned spf_time_limit_ms;
 } sg_audit_opts;
 
 SG_EXTERN void sg_audit_opts_init(sg_audit_opts *opts);

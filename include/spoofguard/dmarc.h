@@ -382,6 +382,19 @@ SG_EXTERN int sg_dmarc_org_domain_sync(sg_arena *arena, sg_resolver *resolver,
 SG_EXTERN int sg_dmarc_could_align(const sg_dmarc_opts *opts, const sg_dmarc_result *r,
                                    const char *d);
 
+/* External report destinations (RFC 9990 4.4; RFC 7489 7.1): whether
+ * the TXT answer at POLICY._report._dmarc.DEST (DEST the host of the
+ * report address) says DEST takes POLICY's reports. kind 'a' for
+ * aggregate reports (rua=), 'f' for failure reports (ruf=). 1 when
+ * exactly one record starts with "v=DMARC1" and either names no address
+ * of that kind or names one on DEST (*override, in the arena: the address
+ * to use instead; NULL when none); 0 otherwise: no such record, several
+ * (the answer would hang on their order), or one that sends the reports
+ * elsewhere only. `report send` and the audit share it, so the audit
+ * calls authorised exactly what is sent. */
+SG_EXTERN int sg_dmarc_report_consent(sg_arena *arena, const sg_dns_answer *ans, char kind,
+                                      const char *dest, const char **override);
+
 #ifdef __cplusplus
 }
 #endif

@@ -408,7 +408,11 @@ int cmd_audit(int argc, char **argv)
         o.nselectors = nsels;
         o.key_max_age_days = (unsigned)a.max_age;
         o.now = (int64_t)time(NULL);
+        /* the SPF walk's deadline follows the per-try DNS timeout: 15
+         * tries' worth, 30 s at the default 2 s */
+        o.spf_time_limit_ms = 15 * (d.timeout_ms ? d.timeout_ms : SG_DNS_DEFAULT_TIMEOUT_MS);
         if (a.mtasts_fetch) {
+            a.mtasts.resolver = d.resolver;
             o.mtasts_fetch = sg_cli_mtasts_fetch;
             o.mtasts_ctx = &a.mtasts;
         }

@@ -287,44 +287,19 @@ static int consent(send_ctx *c, const char *name, char tag, const char *dest, ch
     sg_dns_result res;
     if (sg_dns_lookup_sync(c->dns.resolver, name, SG_DNS_TXT, &res) != 0)
         return -1;
-    int ok = -1, seen = 0;
+    int ok = -1;
     if (res.answer.status == SG_DNS_NOERROR || res.answer.status == SG_DNS_NODATA ||
         res.answer.status == SG_DNS_NXDOMAIN) {
-        ok = 0;
-        for (size_t i = 0; i < res.answer.count; i++) {
-            const char *t = res.answer.rrs[i].u.txt.data;
-            size_t len = res.answer.rrs[i].u.txt.len;
-            /* "starts with v=DMARC1" (the tag may be followed by ';' or end) */
-            if (res.answer.rrs[i].type != SG_DNS_TXT || len < 8 || strncasecmp(t, "v=DMARC1", 8) ||
-                (len > 8 && t[8] != ';' && t[8] != ' ' && t[8] != '\t'))
-                continue;
-            /* several consent records: the answer would hang on their
-             * order in the DNS answer (rev17), so none counts */
-            if (seen++) {
+        /* the rule is the library's, shared with `spoofguard audit` */
+        sg_arena *a = NULL;
+        const char *to = NULL;
+        if (sg_arena_new(&a, 0) == 0) {
+            ok = sg_dmarc_report_consent(a, &res.answer, tag, dest, &to);
+            /* an address we would not put in a header is no address */
+            if (ok == 1 && to != NULL && !sgrep_addr_ok(to))
                 ok = 0;
-                override[0] = '\0';
-                break;
-            }
-            ok = 1;
-            sg_arena *a = NULL;
-            sg_dmarc_record rec;
-            if (sg_arena_new(&a, 0) != 0) {
-                ok = -1;
-                break;
-            }
-            if (sg_dmarc_record_parse(a, t, len, &rec) == 0) {
-                const sg_dmarc_uri *u = tag == 'f' ? rec.ruf : rec.rua;
-                size_t n = tag == 'f' ? rec.nruf : rec.nrua;
-                if (n > 0)
-                    ok = 0; /* a redirect: only one on dest's host is taken */
-                for (size_t k = 0; k < n && ok == 0; k++) {
-                    const char *at = u[k].mailto ? strrchr(u[k].mailto, '@') : NULL;
-                    if (at && !strcasecmp(at + 1, dest) && sgrep_addr_ok(u[k].mailto)) {
-                        snprintf(override, cap, "%s", u[k].mailto);
-                        ok = 1;
-                    }
-                }
-            }
+            else if (ok == 1 && to != NULL)
+                snprintf(override, cap, "%s", to);
             sg_arena_free(a);
         }
     }

@@ -8,7 +8,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -48,53 +50,166 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* What is left of the deadline, for SO_RCVTIMEO/SO_SNDTIMEO; 0: none. */
-static int set_timeouts(int fd, double deadline)
+/* The socket stays non-blocking and every TLS call that would block waits
+ * here, in poll(), for at most what is left of the one deadline of the
+ * fetch. A timeout per recv() (SO_RCVTIMEO) bounded nothing: SSL_connect
+ * and SSL_read make many recv() calls, and a server sending a byte every
+ * 200 ms held the audit for hours (adv34 F1). After a TLS call returned
+ * ret: 1 to call it again, 0 when the deadline has passed, -1 on any
+ * other failure. */
+static int tls_wait(SSL *ssl, int fd, int ret, double deadline)
 {
-    double left = deadline - now_s();
-    if (left <= 0)
-        return 0;
-    struct timeval tv = {(time_t)left, (suseconds_t)((left - (double)(time_t)left) * 1e6)};
-    if (tv.tv_sec == 0 && tv.tv_usec == 0)
-        tv.tv_usec = 1;
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    return 1;
+    int e = SSL_get_error(ssl, ret);
+    short ev;
+    if (e == SSL_ERROR_WANT_READ)
+        ev = POLLIN;
+    else if (e == SSL_ERROR_WANT_WRITE)
+        ev = POLLOUT;
+    else
+        return -1;
+    for (;;) {
+        double left = deadline - now_s();
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {fd, ev, 0};
+        int n = poll(&p, 1, (int)(left * 1000) + 1);
+        if (n > 0)
+            return 1;
+        if (n < 0 && errno != EINTR)
+            return -1;
+    }
 }
 
-/* A TCP connection to host:port within the deadline, or -1. */
-static int dial(const char *host, const char *port, double deadline, char *err, size_t errlen)
+/* Whether an address is one the policy host may have: not loopback,
+ * private (RFC 1918, fc00::/7), shared (RFC 6598), link-local,
+ * unspecified, multicast, reserved, documentation or another
+ * special-purpose block (RFC 6890). A DNS answer chooses where the fetch
+ * connects: without this, a hostile domain's "mta-sts" name pointed the
+ * audit at 127.0.0.1:443 or 169.254.169.254 (adv34 F7, SSRF). */
+static int addr_public(const struct sockaddr *sa)
 {
-    struct addrinfo hints, *res = NULL, *ai;
+    if (sa->sa_family == AF_INET) {
+        const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+        return !(a[0] == 0 || a[0] == 10 || a[0] == 127 || a[0] >= 224 ||
+                 (a[0] == 100 && (a[1] & 0xc0) == 64) || (a[0] == 169 && a[1] == 254) ||
+                 (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168) ||
+                 (a[0] == 192 && a[1] == 0 && (a[2] == 0 || a[2] == 2)) ||
+                 (a[0] == 192 && a[1] == 88 && a[2] == 99) ||
+                 (a[0] == 198 && (a[1] & 0xfe) == 18) ||
+                 (a[0] == 198 && a[1] == 51 && a[2] == 100) ||
+                 (a[0] == 203 && a[1] == 0 && a[2] == 113));
+    }
+    if (sa->sa_family == AF_INET6) {
+        const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        static const uint8_t zero[10] = {0};
+        if (memcmp(a, zero, 10) == 0)
+            return 0; /* ::, ::1, IPv4-compatible and IPv4-mapped (::ffff:0:0/96) */
+        if ((a[0] & 0xfe) == 0xfc || a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||
+            (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0))
+            return 0; /* ULA, multicast, link-local, site-local */
+        if ((a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8) ||
+            (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0 && a[3] == 0) ||
+            (a[0] == 0x20 && a[1] == 0x02) ||
+            (a[0] == 0x00 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b) ||
+            (a[0] == 0x01 && a[1] == 0 && a[2] == 0 && a[3] == 0))
+            return 0;                 /* documentation, Teredo, 6to4, NAT64, discard-only */
+        return (a[0] & 0xe0) == 0x20; /* global unicast: 2000::/3 */
+    }
+    return 0;
+}
+
+/* Connect to one address within the deadline: the fd, or -1 with err set. */
+static int dial_one(const struct sockaddr *sa, socklen_t salen, const char *host, const char *port,
+                    double deadline, char *err, size_t errlen)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail(err, errlen, "connecting to %s port %s: %s", host, port, strerror(errno));
+    if (connect(fd, sa, salen) != 0) {
+        struct pollfd p = {fd, POLLOUT, 0};
+        int soerr = errno == EINPROGRESS ? 0 : errno;
+        socklen_t sl = sizeof(soerr);
+        double left = deadline - now_s();
+        if (soerr == 0 && (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) != 1 ||
+                           getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0))
+            soerr = ETIMEDOUT;
+        if (soerr != 0) {
+            snprintf(err, errlen, "connecting to %s port %s: %s", host, port,
+                     soerr == ETIMEDOUT ? "timed out" : strerror(soerr));
+            close(fd);
+            return -1;
+        }
+    }
+    /* non-blocking from here: every TLS call waits in tls_wait() */
+    return fd;
+}
+
+/* A TCP connection to host:port within the deadline, or -1. With r, the
+ * host's A and AAAA records come from the audit's resolver (--zone,
+ * --dns: the system's resolvers are never asked) and only public
+ * addresses are connected to; without r (--mta-sts-connect: the operator
+ * named the place) getaddrinfo, unfiltered. */
+static int dial(sg_resolver *r, const char *host, const char *port, double deadline, char *err,
+                size_t errlen)
+{
     int fd = -1, rc;
+    err[0] = '\0';
+    if (r != NULL) {
+        static const uint16_t types[2] = {SG_DNS_AAAA, SG_DNS_A};
+        char why[64] = "";
+        for (int t = 0; t < 2 && fd < 0; t++) {
+            sg_dns_result res;
+            if (now_s() >= deadline)
+                return fail(err, errlen, "timed out looking up %s", host);
+            if (sg_dns_lookup_sync(r, host, types[t], &res) != 0)
+                continue;
+            if (res.answer.status != SG_DNS_NOERROR && res.answer.status != SG_DNS_NODATA &&
+                res.answer.status != SG_DNS_NXDOMAIN)
+                snprintf(why, sizeof(why), "%s lookup %s", sg_dns_type_str(types[t]),
+                         sg_dns_status_str(res.answer.status));
+            for (size_t i = 0; i < res.answer.count && fd < 0; i++) {
+                const sg_dns_rr *rr = &res.answer.rrs[i];
+                struct sockaddr_storage ss;
+                socklen_t sl;
+                memset(&ss, 0, sizeof(ss));
+                if (rr->type == SG_DNS_A) {
+                    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+                    in->sin_family = AF_INET;
+                    in->sin_port = htons((uint16_t)atoi(port));
+                    memcpy(&in->sin_addr, rr->u.a, 4);
+                    sl = sizeof(*in);
+                } else if (rr->type == SG_DNS_AAAA) {
+                    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+                    in6->sin6_family = AF_INET6;
+                    in6->sin6_port = htons((uint16_t)atoi(port));
+                    memcpy(&in6->sin6_addr, rr->u.aaaa, 16);
+                    sl = sizeof(*in6);
+                } else
+                    continue;
+                if (!addr_public((struct sockaddr *)&ss)) {
+                    char a[INET6_ADDRSTRLEN] = "?";
+                    getnameinfo((struct sockaddr *)&ss, sl, a, sizeof(a), NULL, 0, NI_NUMERICHOST);
+                    snprintf(err, errlen,
+                             "%s has the address %s, which is loopback, private, link-local or "
+                             "otherwise special-purpose: not connected to",
+                             host, a);
+                    continue;
+                }
+                fd = dial_one((struct sockaddr *)&ss, sl, host, port, deadline, err, errlen);
+            }
+            sg_dns_result_free(&res);
+        }
+        if (fd < 0 && err[0] == '\0')
+            snprintf(err, errlen, "%s has no address%s%s", host, why[0] ? ": " : "", why);
+        return fd;
+    }
+    struct addrinfo hints, *res = NULL, *ai;
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
     if ((rc = getaddrinfo(host, port, &hints, &res)) != 0)
         return fail(err, errlen, "%s: %s", host, gai_strerror(rc));
-    err[0] = '\0';
-    for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-            struct pollfd p = {fd, POLLOUT, 0};
-            int soerr = errno == EINPROGRESS ? 0 : errno;
-            socklen_t sl = sizeof(soerr);
-            double left = deadline - now_s();
-            if (soerr == 0 && (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) != 1 ||
-                               getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0))
-                soerr = ETIMEDOUT;
-            if (soerr != 0) {
-                snprintf(err, errlen, "connecting to %s port %s: %s", host, port,
-                         soerr == ETIMEDOUT ? "timed out" : strerror(soerr));
-                close(fd);
-                fd = -1;
-                continue;
-            }
-        }
-        /* blocking from here, each call bounded by what is left */
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    }
+    for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
+        fd = dial_one(ai->ai_addr, ai->ai_addrlen, host, port, deadline, err, errlen);
     freeaddrinfo(res);
     if (fd < 0 && err[0] == '\0')
         snprintf(err, errlen, "no address of %s to connect to", host);
@@ -175,7 +290,8 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
                         size_t errlen)
 {
     const sg_cli_mtasts *o = ctx;
-    double deadline = now_s() + (o && o->timeout_ms ? o->timeout_ms : 10000) / 1000.0;
+    unsigned ms = o && o->timeout_ms ? o->timeout_ms : 10000, secs = (ms + 999) / 1000;
+    double deadline = now_s() + ms / 1000.0;
     char chost[256], cport[16] = "443", *resp = NULL;
     SSL_CTX *sctx = NULL;
     SSL *ssl = NULL;
@@ -204,7 +320,8 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
     struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe;
     sigemptyset(&ign.sa_mask);
     sigaction(SIGPIPE, &ign, &old_pipe);
-    if ((fd = dial(chost, cport, deadline, err, errlen)) < 0)
+    if ((fd = dial(o != NULL && o->connect == NULL ? o->resolver : NULL, chost, cport, deadline,
+                   err, errlen)) < 0)
         goto out;
     if ((sctx = SSL_CTX_new(TLS_client_method())) == NULL ||
         SSL_CTX_set_min_proto_version(sctx, TLS1_2_VERSION) != 1) {
@@ -226,9 +343,17 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
         fail(err, errlen, "TLS: cannot start");
         goto out;
     }
-    if (!set_timeouts(fd, deadline) || SSL_connect(ssl) != 1) {
-        if (now_s() >= deadline)
-            fail(err, errlen, "timed out during the TLS handshake");
+    /* the name only in the subject's CN is not a certificate for it: RFC
+     * 6125 6.4.4 once there is a subjectAltName, and browsers, Go and the
+     * CA/B Baseline Requirements never look at the CN, so senders refuse
+     * what OpenSSL's fallback accepted */
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+    for (int r; (r = SSL_connect(ssl)) != 1;) {
+        int w = tls_wait(ssl, fd, r, deadline);
+        if (w == 1)
+            continue;
+        if (w == 0)
+            fail(err, errlen, "timed out during the TLS handshake (%u s)", secs);
         else
             tls_reason(ssl, err, errlen, host);
         goto out;
@@ -239,16 +364,45 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
                       "User-Agent: spoofguard-audit\r\nAccept: text/plain\r\n"
                       "Connection: close\r\n\r\n",
                       host);
-    if (rl <= 0 || (size_t)rl >= sizeof(req) || SSL_write(ssl, req, rl) != rl) {
+    if (rl <= 0 || (size_t)rl >= sizeof(req)) {
         fail(err, errlen, "could not send the request");
         goto out;
     }
+    for (int r; (r = SSL_write(ssl, req, rl)) != rl;) {
+        int w = r > 0 ? -1 : tls_wait(ssl, fd, r, deadline);
+        if (w == 1)
+            continue;
+        fail(err, errlen,
+             w == 0 ? "timed out sending the request (%u s)" : "could not send the request", secs);
+        goto out;
+    }
+    /* where the header ends (0: not yet seen; scanned up to `scanned`)
+     * and, with a Content-Length, the size of the whole answer: a server
+     * that keeps the connection open after a complete answer is not read
+     * until the deadline (RFC 9112 6.3) */
+    size_t hend = 0, scanned = 0, whole = 0;
     for (;;) {
         int n;
-        if (!set_timeouts(fd, deadline)) {
-            fail(err, errlen, "timed out reading the answer (10 s)");
-            goto out;
+        if (hend == 0) {
+            for (size_t i = scanned; i + 1 < got && hend == 0; i++)
+                if (resp[i] == '\n' &&
+                    (resp[i + 1] == '\n' ||
+                     (i + 2 < got && resp[i + 1] == '\r' && resp[i + 2] == '\n')))
+                    hend = i + (resp[i + 1] == '\n' ? 2 : 3);
+            scanned = got > 2 ? got - 2 : 0;
+            size_t vl;
+            const char *v;
+            if (hend != 0 && header_value(resp, resp + hend, "Transfer-Encoding", &vl) == NULL &&
+                (v = header_value(resp, resp + hend, "Content-Length", &vl)) != NULL) {
+                char num[24], *endp;
+                snprintf(num, sizeof(num), "%.*s", (int)(vl < 20 ? vl : 20), v);
+                unsigned long long cl = strtoull(num, &endp, 10);
+                if (*endp == '\0' && vl > 0 && cl <= rcap - hend)
+                    whole = hend + (size_t)cl;
+            }
         }
+        if (whole != 0 && got >= whole)
+            break;
         if (got == rcap) {
             fail(err, errlen, "the answer is larger than 64 KiB of policy");
             goto out;
@@ -258,12 +412,15 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
             got += (size_t)n;
             continue;
         }
-        int e = SSL_get_error(ssl, n);
-        if (e == SSL_ERROR_ZERO_RETURN)
+        if (SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN)
             break;
-        fail(err, errlen,
-             now_s() >= deadline ? "timed out reading the answer (10 s)"
-                                 : "the connection failed while reading");
+        int w = tls_wait(ssl, fd, n, deadline);
+        if (w == 1)
+            continue;
+        if (w == 0)
+            fail(err, errlen, "timed out reading the answer (%u s)", secs);
+        else
+            fail(err, errlen, "the connection failed while reading");
         goto out;
     }
 
@@ -281,10 +438,15 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
     }
     char *body = he + (*he == '\r' ? 2 : 1);
     int status = 0;
-    if (got < 12 || strncmp(resp, "HTTP/1.", 7) != 0 || sscanf(resp + 8, " %3d", &status) != 1) {
+    /* "HTTP/1.x SP 3DIGIT SP" (RFC 9112 4): "2004" is no status 200 */
+    if (got < 13 || strncmp(resp, "HTTP/1.", 7) != 0 || resp[7] < '0' || resp[7] > '9' ||
+        resp[8] != ' ' || resp[9] < '1' || resp[9] > '5' || resp[10] < '0' || resp[10] > '9' ||
+        resp[11] < '0' || resp[11] > '9' ||
+        (resp[12] != ' ' && resp[12] != '\r' && resp[12] != '\n')) {
         fail(err, errlen, "not an HTTP answer");
         goto out;
     }
+    status = (resp[9] - '0') * 100 + (resp[10] - '0') * 10 + (resp[11] - '0');
     size_t vl;
     const char *v;
     if (status >= 300 && status < 400) {

@@ -7,10 +7,15 @@
 
 #include <stddef.h>
 
+#include <spoofguard/dns.h>
+
 typedef struct {
     const char *connect; /* "HOST:PORT" to connect to instead of the policy host on 443 */
     const char *ca_file; /* trust these CAs instead of the system's */
     unsigned timeout_ms; /* 0: 10 s, for the whole fetch */
+    /* the audit's resolver: the policy host's A and AAAA are asked of it,
+     * as every other name (NULL: the system's, getaddrinfo) */
+    sg_resolver *resolver;
 } sg_cli_mtasts;
 
 /* ctx: an sg_cli_mtasts (may be NULL). */

@@ -208,6 +208,55 @@ grep -q 'KeyTable.rotation: .*key ages from the files' "$T/err" && grep -q 'dkim
     { echo "FAIL: damaged rotation state: $(cat "$T/err" "$T/out")"; fail=1; }
 rm -f "$T/KeyTable.rotation"
 
+# --- a provider whose DNS never answers: the SPF walk has one deadline ---------
+# (adv34 F5: 1000 unanswered a: terms x 2 tries each took an hour). A UDP
+# server answers the TXT records of slow.test's tree (40 includes of 25 a:
+# terms) and drops the A queries; with --dns-timeout 100 the walk's limit
+# is 1.5 s (15 tries' worth), so the audit ends within seconds and says its
+# SPF result is incomplete (an error), never an OK.
+cat >"$T/dropdns.py" <<'PYEOF'
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+recs = {"slow.test": "v=spf1 " + " ".join("include:i%d.s.test" % k for k in range(40)) + " -all"}
+for k in range(40):
+    recs["i%d.s.test" % k] = "v=spf1 " + " ".join("a:d%dx%d.s.test" % (k, j) for j in range(25)) + " -all"
+while True:
+    q, addr = s.recvfrom(4096)
+    o, labels = 12, []
+    while q[o]:
+        labels.append(q[o + 1:o + 1 + q[o]].decode())
+        o += q[o] + 1
+    name, o = ".".join(labels).lower(), o + 1
+    qtype = struct.unpack(">H", q[o:o + 2])[0]
+    if qtype == 1 and name.endswith(".s.test"):
+        continue  # never answered
+    ans, an = b"", 0
+    if qtype == 16 and name in recs:
+        t = recs[name].encode()
+        rd = b"".join(bytes([len(t[i:i + 255])]) + t[i:i + 255] for i in range(0, len(t), 255))
+        ans, an = b"\xc0\x0c" + struct.pack(">HHIH", 16, 1, 60, len(rd)) + rd, 1
+    rcode = 0 if name in recs or name.endswith("slow.test") else 3
+    s.sendto(struct.pack(">HHHHHH", struct.unpack(">H", q[:2])[0], 0x8400 | rcode, 1, an, 0, 0)
+             + q[12:o + 4] + ans, addr)
+PYEOF
+$PY "$T/dropdns.py" "$T/dropdns.port" &
+DROP=$!
+for ((i = 0; i < 100; i++)); do [ -s "$T/dropdns.port" ] && break; sleep 0.05; done
+t0=$(date +%s)
+timeout 60 "$SG_CLI" audit --dns "127.0.0.1:$(cat "$T/dropdns.port")" --dns-timeout 100 \
+    --no-mta-sts-fetch --json slow.test >"$T/out" 2>"$T/err"
+rc=$?
+dt=$(($(date +%s) - t0))
+kill "$DROP" 2>/dev/null; [ -n "${SG_AUDIT_DEBUG:-}" ] && cat "$T/out"
+wait "$DROP" 2>/dev/null
+if [ "$rc" != 1 ] || [ "$dt" -gt 10 ] ||
+    ! grep -q '"code":"spf.incomplete","severity":"error"' "$T/out"; then
+    echo "FAIL: unanswered SPF tree: exit $rc after ${dt}s: $(head -c 600 "$T/out" "$T/err")"
+    fail=1
+fi
+
 # --- the same audit over the network: loopback unbound, same zone ---------------
 if ! command -v unbound >/dev/null || ! command -v dig >/dev/null; then
     echo "SKIP: unbound/dig not installed; network part not run"

@@ -13,7 +13,9 @@
 #             policy over 64 KiB; wrongname: a certificate for another
 #             name; untrusted: a CA we do not trust; closed: nothing
 #             listens; silent: a server that accepts and never answers
-#             (the 10 s deadline): mtasts.policy_unreachable
+#             (the 10 s deadline); trickle: the good server behind a proxy
+#             passing its bytes on one per 200 ms (the deadline holds for
+#             the whole fetch): mtasts.policy_unreachable
 # and the offline default: with --zone and no --mta-sts-* option nothing is
 # fetched (mtasts.policy_not_fetched).
 # Prints PASS/FAIL lines and "N passed, N failed". Env: SG_CLI.
@@ -35,7 +37,7 @@ ok() { echo "PASS $1"; pass=$((pass + 1)); }
 ko() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
 
 # --- a CA, a certificate for every mta-sts.CASE.test but wrongname ----------
-cases="good chunked mismatch testing none bad gone moved html big"
+cases="good chunked mismatch testing none bad gone moved html big status2004 keepopen repeated"
 san=$(for c in $cases; do printf 'DNS:mta-sts.%s.test,' "$c"; done)
 {
     openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.pem" -days 2 \
@@ -53,10 +55,16 @@ san=$(for c in $cases; do printf 'DNS:mta-sts.%s.test,' "$c"; done)
     mkcert server "${san%,}" ca
     mkcert wrong "DNS:mta-sts.other.test" ca
     mkcert untrusted "DNS:mta-sts.untrusted.test" other-ca
+    # the name in the CN only, no subjectAltName (RFC 6125 6.4.4)
+    openssl req -newkey rsa:2048 -nodes -keyout "$T/cnonly.key" -out "$T/cnonly.csr" \
+        -subj "/CN=mta-sts.cnonly.test"
+    printf 'extendedKeyUsage=serverAuth\n' >"$T/cnonly.ext"
+    openssl x509 -req -in "$T/cnonly.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
+        -days 2 -extfile "$T/cnonly.ext" -out "$T/cnonly.pem"
 } >"$T/openssl.log" 2>&1 || { ko setup "openssl: $(tail -n3 "$T/openssl.log")"; echo "$pass passed, $fail failed"; exit 1; }
 
 # --- the server: one port per certificate ------------------------------------
-read -r P1 P2 P3 PCLOSED PSILENT < <("$PY" "$SG_SRC/tests/interop/milter_client.py" freeport 5)
+read -r P1 P2 P3 PCLOSED PSILENT PTRICKLE PCN < <("$PY" "$SG_SRC/tests/interop/milter_client.py" freeport 7)
 cat >"$T/srv.py" <<'PYEOF'
 import http.server, ssl, sys, threading
 d = sys.argv[1]
@@ -106,6 +114,22 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.send(301, b"", extra=[("Location", "https://elsewhere.test/p.txt")])
         if case == "html":
             return self.send(200, b"<html>" + GOOD + b"</html>", "text/html")
+        if case == "status2004":  # four digits: no status 200 (adv34 L1)
+            self.wfile.write(b"HTTP/1.1 2004 OK\r\nContent-Type: text/plain\r\nContent-Length: %d"
+                             b"\r\nConnection: close\r\n\r\n%s" % (len(GOOD), GOOD))
+            return
+        if case == "keepopen":  # a whole answer, then the connection held (adv34 L4)
+            body = policy("enforce", "mx.keepopen.test")
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d"
+                             b"\r\n\r\n%s" % (len(body), body))
+            self.wfile.flush()
+            import time
+            time.sleep(20)
+            return
+        if case == "repeated":  # a second mode: senders keeping the last read none (adv34 L3)
+            return self.send(200, policy("enforce", "mx.repeated.test") + b"mode: none\r\n")
+        if case == "cnonly":
+            return self.send(200, policy("enforce", "mx.cnonly.test"))
         if case == "big":
             return self.send(200, GOOD + b"x_pad: " + b"y" * 70000 + b"\n")
         return self.send(404, b"no such policy\n")
@@ -117,6 +141,7 @@ def serve(port, cert):
     threading.Thread(target=s.serve_forever, daemon=True).start()
 for port, cert in zip(map(int, sys.argv[2:5]), ("server", "wrong", "untrusted")):
     serve(port, cert)
+serve(int(sys.argv[7]), "cnonly")
 # accepts, then never says a word (not even the TLS handshake)
 import socket
 silent = socket.socket()
@@ -125,16 +150,48 @@ silent.listen(8)
 held = []
 threading.Thread(target=lambda: [held.append(silent.accept()) for _ in iter(int, 1)],
                  daemon=True).start()
+# a proxy to the good server that passes the server's bytes on one per
+# 200 ms: each recv() gets a byte in time, the handshake takes many minutes
+# (adv34 F1: only a deadline over the whole fetch ends it)
+def trickle(c):
+    import time
+    u = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    def up():
+        try:
+            while True:
+                b = c.recv(4096)
+                if not b:
+                    break
+                u.sendall(b)
+        except OSError:
+            pass
+    threading.Thread(target=up, daemon=True).start()
+    try:
+        while True:
+            b = u.recv(1)
+            if not b:
+                break
+            c.sendall(b)
+            time.sleep(0.2)
+    except OSError:
+        pass
+    c.close()
+tl = socket.socket()
+tl.bind(("127.0.0.1", int(sys.argv[6])))
+tl.listen(8)
+threading.Thread(target=lambda: [threading.Thread(target=trickle, args=(tl.accept()[0],),
+                                                  daemon=True).start() for _ in iter(int, 1)],
+                 daemon=True).start()
 open(d + "/ready", "w").close()
 threading.Event().wait()
 PYEOF
-"$PY" "$T/srv.py" "$T" "$P1" "$P2" "$P3" "$PSILENT" 2>"$T/srv.err" &
+"$PY" "$T/srv.py" "$T" "$P1" "$P2" "$P3" "$PSILENT" "$PTRICKLE" "$PCN" 2>"$T/srv.err" &
 SRV=$!
 for ((i = 0; i < 100; i++)); do [ -f "$T/ready" ] && break; sleep 0.05; done
 [ -f "$T/ready" ] || { ko setup "the HTTPS server did not start: $(tail -n3 "$T/srv.err")"; echo "$pass passed, $fail failed"; exit 1; }
 
 # --- the zone: each case a complete domain, so only MTA-STS can differ --------
-for c in $cases wrongname untrusted closed silent; do
+for c in $cases wrongname untrusted closed silent cnonly; do
     cat <<EOF
 $c.test. IN MX 10 mx.$c.test.
 mx.$c.test. IN A 192.0.2.25
@@ -144,6 +201,26 @@ _mta-sts.$c.test. IN TXT "v=STSv1; id=20261204T000000"
 _smtp._tls.$c.test. IN TXT "v=TLSRPTv1; rua=mailto:tls@$c.test"
 EOF
 done >"$T/zone"
+# the policy hosts' addresses, for the fetch without --mta-sts-connect: from
+# the zone (the audit's resolver, never the system's), and special-purpose
+# ones refused (adv34 F7)
+for c in ssrf linklocal noaddr; do
+    cat <<EOF
+$c.test. IN MX 10 mx.$c.test.
+mx.$c.test. IN A 192.0.2.25
+$c.test. IN TXT "v=spf1 mx -all"
+_dmarc.$c.test. IN TXT "v=DMARC1; p=reject"
+_mta-sts.$c.test. IN TXT "v=STSv1; id=20261204T000000"
+_smtp._tls.$c.test. IN TXT "v=TLSRPTv1; rua=mailto:tls@$c.test"
+EOF
+done >>"$T/zone"
+cat >>"$T/zone" <<EOF
+mta-sts.ssrf.test. IN A 127.0.0.1
+mta-sts.ssrf.test. IN AAAA ::1
+mta-sts.linklocal.test. IN A 169.254.169.254
+mta-sts.linklocal.test. IN AAAA fd00::1
+mta-sts.noaddr.test. IN TXT "no address here"
+EOF
 sed -i 's/^good.test. IN MX 10 mx.good.test./good.test. IN MX 10 mx1.good.test./; s/^mx.good.test. IN A/mx1.good.test. IN A/' "$T/zone"
 
 # mtasts CASE PORT: "EXIT code/severity code/severity..." of the mtasts.* findings
@@ -182,10 +259,30 @@ expect wrong_name wrongname "$P2" "1 mtasts.policy_unreachable/error"
 expect untrusted_ca untrusted "$P3" "1 mtasts.policy_unreachable/error"
 expect nothing_listens closed "$PCLOSED" "1 mtasts.policy_unreachable/error"
 expect too_big big "$P1" "1 mtasts.policy_unreachable/error"
+expect status_2004 status2004 "$P1" "1 mtasts.policy_unreachable/error"
+expect cn_only cnonly "$PCN" "1 mtasts.policy_unreachable/error"
+expect repeated_key repeated "$P1" "0 mtasts.policy_repeated/warning"
+t0=$(date +%s)
+expect keep_open keepopen "$P1" "0"
+dt=$(($(date +%s) - t0))
+if [ "$dt" -le 5 ]; then ok keep_open_fast; else ko keep_open_fast "took ${dt}s (the answer was whole at once)"; fi
 t0=$(date +%s)
 expect silent_server silent "$PSILENT" "1 mtasts.policy_unreachable/error"
 dt=$(($(date +%s) - t0))
 if [ "$dt" -ge 9 ] && [ "$dt" -le 16 ]; then ok silent_deadline; else ko silent_deadline "took ${dt}s (want the 10 s deadline)"; fi
+# the good policy through the trickling proxy: the 10 s hold for the whole
+# fetch (handshake included), not for each recv()
+t0=$(date +%s)
+out=$(timeout 40 "$SG_CLI" audit good.test --zone "$T/zone" --json --mta-sts-connect \
+    "127.0.0.1:$PTRICKLE" --mta-sts-ca "$T/ca.pem" 2>"$T/err")
+rc=$?
+dt=$(($(date +%s) - t0))
+if [ "$rc" = 1 ] && [ "$dt" -ge 9 ] && [ "$dt" -le 16 ] &&
+    grep -q 'policy_unreachable.*timed out' <<<"$out"; then
+    ok trickle_deadline
+else
+    ko trickle_deadline "exit $rc after ${dt}s: $(head -c 300 <<<"$out")"
+fi
 
 # the reasons name what went wrong
 why() { # name CASE PORT CODE PATTERN
@@ -202,6 +299,20 @@ why why_syntax bad "$P1" mtasts.policy_syntax "mode is not enforce, testing or n
 why why_big big "$P1" mtasts.policy_unreachable "larger than 64 KiB"
 why why_mx mismatch "$P1" mtasts.mx_mismatch "mx.mismatch.test matches no mx line"
 
+# the policy host's address comes from the audit's resolver and a special-
+# purpose one is not connected to (adv34 F7)
+fetchwhy() { # name CASE PATTERN
+    local out
+    out=$(timeout 30 "$SG_CLI" audit "$2.test" --zone "$T/zone" --json --mta-sts-fetch \
+        --mta-sts-ca "$T/ca.pem" 2>&1 | "$PY" -c 'import json,sys
+j=json.loads(sys.stdin.read())
+print(" | ".join(f["detail"] for f in j["findings"] if f["code"]=="mtasts.policy_unreachable"))')
+    if grep -qE "$3" <<<"$out"; then ok "$1"; else ko "$1" "'$out' lacks /$3/"; fi
+}
+fetchwhy ssrf_loopback ssrf "address (127\.0\.0\.1|::1), which is loopback, private"
+fetchwhy ssrf_linklocal linklocal "address (169\.254\.169\.254|fd00::1), which is loopback"
+fetchwhy zone_no_address noaddr "mta-sts.noaddr.test has no address"
+
 # offline by default with --zone; and --no-mta-sts-fetch wins
 out=$("$SG_CLI" audit good.test --zone "$T/zone" --json 2>&1)
 if grep -q '"mtasts.policy_not_fetched"' <<<"$out"; then ok zone_offline_default; else ko zone_offline_default "$(head -c 300 <<<"$out")"; fi
@@ -216,4 +327,4 @@ rc=$?
 if [ "$rc" = 2 ]; then ok connect_usage; else ko connect_usage "exit $rc for --mta-sts-connect without a port"; fi
 
 echo "$pass passed, $fail failed"
-[ "$fail" = 0 ] && [ "$pass" -ge 26 ]
+[ "$fail" = 0 ] && [ "$pass" -ge 35 ]

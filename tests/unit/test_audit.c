@@ -180,6 +180,25 @@ static void engine_edges(void **state)
     assert_int_equal(f->severity, SG_AUDIT_ERROR);
     assert_int_equal(rep.spf_lookups, 1);
 
+    /* past RFC 7208's limits (11 lookups) the record fails anyway: the
+     * first unanswered query ends the walk instead of waiting on each of
+     * the rest (adv34 F5), and the audit says its counts are incomplete */
+    rep = run(a,
+              "t.test. TXT \"v=spf1 a:a1.t.test a:a2.t.test a:a3.t.test a:a4.t.test a:a5.t.test "
+              "a:a6.t.test a:a7.t.test a:a8.t.test a:a9.t.test a:a10.t.test a:a11.t.test "
+              "a:s1.t.test a:s2.t.test -all\"\n"
+              "a1.t.test. A 192.0.2.1\na2.t.test. A 192.0.2.1\na3.t.test. A 192.0.2.1\n"
+              "a4.t.test. A 192.0.2.1\na5.t.test. A 192.0.2.1\na6.t.test. A 192.0.2.1\n"
+              "a7.t.test. A 192.0.2.1\na8.t.test. A 192.0.2.1\na9.t.test. A 192.0.2.1\n"
+              "a10.t.test. A 192.0.2.1\na11.t.test. A 192.0.2.1\n"
+              "s1.t.test. TIMEOUT A\ns2.t.test. TIMEOUT A\n",
+              "t.test");
+    f = find(&rep, "spf.incomplete");
+    assert_non_null(f);
+    assert_int_equal(f->severity, SG_AUDIT_ERROR);
+    assert_int_equal(rep.spf_lookups, 12);
+    assert_non_null(find(&rep, "spf.too_many_lookups"));
+
     /* 11 MX hosts: permerror (RFC 7208 4.6.4); only 10 are looked up, and
      * the 3 without address records are void */
     rep = run(a,
@@ -236,6 +255,46 @@ static void engine_edges(void **state)
         assert_int_equal(syntax, 1);
         assert_int_equal(rep.spf_lookups, 14);
         assert_non_null(find(&rep, "spf.too_many_lookups"));
+    }
+
+    /* two key records at one selector: an error, each judged, and the
+     * report the same whatever the order of the answer (adv34 F6) */
+    {
+        static const char *recs[2] = {"\"v=DKIM1; k=rsa; p=bm90IGEga2V5\"",
+                                      "\"v=DKIM1; k=rsa; t=y; p=\""};
+        sg_audit_report two[2];
+        sg_audit_selector sel = {.selector = "s1"};
+        sg_audit_opts o;
+        sg_audit_opts_init(&o);
+        o.selectors = &sel;
+        o.nselectors = 1;
+        for (int order = 0; order < 2; order++) {
+            char zone[512];
+            sg_zone *z;
+            sg_resolver *r;
+            size_t line = 0;
+            snprintf(zone, sizeof(zone),
+                     "k.test. TXT \"v=spf1 -all\"\ns1._domainkey.k.test. TXT %s\n"
+                     "s1._domainkey.k.test. TXT %s\n",
+                     recs[order], recs[1 - order]);
+            assert_int_equal(sg_zone_new(&z), SG_OK);
+            assert_int_equal(sg_zone_load_text(z, zone, strlen(zone), NULL, &line), SG_OK);
+            assert_int_equal(sg_resolver_new_zone(&r, z), SG_OK);
+            assert_int_equal(sg_audit_domain(&two[order], a, r, &o, "k.test"), SG_OK);
+            sg_resolver_free(r);
+            sg_zone_free(z);
+        }
+        f = find(&two[0], "dkim.multiple");
+        assert_non_null(f);
+        assert_int_equal(f->severity, SG_AUDIT_ERROR);
+        assert_non_null(find(&two[0], "dkim.syntax"));
+        assert_non_null(find(&two[0], "dkim.revoked"));
+        assert_int_equal(two[0].nfindings, two[1].nfindings);
+        for (size_t i = 0; i < two[0].nfindings; i++) {
+            assert_string_equal(two[0].findings[i].code, two[1].findings[i].code);
+            assert_string_equal(two[0].findings[i].detail, two[1].findings[i].detail);
+        }
+        assert_int_equal(two[0].nerrors, two[1].nerrors);
     }
 
     /* not a domain name */

@@ -2,10 +2,11 @@
  * spoofguard audit: what one domain publishes, checked against the RFCs.
  *
  * Sections: findings (the list a report is built of), SPF (the whole
- * include/redirect tree, counted past RFC 7208's limits), DKIM (one key
- * record per selector, against the local private key), DMARC (RFC 9989
- * discovery by the library's tree walk, then the record's tags and report
- * destinations), MX and the non-sending posture, MTA-STS and TLS-RPT.
+ * include/redirect tree, counted past RFC 7208's limits within one
+ * deadline), DKIM (every key record of a selector, against the local
+ * private key), DMARC (RFC 9989 discovery by the library's tree walk, then
+ * the record's tags and report destinations), MX (and its hosts) and the
+ * non-sending posture, MTA-STS and TLS-RPT.
  *
  * Every finding names the record that fixes it; codes are documented in
  * docs/audit.md and are a contract (extend, never rename).
@@ -14,12 +15,16 @@
 #include <spoofguard/dmarc.h>
 #include <spoofguard/spf.h>
 
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 #include <strings.h>
 
+#include "audit_int.h"
 #include "dkim/dkim_int.h"
+#include "spf/spf_int.h"
 #include "util/domain.h"
 
 /* ------------------------------------------------------------------ */
@@ -189,6 +194,7 @@ typedef struct walked {
     struct walked *next;
     const char *domain;
     unsigned lookups, voids;
+    int not_pass; /* walked where a match let nobody pass: its ranges were not judged */
 } walked;
 
 typedef struct {
@@ -198,8 +204,41 @@ typedef struct {
     size_t depth;
     int ptr_seen, truncated;
     int in_include; /* includes being walked: their all/no-all decide no result */
+    int not_pass;   /* of those, the ones whose own qualifier is not "+" */
+    /* IPv4 addresses the tree's "+" ip4/a/mx ranges let pass (overlaps
+     * counted twice), and whether a single term was already too broad */
+    uint64_t v4_pass;
+    int broad_seen;
     walked *done;
+    /* one deadline for the whole walk (monotonic ms): a provider whose DNS
+     * never answers made 1000 terms x 4 s an hour (adv34 F5) */
+    int64_t deadline_ms;
+    const char *stopped; /* why the walk stopped before its end, or NULL */
 } spf_walk;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether the walk must stop: out of time, or stopped already. */
+static int spf_stop(spf_walk *w)
+{
+    if (w->stopped == NULL && mono_ms() >= w->deadline_ms)
+        w->stopped = "time";
+    return w->stopped != NULL;
+}
+
+/* RFC 7208 5.6: a range this large lets a large part of the Internet
+ * pass, as "+all" does: no sender's own network is wider than a /8 (IPv4,
+ * 16.7 M addresses) or a /16 (IPv6, a large provider's allocation); the
+ * tree's IPv4 ranges together reaching 2^24 addresses is the same hole
+ * made of smaller pieces (two /1 halves, 256 /16s). */
+#define SPF_BROAD_V4 8
+#define SPF_BROAD_V6 16
+#define SPF_BROAD_V4_SUM ((uint64_t)1 << 24)
 
 static int has_macro(const char *s)
 {
@@ -210,28 +249,115 @@ static int has_macro(const char *s)
  * NXDOMAIN). */
 static void spf_query(spf_walk *w, const char *name, uint16_t type, sg_dns_result *res)
 {
-    sg_dns_status st = lookup(w->c, name, type, res);
+    sg_dns_status st;
+    if (spf_stop(w)) {
+        memset(res, 0, sizeof(*res));
+        res->answer.status = SG_DNS_EFAIL;
+        return;
+    }
+    st = lookup(w->c, name, type, res);
     if (st == SG_DNS_NODATA || st == SG_DNS_NXDOMAIN)
         w->voids++;
-    else if (is_dns_error(st))
+    else if (is_dns_error(st)) {
         add(w->c, "spf.dns_error", SG_AUDIT_ERROR, "RFC 7208 4.6.4", "(make the name answer)",
             "%s lookup of %s failed (%s): the tree could not be counted completely",
             sg_dns_type_str(type), name, sg_dns_status_str(st));
+        /* past RFC 7208's limits every receiver fails the record already:
+         * more unanswered queries would only refine the count, at up to
+         * a timeout each */
+        if (w->lookups > 10 || w->voids > 2)
+            w->stopped = "limits";
+    }
 }
 
 static void spf_walk_domain(spf_walk *w, const char *domain, const char *via);
 
-/* A term whose domain-spec has macros depends on the message (RFC 7208
- * 7): it counts as one DNS-querying term, but what it would look up is
- * unknown, so it is not queried and cannot be void here. Returns 1 if so. */
-static int spf_macro_term(spf_walk *w, const char *domain, const sg_spf_mech *m)
+/* A "+" ip4/ip6/a/mx term whose range covers a large part of the address
+ * space (SPF_BROAD_*): reported here; its IPv4 size is added to the sum. */
+static void spf_range_term(spf_walk *w, const char *domain, const sg_spf_mech *m)
 {
-    if (m->domain_spec == NULL || !has_macro(m->domain_spec))
-        return 0;
-    add(w->c, "spf.macro", SG_AUDIT_INFO, "RFC 7208 7", "",
-        "\"%s\" in the record of %s uses macros: counted as one lookup, not looked up", m->text,
-        domain);
-    return 1;
+    int c4 = m->cidr4, c6 = m->cidr6;
+    if (m->qualifier != SG_SPF_PASS || w->not_pass > 0)
+        return; /* a match fails, softfails or is neutral: it lets nobody pass */
+    if (m->type == SG_SPF_MECH_IP4) {
+        if (c4 < 0)
+            c4 = 32;
+    } else if (m->type == SG_SPF_MECH_IP6) {
+        c4 = -1;
+        if (c6 < 0)
+            c6 = 128;
+    } else if (m->type != SG_SPF_MECH_A && m->type != SG_SPF_MECH_MX)
+        return;
+    if (m->type != SG_SPF_MECH_IP6 && c4 >= 0)
+        w->v4_pass += (uint64_t)1 << (32 - c4);
+    if ((c4 >= 0 && c4 < SPF_BROAD_V4) ||
+        (m->type != SG_SPF_MECH_IP4 && c6 >= 0 && c6 < SPF_BROAD_V6)) {
+        int v6 = !(c4 >= 0 && c4 < SPF_BROAD_V4);
+        w->broad_seen = 1;
+        add(w->c, "spf.too_broad", SG_AUDIT_ERROR, "RFC 7208 5.6",
+            fmt(w->c, "replace \"%s\" in the record of %s with the senders' own ranges", m->text,
+                domain),
+            "\"%s\" in the record of %s%s lets a /%d of the %s address space pass (wider than "
+            "a /%d): a large part of the Internet passes, as with \"+all\"",
+            m->text, domain, w->in_include > 0 ? " (included)" : "", v6 ? c6 : c4,
+            v6 ? "IPv6" : "IPv4", v6 ? SPF_BROAD_V6 : SPF_BROAD_V4);
+    }
+}
+
+/* The name a domain-spec stands for when the audited domain sends: a
+ * spec without macros as it is; one whose macros are only %{d} (the
+ * current <domain>) and %{o} (the domain of <sender>: the audited domain,
+ * whose mail this is), with their transformers and delimiters, and %%,
+ * %_, %-, expanded by the evaluator's own expander (RFC 7208 7.2, 7.3),
+ * so the tree behind it is walked (adv34 F3: "include:%{d}._spf.P" hid
+ * 15 lookups, "redirect=%{o}.r.P" a "+all"). NULL when a macro needs the
+ * message (%{i}, %{s}, %{l}, %{h}, %{p}, %{v}): such a term counts as one
+ * DNS-querying term, but what it would look up is unknown, so it is not
+ * queried (spf.macro, info), or when the expansion is no domain. */
+static const char *spf_target(spf_walk *w, const char *domain, const char *spec, const char *what)
+{
+    audit_ctx *c = w->c;
+    size_t len, i;
+    char *out = NULL;
+    const char *reason = NULL;
+    if (spec == NULL)
+        return domain;
+    if (!has_macro(spec))
+        return spec;
+    len = strlen(spec);
+    for (i = 0; i + 1 < len; i++) {
+        if (spec[i] != '%')
+            continue;
+        if (spec[i + 1] == '{' && i + 2 < len && strchr("dDoO", spec[i + 2]) == NULL) {
+            add(c, "spf.macro", SG_AUDIT_INFO, "RFC 7208 7", "",
+                "\"%s\" in the record of %s uses macros that depend on the message: counted as "
+                "one lookup, not looked up",
+                what, domain);
+            return NULL;
+        }
+        i++; /* "%%{i}" is a literal */
+    }
+    sg_spf_macro_ctx mc;
+    memset(&mc, 0, sizeof(mc));
+    mc.domain = domain;
+    mc.sender_domain = c->domain;
+    if (sg_spf_macro_expand(&out, &len, c->arena, spec, strlen(spec), &mc, SG_SPF_MACRO_DOMAIN,
+                            &reason) != 0 ||
+        out == NULL) {
+        if (out == NULL && reason == NULL)
+            c->oom = 1;
+        return NULL;
+    }
+    if (len > 0 && out[len - 1] == '.')
+        out[--len] = '\0';
+    if (!sg_spf_domain_valid(out, len)) {
+        add(c, "spf.macro", SG_AUDIT_INFO, "RFC 7208 7", "",
+            "\"%s\" in the record of %s expands to \"%s\", which is no domain: counted as one "
+            "lookup, not looked up",
+            what, domain, out);
+        return NULL;
+    }
+    return out;
 }
 
 static int on_stack(const spf_walk *w, const char *d)
@@ -246,12 +372,8 @@ static int on_stack(const spf_walk *w, const char *d)
 static void spf_follow(spf_walk *w, const char *from, const char *target, const char *via)
 {
     audit_ctx *c = w->c;
-    if (has_macro(target)) {
-        add(c, "spf.macro", SG_AUDIT_INFO, "RFC 7208 7", "",
-            "%s:%s in the record of %s uses macros: counted as one lookup, not followed", via,
-            target, from);
-        return;
-    }
+    if (target == NULL)
+        return; /* depends on the message: counted, not followed (spf_target) */
     if (on_stack(w, target)) {
         add(c, "spf.loop", SG_AUDIT_ERROR, "RFC 7208 4.6.4",
             fmt(c, "remove %s:%s from the record of %s", via, target, from),
@@ -268,7 +390,7 @@ static void spf_follow(spf_walk *w, const char *from, const char *target, const 
      * count reused. Walking it each time turned 1,000 includes of one
      * broken 60 KB record into 1,000 findings quoting it (60 MB). */
     for (const walked *d = w->done; d != NULL; d = d->next)
-        if (strcasecmp(d->domain, target) == 0) {
+        if (strcasecmp(d->domain, target) == 0 && (!d->not_pass || w->not_pass > 0)) {
             w->lookups += d->lookups;
             w->voids += d->voids;
             return;
@@ -282,6 +404,7 @@ static void spf_follow(spf_walk *w, const char *from, const char *target, const 
     }
     d->lookups = w->lookups - lookups;
     d->voids = w->voids - voids;
+    d->not_pass = w->not_pass > 0;
     d->next = w->done;
     w->done = d;
 }
@@ -304,12 +427,18 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
 
     for (i = 0; i < rec->nmechs; i++) {
         const sg_spf_mech *m = &rec->mechs[i];
-        const char *target = m->domain_spec ? m->domain_spec : domain;
+        const char *target = NULL;
 
         if (w->lookups >= SG_AUDIT_SPF_MAX_WALK) {
             w->truncated = 1;
             return;
         }
+        if (spf_stop(w))
+            return;
+        spf_range_term(w, domain, m);
+        if (m->type == SG_SPF_MECH_INCLUDE || m->type == SG_SPF_MECH_A ||
+            m->type == SG_SPF_MECH_MX || m->type == SG_SPF_MECH_EXISTS)
+            target = spf_target(w, domain, m->domain_spec, m->text);
         switch (m->type) {
         case SG_SPF_MECH_ALL:
             if (m->qualifier == SG_SPF_PASS || (m->qualifier == SG_SPF_NEUTRAL && !included)) {
@@ -330,19 +459,21 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
         case SG_SPF_MECH_INCLUDE:
             w->lookups++;
             w->in_include++;
+            w->not_pass += m->qualifier != SG_SPF_PASS;
             spf_follow(w, domain, target, "include");
+            w->not_pass -= m->qualifier != SG_SPF_PASS;
             w->in_include--;
             break;
         case SG_SPF_MECH_A:
             w->lookups++;
-            if (!spf_macro_term(w, domain, m)) {
+            if (target != NULL) {
                 spf_query(w, target, SG_DNS_A, &res);
                 sg_dns_result_free(&res);
             }
             break;
         case SG_SPF_MECH_MX:
             w->lookups++;
-            if (spf_macro_term(w, domain, m))
+            if (target == NULL)
                 break;
             spf_query(w, target, SG_DNS_MX, &res);
             if (res.answer.status == SG_DNS_NOERROR) {
@@ -356,7 +487,7 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
                         "mx in the record of %s: %s has %zu MX records, more than 10 is a "
                         "permerror",
                         domain, target, n);
-                for (k = 0; k < n && k < 10; k++) {
+                for (k = 0; k < n && k < 10 && !spf_stop(w); k++) {
                     sg_dns_result ares;
                     if (res.answer.rrs[k].u.mx.host[0] == '\0')
                         continue; /* null MX: no query */
@@ -380,7 +511,7 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
             break;
         case SG_SPF_MECH_EXISTS:
             w->lookups++;
-            if (!spf_macro_term(w, domain, m)) {
+            if (target != NULL) {
                 spf_query(w, target, SG_DNS_A, &res);
                 sg_dns_result_free(&res);
             }
@@ -389,9 +520,13 @@ static void spf_walk_record(spf_walk *w, const char *domain, const sg_spf_record
             break;
         }
     }
+    if (spf_stop(w))
+        return;
     if (rec->redirect != NULL) {
         w->lookups++;
-        spf_follow(w, domain, rec->redirect, "redirect");
+        const char *what = fmt(c, "redirect=%s", rec->redirect);
+        if (what != NULL)
+            spf_follow(w, domain, spf_target(w, domain, rec->redirect, what), "redirect");
     } else if (!included) {
         /* RFC 7208 4.7: no match and no redirect= is neutral, as "?all"
          * (which was warned about while this was not: adv19 F7) */
@@ -414,6 +549,8 @@ static void spf_walk_domain(spf_walk *w, const char *domain, const char *via)
     sg_spf_parse_error perr = {0, NULL};
     int top = via == NULL;
 
+    if (spf_stop(w))
+        return;
     st = lookup(c, domain, SG_DNS_TXT, &res);
     if (is_dns_error(st)) {
         add(c, "spf.dns_error", SG_AUDIT_ERROR, "RFC 7208 4.4", "(make the name answer)",
@@ -469,10 +606,27 @@ out:
 
 static void audit_spf(audit_ctx *c)
 {
+    unsigned limit;
     spf_walk w;
     memset(&w, 0, sizeof(w));
     w.c = c;
+    limit = c->opts->version >= 3 && c->opts->spf_time_limit_ms ? c->opts->spf_time_limit_ms
+                                                                : SG_AUDIT_SPF_TIME_LIMIT_MS;
+    w.deadline_ms = mono_ms() + limit;
     spf_walk_domain(&w, c->domain, NULL);
+    if (w.stopped != NULL && strcmp(w.stopped, "time") == 0)
+        add(c, "spf.incomplete", SG_AUDIT_ERROR, "RFC 7208 4.6.4",
+            "make every name of the SPF tree answer promptly (or remove the terms that do not)",
+            "the SPF tree of %s was not walked to its end within %u ms: its DNS answers too "
+            "slowly or not at all, receivers get temperror, and the counts (%u lookups, %u "
+            "void) are only a lower bound",
+            c->domain, limit, w.lookups, w.voids);
+    else if (w.stopped != NULL)
+        add(c, "spf.incomplete", SG_AUDIT_ERROR, "RFC 7208 4.6.4",
+            "make every name of the SPF tree answer, and bring it within the limits",
+            "the SPF walk of %s stopped at a failed lookup past RFC 7208's limits (%u lookups, "
+            "%u void so far, a lower bound): the record fails at every receiver anyway",
+            c->domain, w.lookups, w.voids);
     c->rep->spf_lookups = w.lookups;
     c->rep->spf_void_lookups = w.voids;
     if (w.lookups > 10)
@@ -487,6 +641,12 @@ static void audit_spf(audit_ctx *c)
             "remove the terms that name domains without records (or publish those records)",
             "the SPF tree of %s makes %u void lookups (limit 2): receivers stop with permerror",
             c->domain, w.voids);
+    if (!w.broad_seen && w.v4_pass >= SPF_BROAD_V4_SUM)
+        add(c, "spf.too_broad", SG_AUDIT_ERROR, "RFC 7208 5.6",
+            "list only the senders' own ranges in ip4: terms (and in the includes)",
+            "the \"+\" ip4/a/mx ranges of the SPF tree of %s add up to %llu IPv4 addresses "
+            "(2^24 or more): a large part of the Internet passes",
+            c->domain, (unsigned long long)w.v4_pass);
     if (w.truncated)
         add(c, "spf.tree_truncated", SG_AUDIT_WARNING, "RFC 7208 4.6.4", "shrink the SPF tree",
             "the SPF tree of %s is larger than the audit walks (%d terms, depth %d); the counts "
@@ -551,17 +711,96 @@ int sg_audit_dkim_key_check(const char *txt, size_t len, const char **reason)
     return rc;
 }
 
+/* The checks of one key record at name; label names it in findings (the
+ * name, or "NAME (record 2 of 3)"). */
+static void audit_key_record(audit_ctx *c, const sg_audit_selector *s, const char *name,
+                             const char *label, const char *rec, size_t len, const char *fix_pub)
+{
+    sg_dkim_key key;
+    const char *reason = NULL;
+    char *pub_p = key_p(c, rec, len);
+    int rc;
+
+    if (pub_p != NULL && pub_p[0] == '\0') {
+        add(c, "dkim.revoked", s->local_record ? SG_AUDIT_ERROR : SG_AUDIT_WARNING,
+            "RFC 6376 3.6.1",
+            s->local_record ? fix_pub : "stop signing with this selector, or publish a key",
+            "the key at %s is revoked (empty p=)%s", label,
+            s->local_record ? " but a local key for it is configured to sign" : "");
+        return;
+    }
+    memset(&key, 0, sizeof(key));
+    rc = sg_dkim_key_parse(rec, len, &key, &reason);
+    if (rc != SG_OK) {
+        add(c, "dkim.syntax", SG_AUDIT_ERROR, "RFC 6376 3.6.1", fix_pub,
+            "the key record at %s is unusable: %s", label, reason ? reason : "syntax error");
+        return;
+    }
+    if (key.type == SG_DKIM_KEY_RSA && key.bits < 1024)
+        add(c, "dkim.key_too_short", SG_AUDIT_ERROR, "RFC 8301 3.2",
+            fmt(c,
+                "spoofguard keygen --domain %s --selector NEW --type rsa (2048 bits), publish "
+                "it, then switch signing",
+                c->domain),
+            "the RSA key at %s has %u bits: verifiers MUST NOT accept keys under 1024", label,
+            key.bits);
+    else if (key.type == SG_DKIM_KEY_RSA && key.bits < 2048)
+        add(c, "dkim.key_weak", SG_AUDIT_WARNING, "RFC 8301 3.2",
+            fmt(c,
+                "spoofguard keygen --domain %s --selector NEW --type rsa (2048 bits), publish "
+                "it, then switch signing",
+                c->domain),
+            "the RSA key at %s has %u bits: signers SHOULD use at least 2048", label, key.bits);
+    if (key.testing)
+        add(c, "dkim.testing", SG_AUDIT_WARNING, "RFC 6376 3.6.1",
+            fmt(c, "remove t=y from the record at %s", name),
+            "the key at %s has t=y: verifiers may treat its signatures as unsigned", label);
+    if (key.hashes == SG_DKIM_HASH_SHA1)
+        add(c, "dkim.sha1_only", SG_AUDIT_ERROR, "RFC 8301 3.1",
+            fmt(c, "replace h=sha1 with h=sha256 (or drop h=) in the record at %s", name),
+            "the key at %s allows only SHA-1 (h=sha1), which verifiers MUST NOT accept", label);
+    else if (!(key.hashes & SG_DKIM_HASH_SHA256)) /* h=md5, or names we do not know */
+        add(c, "dkim.no_sha256", SG_AUDIT_ERROR, "RFC 6376 3.6.1",
+            fmt(c, "replace h= with h=sha256 (or drop it) in the record at %s", name),
+            "the key at %s does not list sha256 in h=: every rsa-sha256 and ed25519-sha256 "
+            "signature with it fails (adv19 F6)",
+            label);
+    /* k= is case-insensitive by the grammar, but dkimpy and Mail::DKIM
+     * refuse "RSA" */
+    const char *kt = key_tag(c, rec, len, 'k');
+    if (kt && strcmp(kt, "rsa") != 0 && strcmp(kt, "ed25519") != 0)
+        add(c, "dkim.k_case", SG_AUDIT_WARNING, "RFC 6376 3.6.1",
+            fmt(c, "write k=%s in lower case in the record at %s",
+                key.type == SG_DKIM_KEY_RSA ? "rsa" : "ed25519", name),
+            "the key at %s has k=%s: common verifiers (dkimpy, Mail::DKIM) accept only lower case",
+            label, kt);
+    sg_dkim_key_clear(&key);
+
+    if (s->local_record != NULL) {
+        char *loc_p = key_p(c, s->local_record, strlen(s->local_record));
+        if (loc_p == NULL || pub_p == NULL || strcmp(loc_p, pub_p) != 0)
+            add(c, "dkim.key_mismatch", SG_AUDIT_ERROR, "RFC 6376 3.6.1", fix_pub,
+                "the key published at %s is not the public half of the local key%s%s: "
+                "its signatures fail",
+                label, s->key_path ? " " : "", s->key_path ? s->key_path : "");
+    }
+}
+
+static int txt_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+    int r = memcmp(a, b, al < bl ? al : bl);
+    return r != 0 ? r : (al > bl) - (al < bl);
+}
+
 static void audit_selector(audit_ctx *c, const sg_audit_selector *s)
 {
     char *name = fmt(c, "%s._domainkey.%s", s->selector, c->domain);
-    const char *rec = NULL;
-    size_t nrec = 0, len = 0, i;
+    const char **recs = NULL;
+    size_t *lens = NULL;
+    size_t nrec = 0, i;
     sg_dns_result res;
     sg_dns_status st;
-    sg_dkim_key key;
-    const char *reason = NULL;
-    char *pub_p, *fix_pub;
-    int rc;
+    char *fix_pub;
 
     if (name == NULL)
         return;
@@ -577,93 +816,57 @@ static void audit_selector(audit_ctx *c, const sg_audit_selector *s)
         sg_dns_result_free(&res);
         return;
     }
-    /* RFC 6376 6.1.2: the first record that is a key record */
-    for (i = 0; st == SG_DNS_NOERROR && i < res.answer.count; i++) {
+    /* every key record: which one a verifier uses is up to it (RFC 6376
+     * 3.6.2.2), and the order of an RRset is not defined, so judging the
+     * first one made the verdict change from run to run (adv34 F6) */
+    if (st == SG_DNS_NOERROR && res.answer.count > 0) {
+        recs = sg_arena_calloc(c->arena, res.answer.count, sizeof(*recs));
+        lens = sg_arena_calloc(c->arena, res.answer.count, sizeof(*lens));
+        if (recs == NULL || lens == NULL)
+            c->oom = 1;
+    }
+    for (i = 0; recs != NULL && lens != NULL && i < res.answer.count; i++) {
         const sg_dns_rr *rr = &res.answer.rrs[i];
         if (rr->u.txt.len >= 2 && (strstr(rr->u.txt.data, "p=") != NULL)) {
-            if (nrec++ == 0) {
-                rec = sg_arena_strndup(c->arena, rr->u.txt.data, rr->u.txt.len);
-                len = rr->u.txt.len;
+            if ((recs[nrec] = sg_arena_strndup(c->arena, rr->u.txt.data, rr->u.txt.len)) == NULL) {
+                c->oom = 1;
+                break;
             }
+            lens[nrec++] = rr->u.txt.len;
         }
     }
     sg_dns_result_free(&res);
-    if (rec == NULL) {
+    if (nrec == 0) {
         add(c, "dkim.missing", SG_AUDIT_ERROR, "RFC 6376 3.6.2.1", fix_pub,
             "no DKIM key record at %s: every signature with s=%s fails", name, s->selector);
         return;
     }
+    /* numbered in the order of their text, not of the answer: the same
+     * RRset gives the same report */
+    for (i = 1; i < nrec; i++)
+        for (size_t k = i; k > 0 && txt_cmp(recs[k - 1], lens[k - 1], recs[k], lens[k]) > 0; k--) {
+            const char *t = recs[k];
+            size_t tl = lens[k];
+            recs[k] = recs[k - 1];
+            lens[k] = lens[k - 1];
+            recs[k - 1] = t;
+            lens[k - 1] = tl;
+        }
     if (nrec > 1)
-        add(c, "dkim.multiple", SG_AUDIT_WARNING, "RFC 6376 3.6.2.2", fix_pub,
-            "%s has %zu key records; verifiers may use any one", name, nrec);
-    pub_p = key_p(c, rec, len);
-    if (pub_p != NULL && pub_p[0] == '\0') {
-        add(c, "dkim.revoked", s->local_record ? SG_AUDIT_ERROR : SG_AUDIT_WARNING,
-            "RFC 6376 3.6.1",
-            s->local_record ? fix_pub : "stop signing with this selector, or publish a key",
-            "the key at %s is revoked (empty p=)%s", name,
-            s->local_record ? " but a local key for it is configured to sign" : "");
-        return;
+        add(c, "dkim.multiple", SG_AUDIT_ERROR, "RFC 6376 3.6.2.2", fix_pub,
+            "%s has %zu key records: verifiers may use any one of them and choose differently "
+            "(each is judged, numbered in the order of their text)",
+            name, nrec);
+    for (i = 0; i < nrec; i++) {
+        const char *label = nrec == 1 ? name : fmt(c, "%s (record %zu of %zu)", name, i + 1, nrec);
+        if (label != NULL)
+            audit_key_record(c, s, name, label, recs[i], lens[i], fix_pub);
     }
-    memset(&key, 0, sizeof(key));
-    rc = sg_dkim_key_parse(rec, len, &key, &reason);
-    if (rc != SG_OK) {
-        add(c, "dkim.syntax", SG_AUDIT_ERROR, "RFC 6376 3.6.1", fix_pub,
-            "the key record at %s is unusable: %s", name, reason ? reason : "syntax error");
-        return;
-    }
-    if (key.type == SG_DKIM_KEY_RSA && key.bits < 1024)
-        add(c, "dkim.key_too_short", SG_AUDIT_ERROR, "RFC 8301 3.2",
-            fmt(c,
-                "spoofguard keygen --domain %s --selector NEW --type rsa (2048 bits), publish "
-                "it, then switch signing",
-                c->domain),
-            "the RSA key at %s has %u bits: verifiers MUST NOT accept keys under 1024", name,
-            key.bits);
-    else if (key.type == SG_DKIM_KEY_RSA && key.bits < 2048)
-        add(c, "dkim.key_weak", SG_AUDIT_WARNING, "RFC 8301 3.2",
-            fmt(c,
-                "spoofguard keygen --domain %s --selector NEW --type rsa (2048 bits), publish "
-                "it, then switch signing",
-                c->domain),
-            "the RSA key at %s has %u bits: signers SHOULD use at least 2048", name, key.bits);
-    if (key.testing)
-        add(c, "dkim.testing", SG_AUDIT_WARNING, "RFC 6376 3.6.1",
-            fmt(c, "remove t=y from the record at %s", name),
-            "the key at %s has t=y: verifiers may treat its signatures as unsigned", name);
-    if (key.hashes == SG_DKIM_HASH_SHA1)
-        add(c, "dkim.sha1_only", SG_AUDIT_ERROR, "RFC 8301 3.1",
-            fmt(c, "replace h=sha1 with h=sha256 (or drop h=) in the record at %s", name),
-            "the key at %s allows only SHA-1 (h=sha1), which verifiers MUST NOT accept", name);
-    else if (!(key.hashes & SG_DKIM_HASH_SHA256)) /* h=md5, or names we do not know */
-        add(c, "dkim.no_sha256", SG_AUDIT_ERROR, "RFC 6376 3.6.1",
-            fmt(c, "replace h= with h=sha256 (or drop it) in the record at %s", name),
-            "the key at %s does not list sha256 in h=: every rsa-sha256 and ed25519-sha256 "
-            "signature with it fails (adv19 F6)",
-            name);
-    /* k= is case-insensitive by the grammar, but dkimpy and Mail::DKIM
-     * refuse "RSA" */
-    const char *kt = key_tag(c, rec, len, 'k');
-    if (kt && strcmp(kt, "rsa") != 0 && strcmp(kt, "ed25519") != 0)
-        add(c, "dkim.k_case", SG_AUDIT_WARNING, "RFC 6376 3.6.1",
-            fmt(c, "write k=%s in lower case in the record at %s",
-                key.type == SG_DKIM_KEY_RSA ? "rsa" : "ed25519", name),
-            "the key at %s has k=%s: common verifiers (dkimpy, Mail::DKIM) accept only lower case",
-            name, kt);
-    sg_dkim_key_clear(&key);
 
     if (s->local_error != NULL)
         add(c, "dkim.key_unreadable", SG_AUDIT_WARNING, "RFC 6376 3.6.1",
             "make the key file readable to the audit", "local key for %s: %s", name,
             s->local_error);
-    if (s->local_record != NULL) {
-        char *loc_p = key_p(c, s->local_record, strlen(s->local_record));
-        if (loc_p == NULL || pub_p == NULL || strcmp(loc_p, pub_p) != 0)
-            add(c, "dkim.key_mismatch", SG_AUDIT_ERROR, "RFC 6376 3.6.1", fix_pub,
-                "the key published at %s is not the public half of the local key%s%s: "
-                "its signatures fail",
-                name, s->key_path ? " " : "", s->key_path ? s->key_path : "");
-    }
     if (s->key_mtime > 0 && c->opts->now > s->key_mtime) {
         int64_t days = (c->opts->now - s->key_mtime) / 86400;
         unsigned max = c->opts->key_max_age_days ? c->opts->key_max_age_days
@@ -705,8 +908,7 @@ static void audit_rua(audit_ctx *c, const char *policy_domain, const char *org, 
     for (i = 0; i < n; i++) {
         const char *at, *dest_org = NULL;
         sg_dmarc_opts o;
-        size_t nrec, len;
-        const char *rec;
+        size_t nrec;
         char *auth;
         sg_dns_status st;
 
@@ -734,16 +936,34 @@ static void audit_rua(audit_ctx *c, const char *policy_domain, const char *org, 
         auth = fmt(c, "%s._report._dmarc.%s", policy_domain, at + 1);
         if (auth == NULL)
             return;
-        st = txt_with_prefix(c, auth, "v=DMARC1", &nrec, &rec, &len);
-        if (is_dns_error(st))
-            add(c, "dmarc.dns_error", SG_AUDIT_ERROR, "RFC 9990", "(make the name answer)",
-                "TXT lookup of %s failed (%s)", auth, sg_dns_status_str(st));
-        else if (nrec == 0)
-            add(c, "dmarc.rua_unauthorised", SG_AUDIT_WARNING, "RFC 9990",
-                fmt(c, "%s. IN TXT \"v=DMARC1\" (published by the owner of %s)", auth, at + 1),
-                "%s address %s is outside %s and %s does not authorise it: reports to it are "
-                "never sent",
-                tag, u[i].mailto, org ? org : policy_domain, auth);
+        /* the rule `report send` applies (sg_dmarc_report_consent): one
+         * consent record, and a rua=/ruf= in it only on the same host;
+         * any record at all passed here (adv34 F8) */
+        {
+            sg_dns_result res;
+            const char *to = NULL;
+            st = lookup(c, auth, SG_DNS_TXT, &res);
+            if (is_dns_error(st))
+                add(c, "dmarc.dns_error", SG_AUDIT_ERROR, "RFC 9990", "(make the name answer)",
+                    "TXT lookup of %s failed (%s)", auth, sg_dns_status_str(st));
+            else if (!sg_dmarc_report_consent(c->arena, &res.answer, tag[2] == 'f' ? 'f' : 'a',
+                                              at + 1, &to)) {
+                size_t k;
+                for (k = 0, nrec = 0; st == SG_DNS_NOERROR && k < res.answer.count; k++)
+                    if (res.answer.rrs[k].u.txt.len >= 8 &&
+                        strncasecmp(res.answer.rrs[k].u.txt.data, "v=DMARC1", 8) == 0)
+                        nrec++;
+                add(c, "dmarc.rua_unauthorised", SG_AUDIT_WARNING, "RFC 9990",
+                    fmt(c, "%s. IN TXT \"v=DMARC1\" (published by the owner of %s)", auth, at + 1),
+                    "%s address %s is outside %s and %s does not authorise it%s: reports to it "
+                    "are never sent",
+                    tag, u[i].mailto, org ? org : policy_domain, auth,
+                    nrec == 0   ? ""
+                    : nrec == 1 ? fmt(c, " (its record sends %s reports to another host)", tag)
+                                : fmt(c, " (%zu consent records, so none counts)", nrec));
+            }
+            sg_dns_result_free(&res);
+        }
     }
 }
 
@@ -921,6 +1141,63 @@ static int audit_dmarc(audit_ctx *c)
 /* MX, posture, MTA-STS, TLS-RPT                                      */
 /* ------------------------------------------------------------------ */
 
+/* One MX host, as a sender would use it (RFC 5321 5.1): a name with an
+ * address, not an alias (RFC 2181 10.3), not an address written as a name
+ * or the sender's own loopback (adv34 F9: all four passed). At most the
+ * first 10 hosts are looked at, as SPF's mx does. */
+static void audit_mx_host(audit_ctx *c, const char *h)
+{
+    unsigned char buf[16];
+    sg_dns_result res;
+    sg_dns_status st4, st6, stc;
+    size_t hl = strlen(h), naddr = 0;
+    const char *fix =
+        fmt(c, "%s. IN MX 10 mail.%s. (a host name with A/AAAA records)", c->domain, c->domain);
+
+    if (inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1) {
+        add(c, "mx.ip_literal", SG_AUDIT_ERROR, "RFC 5321 5.1", fix,
+            "the MX host \"%s\" of %s is an address written as a name: senders look it up as "
+            "a host name, find nothing, and cannot deliver",
+            h, c->domain);
+        return;
+    }
+    if (strcasecmp(h, "localhost") == 0 ||
+        (hl > 10 && strcasecmp(h + hl - 10, ".localhost") == 0)) {
+        add(c, "mx.localhost", SG_AUDIT_ERROR, "RFC 5321 5.1, RFC 6761 6.3", fix,
+            "the MX host %s of %s is the sender's own loopback: mail loops at the sender or "
+            "bounces",
+            h, c->domain);
+        return;
+    }
+    stc = lookup(c, h, SG_DNS_CNAME, &res);
+    if (stc == SG_DNS_NOERROR && res.answer.count > 0 && res.answer.rrs[0].type == SG_DNS_CNAME)
+        add(c, "mx.cname", SG_AUDIT_WARNING, "RFC 2181 10.3, RFC 5321 5.1",
+            fmt(c, "%s. IN MX 10 %s. (the name the alias points to)", c->domain,
+                res.answer.rrs[0].u.name),
+            "the MX host %s of %s is an alias (CNAME to %s): an MX MUST name a host's own "
+            "name, and some senders refuse it",
+            h, c->domain, res.answer.rrs[0].u.name);
+    sg_dns_result_free(&res);
+    st4 = lookup(c, h, SG_DNS_A, &res);
+    naddr += st4 == SG_DNS_NOERROR ? res.answer.count : 0;
+    sg_dns_result_free(&res);
+    st6 = lookup(c, h, SG_DNS_AAAA, &res);
+    naddr += st6 == SG_DNS_NOERROR ? res.answer.count : 0;
+    sg_dns_result_free(&res);
+    if (naddr > 0)
+        return;
+    if (is_dns_error(st4) || is_dns_error(st6))
+        add(c, "mx.dns_error", SG_AUDIT_ERROR, "RFC 5321 5.1", "(make the name answer)",
+            "the address lookup of the MX host %s failed (%s)", h,
+            sg_dns_status_str(is_dns_error(st4) ? st4 : st6));
+    else
+        add(c, "mx.no_address", SG_AUDIT_ERROR, "RFC 5321 5.1",
+            fmt(c, "%s. IN A (the address of the mail server), or an MX naming a host that has one",
+                h),
+            "the MX host %s of %s has no address (%s): mail to %s is deferred, then bounced", h,
+            c->domain, sg_dns_status_str(st4), c->domain);
+}
+
 /* 1: null MX only; 0: ordinary MX (or none); -1: DNS error. */
 static int audit_mx(audit_ctx *c)
 {
@@ -960,6 +1237,8 @@ static int audit_mx(audit_ctx *c)
             fmt(c, "%s. IN MX 0 . if the domain takes no mail", c->domain),
             "%s has no MX: mail goes to its address records (implicit MX), if any", c->domain);
     sg_dns_result_free(&res);
+    for (i = 0; i < c->nmx && i < 10; i++)
+        audit_mx_host(c, c->mx[i]);
     return ret;
 }
 
@@ -1028,13 +1307,23 @@ static void audit_mtasts_policy(audit_ctx *c)
             url, err[0] ? err : "no reason given");
         return;
     }
-    if (sg_audit_mtasts_policy_parse(buf, len, pol, &reason) != SG_OK) {
+    const char *repeated = NULL;
+    if (sg_audit_policy_parse(buf, len, pol, &reason, &repeated) != SG_OK) {
         add(c, "mtasts.policy_syntax", SG_AUDIT_ERROR, "RFC 8461 3.2",
             fmt(c, "version: STSv1\nmode: testing\nmax_age: 604800\nmx: %s",
                 c->nmx > 0 ? c->mx[0] : fmt(c, "mx.%s", c->domain)),
             "the MTA-STS policy at %s is malformed (%s): senders ignore it", url, reason);
         return;
     }
+    if (repeated != NULL)
+        add(c, "mtasts.policy_repeated", SG_AUDIT_WARNING, "RFC 8461 3.2",
+            fmt(c,
+                "keep one \"%s:\" line in the policy at %s, then a new id= in the _mta-sts "
+                "record",
+                repeated, url),
+            "the MTA-STS policy at %s has \"%s:\" more than once: the first is used here, "
+            "senders that keep the last one read another policy",
+            url, repeated);
     if (pol->mode == SG_AUDIT_MTASTS_TESTING)
         add(c, "mtasts.testing", SG_AUDIT_INFO, "RFC 8461 5",
             "mode: enforce, once the TLS reports (TLS-RPT) show no failures",

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "audit_int.h"
+
 /* RFC 8461 3.1 sts-id: 1*32(ALPHA / DIGIT). */
 #define STS_ID_MAX 32
 /* Both RFCs: ext-name = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / "."). */
@@ -246,8 +248,16 @@ enum { POL_VERSION = 1, POL_MODE = 2, POL_MAX_AGE = 4 };
 int sg_audit_mtasts_policy_parse(const char *text, size_t len, sg_audit_mtasts_policy *out,
                                  const char **reason)
 {
+    return sg_audit_policy_parse(text, len, out, reason, NULL);
+}
+
+int sg_audit_policy_parse(const char *text, size_t len, sg_audit_mtasts_policy *out,
+                          const char **reason, const char **repeated)
+{
     const char *p = text, *end = text + len;
     unsigned seen = 0;
+    if (repeated != NULL)
+        *repeated = NULL;
     if (out == NULL || reason == NULL || (text == NULL && len > 0))
         return SG_EINVAL;
     memset(out, 0, sizeof(*out));
@@ -282,6 +292,13 @@ int sg_audit_mtasts_policy_parse(const char *text, size_t len, sg_audit_mtasts_p
                 *reason = "a control character in a value";
                 return SG_ESYNTAX;
             }
+        /* the first of a repeated key counts here; senders that keep the
+         * last one read another policy (adv34 L3): the caller says so */
+        if (repeated != NULL && *repeated == NULL &&
+            ((kl == 7 && !memcmp(k, "version", 7) && (seen & POL_VERSION)) ||
+             (kl == 4 && !memcmp(k, "mode", 4) && (seen & POL_MODE)) ||
+             (kl == 7 && !memcmp(k, "max_age", 7) && (seen & POL_MAX_AGE))))
+            *repeated = kl == 4 ? "mode" : k[0] == 'v' ? "version" : "max_age";
         if (kl == 7 && !memcmp(k, "version", 7)) {
             if (!(seen & POL_VERSION) && !word_is(v, vl, "STSv1")) {
                 *reason = "version is not STSv1";

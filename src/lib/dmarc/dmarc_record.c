@@ -18,6 +18,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dmarc_int.h"
 
@@ -664,4 +665,44 @@ const char *sg_dmarc_fo_str(unsigned fo, char buf[16])
     }
     buf[n] = '\0';
     return buf;
+}
+
+int sg_dmarc_report_consent(sg_arena *arena, const sg_dns_answer *ans, char kind, const char *dest,
+                            const char **override)
+{
+    const char *rec = NULL;
+    size_t len = 0, seen = 0;
+    sg_dmarc_record r;
+    *override = NULL;
+    if (ans == NULL || ans->status != SG_DNS_NOERROR)
+        return 0;
+    for (size_t i = 0; i < ans->count; i++) {
+        const char *t = ans->rrs[i].u.txt.data;
+        size_t l = ans->rrs[i].u.txt.len;
+        /* "starts with v=DMARC1": the tag may be followed by ';' or end */
+        if (ans->rrs[i].type != SG_DNS_TXT || l < 8 || strncasecmp(t, "v=DMARC1", 8) != 0 ||
+            (l > 8 && t[8] != ';' && t[8] != ' ' && t[8] != '\t'))
+            continue;
+        if (seen++ == 0) {
+            rec = t;
+            len = l;
+        }
+    }
+    if (seen != 1)
+        return 0;
+    if (sg_dmarc_record_parse(arena, rec, len, &r) != SG_OK)
+        return 1; /* "v=DMARC1" alone, or tags we cannot read: consent, no redirect */
+    const sg_dmarc_uri *u = kind == 'f' ? r.ruf : r.rua;
+    size_t n = kind == 'f' ? r.nruf : r.nrua;
+    if (n == 0)
+        return 1;
+    /* a redirect: only one on dest's host is taken (RFC 9990 4.4 step 9) */
+    for (size_t k = 0; k < n; k++) {
+        const char *at = u[k].mailto ? strrchr(u[k].mailto, '@') : NULL;
+        if (at != NULL && at != u[k].mailto && strcasecmp(at + 1, dest) == 0) {
+            *override = u[k].mailto;
+            return 1;
+        }
+    }
+    return 0;
 }
