@@ -387,11 +387,16 @@ SG_EXTERN int sg_dmarc_could_align(const sg_dmarc_opts *opts, const sg_dmarc_res
  * report address) says DEST takes POLICY's reports. kind 'a' for
  * aggregate reports (rua=), 'f' for failure reports (ruf=). 1 when
  * exactly one record starts with "v=DMARC1" and either names no address
- * of that kind or names one on DEST (*override, in the arena: the address
- * to use instead; NULL when none); 0 otherwise: no such record, several
+ * of that kind or names one on DEST that sg_dmarc_report_addr_ok takes
+ * (*override, in the arena: the first such, to use instead; NULL when
+ * none); 0 otherwise: no such record, several
  * (the answer would hang on their order), or one that sends the reports
  * elsewhere only. `report send` and the audit share it, so the audit
  * calls authorised exactly what is sent. */
+/* 1 when addr (local@domain) can be written as a report's address in a
+ * header as it is: printable ASCII without space or RFC 5322 specials,
+ * at most 254 octets, something on each side of its last '@'. */
+SG_EXTERN int sg_dmarc_report_addr_ok(const char *addr);
 SG_EXTERN int sg_dmarc_report_consent(sg_arena *arena, const sg_dns_answer *ans, char kind,
                                       const char *dest, const char **override);
 

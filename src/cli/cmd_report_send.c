@@ -295,10 +295,7 @@ static int consent(send_ctx *c, const char *name, char tag, const char *dest, ch
         const char *to = NULL;
         if (sg_arena_new(&a, 0) == 0) {
             ok = sg_dmarc_report_consent(a, &res.answer, tag, dest, &to);
-            /* an address we would not put in a header is no address */
-            if (ok == 1 && to != NULL && !sgrep_addr_ok(to))
-                ok = 0;
-            else if (ok == 1 && to != NULL)
+            if (ok == 1 && to != NULL)
                 snprintf(override, cap, "%s", to);
             sg_arena_free(a);
         }

@@ -108,11 +108,14 @@ static int addr_public(const struct sockaddr *sa)
             (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0))
             return 0; /* ULA, multicast, link-local, site-local */
         if ((a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8) ||
-            (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0 && a[3] == 0) ||
+            (a[0] == 0x3f && a[1] == 0xff && (a[2] & 0xf0) == 0) ||
+            (a[0] == 0x20 && a[1] == 0x01 && (a[2] & 0xfe) == 0) ||
             (a[0] == 0x20 && a[1] == 0x02) ||
             (a[0] == 0x00 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b) ||
             (a[0] == 0x01 && a[1] == 0 && a[2] == 0 && a[3] == 0))
-            return 0;                 /* documentation, Teredo, 6to4, NAT64, discard-only */
+            return 0;                 /* documentation (2001:db8::/32, 3fff::/20), IETF protocol
+                                       * assignments (2001::/23: Teredo, benchmarking, ORCHID;
+                                       * rev23 R23-5), 6to4, NAT64, discard-only */
         return (a[0] & 0xe0) == 0x20; /* global unicast: 2000::/3 */
     }
     return 0;

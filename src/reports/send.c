@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include <spoofguard/dmarc.h>
 #include <zlib.h>
 
 #include "reports.h"
@@ -487,15 +488,7 @@ int sgrep_gzip(const void *data, size_t len, unsigned char **out, size_t *outlen
 
 int sgrep_addr_ok(const char *a)
 {
-    const char *at = a ? strrchr(a, '@') : NULL;
-    if (!at || at == a || !at[1] || strlen(a) > 254)
-        return 0;
-    for (const char *p = a; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c <= 0x20 || c >= 0x7f || strchr("<>()[]\\,;:\"", c))
-            return 0;
-    }
-    return 1;
+    return sg_dmarc_report_addr_ok(a);
 }
 
 static void put_base64(sgrep_buf *b, const unsigned char *d, size_t n)

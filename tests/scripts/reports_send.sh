@@ -379,7 +379,7 @@ _dmarc.d0.example. 300 IN TXT "v=DMARC1; p=none; rua=mailto:agg@d0.example,mailt
 _dmarc.d1.example. 300 IN TXT "v=DMARC1; p=none; rua=mailto:tiny@d1.example!1k,mailto:big@d1.example!10m"
 _dmarc.d2.example. 300 IN TXT "v=DMARC1; p=none; rua=mailto:agg@$long"
 _dmarc.d3.example. 300 IN TXT "v=DMARC1; p=none; rua=mailto:old@vendor.test,mailto:x@moved.test"
-d3.example._report._dmarc.vendor.test. 300 IN TXT "v=DMARC1; rua=mailto:new@vendor.test"
+d3.example._report._dmarc.vendor.test. 300 IN TXT "v=DMARC1; rua=mailto:a(b)@vendor.test,mailto:new@vendor.test"
 d3.example._report._dmarc.moved.test. 300 IN TXT "v=DMARC1; rua=mailto:y@elsewhere.test"
 Z
 mkdir "$T/out-dest"
@@ -398,7 +398,8 @@ n2=$(ls "$T/out-dest" | grep -c 'd2\.example.*\.eml$')
     ok "a _report._dmarc name longer than DNS allows: not authorised, exit 0" ||
     bad "long name: rc $rc, $n2 mails: $(grep d2.example "$T/err")"
 # the consent record's redirect (RFC 9990 4.4 step 9; adv18 F5): same host,
-# the new address; another host, neither
+# the new address (the first one a report can be sent to: "a(b)@" before it
+# is passed over, rev23 R23-2); another host, neither
 to3=$(grep -h '^To:' "$T"/out-dest/*d3.example*.eml 2>/dev/null | tr '\n' ' ')
 [ "$to3" = "To: new@vendor.test " ] && grep -q 'old@vendor.test asks for new@vendor.test instead' "$T/err" &&
     ok "a consent record's rua= on the same host replaces the address; one elsewhere gets nothing" ||

@@ -234,7 +234,7 @@ static int spf_stop(spf_walk *w)
 /* RFC 7208 5.6: a range this large lets a large part of the Internet
  * pass, as "+all" does: no sender's own network is wider than a /8 (IPv4,
  * 16.7 M addresses) or a /16 (IPv6, a large provider's allocation); the
- * tree's IPv4 ranges together reaching 2^24 addresses is the same hole
+ * tree's IPv4 ranges together passing 2^24 addresses is the same hole
  * made of smaller pieces (two /1 halves, 256 /16s). */
 #define SPF_BROAD_V4 8
 #define SPF_BROAD_V6 16
@@ -641,11 +641,12 @@ static void audit_spf(audit_ctx *c)
             "remove the terms that name domains without records (or publish those records)",
             "the SPF tree of %s makes %u void lookups (limit 2): receivers stop with permerror",
             c->domain, w.voids);
-    if (!w.broad_seen && w.v4_pass >= SPF_BROAD_V4_SUM)
+    /* more than one /8's worth: a /8 alone is allowed (rev23 R23-1) */
+    if (!w.broad_seen && w.v4_pass > SPF_BROAD_V4_SUM)
         add(c, "spf.too_broad", SG_AUDIT_ERROR, "RFC 7208 5.6",
             "list only the senders' own ranges in ip4: terms (and in the includes)",
             "the \"+\" ip4/a/mx ranges of the SPF tree of %s add up to %llu IPv4 addresses "
-            "(2^24 or more): a large part of the Internet passes",
+            "(more than 2^24): a large part of the Internet passes",
             c->domain, (unsigned long long)w.v4_pass);
     if (w.truncated)
         add(c, "spf.tree_truncated", SG_AUDIT_WARNING, "RFC 7208 4.6.4", "shrink the SPF tree",

@@ -667,6 +667,19 @@ const char *sg_dmarc_fo_str(unsigned fo, char buf[16])
     return buf;
 }
 
+int sg_dmarc_report_addr_ok(const char *a)
+{
+    const char *at = a ? strrchr(a, '@') : NULL;
+    if (!at || at == a || !at[1] || strlen(a) > 254)
+        return 0;
+    for (const char *p = a; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= 0x20 || c >= 0x7f || strchr("<>()[]\\,;:\"", c))
+            return 0;
+    }
+    return 1;
+}
+
 int sg_dmarc_report_consent(sg_arena *arena, const sg_dns_answer *ans, char kind, const char *dest,
                             const char **override)
 {
@@ -696,10 +709,12 @@ int sg_dmarc_report_consent(sg_arena *arena, const sg_dns_answer *ans, char kind
     size_t n = kind == 'f' ? r.nruf : r.nrua;
     if (n == 0)
         return 1;
-    /* a redirect: only one on dest's host is taken (RFC 9990 4.4 step 9) */
+    /* a redirect: only one on dest's host is taken (RFC 9990 4.4 step 9),
+     * the first a report can be sent to (rev23 R23-2: an unusable first
+     * one made the usable one after it count for nothing) */
     for (size_t k = 0; k < n; k++) {
         const char *at = u[k].mailto ? strrchr(u[k].mailto, '@') : NULL;
-        if (at != NULL && at != u[k].mailto && strcasecmp(at + 1, dest) == 0) {
+        if (at != NULL && strcasecmp(at + 1, dest) == 0 && sg_dmarc_report_addr_ok(u[k].mailto)) {
             *override = u[k].mailto;
             return 1;
         }
