@@ -16,8 +16,9 @@ add_library(sg_reports_store STATIC ${PROJECT_SOURCE_DIR}/src/reports/store.c
             ${PROJECT_SOURCE_DIR}/src/reports/failure.c ${PROJECT_SOURCE_DIR}/src/reports/csv.c)
 target_include_directories(sg_reports_store PUBLIC ${PROJECT_SOURCE_DIR}/src/reports
                                                     ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include)
-target_link_libraries(sg_reports_store PUBLIC PkgConfig::ZLIB PkgConfig::SQLITE3 PkgConfig::HIREDIS
-                      PkgConfig::CRYPTO)
+# spoofguard_static: the rule for a report's address (sg_dmarc_report_addr_ok)
+target_link_libraries(sg_reports_store PUBLIC spoofguard_static PkgConfig::ZLIB PkgConfig::SQLITE3
+                      PkgConfig::HIREDIS PkgConfig::CRYPTO)
 add_library(sg_reports STATIC ${PROJECT_SOURCE_DIR}/src/reports/xml.c
             ${PROJECT_SOURCE_DIR}/src/reports/container.c ${PROJECT_SOURCE_DIR}/src/reports/mail.c)
 target_link_libraries(sg_reports PUBLIC sg_reports_store sg_mime PkgConfig::XML2 PkgConfig::ZLIB
