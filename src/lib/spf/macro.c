@@ -549,6 +549,7 @@ static void cache_free(letter_cache *lc)
 {
     for (size_t k = 0; k < NLETTERS; k++)
         free(lc->vi[k].block);
+    free(lc);
 }
 
 /* The output length of the token at *pos (advancing it), and the token. */
@@ -607,7 +608,6 @@ int sg_spf_macro_expand(char **out, size_t *outlen, sg_arena *arena, const char 
             int rc = token_len(lc, spec, len, &pos, mode, &t, &m, &vi, &n, reason);
             if (rc != 0) {
                 cache_free(lc);
-                free(lc);
                 return rc;
             }
             total += n;
@@ -620,7 +620,6 @@ int sg_spf_macro_expand(char **out, size_t *outlen, sg_arena *arena, const char 
         int rc = token_len(lc, spec, len, &pos, mode, &t, &m, &vi, &n, reason);
         if (rc != 0) {
             cache_free(lc);
-            free(lc);
             return rc;
         }
         if (mode == SG_SPF_MACRO_DOMAIN && total - at - n >= SG_SPF_MAX_EXPANSION) {
@@ -642,7 +641,6 @@ int sg_spf_macro_expand(char **out, size_t *outlen, sg_arena *arena, const char 
         at += n;
     }
     cache_free(lc);
-    free(lc);
     char *res = o->buf;
     size_t n = o->len;
     if (mode == SG_SPF_MACRO_DOMAIN) {
