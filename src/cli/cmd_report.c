@@ -24,9 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <spoofguard/arena.h>
-#include <spoofguard/dmarc.h>
-
 #include "cli.h"
 #include "reports/reports.h"
 
@@ -513,20 +510,18 @@ static int report_summary(int argc, char **argv)
     /* the name as stored: DMARC's form (lower case, A-labels, no root dot);
      * one that is no domain name is looked up as given (a row stored before
      * names were checked) */
-    sg_arena *names = NULL;
+    char stored[256];
     if (c.domain) {
-        char *norm = NULL;
-        if (sg_arena_new(&names, 0) != 0) {
+        rc = sgrep_domain_stored(c.domain, stored, sizeof stored);
+        if (rc == SG_ENOMEM) {
             fprintf(stderr, "spoofguard report summary: out of memory\n");
             return SG_EXIT_INTERNAL;
         }
-        if (sg_dmarc_domain_normalise(names, c.domain, strlen(c.domain), &norm) == 0)
-            c.domain = norm;
+        if (rc == 0)
+            c.domain = stored;
     }
-    if ((rc = open_store(&c, "summary", 0)) != 0) {
-        sg_arena_free(names);
+    if ((rc = open_store(&c, "summary", 0)) != 0)
         return rc;
-    }
     int64_t since = 0;
     if (c.have_days) {
         int64_t today = (int64_t)time(NULL) / 86400 * 86400;
@@ -547,7 +542,6 @@ static int report_summary(int argc, char **argv)
                 "(stored before such dates were refused; report prune removes them)\n",
                 st.undated);
     sgrep_store_close(c.store);
-    sg_arena_free(names);
     return rc ? SG_EXIT_INTERNAL : SG_EXIT_OK;
 }
 

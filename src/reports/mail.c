@@ -14,8 +14,6 @@
 #include <strings.h>
 
 #include <gmime/gmime.h>
-#include <spoofguard/arena.h>
-#include <spoofguard/dmarc.h>
 
 #include "mime.h"
 #include "reports.h"
@@ -208,12 +206,8 @@ static int failure(const unsigned char *mail, size_t mlen, const unsigned char *
      * failure report is kept whatever its Reported-Domain says (a missing
      * or broken one is still a failure worth reading), so a name that is
      * not a domain is kept as it came */
-    sg_arena *na = NULL;
-    char *norm = NULL;
-    if (r->policy_domain[0] && sg_arena_new(&na, 0) == 0 &&
-        sg_dmarc_domain_normalise(na, r->policy_domain, strlen(r->policy_domain), &norm) == 0)
-        snprintf(r->policy_domain, sizeof r->policy_domain, "%s", norm);
-    sg_arena_free(na);
+    if (r->policy_domain[0])
+        (void)sgrep_domain_stored(r->policy_domain, r->policy_domain, sizeof r->policy_domain);
     lower(r->dkim_domain);
     if (!r->org_name[0]) {
         snprintf(r->org_name, sizeof r->org_name, "%s", r->reporting_mta);

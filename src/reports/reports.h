@@ -256,6 +256,12 @@ int sgrep_store_summary(sgrep_store *s, const char *domain, int64_t since,
 #define SGREP_CSV_HEADER "policy_domain,day,source_ip,pass,fail,overridden,reasons\r\n"
 char *sgrep_summary_csv(const sgrep_summary_row *row);
 
+/* name in the form the store keeps policy domains: DMARC's (lower case,
+ * A-labels, no root dot), into out (cap bytes; out may be name). 0, or
+ * SG_ESYNTAX (no domain name, or longer than cap) or SG_ENOMEM, and then
+ * out is unchanged. */
+int sgrep_domain_stored(const char *name, char *out, size_t cap);
+
 /* Calls fn with each policy domain that has an aggregate report (ordered),
  * so that a reader can ask for each one apart. Returns 0 or -1. */
 int sgrep_store_domains(sgrep_store *s, int (*fn)(void *ctx, const char *domain), void *ctx);

@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include <openssl/evp.h>
+#include <spoofguard/arena.h>
+#include <spoofguard/dmarc.h>
 #include <sqlite3.h>
 
 #include "reports.h"
@@ -788,4 +790,19 @@ int sgrep_store_daily(sgrep_store *s, const char *domain, int64_t since,
                       int (*fn)(void *ctx, const sgrep_summary_row *row), void *ctx)
 {
     return store_rows(s, 0, domain, since, fn, ctx);
+}
+
+int sgrep_domain_stored(const char *name, char *out, size_t cap)
+{
+    sg_arena *a = NULL;
+    char *norm = NULL;
+    int rc = sg_arena_new(&a, 0);
+    if (rc == 0)
+        rc = sg_dmarc_domain_normalise(a, name, strlen(name), &norm);
+    if (rc == 0 && strlen(norm) >= cap)
+        rc = SG_ESYNTAX;
+    if (rc == 0)
+        memcpy(out, norm, strlen(norm) + 1);
+    sg_arena_free(a);
+    return rc;
 }

@@ -24,8 +24,7 @@
 
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
-#include <spoofguard/arena.h>
-#include <spoofguard/dmarc.h>
+#include <spoofguard/common.h>
 #include <time.h>
 
 #include "reports.h"
@@ -735,18 +734,11 @@ static int check_report(sgrep_xml *x)
                  (long long)r->end);
         return -1;
     }
-    sg_arena *a = NULL;
-    char *norm = NULL;
-    int rc = sg_arena_new(&a, 0);
-    if (rc == 0)
-        rc = sg_dmarc_domain_normalise(a, r->policy_domain, strlen(r->policy_domain), &norm);
-    if (rc == 0) /* at most 253 octets: it fits */
-        snprintf(r->policy_domain, sizeof r->policy_domain, "%s", norm);
-    else
+    int rc = sgrep_domain_stored(r->policy_domain, r->policy_domain, sizeof r->policy_domain);
+    if (rc != 0)
         snprintf(x->err, sizeof x->err, "%s",
                  rc == SG_ENOMEM ? "out of memory"
                                  : "policy_published domain is not a domain name");
-    sg_arena_free(a);
     return rc == 0 ? 0 : -1;
 }
 

@@ -651,18 +651,15 @@ void sgv_page_reports_csv(sgv_req *q, sgv_resp *r, const char *rest)
         domain = NULL;
     /* the name as stored (lower case, A-labels, no root dot); one that is
      * no domain name (a row stored before names were checked) as given */
-    sg_arena *na = NULL;
-    char *norm = NULL;
-    if (domain != NULL && sg_arena_new(&na, 0) == 0 &&
-        sg_dmarc_domain_normalise(na, domain, strlen(domain), &norm) == 0)
-        domain = norm;
+    char stored[256];
+    if (domain != NULL && sgrep_domain_stored(domain, stored, sizeof stored) == 0)
+        domain = stored;
     int64_t since = 0;
     const char *arg = sgv_req_arg(q, "days");
     if (arg) {
         long v;
         if (!days_arg(arg, &v)) { /* a download: say so rather than guess */
             plain_error(r, 400, "days: ", "a whole number of days from 1 to 366");
-            sg_arena_free(na);
             return;
         }
         int64_t now = q->app->cfg->now ? (int64_t)q->app->cfg->now : (int64_t)time(NULL);
@@ -672,7 +669,6 @@ void sgv_page_reports_csv(sgv_req *q, sgv_resp *r, const char *rest)
     sgrep_store *st = sgrep_store_open_ro(path, err, sizeof err);
     if (!st) {
         plain_error(r, 500, "The report store cannot be read: ", err);
-        sg_arena_free(na);
         return;
     }
     sg_cli_buf b = {0};
@@ -696,5 +692,4 @@ void sgv_page_reports_csv(sgv_req *q, sgv_resp *r, const char *rest)
     }
     sg_cli_buf_free(&b);
     sgrep_store_close(st);
-    sg_arena_free(na);
 }
