@@ -256,8 +256,14 @@ static const char *header_value(const char *h, const char *he, const char *name,
     return NULL;
 }
 
-/* Chunked transfer coding (RFC 9112 7.1) decoded in place; -1 when broken. */
-static long unchunk(char *b, size_t n)
+/* Chunked transfer coding (RFC 9112 7.1), walked over n bytes: the body's
+ * length once the last chunk and the trailer section's end are there,
+ * UNCHUNK_SHORT before, UNCHUNK_BROKEN when it can never be well formed.
+ * With decode, the chunks' data is moved together at the front of b, and a
+ * connection closed within the trailer section is taken as its end. */
+#define UNCHUNK_BROKEN (-1)
+#define UNCHUNK_SHORT (-2)
+static long unchunk(char *b, size_t n, int decode)
 {
     size_t i = 0, o = 0;
     for (;;) {
@@ -267,25 +273,41 @@ static long unchunk(char *b, size_t n)
             unsigned char c = (unsigned char)b[i++];
             sz = sz * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
             if (++digits > 8)
-                return -1;
+                return UNCHUNK_BROKEN;
         }
+        if (i >= n)
+            return UNCHUNK_SHORT;
         if (digits == 0)
-            return -1;
+            return UNCHUNK_BROKEN;
         while (i < n && b[i] != '\n') /* chunk extensions */
             i++;
         if (i++ >= n)
-            return -1;
+            return UNCHUNK_SHORT;
         if (sz == 0)
-            return (long)o;
+            break;
         if (sz > n - i)
-            return -1;
-        memmove(b + o, b + i, sz);
+            return UNCHUNK_SHORT;
+        if (decode)
+            memmove(b + o, b + i, sz);
         o += sz;
         i += sz;
         if (i < n && b[i] == '\r')
             i++;
-        if (i >= n || b[i++] != '\n')
-            return -1;
+        if (i >= n)
+            return UNCHUNK_SHORT;
+        if (b[i++] != '\n')
+            return UNCHUNK_BROKEN;
+    }
+    /* trailer fields, then an empty line */
+    for (;;) {
+        size_t start = i;
+        while (i < n && b[i] != '\n')
+            i++;
+        if (i >= n)
+            return decode ? (long)o : UNCHUNK_SHORT;
+        if (i - start == 0 || (i - start == 1 && b[start] == '\r'))
+            return (long)o;
+        i++;
     }
 }
 
@@ -380,10 +402,11 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
         goto out;
     }
     /* where the header ends (0: not yet seen; scanned up to `scanned`)
-     * and, with a Content-Length, the size of the whole answer: a server
-     * that keeps the connection open after a complete answer is not read
-     * until the deadline (RFC 9112 6.3) */
-    size_t hend = 0, scanned = 0, whole = 0;
+     * and, with a Content-Length or chunks, where the whole answer ends: a
+     * server that keeps the connection open after a complete answer is not
+     * read until the deadline (RFC 9112 6.3) */
+    size_t hend = 0, scanned = 0, whole = 0, fresh = 0;
+    int chunked = 0;
     for (;;) {
         int n;
         if (hend == 0) {
@@ -395,8 +418,11 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
             scanned = got > 2 ? got - 2 : 0;
             size_t vl;
             const char *v;
-            if (hend != 0 && header_value(resp, resp + hend, "Transfer-Encoding", &vl) == NULL &&
-                (v = header_value(resp, resp + hend, "Content-Length", &vl)) != NULL) {
+            if (hend != 0 &&
+                (v = header_value(resp, resp + hend, "Transfer-Encoding", &vl)) != NULL)
+                chunked = vl >= 7 && strncasecmp(v + vl - 7, "chunked", 7) == 0;
+            else if (hend != 0 &&
+                     (v = header_value(resp, resp + hend, "Content-Length", &vl)) != NULL) {
                 char num[24], *endp;
                 snprintf(num, sizeof(num), "%.*s", (int)(vl < 20 ? vl : 20), v);
                 unsigned long long cl = strtoull(num, &endp, 10);
@@ -406,6 +432,12 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
         }
         if (whole != 0 && got >= whole)
             break;
+        /* chunks end with a line end: walked again only when one came, a
+         * cost bounded by the 64 KiB answer and the fetch's deadline */
+        if (chunked && got > hend && memchr(resp + fresh, '\n', got - fresh) != NULL &&
+            unchunk(resp + hend, got - hend, 0) != UNCHUNK_SHORT)
+            break;
+        fresh = got;
         if (got == rcap) {
             fail(err, errlen, "the answer is larger than 64 KiB of policy");
             goto out;
@@ -472,7 +504,7 @@ int sg_cli_mtasts_fetch(void *ctx, const char *host, char *buf, size_t cap, size
     size_t blen = got - (size_t)(body - resp);
     v = header_value(resp, he, "Transfer-Encoding", &vl);
     if (v != NULL && vl >= 7 && strncasecmp(v + vl - 7, "chunked", 7) == 0) {
-        long u = unchunk(body, blen);
+        long u = unchunk(body, blen, 1);
         if (u < 0) {
             fail(err, errlen, "a broken chunked answer");
             goto out;

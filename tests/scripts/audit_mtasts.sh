@@ -13,7 +13,9 @@
 #             policy over 64 KiB; wrongname: a certificate for another
 #             name; untrusted: a CA we do not trust; closed: nothing
 #             listens; silent: a server that accepts and never answers
-#             (the 10 s deadline); trickle: the good server behind a proxy
+#             (the 10 s deadline); keepopen, keepchunked: a whole answer
+#             (Content-Length, chunks) on a connection held open, read at
+#             once; trickle: the good server behind a proxy
 #             passing its bytes on one per 200 ms (the deadline holds for
 #             the whole fetch): mtasts.policy_unreachable
 # and the offline default: with --zone and no --mta-sts-* option nothing is
@@ -37,7 +39,7 @@ ok() { echo "PASS $1"; pass=$((pass + 1)); }
 ko() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
 
 # --- a CA, a certificate for every mta-sts.CASE.test but wrongname ----------
-cases="good chunked mismatch testing none bad gone moved html big status2004 keepopen repeated"
+cases="good chunked mismatch testing none bad gone moved html big status2004 keepopen keepchunked repeated"
 san=$(for c in $cases; do printf 'DNS:mta-sts.%s.test,' "$c"; done)
 {
     openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.pem" -days 2 \
@@ -122,6 +124,17 @@ class H(http.server.BaseHTTPRequestHandler):
             body = policy("enforce", "mx.keepopen.test")
             self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d"
                              b"\r\n\r\n%s" % (len(body), body))
+            self.wfile.flush()
+            import time
+            time.sleep(20)
+            return
+        if case == "keepchunked":  # the same in chunks, a trailer field, held open
+            body = policy("enforce", "mx.keepchunked.test")
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n")
+            for part in (body[:7], body[7:]):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\nX-Trailer: 1\r\n\r\n")
             self.wfile.flush()
             import time
             time.sleep(20)
@@ -266,6 +279,10 @@ t0=$(date +%s)
 expect keep_open keepopen "$P1" "0"
 dt=$(($(date +%s) - t0))
 if [ "$dt" -le 5 ]; then ok keep_open_fast; else ko keep_open_fast "took ${dt}s (the answer was whole at once)"; fi
+t0=$(date +%s)
+expect keep_open_chunked keepchunked "$P1" "0"
+dt=$(($(date +%s) - t0))
+if [ "$dt" -le 5 ]; then ok keep_open_chunked_fast; else ko keep_open_chunked_fast "took ${dt}s (the last chunk came at once)"; fi
 t0=$(date +%s)
 expect silent_server silent "$PSILENT" "1 mtasts.policy_unreachable/error"
 dt=$(($(date +%s) - t0))
