@@ -41,7 +41,9 @@ typedef enum {
  * 4.5.3.1.5 limits reply lines to 512 octets), so 4096 is generous. */
 #define SG_SPF_MAX_EXPANSION 4096
 /* RFC 7208 7.3: implementations MUST support at least 128 for the
- * digit transformer; larger values take every part. */
+ * digit transformer; a larger value is read as 128, which differs from
+ * "every part" only for a value of more than 128 parts (a domain of 253
+ * octets has at most 127 labels) and keeps the part walk bounded. */
 #define SG_SPF_MAX_MACRO_DIGITS 128
 
 /* Syntax check only. Returns 0 or SG_ESYNTAX with *reason. */
