@@ -225,6 +225,8 @@ struct sgv_index {
     strmap addrs;        /* address -> addr_info* */
     strmap names;        /* folded display name -> owner address (char*, owned) */
     strmap corr_domains; /* registrable domains of correspondents (val unused) */
+    size_t corr_max;     /* at most this many (SGV_CORRESPONDENTS_MAX) */
+    int corr_full_said;  /* the cap was said on stderr */
     int checker_stale;
     int checker_building; /* checker_refresh between taking and swapping */
     checker *chk;
@@ -459,10 +461,19 @@ static void learn_correspondent(sgv_index *ix, const sgr_explanation *e, int lea
         }
     }
     const char *dom = id->registrable_domain ? id->registrable_domain : id->domain;
-    if (dom != NULL && dom[0] != '\0' && map_find(&ix->corr_domains, dom) == NULL) {
-        map_put(&ix->corr_domains, dom, NULL);
-        ix->checker_stale = 1;
+    if (dom == NULL || dom[0] == '\0' || map_find(&ix->corr_domains, dom) != NULL)
+        return;
+    if (ix->corr_domains.n >= ix->corr_max) {
+        if (!ix->corr_full_said)
+            fprintf(stderr,
+                    "spoofguard-view: correspondents' domains reach the cap of %zu: later "
+                    "ones (%s first) are not lookalike references\n",
+                    ix->corr_max, dom);
+        ix->corr_full_said = 1;
+        return;
     }
+    map_put(&ix->corr_domains, dom, NULL);
+    ix->checker_stale = 1;
 }
 
 static int cb_seen(void *payload, const char *address)
@@ -1499,6 +1510,7 @@ int sgv_index_new(sgv_index **out, const sgv_config *cfg, sg_resolver *resolver,
         return -1;
     }
     ix->cfg = cfg;
+    ix->corr_max = cfg->correspondents_max ? cfg->correspondents_max : SGV_CORRESPONDENTS_MAX;
     ix->resolver = resolver;
     pthread_mutex_init(&ix->lock, NULL);
     pthread_mutex_init(&ix->refresh_lock, NULL);

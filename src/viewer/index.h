@@ -38,6 +38,12 @@
 /* New messages a list request finds: up to this many get their first
  * pass at once (no DNS), so they show with From and Subject. */
 #define SGV_REFRESH_INLINE 32
+/* Correspondents' registrable domains learned as lookalike references.
+ * Each costs the checker 1.5 to 7 KB and its rebuild about 8 µs, and
+ * anyone can send verified mail from free names under a private public
+ * suffix: past this many, later ones are not learned (their names and
+ * "seen before" still are). A reader's real correspondents are far fewer. */
+#define SGV_CORRESPONDENTS_MAX 10000
 
 typedef struct sgv_index sgv_index;
 

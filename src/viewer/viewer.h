@@ -38,6 +38,8 @@ typedef struct {
     const char *reports_db;       /* --reports-db: the DMARC report store, or NULL */
     long long request_timeout;    /* --request-timeout: seconds for a request's head, and
                                      again for its body; 0 SGV_REQUEST_TIMEOUT_S */
+    size_t correspondents_max;    /* correspondents' domains learned as lookalike references;
+                                     0 SGV_CORRESPONDENTS_MAX */
 } sgv_config;
 
 struct sgv_auth;

@@ -85,7 +85,7 @@ typedef struct {
     sgv_index *ix;
 } fixture;
 
-static void open_index(fixture *f, long long now)
+static void open_index_capped(fixture *f, long long now, size_t correspondents_max)
 {
     char err[256];
     size_t line = 0;
@@ -103,6 +103,7 @@ static void open_index(fixture *f, long long now)
              sg_test_path(sg_test_data_dir(), "viewer/operator-domains"));
     f->cfg.operator_domains = f->operators;
     f->cfg.now = now;
+    f->cfg.correspondents_max = correspondents_max;
     assert_int_equal(sg_zone_new(&f->zone), 0);
     assert_int_equal(sg_zone_load_file(f->zone,
                                        sg_test_path(sg_test_data_dir(), "viewer/viewer.zone"), NULL,
@@ -110,6 +111,11 @@ static void open_index(fixture *f, long long now)
                      0);
     assert_int_equal(sg_resolver_new_zone(&f->res, f->zone), 0);
     assert_int_equal(sgv_index_new(&f->ix, &f->cfg, f->res, err, sizeof(err)), 0);
+}
+
+static void open_index(fixture *f, long long now)
+{
+    open_index_capped(f, now, 0);
 }
 
 static void close_index(fixture *f)
@@ -315,6 +321,62 @@ static void lookalike_not_learned(void **state)
     close_index(&f);
 }
 
+static void put_unverified(const char *file, const char *from, const char *subject)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/new/%s", root, file);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fprintf(fp,
+            "From: %s\nTo: reader@home.example\nSubject: %s\n"
+            "Date: Fri, 04 Dec 2026 09:00:00 +0000\nContent-Type: text/plain\n\nHello.\n",
+            from, subject);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* How many of the two lookalikes (of alpha-mailer.example and of
+ * bravo-mailer.example) are warned of, with at most cap correspondents. */
+static int lookalikes_warned(size_t cap)
+{
+    fixture f;
+    rows c;
+    int n = 0;
+    char cmd[256];
+    /* only these four messages: the fixtures' verified senders would take places */
+    snprintf(cmd, sizeof(cmd), "rm -rf %s/cur/* %s/new/*", root, root);
+    assert_int_equal(system(cmd), 0);
+    put_verified("1796300010.C1.cap", "alpha-mailer.example", "Alpha <news@alpha-mailer.example>",
+                 "Alpha news", "Thu, 03 Dec 2026 09:00:00 +0000");
+    put_verified("1796300011.C2.cap", "bravo-mailer.example", "Bravo <news@bravo-mailer.example>",
+                 "Bravo news", "Thu, 03 Dec 2026 10:00:00 +0000");
+    put_unverified("1796300012.C3.cap", "Alpha <news@alpha-mai1er.example>", "Alpha fake");
+    put_unverified("1796300013.C4.cap", "Bravo <news@bravo-mai1er.example>", "Bravo fake");
+    open_index_capped(&f, NOW, cap);
+    assert_int_equal(sgv_index_start(f.ix), 0);
+    assert_true(sgv_index_wait_idle(f.ix, 60000));
+    memset(&c, 0, sizeof(c));
+    sgv_index_foreach(f.ix, collect, &c);
+    const char *subj[] = {"Alpha fake", "Bravo fake"};
+    for (size_t i = 0; i < 2; i++) {
+        sgv_view *v;
+        const sgr_explanation *e = view_of(&f, &c, subj[i], &v);
+        n += has_kind(e, "lookalike");
+        sgv_view_release(f.ix, v);
+    }
+    close_index(&f);
+    return n;
+}
+
+/* The correspondents' domains are capped (their index costs up to 7 KB
+ * each, and free names under a private suffix send verified mail): past
+ * the cap a domain is no reference, before it every one is. */
+static void correspondents_capped(void **state)
+{
+    (void)state;
+    assert_int_equal(lookalikes_warned(0), 2);
+    assert_int_equal(lookalikes_warned(1), 1);
+}
+
 /* The list names what was proven, the A-label, as the message page does:
  * "cards@bаnk.example" in a row reads as the bank's (adv29 RD-2). */
 static void row_names_alabel(void **state)
@@ -362,6 +424,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(now_matters, setup, teardown),
         cmocka_unit_test_setup_teardown(lookalike_not_learned, setup, teardown),
         cmocka_unit_test_setup_teardown(row_names_alabel, setup, teardown),
+        cmocka_unit_test_setup_teardown(correspondents_capped, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
