@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <linux/landlock.h>
 #include <poll.h>
@@ -263,10 +264,54 @@ static uint8_t load(signer *g, const char *path, char *why, size_t whylen, sg_dk
  * beneath that folder, with root's CAP_DAC_READ_SEARCH: `/` and `/etc`
  * (a relative key_table beside /etc/spoofguardd.conf) would open
  * /etc/shadow to it, and are refused (rev22 F5). */
+static const char *owner_problem(const struct stat *st, int root_keys)
+{
+    if (st->st_uid != 0 && (root_keys || st->st_uid != geteuid()))
+        return "owned by another user";
+    return (st->st_mode & 022) != 0 ? "group- or world-writable" : NULL;
+}
+
+/* Whoever can write the folder of a link on the way to the table
+ * re-points it, and the next start reads the table it names: each link's
+ * folder is held to the table's rule (rev23 R23-6). */
+static const char *kt_links_problem(const char *key_table, char *why, size_t whylen)
+{
+    char cur[PATH_MAX], target[PATH_MAX];
+    int root_keys = geteuid() == 0;
+    snprintf(cur, sizeof(cur), "%s", key_table);
+    for (int hop = 0; hop < 40; hop++) {
+        struct stat st;
+        ssize_t n;
+        const char *p;
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode) ||
+            (n = readlink(cur, target, sizeof(target) - 1)) < 0)
+            return NULL; /* the table itself, or what realpath() will name */
+        target[n] = '\0';
+        char *d = dir_of(cur);
+        if (d == NULL)
+            return "out of memory";
+        if (stat(d, &st) == 0 && (p = owner_problem(&st, root_keys)) != NULL) {
+            snprintf(why, whylen,
+                     "the link %.200s is in a folder %s: whoever can write it chooses the "
+                     "table, and with it the keys the signer loads",
+                     cur, p);
+            free(d);
+            return why;
+        }
+        int w = target[0] == '/' ? snprintf(cur, sizeof(cur), "%s", target)
+                                 : snprintf(cur, sizeof(cur), "%s/%s", d, target);
+        free(d);
+        if (w < 0 || (size_t)w >= sizeof(cur))
+            return NULL;
+    }
+    return NULL;
+}
+
 static int kt_open(signer *g, char *err, size_t errlen)
 {
     char *real = realpath(g->spec->key_table, NULL);
     char *kd = real ? dir_of(real) : NULL;
+    char lwhy[512];
     const char *why = NULL;
     if (real == NULL)
         why = strerror(errno);
@@ -279,6 +324,8 @@ static int kt_open(signer *g, char *err, size_t errlen)
         why = strerror(errno);
     else if ((g->ktname = strdup(strrchr(real, '/') + 1)) == NULL)
         why = "out of memory";
+    if (why == NULL)
+        why = kt_links_problem(g->spec->key_table, lwhy, sizeof(lwhy));
     if (why != NULL)
         snprintf(err, errlen, "signer: key_table %s: %s", g->spec->key_table, why);
     free(kd);
@@ -301,13 +348,12 @@ static int kt_trusted(const signer *g, char *why, size_t whylen)
             snprintf(why, whylen, "%.300s: %s", g->spec->key_table, strerror(errno));
             return -1;
         }
-        int owner_ok = st.st_uid == 0 || (!g->root_keys && st.st_uid == geteuid());
-        if (!owner_ok || (st.st_mode & 022) != 0) {
+        const char *p = owner_problem(&st, g->root_keys);
+        if (p != NULL) {
             snprintf(why, whylen,
                      "%.300s: %s is %s: whoever can change it chooses the keys the signer "
                      "loads (owned by %s, not group- or world-writable)",
-                     g->spec->key_table, what,
-                     !owner_ok ? "owned by another user" : "group- or world-writable",
+                     g->spec->key_table, what, p,
                      g->root_keys ? "root" : "root or spoofguardd's user");
             return -1;
         }

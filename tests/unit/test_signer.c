@@ -561,6 +561,30 @@ static void process(void **state)
         if (sg_signer_start(&c3, m3, 1, &fds, &pid, err, sizeof(err)) != 0)
             fail_msg("a KeyTable through a link: %s", err);
         sg_signer_stop(fds, 1, -1);
+        /* the link's folder writable by others (the milter's group, or a
+         * sticky /tmp): the link could be re-pointed to another table
+         * before the next start (rev23 R23-6); a chain of two links is
+         * held to it at each hop */
+        snprintf(path, sizeof(path), "%s/conf", dir);
+        for (int mode = 0; mode < 3; mode++) {
+            assert_int_equal(chmod(path, mode == 0 ? 0775 : mode == 1 ? 01777 : 0755), 0);
+            if (mode == 2) {
+                char l2[200], d2[160];
+                snprintf(d2, sizeof(d2), "%s/shared", dir);
+                assert_int_equal(mkdir(d2, 0777), 0);
+                assert_int_equal(chmod(d2, 0777), 0);
+                snprintf(l2, sizeof(l2), "%s/KeyTable", d2);
+                assert_int_equal(symlink("../etc/KeyTable", l2), 0);
+                assert_int_equal(unlink(link), 0);
+                assert_int_equal(symlink("../shared/KeyTable", link), 0);
+            }
+            if (sg_signer_start(&c3, m3, 1, &fds, &pid, err, sizeof(err)) == 0) {
+                sg_signer_stop(fds, 1, -1);
+                fail_msg("a link in a folder others can write (mode %d) was followed", mode);
+            }
+            if (strstr(err, "the link") == NULL || strstr(err, "chooses the table") == NULL)
+                fail_msg("mode %d: %s", mode, err);
+        }
         sg_maps_free(m3);
         sg_config_free(&c3);
     }
