@@ -368,7 +368,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sg_obd_shared_init(&G.obsh, &G.pol->cfg, err, sizeof(err)) != 0)
         abort();
     G.closed = 0;
-    sg_session_accept(&G.env, sg_policy_ref(G.pol), 1, sv[0]);
+    sg_session_accept(&G.env, sg_policy_ref(G.pol), 0, 1, sv[0]);
     int eom, waiting = 0;
     size_t off = 0, limit = next_eom_end(data, size, 0, &eom);
     int eof_sent = 0, settle = 0;

@@ -126,7 +126,7 @@ out += options()
 out.append(r""".SH SIGNALS
 .TP
 .B SIGHUP
-Reload configuration, tables and keys without dropping sessions.
+Reload configuration, tables and keys without dropping sessions: each message whose MAIL comes after the reload is judged with the new ones, also on a connection opened before it.
 .TP
 .BR SIGTERM ", " SIGINT
 Stop accepting, let sessions finish (at most 30 seconds), exit.

@@ -82,6 +82,7 @@ void sg_policy_slot_init(sg_policy_slot *slot, sg_policy *p)
 {
     pthread_mutex_init(&slot->lock, NULL);
     slot->cur = p;
+    atomic_init(&slot->swaps, 0);
 }
 
 sg_policy *sg_policy_slot_get(sg_policy_slot *slot)
@@ -92,11 +93,30 @@ sg_policy *sg_policy_slot_get(sg_policy_slot *slot)
     return p;
 }
 
+unsigned sg_policy_slot_swaps(sg_policy_slot *slot)
+{
+    return atomic_load_explicit(&slot->swaps, memory_order_acquire);
+}
+
+int sg_policy_slot_renew(sg_policy_slot *slot, sg_policy **held, unsigned *swaps)
+{
+    if (atomic_load_explicit(&slot->swaps, memory_order_acquire) == *swaps)
+        return 0;
+    pthread_mutex_lock(&slot->lock);
+    sg_policy *p = sg_policy_ref(slot->cur);
+    *swaps = atomic_load_explicit(&slot->swaps, memory_order_relaxed);
+    pthread_mutex_unlock(&slot->lock);
+    sg_policy_unref(*held);
+    *held = p;
+    return 1;
+}
+
 void sg_policy_slot_swap(sg_policy_slot *slot, sg_policy *p)
 {
     pthread_mutex_lock(&slot->lock);
     sg_policy *old = slot->cur;
     slot->cur = p;
+    atomic_fetch_add_explicit(&slot->swaps, 1, memory_order_release);
     pthread_mutex_unlock(&slot->lock);
     sg_policy_unref(old);
 }

@@ -52,6 +52,34 @@ static void set_reject(session *s, const char *smtp_reply)
         s->fail = "out of memory";
 }
 
+static int parse_ip(const char *text, uint8_t out[16])
+{
+    struct in_addr a4;
+    memset(out, 0, 16);
+    if (inet_pton(AF_INET, text, &a4) == 1) {
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &a4, 4);
+        return 0;
+    }
+    return inet_pton(AF_INET6, text, out) == 1 ? 0 : -1;
+}
+
+/* Each message is judged with the configuration current at its MAIL: a
+ * login a reload took out of sender_map (or a key, a protected domain)
+ * stops at the next message, not when the MTA's connection ends, and
+ * Postfix keeps one for a whole SMTP session (adv36 F2). What the
+ * connection decided from the configuration is decided again. */
+static void policy_renew(session *s)
+{
+    uint8_t bin[16];
+    if (s->env->policy == NULL || s->verdict != NULL ||
+        !sg_policy_slot_renew(s->env->policy, &s->pol, &s->pol_swaps))
+        return;
+    if (s->client_ip[0] != '\0' && parse_ip(s->client_ip, bin) == 0)
+        s->internal =
+            sg_cidr_match(s->pol->cfg.internal_networks, s->pol->cfg.n_internal_networks, bin);
+}
+
 static void message_start(session *s, const char *path)
 {
     s->state = MSG_OPEN;
@@ -249,18 +277,6 @@ static void macros(session *s, const sg_milter_cmd *c)
                                  sizeof(s->login)) != 0;
 }
 
-static int parse_ip(const char *text, uint8_t out[16])
-{
-    struct in_addr a4;
-    memset(out, 0, 16);
-    if (inet_pton(AF_INET, text, &a4) == 1) {
-        out[10] = out[11] = 0xff;
-        memcpy(out + 12, &a4, 4);
-        return 0;
-    }
-    return inet_pton(AF_INET6, text, out) == 1 ? 0 : -1;
-}
-
 /* An envelope recipient of an outbound message, for the abuse engine
  * (kept up to MAX_RCPTS; the MTA's own limit is lower). */
 static void add_rcpt(session *s, const char *path)
@@ -357,6 +373,7 @@ static int handle(session *s, const sg_milter_cmd *c)
             memcpy(s->login, login, sizeof(login));
             s->login_long = login_long;
         }
+        policy_renew(s);
         message_start(s, c->u.args.argv[0]);
         if (s->proto & SG_MP_NR_MAIL) {
             /* The MTA does not wait for us here (one round trip less per
@@ -561,7 +578,8 @@ static void read_now(session *s)
     on_read(&s->h.stream, n > 0 ? n : n == 0 ? UV_EOF : uv_translate_sys_error(errno), &buf);
 }
 
-void sg_session_accept(const sg_session_env *env, sg_policy *pol, unsigned conns, int fd)
+void sg_session_accept(const sg_session_env *env, sg_policy *pol, unsigned pol_swaps,
+                       unsigned conns, int fd)
 {
     session *s = calloc(1, sizeof(*s));
     if (s == NULL) {
@@ -573,6 +591,7 @@ void sg_session_accept(const sg_session_env *env, sg_policy *pol, unsigned conns
     }
     s->env = env;
     s->pol = pol;
+    s->pol_swaps = pol_swaps;
     sg_milter_reader_init(&s->rd, SG_MILTER_MAX_PACKET);
     if (env->is_unix)
         uv_pipe_init(env->loop, &s->h.pipe, 0);

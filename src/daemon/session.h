@@ -12,6 +12,7 @@
  * (fd < 0) accept one on env->listener. pol: a reference the session takes
  * over. conns: connections open across workers, this one included (over
  * max_connections every message gets the fail-safe answer). */
-void sg_session_accept(const sg_session_env *env, sg_policy *pol, unsigned conns, int fd);
+void sg_session_accept(const sg_session_env *env, sg_policy *pol, unsigned pol_swaps,
+                       unsigned conns, int fd);
 
 #endif

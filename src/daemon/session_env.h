@@ -37,8 +37,9 @@ typedef struct sg_session_env {
      * accept) is over */
     void (*closed)(void *payload);
     void *payload;
-    struct sg_rcollect *reports; /* DMARC report collection (report_store), or NULL */
-    unsigned worker_index;       /* this worker's table in reports */
+    struct sg_policy_slot *policy; /* messages renew their snapshot here; NULL: never */
+    struct sg_rcollect *reports;   /* DMARC report collection (report_store), or NULL */
+    unsigned worker_index;         /* this worker's table in reports */
 } sg_session_env;
 
 #endif

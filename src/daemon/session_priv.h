@@ -63,6 +63,7 @@ typedef struct session {
     } h;
     const sg_session_env *env;
     sg_policy *pol;
+    unsigned pol_swaps; /* the slot's swaps before pol was taken */
     sg_milter_reader rd;
     sg_milter_out out;
     uint32_t proto;   /* negotiated protocol flags */

@@ -38,7 +38,8 @@ static void accept_one(sg_worker *w, int fd)
 {
     w->nsessions++;
     unsigned total = atomic_fetch_add(&w->sh->conns, 1) + 1;
-    sg_session_accept(&w->env, sg_policy_slot_get(&w->sh->policy), total, fd);
+    unsigned swaps = sg_policy_slot_swaps(&w->sh->policy);
+    sg_session_accept(&w->env, sg_policy_slot_get(&w->sh->policy), swaps, total, fd);
 }
 
 /* A session is over (sg_session_env.closed). */
@@ -316,6 +317,7 @@ int sg_worker_init(sg_worker *w, sg_worker_shared *sh, sg_metrics_shard *metrics
         .readbuf_size = sizeof(w->readbuf),
         .closed = on_session_closed,
         .payload = w,
+        .policy = &sh->policy,
         .reports = sh->reports,
         .worker_index = (unsigned)index,
     };

@@ -2302,6 +2302,47 @@ def check_sighup():
     finish(new)
 
 
+def check_sighup_sender_map():
+    """A login a reload took out of sender_map is refused at its next
+    message on a connection opened before the reload, as on a new one:
+    Postfix keeps one milter connection for a whole SMTP session, so a
+    snapshot kept per connection let a stolen login go on signing for as
+    long as the thief stayed connected (adv36 F2). The map is restored."""
+    pid = int(env('SG_MILTER_PID'))
+    msg = data_msg('from-alice.eml')
+    path = os.path.join(tdir(), 'senders')
+    good = read(path)
+    m = outbound_session('alice@ourco.test')
+    stage, replies = m.send_message(msg, sender='alice@ourco.test', login='alice@ourco.test')
+    expect(stage == 'E' and replies and replies[-1].cmd == 'a',
+           'before the reload alice got %s %s' % (stage, describe(replies)))
+    m.abort()
+    revoked = b''.join(l for l in good.splitlines(True) if not l.startswith(b'alice@'))
+    expect(revoked != good, 'no alice line in %s' % path)
+    try:
+        with open(path + '.new', 'wb') as f:
+            f.write(revoked)
+        os.replace(path + '.new', path)
+        since = log_size()
+        os.kill(pid, signal.SIGHUP)
+        expect(wait_log(r'"event":"reloaded"', since), 'no "reloaded" event after SIGHUP')
+        for i in range(2):  # the open connection, then the same on a new one
+            c = m if i == 0 else outbound_session('alice@ourco.test')
+            stage, replies = c.send_message(msg, sender='alice@ourco.test', login='alice@ourco.test')
+            r = replies[-1] if replies else None
+            expect(r is not None and r.cmd == 'y' and r.text.startswith('550 5.7.1 '),
+                   '%s connection: after the reload alice got %s %s'
+                   % ('the open' if i == 0 else 'a new', stage, describe(replies)))
+            finish(c)
+    finally:
+        with open(path + '.new', 'wb') as f:
+            f.write(good)
+        os.replace(path + '.new', path)
+        since = log_size()
+        os.kill(pid, signal.SIGHUP)
+        expect(wait_log(r'"event":"reloaded"', since), 'no "reloaded" event restoring the map')
+
+
 def check_sighup_failsafe():
     """Switch the DNS-down daemon to `failsafe accept` by SIGHUP."""
     pid = int(env('SG_MILTER_PID'))
