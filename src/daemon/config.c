@@ -8,6 +8,7 @@
 #include <spoofguard/dmarc.h>
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@ typedef struct {
 static const opt_def options[] = {
     {"listen", T_STRING, F(listen), NOCOUNT, "inet:127.0.0.1:8891", 0, 0, 0,
      "Milter socket: `inet:HOST:PORT` or `unix:PATH`. Postfix: `smtpd_milters = inet:HOST:PORT`. "
+     "HOST is a numeric address (`127.0.0.1`, `[::1]`), PORT 1 to 65535; PATH is absolute. "
      "Prefer a unix socket: whoever can connect can ask for mail to be signed."},
     {"listen_group", T_STRING, F(listen_group), NOCOUNT, NULL, 0, 0, 0,
      "Group given to a unix socket (mode 0660), e.g. `postfix`, so the MTA and nobody else "
@@ -289,6 +291,115 @@ int sg_cidr_match(const sg_cidr *list, size_t n, const uint8_t addr[16])
     return 0;
 }
 
+int sg_listen_parse(const char *spec, sg_listen_addr *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    if (!strncmp(spec, "unix:", 5)) {
+        const char *path = spec + 5;
+        /* the MTA is given the same path: one relative to wherever the
+         * daemon was started (/ under systemd) names no socket it knows */
+        if (path[0] != '/') {
+            snprintf(err, errlen, "listen: '%s': the socket's path must be absolute", spec);
+            return -1;
+        }
+        if (strlen(path) >= sizeof(out->path)) {
+            snprintf(err, errlen, "listen: '%s': the socket's path is longer than %zu bytes", spec,
+                     sizeof(out->path) - 1);
+            return -1;
+        }
+        out->is_unix = 1;
+        strcpy(out->path, path);
+        return 0;
+    }
+    if (strncmp(spec, "inet:", 5) != 0) {
+        snprintf(err, errlen, "listen: '%s' must start with inet: or unix:", spec);
+        return -1;
+    }
+    /* the port follows the last colon; an IPv6 address's own colons are
+     * inside brackets, so "inet:[::1]" lacks a port rather than meaning
+     * [::]:1 */
+    const char *hp = spec + 5, *colon = strrchr(hp, ':');
+    char host[INET6_ADDRSTRLEN + 2];
+    int bracketed = hp[0] == '[';
+    if (colon == NULL || colon == hp || (bracketed && colon[-1] != ']')) {
+        snprintf(err, errlen, "listen: '%s' is not inet:HOST:PORT (IPv6: inet:[ADDRESS]:PORT)",
+                 spec);
+        return -1;
+    }
+    /* getaddrinfo took any number and kept its low 16 bits: 93237 bound
+     * 27701, 0 a port of the kernel's choosing (adv37 F2) */
+    const char *port = colon + 1;
+    size_t plen = strlen(port);
+    unsigned long pv = 0;
+    if (plen >= 1 && plen <= 5 && strspn(port, "0123456789") == plen)
+        pv = strtoul(port, NULL, 10);
+    if (pv < 1 || pv > 65535) {
+        snprintf(err, errlen, "listen: '%s': the port must be 1 to 65535", spec);
+        return -1;
+    }
+    size_t hl = (size_t)(colon - hp);
+    if (bracketed)
+        hl -= 2;
+    if (hl == 0 || hl >= sizeof(host)) {
+        snprintf(err, errlen, "listen: '%s': HOST must be a numeric address", spec);
+        return -1;
+    }
+    memcpy(host, hp + bracketed, hl);
+    host[hl] = '\0';
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&out->sa;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->sa;
+    if (!bracketed && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)pv);
+        out->salen = sizeof(*v4);
+    } else if (bracketed && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)pv);
+        out->salen = sizeof(*v6);
+    } else {
+        /* a name would be looked up at each start and could change what
+         * is bound; an unbracketed IPv6 address is ambiguous */
+        snprintf(err, errlen,
+                 "listen: '%s': HOST must be a numeric IPv4 address (a.b.c.d) or an IPv6 one in "
+                 "brackets ([::1]); a name is not looked up",
+                 spec);
+        return -1;
+    }
+    return 0;
+}
+
+int sg_listen_exposed(const sg_listen_addr *a)
+{
+    if (a->is_unix)
+        return 0;
+    if (a->sa.ss_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a->sa;
+        return (ntohl(v4->sin_addr.s_addr) >> 24) != 127;
+    }
+    const struct in6_addr *v6 = &((const struct sockaddr_in6 *)&a->sa)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(v6))
+        return v6->s6_addr[12] != 127;
+    return !IN6_IS_ADDR_LOOPBACK(v6);
+}
+
+static int check_listen(const char *value, char *err, size_t errlen)
+{
+    sg_listen_addr a;
+    return sg_listen_parse(value, &a, err, errlen);
+}
+
+typedef int (*string_check_fn)(const char *value, char *err, size_t errlen);
+
+/* A string option's own syntax, checked as its line is read so that the
+ * error names the line (a check after the whole file could name none);
+ * NULL: any text. */
+static string_check_fn string_check(const opt_def *o)
+{
+    if (o->off == F(listen))
+        return check_listen;
+    return NULL;
+}
+
 /* Split a list value on commas and whitespace. */
 static size_t split_list(char *v, char **items, size_t max)
 {
@@ -315,6 +426,9 @@ static int set_option(sg_config *c, const opt_def *o, const char *value, char *e
     }
     switch (o->type) {
     case T_STRING: {
+        string_check_fn check = string_check(o);
+        if (check != NULL && check(copy, err, errlen) != 0)
+            break;
         char **f = (char **)(base + o->off);
         free(*f);
         *f = copy;
@@ -558,11 +672,6 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
     }
     sg_lines_close(&r);
     if (len != SG_LINES_END) {
-        sg_config_free(c);
-        return -1;
-    }
-    if (strncmp(c->listen, "inet:", 5) != 0 && strncmp(c->listen, "unix:", 5) != 0) {
-        snprintf(err, errlen, "%s: listen: '%s' must start with inet: or unix:", path, c->listen);
         sg_config_free(c);
         return -1;
     }

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 typedef enum { SG_FAILSAFE_TEMPFAIL = 0, SG_FAILSAFE_ACCEPT = 1 } sg_failsafe;
 
@@ -96,6 +97,24 @@ void sg_config_print_reference(void *FILE_ptr);
  * engine's lines last. 0; SG_ENOMEM when those lines cannot be made
  * (nothing printed); SG_EIO when writing failed. */
 int sg_config_print(const sg_config *c, void *FILE_ptr);
+
+/* A `listen` value read: the one reading of it, so that what the
+ * configuration's check accepts is what server.c binds (adv37 F1). */
+typedef struct {
+    int is_unix;
+    char path[108];             /* unix: the socket (sun_path's size) */
+    struct sockaddr_storage sa; /* inet: the address and port */
+    socklen_t salen;
+} sg_listen_addr;
+
+/* `unix:/PATH` or `inet:HOST:PORT`: HOST a numeric IPv4 address or an
+ * IPv6 one in brackets (no name: it would be looked up at each start),
+ * PORT 1 to 65535. 0, or -1 with the reason in err. */
+int sg_listen_parse(const char *spec, sg_listen_addr *out, char *err, size_t errlen);
+
+/* 1 if a is a TCP address beyond loopback (127.0.0.0/8, ::1): other
+ * hosts may connect and ask for mail to be signed. */
+int sg_listen_exposed(const sg_listen_addr *a);
 
 /* 1 if the address (16-byte mapped form) is in one of the networks. */
 int sg_cidr_match(const sg_cidr *list, size_t n, const uint8_t addr[16]);

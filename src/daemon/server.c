@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -131,13 +130,13 @@ static void metrics_render(sg_mbuf *b, void *payload)
 static int open_listener(sg_server *s, const char *spec, char *err, size_t errlen)
 {
     int fd = -1, one = 1;
-    if (!strncmp(spec, "unix:", 5)) {
+    sg_listen_addr la;
+    /* the configuration was checked with the same reading */
+    if (sg_listen_parse(spec, &la, err, errlen) != 0)
+        return -1;
+    if (la.is_unix) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        const char *path = spec + 5;
-        if (strlen(path) >= sizeof(sa.sun_path)) {
-            snprintf(err, errlen, "listen: socket path too long");
-            return -1;
-        }
+        const char *path = la.path;
         strcpy(sa.sun_path, path);
         strcpy(s->unix_path, path);
         unlink(path);
@@ -160,28 +159,7 @@ static int open_listener(sg_server *s, const char *spec, char *err, size_t errle
         }
         s->sh.is_unix = 1;
     } else {
-        /* inet:HOST:PORT (HOST may be [v6]) */
-        char host[256];
-        const char *hp = spec + 5, *colon = strrchr(hp, ':');
-        if (colon == NULL || colon == hp || (size_t)(colon - hp) >= sizeof(host)) {
-            snprintf(err, errlen, "listen: '%s' is not inet:HOST:PORT", spec);
-            return -1;
-        }
-        memcpy(host, hp, (size_t)(colon - hp));
-        host[colon - hp] = '\0';
-        char *h = host;
-        if (h[0] == '[' && h[strlen(h) - 1] == ']') {
-            h[strlen(h) - 1] = '\0';
-            h++;
-        }
-        struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-                                 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE},
-                        *ai = NULL;
-        if (getaddrinfo(h, colon + 1, &hints, &ai) != 0 || ai == NULL) {
-            snprintf(err, errlen, "listen: '%s' is not a numeric address and port", spec);
-            return -1;
-        }
-        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        fd = socket(la.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd >= 0) {
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
             /* Nagle vs delayed ACK stalls ~40 ms a packet. Linux copies
@@ -199,11 +177,8 @@ static int open_listener(sg_server *s, const char *spec, char *err, size_t errle
             setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
             setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
         }
-        if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-            freeaddrinfo(ai);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&la.sa, la.salen) != 0)
             goto fail;
-        }
-        freeaddrinfo(ai);
 #ifdef TCP_DEFER_ACCEPT
         /* The MTA speaks first (OPTNEG) as soon as it is connected: wake a
          * worker only when that packet is there, so the accept and its

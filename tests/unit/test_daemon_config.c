@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "common/conf_line.h"
 #include "config.h"
@@ -119,6 +121,73 @@ static void errors_name_file_and_line(void **state)
             fail_msg("case %zu: got '%s', want '%s'", i, err, cases[i].want);
         unlink(path);
     }
+}
+
+/* listen is read at load by the function server.c binds with: what -t
+ * passes the start binds, and what the start would refuse -t refuses,
+ * naming the line (adv37 F1); a port is 1 to 65535, never the low 16
+ * bits of a larger number or the kernel's choice (adv37 F2). */
+static void listen_checked_at_load(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *want;
+    } bad[] = {
+        {"workers 1\nlisten inet:127.0.0.1\n",
+         ":2: listen: 'inet:127.0.0.1' is not inet:HOST:PORT"},
+        {"listen inet:mx.example.invalid:27741\n", ":1: listen: 'inet:mx.example.invalid:27741': "
+                                                   "HOST must be a numeric"},
+        {"listen inet:127.0.0.1:93237\n", ":1: listen: 'inet:127.0.0.1:93237': the port must be 1 "
+                                          "to 65535"},
+        {"listen inet:127.0.0.1:0\n",
+         ":1: listen: 'inet:127.0.0.1:0': the port must be 1 to 65535"},
+        {"listen inet:127.0.0.1:\n", "the port must be 1 to 65535"},
+        {"listen inet:127.0.0.1:http\n", "the port must be 1 to 65535"},
+        {"listen inet:127.0.0.1:-1\n", "the port must be 1 to 65535"},
+        {"listen inet:[::1]\n", ":1: listen: 'inet:[::1]' is not inet:HOST:PORT"},
+        /* unbracketed, "::1:8891" could be [::1]:8891 or [::]:1 with junk */
+        {"listen inet:::1:8891\n", "HOST must be a numeric"},
+        {"listen inet:127.1:8891\n", "HOST must be a numeric"},
+        {"listen unix:milter.sock\n", ":1: listen: 'unix:milter.sock': the socket's path must be "
+                                      "absolute"},
+        {"listen unix:/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n",
+         "the socket's path is longer than 107 bytes"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sg_config c;
+        char err[256] = "";
+        write_conf(bad[i].text);
+        assert_int_not_equal(sg_config_load(&c, path, err, sizeof(err)), 0);
+        if (strstr(err, bad[i].want) == NULL || strncmp(err, path, strlen(path)))
+            fail_msg("case %zu: got '%s', want '%s'", i, err, bad[i].want);
+        unlink(path);
+    }
+
+    sg_listen_addr a;
+    char err[256] = "";
+    assert_int_equal(sg_listen_parse("inet:127.0.0.1:65535", &a, err, sizeof(err)), 0);
+    assert_int_equal(a.sa.ss_family, AF_INET);
+    assert_int_equal(ntohs(((struct sockaddr_in *)&a.sa)->sin_port), 65535);
+    assert_false(sg_listen_exposed(&a));
+    assert_int_equal(sg_listen_parse("inet:[::1]:8891", &a, err, sizeof(err)), 0);
+    assert_int_equal(a.sa.ss_family, AF_INET6);
+    assert_int_equal(ntohs(((struct sockaddr_in6 *)&a.sa)->sin6_port), 8891);
+    assert_false(sg_listen_exposed(&a));
+    assert_int_equal(sg_listen_parse("inet:127.8.9.10:1", &a, err, sizeof(err)), 0);
+    assert_false(sg_listen_exposed(&a));
+    assert_int_equal(sg_listen_parse("inet:[::ffff:127.0.0.1]:1", &a, err, sizeof(err)), 0);
+    assert_false(sg_listen_exposed(&a));
+    assert_int_equal(sg_listen_parse("inet:0.0.0.0:8891", &a, err, sizeof(err)), 0);
+    assert_true(sg_listen_exposed(&a));
+    assert_int_equal(sg_listen_parse("inet:[::]:8891", &a, err, sizeof(err)), 0);
+    assert_true(sg_listen_exposed(&a));
+    assert_int_equal(sg_listen_parse("inet:[::ffff:10.0.0.1]:1", &a, err, sizeof(err)), 0);
+    assert_true(sg_listen_exposed(&a));
+    assert_int_equal(sg_listen_parse("unix:/run/spoofguard/milter.sock", &a, err, sizeof(err)), 0);
+    assert_true(a.is_unix);
+    assert_string_equal(a.path, "/run/spoofguard/milter.sock");
+    assert_false(sg_listen_exposed(&a));
 }
 
 /* A NUL byte would end the line for every string function after the
@@ -256,7 +325,7 @@ int main(void)
         cmocka_unit_test(defaults_are_safe),         cmocka_unit_test(parses_a_full_file),
         cmocka_unit_test(errors_name_file_and_line), cmocka_unit_test(domains_as_a_labels),
         cmocka_unit_test(reload_blockers),           cmocka_unit_test(nul_byte_is_an_error),
-        cmocka_unit_test(unreadable_is_an_error),
+        cmocka_unit_test(unreadable_is_an_error),    cmocka_unit_test(listen_checked_at_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
