@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,22 @@ static int host_not_ready(const sg_config *cfg, char *err, size_t errlen)
         sg_folder_of(dir, sizeof(dir), cfg->listen + 5);
         if (!is_folder(dir)) {
             snprintf(err, errlen, "listen: the socket's folder %.400s does not exist", dir);
+            return -1;
+        }
+        /* the group is looked up only when the socket is made: the start
+         * failed on a group -t had not looked for (adv37 F1) */
+        if (cfg->listen_group != NULL && getgrnam(cfg->listen_group) == NULL) {
+            snprintf(err, errlen, "listen_group: no group '%.200s' on this host",
+                     cfg->listen_group);
+            return -1;
+        }
+    }
+    /* opened (created) at the start, before anything else: a missing
+     * folder stopped the start that -t had passed (adv37 F1) */
+    if (cfg->log_file != NULL) {
+        sg_folder_of(dir, sizeof(dir), cfg->log_file);
+        if (!is_folder(dir)) {
+            snprintf(err, errlen, "log_file: the folder %.400s does not exist", dir);
             return -1;
         }
     }

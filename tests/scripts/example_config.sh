@@ -93,5 +93,29 @@ out2=$("$D" -t -c "$T/ob-printed.conf" 2>&1) &&
 cp "$SRC/docs/examples/spoofguardd.conf" "$T/"
 out=$("$D" -t -c "$T/spoofguardd.conf" 2>&1) && bad "passes without its tables" ||
     { grep -q "$T/senders: No such file" <<<"$out" && ok "missing table named" || bad "error: $out"; }
+# -t's status is the start's verdict: 1 naming file:line for what the
+# start refuses whatever the host, 3 for what this host lacks, never 0 for
+# a configuration the daemon then refuses (adv37 F1, F2). `user nobody`:
+# the default user `spoofguard` may be missing here, which is a 3 too.
+# texit STATUS PATTERN LINE...: -t on those lines; its stderr holds PATTERN
+# (an empty one: anything)
+texit() {
+    local want=$1 pat=$2 rc
+    shift 2
+    printf '%s\n' "user nobody" "$@" >"$T/x.conf"
+    "$D" -t -c "$T/x.conf" >"$T/x.out" 2>"$T/x.err"
+    rc=$?
+    [ $rc = "$want" ] && { [ -z "$pat" ] || grep -q -- "$pat" "$T/x.err"; } && ok "-t exits $want: $*" ||
+        bad "-t exits $rc, not $want: $*: $(cat "$T/x.err")"
+}
+texit 0 '' "listen inet:127.0.0.1:8891"
+texit 1 "$T/x.conf:2: listen: 'inet:127.0.0.1' is not inet:HOST:PORT" "listen inet:127.0.0.1"
+texit 1 "$T/x.conf:2: listen: .*a name is not looked up" "listen inet:mx.example.invalid:8891"
+texit 1 "$T/x.conf:2: listen: .*the port must be 1 to 65535" "listen inet:127.0.0.1:93237"
+texit 1 "$T/x.conf:2: listen: .*the port must be 1 to 65535" "listen inet:127.0.0.1:0"
+texit 3 "$T/x.conf: this host cannot start it: listen_group: no group 'sg-no-such-group'" \
+    "listen unix:$T/m.sock" "listen_group sg-no-such-group"
+texit 3 "$T/x.conf: this host cannot start it: log_file: the folder $T/nodir does not exist" \
+    "listen inet:127.0.0.1:8891" "log_file $T/nodir/sg.log"
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]
