@@ -107,8 +107,8 @@ Configuration file (default /etc/spoofguard/spoofguardd.conf).
 Check the configuration, the tables, the keys and the resolver settings,
 print the effective configuration and exit: 0 if it is usable, 1 with a
 message naming the file and line otherwise, 3 if the configuration is right
-but this host cannot start it (the user or the listen_group it names does
-not exist, a folder of the socket, of the log_file or of a store is
+but this host cannot start it (the user, signer_user or listen_group it
+names does not exist, a folder of the socket, of the log_file or of a store is
 missing, a store is not writable by the user), said on standard error.
 .TP
 .B \-\-reference

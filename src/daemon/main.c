@@ -62,6 +62,14 @@ static int user_is_root(const sg_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* Started as root, the signer becomes signer_user (signer.c): a user
+ * this host lacks stops the start, as a missing `user` does, so -t calls
+ * it the host's (exit 3, adv37 F4), not the configuration's. */
+static int signer_user_missing(const sg_config *cfg)
+{
+    return geteuid() == 0 && getpwnam(cfg->signer_user ? cfg->signer_user : "nobody") == NULL;
+}
+
 /* What this host lacks that the start needs, and -t can see without
  * starting: `-t` said "configuration OK" for a socket or store folder
  * that is not there and a report store the user cannot write, then the
@@ -107,6 +115,13 @@ static int host_not_ready(const sg_config *cfg, char *err, size_t errlen)
             snprintf(err, errlen, "report_store: the folder %.400s does not exist", dir);
             return -1;
         }
+    }
+    if (signer_user_missing(cfg)) {
+        snprintf(err, errlen,
+                 "signer_user: no user '%.200s' for the signer (the process holding the keys) to "
+                 "run as: create it or set signer_user (the keys were not checked)",
+                 cfg->signer_user ? cfg->signer_user : "nobody");
+        return -1;
     }
     return 0;
 }
@@ -261,16 +276,19 @@ int main(int argc, char **argv)
             sg_config_free(&cfg);
             return 1;
         }
-        /* the keys are checked where they will be read: in a signer */
+        /* the keys are checked where they will be read: in a signer; one
+         * without its user cannot start, which the host check says */
         int *fds;
         pid_t pid;
-        if (sg_signer_start(&cfg, maps, 0, &fds, &pid, err, sizeof(err)) != 0) {
+        int signer = !signer_user_missing(&cfg);
+        if (signer && sg_signer_start(&cfg, maps, 0, &fds, &pid, err, sizeof(err)) != 0) {
             fprintf(stderr, "spoofguardd: %s\n", err);
             sg_maps_free(maps);
             sg_config_free(&cfg);
             return 1;
         }
-        sg_signer_stop(fds, 0, pid);
+        if (signer)
+            sg_signer_stop(fds, 0, pid);
         int unmapped = sg_maps_unmapped_logins(maps);
         sg_maps_free(maps);
         if (user_is_root(&cfg, err, sizeof(err))) {

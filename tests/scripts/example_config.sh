@@ -117,5 +117,11 @@ texit 3 "$T/x.conf: this host cannot start it: listen_group: no group 'sg-no-suc
     "listen unix:$T/m.sock" "listen_group sg-no-such-group"
 texit 3 "$T/x.conf: this host cannot start it: log_file: the folder $T/nodir does not exist" \
     "listen inet:127.0.0.1:8891" "log_file $T/nodir/sg.log"
+# started as root, the signer runs as signer_user: one this host lacks is
+# the host's, as a missing `user` is (adv37 F4: it was exit 1, no file)
+if [ "$(id -u)" = 0 ]; then
+    texit 3 "$T/x.conf: this host cannot start it: signer_user: no user 'sg-no-such-user'" \
+        "listen inet:127.0.0.1:8891" "signer_user sg-no-such-user"
+fi
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]
