@@ -42,8 +42,12 @@ and 1/0, in any case; failsafe takes tempfail or accept in any case.
 starts a comment. An option may appear once. A line holding a NUL byte
 or more than 1 MiB, here or in a table, is an error, and so is a file that
 is not a regular file (/dev/null reads as empty). A relative path
-.RB ( sender_map ", " signing_table ", " key_table ", " log_file )
-names a file in the folder of the configuration file.
+.RB ( sender_map ", " signing_table ", " key_table ", " log_file ,
+.BR public_suffix_list ", " outbound_store ", " outbound_spill ", " report_store )
+names a file in the folder of the configuration file, wherever
+spoofguardd is started from; a socket path
+.RB ( listen ", " metrics_listen )
+must be absolute.
 .SH OPTIONS"""]
     out += options()
     out.append(r""".SH TABLES

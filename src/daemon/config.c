@@ -684,10 +684,15 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
             return -1;
         }
     }
-    /* Relative table paths name files beside the configuration, so a
-     * configuration and its tables can be checked and moved as one. */
-    char **rel[] = {&c->sender_map, &c->signing_table,  &c->key_table,
-                    &c->log_file,   &c->outbound_store, &c->outbound_spill};
+    /* Every relative path names a file beside the configuration, so a
+     * configuration and its files can be checked and moved as one, and
+     * -t's verdict does not depend on the folder it was run from: the
+     * list and the store were opened from the current one (/ under
+     * systemd; adv37 F3). The docs list these (gen-man.py, spoofguardd.md);
+     * listen and metrics_listen refuse a relative socket path. */
+    char **rel[] = {&c->sender_map,     &c->signing_table,      &c->key_table,
+                    &c->log_file,       &c->public_suffix_list, &c->outbound_store,
+                    &c->outbound_spill, &c->report_store};
     int rc;
     for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++)
         if (*rel[i] != NULL && strncmp(*rel[i], "redis://", 8) != 0 &&

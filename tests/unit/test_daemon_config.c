@@ -190,6 +190,53 @@ static void listen_checked_at_load(void **state)
     assert_false(sg_listen_exposed(&a));
 }
 
+/* Every relative path names a file beside the configuration, whatever
+ * the folder the daemon or -t runs in: public_suffix_list and
+ * report_store were opened from the current folder (adv37 F3). */
+static void relative_paths_beside_the_configuration(void **state)
+{
+    sg_config c;
+    char err[256] = "", want[128];
+    write_conf("listen inet:127.0.0.1:8891\n"
+               "sender_map senders\n"
+               "signing_table SigningTable\n"
+               "key_table KeyTable\n"
+               "log_file log/sg.log\n"
+               "public_suffix_list public_suffix_list.dat\n"
+               "outbound_store ob\n"
+               "outbound_spill ob.spill\n"
+               "report_store reports.db\n");
+    assert_int_equal(sg_config_load(&c, path, err, sizeof(err)), 0);
+    const char *dir = "/tmp/"; /* write_conf's */
+    const struct {
+        const char *got, *name;
+    } rel[] = {
+        {c.sender_map, "senders"},
+        {c.signing_table, "SigningTable"},
+        {c.key_table, "KeyTable"},
+        {c.log_file, "log/sg.log"},
+        {c.public_suffix_list, "public_suffix_list.dat"},
+        {c.outbound_store, "ob"},
+        {c.outbound_spill, "ob.spill"},
+        {c.report_store, "reports.db"},
+    };
+    for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+        snprintf(want, sizeof(want), "%s%s", dir, rel[i].name);
+        if (rel[i].got == NULL || strcmp(rel[i].got, want))
+            fail_msg("%s: got '%s', want '%s'", rel[i].name, rel[i].got ? rel[i].got : "(null)",
+                     want);
+    }
+    sg_config_free(&c);
+    unlink(path);
+    /* what is not a path stays as written */
+    write_conf("outbound_store redis://127.0.0.1:6379\noutbound_spill none\n");
+    assert_int_equal(sg_config_load(&c, path, err, sizeof(err)), 0);
+    assert_string_equal(c.outbound_store, "redis://127.0.0.1:6379");
+    assert_string_equal(c.outbound_spill, "none");
+    sg_config_free(&c);
+    unlink(path);
+}
+
 /* A NUL byte would end the line for every string function after the
  * read: "failsafe accept\0 # was: tempfail" read as "accept", a list
  * read as its first entry. The line is refused, with file and line. */
@@ -322,10 +369,15 @@ static void reload_blockers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(defaults_are_safe),         cmocka_unit_test(parses_a_full_file),
-        cmocka_unit_test(errors_name_file_and_line), cmocka_unit_test(domains_as_a_labels),
-        cmocka_unit_test(reload_blockers),           cmocka_unit_test(nul_byte_is_an_error),
-        cmocka_unit_test(unreadable_is_an_error),    cmocka_unit_test(listen_checked_at_load),
+        cmocka_unit_test(defaults_are_safe),
+        cmocka_unit_test(parses_a_full_file),
+        cmocka_unit_test(errors_name_file_and_line),
+        cmocka_unit_test(domains_as_a_labels),
+        cmocka_unit_test(reload_blockers),
+        cmocka_unit_test(nul_byte_is_an_error),
+        cmocka_unit_test(unreadable_is_an_error),
+        cmocka_unit_test(listen_checked_at_load),
+        cmocka_unit_test(relative_paths_beside_the_configuration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
