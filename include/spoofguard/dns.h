@@ -108,6 +108,13 @@ typedef struct {
 
 SG_EXTERN void sg_resolver_opts_init(sg_resolver_opts *opts);
 SG_EXTERN int sg_resolver_new_net(sg_resolver **out, const sg_resolver_opts *opts);
+/* Check a list as sg_resolver_opts.servers takes it, with the rule
+ * sg_resolver_new_net applies, without building a resolver: SG_OK, or
+ * SG_EINVAL with *reason (static text) and the first entry refused at
+ * servers + *off, *len bytes long (*len 0: the list names no server).
+ * reason, off and len may be NULL. */
+SG_EXTERN int sg_resolver_servers_check(const char *servers, const char **reason, size_t *off,
+                                        size_t *len) SG_WARN_UNUSED;
 
 /* --- zone backend ----------------------------------------------------- */
 

@@ -388,6 +388,22 @@ static int check_listen(const char *value, char *err, size_t errlen)
     return sg_listen_parse(value, &a, err, errlen);
 }
 
+/* the resolver's own rule, so that the refusal names the line and why:
+ * -t built a resolver after the whole file and said only "invalid
+ * argument" (adv37 F8) */
+static int check_dns_servers(const char *value, char *err, size_t errlen)
+{
+    const char *why = "";
+    size_t off = 0, len = 0;
+    if (sg_resolver_servers_check(value, &why, &off, &len) == SG_OK)
+        return 0;
+    if (len == 0)
+        snprintf(err, errlen, "dns_servers: '%s': %s", value, why);
+    else
+        snprintf(err, errlen, "dns_servers: '%.*s': %s", (int)len, value + off, why);
+    return -1;
+}
+
 typedef int (*string_check_fn)(const char *value, char *err, size_t errlen);
 
 /* A string option's own syntax, checked as its line is read so that the
@@ -397,6 +413,8 @@ static string_check_fn string_check(const opt_def *o)
 {
     if (o->off == F(listen))
         return check_listen;
+    if (o->off == F(dns_servers))
+        return check_dns_servers;
     return NULL;
 }
 

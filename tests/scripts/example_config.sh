@@ -117,6 +117,11 @@ texit 3 "$T/x.conf: this host cannot start it: listen_group: no group 'sg-no-suc
     "listen unix:$T/m.sock" "listen_group sg-no-such-group"
 texit 3 "$T/x.conf: this host cannot start it: log_file: the folder $T/nodir does not exist" \
     "listen inet:127.0.0.1:8891" "log_file $T/nodir/sg.log"
+# a refusal says where and why (adv37 F8: "dns_servers: invalid argument")
+texit 1 "$T/x.conf:3: dns_servers: '192.0.2.53:0': the port must be 1 to 65535" \
+    "listen inet:127.0.0.1:8891" "dns_servers 192.0.2.53:0"
+texit 1 "$T/x.conf:3: dns_servers: '192.0.2.53:70000': the port must be 1 to 65535" \
+    "listen inet:127.0.0.1:8891" "dns_servers 192.0.2.53:70000"
 # started as root, the signer runs as signer_user: one this host lacks is
 # the host's, as a missing `user` is (adv37 F4: it was exit 1, no file)
 if [ "$(id -u)" = 0 ]; then

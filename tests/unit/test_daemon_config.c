@@ -111,6 +111,14 @@ static void errors_name_file_and_line(void **state)
         {"authserv_id mx.example; dkim=pass\n", "authserv_id: 'mx.example; dkim=pass' is not"},
         {"metrics_listen 0.0.0.0:9100\n", "metrics_listen: 0.0.0.0 is not a loopback address"},
         {"metrics_listen localhost:9100\n", "metrics_listen: 'localhost:9100' is not a numeric"},
+        /* the resolver's rule, with the line and the reason (adv37 F8) */
+        {"workers 1\ndns_servers 192.0.2.53:0\n",
+         ":2: dns_servers: '192.0.2.53:0': the port must be 1 to 65535"},
+        {"dns_servers 192.0.2.1, 192.0.2.53:70000\n",
+         ":1: dns_servers: '192.0.2.53:70000': the port must be 1 to 65535"},
+        {"dns_servers [2001:db8::53]:0\n", ":1: dns_servers: '[2001:db8::53]:0': the port must be"},
+        {"dns_servers ns.example\n", ":1: dns_servers: 'ns.example': not an IPv4 or IPv6 address"},
+        {"dns_servers ,\n", ":1: dns_servers: ',': no server"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         sg_config c;

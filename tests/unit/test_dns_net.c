@@ -436,7 +436,26 @@ static void bad_options_and_names(void **state)
         o.servers = bad[i];
         if (sg_resolver_new_net(&r, &o) != SG_EINVAL)
             fail_msg("servers \"%s\" accepted", bad[i]);
+        /* the configuration's check applies the same rule */
+        if (sg_resolver_servers_check(bad[i], NULL, NULL, NULL) != SG_EINVAL)
+            fail_msg("servers \"%s\" passed the check", bad[i]);
     }
+    /* and names the entry and why, for the message (adv37 F8) */
+    const char *why = NULL;
+    size_t off = 99, len = 99;
+    assert_int_equal(sg_resolver_servers_check("127.0.0.1:53,host.test", &why, &off, &len),
+                     SG_EINVAL);
+    assert_int_equal(off, 13);
+    assert_int_equal(len, 9);
+    assert_non_null(strstr(why, "not an IPv4 or IPv6 address"));
+    assert_int_equal(sg_resolver_servers_check("::1 192.0.2.53:0", &why, &off, &len), SG_EINVAL);
+    assert_int_equal(off, 4);
+    assert_int_equal(len, 12);
+    assert_string_equal(why, "the port must be 1 to 65535");
+    assert_int_equal(sg_resolver_servers_check(" , ", &why, &off, &len), SG_EINVAL);
+    assert_int_equal(len, 0);
+    assert_int_equal(sg_resolver_servers_check("127.0.0.1:65535 ::1\t[::1]:1", &why, &off, &len),
+                     SG_OK);
     /* commas or white space between servers */
     o.servers = "127.0.0.1:65535 ::1\t127.0.0.2";
     assert_int_equal(sg_resolver_new_net(&r, &o), SG_OK);

@@ -207,8 +207,10 @@ static void lookup_send(net_lookup *l)
 
 /* One server: an IPv4 or IPv6 address, with an optional port (1..65535;
  * [IPv6]:PORT). c-ares took "127.0.0.1:99999" and then never answered:
- * every lookup timed out (adv21 F4). */
-static int server_ok(const char *s, size_t n)
+ * every lookup timed out (adv21 F4). NULL when it is one, else why not
+ * (static text), which the daemon's configuration check shows with the
+ * line (adv37 F8). */
+static const char *server_bad(const char *s, size_t n)
 {
     char host[INET6_ADDRSTRLEN + 2];
     unsigned char bin[16];
@@ -217,12 +219,12 @@ static int server_ok(const char *s, size_t n)
     if (n > 0 && s[0] == '[') {
         const char *close = memchr(s, ']', n);
         if (close == NULL)
-            return 0;
+            return "'[' without ']'";
         hl = (size_t)(close - s) - 1;
         s++;
         if (close + 1 < end) {
             if (close[1] != ':')
-                return 0;
+                return "[ADDRESS] is followed by :PORT or nothing";
             port = close + 2;
         }
     } else {
@@ -233,34 +235,33 @@ static int server_ok(const char *s, size_t n)
         }
     }
     if (hl == 0 || hl >= sizeof(host))
-        return 0;
+        return "not an IPv4 or IPv6 address";
     memcpy(host, s, hl);
     host[hl] = '\0';
     if (inet_pton(AF_INET, host, bin) != 1 && inet_pton(AF_INET6, host, bin) != 1)
-        return 0;
+        return "not an IPv4 or IPv6 address (an IPv6 one with a port: [ADDRESS]:PORT)";
     if (port != NULL) {
         unsigned long v = 0;
         if (port == end)
-            return 0;
+            return "the port must be 1 to 65535";
         for (const char *p = port; p < end; p++) {
             if (*p < '0' || *p > '9' || (v = v * 10 + (unsigned)(*p - '0')) > 65535)
-                return 0;
+                return "the port must be 1 to 65535";
         }
         if (v == 0)
-            return 0;
+            return "the port must be 1 to 65535";
     }
-    return 1;
+    return NULL;
 }
 
-/* The servers list as c-ares takes it (commas), from commas and/or
- * white space; NULL for an invalid entry or none, or out of memory (*oom). */
-static char *servers_csv(const char *list, int *oom)
+/* The servers of list (commas and/or white space): their number, each
+ * written to out (when not NULL; strlen(list) + 1 bytes) as c-ares takes
+ * them, separated by commas; or -1 with the first refused entry
+ * (*off, *len; *len 0 for a list of none) and *reason. */
+static long servers_walk(const char *list, char *out, const char **reason, size_t *off, size_t *len)
 {
-    size_t n = strlen(list), o = 0, count = 0;
-    char *out = malloc(n + 1);
-    *oom = out == NULL;
-    if (out == NULL)
-        return NULL;
+    size_t n = strlen(list), o = 0;
+    long count = 0;
     for (size_t i = 0; i < n;) {
         while (i < n && (list[i] == ',' || list[i] == ' ' || list[i] == '\t'))
             i++;
@@ -269,17 +270,57 @@ static char *servers_csv(const char *list, int *oom)
             i++;
         if (i == b)
             break;
-        if (!server_ok(list + b, i - b)) {
-            free(out);
-            return NULL;
+        const char *why = server_bad(list + b, i - b);
+        if (why != NULL) {
+            *reason = why;
+            *off = b;
+            *len = i - b;
+            return -1;
         }
-        if (count++)
-            out[o++] = ',';
-        memcpy(out + o, list + b, i - b);
-        o += i - b;
+        if (out != NULL) {
+            if (count)
+                out[o++] = ',';
+            memcpy(out + o, list + b, i - b);
+            o += i - b;
+        }
+        count++;
     }
-    out[o] = '\0';
+    if (out != NULL)
+        out[o] = '\0';
     if (count == 0) {
+        *reason = "no server";
+        *off = *len = 0;
+        return -1;
+    }
+    return count;
+}
+
+int sg_resolver_servers_check(const char *servers, const char **reason, size_t *off, size_t *len)
+{
+    const char *why;
+    size_t o, l;
+    if (servers == NULL)
+        return SG_EINVAL;
+    if (servers_walk(servers, NULL, &why, &o, &l) >= 0)
+        return SG_OK;
+    if (reason != NULL)
+        *reason = why;
+    if (off != NULL)
+        *off = o;
+    if (len != NULL)
+        *len = l;
+    return SG_EINVAL;
+}
+
+/* The servers list as c-ares takes it (commas), from commas and/or
+ * white space; NULL for an invalid entry or none, or out of memory (*oom). */
+static char *servers_csv(const char *list, int *oom)
+{
+    const char *why;
+    size_t off, len;
+    char *out = malloc(strlen(list) + 1);
+    *oom = out == NULL;
+    if (out != NULL && servers_walk(list, out, &why, &off, &len) < 0) {
         free(out);
         return NULL;
     }
