@@ -90,7 +90,8 @@ SG_EXTERN int sg_ob_policy_add_internal_domain(sg_ob_policy *p, const char *doma
 /* One line of a configuration file, already split into its name and the
  * rest: "outbound_limit" with "KEY VALUE" or "CLASS.KEY VALUE",
  * "outbound_account" with "LOGIN CLASS", "outbound_internal_domain" with
- * "DOMAIN[, DOMAIN...]". SG_ENOTFOUND for a name that is not one of these
+ * "DOMAIN[, DOMAIN...]"; the name in any case, as spoofguardd.conf's option
+ * names are. SG_ENOTFOUND for a name that is not one of these
  * (the caller's own option), SG_ESYNTAX or SG_EINVAL for a bad value, and
  * then the policy is unchanged. */
 SG_EXTERN int sg_ob_policy_directive(sg_ob_policy *p, const char *name,

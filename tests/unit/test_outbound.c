@@ -1127,6 +1127,10 @@ static void policy_directives(void **state)
     assert_int_equal(
         sg_ob_policy_directive(p, "outbound_internal_domain", "org.example, Sub.Other.example"),
         SG_OK);
+    /* a name in any case, as spoofguardd.conf takes option names: the
+     * daemon refused "Outbound_Limit" lines as "not found" and `accounts
+     * replay` skipped them */
+    assert_int_equal(sg_ob_policy_directive(p, "Outbound_Limit", "messages_per_day 500"), SG_OK);
     /* not ours, bad values: refused, nothing changed */
     assert_int_equal(sg_ob_policy_directive(p, "milter_socket", "inet:1@x"), SG_ENOTFOUND);
     assert_int_equal(sg_ob_policy_directive(p, "outbound_limit", "no_such_key 3"), SG_EINVAL);

@@ -350,7 +350,7 @@ int sg_ob_policy_directive(sg_ob_policy *p, const char *name, const char *value)
         return SG_EINVAL;
     if (value == NULL)
         s = value = "";
-    if (!strcmp(name, "outbound_limit")) {
+    if (!strcasecmp(name, "outbound_limit")) {
         char *dot;
         const char *cls = "default", *key = a;
         if (!word(&s, a, sizeof(a)) || !word(&s, b, sizeof(b)) || !rest_empty(s))
@@ -367,14 +367,14 @@ int sg_ob_policy_directive(sg_ob_policy *p, const char *name, const char *value)
             return SG_ESYNTAX;
         return sg_ob_policy_set(p, cls, key, b);
     }
-    if (!strcmp(name, "outbound_account")) {
+    if (!strcasecmp(name, "outbound_account")) {
         if (!word(&s, a, sizeof(a)) || !word(&s, b, sizeof(b)) || !rest_empty(s))
             return SG_ESYNTAX;
         if (find_class(p, b) < 0 && !class_name_ok(b))
             return SG_ESYNTAX;
         return sg_ob_policy_assign(p, a, b);
     }
-    if (!strcmp(name, "outbound_internal_domain")) {
+    if (!strcasecmp(name, "outbound_internal_domain")) {
         /* all or nothing: check every name before adding any */
         size_t n = 0;
         for (int pass = 0; pass < 2; pass++) {
