@@ -190,8 +190,10 @@ static int read_config(sg_ob_policy *p, const char *path)
         if (rc == SG_ENOTFOUND)
             continue;
         if (rc != SG_OK) {
+            char why[200];
+            sg_ob_directive_why(why, sizeof(why), name, value, rc);
             fprintf(stderr, "spoofguard accounts replay: %s:%zu: %s %s: %s\n", path, r.lineno, name,
-                    value, sg_strerror(rc));
+                    value, why);
             status = SG_EXIT_USAGE;
             break;
         }

@@ -138,8 +138,10 @@ static int read_config(acct_ctx *c)
         } else {
             int drc = sg_ob_policy_directive(c->pol, name, p);
             if (drc != 0 && drc != SG_ENOTFOUND) {
-                fprintf(stderr, "spoofguard accounts: %s:%zu: %s: bad value '%s'\n", c->config,
-                        r.lineno, name, p);
+                char why[200];
+                sg_ob_directive_why(why, sizeof(why), name, p, drc);
+                fprintf(stderr, "spoofguard accounts: %s:%zu: %s '%s': %s\n", c->config, r.lineno,
+                        name, p, why);
                 sg_lines_close(&r);
                 return SG_EXIT_INPUT;
             }

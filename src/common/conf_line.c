@@ -6,8 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <spoofguard/common.h>
+
+#include <spoofguard/common.h>
 
 int sg_conf_line(char *line, char **name, char **value)
 {
@@ -136,6 +141,25 @@ void sg_lines_close(sg_lines *r)
     r->f = NULL;
     r->line = NULL;
     r->cap = 0;
+}
+
+void sg_ob_directive_why(char *out, size_t cap, const char *name, const char *value, int rc)
+{
+    /* sg_ob_policy_directive: SG_EINVAL, for outbound_limit, is a KEY
+     * (after any CLASS.) it does not know */
+    if (rc == SG_EINVAL && !strcasecmp(name, "outbound_limit")) {
+        size_t w = strcspn(value, " \t");
+        const char *dot = memchr(value, '.', w);
+        const char *key = dot ? dot + 1 : value;
+        snprintf(out, cap,
+                 "unknown key '%.*s' (the keys are listed in docs/outbound.md, \"Policy "
+                 "keys\")",
+                 (int)(w - (size_t)(key - value)), key);
+    } else if (rc == SG_ESYNTAX) {
+        snprintf(out, cap, "bad value");
+    } else {
+        snprintf(out, cap, "%s", sg_strerror(rc));
+    }
 }
 
 void sg_folder_of(char *out, size_t cap, const char *path)

@@ -76,6 +76,13 @@ ssize_t sg_lines_next(sg_lines *r, char *err, size_t errlen);
 /* Closes the file and frees the line; r can be opened again. */
 void sg_lines_close(sg_lines *r);
 
+/* Why sg_ob_policy_directive refused the line `name value` (its rc),
+ * into out (at most cap bytes), in the same words for every reader of
+ * spoofguardd.conf: an outbound_limit key the engine does not have is
+ * named as such, with where the keys are listed; it was "invalid
+ * argument" (adv37 F8). */
+void sg_ob_directive_why(char *out, size_t cap, const char *name, const char *value, int rc);
+
 /* The folder of path into out (at most cap bytes): "." when it has no
  * slash, "/" for a file at the root. The configuration's tables and the
  * daemon's sockets and stores are looked for there. */

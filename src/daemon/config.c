@@ -664,8 +664,8 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
         if (is_ob_directive(name)) {
             int drc = sg_ob_policy_directive(c->ob_policy, name, p);
             if (drc != 0) {
-                snprintf(err, errlen, "%s:%zu: %s '%s': %s", path, lineno, name, p,
-                         drc == SG_ESYNTAX ? "bad value" : sg_strerror(drc));
+                sg_ob_directive_why(msg, sizeof(msg), name, p, drc);
+                snprintf(err, errlen, "%s:%zu: %s '%s': %s", path, lineno, name, p, msg);
                 goto fail;
             }
             continue;

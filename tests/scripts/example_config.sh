@@ -122,6 +122,8 @@ texit 1 "$T/x.conf:3: dns_servers: '192.0.2.53:0': the port must be 1 to 65535" 
     "listen inet:127.0.0.1:8891" "dns_servers 192.0.2.53:0"
 texit 1 "$T/x.conf:3: dns_servers: '192.0.2.53:70000': the port must be 1 to 65535" \
     "listen inet:127.0.0.1:8891" "dns_servers 192.0.2.53:70000"
+texit 1 "$T/x.conf:3: outbound_limit 'max_rcpts 5': unknown key 'max_rcpts'" \
+    "listen inet:127.0.0.1:8891" "outbound_limit max_rcpts 5"
 # started as root, the signer runs as signer_user: one this host lacks is
 # the host's, as a missing `user` is (adv37 F4: it was exit 1, no file)
 if [ "$(id -u)" = 0 ]; then

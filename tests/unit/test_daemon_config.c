@@ -119,6 +119,15 @@ static void errors_name_file_and_line(void **state)
         {"dns_servers [2001:db8::53]:0\n", ":1: dns_servers: '[2001:db8::53]:0': the port must be"},
         {"dns_servers ns.example\n", ":1: dns_servers: 'ns.example': not an IPv4 or IPv6 address"},
         {"dns_servers ,\n", ":1: dns_servers: ',': no server"},
+        /* an outbound key the engine lacks is named as such (adv37 F8:
+         * "invalid argument"), with or without a class */
+        {"outbound_limit max_rcpts 5\n",
+         ":1: outbound_limit 'max_rcpts 5': unknown key 'max_rcpts' (the keys are listed in "
+         "docs/outbound.md"},
+        {"\noutbound_limit vip.max_rcpts 5\n",
+         ":2: outbound_limit 'vip.max_rcpts 5': unknown key 'max_rcpts'"},
+        {"outbound_limit messages_per_minute lots\n",
+         ":1: outbound_limit 'messages_per_minute lots': bad value"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         sg_config c;
