@@ -45,7 +45,9 @@ static const opt_def options[] = {
     {"listen", T_STRING, F(listen), NOCOUNT, "inet:127.0.0.1:8891", 0, 0, 0,
      "Milter socket: `inet:HOST:PORT` or `unix:PATH`. Postfix: `smtpd_milters = inet:HOST:PORT`. "
      "HOST is a numeric address (`127.0.0.1`, `[::1]`), PORT 1 to 65535; PATH is absolute. "
-     "Prefer a unix socket: whoever can connect can ask for mail to be signed."},
+     "Prefer a unix socket: whoever can connect can ask for mail to be signed. An address "
+     "beyond loopback (`0.0.0.0`, for an MTA on another host) is taken with a warning from "
+     "`-t` and at start: let only the MTA's hosts reach that port."},
     {"listen_group", T_STRING, F(listen_group), NOCOUNT, NULL, 0, 0, 0,
      "Group given to a unix socket (mode 0660), e.g. `postfix`, so the MTA and nobody else "
      "can connect."},
@@ -380,6 +382,14 @@ int sg_listen_exposed(const sg_listen_addr *a)
     if (IN6_IS_ADDR_V4MAPPED(v6))
         return v6->s6_addr[12] != 127;
     return !IN6_IS_ADDR_LOOPBACK(v6);
+}
+
+int sg_config_listen_exposed(const sg_config *c)
+{
+    sg_listen_addr a;
+    char err[256];
+    return c->listen != NULL && sg_listen_parse(c->listen, &a, err, sizeof(err)) == 0 &&
+           sg_listen_exposed(&a);
 }
 
 static int check_listen(const char *value, char *err, size_t errlen)

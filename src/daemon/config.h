@@ -116,6 +116,15 @@ int sg_listen_parse(const char *spec, sg_listen_addr *out, char *err, size_t err
  * hosts may connect and ask for mail to be signed. */
 int sg_listen_exposed(const sg_listen_addr *a);
 
+/* A listen beyond loopback is allowed (the MTA may run on another host),
+ * but said, by -t and at start, as the missing sender_map is: a
+ * connection can ask for mail to be signed (adv37). */
+#define SG_CONFIG_LISTEN_EXPOSED                                                                   \
+    "listen is not a loopback address: whoever can connect can ask for mail to be signed; let "    \
+    "only the MTA's hosts reach the port (a firewall), or listen on loopback or a unix socket"
+/* 1 if c->listen is a TCP address beyond loopback. */
+int sg_config_listen_exposed(const sg_config *c);
+
 /* 1 if the address (16-byte mapped form) is in one of the networks. */
 int sg_cidr_match(const sg_cidr *list, size_t n, const uint8_t addr[16]);
 /* Parse "1.2.3.4", "::1", "[::1]", with an optional /prefix. 0 or -1. */

@@ -302,6 +302,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "spoofguardd: warning: %s\n", err);
         if (unmapped)
             fprintf(stderr, "spoofguardd: warning: %s: %s\n", path, SG_MAPS_UNMAPPED_LOGINS);
+        if (sg_config_listen_exposed(&cfg))
+            fprintf(stderr, "spoofguardd: warning: %s: %s\n", path, SG_CONFIG_LISTEN_EXPOSED);
         sg_dmarc_psl *psl = NULL;
         if (cfg.public_suffix_list && sg_dmarc_psl_load_file(&psl, cfg.public_suffix_list) != 0) {
             fprintf(stderr, "spoofguardd: %s: public_suffix_list %s: cannot load the list\n", path,

@@ -580,6 +580,8 @@ int sg_server_run(sg_server *s)
            s->sh.policy.cur->cfg.listen);
     if (sg_maps_unmapped_logins(s->sh.policy.cur->maps))
         sg_log(&s->sh.log, "{\"event\":\"warning\",\"why\":\"%s\"}", SG_MAPS_UNMAPPED_LOGINS);
+    if (sg_config_listen_exposed(&s->sh.policy.cur->cfg))
+        sg_log(&s->sh.log, "{\"event\":\"warning\",\"why\":\"%s\"}", SG_CONFIG_LISTEN_EXPOSED);
     uv_timer_init(&s->loop, &s->watchdog);
     s->watchdog.data = s;
     uv_timer_start(&s->watchdog, on_watchdog, 0, tick);

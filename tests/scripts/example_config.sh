@@ -2,7 +2,9 @@
 # The configurations we hand out pass `spoofguardd -t` as they are: the
 # sample in docs/examples (from the tree's root and from elsewhere, its
 # tables found beside it) and the Debian package's default. A broken copy
-# of the sample must fail, naming the missing table.
+# of the sample must fail, naming the missing table. -t's status is the
+# start's verdict (0, 1 naming file:line, 3 for what this host lacks), and
+# a listen beyond loopback is warned of, by -t and by one start.
 set -u
 CLI=${SG_CLI:?}
 SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -10,7 +12,8 @@ D=$(dirname "$CLI")/spoofguardd
 T=$(mktemp -d /tmp/sg-exconf.XXXXXX)
 # readable by the daemon's user: -t, as root, warns (on stderr, compared here) otherwise
 chmod 755 "$T"
-trap 'rm -rf "$T"' EXIT
+spid=
+trap '[ -n "$spid" ] && kill -9 "$spid" 2>/dev/null; rm -rf "$T"' EXIT
 pass=0 fail=0
 ok() { echo "PASS $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL $*"; fail=$((fail + 1)); }
@@ -124,6 +127,27 @@ texit 1 "$T/x.conf:3: dns_servers: '192.0.2.53:70000': the port must be 1 to 655
     "listen inet:127.0.0.1:8891" "dns_servers 192.0.2.53:70000"
 texit 1 "$T/x.conf:3: outbound_limit 'max_rcpts 5': unknown key 'max_rcpts'" \
     "listen inet:127.0.0.1:8891" "outbound_limit max_rcpts 5"
+# a listen beyond loopback is taken (an MTA on another host) and said, by
+# -t and at start, as a missing sender_map is: whoever connects can ask for
+# mail to be signed (adv37)
+exposed="listen is not a loopback address: whoever can connect can ask for mail to be signed"
+texit 0 "warning: $T/x.conf: $exposed" "listen inet:0.0.0.0:8891"
+texit 0 "warning: $T/x.conf: $exposed" "listen inet:[::]:8891"
+texit 0 '' "listen inet:127.0.0.2:8891"
+grep -q "not a loopback" "$T/x.err" && bad "-t warns for 127.0.0.2: $(cat "$T/x.err")" ||
+    ok "-t does not warn for a loopback listen"
+# the start says it too (a port the kernel says is free now; killed by pid)
+read -r port <<<"$(/usr/bin/python3 "$SRC/tests/interop/milter_client.py" freeport 1)"
+printf '%s\n' "listen inet:0.0.0.0:$port" "workers 1" "dns_servers 127.0.0.1:9" >"$T/start.conf"
+[ "$(id -u)" = 0 ] && echo "user nobody" >>"$T/start.conf"
+"$D" -c "$T/start.conf" 2>"$T/start.log" &
+spid=$!
+for _ in $(seq 50); do grep -q '"started"' "$T/start.log" && break; sleep 0.1; done
+kill -TERM "$spid" 2>/dev/null
+wait "$spid"
+spid=
+grep -q "{\"event\":\"warning\",\"why\":\"$exposed" "$T/start.log" &&
+    ok "the start warns for a listen beyond loopback" || bad "start: $(cat "$T/start.log")"
 # started as root, the signer runs as signer_user: one this host lacks is
 # the host's, as a missing `user` is (adv37 F4: it was exit 1, no file)
 if [ "$(id -u)" = 0 ]; then
