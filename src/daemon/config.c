@@ -414,6 +414,24 @@ static int check_dns_servers(const char *value, char *err, size_t errlen)
     return -1;
 }
 
+/* RFC 8601 2.5: a token; we keep to host-name characters so every
+ * Authentication-Results field we write can be read back */
+static int check_authserv_id(const char *value, char *err, size_t errlen)
+{
+    if (sg_authserv_id_ok(value))
+        return 0;
+    snprintf(err, errlen, "authserv_id: '%s' is not a host name", value);
+    return -1;
+}
+
+static int check_report_redis(const char *value, char *err, size_t errlen)
+{
+    if (strncmp(value, "redis://", 8) == 0)
+        return 0;
+    snprintf(err, errlen, "report_redis: '%s' is not redis://HOST:PORT[/DB]", value);
+    return -1;
+}
+
 typedef int (*string_check_fn)(const char *value, char *err, size_t errlen);
 
 /* A string option's own syntax, checked as its line is read so that the
@@ -425,6 +443,12 @@ static string_check_fn string_check(const opt_def *o)
         return check_listen;
     if (o->off == F(dns_servers))
         return check_dns_servers;
+    if (o->off == F(authserv_id))
+        return check_authserv_id;
+    if (o->off == F(metrics_listen))
+        return sg_mhttp_check;
+    if (o->off == F(report_redis))
+        return check_report_redis;
     return NULL;
 }
 
@@ -703,15 +727,6 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
         sg_config_free(c);
         return -1;
     }
-    if (c->authserv_id) {
-        /* RFC 8601 2.5: a token; we keep to host-name characters so every
-         * Authentication-Results field we write can be read back */
-        if (!sg_authserv_id_ok(c->authserv_id)) {
-            snprintf(err, errlen, "%s: authserv_id: '%s' is not a host name", path, c->authserv_id);
-            sg_config_free(c);
-            return -1;
-        }
-    }
     /* Every relative path names a file beside the configuration, so a
      * configuration and its files can be checked and moved as one, and
      * -t's verdict does not depend on the folder it was run from: the
@@ -734,11 +749,6 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
             sg_config_free(c);
             return -1;
         }
-    if (c->metrics_listen && sg_mhttp_check(c->metrics_listen, msg, sizeof(msg)) != 0) {
-        snprintf(err, errlen, "%s: %s", path, msg);
-        sg_config_free(c);
-        return -1;
-    }
     if ((c->signing_table == NULL) != (c->key_table == NULL)) {
         snprintf(err, errlen, "%s: signing_table and key_table go together", path);
         sg_config_free(c);
@@ -746,12 +756,6 @@ int sg_config_load(sg_config *c, const char *path, char *err, size_t errlen)
     }
     if (c->report_redis && c->report_store == NULL) {
         snprintf(err, errlen, "%s: report_redis needs report_store", path);
-        sg_config_free(c);
-        return -1;
-    }
-    if (c->report_redis && strncmp(c->report_redis, "redis://", 8) != 0) {
-        snprintf(err, errlen, "%s: report_redis: '%s' is not redis://HOST:PORT[/DB]", path,
-                 c->report_redis);
         sg_config_free(c);
         return -1;
     }

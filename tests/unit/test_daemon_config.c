@@ -108,9 +108,15 @@ static void errors_name_file_and_line(void **state)
         {"authserv_id\n", ":1: 'authserv_id' needs a value"},
         {"listen tcp:1\n", "must start with inet: or unix:"},
         {"signing_table /x\n", "signing_table and key_table go together"},
-        {"authserv_id mx.example; dkim=pass\n", "authserv_id: 'mx.example; dkim=pass' is not"},
-        {"metrics_listen 0.0.0.0:9100\n", "metrics_listen: 0.0.0.0 is not a loopback address"},
-        {"metrics_listen localhost:9100\n", "metrics_listen: 'localhost:9100' is not a numeric"},
+        /* a value's own syntax names its line (spoofguardd.8's promise) */
+        {"workers 1\nauthserv_id mx.example; dkim=pass\n",
+         ":2: authserv_id: 'mx.example; dkim=pass' is not"},
+        {"workers 1\nmetrics_listen 0.0.0.0:9100\n",
+         ":2: metrics_listen: 0.0.0.0 is not a loopback address"},
+        {"metrics_listen localhost:9100\n",
+         ":1: metrics_listen: 'localhost:9100' is not a numeric"},
+        {"report_store /r.db\nreport_redis http://x\n",
+         ":2: report_redis: 'http://x' is not redis://HOST:PORT[/DB]"},
         /* the resolver's rule, with the line and the reason (adv37 F8) */
         {"workers 1\ndns_servers 192.0.2.53:0\n",
          ":2: dns_servers: '192.0.2.53:0': the port must be 1 to 65535"},
