@@ -354,16 +354,18 @@ int sg_listen_parse(const char *spec, sg_listen_addr *out, char *err, size_t err
         v4->sin_family = AF_INET;
         v4->sin_port = htons((uint16_t)pv);
         out->salen = sizeof(*v4);
-    } else if (bracketed && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        /* unbracketed too, the port after the last colon, as it was bound
+         * before: a working inet:::1:8891 must not stop a restart */
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons((uint16_t)pv);
         out->salen = sizeof(*v6);
     } else {
         /* a name would be looked up at each start and could change what
-         * is bound; an unbracketed IPv6 address is ambiguous */
+         * is bound */
         snprintf(err, errlen,
-                 "listen: '%s': HOST must be a numeric IPv4 address (a.b.c.d) or an IPv6 one in "
-                 "brackets ([::1]); a name is not looked up",
+                 "listen: '%s': HOST must be a numeric IPv4 address (a.b.c.d) or an IPv6 one "
+                 "(best in brackets, [::1]); a name is not looked up",
                  spec);
         return -1;
     }

@@ -168,9 +168,8 @@ static void listen_checked_at_load(void **state)
         {"listen inet:127.0.0.1:http\n", "the port must be 1 to 65535"},
         {"listen inet:127.0.0.1:-1\n", "the port must be 1 to 65535"},
         {"listen inet:[::1]\n", ":1: listen: 'inet:[::1]' is not inet:HOST:PORT"},
-        /* unbracketed, "::1:8891" could be [::1]:8891 or [::]:1 with junk */
-        {"listen inet:::1:8891\n", "HOST must be a numeric"},
         {"listen inet:127.1:8891\n", "HOST must be a numeric"},
+        {"listen inet:::1\n", "HOST must be a numeric"}, /* ":" is no address */
         {"listen unix:milter.sock\n", ":1: listen: 'unix:milter.sock': the socket's path must be "
                                       "absolute"},
         {"listen unix:/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -194,6 +193,11 @@ static void listen_checked_at_load(void **state)
     assert_int_equal(ntohs(((struct sockaddr_in *)&a.sa)->sin_port), 65535);
     assert_false(sg_listen_exposed(&a));
     assert_int_equal(sg_listen_parse("inet:[::1]:8891", &a, err, sizeof(err)), 0);
+    assert_int_equal(a.sa.ss_family, AF_INET6);
+    assert_int_equal(ntohs(((struct sockaddr_in6 *)&a.sa)->sin6_port), 8891);
+    assert_false(sg_listen_exposed(&a));
+    /* unbracketed, the port after the last colon, as it was bound before */
+    assert_int_equal(sg_listen_parse("inet:::1:8891", &a, err, sizeof(err)), 0);
     assert_int_equal(a.sa.ss_family, AF_INET6);
     assert_int_equal(ntohs(((struct sockaddr_in6 *)&a.sa)->sin6_port), 8891);
     assert_false(sg_listen_exposed(&a));
