@@ -175,6 +175,13 @@ typedef struct sg_dkim_signkey sg_dkim_signkey;
 #define SG_DKIM_KEY_ALLOW_ANY_OWNER 0x2u
 #define SG_DKIM_KEY_ALLOW_GROUP_READABLE 0x4u
 #define SG_DKIM_KEY_OWNER_ROOT 0x8u
+/* sg_dkim_signkey_loadat only: the file must be reached beneath dirfd,
+ * links included; `..` or a link out of it, an absolute link and a
+ * /proc magic link fail (EACCES, as "Permission denied"). Linux's
+ * openat2(2) RESOLVE_BENEATH does it; a kernel older than 5.6 (ENOSYS)
+ * opens as without the flag. For a process whose folder descriptors lead
+ * out of its root (spoofguardd's signer). */
+#define SG_DKIM_KEY_BENEATH 0x10u
 SG_EXTERN int sg_dkim_signkey_load(sg_dkim_signkey **out, const char *path, unsigned flags,
                                    char *errbuf, size_t errlen);
 /* The same, path relative to the directory dirfd (openat(2)); AT_FDCWD

@@ -223,16 +223,19 @@ static uint8_t load(signer *g, const char *path, char *why, size_t whylen, sg_dk
      * link (followed) is judged by the file it reaches. */
     sg_dkim_signkey *key = NULL;
     char kerr[512] = "";
+    /* beneath the folder: a link out of it is refused even where
+     * Landlock is not there to refuse it (a kernel without it, a system
+     * call filter refusing it: adv36 F1) */
     unsigned flags = (g->spec->allow_group_readable ? SG_DKIM_KEY_ALLOW_GROUP_READABLE : 0) |
-                     (g->root_keys ? SG_DKIM_KEY_OWNER_ROOT : 0);
+                     (g->root_keys ? SG_DKIM_KEY_OWNER_ROOT : 0) | SG_DKIM_KEY_BENEATH;
     int rc = sg_dkim_signkey_loadat(&key, g->dirfds[k], base, flags, kerr, sizeof(kerr));
     if (rc != 0) {
-        /* a link the signer cannot follow (absolute: its root is empty;
-         * out of the folder: Landlock) reads "No such file" or "Permission
-         * denied" otherwise, of a file the administrator can see; a
-         * relative link in the folder whose target is missing is only
-         * dangling, and blaming the link sent the administrator the wrong
-         * way (adv33 R4) */
+        /* a link the signer cannot follow (absolute, or out of the
+         * folder: openat2's RESOLVE_BENEATH, Landlock, its empty root)
+         * reads "No such file" or "Permission denied" otherwise, of a
+         * file the administrator can see; a relative link in the folder
+         * whose target is missing is only dangling, and blaming the link
+         * sent the administrator the wrong way (adv33 R4) */
         char hint[320] = "";
         struct stat ls;
         if (rc == SG_EIO && fstatat(g->dirfds[k], base, &ls, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -532,6 +535,13 @@ static int seccomp_on(char *err, size_t errlen)
         rc = seccomp_rule_add(
             f, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
             SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE, 0));
+    /* ...and through openat2, beneath their folder (SG_DKIM_KEY_BENEATH).
+     * Its flags are in a struct, out of the filter's sight: for openat2,
+     * read-only rests on Landlock (no write, no create: every such access
+     * is handled) and, without it, on the signer's uid; the link refused
+     * without Landlock is worth that (adv36 F1) */
+    if (rc == 0)
+        rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(openat2), 0);
     if (rc == 0)
         rc = seccomp_load(f);
     if (f)

@@ -10,6 +10,8 @@
  *                                 in-process finish, and verify
  *   dkim::sign::key_files         PEM PKCS#1/PKCS#8, seeds, permission check,
  *                                 O_EXCL 0600 writes
+ *   dkim::sign::key_beneath       SG_DKIM_KEY_BENEATH: links out of the folder
+ *                                 refused, links in it followed
  *   dkim::sign::zone_txt          TXT record split into <= 255-byte strings
  */
 #include <setjmp.h>
@@ -26,9 +28,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -1109,6 +1114,71 @@ static void key_owner_and_links(void **state)
     rmdir(dir);
 }
 
+/* SG_DKIM_KEY_BENEATH: through a folder descriptor, a link in the folder
+ * loads; `..`, a link out of the folder and an absolute link are refused
+ * as "Permission denied" (the signer's message for them stays the one
+ * Landlock gave: adv36 F1), and load without the flag. A kernel without
+ * openat2 loads them all. */
+static void key_beneath(void **state)
+{
+    char dir[] = "/tmp/sg_dkim_beneathXXXXXX", p[512], abs[512], err[512];
+    uint8_t seed[32];
+    sg_dkim_signkey *k = NULL;
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)(i + 9);
+    assert_non_null(mkdtemp(dir));
+    snprintf(p, sizeof(p), "%s/keys", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/outside", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    assert_int_equal(sg_dkim_signkey_from_ed25519_seed(&k, seed), 0);
+    snprintf(p, sizeof(p), "%s/keys/2026.private", dir);
+    assert_int_equal(sg_dkim_signkey_write(k, p), 0);
+    snprintf(abs, sizeof(abs), "%s/outside/x.private", dir);
+    assert_int_equal(sg_dkim_signkey_write(k, abs), 0);
+    sg_dkim_signkey_free(k);
+    snprintf(p, sizeof(p), "%s/keys/current.private", dir);
+    assert_int_equal(symlink("2026.private", p), 0);
+    snprintf(p, sizeof(p), "%s/keys/out.private", dir);
+    assert_int_equal(symlink("../outside/x.private", p), 0);
+    snprintf(p, sizeof(p), "%s/keys/abs.private", dir);
+    assert_int_equal(symlink(abs, p), 0);
+    snprintf(p, sizeof(p), "%s/keys", dir);
+    int dfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    struct open_how how = {.flags = O_RDONLY, .resolve = RESOLVE_BENEATH};
+    int fd = (int)syscall(SYS_openat2, dfd, "2026.private", &how, sizeof(how));
+    int has_openat2 = fd >= 0 || errno != ENOSYS;
+    if (fd >= 0)
+        close(fd);
+
+    for (int b = 0; b < 2; b++) {
+        unsigned flags = b ? SG_DKIM_KEY_BENEATH : 0;
+        assert_int_equal(
+            sg_dkim_signkey_loadat(&k, dfd, "current.private", flags, err, sizeof(err)), 0);
+        sg_dkim_signkey_free(k);
+        static const char *const out[] = {"out.private", "abs.private", "../outside/x.private"};
+        for (size_t i = 0; i < sizeof(out) / sizeof(*out); i++) {
+            k = NULL;
+            int rc = sg_dkim_signkey_loadat(&k, dfd, out[i], flags, err, sizeof(err));
+            if (b && has_openat2) {
+                assert_int_equal(rc, SG_EIO);
+                assert_null(k);
+                snprintf(p, sizeof(p), "%s: Permission denied", out[i]);
+                if (strcmp(err, p) != 0)
+                    fail_msg("%s beneath the folder: %s", out[i], err);
+            } else {
+                if (rc != 0)
+                    fail_msg("%s without the flag: %s", out[i], err);
+                sg_dkim_signkey_free(k);
+            }
+        }
+    }
+    close(dfd);
+    snprintf(p, sizeof(p), "rm -rf %s", dir);
+    assert_int_equal(system(p), 0);
+}
+
 static void zone_txt(void **state)
 {
     sg_dkim_signkey *k;
@@ -1271,7 +1341,8 @@ int main(void)
         cmocka_unit_test(dual_generated), cmocka_unit_test(split),
         cmocka_unit_test(key_files),      cmocka_unit_test(zone_txt),
         cmocka_unit_test(key_rules),      cmocka_unit_test(key_owner_and_links),
-        cmocka_unit_test(many_instances), cmocka_unit_test(default_fields),
+        cmocka_unit_test(key_beneath),    cmocka_unit_test(many_instances),
+        cmocka_unit_test(default_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

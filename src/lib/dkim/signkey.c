@@ -18,8 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#ifdef SYS_openat2
+#include <linux/openat2.h>
+#endif
 
 /* A PEM RSA-8192 private key is ~6.5 KiB; anything much bigger is not a
  * key file. */
@@ -194,6 +198,34 @@ static int extended_acl(int fd)
     return n > 4 + 3 * 8;
 }
 
+/* The key file path in dirfd, opened to read; with beneath, only beneath
+ * dirfd (SG_DKIM_KEY_BENEATH). -1 and errno. */
+static int open_key(int dirfd, const char *path, int beneath)
+{
+    /* O_NONBLOCK: a FIFO in a key's place would block the open (and the
+     * signer's control thread) until a writer came; it is refused
+     * afterwards as not a regular file */
+    int oflags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+#ifdef SYS_openat2
+    if (beneath) {
+        struct open_how how = {.flags = (unsigned long long)oflags,
+                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+        int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+        if (fd >= 0 || errno != ENOSYS) {
+            /* EXDEV is the kernel's word for "leads out of dirfd": refused
+             * as Landlock refuses the same link, so one message names it
+             * whichever of the two stopped it */
+            if (fd < 0 && errno == EXDEV)
+                errno = EACCES;
+            return fd;
+        }
+    }
+#else
+    (void)beneath;
+#endif
+    return openat(dirfd, path, oflags);
+}
+
 int sg_dkim_signkey_load(sg_dkim_signkey **out, const char *path, unsigned flags, char *errbuf,
                          size_t errlen)
 {
@@ -213,10 +245,7 @@ int sg_dkim_signkey_loadat(sg_dkim_signkey **out, int dirfd, const char *path, u
     *out = NULL;
     if (errbuf && errlen)
         errbuf[0] = '\0';
-    /* O_NONBLOCK: a FIFO in a key's place would block the open (and the
-     * signer's control thread) until a writer came; it is refused below
-     * as not a regular file */
-    fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    fd = open_key(dirfd, path, (flags & SG_DKIM_KEY_BENEATH) != 0);
     if (fd < 0) {
         if (errbuf)
             snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
