@@ -238,8 +238,9 @@ static int setup(void)
         return -1;
     }
     close(mfd);
-    if (sg_signer_start(&G.pol->cfg, G.pol->maps, 1, &G.signer_fds, &G.signer_pid, err,
-                        sizeof(err)) != 0) {
+    char warn[512];
+    if (sg_signer_start(&G.pol->cfg, G.pol->maps, 1, &G.signer_fds, &G.signer_pid, warn,
+                        sizeof(warn), err, sizeof(err)) != 0) {
         fprintf(stderr, "fuzz_session: signer: %s\n", err);
         return -1;
     }

@@ -281,7 +281,13 @@ int main(int argc, char **argv)
         int *fds;
         pid_t pid;
         int signer = !signer_user_missing(&cfg);
-        if (signer && sg_signer_start(&cfg, maps, 0, &fds, &pid, err, sizeof(err)) != 0) {
+        char warn[512] = "";
+        int started = signer ? sg_signer_start(&cfg, maps, 0, &fds, &pid, warn, sizeof(warn), err,
+                                               sizeof(err))
+                             : 0;
+        if (warn[0])
+            fprintf(stderr, "spoofguardd: warning: %s\n", warn);
+        if (started != 0) {
             fprintf(stderr, "spoofguardd: %s\n", err);
             sg_maps_free(maps);
             sg_config_free(&cfg);

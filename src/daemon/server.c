@@ -486,8 +486,18 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
     if (sg_policy_build(&s->sh.policy.cur, cfg, err, errlen) != 0)
         goto fail;
     /* the keys go to the signer before the milter side drops root */
-    if (sg_signer_start(&s->sh.policy.cur->cfg, s->sh.policy.cur->maps, n, &s->sh.signer_fds,
-                        &s->signer_pid, err, errlen) != 0)
+    char warn[512];
+    int started =
+        sg_signer_start(&s->sh.policy.cur->cfg, s->sh.policy.cur->maps, n, &s->sh.signer_fds,
+                        &s->signer_pid, warn, sizeof(warn), err, errlen);
+    if (warn[0]) {
+        sg_logline l;
+        sg_logline_start(&l);
+        sg_logline_kv(&l, "event", "warning");
+        sg_logline_kv(&l, "why", warn);
+        sg_logline_emit(&l, &s->sh.log);
+    }
+    if (started != 0)
         goto fail;
     s->signer_nworkers = n;
     metrics_keys(s, s->sh.policy.cur);

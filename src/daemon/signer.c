@@ -602,10 +602,10 @@ static int confine_creds(signer *g, char *err, size_t errlen)
  * so a compromised signer could walk up from them (openat(dir, "../..")),
  * and a key that is a symbolic link could lead anywhere. Landlock (Linux
  * 5.13) leaves it reading files beneath those folders and nothing else,
- * for this thread and those it starts. 1 applied, 0 not available (an
- * older kernel, Landlock off: the rest of the confinement stands), -1 an
- * error. */
-static int landlock_on(const signer *g, char *err, size_t errlen)
+ * for this thread and those it starts. 1 applied; 0 not applied: the
+ * kernel has none (the rest of the confinement stands), or it is refused
+ * to us, said in warn; -1 an error. */
+static int landlock_on(const signer *g, char *warn, size_t warnlen, char *err, size_t errlen)
 {
     struct landlock_ruleset_attr attr = {
         .handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
@@ -617,8 +617,24 @@ static int landlock_on(const signer *g, char *err, size_t errlen)
                              LANDLOCK_ACCESS_FS_MAKE_SYM,
     };
     long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
-    if (abi < 1)
+    /* only these two come from a kernel without Landlock (not built in,
+     * or off at boot) */
+    if (abi < 0 && (errno == ENOSYS || errno == EOPNOTSUPP))
         return 0;
+    /* anything else is a system call filter answering for the kernel:
+     * the packaged unit's did (EPERM), and the signer ran without Landlock
+     * with nothing said (adv36 F1). It still starts, as on a kernel
+     * without Landlock (the keys themselves are opened beneath their
+     * folder either way); a host whose filter is the reason says so. */
+    if (abi < 1) {
+        snprintf(
+            warn, warnlen,
+            "signer: Landlock refused (%s: a system call filter?); without it a compromised "
+            "signer could read any file through its key folders: allow landlock_create_ruleset, "
+            "landlock_add_rule, landlock_restrict_self",
+            abi < 0 ? strerror(errno) : "no ABI version");
+        return 0;
+    }
 #ifdef LANDLOCK_ACCESS_FS_REFER
     if (abi >= 2)
         attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
@@ -668,18 +684,19 @@ static int landlock_on(const signer *g, char *err, size_t errlen)
 
 /* ---- the process ------------------------------------------------------------------ */
 
-static void send_ready(int fd, const char *err)
+/* The first message: err, why the start failed; or NULL, ready, with warn
+ * ("": none) for the daemon's log. */
+static void send_ready(int fd, const char *err, const char *warn)
 {
     uint8_t buf[512];
     char why[SG_SP_MAX_REASON + 1];
     sg_sp_answer a;
     memset(&a, 0, sizeof(a));
     a.type = SG_SP_READY;
-    if (err) {
+    if (err)
         a.status = SG_SP_ELOAD;
-        a.reason_len = reason(why, sizeof(why), err);
-        a.reason = why;
-    }
+    a.reason_len = reason(why, sizeof(why), err ? err : warn);
+    a.reason = why;
     size_t n = sg_sp_encode_answer(buf, sizeof(buf), &a);
     if (n)
         (void)send(fd, buf, n, MSG_NOSIGNAL);
@@ -785,7 +802,7 @@ static void *serve(void *arg)
 static void child(const sg_signer_spec *spec, const int *fds, size_t nchan)
 {
     signer g;
-    char err[512];
+    char err[512], warn[SG_SP_MAX_REASON + 1] = "";
     memset(&g, 0, sizeof(g));
     g.spec = spec;
     /* the daemon's death ends us too; the signals meant for it (systemd
@@ -802,22 +819,23 @@ static void child(const sg_signer_spec *spec, const int *fds, size_t nchan)
     g.ndirs = spec->ndirs;
     g.dirfds = calloc(g.ndirs ? g.ndirs : 1, sizeof(int));
     if (g.dirfds == NULL) {
-        send_ready(fds[0], "signer: out of memory");
+        send_ready(fds[0], "signer: out of memory", NULL);
         _exit(1);
     }
     for (size_t i = 0; i < g.ndirs; i++)
         if ((g.dirfds[i] = open(g.dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
             snprintf(err, sizeof(err), "signer: key folder %s: %s", g.dirs[i], strerror(errno));
-            send_ready(fds[0], err);
+            send_ready(fds[0], err, NULL);
             _exit(1);
         }
     g.ktdir = -1;
     if (spec->key_table != NULL && kt_open(&g, err, sizeof(err)) != 0) {
-        send_ready(fds[0], err);
+        send_ready(fds[0], err, NULL);
         _exit(1);
     }
-    if (confine_creds(&g, err, sizeof(err)) != 0 || landlock_on(&g, err, sizeof(err)) < 0) {
-        send_ready(fds[0], err);
+    if (confine_creds(&g, err, sizeof(err)) != 0 ||
+        landlock_on(&g, warn, sizeof(warn), err, sizeof(err)) < 0) {
+        send_ready(fds[0], err, NULL);
         _exit(1);
     }
     /* the threads take the credentials set above; the filter, loaded
@@ -831,27 +849,29 @@ static void child(const sg_signer_spec *spec, const int *fds, size_t nchan)
     for (size_t i = 1; ch && i < nchan; i++) {
         pthread_t t;
         if (pthread_create(&t, NULL, serve, &ch[i]) != 0 || pthread_detach(t) != 0) {
-            send_ready(fds[0], "signer: cannot start its threads");
+            send_ready(fds[0], "signer: cannot start its threads", NULL);
             _exit(1);
         }
     }
     if (ch != NULL)
         pthread_barrier_wait(&started);
     if (ch == NULL || seccomp_on(err, sizeof(err)) != 0) {
-        send_ready(fds[0], ch ? err : "signer: out of memory");
+        send_ready(fds[0], ch ? err : "signer: out of memory", NULL);
         _exit(1);
     }
-    send_ready(fds[0], NULL);
+    send_ready(fds[0], NULL, warn);
     serve(&ch[0]);
     _exit(0);
 }
 
-int sg_signer_spawn(const sg_signer_spec *spec, int *fds, size_t nchan, pid_t *pid, char *err,
-                    size_t errlen)
+int sg_signer_spawn(const sg_signer_spec *spec, int *fds, size_t nchan, pid_t *pid, char *warn,
+                    size_t warnlen, char *err, size_t errlen)
 {
     int *theirs = calloc(nchan ? nchan : 1, sizeof(int));
     size_t made = 0;
     *pid = -1;
+    if (warnlen)
+        warn[0] = '\0';
     if (theirs == NULL || nchan == 0) {
         free(theirs);
         snprintf(err, errlen, "out of memory");
@@ -896,6 +916,8 @@ int sg_signer_spawn(const sg_signer_spec *spec, int *fds, size_t nchan, pid_t *p
         snprintf(err, errlen, "%.*s", (int)a.reason_len, a.reason);
         goto fail;
     }
+    if (warnlen)
+        snprintf(warn, warnlen, "%.*s", (int)a.reason_len, a.reason);
     return 0;
 fail:
     if (*pid > 0) {

@@ -38,10 +38,12 @@ typedef struct {
 
 /* Fork the signer with nchan channels (SOCK_SEQPACKET socketpairs) and
  * wait for it to be ready. fds[0..nchan) are the daemon's ends: fds[0] is
- * the control channel (key tables), the others one per worker. Returns 0,
- * or -1 with the reason in err (the signer's own if it failed to start). */
-int sg_signer_spawn(const sg_signer_spec *spec, int *fds, size_t nchan, pid_t *pid, char *err,
-                    size_t errlen);
+ * the control channel (key tables), the others one per worker. Returns 0
+ * with warn "" or what the signer warns of (a confinement it could not
+ * apply: Landlock refused by a system call filter), for the log; or -1
+ * with the reason in err (the signer's own if it failed to start). */
+int sg_signer_spawn(const sg_signer_spec *spec, int *fds, size_t nchan, pid_t *pid, char *warn,
+                    size_t warnlen, char *err, size_t errlen);
 
 /* The key folders of paths (each path's part before its last '/', "." if
  * none), without duplicates: malloc'd array of malloc'd strings. */

@@ -157,7 +157,7 @@ int sg_signer_load_keys(int ctl_fd, sg_maps *maps, const sg_config *cfg, const c
 }
 
 int sg_signer_start(const sg_config *cfg, sg_maps *maps, unsigned nworkers, int **fds, pid_t *pid,
-                    char *err, size_t errlen)
+                    char *warn, size_t warnlen, char *err, size_t errlen)
 {
     size_t n, ndirs = 0;
     sg_map_key *keys = sg_maps_keys(maps, &n);
@@ -166,6 +166,8 @@ int sg_signer_start(const sg_config *cfg, sg_maps *maps, unsigned nworkers, int 
     int rc = -1;
     *fds = calloc(nworkers + 1, sizeof(int));
     *pid = -1;
+    if (warnlen)
+        warn[0] = '\0';
     if (paths == NULL || *fds == NULL) {
         snprintf(err, errlen, "out of memory");
         goto out;
@@ -180,7 +182,7 @@ int sg_signer_start(const sg_config *cfg, sg_maps *maps, unsigned nworkers, int 
     }
     sg_signer_spec spec = {cfg->signer_user, (const char *const *)dirs, ndirs,
                            cfg->allow_group_readable_keys, cfg->key_table};
-    if (sg_signer_spawn(&spec, *fds, nworkers + 1, pid, err, errlen) != 0)
+    if (sg_signer_spawn(&spec, *fds, nworkers + 1, pid, warn, warnlen, err, errlen) != 0)
         goto out;
     rc = sg_signer_load_keys((*fds)[0], maps, cfg, cfg->key_table ? cfg->key_table : "key_table",
                              err, errlen);

@@ -26,9 +26,11 @@ const char *sg_signer_status_str(int status);
 /* At start, before the privileges are dropped: fork the signer (as
  * signer.h says) with a control channel and one channel per worker, and
  * load the keys of maps into it. *fds (nworkers + 1, malloc'd): [0] the
- * control channel, [1 + i] worker i's. */
+ * control channel, [1 + i] worker i's. warn: "" or the signer's start-up
+ * warning (sg_signer_spawn), which the caller says, whether the keys then
+ * load or not. */
 int sg_signer_start(const sg_config *cfg, sg_maps *maps, unsigned nworkers, int **fds, pid_t *pid,
-                    char *err, size_t errlen);
+                    char *warn, size_t warnlen, char *err, size_t errlen);
 /* Close the channels still held (-1: handed over) and reap the signer. */
 void sg_signer_stop(int *fds, unsigned nworkers, pid_t pid);
 

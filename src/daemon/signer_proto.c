@@ -118,11 +118,12 @@ static int is_answer(unsigned t)
            t == SG_SP_READY;
 }
 
-/* The answer carries a reason when it failed and the request can name one. */
+/* The answer carries a reason when it failed and the request can name
+ * one; 'r' always does: a failed start's, or a warning ("" for none). */
 static int has_reason(const sg_sp_answer *a)
 {
-    return a->status != SG_SP_OK &&
-           (a->type == SG_SP_LOADED || a->type == SG_SP_READY || a->type == SG_SP_BEGUN);
+    return a->type == SG_SP_READY ||
+           (a->status != SG_SP_OK && (a->type == SG_SP_LOADED || a->type == SG_SP_BEGUN));
 }
 
 /* ---- requests ------------------------------------------------------------- */

@@ -19,7 +19,8 @@
  *   'l': alg (1), bits (2)
  * and for a failed 'l' or 'b' a reason: length (2), text (printable ASCII).
  * 'r' (ready, id 0) is the signer's first message: its start-up status
- * and, on failure, a reason like 'l''s.
+ * and, always, a reason like 'l''s: why the start failed, or when ready a
+ * warning for the log (length 0: none).
  */
 #ifndef SG_DAEMON_SIGNER_PROTO_H
 #define SG_DAEMON_SIGNER_PROTO_H
@@ -82,7 +83,7 @@ typedef struct {
     size_t siglen[SG_SP_MAX_ITEMS];
     uint8_t alg;        /* 'l' */
     unsigned bits;      /* 'l' */
-    const char *reason; /* failed 'l' or 'r' (not terminated) */
+    const char *reason; /* failed 'l' or 'b', 'r' (not terminated) */
     size_t reason_len;
 } sg_sp_answer;
 

@@ -5,7 +5,8 @@
 # Type=notify with a watchdog), with the packaged configuration plus
 # outbound detection, report collection and a signing key:
 #   a. `systemctl start` is active (READY=1 came); the socket is
-#      spoofguard:spoofguard 0660;
+#      spoofguard:spoofguard 0660; the signer does not say Landlock is
+#      refused to it (its filter, read offline first, allows the calls);
 #   b. inbound mail over the unix socket: the genuine message passes with
 #      its Authentication-Results, the forged one is refused;
 #   c. outbound: signed by the signer process, the decision written to the
@@ -26,11 +27,12 @@
 #      mail;
 #   k. a wedged signer process (SIGSTOP) with an outbound message waiting
 #      for its signature: the same restart, signer included;
-#   g. controls, the three mistakes this test found: the same unit without
+#   g. controls, the mistakes this test found: the same unit without
 #      @chown in its system call allow list, or without /var/lib/spoofguard
-#      in ReadWritePaths, does not start, and with its ExecReload inside
-#      the sandbox (no CAP_KILL) a reload changes nothing; so a., c. and d.
-#      test the unit and not the environment.
+#      in ReadWritePaths, does not start; without the landlock calls in it,
+#      the signer says Landlock is refused (adv36 F1); and with its
+#      ExecReload inside the sandbox (no CAP_KILL) a reload changes nothing;
+#      so a., c. and d. test the unit and not the environment.
 #
 # systemd 252 runs in a PID and mount namespace of its own (unshare):
 # /run, /var/lib, /tmp, /var/tmp and /etc/systemd/system are tmpfs there,
@@ -269,6 +271,11 @@ check a_socket "$sock" test "$sock" = "spoofguard:spoofguard 660"
 mp=$(show MainPID)
 check a_runs_as_spoofguard "$(ns cat "/proc/$mp/status" 2>&1 | grep Uid)" \
     ns grep -qE "^Uid:[[:space:]]+$(id -u spoofguard)[[:space:]]" "/proc/$mp/status"
+# the unit's filter lets the signer have Landlock: it says nothing of a
+# refusal (adv36 F1; g. shows it would)
+landlock_quiet() { ! ns grep -q '"why":"signer: Landlock refused' /var/lib/spoofguard/spoofguardd.log; }
+check a_signer_landlock_not_refused "$(ns grep -m1 Landlock /var/lib/spoofguard/spoofguardd.log)" \
+    landlock_quiet
 
 # b. inbound mail over the unix socket
 r=$(ns "$PY" "$NMC" play /run/spoofguard/milter.sock 4 /var/lib/sg-unit/genuine.eml /var/lib/sg-unit/forged.eml 2>&1)
@@ -431,6 +438,16 @@ control() { # NAME SED-EXPR
 control without_chown 's|^SystemCallFilter=@setuid @chown |SystemCallFilter=@setuid |'
 ns rm -rf /var/lib/spoofguard/outbound
 control without_state_dir 's|^ReadWritePaths=.*|ReadWritePaths=/run/spoofguard|'
+# without the landlock calls in its allow list (as packaged until adv36
+# F1) the unit starts, and the signer says Landlock is refused to it
+unit '/^SystemCallFilter=landlock_/d' | ns tee /etc/systemd/system/spoofguardd.service >/dev/null
+sc daemon-reload
+sc start spoofguardd
+check g_control_without_landlock "$(show ActiveState) $(logtail)" ns grep -q \
+    '"event":"warning","why":"signer: Landlock refused (Operation not permitted' \
+    /var/lib/spoofguard/spoofguardd.log
+sc stop spoofguardd
+sc reset-failed spoofguardd 2>/dev/null
 # and a reload signalled from inside the sandbox reaches nobody
 unit 's|^ExecReload=+|ExecReload=|' | ns tee /etc/systemd/system/spoofguardd.service >/dev/null
 sc daemon-reload

@@ -10,6 +10,10 @@
  *                          refused, many requests in one loop turn (more
  *                          than a batch) each answered once with its own
  *                          signature, a dead signer fails every request
+ *   signer::landlock_refused  under a filter answering EPERM to the
+ *                          landlock calls: the start warns, naming
+ *                          Landlock; a key linked out of its folder is
+ *                          still refused (adv36 F1)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +21,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <signal.h>
+#include <errno.h>
 #include <linux/landlock.h>
+#include <seccomp.h>
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <stdlib.h>
@@ -110,6 +116,24 @@ static void proto_bytes(void **state)
     assert_int_equal(sg_sp_decode_answer(loaded, sizeof(loaded), &ab), 0);
     assert_int_equal(ab.alg, 3);
     assert_int_equal(ab.bits, 256);
+    /* 'r' always carries a reason: a failed start's, or when ready a
+     * warning for the log (length 0: none) */
+    static const uint8_t ready[] = {'r', 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(sg_sp_decode_answer(ready, sizeof(ready), &ab), 0);
+    assert_int_equal(ab.status, SG_SP_OK);
+    assert_int_equal(ab.reason_len, 0);
+    assert_int_equal(sg_sp_decode_answer(ready, 6, &ab), -1);
+    static const uint8_t rwarn[] = {'r', 0, 0, 0, 0, 0, 0, 2, 'n', 'o'};
+    memset(&a, 0, sizeof(a));
+    a.type = SG_SP_READY;
+    a.reason = "no";
+    a.reason_len = 2;
+    n = sg_sp_encode_answer(buf, sizeof(buf), &a);
+    assert_int_equal(n, sizeof(rwarn));
+    assert_memory_equal(buf, rwarn, n);
+    assert_int_equal(sg_sp_decode_answer(rwarn, sizeof(rwarn), &ab), 0);
+    assert_int_equal(ab.status, SG_SP_OK);
+    assert_int_equal(ab.reason_len, 2);
 }
 
 /* ---- a real signer ---------------------------------------------------------------- */
@@ -199,7 +223,7 @@ static sg_maps *keytable(sg_config *c, const char *text)
 
 static void process(void **state)
 {
-    char path[160], text[1024], err[512];
+    char path[160], text[1024], err[512], warn[512];
     sg_dkim_signkey *rsa, *ed;
     uint8_t seed[32];
     strcpy(dir, "/tmp/sgsignerXXXXXX");
@@ -230,7 +254,11 @@ static void process(void **state)
     sg_maps *m = keytable(&c, text);
     int *fds;
     pid_t pid;
-    assert_int_equal(sg_signer_start(&c, m, 1, &fds, &pid, err, sizeof(err)), 0);
+    assert_int_equal(sg_signer_start(&c, m, 1, &fds, &pid, warn, sizeof(warn), err, sizeof(err)),
+                     0);
+    /* none, unless this test itself runs under a filter refusing Landlock */
+    if (warn[0] && strstr(warn, "signer: Landlock refused") == NULL)
+        fail_msg("a warning at start: %s", warn);
     size_t nk;
     sg_map_key *k = sg_maps_keys(m, &nk);
     assert_int_equal(nk, 2);
@@ -558,7 +586,7 @@ static void process(void **state)
         assert_int_equal(symlink("../etc/KeyTable", link), 0);
         c3.key_table = strdup(link);
         assert_int_equal(sg_maps_load(&m3, &c3, err, sizeof(err)), 0);
-        if (sg_signer_start(&c3, m3, 1, &fds, &pid, err, sizeof(err)) != 0)
+        if (sg_signer_start(&c3, m3, 1, &fds, &pid, warn, sizeof(warn), err, sizeof(err)) != 0)
             fail_msg("a KeyTable through a link: %s", err);
         sg_signer_stop(fds, 1, -1);
         /* the link's folder writable by others (the milter's group, or a
@@ -578,7 +606,8 @@ static void process(void **state)
                 assert_int_equal(unlink(link), 0);
                 assert_int_equal(symlink("../shared/KeyTable", link), 0);
             }
-            if (sg_signer_start(&c3, m3, 1, &fds, &pid, err, sizeof(err)) == 0) {
+            if (sg_signer_start(&c3, m3, 1, &fds, &pid, warn, sizeof(warn), err, sizeof(err)) ==
+                0) {
                 sg_signer_stop(fds, 1, -1);
                 fail_msg("a link in a folder others can write (mode %d) was followed", mode);
             }
@@ -596,11 +625,106 @@ static void process(void **state)
     assert_int_equal(system(text), 0);
 }
 
+/* ---- Landlock refused ----------------------------------------------------------- */
+
+/* In a child under a filter that answers EPERM to the landlock calls, as
+ * systemd 252's SystemCallFilter=@system-service did (adv36 F1): the
+ * signer starts with a warning naming Landlock, and a key that is a link
+ * out of its folder is still refused, as a link it cannot follow. 0, or
+ * what went wrong on stderr and 1. (No cmocka here: a failed assertion
+ * would go on running the tests in the child.) */
+static int refused_child(sg_config *good, sg_maps *mgood, sg_config *link, sg_maps *mlink)
+{
+    static const int calls[] = {SCMP_SYS(landlock_create_ruleset), SCMP_SYS(landlock_add_rule),
+                                SCMP_SYS(landlock_restrict_self)};
+    char warn[512], err[512];
+    int *fds;
+    pid_t pid;
+    scmp_filter_ctx f = seccomp_init(SCMP_ACT_ALLOW);
+    int rc = f == NULL ? -1 : 0;
+    for (size_t i = 0; rc == 0 && i < sizeof(calls) / sizeof(*calls); i++)
+        rc = seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), calls[i], 0);
+    if (rc != 0 || seccomp_load(f) != 0) {
+        fprintf(stderr, "landlock_refused: the filter did not load\n");
+        return 1;
+    }
+    seccomp_release(f);
+    if (sg_signer_start(good, mgood, 1, &fds, &pid, warn, sizeof(warn), err, sizeof(err)) != 0) {
+        fprintf(stderr, "landlock_refused: no start: %s\n", err);
+        return 1;
+    }
+    sg_signer_stop(fds, 1, pid);
+    if (strstr(warn, "signer: Landlock refused (Operation not permitted: a system call filter?)") ==
+            NULL ||
+        strstr(warn, "landlock_restrict_self") == NULL) {
+        fprintf(stderr, "landlock_refused: the warning: '%s'\n", warn);
+        return 1;
+    }
+    if (sg_signer_start(link, mlink, 1, &fds, &pid, warn, sizeof(warn), err, sizeof(err)) == 0) {
+        sg_signer_stop(fds, 1, pid);
+        fprintf(stderr, "landlock_refused: the key through '..' loaded\n");
+        return 1;
+    }
+    if (strstr(err, "out.seed: Permission denied (a symbolic link the signer cannot follow: only "
+                    "relative links to files in the same key folder work)") == NULL) {
+        fprintf(stderr, "landlock_refused: the link's error: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+static void landlock_refused(void **state)
+{
+    char path[200], text[512], err[512];
+    uint8_t seed[32];
+    sg_config c[2];
+    sg_maps *m[2];
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)(i * 5 + 3);
+    strcpy(dir, "/tmp/sgllXXXXXX");
+    assert_non_null(mkdtemp(dir));
+    static const char *const sub[] = {"keys", "outside", "etc"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, sub[i]);
+        assert_int_equal(mkdir(path, i == 2 ? 0755 : 0700), 0);
+    }
+    snprintf(path, sizeof(path), "%s/keys/ed.seed", dir);
+    put(path, seed, 32, 0600);
+    snprintf(path, sizeof(path), "%s/outside/secret.seed", dir);
+    put(path, seed, 32, 0600);
+    snprintf(path, sizeof(path), "%s/keys/out.seed", dir);
+    assert_int_equal(symlink("../outside/secret.seed", path), 0);
+    for (int l = 0; l < 2; l++) {
+        sg_config_defaults(&c[l]);
+        snprintf(text, sizeof(text), "k d.test:k:%s/keys/%s\n", dir, l ? "out.seed" : "ed.seed");
+        snprintf(path, sizeof(path), "%s/etc/KeyTable.%d", dir, l);
+        put(path, text, strlen(text), 0644);
+        c[l].key_table = strdup(path);
+        assert_int_equal(sg_maps_load(&m[l], &c[l], err, sizeof(err)), 0);
+    }
+    fflush(NULL);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(refused_child(&c[0], m[0], &c[1], m[1]));
+    int st = 0;
+    assert_int_equal(waitpid(child, &st, 0), child);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    for (int l = 0; l < 2; l++) {
+        sg_maps_free(m[l]);
+        sg_config_free(&c[l]);
+    }
+    snprintf(text, sizeof(text), "rm -rf %s", dir);
+    assert_int_equal(system(text), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(proto_bytes),
         cmocka_unit_test(process),
+        cmocka_unit_test(landlock_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
