@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +240,16 @@ static int as_user(const sg_config *cfg, const char *path, int stores, char *err
 
 int main(int argc, char **argv)
 {
+    /* Before anything: a SIGHUP (a script's `kill -HUP` or a logrotate
+     * postrotate right after a start; `systemctl reload` waits for
+     * READY=1, they do not), SIGTERM or SIGINT during the start-up took
+     * its default action, and the daemon died (adv36 F6); a SIGCHLD (the
+     * signer dead already) was lost. Blocked, they wait for
+     * sg_server_run's handlers. The threads and the signer forked
+     * meanwhile inherit the mask (the signer clears it). */
+    sigset_t startup, caller;
+    sg_server_signals(&startup);
+    pthread_sigmask(SIG_BLOCK, &startup, &caller);
     const char *path = DEFAULT_CONFIG;
     int test = 0;
     for (int i = 1; i < argc; i++) {
@@ -270,6 +282,8 @@ int main(int argc, char **argv)
         return 1;
     }
     if (test) {
+        /* a check is no daemon: ^C ends it */
+        pthread_sigmask(SIG_SETMASK, &caller, NULL);
         sg_maps *maps;
         if (sg_maps_load(&maps, &cfg, err, sizeof(err)) != 0) {
             fprintf(stderr, "spoofguardd: %s\n", err);

@@ -545,6 +545,15 @@ static void on_ob_timer(uv_timer_t *t)
     sg_obd_shared_tick(&s->sh.ob, &s->loop, &s->sh.log);
 }
 
+void sg_server_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGCHLD);
+}
+
 int sg_server_run(sg_server *s)
 {
     uv_loop_init(&s->loop);
@@ -600,6 +609,14 @@ int sg_server_run(sg_server *s)
     if (s->sh.ob.store || s->sh.ob.redis)
         uv_timer_start(&s->ob_timer, on_ob_timer, 1000, 1000);
     sd_notifyf(0, "READY=1\nMAINPID=%lu", (unsigned long)getpid());
+    /* main() blocked them for the start-up: the handlers are in place, and
+     * what came meanwhile is taken now, by the loop (a SIGHUP is a reload
+     * after READY=1; a SIGTERM drains, and the signer goes with the
+     * daemon). In this thread only: the workers, started with the mask,
+     * leave the signals to the main loop. */
+    sigset_t sigs;
+    sg_server_signals(&sigs);
+    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < s->nworkers; i++)
         sg_worker_join(&s->workers[i]);

@@ -6,6 +6,7 @@
 #ifndef SG_DAEMON_SERVER_H
 #define SG_DAEMON_SERVER_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -23,6 +24,12 @@ int sg_server_become(const struct passwd *pw);
 /* Builds the policy from cfg (taking ownership of cfg's contents). */
 int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char *err,
                   size_t errlen);
+/* The signals sg_server_run handles (SIGHUP, SIGTERM, SIGINT, SIGCHLD),
+ * into set. main() blocks them before anything else, so one that comes
+ * during the start-up waits for sg_server_run, which unblocks them once
+ * its handlers are in place, instead of taking its default action (a
+ * SIGHUP killed the daemon: adv36 F6). */
+void sg_server_signals(sigset_t *set);
 /* Runs until SIGTERM/SIGINT has drained every session. */
 int sg_server_run(sg_server *s);
 void sg_server_free(sg_server *s);

@@ -814,6 +814,11 @@ static void child(const sg_signer_spec *spec, const int *fds, size_t nchan)
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
+    /* the daemon forks us with its start-up mask (main.c): ignored here,
+     * the signals need no blocking, and would only wait pending */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     close_others(fds, nchan);
     g.dirs = (char **)spec->dirs;
     g.ndirs = spec->ndirs;
