@@ -330,7 +330,7 @@ static int kt_open(signer *g, char *err, size_t errlen)
     if (why == NULL)
         why = kt_links_problem(g->spec->key_table, lwhy, sizeof(lwhy));
     if (why != NULL)
-        snprintf(err, errlen, "signer: key_table %s: %s", g->spec->key_table, why);
+        snprintf(err, errlen, "signer: key_table %s: %.400s", g->spec->key_table, why);
     free(kd);
     free(real);
     return why == NULL ? 0 : -1;
