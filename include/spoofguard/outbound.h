@@ -129,6 +129,13 @@ SG_EXTERN void sg_ob_account_block(sg_ob_account *a, int64_t t, uint32_t reasons
 SG_EXTERN void sg_ob_account_release(sg_ob_account *a, int64_t t);
 SG_EXTERN int sg_ob_account_blocked(const sg_ob_account *a, int64_t *since, uint32_t *reasons);
 
+/* The time (Unix seconds) of the latest event the record holds: a
+ * decision, a refusal or report noted, a block or a release (to the hour
+ * for what only the windows keep); 0 for a record that holds none. A
+ * store expires records idle for long by it, as Redis does by the time of
+ * its last write. */
+SG_EXTERN int64_t sg_ob_account_last_active(const sg_ob_account *a);
+
 /* What src counted, added to dst: two records of one account kept apart
  * for a while (a host that counted in memory while the shared store was
  * away) become one. Window buckets of the same time add up and buckets

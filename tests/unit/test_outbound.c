@@ -1101,6 +1101,41 @@ static void release_clears_evidence_keeps_history(void **state)
     sg_ob_policy_free(p);
 }
 
+/* The latest event a record holds, whatever kind: what an LMDB store's
+ * expiry goes by (adv36 F3), so a note, a block or a release each keep a
+ * record as a decision does, and the encoding carries it. */
+static void last_active_counts_every_event(void **state)
+{
+    (void)state;
+    sg_ob_policy *p = policy_only(NULL);
+    sg_ob_account *a, *b;
+    sg_ob_decision d;
+    uint8_t buf[SG_OB_ACCOUNT_MAX];
+    size_t len;
+    assert_int_equal(sg_ob_account_new(&a), SG_OK);
+    assert_int_equal(sg_ob_account_last_active(a), 0);
+    assert_int_equal(sg_ob_account_last_active(NULL), 0);
+    (void)send1(p, a, T0 + 100, "bob@partner.example");
+    assert_int_equal(sg_ob_account_last_active(a), T0 + 100);
+    /* a refusal only fills the windows: to the hour at worst */
+    sg_ob_note_refusal(p, a, T0 + 5 * DAY + 1800);
+    assert_true(sg_ob_account_last_active(a) >= T0 + 5 * DAY);
+    assert_true(sg_ob_account_last_active(a) <= T0 + 5 * DAY + 1800);
+    assert_int_equal(sg_ob_note_dsn(p, a, T0 + 9 * DAY + 7, "5.1.1", &d), SG_OK);
+    assert_true(sg_ob_account_last_active(a) >= T0 + 9 * DAY);
+    sg_ob_account_block(a, T0 + 20 * DAY, SG_OBR_SAME_BODY);
+    assert_int_equal(sg_ob_account_last_active(a), T0 + 20 * DAY);
+    sg_ob_account_release(a, T0 + 30 * DAY);
+    assert_int_equal(sg_ob_account_last_active(a), T0 + 30 * DAY);
+    assert_int_equal(sg_ob_account_encode(a, buf, sizeof buf, &len), SG_OK);
+    assert_int_equal(sg_ob_account_new(&b), SG_OK);
+    assert_int_equal(sg_ob_account_decode(b, buf, len), SG_OK);
+    assert_int_equal(sg_ob_account_last_active(b), T0 + 30 * DAY);
+    sg_ob_account_free(a);
+    sg_ob_account_free(b);
+    sg_ob_policy_free(p);
+}
+
 /* ---- policy ---- */
 
 static void policy_directives(void **state)
@@ -1459,6 +1494,7 @@ int main(void)
         cmocka_unit_test(encode_round_trip_and_damage),
         cmocka_unit_test(packed_and_plain_records),
         cmocka_unit_test(release_clears_evidence_keeps_history),
+        cmocka_unit_test(last_active_counts_every_event),
         cmocka_unit_test(policy_directives),
         cmocka_unit_test(policy_lines),
         cmocka_unit_test(account_merge),

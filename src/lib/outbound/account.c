@@ -607,6 +607,34 @@ int sg_ob_account_blocked(const sg_ob_account *a, int64_t *since, uint32_t *reas
     return 1;
 }
 
+/* Every time the record keeps is a candidate: a note (a refusal, a
+ * report) moves only the windows or the bounced list, a block or release
+ * only its own stamp, and a store's expiry must count each as a use. The
+ * windows say it to the bucket (an hour at worst), which an expiry counted
+ * in days does not notice. */
+int64_t sg_ob_account_last_active(const sg_ob_account *a)
+{
+    if (a == NULL)
+        return 0;
+    int64_t t = a->last_t;
+    const int64_t more[] = {a->created, a->blocked_since, a->released_at};
+    for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++)
+        t = more[i] > t ? more[i] : t;
+    for (int w = 0; w < W_COUNT; w++)
+        for (int i = 0; i < ring_shape[w].n; i++) {
+            uint32_t st = a->ring[w].stamp[i];
+            int64_t b = st ? (int64_t)(st - 1) * ring_shape[w].width : 0;
+            t = b > t ? b : t;
+        }
+    for (int i = 0; i < OB_NETS; i++)
+        t = a->net_last[i] > t ? a->net_last[i] : t;
+    for (int i = 0; i < OB_BODIES; i++)
+        t = a->body_t[i] > t ? a->body_t[i] : t;
+    for (int i = 0; i < OB_BOUNCED; i++) /* stored plus one */
+        t = a->bounced_t[i] - 1 > t ? a->bounced_t[i] - 1 : t;
+    return t;
+}
+
 /* ---- names ---- */
 
 static const char *const reason_names[] = {
