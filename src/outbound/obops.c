@@ -35,6 +35,16 @@ static int save(const sg_ob_account *a, sg_obs_rec *r)
     return sg_ob_account_encode(a, r->next, r->nextcap, &r->nextlen);
 }
 
+/* sg_obs_get's answer for sg_obop_blocked_now: 1 blocked, 0 not (no
+ * record, or one that does not decode: its next decision starts it
+ * afresh, so no block of it is enforced anywhere) */
+static int stored_block(void *ctx, const char *key, const uint8_t *v, size_t vlen)
+{
+    (void)key;
+    return v != NULL && sg_ob_account_decode(ctx, v, vlen) == 0 &&
+           sg_ob_account_blocked(ctx, NULL, NULL);
+}
+
 /* TAKE's answer when there is no record: write nothing */
 #define TAKE_NONE 1
 
@@ -254,6 +264,64 @@ done:
     free(l.key);
     sg_ob_account_free(a);
     free(taken);
+    return rc;
+}
+
+/* ---- expiry ---- */
+
+typedef struct {
+    sg_ob_account *a;
+    int64_t before; /* idle since before this: gone */
+    size_t kept_blocked;
+    const atomic_int *stop;
+} expiry;
+
+/* The walk stops here */
+#define EXPIRY_STOPPED (-2)
+
+static int expired(void *ctx, const char *key, const uint8_t *v, size_t vlen)
+{
+    expiry *x = ctx;
+    (void)key;
+    if (x->stop != NULL && atomic_load(x->stop))
+        return EXPIRY_STOPPED;
+    /* a record the engine cannot read may be a newer release's, block and
+     * all: the next decision on it says so (record_reset) and starts it
+     * afresh; the sweep never guesses */
+    if (sg_ob_account_decode(x->a, v, vlen) != 0)
+        return 0;
+    if (sg_ob_account_blocked(x->a, NULL, NULL)) {
+        if (sg_ob_account_last_active(x->a) < x->before)
+            x->kept_blocked++;
+        return 0;
+    }
+    return sg_ob_account_last_active(x->a) < x->before;
+}
+
+int sg_obop_expire(sg_obs *s, int64_t now, int64_t idle, const atomic_int *stop,
+                   sg_obop_expired *out, char *err, size_t errlen)
+{
+    expiry x = {.before = now - idle, .stop = stop};
+    memset(out, 0, sizeof(*out));
+    if (sg_ob_account_new(&x.a) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = sg_obs_sweep(s, expired, &x, &out->removed, err, errlen);
+    out->kept_blocked = x.kept_blocked;
+    sg_ob_account_free(x.a);
+    return rc == EXPIRY_STOPPED ? 1 : rc;
+}
+
+int sg_obop_blocked_now(sg_obs *s, const char *key, char *err, size_t errlen)
+{
+    sg_ob_account *a = NULL;
+    if (sg_ob_account_new(&a) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = sg_obs_get(s, key, stored_block, a, err, errlen);
+    sg_ob_account_free(a);
     return rc;
 }
 

@@ -9,6 +9,8 @@
 #ifndef SG_OUTBOUND_OBOPS_H
 #define SG_OUTBOUND_OBOPS_H
 
+#include <stdatomic.h>
+
 #include <spoofguard/outbound.h>
 
 #include "obstore.h"
@@ -84,6 +86,28 @@ typedef struct {
     size_t records, blocked;
 } sg_obop_drained;
 int sg_obop_drain(sg_obs *from, sg_obs *to, sg_obop_drained *out, char *err, size_t errlen);
+
+/* Is the account blocked in the store's record of key? Read without
+ * writing (sg_obs_get), for a store that has just refused a write: its
+ * block still holds. 1, 0 (not blocked, no record, or one that does not
+ * decode), or -1 with err. */
+int sg_obop_blocked_now(sg_obs *s, const char *key, char *err, size_t errlen);
+
+/* Records idle for `idle` seconds at `now` (sg_ob_account_last_active:
+ * no decision, note, block or release since) deleted from an LMDB store,
+ * as Redis expires them (the TTL): without it, every new MAIL FROM domain
+ * of an internal client adds a record until the map is full (adv36 F3).
+ * Never a record that holds a block (a block lasts until an administrator
+ * releases it), nor one that does not decode (it may be a newer
+ * release's). removed: how many went; kept_blocked: idle ones kept for
+ * their block. stop (NULL: none): once it reads non-zero the walk ends
+ * at the next record (a stopping daemon does not wait for millions).
+ * Memory and Redis: nothing. 0, 1 stopped, or -1 with err. */
+typedef struct {
+    size_t removed, kept_blocked;
+} sg_obop_expired;
+int sg_obop_expire(sg_obs *s, int64_t now, int64_t idle, const atomic_int *stop,
+                   sg_obop_expired *out, char *err, size_t errlen);
 
 /* ---- a spill file: a store's records kept across a restart ----
  * When spoofguardd stops while its store is away, what it counted in

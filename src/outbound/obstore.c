@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ struct sg_obs {
     /* LMDB */
     MDB_env *env;
     MDB_dbi dbi;
+    atomic_int full_seen; /* a write met MDB_MAP_FULL since sg_obs_full_seen */
     /* Redis */
     redisContext *rc;
     char host[256];
@@ -155,6 +157,15 @@ static int mem_update(sg_obs *s, sg_obs_rec *r, size_t n, sg_obs_fn fn, void *ct
     return rc;
 }
 
+static int mem_get(sg_obs *s, const char *key, sg_obs_each_fn cb, void *ctx)
+{
+    pthread_mutex_lock(&s->lock);
+    mem_ent *e = *mem_slot(s, key);
+    int rc = cb(ctx, key, e ? e->val : NULL, e ? e->len : 0);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 static int mem_each(sg_obs *s, sg_obs_each_fn cb, void *ctx)
 {
     int rc = 0;
@@ -206,6 +217,16 @@ fail:
     return -1;
 }
 
+/* A write that failed: its error, and a full map noted for the caller's
+ * upkeep (sg_obs_full_seen). */
+static int lmdb_write_failed(sg_obs *s, int rc, char *err, size_t errlen)
+{
+    if (rc == MDB_MAP_FULL)
+        atomic_store(&s->full_seen, 1);
+    seterr(err, errlen, "lmdb: %s", mdb_strerror(rc));
+    return -1;
+}
+
 /* A write transaction; another process may have grown the map. */
 static int lmdb_begin(sg_obs *s, unsigned flags, MDB_txn **txn)
 {
@@ -248,15 +269,131 @@ static int lmdb_update(sg_obs *s, sg_obs_rec *r, size_t n, sg_obs_fn fn, void *c
         MDB_val k = {strlen(r[i].key), (void *)r[i].key}, v = {r[i].nextlen, r[i].next};
         if ((rc = mdb_put(txn, s->dbi, &k, &v, 0)) != 0) {
             mdb_txn_abort(txn);
+            return lmdb_write_failed(s, rc, err, errlen);
+        }
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        return lmdb_write_failed(s, rc, err, errlen);
+    return 0;
+}
+
+/* One record read in a read-only transaction: it takes no page, so a full
+ * map still answers. */
+static int lmdb_get(sg_obs *s, const char *key, sg_obs_each_fn cb, void *ctx, char *err,
+                    size_t errlen)
+{
+    MDB_txn *txn;
+    MDB_val k = {strlen(key), (void *)key}, v;
+    int rc = lmdb_begin(s, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = mdb_get(txn, s->dbi, &k, &v);
+        if (rc == 0 || rc == MDB_NOTFOUND) {
+            int out = rc == 0 ? cb(ctx, key, v.mv_data, v.mv_size) : cb(ctx, key, NULL, 0);
+            mdb_txn_abort(txn);
+            return out;
+        }
+        mdb_txn_abort(txn);
+    }
+    seterr(err, errlen, "lmdb: %s", mdb_strerror(rc));
+    return -1;
+}
+
+/* Records looked at per write transaction of a sweep: the workers wait for
+ * the writer's lock, so a walk of millions of records goes in steps of
+ * well under a millisecond each. */
+#define SWEEP_BATCH 256
+/* LMDB's longest key (mdb_env_get_maxkeysize, as built): where a step
+ * resumes, whoever's the key */
+#define LMDB_KEY_MAX 511
+
+/* One step: from the first key after `from` (the first of all when
+ * fromlen is 0), up to `batch` records judged and those drop() names
+ * deleted. *next: the last key judged, *done when the walk reached the
+ * end (or drop said stop: *stopped, its answer). 0, or an LMDB error. */
+static int sweep_step(sg_obs *s, sg_obs_each_fn drop, void *ctx, const char *from, size_t fromlen,
+                      size_t batch, char *next, size_t *nextlen, int *done, int *stopped,
+                      size_t *removed)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    MDB_val k = {fromlen, (void *)from}, v;
+    char key[SG_OBS_KEY_MAX + 1];
+    size_t judged = 0, gone = 0;
+    int rc = lmdb_begin(s, 0, &txn);
+    if (rc != 0)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->dbi, &c)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    rc = mdb_cursor_get(c, &k, &v, fromlen ? MDB_SET_RANGE : MDB_FIRST);
+    if (rc == 0 && fromlen && k.mv_size == fromlen && !memcmp(k.mv_data, from, fromlen))
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT); /* judged in the step before */
+    *done = 0;
+    while (rc == 0 && judged < batch) {
+        judged++;
+        if (k.mv_size <= LMDB_KEY_MAX) {
+            memcpy(next, k.mv_data, k.mv_size);
+            *nextlen = k.mv_size;
+        }
+        if (k.mv_size <= SG_OBS_KEY_MAX) { /* longer: not ours */
+            memcpy(key, k.mv_data, k.mv_size);
+            key[k.mv_size] = '\0';
+            int d = drop(ctx, key, v.mv_data, v.mv_size);
+            if (d < 0) {
+                *stopped = d;
+                rc = MDB_NOTFOUND; /* the end, for this walk */
+                break;
+            }
+            if (d > 0) {
+                /* the cursor then stands on the next record, which
+                 * MDB_NEXT returns */
+                if ((rc = mdb_cursor_del(c, 0)) != 0)
+                    break;
+                gone++;
+            }
+        }
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    *done = rc == MDB_NOTFOUND;
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        return rc;
+    *removed += gone;
+    return 0;
+}
+
+static int lmdb_sweep(sg_obs *s, sg_obs_each_fn drop, void *ctx, size_t *removed, char *err,
+                      size_t errlen)
+{
+    char from[LMDB_KEY_MAX + 1], next[LMDB_KEY_MAX + 1];
+    size_t fromlen = 0, nextlen = 0, batch = SWEEP_BATCH;
+    int done = 0, stopped = 0;
+    while (!done) {
+        nextlen = fromlen;
+        memcpy(next, from, fromlen);
+        stopped = 0;
+        int rc = sweep_step(s, drop, ctx, from, fromlen, batch, next, &nextlen, &done, &stopped,
+                            removed);
+        if (rc == MDB_MAP_FULL && batch > 1) {
+            /* a delete copies the pages on its way, which a full map may
+             * not have for a whole step: smaller steps, freeing as they go */
+            batch /= 4;
+            done = 0;
+            continue;
+        }
+        if (rc != 0) {
             seterr(err, errlen, "lmdb: %s", mdb_strerror(rc));
             return -1;
         }
+        memcpy(from, next, nextlen);
+        fromlen = nextlen;
     }
-    if ((rc = mdb_txn_commit(txn)) != 0) {
-        seterr(err, errlen, "lmdb: %s", mdb_strerror(rc));
-        return -1;
-    }
-    return 0;
+    return stopped;
 }
 
 static int lmdb_each(sg_obs *s, sg_obs_each_fn cb, void *ctx, char *err, size_t errlen)
@@ -507,6 +644,28 @@ static int redis_each(sg_obs *s, sg_obs_each_fn cb, void *ctx, char *err, size_t
     return out;
 }
 
+static int redis_get(sg_obs *s, const char *key, sg_obs_each_fn cb, void *ctx, char *err,
+                     size_t errlen)
+{
+    if (s->rc == NULL && redis_connect(s, err, errlen) != 0)
+        return -1;
+    redisReply *d = redisCommand(s->rc, "HGET " SG_OBS_REDIS_PREFIX "%s d", key);
+    if (d == NULL || (d->type != REDIS_REPLY_STRING && d->type != REDIS_REPLY_NIL)) {
+        seterr(err, errlen, "redis: HGET failed");
+        if (d)
+            freeReplyObject(d);
+        else { /* the next call reconnects */
+            redisFree(s->rc);
+            s->rc = NULL;
+        }
+        return -1;
+    }
+    int rc = d->type == REDIS_REPLY_STRING ? cb(ctx, key, (const uint8_t *)d->str, d->len)
+                                           : cb(ctx, key, NULL, 0);
+    freeReplyObject(d);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------ */
 
 int sg_obs_open(sg_obs **out, const char *spec, const sg_obs_opts *o, char *err, size_t errlen)
@@ -601,6 +760,37 @@ int sg_obs_each(sg_obs *s, sg_obs_each_fn cb, void *ctx, char *err, size_t errle
         return redis_each(s, cb, ctx, err, errlen);
     }
     return -1;
+}
+
+int sg_obs_get(sg_obs *s, const char *key, sg_obs_each_fn cb, void *ctx, char *err, size_t errlen)
+{
+    if (strlen(key) > SG_OBS_KEY_MAX) {
+        seterr(err, errlen, "key too long");
+        return -1;
+    }
+    switch (s->kind) {
+    case OBS_MEMORY:
+        return mem_get(s, key, cb, ctx);
+    case OBS_LMDB:
+        return lmdb_get(s, key, cb, ctx, err, errlen);
+    case OBS_REDIS:
+        return redis_get(s, key, cb, ctx, err, errlen);
+    }
+    return -1;
+}
+
+int sg_obs_sweep(sg_obs *s, sg_obs_each_fn drop, void *ctx, size_t *removed, char *err,
+                 size_t errlen)
+{
+    *removed = 0;
+    if (s->kind != OBS_LMDB)
+        return 0;
+    return lmdb_sweep(s, drop, ctx, removed, err, errlen);
+}
+
+int sg_obs_full_seen(sg_obs *s)
+{
+    return s->kind == OBS_LMDB && atomic_exchange(&s->full_seen, 0);
 }
 
 void sg_obs_maintain(sg_obs *s)

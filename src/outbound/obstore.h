@@ -53,7 +53,7 @@ typedef struct {
     uint64_t map_size;   /* LMDB: the file's bound, bytes */
     int sync;            /* LMDB: fsync each decision (else the daemon syncs every second) */
     unsigned timeout_ms; /* Redis: connect and command timeout */
-    unsigned ttl_s;      /* Redis: a record idle this long expires */
+    unsigned ttl_s;      /* a record idle this long expires (Redis: its TTL; LMDB: obops' sweep) */
 } sg_obs_opts;
 
 void sg_obs_opts_init(sg_obs_opts *o);
@@ -74,6 +74,27 @@ int sg_obs_update(sg_obs *s, sg_obs_rec *r, size_t n, sg_obs_fn fn, void *ctx, c
  * cb's non-zero result stops the walk and is returned; -1 store error. */
 typedef int (*sg_obs_each_fn)(void *ctx, const char *key, const uint8_t *v, size_t vlen);
 int sg_obs_each(sg_obs *s, sg_obs_each_fn cb, void *ctx, char *err, size_t errlen);
+
+/* One record, read without writing: cb(ctx, key, bytes, length) once,
+ * with NULL and 0 when there is none. LMDB reads in a read-only
+ * transaction, which takes no page: a full map that refuses every write
+ * still answers, so a block in it still holds (adv36 F3). cb's result, or
+ * -1 for a store error (err set). */
+int sg_obs_get(sg_obs *s, const char *key, sg_obs_each_fn cb, void *ctx, char *err, size_t errlen);
+
+/* LMDB: every record for which drop(ctx, key, bytes, length) says 1 is
+ * deleted, in write transactions of a few hundred records each (a
+ * decision waits for one of them, never for the whole walk); drop judges
+ * the record as it is in that transaction, so a decision made meanwhile
+ * is never deleted unseen. A negative answer ends the walk there and is
+ * returned (what was deleted before stays deleted). Memory and Redis:
+ * nothing (Redis expires its records itself: the TTL). removed: how many
+ * went. 0, drop's negative answer, or -1 with err. */
+int sg_obs_sweep(sg_obs *s, sg_obs_each_fn drop, void *ctx, size_t *removed, char *err,
+                 size_t errlen);
+
+/* LMDB: a write met a full map (MDB_MAP_FULL) since the last call. */
+int sg_obs_full_seen(sg_obs *s);
 
 /* LMDB: flush to disk (the daemon's timer without outbound_store_sync);
  * clear the slots of readers that died. No-op for the others. */

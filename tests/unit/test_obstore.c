@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,6 +337,185 @@ static void test_login_case_is_one_account(void **state)
     rm_tmp();
 }
 
+/* ---- LMDB upkeep: expiry, a full map, an empty file (adv36 F3, F7) ---- */
+
+#define NOW 1796000000
+#define DAYS (86400)
+#define IDLE (90 * DAYS)
+
+/* One decision of acct sending from dom (a record "@dom" besides the
+ * account's); the store's answer, err for its error. */
+static int decide_from(sg_obs *s, const sg_ob_policy *pol, const char *acct, const char *dom,
+                       int64_t t, char *err, size_t errlen)
+{
+    char from[128];
+    snprintf(from, sizeof from, "x@%s", dom);
+    const char *r[1] = {"r@far.example"};
+    sg_ob_message m = {t, acct, "192.0.2.10", from, r, 1, 1000, NULL, 0};
+    sg_obop op = {.kind = SG_OBOP_DECIDE, .pol = pol, .msg = &m};
+    return sg_obop_run(s, &op, acct, from, err, errlen);
+}
+
+static int present_cb(void *ctx, const char *key, const uint8_t *v, size_t vlen)
+{
+    (void)ctx;
+    (void)key;
+    (void)vlen;
+    return v != NULL;
+}
+
+/* Has the store a record of key? (read without writing) */
+static int present(sg_obs *s, const char *key)
+{
+    char err[256];
+    int rc = sg_obs_get(s, key, present_cb, NULL, err, sizeof err);
+    assert_true(rc >= 0);
+    return rc;
+}
+
+static int blocked_in(sg_obs *s, const char *key)
+{
+    char err[256];
+    return sg_obop_blocked_now(s, key, err, sizeof err);
+}
+
+/* Records idle for 90 days go, as on Redis (its TTL); a blocked one stays
+ * whatever its age, and so does one the engine cannot read. Keys of idle
+ * and fresh records alternate over steps of the walk. */
+static void test_lmdb_expiry(void **state)
+{
+    (void)state;
+    make_tmp();
+    sg_obs *s;
+    sg_ob_policy *pol;
+    char err[256];
+    uint8_t b[64];
+    assert_int_equal(sg_obs_open(&s, tmpdir, NULL, err, sizeof(err)), 0);
+    assert_int_equal(sg_ob_policy_new(&pol), 0);
+    for (int i = 0; i < 600; i++) {
+        char acct[32], dom[32];
+        snprintf(acct, sizeof acct, "u%03d", i);
+        snprintf(dom, sizeof dom, "d%03d.example", i);
+        int64_t t = i % 2 ? NOW - 100 * DAYS : NOW - 89 * DAYS;
+        assert_int_equal(decide_from(s, pol, acct, dom, t, err, sizeof err), 0);
+    }
+    /* idle for 200 days, but blocked: a block lasts until a release */
+    sg_obop blk = {.kind = SG_OBOP_BLOCK, .t = NOW - 200 * DAYS, .reasons = SG_OBR_SAME_BODY};
+    assert_int_equal(sg_obop_run(s, &blk, "u001", NULL, err, sizeof err), 0);
+    sg_obs_rec r = {.key = "zz-foreign", .next = b, .nextcap = sizeof(b)};
+    assert_int_equal(sg_obs_update(s, &r, 1, write_garbage, NULL, err, sizeof(err)), 0);
+    assert_int_equal(ob_test_records(s), 1201);
+
+    sg_obop_expired x;
+    assert_int_equal(sg_obop_expire(s, NOW, IDLE, NULL, &x, err, sizeof err), 0);
+    /* the 300 idle accounts and their domains, but u001 */
+    assert_int_equal(x.removed, 599);
+    assert_int_equal(x.kept_blocked, 1);
+    assert_int_equal(ob_test_records(s), 602);
+    assert_int_equal(blocked_in(s, "u001"), 1);
+    assert_false(present(s, "@d001.example"));
+    assert_false(present(s, "u003"));
+    assert_true(present(s, "u002"));
+    assert_true(present(s, "@d598.example"));
+    assert_true(present(s, "zz-foreign"));
+    /* nothing more to do; a stopped walk stops */
+    assert_int_equal(sg_obop_expire(s, NOW, IDLE, NULL, &x, err, sizeof err), 0);
+    assert_int_equal(x.removed, 0);
+    atomic_int stop = 1;
+    assert_int_equal(sg_obop_expire(s, NOW + 10 * DAYS, IDLE, &stop, &x, err, sizeof err), 1);
+    assert_int_equal(x.removed, 0);
+    assert_int_equal(ob_test_records(s), 602);
+    /* memory keeps everything: its records are carried, not expired */
+    sg_obs *mem;
+    assert_int_equal(sg_obs_open(&mem, "memory:", NULL, err, sizeof(err)), 0);
+    assert_int_equal(decide_from(mem, pol, "old", "old.example", NOW - 400 * DAYS, err, sizeof err),
+                     0);
+    assert_int_equal(sg_obop_expire(mem, NOW, IDLE, NULL, &x, err, sizeof err), 0);
+    assert_int_equal(ob_test_records(mem), 2);
+    sg_obs_close(mem);
+    sg_ob_policy_free(pol);
+    sg_obs_close(s);
+    rm_tmp();
+}
+
+/* Fills a store of 1 MiB (outbound_store_map_size's least) with one new
+ * internal client and MAIL FROM domain per message, decided at time t,
+ * until 20 writes in a row were refused. */
+static void fill(sg_obs *s, const sg_ob_policy *pol, int64_t t)
+{
+    char err[256];
+    int refused = 0, i;
+    for (i = 0; i < 20000 && refused < 20; i++) {
+        char acct[32], dom[32];
+        snprintf(acct, sizeof acct, "ip:10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+        snprintf(dom, sizeof dom, "f%d-%d.example", (int)(t % 1000), i);
+        int rc = decide_from(s, pol, acct, dom, t, err, sizeof err);
+        if (rc != 0)
+            assert_non_null(strstr(err, "MDB_MAP_FULL"));
+        refused = rc == 0 ? 0 : refused + 1;
+    }
+    assert_int_equal(refused, 20);
+}
+
+/* A full map refuses writes, but its blocks are still read (a read-only
+ * transaction takes no page); the store says it met a full map; an
+ * expiry frees what is idle, a full map or not, and the writes work again. */
+static void test_lmdb_full_map_reads_and_expires(void **state)
+{
+    (void)state;
+    make_tmp();
+    sg_obs_opts o;
+    sg_obs_opts_init(&o);
+    o.map_size = 1 << 20;
+    sg_obs *s;
+    sg_ob_policy *pol;
+    sg_obop_expired x;
+    char err[256];
+    assert_int_equal(sg_obs_open(&s, tmpdir, &o, err, sizeof(err)), 0);
+    assert_int_equal(sg_ob_policy_new(&pol), 0);
+    sg_obop blk = {.kind = SG_OBOP_BLOCK, .t = NOW - 300 * DAYS, .reasons = SG_OBR_BLOCKED};
+    assert_int_equal(sg_obop_run(s, &blk, "alice@ourco.test", NULL, err, sizeof err), 0);
+    assert_int_equal(sg_obop_run(s, &blk, "bob@ourco.test", NULL, err, sizeof err), 0);
+    assert_int_equal(sg_obs_full_seen(s), 0);
+    fill(s, pol, NOW - 100 * DAYS);
+    assert_int_equal(sg_obs_full_seen(s), 1);
+    assert_int_equal(sg_obs_full_seen(s), 0); /* said once */
+    /* an update of a record in place may find the pages it needs where
+     * new records do not: new domains until one is refused */
+    int refused = 0;
+    for (int i = 0; i < 100 && !refused; i++) {
+        char dom[32];
+        snprintf(dom, sizeof dom, "new%d.example", i);
+        refused = decide_from(s, pol, "alice@ourco.test", dom, NOW, err, sizeof err) == -1;
+    }
+    assert_true(refused);
+    assert_int_equal(blocked_in(s, "alice@ourco.test"), 1);
+    assert_int_equal(blocked_in(s, "ip:10.0.0.1"), 0);
+    assert_int_equal(blocked_in(s, "nobody"), 0);
+    /* what stays: alice and bob (blocked), and the domains alice's
+     * decisions that worked wrote at NOW */
+    int before = ob_test_records(s);
+    assert_int_equal(sg_obop_expire(s, NOW, IDLE, NULL, &x, err, sizeof err), 0);
+    assert_true(x.removed > 1000);
+    assert_true(ob_test_records(s) <= 2 + 100);
+    assert_int_equal(ob_test_records(s), before - (int)x.removed);
+    assert_int_equal(x.kept_blocked, 1); /* bob; alice was active at NOW */
+    assert_false(present(s, "ip:10.0.0.1"));
+    assert_int_equal(blocked_in(s, "bob@ourco.test"), 1);
+    assert_int_equal(decide_from(s, pol, "carol@ourco.test", "new1.example", NOW, err, sizeof err),
+                     0);
+    assert_int_equal(blocked_in(s, "alice@ourco.test"), 1);
+    /* full of records younger than 90 days: the expiry frees nothing and
+     * fails nothing; the block is still read */
+    fill(s, pol, NOW - 10 * DAYS);
+    assert_int_equal(sg_obop_expire(s, NOW, IDLE, NULL, &x, err, sizeof err), 0);
+    assert_int_equal(x.removed, 0);
+    assert_int_equal(blocked_in(s, "alice@ourco.test"), 1);
+    sg_ob_policy_free(pol);
+    sg_obs_close(s);
+    rm_tmp();
+}
+
 /* ---- Redis ---------------------------------------------------------------- */
 
 static pid_t redis_pid = -1;
@@ -606,6 +786,8 @@ int main(void)
         cmocka_unit_test(test_lmdb_full_map_refuses),
         cmocka_unit_test(test_corrupt_record_starts_fresh),
         cmocka_unit_test(test_login_case_is_one_account),
+        cmocka_unit_test(test_lmdb_expiry),
+        cmocka_unit_test(test_lmdb_full_map_reads_and_expires),
         cmocka_unit_test(test_redis_url),
         cmocka_unit_test(test_drain),
         cmocka_unit_test(test_spill),
