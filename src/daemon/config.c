@@ -180,7 +180,9 @@ static const opt_def options[] = {
     {"outbound_store_map_size", T_SIZE, F(outbound_store_map_size), NOCOUNT, "1G", 1048576,
      UINT64_C(1) << 40, 0,
      "LMDB: the store's size bound (a sparse file). A full store refuses writes: decisions "
-     "are then counted in memory (spoofguard_outbound_store_fallback_total)."},
+     "are then counted in memory (spoofguard_outbound_store_fallback_total; the gauge "
+     "spoofguard_outbound_store_fallback is 1), a blocked account stays held. Records idle for "
+     "90 days are expired, never a blocked one."},
     {"outbound_store_sync", T_BOOL, F(outbound_store_sync), NOCOUNT, "no", 0, 0, 0,
      "LMDB: write each decision through to disk before answering. no: flushed every second "
      "(a crash of the system may forget the last second of counts; a crash of spoofguardd "

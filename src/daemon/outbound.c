@@ -44,6 +44,9 @@ int sg_obd_shared_init(sg_obd_shared *sh, const sg_config *cfg, char *err, size_
     atomic_init(&sh->spill_dirty, 0);
     sh->spill_every = sh->spill_wait = cfg->outbound_spill_interval;
     atomic_init(&sh->last_notify, 0);
+    atomic_init(&sh->lmdb_failed, 0);
+    atomic_init(&sh->lmdb_written, 0);
+    atomic_init(&sh->stopping, 0);
     if (gethostname(sh->hostname, sizeof(sh->hostname) - 1) != 0)
         strcpy(sh->hostname, "localhost");
     if (!cfg->outbound)
@@ -58,6 +61,7 @@ int sg_obd_shared_init(sg_obd_shared *sh, const sg_config *cfg, char *err, size_
     so.map_size = cfg->outbound_store_map_size;
     so.sync = cfg->outbound_store_sync;
     so.timeout_ms = cfg->outbound_redis_timeout_ms;
+    sh->ttl_s = so.ttl_s;
     char e[256];
     if (sg_obs_open(&sh->memory, "memory:", &so, e, sizeof(e)) != 0) {
         snprintf(err, errlen, "outbound: %s", e);
@@ -182,6 +186,8 @@ static void carry_done(uv_work_t *w, int status)
 {
     sg_obd_shared *sh = w->data;
     sh->carrying = 0;
+    if (sh->store != NULL && status == 0) /* the gauge: the file took it, or refused */
+        atomic_store(sh->carry_rc == 0 ? &sh->lmdb_written : &sh->lmdb_failed, 1);
     if (status != 0 || sh->carry_rc != 0) {
         char why[SGU_JSON_QUOTED_MAX(sizeof(sh->carry_err))];
         const char *e = status != 0 ? "cancelled" : sh->carry_err;
@@ -208,8 +214,94 @@ static void carry_done(uv_work_t *w, int status)
            sh->redis ? "redis" : "lmdb", sh->carry_records, sh->carry_blocked);
 }
 
+/* LMDB's part of the gauge, once a tick: a write refused since the last
+ * tick says 1, even among writes that worked (a full map takes an update
+ * that finds free pages and refuses a new record: the state is "full"),
+ * writes that all worked say 0, and a tick without writes keeps what the
+ * last one said. */
+static void lmdb_gauge(sg_obd_shared *sh)
+{
+    int failed = atomic_exchange(&sh->lmdb_failed, 0);
+    int written = atomic_exchange(&sh->lmdb_written, 0);
+    if (failed || written)
+        atomic_store(&sh->fallback_active, failed ? 1 : 0);
+}
+
+/* Every hour; within a minute of a write that met a full map (not at
+ * every such write: a map full of records younger than 90 days frees
+ * nothing, and the walk reads every record). */
+#define SWEEP_EVERY 3600
+#define SWEEP_FULL_GAP 60
+
+static void sweep_work(uv_work_t *w)
+{
+    sg_obd_shared *sh = w->data;
+    sh->sweep_err[0] = '\0';
+    sh->sweep_rc = sg_obop_expire(sh->store, (int64_t)time(NULL), (int64_t)sh->ttl_s, &sh->stopping,
+                                  &sh->swept, sh->sweep_err, sizeof(sh->sweep_err));
+}
+
+static void sweep_done(uv_work_t *w, int status)
+{
+    sg_obd_shared *sh = w->data;
+    sh->sweeping = 0;
+    if (status != 0 || sh->sweep_rc < 0) {
+        QUOTED(why, status != 0 ? "cancelled" : sh->sweep_err);
+        sg_log(sh->carry_log,
+               "{\"event\":\"outbound_store_expire_failed\",\"store\":\"lmdb\",\"removed\":%zu,"
+               "\"why\":%s}",
+               sh->swept.removed, why);
+        return;
+    }
+    /* quiet when there was nothing to do; a full map is always said, with
+     * what the sweep freed (0: the map is too small for 90 days of
+     * records) */
+    if (sh->swept.removed == 0 && strcmp(sh->sweep_cause, "full") != 0)
+        return;
+    sg_log(sh->carry_log,
+           "{\"event\":\"outbound_store_expired\",\"store\":\"lmdb\",\"cause\":\"%s\","
+           "\"records\":%zu,\"kept_blocked\":%zu}",
+           sh->sweep_cause, sh->swept.removed, sh->swept.kept_blocked);
+}
+
+static void sweep_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log)
+{
+    if (sh->store == NULL)
+        return;
+    if (sg_obs_full_seen(sh->store))
+        sh->sweep_full = 1;
+    if (sh->sweep_since < SWEEP_EVERY)
+        sh->sweep_since++;
+    if (sh->sweeping || atomic_load(&sh->stopping))
+        return;
+    if (!sh->sweep_ran)
+        sh->sweep_cause = "start";
+    else if (sh->sweep_full && sh->sweep_since >= SWEEP_FULL_GAP)
+        sh->sweep_cause = "full";
+    else if (sh->sweep_since >= SWEEP_EVERY)
+        sh->sweep_cause = "hourly";
+    else
+        return;
+    sh->sweep_ran = 1;
+    sh->sweep_full = 0;
+    sh->sweep_since = 0;
+    sh->sweeping = 1;
+    sh->carry_log = log;
+    sh->sweep.data = sh;
+    if (uv_queue_work(loop, &sh->sweep, sweep_work, sweep_done) != 0)
+        sh->sweeping = 0;
+}
+
+void sg_obd_shared_stopping(sg_obd_shared *sh)
+{
+    atomic_store(&sh->stopping, 1);
+}
+
 void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log)
 {
+    if (sh->store != NULL)
+        lmdb_gauge(sh);
+    sweep_tick(sh, loop, log);
     spill_tick(sh, loop, log);
     if (sh->carry_wait > 0) {
         sh->carry_wait--;
@@ -218,7 +310,7 @@ void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log
     /* Redis: once every worker is back on it; LMDB: try (a full or broken
      * file fails again, and the backoff spaces the tries) */
     if ((sh->redis == NULL && sh->store == NULL) || sh->memory == NULL || sh->carrying ||
-        sh->spilling || atomic_load(&sh->fallback_active) != 0 ||
+        sh->spilling || (sh->redis != NULL && atomic_load(&sh->fallback_active) != 0) ||
         !atomic_exchange(&sh->memory_dirty, 0))
         return;
     sh->carrying = 1;
@@ -572,6 +664,16 @@ static int decide_in_memory(sg_obd *o, sg_obd_job *j, sg_obd_result *res, const 
         res->store = "redis-cache";
         return 0;
     }
+    /* LMDB that refused the write (a full map) is still read, and what it
+     * reads is now, not a copy: a blocked account stays held (adv36 F3;
+     * memory knows nothing of the block, and would start the account
+     * afresh: 29 messages out) */
+    if (o->redis == NULL && o->sh->store != NULL && j->op.kind == SG_OBOP_DECIDE && j->recs.n > 0 &&
+        sg_obop_blocked_now(o->sh->store, j->recs.rec[0].key, e, sizeof(e)) == 1) {
+        res->d = (sg_ob_decision){.action = SG_OB_HOLD, .reasons = SG_OBR_BLOCKED};
+        res->store = "lmdb-readonly";
+        return 0;
+    }
     if (sg_obs_update(o->sh->memory, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e, sizeof(e)) !=
         0) {
         res->failed = 1;
@@ -647,8 +749,11 @@ int sg_obd_decide(sg_obd *o, const sg_obd_ask *ask, sg_obd_cb cb, void *payload,
     } else {
         char e[256];
         res->store = "lmdb";
-        if (sg_obs_update(o->sh->store, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e, sizeof(e)) ==
-            0)
+        int rc =
+            sg_obs_update(o->sh->store, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e, sizeof(e));
+        if (rc == 0 || rc == -1) /* else the engine's error, not the file's */
+            atomic_store(rc == 0 ? &o->sh->lmdb_written : &o->sh->lmdb_failed, 1);
+        if (rc == 0)
             res->d = j->op.out;
         else
             decide_in_memory(o, j, res, e);
@@ -724,8 +829,12 @@ void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const sg_dsn_fa
     if (o->redis &&
         sg_obredis_update(o->redis, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, note_done, j))
         return;
-    if (o->sh->store && sg_obs_update(o->sh->store, j->recs.rec, j->recs.n, sg_obop_fn, &j->op, e,
-                                      sizeof(e)) == 0) {
+    int rc = o->sh->store ? sg_obs_update(o->sh->store, j->recs.rec, j->recs.n, sg_obop_fn, &j->op,
+                                          e, sizeof(e))
+                          : -1;
+    if (o->sh->store && (rc == 0 || rc == -1))
+        atomic_store(rc == 0 ? &o->sh->lmdb_written : &o->sh->lmdb_failed, 1);
+    if (rc == 0) {
         tell_note(o, j, "lmdb");
         sg_policy_unref(j->pol);
         free(j);

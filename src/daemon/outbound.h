@@ -29,7 +29,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "obredis.h"
-#include "obstore.h"
+#include "obops.h"
 #include "policy.h"
 
 /* What the workers share (owned by the server). */
@@ -39,9 +39,13 @@ typedef struct sg_obd_shared {
     char *redis;    /* redis://..., or NULL */
     char *spill;    /* outbound_spill, or NULL ("none") */
     unsigned redis_timeout_ms;
-    atomic_int fallback_active; /* workers whose Redis is down now (a gauge) */
-    atomic_int memory_dirty;    /* something was counted in memory since the last carry */
-    atomic_int spill_dirty;     /* ... since the last spill */
+    atomic_int memory_dirty; /* something was counted in memory since the last carry */
+    atomic_int spill_dirty;  /* ... since the last spill */
+    /* the gauge: Redis, the workers whose Redis is down now; LMDB, 1 while
+     * the file refuses writes (sg_obd_shared_tick sets it from the LMDB
+     * writes refused and done since the last tick) */
+    atomic_int fallback_active;
+    atomic_int lmdb_failed, lmdb_written;
     _Atomic int64_t last_notify;
     char hostname[256];
     /* carrying memory into the store (main thread; the work on the pool) */
@@ -58,6 +62,15 @@ typedef struct sg_obd_shared {
     int spilling, spill_rc;
     uv_work_t spill_work;
     char spill_err[256];
+    /* LMDB: expiring idle records (main thread; the work on the pool) */
+    int sweeping, sweep_rc, sweep_full, sweep_ran;
+    const char *sweep_cause;
+    unsigned sweep_since; /* ticks since the last sweep began */
+    unsigned ttl_s;
+    uv_work_t sweep;
+    sg_obop_expired swept;
+    char sweep_err[256];
+    atomic_int stopping; /* a sweep under way stops: the daemon is stopping */
 } sg_obd_shared;
 
 /* With cfg->outbound off: nothing opened, every call is a no-op. */
@@ -72,8 +85,18 @@ void sg_obd_shared_maintain(sg_obd_shared *sh);
  * A carry that took everything removes the spill file. Meanwhile, every
  * outbound_spill_interval seconds with something new counted in memory,
  * memory is written to the spill file on the pool (outbound_spill_failed
- * when it cannot be), so a crash during an outage loses at most that. */
+ * when it cannot be), so a crash during an outage loses at most that.
+ * LMDB: records idle for 90 days (Redis's TTL) are expired on the pool,
+ * never a blocked one (sg_obop_expire), at the first tick, every hour, and
+ * within a minute of a write that met a full map; logs
+ * outbound_store_expired (records removed, or the map was full) or
+ * outbound_store_expire_failed. And the gauge: 1 while LMDB refuses
+ * writes (a write failed since the last tick, or none has worked since). */
 void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log);
+
+/* A sweep under way stops at its next step (what it deleted stays
+ * deleted): the daemon is draining. */
+void sg_obd_shared_stopping(sg_obd_shared *sh);
 
 /* Main thread, before the workers start: what an earlier run left in the
  * spill file (outbound_spill) read into memory, to be carried like any

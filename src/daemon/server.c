@@ -290,6 +290,9 @@ static void drain(sg_server *s, int sig)
     uv_signal_stop(&s->sigterm);
     uv_signal_stop(&s->sigint);
     uv_signal_stop(&s->sigchld);
+    /* an expiry sweep under way on the pool ends at its next step: the
+     * stop waits for that, not for the whole walk */
+    sg_obd_shared_stopping(&s->sh.ob);
     uv_stop(&s->loop);
 }
 
@@ -536,8 +539,9 @@ fail:
 }
 
 /* LMDB without outbound_store_sync: flushed here, once a second; the
- * slots of dead readers (a killed CLI) cleared. What was counted in
- * memory while the store (Redis or LMDB) failed, carried into it. */
+ * slots of dead readers (a killed CLI) cleared; records idle for 90 days
+ * expired. What was counted in memory while the store (Redis or LMDB)
+ * failed, carried into it. */
 static void on_ob_timer(uv_timer_t *t)
 {
     sg_server *s = t->data;

@@ -9,9 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -322,6 +324,201 @@ static void outage_spills_for_a_crash(void **state)
     finish(&cfg, &log, logpath, dir);
 }
 
+/* The whole log file, malloc()ed. */
+static char *log_all(int fd)
+{
+    off_t n = lseek(fd, 0, SEEK_END);
+    char *buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    ssize_t got = pread(fd, buf, (size_t)n, 0);
+    buf[got > 0 ? got : 0] = '\0';
+    return buf;
+}
+
+/* One outbound message through the daemon's decision (LMDB: decided now). */
+static sg_obd_result decide(sg_obd *o, const sg_config *cfg, const char *acct, const char *from,
+                            int64_t t)
+{
+    const char *r[1] = {"r@far.example"};
+    sg_obd_ask ask = {.cfg = cfg,
+                      .account = acct,
+                      .queue_id = "Q1",
+                      .msg = {t, acct, "192.0.2.10", from, r, 1, 1000, NULL, 0}};
+    sg_obd_result res;
+    sg_obd_job *job;
+    assert_int_equal(sg_obd_decide(o, &ask, NULL, NULL, &res, &job), 0);
+    assert_false(res.failed);
+    return res;
+}
+
+/* adv36 F3: an LMDB store filled up (one record per new MAIL FROM domain
+ * of internal clients) refuses writes; a blocked account's messages were
+ * then decided in memory, which knew nothing of the block, and allowed.
+ * Now the record is read (a read-only transaction works on a full map) and
+ * holds them; the gauge says the store refuses writes; the first tick's
+ * expiry frees the records idle for 90 days, and writes work again. */
+static void full_lmdb_holds_block(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sg-full.XXXXXX", err[256];
+    assert_non_null(mkdtemp(dir));
+    sg_config cfg;
+    assert_int_equal(sg_config_defaults(&cfg), 0);
+    cfg.outbound = 1;
+    free(cfg.outbound_store);
+    cfg.outbound_store = strdup(dir);
+    cfg.outbound_store_map_size = 1 << 20; /* the least the option takes */
+    free(cfg.outbound_spill);
+    cfg.outbound_spill = strdup("none");
+    sg_obd_shared sh;
+    assert_int_equal(sg_obd_shared_init(&sh, &cfg, err, sizeof err), 0);
+    char logpath[] = "/tmp/sg-full-log.XXXXXX";
+    sg_logger log = {.fd = mkstemp(logpath)};
+    assert_true(log.fd >= 0);
+    sg_metrics m;
+    assert_int_equal(sg_metrics_init(&m, 1, "test", 0), 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    sg_obd o;
+    assert_int_equal(sg_obd_init(&o, &sh, &loop, &log, &m.shards[0], err, sizeof err), 0);
+    int64_t now = (int64_t)time(NULL);
+    sg_obop blk = {.kind = SG_OBOP_BLOCK, .t = now, .reasons = SG_OBR_BLOCKED};
+    assert_int_equal(sg_obop_run(sh.store, &blk, "alice@ourco.test", NULL, err, sizeof err), 0);
+
+    /* filled by internal clients, each with a new MAIL FROM domain, 100
+     * days ago, until 20 decisions in a row went to memory */
+    int quiet = log.fd, in_memory = 0;
+    log.fd = open("/dev/null", O_WRONLY);
+    for (int i = 0; i < 20000 && in_memory < 20; i++) {
+        char acct[32], from[64];
+        snprintf(acct, sizeof acct, "ip:10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+        snprintf(from, sizeof from, "x@d%d.example", i);
+        sg_obd_result res = decide(&o, &cfg, acct, from, now - 100 * 86400);
+        in_memory = strcmp(res.store, "memory") == 0 ? in_memory + 1 : 0;
+    }
+    assert_int_equal(in_memory, 20);
+    close(log.fd);
+    log.fd = quiet;
+
+    /* alice sends from new domains too: every message held, and some of
+     * them because the full store was read */
+    int readonly = 0;
+    for (int i = 0; i < 300; i++) {
+        char from[64];
+        snprintf(from, sizeof from, "alice@new%d.example", i);
+        sg_obd_result res = decide(&o, &cfg, "alice@ourco.test", from, now);
+        if (res.d.action != SG_OB_HOLD || !(res.d.reasons & SG_OBR_BLOCKED))
+            fail_msg("message %d of the blocked account: %s (store %s)", i,
+                     sg_ob_action_name(res.d.action), res.store);
+        readonly += strcmp(res.store, "lmdb-readonly") == 0;
+    }
+    assert_true(readonly > 0);
+    char *text = log_all(log.fd);
+    assert_int_equal(count(text, "\"action\":\"allow\""), 0);
+    assert_int_equal(count(text, "\"store\":\"lmdb-readonly\""), readonly);
+    assert_true(count(text, "MDB_MAP_FULL") >= readonly);
+    free(text);
+    /* every refused write went to the fallback: counted, as for Redis */
+    assert_true(atomic_load(&m.shards[0].ob_fallback) >= 20 + (uint64_t)readonly);
+
+    /* the tick: the gauge says the store refuses writes, and the first
+     * tick's expiry (cause "start") removes what was idle for 90 days
+     * (no carry here: the gauge is the decisions' alone) */
+    assert_int_equal(atomic_load(&sh.fallback_active), 0);
+    sh.carry_wait = 1000;
+    tick_and_run(&sh, &loop, &log);
+    assert_int_equal(atomic_load(&sh.fallback_active), 1);
+    text = log_all(log.fd);
+    const char *ex = strstr(text, "{\"event\":\"outbound_store_expired\",\"store\":\"lmdb\","
+                                  "\"cause\":\"start\",\"records\":");
+    assert_non_null(ex);
+    assert_true(strtoul(ex + strlen("{\"event\":\"outbound_store_expired\",\"store\":\"lmdb\","
+                                    "\"cause\":\"start\",\"records\":"),
+                        NULL, 10) > 1000);
+    free(text);
+    /* the writes work: alice held from the store, a new account allowed */
+    sg_obd_result res = decide(&o, &cfg, "alice@ourco.test", "alice@ourco.test", now);
+    assert_int_equal(res.d.action, SG_OB_HOLD);
+    assert_string_equal(res.store, "lmdb");
+    res = decide(&o, &cfg, "carol@ourco.test", "carol@ourco.test", now);
+    assert_int_equal(res.d.action, SG_OB_ALLOW);
+    assert_string_equal(res.store, "lmdb");
+    tick_and_run(&sh, &loop, &log);
+    assert_int_equal(atomic_load(&sh.fallback_active), 0);
+    /* a tick without writes keeps what the last one said */
+    tick_and_run(&sh, &loop, &log);
+    assert_int_equal(atomic_load(&sh.fallback_active), 0);
+
+    sg_obd_close(&o);
+    sg_obd_free(&o);
+    uv_loop_close(&loop);
+    sg_metrics_free(&m);
+    sg_obd_shared_free(&sh);
+    finish(&cfg, &log, logpath, dir);
+}
+
+/* A write that met a full map asks for an expiry within a minute of the
+ * last one (not at once: a map full of records younger than 90 days frees
+ * nothing, and the walk reads every record), said even when it frees
+ * nothing: then the map is too small for the traffic. */
+static void full_map_expiry_within_a_minute(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sg-full2.XXXXXX", err[256];
+    assert_non_null(mkdtemp(dir));
+    sg_config cfg;
+    assert_int_equal(sg_config_defaults(&cfg), 0);
+    cfg.outbound = 1;
+    free(cfg.outbound_store);
+    cfg.outbound_store = strdup(dir);
+    cfg.outbound_store_map_size = 1 << 20;
+    free(cfg.outbound_spill);
+    cfg.outbound_spill = strdup("none");
+    sg_obd_shared sh;
+    assert_int_equal(sg_obd_shared_init(&sh, &cfg, err, sizeof err), 0);
+    char logpath[] = "/tmp/sg-full2-log.XXXXXX";
+    sg_logger log = {.fd = mkstemp(logpath)};
+    assert_true(log.fd >= 0);
+    sg_metrics m;
+    assert_int_equal(sg_metrics_init(&m, 1, "test", 0), 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    sg_obd o;
+    assert_int_equal(sg_obd_init(&o, &sh, &loop, &log, &m.shards[0], err, sizeof err), 0);
+    sh.carry_wait = 1000;           /* no carry here: its failures would only add lines */
+    tick_and_run(&sh, &loop, &log); /* the start's expiry: nothing to do, nothing said */
+    assert_int_equal(count(log_text(log.fd), "outbound_store_expired"), 0);
+    int64_t now = (int64_t)time(NULL);
+    int quiet = log.fd, in_memory = 0;
+    log.fd = open("/dev/null", O_WRONLY);
+    for (int i = 0; i < 20000 && in_memory < 20; i++) {
+        char acct[32], from[64];
+        snprintf(acct, sizeof acct, "ip:10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+        snprintf(from, sizeof from, "x@d%d.example", i);
+        sg_obd_result res = decide(&o, &cfg, acct, from, now - 86400);
+        in_memory = strcmp(res.store, "memory") == 0 ? in_memory + 1 : 0;
+    }
+    assert_int_equal(in_memory, 20);
+    close(log.fd);
+    log.fd = quiet;
+    for (int i = 0; i < 59; i++)
+        tick_and_run(&sh, &loop, &log);
+    assert_int_equal(count(log_text(log.fd), "outbound_store_expired"), 0);
+    tick_and_run(&sh, &loop, &log); /* 60 ticks after the last */
+    assert_non_null(strstr(log_text(log.fd),
+                           "{\"event\":\"outbound_store_expired\",\"store\":\"lmdb\","
+                           "\"cause\":\"full\",\"records\":0,\"kept_blocked\":0}"));
+    assert_int_equal(count(log_text(log.fd), "outbound_store_expired"), 1);
+    assert_int_equal(atomic_load(&sh.fallback_active), 1);
+
+    sg_obd_close(&o);
+    sg_obd_free(&o);
+    uv_loop_close(&loop);
+    sg_metrics_free(&m);
+    sg_obd_shared_free(&sh);
+    finish(&cfg, &log, logpath, dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +526,8 @@ int main(void)
         cmocka_unit_test(failed_carry_backs_off),
         cmocka_unit_test(stop_during_outage_keeps_counts),
         cmocka_unit_test(outage_spills_for_a_crash),
+        cmocka_unit_test(full_lmdb_holds_block),
+        cmocka_unit_test(full_map_expiry_within_a_minute),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
