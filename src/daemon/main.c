@@ -24,6 +24,7 @@
 #include "common/conf_line.h"
 #include "config.h"
 #include "maps.h"
+#include "obstore.h"
 #include "server.h"
 #include "signer_client.h"
 
@@ -72,6 +73,21 @@ static int signer_user_missing(const sg_config *cfg)
     return geteuid() == 0 && getpwnam(cfg->signer_user ? cfg->signer_user : "nobody") == NULL;
 }
 
+/* An LMDB store whose data.mdb is empty (a truncated copy or restore):
+ * LMDB would start a new store over it, forgetting every block (adv36
+ * F7). The start and -t refuse it, naming the file and the fix. 0, or -1
+ * with err. */
+static int outbound_store_empty(const sg_config *cfg, char *err, size_t errlen)
+{
+    const char *ob = outbound_folder(cfg);
+    int found;
+    char e[1024];
+    if (ob == NULL || sg_obs_lmdb_check(ob, &found, e, sizeof(e)) == 0)
+        return 0;
+    snprintf(err, errlen, "outbound_store: %.900s", e);
+    return -1;
+}
+
 /* What this host lacks that the start needs, and -t can see without
  * starting: `-t` said "configuration OK" for a socket or store folder
  * that is not there and a report store the user cannot write, then the
@@ -111,6 +127,8 @@ static int host_not_ready(const sg_config *cfg, char *err, size_t errlen)
                  ob);
         return -1;
     }
+    if (outbound_store_empty(cfg, err, errlen) != 0)
+        return -1;
     if (cfg->report_store != NULL) {
         sg_folder_of(dir, sizeof(dir), cfg->report_store);
         if (!is_folder(dir)) {
@@ -367,6 +385,13 @@ int main(int argc, char **argv)
         fprintf(stdout, "# %s: configuration OK\n", path);
         sg_config_free(&cfg);
         return 0;
+    }
+    /* the same word as -t's for a store this host holds damaged: a restart
+     * loop would not mend it */
+    if (outbound_store_empty(&cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "spoofguardd: %s: this host cannot start it: %s\n", path, err);
+        sg_config_free(&cfg);
+        return 3;
     }
     sg_server *srv;
     if (sg_server_new(&srv, &cfg, path, err, sizeof(err)) != 0) {

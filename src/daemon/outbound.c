@@ -80,6 +80,11 @@ int sg_obd_shared_init(sg_obd_shared *sh, const sg_config *cfg, char *err, size_
         sh->redis_timeout_ms = cfg->outbound_redis_timeout_ms;
         return 0;
     }
+    if ((sh->store_path = strdup(cfg->outbound_store)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        sg_obd_shared_free(sh);
+        return -1;
+    }
     if (sg_obs_open(&sh->store, cfg->outbound_store, &so, e, sizeof(e)) != 0) {
         snprintf(err, errlen, "outbound_store: %s", e);
         sg_obd_shared_free(sh);
@@ -94,8 +99,9 @@ void sg_obd_shared_free(sg_obd_shared *sh)
     sg_obs_close(sh->memory);
     free(sh->redis);
     free(sh->spill);
+    free(sh->store_path);
     sh->store = sh->memory = NULL;
-    sh->redis = sh->spill = NULL;
+    sh->redis = sh->spill = sh->store_path = NULL;
 }
 
 void sg_obd_shared_maintain(sg_obd_shared *sh)
@@ -335,6 +341,10 @@ void sg_obd_shared_restore(sg_obd_shared *sh, const sg_logger *log)
 {
     sg_obop_drained d;
     char err[256];
+    if (sh->store != NULL && sg_obs_created(sh->store)) {
+        QUOTED(path, sh->store_path);
+        sg_log(log, "{\"event\":\"outbound_store_created\",\"store\":\"lmdb\",\"path\":%s}", path);
+    }
     if (sh->memory == NULL || sh->spill == NULL)
         return;
     int rc = sg_obop_spill_load(sh->memory, sh->spill, &d, err, sizeof(err));

@@ -34,10 +34,11 @@
 
 /* What the workers share (owned by the server). */
 typedef struct sg_obd_shared {
-    sg_obs *store;  /* LMDB; NULL with Redis */
-    sg_obs *memory; /* the fallback */
-    char *redis;    /* redis://..., or NULL */
-    char *spill;    /* outbound_spill, or NULL ("none") */
+    sg_obs *store;    /* LMDB; NULL with Redis */
+    sg_obs *memory;   /* the fallback */
+    char *redis;      /* redis://..., or NULL */
+    char *spill;      /* outbound_spill, or NULL ("none") */
+    char *store_path; /* LMDB: its folder, for the log */
     unsigned redis_timeout_ms;
     atomic_int memory_dirty; /* something was counted in memory since the last carry */
     atomic_int spill_dirty;  /* ... since the last spill */
@@ -98,12 +99,14 @@ void sg_obd_shared_tick(sg_obd_shared *sh, uv_loop_t *loop, const sg_logger *log
  * deleted): the daemon is draining. */
 void sg_obd_shared_stopping(sg_obd_shared *sh);
 
-/* Main thread, before the workers start: what an earlier run left in the
- * spill file (outbound_spill) read into memory, to be carried like any
- * other count; the file stays until that carry has taken everything (a
- * crash before it loses nothing); logs outbound_spill_loaded. A file
- * that cannot be read is renamed PATH.bad and logged
- * (outbound_spill_unreadable): it must not stop the mail. */
+/* Main thread, before the workers start: outbound_store_created when the
+ * LMDB store was made new by this start (an administrator who expected the
+ * blocks of a restored store sees it was not there); then what an earlier
+ * run left in the spill file (outbound_spill) read into memory, to be
+ * carried like any other count; the file stays until that carry has taken
+ * everything (a crash before it loses nothing); logs
+ * outbound_spill_loaded. A file that cannot be read is renamed PATH.bad
+ * and logged (outbound_spill_unreadable): it must not stop the mail. */
 void sg_obd_shared_restore(sg_obd_shared *sh, const sg_logger *log);
 /* Main thread, once the workers have stopped and no carry runs: what
  * memory still holds uncarried gets one last carry, and if the store

@@ -40,6 +40,7 @@ struct sg_obs {
     /* LMDB */
     MDB_env *env;
     MDB_dbi dbi;
+    int created;          /* this open made the file */
     atomic_int full_seen; /* a write met MDB_MAP_FULL since sg_obs_full_seen */
     /* Redis */
     redisContext *rc;
@@ -180,6 +181,32 @@ static int mem_each(sg_obs *s, sg_obs_each_fn cb, void *ctx)
 /* ------------------------------------------------------------------------ */
 /* LMDB                                                                      */
 
+int sg_obs_lmdb_check(const char *dir, int *found, char *err, size_t errlen)
+{
+    char data[4096];
+    struct stat st;
+    *found = 0;
+    if (snprintf(data, sizeof(data), "%s/data.mdb", dir) >= (int)sizeof(data)) {
+        seterr(err, errlen, "%s: path too long", dir);
+        return -1;
+    }
+    if (stat(data, &st) != 0)
+        return 0; /* none (made new), or the open says why */
+    *found = 1;
+    /* LMDB takes an empty data.mdb for a new environment and starts it
+     * afresh; an empty one here is a truncated copy or restore, and opening
+     * it would forget every block without a word (adv36 F7) */
+    if (S_ISREG(st.st_mode) && st.st_size == 0) {
+        seterr(err, errlen,
+               "%s is empty (0 bytes), not an LMDB store: a truncated copy or restore? Put "
+               "back a whole copy, or remove the file to start a new, empty store (every "
+               "block it held is then forgotten)",
+               data);
+        return -1;
+    }
+    return 0;
+}
+
 static int lmdb_open(sg_obs *s, const char *dir, char *err, size_t errlen)
 {
     int rc;
@@ -188,6 +215,12 @@ static int lmdb_open(sg_obs *s, const char *dir, char *err, size_t errlen)
         seterr(err, errlen, "%s: %s", dir, strerror(errno));
         return -1;
     }
+    int found = 0;
+    if (sg_obs_lmdb_check(dir, &found, err, errlen) != 0)
+        return -1;
+    /* a new store is said by the caller (sg_obs_created): an administrator
+     * who expected the blocks of a restored one must see it was not */
+    s->created = !found;
     if ((rc = mdb_env_create(&s->env)) != 0)
         goto fail;
     /* The bound: a full map refuses writes (the daemon then counts in
@@ -786,6 +819,11 @@ int sg_obs_sweep(sg_obs *s, sg_obs_each_fn drop, void *ctx, size_t *removed, cha
     if (s->kind != OBS_LMDB)
         return 0;
     return lmdb_sweep(s, drop, ctx, removed, err, errlen);
+}
+
+int sg_obs_created(const sg_obs *s)
+{
+    return s->kind == OBS_LMDB && s->created;
 }
 
 int sg_obs_full_seen(sg_obs *s)

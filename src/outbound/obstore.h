@@ -93,8 +93,16 @@ int sg_obs_get(sg_obs *s, const char *key, sg_obs_each_fn cb, void *ctx, char *e
 int sg_obs_sweep(sg_obs *s, sg_obs_each_fn drop, void *ctx, size_t *removed, char *err,
                  size_t errlen);
 
+/* LMDB: this open made a new, empty store (there was no data.mdb). */
+int sg_obs_created(const sg_obs *s);
 /* LMDB: a write met a full map (MDB_MAP_FULL) since the last call. */
 int sg_obs_full_seen(sg_obs *s);
+
+/* An LMDB folder as sg_obs_open would find it, before anything opens it:
+ * *found when it holds a data.mdb. -1 (err names the file and the fix)
+ * when that file is empty: LMDB would start a new store over it, and a
+ * truncated restore would forget every block in silence. */
+int sg_obs_lmdb_check(const char *dir, int *found, char *err, size_t errlen);
 
 /* LMDB: flush to disk (the daemon's timer without outbound_store_sync);
  * clear the slots of readers that died. No-op for the others. */

@@ -375,6 +375,9 @@ static void full_lmdb_holds_block(void **state)
     char logpath[] = "/tmp/sg-full-log.XXXXXX";
     sg_logger log = {.fd = mkstemp(logpath)};
     assert_true(log.fd >= 0);
+    sg_obd_shared_restore(&sh, &log);
+    assert_non_null(strstr(log_text(log.fd), "{\"event\":\"outbound_store_created\",\"store\":"
+                                             "\"lmdb\",\"path\":\"/tmp/sg-full."));
     sg_metrics m;
     assert_int_equal(sg_metrics_init(&m, 1, "test", 0), 0);
     uv_loop_t loop;

@@ -516,6 +516,50 @@ static void test_lmdb_full_map_reads_and_expires(void **state)
     rm_tmp();
 }
 
+/* An empty data.mdb (a truncated copy or restore) is refused, naming the
+ * file and the fix: LMDB would start a new store over it and forget every
+ * block (adv36 F7). A store made new says so; one opened again does not. */
+static void test_lmdb_empty_file_refused(void **state)
+{
+    (void)state;
+    make_tmp();
+    sg_obs *s;
+    char err[512], data[300];
+    int found = -1;
+    assert_int_equal(sg_obs_lmdb_check(tmpdir, &found, err, sizeof err), 0);
+    assert_int_equal(found, 0);
+    assert_int_equal(sg_obs_open(&s, tmpdir, NULL, err, sizeof(err)), 0);
+    assert_int_equal(sg_obs_created(s), 1);
+    bump(s, "carol", NULL, 2);
+    sg_obs_close(s);
+    assert_int_equal(sg_obs_open(&s, tmpdir, NULL, err, sizeof(err)), 0);
+    assert_int_equal(sg_obs_created(s), 0);
+    assert_int_equal(counter(s, "carol"), 2);
+    sg_obs_close(s);
+    assert_int_equal(sg_obs_lmdb_check(tmpdir, &found, err, sizeof err), 0);
+    assert_int_equal(found, 1);
+
+    snprintf(data, sizeof data, "%s/data.mdb", tmpdir);
+    assert_int_equal(truncate(data, 0), 0);
+    assert_int_equal(sg_obs_lmdb_check(tmpdir, &found, err, sizeof err), -1);
+    assert_int_equal(sg_obs_open(&s, tmpdir, NULL, err, sizeof(err)), -1);
+    assert_null(s);
+    assert_non_null(strstr(err, data));
+    assert_non_null(strstr(err, "is empty (0 bytes)"));
+    assert_non_null(strstr(err, "remove the file"));
+    /* nothing was written over it */
+    struct stat st;
+    assert_int_equal(stat(data, &st), 0);
+    assert_int_equal(st.st_size, 0);
+    /* removed: a new, empty store, said to be one */
+    assert_int_equal(unlink(data), 0);
+    assert_int_equal(sg_obs_open(&s, tmpdir, NULL, err, sizeof(err)), 0);
+    assert_int_equal(sg_obs_created(s), 1);
+    assert_int_equal(counter(s, "carol"), 0);
+    sg_obs_close(s);
+    rm_tmp();
+}
+
 /* ---- Redis ---------------------------------------------------------------- */
 
 static pid_t redis_pid = -1;
@@ -788,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_login_case_is_one_account),
         cmocka_unit_test(test_lmdb_expiry),
         cmocka_unit_test(test_lmdb_full_map_reads_and_expires),
+        cmocka_unit_test(test_lmdb_empty_file_refused),
         cmocka_unit_test(test_redis_url),
         cmocka_unit_test(test_drain),
         cmocka_unit_test(test_spill),
