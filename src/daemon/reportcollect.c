@@ -2,12 +2,15 @@
  * DMARC report collection in spoofguardd: see reportcollect.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <spoofguard/arena.h>
 #include <spoofguard/dkim.h>
@@ -16,6 +19,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "common/json.h"
 #include "obstore.h"
 #include "reportcollect.h"
 #include "reports/send.h"
@@ -48,7 +52,26 @@ typedef struct {
 struct sg_rcollect {
     wtable *w;
     unsigned nw;
-    sqlite3 *db;
+    /* the store, and the file it is: a flush checks that report_store
+     * still names it (the flush thread alone touches these) */
+    sqlite3 *db; /* NULL: lost, and not made again yet (open_err says why) */
+    char *path;
+    dev_t dev;
+    ino_t ino;
+    struct {
+        dev_t dev;
+        ino_t ino;
+        int set;
+    } side[2]; /* our -wal and -shm (remember_sides) */
+    char open_err[512];
+    uint64_t reopen_us;   /* not before (usec_now) after a failed open */
+    int opened;           /* sg_rcollect_new worked: a last flush is due at the end */
+    const sg_logger *log; /* NULL: nothing logged (tests) */
+    /* failed flushes said at most once a minute (a full table asks for
+     * one per message) */
+    uint64_t fail_logged_us;
+    unsigned fail_unlogged;
+    int failing;
     unsigned interval_s;
     pthread_t thread;
     int started;
@@ -62,9 +85,11 @@ struct sg_rcollect {
     int redis_port, redis_db, use_redis;
     redisContext *redis;
     uint64_t redis_retry_us; /* not before (usec_now) after a failure */
-    _Atomic uint64_t messages, lost, flushes, flush_errors, flush_usec;
+    _Atomic uint64_t messages, lost, flushes, flush_errors, flush_usec, store_lost;
     _Atomic uint64_t fr_queued, fr_limited, fr_lost;
 };
+
+static void remember_sides(sg_rcollect *rc);
 
 int sg_rcollect_new(sg_rcollect **out, const char *path, unsigned interval_s, size_t max_groups,
                     unsigned nworkers, char *err, size_t errlen)
@@ -91,14 +116,34 @@ int sg_rcollect_new(sg_rcollect **out, const char *path, unsigned interval_s, si
         }
     }
     char e[512];
+    struct stat st;
+    if ((rc->path = strdup(path)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        sg_rcollect_free(rc);
+        return -1;
+    }
     rc->db = sgrep_send_open(path, e, sizeof e);
     if (!rc->db) {
         snprintf(err, errlen, "report_store %s", e);
         sg_rcollect_free(rc);
         return -1;
     }
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "report_store %s: %s", path, strerror(errno));
+        sg_rcollect_free(rc);
+        return -1;
+    }
+    rc->dev = st.st_dev;
+    rc->ino = st.st_ino;
+    remember_sides(rc);
+    rc->opened = 1;
     *out = rc;
     return 0;
+}
+
+void sg_rcollect_set_log(sg_rcollect *rc, const sg_logger *log)
+{
+    rc->log = log;
 }
 
 static uint64_t usec_now(void)
@@ -106,6 +151,149 @@ static uint64_t usec_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* A string for a log line's JSON, quoted (paths and errors) */
+#define QUOTED(name, s)                                                                            \
+    char name[SGU_JSON_QUOTED_MAX(512)];                                                           \
+    name[sgu_json_quote(name, sizeof(name) - 1, (s), strnlen((s), 512))] = '\0'
+
+/* Does the file at path still begin as an SQLite database does? One
+ * overwritten in place keeps its inode, and SQLite goes on writing its
+ * journal beside it without an error (it reads what it needs from its
+ * cache and the WAL) until the next start finds "file is not a database"
+ * (adv36 F5). 1 yes, 0 no, -1 cannot tell (then nothing is done). */
+static int sqlite_header_ok(const char *path)
+{
+    static const char magic[16] = "SQLite format 3";
+    char head[16];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    ssize_t n = pread(fd, head, sizeof head, 0);
+    close(fd);
+    if (n < 0)
+        return -1;
+    return n == (ssize_t)sizeof head && memcmp(head, magic, sizeof head) == 0;
+}
+
+/* The files SQLite keeps beside the store in WAL mode: its journal and
+ * the journal's index. */
+static const char *const side_ext[2] = {"-wal", "-shm"};
+
+/* Which files beside the store are this connection's, taken once it is
+ * open (SQLite keeps them while a connection is). */
+static void remember_sides(sg_rcollect *rc)
+{
+    char p[4096];
+    struct stat st;
+    for (int i = 0; i < 2; i++) {
+        rc->side[i].set = snprintf(p, sizeof p, "%s%s", rc->path, side_ext[i]) < (int)sizeof p &&
+                          stat(p, &st) == 0;
+        rc->side[i].dev = rc->side[i].set ? st.st_dev : 0;
+        rc->side[i].ino = rc->side[i].set ? st.st_ino : 0;
+    }
+}
+
+/* Our connection to a file that is gone or no longer ours, closed, and
+ * our journal and its index removed if they are still at the path: SQLite
+ * lays a journal it finds there over whatever file the path names next (a
+ * new store, a restored copy: a test saw the old counts come back into the
+ * replacement). Only ours: a journal someone put there with a restored
+ * copy is that copy's. One damaged in place gets no checkpoint of our
+ * journal either; one deleted or replaced has it, into the old file. */
+static void close_lost(sg_rcollect *rc, int damaged)
+{
+    char p[4096];
+    struct stat st;
+    if (damaged) {
+        int on = 1;
+        sqlite3_db_config(rc->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, &on);
+    }
+    sqlite3_close(rc->db);
+    rc->db = NULL;
+    for (int i = 0; i < 2; i++)
+        if (rc->side[i].set &&
+            snprintf(p, sizeof p, "%s%s", rc->path, side_ext[i]) < (int)sizeof p &&
+            stat(p, &st) == 0 && st.st_dev == rc->side[i].dev && st.st_ino == rc->side[i].ino)
+            (void)unlink(p);
+}
+
+/* Before a flush: report_store must still name the file this daemon has
+ * open. Deleted under it, the counts went into the unlinked file (lost
+ * with it, while the metrics said nothing: adv36 F5) and the report-send
+ * timer (ConditionPathExists) stopped; replaced (a restore, a rename),
+ * they went into the old one. Each is logged (report_store_lost) and
+ * counted, and the store is opened again at the path, made anew if it is
+ * not there, with the schema and mode the start gives it. A store that
+ * cannot be opened (overwritten with something else, its folder gone)
+ * makes every write fail: the counts stay in memory, each failed flush is
+ * counted, and the next flush tries again. */
+static void check_store(sg_rcollect *rc)
+{
+    struct stat st;
+    const char *why = NULL;
+    int damaged = 0;
+    if (rc->db != NULL) {
+        if (stat(rc->path, &st) != 0) {
+            if (errno == ENOENT || errno == ENOTDIR)
+                why = "deleted";
+        } else if (st.st_dev != rc->dev || st.st_ino != rc->ino) {
+            why = "replaced";
+        } else if (sqlite_header_ok(rc->path) == 0) {
+            why = "not an SQLite database any more (overwritten?)";
+            damaged = 1;
+        }
+        if (why == NULL)
+            return;
+        atomic_fetch_add(&rc->store_lost, 1);
+        if (rc->log) {
+            QUOTED(path, rc->path);
+            sg_log(rc->log, "{\"event\":\"report_store_lost\",\"path\":%s,\"why\":\"%s\"}", path,
+                   why);
+        }
+        close_lost(rc, damaged);
+    }
+    /* a full table asks for a flush per message: a store that cannot be
+     * opened is tried again once a second only */
+    if (usec_now() < rc->reopen_us)
+        return;
+    int made = stat(rc->path, &st) != 0;
+    char e[512];
+    sqlite3 *db = sgrep_send_open(rc->path, e, sizeof e);
+    if (db == NULL || stat(rc->path, &st) != 0) {
+        snprintf(rc->open_err, sizeof rc->open_err, "%.500s", db ? strerror(errno) : e);
+        sqlite3_close(db);
+        rc->reopen_us = usec_now() + 1000000;
+        return;
+    }
+    rc->db = db;
+    rc->dev = st.st_dev;
+    rc->ino = st.st_ino;
+    remember_sides(rc);
+    if (rc->log) {
+        QUOTED(path, rc->path);
+        sg_log(rc->log, "{\"event\":\"report_store_reopened\",\"path\":%s,\"created\":%s}", path,
+               made ? "true" : "false");
+    }
+}
+
+/* A flush that failed: counted always, logged once a minute at most, with
+ * how many failed since the last line. */
+static void flush_failed(sg_rcollect *rc, const char *err)
+{
+    atomic_fetch_add(&rc->flush_errors, 1);
+    rc->fail_unlogged++;
+    uint64_t now = usec_now();
+    if (rc->log == NULL || (rc->failing && now - rc->fail_logged_us < 60 * 1000000ull))
+        return;
+    QUOTED(path, rc->path);
+    QUOTED(why, err);
+    sg_log(rc->log, "{\"event\":\"report_flush_failed\",\"path\":%s,\"errors\":%u,\"why\":%s}",
+           path, rc->fail_unlogged, why);
+    rc->failing = 1;
+    rc->fail_logged_us = now;
+    rc->fail_unlogged = 0;
 }
 
 /* The workers' failure samples into failure_queue, one transaction. A
@@ -131,6 +319,15 @@ static void flush_failures(sg_rcollect *rc)
     }
     if (!all)
         return;
+    if (rc->db == NULL) { /* the store is lost (check_store): no write */
+        while (all) {
+            fsample *n = all->next;
+            atomic_fetch_add(&rc->fr_lost, 1);
+            free(all);
+            all = n;
+        }
+        return;
+    }
     char err[256];
     int tx = sqlite3_exec(rc->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
     while (all) {
@@ -148,6 +345,10 @@ static void flush_failures(sg_rcollect *rc)
  * fails loses its connection (made again next time); the table is kept. */
 static int write_table(sg_rcollect *rc, sgrep_collect *t, char *err, size_t errlen)
 {
+    if (!rc->use_redis && rc->db == NULL) {
+        snprintf(err, errlen, "%s", rc->open_err);
+        return -1;
+    }
     if (!rc->use_redis)
         return sgrep_collect_flush(t, rc->db, err, errlen);
     /* a worker whose table is full asks for a flush per message it could
@@ -182,13 +383,15 @@ static int write_table(sg_rcollect *rc, sgrep_collect *t, char *err, size_t errl
  * flush swaps it back in only after writing it (nothing is lost). */
 static void flush_all(sg_rcollect *rc)
 {
+    int wrote = 0;
+    check_store(rc);
     for (unsigned i = 0; i < rc->nw; i++) {
         wtable *t = &rc->w[i];
-        char err[256];
+        char err[512];
         uint64_t t0 = usec_now();
         /* a spare left over from a failed write goes first */
         if (sgrep_collect_groups(t->spare) && write_table(rc, t->spare, err, sizeof err) != 0) {
-            atomic_fetch_add(&rc->flush_errors, 1);
+            flush_failed(rc, err);
             continue;
         }
         pthread_mutex_lock(&t->mu);
@@ -197,12 +400,19 @@ static void flush_all(sg_rcollect *rc)
         t->spare = full;
         pthread_mutex_unlock(&t->mu);
         if (sgrep_collect_groups(full)) {
-            if (write_table(rc, full, err, sizeof err) != 0)
-                atomic_fetch_add(&rc->flush_errors, 1);
-            else
+            if (write_table(rc, full, err, sizeof err) != 0) {
+                flush_failed(rc, err);
+            } else {
                 atomic_fetch_add(&rc->flushes, 1);
+                wrote = 1;
+            }
         }
         atomic_fetch_add(&rc->flush_usec, usec_now() - t0);
+    }
+    /* the next failure after a write that worked is said at once */
+    if (wrote && rc->failing) {
+        rc->failing = 0;
+        rc->fail_unlogged = 0;
     }
     flush_failures(rc);
 }
@@ -227,6 +437,12 @@ static void *flusher(void *arg)
     return NULL;
 }
 
+void sg_rcollect_flush(sg_rcollect *rc)
+{
+    if (!rc->started)
+        flush_all(rc);
+}
+
 int sg_rcollect_start(sg_rcollect *rc)
 {
     if (pthread_create(&rc->thread, NULL, flusher, rc) != 0)
@@ -246,10 +462,21 @@ void sg_rcollect_free(sg_rcollect *rc)
         pthread_mutex_unlock(&rc->mu);
         pthread_join(rc->thread, NULL);
     }
-    if (rc->db) {
+    if (rc->opened) {
         flush_all(rc); /* the workers are gone: what they counted last */
-        sqlite3_close(rc->db);
+        /* a store that refused that write (lost, damaged): what memory
+         * still holds ends here, and is said (the metrics end too) */
+        size_t left = 0;
+        for (unsigned i = 0; i < rc->nw; i++)
+            left += sgrep_collect_groups(rc->w[i].cur) + sgrep_collect_groups(rc->w[i].spare);
+        if (left > 0 && rc->log) {
+            QUOTED(path, rc->path);
+            sg_log(rc->log, "{\"event\":\"report_counts_lost\",\"path\":%s,\"groups\":%zu}", path,
+                   left);
+        }
     }
+    sqlite3_close(rc->db);
+    free(rc->path);
     if (rc->redis)
         redisFree(rc->redis);
     for (unsigned i = 0; rc->w && i < rc->nw; i++) {
@@ -526,6 +753,7 @@ void sg_rcollect_stats_get(sg_rcollect *rc, sg_rcollect_stats *out)
     out->flushes = atomic_load(&rc->flushes);
     out->flush_errors = atomic_load(&rc->flush_errors);
     out->flush_usec = atomic_load(&rc->flush_usec);
+    out->store_lost = atomic_load(&rc->store_lost);
     out->failures_queued = atomic_load(&rc->fr_queued);
     out->failures_limited = atomic_load(&rc->fr_limited);
     out->failures_lost = atomic_load(&rc->fr_lost);

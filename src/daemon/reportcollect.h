@@ -16,6 +16,8 @@
 
 #include <spoofguard/verdict.h>
 
+#include "log.h"
+
 typedef struct sg_rcollect sg_rcollect;
 
 /* Opens (creates) the store at path now, so a bad path stops the start;
@@ -23,8 +25,16 @@ typedef struct sg_rcollect sg_rcollect;
  * daemon's user). 0, or -1 with err set. */
 int sg_rcollect_new(sg_rcollect **out, const char *path, unsigned interval_s, size_t max_groups,
                     unsigned nworkers, char *err, size_t errlen);
+/* Where the flush thread tells what the metrics count: a store found
+ * lost (report_store_lost, report_store_reopened) and failed writes
+ * (report_flush_failed, at most one line a minute). Before
+ * sg_rcollect_start; without it nothing is logged. */
+void sg_rcollect_set_log(sg_rcollect *rc, const sg_logger *log);
 /* Starts the flush thread. 0 or -1. */
 int sg_rcollect_start(sg_rcollect *rc);
+/* One flush now, on the caller's thread, when the flush thread was never
+ * started (tests); otherwise nothing. */
+void sg_rcollect_flush(sg_rcollect *rc);
 /* Stops the thread after a last flush, closes the store, frees. */
 void sg_rcollect_free(sg_rcollect *rc);
 
@@ -63,6 +73,9 @@ typedef struct {
     uint64_t lost;     /* not counted: the table was full */
     uint64_t flushes, flush_errors;
     uint64_t flush_usec; /* time spent writing, all flushes */
+    /* flushes that found report_store no longer the file the daemon had
+     * open (deleted, replaced, overwritten) */
+    uint64_t store_lost;
     /* failure reports: queued; not queued by the rate limit (one this
      * hour already for that organisational domain and source, or its
      * hourly cap); lost (memory, a full worker list, a write) */

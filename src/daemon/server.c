@@ -101,7 +101,7 @@ static void metrics_render(sg_mbuf *b, void *payload)
             sg_rcollect_stats_get(s->sh.reports, &st);
         static const struct {
             const char *name, *help;
-        } fam[6] = {
+        } fam[7] = {
             {"spoofguard_report_messages_total",
              "Inbound messages counted for DMARC aggregate reports."},
             {"spoofguard_report_lost_total",
@@ -114,11 +114,14 @@ static void metrics_render(sg_mbuf *b, void *payload)
              "Failure reports not queued: one was this hour for that domain and source."},
             {"spoofguard_failure_reports_lost_total",
              "Failure reports due but not queued (no memory, a full list, a failed write)."},
+            {"spoofguard_report_store_lost_total",
+             "Flushes that found report_store deleted, replaced or overwritten (then opened "
+             "again)."},
         };
-        const uint64_t v[6] = {st.messages,         st.lost,
-                               st.flush_errors,     st.failures_queued,
-                               st.failures_limited, st.failures_lost};
-        for (int i = 0; i < 6; i++)
+        const uint64_t v[7] = {
+            st.messages,         st.lost,          st.flush_errors, st.failures_queued,
+            st.failures_limited, st.failures_lost, st.store_lost};
+        for (int i = 0; i < 7; i++)
             sg_mbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", fam[i].name,
                            fam[i].help, fam[i].name, fam[i].name, (unsigned long long)v[i]);
     }
@@ -517,6 +520,8 @@ int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char
         sg_rcollect_new(&s->sh.reports, pc->report_store, pc->report_flush_interval,
                         pc->report_max_groups, n, err, errlen) != 0)
         goto fail;
+    if (s->sh.reports)
+        sg_rcollect_set_log(s->sh.reports, &s->sh.log);
     if (s->sh.reports && pc->failure_reports)
         sg_rcollect_failures_on(s->sh.reports);
     if (s->sh.reports && pc->report_redis &&

@@ -10,6 +10,7 @@
  * tests/scripts/reports_send.sh.
  */
 #include <ctype.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -891,6 +893,187 @@ static void collect_what_counts(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The messages the store at path holds (sum of collected counts), read
+ * without making it: -1 when there is none to read. */
+static long long stored(const char *path)
+{
+    sqlite3 *db = NULL;
+    long long n = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db, "SELECT coalesce(sum(count), 0) FROM collected", -1, &st,
+                               NULL) == SQLITE_OK) {
+            if (sqlite3_step(st) == SQLITE_ROW)
+                n = sqlite3_column_int64(st, 0);
+            sqlite3_finalize(st);
+        }
+    }
+    sqlite3_close(db);
+    return n;
+}
+
+static int occurrences(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static const char *file_text(const char *path)
+{
+    static char buf[16384];
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* adv36 F5: report_store deleted under the daemon took every later count
+ * into the unlinked file, the metrics saying nothing was lost; one
+ * overwritten in place was written on without an error. Each flush now
+ * checks the path still names the file it has open: deleted or replaced,
+ * it is said, counted and opened again (made anew, as the start makes it);
+ * damaged, the writes fail, counted and said, the counts wait in memory
+ * until the path holds a store again. */
+static void store_lost_under_the_daemon(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sg-lost.XXXXXX", path[64], other[64], side[80], logp[80], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/r.db", dir);
+    snprintf(other, sizeof other, "%s/other.db", dir);
+    snprintf(logp, sizeof logp, "%s/log", dir);
+    sg_logger log = {.fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0600)};
+    assert_true(log.fd >= 0);
+    sg_rcollect *rc = NULL;
+    sg_rcollect_stats st;
+    assert_int_equal(sg_rcollect_new(&rc, path, 60, 1000, 1, err, sizeof err), 0);
+    sg_rcollect_set_log(rc, &log);
+    struct stat first;
+    assert_int_equal(stat(path, &first), 0);
+    sg_arena *a = NULL;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    static const char txt[] = "v=DMARC1; p=reject";
+    sg_dmarc_record rec;
+    assert_int_equal(sg_dmarc_record_parse(a, txt, strlen(txt), &rec), 0);
+    sg_verdict_result vr;
+    memset(&vr, 0, sizeof vr);
+    vr.dmarc.result = SG_DMARC_RESULT_PASS;
+    vr.dmarc.record = &rec;
+    vr.dmarc.policy_domain = vr.dmarc.author_domain = "bank.example";
+    const int64_t now = 1796256000 + 3600;
+#define ADD(n)                                                                                     \
+    for (int i_ = 0; i_ < (n); i_++)                                                               \
+    sg_rcollect_add(rc, 0, &vr, "192.0.2.1", "none", NULL, NULL, now)
+    ADD(3);
+    sg_rcollect_flush(rc);
+    assert_int_equal(stored(path), 3);
+
+    /* deleted, journal and all, as the probe did */
+    unlink(path);
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+    ADD(4);
+    sg_rcollect_flush(rc);
+    assert_int_equal(stored(path), 4); /* made anew: the later counts are kept */
+    struct stat again;
+    assert_int_equal(stat(path, &again), 0);
+    assert_int_equal(again.st_mode, first.st_mode);
+    sg_rcollect_stats_get(rc, &st);
+    assert_int_equal(st.store_lost, 1);
+    assert_int_equal(st.flush_errors, 0);
+    const char *text = file_text(logp);
+    assert_non_null(strstr(text, "\"event\":\"report_store_lost\""));
+    assert_non_null(strstr(text, "\"why\":\"deleted\""));
+    assert_non_null(strstr(text, "\"event\":\"report_store_reopened\""));
+    assert_non_null(strstr(text, "\"created\":true"));
+    /* nothing new: nothing said */
+    sg_rcollect_flush(rc);
+    assert_int_equal(occurrences(file_text(logp), "report_store_lost"), 1);
+
+    /* replaced (a restore, a rename): the counts go to the file there now */
+    sqlite3 *db = sgrep_send_open(other, err, sizeof err);
+    assert_non_null(db);
+    sqlite3_close(db);
+    assert_int_equal(rename(other, path), 0);
+    ADD(2);
+    sg_rcollect_flush(rc);
+    assert_int_equal(stored(path), 2);
+    sg_rcollect_stats_get(rc, &st);
+    assert_int_equal(st.store_lost, 2);
+    assert_non_null(strstr(file_text(logp), "\"why\":\"replaced\""));
+    assert_non_null(strstr(file_text(logp), "\"created\":false"));
+
+    /* the file alone deleted: our journal beside it goes too, or SQLite
+     * would lay it over the new store (the old counts back in it) */
+    assert_int_equal(unlink(path), 0);
+    ADD(3);
+    sg_rcollect_flush(rc);
+    assert_int_equal(stored(path), 3);
+    sg_rcollect_stats_get(rc, &st);
+    assert_int_equal(st.store_lost, 3);
+
+    /* overwritten in place: the writes fail, counted and said (once a
+     * minute), and the counts wait in memory */
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    char junk[49152];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (char)(i * 7919 % 251);
+    assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+    close(fd);
+    ADD(5);
+    sg_rcollect_flush(rc);
+    sg_rcollect_stats_get(rc, &st);
+    assert_int_equal(st.store_lost, 4);
+    assert_int_equal(st.flush_errors, 1);
+    text = file_text(logp);
+    assert_non_null(strstr(text, "not an SQLite database any more"));
+    assert_int_equal(occurrences(text, "\"event\":\"report_flush_failed\""), 1);
+    snprintf(side, sizeof side, "%s-wal", path);
+    assert_int_equal(access(side, F_OK), -1); /* none of ours left to lay over a restore */
+    ADD(1);
+    sg_rcollect_flush(rc);
+    sg_rcollect_stats_get(rc, &st);
+    assert_int_equal(st.flush_errors, 2);
+    assert_int_equal(st.store_lost, 4); /* lost once */
+    assert_int_equal(occurrences(file_text(logp), "\"event\":\"report_flush_failed\""), 1);
+    /* the administrator removes it: made anew, with what waited (the open
+     * is tried once a second) */
+    assert_int_equal(unlink(path), 0);
+    sleep(1);
+    sg_rcollect_flush(rc);
+    assert_int_equal(stored(path), 6);
+    sg_rcollect_stats_get(rc, &st);
+    assert_int_equal(st.flush_errors, 2);
+    ADD(1);
+    sg_rcollect_free(rc); /* the last flush */
+    assert_int_equal(stored(path), 7);
+    assert_null(strstr(file_text(logp), "report_counts_lost"));
+    /* a stop while the path holds no store: what memory held is said lost */
+    assert_int_equal(sg_rcollect_new(&rc, path, 60, 1000, 1, err, sizeof err), 0);
+    sg_rcollect_set_log(rc, &log);
+    fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+    close(fd);
+    ADD(2);
+    sg_rcollect_free(rc);
+    assert_non_null(strstr(file_text(logp), "\"event\":\"report_counts_lost\",\"path\":"));
+    assert_non_null(strstr(file_text(logp), "\"groups\":1}"));
+#undef ADD
+    sg_arena_free(a);
+    close(log.fd);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* At most `limit` reports a day for one organisational domain: its own
  * first, then the busiest, then by name; other organisations untouched;
  * the same choice whatever the order the store gives the reports in. */
@@ -986,6 +1169,7 @@ int main(void)
         cmocka_unit_test(failure_limit_wildcard),
         cmocka_unit_test(limit_per_org),
         cmocka_unit_test(collect_what_counts),
+        cmocka_unit_test(store_lost_under_the_daemon),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
