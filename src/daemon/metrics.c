@@ -332,7 +332,8 @@ static void render_outbound(const sg_metrics *m, sg_mbuf *b)
                  "Outbound decisions counted in memory because the store (Redis, LMDB) failed.");
     sg_prom_sample(b, "spoofguard_outbound_store_fallback_total", NULL, 0, SUM(m, ob_fallback));
     sg_prom_head(b, "spoofguard_outbound_store_fallback", "gauge",
-                 "Workers counting outbound mail in memory now (Redis unreachable).");
+                 "Workers counting outbound mail in memory now (Redis unreachable); LMDB: 1 "
+                 "while it refuses writes.");
     sg_prom_sample(b, "spoofguard_outbound_store_fallback", NULL, 0,
                    m->ob_fallback_active ? (uint64_t)atomic_load(m->ob_fallback_active) : 0);
     sg_prom_head(b, "spoofguard_outbound_records_reset_total", "counter",
