@@ -331,45 +331,50 @@ static int lmdb_get(sg_obs *s, const char *key, sg_obs_each_fn cb, void *ctx, ch
     return -1;
 }
 
-/* Records looked at per write transaction of a sweep: the workers wait for
- * the writer's lock, so a walk of millions of records goes in steps of
- * well under a millisecond each. */
+/* Records judged per step of a sweep, in a read-only transaction: it
+ * holds no lock the workers wait for, but it keeps the pages of its
+ * snapshot from reuse, which a full map needs; judging one takes ~20 us
+ * (decoding it), so a step lasts a few milliseconds. */
 #define SWEEP_BATCH 256
 /* LMDB's longest key (mdb_env_get_maxkeysize, as built): where a step
  * resumes, whoever's the key */
 #define LMDB_KEY_MAX 511
 
-/* One step: from the first key after `from` (the first of all when
- * fromlen is 0), up to `batch` records judged and those drop() names
- * deleted. *next: the last key judged, *done when the walk reached the
- * end (or drop said stop: *stopped, its answer). 0, or an LMDB error. */
-static int sweep_step(sg_obs *s, sg_obs_each_fn drop, void *ctx, const char *from, size_t fromlen,
-                      size_t batch, char *next, size_t *nextlen, int *done, int *stopped,
-                      size_t *removed)
+typedef struct {
+    char key[SWEEP_BATCH][SG_OBS_KEY_MAX + 1];
+    size_t n;
+    char next[LMDB_KEY_MAX + 1]; /* the last key judged */
+    size_t nextlen;
+} sweep_step;
+
+/* Judges up to SWEEP_BATCH records after `from` (from the first when
+ * fromlen is 0) in a read-only transaction: st gets the keys drop() named
+ * and where to go on. *done at the end of the store, or when drop said
+ * stop (*stopped, its answer). 0, or an LMDB error. */
+static int sweep_judge(sg_obs *s, sg_obs_each_fn drop, void *ctx, const char *from, size_t fromlen,
+                       sweep_step *st, int *done, int *stopped)
 {
     MDB_txn *txn;
     MDB_cursor *c;
     MDB_val k = {fromlen, (void *)from}, v;
-    char key[SG_OBS_KEY_MAX + 1];
-    size_t judged = 0, gone = 0;
-    int rc = lmdb_begin(s, 0, &txn);
+    size_t judged = 0;
+    st->n = 0;
+    int rc = lmdb_begin(s, MDB_RDONLY, &txn);
+    if (rc == 0 && (rc = mdb_cursor_open(txn, s->dbi, &c)) != 0)
+        mdb_txn_abort(txn);
     if (rc != 0)
         return rc;
-    if ((rc = mdb_cursor_open(txn, s->dbi, &c)) != 0) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
     rc = mdb_cursor_get(c, &k, &v, fromlen ? MDB_SET_RANGE : MDB_FIRST);
     if (rc == 0 && fromlen && k.mv_size == fromlen && !memcmp(k.mv_data, from, fromlen))
         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT); /* judged in the step before */
-    *done = 0;
-    while (rc == 0 && judged < batch) {
+    while (rc == 0 && judged < SWEEP_BATCH) {
         judged++;
         if (k.mv_size <= LMDB_KEY_MAX) {
-            memcpy(next, k.mv_data, k.mv_size);
-            *nextlen = k.mv_size;
+            memcpy(st->next, k.mv_data, k.mv_size);
+            st->nextlen = k.mv_size;
         }
         if (k.mv_size <= SG_OBS_KEY_MAX) { /* longer: not ours */
+            char *key = st->key[st->n];
             memcpy(key, k.mv_data, k.mv_size);
             key[k.mv_size] = '\0';
             int d = drop(ctx, key, v.mv_data, v.mv_size);
@@ -378,22 +383,44 @@ static int sweep_step(sg_obs *s, sg_obs_each_fn drop, void *ctx, const char *fro
                 rc = MDB_NOTFOUND; /* the end, for this walk */
                 break;
             }
-            if (d > 0) {
-                /* the cursor then stands on the next record, which
-                 * MDB_NEXT returns */
-                if ((rc = mdb_cursor_del(c, 0)) != 0)
-                    break;
-                gone++;
-            }
+            if (d > 0)
+                st->n++;
         }
         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(c);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
+    mdb_txn_abort(txn);
     *done = rc == MDB_NOTFOUND;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* The keys st->key[at .. at+n) deleted in one write transaction, each
+ * judged again as it is now (a decision may have come since the read):
+ * the transaction takes a few microseconds per key. 0, or an LMDB error
+ * (nothing of this call deleted). */
+static int sweep_delete(sg_obs *s, sg_obs_each_fn drop, void *ctx, const sweep_step *st, size_t at,
+                        size_t n, size_t *removed)
+{
+    MDB_txn *txn;
+    size_t gone = 0;
+    int rc = lmdb_begin(s, 0, &txn);
+    if (rc != 0)
+        return rc;
+    for (size_t i = at; i < at + n; i++) {
+        MDB_val k = {strlen(st->key[i]), (void *)st->key[i]}, v;
+        rc = mdb_get(txn, s->dbi, &k, &v);
+        if (rc == MDB_NOTFOUND) { /* gone meanwhile */
+            rc = 0;
+            continue;
+        }
+        if (rc == 0 && drop(ctx, st->key[i], v.mv_data, v.mv_size) > 0 &&
+            (rc = mdb_del(txn, s->dbi, &k, NULL)) == 0)
+            gone++;
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            return rc;
+        }
+    }
     if ((rc = mdb_txn_commit(txn)) != 0)
         return rc;
     *removed += gone;
@@ -403,28 +430,38 @@ static int sweep_step(sg_obs *s, sg_obs_each_fn drop, void *ctx, const char *fro
 static int lmdb_sweep(sg_obs *s, sg_obs_each_fn drop, void *ctx, size_t *removed, char *err,
                       size_t errlen)
 {
-    char from[LMDB_KEY_MAX + 1], next[LMDB_KEY_MAX + 1];
-    size_t fromlen = 0, nextlen = 0, batch = SWEEP_BATCH;
-    int done = 0, stopped = 0;
-    while (!done) {
-        nextlen = fromlen;
-        memcpy(next, from, fromlen);
-        stopped = 0;
-        int rc = sweep_step(s, drop, ctx, from, fromlen, batch, next, &nextlen, &done, &stopped,
-                            removed);
-        if (rc == MDB_MAP_FULL && batch > 1) {
-            /* a delete copies the pages on its way, which a full map may
-             * not have for a whole step: smaller steps, freeing as they go */
-            batch /= 4;
-            done = 0;
-            continue;
+    sweep_step *st = malloc(sizeof(*st));
+    char from[LMDB_KEY_MAX + 1];
+    size_t fromlen = 0;
+    int done = 0, stopped = 0, rc = 0;
+    if (st == NULL) {
+        seterr(err, errlen, "out of memory");
+        return -1;
+    }
+    while (!done && rc == 0) {
+        st->nextlen = fromlen;
+        memcpy(st->next, from, fromlen);
+        if ((rc = sweep_judge(s, drop, ctx, from, fromlen, st, &done, &stopped)) != 0)
+            break;
+        /* a delete copies the pages on its way, which a full map may not
+         * have for many at once: fewer a transaction, freeing as they go */
+        for (size_t at = 0, chunk = st->n; rc == 0 && at < st->n;) {
+            size_t n = chunk < st->n - at ? chunk : st->n - at;
+            rc = sweep_delete(s, drop, ctx, st, at, n, removed);
+            if (rc == MDB_MAP_FULL && chunk > 1) {
+                chunk = chunk / 4 ? chunk / 4 : 1;
+                rc = 0;
+            } else if (rc == 0) {
+                at += n;
+            }
         }
-        if (rc != 0) {
-            seterr(err, errlen, "lmdb: %s", mdb_strerror(rc));
-            return -1;
-        }
-        memcpy(from, next, nextlen);
-        fromlen = nextlen;
+        memcpy(from, st->next, st->nextlen);
+        fromlen = st->nextlen;
+    }
+    free(st);
+    if (rc != 0) {
+        seterr(err, errlen, "lmdb: %s", mdb_strerror(rc));
+        return -1;
     }
     return stopped;
 }

@@ -83,10 +83,11 @@ int sg_obs_each(sg_obs *s, sg_obs_each_fn cb, void *ctx, char *err, size_t errle
 int sg_obs_get(sg_obs *s, const char *key, sg_obs_each_fn cb, void *ctx, char *err, size_t errlen);
 
 /* LMDB: every record for which drop(ctx, key, bytes, length) says 1 is
- * deleted, in write transactions of a few hundred records each (a
- * decision waits for one of them, never for the whole walk); drop judges
- * the record as it is in that transaction, so a decision made meanwhile
- * is never deleted unseen. A negative answer ends the walk there and is
+ * deleted. The walk judges a few hundred records at a time in a read-only
+ * transaction (no lock a decision waits for), then deletes those named in
+ * a short write transaction that judges each again as it is then, so a
+ * decision made in between is never deleted unseen (drop may so be called
+ * twice for a record). A negative answer ends the walk there and is
  * returned (what was deleted before stays deleted). Memory and Redis:
  * nothing (Redis expires its records itself: the TTL). removed: how many
  * went. 0, drop's negative answer, or -1 with err. */
