@@ -323,9 +323,10 @@ done:;
 
 static int send_cas(sg_obredis *r, req *q)
 {
-    /* EVAL, the script, n, the TTL; a key, a version and the bytes each */
-    const char *argv[4 + SG_OBS_MAXKEYS * 3];
-    size_t argl[4 + SG_OBS_MAXKEYS * 3], a = 0;
+    /* EVAL, the script, n, the TTL; a key, a version, the bytes and a TTL
+     * each (none for a record that holds a block: it never expires) */
+    const char *argv[4 + SG_OBS_MAXKEYS * 4];
+    size_t argl[4 + SG_OBS_MAXKEYS * 4], a = 0;
     char keys[SG_OBS_MAXKEYS][SG_OBS_KEY_MAX + 8], nk[16], ttl[16];
     if (q->by_text || r->sha[0] == '\0') {
         argv[a] = "EVAL", argl[a++] = 4;
@@ -346,6 +347,11 @@ static int send_cas(sg_obredis *r, req *q)
         argv[a] = q->ver[i], argl[a++] = strlen(q->ver[i]);
     for (size_t i = 0; i < q->n; i++)
         argv[a] = (const char *)q->recs[i].next, argl[a++] = q->recs[i].nextlen;
+    for (size_t i = 0; i < q->n; i++) {
+        argv[a] = q->recs[i].keep ? "0" : ttl;
+        argl[a] = strlen(argv[a]);
+        a++;
+    }
     q->sent_ms = now_ms(r);
     return redisAsyncCommandArgv(r->ac, on_reply, q, (int)a, argv, argl) == REDIS_OK ? 0 : -1;
 }

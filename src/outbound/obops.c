@@ -30,8 +30,11 @@ static int load(sg_ob_account **a, const sg_obs_rec *r, unsigned bit, unsigned *
     return 0;
 }
 
+/* Every record written goes through here, so the store learns from one
+ * place which records hold a block and must never expire. */
 static int save(const sg_ob_account *a, sg_obs_rec *r)
 {
+    r->keep = sg_ob_account_blocked(a, NULL, NULL);
     return sg_ob_account_encode(a, r->next, r->nextcap, &r->nextlen);
 }
 

@@ -70,7 +70,14 @@ const char sg_obs_redis_script[] = "local n = #KEYS\n"
                                    "  local w = tonumber(cur[i]) or 0\n"
                                    "  local nv = string.format('%.0f', math.max(w + 1, now))\n"
                                    "  redis.call('HSET', KEYS[i], 'v', nv, 'd', ARGV[1 + n + i])\n"
-                                   "  if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end\n"
+                                   "  local kt = tonumber(ARGV[1 + 2 * n + i])\n"
+                                   "  if kt == nil then\n"
+                                   "    if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end\n"
+                                   "  elseif kt > 0 then\n"
+                                   "    redis.call('EXPIRE', KEYS[i], kt)\n"
+                                   "  else\n"
+                                   "    redis.call('PERSIST', KEYS[i])\n"
+                                   "  end\n"
                                    "  r[#r + 1] = nv\n"
                                    "end\n"
                                    "return r\n";
@@ -573,9 +580,10 @@ static int redis_connect(sg_obs *s, char *err, size_t errlen)
 static int redis_cas(redisContext *rc, sg_obs_rec *r, size_t n, char ver[][SG_OBS_VER_MAX],
                      unsigned ttl, redisReply **keep, char *err, size_t errlen)
 {
-    /* EVAL, the script, n, the TTL; a key, a version and the bytes each */
-    const char *argv[4 + SG_OBS_MAXKEYS * 3];
-    size_t argl[4 + SG_OBS_MAXKEYS * 3], a = 0;
+    /* EVAL, the script, n, the TTL; a key, a version, the bytes and a TTL
+     * each */
+    const char *argv[4 + SG_OBS_MAXKEYS * 4];
+    size_t argl[4 + SG_OBS_MAXKEYS * 4], a = 0;
     char keys[SG_OBS_MAXKEYS][SG_OBS_KEY_MAX + 8], nk[16], ttls[16];
     argv[a] = "EVAL", argl[a++] = 4;
     argv[a] = sg_obs_redis_script, argl[a++] = strlen(sg_obs_redis_script);
@@ -591,6 +599,11 @@ static int redis_cas(redisContext *rc, sg_obs_rec *r, size_t n, char ver[][SG_OB
         argv[a] = ver[i], argl[a++] = strlen(ver[i]);
     for (size_t i = 0; i < n; i++)
         argv[a] = (const char *)r[i].next, argl[a++] = r[i].nextlen;
+    for (size_t i = 0; i < n; i++) {
+        argv[a] = r[i].keep ? "0" : ttls;
+        argl[a] = strlen(argv[a]);
+        a++;
+    }
     redisReply *rep = redisCommandArgv(rc, (int)a, argv, argl);
     if (rep == NULL) {
         seterr(err, errlen, "redis: %s", rc->errstr[0] ? rc->errstr : "no answer");

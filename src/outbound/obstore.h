@@ -39,6 +39,11 @@ typedef struct {
     size_t curlen;
     uint8_t *next; /* caller's buffer of nextcap bytes */
     size_t nextcap, nextlen;
+    /* The decision says next holds a block: a block lasts until an
+     * administrator releases it, so the record must never expire (Redis:
+     * written without a TTL, any old one removed). The bytes are opaque
+     * here; obops knows what they mean. */
+    int keep;
 } sg_obs_rec;
 
 /* Decides on the current records and writes the next ones. 0: write them;
@@ -53,7 +58,8 @@ typedef struct {
     uint64_t map_size;   /* LMDB: the file's bound, bytes */
     int sync;            /* LMDB: fsync each decision (else the daemon syncs every second) */
     unsigned timeout_ms; /* Redis: connect and command timeout */
-    unsigned ttl_s;      /* a record idle this long expires (Redis: its TTL; LMDB: obops' sweep) */
+    unsigned ttl_s;      /* a record idle this long expires (Redis: its TTL; LMDB: obops' sweep),
+                          * never one that holds a block (sg_obs_rec.keep) */
 } sg_obs_opts;
 
 void sg_obs_opts_init(sg_obs_opts *o);
@@ -114,9 +120,11 @@ void sg_obs_maintain(sg_obs *s);
 
 /* KEYS: the records; ARGV[1] the TTL in seconds, ARGV[1+i] the version the
  * caller based record i on ("0": none; "*": write it whatever its
- * version), ARGV[1+n+i] its new bytes. Returns {1, v1..vn} written, or
- * {0, v1, d1, .., vn, dn}: a version differed, nothing written, the
- * current versions and bytes ("" when absent). */
+ * version), ARGV[1+n+i] its new bytes, ARGV[1+2n+i] record i's own TTL:
+ * "0" for none (PERSIST: it holds a block, sg_obs_rec.keep), else the TTL
+ * (ARGV[1] when left out, as the script before it read it). Returns
+ * {1, v1..vn} written, or {0, v1, d1, .., vn, dn}: a version differed,
+ * nothing written, the current versions and bytes ("" when absent). */
 extern const char sg_obs_redis_script[];
 
 /* Parses redis://HOST:PORT[/DB] (port 6379 and database 0 by default). */

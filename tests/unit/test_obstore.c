@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
 #include <spoofguard/outbound.h>
 
 #include "ob_test.h"
@@ -630,6 +631,104 @@ static void test_redis_two_processes_exact(void **state)
     sg_obs_close(s);
 }
 
+/* Redis's TTL of a record key: -1 none, -2 no such key. */
+static long long redis_ttl(const char *key)
+{
+    int port = atoi(strrchr(redis_spec, ':') + 1);
+    redisContext *c = redisConnect("127.0.0.1", port);
+    assert_non_null(c);
+    assert_int_equal(c->err, 0);
+    redisReply *r = redisCommand(c, "TTL " SG_OBS_REDIS_PREFIX "%s", key);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    long long ttl = r->integer;
+    freeReplyObject(r);
+    redisFree(c);
+    return ttl;
+}
+
+static void redis_expire(const char *key, long long ttl)
+{
+    int port = atoi(strrchr(redis_spec, ':') + 1);
+    redisContext *c = redisConnect("127.0.0.1", port);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "EXPIRE " SG_OBS_REDIS_PREFIX "%s %lld", key, ttl);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* A block lasts until a release, on Redis as on LMDB: a record that holds
+ * one never expires, whoever writes it (a decision, the CLI's block, the
+ * carry of memory after an outage), while every other record keeps its
+ * TTL, and a release gives it back. Before, every write set the TTL, and
+ * a thief whose login was blocked could send again after 90 quiet days. */
+static void test_redis_block_never_expires(void **state)
+{
+    (void)state;
+    if (!redis_up()) {
+        redis_down();
+        fprintf(stderr, "SKIP: no redis-server (scripts/install-deps.sh installs it)\n");
+        skip();
+    }
+    sg_obs *s, *mem;
+    sg_ob_policy *pol;
+    char err[256];
+    int64_t t = (int64_t)time(NULL);
+    assert_int_equal(sg_ob_policy_new(&pol), 0);
+    assert_int_equal(sg_obs_open(&s, redis_spec, NULL, err, sizeof err), 0);
+
+    ob_test_decide(s, pol, "ttl-alice", t, 1);
+    assert_true(redis_ttl("ttl-alice") > 0);
+    assert_true(redis_ttl("@org.example") > 0);
+
+    sg_obop blk = {.kind = SG_OBOP_BLOCK, .t = t, .reasons = SG_OBR_SAME_BODY};
+    assert_int_equal(sg_obop_run(s, &blk, "ttl-mallory", NULL, err, sizeof err), 0);
+    assert_int_equal(redis_ttl("ttl-mallory"), -1);
+    /* a decision on the blocked account, and its domain beside it */
+    ob_test_decide(s, pol, "ttl-mallory", t + 1, 1);
+    assert_int_equal(redis_ttl("ttl-mallory"), -1);
+    assert_true(redis_ttl("@org.example") > 0);
+    assert_int_equal(sg_obop_blocked_now(s, "ttl-mallory", err, sizeof err), 1);
+
+    /* a block an older release wrote with a TTL loses it at the next write */
+    redis_expire("ttl-mallory", 1000);
+    ob_test_decide(s, pol, "ttl-mallory", t + 2, 1);
+    assert_int_equal(redis_ttl("ttl-mallory"), -1);
+
+    /* the release: the record expires again once idle */
+    sg_obop rel = {.kind = SG_OBOP_RELEASE, .t = t + 3};
+    assert_int_equal(sg_obop_run(s, &rel, "ttl-mallory", NULL, err, sizeof err), 0);
+    assert_int_equal(sg_obop_blocked_now(s, "ttl-mallory", err, sizeof err), 0);
+    assert_true(redis_ttl("ttl-mallory") > 0);
+
+    /* the carry of a host's memory after an outage */
+    assert_int_equal(sg_obs_open(&mem, "memory:", NULL, err, sizeof err), 0);
+    ob_test_decide(mem, pol, "ttl-carol", t, 1);
+    ob_test_decide(mem, pol, "ttl-dave", t, 1);
+    assert_int_equal(sg_obop_run(mem, &blk, "ttl-carol", NULL, err, sizeof err), 0);
+    sg_obop_drained d;
+    assert_int_equal(sg_obop_drain(mem, s, &d, err, sizeof err), 0);
+    assert_int_equal(d.blocked, 1);
+    assert_int_equal(redis_ttl("ttl-carol"), -1);
+    assert_true(redis_ttl("ttl-dave") > 0);
+
+    sg_obs_close(mem);
+    sg_obs_close(s);
+    sg_ob_policy_free(pol);
+}
+
+/* A failed assertion leaves the test early: its server must still go, or
+ * the next test would find it up and start none of its own. */
+static int redis_teardown(void **state)
+{
+    (void)state;
+    redis_down();
+    return 0;
+}
+
 /* ---- carrying a host's memory into the shared store (sg_obop_drain) ---- */
 
 /* The bytes of one key's record, read with a walk (no update). */
@@ -836,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_redis_url),
         cmocka_unit_test(test_drain),
         cmocka_unit_test(test_spill),
+        cmocka_unit_test_teardown(test_redis_block_never_expires, redis_teardown),
         cmocka_unit_test(test_redis_two_processes_exact),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
