@@ -8,11 +8,12 @@
 #      Redis (the decision lines say "store":"redis");
 #   b. `spoofguard accounts block` on the Redis store: the next message
 #      through B, sent at once, is held (quarantine) - enforced within 1 s;
-#      and through A too;
+#      and through A too; the blocked record has no TTL in Redis;
 #   c. a burst through A that gets the account blocked is enforced by B on
-#      its next message (when the engine blocks on a burst);
+#      its next message (when the engine blocks on a burst); the block the
+#      daemon wrote has no TTL;
 #   d. `spoofguard accounts release`: the next message through B goes
-#      through;
+#      through, and the record has its TTL again;
 #   e. Redis silent (SIGSTOP): the decision gives up after
 #      outbound_redis_timeout_ms and counts in memory, the mail goes through;
 #      Redis stopped mid-run: mail keeps flowing through A and B (2xx,
@@ -168,6 +169,10 @@ EOF
     out=$(send a "$A" rd-a2 "carol@$E2E_RCPT_DOMAIN")
     sent rd-a2 "$out" >/dev/null
     check b_enforced_by_a "$out" test "${out#* }" = quarantine
+    # both daemons wrote the blocked record since: it has no TTL, or a
+    # quiet blocked login would be free again after 90 days
+    ttl=$(redis-cli -p "$RPORT" TTL "sgob:${A,,}" 2>&1)
+    check b_block_never_expires "TTL $ttl" test "$ttl" = -1
     js=$(cli list --json 2>&1)
     check b_list_blocked "$js" /usr/bin/python3 -c 'import json,sys
 l=[json.loads(x) for x in sys.stdin]
@@ -179,6 +184,8 @@ assert [x for x in l if x["account"]==sys.argv[1] and x["blocked"]], l' "$A" <<<
     out=$(send b "$A" rd-b3 "carol@$E2E_RCPT_DOMAIN")
     sent rd-b3 "$out" >/dev/null
     check d_released_via_b "$out" test "${out#* }" = accept
+    ttl=$(redis-cli -p "$RPORT" TTL "sgob:${A,,}" 2>&1)
+    check d_release_restores_ttl "TTL $ttl" test "$ttl" -gt 0
 
     # c. a burst through A until the engine blocks bob; then B's next
     blocked_at=0
@@ -197,6 +204,8 @@ assert [x for x in l if x["account"]==sys.argv[1] and x["blocked"]], l' "$A" <<<
         out=$(send b "$B" rd-bob-b "carol@$E2E_RCPT_DOMAIN")
         sent rd-bob-b "$out" >/dev/null
         check c_burst_block_enforced_by_b "$out" test "${out#* }" = quarantine
+        ttl=$(redis-cli -p "$RPORT" TTL "sgob:${B,,}" 2>&1)
+        check c_daemon_block_never_expires "TTL $ttl" test "$ttl" = -1
         cli release "$B" >/dev/null 2>&1
     else
         echo "(the engine did not block bob in 60 burst messages: c skipped)"
