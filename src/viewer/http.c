@@ -74,10 +74,9 @@ static const route routes[] = {
     {"GET", "/api/messages/", 1, API_AUTH, 0, sgv_api_message},
 };
 
-static const route *route_find(const char *method, const char *path, const char **rest,
-                               int *path_known)
+int sgv_route_lookup(const char *method, const char *path, const char **rest, int *path_known)
 {
-    const route *best = NULL;
+    int best = -1;
     size_t best_len = 0;
     *path_known = 0;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -90,14 +89,38 @@ static const route *route_find(const char *method, const char *path, const char 
         *path_known = 1;
         if (strcmp(method, r->method) && !(!strcmp(method, "HEAD") && !strcmp(r->method, "GET")))
             continue;
-        if (best == NULL || n > best_len) {
-            best = r;
+        if (best < 0 || n > best_len) {
+            best = (int)i;
             best_len = n;
         }
     }
-    if (best != NULL)
+    if (best >= 0)
         *rest = path + best_len;
     return best;
+}
+
+static const route *route_find(const char *method, const char *path, const char **rest,
+                               int *path_known)
+{
+    int i = sgv_route_lookup(method, path, rest, path_known);
+    return i < 0 ? NULL : &routes[i];
+}
+
+const char *sgv_route_path(int i, int *prefix)
+{
+    if (i < 0 || (size_t)i >= sizeof(routes) / sizeof(routes[0]))
+        return NULL;
+    *prefix = routes[i].prefix;
+    return routes[i].path;
+}
+
+int sgv_session_cookie(const char *cookie, char token[SGV_TOKEN_HEX + 1])
+{
+    token[0] = '\0';
+    if (cookie == NULL || strlen(cookie) != SGV_TOKEN_HEX)
+        return 0;
+    memcpy(token, cookie, SGV_TOKEN_HEX + 1);
+    return 1;
 }
 
 /* ---- requests ----------------------------------------------------------------------- */
@@ -325,9 +348,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     int known;
     const route *rt = route_find(method, url, &rest, &known);
     long long now = (long long)time(NULL);
-    const char *cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "sg_session");
-    if (cookie != NULL && strlen(cookie) == SGV_TOKEN_HEX)
-        memcpy(q.token, cookie, SGV_TOKEN_HEX + 1);
+    (void)sgv_session_cookie(MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "sg_session"),
+                             q.token);
     q.has_session = sgv_auth_session(h->app->auth, q.token[0] ? q.token : NULL, now, &q.sess);
 
     if (!sgv_auth_enabled(h->app->auth) &&

@@ -83,4 +83,17 @@ void sgv_resp_redirect(sgv_resp *r, int status, const char *location);
 /* A query argument of the request (GET), or NULL. */
 const char *sgv_req_arg(const sgv_req *q, const char *name);
 
+/* ---- routing (pure, fuzz/fuzz_viewer.c) ---- */
+
+/* The route of (method, path): its index in the routing table, with *rest
+ * the path after the route's own (a prefix route's ID and tail), or -1.
+ * *path_known: some route has this path (for 405 rather than 404); HEAD
+ * takes a GET route. */
+int sgv_route_lookup(const char *method, const char *path, const char **rest, int *path_known);
+/* Route i's path and whether it is a prefix; NULL when there is no route i. */
+const char *sgv_route_path(int i, int *prefix);
+/* The sg_session cookie's value as a session token: 1 and token when it
+ * has a token's length, else 0 and token "". */
+int sgv_session_cookie(const char *cookie, char token[SGV_TOKEN_HEX + 1]);
+
 #endif

@@ -249,9 +249,7 @@ static void size_text(sg_cli_buf *b, size_t n)
     puts_(b, s);
 }
 
-/* An ID in a path: exactly SGV_ID_LEN lower-case hex digits, then '\0'
- * or '/'. Returns the rest after it, or NULL. */
-static const char *take_id(const char *rest, char id[SGV_ID_LEN + 1])
+const char *sgv_path_id(const char *rest, char id[SGV_ID_LEN + 1])
 {
     for (size_t i = 0; i < SGV_ID_LEN; i++) {
         char c = rest[i];
@@ -265,8 +263,7 @@ static const char *take_id(const char *rest, char id[SGV_ID_LEN + 1])
     return rest + SGV_ID_LEN;
 }
 
-/* A decimal index "N" up to '\0' or '/'; -1 when not one. */
-static long take_num(const char **p)
+long sgv_path_num(const char **p)
 {
     long v = 0;
     const char *s = *p;
@@ -810,7 +807,7 @@ void sgv_page_message(sgv_req *q, sgv_resp *r, const char *rest)
 {
     char id[SGV_ID_LEN + 1];
     sgv_view *v = NULL;
-    const char *tail = take_id(rest, id);
+    const char *tail = sgv_path_id(rest, id);
     if (tail == NULL) {
         error_page(q, r, 404, "No such message");
         return;
@@ -833,7 +830,7 @@ void sgv_page_message(sgv_req *q, sgv_resp *r, const char *rest)
     } else if (!strncmp(tail, "/cid/", 5) || !strncmp(tail, "/part/", 6)) {
         int cid = tail[1] == 'c';
         const char *p = tail + (cid ? 5 : 6);
-        long n = take_num(&p);
+        long n = sgv_path_num(&p);
         if (n < 0 || *p != '\0')
             error_page(q, r, 404, "No such part");
         else
@@ -847,7 +844,7 @@ void sgv_page_message(sgv_req *q, sgv_resp *r, const char *rest)
 void sgv_page_message_post(sgv_req *q, sgv_resp *r, const char *rest)
 {
     char id[SGV_ID_LEN + 1], loc[64];
-    const char *tail = take_id(rest, id);
+    const char *tail = sgv_path_id(rest, id);
     if (tail == NULL || strcmp(tail, "/images")) {
         error_page(q, r, 404, "Not found");
         return;
@@ -991,18 +988,22 @@ static void interstitial(sgv_req *q, sgv_resp *r, const sgv_view *v, size_t n, c
              "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 }
 
-/* /link/ID/N[/go]: the id, the link's number and the tail ("" or "/go"),
- * or -1 with a 404 answered. */
+int sgv_link_path_parse(const char *rest, char id[SGV_ID_LEN + 1], long *n, const char **tail)
+{
+    *tail = sgv_path_id(rest, id);
+    if (*tail == NULL || **tail != '/')
+        return -1;
+    (*tail)++;
+    if ((*n = sgv_path_num(tail)) < 0 || (**tail != '\0' && strcmp(*tail, "/go")))
+        return -1;
+    return 0;
+}
+
+/* /link/ID/N[/go] (sgv_link_path_parse), or -1 with a 404 answered. */
 static int link_path(sgv_req *q, sgv_resp *r, const char *rest, char id[SGV_ID_LEN + 1], long *n,
                      const char **tail)
 {
-    *tail = take_id(rest, id);
-    if (*tail == NULL || **tail != '/') {
-        error_page(q, r, 404, "No such link");
-        return -1;
-    }
-    (*tail)++;
-    if ((*n = take_num(tail)) < 0 || (**tail != '\0' && strcmp(*tail, "/go"))) {
+    if (sgv_link_path_parse(rest, id, n, tail) != 0) {
         error_page(q, r, 404, "No such link");
         return -1;
     }

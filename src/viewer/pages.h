@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "http.h"
+#include "maildir.h"
 
 /* Appends s escaped as HTML text (& < > " ' escaped). NULL: nothing. */
 void sgv_html_text(sg_cli_buf *b, const char *s);
@@ -51,5 +52,20 @@ void sgv_page_close(sgv_resp *r, sg_cli_buf *b, int status);
 
 /* The CSP of /m/ID/body (images: remote images allowed). */
 const char *sgv_body_csp(int images);
+
+/* ---- what a request's URL names (pure parsers, fuzz/fuzz_viewer.c) ---- */
+
+/* An ID in a path: exactly SGV_ID_LEN lower-case hex digits, then '\0'
+ * or '/'. Returns the rest after it, or NULL. */
+const char *sgv_path_id(const char *rest, char id[SGV_ID_LEN + 1]);
+/* A decimal index "N" up to '\0' or '/' (at most 1000000009), *p moved
+ * past it; -1 when not one (*p unchanged). */
+long sgv_path_num(const char **p);
+/* What follows /link/: "ID/N" or "ID/N/go". 0 with id, the link's number
+ * and the tail ("" or "/go"), else -1. */
+int sgv_link_path_parse(const char *rest, char id[SGV_ID_LEN + 1], long *n, const char **tail);
+/* ?days=N of /reports and /reports.csv: 1 and *out when N is a whole
+ * number of days in 1..366, else 0 (*out unchanged). */
+int sgv_days_arg(const char *arg, long *out);
 
 #endif

@@ -387,8 +387,7 @@ static void top_list(sg_cli_buf *b, sgrep_store *st, const char *domain, int64_t
     free(s.s);
 }
 
-/* ?days=N: 1 and *out when N is a whole number of days in 1..MAX_DAYS. */
-static int days_arg(const char *arg, long *out)
+int sgv_days_arg(const char *arg, long *out)
 {
     char *end;
     long v = strtol(arg, &end, 10);
@@ -510,7 +509,7 @@ void sgv_page_reports(sgv_req *q, sgv_resp *r, const char *rest)
     long days = 31;
     const char *arg = sgv_req_arg(q, "days");
     if (arg != NULL)
-        (void)days_arg(arg, &days); /* the page: a bad value keeps the default window */
+        (void)sgv_days_arg(arg, &days); /* the page: a bad value keeps the default window */
     char err[512];
     sgrep_store *st = sgrep_store_open_ro(path, err, sizeof err);
     if (!st) {
@@ -658,7 +657,7 @@ void sgv_page_reports_csv(sgv_req *q, sgv_resp *r, const char *rest)
     const char *arg = sgv_req_arg(q, "days");
     if (arg) {
         long v;
-        if (!days_arg(arg, &v)) { /* a download: say so rather than guess */
+        if (!sgv_days_arg(arg, &v)) { /* a download: say so rather than guess */
             plain_error(r, 400, "days: ", "a whole number of days from 1 to 366");
             return;
         }
