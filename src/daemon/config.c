@@ -8,6 +8,8 @@
 #include <spoofguard/dmarc.h>
 
 #include <arpa/inet.h>
+#include <net/if.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <ctype.h>
 #include <errno.h>
@@ -323,7 +325,7 @@ int sg_listen_parse(const char *spec, sg_listen_addr *out, char *err, size_t err
      * inside brackets, so "inet:[::1]" lacks a port rather than meaning
      * [::]:1 */
     const char *hp = spec + 5, *colon = strrchr(hp, ':');
-    char host[INET6_ADDRSTRLEN + 2];
+    char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2]; /* with a %scope */
     int bracketed = hp[0] == '[';
     if (colon == NULL || colon == hp || (bracketed && colon[-1] != ']')) {
         snprintf(err, errlen, "listen: '%s' is not inet:HOST:PORT (IPv6: inet:[ADDRESS]:PORT)",
@@ -350,19 +352,14 @@ int sg_listen_parse(const char *spec, sg_listen_addr *out, char *err, size_t err
     }
     memcpy(host, hp + bracketed, hl);
     host[hl] = '\0';
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&out->sa;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->sa;
-    if (!bracketed && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)pv);
-        out->salen = sizeof(*v4);
-    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        /* unbracketed too, the port after the last colon, as it was bound
-         * before: a working inet:::1:8891 must not stop a restart */
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)pv);
-        out->salen = sizeof(*v6);
-    } else {
+    /* the numeric forms the bind always took (getaddrinfo's): 127.1, an
+     * IPv6 address unbracketed (the port after the last colon) or with a
+     * %scope: a working configuration must not stop the next restart */
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *ai = NULL;
+    if (getaddrinfo(host, NULL, &hints, &ai) != 0 || ai == NULL ||
+        ai->ai_addrlen > sizeof(out->sa)) {
+        if (ai != NULL)
+            freeaddrinfo(ai);
         /* a name would be looked up at each start and could change what
          * is bound */
         snprintf(err, errlen,
@@ -371,6 +368,18 @@ int sg_listen_parse(const char *spec, sg_listen_addr *out, char *err, size_t err
                  spec);
         return -1;
     }
+    if (bracketed && ai->ai_family != AF_INET6) {
+        freeaddrinfo(ai);
+        snprintf(err, errlen, "listen: '%s': only an IPv6 address goes in brackets", spec);
+        return -1;
+    }
+    memcpy(&out->sa, ai->ai_addr, ai->ai_addrlen);
+    out->salen = ai->ai_addrlen;
+    if (ai->ai_family == AF_INET)
+        ((struct sockaddr_in *)&out->sa)->sin_port = htons((uint16_t)pv);
+    else
+        ((struct sockaddr_in6 *)&out->sa)->sin6_port = htons((uint16_t)pv);
+    freeaddrinfo(ai);
     return 0;
 }
 

@@ -108,8 +108,8 @@ typedef struct {
 } sg_listen_addr;
 
 /* `unix:/PATH` or `inet:HOST:PORT`: HOST a numeric IPv4 address or an
- * IPv6 one in brackets (no name: it would be looked up at each start),
- * PORT 1 to 65535. 0, or -1 with the reason in err. */
+ * IPv6 one, best in brackets (no name: it would be looked up at each
+ * start), PORT 1 to 65535. 0, or -1 with the reason in err. */
 int sg_listen_parse(const char *spec, sg_listen_addr *out, char *err, size_t errlen);
 
 /* 1 if a is a TCP address beyond loopback (127.0.0.0/8, ::1): other

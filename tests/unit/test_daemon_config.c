@@ -168,7 +168,7 @@ static void listen_checked_at_load(void **state)
         {"listen inet:127.0.0.1:http\n", "the port must be 1 to 65535"},
         {"listen inet:127.0.0.1:-1\n", "the port must be 1 to 65535"},
         {"listen inet:[::1]\n", ":1: listen: 'inet:[::1]' is not inet:HOST:PORT"},
-        {"listen inet:127.1:8891\n", "HOST must be a numeric"},
+        {"listen inet:[127.0.0.1]:8891\n", "only an IPv6 address goes in brackets"},
         {"listen inet:::1\n", "HOST must be a numeric"}, /* ":" is no address */
         {"listen unix:milter.sock\n", ":1: listen: 'unix:milter.sock': the socket's path must be "
                                       "absolute"},
@@ -196,6 +196,14 @@ static void listen_checked_at_load(void **state)
     assert_int_equal(a.sa.ss_family, AF_INET6);
     assert_int_equal(ntohs(((struct sockaddr_in6 *)&a.sa)->sin6_port), 8891);
     assert_false(sg_listen_exposed(&a));
+    /* what the bind took before (getaddrinfo's numeric forms) still is:
+     * a working configuration must not stop the next restart (rev24 R24-4) */
+    assert_int_equal(sg_listen_parse("inet:127.1:8891", &a, err, sizeof(err)), 0);
+    assert_int_equal(a.sa.ss_family, AF_INET);
+    assert_int_equal(ntohl(((struct sockaddr_in *)&a.sa)->sin_addr.s_addr), 0x7f000001);
+    assert_int_equal(sg_listen_parse("inet:[fe80::1%lo]:8891", &a, err, sizeof(err)), 0);
+    assert_int_equal(a.sa.ss_family, AF_INET6);
+    assert_int_not_equal(((struct sockaddr_in6 *)&a.sa)->sin6_scope_id, 0);
     /* unbracketed, the port after the last colon, as it was bound before */
     assert_int_equal(sg_listen_parse("inet:::1:8891", &a, err, sizeof(err)), 0);
     assert_int_equal(a.sa.ss_family, AF_INET6);
