@@ -12,8 +12,6 @@
 
 #include <spoofguard/common.h>
 
-#include <spoofguard/common.h>
-
 int sg_conf_line(char *line, char **name, char **value)
 {
     char *hash = strchr(line, '#');

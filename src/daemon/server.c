@@ -255,7 +255,8 @@ static void reload(sg_server *s)
     s->metrics.reloads_failed--;
     s->metrics.reloads_ok++;
     metrics_keys(s, p);
-    /* Sessions keep the snapshot they hold; new ones get this one. */
+    /* A message in progress keeps the snapshot it holds; each message's
+     * MAIL from now on takes this one, on old connections too. */
     sg_policy_slot_swap(&s->sh.policy, p);
     sg_log(&s->sh.log, "{\"event\":\"reloaded\"}");
 }

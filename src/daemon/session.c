@@ -64,20 +64,25 @@ static int parse_ip(const char *text, uint8_t out[16])
     return inet_pton(AF_INET6, text, out) == 1 ? 0 : -1;
 }
 
+/* Whether the client is one of internal_networks under the snapshot held
+ * (a local socket, 'L', is internal whatever the networks). */
+static void decide_internal(session *s)
+{
+    if (s->client_ip[0] != '\0')
+        s->internal = sg_cidr_match(s->pol->cfg.internal_networks, s->pol->cfg.n_internal_networks,
+                                    s->client_bin);
+}
+
 /* Each message is judged with the configuration current at its MAIL: a
  * login a reload took out of sender_map (or a key, a protected domain)
  * stops at the next message, not when the MTA's connection ends, and
  * Postfix keeps one for a whole SMTP session (adv36 F2). What the
- * connection decided from the configuration is decided again. */
+ * connection decided from the configuration is decided again. Called
+ * with no message open: nothing of the old snapshot is held then. */
 static void policy_renew(session *s)
 {
-    uint8_t bin[16];
-    if (s->env->policy == NULL || s->verdict != NULL ||
-        !sg_policy_slot_renew(s->env->policy, &s->pol, &s->pol_swaps))
-        return;
-    if (s->client_ip[0] != '\0' && parse_ip(s->client_ip, bin) == 0)
-        s->internal =
-            sg_cidr_match(s->pol->cfg.internal_networks, s->pol->cfg.n_internal_networks, bin);
+    if (s->env->policy != NULL && sg_policy_slot_renew(s->env->policy, &s->pol, &s->pol_swaps))
+        decide_internal(s);
 }
 
 static void message_start(session *s, const char *path)
@@ -340,11 +345,9 @@ static int handle(session *s, const sg_milter_cmd *c)
             const char *a = c->u.connect.address;
             if (!strncasecmp(a, "IPv6:", 5))
                 a += 5;
-            uint8_t bin[16];
-            if (parse_ip(a, bin) == 0) {
+            if (parse_ip(a, s->client_bin) == 0) {
                 snprintf(s->client_ip, sizeof(s->client_ip), "%s", a);
-                s->internal = sg_cidr_match(s->pol->cfg.internal_networks,
-                                            s->pol->cfg.n_internal_networks, bin);
+                decide_internal(s);
             }
         } else if (c->u.connect.family == 'L') {
             s->internal = 1; /* a local socket: a program on this host */

@@ -79,6 +79,7 @@ typedef struct session {
     int closing_handles; /* handles whose close callback is still due */
 
     char client_ip[INET6_ADDRSTRLEN];
+    uint8_t client_bin[16]; /* client_ip as IPv6 (IPv4 mapped), when client_ip is set */
     char client_name[SMALL];
     char helo[SMALL];
     int internal; /* client in internal_networks */
