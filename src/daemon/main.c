@@ -73,11 +73,12 @@ static int signer_user_missing(const sg_config *cfg)
     return geteuid() == 0 && getpwnam(cfg->signer_user ? cfg->signer_user : "nobody") == NULL;
 }
 
-/* An LMDB store whose data.mdb is empty (a truncated copy or restore):
+/* An LMDB store whose data.mdb is a truncated copy or restore: empty,
  * LMDB would start a new store over it, forgetting every block (adv36
- * F7). The start and -t refuse it, naming the file and the fix. 0, or -1
- * with err. */
-static int outbound_store_empty(const sg_config *cfg, char *err, size_t errlen)
+ * F7); cut short, the first read past its end (the start's expiry sweep)
+ * kills the daemon with SIGBUS at every restart (rev24 R24-1). The start
+ * and -t refuse it, naming the file and the fix. 0, or -1 with err. */
+static int outbound_store_damaged(const sg_config *cfg, char *err, size_t errlen)
 {
     const char *ob = outbound_folder(cfg);
     int found;
@@ -127,7 +128,7 @@ static int host_not_ready(const sg_config *cfg, char *err, size_t errlen)
                  ob);
         return -1;
     }
-    if (outbound_store_empty(cfg, err, errlen) != 0)
+    if (outbound_store_damaged(cfg, err, errlen) != 0)
         return -1;
     if (cfg->report_store != NULL) {
         sg_folder_of(dir, sizeof(dir), cfg->report_store);
@@ -388,7 +389,7 @@ int main(int argc, char **argv)
     }
     /* the same word as -t's for a store this host holds damaged: a restart
      * loop would not mend it */
-    if (outbound_store_empty(&cfg, err, sizeof(err)) != 0) {
+    if (outbound_store_damaged(&cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "spoofguardd: %s: this host cannot start it: %s\n", path, err);
         sg_config_free(&cfg);
         return 3;

@@ -188,6 +188,59 @@ static int mem_each(sg_obs *s, sg_obs_each_fn cb, void *ctx)
 /* ------------------------------------------------------------------------ */
 /* LMDB                                                                      */
 
+/* What a damaged data.mdb's refusal tells the administrator to do. */
+#define LMDB_DAMAGED_FIX                                                                           \
+    "a truncated copy or restore? Put back a whole copy, or remove the file to start a new, "      \
+    "empty store (every block it held is then forgotten)"
+
+/* Does data.mdb hold every page its newest meta page says the store uses?
+ * LMDB maps the file and checks nothing of the sort: a file cut after its
+ * two meta pages opens without an error, and the first read of a page past
+ * the end is a SIGBUS: the start's expiry sweep (every restart a crash),
+ * a decision's read transaction, `spoofguard accounts` (rev24 R24-1).
+ * Checked before any of those opens the store, so no read of that store
+ * can reach past its end afterwards: a commit writes its pages before the
+ * meta page that names them. A file cut while a process has it open is
+ * beyond any check made at open: that process dies as it would have.
+ *
+ * Read only and without the lock file: -t runs as root and leaves nothing
+ * behind, and a daemon may hold the store meanwhile (the meta page is read
+ * before the file's size, so its commits can only make the file longer
+ * than what was read). 0 whole, or one this open cannot read (the store's
+ * own open then says why); -1 with err when short or not an LMDB file. */
+static int lmdb_whole(const char *dir, const char *data, char *err, size_t errlen)
+{
+    MDB_env *env;
+    MDB_envinfo info;
+    MDB_stat ms;
+    struct stat st;
+    mdb_filehandle_t fd;
+    if (mdb_env_create(&env) != 0)
+        return 0;
+    int rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOLOCK, 0);
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+        /* shorter than its two meta pages, or never a store */
+        mdb_env_close(env);
+        seterr(err, errlen, "%s is not a whole LMDB store (%s): " LMDB_DAMAGED_FIX, data,
+               mdb_strerror(rc));
+        return -1;
+    }
+    if (rc != 0 || mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &ms) != 0 ||
+        mdb_env_get_fd(env, &fd) != 0 || fstat(fd, &st) != 0) {
+        mdb_env_close(env);
+        return 0;
+    }
+    mdb_env_close(env);
+    unsigned long long need = ((unsigned long long)info.me_last_pgno + 1) * ms.ms_psize;
+    if ((unsigned long long)st.st_size >= need)
+        return 0;
+    seterr(err, errlen,
+           "%s is cut short (%lld bytes of the %llu its pages need), not a whole LMDB "
+           "store: " LMDB_DAMAGED_FIX,
+           data, (long long)st.st_size, need);
+    return -1;
+}
+
 int sg_obs_lmdb_check(const char *dir, int *found, char *err, size_t errlen)
 {
     char data[4096];
@@ -200,18 +253,16 @@ int sg_obs_lmdb_check(const char *dir, int *found, char *err, size_t errlen)
     if (stat(data, &st) != 0)
         return 0; /* none (made new), or the open says why */
     *found = 1;
+    if (!S_ISREG(st.st_mode))
+        return 0; /* the open says why */
     /* LMDB takes an empty data.mdb for a new environment and starts it
      * afresh; an empty one here is a truncated copy or restore, and opening
      * it would forget every block without a word (adv36 F7) */
-    if (S_ISREG(st.st_mode) && st.st_size == 0) {
-        seterr(err, errlen,
-               "%s is empty (0 bytes), not an LMDB store: a truncated copy or restore? Put "
-               "back a whole copy, or remove the file to start a new, empty store (every "
-               "block it held is then forgotten)",
-               data);
+    if (st.st_size == 0) {
+        seterr(err, errlen, "%s is empty (0 bytes), not an LMDB store: " LMDB_DAMAGED_FIX, data);
         return -1;
     }
-    return 0;
+    return lmdb_whole(dir, data, err, errlen);
 }
 
 static int lmdb_open(sg_obs *s, const char *dir, char *err, size_t errlen)

@@ -107,8 +107,10 @@ int sg_obs_full_seen(sg_obs *s);
 
 /* An LMDB folder as sg_obs_open would find it, before anything opens it:
  * *found when it holds a data.mdb. -1 (err names the file and the fix)
- * when that file is empty: LMDB would start a new store over it, and a
- * truncated restore would forget every block in silence. */
+ * when that file is empty (LMDB would start a new store over it, and a
+ * truncated restore would forget every block in silence), or shorter than
+ * the pages the store says it uses (LMDB would open it, and a read past
+ * its end is a SIGBUS), or not an LMDB file. */
 int sg_obs_lmdb_check(const char *dir, int *found, char *err, size_t errlen);
 
 /* LMDB: flush to disk (the daemon's timer without outbound_store_sync);

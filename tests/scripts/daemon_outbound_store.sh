@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The LMDB outbound store at spoofguardd's start (adv36 F7): a data.mdb of
-# 0 bytes (a truncated copy or restore) is refused by `spoofguardd -t` and
-# by the start, exit 3 ("this host cannot start it") naming the file and
-# the fix, and by `spoofguard accounts`; nothing is written over it (LMDB
-# would take it for a new store, every block forgotten in silence). A
+# 0 bytes, or cut short (rev24 R24-1), is a truncated copy or restore, and
+# is refused by `spoofguardd -t` and by the start, exit 3 ("this host
+# cannot start it") naming the file and the fix, and by `spoofguard
+# accounts`; nothing is written over it (LMDB would take an empty one for a
+# new store, every block forgotten in silence, and die of SIGBUS reading
+# past the end of a short one). A
 # start that makes the store new says so in the log (outbound_store_created);
 # one that finds it does not. No TCP: the milter listens on a unix socket.
 set -u
@@ -77,5 +79,34 @@ run
 rc=$?
 [ $rc = 0 ] && grep -q '"event":"outbound_store_created"' "$T/log" && ok "removed: a new store, said" ||
     bad "after removal: rc $rc, $(cat "$T/err")"
+
+# cut to half, with records in it (rev24 R24-1): LMDB opened it without a
+# word, -t passed, and the start's expiry sweep died with SIGBUS a second
+# after "started" (every restart); `spoofguard accounts` too. Refused as
+# the empty one is.
+for i in $(seq 200); do
+    "$CLI" accounts block "user$i@ourco.test" --config "$T/sg.conf" >/dev/null 2>&1 ||
+        { bad "accounts block user$i failed"; break; }
+done
+whole=$(stat -c %s "$T/ob/data.mdb")
+[ "$whole" -ge 32768 ] || bad "the store is only $whole bytes"
+truncate -s $((whole / 2)) "$T/ob/data.mdb"
+want="this host cannot start it: outbound_store: $T/ob/data.mdb is cut short"
+"$D" -t -c "$T/sg.conf" >/dev/null 2>"$T/t.err"
+rc=$?
+[ $rc = 3 ] && grep -qF "$want" "$T/t.err" && grep -qF "remove the file to start a new, empty store" "$T/t.err" &&
+    ok "-t refuses a data.mdb cut to half (exit 3)" || bad "-t, cut: rc $rc, $(cat "$T/t.err")"
+: >"$T/log"
+timeout 10 "$D" -c "$T/sg.conf" 2>"$T/start.err"
+rc=$?
+[ $rc = 3 ] && grep -qF "$want" "$T/start.err" && ok "the start refuses it (exit 3)" ||
+    bad "start, cut: rc $rc, $(cat "$T/start.err")"
+"$CLI" accounts list --config "$T/sg.conf" >/dev/null 2>"$T/cli.err"
+rc=$?
+[ $rc = 4 ] && grep -qF "$T/ob/data.mdb is cut short" "$T/cli.err" &&
+    grep -qF "remove the file to start a new, empty store" "$T/cli.err" &&
+    ok "spoofguard accounts refuses it" || bad "accounts list, cut: rc $rc, $(cat "$T/cli.err")"
+[ "$(stat -c %s "$T/ob/data.mdb")" = $((whole / 2)) ] && ok "nothing was written over it" ||
+    bad "data.mdb is now $(stat -c %s "$T/ob/data.mdb" 2>&1) bytes, was cut to $((whole / 2))"
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -557,7 +557,38 @@ static void test_lmdb_empty_file_refused(void **state)
     assert_int_equal(sg_obs_open(&s, tmpdir, NULL, err, sizeof(err)), 0);
     assert_int_equal(sg_obs_created(s), 1);
     assert_int_equal(counter(s, "carol"), 0);
+
+    /* cut to half, records and all: LMDB opens it without a word and a
+     * read of a page past the end is a SIGBUS (the start's expiry sweep,
+     * `spoofguard accounts`): refused as the empty one is (rev24 R24-1) */
+    char key[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof key, "ip:10.%d.%d.1", i / 256, i % 256);
+        bump(s, key, NULL, 1);
+    }
     sg_obs_close(s);
+    assert_int_equal(stat(data, &st), 0);
+    off_t whole = st.st_size;
+    assert_true(whole >= 16 * 4096);
+    assert_int_equal(truncate(data, whole / 2), 0);
+    found = 0;
+    err[0] = '\0';
+    assert_int_equal(sg_obs_lmdb_check(tmpdir, &found, err, sizeof err), -1);
+    assert_int_equal(found, 1);
+    assert_non_null(strstr(err, data));
+    assert_non_null(strstr(err, "is cut short"));
+    assert_non_null(strstr(err, "remove the file"));
+    assert_int_equal(sg_obs_open(&s, tmpdir, NULL, err, sizeof(err)), -1);
+    assert_null(s);
+    assert_non_null(strstr(err, "is cut short"));
+    assert_int_equal(stat(data, &st), 0);
+    assert_int_equal(st.st_size, whole / 2);
+    /* shorter than its two meta pages: not an LMDB store at all, said so
+     * at the same place rather than by the open alone */
+    assert_int_equal(truncate(data, 4096), 0);
+    assert_int_equal(sg_obs_lmdb_check(tmpdir, &found, err, sizeof err), -1);
+    assert_non_null(strstr(err, data));
+    assert_non_null(strstr(err, "remove the file"));
     rm_tmp();
 }
 
