@@ -55,7 +55,8 @@ struct sg_rcollect {
     /* the store, and the file it is: a flush checks that report_store
      * still names it (the flush thread alone touches these) */
     sqlite3 *db; /* NULL: lost, and not made again yet (open_err says why) */
-    char *path;
+    char *path;  /* report_store: reopened by it, and a link re-pointed is a replacement */
+    char *real;  /* the file db has open, as SQLite names it (take_name) */
     dev_t dev;
     ino_t ino;
     struct {
@@ -90,6 +91,24 @@ struct sg_rcollect {
 };
 
 static void remember_sides(sg_rcollect *rc);
+
+/* The name of the file db has open, as SQLite resolved report_store:
+ * every symbolic link followed. SQLite keeps its -wal and -shm beside that
+ * name, not beside a link, and a link defeats the header check's
+ * O_NOFOLLOW: through a link, an overwritten store went unseen and our
+ * journal was looked for where it never is (rev24 R24-6). The name comes
+ * from SQLite rather than realpath() so the two cannot differ. 0, or -1
+ * (out of memory). */
+static int take_name(sg_rcollect *rc, sqlite3 *db)
+{
+    const char *f = sqlite3_db_filename(db, "main");
+    char *real = strdup(f != NULL && *f != '\0' ? f : rc->path);
+    if (real == NULL)
+        return -1;
+    free(rc->real);
+    rc->real = real;
+    return 0;
+}
 
 int sg_rcollect_new(sg_rcollect **out, const char *path, unsigned interval_s, size_t max_groups,
                     unsigned nworkers, char *err, size_t errlen)
@@ -130,6 +149,11 @@ int sg_rcollect_new(sg_rcollect **out, const char *path, unsigned interval_s, si
     }
     if (stat(path, &st) != 0) {
         snprintf(err, errlen, "report_store %s: %s", path, strerror(errno));
+        sg_rcollect_free(rc);
+        return -1;
+    }
+    if (take_name(rc, rc->db) != 0) {
+        snprintf(err, errlen, "out of memory");
         sg_rcollect_free(rc);
         return -1;
     }
@@ -188,7 +212,7 @@ static void remember_sides(sg_rcollect *rc)
     char p[4096];
     struct stat st;
     for (int i = 0; i < 2; i++) {
-        rc->side[i].set = snprintf(p, sizeof p, "%s%s", rc->path, side_ext[i]) < (int)sizeof p &&
+        rc->side[i].set = snprintf(p, sizeof p, "%s%s", rc->real, side_ext[i]) < (int)sizeof p &&
                           stat(p, &st) == 0;
         rc->side[i].dev = rc->side[i].set ? st.st_dev : 0;
         rc->side[i].ino = rc->side[i].set ? st.st_ino : 0;
@@ -214,7 +238,7 @@ static void close_lost(sg_rcollect *rc, int damaged)
     rc->db = NULL;
     for (int i = 0; i < 2; i++)
         if (rc->side[i].set &&
-            snprintf(p, sizeof p, "%s%s", rc->path, side_ext[i]) < (int)sizeof p &&
+            snprintf(p, sizeof p, "%s%s", rc->real, side_ext[i]) < (int)sizeof p &&
             stat(p, &st) == 0 && st.st_dev == rc->side[i].dev && st.st_ino == rc->side[i].ino)
             (void)unlink(p);
 }
@@ -222,8 +246,11 @@ static void close_lost(sg_rcollect *rc, int damaged)
 /* Before a flush: report_store must still name the file this daemon has
  * open. Deleted under it, the counts went into the unlinked file (lost
  * with it, while the metrics said nothing: adv36 F5) and the report-send
- * timer (ConditionPathExists) stopped; replaced (a restore, a rename),
- * they went into the old one. Each is logged (report_store_lost) and
+ * timer (ConditionPathExists) stopped; replaced (a restore, a rename, a
+ * link pointed at another file: the path is followed, as SQLite and
+ * `spoofguard report send` follow it), they went into the old one. The
+ * header and our journal are looked at by the name SQLite has open. Each
+ * is logged (report_store_lost) and
  * counted, and the store is opened again at the path, made anew if it is
  * not there, with the schema and mode the start gives it. A store that
  * cannot be opened (overwritten with something else, its folder gone)
@@ -240,7 +267,7 @@ static void check_store(sg_rcollect *rc)
                 why = "deleted";
         } else if (st.st_dev != rc->dev || st.st_ino != rc->ino) {
             why = "replaced";
-        } else if (sqlite_header_ok(rc->path) == 0) {
+        } else if (sqlite_header_ok(rc->real) == 0) {
             why = "not an SQLite database any more (overwritten?)";
             damaged = 1;
         }
@@ -261,7 +288,7 @@ static void check_store(sg_rcollect *rc)
     int made = stat(rc->path, &st) != 0;
     char e[512];
     sqlite3 *db = sgrep_send_open(rc->path, e, sizeof e);
-    if (db == NULL || stat(rc->path, &st) != 0) {
+    if (db == NULL || stat(rc->path, &st) != 0 || take_name(rc, db) != 0) {
         snprintf(rc->open_err, sizeof rc->open_err, "%.500s", db ? strerror(errno) : e);
         sqlite3_close(db);
         rc->reopen_us = usec_now() + 1000000;
@@ -477,6 +504,7 @@ void sg_rcollect_free(sg_rcollect *rc)
     }
     sqlite3_close(rc->db);
     free(rc->path);
+    free(rc->real);
     if (rc->redis)
         redisFree(rc->redis);
     for (unsigned i = 0; rc->w && i < rc->nw; i++) {

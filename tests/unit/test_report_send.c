@@ -1074,6 +1074,107 @@ static void store_lost_under_the_daemon(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* rev24 R24-6: report_store a symbolic link. SQLite opens the target and
+ * keeps its -wal and -shm beside it, not beside the link: the header
+ * check (which does not follow a link) could not tell an overwritten
+ * store, and the cleanup looked for our journal beside the link, leaving
+ * it to be laid over the next store made at the target. */
+static void store_lost_through_a_link(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sg-lost.XXXXXX", link[64], real[64], side[80], logp[80], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(link, sizeof link, "%s/r.db", dir);
+    snprintf(real, sizeof real, "%s/data/real.db", dir);
+    snprintf(logp, sizeof logp, "%s/log", dir);
+    snprintf(side, sizeof side, "%s/data", dir);
+    assert_int_equal(mkdir(side, 0700), 0);
+    assert_int_equal(symlink("data/real.db", link), 0);
+    sg_logger log = {.fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0600)};
+    assert_true(log.fd >= 0);
+    sg_rcollect *rc = NULL;
+    sg_rcollect_stats st;
+    assert_int_equal(sg_rcollect_new(&rc, link, 60, 1000, 1, err, sizeof err), 0);
+    sg_rcollect_set_log(rc, &log);
+    sg_arena *a = NULL;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    static const char txt[] = "v=DMARC1; p=reject";
+    sg_dmarc_record rec;
+    assert_int_equal(sg_dmarc_record_parse(a, txt, strlen(txt), &rec), 0);
+    sg_verdict_result vr;
+    memset(&vr, 0, sizeof vr);
+    vr.dmarc.result = SG_DMARC_RESULT_PASS;
+    vr.dmarc.record = &rec;
+    vr.dmarc.policy_domain = vr.dmarc.author_domain = "bank.example";
+    const int64_t now = 1796256000 + 3600;
+#define ADD(n)                                                                                     \
+    for (int i_ = 0; i_ < (n); i_++)                                                               \
+    sg_rcollect_add(rc, 0, &vr, "192.0.2.1", "none", NULL, NULL, now)
+    ADD(3);
+    sg_rcollect_flush(rc);
+    assert_int_equal(stored(link), 3);
+    snprintf(side, sizeof side, "%s-wal", real);
+    assert_int_equal(access(side, F_OK), 0); /* beside the target */
+
+    /* the target alone deleted: our journal beside it goes too */
+    assert_int_equal(unlink(real), 0);
+    ADD(4);
+    sg_rcollect_flush(rc);
+    assert_int_equal(stored(link), 4);
+    sg_rcollect_stats_get(rc, &st);
+    assert_int_equal(st.store_lost, 1);
+    assert_non_null(strstr(file_text(logp), "\"why\":\"deleted\""));
+
+    /* overwritten in place through the link: seen, the writes fail, and
+     * our journal beside the target is removed */
+    int fd = open(link, O_WRONLY);
+    assert_true(fd >= 0);
+    char junk[49152];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (char)(i * 7919 % 251);
+    assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+    close(fd);
+    ADD(5);
+    sg_rcollect_flush(rc);
+    sg_rcollect_stats_get(rc, &st);
+    assert_int_equal(st.store_lost, 2);
+    assert_int_equal(st.flush_errors, 1);
+    assert_non_null(strstr(file_text(logp), "not an SQLite database any more"));
+    assert_int_equal(access(side, F_OK), -1);
+    snprintf(side, sizeof side, "%s-shm", real);
+    assert_int_equal(access(side, F_OK), -1);
+    /* removed: made anew at the target, with what waited */
+    assert_int_equal(unlink(real), 0);
+    sleep(1);
+    sg_rcollect_flush(rc);
+    assert_int_equal(stored(link), 5);
+    struct stat lst;
+    assert_int_equal(lstat(link, &lst), 0);
+    assert_true(S_ISLNK(lst.st_mode)); /* the link is left as it was */
+
+    /* the link pointed at another store: replaced, counts go there */
+    snprintf(side, sizeof side, "%s/data/other.db", dir);
+    sqlite3 *db = sgrep_send_open(side, err, sizeof err);
+    assert_non_null(db);
+    sqlite3_close(db);
+    assert_int_equal(unlink(link), 0);
+    assert_int_equal(symlink("data/other.db", link), 0);
+    ADD(2);
+    sg_rcollect_flush(rc);
+    assert_int_equal(stored(side), 2);
+    assert_int_equal(stored(real), 5);
+    sg_rcollect_stats_get(rc, &st);
+    assert_int_equal(st.store_lost, 3);
+    assert_non_null(strstr(file_text(logp), "\"why\":\"replaced\""));
+    sg_rcollect_free(rc);
+#undef ADD
+    sg_arena_free(a);
+    close(log.fd);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* At most `limit` reports a day for one organisational domain: its own
  * first, then the busiest, then by name; other organisations untouched;
  * the same choice whatever the order the store gives the reports in. */
@@ -1170,6 +1271,7 @@ int main(void)
         cmocka_unit_test(limit_per_org),
         cmocka_unit_test(collect_what_counts),
         cmocka_unit_test(store_lost_under_the_daemon),
+        cmocka_unit_test(store_lost_through_a_link),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
