@@ -176,11 +176,14 @@ typedef struct sg_dkim_signkey sg_dkim_signkey;
 #define SG_DKIM_KEY_ALLOW_GROUP_READABLE 0x4u
 #define SG_DKIM_KEY_OWNER_ROOT 0x8u
 /* sg_dkim_signkey_loadat only: the file must be reached beneath dirfd,
- * links included; `..` or a link out of it, an absolute link and a
- * /proc magic link fail (EACCES, as "Permission denied"). Linux's
- * openat2(2) RESOLVE_BENEATH does it; a kernel older than 5.6 (ENOSYS)
- * opens as without the flag. For a process whose folder descriptors lead
- * out of its root (spoofguardd's signer). */
+ * links included. path must be a name in dirfd (no '/'), and a link is
+ * followed only to another name in the same folder (a few hops at most):
+ * `..`, a name with '/', an absolute link or one into a subfolder or out
+ * of it fail (EACCES, as "Permission denied"). Resolved in user space
+ * with openat(2) O_NOFOLLOW and readlinkat(2), no openat2(2): it works on
+ * every kernel, and under a seccomp filter that keeps openat read-only.
+ * For a process whose folder descriptors lead out of its root
+ * (spoofguardd's signer). */
 #define SG_DKIM_KEY_BENEATH 0x10u
 SG_EXTERN int sg_dkim_signkey_load(sg_dkim_signkey **out, const char *path, unsigned flags,
                                    char *errbuf, size_t errlen);

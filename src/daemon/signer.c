@@ -147,19 +147,30 @@ static size_t reason(char *out, size_t cap, const char *in)
     return n;
 }
 
-/* Why the link base in the folder dirfd did not load, into out: its
- * target missing (named, printable, bounded), or a link the signer cannot
- * follow (absolute, or out of the folder). */
+/* Why the link base in the folder dirfd did not load, into out: the
+ * target of the chain missing (named, printable, bounded), or a link the
+ * signer cannot follow (SG_DKIM_KEY_BENEATH's rule: only to a name in the
+ * same folder). */
 static void link_hint(int dirfd, const char *base, char *out, size_t cap)
 {
-    char t[256], shown[128];
+    char t[256], cur[256], shown[128];
     struct stat ts;
-    ssize_t n = readlinkat(dirfd, base, t, sizeof(t) - 1);
-    t[n > 0 ? n : 0] = '\0';
-    int leaves = n <= 0 || (size_t)n >= sizeof(t) - 1 || t[0] == '/' || !strcmp(t, "..") ||
-                 !strncmp(t, "../", 3) || strstr(t, "/../") != NULL ||
-                 (n >= 3 && !strcmp(t + n - 3, "/.."));
-    if (!leaves && fstatat(dirfd, t, &ts, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
+    int missing = 0, follows = 1;
+    snprintf(cur, sizeof(cur), "%.255s", base);
+    for (int hop = 0; hop < 8 && follows && !missing; hop++) {
+        ssize_t n = readlinkat(dirfd, cur, t, sizeof(t) - 1);
+        t[n > 0 ? n : 0] = '\0';
+        follows = n > 0 && (size_t)n < sizeof(t) - 1 && strchr(t, '/') == NULL &&
+                  strcmp(t, ".") != 0 && strcmp(t, "..") != 0;
+        if (!follows)
+            break;
+        if (fstatat(dirfd, t, &ts, AT_SYMLINK_NOFOLLOW) != 0)
+            missing = errno == ENOENT;
+        else if (!S_ISLNK(ts.st_mode))
+            break;
+        memcpy(cur, t, sizeof(cur));
+    }
+    if (follows && missing) {
         size_t i = 0;
         for (; t[i] && i + 4 < sizeof(shown); i++)
             shown[i] = (unsigned char)t[i] >= 0x20 && (unsigned char)t[i] <= 0x7e ? t[i] : '?';
@@ -230,8 +241,9 @@ static uint8_t load(signer *g, const char *path, char *why, size_t whylen, sg_dk
                      (g->root_keys ? SG_DKIM_KEY_OWNER_ROOT : 0) | SG_DKIM_KEY_BENEATH;
     int rc = sg_dkim_signkey_loadat(&key, g->dirfds[k], base, flags, kerr, sizeof(kerr));
     if (rc != 0) {
-        /* a link the signer cannot follow (absolute, or out of the
-         * folder: openat2's RESOLVE_BENEATH, Landlock, its empty root)
+        /* a link the signer cannot follow (absolute, into a subfolder
+         * or out of the folder: SG_DKIM_KEY_BENEATH, Landlock, its empty
+         * root)
          * reads "No such file" or "Permission denied" otherwise, of a
          * file the administrator can see; a relative link in the folder
          * whose target is missing is only dangling, and blaming the link
@@ -499,7 +511,8 @@ static int seccomp_on(char *err, size_t errlen)
         SCMP_SYS(fstat),
         SCMP_SYS(newfstatat),
         SCMP_SYS(lseek),
-        /* where a key link that did not load points (its message) */
+        /* a key link's target: followed when it is a name in the same
+         * folder (SG_DKIM_KEY_BENEATH), named when it did not load */
         SCMP_SYS(readlinkat),
         /* whose key it is: ours or root's; no ACL on it
          * (sg_dkim_signkey_loadat) */
@@ -530,18 +543,14 @@ static int seccomp_on(char *err, size_t errlen)
     if (rc == 0)
         rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
                               SCMP_A1(SCMP_CMP_EQ, F_GETFL, 0));
-    /* key files: read-only, never created */
+    /* key files: read-only, never created. No openat2: its flags are in
+     * a struct, out of the filter's sight, so without Landlock it opened
+     * for writing (rev24 R24-2); keys stay beneath their folder with
+     * openat's O_NOFOLLOW and readlinkat (SG_DKIM_KEY_BENEATH) */
     if (rc == 0)
         rc = seccomp_rule_add(
             f, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
             SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE, 0));
-    /* ...and through openat2, beneath their folder (SG_DKIM_KEY_BENEATH).
-     * Its flags are in a struct, out of the filter's sight: for openat2,
-     * read-only rests on Landlock (no write, no create: every such access
-     * is handled) and, without it, on the signer's uid; the link refused
-     * without Landlock is worth that (adv36 F1) */
-    if (rc == 0)
-        rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(openat2), 0);
     if (rc == 0)
         rc = seccomp_load(f);
     if (f)

@@ -7,7 +7,7 @@
 #      (keys/link.private -> ../outside/secret.private) is still refused,
 #      by `spoofguardd -t` and by the daemon's start, with the message of
 #      a link the signer cannot follow (it opens keys beneath the folder's
-#      descriptor: openat2 RESOLVE_BENEATH), as it is without the filter;
+#      descriptor, by name, O_NOFOLLOW), as it is without the filter;
 #   b. the refusal is said: `-t` warns on stderr, the daemon logs a
 #      warning naming Landlock, starts and signs; without the filter
 #      neither says a word of Landlock.

@@ -74,7 +74,7 @@ skip() {
 # Landlock (adv36 F1). Needs systemd-analyze only, no systemd to boot.
 if command -v systemd-analyze >/dev/null; then
     refused=$("$PY" - "$SG_SRC/debian/spoofguard.spoofguardd.service" landlock_create_ruleset \
-        landlock_add_rule landlock_restrict_self openat2 rt_sigprocmask <<'PYEOF' 
+        landlock_add_rule landlock_restrict_self rt_sigprocmask <<'PYEOF' 
 import re, subprocess, sys
 out = subprocess.run(['systemd-analyze', 'syscall-filter'], capture_output=True,
                      text=True).stdout

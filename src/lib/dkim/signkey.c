@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -21,9 +22,6 @@
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-#ifdef SYS_openat2
-#include <linux/openat2.h>
-#endif
 
 /* A PEM RSA-8192 private key is ~6.5 KiB; anything much bigger is not a
  * key file. */
@@ -198,6 +196,10 @@ static int extended_acl(int fd)
     return n > 4 + 3 * 8;
 }
 
+/* Links followed beneath a folder (SG_DKIM_KEY_BENEATH): a rotation's
+ * current -> 2026 is one, a chain of two is rare; a loop stops here. */
+#define SIGNKEY_BENEATH_HOPS 8
+
 /* The key file path in dirfd, opened to read; with beneath, only beneath
  * dirfd (SG_DKIM_KEY_BENEATH). -1 and errno. */
 static int open_key(int dirfd, const char *path, int beneath)
@@ -206,24 +208,40 @@ static int open_key(int dirfd, const char *path, int beneath)
      * signer's control thread) until a writer came; it is refused
      * afterwards as not a regular file */
     int oflags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
-#ifdef SYS_openat2
-    if (beneath) {
-        struct open_how how = {.flags = (unsigned long long)oflags,
-                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-        int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-        if (fd >= 0 || errno != ENOSYS) {
-            /* EXDEV is the kernel's word for "leads out of dirfd": refused
-             * as Landlock refuses the same link, so one message names it
-             * whichever of the two stopped it */
-            if (fd < 0 && errno == EXDEV)
-                errno = EACCES;
-            return fd;
-        }
+    if (!beneath)
+        return openat(dirfd, path, oflags);
+    /* Resolved here, a name at a time, not by openat2's RESOLVE_BENEATH:
+     * a seccomp filter cannot read openat2's flags, so allowing it let a
+     * confined process open for writing (rev24 R24-2). A name in dirfd
+     * (no '/', never "." or "..") is opened without following a link; a
+     * link is followed only to another such name, in the same folder.
+     * Anything else is EACCES, as Landlock refuses the same link, so one
+     * message names it whichever stopped it. */
+    char name[NAME_MAX + 2], target[NAME_MAX + 2];
+    size_t len = strlen(path);
+    if (len == 0 || len > NAME_MAX || strchr(path, '/') != NULL || !strcmp(path, ".") ||
+        !strcmp(path, "..")) {
+        errno = EACCES;
+        return -1;
     }
-#else
-    (void)beneath;
-#endif
-    return openat(dirfd, path, oflags);
+    memcpy(name, path, len + 1);
+    for (int hop = 0; hop <= SIGNKEY_BENEATH_HOPS; hop++) {
+        int fd = openat(dirfd, name, oflags | O_NOFOLLOW);
+        if (fd >= 0 || errno != ELOOP)
+            return fd;
+        ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
+        if (n < 0)
+            return -1;
+        target[n] = '\0';
+        if (n == 0 || (size_t)n > NAME_MAX || strchr(target, '/') != NULL ||
+            !strcmp(target, ".") || !strcmp(target, "..")) {
+            errno = EACCES;
+            return -1;
+        }
+        memcpy(name, target, (size_t)n + 1);
+    }
+    errno = ELOOP;
+    return -1;
 }
 
 int sg_dkim_signkey_load(sg_dkim_signkey **out, const char *path, unsigned flags, char *errbuf,
