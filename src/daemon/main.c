@@ -261,13 +261,17 @@ int main(int argc, char **argv)
 {
     /* Before anything: a SIGHUP (a script's `kill -HUP` or a logrotate
      * postrotate right after a start; `systemctl reload` waits for
-     * READY=1, they do not), SIGTERM or SIGINT during the start-up took
-     * its default action, and the daemon died (adv36 F6); a SIGCHLD (the
-     * signer dead already) was lost. Blocked, they wait for
-     * sg_server_run's handlers. The threads and the signer forked
-     * meanwhile inherit the mask (the signer clears it). */
+     * READY=1, they do not) during the start-up took its default action,
+     * and the daemon died (adv36 F6); a SIGCHLD (the signer dead already)
+     * was lost. Blocked, they wait for sg_server_run's handlers. SIGTERM
+     * and SIGINT are not: blocked, a start-up stuck on a log_file FIFO
+     * nobody reads could be ended by SIGKILL only (rev24 R24-5). Their
+     * default action ends it at once, the signer with it (its
+     * PR_SET_PDEATHSIG), and the next start unlinks a socket file left
+     * behind. The signer forked meanwhile inherits the mask (it clears
+     * it). */
     sigset_t startup, caller;
-    sg_server_signals(&startup);
+    sg_server_startup_signals(&startup);
     pthread_sigmask(SIG_BLOCK, &startup, &caller);
     const char *path = DEFAULT_CONFIG;
     int test = 0;

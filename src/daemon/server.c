@@ -564,8 +564,28 @@ void sg_server_signals(sigset_t *set)
     sigaddset(set, SIGCHLD);
 }
 
+void sg_server_startup_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGCHLD);
+}
+
+/* The threads started here leave the signals to the main loop: they are
+ * made with all four blocked, whatever this thread's mask. */
+static void threads_mask(int on, sigset_t *saved)
+{
+    sigset_t all;
+    sg_server_signals(&all);
+    if (on)
+        pthread_sigmask(SIG_BLOCK, &all, saved);
+    else
+        pthread_sigmask(SIG_SETMASK, saved, NULL);
+}
+
 int sg_server_run(sg_server *s)
 {
+    sigset_t saved;
     uv_loop_init(&s->loop);
     uv_signal_init(&s->loop, &s->sighup);
     uv_signal_init(&s->loop, &s->sigterm);
@@ -573,8 +593,6 @@ int sg_server_run(sg_server *s)
     uv_signal_init(&s->loop, &s->sigchld);
     s->sighup.data = s->sigterm.data = s->sigint.data = s->sigchld.data = s;
     uv_signal_start(&s->sighup, on_hup, SIGHUP);
-    uv_signal_start(&s->sigterm, on_term, SIGTERM);
-    uv_signal_start(&s->sigint, on_term, SIGINT);
     uv_signal_start(&s->sigchld, on_chld, SIGCHLD);
     signal(SIGPIPE, SIG_IGN);
     if (s->metrics_fd >= 0) {
@@ -585,7 +603,10 @@ int sg_server_run(sg_server *s)
         else
             sg_log(&s->sh.log, "{\"event\":\"metrics_failed\"}");
     }
-    if (s->sh.reports && sg_rcollect_start(s->sh.reports) != 0)
+    threads_mask(1, &saved);
+    int rc_failed = s->sh.reports && sg_rcollect_start(s->sh.reports) != 0;
+    threads_mask(0, &saved);
+    if (rc_failed)
         sg_log(&s->sh.log, "{\"event\":\"report_collection_failed\"}");
     sg_obd_shared_restore(&s->sh.ob, &s->sh.log);
     /* Under systemd (Type=notify): ready once the socket is bound and every
@@ -601,10 +622,12 @@ int sg_server_run(sg_server *s)
     if (tick == 0)
         tick = 1;
     uv_update_time(&s->loop);
+    threads_mask(1, &saved);
     for (unsigned i = 0; i < s->nworkers; i++) {
         s->workers[i].seen_at = uv_now(&s->loop);
         sg_worker_start(&s->workers[i], (unsigned)tick);
     }
+    threads_mask(0, &saved);
     sg_log(&s->sh.log, "{\"event\":\"started\",\"workers\":%u,\"listen\":\"%s\"}", s->nworkers,
            s->sh.policy.cur->cfg.listen);
     if (sg_maps_unmapped_logins(s->sh.policy.cur->maps))
@@ -618,12 +641,17 @@ int sg_server_run(sg_server *s)
     s->ob_timer.data = s;
     if (s->sh.ob.store || s->sh.ob.redis)
         uv_timer_start(&s->ob_timer, on_ob_timer, 1000, 1000);
+    /* Last: until here a SIGTERM or SIGINT takes its default action, so
+     * a start-up stuck on its log or store still ends at once; a handler
+     * would only hold it for a loop not yet running (rev24 R24-5). */
+    uv_signal_start(&s->sigterm, on_term, SIGTERM);
+    uv_signal_start(&s->sigint, on_term, SIGINT);
     sd_notifyf(0, "READY=1\nMAINPID=%lu", (unsigned long)getpid());
-    /* main() blocked them for the start-up: the handlers are in place, and
-     * what came meanwhile is taken now, by the loop (a SIGHUP is a reload
-     * after READY=1; a SIGTERM drains, and the signer goes with the
-     * daemon). In this thread only: the workers, started with the mask,
-     * leave the signals to the main loop. */
+    /* main() blocked SIGHUP and SIGCHLD for the start-up: the handlers are
+     * in place, and what came meanwhile is taken now, by the loop (a
+     * SIGHUP is a reload after READY=1). In this thread only: the
+     * workers, started with all four blocked, leave the signals to the
+     * main loop. */
     sigset_t sigs;
     sg_server_signals(&sigs);
     pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);

@@ -25,11 +25,15 @@ int sg_server_become(const struct passwd *pw);
 int sg_server_new(sg_server **out, sg_config *cfg, const char *config_path, char *err,
                   size_t errlen);
 /* The signals sg_server_run handles (SIGHUP, SIGTERM, SIGINT, SIGCHLD),
- * into set. main() blocks them before anything else, so one that comes
- * during the start-up waits for sg_server_run, which unblocks them once
- * its handlers are in place, instead of taking its default action (a
- * SIGHUP killed the daemon: adv36 F6). */
+ * into set. */
 void sg_server_signals(sigset_t *set);
+/* Those of them main() blocks before anything else (SIGHUP, SIGCHLD), so
+ * one that comes during the start-up waits for sg_server_run, which
+ * unblocks them once its handlers are in place, instead of taking its
+ * default action (a SIGHUP killed the daemon: adv36 F6). SIGTERM and
+ * SIGINT keep theirs until sg_server_run's last step before READY=1: a
+ * stuck start-up still ends at once (rev24 R24-5). */
+void sg_server_startup_signals(sigset_t *set);
 /* Runs until SIGTERM/SIGINT has drained every session. */
 int sg_server_run(sg_server *s);
 void sg_server_free(sg_server *s);

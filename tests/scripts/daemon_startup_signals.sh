@@ -7,9 +7,13 @@
 #      reads yet: the open waits, inside the start-up, for as long as the
 #      test likes) neither kills the daemon nor is lost: once started it
 #      signs a message and logs one "reloaded";
-#   b. the same with SIGTERM and with SIGINT: a clean exit once started
-#      (status 0, "draining" and "stopped" logged, the socket removed, no
-#      signer left);
+#   b. SIGTERM and SIGINT while the start-up is held end it at once (the
+#      default action: blocked, only SIGKILL ended a stuck start-up, rev24
+#      R24-5), no signer left; the next start over a stale socket file
+#      removes it and serves;
+#   d. after the start-up, SIGTERM and SIGINT are a clean exit (status 0,
+#      "draining" and "stopped" logged, the socket removed, no signer
+#      left);
 #   c. SIGHUP at several instants after the log's open (while it binds,
 #      forks the signer, loads the keys, drops root, opens LMDB...): every
 #      one lives, signs and reloads once.
@@ -23,7 +27,8 @@ CLI=${SG_CLI:-$SG_SRC/build/spoofguard}
 D=$(dirname "$CLI")/spoofguardd
 PY=/usr/bin/python3
 T=$(mktemp -d /tmp/sg-startsig.XXXXXX)
-trap 'pkill -KILL -f -- "-c $T/" 2>/dev/null; rm -rf "$T"' EXIT
+# the daemons are the Python's children: it kills what it started
+trap 'rm -rf "$T"' EXIT
 chmod 755 "$T"
 mkdir -m 700 "$T/keys"
 mkdir -m 755 "$T/etc"
@@ -34,16 +39,16 @@ printf '*@ourco.test k\n' >"$T/etc/SigningTable"
 echo 'alice@ourco.test @ourco.test' >"$T/etc/senders"
 chmod 644 "$T"/etc/*
 # started as root: the daemon runs as nobody (it removes its socket from
-# $T, writes the LMDB store), the signer as daemon
+# its own folder $T/dN, writes the LMDB store there), the signer as
+# daemon; $T stays root's, as the folders on the way to the KeyTable must
 if [ "$(id -u)" = 0 ]; then
-    chown nobody "$T"
     RUNAS=$(printf 'user nobody\nsigner_user daemon\n')
 else
     RUNAS=
 fi
 
 "$PY" - "$D" "$T" "$SG_SRC/tests/interop" "$RUNAS" <<'EOF'
-import os, signal, subprocess, sys, threading, time
+import atexit, os, signal, subprocess, sys, threading, time
 D, T, interop, runas = sys.argv[1:5]
 sys.path.insert(0, interop)
 import milter_client as mc
@@ -63,20 +68,30 @@ def wait(cond, seconds):
         time.sleep(0.01)
     return cond()
 
+# what this script started, killed by pid at its end (a signer goes with
+# its daemon: PR_SET_PDEATHSIG)
+started = []
+atexit.register(lambda: [q.kill() for q in started if q.poll() is None])
+
 n = 0
-def daemon():
+def daemon(again=None):
     """A daemon of its own (socket, store, log FIFO), its start-up held at
-    the open of log_file until the test reads it."""
+    the open of log_file until the test reads it; again: in the folder and
+    with the configuration of that one, gone."""
     global n
-    n += 1
-    d = '%s/d%d' % (T, n)
-    os.mkdir(d)
-    os.mkdir(d + '/ob')
-    if os.geteuid() == 0:
-        os.chown(d, 65534, -1)
-        os.chown(d + '/ob', 65534, -1)
-    os.mkfifo(d + '/log')
-    conf = '%s/d%d.conf' % (T, n)
+    if again is not None:
+        d, conf = again.dir, again.conf
+    else:
+        n += 1
+        d = '%s/d%d' % (T, n)
+        conf = '%s/d%d.conf' % (T, n)
+    if again is None:
+        os.mkdir(d)
+        os.mkdir(d + '/ob')
+        if os.geteuid() == 0:
+            os.chown(d, 65534, -1)
+            os.chown(d + '/ob', 65534, -1)
+        os.mkfifo(d + '/log')
     with open(conf, 'w') as f:
         f.write('listen unix:%s/m.sock\nworkers 2\ndns_servers 127.0.0.1:9\n'
                 'internal_networks 127.0.0.1/32\nsigning_table %s/etc/SigningTable\n'
@@ -90,6 +105,7 @@ def daemon():
             signal.signal(s, signal.SIG_DFL)
     p = subprocess.Popen([D, '-c', conf], stderr=open(d + '/err', 'w'), preexec_fn=defaults)
     p.dir, p.conf, p.lines = d, conf, []
+    started.append(p)
     return p
 
 # openat's number, for a kernel that hides wchan
@@ -178,7 +194,7 @@ else:
         check('a_signer_blocks_nothing', blk and int(blk[0].split()[1], 16) == 0, str(blk))
     lives_and_serves('a_hup_held', p)
 
-# b. SIGTERM and SIGINT while the start-up is held
+# b. SIGTERM and SIGINT while the start-up is held: its end, at once
 for sig in (signal.SIGTERM, signal.SIGINT):
     name = 'b_' + sig.name.lower() + '_held'
     p = daemon()
@@ -187,13 +203,54 @@ for sig in (signal.SIGTERM, signal.SIGINT):
         p.kill()
         continue
     p.send_signal(sig)
-    time.sleep(0.2)
+    try:
+        p.wait(1)
+    except subprocess.TimeoutExpired:
+        pass
+    check(name + '_ends_within_1s', p.returncode == -sig,
+          'alive 1s after %s' % sig.name if p.returncode is None else what(p))
+    if p.returncode is None:
+        p.kill()
+        p.wait()
+    left = signers_left(p)
+    check(name + '_no_signer_left', not left, 'pids %s' % left)
+    for pid in left:
+        os.kill(int(pid), signal.SIGKILL)
+    # a socket file left behind (a start ended after its bind) does not
+    # stop the next start
+    import socket
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(p.dir + '/m.sock')
+    stale.close()
+    p = daemon(again=p)
+    if not held(p):
+        check(name + '_next_start', False, 'never waited at the log FIFO: ' + what(p))
+        p.kill()
+        continue
     read_log(p)
+    p.send_signal(signal.SIGHUP)
+    lives_and_serves(name + '_next_start', p)
+
+# d. SIGTERM and SIGINT once started: orderly, as before
+for sig in (signal.SIGTERM, signal.SIGINT):
+    name = 'd_' + sig.name.lower() + '_started'
+    p = daemon()
+    if not held(p) or not read_log(p):
+        check(name, False, 'the start-up was not seen: ' + what(p))
+        p.kill()
+        continue
+    if not wait(lambda: logged(p, 'started') or p.poll() is not None, 20):
+        check(name, False, 'not started: ' + what(p))
+        p.kill()
+        continue
+    p.send_signal(sig)
     try:
         p.wait(30)
     except subprocess.TimeoutExpired:
         p.kill()
         p.wait()
+    # the log's last lines may still be in the pipe
+    wait(lambda: logged(p, 'stopped') == 1, 2)
     check(name + '_clean_exit', p.returncode == 0 and logged(p, 'draining') == 1 and
           logged(p, 'stopped') == 1, what(p))
     check(name + '_socket_removed', not os.path.exists(p.dir + '/m.sock'), 'still there')
