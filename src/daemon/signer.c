@@ -286,40 +286,100 @@ static const char *owner_problem(const struct stat *st, int root_keys)
     return (st->st_mode & 022) != 0 ? "group- or world-writable" : NULL;
 }
 
-/* Whoever can write the folder of a link on the way to the table
- * re-points it, and the next start reads the table it names: each link's
- * folder is held to the table's rule (rev23 R23-6). */
+/* The folder dir on the way to the KeyTable, whose entry name is taken
+ * next: NULL, or why whoever else can write it could swap that entry.
+ * A sticky folder others can write (/tmp) is safe for an entry of root's
+ * (or ours, when not started as root): only its owner may rename or
+ * delete it. */
+static const char *way_problem(const char *dir, const char *name, int root_keys)
+{
+    struct stat st, es;
+    char e[PATH_MAX];
+    if (stat(dir, &st) != 0)
+        return NULL; /* realpath() in kt_open says why */
+    const char *p = owner_problem(&st, root_keys);
+    int dir_ours = st.st_uid == 0 || (!root_keys && st.st_uid == geteuid());
+    if (p == NULL || !dir_ours || !(st.st_mode & S_ISVTX))
+        return p;
+    snprintf(e, sizeof(e), "%s/%s", strcmp(dir, "/") ? dir : "", name);
+    if (lstat(e, &es) == 0 && (es.st_uid == 0 || (!root_keys && es.st_uid == geteuid())))
+        return NULL;
+    return "sticky, others may write it, and its entry is owned by another user";
+}
+
+/* Whoever can write a folder on the way to the table (a link's, or one
+ * above it) re-points or swaps what comes next, and the next start reads
+ * the table it names: every folder of the configured path, and of each
+ * link's target joined to the rest of the path, is held to the table's
+ * rule, taken lexically, a component at a time, restarting at each link
+ * (rev23 R23-6; a directory link was followed unchecked: rev24 R24-3). */
 static const char *kt_links_problem(const char *key_table, char *why, size_t whylen)
 {
-    char cur[PATH_MAX], target[PATH_MAX];
-    int root_keys = geteuid() == 0;
-    snprintf(cur, sizeof(cur), "%s", key_table);
+    char cur[PATH_MAX], next[PATH_MAX], dir[PATH_MAX], target[PATH_MAX];
+    int root_keys = geteuid() == 0, w;
+    if (key_table[0] == '/')
+        w = snprintf(cur, sizeof(cur), "%s", key_table);
+    else if (getcwd(dir, sizeof(dir)) != NULL)
+        w = snprintf(cur, sizeof(cur), "%s/%s", dir, key_table);
+    else
+        return NULL; /* realpath() says why */
+    if (w < 0 || (size_t)w >= sizeof(cur))
+        return NULL;
     for (int hop = 0; hop < 40; hop++) {
-        struct stat st;
-        ssize_t n;
-        const char *p;
-        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode) ||
-            (n = readlink(cur, target, sizeof(target) - 1)) < 0)
-            return NULL; /* the table itself, or what realpath() will name */
-        target[n] = '\0';
-        char *d = dir_of(cur);
-        if (d == NULL)
-            return "out of memory";
-        if (stat(d, &st) == 0 && (p = owner_problem(&st, root_keys)) != NULL) {
-            snprintf(why, whylen,
-                     "the link %.200s is in a folder %s: whoever can write it chooses the "
-                     "table, and with it the keys the signer loads",
-                     cur, p);
-            free(d);
-            return why;
+        const char *c = cur;
+        int link = 0;
+        strcpy(dir, "/");
+        while (!link) {
+            while (*c == '/')
+                c++;
+            if (*c == '\0')
+                return NULL; /* the table itself: kt_trusted judges it */
+            size_t len = strcspn(c, "/");
+            char name[NAME_MAX + 1];
+            if (len > NAME_MAX)
+                return NULL;
+            memcpy(name, c, len);
+            name[len] = '\0';
+            c += len;
+            const char *sep = strcmp(dir, "/") ? "/" : "";
+            char entry[PATH_MAX];
+            w = snprintf(entry, sizeof(entry), "%s%s%s", dir, sep, name);
+            if (w < 0 || (size_t)w >= sizeof(entry))
+                return NULL;
+            struct stat st;
+            /* "." and ".." name no entry another user could swap */
+            int dots = !strcmp(name, ".") || !strcmp(name, "..");
+            const char *p = dots ? NULL : way_problem(dir, name, root_keys);
+            link = !dots && lstat(entry, &st) == 0 && S_ISLNK(st.st_mode);
+            if (p != NULL) {
+                if (link)
+                    snprintf(why, whylen,
+                             "the link %.200s is in a folder %s: whoever can write it chooses "
+                             "the table, and with it the keys the signer loads",
+                             entry, p);
+                else
+                    snprintf(why, whylen,
+                             "the folder %.200s on the way to it is %s: whoever can write it "
+                             "chooses the table, and with it the keys the signer loads",
+                             dir, p);
+                return why;
+            }
+            if (!link) {
+                memcpy(dir, entry, (size_t)w + 1);
+                continue;
+            }
+            ssize_t n = readlink(entry, target, sizeof(target) - 1);
+            if (n < 0)
+                return NULL;
+            target[n] = '\0';
+            w = target[0] == '/' ? snprintf(next, sizeof(next), "%s%s", target, c)
+                                 : snprintf(next, sizeof(next), "%s%s%s%s", dir, sep, target, c);
+            if (w < 0 || (size_t)w >= sizeof(next))
+                return NULL;
         }
-        int w = target[0] == '/' ? snprintf(cur, sizeof(cur), "%s", target)
-                                 : snprintf(cur, sizeof(cur), "%s/%s", d, target);
-        free(d);
-        if (w < 0 || (size_t)w >= sizeof(cur))
-            return NULL;
+        memcpy(cur, next, sizeof(cur));
     }
-    return NULL;
+    return NULL; /* a loop: realpath() says so */
 }
 
 static int kt_open(signer *g, char *err, size_t errlen)

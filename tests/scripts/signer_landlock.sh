@@ -46,7 +46,7 @@ echo 'alice@ourco.test @ourco.test' >"$T/etc/senders"
 chmod 644 "$T"/etc/*
 for k in good link; do
     cat >"$T/$k.conf" <<EOF
-listen unix:$T/milter.sock
+listen unix:$T/run/milter.sock
 workers 1
 dns_servers 127.0.0.1:9
 internal_networks 127.0.0.1/32
@@ -56,11 +56,14 @@ sender_map $T/etc/senders
 log_file $T/log
 EOF
     # started as root the daemon runs as nobody, the signer as daemon: the
-    # socket's folder must be theirs to remove the socket from
+    # socket's folder ($T/run) must be theirs to remove the socket from
     [ "$(id -u)" = 0 ] && printf 'user nobody\nsigner_user daemon\n' >>"$T/$k.conf"
     chmod 644 "$T/$k.conf"
 done
-[ "$(id -u)" = 0 ] && chown nobody "$T"
+# the socket's folder nobody's, $T root's: the folders on the way to the
+# KeyTable must be (rev24 R24-3)
+mkdir -m 755 "$T/run"
+[ "$(id -u)" = 0 ] && chown nobody "$T/run"
 LINKMSG='only relative links to files in the same key folder work'
 
 # a. the link out of the folder, with and without Landlock
@@ -95,7 +98,7 @@ for how in plain eperm; do
     "${run[@]}" "$D" -c "$T/good.conf" 2>"$T/d.err" &
     pid=$!
     for _ in $(seq 100); do grep -q '"started"' "$T/log" 2>/dev/null && break; sleep 0.1; done
-    r=$($PY "$CLIENT" submit "$T/milter.sock" alice@ourco.test 1 2>&1)
+    r=$($PY "$CLIENT" submit "$T/run/milter.sock" alice@ourco.test 1 2>&1)
     [ "$r" = a ] && grep -q '"login":"alice@ourco.test".*"signatures":"1"' "$T/log" &&
         ok "b_${how}_signs" || bad "b_${how}_signs: '$r' $(cat "$T/d.err" "$T/log")"
     if [ $how = eperm ]; then

@@ -589,13 +589,21 @@ static void process(void **state)
         if (sg_signer_start(&c3, m3, 1, &fds, &pid, warn, sizeof(warn), err, sizeof(err)) != 0)
             fail_msg("a KeyTable through a link: %s", err);
         sg_signer_stop(fds, 1, -1);
-        /* the link's folder writable by others (the milter's group, or a
-         * sticky /tmp): the link could be re-pointed to another table
-         * before the next start (rev23 R23-6); a chain of two links is
-         * held to it at each hop */
+        /* a folder on the way writable by others: the link in it, or the
+         * folder it names, could be re-pointed to another table before
+         * the next start (rev23 R23-6, rev24 R24-3). Modes: 0 the link's
+         * folder group-writable; 1 sticky and world-writable (as /tmp),
+         * the link root's (ours when not root): only its owner may swap
+         * it, allowed; 2 a chain of two links, the second in a
+         * world-writable folder; 3 a directory link (d -> ../etc) in a
+         * world-writable folder, the table named through it; 4 sticky,
+         * but the link is another user's (root only: lchown) */
         snprintf(path, sizeof(path), "%s/conf", dir);
-        for (int mode = 0; mode < 3; mode++) {
-            assert_int_equal(chmod(path, mode == 0 ? 0775 : mode == 1 ? 01777 : 0755), 0);
+        for (int mode = 0; mode < 5; mode++) {
+            if (mode == 4 && geteuid() != 0)
+                continue;
+            assert_int_equal(chmod(path, mode == 0 ? 0775 : mode == 1 || mode == 4 ? 01777 : 0755),
+                             0);
             if (mode == 2) {
                 char l2[200], d2[160];
                 snprintf(d2, sizeof(d2), "%s/shared", dir);
@@ -606,12 +614,38 @@ static void process(void **state)
                 assert_int_equal(unlink(link), 0);
                 assert_int_equal(symlink("../shared/KeyTable", link), 0);
             }
-            if (sg_signer_start(&c3, m3, 1, &fds, &pid, warn, sizeof(warn), err, sizeof(err)) ==
-                0) {
-                sg_signer_stop(fds, 1, -1);
-                fail_msg("a link in a folder others can write (mode %d) was followed", mode);
+            if (mode == 3) {
+                char d3[200];
+                snprintf(d3, sizeof(d3), "%s/open", dir);
+                assert_int_equal(mkdir(d3, 0777), 0);
+                assert_int_equal(chmod(d3, 0777), 0);
+                snprintf(d3, sizeof(d3), "%s/open/d", dir);
+                assert_int_equal(symlink("../etc", d3), 0);
+                free(c3.key_table);
+                snprintf(d3, sizeof(d3), "%s/open/d/KeyTable", dir);
+                c3.key_table = strdup(d3);
             }
-            if (strstr(err, "the link") == NULL || strstr(err, "chooses the table") == NULL)
+            if (mode == 4) {
+                free(c3.key_table);
+                c3.key_table = strdup(link);
+                assert_int_equal(unlink(link), 0);
+                assert_int_equal(symlink("../etc/KeyTable", link), 0);
+                assert_int_equal(lchown(link, 65534, 65534), 0);
+            }
+            int rc = sg_signer_start(&c3, m3, 1, &fds, &pid, warn, sizeof(warn), err, sizeof(err));
+            if (rc == 0)
+                sg_signer_stop(fds, 1, -1);
+            if (mode == 1) {
+                if (rc != 0)
+                    fail_msg("a link of ours in a sticky folder: %s", err);
+                continue;
+            }
+            if (rc == 0)
+                fail_msg("a link in a folder others can write (mode %d) was followed", mode);
+            if (strstr(err, "chooses the table") == NULL ||
+                strstr(err, mode == 3 ? "the link /tmp/sgsigner" : "the link") == NULL ||
+                (mode == 3 && strstr(err, "/open/d is in a folder") == NULL) ||
+                (mode == 4 && strstr(err, "owned by another user") == NULL))
                 fail_msg("mode %d: %s", mode, err);
         }
         sg_maps_free(m3);
