@@ -38,7 +38,13 @@ chmod 700 "$T"
 # its own, so reloads re-read the configuration and tables and the unix
 # socket is removed at exit. The keys stay root's (the signer reads them).
 [ "$(id -u)" = 0 ] && chown nobody "$T"
-mkdir -m 755 "$T/etc" # the KeyTable's: root's (the signer refuses one nobody could change)
+# the tables in a folder of root's, outside $T: whoever can change the
+# KeyTable or a folder on the way to it (nobody owns $T) chooses the keys
+# the signer loads, and it refuses one its user could; $T/etc leads there
+# for the helpers that rewrite the tables, the configurations name it as it is
+ETC=$(mktemp -d "${TMPDIR:-/tmp}/sg-metrics-etc.XXXXXX")
+chmod 755 "$ETC"
+ln -s "$ETC" "$T/etc"
 export SG_DIR=$T
 PIDS='' BH_PID=''
 passes=0 fails=0
@@ -55,7 +61,7 @@ cleanup() {
         pid_alive "$p" && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
     bash "$SG_SRC/tests/env/dns-server.sh" stop "$T/dns" >/dev/null 2>&1
-    if [ -n "${SG_KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
+    if [ -n "${SG_KEEP:-}" ]; then echo "kept $T $ETC"; else rm -rf "$T" "$ETC"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -103,7 +109,7 @@ SG_DNS_ZONE_NAME=test SG_DNS_ZONE_FILE="$T/test.zone" \
     fatal setup "the test DNS did not start"
 
 mkconf() { # name milter-port dns-port timeout-ms tries metrics_listen [extra lines]
-    sed -e "s|@DIR@|$T|g" -e "s|@NAME@|$1|g" -e "s|@MILTER_PORT@|$2|g" -e "s|@DNS_PORT@|$3|g" \
+    sed -e "s|@DIR@/etc/|$ETC/|g" -e "s|@DIR@|$T|g" -e "s|@NAME@|$1|g" -e "s|@MILTER_PORT@|$2|g" -e "s|@DNS_PORT@|$3|g" \
         -e "s|@DNS_TIMEOUT_MS@|$4|g" -e "s|@DNS_TRIES@|$5|g" -e "s|@FAILSAFE@|tempfail|g" \
         -e "s|@MAX_CONNECTIONS@|1000|g" "$DATA/spoofguardd.conf.in" >"$T/$1.conf"
     [ "$(id -u)" != 0 ] || echo "user nobody" >>"$T/$1.conf"

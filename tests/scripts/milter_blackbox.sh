@@ -51,9 +51,13 @@ chmod 700 "$T"
 # its own, so reloads re-read the configuration and tables and the unix
 # socket is removed at exit. The keys stay root's (the signer reads them).
 [ "$(id -u)" = 0 ] && chown nobody "$T"
-# the tables in a folder of root's: whoever can change the KeyTable
-# chooses the keys the signer loads, and it refuses one its user could
-mkdir -m 755 "$T/etc"
+# the tables in a folder of root's, outside $T: whoever can change the
+# KeyTable or a folder on the way to it (nobody owns $T) chooses the keys
+# the signer loads, and it refuses one its user could; $T/etc leads there
+# for the helpers that rewrite the tables, the configurations name it as it is
+ETC=$(mktemp -d "${TMPDIR:-/tmp}/sg-milter-etc.XXXXXX")
+chmod 755 "$ETC"
+ln -s "$ETC" "$T/etc"
 export SG_DIR=$T
 MAIN_PID='' DOWN_PID='' BH_PID='' SLOW_PID='' SEAL_PID='' DROP_PID='' GIVEUP_PID='' SEALTMP_PID='' OOM_PID=''
 passes=0 fails=0 t_start=$(date +%s)
@@ -79,7 +83,7 @@ cleanup() {
         fi
     done
     wait 2>/dev/null
-    if [ -n "${SG_KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
+    if [ -n "${SG_KEEP:-}" ]; then echo "kept $T $ETC"; else rm -rf "$T" "$ETC"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -186,7 +190,7 @@ cp "$DATA/senders" "$DATA/SigningTable" "$T/"
 sed -e "s|@DIR@|$T|g" -e "s|@ED_SELECTOR@|ed1|g" "$DATA/KeyTable.in" >"$T/etc/KeyTable"
 sed -e "s|@DIR@|$T|g" -e "s|@ED_SELECTOR@|new1|g" "$DATA/KeyTable.in" >"$T/etc/KeyTable.new"
 mkconf() { # name milter-port dns-port timeout-ms tries [extra lines]
-    sed -e "s|@DIR@|$T|g" -e "s|@NAME@|$1|g" -e "s|@MILTER_PORT@|$2|g" -e "s|@DNS_PORT@|$3|g" \
+    sed -e "s|@DIR@/etc/|$ETC/|g" -e "s|@DIR@|$T|g" -e "s|@NAME@|$1|g" -e "s|@MILTER_PORT@|$2|g" -e "s|@DNS_PORT@|$3|g" \
         -e "s|@DNS_TIMEOUT_MS@|$4|g" -e "s|@DNS_TRIES@|$5|g" -e "s|@FAILSAFE@|tempfail|g" \
         -e "s|@MAX_CONNECTIONS@|1000|g" "$DATA/spoofguardd.conf.in" >"$T/$1.conf"
     [ "$(id -u)" != 0 ] || echo "user nobody" >>"$T/$1.conf"
@@ -206,7 +210,7 @@ mkconf down "$DOWN_PORT" "$BH_PORT" 200 1
     printf 'fwd-arc fwd.test:arc1:%s/keys/arc1.private\n' "$T"
 } >"$T/etc/KeyTable.seal"
 mkconf seal "$SEAL_PORT" "$DNS_PORT" 1000 2 \
-    "$(printf 'key_table %s\narc_seal_key fwd-arc\nmetrics_listen 127.0.0.1:%s' "$T/etc/KeyTable.seal" "$SEAL_METRICS")"
+    "$(printf 'key_table %s\narc_seal_key fwd-arc\nmetrics_listen 127.0.0.1:%s' "$ETC/KeyTable.seal" "$SEAL_METRICS")"
 # one worker and metrics, started with few file descriptors (fd_exhaustion)
 mkconf fd "$FD_PORT" "$DNS_PORT" 1000 2 "$(printf 'workers 1\nmetrics_listen 127.0.0.1:%s' "$FD_METRICS")"
 # DNS that never answers, 3 tries of 2.5 s, a 20 s budget: the verdict
@@ -223,7 +227,7 @@ mkconf giveup "$GIVEUP_PORT" "$DROP_PORT" 1500 2 \
 # the forwarder again, where the chain's sealer (fwd.test) never answers
 mkconf oom "$OOM_PORT" "$DNS_PORT" 1000 2 "workers 1"
 mkconf sealtmp "$SEALTMP_PORT" "$DROPARC_PORT" 300 1 \
-    "$(printf 'key_table %s\narc_seal_key fwd-arc\nmetrics_listen 127.0.0.1:%s' "$T/etc/KeyTable.seal" "$SEALTMP_METRICS")"
+    "$(printf 'key_table %s\narc_seal_key fwd-arc\nmetrics_listen 127.0.0.1:%s' "$ETC/KeyTable.seal" "$SEALTMP_METRICS")"
 
 if "$SGD" -t -c "$T/main.conf" >"$T/t.out" 2>&1 && grep -q 'configuration OK' "$T/t.out"; then
     ok config_test
@@ -304,7 +308,7 @@ badkey() { # mode name
     local k=$T/keys/bad-$2.private
     install -m "$1" "$T/keys/ed1.private" "$k"
     sed "s|$T/keys/ed1.private|$k|" "$T/etc/KeyTable" >"$T/etc/KeyTable.$2"
-    sed "s|^key_table .*|key_table $T/etc/KeyTable.$2|" "$T/main.conf" >"$T/$2.conf"
+    sed "s|^key_table .*|key_table $ETC/KeyTable.$2|" "$T/main.conf" >"$T/$2.conf"
     if "$SGD" -t -c "$T/$2.conf" >"$T/$2.out" 2>&1; then
         ko "config_key_$2" "a key of mode $1 was accepted"
     elif grep -qF "$k" "$T/$2.out" && grep -q "chmod" "$T/$2.out"; then
