@@ -602,7 +602,9 @@ static void process(void **state)
         for (int mode = 0; mode < 5; mode++) {
             if (mode == 4 && geteuid() != 0)
                 continue;
-            assert_int_equal(chmod(path, mode == 0 ? 0775 : mode == 1 || mode == 4 ? 01777 : 0755),
+            assert_int_equal(chmod(path, mode == 0                ? 0775
+                                         : mode == 1 || mode == 4 ? 01777
+                                                                  : 0755),
                              0);
             if (mode == 2) {
                 char l2[200], d2[160];

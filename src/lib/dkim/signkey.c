@@ -233,8 +233,8 @@ static int open_key(int dirfd, const char *path, int beneath)
         if (n < 0)
             return -1;
         target[n] = '\0';
-        if (n == 0 || (size_t)n > NAME_MAX || strchr(target, '/') != NULL ||
-            !strcmp(target, ".") || !strcmp(target, "..")) {
+        if (n == 0 || (size_t)n > NAME_MAX || strchr(target, '/') != NULL || !strcmp(target, ".") ||
+            !strcmp(target, "..")) {
             errno = EACCES;
             return -1;
         }
