@@ -2268,6 +2268,10 @@ def check_sighup():
     expect(r is None or r.cmd == 'c', 'MAIL %r' % r)
     for n, v in headers[:2]:
         old.header(n, v)
+    # a message takes the configuration current when the daemon reads its
+    # MAIL, and nothing before end of data is answered (NR_* for every
+    # stage): time to read it before the reload, so this one keeps ed1
+    time.sleep(0.5)
     # the new key table (the script wrote it as KeyTable.new)
     d = tdir()
     os.replace(os.path.join(d, 'etc', 'KeyTable.new'), os.path.join(d, 'etc', 'KeyTable'))
