@@ -301,8 +301,9 @@ static const char *way_problem(const char *dir, const char *name, int root_keys)
     int dir_ours = st.st_uid == 0 || (!root_keys && st.st_uid == geteuid());
     if (p == NULL || !dir_ours || !(st.st_mode & S_ISVTX))
         return p;
-    snprintf(e, sizeof(e), "%s/%s", strcmp(dir, "/") ? dir : "", name);
-    if (lstat(e, &es) == 0 && (es.st_uid == 0 || (!root_keys && es.st_uid == geteuid())))
+    int w = snprintf(e, sizeof(e), "%s/%s", strcmp(dir, "/") ? dir : "", name);
+    if (w >= 0 && (size_t)w < sizeof(e) && lstat(e, &es) == 0 &&
+        (es.st_uid == 0 || (!root_keys && es.st_uid == geteuid())))
         return NULL;
     return "sticky, others may write it, and its entry is owned by another user";
 }
