@@ -931,6 +931,49 @@ static const char *file_text(const char *path)
     return buf;
 }
 
+/* The collector the store_lost tests drive, logging to logp: each
+ * lost_add counts n passes of bank.example's p=reject from one source in
+ * one hour. */
+typedef struct {
+    sg_rcollect *rc;
+    sg_logger log;
+    sg_arena *a;
+    sg_dmarc_record rec;
+    sg_verdict_result vr;
+} lost_fx;
+
+static void lost_open(lost_fx *f, const char *store, const char *logp)
+{
+    char err[256];
+    static const char txt[] = "v=DMARC1; p=reject";
+    memset(f, 0, sizeof *f);
+    f->log.fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    assert_true(f->log.fd >= 0);
+    assert_int_equal(sg_rcollect_new(&f->rc, store, 60, 1000, 1, err, sizeof err), 0);
+    sg_rcollect_set_log(f->rc, &f->log);
+    assert_int_equal(sg_arena_new(&f->a, 0), 0);
+    assert_int_equal(sg_dmarc_record_parse(f->a, txt, strlen(txt), &f->rec), 0);
+    f->vr.dmarc.result = SG_DMARC_RESULT_PASS;
+    f->vr.dmarc.record = &f->rec;
+    f->vr.dmarc.policy_domain = f->vr.dmarc.author_domain = "bank.example";
+}
+
+static void lost_add(lost_fx *f, int n)
+{
+    for (int i = 0; i < n; i++)
+        sg_rcollect_add(f->rc, 0, &f->vr, "192.0.2.1", "none", NULL, NULL, 1796256000 + 3600);
+}
+
+/* Frees what lost_open made (the collector already freed) and dir. */
+static void lost_close(lost_fx *f, const char *dir)
+{
+    char cmd[128];
+    sg_arena_free(f->a);
+    close(f->log.fd);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* adv36 F5: report_store deleted under the daemon took every later count
  * into the unlinked file, the metrics saying nothing was lost; one
  * overwritten in place was written on without an error. Each flush now
@@ -946,30 +989,13 @@ static void store_lost_under_the_daemon(void **state)
     snprintf(path, sizeof path, "%s/r.db", dir);
     snprintf(other, sizeof other, "%s/other.db", dir);
     snprintf(logp, sizeof logp, "%s/log", dir);
-    sg_logger log = {.fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0600)};
-    assert_true(log.fd >= 0);
-    sg_rcollect *rc = NULL;
+    lost_fx f;
     sg_rcollect_stats st;
-    assert_int_equal(sg_rcollect_new(&rc, path, 60, 1000, 1, err, sizeof err), 0);
-    sg_rcollect_set_log(rc, &log);
+    lost_open(&f, path, logp);
     struct stat first;
     assert_int_equal(stat(path, &first), 0);
-    sg_arena *a = NULL;
-    assert_int_equal(sg_arena_new(&a, 0), 0);
-    static const char txt[] = "v=DMARC1; p=reject";
-    sg_dmarc_record rec;
-    assert_int_equal(sg_dmarc_record_parse(a, txt, strlen(txt), &rec), 0);
-    sg_verdict_result vr;
-    memset(&vr, 0, sizeof vr);
-    vr.dmarc.result = SG_DMARC_RESULT_PASS;
-    vr.dmarc.record = &rec;
-    vr.dmarc.policy_domain = vr.dmarc.author_domain = "bank.example";
-    const int64_t now = 1796256000 + 3600;
-#define ADD(n)                                                                                     \
-    for (int i_ = 0; i_ < (n); i_++)                                                               \
-    sg_rcollect_add(rc, 0, &vr, "192.0.2.1", "none", NULL, NULL, now)
-    ADD(3);
-    sg_rcollect_flush(rc);
+    lost_add(&f, 3);
+    sg_rcollect_flush(f.rc);
     assert_int_equal(stored(path), 3);
 
     /* deleted, journal and all, as the probe did */
@@ -978,13 +1004,13 @@ static void store_lost_under_the_daemon(void **state)
     unlink(side);
     snprintf(side, sizeof side, "%s-shm", path);
     unlink(side);
-    ADD(4);
-    sg_rcollect_flush(rc);
+    lost_add(&f, 4);
+    sg_rcollect_flush(f.rc);
     assert_int_equal(stored(path), 4); /* made anew: the later counts are kept */
     struct stat again;
     assert_int_equal(stat(path, &again), 0);
     assert_int_equal(again.st_mode, first.st_mode);
-    sg_rcollect_stats_get(rc, &st);
+    sg_rcollect_stats_get(f.rc, &st);
     assert_int_equal(st.store_lost, 1);
     assert_int_equal(st.flush_errors, 0);
     const char *text = file_text(logp);
@@ -993,7 +1019,7 @@ static void store_lost_under_the_daemon(void **state)
     assert_non_null(strstr(text, "\"event\":\"report_store_reopened\""));
     assert_non_null(strstr(text, "\"created\":true"));
     /* nothing new: nothing said */
-    sg_rcollect_flush(rc);
+    sg_rcollect_flush(f.rc);
     assert_int_equal(occurrences(file_text(logp), "report_store_lost"), 1);
 
     /* replaced (a restore, a rename): the counts go to the file there now */
@@ -1001,10 +1027,10 @@ static void store_lost_under_the_daemon(void **state)
     assert_non_null(db);
     sqlite3_close(db);
     assert_int_equal(rename(other, path), 0);
-    ADD(2);
-    sg_rcollect_flush(rc);
+    lost_add(&f, 2);
+    sg_rcollect_flush(f.rc);
     assert_int_equal(stored(path), 2);
-    sg_rcollect_stats_get(rc, &st);
+    sg_rcollect_stats_get(f.rc, &st);
     assert_int_equal(st.store_lost, 2);
     assert_non_null(strstr(file_text(logp), "\"why\":\"replaced\""));
     assert_non_null(strstr(file_text(logp), "\"created\":false"));
@@ -1012,10 +1038,10 @@ static void store_lost_under_the_daemon(void **state)
     /* the file alone deleted: our journal beside it goes too, or SQLite
      * would lay it over the new store (the old counts back in it) */
     assert_int_equal(unlink(path), 0);
-    ADD(3);
-    sg_rcollect_flush(rc);
+    lost_add(&f, 3);
+    sg_rcollect_flush(f.rc);
     assert_int_equal(stored(path), 3);
-    sg_rcollect_stats_get(rc, &st);
+    sg_rcollect_stats_get(f.rc, &st);
     assert_int_equal(st.store_lost, 3);
 
     /* overwritten in place: the writes fail, counted and said (once a
@@ -1027,9 +1053,9 @@ static void store_lost_under_the_daemon(void **state)
         junk[i] = (char)(i * 7919 % 251);
     assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
     close(fd);
-    ADD(5);
-    sg_rcollect_flush(rc);
-    sg_rcollect_stats_get(rc, &st);
+    lost_add(&f, 5);
+    sg_rcollect_flush(f.rc);
+    sg_rcollect_stats_get(f.rc, &st);
     assert_int_equal(st.store_lost, 4);
     assert_int_equal(st.flush_errors, 1);
     text = file_text(logp);
@@ -1037,9 +1063,9 @@ static void store_lost_under_the_daemon(void **state)
     assert_int_equal(occurrences(text, "\"event\":\"report_flush_failed\""), 1);
     snprintf(side, sizeof side, "%s-wal", path);
     assert_int_equal(access(side, F_OK), -1); /* none of ours left to lay over a restore */
-    ADD(1);
-    sg_rcollect_flush(rc);
-    sg_rcollect_stats_get(rc, &st);
+    lost_add(&f, 1);
+    sg_rcollect_flush(f.rc);
+    sg_rcollect_stats_get(f.rc, &st);
     assert_int_equal(st.flush_errors, 2);
     assert_int_equal(st.store_lost, 4); /* lost once */
     assert_int_equal(occurrences(file_text(logp), "\"event\":\"report_flush_failed\""), 1);
@@ -1047,31 +1073,26 @@ static void store_lost_under_the_daemon(void **state)
      * is tried once a second) */
     assert_int_equal(unlink(path), 0);
     sleep(1);
-    sg_rcollect_flush(rc);
+    sg_rcollect_flush(f.rc);
     assert_int_equal(stored(path), 6);
-    sg_rcollect_stats_get(rc, &st);
+    sg_rcollect_stats_get(f.rc, &st);
     assert_int_equal(st.flush_errors, 2);
-    ADD(1);
-    sg_rcollect_free(rc); /* the last flush */
+    lost_add(&f, 1);
+    sg_rcollect_free(f.rc); /* the last flush */
     assert_int_equal(stored(path), 7);
     assert_null(strstr(file_text(logp), "report_counts_lost"));
     /* a stop while the path holds no store: what memory held is said lost */
-    assert_int_equal(sg_rcollect_new(&rc, path, 60, 1000, 1, err, sizeof err), 0);
-    sg_rcollect_set_log(rc, &log);
+    assert_int_equal(sg_rcollect_new(&f.rc, path, 60, 1000, 1, err, sizeof err), 0);
+    sg_rcollect_set_log(f.rc, &f.log);
     fd = open(path, O_WRONLY);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
     close(fd);
-    ADD(2);
-    sg_rcollect_free(rc);
+    lost_add(&f, 2);
+    sg_rcollect_free(f.rc);
     assert_non_null(strstr(file_text(logp), "\"event\":\"report_counts_lost\",\"path\":"));
     assert_non_null(strstr(file_text(logp), "\"groups\":1}"));
-#undef ADD
-    sg_arena_free(a);
-    close(log.fd);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    lost_close(&f, dir);
 }
 
 /* rev24 R24-6: report_store a symbolic link. SQLite opens the target and
@@ -1090,38 +1111,21 @@ static void store_lost_through_a_link(void **state)
     snprintf(side, sizeof side, "%s/data", dir);
     assert_int_equal(mkdir(side, 0700), 0);
     assert_int_equal(symlink("data/real.db", link), 0);
-    sg_logger log = {.fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0600)};
-    assert_true(log.fd >= 0);
-    sg_rcollect *rc = NULL;
+    lost_fx f;
     sg_rcollect_stats st;
-    assert_int_equal(sg_rcollect_new(&rc, link, 60, 1000, 1, err, sizeof err), 0);
-    sg_rcollect_set_log(rc, &log);
-    sg_arena *a = NULL;
-    assert_int_equal(sg_arena_new(&a, 0), 0);
-    static const char txt[] = "v=DMARC1; p=reject";
-    sg_dmarc_record rec;
-    assert_int_equal(sg_dmarc_record_parse(a, txt, strlen(txt), &rec), 0);
-    sg_verdict_result vr;
-    memset(&vr, 0, sizeof vr);
-    vr.dmarc.result = SG_DMARC_RESULT_PASS;
-    vr.dmarc.record = &rec;
-    vr.dmarc.policy_domain = vr.dmarc.author_domain = "bank.example";
-    const int64_t now = 1796256000 + 3600;
-#define ADD(n)                                                                                     \
-    for (int i_ = 0; i_ < (n); i_++)                                                               \
-    sg_rcollect_add(rc, 0, &vr, "192.0.2.1", "none", NULL, NULL, now)
-    ADD(3);
-    sg_rcollect_flush(rc);
+    lost_open(&f, link, logp);
+    lost_add(&f, 3);
+    sg_rcollect_flush(f.rc);
     assert_int_equal(stored(link), 3);
     snprintf(side, sizeof side, "%s-wal", real);
     assert_int_equal(access(side, F_OK), 0); /* beside the target */
 
     /* the target alone deleted: our journal beside it goes too */
     assert_int_equal(unlink(real), 0);
-    ADD(4);
-    sg_rcollect_flush(rc);
+    lost_add(&f, 4);
+    sg_rcollect_flush(f.rc);
     assert_int_equal(stored(link), 4);
-    sg_rcollect_stats_get(rc, &st);
+    sg_rcollect_stats_get(f.rc, &st);
     assert_int_equal(st.store_lost, 1);
     assert_non_null(strstr(file_text(logp), "\"why\":\"deleted\""));
 
@@ -1134,9 +1138,9 @@ static void store_lost_through_a_link(void **state)
         junk[i] = (char)(i * 7919 % 251);
     assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
     close(fd);
-    ADD(5);
-    sg_rcollect_flush(rc);
-    sg_rcollect_stats_get(rc, &st);
+    lost_add(&f, 5);
+    sg_rcollect_flush(f.rc);
+    sg_rcollect_stats_get(f.rc, &st);
     assert_int_equal(st.store_lost, 2);
     assert_int_equal(st.flush_errors, 1);
     assert_non_null(strstr(file_text(logp), "not an SQLite database any more"));
@@ -1146,7 +1150,7 @@ static void store_lost_through_a_link(void **state)
     /* removed: made anew at the target, with what waited */
     assert_int_equal(unlink(real), 0);
     sleep(1);
-    sg_rcollect_flush(rc);
+    sg_rcollect_flush(f.rc);
     assert_int_equal(stored(link), 5);
     struct stat lst;
     assert_int_equal(lstat(link, &lst), 0);
@@ -1159,20 +1163,15 @@ static void store_lost_through_a_link(void **state)
     sqlite3_close(db);
     assert_int_equal(unlink(link), 0);
     assert_int_equal(symlink("data/other.db", link), 0);
-    ADD(2);
-    sg_rcollect_flush(rc);
+    lost_add(&f, 2);
+    sg_rcollect_flush(f.rc);
     assert_int_equal(stored(side), 2);
     assert_int_equal(stored(real), 5);
-    sg_rcollect_stats_get(rc, &st);
+    sg_rcollect_stats_get(f.rc, &st);
     assert_int_equal(st.store_lost, 3);
     assert_non_null(strstr(file_text(logp), "\"why\":\"replaced\""));
-    sg_rcollect_free(rc);
-#undef ADD
-    sg_arena_free(a);
-    close(log.fd);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    sg_rcollect_free(f.rc);
+    lost_close(&f, dir);
 }
 
 /* At most `limit` reports a day for one organisational domain: its own
