@@ -71,6 +71,19 @@ static void outage_config(sg_config *cfg, const char *spill)
     cfg->outbound_spill = strdup(spill);
 }
 
+/* Outbound on, its store an LMDB in dir of the least map size the option
+ * takes (1 MiB, soon full), no spill file. */
+static void small_lmdb_config(sg_config *cfg, const char *dir)
+{
+    assert_int_equal(sg_config_defaults(cfg), 0);
+    cfg->outbound = 1;
+    free(cfg->outbound_store);
+    cfg->outbound_store = strdup(dir);
+    cfg->outbound_store_map_size = 1 << 20;
+    free(cfg->outbound_spill);
+    cfg->outbound_spill = strdup("none");
+}
+
 static void carry_into_lmdb(void **state)
 {
     (void)state;
@@ -363,13 +376,7 @@ static void full_lmdb_holds_block(void **state)
     char dir[] = "/tmp/sg-full.XXXXXX", err[256];
     assert_non_null(mkdtemp(dir));
     sg_config cfg;
-    assert_int_equal(sg_config_defaults(&cfg), 0);
-    cfg.outbound = 1;
-    free(cfg.outbound_store);
-    cfg.outbound_store = strdup(dir);
-    cfg.outbound_store_map_size = 1 << 20; /* the least the option takes */
-    free(cfg.outbound_spill);
-    cfg.outbound_spill = strdup("none");
+    small_lmdb_config(&cfg, dir);
     sg_obd_shared sh;
     assert_int_equal(sg_obd_shared_init(&sh, &cfg, err, sizeof err), 0);
     char logpath[] = "/tmp/sg-full-log.XXXXXX";
@@ -470,13 +477,7 @@ static void full_map_expiry_within_a_minute(void **state)
     char dir[] = "/tmp/sg-full2.XXXXXX", err[256];
     assert_non_null(mkdtemp(dir));
     sg_config cfg;
-    assert_int_equal(sg_config_defaults(&cfg), 0);
-    cfg.outbound = 1;
-    free(cfg.outbound_store);
-    cfg.outbound_store = strdup(dir);
-    cfg.outbound_store_map_size = 1 << 20;
-    free(cfg.outbound_spill);
-    cfg.outbound_spill = strdup("none");
+    small_lmdb_config(&cfg, dir);
     sg_obd_shared sh;
     assert_int_equal(sg_obd_shared_init(&sh, &cfg, err, sizeof err), 0);
     char logpath[] = "/tmp/sg-full2-log.XXXXXX";
