@@ -241,7 +241,7 @@ static int lmdb_whole(const char *dir, const char *data, char *err, size_t errle
     return -1;
 }
 
-int sg_obs_lmdb_check(const char *dir, int *found, char *err, size_t errlen)
+static int lmdb_check_once(const char *dir, int *found, char *err, size_t errlen)
 {
     char data[4096];
     struct stat st;
@@ -263,6 +263,21 @@ int sg_obs_lmdb_check(const char *dir, int *found, char *err, size_t errlen)
         return -1;
     }
     return lmdb_whole(dir, data, err, errlen);
+}
+
+/* A store another process is making at this moment (spoofguardd and
+ * `spoofguard accounts` opening a new one together) is empty, then short,
+ * for the milliseconds LMDB takes to write its first pages under its own
+ * lock, which this check does not take: what is still damaged after
+ * 200 ms of looking again is a damaged file (a restore stays as it is). */
+int sg_obs_lmdb_check(const char *dir, int *found, char *err, size_t errlen)
+{
+    for (int i = 0;; i++) {
+        int rc = lmdb_check_once(dir, found, err, errlen);
+        if (rc == 0 || i == 20)
+            return rc;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
 }
 
 static int lmdb_open(sg_obs *s, const char *dir, char *err, size_t errlen)
