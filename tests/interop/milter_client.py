@@ -2347,6 +2347,63 @@ def check_sighup_sender_map():
         expect(wait_log(r'"event":"reloaded"', since), 'no "reloaded" event restoring the map')
 
 
+def check_sighup_internal_networks():
+    """What a connection was decided from the configuration at CONNECT
+    (internal or not) is decided again at each MAIL from the snapshot a
+    reload installed: a client taken out of internal_networks is no longer
+    signed for on the connection it holds open (nor on a new one), and is
+    again once the line is back."""
+    pid = int(env('SG_MILTER_PID'))
+    conf = env('SG_CONF')
+    good = read(conf)
+    line = b'internal_networks   127.0.0.1/32, ::1/128, 10.0.0.0/8'
+    expect(line in good, 'no %r in %s' % (line, conf))
+    msg = data_msg('from-bob.eml')
+
+    def reload(text):
+        with open(conf + '.new', 'wb') as f:
+            f.write(text)
+        os.replace(conf + '.new', conf)
+        since = log_size()
+        os.kill(pid, signal.SIGHUP)
+        expect(wait_log(r'"event":"reloaded"', since), 'no "reloaded" event after SIGHUP')
+
+    def internal_session():
+        m = session()
+        m.connect('10.1.2.3', hostname='ws7.ourco.test')
+        m.helo('ws7.ourco.test')
+        return m
+
+    def signed(m):
+        stage, replies = m.send_message(msg, sender='bob@ourco.test')
+        names = [r.name for r in replies if r.cmd in 'ih']
+        return stage, replies, 'DKIM-Signature' in names
+
+    m = internal_session()
+    stage, replies, s = signed(m)
+    expect(s and replies[-1].cmd == 'a', 'before the reload: %s %s' % (stage, describe(replies)))
+    m.abort()
+    try:
+        reload(good.replace(line, b'internal_networks   127.0.0.1/32, ::1/128'))
+        for i in range(2):  # the open connection, then a new one
+            c = m if i == 0 else internal_session()
+            stage, replies, s = signed(c)
+            expect(not s, '%s connection: 10.1.2.3 signed for after it left internal_networks: %s'
+                   % ('the open' if i == 0 else 'a new', describe(replies)))
+            if i == 0:
+                c.abort()
+            else:
+                finish(c)
+        reload(good)
+        stage, replies, s = signed(m)
+        expect(s and replies[-1].cmd == 'a',
+               'the open connection once the line is back: %s %s' % (stage, describe(replies)))
+        finish(m)
+    finally:
+        if read(conf) != good:
+            reload(good)
+
+
 def check_sighup_failsafe():
     """Switch the DNS-down daemon to `failsafe accept` by SIGHUP."""
     pid = int(env('SG_MILTER_PID'))

@@ -449,7 +449,7 @@ FD_PID=''
 PID=$MAIN_PID NAME=main PORT=$MAIN_PORT
 
 # --- 9: SIGHUP with a new key table -----------------------------------------------
-check sighup sighup_storm sighup_sender_map
+check sighup sighup_storm sighup_sender_map sighup_internal_networks
 alive alive_after_sighup
 check log_json
 
