@@ -63,6 +63,8 @@ static int setup(void **state)
     add_txt(f->zone, "_dmarc.ourslow.test", "v=DMARC1; p=none");
     assert_int_equal(sg_zone_add(f->zone, "k1._domainkey.ourslow.test", "TIMEOUT", "TXT", 300), 0);
     add_txt(f->zone, "ourslow.test", "v=spf1 -all");
+    /* held.test: p=quarantine, not ours */
+    add_txt(f->zone, "_dmarc.held.test", "v=DMARC1; p=quarantine");
     /* lax.test: p=none, not ours */
     add_txt(f->zone, "_dmarc.lax.test", "v=DMARC1; p=none");
     /* evil.test: a forger's own domain, SPF passing for its network, p=none */
@@ -313,6 +315,33 @@ static void p_none_fail_is_unverified(void **state)
     assert_authres(r, "dmarc", "fail");
     sg_verdict_free(v);
     free(m);
+}
+
+/* The reason names what the policy asks: the MTA may show it as its
+ * quarantine reason (Sendmail's held queue said "refuse": adv40 F5). */
+static void failure_reason_names_the_policy(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *domain, *verb;
+        sg_dmarc_disposition disp;
+    } cases[] = {
+        {"held.test", "receivers to quarantine such mail", SG_DMARC_DISP_QUARANTINE},
+        {"remote.test", "receivers to refuse such mail", SG_DMARC_DISP_REJECT},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sg_verdict *v;
+        char from[64];
+        snprintf(from, sizeof(from), "ceo@%s", cases[i].domain);
+        char *m = make_message(f, cases[i].domain, NULL);
+        const sg_verdict_result *r = check(f, &v, m, "203.0.113.66", from);
+        assert_int_equal(r->verdict, SG_VERDICT_FORGED);
+        assert_int_equal(r->disposition, cases[i].disp);
+        if (strstr(r->reason, cases[i].verb) == NULL)
+            fail_msg("%s: reason \"%s\"", cases[i].domain, r->reason);
+        sg_verdict_free(v);
+        free(m);
+    }
 }
 
 static void key_timeout_is_never_a_reject(void **state)
@@ -1111,6 +1140,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(no_policy_is_unverified, setup, teardown),
         cmocka_unit_test_setup_teardown(p_none_fail_is_unverified, setup, teardown),
+        cmocka_unit_test_setup_teardown(failure_reason_names_the_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(key_timeout_is_never_a_reject, setup, teardown),
         cmocka_unit_test_setup_teardown(from_problems_never_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(display_name_trick, setup, teardown),

@@ -798,8 +798,13 @@ static void decide(sg_verdict *v)
         r->verdict = SG_VERDICT_FORGED;
         r->disposition = r->dmarc.disposition;
         r->rule = SG_VERDICT_RULE_DMARC;
-        r->reason = "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy asks "
-                    "receivers to refuse such mail";
+        /* the MTA shows this as its quarantine reason too (Sendmail's
+         * held queue: adv40 F5) */
+        r->reason = r->dmarc.policy == SG_DMARC_POLICY_REJECT
+                        ? "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy asks "
+                          "receivers to refuse such mail"
+                        : "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy asks "
+                          "receivers to quarantine such mail";
         break;
     case SG_DMARC_RESULT_NONE:
     case SG_DMARC_RESULT_PERMERROR:
