@@ -286,9 +286,10 @@ static void macros(session *s, const sg_milter_cmd *c)
             mta = v;
     }
     /* Sendmail's v is its version ("8.17.1.9"), Postfix's "Postfix 3.7.11" */
+    if (mta)
+        s->mta_sendmail = *mta && strncmp(mta, "Postfix", 7) != 0;
     if (auth)
-        s->login_long = login_of(auth, mta && strncmp(mta, "Postfix", 7) != 0 && *mta, s->login,
-                                 sizeof(s->login)) != 0;
+        s->login_long = login_of(auth, s->mta_sendmail, s->login, sizeof(s->login)) != 0;
 }
 
 /* An envelope recipient of an outbound message, for the abuse engine

@@ -35,23 +35,30 @@ static void sender_rule(session *s, int rc, char *smtp_reply)
         s->fail = "out of memory";
 }
 
-/* RFC 5322 2.1.1: 998 octets a line, CRLF not counted. */
-#define LINE_MAX_OCTETS 998
+/* The longest line the MTA relays whole, CRLF not counted: RFC 5322
+ * 2.1.1's 998 octets (Postfix's smtp_line_length_limit breaks longer
+ * ones), but 990 behind Sendmail, whose smtp, esmtp and smtp8 mailers
+ * break lines at L=SMTP_MAILER_LL, 990 unless the site raised it (adv40
+ * F2: a 995-octet line was signed, then broken, silently). */
+static size_t line_max(const session *s)
+{
+    return s->mta_sendmail ? 990 : 998;
+}
 
 /* Runs through p[0..len), *run octets of a line already behind it (CRLF-
  * normalised text, so a line's CR is counted with it): whether a line
- * there, or the unfinished one at the end, is over LINE_MAX_OCTETS. */
-static int over_long(size_t *run, const char *p, size_t len)
+ * there, or the unfinished one at the end, is over max octets. */
+static int over_long(size_t *run, const char *p, size_t len, size_t max)
 {
     const char *end = p + len, *nl;
     int over = 0;
     while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-        over |= *run + (size_t)(nl - p) > LINE_MAX_OCTETS + 1; /* + the CR */
+        over |= *run + (size_t)(nl - p) > max + 1; /* + the CR */
         *run = 0;
         p = nl + 1;
     }
     *run += (size_t)(end - p);
-    return over || *run > LINE_MAX_OCTETS + 1;
+    return over || *run > max + 1;
 }
 
 /* Whether the display-name rule applies to this login (logins compare as
@@ -97,7 +104,7 @@ static int on_out_headers(const sg_header *f, size_t n, void *payload)
     }
     for (size_t i = 0; i < n && !s->long_line; i++) {
         size_t run = 0;
-        s->long_line = over_long(&run, f[i].raw, f[i].raw_len);
+        s->long_line = over_long(&run, f[i].raw, f[i].raw_len, line_max(s));
     }
     return 0;
 }
@@ -108,7 +115,7 @@ static int on_out_body(const char *data, size_t len, void *payload)
     if (s->signer && sg_dkim_sign_body(s->signer, data, len) != 0)
         s->fail = "signing failed";
     if (s->signer && !s->long_line)
-        s->long_line = over_long(&s->out_line, data, len);
+        s->long_line = over_long(&s->out_line, data, len, line_max(s));
     return 0;
 }
 
@@ -331,10 +338,13 @@ static void outbound_signed(int status, const uint8_t *const *sigs, const size_t
             SG_MC_INC_AT(s->env->metrics->signatures, s->keys[k]->metric);
         /* the signature is right as the message stands; say so where an
          * administrator looks when a receiver reports it broken */
-        if (outbound_accept(s, s->long_line ? "signed; a line over 998 octets: a relay that "
-                                              "breaks it (Postfix: smtp_line_length_limit) "
-                                              "breaks the signature"
-                                            : "signed"))
+        const char *why = "signed";
+        if (s->long_line)
+            why = s->mta_sendmail ? "signed; a line over 990 octets: Sendmail's SMTP mailers "
+                                    "break it (L=, SMTP_MAILER_LL) and the signature with it"
+                                  : "signed; a line over 998 octets: a relay that breaks it "
+                                    "(Postfix: smtp_line_length_limit) breaks the signature";
+        if (outbound_accept(s, why))
             return; /* ob_decided answers and resets */
     }
     message_reset(s);
@@ -354,7 +364,7 @@ int outbound_eom(session *s)
         refuse(s, s->reject);
         return 0;
     }
-    if (s->out_line > LINE_MAX_OCTETS) /* the last line, without a line end */
+    if (s->out_line > line_max(s)) /* the last line, without a line end */
         s->long_line = 1;
     if (s->signer && !(s->actions & SG_MF_ADDHDRS)) {
         return outbound_accept(s, "unsigned: the MTA does not let us add header fields");

@@ -111,11 +111,14 @@ typedef struct session {
     const sg_map_key *keys[MAX_SIGN_KEYS];
     size_t nkeys;
     size_t nsigned; /* DKIM-Signature fields put on the message */
-    /* outbound: a line over RFC 5322's 998 octets, which Postfix breaks
-     * when it relays (smtp_line_length_limit), after we signed */
+    /* outbound: a line longer than the MTA passes on whole, which it
+     * breaks after we signed: over RFC 5322's 998 octets for Postfix
+     * (smtp_line_length_limit), over 990 for Sendmail (its SMTP mailers'
+     * L=, SMTP_MAILER_LL) */
     size_t out_line;   /* octets of the body line so far */
     int silence_short; /* the silence timer runs its 10 s (session.c) */
     int long_line;
+    int mta_sendmail;      /* the MTA's v macro is not Postfix's: Sendmail's rules */
     const char *from_addr; /* header From (outbound), in the arena */
     /* outbound: the envelope recipients (in the arena) and the abuse
      * engine's decision while it waits for Redis */

@@ -1325,7 +1325,7 @@ def check_outbound_long_line():
     """A line over RFC 5322's 998 octets (body or header): signed as it
     stands (the signature is right), and the log line says a relay that
     breaks the line (Postfix does) breaks the signature (adv15 F1);
-    998 octets exactly is no warning."""
+    998 octets exactly is no warning. Behind Sendmail the bound is 990."""
     base = data_msg('from-alice.eml').replace(b'\r\n', b'\n').replace(b'\n', b'\r\n')
     head, body = base.split(b'\r\n\r\n', 1)
     cases = [('LL000001', head + b'\r\n\r\n' + body + b'x' * 998 + b'\r\n', False),
@@ -1342,6 +1342,23 @@ def check_outbound_long_line():
         signed_ok(replies, msg, 'long-' + qid, ['rsa1', 'ed1'])
         finish(m)
         pat = r'"queue_id":"%s"[^\n]*"why":"signed%s' % (qid, '; a line over 998' if warned else '"')
+        expect(wait_log(pat, since), '%s: no log line matching %s' % (qid, pat))
+    # behind Sendmail (its v macro), whose SMTP mailers break lines at
+    # L=990 (SMTP_MAILER_LL): over 990 is warned of, naming Sendmail's
+    # setting (adv40 F2: a 995-octet line was signed, then broken)
+    cases = [('SL000001', head + b'\r\n\r\n' + body + b'x' * 990 + b'\r\n', False),
+             ('SL000002', head + b'\r\n\r\n' + body + b'y' * 991 + b'\r\n', True),
+             ('SL000003', head + b'\r\nX-Long: ' + b'w' * 990 + b'\r\n\r\n' + body, True),
+             ('SL000004', head + b'\r\n\r\n' + body + b'v' * 995, True)]  # last, no line end
+    for qid, msg, warned in cases:
+        m = outbound_session('alice@ourco.test')
+        m.macros['v'] = '8.17.1.9'
+        stage, replies = m.send_message(msg, queue_id=qid, sender='alice@ourco.test',
+                                        login='alice@ourco.test', chunk=300)
+        signed_ok(replies, msg, 'long-' + qid, ['rsa1', 'ed1'])
+        finish(m)
+        pat = r'"queue_id":"%s"[^\n]*"why":"signed%s' % (
+            qid, "; a line over 990 octets: Sendmail's" if warned else '"')
         expect(wait_log(pat, since), '%s: no log line matching %s' % (qid, pat))
 
 
