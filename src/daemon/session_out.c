@@ -61,6 +61,62 @@ static int over_long(size_t *run, const char *p, size_t len, size_t max)
     return over || *run > max + 1;
 }
 
+/* Sendmail rewrites address fields as it writes the message out, after
+ * the milter signed (adv40 F1, Sendmail 8.17): a display name holding a
+ * MustQuoteChars character ('.' and '\'' by default) is put in quotes,
+ * and the addresses of a list are joined by ", ". The field changes and
+ * the signature breaks at every receiver: say so in the log line, as for
+ * long lines. Returns what will change, or NULL. */
+static const char *sendmail_rewrite(const sg_header *f, size_t n)
+{
+    static const char *const addr_fields[] = {
+        "from",        "sender",    "reply-to",      "to",       "cc",
+        "resent-from", "resent-to", "resent-sender", "resent-cc"};
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0, nf = sizeof(addr_fields) / sizeof(addr_fields[0]);
+        while (k < nf && !(strlen(addr_fields[k]) == f[i].name_len &&
+                           !strncasecmp(f[i].name, addr_fields[k], f[i].name_len)))
+            k++;
+        if (k == nf)
+            continue;
+        const char *v = f[i].value, *end = v + f[i].value_len;
+        int quote = 0, comment = 0, angle = 0, phrase_dot = 0;
+        for (const char *p = v; p < end; p++) {
+            if (quote || comment) {
+                if (*p == '\\' && p + 1 < end)
+                    p++;
+                else if (quote && *p == '"')
+                    quote = 0;
+                else if (comment && *p == '(')
+                    comment++;
+                else if (comment && *p == ')')
+                    comment--;
+            } else if (*p == '"') {
+                quote = 1;
+            } else if (*p == '(') {
+                comment = 1;
+            } else if (*p == '<') {
+                if (phrase_dot)
+                    return "signed; Sendmail puts a display name with '.' or an apostrophe in "
+                           "quotes after we signed (MustQuoteChars), and the signature breaks";
+                angle = 1;
+            } else if (*p == '>') {
+                angle = 0;
+            } else if (angle) {
+                continue;
+            } else if (*p == ',' || *p == ';' || *p == ':') {
+                if (*p == ',' && p + 1 < end && p[1] != ' ' && p[1] != '\t')
+                    return "signed; Sendmail puts a space after each comma of an address list "
+                           "after we signed, and the signature breaks";
+                phrase_dot = 0;
+            } else if (*p == '.' || *p == '\'') {
+                phrase_dot = 1; /* a phrase's only if an angle address follows */
+            }
+        }
+    }
+    return NULL;
+}
+
 /* Whether the display-name rule applies to this login (logins compare as
  * in the sender_map: in any case). */
 static int display_names_checked(const sg_config *cfg, const char *login)
@@ -106,6 +162,8 @@ static int on_out_headers(const sg_header *f, size_t n, void *payload)
         size_t run = 0;
         s->long_line = over_long(&run, f[i].raw, f[i].raw_len, line_max(s));
     }
+    if (s->mta_sendmail)
+        s->sm_rewrite = sendmail_rewrite(f, n);
     return 0;
 }
 
@@ -338,7 +396,7 @@ static void outbound_signed(int status, const uint8_t *const *sigs, const size_t
             SG_MC_INC_AT(s->env->metrics->signatures, s->keys[k]->metric);
         /* the signature is right as the message stands; say so where an
          * administrator looks when a receiver reports it broken */
-        const char *why = "signed";
+        const char *why = s->sm_rewrite ? s->sm_rewrite : "signed";
         if (s->long_line)
             why = s->mta_sendmail ? "signed; a line over 990 octets: Sendmail's SMTP mailers "
                                     "break it (L=, SMTP_MAILER_LL) and the signature with it"

@@ -1362,6 +1362,46 @@ def check_outbound_long_line():
         expect(wait_log(pat, since), '%s: no log line matching %s' % (qid, pat))
 
 
+def check_outbound_sendmail_rewrites():
+    """Behind Sendmail (its v macro), which rewrites address fields as it
+    writes the message out, after we signed (adv40 F1): an unquoted
+    display name with '.' or an apostrophe gets quotes, a list's addresses
+    get ", " between them, and the signature breaks. The message is signed
+    as it stands and the log line says which; the same fields already in
+    Sendmail's form, or behind Postfix, are plain "signed"."""
+    base = data_msg('from-alice.eml')
+    quote = "Sendmail puts a display name with '.' or an apostrophe in quotes"
+    comma = 'Sendmail puts a space after each comma'
+    cases = [
+        ('SR000001', b'From: Alice A. Smith <alice@ourco.test>', '8.17.1.9', quote),
+        ('SR000002', b"From: Pat O'Brien <alice@ourco.test>", '8.17.1.9', quote),
+        ('SR000003', b'From: "Alice A. Smith" <alice@ourco.test>', '8.17.1.9', None),
+        ('SR000004', b'From: Alice (A. Smith) <alice@ourco.test>', '8.17.1.9', None),
+        ('SR000005', b'From: alice@ourco.test (A. Smith)', '8.17.1.9', None),
+        ('SR000006', b'From: Alice A. Smith <alice@ourco.test>', 'Postfix 3.7.11', None),
+    ]
+    tos = [('SR000007', b'To: carol@rcpt.test,dave@rcpt.test', '8.17.1.9', comma),
+           ('SR000008', b'To: carol@rcpt.test, dave@rcpt.test', '8.17.1.9', None),
+           ('SR000009', b'To: "Lee, Carol" <carol@rcpt.test>', '8.17.1.9', None),
+           ('SR000012', b'To: carol.lee@rcpt.test, o.dave@rcpt.test', '8.17.1.9', None),
+           ('SR000010', b'To: J. R. Bob <carol@rcpt.test>', '8.17.1.9', quote),
+           ('SR000011', b'To: carol@rcpt.test,dave@rcpt.test', 'Postfix 3.7.11', None)]
+    since = log_size()
+    for qid, field, mta, warned in cases + tos:
+        old = b'From: Alice <alice@ourco.test>' if field.startswith(b'From:') else b'To: Carol <carol@rcpt.test>'
+        msg = base.replace(old, field)
+        expect(msg != base, '%s: no %r in from-alice.eml' % (qid, old))
+        m = outbound_session('alice@ourco.test')
+        m.macros['v'] = mta
+        stage, replies = m.send_message(msg, queue_id=qid, sender='alice@ourco.test',
+                                        login='alice@ourco.test')
+        signed_ok(replies, msg, 'rewrite-' + qid, ['rsa1', 'ed1'])
+        finish(m)
+        pat = r'"queue_id":"%s"[^\n]*"why":"%s' % (
+            qid, ('signed; ' + re.escape(warned)) if warned else 'signed"')
+        expect(wait_log(pat, since), '%s: no log line matching %s' % (qid, pat))
+
+
 def check_outbound_big_body():
     """A body larger than one chunk, in several BODY packets: the
     signature covers all of it."""
