@@ -1388,7 +1388,8 @@ def check_outbound_sendmail_rewrites():
            ('SR000011', b'To: carol@rcpt.test,dave@rcpt.test', 'Postfix 3.7.11', None)]
     since = log_size()
     for qid, field, mta, warned in cases + tos:
-        old = b'From: Alice <alice@ourco.test>' if field.startswith(b'From:') else b'To: Carol <carol@rcpt.test>'
+        old = (b'From: Alice <alice@ourco.test>' if field.startswith(b'From:')
+               else b'To: Carol <carol@rcpt.test>')
         msg = base.replace(old, field)
         expect(msg != base, '%s: no %r in from-alice.eml' % (qid, old))
         m = outbound_session('alice@ourco.test')
@@ -2363,13 +2364,22 @@ def check_sighup():
     finish(new)
 
 
+def rewrite_and_reload(path, text, what='after SIGHUP'):
+    """Replace path's contents at once and reload the daemon (SIGHUP)."""
+    with open(path + '.new', 'wb') as f:
+        f.write(text)
+    os.replace(path + '.new', path)
+    since = log_size()
+    os.kill(int(env('SG_MILTER_PID')), signal.SIGHUP)
+    expect(wait_log(r'"event":"reloaded"', since), 'no "reloaded" event %s' % what)
+
+
 def check_sighup_sender_map():
     """A login a reload took out of sender_map is refused at its next
     message on a connection opened before the reload, as on a new one:
     Postfix keeps one milter connection for a whole SMTP session, so a
     snapshot kept per connection let a stolen login go on signing for as
     long as the thief stayed connected (adv36 F2). The map is restored."""
-    pid = int(env('SG_MILTER_PID'))
     msg = data_msg('from-alice.eml')
     path = os.path.join(tdir(), 'senders')
     good = read(path)
@@ -2381,12 +2391,7 @@ def check_sighup_sender_map():
     revoked = b''.join(l for l in good.splitlines(True) if not l.startswith(b'alice@'))
     expect(revoked != good, 'no alice line in %s' % path)
     try:
-        with open(path + '.new', 'wb') as f:
-            f.write(revoked)
-        os.replace(path + '.new', path)
-        since = log_size()
-        os.kill(pid, signal.SIGHUP)
-        expect(wait_log(r'"event":"reloaded"', since), 'no "reloaded" event after SIGHUP')
+        rewrite_and_reload(path, revoked)
         for i in range(2):  # the open connection, then the same on a new one
             c = m if i == 0 else outbound_session('alice@ourco.test')
             stage, replies = c.send_message(msg, sender='alice@ourco.test', login='alice@ourco.test')
@@ -2396,12 +2401,7 @@ def check_sighup_sender_map():
                    % ('the open' if i == 0 else 'a new', stage, describe(replies)))
             finish(c)
     finally:
-        with open(path + '.new', 'wb') as f:
-            f.write(good)
-        os.replace(path + '.new', path)
-        since = log_size()
-        os.kill(pid, signal.SIGHUP)
-        expect(wait_log(r'"event":"reloaded"', since), 'no "reloaded" event restoring the map')
+        rewrite_and_reload(path, good, 'restoring the map')
 
 
 def check_sighup_internal_networks():
@@ -2410,20 +2410,11 @@ def check_sighup_internal_networks():
     reload installed: a client taken out of internal_networks is no longer
     signed for on the connection it holds open (nor on a new one), and is
     again once the line is back."""
-    pid = int(env('SG_MILTER_PID'))
     conf = env('SG_CONF')
     good = read(conf)
     line = b'internal_networks   127.0.0.1/32, ::1/128, 10.0.0.0/8'
     expect(line in good, 'no %r in %s' % (line, conf))
     msg = data_msg('from-bob.eml')
-
-    def reload(text):
-        with open(conf + '.new', 'wb') as f:
-            f.write(text)
-        os.replace(conf + '.new', conf)
-        since = log_size()
-        os.kill(pid, signal.SIGHUP)
-        expect(wait_log(r'"event":"reloaded"', since), 'no "reloaded" event after SIGHUP')
 
     def internal_session():
         m = session()
@@ -2441,7 +2432,7 @@ def check_sighup_internal_networks():
     expect(s and replies[-1].cmd == 'a', 'before the reload: %s %s' % (stage, describe(replies)))
     m.abort()
     try:
-        reload(good.replace(line, b'internal_networks   127.0.0.1/32, ::1/128'))
+        rewrite_and_reload(conf, good.replace(line, b'internal_networks   127.0.0.1/32, ::1/128'))
         for i in range(2):  # the open connection, then a new one
             c = m if i == 0 else internal_session()
             stage, replies, s = signed(c)
@@ -2451,14 +2442,14 @@ def check_sighup_internal_networks():
                 c.abort()
             else:
                 finish(c)
-        reload(good)
+        rewrite_and_reload(conf, good)
         stage, replies, s = signed(m)
         expect(s and replies[-1].cmd == 'a',
                'the open connection once the line is back: %s %s' % (stage, describe(replies)))
         finish(m)
     finally:
         if read(conf) != good:
-            reload(good)
+            rewrite_and_reload(conf, good, 'restoring the configuration')
 
 
 def check_sighup_failsafe():
