@@ -158,9 +158,11 @@ typedef struct {
     const char *results;
     sg_arc_cv cv; /* the chain as received, from the verifier */
     /* Fields the AMS signs, each instance present (at most 256 in all, as
-     * for DKIM signatures: see sg_dkim_sign_opts.headers); NULL: From, To, Cc,
-     * Subject, Date, Message-ID, Reply-To, In-Reply-To, References,
-     * MIME-Version, Content-Type, Content-Transfer-Encoding,
+     * for DKIM signatures: see sg_dkim_sign_opts.headers); NULL: From,
+     * Sender, Reply-To, To, Cc, Subject, Date, Message-ID, In-Reply-To,
+     * References, MIME-Version, Content-Type, Content-Transfer-Encoding,
+     * each also once more than present (oversigned, as the DKIM signer's
+     * defaults; not a Date or Message-ID the message lacks), and
      * DKIM-Signature. Authentication-Results and ARC fields are refused
      * (RFC 8617 4.1.2: a later hop changes them). */
     const char *const *headers;

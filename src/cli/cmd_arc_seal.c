@@ -51,8 +51,8 @@ static const sg_cli_opt seal_opts[] = {
      "the results to record (\"spf=pass ...; dkim=...\"); default: the message's "
      "Authentication-Results of ID"},
     {"headers", "a:b:c", O_HEADERS,
-     "fields the ARC-Message-Signature signs (default: From, To, "
-     "Cc, Subject, Date, Message-ID, ...)"},
+     "fields the ARC-Message-Signature signs (default: From, Sender, "
+     "Reply-To, To, Cc, Subject, Date, Message-ID, ..., each once more than present)"},
     {"now", "UNIX", O_NOW, "t= of the new set and the time the chain is verified at"},
     {"insecure-key-permissions", NULL, O_INSECURE,
      "accept a key file others may read, or that another user owns"},

@@ -612,6 +612,32 @@ static void chain(void **state)
                             "dmarc=pass header.from=example.com");
         assert_non_null(strstr(res->sets[0].aar, "mx.hop.example; arc=none;"));
         sg_arc_verifier_free(v);
+        /* our AMS signs each of the displayed fields once more than
+         * present: one added on top fails the newest AMS, so a receiver
+         * that trusts our seal is not shown it as ours (adv41 F1) */
+        static const char *const added[] = {
+            "Subject: New bank details\r\n", "Reply-To: ceo@attacker.example\r\n",
+            "From: ceo@example.com\r\n", "Cc: c@example.net\r\n", "Sender: s@attacker.example\r\n"};
+        for (size_t k = 0; k < sizeof(added) / sizeof(added[0]); k++) {
+            size_t alen;
+            char *more = prepend(added[k], strlen(added[k]), msg, len, &alen);
+            v = verify(r, more, alen, 0, &res);
+            if (res->cv != SG_ARC_FAIL)
+                fail_msg("%.*s added on top: cv=%s", (int)strcspn(added[k], ":"), added[k],
+                         sg_arc_cv_str(res->cv));
+            sg_arc_verifier_free(v);
+            free(more);
+        }
+        /* a field a later hop adds that is not displayed keeps the chain */
+        {
+            const char *rcv = "Received: from mx.hop.example by mbox.example.net\r\n";
+            size_t alen;
+            char *more = prepend(rcv, strlen(rcv), msg, len, &alen);
+            v = verify(r, more, alen, 0, &res);
+            assert_int_equal(res->cv, SG_ARC_PASS);
+            sg_arc_verifier_free(v);
+            free(more);
+        }
         /* one body byte changed: the newest AMS fails */
         msg[len - 8] ^= 1;
         v = verify(r, msg, len, 0, &res);

@@ -27,11 +27,26 @@
 #include <time.h>
 
 static const char *const default_headers[] = {
-    "from",           "to",           "cc",           "subject",
-    "date",           "message-id",   "reply-to",     "in-reply-to",
-    "references",     "mime-version", "content-type", "content-transfer-encoding",
+    "from",
+    "sender",
+    "reply-to",
+    "to",
+    "cc",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
     "dkim-signature",
 };
+/* With the default list, the first ARC_OVERSIGN are signed once more than
+ * present, as the DKIM signer does: a receiver that trusts our seal must
+ * not take a Subject or Reply-To added on top afterwards for ours (adv41
+ * F1). Not DKIM-Signature: a later hop may sign the message. */
+#define ARC_OVERSIGN 13
 
 /* Signing rounds after the body. */
 enum { ST_AMS_DIGEST, ST_AMS_SIG, ST_AS_DIGEST, ST_AS_SIG, ST_DONE };
@@ -40,6 +55,7 @@ struct sg_arc_sealer {
     sg_arc_seal_opts o; /* strings point into cfg */
     char **headers;
     size_t nheaders;
+    size_t noversign; /* default_headers' first ARC_OVERSIGN, or 0 */
     sg_dkim_alg alg;
     sg_arc_cv cv;
     char *results; /* malloc'd; NULL: none */
@@ -195,6 +211,7 @@ int sg_arc_sealer_new(sg_arc_sealer **out, const sg_arc_seal_opts *o)
         goto fail;
     s->o.results = NULL;
     s->o.headers = NULL;
+    s->noversign = o->headers ? 0 : ARC_OVERSIGN;
     /* From first if the list lacks it (RFC 6376 5.4, as the DKIM signer) */
     if (!has_from && (s->headers[s->nheaders++] = sg_arena_strdup(s->cfg, "from")) == NULL)
         goto fail;
@@ -316,8 +333,8 @@ static int pick_headers(sg_arc_sealer *s, const sg_header *fields, size_t count)
 {
     if ((s->h = sg_arena_calloc(s->arena, SG_DKIM_MAX_H, sizeof(*s->h))) == NULL)
         return SG_ENOMEM;
-    s->nh = sg_dkim_pick_headers(fields, count, (const char *const *)s->headers, s->nheaders, s->h,
-                                 SG_DKIM_MAX_H);
+    s->nh = sg_dkim_pick_oversigned(fields, count, (const char *const *)s->headers, s->nheaders,
+                                    default_headers, s->noversign, s->h);
     return SG_OK;
 }
 

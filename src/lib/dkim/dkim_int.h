@@ -173,6 +173,14 @@ size_t sg_dkim_count_fields(const sg_header *f, size_t count, const char *name);
  * returns how many it got. */
 size_t sg_dkim_pick_headers(const sg_header *f, size_t count, const char *const *names,
                             size_t nnames, const char **h, size_t max);
+/* A signature's h= (h holds SG_DKIM_MAX_H): the present instances of
+ * names, then one more of each of over[] (nover at most SG_DKIM_MAX_H / 2)
+ * so that none can be added (RFC 6376 8.15), but for a Date or Message-ID
+ * the message lacks (MTAs add those after signing). The DKIM signer's and
+ * the ARC sealer's. */
+size_t sg_dkim_pick_oversigned(const sg_header *f, size_t count, const char *const *names,
+                               size_t nnames, const char *const *over, size_t nover,
+                               const char **h);
 int sg_dkim_key_from_answer(sg_dkim_keycache *c, const sg_dns_answer *ans, int64_t now,
                             sg_dkim_key *key, const char **reason, int *temp);
 

@@ -358,6 +358,21 @@ size_t sg_dkim_pick_headers(const sg_header *f, size_t count, const char *const 
     return nh;
 }
 
+size_t sg_dkim_pick_oversigned(const sg_header *f, size_t count, const char *const *names,
+                               size_t nnames, const char *const *over, size_t nover, const char **h)
+{
+    /* every present instance, in the configured order, as many as a
+     * verifier takes (SG_DKIM_MAX_H with the oversigned names)... */
+    size_t nh = sg_dkim_pick_headers(f, count, names, nnames, h, SG_DKIM_MAX_H - nover);
+    /* ...then one more of each oversigned name: a field added later would
+     * be hashed in place of this null string and break the signature
+     * (RFC 6376 5.4.2, 8.15) */
+    for (size_t k = 0; k < nover; k++)
+        if (!named_before(over, k) && !mta_adds(f, count, over[k]))
+            h[nh++] = over[k];
+    return nh;
+}
+
 int sg_dkim_sign_headers(sg_dkim_signer *s, const sg_header *fields, size_t count)
 {
     unsigned char *used;
@@ -377,17 +392,8 @@ int sg_dkim_sign_headers(sg_dkim_signer *s, const sg_header *fields, size_t coun
         g->h = sg_arena_calloc(s->arena, SG_DKIM_MAX_H, sizeof(*g->h));
         if (g->h == NULL)
             return SG_ENOMEM;
-        /* every present instance, in the configured order, as many as a
-         * verifier takes (SG_DKIM_MAX_H with the oversigned names)... */
-        nh = sg_dkim_pick_headers(fields, count, (const char *const *)g->headers, g->nheaders, g->h,
-                                  SG_DKIM_MAX_H - g->noversign);
-        /* ...then one more of each oversigned name: a field added later
-         * would be hashed in place of this null string and break the
-         * signature (RFC 6376 5.4.2, 8.15) */
-        for (size_t k = 0; k < g->noversign; k++)
-            if (!named_before((const char *const *)g->oversign, k) &&
-                !mta_adds(fields, count, g->oversign[k]))
-                g->h[nh++] = g->oversign[k];
+        nh = sg_dkim_pick_oversigned(fields, count, (const char *const *)g->headers, g->nheaders,
+                                     (const char *const *)g->oversign, g->noversign, g->h);
         g->nh = nh;
         g->md = EVP_MD_CTX_new();
         if (g->md == NULL || EVP_DigestInit_ex(g->md, EVP_sha256(), NULL) != 1)
