@@ -55,6 +55,14 @@
 #define GIVE_UP 86400    /* stop trying a destination a day after the first try */
 #define MAX_BACKOFF 7200 /* seconds between tries at most */
 #define MAX_RUA 8        /* destinations per report; more are ignored */
+/* Lookups of one report that may meet DNS trouble (a timeout, SERVFAIL)
+ * before the rest of its destinations wait for the next run. Its owner
+ * names the hosts, perhaps on DNS that never answers, and each such
+ * lookup waits the resolver's whole timeout: eight addresses cost eight
+ * timeouts or more, every run (adv39 F1). Two tell a hostile or broken
+ * record from one unlucky answer; a legitimate destination left out is
+ * asked again next hour, as any DNS failure is. */
+#define DNS_TROUBLE_MAX 2
 
 enum { O_STORE = 1, O_DAY, O_DRY, O_ORG, O_EMAIL, O_SENDMAIL, O_REDIS, O_MAX_ORG };
 
@@ -77,6 +85,11 @@ typedef struct {
     int64_t now;
     unsigned reports, sent, failed, skipped, dests, failures, held;
     size_t max_per_org; /* reports a day for one organisational domain; 0: no limit */
+    /* names whose DNS failed in this run (lower case), not asked again
+     * until the next one: a stalling host listed by many reports costs
+     * one timeout, not one each (adv39 F1) */
+    char **dns_bad;
+    size_t ndns_bad, cap_dns_bad;
 } send_ctx;
 
 static const sg_cli_opt send_opts[] = {
@@ -174,6 +187,33 @@ static void lower(char *s)
             *s = (char)(*s - 'A' + 'a');
 }
 
+/* Whether name's DNS failed earlier in this run. */
+static int dns_bad(const send_ctx *c, const char *name)
+{
+    for (size_t i = 0; i < c->ndns_bad; i++)
+        if (!strcasecmp(c->dns_bad[i], name))
+            return 1;
+    return 0;
+}
+
+/* Remembers that name's DNS failed; out of memory it is just asked again. */
+static void dns_bad_add(send_ctx *c, const char *name)
+{
+    if (dns_bad(c, name))
+        return;
+    if (c->ndns_bad == c->cap_dns_bad) {
+        size_t cap = c->cap_dns_bad ? 2 * c->cap_dns_bad : 16;
+        char **v = realloc(c->dns_bad, cap * sizeof *v);
+        if (!v)
+            return;
+        c->dns_bad = v;
+        c->cap_dns_bad = cap;
+    }
+    char *copy = strdup(name);
+    if (copy)
+        c->dns_bad[c->ndns_bad++] = copy;
+}
+
 /* The mailto: addresses of the DMARC record at _dmarc.<domain>. Several
  * DMARC records (TXT records that parse as one, as the evaluator counts
  * them) mean none applies (RFC 9989 4.10 step 2), so none of their rua
@@ -211,13 +251,17 @@ static int rua_of(send_ctx *c, const char *domain, rdest out[MAX_RUA], size_t *n
     *n = 0;
     char name[300];
     snprintf(name, sizeof name, "_dmarc.%s", domain);
+    if (dns_bad(c, domain))
+        return -1; /* failed for another of its reports: one timeout a run */
     sg_dns_result res;
     if (sg_dns_lookup_sync(c->dns.resolver, name, SG_DNS_TXT, &res) != 0)
         return -1;
     int rc = 0;
     if (res.answer.status == SG_DNS_SERVFAIL || res.answer.status == SG_DNS_TIMEOUT ||
-        res.answer.status == SG_DNS_EFAIL)
+        res.answer.status == SG_DNS_EFAIL) {
         rc = -1;
+        dns_bad_add(c, domain);
+    }
     size_t ndmarc = 0;
     for (size_t i = 0; rc == 0 && i < res.answer.count; i++) {
         sg_arena *a = NULL;
@@ -304,28 +348,71 @@ static int consent(send_ctx *c, const char *name, char tag, const char *dest, ch
     return ok;
 }
 
-/* RFC 9990: a destination outside the policy domain's organisational
- * domain must say it takes the domain's reports. 1 yes, 0 no, -1 unknown
- * now (DNS trouble: not cached, asked again next run). On 1, *override
- * is the address the consent record names instead, or "" (an answer
- * with one is not cached: it is read again each run). */
-static int authorised(send_ctx *c, const char *policy_domain, const char *dest, char tag,
-                      char *override, size_t cap)
+/* The DNS a report's destinations have cost so far. */
+typedef struct {
+    const char *domain; /* the policy domain */
+    char org[256];      /* its organisational domain, once org_state is 1 */
+    int org_state;      /* 0 not walked yet, 1 org known, 2 no name to walk, -1 unknown now */
+    unsigned trouble;   /* its lookups that met DNS trouble (DNS_TROUBLE_MAX) */
+} rauth;
+
+static void rauth_init(rauth *ra, const char *domain)
 {
-    override[0] = '\0';
-    if (within(dest, policy_domain))
-        return 1;
+    memset(ra, 0, sizeof *ra);
+    ra->domain = domain;
+}
+
+/* The organisational domain of name by the tree walk into org: 1 known,
+ * 0 name cannot be walked (not a DNS name: no organisation shares it),
+ * -1 unknown (DNS trouble now), -2 not asked (name's DNS failed earlier
+ * in the run, or the report's DNS budget is spent). A walk asks its
+ * names at once: one timeout at most. */
+static int org_of(send_ctx *c, rauth *ra, const char *name, char *org, size_t cap)
+{
+    if (dns_bad(c, name) || ra->trouble >= DNS_TROUBLE_MAX)
+        return -2;
     sg_arena *a = NULL;
     if (sg_arena_new(&a, 0) != 0)
         return -1;
     sg_dmarc_opts o;
     sg_dmarc_opts_init(&o);
-    const char *org_p = NULL, *org_d = NULL;
-    sg_dmarc_org_domain_sync(a, c->dns.resolver, &o, policy_domain, &org_p);
-    sg_dmarc_org_domain_sync(a, c->dns.resolver, &o, dest, &org_d);
-    int same = org_p && org_d && !strcasecmp(org_p, org_d);
+    const char *found = NULL;
+    int rc = sg_dmarc_org_domain_sync(a, c->dns.resolver, &o, name, &found);
+    int known = rc == SG_ESYNTAX ? 0 : rc == 0 && found ? 1 : -1;
+    if (known == 1)
+        snprintf(org, cap, "%s", found);
     sg_arena_free(a);
-    if (same)
+    if (known < 0) {
+        ra->trouble++;
+        dns_bad_add(c, name);
+    }
+    return known;
+}
+
+/* RFC 9990: a destination outside the policy domain's organisational
+ * domain must say it takes the domain's reports. 1 yes, 0 no, -1 unknown
+ * now (DNS trouble: not cached, asked again next run), -2 not asked (the
+ * report's DNS budget spent, or a name it needs failed earlier in the
+ * run: also asked again next run). On 1, *override is the address the
+ * consent record names instead, or "" (an answer with one is not cached:
+ * it is read again each run). */
+static int authorised(send_ctx *c, rauth *ra, const char *dest, char tag, char *override,
+                      size_t cap)
+{
+    override[0] = '\0';
+    if (within(dest, ra->domain))
+        return 1;
+    /* the policy domain's organisational domain: one walk a report, not
+     * one per address (adv39 F1) */
+    if (ra->org_state == 0) {
+        ra->org_state = org_of(c, ra, ra->domain, ra->org, sizeof ra->org);
+        if (ra->org_state == 0)
+            ra->org_state = 2;
+    }
+    /* with the policy domain's unknown, dest's would decide nothing */
+    char org_d[256];
+    int known_d = ra->org_state < 0 ? ra->org_state : org_of(c, ra, dest, org_d, sizeof org_d);
+    if (ra->org_state == 1 && known_d == 1 && !strcasecmp(ra->org, org_d))
         return 1;
 
     sqlite3_stmt *q;
@@ -341,7 +428,7 @@ static int authorised(send_ctx *c, const char *policy_domain, const char *dest, 
                            "SELECT ok FROM report_auth_cache WHERE policy_domain=?1 AND dest=?2"
                            " AND expires>?3",
                            -1, &q, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, policy_domain, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 1, ra->domain, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 3, c->now);
         if (sqlite3_step(q) == SQLITE_ROW)
@@ -350,18 +437,28 @@ static int authorised(send_ctx *c, const char *policy_domain, const char *dest, 
     }
     if (cached >= 0)
         return cached;
+    /* an organisational domain unknown: a "no" from the consent record
+     * would be cached for a day although the two may be one organisation */
+    if (known_d < 0)
+        return known_d;
+    if (ra->trouble >= DNS_TROUBLE_MAX || dns_bad(c, dest))
+        return -2;
 
     char name[600];
-    snprintf(name, sizeof name, "%s._report._dmarc.%s", policy_domain, dest);
+    snprintf(name, sizeof name, "%s._report._dmarc.%s", ra->domain, dest);
     /* RFC 9990 4.4 step 4: a name longer than DNS allows has no positive
      * answer (it was a "DNS error; later" on every run: adv18 F11) */
     int ok = name_fits_dns(name) ? consent(c, name, tag, dest, override, cap) : 0;
+    if (ok < 0) {
+        ra->trouble++;
+        dns_bad_add(c, dest);
+    }
     if (ok >= 0 && !override[0] &&
         sqlite3_prepare_v2(c->db,
                            "INSERT OR REPLACE INTO report_auth_cache(policy_domain,"
                            " dest, ok, expires) VALUES(?1, ?2, ?3, ?4)",
                            -1, &q, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, policy_domain, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 1, ra->domain, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
         sqlite3_bind_int(q, 3, ok);
         sqlite3_bind_int64(q, 4, c->now + AUTH_TTL);
@@ -369,6 +466,14 @@ static int authorised(send_ctx *c, const char *policy_domain, const char *dest, 
         sqlite3_finalize(q);
     }
     return ok;
+}
+
+/* What a negative answer of authorised() tells the operator. */
+static const char *unknown_why(int ok)
+{
+    return ok == -2 ? "authorisation not looked up (DNS trouble twice for this report, or at "
+                      "this host earlier in the run); later"
+                    : "authorisation unknown (DNS error); later";
 }
 
 /* ---- send state -------------------------------------------------------------- */
@@ -667,9 +772,11 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
     /* the destinations still to do (not sent, not given up, due) */
     rdest todo[MAX_RUA];
     size_t ntodo = 0;
+    rauth ra;
+    rauth_init(&ra, domain);
     for (size_t i = 0; i < nrua; i++) {
         char instead[256];
-        int ok = authorised(c, domain, strrchr(rua[i].key, '@') + 1, 'a', instead, sizeof instead);
+        int ok = authorised(c, &ra, strrchr(rua[i].key, '@') + 1, 'a', instead, sizeof instead);
         if (ok == 1 && instead[0]) {
             rdest d[1];
             size_t nd = 0;
@@ -682,7 +789,7 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
         if (ok != 1) {
             fprintf(stderr, "spoofguard report send: %s: %s %s\n", domain, rua[i].addr,
                     ok == 0 ? "is outside the domain and not authorised (_report._dmarc)"
-                            : "authorisation unknown (DNS error); later");
+                            : unknown_why(ok));
             if (ok < 0) { /* not reached this run: the exit status says so */
                 c->failed++;
                 rc = 1;
@@ -948,6 +1055,8 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
         int all_ok = 1, tried = 0;
         char why[300] = "";
         size_t k = 0, before = 0;
+        rauth ra; /* each failure report its own DNS budget, as each aggregate one */
+        rauth_init(&ra, r->s[0]);
         for (char *save = NULL, *dest = strtok_r(r->s[8], " ", &save); dest;
              dest = strtok_r(NULL, " ", &save)) {
             rdest one[1];
@@ -957,7 +1066,7 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
             add_dest(one, &none, dest, 0);
             const char *to = one[0].key, *at = strrchr(to, '@');
             char instead[256];
-            int ok = authorised(c, r->s[0], at + 1, 'f', instead, sizeof instead);
+            int ok = authorised(c, &ra, at + 1, 'f', instead, sizeof instead);
             if (ok == 1 && instead[0]) {
                 none = 0;
                 add_dest(one, &none, instead, 0);
@@ -966,7 +1075,7 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
             if (ok != 1) {
                 fprintf(stderr, "spoofguard report send: failure report %s: %s %s\n", r->s[0], to,
                         ok == 0 ? "is outside the domain and not authorised (_report._dmarc)"
-                                : "authorisation unknown (DNS error); later");
+                                : unknown_why(ok));
                 if (ok < 0)
                     all_ok = 0;
                 continue;
@@ -1170,9 +1279,15 @@ int cmd_report_send(int argc, char **argv)
     int64_t *msgs = NULL;
     size_t n = 0, cap = 0;
     rc = SG_EXIT_OK;
+    /* the busiest policy domains first, then by name (adv39 F1): in name
+     * order a forger's "0..." domains, whose DNS may stall, came before
+     * the real ones, whose reports then waited; his messages to us are
+     * what he must spend to come first now */
     if (sqlite3_prepare_v2(c.db,
-                           "SELECT policy_domain, policy, SUM(count) FROM collected WHERE day=?1"
-                           " GROUP BY 1, 2 ORDER BY 1, 2",
+                           "SELECT c.policy_domain, c.policy, SUM(c.count) FROM collected c"
+                           " JOIN (SELECT policy_domain, SUM(count) AS total FROM collected"
+                           " WHERE day=?1 GROUP BY 1) t ON t.policy_domain=c.policy_domain"
+                           " WHERE c.day=?1 GROUP BY 1, 2 ORDER BY MAX(t.total) DESC, 1, 2",
                            -1, &q, NULL) != SQLITE_OK) {
         fprintf(stderr, "spoofguard report send: %s\n", sqlite3_errmsg(c.db));
         rc = SG_EXIT_INTERNAL;
@@ -1249,5 +1364,8 @@ int cmd_report_send(int argc, char **argv)
         redisFree(c.redis);
     sqlite3_close(c.db);
     sg_cli_dns_close(&c.dns);
+    for (size_t i = 0; i < c.ndns_bad; i++)
+        free(c.dns_bad[i]);
+    free(c.dns_bad);
     return rc;
 }

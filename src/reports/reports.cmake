@@ -47,7 +47,7 @@ endif()
 # send` tests (tests/scripts/reports_send.sh) and bench/report_gen_bench.sh.
 add_executable(report_fill ${PROJECT_SOURCE_DIR}/bench/report_fill.c)
 target_link_libraries(report_fill PRIVATE sg_reports)
-foreach(t script_reports_send script_reports_cluster)
+foreach(t script_reports_send script_reports_send_dns script_reports_cluster)
   if(TEST ${t})
     set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT "SG_REPORT_FILL=$<TARGET_FILE:report_fill>")
   endif()
