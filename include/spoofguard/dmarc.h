@@ -395,7 +395,8 @@ SG_EXTERN int sg_dmarc_could_align(const sg_dmarc_opts *opts, const sg_dmarc_res
  * calls authorised exactly what is sent. */
 /* 1 when addr (local@domain) can be written as a report's address in a
  * header as it is: printable ASCII without space or RFC 5322 specials,
- * at most 254 octets, something on each side of its last '@'. */
+ * at most 254 octets, exactly one '@' with something on each side, and
+ * no '%', '!' or '|' (routes to a third party, pipes). */
 SG_EXTERN int sg_dmarc_report_addr_ok(const char *addr);
 SG_EXTERN int sg_dmarc_report_consent(sg_arena *arena, const sg_dns_answer *ans, char kind,
                                       const char *dest, const char **override);

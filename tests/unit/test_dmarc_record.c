@@ -402,6 +402,57 @@ static void test_limits(void **state)
     sg_arena_free(a);
 }
 
+/* A report's address (adv39 F3): mailto %-decoding turns %40, %25 and
+ * %7C into '@', '%' and '|', so a record could write To: a@b@c, a
+ * Postfix "percent hack" route (a%third.example@evil.test: delivered to
+ * a third party without its consent) or a pipe; one '@' only, and no
+ * '%', '!' or '|' (routes and pipes) anywhere. */
+static void test_report_addr_ok(void **state)
+{
+    sg_arena *a;
+    sg_dmarc_record r;
+    (void)state;
+    /* what is taken */
+    assert_true(sg_dmarc_report_addr_ok("dmarc@example.com"));
+    assert_true(sg_dmarc_report_addr_ok("dmarc+agg@example.com"));
+    assert_true(sg_dmarc_report_addr_ok("first.last@sub.example.com"));
+    assert_true(sg_dmarc_report_addr_ok("a-b_c=d&e'f/g{h}~i#j$k*l?m^n`o@example.com"));
+    /* several '@' */
+    assert_false(sg_dmarc_report_addr_ok("victim@victim.example@evil.test"));
+    assert_false(sg_dmarc_report_addr_ok("a@b@c"));
+    assert_false(sg_dmarc_report_addr_ok("@victim.example@evil.test"));
+    /* routes: percent hack, bang path */
+    assert_false(sg_dmarc_report_addr_ok("victim%victim.example@evil.test"));
+    assert_false(sg_dmarc_report_addr_ok("victim.example!victim@evil.test"));
+    assert_false(sg_dmarc_report_addr_ok("victim@evil.test%victim.example"));
+    assert_false(sg_dmarc_report_addr_ok("victim@evil.test!x"));
+    /* a pipe */
+    assert_false(sg_dmarc_report_addr_ok("|/bin/touch/tmp/x@evil.test"));
+    assert_false(sg_dmarc_report_addr_ok("a|b@evil.test"));
+    /* refused before, still refused */
+    assert_false(sg_dmarc_report_addr_ok("a b@example.com"));
+    assert_false(sg_dmarc_report_addr_ok("<a@example.com>"));
+    assert_false(sg_dmarc_report_addr_ok("a@example.com\nBcc: x@y"));
+    assert_false(sg_dmarc_report_addr_ok("example.com"));
+    assert_false(sg_dmarc_report_addr_ok("a@"));
+    assert_false(sg_dmarc_report_addr_ok("@example.com"));
+    assert_false(sg_dmarc_report_addr_ok(NULL));
+    /* as the record gives them, %-decoded */
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    static const char rec[] = "v=DMARC1; p=none; rua=mailto:victim%40victim.example@e3.test,"
+                              "mailto:victim%25victim.example@e5.test,"
+                              "mailto:|/bin/touch%20/tmp/x@e29.test,mailto:ok+agg@e1.test";
+    assert_int_equal(sg_dmarc_record_parse(a, rec, sizeof rec - 1, &r), 0);
+    assert_int_equal(r.nrua, 4);
+    for (size_t i = 0; i < 3; i++) {
+        assert_non_null(r.rua[i].mailto);
+        assert_false(sg_dmarc_report_addr_ok(r.rua[i].mailto));
+    }
+    assert_string_equal(r.rua[0].mailto, "victim@victim.example@e3.test");
+    assert_true(sg_dmarc_report_addr_ok(r.rua[3].mailto));
+    sg_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -413,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_t_psd_pct),
         cmocka_unit_test(test_misc_tags),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_report_addr_ok),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -670,11 +670,15 @@ const char *sg_dmarc_fo_str(unsigned fo, char buf[16])
 int sg_dmarc_report_addr_ok(const char *a)
 {
     const char *at = a ? strrchr(a, '@') : NULL;
-    if (!at || at == a || !at[1] || strlen(a) > 254)
+    if (!at || at == a || !at[1] || strlen(a) > 254 || strchr(a, '@') != at)
         return 0;
     for (const char *p = a; *p; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c <= 0x20 || c >= 0x7f || strchr("<>()[]\\,;:\"", c))
+        /* '%' and '!' route mail on (Sendmail's and Postfix's percent
+         * hack, UUCP bang paths) to a third party that gave no consent;
+         * '|' pipes to a command at some MTAs; mailto's %-decoding makes
+         * them, and a second '@', from %25, %21, %7C and %40 (adv39 F3) */
+        if (c <= 0x20 || c >= 0x7f || strchr("<>()[]\\,;:\"%!|", c))
             return 0;
     }
     return 1;
