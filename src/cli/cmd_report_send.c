@@ -51,10 +51,10 @@
 
 #define DEFAULT_STORE "/var/lib/spoofguard/reports.db"
 #define DEFAULT_SENDMAIL "/usr/sbin/sendmail -t -oi"
-#define AUTH_TTL 86400   /* one _report._dmarc lookup per domain and destination a day */
-#define GIVE_UP 86400    /* stop trying a destination a day after the first try */
-#define MAX_BACKOFF 7200 /* seconds between tries at most */
-#define MAX_RUA 8        /* destinations per report; more are ignored */
+#define AUTH_TTL 86400         /* one _report._dmarc lookup per domain and destination a day */
+#define GIVE_UP 86400          /* stop trying a destination a day after the first try */
+#define MAX_BACKOFF 7200       /* seconds between tries at most */
+#define MAX_RUA SGREP_MAX_DEST /* destinations per report; more are ignored */
 /* Lookups of one report that may meet DNS trouble (a timeout, SERVFAIL)
  * before the rest of its destinations wait for the next run. Its owner
  * names the hosts, perhaps on DNS that never answers, and each such
@@ -1057,13 +1057,19 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
         size_t k = 0, before = 0;
         rauth ra; /* each failure report its own DNS budget, as each aggregate one */
         rauth_init(&ra, r->s[0]);
-        for (char *save = NULL, *dest = strtok_r(r->s[8], " ", &save); dest;
-             dest = strtok_r(NULL, " ", &save)) {
+        /* the rules of rua (adv39 F2: a record's 16 ruf addresses were 16
+         * mails, an address listed twice two): at most MAX_RUA, each once;
+         * a row the daemon queued before it capped them may hold more */
+        rdest ruf[MAX_RUA], sent_to[MAX_RUA];
+        size_t nruf = 0, nsent_to = 0;
+        for (char *save = NULL, *dest = strtok_r(r->s[8], " ", &save); dest && nruf < MAX_RUA;
+             dest = strtok_r(NULL, " ", &save))
+            if (strchr(dest, '@') && sgrep_addr_ok(dest))
+                add_dest(ruf, &nruf, dest, 0);
+        for (size_t j = 0; j < nruf; j++) {
             rdest one[1];
             size_t none = 0;
-            if (!strchr(dest, '@') || !sgrep_addr_ok(dest))
-                continue;
-            add_dest(one, &none, dest, 0);
+            add_dest(one, &none, ruf[j].addr, 0);
             const char *to = one[0].key, *at = strrchr(to, '@');
             char instead[256];
             int ok = authorised(c, &ra, at + 1, 'f', instead, sizeof instead);
@@ -1072,6 +1078,9 @@ static int failure_reports(send_ctx *c, sgrep_buf *mail)
                 add_dest(one, &none, instead, 0);
                 to = one[0].key;
             }
+            /* two addresses a consent record redirects to one: one mail */
+            if (ok == 1 && !add_dest(sent_to, &nsent_to, one[0].addr, 0))
+                continue;
             if (ok != 1) {
                 fprintf(stderr, "spoofguard report send: failure report %s: %s %s\n", r->s[0], to,
                         ok == 0 ? "is outside the domain and not authorised (_report._dmarc)"

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -712,13 +713,21 @@ void sg_rcollect_failure(sg_rcollect *rc, unsigned w, const sg_dmarc_psl *psl,
         atomic_fetch_add_explicit(&rc->fr_limited, 1, memory_order_relaxed);
         return;
     }
-    /* the ruf addresses we may put in a header, space separated */
+    /* the ruf addresses we may put in a header, space separated: at most
+     * SGREP_MAX_DEST, each once, as `report send` takes them (adv39 F2) */
     char ruf[1024];
-    size_t rl = 0;
-    for (size_t i = 0; i < r->nruf; i++) {
+    size_t rl = 0, nkept = 0;
+    const char *kept[SGREP_MAX_DEST];
+    for (size_t i = 0; i < r->nruf && nkept < SGREP_MAX_DEST; i++) {
         const char *a = r->ruf[i].mailto;
         if (!a || !sgrep_addr_ok(a) || rl + strlen(a) + 2 > sizeof ruf)
             continue;
+        size_t k = 0;
+        while (k < nkept && strcasecmp(kept[k], a) != 0)
+            k++;
+        if (k < nkept)
+            continue;
+        kept[nkept++] = a;
         rl += (size_t)snprintf(ruf + rl, sizeof ruf - rl, "%s%s", rl ? " " : "", a);
     }
     if (rl == 0)

@@ -192,6 +192,12 @@ void sgrep_mail(sgrep_buf *b, const sgrep_gen_meta *m, const char *to, const cha
  * ASCII without specials that could break the header or the command. */
 int sgrep_addr_ok(const char *addr);
 
+/* Destinations of one report, aggregate (rua) or failure (ruf), at most;
+ * a record may list 16 (SG_DMARC_MAX_URIS), each a mail of ours to an
+ * address its publisher chose. More are ignored, an address listed
+ * again (in any case) is one. */
+#define SGREP_MAX_DEST 8
+
 /* ---- failure reports (RFC 9991: RFC 5965 ARF with RFC 6591's fields) -------- */
 
 /* The header of the message a report is about, redacted (RFC 6590's

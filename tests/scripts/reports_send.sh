@@ -281,6 +281,23 @@ st=$(sqlite3 "$T/s.db" "SELECT state||':'||tries FROM failure_queue WHERE source
     ok "failure report: the destination that took it gets it once, the refusing one is retried" ||
     bad "failure report resent: a@ $na times, b@ $nb times, state $st"
 
+# ---- failure reports: at most 8 destinations, each once (adv39 F2) -----------------
+# a queued report whose ruf lists 16 addresses, the first also in other
+# cases: 8 mails, as for aggregate reports (the first 8 distinct ones)
+cp "$T/s.db" "$T/fan.db"
+ruf="r1@d0.example R1@D0.EXAMPLE r1@d0.example$(for i in $(seq 2 16); do printf ' r%d@d0.example' $i; done)"
+sqlite3 "$T/fan.db" "DELETE FROM failure_queue; INSERT INTO failure_queue(policy_domain, source_ip, hour,
+    arrival, envelope_from, header_from, authres, dkim_aligned, spf_aligned, headers, ruf)
+    VALUES('d0.example', '192.0.2.9', strftime('%s','now')/3600*3600, strftime('%s','now'),
+    'a@d0.example', 'd0.example', 'mx; dmarc=fail', 0, 0, 'From: a@d0.example', '$ruf')"
+mkdir "$T/out-fan"
+"$CLI" report send --store "$T/fan.db" --day $DAY --dry-run "$T/out-fan" --zone "$T/zone" \
+    --org-name receiver.test 2>"$T/err"
+tos=$(cat "$T"/out-fan/failure* 2>/dev/null | sed -n 's/^To: //p' | sort | tr '\n' ' ')
+[ "$tos" = "r1@d0.example r2@d0.example r3@d0.example r4@d0.example r5@d0.example r6@d0.example r7@d0.example r8@d0.example " ] &&
+    ok "a failure report's 16 ruf addresses (one thrice): 8 mails, each address once" ||
+    bad "ruf fan-out: mails to '$tos': $(cat "$T/err")"
+
 # ---- several DMARC records: none applies, so no report to any rua ------------------
 # (RFC 9989 4.10; `verify` says "several DMARC records" and applies none)
 cp "$T/s.db" "$T/two.db"

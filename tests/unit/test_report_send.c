@@ -809,6 +809,56 @@ static void failure_limit_wildcard(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The ruf addresses the daemon queues (adv39 F2): a record may list 16;
+ * a failure report goes to 8 at most, as an aggregate one, an address
+ * listed again (in any case) once. */
+static void failure_ruf_capped(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sg-fr.XXXXXX", path[64], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/r.db", dir);
+    sg_rcollect *rc = NULL;
+    assert_int_equal(sg_rcollect_new(&rc, path, 60, 1000, 1, err, sizeof err), 0);
+    sg_rcollect_failures_on(rc);
+    sg_dmarc_psl *psl = NULL;
+    assert_int_equal(sg_dmarc_psl_open(&psl, NULL), 0);
+    sg_arena *a = NULL;
+    assert_int_equal(sg_arena_new(&a, 0), 0);
+    char txt[1024];
+    size_t n = (size_t)snprintf(txt, sizeof txt,
+                                "v=DMARC1; p=none; fo=1; ruf=mailto:r1@evil.test,"
+                                "mailto:R1@EVIL.TEST,mailto:r1@evil.test");
+    for (int i = 2; i <= 14; i++)
+        n += (size_t)snprintf(txt + n, sizeof txt - n, ",mailto:r%d@evil.test", i);
+    sg_dmarc_record rec;
+    assert_int_equal(sg_dmarc_record_parse(a, txt, n, &rec), 0);
+    assert_int_equal(rec.nruf, 16);
+    sg_verdict_result vr;
+    memset(&vr, 0, sizeof vr);
+    vr.dmarc.result = SG_DMARC_RESULT_FAIL;
+    vr.dmarc.record = &rec;
+    vr.dmarc.policy_domain = vr.dmarc.author_domain = "evil.test";
+    sg_rcollect_failure(rc, 0, psl, &vr, "203.0.113.5", "m@evil.test", "", 0, 1796547600 + 60);
+    sg_rcollect_free(rc);
+    sg_dmarc_psl_free(psl);
+    sqlite3 *db = sgrep_send_open(path, err, sizeof err);
+    assert_non_null(db);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT ruf FROM failure_queue", -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0),
+                        "r1@evil.test r2@evil.test r3@evil.test r4@evil.test r5@evil.test "
+                        "r6@evil.test r7@evil.test r8@evil.test");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    sg_arena_free(a);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* What the daemon's collection takes of one evaluation (adv18): of many
  * signatures the aligned pass and one other, the one naming the author's
  * domain (F1: eight failing made-up selectors made each forgery a row of
@@ -1267,6 +1317,7 @@ int main(void)
         cmocka_unit_test(failure_redaction),
         cmocka_unit_test(failure_mail_and_queue),
         cmocka_unit_test(failure_limit_wildcard),
+        cmocka_unit_test(failure_ruf_capped),
         cmocka_unit_test(limit_per_org),
         cmocka_unit_test(collect_what_counts),
         cmocka_unit_test(store_lost_under_the_daemon),
