@@ -1241,6 +1241,16 @@ int cmd_report_send(int argc, char **argv)
         sg_cli_dns_close(&c.dns);
         return SG_EXIT_INTERNAL;
     }
+    /* an expired answer is never read again, and nothing else deleted it:
+     * the table grew by a row per policy domain and external destination
+     * a day, for ever. A failure here costs only room: the run goes on */
+    sqlite3_stmt *expired;
+    if (sqlite3_prepare_v2(c.db, "DELETE FROM report_auth_cache WHERE expires<=?1", -1, &expired,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(expired, 1, c.now);
+        sqlite3_step(expired);
+    }
+    sqlite3_finalize(expired);
     if (c.redis_url) {
         char host[256];
         int port, db;

@@ -213,6 +213,15 @@ n=$(ls "$T"/spool.* 2>/dev/null | wc -l)
 cache=$(sqlite3 "$T/s.db" "SELECT group_concat(policy_domain||'>'||dest||'='||ok, ',') FROM (SELECT * FROM report_auth_cache ORDER BY 1)")
 [ "$cache" = "d0.example>rua:reports.test=1,d1.example>rua:other.test=0" ] && ok "authorisation cache: yes and no kept" ||
     bad "cache: $cache"
+# an expired answer is deleted by the next run (it was kept for ever);
+# the day's answers stay
+sqlite3 "$T/s.db" "INSERT INTO report_auth_cache(policy_domain, dest, ok, expires) VALUES('old.example', 'rua:x.test', 1, strftime('%s','now') - 10)"
+"$CLI" report send --store "$T/s.db" --day $DAY --zone "$T/zone" --org-name receiver.test \
+    --sendmail "$T/mta-ok" 2>/dev/null
+old=$(sqlite3 "$T/s.db" "SELECT count(*) FROM report_auth_cache WHERE policy_domain='old.example'")
+kept=$(sqlite3 "$T/s.db" "SELECT count(*) FROM report_auth_cache")
+[ "$old" = 0 ] && [ "$kept" = 2 ] && ok "expired authorisation answers deleted, the day's kept" ||
+    bad "auth cache clean-up: $old expired rows left, $kept rows"
 cat "$T"/spool.* >"$T/all.eml"
 "$CLI" report parse --json "$T"/spool.* >"$T/parsed2"
 /usr/bin/python3 "$T/cmp.py" <(grep -E '^d[03]\.' "$T/expected") "$T/parsed2" && ok "mail handed to the MTA reads back" ||
