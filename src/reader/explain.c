@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <gmime/gmime.h>
 #include <idn2.h>
@@ -781,9 +782,20 @@ static void facts_from_authres(explain_impl *x, auth_facts *f, const sg_authres 
             f->reason = "DMARC fail, accepted by local policy: a passing ARC chain sealed by a "
                         "trusted forwarder";
         } else if (ieq(pol, "quarantine") || ieq(pol, "reject")) {
+            /* the words of the verdict's reason: what was done (the
+             * comment's dis=, t=y applying one level below), not what is
+             * published */
+            const char *dis = dmarc->comment ? strstr(dmarc->comment, "dis=") : NULL;
+            const char *act = dis ? dis + 4 : pol;
             f->base = SGR_HEADLINE_FORGED;
-            f->reason = "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy asks "
-                        "receivers to refuse such mail";
+            f->reason = !strncasecmp(act, "reject", 6)
+                            ? "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy "
+                              "asks receivers to refuse such mail"
+                        : !strncasecmp(act, "quarantine", 10)
+                            ? "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy "
+                              "asks receivers to quarantine such mail"
+                            : "DMARC fail: no aligned SPF or DKIM pass; the domain's policy is in "
+                              "test mode (t=y) and asks nothing of receivers";
         } else {
             f->reason = "DMARC fail, but the domain's policy is p=none (monitoring only)";
         }

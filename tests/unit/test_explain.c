@@ -415,8 +415,26 @@ static void headline_trusted_forwarder_authres(void **state)
                     m, len, &arlen);
     assert_int_equal(sgr_explain(&e, ar, arlen, NULL, &o), 0);
     assert_int_equal(e->headline, SGR_HEADLINE_FORGED);
+    assert_non_null(strstr(e->headline_detail, "asks receivers to refuse such mail"));
     sgr_explain_free(e);
     free(ar);
+    /* what was done, as the verdict's reason says it: a p=reject in test
+     * mode (t=y) quarantined, a p=quarantine quarantined (rev25 F2) */
+    static const char *const held[] = {"p=reject dis=quarantine", "p=quarantine dis=quarantine"};
+    for (size_t k = 0; k < 2; k++) {
+        char field[256];
+        snprintf(field, sizeof(field),
+                 AUTHSERV "; dkim=none; dmarc=fail (%s) header.from=shop.example "
+                          "policy.dmarc=%s",
+                 held[k], k == 0 ? "reject" : "quarantine");
+        ar = with_field("Authentication-Results", field, m, len, &arlen);
+        assert_int_equal(sgr_explain(&e, ar, arlen, NULL, &o), 0);
+        assert_int_equal(e->headline, SGR_HEADLINE_FORGED);
+        if (strstr(e->headline_detail, "asks receivers to quarantine such mail") == NULL)
+            fail_msg("%s: \"%s\"", held[k], e->headline_detail);
+        sgr_explain_free(e);
+        free(ar);
+    }
     free(m);
 }
 

@@ -63,8 +63,10 @@ static int setup(void **state)
     add_txt(f->zone, "_dmarc.ourslow.test", "v=DMARC1; p=none");
     assert_int_equal(sg_zone_add(f->zone, "k1._domainkey.ourslow.test", "TIMEOUT", "TXT", 300), 0);
     add_txt(f->zone, "ourslow.test", "v=spf1 -all");
-    /* held.test: p=quarantine, not ours */
+    /* held.test: p=quarantine, not ours; heldy.test: p=reject in test
+     * mode (t=y: quarantine) */
     add_txt(f->zone, "_dmarc.held.test", "v=DMARC1; p=quarantine");
+    add_txt(f->zone, "_dmarc.heldy.test", "v=DMARC1; p=reject; t=y");
     /* lax.test: p=none, not ours */
     add_txt(f->zone, "_dmarc.lax.test", "v=DMARC1; p=none");
     /* evil.test: a forger's own domain, SPF passing for its network, p=none */
@@ -327,6 +329,7 @@ static void failure_reason_names_the_policy(void **state)
         sg_dmarc_disposition disp;
     } cases[] = {
         {"held.test", "receivers to quarantine such mail", SG_DMARC_DISP_QUARANTINE},
+        {"heldy.test", "receivers to quarantine such mail", SG_DMARC_DISP_QUARANTINE},
         {"remote.test", "receivers to refuse such mail", SG_DMARC_DISP_REJECT},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -798,13 +798,17 @@ static void decide(sg_verdict *v)
         r->verdict = SG_VERDICT_FORGED;
         r->disposition = r->dmarc.disposition;
         r->rule = SG_VERDICT_RULE_DMARC;
-        /* the MTA shows this as its quarantine reason too (Sendmail's
-         * held queue: adv40 F5) */
-        r->reason = r->dmarc.policy == SG_DMARC_POLICY_REJECT
+        /* what is done, not what is published (t=y applies one level
+         * below): the MTA shows this as its quarantine reason too
+         * (Sendmail's held queue read "refuse": adv40 F5, rev25 F1) */
+        r->reason = r->disposition == SG_DMARC_DISP_REJECT
                         ? "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy asks "
                           "receivers to refuse such mail"
-                        : "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy asks "
-                          "receivers to quarantine such mail";
+                    : r->disposition == SG_DMARC_DISP_QUARANTINE
+                        ? "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy asks "
+                          "receivers to quarantine such mail"
+                        : "DMARC fail: no aligned SPF or DKIM pass; the domain's policy is in "
+                          "test mode (t=y) and asks nothing of receivers";
         break;
     case SG_DMARC_RESULT_NONE:
     case SG_DMARC_RESULT_PERMERROR:
