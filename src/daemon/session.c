@@ -285,9 +285,10 @@ static void macros(session *s, const sg_milter_cmd *c)
         else if (!strcmp(n, "v"))
             mta = v;
     }
-    /* Sendmail's v is its version ("8.17.1.9"), Postfix's "Postfix 3.7.11" */
+    /* Sendmail's v is its version ("8.17.1.9"), Postfix's its mail_name
+     * and version ("Postfix 3.7.11", whatever the site named it) */
     if (mta)
-        s->mta_sendmail = *mta && strncmp(mta, "Postfix", 7) != 0;
+        s->mta_sendmail = *mta >= '0' && *mta <= '9';
     if (auth)
         s->login_long = login_of(auth, s->mta_sendmail, s->login, sizeof(s->login)) != 0;
 }

@@ -61,13 +61,29 @@ static int over_long(size_t *run, const char *p, size_t len, size_t max)
     return over || *run > max + 1;
 }
 
+/* What the log line says of a signed message Sendmail will change: the
+ * index is sendmail_rewrite()'s answer, the row whether a line is too
+ * long too (rev25 F4: one warning hid the other). */
+#define SM_LONG "a line over 990 octets: Sendmail's SMTP mailers break it (L=, SMTP_MAILER_LL)"
+#define SM_QUOTE                                                                                   \
+    "Sendmail puts a display name with '.' or an apostrophe in quotes after we signed "            \
+    "(MustQuoteChars)"
+#define SM_COMMA "Sendmail puts a space after each comma of an address list after we signed"
+static const char *const sendmail_why[2][3] = {
+    {"signed", "signed; " SM_QUOTE ", and the signature breaks",
+     "signed; " SM_COMMA ", and the signature breaks"},
+    {"signed; " SM_LONG " and the signature with it",
+     "signed; " SM_LONG "; " SM_QUOTE "; either breaks the signature",
+     "signed; " SM_LONG "; " SM_COMMA "; either breaks the signature"},
+};
+
 /* Sendmail rewrites address fields as it writes the message out, after
  * the milter signed (adv40 F1, Sendmail 8.17): a display name holding a
  * MustQuoteChars character ('.' and '\'' by default) is put in quotes,
  * and the addresses of a list are joined by ", ". The field changes and
  * the signature breaks at every receiver: say so in the log line, as for
- * long lines. Returns what will change, or NULL. */
-static const char *sendmail_rewrite(const sg_header *f, size_t n)
+ * long lines. Returns 1 (a name quoted), 2 (a list spaced) or 0. */
+static int sendmail_rewrite(const sg_header *f, size_t n)
 {
     static const char *const addr_fields[] = {
         "from",        "sender",    "reply-to",      "to",       "cc",
@@ -97,8 +113,7 @@ static const char *sendmail_rewrite(const sg_header *f, size_t n)
                 comment = 1;
             } else if (*p == '<') {
                 if (phrase_dot)
-                    return "signed; Sendmail puts a display name with '.' or an apostrophe in "
-                           "quotes after we signed (MustQuoteChars), and the signature breaks";
+                    return 1;
                 angle = 1;
             } else if (*p == '>') {
                 angle = 0;
@@ -106,15 +121,14 @@ static const char *sendmail_rewrite(const sg_header *f, size_t n)
                 continue;
             } else if (*p == ',' || *p == ';' || *p == ':') {
                 if (*p == ',' && p + 1 < end && p[1] != ' ' && p[1] != '\t')
-                    return "signed; Sendmail puts a space after each comma of an address list "
-                           "after we signed, and the signature breaks";
+                    return 2;
                 phrase_dot = 0;
             } else if (*p == '.' || *p == '\'') {
                 phrase_dot = 1; /* a phrase's only if an angle address follows */
             }
         }
     }
-    return NULL;
+    return 0;
 }
 
 /* Whether the display-name rule applies to this login (logins compare as
@@ -396,12 +410,11 @@ static void outbound_signed(int status, const uint8_t *const *sigs, const size_t
             SG_MC_INC_AT(s->env->metrics->signatures, s->keys[k]->metric);
         /* the signature is right as the message stands; say so where an
          * administrator looks when a receiver reports it broken */
-        const char *why = s->sm_rewrite ? s->sm_rewrite : "signed";
-        if (s->long_line)
-            why = s->mta_sendmail ? "signed; a line over 990 octets: Sendmail's SMTP mailers "
-                                    "break it (L=, SMTP_MAILER_LL) and the signature with it"
-                                  : "signed; a line over 998 octets: a relay that breaks it "
-                                    "(Postfix: smtp_line_length_limit) breaks the signature";
+        const char *why = s->mta_sendmail ? sendmail_why[s->long_line][s->sm_rewrite]
+                          : s->long_line  ? "signed; a line over 998 octets: a relay that breaks "
+                                            "it (Postfix: smtp_line_length_limit) breaks the "
+                                            "signature"
+                                          : "signed";
         if (outbound_accept(s, why))
             return; /* ob_decided answers and resets */
     }

@@ -118,9 +118,9 @@ typedef struct session {
     size_t out_line;   /* octets of the body line so far */
     int silence_short; /* the silence timer runs its 10 s (session.c) */
     int long_line;
-    const char *sm_rewrite; /* outbound: what Sendmail will change in a signed field */
-    int mta_sendmail;       /* the MTA's v macro is not Postfix's: Sendmail's rules */
-    const char *from_addr;  /* header From (outbound), in the arena */
+    int sm_rewrite;   /* outbound: what Sendmail will change in a signed field (session_out.c) */
+    int mta_sendmail; /* the MTA's v macro is not Postfix's: Sendmail's rules */
+    const char *from_addr; /* header From (outbound), in the arena */
     /* outbound: the envelope recipients (in the arena) and the abuse
      * engine's decision while it waits for Redis */
     const char **rcpts;

@@ -180,7 +180,7 @@ void message_reset(session *s)
     s->nsigned = 0;
     s->out_line = 0;
     s->long_line = 0;
-    s->sm_rewrite = NULL;
+    s->sm_rewrite = 0;
     s->from_addr = NULL;
     s->ar_seen = 0;
     s->n_ar_ours = 0;

@@ -1346,6 +1346,18 @@ def check_outbound_long_line():
     # behind Sendmail (its v macro), whose SMTP mailers break lines at
     # L=990 (SMTP_MAILER_LL): over 990 is warned of, naming Sendmail's
     # setting (adv40 F2: a 995-octet line was signed, then broken)
+    # a long line and a field Sendmail rewrites: both said (rev25 F4)
+    both = (head.replace(b'From: Alice <', b'From: Alice A. Smith <') + b'\r\n\r\n' + body
+            + b't' * 995 + b'\r\n')
+    m = outbound_session('alice@ourco.test')
+    m.macros['v'] = '8.17.1.9'
+    stage, replies = m.send_message(both, queue_id='SL000005', sender='alice@ourco.test',
+                                    login='alice@ourco.test', chunk=300)
+    signed_ok(replies, both, 'long-SL000005', ['rsa1', 'ed1'])
+    finish(m)
+    pat = (r'"queue_id":"SL000005"[^\n]*"why":"signed; a line over 990 octets: [^"]*; '
+           r"Sendmail puts a display name with '\.' or an apostrophe in quotes")
+    expect(wait_log(pat, since), 'SL000005: no log line matching %s' % pat)
     cases = [('SL000001', head + b'\r\n\r\n' + body + b'x' * 990 + b'\r\n', False),
              ('SL000002', head + b'\r\n\r\n' + body + b'y' * 991 + b'\r\n', True),
              ('SL000003', head + b'\r\nX-Long: ' + b'w' * 990 + b'\r\n\r\n' + body, True),
@@ -1379,6 +1391,8 @@ def check_outbound_sendmail_rewrites():
         ('SR000004', b'From: Alice (A. Smith) <alice@ourco.test>', '8.17.1.9', None),
         ('SR000005', b'From: alice@ourco.test (A. Smith)', '8.17.1.9', None),
         ('SR000006', b'From: Alice A. Smith <alice@ourco.test>', 'Postfix 3.7.11', None),
+        # Postfix under another mail_name is not taken for Sendmail (rev25 F5)
+        ('SR000013', b'From: Alice A. Smith <alice@ourco.test>', 'ExampleMail 3.7.11', None),
     ]
     tos = [('SR000007', b'To: carol@rcpt.test,dave@rcpt.test', '8.17.1.9', comma),
            ('SR000008', b'To: carol@rcpt.test, dave@rcpt.test', '8.17.1.9', None),
@@ -2436,8 +2450,11 @@ def check_sighup_internal_networks():
         for i in range(2):  # the open connection, then a new one
             c = m if i == 0 else internal_session()
             stage, replies, s = signed(c)
-            expect(not s, '%s connection: 10.1.2.3 signed for after it left internal_networks: %s'
-                   % ('the open' if i == 0 else 'a new', describe(replies)))
+            # judged as inbound mail: a protected domain's From from outside
+            r = replies[-1] if replies else None
+            expect(not s and r is not None and r.cmd == 'y' and r.text.startswith('550 5.7.1 '),
+                   '%s connection: 10.1.2.3 after it left internal_networks: want refused as '
+                   'inbound, got %s' % ('the open' if i == 0 else 'a new', describe(replies)))
             if i == 0:
                 c.abort()
             else:
