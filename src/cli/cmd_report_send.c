@@ -85,9 +85,12 @@ typedef struct {
     int64_t now;
     unsigned reports, sent, failed, skipped, dests, failures, held;
     size_t max_per_org; /* reports a day for one organisational domain; 0: no limit */
-    /* names whose DNS failed in this run (lower case), not asked again
-     * until the next one: a stalling host listed by many reports costs
-     * one timeout, not one each (adv39 F1) */
+    /* lookups whose DNS failed in this run, not asked again until the
+     * next one: a stalling host listed by many reports costs one timeout,
+     * not one each (adv39 F1). Each is named by what was asked (a query
+     * name, or "walk NAME" for a tree walk), so one failure stands for
+     * itself only (rev25 F7: a consent lookup for one policy domain
+     * stopped the others' to the same host) */
     char **dns_bad;
     size_t ndns_bad, cap_dns_bad;
 } send_ctx;
@@ -187,7 +190,7 @@ static void lower(char *s)
             *s = (char)(*s - 'A' + 'a');
 }
 
-/* Whether name's DNS failed earlier in this run. */
+/* Whether this lookup's DNS failed earlier in this run. */
 static int dns_bad(const send_ctx *c, const char *name)
 {
     for (size_t i = 0; i < c->ndns_bad; i++)
@@ -196,7 +199,8 @@ static int dns_bad(const send_ctx *c, const char *name)
     return 0;
 }
 
-/* Remembers that name's DNS failed; out of memory it is just asked again. */
+/* Remembers that this lookup's DNS failed; out of memory it is just
+ * asked again. */
 static void dns_bad_add(send_ctx *c, const char *name)
 {
     if (dns_bad(c, name))
@@ -251,7 +255,7 @@ static int rua_of(send_ctx *c, const char *domain, rdest out[MAX_RUA], size_t *n
     *n = 0;
     char name[300];
     snprintf(name, sizeof name, "_dmarc.%s", domain);
-    if (dns_bad(c, domain))
+    if (dns_bad(c, name))
         return -1; /* failed for another of its reports: one timeout a run */
     sg_dns_result res;
     if (sg_dns_lookup_sync(c->dns.resolver, name, SG_DNS_TXT, &res) != 0)
@@ -260,7 +264,7 @@ static int rua_of(send_ctx *c, const char *domain, rdest out[MAX_RUA], size_t *n
     if (res.answer.status == SG_DNS_SERVFAIL || res.answer.status == SG_DNS_TIMEOUT ||
         res.answer.status == SG_DNS_EFAIL) {
         rc = -1;
-        dns_bad_add(c, domain);
+        dns_bad_add(c, name);
     }
     size_t ndmarc = 0;
     for (size_t i = 0; rc == 0 && i < res.answer.count; i++) {
@@ -369,7 +373,9 @@ static void rauth_init(rauth *ra, const char *domain)
  * names at once: one timeout at most. */
 static int org_of(send_ctx *c, rauth *ra, const char *name, char *org, size_t cap)
 {
-    if (dns_bad(c, name) || ra->trouble >= DNS_TROUBLE_MAX)
+    char walk[300];
+    snprintf(walk, sizeof walk, "walk %s", name);
+    if (dns_bad(c, walk) || ra->trouble >= DNS_TROUBLE_MAX)
         return -2;
     sg_arena *a = NULL;
     if (sg_arena_new(&a, 0) != 0)
@@ -384,7 +390,7 @@ static int org_of(send_ctx *c, rauth *ra, const char *name, char *org, size_t ca
     sg_arena_free(a);
     if (known < 0) {
         ra->trouble++;
-        dns_bad_add(c, name);
+        dns_bad_add(c, walk);
     }
     return known;
 }
@@ -441,17 +447,16 @@ static int authorised(send_ctx *c, rauth *ra, const char *dest, char tag, char *
      * would be cached for a day although the two may be one organisation */
     if (known_d < 0)
         return known_d;
-    if (ra->trouble >= DNS_TROUBLE_MAX || dns_bad(c, dest))
-        return -2;
-
     char name[600];
     snprintf(name, sizeof name, "%s._report._dmarc.%s", ra->domain, dest);
+    if (ra->trouble >= DNS_TROUBLE_MAX || dns_bad(c, name))
+        return -2;
     /* RFC 9990 4.4 step 4: a name longer than DNS allows has no positive
      * answer (it was a "DNS error; later" on every run: adv18 F11) */
     int ok = name_fits_dns(name) ? consent(c, name, tag, dest, override, cap) : 0;
     if (ok < 0) {
         ra->trouble++;
-        dns_bad_add(c, dest);
+        dns_bad_add(c, name);
     }
     if (ok >= 0 && !override[0] &&
         sqlite3_prepare_v2(c->db,
