@@ -26,27 +26,12 @@
 #include <strings.h>
 #include <time.h>
 
-static const char *const default_headers[] = {
-    "from",
-    "sender",
-    "reply-to",
-    "to",
-    "cc",
-    "subject",
-    "date",
-    "message-id",
-    "in-reply-to",
-    "references",
-    "mime-version",
-    "content-type",
-    "content-transfer-encoding",
-    "dkim-signature",
-};
-/* With the default list, the first ARC_OVERSIGN are signed once more than
- * present, as the DKIM signer does: a receiver that trusts our seal must
- * not take a Subject or Reply-To added on top afterwards for ours (adv41
- * F1). Not DKIM-Signature: a later hop may sign the message. */
-#define ARC_OVERSIGN 13
+/* With no list given, the AMS signs what our DKIM signatures sign and
+ * oversign (sg_dkim_default_headers' first SG_DKIM_DEFAULT_OVERSIGN, From
+ * to Content-Transfer-Encoding): a receiver that trusts our seal must not
+ * take a Subject or Reply-To added on top afterwards for ours (adv41 F1);
+ * then DKIM-Signature, signed as present only: a later hop may sign. */
+#define ARC_DEFAULT_LAST "dkim-signature"
 
 /* Signing rounds after the body. */
 enum { ST_AMS_DIGEST, ST_AMS_SIG, ST_AS_DIGEST, ST_AS_SIG, ST_DONE };
@@ -55,7 +40,7 @@ struct sg_arc_sealer {
     sg_arc_seal_opts o; /* strings point into cfg */
     char **headers;
     size_t nheaders;
-    size_t noversign; /* default_headers' first ARC_OVERSIGN, or 0 */
+    size_t noversign; /* SG_DKIM_DEFAULT_OVERSIGN with the default list, or 0 */
     sg_dkim_alg alg;
     sg_arc_cv cv;
     char *results; /* malloc'd; NULL: none */
@@ -182,8 +167,8 @@ int sg_arc_sealer_new(sg_arc_sealer **out, const sg_arc_seal_opts *o)
         !authserv_ok(o->authserv_id) || !results_ok(o->results) || o->cv > SG_ARC_FAIL ||
         (o->headers == NULL && o->nheaders > 0))
         return SG_EINVAL;
-    hl = o->headers ? o->headers : default_headers;
-    nhl = o->headers ? o->nheaders : sizeof(default_headers) / sizeof(*default_headers);
+    hl = o->headers ? o->headers : sg_dkim_default_headers;
+    nhl = o->headers ? o->nheaders : SG_DKIM_DEFAULT_OVERSIGN;
     for (size_t k = 0; k < nhl; k++) {
         if (hl[k] == NULL || !field_name_ok(hl[k]))
             return SG_EINVAL;
@@ -206,18 +191,21 @@ int sg_arc_sealer_new(sg_arc_sealer **out, const sg_arc_seal_opts *o)
         (s->o.domain = sg_arena_strdup(s->cfg, o->domain)) == NULL ||
         (s->o.selector = sg_arena_strdup(s->cfg, o->selector)) == NULL ||
         (s->o.authserv_id = sg_arena_strdup(s->cfg, o->authserv_id)) == NULL ||
-        (s->headers = sg_arena_calloc(s->cfg, nhl + 1, sizeof(char *))) == NULL ||
+        (s->headers = sg_arena_calloc(s->cfg, nhl + 2, sizeof(char *))) == NULL ||
         sg_arc_sealer_set_results(s, o->results) != SG_OK)
         goto fail;
     s->o.results = NULL;
     s->o.headers = NULL;
-    s->noversign = o->headers ? 0 : ARC_OVERSIGN;
+    s->noversign = o->headers ? 0 : SG_DKIM_DEFAULT_OVERSIGN;
     /* From first if the list lacks it (RFC 6376 5.4, as the DKIM signer) */
     if (!has_from && (s->headers[s->nheaders++] = sg_arena_strdup(s->cfg, "from")) == NULL)
         goto fail;
     for (size_t k = 0; k < nhl; k++)
         if ((s->headers[s->nheaders++] = sg_arena_strdup(s->cfg, hl[k])) == NULL)
             goto fail;
+    if (o->headers == NULL &&
+        (s->headers[s->nheaders++] = sg_arena_strdup(s->cfg, ARC_DEFAULT_LAST)) == NULL)
+        goto fail;
     *out = s;
     return SG_OK;
 fail:
@@ -334,7 +322,7 @@ static int pick_headers(sg_arc_sealer *s, const sg_header *fields, size_t count)
     if ((s->h = sg_arena_calloc(s->arena, SG_DKIM_MAX_H, sizeof(*s->h))) == NULL)
         return SG_ENOMEM;
     s->nh = sg_dkim_pick_oversigned(fields, count, (const char *const *)s->headers, s->nheaders,
-                                    default_headers, s->noversign, s->h);
+                                    sg_dkim_default_headers, s->noversign, s->h);
     return SG_OK;
 }
 

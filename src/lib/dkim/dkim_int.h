@@ -173,6 +173,15 @@ size_t sg_dkim_count_fields(const sg_header *f, size_t count, const char *name);
  * returns how many it got. */
 size_t sg_dkim_pick_headers(const sg_header *f, size_t count, const char *const *names,
                             size_t nnames, const char **h, size_t max);
+/* The fields our DKIM signatures sign by default (sign.c); the first
+ * SG_DKIM_DEFAULT_OVERSIGN once more than present, so none can be added
+ * (RFC 6376 8.15): what readers show as who, to whom, what and in which
+ * thread, and how the body decodes. Not the List-* fields: a list that
+ * passes a message on unchanged but for its List-Id must not break the
+ * signature. The ARC sealer signs and oversigns the same first ones. */
+#define SG_DKIM_DEFAULT_NHEADERS 27
+#define SG_DKIM_DEFAULT_OVERSIGN 13 /* up to content-transfer-encoding */
+extern const char *const sg_dkim_default_headers[SG_DKIM_DEFAULT_NHEADERS];
 /* A signature's h= (h holds SG_DKIM_MAX_H): the present instances of
  * names, then one more of each of over[] (nover at most SG_DKIM_MAX_H / 2)
  * so that none can be added (RFC 6376 8.15), but for a Date or Message-ID

@@ -18,11 +18,11 @@
 #include <time.h>
 
 /* 5.4.1's recommended set, and Sender (the order matters: see
- * DEFAULT_OVERSIGN). Only the instances present are listed, so the
+ * SG_DKIM_DEFAULT_OVERSIGN). Only the instances present are listed, so the
  * Resent-* and List-* fields cost nothing on mail without them; with
  * them, RFC 8058 4 needs List-Unsubscribe and List-Unsubscribe-Post
  * signed for one-click unsubscribe. */
-static const char *const default_headers[] = {
+const char *const sg_dkim_default_headers[SG_DKIM_DEFAULT_NHEADERS] = {
     "from",
     "sender",
     "reply-to",
@@ -51,12 +51,6 @@ static const char *const default_headers[] = {
     "resent-cc",
     "resent-message-id",
 };
-/* The first DEFAULT_OVERSIGN of them are signed once more than present,
- * so none can be added (8.15): what readers show as who, to whom, what and
- * in which thread, and how the body decodes. Not the List-* fields: a list
- * that passes a message on unchanged but for its List-Id must not break
- * the signature. */
-#define DEFAULT_OVERSIGN 13 /* up to content-transfer-encoding */
 
 /* A field the message lacks and that MTAs add on their own after the
  * milter signed (Sendmail adds Date and Message-ID to mail that has none;
@@ -262,10 +256,10 @@ int sg_dkim_signer_new(sg_dkim_signer **out, const sg_dkim_sign_opts *opts, size
             if (!sg_dkim_field_name_ok(o->oversign[k]))
                 goto fail;
         rc = SG_ENOMEM;
-        const char *const *hl = o->headers ? o->headers : default_headers;
-        size_t nhl = o->headers ? o->nheaders : sizeof(default_headers) / sizeof(*default_headers);
-        const char *const *ol = o->oversign ? o->oversign : default_headers;
-        size_t nol = o->oversign ? o->noversign : (o->noversign ? 0 : DEFAULT_OVERSIGN);
+        const char *const *hl = o->headers ? o->headers : sg_dkim_default_headers;
+        size_t nhl = o->headers ? o->nheaders : SG_DKIM_DEFAULT_NHEADERS;
+        const char *const *ol = o->oversign ? o->oversign : sg_dkim_default_headers;
+        size_t nol = o->oversign ? o->noversign : (o->noversign ? 0 : SG_DKIM_DEFAULT_OVERSIGN);
         int has_from = 0;
         g->o = *o;
         g->alg = o->key ? sg_dkim_signkey_alg(o->key) : o->alg;
