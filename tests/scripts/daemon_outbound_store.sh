@@ -39,6 +39,29 @@ run() {
     return $rc
 }
 
+# A damaged data.mdb (DESCRIPTION, what the refusal says of the file, its
+# size): refused by -t and the start (exit 3) and by spoofguard accounts
+# (exit 4), each naming the file and the fix, and left as it was.
+refused() {
+    local want="this host cannot start it: outbound_store: $T/ob/data.mdb $2" rc
+    "$D" -t -c "$T/sg.conf" >/dev/null 2>"$T/t.err"
+    rc=$?
+    [ $rc = 3 ] && grep -qF "$want" "$T/t.err" && grep -qF "remove the file to start a new, empty store" "$T/t.err" &&
+        ok "-t refuses $1 (exit 3)" || bad "-t, $1: rc $rc, $(cat "$T/t.err")"
+    : >"$T/log"
+    timeout 10 "$D" -c "$T/sg.conf" 2>"$T/start.err"
+    rc=$?
+    [ $rc = 3 ] && grep -qF "$want" "$T/start.err" && ok "the start refuses it (exit 3)" ||
+        bad "start, $1: rc $rc, $(cat "$T/start.err")"
+    "$CLI" accounts list --config "$T/sg.conf" >/dev/null 2>"$T/cli.err"
+    rc=$?
+    [ $rc = 4 ] && grep -qF "$T/ob/data.mdb $2" "$T/cli.err" &&
+        grep -qF "remove the file to start a new, empty store" "$T/cli.err" &&
+        ok "spoofguard accounts refuses it" || bad "accounts list, $1: rc $rc, $(cat "$T/cli.err")"
+    [ "$(stat -c %s "$T/ob/data.mdb")" = "$3" ] && ok "nothing was written over it" ||
+        bad "data.mdb is now $(stat -c %s "$T/ob/data.mdb" 2>&1) bytes, was $3"
+}
+
 : >"$T/log"
 run
 rc=$?
@@ -55,22 +78,7 @@ rc=$?
 
 : >"$T/ob/data.mdb"
 [ "$(id -u)" = 0 ] && chown nobody "$T/ob/data.mdb"
-want="this host cannot start it: outbound_store: $T/ob/data.mdb is empty (0 bytes)"
-"$D" -t -c "$T/sg.conf" >/dev/null 2>"$T/t.err"
-rc=$?
-[ $rc = 3 ] && grep -qF "$want" "$T/t.err" && grep -qF "remove the file to start a new, empty store" "$T/t.err" &&
-    ok "-t refuses an empty data.mdb (exit 3)" || bad "-t: rc $rc, $(cat "$T/t.err")"
-: >"$T/log"
-timeout 10 "$D" -c "$T/sg.conf" 2>"$T/start.err"
-rc=$?
-[ $rc = 3 ] && grep -qF "$want" "$T/start.err" && ok "the start refuses it (exit 3)" ||
-    bad "start: rc $rc, $(cat "$T/start.err")"
-"$CLI" accounts list --config "$T/sg.conf" >/dev/null 2>"$T/cli.err"
-rc=$?
-[ $rc = 4 ] && grep -qF "$T/ob/data.mdb is empty (0 bytes)" "$T/cli.err" && ok "spoofguard accounts refuses it" ||
-    bad "accounts list: rc $rc, $(cat "$T/cli.err")"
-[ -f "$T/ob/data.mdb" ] && [ ! -s "$T/ob/data.mdb" ] && ok "nothing was written over it" ||
-    bad "data.mdb is now $(stat -c %s "$T/ob/data.mdb" 2>&1) bytes"
+refused "an empty data.mdb" "is empty (0 bytes)" 0
 
 # the fix the message names: removed, a new (empty) store, said
 rm "$T/ob/data.mdb"
@@ -91,22 +99,6 @@ done
 whole=$(stat -c %s "$T/ob/data.mdb")
 [ "$whole" -ge 32768 ] || bad "the store is only $whole bytes"
 truncate -s $((whole / 2)) "$T/ob/data.mdb"
-want="this host cannot start it: outbound_store: $T/ob/data.mdb is cut short"
-"$D" -t -c "$T/sg.conf" >/dev/null 2>"$T/t.err"
-rc=$?
-[ $rc = 3 ] && grep -qF "$want" "$T/t.err" && grep -qF "remove the file to start a new, empty store" "$T/t.err" &&
-    ok "-t refuses a data.mdb cut to half (exit 3)" || bad "-t, cut: rc $rc, $(cat "$T/t.err")"
-: >"$T/log"
-timeout 10 "$D" -c "$T/sg.conf" 2>"$T/start.err"
-rc=$?
-[ $rc = 3 ] && grep -qF "$want" "$T/start.err" && ok "the start refuses it (exit 3)" ||
-    bad "start, cut: rc $rc, $(cat "$T/start.err")"
-"$CLI" accounts list --config "$T/sg.conf" >/dev/null 2>"$T/cli.err"
-rc=$?
-[ $rc = 4 ] && grep -qF "$T/ob/data.mdb is cut short" "$T/cli.err" &&
-    grep -qF "remove the file to start a new, empty store" "$T/cli.err" &&
-    ok "spoofguard accounts refuses it" || bad "accounts list, cut: rc $rc, $(cat "$T/cli.err")"
-[ "$(stat -c %s "$T/ob/data.mdb")" = $((whole / 2)) ] && ok "nothing was written over it" ||
-    bad "data.mdb is now $(stat -c %s "$T/ob/data.mdb" 2>&1) bytes, was cut to $((whole / 2))"
+refused "a data.mdb cut to half" "is cut short" $((whole / 2))
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -1024,6 +1024,19 @@ static void lost_close(lost_fx *f, const char *dir)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Overwrites the store at path in place (through a link too) with 48 KiB
+ * that are not SQLite, as a bad restore or another program would. */
+static void overwrite_with_junk(const char *path)
+{
+    static char junk[49152];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (char)(i * 7919 % 251);
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+    close(fd);
+}
+
 /* adv36 F5: report_store deleted under the daemon took every later count
  * into the unlinked file, the metrics saying nothing was lost; one
  * overwritten in place was written on without an error. Each flush now
@@ -1096,13 +1109,7 @@ static void store_lost_under_the_daemon(void **state)
 
     /* overwritten in place: the writes fail, counted and said (once a
      * minute), and the counts wait in memory */
-    int fd = open(path, O_WRONLY);
-    assert_true(fd >= 0);
-    char junk[49152];
-    for (size_t i = 0; i < sizeof junk; i++)
-        junk[i] = (char)(i * 7919 % 251);
-    assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
-    close(fd);
+    overwrite_with_junk(path);
     lost_add(&f, 5);
     sg_rcollect_flush(f.rc);
     sg_rcollect_stats_get(f.rc, &st);
@@ -1134,10 +1141,7 @@ static void store_lost_under_the_daemon(void **state)
     /* a stop while the path holds no store: what memory held is said lost */
     assert_int_equal(sg_rcollect_new(&f.rc, path, 60, 1000, 1, err, sizeof err), 0);
     sg_rcollect_set_log(f.rc, &f.log);
-    fd = open(path, O_WRONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
-    close(fd);
+    overwrite_with_junk(path);
     lost_add(&f, 2);
     sg_rcollect_free(f.rc);
     assert_non_null(strstr(file_text(logp), "\"event\":\"report_counts_lost\",\"path\":"));
@@ -1181,13 +1185,7 @@ static void store_lost_through_a_link(void **state)
 
     /* overwritten in place through the link: seen, the writes fail, and
      * our journal beside the target is removed */
-    int fd = open(link, O_WRONLY);
-    assert_true(fd >= 0);
-    char junk[49152];
-    for (size_t i = 0; i < sizeof junk; i++)
-        junk[i] = (char)(i * 7919 % 251);
-    assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
-    close(fd);
+    overwrite_with_junk(link);
     lost_add(&f, 5);
     sg_rcollect_flush(f.rc);
     sg_rcollect_stats_get(f.rc, &st);
