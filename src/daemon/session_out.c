@@ -90,8 +90,7 @@ static int sendmail_rewrite(const sg_header *f, size_t n)
         "resent-from", "resent-to", "resent-sender", "resent-cc"};
     for (size_t i = 0; i < n; i++) {
         size_t k = 0, nf = sizeof(addr_fields) / sizeof(addr_fields[0]);
-        while (k < nf && !(strlen(addr_fields[k]) == f[i].name_len &&
-                           !strncasecmp(f[i].name, addr_fields[k], f[i].name_len)))
+        while (k < nf && !sg_header_is(&f[i], addr_fields[k]))
             k++;
         if (k == nf)
             continue;
