@@ -55,6 +55,27 @@ static sgrep_obs obs(const char *ip)
     return o;
 }
 
+/* A test's own folder and everything in it, gone. */
+static void remove_dir(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A collector with failure reports on, its store at dir (a mkdtemp
+ * template, filled in)/r.db, put in path (64 bytes). */
+static sg_rcollect *failure_collector(char *dir, char *path)
+{
+    char err[256];
+    sg_rcollect *rc = NULL;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, 64, "%s/r.db", dir);
+    assert_int_equal(sg_rcollect_new(&rc, path, 60, 1000, 1, err, sizeof err), 0);
+    sg_rcollect_failures_on(rc);
+    return rc;
+}
+
 static long long q1(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st;
@@ -743,9 +764,7 @@ static void failure_mail_and_queue(void **state)
     f.org_domain = "other.example"; /* another organisation is not */
     assert_int_equal(sgrep_failure_queue(db, &f, "ruf@other.example", err, sizeof err), 1);
     sqlite3_close(db);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    remove_dir(dir);
 }
 
 /* The daemon's failure-report limit with a wildcard record (F3): every
@@ -757,11 +776,7 @@ static void failure_limit_wildcard(void **state)
 {
     (void)state;
     char dir[] = "/tmp/sg-fl.XXXXXX", path[64], err[256];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/r.db", dir);
-    sg_rcollect *rc = NULL;
-    assert_int_equal(sg_rcollect_new(&rc, path, 60, 1000, 1, err, sizeof err), 0);
-    sg_rcollect_failures_on(rc);
+    sg_rcollect *rc = failure_collector(dir, path);
     sg_dmarc_psl *psl = NULL; /* the daemon's default: the system's newest list */
     assert_int_equal(sg_dmarc_psl_open(&psl, NULL), 0);
     sg_arena *a = NULL;
@@ -804,9 +819,7 @@ static void failure_limit_wildcard(void **state)
                      1);
     sqlite3_close(db);
     sg_arena_free(a);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    remove_dir(dir);
 }
 
 /* The ruf addresses the daemon queues (adv39 F2): a record may list 16;
@@ -816,11 +829,7 @@ static void failure_ruf_capped(void **state)
 {
     (void)state;
     char dir[] = "/tmp/sg-fr.XXXXXX", path[64], err[256];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/r.db", dir);
-    sg_rcollect *rc = NULL;
-    assert_int_equal(sg_rcollect_new(&rc, path, 60, 1000, 1, err, sizeof err), 0);
-    sg_rcollect_failures_on(rc);
+    sg_rcollect *rc = failure_collector(dir, path);
     sg_dmarc_psl *psl = NULL;
     assert_int_equal(sg_dmarc_psl_open(&psl, NULL), 0);
     sg_arena *a = NULL;
@@ -854,9 +863,7 @@ static void failure_ruf_capped(void **state)
     sqlite3_finalize(q);
     sqlite3_close(db);
     sg_arena_free(a);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    remove_dir(dir);
 }
 
 /* What the daemon's collection takes of one evaluation (adv18): of many
@@ -868,11 +875,7 @@ static void collect_what_counts(void **state)
 {
     (void)state;
     char dir[] = "/tmp/sg-cw.XXXXXX", path[64], err[256];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/r.db", dir);
-    sg_rcollect *rc = NULL;
-    assert_int_equal(sg_rcollect_new(&rc, path, 60, 1000, 1, err, sizeof err), 0);
-    sg_rcollect_failures_on(rc);
+    sg_rcollect *rc = failure_collector(dir, path);
     sg_arena *a = NULL;
     assert_int_equal(sg_arena_new(&a, 0), 0);
     static const char txt[] = "v=DMARC1; p=reject; ruf=mailto:ruf@bank.example; fo=1";
@@ -938,9 +941,7 @@ static void collect_what_counts(void **state)
         q1(db, "SELECT count(*) FROM failure_queue WHERE policy_domain='bank.example'"), 1);
     sqlite3_close(db);
     sg_arena_free(a);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    remove_dir(dir);
 }
 
 /* The messages the store at path holds (sum of collected counts), read
@@ -1017,11 +1018,9 @@ static void lost_add(lost_fx *f, int n)
 /* Frees what lost_open made (the collector already freed) and dir. */
 static void lost_close(lost_fx *f, const char *dir)
 {
-    char cmd[128];
     sg_arena_free(f->a);
     close(f->log.fd);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    remove_dir(dir);
 }
 
 /* Overwrites the store at path in place (through a link too) with 48 KiB
