@@ -775,8 +775,8 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
         return 1;
     }
     /* the destinations still to do (not sent, not given up, due) */
-    rdest todo[MAX_RUA];
-    size_t ntodo = 0;
+    rdest todo[MAX_RUA], seen[MAX_RUA];
+    size_t ntodo = 0, nseen = 0;
     rauth ra;
     rauth_init(&ra, domain);
     for (size_t i = 0; i < nrua; i++) {
@@ -791,6 +791,10 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
                         rua[i].addr, d[0].addr);
             rua[i] = d[0];
         }
+        /* two addresses a consent record redirects to one: one mail, as
+         * for failure reports (rev25) */
+        if (ok == 1 && !add_dest(seen, &nseen, rua[i].addr, rua[i].max))
+            continue;
         if (ok != 1) {
             fprintf(stderr, "spoofguard report send: %s: %s %s\n", domain, rua[i].addr,
                     ok == 0 ? "is outside the domain and not authorised (_report._dmarc)"
@@ -814,6 +818,11 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
         }
         todo[ntodo++] = rua[i];
     }
+    /* the stricter "!size" of addresses that became one */
+    for (size_t i = 0; i < ntodo; i++)
+        for (size_t j = 0; j < nseen; j++)
+            if (!strcmp(todo[i].key, seen[j].key))
+                todo[i].max = seen[j].max;
     if (!ntodo && !c->dry)
         return rc;
 
