@@ -44,6 +44,13 @@ typedef enum {
 
 SG_EXTERN const char *sg_verdict_kind_str(sg_verdict_kind k); /* "authentic"... */
 
+/* The verdict's reason for a DMARC result that is not pass: fail with
+ * what was done (the disposition, t=y applying one level below, not what
+ * is published), none, or permerror; NULL for the others. A reader that
+ * rebuilds the verdict from our Authentication-Results says the same. */
+SG_EXTERN const char *sg_verdict_dmarc_reason(sg_dmarc_result_code result,
+                                              sg_dmarc_disposition disposition);
+
 /* The header fields a reader shows of a message, in the order
  * unsigned_fields reports them: From, Sender, Reply-To, To, Cc, Subject,
  * Date, Message-ID (RFC 5322 3.6 allows each once), and MIME-Version,

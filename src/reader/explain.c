@@ -30,6 +30,7 @@
 #include <spoofguard/authres.h>
 #include <spoofguard/dmarc.h>
 #include <spoofguard/msg.h>
+#include <spoofguard/verdict.h>
 
 #include "common/json.h"
 #include "explain.h"
@@ -788,20 +789,18 @@ static void facts_from_authres(explain_impl *x, auth_facts *f, const sg_authres 
             const char *dis = dmarc->comment ? strstr(dmarc->comment, "dis=") : NULL;
             const char *act = dis ? dis + 4 : pol;
             f->base = SGR_HEADLINE_FORGED;
-            f->reason = !strncasecmp(act, "reject", 6)
-                            ? "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy "
-                              "asks receivers to refuse such mail"
-                        : !strncasecmp(act, "quarantine", 10)
-                            ? "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy "
-                              "asks receivers to quarantine such mail"
-                            : "DMARC fail: no aligned SPF or DKIM pass; the domain's policy is in "
-                              "test mode (t=y) and asks nothing of receivers";
+            f->reason = sg_verdict_dmarc_reason(
+                SG_DMARC_RESULT_FAIL, !strncasecmp(act, "reject", 6) ? SG_DMARC_DISP_REJECT
+                                      : !strncasecmp(act, "quarantine", 10)
+                                          ? SG_DMARC_DISP_QUARANTINE
+                                          : SG_DMARC_DISP_NONE);
         } else {
             f->reason = "DMARC fail, but the domain's policy is p=none (monitoring only)";
         }
     } else {
-        f->reason = ieq(res, "none") ? "the From domain publishes no DMARC policy"
-                                     : "the From domain's DMARC policy is unusable";
+        f->reason = sg_verdict_dmarc_reason(ieq(res, "none") ? SG_DMARC_RESULT_NONE
+                                                             : SG_DMARC_RESULT_PERMERROR,
+                                            SG_DMARC_DISP_NONE);
     }
     if (prot && f->base != SGR_HEADLINE_VERIFIED) {
         f->base = SGR_HEADLINE_FORGED;

@@ -342,9 +342,17 @@ static void failure_reason_names_the_policy(void **state)
         assert_int_equal(r->disposition, cases[i].disp);
         if (strstr(r->reason, cases[i].verb) == NULL)
             fail_msg("%s: reason \"%s\"", cases[i].domain, r->reason);
+        /* the words a reader rebuilding the verdict from the A-R gets */
+        assert_string_equal(r->reason,
+                            sg_verdict_dmarc_reason(SG_DMARC_RESULT_FAIL, cases[i].disp));
         sg_verdict_free(v);
         free(m);
     }
+    assert_non_null(strstr(sg_verdict_dmarc_reason(SG_DMARC_RESULT_FAIL, SG_DMARC_DISP_NONE),
+                           "test mode (t=y)"));
+    assert_string_equal(sg_verdict_dmarc_reason(SG_DMARC_RESULT_NONE, SG_DMARC_DISP_NONE),
+                        "the From domain publishes no DMARC policy");
+    assert_null(sg_verdict_dmarc_reason(SG_DMARC_RESULT_PASS, SG_DMARC_DISP_NONE));
 }
 
 static void key_timeout_is_never_a_reject(void **state)

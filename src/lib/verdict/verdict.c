@@ -798,24 +798,12 @@ static void decide(sg_verdict *v)
         r->verdict = SG_VERDICT_FORGED;
         r->disposition = r->dmarc.disposition;
         r->rule = SG_VERDICT_RULE_DMARC;
-        /* what is done, not what is published (t=y applies one level
-         * below): the MTA shows this as its quarantine reason too
-         * (Sendmail's held queue read "refuse": adv40 F5, rev25 F1) */
-        r->reason = r->disposition == SG_DMARC_DISP_REJECT
-                        ? "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy asks "
-                          "receivers to refuse such mail"
-                    : r->disposition == SG_DMARC_DISP_QUARANTINE
-                        ? "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy asks "
-                          "receivers to quarantine such mail"
-                        : "DMARC fail: no aligned SPF or DKIM pass; the domain's policy is in "
-                          "test mode (t=y) and asks nothing of receivers";
+        r->reason = sg_verdict_dmarc_reason(r->dmarc.result, r->disposition);
         break;
     case SG_DMARC_RESULT_NONE:
     case SG_DMARC_RESULT_PERMERROR:
         r->verdict = SG_VERDICT_UNVERIFIED;
-        r->reason = r->dmarc.result == SG_DMARC_RESULT_NONE
-                        ? "the From domain publishes no DMARC policy"
-                        : "the From domain's DMARC policy is unusable";
+        r->reason = sg_verdict_dmarc_reason(r->dmarc.result, SG_DMARC_DISP_NONE);
         break;
     }
     if (r->protected_domain && r->verdict != SG_VERDICT_AUTHENTIC) {
@@ -1076,6 +1064,30 @@ static const char *const displayed_fields[] = {"From",
                                                "Content-Type",
                                                "Content-Transfer-Encoding"};
 #define NDISPLAYED (sizeof(displayed_fields) / sizeof(displayed_fields[0]))
+
+const char *sg_verdict_dmarc_reason(sg_dmarc_result_code result, sg_dmarc_disposition disposition)
+{
+    switch (result) {
+    case SG_DMARC_RESULT_FAIL:
+        /* what is done, not what is published: the MTA shows this as its
+         * quarantine reason too (Sendmail's held queue read "refuse":
+         * adv40 F5, rev25 F1) */
+        return disposition == SG_DMARC_DISP_REJECT
+                   ? "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy asks "
+                     "receivers to refuse such mail"
+               : disposition == SG_DMARC_DISP_QUARANTINE
+                   ? "DMARC fail: no aligned SPF or DKIM pass, and the domain's policy asks "
+                     "receivers to quarantine such mail"
+                   : "DMARC fail: no aligned SPF or DKIM pass; the domain's policy is in "
+                     "test mode (t=y) and asks nothing of receivers";
+    case SG_DMARC_RESULT_NONE:
+        return "the From domain publishes no DMARC policy";
+    case SG_DMARC_RESULT_PERMERROR:
+        return "the From domain's DMARC policy is unusable";
+    default:
+        return NULL;
+    }
+}
 
 const char *const *sg_verdict_displayed_fields(size_t *count)
 {
