@@ -236,6 +236,10 @@ static void lmdb_gauge(sg_obd_shared *sh)
 /* Every hour; within a minute of a write that met a full map (not at
  * every such write: a map full of records younger than 90 days frees
  * nothing, and the walk reads every record). */
+/* A record's clock this far ahead of ours is said in the decision's log
+ * line: hosts sharing Redis with clocks apart (no NTP, a hardware clock on
+ * local time) make windows age slower on the host behind */
+#define SGD_CLOCK_AHEAD_SAID 10
 #define SWEEP_EVERY 3600
 #define SWEEP_FULL_GAP 60
 
@@ -605,13 +609,18 @@ static void tell(sg_obd *o, sg_obd_job *j, const sg_obd_result *res)
     acct[sgu_json_quote(acct, sizeof(acct) - 1, j->account, strlen(j->account))] = '\0';
     qid[sgu_json_quote(qid, sizeof(qid) - 1, j->queue_id, strlen(j->queue_id))] = '\0';
     reasons_json(res->d.reasons, reasons, sizeof(reasons));
+    /* another host's clock ahead of ours: said, so that it gets fixed
+     * (the engine followed the record's clock) */
+    char ahead[48] = "";
+    if (j->op.ahead >= SGD_CLOCK_AHEAD_SAID)
+        snprintf(ahead, sizeof(ahead), ",\"record_ahead_s\":%lld", (long long)j->op.ahead);
     snprintf(line, sizeof(line),
              "{\"event\":\"outbound_decision\",\"queue_id\":%s,\"account\":%s,\"client\":\"%s\","
              "\"rcpts\":%zu,\"action\":\"%s\",\"reasons\":%s,\"score\":%.2f,\"tripped\":%s,"
-             "\"store\":\"%s\"%s,\"us\":%llu}",
+             "\"store\":\"%s\"%s%s,\"us\":%llu}",
              qid, acct, j->client, j->msg.nrcpts, sg_ob_action_name(res->d.action), reasons,
              res->d.score, res->d.tripped ? "true" : "false", res->store,
-             j->op.fresh ? ",\"record_reset\":true" : "", (unsigned long long)us);
+             j->op.fresh ? ",\"record_reset\":true" : "", ahead, (unsigned long long)us);
     sg_log(o->log, "%s", line);
     if (res->d.tripped)
         tell_block(o, j, &res->d, "message", j->msg.t, acct, qid, reasons);

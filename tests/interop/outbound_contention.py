@@ -3,7 +3,10 @@
 driven as Postfix would drive two spoofguardd hosts (milter_client.py).
 Called by tests/scripts/outbound_redis_contention.sh with:
 
-    outbound_contention.py PORT_A PORT_B METRICS_A METRICS_B REDIS_PORT CLI LOG_A LOG_B
+    outbound_contention.py PORT_A PORT_B METRICS_A METRICS_B REDIS_PORT CLI LOG_A LOG_B \
+        PORT_D LOG_D
+
+(host d's clock is an hour ahead of the others')
 
 Each check prints PASS/FAIL; the last line is "N passed, N failed". The
 engine's default limit lets one account send 30 messages a minute
@@ -23,7 +26,9 @@ import milter_client as mc  # noqa: E402
 
 PA, PB, MA, MB, RPORT = (int(x) for x in sys.argv[1:6])
 CLI, LOGA, LOGB = sys.argv[6:9]
-PORTS, METRICS, LOGS = {'a': PA, 'b': PB}, {'a': MA, 'b': MB}, {'a': LOGA, 'b': LOGB}
+PD, LOGD = int(sys.argv[9]), sys.argv[10]
+PORTS, METRICS = {'a': PA, 'b': PB, 'd': PD}, {'a': MA, 'b': MB}
+LOGS = {'a': LOGA, 'b': LOGB, 'd': LOGD}
 results = [0, 0]
 
 
@@ -121,6 +126,17 @@ def gauge(via):
 seq = collections.Counter(one('ab'[i % 2], 'p1@ourco.test', 'SEQ%02d' % i) for i in range(32))
 LIMIT = 30
 report(seq['allow'] == LIMIT, 'sequential over two hosts: %d allowed' % LIMIT, repr(seq))
+
+# 1b. host d's clock an hour ahead: the same limit over a and d, and a
+# says the record's clock is ahead of its own (adv43 F1: with an hour
+# between them each host's writes reset the other's buckets, and 120 of
+# 120 went)
+skew = collections.Counter(one('da'[i % 2], 'p4@ourco.test', 'SKW%02d' % i) for i in range(40))
+ahead = [json.loads(line).get('record_ahead_s', 0) for line in open(LOGA, errors='replace')
+         if '"outbound_decision"' in line and '"SKW' in line]
+report(skew['allow'] == LIMIT and ahead and min(ahead) >= 3500,
+       'a host an hour ahead: %d allowed over it and another, and the other says record_ahead_s'
+       % LIMIT, '%r; record_ahead_s on a: %r' % (skew, ahead[:5]))
 
 # 2. 60 and 100 parallel sessions of fresh accounts over both hosts: the
 # same limit, nothing counted in memory while Redis answers (each host's

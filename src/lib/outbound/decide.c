@@ -239,27 +239,28 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
     if (p == NULL || acct == NULL || m == NULL || out == NULL || m->t < 0 ||
         m->t > SG_OB_TIME_MAX || (m->nrcpts > 0 && m->rcpts == NULL))
         return SG_EINVAL;
+    const int64_t t = ob_record_time(acct, dom, m->t);
     memset(out, 0, sizeof(*out));
     if ((rc = ob_history_key(acct)) != SG_OK)
         return rc; /* before anything changed */
     cls = ob_policy_class(p, m->login);
     onset = V(OBK_ONSET);
     if (acct->created == 0)
-        acct->created = m->t;
-    acct->last_t = m->t;
-    roll_baseline(acct, m->t / 3600);
-    slot = (int)((m->t / 3600) % 24);
-    learning = m->t - acct->created < (int64_t)(V(OBK_LEARNING_DAYS) * 86400);
+        acct->created = t;
+    acct->last_t = t;
+    roll_baseline(acct, t / 3600);
+    slot = (int)((t / 3600) % 24);
+    learning = t - acct->created < (int64_t)(V(OBK_LEARNING_DAYS) * 86400);
     nrcpt = m->nrcpts > UINT32_MAX ? UINT32_MAX : (uint32_t)m->nrcpts;
     have_net = network_of(m->client_ip, net);
     from_dom = addr_domain(m->mail_from);
 
     if (acct->blocked) {
         /* every later message waits in the hold queue until a release */
-        ob_ring_add(acct, F_MSG, m->t, 1);
-        ob_ring_add(acct, F_RCPT, m->t, nrcpt);
+        ob_ring_add(acct, F_MSG, t, 1);
+        ob_ring_add(acct, F_RCPT, t, nrcpt);
         if (have_net)
-            note_net(acct, net, m->t);
+            note_net(acct, net, t);
         out->action = SG_OB_HOLD;
         out->reasons = SG_OBR_BLOCKED | acct->block_reasons;
         out->score = 0;
@@ -279,34 +280,34 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
     }
 
     /* hard rate limits: a 4xx, the client retries */
-    if (V(OBK_MSG_MINUTE) > 0 && ob_ring_sum(acct, W_MINUTE, F_MSG, m->t) + 1 > V(OBK_MSG_MINUTE))
+    if (V(OBK_MSG_MINUTE) > 0 && ob_ring_sum(acct, W_MINUTE, F_MSG, t) + 1 > V(OBK_MSG_MINUTE))
         throttle |= SG_OBR_MSG_MINUTE;
-    if (V(OBK_MSG_HOUR) > 0 && ob_ring_sum(acct, W_HOUR, F_MSG, m->t) + 1 > V(OBK_MSG_HOUR))
+    if (V(OBK_MSG_HOUR) > 0 && ob_ring_sum(acct, W_HOUR, F_MSG, t) + 1 > V(OBK_MSG_HOUR))
         throttle |= SG_OBR_MSG_HOUR;
 
     /* limits a mail administrator knows, graded */
     add(&tl, SG_OBR_MSG_DAY,
-        grade(ob_ring_sum(acct, W_DAY, F_MSG, m->t) + 1.0, V(OBK_MSG_DAY), onset, V(OBK_W_LIMITS)));
+        grade(ob_ring_sum(acct, W_DAY, F_MSG, t) + 1.0, V(OBK_MSG_DAY), onset, V(OBK_W_LIMITS)));
     add(&tl, SG_OBR_RCPT_DAY,
-        grade((double)ob_ring_sum(acct, W_DAY, F_RCPT, m->t) + nrcpt, V(OBK_RCPT_DAY), onset,
+        grade((double)ob_ring_sum(acct, W_DAY, F_RCPT, t) + nrcpt, V(OBK_RCPT_DAY), onset,
               V(OBK_W_LIMITS)));
     if (V(OBK_RCPT_MESSAGE) > 0 && nrcpt > V(OBK_RCPT_MESSAGE))
         add(&tl, SG_OBR_RCPT_MESSAGE, V(OBK_W_LIMITS) * V(OBK_BLOCK_SCORE));
     add(&tl, SG_OBR_EXTERNAL,
-        grade((double)ob_ring_sum(acct, W_DAY, F_EXT, m->t) + next, V(OBK_EXT_DAY), onset,
+        grade((double)ob_ring_sum(acct, W_DAY, F_EXT, t) + next, V(OBK_EXT_DAY), onset,
               V(OBK_W_EXT)));
 
     if (learning) {
         /* everything is new to a new account: a conservative ramp stands
          * in for the baseline it does not have yet */
         add(&tl, SG_OBR_NEW_ACCOUNT,
-            grade((double)ob_ring_sum(acct, W_DAY, F_RCPT, m->t) + nrcpt, V(OBK_RAMP_RCPT_DAY),
-                  onset, V(OBK_W_RAMP)));
+            grade((double)ob_ring_sum(acct, W_DAY, F_RCPT, t) + nrcpt, V(OBK_RAMP_RCPT_DAY), onset,
+                  V(OBK_W_RAMP)));
     } else {
-        double hour_rcpt = (double)ob_ring_sum(acct, W_HOUR, F_RCPT, m->t) + nrcpt;
-        double hour_ext = (double)ob_ring_sum(acct, W_HOUR, F_EXT, m->t) + next;
-        double hour_new = (double)ob_ring_sum(acct, W_HOUR, F_NEW, m->t) + nnew;
-        double hour_int = (double)ob_ring_sum(acct, W_HOUR, F_NEWINT, m->t) + nnewint;
+        double hour_rcpt = (double)ob_ring_sum(acct, W_HOUR, F_RCPT, t) + nrcpt;
+        double hour_ext = (double)ob_ring_sum(acct, W_HOUR, F_EXT, t) + next;
+        double hour_new = (double)ob_ring_sum(acct, W_HOUR, F_NEW, t) + nnew;
+        double hour_int = (double)ob_ring_sum(acct, W_HOUR, F_NEWINT, t) + nnewint;
         double lim;
         lim = V(OBK_BASE_FLOOR) +
               V(OBK_BASE_FACTOR) * expected(acct->ewma_rcpt, acct->peak_rcpt, slot);
@@ -321,14 +322,14 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
     if (m->body_hash != NULL && m->body_hash_len > 0) {
         int b;
         bh = ob_hash((const char *)m->body_hash, m->body_hash_len, 0);
-        b = find_body(acct, bh, m->t);
+        b = find_body(acct, bh, t);
         add(&tl, SG_OBR_SAME_BODY,
             grade((b >= 0 ? acct->body_rcpts[b] : 0.0) + nrcpt, V(OBK_BODY_RCPTS), onset,
                   V(OBK_W_BODY)));
     }
 
     add(&tl, SG_OBR_OWNERSHIP,
-        grade(ob_ring_sum(acct, W_HOUR, F_REFUSE, m->t), V(OBK_REFUSALS_HOUR), onset,
+        grade(ob_ring_sum(acct, W_HOUR, F_REFUSE, t), V(OBK_REFUSALS_HOUR), onset,
               V(OBK_W_REFUSALS)));
 
     if (have_net) {
@@ -337,17 +338,17 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
         if (!learning && acct->nnet > 0 && find_net(acct, net) < 0)
             add(&tl, SG_OBR_NEW_NETWORK, V(OBK_W_NEW_NET));
         add(&tl, SG_OBR_NETWORKS,
-            grade(networks_24h(acct, m->t, net), V(OBK_NETWORKS_DAY), onset, V(OBK_W_NETWORKS)));
+            grade(networks_24h(acct, t, net), V(OBK_NETWORKS_DAY), onset, V(OBK_W_NETWORKS)));
     }
 
-    add(&tl, SG_OBR_BOUNCES, bounce_grade(acct, cls, m->t));
+    add(&tl, SG_OBR_BOUNCES, bounce_grade(acct, cls, t));
 
     if (dom != NULL) {
         add(&tl, SG_OBR_DOMAIN,
-            grade(ob_ring_sum(dom, W_DAY, F_MSG, m->t) + 1.0, V(OBK_DOM_MSG_DAY), onset,
+            grade(ob_ring_sum(dom, W_DAY, F_MSG, t) + 1.0, V(OBK_DOM_MSG_DAY), onset,
                   V(OBK_W_DOMAIN)));
         add(&tl, SG_OBR_DOMAIN,
-            grade((double)ob_ring_sum(dom, W_DAY, F_RCPT, m->t) + nrcpt, V(OBK_DOM_RCPT_DAY), onset,
+            grade((double)ob_ring_sum(dom, W_DAY, F_RCPT, t) + nrcpt, V(OBK_DOM_RCPT_DAY), onset,
                   V(OBK_W_DOMAIN)));
     }
 
@@ -356,7 +357,7 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
         action = SG_OB_BLOCK;
     else if (tl.score >= V(OBK_HOLD_SCORE)) {
         action = SG_OB_HOLD;
-        if (ob_ring_sum(acct, W_HOUR, F_HOLD, m->t) + 1 >= V(OBK_HOLDS_TO_BLOCK))
+        if (ob_ring_sum(acct, W_HOUR, F_HOLD, t) + 1 >= V(OBK_HOLDS_TO_BLOCK))
             action = SG_OB_BLOCK;
     } else if (throttle)
         action = SG_OB_THROTTLE;
@@ -366,24 +367,24 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
 
     /* the login happened whatever the answer */
     if (have_net)
-        note_net(acct, net, m->t);
+        note_net(acct, net, t);
     if (action == SG_OB_THROTTLE)
         return SG_OK; /* refused for now: not sent, not counted */
 
-    ob_ring_add(acct, F_MSG, m->t, 1);
-    ob_ring_add(acct, F_RCPT, m->t, nrcpt);
-    ob_ring_add(acct, F_NEW, m->t, nnew);
-    ob_ring_add(acct, F_EXT, m->t, next);
-    ob_ring_add(acct, F_NEWINT, m->t, nnewint);
+    ob_ring_add(acct, F_MSG, t, 1);
+    ob_ring_add(acct, F_RCPT, t, nrcpt);
+    ob_ring_add(acct, F_NEW, t, nnew);
+    ob_ring_add(acct, F_EXT, t, next);
+    ob_ring_add(acct, F_NEWINT, t, nnewint);
     if (bh != 0)
-        note_body(acct, bh, m->t, nrcpt);
+        note_body(acct, bh, t, nrcpt);
     if (dom != NULL) {
         if (dom->created == 0)
-            dom->created = m->t;
-        dom->last_t = m->t;
-        ob_ring_add(dom, F_MSG, m->t, 1);
-        ob_ring_add(dom, F_RCPT, m->t, nrcpt);
-        ob_ring_add(dom, F_EXT, m->t, next);
+            dom->created = t;
+        dom->last_t = t;
+        ob_ring_add(dom, F_MSG, t, 1);
+        ob_ring_add(dom, F_RCPT, t, nrcpt);
+        ob_ring_add(dom, F_EXT, t, next);
     }
     if (action == SG_OB_ALLOW) {
         /* only delivered mail teaches the history and the baseline */
@@ -398,9 +399,9 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
         acct->cur[F_NEWINT] += nnewint;
         return SG_OK;
     }
-    ob_ring_add(acct, F_HOLD, m->t, 1);
+    ob_ring_add(acct, F_HOLD, t, 1);
     if (action == SG_OB_BLOCK) {
-        sg_ob_account_block(acct, m->t, tl.reasons);
+        sg_ob_account_block(acct, t, tl.reasons);
         out->tripped = 1;
     }
     return SG_OK;
@@ -410,7 +411,7 @@ void sg_ob_note_refusal(const sg_ob_policy *p, sg_ob_account *acct, int64_t t)
 {
     if (p == NULL || acct == NULL || t < 0 || t > SG_OB_TIME_MAX)
         return;
-    ob_ring_add(acct, F_REFUSE, t, 1);
+    ob_ring_add(acct, F_REFUSE, ob_record_time(acct, NULL, t), 1);
 }
 
 int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const char *status,
@@ -421,6 +422,7 @@ int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const 
         memset(out, 0, sizeof(*out));
     if (p == NULL || acct == NULL || status == NULL || t < 0 || t > SG_OB_TIME_MAX)
         return SG_EINVAL;
+    t = ob_record_time(acct, NULL, t);
     /* RFC 3463: class 5 is a permanent failure; 4 is transient */
     if (status[0] != '5' || status[1] != '.')
         return SG_OK;
@@ -525,6 +527,7 @@ int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, c
     if (p == NULL || acct == NULL || status == NULL || (rcpts == NULL && nrcpts > 0) || t < 0 ||
         t > SG_OB_TIME_MAX)
         return SG_EINVAL;
+    t = ob_record_time(acct, NULL, t);
     /* one of ours named failed is no evidence from outside (rev21 R-1) */
     for (size_t i = 0; i < nrcpts; i++)
         if (rcpts[i] != NULL && ob_policy_internal(p, rcpts[i], own))
