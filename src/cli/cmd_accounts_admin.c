@@ -401,6 +401,14 @@ int sg_cli_accounts_admin(int argc, char **argv)
     const char *login = need_login ? argv[first] : NULL;
     if (login && (login[0] == '\0' || strlen(login) > SG_OBS_KEY_MAX))
         return sg_cli_usage_error(&accounts_cmd, "LOGIN must be 1..%d bytes", SG_OBS_KEY_MAX);
+    /* the record's name as the daemon keys it (case folded): `show` and
+     * `release` with the spelling Postfix logs said "no account" while
+     * that login's mail sat held (adv43 F3) */
+    sg_obop_recs key;
+    if (login) {
+        sg_obop_recs_init(&key, login, NULL);
+        login = key.rec[0].key;
+    }
     if (sg_ob_policy_new(&c.pol) != 0)
         return SG_EXIT_INTERNAL;
     if ((rc = read_config(&c)) != 0)

@@ -70,6 +70,14 @@ n=$(grep -c '"event":"outbound_store_created","store":"lmdb","path":"'"$T"'/ob"'
     bad "first start: rc $rc, created said $n times: $(cat "$T/err")"
 "$CLI" accounts block alice@ourco.test --config "$T/sg.conf" >/dev/null 2>&1 ||
     bad "accounts block failed"
+# any spelling of the login names its record, as the daemon keys it
+# (adv43 F3: show and release said "no account" for Alice@OurCo.Test)
+"$CLI" accounts show Alice@OurCo.Test --config "$T/sg.conf" >"$T/show" 2>&1 &&
+    grep -q '^account: alice@ourco.test' "$T/show" && grep -q 'BLOCKED' "$T/show" &&
+    "$CLI" accounts release ALICE@ourco.TEST --config "$T/sg.conf" >/dev/null 2>&1 &&
+    "$CLI" accounts show alice@ourco.test --config "$T/sg.conf" 2>&1 | grep -q '^state: *ok' &&
+    ok "accounts show and release fold the login's case, as block and the daemon do" ||
+    bad "show/release in another case: $(cat "$T/show")"
 : >"$T/log"
 run
 rc=$?
