@@ -100,6 +100,18 @@ static cache_ent *cache_slot(sg_obredis *r, const char *key)
     return &r->cache[h % CACHE_N];
 }
 
+/* Does the copy e holds (of any age) hold a block? */
+static int ent_blocked(const cache_ent *e)
+{
+    sg_ob_account *a;
+    if (strcmp(e->ver, "0") == 0 || e->val == NULL || sg_ob_account_new(&a) != 0)
+        return 0;
+    int blocked =
+        sg_ob_account_decode(a, e->val, e->len) == 0 && sg_ob_account_blocked(a, NULL, NULL);
+    sg_ob_account_free(a);
+    return blocked;
+}
+
 static void cache_put(sg_obredis *r, const char *key, const char *ver, size_t verlen,
                       const uint8_t *val, size_t len)
 {
@@ -287,9 +299,23 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             answer(q, -1);
             goto done;
         }
+        int had = strcmp(q->ver[i], "0") != 0 && strcmp(q->ver[i], "*") != 0;
         memcpy(q->ver[i], v->str, v->len);
         q->ver[i][v->len] = '\0';
         int absent = strcmp(q->ver[i], "0") == 0;
+        const cache_ent *e = cache_slot(r, q->recs[i].key);
+        if (had && absent && strcmp(e->key, q->recs[i].key) == 0 && ent_blocked(e)) {
+            /* versions never go back to none: Redis lost a record that
+             * held a block (a restart without persistence, FLUSHALL, an
+             * allkeys eviction), and the account is free again. Said, as
+             * nothing else will (adv43 F2) */
+            sg_logline l;
+            sg_logline_start(&l);
+            sg_logline_kv(&l, "event", "outbound_block_lost");
+            sg_logline_kv(&l, "store", "redis");
+            sg_logline_kv(&l, "account", q->recs[i].key);
+            sg_logline_emit(&l, r->log);
+        }
         q->recs[i].cur = absent ? NULL : (const uint8_t *)d->str;
         q->recs[i].curlen = absent ? 0 : d->len;
         cache_put(r, q->recs[i].key, v->str, v->len, (const uint8_t *)d->str, d->len);
@@ -566,15 +592,8 @@ uint64_t sg_obredis_update(sg_obredis *r, sg_obs_rec *recs, size_t n, sg_obs_fn 
 int sg_obredis_cached_blocked(sg_obredis *r, const char *key)
 {
     const cache_ent *e = cache_slot(r, key);
-    sg_ob_account *a;
     /* only what Redis said just now: an older copy may predate a release */
-    if (strcmp(e->key, key) != 0 || strcmp(e->ver, "0") == 0 || e->val == NULL ||
-        now_ms(r) - e->at_ms > r->timeout_ms || sg_ob_account_new(&a) != 0)
-        return 0;
-    int blocked =
-        sg_ob_account_decode(a, e->val, e->len) == 0 && sg_ob_account_blocked(a, NULL, NULL);
-    sg_ob_account_free(a);
-    return blocked;
+    return strcmp(e->key, key) == 0 && now_ms(r) - e->at_ms <= r->timeout_ms && ent_blocked(e);
 }
 
 void sg_obredis_cancel(sg_obredis *r, uint64_t id)

@@ -131,7 +131,7 @@ report(seq['allow'] == LIMIT, 'sequential over two hosts: %d allowed' % LIMIT, r
 # says the record's clock is ahead of its own (adv43 F1: with an hour
 # between them each host's writes reset the other's buckets, and 120 of
 # 120 went)
-skew = collections.Counter(one('da'[i % 2], 'p4@ourco.test', 'SKW%02d' % i) for i in range(40))
+skew = collections.Counter(one('da'[i % 2], 'p8@ourco.test', 'SKW%02d' % i) for i in range(40))
 ahead = [json.loads(line).get('record_ahead_s', 0) for line in open(LOGA, errors='replace')
          if '"outbound_decision"' in line and '"SKW' in line]
 report(skew['allow'] == LIMIT and ahead and min(ahead) >= 3500,
@@ -175,6 +175,21 @@ after = one('a', L, 'AD0', sender='<>')
 rc, show = accounts('show', L)
 report(after == 'hold' and 'BLOCKED' in show, 'a record lost and blocked again: stays blocked',
        '%s; %s' % (after, show.strip()))
+
+# 4c. Redis loses a record that held a block: the account is free again,
+# and the host whose worker had it blocked says so (adv43 F2: a restart
+# without persistence freed every blocked account without a word). Host d
+# has one worker, so the one that cached the block meets the loss.
+L = 'p9@ourco.test'
+accounts('block', L)
+held = one('d', L, 'BL0', sender='<>')
+redis('DEL', 'sgob:' + L)
+freed = one('d', L, 'BL1', sender='<>')
+lost = [line for line in open(LOGD, errors='replace')
+        if '"outbound_block_lost"' in line and '"p9@ourco.test"' in line]
+report(held == 'hold' and freed == 'allow' and len(lost) == 1,
+       'a blocked record Redis lost: the host that had it says outbound_block_lost',
+       'held %s, then %s; %d lines' % (held, freed, len(lost)))
 
 # 4b. a host of the release before (its script: versions counted from 1)
 # sharing this Redis during an upgrade: it reads the versions written now

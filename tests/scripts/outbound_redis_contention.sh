@@ -63,7 +63,7 @@ start_daemon() { # NAME MILTER METRICS STORE
 listen              inet:127.0.0.1:$2
 metrics_listen      127.0.0.1:$3
 authserv_id         mx.contention.test
-workers             2
+workers             ${WORKERS:-2}
 internal_networks   127.0.0.1/32, ::1/128, 10.0.0.0/8
 protected_domains   ourco.test
 sender_map          $T/senders
@@ -92,7 +92,7 @@ CONF
 }
 start_daemon a "$PA" "$MA" "redis://127.0.0.1:$RPORT"
 start_daemon b "$PB" "$MB" "redis://127.0.0.1:$RPORT"
-SHIFT=3600 start_daemon d "$PD" "$MD" "redis://127.0.0.1:$RPORT"
+SHIFT=3600 WORKERS=1 start_daemon d "$PD" "$MD" "redis://127.0.0.1:$RPORT"
 dbfail=0
 
 # a database Redis does not have (it has 16): down, with Redis's reason,
