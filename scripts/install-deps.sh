@@ -22,6 +22,9 @@ PKGS+=(chromium chromium-driver python3-selenium)
 # DMARC reports we send (tests/scripts/reports_send.sh): xmllint --schema, the
 # sqlite3 shell to look at and age the send state
 PKGS+=(libxml2-utils sqlite3)
+# locales: localedef, for the library's answers under other locales
+# (tests/scripts/locale_independence.sh)
+PKGS+=(locales)
 # benchmarks: the peers' C libraries
 PKGS+=(libopendkim-dev libspf2-dev libmail-dmarc-perl opendmarc)
 for opt in "$@"; do

@@ -1396,7 +1396,7 @@ static void policy_lines(void **state)
         {"outbound_account", "bob@org.example vip"},
         {"outbound_account", "carol@org.example new"}, /* new: a copy with both changes */
         {"outbound_limit", "bounce_warn 0.07"},
-        {"outbound_limit", "score_onset 0.1234567890123456789"},
+        {"outbound_limit", "score_onset 0.123456789012345"},
         {"outbound_account", "bob@org.example default"}, /* moved back */
         {"outbound_internal_domain", "Org.example, sub.other.example."},
     };
@@ -1409,7 +1409,7 @@ static void policy_lines(void **state)
                                    "outbound_limit messages_per_minute 10\n"
                                    "outbound_limit messages_per_day 100\n"
                                    "outbound_limit bounce_warn 0.07\n"
-                                   "outbound_limit score_onset 0.12345678901234568\n"
+                                   "outbound_limit score_onset 0.123456789012345\n"
                                    "outbound_internal_domain org.example\n"
                                    "outbound_internal_domain sub.other.example\n";
     sg_ob_policy *p, *q;
@@ -1421,6 +1421,13 @@ static void policy_lines(void **state)
     free(t1);
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
         assert_int_equal(sg_ob_policy_directive(p, dirs[i][0], dirs[i][1]), SG_OK);
+    /* decimals only, as many significant digits as a double holds */
+    static const char *const bad[] = {
+        "0.1234567890123456789", "1e3", "0x10", "1,5", "-1", "1.2.3", ".", "inf"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (sg_ob_policy_set(p, NULL, "score_onset", bad[i]) != SG_ESYNTAX)
+            fail_msg("score_onset %s: taken", bad[i]);
+    assert_int_equal(sg_ob_policy_set(p, NULL, "messages_per_day", "000000000000000000100"), SG_OK);
     assert_int_equal(sg_ob_policy_lines(p, &t1), SG_OK);
     assert_string_equal(t1, expected);
     /* read back: the same policy, so the same lines */

@@ -23,8 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
+#include "util/ascii.h"
 
 /* With no list given, the AMS signs what our DKIM signatures sign and
  * oversign (sg_dkim_default_headers' first SG_DKIM_DEFAULT_OVERSIGN, From
@@ -76,7 +76,7 @@ void sg_arc_seal_opts_init(sg_arc_seal_opts *o)
 static int field_name_ok(const char *s)
 {
     /* 4.1.2: ARC fields and Authentication-Results change downstream */
-    if (!strncasecmp(s, "arc-", 4) || !strcasecmp(s, "authentication-results"))
+    if (!sg_ascii_ncasecmp(s, "arc-", 4) || !sg_ascii_casecmp(s, "authentication-results"))
         return 0;
     return sg_dkim_field_name_ok(s);
 }
@@ -172,7 +172,7 @@ int sg_arc_sealer_new(sg_arc_sealer **out, const sg_arc_seal_opts *o)
     for (size_t k = 0; k < nhl; k++) {
         if (hl[k] == NULL || !field_name_ok(hl[k]))
             return SG_EINVAL;
-        has_from |= !strcasecmp(hl[k], "from");
+        has_from |= !sg_ascii_casecmp(hl[k], "from");
     }
     if ((s = calloc(1, sizeof(*s))) == NULL)
         return SG_ENOMEM;
@@ -222,7 +222,7 @@ static int kind_of(const sg_header *f)
     static const char *const names[3] = {"ARC-Authentication-Results", "ARC-Message-Signature",
                                          "ARC-Seal"};
     for (int k = 0; k < 3; k++)
-        if (f->name_len == strlen(names[k]) && !strncasecmp(f->name, names[k], f->name_len))
+        if (f->name_len == strlen(names[k]) && !sg_ascii_ncasecmp(f->name, names[k], f->name_len))
             return k;
     return -1;
 }
@@ -271,7 +271,7 @@ static unsigned field_instance(const sg_header *f, int kind, int *cv_fail)
         if (tags[k].name_len == 1 && tags[k].name[0] == 'i')
             inst = instance_num(tags[k].value, tags[k].value_len);
         else if (tags[k].name_len == 2 && !strncmp(tags[k].name, "cv", 2))
-            *cv_fail = tags[k].value_len == 4 && !strncasecmp(tags[k].value, "fail", 4);
+            *cv_fail = tags[k].value_len == 4 && !sg_ascii_ncasecmp(tags[k].value, "fail", 4);
     }
     return inst;
 }
@@ -465,7 +465,7 @@ static int has_arc_result(const char *r)
             p++;
         while (*p == ' ' || *p == '\t')
             p++;
-        if (!strncasecmp(p, "arc", 3) && (p[3] == '=' || p[3] == ' ' || p[3] == '\t'))
+        if (!sg_ascii_ncasecmp(p, "arc", 3) && (p[3] == '=' || p[3] == ' ' || p[3] == '\t'))
             return 1;
     }
     return 0;

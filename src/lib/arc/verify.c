@@ -28,7 +28,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include "util/ascii.h"
 
 /* RFC 8301 3.2: verifiers MUST NOT consider RSA keys under 1024 bits. */
 #define DEFAULT_MIN_RSA_BITS 1024
@@ -319,7 +319,7 @@ static int key_slot(sg_arc_verifier *v, const struct asig *s)
     if (q == NULL)
         return SG_ENOMEM;
     for (size_t i = 0; i < v->nkeys; i++)
-        if (!strcasecmp(v->keys[i].qname, q))
+        if (!sg_ascii_casecmp(v->keys[i].qname, q))
             return (int)i;
     memset(&v->keys[v->nkeys], 0, sizeof(v->keys[0]));
     v->keys[v->nkeys].v = v;
@@ -352,7 +352,8 @@ static int collect(sg_arc_verifier *v, const sg_header *fields, size_t count)
     size_t i0 = 0;
     /* Most mail has no ARC field at all: then there is nothing to set up
      * (v->n stays 0, the chain is "none"). */
-    while (i0 < count && !(fields[i0].name_len > 4 && !strncasecmp(fields[i0].name, "ARC-", 4)))
+    while (i0 < count &&
+           !(fields[i0].name_len > 4 && !sg_ascii_ncasecmp(fields[i0].name, "ARC-", 4)))
         i0++;
     if (i0 == count)
         return SG_OK;
@@ -574,7 +575,7 @@ static void decide_chain(sg_arc_verifier *v)
         r->ams_domain = m->sig.d;
         r->ams_selector = m->sig.s;
         for (size_t k = 0; k < m->sig.nh && !r->ams_covers_from; k++)
-            r->ams_covers_from = m->sig.h[k] != NULL && !strcasecmp(m->sig.h[k], "from");
+            r->ams_covers_from = m->sig.h[k] != NULL && !sg_ascii_casecmp(m->sig.h[k], "from");
         r->as_domain = s->sig.d;
         r->as_selector = s->sig.s;
         r->as_cv = (sg_arc_cv)s->sig.cv;

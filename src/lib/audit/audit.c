@@ -20,12 +20,12 @@
 #include <stdio.h>
 #include <time.h>
 #include <string.h>
-#include <strings.h>
 
 #include "audit_int.h"
 #include "dkim/dkim_int.h"
 #include "spf/spf_int.h"
 #include "util/domain.h"
+#include "util/ascii.h"
 
 /* ------------------------------------------------------------------ */
 /* Findings                                                           */
@@ -164,7 +164,7 @@ static sg_dns_status txt_with_prefix(audit_ctx *c, const char *name, const char 
     *first_len = 0;
     for (i = 0; st == SG_DNS_NOERROR && i < res.answer.count; i++) {
         const sg_dns_rr *rr = &res.answer.rrs[i];
-        if (rr->u.txt.len < plen || strncasecmp(rr->u.txt.data, prefix, plen) != 0)
+        if (rr->u.txt.len < plen || sg_ascii_ncasecmp(rr->u.txt.data, prefix, plen) != 0)
             continue;
         if (rr->u.txt.len > plen && rr->u.txt.data[plen] != ' ' && rr->u.txt.data[plen] != ';' &&
             rr->u.txt.data[plen] != '\t')
@@ -364,7 +364,7 @@ static int on_stack(const spf_walk *w, const char *d)
 {
     size_t i;
     for (i = 0; i < w->depth; i++)
-        if (strcasecmp(w->stack[i], d) == 0)
+        if (sg_ascii_casecmp(w->stack[i], d) == 0)
             return 1;
     return 0;
 }
@@ -390,7 +390,7 @@ static void spf_follow(spf_walk *w, const char *from, const char *target, const 
      * count reused. Walking it each time turned 1,000 includes of one
      * broken 60 KB record into 1,000 findings quoting it (60 MB). */
     for (const walked *d = w->done; d != NULL; d = d->next)
-        if (strcasecmp(d->domain, target) == 0 && (!d->not_pass || w->not_pass > 0)) {
+        if (sg_ascii_casecmp(d->domain, target) == 0 && (!d->not_pass || w->not_pass > 0)) {
             w->lookups += d->lookups;
             w->voids += d->voids;
             return;
@@ -932,7 +932,7 @@ static void audit_rua(audit_ctx *c, const char *policy_domain, const char *org, 
         sg_dmarc_opts_init(&o);
         if (sg_dmarc_org_domain_sync(c->arena, c->r, &o, at + 1, &dest_org) != SG_OK)
             dest_org = NULL;
-        if (dest_org != NULL && org != NULL && strcasecmp(dest_org, org) == 0)
+        if (dest_org != NULL && org != NULL && sg_ascii_casecmp(dest_org, org) == 0)
             continue; /* inside the organisation: nothing to authorise */
         auth = fmt(c, "%s._report._dmarc.%s", policy_domain, at + 1);
         if (auth == NULL)
@@ -952,7 +952,7 @@ static void audit_rua(audit_ctx *c, const char *policy_domain, const char *org, 
                 size_t k;
                 for (k = 0, nrec = 0; st == SG_DNS_NOERROR && k < res.answer.count; k++)
                     if (res.answer.rrs[k].u.txt.len >= 8 &&
-                        strncasecmp(res.answer.rrs[k].u.txt.data, "v=DMARC1", 8) == 0)
+                        sg_ascii_ncasecmp(res.answer.rrs[k].u.txt.data, "v=DMARC1", 8) == 0)
                         nrec++;
                 add(c, "dmarc.rua_unauthorised", SG_AUDIT_WARNING, "RFC 9990",
                     fmt(c, "%s. IN TXT \"v=DMARC1\" (published by the owner of %s)", auth, at + 1),
@@ -1046,7 +1046,7 @@ static int audit_dmarc(audit_ctx *c)
     sg_dmarc_policy applied = res.policy_tag == SG_DMARC_FROM_TAG_NP   ? r->np
                               : res.policy_tag == SG_DMARC_FROM_TAG_SP ? r->sp
                                                                        : r->p;
-    if (strcasecmp(pd, c->domain) != 0)
+    if (sg_ascii_casecmp(pd, c->domain) != 0)
         add(c, "dmarc.inherited", SG_AUDIT_INFO, "RFC 9989 4.10",
             fmt(c, DMARC_FIX_FMT, c->domain, sg_dmarc_policy_str(applied), c->domain),
             "%s has no record of its own: the record of %s applies (its %s=)", c->domain, pd,
@@ -1144,7 +1144,7 @@ static int audit_dmarc(audit_ctx *c)
 
 static int cmp_name(const void *a, const void *b)
 {
-    return strcasecmp(*(const char *const *)a, *(const char *const *)b);
+    return sg_ascii_casecmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* One MX host, as a sender would use it (RFC 5321 5.1): a name with an
@@ -1167,8 +1167,8 @@ static void audit_mx_host(audit_ctx *c, const char *h)
             h, c->domain);
         return;
     }
-    if (strcasecmp(h, "localhost") == 0 ||
-        (hl > 10 && strcasecmp(h + hl - 10, ".localhost") == 0)) {
+    if (sg_ascii_casecmp(h, "localhost") == 0 ||
+        (hl > 10 && sg_ascii_casecmp(h + hl - 10, ".localhost") == 0)) {
         add(c, "mx.localhost", SG_AUDIT_ERROR, "RFC 5321 5.1, RFC 6761 6.3", fix,
             "the MX host %s of %s is the sender's own loopback: mail loops at the sender or "
             "bounces",

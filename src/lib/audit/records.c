@@ -7,9 +7,9 @@
 #include <spoofguard/audit.h>
 
 #include <string.h>
-#include <strings.h>
 
 #include "audit_int.h"
+#include "util/ascii.h"
 
 /* RFC 8461 3.1 sts-id: 1*32(ALPHA / DIGIT). */
 #define STS_ID_MAX 32
@@ -60,9 +60,9 @@ static int check_sts_id(const char *v, size_t n, const char **reason)
 static int check_uri(const char *v, size_t n)
 {
     size_t i, skip;
-    if (n > 7 && strncasecmp(v, "mailto:", 7) == 0)
+    if (n > 7 && sg_ascii_ncasecmp(v, "mailto:", 7) == 0)
         skip = 7;
-    else if (n > 8 && strncasecmp(v, "https://", 8) == 0)
+    else if (n > 8 && sg_ascii_ncasecmp(v, "https://", 8) == 0)
         skip = 8;
     else
         return SG_ESYNTAX;
@@ -384,9 +384,9 @@ int sg_audit_mtasts_mx_match(const sg_audit_mtasts_policy *p, const char *host)
             /* exactly one label before the rest: "a.example.net" */
             const char *dot = memchr(host, '.', hl);
             if (dot != NULL && dot > host && (size_t)(host + hl - dot) == ml - 1 &&
-                !strncasecmp(dot, m + 1, ml - 1))
+                !sg_ascii_ncasecmp(dot, m + 1, ml - 1))
                 return 1;
-        } else if (ml == hl && !strncasecmp(m, host, hl)) {
+        } else if (ml == hl && !sg_ascii_ncasecmp(m, host, hl)) {
             return 1;
         }
     }

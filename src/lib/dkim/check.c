@@ -9,7 +9,7 @@
 #include "dkim_int.h"
 
 #include <string.h>
-#include <strings.h>
+#include "util/ascii.h"
 
 char *sg_dkim_key_qname(sg_arena *a, const sg_dkim_sig *g)
 {
@@ -50,7 +50,7 @@ sg_dkim_result sg_dkim_check_sig(const sg_dkim_sig *g, const sg_dkim_keystate *k
         /* 3.6.1 t=s: the i= domain must be d= exactly, no subdomain (an
          * ARC signature has no identity) */
         const char *at = strrchr(g->i, '@');
-        if (at == NULL || strcasecmp(at + 1, g->d) != 0) {
+        if (at == NULL || sg_ascii_casecmp(at + 1, g->d) != 0) {
             *reason = "key t=s forbids an i= subdomain";
             return SG_DKIM_PERMERROR;
         }
@@ -93,7 +93,7 @@ void sg_dkim_hash_headers(EVP_MD_CTX *md, sg_canon_mode mode, const sg_header *f
          * oversigned field) contributes the null string. */
         for (size_t j = count; j-- > 0;) {
             if (used[j] || j == skip || fields[j].name_len != hl ||
-                strncasecmp(fields[j].name, h[k], hl) != 0)
+                sg_ascii_ncasecmp(fields[j].name, h[k], hl) != 0)
                 continue;
             used[j] = 1;
             sg_canon_header(mode, fields[j].raw, fields[j].raw_len, 0, sg_dkim_md_sink, md);

@@ -14,7 +14,7 @@
 
 #include <openssl/evp.h>
 #include <string.h>
-#include <strings.h>
+#include "util/ascii.h"
 
 /* ---- limits ------------------------------------------------------------ */
 
@@ -199,7 +199,7 @@ int sg_dkim_key_from_answer(sg_dkim_keycache *c, const sg_dns_answer *ans, int64
 static inline int sg_dkim_field_is(const sg_header *f, const char *name)
 {
     size_t n = strlen(name);
-    return f->name_len == n && strncasecmp(f->name, name, n) == 0;
+    return f->name_len == n && sg_ascii_ncasecmp(f->name, name, n) == 0;
 }
 
 /* ---- hashing ---------------------------------------------------------------- */

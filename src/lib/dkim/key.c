@@ -13,7 +13,7 @@
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include "util/ascii.h"
 
 enum { K_V, K_H, K_K, K_N, K_P, K_S, K_T, K_COUNT };
 
@@ -24,9 +24,9 @@ static const sg_dkim_tagdef key_tags[] = {
 static int item_hash(const char *s, size_t n, void *p)
 {
     unsigned *mask = p;
-    if (n == 4 && !strncasecmp(s, "sha1", 4))
+    if (n == 4 && !sg_ascii_ncasecmp(s, "sha1", 4))
         *mask |= SG_DKIM_HASH_SHA1;
-    else if (n == 6 && !strncasecmp(s, "sha256", 6))
+    else if (n == 6 && !sg_ascii_ncasecmp(s, "sha256", 6))
         *mask |= SG_DKIM_HASH_SHA256;
     /* unrecognised algorithms are ignored (3.6.1 h=) */
     return 0;
@@ -35,7 +35,7 @@ static int item_hash(const char *s, size_t n, void *p)
 static int item_service(const char *s, size_t n, void *p)
 {
     int *ok = p;
-    if ((n == 1 && s[0] == '*') || (n == 5 && !strncasecmp(s, "email", 5)))
+    if ((n == 1 && s[0] == '*') || (n == 5 && !sg_ascii_ncasecmp(s, "email", 5)))
         *ok = 1;
     return 0;
 }
@@ -195,9 +195,9 @@ int sg_dkim_key_parse(const char *txt, size_t len, sg_dkim_key *out, const char 
     if (tv[K_K] != NULL) {
         const char *v = tv[K_K]->value;
         size_t n = tv[K_K]->value_len;
-        if (n == 3 && !strncasecmp(v, "rsa", 3))
+        if (n == 3 && !sg_ascii_ncasecmp(v, "rsa", 3))
             out->type = SG_DKIM_KEY_RSA;
-        else if (n == 7 && !strncasecmp(v, "ed25519", 7))
+        else if (n == 7 && !sg_ascii_ncasecmp(v, "ed25519", 7))
             out->type = SG_DKIM_KEY_ED25519;
         else {
             *reason = "key record has an unknown k= key type";

@@ -21,7 +21,7 @@
 #include "util/domain.h"
 
 #include <string.h>
-#include <strings.h>
+#include "util/ascii.h"
 
 enum { DKIM = SG_SIG_DKIM, AMS = SG_SIG_AMS, AS = SG_SIG_AS, ARC = AMS | AS, ALL = DKIM | ARC };
 
@@ -226,13 +226,13 @@ static int h_item(const char *s, size_t n, void *p)
     }
     /* RFC 8617 4.1.2: the AMS must not sign ARC-Seal fields (the seal is
      * added after the AMS; signing one would break at the next hop). */
-    if (h->c->out->kind == SG_SIG_AMS && n == 8 && !strncasecmp(s, "arc-seal", 8))
+    if (h->c->out->kind == SG_SIG_AMS && n == 8 && !sg_ascii_ncasecmp(s, "arc-seal", 8))
         return bad(h->c, "AMS h= includes ARC-Seal");
     if (h->nh == SG_DKIM_MAX_H)
         return bad(h->c, "too many names in h=");
     if ((h->names[h->nh] = sg_arena_strndup(h->c->a, s, n)) == NULL)
         return SG_ENOMEM;
-    if (n == 4 && !strncasecmp(s, "from", 4))
+    if (n == 4 && !sg_ascii_ncasecmp(s, "from", 4))
         h->has_from = 1;
     h->nh++;
     return 0;
@@ -302,7 +302,7 @@ static int tag_l(struct pctx *c, const char *v, size_t n)
 static int q_item(const char *s, size_t n, void *p)
 {
     (void)p;
-    return n == 7 && !strncasecmp(s, "dns/txt", 7);
+    return n == 7 && !sg_ascii_ncasecmp(s, "dns/txt", 7);
 }
 
 static int tag_q(struct pctx *c, const char *v, size_t n)
@@ -411,7 +411,7 @@ static int fill_early(struct pctx *c, const sg_dkim_tag *const *tv)
         if ((o->a = tag_str(c->a, tv[T_A])) == NULL)
             return SG_ENOMEM;
         for (size_t k = 0; k < sizeof(algs) / sizeof(algs[0]); k++)
-            if (!strcasecmp(o->a, algs[k].name))
+            if (!sg_ascii_casecmp(o->a, algs[k].name))
                 o->alg = algs[k].alg;
     }
     if (tv[T_B]) {

@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
+#include "util/ascii.h"
 
 /* 5.4.1's recommended set, and Sender (the order matters: see
  * SG_DKIM_DEFAULT_OVERSIGN). Only the instances present are listed, so the
@@ -59,7 +59,7 @@ const char *const sg_dkim_default_headers[SG_DKIM_DEFAULT_NHEADERS] = {
  * while absent; present, it is, as any other. */
 static int mta_adds(const sg_header *fields, size_t count, const char *name)
 {
-    return (!strcasecmp(name, "date") || !strcasecmp(name, "message-id")) &&
+    return (!sg_ascii_casecmp(name, "date") || !sg_ascii_casecmp(name, "message-id")) &&
            sg_dkim_count_fields(fields, count, name) == 0;
 }
 
@@ -268,7 +268,7 @@ int sg_dkim_signer_new(sg_dkim_signer **out, const sg_dkim_sign_opts *opts, size
             (o->identity && (g->o.identity = sg_arena_strdup(s->cfg, o->identity)) == NULL))
             goto fail;
         for (size_t k = 0; k < nhl; k++)
-            if (!strcasecmp(hl[k], "from"))
+            if (!sg_ascii_casecmp(hl[k], "from"))
                 has_from = 1;
         /* From is mandatory (5.4): put it first if the list lacks it */
         g->headers = sg_arena_calloc(s->cfg, nhl + 1, sizeof(char *));
@@ -294,7 +294,7 @@ size_t sg_dkim_count_fields(const sg_header *f, size_t count, const char *name)
 {
     size_t c = 0, n = strlen(name);
     for (size_t i = 0; i < count; i++)
-        if (f[i].name_len == n && !strncasecmp(f[i].name, name, n))
+        if (f[i].name_len == n && !sg_ascii_ncasecmp(f[i].name, name, n))
             c++;
     return c;
 }
@@ -303,7 +303,7 @@ size_t sg_dkim_count_fields(const sg_header *f, size_t count, const char *name)
 static int named_before(const char *const *names, size_t k)
 {
     for (size_t j = 0; j < k; j++)
-        if (!strcasecmp(names[j], names[k]))
+        if (!sg_ascii_casecmp(names[j], names[k]))
             return 1;
     return 0;
 }

@@ -21,7 +21,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include "util/ascii.h"
 
 /* RFC 8301 3.2: verifiers MUST NOT consider RSA keys under 1024 bits. */
 #define DEFAULT_MIN_RSA_BITS 1024
@@ -290,7 +290,7 @@ static int could_align(const char *d, const char *author)
 {
     if (d == NULL || author == NULL)
         return 0;
-    return strcasecmp(last_two_labels(d), last_two_labels(author)) == 0;
+    return sg_ascii_casecmp(last_two_labels(d), last_two_labels(author)) == 0;
 }
 
 int sg_dkim_verify_headers(sg_dkim_verifier *v, const sg_header *fields, size_t count)

@@ -48,11 +48,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "dmarc_int.h"
 #include "util/charset.h"
 #include "util/text.h"
+#include "util/ascii.h"
 
 /* --- names ------------------------------------------------------------------ */
 
@@ -131,7 +131,7 @@ static int ascii_label_char(char c)
 static int has_ace_label(const char *s, size_t n)
 {
     for (size_t i = 0; i + 4 <= n; i++)
-        if ((i == 0 || s[i - 1] == '.') && !strncasecmp(s + i, "xn--", 4))
+        if ((i == 0 || s[i - 1] == '.') && !sg_ascii_ncasecmp(s + i, "xn--", 4))
             return 1;
     return 0;
 }
@@ -1038,7 +1038,7 @@ int sg_dmarc_shown_addresses(sg_arena *arena, const char *value, size_t len, sg_
  * message parser's implementation. */
 static int is_from(const sg_header *h)
 {
-    return h->name_len == 4 && strncasecmp(h->name, "From", 4) == 0;
+    return h->name_len == 4 && sg_ascii_ncasecmp(h->name, "From", 4) == 0;
 }
 
 int sg_dmarc_author_domain(sg_arena *arena, const sg_header *fields, size_t count,

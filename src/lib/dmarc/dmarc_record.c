@@ -18,9 +18,9 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "dmarc_int.h"
+#include "util/ascii.h"
 
 /* --- small lexical helpers ------------------------------------------------ */
 
@@ -697,7 +697,7 @@ int sg_dmarc_report_consent(sg_arena *arena, const sg_dns_answer *ans, char kind
         const char *t = ans->rrs[i].u.txt.data;
         size_t l = ans->rrs[i].u.txt.len;
         /* "starts with v=DMARC1": the tag may be followed by ';' or end */
-        if (ans->rrs[i].type != SG_DNS_TXT || l < 8 || strncasecmp(t, "v=DMARC1", 8) != 0 ||
+        if (ans->rrs[i].type != SG_DNS_TXT || l < 8 || sg_ascii_ncasecmp(t, "v=DMARC1", 8) != 0 ||
             (l > 8 && t[8] != ';' && t[8] != ' ' && t[8] != '\t'))
             continue;
         if (seen++ == 0) {
@@ -718,7 +718,8 @@ int sg_dmarc_report_consent(sg_arena *arena, const sg_dns_answer *ans, char kind
      * one made the usable one after it count for nothing) */
     for (size_t k = 0; k < n; k++) {
         const char *at = u[k].mailto ? strrchr(u[k].mailto, '@') : NULL;
-        if (at != NULL && strcasecmp(at + 1, dest) == 0 && sg_dmarc_report_addr_ok(u[k].mailto)) {
+        if (at != NULL && sg_ascii_casecmp(at + 1, dest) == 0 &&
+            sg_dmarc_report_addr_ok(u[k].mailto)) {
             *override = u[k].mailto;
             return 1;
         }

@@ -9,7 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include "util/ascii.h"
 
 /* ------------------------------------------------------------------ */
 /* Names                                                              */
@@ -254,7 +254,7 @@ uint16_t sg_dns_type_from_str(const char *s)
     if (s == NULL)
         return 0;
     for (i = 0; i < sizeof(type_table) / sizeof(type_table[0]); i++)
-        if (strcasecmp(s, type_table[i].name) == 0)
+        if (sg_ascii_casecmp(s, type_table[i].name) == 0)
             return type_table[i].type;
     return 0;
 }

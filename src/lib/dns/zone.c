@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include "util/ascii.h"
 
 struct rrset {
     struct rrset *next;
@@ -632,10 +632,10 @@ uint32_t sg_zone_type_lookup(const char *s, size_t len)
     if (s == NULL || len == 0)
         return 0;
     for (i = 0; i < sizeof(ztypes) / sizeof(ztypes[0]); i++)
-        if (strlen(ztypes[i].name) == len && strncasecmp(s, ztypes[i].name, len) == 0)
+        if (strlen(ztypes[i].name) == len && sg_ascii_ncasecmp(s, ztypes[i].name, len) == 0)
             return ztypes[i].type;
     /* RFC 3597 5: TYPEnnn */
-    if (len > 4 && len <= 9 && strncasecmp(s, "TYPE", 4) == 0) {
+    if (len > 4 && len <= 9 && sg_ascii_ncasecmp(s, "TYPE", 4) == 0) {
         unsigned long v = 0;
         for (i = 4; i < len; i++) {
             if (s[i] < '0' || s[i] > '9')
@@ -653,7 +653,7 @@ uint32_t sg_zone_type_lookup(const char *s, size_t len)
      * load: they only mark the owner as existing. A closed list (not "any
      * word") so that a typo in a type is an error, not a silent mark. */
     for (i = 0; i < sizeof(other_types) / sizeof(other_types[0]); i++)
-        if (strlen(other_types[i]) == len && strncasecmp(s, other_types[i], len) == 0)
+        if (strlen(other_types[i]) == len && sg_ascii_ncasecmp(s, other_types[i], len) == 0)
             return SG_ZONE_T_UNKNOWN;
     return 0;
 }

@@ -17,7 +17,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include "util/ascii.h"
 
 /* RFC 1035 2.3.4 (text form: 253 characters without the trailing dot). */
 #define NAME_MAX_TEXT 253
@@ -489,7 +489,8 @@ static int fault_type(const struct line *l, const struct tok *t, uint16_t *out)
     ft = sg_zone_type_lookup(tok_str(l, t), t->len);
     if (ft == 0 || ft > 0xffff) {
         /* TYPEnnn of a type we do not store is still a type */
-        if (ft == SG_ZONE_T_UNKNOWN && t->len > 4 && strncasecmp(tok_str(l, t), "TYPE", 4) == 0) {
+        if (ft == SG_ZONE_T_UNKNOWN && t->len > 4 &&
+            sg_ascii_ncasecmp(tok_str(l, t), "TYPE", 4) == 0) {
             *out = (uint16_t)atoi(tok_str(l, t) + 4);
             return SG_OK;
         }
@@ -550,7 +551,7 @@ struct mf {
 
 static int tok_is(const struct line *l, const struct tok *t, const char *word)
 {
-    return !t->quoted && t->len == strlen(word) && strcasecmp(tok_str(l, t), word) == 0;
+    return !t->quoted && t->len == strlen(word) && sg_ascii_casecmp(tok_str(l, t), word) == 0;
 }
 
 static int directive(struct mf *m, const struct line *l, size_t *errl)
@@ -760,7 +761,7 @@ int sg_zone_add(sg_zone *z, const char *name, const char *type, const char *data
         /* `name TIMEOUT -` (every type) or `name TIMEOUT TYPE` */
         sg_dns_status st = t == SG_ZONE_T_TIMEOUT ? SG_DNS_TIMEOUT : SG_DNS_SERVFAIL;
         uint32_t ft = SG_DNS_ANY;
-        if (!is_dash(data) && strcasecmp(data, "TIMEOUT") != 0) {
+        if (!is_dash(data) && sg_ascii_casecmp(data, "TIMEOUT") != 0) {
             ft = sg_zone_type_lookup(data, strlen(data));
             if (ft == 0 || ft > 0xffff)
                 return SG_ESYNTAX;

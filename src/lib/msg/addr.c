@@ -26,9 +26,9 @@
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "util/text.h"
+#include "util/ascii.h"
 
 /* ---- character classes ------------------------------------------------ */
 
@@ -728,7 +728,7 @@ static size_t smtp_literal(const unsigned char *s, size_t i, size_t end)
         return 0;
     memcpy(tmp, s + i + 1, inner);
     tmp[inner] = '\0';
-    if (strncasecmp(tmp, "IPv6:", 5) == 0) {
+    if (sg_ascii_ncasecmp(tmp, "IPv6:", 5) == 0) {
         if (inet_pton(AF_INET6, tmp + 5, a6) != 1)
             return 0;
     } else if (strchr(tmp, ':') != NULL) {

@@ -16,9 +16,9 @@
 #include <spoofguard/canon.h>
 
 #include <string.h>
-#include <strings.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#include "util/ascii.h"
 #endif
 
 /* ---- output ------------------------------------------------------------ */
@@ -428,9 +428,9 @@ void sg_canon_header(sg_canon_mode mode, const char *raw, size_t len, int strip_
 static int parse_one(const char *s, size_t len, sg_canon_mode *out)
 {
     /* ABNF literals are case-insensitive (RFC 5234 2.3) */
-    if (len == 6 && strncasecmp(s, "simple", 6) == 0)
+    if (len == 6 && sg_ascii_ncasecmp(s, "simple", 6) == 0)
         *out = SG_CANON_SIMPLE;
-    else if (len == 7 && strncasecmp(s, "relaxed", 7) == 0)
+    else if (len == 7 && sg_ascii_ncasecmp(s, "relaxed", 7) == 0)
         *out = SG_CANON_RELAXED;
     else
         return SG_ESYNTAX;

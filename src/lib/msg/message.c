@@ -36,9 +36,9 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#include "util/ascii.h"
 #endif
 
 /* Defaults. RFC 5322 2.1.1 caps a line at 998 octets but a field may fold
@@ -612,7 +612,7 @@ int sg_header_is(const sg_header *h, const char *name)
     if (h == NULL || name == NULL)
         return 0;
     n = strlen(name);
-    return n == h->name_len && strncasecmp(h->name, name, n) == 0;
+    return n == h->name_len && sg_ascii_ncasecmp(h->name, name, n) == 0;
 }
 
 const sg_header *sg_headers_find(const sg_header *fields, size_t count, const char *name,

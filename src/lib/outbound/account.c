@@ -784,15 +784,18 @@ int sg_ob_account_json(const sg_ob_policy *p, const sg_ob_account *a, int64_t no
         ob_printf(&b, "}");
     }
     ob_printf(&b, "},\"baseline\":{\"hours_learned\":%u,\"recipients_per_hour\":[", a->base_hours);
+    /* hundredths kept as integers, written as integers: printf's %f
+     * follows LC_NUMERIC, and "1,50" is not JSON (adv44) */
     for (int h = 0; h < 24; h++)
-        ob_printf(&b, "%s%.2f", h ? "," : "", a->ewma_rcpt[h] / 100.0);
+        ob_printf(&b, "%s%u.%02u", h ? "," : "", a->ewma_rcpt[h] / 100, a->ewma_rcpt[h] % 100);
     ob_printf(&b, "],\"new_recipients_per_hour\":[");
     for (int h = 0; h < 24; h++)
-        ob_printf(&b, "%s%.2f", h ? "," : "", a->ewma_new[h] / 100.0);
+        ob_printf(&b, "%s%u.%02u", h ? "," : "", a->ewma_new[h] / 100, a->ewma_new[h] % 100);
     ob_printf(&b,
-              "],\"peak_recipients_hour\":%.2f,\"peak_new_recipients_hour\":%.2f,"
-              "\"peak_new_internal_hour\":%.2f}",
-              a->peak_rcpt / 100.0, a->peak_new / 100.0, a->peak_int / 100.0);
+              "],\"peak_recipients_hour\":%u.%02u,\"peak_new_recipients_hour\":%u.%02u,"
+              "\"peak_new_internal_hour\":%u.%02u}",
+              a->peak_rcpt / 100, a->peak_rcpt % 100, a->peak_new / 100, a->peak_new % 100,
+              a->peak_int / 100, a->peak_int % 100);
     ob_printf(&b, ",\"recipient_history\":{\"generations\":[%u,%u],\"capacity\":%u}", a->bloom_n[0],
               a->bloom_n[1], OB_BLOOM_CAPACITY);
     if (a->released_at > floor_t)
@@ -809,8 +812,10 @@ int sg_ob_account_json(const sg_ob_policy *p, const sg_ob_account *a, int64_t no
     {
         uint32_t sent = ob_ring_sum(a, W_DAY, F_RCPT, now),
                  hard = ob_ring_sum(a, W_DAY, F_BOUNCE, now);
-        ob_printf(&b, ",\"bounces_24h\":{\"recipients\":%u,\"hard\":%u,\"rate\":%.4f}", sent, hard,
-                  sent ? (double)hard / sent : 0.0);
+        /* ten-thousandths, rounded half up */
+        uint64_t rate = sent ? ((uint64_t)hard * 20000 + sent) / (2 * (uint64_t)sent) : 0;
+        ob_printf(&b, ",\"bounces_24h\":{\"recipients\":%u,\"hard\":%u,\"rate\":%u.%04u}", sent,
+                  hard, (unsigned)(rate / 10000), (unsigned)(rate % 10000));
     }
     ob_printf(&b, "}");
     if (b.oom) {

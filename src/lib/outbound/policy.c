@@ -7,17 +7,17 @@
  * messages and 3,000 external recipients a day, 500 a day on a trial
  * account; AWS SES: 5% hard bounces warn, 10% stop).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "ob.h"
 #include "util/domain.h"
 #include "util/text.h"
+#include "util/ascii.h"
 
 const ob_key ob_keys[OBK_COUNT] = {
     [OBK_MSG_MINUTE] = {"messages_per_minute", 30, 0, 1e6, 1, "throttle above (0: off)"},
@@ -114,7 +114,7 @@ static int class_name_ok(const char *s)
     if (n == 0 || n >= OB_CLASS_NAME_MAX)
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
+        if (!sg_ascii_isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
             return 0;
     return 1;
 }
@@ -161,10 +161,47 @@ static int find_key(const char *key)
     return -1;
 }
 
+/* Powers of ten a double holds exactly: the decimals below. */
+static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                             1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+#define DEC_DIGITS 15 /* significant digits: the mantissa stays exact */
+
+/* A non-negative decimal ("12", "0.5", ".25") into *v, *end past it; -1
+ * if there is none or it has more than DEC_DIGITS significant digits.
+ * Not strtod, which follows LC_NUMERIC: in an embedder that called
+ * setlocale(LC_ALL, "") in de_DE, "0.5" read as 0 (adv44). An exact
+ * mantissa divided by an exact power of ten is the double nearest the
+ * decimal, as strtod's. */
+static int parse_decimal(const char *s, double *v, const char **end)
+{
+    uint64_t m = 0;
+    int digits = 0, frac = 0, dot = 0, any = 0;
+    for (;; s++) {
+        if (sg_ascii_isdigit((unsigned char)*s)) {
+            any = 1;
+            if (m == 0 && *s == '0' && !dot)
+                continue; /* a leading zero is not significant */
+            if (++digits > DEC_DIGITS)
+                return -1;
+            m = m * 10 + (uint64_t)(*s - '0');
+            frac += dot;
+        } else if (*s == '.' && !dot) {
+            dot = 1;
+        } else {
+            break;
+        }
+    }
+    if (!any)
+        return -1;
+    *v = (double)m / p10[frac];
+    *end = s;
+    return 0;
+}
+
 int sg_ob_policy_set(sg_ob_policy *p, const char *cls, const char *key, const char *value)
 {
     int k, c, err = SG_OK;
-    char *end;
+    const char *end;
     double v;
     if (p == NULL || key == NULL || value == NULL)
         return SG_EINVAL;
@@ -173,15 +210,15 @@ int sg_ob_policy_set(sg_ob_policy *p, const char *cls, const char *key, const ch
     k = find_key(key);
     if (k < 0)
         return SG_EINVAL;
-    while (isspace((unsigned char)*value))
+    while (sg_ascii_isspace((unsigned char)*value))
         value++;
-    if (*value == '\0' || (!isdigit((unsigned char)*value) && *value != '.'))
+    if (*value == '\0' || (!sg_ascii_isdigit((unsigned char)*value) && *value != '.'))
         return SG_ESYNTAX;
-    errno = 0;
-    v = strtod(value, &end);
-    while (isspace((unsigned char)*end))
+    if (parse_decimal(value, &v, &end) != 0)
+        return SG_ESYNTAX;
+    while (sg_ascii_isspace((unsigned char)*end))
         end++;
-    if (errno != 0 || *end != '\0' || !isfinite(v) || v < ob_keys[k].min || v > ob_keys[k].max)
+    if (*end != '\0' || v < ob_keys[k].min || v > ob_keys[k].max)
         return SG_ESYNTAX;
     if (ob_keys[k].integer && v != floor(v))
         return SG_ESYNTAX;
@@ -241,7 +278,7 @@ int sg_ob_policy_add_internal_domain(sg_ob_policy *p, const char *domain)
     if (domain[n - 1] == '.')
         n--;
     for (size_t i = 0; i < p->ninternal; i++)
-        if (strlen(p->internal[i]) == n && !strncasecmp(p->internal[i], domain, n))
+        if (strlen(p->internal[i]) == n && !sg_ascii_ncasecmp(p->internal[i], domain, n))
             return SG_OK;
     if (p->ninternal == p->internal_cap) {
         size_t cap = p->internal_cap ? 2 * p->internal_cap : 8;
@@ -255,7 +292,7 @@ int sg_ob_policy_add_internal_domain(sg_ob_policy *p, const char *domain)
     if (d == NULL)
         return SG_ENOMEM;
     for (size_t i = 0; i < n; i++)
-        d[i] = (char)tolower((unsigned char)d[i]);
+        d[i] = (char)sg_ascii_lower((unsigned char)d[i]);
     p->internal[p->ninternal++] = d;
     return SG_OK;
 }
@@ -264,7 +301,7 @@ const ob_class *ob_policy_class(const sg_ob_policy *p, const char *account)
 {
     if (account != NULL)
         for (size_t i = 0; i < p->nassign; i++)
-            if (!strcasecmp(p->assign[i].account, account)) /* as the record key (obops.c) */
+            if (!sg_ascii_casecmp(p->assign[i].account, account)) /* as the record key (obops.c) */
                 return &p->classes[p->assign[i].cls];
     return &p->classes[0];
 }
@@ -323,9 +360,9 @@ static int word(const char **s, char *buf, size_t cap)
 {
     const char *p = *s;
     size_t n = 0;
-    while (isspace((unsigned char)*p))
+    while (sg_ascii_isspace((unsigned char)*p))
         p++;
-    while (p[n] != '\0' && !isspace((unsigned char)p[n]))
+    while (p[n] != '\0' && !sg_ascii_isspace((unsigned char)p[n]))
         n++;
     if (n == 0 || n >= cap)
         return 0;
@@ -337,7 +374,7 @@ static int word(const char **s, char *buf, size_t cap)
 
 static int rest_empty(const char *s)
 {
-    while (isspace((unsigned char)*s))
+    while (sg_ascii_isspace((unsigned char)*s))
         s++;
     return *s == '\0';
 }
@@ -350,7 +387,7 @@ int sg_ob_policy_directive(sg_ob_policy *p, const char *name, const char *value)
         return SG_EINVAL;
     if (value == NULL)
         s = value = "";
-    if (!strcasecmp(name, "outbound_limit")) {
+    if (!sg_ascii_casecmp(name, "outbound_limit")) {
         char *dot;
         const char *cls = "default", *key = a;
         if (!word(&s, a, sizeof(a)) || !word(&s, b, sizeof(b)) || !rest_empty(s))
@@ -367,21 +404,21 @@ int sg_ob_policy_directive(sg_ob_policy *p, const char *name, const char *value)
             return SG_ESYNTAX;
         return sg_ob_policy_set(p, cls, key, b);
     }
-    if (!strcasecmp(name, "outbound_account")) {
+    if (!sg_ascii_casecmp(name, "outbound_account")) {
         if (!word(&s, a, sizeof(a)) || !word(&s, b, sizeof(b)) || !rest_empty(s))
             return SG_ESYNTAX;
         if (find_class(p, b) < 0 && !class_name_ok(b))
             return SG_ESYNTAX;
         return sg_ob_policy_assign(p, a, b);
     }
-    if (!strcasecmp(name, "outbound_internal_domain")) {
+    if (!sg_ascii_casecmp(name, "outbound_internal_domain")) {
         /* all or nothing: check every name before adding any */
         size_t n = 0;
         for (int pass = 0; pass < 2; pass++) {
             const char *q = value;
             while (*q != '\0') {
                 size_t len;
-                while (isspace((unsigned char)*q) || *q == ',')
+                while (sg_ascii_isspace((unsigned char)*q) || *q == ',')
                     q++;
                 len = strcspn(q, ", \t\r\n");
                 if (len == 0)
@@ -417,14 +454,42 @@ int sg_ob_policy_directive(sg_ob_policy *p, const char *name, const char *value)
 
 /* ---- the policy as configuration lines ---- */
 
-/* The shortest of %.15g and %.17g that reads back as the same double. */
+/* The fewest decimals that parse_decimal reads back as the same double
+ * (every value it took, and every default, has one), written with
+ * integers: printf's %g follows LC_NUMERIC too ("0,5"). */
 static void put_value(ob_buf *b, double v)
 {
-    char t[40];
-    snprintf(t, sizeof(t), "%.15g", v);
-    if (strtod(t, NULL) != v)
-        snprintf(t, sizeof(t), "%.17g", v);
-    ob_printf(b, "%s", t);
+    static const uint64_t u10[] = {1,
+                                   10,
+                                   100,
+                                   1000,
+                                   10000,
+                                   100000,
+                                   1000000,
+                                   10000000,
+                                   100000000,
+                                   1000000000,
+                                   10000000000ull,
+                                   100000000000ull,
+                                   1000000000000ull,
+                                   10000000000000ull,
+                                   100000000000000ull,
+                                   1000000000000000ull};
+    uint64_t m = 0;
+    int k = 0;
+    for (; k <= DEC_DIGITS && v * p10[k] < 1e15; k++) {
+        m = (uint64_t)llround(v * p10[k]);
+        if ((double)m / p10[k] == v)
+            break;
+    }
+    if (k > DEC_DIGITS || v * p10[k] >= 1e15)
+        k = k > 0 ? k - 1 : 0; /* the closest it can write */
+    m = (uint64_t)llround(v * p10[k]);
+    if (k == 0)
+        ob_printf(b, "%llu", (unsigned long long)m);
+    else
+        ob_printf(b, "%llu.%0*llu", (unsigned long long)(m / u10[k]), k,
+                  (unsigned long long)(m % u10[k]));
 }
 
 static void put_limits(ob_buf *b, const ob_class *c, const char *prefix)
@@ -451,7 +516,7 @@ int sg_ob_policy_lines(const sg_ob_policy *p, char **out)
         if (n == 0 || n >= 512 || strchr(a, '#') != NULL)
             return SG_EINVAL;
         for (size_t j = 0; j < n; j++)
-            if (isspace((unsigned char)a[j]))
+            if (sg_ascii_isspace((unsigned char)a[j]))
                 return SG_EINVAL;
     }
     b.cap = 1024;

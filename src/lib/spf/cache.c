@@ -7,11 +7,10 @@
  */
 #include "spf_cache.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
+#include "util/ascii.h"
 
 /* Longest TTL honoured, as resolvers commonly cap it (one day). */
 #define SG_SPF_CACHE_MAX_TTL 86400
@@ -47,7 +46,7 @@ static uint64_t hash_name(const char *s, size_t *len)
         n--;
     uint64_t h = 1469598103934665603ULL;
     for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)tolower((unsigned char)s[i]);
+        h ^= (unsigned char)sg_ascii_lower((unsigned char)s[i]);
         h *= 1099511628211ULL;
     }
     *len = n;
@@ -125,7 +124,7 @@ static struct entry *find(sg_spf_cache *c, const char *domain, uint64_t *hp, siz
     *hp = h;
     *lenp = len;
     for (struct entry *e = c->buckets[h & (c->nbuckets - 1)]; e != NULL; e = e->chain)
-        if (e->hash == h && strlen(e->key) == len && !strncasecmp(e->key, domain, len))
+        if (e->hash == h && strlen(e->key) == len && !sg_ascii_ncasecmp(e->key, domain, len))
             return e;
     return NULL;
 }

@@ -20,12 +20,11 @@
 
 #include <arpa/inet.h>
 #include <spoofguard/dmarc.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
+#include "util/ascii.h"
 
 /* Guard against absurd configured limits: the frame stack and the
  * parallel batches are sized from them. */
@@ -119,7 +118,7 @@ const char *sg_spf_result_str(sg_spf_result_code r)
 int sg_spf_result_from_str(const char *s)
 {
     for (int i = SG_SPF_NONE; i <= SG_SPF_PERMERROR; i++)
-        if (s != NULL && !strcasecmp(s, sg_spf_result_str((sg_spf_result_code)i)))
+        if (s != NULL && !sg_ascii_casecmp(s, sg_spf_result_str((sg_spf_result_code)i)))
             return i;
     return -1;
 }

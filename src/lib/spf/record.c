@@ -16,7 +16,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include "util/ascii.h"
 
 /* A parsed record and the memory behind it: the public part first so a
  * sg_spf_record * is also a struct record *. */
@@ -57,7 +57,7 @@ const char *sg_spf_mech_str(sg_spf_mech_type t)
 int sg_spf_is_record(const char *text, size_t len)
 {
     /* RFC 7208 4.5: "v=spf1" exactly, case-insensitive, then SP or end. */
-    if (len < 6 || strncasecmp(text, "v=spf1", 6) != 0)
+    if (len < 6 || sg_ascii_ncasecmp(text, "v=spf1", 6) != 0)
         return 0;
     return len == 6 || text[6] == ' ';
 }
@@ -221,7 +221,7 @@ static int parse_term(struct record *r, sg_spf_mech *mechs, size_t *nmechs, cons
         size_t vlen = len - nl - 1;
         if (has_q)
             FAIL("modifier with a qualifier");
-        if (nl == 8 && !strncasecmp(p, "redirect", 8)) {
+        if (nl == 8 && !sg_ascii_ncasecmp(p, "redirect", 8)) {
             if (r->pub.redirect != NULL)
                 FAIL("redirect= appears twice");
             if (sg_spf_macro_check(val, vlen, SG_SPF_MACRO_DOMAIN, &reason) != 0)
@@ -229,7 +229,7 @@ static int parse_term(struct record *r, sg_spf_mech *mechs, size_t *nmechs, cons
             r->pub.redirect = sg_arena_strndup(r->arena, val, vlen);
             return r->pub.redirect ? 0 : SG_ENOMEM;
         }
-        if (nl == 3 && !strncasecmp(p, "exp", 3)) {
+        if (nl == 3 && !sg_ascii_ncasecmp(p, "exp", 3)) {
             if (r->pub.exp != NULL)
                 FAIL("exp= appears twice");
             if (sg_spf_macro_check(val, vlen, SG_SPF_MACRO_DOMAIN, &reason) != 0)
@@ -247,7 +247,7 @@ static int parse_term(struct record *r, sg_spf_mech *mechs, size_t *nmechs, cons
 
     size_t mi;
     for (mi = 0; mi < sizeof(mech_table) / sizeof(mech_table[0]); mi++)
-        if (strlen(mech_table[mi].name) == nl && !strncasecmp(p, mech_table[mi].name, nl))
+        if (strlen(mech_table[mi].name) == nl && !sg_ascii_ncasecmp(p, mech_table[mi].name, nl))
             break;
     if (mi == sizeof(mech_table) / sizeof(mech_table[0]))
         FAIL("unknown mechanism");

@@ -7,17 +7,19 @@
 #include <iconv.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "util/charset.h"
+#include "ascii.h"
 
 static int as_is(const char *cs, size_t n)
 {
     const char *star = memchr(cs, '*', n);
     if (star != NULL)
         n = (size_t)(star - cs);
-    return (n == 5 && !strncasecmp(cs, "utf-8", 5)) || (n == 4 && !strncasecmp(cs, "utf8", 4)) ||
-           (n == 8 && !strncasecmp(cs, "us-ascii", 8)) || (n == 5 && !strncasecmp(cs, "ascii", 5));
+    return (n == 5 && !sg_ascii_ncasecmp(cs, "utf-8", 5)) ||
+           (n == 4 && !sg_ascii_ncasecmp(cs, "utf8", 4)) ||
+           (n == 8 && !sg_ascii_ncasecmp(cs, "us-ascii", 8)) ||
+           (n == 5 && !sg_ascii_ncasecmp(cs, "ascii", 5));
 }
 
 /* U+FFFD for what the charset lacks, as readers draw it: a domain around

@@ -5,7 +5,7 @@
 #include "util/domain.h"
 
 #include <string.h>
-#include <strings.h>
+#include "ascii.h"
 
 /* Octet classes: HOST: letters, digits, '-' and '_' (a DKIM name);
  * OTHER: any other octet an SPF or DNS name may hold; BAD: NUL. */
@@ -76,7 +76,7 @@ int sg_domain_within(const char *name, const char *domain)
     /* the root contains every name, but no caller means it: an empty
      * domain (a misconfiguration, a parse that found nothing) contains
      * nothing */
-    if (d == 0 || n < d || strncasecmp(name + n - d, domain, d) != 0)
+    if (d == 0 || n < d || sg_ascii_ncasecmp(name + n - d, domain, d) != 0)
         return 0;
     return n == d || name[n - d - 1] == '.';
 }

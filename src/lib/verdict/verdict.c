@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include "util/ascii.h"
 
 struct sg_verdict {
     sg_arena *arena; /* one message's allocations: emptied by sg_verdict_reset */
@@ -612,7 +612,7 @@ static int same_domain(const char *a, const char *b)
         la--;
     if (lb && b[lb - 1] == '.')
         lb--;
-    return la == lb && !strncasecmp(a, b, la);
+    return la == lb && !sg_ascii_ncasecmp(a, b, la);
 }
 
 /*
@@ -668,18 +668,18 @@ static const char *trusted_arc_sealer(sg_verdict *v, const char *from)
         const sg_authres_entry *e = &ar.entries[i];
         int for_from = 0;
         size_t nfrom = 0;
-        if (strcasecmp(e->method, "dmarc") != 0)
+        if (sg_ascii_casecmp(e->method, "dmarc") != 0)
             continue;
         for (size_t k = 0; k < e->nprops; k++) {
-            int hf = !strcasecmp(e->props[k].ptype, "header") &&
-                     !strcasecmp(e->props[k].property, "from");
+            int hf = !sg_ascii_casecmp(e->props[k].ptype, "header") &&
+                     !sg_ascii_casecmp(e->props[k].property, "from");
             nfrom += hf;
             for_from |= hf && same_domain(e->props[k].value, from);
         }
         if (!for_from)
             continue;
         /* a result naming two author domains does not say which passed */
-        if (!strcasecmp(e->result, "pass") && nfrom == 1)
+        if (!sg_ascii_casecmp(e->result, "pass") && nfrom == 1)
             pass = 1;
         else
             other = 1;
@@ -1106,7 +1106,7 @@ static int sig_proves_author(const sg_verdict *v, const sg_dkim_sig_result *d)
         return 0;
     if (org != NULL)
         return sg_domain_within(d->domain, org);
-    return author != NULL && strcasecmp(d->domain, author) == 0;
+    return author != NULL && sg_ascii_casecmp(d->domain, author) == 0;
 }
 
 static int find_unsigned(sg_verdict *v)
@@ -1133,7 +1133,8 @@ static int find_unsigned(sg_verdict *v)
         int bare = 0;
         /* sg_header_is() without its strlen per field: 11 names x every field */
         for (size_t i = 0; i < nh; i++)
-            if (h[i].name_len == len && strncasecmp(h[i].name, displayed_fields[k], len) == 0) {
+            if (h[i].name_len == len &&
+                sg_ascii_ncasecmp(h[i].name, displayed_fields[k], len) == 0) {
                 seen++;
                 bare |= !cov[i];
             }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The library's answers do not depend on the process's locale (adv44 F1):
+# under tr_TR (tolower('I') is not 'i'; in ISO-8859-9 it is dotless i) a
+# genuine message's DKIM failed, a signature left Message-ID out of h=,
+# and an unsigned MIME-VERSION added on top of a signed message went
+# unseen; under de_DE the outbound engine read "0.5" as 0 and wrote
+# "1,50" into JSON.
+#  1. src/lib calls none of libc's locale-dependent case, class or number
+#     functions (strcasecmp, tolower, isalpha, strtod, printf's %f...):
+#     util/ascii.h instead;
+#  2. tests/support/locale_check (the verdict on samples/messages, a
+#     signature and its tampered copy, the public helpers, the outbound
+#     policy and account JSON) answers byte for byte as in the C locale
+#     under tr_TR.UTF-8, tr_TR.ISO-8859-9 and de_DE.UTF-8, made here with
+#     localedef (Debian's locales package) into a private LOCPATH.
+set -uo pipefail
+SG_SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+CHECK=${SG_LOCALE_CHECK:-$SG_SRC/build/locale_check}
+pass=0 fail=0
+ok() { echo "PASS $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+
+# 1. the lint: comments aside, util/ascii.h the only home of such names
+hits=$(cd "$SG_SRC" && grep -rnE \
+    '(^|[^_a-zA-Z0-9.>])(strn?casecmp|strcasestr|tolower|toupper|is(alpha|alnum|upper|lower|space|digit|xdigit|print|punct|graph|cntrl|blank)|strto[dfl]d?|ato[fil]|strcoll|strxfrm|strftime)[[:space:]]*\(' \
+    src/lib --include='*.c' --include='*.h' | grep -v '^src/lib/util/ascii\.h:' |
+    grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/\*|\*)' | grep -vE '(strtol|strtoul|strtoull|strtoll)\(')
+fmt=$(cd "$SG_SRC" && grep -rnE '"[^"]*%[-+ #0]*[0-9*]*(\.[0-9*]+)?l?[fFgGeEaA][^"]*"' src/lib --include='*.c' |
+    grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/\*|\*)')
+[ -z "$hits" ] && [ -z "$fmt" ] && ok "src/lib calls no locale-dependent libc case, class or number function" ||
+    bad "locale-dependent calls in src/lib (use util/ascii.h, integers): $hits $fmt"
+
+# 2. the answers under other locales
+[ -x "$CHECK" ] || { bad "no locale_check at $CHECK"; echo "$pass passed, $fail failed"; exit 1; }
+command -v localedef >/dev/null && [ -e /usr/share/i18n/locales/tr_TR ] || {
+    echo "SKIPPED: localedef or the locale sources missing (Debian's locales package)"
+    exit 77
+}
+T=$(mktemp -d "${TMPDIR:-/tmp}/sg-locale.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+made=()
+for l in tr_TR.UTF-8:tr_TR:UTF-8 tr_TR.ISO-8859-9:tr_TR:ISO-8859-9 de_DE.UTF-8:de_DE:UTF-8; do
+    IFS=: read -r name src charset <<<"$l"
+    if localedef -i "$src" -f "$charset" "$T/$name" 2>"$T/localedef.err" || [ -e "$T/$name/LC_CTYPE" ]; then
+        made+=("$name")
+    else
+        bad "localedef $name: $(tail -n2 "$T/localedef.err")"
+    fi
+done
+# the client is outside SPF: DKIM decides (samples/manifest.tsv's messages)
+out=$(LOCPATH=$T "$CHECK" "$SG_SRC/samples/sample.zone" 1795949100 \
+    "$SG_SRC"/samples/messages/*.eml -- "${made[@]}" 2>&1)
+rc=$?
+echo "$out"
+n=$(grep -c '^PASS' <<<"$out")
+[ $rc = 0 ] && [ "$n" = ${#made[@]} ] && [ "$n" = 3 ] && ok "the same answers under ${made[*]}" ||
+    bad "locale_check: rc $rc, $n of ${#made[@]} locales alike"
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
