@@ -128,6 +128,9 @@ SG_EXTERN int sg_resolver_new_zone(sg_resolver **out, const sg_zone *zone);
 
 /* --- common ----------------------------------------------------------- */
 
+/* Not from inside one of its own callbacks (sg_resolver_run is still
+ * walking its queries: adv44 F6): end the run first, then free. Queries
+ * still out are cancelled without their callbacks. */
 SG_EXTERN void sg_resolver_free(sg_resolver *r);
 
 /* Start a query. name: a domain name with or without a trailing dot.

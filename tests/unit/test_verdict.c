@@ -355,6 +355,48 @@ static void failure_reason_names_the_policy(void **state)
     assert_null(sg_verdict_dmarc_reason(SG_DMARC_RESULT_PASS, SG_DMARC_DISP_NONE));
 }
 
+/* An options struct of a version the library does not know, or a NULL
+ * result pointer, is SG_EINVAL, never ignored or a crash (adv44 F2, F4). */
+static void contracts(void **state)
+{
+    fixture *f = *state;
+    sg_verdict *v = NULL;
+    sg_verdict_opts o;
+    sg_dmarc_opts d;
+    static const unsigned versions[] = {0, SG_VERDICT_OPTS_VERSION + 1, 99};
+    for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+        sg_verdict_opts_init(&o);
+        o.version = versions[i];
+        assert_int_equal(sg_verdict_new(&v, f->r, &o), SG_EINVAL);
+        assert_null(v);
+    }
+    sg_verdict_opts_init(&o);
+    sg_dmarc_opts_init(&d);
+    o.dmarc = &d;
+    d.version = 0;
+    assert_int_equal(sg_verdict_new(&v, f->r, &o), SG_EINVAL);
+    d.version = SG_DMARC_OPTS_VERSION + 1;
+    assert_int_equal(sg_verdict_new(&v, f->r, &o), SG_EINVAL);
+    d.version = 1; /* the version before suffix_guard: still taken */
+    assert_int_equal(sg_verdict_new(&v, f->r, &o), SG_OK);
+    assert_int_equal(sg_verdict_feed(v, "From: a@b.test\r\n\r\nx\r\n", 22), SG_OK);
+    assert_int_equal(sg_verdict_finish_sync(v, NULL), SG_EINVAL);
+    assert_int_equal(sg_verdict_finish_sync(NULL, NULL), SG_EINVAL);
+    sg_verdict_free(v);
+    /* sg_dmarc_check_sync alone too */
+    sg_arena *a;
+    sg_dmarc_result res;
+    assert_int_equal(sg_arena_new(&a, 0), SG_OK);
+    d.version = 0;
+    assert_int_equal(sg_dmarc_check_sync(a, f->r, &d, "b.test", NULL, &res), SG_EINVAL);
+    sg_arena_free(a);
+    /* a key cache of any size comes back (the bucket count wrapped to 0
+     * and the loop never ended: adv44 F3) */
+    sg_dkim_keycache *c = NULL;
+    assert_int_equal(sg_dkim_keycache_new(&c, (size_t)-1), SG_OK);
+    sg_dkim_keycache_free(c);
+}
+
 static void key_timeout_is_never_a_reject(void **state)
 {
     fixture *f = *state;
@@ -1143,6 +1185,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(genuine_signed_is_authentic, setup, teardown),
+        cmocka_unit_test_setup_teardown(contracts, setup, teardown),
         cmocka_unit_test_setup_teardown(reset_verdict_equals_fresh, setup, teardown),
         cmocka_unit_test_setup_teardown(spf_alone_aligns, setup, teardown),
         cmocka_unit_test_setup_teardown(forged_strict_domain_is_rejected, setup, teardown),

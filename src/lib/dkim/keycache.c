@@ -22,6 +22,7 @@
 /* Entries kept at most, by default. A key record is ~400 bytes of text
  * plus the key object (~2 KiB for RSA-2048): 4096 entries ~ 10 MiB. */
 #define KEYCACHE_DEFAULT_ENTRIES 4096
+#define KEYCACHE_MAX_BUCKETS ((size_t)1 << 24)
 /* TTL bounds, seconds: at least a minute (a TTL of 0 would defeat the
  * cache for hot signers, and the text key keeps it correct), at most a
  * day (RFC 2181 8 suggests capping huge TTLs). */
@@ -73,7 +74,9 @@ int sg_dkim_keycache_new(sg_dkim_keycache **out, size_t max_entries)
         return SG_ENOMEM;
     c->max = max_entries ? max_entries : KEYCACHE_DEFAULT_ENTRIES;
     c->nbuckets = 64;
-    while (c->nbuckets < c->max)
+    /* the buckets stop at 2^24, as the SPF cache's: past SIZE_MAX / 2 the
+     * doubling wrapped to 0 and never ended (adv44 F3) */
+    while (c->nbuckets < c->max && c->nbuckets < KEYCACHE_MAX_BUCKETS)
         c->nbuckets <<= 1;
     c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
     c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL); /* NULL: EVP_sha256() per use */

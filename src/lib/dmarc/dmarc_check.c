@@ -818,6 +818,8 @@ static int check_new(sg_dmarc_check **out, sg_arena *arena, sg_resolver *resolve
     if (out == NULL || arena == NULL || resolver == NULL || author_domain == NULL)
         return SG_EINVAL;
     *out = NULL;
+    if (opts != NULL && (opts->version < 1 || opts->version > SG_DMARC_OPTS_VERSION))
+        return SG_EINVAL; /* adv44 F2 */
     if (opts != NULL && opts->discovery == SG_DMARC_DISCOVERY_PSL && opts->psl == NULL)
         return SG_EINVAL;
     c = sg_arena_alloc(arena, sizeof(*c));

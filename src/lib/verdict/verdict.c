@@ -283,6 +283,13 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
     if (out == NULL || resolver == NULL)
         return SG_EINVAL;
     *out = NULL;
+    /* a version we do not know is a caller that skipped _opts_init, or a
+     * newer header whose fields we would ignore (adv44 F2) */
+    if (opts != NULL &&
+        (opts->version != SG_VERDICT_OPTS_VERSION ||
+         (opts->dmarc != NULL &&
+          (opts->dmarc->version < 1 || opts->dmarc->version > SG_DMARC_OPTS_VERSION))))
+        return SG_EINVAL;
     if ((v = calloc(1, sizeof(*v))) == NULL)
         return SG_ENOMEM;
     if (opts)
@@ -543,6 +550,8 @@ static void sync_done(const sg_verdict_result *res, void *payload)
 int sg_verdict_finish_sync(sg_verdict *v, const sg_verdict_result **out)
 {
     const sg_verdict_result *res = NULL;
+    if (v == NULL || out == NULL)
+        return SG_EINVAL; /* not a crash (adv44 F4) */
     int rc = sg_verdict_finish(v, sync_done, &res);
     if (rc != 0)
         return rc;
