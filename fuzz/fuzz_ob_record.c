@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* the body of a record, framed as the encoder frames it */
         size_t n = size - 1 < len - 20 ? size - 1 : len - 20;
         memcpy(buf + 12, data + 1, n);
-        uint64_t h = ob_hash((const char *)buf, len - 8, 0);
+        uint64_t h = sg_ob_hash((const char *)buf, len - 8, 0);
         for (int i = 0; i < 8; i++)
             buf[len - 8 + i] = (uint8_t)(h >> (8 * i));
         data = buf;

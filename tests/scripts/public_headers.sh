@@ -2,7 +2,8 @@
 # Every public header compiles on its own, as C11 and as C++, with strict
 # warnings: a user includes one header, never a particular order of them.
 # And the library exports only sg_* symbols, each listed in the Debian
-# symbols file (a symbol missing there breaks the package's dependencies).
+# symbols file (a symbol missing there breaks the package's dependencies),
+# and its static archive defines no global name outside sg_.
 set -u
 SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 T=$(mktemp -d /tmp/sg-headers.XXXXXX)
@@ -38,6 +39,20 @@ if [ -f "$lib" ]; then
             fail=$((fail + 1))
         fi
     fi
+fi
+# the static archive hides nothing: every global name it defines is one
+# an embedder's own code can collide with, so each is sg_ (adv44 F5: 16
+# ob_* helpers, ob_hash among them, broke a static link)
+alib=$(dirname "${SG_CLI:-}")/libspoofguard.a
+if [ -f "$alib" ]; then
+    bad=$(nm -g --defined-only "$alib" 2>/dev/null | awk 'NF == 3 {print $3}' | grep -v '^sg_' | sort -u)
+    if [ -z "$bad" ]; then pass=$((pass + 1)); else
+        echo "FAIL libspoofguard.a defines non-sg_ names: $(echo $bad)"
+        fail=$((fail + 1))
+    fi
+else
+    echo "FAIL no libspoofguard.a beside ${SG_CLI:-}"
+    fail=$((fail + 1))
 fi
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

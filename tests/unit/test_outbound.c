@@ -327,7 +327,7 @@ static void percent_hack_is_external(void **state)
     sg_ob_policy *p = policy_only(NULL);
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (ob_policy_internal(p, cases[i].addr, NULL) != cases[i].internal)
+        if (sg_ob_policy_internal(p, cases[i].addr, NULL) != cases[i].internal)
             fail_msg("%s: internal %d", cases[i].addr, !cases[i].internal);
     sg_ob_policy_free(p);
 }
@@ -726,11 +726,11 @@ static void history_is_keyed(void **state)
         uint64_t h = 0, hf = 1;
         for (int i = 0; i < 15; i++)
             msg[i] = (char)i;
-        assert_int_equal(ob_keyed_hash(k, msg, sizeof(msg), 0, &h), SG_OK);
+        assert_int_equal(sg_ob_keyed_hash(k, msg, sizeof(msg), 0, &h), SG_OK);
         assert_true(h == 0xd46d3bc50934b727ull);
         /* folding: "Bob@X" hashes as "bob@x" */
-        assert_int_equal(ob_keyed_hash(k, "Bob@X", 5, 1, &h), SG_OK);
-        assert_int_equal(ob_keyed_hash(k, "bob@x", 5, 0, &hf), SG_OK);
+        assert_int_equal(sg_ob_keyed_hash(k, "Bob@X", 5, 1, &h), SG_OK);
+        assert_int_equal(sg_ob_keyed_hash(k, "bob@x", 5, 0, &hf), SG_OK);
         assert_true(h == hf);
     }
     free(r[60]);
@@ -749,7 +749,7 @@ static void history_is_keyed(void **state)
     }
     for (size_t i = 0; i < sizeof(twins) / sizeof(twins[0]); i++) {
         const char *rc[2] = {twins[i], ""};
-        assert_false(ob_bloom_has(a, twins[i], 0, NULL));
+        assert_false(sg_ob_bloom_has(a, twins[i], 0, NULL));
         assert_int_equal(sg_ob_note_dsn_sent(p, a, T0 + 100 + (int64_t)i, "5.1.1", reporter((int)i),
                                              NULL, rc, 2, &counted, &d),
                          SG_OK);
@@ -769,7 +769,7 @@ static void history_is_keyed(void **state)
     assert_true(a->hkey[0] != b->hkey[0] || a->hkey[1] != b->hkey[1]);
     assert_true(memcmp(a->bloom, b->bloom, sizeof(a->bloom)) != 0);
     for (int i = 0; i < 61; i++)
-        assert_true(ob_bloom_has(a, r[i], 1, NULL) && ob_bloom_has(b, r[i], 1, NULL));
+        assert_true(sg_ob_bloom_has(a, r[i], 1, NULL) && sg_ob_bloom_has(b, r[i], 1, NULL));
     addrs_free(r, 61);
     sg_ob_account_free(a);
     sg_ob_account_free(b);
@@ -914,19 +914,19 @@ static void old_history_is_no_evidence(void **state)
     for (int i = 0; i < 100; i++) {
         char addr[64];
         snprintf(addr, sizeof(addr), "x%d@far.example", i);
-        uint64_t h = ob_hash(addr, strlen(addr), 1);
+        uint64_t h = sg_ob_hash(addr, strlen(addr), 1);
         uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
         for (uint32_t k = 0; k < OB_BLOOM_K; k++) {
             uint32_t bit = (h1 + k * h2) % (OB_BLOOM_WORDS * 64);
             a->bloom[0][bit / 64] |= 1ull << (bit % 64);
         }
     }
-    ob_ring_add(a, F_RCPT, T0, 100);
-    assert_int_equal(ob_account_encode_old(a, 3, buf, SG_OB_ACCOUNT_MAX, &len), SG_OK);
+    sg_ob_ring_add(a, F_RCPT, T0, 100);
+    assert_int_equal(sg_ob_account_encode_old(a, 3, buf, SG_OB_ACCOUNT_MAX, &len), SG_OK);
     assert_int_equal(sg_ob_account_decode(b, buf, len), SG_OK);
-    assert_true(ob_bloom_has(b, "X1@far.example", 0, NULL));
-    assert_false(ob_bloom_has(b, "x1@far.example", 1, NULL));
-    assert_false(ob_bloom_has(b, "nobody@far.example", 0, NULL));
+    assert_true(sg_ob_bloom_has(b, "X1@far.example", 0, NULL));
+    assert_false(sg_ob_bloom_has(b, "x1@far.example", 1, NULL));
+    assert_false(sg_ob_bloom_has(b, "nobody@far.example", 0, NULL));
     for (int i = 0; i < 10; i++) {
         char addr[64];
         snprintf(addr, sizeof(addr), "x%d@far.example", i);
@@ -941,8 +941,8 @@ static void old_history_is_no_evidence(void **state)
         const char *rc[1] = {"x1@far.example"};
         sg_ob_message m = {T0 + 3600, "a", "192.0.2.1", "a@org.example", rc, 1, 100, NULL, 0};
         assert_int_equal(sg_ob_decide(p, b, NULL, &m, &d), SG_OK);
-        assert_int_equal(ob_ring_sum(b, W_DAY, F_NEW, T0 + 3600), 0);
-        assert_true(ob_bloom_has(b, "x1@far.example", 1, NULL));
+        assert_int_equal(sg_ob_ring_sum(b, W_DAY, F_NEW, T0 + 3600), 0);
+        assert_true(sg_ob_bloom_has(b, "x1@far.example", 1, NULL));
         assert_int_equal(
             sg_ob_note_dsn_sent(p, b, T0 + 3700, "5.1.1", "far.example", NULL, rc, 1, &counted, &d),
             SG_OK);
@@ -1038,7 +1038,7 @@ static void packed_and_plain_records(void **state)
         assert_int_equal(sg_ob_account_encode(up, buf, SG_OB_ACCOUNT_MAX, &len), SG_OK);
         sg_ob_account_free(up);
         for (unsigned v = 1; v <= 3; v++) {
-            assert_int_equal(ob_account_encode_old(acc[k], v, buf2, SG_OB_ACCOUNT_MAX, &old_len),
+            assert_int_equal(sg_ob_account_encode_old(acc[k], v, buf2, SG_OB_ACCOUNT_MAX, &old_len),
                              SG_OK);
             if (v == 1) {
                 assert_int_equal(old_len, 6404);
@@ -1057,7 +1057,7 @@ static void packed_and_plain_records(void **state)
         }
         /* a packed body that unpacks one byte short or long is refused */
         assert_int_equal(sg_ob_account_decode(b, buf, len - 1), SG_ESYNTAX);
-        assert_int_equal(ob_account_encode_old(acc[k], 4, buf2, SG_OB_ACCOUNT_MAX, &old_len),
+        assert_int_equal(sg_ob_account_encode_old(acc[k], 4, buf2, SG_OB_ACCOUNT_MAX, &old_len),
                          SG_EINVAL);
     }
     /* zero runs of 1..300 bytes between non-zero ones, in the networks */
@@ -1302,21 +1302,21 @@ static void account_merge(void **state)
     memcpy(src->hkey, dst->hkey, sizeof(src->hkey));
     for (int i = 10; i < 15; i++) /* the host's memory: 5 more, in dst's last bucket */
         (void)send(p, src, t + 90, "198.51.100.7", (const char *const *)&r[i], 1, NULL);
-    assert_int_equal(ob_ring_sum(dst, W_DAY, F_MSG, t + 300), 10);
-    assert_int_equal(ob_ring_sum(dst, W_MINUTE, F_MSG, t + 95), 6);
+    assert_int_equal(sg_ob_ring_sum(dst, W_DAY, F_MSG, t + 300), 10);
+    assert_int_equal(sg_ob_ring_sum(dst, W_MINUTE, F_MSG, t + 95), 6);
     /* merging nothing changes nothing */
     assert_int_equal(sg_ob_account_encode(dst, b1, sizeof b1, &l1), SG_OK);
     assert_int_equal(sg_ob_account_merge(dst, empty), SG_OK);
     assert_int_equal(sg_ob_account_encode(dst, b2, sizeof b2, &l2), SG_OK);
     assert_true(l1 == l2 && !memcmp(b1, b2, l1));
     assert_int_equal(sg_ob_account_merge(dst, src), SG_OK);
-    assert_int_equal(ob_ring_sum(dst, W_DAY, F_MSG, t + 300), 15);
-    assert_int_equal(ob_ring_sum(dst, W_HOUR, F_RCPT, t + 300), 15);
+    assert_int_equal(sg_ob_ring_sum(dst, W_DAY, F_MSG, t + 300), 15);
+    assert_int_equal(sg_ob_ring_sum(dst, W_HOUR, F_RCPT, t + 300), 15);
     /* the same 10-second bucket added up: t+90 held dst's 10th and src's five */
-    assert_int_equal(ob_ring_sum(dst, W_MINUTE, F_MSG, t + 95), 11);
+    assert_int_equal(sg_ob_ring_sum(dst, W_MINUTE, F_MSG, t + 95), 11);
     for (int i = 0; i < 15; i++)
-        assert_true(ob_bloom_has(dst, r[i], 1, NULL));
-    assert_false(ob_bloom_has(dst, r[19], 1, NULL));
+        assert_true(sg_ob_bloom_has(dst, r[i], 1, NULL));
+    assert_false(sg_ob_bloom_has(dst, r[19], 1, NULL));
     assert_int_equal(dst->nnet, 2); /* 192.0.2.0/24 and 198.51.100.0/24 */
     /* a history under another key (a host's memory, keyed when the
      * outage began) means nothing here: its counts add up, its
@@ -1325,12 +1325,12 @@ static void account_merge(void **state)
         sg_ob_account *other;
         assert_int_equal(sg_ob_account_new(&other), SG_OK);
         (void)send1(p, other, t + 100, r[16]);
-        assert_true(ob_bloom_has(other, r[16], 1, NULL));
+        assert_true(sg_ob_bloom_has(other, r[16], 1, NULL));
         assert_int_equal(sg_ob_account_merge(dst, other), SG_OK);
-        assert_int_equal(ob_ring_sum(dst, W_DAY, F_MSG, t + 300), 16);
-        assert_false(ob_bloom_has(dst, r[16], 1, NULL));
+        assert_int_equal(sg_ob_ring_sum(dst, W_DAY, F_MSG, t + 300), 16);
+        assert_false(sg_ob_bloom_has(dst, r[16], 1, NULL));
         for (int i = 0; i < 15; i++)
-            assert_true(ob_bloom_has(dst, r[i], 1, NULL));
+            assert_true(sg_ob_bloom_has(dst, r[i], 1, NULL));
         sg_ob_account_free(other);
     }
     assert_false(sg_ob_account_blocked(dst, NULL, NULL));
@@ -1345,7 +1345,7 @@ static void account_merge(void **state)
     sg_ob_account_release(dst, t + 400);
     assert_int_equal(sg_ob_account_merge(dst, src), SG_OK);
     assert_false(sg_ob_account_blocked(dst, NULL, NULL));
-    assert_int_equal(ob_ring_sum(dst, W_DAY, F_MSG, t + 500), 0);
+    assert_int_equal(sg_ob_ring_sum(dst, W_DAY, F_MSG, t + 500), 0);
     /* a record with nothing yet takes src whole: the same bytes */
     sg_ob_account *fresh;
     assert_int_equal(sg_ob_account_new(&fresh), SG_OK);

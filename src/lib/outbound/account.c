@@ -41,7 +41,7 @@ void sg_ob_account_free(sg_ob_account *a)
 
 /* ---- windows ---- */
 
-uint32_t ob_ring_sum(const sg_ob_account *a, int w, int f, int64_t t)
+uint32_t sg_ob_ring_sum(const sg_ob_account *a, int w, int f, int64_t t)
 {
     const ob_ring *r = &a->ring[w];
     int64_t idx = t / ring_shape[w].width + 1;
@@ -53,7 +53,7 @@ uint32_t ob_ring_sum(const sg_ob_account *a, int w, int f, int64_t t)
     return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
 }
 
-void ob_ring_add(sg_ob_account *a, int f, int64_t t, uint32_t n)
+void sg_ob_ring_add(sg_ob_account *a, int f, int64_t t, uint32_t n)
 {
     for (int w = 0; w < W_COUNT; w++) {
         ob_ring *r = &a->ring[w];
@@ -67,7 +67,7 @@ void ob_ring_add(sg_ob_account *a, int f, int64_t t, uint32_t n)
     }
 }
 
-void ob_ring_merge(sg_ob_account *dst, const sg_ob_account *src, int64_t not_before)
+void sg_ob_ring_merge(sg_ob_account *dst, const sg_ob_account *src, int64_t not_before)
 {
     for (int w = 0; w < W_COUNT; w++)
         for (int i = 0; i < ring_shape[w].n; i++) {
@@ -84,7 +84,7 @@ void ob_ring_merge(sg_ob_account *dst, const sg_ob_account *src, int64_t not_bef
         }
 }
 
-void ob_ring_clear(sg_ob_account *a)
+void sg_ob_ring_clear(sg_ob_account *a)
 {
     memset(a->ring, 0, sizeof(a->ring));
 }
@@ -94,7 +94,7 @@ void ob_ring_clear(sg_ob_account *a)
 /* FNV-1a, 64 bits: the record's checksum and the body fingerprints, where
  * a collision gains an outsider nothing. Not for the recipient history
  * (below): histories made before version 4 of the record used it. */
-uint64_t ob_hash(const char *s, size_t n, int fold_case)
+uint64_t sg_ob_hash(const char *s, size_t n, int fold_case)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < n; i++) {
@@ -113,7 +113,7 @@ uint64_t ob_hash(const char *s, size_t n, int fold_case)
  * provider, FIPS's included, where a missing SIPHASH failed every outbound
  * decision (rev21 R-6); ~1 us an address. SG_OK, SG_ENOMEM, or SG_ECRYPTO
  * when OpenSSL has no HMAC-SHA256 at all. */
-int ob_keyed_hash(const uint64_t k[2], const char *s, size_t n, int fold_case, uint64_t *out)
+int sg_ob_keyed_hash(const uint64_t k[2], const char *s, size_t n, int fold_case, uint64_t *out)
 {
     unsigned char key[16], buf[256], d[32];
     size_t got = 0;
@@ -147,7 +147,7 @@ int ob_keyed_hash(const uint64_t k[2], const char *s, size_t n, int fold_case, u
     return SG_OK;
 }
 
-int ob_history_key(sg_ob_account *a)
+int sg_ob_history_key(sg_ob_account *a)
 {
     uint64_t k[2] = {0, 0};
     if (a->hkey[0] | a->hkey[1])
@@ -160,9 +160,9 @@ int ob_history_key(sg_ob_account *a)
     return SG_OK;
 }
 
-int ob_rcpt_hash(const sg_ob_account *a, const char *s, uint64_t *out)
+int sg_ob_rcpt_hash(const sg_ob_account *a, const char *s, uint64_t *out)
 {
-    return ob_keyed_hash(a->hkey, s, strlen(s), 1, out);
+    return sg_ob_keyed_hash(a->hkey, s, strlen(s), 1, out);
 }
 
 #define BLOOM_BITS (OB_BLOOM_WORDS * 64)
@@ -196,16 +196,16 @@ static int gen_has_unkeyed(const uint64_t *bits, uint64_t h)
     return 1;
 }
 
-int ob_bloom_has(const sg_ob_account *a, const char *addr, int keyed_only, uint64_t *keyed)
+int sg_ob_bloom_has(const sg_ob_account *a, const char *addr, int keyed_only, uint64_t *keyed)
 {
     uint64_t h, old = 0;
-    int rc = ob_rcpt_hash(a, addr, &h);
+    int rc = sg_ob_rcpt_hash(a, addr, &h);
     if (rc != SG_OK)
         return rc;
     if (keyed != NULL)
         *keyed = h;
     if (a->bloom_legacy && !keyed_only) /* an older record's: no other needs it */
-        old = ob_hash(addr, strlen(addr), 1);
+        old = sg_ob_hash(addr, strlen(addr), 1);
     for (uint32_t g = 0; g < 2; g++) {
         int unkeyed = (a->bloom_legacy >> g) & 1;
         if (unkeyed ? !keyed_only && gen_has_unkeyed(a->bloom[g], old) : gen_has(a->bloom[g], h))
@@ -225,10 +225,10 @@ static uint32_t turn_over(sg_ob_account *a)
     return cur;
 }
 
-int ob_bloom_add(sg_ob_account *a, const char *addr)
+int sg_ob_bloom_add(sg_ob_account *a, const char *addr)
 {
     uint64_t h;
-    int rc = ob_rcpt_hash(a, addr, &h);
+    int rc = sg_ob_rcpt_hash(a, addr, &h);
     uint32_t cur = a->bloom_cur & 1;
     if (rc != SG_OK)
         return rc;
@@ -247,7 +247,7 @@ int ob_bloom_add(sg_ob_account *a, const char *addr)
     return SG_OK;
 }
 
-int ob_bloom_merge(sg_ob_account *dst, const sg_ob_account *src)
+int sg_ob_bloom_merge(sg_ob_account *dst, const sg_ob_account *src)
 {
     int src_keyed = (src->hkey[0] | src->hkey[1]) != 0;
     if (!src_keyed)
@@ -469,7 +469,7 @@ static size_t frame(uint8_t *buf, unsigned version, size_t body)
     put_le(buf + 4, version, 2);
     put_le(buf + 6, 0, 2);
     put_le(buf + 8, total, 4);
-    put_le(buf + total - OB_TRAILER, ob_hash((const char *)buf, total - OB_TRAILER, 0), 8);
+    put_le(buf + total - OB_TRAILER, sg_ob_hash((const char *)buf, total - OB_TRAILER, 0), 8);
     return total;
 }
 
@@ -498,8 +498,8 @@ int sg_ob_account_encode(const sg_ob_account *a, uint8_t *buf, size_t cap, size_
     return encode(a, OB_VERSION, buf, cap, len);
 }
 
-int ob_account_encode_old(const sg_ob_account *a, unsigned version, uint8_t *buf, size_t cap,
-                          size_t *len)
+int sg_ob_account_encode_old(const sg_ob_account *a, unsigned version, uint8_t *buf, size_t cap,
+                             size_t *len)
 {
     if (version != OB_VERSION_PLAIN && version != OB_VERSION_2 && version != OB_VERSION_3)
         return SG_EINVAL;
@@ -517,7 +517,7 @@ int sg_ob_account_decode(sg_ob_account *a, const uint8_t *buf, size_t len)
         payload_size(NFIELDS) > sizeof(plain) || memcmp(buf, OB_MAGIC, 4) != 0 ||
         get_le(buf + 8, 4) != len)
         return SG_ESYNTAX;
-    if (get_le(buf + len - OB_TRAILER, 8) != ob_hash((const char *)buf, len - OB_TRAILER, 0))
+    if (get_le(buf + len - OB_TRAILER, 8) != sg_ob_hash((const char *)buf, len - OB_TRAILER, 0))
         return SG_ESYNTAX;
     const uint8_t *body = buf + OB_HEADER;
     size_t blen = len - OB_HEADER - OB_TRAILER;
@@ -590,7 +590,7 @@ void sg_ob_account_release(sg_ob_account *a, int64_t t)
      * bounces and refusals in them) and the bodies are cleared; the baseline, the recipient history
      * and the known networks are kept (networks seen before the release no longer count towards
      * many_networks) */
-    ob_ring_clear(a);
+    sg_ob_ring_clear(a);
     memset(a->body, 0, sizeof(a->body));
     memset(a->body_t, 0, sizeof(a->body_t));
     memset(a->body_rcpts, 0, sizeof(a->body_rcpts));
@@ -648,7 +648,7 @@ int64_t sg_ob_account_last_active(const sg_ob_account *a)
  * clock gone wrong, which is not followed. */
 #define OB_CLOCK_AHEAD 86400
 
-int64_t ob_record_time(const sg_ob_account *a, const sg_ob_account *b, int64_t t)
+int64_t sg_ob_record_time(const sg_ob_account *a, const sg_ob_account *b, int64_t t)
 {
     int64_t r = t;
     const sg_ob_account *recs[] = {a, b};
@@ -695,7 +695,7 @@ const char *sg_ob_action_name(sg_ob_action a)
 
 /* ---- text views (the JSON here, configuration lines in policy.c) ---- */
 
-void ob_printf(ob_buf *b, const char *fmt, ...)
+void sg_ob_printf(ob_buf *b, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -737,13 +737,13 @@ static void net_text(const uint8_t *net, char *out, size_t cap)
 static void reasons_json(ob_buf *b, uint32_t reasons)
 {
     int first = 1;
-    ob_printf(b, "[");
+    sg_ob_printf(b, "[");
     for (uint32_t i = 0; i < 32; i++)
         if (reasons & (1u << i) && sg_ob_reason_name(1u << i) != NULL) {
-            ob_printf(b, "%s\"%s\"", first ? "" : ",", sg_ob_reason_name(1u << i));
+            sg_ob_printf(b, "%s\"%s\"", first ? "" : ",", sg_ob_reason_name(1u << i));
             first = 0;
         }
-    ob_printf(b, "]");
+    sg_ob_printf(b, "]");
 }
 
 int sg_ob_account_json(const sg_ob_policy *p, const sg_ob_account *a, int64_t now, char **json)
@@ -762,62 +762,63 @@ int sg_ob_account_json(const sg_ob_policy *p, const sg_ob_account *a, int64_t no
     if (p == NULL || a == NULL || json == NULL)
         return SG_EINVAL;
     *json = NULL;
-    now = ob_record_time(a, NULL, now); /* the windows as a decision sees them */
+    now = sg_ob_record_time(a, NULL, now); /* the windows as a decision sees them */
     int64_t floor_t = now - 86400;
     b.cap = 4096;
     b.s = malloc(b.cap);
     if (b.s == NULL)
         return SG_ENOMEM;
-    ob_printf(&b, "{\"created\":%lld,\"last\":%lld,\"blocked\":%s", (long long)a->created,
-              (long long)a->last_t, a->blocked ? "true" : "false");
+    sg_ob_printf(&b, "{\"created\":%lld,\"last\":%lld,\"blocked\":%s", (long long)a->created,
+                 (long long)a->last_t, a->blocked ? "true" : "false");
     if (a->blocked) {
-        ob_printf(&b, ",\"blocked_since\":%lld,\"block_reasons\":", (long long)a->blocked_since);
+        sg_ob_printf(&b, ",\"blocked_since\":%lld,\"block_reasons\":", (long long)a->blocked_since);
         reasons_json(&b, a->block_reasons);
     }
     if (a->released_at)
-        ob_printf(&b, ",\"released_at\":%lld", (long long)a->released_at);
-    ob_printf(&b, ",\"windows\":{");
+        sg_ob_printf(&b, ",\"released_at\":%lld", (long long)a->released_at);
+    sg_ob_printf(&b, ",\"windows\":{");
     for (int w = 0; w < W_COUNT; w++) {
-        ob_printf(&b, "%s\"%s\":{", w ? "," : "", wname[w]);
+        sg_ob_printf(&b, "%s\"%s\":{", w ? "," : "", wname[w]);
         for (int f = 0; f < F_COUNT; f++)
-            ob_printf(&b, "%s\"%s\":%u", f ? "," : "", fname[f], ob_ring_sum(a, w, f, now));
-        ob_printf(&b, "}");
+            sg_ob_printf(&b, "%s\"%s\":%u", f ? "," : "", fname[f], sg_ob_ring_sum(a, w, f, now));
+        sg_ob_printf(&b, "}");
     }
-    ob_printf(&b, "},\"baseline\":{\"hours_learned\":%u,\"recipients_per_hour\":[", a->base_hours);
+    sg_ob_printf(&b, "},\"baseline\":{\"hours_learned\":%u,\"recipients_per_hour\":[",
+                 a->base_hours);
     /* hundredths kept as integers, written as integers: printf's %f
      * follows LC_NUMERIC, and "1,50" is not JSON (adv44) */
     for (int h = 0; h < 24; h++)
-        ob_printf(&b, "%s%u.%02u", h ? "," : "", a->ewma_rcpt[h] / 100, a->ewma_rcpt[h] % 100);
-    ob_printf(&b, "],\"new_recipients_per_hour\":[");
+        sg_ob_printf(&b, "%s%u.%02u", h ? "," : "", a->ewma_rcpt[h] / 100, a->ewma_rcpt[h] % 100);
+    sg_ob_printf(&b, "],\"new_recipients_per_hour\":[");
     for (int h = 0; h < 24; h++)
-        ob_printf(&b, "%s%u.%02u", h ? "," : "", a->ewma_new[h] / 100, a->ewma_new[h] % 100);
-    ob_printf(&b,
-              "],\"peak_recipients_hour\":%u.%02u,\"peak_new_recipients_hour\":%u.%02u,"
-              "\"peak_new_internal_hour\":%u.%02u}",
-              a->peak_rcpt / 100, a->peak_rcpt % 100, a->peak_new / 100, a->peak_new % 100,
-              a->peak_int / 100, a->peak_int % 100);
-    ob_printf(&b, ",\"recipient_history\":{\"generations\":[%u,%u],\"capacity\":%u}", a->bloom_n[0],
-              a->bloom_n[1], OB_BLOOM_CAPACITY);
+        sg_ob_printf(&b, "%s%u.%02u", h ? "," : "", a->ewma_new[h] / 100, a->ewma_new[h] % 100);
+    sg_ob_printf(&b,
+                 "],\"peak_recipients_hour\":%u.%02u,\"peak_new_recipients_hour\":%u.%02u,"
+                 "\"peak_new_internal_hour\":%u.%02u}",
+                 a->peak_rcpt / 100, a->peak_rcpt % 100, a->peak_new / 100, a->peak_new % 100,
+                 a->peak_int / 100, a->peak_int % 100);
+    sg_ob_printf(&b, ",\"recipient_history\":{\"generations\":[%u,%u],\"capacity\":%u}",
+                 a->bloom_n[0], a->bloom_n[1], OB_BLOOM_CAPACITY);
     if (a->released_at > floor_t)
         floor_t = a->released_at;
-    ob_printf(&b, ",\"networks\":[");
+    sg_ob_printf(&b, ",\"networks\":[");
     for (uint32_t i = 0; i < a->nnet && i < OB_NETS; i++) {
         char text[64];
         net_text(a->net[i], text, sizeof(text));
-        ob_printf(&b, "%s{\"network\":\"%s\",\"first\":%lld,\"last\":%lld}", i ? "," : "", text,
-                  (long long)a->net_first[i], (long long)a->net_last[i]);
+        sg_ob_printf(&b, "%s{\"network\":\"%s\",\"first\":%lld,\"last\":%lld}", i ? "," : "", text,
+                     (long long)a->net_first[i], (long long)a->net_last[i]);
         n24 += a->net_last[i] >= floor_t;
     }
-    ob_printf(&b, "],\"networks_24h\":%u", n24);
+    sg_ob_printf(&b, "],\"networks_24h\":%u", n24);
     {
-        uint32_t sent = ob_ring_sum(a, W_DAY, F_RCPT, now),
-                 hard = ob_ring_sum(a, W_DAY, F_BOUNCE, now);
+        uint32_t sent = sg_ob_ring_sum(a, W_DAY, F_RCPT, now),
+                 hard = sg_ob_ring_sum(a, W_DAY, F_BOUNCE, now);
         /* ten-thousandths, rounded half up */
         uint64_t rate = sent ? ((uint64_t)hard * 20000 + sent) / (2 * (uint64_t)sent) : 0;
-        ob_printf(&b, ",\"bounces_24h\":{\"recipients\":%u,\"hard\":%u,\"rate\":%u.%04u}", sent,
-                  hard, (unsigned)(rate / 10000), (unsigned)(rate % 10000));
+        sg_ob_printf(&b, ",\"bounces_24h\":{\"recipients\":%u,\"hard\":%u,\"rate\":%u.%04u}", sent,
+                     hard, (unsigned)(rate / 10000), (unsigned)(rate % 10000));
     }
-    ob_printf(&b, "}");
+    sg_ob_printf(&b, "}");
     if (b.oom) {
         free(b.s);
         return SG_ENOMEM;

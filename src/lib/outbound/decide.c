@@ -195,10 +195,10 @@ static const char *addr_domain(const char *addr)
  * messages they bounce for out of any short message window. */
 static double bounce_rate(const sg_ob_account *a, const ob_class *cls, int64_t t)
 {
-    double sent = ob_ring_sum(a, W_DAY, F_RCPT, t);
+    double sent = sg_ob_ring_sum(a, W_DAY, F_RCPT, t);
     if (sent < V(OBK_BOUNCE_SAMPLE) || sent <= 0)
         return 0;
-    return ob_ring_sum(a, W_DAY, F_BOUNCE, t) / sent;
+    return sg_ob_ring_sum(a, W_DAY, F_BOUNCE, t) / sent;
 }
 
 static double bounce_grade(const sg_ob_account *a, const ob_class *cls, int64_t t)
@@ -239,11 +239,11 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
     if (p == NULL || acct == NULL || m == NULL || out == NULL || m->t < 0 ||
         m->t > SG_OB_TIME_MAX || (m->nrcpts > 0 && m->rcpts == NULL))
         return SG_EINVAL;
-    const int64_t t = ob_record_time(acct, dom, m->t);
+    const int64_t t = sg_ob_record_time(acct, dom, m->t);
     memset(out, 0, sizeof(*out));
-    if ((rc = ob_history_key(acct)) != SG_OK)
+    if ((rc = sg_ob_history_key(acct)) != SG_OK)
         return rc; /* before anything changed */
-    cls = ob_policy_class(p, m->login);
+    cls = sg_ob_policy_class(p, m->login);
     onset = V(OBK_ONSET);
     if (acct->created == 0)
         acct->created = t;
@@ -257,8 +257,8 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
 
     if (acct->blocked) {
         /* every later message waits in the hold queue until a release */
-        ob_ring_add(acct, F_MSG, t, 1);
-        ob_ring_add(acct, F_RCPT, t, nrcpt);
+        sg_ob_ring_add(acct, F_MSG, t, 1);
+        sg_ob_ring_add(acct, F_RCPT, t, nrcpt);
         if (have_net)
             note_net(acct, net, t);
         out->action = SG_OB_HOLD;
@@ -270,8 +270,8 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
     /* what this message brings: first-time, external, new internal */
     for (size_t i = 0; i < m->nrcpts; i++) {
         const char *r = m->rcpts[i] ? m->rcpts[i] : "";
-        int internal = ob_policy_internal(p, r, from_dom);
-        int known = ob_bloom_has(acct, r, 0, NULL);
+        int internal = sg_ob_policy_internal(p, r, from_dom);
+        int known = sg_ob_bloom_has(acct, r, 0, NULL);
         if (known < 0)
             return known;
         nnew += !internal && !known;
@@ -280,34 +280,34 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
     }
 
     /* hard rate limits: a 4xx, the client retries */
-    if (V(OBK_MSG_MINUTE) > 0 && ob_ring_sum(acct, W_MINUTE, F_MSG, t) + 1 > V(OBK_MSG_MINUTE))
+    if (V(OBK_MSG_MINUTE) > 0 && sg_ob_ring_sum(acct, W_MINUTE, F_MSG, t) + 1 > V(OBK_MSG_MINUTE))
         throttle |= SG_OBR_MSG_MINUTE;
-    if (V(OBK_MSG_HOUR) > 0 && ob_ring_sum(acct, W_HOUR, F_MSG, t) + 1 > V(OBK_MSG_HOUR))
+    if (V(OBK_MSG_HOUR) > 0 && sg_ob_ring_sum(acct, W_HOUR, F_MSG, t) + 1 > V(OBK_MSG_HOUR))
         throttle |= SG_OBR_MSG_HOUR;
 
     /* limits a mail administrator knows, graded */
     add(&tl, SG_OBR_MSG_DAY,
-        grade(ob_ring_sum(acct, W_DAY, F_MSG, t) + 1.0, V(OBK_MSG_DAY), onset, V(OBK_W_LIMITS)));
+        grade(sg_ob_ring_sum(acct, W_DAY, F_MSG, t) + 1.0, V(OBK_MSG_DAY), onset, V(OBK_W_LIMITS)));
     add(&tl, SG_OBR_RCPT_DAY,
-        grade((double)ob_ring_sum(acct, W_DAY, F_RCPT, t) + nrcpt, V(OBK_RCPT_DAY), onset,
+        grade((double)sg_ob_ring_sum(acct, W_DAY, F_RCPT, t) + nrcpt, V(OBK_RCPT_DAY), onset,
               V(OBK_W_LIMITS)));
     if (V(OBK_RCPT_MESSAGE) > 0 && nrcpt > V(OBK_RCPT_MESSAGE))
         add(&tl, SG_OBR_RCPT_MESSAGE, V(OBK_W_LIMITS) * V(OBK_BLOCK_SCORE));
     add(&tl, SG_OBR_EXTERNAL,
-        grade((double)ob_ring_sum(acct, W_DAY, F_EXT, t) + next, V(OBK_EXT_DAY), onset,
+        grade((double)sg_ob_ring_sum(acct, W_DAY, F_EXT, t) + next, V(OBK_EXT_DAY), onset,
               V(OBK_W_EXT)));
 
     if (learning) {
         /* everything is new to a new account: a conservative ramp stands
          * in for the baseline it does not have yet */
         add(&tl, SG_OBR_NEW_ACCOUNT,
-            grade((double)ob_ring_sum(acct, W_DAY, F_RCPT, t) + nrcpt, V(OBK_RAMP_RCPT_DAY), onset,
-                  V(OBK_W_RAMP)));
+            grade((double)sg_ob_ring_sum(acct, W_DAY, F_RCPT, t) + nrcpt, V(OBK_RAMP_RCPT_DAY),
+                  onset, V(OBK_W_RAMP)));
     } else {
-        double hour_rcpt = (double)ob_ring_sum(acct, W_HOUR, F_RCPT, t) + nrcpt;
-        double hour_ext = (double)ob_ring_sum(acct, W_HOUR, F_EXT, t) + next;
-        double hour_new = (double)ob_ring_sum(acct, W_HOUR, F_NEW, t) + nnew;
-        double hour_int = (double)ob_ring_sum(acct, W_HOUR, F_NEWINT, t) + nnewint;
+        double hour_rcpt = (double)sg_ob_ring_sum(acct, W_HOUR, F_RCPT, t) + nrcpt;
+        double hour_ext = (double)sg_ob_ring_sum(acct, W_HOUR, F_EXT, t) + next;
+        double hour_new = (double)sg_ob_ring_sum(acct, W_HOUR, F_NEW, t) + nnew;
+        double hour_int = (double)sg_ob_ring_sum(acct, W_HOUR, F_NEWINT, t) + nnewint;
         double lim;
         lim = V(OBK_BASE_FLOOR) +
               V(OBK_BASE_FACTOR) * expected(acct->ewma_rcpt, acct->peak_rcpt, slot);
@@ -321,7 +321,7 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
 
     if (m->body_hash != NULL && m->body_hash_len > 0) {
         int b;
-        bh = ob_hash((const char *)m->body_hash, m->body_hash_len, 0);
+        bh = sg_ob_hash((const char *)m->body_hash, m->body_hash_len, 0);
         b = find_body(acct, bh, t);
         add(&tl, SG_OBR_SAME_BODY,
             grade((b >= 0 ? acct->body_rcpts[b] : 0.0) + nrcpt, V(OBK_BODY_RCPTS), onset,
@@ -329,7 +329,7 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
     }
 
     add(&tl, SG_OBR_OWNERSHIP,
-        grade(ob_ring_sum(acct, W_HOUR, F_REFUSE, t), V(OBK_REFUSALS_HOUR), onset,
+        grade(sg_ob_ring_sum(acct, W_HOUR, F_REFUSE, t), V(OBK_REFUSALS_HOUR), onset,
               V(OBK_W_REFUSALS)));
 
     if (have_net) {
@@ -345,10 +345,10 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
 
     if (dom != NULL) {
         add(&tl, SG_OBR_DOMAIN,
-            grade(ob_ring_sum(dom, W_DAY, F_MSG, t) + 1.0, V(OBK_DOM_MSG_DAY), onset,
+            grade(sg_ob_ring_sum(dom, W_DAY, F_MSG, t) + 1.0, V(OBK_DOM_MSG_DAY), onset,
                   V(OBK_W_DOMAIN)));
         add(&tl, SG_OBR_DOMAIN,
-            grade((double)ob_ring_sum(dom, W_DAY, F_RCPT, t) + nrcpt, V(OBK_DOM_RCPT_DAY), onset,
+            grade((double)sg_ob_ring_sum(dom, W_DAY, F_RCPT, t) + nrcpt, V(OBK_DOM_RCPT_DAY), onset,
                   V(OBK_W_DOMAIN)));
     }
 
@@ -357,7 +357,7 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
         action = SG_OB_BLOCK;
     else if (tl.score >= V(OBK_HOLD_SCORE)) {
         action = SG_OB_HOLD;
-        if (ob_ring_sum(acct, W_HOUR, F_HOLD, t) + 1 >= V(OBK_HOLDS_TO_BLOCK))
+        if (sg_ob_ring_sum(acct, W_HOUR, F_HOLD, t) + 1 >= V(OBK_HOLDS_TO_BLOCK))
             action = SG_OB_BLOCK;
     } else if (throttle)
         action = SG_OB_THROTTLE;
@@ -371,20 +371,20 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
     if (action == SG_OB_THROTTLE)
         return SG_OK; /* refused for now: not sent, not counted */
 
-    ob_ring_add(acct, F_MSG, t, 1);
-    ob_ring_add(acct, F_RCPT, t, nrcpt);
-    ob_ring_add(acct, F_NEW, t, nnew);
-    ob_ring_add(acct, F_EXT, t, next);
-    ob_ring_add(acct, F_NEWINT, t, nnewint);
+    sg_ob_ring_add(acct, F_MSG, t, 1);
+    sg_ob_ring_add(acct, F_RCPT, t, nrcpt);
+    sg_ob_ring_add(acct, F_NEW, t, nnew);
+    sg_ob_ring_add(acct, F_EXT, t, next);
+    sg_ob_ring_add(acct, F_NEWINT, t, nnewint);
     if (bh != 0)
         note_body(acct, bh, t, nrcpt);
     if (dom != NULL) {
         if (dom->created == 0)
             dom->created = t;
         dom->last_t = t;
-        ob_ring_add(dom, F_MSG, t, 1);
-        ob_ring_add(dom, F_RCPT, t, nrcpt);
-        ob_ring_add(dom, F_EXT, t, next);
+        sg_ob_ring_add(dom, F_MSG, t, 1);
+        sg_ob_ring_add(dom, F_RCPT, t, nrcpt);
+        sg_ob_ring_add(dom, F_EXT, t, next);
     }
     if (action == SG_OB_ALLOW) {
         /* only delivered mail teaches the history and the baseline */
@@ -392,14 +392,14 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
             const char *r = m->rcpts[i] ? m->rcpts[i] : "";
             /* a recipient not learnt is new once more next time: the
              * decision made stands */
-            (void)ob_bloom_add(acct, r);
+            (void)sg_ob_bloom_add(acct, r);
         }
         acct->cur[F_RCPT] += nrcpt;
         acct->cur[F_NEW] += nnew;
         acct->cur[F_NEWINT] += nnewint;
         return SG_OK;
     }
-    ob_ring_add(acct, F_HOLD, t, 1);
+    sg_ob_ring_add(acct, F_HOLD, t, 1);
     if (action == SG_OB_BLOCK) {
         sg_ob_account_block(acct, t, tl.reasons);
         out->tripped = 1;
@@ -411,7 +411,7 @@ void sg_ob_note_refusal(const sg_ob_policy *p, sg_ob_account *acct, int64_t t)
 {
     if (p == NULL || acct == NULL || t < 0 || t > SG_OB_TIME_MAX)
         return;
-    ob_ring_add(acct, F_REFUSE, ob_record_time(acct, NULL, t), 1);
+    sg_ob_ring_add(acct, F_REFUSE, sg_ob_record_time(acct, NULL, t), 1);
 }
 
 int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const char *status,
@@ -422,13 +422,13 @@ int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const 
         memset(out, 0, sizeof(*out));
     if (p == NULL || acct == NULL || status == NULL || t < 0 || t > SG_OB_TIME_MAX)
         return SG_EINVAL;
-    t = ob_record_time(acct, NULL, t);
+    t = sg_ob_record_time(acct, NULL, t);
     /* RFC 3463: class 5 is a permanent failure; 4 is transient */
     if (status[0] != '5' || status[1] != '.')
         return SG_OK;
     /* the report does not say which login's class applies: "default" */
     cls = &p->classes[0];
-    ob_ring_add(acct, F_BOUNCE, t, 1);
+    sg_ob_ring_add(acct, F_BOUNCE, t, 1);
     if (!acct->blocked && V(OBK_W_BOUNCES) > 0 && bounce_rate(acct, cls, t) >= V(OBK_BOUNCE_HOLD)) {
         sg_ob_account_block(acct, t, SG_OBR_BOUNCES);
         if (out != NULL) {
@@ -527,10 +527,10 @@ int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, c
     if (p == NULL || acct == NULL || status == NULL || (rcpts == NULL && nrcpts > 0) || t < 0 ||
         t > SG_OB_TIME_MAX)
         return SG_EINVAL;
-    t = ob_record_time(acct, NULL, t);
+    t = sg_ob_record_time(acct, NULL, t);
     /* one of ours named failed is no evidence from outside (rev21 R-1) */
     for (size_t i = 0; i < nrcpts; i++)
-        if (rcpts[i] != NULL && ob_policy_internal(p, rcpts[i], own))
+        if (rcpts[i] != NULL && sg_ob_policy_internal(p, rcpts[i], own))
             return SG_OK;
     /* the addresses of one failed recipient (Final- and Original-Recipient),
      * by the keyed history only */
@@ -538,7 +538,7 @@ int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, c
         uint64_t h;
         int rc;
         if (rcpts[i] == NULL || rcpts[i][0] == '\0' ||
-            (rc = ob_bloom_has(acct, rcpts[i], 1, &h)) == 0)
+            (rc = sg_ob_bloom_has(acct, rcpts[i], 1, &h)) == 0)
             continue;
         if (rc < 0)
             return rc;
@@ -549,7 +549,7 @@ int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, c
     if (nknown == 0 || recent)
         return SG_OK;
     /* never 0 (the mark of a failure's other address) */
-    int rc = ob_rcpt_hash(acct, reporter ? reporter : "", &by);
+    int rc = sg_ob_rcpt_hash(acct, reporter ? reporter : "", &by);
     if (rc != SG_OK)
         return rc;
     by |= 1;
@@ -572,7 +572,7 @@ int sg_ob_account_merge(sg_ob_account *dst, const sg_ob_account *src)
     if (dst == NULL || src == NULL)
         return SG_EINVAL;
     int64_t rel = dst->released_at;
-    ob_ring_merge(dst, src, rel);
+    sg_ob_ring_merge(dst, src, rel);
     /* recipients known: src's bits join dst's current generation (a union
      * of the sets; a fuller filter only errs towards "known" a little more
      * often until it turns over), when both were keyed alike. A history
@@ -580,7 +580,7 @@ int sg_ob_account_merge(sg_ob_account *dst, const sg_ob_account *src)
      * store's record was seen) means nothing here: left out, with the
      * failed recipients it remembers (those recipients are new once more,
      * and a bounce may count once more) */
-    int same_key = ob_bloom_merge(dst, src);
+    int same_key = sg_ob_bloom_merge(dst, src);
     for (uint32_t i = 0; i < src->nnet && i < OB_NETS; i++) {
         if (src->net_last[i] < rel)
             continue;

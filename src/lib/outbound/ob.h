@@ -61,7 +61,7 @@ typedef struct {
     const char *help;
 } ob_key;
 
-extern const ob_key ob_keys[OBK_COUNT];
+extern const ob_key sg_ob_keys[OBK_COUNT];
 
 #define OB_MAX_CLASSES 64
 #define OB_CLASS_NAME_MAX 64
@@ -86,10 +86,10 @@ struct sg_ob_policy {
 };
 
 /* The class an account key belongs to ("default" unless assigned). */
-const ob_class *ob_policy_class(const sg_ob_policy *p, const char *account);
+const ob_class *sg_ob_policy_class(const sg_ob_policy *p, const char *account);
 /* Is the address's domain one of the organisation's? fallback: the
  * domain used when the policy names none (the sender's own). */
-int ob_policy_internal(const sg_ob_policy *p, const char *addr, const char *fallback);
+int sg_ob_policy_internal(const sg_ob_policy *p, const char *addr, const char *fallback);
 
 /* A growing string for the text views (JSON, configuration lines). s
  * must start as a malloc()ed block (cap > 0); after a failed allocation
@@ -99,7 +99,7 @@ typedef struct {
     size_t len, cap;
     int oom;
 } ob_buf;
-void ob_printf(ob_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sg_ob_printf(ob_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- the record ---- */
 
@@ -181,43 +181,43 @@ static inline uint32_t ob_sat_add(uint32_t a, uint32_t b)
 }
 
 /* Sum of counter f over the window w ending at time t. */
-uint32_t ob_ring_sum(const sg_ob_account *a, int w, int f, int64_t t);
-void ob_ring_add(sg_ob_account *a, int f, int64_t t, uint32_t n);
+uint32_t sg_ob_ring_sum(const sg_ob_account *a, int w, int f, int64_t t);
+void sg_ob_ring_add(sg_ob_account *a, int f, int64_t t, uint32_t n);
 /* t, or the latest time records a and b (b may be NULL) hold if ahead of it
  * by at most a day: the time they are decided at (account.c) */
-int64_t ob_record_time(const sg_ob_account *a, const sg_ob_account *b, int64_t t);
-void ob_ring_clear(sg_ob_account *a);
+int64_t sg_ob_record_time(const sg_ob_account *a, const sg_ob_account *b, int64_t t);
+void sg_ob_ring_clear(sg_ob_account *a);
 /* src's buckets into dst: the same bucket adds up, one dst lacks (or holds
  * from an older turn of the ring) is taken; buckets that began before
  * not_before are left out. */
-void ob_ring_merge(sg_ob_account *dst, const sg_ob_account *src, int64_t not_before);
+void sg_ob_ring_merge(sg_ob_account *dst, const sg_ob_account *src, int64_t not_before);
 
-uint64_t ob_hash(const char *s, size_t n, int fold_case);
+uint64_t sg_ob_hash(const char *s, size_t n, int fold_case);
 /* HMAC-SHA256 under k, 64 bits of it: SG_OK with *out, SG_ENOMEM,
  * SG_ECRYPTO. */
-int ob_keyed_hash(const uint64_t k[2], const char *s, size_t n, int fold_case, uint64_t *out);
+int sg_ob_keyed_hash(const uint64_t k[2], const char *s, size_t n, int fold_case, uint64_t *out);
 /* The record's history key, made now (getrandom) if it has none: SG_OK,
  * or SG_EIO when no randomness could be had. */
-int ob_history_key(sg_ob_account *a);
+int sg_ob_history_key(sg_ob_account *a);
 /* An address (or a reporting domain) under the record's key, ASCII case
  * folded: SG_OK with *out, or SG_ENOMEM. */
-int ob_rcpt_hash(const sg_ob_account *a, const char *s, uint64_t *out);
+int sg_ob_rcpt_hash(const sg_ob_account *a, const char *s, uint64_t *out);
 /* Is addr in the recipient history? keyed_only: not by a generation an
  * older record made with the unkeyed hash (proof for a report from
  * outside must be the keyed history). 1 yes, 0 no, SG_ENOMEM; keyed (may
  * be NULL): the address's keyed hash, for the caller's own use. */
-int ob_bloom_has(const sg_ob_account *a, const char *addr, int keyed_only, uint64_t *keyed);
-/* Into the history; the record must have its key (ob_history_key).
+int sg_ob_bloom_has(const sg_ob_account *a, const char *addr, int keyed_only, uint64_t *keyed);
+/* Into the history; the record must have its key (sg_ob_history_key).
  * SG_OK, or SG_ENOMEM (nothing added). */
-int ob_bloom_add(sg_ob_account *a, const char *addr);
+int sg_ob_bloom_add(sg_ob_account *a, const char *addr);
 /* src's keyed history joined to dst's, when both have the same key (or
  * dst none yet: it takes src's). 1 when joined, 0 when src's means
  * nothing under dst's key and was left out. */
-int ob_bloom_merge(sg_ob_account *dst, const sg_ob_account *src);
+int sg_ob_bloom_merge(sg_ob_account *dst, const sg_ob_account *src);
 /* The record as version 1 (unpacked), 2 (packed) or 3 wrote it, without
  * the fields added since: stores may still hold such records, and
  * sg_ob_account_decode reads them; for tests and fuzzing. */
-int ob_account_encode_old(const sg_ob_account *a, unsigned version, uint8_t *buf, size_t cap,
-                          size_t *len);
+int sg_ob_account_encode_old(const sg_ob_account *a, unsigned version, uint8_t *buf, size_t cap,
+                             size_t *len);
 
 #endif

@@ -19,7 +19,7 @@
 #include "util/text.h"
 #include "util/ascii.h"
 
-const ob_key ob_keys[OBK_COUNT] = {
+const ob_key sg_ob_keys[OBK_COUNT] = {
     [OBK_MSG_MINUTE] = {"messages_per_minute", 30, 0, 1e6, 1, "throttle above (0: off)"},
     [OBK_MSG_HOUR] = {"messages_per_hour", 600, 0, 1e7, 1, "throttle above (0: off)"},
     [OBK_MSG_DAY] = {"messages_per_day", 2000, 0, 1e8, 1, "score messages_day (0: off)"},
@@ -89,7 +89,7 @@ int sg_ob_policy_new(sg_ob_policy **out)
     p->nclasses = 1;
     strcpy(p->classes[0].name, "default");
     for (size_t i = 0; i < OBK_COUNT; i++)
-        p->classes[0].v[i] = ob_keys[i].def;
+        p->classes[0].v[i] = sg_ob_keys[i].def;
     *out = p;
     return SG_OK;
 }
@@ -156,7 +156,7 @@ static int get_class(sg_ob_policy *p, const char *name, int *err)
 static int find_key(const char *key)
 {
     for (int i = 0; i < OBK_COUNT; i++)
-        if (!strcmp(ob_keys[i].name, key))
+        if (!strcmp(sg_ob_keys[i].name, key))
             return i;
     return -1;
 }
@@ -218,9 +218,9 @@ int sg_ob_policy_set(sg_ob_policy *p, const char *cls, const char *key, const ch
         return SG_ESYNTAX;
     while (sg_ascii_isspace((unsigned char)*end))
         end++;
-    if (*end != '\0' || v < ob_keys[k].min || v > ob_keys[k].max)
+    if (*end != '\0' || v < sg_ob_keys[k].min || v > sg_ob_keys[k].max)
         return SG_ESYNTAX;
-    if (ob_keys[k].integer && v != floor(v))
+    if (sg_ob_keys[k].integer && v != floor(v))
         return SG_ESYNTAX;
     c = get_class(p, cls, &err);
     if (c < 0)
@@ -297,7 +297,7 @@ int sg_ob_policy_add_internal_domain(sg_ob_policy *p, const char *domain)
     return SG_OK;
 }
 
-const ob_class *ob_policy_class(const sg_ob_policy *p, const char *account)
+const ob_class *sg_ob_policy_class(const sg_ob_policy *p, const char *account)
 {
     if (account != NULL)
         for (size_t i = 0; i < p->nassign; i++)
@@ -338,7 +338,7 @@ static int local_plain(const char *s, size_t n)
     return 1;
 }
 
-int ob_policy_internal(const sg_ob_policy *p, const char *addr, const char *fallback)
+int sg_ob_policy_internal(const sg_ob_policy *p, const char *addr, const char *fallback)
 {
     const char *at = addr ? strrchr(addr, '@') : NULL;
     const char *dom;
@@ -486,19 +486,19 @@ static void put_value(ob_buf *b, double v)
         k = k > 0 ? k - 1 : 0; /* the closest it can write */
     m = (uint64_t)llround(v * p10[k]);
     if (k == 0)
-        ob_printf(b, "%llu", (unsigned long long)m);
+        sg_ob_printf(b, "%llu", (unsigned long long)m);
     else
-        ob_printf(b, "%llu.%0*llu", (unsigned long long)(m / u10[k]), k,
-                  (unsigned long long)(m % u10[k]));
+        sg_ob_printf(b, "%llu.%0*llu", (unsigned long long)(m / u10[k]), k,
+                     (unsigned long long)(m % u10[k]));
 }
 
 static void put_limits(ob_buf *b, const ob_class *c, const char *prefix)
 {
     for (size_t k = 0; k < OBK_COUNT; k++)
-        if (c->v[k] != ob_keys[k].def) {
-            ob_printf(b, "outbound_limit %s%s ", prefix, ob_keys[k].name);
+        if (c->v[k] != sg_ob_keys[k].def) {
+            sg_ob_printf(b, "outbound_limit %s%s ", prefix, sg_ob_keys[k].name);
             put_value(b, c->v[k]);
-            ob_printf(b, "\n");
+            sg_ob_printf(b, "\n");
         }
 }
 
@@ -533,11 +533,11 @@ int sg_ob_policy_lines(const sg_ob_policy *p, char **out)
         put_limits(&b, &p->classes[i], prefix);
     }
     for (size_t i = 0; i < p->nassign; i++)
-        ob_printf(&b, "outbound_account %s %s\n", p->assign[i].account,
-                  p->classes[p->assign[i].cls].name);
+        sg_ob_printf(&b, "outbound_account %s %s\n", p->assign[i].account,
+                     p->classes[p->assign[i].cls].name);
     put_limits(&b, &p->classes[0], "");
     for (size_t i = 0; i < p->ninternal; i++)
-        ob_printf(&b, "outbound_internal_domain %s\n", p->internal[i]);
+        sg_ob_printf(&b, "outbound_internal_domain %s\n", p->internal[i]);
     if (b.oom) {
         free(b.s);
         return SG_ENOMEM;
