@@ -285,10 +285,9 @@ int sg_verdict_new(sg_verdict **out, sg_resolver *resolver, const sg_verdict_opt
     *out = NULL;
     /* a version we do not know is a caller that skipped _opts_init, or a
      * newer header whose fields we would ignore (adv44 F2) */
-    if (opts != NULL &&
-        (opts->version != SG_VERDICT_OPTS_VERSION ||
-         (opts->dmarc != NULL &&
-          (opts->dmarc->version < 1 || opts->dmarc->version > SG_DMARC_OPTS_VERSION))))
+    if (opts != NULL && (opts->version != SG_VERDICT_OPTS_VERSION ||
+                         (opts->dmarc != NULL && (opts->dmarc->version < 1 ||
+                                                  opts->dmarc->version > SG_DMARC_OPTS_VERSION))))
         return SG_EINVAL;
     if ((v = calloc(1, sizeof(*v))) == NULL)
         return SG_ENOMEM;
