@@ -352,6 +352,19 @@ static void ob_decided(void *payload, const sg_obd_result *r)
  * waits for Redis (ob_decided answers and resets). */
 static int outbound_accept(session *s, const char *why)
 {
+    /* Mail without a login that carries our own verdict, which only we
+     * write (every other is deleted on the way in): mail that came in and
+     * is passed back through a listener with milters, an after-queue
+     * content filter's re-injection from 127.0.0.1. It is taken for
+     * outbound mail of an internal host: signed, its verdict removed
+     * (adv42 F1). Said where the administrator looks. */
+    if (!s->login[0] && s->n_ar_ours > 0) {
+        snprintf(s->why_buf, sizeof(s->why_buf),
+                 "%s; it carried our own Authentication-Results (removed): inbound mail passed "
+                 "back through a listener with milters? (docs/spoofguardd.md, content filters)",
+                 why);
+        why = s->why_buf;
+    }
     if (s->env->obd == NULL || !s->pol->cfg.outbound) {
         log_message(s, "accept", why, NULL);
         delete_forged_authres(s);

@@ -127,6 +127,7 @@ typedef struct session {
     size_t nrcpts, cap_rcpts;
     sg_obd_job *ob_job;
     const char *ob_why; /* the accept's reason, for the log line after the decision */
+    char why_buf[512];  /* a reason made for this message (outbound_accept) */
     /* inbound with a null sender: the message, kept (bounded) in case it
      * is a delivery-status report for one of our logins */
     int dsn_on;

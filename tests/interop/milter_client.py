@@ -1298,6 +1298,31 @@ def check_outbound_internal():
     finish(m)
 
 
+def check_outbound_reinjected():
+    """Mail without a login carrying our own A-R (only we write one: the
+    way in deletes every other) is inbound mail passed back through a
+    listener with milters, an after-queue content filter's re-injection
+    from 127.0.0.1: the log line says so (adv42 F1); without our A-R, or
+    with another host's, it does not."""
+    base = data_msg('from-bob.eml')
+    since = log_size()
+    cases = [('RI000001', b'Authentication-Results: ' + AUTHSERV.encode() +
+              b'; dkim=pass header.d=remote.test\r\n' + base, True),
+             ('RI000002', b'Authentication-Results: mx.elsewhere.test; dkim=pass\r\n' + base,
+              False),
+             ('RI000003', base, False)]
+    for qid, msg, said in cases:
+        m = session()
+        m.connect('10.1.2.3', hostname='ws7.ourco.test')
+        m.helo('ws7.ourco.test')
+        stage, replies = m.send_message(msg, queue_id=qid, sender='bob@ourco.test')
+        expect(stage == 'E', '%s: ended at %s' % (qid, stage))
+        finish(m)
+        pat = r'"queue_id":"%s"[^\n]*"why":"signed%s' % (
+            qid, '; it carried our own Authentication-Results' if said else '"')
+        expect(wait_log(pat, since), '%s: no log line matching %s' % (qid, pat))
+
+
 def check_outbound_xtext_login():
     """Sendmail hands {auth_authen} over as xtext (RFC 3461): anna+work
     arrives as anna+2Bwork and is the sender map's anna+work (adv20 F4:
