@@ -12,6 +12,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <spoofguard/authres.h>
+
 #include "session_priv.h"
 
 /* an account key: a login (SMALL), "login:" and one, or "ip:" and an address */
@@ -142,6 +144,38 @@ static int display_names_checked(const sg_config *cfg, const char *login)
     return 1;
 }
 
+/* Does our own verdict on this message, written when it came in (only we
+ * write one: the way in deletes every other), say its From domain failed
+ * DMARC? Then it is inbound mail passed back through a listener with
+ * milters (an after-queue filter's re-injection from 127.0.0.1), and
+ * signing it would make a forgery pass at the next hop with our key
+ * (adv42 F1: a forged From of a domain we sign for, p=none, signed and
+ * passing at the receiver it was forwarded to). */
+static int our_verdict_failed(session *s, const sg_header *f, size_t n)
+{
+    const char *at = s->from_addr ? strrchr(s->from_addr, '@') : NULL;
+    if (at == NULL)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        sg_authres ar;
+        if (!sg_header_is(&f[i], "Authentication-Results") ||
+            !sg_authres_value_is_ours(f[i].value, f[i].value_len, s->pol->authserv_id) ||
+            sg_authres_parse(&ar, s->arena, f[i].value, f[i].value_len, NULL) != 0)
+            continue;
+        for (size_t k = 0; k < ar.count; k++) {
+            const sg_authres_entry *e = &ar.entries[k];
+            if (strcasecmp(e->method, "dmarc") != 0 || strcasecmp(e->result, "pass") == 0)
+                continue;
+            for (size_t j = 0; j < e->nprops; j++)
+                if (!strcasecmp(e->props[j].ptype, "header") &&
+                    !strcasecmp(e->props[j].property, "from") &&
+                    !strcasecmp(e->props[j].value, at + 1))
+                    return 1;
+        }
+    }
+    return 0;
+}
+
 static int on_out_headers(const sg_header *f, size_t n, void *payload)
 {
     session *s = payload;
@@ -158,6 +192,13 @@ static int on_out_headers(const sg_header *f, size_t n, void *payload)
     s->nkeys = sg_maps_signing_keys(maps, s->from_addr, s->keys, MAX_SIGN_KEYS);
     if (s->nkeys == 0)
         return 0;
+    if (!s->login[0] && s->n_ar_ours > 0 && our_verdict_failed(s, f, n)) {
+        s->nkeys = 0;
+        s->unsigned_why = "not signed: our own Authentication-Results on it say its From domain "
+                          "failed DMARC when it came in; inbound mail passed back through a "
+                          "listener with milters? (docs/spoofguardd.md, content filters)";
+        return 0;
+    }
     sg_dkim_sign_opts opts[MAX_SIGN_KEYS];
     for (size_t k = 0; k < s->nkeys; k++) {
         sg_dkim_sign_opts_init(&opts[k]);
@@ -358,7 +399,7 @@ static int outbound_accept(session *s, const char *why)
      * content filter's re-injection from 127.0.0.1. It is taken for
      * outbound mail of an internal host: signed, its verdict removed
      * (adv42 F1). Said where the administrator looks. */
-    if (!s->login[0] && s->n_ar_ours > 0) {
+    if (!s->login[0] && s->n_ar_ours > 0 && s->unsigned_why == NULL) {
         snprintf(s->why_buf, sizeof(s->why_buf),
                  "%s; it carried our own Authentication-Results (removed): inbound mail passed "
                  "back through a listener with milters? (docs/spoofguardd.md, content filters)",
@@ -472,5 +513,5 @@ int outbound_eom(session *s)
         wait_answer(s, (uint64_t)s->pol->cfg.message_timeout_s * 1000);
         return 1;
     }
-    return outbound_accept(s, "no signing key for this sender");
+    return outbound_accept(s, s->unsigned_why ? s->unsigned_why : "no signing key for this sender");
 }

@@ -120,7 +120,8 @@ typedef struct session {
     int long_line;
     int sm_rewrite;   /* outbound: what Sendmail will change in a signed field (session_out.c) */
     int mta_sendmail; /* the MTA's v macro is not Postfix's: Sendmail's rules */
-    const char *from_addr; /* header From (outbound), in the arena */
+    const char *from_addr;    /* header From (outbound), in the arena */
+    const char *unsigned_why; /* why a message with a key is not signed, or NULL */
     /* outbound: the envelope recipients (in the arena) and the abuse
      * engine's decision while it waits for Redis */
     const char **rcpts;

@@ -182,6 +182,7 @@ void message_reset(session *s)
     s->long_line = 0;
     s->sm_rewrite = 0;
     s->from_addr = NULL;
+    s->unsigned_why = NULL;
     s->ar_seen = 0;
     s->n_ar_ours = 0;
     s->login[0] = '\0';

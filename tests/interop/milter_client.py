@@ -1302,24 +1302,38 @@ def check_outbound_reinjected():
     """Mail without a login carrying our own A-R (only we write one: the
     way in deletes every other) is inbound mail passed back through a
     listener with milters, an after-queue content filter's re-injection
-    from 127.0.0.1: the log line says so (adv42 F1); without our A-R, or
-    with another host's, it does not."""
-    base = data_msg('from-bob.eml')
+    from 127.0.0.1 (adv42 F1): when our verdict says its From domain failed
+    DMARC it is not signed (a forgery would pass at the next hop with our
+    key); otherwise signed, and the log line says what it carried. Without
+    our A-R, or with another host's, as any internal host's mail."""
+    base = data_msg('from-bob.eml')  # From: ...@ourco.test, which we sign for
+    ours = b'Authentication-Results: ' + AUTHSERV.encode() + b'; '
     since = log_size()
-    cases = [('RI000001', b'Authentication-Results: ' + AUTHSERV.encode() +
-              b'; dkim=pass header.d=remote.test\r\n' + base, True),
-             ('RI000002', b'Authentication-Results: mx.elsewhere.test; dkim=pass\r\n' + base,
-              False),
-             ('RI000003', base, False)]
-    for qid, msg, said in cases:
+    cases = [('RI000001', ours + b'dkim=pass header.d=remote.test\r\n' + base, True,
+              'signed; it carried our own Authentication-Results'),
+             ('RI000002', ours + b'dmarc=fail (p=none dis=none) header.from=ourco.test\r\n' + base,
+              False, 'not signed: our own Authentication-Results on it say its From domain'),
+             ('RI000003', ours + b'dmarc=fail header.from=OurCo.Test\r\n' + base, False,
+              'not signed: our own'),
+             ('RI000004', ours + b'dmarc=pass header.from=ourco.test\r\n' + base, True,
+              'signed; it carried our own'),
+             ('RI000005', ours + b'dmarc=fail header.from=lax.test\r\n' + base, True,
+              'signed; it carried our own'),
+             ('RI000006', b'Authentication-Results: mx.elsewhere.test; dmarc=fail '
+              b'header.from=ourco.test\r\n' + base, True, 'signed"'),
+             ('RI000007', base, True, 'signed"')]
+    for qid, msg, want_signed, why in cases:
         m = session()
         m.connect('10.1.2.3', hostname='ws7.ourco.test')
         m.helo('ws7.ourco.test')
         stage, replies = m.send_message(msg, queue_id=qid, sender='bob@ourco.test')
         expect(stage == 'E', '%s: ended at %s' % (qid, stage))
         finish(m)
-        pat = r'"queue_id":"%s"[^\n]*"why":"signed%s' % (
-            qid, '; it carried our own Authentication-Results' if said else '"')
+        signed = any(r.cmd == 'i' and r.name == 'DKIM-Signature' for r in replies)
+        expect(signed == want_signed and replies and replies[-1].cmd == 'a',
+               '%s: want %s and accepted, got %s' % (qid, 'signed' if want_signed else 'unsigned',
+                                                     describe(replies)))
+        pat = r'"queue_id":"%s"[^\n]*"why":"%s' % (qid, re.escape(why))
         expect(wait_log(pat, since), '%s: no log line matching %s' % (qid, pat))
 
 
