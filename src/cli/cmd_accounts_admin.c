@@ -303,7 +303,7 @@ static int show(acct_ctx *c, sg_obs *s, const char *login, int explain)
         sg_ob_account_free(a);
         return SG_EXIT_FAIL;
     }
-    int64_t now = (int64_t)time(NULL), since = 0;
+    int64_t now = sg_obs_now(s), since = 0;
     uint32_t reasons = 0;
     char *json = NULL;
     int blocked = sg_ob_account_blocked(a, &since, &reasons);
@@ -354,7 +354,7 @@ static int change(acct_ctx *c, sg_obs *s, const char *login, int block)
     sg_obop op = {
         .kind = block ? SG_OBOP_BLOCK : SG_OBOP_RELEASE,
         .pol = c->pol,
-        .t = (int64_t)time(NULL),
+        .t = sg_obs_now(s),
         .reasons = SG_OBR_BLOCKED,
     };
     if (!block) {

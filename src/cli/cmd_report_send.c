@@ -819,8 +819,8 @@ static int one_report(send_ctx *c, const char *domain, const char *policy, sgrep
         todo[ntodo++] = rua[i];
     }
     /* the stricter "!size" of addresses that became one */
-    for (size_t i = 0; i < ntodo; i++)
-        for (size_t j = 0; j < nseen; j++)
+    for (size_t i = 0; i < ntodo && i < MAX_RUA; i++)
+        for (size_t j = 0; j < nseen && j < MAX_RUA; j++)
             if (!strcmp(todo[i].key, seen[j].key))
                 todo[i].max = seen[j].max;
     if (!ntodo && !c->dry)

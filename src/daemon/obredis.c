@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <spoofguard/outbound.h>
@@ -69,9 +70,68 @@ struct sg_obredis {
     /* the script's SHA-1 in hex: EVALSHA spares Redis the script's text
      * and its hashing at every decision (31 us a call against 39) */
     char sha[41];
+    int64_t offset_s;    /* Redis's clock minus ours (sg_obredis_time) */
+    int64_t offset_said; /* the offset last logged (outbound_clock_skew) */
 };
 
 static void connect_now(sg_obredis *r);
+
+/* An offset this large is said: a host whose clock is that far from
+ * Redis's would decide its windows on its own clock alone. */
+#define CLOCK_SAID_S 10
+/* Microseconds since 2001: anything less is no clock reading */
+#define CLOCK_MIN_US 1000000000000000ull
+
+/* Redis's clock at us microseconds (TIME, or a version its script wrote:
+ * Redis's TIME at the write); the worker decides on it from now on. */
+static void learn_clock(sg_obredis *r, uint64_t us)
+{
+    if (us < CLOCK_MIN_US)
+        return;
+    int64_t off = (int64_t)(us / 1000000) - (int64_t)time(NULL);
+    r->offset_s = off;
+    int64_t moved = off - r->offset_said;
+    if (moved >= CLOCK_SAID_S || moved <= -CLOCK_SAID_S) {
+        char text[32];
+        snprintf(text, sizeof(text), "%lld", (long long)off);
+        sg_logline l;
+        sg_logline_start(&l);
+        sg_logline_kv(&l, "event", "outbound_clock_skew");
+        sg_logline_kv(&l, "store", "redis");
+        sg_logline_kv(&l, "redis_minus_ours_s", text);
+        sg_logline_emit(&l, r->log);
+        r->offset_said = off;
+    }
+}
+
+static uint64_t reply_u64(const redisReply *v)
+{
+    if (v == NULL || v->type != REDIS_REPLY_STRING || v->len == 0 || v->len > 19)
+        return 0;
+    uint64_t n = 0;
+    for (size_t i = 0; i < v->len; i++) {
+        if (v->str[i] < '0' || v->str[i] > '9')
+            return 0;
+        n = n * 10 + (uint64_t)(v->str[i] - '0');
+    }
+    return n;
+}
+
+/* TIME's answer, asked at each connection, before the first decision */
+static void on_time(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    sg_obredis *r = ac->data;
+    redisReply *rep = reply;
+    (void)privdata;
+    if (rep == NULL || r->ac != ac || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2)
+        return;
+    learn_clock(r, reply_u64(rep->element[0]) * 1000000 + reply_u64(rep->element[1]) % 1000000);
+}
+
+int64_t sg_obredis_time(const sg_obredis *r)
+{
+    return (int64_t)time(NULL) + r->offset_s;
+}
 
 static uint64_t now_ms(sg_obredis *r)
 {
@@ -284,6 +344,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             if (v->type == REDIS_REPLY_STRING)
                 cache_put(r, q->recs[i].key, v->str, v->len, q->recs[i].next, q->recs[i].nextlen);
         }
+        learn_clock(r, reply_u64(rep->element[1]));
         answer(q, 0);
         goto done;
     }
@@ -413,6 +474,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return; /* up when SELECT answered (on_select) */
     r->up = 1;
     set_down(r, 0, "connected");
+    redisAsyncCommand(r->ac, on_time, NULL, "TIME");
 }
 
 /* SELECT's answer: a database Redis does not have (redis://HOST/20 where
@@ -434,6 +496,7 @@ static void on_select(redisAsyncContext *ac, void *reply, void *privdata)
     }
     r->up = 1;
     set_down(r, 0, "connected");
+    redisAsyncCommand(ac, on_time, NULL, "TIME");
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)

@@ -52,6 +52,14 @@ uint64_t sg_obredis_update(sg_obredis *r, sg_obs_rec *recs, size_t n, sg_obs_fn 
  * read-only) still enforces of a block made elsewhere; an older copy is
  * not trusted (it may predate a release). */
 int sg_obredis_cached_blocked(sg_obredis *r, const char *key);
+
+/* Now, in Unix seconds, on Redis's clock: this host's clock plus the
+ * offset the worker last learned from Redis (TIME at each connection, the
+ * versions of its writes; 0 until then). Every host deciding on the same
+ * records decides on one clock (adv43 F1: two hosts an hour apart reset
+ * each other's window buckets, 120 of 120 messages out against a limit
+ * of 30). */
+int64_t sg_obredis_time(const sg_obredis *r);
 /* The caller's data is gone: fn is not run again for id; done is still
  * called once (with -1 or 0), to free what the caller keeps for it. */
 void sg_obredis_cancel(sg_obredis *r, uint64_t id);

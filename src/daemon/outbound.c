@@ -236,10 +236,6 @@ static void lmdb_gauge(sg_obd_shared *sh)
 /* Every hour; within a minute of a write that met a full map (not at
  * every such write: a map full of records younger than 90 days frees
  * nothing, and the walk reads every record). */
-/* A record's clock this far ahead of ours is said in the decision's log
- * line: hosts sharing Redis with clocks apart (no NTP, a hardware clock on
- * local time) make windows age slower on the host behind */
-#define SGD_CLOCK_AHEAD_SAID 10
 #define SWEEP_EVERY 3600
 #define SWEEP_FULL_GAP 60
 
@@ -609,18 +605,13 @@ static void tell(sg_obd *o, sg_obd_job *j, const sg_obd_result *res)
     acct[sgu_json_quote(acct, sizeof(acct) - 1, j->account, strlen(j->account))] = '\0';
     qid[sgu_json_quote(qid, sizeof(qid) - 1, j->queue_id, strlen(j->queue_id))] = '\0';
     reasons_json(res->d.reasons, reasons, sizeof(reasons));
-    /* another host's clock ahead of ours: said, so that it gets fixed
-     * (the engine followed the record's clock) */
-    char ahead[48] = "";
-    if (j->op.ahead >= SGD_CLOCK_AHEAD_SAID)
-        snprintf(ahead, sizeof(ahead), ",\"record_ahead_s\":%lld", (long long)j->op.ahead);
     snprintf(line, sizeof(line),
              "{\"event\":\"outbound_decision\",\"queue_id\":%s,\"account\":%s,\"client\":\"%s\","
              "\"rcpts\":%zu,\"action\":\"%s\",\"reasons\":%s,\"score\":%.2f,\"tripped\":%s,"
-             "\"store\":\"%s\"%s%s,\"us\":%llu}",
+             "\"store\":\"%s\"%s,\"us\":%llu}",
              qid, acct, j->client, j->msg.nrcpts, sg_ob_action_name(res->d.action), reasons,
              res->d.score, res->d.tripped ? "true" : "false", res->store,
-             j->op.fresh ? ",\"record_reset\":true" : "", ahead, (unsigned long long)us);
+             j->op.fresh ? ",\"record_reset\":true" : "", (unsigned long long)us);
     sg_log(o->log, "%s", line);
     if (res->d.tripped)
         tell_block(o, j, &res->d, "message", j->msg.t, acct, qid, reasons);
@@ -749,6 +740,8 @@ int sg_obd_decide(sg_obd *o, const sg_obd_ask *ask, sg_obd_cb cb, void *payload,
     j->cfg = ask->cfg;
     j->msg = ask->msg;
     j->msg.login = j->account;
+    if (o->redis) /* the hosts sharing the records decide on one clock */
+        j->msg.t = sg_obredis_time(o->redis);
     snprintf(j->account, sizeof(j->account), "%s", ask->account);
     snprintf(j->queue_id, sizeof(j->queue_id), "%s", ask->queue_id ? ask->queue_id : "");
     snprintf(j->client, sizeof(j->client), "%s", ask->msg.client_ip ? ask->msg.client_ip : "");
@@ -825,7 +818,7 @@ void sg_obd_note(sg_obd *o, sg_policy *pol, const char *account, const sg_dsn_fa
     j->pol = sg_policy_ref(pol);
     j->op.kind = dsn ? SG_OBOP_DSN : SG_OBOP_REFUSAL;
     j->op.pol = cfg->ob_policy;
-    j->op.t = (int64_t)time(NULL);
+    j->op.t = o->redis ? sg_obredis_time(o->redis) : (int64_t)time(NULL);
     if (dsn != NULL) {
         /* copied: the job may outlive the caller's report */
         j->dsn = *dsn;

@@ -99,13 +99,9 @@ int sg_obop_fn(void *ctx, sg_obs_rec *r, size_t n)
     if (n > 1 && (rc = load(&dom, &r[1], 2u, &op->fresh)) != 0)
         goto out;
     switch (op->kind) {
-    case SG_OBOP_DECIDE: {
-        int64_t last = sg_ob_account_last_active(acct), last_dom = sg_ob_account_last_active(dom);
-        last = last_dom > last ? last_dom : last;
-        op->ahead = last > op->msg->t ? last - op->msg->t : 0;
+    case SG_OBOP_DECIDE:
         rc = sg_ob_decide(op->pol, acct, dom, op->msg, &op->out);
         break;
-    }
     case SG_OBOP_REFUSAL:
         sg_ob_note_refusal(op->pol, acct, op->t);
         break;

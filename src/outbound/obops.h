@@ -49,11 +49,7 @@ typedef struct {
     sg_ob_decision out; /* DECIDE, DSN */
     int dsn_counted;    /* DSN: a hard bounce was counted */
     unsigned fresh;     /* bit i: record i did not decode and started afresh */
-    /* DECIDE: seconds the records' latest time was ahead of msg->t (0 if
-     * not): another host's clock ahead of ours (the engine decides on the
-     * records' clock up to a day ahead; adv43 F1) */
-    int64_t ahead;
-    int engine_rc; /* the engine's error, if any */
+    int engine_rc;      /* the engine's error, if any */
 } sg_obop;
 
 /* The sg_obs_fn of every operation (ctx: an sg_obop). */

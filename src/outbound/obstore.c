@@ -937,6 +937,23 @@ int sg_obs_sweep(sg_obs *s, sg_obs_each_fn drop, void *ctx, size_t *removed, cha
     return lmdb_sweep(s, drop, ctx, removed, err, errlen);
 }
 
+int64_t sg_obs_now(sg_obs *s)
+{
+    int64_t now = (int64_t)time(NULL);
+    char err[8];
+    if (s->kind != OBS_REDIS || (s->rc == NULL && redis_connect(s, err, sizeof(err)) != 0))
+        return now; /* connected lazily, as the other operations */
+    redisReply *r = redisCommand(s->rc, "TIME");
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_STRING) {
+        long long sec = strtoll(r->element[0]->str, NULL, 10);
+        if (sec > 0)
+            now = sec;
+    }
+    freeReplyObject(r);
+    return now;
+}
+
 int sg_obs_created(const sg_obs *s)
 {
     return s->kind == OBS_LMDB && s->created;

@@ -102,6 +102,11 @@ int sg_obs_sweep(sg_obs *s, sg_obs_each_fn drop, void *ctx, size_t *removed, cha
 
 /* LMDB: this open made a new, empty store (there was no data.mdb). */
 int sg_obs_created(const sg_obs *s);
+
+/* Now, in Unix seconds, on the store's clock: Redis's (TIME) for a Redis
+ * store, as the daemons decide on it (obredis.h); this host's otherwise,
+ * or when TIME fails. */
+int64_t sg_obs_now(sg_obs *s);
 /* LMDB: a write met a full map (MDB_MAP_FULL) since the last call. */
 int sg_obs_full_seen(sg_obs *s);
 

@@ -11,9 +11,10 @@
 # and the log say so. Also: a database Redis does not have (redis://.../99)
 # is refused by the connection, never replaced by database 0. And a host
 # whose clock is an hour ahead (tests/support/timeshift.c): one login
-# alternating between it and another host keeps to the limit (adv43 F1:
-# each host's writes erased the other's counts, 120 of 120 allowed), and
-# the host behind says so in its decision lines (record_ahead_s).
+# alternating between it and another host keeps to the limit, since both
+# decide on Redis's clock (adv43 F1: each host's writes erased the other's
+# counts, 120 of 120 allowed), and the host says its clock is off
+# (outbound_clock_skew).
 # Exit 77 when redis-server is missing.
 set -uo pipefail
 SG_SRC=${SG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}

@@ -116,66 +116,6 @@ static void throttle_per_minute(void **state)
     sg_ob_policy_free(p);
 }
 
-/* Two hosts sharing one record (Redis), one clock `skew` seconds off the
- * other's, and one login alternating between them: the minute limit holds
- * on the sum. Each host's writes used to reset the other's buckets as
- * stale (adv43 F1: every message of 120 allowed at an hour's skew). */
-static int allowed_alternating(const sg_ob_policy *p, int64_t skew, int n)
-{
-    sg_ob_account *a;
-    int allowed = 0;
-    assert_int_equal(sg_ob_account_new(&a), SG_OK);
-    /* the host ahead first: a message sent before it wrote is, on the
-     * record's clock, older than the minute and no longer counts */
-    int ahead_first = skew > 0;
-    for (int i = 0; i < n; i++) {
-        int64_t t = T0 + 10 * DAY + i / 4 + ((i % 2 == 0) == ahead_first ? skew : 0);
-        allowed += send1(p, a, t, "bob@partner.example").action == SG_OB_ALLOW;
-    }
-    sg_ob_account_free(a);
-    return allowed;
-}
-
-static void hosts_with_skewed_clocks_count_together(void **state)
-{
-    sg_ob_policy *p = policy_only(NULL);
-    static const int64_t skews[] = {0, 5, 60, 3590, 3600, -3600, 14 * 3600, DAY};
-    for (size_t i = 0; i < sizeof(skews) / sizeof(skews[0]); i++) {
-        int got = allowed_alternating(p, skews[i], 120);
-        if (got != 30)
-            fail_msg("skew %lld s: %d of 120 allowed, the limit is 30", (long long)skews[i], got);
-    }
-
-    /* the host behind: for it the windows age as the record's clock moves */
-    sg_ob_account *a;
-    int64_t t = T0 + 10 * DAY;
-    assert_int_equal(sg_ob_account_new(&a), SG_OK);
-    for (int i = 0; i < 30; i++)
-        assert_int_equal(send1(p, a, t + 3600 + i, "bob@partner.example").action, SG_OB_ALLOW);
-    assert_int_equal(send1(p, a, t + 90, "bob@partner.example").action, SG_OB_THROTTLE);
-    assert_int_equal(send1(p, a, t + 3600 + 70, "bob@partner.example").action, SG_OB_ALLOW);
-    sg_ob_account_free(a);
-
-    /* one host's clock stepped back (NTP) hides nothing either: 20 sent,
-     * then 10 more after the step, not 30 */
-    assert_int_equal(sg_ob_account_new(&a), SG_OK);
-    for (int i = 0; i < 20; i++)
-        assert_int_equal(send1(p, a, t + 100, "bob@partner.example").action, SG_OB_ALLOW);
-    for (int i = 0; i < 10; i++)
-        assert_int_equal(send1(p, a, t + i, "bob@partner.example").action, SG_OB_ALLOW);
-    assert_int_equal(send1(p, a, t + 11, "bob@partner.example").action, SG_OB_THROTTLE);
-    sg_ob_account_free(a);
-
-    /* a record more than a day ahead was written by a clock gone wrong:
-     * not followed, or one bad host would stop every window's ageing */
-    assert_int_equal(sg_ob_account_new(&a), SG_OK);
-    for (int i = 0; i < 30; i++)
-        assert_int_equal(send1(p, a, t + 2 * DAY + i, "bob@partner.example").action, SG_OB_ALLOW);
-    assert_int_equal(send1(p, a, t, "bob@partner.example").action, SG_OB_ALLOW);
-    sg_ob_account_free(a);
-    sg_ob_policy_free(p);
-}
-
 static void recipients_per_message_blocks_and_release(void **state)
 {
     sg_ob_policy *p = policy_only("weight_limits");
@@ -1537,7 +1477,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(throttle_per_minute),
-        cmocka_unit_test(hosts_with_skewed_clocks_count_together),
         cmocka_unit_test(recipients_per_message_blocks_and_release),
         cmocka_unit_test(new_account_ramp),
         cmocka_unit_test(new_recipients),

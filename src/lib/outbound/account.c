@@ -635,31 +635,6 @@ int64_t sg_ob_account_last_active(const sg_ob_account *a)
     return t;
 }
 
-/* Hosts that share records (Redis) write them with their own clocks. One
- * an hour ahead put its counts in buckets the others' clocks had not
- * reached: they did not count them, and their own writes reset those
- * buckets as an older turn of the ring, each host erasing the other's
- * counts (adv43 F1: 200 of 200 messages out, alternating two hosts,
- * against a limit of 30). So a record is decided on its own clock: never
- * before the latest time it holds, and every host counts into the same
- * buckets. The price falls on a host whose clock is behind: for it the
- * windows age only as the record's newest writer's clock moves, stricter,
- * never looser. A record more than OB_CLOCK_AHEAD ahead was written by a
- * clock gone wrong, which is not followed. */
-#define OB_CLOCK_AHEAD 86400
-
-int64_t sg_ob_record_time(const sg_ob_account *a, const sg_ob_account *b, int64_t t)
-{
-    int64_t r = t;
-    const sg_ob_account *recs[] = {a, b};
-    for (size_t i = 0; i < 2; i++) {
-        int64_t last = sg_ob_account_last_active(recs[i]);
-        if (last > r && last - t <= OB_CLOCK_AHEAD)
-            r = last;
-    }
-    return r;
-}
-
 /* ---- names ---- */
 
 static const char *const reason_names[] = {
@@ -762,7 +737,6 @@ int sg_ob_account_json(const sg_ob_policy *p, const sg_ob_account *a, int64_t no
     if (p == NULL || a == NULL || json == NULL)
         return SG_EINVAL;
     *json = NULL;
-    now = sg_ob_record_time(a, NULL, now); /* the windows as a decision sees them */
     int64_t floor_t = now - 86400;
     b.cap = 4096;
     b.s = malloc(b.cap);

@@ -239,7 +239,7 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
     if (p == NULL || acct == NULL || m == NULL || out == NULL || m->t < 0 ||
         m->t > SG_OB_TIME_MAX || (m->nrcpts > 0 && m->rcpts == NULL))
         return SG_EINVAL;
-    const int64_t t = sg_ob_record_time(acct, dom, m->t);
+    const int64_t t = m->t;
     memset(out, 0, sizeof(*out));
     if ((rc = sg_ob_history_key(acct)) != SG_OK)
         return rc; /* before anything changed */
@@ -411,7 +411,7 @@ void sg_ob_note_refusal(const sg_ob_policy *p, sg_ob_account *acct, int64_t t)
 {
     if (p == NULL || acct == NULL || t < 0 || t > SG_OB_TIME_MAX)
         return;
-    sg_ob_ring_add(acct, F_REFUSE, sg_ob_record_time(acct, NULL, t), 1);
+    sg_ob_ring_add(acct, F_REFUSE, t, 1);
 }
 
 int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const char *status,
@@ -422,7 +422,6 @@ int sg_ob_note_dsn(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, const 
         memset(out, 0, sizeof(*out));
     if (p == NULL || acct == NULL || status == NULL || t < 0 || t > SG_OB_TIME_MAX)
         return SG_EINVAL;
-    t = sg_ob_record_time(acct, NULL, t);
     /* RFC 3463: class 5 is a permanent failure; 4 is transient */
     if (status[0] != '5' || status[1] != '.')
         return SG_OK;
@@ -527,7 +526,6 @@ int sg_ob_note_dsn_sent(const sg_ob_policy *p, sg_ob_account *acct, int64_t t, c
     if (p == NULL || acct == NULL || status == NULL || (rcpts == NULL && nrcpts > 0) || t < 0 ||
         t > SG_OB_TIME_MAX)
         return SG_EINVAL;
-    t = sg_ob_record_time(acct, NULL, t);
     /* one of ours named failed is no evidence from outside (rev21 R-1) */
     for (size_t i = 0; i < nrcpts; i++)
         if (rcpts[i] != NULL && sg_ob_policy_internal(p, rcpts[i], own))

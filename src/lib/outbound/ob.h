@@ -183,9 +183,6 @@ static inline uint32_t ob_sat_add(uint32_t a, uint32_t b)
 /* Sum of counter f over the window w ending at time t. */
 uint32_t sg_ob_ring_sum(const sg_ob_account *a, int w, int f, int64_t t);
 void sg_ob_ring_add(sg_ob_account *a, int f, int64_t t, uint32_t n);
-/* t, or the latest time records a and b (b may be NULL) hold if ahead of it
- * by at most a day: the time they are decided at (account.c) */
-int64_t sg_ob_record_time(const sg_ob_account *a, const sg_ob_account *b, int64_t t);
 void sg_ob_ring_clear(sg_ob_account *a);
 /* src's buckets into dst: the same bucket adds up, one dst lacks (or holds
  * from an older turn of the ring) is taken; buckets that began before
