@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include <spoofguard/authres.h>
+#include <spoofguard/dmarc.h>
 
 #include "session_priv.h"
 
@@ -154,7 +155,10 @@ static int display_names_checked(const sg_config *cfg, const char *login)
 static int our_verdict_failed(session *s, const sg_header *f, size_t n)
 {
     const char *at = s->from_addr ? strrchr(s->from_addr, '@') : NULL;
-    if (at == NULL)
+    char *from_dom = NULL;
+    /* as hop 1 wrote header.from: the root dot gone, A-labels, lower
+     * case (rev26 R26-3: "lax.test." matched no "lax.test") */
+    if (at == NULL || sg_dmarc_domain_normalise(s->arena, at + 1, strlen(at + 1), &from_dom) != 0)
         return 0;
     for (size_t i = 0; i < n; i++) {
         sg_authres ar;
@@ -166,11 +170,16 @@ static int our_verdict_failed(session *s, const sg_header *f, size_t n)
             const sg_authres_entry *e = &ar.entries[k];
             if (strcasecmp(e->method, "dmarc") != 0 || strcasecmp(e->result, "pass") == 0)
                 continue;
+            int named = 0; /* a dmarc= of ours that names no domain fails them all */
             for (size_t j = 0; j < e->nprops; j++)
                 if (!strcasecmp(e->props[j].ptype, "header") &&
-                    !strcasecmp(e->props[j].property, "from") &&
-                    !strcasecmp(e->props[j].value, at + 1))
-                    return 1;
+                    !strcasecmp(e->props[j].property, "from")) {
+                    named = 1;
+                    if (!strcasecmp(e->props[j].value, from_dom))
+                        return 1;
+                }
+            if (!named)
+                return 1;
         }
     }
     return 0;

@@ -1321,7 +1321,13 @@ def check_outbound_reinjected():
               'signed; it carried our own'),
              ('RI000006', b'Authentication-Results: mx.elsewhere.test; dmarc=fail '
               b'header.from=ourco.test\r\n' + base, True, 'signed"'),
-             ('RI000007', base, True, 'signed"')]
+             ('RI000007', base, True, 'signed"'),
+             # as Postfix hands our hop-1 field over: folded (bare LF in the
+             # milter value, CRLF in the message)
+             ('RI000008', ours + b'\r\n\tspf=none smtp.mailfrom=x.test;\r\n\tdmarc=fail (p=none '
+              b'dis=none)\r\n\t  header.from=ourco.test\r\n' + base, False, 'not signed: our own'),
+             # a dmarc= of ours naming no domain
+             ('RI000010', ours + b'dmarc=fail\r\n' + base, False, 'not signed: our own')]
     for qid, msg, want_signed, why in cases:
         m = session()
         m.connect('10.1.2.3', hostname='ws7.ourco.test')
