@@ -235,6 +235,12 @@ int main(int argc, char **argv)
             free(m);
         }
         sign_and_tamper(&t, z, now, key, mine);
+        /* an encoded word whose charset is only a language: iconv's ""
+         * is the locale's charset (rev26 R26-6) */
+        static const char empty_cs[] = "From: =?*x?Q?ceo=40b=FDnk.test?=\r\nTo: a@b.test\r\n"
+                                       "Subject: x\r\n\r\nx\r\n";
+        put(&t, "== empty charset%s%s\n", "", "");
+        verdict(&t, z, now, empty_cs, sizeof(empty_cs) - 1);
         helpers(&t);
         outbound(&t);
         if (pass == 0) {

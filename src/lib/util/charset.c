@@ -31,7 +31,10 @@ static int to_utf8(const char *cs, size_t csn, const char *raw, size_t rn, char 
     const char *star = memchr(cs, '*', csn);
     if (star != NULL)
         csn = (size_t)(star - cs);
-    if (csn >= sizeof(name))
+    /* "" is iconv's word for the locale's own charset: an encoded word
+     * "=?*x?...?=" decoded one way in C and another in tr_TR.ISO-8859-9
+     * (rev26 R26-6) */
+    if (csn == 0 || csn >= sizeof(name))
         return -1;
     memcpy(name, cs, csn);
     name[csn] = '\0';
