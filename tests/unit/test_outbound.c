@@ -1363,11 +1363,31 @@ static void policy_lines(void **state)
         assert_int_equal(sg_ob_policy_directive(p, dirs[i][0], dirs[i][1]), SG_OK);
     /* decimals only, as many significant digits as a double holds */
     static const char *const bad[] = {
-        "0.1234567890123456789", "1e3", "0x10", "1,5", "-1", "1.2.3", ".", "inf"};
+        "0.12345678901234567891", "0x10", "1,5", "-1", "1.2.3", ".", "inf", "1e", "1e-40", "5e99"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (sg_ob_policy_set(p, NULL, "score_onset", bad[i]) != SG_ESYNTAX)
             fail_msg("score_onset %s: taken", bad[i]);
     assert_int_equal(sg_ob_policy_set(p, NULL, "messages_per_day", "000000000000000000100"), SG_OK);
+    /* what strtod took in a configuration before: exponents, 16 digits
+     * (rev26 R26-7: a -t output with 1e-05 no longer loaded) */
+    {
+        sg_ob_policy *g;
+        static const char *const good[] = {"1e3", "2.5E-1", "1.000000000000000", "5e-1", "0e5"};
+        assert_int_equal(sg_ob_policy_new(&g), SG_OK);
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+            if (sg_ob_policy_set(g, NULL, "score_onset", good[i]) != SG_OK &&
+                sg_ob_policy_set(g, NULL, "messages_per_hour", good[i]) != SG_OK)
+                fail_msg("%s: refused", good[i]);
+        assert_int_equal(sg_ob_policy_set(g, NULL, "bounce_warn", "7e-2"), SG_OK);
+        assert_int_equal(sg_ob_policy_set(g, NULL, "score_onset", "1.23456789012345e-1"), SG_OK);
+        assert_int_equal(sg_ob_policy_set(g, NULL, "hold_score", "1e-2"), SG_OK);
+        assert_int_equal(sg_ob_policy_lines(g, &t1), SG_OK);
+        assert_non_null(strstr(t1, "outbound_limit bounce_warn 0.07\n"));
+        assert_non_null(strstr(t1, "outbound_limit score_onset 0.123456789012345\n"));
+        assert_non_null(strstr(t1, "outbound_limit hold_score 0.01\n"));
+        free(t1);
+        sg_ob_policy_free(g);
+    }
     assert_int_equal(sg_ob_policy_lines(p, &t1), SG_OK);
     assert_string_equal(t1, expected);
     /* read back: the same policy, so the same lines */

@@ -161,17 +161,21 @@ static int find_key(const char *key)
     return -1;
 }
 
-/* Powers of ten a double holds exactly: the decimals below. */
-static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                             1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
-#define DEC_DIGITS 15 /* significant digits: the mantissa stays exact */
+/* Powers of ten a double holds exactly (5^22 < 2^53). */
+static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+#define P10_MAX 22
+#define DEC_DIGITS 19 /* significant digits: the mantissa's uint64_t */
 
-/* A non-negative decimal ("12", "0.5", ".25") into *v, *end past it; -1
- * if there is none or it has more than DEC_DIGITS significant digits.
- * Not strtod, which follows LC_NUMERIC: in an embedder that called
- * setlocale(LC_ALL, "") in de_DE, "0.5" read as 0 (adv44). An exact
- * mantissa divided by an exact power of ten is the double nearest the
- * decimal, as strtod's. */
+/* A non-negative decimal ("12", "0.5", ".25", "1e3", "2.5E-4") into *v,
+ * *end past it; -1 if there is none, it has more than DEC_DIGITS
+ * significant digits, or its exponent leaves what a double holds of a
+ * decimal exactly. Not strtod, which follows LC_NUMERIC: in an embedder
+ * that called setlocale(LC_ALL, "") in de_DE, "0.5" read as 0 (adv44).
+ * Up to 15 digits and an exponent within 22, the exact mantissa scaled by
+ * an exact power of ten is the double nearest the decimal, as strtod's;
+ * longer mantissas may be one unit in the last place off. Every form
+ * strtod took in a configuration before is read, hexadecimal aside. */
 static int parse_decimal(const char *s, double *v, const char **end)
 {
     uint64_t m = 0;
@@ -193,7 +197,22 @@ static int parse_decimal(const char *s, double *v, const char **end)
     }
     if (!any)
         return -1;
-    *v = (double)m / p10[frac];
+    int e = -frac;
+    if ((*s == 'e' || *s == 'E') &&
+        (sg_ascii_isdigit((unsigned char)s[1]) ||
+         ((s[1] == '+' || s[1] == '-') && sg_ascii_isdigit((unsigned char)s[2])))) {
+        int neg = s[1] == '-', x = 0;
+        s += (s[1] == '+' || s[1] == '-') ? 2 : 1;
+        for (; sg_ascii_isdigit((unsigned char)*s); s++)
+            if ((x = x * 10 + (*s - '0')) > 1000)
+                return -1;
+        e += neg ? -x : x;
+    }
+    if (m == 0)
+        e = 0;
+    if (e > P10_MAX || e < -P10_MAX)
+        return -1;
+    *v = e >= 0 ? (double)m * p10[e] : (double)m / p10[-e];
     *end = s;
     return 0;
 }
@@ -454,37 +473,35 @@ int sg_ob_policy_directive(sg_ob_policy *p, const char *name, const char *value)
 
 /* ---- the policy as configuration lines ---- */
 
-/* The fewest decimals that parse_decimal reads back as the same double
- * (every value it took, and every default, has one), written with
- * integers: printf's %g follows LC_NUMERIC too ("0,5"). */
+/* The fewest decimals (at most 15) that parse_decimal reads back as the
+ * same double (every value it took of 15 digits or fewer, and every
+ * default, has one), written with integers: printf's %g follows
+ * LC_NUMERIC too ("0,5"). */
+#define PUT_DECIMALS 15
 static void put_value(ob_buf *b, double v)
 {
-    static const uint64_t u10[] = {1,
-                                   10,
-                                   100,
-                                   1000,
-                                   10000,
-                                   100000,
-                                   1000000,
-                                   10000000,
-                                   100000000,
-                                   1000000000,
-                                   10000000000ull,
-                                   100000000000ull,
-                                   1000000000000ull,
-                                   10000000000000ull,
-                                   100000000000000ull,
-                                   1000000000000000ull};
-    uint64_t m = 0;
+    static const uint64_t u10[PUT_DECIMALS + 1] = {1,
+                                                   10,
+                                                   100,
+                                                   1000,
+                                                   10000,
+                                                   100000,
+                                                   1000000,
+                                                   10000000,
+                                                   100000000,
+                                                   1000000000,
+                                                   10000000000ull,
+                                                   100000000000ull,
+                                                   1000000000000ull,
+                                                   10000000000000ull,
+                                                   100000000000000ull,
+                                                   1000000000000000ull};
     int k = 0;
-    for (; k <= DEC_DIGITS && v * p10[k] < 1e15; k++) {
-        m = (uint64_t)llround(v * p10[k]);
-        if ((double)m / p10[k] == v)
-            break;
-    }
-    if (k > DEC_DIGITS || v * p10[k] >= 1e15)
-        k = k > 0 ? k - 1 : 0; /* the closest it can write */
-    m = (uint64_t)llround(v * p10[k]);
+    while (k < PUT_DECIMALS && v * p10[k] < 1e15 && (double)llround(v * p10[k]) / p10[k] != v)
+        k++;
+    while (k > 0 && v * p10[k] >= 1e15)
+        k--; /* the closest it can write in integers */
+    uint64_t m = (uint64_t)llround(v * p10[k]);
     if (k == 0)
         sg_ob_printf(b, "%llu", (unsigned long long)m);
     else
