@@ -70,20 +70,27 @@ struct sg_obredis {
     /* the script's SHA-1 in hex: EVALSHA spares Redis the script's text
      * and its hashing at every decision (31 us a call against 39) */
     char sha[41];
-    int64_t offset_s;    /* Redis's clock minus ours (sg_obredis_time) */
-    int64_t offset_said; /* the offset last logged (outbound_clock_skew) */
+    int64_t offset_s;       /* Redis's clock minus ours (sg_obredis_time) */
+    int64_t offset_said;    /* the offset last logged (outbound_clock_skew) */
+    uint64_t time_asked_ms; /* when TIME was last sent (CLOCK_EVERY_MS) */
 };
 
 static void connect_now(sg_obredis *r);
+static uint64_t now_ms(sg_obredis *r);
 
 /* An offset this large is said: a host whose clock is that far from
  * Redis's would decide its windows on its own clock alone. */
 #define CLOCK_SAID_S 10
+/* TIME again at most this often, at a decision: a clock that drifts or
+ * is stepped is followed within a minute */
+#define CLOCK_EVERY_MS 60000
 /* Microseconds since 2001: anything less is no clock reading */
 #define CLOCK_MIN_US 1000000000000000ull
 
-/* Redis's clock at us microseconds (TIME, or a version its script wrote:
- * Redis's TIME at the write); the worker decides on it from now on. */
+/* Redis's clock at us microseconds (TIME); the worker decides on it from
+ * now on. Not from the versions its writes return: after Redis's clock
+ * steps back a version is the record's last one plus one, ahead of any
+ * clock (rev27 R27-1: an offset flipping by the step at every decision). */
 static void learn_clock(sg_obredis *r, uint64_t us)
 {
     if (us < CLOCK_MIN_US)
@@ -126,6 +133,12 @@ static void on_time(redisAsyncContext *ac, void *reply, void *privdata)
     if (rep == NULL || r->ac != ac || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2)
         return;
     learn_clock(r, reply_u64(rep->element[0]) * 1000000 + reply_u64(rep->element[1]) % 1000000);
+}
+
+static void ask_time(sg_obredis *r)
+{
+    r->time_asked_ms = now_ms(r);
+    redisAsyncCommand(r->ac, on_time, NULL, "TIME");
 }
 
 int64_t sg_obredis_time(const sg_obredis *r)
@@ -344,7 +357,6 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             if (v->type == REDIS_REPLY_STRING)
                 cache_put(r, q->recs[i].key, v->str, v->len, q->recs[i].next, q->recs[i].nextlen);
         }
-        learn_clock(r, reply_u64(rep->element[1]));
         answer(q, 0);
         goto done;
     }
@@ -474,7 +486,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return; /* up when SELECT answered (on_select) */
     r->up = 1;
     set_down(r, 0, "connected");
-    redisAsyncCommand(r->ac, on_time, NULL, "TIME");
+    ask_time(r);
 }
 
 /* SELECT's answer: a database Redis does not have (redis://HOST/20 where
@@ -496,7 +508,7 @@ static void on_select(redisAsyncContext *ac, void *reply, void *privdata)
     }
     r->up = 1;
     set_down(r, 0, "connected");
-    redisAsyncCommand(ac, on_time, NULL, "TIME");
+    ask_time(r);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -618,6 +630,8 @@ uint64_t sg_obredis_update(sg_obredis *r, sg_obs_rec *recs, size_t n, sg_obs_fn 
 {
     if (r->ac == NULL || !r->up || n == 0 || n > SG_OBS_MAXKEYS)
         return 0;
+    if (now_ms(r) - r->time_asked_ms >= CLOCK_EVERY_MS)
+        ask_time(r); /* for the decisions after this one */
     req *q = calloc(1, sizeof(*q));
     if (q == NULL)
         return 0;

@@ -158,8 +158,12 @@ static int our_verdict_failed(session *s, const sg_header *f, size_t n)
     char *from_dom = NULL;
     /* as hop 1 wrote header.from: the root dot gone, A-labels, lower
      * case (rev26 R26-3: "lax.test." matched no "lax.test") */
-    if (at == NULL || sg_dmarc_domain_normalise(s->arena, at + 1, strlen(at + 1), &from_dom) != 0)
+    if (at == NULL)
         return 0;
+    /* a domain that does not normalise: any failed dmarc= of ours counts
+     * (hop 1 then named none: rev27 R27-5) */
+    if (sg_dmarc_domain_normalise(s->arena, at + 1, strlen(at + 1), &from_dom) != 0)
+        from_dom = NULL;
     for (size_t i = 0; i < n; i++) {
         sg_authres ar;
         if (!sg_header_is(&f[i], "Authentication-Results") ||
@@ -175,7 +179,7 @@ static int our_verdict_failed(session *s, const sg_header *f, size_t n)
                 if (!strcasecmp(e->props[j].ptype, "header") &&
                     !strcasecmp(e->props[j].property, "from")) {
                     named = 1;
-                    if (!strcasecmp(e->props[j].value, from_dom))
+                    if (from_dom == NULL || !strcasecmp(e->props[j].value, from_dom))
                         return 1;
                 }
             if (!named)

@@ -635,6 +635,10 @@ static int redis_connect(sg_obs *s, char *err, size_t errlen)
             freeReplyObject(r);
         if (bad) {
             seterr(err, errlen, "redis: SELECT %d failed", s->db);
+            /* not left connected to database 0, where the next call
+             * would write (rev27 R27-2) */
+            redisFree(s->rc);
+            s->rc = NULL;
             return -1;
         }
     }

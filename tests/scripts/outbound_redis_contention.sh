@@ -109,6 +109,17 @@ else
     echo "FAIL redis://.../99: no outbound_store_down with SELECT 99 failed: $(tail -n3 "$T/c.log" 2>/dev/null)"
     dbfail=1
 fi
+# the CLI on a database Redis does not have: refused, nothing written in
+# database 0 (rev27 R27-2: its clock's TIME left the connection there)
+"$SG_CLI" accounts block db99@ourco.test --store "redis://127.0.0.1:$RPORT/99" >/dev/null 2>"$T/cli99.err"
+rc99=$?
+if [ $rc99 != 0 ] && [ "$(redis-cli -p "$RPORT" EXISTS sgob:db99@ourco.test)" = 0 ] &&
+    grep -q 'SELECT 99 failed' "$T/cli99.err"; then
+    echo "PASS spoofguard accounts on redis://.../99: refused, nothing in database 0"
+else
+    echo "FAIL accounts block on redis://.../99: rc $rc99, in database 0: $(redis-cli -p "$RPORT" EXISTS sgob:db99@ourco.test), $(cat "$T/cli99.err")"
+    dbfail=1
+fi
 $PY "$SG_SRC/tests/interop/outbound_contention.py" "$PA" "$PB" "$MA" "$MB" "$RPORT" "$SG_CLI" \
     "$T/a.log" "$T/b.log" "$PD" "$T/d.log"
 rc=$?

@@ -241,6 +241,12 @@ int main(int argc, char **argv)
                                        "Subject: x\r\n\r\nx\r\n";
         put(&t, "== empty charset%s%s\n", "", "");
         verdict(&t, z, now, empty_cs, sizeof(empty_cs) - 1);
+        /* "/" and "//TRANSLIT" are the locale's charset too (rev27 R27-3) */
+        static const char slash_cs[] =
+            "From: =?//TRANSLIT?Q?ceo=40b=FDnk.test?=\r\nTo: a@b.test\r\n"
+            "Subject: x\r\n\r\nx\r\n";
+        put(&t, "== slash charset%s%s\n", "", "");
+        verdict(&t, z, now, slash_cs, sizeof(slash_cs) - 1);
         helpers(&t);
         outbound(&t);
         if (pass == 0) {

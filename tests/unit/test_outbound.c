@@ -1381,10 +1381,20 @@ static void policy_lines(void **state)
         assert_int_equal(sg_ob_policy_set(g, NULL, "bounce_warn", "7e-2"), SG_OK);
         assert_int_equal(sg_ob_policy_set(g, NULL, "score_onset", "1.23456789012345e-1"), SG_OK);
         assert_int_equal(sg_ob_policy_set(g, NULL, "hold_score", "1e-2"), SG_OK);
+        /* smaller than 15 decimals hold: an exponent, not 0 (rev27 R27-4) */
+        assert_int_equal(sg_ob_policy_set(g, NULL, "weight_same_body", "1.5e-16"), SG_OK);
         assert_int_equal(sg_ob_policy_lines(g, &t1), SG_OK);
         assert_non_null(strstr(t1, "outbound_limit bounce_warn 0.07\n"));
         assert_non_null(strstr(t1, "outbound_limit score_onset 0.123456789012345\n"));
         assert_non_null(strstr(t1, "outbound_limit hold_score 0.01\n"));
+        assert_non_null(strstr(t1, "outbound_limit weight_same_body 15e-17\n"));
+        /* and every line reads back as the same policy */
+        sg_ob_policy *back = policy_from_lines(t1);
+        char *t3;
+        assert_int_equal(sg_ob_policy_lines(back, &t3), SG_OK);
+        assert_string_equal(t3, t1);
+        free(t3);
+        sg_ob_policy_free(back);
         free(t1);
         sg_ob_policy_free(g);
     }

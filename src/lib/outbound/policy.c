@@ -174,8 +174,9 @@ static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8
  * that called setlocale(LC_ALL, "") in de_DE, "0.5" read as 0 (adv44).
  * Up to 15 digits and an exponent within 22, the exact mantissa scaled by
  * an exact power of ten is the double nearest the decimal, as strtod's;
- * longer mantissas may be one unit in the last place off. Every form
- * strtod took in a configuration before is read, hexadecimal aside. */
+ * longer mantissas may be one unit in the last place off. The forms a
+ * configuration writes are read, as strtod read them (rev26 R26-7);
+ * hexadecimal, and powers of ten past 22, are not. */
 static int parse_decimal(const char *s, double *v, const char **end)
 {
     uint64_t m = 0;
@@ -473,10 +474,13 @@ int sg_ob_policy_directive(sg_ob_policy *p, const char *name, const char *value)
 
 /* ---- the policy as configuration lines ---- */
 
-/* The fewest decimals (at most 15) that parse_decimal reads back as the
- * same double (every value it took of 15 digits or fewer, and every
- * default, has one), written with integers: printf's %g follows
- * LC_NUMERIC too ("0,5"). */
+/* The shortest "M" followed by K decimals, or "Me-K", that parse_decimal
+ * reads back as the same double: it computes (double)M / 10^K in both
+ * forms, so the K and M found here read back exactly. Every value it
+ * took has one (it was made so), and so has every default. Written with
+ * integers: printf's %g follows LC_NUMERIC too ("0,5"); and a value
+ * smaller than 15 decimals hold is written with an exponent, not as 0
+ * (rev27 R27-4: -t then printed what loaded as another value). */
 #define PUT_DECIMALS 15
 static void put_value(ob_buf *b, double v)
 {
@@ -496,17 +500,24 @@ static void put_value(ob_buf *b, double v)
                                                    10000000000000ull,
                                                    100000000000000ull,
                                                    1000000000000000ull};
-    int k = 0;
-    while (k < PUT_DECIMALS && v * p10[k] < 1e15 && (double)llround(v * p10[k]) / p10[k] != v)
-        k++;
-    while (k > 0 && v * p10[k] >= 1e15)
-        k--; /* the closest it can write in integers */
-    uint64_t m = (uint64_t)llround(v * p10[k]);
-    if (k == 0)
-        sg_ob_printf(b, "%llu", (unsigned long long)m);
-    else
-        sg_ob_printf(b, "%llu.%0*llu", (unsigned long long)(m / u10[k]), k,
-                     (unsigned long long)(m % u10[k]));
+    for (int k = 0; k <= P10_MAX; k++) {
+        double scaled = v * p10[k];
+        if (scaled >= 1e19)
+            break; /* past DEC_DIGITS */
+        uint64_t m = (uint64_t)llround(scaled);
+        if ((double)m / p10[k] != v)
+            continue;
+        if (k == 0)
+            sg_ob_printf(b, "%llu", (unsigned long long)m);
+        else if (k <= PUT_DECIMALS && m < 1000000000000000000ull)
+            sg_ob_printf(b, "%llu.%0*llu", (unsigned long long)(m / u10[k]), k,
+                         (unsigned long long)(m % u10[k]));
+        else
+            sg_ob_printf(b, "%llue-%d", (unsigned long long)m, k);
+        return;
+    }
+    /* no such form (not a value parse_decimal made): the nearest integer */
+    sg_ob_printf(b, "%llu", (unsigned long long)llround(v));
 }
 
 static void put_limits(ob_buf *b, const ob_class *c, const char *prefix)

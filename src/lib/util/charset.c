@@ -36,6 +36,15 @@ static int to_utf8(const char *cs, size_t csn, const char *raw, size_t rn, char 
      * (rev26 R26-6) */
     if (csn == 0 || csn >= sizeof(name))
         return -1;
+    /* a registered charset name (RFC 2978 mime-charset) starts with a
+     * letter or digit and holds no '/' or ',': glibc's iconv reads "/",
+     * "//TRANSLIT" or "," as the locale's charset too (rev27 R27-3) */
+    if (!sg_ascii_isalnum((unsigned char)cs[0]))
+        return -1;
+    for (size_t i = 0; i < csn; i++)
+        if (cs[i] == '/' || cs[i] == ',' || (unsigned char)cs[i] <= ' ' ||
+            (unsigned char)cs[i] >= 127)
+            return -1;
     memcpy(name, cs, csn);
     name[csn] = '\0';
     iconv_t cd = iconv_open("UTF-8", name);
