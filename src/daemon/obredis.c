@@ -78,6 +78,17 @@ struct sg_obredis {
 static void connect_now(sg_obredis *r);
 static uint64_t now_ms(sg_obredis *r);
 
+/* One log line of the Redis store: {"event":E,"store":"redis",K:V} */
+static void say(const sg_obredis *r, const char *event, const char *key, const char *value)
+{
+    sg_logline l;
+    sg_logline_start(&l);
+    sg_logline_kv(&l, "event", event);
+    sg_logline_kv(&l, "store", "redis");
+    sg_logline_kv(&l, key, value);
+    sg_logline_emit(&l, r->log);
+}
+
 /* An offset this large is said: a host whose clock is that far from
  * Redis's would decide its windows on its own clock alone. */
 #define CLOCK_SAID_S 10
@@ -101,12 +112,7 @@ static void learn_clock(sg_obredis *r, uint64_t us)
     if (moved >= CLOCK_SAID_S || moved <= -CLOCK_SAID_S) {
         char text[32];
         snprintf(text, sizeof(text), "%lld", (long long)off);
-        sg_logline l;
-        sg_logline_start(&l);
-        sg_logline_kv(&l, "event", "outbound_clock_skew");
-        sg_logline_kv(&l, "store", "redis");
-        sg_logline_kv(&l, "redis_minus_ours_s", text);
-        sg_logline_emit(&l, r->log);
+        say(r, "outbound_clock_skew", "redis_minus_ours_s", text);
         r->offset_said = off;
     }
 }
@@ -157,12 +163,7 @@ static void set_down(sg_obredis *r, int down, const char *why)
         return;
     r->down = down;
     atomic_fetch_add(r->fallback_active, down ? 1 : -1);
-    sg_logline l;
-    sg_logline_start(&l);
-    sg_logline_kv(&l, "event", down ? "outbound_store_down" : "outbound_store_up");
-    sg_logline_kv(&l, "store", "redis");
-    sg_logline_kv(&l, "why", why);
-    sg_logline_emit(&l, r->log);
+    say(r, down ? "outbound_store_down" : "outbound_store_up", "why", why);
 }
 
 static cache_ent *cache_slot(sg_obredis *r, const char *key)
@@ -329,12 +330,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
          * a store that does not work, for the gauge as for the log */
         snprintf(why, sizeof(why), "%s",
                  rep->type == REDIS_REPLY_ERROR && rep->str ? rep->str : "unexpected answer");
-        sg_logline l;
-        sg_logline_start(&l);
-        sg_logline_kv(&l, "event", "outbound_store_error");
-        sg_logline_kv(&l, "store", "redis");
-        sg_logline_kv(&l, "why", why);
-        sg_logline_emit(&l, r->log);
+        say(r, "outbound_store_error", "why", why);
         set_down(r, 1, why);
         /* A Redis that refuses writes (full, read-only) still reads: the
          * account's record as it is now, so that the decision counted in
@@ -382,12 +378,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
              * held a block (a restart without persistence, FLUSHALL, an
              * allkeys eviction), and the account is free again. Said, as
              * nothing else will (adv43 F2) */
-            sg_logline l;
-            sg_logline_start(&l);
-            sg_logline_kv(&l, "event", "outbound_block_lost");
-            sg_logline_kv(&l, "store", "redis");
-            sg_logline_kv(&l, "account", q->recs[i].key);
-            sg_logline_emit(&l, r->log);
+            say(r, "outbound_block_lost", "account", q->recs[i].key);
         }
         q->recs[i].cur = absent ? NULL : (const uint8_t *)d->str;
         q->recs[i].curlen = absent ? 0 : d->len;
