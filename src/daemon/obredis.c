@@ -130,7 +130,7 @@ static uint64_t reply_u64(const redisReply *v)
     return n;
 }
 
-/* TIME's answer, asked at each connection, before the first decision */
+/* TIME's answer, asked at each connection and at most once a minute */
 static void on_time(redisAsyncContext *ac, void *reply, void *privdata)
 {
     sg_obredis *r = ac->data;

@@ -156,12 +156,12 @@ static int our_verdict_failed(session *s, const sg_header *f, size_t n)
 {
     const char *at = s->from_addr ? strrchr(s->from_addr, '@') : NULL;
     char *from_dom = NULL;
-    /* as hop 1 wrote header.from: the root dot gone, A-labels, lower
-     * case (rev26 R26-3: "lax.test." matched no "lax.test") */
     if (at == NULL)
         return 0;
-    /* a domain that does not normalise: any failed dmarc= of ours counts
-     * (hop 1 then named none: rev27 R27-5) */
+    /* as hop 1 wrote header.from: the root dot gone, A-labels, lower
+     * case (rev26 R26-3: "lax.test." matched no "lax.test"); a domain
+     * that does not normalise: any failed dmarc= of ours counts (hop 1
+     * then named none: rev27 R27-5) */
     if (sg_dmarc_domain_normalise(s->arena, at + 1, strlen(at + 1), &from_dom) != 0)
         from_dom = NULL;
     for (size_t i = 0; i < n; i++) {

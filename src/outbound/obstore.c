@@ -944,7 +944,7 @@ int sg_obs_sweep(sg_obs *s, sg_obs_each_fn drop, void *ctx, size_t *removed, cha
 int64_t sg_obs_now(sg_obs *s)
 {
     int64_t now = (int64_t)time(NULL);
-    char err[8];
+    char err[8]; /* a failed connection is the next operation's to tell */
     if (s->kind != OBS_REDIS || (s->rc == NULL && redis_connect(s, err, sizeof(err)) != 0))
         return now; /* connected lazily, as the other operations */
     redisReply *r = redisCommand(s->rc, "TIME");

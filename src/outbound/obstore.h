@@ -107,6 +107,7 @@ int sg_obs_created(const sg_obs *s);
  * store, as the daemons decide on it (obredis.h); this host's otherwise,
  * or when TIME fails. */
 int64_t sg_obs_now(sg_obs *s);
+
 /* LMDB: a write met a full map (MDB_MAP_FULL) since the last call. */
 int sg_obs_full_seen(sg_obs *s);
 
