@@ -733,11 +733,11 @@ int sg_ob_account_json(const sg_ob_policy *p, const sg_ob_account *a, int64_t no
                                                "holds",
                                                "hard_bounces"};
     ob_buf b = {0};
+    int64_t floor_t = now - 86400;
     uint32_t n24 = 0;
     if (p == NULL || a == NULL || json == NULL)
         return SG_EINVAL;
     *json = NULL;
-    int64_t floor_t = now - 86400;
     b.cap = 4096;
     b.s = malloc(b.cap);
     if (b.s == NULL)

@@ -239,28 +239,27 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
     if (p == NULL || acct == NULL || m == NULL || out == NULL || m->t < 0 ||
         m->t > SG_OB_TIME_MAX || (m->nrcpts > 0 && m->rcpts == NULL))
         return SG_EINVAL;
-    const int64_t t = m->t;
     memset(out, 0, sizeof(*out));
     if ((rc = sg_ob_history_key(acct)) != SG_OK)
         return rc; /* before anything changed */
     cls = sg_ob_policy_class(p, m->login);
     onset = V(OBK_ONSET);
     if (acct->created == 0)
-        acct->created = t;
-    acct->last_t = t;
-    roll_baseline(acct, t / 3600);
-    slot = (int)((t / 3600) % 24);
-    learning = t - acct->created < (int64_t)(V(OBK_LEARNING_DAYS) * 86400);
+        acct->created = m->t;
+    acct->last_t = m->t;
+    roll_baseline(acct, m->t / 3600);
+    slot = (int)((m->t / 3600) % 24);
+    learning = m->t - acct->created < (int64_t)(V(OBK_LEARNING_DAYS) * 86400);
     nrcpt = m->nrcpts > UINT32_MAX ? UINT32_MAX : (uint32_t)m->nrcpts;
     have_net = network_of(m->client_ip, net);
     from_dom = addr_domain(m->mail_from);
 
     if (acct->blocked) {
         /* every later message waits in the hold queue until a release */
-        sg_ob_ring_add(acct, F_MSG, t, 1);
-        sg_ob_ring_add(acct, F_RCPT, t, nrcpt);
+        sg_ob_ring_add(acct, F_MSG, m->t, 1);
+        sg_ob_ring_add(acct, F_RCPT, m->t, nrcpt);
         if (have_net)
-            note_net(acct, net, t);
+            note_net(acct, net, m->t);
         out->action = SG_OB_HOLD;
         out->reasons = SG_OBR_BLOCKED | acct->block_reasons;
         out->score = 0;
@@ -280,34 +279,36 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
     }
 
     /* hard rate limits: a 4xx, the client retries */
-    if (V(OBK_MSG_MINUTE) > 0 && sg_ob_ring_sum(acct, W_MINUTE, F_MSG, t) + 1 > V(OBK_MSG_MINUTE))
+    if (V(OBK_MSG_MINUTE) > 0 &&
+        sg_ob_ring_sum(acct, W_MINUTE, F_MSG, m->t) + 1 > V(OBK_MSG_MINUTE))
         throttle |= SG_OBR_MSG_MINUTE;
-    if (V(OBK_MSG_HOUR) > 0 && sg_ob_ring_sum(acct, W_HOUR, F_MSG, t) + 1 > V(OBK_MSG_HOUR))
+    if (V(OBK_MSG_HOUR) > 0 && sg_ob_ring_sum(acct, W_HOUR, F_MSG, m->t) + 1 > V(OBK_MSG_HOUR))
         throttle |= SG_OBR_MSG_HOUR;
 
     /* limits a mail administrator knows, graded */
     add(&tl, SG_OBR_MSG_DAY,
-        grade(sg_ob_ring_sum(acct, W_DAY, F_MSG, t) + 1.0, V(OBK_MSG_DAY), onset, V(OBK_W_LIMITS)));
+        grade(sg_ob_ring_sum(acct, W_DAY, F_MSG, m->t) + 1.0, V(OBK_MSG_DAY), onset,
+              V(OBK_W_LIMITS)));
     add(&tl, SG_OBR_RCPT_DAY,
-        grade((double)sg_ob_ring_sum(acct, W_DAY, F_RCPT, t) + nrcpt, V(OBK_RCPT_DAY), onset,
+        grade((double)sg_ob_ring_sum(acct, W_DAY, F_RCPT, m->t) + nrcpt, V(OBK_RCPT_DAY), onset,
               V(OBK_W_LIMITS)));
     if (V(OBK_RCPT_MESSAGE) > 0 && nrcpt > V(OBK_RCPT_MESSAGE))
         add(&tl, SG_OBR_RCPT_MESSAGE, V(OBK_W_LIMITS) * V(OBK_BLOCK_SCORE));
     add(&tl, SG_OBR_EXTERNAL,
-        grade((double)sg_ob_ring_sum(acct, W_DAY, F_EXT, t) + next, V(OBK_EXT_DAY), onset,
+        grade((double)sg_ob_ring_sum(acct, W_DAY, F_EXT, m->t) + next, V(OBK_EXT_DAY), onset,
               V(OBK_W_EXT)));
 
     if (learning) {
         /* everything is new to a new account: a conservative ramp stands
          * in for the baseline it does not have yet */
         add(&tl, SG_OBR_NEW_ACCOUNT,
-            grade((double)sg_ob_ring_sum(acct, W_DAY, F_RCPT, t) + nrcpt, V(OBK_RAMP_RCPT_DAY),
+            grade((double)sg_ob_ring_sum(acct, W_DAY, F_RCPT, m->t) + nrcpt, V(OBK_RAMP_RCPT_DAY),
                   onset, V(OBK_W_RAMP)));
     } else {
-        double hour_rcpt = (double)sg_ob_ring_sum(acct, W_HOUR, F_RCPT, t) + nrcpt;
-        double hour_ext = (double)sg_ob_ring_sum(acct, W_HOUR, F_EXT, t) + next;
-        double hour_new = (double)sg_ob_ring_sum(acct, W_HOUR, F_NEW, t) + nnew;
-        double hour_int = (double)sg_ob_ring_sum(acct, W_HOUR, F_NEWINT, t) + nnewint;
+        double hour_rcpt = (double)sg_ob_ring_sum(acct, W_HOUR, F_RCPT, m->t) + nrcpt;
+        double hour_ext = (double)sg_ob_ring_sum(acct, W_HOUR, F_EXT, m->t) + next;
+        double hour_new = (double)sg_ob_ring_sum(acct, W_HOUR, F_NEW, m->t) + nnew;
+        double hour_int = (double)sg_ob_ring_sum(acct, W_HOUR, F_NEWINT, m->t) + nnewint;
         double lim;
         lim = V(OBK_BASE_FLOOR) +
               V(OBK_BASE_FACTOR) * expected(acct->ewma_rcpt, acct->peak_rcpt, slot);
@@ -322,14 +323,14 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
     if (m->body_hash != NULL && m->body_hash_len > 0) {
         int b;
         bh = sg_ob_hash((const char *)m->body_hash, m->body_hash_len, 0);
-        b = find_body(acct, bh, t);
+        b = find_body(acct, bh, m->t);
         add(&tl, SG_OBR_SAME_BODY,
             grade((b >= 0 ? acct->body_rcpts[b] : 0.0) + nrcpt, V(OBK_BODY_RCPTS), onset,
                   V(OBK_W_BODY)));
     }
 
     add(&tl, SG_OBR_OWNERSHIP,
-        grade(sg_ob_ring_sum(acct, W_HOUR, F_REFUSE, t), V(OBK_REFUSALS_HOUR), onset,
+        grade(sg_ob_ring_sum(acct, W_HOUR, F_REFUSE, m->t), V(OBK_REFUSALS_HOUR), onset,
               V(OBK_W_REFUSALS)));
 
     if (have_net) {
@@ -338,18 +339,18 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
         if (!learning && acct->nnet > 0 && find_net(acct, net) < 0)
             add(&tl, SG_OBR_NEW_NETWORK, V(OBK_W_NEW_NET));
         add(&tl, SG_OBR_NETWORKS,
-            grade(networks_24h(acct, t, net), V(OBK_NETWORKS_DAY), onset, V(OBK_W_NETWORKS)));
+            grade(networks_24h(acct, m->t, net), V(OBK_NETWORKS_DAY), onset, V(OBK_W_NETWORKS)));
     }
 
-    add(&tl, SG_OBR_BOUNCES, bounce_grade(acct, cls, t));
+    add(&tl, SG_OBR_BOUNCES, bounce_grade(acct, cls, m->t));
 
     if (dom != NULL) {
         add(&tl, SG_OBR_DOMAIN,
-            grade(sg_ob_ring_sum(dom, W_DAY, F_MSG, t) + 1.0, V(OBK_DOM_MSG_DAY), onset,
+            grade(sg_ob_ring_sum(dom, W_DAY, F_MSG, m->t) + 1.0, V(OBK_DOM_MSG_DAY), onset,
                   V(OBK_W_DOMAIN)));
         add(&tl, SG_OBR_DOMAIN,
-            grade((double)sg_ob_ring_sum(dom, W_DAY, F_RCPT, t) + nrcpt, V(OBK_DOM_RCPT_DAY), onset,
-                  V(OBK_W_DOMAIN)));
+            grade((double)sg_ob_ring_sum(dom, W_DAY, F_RCPT, m->t) + nrcpt, V(OBK_DOM_RCPT_DAY),
+                  onset, V(OBK_W_DOMAIN)));
     }
 
     /* the decision */
@@ -357,7 +358,7 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
         action = SG_OB_BLOCK;
     else if (tl.score >= V(OBK_HOLD_SCORE)) {
         action = SG_OB_HOLD;
-        if (sg_ob_ring_sum(acct, W_HOUR, F_HOLD, t) + 1 >= V(OBK_HOLDS_TO_BLOCK))
+        if (sg_ob_ring_sum(acct, W_HOUR, F_HOLD, m->t) + 1 >= V(OBK_HOLDS_TO_BLOCK))
             action = SG_OB_BLOCK;
     } else if (throttle)
         action = SG_OB_THROTTLE;
@@ -367,24 +368,24 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
 
     /* the login happened whatever the answer */
     if (have_net)
-        note_net(acct, net, t);
+        note_net(acct, net, m->t);
     if (action == SG_OB_THROTTLE)
         return SG_OK; /* refused for now: not sent, not counted */
 
-    sg_ob_ring_add(acct, F_MSG, t, 1);
-    sg_ob_ring_add(acct, F_RCPT, t, nrcpt);
-    sg_ob_ring_add(acct, F_NEW, t, nnew);
-    sg_ob_ring_add(acct, F_EXT, t, next);
-    sg_ob_ring_add(acct, F_NEWINT, t, nnewint);
+    sg_ob_ring_add(acct, F_MSG, m->t, 1);
+    sg_ob_ring_add(acct, F_RCPT, m->t, nrcpt);
+    sg_ob_ring_add(acct, F_NEW, m->t, nnew);
+    sg_ob_ring_add(acct, F_EXT, m->t, next);
+    sg_ob_ring_add(acct, F_NEWINT, m->t, nnewint);
     if (bh != 0)
-        note_body(acct, bh, t, nrcpt);
+        note_body(acct, bh, m->t, nrcpt);
     if (dom != NULL) {
         if (dom->created == 0)
-            dom->created = t;
-        dom->last_t = t;
-        sg_ob_ring_add(dom, F_MSG, t, 1);
-        sg_ob_ring_add(dom, F_RCPT, t, nrcpt);
-        sg_ob_ring_add(dom, F_EXT, t, next);
+            dom->created = m->t;
+        dom->last_t = m->t;
+        sg_ob_ring_add(dom, F_MSG, m->t, 1);
+        sg_ob_ring_add(dom, F_RCPT, m->t, nrcpt);
+        sg_ob_ring_add(dom, F_EXT, m->t, next);
     }
     if (action == SG_OB_ALLOW) {
         /* only delivered mail teaches the history and the baseline */
@@ -399,9 +400,9 @@ int sg_ob_decide(const sg_ob_policy *p, sg_ob_account *acct, sg_ob_account *dom,
         acct->cur[F_NEWINT] += nnewint;
         return SG_OK;
     }
-    sg_ob_ring_add(acct, F_HOLD, t, 1);
+    sg_ob_ring_add(acct, F_HOLD, m->t, 1);
     if (action == SG_OB_BLOCK) {
-        sg_ob_account_block(acct, t, tl.reasons);
+        sg_ob_account_block(acct, m->t, tl.reasons);
         out->tripped = 1;
     }
     return SG_OK;
