@@ -117,28 +117,15 @@ static void learn_clock(sg_obredis *r, uint64_t us)
     }
 }
 
-static uint64_t reply_u64(const redisReply *v)
-{
-    if (v == NULL || v->type != REDIS_REPLY_STRING || v->len == 0 || v->len > 19)
-        return 0;
-    uint64_t n = 0;
-    for (size_t i = 0; i < v->len; i++) {
-        if (v->str[i] < '0' || v->str[i] > '9')
-            return 0;
-        n = n * 10 + (uint64_t)(v->str[i] - '0');
-    }
-    return n;
-}
-
 /* TIME's answer, asked at each connection and at most once a minute */
 static void on_time(redisAsyncContext *ac, void *reply, void *privdata)
 {
     sg_obredis *r = ac->data;
     redisReply *rep = reply;
     (void)privdata;
-    if (rep == NULL || r->ac != ac || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2)
+    if (rep == NULL || r->ac != ac)
         return;
-    learn_clock(r, reply_u64(rep->element[0]) * 1000000 + reply_u64(rep->element[1]) % 1000000);
+    learn_clock(r, sg_obs_time_reply_us(rep));
 }
 
 static void ask_time(sg_obredis *r)

@@ -948,14 +948,30 @@ int64_t sg_obs_now(sg_obs *s)
     if (s->kind != OBS_REDIS || (s->rc == NULL && redis_connect(s, err, sizeof(err)) != 0))
         return now; /* connected lazily, as the other operations */
     redisReply *r = redisCommand(s->rc, "TIME");
-    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-        r->element[0]->type == REDIS_REPLY_STRING) {
-        long long sec = strtoll(r->element[0]->str, NULL, 10);
-        if (sec > 0)
-            now = sec;
-    }
+    uint64_t us = sg_obs_time_reply_us(r);
     freeReplyObject(r);
-    return now;
+    return us ? (int64_t)(us / 1000000) : now;
+}
+
+/* Digits only, at most 19 (a uint64_t); 0 otherwise. */
+static uint64_t reply_u64(const redisReply *v)
+{
+    if (v == NULL || v->type != REDIS_REPLY_STRING || v->len == 0 || v->len > 19)
+        return 0;
+    uint64_t n = 0;
+    for (size_t i = 0; i < v->len; i++) {
+        if (v->str[i] < '0' || v->str[i] > '9')
+            return 0;
+        n = n * 10 + (uint64_t)(v->str[i] - '0');
+    }
+    return n;
+}
+
+uint64_t sg_obs_time_reply_us(const redisReply *r)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+        return 0;
+    return reply_u64(r->element[0]) * 1000000 + reply_u64(r->element[1]) % 1000000;
 }
 
 int sg_obs_created(const sg_obs *s)

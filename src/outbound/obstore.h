@@ -108,6 +108,12 @@ int sg_obs_created(const sg_obs *s);
  * or when TIME fails. */
 int64_t sg_obs_now(sg_obs *s);
 
+struct redisReply;
+/* Redis's answer to TIME as microseconds since 1970; 0 if r is not one.
+ * The CLI's store (sg_obs_now) and the daemon's workers (obredis.c) read
+ * Redis's clock with it. */
+uint64_t sg_obs_time_reply_us(const struct redisReply *r);
+
 /* LMDB: a write met a full map (MDB_MAP_FULL) since the last call. */
 int sg_obs_full_seen(sg_obs *s);
 
