@@ -15,6 +15,7 @@
  * on a difference, 2 when a LOCALE is not there.
  */
 #include <locale.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,15 +36,23 @@ typedef struct {
     size_t len;
 } text;
 
-static void put(text *t, const char *fmt, const char *a, const char *b)
+static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text *t, const char *fmt, ...)
 {
-    char line[8192];
-    int n = snprintf(line, sizeof(line), fmt, a ? a : "(null)", b ? b : "(null)");
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->s + t->len, OUT_MAX - t->len, fmt, ap);
+    va_end(ap);
     if (n < 0 || t->len + (size_t)n >= OUT_MAX)
-        return;
-    memcpy(t->s + t->len, line, (size_t)n);
-    t->len += (size_t)n;
-    t->s[t->len] = '\0';
+        t->s[t->len] = '\0'; /* a line that does not fit is left out whole */
+    else
+        t->len += (size_t)n;
+}
+
+/* s, or "(null)": what a result leaves unset shows as such */
+static const char *str(const char *s)
+{
+    return s ? s : "(null)";
 }
 
 static char *slurp(const char *path, size_t *len)
@@ -75,12 +84,11 @@ static void verdict(text *t, sg_zone *z, int64_t now, const char *m, size_t len)
     if (sg_resolver_new_zone(&res, z) != 0 || sg_verdict_new(&v, res, &o) != 0 ||
         sg_verdict_envelope_set(v, &env) != 0 || sg_verdict_feed(v, m, len) != 0 ||
         sg_verdict_finish_sync(v, &r) != 0) {
-        put(t, "verdict: error%s%s\n", "", "");
+        put(t, "verdict: error\n");
     } else {
-        char n[32];
-        snprintf(n, sizeof(n), "%zu", r->nunsigned_fields);
-        put(t, "verdict %s, unsigned fields %s\n", sg_verdict_kind_str(r->verdict), n);
-        put(t, "reason %s\nA-R %s\n", r->reason, r->authres);
+        put(t, "verdict %s, unsigned fields %zu\n", sg_verdict_kind_str(r->verdict),
+            r->nunsigned_fields);
+        put(t, "reason %s\nA-R %s\n", str(r->reason), str(r->authres));
     }
     sg_verdict_free(v);
     sg_resolver_free(res);
@@ -106,17 +114,17 @@ static void sign_and_tamper(text *t, sg_zone *z, int64_t now, const sg_dkim_sign
         sg_dkim_sign_headers(s, sg_msg_headers(p, &nh), nh) != 0 ||
         sg_dkim_sign_body(s, body + 4, strlen(body + 4)) != 0 ||
         sg_dkim_sign_finish(s, &sig, &siglen) != 0) {
-        put(t, "sign: error%s%s\n", "", "");
+        put(t, "sign: error\n");
     } else {
         size_t n = strlen(m);
         char *signed_m = malloc(siglen + n + 32), *tampered = malloc(siglen + n + 32);
         if (signed_m && tampered) {
             memcpy(signed_m, sig, siglen);
             memcpy(signed_m + siglen, m, n + 1);
-            put(t, "signature %s%s", signed_m, "");
+            put(t, "signature %s", signed_m);
             verdict(t, z, now, signed_m, siglen + n);
             snprintf(tampered, siglen + n + 32, "MIME-VERSION: 1.0\r\n%s", signed_m);
-            put(t, "tampered:%s%s\n", "", "");
+            put(t, "tampered:\n");
             verdict(t, z, now, tampered, strlen(tampered));
         }
         free(signed_m);
@@ -129,16 +137,14 @@ static void sign_and_tamper(text *t, sg_zone *z, int64_t now, const sg_dkim_sign
 static void helpers(text *t)
 {
     sg_header h = {.name = "MIME-VERSION", .name_len = 12, .value = "1.0", .value_len = 3};
-    char line[256];
     sg_spf_record *rec = NULL;
     static const char spf[] = "v=spf1 IP4:192.0.2.1 INCLUDE:_spf.locale.test MX -ALL";
     int rc = sg_spf_record_parse(&rec, spf, sizeof(spf) - 1, NULL);
     sg_spf_record_free(rec);
-    snprintf(line, sizeof(line), "header_is %d %d, within %d %d, spf %d\n",
-             sg_header_is(&h, "mime-version"), sg_header_is(&h, "Mime-Version"),
-             sg_domain_within("MAIL.BIGBANK.EXAMPLE", "bigbank.example"),
-             sg_domain_within("info.example", "INFO.EXAMPLE"), rc);
-    put(t, "%s%s", line, "");
+    put(t, "header_is %d %d, within %d %d, spf %d\n", sg_header_is(&h, "mime-version"),
+        sg_header_is(&h, "Mime-Version"),
+        sg_domain_within("MAIL.BIGBANK.EXAMPLE", "bigbank.example"),
+        sg_domain_within("info.example", "INFO.EXAMPLE"), rc);
 }
 
 static void outbound(text *t)
@@ -152,9 +158,9 @@ static void outbound(text *t)
         sg_ob_policy_set(p, NULL, "bounce_warn", "0.075") != 0 ||
         sg_ob_policy_add_internal_domain(p, "ORG.EXAMPLE") != 0 ||
         sg_ob_policy_lines(p, &lines) != 0) {
-        put(t, "outbound policy: error%s%s\n", "", "");
+        put(t, "outbound policy: error\n");
     } else {
-        put(t, "policy\n%s%s", lines, "");
+        put(t, "policy\n%s", lines);
         int rc = 0;
         for (int i = 0; i < 40 && rc == 0; i++) {
             sg_ob_message m = {1767571200 + i * 7200,
@@ -172,9 +178,9 @@ static void outbound(text *t)
         if (rc == 0)
             rc = sg_ob_note_dsn(p, a, 1767571200 + 40 * 7200, "5.1.1", NULL);
         if (rc == 0 && sg_ob_account_json(p, a, 1767571200 + 40 * 7200, &json) == 0)
-            put(t, "account %s%s\n", json, "");
+            put(t, "account %s\n", json);
         else
-            put(t, "account: error%s%s\n", "", "");
+            put(t, "account: error\n");
     }
     free(lines);
     free(json);
@@ -230,7 +236,7 @@ int main(int argc, char **argv)
         for (int i = 3; i < dash; i++) {
             size_t len;
             char *m = slurp(argv[i], &len);
-            put(&t, "== %s%s\n", argv[i], "");
+            put(&t, "== %s\n", argv[i]);
             verdict(&t, z, now, m, len);
             free(m);
         }
@@ -239,13 +245,13 @@ int main(int argc, char **argv)
          * is the locale's charset (rev26 R26-6) */
         static const char empty_cs[] = "From: =?*x?Q?ceo=40b=FDnk.test?=\r\nTo: a@b.test\r\n"
                                        "Subject: x\r\n\r\nx\r\n";
-        put(&t, "== empty charset%s%s\n", "", "");
+        put(&t, "== empty charset\n");
         verdict(&t, z, now, empty_cs, sizeof(empty_cs) - 1);
         /* "/" and "//TRANSLIT" are the locale's charset too (rev27 R27-3) */
         static const char slash_cs[] =
             "From: =?//TRANSLIT?Q?ceo=40b=FDnk.test?=\r\nTo: a@b.test\r\n"
             "Subject: x\r\n\r\nx\r\n";
-        put(&t, "== slash charset%s%s\n", "", "");
+        put(&t, "== slash charset\n");
         verdict(&t, z, now, slash_cs, sizeof(slash_cs) - 1);
         helpers(&t);
         outbound(&t);
