@@ -484,22 +484,6 @@ int sg_ob_policy_directive(sg_ob_policy *p, const char *name, const char *value)
 #define PUT_DECIMALS 15
 static void put_value(ob_buf *b, double v)
 {
-    static const uint64_t u10[PUT_DECIMALS + 1] = {1,
-                                                   10,
-                                                   100,
-                                                   1000,
-                                                   10000,
-                                                   100000,
-                                                   1000000,
-                                                   10000000,
-                                                   100000000,
-                                                   1000000000,
-                                                   10000000000ull,
-                                                   100000000000ull,
-                                                   1000000000000ull,
-                                                   10000000000000ull,
-                                                   100000000000000ull,
-                                                   1000000000000000ull};
     for (int k = 0; k <= P10_MAX; k++) {
         double scaled = v * p10[k];
         if (scaled >= 1e19)
@@ -507,13 +491,15 @@ static void put_value(ob_buf *b, double v)
         uint64_t m = (uint64_t)llround(scaled);
         if ((double)m / p10[k] != v)
             continue;
-        if (k == 0)
+        if (k == 0) {
             sg_ob_printf(b, "%llu", (unsigned long long)m);
-        else if (k <= PUT_DECIMALS && m < 1000000000000000000ull)
-            sg_ob_printf(b, "%llu.%0*llu", (unsigned long long)(m / u10[k]), k,
-                         (unsigned long long)(m % u10[k]));
-        else
+        } else if (k <= PUT_DECIMALS && m < 1000000000000000000ull) {
+            uint64_t unit = (uint64_t)p10[k]; /* exact: 10^15 < 2^53 */
+            sg_ob_printf(b, "%llu.%0*llu", (unsigned long long)(m / unit), k,
+                         (unsigned long long)(m % unit));
+        } else {
             sg_ob_printf(b, "%llue-%d", (unsigned long long)m, k);
+        }
         return;
     }
     /* no such form (not a value parse_decimal made): the nearest integer */
