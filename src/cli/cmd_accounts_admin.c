@@ -404,11 +404,9 @@ int sg_cli_accounts_admin(int argc, char **argv)
     /* the record's name as the daemon keys it (case folded): `show` and
      * `release` with the spelling Postfix logs said "no account" while
      * that login's mail sat held (adv43 F3) */
-    sg_obop_recs key;
-    if (login) {
-        sg_obop_recs_init(&key, login, NULL);
-        login = key.rec[0].key;
-    }
+    char key[SG_OBS_KEY_MAX + 1];
+    if (login && sg_obop_fold_login(key, login) == 0)
+        login = key;
     if (sg_ob_policy_new(&c.pol) != 0)
         return SG_EXIT_INTERNAL;
     if ((rc = read_config(&c)) != 0)

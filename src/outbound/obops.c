@@ -143,18 +143,22 @@ out:
     return rc;
 }
 
+int sg_obop_fold_login(char dst[SG_OBS_KEY_MAX + 1], const char *acct)
+{
+    if (strlen(acct) > SG_OBS_KEY_MAX)
+        return -1;
+    size_t i = 0;
+    for (const char *p = acct; *p; p++)
+        dst[i++] = (char)tolower((unsigned char)*p);
+    dst[i] = '\0';
+    return 0;
+}
+
 void sg_obop_recs_init(sg_obop_recs *rr, const char *acct, const char *mail_from)
 {
     memset(rr->rec, 0, sizeof(rr->rec));
     rr->n = 1;
-    rr->rec[0].key = acct;
-    if (strlen(acct) <= SG_OBS_KEY_MAX) { /* longer: the store refuses it as it is */
-        size_t i = 0;
-        for (const char *p = acct; *p; p++)
-            rr->acct[i++] = (char)tolower((unsigned char)*p);
-        rr->acct[i] = '\0';
-        rr->rec[0].key = rr->acct;
-    }
+    rr->rec[0].key = sg_obop_fold_login(rr->acct, acct) == 0 ? rr->acct : acct;
     rr->dom[0] = '\0';
     const char *at = mail_from ? strrchr(mail_from, '@') : NULL;
     if (at && at[1] && strlen(at) <= SG_OBS_KEY_MAX) {

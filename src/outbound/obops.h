@@ -64,6 +64,11 @@ typedef struct {
     size_t n;
 } sg_obop_recs;
 
+/* The name a login's record has: its ASCII letters lower-cased into dst
+ * (SG_OBS_KEY_MAX + 1 bytes). 0, or -1 when it is longer than a key may be
+ * (the store refuses it as it is). */
+int sg_obop_fold_login(char dst[SG_OBS_KEY_MAX + 1], const char *acct);
+
 /* Sets up the records: acct (its letters lower-cased: the sender map
  * compares logins without case, and where SASL does too, Support@ and
  * support@ must be one account, or a blocked login goes on as another),

@@ -33,7 +33,7 @@ if [ -f "$ALIB" ]; then
 else
     calls="no $ALIB"
 fi
-fmt=$(cd "$SG_SRC" && grep -rnE '"[^"]*%[-+ #0]*[0-9*]*(\.[0-9*]+)?[lLhjzt]*[fFgGeEaA][^"]*"' src/lib --include='*.c' |
+fmt=$(cd "$SG_SRC" && grep -rnE '"[^"]*%[-+ #0]*[0-9*]*(\.[0-9*]+)?[lLhjzt]*[fFgGeEaA][^"]*"' src/lib --include='*.[ch]' |
     grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/\*|\* )')
 [ -z "$calls" ] && [ -z "$fmt" ] && ok "src/lib calls no locale-dependent libc case, class or number function" ||
     bad "locale-dependent calls in src/lib (use util/ascii.h, integers): $(echo $calls) $fmt"
