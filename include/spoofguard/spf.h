@@ -127,6 +127,7 @@ SG_EXTERN void sg_spf_record_free(sg_spf_record *rec);
  * cache may serve many checks; not thread-safe. */
 typedef struct sg_spf_cache sg_spf_cache;
 
+/* max_entries: 0 -> 4096. */
 SG_EXTERN int sg_spf_cache_new(sg_spf_cache **out, size_t max_entries);
 SG_EXTERN void sg_spf_cache_free(sg_spf_cache *cache);
 /* Number of live entries; hits and misses since creation. */

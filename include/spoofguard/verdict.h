@@ -195,7 +195,8 @@ SG_EXTERN void sg_verdict_free(sg_verdict *v);
  * row. Results of the previous message become invalid. */
 SG_EXTERN void sg_verdict_reset(sg_verdict *v);
 
-/* The connection facts; starts the SPF checks. Call before finish. */
+/* The connection facts; starts the SPF checks. Call once, before finish:
+ * SG_ESTATE otherwise (SG_EINVAL for a NULL argument). */
 SG_EXTERN int sg_verdict_envelope_set(sg_verdict *v, const sg_verdict_envelope *env);
 /* Message bytes (header and body, CRLF or LF), any chunking. Returns 0,
  * or the message parser's error (SG_ELIMIT, SG_ESYNTAX): the message is

@@ -367,6 +367,10 @@ static void cache(void **state)
     sg_spf_result r;
     sg_spf_request req;
     uint64_t hits, misses;
+    /* 0 is the default size, as for the DKIM key cache; NULL out is not */
+    assert_int_equal(sg_spf_cache_new(NULL, 0), SG_EINVAL);
+    assert_int_equal(sg_spf_cache_new(&cache, 0), 0);
+    sg_spf_cache_free(cache);
     assert_int_equal(sg_spf_cache_new(&cache, 2), 0);
     assert_int_equal(sg_arena_new(&a, 0), 0);
     sg_spf_request_init(&req);

@@ -382,6 +382,18 @@ static void contracts(void **state)
     assert_int_equal(sg_verdict_feed(v, "From: a@b.test\r\n\r\nx\r\n", 22), SG_OK);
     assert_int_equal(sg_verdict_finish_sync(v, NULL), SG_EINVAL);
     assert_int_equal(sg_verdict_finish_sync(NULL, NULL), SG_EINVAL);
+    /* the envelope: once, before finish; a call out of turn is SG_ESTATE
+     * as everywhere else in the API, a NULL SG_EINVAL (adv44 F7) */
+    sg_verdict_envelope env = {.client_ip = "192.0.2.1", .helo = "h.test", .mail_from = "a@b.test"};
+    assert_int_equal(sg_verdict_envelope_set(NULL, &env), SG_EINVAL);
+    assert_int_equal(sg_verdict_envelope_set(v, NULL), SG_EINVAL);
+    assert_int_equal(sg_verdict_envelope_set(v, &env), SG_OK);
+    assert_int_equal(sg_verdict_envelope_set(v, &env), SG_ESTATE);
+    const sg_verdict_result *vr = NULL;
+    assert_int_equal(sg_verdict_finish_sync(v, &vr), SG_OK);
+    assert_int_equal(sg_verdict_envelope_set(v, &env), SG_ESTATE);
+    sg_verdict_reset(v);
+    assert_int_equal(sg_verdict_envelope_set(v, &env), SG_OK);
     sg_verdict_free(v);
     /* sg_dmarc_check_sync alone too */
     sg_arena *a;

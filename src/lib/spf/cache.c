@@ -56,9 +56,11 @@ static uint64_t hash_name(const char *s, size_t *len)
 int sg_spf_cache_new(sg_spf_cache **out, size_t max_entries)
 {
     sg_spf_cache *c;
-    if (out == NULL || max_entries == 0)
+    if (out == NULL)
         return SG_EINVAL;
     *out = NULL;
+    if (max_entries == 0)
+        max_entries = 4096; /* the default, as the DKIM key cache's (adv44 F7) */
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return SG_ENOMEM;

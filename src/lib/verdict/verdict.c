@@ -421,8 +421,10 @@ int sg_verdict_envelope_set(sg_verdict *v, const sg_verdict_envelope *env)
 {
     sg_spf_request req;
     int rc;
-    if (v == NULL || env == NULL || v->finished || v->spf || v->res.spf_checked)
+    if (v == NULL || env == NULL)
         return SG_EINVAL;
+    if (v->finished || v->spf || v->res.spf_checked)
+        return SG_ESTATE; /* once, before finish: as every other call out of turn */
     if (env->mail_from && (v->mail_from = sg_arena_strdup(v->arena, env->mail_from)) == NULL)
         return SG_ENOMEM;
     if (env->helo && (v->helo = sg_arena_strdup(v->arena, env->helo)) == NULL)
