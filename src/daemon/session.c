@@ -199,7 +199,11 @@ static void header_feed(session *s, const char *name, const char *value, size_t 
                 size_t cap = s->cap_ar_ours ? s->cap_ar_ours * 2 : 4;
                 uint32_t *n = realloc(s->ar_ours, cap * sizeof(*n));
                 if (n == NULL) {
-                    s->fail = "out of memory";
+                    /* a forged field we cannot delete later: 421 now, as
+                     * any answer that cannot be built; the fail-safe
+                     * answer (accept, perhaps) would let it through
+                     * (rev28 R28-4) */
+                    s->out.oom = 1;
                     return;
                 }
                 s->ar_ours = n;
@@ -276,6 +280,14 @@ static void copy_cut(char *dst, size_t cap, const char *src)
 static void macros(session *s, const sg_milter_cmd *c)
 {
     const char *auth = NULL, *mta = NULL;
+    if (s->state == MSG_WAITING)
+        return; /* the message's facts are fixed once its EOM came: its
+                 * answer is logged with its own login and queue id */
+    if (c->u.macro.stage == SG_MC_MAIL) {
+        s->login[0] = '\0';
+        s->login_long = 0;
+        s->mail_macros = 1;
+    }
     for (size_t i = 0; i < c->u.macro.n; i++) {
         const char *n = c->u.macro.name[i], *v = c->u.macro.value[i];
         if (!strcmp(n, "i"))
@@ -352,6 +364,7 @@ static int handle(session *s, const sg_milter_cmd *c)
         s->client_ip[0] = '\0';
         s->helo[0] = '\0';
         s->internal = 0; /* nothing carries over from before a QUIT_NC */
+        s->mail_macros = 0;
         if (c->u.connect.family == '4' || c->u.connect.family == '6') {
             const char *a = c->u.connect.address;
             if (!strncasecmp(a, "IPv6:", 5))
@@ -387,6 +400,14 @@ static int handle(session *s, const sg_milter_cmd *c)
             memcpy(s->login, login, sizeof(login));
             s->login_long = login_long;
         }
+        /* a login is this MAIL's own, from its macro packet, or none: a
+         * MAIL without ABORT and without {auth_authen} went out as the
+         * previous message's user, signed (rev28 R28-2) */
+        if (!s->mail_macros) {
+            s->login[0] = '\0';
+            s->login_long = 0;
+        }
+        s->mail_macros = 0;
         policy_renew(s);
         message_start(s, c->u.args.argv[0]);
         if (s->proto & SG_MP_NR_MAIL) {
@@ -428,6 +449,7 @@ static int handle(session *s, const sg_milter_cmd *c)
             reply(s, SG_MR_CONTINUE);
         return 0;
     case SG_MC_BODYEOB:
+        s->eom_mark = s->out.len;
         if (c->u.body.len)
             message_feed(s, c->u.body.data, c->u.body.len);
         if (s->state == MSG_NONE) {
@@ -451,12 +473,14 @@ static int handle(session *s, const sg_milter_cmd *c)
         message_reset(s);
         return 0;
     case SG_MC_ABORT:
+        drop_unanswered(s);
         message_reset(s);
         return 0;
     case SG_MC_QUIT:
         s->quit = 1;
         return -1;
     case SG_MC_QUIT_NC:
+        drop_unanswered(s);
         message_reset(s);
         return 0;
     }
@@ -519,7 +543,7 @@ static void on_silent(uv_timer_t *t)
 /* After each read, unless the MTA waits for our answer: 10 s until the
  * negotiation or while a packet is incomplete (not extended by a trickle
  * of bytes), else IDLE_MS from now. */
-static void watch_silence(session *s)
+void watch_silence(session *s)
 {
     if (!s->timer_live || s->state == MSG_WAITING)
         return;

@@ -66,6 +66,10 @@ typedef struct session {
     unsigned pol_swaps; /* the slot's swaps before pol was taken */
     sg_milter_reader rd;
     sg_milter_out out;
+    /* the bytes of out queued before this message's EOM: what follows is
+     * the message's answer in the making (header changes first), dropped
+     * if the MTA aborts the message while it waits (rev28 R28-1) */
+    size_t eom_mark;
     uint32_t proto;   /* negotiated protocol flags */
     uint32_t actions; /* negotiated actions */
     int negotiated;
@@ -92,6 +96,7 @@ typedef struct session {
     char *mail_from;   /* reverse-path without <> */
     char login[SMALL]; /* {auth_authen} */
     int login_long;    /* {auth_authen} did not fit: refused, never cut short */
+    int mail_macros;   /* a MAIL-stage macro packet came since the last MAIL */
     char queue_id[64];
     uint64_t size;
     uint64_t t0;
@@ -152,7 +157,12 @@ void answer(session *s, sg_action a, const char *smtp_reply);
 void delete_forged_authres(session *s);
 void give(session *s, const sg_disposition *d, const sg_verdict_result *vr);
 void message_reset(session *s);
+/* ABORT or QUIT_NC while the MTA waits for our EOM answer: the header
+ * changes already queued for it are dropped with the message. */
+void drop_unanswered(session *s);
 void flush(session *s);
+/* The connection's silence timer, after a read or an answer (session.c). */
+void watch_silence(session *s);
 /* 421 without memory (the MTA ends the SMTP session), then the session
  * closes. */
 void answer_unbuilt(session *s);

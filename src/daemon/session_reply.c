@@ -110,8 +110,16 @@ void answer(session *s, sg_action a, const char *smtp_reply)
  * the ordinals stay right. */
 void delete_forged_authres(session *s)
 {
-    if (!(s->actions & SG_MF_CHGHDRS))
+    if (!(s->actions & SG_MF_CHGHDRS)) {
+        /* the MTA did not grant header changes: say so, since the
+         * message leaves with fields that speak in our name */
+        if (s->n_ar_ours > 0)
+            sg_log(s->env->log,
+                   "{\"event\":\"forged_authres_kept\",\"client\":\"%s\",\"queue_id\":\"%s\","
+                   "\"fields\":%zu,\"why\":\"the MTA did not grant header changes (CHGHDRS)\"}",
+                   s->client_ip, s->queue_id, s->n_ar_ours);
         return;
+    }
     for (size_t i = s->n_ar_ours; i-- > 0;)
         sg_milter_put_chgheader(&s->out, s->ar_ours[i], "Authentication-Results", "");
 }
@@ -188,8 +196,24 @@ void message_reset(session *s)
     s->login[0] = '\0';
     s->login_long = 0;
     s->queue_id[0] = '\0';
-    if (s->timer_live)
+    /* the message's timer ends; the connection's silence is watched again:
+     * an answer given from a callback (DNS, the signer, Redis) has no read
+     * after it to do that, and a peer silent from then on held its
+     * connection for ever (rev28 R28-3) */
+    if (s->timer_live && !s->closing && !s->draining) { /* draining: the drain timer */
         uv_timer_stop(&s->timer);
+        watch_silence(s);
+    }
+}
+
+void drop_unanswered(session *s)
+{
+    /* else they went out before the ABORT (with NR_EOH, DATA and BODY
+     * there is nothing else to keep past the mark), and the next message's
+     * answer began with this one's A-R and DKIM-Signature fields (rev28
+     * R28-1) */
+    if (s->state == MSG_WAITING && s->out.len > s->eom_mark)
+        s->out.len = s->eom_mark;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -256,12 +280,12 @@ void answer_unbuilt(session *s)
                    "{\"event\":\"out_of_memory\",\"client\":\"%s\",\"queue_id\":\"%s\","
                    "\"action\":\"tempfail\",\"reply\":\"" UNBUILT_REPLY "\"}",
                    s->client_ip, s->queue_id);
-            s->out.len = 0;
+            s->out.len = s->eom_mark = 0;
             session_linger(s);
             return;
         }
     }
-    s->out.len = 0;
+    s->out.len = s->eom_mark = 0;
     session_close(s);
 }
 
@@ -287,7 +311,7 @@ void flush(session *s)
         return;
     }
     if (off == s->out.len) {
-        s->out.len = 0;
+        s->out.len = s->eom_mark = 0;
         return;
     }
     /* An MTA reads each answer before it goes on (it waits for them), so
@@ -313,7 +337,7 @@ void flush(session *s)
     char *data = (char *)(req + 1);
     memcpy(data, s->out.buf + off, s->out.len - off);
     uv_buf_t b = uv_buf_init(data, (unsigned)(s->out.len - off));
-    s->out.len = 0;
+    s->out.len = s->eom_mark = 0;
     if (uv_write(req, &s->h.stream, &b, 1, on_write) != 0) {
         free(req);
         session_close(s);

@@ -830,10 +830,8 @@ def stop_whole(pid):
     raise CheckFailed('process %d not stopped 5 s after SIGSTOP' % pid)
 
 
-def check_arc_seal_signer_stalled():
-    """The signer stopped while a message waits for our seal: the verdict
-    goes on without our set within seconds (it waited message_timeout, 60 s,
-    past Postfix's milter_content_timeout: adv12 F5)."""
+def signer_pid():
+    """The daemon's one child: its signer process."""
     daemon = int(env('SG_MILTER_PID'))
     kids = []
     for d in os.listdir('/proc'):
@@ -845,15 +843,23 @@ def check_arc_seal_signer_stalled():
             if int(st[st.rindex(')') + 2:].split()[1]) == daemon:
                 kids.append(int(d))
     expect(len(kids) == 1, 'the signer among the daemon\'s children: %r' % kids)
+    return kids[0]
+
+
+def check_arc_seal_signer_stalled():
+    """The signer stopped while a message waits for our seal: the verdict
+    goes on without our set within seconds (it waited message_timeout, 60 s,
+    past Postfix's milter_content_timeout: adv12 F5)."""
+    signer = signer_pid()
     before = arc_seals()
-    stop_whole(kids[0])
+    stop_whole(signer)
     try:
         msg = data_msg('genuine.signed.eml')
         t0 = time.monotonic()
         stage, replies, m = inbound(msg)
         el = time.monotonic() - t0
     finally:
-        os.kill(kids[0], signal.SIGCONT)
+        os.kill(signer, signal.SIGCONT)
     expect(stage == 'E' and replies and replies[-1].cmd in 'ac', 'ended at stage %s: %s'
            % (stage, describe(replies)))
     expect(el < 5, 'answered after %.1f s' % el)
@@ -866,6 +872,53 @@ def check_arc_seal_signer_stalled():
            after.get('added') == before.get('added'),
            'spoofguard_arc_seals_total %r -> %r, want unsigned + 1' % (before, after))
     finish(m)
+
+
+def send_to_eom(m, msg, sender, login=None, queue_id='4Xq1Rk2Zz9'):
+    """MAIL..EOM of msg, its answer left unread."""
+    m.mail(sender, login=login)
+    m.rcpt('bob@rcpt.test')
+    m.data_cmd(queue_id)
+    headers, body = split_message(msg)
+    for n, v in headers:
+        m.header(n, v)
+    m.eoh()
+    m.body(body)
+    m._macros('E')
+    m.send('E')
+
+
+def check_arc_seal_abort_waiting():
+    """ABORT, or QUIT_NC, while our ARC set waits for a stopped signer: the
+    header changes already queued for that message go with it. They went
+    out right after the ABORT, and the next message's answer began with
+    them: our A-R saying dmarc=pass on whatever came next on the
+    connection, a forgery too (rev28 R28-1)."""
+    signer = signer_pid()
+    genuine = data_msg('genuine.signed.eml')
+    for how in ('abort', 'quit_nc'):
+        m = session()
+        m.connect(GENUINE_IP, hostname=GENUINE_HELO)
+        m.helo(GENUINE_HELO)
+        stop_whole(signer)
+        try:
+            send_to_eom(m, genuine, 'news@remote.test', queue_id='AB1')
+            time.sleep(0.5)  # the verdict is in; our set waits for the signer
+            m.abort()
+            if how == 'quit_nc':
+                m.send('K')
+            expect(not m.pending(0.5), '%s: sent after the ABORT: %r' % (how, m.buf[:120]))
+        finally:
+            os.kill(signer, signal.SIGCONT)
+        if how == 'quit_nc':
+            m.connect(GENUINE_IP, hostname=GENUINE_HELO)
+            m.helo(GENUINE_HELO)
+        stage, replies = m.send_message(genuine, sender='news@remote.test', queue_id='AB2')
+        ars = [r for r in replies if r.cmd == 'i' and r.name == 'Authentication-Results']
+        expect(stage == 'E' and replies[-1].cmd in 'ac' and len(ars) == 1,
+               '%s: the next message got %s' % (how, describe(replies)))
+        no_stray(m)
+        finish(m)
 
 
 def check_arc_seal_on_chain():
@@ -1130,6 +1183,9 @@ def check_actions_respected():
         bad = [r for r in replies if r.cmd in banned]
         expect(not bad, 'offered actions 0x%x, got %s' % (offer, describe(replies)))
         m.close()
+    # the forged fields it could not delete are logged (rev28 R28-4)
+    expect(wait_log('"event":"forged_authres_kept"[^\\n]*"fields":2'),
+           'no forged_authres_kept line')
 
 
 def outbound_session(login, ip='198.51.100.25'):
@@ -1284,6 +1340,53 @@ def check_outbound_sign():
     signed_ok(replies, msg, 'alice', ['rsa1', 'ed1'])
     no_stray(m)
     finish(m)
+
+
+def check_outbound_mail_without_abort():
+    """A MAIL without ABORT after an authenticated transaction, its own
+    macros without {auth_authen}: an unauthenticated message, judged as on
+    a fresh connection. It went out as the previous message's login,
+    signed (rev28 R28-2)."""
+    msg = data_msg('from-alice.eml')
+    fresh = outbound_session(None, ip='203.0.113.66')
+    want = fresh.send_message(msg, sender='alice@ourco.test', queue_id='MW0')
+    finish(fresh)
+    expect(want[0] == 'E' and want[1][-1].cmd == 'y' and '550' in (want[1][-1].text or ''),
+           'the unauthenticated message on a fresh connection: %s' % describe(want[1]))
+    m = outbound_session('alice@ourco.test', ip='203.0.113.66')
+    m.mail('alice@ourco.test', login='alice@ourco.test')
+    m.rcpt('bob@rcpt.test')
+    got = m.send_message(msg, sender='alice@ourco.test', queue_id='MW1')
+    expect([(r.cmd, r.text) for r in got[1]] == [(r.cmd, r.text) for r in want[1]],
+           'after an abandoned authenticated MAIL: %s, on a fresh connection %s'
+           % (describe(got[1]), describe(want[1])))
+    # and the other way: an authenticated MAIL after an unauthenticated one
+    m.mail('bob@rcpt.test')
+    m.rcpt('bob@rcpt.test')
+    stage, replies = m.send_message(msg, sender='alice@ourco.test', login='alice@ourco.test',
+                                    queue_id='MW2')
+    signed_ok(replies, msg, 'alice', ['rsa1', 'ed1'])
+    finish(m)
+
+
+def check_silent_after_async_answer():
+    """Half a packet sent while our answer is made in a callback (the
+    signer's): after that answer the connection is watched again, and
+    closed 10 s later as any connection stopped inside a packet. It was
+    held for ever: no read came to arm the timer (rev28 R28-3)."""
+    msg = data_msg('from-alice.eml')
+    m = outbound_session('alice@ourco.test')
+    send_to_eom(m, msg, 'alice@ourco.test', login='alice@ourco.test', queue_id='SA1')
+    t0 = time.monotonic()
+    m.send_raw(packet('A')[:3])
+    replies = []
+    while not replies or replies[-1].cmd not in 'acrtdy':
+        replies.append(m.recv())
+    signed_ok(replies, msg, 'alice', ['rsa1', 'ed1'])
+    expect(m.closed_by_peer(14), 'still open 14 s after the answer')
+    el = time.monotonic() - t0
+    expect(el > 9, 'closed after %.1f s, want ~10' % el)
+    m.close()
 
 
 def check_outbound_internal():

@@ -20,7 +20,10 @@
 #   truncated packets, a second OPTNEG, a peer that never reads its answers,
 #   200 connections at once, allocations failing (every session it
 #   negotiated answered, the fail-safe tempfail at worst), connections closed
-#   mid-message, messages after ABORT (each followed by a fresh normal
+#   mid-message, messages after ABORT (the header changes queued for a
+#   message aborted while it waits go with it; a MAIL without ABORT has its
+#   own login or none), silence after an answer made in a callback
+#   (each followed by a fresh normal
 #   session and a liveness check); SIGHUP with a new key table; SIGTERM
 #   drain (exit 0).
 # Prints "N passed, N failed"; exits non-zero on failure, 77 when a tool is
@@ -401,7 +404,8 @@ check vparse_line_ends vparse_author_domain vparse_idn
 check outbound_wrong_envelope outbound_wrong_from outbound_quoted_local outbound_sender_field outbound_sign \
     outbound_xtext_login \
     outbound_internal outbound_reinjected outbound_big_body outbound_long_line outbound_case outbound_two_from \
-    outbound_display_names reply_percent outbound_sendmail_rewrites
+    outbound_display_names reply_percent outbound_sendmail_rewrites outbound_mail_without_abort \
+    silent_after_async_answer
 alive alive_after_policy
 
 # an accepted milter connection is probed (keepalive after 2 minutes): an
@@ -510,7 +514,8 @@ PROG_PID=''
 start_daemon seal "$SEAL_PORT"
 SEAL_PID=$PID
 METRICS_PORT=$SEAL_METRICS
-check arc_seal_inbound arc_seal_on_chain arc_seal_not_rejected arc_seal_signer_stalled
+check arc_seal_inbound arc_seal_on_chain arc_seal_not_rejected arc_seal_signer_stalled \
+    arc_seal_abort_waiting
 alive alive_arc_seal
 stop_daemon seal "$SEAL_PID" sigterm_seal
 SEAL_PID=''
