@@ -139,8 +139,9 @@ static const opt_def options[] = {
      "Time budget for the checks of one message (RFC 7208 4.6.4 asks for at least 20 s of "
      "SPF DNS time). At the limit the verdict is decided with what is known: a lookup still "
      "out counts as a temporary error, which makes the answer temporary only where it could "
-     "have aligned with the From domain (a sender's own slow DNS cannot reach the fail-safe "
-     "answer)."},
+     "have aligned with the From domain (a sender's own slow DNS reaches the fail-safe answer "
+     "only for mail of a From domain whose DNS it is, as that domain's policy lookup failing "
+     "would)."},
     {"allow_group_readable_keys", T_BOOL, F(allow_group_readable_keys), NOCOUNT, "no", 0, 0, 1,
      "Accept private keys readable by their group. World-readable keys are always refused."},
     {"user", T_STRING, F(user), NOCOUNT, NULL, 0, 0, 0,

@@ -34,6 +34,13 @@
 #define DEFAULT_MIN_RSA_BITS 1024
 /* Tolerated clock difference for an AMS's x= (as for DKIM). */
 #define DEFAULT_CLOCK_SKEW 300
+/* Key lookups of one chain in flight at once. A chain may have 50 sets
+ * (RFC 8617 5.1.1), each sealer's keys the sender's to name: all at once,
+ * a forger's message put 100 lookups, 200 queries with the retry, on the
+ * resolver the host's other mail shares, for names whose DNS never
+ * answers (adv45 F1). A genuine chain of up to 4 sets has at most 8 keys:
+ * one round trip, as before. */
+#define KEYS_IN_FLIGHT 8
 
 enum { K_AMS = 0, K_AS = 1 };
 
@@ -57,6 +64,7 @@ struct akey {
     sg_arc_verifier *v;
     char *qname;
     sg_dns_query *q;
+    int asked; /* its lookup was started (or refused at once) */
     int done;
     sg_dkim_keystate ks; /* ks.key: &key */
     sg_dkim_key key;
@@ -73,6 +81,10 @@ struct sg_arc_verifier {
      * one key per AMS and AS */
     struct akey *keys;
     size_t nkeys;
+    /* the order the keys are asked in (newest AMS and seals first: what
+     * decides the chain), and the next one to ask */
+    size_t *order;
+    size_t norder, next_key;
     const char *early_fail; /* structural failure found from the header */
     sg_arc_result result;
     sg_arc_set_result *set_results;
@@ -150,6 +162,8 @@ void sg_arc_verifier_reset(sg_arc_verifier *v)
     }
     sg_dkim_vcore_reset(&v->c);
     v->nkeys = 0;
+    v->order = NULL;
+    v->norder = v->next_key = 0;
     v->tmp = NULL;
     v->keys = NULL;
     v->sets = NULL;
@@ -298,6 +312,30 @@ static void key_answer(const sg_dns_answer *ans, struct akey *k)
 
 static void decide_chain(sg_arc_verifier *v);
 
+static void key_cb(const sg_dns_answer *ans, void *payload);
+
+/* Asks the next keys in order, up to KEYS_IN_FLIGHT at once. Answers come
+ * on the resolver's next run, never from inside the query call. */
+static int ask_keys(sg_arc_verifier *v)
+{
+    while (v->c.pending < KEYS_IN_FLIGHT && v->next_key < v->norder) {
+        struct akey *k = &v->keys[v->order[v->next_key++]];
+        k->asked = 1;
+        v->c.pending++;
+        int rc = sg_resolver_query(v->c.resolver, k->qname, SG_DNS_TXT, key_cb, k, &k->q);
+        if (rc != 0) {
+            v->c.pending--;
+            k->q = NULL;
+            if (rc == SG_ENOMEM)
+                return rc;
+            k->done = 1;
+            k->ks.rc = SG_ESYNTAX;
+            k->ks.reason = "bad key record name";
+        }
+    }
+    return SG_OK;
+}
+
 static void key_cb(const sg_dns_answer *ans, void *payload)
 {
     struct akey *k = payload;
@@ -305,6 +343,11 @@ static void key_cb(const sg_dns_answer *ans, void *payload)
     k->q = NULL;
     key_answer(ans, k);
     v->c.pending--;
+    if (ask_keys(v) != SG_OK) {
+        /* no memory for the next lookup: those not asked count as no
+         * answer (temporary), never as a pass */
+        v->next_key = v->norder;
+    }
     if (v->c.pending == 0 && v->c.body_done) {
         decide_chain(v);
         if (v->c.done_cb)
@@ -494,22 +537,27 @@ int sg_arc_verify_headers(sg_arc_verifier *v, const sg_header *fields, size_t co
         return SG_OK; /* decided: no keys, no hashing */
     if ((rc = hash_sets(v, fields, count, used)) != 0)
         return rc;
-    /* All key queries at once: the answers come back in parallel. */
-    for (size_t i = 0; i < v->nkeys; i++) {
-        struct akey *k = &v->keys[i];
-        v->c.pending++;
-        rc = sg_resolver_query(v->c.resolver, k->qname, SG_DNS_TXT, key_cb, k, &k->q);
-        if (rc != 0) {
-            v->c.pending--;
-            k->q = NULL;
-            if (rc == SG_ENOMEM)
-                return rc;
-            k->done = 1;
-            k->ks.rc = SG_ESYNTAX;
-            k->ks.reason = "bad key record name";
+    /* The keys in the order 5.2 needs them: the newest AMS, the seals
+     * newest first, then the older AMSs (oldest-pass only) */
+    if (v->nkeys == 0)
+        return SG_OK;
+    if ((v->order = sg_arena_alloc(v->c.arena, v->nkeys * sizeof(*v->order))) == NULL)
+        return SG_ENOMEM;
+    unsigned char qbuf[128], *queued = qbuf; /* 50 sets: 100 keys at most */
+    if (v->nkeys > sizeof(qbuf) && (queued = sg_arena_alloc(v->c.arena, v->nkeys)) == NULL)
+        return SG_ENOMEM;
+    memset(queued, 0, v->nkeys);
+    for (unsigned pass = 0; pass < 3; pass++)
+        for (unsigned j = v->n; j-- > 0;) {
+            const struct asig *s = pass == 0   ? (j == v->n - 1 ? &v->sets[j].sig[K_AMS] : NULL)
+                                   : pass == 1 ? &v->sets[j].sig[K_AS]
+                                               : &v->sets[j].sig[K_AMS];
+            if (s == NULL || !s->ok || s->key < 0 || queued[s->key])
+                continue;
+            queued[s->key] = 1;
+            v->order[v->norder++] = (size_t)s->key;
         }
-    }
-    return SG_OK;
+    return ask_keys(v);
 }
 
 int sg_arc_verify_body(sg_arc_verifier *v, const char *data, size_t len)
@@ -527,7 +575,9 @@ static void verify_sig(sg_arc_verifier *v, struct asig *s, int kind)
         return; /* permerror, reason from parsing */
     if (s->key < 0 || !(k = &v->keys[s->key])->done) {
         s->result = SG_DKIM_TEMPERROR;
-        s->reason = "key lookup got no answer";
+        s->reason = s->key >= 0 && !v->keys[s->key].asked
+                        ? "key not looked up within the time allowed"
+                        : "key lookup got no answer";
         return;
     }
     s->result = sg_dkim_check_sig(&s->sig, &k->ks, v->opts.min_rsa_bits,
