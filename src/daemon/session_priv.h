@@ -121,7 +121,7 @@ typedef struct session {
      * (smtp_line_length_limit), over 990 for Sendmail (its SMTP mailers'
      * L=, SMTP_MAILER_LL) */
     size_t out_line;   /* octets of the body line so far */
-    int silence_short; /* the silence timer runs its 10 s (session.c) */
+    int silence_short; /* the silence timer runs its 10 s (watch_silence) */
     int long_line;
     int sm_rewrite;   /* outbound: what Sendmail will change in a signed field (session_out.c) */
     int mta_sendmail; /* the MTA's v macro is not Postfix's: Sendmail's rules */
@@ -161,7 +161,7 @@ void message_reset(session *s);
  * changes already queued for it are dropped with the message. */
 void drop_unanswered(session *s);
 void flush(session *s);
-/* The connection's silence timer, after a read or an answer (session.c). */
+/* The connection's silence timer, after a read or an answer. */
 void watch_silence(session *s);
 /* 421 without memory (the MTA ends the SMTP session), then the session
  * closes. */

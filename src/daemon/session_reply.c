@@ -146,6 +146,52 @@ void give(session *s, const sg_disposition *d, const sg_verdict_result *vr)
 }
 
 /* ------------------------------------------------------------------------ */
+/* the connection's silence                                                  */
+
+/* The MTA sends its option negotiation as it connects and every packet
+ * whole: a connection silent that long, or stopped inside a packet, is
+ * not an MTA's, and would hold one of max_connections for ever (adv16 F2).
+ * Otherwise the MTA may be quiet while its SMTP client is: Postfix waits
+ * up to smtpd_timeout (300 s) for each command, Sendmail up to
+ * Timeout.command (1 h), and neither tells us. Longer than both, in or
+ * between messages, then the connection is let go (while the MTA waits
+ * for our answer, the message timer runs instead). At 600 s, Sendmail
+ * found the filter gone after a client's pause and delivered unchecked
+ * (adv20 F2). */
+#define SILENT_MS 10000
+#define IDLE_MS (65 * 60 * 1000)
+
+static void on_silent(uv_timer_t *t)
+{
+    session *s = t->data;
+    if (s->state == MSG_WAITING)
+        return;
+    sg_log(s->env->log, "{\"event\":\"milter_silent\",\"client\":\"%s\",\"why\":\"%s\"}",
+           s->client_ip,
+           !s->negotiated                ? "no option negotiation for 10 s"
+           : s->rd.len != s->rd.consumed ? "inside a packet for 10 s"
+                                         : "nothing for 65 minutes");
+    session_close(s);
+}
+
+/* After each read, unless the MTA waits for our answer: 10 s until the
+ * negotiation or while a packet is incomplete (not extended by a trickle
+ * of bytes), else IDLE_MS from now. */
+void watch_silence(session *s)
+{
+    if (!s->timer_live || s->state == MSG_WAITING)
+        return;
+    if (!s->negotiated || s->rd.len != s->rd.consumed) {
+        if (!s->silence_short || !uv_is_active((uv_handle_t *)&s->timer))
+            uv_timer_start(&s->timer, on_silent, SILENT_MS, 0);
+        s->silence_short = 1;
+    } else {
+        uv_timer_start(&s->timer, on_silent, IDLE_MS, 0);
+        s->silence_short = 0;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* message state                                                             */
 
 void message_reset(session *s)

@@ -900,16 +900,38 @@ def check_arc_seal_abort_waiting():
         m = session()
         m.connect(GENUINE_IP, hostname=GENUINE_HELO)
         m.helo(GENUINE_HELO)
-        stop_whole(signer)
-        try:
-            send_to_eom(m, genuine, 'news@remote.test', queue_id='AB1')
-            time.sleep(0.5)  # the verdict is in; our set waits for the signer
-            m.abort()
-            if how == 'quit_nc':
-                m.send('K')
-            expect(not m.pending(0.5), '%s: sent after the ABORT: %r' % (how, m.buf[:120]))
-        finally:
-            os.kill(signer, signal.SIGCONT)
+        for attempt in range(3):
+            stop_whole(signer)
+            try:
+                send_to_eom(m, genuine, 'news@remote.test', queue_id='AB1')
+                t0 = time.monotonic()
+                # the verdict comes from a warm cache in a few ms; our set
+                # then waits for the signer, for 2 s (SEAL_WAIT_MS)
+                time.sleep(0.5)
+                m.abort()
+                if how == 'quit_nc':
+                    m.send('K')
+                late = time.monotonic() - t0 > 1.5
+                got = []
+                while m.pending(0.5):
+                    try:
+                        got.append(m.recv(1.0))
+                    except (Timeout, Closed):
+                        break
+            finally:
+                os.kill(signer, signal.SIGCONT)
+            # a whole answer (ending in a final reply) was the 2 s wait's,
+            # given before our ABORT reached the daemon on a loaded
+            # machine: not what this checks, so again
+            if got and got[-1].cmd in 'acrtdy' and late:
+                if how == 'quit_nc':
+                    m.connect(GENUINE_IP, hostname=GENUINE_HELO)
+                    m.helo(GENUINE_HELO)
+                continue
+            expect(not got, '%s: sent after the ABORT: %s' % (how, describe(got)))
+            break
+        else:
+            expect(False, '%s: answered before the ABORT in 3 tries' % how)
         if how == 'quit_nc':
             m.connect(GENUINE_IP, hostname=GENUINE_HELO)
             m.helo(GENUINE_HELO)
@@ -1375,10 +1397,16 @@ def check_silent_after_async_answer():
     closed 10 s later as any connection stopped inside a packet. It was
     held for ever: no read came to arm the timer (rev28 R28-3)."""
     msg = data_msg('from-alice.eml')
+    signer = signer_pid()
     m = outbound_session('alice@ourco.test')
-    send_to_eom(m, msg, 'alice@ourco.test', login='alice@ourco.test', queue_id='SA1')
-    t0 = time.monotonic()
-    m.send_raw(packet('A')[:3])
+    stop_whole(signer)  # the half packet must come while the answer waits
+    try:
+        send_to_eom(m, msg, 'alice@ourco.test', login='alice@ourco.test', queue_id='SA1')
+        m.send_raw(packet('A')[:3])
+        time.sleep(0.3)
+        t0 = time.monotonic()
+    finally:
+        os.kill(signer, signal.SIGCONT)
     replies = []
     while not replies or replies[-1].cmd not in 'acrtdy':
         replies.append(m.recv())

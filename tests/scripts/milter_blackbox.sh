@@ -404,8 +404,8 @@ check vparse_line_ends vparse_author_domain vparse_idn
 check outbound_wrong_envelope outbound_wrong_from outbound_quoted_local outbound_sender_field outbound_sign \
     outbound_xtext_login \
     outbound_internal outbound_reinjected outbound_big_body outbound_long_line outbound_case outbound_two_from \
-    outbound_display_names reply_percent outbound_sendmail_rewrites outbound_mail_without_abort \
-    silent_after_async_answer
+    outbound_display_names reply_percent outbound_sendmail_rewrites outbound_mail_without_abort
+check silent_after_async_answer
 alive alive_after_policy
 
 # an accepted milter connection is probed (keepalive after 2 minutes): an

@@ -389,6 +389,14 @@ static void contracts(void **state)
     assert_int_equal(sg_verdict_envelope_set(v, NULL), SG_EINVAL);
     assert_int_equal(sg_verdict_envelope_set(v, &env), SG_OK);
     assert_int_equal(sg_verdict_envelope_set(v, &env), SG_ESTATE);
+    /* without a client address too (no SPF started: rev29 R29-3) */
+    sg_verdict_envelope no_ip = {.helo = "h.test", .mail_from = "a@b.test"};
+    sg_verdict_reset(v);
+    assert_int_equal(sg_verdict_envelope_set(v, &no_ip), SG_OK);
+    assert_int_equal(sg_verdict_envelope_set(v, &no_ip), SG_ESTATE);
+    assert_int_equal(sg_verdict_envelope_set(v, &env), SG_ESTATE);
+    sg_verdict_reset(v);
+    assert_int_equal(sg_verdict_envelope_set(v, &env), SG_OK);
     const sg_verdict_result *vr = NULL;
     assert_int_equal(sg_verdict_finish_sync(v, &vr), SG_OK);
     assert_int_equal(sg_verdict_envelope_set(v, &env), SG_ESTATE);

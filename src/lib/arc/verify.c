@@ -63,6 +63,7 @@ struct aset {
 struct akey {
     sg_arc_verifier *v;
     char *qname;
+    const char *d; /* the signing domain that named it */
     sg_dns_query *q;
     int asked; /* its lookup was started (or refused at once) */
     int done;
@@ -336,13 +337,33 @@ static int ask_keys(sg_arc_verifier *v)
     return SG_OK;
 }
 
+/* Same name, ASCII case and one trailing dot aside. */
+static int same_domain(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la && a[la - 1] == '.')
+        la--;
+    if (lb && b[lb - 1] == '.')
+        lb--;
+    return la == lb && !sg_ascii_ncasecmp(a, b, la);
+}
+
 static void key_cb(const sg_dns_answer *ans, void *payload)
 {
     struct akey *k = payload;
     sg_arc_verifier *v = k->v;
+    const char *top = v->sets[v->n - 1].sig[K_AS].sig.d;
     k->q = NULL;
     key_answer(ans, k);
     v->c.pending--;
+    /* A key of another domain than the newest sealer's got no answer: the
+     * chain can end temporary at best, and a trusted sealer's vouching
+     * cannot count (the verdict's rule); the rest would cost a forger's
+     * DNS its timeouts again, 8 at a time, up to the time budget (rev29
+     * R29-6). The newest sealer's own keys are all asked: a trusted
+     * forwarder's slow DNS only makes the answer temporary. */
+    if (k->ks.rc != 0 && k->ks.temp && (k->d == NULL || top == NULL || !same_domain(k->d, top)))
+        v->next_key = v->norder;
     if (ask_keys(v) != SG_OK) {
         /* no memory for the next lookup: those not asked count as no
          * answer (temporary), never as a pass */
@@ -367,6 +388,7 @@ static int key_slot(sg_arc_verifier *v, const struct asig *s)
     memset(&v->keys[v->nkeys], 0, sizeof(v->keys[0]));
     v->keys[v->nkeys].v = v;
     v->keys[v->nkeys].qname = q;
+    v->keys[v->nkeys].d = s->sig.d;
     v->keys[v->nkeys].ks.key = &v->keys[v->nkeys].key;
     v->nkeys++;
     return (int)(v->nkeys - 1);
@@ -576,7 +598,8 @@ static void verify_sig(sg_arc_verifier *v, struct asig *s, int kind)
     if (s->key < 0 || !(k = &v->keys[s->key])->done) {
         s->result = SG_DKIM_TEMPERROR;
         s->reason = s->key >= 0 && !v->keys[s->key].asked
-                        ? "key not looked up within the time allowed"
+                        ? "key not looked up (time allowed over, or the chain could no longer "
+                          "pass)"
                         : "key lookup got no answer";
         return;
     }

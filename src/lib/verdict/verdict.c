@@ -52,7 +52,8 @@ struct sg_verdict {
     /* a displayed field that RFC 5322 3.6 allows once appears more than
      * once, and an instance of it is not covered by an aligned pass */
     const char *unsigned_duplicate;
-    int finished; /* sg_verdict_finish called */
+    int finished;       /* sg_verdict_finish called */
+    int envelope_given; /* sg_verdict_envelope_set called */
     int done;
     int in_step; /* >0 inside one of our own calls: the caller completes the step */
 
@@ -423,8 +424,9 @@ int sg_verdict_envelope_set(sg_verdict *v, const sg_verdict_envelope *env)
     int rc;
     if (v == NULL || env == NULL)
         return SG_EINVAL;
-    if (v->finished || v->spf || v->res.spf_checked)
+    if (v->finished || v->envelope_given)
         return SG_ESTATE; /* once, before finish: as every other call out of turn */
+    v->envelope_given = 1;
     if (env->mail_from && (v->mail_from = sg_arena_strdup(v->arena, env->mail_from)) == NULL)
         return SG_ENOMEM;
     if (env->helo && (v->helo = sg_arena_strdup(v->arena, env->helo)) == NULL)
