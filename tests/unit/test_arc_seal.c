@@ -735,8 +735,8 @@ static void keys_in_flight(void **state)
         snprintf(name, sizeof(name), "h%u._domainkey.hop.example", hop);
         assert_int_equal(sg_zone_add(z, name, "TXT", q, 300), 0);
     }
-    assert_int_equal(sg_zone_add_fault(z, "h10._domainkey.slow.example", SG_DNS_TXT, SG_DNS_TIMEOUT),
-                     0);
+    assert_int_equal(
+        sg_zone_add_fault(z, "h10._domainkey.slow.example", SG_DNS_TXT, SG_DNS_TIMEOUT), 0);
     assert_int_equal(sg_resolver_new_zone(&r, z), 0);
 
     char *msg = hop_chain(key, hop_dom, &len);
