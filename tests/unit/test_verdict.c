@@ -488,6 +488,91 @@ static void from_tricks_on_protected_domains(void **state)
     }
 }
 
+/* A From the strict reader refuses, read the way a reader shows it: a
+ * domain literal spelling a name is that name, a root dot or a doubled dot
+ * reads around; beside an address of the sender's own (SPF passes for
+ * remote.test), our protected domain made the message authentic for
+ * remote.test (rev30 R30-1, R30-2). */
+static void lenient_from_keeps_protection(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *from, *ip, *mail_from;
+        sg_verdict_kind verdict;
+        sg_verdict_rule rule;
+    } cases[] = {
+        {"From: Payroll <payroll@[ourco.test]>, x@remote.test", "198.51.100.1", "x@remote.test",
+         SG_VERDICT_FORGED, SG_VERDICT_RULE_PROTECTED},
+        {"From: <ceo@[ourco.test]>, x@remote.test", "198.51.100.1", "x@remote.test",
+         SG_VERDICT_FORGED, SG_VERDICT_RULE_PROTECTED},
+        {"From: x@remote.test, payroll@[ ourco.test ]", "198.51.100.1", "x@remote.test",
+         SG_VERDICT_FORGED, SG_VERDICT_RULE_PROTECTED},
+        {"From: x@remote.test, ceo@ourco.test.", "198.51.100.1", "x@remote.test", SG_VERDICT_FORGED,
+         SG_VERDICT_RULE_PROTECTED},
+        {"From: x@remote.test, ceo@ourco..test", "198.51.100.1", "x@remote.test", SG_VERDICT_FORGED,
+         SG_VERDICT_RULE_PROTECTED},
+        /* a p=reject domain in a literal: judged as that domain */
+        {"From: ceo@[remote.test]", "203.0.113.66", "me@attacker.test", SG_VERDICT_FORGED,
+         SG_VERDICT_RULE_DMARC},
+        {"From: ceo@[ remote.test. ]", "203.0.113.66", "me@attacker.test", SG_VERDICT_FORGED,
+         SG_VERDICT_RULE_DMARC},
+        /* and its own mail stays its own: SPF passes for remote.test */
+        {"From: ceo@[remote.test]", "198.51.100.1", "x@remote.test", SG_VERDICT_AUTHENTIC,
+         SG_VERDICT_RULE_NONE},
+        /* an address literal names no domain */
+        {"From: ceo@[192.0.2.1]", "198.51.100.1", "x@remote.test", SG_VERDICT_UNVERIFIED,
+         SG_VERDICT_RULE_NONE},
+        {"From: ceo@[IPv6:2001:db8::1]", "198.51.100.1", "x@remote.test", SG_VERDICT_UNVERIFIED,
+         SG_VERDICT_RULE_NONE},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sg_verdict *v;
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s\r\nSubject: pay now\r\n\r\nbody\r\n", cases[i].from);
+        const sg_verdict_result *r = check(f, &v, msg, cases[i].ip, cases[i].mail_from);
+        if (r->verdict != cases[i].verdict || r->rule != cases[i].rule)
+            fail_msg("case %zu (%s): verdict %s rule %d (%s)", i, cases[i].from,
+                     sg_verdict_kind_str(r->verdict), (int)r->rule, r->reason);
+        sg_verdict_free(v);
+    }
+}
+
+/* What the sender wrote goes into our field only when no reader can take
+ * it for a result of ours: a quoted MAIL FROM local part, a HELO or a
+ * signature's d=/s= holding "; dmarc=pass" was written inside quotes,
+ * and readers that take the first "dmarc=" read a pass (rev30 R30-3). */
+static void authres_takes_no_injected_results(void **state)
+{
+    fixture *f = *state;
+    sg_verdict_opts o;
+    sg_verdict *v;
+    const sg_verdict_result *r = NULL;
+    const char *msg = "From: a@remote.test\r\nDKIM-Signature: v=1; a=rsa-sha256; "
+                      "d=remote.test dmarc=pass (; s=x\" dmarc=pass; h=from; bh=AAAA; b=AAAA\r\n"
+                      "Subject: x\r\n\r\nbody\r\n";
+    sg_verdict_opts_init(&o);
+    o.authserv_id = "mx.rcpt.test";
+    assert_int_equal(sg_verdict_new(&v, f->r, &o), 0);
+    sg_verdict_envelope env = {.client_ip = "203.0.113.66",
+                               .helo = "h;dkim=pass",
+                               .mail_from =
+                                   "\"x;dmarc=pass header.from=remote.test;\"@attacker.test"};
+    assert_int_equal(sg_verdict_envelope_set(v, &env), 0);
+    assert_int_equal(sg_verdict_feed(v, msg, strlen(msg)), 0);
+    assert_int_equal(sg_verdict_finish_sync(v, &r), 0);
+    const char *ar = r->authres_line;
+    assert_non_null(ar);
+    /* one dmarc= and one dkim= result (policy.dmarc= is a property), our
+     * own: a fail and a permerror; no pass anywhere */
+    const char *dm = strstr(ar, " dmarc="), *dk = strstr(ar, " dkim=");
+    if (dm == NULL || dk == NULL || strncmp(dm, " dmarc=fail", 11) != 0 ||
+        strstr(dm + 1, " dmarc=") != NULL || strncmp(dk, " dkim=permerror", 15) != 0 ||
+        strstr(dk + 1, " dkim=") != NULL || strstr(ar, "=pass") != NULL)
+        fail_msg("%s", ar);
+    assert_non_null(strstr(ar, "smtp.mailfrom=attacker.test;"));
+    sg_verdict_free(v);
+}
+
 static void forgers_dns_error_is_not_temporary(void **state)
 {
     fixture *f = *state;
@@ -1206,6 +1291,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(genuine_signed_is_authentic, setup, teardown),
         cmocka_unit_test_setup_teardown(contracts, setup, teardown),
+        cmocka_unit_test_setup_teardown(lenient_from_keeps_protection, setup, teardown),
+        cmocka_unit_test_setup_teardown(authres_takes_no_injected_results, setup, teardown),
         cmocka_unit_test_setup_teardown(reset_verdict_equals_fresh, setup, teardown),
         cmocka_unit_test_setup_teardown(spf_alone_aligns, setup, teardown),
         cmocka_unit_test_setup_teardown(forged_strict_domain_is_rejected, setup, teardown),

@@ -30,8 +30,10 @@
  * display `ceo@bank.example`. So when the strict reading fails, the field
  * is read again the way a lenient reader would (reader_view below):
  * encoded words decoded, comments dropped, every "@" followed to the
- * domain-looking text after it, with spaces around "@" and dots and any
- * trailing dots removed, then IDNA-mapped (invisible joiners dropped as a
+ * domain-looking text after it (inside a domain literal's brackets too,
+ * unless it is an address: `ceo@[bank.example]` is bank.example), with
+ * spaces around "@" and dots, doubled dots and any trailing dots removed,
+ * then IDNA-mapped (invisible joiners dropped as a
  * fallback, then every name its ASCII parts spell). If that yields one
  * domain, it is the author domain (`lenient` is set) and DMARC and the protected
  * domains apply to it as to any other - a p=reject domain's forgery stays
@@ -600,7 +602,10 @@ static char *dots_read(sg_arena *arena, const char *c, size_t n, size_t *olen)
             (unsigned char)c[i] < 0x80 ? 1 : utf8_decode((const unsigned char *)c + i, n - i, &cp);
         if (sl == 0)
             sl = 1;
-        if (sl > 1 && in_ranges(cp))
+        int dot = (sl > 1 && in_ranges(cp)) || c[i] == '.';
+        if (dot && k > 0 && o[k - 1] == '.')
+            ; /* `ourco..test`: read around the extra dot, as a person does (rev30) */
+        else if (dot)
             o[k++] = '.';
         else
             memcpy(o + k, c + i, sl), k += sl;
@@ -689,8 +694,20 @@ static int at_domains(sg_arena *arena, const char *t, size_t n, size_t j, char *
 {
     size_t o = 0, lo = 0;
     int eight = 0, pending = 0; /* such a byte read, and a letter after it */
+    int literal = 0;
     while (j < n && (t[j] == ' ' || unseen_byte(t, n, j)))
         j++;
+    /* `ceo@[bank.example]`: a domain literal spelling a name is shown as
+     * that name (the lax scan reads it so too); alone it had no author
+     * domain, beside another address it hid our protected domain from the
+     * judged one: "payroll@[ourco.test], x@evil.test" was authentic for
+     * evil.test (rev30 R30-1). An address literal ([192.0.2.1],
+     * [IPv6:...]) names no domain. */
+    if (j < n && t[j] == '[') {
+        literal = 1;
+        for (j++; j < n && (t[j] == ' ' || unseen_byte(t, n, j)); j++)
+            ;
+    }
     while (j < n) {
         unsigned char c = (unsigned char)t[j];
         uint32_t cp;
@@ -730,6 +747,21 @@ static int at_domains(sg_arena *arena, const char *t, size_t n, size_t j, char *
         } else {
             break;
         }
+    }
+    if (literal) {
+        size_t last = o;
+        while (j < n && (t[j] == ' ' || unseen_byte(t, n, j)))
+            j++;
+        while (last > 0 && cand[last - 1] == '.')
+            last--;
+        size_t dot = last;
+        while (dot > 0 && cand[dot - 1] != '.')
+            dot--;
+        int letter = 0;
+        for (size_t k = dot; k < last; k++)
+            letter |= !(cand[k] >= '0' && cand[k] <= '9');
+        if (j >= n || t[j] != ']' || !letter)
+            return 0; /* an address literal, or no literal */
     }
     int rc = add_candidate(arena, cand, o, ds);
     if (rc == 0 && eight)

@@ -152,13 +152,15 @@ static int names_at(const char *s, size_t n, size_t i, const char *p, size_t pl)
 {
     size_t k = 0;
     for (; i < n && k < pl; i++) {
-        if (unseen(s[i]))
-            continue;
+        if (unseen(s[i]) || (s[i] == '.' && k > 0 && p[k - 1] == '.'))
+            continue; /* `ourco..test` reads as ourco.test (rev30) */
         if (ascii_lower(s[i]) != ascii_lower(p[k]))
             return 0;
         k++;
     }
-    while (i < n && unseen(s[i]))
+    /* the root's dot too: `ceo@ourco.test.` names ourco.test (rev30
+     * R30-2), `ourco.test.evil.example` does not */
+    while (i < n && (unseen(s[i]) || s[i] == '.'))
         i++;
     return k == pl && (i == n || !domain_char(s[i]));
 }
@@ -707,15 +709,22 @@ static void decide(sg_verdict *v)
      * reject or a "forged" through, and never becomes a pass either. */
     int could_have_passed = result_could_align(v, SG_SPF_TEMPERROR, SG_DKIM_TEMPERROR);
 
-    /* With one parsable From, its domain decides; the lax scan only
-     * speaks when the From field cannot be read as one address. */
+    /* With one parsable From, its domain decides; the lax scan speaks
+     * when the From field cannot be read as one address, and when it was
+     * read only the lenient way: a protected domain that reading did not
+     * take as the author domain is not a message of that domain proven
+     * (rev30 R30-1: "payroll@[ourco.test], x@evil.test" was authentic
+     * for evil.test) */
+    int judged_protected = r->author.status == SG_DMARC_AUTHOR_OK && is_protected(v, from);
+    int missed = r->author.status == SG_DMARC_AUTHOR_OK && r->author.lenient && v->from_protected &&
+                 !judged_protected;
     r->protected_domain =
-        r->author.status == SG_DMARC_AUTHOR_OK ? is_protected(v, from) : v->from_protected;
+        r->author.status == SG_DMARC_AUTHOR_OK ? judged_protected || missed : v->from_protected;
     r->disposition = SG_DMARC_DISP_NONE;
     r->rule = SG_VERDICT_RULE_NONE;
     r->temporary = 0;
 
-    if (r->author.status != SG_DMARC_AUTHOR_OK) {
+    if (r->author.status != SG_DMARC_AUTHOR_OK || missed) {
         if (v->from_protected) {
             r->verdict = SG_VERDICT_FORGED;
             r->disposition = SG_DMARC_DISP_REJECT;
@@ -879,6 +888,44 @@ static int prop(sg_arena *a, sg_authres_entry *e, const char *ptype, const char 
     return prop_n(a, e, ptype, property, value, AR_VALUE_MAX);
 }
 
+/* A value the sender wrote, fit to stand in our field: letters, digits,
+ * '.', '-', '_', UTF-8, and the extra characters. Quoted, anything is
+ * valid RFC 8601, but a reader that takes the first "dmarc=" or splits at
+ * ';' read smtp.mailfrom="\"x;dmarc=pass header.from=bank.example;\"@evil"
+ * as our dmarc=pass (rev30 R30-3): such a value is left out (the result's
+ * reason or the domain alone says enough). */
+static int plain(const char *s, const char *extra)
+{
+    if (s == NULL || *s == '\0')
+        return 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (!(sg_ascii_isalnum(c) || c == '.' || c == '-' || c == '_' || c >= 0x80 ||
+              strchr(extra, c) != NULL))
+            return 0;
+    }
+    return 1;
+}
+
+/* smtp.mailfrom: the address, or the domain alone when the local part is
+ * not plain (RFC 8601 2.7.2 allows either), or nothing. */
+static int prop_mailfrom(sg_arena *a, sg_authres_entry *e, const char *mf)
+{
+    const char *at = strrchr(mf, '@');
+    if (at == NULL || !plain(at + 1, ""))
+        return 0;
+    char *local = sg_arena_strndup(a, mf, (size_t)(at - mf));
+    if (local == NULL)
+        return SG_ENOMEM;
+    return prop(a, e, "smtp", "mailfrom", plain(local, "+") ? mf : at + 1);
+}
+
+/* smtp.helo: a name, or an address literal. */
+static int prop_helo(sg_arena *a, sg_authres_entry *e, const char *helo)
+{
+    return plain(helo, "[]:") ? prop(a, e, "smtp", "helo", helo) : 0;
+}
+
 /* The field in both forms: folded for the header, one line for logs. */
 static int store_authres(sg_verdict *v, const sg_authres *ar)
 {
@@ -909,13 +956,14 @@ static int add_dkim_entry(sg_arena *a, sg_authres *ar, const sg_dkim_sig_result 
         snprintf(comment, sizeof(comment), "%u-bit key", d->key_bits);
         e->comment = sg_arena_strdup(a, comment);
     }
-    if (d->domain && (rc = prop(a, e, "header", "d", d->domain)) != 0)
+    /* from the signature as the sender wrote it: only plain ones (R30-3) */
+    if (plain(d->domain, "") && (rc = prop(a, e, "header", "d", d->domain)) != 0)
         return rc;
-    if (d->selector && (rc = prop(a, e, "header", "s", d->selector)) != 0)
+    if (plain(d->selector, "") && (rc = prop(a, e, "header", "s", d->selector)) != 0)
         return rc;
-    if (d->algorithm && (rc = prop_n(a, e, "header", "a", d->algorithm, 32)) != 0)
+    if (plain(d->algorithm, "") && (rc = prop_n(a, e, "header", "a", d->algorithm, 32)) != 0)
         return rc;
-    if (d->b_prefix &&
+    if (plain(d->b_prefix, "+/") &&
         (rc = prop_n(a, e, "header", "b", d->b_prefix, SG_AUTHRES_HEADER_B_LEN)) != 0)
         return rc;
     return 0;
@@ -941,16 +989,16 @@ static int add_authres_full(sg_verdict *v)
                 mf = sg_arena_strndup(a, mf + 1, l - 2);
             if (mf == NULL)
                 return SG_ENOMEM;
-            if ((rc = prop(a, e, "smtp", "mailfrom", mf)) != 0)
+            if ((rc = prop_mailfrom(a, e, mf)) != 0)
                 return rc;
-        } else if (v->helo && (rc = prop(a, e, "smtp", "helo", v->helo)) != 0) {
+        } else if (v->helo && (rc = prop_helo(a, e, v->helo)) != 0) {
             return rc; /* null sender: the MAIL FROM check used the HELO identity */
         }
     }
     if (r->spf_helo_checked) {
         if ((rc = sg_authres_add(&e, a, &ar, "spf", sg_spf_result_str(r->spf_helo.result))) != 0)
             return rc;
-        if ((rc = prop(a, e, "smtp", "helo", v->helo)) != 0)
+        if ((rc = prop_helo(a, e, v->helo)) != 0)
             return rc;
     }
     if (r->ndkim == 0) {
