@@ -61,9 +61,10 @@ SG_EXTERN const char *const *sg_verdict_displayed_fields(size_t *count);
 
 /* Does this From field value name one of the domains (A-labels) anywhere:
  * after '@' or '.', or inside an address literal's brackets ("@[dom]",
- * spaces allowed), at a name boundary, control characters skipped as
- * readers skip them? Deliberately lax: the verdict's protected-domain rule
- * for a From that is not one parsable address, which a reader of our
+ * spaces allowed), at a name boundary, control characters, a doubled dot
+ * and a root dot read around as readers do ("ourco..test.")? Deliberately
+ * lax: the verdict's protected-domain rule for a From that is not one
+ * parsable address, which a reader of our
  * Authentication-Results decides again with this. */
 SG_EXTERN int sg_verdict_value_names_domain(const char *value, size_t len,
                                             const char *const *domains, size_t n);
