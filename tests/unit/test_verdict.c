@@ -511,6 +511,22 @@ static void lenient_from_keeps_protection(void **state)
          SG_VERDICT_RULE_PROTECTED},
         {"From: x@remote.test, ceo@ourco..test", "198.51.100.1", "x@remote.test", SG_VERDICT_FORGED,
          SG_VERDICT_RULE_PROTECTED},
+        /* quoted pairs and other text inside the literal (rev31 R31-2) */
+        {"From: Payroll <payroll@[ourco\\.test]>, x@remote.test", "198.51.100.1", "x@remote.test",
+         SG_VERDICT_FORGED, SG_VERDICT_RULE_PROTECTED},
+        {"From: Payroll <payroll@[\\our\\co.test]>, x@remote.test", "198.51.100.1", "x@remote.test",
+         SG_VERDICT_FORGED, SG_VERDICT_RULE_PROTECTED},
+        {"From: Payroll <payroll@[ourco.test;]>, x@remote.test", "198.51.100.1", "x@remote.test",
+         SG_VERDICT_FORGED, SG_VERDICT_RULE_PROTECTED},
+        {"From: x@attacker.test, a@[remote.test:25]", "203.0.113.66", "me@attacker.test",
+         SG_VERDICT_FORGED, SG_VERDICT_RULE_MULTIPLE_FROM},
+        /* what no reader shows as an address does not count: a comment
+         * in a From the strict parser refuses (an unquoted comma) was
+         * forged under the protected rule by my first fix (rev31 R31-3) */
+        {"From: Doe, Jane <x@remote.test> (formerly jane@ourco.test)", "198.51.100.1",
+         "x@remote.test", SG_VERDICT_AUTHENTIC, SG_VERDICT_RULE_NONE},
+        {"From: support.ourco.test, Ticket 1 <x@remote.test>", "198.51.100.1", "x@remote.test",
+         SG_VERDICT_AUTHENTIC, SG_VERDICT_RULE_NONE},
         /* a p=reject domain in a literal: judged as that domain */
         {"From: ceo@[remote.test]", "203.0.113.66", "me@attacker.test", SG_VERDICT_FORGED,
          SG_VERDICT_RULE_DMARC},

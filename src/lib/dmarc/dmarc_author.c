@@ -701,14 +701,21 @@ static int at_domains(sg_arena *arena, const char *t, size_t n, size_t j, char *
      * that name (the lax scan reads it so too); alone it had no author
      * domain, beside another address it hid our protected domain from the
      * judged one: "payroll@[ourco.test], x@evil.test" was authentic for
-     * evil.test (rev30 R30-1). An address literal ([192.0.2.1],
-     * [IPv6:...]) names no domain. */
+     * evil.test (rev30 R30-1). Its quoted pairs read as their character
+     * (`[ourco\.test]` is shown [ourco.test]) and the name ends where a
+     * name's characters do (`[bank.example;]`, `[bank.example:25]`: rev31
+     * R31-2). An address literal ([192.0.2.1], [IPv6:...], [tag:...])
+     * names no domain. */
     if (j < n && t[j] == '[') {
         literal = 1;
-        for (j++; j < n && (t[j] == ' ' || unseen_byte(t, n, j)); j++)
+        for (j++; j < n && (t[j] == ' ' || t[j] == '\\' || unseen_byte(t, n, j)); j++)
             ;
     }
     while (j < n) {
+        if (literal && t[j] == '\\' && j + 1 < n) {
+            j++; /* a quoted pair: the character after it */
+            continue;
+        }
         unsigned char c = (unsigned char)t[j];
         uint32_t cp;
         size_t sl;
@@ -749,9 +756,8 @@ static int at_domains(sg_arena *arena, const char *t, size_t n, size_t j, char *
         }
     }
     if (literal) {
+        /* a name: a dot inside, a letter in its last label */
         size_t last = o;
-        while (j < n && (t[j] == ' ' || unseen_byte(t, n, j)))
-            j++;
         while (last > 0 && cand[last - 1] == '.')
             last--;
         size_t dot = last;
@@ -760,8 +766,8 @@ static int at_domains(sg_arena *arena, const char *t, size_t n, size_t j, char *
         int letter = 0;
         for (size_t k = dot; k < last; k++)
             letter |= !(cand[k] >= '0' && cand[k] <= '9');
-        if (j >= n || t[j] != ']' || !letter)
-            return 0; /* an address literal, or no literal */
+        if (dot == 0 || !letter)
+            return 0; /* an address literal */
     }
     int rc = add_candidate(arena, cand, o, ds);
     if (rc == 0 && eight)

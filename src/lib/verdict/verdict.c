@@ -147,13 +147,14 @@ static char ascii_lower(char c)
 }
 
 /* s[i..] spells the domain p (pl octets) and then ends, unseen bytes
- * skipped: each control run is walked from at most pl + 1 starts. */
+ * skipped: each run of them (controls, backslashes, extra dots) is walked
+ * from at most pl + 1 starts. */
 static int names_at(const char *s, size_t n, size_t i, const char *p, size_t pl)
 {
     size_t k = 0;
     for (; i < n && k < pl; i++) {
-        if (unseen(s[i]) || (s[i] == '.' && k > 0 && p[k - 1] == '.'))
-            continue; /* `ourco..test` reads as ourco.test (rev30) */
+        if (unseen(s[i]) || s[i] == '\\' || (s[i] == '.' && k > 0 && p[k - 1] == '.'))
+            continue; /* `ourco..test` and `[ourco\.test]` read as ourco.test (rev30, rev31) */
         if (ascii_lower(s[i]) != ascii_lower(p[k]))
             return 0;
         k++;
@@ -176,8 +177,8 @@ int sg_verdict_value_names_domain(const char *s, size_t n, const char *const *do
             pl--;
         for (size_t i = 0; pl && i < n; i++) {
             size_t j = i + 1;
-            if (s[i] == '[') /* a domain literal, FWS inside (RFC 5322 3.4.1) */
-                while (j < n && (s[j] == ' ' || s[j] == '\t' || unseen(s[j])))
+            if (s[i] == '[') /* a domain literal, FWS and quoted pairs inside (RFC 5322 3.4.1) */
+                while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\\' || unseen(s[j])))
                     j++;
             else if (s[i] != '@' && s[i] != '.')
                 continue;
@@ -709,22 +710,20 @@ static void decide(sg_verdict *v)
      * reject or a "forged" through, and never becomes a pass either. */
     int could_have_passed = result_could_align(v, SG_SPF_TEMPERROR, SG_DKIM_TEMPERROR);
 
-    /* With one parsable From, its domain decides; the lax scan speaks
-     * when the From field cannot be read as one address, and when it was
-     * read only the lenient way: a protected domain that reading did not
-     * take as the author domain is not a message of that domain proven
-     * (rev30 R30-1: "payroll@[ourco.test], x@evil.test" was authentic
-     * for evil.test) */
-    int judged_protected = r->author.status == SG_DMARC_AUTHOR_OK && is_protected(v, from);
-    int missed = r->author.status == SG_DMARC_AUTHOR_OK && r->author.lenient && v->from_protected &&
-                 !judged_protected;
+    /* With one From address (read strictly, or as a reader shows it: the
+     * lenient reading, which sees a domain literal's name too), its domain
+     * decides; the lax scan only speaks when the From field cannot be read
+     * as one address. Not the lax scan over a field read leniently: it
+     * reads comments and display names no reader shows as an address, and
+     * "Doe, Jane <jane@partner.test> (formerly jane@ourco.test)" came out
+     * forged (rev31 R31-3) */
     r->protected_domain =
-        r->author.status == SG_DMARC_AUTHOR_OK ? judged_protected || missed : v->from_protected;
+        r->author.status == SG_DMARC_AUTHOR_OK ? is_protected(v, from) : v->from_protected;
     r->disposition = SG_DMARC_DISP_NONE;
     r->rule = SG_VERDICT_RULE_NONE;
     r->temporary = 0;
 
-    if (r->author.status != SG_DMARC_AUTHOR_OK || missed) {
+    if (r->author.status != SG_DMARC_AUTHOR_OK) {
         if (v->from_protected) {
             r->verdict = SG_VERDICT_FORGED;
             r->disposition = SG_DMARC_DISP_REJECT;
@@ -912,7 +911,7 @@ static int plain(const char *s, const char *extra)
 static int prop_mailfrom(sg_arena *a, sg_authres_entry *e, const char *mf)
 {
     const char *at = strrchr(mf, '@');
-    if (at == NULL || !plain(at + 1, ""))
+    if (at == NULL || !plain(at + 1, "[]:"))
         return 0;
     char *local = sg_arena_strndup(a, mf, (size_t)(at - mf));
     if (local == NULL)
