@@ -1652,14 +1652,7 @@ def check_dns_down_close_pending():
         m = session()
         m.connect(GENUINE_IP, hostname=GENUINE_HELO)
         m.helo(GENUINE_HELO)
-        m.mail('news@remote.test')
-        headers, body = split_message(data_msg('genuine.signed.eml'))
-        for n, v in headers:
-            m.header(n, v)
-        m.eoh()
-        m.body(body)
-        m._macros('E')
-        m.send('E')
+        send_to_eom(m, data_msg('genuine.signed.eml'), 'news@remote.test')
         if i % 2:
             m.abort()
             m.quit()
@@ -2246,14 +2239,7 @@ def check_dns_down_abort_pending():
     m = session()
     m.connect(GENUINE_IP, hostname=GENUINE_HELO)
     m.helo(GENUINE_HELO)
-    m.mail('news@remote.test')
-    headers, body = split_message(data_msg('genuine.signed.eml'))
-    for n, v in headers:
-        m.header(n, v)
-    m.eoh()
-    m.body(body)
-    m._macros('E')
-    m.send('E')
+    send_to_eom(m, data_msg('genuine.signed.eml'), 'news@remote.test')
     m.abort()
     stage, replies = m.send_message(data_msg('from-alice.eml'), sender='alice@ourco.test',
                                     login='alice@ourco.test')

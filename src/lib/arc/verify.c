@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "util/ascii.h"
+#include "util/domain.h"
 
 /* RFC 8301 3.2: verifiers MUST NOT consider RSA keys under 1024 bits. */
 #define DEFAULT_MIN_RSA_BITS 1024
@@ -337,17 +338,6 @@ static int ask_keys(sg_arc_verifier *v)
     return SG_OK;
 }
 
-/* Same name, ASCII case and one trailing dot aside. */
-static int same_domain(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la && a[la - 1] == '.')
-        la--;
-    if (lb && b[lb - 1] == '.')
-        lb--;
-    return la == lb && !sg_ascii_ncasecmp(a, b, la);
-}
-
 static void key_cb(const sg_dns_answer *ans, void *payload)
 {
     struct akey *k = payload;
@@ -362,7 +352,7 @@ static void key_cb(const sg_dns_answer *ans, void *payload)
      * DNS its timeouts again, 8 at a time, up to the time budget (rev29
      * R29-6). The newest sealer's own keys are all asked: a trusted
      * forwarder's slow DNS only makes the answer temporary. */
-    if (k->ks.rc != 0 && k->ks.temp && (k->d == NULL || top == NULL || !same_domain(k->d, top)))
+    if (k->ks.rc != 0 && k->ks.temp && (k->d == NULL || top == NULL || !sg_domain_same(k->d, top)))
         v->next_key = v->norder;
     if (ask_keys(v) != SG_OK) {
         /* no memory for the next lookup: those not asked count as no

@@ -62,6 +62,16 @@ int sg_domain_syntax_ok(const char *d, size_t len, unsigned flags)
     return labels >= ((flags & SG_DOMAIN_TWO_LABELS) ? 2u : 1u);
 }
 
+int sg_domain_same(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la && a[la - 1] == '.')
+        la--;
+    if (lb && b[lb - 1] == '.')
+        lb--;
+    return la == lb && !sg_ascii_ncasecmp(a, b, la);
+}
+
 int sg_domain_within(const char *name, const char *domain)
 {
     size_t n, d;

@@ -38,4 +38,7 @@ enum {
  * flags add. 1 or 0. */
 int sg_domain_syntax_ok(const char *d, size_t len, unsigned flags);
 
+/* The same name (ASCII case and one trailing dot aside)? 1 or 0. */
+int sg_domain_same(const char *a, const char *b);
+
 #endif

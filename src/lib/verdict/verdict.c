@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "util/ascii.h"
+#include "util/domain.h"
 
 struct sg_verdict {
     sg_arena *arena; /* one message's allocations: emptied by sg_verdict_reset */
@@ -619,17 +620,6 @@ static void dmarc_temperror(sg_verdict_result *r)
                       "hidden a pass";
 }
 
-/* Same name, ASCII case and one trailing dot aside. */
-static int same_domain(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la && a[la - 1] == '.')
-        la--;
-    if (lb && b[lb - 1] == '.')
-        lb--;
-    return la == lb && !sg_ascii_ncasecmp(a, b, la);
-}
-
 /*
  * Trusted ARC sealers (local policy, RFC 8617 7.2). The newest set only:
  * its sealer handed the message to us and vouches, with its seal over the
@@ -664,7 +654,7 @@ static const char *trusted_arc_sealer(sg_verdict *v, const char *from)
     if (top->as_domain == NULL || top->aar == NULL || !top->ams_covers_from)
         return NULL;
     for (size_t i = 0; i < v->opts.ntrusted_arc_sealers; i++)
-        trusted |= same_domain(top->as_domain, v->opts.trusted_arc_sealers[i]);
+        trusted |= sg_domain_same(top->as_domain, v->opts.trusted_arc_sealers[i]);
     if (!trusted || sg_authres_parse(&ar, v->arena, top->aar, strlen(top->aar), NULL) != 0)
         return NULL;
     /* A temporary failure counts only when every key that got no answer
@@ -674,9 +664,9 @@ static const char *trusted_arc_sealer(sg_verdict *v, const char *from)
     for (size_t j = 0; a->cv != SG_ARC_PASS && j < a->count; j++) {
         const sg_arc_set_result *s = &a->sets[j];
         if ((s->ams_result == SG_DKIM_TEMPERROR &&
-             (s->ams_domain == NULL || !same_domain(s->ams_domain, top->as_domain))) ||
+             (s->ams_domain == NULL || !sg_domain_same(s->ams_domain, top->as_domain))) ||
             (s->as_result == SG_DKIM_TEMPERROR &&
-             (s->as_domain == NULL || !same_domain(s->as_domain, top->as_domain))))
+             (s->as_domain == NULL || !sg_domain_same(s->as_domain, top->as_domain))))
             return NULL;
     }
     for (size_t i = 0; i < ar.count; i++) {
@@ -689,7 +679,7 @@ static const char *trusted_arc_sealer(sg_verdict *v, const char *from)
             int hf = !sg_ascii_casecmp(e->props[k].ptype, "header") &&
                      !sg_ascii_casecmp(e->props[k].property, "from");
             nfrom += hf;
-            for_from |= hf && same_domain(e->props[k].value, from);
+            for_from |= hf && sg_domain_same(e->props[k].value, from);
         }
         if (!for_from)
             continue;
