@@ -520,6 +520,21 @@ static void lenient_from_keeps_protection(void **state)
          SG_VERDICT_FORGED, SG_VERDICT_RULE_PROTECTED},
         {"From: x@attacker.test, a@[remote.test:25]", "203.0.113.66", "me@attacker.test",
          SG_VERDICT_FORGED, SG_VERDICT_RULE_MULTIPLE_FROM},
+        /* a '"' or '(' inside a literal opens nothing (rev32 R32-1), a
+         * quoted string alone is a mailbox (R32-2), a name after a tag in
+         * a literal is that name (R32-3) */
+        {"From: CEO <@[\"]:ceo@ourco.test>, x@[192.0.2.1] (\", y@remote.test)", "198.51.100.1",
+         "x@remote.test", SG_VERDICT_FORGED, SG_VERDICT_RULE_PROTECTED},
+        {"From: a@[(], ceo@ourco.test, b@[)], x@remote.test", "198.51.100.1", "x@remote.test",
+         SG_VERDICT_FORGED, SG_VERDICT_RULE_PROTECTED},
+        {"From: x@remote.test, \"ceo@ourco.test\"", "198.51.100.1", "x@remote.test",
+         SG_VERDICT_FORGED, SG_VERDICT_RULE_PROTECTED},
+        {"From: payroll@[IPv6:ourco.test], x@remote.test", "198.51.100.1", "x@remote.test",
+         SG_VERDICT_FORGED, SG_VERDICT_RULE_PROTECTED},
+        {"From: payroll@[\"ourco.test\"], x@remote.test", "198.51.100.1", "x@remote.test",
+         SG_VERDICT_FORGED, SG_VERDICT_RULE_PROTECTED},
+        {"From: \"Doe, Jane\" <x@remote.test>, \"Smith, J\"", "198.51.100.1", "x@remote.test",
+         SG_VERDICT_AUTHENTIC, SG_VERDICT_RULE_NONE},
         /* what no reader shows as an address does not count: a comment
          * in a From the strict parser refuses (an unquoted comma) was
          * forged under the protected rule by my first fix (rev31 R31-3) */

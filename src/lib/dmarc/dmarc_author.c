@@ -467,6 +467,23 @@ enum {
  * spaces. Syntax is found in the raw field only: a decoded '"' or '(' is
  * a character, as RFC 2047 5 requires, so an encoded word cannot hide
  * text from this reading. */
+/* Does the text so far end in '@' (blanks after it aside)? */
+static int after_at(const char *out, size_t o)
+{
+    while (o > 0 && out[o - 1] == ' ')
+        o--;
+    return o > 0 && out[o - 1] == '@';
+}
+
+/* After a quoted string ending at w: nothing but blanks, then the field's
+ * end, ',' or ';'? */
+static int alone_member(const char *v, size_t n, size_t w)
+{
+    while (w < n && is_blank(v[w]))
+        w++;
+    return w == n || v[w] == ',' || v[w] == ';';
+}
+
 static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, size_t *olen,
                          int *cut)
 {
@@ -496,8 +513,29 @@ static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, s
             }
         }
         after_ew = 0;
+        if (v[i] == '[' && after_at(out, o)) {
+            /* a domain literal is text to its first ']' (RFC 5322 3.4.1:
+             * no '[', ']' or lone '\\' inside): a '"' or '(' in it opens
+             * nothing, as for Python's reader. Taken for an opener, it hid
+             * "ceo@ourco.test" up to a matching mark inside a later comment
+             * or literal, and x@evil.test was the one domain found (rev32
+             * R32-1) */
+            size_t k = i + 1;
+            while (k < n && v[k] != ']' && v[k] != '[')
+                k += v[k] == '\\' && k + 1 < n ? 2 : 1;
+            if (k < n && v[k] == ']') {
+                for (; i <= k; i++)
+                    out[o++] = is_blank(v[i]) ? ' ' : v[i];
+                continue;
+            }
+        }
         if ((v[i] == '(' || v[i] == '"') && (w = balanced_end(v, n, i, &budget, cut)) != 0) {
-            if ((v[i] == '"' && quoted != TEXT_ADDRESSES) || quoted == TEXT_ALL) {
+            /* a quoted string standing alone as a list's member is what a
+             * reader shows as that mailbox: `x@evil.test, "ceo@ourco.test"`
+             * (rev32 R32-2); one before '<' or '@' is a name or a local
+             * part */
+            int alone = v[i] == '"' && quoted == TEXT_ADDRESSES && alone_member(v, n, w);
+            if ((v[i] == '"' && quoted != TEXT_ADDRESSES) || quoted == TEXT_ALL || alone) {
                 /* many readers decode encoded words here too; a comment
                  * keeps its parentheses (TEXT_ALL): it is a word of its
                  * own, and "ceo(x)@" must still show "ceo" (rev18) */
@@ -682,6 +720,21 @@ static size_t shown_at(const char *t, size_t n, size_t i)
     return 0;
 }
 
+/* A name, not an address's part: a dot inside, a letter in its last label. */
+static int name_like(const char *cand, size_t o)
+{
+    size_t last = o;
+    while (last > 0 && cand[last - 1] == '.')
+        last--;
+    size_t dot = last;
+    while (dot > 0 && cand[dot - 1] != '.')
+        dot--;
+    int letter = 0;
+    for (size_t k = dot; k < last; k++)
+        letter |= !(cand[k] >= '0' && cand[k] <= '9');
+    return dot > 0 && letter;
+}
+
 /* The domains a reader could see after the "@" that ends at t[j] (white
  * space around "@" and around dots skipped, unseen bytes dropped) into
  * ds; cand is scratch of n + 1 bytes, latin of 2n + 1. A byte that is not
@@ -749,26 +802,21 @@ static int at_domains(sg_arena *arena, const char *t, size_t n, size_t j, char *
                 k++;
             if ((o > 0 && cand[o - 1] == '.') || (k < n && t[k] == '.'))
                 j = k;
+            else if (literal && !name_like(cand, o) && k < n && t[k] != ']')
+                j = k, o = lo = 0, eight = pending = 0;
             else
                 break;
+        } else if (literal && !name_like(cand, o) && c != ']') {
+            /* inside a literal, text before a name is not the name:
+             * [IPv6:ourco.test], [x:ourco.test], [*ourco.test] show
+             * ourco.test (rev32 R32-3); after one, the name has ended */
+            j++, o = lo = 0, eight = pending = 0;
         } else {
             break;
         }
     }
-    if (literal) {
-        /* a name: a dot inside, a letter in its last label */
-        size_t last = o;
-        while (last > 0 && cand[last - 1] == '.')
-            last--;
-        size_t dot = last;
-        while (dot > 0 && cand[dot - 1] != '.')
-            dot--;
-        int letter = 0;
-        for (size_t k = dot; k < last; k++)
-            letter |= !(cand[k] >= '0' && cand[k] <= '9');
-        if (dot == 0 || !letter)
-            return 0; /* an address literal */
-    }
+    if (literal && !name_like(cand, o))
+        return 0; /* an address literal: [192.0.2.1], [IPv6:2001:db8::1] */
     int rc = add_candidate(arena, cand, o, ds);
     if (rc == 0 && eight)
         rc = add_candidate(arena, latin, lo, ds);

@@ -176,9 +176,14 @@ int sg_verdict_value_names_domain(const char *s, size_t n, const char *const *do
         size_t pl = p ? strlen(p) : 0;
         if (pl && p[pl - 1] == '.')
             pl--;
+        int in_lit = 0;
         for (size_t i = 0; pl && i < n; i++) {
             size_t j = i + 1;
-            if (s[i] == '[') /* a domain literal, FWS and quoted pairs inside (RFC 5322 3.4.1) */
+            in_lit = s[i] == '[' ? 1 : s[i] == ']' ? 0 : in_lit;
+            if (s[i] == '[' || (in_lit && !domain_char(s[i])))
+                /* a domain literal: FWS and quoted pairs inside (RFC 5322
+                 * 3.4.1), and a name after any tag or mark in it:
+                 * [IPv6:ourco.test], ["ourco.test"] (rev32 R32-3) */
                 while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\\' || unseen(s[j])))
                     j++;
             else if (s[i] != '@' && s[i] != '.')
