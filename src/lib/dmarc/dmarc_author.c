@@ -459,14 +459,6 @@ enum {
     TEXT_ALL,       /* both by their contents: all a person could read */
 };
 
-/* The field's text as a lenient reader shows it: comments replaced by a
- * space (any depth), quoted strings replaced by a space - or, with
- * TEXT_QUOTED, by their contents (readers show `"ceo@bank.example"` as
- * that address), with TEXT_ALL comments too - encoded words decoded
- * (white space between two of them dropped, RFC 2047 6.2), line breaks as
- * spaces. Syntax is found in the raw field only: a decoded '"' or '(' is
- * a character, as RFC 2047 5 requires, so an encoded word cannot hide
- * text from this reading. */
 /* Does the text so far end in '@' (blanks after it aside)? */
 static int after_at(const char *out, size_t o)
 {
@@ -484,6 +476,14 @@ static int alone_member(const char *v, size_t n, size_t w)
     return w == n || v[w] == ',' || v[w] == ';';
 }
 
+/* The field's text as a lenient reader shows it: comments replaced by a
+ * space (any depth), quoted strings replaced by a space - or, with
+ * TEXT_QUOTED, by their contents (readers show `"ceo@bank.example"` as
+ * that address), with TEXT_ALL comments too - encoded words decoded
+ * (white space between two of them dropped, RFC 2047 6.2), line breaks as
+ * spaces. Syntax is found in the raw field only: a decoded '"' or '(' is
+ * a character, as RFC 2047 5 requires, so an encoded word cannot hide
+ * text from this reading. */
 static char *reader_text(sg_arena *arena, const char *v, size_t n, int quoted, size_t *olen,
                          int *cut)
 {
@@ -806,10 +806,12 @@ static int at_domains(sg_arena *arena, const char *t, size_t n, size_t j, char *
                 j = k, o = lo = 0, eight = pending = 0;
             else
                 break;
-        } else if (literal && !name_like(cand, o) && c != ']') {
+        } else if (literal && !name_like(cand, o) && c != ']' && c != '[' && c != '@') {
             /* inside a literal, text before a name is not the name:
              * [IPv6:ourco.test], [x:ourco.test], [*ourco.test] show
-             * ourco.test (rev32 R32-3); after one, the name has ended */
+             * ourco.test (rev32 R32-3); after one, the name has ended. An
+             * '@' or a bracket ends it too: each "@" is read up to the
+             * next, or "@[@[@[..." cost the field's length each */
             j++, o = lo = 0, eight = pending = 0;
         } else {
             break;
