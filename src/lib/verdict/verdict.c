@@ -891,17 +891,22 @@ static int prop(sg_arena *a, sg_authres_entry *e, const char *ptype, const char 
  * ';' read smtp.mailfrom="\"x;dmarc=pass header.from=bank.example;\"@evil"
  * as our dmarc=pass (rev30 R30-3): such a value is left out (the result's
  * reason or the domain alone says enough). */
-static int plain(const char *s, const char *extra)
+static int plain_n(const char *s, size_t n, const char *extra)
 {
-    if (s == NULL || *s == '\0')
+    if (n == 0)
         return 0;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
         if (!(sg_ascii_isalnum(c) || c == '.' || c == '-' || c == '_' || c >= 0x80 ||
-              strchr(extra, c) != NULL))
+              (c != '\0' && strchr(extra, c) != NULL)))
             return 0;
     }
     return 1;
+}
+
+static int plain(const char *s, const char *extra)
+{
+    return s != NULL && plain_n(s, strlen(s), extra);
 }
 
 /* smtp.mailfrom: the address, or the domain alone when the local part is
@@ -911,10 +916,7 @@ static int prop_mailfrom(sg_arena *a, sg_authres_entry *e, const char *mf)
     const char *at = strrchr(mf, '@');
     if (at == NULL || !plain(at + 1, "[]:"))
         return 0;
-    char *local = sg_arena_strndup(a, mf, (size_t)(at - mf));
-    if (local == NULL)
-        return SG_ENOMEM;
-    return prop(a, e, "smtp", "mailfrom", plain(local, "+") ? mf : at + 1);
+    return prop(a, e, "smtp", "mailfrom", plain_n(mf, (size_t)(at - mf), "+") ? mf : at + 1);
 }
 
 /* smtp.helo: a name, or an address literal. */
